@@ -1,0 +1,81 @@
+"""Fieldcase: field evidence for environmental complaint cases.
+
+create_app(overrides) builds the application from small register_* steps; tests pass a
+dict of config overrides.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from server.config import load_config
+
+__all__ = ["create_app"]
+
+
+def _sqlite_pragmas(app: Flask) -> None:
+    from server.extensions import db
+
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    with app.app_context():
+        engine = db.engine
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        cursor = dbapi_conn.cursor()
+        # WAL lets readers go on while a worker writes; foreign keys are off by default.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
+def register_extensions(app: Flask) -> None:
+    from server.extensions import db, limiter, migrate
+
+    db.init_app(app)
+    _sqlite_pragmas(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/migrations"),
+                     render_as_batch=True)
+    limiter.init_app(app)
+
+
+def register_media(app: Flask) -> None:
+    from PIL import Image
+
+    # Pillow's own decode cap, process-wide, agrees with the configured one.
+    Image.MAX_IMAGE_PIXELS = app.config["MAX_IMAGE_PIXELS"]
+
+
+def register_storage(app: Flask) -> None:
+    from server.storage import from_url
+
+    app.extensions["fieldcase.storage"] = from_url(app.config["STORAGE_URL"],
+                                                   secret_key=app.config["SECRET_KEY"])
+
+
+def register_web(app: Flask) -> None:
+    from server.api import register_api
+    from server.pwa_serving import bp as pwa_bp
+
+    register_api(app)
+    app.register_blueprint(pwa_bp)
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, static_folder=None)
+    app.config.update(load_config(app.instance_path))
+    app.config.update(overrides or {})
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] + 1024 * 1024
+    app.json.ensure_ascii = False  # Chinese stays readable in responses
+    logging.basicConfig(level=logging.INFO)
+    register_extensions(app)
+    register_media(app)
+    register_storage(app)
+    register_web(app)
+    return app

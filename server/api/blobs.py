@@ -1,0 +1,179 @@
+"""Serve local-disk presigned URLs (`/api/blobs/<token>`) the way S3 serves presigned ones.
+
+The token is the whole authorisation, like an S3 presigned URL: no session, no cookie and
+hence no CSRF exposure. Only active when the app's storage is a LocalStorage.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import ClientDisconnected
+from werkzeug.wsgi import wrap_file
+
+from server.storage import (
+    BadToken,
+    LocalStorage,
+    ObjectNotFound,
+    SizeMismatch,
+    StorageError,
+    TokenExpired,
+    content_disposition,
+)
+
+__all__ = ["blobs_bp", "problem"]
+
+blobs_bp = Blueprint("blobs", __name__, url_prefix="/api/blobs")
+
+EXTENSION_KEY = "fieldcase.storage"
+_CHUNK = 64 * 1024
+
+
+def problem(status: int, code: str, title: str, detail: str) -> Response:
+    """RFC 9457 problem response. Local stand-in until a shared helper exists."""
+    resp = jsonify(
+        {
+            "type": f"https://fieldcase.dev/problems/{code}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "code": code,
+        }
+    )
+    resp.status_code = status
+    resp.mimetype = "application/problem+json"
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _claims(op: str, token: str) -> tuple[LocalStorage, dict[str, Any]] | Response:
+    storage = current_app.extensions.get(EXTENSION_KEY)
+    if not isinstance(storage, LocalStorage):
+        # With S3 the store serves presigned URLs itself; this route does not exist.
+        return problem(
+            404, "blob.not_available", "Not found", "Blob URLs are only served for local storage."
+        )
+    try:
+        claims = storage.read_token(token)
+    except TokenExpired:
+        return problem(
+            403,
+            "blob.token_expired",
+            "Link expired",
+            "This upload/download link has expired; request a new one.",
+        )
+    except BadToken:
+        return problem(
+            403, "blob.bad_token", "Invalid link", "This upload/download link is invalid."
+        )
+    if claims["op"] != op:
+        # S3 answers a GET on a PUT-signed URL with 403 too.
+        return problem(
+            403,
+            "blob.wrong_method",
+            "Invalid link",
+            f"This link is not valid for {request.method}.",
+        )
+    return storage, claims
+
+
+def _exists(storage: LocalStorage, key: str) -> bool:
+    try:
+        storage.head(key)
+    except ObjectNotFound:
+        return False
+    return True
+
+
+@blobs_bp.put("/<token>")
+def put_blob(token: str) -> Response | tuple[Response, int]:
+    found = _claims("put", token)
+    if isinstance(found, Response):
+        return found
+    storage, claims = found
+    key, size, content_type = claims["key"], claims["size"], claims["ct"]
+
+    if request.headers.get("Content-Type") != content_type:
+        return problem(
+            415,
+            "blob.content_type_mismatch",
+            "Wrong content type",
+            f"This link accepts Content-Type {content_type} only.",
+        )
+    length = request.content_length
+    if length is None:
+        return problem(
+            411,
+            "blob.length_required",
+            "Length required",
+            "Send a Content-Length header (chunked uploads are not accepted).",
+        )
+    if length != size:
+        status = 413 if length > size else 400
+        return problem(
+            status,
+            "blob.size_mismatch",
+            "Wrong size",
+            f"This link accepts exactly {size} bytes, not {length}.",
+        )
+
+    try:
+        existed = _exists(storage, key)
+        storage.write_capped(key, request.stream, size=size, content_type=content_type)
+    except (SizeMismatch, ClientDisconnected):
+        return problem(
+            400,
+            "blob.incomplete_body",
+            "Incomplete upload",
+            f"The body did not have the announced {size} bytes.",
+        )
+    except StorageError:
+        current_app.logger.exception("blob upload failed for %s", key)
+        return problem(
+            503,
+            "blob.storage_unavailable",
+            "Storage unavailable",
+            "The upload could not be stored; try again later.",
+        )
+    return jsonify({"key": key, "size": size}), (200 if existed else 201)
+
+
+@blobs_bp.get("/<token>")
+def get_blob(token: str) -> Response:
+    found = _claims("get", token)
+    if isinstance(found, Response):
+        return found
+    storage, claims = found
+    try:
+        info, f = storage.open_object(claims["key"])
+    except ObjectNotFound:
+        return problem(404, "blob.not_found", "Not found", "The object does not exist.")
+    except StorageError:
+        current_app.logger.exception("blob download failed")
+        return problem(
+            503,
+            "blob.storage_unavailable",
+            "Storage unavailable",
+            "The object could not be read; try again later.",
+        )
+
+    resp = Response(
+        wrap_file(request.environ, f, _CHUNK),  # closed by the WSGI server, even on abort
+        content_type=claims.get("ct") or info.content_type or "application/octet-stream",
+        direct_passthrough=True,
+    )
+    resp.content_length = info.size
+    resp.last_modified = info.last_modified
+    remaining = max(0, math.floor(claims["exp"] - time.time()))
+    resp.headers["Cache-Control"] = f"private, max-age={remaining}"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    # User-supplied bytes on our origin: never let them run as a page.
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    if claims.get("att") or claims.get("fn"):
+        resp.headers["Content-Disposition"] = content_disposition(
+            claims.get("fn"), attachment=bool(claims.get("att"))
+        )
+    return resp

@@ -1,0 +1,57 @@
+"""Evidence photos: declare, (bytes to the upload target), complete, read."""
+
+from __future__ import annotations
+
+from flask import current_app, jsonify
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from server.api.presenters import present_evidence
+from server.api.schemas import EvidenceDeclareSchema, EvidenceListSchema, EvidenceSchema
+from server.api.security import current_user, load_user
+from server.domain import evidence
+from server.extensions import limiter
+
+blp = Blueprint("evidence", __name__, url_prefix="/api",
+                description="Photo evidence: declare, upload, complete.")
+blp.before_request(load_user)
+
+
+@blp.route("/evidence", methods=["POST"])
+@limiter.limit(lambda: current_app.config["UPLOAD_RATE_LIMIT"])
+@blp.arguments(EvidenceDeclareSchema)
+@blp.response(201, EvidenceSchema)
+@blp.alt_response(200, schema=EvidenceSchema, description="A retry: the first declaration.")
+def declare(data: dict):  # type: ignore[no-untyped-def]
+    """Declare a photo (idempotent on client_id); answers where to send its bytes."""
+    ev, created = evidence.declare(current_user(), data)
+    upload = evidence.upload_target(ev) if ev.state == "pending" else None
+    response = jsonify(EvidenceSchema().dump(present_evidence(ev, upload)))
+    response.status_code = 201 if created else 200
+    return response
+
+
+@blp.route("/evidence/<evidence_id>/complete", methods=["POST"])
+@blp.response(200, EvidenceSchema)
+def complete(evidence_id: str):  # type: ignore[no-untyped-def]
+    """Verify size and SHA-256, read EXIF, make thumbnails, flag, store. Repeatable."""
+    return present_evidence(evidence.complete(current_user(), evidence_id))
+
+
+@blp.route("/evidence/<evidence_id>")
+class EvidenceItem(MethodView):
+    @blp.response(200, EvidenceSchema)
+    def get(self, evidence_id: str):  # type: ignore[no-untyped-def]
+        """One photo, with short-lived links to its thumbnails and original."""
+        ev = evidence.get_evidence(current_user(), evidence_id)
+        upload = evidence.upload_target(ev) if ev.state == "pending" else None
+        return present_evidence(ev, upload)
+
+
+@blp.route("/cases/<case_id>/evidence")
+class CaseEvidence(MethodView):
+    @blp.response(200, EvidenceListSchema)
+    def get(self, case_id: str):  # type: ignore[no-untyped-def]
+        """The case's stored photos, in the order they were taken."""
+        items = evidence.list_for_case(current_user(), case_id)
+        return {"items": [present_evidence(ev) for ev in items]}

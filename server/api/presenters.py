@@ -1,0 +1,88 @@
+"""Models to response dicts (the schemas then document and dump them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from server.domain import evidence as evidence_service
+from server.domain.integrity import photo_location
+from server.domain.privacy import mask_name, mask_phone
+from server.models import Case, Evidence, Visit
+from server.storage import UploadTarget
+
+
+def absolute(url: str) -> str:
+    """Local-disk links are paths on this server; phones and scripts want whole URLs."""
+    return request.host_url.rstrip("/") + url if url.startswith("/") else url
+
+
+def present_case(case: Case) -> dict[str, Any]:
+    has_contact = case.complainant_name or case.complainant_phone
+    return {
+        **{k: getattr(case, k) for k in (
+            "id", "channel", "category", "subject", "address", "description", "received_at",
+            "unit_id", "key", "external_ref", "status", "version", "created_at",
+            "updated_at")},
+        "location": {"lat": case.lat, "lon": case.lon} if case.lat is not None else None,
+        "complainant": {"name": mask_name(case.complainant_name),
+                        "phone": mask_phone(case.complainant_phone)} if has_contact else None,
+        "unit": {"id": case.unit.id, "name": case.unit.name},
+    }
+
+
+def case_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """API shape (nested location/complainant) to model columns."""
+    out = {k: v for k, v in data.items() if k not in ("location", "complainant", "version")}
+    if "location" in data:
+        loc = data["location"] or {}
+        out["lat"], out["lon"] = loc.get("lat"), loc.get("lon")
+    if "complainant" in data:
+        who = data["complainant"] or {}
+        out["complainant_name"], out["complainant_phone"] = who.get("name"), who.get("phone")
+    return out
+
+
+def present_visit(visit: Visit) -> dict[str, Any]:
+    return {
+        **{k: getattr(visit, k) for k in (
+            "id", "client_id", "case_id", "kind", "started_at", "ended_at", "participants",
+            "findings", "created_by", "received_at", "device_offset_s")},
+        "location": {"lat": visit.lat, "lon": visit.lon, "accuracy_m": visit.accuracy_m}
+        if visit.lat is not None else None,
+        "measurements": [
+            {k: getattr(m, k) for k in ("id", "kind", "value_dba", "zone_class", "period",
+                                         "limit_dba", "standard", "exceeded", "source")}
+            for m in visit.measurements],
+    }
+
+
+def present_evidence(ev: Evidence, upload: UploadTarget | None = None) -> dict[str, Any]:
+    geo = None
+    if ev.geo_lat is not None:
+        geo = {"lat": ev.geo_lat, "lon": ev.geo_lon, "accuracy_m": ev.geo_accuracy_m,
+               "fixed_at": ev.geo_fixed_at, "source": ev.geo_source}
+    exif_gps = (ev.exif or {}).get("gps")
+    located = photo_location((ev.geo_lat, ev.geo_lon) if geo else None,
+                             (exif_gps["lat"], exif_gps["lon"]) if exif_gps else None)
+    links = evidence_service.download_links(ev)
+    return {
+        **{k: getattr(ev, k) for k in (
+            "id", "client_id", "case_id", "visit_id", "state", "sha256", "size", "captured_at",
+            "device_offset_s", "photographer", "place", "caption", "uploaded_by", "width",
+            "height", "exif", "stored_at", "rejected_reason", "last_error")},
+        "content_type": ev.content_type or ev.declared_type,
+        "received_at": ev.declared_at,
+        "geo": geo,
+        "location": {"lat": located[0][0], "lon": located[0][1], "source": located[1]}
+        if located else None,
+        "exif_errors": ev.exif_errors or [],
+        "flags": ev.flags or [],
+        "thumbnails": {name: {**dims, "url": absolute(links[name])}
+                       for name, dims in (ev.thumbnails or {}).items() if name in links},
+        "download_url": absolute(links["original"]) if "original" in links else None,
+        "links_expire_in": links.get("expires_in"),
+        "upload": {"method": upload.method, "url": absolute(upload.url),
+                   "headers": upload.headers} if upload else None,
+    }

@@ -1,0 +1,93 @@
+"""One problem+json shape (RFC 9457) for every error under /api/, with stable dotted codes."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json, request
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from server.domain.errors import DomainError
+from server.storage import StorageError
+
+PROBLEM_BASE = "https://fieldcase.dev/problems/"
+log = logging.getLogger(__name__)
+
+# Codes for HTTP errors that no domain rule raised (routing, parsing, limits).
+HTTP_CODES = {
+    400: "request.bad", 401: "auth.required", 403: "auth.forbidden", 404: "route.not_found",
+    405: "request.method_not_allowed", 409: "request.conflict", 411: "request.length_required",
+    413: "request.too_large", 415: "request.unsupported_media_type",
+    422: "request.invalid", 429: "request.rate_limited", 503: "service.unavailable",
+}
+
+
+def problem(status: int, code: str, title: str, detail: str | None = None, *,
+            errors: dict | None = None, headers: dict[str, str] | None = None,
+            **extra: Any) -> Response:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": title, "status": status,
+                            "code": code, "detail": detail or title}
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    response = Response(json.dumps(body, ensure_ascii=False), status=status,
+                        mimetype="application/problem+json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _flatten_messages(messages: dict) -> dict:
+    """webargs nests errors by location ({"json": {...}}); clients want the fields."""
+    flat: dict = {}
+    for location, fields in messages.items():
+        if isinstance(fields, dict):
+            flat.update(fields)
+        else:
+            flat[location] = fields
+    return flat
+
+
+class FieldcaseApi(Api):
+    """flask-smorest's Api, answering every HTTP error as problem+json."""
+
+    def handle_http_exception(self, error: HTTPException) -> Response:
+        status = error.code or 500
+        data = getattr(error, "data", None) or {}
+        messages = data.get("messages")
+        if status == 422 and messages:
+            return problem(422, "request.invalid", "Some fields are not valid.",
+                           "Check the fields listed in errors.",
+                           errors=_flatten_messages(messages))
+        headers = dict(getattr(error, "headers", None) or {})
+        if error.response is not None:  # e.g. flask-limiter's 429
+            headers.update({k: v for k, v in error.response.headers.items()
+                            if k.lower().startswith(("retry-after", "x-ratelimit"))})
+        return problem(status, HTTP_CODES.get(status, f"http.{status}"),
+                       error.name, error.description, headers=headers)
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain(error: DomainError) -> Response:
+        headers = {"WWW-Authenticate": 'Cookie realm="fieldcase"'} \
+            if error.status_hint == 401 else None
+        return problem(error.status_hint, error.code, error.detail, errors=error.errors,
+                       headers=headers, **error.extra)
+
+    @app.errorhandler(StorageError)
+    def _storage(error: StorageError) -> Response:
+        log.warning("object store failure: %s", error)
+        return problem(503, "storage.unavailable", "The photo store is not reachable.",
+                       "Nothing was lost: keep the item and try again in a minute.",
+                       headers={"Retry-After": "60"})
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        if isinstance(error, HTTPException):  # non-API paths keep Flask's own handling
+            return error  # type: ignore[return-value]
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem(500, "server.error", "Something went wrong on the server.",
+                       "The error was logged. Nothing partial was saved; try again.")

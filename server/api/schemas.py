@@ -1,0 +1,282 @@
+"""Marshmallow schemas: what comes in (validated) and what goes out (documented)."""
+
+from __future__ import annotations
+
+import uuid
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from server.domain import vocab
+
+
+class UUIDStr(fields.UUID):
+    """A UUID checked on the way in, kept as its canonical string."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        result = super()._deserialize(value, attr, data, **kwargs)
+        return str(result) if isinstance(result, uuid.UUID) else result
+
+
+Aware = fields.AwareDateTime  # a time without an offset is refused
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("Must not be blank.")
+
+
+def _text(max_len: int, **kw) -> fields.String:  # type: ignore[no-untyped-def]
+    return fields.String(validate=validate.Length(max=max_len), **kw)
+
+
+class PointSchema(Schema):
+    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
+    lon = fields.Float(required=True, validate=validate.Range(-180, 180))
+
+
+class FixSchema(PointSchema):
+    accuracy_m = fields.Float(validate=validate.Range(min=0), allow_none=True)
+    fixed_at = Aware(allow_none=True)
+    source = fields.String(validate=validate.OneOf(vocab.GEO_SOURCES), allow_none=True)
+
+
+class ComplainantSchema(Schema):
+    name = _text(120, allow_none=True)
+    phone = fields.String(allow_none=True,
+                          validate=validate.Regexp(r"^\+?[0-9 ()\-]{3,20}$",
+                                                   error="Not a phone number."))
+
+
+class UnitRefSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+
+
+# ---- cases ---------------------------------------------------------------------------
+class CaseCreateSchema(Schema):
+    channel = fields.String(required=True, validate=validate.OneOf(vocab.CHANNELS))
+    category = fields.String(required=True, validate=validate.OneOf(vocab.CATEGORIES))
+    subject = fields.String(required=True, validate=[validate.Length(max=300), _not_blank])
+    address = fields.String(required=True, validate=[validate.Length(max=500), _not_blank])
+    location = fields.Nested(PointSchema, allow_none=True)
+    description = _text(20000, load_default="")
+    complainant = fields.Nested(ComplainantSchema, allow_none=True)
+    received_at = Aware(required=True)
+    unit_id = fields.String(required=True)
+    key = fields.Boolean(load_default=False)
+    external_ref = _text(120, allow_none=True)
+
+
+class CaseUpdateSchema(CaseCreateSchema):
+    """Any case field may be left out; the version read is required."""
+
+    version = fields.Integer(required=True)
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("partial", tuple(CaseCreateSchema._declared_fields))
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+
+
+class CaseQuerySchema(Schema):
+    status = fields.String(validate=validate.OneOf(vocab.CASE_STATUSES))
+    category = fields.String(validate=validate.OneOf(vocab.CATEGORIES))
+    channel = fields.String(validate=validate.OneOf(vocab.CHANNELS))
+    unit = fields.String()
+    q = _text(100)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+
+
+class CaseSchema(Schema):
+    id = fields.String()
+    channel = fields.String()
+    category = fields.String()
+    subject = fields.String()
+    address = fields.String()
+    location = fields.Nested(PointSchema, allow_none=True)
+    description = fields.String()
+    complainant = fields.Nested(ComplainantSchema, allow_none=True,
+                                metadata={"description": "Masked (138****1234)."})
+    received_at = fields.DateTime()
+    unit = fields.Nested(UnitRefSchema)
+    unit_id = fields.String()
+    key = fields.Boolean()
+    external_ref = fields.String(allow_none=True)
+    status = fields.String()
+    version = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class CasePageSchema(Schema):
+    items = fields.List(fields.Nested(CaseSchema))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class RevealSchema(Schema):
+    reason = _text(500, required=True)
+
+
+# ---- visits --------------------------------------------------------------------------
+class MeasurementInSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(vocab.MEASUREMENT_KINDS))
+    value_dba = fields.Float(required=True, validate=validate.Range(0, 200))
+    zone_class = fields.String(validate=validate.OneOf(vocab.ZONE_CLASSES), allow_none=True)
+    period = fields.String(required=True, validate=validate.OneOf(vocab.PERIODS))
+    limit_dba = fields.Float(validate=validate.Range(0, 200), allow_none=True)
+    source = fields.String(load_default="meter",
+                           validate=validate.OneOf(vocab.MEASUREMENT_SOURCES))
+
+
+class MeasurementSchema(MeasurementInSchema):
+    id = fields.String()
+    standard = fields.String(allow_none=True)
+    exceeded = fields.Boolean(allow_none=True)
+
+
+class VisitCreateSchema(Schema):
+    client_id = UUIDStr(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(vocab.VISIT_KINDS))
+    started_at = Aware(required=True)
+    ended_at = Aware(allow_none=True)
+    location = fields.Nested(FixSchema, allow_none=True)
+    participants = fields.List(fields.String(validate=validate.OneOf(vocab.PARTNERS)),
+                               validate=validate.Length(max=20))
+    findings = _text(20000)
+    measurements = fields.List(fields.Nested(MeasurementInSchema),
+                               validate=validate.Length(max=50))
+    device_time = Aware(metadata={"description": "The phone's clock when sending."})
+
+
+class VisitSchema(Schema):
+    id = fields.String()
+    client_id = fields.String()
+    case_id = fields.String()
+    kind = fields.String()
+    started_at = fields.DateTime()
+    ended_at = fields.DateTime(allow_none=True)
+    location = fields.Nested(FixSchema, allow_none=True)
+    participants = fields.List(fields.String())
+    findings = fields.String()
+    measurements = fields.List(fields.Nested(MeasurementSchema))
+    created_by = fields.String()
+    received_at = fields.DateTime()
+    device_offset_s = fields.Float(allow_none=True)
+
+
+# ---- evidence ------------------------------------------------------------------------
+class EvidenceDeclareSchema(Schema):
+    client_id = UUIDStr(required=True)
+    case_id = fields.String(required=True)
+    visit_id = fields.String(allow_none=True)
+    sha256 = fields.String(required=True, validate=validate.Regexp(
+        r"^[0-9a-fA-F]{64}$", error="A SHA-256 is 64 hexadecimal characters."))
+    size = fields.Integer(required=True, validate=validate.Range(min=1))
+    content_type = fields.String(required=True, validate=validate.Length(max=60))
+    captured_at = Aware(required=True)
+    geo = fields.Nested(FixSchema, allow_none=True)
+    photographer = _text(120, allow_none=True)
+    place = _text(300, allow_none=True)
+    caption = _text(2000, allow_none=True)
+    device_time = Aware(metadata={"description": "The phone's clock when sending."})
+
+
+class UploadSchema(Schema):
+    method = fields.String()
+    url = fields.String()
+    headers = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class ExifGpsSchema(Schema):
+    lat = fields.Float()
+    lon = fields.Float()
+
+
+class ExifSchema(Schema):
+    taken_at = fields.String(metadata={"description": "As written by the camera; no offset "
+                                       "unless the camera recorded one."})
+    gps = fields.Nested(ExifGpsSchema)
+    make = fields.String()
+    model = fields.String()
+    orientation = fields.Integer()
+
+
+class ThumbSchema(Schema):
+    width = fields.Integer()
+    height = fields.Integer()
+    url = fields.String()
+
+
+class LocatedSchema(PointSchema):
+    source = fields.String(metadata={"description": "geolocation (primary) or exif"})
+
+
+class EvidenceSchema(Schema):
+    id = fields.String()
+    client_id = fields.String()
+    case_id = fields.String()
+    visit_id = fields.String(allow_none=True)
+    state = fields.String(metadata={"description": "pending, stored, rejected or expired"})
+    sha256 = fields.String()
+    size = fields.Integer()
+    content_type = fields.String()
+    captured_at = fields.DateTime()
+    received_at = fields.DateTime()
+    device_offset_s = fields.Float(allow_none=True)
+    geo = fields.Nested(FixSchema, allow_none=True)
+    location = fields.Nested(LocatedSchema, allow_none=True)
+    photographer = fields.String(allow_none=True)
+    place = fields.String(allow_none=True)
+    caption = fields.String(allow_none=True)
+    uploaded_by = fields.String()
+    width = fields.Integer(allow_none=True)
+    height = fields.Integer(allow_none=True)
+    exif = fields.Nested(ExifSchema, allow_none=True)
+    exif_errors = fields.List(fields.String())
+    flags = fields.List(fields.Dict())
+    thumbnails = fields.Dict(keys=fields.String(), values=fields.Nested(ThumbSchema))
+    download_url = fields.String(allow_none=True)
+    links_expire_in = fields.Integer(allow_none=True)
+    stored_at = fields.DateTime(allow_none=True)
+    rejected_reason = fields.String(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    upload = fields.Nested(UploadSchema, allow_none=True)
+
+
+class EvidenceListSchema(Schema):
+    items = fields.List(fields.Nested(EvidenceSchema))
+
+
+class VisitListSchema(Schema):
+    items = fields.List(fields.Nested(VisitSchema))
+
+
+# ---- session -------------------------------------------------------------------------
+class LoginSchema(Schema):
+    username = _text(80, required=True)
+    password = _text(200, required=True)
+
+
+class UserSchema(Schema):
+    id = fields.String()
+    username = fields.String()
+    display_name = fields.String()
+    role = fields.String()
+    units = fields.List(fields.Nested(UnitRefSchema))
+
+
+class LoginResultSchema(Schema):
+    user = fields.Nested(UserSchema)
+    csrf_token = fields.String()
+
+
+class MeSchema(UserSchema):
+    csrf_token = fields.String()
+
+
+class HealthSchema(Schema):
+    status = fields.String()
+    database = fields.String()
+    storage = fields.String()

@@ -1,0 +1,34 @@
+"""Who is calling: the session cookie, the CSRF token, the role."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import current_app, g, request
+
+from server.domain import auth
+from server.domain.errors import Forbidden
+from server.models import User
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def session_token() -> str | None:
+    return request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])
+
+
+def load_user() -> None:
+    """before_request for every authenticated blueprint."""
+    found = auth.resolve_session(session_token())
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), found.csrf_token.encode()):
+            raise Forbidden("auth.csrf_failed",
+                            f"Missing or wrong {CSRF_HEADER} header; log in again if needed.")
+    g.user = found.user
+    g.user_session = found
+
+
+def current_user() -> User:
+    return g.user

@@ -1,0 +1,59 @@
+"""Login, logout, who am I."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app, g, jsonify
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from server.api.schemas import LoginResultSchema, LoginSchema, MeSchema
+from server.api.security import load_user, session_token
+from server.domain import auth
+from server.extensions import limiter
+
+blp = Blueprint("session", __name__, url_prefix="/api",
+                description="Log in and out; the session cookie and CSRF token.")
+me_blp = Blueprint("me", __name__, url_prefix="/api", description="The logged-in user.")
+me_blp.before_request(load_user)
+
+
+def present_user(user) -> dict:  # type: ignore[no-untyped-def]
+    return {"id": user.id, "username": user.username, "display_name": user.display_name,
+            "role": user.role, "units": [{"id": u.id, "name": u.name} for u in user.units]}
+
+
+@blp.route("/auth/login", methods=["POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"])
+@blp.arguments(LoginSchema)
+@blp.response(200, LoginResultSchema)
+def login(data: dict):  # type: ignore[no-untyped-def]
+    """Log in: sets the session cookie and returns the CSRF token for writes."""
+    ttl = timedelta(hours=current_app.config["SESSION_TTL_HOURS"])
+    user, token, csrf = auth.login(data["username"], data["password"], ttl)
+    response = jsonify({"user": present_user(user), "csrf_token": csrf})
+    response.set_cookie(current_app.config["SESSION_COOKIE_NAME"], token,
+                        max_age=int(ttl.total_seconds()), httponly=True,
+                        secure=current_app.config["COOKIE_SECURE"], samesite="Lax", path="/")
+    return response
+
+
+@blp.route("/auth/logout", methods=["POST"])
+@blp.response(204)
+def logout():  # type: ignore[no-untyped-def]
+    """Log out: ends the session on the server too."""
+    auth.logout(session_token())
+    response = current_app.response_class(status=204)
+    response.delete_cookie(current_app.config["SESSION_COOKIE_NAME"], path="/",
+                           secure=current_app.config["COOKIE_SECURE"], httponly=True,
+                           samesite="Lax")
+    return response
+
+
+@me_blp.route("/me")
+class Me(MethodView):
+    @me_blp.response(200, MeSchema)
+    def get(self):  # type: ignore[no-untyped-def]
+        """The logged-in user, with the CSRF token (a reloaded page gets it again here)."""
+        return {**present_user(g.user), "csrf_token": g.user_session.csrf_token}

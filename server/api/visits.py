@@ -1,0 +1,34 @@
+"""Visits to a case: site and night checks, monitoring, meetings, joint enforcement."""
+
+from __future__ import annotations
+
+from flask import jsonify
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from server.api.presenters import present_visit
+from server.api.schemas import VisitCreateSchema, VisitListSchema, VisitSchema
+from server.api.security import current_user, load_user
+from server.domain import visits
+
+blp = Blueprint("visits", __name__, url_prefix="/api/cases",
+                description="Visits with readings judged against the noise standards.")
+blp.before_request(load_user)
+
+
+@blp.route("/<case_id>/visits")
+class CaseVisits(MethodView):
+    @blp.response(200, VisitListSchema)
+    def get(self, case_id: str):  # type: ignore[no-untyped-def]
+        """The case's visits, oldest first."""
+        return {"items": [present_visit(v) for v in visits.list_visits(current_user(), case_id)]}
+
+    @blp.arguments(VisitCreateSchema)
+    @blp.response(201, VisitSchema)
+    @blp.alt_response(200, schema=VisitSchema, description="A retry: the visit recorded first.")
+    def post(self, data: dict, case_id: str):  # type: ignore[no-untyped-def]
+        """Record a visit; idempotent on client_id."""
+        visit, created = visits.record_visit(current_user(), case_id, data)
+        response = jsonify(VisitSchema().dump(present_visit(visit)))
+        response.status_code = 201 if created else 200
+        return response

@@ -1,0 +1,121 @@
+"""Operator commands, installed as the `fieldcase` console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+from flask_migrate import upgrade
+
+from server import create_app
+from server.domain import audit, auth
+from server.domain import evidence as evidence_service
+from server.domain.errors import DomainError
+from server.models import ROLES
+
+cli = FlaskGroup(create_app=lambda: create_app(), help="Fieldcase operator commands.")
+
+
+def _fail(error: DomainError) -> None:
+    raise click.ClickException(f"{error.detail} ({error.code})")
+
+
+@cli.command("migrate")
+def migrate_cmd() -> None:
+    """Bring the database schema up to date (Alembic)."""
+    upgrade(directory=str(Path(current_app.root_path) / "migrations"))
+    click.echo("database is up to date")
+
+
+@cli.command("create-unit")
+@click.argument("name")
+@click.option("--parent", help="The unit above this one (a district above a street).")
+def create_unit_cmd(name: str, parent: str | None) -> None:
+    """Create a responsible unit."""
+    try:
+        unit = auth.create_unit(name, parent)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"unit {unit.name} ({unit.id})")
+
+
+@cli.command("create-user")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--unit", "units", multiple=True, required=True, help="Repeat for more units.")
+@click.option("--display-name", default="")
+def create_user_cmd(username: str, password: str, role: str, units: tuple[str, ...],
+                    display_name: str) -> None:
+    """Create a user in one or more units."""
+    try:
+        user = auth.create_user(username, password, role, list(units), display_name)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"user {user.username} ({user.role}) in {', '.join(units)}")
+
+
+@cli.command("demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database has data.")
+def demo_cmd(if_empty: bool) -> None:
+    """Seed a demo district: units, a user of each role, a dozen cases."""
+    from server.demo import seed_demo
+
+    created = seed_demo(only_if_empty=if_empty)
+    click.echo("demo data created" if created else "database not empty: demo skipped")
+
+
+@cli.command("banner")
+@click.option("--port", default=lambda: os.environ.get("PORT", "8000"))
+def banner_cmd(port: str) -> None:
+    """Print where to open the app and the demo logins."""
+    from server.demo import DEMO_PASSWORD, DEMO_USERS
+
+    click.echo(f"\n  Fieldcase is starting on http://localhost:{port}/")
+    click.echo(f"  API health: http://localhost:{port}/api/health, "
+               f"OpenAPI: http://localhost:{port}/api/openapi.json")
+    click.echo(f"  Demo logins (password {DEMO_PASSWORD}):")
+    for username, role, units, name in DEMO_USERS:
+        click.echo(f"    {username:<12} {role:<10} {name} · {', '.join(units)}")
+    click.echo("")
+
+
+@cli.command("reconcile")
+@click.option("--older-than-minutes", default=15, show_default=True)
+@click.option("--expire-after-hours", default=24 * 7, show_default=True)
+def reconcile_cmd(older_than_minutes: int, expire_after_hours: int) -> None:
+    """Finish or expire evidence left pending; remove staging leftovers."""
+    counts = evidence_service.reconcile(older_than=timedelta(minutes=older_than_minutes),
+                                        expire_after=timedelta(hours=expire_after_hours))
+    click.echo(json.dumps(counts))
+
+
+@cli.command("verify-audit")
+def verify_audit_cmd() -> None:
+    """Check the audit log's hash chain."""
+    ok, broken = audit.verify_chain()
+    if not ok:
+        raise click.ClickException(f"audit chain broken at entry {broken}")
+    click.echo("audit chain intact")
+
+
+@cli.command("openapi")
+@click.option("--output", type=click.Path(dir_okay=False), default="-")
+def openapi_cmd(output: str) -> None:
+    """Write the OpenAPI document (docs/openapi.json is kept in the repo)."""
+    spec = current_app.extensions["fieldcase.api"].spec.to_dict()
+    text = json.dumps(spec, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    cli(prog_name="fieldcase")

@@ -1,0 +1,86 @@
+"""Settings, all from environment variables, parsed once, with embedded defaults.
+
+The embedded default needs nothing running: SQLite and a local-disk object store under
+the instance folder. Every variable is listed in the README.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed: start-up stops with this message."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _secret_key(env: Mapping[str, str], instance: Path, production: bool) -> str:
+    if env.get("SECRET_KEY"):
+        return env["SECRET_KEY"]
+    if production:
+        raise ConfigError("SECRET_KEY is required when FIELDCASE_ENV=production")
+    # Dev/demo: a random key kept in the instance folder, so sessions survive restarts
+    # and several gunicorn workers agree on it.
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Flask config keys from the environment."""
+    env = os.environ if env is None else env
+    instance = Path(env.get("INSTANCE_PATH") or instance_path)
+    production = env.get("FIELDCASE_ENV", "development") == "production"
+    cookie_secure = _bool(env, "COOKIE_SECURE", production)
+    return {
+        "FIELDCASE_ENV": "production" if production else "development",
+        "INSTANCE_PATH": str(instance),
+        "SECRET_KEY": _secret_key(env, instance, production),
+        "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL")
+        or f"sqlite:///{instance / 'fieldcase.db'}",
+        "STORAGE_URL": env.get("STORAGE_URL") or f"file://{instance / 'objects'}",
+        # Photos: phones make 2-12 MB JPEG/HEIC; 40 MiB leaves room for 200 MP modes.
+        "MAX_UPLOAD_BYTES": _int(env, "MAX_UPLOAD_BYTES", 40 * 1024 * 1024),
+        "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 100_000_000),
+        "UPLOAD_URL_TTL": _int(env, "UPLOAD_URL_TTL", 3600),
+        "DOWNLOAD_URL_TTL": _int(env, "DOWNLOAD_URL_TTL", 300),
+        "SESSION_TTL_HOURS": _int(env, "SESSION_TTL_HOURS", 24 * 14),
+        "COOKIE_SECURE": cookie_secure,
+        # __Host- cookies must be Secure; over plain http (make run) use a plain name.
+        "SESSION_COOKIE_NAME": "__Host-fieldcase" if cookie_secure else "fieldcase_session",
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
+        "UPLOAD_RATE_LIMIT": env.get("UPLOAD_RATE_LIMIT") or "600 per hour",
+        "CORS_ORIGINS": [o for o in (env.get("CORS_ORIGINS") or "").split(",") if o],
+        "FAR_FROM_CASE_M": _int(env, "FAR_FROM_CASE_M", 500),
+        "CLOCK_DRIFT_S": _int(env, "CLOCK_DRIFT_S", 300),
+        "LOCAL_TIMEZONE": env.get("LOCAL_TIMEZONE") or "Asia/Shanghai",
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    }

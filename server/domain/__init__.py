@@ -1,0 +1,1 @@
+"""The rules, free of HTTP: services validate, decide and own the transaction."""

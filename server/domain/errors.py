@@ -1,0 +1,45 @@
+"""Domain errors: a stable dotted code and a message; the API maps the class to a status."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    status_hint = 400
+
+    def __init__(self, code: str, detail: str, *, errors: dict | None = None,
+                 extra: dict | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.errors = errors
+        self.extra = extra or {}
+
+
+class Unauthenticated(DomainError):
+    status_hint = 401
+
+
+class Forbidden(DomainError):
+    status_hint = 403
+
+
+class NotFound(DomainError):
+    status_hint = 404
+
+
+class Conflict(DomainError):
+    status_hint = 409
+
+
+class TooLarge(DomainError):
+    status_hint = 413
+
+
+class Invalid(DomainError):
+    status_hint = 422
+
+
+class Unavailable(DomainError):
+    """A dependency (object store) is down: the client keeps its item and retries."""
+
+    status_hint = 503

@@ -1,0 +1,298 @@
+"""Evidence intake: declare, receive bytes (storage), complete. Every step is repeatable.
+
+Write order without two-phase commit: row `pending` (committed) -> bytes to a staging key
+-> verify -> thumbnails and promotion to the evidence key -> row `stored` with its audit
+entry in one transaction -> staging removed. The reconciler converges whatever a crash
+left between steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+import tempfile
+from datetime import timedelta
+from typing import IO, Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from server import media
+from server.domain import audit, runtime, scope
+from server.domain.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
+from server.domain.idempotency import fingerprint
+from server.domain.integrity import Thresholds, integrity_flags
+from server.domain.vocab import EVIDENCE_TYPES
+from server.extensions import db
+from server.models import Case, Evidence, User, Visit
+from server.models.base import new_id, utcnow
+from server.storage import ObjectNotFound, Storage, StorageError, UploadTarget
+
+UPLOAD_ROLES = ("inspector", "reviewer", "admin")
+CHUNK = 1 << 20
+# The fields whose equality makes a retried declaration "the same request".
+DECLARED_FIELDS = ("client_id", "case_id", "visit_id", "sha256", "size", "content_type",
+                   "captured_at", "geo", "photographer", "place", "caption")
+
+
+def final_key(evidence_id: str) -> str:
+    return f"evidence/{evidence_id}/original"
+
+
+def thumb_key(evidence_id: str, name: str) -> str:
+    return f"evidence/{evidence_id}/thumb-{name}.jpg"
+
+
+def _staging_key(evidence_id: str) -> str:
+    # Random per declaration: a presigned URL can only ever write here, never to evidence.
+    return f"staging/{evidence_id}/{secrets.token_urlsafe(16)}"
+
+
+def upload_target(ev: Evidence) -> UploadTarget:
+    return runtime.storage().presign_upload(
+        ev.staging_key, content_type=ev.declared_type, size=ev.size,
+        expires_in=runtime.setting("UPLOAD_URL_TTL"))
+
+
+def get_evidence(user: User, evidence_id: str) -> Evidence:
+    ev = db.session.scalar(
+        sa.select(Evidence).join(Case, Case.id == Evidence.case_id)
+        .where(Evidence.id == evidence_id, Case.unit_id.in_(scope.visible_unit_ids(user))))
+    if ev is None:
+        raise NotFound("evidence.not_found", "No such evidence.")
+    return ev
+
+
+def list_for_case(user: User, case_id: str, *, include_all: bool = False) -> list[Evidence]:
+    case = scope.get_case(user, case_id)
+    query = sa.select(Evidence).filter_by(case_id=case.id)
+    if not include_all:
+        query = query.where(Evidence.state == "stored")
+    return list(db.session.scalars(query.order_by(Evidence.captured_at, Evidence.id)))
+
+
+def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
+    """(evidence, created). The same client_id with the same body returns the first
+    declaration (reviving an expired one); with another body it is refused."""
+    if user.role not in UPLOAD_ROLES:
+        raise Forbidden("evidence.forbidden", "Your role may not file evidence.")
+    device_time = data.get("device_time")
+    request_hash = fingerprint({k: data.get(k) for k in DECLARED_FIELDS})
+    existing = db.session.scalar(sa.select(Evidence).filter_by(client_id=data["client_id"]))
+    if existing is not None:
+        return _repeat_declaration(user, existing, request_hash), False
+
+    case = scope.get_case(user, data["case_id"])
+    if data.get("visit_id") and db.session.scalar(
+            sa.select(Visit.id).filter_by(id=data["visit_id"], case_id=case.id)) is None:
+        raise Invalid("evidence.bad_visit", "That visit does not belong to this case.",
+                      errors={"visit_id": ["Not a visit of this case."]})
+    if data["content_type"] not in EVIDENCE_TYPES:
+        raise Invalid("evidence.unsupported_type",
+                      f"Photos must be one of: {', '.join(EVIDENCE_TYPES)}.",
+                      errors={"content_type": ["Not an accepted photo format."]})
+    limit = runtime.setting("MAX_UPLOAD_BYTES")
+    if data["size"] > limit:
+        raise TooLarge("evidence.too_large",
+                       f"The photo is {data['size']} bytes; the limit is {limit}.",
+                       extra={"limit": limit})
+
+    received = utcnow()
+    geo = data.get("geo") or {}
+    ev = Evidence(
+        client_id=data["client_id"], request_hash=request_hash, case_id=case.id,
+        visit_id=data.get("visit_id"), state="pending", sha256=data["sha256"].lower(),
+        size=data["size"], declared_type=data["content_type"], captured_at=data["captured_at"],
+        geo_lat=geo.get("lat"), geo_lon=geo.get("lon"), geo_accuracy_m=geo.get("accuracy_m"),
+        geo_fixed_at=geo.get("fixed_at"), geo_source=geo.get("source"),
+        photographer=data.get("photographer") or user.display_name,
+        place=data.get("place"), caption=data.get("caption"), uploaded_by=user.id,
+        declared_at=received,
+        device_offset_s=(received - device_time).total_seconds() if device_time else None,
+    )
+    ev.id = new_id()
+    ev.staging_key = _staging_key(ev.id)
+    db.session.add(ev)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Two retries raced: the other one inserted first; answer as a repeat.
+        db.session.rollback()
+        existing = db.session.scalar(sa.select(Evidence).filter_by(client_id=data["client_id"]))
+        if existing is None:
+            raise
+        return _repeat_declaration(user, existing, request_hash), False
+    audit.append("evidence.declared", "evidence", ev.id, actor_id=user.id,
+                 data={"case_id": case.id, "sha256": ev.sha256, "size": ev.size})
+    db.session.commit()
+    return ev, True
+
+
+def _repeat_declaration(user: User, existing: Evidence, request_hash: str) -> Evidence:
+    ev = get_evidence(user, existing.id) if existing.uploaded_by != user.id else existing
+    if ev.request_hash != request_hash:
+        raise Invalid("idempotency.conflict",
+                      "This client_id was already used for a different photo or details.")
+    if ev.state == "expired":
+        ev.state, ev.staging_key, ev.last_error = "pending", _staging_key(ev.id), None
+        audit.append("evidence.revived", "evidence", ev.id, actor_id=user.id)
+        db.session.commit()
+    return ev
+
+
+def complete(user: User, evidence_id: str) -> Evidence:
+    ev = get_evidence(user, evidence_id)
+    if ev.state == "stored":
+        return ev
+    if ev.state == "rejected":
+        raise Invalid(f"evidence.{ev.rejected_reason}",
+                      "This photo was refused earlier: the file is not an accepted image.")
+    if ev.state == "expired":
+        raise Conflict("evidence.expired", "This declaration expired; declare it again.")
+    return finish_pending(ev, actor_id=user.id)
+
+
+def _spool(store: Storage, key: str, out: IO[bytes], limit: int) -> tuple[int, str]:
+    """Copy the object to a temp file, hashing as it goes; stop reading past `limit`."""
+    digest, size = hashlib.sha256(), 0
+    for chunk in store.iter_chunks(key, CHUNK):
+        size += len(chunk)
+        if size > limit:
+            break
+        digest.update(chunk)
+        out.write(chunk)
+    out.flush()
+    return size, digest.hexdigest()
+
+
+def _discard(store: Storage, key: str) -> None:
+    with contextlib.suppress(StorageError):  # the reconciler removes what stays behind
+        store.delete(key)
+
+
+def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
+    store = runtime.storage()
+    source = ev.staging_key
+    try:
+        store.head(source)
+    except ObjectNotFound:
+        # A crash after promotion but before the commit leaves the bytes at the final key.
+        try:
+            store.head(final_key(ev.id))
+            source = final_key(ev.id)
+        except ObjectNotFound:
+            raise Conflict("evidence.upload_missing",
+                           "The photo's bytes have not arrived yet; send them, then complete."
+                           ) from None
+
+    with tempfile.TemporaryFile() as tmp:
+        size, digest = _spool(store, source, tmp, ev.size)
+        if size != ev.size or digest != ev.sha256:
+            code = "evidence.size_mismatch" if size != ev.size else "evidence.hash_mismatch"
+            _discard(store, source)
+            ev.last_error = code
+            db.session.commit()
+            raise Invalid(code, "The bytes received differ from the photo declared; they were "
+                          "discarded. Send the photo again.",
+                          extra={"expected_size": ev.size, "expected_sha256": ev.sha256})
+        tmp.seek(0)
+        try:
+            facts = media.read_image(tmp, max_pixels=runtime.setting("MAX_IMAGE_PIXELS"))
+        except media.MediaError as exc:
+            _discard(store, source)
+            reason = exc.code.split(".", 1)[1]
+            ev.state, ev.rejected_reason = "rejected", reason
+            audit.append("evidence.rejected", "evidence", ev.id, actor_id=actor_id,
+                         data={"reason": reason})
+            db.session.commit()
+            raise Invalid(f"evidence.{reason}", exc.message) from exc
+
+    thumbnails = {}
+    for thumb in facts.thumbnails:
+        store.put_bytes(thumb_key(ev.id, thumb.name), thumb.data, content_type=thumb.content_type)
+        thumbnails[thumb.name] = {"width": thumb.width, "height": thumb.height}
+    if source != final_key(ev.id):
+        store.copy(source, final_key(ev.id))
+
+    received = utcnow()
+    case = db.session.get(Case, ev.case_id)
+    duplicates = db.session.scalars(
+        sa.select(Evidence.case_id).distinct()
+        .where(Evidence.sha256 == ev.sha256, Evidence.state == "stored",
+               Evidence.case_id != ev.case_id)).all()
+    flags = integrity_flags(
+        exif_gps=facts.exif.gps, exif_taken_at=facts.exif.taken_at,
+        exif_errors=facts.exif.errors,
+        geo=(ev.geo_lat, ev.geo_lon) if ev.geo_lat is not None else None,
+        case_location=(case.lat, case.lon) if case.lat is not None else None,
+        captured_at=ev.captured_at, received_at=ev.declared_at,
+        device_offset_s=ev.device_offset_s, duplicate_case_ids=list(duplicates),
+        limits=Thresholds(runtime.setting("FAR_FROM_CASE_M"), runtime.setting("CLOCK_DRIFT_S"),
+                          runtime.setting("LOCAL_TIMEZONE")))
+    # Conditional on `pending`, so two completions racing store it once.
+    done = db.session.execute(
+        sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending")
+        .values(state="stored", object_key=final_key(ev.id), content_type=facts.content_type,
+                stored_at=received, width=facts.width, height=facts.height,
+                exif=facts.exif.to_dict(), exif_errors=facts.exif.errors, flags=flags,
+                thumbnails=thumbnails, last_error=None)
+        .execution_options(synchronize_session=False))
+    if done.rowcount == 1:
+        audit.append("evidence.stored", "evidence", ev.id, actor_id=actor_id,
+                     data={"sha256": ev.sha256, "size": ev.size,
+                           "flags": [f["code"] for f in flags]})
+    db.session.commit()
+    db.session.refresh(ev)
+    if source != final_key(ev.id):
+        _discard(store, source)
+    return ev
+
+
+def download_links(ev: Evidence) -> dict[str, Any]:
+    """Short-lived links: the original only as an attachment, thumbnails for display."""
+    if ev.state != "stored":
+        return {}
+    store, ttl = runtime.storage(), runtime.setting("DOWNLOAD_URL_TTL")
+    ext = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}.get(
+        ev.content_type or "", "heic")
+    links: dict[str, Any] = {
+        "original": store.presign_download(final_key(ev.id), expires_in=ttl,
+                                           filename=f"evidence-{ev.id}.{ext}",
+                                           content_type=ev.content_type, attachment=True),
+        "expires_in": ttl,
+    }
+    for name in (ev.thumbnails or {}):
+        links[name] = store.presign_download(thumb_key(ev.id, name), expires_in=ttl,
+                                             content_type="image/jpeg", attachment=False)
+    return links
+
+
+def reconcile(*, older_than: timedelta, expire_after: timedelta) -> dict[str, int]:
+    """Finish declarations whose bytes arrived but were never completed, expire those whose
+    bytes never came, and remove staging objects nobody is waiting for."""
+    counts = {"completed": 0, "failed": 0, "expired": 0, "waiting": 0, "staging_removed": 0}
+    now, store = utcnow(), runtime.storage()
+    pending = db.session.scalars(sa.select(Evidence).where(
+        Evidence.state == "pending", Evidence.declared_at < now - older_than)).all()
+    for ev in pending:
+        try:
+            finish_pending(ev, actor_id=None)
+            counts["completed"] += 1
+        except Conflict:  # no bytes
+            if ev.declared_at < now - expire_after:
+                ev.state = "expired"
+                audit.append("evidence.expired", "evidence", ev.id, actor_id=None)
+                db.session.commit()
+                counts["expired"] += 1
+            else:
+                counts["waiting"] += 1
+        except Invalid:
+            counts["failed"] += 1
+    wanted = set(db.session.scalars(sa.select(Evidence.staging_key)
+                                    .where(Evidence.state == "pending")))
+    for info in store.list("staging/"):
+        if info.key not in wanted and info.last_modified < now - older_than:
+            store.delete(info.key)
+            counts["staging_removed"] += 1
+    return counts

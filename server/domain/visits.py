@@ -1,0 +1,70 @@
+"""Visits to a case and their readings, recorded idempotently on the phone's UUID."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.domain import audit, scope, standards
+from server.domain.errors import Forbidden, Invalid
+from server.domain.idempotency import fingerprint
+from server.extensions import db
+from server.models import Measurement, User, Visit
+from server.models.base import utcnow
+
+FIELD_ROLES = ("inspector", "reviewer", "admin")
+
+
+def record_visit(user: User, case_id: str, data: dict[str, Any]) -> tuple[Visit, bool]:
+    """(visit, created). A retry with the same client_id and body returns the first visit;
+    the same client_id with another body is refused."""
+    if user.role not in FIELD_ROLES:
+        raise Forbidden("visit.forbidden", "Your role may not record visits.")
+    case = scope.get_case(user, case_id)
+    device_time = data.pop("device_time", None)
+    request_hash = fingerprint({"case_id": case_id, **data})
+    existing = db.session.scalar(sa.select(Visit).filter_by(client_id=data["client_id"]))
+    if existing is not None:
+        if existing.request_hash != request_hash or existing.case_id != case.id:
+            raise Invalid("idempotency.conflict",
+                          "This client_id was already used with different content.")
+        return existing, False
+
+    received = utcnow()
+    location = data.get("location") or {}
+    visit = Visit(
+        client_id=data["client_id"], request_hash=request_hash, case_id=case.id,
+        kind=data["kind"], started_at=data["started_at"], ended_at=data.get("ended_at"),
+        lat=location.get("lat"), lon=location.get("lon"),
+        accuracy_m=location.get("accuracy_m"), participants=data.get("participants") or [],
+        findings=data.get("findings") or "", created_by=user.id, received_at=received,
+        device_offset_s=(received - device_time).total_seconds() if device_time else None,
+    )
+    if visit.ended_at and visit.ended_at < visit.started_at:
+        raise Invalid("visit.bad_times", "A visit cannot end before it starts.",
+                      errors={"ended_at": ["Before started_at."]})
+    for position, reading in enumerate(data.get("measurements") or []):
+        judged = standards.judge_noise(reading["value_dba"], category=case.category,
+                                       zone_class=reading.get("zone_class"),
+                                       period=reading["period"],
+                                       limit_dba=reading.get("limit_dba"))
+        visit.measurements.append(Measurement(
+            position=position, kind=reading["kind"], value_dba=reading["value_dba"],
+            zone_class=reading.get("zone_class"), period=reading["period"],
+            limit_dba=judged.limit_dba, standard=judged.standard, exceeded=judged.exceeded,
+            source=reading.get("source", "meter"),
+        ))
+    db.session.add(visit)
+    db.session.flush()
+    audit.append("visit.recorded", "visit", visit.id, actor_id=user.id,
+                 data={"case_id": case.id, "kind": visit.kind,
+                       "measurements": len(visit.measurements)})
+    db.session.commit()
+    return visit, True
+
+
+def list_visits(user: User, case_id: str) -> list[Visit]:
+    case = scope.get_case(user, case_id)
+    return list(db.session.scalars(sa.select(Visit).filter_by(case_id=case.id)
+                                   .order_by(Visit.started_at)))

@@ -1,0 +1,49 @@
+"""Controlled vocabularies. Adding a value is a code change here, not a migration."""
+
+from __future__ import annotations
+
+CHANNELS = (
+    "hotline_12345",     # 12345 government hotline (12369 merged into it in 2024)
+    "hotline_12369",     # 12369 environmental hotline (older cases)
+    "phone",
+    "letter",
+    "visit",             # 来访
+    "online",            # national complaint platform, message boards, WeChat
+    "media_monitoring",  # 舆情监测
+    "inspection_batch",  # 督察交办, central or provincial inspection batches
+)
+
+CATEGORIES = (
+    "noise_social",        # bars, KTVs, square dancing: GB 22337
+    "noise_commercial",    # shops' loudspeakers, equipment: GB 22337
+    "noise_construction",  # GB 12523
+    "noise_industrial",
+    "noise_traffic",
+    "cooking_fumes",       # GB 18483
+    "odour",
+    "dust",
+    "water",
+    "waste",
+    "other",
+)
+
+CASE_STATUSES = ("received", "dispatched", "in_progress", "submitted", "closed")
+
+VISIT_KINDS = ("site_check", "night_check", "monitoring", "coordination_meeting",
+               "joint_enforcement")
+
+PARTNERS = ("police", "culture_market", "community", "property_manager",
+            "street_office", "environment_bureau", "urban_management")
+
+ZONE_CLASSES = ("0", "1", "2", "3", "4")
+
+PERIODS = ("day", "night")
+
+MEASUREMENT_KINDS = ("noise",)
+
+MEASUREMENT_SOURCES = ("meter", "phone_estimate")
+
+# Formats accepted as evidence, checked again by content on completion.
+EVIDENCE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
+
+GEO_SOURCES = ("gps", "network", "manual_pin", "late_fix")

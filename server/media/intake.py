@@ -1,0 +1,157 @@
+"""Photo intake: uploaded bytes in, facts and thumbnails out (no I/O beyond `fp`)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import pillow_heif
+from PIL import Image
+
+from .errors import DECOMPRESSION_BOMB, NOT_AN_IMAGE, UNDECODABLE, UNSUPPORTED_FORMAT, MediaError
+from .exif import ExifFacts, read_exif
+from .thumbnails import THUMB_SIZES, Thumbnail, make_thumbnails, plan_decode, upright_size
+
+log = logging.getLogger(__name__)
+
+# Global Pillow settings, made once at import: teach it HEIF/HEIC, and make its
+# decompression-bomb warning (past PIL.Image.MAX_IMAGE_PIXELS, which create_app sets from
+# MAX_IMAGE_PIXELS) a refusal. A filter set once is thread-safe; catch_warnings is not.
+pillow_heif.register_heif_opener()
+warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+# Formats are chosen by content; Pillow only tries these plugins.
+_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
+_CONTENT_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "HEIF": "image/heic",  # what iPhones send; HEIF and HEIC are one container format
+}
+_ACCEPTED = "Please upload a JPEG, PNG, WebP or HEIC photo."
+
+# Image formats we recognise but do not accept, so the user gets a precise answer.
+_OTHER_IMAGES = (
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF (or camera raw)"),
+    (b"MM\x00*", "TIFF (or camera raw)"),
+    (b"II+\x00", "TIFF"),
+    (b"MM\x00+", "TIFF"),
+    (b"8BPS", "Photoshop"),
+    (b"\xff\x0a", "JPEG XL"),
+    (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000"),
+    (b"qoif", "QOI"),
+    (b"v/1\x01", "OpenEXR"),
+)
+_OTHER_FTYP = {b"avif": "AVIF", b"avis": "AVIF", b"crx ": "Canon raw (CR3)"}
+_BMP_HEADER_SIZES = (12, 40, 52, 56, 64, 108, 124)
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    format: str
+    content_type: str
+    width: int  # upright, i.e. as a viewer shows it
+    height: int
+    exif: ExifFacts
+    thumbnails: list[Thumbnail] = field(default_factory=list)
+
+
+def read_image(
+    fp: BinaryIO,
+    *,
+    max_pixels: int = 100_000_000,
+    thumb_sizes: Sequence[tuple[str, int]] = THUMB_SIZES,
+) -> ImageFacts:
+    """Inspect an uploaded photo and render its thumbnails.
+
+    `fp` is a seekable binary file, read from the start; it is left open.
+    Raises MediaError on anything that is not a decodable JPEG, PNG, WebP or HEIF image.
+    """
+    fp.seek(0)
+    head = fp.read(512)
+    fp.seek(0)
+    try:
+        img = Image.open(fp, formats=_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise MediaError(
+            DECOMPRESSION_BOMB, "The image dimensions are too large to process safely."
+        ) from exc
+    except Exception as exc:  # unknown format, or a header too damaged to parse
+        raise _unreadable(head) from exc
+    with img:
+        return _inspect(img, max_pixels, thumb_sizes)
+
+
+def _inspect(
+    img: Image.Image, max_pixels: int, thumb_sizes: Sequence[tuple[str, int]]
+) -> ImageFacts:
+    width, height = img.size
+    # Header facts only so far: refuse huge images before allocating a single pixel.
+    if width * height > max_pixels:
+        raise MediaError(
+            DECOMPRESSION_BOMB,
+            f"The image is too large ({width} × {height} pixels); "
+            f"the limit is {max_pixels / 1e6:g} megapixels.",
+        )
+    # MPO is a JPEG with extra frames appended (phones write it); the first frame is the photo.
+    fmt = "JPEG" if img.format == "MPO" else str(img.format)
+
+    plan_decode(img, thumb_sizes)
+    try:
+        img.load()  # the one and only decode
+    except Exception as exc:
+        raise MediaError(
+            UNDECODABLE, "The image data is damaged or incomplete and could not be decoded."
+        ) from exc
+
+    # Read after load: PNG may keep its eXIf chunk after the pixel data.
+    try:
+        exif = read_exif(img.info.get("exif"))
+    except Exception:  # read_exif guards every step; this is only a backstop
+        log.exception("EXIF reader failed")
+        exif = ExifFacts(errors=["EXIF metadata could not be read."])
+    # HEIF applies its rotation in the container (pillow-heif has already done it and
+    # reset the EXIF tag); applying EXIF orientation again would double-rotate.
+    orientation = None if fmt == "HEIF" else exif.orientation
+    try:
+        thumbnails = make_thumbnails(img, orientation, thumb_sizes)
+    except Exception as exc:
+        log.exception("thumbnail rendering failed for a %s %s image", fmt, img.mode)
+        raise MediaError(UNDECODABLE, "The image could not be converted into a preview.") from exc
+
+    upright_width, upright_height = upright_size((width, height), orientation)
+    return ImageFacts(
+        format=fmt,
+        content_type=_CONTENT_TYPES[fmt],
+        width=upright_width,
+        height=upright_height,
+        exif=exif,
+        thumbnails=thumbnails,
+    )
+
+
+def _unreadable(head: bytes) -> MediaError:
+    kind = _other_image_kind(head)
+    if kind:
+        return MediaError(UNSUPPORTED_FORMAT, f"{kind} images are not supported. {_ACCEPTED}")
+    return MediaError(NOT_AN_IMAGE, f"This file is not a photo we can read. {_ACCEPTED}")
+
+
+def _other_image_kind(head: bytes) -> str | None:
+    for magic, kind in _OTHER_IMAGES:
+        if head.startswith(magic):
+            return kind
+    if head[4:8] == b"ftyp" and head[8:12] in _OTHER_FTYP:
+        return _OTHER_FTYP[head[8:12]]
+    if head[:2] == b"BM" and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES:
+        return "BMP"
+    if b"<svg" in head.lower():
+        return "SVG"
+    return None

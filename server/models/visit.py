@@ -1,0 +1,59 @@
+"""Site checks, night checks, monitoring, meetings, joint enforcement, and their readings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.models.base import Base, UTCDateTime, new_id, utcnow
+
+
+class Visit(Base):
+    __tablename__ = "visits"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    # Idempotency: the phone's own UUID; a retry finds the first row.
+    client_id: Mapped[str] = mapped_column(sa.String(36), unique=True)
+    request_hash: Mapped[str] = mapped_column(sa.String(64))
+    case_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(30))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lat: Mapped[float | None] = mapped_column(sa.Float)
+    lon: Mapped[float | None] = mapped_column(sa.Float)
+    accuracy_m: Mapped[float | None] = mapped_column(sa.Float)
+    participants: Mapped[list] = mapped_column(sa.JSON, default=list)
+    findings: Mapped[str] = mapped_column(sa.Text, default="")
+    created_by: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("users.id"))
+    # Server receipt is authoritative; the device clock's offset is kept beside it.
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    device_offset_s: Mapped[float | None] = mapped_column(sa.Float)
+
+    measurements: Mapped[list[Measurement]] = relationship(
+        back_populates="visit", order_by="Measurement.position", lazy="selectin",
+        cascade="all, delete-orphan",
+    )
+
+
+class Measurement(Base):
+    __tablename__ = "measurements"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    visit_id: Mapped[str] = mapped_column(
+        sa.String(36), sa.ForeignKey("visits.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    value_dba: Mapped[float] = mapped_column(sa.Float)
+    zone_class: Mapped[str | None] = mapped_column(sa.String(4))
+    period: Mapped[str] = mapped_column(sa.String(8))
+    # The limit and the standard it came from are frozen with the reading, so a later
+    # change to the standards data never rewrites an old judgement.
+    limit_dba: Mapped[float | None] = mapped_column(sa.Float)
+    standard: Mapped[str | None] = mapped_column(sa.String(40))
+    exceeded: Mapped[bool | None] = mapped_column(sa.Boolean)
+    source: Mapped[str] = mapped_column(sa.String(20), default="meter")
+
+    visit: Mapped[Visit] = relationship(back_populates="measurements")

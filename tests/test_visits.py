@@ -1,0 +1,105 @@
+"""Visits and their noise readings, judged against the standards kept as data."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from server.domain.standards import judge_noise
+from server.extensions import db
+from server.models import Visit
+
+
+def visit_body(**changes: object) -> dict:
+    body = {
+        "client_id": str(uuid.uuid4()),
+        "kind": "night_check",
+        "started_at": "2026-11-23T23:05:00+08:00",
+        "ended_at": "2026-11-23T23:40:00+08:00",
+        "location": {"lat": 60.1467, "lon": 24.9068, "accuracy_m": 12},
+        "participants": ["police", "culture_market", "community"],
+        "findings": "酒吧音响外放，住户卧室内可闻",
+        "measurements": [{"kind": "noise", "value_dba": 58, "zone_class": "1",
+                          "period": "night"}],
+    }
+    body.update(changes)
+    return body
+
+
+def test_night_check_reading_is_judged_against_gb22337(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    case = make_case()
+    response = api.post(f"/api/cases/{case['id']}/visits", json=visit_body())
+    assert response.status_code == 201
+    reading = response.get_json()["measurements"][0]
+    assert reading["limit_dba"] == 45 and reading["exceeded"] is True
+    assert reading["standard"] == "GB 22337-2008"
+    listed = api.get(f"/api/cases/{case['id']}/visits").get_json()["items"]
+    assert [v["participants"] for v in listed] == [["police", "culture_market", "community"]]
+
+
+def test_construction_uses_gb12523(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    case = make_case(category="noise_construction")
+    body = visit_body(measurements=[{"kind": "noise", "value_dba": 54.5, "period": "night"}])
+    reading = as_user("insp_a").post(f"/api/cases/{case['id']}/visits",
+                                     json=body).get_json()["measurements"][0]
+    assert (reading["limit_dba"], reading["exceeded"], reading["standard"]) == (
+        55, False, "GB 12523-2011")
+
+
+@pytest.mark.parametrize(("zone", "period", "limit"), [
+    ("0", "day", 50), ("0", "night", 40), ("1", "day", 55), ("1", "night", 45),
+    ("2", "day", 60), ("2", "night", 50), ("3", "day", 65), ("3", "night", 55),
+    ("4", "day", 70), ("4", "night", 55),
+])
+def test_gb22337_limits(zone: str, period: str, limit: int) -> None:
+    judged = judge_noise(limit + 0.1, category="noise_social", zone_class=zone, period=period)
+    assert judged.limit_dba == limit and judged.exceeded is True
+    assert judge_noise(limit, category="noise_social", zone_class=zone,
+                       period=period).exceeded is False
+
+
+def test_a_given_stricter_limit_wins(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    body = visit_body(measurements=[{"kind": "noise", "value_dba": 43, "zone_class": "1",
+                                     "period": "night", "limit_dba": 42}])
+    reading = as_user("insp_a").post(f"/api/cases/{make_case()['id']}/visits",
+                                     json=body).get_json()["measurements"][0]
+    assert (reading["limit_dba"], reading["exceeded"], reading["standard"]) == (42, True, "given")
+
+
+def test_retry_returns_the_first_visit_and_other_body_is_refused(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    case = make_case()
+    body = visit_body()
+    first = api.post(f"/api/cases/{case['id']}/visits", json=body)
+    again = api.post(f"/api/cases/{case['id']}/visits", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json()["id"] == first.get_json()["id"]
+    changed = api.post(f"/api/cases/{case['id']}/visits", json={**body, "findings": "别的"})
+    assert changed.status_code == 422 and changed.get_json()["code"] == "idempotency.conflict"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Visit)) == 1
+
+
+def test_bad_visits_are_refused_whole(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    case = make_case()
+    bad = api.post(f"/api/cases/{case['id']}/visits", json=visit_body(
+        kind="picnic", participants=["aliens"],
+        measurements=[{"kind": "noise", "value_dba": -3, "period": "dusk"}]))
+    assert bad.status_code == 422
+    assert set(bad.get_json()["errors"]) == {"kind", "participants", "measurements"}
+    backwards = api.post(f"/api/cases/{case['id']}/visits", json=visit_body(
+        ended_at="2026-11-23T22:00:00+08:00"))
+    assert backwards.status_code == 422 and backwards.get_json()["code"] == "visit.bad_times"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Visit)) == 0
+
+
+def test_visits_are_scoped(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    case = make_case(unit="Street A")
+    other = as_user("insp_b")
+    assert other.post(f"/api/cases/{case['id']}/visits", json=visit_body()).status_code == 404
+    assert other.get(f"/api/cases/{case['id']}/visits").status_code == 404
+    assert as_user("revisit").post(f"/api/cases/{case['id']}/visits",
+                                   json=visit_body()).status_code == 403
