@@ -33,6 +33,18 @@ def migrate_cmd() -> None:
     click.echo("database is up to date")
 
 
+@cli.command("init-storage")
+def init_storage_cmd() -> None:
+    """Create the S3 bucket if missing and allow the app's origins (CORS_ORIGINS) to PUT."""
+    storage = current_app.extensions["fieldcase.storage"]
+    if not hasattr(storage, "ensure_bucket"):
+        click.echo(f"{storage.alias} storage needs no set-up")
+        return
+    storage.ensure_bucket(cors_origins=tuple(current_app.config["CORS_ORIGINS"]))
+    click.echo("bucket ready; CORS for: " + (", ".join(current_app.config["CORS_ORIGINS"])
+                                              or "(none: set CORS_ORIGINS)"))
+
+
 @cli.command("create-unit")
 @click.argument("name")
 @click.option("--parent", help="The unit above this one (a district above a street).")

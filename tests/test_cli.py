@@ -70,3 +70,13 @@ def test_demo_seeds_a_fresh_database(tmp_path):  # type: ignore[no-untyped-def]
         assert "skipped" in run(app, "demo", "--if-empty").output
         db.session.remove()
         db.engine.dispose()
+
+
+def test_init_storage_prepares_the_store(app):  # type: ignore[no-untyped-def]
+    app.config["CORS_ORIGINS"] = ["https://field.example"]
+    result = run(app, "init-storage")
+    assert result.exit_code == 0
+    if app.config["STACK"] == "scaled":
+        assert "bucket ready; CORS for: https://field.example" in result.output
+    else:
+        assert "file storage needs no set-up" in result.output

@@ -103,3 +103,28 @@ def test_visits_are_scoped(app, as_user, make_case):  # type: ignore[no-untyped-
     assert other.get(f"/api/cases/{case['id']}/visits").status_code == 404
     assert as_user("revisit").post(f"/api/cases/{case['id']}/visits",
                                    json=visit_body()).status_code == 403
+
+
+def test_simultaneous_retries_store_one_visit(app, make_case):  # type: ignore[no-untyped-def]
+    import threading
+
+    from tests.conftest import login
+
+    case = make_case()
+    body = visit_body()
+    clients = [login(app, "insp_a") for _ in range(4)]
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def send(api) -> None:  # type: ignore[no-untyped-def]
+        barrier.wait()
+        statuses.append(api.post(f"/api/cases/{case['id']}/visits", json=body).status_code)
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses)[-1] == 201 and statuses.count(201) == 1
+    assert set(statuses) <= {200, 201}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Visit)) == 1

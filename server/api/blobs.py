@@ -14,6 +14,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wsgi import wrap_file
 
+from server.api.problems import problem
 from server.storage import (
     BadToken,
     LocalStorage,
@@ -24,29 +25,12 @@ from server.storage import (
     content_disposition,
 )
 
-__all__ = ["blobs_bp", "problem"]
+__all__ = ["blobs_bp"]
 
 blobs_bp = Blueprint("blobs", __name__, url_prefix="/api/blobs")
 
 EXTENSION_KEY = "fieldcase.storage"
 _CHUNK = 64 * 1024
-
-
-def problem(status: int, code: str, title: str, detail: str) -> Response:
-    """RFC 9457 problem response. Local stand-in until a shared helper exists."""
-    resp = jsonify(
-        {
-            "type": f"https://fieldcase.dev/problems/{code}",
-            "title": title,
-            "status": status,
-            "detail": detail,
-            "code": code,
-        }
-    )
-    resp.status_code = status
-    resp.mimetype = "application/problem+json"
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
 
 
 def _claims(op: str, token: str) -> tuple[LocalStorage, dict[str, Any]] | Response:

@@ -7,9 +7,11 @@ from typing import Any
 
 from flask import Flask, Response, json, request
 from flask_smorest import Api
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from server.domain.errors import DomainError
+from server.extensions import db
 from server.storage import StorageError
 
 PROBLEM_BASE = "https://fieldcase.dev/problems/"
@@ -34,6 +36,7 @@ def problem(status: int, code: str, title: str, detail: str | None = None, *,
     body.update(extra)
     response = Response(json.dumps(body, ensure_ascii=False), status=status,
                         mimetype="application/problem+json")
+    response.headers["Cache-Control"] = "no-store"
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
@@ -83,6 +86,15 @@ def register_error_handlers(app: Flask) -> None:
         return problem(503, "storage.unavailable", "The photo store is not reachable.",
                        "Nothing was lost: keep the item and try again in a minute.",
                        headers={"Retry-After": "60"})
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(error: IntegrityError) -> Response:
+        # A constraint caught what validation could not (a concurrent insert): no partial
+        # write survives the rollback, and the client may simply retry.
+        db.session.rollback()
+        log.warning("integrity error: %s", error.orig)
+        return problem(409, "request.conflict", "This conflicts with a record saved at "
+                       "the same moment.", "Nothing was saved; try again.")
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

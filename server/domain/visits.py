@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from server.domain import audit, scope, standards
 from server.domain.errors import Forbidden, Invalid
@@ -26,10 +27,7 @@ def record_visit(user: User, case_id: str, data: dict[str, Any]) -> tuple[Visit,
     request_hash = fingerprint({"case_id": case_id, **data})
     existing = db.session.scalar(sa.select(Visit).filter_by(client_id=data["client_id"]))
     if existing is not None:
-        if existing.request_hash != request_hash or existing.case_id != case.id:
-            raise Invalid("idempotency.conflict",
-                          "This client_id was already used with different content.")
-        return existing, False
+        return _repeat(existing, case.id, request_hash), False
 
     received = utcnow()
     location = data.get("location") or {}
@@ -56,12 +54,27 @@ def record_visit(user: User, case_id: str, data: dict[str, Any]) -> tuple[Visit,
             source=reading.get("source", "meter"),
         ))
     db.session.add(visit)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # Two retries raced and the other inserted first: answer as a repeat.
+        db.session.rollback()
+        existing = db.session.scalar(sa.select(Visit).filter_by(client_id=data["client_id"]))
+        if existing is None:
+            raise
+        return _repeat(existing, case.id, request_hash), False
     audit.append("visit.recorded", "visit", visit.id, actor_id=user.id,
                  data={"case_id": case.id, "kind": visit.kind,
                        "measurements": len(visit.measurements)})
     db.session.commit()
     return visit, True
+
+
+def _repeat(existing: Visit, case_id: str, request_hash: str) -> Visit:
+    if existing.request_hash != request_hash or existing.case_id != case_id:
+        raise Invalid("idempotency.conflict",
+                      "This client_id was already used with different content.")
+    return existing
 
 
 def list_visits(user: User, case_id: str) -> list[Visit]:
