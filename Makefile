@@ -5,8 +5,23 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run test lint bench openapi clean
+
+# The field app's one npm library (idb), served as a file: no bundler.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+pwa/vendor/idb.js: node_modules/.installed
+	mkdir -p pwa/vendor
+	cp node_modules/idb/build/index.js $@
+
+# Browser tests drive Debian's Chromium (test tools' own browser downloads fail here).
+/usr/bin/chromium:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
 # Runtime install; re-runs when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -23,13 +38,13 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $@
 
-run: $(VENV)/.installed
+run: $(VENV)/.installed pwa/vendor/idb.js
 	$(BIN)/fieldcase migrate
 	$(BIN)/fieldcase demo --if-empty
 	$(BIN)/fieldcase banner --port $(PORT)
 	exec $(BIN)/gunicorn --config gunicorn.conf.py 'server:create_app()'
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test pwa/vendor/idb.js /usr/bin/chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -43,4 +58,4 @@ openapi: $(VENV)/.installed
 	$(BIN)/fieldcase openapi --output docs/openapi.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules pwa/vendor

@@ -51,3 +51,48 @@ def test_upgrade_downgrade_upgrade(empty_database: str, tmp_path: Path) -> None:
         upgrade(directory=str(MIGRATIONS))
         assert _tables() >= TABLES
         db.engine.dispose()
+
+
+def _columns(table: str) -> set[str]:
+    return {c["name"] for c in sa.inspect(db.engine).get_columns(table)}
+
+
+def test_0002_adds_device_columns_and_keeps_readings(empty_database: str,
+                                                      tmp_path: Path) -> None:
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database, "SECRET_KEY": "m",
+                      "INSTANCE_PATH": str(tmp_path), "STORAGE_URL": f"file://{tmp_path}/o"})
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS), revision="0001")
+        assert "device" not in _columns("measurements")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO units (id, name, created_at) VALUES ('u', 'U', :t);"
+            ), {"t": "2026-11-24 10:00:00"})
+            conn.execute(sa.text(
+                "INSERT INTO users (id, username, display_name, password_hash, role, active,"
+                " created_at) VALUES ('p', 'p', 'P', 'x', 'inspector', true, :t)"),
+                {"t": "2026-11-24 10:00:00"})
+            conn.execute(sa.text(
+                "INSERT INTO cases (id, channel, category, subject, address, description,"
+                " received_at, unit_id, key, status, version, created_at, updated_at)"
+                " VALUES ('c', 'phone', 'noise_social', 's', 'a', '', :t, 'u', false,"
+                " 'received', 1, :t, :t)"), {"t": "2026-11-24 10:00:00"})
+            conn.execute(sa.text(
+                "INSERT INTO visits (id, client_id, request_hash, case_id, kind, started_at,"
+                " participants, findings, created_by, received_at) VALUES ('v', 'v', 'h',"
+                " 'c', 'night_check', :t, '[]', '', 'p', :t)"), {"t": "2026-11-24 10:00:00"})
+            conn.execute(sa.text(
+                "INSERT INTO measurements (id, visit_id, position, kind, value_dba, period,"
+                " source, exceeded) VALUES ('m', 'v', 0, 'noise', 58, 'night', 'meter', true)"))
+        upgrade(directory=str(MIGRATIONS))
+        assert {"device", "calibration_offset_db"} <= _columns("measurements")
+        with db.engine.connect() as conn:
+            row = conn.execute(sa.text(
+                "SELECT value_dba, exceeded, device, calibration_offset_db FROM measurements"
+            )).one()
+        assert (row[0], bool(row[1]), row[2], row[3]) == (58, True, None, None)
+        downgrade(directory=str(MIGRATIONS), revision="0001")
+        assert "device" not in _columns("measurements")
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM measurements")).scalar() == 1
+        db.engine.dispose()

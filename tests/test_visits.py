@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 
 from server.domain.standards import judge_noise
 from server.extensions import db
-from server.models import Visit
+from server.models import Measurement, Visit
 
 
 def visit_body(**changes: object) -> dict:
@@ -128,3 +129,65 @@ def test_simultaneous_retries_store_one_visit(app, make_case):  # type: ignore[n
     assert sorted(statuses)[-1] == 201 and statuses.count(201) == 1
     assert set(statuses) <= {200, 201}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Visit)) == 1
+
+
+def test_a_phone_estimate_is_shown_against_the_limit_but_never_judged(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    case = make_case()
+    body = visit_body(measurements=[
+        {"kind": "noise", "value_dba": 61, "zone_class": "1", "period": "night",
+         "source": "phone_estimate", "device": "Xiaomi 14", "calibration_offset_db": -2.5},
+        {"kind": "noise", "value_dba": 58, "zone_class": "1", "period": "night",
+         "device": "AWA5688"},
+    ])
+    response = api.post(f"/api/cases/{case['id']}/visits", json=body)
+    assert response.status_code == 201, response.get_json()
+    estimate, meter = response.get_json()["measurements"]
+    assert (estimate["limit_dba"], estimate["standard"], estimate["exceeded"]) == (
+        45, "GB 22337-2008", None)
+    assert (estimate["source"], estimate["device"], estimate["calibration_offset_db"]) == (
+        "phone_estimate", "Xiaomi 14", -2.5)
+    assert (meter["exceeded"], meter["source"], meter["device"]) == (True, "meter", "AWA5688")
+    assert meter["calibration_offset_db"] is None
+    listed = api.get(f"/api/cases/{case['id']}/visits").get_json()["items"][0]["measurements"]
+    assert listed == [estimate, meter]
+    stored = db.session.scalars(sa.select(Measurement).order_by(Measurement.position)).all()
+    assert [(m.exceeded, m.device, m.calibration_offset_db) for m in stored] == [
+        (None, "Xiaomi 14", -2.5), (True, "AWA5688", None)]
+
+
+def test_a_phone_estimate_without_its_device_is_refused(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    case = make_case()
+    estimate = {"kind": "noise", "value_dba": 61, "zone_class": "1", "period": "night",
+                "source": "phone_estimate"}
+    meter = {"kind": "noise", "value_dba": 58, "zone_class": "1", "period": "night"}
+    for bad in ({}, {"device": None}, {"device": "   "}):
+        response = api.post(f"/api/cases/{case['id']}/visits",
+                            json=visit_body(measurements=[meter, {**estimate, **bad}]))
+        assert response.status_code == 422
+        assert response.get_json()["errors"] == {"measurements": {"1": {"device": [
+            "A phone estimate must name the phone model."]}}}
+    out_of_range = api.post(f"/api/cases/{case['id']}/visits", json=visit_body(
+        measurements=[{**estimate, "device": "x" * 121, "calibration_offset_db": 31}]))
+    assert out_of_range.status_code == 422
+    assert set(out_of_range.get_json()["errors"]["measurements"]["0"]) == {
+        "device", "calibration_offset_db"}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Visit)) == 0
+
+
+def test_the_domain_refuses_an_estimate_without_device_too(app, make_case):  # type: ignore[no-untyped-def]
+    from server.domain import visits
+    from server.domain.errors import Invalid
+    from server.models import User
+
+    case = make_case()
+    user = db.session.scalar(sa.select(User).filter_by(username="insp_a"))
+    data = {**visit_body(measurements=[{"kind": "noise", "value_dba": 61, "period": "night",
+                                        "source": "phone_estimate"}])}
+    data["started_at"] = data["ended_at"] = datetime.now(UTC)
+    with pytest.raises(Invalid) as refused:
+        visits.record_visit(user, case["id"], data)
+    assert refused.value.code == "visit.estimate_without_device"
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Visit)) == 0

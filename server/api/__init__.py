@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from server.api import cases, evidence, health, session, visits
+from server.api import cases, evidence, health, session, standards, visits
 from server.api.problems import FieldcaseApi, register_error_handlers
 
 API_SPEC = {
@@ -22,7 +22,7 @@ def register_api(app: Flask) -> FieldcaseApi:
     api = FieldcaseApi(app)
     api.spec.components.security_scheme(
         "session", {"type": "apiKey", "in": "cookie", "name": "fieldcase_session"})
-    for module in (health, session, cases, visits, evidence):
+    for module in (health, session, cases, visits, evidence, standards):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))

@@ -17,6 +17,7 @@ from server.api.schemas import (
 )
 from server.api.security import current_user, load_user
 from server.domain import cases, scope
+from server.models.base import utcnow
 
 blp = Blueprint("cases", __name__, url_prefix="/api/cases",
                 description="Complaint cases, scoped to the user's units.")
@@ -28,10 +29,15 @@ class Cases(MethodView):
     @blp.arguments(CaseQuerySchema, location="query")
     @blp.response(200, CasePageSchema)
     def get(self, args: dict):  # type: ignore[no-untyped-def]
-        """List cases (newest first) with filters; phones are masked."""
+        """List cases with filters, newest first or most urgent first; phones are masked.
+
+        `colour` and `sort=due` follow the deadline rules at the moment of the request,
+        and every listed case's deadline is told at that same moment."""
         page, per_page = args.pop("page"), args.pop("per_page")
-        items, total = cases.list_cases(current_user(), page=page, per_page=per_page, **args)
-        return {"items": [present_case(c) for c in items], "total": total, "page": page,
+        now = utcnow()
+        items, total = cases.list_cases(current_user(), page=page, per_page=per_page,
+                                        now=now, **args)
+        return {"items": [present_case(c, now) for c in items], "total": total, "page": page,
                 "per_page": per_page}
 
     @blp.arguments(CaseCreateSchema)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import request
 
 from server.domain import evidence as evidence_service
+from server.domain.cases import case_deadline
+from server.domain.deadlines import Deadline
 from server.domain.integrity import photo_location
 from server.domain.privacy import mask_name, mask_phone
 from server.models import Case, Evidence, Visit
+from server.models.base import utcnow
 from server.storage import UploadTarget
 
 
@@ -18,7 +22,18 @@ def absolute(url: str) -> str:
     return request.host_url.rstrip("/") + url if url.startswith("/") else url
 
 
-def present_case(case: Case) -> dict[str, Any]:
+def present_deadline(deadline: Deadline | None) -> dict[str, Any] | None:
+    if deadline is None:
+        return None
+    milestone = deadline.next_milestone
+    return {"rule": deadline.rule, "due_at": deadline.due_at, "colour": deadline.colour,
+            "overdue": deadline.overdue,
+            "next_milestone": {"name": milestone.name, "at": milestone.at}
+            if milestone else None}
+
+
+def present_case(case: Case, now: datetime | None = None) -> dict[str, Any]:
+    """`now` fixes the moment the deadline is told at (one moment for a whole list)."""
     has_contact = case.complainant_name or case.complainant_phone
     return {
         **{k: getattr(case, k) for k in (
@@ -29,6 +44,7 @@ def present_case(case: Case) -> dict[str, Any]:
         "complainant": {"name": mask_name(case.complainant_name),
                         "phone": mask_phone(case.complainant_phone)} if has_contact else None,
         "unit": {"id": case.unit.id, "name": case.unit.name},
+        "deadline": present_deadline(case_deadline(case, now or utcnow())),
     }
 
 
@@ -53,7 +69,8 @@ def present_visit(visit: Visit) -> dict[str, Any]:
         if visit.lat is not None else None,
         "measurements": [
             {k: getattr(m, k) for k in ("id", "kind", "value_dba", "zone_class", "period",
-                                         "limit_dba", "standard", "exceeded", "source")}
+                                         "limit_dba", "standard", "exceeded", "source",
+                                         "device", "calibration_offset_db")}
             for m in visit.measurements],
     }
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from server.domain import vocab
+from server.domain import deadlines, vocab
 
 
 class UUIDStr(fields.UUID):
@@ -83,8 +83,34 @@ class CaseQuerySchema(Schema):
     channel = fields.String(validate=validate.OneOf(vocab.CHANNELS))
     unit = fields.String()
     q = _text(100)
+    is_open = fields.Boolean(data_key="open", metadata={
+        "description": "true: cases not closed; false: closed cases."})
+    colour = fields.String(validate=validate.OneOf(deadlines.COLOURS), metadata={
+        "description": "Open cases whose deadline shows this colour now."})
+    sort = fields.String(load_default="received", validate=validate.OneOf(("received", "due")),
+                         metadata={"description": "received: newest first (the default); "
+                                   "due: most urgent first (earliest due_at, key cases first "
+                                   "among equals), closed cases last."})
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+
+
+class MilestoneSchema(Schema):
+    name = fields.String(metadata={"description": "e.g. dispatch, reminder, "
+                                   "preliminary_review, closure"})
+    at = fields.DateTime()
+
+
+class DeadlineSchema(Schema):
+    rule = fields.String(metadata={"description": "The deadline rule's code, e.g. 1+3+5+7 "
+                                   "or petition-60 (server/domain/data/deadline_rules.json)."})
+    due_at = fields.DateTime()
+    colour = fields.String(metadata={"description": "green, blue, yellow or red, by whole "
+                                     "24-hour periods elapsed since received_at."})
+    next_milestone = fields.Nested(MilestoneSchema, allow_none=True,
+                                   metadata={"description": "The next one still ahead; null "
+                                             "once all have passed."})
+    overdue = fields.Boolean()
 
 
 class CaseSchema(Schema):
@@ -106,6 +132,8 @@ class CaseSchema(Schema):
     version = fields.Integer()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+    deadline = fields.Nested(DeadlineSchema, allow_none=True,
+                             metadata={"description": "Null once the case is closed."})
 
 
 class CasePageSchema(Schema):
@@ -127,7 +155,21 @@ class MeasurementInSchema(Schema):
     period = fields.String(required=True, validate=validate.OneOf(vocab.PERIODS))
     limit_dba = fields.Float(validate=validate.Range(0, 200), allow_none=True)
     source = fields.String(load_default="meter",
-                           validate=validate.OneOf(vocab.MEASUREMENT_SOURCES))
+                           validate=validate.OneOf(vocab.MEASUREMENT_SOURCES),
+                           metadata={"description": "phone_estimate readings are shown "
+                                     "against the limit but never judged (exceeded is null)."})
+    device = _text(120, allow_none=True, metadata={
+        "description": "The instrument or phone model; required for a phone_estimate."})
+    calibration_offset_db = fields.Float(
+        allow_none=True, validate=validate.Range(-30, 30),
+        metadata={"description": "The calibration offset the device applied, in dB; "
+                  "recorded as sent, value_dba is not corrected again."})
+
+    @validates_schema
+    def _phone_needs_device(self, data: dict, **_kw: object) -> None:
+        if data.get("source") == "phone_estimate" and not (data.get("device") or "").strip():
+            raise ValidationError("A phone estimate must name the phone model.",
+                                  field_name="device")
 
 
 class MeasurementSchema(MeasurementInSchema):
@@ -274,6 +316,48 @@ class LoginResultSchema(Schema):
 
 class MeSchema(UserSchema):
     csrf_token = fields.String()
+
+
+# ---- standards -----------------------------------------------------------------------
+class NightSchema(Schema):
+    start = fields.String(metadata={"description": "HH:MM, local time"})
+    end = fields.String(metadata={"description": "HH:MM, local time"})
+    source = fields.String()
+
+
+class DayNightSchema(Schema):
+    day = fields.Float(allow_none=True)
+    night = fields.Float(allow_none=True)
+
+
+class NoiseStandardSchema(Schema):
+    code = fields.String()
+    title = fields.String()
+    categories = fields.List(fields.String())
+    limits_dba = fields.Dict(keys=fields.String(), values=fields.Nested(DayNightSchema),
+                             metadata={"description": "By zone class; \"*\" for every one."})
+    night_max_excess_dba = fields.Float(metadata={
+        "description": "At night the maximum level may exceed the limit by at most this."})
+
+
+class NoiseOverrideSchema(Schema):
+    code = fields.String()
+    categories = fields.List(fields.String())
+    zone_class = fields.String(allow_none=True)
+    limits_dba = fields.Nested(DayNightSchema)
+
+
+class NoiseStandardsSchema(Schema):
+    version = fields.String()
+    night = fields.Nested(NightSchema)
+    standards = fields.List(fields.Nested(NoiseStandardSchema))
+    overrides = fields.List(fields.Nested(NoiseOverrideSchema), metadata={
+        "description": "A city's stricter limits; already applied in `limits`."})
+    limits = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(keys=fields.String(), values=fields.Nested(DayNightSchema)),
+        metadata={"description": "category -> zone class -> {day, night} in dB(A): the "
+                  "limit a meter reading on a case of that category is judged against."})
 
 
 class HealthSchema(Schema):

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm.exc import StaleDataError
 
-from server.domain import audit, scope
+from server.domain import audit, deadlines, scope
 from server.domain.errors import Conflict, Forbidden, Invalid
 from server.extensions import db
 from server.models import Case, Unit, User
+from server.models.base import utcnow
 
 OFFICE_ROLES = ("reviewer", "admin")
 # Who may ask to see a complainant's contact (to call them back), with a logged reason.
@@ -43,12 +45,40 @@ def create_case(user: User, data: dict[str, Any]) -> Case:
     return case
 
 
+def case_deadline(case: Case | sa.Row, now: datetime) -> deadlines.Deadline | None:
+    """The case's deadline at `now` (a Case, or a row with its status, channel,
+    received_at and key); a closed case has none."""
+    if case.status == "closed":
+        return None
+    return deadlines.deadline_for(case.channel, case.received_at, now, key=bool(case.key))
+
+
+def _urgency(row: tuple[str, bool, deadlines.Deadline | None]) -> tuple:
+    _id, key, deadline = row
+    if deadline is None:
+        return (1,)
+    return (0, deadline.due_at, not key)
+
+
 def list_cases(user: User, *, status: str | None = None, category: str | None = None,
                channel: str | None = None, unit: str | None = None, q: str | None = None,
+               is_open: bool | None = None, colour: str | None = None,
+               sort: str = "received", now: datetime | None = None,
                page: int = 1, per_page: int = 20) -> tuple[list[Case], int]:
+    """One page of the user's cases and the total matching.
+
+    The SQL filters come first. Colour and due date follow from the deadline rules (data,
+    not SQL), so with `colour` or `sort="due"` the matching cases' few columns are read,
+    filtered and ordered here, and only the page's cases are loaded; `total` and paging
+    then count the same list. `sort="received"` is newest first; `sort="due"` is the most
+    urgent first (earliest due_at, key cases first among equals), cases without a deadline
+    (closed) last, newest first.
+    """
     query = scope.cases_query(user)
     if status:
         query = query.where(Case.status == status)
+    if is_open is not None:
+        query = query.where(Case.status != "closed" if is_open else Case.status == "closed")
     if category:
         query = query.where(Case.category == category)
     if channel:
@@ -59,10 +89,28 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
         like = f"%{q.strip()}%"
         query = query.where(sa.or_(Case.subject.ilike(like), Case.address.ilike(like),
                                    Case.description.ilike(like), Case.external_ref.ilike(like)))
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-    items = db.session.scalars(query.order_by(Case.received_at.desc(), Case.id)
-                               .limit(per_page).offset((page - 1) * per_page)).all()
-    return list(items), total or 0
+    newest_first = (Case.received_at.desc(), Case.id)
+    if colour is None and sort == "received":
+        total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+        items = db.session.scalars(query.order_by(*newest_first)
+                                   .limit(per_page).offset((page - 1) * per_page)).all()
+        return list(items), total or 0
+
+    if colour is not None:
+        query = query.where(Case.status != "closed")  # only open cases have a colour
+    now = now or utcnow()
+    light = query.with_only_columns(Case.id, Case.channel, Case.received_at, Case.key,
+                                    Case.status).order_by(*newest_first)
+    rows: list[tuple[str, bool, deadlines.Deadline | None]] = []  # newest first
+    for row in db.session.execute(light):
+        deadline = case_deadline(row, now)
+        if colour is None or (deadline is not None and deadline.colour == colour):
+            rows.append((row.id, bool(row.key), deadline))
+    if sort == "due":
+        rows.sort(key=_urgency)  # stable: equals keep the newest-first order read above
+    page_ids = [r[0] for r in rows[(page - 1) * per_page:page * per_page]]
+    loaded = {c.id: c for c in db.session.scalars(sa.select(Case).where(Case.id.in_(page_ids)))}
+    return [loaded[i] for i in page_ids if i in loaded], len(rows)
 
 
 def update_case(user: User, case_id: str, changes: dict[str, Any], version: int) -> Case:

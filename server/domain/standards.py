@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from server.domain import vocab
+
 DATA = Path(__file__).with_name("data") / "noise_limits.json"
 DEFAULT_STANDARD = "GB 22337-2008"
 
@@ -62,3 +64,24 @@ def judge_noise(value_dba: float, *, category: str, zone_class: str | None, peri
         limit, standard = found
     excess = round(value_dba - limit, 1)
     return Judgement(limit, standard, excess > 0, excess)
+
+
+def noise_limits_table() -> dict[str, dict[str, dict[str, float | None]]]:
+    """{category: {zone_class: {"day": limit, "night": limit}}}, by noise_limit itself, so
+    the field app can show beside a reading the limit the server will judge it against.
+
+    Categories no standard names fall back to the default standard, as judging does; a
+    category or zone class with no limit at all is left out.
+    """
+    table: dict[str, dict[str, dict[str, float | None]]] = {}
+    for category in vocab.CATEGORIES:
+        zones: dict[str, dict[str, float | None]] = {}
+        for zone_class in vocab.ZONE_CLASSES:
+            found = {period: noise_limit(category, zone_class, period)
+                     for period in vocab.PERIODS}
+            if any(found.values()):
+                zones[zone_class] = {period: limit[0] if limit else None
+                                     for period, limit in found.items()}
+        if zones:
+            table[category] = zones
+    return table

@@ -15,6 +15,9 @@ from server.models import Measurement, User, Visit
 from server.models.base import utcnow
 
 FIELD_ROLES = ("inspector", "reviewer", "admin")
+# Readings kept beside the limit for the record but never judged: a phone's microphone is
+# not a sound level meter, so its estimate never counts as the measurement.
+UNJUDGED_SOURCES = ("phone_estimate",)
 
 
 def record_visit(user: User, case_id: str, data: dict[str, Any]) -> tuple[Visit, bool]:
@@ -43,6 +46,13 @@ def record_visit(user: User, case_id: str, data: dict[str, Any]) -> tuple[Visit,
         raise Invalid("visit.bad_times", "A visit cannot end before it starts.",
                       errors={"ended_at": ["Before started_at."]})
     for position, reading in enumerate(data.get("measurements") or []):
+        source = reading.get("source", "meter")
+        device = (reading.get("device") or "").strip() or None
+        if source in UNJUDGED_SOURCES and device is None:
+            raise Invalid("visit.estimate_without_device",
+                          "A phone estimate must name the phone model.",
+                          errors={"measurements": {str(position): {
+                              "device": ["Required for a phone_estimate."]}}})
         judged = standards.judge_noise(reading["value_dba"], category=case.category,
                                        zone_class=reading.get("zone_class"),
                                        period=reading["period"],
@@ -50,8 +60,10 @@ def record_visit(user: User, case_id: str, data: dict[str, Any]) -> tuple[Visit,
         visit.measurements.append(Measurement(
             position=position, kind=reading["kind"], value_dba=reading["value_dba"],
             zone_class=reading.get("zone_class"), period=reading["period"],
-            limit_dba=judged.limit_dba, standard=judged.standard, exceeded=judged.exceeded,
-            source=reading.get("source", "meter"),
+            limit_dba=judged.limit_dba, standard=judged.standard,
+            exceeded=None if source in UNJUDGED_SOURCES else judged.exceeded,
+            source=source, device=device,
+            calibration_offset_db=reading.get("calibration_offset_db"),
         ))
     db.session.add(visit)
     try:

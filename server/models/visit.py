@@ -54,6 +54,9 @@ class Measurement(Base):
     limit_dba: Mapped[float | None] = mapped_column(sa.Float)
     standard: Mapped[str | None] = mapped_column(sa.String(40))
     exceeded: Mapped[bool | None] = mapped_column(sa.Boolean)
+    # A phone_estimate keeps its limit for display but is never judged (exceeded is null).
     source: Mapped[str] = mapped_column(sa.String(20), default="meter")
+    device: Mapped[str | None] = mapped_column(sa.String(120))
+    calibration_offset_db: Mapped[float | None] = mapped_column(sa.Float)
 
     visit: Mapped[Visit] = relationship(back_populates="measurements")

@@ -1,0 +1,97 @@
+// The API client: same-origin JSON with the CSRF token, timeouts, and a strict idea of
+// success: only a JSON answer counts (a hotel Wi-Fi login page answers 200 with HTML).
+
+export class ApiError extends Error {
+  // kind: offline | portal | auth | client | server
+  constructor(kind, status, problem, message) {
+    super(message || problem?.detail || kind);
+    this.kind = kind;
+    this.status = status;
+    this.problem = problem || null;
+    this.code = problem?.code || kind;
+  }
+}
+
+let csrfToken = null;
+
+export function setCsrf(token) {
+  csrfToken = token;
+}
+
+function isJson(response) {
+  const type = response.headers.get("Content-Type") || "";
+  return type.includes("application/json") || type.includes("application/problem+json");
+}
+
+export async function readAnswer(response) {
+  if (!isJson(response)) {
+    // Captive portals, proxies and error pages: not our server, whatever the status.
+    throw new ApiError("portal", response.status, null, "not a JSON answer");
+  }
+  let body;
+  try {
+    body = await response.json();
+  } catch {
+    throw new ApiError("portal", response.status, null, "unreadable JSON");
+  }
+  if (response.ok) return body;
+  const kind = response.status === 401 || body?.code === "auth.csrf_failed" ? "auth"
+    : response.status >= 500 || response.status === 429 ? "server" : "client";
+  throw new ApiError(kind, response.status, body);
+}
+
+export async function api(method, path, { body, timeout = 20000 } = {}) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeout);
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (csrfToken && method !== "GET") headers["X-CSRF-Token"] = csrfToken;
+  let response;
+  try {
+    response = await fetch(path, {
+      method, headers, credentials: "same-origin", cache: "no-store",
+      body: body === undefined ? undefined : JSON.stringify(body), signal: controller.signal,
+    });
+  } catch (error) {
+    throw new ApiError("offline", 0, null, error.name === "AbortError" ? "timed out" : "network");
+  } finally {
+    clearTimeout(timer);
+  }
+  return readAnswer(response);
+}
+
+// PUT the photo's bytes where the declaration said, reporting progress (fetch cannot).
+export function upload(target, blob, onProgress, timeout = 120000) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(target.method || "PUT", target.url);
+    xhr.timeout = timeout;
+    for (const [name, value] of Object.entries(target.headers || {})) {
+      // Browsers set Content-Length themselves and refuse to be told.
+      if (name.toLowerCase() !== "content-length") xhr.setRequestHeader(name, value);
+    }
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) onProgress?.(event.loaded / event.total);
+    };
+    xhr.onload = () => {
+      if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.status);
+      else if (xhr.status === 401) reject(new ApiError("auth", 401, null));
+      else if (xhr.status >= 500 || xhr.status === 0) reject(new ApiError("server", xhr.status, null));
+      else reject(new ApiError("client", xhr.status, null, `upload refused (${xhr.status})`));
+    };
+    xhr.onerror = () => reject(new ApiError("offline", 0, null, "network"));
+    xhr.ontimeout = () => reject(new ApiError("offline", 0, null, "timed out"));
+    xhr.send(blob);
+  });
+}
+
+// Is the server really there? A real request, not navigator.onLine.
+export async function probe() {
+  try {
+    await api("GET", "/api/health", { timeout: 8000 });
+    return true;
+  } catch (error) {
+    // A 503 health answer is still our server talking.
+    return error.kind === "server" && error.problem !== null;
+  }
+}

@@ -1,0 +1,148 @@
+// The field app: shell, router, session. Views live in views/.
+import { api, probe } from "./api.js";
+import { db } from "./db.js";
+import { getLang, setLang, t } from "./i18n.js";
+import * as outbox from "./outbox.js";
+import { loadSession, loadStandards, saveSession, state } from "./state.js";
+import { go, setRouter } from "./nav.js";
+import { html, toast } from "./ui.js";
+import { renderCase } from "./views/case.js";
+import { renderCases } from "./views/cases.js";
+import { renderCheck } from "./views/check.js";
+import { renderLogin } from "./views/login.js";
+import { renderOutbox } from "./views/outbox.js";
+import { renderSettings } from "./views/settings.js";
+
+const ROUTES = [
+  [/^#\/login$/, renderLogin],
+  [/^#\/cases$/, renderCases],
+  [/^#\/case\/([\w-]+)$/, renderCase],
+  [/^#\/check\/([\w-]+)\/([\w-]+)$/, renderCheck],
+  [/^#\/outbox$/, renderOutbox],
+  [/^#\/settings$/, renderSettings],
+];
+
+let cleanup = null;
+
+async function route() {
+  if (cleanup) {
+    try { cleanup(); } catch { /* a view's cleanup must not block navigation */ }
+    cleanup = null;
+  }
+  const hash = location.hash || "#/cases";
+  if (!state.session && hash !== "#/login") {
+    sessionStorage.setItem("fieldcase.returnTo", hash);
+    return go("#/login");
+  }
+  const view = document.getElementById("view");
+  for (const [pattern, render] of ROUTES) {
+    const match = hash.match(pattern);
+    if (match) {
+      markNav(hash);
+      cleanup = (await render(view, ...match.slice(1))) || null;
+      view.focus({ preventScroll: true });
+      return;
+    }
+  }
+  go("#/cases");
+}
+
+function markNav(hash) {
+  for (const link of document.querySelectorAll("#nav a")) {
+    link.setAttribute("aria-current", hash.startsWith(link.getAttribute("href")) ? "page" : "false");
+  }
+}
+
+async function renderChrome() {
+  document.getElementById("app-title").textContent = t("appName");
+  document.getElementById("nav").innerHTML = html`
+    <a href="#/cases">${t("myCases")}</a>
+    <a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>
+    <a href="#/settings">${t("settings")}</a>`;
+  document.getElementById("lang").textContent = getLang() === "zh" ? "EN" : "中文";
+  await renderStatus();
+}
+
+export async function renderStatus() {
+  const waiting = (await outbox.items()).filter((item) => item.state !== "draft");
+  const badge = document.getElementById("badge");
+  if (badge) {
+    badge.hidden = waiting.length === 0;
+    badge.textContent = String(waiting.length);
+  }
+  const chip = document.getElementById("sync-chip");
+  const s = outbox.status;
+  chip.dataset.state = s.needsLogin ? "login" : s.running ? "running"
+    : waiting.length ? "waiting" : "idle";
+  chip.textContent = s.needsLogin ? t("needsLogin") : s.running ? t("syncing")
+    : waiting.length ? `${t("waiting")} ${waiting.length}` : t("synced");
+  const banner = document.getElementById("banner");
+  if (s.needsLogin && state.session) {
+    banner.hidden = false;
+    banner.innerHTML = html`<span>${t("loginAgain")}</span>
+      <a class="button" href="#/login">${t("login")}</a>`;
+  } else if (!state.online) {
+    banner.hidden = false;
+    banner.textContent = t("offlineMode");
+  } else {
+    banner.hidden = true;
+  }
+}
+
+async function checkStorage() {
+  try {
+    if (navigator.storage?.persist && !(await navigator.storage.persisted())) {
+      await navigator.storage.persist();
+    }
+    const { quota, usage } = await navigator.storage.estimate();
+    if (quota && (quota - usage < 200 * 1024 * 1024 || usage / quota > 0.9)) {
+      toast(t("storageLow"), "warn");
+    }
+  } catch {
+    // Not every browser can tell; nothing to warn about then.
+  }
+}
+
+async function refreshSession() {
+  if (!state.session) return;
+  try {
+    const me = await api("GET", "/api/me");
+    await saveSession({ user: { ...me, csrf_token: undefined }, csrf_token: me.csrf_token });
+  } catch (error) {
+    // Offline: keep working from the phone. Expired: the outbox will ask to log in when
+    // it next needs the server; the inspector's work stays on the phone meanwhile.
+    if (error.kind === "auth") outbox.status.needsLogin = true;
+  }
+}
+
+async function start() {
+  await db();
+  await loadSession();
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/sw.js").catch(() => {});
+  }
+  document.getElementById("lang").addEventListener("click", async () => {
+    setLang(getLang() === "zh" ? "en" : "zh");
+    await renderChrome();
+    route();
+  });
+  document.getElementById("sync-chip").addEventListener("click", () => go("#/outbox"));
+  if (localStorage.getItem("fieldcase.red") === "1") document.body.classList.add("red");
+  setRouter(route);
+  window.addEventListener("hashchange", route);
+  const setOnline = async (online) => {
+    state.online = online;
+    renderStatus();
+  };
+  window.addEventListener("online", async () => setOnline(await probe()));
+  window.addEventListener("offline", () => setOnline(false));
+  outbox.onChange(() => renderStatus());
+  await renderChrome();
+  await refreshSession();
+  if (state.session) loadStandards();
+  await route();
+  outbox.startTriggers();
+  checkStorage();
+}
+
+start();

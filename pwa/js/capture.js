@@ -1,0 +1,110 @@
+// Capture: the phone's own camera through a file input, the location from the
+// Geolocation API (browsers strip EXIF GPS), the SHA-256 of the untouched bytes.
+import { attachLateFix, savePhoto, uuid } from "./outbox.js";
+import { db } from "./db.js";
+
+const FIX_MAX_AGE_MS = 2 * 60 * 1000;
+const GOOD_ACCURACY_M = 100;
+
+export class FixTracker {
+  constructor() {
+    this.best = null;
+    this.watchId = null;
+    this.listeners = new Set();
+  }
+
+  start() {
+    if (!navigator.geolocation || this.watchId !== null) return;
+    this.watchId = navigator.geolocation.watchPosition(
+      (position) => this.#onPosition(position),
+      (error) => this.#emit({ error: error.message }),
+      { enableHighAccuracy: true, maximumAge: 10000, timeout: 30000 },
+    );
+  }
+
+  stop() {
+    if (this.watchId !== null) navigator.geolocation.clearWatch(this.watchId);
+    this.watchId = null;
+  }
+
+  // The most accurate fix among the recent ones.
+  current() {
+    if (!this.best) return null;
+    if (Date.now() - Date.parse(this.best.fixed_at) > FIX_MAX_AGE_MS) return null;
+    return this.best;
+  }
+
+  onChange(listener) {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  #emit(value) {
+    for (const listener of this.listeners) listener(value);
+  }
+
+  #onPosition(position) {
+    const fix = {
+      lat: position.coords.latitude, lon: position.coords.longitude,
+      accuracy_m: Math.round(position.coords.accuracy * 10) / 10,
+      fixed_at: new Date(position.timestamp || Date.now()).toISOString(), source: "gps",
+    };
+    const current = this.current();
+    if (!current || fix.accuracy_m <= current.accuracy_m
+        || Date.parse(fix.fixed_at) - Date.parse(current.fixed_at) > 30000) {
+      this.best = fix;
+    }
+    if (fix.accuracy_m <= GOOD_ACCURACY_M) attachLateFix(fix);
+    this.#emit({ fix: this.best });
+  }
+}
+
+export function hex(buffer) {
+  return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+// Pickers leave the type empty for HEIC on some phones: look at the bytes.
+export function sniffType(bytes, declared) {
+  const head = new Uint8Array(bytes.slice(0, 16));
+  const ascii = String.fromCharCode(...head);
+  if (head[0] === 0xff && head[1] === 0xd8) return "image/jpeg";
+  if (ascii.startsWith("\x89PNG")) return "image/png";
+  if (ascii.startsWith("RIFF") && ascii.slice(8, 12) === "WEBP") return "image/webp";
+  if (ascii.slice(4, 8) === "ftyp") {
+    return /ftyp(heic|heix|hevc|heim|heis)/.test(ascii) ? "image/heic" : "image/heif";
+  }
+  return declared || "application/octet-stream";
+}
+
+// Save first, preview later: "saved on this phone" must not wait for image decoding.
+export async function capturePhoto(file, context) {
+  const bytes = await file.arrayBuffer();
+  const sha256 = hex(await crypto.subtle.digest("SHA-256", bytes));
+  const contentType = sniffType(bytes, file.type);
+  const fix = context.fix;
+  const photo = {
+    id: uuid(), caseId: context.caseId, visitClientId: context.visitClientId || null,
+    sha256, size: bytes.byteLength, contentType, capturedAt: new Date().toISOString(),
+    geo: fix || null, awaitingFix: !fix, photographer: context.photographer,
+    place: context.place || "", caption: context.caption || "", fileName: file.name,
+  };
+  await savePhoto(photo, new Blob([bytes], { type: contentType }));
+  return photo;
+}
+
+// Downscaled preview: iOS refuses canvases over ~16.7 MP, so never draw full size.
+export async function makePreview(id, blob, maxEdge = 480) {
+  try {
+    const bitmap = await createImageBitmap(blob, { imageOrientation: "from-image" });
+    const scale = Math.min(1, maxEdge / Math.max(bitmap.width, bitmap.height));
+    const canvas = new OffscreenCanvas(Math.round(bitmap.width * scale),
+      Math.round(bitmap.height * scale));
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    bitmap.close();
+    const preview = await canvas.convertToBlob({ type: "image/jpeg", quality: 0.7 });
+    await (await db()).put("previews", preview, id);
+    return preview;
+  } catch {
+    return null; // a format the browser cannot draw (HEIC on Chromium): no preview
+  }
+}

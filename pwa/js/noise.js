@@ -1,0 +1,65 @@
+// Noise: the limit beside a typed reading, and an optional microphone estimate that is
+// labelled indicative and never counts as the measurement (built-in microphones read high
+// in exactly the night range).
+
+export function isNight(date = new Date()) {
+  const hour = date.getHours();
+  return hour >= 22 || hour < 6;
+}
+
+export function limitFor(standards, category, zoneClass, period) {
+  const byZone = standards?.limits?.[category];
+  const limits = byZone?.[zoneClass] || byZone?.["*"];
+  return limits ? limits[period] : null;
+}
+
+export function phoneModel() {
+  const ua = navigator.userAgent;
+  const android = ua.match(/Android [\d.]+; ([^;)]+)/);
+  if (android) return android[1].trim();
+  if (/iPhone/.test(ua)) return "iPhone";
+  return ua.slice(0, 120);
+}
+
+// Raw processing off: echo cancellation, noise suppression and gain control would bend
+// the level. dBFS + 120 is a rough full-scale mapping; the per-device offset corrects it.
+export class MicEstimate {
+  constructor(onLevel) {
+    this.onLevel = onLevel;
+    this.stream = null;
+    this.context = null;
+    this.timer = null;
+  }
+
+  async start(offsetDb = 0) {
+    this.stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+    });
+    this.context = new AudioContext();
+    const source = this.context.createMediaStreamSource(this.stream);
+    const analyser = this.context.createAnalyser();
+    analyser.fftSize = 2048;
+    source.connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    let sum = 0;
+    let count = 0;
+    this.timer = setInterval(() => {
+      analyser.getFloatTimeDomainData(samples);
+      let energy = 0;
+      for (const s of samples) energy += s * s;
+      sum += energy / samples.length;
+      count += 1;
+      const rms = Math.sqrt(sum / count); // equivalent level over the run (Leq-like)
+      const dbfs = 20 * Math.log10(Math.max(rms, 1e-9));
+      this.onLevel(Math.round((dbfs + 120 + offsetDb) * 10) / 10);
+    }, 250);
+  }
+
+  stop() {
+    clearInterval(this.timer);
+    this.stream?.getTracks().forEach((track) => track.stop());
+    this.context?.close();
+    this.stream = null;
+    this.context = null;
+  }
+}

@@ -1,0 +1,280 @@
+// The outbox: every visit and photo is written to IndexedDB first; a sync engine in the
+// page sends them one at a time with their client UUIDs. An item leaves only when the
+// server's JSON receipt says it is stored (for photos: with the SHA-256 taken at capture).
+import { ApiError, api, probe, upload } from "./api.js";
+import { db } from "./db.js";
+
+const LOCK = "fieldcase-sync";
+const MAX_BACKOFF_MS = 5 * 60 * 1000;
+const listeners = new Set();
+
+export const status = {
+  running: false, needsLogin: false, lastError: null, lastRunAt: null, progress: {},
+};
+
+export function onChange(listener) {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+function emit() {
+  for (const listener of listeners) listener(status);
+}
+
+export function uuid() {
+  return crypto.randomUUID();
+}
+
+// ---- writing -------------------------------------------------------------------------
+export async function saveVisit(visit, { draft }) {
+  const database = await db();
+  const existing = await database.get("outbox", visit.id);
+  await database.put("outbox", {
+    ...(existing || { createdAt: new Date().toISOString(), attempts: 0 }),
+    id: visit.id, kind: "visit", caseId: visit.caseId, state: draft ? "draft" : "queued",
+    payload: visit.payload, lastError: null, nextAttemptAt: 0,
+  });
+  emit();
+}
+
+export async function savePhoto(photo, blob) {
+  const database = await db();
+  const tx = database.transaction(["outbox", "blobs"], "readwrite");
+  // One transaction: the record never exists without its bytes.
+  await Promise.all([
+    tx.objectStore("blobs").put(blob, photo.id),
+    tx.objectStore("outbox").put({
+      ...photo, kind: "evidence", state: "queued", attempts: 0, nextAttemptAt: 0,
+      createdAt: new Date().toISOString(), step: "declare", lastError: null,
+    }),
+    tx.done,
+  ]);
+  emit();
+}
+
+export async function updateItem(id, changes) {
+  const database = await db();
+  const item = await database.get("outbox", id);
+  if (!item) return null;
+  const updated = { ...item, ...changes };
+  await database.put("outbox", updated);
+  emit();
+  return updated;
+}
+
+export async function items() {
+  const all = await (await db()).getAllFromIndex("outbox", "createdAt");
+  return all;
+}
+
+export async function discardDraft(visitId) {
+  const database = await db();
+  const all = await database.getAll("outbox");
+  const tx = database.transaction(["outbox", "blobs", "previews"], "readwrite");
+  for (const item of all) {
+    if (item.id === visitId || item.visitClientId === visitId) {
+      tx.objectStore("outbox").delete(item.id);
+      tx.objectStore("blobs").delete(item.id);
+      tx.objectStore("previews").delete(item.id);
+    }
+  }
+  await tx.done;
+  emit();
+}
+
+// Photos taken before the first fix get the next good one, marked late; only while the
+// photo has not been declared (the declaration is what the server keeps).
+export async function attachLateFix(fix) {
+  const database = await db();
+  for (const item of await database.getAll("outbox")) {
+    if (item.kind === "evidence" && item.awaitingFix && !item.declareAttempted) {
+      item.geo = { ...fix, source: "late_fix" };
+      item.awaitingFix = false;
+      await database.put("outbox", item);
+    }
+  }
+  emit();
+}
+
+// ---- sending -------------------------------------------------------------------------
+export function backoff(attempts) {
+  const base = Math.min(MAX_BACKOFF_MS, 2000 * 2 ** Math.min(attempts, 10));
+  return base / 2 + Math.random() * base / 2;
+}
+
+async function finish(item, serverId, receipt) {
+  const database = await db();
+  const tx = database.transaction(["outbox", "blobs", "sent"], "readwrite");
+  tx.objectStore("sent").put({
+    id: item.id, kind: item.kind, serverId, caseId: item.caseId, sentAt: new Date().toISOString(),
+    sha256: receipt.sha256 || null,
+  });
+  tx.objectStore("outbox").delete(item.id);
+  tx.objectStore("blobs").delete(item.id);
+  await tx.done;
+  delete status.progress[item.id];
+  emit();
+}
+
+async function sendVisit(item) {
+  const receipt = await api("POST", `/api/cases/${item.caseId}/visits`, {
+    body: { ...item.payload, client_id: item.id, device_time: new Date().toISOString() },
+  });
+  if (receipt.client_id !== item.id || !receipt.id) {
+    throw new ApiError("portal", 200, null, "unexpected receipt");
+  }
+  await finish(item, receipt.id, receipt);
+}
+
+function declaration(item, visitId) {
+  const body = {
+    client_id: item.id, case_id: item.caseId, sha256: item.sha256, size: item.size,
+    content_type: item.contentType, captured_at: item.capturedAt, geo: item.geo || null,
+    photographer: item.photographer || null, place: item.place || null,
+    caption: item.caption || null, device_time: new Date().toISOString(),
+  };
+  if (visitId) body.visit_id = visitId;
+  return body;
+}
+
+async function sendPhoto(item) {
+  const database = await db();
+  let visitId = null;
+  if (item.visitClientId) {
+    const sent = await database.get("sent", item.visitClientId);
+    if (!sent) return "waiting"; // its check has not reached the server yet
+    visitId = sent.serverId;
+  }
+  const progress = (step, fraction) => {
+    status.progress[item.id] = { step, fraction };
+    emit();
+  };
+  progress("declare", 0);
+  // From here on the declaration may have reached the server even if its answer is lost:
+  // it must not change any more (a late fix would make the retry a different request).
+  if (!item.declareAttempted) await updateItem(item.id, { declareAttempted: true });
+  const declared = await api("POST", "/api/evidence", { body: declaration(item, visitId) });
+  if (declared.client_id !== item.id) throw new ApiError("portal", 200, null, "unexpected receipt");
+  let receipt = declared;
+  if (declared.state === "rejected") {
+    throw new ApiError("client", 422, { code: `evidence.${declared.rejected_reason}` });
+  }
+  if (declared.state === "pending") {
+    await updateItem(item.id, { step: "upload", serverId: declared.id });
+    const blob = await database.get("blobs", item.id);
+    if (!blob) throw new ApiError("client", 0, { code: "local.bytes_missing" }, "photo bytes missing");
+    await upload(declared.upload, blob, (fraction) => progress("upload", fraction));
+    await updateItem(item.id, { step: "complete" });
+    progress("complete", 1);
+    receipt = await api("POST", `/api/evidence/${declared.id}/complete`, { timeout: 120000 });
+  }
+  if (receipt.state !== "stored" || receipt.sha256 !== item.sha256) {
+    // Only the server's own hash of what it stored proves the photo arrived whole.
+    throw new ApiError("portal", 200, null, "receipt does not match the photo");
+  }
+  await finish(item, receipt.id, receipt);
+  return "sent";
+}
+
+// Permanent refusals: keep the item (nothing is thrown away), show why, stop retrying.
+function isPermanent(error) {
+  if (error.kind !== "client") return false;
+  const retryable = ["evidence.hash_mismatch", "evidence.size_mismatch",
+    "evidence.upload_missing", "evidence.expired", "request.conflict"];
+  return !retryable.includes(error.code);
+}
+
+async function runOnce({ force }) {
+  const now = Date.now();
+  const queue = (await items()).filter((item) => item.state === "queued"
+    && (force || (item.nextAttemptAt || 0) <= now));
+  // Checks before photos, so a photo's visit exists when the photo is declared.
+  queue.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "visit" ? -1 : 1)
+    || a.createdAt.localeCompare(b.createdAt));
+  for (const item of queue) {
+    try {
+      if (item.kind === "visit") await sendVisit(item);
+      else await sendPhoto(item);
+      status.lastError = null;
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      delete status.progress[item.id];
+      if (error.kind === "auth") {
+        status.needsLogin = true;
+        status.lastError = error;
+        emit();
+        return; // the session expired mid-sync: ask to log in, then carry on from here
+      }
+      const attempts = (item.attempts || 0) + 1;
+      const message = error.problem?.detail || error.message;
+      if (isPermanent(error)) {
+        await updateItem(item.id, { state: "failed", attempts,
+          lastError: { kind: error.kind, code: error.code, message } });
+        continue;
+      }
+      const changes = { attempts, nextAttemptAt: Date.now() + backoff(attempts),
+        lastError: { kind: error.kind, code: error.code, message } };
+      if (error.code === "evidence.upload_missing") changes.step = "declare";
+      await updateItem(item.id, changes);
+      status.lastError = error;
+      emit();
+      if (error.kind !== "client") return; // no network / portal / server down: stop here
+    }
+  }
+}
+
+// Web Locks: one tab syncs at a time; another tab's request is simply skipped.
+export async function syncNow({ force = false } = {}) {
+  if (status.running || status.needsLogin) return "busy";
+  const run = async () => {
+    status.running = true;
+    emit();
+    try {
+      await runOnce({ force });
+    } finally {
+      status.running = false;
+      status.lastRunAt = new Date().toISOString();
+      emit();
+    }
+    return "done";
+  };
+  if (!navigator.locks) return run();
+  return navigator.locks.request(LOCK, { ifAvailable: true }, (lock) => (lock ? run() : "busy"));
+}
+
+export async function retryFailed(id) {
+  await updateItem(id, { state: "queued", nextAttemptAt: 0, lastError: null });
+  return syncNow({ force: true });
+}
+
+export function loggedInAgain() {
+  status.needsLogin = false;
+  status.lastError = null;
+  emit();
+  return syncNow({ force: true });
+}
+
+// Triggers: app start, after each save (callers), connectivity back (probed), a timer,
+// and Background Sync where the browser has it.
+export function startTriggers() {
+  window.addEventListener("online", async () => {
+    if (await probe()) syncNow({ force: true });
+  });
+  setInterval(async () => {
+    const waiting = (await items()).some((item) => item.state === "queued");
+    if (waiting && !status.running) syncNow();
+  }, 15000);
+  navigator.serviceWorker?.addEventListener("message", (event) => {
+    if (event.data?.type === "sync") syncNow({ force: true });
+  });
+  syncNow();
+}
+
+export async function requestBackgroundSync() {
+  try {
+    const registration = await navigator.serviceWorker?.ready;
+    await registration?.sync?.register("fieldcase-outbox");
+  } catch {
+    // Background Sync is an extra trigger only (Chromium); the page does the work.
+  }
+}

@@ -1,0 +1,38 @@
+// What every view shares: the session, the location tracker, the standards.
+import { api, setCsrf } from "./api.js";
+import { FixTracker } from "./capture.js";
+import { getCache, getMeta, setCache, setMeta } from "./db.js";
+
+export const state = {
+  session: null, // { user, csrf_token }
+  online: navigator.onLine,
+  tracker: new FixTracker(),
+  standards: null,
+};
+
+export async function loadSession() {
+  state.session = (await getMeta("session")) || null;
+  setCsrf(state.session?.csrf_token || null);
+  return state.session;
+}
+
+export async function saveSession(session) {
+  state.session = session;
+  setCsrf(session?.csrf_token || null);
+  await setMeta("session", session);
+}
+
+export function isOffice() {
+  return ["reviewer", "admin", "revisit"].includes(state.session?.user?.role);
+}
+
+// Standards change rarely: fetched when online, the cached copy otherwise.
+export async function loadStandards() {
+  try {
+    state.standards = await api("GET", "/api/standards/noise");
+    await setCache("standards", state.standards);
+  } catch {
+    state.standards = (await getCache("standards"))?.value || null;
+  }
+  return state.standards;
+}

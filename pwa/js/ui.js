@@ -1,0 +1,71 @@
+// Tiny DOM helpers: escaped HTML templates, formatting, toasts.
+import { getLang, t } from "./i18n.js";
+
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+export function esc(value) {
+  return String(value ?? "").replace(/[&<>"']/g, (c) => ESCAPES[c]);
+}
+
+// Markup that is already safe: nested templates are inserted as they are.
+class Safe {
+  constructor(text) {
+    this.__raw = text;
+  }
+
+  toString() {
+    return this.__raw;
+  }
+}
+
+export function raw(text) {
+  return new Safe(text);
+}
+
+function piece(value) {
+  if (Array.isArray(value)) return value.map(piece).join("");
+  return value instanceof Safe ? value.__raw : esc(value);
+}
+
+// html`<p>${text}</p>`: values are escaped unless they are templates themselves or raw().
+export function html(strings, ...values) {
+  return new Safe(strings.reduce((out, part, i) => out + piece(values[i - 1]) + part));
+}
+
+export function fmtTime(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleString(getLang() === "zh" ? "zh-CN" : "en-GB", {
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+  });
+}
+
+export function fmtDistance(metres) {
+  if (metres == null) return "";
+  return metres < 1000 ? `${Math.round(metres)} m` : `${(metres / 1000).toFixed(1)} km`;
+}
+
+export function distanceM(a, b) {
+  if (!a || !b) return null;
+  const rad = (d) => (d * Math.PI) / 180;
+  const h = Math.sin(rad(b.lat - a.lat) / 2) ** 2
+    + Math.cos(rad(a.lat)) * Math.cos(rad(b.lat)) * Math.sin(rad(b.lon - a.lon) / 2) ** 2;
+  return 2 * 6371008.8 * Math.asin(Math.min(1, Math.sqrt(h)));
+}
+
+export function toast(message, kind = "info") {
+  const box = document.getElementById("toast");
+  box.textContent = message;
+  box.dataset.kind = kind;
+  box.hidden = false;
+  clearTimeout(box.timer);
+  box.timer = setTimeout(() => { box.hidden = true; }, 4000);
+}
+
+export function errorText(error) {
+  if (!error) return "";
+  if (error.kind === "offline") return t("noNetwork");
+  if (error.kind === "portal") return t("portal");
+  if (error.kind === "server") return t("serverDown");
+  if (error.kind === "auth") return t("needsLogin");
+  return error.problem?.detail || error.message || t("error");
+}

@@ -1,0 +1,100 @@
+import { api } from "../api.js";
+import { getCache, setCache } from "../db.js";
+import { t, term } from "../i18n.js";
+import { isOffice, state } from "../state.js";
+import { distanceM, errorText, fmtDistance, fmtTime, html } from "../ui.js";
+
+const STATUSES = ["received", "dispatched", "in_progress", "submitted", "closed"];
+const CATEGORIES = ["noise_social", "noise_commercial", "noise_construction", "cooking_fumes",
+  "odour", "dust", "other"];
+
+// Most urgent first: earliest due, key cases first among equals.
+export function byUrgency(a, b) {
+  const due = (c) => Date.parse(c.deadline?.due_at || "") || Infinity;
+  return due(a) - due(b) || Number(b.key) - Number(a.key)
+    || (a.received_at || "").localeCompare(b.received_at || "");
+}
+
+function caseRow(item, here) {
+  const colour = item.deadline?.colour || "none";
+  const distance = item.location ? distanceM(here, item.location) : null;
+  return html`
+    <li>
+      <a class="case-row" href="#/case/${item.id}" data-case-id="${item.id}">
+        <span class="colour colour-${colour}" title="${term(colour)}"
+              aria-label="${t("deadline")}: ${term(colour)}"></span>
+        <span class="case-main">
+          <strong>${item.subject}</strong>${item.key ? html` <em class="key">${t("keyCase")}</em>` : ""}
+          <span class="muted">${item.address}</span>
+          <span class="muted small">${term(item.category)} · ${term(item.status)}
+            ${item.deadline ? html` · ${t("due")} ${fmtTime(item.deadline.due_at)}` : ""}
+            ${item.deadline?.overdue ? html` · <b class="overdue">${t("overdue")}</b>` : ""}</span>
+        </span>
+        <span class="distance">${fmtDistance(distance)}</span>
+      </a>
+    </li>`;
+}
+
+function filtersForm(filters) {
+  const options = (values, selected) => [html`<option value="">${t("any")}</option>`,
+    ...values.map((v) => html`<option value="${v}" ${v === selected ? "selected" : ""}>${term(v)}</option>`)];
+  return html`
+    <form id="filters" class="filters" role="search">
+      <label>${t("search")} <input name="q" value="${filters.q || ""}"></label>
+      <label>${t("status")} <select name="status">${options(STATUSES, filters.status)}</select></label>
+      <label>${t("category")} <select name="category">${options(CATEGORIES, filters.category)}</select></label>
+      <button type="submit">${t("filters")}</button>
+    </form>`;
+}
+
+export async function renderCases(view) {
+  const office = isOffice();
+  const filters = JSON.parse(sessionStorage.getItem("fieldcase.filters") || "{}");
+  const cacheKey = office ? "cases:office" : "cases:mine";
+  const draw = (items, note) => {
+    const here = state.tracker.current();
+    const sorted = office ? items : [...items].sort(byUrgency);
+    view.innerHTML = html`
+      <section>
+        <h1>${office ? t("allCases") : t("myCases")}</h1>
+        ${office ? filtersForm(filters) : ""}
+        ${note ? html`<p class="muted small" role="status">${note}</p>` : ""}
+        <ul class="case-list" id="case-list">${sorted.map((item) => caseRow(item, here))}</ul>
+      </section>`;
+    view.querySelector("#filters")?.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const data = Object.fromEntries(new FormData(event.target));
+      sessionStorage.setItem("fieldcase.filters", JSON.stringify(data));
+      renderCases(view);
+    });
+  };
+
+  const cached = await getCache(cacheKey);
+  if (cached) draw(cached.value, `${t("lastUpdated")} ${fmtTime(cached.at)}`);
+  else view.innerHTML = html`<p class="muted">${t("loading")}</p>`;
+
+  const params = new URLSearchParams({ per_page: "100" });
+  if (office) {
+    for (const [key, value] of Object.entries(filters)) if (value) params.set(key, value);
+  } else {
+    params.set("open", "true");
+  }
+  try {
+    const page = await api("GET", `/api/cases?${params}`);
+    await setCache(cacheKey, page.items);
+    draw(page.items);
+  } catch (error) {
+    if (!cached) view.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
+  }
+  // Distances follow the inspector.
+  state.tracker.start();
+  return state.tracker.onChange(async () => {
+    const latest = await getCache(cacheKey);
+    const list = view.querySelector("#case-list");
+    if (latest && list) {
+      const here = state.tracker.current();
+      const items = office ? latest.value : [...latest.value].sort(byUrgency);
+      list.innerHTML = items.map((item) => caseRow(item, here)).join("");
+    }
+  });
+}

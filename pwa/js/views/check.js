@@ -1,0 +1,238 @@
+// A check: kind, partners, findings, a noise reading against its limit, and photos.
+// Everything is written to the phone as it is typed; "Save check" queues it for sending.
+import { capturePhoto, makePreview } from "../capture.js";
+import { db, getCache } from "../db.js";
+import { t, term } from "../i18n.js";
+import { go } from "../nav.js";
+import { MicEstimate, isNight, limitFor, phoneModel } from "../noise.js";
+import * as outbox from "../outbox.js";
+import { state } from "../state.js";
+import { fmtTime, html, toast } from "../ui.js";
+
+const KINDS = ["night_check", "site_check", "monitoring", "coordination_meeting", "joint_enforcement"];
+const PARTNERS = ["police", "culture_market", "community", "property_manager"];
+const ZONES = ["0", "1", "2", "3", "4"];
+const previewUrls = new Set();
+
+async function findCase(caseId) {
+  const detail = (await getCache(`case:${caseId}`))?.value?.item;
+  if (detail) return detail;
+  for (const key of ["cases:mine", "cases:office"]) {
+    const found = (await getCache(key))?.value?.find((c) => c.id === caseId);
+    if (found) return found;
+  }
+  return { id: caseId, subject: "", address: "", category: "noise_social" };
+}
+
+function readForm(form, draft) {
+  const data = new FormData(form);
+  const reading = data.get("value_dba");
+  const measurements = [];
+  if (reading !== null && reading !== "") {
+    measurements.push({ kind: "noise", value_dba: Number(reading), zone_class: data.get("zone_class"),
+      period: data.get("period"), source: "meter" });
+  }
+  if (draft.estimate != null) {
+    measurements.push({ kind: "noise", value_dba: draft.estimate, zone_class: data.get("zone_class"),
+      period: data.get("period"), source: "phone_estimate", device: phoneModel(),
+      calibration_offset_db: Number(data.get("calibration") || 0) });
+  }
+  return {
+    kind: data.get("kind"), started_at: draft.started_at, findings: data.get("findings") || "",
+    participants: data.getAll("participants"), measurements,
+    location: state.tracker.current() || draft.location || null,
+  };
+}
+
+async function photoList(visitId) {
+  const database = await db();
+  for (const url of previewUrls) URL.revokeObjectURL(url);
+  previewUrls.clear();
+  const photos = (await outbox.items()).filter((i) => i.kind === "evidence" && i.visitClientId === visitId);
+  const rows = [];
+  for (const photo of photos) {
+    const preview = await database.get("previews", photo.id);
+    const url = preview ? URL.createObjectURL(preview) : null;
+    if (url) previewUrls.add(url);
+    rows.push(html`
+      <li class="photo" data-photo-id="${photo.id}">
+        ${url ? html`<img src="${url}" alt="">` : html`<span class="noimg">${photo.contentType}</span>`}
+        <span><b class="state" data-state="saved">${t("savedOnPhone")}</b>
+          <span class="muted small">${fmtTime(photo.capturedAt)} ·
+            ${photo.geo ? `±${Math.round(photo.geo.accuracy_m)} m` : t("fixWaiting")}</span>
+          <span class="small">${photo.place} · ${photo.caption}</span></span>
+      </li>`);
+  }
+  return { rows, count: photos.length };
+}
+
+export async function renderCheck(view, caseId, visitId) {
+  const item = await findCase(caseId);
+  const existing = (await outbox.items()).find((i) => i.id === visitId);
+  if (existing && existing.state !== "draft") return go(`#/case/${caseId}`); // saved: not editable
+  const draft = existing?.payload ? { ...existing.payload } : {
+    kind: isNight() ? "night_check" : "site_check", started_at: new Date().toISOString(),
+    participants: [], findings: "", measurements: [],
+  };
+  const meter = draft.measurements?.find((m) => m.source === "meter") || {};
+  const period = meter.period || (isNight() ? "night" : "day");
+  const zone = meter.zone_class || "1";
+  const calibration = localStorage.getItem("fieldcase.calibration") || "0";
+
+  view.innerHTML = html`
+    <section class="check">
+      <a class="back" href="#/case/${caseId}">← ${t("back")}</a>
+      <h1>${t("startCheck")}</h1>
+      <p class="muted">${item.subject} · ${item.address}</p>
+      <p id="fix" class="muted small" role="status">${t("fixWaiting")}</p>
+      <form id="check-form">
+        <fieldset><legend>${t("kind")}</legend><div class="chips">
+          ${KINDS.map((k) => html`<label class="chip"><input type="radio" name="kind" value="${k}"
+            ${k === draft.kind ? "checked" : ""}> ${term(k)}</label>`)}</div></fieldset>
+        <fieldset><legend>${t("partners")}</legend><div class="chips">
+          ${PARTNERS.map((p) => html`<label class="chip"><input type="checkbox" name="participants"
+            value="${p}" ${draft.participants?.includes(p) ? "checked" : ""}> ${term(p)}</label>`)}</div></fieldset>
+        <label for="findings">${t("findings")}</label>
+        <textarea id="findings" name="findings" rows="3">${draft.findings || ""}</textarea>
+        <fieldset class="noise"><legend>${t("noise")}</legend>
+          <label for="value_dba">${t("reading")}</label>
+          <input id="value_dba" name="value_dba" type="number" inputmode="decimal" step="0.1"
+                 min="0" max="200" value="${meter.value_dba ?? ""}">
+          <label for="zone_class">${t("zoneClass")}</label>
+          <select id="zone_class" name="zone_class">${ZONES.map((z) => html`<option value="${z}"
+            ${z === zone ? "selected" : ""}>${z}</option>`)}</select>
+          <label for="period">${t("period")}</label>
+          <select id="period" name="period">
+            <option value="day" ${period === "day" ? "selected" : ""}>${t("day")}</option>
+            <option value="night" ${period === "night" ? "selected" : ""}>${t("night")}</option>
+          </select>
+          <p id="judgement" role="status" aria-live="polite"></p>
+          <details><summary>${t("micEstimate")}</summary>
+            <label for="calibration">${t("calibration")}</label>
+            <input id="calibration" name="calibration" type="number" step="0.5" value="${calibration}">
+            <button type="button" id="mic">${t("startMic")}</button>
+            <output id="mic-level"></output>
+          </details>
+        </fieldset>
+        <fieldset><legend>${t("evidence")}</legend>
+          <label for="place">${t("place")}</label>
+          <input id="place" name="place" value="${item.address || ""}">
+          <label for="caption">${t("caption")}</label>
+          <input id="caption" name="caption" value="">
+          <label class="button big camera" for="photo-input">📷 ${t("takePhoto")}</label>
+          <input id="photo-input" type="file" accept="image/*" capture="environment" hidden>
+          <ul id="photos" class="photos"></ul>
+        </fieldset>
+      </form>
+    </section>
+    <div class="actions">
+      <button class="primary big" id="save-check">${t("saveCheck")}</button>
+    </div>`;
+
+  const form = view.querySelector("#check-form");
+  const judge = () => {
+    const value = form.value_dba.value;
+    const limit = limitFor(state.standards, item.category, form.zone_class.value, form.period.value);
+    const box = view.querySelector("#judgement");
+    if (value === "" || limit == null) {
+      box.textContent = limit != null ? `${t("limit")} ${limit} dB(A)` : "";
+      box.className = "";
+      return;
+    }
+    const over = Number(value) > limit;
+    box.textContent = `${t("limit")} ${limit} dB(A) · ${over ? t("exceeded") : t("withinLimit")}`
+      + (over ? ` +${(Number(value) - limit).toFixed(1)}` : "");
+    box.className = over ? "exceeded" : "within";
+  };
+  const persist = () => outbox.saveVisit({ id: visitId, caseId, payload: readForm(form, draft) },
+    { draft: true });
+  const redrawPhotos = async () => {
+    const { rows } = await photoList(visitId);
+    const list = view.querySelector("#photos");
+    if (list) list.innerHTML = rows.join("");
+  };
+
+  await persist(); // the check exists on the phone from the moment it is opened
+  judge();
+  redrawPhotos();
+  form.addEventListener("input", () => { judge(); persist(); });
+  form.addEventListener("change", () => { judge(); persist(); });
+
+  // Location: watch while the check is open, keep the most accurate recent fix.
+  state.tracker.start();
+  const showFix = () => {
+    const fix = state.tracker.current();
+    view.querySelector("#fix").textContent = fix
+      ? `${fix.lat.toFixed(5)}, ${fix.lon.toFixed(5)} (±${Math.round(fix.accuracy_m)} m)` : t("fixWaiting");
+  };
+  showFix();
+  const stopFix = state.tracker.onChange(showFix);
+
+  view.querySelector("#photo-input").addEventListener("change", async (event) => {
+    const files = [...event.target.files];
+    event.target.value = "";
+    for (const file of files) {
+      const photo = await capturePhoto(file, {
+        caseId, visitClientId: visitId, fix: state.tracker.current(),
+        photographer: state.session?.user?.display_name || state.session?.user?.username,
+        place: form.place.value, caption: form.caption.value,
+      });
+      performance.mark("fieldcase:saved");
+      document.body.dataset.lastSaved = photo.id;
+      toast(t("savedOnPhone"));
+      await redrawPhotos();
+      const blob = await (await db()).get("blobs", photo.id);
+      if (blob) makePreview(photo.id, blob).then(redrawPhotos);
+    }
+  });
+
+  let mic = null;
+  view.querySelector("#mic").addEventListener("click", async (event) => {
+    if (mic) {
+      mic.stop();
+      mic = null;
+      event.target.textContent = t("startMic");
+      persist();
+      return;
+    }
+    localStorage.setItem("fieldcase.calibration", form.calibration.value || "0");
+    mic = new MicEstimate((level) => {
+      draft.estimate = level;
+      view.querySelector("#mic-level").textContent = `${level} dB(A) · ${t("indicative")} · ${phoneModel()}`;
+    });
+    try {
+      await mic.start(Number(form.calibration.value || 0));
+      event.target.textContent = t("stopMic");
+    } catch (error) {
+      mic = null;
+      toast(error.message, "error");
+    }
+  });
+
+  // Keep the screen on during the check, where the browser allows it.
+  let wakeLock = null;
+  const lock = async () => {
+    try { wakeLock = await navigator.wakeLock?.request("screen"); } catch { wakeLock = null; }
+  };
+  const onVisible = () => { if (document.visibilityState === "visible") lock(); };
+  lock();
+  document.addEventListener("visibilitychange", onVisible);
+
+  view.querySelector("#save-check").addEventListener("click", async () => {
+    mic?.stop();
+    const payload = { ...readForm(form, draft), ended_at: new Date().toISOString() };
+    await outbox.saveVisit({ id: visitId, caseId, payload }, { draft: false });
+    const { count } = await photoList(visitId);
+    toast(`${t("checkSaved")} (${count} ${t("photosSaved")})`);
+    outbox.requestBackgroundSync();
+    outbox.syncNow({ force: true });
+    go(`#/case/${caseId}`);
+  });
+
+  return () => {
+    stopFix();
+    mic?.stop();
+    wakeLock?.release?.();
+    document.removeEventListener("visibilitychange", onVisible);
+  };
+}

@@ -1,0 +1,50 @@
+// Service worker: serves the app shell offline. API answers are never cached here (the
+// app keeps its own data in IndexedDB); the shell is cache-first and refreshed on update.
+const BUILD = "__BUILD__"; // replaced by the server with a hash of the app's files
+const CACHE = `fieldcase-shell-${BUILD}`;
+const SHELL = [
+  "/", "/index.html", "/manifest.webmanifest", "/css/app.css", "/vendor/idb.js",
+  "/js/app.js", "/js/api.js", "/js/capture.js", "/js/db.js", "/js/i18n.js", "/js/nav.js",
+  "/js/noise.js", "/js/outbox.js", "/js/state.js", "/js/ui.js",
+  "/js/views/case.js", "/js/views/cases.js", "/js/views/check.js", "/js/views/login.js",
+  "/js/views/outbox.js", "/js/views/settings.js",
+  "/icons/icon-192.png", "/icons/icon-512.png", "/icons/icon-maskable-512.png",
+  "/icons/apple-touch-icon.png",
+];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)).then(() => self.skipWaiting()));
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil((async () => {
+    for (const name of await caches.keys()) {
+      if (name.startsWith("fieldcase-shell-") && name !== CACHE) await caches.delete(name);
+    }
+    await self.clients.claim();
+  })());
+});
+
+self.addEventListener("fetch", (event) => {
+  const url = new URL(event.request.url);
+  if (event.request.method !== "GET" || url.origin !== location.origin
+      || url.pathname.startsWith("/api/")) {
+    return; // the network, untouched
+  }
+  if (event.request.mode === "navigate") {
+    // Any page of the app opens the shell, online or not.
+    event.respondWith(caches.match("/index.html").then((hit) => hit || fetch(event.request)));
+    return;
+  }
+  event.respondWith(caches.match(event.request, { ignoreSearch: true })
+    .then((hit) => hit || fetch(event.request)));
+});
+
+// Background Sync (Chromium only) is an extra trigger: the page does the sending.
+self.addEventListener("sync", (event) => {
+  if (event.tag === "fieldcase-outbox") {
+    event.waitUntil(self.clients.matchAll({ includeUncontrolled: true }).then((clients) => {
+      for (const client of clients) client.postMessage({ type: "sync" });
+    }));
+  }
+});

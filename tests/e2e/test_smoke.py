@@ -1,0 +1,22 @@
+"""The app shell loads, logs in, lists the inspector's cases."""
+
+from __future__ import annotations
+
+
+def login(page, username: str = "inspector", password: str = "fieldcase-demo") -> None:  # type: ignore[no-untyped-def]
+    page.goto("/")
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#case-list .case-row")
+
+
+def test_login_and_my_cases(phone):  # type: ignore[no-untyped-def]
+    page = phone.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    login(page)
+    rows = page.locator("#case-list .case-row")
+    assert rows.count() == 6  # 东湖街道's cases
+    page.screenshot(path="/tmp/e2e_cases.png")
+    assert errors == []

@@ -1,0 +1,101 @@
+"""What the phone meets on the way: a server gone mid-sync, an expired session, a hotel
+Wi-Fi login page. Each time: nothing lost, nothing sent twice."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from server.extensions import db
+from server.models import UserSession
+from server.models.base import utcnow
+from tests.e2e.helpers import (
+    PHOTOS,
+    bar_case_id,
+    login,
+    open_case,
+    outbox_count,
+    record_night_check,
+    server_rows,
+    wait_for_service_worker,
+)
+
+WAITING = "document.querySelectorAll('#outbox-list [data-state=waiting]').length > 0"
+
+
+def queue_a_check(page, phone, live) -> None:  # type: ignore[no-untyped-def]
+    login(page)
+    wait_for_service_worker(page)
+    open_case(page, bar_case_id(live))
+    phone.set_offline(True)
+    record_night_check(page, PHOTOS)
+    assert outbox_count(page) == 3
+    phone.set_offline(False)
+
+
+def assert_synced_once(live) -> None:  # type: ignore[no-untyped-def]
+    visits, evidence = server_rows(live)
+    assert len(visits) == 1
+    assert len(evidence) == 2 and all(e.state == "stored" for e in evidence)
+
+
+def test_server_gone_mid_sync_then_back(phone, live):  # type: ignore[no-untyped-def]
+    page = phone.new_page()
+    queue_a_check(page, phone, live)
+    completions = []
+
+    def lose_the_answer(route) -> None:  # type: ignore[no-untyped-def]
+        # The server stores the first photo, then goes down before the phone hears back.
+        if not completions:
+            completions.append(route.fetch().status)
+            live.stop()
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/api/evidence/*/complete", lose_the_answer)
+    page.click("#sync-now")
+    page.wait_for_function(WAITING)
+    assert completions == [200]
+    assert outbox_count(page) == 2  # the visit went through; both photos still on the phone
+
+    live.start()
+    page.click("#sync-now")
+    page.wait_for_selector("#outbox-empty", timeout=60000)
+    assert_synced_once(live)
+
+
+def test_session_expired_before_sync(phone, live):  # type: ignore[no-untyped-def]
+    page = phone.new_page()
+    queue_a_check(page, phone, live)
+    with live.app.app_context():
+        db.session.execute(sa.update(UserSession).values(expires_at=utcnow() - timedelta(1)))
+        db.session.commit()
+        db.session.remove()
+    page.click("#sync-now")
+    page.wait_for_selector("#banner a[href='#/login']")
+    assert outbox_count(page) == 3
+    page.click("#banner a[href='#/login']")
+    page.fill("#password", "fieldcase-demo")  # the username is remembered
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#case-list .case-row")  # back in the app; syncing resumes
+    page.goto("/#/outbox")
+    page.wait_for_selector("#outbox-empty", timeout=60000)
+    assert_synced_once(live)
+
+
+def test_captive_portal_answer_leaves_items_queued(phone, live):  # type: ignore[no-untyped-def]
+    page = phone.new_page()
+    queue_a_check(page, phone, live)
+    portal = "<html><body>Welcome to Station Wi-Fi. Please log in.</body></html>"
+    page.route("**/api/**", lambda route: route.fulfill(status=200, body=portal,
+                                                         content_type="text/html"))
+    page.click("#sync-now")
+    page.wait_for_function(WAITING)
+    assert outbox_count(page) == 3
+    assert server_rows(live) == ([], [])
+    page.unroute("**/api/**")
+    page.click("#sync-now")
+    page.wait_for_selector("#outbox-empty", timeout=60000)
+    assert_synced_once(live)
