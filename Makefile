@@ -51,8 +51,9 @@ test: $(VENV)/.installed-test pwa/vendor/idb.js /usr/bin/chromium
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-bench $(VENV)/.installed-test pwa/vendor/idb.js /usr/bin/chromium
 	$(BIN)/python bench/bench_completion.py
+	$(BIN)/python bench/bench_pwa.py
 
 openapi: $(VENV)/.installed
 	$(BIN)/fieldcase openapi --output docs/openapi.json

@@ -17,7 +17,13 @@ export class FixTracker {
     if (!navigator.geolocation || this.watchId !== null) return;
     this.watchId = navigator.geolocation.watchPosition(
       (position) => this.#onPosition(position),
-      (error) => this.#emit({ error: error.message }),
+      (error) => {
+        this.#emit({ error: error.message });
+        // GPS off, no signal yet, permission given later: watch again shortly.
+        this.stop();
+        clearTimeout(this.retry);
+        this.retry = setTimeout(() => this.start(), 5000);
+      },
       { enableHighAccuracy: true, maximumAge: 10000, timeout: 30000 },
     );
   }

@@ -26,6 +26,7 @@ const STRINGS = {
     unfinished: "点此继续完成检查", removeDraft: "放弃草稿", confirmDiscard: "确定放弃？照片也将删除。",
     lastUpdated: "更新于", photosSaved: "张照片已保存", checkSaved: "检查已保存，将自动发送",
     required: "必填", error: "出错了", loading: "加载中…", keyCase: "重点件",
+    photo: "照片", check: "检查", waitsForCheck: "检查保存后发送",
   },
   en: {
     appName: "Fieldcase", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -53,6 +54,7 @@ const STRINGS = {
     unfinished: "Tap to finish this check", removeDraft: "Discard draft", confirmDiscard: "Discard? Its photos go too.",
     lastUpdated: "Updated", photosSaved: "photos saved", checkSaved: "Check saved; it will be sent automatically",
     required: "required", error: "Error", loading: "Loading…", keyCase: "Key case",
+    photo: "Photo", check: "Check", waitsForCheck: "sent once its check is saved",
   },
 };
 

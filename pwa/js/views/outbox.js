@@ -3,7 +3,7 @@ import { t, term } from "../i18n.js";
 import * as outbox from "../outbox.js";
 import { fmtTime, html } from "../ui.js";
 
-function stateText(item) {
+function stateText(item, drafts) {
   const progress = outbox.status.progress[item.id];
   if (progress) {
     return html`<span data-state="sending">${t("sending")} ${Math.round(progress.fraction * 100)}%
@@ -13,6 +13,9 @@ function stateText(item) {
   if (item.state === "failed") {
     return html`<span data-state="failed" class="error">${t("failed")}: ${item.lastError?.message || ""}</span>`;
   }
+  if (item.visitClientId && drafts.has(item.visitClientId)) {
+    return html`<span data-state="saved">${t("savedOnPhone")} · ${t("waitsForCheck")}</span>`;
+  }
   if (item.lastError) {
     const why = { offline: t("noNetwork"), portal: t("portal"), server: t("serverDown"),
       auth: t("needsLogin") }[item.lastError.kind] || item.lastError.message;
@@ -21,9 +24,9 @@ function stateText(item) {
   return html`<span data-state="saved">${t("savedOnPhone")}</span>`;
 }
 
-async function row(item) {
+async function row(item, drafts) {
   const label = item.kind === "visit" ? term(item.payload?.kind || "site_check")
-    : `📷 ${item.caption || item.place || item.fileName || ""}`;
+    : `${t("photo")} · ${item.caption || item.place || item.fileName || ""}`;
   const action = item.state === "failed"
     ? html`<button data-retry="${item.id}">${t("retry")}</button>`
     : item.state === "draft"
@@ -31,34 +34,44 @@ async function row(item) {
       : "";
   return html`<li class="outbox-item" data-outbox-id="${item.id}" data-kind="${item.kind}">
     <span><b>${label}</b> <span class="muted small">${fmtTime(item.createdAt)}</span></span>
-    ${stateText(item)} ${action}</li>`;
+    ${stateText(item, drafts)} ${action}</li>`;
 }
 
 export async function renderOutbox(view) {
-  const draw = async () => {
+  // The frame is drawn once; updates touch only the lists and the button's state, so a
+  // button is never replaced under the inspector's finger while progress events arrive.
+  view.innerHTML = html`
+    <section>
+      <h1>${t("outbox")}</h1>
+      <button class="primary big" id="sync-now" type="button">${t("syncNow")}</button>
+      <div id="waiting"></div>
+      <h2>${t("sent")}</h2>
+      <ul class="sent" id="sent"></ul>
+    </section>`;
+  const button = view.querySelector("#sync-now");
+  button.addEventListener("click", () => outbox.syncNow({ force: true }));
+  view.querySelector("#waiting").addEventListener("click", (event) => {
+    const retry = event.target.closest("[data-retry]");
+    if (retry) outbox.retryFailed(retry.dataset.retry);
+  });
+  const update = async () => {
     const waiting = await outbox.items();
+    const drafts = new Set(waiting.filter((i) => i.state === "draft").map((i) => i.id));
     const sent = (await (await db()).getAll("sent")).slice(-20).reverse();
-    view.innerHTML = html`
-      <section>
-        <h1>${t("outbox")}</h1>
-        <button class="primary big" id="sync-now" ${outbox.status.running ? "disabled" : ""}>
-          ${outbox.status.running ? t("syncing") : t("syncNow")}</button>
-        ${waiting.length ? html`<ul class="outbox" id="outbox-list">${await Promise.all(waiting.map(row))}</ul>`
-          : html`<p class="muted" id="outbox-empty">${t("nothingWaiting")}</p>`}
-        <h2>${t("sent")}</h2>
-        <ul class="sent">${sent.map((s) => html`<li data-sent-id="${s.id}">${s.kind === "visit" ? "📝" : "📷"}
-          ${fmtTime(s.sentAt)} <span class="muted small">${s.sha256 ? s.sha256.slice(0, 12) : ""}</span></li>`)}</ul>
-      </section>`;
-    view.querySelector("#sync-now").addEventListener("click", () => outbox.syncNow({ force: true }));
-    for (const button of view.querySelectorAll("[data-retry]")) {
-      button.addEventListener("click", () => outbox.retryFailed(button.dataset.retry));
-    }
+    button.disabled = outbox.status.running;
+    button.textContent = outbox.status.running ? t("syncing") : t("syncNow");
+    view.querySelector("#waiting").innerHTML = waiting.length
+      ? html`<ul class="outbox" id="outbox-list">${await Promise.all(waiting.map((item) => row(item, drafts)))}</ul>`
+      : html`<p class="muted" id="outbox-empty">${t("nothingWaiting")}</p>`;
+    view.querySelector("#sent").innerHTML = html`${sent.map((s) => html`<li data-sent-id="${s.id}">
+      ${s.kind === "visit" ? t("check") : t("photo")} ${fmtTime(s.sentAt)}
+      <span class="muted small">${s.sha256 ? s.sha256.slice(0, 12) : ""}</span></li>`)}`;
   };
-  await draw();
+  await update();
   let pending = false;
   return outbox.onChange(() => {
-    if (pending) return; // progress events come fast: redraw at most once a frame
+    if (pending) return; // progress events come fast: at most one update a frame
     pending = true;
-    requestAnimationFrame(async () => { pending = false; await draw(); });
+    requestAnimationFrame(async () => { pending = false; await update(); });
   });
 }

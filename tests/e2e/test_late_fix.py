@@ -1,0 +1,37 @@
+"""A photo taken before the phone has a position gets the next good fix, marked late."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import CHROMIUM, FLAGS, HERE
+from tests.e2e.helpers import PHOTOS, bar_case_id, login, open_case, server_rows
+
+
+def test_photo_before_first_fix_gets_the_late_fix(playwright_driver, live, tmp_path):  # type: ignore[no-untyped-def]
+    context = playwright_driver.chromium.launch_persistent_context(
+        str(tmp_path / "nofix"), executable_path=CHROMIUM, headless=True, args=FLAGS,
+        viewport={"width": 390, "height": 844}, base_url=live.url)  # no location yet
+    page = context.new_page()
+    login(page)
+    open_case(page, bar_case_id(live))
+    context.set_offline(True)
+    page.click("#start-check")
+    page.set_input_files("#photo-input", str(PHOTOS[1]))
+    page.wait_for_function("document.querySelectorAll('#photos .photo').length === 1")
+    assert "±" not in page.locator("#photos .photo").inner_text()  # no fix with it
+    # The position arrives later (permission granted, first fix).
+    context.grant_permissions(["geolocation"], origin=live.url)
+    context.set_geolocation(HERE)
+    page.wait_for_function("document.querySelector('#fix').textContent.includes('±')",
+                           timeout=20000)
+    page.click("#save-check")
+    page.wait_for_selector("#start-check")  # back on the case once the check is saved
+    context.set_offline(False)
+    page.goto("/#/outbox")
+    page.click("#sync-now")
+    page.wait_for_selector("#outbox-empty", timeout=60000)
+    _, [evidence] = server_rows(live)
+    assert evidence.geo_source == "late_fix"
+    assert evidence.geo_lat == pytest.approx(HERE["latitude"])
+    context.close()
