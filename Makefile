@@ -46,6 +46,7 @@ run: $(VENV)/.installed pwa/vendor/idb.js
 
 test: $(VENV)/.installed-test pwa/vendor/idb.js /usr/bin/chromium
 	$(BIN)/ruff check .
+	node --test pwa/tests/
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test

@@ -1,5 +1,5 @@
 // IndexedDB: the phone's own copy of everything the inspector captured, and a cache.
-import { openDB } from "/vendor/idb.js";
+import { openDB } from "../vendor/idb.js";
 
 const NAME = "fieldcase";
 const VERSION = 1;

@@ -1,0 +1,158 @@
+// Outbox logic in Node: fake IndexedDB, a scripted fetch and XHR. Fast checks of the
+// rules the browser tests exercise end to end.
+import "fake-indexeddb/auto";
+import assert from "node:assert/strict";
+import { beforeEach, test } from "node:test";
+
+globalThis.navigator ??= {};
+globalThis.window ??= globalThis;
+
+const { db } = await import("../js/db.js");
+const outbox = await import("../js/outbox.js");
+const { sniffType } = await import("../js/capture.js");
+
+const json = (status, body) => new Response(JSON.stringify(body), {
+  status, headers: { "Content-Type": status < 400 ? "application/json" : "application/problem+json" },
+});
+
+let calls;
+let routes;
+
+globalThis.fetch = async (path, init = {}) => {
+  calls.push(`${init.method || "GET"} ${path}`);
+  for (const [pattern, answer] of routes) {
+    if (pattern.test(`${init.method || "GET"} ${path}`)) return answer(init);
+  }
+  throw new TypeError("network down");
+};
+
+class FakeXHR {
+  static status = 201;
+  open(method, url) { this.method = method; this.url = url; }
+  setRequestHeader() {}
+  send(body) {
+    calls.push(`${this.method} ${this.url} (${body.size} bytes)`);
+    this.status = FakeXHR.status;
+    setTimeout(() => this.onload(), 0);
+  }
+  upload = {};
+}
+globalThis.XMLHttpRequest = FakeXHR;
+
+const PHOTO = { id: "11111111-1111-4111-8111-111111111111", caseId: "case-1", sha256: "ab".repeat(32),
+  size: 3, contentType: "image/jpeg", capturedAt: "2026-11-23T15:05:00Z", geo: null };
+
+async function reset() {
+  const database = await db();
+  for (const store of ["outbox", "blobs", "previews", "sent", "cache", "meta"]) {
+    await database.clear(store);
+  }
+  Object.assign(outbox.status, { running: false, needsLogin: false, lastError: null, progress: {} });
+  calls = [];
+  routes = [];
+  FakeXHR.status = 201;
+}
+
+beforeEach(reset);
+
+function serverStores(sha = PHOTO.sha256) {
+  routes.push([/POST \/api\/evidence$/, () => json(201, {
+    id: "ev-1", client_id: PHOTO.id, state: "pending",
+    upload: { method: "PUT", url: "/api/blobs/token", headers: { "Content-Type": "image/jpeg" } } })]);
+  routes.push([/complete$/, () => json(200, { id: "ev-1", client_id: PHOTO.id, state: "stored", sha256: sha })]);
+}
+
+test("a photo leaves the outbox on a receipt carrying its SHA-256", async () => {
+  await outbox.savePhoto(PHOTO, new Blob(["abc"]));
+  serverStores();
+  await outbox.syncNow({ force: true });
+  assert.deepEqual(await outbox.items(), []);
+  const sent = await (await db()).get("sent", PHOTO.id);
+  assert.equal(sent.serverId, "ev-1");
+  assert.deepEqual(calls, ["POST /api/evidence", "PUT /api/blobs/token (3 bytes)",
+    "POST /api/evidence/ev-1/complete"]);
+});
+
+test("a receipt with another hash keeps the photo", async () => {
+  await outbox.savePhoto(PHOTO, new Blob(["abc"]));
+  serverStores("cd".repeat(32));
+  await outbox.syncNow({ force: true });
+  const [item] = await outbox.items();
+  assert.equal(item.id, PHOTO.id);
+  assert.equal(item.lastError.kind, "portal");
+  assert.ok(await (await db()).get("blobs", PHOTO.id), "the bytes are still on the phone");
+});
+
+test("a captive portal's 200 HTML is not a success", async () => {
+  await outbox.savePhoto(PHOTO, new Blob(["abc"]));
+  routes.push([/./, () => new Response("<html>login</html>", {
+    status: 200, headers: { "Content-Type": "text/html" } })]);
+  await outbox.syncNow({ force: true });
+  const [item] = await outbox.items();
+  assert.equal(item.state, "queued");
+  assert.equal(item.lastError.kind, "portal");
+  assert.ok(item.nextAttemptAt > Date.now(), "it backs off before the next try");
+});
+
+test("an expired session stops the sync and asks to log in", async () => {
+  await outbox.savePhoto(PHOTO, new Blob(["abc"]));
+  routes.push([/./, () => json(401, { code: "auth.session_expired", detail: "log in" })]);
+  await outbox.syncNow({ force: true });
+  assert.equal(outbox.status.needsLogin, true);
+  assert.equal((await outbox.items()).length, 1);
+  assert.equal(await outbox.syncNow({ force: true }), "busy", "no sync until logged in");
+});
+
+test("a permanent refusal is kept, visible, with its reason", async () => {
+  await outbox.savePhoto(PHOTO, new Blob(["abc"]));
+  routes.push([/POST \/api\/evidence$/, () => json(422, {
+    code: "evidence.unsupported_type", detail: "Photos must be JPEG or HEIC." })]);
+  await outbox.syncNow({ force: true });
+  const [item] = await outbox.items();
+  assert.equal(item.state, "failed");
+  assert.equal(item.lastError.message, "Photos must be JPEG or HEIC.");
+});
+
+test("a photo waits for its check, which is sent first", async () => {
+  const visitId = "22222222-2222-4222-8222-222222222222";
+  await outbox.savePhoto({ ...PHOTO, visitClientId: visitId }, new Blob(["abc"]));
+  await outbox.saveVisit({ id: visitId, caseId: "case-1", payload: { kind: "night_check" } },
+    { draft: true });
+  serverStores();
+  await outbox.syncNow({ force: true });
+  assert.equal(calls.length, 0, "a draft check holds its photos back");
+  await outbox.saveVisit({ id: visitId, caseId: "case-1", payload: { kind: "night_check" } },
+    { draft: false });
+  routes.push([/visits$/, () => json(201, { id: "visit-9", client_id: visitId })]);
+  let declared;
+  routes.unshift([/POST \/api\/evidence$/, (init) => {
+    declared = JSON.parse(init.body);
+    return json(201, { id: "ev-1", client_id: PHOTO.id, state: "pending",
+      upload: { method: "PUT", url: "/api/blobs/t", headers: {} } });
+  }]);
+  await outbox.syncNow({ force: true });
+  assert.equal(calls[0], "POST /api/cases/case-1/visits");
+  assert.equal(declared.visit_id, "visit-9");
+  assert.deepEqual(await outbox.items(), []);
+});
+
+test("no network: everything stays, the sync stops at the first failure", async () => {
+  await outbox.savePhoto(PHOTO, new Blob(["abc"]));
+  await outbox.savePhoto({ ...PHOTO, id: "33333333-3333-4333-8333-333333333333" }, new Blob(["x"]));
+  await outbox.syncNow({ force: true });
+  assert.equal(calls.length, 1, "one attempt, not one per item");
+  assert.equal((await outbox.items()).length, 2);
+});
+
+test("backoff grows and stays under five minutes", () => {
+  assert.ok(outbox.backoff(1) >= 2000 && outbox.backoff(1) <= 4000);
+  assert.ok(outbox.backoff(30) <= 5 * 60 * 1000);
+});
+
+test("photo types come from the bytes", () => {
+  const bytes = (...values) => new Uint8Array([...values, ...new Array(16).fill(0)]).buffer;
+  assert.equal(sniffType(bytes(0xff, 0xd8, 0xff), ""), "image/jpeg");
+  const heic = new TextEncoder().encode("\0\0\0\x18ftypheic\0\0\0\0").buffer;
+  assert.equal(sniffType(heic, ""), "image/heic");
+  assert.equal(sniffType(bytes(1, 2, 3), "image/png"), "image/png");
+});
