@@ -3,10 +3,28 @@
 import os
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+
+# flask-limiter's memory:// storage lives in one process: with several workers each keeps
+# its own counts, and the login and upload limits multiply by the number of workers. So
+# one worker (with threads) unless the limits are kept in a shared store such as Redis.
+RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or "memory://"
+SHARED_RATE_LIMITS = not RATELIMIT_STORAGE_URI.startswith("memory://")
+
+workers = int(os.environ.get("WEB_CONCURRENCY") or (2 if SHARED_RATE_LIMITS else 1))
+threads = int(os.environ.get("GUNICORN_THREADS") or 8)
 # Completing a 12 MP photo (hash, EXIF, thumbnails) takes a fraction of a second, but a
 # slow object store should not get a worker killed mid-write.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 accesslog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    # server.cfg.workers: the number actually used (a -w on the command line wins).
+    if server.cfg.workers > 1 and not SHARED_RATE_LIMITS:
+        server.log.warning(
+            "%d workers with RATELIMIT_STORAGE_URI=memory://: each worker counts the login "
+            "and upload rate limits on its own, so they are %d times looser. Set "
+            "RATELIMIT_STORAGE_URI=redis://... or run one worker (WEB_CONCURRENCY=1) "
+            "with more threads (GUNICORN_THREADS).",
+            server.cfg.workers, server.cfg.workers)

@@ -111,3 +111,43 @@ def test_unknown_api_paths_are_problem_json(app, as_user):  # type: ignore[no-un
     response = as_user("insp_a").get("/api/nothing-here")
     assert response.status_code == 404
     assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_concurrent_patch_is_a_409_not_a_500(app, as_user, make_case, monkeypatch):  # type: ignore[no-untyped-def]
+    from server.domain import cases, scope
+
+    case = make_case()
+    real_get_case = scope.get_case
+
+    def read_then_someone_else_writes(user, case_id):  # type: ignore[no-untyped-def]
+        found = real_get_case(user, case_id)
+        # Another request commits its change between this one's read and its write.
+        with db.engine.begin() as other:
+            other.execute(sa.update(Case).where(Case.id == case_id)
+                          .values(version=Case.version + 1, subject="别人改的"))
+        return found
+
+    monkeypatch.setattr(cases.scope, "get_case", read_then_someone_else_writes)
+    api = as_user("reviewer")
+    raced = api.patch(f"/api/cases/{case['id']}", json={"subject": "我改的", "version": 1})
+    assert raced.status_code == 409, raced.get_json()
+    assert raced.get_json()["code"] == "case.version_conflict"
+    monkeypatch.setattr(cases.scope, "get_case", real_get_case)
+    kept = api.get(f"/api/cases/{case['id']}").get_json()
+    assert (kept["subject"], kept["version"]) == ("别人改的", 2)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "case.updated")) == 0
+
+
+def test_other_units_cannot_patch_or_reveal(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    case = make_case(unit="Street B")
+    reviewer_a = as_user("reviewer_a")  # office staff, but of Street A only
+    patched = reviewer_a.patch(f"/api/cases/{case['id']}", json={"subject": "x", "version": 1})
+    assert patched.status_code == 404 and patched.get_json()["code"] == "case.not_found"
+    revealed = reviewer_a.post(f"/api/cases/{case['id']}/complainant/reveal",
+                               json={"reason": "回访满意度电话"})
+    assert revealed.status_code == 404 and revealed.get_json()["code"] == "case.not_found"
+    assert as_user("reviewer").get(f"/api/cases/{case['id']}").get_json()["subject"] == \
+        CASE_BODY["subject"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.action.in_(("case.updated", "case.complainant_revealed")))) == 0

@@ -329,3 +329,309 @@ def test_reconciler_finishes_uploads_never_completed(app, as_user, make_case):  
     assert revived.status_code == 200
     assert revived.get_json()["id"] == never_sent["id"]
     assert revived.get_json()["state"] == "pending" and revived.get_json()["upload"]
+
+
+# ---- hardening -----------------------------------------------------------------------
+def stored_bytes(app, key: str) -> bytes:  # type: ignore[no-untyped-def]
+    return b"".join(app.extensions["fieldcase.storage"].iter_chunks(key))
+
+
+def declare_and_upload(api, case_id: str, data: bytes, **changes: object) -> dict:  # type: ignore[no-untyped-def]
+    declared = api.post("/api/evidence", json=declaration(case_id, data, **changes))
+    assert declared.status_code == 201, declared.get_json()
+    assert send_upload(api, declared.get_json()["upload"], data) in (200, 201, 204)
+    return declared.get_json()
+
+
+def test_bytes_replaced_at_staging_during_verification_are_never_stored(  # type: ignore[no-untyped-def]
+        app, as_user, make_case, monkeypatch):
+    from server import media
+    from server.domain.evidence import final_key
+
+    api = as_user("insp_a")
+    data = NOKIA.read_bytes()
+    declared = declare_and_upload(api, make_case()["id"], data)
+    staging = db.session.get(Evidence, declared["id"]).staging_key
+    storage = app.extensions["fieldcase.storage"]
+    forged = bytes(reversed(data))  # same size, other bytes
+    real_read_image = media.read_image
+
+    def replaced_while_reading(fp, **kw):  # type: ignore[no-untyped-def]
+        # The still-valid upload URL is used again while the server renders thumbnails.
+        storage.put_bytes(staging, forged, content_type="image/jpeg")
+        return real_read_image(fp, **kw)
+
+    monkeypatch.setattr(media, "read_image", replaced_while_reading)
+    done = api.post(f"/api/evidence/{declared['id']}/complete")
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["state"] == "stored"
+    kept = stored_bytes(app, final_key(declared["id"]))
+    assert hashlib.sha256(kept).hexdigest() == declared["sha256"]
+    monkeypatch.undo()
+    # A later completion (a retry) does not promote what now sits at staging either.
+    assert api.post(f"/api/evidence/{declared['id']}/complete").status_code == 200
+    assert stored_bytes(app, final_key(declared["id"])) == data
+
+
+def test_verification_failure_leaves_no_bytes_behind(app, as_user, make_case, monkeypatch):  # type: ignore[no-untyped-def]
+    from server import media
+
+    api = as_user("insp_a")
+    declared = declare_and_upload(api, make_case()["id"], NOKIA.read_bytes())
+
+    def undecodable(fp, **kw):  # type: ignore[no-untyped-def]
+        raise media.MediaError("media.undecodable", "The photo cannot be decoded.")
+
+    monkeypatch.setattr(media, "read_image", undecodable)
+    refused = api.post(f"/api/evidence/{declared['id']}/complete")
+    assert refused.status_code == 422 and refused.get_json()["code"] == "evidence.undecodable"
+    assert objects(app) == []
+
+
+def test_a_crash_after_promotion_is_finished_from_the_evidence_key(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    from server.domain.evidence import final_key
+
+    api = as_user("insp_a")
+    data = NOKIA.read_bytes()
+    declared = declare_and_upload(api, make_case()["id"], data)
+    storage = app.extensions["fieldcase.storage"]
+    row = db.session.get(Evidence, declared["id"])
+    # The bytes were promoted and staging removed, then the process died.
+    storage.copy(row.staging_key, final_key(row.id))
+    storage.delete(row.staging_key)
+    done = api.post(f"/api/evidence/{declared['id']}/complete")
+    assert done.status_code == 200 and done.get_json()["state"] == "stored"
+    assert stored_bytes(app, final_key(row.id)) == data
+
+
+@pytest.mark.parametrize("during", ["copy", "read_image"])
+def test_two_completions_at_once_store_it_once(app, as_user, make_case, monkeypatch,  # type: ignore[no-untyped-def]
+                                               during: str):
+    from server import media
+    from server.domain import evidence as service
+
+    api = as_user("insp_a")
+    data = NOKIA.read_bytes()
+    declared = declare_and_upload(api, make_case()["id"], data)
+    storage = app.extensions["fieldcase.storage"]
+    other_done: list[str] = []
+
+    def the_other_completion() -> None:
+        if not other_done:  # once: the other request runs to its end right here
+            other_done.append("yes")
+            ev = service.finish_pending(db.session.get(Evidence, declared["id"]),
+                                        actor_id=None)
+            assert ev.state == "stored"
+
+    if during == "copy":
+        real_copy = storage.copy
+
+        def copy_after_the_other(src: str, dst: str) -> None:
+            the_other_completion()
+            real_copy(src, dst)
+
+        monkeypatch.setattr(storage, "copy", copy_after_the_other)
+    else:
+        real_read_image = media.read_image
+
+        def read_after_the_other(fp, **kw):  # type: ignore[no-untyped-def]
+            the_other_completion()
+            return real_read_image(fp, **kw)
+
+        monkeypatch.setattr(media, "read_image", read_after_the_other)
+
+    done = api.post(f"/api/evidence/{declared['id']}/complete")
+    assert other_done
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["state"] == "stored"
+    assert done.get_json()["sha256"] == declared["sha256"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "evidence.stored")) == 1
+    assert stored_bytes(app, f"evidence/{declared['id']}/original") == data
+
+
+def test_a_loser_whose_bytes_were_taken_but_not_stored_is_told_to_retry(  # type: ignore[no-untyped-def]
+        app, as_user, make_case, monkeypatch):
+    api = as_user("insp_a")
+    declared = declare_and_upload(api, make_case()["id"], NOKIA.read_bytes())
+    storage = app.extensions["fieldcase.storage"]
+    staging = db.session.get(Evidence, declared["id"]).staging_key
+    real_copy = storage.copy
+
+    def taken_meanwhile(src: str, dst: str) -> None:
+        storage.delete(staging)  # another completion took them and has not finished
+        real_copy(src, dst)
+
+    monkeypatch.setattr(storage, "copy", taken_meanwhile)
+    raced = api.post(f"/api/evidence/{declared['id']}/complete")
+    assert raced.status_code == 409 and raced.get_json()["code"] == "evidence.upload_missing"
+    assert db.session.get(Evidence, declared["id"]).state == "pending"
+
+
+def test_the_revisit_role_cannot_complete_uploads(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    declared = declare_and_upload(as_user("insp_a"), make_case()["id"], NOKIA.read_bytes())
+    refused = as_user("revisit").post(f"/api/evidence/{declared['id']}/complete")
+    assert refused.status_code == 403 and refused.get_json()["code"] == "evidence.forbidden"
+    assert db.session.get(Evidence, declared["id"]).state == "pending"
+
+
+def test_duplicates_on_other_units_cases_are_counted_not_named(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    data = NOKIA.read_bytes()
+    on_a = file_photo(as_user("insp_a"), make_case(unit="Street A")["id"], data)
+    case_b = make_case(unit="Street B")
+    insp_b = as_user("insp_b")
+    on_b = file_photo(insp_b, case_b["id"], data)
+    flag = {f["code"]: f for f in on_b["flags"]}["duplicate_bytes"]
+    assert flag["case_ids"] == [] and flag["other_units"] == 1
+    assert on_a["case_id"] not in str(insp_b.get(f"/api/evidence/{on_b['id']}").get_json())
+    listed = insp_b.get(f"/api/cases/{case_b['id']}/evidence").get_json()["items"]
+    assert on_a["case_id"] not in str(listed)
+    # The district reviewer sees both cases, so the flag names the other one.
+    seen = as_user("reviewer").get(f"/api/evidence/{on_b['id']}").get_json()
+    flag = {f["code"]: f for f in seen["flags"]}["duplicate_bytes"]
+    assert flag["case_ids"] == [on_a["case_id"]] and flag["other_units"] == 0
+    # The fact itself is stored whole.
+    assert db.session.get(Evidence, on_b["id"]).flags[-1]["case_ids"] == [on_a["case_id"]]
+
+
+def test_a_client_id_used_in_another_unit_is_a_conflict(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    data = NOKIA.read_bytes()
+    body = declaration(make_case(unit="Street A")["id"], data)
+    assert as_user("insp_a").post("/api/evidence", json=body).status_code == 201
+    case_b = make_case(unit="Street B")
+    insp_b = as_user("insp_b")
+    for attempt in (body, {**body, "case_id": case_b["id"]}):
+        refused = insp_b.post("/api/evidence", json=attempt)
+        assert refused.status_code == 422, refused.get_json()
+        assert refused.get_json()["code"] == "idempotency.conflict"
+        assert "upload" not in refused.get_json()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Evidence)) == 1
+
+
+def test_a_user_moved_out_of_the_unit_gets_no_links_by_declaring_again(  # type: ignore[no-untyped-def]
+        app, as_user, make_case):
+    from server.models import Unit, User
+
+    api = as_user("insp_a")
+    body = declaration(make_case(unit="Street A")["id"], NOKIA.read_bytes())
+    assert api.post("/api/evidence", json=body).status_code == 201
+    user = db.session.scalar(sa.select(User).filter_by(username="insp_a"))
+    street_a, street_b = (db.session.scalar(sa.select(Unit).filter_by(name=n))
+                          for n in ("Street A", "Street B"))
+    user.units = [street_b]
+    db.session.commit()
+    try:
+        again = api.post("/api/evidence", json=body)
+        assert again.status_code == 422 and again.get_json()["code"] == "idempotency.conflict"
+    finally:
+        user.units = [street_a]
+        db.session.commit()
+
+
+def test_a_revived_declaration_is_a_new_receipt(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    from server.domain.evidence import reconcile
+
+    api = as_user("insp_a")
+    data = NOKIA.read_bytes()
+    body = declaration(make_case()["id"], data)
+    first = api.post("/api/evidence", json=body).get_json()
+    db.session.execute(sa.update(Evidence).where(Evidence.id == first["id"])
+                       .values(declared_at=NOW - timedelta(days=8)))
+    db.session.commit()
+    week = {"older_than": timedelta(minutes=15), "expire_after": timedelta(days=7)}
+    assert reconcile(**week)["expired"] == 1
+    device_time = datetime.now(UTC) - timedelta(hours=1)  # a phone an hour behind
+    revived = api.post("/api/evidence", json={**body, "device_time": device_time.isoformat()})
+    assert revived.status_code == 200 and revived.get_json()["state"] == "pending"
+    received = datetime.fromisoformat(revived.get_json()["received_at"])
+    assert abs((received - datetime.now(UTC)).total_seconds()) < 60
+    assert revived.get_json()["device_offset_s"] == pytest.approx(3600, abs=60)
+    # The reconciler's clock starts again: it waits for the bytes instead of expiring.
+    assert reconcile(older_than=timedelta(0), expire_after=timedelta(days=7))["expired"] == 0
+    assert send_upload(api, revived.get_json()["upload"], data) in (200, 201, 204)
+    done = api.post(f"/api/evidence/{first['id']}/complete")
+    assert done.status_code == 200 and done.get_json()["state"] == "stored"
+
+
+def test_completing_an_expired_declaration_whose_bytes_arrived_stores_them(  # type: ignore[no-untyped-def]
+        app, as_user, make_case):
+    from server.domain.evidence import reconcile
+
+    api = as_user("insp_a")
+    data = NOKIA.read_bytes()
+    declared = api.post("/api/evidence", json=declaration(make_case()["id"], data)).get_json()
+    assert reconcile(older_than=timedelta(0), expire_after=timedelta(0))["expired"] == 1
+    # The upload URL is still valid: the bytes arrive after the expiry.
+    assert send_upload(api, declared["upload"], data) in (200, 201, 204)
+    done = api.post(f"/api/evidence/{declared['id']}/complete")
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["state"] == "stored"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "evidence.revived", AuditEntry.entity_id == declared["id"])) == 1
+    # Without bytes an expired declaration stays expired.
+    other = api.post("/api/evidence", json=declaration(declared["case_id"], b"xyz")).get_json()
+    reconcile(older_than=timedelta(0), expire_after=timedelta(0))
+    late = api.post(f"/api/evidence/{other['id']}/complete")
+    assert late.status_code == 409 and late.get_json()["code"] == "evidence.expired"
+
+
+def test_a_photo_declared_as_another_type_is_flagged(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), "red").save(buf, "PNG")
+    stored = file_photo(as_user("insp_a"), make_case()["id"], buf.getvalue(),
+                        content_type="image/jpeg")
+    assert stored["content_type"] == "image/png"
+    flag = {f["code"]: f for f in stored["flags"]}["declared_type_differs"]
+    assert (flag["declared"], flag["content"]) == ("image/jpeg", "image/png")
+    nokia = file_photo(as_user("insp_a"), make_case()["id"], NOKIA.read_bytes())
+    assert "declared_type_differs" not in {f["code"] for f in nokia["flags"]}
+
+
+def test_simultaneous_completions_all_answer_the_stored_photo(app, make_case):  # type: ignore[no-untyped-def]
+    import threading
+
+    from tests.conftest import login
+
+    data = NOKIA.read_bytes()
+    clients = [login(app, "insp_a") for _ in range(4)]
+    declared = declare_and_upload(clients[0], make_case()["id"], data)
+    barrier = threading.Barrier(len(clients))
+    answers: list[tuple[int, str | None]] = []
+
+    def send(api) -> None:  # type: ignore[no-untyped-def]
+        barrier.wait()
+        response = api.post(f"/api/evidence/{declared['id']}/complete")
+        answers.append((response.status_code, response.get_json().get("state")))
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [(200, "stored")] * len(clients)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+        AuditEntry.action == "evidence.stored")) == 1
+    assert stored_bytes(app, f"evidence/{declared['id']}/original") == data
+    assert not [k for k in objects(app) if k.startswith("staging/")]
+
+
+@pytest.mark.parametrize(("declared", "content", "flagged"), [
+    ("image/jpeg", "image/png", True),
+    ("image/png", "image/jpeg", True),
+    ("image/heif", "image/heic", False),  # one container format, two names
+    ("image/heic", "image/heic", False),
+    ("image/webp", "image/webp", False),
+])
+def test_declared_type_differs_flag(declared: str, content: str, flagged: bool) -> None:
+    from server.domain.integrity import Thresholds, integrity_flags
+
+    flags = integrity_flags(
+        exif_gps=None, exif_taken_at=None, exif_errors=[], geo=None, case_location=None,
+        captured_at=NOW, received_at=NOW, device_offset_s=None, duplicate_case_ids=[],
+        declared_type=declared, content_type=content,
+        limits=Thresholds(500, 300, "Asia/Shanghai"))
+    found = [f for f in flags if f["code"] == "declared_type_differs"]
+    assert bool(found) is flagged
+    if flagged:
+        assert (found[0]["declared"], found[0]["content"]) == (declared, content)
+        assert declared in found[0]["message"] and content in found[0]["message"]

@@ -58,3 +58,17 @@ def test_storage_outage_is_a_503_and_keeps_the_row(app, as_user, make_case, monk
     assert done.get_json()["code"] == "storage.unavailable"
     assert done.headers["Retry-After"] == "60"
     assert api.get(f"/api/evidence/{response.get_json()['id']}").get_json()["state"] == "pending"
+
+
+def test_the_session_scheme_names_the_configured_cookie(tmp_path):  # type: ignore[no-untyped-def]
+    from server import create_app
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "INSTANCE_PATH": str(tmp_path),
+                      "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite'}",
+                      "STORAGE_URL": f"file://{tmp_path / 'objects'}",
+                      "SESSION_COOKIE_NAME": "__Host-fieldcase"})
+    scheme = app.test_client().get("/api/openapi.json").get_json()[
+        "components"]["securitySchemes"]["session"]
+    assert scheme["name"] == "__Host-fieldcase"
+    assert "__Host-fieldcase" in scheme["description"]
+    assert "X-CSRF-Token" in scheme["description"]

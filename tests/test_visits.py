@@ -191,3 +191,14 @@ def test_the_domain_refuses_an_estimate_without_device_too(app, make_case):  # t
     assert refused.value.code == "visit.estimate_without_device"
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Visit)) == 0
+
+
+def test_a_client_id_used_in_another_unit_is_a_conflict(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    body = visit_body()
+    first = as_user("insp_a").post(f"/api/cases/{make_case(unit='Street A')['id']}/visits",
+                                   json=body)
+    assert first.status_code == 201
+    case_b = make_case(unit="Street B")
+    again = as_user("insp_b").post(f"/api/cases/{case_b['id']}/visits", json=body)
+    assert again.status_code == 422 and again.get_json()["code"] == "idempotency.conflict"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Visit)) == 1

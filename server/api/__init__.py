@@ -20,8 +20,12 @@ def register_api(app: Flask) -> FieldcaseApi:
     for key, value in API_SPEC.items():
         app.config.setdefault(key, value)
     api = FieldcaseApi(app)
-    api.spec.components.security_scheme(
-        "session", {"type": "apiKey", "in": "cookie", "name": "fieldcase_session"})
+    cookie = app.config["SESSION_COOKIE_NAME"]  # __Host-fieldcase when COOKIE_SECURE is on
+    api.spec.components.security_scheme("session", {
+        "type": "apiKey", "in": "cookie", "name": cookie,
+        "description": f"The `{cookie}` cookie set by POST /api/auth/login (HttpOnly, "
+                       "SameSite=Lax). Every write also needs the X-CSRF-Token header with "
+                       "the token the login returned (GET /api/me returns it again)."})
     for module in (health, session, cases, visits, evidence, standards):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):

@@ -24,9 +24,10 @@ blp.before_request(load_user)
 @blp.alt_response(200, schema=EvidenceSchema, description="A retry: the first declaration.")
 def declare(data: dict):  # type: ignore[no-untyped-def]
     """Declare a photo (idempotent on client_id); answers where to send its bytes."""
-    ev, created = evidence.declare(current_user(), data)
+    user = current_user()
+    ev, created = evidence.declare(user, data)
     upload = evidence.upload_target(ev) if ev.state == "pending" else None
-    response = jsonify(EvidenceSchema().dump(present_evidence(ev, upload)))
+    response = jsonify(EvidenceSchema().dump(present_evidence(ev, user, upload)))
     response.status_code = 201 if created else 200
     return response
 
@@ -35,7 +36,8 @@ def declare(data: dict):  # type: ignore[no-untyped-def]
 @blp.response(200, EvidenceSchema)
 def complete(evidence_id: str):  # type: ignore[no-untyped-def]
     """Verify size and SHA-256, read EXIF, make thumbnails, flag, store. Repeatable."""
-    return present_evidence(evidence.complete(current_user(), evidence_id))
+    user = current_user()
+    return present_evidence(evidence.complete(user, evidence_id), user)
 
 
 @blp.route("/evidence/<evidence_id>")
@@ -43,9 +45,10 @@ class EvidenceItem(MethodView):
     @blp.response(200, EvidenceSchema)
     def get(self, evidence_id: str):  # type: ignore[no-untyped-def]
         """One photo, with short-lived links to its thumbnails and original."""
-        ev = evidence.get_evidence(current_user(), evidence_id)
+        user = current_user()
+        ev = evidence.get_evidence(user, evidence_id)
         upload = evidence.upload_target(ev) if ev.state == "pending" else None
-        return present_evidence(ev, upload)
+        return present_evidence(ev, user, upload)
 
 
 @blp.route("/cases/<case_id>/evidence")
@@ -53,5 +56,6 @@ class CaseEvidence(MethodView):
     @blp.response(200, EvidenceListSchema)
     def get(self, case_id: str):  # type: ignore[no-untyped-def]
         """The case's stored photos, in the order they were taken."""
-        items = evidence.list_for_case(current_user(), case_id)
-        return {"items": [present_evidence(ev) for ev in items]}
+        user = current_user()
+        items = evidence.list_for_case(user, case_id)
+        return {"items": [present_evidence(ev, user) for ev in items]}

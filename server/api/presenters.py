@@ -12,7 +12,7 @@ from server.domain.cases import case_deadline
 from server.domain.deadlines import Deadline
 from server.domain.integrity import photo_location
 from server.domain.privacy import mask_name, mask_phone
-from server.models import Case, Evidence, Visit
+from server.models import Case, Evidence, User, Visit
 from server.models.base import utcnow
 from server.storage import UploadTarget
 
@@ -75,7 +75,9 @@ def present_visit(visit: Visit) -> dict[str, Any]:
     }
 
 
-def present_evidence(ev: Evidence, upload: UploadTarget | None = None) -> dict[str, Any]:
+def present_evidence(ev: Evidence, viewer: User,
+                     upload: UploadTarget | None = None) -> dict[str, Any]:
+    """`viewer`: the flags name only the cases this user may see."""
     geo = None
     if ev.geo_lat is not None:
         geo = {"lat": ev.geo_lat, "lon": ev.geo_lon, "accuracy_m": ev.geo_accuracy_m,
@@ -95,7 +97,7 @@ def present_evidence(ev: Evidence, upload: UploadTarget | None = None) -> dict[s
         "location": {"lat": located[0][0], "lon": located[0][1], "source": located[1]}
         if located else None,
         "exif_errors": ev.exif_errors or [],
-        "flags": ev.flags or [],
+        "flags": evidence_service.visible_flags(viewer, ev.flags),
         "thumbnails": {name: {**dims, "url": absolute(links[name])}
                        for name, dims in (ev.thumbnails or {}).items() if name in links},
         "download_url": absolute(links["original"]) if "original" in links else None,

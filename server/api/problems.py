@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Response, json, request
 from flask_smorest import Api
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 from werkzeug.exceptions import HTTPException
 
 from server.domain.errors import DomainError
@@ -72,7 +73,18 @@ class FieldcaseApi(Api):
                        error.name, error.description, headers=headers)
 
 
+def refuse_nul() -> Response | None:
+    """before_request for the whole app: a NUL in the path or the query string (%00) would
+    reach a query as text, which PostgreSQL refuses; answer 400 before any route runs."""
+    if "\x00" in request.path or b"\x00" in unquote_to_bytes(request.query_string):
+        return problem(400, "request.bad", "Bad request",
+                       "The address contains a NUL character.")
+    return None
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.before_request(refuse_nul)
+
     @app.errorhandler(DomainError)
     def _domain(error: DomainError) -> Response:
         headers = {"WWW-Authenticate": 'Cookie realm="fieldcase"'} \
@@ -95,6 +107,26 @@ def register_error_handlers(app: Flask) -> None:
         log.warning("integrity error: %s", error.orig)
         return problem(409, "request.conflict", "This conflicts with a record saved at "
                        "the same moment.", "Nothing was saved; try again.")
+
+    @app.errorhandler(StatementError)
+    @app.errorhandler(OverflowError)
+    def _bad_value(error: Exception) -> Response:
+        # The backstop for a value validation let through and the database refused: the
+        # request's fault, not the server's. PostgreSQL says DataError (NUL in text, bigint
+        # out of range); a column type's bind step fails as a StatementError wrapping a
+        # ValueError or OverflowError; sqlite3 raises a bare OverflowError for integers
+        # past 64 bits. StatementError is also the base of OperationalError and the like,
+        # which stay 500s.
+        bad_value = isinstance(error, DataError | OverflowError) or (
+            type(error) is StatementError
+            and isinstance(error.orig, ValueError | OverflowError))
+        if not bad_value:
+            return _unexpected(error)
+        db.session.rollback()
+        log.warning("value refused by the database: %s", error, exc_info=error)
+        return problem(422, "request.invalid_value", "A value cannot be stored.",
+                       "A value in the request is outside what can be stored; nothing was "
+                       "saved.")
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

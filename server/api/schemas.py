@@ -3,10 +3,38 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from typing import ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from server.domain import deadlines, vocab
+
+# The oldest and the newest time accepted anywhere: earlier or later is a typo, and far
+# enough out the conversion to UTC no longer fits a datetime (or a database column).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2101, 1, 1, tzinfo=UTC)
+MAX_PAGE = 100_000
+
+
+class Text(fields.String):
+    """Every string field: text a database can store. PostgreSQL refuses NUL in text, and
+    no database can encode a lone surrogate (valid JSON escapes it) as UTF-8."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "nul": "Must not contain NUL characters.",
+        "surrogate": "Must be valid Unicode text.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in result:
+            raise self.make_error("nul")
+        try:
+            result.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self.make_error("surrogate") from None
+        return result
 
 
 class UUIDStr(fields.UUID):
@@ -17,7 +45,22 @@ class UUIDStr(fields.UUID):
         return str(result) if isinstance(result, uuid.UUID) else result
 
 
-Aware = fields.AwareDateTime  # a time without an offset is refused
+class Aware(fields.AwareDateTime):
+    """A time with its UTC offset (a naive one is refused), between 1970 and 2100."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "range": f"Must be between {EARLIEST.year} and {LATEST.year - 1} (UTC).",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        result = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            in_utc = result.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00+05:00 is in year 0 in UTC
+            raise self.make_error("range") from None
+        if not EARLIEST <= in_utc < LATEST:
+            raise self.make_error("range")
+        return result
 
 
 def _not_blank(value: str) -> None:
@@ -25,8 +68,8 @@ def _not_blank(value: str) -> None:
         raise ValidationError("Must not be blank.")
 
 
-def _text(max_len: int, **kw) -> fields.String:  # type: ignore[no-untyped-def]
-    return fields.String(validate=validate.Length(max=max_len), **kw)
+def _text(max_len: int, **kw) -> Text:  # type: ignore[no-untyped-def]
+    return Text(validate=validate.Length(max=max_len), **kw)
 
 
 class PointSchema(Schema):
@@ -37,32 +80,32 @@ class PointSchema(Schema):
 class FixSchema(PointSchema):
     accuracy_m = fields.Float(validate=validate.Range(min=0), allow_none=True)
     fixed_at = Aware(allow_none=True)
-    source = fields.String(validate=validate.OneOf(vocab.GEO_SOURCES), allow_none=True)
+    source = Text(validate=validate.OneOf(vocab.GEO_SOURCES), allow_none=True)
 
 
 class ComplainantSchema(Schema):
     name = _text(120, allow_none=True)
-    phone = fields.String(allow_none=True,
+    phone = Text(allow_none=True,
                           validate=validate.Regexp(r"^\+?[0-9 ()\-]{3,20}$",
                                                    error="Not a phone number."))
 
 
 class UnitRefSchema(Schema):
-    id = fields.String()
-    name = fields.String()
+    id = Text()
+    name = Text()
 
 
 # ---- cases ---------------------------------------------------------------------------
 class CaseCreateSchema(Schema):
-    channel = fields.String(required=True, validate=validate.OneOf(vocab.CHANNELS))
-    category = fields.String(required=True, validate=validate.OneOf(vocab.CATEGORIES))
-    subject = fields.String(required=True, validate=[validate.Length(max=300), _not_blank])
-    address = fields.String(required=True, validate=[validate.Length(max=500), _not_blank])
+    channel = Text(required=True, validate=validate.OneOf(vocab.CHANNELS))
+    category = Text(required=True, validate=validate.OneOf(vocab.CATEGORIES))
+    subject = Text(required=True, validate=[validate.Length(max=300), _not_blank])
+    address = Text(required=True, validate=[validate.Length(max=500), _not_blank])
     location = fields.Nested(PointSchema, allow_none=True)
     description = _text(20000, load_default="")
     complainant = fields.Nested(ComplainantSchema, allow_none=True)
     received_at = Aware(required=True)
-    unit_id = fields.String(required=True)
+    unit_id = Text(required=True)
     key = fields.Boolean(load_default=False)
     external_ref = _text(120, allow_none=True)
 
@@ -78,34 +121,34 @@ class CaseUpdateSchema(CaseCreateSchema):
 
 
 class CaseQuerySchema(Schema):
-    status = fields.String(validate=validate.OneOf(vocab.CASE_STATUSES))
-    category = fields.String(validate=validate.OneOf(vocab.CATEGORIES))
-    channel = fields.String(validate=validate.OneOf(vocab.CHANNELS))
-    unit = fields.String()
+    status = Text(validate=validate.OneOf(vocab.CASE_STATUSES))
+    category = Text(validate=validate.OneOf(vocab.CATEGORIES))
+    channel = Text(validate=validate.OneOf(vocab.CHANNELS))
+    unit = Text()
     q = _text(100)
     is_open = fields.Boolean(data_key="open", metadata={
         "description": "true: cases not closed; false: closed cases."})
-    colour = fields.String(validate=validate.OneOf(deadlines.COLOURS), metadata={
+    colour = Text(validate=validate.OneOf(deadlines.COLOURS), metadata={
         "description": "Open cases whose deadline shows this colour now."})
-    sort = fields.String(load_default="received", validate=validate.OneOf(("received", "due")),
+    sort = Text(load_default="received", validate=validate.OneOf(("received", "due")),
                          metadata={"description": "received: newest first (the default); "
                                    "due: most urgent first (earliest due_at, key cases first "
                                    "among equals), closed cases last."})
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
     per_page = fields.Integer(load_default=20, validate=validate.Range(1, 100))
 
 
 class MilestoneSchema(Schema):
-    name = fields.String(metadata={"description": "e.g. dispatch, reminder, "
+    name = Text(metadata={"description": "e.g. dispatch, reminder, "
                                    "preliminary_review, closure"})
     at = fields.DateTime()
 
 
 class DeadlineSchema(Schema):
-    rule = fields.String(metadata={"description": "The deadline rule's code, e.g. 1+3+5+7 "
+    rule = Text(metadata={"description": "The deadline rule's code, e.g. 1+3+5+7 "
                                    "or petition-60 (server/domain/data/deadline_rules.json)."})
     due_at = fields.DateTime()
-    colour = fields.String(metadata={"description": "green, blue, yellow or red, by whole "
+    colour = Text(metadata={"description": "green, blue, yellow or red, by whole "
                                      "24-hour periods elapsed since received_at."})
     next_milestone = fields.Nested(MilestoneSchema, allow_none=True,
                                    metadata={"description": "The next one still ahead; null "
@@ -114,21 +157,21 @@ class DeadlineSchema(Schema):
 
 
 class CaseSchema(Schema):
-    id = fields.String()
-    channel = fields.String()
-    category = fields.String()
-    subject = fields.String()
-    address = fields.String()
+    id = Text()
+    channel = Text()
+    category = Text()
+    subject = Text()
+    address = Text()
     location = fields.Nested(PointSchema, allow_none=True)
-    description = fields.String()
+    description = Text()
     complainant = fields.Nested(ComplainantSchema, allow_none=True,
                                 metadata={"description": "Masked (138****1234)."})
     received_at = fields.DateTime()
     unit = fields.Nested(UnitRefSchema)
-    unit_id = fields.String()
+    unit_id = Text()
     key = fields.Boolean()
-    external_ref = fields.String(allow_none=True)
-    status = fields.String()
+    external_ref = Text(allow_none=True)
+    status = Text()
     version = fields.Integer()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
@@ -149,12 +192,12 @@ class RevealSchema(Schema):
 
 # ---- visits --------------------------------------------------------------------------
 class MeasurementInSchema(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(vocab.MEASUREMENT_KINDS))
+    kind = Text(required=True, validate=validate.OneOf(vocab.MEASUREMENT_KINDS))
     value_dba = fields.Float(required=True, validate=validate.Range(0, 200))
-    zone_class = fields.String(validate=validate.OneOf(vocab.ZONE_CLASSES), allow_none=True)
-    period = fields.String(required=True, validate=validate.OneOf(vocab.PERIODS))
+    zone_class = Text(validate=validate.OneOf(vocab.ZONE_CLASSES), allow_none=True)
+    period = Text(required=True, validate=validate.OneOf(vocab.PERIODS))
     limit_dba = fields.Float(validate=validate.Range(0, 200), allow_none=True)
-    source = fields.String(load_default="meter",
+    source = Text(load_default="meter",
                            validate=validate.OneOf(vocab.MEASUREMENT_SOURCES),
                            metadata={"description": "phone_estimate readings are shown "
                                      "against the limit but never judged (exceeded is null)."})
@@ -173,18 +216,18 @@ class MeasurementInSchema(Schema):
 
 
 class MeasurementSchema(MeasurementInSchema):
-    id = fields.String()
-    standard = fields.String(allow_none=True)
+    id = Text()
+    standard = Text(allow_none=True)
     exceeded = fields.Boolean(allow_none=True)
 
 
 class VisitCreateSchema(Schema):
     client_id = UUIDStr(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(vocab.VISIT_KINDS))
+    kind = Text(required=True, validate=validate.OneOf(vocab.VISIT_KINDS))
     started_at = Aware(required=True)
     ended_at = Aware(allow_none=True)
     location = fields.Nested(FixSchema, allow_none=True)
-    participants = fields.List(fields.String(validate=validate.OneOf(vocab.PARTNERS)),
+    participants = fields.List(Text(validate=validate.OneOf(vocab.PARTNERS)),
                                validate=validate.Length(max=20))
     findings = _text(20000)
     measurements = fields.List(fields.Nested(MeasurementInSchema),
@@ -193,17 +236,17 @@ class VisitCreateSchema(Schema):
 
 
 class VisitSchema(Schema):
-    id = fields.String()
-    client_id = fields.String()
-    case_id = fields.String()
-    kind = fields.String()
+    id = Text()
+    client_id = Text()
+    case_id = Text()
+    kind = Text()
     started_at = fields.DateTime()
     ended_at = fields.DateTime(allow_none=True)
     location = fields.Nested(FixSchema, allow_none=True)
-    participants = fields.List(fields.String())
-    findings = fields.String()
+    participants = fields.List(Text())
+    findings = Text()
     measurements = fields.List(fields.Nested(MeasurementSchema))
-    created_by = fields.String()
+    created_by = Text()
     received_at = fields.DateTime()
     device_offset_s = fields.Float(allow_none=True)
 
@@ -211,12 +254,12 @@ class VisitSchema(Schema):
 # ---- evidence ------------------------------------------------------------------------
 class EvidenceDeclareSchema(Schema):
     client_id = UUIDStr(required=True)
-    case_id = fields.String(required=True)
-    visit_id = fields.String(allow_none=True)
-    sha256 = fields.String(required=True, validate=validate.Regexp(
+    case_id = Text(required=True)
+    visit_id = Text(allow_none=True)
+    sha256 = Text(required=True, validate=validate.Regexp(
         r"^[0-9a-fA-F]{64}$", error="A SHA-256 is 64 hexadecimal characters."))
     size = fields.Integer(required=True, validate=validate.Range(min=1))
-    content_type = fields.String(required=True, validate=validate.Length(max=60))
+    content_type = Text(required=True, validate=validate.Length(max=60))
     captured_at = Aware(required=True)
     geo = fields.Nested(FixSchema, allow_none=True)
     photographer = _text(120, allow_none=True)
@@ -226,9 +269,9 @@ class EvidenceDeclareSchema(Schema):
 
 
 class UploadSchema(Schema):
-    method = fields.String()
-    url = fields.String()
-    headers = fields.Dict(keys=fields.String(), values=fields.String())
+    method = Text()
+    url = Text()
+    headers = fields.Dict(keys=Text(), values=Text())
 
 
 class ExifGpsSchema(Schema):
@@ -237,53 +280,53 @@ class ExifGpsSchema(Schema):
 
 
 class ExifSchema(Schema):
-    taken_at = fields.String(metadata={"description": "As written by the camera; no offset "
+    taken_at = Text(metadata={"description": "As written by the camera; no offset "
                                        "unless the camera recorded one."})
     gps = fields.Nested(ExifGpsSchema)
-    make = fields.String()
-    model = fields.String()
+    make = Text()
+    model = Text()
     orientation = fields.Integer()
 
 
 class ThumbSchema(Schema):
     width = fields.Integer()
     height = fields.Integer()
-    url = fields.String()
+    url = Text()
 
 
 class LocatedSchema(PointSchema):
-    source = fields.String(metadata={"description": "geolocation (primary) or exif"})
+    source = Text(metadata={"description": "geolocation (primary) or exif"})
 
 
 class EvidenceSchema(Schema):
-    id = fields.String()
-    client_id = fields.String()
-    case_id = fields.String()
-    visit_id = fields.String(allow_none=True)
-    state = fields.String(metadata={"description": "pending, stored, rejected or expired"})
-    sha256 = fields.String()
+    id = Text()
+    client_id = Text()
+    case_id = Text()
+    visit_id = Text(allow_none=True)
+    state = Text(metadata={"description": "pending, stored, rejected or expired"})
+    sha256 = Text()
     size = fields.Integer()
-    content_type = fields.String()
+    content_type = Text()
     captured_at = fields.DateTime()
     received_at = fields.DateTime()
     device_offset_s = fields.Float(allow_none=True)
     geo = fields.Nested(FixSchema, allow_none=True)
     location = fields.Nested(LocatedSchema, allow_none=True)
-    photographer = fields.String(allow_none=True)
-    place = fields.String(allow_none=True)
-    caption = fields.String(allow_none=True)
-    uploaded_by = fields.String()
+    photographer = Text(allow_none=True)
+    place = Text(allow_none=True)
+    caption = Text(allow_none=True)
+    uploaded_by = Text()
     width = fields.Integer(allow_none=True)
     height = fields.Integer(allow_none=True)
     exif = fields.Nested(ExifSchema, allow_none=True)
-    exif_errors = fields.List(fields.String())
+    exif_errors = fields.List(Text())
     flags = fields.List(fields.Dict())
-    thumbnails = fields.Dict(keys=fields.String(), values=fields.Nested(ThumbSchema))
-    download_url = fields.String(allow_none=True)
+    thumbnails = fields.Dict(keys=Text(), values=fields.Nested(ThumbSchema))
+    download_url = Text(allow_none=True)
     links_expire_in = fields.Integer(allow_none=True)
     stored_at = fields.DateTime(allow_none=True)
-    rejected_reason = fields.String(allow_none=True)
-    last_error = fields.String(allow_none=True)
+    rejected_reason = Text(allow_none=True)
+    last_error = Text(allow_none=True)
     upload = fields.Nested(UploadSchema, allow_none=True)
 
 
@@ -302,27 +345,27 @@ class LoginSchema(Schema):
 
 
 class UserSchema(Schema):
-    id = fields.String()
-    username = fields.String()
-    display_name = fields.String()
-    role = fields.String()
+    id = Text()
+    username = Text()
+    display_name = Text()
+    role = Text()
     units = fields.List(fields.Nested(UnitRefSchema))
 
 
 class LoginResultSchema(Schema):
     user = fields.Nested(UserSchema)
-    csrf_token = fields.String()
+    csrf_token = Text()
 
 
 class MeSchema(UserSchema):
-    csrf_token = fields.String()
+    csrf_token = Text()
 
 
 # ---- standards -----------------------------------------------------------------------
 class NightSchema(Schema):
-    start = fields.String(metadata={"description": "HH:MM, local time"})
-    end = fields.String(metadata={"description": "HH:MM, local time"})
-    source = fields.String()
+    start = Text(metadata={"description": "HH:MM, local time"})
+    end = Text(metadata={"description": "HH:MM, local time"})
+    source = Text()
 
 
 class DayNightSchema(Schema):
@@ -331,36 +374,36 @@ class DayNightSchema(Schema):
 
 
 class NoiseStandardSchema(Schema):
-    code = fields.String()
-    title = fields.String()
-    categories = fields.List(fields.String())
-    limits_dba = fields.Dict(keys=fields.String(), values=fields.Nested(DayNightSchema),
+    code = Text()
+    title = Text()
+    categories = fields.List(Text())
+    limits_dba = fields.Dict(keys=Text(), values=fields.Nested(DayNightSchema),
                              metadata={"description": "By zone class; \"*\" for every one."})
     night_max_excess_dba = fields.Float(metadata={
         "description": "At night the maximum level may exceed the limit by at most this."})
 
 
 class NoiseOverrideSchema(Schema):
-    code = fields.String()
-    categories = fields.List(fields.String())
-    zone_class = fields.String(allow_none=True)
+    code = Text()
+    categories = fields.List(Text())
+    zone_class = Text(allow_none=True)
     limits_dba = fields.Nested(DayNightSchema)
 
 
 class NoiseStandardsSchema(Schema):
-    version = fields.String()
+    version = Text()
     night = fields.Nested(NightSchema)
     standards = fields.List(fields.Nested(NoiseStandardSchema))
     overrides = fields.List(fields.Nested(NoiseOverrideSchema), metadata={
         "description": "A city's stricter limits; already applied in `limits`."})
     limits = fields.Dict(
-        keys=fields.String(),
-        values=fields.Dict(keys=fields.String(), values=fields.Nested(DayNightSchema)),
+        keys=Text(),
+        values=fields.Dict(keys=Text(), values=fields.Nested(DayNightSchema)),
         metadata={"description": "category -> zone class -> {day, night} in dB(A): the "
                   "limit a meter reading on a case of that category is judged against."})
 
 
 class HealthSchema(Schema):
-    status = fields.String()
-    database = fields.String()
-    storage = fields.String()
+    status = Text()
+    database = Text()
+    storage = Text()

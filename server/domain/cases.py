@@ -9,21 +9,19 @@ import sqlalchemy as sa
 from sqlalchemy.orm.exc import StaleDataError
 
 from server.domain import audit, deadlines, scope
-from server.domain.errors import Conflict, Forbidden, Invalid
+from server.domain.errors import Conflict, Invalid
+from server.domain.roles import OFFICE_ROLES, REVEAL_ROLES, require_role
 from server.extensions import db
 from server.models import Case, Unit, User
 from server.models.base import utcnow
 
-OFFICE_ROLES = ("reviewer", "admin")
-# Who may ask to see a complainant's contact (to call them back), with a logged reason.
-REVEAL_ROLES = ("revisit", "reviewer", "admin")
 EDITABLE = ("channel", "category", "subject", "address", "description", "received_at", "key",
             "external_ref", "unit_id", "lat", "lon", "complainant_name", "complainant_phone")
 
 
 def _require_office(user: User) -> None:
-    if user.role not in OFFICE_ROLES:
-        raise Forbidden("case.forbidden", "Only office staff may create or edit cases.")
+    require_role(user, OFFICE_ROLES, "case.forbidden",
+                 "Only office staff may create or edit cases.")
 
 
 def _check_unit(user: User, unit_id: str) -> None:
@@ -127,20 +125,23 @@ def update_case(user: User, case_id: str, changes: dict[str, Any], version: int)
         setattr(case, key, value)
     if not changed:
         return case
-    audit.append("case.updated", "case", case.id, actor_id=user.id,
-                 data={"fields": sorted(changed)})
     try:
-        db.session.commit()
-    except StaleDataError as exc:  # a concurrent writer won between read and commit
+        # The versioned UPDATE goes out here, before the audit entry (whose own flush
+        # would otherwise raise this inside audit.append).
+        db.session.flush()
+    except StaleDataError as exc:  # a concurrent writer won between read and write
         db.session.rollback()
         raise Conflict("case.version_conflict",
                        "Someone changed this case at the same time; reload and retry.") from exc
+    audit.append("case.updated", "case", case.id, actor_id=user.id,
+                 data={"fields": sorted(changed)})
+    db.session.commit()
     return case
 
 
 def reveal_complainant(user: User, case_id: str, reason: str) -> dict[str, str | None]:
-    if user.role not in REVEAL_ROLES:
-        raise Forbidden("case.reveal_forbidden", "Your role may not see complainants' contact.")
+    require_role(user, REVEAL_ROLES, "case.reveal_forbidden",
+                 "Your role may not see complainants' contact.")
     if len(reason.strip()) < 4:
         raise Invalid("case.reveal_reason", "Say why you need the contact.",
                       errors={"reason": ["A reason is required."]})

@@ -38,8 +38,3 @@ class TooLarge(DomainError):
 class Invalid(DomainError):
     status_hint = 422
 
-
-class Unavailable(DomainError):
-    """A dependency (object store) is down: the client keeps its item and retries."""
-
-    status_hint = 503

@@ -1,9 +1,11 @@
 """Evidence intake: declare, receive bytes (storage), complete. Every step is repeatable.
 
 Write order without two-phase commit: row `pending` (committed) -> bytes to a staging key
--> verify -> thumbnails and promotion to the evidence key -> row `stored` with its audit
-entry in one transaction -> staging removed. The reconciler converges whatever a crash
-left between steps.
+-> promotion to the evidence key (which no upload URL can write) and staging removed ->
+verification of the evidence key's bytes, thumbnails -> row `stored` with its audit entry
+in one transaction. What is verified is therefore exactly what is kept, whatever an upload
+URL writes to staging meanwhile. A failed verification removes the promoted bytes. The
+reconciler converges whatever a crash left between steps.
 """
 
 from __future__ import annotations
@@ -12,24 +14,22 @@ import contextlib
 import hashlib
 import secrets
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from server import media
-from server.domain import audit, runtime, scope
-from server.domain.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge
-from server.domain.idempotency import fingerprint
+from server.domain import audit, idempotency, runtime, scope
+from server.domain.errors import Conflict, Invalid, NotFound, TooLarge
 from server.domain.integrity import Thresholds, integrity_flags
+from server.domain.roles import FIELD_ROLES, require_role
 from server.domain.vocab import EVIDENCE_TYPES
 from server.extensions import db
 from server.models import Case, Evidence, User, Visit
 from server.models.base import new_id, utcnow
 from server.storage import ObjectNotFound, Storage, StorageError, UploadTarget
 
-UPLOAD_ROLES = ("inspector", "reviewer", "admin")
 CHUNK = 1 << 20
 # The fields whose equality makes a retried declaration "the same request".
 DECLARED_FIELDS = ("client_id", "case_id", "visit_id", "sha256", "size", "content_type",
@@ -72,17 +72,41 @@ def list_for_case(user: User, case_id: str, *, include_all: bool = False) -> lis
     return list(db.session.scalars(query.order_by(Evidence.captured_at, Evidence.id)))
 
 
+def visible_flags(user: User, flags: list[dict] | None) -> list[dict]:
+    """The flags as `user` may see them. `duplicate_bytes` is stored with every case the
+    same bytes are filed on; cases of units the user cannot see are counted, not named."""
+    shown = []
+    for flag in flags or []:
+        if flag.get("code") == "duplicate_bytes":
+            case_ids = flag.get("case_ids") or []
+            visible = scope.visible_case_ids(user, case_ids)
+            flag = {**flag, "case_ids": [c for c in case_ids if c in visible],
+                    "other_units": sum(1 for c in case_ids if c not in visible)}
+        shown.append(flag)
+    return shown
+
+
 def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
     """(evidence, created). The same client_id with the same body returns the first
     declaration (reviving an expired one); with another body it is refused."""
-    if user.role not in UPLOAD_ROLES:
-        raise Forbidden("evidence.forbidden", "Your role may not file evidence.")
-    device_time = data.get("device_time")
-    request_hash = fingerprint({k: data.get(k) for k in DECLARED_FIELDS})
-    existing = db.session.scalar(sa.select(Evidence).filter_by(client_id=data["client_id"]))
-    if existing is not None:
-        return _repeat_declaration(user, existing, request_hash), False
+    require_role(user, FIELD_ROLES, "evidence.forbidden", "Your role may not file evidence.")
+    request_hash = idempotency.fingerprint({k: data.get(k) for k in DECLARED_FIELDS})
+    ev, created = idempotency.once(
+        Evidence, data["client_id"], request_hash,
+        create=lambda: _new_evidence(user, data, request_hash),
+        # Always checked, also for the uploader: one moved to another unit gets nothing.
+        visible=lambda earlier: bool(scope.visible_case_ids(user, [earlier.case_id])))
+    if created:
+        audit.append("evidence.declared", "evidence", ev.id, actor_id=user.id,
+                     data={"case_id": ev.case_id, "sha256": ev.sha256, "size": ev.size})
+        db.session.commit()
+    elif ev.state == "expired":
+        _revive(ev, actor_id=user.id, staging_key=_staging_key(ev.id),
+                device_time=data.get("device_time"))
+    return ev, created
 
+
+def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Evidence:
     case = scope.get_case(user, data["case_id"])
     if data.get("visit_id") and db.session.scalar(
             sa.select(Visit.id).filter_by(id=data["visit_id"], case_id=case.id)) is None:
@@ -97,7 +121,6 @@ def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
         raise TooLarge("evidence.too_large",
                        f"The photo is {data['size']} bytes; the limit is {limit}.",
                        extra={"limit": limit})
-
     received = utcnow()
     geo = data.get("geo") or {}
     ev = Evidence(
@@ -108,41 +131,43 @@ def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
         geo_fixed_at=geo.get("fixed_at"), geo_source=geo.get("source"),
         photographer=data.get("photographer") or user.display_name,
         place=data.get("place"), caption=data.get("caption"), uploaded_by=user.id,
-        declared_at=received,
-        device_offset_s=(received - device_time).total_seconds() if device_time else None,
+        declared_at=received, device_offset_s=_offset(received, data.get("device_time")),
     )
     ev.id = new_id()
     ev.staging_key = _staging_key(ev.id)
-    db.session.add(ev)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        # Two retries raced: the other one inserted first; answer as a repeat.
-        db.session.rollback()
-        existing = db.session.scalar(sa.select(Evidence).filter_by(client_id=data["client_id"]))
-        if existing is None:
-            raise
-        return _repeat_declaration(user, existing, request_hash), False
-    audit.append("evidence.declared", "evidence", ev.id, actor_id=user.id,
-                 data={"case_id": case.id, "sha256": ev.sha256, "size": ev.size})
-    db.session.commit()
-    return ev, True
-
-
-def _repeat_declaration(user: User, existing: Evidence, request_hash: str) -> Evidence:
-    ev = get_evidence(user, existing.id) if existing.uploaded_by != user.id else existing
-    if ev.request_hash != request_hash:
-        raise Invalid("idempotency.conflict",
-                      "This client_id was already used for a different photo or details.")
-    if ev.state == "expired":
-        ev.state, ev.staging_key, ev.last_error = "pending", _staging_key(ev.id), None
-        audit.append("evidence.revived", "evidence", ev.id, actor_id=user.id)
-        db.session.commit()
     return ev
 
 
+def _offset(received: datetime, device_time: datetime | None) -> float | None:
+    return (received - device_time).total_seconds() if device_time else None
+
+
+def _revive(ev: Evidence, *, actor_id: str, staging_key: str,
+            device_time: datetime | None = None) -> None:
+    """An expired declaration comes back. It is a new receipt: declared_at restarts (or the
+    reconciler, counting from the first one, would expire it again at once)."""
+    received = utcnow()
+    ev.state, ev.staging_key, ev.last_error, ev.declared_at = (
+        "pending", staging_key, None, received)
+    if device_time is not None:
+        ev.device_offset_s = _offset(received, device_time)
+    audit.append("evidence.revived", "evidence", ev.id, actor_id=actor_id)
+    db.session.commit()
+
+
 def complete(user: User, evidence_id: str) -> Evidence:
+    require_role(user, FIELD_ROLES, "evidence.forbidden", "Your role may not file evidence.")
     ev = get_evidence(user, evidence_id)
+    if ev.state == "expired" and _exists(runtime.storage(), ev.staging_key):
+        # The bytes arrived (the upload URL outlives the declaration): take them.
+        _revive(ev, actor_id=user.id, staging_key=ev.staging_key)
+    if ev.state != "pending":
+        return _settled(ev)
+    return finish_pending(ev, actor_id=user.id)
+
+
+def _settled(ev: Evidence) -> Evidence:
+    """The answer for a row that is no longer pending."""
     if ev.state == "stored":
         return ev
     if ev.state == "rejected":
@@ -150,7 +175,17 @@ def complete(user: User, evidence_id: str) -> Evidence:
                       "This photo was refused earlier: the file is not an accepted image.")
     if ev.state == "expired":
         raise Conflict("evidence.expired", "This declaration expired; declare it again.")
-    return finish_pending(ev, actor_id=user.id)
+    raise Conflict("evidence.upload_missing",
+                   "The photo's bytes are not at hand (another completion may be verifying "
+                   "them); send them if needed, then complete again.")
+
+
+def _exists(store: Storage, key: str) -> bool:
+    try:
+        store.head(key)
+    except ObjectNotFound:
+        return False
+    return True
 
 
 def _spool(store: Storage, key: str, out: IO[bytes], limit: int) -> tuple[int, str]:
@@ -166,54 +201,82 @@ def _spool(store: Storage, key: str, out: IO[bytes], limit: int) -> tuple[int, s
     return size, digest.hexdigest()
 
 
-def _discard(store: Storage, key: str) -> None:
-    with contextlib.suppress(StorageError):  # the reconciler removes what stays behind
-        store.delete(key)
+def _discard(store: Storage, *keys: str) -> None:
+    for key in keys:
+        with contextlib.suppress(StorageError):  # the reconciler removes what stays behind
+            store.delete(key)
+
+
+def _discard_promoted(store: Storage, evidence_id: str) -> None:
+    _discard(store, final_key(evidence_id),
+             *(thumb_key(evidence_id, name) for name, _ in media.THUMB_SIZES))
+
+
+def _promote(store: Storage, ev: Evidence) -> bool:
+    """Move the staged bytes to the evidence key; True when staging may still hold bytes.
+
+    Never over an existing evidence object: one there was promoted before (by a crash
+    or a concurrent completion) and is what gets verified, so bytes re-sent to staging
+    can never replace bytes being verified. Promotions of one row are serialised by a
+    no-op UPDATE, which holds its row lock (PostgreSQL) or the write lock (SQLite) until
+    the commit that ends this step.
+    """
+    final = final_key(ev.id)
+    locked = db.session.execute(
+        sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending")
+        .values(state="pending").execution_options(synchronize_session=False)).rowcount
+    try:
+        if locked == 0 or _exists(store, final):
+            return True
+        if not _exists(store, ev.staging_key):
+            raise Conflict("evidence.upload_missing",
+                           "The photo's bytes have not arrived yet; send them, then complete.")
+        store.copy(ev.staging_key, final)
+    finally:
+        db.session.commit()  # nothing changed: this only releases the lock
+    _discard(store, ev.staging_key)
+    return False
 
 
 def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
     store = runtime.storage()
-    source = ev.staging_key
     try:
-        store.head(source)
+        staging_left = _promote(store, ev)
+        db.session.refresh(ev)
+        if ev.state != "pending":  # another completion settled it meanwhile
+            return _settled(ev)
+        with tempfile.TemporaryFile() as tmp:
+            size, digest = _spool(store, final_key(ev.id), tmp, ev.size)
+            if size != ev.size or digest != ev.sha256:
+                code = "evidence.size_mismatch" if size != ev.size else "evidence.hash_mismatch"
+                _discard_promoted(store, ev.id)
+                ev.last_error = code
+                db.session.commit()
+                raise Invalid(code, "The bytes received differ from the photo declared; they "
+                              "were discarded. Send the photo again.",
+                              extra={"expected_size": ev.size, "expected_sha256": ev.sha256})
+            tmp.seek(0)
+            try:
+                facts = media.read_image(tmp, max_pixels=runtime.setting("MAX_IMAGE_PIXELS"))
+            except media.MediaError as exc:
+                _discard_promoted(store, ev.id)
+                reason = exc.code.split(".", 1)[1]
+                ev.state, ev.rejected_reason = "rejected", reason
+                audit.append("evidence.rejected", "evidence", ev.id, actor_id=actor_id,
+                             data={"reason": reason})
+                db.session.commit()
+                raise Invalid(f"evidence.{reason}", exc.message) from exc
     except ObjectNotFound:
-        # A crash after promotion but before the commit leaves the bytes at the final key.
-        try:
-            store.head(final_key(ev.id))
-            source = final_key(ev.id)
-        except ObjectNotFound:
-            raise Conflict("evidence.upload_missing",
-                           "The photo's bytes have not arrived yet; send them, then complete."
-                           ) from None
-
-    with tempfile.TemporaryFile() as tmp:
-        size, digest = _spool(store, source, tmp, ev.size)
-        if size != ev.size or digest != ev.sha256:
-            code = "evidence.size_mismatch" if size != ev.size else "evidence.hash_mismatch"
-            _discard(store, source)
-            ev.last_error = code
-            db.session.commit()
-            raise Invalid(code, "The bytes received differ from the photo declared; they were "
-                          "discarded. Send the photo again.",
-                          extra={"expected_size": ev.size, "expected_sha256": ev.sha256})
-        tmp.seek(0)
-        try:
-            facts = media.read_image(tmp, max_pixels=runtime.setting("MAX_IMAGE_PIXELS"))
-        except media.MediaError as exc:
-            _discard(store, source)
-            reason = exc.code.split(".", 1)[1]
-            ev.state, ev.rejected_reason = "rejected", reason
-            audit.append("evidence.rejected", "evidence", ev.id, actor_id=actor_id,
-                         data={"reason": reason})
-            db.session.commit()
-            raise Invalid(f"evidence.{reason}", exc.message) from exc
+        # The bytes went while we worked: a concurrent completion took them (and stored
+        # them, or failed to verify them and removed them).
+        db.session.rollback()
+        db.session.refresh(ev)
+        return _settled(ev)
 
     thumbnails = {}
     for thumb in facts.thumbnails:
         store.put_bytes(thumb_key(ev.id, thumb.name), thumb.data, content_type=thumb.content_type)
         thumbnails[thumb.name] = {"width": thumb.width, "height": thumb.height}
-    if source != final_key(ev.id):
-        store.copy(source, final_key(ev.id))
 
     received = utcnow()
     case = db.session.get(Case, ev.case_id)
@@ -228,6 +291,7 @@ def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
         case_location=(case.lat, case.lon) if case.lat is not None else None,
         captured_at=ev.captured_at, received_at=ev.declared_at,
         device_offset_s=ev.device_offset_s, duplicate_case_ids=list(duplicates),
+        declared_type=ev.declared_type, content_type=facts.content_type,
         limits=Thresholds(runtime.setting("FAR_FROM_CASE_M"), runtime.setting("CLOCK_DRIFT_S"),
                           runtime.setting("LOCAL_TIMEZONE")))
     # Conditional on `pending`, so two completions racing store it once.
@@ -244,9 +308,9 @@ def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
                            "flags": [f["code"] for f in flags]})
     db.session.commit()
     db.session.refresh(ev)
-    if source != final_key(ev.id):
-        _discard(store, source)
-    return ev
+    if staging_left and ev.state == "stored":
+        _discard(store, ev.staging_key)  # a re-send that is no longer needed
+    return _settled(ev)
 
 
 def download_links(ev: Evidence) -> dict[str, Any]:
@@ -280,13 +344,17 @@ def reconcile(*, older_than: timedelta, expire_after: timedelta) -> dict[str, in
             finish_pending(ev, actor_id=None)
             counts["completed"] += 1
         except Conflict:  # no bytes
-            if ev.declared_at < now - expire_after:
-                ev.state = "expired"
+            # Conditional: a revival meanwhile (a new receipt) is not expired.
+            expired = db.session.execute(
+                sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending",
+                                          Evidence.declared_at < now - expire_after)
+                .values(state="expired").execution_options(synchronize_session=False))
+            if expired.rowcount == 1:
                 audit.append("evidence.expired", "evidence", ev.id, actor_id=None)
-                db.session.commit()
                 counts["expired"] += 1
             else:
                 counts["waiting"] += 1
+            db.session.commit()
         except Invalid:
             counts["failed"] += 1
     wanted = set(db.session.scalars(sa.select(Evidence.staging_key)

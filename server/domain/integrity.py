@@ -16,6 +16,10 @@ class Thresholds:
     local_timezone: str
 
 
+# HEIF and HEIC are one container format: media names what it finds image/heic.
+_SAME_TYPE = {"image/heif": "image/heic"}
+
+
 def _flag(code: str, message: str, **data: object) -> dict:
     return {"code": code, "message": message, **data}
 
@@ -34,8 +38,15 @@ def integrity_flags(*, exif_gps: tuple[float, float] | None, exif_taken_at: date
                     exif_errors: list[str], geo: tuple[float, float] | None,
                     case_location: tuple[float, float] | None, captured_at: datetime,
                     received_at: datetime, device_offset_s: float | None,
-                    duplicate_case_ids: list[str], limits: Thresholds) -> list[dict]:
+                    duplicate_case_ids: list[str], declared_type: str, content_type: str,
+                    limits: Thresholds) -> list[dict]:
     flags: list[dict] = []
+    if _SAME_TYPE.get(declared_type, declared_type) != _SAME_TYPE.get(content_type,
+                                                                      content_type):
+        # The phone's declared type is a claim; the content decides what the file is.
+        flags.append(_flag("declared_type_differs",
+                           f"Declared as {declared_type}, but the content is {content_type}.",
+                           declared=declared_type, content=content_type))
     if exif_gps is None:
         flags.append(_flag("no_gps", "The photo file carries no GPS position."))
     located = photo_location(geo, exif_gps)

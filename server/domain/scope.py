@@ -5,6 +5,8 @@ Every read and write of a case, visit or evidence goes through these helpers.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlalchemy as sa
 
 from server.domain.errors import NotFound
@@ -37,3 +39,12 @@ def get_case(user: User, case_id: str) -> Case:
     if case is None:
         raise NotFound("case.not_found", "No such case.")
     return case
+
+
+def visible_case_ids(user: User, case_ids: Iterable[str]) -> set[str]:
+    """Those of `case_ids` the user may see."""
+    wanted = set(case_ids)
+    if not wanted:
+        return set()
+    return set(db.session.scalars(cases_query(user).with_only_columns(Case.id)
+                                  .where(Case.id.in_(wanted))))

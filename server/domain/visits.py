@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
-from server.domain import audit, scope, standards
-from server.domain.errors import Forbidden, Invalid
-from server.domain.idempotency import fingerprint
+from server.domain import audit, idempotency, scope, standards
+from server.domain.errors import Invalid
+from server.domain.roles import FIELD_ROLES, require_role
 from server.extensions import db
-from server.models import Measurement, User, Visit
+from server.models import Case, Measurement, User, Visit
 from server.models.base import utcnow
 
-FIELD_ROLES = ("inspector", "reviewer", "admin")
 # Readings kept beside the limit for the record but never judged: a phone's microphone is
 # not a sound level meter, so its estimate never counts as the measurement.
 UNJUDGED_SOURCES = ("phone_estimate",)
@@ -22,16 +21,25 @@ UNJUDGED_SOURCES = ("phone_estimate",)
 
 def record_visit(user: User, case_id: str, data: dict[str, Any]) -> tuple[Visit, bool]:
     """(visit, created). A retry with the same client_id and body returns the first visit;
-    the same client_id with another body is refused."""
-    if user.role not in FIELD_ROLES:
-        raise Forbidden("visit.forbidden", "Your role may not record visits.")
+    the same client_id with another body, or on another case, is refused."""
+    require_role(user, FIELD_ROLES, "visit.forbidden", "Your role may not record visits.")
     case = scope.get_case(user, case_id)
     device_time = data.pop("device_time", None)
-    request_hash = fingerprint({"case_id": case_id, **data})
-    existing = db.session.scalar(sa.select(Visit).filter_by(client_id=data["client_id"]))
-    if existing is not None:
-        return _repeat(existing, case.id, request_hash), False
+    request_hash = idempotency.fingerprint({"case_id": case_id, **data})
+    visit, created = idempotency.once(
+        Visit, data["client_id"], request_hash,
+        create=lambda: _new_visit(user, case, data, request_hash, device_time),
+        visible=lambda earlier: earlier.case_id == case.id)
+    if created:
+        audit.append("visit.recorded", "visit", visit.id, actor_id=user.id,
+                     data={"case_id": case.id, "kind": visit.kind,
+                           "measurements": len(visit.measurements)})
+        db.session.commit()
+    return visit, created
 
+
+def _new_visit(user: User, case: Case, data: dict[str, Any], request_hash: str,
+               device_time: datetime | None) -> Visit:
     received = utcnow()
     location = data.get("location") or {}
     visit = Visit(
@@ -65,28 +73,7 @@ def record_visit(user: User, case_id: str, data: dict[str, Any]) -> tuple[Visit,
             source=source, device=device,
             calibration_offset_db=reading.get("calibration_offset_db"),
         ))
-    db.session.add(visit)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        # Two retries raced and the other inserted first: answer as a repeat.
-        db.session.rollback()
-        existing = db.session.scalar(sa.select(Visit).filter_by(client_id=data["client_id"]))
-        if existing is None:
-            raise
-        return _repeat(existing, case.id, request_hash), False
-    audit.append("visit.recorded", "visit", visit.id, actor_id=user.id,
-                 data={"case_id": case.id, "kind": visit.kind,
-                       "measurements": len(visit.measurements)})
-    db.session.commit()
-    return visit, True
-
-
-def _repeat(existing: Visit, case_id: str, request_hash: str) -> Visit:
-    if existing.request_hash != request_hash or existing.case_id != case_id:
-        raise Invalid("idempotency.conflict",
-                      "This client_id was already used with different content.")
-    return existing
+    return visit
 
 
 def list_visits(user: User, case_id: str) -> list[Visit]:
