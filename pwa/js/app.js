@@ -39,8 +39,18 @@ async function route() {
     const match = hash.match(pattern);
     if (match) {
       markNav(hash);
-      cleanup = (await render(view, ...match.slice(1))) || null;
-      view.focus({ preventScroll: true });
+      // Each screen renders into its own element: a slow screen still waiting on the
+      // network when the inspector moves on writes into a detached element, not over
+      // the screen that is showing now.
+      const screen = document.createElement("div");
+      view.replaceChildren(screen);
+      const stop = (await render(screen, ...match.slice(1))) || null;
+      if (screen.isConnected) {
+        cleanup = stop;
+        view.focus({ preventScroll: true });
+      } else {
+        stop?.();
+      }
       return;
     }
   }

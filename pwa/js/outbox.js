@@ -29,6 +29,8 @@ export function uuid() {
 export async function saveVisit(visit, { draft }) {
   const database = await db();
   const existing = await database.get("outbox", visit.id);
+  // A saved check never goes back to being a draft (a late draft write must not stall it).
+  if (draft && existing && existing.state !== "draft") return;
   await database.put("outbox", {
     ...(existing || { createdAt: new Date().toISOString(), attempts: 0 }),
     id: visit.id, kind: "visit", caseId: visit.caseId, state: draft ? "draft" : "queued",
@@ -223,15 +225,29 @@ async function runOnce({ force }) {
   }
 }
 
-// Web Locks: one tab syncs at a time; another tab's request is simply skipped.
+// Web Locks: one tab syncs at a time; another tab's request is simply skipped. A request
+// made while this tab is syncing runs again right after (its item may have been saved
+// after the running pass read the queue).
+let again = null;
+
 export async function syncNow({ force = false } = {}) {
-  if (status.running || status.needsLogin) return "busy";
+  if (status.needsLogin) return "busy";
+  if (status.running) {
+    again = { force: force || again?.force };
+    return "queued";
+  }
   const run = async () => {
     status.running = true;
     emit();
     try {
       await runOnce({ force });
+      while (again && !status.needsLogin) {
+        const next = again;
+        again = null;
+        await runOnce(next);
+      }
     } finally {
+      again = null;
       status.running = false;
       status.lastRunAt = new Date().toISOString();
       emit();

@@ -156,3 +156,31 @@ test("photo types come from the bytes", () => {
   assert.equal(sniffType(heic, ""), "image/heic");
   assert.equal(sniffType(bytes(1, 2, 3), "image/png"), "image/png");
 });
+
+test("a sync asked for during a sync runs again right after", async () => {
+  await outbox.savePhoto(PHOTO, new Blob(["abc"]));
+  let release;
+  const gate = new Promise((resolve) => { release = resolve; });
+  const second = { ...PHOTO, id: "44444444-4444-4444-8444-444444444444" };
+  routes.push([/POST \/api\/evidence$/, async (init) => {
+    const body = JSON.parse(init.body);
+    if (body.client_id === PHOTO.id) await gate; // the first pass is still busy
+    return json(200, { id: `ev-${body.client_id}`, client_id: body.client_id, state: "stored",
+      sha256: PHOTO.sha256 });
+  }]);
+  const first = outbox.syncNow({ force: true });
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  await outbox.savePhoto(second, new Blob(["abc"])); // saved after the pass read the queue
+  assert.equal(await outbox.syncNow({ force: true }), "queued");
+  release();
+  await first;
+  assert.deepEqual(await outbox.items(), [], "both sent without waiting for a timer");
+});
+
+test("a late draft write never turns a saved check back into a draft", async () => {
+  const visitId = "55555555-5555-4555-8555-555555555555";
+  await outbox.saveVisit({ id: visitId, caseId: "c", payload: { kind: "site_check" } }, { draft: false });
+  await outbox.saveVisit({ id: visitId, caseId: "c", payload: { kind: "site_check" } }, { draft: true });
+  const [item] = await outbox.items();
+  assert.equal(item.state, "queued");
+});

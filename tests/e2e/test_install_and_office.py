@@ -36,6 +36,7 @@ def test_office_gallery_at_desktop_width(playwright_driver, live, tmp_path):  # 
         viewport={"width": 390, "height": 844}, base_url=live.url,
         geolocation={"latitude": 24.3267, "longitude": 109.4152, "accuracy": 8},
         permissions=["geolocation"])
+    field.set_default_timeout(30000)
     page = field.new_page()
     login(page)
     case_id = bar_case_id(live)

@@ -3,6 +3,7 @@ Wi-Fi login page. Each time: nothing lost, nothing sent twice."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -24,14 +25,23 @@ from tests.e2e.helpers import (
 WAITING = "document.querySelectorAll('#outbox-list [data-state=waiting]').length > 0"
 
 
-def queue_a_check(page, phone, live) -> None:  # type: ignore[no-untyped-def]
+def queue_a_check(page, phone, live, before_online=None) -> None:  # type: ignore[no-untyped-def]
     login(page)
     wait_for_service_worker(page)
     open_case(page, bar_case_id(live))
     phone.set_offline(True)
     record_night_check(page, PHOTOS)
     assert outbox_count(page) == 3
+    if before_online:
+        before_online()  # the app may start syncing by itself the moment it is online
     phone.set_offline(False)
+
+
+def wait_until(page, condition, timeout_s: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        page.wait_for_timeout(200)
 
 
 def assert_synced_once(live) -> None:  # type: ignore[no-untyped-def]
@@ -42,8 +52,7 @@ def assert_synced_once(live) -> None:  # type: ignore[no-untyped-def]
 
 def test_server_gone_mid_sync_then_back(phone, live):  # type: ignore[no-untyped-def]
     page = phone.new_page()
-    queue_a_check(page, phone, live)
-    completions = []
+    completions: list[int] = []
 
     def lose_the_answer(route) -> None:  # type: ignore[no-untyped-def]
         # The server stores the first photo, then goes down before the phone hears back.
@@ -54,10 +63,12 @@ def test_server_gone_mid_sync_then_back(phone, live):  # type: ignore[no-untyped
         else:
             route.continue_()
 
-    page.route("**/api/evidence/*/complete", lose_the_answer)
+    queue_a_check(page, phone, live, before_online=lambda: page.route(
+        "**/api/evidence/*/complete", lose_the_answer))
     page.click("#sync-now")
-    page.wait_for_function(WAITING)
+    wait_until(page, lambda: completions)
     assert completions == [200]
+    page.wait_for_function(WAITING)
     assert outbox_count(page) == 2  # the visit went through; both photos still on the phone
 
     live.start()
@@ -87,11 +98,16 @@ def test_session_expired_before_sync(phone, live):  # type: ignore[no-untyped-de
 
 def test_captive_portal_answer_leaves_items_queued(phone, live):  # type: ignore[no-untyped-def]
     page = phone.new_page()
-    queue_a_check(page, phone, live)
     portal = "<html><body>Welcome to Station Wi-Fi. Please log in.</body></html>"
-    page.route("**/api/**", lambda route: route.fulfill(status=200, body=portal,
-                                                         content_type="text/html"))
+    answered: list[str] = []
+
+    def captive(route) -> None:  # type: ignore[no-untyped-def]
+        answered.append(route.request.url)
+        route.fulfill(status=200, body=portal, content_type="text/html")
+
+    queue_a_check(page, phone, live, before_online=lambda: page.route("**/api/**", captive))
     page.click("#sync-now")
+    wait_until(page, lambda: answered)
     page.wait_for_function(WAITING)
     assert outbox_count(page) == 3
     assert server_rows(live) == ([], [])

@@ -144,8 +144,15 @@ export async function renderCheck(view, caseId, visitId) {
       + (over ? ` +${(Number(value) - limit).toFixed(1)}` : "");
     box.className = over ? "exceeded" : "within";
   };
-  const persist = () => outbox.saveVisit({ id: visitId, caseId, payload: readForm(form, draft) },
-    { draft: true });
+  // Saves go through one chain: the field left by tapping "Save check" fires its change
+  // event first, and that draft write must not land after the final one.
+  let saving = Promise.resolve();
+  let saved = false;
+  const persist = () => {
+    saving = saving.then(() => (saved ? null : outbox.saveVisit(
+      { id: visitId, caseId, payload: readForm(form, draft) }, { draft: true })));
+    return saving;
+  };
   const redrawPhotos = async () => {
     const { rows } = await photoList(visitId);
     const list = view.querySelector("#photos");
@@ -222,8 +229,10 @@ export async function renderCheck(view, caseId, visitId) {
 
   view.querySelector("#save-check").addEventListener("click", async () => {
     mic?.stop();
+    saved = true;
     const payload = { ...readForm(form, draft), ended_at: new Date().toISOString() };
-    await outbox.saveVisit({ id: visitId, caseId, payload }, { draft: false });
+    saving = saving.then(() => outbox.saveVisit({ id: visitId, caseId, payload }, { draft: false }));
+    await saving;
     const { count } = await photoList(visitId);
     toast(`${t("checkSaved")} (${count} ${t("photosSaved")})`);
     outbox.requestBackgroundSync();
