@@ -117,8 +117,11 @@ async function refreshSession() {
   if (!state.session) return;
   try {
     const me = await api("GET", "/api/me");
+    state.online = true;
     await saveSession({ user: { ...me, csrf_token: undefined }, csrf_token: me.csrf_token });
   } catch (error) {
+    // A real request says whether the server is reachable; navigator.onLine does not.
+    state.online = !["offline", "portal"].includes(error.kind);
     // Offline: keep working from the phone. Expired: the outbox will ask to log in when
     // it next needs the server; the inspector's work stays on the phone meanwhile.
     if (error.kind === "auth") outbox.status.needsLogin = true;

@@ -27,7 +27,8 @@ def test_app_opens_offline_after_first_visit(phone, live):  # type: ignore[no-un
     phone.set_offline(True)
     page.reload()
     page.wait_for_selector("#case-list .case-row")  # from the phone's own copy
-    assert page.locator("#banner").inner_text() != ""
+    page.wait_for_selector("#banner:not([hidden])")
+    assert page.locator("#banner").inner_text() == "离线模式：显示手机上保存的数据"
 
 
 def test_office_gallery_at_desktop_width(playwright_driver, live, tmp_path):  # type: ignore[no-untyped-def]
