@@ -27,6 +27,7 @@ const STRINGS = {
     lastUpdated: "更新于", photosSaved: "张照片已保存", checkSaved: "检查已保存，将自动发送",
     required: "必填", error: "出错了", loading: "加载中…", keyCase: "重点件",
     photo: "照片", check: "检查", waitsForCheck: "检查保存后发送",
+    otherUser: "由另一位用户采集：该用户登录后发送",
   },
   en: {
     appName: "Fieldcase", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -55,6 +56,7 @@ const STRINGS = {
     lastUpdated: "Updated", photosSaved: "photos saved", checkSaved: "Check saved; it will be sent automatically",
     required: "required", error: "Error", loading: "Loading…", keyCase: "Key case",
     photo: "Photo", check: "Check", waitsForCheck: "sent once its check is saved",
+    otherUser: "Captured by another user: sent when they log in",
   },
 };
 

@@ -36,6 +36,7 @@ export class MicEstimate {
       audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false },
     });
     this.context = new AudioContext();
+    await this.context.resume(); // contexts may start suspended until a gesture resumes them
     const source = this.context.createMediaStreamSource(this.stream);
     const analyser = this.context.createAnalyser();
     analyser.fftSize = 2048;
@@ -50,8 +51,9 @@ export class MicEstimate {
       sum += energy / samples.length;
       count += 1;
       const rms = Math.sqrt(sum / count); // equivalent level over the run (Leq-like)
-      const dbfs = 20 * Math.log10(Math.max(rms, 1e-9));
-      this.onLevel(Math.round((dbfs + 120 + offsetDb) * 10) / 10);
+      if (rms < 1e-6) return; // nothing heard yet (a muted or starting microphone)
+      const level = 20 * Math.log10(rms) + 120 + offsetDb;
+      this.onLevel(Math.min(200, Math.max(0, Math.round(level * 10) / 10)));
     }, 250);
   }
 

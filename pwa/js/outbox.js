@@ -12,6 +12,14 @@ export const status = {
   running: false, needsLogin: false, lastError: null, lastRunAt: null, progress: {},
 };
 
+// Who is logged in: items carry who captured them and are sent only in that person's
+// session (a shared phone must not file one inspector's photos as another's).
+let currentUser = null;
+
+export function setUser(userId) {
+  currentUser = userId || null;
+}
+
 export function onChange(listener) {
   listeners.add(listener);
   return () => listeners.delete(listener);
@@ -35,6 +43,7 @@ export async function saveVisit(visit, { draft }) {
     ...(existing || { createdAt: new Date().toISOString(), attempts: 0 }),
     id: visit.id, kind: "visit", caseId: visit.caseId, state: draft ? "draft" : "queued",
     payload: visit.payload, lastError: null, nextAttemptAt: 0,
+    userId: existing?.userId || currentUser,
   });
   emit();
 }
@@ -46,7 +55,8 @@ export async function savePhoto(photo, blob) {
   await Promise.all([
     tx.objectStore("blobs").put(blob, photo.id),
     tx.objectStore("outbox").put({
-      ...photo, kind: "evidence", state: "queued", attempts: 0, nextAttemptAt: 0,
+      userId: currentUser, ...photo, kind: "evidence", state: "queued", attempts: 0,
+      nextAttemptAt: 0,
       createdAt: new Date().toISOString(), step: "declare", lastError: null,
     }),
     tx.done,
@@ -178,6 +188,22 @@ async function sendPhoto(item) {
   return "sent";
 }
 
+// What was refused and why, field by field, so the inspector (or the office) can act.
+function describe(error) {
+  const base = error.problem?.detail || error.message;
+  const fields = error.problem?.errors;
+  if (!fields) return base;
+  const flat = [];
+  const walk = (value, path) => {
+    if (Array.isArray(value)) flat.push(`${path}: ${value.join(" ")}`);
+    else if (value && typeof value === "object") {
+      for (const [key, inner] of Object.entries(value)) walk(inner, path ? `${path}.${key}` : key);
+    }
+  };
+  walk(fields, "");
+  return `${base} (${flat.join("; ")})`;
+}
+
 // Permanent refusals: keep the item (nothing is thrown away), show why, stop retrying.
 function isPermanent(error) {
   if (error.kind !== "client") return false;
@@ -189,7 +215,8 @@ function isPermanent(error) {
 async function runOnce({ force }) {
   const now = Date.now();
   const queue = (await items()).filter((item) => item.state === "queued"
-    && (force || (item.nextAttemptAt || 0) <= now));
+    && (force || (item.nextAttemptAt || 0) <= now)
+    && (!item.userId || item.userId === currentUser));
   // Checks before photos, so a photo's visit exists when the photo is declared.
   queue.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "visit" ? -1 : 1)
     || a.createdAt.localeCompare(b.createdAt));
@@ -208,7 +235,7 @@ async function runOnce({ force }) {
         return; // the session expired mid-sync: ask to log in, then carry on from here
       }
       const attempts = (item.attempts || 0) + 1;
-      const message = error.problem?.detail || error.message;
+      const message = describe(error);
       if (isPermanent(error)) {
         await updateItem(item.id, { state: "failed", attempts,
           lastError: { kind: error.kind, code: error.code, message } });

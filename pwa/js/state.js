@@ -2,6 +2,7 @@
 import { api, setCsrf } from "./api.js";
 import { FixTracker } from "./capture.js";
 import { getCache, getMeta, setCache, setMeta } from "./db.js";
+import { setUser } from "./outbox.js";
 
 export const state = {
   session: null, // { user, csrf_token }
@@ -13,12 +14,14 @@ export const state = {
 export async function loadSession() {
   state.session = (await getMeta("session")) || null;
   setCsrf(state.session?.csrf_token || null);
+  setUser(state.session?.user?.id);
   return state.session;
 }
 
 export async function saveSession(session) {
   state.session = session;
   setCsrf(session?.csrf_token || null);
+  setUser(session?.user?.id);
   await setMeta("session", session);
 }
 

@@ -184,3 +184,17 @@ test("a late draft write never turns a saved check back into a draft", async () 
   const [item] = await outbox.items();
   assert.equal(item.state, "queued");
 });
+
+test("items are sent only in the session of whoever captured them", async () => {
+  outbox.setUser("user-a");
+  await outbox.savePhoto(PHOTO, new Blob(["abc"]));
+  serverStores();
+  outbox.setUser("user-b"); // a colleague logs in on the same phone
+  await outbox.syncNow({ force: true });
+  assert.equal(calls.length, 0);
+  assert.equal((await outbox.items())[0].userId, "user-a");
+  outbox.setUser("user-a");
+  await outbox.syncNow({ force: true });
+  assert.deepEqual(await outbox.items(), []);
+  outbox.setUser(null);
+});

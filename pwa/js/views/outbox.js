@@ -1,15 +1,19 @@
 import { db } from "../db.js";
 import { t, term } from "../i18n.js";
 import * as outbox from "../outbox.js";
+import { state } from "../state.js";
 import { fmtTime, html } from "../ui.js";
 
-function stateText(item, drafts) {
+function stateText(item, drafts, userId) {
   const progress = outbox.status.progress[item.id];
   if (progress) {
     return html`<span data-state="sending">${t("sending")} ${Math.round(progress.fraction * 100)}%
       <progress max="1" value="${progress.fraction}"></progress></span>`;
   }
   if (item.state === "draft") return html`<span data-state="draft">${t("draft")}</span>`;
+  if (item.userId && item.userId !== userId) {
+    return html`<span data-state="other-user">${t("otherUser")}</span>`;
+  }
   if (item.state === "failed") {
     return html`<span data-state="failed" class="error">${t("failed")}: ${item.lastError?.message || ""}</span>`;
   }
@@ -24,7 +28,7 @@ function stateText(item, drafts) {
   return html`<span data-state="saved">${t("savedOnPhone")}</span>`;
 }
 
-async function row(item, drafts) {
+async function row(item, drafts, userId) {
   const label = item.kind === "visit" ? term(item.payload?.kind || "site_check")
     : `${t("photo")} · ${item.caption || item.place || item.fileName || ""}`;
   const action = item.state === "failed"
@@ -34,7 +38,7 @@ async function row(item, drafts) {
       : "";
   return html`<li class="outbox-item" data-outbox-id="${item.id}" data-kind="${item.kind}">
     <span><b>${label}</b> <span class="muted small">${fmtTime(item.createdAt)}</span></span>
-    ${stateText(item, drafts)} ${action}</li>`;
+    ${stateText(item, drafts, userId)} ${action}</li>`;
 }
 
 export async function renderOutbox(view) {
@@ -61,7 +65,7 @@ export async function renderOutbox(view) {
     button.disabled = outbox.status.running;
     button.textContent = outbox.status.running ? t("syncing") : t("syncNow");
     view.querySelector("#waiting").innerHTML = waiting.length
-      ? html`<ul class="outbox" id="outbox-list">${await Promise.all(waiting.map((item) => row(item, drafts)))}</ul>`
+      ? html`<ul class="outbox" id="outbox-list">${await Promise.all(waiting.map((item) => row(item, drafts, state.session?.user?.id)))}</ul>`
       : html`<p class="muted" id="outbox-empty">${t("nothingWaiting")}</p>`;
     view.querySelector("#sent").innerHTML = html`${sent.map((s) => html`<li data-sent-id="${s.id}">
       ${s.kind === "visit" ? t("check") : t("photo")} ${fmtTime(s.sentAt)}
