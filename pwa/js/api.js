@@ -24,6 +24,8 @@ function isJson(response) {
 }
 
 export async function readAnswer(response) {
+  // 204 No Content (logout) is an explicit success; portals answer 200/30x with HTML.
+  if (response.status === 204) return null;
   if (!isJson(response)) {
     // Captive portals, proxies and error pages: not our server, whatever the status.
     throw new ApiError("portal", response.status, null, "not a JSON answer");

@@ -47,7 +47,8 @@ async function route() {
       const stop = (await render(screen, ...match.slice(1))) || null;
       if (screen.isConnected) {
         cleanup = stop;
-        view.focus({ preventScroll: true });
+        // Move focus to the new screen unless the screen placed it itself (login).
+        if (!screen.contains(document.activeElement)) view.focus({ preventScroll: true });
       } else {
         stop?.();
       }

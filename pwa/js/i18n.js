@@ -28,6 +28,9 @@ const STRINGS = {
     required: "必填", error: "出错了", loading: "加载中…", keyCase: "重点件",
     photo: "照片", check: "检查", waitsForCheck: "检查保存后发送",
     otherUser: "由另一位用户采集：该用户登录后发送",
+    notSaved: "照片未保存！请清理手机存储空间后重拍", readingRange: "读数应在 0–200 dB(A) 之间",
+    calibrationRange: "校准偏移应在 −30 到 30 dB 之间", logoutOffline: "退出登录需要网络连接",
+    discard: "放弃", waitsRefused: "检查被退回：照片将单独发送", cachedGone: "无权查看或已不存在",
   },
   en: {
     appName: "Fieldcase", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -57,6 +60,10 @@ const STRINGS = {
     required: "required", error: "Error", loading: "Loading…", keyCase: "Key case",
     photo: "Photo", check: "Check", waitsForCheck: "sent once its check is saved",
     otherUser: "Captured by another user: sent when they log in",
+    notSaved: "Photo NOT saved! Free up space on the phone and take it again",
+    readingRange: "Readings are 0–200 dB(A)", calibrationRange: "Calibration offset is −30 to 30 dB",
+    logoutOffline: "Logging out needs a connection", discard: "Discard",
+    waitsRefused: "Check refused: photos are sent on their own", cachedGone: "Not available to you",
   },
 };
 

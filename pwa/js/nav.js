@@ -5,7 +5,11 @@ export function setRouter(fn) {
   router = fn;
 }
 
-export function go(hash) {
+// replace: the screen left behind is not one Back should return to (a saved check).
+export function go(hash, { replace = false } = {}) {
   if (location.hash === hash) router?.();
-  else location.hash = hash;
+  else if (replace) {
+    history.replaceState(null, "", hash);
+    router?.();
+  } else location.hash = hash;
 }

@@ -39,7 +39,9 @@ export class MicEstimate {
     await this.context.resume(); // contexts may start suspended until a gesture resumes them
     const source = this.context.createMediaStreamSource(this.stream);
     const analyser = this.context.createAnalyser();
-    analyser.fftSize = 2048;
+    // The largest window (32768 samples, ~0.7 s at 48 kHz) read every 250 ms overlaps
+    // itself, so every sample counts: short impulsive noise is not missed.
+    analyser.fftSize = 32768;
     source.connect(analyser);
     const samples = new Float32Array(analyser.fftSize);
     let sum = 0;

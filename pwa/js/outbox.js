@@ -94,17 +94,24 @@ export async function discardDraft(visitId) {
   emit();
 }
 
-// Photos taken before the first fix get the next good one, marked late; only while the
-// photo has not been declared (the declaration is what the server keeps).
+// Photos taken before the first fix get the next good one, marked late: only while the
+// declaration is not frozen (what may have reached the server never changes), and only
+// within a few minutes of the photo (a fix from hours later is somewhere else).
+export const LATE_FIX_WINDOW_MS = 10 * 60 * 1000;
+
 export async function attachLateFix(fix) {
   const database = await db();
-  for (const item of await database.getAll("outbox")) {
-    if (item.kind === "evidence" && item.awaitingFix && !item.declareAttempted) {
+  const tx = database.transaction("outbox", "readwrite");
+  for (const item of await tx.store.getAll()) {
+    const age = Date.parse(fix.fixed_at) - Date.parse(item.capturedAt || 0);
+    if (item.kind === "evidence" && item.awaitingFix && !item.declaration
+        && age >= -60000 && age <= LATE_FIX_WINDOW_MS) {
       item.geo = { ...fix, source: "late_fix" };
       item.awaitingFix = false;
-      await database.put("outbox", item);
+      await tx.store.put(item);
     }
   }
+  await tx.done;
   emit();
 }
 
@@ -116,7 +123,8 @@ export function backoff(attempts) {
 
 async function finish(item, serverId, receipt) {
   const database = await db();
-  const tx = database.transaction(["outbox", "blobs", "sent"], "readwrite");
+  const tx = database.transaction(["outbox", "blobs", "previews", "sent"], "readwrite");
+  tx.objectStore("previews").delete(item.id);
   tx.objectStore("sent").put({
     id: item.id, kind: item.kind, serverId, caseId: item.caseId, sentAt: new Date().toISOString(),
     sha256: receipt.sha256 || null,
@@ -149,23 +157,41 @@ function declaration(item, visitId) {
   return body;
 }
 
+// The declaration is built once, in one transaction with the latest copy of the item, and
+// then always resent exactly: it may have reached the server even if its answer was lost,
+// and the same client_id with another body is refused for good.
+async function freezeDeclaration(id, visitId) {
+  const database = await db();
+  const tx = database.transaction("outbox", "readwrite");
+  const item = await tx.store.get(id);
+  if (!item.declaration) {
+    item.declaration = declaration(item, visitId);
+    item.declareAttempted = true;
+    await tx.store.put(item);
+  }
+  await tx.done;
+  return item.declaration;
+}
+
 async function sendPhoto(item) {
   const database = await db();
   let visitId = null;
-  if (item.visitClientId) {
+  if (item.visitClientId && !item.declaration) {
     const sent = await database.get("sent", item.visitClientId);
-    if (!sent) return "waiting"; // its check has not reached the server yet
-    visitId = sent.serverId;
+    const visit = await database.get("outbox", item.visitClientId);
+    if (sent) visitId = sent.serverId;
+    // A refused check must not strand its photos: they go to the case without it.
+    else if (visit?.state !== "failed") return "waiting";
   }
   const progress = (step, fraction) => {
     status.progress[item.id] = { step, fraction };
     emit();
   };
   progress("declare", 0);
-  // From here on the declaration may have reached the server even if its answer is lost:
-  // it must not change any more (a late fix would make the retry a different request).
-  if (!item.declareAttempted) await updateItem(item.id, { declareAttempted: true });
-  const declared = await api("POST", "/api/evidence", { body: declaration(item, visitId) });
+  const body = await freezeDeclaration(item.id, visitId);
+  const declared = await api("POST", "/api/evidence", {
+    body: { ...body, device_time: new Date().toISOString() },
+  });
   if (declared.client_id !== item.id) throw new ApiError("portal", 200, null, "unexpected receipt");
   let receipt = declared;
   if (declared.state === "rejected") {
@@ -212,11 +238,16 @@ function isPermanent(error) {
   return !retryable.includes(error.code);
 }
 
+// A photo taken before the first fix waits this long for one before it is sent without.
+export const FIX_GRACE_MS = 2 * 60 * 1000;
+
 async function runOnce({ force }) {
   const now = Date.now();
   const queue = (await items()).filter((item) => item.state === "queued"
     && (force || (item.nextAttemptAt || 0) <= now)
-    && (!item.userId || item.userId === currentUser));
+    && (!item.userId || item.userId === currentUser)
+    && !(item.awaitingFix && !item.declaration
+         && now - Date.parse(item.capturedAt) < FIX_GRACE_MS));
   // Checks before photos, so a photo's visit exists when the photo is declared.
   queue.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "visit" ? -1 : 1)
     || a.createdAt.localeCompare(b.createdAt));

@@ -1,7 +1,7 @@
 // What every view shares: the session, the location tracker, the standards.
 import { api, setCsrf } from "./api.js";
 import { FixTracker } from "./capture.js";
-import { getCache, getMeta, setCache, setMeta } from "./db.js";
+import { db, getCache, getMeta, setCache, setMeta } from "./db.js";
 import { setUser } from "./outbox.js";
 
 export const state = {
@@ -38,4 +38,12 @@ export async function loadStandards() {
     state.standards = (await getCache("standards"))?.value || null;
   }
   return state.standards;
+}
+
+// What one user saw must not show to the next on a shared phone: cached cases and
+// previews go at logout and when someone else logs in (the outbox keeps its items).
+export async function forgetUserData() {
+  const database = await db();
+  const tx = database.transaction(["cache", "previews"], "readwrite");
+  await Promise.all([tx.objectStore("cache").clear(), tx.objectStore("previews").clear(), tx.done]);
 }

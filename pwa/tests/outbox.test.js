@@ -198,3 +198,64 @@ test("items are sent only in the session of whoever captured them", async () => 
   assert.deepEqual(await outbox.items(), []);
   outbox.setUser(null);
 });
+
+const minutesAgo = (n) => new Date(Date.now() - n * 60000).toISOString();
+
+test("a declaration whose answer was lost is resent exactly, late fix or not", async () => {
+  const photo = { ...PHOTO, awaitingFix: true, capturedAt: minutesAgo(3) };
+  await outbox.savePhoto(photo, new Blob(["abc"]));
+  const bodies = [];
+  routes.push([/POST \/api\/evidence$/, (init) => {
+    bodies.push(JSON.parse(init.body));
+    if (bodies.length === 1) throw new TypeError("answer lost on the way back");
+    return json(200, { id: "ev-1", client_id: PHOTO.id, state: "stored", sha256: PHOTO.sha256 });
+  }]);
+  await outbox.syncNow({ force: true });
+  // The first fix arrives now, after the declaration may have reached the server.
+  await outbox.attachLateFix({ lat: 24.3, lon: 109.4, accuracy_m: 5,
+    fixed_at: new Date().toISOString(), source: "gps" });
+  await outbox.syncNow({ force: true });
+  assert.equal(bodies.length, 2);
+  const strip = ({ device_time, ...rest }) => rest;
+  assert.deepEqual(strip(bodies[1]), strip(bodies[0]));
+  assert.equal(bodies[1].geo, null);
+  assert.deepEqual(await outbox.items(), []);
+});
+
+test("a late fix is attached only within minutes of the photo", async () => {
+  await outbox.savePhoto({ ...PHOTO, awaitingFix: true, capturedAt: minutesAgo(60) }, new Blob(["a"]));
+  await outbox.attachLateFix({ lat: 1, lon: 2, accuracy_m: 5, fixed_at: new Date().toISOString() });
+  assert.equal((await outbox.items())[0].geo, null);
+  await outbox.attachLateFix({ lat: 1, lon: 2, accuracy_m: 5, fixed_at: minutesAgo(58) });
+  assert.equal((await outbox.items())[0].geo.source, "late_fix");
+});
+
+test("a photo without a fix waits a little for one, then goes without", async () => {
+  await outbox.savePhoto({ ...PHOTO, awaitingFix: true, capturedAt: new Date().toISOString() },
+    new Blob(["abc"]));
+  serverStores();
+  await outbox.syncNow({ force: true });
+  assert.equal(calls.length, 0, "held while a fix may still come");
+  await outbox.updateItem(PHOTO.id, { capturedAt: minutesAgo(3) });
+  await outbox.syncNow({ force: true });
+  assert.deepEqual(await outbox.items(), []);
+});
+
+test("a refused check does not strand its photos", async () => {
+  const visitId = "66666666-6666-4666-8666-666666666666";
+  await outbox.saveVisit({ id: visitId, caseId: "case-1", payload: { kind: "night_check" } },
+    { draft: false });
+  await outbox.savePhoto({ ...PHOTO, visitClientId: visitId }, new Blob(["abc"]));
+  routes.push([/visits$/, () => json(422, { code: "request.invalid", detail: "bad",
+    errors: { measurements: { 0: { value_dba: ["too high"] } } } })]);
+  let declared;
+  routes.push([/POST \/api\/evidence$/, (init) => {
+    declared = JSON.parse(init.body);
+    return json(200, { id: "ev-1", client_id: PHOTO.id, state: "stored", sha256: PHOTO.sha256 });
+  }]);
+  await outbox.syncNow({ force: true });
+  const [visit] = await outbox.items();
+  assert.equal(visit.state, "failed");
+  assert.match(visit.lastError.message, /measurements\.0\.value_dba: too high/);
+  assert.equal(declared.visit_id, undefined, "sent to the case without the refused check");
+});

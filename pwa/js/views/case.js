@@ -31,13 +31,18 @@ function evidenceCard(ev) {
     </figure>`;
 }
 
+const previewUrls = new Set();
+
 async function localPhotos(caseId) {
   const database = await db();
+  for (const url of previewUrls) URL.revokeObjectURL(url);
+  previewUrls.clear();
   const waiting = (await outbox.items()).filter((i) => i.kind === "evidence" && i.caseId === caseId);
   const cards = [];
   for (const item of waiting) {
     const preview = await database.get("previews", item.id);
     const url = preview ? URL.createObjectURL(preview) : null;
+    if (url) previewUrls.add(url);
     cards.push(html`
       <figure class="evidence local" data-outbox-id="${item.id}">
         ${url ? html`<img src="${url}" alt="${item.caption || t("evidence")}">` : html`<div class="noimg">${item.contentType}</div>`}
@@ -81,7 +86,8 @@ export async function renderCase(view, caseId) {
     });
   };
 
-  const cached = await getCache(`case:${caseId}`);
+  const stored = await getCache(`case:${caseId}`);
+  const cached = stored?.value ? stored : null;
   if (cached) await draw(cached.value);
   else view.innerHTML = html`<p class="muted">${t("loading")}</p>`;
   try {
@@ -94,18 +100,33 @@ export async function renderCase(view, caseId) {
     await setCache(`case:${caseId}`, detail);
     await draw(detail);
   } catch (error) {
-    if (!cached) {
+    if (error.status === 404 || error.status === 403) {
+      // No longer one of this user's cases: drop the phone's copy too.
+      await setCache(`case:${caseId}`, null);
+      view.innerHTML = html`<p class="error" role="alert">${t("cachedGone")}</p>`;
+    } else if (!cached) {
       const list = (await getCache("cases:mine"))?.value || [];
       const item = list.find((c) => c.id === caseId);
       if (item) await draw({ item, evidence: [], visits: [] });
       else view.innerHTML = html`<p class="error" role="alert">${error.message}</p>`;
     }
   }
-  return outbox.onChange(async () => {
-    const gallery = view.querySelector("#gallery");
-    if (!gallery) return;
-    const local = await localPhotos(caseId);
-    gallery.querySelectorAll(".evidence.local").forEach((node) => node.remove());
-    gallery.insertAdjacentHTML("afterbegin", local.join(""));
+  let pending = false;
+  const unsubscribe = outbox.onChange(() => {
+    if (pending) return; // progress events come fast: at most one redraw a frame
+    pending = true;
+    requestAnimationFrame(async () => {
+      pending = false;
+      const gallery = view.querySelector("#gallery");
+      if (!gallery) return;
+      const local = await localPhotos(caseId);
+      gallery.querySelectorAll(".evidence.local").forEach((node) => node.remove());
+      gallery.insertAdjacentHTML("afterbegin", local.join(""));
+    });
   });
+  return () => {
+    unsubscribe();
+    for (const url of previewUrls) URL.revokeObjectURL(url);
+    previewUrls.clear();
+  };
 }

@@ -86,9 +86,9 @@ export async function renderCases(view) {
   } catch (error) {
     if (!cached) view.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
   }
-  // Distances follow the inspector.
+  // Distances follow the inspector while this list is open.
   state.tracker.start();
-  return state.tracker.onChange(async () => {
+  const unsubscribe = state.tracker.onChange(async () => {
     const latest = await getCache(cacheKey);
     const list = view.querySelector("#case-list");
     if (latest && list) {
@@ -97,4 +97,8 @@ export async function renderCases(view) {
       list.innerHTML = items.map((item) => caseRow(item, here)).join("");
     }
   });
+  return () => {
+    unsubscribe();
+    state.tracker.stop();
+  };
 }

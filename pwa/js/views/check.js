@@ -69,7 +69,10 @@ async function photoList(visitId) {
 export async function renderCheck(view, caseId, visitId) {
   const item = await findCase(caseId);
   const existing = (await outbox.items()).find((i) => i.id === visitId);
-  if (existing && existing.state !== "draft") return go(`#/case/${caseId}`); // saved: not editable
+  const alreadySent = await (await db()).get("sent", visitId);
+  if (alreadySent || (existing && existing.state !== "draft")) {
+    return go(`#/case/${caseId}`, { replace: true }); // saved: not editable any more
+  }
   const draft = existing?.payload ? { ...existing.payload } : {
     kind: isNight() ? "night_check" : "site_check", started_at: new Date().toISOString(),
     participants: [], findings: "", measurements: [],
@@ -119,7 +122,7 @@ export async function renderCheck(view, caseId, visitId) {
           <input id="place" name="place" value="${item.address || ""}">
           <label for="caption">${t("caption")}</label>
           <input id="caption" name="caption" value="">
-          <label class="button big camera" for="photo-input">${t("takePhoto")}</label>
+          <button type="button" class="big camera" id="take-photo">${t("takePhoto")}</button>
           <input id="photo-input" type="file" accept="image/*" capture="environment" hidden>
           <ul id="photos" class="photos"></ul>
         </fieldset>
@@ -175,16 +178,26 @@ export async function renderCheck(view, caseId, visitId) {
   showFix();
   const stopFix = state.tracker.onChange(showFix);
 
+  view.querySelector("#take-photo").addEventListener("click", () => {
+    view.querySelector("#photo-input").click();
+  });
   view.querySelector("#photo-input").addEventListener("change", async (event) => {
     const chosenAt = performance.now();
     const files = [...event.target.files];
     event.target.value = "";
     for (const file of files) {
-      const photo = await capturePhoto(file, {
-        caseId, visitClientId: visitId, fix: state.tracker.current(),
-        photographer: state.session?.user?.display_name || state.session?.user?.username,
-        place: form.place.value, caption: form.caption.value,
-      });
+      let photo;
+      try {
+        photo = await capturePhoto(file, {
+          caseId, visitClientId: visitId, fix: state.tracker.current(),
+          photographer: state.session?.user?.display_name || state.session?.user?.username,
+          place: form.place.value, caption: form.caption.value,
+        });
+      } catch (error) {
+        // A full phone (QuotaExceededError) or a broken store: say so loudly.
+        toast(`${t("notSaved")} (${error.name || error.message})`, "error");
+        continue;
+      }
       // What the inspector waits for: choosing the photo -> "saved on this phone".
       performance.measure("fieldcase:chosen-to-saved", { start: chosenAt });
       document.body.dataset.lastSaved = photo.id;
@@ -228,6 +241,19 @@ export async function renderCheck(view, caseId, visitId) {
   document.addEventListener("visibilitychange", onVisible);
 
   view.querySelector("#save-check").addEventListener("click", async () => {
+    // The server's limits, checked here: a refused check cannot be edited afterwards.
+    const reading = form.value_dba.value;
+    const offset = Number(form.calibration.value || 0);
+    if (reading !== "" && !(Number(reading) >= 0 && Number(reading) <= 200)) {
+      toast(t("readingRange"), "error");
+      form.value_dba.focus();
+      return;
+    }
+    if (!(offset >= -30 && offset <= 30)) {
+      toast(t("calibrationRange"), "error");
+      form.calibration.focus();
+      return;
+    }
     mic?.stop();
     saved = true;
     const payload = { ...readForm(form, draft), ended_at: new Date().toISOString() };
@@ -237,11 +263,12 @@ export async function renderCheck(view, caseId, visitId) {
     toast(`${t("checkSaved")} (${count} ${t("photosSaved")})`);
     outbox.requestBackgroundSync();
     outbox.syncNow({ force: true });
-    go(`#/case/${caseId}`);
+    go(`#/case/${caseId}`, { replace: true }); // Back must not reopen the saved check
   });
 
   return () => {
     stopFix();
+    state.tracker.stop(); // high-accuracy GPS only while a check is open
     mic?.stop();
     wakeLock?.release?.();
     document.removeEventListener("visibilitychange", onVisible);

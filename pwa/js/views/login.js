@@ -2,7 +2,8 @@ import { api } from "../api.js";
 import { t } from "../i18n.js";
 import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
-import { loadStandards, saveSession, state } from "../state.js";
+import { getMeta, setMeta } from "../db.js";
+import { forgetUserData, loadStandards, saveSession, state } from "../state.js";
 import { errorText, html } from "../ui.js";
 
 function isIosBrowser() {
@@ -37,6 +38,9 @@ export function renderLogin(view) {
       const answer = await api("POST", "/api/auth/login", {
         body: { username: form.username.value.trim(), password: form.password.value },
       });
+      const previous = state.session?.user?.id || (await getMeta("lastUser"));
+      if (previous && previous !== answer.user.id) await forgetUserData();
+      await setMeta("lastUser", answer.user.id);
       await saveSession({ user: answer.user, csrf_token: answer.csrf_token });
       loadStandards();
       const returnTo = sessionStorage.getItem("fieldcase.returnTo") || "#/cases";

@@ -4,7 +4,7 @@ import * as outbox from "../outbox.js";
 import { state } from "../state.js";
 import { fmtTime, html } from "../ui.js";
 
-function stateText(item, drafts, userId) {
+function stateText(item, drafts, userId, failed) {
   const progress = outbox.status.progress[item.id];
   if (progress) {
     return html`<span data-state="sending">${t("sending")} ${Math.round(progress.fraction * 100)}%
@@ -17,6 +17,9 @@ function stateText(item, drafts, userId) {
   if (item.state === "failed") {
     return html`<span data-state="failed" class="error">${t("failed")}: ${item.lastError?.message || ""}</span>`;
   }
+  if (item.visitClientId && failed.has(item.visitClientId) && !item.declaration) {
+    return html`<span data-state="saved">${t("savedOnPhone")} · ${t("waitsRefused")}</span>`;
+  }
   if (item.visitClientId && drafts.has(item.visitClientId)) {
     return html`<span data-state="saved">${t("savedOnPhone")} · ${t("waitsForCheck")}</span>`;
   }
@@ -28,17 +31,20 @@ function stateText(item, drafts, userId) {
   return html`<span data-state="saved">${t("savedOnPhone")}</span>`;
 }
 
-async function row(item, drafts, userId) {
+async function row(item, drafts, userId, failed) {
+  const mine = !item.userId || item.userId === userId;
+  // Another user's items show no caption or place: a shared phone keeps cases apart.
   const label = item.kind === "visit" ? term(item.payload?.kind || "site_check")
-    : `${t("photo")} · ${item.caption || item.place || item.fileName || ""}`;
+    : mine ? `${t("photo")} · ${item.caption || item.place || item.fileName || ""}` : t("photo");
   const action = item.state === "failed"
     ? html`<button data-retry="${item.id}">${t("retry")}</button>`
-    : item.state === "draft"
-      ? html`<a class="button" href="#/check/${item.caseId}/${item.id}">${t("unfinished")}</a>`
+    : item.state === "draft" && mine
+      ? html`<a class="button" href="#/check/${item.caseId}/${item.id}">${t("unfinished")}</a>
+        <button type="button" data-discard="${item.id}">${t("discard")}</button>`
       : "";
   return html`<li class="outbox-item" data-outbox-id="${item.id}" data-kind="${item.kind}">
     <span><b>${label}</b> <span class="muted small">${fmtTime(item.createdAt)}</span></span>
-    ${stateText(item, drafts, userId)} ${action}</li>`;
+    ${stateText(item, drafts, userId, failed)} ${action}</li>`;
 }
 
 export async function renderOutbox(view) {
@@ -57,15 +63,19 @@ export async function renderOutbox(view) {
   view.querySelector("#waiting").addEventListener("click", (event) => {
     const retry = event.target.closest("[data-retry]");
     if (retry) outbox.retryFailed(retry.dataset.retry);
+    const discard = event.target.closest("[data-discard]");
+    if (discard && confirm(t("confirmDiscard"))) outbox.discardDraft(discard.dataset.discard);
   });
   const update = async () => {
     const waiting = await outbox.items();
     const drafts = new Set(waiting.filter((i) => i.state === "draft").map((i) => i.id));
+    const failed = new Set(waiting.filter((i) => i.kind === "visit" && i.state === "failed")
+      .map((i) => i.id));
     const sent = (await (await db()).getAll("sent")).slice(-20).reverse();
     button.disabled = outbox.status.running;
     button.textContent = outbox.status.running ? t("syncing") : t("syncNow");
     view.querySelector("#waiting").innerHTML = waiting.length
-      ? html`<ul class="outbox" id="outbox-list">${await Promise.all(waiting.map((item) => row(item, drafts, state.session?.user?.id)))}</ul>`
+      ? html`<ul class="outbox" id="outbox-list">${await Promise.all(waiting.map((item) => row(item, drafts, state.session?.user?.id, failed)))}</ul>`
       : html`<p class="muted" id="outbox-empty">${t("nothingWaiting")}</p>`;
     view.querySelector("#sent").innerHTML = html`${sent.map((s) => html`<li data-sent-id="${s.id}">
       ${s.kind === "visit" ? t("check") : t("photo")} ${fmtTime(s.sentAt)}

@@ -2,7 +2,7 @@ import { api } from "../api.js";
 import { getLang, setLang, t } from "../i18n.js";
 import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
-import { saveSession, state } from "../state.js";
+import { forgetUserData, saveSession, state } from "../state.js";
 import { html, toast } from "../ui.js";
 
 export async function renderSettings(view) {
@@ -44,9 +44,15 @@ export async function renderSettings(view) {
     try {
       await api("POST", "/api/auth/logout");
     } catch (error) {
-      toast(error.message, "error");
+      // The session cookie is HttpOnly: only the server can end it. Logging out locally
+      // while offline would leave a live session behind on a shared phone.
+      if (error.kind === "offline" || error.kind === "portal") {
+        toast(t("logoutOffline"), "error");
+        return;
+      }
     }
-    // Items waiting stay on the phone; the next login sends them.
+    await forgetUserData();
+    // Items waiting stay on the phone, held for whoever captured them.
     await saveSession(null);
     if (waiting) toast(`${waiting} · ${t("waiting")}`);
     go("#/login");
