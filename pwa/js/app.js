@@ -3,9 +3,9 @@ import { api, probe } from "./api.js";
 import { db } from "./db.js";
 import { getLang, setLang, t } from "./i18n.js";
 import * as outbox from "./outbox.js";
-import { loadSession, loadStandards, saveSession, state } from "./state.js";
+import { loadSession, loadStandards, saveSession, state, warnIfStorageLow } from "./state.js";
 import { go, setRouter } from "./nav.js";
-import { html, toast } from "./ui.js";
+import { html } from "./ui.js";
 import { renderCase } from "./views/case.js";
 import { renderCases } from "./views/cases.js";
 import { renderCheck } from "./views/check.js";
@@ -105,13 +105,10 @@ async function checkStorage() {
     if (navigator.storage?.persist && !(await navigator.storage.persisted())) {
       await navigator.storage.persist();
     }
-    const { quota, usage } = await navigator.storage.estimate();
-    if (quota && (quota - usage < 200 * 1024 * 1024 || usage / quota > 0.9)) {
-      toast(t("storageLow"), "warn");
-    }
   } catch {
-    // Not every browser can tell; nothing to warn about then.
+    // Not every browser can tell; the warning below still runs.
   }
+  warnIfStorageLow();
 }
 
 async function refreshSession() {

@@ -2,7 +2,9 @@
 import { api, setCsrf } from "./api.js";
 import { FixTracker } from "./capture.js";
 import { db, getCache, getMeta, setCache, setMeta } from "./db.js";
+import { t } from "./i18n.js";
 import { setUser } from "./outbox.js";
+import { toast } from "./ui.js";
 
 export const state = {
   session: null, // { user, csrf_token }
@@ -46,4 +48,18 @@ export async function forgetUserData() {
   const database = await db();
   const tx = database.transaction(["cache", "previews"], "readwrite");
   await Promise.all([tx.objectStore("cache").clear(), tx.objectStore("previews").clear(), tx.done]);
+}
+
+// Photos are megabytes each: warn while there is still room to sync before it runs out.
+export async function warnIfStorageLow() {
+  try {
+    const { quota, usage } = await navigator.storage.estimate();
+    if (quota && (quota - usage < 200 * 1024 * 1024 || usage / quota > 0.9)) {
+      toast(t("storageLow"), "warn");
+      return true;
+    }
+  } catch {
+    // Not every browser can tell.
+  }
+  return false;
 }

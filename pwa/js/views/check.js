@@ -6,7 +6,7 @@ import { t, term } from "../i18n.js";
 import { go } from "../nav.js";
 import { MicEstimate, isNight, limitFor, phoneModel } from "../noise.js";
 import * as outbox from "../outbox.js";
-import { state } from "../state.js";
+import { state, warnIfStorageLow } from "../state.js";
 import { fmtTime, html, toast } from "../ui.js";
 
 const KINDS = ["night_check", "site_check", "monitoring", "coordination_meeting", "joint_enforcement"];
@@ -201,7 +201,7 @@ export async function renderCheck(view, caseId, visitId) {
       // What the inspector waits for: choosing the photo -> "saved on this phone".
       performance.measure("fieldcase:chosen-to-saved", { start: chosenAt });
       document.body.dataset.lastSaved = photo.id;
-      toast(t("savedOnPhone"));
+      if (!(await warnIfStorageLow())) toast(t("savedOnPhone"));
       await redrawPhotos();
       const blob = await (await db()).get("blobs", photo.id);
       if (blob) makePreview(photo.id, blob).then(redrawPhotos);
