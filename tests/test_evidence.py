@@ -138,7 +138,7 @@ def test_far_from_case_reports_distance_and_clock_drift(app, as_user, make_case)
     # The case is in Helsinki; the phone says it stood ~1.1 km north, with a clock 2 h slow.
     stored = file_photo(api, make_case()["id"], NOKIA.read_bytes(),
                         geo={"lat": 60.1567, "lon": 24.9068, "accuracy_m": 10},
-                        device_time=(NOW - timedelta(hours=2)).isoformat())
+                        device_time=(datetime.now(UTC) - timedelta(hours=2)).isoformat())
     flags = {f["code"]: f for f in stored["flags"]}
     assert 1000 < flags["far_from_case"]["distance_m"] < 1250
     assert abs(flags["clock_drift"]["offset_s"] - 7200) < 120
