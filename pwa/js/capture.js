@@ -114,3 +114,28 @@ export async function makePreview(id, blob, maxEdge = 480) {
     return null; // a format the browser cannot draw (HEIC on Chromium): no preview
   }
 }
+
+// Object URLs for the previews of photos still on the phone: each screen keeps one set,
+// replaced on every redraw and revoked when the screen closes.
+export class PreviewUrls {
+  #urls = new Set();
+
+  // id -> object URL, or null where the browser could not draw a preview.
+  async load(items) {
+    this.revoke();
+    const database = await db();
+    const urls = new Map();
+    for (const item of items) {
+      const preview = await database.get("previews", item.id);
+      const url = preview ? URL.createObjectURL(preview) : null;
+      if (url) this.#urls.add(url);
+      urls.set(item.id, url);
+    }
+    return urls;
+  }
+
+  revoke() {
+    for (const url of this.#urls) URL.revokeObjectURL(url);
+    this.#urls.clear();
+  }
+}

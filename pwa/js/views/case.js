@@ -1,5 +1,6 @@
 import { api } from "../api.js";
-import { db, getCache, setCache } from "../db.js";
+import { PreviewUrls } from "../capture.js";
+import { getCache, setCache } from "../db.js";
 import { t, term } from "../i18n.js";
 import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
@@ -31,18 +32,14 @@ function evidenceCard(ev) {
     </figure>`;
 }
 
-const previewUrls = new Set();
+const previews = new PreviewUrls();
 
 async function localPhotos(caseId) {
-  const database = await db();
-  for (const url of previewUrls) URL.revokeObjectURL(url);
-  previewUrls.clear();
   const waiting = (await outbox.items()).filter((i) => i.kind === "evidence" && i.caseId === caseId);
+  const urls = await previews.load(waiting);
   const cards = [];
   for (const item of waiting) {
-    const preview = await database.get("previews", item.id);
-    const url = preview ? URL.createObjectURL(preview) : null;
-    if (url) previewUrls.add(url);
+    const url = urls.get(item.id);
     cards.push(html`
       <figure class="evidence local" data-outbox-id="${item.id}">
         ${url ? html`<img src="${url}" alt="${item.caption || t("evidence")}">` : html`<div class="noimg">${item.contentType}</div>`}
@@ -126,7 +123,6 @@ export async function renderCase(view, caseId) {
   });
   return () => {
     unsubscribe();
-    for (const url of previewUrls) URL.revokeObjectURL(url);
-    previewUrls.clear();
+    previews.revoke();
   };
 }

@@ -1,6 +1,6 @@
 // A check: kind, partners, findings, a noise reading against its limit, and photos.
 // Everything is written to the phone as it is typed; "Save check" queues it for sending.
-import { capturePhoto, makePreview } from "../capture.js";
+import { PreviewUrls, capturePhoto, makePreview } from "../capture.js";
 import { db, getCache } from "../db.js";
 import { t, term } from "../i18n.js";
 import { go } from "../nav.js";
@@ -12,7 +12,7 @@ import { fmtTime, html, toast } from "../ui.js";
 const KINDS = ["night_check", "site_check", "monitoring", "coordination_meeting", "joint_enforcement"];
 const PARTNERS = ["police", "culture_market", "community", "property_manager"];
 const ZONES = ["0", "1", "2", "3", "4"];
-const previewUrls = new Set();
+const previews = new PreviewUrls();
 
 async function findCase(caseId) {
   const detail = (await getCache(`case:${caseId}`))?.value?.item;
@@ -45,15 +45,11 @@ function readForm(form, draft) {
 }
 
 async function photoList(visitId) {
-  const database = await db();
-  for (const url of previewUrls) URL.revokeObjectURL(url);
-  previewUrls.clear();
   const photos = (await outbox.items()).filter((i) => i.kind === "evidence" && i.visitClientId === visitId);
+  const urls = await previews.load(photos);
   const rows = [];
   for (const photo of photos) {
-    const preview = await database.get("previews", photo.id);
-    const url = preview ? URL.createObjectURL(preview) : null;
-    if (url) previewUrls.add(url);
+    const url = urls.get(photo.id);
     rows.push(html`
       <li class="photo" data-photo-id="${photo.id}">
         ${url ? html`<img src="${url}" alt="">` : html`<span class="noimg">${photo.contentType}</span>`}
@@ -269,6 +265,7 @@ export async function renderCheck(view, caseId, visitId) {
   return () => {
     stopFix();
     state.tracker.stop(); // high-accuracy GPS only while a check is open
+    previews.revoke();
     mic?.stop();
     wakeLock?.release?.();
     document.removeEventListener("visibilitychange", onVisible);
