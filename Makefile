@@ -18,6 +18,15 @@ pwa/vendor/idb.js: node_modules/.installed
 	mkdir -p pwa/vendor
 	cp node_modules/idb/build/index.js $@
 
+# Leaflet (the map): its UMD build, stylesheet and marker images, loaded by the map screens.
+LEAFLET_IMAGES := layers.png layers-2x.png marker-icon.png marker-icon-2x.png marker-shadow.png
+LEAFLET := pwa/vendor/leaflet/leaflet.js pwa/vendor/leaflet/leaflet.css \
+	$(addprefix pwa/vendor/leaflet/images/,$(LEAFLET_IMAGES))
+
+pwa/vendor/leaflet/%: node_modules/.installed
+	mkdir -p $(dir $@)
+	cp node_modules/leaflet/dist/$* $@
+
 # Browser tests drive Debian's Chromium (test tools' own browser downloads fail here).
 /usr/bin/chromium:
 	$(SUDO) apt-get update -qq
@@ -38,13 +47,13 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $@
 
-run: $(VENV)/.installed pwa/vendor/idb.js
+run: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET)
 	$(BIN)/fieldcase migrate
 	$(BIN)/fieldcase demo --if-empty
 	$(BIN)/fieldcase banner --port $(PORT)
 	exec $(BIN)/gunicorn --config gunicorn.conf.py 'server:create_app()'
 
-test: $(VENV)/.installed-test pwa/vendor/idb.js /usr/bin/chromium
+test: $(VENV)/.installed-test pwa/vendor/idb.js $(LEAFLET) /usr/bin/chromium
 	$(BIN)/ruff check .
 	node --test pwa/tests/
 	$(BIN)/python -m pytest
@@ -52,9 +61,10 @@ test: $(VENV)/.installed-test pwa/vendor/idb.js /usr/bin/chromium
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 
-bench: $(VENV)/.installed-bench $(VENV)/.installed-test pwa/vendor/idb.js /usr/bin/chromium
+bench: $(VENV)/.installed-bench $(VENV)/.installed-test pwa/vendor/idb.js $(LEAFLET) /usr/bin/chromium
 	$(BIN)/python bench/bench_completion.py
 	$(BIN)/python bench/bench_pwa.py
+	$(BIN)/python bench/bench_board.py
 
 openapi: $(VENV)/.installed
 	$(BIN)/fieldcase openapi --output docs/openapi.json

@@ -4,10 +4,16 @@ const BUILD = "__BUILD__"; // replaced by the server with a hash of the app's fi
 const CACHE = `fieldcase-shell-${BUILD}`;
 const SHELL = [
   "/", "/index.html", "/manifest.webmanifest", "/css/app.css", "/vendor/idb.js",
-  "/js/app.js", "/js/api.js", "/js/capture.js", "/js/db.js", "/js/i18n.js", "/js/nav.js",
-  "/js/noise.js", "/js/outbox.js", "/js/state.js", "/js/ui.js",
-  "/js/views/case.js", "/js/views/cases.js", "/js/views/check.js", "/js/views/login.js",
-  "/js/views/outbox.js", "/js/views/settings.js",
+  "/vendor/leaflet/leaflet.js", "/vendor/leaflet/leaflet.css",
+  "/vendor/leaflet/images/layers.png", "/vendor/leaflet/images/layers-2x.png",
+  "/vendor/leaflet/images/marker-icon.png", "/vendor/leaflet/images/marker-icon-2x.png",
+  "/vendor/leaflet/images/marker-shadow.png",
+  "/js/app.js", "/js/actions.js", "/js/api.js", "/js/capture.js", "/js/caseui.js", "/js/db.js",
+  "/js/gcj02.js", "/js/i18n.js", "/js/mapkit.js", "/js/nav.js", "/js/noise.js",
+  "/js/notifications.js", "/js/outbox.js", "/js/state.js", "/js/ui.js",
+  "/js/views/board.js", "/js/views/case.js", "/js/views/caseform.js", "/js/views/cases.js",
+  "/js/views/check.js", "/js/views/login.js", "/js/views/map.js", "/js/views/outbox.js",
+  "/js/views/settings.js",
   "/icons/icon-192.png", "/icons/icon-512.png", "/icons/icon-maskable-512.png",
   "/icons/apple-touch-icon.png",
 ];

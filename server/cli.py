@@ -7,6 +7,7 @@ import os
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import current_app
@@ -14,9 +15,10 @@ from flask.cli import FlaskGroup
 from flask_migrate import upgrade
 
 from server import create_app
-from server.domain import audit, auth
+from server.domain import audit, auth, sweep, timeline, workdays
 from server.domain import evidence as evidence_service
 from server.domain.errors import DomainError
+from server.domain.uow import transaction
 from server.models import ROLES
 
 cli = FlaskGroup(create_app=lambda: create_app(), help="Fieldcase operator commands.")
@@ -30,7 +32,10 @@ def _fail(error: DomainError) -> None:
 def migrate_cmd() -> None:
     """Bring the database schema up to date (Alembic)."""
     upgrade(directory=str(Path(current_app.root_path) / "migrations"))
-    click.echo("database is up to date")
+    from server.domain.cases import backfill
+
+    filled = backfill()
+    click.echo("database is up to date" + (f"; {filled} case timelines started" if filled else ""))
 
 
 @cli.command("init-storage")
@@ -110,11 +115,43 @@ def reconcile_cmd(older_than_minutes: int, expire_after_hours: int) -> None:
 
 @cli.command("verify-audit")
 def verify_audit_cmd() -> None:
-    """Check the audit log's hash chain."""
+    """Check the audit log's hash chain and every case timeline's chain."""
     ok, broken = audit.verify_chain()
+    cases_broken = list(timeline.verify_chains())
+    for case_id, seq in cases_broken:
+        click.echo(f"case {case_id}: timeline altered at event {seq}", err=True)
     if not ok:
         raise click.ClickException(f"audit chain broken at entry {broken}")
-    click.echo("audit chain intact")
+    if cases_broken:
+        raise click.ClickException(f"{len(cases_broken)} case timeline(s) altered")
+    click.echo("audit chain intact; every case timeline intact")
+
+
+@cli.command("sweep")
+@click.option("--no-deliver", is_flag=True, help="Raise reminders but post no webhooks.")
+def sweep_cmd(no_deliver: bool) -> None:
+    """Raise due milestones and overdue escalations once; post them to the webhooks."""
+    click.echo(json.dumps(sweep.sweep(deliver=not no_deliver)))
+
+
+@cli.command("load-calendar")
+@click.argument("year", type=int)
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.option("--source", default="", help="Where the schedule comes from (the notice).")
+def load_calendar_cmd(year: int, file: Any, source: str) -> None:
+    """Load a year's holidays and make-up working days from a JSON list of
+    {date, kind: holiday|workday, name}."""
+    from server.domain.workcalendar import CalendarDataError, check_year
+
+    try:
+        days = check_year(year, json.load(file))
+    except (CalendarDataError, ValueError) as exc:
+        raise click.ClickException(f"{exc} {getattr(exc, 'errors', '')}") from exc
+    with transaction():
+        workdays.write_year(year, days, source=source or file.name, actor_id=None)
+        audit.append("calendar.loaded", "calendar", str(year), actor_id=None,
+                     data={"days": len(days), "source": source or file.name})
+    click.echo(f"{year}: {len(days)} days loaded")
 
 
 @cli.command("openapi")

@@ -82,5 +82,13 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "FAR_FROM_CASE_M": _int(env, "FAR_FROM_CASE_M", 500),
         "CLOCK_DRIFT_S": _int(env, "CLOCK_DRIFT_S", 300),
         "LOCAL_TIMEZONE": env.get("LOCAL_TIMEZONE") or "Asia/Shanghai",
+        # The map's basemap: osm, tianditu (needs TIANDITU_KEY) or amap (GCJ-02).
+        "MAP_TILES": env.get("MAP_TILES") or "osm",
+        "TIANDITU_KEY": env.get("TIANDITU_KEY") or "",
+        "AMAP_TILES_URL": env.get("AMAP_TILES_URL") or
+        "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+        "&x={x}&y={y}&z={z}",
+        "OSM_TILES_URL": env.get("OSM_TILES_URL") or
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     }

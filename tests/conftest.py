@@ -29,6 +29,8 @@ PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL",
 PASSWORD = "correct-horse-battery"
 # Rows that outlive a test: the units and people every test uses.
 KEEP_TABLES = {"units", "users", "user_units", "alembic_version"}
+# Seeded by the migration: kept, less what a test added (see _restore_seeded_data).
+SEEDED_TABLES = {"deadline_rules", "calendar_days", "calendar_years"}
 
 
 def unavailable(reason: str) -> None:
@@ -141,9 +143,21 @@ def app(stack: dict) -> Iterator[Flask]:
             storage.delete(info.key)
         with db.engine.begin() as conn:
             for table in reversed(db.metadata.sorted_tables):
-                if table.name not in KEEP_TABLES:
+                if table.name not in KEEP_TABLES | SEEDED_TABLES:
                     conn.execute(table.delete())
+            _restore_seeded_data(conn)
         db.engine.dispose()
+
+
+def _restore_seeded_data(conn: sa.Connection) -> None:
+    """Drop rule versions and calendar years a test added; the seeded ones stay."""
+    from server.domain.workcalendar import bundled_years
+    from server.models import CalendarDay, CalendarYear, DeadlineRule
+
+    conn.execute(sa.delete(DeadlineRule).where(DeadlineRule.created_by.is_not(None)))
+    bundled = list(bundled_years())
+    conn.execute(sa.delete(CalendarDay).where(CalendarDay.year.not_in(bundled)))
+    conn.execute(sa.delete(CalendarYear).where(CalendarYear.year.not_in(bundled)))
 
 
 # ---- API clients ---------------------------------------------------------------------

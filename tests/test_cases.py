@@ -119,13 +119,13 @@ def test_a_concurrent_patch_is_a_409_not_a_500(app, as_user, make_case, monkeypa
     case = make_case()
     real_get_case = scope.get_case
 
-    def read_then_someone_else_writes(user, case_id):  # type: ignore[no-untyped-def]
-        found = real_get_case(user, case_id)
-        # Another request commits its change between this one's read and its write.
+    def read_then_someone_else_writes(user, case_id, **kw):  # type: ignore[no-untyped-def]
+        # Another request commits its change just before this one takes the row (which
+        # it locks: on PostgreSQL the other would otherwise wait for this one).
         with db.engine.begin() as other:
             other.execute(sa.update(Case).where(Case.id == case_id)
                           .values(version=Case.version + 1, subject="别人改的"))
-        return found
+        return real_get_case(user, case_id, **kw)
 
     monkeypatch.setattr(cases.scope, "get_case", read_then_someone_else_writes)
     api = as_user("reviewer")

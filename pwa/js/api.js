@@ -19,8 +19,9 @@ export function setCsrf(token) {
 }
 
 function isJson(response) {
+  // application/json, application/problem+json, application/geo+json (the map feed)…
   const type = response.headers.get("Content-Type") || "";
-  return type.includes("application/json") || type.includes("application/problem+json");
+  return /application\/([\w.-]+\+)?json/.test(type);
 }
 
 export async function readAnswer(response) {

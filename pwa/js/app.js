@@ -3,13 +3,16 @@ import { api, probe } from "./api.js";
 import { db } from "./db.js";
 import { getLang, setLang, t } from "./i18n.js";
 import * as outbox from "./outbox.js";
-import { loadSession, loadStandards, saveSession, state, warnIfStorageLow } from "./state.js";
+import { isManager, loadSession, loadStandards, loadVocab, saveSession, state, warnIfStorageLow } from "./state.js";
 import { go, setRouter } from "./nav.js";
 import { html } from "./ui.js";
+import { renderBoard } from "./views/board.js";
 import { renderCase } from "./views/case.js";
+import { renderCaseForm } from "./views/caseform.js";
 import { renderCases } from "./views/cases.js";
 import { renderCheck } from "./views/check.js";
 import { renderLogin } from "./views/login.js";
+import { renderMap } from "./views/map.js";
 import { renderOutbox } from "./views/outbox.js";
 import { renderSettings } from "./views/settings.js";
 
@@ -17,6 +20,10 @@ const ROUTES = [
   [/^#\/login$/, renderLogin],
   [/^#\/cases$/, renderCases],
   [/^#\/case\/([\w-]+)$/, renderCase],
+  [/^#\/case\/([\w-]+)\/edit$/, renderCaseForm],
+  [/^#\/case-new$/, renderCaseForm],
+  [/^#\/board$/, renderBoard],
+  [/^#\/map$/, renderMap],
   [/^#\/check\/([\w-]+)\/([\w-]+)$/, renderCheck],
   [/^#\/outbox$/, renderOutbox],
   [/^#\/settings$/, renderSettings],
@@ -34,6 +41,7 @@ async function route() {
     sessionStorage.setItem("fieldcase.returnTo", hash);
     return go("#/login");
   }
+  renderNav();
   const view = document.getElementById("view");
   for (const [pattern, render] of ROUTES) {
     const match = hash.match(pattern);
@@ -64,12 +72,30 @@ function markNav(hash) {
   }
 }
 
-async function renderChrome() {
-  document.getElementById("app-title").textContent = t("appName");
+// Inspectors keep "My cases" first; the office gets its own list, and reviewers and
+// admins take in new cases. Redrawn when the user or the language changes.
+let navFor = null;
+
+function renderNav() {
+  const role = state.session?.user?.role || "";
+  const key = `${role}:${getLang()}`;
+  if (navFor === key) return;
+  navFor = key;
+  const office = ["reviewer", "admin", "revisit"].includes(role);
   document.getElementById("nav").innerHTML = html`
-    <a href="#/cases">${t("myCases")}</a>
+    <a href="#/cases">${office ? t("allCases") : t("myCases")}</a>
+    <a href="#/board">${t("board")}</a>
+    <a href="#/map">${t("map")}</a>
+    ${isManager() ? html`<a href="#/case-new" class="office-link">${t("newCase")}</a>` : ""}
     <a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>
     <a href="#/settings">${t("settings")}</a>`;
+  renderStatus();
+}
+
+async function renderChrome() {
+  document.getElementById("app-title").textContent = t("appName");
+  navFor = null;
+  renderNav();
   document.getElementById("lang").textContent = getLang() === "zh" ? "EN" : "中文";
   await renderStatus();
 }
@@ -150,7 +176,10 @@ async function start() {
   outbox.onChange(() => renderStatus());
   await renderChrome();
   await refreshSession();
-  if (state.session) loadStandards();
+  if (state.session) {
+    loadStandards();
+    loadVocab();
+  }
   await route();
   outbox.startTriggers();
   checkStorage();

@@ -64,6 +64,57 @@ export async function savePhoto(photo, blob) {
   emit();
 }
 
+// A case action taken on the phone (start, submit…): queued like a check, sent in order,
+// with the version of the case the inspector was looking at. `after`: the phone's own
+// earlier action on the same case still waiting, whose answer gives the version to send.
+export async function saveTransition({ caseId, action, params, version, subject }) {
+  const database = await db();
+  const waiting = (await database.getAllFromIndex("outbox", "createdAt"))
+    .filter((i) => i.kind === "transition" && i.caseId === caseId && i.state !== "discarded");
+  // Strictly after the action it builds on, even within the same millisecond.
+  const last = waiting.length ? Date.parse(waiting[waiting.length - 1].createdAt) : 0;
+  const createdAt = new Date(Math.max(Date.now(), last + 1)).toISOString();
+  const item = {
+    id: uuid(), clientId: uuid(), kind: "transition", caseId, action, params: params || {},
+    version, subject: subject || "", after: waiting.length ? waiting[waiting.length - 1].id : null,
+    state: "queued", attempts: 0, nextAttemptAt: 0, lastError: null, conflict: null,
+    createdAt, userId: currentUser,
+  };
+  await database.put("outbox", item);
+  emit();
+  return item;
+}
+
+// What the phone still has to send for a case, oldest first (the case page shows them).
+export async function pendingTransitions(caseId) {
+  return (await items()).filter((i) => i.kind === "transition" && i.caseId === caseId);
+}
+
+// Conflict, "retry on the current version": the same action on the version the server
+// named, under a new client id (the refused attempt was never applied).
+export async function retryOnCurrent(id) {
+  const item = await (await db()).get("outbox", id);
+  if (!item?.conflict) return null;
+  await updateItem(id, { state: "queued", version: item.conflict.current_version,
+    clientId: uuid(), after: null, conflict: null, lastError: null, nextAttemptAt: 0 });
+  return syncNow({ force: true });
+}
+
+// "Discard my action": only for what the server refused (a conflict or a refusal); an
+// action on its way cannot be taken back.
+export async function discardItem(id) {
+  const database = await db();
+  const item = await database.get("outbox", id);
+  if (!item || !["conflict", "failed"].includes(item.state)) return false;
+  const tx = database.transaction(["outbox", "blobs", "previews"], "readwrite");
+  tx.objectStore("outbox").delete(id);
+  tx.objectStore("blobs").delete(id);
+  tx.objectStore("previews").delete(id);
+  await tx.done;
+  emit();
+  return true;
+}
+
 export async function updateItem(id, changes) {
   const database = await db();
   const item = await database.get("outbox", id);
@@ -127,7 +178,8 @@ async function finish(item, serverId, receipt) {
   tx.objectStore("previews").delete(item.id);
   tx.objectStore("sent").put({
     id: item.id, kind: item.kind, serverId, caseId: item.caseId, sentAt: new Date().toISOString(),
-    sha256: receipt.sha256 || null,
+    sha256: receipt.sha256 || null, action: item.action || null,
+    version: item.kind === "transition" ? receipt.version : undefined,
   });
   tx.objectStore("outbox").delete(item.id);
   tx.objectStore("blobs").delete(item.id);
@@ -144,6 +196,25 @@ async function sendVisit(item) {
     throw new ApiError("portal", 200, null, "unexpected receipt");
   }
   await finish(item, receipt.id, receipt);
+}
+
+async function sendTransition(item) {
+  const database = await db();
+  let { version } = item;
+  if (item.after) {
+    // The phone's earlier action on this case: wait for it, then build on its answer.
+    if (await database.get("outbox", item.after)) return "waiting";
+    const before = await database.get("sent", item.after);
+    if (before?.version != null) version = before.version;
+  }
+  const receipt = await api("POST", `/api/cases/${item.caseId}/transitions`, {
+    body: { ...item.params, action: item.action, version, client_id: item.clientId || item.id },
+  });
+  if (!receipt || receipt.id !== item.caseId || receipt.version == null) {
+    throw new ApiError("portal", 200, null, "unexpected receipt");
+  }
+  await finish(item, receipt.id, receipt);
+  return "sent";
 }
 
 function declaration(item, visitId) {
@@ -248,12 +319,14 @@ async function runOnce({ force }) {
     && (!item.userId || item.userId === currentUser)
     && !(item.awaitingFix && !item.declaration
          && now - Date.parse(item.capturedAt) < FIX_GRACE_MS));
-  // Checks before photos, so a photo's visit exists when the photo is declared.
-  queue.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === "visit" ? -1 : 1)
-    || a.createdAt.localeCompare(b.createdAt));
+  // Checks and case actions before photos, so a photo's visit exists when the photo is
+  // declared; checks and actions in the order they were taken.
+  const rank = (item) => (item.kind === "evidence" ? 1 : 0);
+  queue.sort((a, b) => rank(a) - rank(b) || a.createdAt.localeCompare(b.createdAt));
   for (const item of queue) {
     try {
       if (item.kind === "visit") await sendVisit(item);
+      else if (item.kind === "transition") await sendTransition(item);
       else await sendPhoto(item);
       status.lastError = null;
     } catch (error) {
@@ -267,6 +340,18 @@ async function runOnce({ force }) {
       }
       const attempts = (item.attempts || 0) + 1;
       const message = describe(error);
+      if (item.kind === "transition" && error.code === "case.version_conflict") {
+        // Someone changed the case since the inspector saw it: kept, shown with what
+        // changed, until the inspector discards it or retries on the current version.
+        const p = error.problem || {};
+        await updateItem(item.id, { state: "conflict", attempts,
+          lastError: { kind: error.kind, code: error.code, message },
+          // The case's status: `case_status` (problem+json's own `status` is the HTTP code).
+          conflict: { current_version: p.current_version,
+            status: [p.case_status, p.status].find((x) => typeof x === "string") ?? null,
+            unit: p.unit ?? null, changes: Array.isArray(p.changes) ? p.changes : [] } });
+        continue;
+      }
       if (isPermanent(error)) {
         await updateItem(item.id, { state: "failed", attempts,
           lastError: { kind: error.kind, code: error.code, message } });

@@ -11,6 +11,7 @@ export const state = {
   online: navigator.onLine,
   tracker: new FixTracker(),
   standards: null,
+  vocab: null, // GET /api/vocab: every list the app offers (channels, actions, basemaps…)
 };
 
 export async function loadSession() {
@@ -29,6 +30,60 @@ export async function saveSession(session) {
 
 export function isOffice() {
   return ["reviewer", "admin", "revisit"].includes(state.session?.user?.role);
+}
+
+// Office roles that take in, dispatch and steer cases (the revisit team only calls back).
+export function isManager() {
+  return ["reviewer", "admin"].includes(state.session?.user?.role);
+}
+
+// The vocabulary comes from the server once after login and is kept on the phone, so the
+// selects and action buttons work offline. The app keeps no copy of these lists.
+let vocabLoading = null;
+
+export async function loadVocab({ refresh = true } = {}) {
+  if (!refresh && state.vocab) return state.vocab;
+  if (!vocabLoading) {
+    vocabLoading = (async () => {
+      try {
+        state.vocab = await api("GET", "/api/vocab");
+        await setCache("vocab", state.vocab);
+      } catch {
+        state.vocab = state.vocab || (await getCache("vocab"))?.value || null;
+      }
+      return state.vocab;
+    })().finally(() => { vocabLoading = null; });
+  }
+  return vocabLoading;
+}
+
+// For views: the phone's copy at once, the server's when there is none yet.
+export async function vocab() {
+  if (state.vocab) return state.vocab;
+  state.vocab = (await getCache("vocab"))?.value || null;
+  return state.vocab || (await loadVocab()) || emptyVocab();
+}
+
+function emptyVocab() {
+  return { channels: [], categories: [], statuses: [], open_statuses: [], colours: [],
+    verdicts: [], visit_kinds: [], partners: [], actions: [], map: { default: null, tiles: [] } };
+}
+
+export function actionSpec(v, action) {
+  return (v?.actions || []).find((a) => a.action === action) || { action, params: [] };
+}
+
+// Lists that change rarely (units, people): the server's answer, else the phone's copy.
+export async function cachedGet(path) {
+  try {
+    const answer = await api("GET", path);
+    await setCache(`get:${path}`, answer);
+    return answer;
+  } catch (error) {
+    const stored = (await getCache(`get:${path}`))?.value;
+    if (stored) return stored;
+    throw error;
+  }
 }
 
 // Standards change rarely: fetched when online, the cached copy otherwise.

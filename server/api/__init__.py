@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from server.api import cases, evidence, health, session, standards, visits
+from server.api import admin, cases, evidence, health, lifecycle, session, standards, visits
 from server.api.problems import FieldcaseApi, register_error_handlers
 
 API_SPEC = {
@@ -26,7 +26,7 @@ def register_api(app: Flask) -> FieldcaseApi:
         "description": f"The `{cookie}` cookie set by POST /api/auth/login (HttpOnly, "
                        "SameSite=Lax). Every write also needs the X-CSRF-Token header with "
                        "the token the login returned (GET /api/me returns it again)."})
-    for module in (health, session, cases, visits, evidence, standards):
+    for module in (health, session, cases, visits, evidence, standards, lifecycle, admin):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))

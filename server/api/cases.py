@@ -16,7 +16,7 @@ from server.api.schemas import (
     RevealSchema,
 )
 from server.api.security import current_user, load_user
-from server.domain import cases, scope
+from server.domain import cases, lifecycle, scope
 from server.models.base import utcnow
 
 blp = Blueprint("cases", __name__, url_prefix="/api/cases",
@@ -51,8 +51,10 @@ class Cases(MethodView):
 class CaseItem(MethodView):
     @blp.response(200, CaseSchema)
     def get(self, case_id: str):  # type: ignore[no-untyped-def]
-        """One case."""
-        return present_case(scope.get_case(current_user(), case_id))
+        """One case, with the actions the current user may take now."""
+        user = current_user()
+        case = scope.get_case(user, case_id)
+        return present_case(case, actions=[a.name for a in lifecycle.allowed(user, case)])
 
     @blp.arguments(CaseUpdateSchema)
     @blp.response(200, CaseSchema)

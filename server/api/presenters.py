@@ -8,7 +8,7 @@ from typing import Any
 from flask import request
 
 from server.domain import evidence as evidence_service
-from server.domain.cases import case_deadline
+from server.domain.deadline_rules import deadline_of
 from server.domain.deadlines import Deadline
 from server.domain.integrity import photo_location
 from server.domain.privacy import mask_name, mask_phone
@@ -26,25 +26,32 @@ def present_deadline(deadline: Deadline | None) -> dict[str, Any] | None:
     if deadline is None:
         return None
     milestone = deadline.next_milestone
-    return {"rule": deadline.rule, "due_at": deadline.due_at, "colour": deadline.colour,
-            "overdue": deadline.overdue,
+    return {"rule": deadline.rule, "rule_version": deadline.rule_version,
+            "due_at": deadline.due_at, "colour": deadline.colour,
+            "overdue": deadline.overdue, "extended_days": deadline.extended_days,
             "next_milestone": {"name": milestone.name, "at": milestone.at}
             if milestone else None}
 
 
-def present_case(case: Case, now: datetime | None = None) -> dict[str, Any]:
-    """`now` fixes the moment the deadline is told at (one moment for a whole list)."""
+def present_case(case: Case, now: datetime | None = None,
+                 actions: list[str] | None = None) -> dict[str, Any]:
+    """`now` fixes the moment the deadline is told at (one moment for a whole list);
+    `actions`, for a single case, what the viewer may do now."""
     has_contact = case.complainant_name or case.complainant_phone
     return {
         **{k: getattr(case, k) for k in (
             "id", "channel", "category", "subject", "address", "description", "received_at",
             "unit_id", "key", "external_ref", "status", "version", "created_at",
-            "updated_at")},
+            "updated_at", "closed_at", "leader", "verdict", "result")},
+        "assignees": [{"id": u.id, "name": u.display_name} for u in case.assignees],
+        "co_units": [{"id": cu.unit_id, "name": cu.unit.name, "part": cu.part}
+                     for cu in case.co_units],
+        **({"actions": actions} if actions is not None else {}),
         "location": {"lat": case.lat, "lon": case.lon} if case.lat is not None else None,
         "complainant": {"name": mask_name(case.complainant_name),
                         "phone": mask_phone(case.complainant_phone)} if has_contact else None,
         "unit": {"id": case.unit.id, "name": case.unit.name},
-        "deadline": present_deadline(case_deadline(case, now or utcnow())),
+        "deadline": present_deadline(deadline_of(case, now or utcnow())),
     }
 
 

@@ -107,6 +107,8 @@ class CaseCreateSchema(Schema):
     received_at = Aware(required=True)
     unit_id = Text(required=True)
     key = fields.Boolean(load_default=False)
+    leader = _text(120, allow_none=True, metadata={"description": "包案领导: the leader in "
+                                                   "personal charge of a key or repeat case."})
     external_ref = _text(120, allow_none=True)
 
 
@@ -128,8 +130,12 @@ class CaseQuerySchema(Schema):
     q = _text(100)
     is_open = fields.Boolean(data_key="open", metadata={
         "description": "true: cases not closed; false: closed cases."})
-    colour = Text(validate=validate.OneOf(deadlines.COLOURS), metadata={
-        "description": "Open cases whose deadline shows this colour now."})
+    colour = Text(validate=validate.OneOf((*deadlines.COLOURS, "overdue")), metadata={
+        "description": "Open cases whose deadline shows this colour now; overdue ones "
+                       "stand apart (an overdue case is not red)."})
+    key = fields.Boolean(metadata={"description": "Key cases (加星件) only, or none."})
+    mine = fields.Boolean(load_default=False, metadata={
+        "description": "Only cases dispatched to me."})
     sort = Text(load_default="received", validate=validate.OneOf(("received", "due")),
                          metadata={"description": "received: newest first (the default); "
                                    "due: most urgent first (earliest due_at, key cases first "
@@ -146,10 +152,12 @@ class MilestoneSchema(Schema):
 
 class DeadlineSchema(Schema):
     rule = Text(metadata={"description": "The deadline rule's code, e.g. 1+3+5+7 "
-                                   "or petition-60 (server/domain/data/deadline_rules.json)."})
+                                   "or petition-60 (GET /api/deadline-rules)."})
+    rule_version = fields.Integer(metadata={"description": "The version frozen on the case."})
     due_at = fields.DateTime()
-    colour = Text(metadata={"description": "green, blue, yellow or red, by whole "
-                                     "24-hour periods elapsed since received_at."})
+    colour = Text(metadata={"description": "green, blue, yellow or red as the rule's "
+                                     "days pass (seed 004: yellow day 5, blue 6, red 7)."})
+    extended_days = fields.Integer()
     next_milestone = fields.Nested(MilestoneSchema, allow_none=True,
                                    metadata={"description": "The next one still ahead; null "
                                              "once all have passed."})
@@ -175,8 +183,23 @@ class CaseSchema(Schema):
     version = fields.Integer()
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
+    closed_at = fields.DateTime(allow_none=True)
+    leader = Text(allow_none=True)
+    verdict = Text(allow_none=True)
+    result = Text(allow_none=True)
+    assignees = fields.List(fields.Nested(UnitRefSchema), metadata={
+        "description": "Inspectors the case was dispatched to: {id, name}."})
+    co_units = fields.List(fields.Nested(lambda: CoUnitSchema()))
+    actions = fields.List(Text(), metadata={
+        "description": "What the current user may do now (single case answers only)."})
     deadline = fields.Nested(DeadlineSchema, allow_none=True,
                              metadata={"description": "Null once the case is closed."})
+
+
+class CoUnitSchema(Schema):
+    id = Text()
+    name = Text()
+    part = Text()
 
 
 class CasePageSchema(Schema):

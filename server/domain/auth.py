@@ -12,6 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from server.domain import audit
 from server.domain.errors import Conflict, Invalid, NotFound, Unauthenticated
+from server.domain.uow import command
 from server.extensions import db
 from server.models import ROLES, Unit, User, UserSession
 from server.models.base import utcnow
@@ -31,6 +32,7 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+@command
 def create_unit(name: str, parent_name: str | None = None) -> Unit:
     name = name.strip()
     if not name:
@@ -46,10 +48,10 @@ def create_unit(name: str, parent_name: str | None = None) -> Unit:
     db.session.add(unit)
     db.session.flush()
     audit.append("unit.created", "unit", unit.id, actor_id=None, data={"name": name})
-    db.session.commit()
     return unit
 
 
+@command
 def create_user(username: str, password: str, role: str, unit_names: list[str],
                 display_name: str = "") -> User:
     if role not in ROLES:
@@ -70,7 +72,6 @@ def create_user(username: str, password: str, role: str, unit_names: list[str],
     db.session.flush()
     audit.append("user.created", "user", user.id, actor_id=None,
                  data={"username": username, "role": role, "units": unit_names})
-    db.session.commit()
     return user
 
 
@@ -78,6 +79,7 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@command
 def login(username: str, password: str, ttl: timedelta) -> tuple[User, str, str]:
     """Check the password and open a session: (user, cookie token, CSRF token)."""
     user = db.session.scalar(sa.select(User).filter_by(username=username))
@@ -94,7 +96,6 @@ def login(username: str, password: str, ttl: timedelta) -> tuple[User, str, str]
                                expires_at=utcnow() + ttl))
     # Expired sessions are swept here rather than by a separate job.
     db.session.execute(sa.delete(UserSession).where(UserSession.expires_at < utcnow()))
-    db.session.commit()
     return user, token, csrf
 
 
@@ -109,8 +110,8 @@ def resolve_session(token: str | None) -> UserSession:
     return found
 
 
+@command
 def logout(token: str | None) -> None:
     if token:
         db.session.execute(sa.delete(UserSession).where(
             UserSession.token_hash == _token_hash(token)))
-        db.session.commit()

@@ -8,15 +8,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm.exc import StaleDataError
 
-from server.domain import audit, deadlines, scope
+from server.domain import audit, deadline_rules, lifecycle, scope, timeline
+from server.domain.deadlines import ClockEvent
 from server.domain.errors import Conflict, Invalid
 from server.domain.roles import OFFICE_ROLES, REVEAL_ROLES, require_role
+from server.domain.uow import command, transaction
 from server.extensions import db
-from server.models import Case, Unit, User
+from server.models import Case, CaseEvent, Unit, User, case_assignees
 from server.models.base import utcnow
 
 EDITABLE = ("channel", "category", "subject", "address", "description", "received_at", "key",
-            "external_ref", "unit_id", "lat", "lon", "complainant_name", "complainant_phone")
+            "leader", "external_ref", "unit_id", "lat", "lon", "complainant_name",
+            "complainant_phone")
+# Edits that move the clock: the deadline is recomputed (a new channel or key flag takes
+# the rule now current for it).
+CLOCK_FIELDS = ("channel", "key", "received_at")
 
 
 def _require_office(user: User) -> None:
@@ -30,94 +36,95 @@ def _check_unit(user: User, unit_id: str) -> None:
                       errors={"unit_id": ["Not one of your units."]})
 
 
+@command
 def create_case(user: User, data: dict[str, Any]) -> Case:
     _require_office(user)
     _check_unit(user, data["unit_id"])
     case = Case(created_by=user.id, status="received", **data)
+    deadline_rules.assign_rule(case)
+    now = utcnow()
+    received = {"received_at": case.received_at, "channel": case.channel,
+                "category": case.category, "unit_id": case.unit_id,
+                "rule": case.deadline_rule, "rule_version": case.deadline_rule_version}
+    deadline_rules.refresh(case, now, ClockEvent("received", now, received))
     db.session.add(case)
     db.session.flush()
+    timeline.append(case, "received", actor_id=user.id, at=now, data=received)
     audit.append("case.created", "case", case.id, actor_id=user.id,
                  data={"channel": case.channel, "category": case.category,
                        "unit_id": case.unit_id})
-    db.session.commit()
     return case
-
-
-def case_deadline(case: Case | sa.Row, now: datetime) -> deadlines.Deadline | None:
-    """The case's deadline at `now` (a Case, or a row with its status, channel,
-    received_at and key); a closed case has none."""
-    if case.status == "closed":
-        return None
-    return deadlines.deadline_for(case.channel, case.received_at, now, key=bool(case.key))
-
-
-def _urgency(row: tuple[str, bool, deadlines.Deadline | None]) -> tuple:
-    _id, key, deadline = row
-    if deadline is None:
-        return (1,)
-    return (0, deadline.due_at, not key)
 
 
 def list_cases(user: User, *, status: str | None = None, category: str | None = None,
                channel: str | None = None, unit: str | None = None, q: str | None = None,
                is_open: bool | None = None, colour: str | None = None,
-               sort: str = "received", now: datetime | None = None,
-               page: int = 1, per_page: int = 20) -> tuple[list[Case], int]:
-    """One page of the user's cases and the total matching.
+               key: bool | None = None, mine: bool = False, sort: str = "received",
+               now: datetime | None = None, page: int = 1, per_page: int = 20
+               ) -> tuple[list[Case], int]:
+    """One page of the user's cases and the total matching, all in SQL.
 
-    The SQL filters come first. Colour and due date follow from the deadline rules (data,
-    not SQL), so with `colour` or `sort="due"` the matching cases' few columns are read,
-    filtered and ordered here, and only the page's cases are loaded; `total` and paging
-    then count the same list. `sort="received"` is newest first; `sort="due"` is the most
-    urgent first (earliest due_at, key cases first among equals), cases without a deadline
-    (closed) last, newest first.
-    """
+    `colour` (green, blue, yellow, red, or overdue) is the colour at `now` from the
+    deadline stored on each case. `sort="received"` is newest first; `sort="due"` is the
+    most urgent first (earliest due, key cases first among equals), cases with no deadline
+    (closed) last."""
+    now = now or utcnow()
+    query = filtered(user, status=status, category=category, channel=channel, unit=unit,
+                     q=q, is_open=is_open, key=key)
+    if mine:
+        query = query.where(Case.id.in_(sa.select(case_assignees.c.case_id)
+                                        .where(case_assignees.c.user_id == user.id)))
+    if colour is not None:
+        query = query.where(scope.is_open(), deadline_rules.colour_sql(now) == colour)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(
+        query.with_only_columns(Case.id).subquery())) or 0
+    if sort == "due":
+        closed_last = sa.case((scope.is_open(), 0), else_=1)
+        order = (closed_last, Case.due_at.is_(None), Case.due_at, Case.key.desc(),
+                 Case.received_at.desc(), Case.id)
+    else:
+        order = (Case.received_at.desc(), Case.id)
+    items = db.session.scalars(query.order_by(*order).limit(per_page)
+                               .offset((page - 1) * per_page)).all()
+    return list(items), total
+
+
+def filtered(user: User, *, status: str | None = None, category: str | None = None,
+             channel: str | None = None, unit: str | None = None, q: str | None = None,
+             is_open: bool | None = None, key: bool | None = None,
+             received_from: datetime | None = None, received_to: datetime | None = None
+             ) -> sa.Select:
+    """The user's cases narrowed by the list's filters (shared by the list, board, map)."""
     query = scope.cases_query(user)
     if status:
         query = query.where(Case.status == status)
     if is_open is not None:
-        query = query.where(Case.status != "closed" if is_open else Case.status == "closed")
+        query = query.where(scope.is_open() if is_open else sa.not_(scope.is_open()))
     if category:
         query = query.where(Case.category == category)
     if channel:
         query = query.where(Case.channel == channel)
     if unit:
         query = query.where(Case.unit_id == unit)
+    if key is not None:
+        query = query.where(Case.key.is_(key))
+    if received_from is not None:
+        query = query.where(Case.received_at >= received_from)
+    if received_to is not None:
+        query = query.where(Case.received_at < received_to)
     if q:
         like = f"%{q.strip()}%"
         query = query.where(sa.or_(Case.subject.ilike(like), Case.address.ilike(like),
                                    Case.description.ilike(like), Case.external_ref.ilike(like)))
-    newest_first = (Case.received_at.desc(), Case.id)
-    if colour is None and sort == "received":
-        total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
-        items = db.session.scalars(query.order_by(*newest_first)
-                                   .limit(per_page).offset((page - 1) * per_page)).all()
-        return list(items), total or 0
-
-    if colour is not None:
-        query = query.where(Case.status != "closed")  # only open cases have a colour
-    now = now or utcnow()
-    light = query.with_only_columns(Case.id, Case.channel, Case.received_at, Case.key,
-                                    Case.status).order_by(*newest_first)
-    rows: list[tuple[str, bool, deadlines.Deadline | None]] = []  # newest first
-    for row in db.session.execute(light):
-        deadline = case_deadline(row, now)
-        if colour is None or (deadline is not None and deadline.colour == colour):
-            rows.append((row.id, bool(row.key), deadline))
-    if sort == "due":
-        rows.sort(key=_urgency)  # stable: equals keep the newest-first order read above
-    page_ids = [r[0] for r in rows[(page - 1) * per_page:page * per_page]]
-    loaded = {c.id: c for c in db.session.scalars(sa.select(Case).where(Case.id.in_(page_ids)))}
-    return [loaded[i] for i in page_ids if i in loaded], len(rows)
+    return query
 
 
+@command
 def update_case(user: User, case_id: str, changes: dict[str, Any], version: int) -> Case:
     _require_office(user)
-    case = scope.get_case(user, case_id)
+    case = scope.get_case(user, case_id, for_update=True)
     if case.version != version:
-        raise Conflict("case.version_conflict",
-                       "Someone changed this case since you opened it; reload and retry.",
-                       extra={"current_version": case.version})
+        raise lifecycle.version_conflict(case, version)
     if "unit_id" in changes:
         _check_unit(user, changes["unit_id"])
     changed = {k: v for k, v in changes.items() if k in EDITABLE and getattr(case, k) != v}
@@ -125,20 +132,30 @@ def update_case(user: User, case_id: str, changes: dict[str, Any], version: int)
         setattr(case, key, value)
     if not changed:
         return case
+    if {"channel", "key"} & set(changed):
+        deadline_rules.assign_rule(case)
+    now = utcnow()
+    # The received event is the clock's origin: a corrected receipt time is an event of
+    # its own that moves it.
+    corrected = ClockEvent("received", now, {"received_at": case.received_at,
+                                             "corrected": True}) \
+        if "received_at" in changed else None
+    if set(CLOCK_FIELDS) & set(changed):
+        deadline_rules.refresh(case, now, corrected)
     try:
-        # The versioned UPDATE goes out here, before the audit entry (whose own flush
-        # would otherwise raise this inside audit.append).
         db.session.flush()
     except StaleDataError as exc:  # a concurrent writer won between read and write
-        db.session.rollback()
         raise Conflict("case.version_conflict",
                        "Someone changed this case at the same time; reload and retry.") from exc
-    audit.append("case.updated", "case", case.id, actor_id=user.id,
-                 data={"fields": sorted(changed)})
-    db.session.commit()
+    fields = sorted(changed)
+    if corrected:
+        timeline.append(case, "received", actor_id=user.id, at=now, data=corrected.data)
+    timeline.append(case, "updated", actor_id=user.id, at=now, data={"fields": fields})
+    audit.append("case.updated", "case", case.id, actor_id=user.id, data={"fields": fields})
     return case
 
 
+@command
 def reveal_complainant(user: User, case_id: str, reason: str) -> dict[str, str | None]:
     require_role(user, REVEAL_ROLES, "case.reveal_forbidden",
                  "Your role may not see complainants' contact.")
@@ -146,8 +163,30 @@ def reveal_complainant(user: User, case_id: str, reason: str) -> dict[str, str |
         raise Invalid("case.reveal_reason", "Say why you need the contact.",
                       errors={"reason": ["A reason is required."]})
     case = scope.get_case(user, case_id)
+    lifecycle.record(case, "complainant_revealed", actor_id=user.id,
+                     data={"reason": reason.strip()})
     audit.append("case.complainant_revealed", "case", case.id, actor_id=user.id,
                  data={"reason": reason.strip()})
-    db.session.commit()
     return {"name": case.complainant_name, "phone": case.complainant_phone}
 
+
+def backfill(batch: int = 500) -> int:
+    """Cases from before timelines existed get their `received` event, rule and deadline
+    (run by `fieldcase migrate`; a no-op once done)."""
+    done = 0
+    while True:
+        with transaction():
+            todo = db.session.scalars(
+                sa.select(Case).where(~sa.exists().where(CaseEvent.case_id == Case.id))
+                .limit(batch)).all()
+            for case in todo:
+                if case.deadline_rule is None:
+                    deadline_rules.assign_rule(case)
+                timeline.append(case, "received", actor_id=case.created_by,
+                                at=case.created_at,
+                                data={"received_at": case.received_at, "channel": case.channel,
+                                      "unit_id": case.unit_id, "backfilled": True})
+                deadline_rules.refresh(case)
+        done += len(todo)
+        if len(todo) < batch:
+            return done

@@ -20,10 +20,11 @@ from typing import IO, Any
 import sqlalchemy as sa
 
 from server import media
-from server.domain import audit, idempotency, runtime, scope
+from server.domain import audit, idempotency, lifecycle, runtime, scope
 from server.domain.errors import Conflict, Invalid, NotFound, TooLarge
 from server.domain.integrity import Thresholds, integrity_flags
 from server.domain.roles import FIELD_ROLES, require_role
+from server.domain.uow import command, step, transaction
 from server.domain.vocab import EVIDENCE_TYPES
 from server.extensions import db
 from server.models import Case, Evidence, User, Visit
@@ -58,7 +59,7 @@ def upload_target(ev: Evidence) -> UploadTarget:
 def get_evidence(user: User, evidence_id: str) -> Evidence:
     ev = db.session.scalar(
         sa.select(Evidence).join(Case, Case.id == Evidence.case_id)
-        .where(Evidence.id == evidence_id, Case.unit_id.in_(scope.visible_unit_ids(user))))
+        .where(Evidence.id == evidence_id, scope.visible_clause(user)))
     if ev is None:
         raise NotFound("evidence.not_found", "No such evidence.")
     return ev
@@ -86,6 +87,7 @@ def visible_flags(user: User, flags: list[dict] | None) -> list[dict]:
     return shown
 
 
+@command
 def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
     """(evidence, created). The same client_id with the same body returns the first
     declaration (reviving an expired one); with another body it is refused."""
@@ -99,7 +101,6 @@ def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
     if created:
         audit.append("evidence.declared", "evidence", ev.id, actor_id=user.id,
                      data={"case_id": ev.case_id, "sha256": ev.sha256, "size": ev.size})
-        db.session.commit()
     elif ev.state == "expired":
         _revive(ev, actor_id=user.id, staging_key=_staging_key(ev.id),
                 device_time=data.get("device_time"))
@@ -108,6 +109,7 @@ def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
 
 def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Evidence:
     case = scope.get_case(user, data["case_id"])
+    lifecycle.require_open(case, "photos")
     if data.get("visit_id") and db.session.scalar(
             sa.select(Visit.id).filter_by(id=data["visit_id"], case_id=case.id)) is None:
         raise Invalid("evidence.bad_visit", "That visit does not belong to this case.",
@@ -152,7 +154,6 @@ def _revive(ev: Evidence, *, actor_id: str, staging_key: str,
     if device_time is not None:
         ev.device_offset_s = _offset(received, device_time)
     audit.append("evidence.revived", "evidence", ev.id, actor_id=actor_id)
-    db.session.commit()
 
 
 def complete(user: User, evidence_id: str) -> Evidence:
@@ -160,7 +161,8 @@ def complete(user: User, evidence_id: str) -> Evidence:
     ev = get_evidence(user, evidence_id)
     if ev.state == "expired" and _exists(runtime.storage(), ev.staging_key):
         # The bytes arrived (the upload URL outlives the declaration): take them.
-        _revive(ev, actor_id=user.id, staging_key=ev.staging_key)
+        with transaction():
+            _revive(ev, actor_id=user.id, staging_key=ev.staging_key)
     if ev.state != "pending":
         return _settled(ev)
     return finish_pending(ev, actor_id=user.id)
@@ -219,29 +221,31 @@ def _promote(store: Storage, ev: Evidence) -> bool:
     or a concurrent completion) and is what gets verified, so bytes re-sent to staging
     can never replace bytes being verified. Promotions of one row are serialised by a
     no-op UPDATE, which holds its row lock (PostgreSQL) or the write lock (SQLite) until
-    the commit that ends this step.
+    the end of this step's transaction (the caller's).
     """
     final = final_key(ev.id)
     locked = db.session.execute(
         sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending")
         .values(state="pending").execution_options(synchronize_session=False)).rowcount
-    try:
-        if locked == 0 or _exists(store, final):
-            return True
-        if not _exists(store, ev.staging_key):
-            raise Conflict("evidence.upload_missing",
-                           "The photo's bytes have not arrived yet; send them, then complete.")
-        store.copy(ev.staging_key, final)
-    finally:
-        db.session.commit()  # nothing changed: this only releases the lock
-    _discard(store, ev.staging_key)
+    if locked == 0 or _exists(store, final):
+        return True
+    if not _exists(store, ev.staging_key):
+        raise Conflict("evidence.upload_missing",
+                       "The photo's bytes have not arrived yet; send them, then complete.")
+    store.copy(ev.staging_key, final)
     return False
 
 
 def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
+    """Completion in steps, each its own transaction, because storage calls lie between
+    them: promote (under the row lock), verify, then store the row, its timeline event and
+    its audit entry together. Every step may be repeated."""
     store = runtime.storage()
     try:
-        staging_left = _promote(store, ev)
+        with step():  # nothing changes: the step only holds the row lock
+            staging_left = _promote(store, ev)
+        if not staging_left:
+            _discard(store, ev.staging_key)
         db.session.refresh(ev)
         if ev.state != "pending":  # another completion settled it meanwhile
             return _settled(ev)
@@ -250,8 +254,8 @@ def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
             if size != ev.size or digest != ev.sha256:
                 code = "evidence.size_mismatch" if size != ev.size else "evidence.hash_mismatch"
                 _discard_promoted(store, ev.id)
-                ev.last_error = code
-                db.session.commit()
+                with step():
+                    ev.last_error = code
                 raise Invalid(code, "The bytes received differ from the photo declared; they "
                               "were discarded. Send the photo again.",
                               extra={"expected_size": ev.size, "expected_sha256": ev.sha256})
@@ -261,10 +265,10 @@ def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
             except media.MediaError as exc:
                 _discard_promoted(store, ev.id)
                 reason = exc.code.split(".", 1)[1]
-                ev.state, ev.rejected_reason = "rejected", reason
-                audit.append("evidence.rejected", "evidence", ev.id, actor_id=actor_id,
-                             data={"reason": reason})
-                db.session.commit()
+                with step():
+                    ev.state, ev.rejected_reason = "rejected", reason
+                    audit.append("evidence.rejected", "evidence", ev.id, actor_id=actor_id,
+                                 data={"reason": reason})
                 raise Invalid(f"evidence.{reason}", exc.message) from exc
     except ObjectNotFound:
         # The bytes went while we worked: a concurrent completion took them (and stored
@@ -295,6 +299,16 @@ def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
         limits=Thresholds(runtime.setting("FAR_FROM_CASE_M"), runtime.setting("CLOCK_DRIFT_S"),
                           runtime.setting("LOCAL_TIMEZONE")))
     # Conditional on `pending`, so two completions racing store it once.
+    with step():
+        _mark_stored(ev, case, facts, flags, thumbnails, received, actor_id)
+    db.session.refresh(ev)
+    if staging_left and ev.state == "stored":
+        _discard(store, ev.staging_key)  # a re-send that is no longer needed
+    return _settled(ev)
+
+
+def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
+                 thumbnails: dict[str, Any], received: datetime, actor_id: str | None) -> None:
     done = db.session.execute(
         sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending")
         .values(state="stored", object_key=final_key(ev.id), content_type=facts.content_type,
@@ -303,14 +317,13 @@ def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
                 thumbnails=thumbnails, last_error=None)
         .execution_options(synchronize_session=False))
     if done.rowcount == 1:
+        lifecycle.record(case, "evidence_stored", actor_id=actor_id,
+                         data={"evidence_id": ev.id, "sha256": ev.sha256, "size": ev.size,
+                               "place": ev.place, "captured_at": ev.captured_at,
+                               "flags": [f["code"] for f in flags]})
         audit.append("evidence.stored", "evidence", ev.id, actor_id=actor_id,
                      data={"sha256": ev.sha256, "size": ev.size,
                            "flags": [f["code"] for f in flags]})
-    db.session.commit()
-    db.session.refresh(ev)
-    if staging_left and ev.state == "stored":
-        _discard(store, ev.staging_key)  # a re-send that is no longer needed
-    return _settled(ev)
 
 
 def download_links(ev: Evidence) -> dict[str, Any]:
@@ -344,17 +357,18 @@ def reconcile(*, older_than: timedelta, expire_after: timedelta) -> dict[str, in
             finish_pending(ev, actor_id=None)
             counts["completed"] += 1
         except Conflict:  # no bytes
-            # Conditional: a revival meanwhile (a new receipt) is not expired.
-            expired = db.session.execute(
-                sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending",
-                                          Evidence.declared_at < now - expire_after)
-                .values(state="expired").execution_options(synchronize_session=False))
-            if expired.rowcount == 1:
-                audit.append("evidence.expired", "evidence", ev.id, actor_id=None)
-                counts["expired"] += 1
-            else:
-                counts["waiting"] += 1
-            db.session.commit()
+            with transaction():
+                # Conditional: a revival meanwhile (a new receipt) is not expired.
+                expired = db.session.execute(
+                    sa.update(Evidence).where(Evidence.id == ev.id,
+                                              Evidence.state == "pending",
+                                              Evidence.declared_at < now - expire_after)
+                    .values(state="expired").execution_options(synchronize_session=False))
+                if expired.rowcount == 1:
+                    audit.append("evidence.expired", "evidence", ev.id, actor_id=None)
+                    counts["expired"] += 1
+                else:
+                    counts["waiting"] += 1
         except Invalid:
             counts["failed"] += 1
     wanted = set(db.session.scalars(sa.select(Evidence.staging_key)

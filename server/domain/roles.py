@@ -11,6 +11,8 @@ from server.models import User
 FIELD_ROLES = ("inspector", "reviewer", "admin")
 # The office: create and edit cases.
 OFFICE_ROLES = ("reviewer", "admin")
+# Who may change the rules: deadline rules, the working-day calendar, webhooks.
+ADMIN_ROLES = ("admin",)
 # Who may see a complainant's contact (to call them back), with a logged reason.
 REVEAL_ROLES = ("revisit", "reviewer", "admin")
 

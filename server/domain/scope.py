@@ -1,5 +1,7 @@
-"""The one place that decides what a user may see: their units and the units below them.
+"""The one place that decides what a user may see, and what "open" means.
 
+A user sees the cases of their units and of the units below them (one recursive query a
+transaction, remembered for its length), plus the cases their units co-handle (协办).
 Every read and write of a case, visit or evidence goes through these helpers.
 """
 
@@ -10,34 +12,59 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from server.domain.errors import NotFound
+from server.domain.vocab import OPEN_STATUSES
 from server.extensions import db
-from server.models import Case, Unit, User
+from server.models import Case, CaseUnit, Unit, User
 
 
-def visible_unit_ids(user: User) -> set[str]:
-    children: dict[str | None, list[str]] = {}
-    for unit_id, parent_id in db.session.execute(sa.select(Unit.id, Unit.parent_id)):
-        children.setdefault(parent_id, []).append(unit_id)
-    seen: set[str] = set()
-    todo = [u.id for u in user.units]
-    while todo:
-        unit_id = todo.pop()
-        if unit_id not in seen:
-            seen.add(unit_id)
-            todo.extend(children.get(unit_id, []))
-    return seen
+def is_open() -> sa.ColumnElement[bool]:
+    """SQL: the case is still being handled."""
+    return Case.status.in_(OPEN_STATUSES)
+
+
+def case_is_open(case: Case) -> bool:
+    return case.status in OPEN_STATUSES
+
+
+def subtree(unit_ids: Iterable[str]) -> frozenset[str]:
+    """These units and every unit below them."""
+    roots = list(unit_ids)
+    if not roots:
+        return frozenset()
+    tree = sa.select(Unit.id).where(Unit.id.in_(roots)).cte("tree", recursive=True)
+    tree = tree.union(sa.select(Unit.id).join(tree, Unit.parent_id == tree.c.id))
+    return frozenset(db.session.scalars(sa.select(tree.c.id)))
+
+
+def visible_unit_ids(user: User) -> frozenset[str]:
+    memo = db.session.info.setdefault("fieldcase.scope", {})
+    if user.id not in memo:
+        memo[user.id] = subtree(u.id for u in user.units)
+    return memo[user.id]
+
+
+def visible_clause(user: User) -> sa.ColumnElement[bool]:
+    units = visible_unit_ids(user)
+    co_handled = sa.select(CaseUnit.case_id).where(CaseUnit.unit_id.in_(units))
+    return sa.or_(Case.unit_id.in_(units), Case.id.in_(co_handled))
 
 
 def cases_query(user: User) -> sa.Select:
-    return sa.select(Case).where(Case.unit_id.in_(visible_unit_ids(user)))
+    return sa.select(Case).where(visible_clause(user))
 
 
-def get_case(user: User, case_id: str) -> Case:
+def get_case(user: User, case_id: str, *, for_update: bool = False) -> Case:
     """The case if the user may see it; otherwise the same 404 as a case that does not
-    exist, so ids from other units reveal nothing."""
-    case = db.session.scalar(cases_query(user).where(Case.id == case_id))
+    exist, so ids from other units reveal nothing. `for_update` locks its row
+    (PostgreSQL) so a command's read-decide-write is not interleaved with another's."""
+    query = cases_query(user).where(Case.id == case_id)
+    if for_update:
+        query = query.with_for_update(of=Case)
+    case = db.session.scalar(query)
     if case is None:
         raise NotFound("case.not_found", "No such case.")
+    if for_update:
+        db.session.refresh(case)  # the locked row, not an identity-map copy read before
     return case
 
 

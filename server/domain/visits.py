@@ -7,9 +7,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import audit, idempotency, scope, standards
+from server.domain import audit, idempotency, lifecycle, scope, standards
 from server.domain.errors import Invalid
 from server.domain.roles import FIELD_ROLES, require_role
+from server.domain.uow import command
 from server.extensions import db
 from server.models import Case, Measurement, User, Visit
 from server.models.base import utcnow
@@ -19,6 +20,7 @@ from server.models.base import utcnow
 UNJUDGED_SOURCES = ("phone_estimate",)
 
 
+@command
 def record_visit(user: User, case_id: str, data: dict[str, Any]) -> tuple[Visit, bool]:
     """(visit, created). A retry with the same client_id and body returns the first visit;
     the same client_id with another body, or on another case, is refused."""
@@ -31,10 +33,14 @@ def record_visit(user: User, case_id: str, data: dict[str, Any]) -> tuple[Visit,
         create=lambda: _new_visit(user, case, data, request_hash, device_time),
         visible=lambda earlier: earlier.case_id == case.id)
     if created:
+        lifecycle.require_open(case, "visits")
+        lifecycle.record(case, "visit_recorded", actor_id=user.id,
+                         data={"visit_id": visit.id, "kind": visit.kind,
+                               "started_at": visit.started_at,
+                               "measurements": len(visit.measurements)})
         audit.append("visit.recorded", "visit", visit.id, actor_id=user.id,
                      data={"case_id": case.id, "kind": visit.kind,
                            "measurements": len(visit.measurements)})
-        db.session.commit()
     return visit, created
 
 

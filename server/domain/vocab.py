@@ -28,6 +28,11 @@ CATEGORIES = (
 )
 
 CASE_STATUSES = ("received", "dispatched", "in_progress", "submitted", "closed")
+# The one definition of "open": every status but closed.
+OPEN_STATUSES = CASE_STATUSES[:-1]
+
+# Findings of a handled case: 属实 / 部分属实 / 不属实.
+VERDICTS = ("true", "partly_true", "not_true")
 
 VISIT_KINDS = ("site_check", "night_check", "monitoring", "coordination_meeting",
                "joint_enforcement")

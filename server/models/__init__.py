@@ -2,8 +2,11 @@
 
 from server.models.audit import AuditEntry
 from server.models.base import Base
-from server.models.case import Case
+from server.models.case import Case, CaseUnit, case_assignees
+from server.models.deadline import CalendarDay, CalendarYear, DeadlineRule
 from server.models.evidence import Evidence
+from server.models.notification import Notification, Webhook, WebhookDelivery
+from server.models.timeline import CaseEvent
 from server.models.unit import Unit, user_units
 from server.models.user import ROLES, User, UserSession
 from server.models.visit import Measurement, Visit
@@ -12,12 +15,21 @@ __all__ = [
     "ROLES",
     "AuditEntry",
     "Base",
+    "CalendarDay",
+    "CalendarYear",
     "Case",
+    "CaseEvent",
+    "CaseUnit",
+    "DeadlineRule",
     "Evidence",
     "Measurement",
+    "Notification",
     "Unit",
     "User",
     "UserSession",
     "Visit",
+    "Webhook",
+    "WebhookDelivery",
+    "case_assignees",
     "user_units",
 ]

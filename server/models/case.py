@@ -10,6 +10,34 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import Base, UTCDateTime, new_id, utcnow
 from server.models.unit import Unit
+from server.models.user import User
+
+# Inspectors a case is dispatched to (they see it first in "my cases").
+case_assignees = sa.Table(
+    "case_assignees",
+    Base.metadata,
+    sa.Column("case_id", sa.String(36), sa.ForeignKey("cases.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("user_id", sa.String(36), sa.ForeignKey("users.id", ondelete="CASCADE"),
+              primary_key=True, index=True),
+)
+
+
+class CaseUnit(Base):
+    """A unit with a part in a case besides the responsible one: co-handling (协办)."""
+
+    __tablename__ = "case_units"
+
+    case_id: Mapped[str] = mapped_column(sa.String(36),
+                                         sa.ForeignKey("cases.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    unit_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("units.id"),
+                                         primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(sa.String(20), default="co")
+    part: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    unit: Mapped[Unit] = relationship(lazy="joined")
 
 
 class Case(Base):
@@ -31,12 +59,37 @@ class Case(Base):
     key: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     external_ref: Mapped[str | None] = mapped_column(sa.String(120), index=True)
     status: Mapped[str] = mapped_column(sa.String(20), default="received", index=True)
+    leader: Mapped[str | None] = mapped_column(sa.String(120))  # 包案领导
+    verdict: Mapped[str | None] = mapped_column(sa.String(20))  # 属实 / 部分属实 / 不属实
+    result: Mapped[str | None] = mapped_column(sa.Text)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # The deadline, derived from the rule version frozen on the case and the case's clock
+    # events, stored whenever an event changes it so lists, the board and sorting run in
+    # SQL. The colour is base colour, then up to three later colours from their instants.
+    deadline_rule: Mapped[str | None] = mapped_column(sa.String(40))
+    deadline_rule_version: Mapped[int | None] = mapped_column(sa.Integer)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    next_milestone_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    milestones: Mapped[list | None] = mapped_column(sa.JSON)  # [{name, at}], ascending
+    extended_days: Mapped[int] = mapped_column(sa.Integer, default=0)
+    colour0: Mapped[str | None] = mapped_column(sa.String(10))
+    colour1: Mapped[str | None] = mapped_column(sa.String(10))
+    colour1_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    colour2: Mapped[str | None] = mapped_column(sa.String(10))
+    colour2_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    colour3: Mapped[str | None] = mapped_column(sa.String(10))
+    colour3_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
     created_by: Mapped[str | None] = mapped_column(sa.String(36), sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     unit: Mapped[Unit] = relationship(lazy="joined")
+    assignees: Mapped[list[User]] = relationship(secondary=case_assignees, lazy="selectin",
+                                                 order_by="User.username")
+    co_units: Mapped[list[CaseUnit]] = relationship(lazy="selectin", cascade="all, delete-orphan",
+                                                    order_by="CaseUnit.created_at")
 
     # Optimistic locking: a stale PATCH fails instead of silently overwriting.
     __mapper_args__: ClassVar[dict] = {"version_id_col": version}

@@ -1,12 +1,10 @@
 import { api } from "../api.js";
+import { colourOf, deadlineLine, keyMark, leaderMark, statusChip } from "../caseui.js";
 import { getCache, setCache } from "../db.js";
 import { t, term } from "../i18n.js";
-import { isOffice, state } from "../state.js";
+import { bell } from "../notifications.js";
+import { isManager, isOffice, state, vocab } from "../state.js";
 import { distanceM, errorText, fmtDistance, fmtTime, html } from "../ui.js";
-
-const STATUSES = ["received", "dispatched", "in_progress", "submitted", "closed"];
-const CATEGORIES = ["noise_social", "noise_commercial", "noise_construction", "cooking_fumes",
-  "odour", "dust", "other"];
 
 // Most urgent first: earliest due, key cases first among equals.
 export function byUrgency(a, b) {
@@ -16,7 +14,7 @@ export function byUrgency(a, b) {
 }
 
 function caseRow(item, here) {
-  const colour = item.deadline?.colour || "none";
+  const colour = colourOf(item);
   const distance = item.location ? distanceM(here, item.location) : null;
   return html`
     <li>
@@ -24,31 +22,36 @@ function caseRow(item, here) {
         <span class="colour colour-${colour}" title="${term(colour)}"
               aria-label="${t("deadline")}: ${term(colour)}"></span>
         <span class="case-main">
-          <strong>${item.subject}</strong>${item.key ? html` <em class="key">${t("keyCase")}</em>` : ""}
+          <strong>${item.subject}</strong>
           <span class="muted">${item.address}</span>
-          <span class="muted small">${term(item.category)} · ${term(item.status)}
-            ${item.deadline ? html` · ${t("due")} ${fmtTime(item.deadline.due_at)}` : ""}
-            ${item.deadline?.overdue ? html` · <b class="overdue">${t("overdue")}</b>` : ""}</span>
+          <span class="case-tags small">${statusChip(item.status)} ${keyMark(item)}
+            ${deadlineLine(item, { milestone: false })} ${leaderMark(item)}
+            <span class="muted">${term(item.category)}${item.unit?.name ? ` · ${item.unit.name}` : ""}</span></span>
         </span>
         <span class="distance">${fmtDistance(distance)}</span>
       </a>
     </li>`;
 }
 
-function filtersForm(filters) {
+function filtersForm(filters, v) {
   const options = (values, selected) => [html`<option value="">${t("any")}</option>`,
-    ...values.map((v) => html`<option value="${v}" ${v === selected ? "selected" : ""}>${term(v)}</option>`)];
+    ...values.map((x) => html`<option value="${x}" ${x === selected ? "selected" : ""}>${term(x)}</option>`)];
   return html`
     <form id="filters" class="filters" role="search">
       <label>${t("search")} <input name="q" value="${filters.q || ""}"></label>
-      <label>${t("status")} <select name="status">${options(STATUSES, filters.status)}</select></label>
-      <label>${t("category")} <select name="category">${options(CATEGORIES, filters.category)}</select></label>
+      <label>${t("status")} <select name="status">${options(v.statuses || [], filters.status)}</select></label>
+      <label>${t("category")} <select name="category">${options(v.categories || [], filters.category)}</select></label>
+      <label>${t("channel")} <select name="channel">${options(v.channels || [], filters.channel)}</select></label>
+      <label>${t("deadline")} <select name="colour">${options([...(v.colours || []), "overdue"], filters.colour)}</select></label>
+      <label>${t("keyOnly")} <select name="key"><option value="">${t("any")}</option>
+        <option value="true" ${filters.key === "true" ? "selected" : ""}>${t("yes")}</option></select></label>
       <button type="submit">${t("filters")}</button>
     </form>`;
 }
 
 export async function renderCases(view) {
   const office = isOffice();
+  const v = await vocab();
   const filters = JSON.parse(sessionStorage.getItem("fieldcase.filters") || "{}");
   const cacheKey = office ? "cases:office" : "cases:mine";
   const draw = (items, note) => {
@@ -56,11 +59,14 @@ export async function renderCases(view) {
     const sorted = office ? items : [...items].sort(byUrgency);
     view.innerHTML = html`
       <section>
-        <h1>${office ? t("allCases") : t("myCases")}</h1>
-        ${office ? filtersForm(filters) : ""}
+        <div class="title-row"><h1>${office ? t("allCases") : t("myCases")}</h1>
+          ${isManager() ? html`<a class="button" id="new-case" href="#/case-new">＋ ${t("newCase")}</a>` : ""}
+          <span class="bell-slot"></span></div>
+        ${office ? filtersForm(filters, v) : ""}
         ${note ? html`<p class="muted small" role="status">${note}</p>` : ""}
         <ul class="case-list" id="case-list">${sorted.map((item) => caseRow(item, here))}</ul>
       </section>`;
+    bell(view.querySelector(".bell-slot"));
     view.querySelector("#filters")?.addEventListener("submit", (event) => {
       event.preventDefault();
       const data = Object.fromEntries(new FormData(event.target));

@@ -6,11 +6,9 @@ import { t, term } from "../i18n.js";
 import { go } from "../nav.js";
 import { MicEstimate, isNight, limitFor, phoneModel } from "../noise.js";
 import * as outbox from "../outbox.js";
-import { state, warnIfStorageLow } from "../state.js";
+import { state, vocab, warnIfStorageLow } from "../state.js";
 import { fmtTime, html, toast } from "../ui.js";
 
-const KINDS = ["night_check", "site_check", "monitoring", "coordination_meeting", "joint_enforcement"];
-const PARTNERS = ["police", "culture_market", "community", "property_manager"];
 const ZONES = ["0", "1", "2", "3", "4"];
 const previews = new PreviewUrls();
 
@@ -63,6 +61,9 @@ async function photoList(visitId) {
 }
 
 export async function renderCheck(view, caseId, visitId) {
+  const v = await vocab();
+  const KINDS = v.visit_kinds || [];
+  const PARTNERS = v.partners || [];
   const item = await findCase(caseId);
   const existing = (await outbox.items()).find((i) => i.id === visitId);
   const alreadySent = await (await db()).get("sent", visitId);

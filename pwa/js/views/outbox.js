@@ -2,9 +2,26 @@ import { db } from "../db.js";
 import { t, term } from "../i18n.js";
 import * as outbox from "../outbox.js";
 import { state } from "../state.js";
+import { eventRow } from "../actions.js";
 import { fmtTime, html } from "../ui.js";
 
-function stateText(item, drafts, userId, failed) {
+// A case action the server would not apply as it stood: what changed since the phone saw
+// the case, and the two ways on (never dropped silently).
+function conflictBlock(item) {
+  const c = item.conflict || {};
+  const unit = c.unit && typeof c.unit === "object" ? c.unit.name : c.unit;
+  return html`<div class="conflict" data-state="conflict" role="alert">
+    <b class="error">${t("conflict")}</b>
+    <dl class="facts">
+      ${c.status ? html`<dt>${t("currentStatus")}</dt><dd data-field="status">${term(c.status)}</dd>` : ""}
+      ${unit ? html`<dt>${t("currentUnit")}</dt><dd data-field="unit">${unit}</dd>` : ""}
+    </dl>
+    ${c.changes?.length ? html`<p class="small muted">${t("whatChanged")}</p>
+      <ol class="timeline changes">${c.changes.map(eventRow)}</ol>` : ""}
+  </div>`;
+}
+
+function stateText(item, drafts, userId, failed, pendingIds) {
   const progress = outbox.status.progress[item.id];
   if (progress) {
     return html`<span data-state="sending">${t("sending")} ${Math.round(progress.fraction * 100)}%
@@ -13,6 +30,13 @@ function stateText(item, drafts, userId, failed) {
   if (item.state === "draft") return html`<span data-state="draft">${t("draft")}</span>`;
   if (item.userId && item.userId !== userId) {
     return html`<span data-state="other-user">${t("otherUser")}</span>`;
+  }
+  if (item.state === "conflict") return conflictBlock(item);
+  if (item.kind === "transition" && item.state === "failed") {
+    return html`<span data-state="failed" class="error">${t("refused")}: ${item.lastError?.message || ""}</span>`;
+  }
+  if (item.kind === "transition" && item.after && pendingIds.has(item.after)) {
+    return html`<span data-state="waiting">${t("waitsForEarlier")}</span>`;
   }
   if (item.state === "failed") {
     return html`<span data-state="failed" class="error">${t("failed")}: ${item.lastError?.message || ""}</span>`;
@@ -31,20 +55,27 @@ function stateText(item, drafts, userId, failed) {
   return html`<span data-state="saved">${t("savedOnPhone")}</span>`;
 }
 
-async function row(item, drafts, userId, failed) {
+async function row(item, drafts, userId, failed, pendingIds) {
   const mine = !item.userId || item.userId === userId;
   // Another user's items show no caption or place: a shared phone keeps cases apart.
   const label = item.kind === "visit" ? term(item.payload?.kind || "site_check")
+    : item.kind === "transition" ? `${t("caseAction")} · ${term(item.action)}${mine && item.subject ? ` · ${item.subject}` : ""}`
     : mine ? `${t("photo")} · ${item.caption || item.place || item.fileName || ""}` : t("photo");
-  const action = item.state === "failed"
+  const action = item.kind === "transition" && ["conflict", "failed"].includes(item.state) && mine
+    ? html`${item.state === "conflict"
+      ? html`<button type="button" class="primary" data-retry-current="${item.id}">${t("retryCurrent")}</button>`
+      : html`<button type="button" data-retry="${item.id}">${t("retry")}</button>`}
+      <button type="button" data-discard-item="${item.id}">${t("discardMine")}</button>
+      <a class="button" href="#/case/${item.caseId}">${t("openCase")}</a>`
+    : item.state === "failed"
     ? html`<button data-retry="${item.id}">${t("retry")}</button>`
     : item.state === "draft" && mine
       ? html`<a class="button" href="#/check/${item.caseId}/${item.id}">${t("unfinished")}</a>
         <button type="button" data-discard="${item.id}">${t("discard")}</button>`
       : "";
-  return html`<li class="outbox-item" data-outbox-id="${item.id}" data-kind="${item.kind}">
+  return html`<li class="outbox-item" data-outbox-id="${item.id}" data-kind="${item.kind}" data-item-state="${item.state}">
     <span><b>${label}</b> <span class="muted small">${fmtTime(item.createdAt)}</span></span>
-    ${stateText(item, drafts, userId, failed)} ${action}</li>`;
+    ${stateText(item, drafts, userId, failed, pendingIds)} <span class="item-buttons">${action}</span></li>`;
 }
 
 export async function renderOutbox(view) {
@@ -65,20 +96,25 @@ export async function renderOutbox(view) {
     if (retry) outbox.retryFailed(retry.dataset.retry);
     const discard = event.target.closest("[data-discard]");
     if (discard && confirm(t("confirmDiscard"))) outbox.discardDraft(discard.dataset.discard);
+    const current = event.target.closest("[data-retry-current]");
+    if (current) outbox.retryOnCurrent(current.dataset.retryCurrent);
+    const drop = event.target.closest("[data-discard-item]");
+    if (drop) outbox.discardItem(drop.dataset.discardItem);
   });
   const update = async () => {
     const waiting = await outbox.items();
     const drafts = new Set(waiting.filter((i) => i.state === "draft").map((i) => i.id));
     const failed = new Set(waiting.filter((i) => i.kind === "visit" && i.state === "failed")
       .map((i) => i.id));
+    const pendingIds = new Set(waiting.map((i) => i.id));
     const sent = (await (await db()).getAll("sent")).slice(-20).reverse();
     button.disabled = outbox.status.running;
     button.textContent = outbox.status.running ? t("syncing") : t("syncNow");
     view.querySelector("#waiting").innerHTML = waiting.length
-      ? html`<ul class="outbox" id="outbox-list">${await Promise.all(waiting.map((item) => row(item, drafts, state.session?.user?.id, failed)))}</ul>`
+      ? html`<ul class="outbox" id="outbox-list">${await Promise.all(waiting.map((item) => row(item, drafts, state.session?.user?.id, failed, pendingIds)))}</ul>`
       : html`<p class="muted" id="outbox-empty">${t("nothingWaiting")}</p>`;
     view.querySelector("#sent").innerHTML = html`${sent.map((s) => html`<li data-sent-id="${s.id}">
-      ${s.kind === "visit" ? t("check") : t("photo")} ${fmtTime(s.sentAt)}
+      ${s.kind === "visit" ? t("check") : s.kind === "transition" ? `${t("caseAction")} · ${term(s.action)}` : t("photo")} ${fmtTime(s.sentAt)}
       <span class="muted small">${s.sha256 ? s.sha256.slice(0, 12) : ""}</span></li>`)}`;
   };
   await update();

@@ -1,0 +1,40 @@
+// How a case's state shows wherever a case appears (list, case page, board, map popups):
+// status, the deadline colour as a chip with its name (never colour alone), due time,
+// next milestone, overdue, key case ★ and the leader in charge (包案领导).
+import { t, term } from "./i18n.js";
+import { fmtTime, html } from "./ui.js";
+
+export function colourOf(item) {
+  const d = item.deadline || item;
+  if (d?.overdue) return "overdue";
+  return d?.colour || "none";
+}
+
+export function colourChip(colour) {
+  if (!colour || colour === "none") return "";
+  return html`<span class="chip-colour chip-${colour}" data-colour="${colour}">${term(colour)}</span>`;
+}
+
+export function statusChip(status) {
+  return status ? html`<span class="chip-status" data-status="${status}">${term(status)}</span>` : "";
+}
+
+export function keyMark(item) {
+  return item.key ? html`<span class="key" data-key="1" title="${t("keyFlag")}">★ ${t("keyCase")}</span>` : "";
+}
+
+export function leaderMark(item) {
+  return item.leader ? html`<span class="leader">${t("leader")}: ${item.leader}</span>` : "";
+}
+
+// The deadline in one line: chip, due, next milestone (and overdue, apart).
+export function deadlineLine(item, { milestone = true } = {}) {
+  const d = item.deadline;
+  const due = d?.due_at || item.due_at;
+  if (!d && !due) return "";
+  const next = d?.next_milestone;
+  return html`<span class="deadline">${colourChip(colourOf(item))}
+    ${due ? html`<span>${t("due")} ${fmtTime(due)}</span>` : ""}
+    ${milestone && next ? html`<span class="muted">${t("nextMilestone")}: ${term(next.name)} ${fmtTime(next.at)}</span>` : ""}
+    ${d?.extended_days ? html`<span class="muted">${t("extendedDays")} ${d.extended_days}</span>` : ""}</span>`;
+}

@@ -1,0 +1,98 @@
+"""The admin's data: deadline rules (versioned), the working-day calendar, webhooks."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask_smorest import Blueprint
+
+from server.api.schemas_lifecycle import (
+    CalendarInSchema,
+    CalendarSchema,
+    CalendarYearsSchema,
+    DeadlineRuleInSchema,
+    DeadlineRuleListSchema,
+    DryRunSchema,
+    RuleSavedSchema,
+    WebhookInSchema,
+    WebhookListSchema,
+    WebhookSchema,
+)
+from server.api.security import current_user, load_user
+from server.domain import deadline_rules, webhooks, workdays
+from server.domain.errors import Forbidden
+from server.domain.roles import ADMIN_ROLES, OFFICE_ROLES
+from server.models.base import utcnow
+
+blp = Blueprint("admin", __name__, url_prefix="/api",
+                description="Deadline rules, the working-day calendar and webhooks.")
+blp.before_request(load_user)
+
+
+def _office() -> None:
+    if current_user().role not in OFFICE_ROLES:
+        raise Forbidden("admin.forbidden", "Office staff only.")
+
+
+@blp.route("/deadline-rules", methods=["GET"])
+@blp.response(200, DeadlineRuleListSchema)
+def list_rules():  # type: ignore[no-untyped-def]
+    """The current version of every rule, in the order they are tried."""
+    return {"items": deadline_rules.current_rules()}
+
+
+@blp.route("/deadline-rules", methods=["POST"])
+@blp.arguments(DeadlineRuleInSchema)
+@blp.arguments(DryRunSchema, location="query")
+@blp.response(201, RuleSavedSchema)
+def save_rule(body: dict, query: dict):  # type: ignore[no-untyped-def]
+    """A new version of a rule (admin): it applies to new cases; the answer says what it
+    would do to open ones, which keep theirs. `?dry_run=true` only tells."""
+    row, impact = deadline_rules.save_rule(current_user(), body, dry_run=query["dry_run"])
+    return {"rule": row, "impact": impact}
+
+
+@blp.route("/calendar")
+@blp.response(200, CalendarYearsSchema)
+def calendar_years():  # type: ignore[no-untyped-def]
+    """The years whose holidays and make-up working days are loaded."""
+    _office()
+    return {"items": workdays.years(), "warning": workdays.warning(utcnow())}
+
+
+@blp.route("/calendar/<int:year>", methods=["GET"])
+@blp.response(200, CalendarSchema)
+def calendar_year(year: int):  # type: ignore[no-untyped-def]
+    _office()
+    return {"year": year, "source": "",
+            "days": [{"date": d.day.isoformat(), "kind": d.kind, "name": d.name}
+                     for d in workdays.year_days(year)]}
+
+
+@blp.route("/calendar/<int:year>", methods=["PUT"])
+@blp.arguments(CalendarInSchema)
+@blp.response(200, CalendarSchema)
+def load_calendar_year(body: dict, year: int):  # type: ignore[no-untyped-def]
+    """Load a year's schedule (the State Council's notice): every holiday, weekend days
+    of holiday periods included, and every make-up working day. Replaces that year."""
+    days = workdays.load_year(current_user(), year, body["days"], body["source"])
+    return {"year": year, "source": body["source"],
+            "days": [{"date": date.isoformat(d.date), "kind": d.kind, "name": d.name}
+                     for d in days]}
+
+
+@blp.route("/webhooks", methods=["GET"])
+@blp.response(200, WebhookListSchema)
+def list_hooks():  # type: ignore[no-untyped-def]
+    if current_user().role not in ADMIN_ROLES:
+        raise Forbidden("webhook.forbidden", "Only an admin may see webhooks.")
+    return {"items": webhooks.list_webhooks()}
+
+
+@blp.route("/webhooks", methods=["POST"])
+@blp.arguments(WebhookInSchema)
+@blp.response(201, WebhookSchema)
+def add_hook(body: dict):  # type: ignore[no-untyped-def]
+    """Post reminders and escalations to this URL, signed: `X-Fieldcase-Signature:
+    sha256=HMAC-SHA256(secret, timestamp + "." + body)` with `X-Fieldcase-Timestamp`."""
+    return webhooks.add_webhook(current_user(), body["url"], body.get("secret"))

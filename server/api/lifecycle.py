@@ -1,0 +1,207 @@
+"""A case's life over HTTP: transitions, actions, timeline; the board, the map feed and
+notifications; the vocabularies the app reads instead of keeping copies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Response, jsonify
+from flask_smorest import Blueprint
+
+from server.api.presenters import absolute, present_case
+from server.api.schemas import CaseSchema
+from server.api.schemas_lifecycle import (
+    ActionsSchema,
+    BoardQuerySchema,
+    BoardSchema,
+    MapQuerySchema,
+    NotificationListSchema,
+    PeopleQuerySchema,
+    PersonListSchema,
+    TimelineSchema,
+    TransitionSchema,
+    UnitListSchema,
+    VocabSchema,
+)
+from server.api.security import current_user, load_user
+from server.domain import (
+    board,
+    deadline_rules,
+    evidence,
+    lifecycle,
+    maps,
+    scope,
+    sweep,
+    timeline,
+    vocab,
+    workdays,
+)
+from server.domain.errors import Forbidden
+from server.domain.roles import ADMIN_ROLES, OFFICE_ROLES
+from server.extensions import db
+from server.models import Case, Unit, User
+from server.models.base import utcnow
+
+blp = Blueprint("lifecycle", __name__, url_prefix="/api",
+                description="A case's life: transitions, timeline, the colour board, the "
+                            "map, reminders, and the vocabularies.")
+blp.before_request(load_user)
+
+
+@blp.route("/cases/<case_id>/transitions", methods=["POST"])
+@blp.arguments(TransitionSchema)
+@blp.response(200, CaseSchema)
+def transition(data: dict, case_id: str):  # type: ignore[no-untyped-def]
+    """Act on a case (dispatch, start, submit, approve, return, reopen, transfer, extend,
+    co_handle, supervise) with the version you read.
+
+    A stale version answers 409 `case.version_conflict` with the events since; an action
+    the state does not allow 409 `case.action_not_allowed` naming the allowed ones; a role
+    or unit that may not 403 `case.action_forbidden`; bad parameters 422."""
+    params = {k: v for k, v in data.items() if k not in ("action", "version", "client_id")}
+    user = current_user()
+    case = lifecycle.act(user, case_id, data["action"], data["version"], params,
+                         client_id=data.get("client_id"))
+    return present_case(case, actions=[a.name for a in lifecycle.allowed(user, case)])
+
+
+@blp.route("/cases/<case_id>/actions")
+@blp.response(200, ActionsSchema)
+def actions(case_id: str):  # type: ignore[no-untyped-def]
+    """What the current user may do to this case now, with each action's parameters."""
+    user = current_user()
+    case = scope.get_case(user, case_id)
+    return {"version": case.version, "status": case.status, "actions": [
+        {"action": a.name, "params": [{"name": p.name, "kind": p.kind,
+                                       "required": p.required} for p in a.params]}
+        for a in lifecycle.allowed(user, case)]}
+
+
+@blp.route("/cases/<case_id>/timeline")
+@blp.response(200, TimelineSchema)
+def case_timeline(case_id: str):  # type: ignore[no-untyped-def]
+    """Every event of the case, oldest first: who, when, what, why, and its chain hash."""
+    case = scope.get_case(current_user(), case_id)
+    events = timeline.events(case.id)
+    names = dict(db.session.execute(sa.select(User.id, User.display_name).where(
+        User.id.in_({e.actor_id for e in events if e.actor_id}))).all())
+    return {"items": [{"seq": e.seq, "at": e.at, "kind": e.kind, "data": e.data,
+                       "version": e.version, "hash": e.hash,
+                       "actor": {"id": e.actor_id, "name": names.get(e.actor_id, "")}
+                       if e.actor_id else None} for e in events]}
+
+
+def _lite(case: Case, now: Any) -> dict[str, Any]:
+    told = deadline_rules.deadline_of(case, now)
+    return {"id": case.id, "subject": case.subject, "address": case.address,
+            "unit": {"id": case.unit.id, "name": case.unit.name}, "status": case.status,
+            "key": case.key, "leader": case.leader, "due_at": case.due_at,
+            "colour": "overdue" if told and told.overdue else (told.colour if told else "none"),
+            "overdue": bool(told and told.overdue)}
+
+
+@blp.route("/board")
+@blp.arguments(BoardQuerySchema, location="query")
+@blp.response(200, BoardSchema)
+def colour_board(args: dict):  # type: ignore[no-untyped-def]
+    """Open cases counted and listed by colour and unit; overdue ones stand apart."""
+    user, now = current_user(), utcnow()
+    found = board.board(user, now, **args)
+    found["cases"] = {g: [_lite(c, now) for c in items] for g, items in found["cases"].items()}
+    warning = workdays.warning(now) if user.role in OFFICE_ROLES else None
+    found["warnings"] = [warning] if warning else []
+    return found
+
+
+@blp.route("/cases.geojson")
+@blp.arguments(MapQuerySchema, location="query")
+@blp.response(200, description="A GeoJSON FeatureCollection (WGS-84, [lon, lat]) of the "
+              "matching cases with a location and their located photos.")
+def cases_geojson(args: dict) -> Response:
+    user, now = current_user(), utcnow()
+    located, photos = board.map_features(user, now, **args)
+    colours = {}
+    features = []
+    for case in located:
+        lite = _lite(case, now)
+        colours[case.id] = (lite["colour"], lite["overdue"])
+        features.append({"type": "Feature",
+                         "geometry": {"type": "Point", "coordinates": [case.lon, case.lat]},
+                         "properties": {"kind": "case", **{k: lite[k] for k in (
+                             "id", "subject", "address", "status", "colour", "overdue",
+                             "key", "leader")}, "due_at": case.due_at.isoformat()
+                             if case.due_at else None}})
+    for ev, case_id in photos:
+        links = evidence.download_links(ev)
+        colour, overdue = colours[case_id]
+        features.append({"type": "Feature",
+                         "geometry": {"type": "Point", "coordinates": [ev.geo_lon, ev.geo_lat]},
+                         "properties": {"kind": "evidence", "id": ev.id, "case_id": case_id,
+                                        "colour": colour, "overdue": overdue,
+                                        "captured_at": ev.captured_at.isoformat(),
+                                        "place": ev.place, "caption": ev.caption,
+                                        "thumb_url": absolute(links["small"])
+                                        if "small" in links else None}})
+    response = jsonify({"type": "FeatureCollection", "features": features})
+    response.mimetype = "application/geo+json"
+    return response
+
+
+@blp.route("/notifications")
+@blp.response(200, NotificationListSchema)
+def notifications():  # type: ignore[no-untyped-def]
+    """Reminders, escalations and supervision prods for the user's units (and below)."""
+    return {"items": [{"id": n.id, "case_id": c.id, "subject": c.subject, "kind": n.kind,
+                       "milestone": n.milestone, "at": n.created_at, "due_at": n.due_at,
+                       "unit": {"id": u.id, "name": u.name}, "key": c.key,
+                       "leader": c.leader, "data": n.data}
+                      for n, c, u in sweep.for_user(current_user())]}
+
+
+@blp.route("/vocab")
+@blp.response(200, VocabSchema)
+def vocabularies():  # type: ignore[no-untyped-def]
+    """The app's lists: channels, categories, statuses, verdicts, partners, the transition
+    table and the basemaps. The app keeps no copies of its own."""
+    return {"channels": list(vocab.CHANNELS), "categories": list(vocab.CATEGORIES),
+            "statuses": list(vocab.CASE_STATUSES), "open_statuses": list(vocab.OPEN_STATUSES),
+            "colours": list(board.COLOURS), "verdicts": list(vocab.VERDICTS),
+            "visit_kinds": list(vocab.VISIT_KINDS), "partners": list(vocab.PARTNERS),
+            "actions": lifecycle.describe(), "map": maps.tile_sources()}
+
+
+@blp.route("/units")
+@blp.response(200, UnitListSchema)
+def units():  # type: ignore[no-untyped-def]
+    """The units the user sees (theirs and those below)."""
+    ids = scope.visible_unit_ids(current_user())
+    return {"items": db.session.scalars(sa.select(Unit).where(Unit.id.in_(ids))
+                                        .order_by(Unit.name)).all()}
+
+
+@blp.route("/units/all")
+@blp.response(200, UnitListSchema)
+def all_units():  # type: ignore[no-untyped-def]
+    """Every unit: a transfer (转办) or co-handling may go outside one's own tree."""
+    if current_user().role not in OFFICE_ROLES:
+        raise Forbidden("unit.forbidden", "Only office staff route cases to other units.")
+    return {"items": db.session.scalars(sa.select(Unit).order_by(Unit.name)).all()}
+
+
+@blp.route("/users")
+@blp.arguments(PeopleQuerySchema, location="query")
+@blp.response(200, PersonListSchema)
+def people(args: dict):  # type: ignore[no-untyped-def]
+    """Active people of the user's units, for dispatching (office staff)."""
+    user = current_user()
+    if user.role not in (*OFFICE_ROLES, *ADMIN_ROLES):
+        raise Forbidden("user.forbidden", "Only office staff list people.")
+    visible = scope.visible_unit_ids(user)
+    wanted = scope.subtree([args["unit"]]) & visible if args.get("unit") else visible
+    query = sa.select(User).where(User.active, User.units.any(Unit.id.in_(wanted)))
+    if args.get("role"):
+        query = query.where(User.role == args["role"])
+    return {"items": [{"id": u.id, "username": u.username, "display_name": u.display_name,
+                       "role": u.role, "unit_ids": [x.id for x in u.units]}
+                      for u in db.session.scalars(query.order_by(User.username))]}

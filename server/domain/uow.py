@@ -1,0 +1,69 @@
+"""One transaction per command: a domain command validates, decides and commits once.
+
+Helpers called inside a command never commit. `command` wraps a function so that its
+changes, timeline events and audit entries land together or not at all; a command called
+from inside another joins the outer one instead of committing early.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+from server.extensions import db
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_DEPTH = "fieldcase.uow_depth"
+
+
+@contextmanager
+def transaction() -> Iterator[None]:
+    """Commit on success, roll back on any error; nested blocks join the outermost."""
+    session = db.session
+    depth = session.info.get(_DEPTH, 0)
+    session.info[_DEPTH] = depth + 1
+    try:
+        yield
+        if depth == 0:
+            session.commit()
+    except BaseException:
+        if depth == 0:
+            session.rollback()
+        raise
+    finally:
+        session.info[_DEPTH] = depth
+        if depth == 0:
+            forget_caches()
+
+
+@contextmanager
+def step() -> Iterator[None]:
+    """One step of a command that storage calls cut into several transactions (evidence
+    completion: promote, verify, store). A step always ends in its own commit or rollback,
+    so what a step decided is durable before the next storage call."""
+    session = db.session
+    try:
+        yield
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        forget_caches()
+
+
+def command(fn: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with transaction():
+            return fn(*args, **kwargs)
+
+    return run
+
+
+def forget_caches() -> None:
+    """Per-session memos (the user's unit scope) do not outlive a transaction."""
+    db.session.info.pop("fieldcase.scope", None)

@@ -1,0 +1,267 @@
+"""Reminders exactly once (also with two sweeps at once), signed webhooks with retries,
+the timeline chain, the colour board and the map feed, and the admin's rules and calendar."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from server.domain import sweep, webhooks
+from server.extensions import db
+from server.models import CaseEvent, Notification, Webhook, WebhookDelivery
+from tests.conftest import unit_id
+
+H, D = timedelta(hours=1), timedelta(days=1)
+
+
+def ago(delta: timedelta) -> str:
+    return (datetime.now(UTC) - delta).isoformat()
+
+
+class Receiver:
+    """A webhook receiver on loopback that can be told to fail."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[dict, bytes]] = []
+        self.fail = False
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if outer.fail:
+                    self.send_response(503)
+                else:
+                    outer.got.append((dict(self.headers), body))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture()
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+    r.server.server_close()
+
+
+def add_hook(app: Flask, as_user, url: str, secret: str = "s3cret") -> dict:  # type: ignore[no-untyped-def]
+    answer = as_user("admin").post("/api/webhooks", json={"url": url, "secret": secret})
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()
+
+
+def test_sweep_raises_each_milestone_once_and_signs_the_webhook(app, as_user, make_case,
+                                                                receiver) -> None:
+    add_hook(app, as_user, receiver.url)
+    case = make_case(received_at=ago(2 * D + H))  # past the day-3 reminder (at 2 days)
+    # Created after its reminder fell due: nothing is owed for the past.
+    assert sweep.sweep()["raised"] == 0
+    # Four days on: the preliminary review (day 5) falls due.
+    later = datetime.now(UTC) + 2 * D + 2 * H
+    first = sweep.sweep(later)
+    again = sweep.sweep(later)
+    assert (first["raised"], again["raised"]) == (1, 0)
+    assert first["delivered"] == 1 and again["delivered"] == 0
+    headers, body = receiver.got[0]
+    payload = json.loads(body)
+    assert payload["milestone"] == "preliminary_review" and payload["case"]["id"] == case["id"]
+    assert webhooks.verify("s3cret", headers["X-Fieldcase-Timestamp"], body,
+                           headers["X-Fieldcase-Signature"])
+    assert not webhooks.verify("s3cret", headers["X-Fieldcase-Timestamp"], body + b" ",
+                               headers["X-Fieldcase-Signature"])
+    assert not webhooks.verify("wrong", headers["X-Fieldcase-Timestamp"], body,
+                               headers["X-Fieldcase-Signature"])
+    kinds = [e.kind for e in db.session.scalars(sa.select(CaseEvent).where(
+        CaseEvent.case_id == case["id"]).order_by(CaseEvent.seq))]
+    assert kinds == ["received", "reminded"]
+    # Overdue escalates once, too.
+    overdue = sweep.sweep(later + 3 * D)
+    assert overdue["raised"] == 1
+    assert [n["kind"] for n in as_user("insp_a").get("/api/notifications").get_json()[
+        "items"]] == ["overdue", "milestone"]
+    assert as_user("insp_b").get("/api/notifications").get_json()["items"] == []
+
+
+def test_a_failing_webhook_is_retried_with_backoff_and_never_blocks(app, as_user, make_case,
+                                                                     receiver) -> None:
+    add_hook(app, as_user, receiver.url)
+    add_hook(app, as_user, "http://127.0.0.1:9/nobody-listens")
+    make_case(received_at=ago(6 * D + 23 * H))
+    receiver.fail = True
+    when = datetime.now(UTC) + 2 * H
+    counts = sweep.sweep(when)
+    assert counts["raised"] == 1 and counts["failed"] == 2
+    rows = db.session.scalars(sa.select(WebhookDelivery)).all()
+    assert all(r.state == "pending" and r.attempts == 1 and r.next_attempt_at > when
+               for r in rows)
+    receiver.fail = False
+    assert sweep.sweep(when)["delivered"] == 0  # not yet: backing off
+    retried = sweep.sweep(when + webhooks.backoff(1) + timedelta(seconds=5))
+    assert retried["delivered"] == 1 and len(receiver.got) == 1
+
+
+def test_two_sweeps_at_once_send_nothing_twice(app, as_user, make_case, receiver) -> None:
+    add_hook(app, as_user, receiver.url)
+    for n in range(6):
+        make_case(subject=f"case {n}", received_at=ago(4 * D - H))
+    when = datetime.now(UTC) + 2 * H
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                results.append(sweep.sweep(when))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert sum(r["raised"] for r in results) == 6
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)) == 6
+    assert len(receiver.got) == 6
+    assert len({json.loads(b)["id"] for _, b in receiver.got}) == 6
+
+
+def test_webhook_urls_must_be_http(app, as_user) -> None:
+    for url in ("ftp://example.org/x", "javascript:alert(1)", "http://"):
+        answer = as_user("admin").post("/api/webhooks", json={"url": url})
+        assert answer.status_code == 422, url
+        assert answer.get_json()["code"] == "webhook.bad_url"
+    assert as_user("reviewer").post("/api/webhooks",
+                                    json={"url": "https://example.org"}).status_code == 403
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Webhook)) == 0
+
+
+def test_verify_audit_names_the_first_altered_timeline_event(app, as_user, make_case) -> None:
+    from server.cli import cli
+
+    case = make_case()
+    office = as_user("reviewer")
+    office.post(f"/api/cases/{case['id']}/transitions", json={
+        "action": "dispatch", "version": case["version"], "unit_id": unit_id("Street A")})
+    from server.domain import timeline
+
+    def verify():  # type: ignore[no-untyped-def]
+        return app.test_cli_runner().invoke(cli, ["verify-audit"])
+
+    assert verify().exit_code == 0
+    assert list(timeline.verify_chains()) == []
+    db.session.execute(sa.update(CaseEvent).where(CaseEvent.case_id == case["id"],
+                                                  CaseEvent.seq == 2)
+                       .values(data={"action": "dispatch", "unit": "somewhere else"}))
+    db.session.commit()
+    assert list(timeline.verify_chains()) == [(case["id"], 2)]
+    broken = verify()
+    assert broken.exit_code != 0
+    assert f"case {case['id']}: timeline altered at event 2" in broken.output
+
+
+def test_board_counts_by_colour_and_unit_with_overdue_apart(app, as_user, make_case) -> None:
+    make_case(subject="green", received_at=ago(H))
+    make_case(subject="yellow", received_at=ago(4 * D + H), key=True, leader="王局长")
+    make_case(subject="red", received_at=ago(6 * D + H), unit="Street B")
+    make_case(subject="overdue", received_at=ago(8 * D), unit="Street B")
+    make_case(subject="fumes", category="cooking_fumes", received_at=ago(H))
+    board = as_user("reviewer").get("/api/board").get_json()
+    assert {k: board["totals"][k] for k in ("green", "yellow", "blue", "red", "overdue",
+                                            "all")} == {
+        "green": 2, "yellow": 1, "blue": 0, "red": 1, "overdue": 1, "all": 5}
+    by_unit = {u["unit"]["name"]: u["counts"] for u in board["units"]}
+    assert (by_unit["Street A"]["all"], by_unit["Street B"]["overdue"]) == (3, 1)
+    assert [c["subject"] for c in board["cases"]["overdue"]] == ["overdue"]
+    assert board["cases"]["yellow"][0]["leader"] == "王局长"
+    keyed = as_user("reviewer").get("/api/board?key=true").get_json()
+    assert keyed["totals"]["all"] == 1
+    fumes = as_user("reviewer").get("/api/board?category=cooking_fumes").get_json()
+    assert fumes["totals"] == {**fumes["totals"], "green": 1, "all": 1}
+    mine = as_user("insp_a").get("/api/board").get_json()
+    assert mine["totals"]["all"] == 3 and [u["unit"]["name"] for u in mine["units"]] == [
+        "Street A"]
+    assert as_user("reviewer").get("/api/board?channel=pigeon").status_code == 422
+
+
+def test_map_feed_is_geojson_in_wgs84(app, as_user, make_case) -> None:
+    case = make_case(received_at=ago(4 * D + H))
+    make_case(location=None)
+    answer = as_user("insp_a").get("/api/cases.geojson")
+    assert answer.status_code == 200 and answer.mimetype == "application/geo+json"
+    features = answer.get_json()["features"]
+    assert len(features) == 1
+    assert features[0]["geometry"]["coordinates"] == [24.9068, 60.1467]
+    assert features[0]["properties"]["colour"] == "yellow"
+    assert features[0]["properties"]["id"] == case["id"]
+
+
+def test_rule_versions_apply_to_new_cases_and_say_what_they_would_do(app, as_user,
+                                                                    make_case) -> None:
+    admin = as_user("admin")
+    old = make_case(received_at=ago(H))
+    current = {r["code"]: r for r in admin.get("/api/deadline-rules").get_json()["items"]}
+    body = {**current["1+3+5+7"]["body"], "due": 5,
+            "colours": [{"from_day": 1, "colour": "green"}, {"from_day": 4, "colour": "red"}],
+            "milestones": [{"name": "reminder", "day": 2}]}
+    dry = admin.post("/api/deadline-rules?dry_run=true", json=body)
+    assert dry.status_code == 201 and dry.get_json()["rule"] is None
+    assert dry.get_json()["impact"]["would_move_due"] == 1
+    saved = admin.post("/api/deadline-rules", json=body).get_json()
+    assert saved["rule"]["version"] == 2
+    new = make_case(received_at=ago(H))
+    assert (new["deadline"]["rule_version"], old["deadline"]["rule_version"]) == (2, 1)
+    assert as_user("reviewer").get(f"/api/cases/{old['id']}").get_json()["deadline"][
+        "rule_version"] == 1
+    assert as_user("reviewer").post("/api/deadline-rules", json=body).status_code == 403
+
+
+@pytest.mark.parametrize(("change", "code"), [
+    ({"colours": [{"from_day": 1, "colour": "green"}, {"from_day": 3, "colour": "green"}]},
+     "deadline_rule.contradictory"),
+    ({"milestones": [{"name": "late", "day": 30}]}, "deadline_rule.contradictory"),
+    ({"code": "another", "channels": ["hotline_12345"]}, "deadline_rule.overlap"),
+    ({"channels": ["carrier_pigeon"]}, "deadline_rule.bad_channel"),
+])
+def test_contradictory_rules_are_422(app, as_user, change: dict, code: str) -> None:
+    admin = as_user("admin")
+    body = {**admin.get("/api/deadline-rules").get_json()["items"][0]["body"], **change}
+    answer = admin.post("/api/deadline-rules", json=body)
+    assert answer.status_code == 422 and answer.get_json()["code"] == code
+
+
+def test_an_admin_loads_next_years_calendar(app, as_user) -> None:
+    admin = as_user("admin")
+    years = admin.get("/api/calendar").get_json()
+    assert 2026 in [y["year"] for y in years["items"]]
+    twice = admin.put("/api/calendar/2027", json={"days": [
+        {"date": "2027-01-01", "kind": "holiday"}, {"date": "2027-01-01", "kind": "holiday"}]})
+    assert twice.status_code == 422 and "1" in twice.get_json()["errors"]
+    tuesday = admin.put("/api/calendar/2027", json={"days": [
+        {"date": "2027-01-05", "kind": "workday"}]})
+    assert tuesday.status_code == 422
+    loaded = admin.put("/api/calendar/2027", json={"source": "国办发明电〔2026〕",
+                                                   "days": [
+        {"date": "2027-01-01", "kind": "holiday", "name": "元旦"}]})
+    assert loaded.status_code == 200
+    assert admin.get("/api/calendar/2027").get_json()["days"][0]["name"] == "元旦"
+    assert as_user("reviewer").put("/api/calendar/2027", json={"days": []}).status_code == 403
