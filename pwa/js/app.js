@@ -3,7 +3,7 @@ import { api, probe } from "./api.js";
 import { db } from "./db.js";
 import { getLang, setLang, t } from "./i18n.js";
 import * as outbox from "./outbox.js";
-import { isManager, loadSession, loadStandards, loadVocab, saveSession, state, warnIfStorageLow } from "./state.js";
+import { isManager, isOffice, loadSession, loadStandards, loadVocab, saveSession, state, warnIfStorageLow } from "./state.js";
 import { go, setRouter } from "./nav.js";
 import { html } from "./ui.js";
 import { renderBoard } from "./views/board.js";
@@ -78,10 +78,10 @@ let navFor = null;
 
 function renderNav() {
   const role = state.session?.user?.role || "";
-  const key = `${role}:${getLang()}`;
+  const key = `${role}:${getLang()}:${isManager()}`;  // isManager needs the vocabulary
   if (navFor === key) return;
   navFor = key;
-  const office = ["reviewer", "admin", "revisit"].includes(role);
+  const office = isOffice();
   document.getElementById("nav").innerHTML = html`
     <a href="#/cases">${office ? t("allCases") : t("myCases")}</a>
     <a href="#/board">${t("board")}</a>
@@ -178,7 +178,7 @@ async function start() {
   await refreshSession();
   if (state.session) {
     loadStandards();
-    loadVocab();
+    loadVocab().then(renderNav);  // the office's links follow the server's role sets
   }
   await route();
   outbox.startTriggers();

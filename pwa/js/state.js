@@ -32,9 +32,10 @@ export function isOffice() {
   return ["reviewer", "admin", "revisit"].includes(state.session?.user?.role);
 }
 
-// Office roles that take in, dispatch and steer cases (the revisit team only calls back).
+// Office roles that take in, dispatch and steer cases (the revisit team only calls back):
+// the server's role set, from the vocabulary.
 export function isManager() {
-  return ["reviewer", "admin"].includes(state.session?.user?.role);
+  return (state.vocab?.role_sets?.office || []).includes(state.session?.user?.role);
 }
 
 // The vocabulary comes from the server once after login and is kept on the phone, so the
@@ -66,7 +67,8 @@ export async function vocab() {
 
 function emptyVocab() {
   return { channels: [], categories: [], statuses: [], open_statuses: [], colours: [],
-    verdicts: [], visit_kinds: [], partners: [], actions: [], map: { default: null, tiles: [] } };
+    verdicts: [], visit_kinds: [], partners: [], zone_classes: [], role_sets: {}, actions: [],
+    map: { default: null, tiles: [] } };
 }
 
 export function actionSpec(v, action) {

@@ -38,7 +38,7 @@ from server.domain import (
     workdays,
 )
 from server.domain.errors import Forbidden
-from server.domain.roles import ADMIN_ROLES, OFFICE_ROLES
+from server.domain.roles import ADMIN_ROLES, FIELD_ROLES, OFFICE_ROLES
 from server.extensions import db
 from server.models import Case, Unit, User
 from server.models.base import utcnow
@@ -168,6 +168,9 @@ def vocabularies():  # type: ignore[no-untyped-def]
             "statuses": list(vocab.CASE_STATUSES), "open_statuses": list(vocab.OPEN_STATUSES),
             "colours": list(board.COLOURS), "verdicts": list(vocab.VERDICTS),
             "visit_kinds": list(vocab.VISIT_KINDS), "partners": list(vocab.PARTNERS),
+            "zone_classes": list(vocab.ZONE_CLASSES),
+            "role_sets": {"office": list(OFFICE_ROLES), "field": list(FIELD_ROLES),
+                          "admin": list(ADMIN_ROLES)},
             "actions": lifecycle.describe(), "map": maps.tile_sources()}
 
 

@@ -165,6 +165,9 @@ class VocabSchema(Schema):
     verdicts = fields.List(Text())
     visit_kinds = fields.List(Text())
     partners = fields.List(Text())
+    zone_classes = fields.List(Text())
+    role_sets = fields.Dict(keys=Text(), values=fields.List(Text()), metadata={
+        "description": "Which roles are office (create, dispatch, review), field and admin."})
     actions = fields.List(fields.Dict(), metadata={
         "description": "The transition table: action, from, to, roles, relation, params."})
     map = fields.Dict(metadata={"description": "Tile sources: {default, tiles: [{code, name, "

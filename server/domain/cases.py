@@ -163,7 +163,7 @@ def reveal_complainant(user: User, case_id: str, reason: str) -> dict[str, str |
         raise Invalid("case.reveal_reason", "Say why you need the contact.",
                       errors={"reason": ["A reason is required."]})
     case = scope.get_case(user, case_id)
-    lifecycle.record(case, "complainant_revealed", actor_id=user.id,
+    timeline.append(case, "complainant_revealed", actor_id=user.id,
                      data={"reason": reason.strip()})
     audit.append("case.complainant_revealed", "case", case.id, actor_id=user.id,
                  data={"reason": reason.strip()})

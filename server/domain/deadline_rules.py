@@ -152,8 +152,8 @@ def deadline_at(case: Case, when: datetime) -> deadlines.Deadline | None:
     past = [e for e in clock_events(case) if e.at <= when]
     if not past or case.deadline_rule is None:
         return None
-    if any(e.kind == "approved" for e in past) and past[-1].kind == "approved":
-        return None  # closed then
+    if past[-1].kind == "approved":
+        return None  # closed then (a reopen after it would be the last clock event)
     s = compute(case, past)
     return deadlines.tell(s, when) if s else None
 

@@ -20,7 +20,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 
 from server import media
-from server.domain import audit, idempotency, lifecycle, runtime, scope
+from server.domain import audit, idempotency, lifecycle, runtime, scope, timeline
 from server.domain.errors import Conflict, Invalid, NotFound, TooLarge
 from server.domain.integrity import Thresholds, integrity_flags
 from server.domain.roles import FIELD_ROLES, require_role
@@ -317,7 +317,7 @@ def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
                 thumbnails=thumbnails, last_error=None)
         .execution_options(synchronize_session=False))
     if done.rowcount == 1:
-        lifecycle.record(case, "evidence_stored", actor_id=actor_id,
+        timeline.append(case, "evidence_stored", actor_id=actor_id,
                          data={"evidence_id": ev.id, "sha256": ev.sha256, "size": ev.size,
                                "place": ev.place, "captured_at": ev.captured_at,
                                "flags": [f["code"] for f in flags]})

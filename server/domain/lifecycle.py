@@ -18,17 +18,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm.exc import StaleDataError
 
-from server.domain import audit, deadline_rules, scope, timeline
+from server.domain import audit, deadline_rules, deadlines, scope, timeline
 from server.domain.errors import Conflict, Forbidden, Invalid, NotFound
+from server.domain.roles import FIELD_ROLES as FIELD
+from server.domain.roles import OFFICE_ROLES as OFFICE
 from server.domain.uow import command
 from server.domain.vocab import OPEN_STATUSES, VERDICTS
 from server.extensions import db
 from server.models import Case, CaseEvent, CaseUnit, Notification, Unit, User
 from server.models.base import utcnow
 
-OFFICE = ("reviewer", "admin")
-FIELD = ("inspector", "reviewer", "admin")
-OPEN = OPEN_STATUSES
 MAX_EXTENSION_DAYS = 365
 
 
@@ -65,11 +64,11 @@ TRANSITIONS: tuple[Action, ...] = (
            (Param("reason", "text"),), "reopened"),
     Action("transfer", ("received", "dispatched", "in_progress"), "dispatched", OFFICE, "lead",
            (Param("unit_id", "unit"), Param("reason", "text")), "transferred"),
-    Action("extend", OPEN, None, OFFICE, "lead",
+    Action("extend", OPEN_STATUSES, None, OFFICE, "lead",
            (Param("days", "days"), Param("reason", "text")), "extended"),
     Action("co_handle", ("received", "dispatched", "in_progress"), None, OFFICE, "lead",
            (Param("unit_id", "unit"), Param("part", "text")), "co_handling"),
-    Action("supervise", OPEN, None, OFFICE, "above",
+    Action("supervise", OPEN_STATUSES, None, OFFICE, "above",
            (Param("note", "text"),), "supervised"),
 )
 ACTIONS = {a.name: a for a in TRANSITIONS}
@@ -143,8 +142,8 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
     if action.target:
         case.status = action.target
     case.updated_at = now
-    if action.event in deadline_rules.deadlines.CLOCK_EVENTS:
-        deadline_rules.refresh(case, now, deadline_rules.deadlines.ClockEvent(
+    if action.event in deadlines.CLOCK_EVENTS:
+        deadline_rules.refresh(case, now, deadlines.ClockEvent(
             action.event, now, data))
     try:
         db.session.flush()  # one versioned UPDATE for the whole action
@@ -271,8 +270,9 @@ def _check_meaning(user: User, case: Case, action: Action, clean: dict[str, Any]
             ids = clean.get("assignee_ids") or []
             people = db.session.scalars(sa.select(User).where(User.id.in_(ids))).all() \
                 if ids else []
+            covering = scope.unit_and_above(unit.id)
             fits = {u.id for u in people if u.active and u.role in FIELD
-                    and unit.id in scope.subtree(x.id for x in u.units)}
+                    and any(x.id in covering for x in u.units)}
             wrong = [i for i in ids if i not in fits]
             if wrong:
                 errors["assignee_ids"] = [f"Not field staff of {unit.name}: {', '.join(wrong)}"]
@@ -285,7 +285,7 @@ def _check_meaning(user: User, case: Case, action: Action, clean: dict[str, Any]
     if action.name == "extend" and case.deadline_rule is not None:
         body = deadline_rules.rule_body(case.deadline_rule, case.deadline_rule_version)
         limit = body.get("max_extension")
-        so_far = deadline_rules.deadlines.extended_so_far(deadline_rules.clock_events(case))
+        so_far = deadlines.extended_so_far(deadline_rules.clock_events(case))
         if limit is not None and so_far + clean["days"] > limit:
             errors["days"] = [f"Rule {body['code']} allows at most {limit} days of "
                               f"extension; {so_far} already granted."]
@@ -332,14 +332,9 @@ def _notify_supervision(case: Case, user: User, note: str, now: datetime) -> Non
         created_at=now, data={"note": note, "by": user.display_name or user.username}))
 
 
-# ---- events from other commands (visits, photos, reveals) --------------------------------
+# ---- the rule other commands share ------------------------------------------------------
 def require_open(case: Case, what: str) -> None:
     """Visits and evidence go to open cases only; a closed one must be reopened first."""
-    if case.status not in OPEN_STATUSES:
+    if not scope.case_is_open(case):
         raise Conflict("case.closed", f"This case is closed; {what} cannot be added "
                        "unless it is reopened.", extra={"case_status": case.status})
-
-
-def record(case: Case, kind: str, *, actor_id: str | None, data: dict[str, Any]) -> None:
-    """A timeline event that changes neither status nor deadline (a helper: no commit)."""
-    timeline.append(case, kind, actor_id=actor_id, data=data)

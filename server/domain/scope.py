@@ -36,6 +36,15 @@ def subtree(unit_ids: Iterable[str]) -> frozenset[str]:
     return frozenset(db.session.scalars(sa.select(tree.c.id)))
 
 
+def unit_and_above(unit_id: str) -> frozenset[str]:
+    """The unit and every unit it reports to: whoever belongs to one of these covers it."""
+    chain = sa.select(Unit.id, Unit.parent_id).where(Unit.id == unit_id).cte(
+        "chain", recursive=True)
+    chain = chain.union(sa.select(Unit.id, Unit.parent_id)
+                        .join(chain, Unit.id == chain.c.parent_id))
+    return frozenset(db.session.scalars(sa.select(chain.c.id)))
+
+
 def visible_unit_ids(user: User) -> frozenset[str]:
     memo = db.session.info.setdefault("fieldcase.scope", {})
     if user.id not in memo:

@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import audit, idempotency, lifecycle, scope, standards
+from server.domain import audit, idempotency, lifecycle, scope, standards, timeline
 from server.domain.errors import Invalid
 from server.domain.roles import FIELD_ROLES, require_role
 from server.domain.uow import command
@@ -34,7 +34,7 @@ def record_visit(user: User, case_id: str, data: dict[str, Any]) -> tuple[Visit,
         visible=lambda earlier: earlier.case_id == case.id)
     if created:
         lifecycle.require_open(case, "visits")
-        lifecycle.record(case, "visit_recorded", actor_id=user.id,
+        timeline.append(case, "visit_recorded", actor_id=user.id,
                          data={"visit_id": visit.id, "kind": visit.kind,
                                "started_at": visit.started_at,
                                "measurements": len(visit.measurements)})

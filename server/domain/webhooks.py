@@ -24,7 +24,7 @@ from server.domain.errors import Forbidden, Invalid
 from server.domain.roles import ADMIN_ROLES
 from server.domain.uow import command, transaction
 from server.extensions import db
-from server.models import Case, Notification, Unit, Webhook, WebhookDelivery
+from server.models import Case, Notification, Unit, User, Webhook, WebhookDelivery
 from server.models.base import utcnow
 
 TIMEOUT_S = 5
@@ -55,7 +55,7 @@ def backoff(attempts: int) -> timedelta:
 
 
 @command
-def add_webhook(user: Any, url: str, secret: str | None) -> Webhook:
+def add_webhook(user: User, url: str, secret: str | None) -> Webhook:
     if user.role not in ADMIN_ROLES:
         raise Forbidden("webhook.forbidden", "Only an admin may configure webhooks.")
     parts = urlsplit(url.strip())

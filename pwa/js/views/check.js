@@ -9,7 +9,6 @@ import * as outbox from "../outbox.js";
 import { state, vocab, warnIfStorageLow } from "../state.js";
 import { fmtTime, html, toast } from "../ui.js";
 
-const ZONES = ["0", "1", "2", "3", "4"];
 const previews = new PreviewUrls();
 
 async function findCase(caseId) {
@@ -64,6 +63,7 @@ export async function renderCheck(view, caseId, visitId) {
   const v = await vocab();
   const KINDS = v.visit_kinds || [];
   const PARTNERS = v.partners || [];
+  const ZONES = v.zone_classes || [];
   const item = await findCase(caseId);
   const existing = (await outbox.items()).find((i) => i.id === visitId);
   const alreadySent = await (await db()).get("sent", visitId);
