@@ -151,3 +151,17 @@ def test_other_units_cannot_patch_or_reveal(app, as_user, make_case):  # type: i
         CASE_BODY["subject"]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
         AuditEntry.action.in_(("case.updated", "case.complainant_revealed")))) == 0
+
+
+def test_a_long_list_is_counted_up_to_the_cap(app, as_user, make_case, monkeypatch):  # type: ignore[no-untyped-def]
+    from server.domain import cases
+
+    for n in range(3):
+        make_case(subject=f"case {n}", received_at=f"2026-11-2{n}T22:00:00+08:00")
+    api = as_user("reviewer")
+    exact = api.get("/api/cases").get_json()
+    assert (exact["total"], exact["total_exact"]) == (3, True)
+    monkeypatch.setattr(cases, "COUNT_CAP", 2)
+    capped = api.get("/api/cases?per_page=1&page=3").get_json()
+    assert (capped["total"], capped["total_exact"]) == (2, False)
+    assert [c["subject"] for c in capped["items"]] == ["case 0"]  # paging still reaches it

@@ -185,7 +185,9 @@ def ago(delta: timedelta) -> str:
 
 
 def close(case_id: str) -> None:
-    db.session.execute(sa.update(Case).where(Case.id == case_id).values(status="closed"))
+    """As approving does: closed, and no deadline any more."""
+    db.session.execute(sa.update(Case).where(Case.id == case_id).values(
+        status="closed", due_at=None, next_milestone_at=None))
     db.session.commit()
 
 

@@ -6,6 +6,8 @@ import { db } from "./db.js";
 
 const LOCK = "fieldcase-sync";
 const MAX_BACKOFF_MS = 5 * 60 * 1000;
+// Refusals that mean "the case changed under you": shown with what changed, never dropped.
+const CONFLICTS = ["case.version_conflict", "case.transferred_away"];
 const listeners = new Set();
 
 export const status = {
@@ -340,15 +342,15 @@ async function runOnce({ force }) {
       }
       const attempts = (item.attempts || 0) + 1;
       const message = describe(error);
-      if (item.kind === "transition" && error.code === "case.version_conflict") {
-        // Someone changed the case since the inspector saw it: kept, shown with what
-        // changed, until the inspector discards it or retries on the current version.
+      if (item.kind === "transition" && CONFLICTS.includes(error.code)) {
+        // Someone changed the case since the inspector saw it (or handed it to another
+        // unit): kept, shown with what changed, until the inspector discards it or
+        // retries on the current version.
         const p = error.problem || {};
         await updateItem(item.id, { state: "conflict", attempts,
           lastError: { kind: error.kind, code: error.code, message },
           // The case's status: `case_status` (problem+json's own `status` is the HTTP code).
-          conflict: { current_version: p.current_version,
-            status: [p.case_status, p.status].find((x) => typeof x === "string") ?? null,
+          conflict: { current_version: p.current_version, status: p.case_status ?? null,
             unit: p.unit ?? null, changes: Array.isArray(p.changes) ? p.changes : [] } });
         continue;
       }

@@ -37,7 +37,9 @@ class Cases(MethodView):
         now = utcnow()
         items, total = cases.list_cases(current_user(), page=page, per_page=per_page,
                                         now=now, **args)
-        return {"items": [present_case(c, now) for c in items], "total": total, "page": page,
+        return {"items": [present_case(c, now) for c in items],
+                "total": min(total, cases.COUNT_CAP), "total_exact": total <= cases.COUNT_CAP,
+                "page": page,
                 "per_page": per_page}
 
     @blp.arguments(CaseCreateSchema)

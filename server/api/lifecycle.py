@@ -93,12 +93,14 @@ def case_timeline(case_id: str):  # type: ignore[no-untyped-def]
 
 
 def _lite(case: Case, now: Any) -> dict[str, Any]:
+    """A case on the map, as the board's cards show it."""
     told = deadline_rules.deadline_of(case, now)
+    overdue = bool(told and told.overdue)
+    colour = "overdue" if overdue else (told.colour if told else "none")
     return {"id": case.id, "subject": case.subject, "address": case.address,
             "unit": {"id": case.unit.id, "name": case.unit.name}, "status": case.status,
             "key": case.key, "leader": case.leader, "due_at": case.due_at,
-            "colour": "overdue" if told and told.overdue else (told.colour if told else "none"),
-            "overdue": bool(told and told.overdue)}
+            "colour": colour, "overdue": overdue}
 
 
 @blp.route("/board")
@@ -108,7 +110,6 @@ def colour_board(args: dict):  # type: ignore[no-untyped-def]
     """Open cases counted and listed by colour and unit; overdue ones stand apart."""
     user, now = current_user(), utcnow()
     found = board.board(user, now, **args)
-    found["cases"] = {g: [_lite(c, now) for c in items] for g, items in found["cases"].items()}
     warning = workdays.warning(now) if user.role in OFFICE_ROLES else None
     found["warnings"] = [warning] if warning else []
     return found

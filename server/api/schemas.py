@@ -204,7 +204,9 @@ class CoUnitSchema(Schema):
 
 class CasePageSchema(Schema):
     items = fields.List(fields.Nested(CaseSchema))
-    total = fields.Integer()
+    total = fields.Integer(metadata={"description": "Exact up to 1,000; beyond that "
+                                     "1000 with total_exact false."})
+    total_exact = fields.Boolean()
     page = fields.Integer()
     per_page = fields.Integer()
 

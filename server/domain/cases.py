@@ -20,6 +20,7 @@ from server.models.base import utcnow
 EDITABLE = ("channel", "category", "subject", "address", "description", "received_at", "key",
             "leader", "external_ref", "unit_id", "lat", "lon", "complainant_name",
             "complainant_phone")
+COUNT_CAP = 1_000
 # Edits that move the clock: the deadline is recomputed (a new channel or key flag takes
 # the rule now current for it).
 CLOCK_FIELDS = ("channel", "key", "received_at")
@@ -76,17 +77,20 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
                                         .where(case_assignees.c.user_id == user.id)))
     if colour is not None:
         query = query.where(scope.is_open(), deadline_rules.colour_sql(now) == colour)
+    # Counted exactly up to COUNT_CAP: past that a district's whole history would be
+    # counted on every page; the answer then says the total is "more than".
     total = db.session.scalar(sa.select(sa.func.count()).select_from(
-        query.with_only_columns(Case.id).subquery())) or 0
+        query.with_only_columns(Case.id).limit(COUNT_CAP + 1).subquery())) or 0
     if sort == "due":
-        closed_last = sa.case((scope.is_open(), 0), else_=1)
-        order = (closed_last, Case.due_at.is_(None), Case.due_at, Case.key.desc(),
-                 Case.received_at.desc(), Case.id)
+        # Closed cases have no due date (deadline_rules.refresh clears it), so NULLS LAST
+        # puts them last and the due_at index serves the order.
+        order = (Case.due_at.asc().nulls_last(), Case.key.desc(), Case.received_at.desc(),
+                 Case.id)
     else:
         order = (Case.received_at.desc(), Case.id)
     items = db.session.scalars(query.order_by(*order).limit(per_page)
                                .offset((page - 1) * per_page)).all()
-    return list(items), total
+    return list(items), min(total, COUNT_CAP + 1)
 
 
 def filtered(user: User, *, status: str | None = None, category: str | None = None,

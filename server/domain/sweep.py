@@ -10,11 +10,11 @@ sweeps also skip each other's locked rows instead of waiting.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import load_only, raiseload
 
 from server.domain import scope, timeline, webhooks
 from server.domain.uow import transaction
@@ -23,54 +23,78 @@ from server.models import Case, Notification, Unit, User
 from server.models.base import new_id, utcnow
 
 BATCH = 500
+# What the sweep reads of a case: no wide columns, no relationships.
+SWEPT = (Case.id, Case.unit_id, Case.subject, Case.key, Case.leader, Case.milestones,
+         Case.next_milestone_at, Case.version)
 
 
-def _raise_once(case: Case, name: str, at: datetime, now: datetime) -> Notification | None:
-    kind = "overdue" if name == "overdue" else "milestone"
-    values: dict[str, Any] = {
-        "id": new_id(), "case_id": case.id, "unit_id": case.unit_id, "kind": kind,
-        "milestone": name, "dedupe_key": f"{case.id}:{name}:{at.isoformat()}", "due_at": at,
-        "created_at": now, "data": {"subject": case.subject, "key": case.key,
-                                    "leader": case.leader}}
-    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    done = db.session.scalar(insert(Notification).values(**values)
-                             .on_conflict_do_nothing(index_elements=["dedupe_key"])
-                             .returning(Notification.id))
-    if done is None:
-        return None  # raised already, by an earlier or a concurrent sweep
-    timeline.append(case, "escalated" if kind == "overdue" else "reminded", actor_id=None,
-                    at=now, data={"milestone": name, "due_at": at})
-    note = db.session.get(Notification, values["id"])
-    webhooks.enqueue(note)
-    return note
+def _owed(case: Case, now: datetime) -> list[tuple[str, datetime]]:
+    """The case's milestones from its stored next one up to now."""
+    return [(m["name"], at) for m in case.milestones or []
+            if case.next_milestone_at <= (at := datetime.fromisoformat(m["at"])) <= now]
+
+
+def _ahead(case: Case, now: datetime) -> datetime | None:
+    return next((at for m in case.milestones or []
+                 if (at := datetime.fromisoformat(m["at"])) > now), None)
+
+
+def _raise_batch(batch: list[Case], now: datetime, hook_ids: list[str]) -> int:
+    """Raise what the batch's cases owe: notifications inserted once (the unique key
+    refuses what an earlier or a concurrent sweep raised), then, for those this sweep
+    inserted, the timeline events and webhook deliveries; the cases' next milestones
+    move on. A handful of statements a batch, whatever its size."""
+    owed = [(case, name, at) for case in batch for name, at in _owed(case, now)]
+    notes = [{"id": new_id(), "case_id": case.id, "unit_id": case.unit_id,
+              "kind": "overdue" if name == "overdue" else "milestone", "milestone": name,
+              "dedupe_key": f"{case.id}:{name}:{at.isoformat()}", "due_at": at,
+              "created_at": now, "data": {"subject": case.subject, "key": case.key,
+                                          "leader": case.leader}}
+             for case, name, at in owed]
+    raised: set[str] = set()
+    if notes:
+        insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" \
+            else sqlite_insert
+        raised = set(db.session.scalars(insert(Notification).values(notes)
+                                        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+                                        .returning(Notification.id)))
+    if raised:
+        chains = timeline.heads([n["case_id"] for n in notes if n["id"] in raised])
+        for (case, name, at), note in zip(owed, notes, strict=True):
+            if note["id"] not in raised:
+                continue
+            event = timeline.link(case, "escalated" if note["kind"] == "overdue" else
+                                  "reminded", head=chains.get(case.id), actor_id=None, at=now,
+                                  data={"milestone": name, "due_at": at})
+            chains[case.id] = (event.seq, event.hash)
+            webhooks.enqueue(note["id"], now, hook_ids)
+    # Not a change a user made: the cases' versions (which a phone's queued action
+    # carries) stay as they are, hence a plain table UPDATE.
+    table = Case.__table__
+    db.session.execute(table.update().where(table.c.id == sa.bindparam("case_id"))
+                       .values(next_milestone_at=sa.bindparam("ahead")),
+                       [{"case_id": case.id, "ahead": _ahead(case, now)} for case in batch])
+    return len(raised)
 
 
 def sweep(now: datetime | None = None, *, deliver: bool = True) -> dict[str, int]:
     now = now or utcnow()
     counts = {"cases": 0, "raised": 0}
+    hook_ids = webhooks.active_ids()
     last_id = ""
     while True:
         with transaction():
             query = (sa.select(Case).where(scope.is_open(), Case.next_milestone_at <= now,
                                            Case.id > last_id)
-                     .order_by(Case.id).limit(BATCH))
+                     .order_by(Case.id).limit(BATCH)
+                     .options(load_only(*SWEPT), raiseload(Case.unit), raiseload(Case.assignees),
+                              raiseload(Case.co_units)))
             if db.session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=Case)
-            batch = db.session.scalars(query).all()
-            for case in batch:
-                counts["cases"] += 1
-                for m in case.milestones or []:
-                    at = datetime.fromisoformat(m["at"])
-                    if case.next_milestone_at <= at <= now and _raise_once(case, m["name"],
-                                                                           at, now):
-                        counts["raised"] += 1
-                ahead = next((datetime.fromisoformat(m["at"]) for m in case.milestones or []
-                              if datetime.fromisoformat(m["at"]) > now), None)
-                # Not a change of the case a user made: its version (which a phone's queued
-                # action carries) stays as it is.
-                db.session.execute(sa.update(Case).where(Case.id == case.id)
-                                   .values(next_milestone_at=ahead)
-                                   .execution_options(synchronize_session=False))
+            batch = list(db.session.scalars(query))
+            if batch:
+                counts["cases"] += len(batch)
+                counts["raised"] += _raise_batch(batch, now, hook_ids)
         if len(batch) < BATCH:
             break
         last_id = batch[-1].id

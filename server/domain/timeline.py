@@ -36,15 +36,38 @@ def append(case: Case, kind: str, *, actor_id: str | None, data: dict[str, Any] 
     head = session.execute(
         sa.select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == case.id)
         .order_by(CaseEvent.seq.desc()).limit(1)).first()
-    seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
+    event = link(case, kind, head=tuple(head) if head else None, actor_id=actor_id,
+                 data=data, client_id=client_id, at=at)
+    session.flush()
+    return event
+
+
+def heads(case_ids: list[str]) -> dict[str, tuple[int, str]]:
+    """The last event (seq, hash) of each of these cases, in one query."""
+    if not case_ids:
+        return {}
+    last = (sa.select(CaseEvent.case_id, sa.func.max(CaseEvent.seq).label("seq"))
+            .where(CaseEvent.case_id.in_(case_ids)).group_by(CaseEvent.case_id).subquery())
+    rows = db.session.execute(
+        sa.select(CaseEvent.case_id, CaseEvent.seq, CaseEvent.hash)
+        .join(last, sa.and_(CaseEvent.case_id == last.c.case_id,
+                            CaseEvent.seq == last.c.seq)))
+    return {row.case_id: (row.seq, row.hash) for row in rows}
+
+
+def link(case: Case, kind: str, *, head: tuple[int, str] | None, actor_id: str | None,
+         data: dict[str, Any] | None = None, client_id: str | None = None,
+         at: datetime | None = None) -> CaseEvent:
+    """The event after `head` (None: the first), added to the session unflushed. For a
+    caller that holds the case's row lock and read the head itself (the sweep, by batch)."""
+    seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
     at = at or utcnow()
     data = json.loads(json.dumps(data or {}, default=str))
     event = CaseEvent(case_id=case.id, seq=seq, at=at, kind=kind, actor_id=actor_id, data=data,
                       version=case.version, client_id=client_id, prev_hash=prev,
                       hash=event_hash(prev, case.id, seq, at, kind, actor_id, data,
                                       case.version))
-    session.add(event)
-    session.flush()
+    db.session.add(event)
     return event
 
 

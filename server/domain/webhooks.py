@@ -73,11 +73,14 @@ def list_webhooks() -> list[Webhook]:
     return list(db.session.scalars(sa.select(Webhook).order_by(Webhook.created_at)))
 
 
-def enqueue(notification: Notification) -> None:
+def active_ids() -> list[str]:
+    return list(db.session.scalars(sa.select(Webhook.id).where(Webhook.active)))
+
+
+def enqueue(notification_id: str, at: datetime, hook_ids: list[str]) -> None:
     """A delivery per active webhook (a helper: no commit)."""
-    for hook_id in db.session.scalars(sa.select(Webhook.id).where(Webhook.active)):
-        db.session.add(WebhookDelivery(webhook_id=hook_id, notification_id=notification.id,
-                                       next_attempt_at=notification.created_at))
+    db.session.add_all(WebhookDelivery(webhook_id=hook_id, notification_id=notification_id,
+                                       next_attempt_at=at) for hook_id in hook_ids)
 
 
 def payload(n: Notification, case: Case, unit: Unit) -> dict[str, Any]:

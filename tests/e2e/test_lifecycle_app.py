@@ -214,9 +214,10 @@ def test_transfer_away_while_offline_is_shown_not_dropped(phone, live):  # type:
     phone.set_offline(False)
     page.goto("/#/outbox")
     page.click("#sync-now")
-    item = page.locator(".outbox-item[data-kind=transition]"
-                        ":is([data-item-state=conflict], [data-item-state=failed])")
+    item = page.locator(".outbox-item[data-kind=transition][data-item-state=conflict]")
     item.wait_for()
+    assert "西城街道" in item.inner_text()  # where the case went
+    assert item.locator("[data-retry-current]").count() == 0  # nothing to retry on
     assert item.locator("[data-discard-item]").count() == 1
     assert case_row(live, case["id"]).status == "dispatched"
     item.locator("[data-discard-item]").click()

@@ -79,11 +79,17 @@ def test_server_gone_mid_sync_then_back(phone, live):  # type: ignore[no-untyped
 
 def test_session_expired_before_sync(phone, live):  # type: ignore[no-untyped-def]
     page = phone.new_page()
-    queue_a_check(page, phone, live)
-    with live.app.app_context():
-        db.session.execute(sa.update(UserSession).values(expires_at=utcnow() - timedelta(1)))
-        db.session.commit()
-        db.session.remove()
+
+    def expire_sessions() -> None:
+        # Before the phone is back online: it starts syncing the moment it is.
+        with live.app.app_context():
+            db.session.execute(sa.update(UserSession).values(
+                expires_at=utcnow() - timedelta(1)))
+            db.session.commit()
+            db.session.remove()
+
+    queue_a_check(page, phone, live, before_online=expire_sessions)
+    page.goto("/#/outbox")
     page.click("#sync-now")
     page.wait_for_selector("#banner a[href='#/login']")
     assert outbox_count(page) == 3

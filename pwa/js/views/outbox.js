@@ -62,7 +62,7 @@ async function row(item, drafts, userId, failed, pendingIds) {
     : item.kind === "transition" ? `${t("caseAction")} · ${term(item.action)}${mine && item.subject ? ` · ${item.subject}` : ""}`
     : mine ? `${t("photo")} · ${item.caption || item.place || item.fileName || ""}` : t("photo");
   const action = item.kind === "transition" && ["conflict", "failed"].includes(item.state) && mine
-    ? html`${item.state === "conflict"
+    ? html`${item.state === "conflict" && item.conflict?.current_version != null
       ? html`<button type="button" class="primary" data-retry-current="${item.id}">${t("retryCurrent")}</button>`
       : html`<button type="button" data-retry="${item.id}">${t("retry")}</button>`}
       <button type="button" data-discard-item="${item.id}">${t("discardMine")}</button>
