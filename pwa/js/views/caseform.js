@@ -52,8 +52,8 @@ export async function renderCaseForm(view, caseId) {
             <select id="f-category" name="category" required><option value=""></option>${options(v.categories || [], item?.category)}</select>
             <label for="f-subject">${t("subject")} *</label>
             <input id="f-subject" name="subject" required value="${item?.subject || ""}">
-            <label for="f-address">${t("address")}</label>
-            <input id="f-address" name="address" value="${item?.address || ""}">
+            <label for="f-address">${t("address")} *</label>
+            <input id="f-address" name="address" required value="${item?.address || ""}">
             <label for="f-description">${t("description")}</label>
             <textarea id="f-description" name="description" rows="4">${item?.description || ""}</textarea>
             <label for="f-received">${t("receivedAt")} *</label>
@@ -142,7 +142,7 @@ export async function renderCaseForm(view, caseId) {
     event.preventDefault();
     const data = new FormData(form);
     const errors = {};
-    for (const name of ["channel", "category", "subject", "received_at", "unit_id"]) {
+    for (const name of ["channel", "category", "subject", "address", "received_at", "unit_id"]) {
       if (!String(data.get(name) || "").trim()) errors[name] = [t("required")];
     }
     const lat = data.get("lat");
