@@ -18,51 +18,62 @@ PER_COLOUR = 50
 
 
 def board(user: User, now: datetime, **filters: Any) -> dict[str, Any]:
-    # The colour is computed once per case, in a subquery both statements read.
+    """One statement: the open cases and their colour (computed once, in a CTE read
+    twice) give both the counts by unit and colour and the most urgent PER_COLOUR of each
+    colour with what a board card shows."""
     open_cases = cases.filtered(user, **filters).where(scope.is_open()).with_only_columns(
         Case.id, Case.unit_id, Case.due_at, Case.key,
-        deadline_rules.colour_sql(now).label("colour")).subquery()
-    grouped = db.session.execute(
-        sa.select(open_cases.c.unit_id, open_cases.c.colour, sa.func.count())
-        .group_by(open_cases.c.unit_id, open_cases.c.colour)).all()
-    names = dict(db.session.execute(sa.select(Unit.id, Unit.name).where(
-        Unit.id.in_({unit_id for unit_id, _, _ in grouped}))).all()) if grouped else {}
-    empty = {g: 0 for g in (*GROUPS, "none", "all")}
-    totals, per_unit = dict(empty), {}
-    for unit_id, group, count in grouped:
-        group = group or "none"  # no rule covers the case's channel
-        row = per_unit.setdefault(unit_id, dict(empty))
-        for counts in (row, totals):
-            counts[group] += count
-            counts["all"] += count
-    # The most urgent PER_COLOUR of each colour in one query: rank within the colour,
-    # then join just the first ones for what a board card shows.
+        deadline_rules.colour_sql(now).label("colour")).cte("open_cases")
+    counts = (sa.select(sa.literal("count").label("part"), open_cases.c.unit_id,
+                        Unit.name.label("unit_name"), open_cases.c.colour,
+                        sa.func.count().label("n"), *_NO_CARD)
+              .join(Unit, Unit.id == open_cases.c.unit_id)
+              .group_by(open_cases.c.unit_id, Unit.name, open_cases.c.colour))
     ranked = sa.select(
         open_cases.c.id, open_cases.c.colour,
         # Partitioned by the colour's number, not its name: integers sort without a
         # collation, and this sort is most of the board's cost.
-        sa.func.row_number().over(partition_by=sa.case(
-            {g: i for i, g in enumerate(GROUPS)}, value=open_cases.c.colour, else_=-1),
-            order_by=(
-            open_cases.c.due_at, open_cases.c.key.desc(), open_cases.c.id)).label("rank")
-    ).subquery()
-    cards = db.session.execute(
-        sa.select(Case.id, Case.subject, Case.address, Case.unit_id, Unit.name, Case.status,
-                  Case.key, Case.leader, Case.due_at, ranked.c.colour)
-        .join(ranked, ranked.c.id == Case.id).join(Unit, Unit.id == Case.unit_id)
-        .where(ranked.c.rank <= PER_COLOUR, ranked.c.colour.in_(GROUPS))
-        .order_by(ranked.c.colour, ranked.c.rank)).all()
+        sa.func.row_number().over(
+            partition_by=sa.case({g: i for i, g in enumerate(GROUPS)},
+                                 value=open_cases.c.colour, else_=-1),
+            order_by=(open_cases.c.due_at, open_cases.c.key.desc(), open_cases.c.id))
+        .label("rank")).subquery()
+    cards = (sa.select(sa.literal("card"), Case.unit_id, Unit.name, ranked.c.colour,
+                       ranked.c.rank, Case.id, Case.subject, Case.address, Case.status,
+                       Case.key, Case.leader, Case.due_at)
+             .join(ranked, ranked.c.id == Case.id).join(Unit, Unit.id == Case.unit_id)
+             .where(ranked.c.rank <= PER_COLOUR, ranked.c.colour.in_(GROUPS)))
+    rows = db.session.execute(sa.union_all(counts, cards)).all()
+
+    empty = {g: 0 for g in (*GROUPS, "none", "all")}
+    totals: dict[str, int] = dict(empty)
+    per_unit: dict[str, dict[str, Any]] = {}
     lists: dict[str, list[dict[str, Any]]] = {group: [] for group in GROUPS}
-    for row in cards:
-        lists[row.colour].append({
-            "id": row.id, "subject": row.subject, "address": row.address,
-            "unit": {"id": row.unit_id, "name": row.name}, "status": row.status,
-            "key": row.key, "leader": row.leader, "due_at": row.due_at,
-            "colour": row.colour, "overdue": row.colour == "overdue"})
+    for row in rows:
+        if row.part == "count":
+            group = row.colour or "none"  # no rule covers the case's channel
+            unit = per_unit.setdefault(row.unit_id, {
+                "unit": {"id": row.unit_id, "name": row.unit_name}, "counts": dict(empty)})
+            for tally in (unit["counts"], totals):
+                tally[group] += row.n
+                tally["all"] += row.n
+        else:
+            lists[row.colour].append({
+                "id": row.id, "subject": row.subject, "address": row.address,
+                "unit": {"id": row.unit_id, "name": row.unit_name}, "status": row.status,
+                "key": row.key, "leader": row.leader, "due_at": row.due_at,
+                "colour": row.colour, "overdue": row.colour == "overdue", "rank": row.n})
+    for items in lists.values():
+        items.sort(key=lambda card: card.pop("rank"))
     return {"at": now, "colours": list(COLOURS), "totals": totals,
-            "units": sorted(({"unit": {"id": u, "name": names.get(u, "")}, "counts": c}
-                             for u, c in per_unit.items()), key=lambda r: r["unit"]["name"]),
+            "units": sorted(per_unit.values(), key=lambda r: r["unit"]["name"]),
             "cases": lists}
+
+
+# The card columns, empty in the count rows of the same statement.
+_NO_CARD = (sa.null().label("id"), sa.null().label("subject"), sa.null().label("address"),
+            sa.null().label("status"), sa.cast(sa.null(), sa.Boolean).label("key"),
+            sa.null().label("leader"), sa.cast(sa.null(), Case.due_at.type).label("due_at"))
 
 
 def map_features(user: User, now: datetime, *, limit: int = 5000, **filters: Any
