@@ -98,6 +98,9 @@ def generate(url: str, n: int, tmp: Path, open_share: float) -> None:
         if rows:
             db.session.execute(sa.insert(Case), rows)
             db.session.commit()
+        # What the sweep, run every minute, keeps: each case's colour until it changes.
+        while deadline_rules.resolve_colours(now):
+            db.session.commit()
         db.session.commit()
         db.engine.dispose()
     vacuum(url)
@@ -119,10 +122,15 @@ def reopen_everything(url: str) -> None:
     with engine.begin() as conn:
         conn.execute(sa.text("""
             UPDATE cases SET status = 'in_progress',
+              colour_until = timestamptz '1970-01-01 00:00:00+00',
               received_at = now() - random() * interval '7 days'"""))
         conn.execute(sa.text("""
             UPDATE cases SET
               due_at = received_at + interval '7 days',
+              colour0 = 'green', colour1 = 'yellow', colour2 = 'blue', colour3 = 'red',
+              colour1_at = received_at + interval '4 days',
+              colour2_at = received_at + interval '5 days',
+              colour3_at = received_at + interval '6 days',
               milestones = json_build_array(
                 json_build_object('name', 'dispatch', 'at', received_at + interval '1 hour'),
                 json_build_object('name', 'reminder', 'at', received_at + interval '2 days'),
@@ -187,13 +195,19 @@ def measure(base: str, runs: int) -> None:
 
 def time_sweep(url: str, tmp: Path, n: int) -> None:
     from server import create_app
-    from server.domain import sweep
+    from server.domain import deadline_rules, sweep
     from server.extensions import db
+    from server.models import Case
+    from server.models.case import COLOUR_STALE
 
     reopen_everything(url)
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
                       "INSTANCE_PATH": str(tmp), "STORAGE_URL": f"file://{tmp}/objects"})
     with app.app_context():
+        # The colours as the last sweep, an hour ago, cached them.
+        while deadline_rules.resolve_colours(datetime.now(UTC) - timedelta(hours=1)):
+            db.session.commit()
+        db.session.commit()
         start = time.perf_counter()
         counts = sweep.sweep(deliver=False)
         took = time.perf_counter() - start
@@ -202,7 +216,15 @@ def time_sweep(url: str, tmp: Path, n: int) -> None:
         print(f"sweep over {n} open cases, an hour after the last: {took:.1f} s, "
               f"{counts['cases']} had a milestone due, {counts['raised']} raised "
               f"(target <= 10 s); run again at once: {time.perf_counter() - again:.2f} s, "
-              f"{repeat['raised']} raised")
+              f"{repeat['raised']} raised, {counts['coloured']} colours cached")
+        # The worst case: the first sweep after the upgrade that added the cache, when no
+        # case's colour is cached yet.
+        db.session.execute(sa.update(Case).values(colour_until=COLOUR_STALE))
+        db.session.commit()
+        start = time.perf_counter()
+        first = sweep.sweep(deliver=False)
+        print(f"first sweep with no colour cached: {time.perf_counter() - start:.1f} s, "
+              f"{first['coloured']} colours cached")
         db.engine.dispose()
 
 

@@ -13,7 +13,7 @@ from flask_migrate import downgrade, upgrade
 
 from server import create_app
 from server.extensions import db
-from server.models import Base
+from server.models import Base, Case
 from tests.conftest import fresh_pg_database
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "server" / "migrations"
@@ -78,6 +78,11 @@ def test_0002_adds_device_columns_and_keeps_readings(empty_database: str,
                 " VALUES ('c', 'phone', 'noise_social', 's', 'a', '', :t, 'u', false,"
                 " 'received', 1, :t, :t)"), {"t": "2026-11-24 10:00:00"})
             conn.execute(sa.text(
+                "INSERT INTO cases (id, channel, category, subject, address, description,"
+                " received_at, unit_id, key, status, version, created_at, updated_at)"
+                " VALUES ('closed', 'phone', 'noise_social', 's', 'a', '', :t, 'u', false,"
+                " 'closed', 1, :t, :t)"), {"t": "2026-11-24 10:00:00"})
+            conn.execute(sa.text(
                 "INSERT INTO visits (id, client_id, request_hash, case_id, kind, started_at,"
                 " participants, findings, created_by, received_at) VALUES ('v', 'v', 'h',"
                 " 'c', 'night_check', :t, '[]', '', 'p', :t)"), {"t": "2026-11-24 10:00:00"})
@@ -91,6 +96,10 @@ def test_0002_adds_device_columns_and_keeps_readings(empty_database: str,
                 "SELECT value_dba, exceeded, device, calibration_offset_db FROM measurements"
             )).one()
         assert (row[0], bool(row[1]), row[2], row[3]) == (58, True, None, None)
+        # 0004: an open case's colour is left to the next sweep; a closed one has none.
+        until = dict(db.session.execute(sa.select(Case.id, Case.colour_until)).all())
+        assert (until["c"].year, until["closed"].year) == (1970, 9999)
+        db.session.remove()
         downgrade(directory=str(MIGRATIONS), revision="0001")
         assert "device" not in _columns("measurements")
         with db.engine.connect() as conn:

@@ -265,3 +265,56 @@ def test_an_admin_loads_next_years_calendar(app, as_user) -> None:
     assert loaded.status_code == 200
     assert admin.get("/api/calendar/2027").get_json()["days"][0]["name"] == "元旦"
     assert as_user("reviewer").put("/api/calendar/2027", json={"days": []}).status_code == 403
+
+
+def test_the_cached_colour_agrees_with_the_computed_one_and_lapses_on_time(
+        app, as_user, make_case) -> None:
+    """The board and the colour filter read the colour the sweep caches; a cache whose
+    instant has passed is computed again, so a missed sweep never shows a stale colour."""
+    from server.domain import board, cases, deadline_rules
+    from server.models import Case, User
+
+    for age in (H, 2 * D, 4 * D + H, 5 * D + H, 6 * D + H, 8 * D):
+        make_case(subject=f"aged {age}", received_at=ago(age))
+    with app.app_context():
+        reviewer = db.session.scalar(sa.select(User).filter_by(username="reviewer"))
+
+        def view(at: datetime) -> tuple[dict, dict, dict]:
+            b = board.board(reviewer, at)
+            listed = {c: sorted(x.subject for x in cases.list_cases(reviewer, colour=c,
+                                                                   now=at)[0])
+                      for c in ("green", "blue", "yellow", "red", "overdue")}
+            return ({k: v for k, v in b["totals"].items() if v},
+                    {g: [c["subject"] for c in items] for g, items in b["cases"].items()},
+                    listed)
+
+        now = datetime.now(UTC)
+        computed = view(now)
+        assert computed[0] == {"green": 2, "yellow": 1, "blue": 1, "red": 1, "overdue": 1,
+                               "all": 6}
+        assert deadline_rules.resolve_colours(now) == 6
+        db.session.commit()
+        assert db.session.scalar(sa.select(sa.func.count()).where(
+            Case.colour_until <= now)) == 0
+        assert view(now) == computed  # read from the cache
+        assert deadline_rules.resolve_colours(now) == 0  # nothing lapsed: nothing to do
+
+        # Two days on, with no sweep in between: the lapsed caches are computed again...
+        later = now + 2 * D
+        lapsed = view(later)
+        assert lapsed[0]["overdue"] >= 2 and lapsed[0] != computed[0]
+        # ...and a sweep then caches exactly that.
+        assert deadline_rules.resolve_colours(later) > 0
+        db.session.commit()
+        assert view(later) == lapsed
+        # A transition leaves the colour to be computed again at once.
+        case = db.session.scalar(sa.select(Case).filter_by(subject=f"aged {H}"))
+        assert case.colour == "green" and case.colour_until > later
+    green = as_user("reviewer").get(f"/api/cases/{case.id}").get_json()
+    dispatched = as_user("reviewer").post(
+        f"/api/cases/{case.id}/transitions",
+        json={"action": "dispatch", "version": green["version"],
+              "unit_id": unit_id("Street A")})
+    assert dispatched.status_code == 200, dispatched.get_json()
+    with app.app_context():
+        assert db.session.get(Case, case.id).colour_until == deadline_rules.COLOUR_STALE

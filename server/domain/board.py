@@ -14,30 +14,41 @@ from server.extensions import db
 from server.models import Case, Evidence, Unit, User
 
 GROUPS = (*COLOURS, "overdue")
-PER_COLOUR = 50
+PER_COLOUR = 20  # the wall shows the head of each colour; the list pages through the rest
 
 
 def board(user: User, now: datetime, **filters: Any) -> dict[str, Any]:
-    """One statement: the open cases and their colour (computed once, in a CTE read
-    twice) give both the counts by unit and colour and the most urgent PER_COLOUR of each
-    colour with what a board card shows."""
-    open_cases = cases.filtered(user, **filters).where(scope.is_open()).with_only_columns(
-        Case.id, Case.unit_id, Case.due_at, Case.key,
-        deadline_rules.colour_sql(now).label("colour")).cte("open_cases")
-    counts = (sa.select(sa.literal("count").label("part"), open_cases.c.unit_id,
-                        Unit.name.label("unit_name"), open_cases.c.colour,
-                        sa.func.count().label("n"), *_NO_CARD)
-              .join(Unit, Unit.id == open_cases.c.unit_id)
-              .group_by(open_cases.c.unit_id, Unit.name, open_cases.c.colour))
+    """One statement: the counts by unit and colour, and the most urgent PER_COLOUR of each
+    colour with what a board card shows. Colours come from the cache the sweep keeps
+    (Case.colour), computed only for the cases whose cached colour has lapsed."""
+    open_cases = cases.filtered(user, **filters).where(scope.is_open())
+    # Counted from the cache where it holds (an index-only scan), computed where it lapsed.
+    tally = sa.union_all(
+        open_cases.with_only_columns(Case.unit_id, Case.colour)
+        .where(Case.colour_until > now),
+        open_cases.with_only_columns(Case.unit_id, deadline_rules.colour_sql(now))
+        .where(Case.colour_until <= now)).subquery("tally")
+    grouped = (sa.select(tally.c.unit_id, tally.c.colour, sa.func.count().label("n"))
+               .group_by(tally.c.unit_id, tally.c.colour).subquery("grouped"))
+    counts = (sa.select(sa.literal("count").label("part"), grouped.c.unit_id,
+                        Unit.name.label("unit_name"), grouped.c.colour, grouped.c.n, *_NO_CARD)
+              .join(Unit, Unit.id == grouped.c.unit_id))
+    urgent = (Case.due_at, Case.key.desc(), Case.id)
+    # Each colour's head read from the (colour, due_at) index, plus the lapsed ones.
+    heads = []
+    for group in GROUPS:
+        head = (open_cases.with_only_columns(*_HEAD)
+                .where(Case.colour == group, Case.colour_until > now)
+                .order_by(*urgent).limit(PER_COLOUR).subquery())
+        heads.append(sa.select(sa.literal(group).label("colour"), *head.c))
+    lapsed = open_cases.with_only_columns(deadline_rules.colour_sql(now).label("colour"),
+                                          *_HEAD).where(Case.colour_until <= now)
+    candidates = sa.union_all(*heads, lapsed).subquery("candidates")
     ranked = sa.select(
-        open_cases.c.id, open_cases.c.colour,
-        # Partitioned by the colour's number, not its name: integers sort without a
-        # collation, and this sort is most of the board's cost.
-        sa.func.row_number().over(
-            partition_by=sa.case({g: i for i, g in enumerate(GROUPS)},
-                                 value=open_cases.c.colour, else_=-1),
-            order_by=(open_cases.c.due_at, open_cases.c.key.desc(), open_cases.c.id))
-        .label("rank")).subquery()
+        candidates.c.id, candidates.c.colour,
+        sa.func.row_number().over(partition_by=candidates.c.colour,
+                                  order_by=(candidates.c.due_at, candidates.c.key.desc(),
+                                            candidates.c.id)).label("rank")).subquery()
     cards = (sa.select(sa.literal("card"), Case.unit_id, Unit.name, ranked.c.colour,
                        ranked.c.rank, Case.id, Case.subject, Case.address, Case.status,
                        Case.key, Case.leader, Case.due_at)
@@ -70,6 +81,8 @@ def board(user: User, now: datetime, **filters: Any) -> dict[str, Any]:
             "cases": lists}
 
 
+# What ranks a card.
+_HEAD = (Case.id, Case.due_at, Case.key)
 # The card columns, empty in the count rows of the same statement.
 _NO_CARD = (sa.null().label("id"), sa.null().label("subject"), sa.null().label("address"),
             sa.null().label("status"), sa.cast(sa.null(), sa.Boolean).label("key"),

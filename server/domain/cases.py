@@ -76,11 +76,12 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
         query = query.where(Case.id.in_(sa.select(case_assignees.c.case_id)
                                         .where(case_assignees.c.user_id == user.id)))
     if colour is not None:
-        query = query.where(scope.is_open(), deadline_rules.colour_sql(now) == colour)
+        query = query.where(scope.is_open(), deadline_rules.colour_is(colour, now))
     # Counted exactly up to COUNT_CAP: past that a district's whole history would be
-    # counted on every page; the answer then says the total is "more than".
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(
-        query.with_only_columns(Case.id).limit(COUNT_CAP + 1).subquery())) or 0
+    # counted on every page; the answer then says the total is "more than". The count
+    # rides on the page's own statement (one round trip).
+    total = sa.select(sa.func.count()).select_from(
+        query.with_only_columns(Case.id).limit(COUNT_CAP + 1).subquery()).scalar_subquery()
     if sort == "due":
         # Closed cases have no due date (deadline_rules.refresh clears it), so NULLS LAST
         # puts them last and the due_at index serves the order.
@@ -88,9 +89,12 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
                  Case.id)
     else:
         order = (Case.received_at.desc(), Case.id)
-    items = db.session.scalars(query.order_by(*order).limit(per_page)
-                               .offset((page - 1) * per_page)).all()
-    return list(items), min(total, COUNT_CAP + 1)
+    rows = db.session.execute(query.add_columns(total.label("total")).order_by(*order)
+                              .limit(per_page).offset((page - 1) * per_page)).all()
+    if rows:
+        return [row[0] for row in rows], min(rows[0].total, COUNT_CAP + 1)
+    # A page past the end: still say how many there are.
+    return [], min(db.session.scalar(sa.select(total)) or 0, COUNT_CAP + 1)
 
 
 def filtered(user: User, *, status: str | None = None, category: str | None = None,

@@ -23,6 +23,7 @@ from server.domain.workcalendar import CalendarYearMissing
 from server.extensions import db
 from server.models import Case, DeadlineRule, User
 from server.models.base import utcnow
+from server.models.case import COLOUR_FINAL, COLOUR_STALE
 
 # How many open cases a rule change is tried on to say what it would do.
 IMPACT_SAMPLE = 2000
@@ -98,7 +99,11 @@ def _store(case: Case, s: deadlines.Schedule | None, now: datetime | None) -> No
         case.due_at = case.next_milestone_at = case.milestones = None
         case.colour0 = case.colour1 = case.colour2 = case.colour3 = None
         case.colour1_at = case.colour2_at = case.colour3_at = None
+        case.colour, case.colour_until = None, COLOUR_FINAL
         return
+    # Computed in SQL until the next sweep caches it (resolve_colours): the colour is
+    # decided in one place, colour_sql.
+    case.colour, case.colour_until = None, COLOUR_STALE
     case.due_at = s.due_at
     case.extended_days = s.extended_days
     case.milestones = [{"name": m.name, "at": m.at.isoformat()} for m in s.milestones]
@@ -138,6 +143,34 @@ def colour_sql(now: datetime) -> sa.ColumnElement[str]:
         (Case.colour2_at <= now, Case.colour2),
         (Case.colour1_at <= now, Case.colour1),
         else_=Case.colour0)
+
+
+def colour_now(now: datetime) -> sa.ColumnElement[str]:
+    """SQL: the colour at `now`, read from the cache while it holds (see Case.colour)."""
+    return sa.case((Case.colour_until > now, Case.colour), else_=colour_sql(now))
+
+
+def colour_is(colour: str, now: datetime) -> sa.ColumnElement[bool]:
+    """SQL: the case has `colour` at `now`, in two branches an index can each serve."""
+    return sa.or_(sa.and_(Case.colour == colour, Case.colour_until > now),
+                  sa.and_(Case.colour_until <= now, colour_sql(now) == colour))
+
+
+def resolve_colours(now: datetime, limit: int = 5_000) -> int:
+    """Cache the colour of up to `limit` cases whose cached colour has lapsed, until its
+    next change (a helper of the sweep: no commit). The instants ascend (check_rule), so
+    the first one ahead is the next change; past the due date nothing changes any more."""
+    ahead = sa.case(*((at > now, at) for at in (Case.colour1_at, Case.colour2_at,
+                                                Case.colour3_at, Case.due_at)),
+                    else_=COLOUR_FINAL)
+    lapsed = sa.select(Case.id).where(Case.colour_until <= now).limit(limit)
+    if db.session.get_bind().dialect.name == "postgresql":
+        lapsed = lapsed.with_for_update(skip_locked=True)  # another sweep has those
+    # A cache, not a change to the case: no version bump, updated_at kept.
+    result = db.session.execute(
+        Case.__table__.update().where(Case.id.in_(lapsed.scalar_subquery()))
+        .values(colour=colour_sql(now), colour_until=ahead, updated_at=Case.updated_at))
+    return result.rowcount or 0
 
 
 def assign_rule(case: Case) -> None:

@@ -16,13 +16,14 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import load_only, raiseload
 
-from server.domain import scope, timeline, webhooks
+from server.domain import deadline_rules, scope, timeline, webhooks
 from server.domain.uow import transaction
 from server.extensions import db
 from server.models import Case, Notification, Unit, User
 from server.models.base import new_id, utcnow
 
 BATCH = 500
+COLOUR_BATCH = 5_000  # a plain UPDATE a row: larger batches, still short locks
 # What the sweep reads of a case: no wide columns, no relationships.
 SWEPT = (Case.id, Case.unit_id, Case.subject, Case.key, Case.leader, Case.milestones,
          Case.next_milestone_at, Case.version)
@@ -80,6 +81,13 @@ def _raise_batch(batch: list[Case], now: datetime, hook_ids: list[str]) -> int:
 def sweep(now: datetime | None = None, *, deliver: bool = True) -> dict[str, int]:
     now = now or utcnow()
     counts = {"cases": 0, "raised": 0}
+    counts["coloured"] = 0
+    while True:  # in batches, so no transition waits on a long lock
+        with transaction():
+            coloured = deadline_rules.resolve_colours(now, COLOUR_BATCH)
+        counts["coloured"] += coloured
+        if coloured < COLOUR_BATCH:
+            break
     hook_ids = webhooks.active_ids()
     last_id = ""
     while True:

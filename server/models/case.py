@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar
 
 import sqlalchemy as sa
@@ -38,6 +38,11 @@ class CaseUnit(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     unit: Mapped[Unit] = relationship(lazy="joined")
+
+
+# `Case.colour_until` at these: resolve the colour from the deadline columns; never changes.
+COLOUR_STALE = datetime(1970, 1, 1, tzinfo=UTC)
+COLOUR_FINAL = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 class Case(Base):
@@ -80,6 +85,12 @@ class Case(Base):
     colour2_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     colour3: Mapped[str | None] = mapped_column(sa.String(10))
     colour3_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The colour (or "overdue") as last resolved, valid while `colour_until` is ahead: a
+    # cache the sweep fills so the board reads an index instead of computing every open
+    # case's colour. A passed `colour_until` means "compute it" (deadline_rules.colour_now).
+    colour: Mapped[str | None] = mapped_column(sa.String(10))
+    colour_until: Mapped[datetime] = mapped_column(UTCDateTime, index=True,
+                                                   default=lambda: COLOUR_STALE)
     version: Mapped[int] = mapped_column(sa.Integer, default=1)
     created_by: Mapped[str | None] = mapped_column(sa.String(36), sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -93,3 +104,9 @@ class Case(Base):
 
     # Optimistic locking: a stale PATCH fails instead of silently overwriting.
     __mapper_args__: ClassVar[dict] = {"version_id_col": version}
+    __table_args__ = (
+        # Each colour's most urgent, in order (the board's cards, the colour filter).
+        sa.Index("ix_cases_colour_due_at", "colour", "due_at"),
+        # Everything the board counts, so counting open cases reads only this index.
+        sa.Index("ix_cases_board", "status", "unit_id", "colour", "colour_until", "id"),
+    )

@@ -68,8 +68,9 @@ function lists(board, colours) {
   return ["overdue", ...[...colours].reverse()].map((colour) => {
     const cases = board.cases?.[colour] || [];
     return html`<section class="colour-list list-${colour}" id="list-${colour}" data-colour="${colour}">
-      <h2>${colourChip(colour)} <span class="muted small">${cases.length}</span></h2>
+      <h2>${colourChip(colour)} <span class="muted small">${board.totals?.[colour] ?? cases.length}</span></h2>
       ${cases.length ? html`<ul>${cases.map((c) => caseLite(c, colour))}</ul>` : html`<p class="muted small">${t("noCases")}</p>`}
+      ${(board.totals?.[colour] ?? 0) > cases.length ? html`<button type="button" class="lite see-all" data-colour="${colour}">${t("seeAll")} ${board.totals[colour]}</button>` : ""}
     </section>`;
   });
 }
@@ -99,6 +100,14 @@ export async function renderBoard(view) {
         <div class="colour-lists">${lists(board, colours)}</div>
       </section>`;
     bell(view.querySelector(".bell-slot"));
+    // The board shows each colour's most urgent; the case list pages through all of them.
+    for (const button of view.querySelectorAll(".see-all")) {
+      button.addEventListener("click", () => {
+        const keep = Object.fromEntries(["channel", "category", "key"].filter((k) => f[k]).map((k) => [k, f[k]]));
+        sessionStorage.setItem("fieldcase.filters", JSON.stringify({ ...keep, colour: button.dataset.colour }));
+        location.hash = "#/cases";
+      });
+    }
     view.querySelector("#board-filters").addEventListener("submit", (event) => {
       event.preventDefault();
       sessionStorage.setItem(KEY, JSON.stringify(Object.fromEntries(new FormData(event.target))));

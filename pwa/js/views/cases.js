@@ -45,6 +45,9 @@ function filtersForm(filters, v) {
       <label>${t("deadline")} <select name="colour">${options([...(v.colours || []), "overdue"], filters.colour)}</select></label>
       <label>${t("keyOnly")} <select name="key"><option value="">${t("any")}</option>
         <option value="true" ${filters.key === "true" ? "selected" : ""}>${t("yes")}</option></select></label>
+      <label>${t("sortBy")} <select name="sort">
+        <option value="received">${t("sortNewest")}</option>
+        <option value="due" ${filters.sort === "due" ? "selected" : ""}>${t("sortUrgent")}</option></select></label>
       <button type="submit">${t("filters")}</button>
     </form>`;
 }
@@ -54,6 +57,7 @@ export async function renderCases(view) {
   const v = await vocab();
   const filters = JSON.parse(sessionStorage.getItem("fieldcase.filters") || "{}");
   const cacheKey = office ? "cases:office" : "cases:mine";
+  let shown = { page: 1, total: null, exact: true };
   const draw = (items, note) => {
     const here = state.tracker.current();
     const sorted = office ? items : [...items].sort(byUrgency);
@@ -64,8 +68,21 @@ export async function renderCases(view) {
           <span class="bell-slot"></span></div>
         ${office ? filtersForm(filters, v) : ""}
         ${note ? html`<p class="muted small" role="status">${note}</p>` : ""}
+        ${office && shown.total !== null ? html`<p class="muted small" id="case-total">${t("total")} ${shown.total}${shown.exact ? "" : "+"}</p>` : ""}
         <ul class="case-list" id="case-list">${sorted.map((item) => caseRow(item, here))}</ul>
+        ${office && shown.total !== null && items.length < shown.total ? html`<button type="button" id="more-cases" class="lite">${t("more")}</button>` : ""}
       </section>`;
+    view.querySelector("#more-cases")?.addEventListener("click", async () => {
+      params.set("page", String(shown.page + 1));
+      try {
+        const next = await api("GET", `/api/cases?${params}`);
+        shown = { page: shown.page + 1, total: next.total, exact: next.total_exact };
+        draw([...items, ...next.items]);
+      } catch (error) {
+        view.querySelector("#more-cases").replaceWith(Object.assign(document.createElement("p"),
+          { className: "error", role: "alert", textContent: errorText(error) }));
+      }
+    });
     bell(view.querySelector(".bell-slot"));
     view.querySelector("#filters")?.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -79,7 +96,7 @@ export async function renderCases(view) {
   if (cached) draw(cached.value, `${t("lastUpdated")} ${fmtTime(cached.at)}`);
   else view.innerHTML = html`<p class="muted">${t("loading")}</p>`;
 
-  const params = new URLSearchParams({ per_page: "100" });
+  const params = new URLSearchParams({ per_page: office ? "50" : "100" });
   if (office) {
     for (const [key, value] of Object.entries(filters)) if (value) params.set(key, value);
   } else {
@@ -87,6 +104,7 @@ export async function renderCases(view) {
   }
   try {
     const page = await api("GET", `/api/cases?${params}`);
+    shown = { page: 1, total: page.total, exact: page.total_exact };
     await setCache(cacheKey, page.items);
     draw(page.items);
   } catch (error) {
