@@ -318,3 +318,31 @@ def test_the_cached_colour_agrees_with_the_computed_one_and_lapses_on_time(
     assert dispatched.status_code == 200, dispatched.get_json()
     with app.app_context():
         assert db.session.get(Case, case.id).colour_until == deadline_rules.COLOUR_STALE
+
+
+def test_the_bell_counts_unread_and_a_mark_only_moves_forward(app, as_user,
+                                                               make_case) -> None:
+    make_case(received_at=ago(2 * D + H))
+    later = datetime.now(UTC) + 2 * D + 2 * H
+    assert sweep.sweep(later)["raised"] == 1
+    inspector = as_user("insp_a")
+    bell = inspector.get("/api/notifications").get_json()
+    assert bell["unread"] == 1 and bell["seen_at"] is None and bell["items"][0]["unread"]
+    newest = bell["items"][0]["at"]
+    # A phone whose clock runs a year ahead cannot mark what is not raised yet.
+    seen = inspector.post("/api/notifications/seen",
+                          json={"up_to": (later + 365 * D).isoformat()}).get_json()
+    assert seen["unread"] == 0
+    assert datetime.fromisoformat(seen["seen_at"]) == datetime.fromisoformat(newest)
+    assert sweep.sweep(later + 3 * D)["raised"] == 1  # overdue, raised after the mark
+    bell = inspector.get("/api/notifications").get_json()
+    assert bell["unread"] == 1 and [n["unread"] for n in bell["items"]] == [True, False]
+    # An older mark (another device, behind) does not bring the read one back.
+    inspector.post("/api/notifications/seen", json={"up_to": ago(30 * D)})
+    assert inspector.get("/api/notifications").get_json()["unread"] == 1
+    # Each user has their own mark: the office has not seen any.
+    assert as_user("reviewer").get("/api/notifications").get_json()["unread"] == 2
+    bad = inspector.post("/api/notifications/seen", json={"up_to": "yesterday"})
+    assert bad.status_code == 422 and bad.content_type == "application/problem+json"
+    naive = inspector.post("/api/notifications/seen", json={"up_to": "2026-12-01T10:00:00"})
+    assert naive.status_code == 422

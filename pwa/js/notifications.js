@@ -5,27 +5,50 @@ import { getCache, setCache } from "./db.js";
 import { t, term } from "./i18n.js";
 import { fmtTime, html } from "./ui.js";
 
-let last = null; // { at, items }: one request serves the screens drawn within a minute
+let last = null; // { at, answer }: one request serves the screens drawn within a minute
 
 async function load() {
-  if (last && Date.now() - last.at < 60000) return last.items;
+  if (last && Date.now() - last.at < 60000) return last.answer;
   try {
     const answer = await api("GET", "/api/notifications");
-    last = { at: Date.now(), items: answer.items || [] };
-    await setCache("notifications", last.items);
+    last = { at: Date.now(), answer };
+    await setCache("notifications", answer);
   } catch {
-    return (await getCache("notifications"))?.value || [];
+    const cached = (await getCache("notifications"))?.value;
+    return cached?.items ? cached : { items: [], unread: 0 };
   }
-  return last.items;
+  return last.answer;
 }
 
 function row(n) {
-  return html`<li data-notification-id="${n.id}" data-kind="${n.kind}">
+  return html`<li data-notification-id="${n.id}" data-kind="${n.kind}" class="${n.unread ? "unread" : ""}">
     <a href="#/case/${n.case_id}"><b>${term(n.kind)}${n.milestone ? ` · ${term(n.milestone)}` : ""}</b>
       ${n.subject} <span class="muted small">${n.unit?.name || ""} · ${fmtTime(n.at)}</span></a></li>`;
 }
 
-// A bell button with the count; the list opens under it.
+function showCount(count, unread) {
+  count.hidden = !unread;
+  count.textContent = unread > 99 ? "99+" : String(unread);
+}
+
+// Opening the list marks what it shows as seen (the server keeps one mark a user, so
+// another device agrees); offline, the badge clears here and the mark waits for next time.
+async function markSeen(answer, count) {
+  const newest = answer.items?.[0]?.at;
+  if (!newest || !answer.unread) return;
+  showCount(count, 0);
+  try {
+    const mark = await api("POST", "/api/notifications/seen", { body: { up_to: newest } });
+    answer.unread = mark.unread;
+    for (const n of answer.items) n.unread = n.unread && n.at > newest;
+    showCount(count, mark.unread);
+    await setCache("notifications", answer);
+  } catch {
+    // Not fatal: the next load shows them unread again.
+  }
+}
+
+// A bell button with the unread count; the list opens under it.
 export async function bell(slot) {
   if (!slot) return;
   slot.innerHTML = html`<button type="button" class="bell" id="bell" aria-expanded="false"
@@ -34,15 +57,17 @@ export async function bell(slot) {
     <div class="notifications card" id="notification-list" hidden></div>`.toString();
   const button = slot.querySelector("#bell");
   const list = slot.querySelector("#notification-list");
+  const count = slot.querySelector("#bell-count");
+  let answer = null;
   button.addEventListener("click", () => {
     list.hidden = !list.hidden;
     button.setAttribute("aria-expanded", String(!list.hidden));
+    if (!list.hidden && answer) markSeen(answer, count);
   });
-  const items = await load();
+  answer = await load();
   if (!slot.isConnected) return;
-  const count = slot.querySelector("#bell-count");
-  count.hidden = items.length === 0;
-  count.textContent = String(items.length);
+  const items = answer.items || [];
+  showCount(count, answer.unread ?? items.length);
   list.innerHTML = (items.length
     ? html`<h2>${t("notifications")}</h2><ul>${items.slice(0, 50).map(row)}</ul>`
     : html`<p class="muted">${t("noNotifications")}</p>`).toString();

@@ -17,6 +17,8 @@ from server.api.schemas_lifecycle import (
     BoardSchema,
     MapQuerySchema,
     NotificationListSchema,
+    NotificationsSeenSchema,
+    NotificationsUnreadSchema,
     PeopleQuerySchema,
     PersonListSchema,
     TimelineSchema,
@@ -31,8 +33,8 @@ from server.domain import (
     evidence,
     lifecycle,
     maps,
+    notifications,
     scope,
-    sweep,
     timeline,
     vocab,
     workdays,
@@ -151,13 +153,28 @@ def cases_geojson(args: dict) -> Response:
 
 @blp.route("/notifications")
 @blp.response(200, NotificationListSchema)
-def notifications():  # type: ignore[no-untyped-def]
-    """Reminders, escalations and supervision prods for the user's units (and below)."""
+def notification_list():  # type: ignore[no-untyped-def]
+    """Reminders, escalations and supervision prods for the user's units (and below),
+    newest first; `unread` counts those newer than the user's mark (up to 100)."""
+    user = current_user()
     return {"items": [{"id": n.id, "case_id": c.id, "subject": c.subject, "kind": n.kind,
                        "milestone": n.milestone, "at": n.created_at, "due_at": n.due_at,
                        "unit": {"id": u.id, "name": u.name}, "key": c.key,
-                       "leader": c.leader, "data": n.data}
-                      for n, c, u in sweep.for_user(current_user())]}
+                       "leader": c.leader, "data": n.data,
+                       "unread": notifications.is_unread(user, n)}
+                      for n, c, u in notifications.for_user(user)],
+            "unread": notifications.unread(user), "seen_at": user.notifications_seen_at}
+
+
+@blp.route("/notifications/seen", methods=["POST"])
+@blp.arguments(NotificationsSeenSchema)
+@blp.response(200, NotificationsUnreadSchema)
+def notifications_seen(data: dict):  # type: ignore[no-untyped-def]
+    """Mark as seen every notification up to `up_to` (the newest one the user was shown).
+    The mark only moves forward; a later notification stays unread."""
+    user = current_user()
+    notifications.mark_seen(user, data["up_to"])
+    return {"unread": notifications.unread(user), "seen_at": user.notifications_seen_at}
 
 
 @blp.route("/vocab")

@@ -160,10 +160,21 @@ class NotificationSchema(Schema):
     key = fields.Boolean()
     leader = Text(allow_none=True)
     data = fields.Dict()
+    unread = fields.Boolean()
 
 
-class NotificationListSchema(Schema):
+class NotificationsUnreadSchema(Schema):
+    unread = fields.Integer(metadata={"description": "Newer than the user's mark, up to 100"})
+    seen_at = fields.DateTime(allow_none=True)
+
+
+class NotificationListSchema(NotificationsUnreadSchema):
     items = fields.List(fields.Nested(NotificationSchema))
+
+
+class NotificationsSeenSchema(Schema):
+    up_to = Aware(required=True, metadata={
+        "description": "The newest notification's `at` the user was shown"})
 
 
 class VocabSchema(Schema):

@@ -19,7 +19,7 @@ from sqlalchemy.orm import load_only, raiseload
 from server.domain import deadline_rules, scope, timeline, webhooks
 from server.domain.uow import transaction
 from server.extensions import db
-from server.models import Case, Notification, Unit, User
+from server.models import Case, Notification
 from server.models.base import new_id, utcnow
 
 BATCH = 500
@@ -109,14 +109,3 @@ def sweep(now: datetime | None = None, *, deliver: bool = True) -> dict[str, int
     if deliver:
         counts.update(webhooks.deliver_due(now))
     return counts
-
-
-def for_user(user: User, *, limit: int = 50) -> list[tuple[Notification, Case, Unit]]:
-    """Notifications of the user's units and the units below them, newest first."""
-    units = scope.visible_unit_ids(user)
-    return [tuple(row) for row in db.session.execute(
-        sa.select(Notification, Case, Unit)
-        .join(Case, Case.id == Notification.case_id)
-        .join(Unit, Unit.id == Notification.unit_id)
-        .where(Notification.unit_id.in_(units))
-        .order_by(Notification.created_at.desc()).limit(limit))]

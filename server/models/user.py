@@ -23,6 +23,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(sa.String(20))
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Notifications up to here have been seen (one mark a user, not a row a notification).
+    notifications_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     units: Mapped[list[Unit]] = relationship(secondary=user_units, lazy="selectin")
 

@@ -272,3 +272,38 @@ def test_board_and_map_show_the_case_in_its_colour(desk, live):  # type: ignore[
     page.goto("/#/map")
     page.locator(f"#map path[data-id='{case['id']}']").wait_for()
     page.screenshot(path="/tmp/e2e_map_390.png")
+
+
+def test_the_bell_counts_unread_and_opening_it_marks_them_seen(phone, live):  # type: ignore[no-untyped-def]
+    from server.domain import sweep
+
+    office = api_login(live.app, "reviewer", "fieldcase-demo")
+    new_case(office, "提醒测试：酒吧夜间噪声", received_at=datetime.now(UTC) - timedelta(days=2))
+    with live.app.app_context():
+        # Two days on the preliminary review (day 5) is due for the street.
+        raised = sweep.sweep(datetime.now(UTC) + timedelta(days=2, hours=2), deliver=False)
+        db.session.remove()
+    assert raised["raised"] >= 1
+    inspector = api_login(live.app, "inspector", "fieldcase-demo")
+    unread = inspector.get("/api/notifications").get_json()["unread"]
+    assert unread >= 1
+
+    page = phone.new_page()
+    login(page)
+    page.wait_for_selector("#bell-count:not([hidden])")
+    assert page.locator("#bell-count").inner_text() == str(unread)
+    assert page.locator("#notification-list li.unread").count() == unread
+    page.click("#bell")
+    page.wait_for_selector("#notification-list:not([hidden]) li", state="visible")
+    page.wait_for_selector("#bell-count", state="hidden")
+    page.screenshot(path="/tmp/e2e_bell_390.png")
+    # The mark is the server's: another load (or another device) agrees.
+    for _ in range(50):
+        if inspector.get("/api/notifications").get_json()["unread"] == 0:
+            break
+        page.wait_for_timeout(100)
+    assert inspector.get("/api/notifications").get_json()["unread"] == 0
+    page.reload()
+    page.wait_for_selector("#notification-list li", state="attached")
+    assert page.locator("#bell-count").is_hidden()
+    assert page.locator("#notification-list li.unread").count() == 0
