@@ -13,7 +13,7 @@ const SHELL = [
   "/js/notifications.js", "/js/outbox.js", "/js/state.js", "/js/ui.js",
   "/js/views/board.js", "/js/views/case.js", "/js/views/caseform.js", "/js/views/cases.js",
   "/js/views/check.js", "/js/views/login.js", "/js/views/map.js", "/js/views/outbox.js",
-  "/js/views/settings.js",
+  "/js/views/settings.js", "/js/views/admin.js",
   "/icons/icon-192.png", "/icons/icon-512.png", "/icons/icon-maskable-512.png",
   "/icons/apple-touch-icon.png",
 ];

@@ -189,6 +189,9 @@ class ApiClient:
     def put(self, url: str, **kw: Any):  # type: ignore[no-untyped-def]
         return self.request("PUT", url, **kw)
 
+    def delete(self, url: str, **kw: Any):  # type: ignore[no-untyped-def]
+        return self.request("DELETE", url, **kw)
+
 
 def login(app: Flask, username: str, password: str = PASSWORD) -> ApiClient:
     client = app.test_client()

@@ -250,9 +250,20 @@ def test_contradictory_rules_are_422(app, as_user, change: dict, code: str) -> N
 
 
 def test_an_admin_loads_next_years_calendar(app, as_user) -> None:
+    from server.domain import workdays
+
+    autumn = datetime(2026, 10, 1, tzinfo=UTC)  # 120 days on reach into 2027
+    with app.app_context():
+        assert workdays.missing_year(autumn) == 2027
+        assert workdays.missing_year(datetime(2026, 6, 1, tzinfo=UTC)) is None
+        warned = workdays.missing_year(datetime.now(UTC))
     admin = as_user("admin")
     years = admin.get("/api/calendar").get_json()
     assert 2026 in [y["year"] for y in years["items"]]
+    assert years["missing_year"] == warned
+    # The board warns the office, not the field.
+    assert as_user("reviewer").get("/api/board").get_json()["calendar_missing_year"] == warned
+    assert as_user("insp_a").get("/api/board").get_json()["calendar_missing_year"] is None
     twice = admin.put("/api/calendar/2027", json={"days": [
         {"date": "2027-01-01", "kind": "holiday"}, {"date": "2027-01-01", "kind": "holiday"}]})
     assert twice.status_code == 422 and "1" in twice.get_json()["errors"]
@@ -264,6 +275,8 @@ def test_an_admin_loads_next_years_calendar(app, as_user) -> None:
         {"date": "2027-01-01", "kind": "holiday", "name": "元旦"}]})
     assert loaded.status_code == 200
     assert admin.get("/api/calendar/2027").get_json()["days"][0]["name"] == "元旦"
+    with app.app_context():
+        assert workdays.missing_year(autumn) is None
     assert as_user("reviewer").put("/api/calendar/2027", json={"days": []}).status_code == 403
 
 
@@ -346,3 +359,27 @@ def test_the_bell_counts_unread_and_a_mark_only_moves_forward(app, as_user,
     assert bad.status_code == 422 and bad.content_type == "application/problem+json"
     naive = inspector.post("/api/notifications/seen", json={"up_to": "2026-12-01T10:00:00"})
     assert naive.status_code == 422
+
+
+def test_a_deactivated_webhook_is_sent_nothing_more_and_keeps_its_record(
+        app, as_user, make_case, receiver) -> None:
+    hook = add_hook(app, as_user, receiver.url)
+    make_case(received_at=ago(6 * D + 23 * H))
+    make_case(received_at=ago(2 * D + H))  # its preliminary review comes later
+    receiver.fail = True
+    when = datetime.now(UTC) + 2 * H
+    assert sweep.sweep(when)["failed"] == 1  # one delivery owed, backing off
+    assert as_user("reviewer").delete(f"/api/webhooks/{hook['id']}").status_code == 403
+    assert as_user("admin").delete("/api/webhooks/nope").status_code == 404
+    answer = as_user("admin").delete(f"/api/webhooks/{hook['id']}")
+    assert answer.status_code == 200 and answer.get_json()["active"] is False
+    assert "secret" not in answer.get_json()
+    assert as_user("admin").delete(f"/api/webhooks/{hook['id']}").status_code == 200
+    owed = db.session.scalars(sa.select(WebhookDelivery)).all()
+    assert [(d.state, d.last_error) for d in owed] == [("failed", "webhook deactivated")]
+    receiver.fail = False
+    later = sweep.sweep(when + 3 * D)  # raised, but nothing for the inactive hook
+    assert later["raised"] >= 1 and later["delivered"] == 0 and receiver.got == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)) == 1
+    listed = as_user("admin").get("/api/webhooks").get_json()["items"]
+    assert [(h["id"], h["active"]) for h in listed] == [(hook["id"], False)]

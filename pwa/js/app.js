@@ -3,9 +3,10 @@ import { api, probe } from "./api.js";
 import { db } from "./db.js";
 import { getLang, setLang, t } from "./i18n.js";
 import * as outbox from "./outbox.js";
-import { isManager, isOffice, loadSession, loadStandards, loadVocab, saveSession, state, warnIfStorageLow } from "./state.js";
+import { isAdmin, isManager, isOffice, loadSession, loadStandards, loadVocab, saveSession, state, warnIfStorageLow } from "./state.js";
 import { go, setRouter } from "./nav.js";
 import { html } from "./ui.js";
+import { renderAdmin } from "./views/admin.js";
 import { renderBoard } from "./views/board.js";
 import { renderCase } from "./views/case.js";
 import { renderCaseForm } from "./views/caseform.js";
@@ -27,6 +28,7 @@ const ROUTES = [
   [/^#\/check\/([\w-]+)\/([\w-]+)$/, renderCheck],
   [/^#\/outbox$/, renderOutbox],
   [/^#\/settings$/, renderSettings],
+  [/^#\/admin$/, renderAdmin],
 ];
 
 let cleanup = null;
@@ -88,6 +90,7 @@ function renderNav() {
     <a href="#/map">${t("map")}</a>
     ${isManager() ? html`<a href="#/case-new" class="office-link">${t("newCase")}</a>` : ""}
     <a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>
+    ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}
     <a href="#/settings">${t("settings")}</a>`;
   renderStatus();
 }

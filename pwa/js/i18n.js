@@ -43,7 +43,7 @@ const STRINGS = {
     externalRef: "外部编号", location: "位置", lat: "纬度", lon: "经度", clearPin: "清除位置",
     pinHint: "点击地图设置位置，可拖动图钉；也可只填地址", save: "保存", created: "案件已创建",
     saved: "已保存", basemap: "底图", basemapDown: "底图无法加载（无网络或被拦截），仅显示案件标记",
-    from: "受理日期从", to: "至", total: "合计", noCases: "无案件", seeAll: "查看全部", sortBy: "排序", sortNewest: "最新受理", sortUrgent: "最紧急", more: "更多", openCase: "查看案件",
+    from: "受理日期从", to: "至", total: "合计", noCases: "无案件", seeAll: "查看全部", admin: "管理", deadlineRules: "期限规则", newRule: "新建规则", code: "代码", title: "名称", source: "依据", priority: "优先级", counting: "计算方式", dueIn: "办结期限", maxExtension: "最多延期", restartOnTransfer: "转办后重新计时", colours: "颜色", coloursHint: "（第几天/小时起，依次递增）", milestones: "节点", milestonesHint: "（名称、第几天或几小时）", name: "名称", ruleDay: "第几天", hours: "小时", untilDispatched: "交办后取消", dryRun: "试算影响", saveVersion: "保存为新版本", impact: "影响", openCasesUnderRule: "在办案件", examined: "已试算", wouldMoveDue: "期限会变", earlier: "提前", newCasesOnly: "新版本只用于新案件，在办案件保留原版本。", workCalendar: "工作日历", year: "年份", daysLoaded: "天", loadedAt: "载入时间", calendarFile: "日历文件（JSON）", loadYear: "载入该年", calendarHint: "按国务院办公厅放假通知：列出每个放假日（含周末）和调休上班日，如 {\"source\": \"国办发明电〔2026〕…\", \"days\": [{\"date\": \"2027-01-01\", \"kind\": \"holiday\", \"name\": \"元旦\"}, …]}。", notJson: "文件不是有效的 JSON。", webhooks: "推送地址", active: "启用", inactive: "已停用", deactivate: "停用", secret: "密钥", secretBlank: "留空则自动生成", addWebhook: "添加", secretOnce: "密钥只显示这一次，请复制保存：", webhookHint: "提醒和超期升级以 JSON 推送，签名为 HMAC-SHA256（时间戳 + 正文），可转发短信或企业微信。", adminOnly: "仅管理员可用。", calendarMissing: "{year}年的工作日历尚未载入：按工作日计算的期限一旦跨入{year}年将无法计算。请管理员按国务院办公厅放假通知载入{year}年日历。", sortBy: "排序", sortNewest: "最新受理", sortUrgent: "最紧急", more: "更多", openCase: "查看案件",
     edit: "修改", keyOnly: "重点件", yes: "是", no: "否", waitsForEarlier: "等待前一操作发送",
     actionSaved: "操作已保存，将自动发送", needsNetwork: "此操作需要联网", optional: "选填",
     caseAction: "案件操作", who: "操作人", version: "版本", photoOnMap: "现场照片",
@@ -99,7 +99,7 @@ const STRINGS = {
     pinHint: "Click the map to set the location and drag the pin; the address alone is allowed too",
     save: "Save", created: "Case created", saved: "Saved", basemap: "Basemap",
     basemapDown: "Basemap unreachable (no network or blocked): case markers only",
-    from: "Received from", to: "to", total: "Total", noCases: "No cases", seeAll: "See all", sortBy: "Sort", sortNewest: "Newest first", sortUrgent: "Most urgent first", more: "More", openCase: "Open case",
+    from: "Received from", to: "to", total: "Total", noCases: "No cases", seeAll: "See all", admin: "Admin", deadlineRules: "Deadline rules", newRule: "New rule", code: "Code", title: "Title", source: "Source", priority: "Priority", counting: "Counting", dueIn: "Due in", maxExtension: "Longest extension", restartOnTransfer: "Transfer restarts the clock", colours: "Colours", coloursHint: "(from which day/hour, rising)", milestones: "Milestones", milestonesHint: "(name, day or hours)", name: "Name", ruleDay: "Day", hours: "Hours", untilDispatched: "Until dispatched", dryRun: "Dry run", saveVersion: "Save as a new version", impact: "Impact", openCasesUnderRule: "open cases", examined: "examined", wouldMoveDue: "due date would move", earlier: "earlier", newCasesOnly: "The new version applies to new cases; open ones keep theirs.", workCalendar: "Working-day calendar", year: "Year", daysLoaded: "days", loadedAt: "Loaded", calendarFile: "Calendar file (JSON)", loadYear: "Load the year", calendarHint: "From the State Council's holiday notice: every holiday (weekend days included) and make-up working day, e.g. {\"source\": \"…\", \"days\": [{\"date\": \"2027-01-01\", \"kind\": \"holiday\", \"name\": \"New Year\"}, …]}.", notJson: "That file is not valid JSON.", webhooks: "Webhooks", active: "active", inactive: "inactive", deactivate: "Deactivate", secret: "Secret", secretBlank: "blank: one is made", addWebhook: "Add", secretOnce: "The secret is shown this once; copy it now:", webhookHint: "Reminders and escalations are posted as JSON signed with HMAC-SHA256 (timestamp + body), to forward to SMS or WeChat Work.", adminOnly: "Admins only.", calendarMissing: "The working-day calendar for {year} is not loaded: deadlines counted in working days cannot be counted into {year}. An admin must load the State Council's schedule for {year}.", sortBy: "Sort", sortNewest: "Newest first", sortUrgent: "Most urgent first", more: "More", openCase: "Open case",
     edit: "Edit", keyOnly: "Key cases", yes: "Yes", no: "No", waitsForEarlier: "Waits for the earlier action",
     actionSaved: "Action saved; it will be sent automatically", needsNetwork: "This action needs a connection",
     optional: "optional", caseAction: "Case action", who: "By", version: "Version",
@@ -140,6 +140,7 @@ const VOCAB = {
     "event.reminded": "催办", "event.escalated": "升级督办", "event.updated": "修改案件",
     dispatch_by: "交办", reminder: "催办", preliminary_review: "初审", close: "办结", due: "到期",
     milestone: "节点提醒", supervision: "督办", evidence: "现场照片",
+    calendar_days: "自然日", working_days: "工作日", hours: "小时",
   },
   en: {
     site_check: "Site check", night_check: "Night check", monitoring: "Monitoring",
@@ -176,6 +177,7 @@ const VOCAB = {
     dispatch_by: "Dispatch", reminder: "Reminder", preliminary_review: "Preliminary review",
     close: "Close", due: "Due", milestone: "Milestone", supervision: "Supervision",
     evidence: "Evidence photo",
+    calendar_days: "Calendar days", working_days: "Working days", hours: "Hours",
   },
 };
 

@@ -38,6 +38,10 @@ export function isManager() {
   return (state.vocab?.role_sets?.office || []).includes(state.session?.user?.role);
 }
 
+export function isAdmin() {
+  return (state.vocab?.role_sets?.admin || []).includes(state.session?.user?.role);
+}
+
 // The vocabulary comes from the server once after login and is kept on the phone, so the
 // selects and action buttons work offline. The app keeps no copy of these lists.
 let vocabLoading = null;

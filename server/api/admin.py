@@ -15,6 +15,7 @@ from server.api.schemas_lifecycle import (
     DryRunSchema,
     RuleSavedSchema,
     WebhookInSchema,
+    WebhookItemSchema,
     WebhookListSchema,
     WebhookSchema,
 )
@@ -57,7 +58,9 @@ def save_rule(body: dict, query: dict):  # type: ignore[no-untyped-def]
 def calendar_years():  # type: ignore[no-untyped-def]
     """The years whose holidays and make-up working days are loaded."""
     _office()
-    return {"items": workdays.years(), "warning": workdays.warning(utcnow())}
+    now = utcnow()
+    return {"items": workdays.years(), "warning": workdays.warning(now),
+            "missing_year": workdays.missing_year(now)}
 
 
 @blp.route("/calendar/<int:year>", methods=["GET"])
@@ -96,3 +99,11 @@ def add_hook(body: dict):  # type: ignore[no-untyped-def]
     """Post reminders and escalations to this URL, signed: `X-Fieldcase-Signature:
     sha256=HMAC-SHA256(secret, timestamp + "." + body)` with `X-Fieldcase-Timestamp`."""
     return webhooks.add_webhook(current_user(), body["url"], body.get("secret"))
+
+
+@blp.route("/webhooks/<hook_id>", methods=["DELETE"])
+@blp.response(200, WebhookItemSchema)
+def deactivate_hook(hook_id: str):  # type: ignore[no-untyped-def]
+    """Stop posting to this webhook (admin). Its record and delivery history are kept;
+    deliveries still owed are given up."""
+    return webhooks.deactivate_webhook(current_user(), hook_id)

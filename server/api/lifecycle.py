@@ -30,6 +30,7 @@ from server.api.security import current_user, load_user
 from server.domain import (
     board,
     deadline_rules,
+    deadlines,
     evidence,
     lifecycle,
     maps,
@@ -112,8 +113,10 @@ def colour_board(args: dict):  # type: ignore[no-untyped-def]
     """Open cases counted and listed by colour and unit; overdue ones stand apart."""
     user, now = current_user(), utcnow()
     found = board.board(user, now, **args)
-    warning = workdays.warning(now) if user.role in OFFICE_ROLES else None
+    office = user.role in OFFICE_ROLES
+    warning = workdays.warning(now) if office else None
     found["warnings"] = [warning] if warning else []
+    found["calendar_missing_year"] = workdays.missing_year(now) if office else None
     return found
 
 
@@ -187,6 +190,7 @@ def vocabularies():  # type: ignore[no-untyped-def]
             "colours": list(board.COLOURS), "verdicts": list(vocab.VERDICTS),
             "visit_kinds": list(vocab.VISIT_KINDS), "partners": list(vocab.PARTNERS),
             "zone_classes": list(vocab.ZONE_CLASSES),
+            "countings": list(deadlines.COUNTINGS),
             "role_sets": {"office": list(OFFICE_ROLES), "field": list(FIELD_ROLES),
                           "admin": list(ADMIN_ROLES)},
             "actions": lifecycle.describe(), "map": maps.tile_sources()}

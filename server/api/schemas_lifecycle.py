@@ -119,6 +119,8 @@ class BoardSchema(Schema):
                         metadata={"description": "green, blue, yellow, red, overdue: at "
                                   "most 50 each, most urgent first."})
     warnings = fields.List(Text())
+    calendar_missing_year = fields.Integer(allow_none=True, metadata={
+        "description": "Office staff: the year deadlines will soon need that is not loaded"})
 
 
 class UnitSchema(Schema):
@@ -187,6 +189,8 @@ class VocabSchema(Schema):
     visit_kinds = fields.List(Text())
     partners = fields.List(Text())
     zone_classes = fields.List(Text())
+    countings = fields.List(Text(), metadata={
+        "description": "How a deadline rule counts: hours, calendar or working days."})
     role_sets = fields.Dict(keys=Text(), values=fields.List(Text()), metadata={
         "description": "Which roles are office (create, dispatch, review), field and admin."})
     actions = fields.List(fields.Dict(), metadata={
@@ -264,6 +268,7 @@ class CalendarSchema(Schema):
 class CalendarYearsSchema(Schema):
     items = fields.List(fields.Dict())
     warning = Text(allow_none=True)
+    missing_year = fields.Integer(allow_none=True)
 
 
 class WebhookInSchema(Schema):

@@ -20,7 +20,7 @@ import requests
 import sqlalchemy as sa
 
 from server.domain import audit
-from server.domain.errors import Forbidden, Invalid
+from server.domain.errors import Forbidden, Invalid, NotFound
 from server.domain.roles import ADMIN_ROLES
 from server.domain.uow import command, transaction
 from server.extensions import db
@@ -66,6 +66,26 @@ def add_webhook(user: User, url: str, secret: str | None) -> Webhook:
     db.session.add(hook)
     db.session.flush()
     audit.append("webhook.added", "webhook", hook.id, actor_id=user.id, data={"url": hook.url})
+    return hook
+
+
+@command
+def deactivate_webhook(user: User, hook_id: str) -> Webhook:
+    """Stop posting to a webhook; what it was sent stays on record, what it still owed is
+    given up."""
+    if user.role not in ADMIN_ROLES:
+        raise Forbidden("webhook.forbidden", "Only an admin may configure webhooks.")
+    hook = db.session.get(Webhook, hook_id)
+    if hook is None:
+        raise NotFound("webhook.not_found", "No such webhook.")
+    if hook.active:
+        hook.active = False
+        db.session.execute(sa.update(WebhookDelivery).where(
+            WebhookDelivery.webhook_id == hook.id,
+            WebhookDelivery.state.in_(("pending", "sending")))
+            .values(state="failed", last_error="webhook deactivated"))
+        audit.append("webhook.deactivated", "webhook", hook.id, actor_id=user.id,
+                     data={"url": hook.url})
     return hook
 
 

@@ -53,10 +53,14 @@ def year_days(year: int) -> list[CalendarDay]:
                                    .order_by(CalendarDay.day)))
 
 
+def missing_year(now: datetime) -> int | None:
+    """The first year deadlines will need within WARN_AHEAD that is not loaded."""
+    return calendar().first_missing_year(now.date(), (now + WARN_AHEAD).date())
+
+
 def warning(now: datetime) -> str | None:
     """A message for admins when deadlines will soon need a year that is not loaded."""
-    cal = calendar()
-    missing = cal.first_missing_year(now.date(), (now + WARN_AHEAD).date())
+    missing = missing_year(now)
     if missing is None:
         return None
     return (f"The working-day calendar for {missing} is not loaded; deadlines counted in "

@@ -4,6 +4,7 @@ the outbox, and the colour board and map showing a case in its deadline colour."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -307,3 +308,49 @@ def test_the_bell_counts_unread_and_opening_it_marks_them_seen(phone, live):  # 
     page.wait_for_selector("#notification-list li", state="attached")
     assert page.locator("#bell-count").is_hidden()
     assert page.locator("#notification-list li.unread").count() == 0
+
+
+def test_an_admin_edits_a_rule_loads_a_year_and_adds_a_webhook(desk, live):  # type: ignore[no-untyped-def]
+    page = desk.new_page()
+    login(page, "admin")
+    page.click("#nav a[href='#/admin']")
+    rule = page.locator(".rule[data-code='1+3+5+7']")
+    rule.wait_for()
+    assert "v1" in rule.inner_text()
+    rule.locator(".edit-rule").click()
+    form = page.locator("#rule-form")
+    # A contradiction (blue before yellow) is refused with the server's reason.
+    form.locator("input[name=colour_from_2]").fill("3")
+    page.click("#rule-dry-run")
+    page.wait_for_selector("#rule-result .error")
+    form.locator("input[name=colour_from_2]").fill("6")
+    form.locator("input[name=max_extension]").fill("10")
+    page.click("#rule-dry-run")
+    page.wait_for_selector("#rule-result :text('在办案件')")
+    page.click("#rule-save")
+    page.wait_for_selector(".rule[data-code='1+3+5+7'] :text('v2')")
+    office = api_login(live.app, "admin", "fieldcase-demo")
+    rules = {r["code"]: r for r in office.get("/api/deadline-rules").get_json()["items"]}
+    assert rules["1+3+5+7"]["version"] == 2 and rules["1+3+5+7"]["body"]["max_extension"] == 10
+    assert [c["from_day"] for c in rules["1+3+5+7"]["body"]["colours"]] == [1, 5, 6, 7]
+
+    # Next year's calendar, from a file as the State Council's notice gives it.
+    year = {"source": "国办发明电（测试）", "days": [
+        {"date": "2030-01-01", "kind": "holiday", "name": "元旦"},
+        {"date": "2030-02-02", "kind": "workday", "name": "春节调休"}]}
+    page.fill("#calendar-form input[name=year]", "2030")
+    page.set_input_files("#calendar-form input[name=file]", files=[{
+        "name": "2030.json", "mimeType": "application/json",
+        "buffer": json.dumps(year, ensure_ascii=False).encode()}])
+    page.click("#calendar-form button[type=submit]")
+    page.wait_for_selector(".calendar-years tr[data-year='2030']")
+
+    page.fill("#hook-form input[name=url]", "https://hooks.example.org/fieldcase")
+    page.click("#hook-form button[type=submit]")
+    page.wait_for_selector("#hook-secret")
+    assert len(page.locator("#hook-secret").inner_text()) >= 32
+    page.screenshot(path="/tmp/e2e_admin_1280.png", full_page=True)
+    page.click(".hooks .deactivate")
+    page.wait_for_selector(".hooks li:not(:has(.deactivate))")
+    hooks = office.get("/api/webhooks").get_json()["items"]
+    assert [h["active"] for h in hooks] == [False]

@@ -96,6 +96,7 @@ export async function renderBoard(view) {
         <div class="title-row"><h1>${t("board")}</h1><span class="bell-slot"></span></div>
         ${filtersForm(f, v, units)}
         <p class="muted small" role="status">${note || `${t("lastUpdated")} ${fmtTime(board.at)}`}</p>
+        ${board.calendar_missing_year ? html`<p class="error" role="alert" id="calendar-warning">${t("calendarMissing").replaceAll("{year}", board.calendar_missing_year)}</p>` : ""}
         ${table(board, colours)}
         <div class="colour-lists">${lists(board, colours)}</div>
       </section>`;
