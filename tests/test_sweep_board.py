@@ -201,6 +201,15 @@ def test_board_counts_by_colour_and_unit_with_overdue_apart(app, as_user, make_c
     assert mine["totals"]["all"] == 3 and [u["unit"]["name"] for u in mine["units"]] == [
         "Street A"]
     assert as_user("reviewer").get("/api/board?channel=pigeon").status_code == 422
+    # The period: received within it (from inclusive, to exclusive), for the district
+    # (one statement reused with new values) and for a street (built for its scope).
+    period = {"from": ago(7 * D), "to": ago(2 * H)}  # the yellow (A) and the red (B)
+    for who, expected in (("reviewer", 2), ("insp_a", 1)):
+        for _ in range(2):
+            found = as_user(who).get("/api/board", query_string=period).get_json()
+            assert found["totals"]["all"] == expected, (who, found["totals"])
+    recent = as_user("reviewer").get("/api/board", query_string={"from": ago(2 * H)})
+    assert recent.get_json()["totals"]["all"] == 2  # green and fumes, an hour old
 
 
 def test_map_feed_is_geojson_in_wgs84(app, as_user, make_case) -> None:

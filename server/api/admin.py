@@ -59,8 +59,9 @@ def calendar_years():  # type: ignore[no-untyped-def]
     """The years whose holidays and make-up working days are loaded."""
     _office()
     now = utcnow()
-    return {"items": workdays.years(), "warning": workdays.warning(now),
-            "missing_year": workdays.missing_year(now)}
+    missing = workdays.missing_year(now)
+    return {"items": workdays.years(), "missing_year": missing,
+            "warning": workdays.warning(now, missing) if missing else None}
 
 
 @blp.route("/calendar/<int:year>", methods=["GET"])

@@ -113,10 +113,9 @@ def colour_board(args: dict):  # type: ignore[no-untyped-def]
     """Open cases counted and listed by colour and unit; overdue ones stand apart."""
     user, now = current_user(), utcnow()
     found = board.board(user, now, **args)
-    office = user.role in OFFICE_ROLES
-    warning = workdays.warning(now) if office else None
-    found["warnings"] = [warning] if warning else []
-    found["calendar_missing_year"] = workdays.missing_year(now) if office else None
+    missing = workdays.missing_year(now) if user.role in OFFICE_ROLES else None
+    found["warnings"] = [workdays.warning(now, missing)] if missing else []
+    found["calendar_missing_year"] = missing
     return found
 
 

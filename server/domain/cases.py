@@ -97,25 +97,30 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
     return [], min(db.session.scalar(sa.select(total)) or 0, COUNT_CAP + 1)
 
 
+def _given(value: object) -> bool:
+    return value is not None and not (isinstance(value, str) and value == "")
+
+
 def filtered(user: User, *, status: str | None = None, category: str | None = None,
              channel: str | None = None, unit: str | None = None, q: str | None = None,
              is_open: bool | None = None, key: bool | None = None,
              received_from: datetime | None = None, received_to: datetime | None = None
              ) -> sa.Select:
-    """The user's cases narrowed by the list's filters (shared by the list, board, map)."""
+    """The user's cases narrowed by the list's filters (shared by the list, board, map).
+    A value may be a bind parameter, for a statement built once and run many times."""
     query = scope.cases_query(user)
-    if status:
+    if _given(status):
         query = query.where(Case.status == status)
     if is_open is not None:
         query = query.where(scope.is_open() if is_open else sa.not_(scope.is_open()))
-    if category:
+    if _given(category):
         query = query.where(Case.category == category)
-    if channel:
+    if _given(channel):
         query = query.where(Case.channel == channel)
-    if unit:
+    if _given(unit):
         query = query.where(Case.unit_id == unit)
     if key is not None:
-        query = query.where(Case.key.is_(key))
+        query = query.where(Case.key == key)
     if received_from is not None:
         query = query.where(Case.received_at >= received_from)
     if received_to is not None:

@@ -28,12 +28,20 @@ def case_is_open(case: Case) -> bool:
 
 def subtree(unit_ids: Iterable[str]) -> frozenset[str]:
     """These units and every unit below them."""
+    return _subtree(unit_ids)[0]
+
+
+def _subtree(unit_ids: Iterable[str]) -> tuple[frozenset[str], int]:
+    """These units and every unit below them, and how many units there are in all (one
+    query)."""
     roots = list(unit_ids)
     if not roots:
-        return frozenset()
+        return frozenset(), -1
     tree = sa.select(Unit.id).where(Unit.id.in_(roots)).cte("tree", recursive=True)
     tree = tree.union(sa.select(Unit.id).join(tree, Unit.parent_id == tree.c.id))
-    return frozenset(db.session.scalars(sa.select(tree.c.id)))
+    total = sa.select(sa.func.count()).select_from(Unit).scalar_subquery()
+    rows = db.session.execute(sa.select(tree.c.id, total)).all()
+    return frozenset(row[0] for row in rows), (rows[0][1] if rows else -1)
 
 
 def unit_and_above(unit_id: str) -> frozenset[str]:
@@ -45,15 +53,29 @@ def unit_and_above(unit_id: str) -> frozenset[str]:
     return frozenset(db.session.scalars(sa.select(chain.c.id)))
 
 
-def visible_unit_ids(user: User) -> frozenset[str]:
+def _scope(user: User) -> tuple[frozenset[str], int]:
     memo = db.session.info.setdefault("fieldcase.scope", {})
     if user.id not in memo:
-        memo[user.id] = subtree(u.id for u in user.units)
+        memo[user.id] = _subtree(u.id for u in user.units)
     return memo[user.id]
+
+
+def visible_unit_ids(user: User) -> frozenset[str]:
+    return _scope(user)[0]
+
+
+def sees_everything(user: User) -> bool:
+    """Every unit is the user's (the district office)."""
+    units, total = _scope(user)
+    return len(units) == total
 
 
 def visible_clause(user: User) -> sa.ColumnElement[bool]:
     units = visible_unit_ids(user)
+    if sees_everything(user):
+        # Every unit is theirs (the district office): every case is visible, and the
+        # board's and lists' statements stay short, with nothing to filter.
+        return sa.true()
     co_handled = sa.select(CaseUnit.case_id).where(CaseUnit.unit_id.in_(units))
     return sa.or_(Case.unit_id.in_(units), Case.id.in_(co_handled))
 

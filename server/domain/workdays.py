@@ -58,9 +58,10 @@ def missing_year(now: datetime) -> int | None:
     return calendar().first_missing_year(now.date(), (now + WARN_AHEAD).date())
 
 
-def warning(now: datetime) -> str | None:
-    """A message for admins when deadlines will soon need a year that is not loaded."""
-    missing = missing_year(now)
+def warning(now: datetime, missing: int | None = None) -> str | None:
+    """A message for admins when deadlines will soon need a year that is not loaded
+    (`missing`, when the caller has it already)."""
+    missing = missing or missing_year(now)
     if missing is None:
         return None
     return (f"The working-day calendar for {missing} is not loaded; deadlines counted in "
