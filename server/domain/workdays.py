@@ -4,6 +4,7 @@ by the migration. Counting itself lives in `workcalendar` (pure)."""
 
 from __future__ import annotations
 
+import time
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from server.models import CalendarDay, CalendarYear, User
 
 # Warn an admin this far ahead of needing a year nobody has loaded.
 WARN_AHEAD = timedelta(days=120)
+WARNING_MAX_AGE = 30.0
 
 
 def _stamp() -> tuple[int, Any]:
@@ -26,17 +28,22 @@ def _stamp() -> tuple[int, Any]:
                                               sa.func.max(CalendarYear.loaded_at))).one())
 
 
-_cache: dict[str, tuple[Any, WorkCalendar]] = {}  # per database
+_cache: dict[str, tuple[Any, WorkCalendar, float]] = {}  # per database: stamp, calendar, checked
 
 
-def calendar() -> WorkCalendar:
-    """The calendar as loaded now; rebuilt only when a year was loaded since."""
-    stamp, key = _stamp(), str(db.engine.url)
+def calendar(max_age: float = 0) -> WorkCalendar:
+    """The calendar as loaded now; rebuilt only when a year was loaded since. Counting
+    always checks (max_age 0); a warning may use one checked `max_age` seconds ago."""
+    key = str(db.engine.url)
     cached = _cache.get(key)
+    if cached is not None and time.monotonic() - cached[2] < max_age:
+        return cached[1]
+    stamp = _stamp()
     if cached is None or cached[0] != stamp:
         years = db.session.scalars(sa.select(CalendarYear.year)).all()
         days = [Day(d.day, d.kind, d.name) for d in db.session.scalars(sa.select(CalendarDay))]
-        cached = _cache[key] = (stamp, WorkCalendar.from_days(days, years))
+        cached = (stamp, WorkCalendar.from_days(days, years), 0.0)
+    _cache[key] = (cached[0], cached[1], time.monotonic())
     return cached[1]
 
 
@@ -54,8 +61,9 @@ def year_days(year: int) -> list[CalendarDay]:
 
 
 def missing_year(now: datetime) -> int | None:
-    """The first year deadlines will need within WARN_AHEAD that is not loaded."""
-    return calendar().first_missing_year(now.date(), (now + WARN_AHEAD).date())
+    """The first year deadlines will need within WARN_AHEAD that is not loaded (a calendar
+    checked in the last WARNING_MAX_AGE seconds will do: a warning months ahead)."""
+    return calendar(WARNING_MAX_AGE).first_missing_year(now.date(), (now + WARN_AHEAD).date())
 
 
 def warning(now: datetime, missing: int | None = None) -> str | None:
@@ -82,6 +90,7 @@ def load_year(user: User, year: int, items: list[dict[str, Any]], source: str) -
     except CalendarDataError as exc:
         raise Invalid("calendar.bad_days", str(exc), errors=exc.errors) from exc
     write_year(year, days, source=source, actor_id=user.id)
+    _cache.pop(str(db.engine.url), None)  # this worker's next warning looks again
     audit.append("calendar.loaded", "calendar", str(year), actor_id=user.id,
                  data={"days": len(days), "source": source})
     return days
