@@ -69,6 +69,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # Photos: phones make 2-12 MB JPEG/HEIC; 40 MiB leaves room for 200 MP modes.
         "MAX_UPLOAD_BYTES": _int(env, "MAX_UPLOAD_BYTES", 40 * 1024 * 1024),
         "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 100_000_000),
+        # JSON bodies (every API write): refused with 413 before they are read past this.
+        "MAX_JSON_BYTES": _int(env, "MAX_JSON_BYTES", 1024 * 1024),
         "UPLOAD_URL_TTL": _int(env, "UPLOAD_URL_TTL", 3600),
         "DOWNLOAD_URL_TTL": _int(env, "DOWNLOAD_URL_TTL", 300),
         "SESSION_TTL_HOURS": _int(env, "SESSION_TTL_HOURS", 24 * 14),

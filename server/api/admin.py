@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask_smorest import Blueprint
-
+from server.api.blueprint import Blueprint
 from server.api.schemas_lifecycle import (
     CalendarInSchema,
     CalendarSchema,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from server.api.blueprint import Blueprint
 from server.api.presenters import case_fields, present_case
 from server.api.schemas import (
     CaseCreateSchema,

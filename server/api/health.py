@@ -6,8 +6,8 @@ import logging
 
 import sqlalchemy as sa
 from flask import jsonify
-from flask_smorest import Blueprint
 
+from server.api.blueprint import Blueprint
 from server.api.schemas import HealthSchema
 from server.domain import runtime
 from server.extensions import db

@@ -7,8 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import Response, jsonify
-from flask_smorest import Blueprint
 
+from server.api.blueprint import Blueprint
 from server.api.presenters import absolute, present_case
 from server.api.schemas import CaseSchema
 from server.api.schemas_lifecycle import (

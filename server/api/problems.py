@@ -6,9 +6,16 @@ import logging
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, current_app, json, request
 from flask_smorest import Api
-from sqlalchemy.exc import DataError, IntegrityError, StatementError
+from sqlalchemy.exc import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StatementError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from server.domain.errors import DomainError
@@ -82,8 +89,41 @@ def refuse_nul() -> Response | None:
     return None
 
 
+def cap_json_body() -> Response | None:
+    """before_request: a JSON body may be at most MAX_JSON_BYTES (photo bytes, which are
+    not JSON, keep their own limit). A declared length over it is refused before anything
+    is read; a body without one (chunked) is read no further than the cap."""
+    if not request.is_json:
+        return None
+    cap = current_app.config["MAX_JSON_BYTES"]
+    too_large = problem(413, "request.too_large", "Request body too large",
+                        f"A JSON body may be at most {cap} bytes.")
+    if request.content_length is not None:
+        return too_large if request.content_length > cap else None
+    # Chunked: Werkzeug stops reading at the maximum without saying so, so read one byte
+    # past the cap here (kept for the route) and refuse if it came.
+    request.max_content_length = cap + 1
+    return too_large if len(request.get_data(cache=True)) > cap else None
+
+
 def register_error_handlers(app: Flask) -> None:
     app.before_request(refuse_nul)
+    app.before_request(cap_json_body)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeout)
+    def _database_unavailable(error: Exception) -> Response:
+        # The database is down, restarting, failing over or out of connections: the
+        # client's retry will do (the phone's outbox retries on its own), so say when.
+        try:
+            db.session.rollback()
+        except Exception:  # the connection is gone; the pool drops it
+            log.debug("rollback on a lost connection", exc_info=True)
+        log.warning("database unavailable: %s", error)
+        return problem(503, "database.unavailable", "The database is not reachable.",
+                       "Nothing was saved; try again in a moment.",
+                       headers={"Retry-After": "30"})
 
     @app.errorhandler(DomainError)
     def _domain(error: DomainError) -> Response:

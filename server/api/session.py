@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from flask import current_app, g, jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from server.api.blueprint import Blueprint
 from server.api.schemas import LoginResultSchema, LoginSchema, MeSchema
 from server.api.security import load_user, session_token
 from server.domain import auth

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
+from server.api.blueprint import Blueprint
 from server.api.schemas import NoiseStandardsSchema
 from server.api.security import load_user
 from server.domain import standards

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from server.api.blueprint import Blueprint
 from server.api.presenters import present_visit
 from server.api.schemas import VisitCreateSchema, VisitListSchema, VisitSchema
 from server.api.security import current_user, load_user

@@ -1,0 +1,23 @@
+"""The API's blueprint class: flask-smorest's, with a JSON parser that refuses hostile
+bodies as the client's fault (400), not the server's (500)."""
+
+from __future__ import annotations
+
+import typing
+
+import flask
+import flask_smorest
+from webargs.flaskparser import FlaskParser
+
+
+class JsonParser(FlaskParser):
+    def _raw_load_json(self, req: flask.Request) -> typing.Any:
+        try:
+            return super()._raw_load_json(req)
+        except RecursionError:
+            # json.loads recurses once a level: a body nested ~1,000 deep exhausts the stack.
+            flask.abort(400, description="The JSON body is nested too deeply.")
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = JsonParser()

@@ -1,0 +1,117 @@
+"""Hostile clients and failing dependencies (issue 7): each answer is a clear 4xx/503
+problem, never a 500, and nothing half-written."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from server import create_app
+from tests.conftest import PASSWORD, login
+from tests.tcp_proxy import TcpProxy
+from tests.test_evidence import declaration
+
+DEEP = 1000
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize("path", ["/api/auth/login", "/api/cases", "/api/evidence"])
+def test_json_nested_a_thousand_deep_is_a_400(app: Flask, as_user, path: str) -> None:
+    for body in (nested(DEEP), b'{"a":' * DEEP + b"1" + b"}" * DEEP):
+        answer = as_user("reviewer").post(path, data=body,
+                                          headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400, answer.get_data(as_text=True)[:200]
+        assert answer.content_type == "application/problem+json"
+        assert answer.get_json()["code"] == "request.bad"
+    # Reasonable nesting still parses (and fails validation as usual).
+    shallow = as_user("reviewer").post(path, data=nested(20),
+                                       headers={"Content-Type": "application/json"})
+    assert shallow.status_code == 422
+
+
+def test_a_json_body_over_the_cap_is_413_before_it_is_parsed(app: Flask) -> None:
+    client = app.test_client()
+    big = json.dumps({"username": "insp_a", "password": PASSWORD,
+                      "padding": ["x" * 1000] * 1500}).encode()  # about 1.5 MB
+    assert len(big) > app.config["MAX_JSON_BYTES"]
+    answer = client.post("/api/auth/login", data=big,
+                         headers={"Content-Type": "application/json"})
+    assert answer.status_code == 413
+    assert answer.get_json()["code"] == "request.too_large"
+    # Just under the cap is read as usual (and logs in: extra fields are refused as 422).
+    small = json.dumps({"username": "insp_a", "password": PASSWORD}).encode()
+    assert client.post("/api/auth/login", data=small,
+                       headers={"Content-Type": "application/json"}).status_code == 200
+
+
+@pytest.fixture()
+def served(app: Flask) -> Iterator[str]:
+    """The app behind a real HTTP server, for what the test client cannot send."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_a_chunked_json_body_is_cut_off_at_the_cap(served: str) -> None:
+    parts = urlsplit(served)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    chunk = b'{"username": "' + b"x" * (64 * 1024)
+
+    def body() -> Iterator[bytes]:
+        yield chunk
+        for _ in range(40):  # 2.5 MiB in all, no Content-Length
+            yield b"y" * (64 * 1024)
+        yield b'"}'
+
+    conn.request("POST", "/api/auth/login", body=body(),
+                 headers={"Content-Type": "application/json"}, encode_chunked=True)
+    answer = conn.getresponse()
+    assert answer.status == 413, answer.read()[:200]
+    assert json.loads(answer.read())["code"] == "request.too_large"
+
+
+def test_photo_bytes_keep_their_own_limit(app: Flask) -> None:
+    assert app.config["MAX_CONTENT_LENGTH"] > 30 * app.config["MAX_JSON_BYTES"]
+
+
+def test_with_the_database_unreachable_the_api_answers_503(app: Flask, make_case) -> None:
+    if app.config["STACK"] != "scaled":
+        pytest.skip("an unreachable database server is PostgreSQL's failure")
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    target = urlsplit(url.replace("postgresql+psycopg", "http"))
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    overrides = {k: v for k, v in app.config.items() if k.isupper()}
+    overrides["SQLALCHEMY_DATABASE_URI"] = url.replace(
+        f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    cut_off = create_app(overrides)
+    try:
+        case = make_case()
+        inspector = login(cut_off, "insp_a")
+        body = declaration(case["id"], b"\xff\xd8photo")
+        proxy.cut()
+        for answer in (inspector.post("/api/evidence", json=body),
+                       inspector.get("/api/me"),
+                       inspector.post("/api/evidence/0e4c4b5e-0000-4000-8000-000000000000/complete")):
+            assert answer.status_code == 503, answer.get_data(as_text=True)[:300]
+            assert answer.get_json()["code"] == "database.unavailable"
+            assert int(answer.headers["Retry-After"]) > 0
+        proxy.restore()
+        # Back: the same session works, and the declaration can be sent again.
+        again = inspector.post("/api/evidence", json=body)
+        assert again.status_code == 201, again.get_json()
+    finally:
+        proxy.close()
+        with cut_off.app_context():
+            from server.extensions import db
+            db.engine.dispose()
