@@ -78,4 +78,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_media(app)
     register_storage(app)
     register_web(app)
+    from server.web_headers import register_headers
+
+    register_headers(app)
     return app

@@ -38,9 +38,22 @@ def service_worker() -> Response:
     return response
 
 
+# What the app is: these files at the top and what lies in these folders, nothing else
+# (not its tests, not a path that only reaches them through "." or "..").
+SHELL_FILES = {"index.html", "manifest.webmanifest"}
+SHELL_DIRS = {"css", "js", "icons", "vendor"}
+
+
+def servable(path: str) -> bool:
+    parts = path.split("/")
+    if any(part in ("", ".", "..") or "\\" in part for part in parts):
+        return False
+    return path in SHELL_FILES if len(parts) == 1 else parts[0] in SHELL_DIRS
+
+
 @bp.route("/<path:path>")
 def asset(path: str) -> Response:
-    if path.startswith("api/") or path.startswith("tests/"):
+    if not servable(path):
         abort(404)
     return _send(path)
 

@@ -115,3 +115,46 @@ def test_with_the_database_unreachable_the_api_answers_503(app: Flask, make_case
         with cut_off.app_context():
             from server.extensions import db
             db.engine.dispose()
+
+
+@pytest.mark.parametrize("path", [
+    "/tests/sw_shell.test.mjs", "/./tests/sw_shell.test.mjs", "/js/../tests/sw_shell.test.mjs",
+    "/js/%2e%2e/tests/sw_shell.test.mjs", "/css//../tests/sw_shell.test.mjs",
+    "/package.json", "/../pyproject.toml", "/sw.js/../tests/sw_shell.test.mjs"])
+def test_only_the_app_shell_is_served(app: Flask, path: str) -> None:
+    with app.test_client().get(path) as answer:
+        assert answer.status_code == 404, path
+        assert b"node:test" not in answer.data
+
+
+def test_the_shell_still_serves_what_it_lists(app: Flask) -> None:
+    client = app.test_client()
+    for path in ("/", "/sw.js", "/manifest.webmanifest", "/js/app.js", "/css/app.css",
+                 "/icons/icon-192.png", "/vendor/idb.js", "/vendor/leaflet/leaflet.js"):
+        with client.get(path) as answer:
+            assert answer.status_code == 200, path
+
+
+def test_security_headers_on_the_app_and_the_api(app: Flask, as_user) -> None:
+    client = app.test_client()
+    with client.get("/") as page:
+        headers = page.headers
+    csp = headers["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert directives["script-src"] == "'self'"  # no inline script, no eval
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["object-src"] == "'none'"
+    stores = app.extensions["fieldcase.storage"].browser_origins()
+    for origin in stores:  # uploads go straight to the store
+        assert origin in directives["connect-src"]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    # Answers with the CSRF token or personal data are never cached.
+    me = as_user("insp_a").get("/api/me")
+    assert me.headers["Cache-Control"] == "no-store" and "csrf_token" in me.get_json()
+    login_answer = client.post("/api/auth/login",
+                               json={"username": "insp_a", "password": PASSWORD})
+    assert login_answer.headers["Cache-Control"] == "no-store"
+    listed = as_user("reviewer").get("/api/cases")
+    assert listed.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in listed.headers["Content-Security-Policy"]

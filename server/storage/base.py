@@ -274,6 +274,11 @@ class Storage(ABC):
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         """Objects whose key starts with `prefix`, in key order; content_type is None."""
 
+    def browser_origins(self) -> list[str]:
+        """Origins the browser sends photos to and reads them from (for the app's CSP);
+        none beyond the app's own by default."""
+        return []
+
     @abstractmethod
     def presign_upload(
         self, key: str, *, content_type: str, size: int, expires_in: int

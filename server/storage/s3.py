@@ -6,6 +6,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -211,6 +212,13 @@ class S3Storage(Storage):
                     )
 
     # -- presigning ------------------------------------------------------------------------
+
+    def browser_origins(self) -> list[str]:
+        endpoint = self.public_endpoint or self.endpoint
+        if not endpoint:  # AWS itself: bucket and region hosts
+            return ["https://*.amazonaws.com"]
+        parts = urlsplit(endpoint)
+        return [f"{parts.scheme}://{parts.netloc}"]
 
     def presign_upload(
         self, key: str, *, content_type: str, size: int, expires_in: int

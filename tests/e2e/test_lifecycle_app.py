@@ -354,3 +354,21 @@ def test_an_admin_edits_a_rule_loads_a_year_and_adds_a_webhook(desk, live):  # t
     page.wait_for_selector(".hooks li:not(:has(.deactivate))")
     hooks = office.get("/api/webhooks").get_json()["items"]
     assert [h["active"] for h in hooks] == [False]
+
+
+def test_no_screen_breaks_the_content_security_policy(desk, live):  # type: ignore[no-untyped-def]
+    refused: list[str] = []
+    page = desk.new_page()
+    page.on("console", lambda m: refused.append(m.text)
+            if "Content Security Policy" in m.text or "Refused to" in m.text else None)
+    login(page, "admin")
+    office = api_login(live.app, "reviewer", "fieldcase-demo")
+    case = new_case(office, "安全策略测试：夜间噪声")
+    for hash_, ready in (("#/cases", "#case-list"), (f"#/case/{case['id']}", ".case-page"),
+                         ("#/board", "#board"), ("#/map", "#map[data-markers]"),
+                         ("#/case-new", "form"), ("#/admin", "#admin-rules .rule"),
+                         ("#/outbox", "#view"), ("#/settings", "#lang-select")):
+        page.goto(f"/{hash_}")
+        page.wait_for_selector(ready)
+    page.wait_for_timeout(300)
+    assert refused == []
