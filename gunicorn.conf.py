@@ -1,6 +1,7 @@
 """gunicorn settings for `make run` and the Procfile; all overridable by environment."""
 
 import os
+from pathlib import Path
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 
@@ -16,6 +17,16 @@ threads = int(os.environ.get("GUNICORN_THREADS") or 8)
 # slow object store should not get a worker killed mid-write.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 accesslog = "-"
+# gunicorn 27's control socket defaults to one fixed path in the home directory, so two
+# instances on a machine delete each other's. Each instance keeps its own, beside its
+# data (INSTANCE_PATH, as the app uses); GUNICORN_CONTROL_SOCKET=off turns it off.
+INSTANCE = Path(os.environ.get("INSTANCE_PATH") or Path(__file__).resolve().parent / "instance")
+_control = os.environ.get("GUNICORN_CONTROL_SOCKET") or str(INSTANCE / "gunicorn.ctl")
+if _control == "off":
+    control_socket_disable = True
+else:
+    control_socket = _control
+    Path(control_socket).parent.mkdir(parents=True, exist_ok=True)
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
 

@@ -53,3 +53,47 @@ def test_more_workers_with_memory_rate_limits_warn(monkeypatch):  # type: ignore
     warned = starting(conf, conf["workers"])
     assert len(warned) == 1 and "RATELIMIT_STORAGE_URI" in warned[0]
     assert "3" in warned[0]
+
+
+def test_each_instance_keeps_its_own_control_socket(monkeypatch, tmp_path):  # type: ignore[no-untyped-def]
+    first = load(monkeypatch, INSTANCE_PATH=str(tmp_path / "a"))
+    second = load(monkeypatch, INSTANCE_PATH=str(tmp_path / "b"))
+    assert first["control_socket"] == str(tmp_path / "a" / "gunicorn.ctl")
+    assert second["control_socket"] != first["control_socket"]
+    off = load(monkeypatch, GUNICORN_CONTROL_SOCKET="off")
+    assert off["control_socket_disable"] is True and "control_socket" not in off
+
+
+def test_two_gunicorns_on_one_machine_keep_their_sockets(tmp_path):  # type: ignore[no-untyped-def]
+    """Two real instances side by side: each one's control socket survives the other."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    procs = []
+    try:
+        for name in ("a", "b"):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            env = {**os.environ, "INSTANCE_PATH": str(tmp_path / name), "PORT": str(port),
+                   "HOST": "127.0.0.1", "WEB_CONCURRENCY": "1",
+                   "DATABASE_URL": f"sqlite:///{tmp_path / name / 'db.sqlite'}"}
+            procs.append(subprocess.Popen(
+                [str(Path(sys.executable).parent / "gunicorn"), "--config", str(CONF),
+                 "server:create_app()"], cwd=CONF.parent, env=env, start_new_session=True,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            time.sleep(0.2)
+        sockets = [tmp_path / n / "gunicorn.ctl" for n in ("a", "b")]
+        deadline = time.monotonic() + 30
+        while not all(p.exists() for p in sockets) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # both fully up: neither removed the other's
+        assert all(p.exists() for p in sockets), [p.exists() for p in sockets]
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(10)
