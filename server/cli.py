@@ -110,7 +110,11 @@ def reconcile_cmd(older_than_minutes: int, expire_after_hours: int) -> None:
     """Finish or expire evidence left pending; remove staging leftovers."""
     counts = evidence_service.reconcile(older_than=timedelta(minutes=older_than_minutes),
                                         expire_after=timedelta(hours=expire_after_hours))
-    click.echo(json.dumps(counts))
+    click.echo(json.dumps(counts, ensure_ascii=False))
+    if counts["errors"]:
+        # Every other row was processed; the timer's next run retries these.
+        click.echo(f"{len(counts['errors'])} item(s) failed; see errors", err=True)
+        sys.exit(1)
 
 
 @cli.command("verify-audit")

@@ -319,8 +319,8 @@ def test_reconciler_finishes_uploads_never_completed(app, as_user, make_case):  
     storage.put_bytes("staging/orphan/leftover", b"junk", content_type="image/jpeg")
 
     counts = reconcile(older_than=timedelta(0), expire_after=timedelta(0))
-    assert counts == {"completed": 1, "failed": 0, "expired": 1, "waiting": 0,
-                      "staging_removed": 1}
+    assert counts == {"completed": 1, "settled_elsewhere": 0, "failed": 0, "expired": 1,
+                      "waiting": 0, "staging_removed": 1, "errors": []}
     assert db.session.get(Evidence, uploaded["id"]).state == "stored"
     assert db.session.get(Evidence, never_sent["id"]).state == "expired"
     assert not [k for k in objects(app) if k.startswith("staging/")]

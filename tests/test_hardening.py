@@ -14,6 +14,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from server import create_app
+from server.extensions import db
 from tests.conftest import PASSWORD, login
 from tests.tcp_proxy import TcpProxy
 from tests.test_evidence import declaration
@@ -113,7 +114,6 @@ def test_with_the_database_unreachable_the_api_answers_503(app: Flask, make_case
     finally:
         proxy.close()
         with cut_off.app_context():
-            from server.extensions import db
             db.engine.dispose()
 
 
@@ -158,3 +158,117 @@ def test_security_headers_on_the_app_and_the_api(app: Flask, as_user) -> None:
     listed = as_user("reviewer").get("/api/cases")
     assert listed.headers["Cache-Control"] == "no-store"
     assert "frame-ancestors 'none'" in listed.headers["Content-Security-Policy"]
+
+
+# ---- reconcile ---------------------------------------------------------------------
+def _uploaded_not_completed(app: Flask, as_user, case_id: str, n: int) -> list[dict]:
+    from tests.conftest import send_upload
+    from tests.test_evidence import NOKIA
+
+    api = as_user("insp_a")
+    rows = []
+    for i in range(n):
+        data = NOKIA.read_bytes() + bytes([i])  # distinct bytes, still a JPEG
+        row = api.post("/api/evidence", json=declaration(case_id, data)).get_json()
+        assert send_upload(api, row["upload"], data) in (200, 201, 204)
+        rows.append(row)
+    return rows
+
+
+def test_reconcile_goes_on_past_a_row_the_store_fails_and_exits_non_zero(
+        app: Flask, as_user, make_case) -> None:
+    from datetime import timedelta
+
+    from server.cli import cli
+    from server.domain.evidence import reconcile
+    from server.models import Evidence
+
+    if app.config["STACK"] != "embedded":
+        pytest.skip("the store failing for one row is arranged on local disk")
+    rows = _uploaded_not_completed(app, as_user, make_case()["id"], 3)
+    # The middle row's photo cannot be written where it goes (a directory is in the way).
+    from server.domain.evidence import final_key
+
+    storage = app.extensions["fieldcase.storage"]
+    bad = db.session.get(Evidence, rows[1]["id"])
+    path = storage._path(final_key(bad.id))
+    path.mkdir(parents=True)
+    (path / "x").write_bytes(b"x")
+    result = app.test_cli_runner().invoke(cli, ["reconcile", "--older-than-minutes", "0"])
+    assert result.exit_code == 1, result.output
+    counts = json.loads(result.output.splitlines()[0])
+    assert counts["completed"] == 2
+    assert [e["evidence_id"] for e in counts["errors"]] == [bad.id]
+    db.session.expire_all()
+    assert [db.session.get(Evidence, r["id"]).state for r in rows] == [
+        "stored", "pending", "stored"]
+    # Fixed, the next run finishes it, and says nothing failed.
+    import shutil
+    shutil.rmtree(path)
+    counts = reconcile(older_than=timedelta(0), expire_after=timedelta(days=7))
+    assert (counts["completed"], counts["errors"]) == (1, [])
+
+
+def test_reconcile_with_the_store_unreachable_reports_every_row(app: Flask, as_user,
+                                                                 make_case) -> None:
+    from datetime import timedelta
+
+    from server.domain.evidence import reconcile
+    from server.extensions import db as _db
+
+    if app.config["STACK"] != "scaled":
+        pytest.skip("an unreachable object store is S3's failure")
+    rows = _uploaded_not_completed(app, as_user, make_case()["id"], 3)
+    storage_url = app.config["STORAGE_URL"]
+    endpoint = urlsplit(dict(p.split("=", 1) for p in urlsplit(storage_url).query.split("&"))[
+        "endpoint"].replace("%3A", ":").replace("%2F", "/"))
+    proxy = TcpProxy(endpoint.hostname, endpoint.port)
+    proxy.cut()
+    overrides = {k: v for k, v in app.config.items() if k.isupper()}
+    overrides["STORAGE_URL"] = storage_url.replace(
+        f"{endpoint.hostname}%3A{endpoint.port}", f"127.0.0.1%3A{proxy.port}")
+    assert overrides["STORAGE_URL"] != storage_url
+    cut_off = create_app(overrides)
+    try:
+        with cut_off.app_context():
+            counts = reconcile(older_than=timedelta(0), expire_after=timedelta(days=7))
+            _db.session.remove()
+        assert counts["completed"] == 0, counts
+        assert sorted(e["evidence_id"] for e in counts["errors"] if "evidence_id" in e) == \
+            sorted(r["id"] for r in rows)
+        assert {"staging": "list"}.items() <= counts["errors"][-1].items()
+        # Back again: everything is finished, once.
+        counts = reconcile(older_than=timedelta(0), expire_after=timedelta(days=7))
+        assert (counts["completed"], counts["errors"]) == (3, [])
+    finally:
+        proxy.close()
+        with cut_off.app_context():
+            _db.engine.dispose()
+
+
+def test_two_reconcilers_at_once_count_only_what_each_stored(app: Flask, as_user,
+                                                              make_case) -> None:
+    from datetime import timedelta
+
+    from server.domain.evidence import reconcile
+    from server.extensions import db as _db
+
+    rows = _uploaded_not_completed(app, as_user, make_case()["id"], 4)
+    results: list[dict] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        with app.app_context():
+            barrier.wait()
+            results.append(reconcile(older_than=timedelta(0), expire_after=timedelta(days=7)))
+            _db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(results) == 2 and all(r["errors"] == [] for r in results), results
+    assert sum(r["completed"] for r in results) == len(rows)
+    assert all(r["completed"] + r["settled_elsewhere"] + r["waiting"] <= len(rows)
+               for r in results)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import IO, Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 
 from server import media
 from server.domain import audit, idempotency, lifecycle, runtime, scope, timeline
@@ -240,6 +241,11 @@ def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
     """Completion in steps, each its own transaction, because storage calls lie between
     them: promote (under the row lock), verify, then store the row, its timeline event and
     its audit entry together. Every step may be repeated."""
+    return _finish(ev, actor_id)[0]
+
+
+def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
+    """finish_pending, and whether this very call stored it (not a concurrent one)."""
     store = runtime.storage()
     try:
         with step():  # nothing changes: the step only holds the row lock
@@ -248,7 +254,7 @@ def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
             _discard(store, ev.staging_key)
         db.session.refresh(ev)
         if ev.state != "pending":  # another completion settled it meanwhile
-            return _settled(ev)
+            return _settled(ev), False
         with tempfile.TemporaryFile() as tmp:
             size, digest = _spool(store, final_key(ev.id), tmp, ev.size)
             if size != ev.size or digest != ev.sha256:
@@ -275,7 +281,7 @@ def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
         # them, or failed to verify them and removed them).
         db.session.rollback()
         db.session.refresh(ev)
-        return _settled(ev)
+        return _settled(ev), False
 
     thumbnails = {}
     for thumb in facts.thumbnails:
@@ -300,15 +306,15 @@ def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
                           runtime.setting("LOCAL_TIMEZONE")))
     # Conditional on `pending`, so two completions racing store it once.
     with step():
-        _mark_stored(ev, case, facts, flags, thumbnails, received, actor_id)
+        mine = _mark_stored(ev, case, facts, flags, thumbnails, received, actor_id)
     db.session.refresh(ev)
     if staging_left and ev.state == "stored":
         _discard(store, ev.staging_key)  # a re-send that is no longer needed
-    return _settled(ev)
+    return _settled(ev), mine
 
 
 def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
-                 thumbnails: dict[str, Any], received: datetime, actor_id: str | None) -> None:
+                 thumbnails: dict[str, Any], received: datetime, actor_id: str | None) -> bool:
     done = db.session.execute(
         sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending")
         .values(state="stored", object_key=final_key(ev.id), content_type=facts.content_type,
@@ -324,6 +330,7 @@ def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
         audit.append("evidence.stored", "evidence", ev.id, actor_id=actor_id,
                      data={"sha256": ev.sha256, "size": ev.size,
                            "flags": [f["code"] for f in flags]})
+    return done.rowcount == 1
 
 
 def download_links(ev: Evidence) -> dict[str, Any]:
@@ -345,17 +352,22 @@ def download_links(ev: Evidence) -> dict[str, Any]:
     return links
 
 
-def reconcile(*, older_than: timedelta, expire_after: timedelta) -> dict[str, int]:
+def reconcile(*, older_than: timedelta, expire_after: timedelta) -> dict[str, Any]:
     """Finish declarations whose bytes arrived but were never completed, expire those whose
-    bytes never came, and remove staging objects nobody is waiting for."""
-    counts = {"completed": 0, "failed": 0, "expired": 0, "waiting": 0, "staging_removed": 0}
+    bytes never came, and remove staging objects nobody is waiting for. Row by row: a row
+    the store or the database fails on is reported in `errors` and the run goes on.
+    `completed` counts what this run stored; `settled_elsewhere` what another completion
+    (or reconciler) settled meanwhile."""
+    counts: dict[str, Any] = {"completed": 0, "settled_elsewhere": 0, "failed": 0,
+                              "expired": 0, "waiting": 0, "staging_removed": 0}
+    errors: list[dict[str, str]] = []
     now, store = utcnow(), runtime.storage()
     pending = db.session.scalars(sa.select(Evidence).where(
         Evidence.state == "pending", Evidence.declared_at < now - older_than)).all()
     for ev in pending:
         try:
-            finish_pending(ev, actor_id=None)
-            counts["completed"] += 1
+            _, mine = _finish(ev, actor_id=None)
+            counts["completed" if mine else "settled_elsewhere"] += 1
         except Conflict:  # no bytes
             with transaction():
                 # Conditional: a revival meanwhile (a new receipt) is not expired.
@@ -371,10 +383,21 @@ def reconcile(*, older_than: timedelta, expire_after: timedelta) -> dict[str, in
                     counts["waiting"] += 1
         except Invalid:
             counts["failed"] += 1
-    wanted = set(db.session.scalars(sa.select(Evidence.staging_key)
-                                    .where(Evidence.state == "pending")))
-    for info in store.list("staging/"):
-        if info.key not in wanted and info.last_modified < now - older_than:
-            store.delete(info.key)
-            counts["staging_removed"] += 1
+        except (StorageError, SQLAlchemyError) as exc:
+            db.session.rollback()
+            errors.append({"evidence_id": ev.id, "error": f"{type(exc).__name__}: {exc}"})
+    try:
+        wanted = set(db.session.scalars(sa.select(Evidence.staging_key)
+                                        .where(Evidence.state == "pending")))
+        for info in store.list("staging/"):
+            if info.key not in wanted and info.last_modified < now - older_than:
+                try:
+                    store.delete(info.key)
+                    counts["staging_removed"] += 1
+                except StorageError as exc:
+                    errors.append({"staging_key": info.key, "error": str(exc)})
+    except (StorageError, SQLAlchemyError) as exc:
+        db.session.rollback()
+        errors.append({"staging": "list", "error": f"{type(exc).__name__}: {exc}"})
+    counts["errors"] = errors
     return counts
