@@ -272,3 +272,20 @@ def test_two_reconcilers_at_once_count_only_what_each_stored(app: Flask, as_user
     assert sum(r["completed"] for r in results) == len(rows)
     assert all(r["completed"] + r["settled_elsewhere"] + r["waiting"] <= len(rows)
                for r in results)
+
+
+def test_only_the_uploader_gets_a_live_upload_url(app: Flask, as_user, make_case) -> None:
+    from tests.conftest import send_upload
+
+    inspector = as_user("insp_a")
+    body = declaration(make_case()["id"], b"\xff\xd8 the inspector's photo")
+    declared = inspector.post("/api/evidence", json=body).get_json()
+    assert declared["upload"] is not None
+    again = inspector.get(f"/api/evidence/{declared['id']}").get_json()
+    assert again["upload"] is not None  # the phone asks again after a restart
+    for other in ("revisit", "reviewer", "admin"):
+        seen = as_user(other).get(f"/api/evidence/{declared['id']}")
+        assert seen.status_code == 200 and seen.get_json()["upload"] is None, other
+    # And the inspector's URL still takes the bytes (nothing else was handed out).
+    assert send_upload(inspector, declared["upload"], b"\xff\xd8 the inspector's photo") in (
+        200, 201, 204)

@@ -26,7 +26,7 @@ def declare(data: dict):  # type: ignore[no-untyped-def]
     """Declare a photo (idempotent on client_id); answers where to send its bytes."""
     user = current_user()
     ev, created = evidence.declare(user, data)
-    upload = evidence.upload_target(ev) if ev.state == "pending" else None
+    upload = evidence.upload_target(user, ev)
     response = jsonify(EvidenceSchema().dump(present_evidence(ev, user, upload)))
     response.status_code = 201 if created else 200
     return response
@@ -47,8 +47,7 @@ class EvidenceItem(MethodView):
         """One photo, with short-lived links to its thumbnails and original."""
         user = current_user()
         ev = evidence.get_evidence(user, evidence_id)
-        upload = evidence.upload_target(ev) if ev.state == "pending" else None
-        return present_evidence(ev, user, upload)
+        return present_evidence(ev, user, evidence.upload_target(user, ev))
 
 
 @blp.route("/cases/<case_id>/evidence")

@@ -51,7 +51,12 @@ def _staging_key(evidence_id: str) -> str:
     return f"staging/{evidence_id}/{secrets.token_urlsafe(16)}"
 
 
-def upload_target(ev: Evidence) -> UploadTarget:
+def upload_target(user: User, ev: Evidence) -> UploadTarget | None:
+    """Where to send a pending photo's bytes: only for the user who declared it. Anyone
+    else who may read the record (the office, a revisit team) gets no live URL that could
+    overwrite the inspector's staged upload."""
+    if ev.state != "pending" or ev.uploaded_by != user.id:
+        return None
     return runtime.storage().presign_upload(
         ev.staging_key, content_type=ev.declared_type, size=ev.size,
         expires_in=runtime.setting("UPLOAD_URL_TTL"))
