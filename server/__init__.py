@@ -81,4 +81,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from server.web_headers import register_headers
 
     register_headers(app)
+    hops = app.config["TRUSTED_PROXY_HOPS"]
+    if hops:
+        # Behind that many proxies the client's address and scheme are theirs to tell;
+        # with none, X-Forwarded-* is ignored and cannot be spoofed past the limits.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
+                                x_host=hops)
     return app

@@ -15,7 +15,7 @@ from flask.cli import FlaskGroup
 from flask_migrate import upgrade
 
 from server import create_app
-from server.domain import audit, auth, sweep, timeline, workdays
+from server.domain import audit, auth, login_throttle, sweep, timeline, workdays
 from server.domain import evidence as evidence_service
 from server.domain.errors import DomainError
 from server.domain.uow import transaction
@@ -64,13 +64,19 @@ def create_unit_cmd(name: str, parent: str | None) -> None:
 
 @cli.command("create-user")
 @click.argument("username")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--unit", "units", multiple=True, required=True, help="Repeat for more units.")
 @click.option("--display-name", default="")
-def create_user_cmd(username: str, password: str, role: str, units: tuple[str, ...],
-                    display_name: str) -> None:
-    """Create a user in one or more units."""
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of stdin (for scripts).")
+def create_user_cmd(username: str, role: str, units: tuple[str, ...], display_name: str,
+                    password_stdin: bool) -> None:
+    """Create a user in one or more units. The password is asked for (or read from stdin),
+    never given on the command line, where other users and shell history would see it."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         user = auth.create_user(username, password, role, list(units), display_name)
     except DomainError as error:
@@ -115,6 +121,36 @@ def reconcile_cmd(older_than_minutes: int, expire_after_hours: int) -> None:
         # Every other row was processed; the timer's next run retries these.
         click.echo(f"{len(counts['errors'])} item(s) failed; see errors", err=True)
         sys.exit(1)
+
+
+@cli.command("deactivate-user")
+@click.argument("username")
+def deactivate_user_cmd(username: str) -> None:
+    """No more logins for USERNAME; every open session of theirs ends now."""
+    try:
+        ended = auth.deactivate_user(username)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"user {username} deactivated; {ended} session(s) ended")
+
+
+@cli.command("revoke-sessions")
+@click.argument("username")
+def revoke_sessions_cmd(username: str) -> None:
+    """End every session of USERNAME (a lost phone); they log in again."""
+    try:
+        ended = auth.revoke_sessions(username)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"{ended} session(s) of {username} ended")
+
+
+@cli.command("unlock-user")
+@click.argument("username")
+def unlock_user_cmd(username: str) -> None:
+    """Lift a login lock (too many wrong passwords) on USERNAME now."""
+    had = login_throttle.unlock(None, username)
+    click.echo(f"{username} unlocked" if had else f"{username} was not locked")
 
 
 @cli.command("verify-audit")

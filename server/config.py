@@ -74,6 +74,18 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "UPLOAD_URL_TTL": _int(env, "UPLOAD_URL_TTL", 3600),
         "DOWNLOAD_URL_TTL": _int(env, "DOWNLOAD_URL_TTL", 300),
         "SESSION_TTL_HOURS": _int(env, "SESSION_TTL_HOURS", 24 * 14),
+        # A session unused this long ends (a phone left in a drawer), whatever its lifetime.
+        "SESSION_IDLE_MINUTES": _int(env, "SESSION_IDLE_MINUTES", 7 * 24 * 60),
+        # Per account name, across addresses: this many wrong passwords within the window
+        # lock the name for the lockout (an admin can unlock it sooner).
+        "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 10),
+        "LOGIN_FAILURE_WINDOW_MIN": _int(env, "LOGIN_FAILURE_WINDOW_MIN", 15),
+        "LOGIN_LOCKOUT_MIN": _int(env, "LOGIN_LOCKOUT_MIN", 15),
+        # Behind a reverse proxy: how many trusted hops set X-Forwarded-For/-Proto (0: none,
+        # the headers are ignored and the peer address is the client's).
+        "TRUSTED_PROXY_HOPS": _int(env, "TRUSTED_PROXY_HOPS", 0),
+        # Photo bytes a user may declare a day (local time), all cases together.
+        "DAILY_UPLOAD_BYTES": _int(env, "DAILY_UPLOAD_BYTES", 2 * 1024 ** 3),
         "COOKIE_SECURE": cookie_secure,
         # __Host- cookies must be Secure; over plain http (make run) use a plain name.
         "SESSION_COOKIE_NAME": "__Host-fieldcase" if cookie_secure else "fieldcase_session",

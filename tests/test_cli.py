@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from server.cli import cli
 from server.extensions import db
 from server.models import Case, Unit, User
+from tests.conftest import PASSWORD
 
 
 def run(app, *args: str):  # type: ignore[no-untyped-def]
@@ -15,9 +16,12 @@ def run(app, *args: str):  # type: ignore[no-untyped-def]
 
 def test_create_unit_and_user_with_two_units(app):  # type: ignore[no-untyped-def]
     assert run(app, "create-unit", "Street C", "--parent", "District").exit_code == 0
-    result = run(app, "create-user", "night1", "--password", "long-enough-pw",
-                 "--role", "inspector", "--unit", "Street A", "--unit", "Street C")
+    # The password is asked for (twice), never an argument others could see in `ps`.
+    result = app.test_cli_runner().invoke(
+        cli, ["create-user", "night1", "--role", "inspector", "--unit", "Street A",
+              "--unit", "Street C"], input="long-enough-pw\nlong-enough-pw\n")
     assert result.exit_code == 0, result.output
+    assert "long-enough-pw" not in result.output
     user = db.session.scalar(sa.select(User).filter_by(username="night1"))
     assert sorted(u.name for u in user.units) == ["Street A", "Street C"]
     db.session.delete(user)
@@ -26,8 +30,9 @@ def test_create_unit_and_user_with_two_units(app):  # type: ignore[no-untyped-de
 
 
 def test_cli_errors_are_clear(app):  # type: ignore[no-untyped-def]
-    result = app.test_cli_runner().invoke(cli, ["create-user", "x", "--password", "short",
-                                                "--role", "inspector", "--unit", "Nowhere"])
+    result = app.test_cli_runner().invoke(cli, ["create-user", "x", "--password-stdin",
+                                                "--role", "inspector", "--unit", "Nowhere"],
+                                          input="short\n")
     assert result.exit_code != 0 and "No unit named 'Nowhere'" in result.output
     again = app.test_cli_runner().invoke(cli, ["create-unit", "Street A"])
     assert again.exit_code != 0 and "exists already" in again.output
@@ -80,3 +85,44 @@ def test_init_storage_prepares_the_store(app):  # type: ignore[no-untyped-def]
         assert "bucket ready; CORS for: https://field.example" in result.output
     else:
         assert "file storage needs no set-up" in result.output
+
+
+def test_create_user_refuses_the_commonest_passwords_and_argv(app):  # type: ignore[no-untyped-def]
+    for password in ("password1", "qwertyuiop", "12345678", "night2-x1"):
+        result = app.test_cli_runner().invoke(
+            cli, ["create-user", "night2", "--password-stdin", "--role", "inspector",
+                  "--unit", "Street A"], input=f"{password}\n")
+        assert result.exit_code != 0, password
+        assert "commonest" in result.output or "user name" in result.output, result.output
+    argv = app.test_cli_runner().invoke(
+        cli, ["create-user", "night2", "--password", "Tr0ub4dor&3", "--role", "inspector",
+              "--unit", "Street A"])
+    assert argv.exit_code != 0 and "No such option" in argv.output
+    ok = app.test_cli_runner().invoke(
+        cli, ["create-user", "night2", "--password-stdin", "--role", "inspector",
+              "--unit", "Street A"], input="vermilion-kettle-42\n")
+    assert ok.exit_code == 0, ok.output
+    user = db.session.scalar(sa.select(User).filter_by(username="night2"))
+    db.session.delete(user)
+    db.session.commit()
+
+
+def test_deactivate_user_and_revoke_sessions_end_sessions_now(app):  # type: ignore[no-untyped-def]
+    from tests.conftest import login
+
+    phone = login(app, "insp_b")
+    assert phone.get("/api/me").status_code == 200
+    revoked = run(app, "revoke-sessions", "insp_b")
+    assert revoked.exit_code == 0 and "1 session(s)" in revoked.output
+    assert phone.get("/api/me").status_code == 401
+    phone = login(app, "insp_b")
+    deactivated = run(app, "deactivate-user", "insp_b")
+    assert deactivated.exit_code == 0, deactivated.output
+    assert phone.get("/api/me").status_code == 401
+    refused = app.test_client().post("/api/auth/login", json={
+        "username": "insp_b", "password": PASSWORD})
+    assert refused.status_code == 401
+    user = db.session.scalar(sa.select(User).filter_by(username="insp_b"))
+    user.active = True
+    db.session.commit()
+    assert run(app, "revoke-sessions", "nobody").exit_code != 0

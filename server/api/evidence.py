@@ -18,7 +18,9 @@ blp.before_request(load_user)
 
 
 @blp.route("/evidence", methods=["POST"])
-@limiter.limit(lambda: current_app.config["UPLOAD_RATE_LIMIT"])
+# Per user, not per address: an office behind one NAT address is many users.
+@limiter.limit(lambda: current_app.config["UPLOAD_RATE_LIMIT"],
+               key_func=lambda: f"user:{current_user().id}")
 @blp.arguments(EvidenceDeclareSchema)
 @blp.response(201, EvidenceSchema)
 @blp.alt_response(200, schema=EvidenceSchema, description="A retry: the first declaration.")

@@ -128,9 +128,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def _domain(error: DomainError) -> Response:
         headers = {"WWW-Authenticate": 'Cookie realm="fieldcase"'} \
-            if error.status_hint == 401 else None
+            if error.status_hint == 401 else {}
+        extra = dict(error.extra)
+        if "retry_after_s" in extra:  # a limit: say when to come back
+            headers["Retry-After"] = str(extra.pop("retry_after_s"))
         return problem(error.status_hint, error.code, error.detail, errors=error.errors,
-                       headers=headers, **error.extra)
+                       headers=headers, **extra)
 
     @app.errorhandler(StorageError)
     def _storage(error: StorageError) -> Response:

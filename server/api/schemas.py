@@ -382,6 +382,19 @@ class LoginResultSchema(Schema):
     csrf_token = Text()
 
 
+class SessionSchema(Schema):
+    id = Text(metadata={"description": "A prefix of the token's hash; DELETE it to end it"})
+    created_at = fields.DateTime()
+    last_seen_at = fields.DateTime(allow_none=True)
+    address = Text(allow_none=True)
+    user_agent = Text(allow_none=True)
+    current = fields.Boolean(metadata={"description": "The session making this request"})
+
+
+class SessionListSchema(Schema):
+    items = fields.List(fields.Nested(SessionSchema))
+
+
 class MeSchema(UserSchema):
     csrf_token = Text()
 

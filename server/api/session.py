@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import current_app, g, jsonify
+from flask import current_app, g, jsonify, request
 from flask.views import MethodView
 
 from server.api.blueprint import Blueprint
-from server.api.schemas import LoginResultSchema, LoginSchema, MeSchema
+from server.api.schemas import LoginResultSchema, LoginSchema, MeSchema, SessionListSchema
 from server.api.security import load_user, session_token
-from server.domain import auth
-from server.extensions import limiter
+from server.domain import auth, login_throttle
+from server.domain.errors import NotFound
+from server.extensions import db, limiter
+from server.models import User
 
 blp = Blueprint("session", __name__, url_prefix="/api",
                 description="Log in and out; the session cookie and CSRF token.")
@@ -31,7 +33,9 @@ def present_user(user) -> dict:  # type: ignore[no-untyped-def]
 def login(data: dict):  # type: ignore[no-untyped-def]
     """Log in: sets the session cookie and returns the CSRF token for writes."""
     ttl = timedelta(hours=current_app.config["SESSION_TTL_HOURS"])
-    user, token, csrf = auth.login(data["username"], data["password"], ttl)
+    user, token, csrf = auth.login(data["username"], data["password"], ttl,
+                                   address=request.remote_addr,
+                                   user_agent=request.headers.get("User-Agent"))
     response = jsonify({"user": present_user(user), "csrf_token": csrf})
     response.set_cookie(current_app.config["SESSION_COOKIE_NAME"], token,
                         max_age=int(ttl.total_seconds()), httponly=True,
@@ -43,7 +47,7 @@ def login(data: dict):  # type: ignore[no-untyped-def]
 @blp.response(204)
 def logout():  # type: ignore[no-untyped-def]
     """Log out: ends the session on the server too."""
-    auth.logout(session_token())
+    auth.logout(session_token(), address=request.remote_addr)
     response = current_app.response_class(status=204)
     response.delete_cookie(current_app.config["SESSION_COOKIE_NAME"], path="/",
                            secure=current_app.config["COOKIE_SECURE"], httponly=True,
@@ -57,3 +61,34 @@ class Me(MethodView):
     def get(self):  # type: ignore[no-untyped-def]
         """The logged-in user, with the CSRF token (a reloaded page gets it again here)."""
         return {**present_user(g.user), "csrf_token": g.user_session.csrf_token}
+
+
+@me_blp.route("/me/sessions")
+class MySessions(MethodView):
+    @me_blp.response(200, SessionListSchema)
+    def get(self):  # type: ignore[no-untyped-def]
+        """The user's open sessions (phones and browsers), newest first."""
+        current = auth.session_id(g.user_session)
+        return {"items": [{"id": auth.session_id(s), "created_at": s.created_at,
+                           "last_seen_at": s.last_seen_at, "address": s.address,
+                           "user_agent": s.user_agent, "current": auth.session_id(s) == current}
+                          for s in auth.sessions_of(g.user)]}
+
+
+@me_blp.route("/me/sessions/<sid>", methods=["DELETE"])
+@me_blp.response(204)
+def revoke_session(sid: str):  # type: ignore[no-untyped-def]
+    """End one of the user's sessions now (a lost phone): its next request is refused."""
+    auth.revoke_session(g.user, sid)
+    return current_app.response_class(status=204)
+
+
+@me_blp.route("/users/<user_id>/unlock", methods=["POST"])
+@me_blp.response(204)
+def unlock_user(user_id: str):  # type: ignore[no-untyped-def]
+    """Lift a login lock (too many wrong passwords) before it ends by itself (admin)."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("user.not_found", "No such user.")
+    login_throttle.unlock(g.user, user.username)
+    return current_app.response_class(status=204)

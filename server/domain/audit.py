@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 
 from server.extensions import db
 from server.models import AuditEntry
@@ -44,6 +45,22 @@ def append(action: str, entity_type: str, entity_id: str, *, actor_id: str | Non
     session.add(entry)
     session.flush()
     return entry
+
+
+def record(action: str, entity_type: str, entity_id: str, *, actor_id: str | None,
+           data: dict[str, Any] | None = None, attempts: int = 5) -> None:
+    """An entry on its own, in its own transaction (a security event that is no part of a
+    change, such as a failed login). SQLite has no lock to serialise appends: two at once
+    collide on the chain's unique link, and the loser simply appends again."""
+    for attempt in range(attempts):
+        try:
+            append(action, entity_type, entity_id, actor_id=actor_id, data=data)
+            db.session.commit()
+            return
+        except IntegrityError:
+            db.session.rollback()
+            if attempt == attempts - 1:
+                raise
 
 
 def verify_chain() -> tuple[bool, int | None]:

@@ -38,3 +38,9 @@ class TooLarge(DomainError):
 class Invalid(DomainError):
     status_hint = 422
 
+
+class TooMany(DomainError):
+    """Slow down: a limit per account or per user (the API adds Retry-After from
+    `extra["retry_after_s"]`)."""
+
+    status_hint = 429

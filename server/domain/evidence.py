@@ -14,15 +14,16 @@ import contextlib
 import hashlib
 import secrets
 import tempfile
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from server import media
 from server.domain import audit, idempotency, lifecycle, runtime, scope, timeline
-from server.domain.errors import Conflict, Invalid, NotFound, TooLarge
+from server.domain.errors import Conflict, Invalid, NotFound, TooLarge, TooMany
 from server.domain.integrity import Thresholds, integrity_flags
 from server.domain.roles import FIELD_ROLES, require_role
 from server.domain.uow import command, step, transaction
@@ -113,6 +114,25 @@ def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
     return ev, created
 
 
+def _check_quota(user: User, size: int, now: datetime) -> None:
+    """DAILY_UPLOAD_BYTES a user a local day (a retry of a declaration is not new bytes:
+    it never reaches here). Counted from the declarations, in one indexed sum."""
+    quota = runtime.setting("DAILY_UPLOAD_BYTES")
+    tz = ZoneInfo(runtime.setting("LOCAL_TIMEZONE"))
+    local = now.astimezone(tz)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    used = int(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Evidence.size), 0))
+                                 .where(Evidence.uploaded_by == user.id,
+                                        Evidence.declared_at >= midnight)) or 0)
+    if used + size > quota:
+        tomorrow = (midnight + timedelta(days=1)).astimezone(UTC)
+        raise TooMany("evidence.quota_exceeded",
+                      f"Today's photo allowance is used up ({used} of {quota} bytes); it "
+                      "renews at midnight. The photo stays on the phone until then.",
+                      extra={"used": used, "quota": quota, "retry_at": tomorrow.isoformat(),
+                             "retry_after_s": int((tomorrow - now).total_seconds()) + 1})
+
+
 def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Evidence:
     case = scope.get_case(user, data["case_id"])
     lifecycle.require_open(case, "photos")
@@ -130,6 +150,7 @@ def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Eviden
                        f"The photo is {data['size']} bytes; the limit is {limit}.",
                        extra={"limit": limit})
     received = utcnow()
+    _check_quota(user, data["size"], received)
     geo = data.get("geo") or {}
     ev = Evidence(
         client_id=data["client_id"], request_hash=request_hash, case_id=case.id,

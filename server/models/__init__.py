@@ -8,7 +8,7 @@ from server.models.evidence import Evidence
 from server.models.notification import Notification, Webhook, WebhookDelivery
 from server.models.timeline import CaseEvent
 from server.models.unit import Unit, user_units
-from server.models.user import ROLES, User, UserSession
+from server.models.user import ROLES, LoginThrottle, User, UserSession
 from server.models.visit import Measurement, Visit
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "CaseUnit",
     "DeadlineRule",
     "Evidence",
+    "LoginThrottle",
     "Measurement",
     "Notification",
     "Unit",

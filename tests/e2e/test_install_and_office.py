@@ -34,6 +34,7 @@ def test_app_opens_offline_after_first_visit(phone, live):  # type: ignore[no-un
 def test_office_gallery_at_desktop_width(playwright_driver, live, tmp_path):  # type: ignore[no-untyped-def]
     field = playwright_driver.chromium.launch_persistent_context(
         str(tmp_path / "field"), executable_path=CHROMIUM, headless=True, args=FLAGS,
+        bypass_csp=True,  # see conftest.CSP_NOTE
         viewport={"width": 390, "height": 844}, base_url=live.url,
         geolocation={"latitude": 24.3267, "longitude": 109.4152, "accuracy": 8},
         permissions=["geolocation"])
@@ -49,7 +50,8 @@ def test_office_gallery_at_desktop_width(playwright_driver, live, tmp_path):  # 
 
     office = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True,
                                                args=FLAGS)
-    desk = office.new_page(viewport={"width": 1366, "height": 900}, base_url=live.url)
+    desk = office.new_page(viewport={"width": 1366, "height": 900}, base_url=live.url,
+                           bypass_csp=True)
     login(desk, "reviewer")
     assert desk.locator("#filters").is_visible()
     desk.fill("#filters input[name=q]", "夜色")

@@ -28,6 +28,7 @@ def desk(playwright_driver: Any, tmp_path: Path, live: LiveServer) -> Iterator[A
     """An office desktop: a wide window, its own profile."""
     context = playwright_driver.chromium.launch_persistent_context(
         str(tmp_path / "desk"), executable_path=CHROMIUM, headless=True, args=FLAGS,
+        bypass_csp=True,  # see conftest.CSP_NOTE
         viewport={"width": 1280, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai",
         base_url=live.url,
     )
@@ -356,9 +357,13 @@ def test_an_admin_edits_a_rule_loads_a_year_and_adds_a_webhook(desk, live):  # t
     assert [h["active"] for h in hooks] == [False]
 
 
-def test_no_screen_breaks_the_content_security_policy(desk, live):  # type: ignore[no-untyped-def]
+def test_no_screen_breaks_the_content_security_policy(playwright_driver, live):  # type: ignore[no-untyped-def]
     refused: list[str] = []
-    page = desk.new_page()
+    browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                args=FLAGS)
+    # The policy enforced (no bypass_csp): only selectors here, no eval'd predicates.
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, base_url=live.url,
+                            locale="zh-CN")
     page.on("console", lambda m: refused.append(m.text)
             if "Content Security Policy" in m.text or "Refused to" in m.text else None)
     login(page, "admin")
@@ -371,4 +376,5 @@ def test_no_screen_breaks_the_content_security_policy(desk, live):  # type: igno
         page.goto(f"/{hash_}")
         page.wait_for_selector(ready)
     page.wait_for_timeout(300)
+    browser.close()
     assert refused == []

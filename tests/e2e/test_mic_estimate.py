@@ -12,6 +12,7 @@ FAKE_MIC = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-strea
 def test_estimate_is_kept_but_never_counts(playwright_driver, live, tmp_path):  # type: ignore[no-untyped-def]
     context = playwright_driver.chromium.launch_persistent_context(
         str(tmp_path / "mic"), executable_path=CHROMIUM, headless=True, args=FLAGS + FAKE_MIC,
+        bypass_csp=True,  # see conftest.CSP_NOTE
         viewport={"width": 390, "height": 844}, base_url=live.url, geolocation=HERE,
         permissions=["geolocation", "microphone"])
     context.set_default_timeout(30000)
