@@ -55,8 +55,11 @@ def register_media(app: Flask) -> None:
 def register_storage(app: Flask) -> None:
     from server.storage import from_url
 
-    app.extensions["fieldcase.storage"] = from_url(app.config["STORAGE_URL"],
-                                                   secret_key=app.config["SECRET_KEY"])
+    app.extensions["fieldcase.storage"] = from_url(
+        app.config["STORAGE_URL"], secret_key=app.config["SECRET_KEY"],
+        connect_timeout=app.config["STORAGE_CONNECT_TIMEOUT_S"],
+        read_timeout=app.config["STORAGE_READ_TIMEOUT_S"],
+        max_attempts=app.config["STORAGE_ATTEMPTS"])
 
 
 def register_web(app: Flask) -> None:

@@ -38,6 +38,11 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    return float(raw) if raw else default
+
+
 def _secret_key(env: Mapping[str, str], instance: Path, production: bool) -> str:
     if env.get("SECRET_KEY"):
         return env["SECRET_KEY"]
@@ -66,6 +71,13 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL")
         or f"sqlite:///{instance / 'fieldcase.db'}",
         "STORAGE_URL": env.get("STORAGE_URL") or f"file://{instance / 'objects'}",
+        # A request waits on the object store at most about attempts x (connect + read);
+        # beyond STORAGE_CONCURRENCY calls at once in a worker, others answer 503 at once,
+        # so a hung store cannot take every thread (and with them GET /api/me).
+        "STORAGE_CONNECT_TIMEOUT_S": _float(env, "STORAGE_CONNECT_TIMEOUT_S", 2.0),
+        "STORAGE_READ_TIMEOUT_S": _float(env, "STORAGE_READ_TIMEOUT_S", 10.0),
+        "STORAGE_ATTEMPTS": _int(env, "STORAGE_ATTEMPTS", 2),
+        "STORAGE_CONCURRENCY": _int(env, "STORAGE_CONCURRENCY", 4),
         # Photos: phones make 2-12 MB JPEG/HEIC; 40 MiB leaves room for 200 MP modes.
         "MAX_UPLOAD_BYTES": _int(env, "MAX_UPLOAD_BYTES", 40 * 1024 * 1024),
         "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 100_000_000),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 
 
 class TcpProxy:
@@ -14,7 +15,9 @@ class TcpProxy:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.up = True
+        self.frozen = False
         self._conns: list[socket.socket] = []
+        self._held: list[socket.socket] = []  # accepted while frozen, never answered
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -27,6 +30,10 @@ class TcpProxy:
             if not self.up:
                 client.close()  # refused, as an unplugged server would be
                 continue
+            if self.frozen:  # a stopped process: the kernel accepts, nobody answers
+                with self._lock:
+                    self._held.append(client)
+                continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
             except OSError:
@@ -37,10 +44,11 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    def _pipe(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
+                while self.frozen:
+                    time.sleep(0.05)
                 dst.sendall(data)
         except OSError:
             pass
@@ -62,6 +70,20 @@ class TcpProxy:
     def restore(self) -> None:
         self.up = True
 
+    def freeze(self) -> None:
+        """Hang like a stopped (SIGSTOP) server: connections open, nothing answers."""
+        self.frozen = True
+
+    def thaw(self) -> None:
+        """Resume; connections that arrived while frozen are dropped (their clients gave
+        up long ago)."""
+        self.frozen = False
+        with self._lock:
+            held, self._held = self._held, []
+        for s in held:
+            s.close()
+
     def close(self) -> None:
+        self.thaw()
         self.cut()
         self.listener.close()

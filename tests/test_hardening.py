@@ -289,3 +289,115 @@ def test_only_the_uploader_gets_a_live_upload_url(app: Flask, as_user, make_case
     # And the inspector's URL still takes the bytes (nothing else was handed out).
     assert send_upload(inspector, declared["upload"], b"\xff\xd8 the inspector's photo") in (
         200, 201, 204)
+
+
+# ---- a hung object store -------------------------------------------------------------
+def test_a_hung_store_keeps_other_requests_served(app: Flask, as_user, make_case,
+                                                   tmp_path) -> None:
+    """The store frozen (it accepts connections and never answers) under 16 completes at
+    once, on gunicorn as deployed (one worker, 8 threads): GET /api/me stays fast, health
+    says 503 within its budget, every complete answers 503 (none 500, none lost), and once
+    the store is back every photo is stored once."""
+    import os
+    import signal
+    import socket
+    import statistics
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    from urllib.parse import quote
+
+    import requests
+
+
+    if app.config["STACK"] != "scaled":
+        pytest.skip("a hung object store is S3's failure")
+    storage_url = app.config["STORAGE_URL"]
+    query = dict(p.split("=", 1) for p in urlsplit(storage_url).query.split("&"))
+    endpoint = urlsplit(query["endpoint"].replace("%3A", ":").replace("%2F", "/"))
+    proxy = TcpProxy(endpoint.hostname, endpoint.port)
+    proxied_url = storage_url.replace(quote(f"{endpoint.hostname}:{endpoint.port}", safe=""),
+                                      quote(f"127.0.0.1:{proxy.port}", safe=""))
+    assert proxied_url != storage_url
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "STORAGE_URL": proxied_url, "SECRET_KEY": app.config["SECRET_KEY"],
+           "INSTANCE_PATH": str(tmp_path), "HOST": "127.0.0.1", "PORT": str(port),
+           "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "8", "GUNICORN_CONTROL_SOCKET": "off",
+           "LOGIN_RATE_LIMIT": "1000 per minute", "UPLOAD_RATE_LIMIT": "1000 per minute",
+           "STORAGE_READ_TIMEOUT_S": "3", "STORAGE_CONCURRENCY": "4"}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "--config", str(root / "gunicorn.conf.py"),
+         "server:create_app()"], cwd=root, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if requests.get(f"{base}/api/health", timeout=5).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        phone = requests.Session()
+        csrf = phone.post(f"{base}/api/auth/login", timeout=10, json={
+            "username": "insp_a", "password": PASSWORD}).json()["csrf_token"]
+        phone.headers["X-CSRF-Token"] = csrf
+        case_id = make_case()["id"]
+        ids = []
+        from tests.test_evidence import NOKIA
+
+        photo = NOKIA.read_bytes()
+        for i in range(16):
+            data = photo + bytes([i])  # distinct, still the same JPEG
+            declared = phone.post(f"{base}/api/evidence", timeout=10,
+                                  json=declaration(case_id, data)).json()
+            target = declared["upload"]
+            answer = requests.request(target["method"], target["url"], data=data,
+                                      headers=target["headers"], timeout=10)
+            assert answer.status_code in (200, 201, 204)
+            ids.append(declared["id"])
+
+        proxy.freeze()
+        results: list[tuple[int, str]] = []
+
+        def complete(evidence_id: str) -> None:
+            r = phone.post(f"{base}/api/evidence/{evidence_id}/complete", timeout=90)
+            results.append((r.status_code, r.json().get("code", "")))
+
+        workers = [threading.Thread(target=complete, args=(i,)) for i in ids]
+        for w in workers:
+            w.start()
+        time.sleep(1.0)  # the first four are waiting on the store now
+        started = time.monotonic()
+        health = requests.get(f"{base}/api/health", timeout=30)
+        health_s = time.monotonic() - started
+        timings = []
+        for _ in range(20):
+            t = time.monotonic()
+            assert phone.get(f"{base}/api/me", timeout=30).status_code == 200
+            timings.append(time.monotonic() - t)
+        for w in workers:
+            w.join(120)
+        p95 = statistics.quantiles(timings, n=20)[-1]
+        assert health.status_code == 503 and health.json()["storage"] == "unavailable"
+        assert health_s <= 3.0, health_s
+        assert p95 <= 0.2, timings
+        assert len(results) == 16 and all(code == 503 for code, _ in results), results
+        assert {c for _, c in results} <= {"storage.busy", "storage.unavailable"}
+
+        proxy.thaw()
+        for evidence_id in ids:
+            done = phone.post(f"{base}/api/evidence/{evidence_id}/complete", timeout=60)
+            assert done.status_code == 200 and done.json()["state"] == "stored"
+        stored = [phone.get(f"{base}/api/evidence/{i}", timeout=10).json()["state"]
+                  for i in ids]
+        assert stored == ["stored"] * 16
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(20)
+        proxy.close()

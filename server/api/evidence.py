@@ -9,6 +9,7 @@ from server.api.blueprint import Blueprint
 from server.api.presenters import present_evidence
 from server.api.schemas import EvidenceDeclareSchema, EvidenceListSchema, EvidenceSchema
 from server.api.security import current_user, load_user
+from server.api.storage_slots import needs_storage
 from server.domain import evidence
 from server.extensions import limiter
 
@@ -36,6 +37,7 @@ def declare(data: dict):  # type: ignore[no-untyped-def]
 
 @blp.route("/evidence/<evidence_id>/complete", methods=["POST"])
 @blp.response(200, EvidenceSchema)
+@needs_storage
 def complete(evidence_id: str):  # type: ignore[no-untyped-def]
     """Verify size and SHA-256, read EXIF, make thumbnails, flag, store. Repeatable."""
     user = current_user()

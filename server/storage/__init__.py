@@ -70,8 +70,10 @@ def _query(raw: str, allowed: frozenset[str], scheme: str) -> dict[str, str]:
     return options
 
 
-def from_url(url: str, *, secret_key: str = "") -> Storage:
-    """Build a Storage from a URL; `secret_key` signs local presigned tokens."""
+def from_url(url: str, *, secret_key: str = "", connect_timeout: float = 3,
+             read_timeout: float = 20, max_attempts: int = 3) -> Storage:
+    """Build a Storage from a URL; `secret_key` signs local presigned tokens; the timeouts
+    and attempts bound each call to a remote store."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "file":
@@ -97,5 +99,8 @@ def from_url(url: str, *, secret_key: str = "") -> Storage:
             secret_key=options.get("secret_key") or None,
             addressing=options.get("addressing") or None,
             public_endpoint=options.get("public_endpoint") or None,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            max_attempts=max_attempts,
         )
     raise ValueError(f"unsupported storage URL scheme: {parts.scheme!r}")

@@ -110,6 +110,15 @@ class S3Storage(Storage):
             )
         except (BotoCoreError, ValueError) as exc:
             raise StorageError(f"cannot configure S3 client: {type(exc).__name__}") from exc
+        # The health check's own client: one try, a second each to connect and read, so
+        # a hung store is reported within its budget instead of after the retries.
+        probe_config = config.merge(Config(connect_timeout=1, read_timeout=1,
+                                           retries={"max_attempts": 1, "mode": "standard"}))
+        try:
+            self._probe_client = session.client("s3", endpoint_url=endpoint,
+                                                config=probe_config)
+        except (BotoCoreError, ValueError) as exc:
+            raise StorageError(f"cannot configure S3 client: {type(exc).__name__}") from exc
         self._transfer = TransferConfig(
             multipart_threshold=16 * 1024 * 1024,
             multipart_chunksize=8 * 1024 * 1024,
@@ -118,6 +127,7 @@ class S3Storage(Storage):
 
     def close(self) -> None:
         self.client.close()
+        self._probe_client.close()
         if self._presign_client is not self.client:
             self._presign_client.close()
 
@@ -271,9 +281,9 @@ class S3Storage(Storage):
 
     # -- bucket ----------------------------------------------------------------------------
 
-    def _bucket_exists(self) -> bool:
+    def _bucket_exists(self, client: Any = None) -> bool:
         try:
-            self.client.head_bucket(Bucket=self.bucket)
+            (client or self.client).head_bucket(Bucket=self.bucket)
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code in _MISSING_BUCKET_CODES:
@@ -284,7 +294,8 @@ class S3Storage(Storage):
         return True
 
     def check(self) -> None:
-        if not self._bucket_exists():
+        """Within about two seconds, whatever the store does (the health check's budget)."""
+        if not self._bucket_exists(self._probe_client):
             raise StorageError(f"s3 bucket {self.bucket!r} does not exist")
 
     def ensure_bucket(self, cors_origins: Sequence[str] = ()) -> None:
