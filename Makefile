@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
+HOST ?= 127.0.0.1
+export HOST
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run test lint bench openapi clean
@@ -65,6 +67,7 @@ bench: $(VENV)/.installed-bench $(VENV)/.installed-test pwa/vendor/idb.js $(LEAF
 	$(BIN)/python bench/bench_completion.py
 	$(BIN)/python bench/bench_pwa.py
 	$(BIN)/python bench/bench_board.py
+	$(BIN)/python bench/bench_memory.py
 
 openapi: $(VENV)/.installed
 	$(BIN)/fieldcase openapi --output docs/openapi.json

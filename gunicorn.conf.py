@@ -3,7 +3,9 @@
 import os
 from pathlib import Path
 
-bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+# Loopback unless HOST says otherwise (HOST=0.0.0.0 for a phone on the LAN, or behind a
+# platform's router: the Procfile sets it).
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 
 # flask-limiter's memory:// storage lives in one process: with several workers each keeps
 # its own counts, and the login and upload limits multiply by the number of workers. So
@@ -17,6 +19,10 @@ threads = int(os.environ.get("GUNICORN_THREADS") or 8)
 # slow object store should not get a worker killed mid-write.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 accesslog = "-"
+# A worker that decoded a large photo keeps its peak memory; recycle workers now and then
+# (jittered, so they do not all restart at once) to give it back.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "1000"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "100"))
 # gunicorn 27's control socket defaults to one fixed path in the home directory, so two
 # instances on a machine delete each other's. Each instance keeps its own, beside its
 # data (INSTANCE_PATH, as the app uses); GUNICORN_CONTROL_SOCKET=off turns it off.

@@ -48,8 +48,9 @@ def register_extensions(app: Flask) -> None:
 def register_media(app: Flask) -> None:
     from PIL import Image
 
-    # Pillow's own decode cap, process-wide, agrees with the configured one.
-    Image.MAX_IMAGE_PIXELS = app.config["MAX_IMAGE_PIXELS"]
+    # Pillow's own guard at open, process-wide: the largest nominal size any format may
+    # have; media.read_image then holds each format to its own limit before decoding.
+    Image.MAX_IMAGE_PIXELS = max(app.config["MAX_IMAGE_PIXELS"], app.config["MAX_JPEG_PIXELS"])
 
 
 def register_storage(app: Flask) -> None:

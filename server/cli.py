@@ -15,7 +15,15 @@ from flask.cli import FlaskGroup
 from flask_migrate import upgrade
 
 from server import create_app
-from server.domain import audit, auth, login_throttle, sweep, timeline, workdays
+from server.domain import (
+    audit,
+    audit_checkpoints,
+    auth,
+    login_throttle,
+    sweep,
+    timeline,
+    workdays,
+)
 from server.domain import evidence as evidence_service
 from server.domain.errors import DomainError
 from server.domain.uow import transaction
@@ -100,7 +108,15 @@ def banner_cmd(port: str) -> None:
     """Print where to open the app and the demo logins."""
     from server.demo import DEMO_PASSWORD, DEMO_USERS
 
+    host = os.environ.get("HOST", "127.0.0.1")
     click.echo(f"\n  Fieldcase is starting on http://localhost:{port}/")
+    if host in ("127.0.0.1", "localhost"):
+        click.echo("  Only this computer can reach it. For a phone on the same network run "
+                   "`make run HOST=0.0.0.0`; a phone installs the app, keeps it offline and "
+                   "gets a location fix only over HTTPS (see README, \"A real deployment\").")
+    else:
+        click.echo(f"  Listening on {host}:{port}: from a phone, http://<this computer's "
+                   f"address>:{port}/ (HTTPS is needed to install it and for location).")
     click.echo(f"  API health: http://localhost:{port}/api/health, "
                f"OpenAPI: http://localhost:{port}/api/openapi.json")
     click.echo(f"  Demo logins (password {DEMO_PASSWORD}):")
@@ -154,17 +170,41 @@ def unlock_user_cmd(username: str) -> None:
 
 
 @cli.command("verify-audit")
-def verify_audit_cmd() -> None:
+@click.option("--public-key", default=None,
+              help="Check checkpoints against this key (hex) rather than this server's.")
+def verify_audit_cmd(public_key: str | None) -> None:
     """Check the audit log's hash chain and every case timeline's chain."""
     ok, broken = audit.verify_chain()
     cases_broken = list(timeline.verify_chains())
+    anchors = audit_checkpoints.verify(public_key)
     for case_id, seq in cases_broken:
         click.echo(f"case {case_id}: timeline altered at event {seq}", err=True)
+    for problem in anchors:
+        click.echo(f"checkpoint {problem.checkpoint_id} (audit entry {problem.audit_seq}): "
+                   f"{problem.reason}", err=True)
     if not ok:
         raise click.ClickException(f"audit chain broken at entry {broken}")
+    if anchors:
+        raise click.ClickException(f"audit log does not match {len(anchors)} signed "
+                                   f"checkpoint problem(s); first at entry "
+                                   f"{anchors[0].audit_seq}")
     if cases_broken:
         raise click.ClickException(f"{len(cases_broken)} case timeline(s) altered")
-    click.echo("audit chain intact; every case timeline intact")
+    click.echo("audit chain intact and matching its signed checkpoints; every case "
+               "timeline intact")
+
+
+@cli.command("checkpoint-audit")
+def checkpoint_audit_cmd() -> None:
+    """Sign the audit log's head now (the sweep does this every run)."""
+    row = audit_checkpoints.checkpoint()
+    click.echo(f"checkpoint at audit entry {row.audit_seq}" if row else "nothing new to sign")
+
+
+@cli.command("audit-public-key")
+def audit_public_key_cmd() -> None:
+    """The public half of AUDIT_SIGNING_KEY: give it to auditors (verify-audit --public-key)."""
+    click.echo(audit_checkpoints.public_key_hex())
 
 
 @cli.command("sweep")

@@ -43,6 +43,22 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return float(raw) if raw else default
 
 
+def _audit_key(env: Mapping[str, str], instance: Path, production: bool) -> str:
+    """The Ed25519 key that signs audit checkpoints, as 64 hex digits: never in the
+    database. Production must give it (AUDIT_SIGNING_KEY, e.g. from a secrets manager);
+    dev and demo keep a random one in the instance folder."""
+    if env.get("AUDIT_SIGNING_KEY"):
+        return env["AUDIT_SIGNING_KEY"]
+    if production:
+        raise ConfigError("AUDIT_SIGNING_KEY is required when FIELDCASE_ENV=production")
+    path = instance / "audit_signing_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _secret_key(env: Mapping[str, str], instance: Path, production: bool) -> str:
     if env.get("SECRET_KEY"):
         return env["SECRET_KEY"]
@@ -68,6 +84,7 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "FIELDCASE_ENV": "production" if production else "development",
         "INSTANCE_PATH": str(instance),
         "SECRET_KEY": _secret_key(env, instance, production),
+        "AUDIT_SIGNING_KEY": _audit_key(env, instance, production),
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL")
         or f"sqlite:///{instance / 'fieldcase.db'}",
         "STORAGE_URL": env.get("STORAGE_URL") or f"file://{instance / 'objects'}",
@@ -80,7 +97,13 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "STORAGE_CONCURRENCY": _int(env, "STORAGE_CONCURRENCY", 4),
         # Photos: phones make 2-12 MB JPEG/HEIC; 40 MiB leaves room for 200 MP modes.
         "MAX_UPLOAD_BYTES": _int(env, "MAX_UPLOAD_BYTES", 40 * 1024 * 1024),
-        "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 100_000_000),
+        # Pixels decoded at most: PNG, WebP and HEIC decode in full (50 MP covers the
+        # 48 MP HEIC of recent phones, about 150 MB to decode); a JPEG decodes at reduced
+        # scale, so up to MAX_JPEG_PIXELS nominal (the 200 MP mode of many phones).
+        "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 50_000_000),
+        "MAX_JPEG_PIXELS": _int(env, "MAX_JPEG_PIXELS", 250_000_000),
+        # Photos decoded at once per worker (each up to a few hundred MB at the limits).
+        "DECODE_CONCURRENCY": _int(env, "DECODE_CONCURRENCY", 2),
         # JSON bodies (every API write): refused with 413 before they are read past this.
         "MAX_JSON_BYTES": _int(env, "MAX_JSON_BYTES", 1024 * 1024),
         "UPLOAD_URL_TTL": _int(env, "UPLOAD_URL_TTL", 3600),

@@ -255,10 +255,14 @@ def send_upload(api: ApiClient, upload: dict, data: bytes):  # type: ignore[no-u
 
 
 def fetch(api: ApiClient, url: str) -> tuple[int, bytes, dict]:
+    """GET as a browser would, following a redirect (an original goes through the API,
+    which records the download, to the store's link)."""
     if urlsplit(url).hostname == "localhost":
         response = api.client.get(url)
         body = response.get_data()
         response.close()  # the file behind a streamed answer
+        if response.status_code in (301, 302, 303, 307, 308):
+            return fetch(api, response.headers["Location"])
         return response.status_code, body, dict(response.headers)
     with requests.get(url, timeout=30) as response:
         return response.status_code, response.content, dict(response.headers)

@@ -401,3 +401,43 @@ def test_a_hung_store_keeps_other_requests_served(app: Flask, as_user, make_case
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(20)
         proxy.close()
+
+
+def test_original_downloads_are_recorded_with_the_address(app: Flask, as_user,
+                                                           make_case) -> None:
+    import sqlalchemy as sa
+
+    from server.models import AuditEntry
+    from tests.test_evidence import NOKIA, file_photo
+
+    stored = file_photo(as_user("insp_a"), make_case()["id"], NOKIA.read_bytes())
+    assert stored["download_url"].endswith(f"/api/evidence/{stored['id']}/original")
+    reviewer = as_user("reviewer")
+    answer = reviewer.client.get(f"/api/evidence/{stored['id']}/original",
+                                 environ_base={"REMOTE_ADDR": "192.0.2.44"})
+    assert answer.status_code == 302 and answer.headers["Cache-Control"] == "no-store"
+    entry = db.session.scalar(sa.select(AuditEntry).where(
+        AuditEntry.action == "security.original_downloaded"))
+    assert entry is not None and entry.entity_id == stored["id"]
+    assert entry.data["address"] == "192.0.2.44"
+    # Another unit's inspector gets the same 404 as for no such photo, and no link.
+    assert as_user("insp_b").client.get(
+        f"/api/evidence/{stored['id']}/original").status_code == 404
+
+
+def test_refused_accesses_are_recorded(app: Flask, as_user, make_case) -> None:
+    import sqlalchemy as sa
+
+    from server.models import AuditEntry
+
+    case = make_case()
+    refused = as_user("revisit").post("/api/evidence", json=declaration(case["id"], b"x"))
+    assert refused.status_code == 403
+    no_csrf = as_user("insp_a").client.post("/api/evidence", json={},
+                                            environ_base={"REMOTE_ADDR": "192.0.2.9"})
+    assert no_csrf.status_code == 403
+    entries = db.session.scalars(sa.select(AuditEntry).where(
+        AuditEntry.action == "security.refused").order_by(AuditEntry.seq)).all()
+    assert [e.data["code"] for e in entries] == ["evidence.forbidden", "auth.csrf_failed"]
+    assert entries[1].data["address"] == "192.0.2.9"
+    assert entries[0].data["path"] == "/api/evidence"

@@ -615,3 +615,68 @@ def test_exif_facts_to_dict_omits_none() -> None:
         "gps": {"lat": 1.5, "lon": -2.5},
         "orientation": 3,
     }
+
+
+# ---- the largest real photos, and bombs ----------------------------------------------
+PEAK_RSS_SCRIPT = r"""
+import resource, sys, json
+sys.path.insert(0, sys.argv[2])
+from PIL import Image
+Image.MAX_IMAGE_PIXELS = 250_000_000
+from server.media import read_image
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with open(sys.argv[1], "rb") as fp:
+    facts = read_image(fp, max_pixels=50_000_000, max_jpeg_pixels=250_000_000)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"growth_mb": (after - before) / 1024, "width": facts.width,
+                  "height": facts.height, "thumbs": [t.width for t in facts.thumbnails]}))
+"""
+
+
+@pytest.fixture(scope="session")
+def photo_200mp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 16320 x 12240 JPEG, the 200 MP mode of many phones sold in China (made in a
+    child process: 600 MB of pixels to encode)."""
+    import subprocess
+    import sys
+
+    path = tmp_path_factory.mktemp("big") / "200mp.jpg"
+    subprocess.run([sys.executable, "-c", (
+        "import sys; from PIL import Image, ImageDraw\n"
+        "Image.MAX_IMAGE_PIXELS = None\n"
+        "img = Image.new('RGB', (16320, 12240), (40, 60, 90))\n"
+        "ImageDraw.Draw(img).rectangle((4000, 3000, 12000, 9000), fill=(200, 180, 40))\n"
+        "img.save(sys.argv[1], quality=80)\n"), str(path)], check=True, timeout=120)
+    return path
+
+
+def test_a_200_megapixel_phone_jpeg_is_accepted_and_cheap_to_read(photo_200mp: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    answer = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS_SCRIPT, str(photo_200mp),
+         str(Path(__file__).resolve().parents[1])],
+        check=True, capture_output=True, text=True, timeout=120)
+    found = json.loads(answer.stdout)
+    assert (found["width"], found["height"]) == (16320, 12240)
+    assert found["thumbs"] and max(found["thumbs"]) <= 2048
+    # Decoded at 1/8 scale: a few MB of pixels, not the 600 MB of a full decode.
+    assert found["growth_mb"] <= 200, found
+
+
+def test_formats_that_decode_in_full_have_the_lower_limit() -> None:
+    # 60 MP: a tiny PNG file, but 240 MB to decode in full: refused from its header
+    # alone, though a JPEG of that size passes.
+    error = media_error(png_with_header(8_000, 7_500), max_pixels=50_000_000,
+                        max_jpeg_pixels=250_000_000)
+    assert error.code == "media.decompression_bomb" and "50 megapixels" in error.message
+
+
+def test_a_jpeg_claiming_billions_of_pixels_is_still_a_bomb() -> None:
+    data = bytearray(encode(Image.new("RGB", (64, 48), (1, 2, 3)), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", 60_000, 60_000)  # height, width
+    error = media_error(bytes(data), max_pixels=50_000_000, max_jpeg_pixels=250_000_000)
+    assert error.code == "media.decompression_bomb"

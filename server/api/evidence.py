@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import current_app, jsonify
+from flask import current_app, jsonify, redirect, request
 from flask.views import MethodView
 
 from server.api.blueprint import Blueprint
-from server.api.presenters import present_evidence
+from server.api.presenters import absolute, present_evidence
 from server.api.schemas import EvidenceDeclareSchema, EvidenceListSchema, EvidenceSchema
 from server.api.security import current_user, load_user
 from server.api.storage_slots import needs_storage
@@ -62,3 +62,14 @@ class CaseEvidence(MethodView):
         user = current_user()
         items = evidence.list_for_case(user, case_id)
         return {"items": [present_evidence(ev, user) for ev in items]}
+
+
+@blp.route("/evidence/<evidence_id>/original")
+@blp.response(302, description="To a short-lived link to the original's bytes.")
+def original(evidence_id: str):  # type: ignore[no-untyped-def]
+    """The original photo (as an attachment). Each download is recorded with the user
+    and their address; `download_url` in an evidence record points here."""
+    url = evidence.original_download(current_user(), evidence_id, request.remote_addr)
+    response = redirect(absolute(url), code=302)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import request
+from flask import request, url_for
 
 from server.domain import evidence as evidence_service
 from server.domain.deadline_rules import deadline_of
@@ -107,7 +107,9 @@ def present_evidence(ev: Evidence, viewer: User,
         "flags": evidence_service.visible_flags(viewer, ev.flags),
         "thumbnails": {name: {**dims, "url": absolute(links[name])}
                        for name, dims in (ev.thumbnails or {}).items() if name in links},
-        "download_url": absolute(links["original"]) if "original" in links else None,
+        # Through the API, which records who downloads an original (and redirects).
+        "download_url": absolute(url_for("evidence.original", evidence_id=ev.id))
+        if "original" in links else None,
         "links_expire_in": links.get("expires_in"),
         "upload": {"method": upload.method, "url": absolute(upload.url),
                    "headers": upload.headers} if upload else None,

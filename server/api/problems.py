@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import http
 import logging
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from flask import Flask, Response, current_app, json, request
+from flask import Flask, Response, current_app, g, json, request
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy.exc import (
     DataError,
     IntegrityError,
@@ -18,6 +21,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from server.domain import audit
 from server.domain.errors import DomainError
 from server.extensions import db
 from server.storage import StorageError
@@ -53,16 +57,46 @@ def problem(status: int, code: str, title: str, detail: str | None = None, *,
 def _flatten_messages(messages: dict) -> dict:
     """webargs nests errors by location ({"json": {...}}); clients want the fields."""
     flat: dict = {}
-    for location, fields in messages.items():
-        if isinstance(fields, dict):
-            flat.update(fields)
+    for location, found in messages.items():
+        if isinstance(found, dict):
+            flat.update(found)
         else:
-            flat[location] = fields
+            flat[location] = found
     return flat
 
 
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, as every error under /api/ is answered; a problem may
+    carry more members (the allowed actions, what changed, when to retry)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    type = fields.String(metadata={"description": "A URL naming the problem kind"})
+    title = fields.String()
+    status = fields.Integer()
+    code = fields.String(metadata={"description": "A stable dotted code, e.g. case.not_found"})
+    detail = fields.String()
+    errors = fields.Dict(metadata={"description": "Per field, what is wrong (422)"})
+
+
 class FieldcaseApi(Api):
-    """flask-smorest's Api, answering every HTTP error as problem+json."""
+    """flask-smorest's Api, answering every HTTP error as problem+json, and documenting
+    them so."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        # As flask-smorest's own, but errors are application/problem+json.
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, "application/problem+json")
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Default error response", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, "application/problem+json")
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         status = error.code or 500
@@ -106,6 +140,21 @@ def cap_json_body() -> Response | None:
     return too_large if len(request.get_data(cache=True)) > cap else None
 
 
+def _record_refusal(error: DomainError) -> None:
+    """A refused access (403) is a security event: who, what, from where. Whatever the
+    request had begun is rolled back first, so only the record is written."""
+    user = getattr(g, "user", None)
+    db.session.rollback()
+    try:
+        audit.record("security.refused", "user", user.id if user else "-",
+                     actor_id=user.id if user else None,
+                     data={"method": request.method, "path": request.path[:300],
+                           "code": error.code, "address": request.remote_addr})
+    except Exception:  # the refusal stands even if it cannot be recorded
+        db.session.rollback()
+        log.exception("could not record a refused access")
+
+
 def register_error_handlers(app: Flask) -> None:
     app.before_request(refuse_nul)
     app.before_request(cap_json_body)
@@ -127,6 +176,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain(error: DomainError) -> Response:
+        if error.status_hint == 403:
+            _record_refusal(error)
         headers = {"WWW-Authenticate": 'Cookie realm="fieldcase"'} \
             if error.status_hint == 401 else {}
         extra = dict(error.extra)

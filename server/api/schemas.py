@@ -90,6 +90,13 @@ class ComplainantSchema(Schema):
                                                    error="Not a phone number."))
 
 
+class MaskedComplainantSchema(Schema):
+    """The complainant as a case answer shows them: masked until a logged reveal."""
+
+    name = Text(allow_none=True, metadata={"description": "Masked, e.g. 张*"})
+    phone = Text(allow_none=True, metadata={"description": "Masked, e.g. 138****1234"})
+
+
 class UnitRefSchema(Schema):
     id = Text()
     name = Text()
@@ -172,8 +179,7 @@ class CaseSchema(Schema):
     address = Text()
     location = fields.Nested(PointSchema, allow_none=True)
     description = Text()
-    complainant = fields.Nested(ComplainantSchema, allow_none=True,
-                                metadata={"description": "Masked (138****1234)."})
+    complainant = fields.Nested(MaskedComplainantSchema, allow_none=True)
     received_at = fields.DateTime()
     unit = fields.Nested(UnitRefSchema)
     unit_id = Text()

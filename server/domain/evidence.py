@@ -14,6 +14,8 @@ import contextlib
 import hashlib
 import secrets
 import tempfile
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -270,6 +272,21 @@ def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
     return _finish(ev, actor_id)[0]
 
 
+_decode_slots: dict[int, threading.BoundedSemaphore] = {}
+_decode_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def _decode_slot() -> Iterator[None]:
+    """At most DECODE_CONCURRENCY photos decoded at once in this process: eight large
+    photos completing together wait their turn instead of meeting the OOM killer."""
+    size = runtime.setting("DECODE_CONCURRENCY")
+    with _decode_guard:
+        slots = _decode_slots.setdefault(size, threading.BoundedSemaphore(size))
+    with slots:
+        yield
+
+
 def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
     """finish_pending, and whether this very call stored it (not a concurrent one)."""
     store = runtime.storage()
@@ -293,7 +310,10 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
                               extra={"expected_size": ev.size, "expected_sha256": ev.sha256})
             tmp.seek(0)
             try:
-                facts = media.read_image(tmp, max_pixels=runtime.setting("MAX_IMAGE_PIXELS"))
+                with _decode_slot():
+                    facts = media.read_image(
+                        tmp, max_pixels=runtime.setting("MAX_IMAGE_PIXELS"),
+                        max_jpeg_pixels=runtime.setting("MAX_JPEG_PIXELS"))
             except media.MediaError as exc:
                 _discard_promoted(store, ev.id)
                 reason = exc.code.split(".", 1)[1]
@@ -357,6 +377,17 @@ def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
                      data={"sha256": ev.sha256, "size": ev.size,
                            "flags": [f["code"] for f in flags]})
     return done.rowcount == 1
+
+
+def original_download(user: User, evidence_id: str, address: str | None) -> str:
+    """A fresh link to the original photo, its handing-out recorded (who, from where): the
+    originals carry the complainants' homes and faces, thumbnails are what people browse."""
+    ev = get_evidence(user, evidence_id)
+    if ev.state != "stored":
+        raise Conflict("evidence.not_stored", "This photo is not stored yet.")
+    audit.record("security.original_downloaded", "evidence", ev.id, actor_id=user.id,
+                 data={"address": address, "case_id": ev.case_id})
+    return download_links(ev)["original"]
 
 
 def download_links(ev: Evidence) -> dict[str, Any]:

@@ -66,12 +66,17 @@ class ImageFacts:
 def read_image(
     fp: BinaryIO,
     *,
-    max_pixels: int = 100_000_000,
+    max_pixels: int = 50_000_000,
+    max_jpeg_pixels: int | None = None,
     thumb_sizes: Sequence[tuple[str, int]] = THUMB_SIZES,
 ) -> ImageFacts:
     """Inspect an uploaded photo and render its thumbnails.
 
-    `fp` is a seekable binary file, read from the start; it is left open.
+    `fp` is a seekable binary file, read from the start; it is left open. `max_pixels`
+    bounds what is decoded: PNG, WebP and HEIF decode in full, so it bounds their size; a
+    JPEG decodes at 1/2 to 1/8 scale (DCT scaling) down to what the thumbnails need, so
+    it is judged by that decoded size, and by `max_jpeg_pixels` (nominal) at most: the
+    200-megapixel photos of many phones pass, a JPEG bomb does not.
     Raises MediaError on anything that is not a decodable JPEG, PNG, WebP or HEIF image.
     """
     fp.seek(0)
@@ -86,24 +91,32 @@ def read_image(
     except Exception as exc:  # unknown format, or a header too damaged to parse
         raise _unreadable(head) from exc
     with img:
-        return _inspect(img, max_pixels, thumb_sizes)
+        return _inspect(img, max_pixels, max_jpeg_pixels or max_pixels, thumb_sizes)
+
+
+def _too_large(width: int, height: int, limit: int) -> MediaError:
+    return MediaError(
+        DECOMPRESSION_BOMB,
+        f"The image is too large ({width} × {height} pixels); "
+        f"the limit is {limit / 1e6:g} megapixels.",
+    )
 
 
 def _inspect(
-    img: Image.Image, max_pixels: int, thumb_sizes: Sequence[tuple[str, int]]
+    img: Image.Image, max_pixels: int, max_jpeg_pixels: int,
+    thumb_sizes: Sequence[tuple[str, int]],
 ) -> ImageFacts:
     width, height = img.size
-    # Header facts only so far: refuse huge images before allocating a single pixel.
-    if width * height > max_pixels:
-        raise MediaError(
-            DECOMPRESSION_BOMB,
-            f"The image is too large ({width} × {height} pixels); "
-            f"the limit is {max_pixels / 1e6:g} megapixels.",
-        )
     # MPO is a JPEG with extra frames appended (phones write it); the first frame is the photo.
     fmt = "JPEG" if img.format == "MPO" else str(img.format)
-
+    # Header facts only so far: refuse huge images before allocating a single pixel.
+    nominal_limit = max_jpeg_pixels if fmt == "JPEG" else max_pixels
+    if width * height > nominal_limit:
+        raise _too_large(width, height, nominal_limit)
     plan_decode(img, thumb_sizes)
+    decoded_width, decoded_height = img.size  # a JPEG's draft scale shrinks it
+    if decoded_width * decoded_height > max_pixels:
+        raise _too_large(width, height, max_pixels)
     try:
         img.load()  # the one and only decode
     except Exception as exc:

@@ -1,6 +1,6 @@
 """SQLAlchemy models, one module per aggregate. Models never commit; services do."""
 
-from server.models.audit import AuditEntry
+from server.models.audit import AuditCheckpoint, AuditEntry
 from server.models.base import Base
 from server.models.case import Case, CaseUnit, case_assignees
 from server.models.deadline import CalendarDay, CalendarYear, DeadlineRule
@@ -13,6 +13,7 @@ from server.models.visit import Measurement, Visit
 
 __all__ = [
     "ROLES",
+    "AuditCheckpoint",
     "AuditEntry",
     "Base",
     "CalendarDay",

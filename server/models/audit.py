@@ -23,3 +23,19 @@ class AuditEntry(Base):
     # A fork of the chain (two writers reading the same head) fails on this constraint.
     prev_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     entry_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+
+
+class AuditCheckpoint(Base):
+    """The audit log's head at a moment, signed with a key kept outside the database (and
+    copied to the object store): rewriting entries and recomputing the chain no longer
+    passes `fieldcase verify-audit`, for that needs the signing key too."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    audit_seq: Mapped[int] = mapped_column(sa.Integer, unique=True)
+    head_hash: Mapped[str] = mapped_column(sa.String(64))
+    public_key: Mapped[str] = mapped_column(sa.String(64))  # hex, which key signed it
+    signature: Mapped[str] = mapped_column(sa.String(128))  # hex Ed25519 over the payload
+    object_key: Mapped[str] = mapped_column(sa.String(200))

@@ -1,0 +1,83 @@
+"""Peak memory of one photo completion's decode, for the largest file of each accepted
+format (issue target: <= 200 MB each), beside a reference measured in the same run: the
+growth from merely reading that file's bytes into memory.
+
+Each measurement runs in a fresh Python process (ru_maxrss is a high-water mark). The
+files are generated first: a 200 MP JPEG (the phones' largest mode), and 50 MP (the
+full-decode limit, MAX_IMAGE_PIXELS) PNG, WebP and HEIC.
+Run: .venv/bin/python bench/bench_memory.py     (always exits 0; prints the figures)
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_MB = 200
+FILES = (  # format, width, height
+    ("JPEG", 16320, 12240),
+    ("PNG", 8160, 6120),
+    ("WEBP", 8160, 6120),
+    ("HEIF", 8160, 6120),
+)
+MAKE = r"""
+import sys
+from PIL import Image, ImageDraw
+import pillow_heif
+pillow_heif.register_heif_opener()
+Image.MAX_IMAGE_PIXELS = None
+fmt, w, h, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+img = Image.effect_noise((w // 8, h // 8), 40).convert("RGB").resize((w, h))
+ImageDraw.Draw(img).rectangle((w // 4, h // 4, w // 2, h // 2), fill=(200, 180, 40))
+img.save(out, format=fmt, **({"quality": 80} if fmt in ("JPEG", "WEBP", "HEIF") else {}))
+"""
+MEASURE = r"""
+import json, resource, sys
+sys.path.insert(0, sys.argv[3])
+from PIL import Image
+Image.MAX_IMAGE_PIXELS = 250_000_000
+from server.media import read_image
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if sys.argv[2] == "decode":
+    with open(sys.argv[1], "rb") as fp:
+        read_image(fp, max_pixels=50_000_000, max_jpeg_pixels=250_000_000)
+else:
+    data = open(sys.argv[1], "rb").read()
+print(json.dumps((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024))
+"""
+
+
+def measure(path: Path, what: str) -> float:
+    out = subprocess.run([sys.executable, "-c", MEASURE, str(path), what, str(ROOT)],
+                         check=True, capture_output=True, text=True, timeout=600)
+    return float(json.loads(out.stdout))
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        for fmt, w, h in FILES:
+            path = Path(tmp) / f"largest.{fmt.lower()}"
+            started = time.perf_counter()
+            try:
+                subprocess.run([sys.executable, "-c", MAKE, fmt, str(w), str(h), str(path)],
+                               check=True, capture_output=True, timeout=900)
+            except (subprocess.SubprocessError, OSError) as exc:
+                print(f"memory bench: {fmt} not generated ({exc}); skipped")
+                continue
+            made = time.perf_counter() - started
+            reference = measure(path, "read")
+            decode = measure(path, "decode")
+            print(f"completion decode, largest {fmt:<4} {w}x{h} ({w * h / 1e6:.0f} MP, "
+                  f"{path.stat().st_size / 1e6:.1f} MB file, made in {made:.0f} s): peak growth "
+                  f"{decode:6.1f} MB (target <= {TARGET_MB} MB); reading its bytes alone "
+                  f"{reference:5.1f} MB; ratio {decode / max(reference, 1):.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
