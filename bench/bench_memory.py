@@ -3,8 +3,8 @@ format (issue target: <= 200 MB each), beside a reference measured in the same r
 growth from merely reading that file's bytes into memory.
 
 Each measurement runs in a fresh Python process (ru_maxrss is a high-water mark). The
-files are generated first: a 200 MP JPEG (the phones' largest mode), and 50 MP (the
-full-decode limit, MAX_IMAGE_PIXELS) PNG, WebP and HEIC.
+files are generated first: a 200 MP JPEG (the phones' largest mode), and PNG, WebP and
+HEIC at their full-decode limits (media.intake.FULL_DECODE_LIMITS).
 Run: .venv/bin/python bench/bench_memory.py     (always exits 0; prints the figures)
 """
 
@@ -19,11 +19,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_MB = 200
-FILES = (  # format, width, height
+sys.path.insert(0, str(ROOT))
+from server.media.intake import FULL_DECODE_LIMITS  # noqa: E402
+
+
+def _four_three(pixels: int) -> tuple[int, int]:
+    """The largest 4:3 image within `pixels` (what phone cameras shoot)."""
+    height = int((pixels * 3 / 4) ** 0.5)
+    return height * 4 // 3, height
+
+
+FILES = (  # format, width, height: the largest each may be
     ("JPEG", 16320, 12240),
-    ("PNG", 8160, 6120),
-    ("WEBP", 8160, 6120),
-    ("HEIF", 8160, 6120),
+    *((fmt, *_four_three(limit)) for fmt, limit in FULL_DECODE_LIMITS.items()),
 )
 MAKE = r"""
 import sys

@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 pillow_heif.register_heif_opener()
 warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
+# Formats decoded in full (no reduced-scale decode), and the most pixels each may have so
+# that one decode stays within about 200 MB: measured peaks per pixel, with the
+# thumbnails, are about 5.3 bytes for PNG, 15 for WebP (RGBA buffers) and 7.3 for HEIF
+# (bench/bench_memory.py prints them). A JPEG decodes at reduced scale instead.
+FULL_DECODE_LIMITS = {"PNG": 36_000_000, "WEBP": 12_000_000, "HEIF": 26_000_000}
+
 # Formats are chosen by content; Pillow only tries these plugins.
 _FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 _CONTENT_TYPES = {
@@ -110,7 +116,8 @@ def _inspect(
     # MPO is a JPEG with extra frames appended (phones write it); the first frame is the photo.
     fmt = "JPEG" if img.format == "MPO" else str(img.format)
     # Header facts only so far: refuse huge images before allocating a single pixel.
-    nominal_limit = max_jpeg_pixels if fmt == "JPEG" else max_pixels
+    nominal_limit = max_jpeg_pixels if fmt == "JPEG" else min(max_pixels,
+                                                             FULL_DECODE_LIMITS[fmt])
     if width * height > nominal_limit:
         raise _too_large(width, height, nominal_limit)
     plan_decode(img, thumb_sizes)
