@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,33 +43,18 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return float(raw) if raw else default
 
 
-def _audit_key(env: Mapping[str, str], instance: Path, production: bool) -> str:
-    """The Ed25519 key that signs audit checkpoints, as 64 hex digits: never in the
-    database. Production must give it (AUDIT_SIGNING_KEY, e.g. from a secrets manager);
-    dev and demo keep a random one in the instance folder."""
-    if env.get("AUDIT_SIGNING_KEY"):
-        return env["AUDIT_SIGNING_KEY"]
+def _kept_secret(env: Mapping[str, str], name: str, instance: Path, production: bool,
+                 make: Callable[[], str]) -> str:
+    """A secret from the environment; required in production. Dev and demo keep a random
+    one in the instance folder, so restarts and several gunicorn workers agree on it."""
+    if env.get(name):
+        return env[name]
     if production:
-        raise ConfigError("AUDIT_SIGNING_KEY is required when FIELDCASE_ENV=production")
-    path = instance / "audit_signing_key"
+        raise ConfigError(f"{name} is required when FIELDCASE_ENV=production")
+    path = instance / name.lower()
     if not path.exists():
         instance.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
-def _secret_key(env: Mapping[str, str], instance: Path, production: bool) -> str:
-    if env.get("SECRET_KEY"):
-        return env["SECRET_KEY"]
-    if production:
-        raise ConfigError("SECRET_KEY is required when FIELDCASE_ENV=production")
-    # Dev/demo: a random key kept in the instance folder, so sessions survive restarts
-    # and several gunicorn workers agree on it.
-    path = instance / "secret_key"
-    if not path.exists():
-        instance.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
+        path.write_text(make())
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -83,8 +68,13 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
     return {
         "FIELDCASE_ENV": "production" if production else "development",
         "INSTANCE_PATH": str(instance),
-        "SECRET_KEY": _secret_key(env, instance, production),
-        "AUDIT_SIGNING_KEY": _audit_key(env, instance, production),
+        # Signs local upload links.
+        "SECRET_KEY": _kept_secret(env, "SECRET_KEY", instance, production,
+                                   lambda: secrets.token_urlsafe(48)),
+        # The Ed25519 key (64 hex digits) that signs audit checkpoints: never in the
+        # database (e.g. from a secrets manager in production).
+        "AUDIT_SIGNING_KEY": _kept_secret(env, "AUDIT_SIGNING_KEY", instance, production,
+                                          lambda: secrets.token_hex(32)),
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL")
         or f"sqlite:///{instance / 'fieldcase.db'}",
         "STORAGE_URL": env.get("STORAGE_URL") or f"file://{instance / 'objects'}",

@@ -97,3 +97,18 @@ def test_the_sweep_signs_the_head_and_the_key_stays_out_of_the_database(app, mak
         for table in db.metadata.sorted_tables:
             for row in conn.execute(table.select()):
                 assert key not in str(tuple(row)), table.name
+
+
+def test_the_signing_key_is_required_in_production_and_kept_outside_otherwise(tmp_path):  # type: ignore[no-untyped-def]
+    import pytest
+
+    from server.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="AUDIT_SIGNING_KEY"):
+        load_config(str(tmp_path), {"FIELDCASE_ENV": "production", "SECRET_KEY": "s"})
+    first = load_config(str(tmp_path), {})["AUDIT_SIGNING_KEY"]
+    assert len(bytes.fromhex(first)) == 32
+    assert load_config(str(tmp_path), {})["AUDIT_SIGNING_KEY"] == first  # kept
+    assert (tmp_path / "audit_signing_key").stat().st_mode & 0o777 == 0o600
+    given = load_config(str(tmp_path), {"AUDIT_SIGNING_KEY": "ab" * 32})
+    assert given["AUDIT_SIGNING_KEY"] == "ab" * 32
