@@ -441,3 +441,9 @@ def test_refused_accesses_are_recorded(app: Flask, as_user, make_case) -> None:
     assert [e.data["code"] for e in entries] == ["evidence.forbidden", "auth.csrf_failed"]
     assert entries[1].data["address"] == "192.0.2.9"
     assert entries[0].data["path"] == "/api/evidence"
+
+
+def test_a_405_names_the_allowed_methods(app: Flask) -> None:
+    answer = app.test_client().delete("/api/health")
+    assert answer.status_code == 405 and answer.content_type == "application/problem+json"
+    assert set(answer.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD"}

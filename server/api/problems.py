@@ -107,6 +107,8 @@ class FieldcaseApi(Api):
                            "Check the fields listed in errors.",
                            errors=_flatten_messages(messages))
         headers = dict(getattr(error, "headers", None) or {})
+        # RFC 9110: a 405 names the methods the resource has.
+        headers.update({k: v for k, v in error.get_headers() if k == "Allow"})
         if error.response is not None:  # e.g. flask-limiter's 429
             headers.update({k: v for k, v in error.response.headers.items()
                             if k.lower().startswith(("retry-after", "x-ratelimit"))})
