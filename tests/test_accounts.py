@@ -174,3 +174,12 @@ def test_sessions_are_listed_revoked_and_idle_out(app: Flask) -> None:
     db.session.commit()
     answer = desk.get("/api/me")
     assert answer.status_code == 401 and answer.get_json()["code"] == "auth.session_expired"
+
+
+def test_a_long_made_up_name_is_refused_as_a_wrong_password(app: Flask) -> None:
+    name = "x" * 80  # the longest a name may be, longer than an id
+    answer = attempt(app, name, "wrong-password", ADDRESSES[0])
+    assert answer.status_code == 401, answer.get_json()
+    recorded = db.session.scalar(sa.text(
+        "SELECT count(*) FROM audit_log WHERE action = 'security.login_failed'"))
+    assert recorded == 1

@@ -111,8 +111,9 @@ def login(username: str, password: str, ttl: timedelta, *, address: str | None =
     except (VerificationError, InvalidHashError):
         user = None
     if user is None or not user.active:
-        audit.record("security.login_failed", "user", login_throttle.key(username),
-                     actor_id=None, data={"address": address})
+        name = login_throttle.key(username)
+        audit.record("security.login_failed", "user", name[:36], actor_id=None,
+                     data={"username": name, "address": address})
         raise Unauthenticated("auth.invalid_credentials", "Wrong username or password.")
     return _open_session(user, password, ttl, address, user_agent, now)
 

@@ -1,8 +1,9 @@
-"""Wrong passwords counted per account name, across every address and worker (a row in
-the database, so no shared cache is needed): LOGIN_MAX_FAILURES within
-LOGIN_FAILURE_WINDOW_MIN lock the name for LOGIN_LOCKOUT_MIN, during which even the right
-password is refused with the time to come back. An admin can unlock it sooner. Names that
-do not exist are counted the same way, so a lock reveals nothing."""
+"""Login attempts counted per account name, across every address and worker (a row in
+the database, so no shared cache is needed): past LOGIN_MAX_FAILURES attempts without a
+right password within LOGIN_FAILURE_WINDOW_MIN the name is locked for LOGIN_LOCKOUT_MIN,
+during which even the right password is refused with the time to come back. An admin can
+unlock it sooner. Names that do not exist are counted the same way, so a lock reveals
+nothing."""
 
 from __future__ import annotations
 
@@ -92,6 +93,7 @@ def unlock(admin: User | None, username: str) -> bool:
         raise Forbidden("auth.forbidden", "Only an admin may unlock an account.")
     gone = db.session.execute(sa.delete(LoginThrottle).where(
         LoginThrottle.username == key(username))).rowcount
-    audit.append("security.unlocked", "user", key(username),
-                 actor_id=admin.id if admin else None, data={"had_lock": bool(gone)})
+    audit.append("security.unlocked", "user", key(username)[:36],
+                 actor_id=admin.id if admin else None,
+                 data={"username": key(username), "had_lock": bool(gone)})
     return bool(gone)
