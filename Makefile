@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 export HOST
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test lint bench openapi clean
+.PHONY: run run-tls test lint bench openapi clean
 
 # The field app's one npm library (idb), served as a file: no bundler.
 node_modules/.installed: package.json package-lock.json
@@ -55,7 +55,32 @@ run: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET)
 	$(BIN)/fieldcase banner --port $(PORT)
 	exec $(BIN)/gunicorn --config gunicorn.conf.py 'server:create_app()'
 
-test: $(VENV)/.installed-test pwa/vendor/idb.js $(LEAFLET) /usr/bin/chromium
+# The demo over HTTPS for a phone on the local network: Caddy in front (its own local CA),
+# gunicorn on loopback behind it. Phones need HTTPS to install the app, keep its service
+# worker and get a location fix.
+TLS_PORT ?= 8443
+LAN_HOST ?= $(shell hostname -I 2>/dev/null | awk '{print $$1}')
+CADDY_ROOT := $(HOME)/.local/share/caddy/pki/authorities/local/root.crt
+
+/usr/bin/caddy:
+	$(SUDO) apt-get install -y caddy
+
+run-tls: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET) /usr/bin/caddy
+	$(BIN)/fieldcase migrate
+	$(BIN)/fieldcase demo --if-empty
+	$(BIN)/fieldcase banner --port $(PORT)
+	@echo "  HTTPS for a phone on this network: https://$(LAN_HOST):$(TLS_PORT)/"
+	@echo "  First make the phone trust this computer's Caddy root certificate,"
+	@echo "  $(CADDY_ROOT) (made on first start): copy it to the phone;"
+	@echo "  Android: Settings > Security > Encryption & credentials > Install a certificate > CA;"
+	@echo "  iPhone: open it to install the profile, then Settings > General > About >"
+	@echo "  Certificate Trust Settings > turn it on. Ctrl-C stops both."
+	HOST=127.0.0.1 TRUSTED_PROXY_HOPS=1 COOKIE_SECURE=1 FIELDCASE_LAN_HOST=$(LAN_HOST) \
+	FIELDCASE_TLS_PORT=$(TLS_PORT) bash -c 'trap "kill 0" EXIT; \
+	  $(BIN)/gunicorn --config gunicorn.conf.py "server:create_app()" & \
+	  caddy run --config deploy/Caddyfile.local --adapter caddyfile'
+
+test: $(VENV)/.installed-test pwa/vendor/idb.js $(LEAFLET) /usr/bin/chromium /usr/bin/caddy
 	$(BIN)/ruff check .
 	node --test pwa/tests/
 	$(BIN)/python -m pytest
