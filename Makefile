@@ -63,7 +63,8 @@ LAN_HOST ?= $(shell hostname -I 2>/dev/null | awk '{print $$1}')
 CADDY_ROOT := $(HOME)/.local/share/caddy/pki/authorities/local/root.crt
 
 /usr/bin/caddy:
-	$(SUDO) apt-get install -y caddy
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq caddy
 
 run-tls: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET) /usr/bin/caddy
 	$(BIN)/fieldcase migrate
