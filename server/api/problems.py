@@ -132,14 +132,17 @@ def cap_json_body() -> Response | None:
     if not request.is_json:
         return None
     cap = current_app.config["MAX_JSON_BYTES"]
-    too_large = problem(413, "request.too_large", "Request body too large",
-                        f"A JSON body may be at most {cap} bytes.")
     if request.content_length is not None:
-        return too_large if request.content_length > cap else None
-    # Chunked: Werkzeug stops reading at the maximum without saying so, so read one byte
-    # past the cap here (kept for the route) and refuse if it came.
-    request.max_content_length = cap + 1
-    return too_large if len(request.get_data(cache=True)) > cap else None
+        over = request.content_length > cap
+    else:
+        # Chunked: Werkzeug stops reading at the maximum without saying so, so read one
+        # byte past the cap here (kept for the route) and refuse if it came.
+        request.max_content_length = cap + 1
+        over = len(request.get_data(cache=True)) > cap
+    if not over:
+        return None
+    return problem(413, "request.too_large", "Request body too large",
+                   f"A JSON body may be at most {cap} bytes.")
 
 
 def _record_refusal(error: DomainError) -> None:
