@@ -94,6 +94,7 @@ bench: $(VENV)/.installed-bench $(VENV)/.installed-test pwa/vendor/idb.js $(LEAF
 	$(BIN)/python bench/bench_pwa.py
 	$(BIN)/python bench/bench_board.py
 	$(BIN)/python bench/bench_memory.py
+	$(BIN)/python bench/bench_requests.py
 
 openapi: $(VENV)/.installed
 	$(BIN)/fieldcase openapi --output docs/openapi.json

@@ -10,7 +10,8 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, Request, Response
+from flask.sessions import SessionInterface
 
 from server.config import load_config
 
@@ -63,10 +64,22 @@ def register_storage(app: Flask) -> None:
         max_attempts=app.config["STORAGE_ATTEMPTS"])
 
 
+class _NoCookieSession(SessionInterface):
+    """Fieldcase keeps its sessions in the database (server.domain.auth) and never uses
+    Flask's signed-cookie session: skip opening and saving one on every request."""
+
+    def open_session(self, app: Flask, request: Request) -> None:  # type: ignore[override]
+        return None
+
+    def save_session(self, app: Flask, session: object, response: Response) -> None:  # type: ignore[override]
+        return None
+
+
 def register_web(app: Flask) -> None:
     from server.api import register_api
     from server.pwa_serving import bp as pwa_bp
 
+    app.session_interface = _NoCookieSession()
     register_api(app)
     app.register_blueprint(pwa_bp)
 

@@ -28,6 +28,9 @@ def test_health_names_the_failing_part(app, monkeypatch):  # type: ignore[no-unt
     assert response.status_code == 503
     assert response.get_json() == {"status": "degraded", "database": "ok",
                                    "storage": "unavailable"}
+    # Liveness is the process alone: a store or database down does not restart workers.
+    live = app.test_client().get("/api/live")
+    assert live.status_code == 200 and live.get_json() == {"status": "ok"}
 
 
 def test_served_spec_matches_the_committed_file(app):  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from typing import Any
 from flask import request, url_for
 
 from server.domain import evidence as evidence_service
+from server.domain import runtime
 from server.domain.deadline_rules import deadline_of
 from server.domain.deadlines import Deadline
 from server.domain.integrity import photo_location
@@ -92,7 +93,8 @@ def present_evidence(ev: Evidence, viewer: User,
     exif_gps = (ev.exif or {}).get("gps")
     located = photo_location((ev.geo_lat, ev.geo_lon) if geo else None,
                              (exif_gps["lat"], exif_gps["lon"]) if exif_gps else None)
-    links = evidence_service.download_links(ev)
+    links = evidence_service.thumbnail_links(ev)
+    stored = ev.state == "stored"
     return {
         **{k: getattr(ev, k) for k in (
             "id", "client_id", "case_id", "visit_id", "state", "sha256", "size", "captured_at",
@@ -109,8 +111,8 @@ def present_evidence(ev: Evidence, viewer: User,
                        for name, dims in (ev.thumbnails or {}).items() if name in links},
         # Through the API, which records who downloads an original (and redirects).
         "download_url": absolute(url_for("evidence.original", evidence_id=ev.id))
-        if "original" in links else None,
-        "links_expire_in": links.get("expires_in"),
+        if stored else None,
+        "links_expire_in": runtime.setting("DOWNLOAD_URL_TTL") if stored else None,
         "upload": {"method": upload.method, "url": absolute(upload.url),
                    "headers": upload.headers} if upload else None,
     }

@@ -447,6 +447,10 @@ class NoiseStandardsSchema(Schema):
                   "limit a meter reading on a case of that category is judged against."})
 
 
+class LiveSchema(Schema):
+    status = Text()
+
+
 class HealthSchema(Schema):
     status = Text()
     database = Text()

@@ -10,6 +10,7 @@ from functools import cache
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.orm import joinedload
 
 from server.domain import audit, login_throttle, runtime
 from server.domain.errors import Conflict, Invalid, NotFound, Unauthenticated
@@ -144,10 +145,17 @@ def session_id(found: UserSession) -> str:
     return found.token_hash[:24]
 
 
+# On every request: the session, its user and the user's units in one statement, built once.
+_SESSION_BY_TOKEN = (
+    sa.select(UserSession).where(UserSession.token_hash == sa.bindparam("token_hash"))
+    .options(joinedload(UserSession.user).joinedload(User.units)))
+
+
 def resolve_session(token: str | None) -> UserSession:
     if not token:
         raise Unauthenticated("auth.required", "Please log in.")
-    found = db.session.get(UserSession, _token_hash(token))
+    found = db.session.scalars(_SESSION_BY_TOKEN, {"token_hash": _token_hash(token)}
+                               ).unique().one_or_none()
     if found is None:
         raise Unauthenticated("auth.session_expired", "Your session has ended; log in again.")
     now = utcnow()

@@ -15,13 +15,14 @@ import hashlib
 import secrets
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import lazyload
 
 from server import media
 from server.domain import audit, idempotency, lifecycle, runtime, scope, timeline
@@ -207,8 +208,8 @@ def _settled(ev: Evidence) -> Evidence:
     if ev.state == "expired":
         raise Conflict("evidence.expired", "This declaration expired; declare it again.")
     raise Conflict("evidence.upload_missing",
-                   "The photo's bytes are not at hand (another completion may be verifying "
-                   "them); send them if needed, then complete again.")
+                   "The photo's bytes are not at hand (not sent yet, or another completion "
+                   "is verifying them); send them if needed, then complete again.")
 
 
 def _exists(store: Storage, key: str) -> bool:
@@ -258,9 +259,9 @@ def _promote(store: Storage, ev: Evidence) -> bool:
         .values(state="pending").execution_options(synchronize_session=False)).rowcount
     if locked == 0 or _exists(store, final):
         return True
-    if not _exists(store, ev.staging_key):
-        raise Conflict("evidence.upload_missing",
-                       "The photo's bytes have not arrived yet; send them, then complete.")
+    # No HEAD first: a missing source raises ObjectNotFound from the copy itself, which
+    # the caller answers from the row (stored by a concurrent completion, or still waiting
+    # for its bytes).
     store.copy(ev.staging_key, final)
     return False
 
@@ -323,8 +324,8 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
                                  data={"reason": reason})
                 raise Invalid(f"evidence.{reason}", exc.message) from exc
     except ObjectNotFound:
-        # The bytes went while we worked: a concurrent completion took them (and stored
-        # them, or failed to verify them and removed them).
+        # The bytes are not there: never sent, or a concurrent completion took them (and
+        # stored them, or failed to verify them and removed them). The row says which.
         db.session.rollback()
         db.session.refresh(ev)
         return _settled(ev), False
@@ -335,7 +336,8 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
         thumbnails[thumb.name] = {"width": thumb.width, "height": thumb.height}
 
     received = utcnow()
-    case = db.session.get(Case, ev.case_id)
+    # Only its place and version are read here: not its assignees and co-handling units.
+    case = db.session.get(Case, ev.case_id, options=[lazyload("*")])
     duplicates = db.session.scalars(
         sa.select(Evidence.case_id).distinct()
         .where(Evidence.sha256 == ev.sha256, Evidence.state == "stored",
@@ -387,26 +389,27 @@ def original_download(user: User, evidence_id: str, address: str | None) -> str:
         raise Conflict("evidence.not_stored", "This photo is not stored yet.")
     audit.record("security.original_downloaded", "evidence", ev.id, actor_id=user.id,
                  data={"address": address, "case_id": ev.case_id})
-    return download_links(ev)["original"]
+    return original_link(ev)
 
 
-def download_links(ev: Evidence) -> dict[str, Any]:
-    """Short-lived links: the original only as an attachment, thumbnails for display."""
+def original_link(ev: Evidence) -> str:
+    """A short-lived link to the original, as an attachment only (never shown inline)."""
+    ext = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}.get(
+        ev.content_type or "", "heic")
+    return runtime.storage().presign_download(
+        final_key(ev.id), expires_in=runtime.setting("DOWNLOAD_URL_TTL"),
+        filename=f"evidence-{ev.id}.{ext}", content_type=ev.content_type, attachment=True)
+
+
+def thumbnail_links(ev: Evidence, names: Iterable[str] | None = None) -> dict[str, str]:
+    """Short-lived links to the stored thumbnails (all, or those named) for display.
+    Each link is a signature computed here, so a list signs only what it shows."""
     if ev.state != "stored":
         return {}
     store, ttl = runtime.storage(), runtime.setting("DOWNLOAD_URL_TTL")
-    ext = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}.get(
-        ev.content_type or "", "heic")
-    links: dict[str, Any] = {
-        "original": store.presign_download(final_key(ev.id), expires_in=ttl,
-                                           filename=f"evidence-{ev.id}.{ext}",
-                                           content_type=ev.content_type, attachment=True),
-        "expires_in": ttl,
-    }
-    for name in (ev.thumbnails or {}):
-        links[name] = store.presign_download(thumb_key(ev.id, name), expires_in=ttl,
-                                             content_type="image/jpeg", attachment=False)
-    return links
+    return {name: store.presign_download(thumb_key(ev.id, name), expires_in=ttl,
+                                         content_type="image/jpeg", attachment=False)
+            for name in (ev.thumbnails or {}) if names is None or name in names}
 
 
 def reconcile(*, older_than: timedelta, expire_after: timedelta) -> dict[str, Any]:

@@ -1,0 +1,337 @@
+"""Server CPU per request, and photo throughput with 8 phones, on PostgreSQL + SeaweedFS.
+
+Serves the app with gunicorn (2 workers, as in production) on loopback, with a fresh
+PostgreSQL database and a throwaway SeaweedFS S3 store. Server CPU is what the gunicorn
+processes (master and workers, every thread) spent, read from /proc before and after a
+run of sequential requests, divided by the number of requests; the reference is the same
+server's trivial endpoint (GET /api/live) in the same run.
+
+  - GET /api/me                              target <= 2 ms server CPU
+  - declare + PUT + complete, 16x16 JPEG     target <= 10 ms server CPU (the PUT goes to
+                                             the store, as from a phone; its CPU is the
+                                             store's, printed apart)
+  - 8 phones uploading real photos at once: throughput >= 0.8 x (2 cores / the CPU of one
+    real photo's declare + complete, measured alone first).
+
+Run: .venv/bin/python bench/bench_requests.py   (always exits 0; prints figures and ratios)
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PHOTOS = sorted((ROOT.parent / "shared/samples/photos/phones").glob("*.jpg"))
+PASSWORD = "bench-password-1"
+PHONES = 8
+TICK = os.sysconf("SC_CLK_TCK")
+CASE = {"lat": 30.2741, "lon": 120.1551}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """user + system CPU of these processes so far (all their threads)."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as fp:
+            fields = fp.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
+
+
+def process_tree(root: int) -> list[int]:
+    """root and its children (gunicorn's master and workers)."""
+    found = [root]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fp:
+                    ppid = int(fp.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            if ppid == root:
+                found.append(int(entry))
+    return found
+
+
+def prepare(url: str, storage_url: str) -> str:
+    """Schema, people and one case; returns the case id."""
+    from flask_migrate import upgrade
+
+    from server import create_app
+    from server.domain import auth
+    from server.extensions import db
+    from server.models import Unit
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "STORAGE_URL": storage_url,
+                      "SECRET_KEY": "bench"})
+    with app.app_context():
+        upgrade(directory=str(Path(app.root_path) / "migrations"))
+        store = app.extensions["fieldcase.storage"]
+        if hasattr(store, "ensure_bucket"):
+            store.ensure_bucket()
+        auth.create_unit("District")
+        auth.create_unit("Street A", "District")
+        auth.create_user("office", PASSWORD, "reviewer", ["District"])
+        for n in range(PHONES):
+            auth.create_user(f"phone{n}", PASSWORD, "inspector", ["Street A"])
+        unit = db.session.scalar(sa.select(Unit.id).filter_by(name="Street A"))
+        client = app.test_client()
+        csrf = client.post("/api/auth/login", json={"username": "office", "password": PASSWORD}
+                           ).get_json()["csrf_token"]
+        made = client.post("/api/cases", headers={"X-CSRF-Token": csrf}, json={
+            "unit_id": unit, "channel": "hotline_12345", "category": "noise_social",
+            "subject": "夜间噪声", "address": "湖滨路1号", "location": CASE,
+            "description": "bench", "received_at": "2026-11-20T23:05:00+08:00"})
+        assert made.status_code == 201, made.get_json()
+        db.engine.dispose()
+        return made.get_json()["id"]
+
+
+def serve(url: str, storage_url: str, tmp: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp),
+           "STORAGE_URL": storage_url, "SECRET_KEY": "bench", "PORT": str(port),
+           "HOST": "127.0.0.1", "WEB_CONCURRENCY": "2",
+           "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379",
+           "LOGIN_RATE_LIMIT": "1000 per minute", "UPLOAD_RATE_LIMIT": "100000 per hour",
+           # A recycled worker would take its CPU count with it.
+           "GUNICORN_MAX_REQUESTS": "0"}
+    # BENCH_GUNICORN_CONF: another config (e.g. one that profiles the worker's threads).
+    conf = os.environ.get("BENCH_GUNICORN_CONF", str(ROOT / "gunicorn.conf.py"))
+    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--config", conf,
+                               "server:create_app()"],
+                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    return server, f"http://127.0.0.1:{port}"
+
+
+class Phone:
+    """One logged-in user's session, filing photos as the app does (with its retries)."""
+
+    def __init__(self, base: str, username: str, case_id: str) -> None:
+        self.base, self.case_id = base, case_id
+        self.http = requests.Session()
+        self.retries = 0
+        for _ in range(120):
+            try:
+                answer = self.http.post(f"{base}/api/auth/login", timeout=30, json={
+                    "username": username, "password": PASSWORD})
+                if answer.ok:
+                    self.http.headers["X-CSRF-Token"] = answer.json()["csrf_token"]
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError("the server did not come up")
+
+    def _post(self, path: str, **kw: object) -> requests.Response:
+        while True:  # the outbox retries 503 and 429 after Retry-After
+            answer = self.http.post(self.base + path, timeout=120, **kw)  # type: ignore[arg-type]
+            if answer.status_code not in (429, 503):
+                return answer
+            self.retries += 1
+            time.sleep(min(float(answer.headers.get("Retry-After", "1")), 2.0))
+
+    def me(self) -> None:
+        answer = self.http.get(f"{self.base}/api/me", timeout=30)
+        assert answer.status_code == 200, answer.text[:200]
+
+    def live(self) -> None:
+        answer = self.http.get(f"{self.base}/api/live", timeout=30)
+        assert answer.status_code == 200, answer.text[:200]
+
+    def file(self, data: bytes) -> str:
+        now = datetime.now(UTC).isoformat()
+        declared = self._post("/api/evidence", json={
+            "client_id": str(uuid.uuid4()), "case_id": self.case_id,
+            "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+            "content_type": "image/jpeg", "captured_at": now,
+            "geo": {**CASE, "accuracy_m": 8, "fixed_at": now, "source": "gps"}})
+        assert declared.status_code == 201, declared.text[:300]
+        body = declared.json()
+        upload = body["upload"]
+        # To the app (local disk) with the phone's cookies; to a store without them.
+        sender = self.http if upload["url"].startswith(self.base) else requests
+        put = sender.request(upload["method"], upload["url"], data=data,
+                             headers=upload["headers"], timeout=120)
+        assert put.status_code in (200, 201, 204), put.text[:300]
+        done = self._post(f"/api/evidence/{body['id']}/complete")
+        assert done.status_code == 200 and done.json()["state"] == "stored", done.text[:300]
+        return body["id"]
+
+
+def per_request(pids: list[int], weed: list[int], step: Callable[[], None], runs: int
+                ) -> tuple[float, float, float]:
+    """Server CPU ms, store CPU ms and wall ms per call of step (after a warm-up)."""
+    for _ in range(max(10, runs // 10)):
+        step()
+    cpu, store, wall = cpu_seconds(pids), cpu_seconds(weed), time.perf_counter()
+    for _ in range(runs):
+        step()
+    return ((cpu_seconds(pids) - cpu) / runs * 1000, (cpu_seconds(weed) - store) / runs * 1000,
+            (time.perf_counter() - wall) / runs * 1000)
+
+
+def tiny_jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def throughput(base: str, case_id: str, photos: list[bytes], each: int) -> tuple[float, int, set]:
+    """Photos per second with PHONES phones filing `each` photos at once."""
+    phones = [Phone(base, f"phone{n}", case_id) for n in range(PHONES)]
+    stored: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(PHONES + 1)
+
+    def run(n: int, phone: Phone) -> None:
+        start.wait()
+        try:
+            for k in range(each):
+                stored.append(phone.file(photos[(n + k) % len(photos)]))
+        except BaseException as exc:  # reported below, not lost in a thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n, p)) for n, p in enumerate(phones)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    if errors:
+        raise errors[0]
+    return len(stored) / elapsed, sum(p.retries for p in phones), set(stored)
+
+
+def measure_costs(base: str, case_id: str, gunicorn: list[int], store: list[int],
+                  runs: int, label: str) -> None:
+    phone = Phone(base, "phone0", case_id)
+    tiny = tiny_jpeg()
+    print(f"server CPU per request, {label} (gunicorn, 2 workers; {runs} sequential requests)")
+    ref, _, ref_wall = per_request(gunicorn, store, phone.live, runs)
+    print(f"  reference GET /api/live          {ref:5.2f} ms CPU  ({ref_wall:.1f} ms wall)")
+    me, _, me_wall = per_request(gunicorn, store, phone.me, runs)
+    print(f"  GET /api/me                      {me:5.2f} ms CPU  ({me_wall:.1f} ms wall)  "
+          f"ratio {me / ref:4.2f}  (target <= 2 ms)")
+    cost, stored, wall = per_request(gunicorn, store, lambda: phone.file(tiny), runs // 3)
+    elsewhere = f", the store {stored:.1f} ms CPU" if store else ""
+    print(f"  declare + PUT + complete, 16x16  {cost:5.2f} ms CPU  ({wall:.1f} ms wall{elsewhere})"
+          f"  ratio {cost / ref:4.2f}  (target <= 10 ms)")
+
+
+def embedded(args: argparse.Namespace) -> None:
+    """SQLite and the local disk: the PUT comes to the app itself."""
+    tmp = Path(tempfile.mkdtemp(prefix="fieldcase-bench-"))
+    url, storage_url = f"sqlite:///{tmp}/bench.db", f"file://{tmp}/objects"
+    case_id = prepare(url, storage_url)
+    server, base = serve(url, storage_url, tmp)
+    try:
+        Phone(base, "phone0", case_id)  # waits until it answers
+        measure_costs(base, case_id, process_tree(server.pid), [], args.runs,
+                      "SQLite + local disk")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(10)
+
+
+def scaled(args: argparse.Namespace) -> None:
+    from tests.storage_server import SeaweedStartError, start_seaweedfs
+
+    name = f"fieldcase_bench_{secrets.token_hex(3)}"
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        print(f"request bench: PostgreSQL not reachable ({exc}); skipped")
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="fieldcase-bench-"))
+    server = stop_weed = None
+    try:
+        try:
+            s3, stop_weed = start_seaweedfs(tmp / "weed")
+        except SeaweedStartError as exc:
+            print(f"request bench: SeaweedFS did not start ({exc}); skipped")
+            return
+        storage_url = s3.url(f"bench-{secrets.token_hex(3)}")
+        case_id = prepare(url, storage_url)
+        server, base = serve(url, storage_url, tmp)
+        phone = Phone(base, "phone0", case_id)
+        gunicorn = process_tree(server.pid)
+        weed = [int(p) for p in subprocess.run(["pgrep", "-f", str(tmp / "weed")],
+                                               capture_output=True, text=True).stdout.split()]
+        measure_costs(base, case_id, gunicorn, weed, args.runs, "PostgreSQL + SeaweedFS")
+        photos = [p.read_bytes() for p in PHOTOS]
+        cycle = iter(range(10 ** 9))
+        single, single_store, single_wall = per_request(
+            gunicorn, weed, lambda: phone.file(photos[next(cycle) % len(photos)]),
+            2 * len(photos))
+        ideal = 2 / (single / 1000)
+        # The store shares this machine's 2 cores (in production it has its own).
+        shared = 2 / ((single + single_store) / 1000)
+        print(f"8 phones filing real photos ({len(photos)} phone samples, "
+              f"{sum(map(len, photos)) / len(photos) / 1e6:.1f} MB on average)")
+        print(f"  one photo alone: {single:.0f} ms server CPU ({single_wall:.0f} ms wall) "
+              f"-> 2 cores could complete {ideal:.1f} photos/s; with the store's "
+              f"{single_store:.0f} ms on the same cores, {shared:.1f} photos/s")
+        rate, retries, stored = throughput(base, case_id, photos, args.each)
+        print(f"  8 at once: {rate:.1f} photos/s, ratio {rate / ideal:4.2f} of 2 cores "
+              f"(target >= 0.8), {rate / shared:4.2f} of what the cores left to the server "
+              f"could do; {len(stored)} stored, {retries} retries after 503/429")
+    finally:
+        if server is not None:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(10)
+        if stop_weed is not None:
+            stop_weed()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--each", type=int, default=6, help="real photos per phone")
+    parser.add_argument("--stack", choices=("embedded", "scaled", "both"), default="both")
+    args = parser.parse_args()
+    if args.stack in ("embedded", "both"):
+        embedded(args)
+    if args.stack in ("scaled", "both"):
+        scaled(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
