@@ -294,9 +294,9 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
     try:
         with step():  # nothing changes: the step only holds the row lock
             staging_left = _promote(store, ev)
+        db.session.refresh(ev)  # once, before anything reads the row again
         if not staging_left:
             _discard(store, ev.staging_key)
-        db.session.refresh(ev)
         if ev.state != "pending":  # another completion settled it meanwhile
             return _settled(ev), False
         with tempfile.TemporaryFile() as tmp:
