@@ -40,6 +40,20 @@ def register_extensions(app: Flask) -> None:
     from server.extensions import db, limiter, migrate
 
     db.init_app(app)
+
+    @app.teardown_appcontext
+    def _end_session(_exc: BaseException | None) -> None:
+        # Runs before Flask-SQLAlchemy's own teardown (teardowns run in reverse order). A
+        # connection lost after the request's last statement cannot roll back: that must
+        # not turn the answer already made (or its 503) into a bare 500 from the server.
+        try:
+            db.session.remove()
+        except sa.exc.SQLAlchemyError:
+            logging.getLogger(__name__).warning(
+                "database connection lost at the end of a request", exc_info=True)
+            db.session().invalidate()  # drop its connections: no rollback to send
+            db.session.remove()
+
     _sqlite_pragmas(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/migrations"),
                      render_as_batch=True)
