@@ -396,7 +396,14 @@ def test_a_hung_store_keeps_other_requests_served(app: Flask, as_user, make_case
             assert done.status_code == 200 and done.json()["state"] == "stored"
         stored = [phone.get(f"{base}/api/evidence/{i}", timeout=10).json()["state"]
                   for i in ids]
-        assert stored == ["stored"] * 16
+        assert stored == ["stored"] * 16  # none lost, none stuck
+        import sqlalchemy as sa
+
+        from server.models import AuditEntry
+        db.session.rollback()  # a fresh snapshot of what the server wrote
+        once = db.session.execute(sa.select(AuditEntry.entity_id, sa.func.count()).where(
+            AuditEntry.action == "evidence.stored").group_by(AuditEntry.entity_id)).all()
+        assert sorted(once) == sorted((i, 1) for i in ids)  # each stored exactly once
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(20)
