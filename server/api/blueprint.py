@@ -21,3 +21,11 @@ class JsonParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = JsonParser()
+
+    def arguments(self, schema: typing.Any, *args: typing.Any, **kwargs: typing.Any
+                  ) -> typing.Any:
+        # Given a class, webargs builds a schema (deep-copying its fields) on every
+        # request; one instance, built here, serves them all.
+        if isinstance(schema, type):
+            schema = schema()
+        return super().arguments(schema, *args, **kwargs)

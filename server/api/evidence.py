@@ -16,6 +16,7 @@ from server.extensions import limiter
 blp = Blueprint("evidence", __name__, url_prefix="/api",
                 description="Photo evidence: declare, upload, complete.")
 blp.before_request(load_user)
+_EVIDENCE = EvidenceSchema()  # built once: a schema's fields are copied at each build
 
 
 @blp.route("/evidence", methods=["POST"])
@@ -30,7 +31,7 @@ def declare(data: dict):  # type: ignore[no-untyped-def]
     user = current_user()
     ev, created = evidence.declare(user, data)
     upload = evidence.upload_target(user, ev)
-    response = jsonify(EvidenceSchema().dump(present_evidence(ev, user, upload)))
+    response = jsonify(_EVIDENCE.dump(present_evidence(ev, user, upload)))
     response.status_code = 201 if created else 200
     return response
 

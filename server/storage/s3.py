@@ -94,6 +94,9 @@ class S3Storage(Storage):
             # Newer botocore adds CRC trailers by default; many S3 compatibles reject them.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
+            # Keys and types are validated here before any call (validate_key and co.);
+            # botocore's own walk over each request's parameters is CPU on every call.
+            parameter_validation=False,
         )
         # Credentials left as None fall through to boto3's normal chain (env, files, IMDS).
         session = boto3.session.Session(
