@@ -7,6 +7,7 @@ import contextlib
 import socket
 import threading
 import time
+from urllib.parse import urlsplit
 
 
 class TcpProxy:
@@ -87,3 +88,13 @@ class TcpProxy:
         self.thaw()
         self.cut()
         self.listener.close()
+
+
+def database_proxy(url: str) -> tuple[TcpProxy, str]:
+    """A proxy in front of the PostgreSQL server of this SQLAlchemy URL, and the URL that
+    goes through it."""
+    target = urlsplit(url.replace("postgresql+psycopg", "http"))
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    proxied = url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    assert proxied != url, url
+    return proxy, proxied

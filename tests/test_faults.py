@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -46,7 +45,7 @@ from server.models import AuditEntry, Evidence
 from server.models.timeline import CaseEvent
 from server.storage import ObjectNotFound
 from tests.conftest import PASSWORD, login
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import database_proxy
 from tests.test_evidence import NOKIA, declaration
 
 pytestmark = [pytest.mark.pg, pytest.mark.s3, pytest.mark.timeout(300)]
@@ -559,12 +558,8 @@ def test_database_cut_while_phones_upload(app: Flask, make_case, tmp_path: Path)
     """The connections between gunicorn and PostgreSQL cut (and new ones refused) for a
     few seconds while phones declare, upload and complete, then restored."""
     _skip_unless_scaled(app)
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    target = urlsplit(url.replace("postgresql+psycopg", "http"))
-    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    proxy, proxied = database_proxy(app.config["SQLALCHEMY_DATABASE_URI"])
     try:
-        proxied = url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
-        assert proxied != url
         case_id = make_case()["id"]
         photos = make_photos(case_id)
         with (gunicorn(tmp_path, database_url=proxied, storage_url=app.config["STORAGE_URL"],
@@ -594,12 +589,9 @@ def test_database_cut_after_the_answer_is_made(app: Flask, make_case) -> None:
     the answer that was made (201), not a bare 500 for a photo that was declared all the
     same. (The moment the phones' database cut above hits now and then, made certain.)"""
     _skip_unless_scaled(app)
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    target = urlsplit(url.replace("postgresql+psycopg", "http"))
-    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    proxy, proxied = database_proxy(app.config["SQLALCHEMY_DATABASE_URI"])
     overrides = {k: v for k, v in app.config.items() if k.isupper()}
-    overrides["SQLALCHEMY_DATABASE_URI"] = url.replace(
-        f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    overrides["SQLALCHEMY_DATABASE_URI"] = proxied
     cut_off = create_app(overrides)
     armed = threading.Event()
 

@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 from server import create_app
 from server.extensions import db
 from tests.conftest import PASSWORD, login
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import TcpProxy, database_proxy
 from tests.test_evidence import declaration
 
 DEEP = 1000
@@ -89,12 +89,9 @@ def test_photo_bytes_keep_their_own_limit(app: Flask) -> None:
 def test_with_the_database_unreachable_the_api_answers_503(app: Flask, make_case) -> None:
     if app.config["STACK"] != "scaled":
         pytest.skip("an unreachable database server is PostgreSQL's failure")
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    target = urlsplit(url.replace("postgresql+psycopg", "http"))
-    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
+    proxy, proxied = database_proxy(app.config["SQLALCHEMY_DATABASE_URI"])
     overrides = {k: v for k, v in app.config.items() if k.isupper()}
-    overrides["SQLALCHEMY_DATABASE_URI"] = url.replace(
-        f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    overrides["SQLALCHEMY_DATABASE_URI"] = proxied
     cut_off = create_app(overrides)
     try:
         case = make_case()
