@@ -51,7 +51,7 @@ from tests.test_evidence import NOKIA, declaration
 pytestmark = [pytest.mark.pg, pytest.mark.s3, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parents[1]
-PHONES, PHOTOS_EACH = 4, 6
+PHONES, PHOTOS_EACH = 4, 4
 RETRY_WINDOW_S = 60.0  # the phones keep retrying this long after a fault ends
 # What a phone's outbox retries besides 5xx, 429 and a broken connection (pwa/js/outbox.js).
 RETRIED_CODES = {"evidence.upload_missing", "evidence.expired", "evidence.hash_mismatch",
