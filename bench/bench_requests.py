@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import itertools
 import os
 import secrets
 import signal
@@ -293,9 +294,9 @@ def scaled(args: argparse.Namespace) -> None:
                                                capture_output=True, text=True).stdout.split()]
         measure_costs(base, case_id, gunicorn, weed, args.runs, "PostgreSQL + SeaweedFS")
         photos = [p.read_bytes() for p in PHOTOS]
-        cycle = iter(range(10 ** 9))
+        in_turn = itertools.cycle(photos)
         single, single_store, single_wall = per_request(
-            gunicorn, weed, lambda: phone.file(photos[next(cycle) % len(photos)]),
+            gunicorn, weed, lambda: phone.file(next(in_turn)),
             2 * len(photos))
         ideal = 2 / (single / 1000)
         # The store shares this machine's 2 cores (in production it has its own).
