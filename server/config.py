@@ -92,6 +92,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # scale, so up to MAX_JPEG_PIXELS nominal (the 200 MP mode of many phones).
         "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 50_000_000),
         "MAX_JPEG_PIXELS": _int(env, "MAX_JPEG_PIXELS", 250_000_000),
+        # Interview recordings: the longest accepted (a revisit call is minutes long).
+        "MAX_AUDIO_SECONDS": _int(env, "MAX_AUDIO_SECONDS", 2 * 3600),
         # Photos decoded at once per worker (each up to a few hundred MB at the limits).
         "DECODE_CONCURRENCY": _int(env, "DECODE_CONCURRENCY", 2),
         # JSON bodies (every API write): refused with 413 before they are read past this.

@@ -30,7 +30,7 @@ PASSWORD = "correct-horse-battery"
 # Rows that outlive a test: the units and people every test uses.
 KEEP_TABLES = {"units", "users", "user_units", "alembic_version"}
 # Seeded by the migration: kept, less what a test added (see _restore_seeded_data).
-SEEDED_TABLES = {"deadline_rules", "calendar_days", "calendar_years"}
+SEEDED_TABLES = {"deadline_rules", "calendar_days", "calendar_years", "questionnaires"}
 
 
 def unavailable(reason: str) -> None:
@@ -150,11 +150,13 @@ def app(stack: dict) -> Iterator[Flask]:
 
 
 def _restore_seeded_data(conn: sa.Connection) -> None:
-    """Drop rule versions and calendar years a test added; the seeded ones stay."""
+    """Drop rule versions, questionnaire versions and calendar years a test added; the
+    seeded ones stay."""
     from server.domain.workcalendar import bundled_years
-    from server.models import CalendarDay, CalendarYear, DeadlineRule
+    from server.models import CalendarDay, CalendarYear, DeadlineRule, Questionnaire
 
     conn.execute(sa.delete(DeadlineRule).where(DeadlineRule.created_by.is_not(None)))
+    conn.execute(sa.delete(Questionnaire).where(Questionnaire.created_by.is_not(None)))
     bundled = list(bundled_years())
     conn.execute(sa.delete(CalendarDay).where(CalendarDay.year.not_in(bundled)))
     conn.execute(sa.delete(CalendarYear).where(CalendarYear.year.not_in(bundled)))

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from flask import Flask
 
-from server.api import admin, cases, evidence, health, lifecycle, session, standards, visits
+from server.api import (
+    admin,
+    cases,
+    evidence,
+    health,
+    lifecycle,
+    revisits,
+    session,
+    standards,
+    visits,
+)
 from server.api.problems import FieldcaseApi, register_error_handlers
 
 API_SPEC = {
@@ -26,7 +36,8 @@ def register_api(app: Flask) -> FieldcaseApi:
         "description": f"The `{cookie}` cookie set by POST /api/auth/login (HttpOnly, "
                        "SameSite=Lax). Every write also needs the X-CSRF-Token header with "
                        "the token the login returned (GET /api/me returns it again)."})
-    for module in (health, session, cases, visits, evidence, standards, lifecycle, admin):
+    for module in (health, session, cases, visits, evidence, standards, lifecycle, revisits,
+                   admin):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))

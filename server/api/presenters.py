@@ -8,12 +8,13 @@ from typing import Any
 from flask import request, url_for
 
 from server.domain import evidence as evidence_service
-from server.domain import runtime
+from server.domain import noise_record, runtime
+from server.domain import visits as visit_service
 from server.domain.deadline_rules import deadline_of
 from server.domain.deadlines import Deadline
 from server.domain.integrity import photo_location
 from server.domain.privacy import mask_name, mask_phone
-from server.models import Case, Evidence, User, Visit
+from server.models import Case, Evidence, Measurement, User, Visit
 from server.models.base import utcnow
 from server.storage import UploadTarget
 
@@ -69,17 +70,36 @@ def case_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def present_visit(visit: Visit) -> dict[str, Any]:
+    photos = visit_service.meter_photos(visit)
     return {
         **{k: getattr(visit, k) for k in (
             "id", "client_id", "case_id", "kind", "started_at", "ended_at", "participants",
             "findings", "created_by", "received_at", "device_offset_s")},
         "location": {"lat": visit.lat, "lon": visit.lon, "accuracy_m": visit.accuracy_m}
         if visit.lat is not None else None,
-        "measurements": [
-            {k: getattr(m, k) for k in ("id", "kind", "value_dba", "zone_class", "period",
-                                         "limit_dba", "standard", "exceeded", "source",
-                                         "device", "calibration_offset_db")}
-            for m in visit.measurements],
+        "measurements": [present_measurement(m, photos) for m in visit.measurements],
+    }
+
+
+def present_measurement(m: Measurement, photos: dict[str, str]) -> dict[str, Any]:
+    """A reading with its noise record echoed and its frozen assessment. A reading from
+    before the record existed (record_kind null) is a one-figure, "simple" one."""
+    record = m.record_data or {}
+    photo = m.meter_photo_client_id
+    return {
+        **{k: getattr(m, k) for k in ("id", "kind", "value_dba", "zone_class", "period",
+                                      "limit_dba", "standard", "exceeded", "source",
+                                      "device", "calibration_offset_db", "lmax_dba",
+                                      "background_dba", "meter_photo_client_id",
+                                      "background_correction_db", "corrected_dba",
+                                      "verdict", "rules_version")},
+        **{k: record.get(k) for k in noise_record.RECORD_DATA_FIELDS},
+        "record": m.record_kind or "simple",
+        "valid_for_enforcement": bool(m.valid_for_enforcement),
+        "invalid_reasons": m.invalid_reasons if m.record_kind
+        else noise_record.legacy_reasons(m.standard),
+        "meter_photo": {"client_id": photo, "evidence_id": photos.get(photo)}
+        if photo else None,
     }
 
 
@@ -97,9 +117,10 @@ def present_evidence(ev: Evidence, viewer: User,
     stored = ev.state == "stored"
     return {
         **{k: getattr(ev, k) for k in (
-            "id", "client_id", "case_id", "visit_id", "state", "sha256", "size", "captured_at",
-            "device_offset_s", "photographer", "place", "caption", "uploaded_by", "width",
-            "height", "exif", "stored_at", "rejected_reason", "last_error")},
+            "id", "client_id", "case_id", "visit_id", "revisit_id", "respondent_id", "state",
+            "sha256", "size", "captured_at", "device_offset_s", "photographer", "place",
+            "caption", "uploaded_by", "width", "height", "duration_s", "exif", "stored_at",
+            "rejected_reason", "last_error")},
         "content_type": ev.content_type or ev.declared_type,
         "received_at": ev.declared_at,
         "geo": geo,

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from server.domain import deadlines, vocab
+from server.domain import deadlines, noise_record, vocab
 
 # The oldest and the newest time accepted anywhere: earlier or later is a typo, and far
 # enough out the conversion to UTC no longer fits a datetime (or a database column).
@@ -222,12 +222,43 @@ class RevealSchema(Schema):
 
 
 # ---- visits --------------------------------------------------------------------------
+class LocalizedSchema(Schema):
+    zh = Text()
+    en = Text()
+
+
+class MeterSchema(Schema):
+    model = _text(120, allow_none=True)
+    serial = _text(120, allow_none=True)
+    class_ = Text(data_key="class", attribute="class", allow_none=True,
+                  validate=validate.OneOf(noise_record.METER_CLASSES),
+                  metadata={"description": "Class 2 or better (GB 22337-2008 5.1.1)."})
+
+
+class CalibratorSchema(Schema):
+    model = _text(120, allow_none=True)
+    serial = _text(120, allow_none=True)
+
+
+class WeatherSchema(Schema):
+    precipitation = fields.Boolean(required=True, metadata={"description": "Rain or snow."})
+    wind_ms = fields.Float(required=True, validate=validate.Range(0, 100))
+
+
+def _level(description: str) -> fields.Float:
+    return fields.Float(allow_none=True, validate=validate.Range(0, 200),
+                        metadata={"description": description})
+
+
 class MeasurementInSchema(Schema):
     kind = Text(required=True, validate=validate.OneOf(vocab.MEASUREMENT_KINDS))
-    value_dba = fields.Float(required=True, validate=validate.Range(0, 200))
+    value_dba = fields.Float(required=True, validate=validate.Range(0, 200),
+                             metadata={"description": "The Leq over the measured period."})
     zone_class = Text(validate=validate.OneOf(vocab.ZONE_CLASSES), allow_none=True)
     period = Text(required=True, validate=validate.OneOf(vocab.PERIODS))
-    limit_dba = fields.Float(validate=validate.Range(0, 200), allow_none=True)
+    limit_dba = fields.Float(validate=validate.Range(0, 200), allow_none=True, metadata={
+        "description": "A stricter local limit for the Leq, applied as given (no indoor "
+                       "reduction); the Lmax margins are added to it."})
     source = Text(load_default="meter",
                            validate=validate.OneOf(vocab.MEASUREMENT_SOURCES),
                            metadata={"description": "phone_estimate readings are shown "
@@ -238,6 +269,27 @@ class MeasurementInSchema(Schema):
         allow_none=True, validate=validate.Range(-30, 30),
         metadata={"description": "The calibration offset the device applied, in dB; "
                   "recorded as sent, value_dba is not corrected again."})
+    # The noise record (GB 22337-2008 / GB 12523-2011): every field optional; any of them
+    # makes the record "full", judged on what the standard asks of it.
+    meter = fields.Nested(MeterSchema, allow_none=True)
+    calibrator = fields.Nested(CalibratorSchema, allow_none=True)
+    calibration_before_db = _level("The calibrator's reading before the measurement.")
+    calibration_after_db = _level("The calibrator's reading after; needs the one before.")
+    position = Text(allow_none=True, validate=validate.OneOf(noise_record.POSITIONS),
+                    metadata={"description": "indoor: structure-borne noise from fixed "
+                              "equipment; indoor_boundary: indoors because the boundary is "
+                              "under 1 m from the home (limit minus 10 dB(A))."})
+    room_class = Text(allow_none=True, validate=validate.OneOf(noise_record.ROOM_CLASSES),
+                      metadata={"description": "Only with position indoor."})
+    windows = Text(allow_none=True, validate=validate.OneOf(noise_record.WINDOWS))
+    weather = fields.Nested(WeatherSchema, allow_none=True)
+    duration_s = fields.Float(allow_none=True, validate=validate.Range(1, 86400),
+                              metadata={"description": "The measured period, in seconds."})
+    lmax_dba = _level("The maximum A-weighted level; not below value_dba.")
+    noise_type = Text(allow_none=True, validate=validate.OneOf(noise_record.NOISE_TYPES))
+    background_dba = _level("The background with the source off; not above value_dba.")
+    meter_photo_client_id = UUIDStr(allow_none=True, metadata={
+        "description": "The client_id of the photo of the meter's display."})
 
     @validates_schema
     def _phone_needs_device(self, data: dict, **_kw: object) -> None:
@@ -245,11 +297,84 @@ class MeasurementInSchema(Schema):
             raise ValidationError("A phone estimate must name the phone model.",
                                   field_name="device")
 
+    @validates_schema
+    def _record_hangs_together(self, data: dict, **_kw: object) -> None:
+        """Input that contradicts itself is refused whole (a record that only lacks
+        something is kept and marked not valid for enforcement)."""
+        errors: dict[str, list[str]] = {}
+        value = data.get("value_dba")
+        if data.get("calibration_after_db") is not None \
+                and data.get("calibration_before_db") is None:
+            errors["calibration_after_db"] = [
+                "Given without calibration_before_db: the drift needs both."]
+        if value is not None and (data.get("background_dba") or 0) > value:
+            errors["background_dba"] = ["Above value_dba: the background cannot be louder "
+                                        "than the reading it is under."]
+        if data.get("room_class") is not None and data.get("position") != "indoor":
+            errors["room_class"] = ["Only for position indoor (structure-borne noise)."]
+        if value is not None and data.get("lmax_dba") is not None \
+                and data["lmax_dba"] < value:
+            errors["lmax_dba"] = ["Below value_dba: the maximum level cannot be under the Leq."]
+        if errors:
+            raise ValidationError(errors)
+
+
+class ReasonSchema(Schema):
+    code = Text()
+    clause = Text(allow_none=True, metadata={"description": "Standard and clause."})
+    message = fields.Nested(LocalizedSchema)
+
+
+class RuleSchema(Schema):
+    code = Text()
+    clause = Text(allow_none=True)
+    text = fields.Nested(LocalizedSchema)
+
+
+class CheckSchema(Schema):
+    rule = Text(metadata={"description": "The rule's code."})
+    value_dba = fields.Float()
+    limit_dba = fields.Float()
+    excess_dba = fields.Float()
+    exceeded = fields.Boolean()
+
+
+class VerdictSchema(Schema):
+    exceeded = fields.Boolean(allow_none=True)
+    rule = fields.Nested(RuleSchema, allow_none=True, metadata={
+        "description": "The rule that decided: the Leq limit, or an Lmax rule when the "
+                       "Leq is within and the Lmax is over."})
+    limit_dba = fields.Float(allow_none=True, metadata={
+        "description": "What the deciding value was held against (for an Lmax rule, the "
+                       "limit plus its margin)."})
+    excess_dba = fields.Float(allow_none=True)
+    checks = fields.List(fields.Nested(CheckSchema), metadata={
+        "description": "Every rule checked, the Leq (corrected) first."})
+
+
+class MeterPhotoSchema(Schema):
+    client_id = Text()
+    evidence_id = Text(allow_none=True, metadata={
+        "description": "Null until the photo is declared on the same case."})
+
 
 class MeasurementSchema(MeasurementInSchema):
     id = Text()
     standard = Text(allow_none=True)
     exceeded = fields.Boolean(allow_none=True)
+    record = Text(metadata={"description": "simple: a one-figure reading; full: a noise "
+                            "record."})
+    valid_for_enforcement = fields.Boolean()
+    invalid_reasons = fields.List(fields.Nested(ReasonSchema))
+    background_correction_db = fields.Float(allow_none=True)
+    corrected_dba = fields.Float(allow_none=True)
+    verdict = fields.Nested(VerdictSchema, allow_none=True, metadata={
+        "description": "Null when the reading cannot be judged: a phone estimate, no limit "
+                       "(zone or room class missing), or a background too close."})
+    meter_photo = fields.Nested(MeterPhotoSchema, allow_none=True)
+    rules_version = Text(allow_none=True, metadata={
+        "description": "The rules data's version the reading was judged under (null before "
+                       "the noise record existed)."})
 
 
 class VisitCreateSchema(Schema):
@@ -287,6 +412,11 @@ class EvidenceDeclareSchema(Schema):
     client_id = UUIDStr(required=True)
     case_id = Text(required=True)
     visit_id = Text(allow_none=True)
+    revisit_id = Text(allow_none=True, metadata={
+        "description": "A revisit's photo (the door visited, a signed paper questionnaire)."})
+    respondent_id = Text(allow_none=True, metadata={
+        "description": "An interview recording: the respondent who consented to it "
+                       "(required for audio types)."})
     sha256 = Text(required=True, validate=validate.Regexp(
         r"^[0-9a-fA-F]{64}$", error="A SHA-256 is 64 hexadecimal characters."))
     size = fields.Integer(required=True, validate=validate.Range(min=1))
@@ -334,6 +464,8 @@ class EvidenceSchema(Schema):
     client_id = Text()
     case_id = Text()
     visit_id = Text(allow_none=True)
+    revisit_id = Text(allow_none=True)
+    respondent_id = Text(allow_none=True)
     state = Text(metadata={"description": "pending, stored, rejected or expired"})
     sha256 = Text()
     size = fields.Integer()
@@ -349,6 +481,7 @@ class EvidenceSchema(Schema):
     uploaded_by = Text()
     width = fields.Integer(allow_none=True)
     height = fields.Integer(allow_none=True)
+    duration_s = fields.Float(allow_none=True, metadata={"description": "Recordings."})
     exif = fields.Nested(ExifSchema, allow_none=True)
     exif_errors = fields.List(Text())
     flags = fields.List(fields.Dict())
@@ -434,6 +567,25 @@ class NoiseOverrideSchema(Schema):
     limits_dba = fields.Nested(DayNightSchema)
 
 
+class VocabItemSchema(Schema):
+    value = Text()
+    label = fields.Nested(LocalizedSchema)
+
+
+class NoiseRulesSchema(Schema):
+    version = Text(metadata={"description": "Stored with each judgement (rules_version)."})
+    note = Text()
+    vocab = fields.Dict(keys=Text(), values=fields.List(fields.Nested(VocabItemSchema)),
+                        metadata={"description": "positions, room_classes, windows, "
+                                  "noise_types, meter_classes: the values the API accepts."})
+    reasons = fields.Dict(keys=Text(), values=fields.Nested(LocalizedSchema), metadata={
+        "description": "Why a record is not valid for enforcement, by code ({name} is "
+                       "filled in)."})
+    standards = fields.Dict(keys=Text(), values=fields.Dict(), metadata={
+        "description": "By standard code: each rule with its clause, text and figures."})
+    given_limit = fields.Nested(RuleSchema)
+
+
 class NoiseStandardsSchema(Schema):
     version = Text()
     night = fields.Nested(NightSchema)
@@ -445,6 +597,8 @@ class NoiseStandardsSchema(Schema):
         values=fields.Dict(keys=Text(), values=fields.Nested(DayNightSchema)),
         metadata={"description": "category -> zone class -> {day, night} in dB(A): the "
                   "limit a meter reading on a case of that category is judged against."})
+    rules = fields.Nested(NoiseRulesSchema, metadata={
+        "description": "How a reading is taken and judged, per standard (noise_rules.json)."})
 
 
 class LiveSchema(Schema):

@@ -225,6 +225,9 @@ class DeadlineRuleInSchema(Schema):
     colours = fields.List(fields.Nested(ColourRuleSchema), required=True)
     restart_on_transfer = fields.Boolean(load_default=False)
     max_extension = fields.Integer(allow_none=True, load_default=None)
+    review_days = fields.Integer(allow_none=True, metadata={
+        "description": "Days (of the rule's counting) a review takes when a dissatisfied "
+                       "revisit sends a handled case back; 2 when not given."})
 
 
 class DeadlineRuleSchema(Schema):

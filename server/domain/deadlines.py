@@ -11,10 +11,11 @@ Counting, by the rule's `counting`:
 Milestones may also be given in `hours` under any counting (dispatch within 1 hour).
 
 The clock starts when the case is received; a transfer restarts it when the rule says so
-(`restart_on_transfer`), a reopen always does. An extension of X days moves everything
-still ahead of it (due date, later colours, later milestones) X days on (working days
-under a working-day rule). Deadlines are therefore a function of the events: any figure
-can be recomputed for a past moment.
+(`restart_on_transfer`), a reopen always does. A dissatisfied revisit that sends the case
+back for review starts a review clock: due `review_days` later, every milestone passed.
+An extension of X days moves everything still ahead of it (due date, later colours, later
+milestones) X days on (working days under a working-day rule). Deadlines are therefore a
+function of the events: any figure can be recomputed for a past moment.
 
 Seed 004's wall chart: yellow on day 5, blue on day 6, red on day 7, closed by the end of
 day 7; past that the case is overdue, which boards show apart from red.
@@ -33,7 +34,11 @@ from server.domain.workcalendar import WorkCalendar
 COLOURS = ("green", "blue", "yellow", "red")
 COUNTINGS = ("calendar_days", "working_days", "hours")
 # Events that move the clock; the others leave the deadline alone.
-CLOCK_EVENTS = ("received", "dispatched", "transferred", "extended", "reopened", "approved")
+CLOCK_EVENTS = ("received", "dispatched", "transferred", "extended", "reopened", "approved",
+                "revisit_dissatisfied")
+# A dissatisfied revisit sends a handled case back for review: the review is due this many
+# days (of the rule's counting) later, unless the rule gives its own `review_days`.
+DEFAULT_REVIEW_DAYS = 2
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
@@ -122,6 +127,10 @@ def check_rule(rule: dict[str, Any]) -> None:
         bad("colours", f"Colours are {', '.join(COLOURS)}.")
     elif len(set(names)) != len(names):
         bad("colours", "Each colour once: a case cannot turn back to an earlier colour.")
+    review = rule.get("review_days")
+    if review is not None and (not isinstance(review, int) or isinstance(review, bool)
+                               or review < 1):
+        bad("review_days", "A whole number of days (or hours) of at least 1.")
     seen: set[str] = set()
     for i, m in enumerate(rule.get("milestones") or []):
         key = f"milestones.{i}"
@@ -207,6 +216,7 @@ def schedule(rule: dict[str, Any], rule_version: int, events: Iterable[ClockEven
     start: datetime | None = None
     done: set[str] = set()
     extensions: list[tuple[datetime, int]] = []
+    review = False
     for ev in events:
         if ev.kind == "received":
             start = _when(ev.data.get("received_at")) or ev.at
@@ -214,14 +224,19 @@ def schedule(rule: dict[str, Any], rule_version: int, events: Iterable[ClockEven
                 done, extensions = set(), []
         elif ev.kind == "reopened" or (ev.kind == "transferred"
                                        and rule.get("restart_on_transfer")):
-            start, done, extensions = ev.at, set(), []
+            start, done, extensions, review = ev.at, set(), [], False
             done |= _done_by(rule, "dispatched")  # a restarted case is already in hand
+        elif ev.kind == "revisit_dissatisfied" and ev.data.get("review"):
+            start, extensions, review = ev.at, [], True
+            done = {m["name"] for m in rule.get("milestones") or []}
         elif ev.kind in ("dispatched", "transferred"):
             done |= _done_by(rule, "dispatched")
         elif ev.kind == "extended":
             extensions.append((ev.at, int(ev.data["days"])))
     if start is None:
         raise ValueError("a case's events start with `received`")
+    if review:
+        rule = {**rule, "due": review_days(rule)}
     clock = _Clock(rule, start, calendar, tz)
     points = _points(rule, done)
     for when, days in extensions:
@@ -238,6 +253,10 @@ def schedule(rule: dict[str, Any], rule_version: int, events: Iterable[ClockEven
     return Schedule(rule=rule["code"], rule_version=rule_version, due_at=due_at,
                     milestones=tuple(milestones), colour0=rule["colours"][0]["colour"],
                     steps=steps, extended_days=sum(d for _, d in extensions))
+
+
+def review_days(rule: dict[str, Any]) -> int:
+    return int(rule.get("review_days") or DEFAULT_REVIEW_DAYS)
 
 
 def _when(value: datetime | str | None) -> datetime | None:
@@ -265,7 +284,8 @@ def extended_so_far(events: Iterable[ClockEvent]) -> int:
     """Days granted since the clock last started (a reopen or a restart clears them)."""
     total = 0
     for ev in sorted(events, key=lambda e: e.at):
-        if ev.kind in ("received", "reopened"):
+        if ev.kind in ("received", "reopened") or (ev.kind == "revisit_dissatisfied"
+                                                    and ev.data.get("review")):
             total = 0
         elif ev.kind == "extended":
             total += int(ev.data["days"])

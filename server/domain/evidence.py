@@ -25,14 +25,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import lazyload
 
 from server import media
-from server.domain import audit, idempotency, lifecycle, runtime, scope, timeline
-from server.domain.errors import Conflict, Invalid, NotFound, TooLarge, TooMany
+from server.domain import audit, idempotency, lifecycle, revisits, runtime, scope, timeline
+from server.domain.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, TooMany
 from server.domain.integrity import Thresholds, integrity_flags
-from server.domain.roles import FIELD_ROLES, require_role
+from server.domain.roles import EVIDENCE_ROLES, FIELD_ROLES, require_role
 from server.domain.uow import command, step, transaction
-from server.domain.vocab import EVIDENCE_TYPES
+from server.domain.vocab import AUDIO_TYPES, EVIDENCE_TYPES
 from server.extensions import db
-from server.models import Case, Evidence, User, Visit
+from server.models import Case, Evidence, Revisit, User, Visit
 from server.models.base import new_id, utcnow
 from server.storage import ObjectNotFound, Storage, StorageError, UploadTarget
 
@@ -40,6 +40,9 @@ CHUNK = 1 << 20
 # The fields whose equality makes a retried declaration "the same request".
 DECLARED_FIELDS = ("client_id", "case_id", "visit_id", "sha256", "size", "content_type",
                    "captured_at", "geo", "photographer", "place", "caption")
+# Part of the request only when given, so declarations made before they existed keep
+# their fingerprint (a phone retrying one across an upgrade is not refused).
+LINK_FIELDS = ("revisit_id", "respondent_id")
 
 
 def final_key(evidence_id: str) -> str:
@@ -101,8 +104,10 @@ def visible_flags(user: User, flags: list[dict] | None) -> list[dict]:
 def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
     """(evidence, created). The same client_id with the same body returns the first
     declaration (reviving an expired one); with another body it is refused."""
-    require_role(user, FIELD_ROLES, "evidence.forbidden", "Your role may not file evidence.")
-    request_hash = idempotency.fingerprint({k: data.get(k) for k in DECLARED_FIELDS})
+    require_role(user, EVIDENCE_ROLES, "evidence.forbidden", "Your role may not file evidence.")
+    request_hash = idempotency.fingerprint(
+        {k: data.get(k) for k in DECLARED_FIELDS}
+        | {k: data[k] for k in LINK_FIELDS if data.get(k) is not None})
     ev, created = idempotency.once(
         Evidence, data["client_id"], request_hash,
         create=lambda: _new_evidence(user, data, request_hash),
@@ -143,10 +148,12 @@ def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Eviden
             sa.select(Visit.id).filter_by(id=data["visit_id"], case_id=case.id)) is None:
         raise Invalid("evidence.bad_visit", "That visit does not belong to this case.",
                       errors={"visit_id": ["Not a visit of this case."]})
-    if data["content_type"] not in EVIDENCE_TYPES:
+    if data["content_type"] not in (*EVIDENCE_TYPES, *AUDIO_TYPES):
         raise Invalid("evidence.unsupported_type",
-                      f"Photos must be one of: {', '.join(EVIDENCE_TYPES)}.",
-                      errors={"content_type": ["Not an accepted photo format."]})
+                      f"Photos must be one of: {', '.join(EVIDENCE_TYPES)}; interview "
+                      f"recordings one of: {', '.join(AUDIO_TYPES)}.",
+                      errors={"content_type": ["Not an accepted photo or audio format."]})
+    revisit_id = _revisit_link(user, case, data)
     limit = runtime.setting("MAX_UPLOAD_BYTES")
     if data["size"] > limit:
         raise TooLarge("evidence.too_large",
@@ -157,7 +164,8 @@ def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Eviden
     geo = data.get("geo") or {}
     ev = Evidence(
         client_id=data["client_id"], request_hash=request_hash, case_id=case.id,
-        visit_id=data.get("visit_id"), state="pending", sha256=data["sha256"].lower(),
+        visit_id=data.get("visit_id"), revisit_id=revisit_id,
+        respondent_id=data.get("respondent_id"), state="pending", sha256=data["sha256"].lower(),
         size=data["size"], declared_type=data["content_type"], captured_at=data["captured_at"],
         geo_lat=geo.get("lat"), geo_lon=geo.get("lon"), geo_accuracy_m=geo.get("accuracy_m"),
         geo_fixed_at=geo.get("fixed_at"), geo_source=geo.get("source"),
@@ -168,6 +176,30 @@ def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Eviden
     ev.id = new_id()
     ev.staging_key = _staging_key(ev.id)
     return ev
+
+
+def _revisit_link(user: User, case: Case, data: dict[str, Any]) -> str | None:
+    """The revisit a photo or recording belongs to. A recording names the respondent whose
+    consent it was made under; a revisit team files for its revisits only."""
+    revisit_id = data.get("revisit_id")
+    if data["content_type"] in AUDIO_TYPES or data.get("respondent_id"):
+        if not data.get("respondent_id"):
+            raise Invalid("evidence.no_consent", "An interview recording names the respondent "
+                          "who consented to it.",
+                          errors={"respondent_id": ["Required for a recording."]})
+        respondent = revisits.respondent_for_recording(case.id, data["respondent_id"])
+        if revisit_id and revisit_id != respondent.revisit_id:
+            raise Invalid("evidence.bad_revisit", "That respondent is not of that revisit.",
+                          errors={"revisit_id": ["Not the respondent's revisit."]})
+        revisit_id = respondent.revisit_id
+    elif revisit_id and db.session.scalar(
+            sa.select(Revisit.id).filter_by(id=revisit_id, case_id=case.id)) is None:
+        raise Invalid("evidence.bad_revisit", "That revisit does not belong to this case.",
+                      errors={"revisit_id": ["Not a revisit of this case."]})
+    if revisit_id is None and user.role not in FIELD_ROLES:
+        raise Forbidden("evidence.forbidden", "A revisit team files the photos and recordings "
+                        "of its revisits only: name the revisit.")
+    return revisit_id
 
 
 def _offset(received: datetime, device_time: datetime | None) -> float | None:
@@ -187,8 +219,10 @@ def _revive(ev: Evidence, *, actor_id: str, staging_key: str,
 
 
 def complete(user: User, evidence_id: str) -> Evidence:
-    require_role(user, FIELD_ROLES, "evidence.forbidden", "Your role may not file evidence.")
+    require_role(user, EVIDENCE_ROLES, "evidence.forbidden", "Your role may not file evidence.")
     ev = get_evidence(user, evidence_id)
+    if user.role not in FIELD_ROLES and ev.uploaded_by != user.id:
+        raise Forbidden("evidence.forbidden", "A revisit team completes its own uploads only.")
     if ev.state == "expired" and _exists(runtime.storage(), ev.staging_key):
         # The bytes arrived (the upload URL outlives the declaration): take them.
         with transaction():
@@ -312,9 +346,7 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
             tmp.seek(0)
             try:
                 with _decode_slot():
-                    facts = media.read_image(
-                        tmp, max_pixels=runtime.setting("MAX_IMAGE_PIXELS"),
-                        max_jpeg_pixels=runtime.setting("MAX_JPEG_PIXELS"))
+                    facts = _read(ev, tmp)
             except media.MediaError as exc:
                 _discard_promoted(store, ev.id)
                 reason = exc.code.split(".", 1)[1]
@@ -331,7 +363,7 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
         return _settled(ev), False
 
     thumbnails = {}
-    for thumb in facts.thumbnails:
+    for thumb in getattr(facts, "thumbnails", ()):
         store.put_bytes(thumb_key(ev.id, thumb.name), thumb.data, content_type=thumb.content_type)
         thumbnails[thumb.name] = {"width": thumb.width, "height": thumb.height}
 
@@ -342,16 +374,17 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
         sa.select(Evidence.case_id).distinct()
         .where(Evidence.sha256 == ev.sha256, Evidence.state == "stored",
                Evidence.case_id != ev.case_id)).all()
+    exif = getattr(facts, "exif", None)
     flags = integrity_flags(
-        exif_gps=facts.exif.gps, exif_taken_at=facts.exif.taken_at,
-        exif_errors=facts.exif.errors,
+        exif_gps=exif.gps if exif else None, exif_taken_at=exif.taken_at if exif else None,
+        exif_errors=exif.errors if exif else [],
         geo=(ev.geo_lat, ev.geo_lon) if ev.geo_lat is not None else None,
         case_location=(case.lat, case.lon) if case.lat is not None else None,
         captured_at=ev.captured_at, received_at=ev.declared_at,
         device_offset_s=ev.device_offset_s, duplicate_case_ids=list(duplicates),
         declared_type=ev.declared_type, content_type=facts.content_type,
         limits=Thresholds(runtime.setting("FAR_FROM_CASE_M"), runtime.setting("CLOCK_DRIFT_S"),
-                          runtime.setting("LOCAL_TIMEZONE")))
+                          runtime.setting("LOCAL_TIMEZONE")), photo=exif is not None)
     # Conditional on `pending`, so two completions racing store it once.
     with step():
         mine = _mark_stored(ev, case, facts, flags, thumbnails, received, actor_id)
@@ -361,13 +394,26 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
     return _settled(ev), mine
 
 
+def _read(ev: Evidence, fp: IO[bytes]) -> media.ImageFacts | media.AudioFacts:
+    """What the bytes are, judged by their content; the declared type only picks which
+    reader is tried (a photo declared as audio is refused as not audio)."""
+    if ev.declared_type in AUDIO_TYPES:
+        return media.read_audio(fp, max_seconds=runtime.setting("MAX_AUDIO_SECONDS"))
+    return media.read_image(fp, max_pixels=runtime.setting("MAX_IMAGE_PIXELS"),
+                            max_jpeg_pixels=runtime.setting("MAX_JPEG_PIXELS"))
+
+
 def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
                  thumbnails: dict[str, Any], received: datetime, actor_id: str | None) -> bool:
+    exif = getattr(facts, "exif", None)
     done = db.session.execute(
         sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending")
         .values(state="stored", object_key=final_key(ev.id), content_type=facts.content_type,
-                stored_at=received, width=facts.width, height=facts.height,
-                exif=facts.exif.to_dict(), exif_errors=facts.exif.errors, flags=flags,
+                stored_at=received, width=getattr(facts, "width", None),
+                height=getattr(facts, "height", None),
+                duration_s=getattr(facts, "duration_s", None),
+                exif=exif.to_dict() if exif else None, exif_errors=exif.errors if exif else None,
+                flags=flags,
                 thumbnails=thumbnails, last_error=None)
         .execution_options(synchronize_session=False))
     if done.rowcount == 1:
@@ -394,7 +440,8 @@ def original_download(user: User, evidence_id: str, address: str | None) -> str:
 
 def original_link(ev: Evidence) -> str:
     """A short-lived link to the original, as an attachment only (never shown inline)."""
-    ext = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}.get(
+    ext = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "audio/mp4": "m4a",
+           "audio/webm": "webm", "audio/ogg": "ogg", "audio/mpeg": "mp3"}.get(
         ev.content_type or "", "heic")
     return runtime.storage().presign_download(
         final_key(ev.id), expires_in=runtime.setting("DOWNLOAD_URL_TTL"),

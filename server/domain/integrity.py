@@ -39,7 +39,9 @@ def integrity_flags(*, exif_gps: tuple[float, float] | None, exif_taken_at: date
                     case_location: tuple[float, float] | None, captured_at: datetime,
                     received_at: datetime, device_offset_s: float | None,
                     duplicate_case_ids: list[str], declared_type: str, content_type: str,
-                    limits: Thresholds) -> list[dict]:
+                    limits: Thresholds, photo: bool = True) -> list[dict]:
+    """The flags of a stored photo, or of a recording (`photo=False`: no EXIF, no place:
+    only the type, the clocks and duplicates are judged)."""
     flags: list[dict] = []
     if _SAME_TYPE.get(declared_type, declared_type) != _SAME_TYPE.get(content_type,
                                                                       content_type):
@@ -47,12 +49,12 @@ def integrity_flags(*, exif_gps: tuple[float, float] | None, exif_taken_at: date
         flags.append(_flag("declared_type_differs",
                            f"Declared as {declared_type}, but the content is {content_type}.",
                            declared=declared_type, content=content_type))
-    if exif_gps is None:
+    if photo and exif_gps is None:
         flags.append(_flag("no_gps", "The photo file carries no GPS position."))
-    located = photo_location(geo, exif_gps)
-    if located is None:
+    located = photo_location(geo, exif_gps) if photo else None
+    if photo and located is None:
         flags.append(_flag("no_location", "Neither the phone nor the photo gave a position."))
-    if exif_taken_at is None:
+    if photo and exif_taken_at is None:
         flags.append(_flag("no_exif_time", "The photo file carries no time taken."))
     if exif_errors:
         flags.append(_flag("metadata_unreadable", "Part of the photo's metadata is unreadable.",

@@ -332,6 +332,35 @@ def _notify_supervision(case: Case, user: User, note: str, now: datetime) -> Non
         created_at=now, data={"note": note, "by": user.display_name or user.username}))
 
 
+# ---- what a revisit does to the case -----------------------------------------------------
+# Handled cases a dissatisfied revisit sends back to the reviewers: a closed one is
+# unclosed (back to submitted), a submitted one stays there with a new review deadline.
+REVIEWABLE = ("submitted", "closed")
+
+
+def dissatisfied_revisit(case: Case, *, actor_id: str, now: datetime,
+                         data: dict[str, Any]) -> None:
+    """A helper of the revisit commands (no commit): the timeline event with the answers
+    that explain why, its audit entry, and for a handled case the way back to review
+    under the deadline rule's review period. A case still being handled only records it."""
+    review = case.status in REVIEWABLE
+    data = {**data, "from": case.status, "review": review}
+    if review:
+        case.status, case.closed_at = "submitted", None
+        case.updated_at = now
+        deadline_rules.refresh(case, now, deadlines.ClockEvent("revisit_dissatisfied", now,
+                                                               data))
+        try:
+            db.session.flush()
+        except StaleDataError as exc:
+            raise Conflict("case.version_conflict",
+                           "Someone changed this case at the same time; retry.") from exc
+    timeline.append(case, "revisit_dissatisfied", actor_id=actor_id, at=now, data=data)
+    audit.append("case.revisit_dissatisfied", "case", case.id, actor_id=actor_id,
+                 data={"status": case.status, "revisit_id": data.get("revisit_id"),
+                       "review": review})
+
+
 # ---- the rule other commands share ------------------------------------------------------
 def require_open(case: Case, what: str) -> None:
     """Visits and evidence go to open cases only; a closed one must be reopened first."""

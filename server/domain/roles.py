@@ -15,6 +15,10 @@ OFFICE_ROLES = ("reviewer", "admin")
 ADMIN_ROLES = ("admin",)
 # Who may see a complainant's contact (to call them back), with a logged reason.
 REVEAL_ROLES = ("revisit", "reviewer", "admin")
+# Who records revisits (calls, door-to-door surveys) and files their photos and recordings.
+REVISIT_ROLES = ("revisit", "reviewer", "admin")
+# Who files evidence: the field, and revisit teams (for their revisits only).
+EVIDENCE_ROLES = ("inspector", "revisit", "reviewer", "admin")
 
 
 def require_role(user: User, roles: Collection[str], code: str, message: str) -> None:

@@ -7,17 +7,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import audit, idempotency, lifecycle, scope, standards, timeline
+from server.domain import audit, idempotency, lifecycle, noise_record, scope, timeline
 from server.domain.errors import Invalid
+from server.domain.noise_record import UNJUDGED_SOURCES
 from server.domain.roles import FIELD_ROLES, require_role
 from server.domain.uow import command
 from server.extensions import db
-from server.models import Case, Measurement, User, Visit
+from server.models import Case, Evidence, Measurement, User, Visit
 from server.models.base import utcnow
-
-# Readings kept beside the limit for the record but never judged: a phone's microphone is
-# not a sound level meter, so its estimate never counts as the measurement.
-UNJUDGED_SOURCES = ("phone_estimate",)
 
 
 @command
@@ -67,19 +64,38 @@ def _new_visit(user: User, case: Case, data: dict[str, Any], request_hash: str,
                           "A phone estimate must name the phone model.",
                           errors={"measurements": {str(position): {
                               "device": ["Required for a phone_estimate."]}}})
-        judged = standards.judge_noise(reading["value_dba"], category=case.category,
-                                       zone_class=reading.get("zone_class"),
-                                       period=reading["period"],
-                                       limit_dba=reading.get("limit_dba"))
+        # The assessment is frozen with the reading, as its limit is: a later change to
+        # the rules data never rewrites an old judgement (rules_version says which).
+        judged = noise_record.assess(reading, case.category)
+        record_data = {k: reading[k] for k in noise_record.RECORD_DATA_FIELDS
+                       if reading.get(k) is not None}
         visit.measurements.append(Measurement(
             position=position, kind=reading["kind"], value_dba=reading["value_dba"],
             zone_class=reading.get("zone_class"), period=reading["period"],
-            limit_dba=judged.limit_dba, standard=judged.standard,
-            exceeded=None if source in UNJUDGED_SOURCES else judged.exceeded,
+            limit_dba=judged.limit_dba, standard=judged.standard, exceeded=judged.exceeded,
             source=source, device=device,
             calibration_offset_db=reading.get("calibration_offset_db"),
+            record_kind=judged.record, record_data=record_data or None,
+            lmax_dba=reading.get("lmax_dba"), background_dba=reading.get("background_dba"),
+            background_correction_db=judged.background_correction_db,
+            corrected_dba=judged.corrected_dba,
+            valid_for_enforcement=judged.valid_for_enforcement,
+            invalid_reasons=judged.invalid_reasons, verdict=judged.verdict,
+            verdict_rule=judged.verdict_rule, rules_version=judged.rules_version,
+            meter_photo_client_id=reading.get("meter_photo_client_id"),
         ))
     return visit
+
+
+def meter_photos(visit: Visit) -> dict[str, str]:
+    """client_id -> evidence id of the meter-display photos this visit's readings name
+    that have been declared on the same case (a photo may arrive after its reading)."""
+    wanted = {m.meter_photo_client_id for m in visit.measurements if m.meter_photo_client_id}
+    if not wanted:
+        return {}
+    rows = db.session.execute(sa.select(Evidence.client_id, Evidence.id).where(
+        Evidence.client_id.in_(wanted), Evidence.case_id == visit.case_id))
+    return {client_id: evidence_id for client_id, evidence_id in rows}
 
 
 def list_visits(user: User, case_id: str) -> list[Visit]:

@@ -52,3 +52,19 @@ MEASUREMENT_SOURCES = ("meter", "phone_estimate")
 EVIDENCE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
 
 GEO_SOURCES = ("gps", "network", "manual_pin", "late_fix")
+
+# Interview recordings of a revisit, checked again by content on completion (no codecs
+# parameter: the container is what is verified).
+AUDIO_TYPES = ("audio/mp4", "audio/webm", "audio/ogg", "audio/mpeg")
+
+# Revisits (回访): how, whom, and what they said.
+REVISIT_METHODS = ("phone", "door", "questionnaire", "online")
+RESPONDENT_KINDS = ("complainant", "resident", "business")
+# 满意 / 基本满意 / 不满意, best first.
+SATISFACTION = ("satisfied", "basically_satisfied", "dissatisfied")
+# What one call attempt came to; every outcome but "answered" is a failed attempt.
+ATTEMPT_OUTCOMES = ("answered", "no_answer", "busy", "switched_off", "wrong_number",
+                    "refused")
+QUESTION_KINDS = ("single", "multi", "scale", "yesno", "text")
+# What a sample may be stratified by (columns of a case).
+SAMPLE_STRATA = ("unit", "channel")

@@ -6,6 +6,7 @@ from server.models.case import Case, CaseUnit, case_assignees
 from server.models.deadline import CalendarDay, CalendarYear, DeadlineRule
 from server.models.evidence import Evidence
 from server.models.notification import Notification, Webhook, WebhookDelivery
+from server.models.revisit import Questionnaire, Respondent, Revisit, RevisitSample, SampleCase
 from server.models.timeline import CaseEvent
 from server.models.unit import Unit, user_units
 from server.models.user import ROLES, LoginThrottle, User, UserSession
@@ -26,6 +27,11 @@ __all__ = [
     "LoginThrottle",
     "Measurement",
     "Notification",
+    "Questionnaire",
+    "Respondent",
+    "Revisit",
+    "RevisitSample",
+    "SampleCase",
     "Unit",
     "User",
     "UserSession",

@@ -21,6 +21,12 @@ class Evidence(Base):
     request_hash: Mapped[str] = mapped_column(sa.String(64))
     case_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("cases.id"), index=True)
     visit_id: Mapped[str | None] = mapped_column(sa.String(36), sa.ForeignKey("visits.id"))
+    # A revisit's photo (the door, a signed paper questionnaire) or interview recording;
+    # a recording names the respondent whose consent it was made under.
+    revisit_id: Mapped[str | None] = mapped_column(sa.String(36), sa.ForeignKey("revisits.id"),
+                                                   index=True)
+    respondent_id: Mapped[str | None] = mapped_column(
+        sa.String(36), sa.ForeignKey("revisit_respondents.id"))
     state: Mapped[str] = mapped_column(sa.String(12), default="pending", index=True)
 
     # What the phone declared at capture.
@@ -50,6 +56,7 @@ class Evidence(Base):
     stored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     width: Mapped[int | None] = mapped_column(sa.Integer)
     height: Mapped[int | None] = mapped_column(sa.Integer)
+    duration_s: Mapped[float | None] = mapped_column(sa.Float)  # recordings
     exif: Mapped[dict | None] = mapped_column(sa.JSON)
     exif_errors: Mapped[list | None] = mapped_column(sa.JSON)
     flags: Mapped[list | None] = mapped_column(sa.JSON)

@@ -58,5 +58,23 @@ class Measurement(Base):
     source: Mapped[str] = mapped_column(sa.String(20), default="meter")
     device: Mapped[str | None] = mapped_column(sa.String(120))
     calibration_offset_db: Mapped[float | None] = mapped_column(sa.Float)
+    # The noise record (migration 0008). All nullable: an older row is a one-figure
+    # ("simple") reading. The assessment is frozen with the reading like the limit above,
+    # with the version of the rules data it was made under.
+    record_kind: Mapped[str | None] = mapped_column(sa.String(8))
+    # Instrument, calibrator, calibration readings, position, room class, windows, weather,
+    # duration, noise type: inputs kept as sent, never queried on their own.
+    record_data: Mapped[dict | None] = mapped_column(sa.JSON)
+    lmax_dba: Mapped[float | None] = mapped_column(sa.Float)
+    background_dba: Mapped[float | None] = mapped_column(sa.Float)
+    background_correction_db: Mapped[float | None] = mapped_column(sa.Float)
+    corrected_dba: Mapped[float | None] = mapped_column(sa.Float)
+    valid_for_enforcement: Mapped[bool | None] = mapped_column(sa.Boolean)
+    invalid_reasons: Mapped[list | None] = mapped_column(sa.JSON)
+    verdict: Mapped[dict | None] = mapped_column(sa.JSON)
+    verdict_rule: Mapped[str | None] = mapped_column(sa.String(40))
+    rules_version: Mapped[str | None] = mapped_column(sa.String(20))
+    # The phone's UUID for the photo of the meter's display (the photo may arrive later).
+    meter_photo_client_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
 
     visit: Mapped[Visit] = relationship(back_populates="measurements")

@@ -1,0 +1,154 @@
+"""Revisit sampling: proportional, stratified, reproducible from its seed; and its figures."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from server.domain import sampling
+from server.extensions import db
+from server.models import Case, User
+from tests.conftest import unit_id
+
+
+# ---- the draw, pure ------------------------------------------------------------------------
+def test_allocation_is_proportional_within_one_case_and_never_skips_a_stratum() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        sizes = {f"s{i}": rng.choice([0, 1, 2, 3, rng.randint(4, 400)])
+                 for i in range(rng.randint(1, 12))}
+        share = rng.choice([0.01, 0.05, 0.1, 0.25, 0.5, 0.9])
+        counts = sampling.allocate(sizes, share)
+        assert set(counts) == {s for s, n in sizes.items() if n > 0}
+        for stratum, n in counts.items():
+            assert 1 <= n <= sizes[stratum]
+            assert abs(n - share * sizes[stratum]) < 1, (sizes, share, counts)
+
+
+def test_a_worked_allocation() -> None:
+    # 10% of 95 + 3 + 12 = 11 cases: 9.5 -> 10 (largest remainder), 0.3 -> 1 (at least
+    # one), 1.2 -> 1; an empty stratum draws nothing.
+    assert sampling.allocate({"a": 95, "b": 3, "c": 0, "d": 12}, 0.1) == \
+        {"a": 10, "b": 1, "d": 1}
+
+
+def test_the_same_seed_draws_the_same_cases_whatever_the_order() -> None:
+    people = [(str(uuid.UUID(int=i)), f"unit{i % 4}|{'ab'[i % 2]}") for i in range(500)]
+    first = sampling.draw(people, 0.1, "seed-2026")
+    shuffled = people[:]
+    random.Random(1).shuffle(shuffled)
+    assert sampling.draw(shuffled, 0.1, "seed-2026") == first
+    assert sampling.draw(people, 0.1, "another-seed") != first
+    drawn = [c for ids in first.values() for c in ids]
+    assert len(drawn) == len(set(drawn)) == 50
+
+
+# ---- through the API --------------------------------------------------------------------
+PERIOD = {"from": "2026-01-01T00:00:00+08:00", "to": "2027-01-01T00:00:00+08:00"}
+
+
+def seed_cases(n_a: int, n_b: int) -> list[str]:
+    """Handled cases in Street A and B over two channels (rows made directly: the draw
+    only reads status, unit, channel and receipt time)."""
+    ids = []
+    when = datetime(2026, 3, 1, tzinfo=UTC)
+    for unit, n in (("Street A", n_a), ("Street B", n_b)):
+        for i in range(n):
+            case = Case(channel=("hotline_12345", "online")[i % 3 == 0], category="noise_social",
+                        subject=f"噪声 {unit} {i}", address="某路", received_at=when +
+                        timedelta(hours=i), unit_id=unit_id(unit),
+                        status=("closed", "submitted")[i % 2])
+            db.session.add(case)
+            db.session.flush()
+            ids.append(case.id)
+    # Outside the population: open, or received outside the period.
+    db.session.add(Case(channel="online", category="odour", subject="未办结", address="某路",
+                        received_at=when, unit_id=unit_id("Street A"), status="in_progress"))
+    db.session.add(Case(channel="online", category="odour", subject="去年", address="某路",
+                        received_at=datetime(2025, 6, 1, tzinfo=UTC), unit_id=unit_id("Street A"),
+                        status="closed"))
+    db.session.commit()
+    return ids
+
+
+def test_a_sample_is_drawn_again_the_same_and_tracked_to_its_figures(app, as_user) -> None:
+    handled_ids = seed_cases(61, 19)
+    office, revisit = as_user("reviewer"), as_user("revisit")
+    body = {**PERIOD, "share": 0.1, "strata": ["unit", "channel"], "seed": "audit-2026"}
+    first = office.post("/api/revisit-samples", json=body)
+    assert first.status_code == 201, first.get_json()
+    sample = first.get_json()
+    assert sample["population"] == 80 and sample["seed"] == "audit-2026"
+    cases = [c["case_id"] for c in sample["cases"]]
+    assert len(cases) == len(set(cases)) and set(cases) <= set(handled_ids)
+    # Four strata (2 units x 2 channels), each represented, each within one of 10%.
+    strata = sample["strata_figures"]
+    assert len(strata) == 4 and sum(s["population"] for s in strata) == 80
+    for s in strata:
+        assert s["drawn"] >= 1 and abs(s["drawn"] - 0.1 * s["population"]) < 1
+        assert sum(c["stratum"] == s["stratum"] for c in sample["cases"]) == s["drawn"]
+    again = office.post("/api/revisit-samples", json=body).get_json()
+    assert [c["case_id"] for c in again["cases"]] == cases
+    assert again["population_hash"] == sample["population_hash"]
+    unseeded = office.post("/api/revisit-samples", json={**body, "seed": None}).get_json()
+    assert unseeded["seed"] and len(unseeded["seed"]) == 16
+    assert revisit.post("/api/revisit-samples", json=body).status_code == 403
+
+    # Assigned to the revisit team, then revisited: one satisfied, one dissatisfied, one
+    # unreachable after three calls.
+    team = [db.session.scalar(sa.select(User.id).filter_by(username="revisit"))]
+    assigned = office.post(f"/api/revisit-samples/{sample['id']}/assign",
+                           json={"user_ids": team}).get_json()
+    assert all(c["assignee"]["id"] == team[0] for c in assigned["cases"])
+    bad = office.post(f"/api/revisit-samples/{sample['id']}/assign",
+                      json={"user_ids": [db.session.scalar(
+                          sa.select(User.id).filter_by(username="insp_a"))]})
+    assert bad.status_code == 422
+    at = "2026-11-28T19:30:00+08:00"
+    for case_id, satisfaction in zip(cases[:2], ("satisfied", "dissatisfied"), strict=True):
+        answer = revisit.post(f"/api/cases/{case_id}/revisits", json={
+            "client_id": str(uuid.uuid4()), "method": "phone", "at": at,
+            "satisfaction": satisfaction, "respondents": [
+                {"client_id": str(uuid.uuid4()), "kind": "complainant"}]})
+        assert answer.status_code == 201, answer.get_json()
+    calls = [{"at": at, "outcome": "no_answer"}] * 3
+    assert revisit.post(f"/api/cases/{cases[2]}/revisits", json={
+        "client_id": str(uuid.uuid4()), "method": "phone", "at": at, "attempts": calls,
+        "unreachable_reason": "三次未接"}).status_code == 201
+    progress = revisit.get(f"/api/revisit-samples/{sample['id']}").get_json()
+    figures = progress["figures"]
+    assert (figures["sampled"], figures["revisited"], figures["reached"],
+            figures["unreachable"]) == (len(cases), 3, 2, 1)
+    assert figures["revisit_rate"] == {"numerator": 3, "denominator": len(cases),
+                                       "rate": round(3 / len(cases), 4)}
+    assert figures["satisfaction_rate"] == {"numerator": 1, "denominator": 2, "rate": 0.5}
+    assert figures["dissatisfied_rate"]["numerator"] == 1
+    assert sum(u["sampled"] for u in progress["by_unit"]) == len(cases)
+    assert sum(c["revisited"] for c in progress["by_channel"]) == 3
+    # The other sample, drawn before these revisits, counts them too (since its draw).
+    assert office.get(f"/api/revisit-samples/{again['id']}").get_json()["figures"][
+        "revisited"] == 3
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"share": 0}, "share"), ({"share": 1.5}, "share"), ({"strata": ["colour"]}, "strata"),
+    ({"to": "2025-01-01T00:00:00+08:00"}, "to")])
+def test_bad_sample_requests_name_the_field(app, as_user, change: dict, field: str) -> None:
+    seed_cases(3, 0)
+    answer = as_user("reviewer").post("/api/revisit-samples", json={
+        **PERIOD, "share": 0.1, **change})
+    assert answer.status_code == 422 and field in answer.get_json()["errors"]
+
+
+def test_a_sample_over_other_units_is_not_found(app, as_user) -> None:
+    seed_cases(5, 5)
+    sample = as_user("reviewer").post("/api/revisit-samples",
+                                      json={**PERIOD, "share": 0.5}).get_json()
+    assert as_user("reviewer_a").get(f"/api/revisit-samples/{sample['id']}").status_code == 404
+    mine = as_user("reviewer_a").post("/api/revisit-samples",
+                                      json={**PERIOD, "share": 0.5}).get_json()
+    assert mine["population"] == 5  # Street A's only
