@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from server.domain import auth, cases
+from server.domain import auth, cases, lifecycle
 from server.extensions import db
 from server.models import Unit, User
 from server.models.base import utcnow
@@ -68,6 +68,9 @@ CASES = (
      "美食广场多家商户油烟净化器未正常运行，排口正对住宅。", 12,
      ("黄女士", "18899990000"), False),
 )
+# Cases already handled, so the revisit team has calls to make: case number, closed?
+HANDLED = ((5, True), (6, True), (10, False), (11, True))
+HANDLING = {"verdict": "true", "result": "已现场核查并责令整改，复查时已整改到位。"}
 
 
 def seed_demo(*, only_if_empty: bool) -> bool:
@@ -81,14 +84,23 @@ def seed_demo(*, only_if_empty: bool) -> bool:
     units = {u.name: u for u in db.session.scalars(sa.select(Unit))}
     office = db.session.scalar(sa.select(User).filter_by(username="reviewer"))
     now = utcnow()
+    made = []
     for n, (street, channel, category, subject, address, (lat, lon), description, hours,
             who, key) in enumerate(CASES, start=1):
-        cases.create_case(office, dict(
+        made.append(cases.create_case(office, dict(
             channel=channel, category=category, subject=subject, address=address, lat=lat,
             lon=lon, description=description, received_at=now - timedelta(hours=hours),
             unit_id=units[STREETS[street]].id, key=key,
             external_ref=f"DEMO-{now:%Y}-{n:04d}",
             complainant_name=who[0] if who else None,
             complainant_phone=who[1] if who else None,
-        ))
+        )))
+    field = {units[STREETS[i]].id: db.session.scalar(sa.select(User).filter_by(username=name))
+             for i, name in enumerate(("inspector", "inspector2"))}
+    for n, close in HANDLED:
+        case = made[n - 1]
+        steps = [(office, "dispatch", {"unit_id": case.unit_id}),
+                 (field[case.unit_id], "start", {}), (field[case.unit_id], "submit", HANDLING)]
+        for user, action, params in steps + ([(office, "approve", {})] if close else []):
+            case = lifecycle.act(user, case.id, action, case.version, params)
     return True
