@@ -198,6 +198,9 @@ def add_respondent(user: User, revisit_id: str, data: dict[str, Any]
     revisit = get(user, revisit_id)
     data.pop("device_time", None)
     case = scope.get_case(user, revisit.case_id, for_update=True)
+    # Read again under the case's lock: respondents added meanwhile count for the position
+    # and for the overall satisfaction.
+    db.session.refresh(revisit)
     request_hash = _respondent_hash(revisit.client_id, data)
 
     def create() -> Respondent:
