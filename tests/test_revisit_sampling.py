@@ -108,6 +108,9 @@ def test_a_sample_is_drawn_again_the_same_and_tracked_to_its_figures(app, as_use
                       json={"user_ids": [db.session.scalar(
                           sa.select(User.id).filter_by(username="insp_a"))]})
     assert bad.status_code == 422
+    todo = revisit.get("/api/revisit-tasks").get_json()["items"]
+    assert sorted(t["case_id"] for t in todo) == sorted(cases)
+    assert as_user("admin").get("/api/revisit-tasks").get_json()["items"] == []
     at = "2026-11-28T19:30:00+08:00"
     for case_id, satisfaction in zip(cases[:2], ("satisfied", "dissatisfied"), strict=True):
         answer = revisit.post(f"/api/cases/{case_id}/revisits", json={
@@ -119,6 +122,11 @@ def test_a_sample_is_drawn_again_the_same_and_tracked_to_its_figures(app, as_use
     assert revisit.post(f"/api/cases/{cases[2]}/revisits", json={
         "client_id": str(uuid.uuid4()), "method": "phone", "at": at, "attempts": calls,
         "unreachable_reason": "三次未接"}).status_code == 201
+    left = [t["case_id"] for t in revisit.get("/api/revisit-tasks").get_json()["items"]]
+    assert sorted(left) == sorted(cases[3:])
+    listed = revisit.get("/api/revisit-samples").get_json()["items"]
+    assert [x["id"] for x in listed] == [unseeded["id"], again["id"], sample["id"]]
+    assert listed[-1]["drawn"] == len(cases) and listed[-1]["seed"] == "audit-2026"
     progress = revisit.get(f"/api/revisit-samples/{sample['id']}").get_json()
     figures = progress["figures"]
     assert (figures["sampled"], figures["revisited"], figures["reached"],

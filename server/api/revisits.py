@@ -19,8 +19,10 @@ from server.api.schemas_revisits import (
     RevisitCreateSchema,
     RevisitListSchema,
     RevisitSchema,
+    RevisitTaskListSchema,
     SampleAssignSchema,
     SampleCreateSchema,
+    SampleListSchema,
     SampleSchema,
 )
 from server.api.security import current_user, load_user
@@ -154,16 +156,34 @@ def present_sample(sample: RevisitSample) -> dict[str, Any]:
     }
 
 
-@blp.route("/revisit-samples", methods=["POST"])
-@blp.arguments(SampleCreateSchema)
-@blp.response(201, SampleSchema)
-def create_sample(data: dict):  # type: ignore[no-untyped-def]
-    """Draw a sample of the handled cases received in [from, to): `share` of them,
-    stratified (proportional, at least one per non-empty stratum), from `seed` (made and
-    recorded when not given): the same seed over the same cases draws the same sample."""
-    sample = sampling.create(current_user(), period_from=data["from_"], period_to=data["to"],
-                             share=data["share"], strata=data["strata"], seed=data.get("seed"))
-    return present_sample(sample)
+@blp.route("/revisit-samples")
+class Samples(MethodView):
+    @blp.response(200, SampleListSchema)
+    def get(self):  # type: ignore[no-untyped-def]
+        """The newest samples (50) drawn over units the user sees."""
+        items = sampling.recent(current_user())
+        return {"items": [{**{k: getattr(s, k) for k in (
+            "id", "period_from", "period_to", "share", "strata", "seed", "population",
+            "created_at")}, "drawn": sum(a["drawn"] for a in s.allocation)} for s in items]}
+
+    @blp.arguments(SampleCreateSchema)
+    @blp.response(201, SampleSchema)
+    def post(self, data: dict):  # type: ignore[no-untyped-def]
+        """Draw a sample of the handled cases received in [from, to): `share` of them,
+        stratified (proportional, at least one per non-empty stratum), from `seed` (made
+        and recorded when not given): the same seed over the same cases draws the same
+        sample."""
+        sample = sampling.create(current_user(), period_from=data["from_"],
+                                 period_to=data["to"], share=data["share"],
+                                 strata=data["strata"], seed=data.get("seed"))
+        return present_sample(sample)
+
+
+@blp.route("/revisit-tasks")
+@blp.response(200, RevisitTaskListSchema)
+def revisit_tasks():  # type: ignore[no-untyped-def]
+    """The sampled cases assigned to me that no revisit has followed since their draw."""
+    return {"items": sampling.tasks(current_user())}
 
 
 @blp.route("/revisit-samples/<sample_id>")

@@ -209,3 +209,32 @@ class SampleSchema(Schema):
     by_unit = fields.List(fields.Dict())
     by_channel = fields.List(fields.Dict())
     cases = fields.List(fields.Nested(SampleCaseSchema))
+
+
+class SampleSummarySchema(Schema):
+    id = Text()
+    period_from = fields.DateTime(data_key="from")
+    period_to = fields.DateTime(data_key="to")
+    share = fields.Float()
+    strata = fields.List(Text())
+    seed = Text()
+    population = fields.Integer()
+    drawn = fields.Integer()
+    created_at = fields.DateTime()
+
+
+class SampleListSchema(Schema):
+    items = fields.List(fields.Nested(SampleSummarySchema))
+
+
+class RevisitTaskSchema(Schema):
+    case_id = Text()
+    sample_id = Text()
+    subject = Text()
+    address = Text()
+    status = Text()
+    drawn_at = fields.DateTime()
+
+
+class RevisitTaskListSchema(Schema):
+    items = fields.List(fields.Nested(RevisitTaskSchema))

@@ -151,6 +151,34 @@ def assign(user: User, sample_id: str, user_ids: list[str]) -> RevisitSample:
     return sample
 
 
+def recent(user: User, limit: int = 50) -> list[RevisitSample]:
+    """The newest samples the user may see (drawn over units they all see)."""
+    require_role(user, (*OFFICE_ROLES, *REVISIT_ROLES), "sample.forbidden",
+                 "Your role may not see revisit samples.")
+    units = scope.visible_unit_ids(user)
+    rows = db.session.scalars(sa.select(RevisitSample)
+                              .order_by(RevisitSample.created_at.desc()).limit(limit * 4))
+    return [s for s in rows if set(s.unit_scope) <= units][:limit]
+
+
+def tasks(user: User) -> list[dict[str, Any]]:
+    """The sampled cases assigned to this user that no revisit has followed since their
+    draw: a revisit user's list of calls to make."""
+    done = (sa.select(Revisit.id).where(Revisit.case_id == SampleCase.case_id,
+                                        Revisit.received_at >= RevisitSample.created_at,
+                                        Revisit.outcome != "open").exists())
+    rows = db.session.execute(
+        sa.select(SampleCase.case_id, SampleCase.sample_id, Case.subject, Case.address,
+                  Case.status, RevisitSample.created_at)
+        .join(RevisitSample, RevisitSample.id == SampleCase.sample_id)
+        .join(Case, Case.id == SampleCase.case_id)
+        .where(SampleCase.assignee_id == user.id, ~done)
+        .order_by(RevisitSample.created_at, SampleCase.case_id).limit(500)).all()
+    return [{"case_id": r.case_id, "sample_id": r.sample_id, "subject": r.subject,
+             "address": r.address, "status": r.status, "drawn_at": r.created_at}
+            for r in rows]
+
+
 # ---- progress and figures ----------------------------------------------------------------
 def _rate(numerator: int, denominator: int) -> dict[str, Any]:
     return {"numerator": numerator, "denominator": denominator,
