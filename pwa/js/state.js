@@ -38,36 +38,6 @@ export function isManager() {
   return (state.vocab?.role_sets?.office || []).includes(state.session?.user?.role);
 }
 
-// The revisit lists: the server's (GET /api/vocab), and until a server sends them, the
-// values of the HTTP contract (issue 8), so an older server's phone still works.
-const REVISIT_CONTRACT = {
-  revisit_methods: ["phone", "door", "questionnaire", "online"],
-  respondent_kinds: ["complainant", "resident", "business"],
-  satisfaction: ["satisfied", "basically_satisfied", "dissatisfied"],
-  attempt_outcomes: ["answered", "no_answer", "busy", "switched_off", "wrong_number", "refused"],
-  revisit_roles: ["revisit", "reviewer", "admin"],
-};
-
-export function revisitVocab(v = state.vocab) {
-  const out = {};
-  for (const [name, fallback] of Object.entries(REVISIT_CONTRACT)) {
-    const given = name === "revisit_roles" ? v?.role_sets?.revisit : v?.[name];
-    out[name] = Array.isArray(given) && given.length ? given : fallback;
-  }
-  return out;
-}
-
-// Who records revisits (calls, door-to-door surveys).
-export function isRevisitor() {
-  return revisitVocab().revisit_roles.includes(state.session?.user?.role);
-}
-
-// Who records checks: the server's field role set (the revisit team records none).
-export function isField() {
-  const field = state.vocab?.role_sets?.field;
-  return !field || field.includes(state.session?.user?.role);
-}
-
 export function isAdmin() {
   return (state.vocab?.role_sets?.admin || []).includes(state.session?.user?.role);
 }
@@ -119,27 +89,6 @@ export async function cachedGet(path) {
     const stored = (await getCache(`get:${path}`))?.value;
     if (stored) return stored;
     throw error;
-  }
-}
-
-// A case as the phone last saw it (the case page's copy, else the lists').
-export async function cachedCase(caseId) {
-  const detail = (await getCache(`case:${caseId}`))?.value?.item;
-  if (detail) return detail;
-  for (const key of ["cases:mine", "cases:office"]) {
-    const found = (await getCache(key))?.value?.find((c) => c.id === caseId);
-    if (found) return found;
-  }
-  return { id: caseId, subject: "", address: "", category: "noise_social" };
-}
-
-// The questionnaires, kept on the phone for surveys where there is no signal.
-export async function loadQuestionnaires() {
-  if (!isRevisitor()) return null;
-  try {
-    return await cachedGet("/api/questionnaires");
-  } catch {
-    return null;
   }
 }
 
