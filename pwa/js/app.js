@@ -3,7 +3,7 @@ import { api, probe } from "./api.js";
 import { db } from "./db.js";
 import { getLang, setLang, t } from "./i18n.js";
 import * as outbox from "./outbox.js";
-import { isAdmin, isManager, isOffice, loadSession, loadStandards, loadVocab, saveSession, state, warnIfStorageLow } from "./state.js";
+import { isAdmin, isManager, isOffice, loadQuestionnaires, loadSession, loadStandards, loadVocab, saveSession, state, warnIfStorageLow } from "./state.js";
 import { go, setRouter } from "./nav.js";
 import { html } from "./ui.js";
 import { renderAdmin } from "./views/admin.js";
@@ -15,6 +15,8 @@ import { renderCheck } from "./views/check.js";
 import { renderLogin } from "./views/login.js";
 import { renderMap } from "./views/map.js";
 import { renderOutbox } from "./views/outbox.js";
+import { renderPhoneRevisit } from "./views/revisit.js";
+import { renderSurvey } from "./views/survey.js";
 import { renderSettings } from "./views/settings.js";
 
 const ROUTES = [
@@ -26,6 +28,8 @@ const ROUTES = [
   [/^#\/board$/, renderBoard],
   [/^#\/map$/, renderMap],
   [/^#\/check\/([\w-]+)\/([\w-]+)$/, renderCheck],
+  [/^#\/revisit\/([\w-]+)\/([\w-]+)$/, renderPhoneRevisit],
+  [/^#\/survey\/([\w-]+)\/([\w-]+)$/, renderSurvey],
   [/^#\/outbox$/, renderOutbox],
   [/^#\/settings$/, renderSettings],
   [/^#\/admin$/, renderAdmin],
@@ -181,7 +185,9 @@ async function start() {
   await refreshSession();
   if (state.session) {
     loadStandards();
-    loadVocab().then(renderNav);  // the office's links follow the server's role sets
+    // The office's links follow the server's role sets; the revisit team's questionnaires
+    // are kept on the phone for surveys with no signal.
+    loadVocab().then(() => { renderNav(); loadQuestionnaires(); });
   }
   await route();
   outbox.startTriggers();

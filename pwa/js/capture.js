@@ -93,6 +93,8 @@ export async function capturePhoto(file, context) {
     sha256, size: bytes.byteLength, contentType, capturedAt: new Date().toISOString(),
     geo: fix || null, awaitingFix: !fix, photographer: context.photographer,
     place: context.place || "", caption: context.caption || "", fileName: file.name,
+    ...(context.meterPhoto ? { meterPhoto: true } : {}),
+    ...(context.revisitClientId ? { revisitClientId: context.revisitClientId } : {}),
   };
   await savePhoto(photo, new Blob([bytes], { type: contentType }));
   return photo;
@@ -138,4 +140,94 @@ export class PreviewUrls {
     for (const url of this.#urls) URL.revokeObjectURL(url);
     this.#urls.clear();
   }
+}
+
+// ---- interview recordings ---------------------------------------------------------------
+// The container type alone, as the evidence intake wants it ("audio/webm;codecs=opus" ->
+// "audio/webm"): the server verifies the container by content.
+export function baseType(mime) {
+  return String(mime || "").split(";")[0].trim().toLowerCase();
+}
+
+// What the recorder produced, from its first bytes (browsers differ in what they report).
+export function sniffAudio(bytes, declared) {
+  const head = new Uint8Array(bytes.slice(0, 12));
+  const ascii = String.fromCharCode(...head);
+  if (head[0] === 0x1a && head[1] === 0x45 && head[2] === 0xdf && head[3] === 0xa3) return "audio/webm";
+  if (ascii.startsWith("OggS")) return "audio/ogg";
+  if (ascii.slice(4, 8) === "ftyp") return "audio/mp4";
+  if (ascii.startsWith("ID3") || (head[0] === 0xff && (head[1] & 0xe0) === 0xe0)) return "audio/mpeg";
+  return baseType(declared) || "application/octet-stream";
+}
+
+// MediaRecorder, in the first type the browser offers that the server takes: MP4 only
+// with AAC (Chromium records Opus in MP4, which the intake refuses), else WebM or Ogg with
+// Opus; plain "audio/mp4" last, for Safaris that name no codec (they record AAC).
+const RECORDING_TYPES = ["audio/mp4;codecs=mp4a.40.2", "audio/webm;codecs=opus",
+  "audio/ogg;codecs=opus", "audio/webm", "audio/mp4"];
+
+export class AudioRecorder {
+  static supported() {
+    return typeof MediaRecorder !== "undefined" && Boolean(navigator.mediaDevices?.getUserMedia);
+  }
+
+  async start() {
+    this.stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    const type = RECORDING_TYPES.find((x) => MediaRecorder.isTypeSupported?.(x));
+    this.recorder = new MediaRecorder(this.stream, type ? { mimeType: type } : {});
+    this.chunks = [];
+    this.recorder.ondataavailable = (event) => {
+      if (event.data?.size) this.chunks.push(event.data);
+    };
+    this.startedAt = Date.now();
+    this.recorder.start(1000);
+  }
+
+  // {blob, mimeType, durationS}, or null when nothing was recorded.
+  stop() {
+    return new Promise((resolve) => {
+      if (!this.recorder || this.recorder.state === "inactive") {
+        this.#release();
+        resolve(null);
+        return;
+      }
+      this.recorder.onstop = () => {
+        const mimeType = baseType(this.recorder.mimeType || this.chunks[0]?.type);
+        const durationS = Math.round((Date.now() - this.startedAt) / 100) / 10;
+        this.#release();
+        resolve(this.chunks.length
+          ? { blob: new Blob(this.chunks, { type: mimeType }), mimeType, durationS } : null);
+      };
+      this.recorder.stop();
+    });
+  }
+
+  cancel() {
+    try { this.recorder?.stop(); } catch { /* already stopped */ }
+    this.#release();
+  }
+
+  #release() {
+    this.stream?.getTracks().forEach((track) => track.stop());
+    this.stream = null;
+  }
+}
+
+// A recording goes through the same outbox and intake as photos, linked to its respondent
+// by client id (sent once the respondent is, with the respondent's server id).
+export async function captureAudio(recording, context) {
+  const bytes = await recording.blob.arrayBuffer();
+  const sha256 = hex(await crypto.subtle.digest("SHA-256", bytes));
+  const contentType = sniffAudio(bytes, recording.mimeType);
+  const ext = { "audio/webm": "webm", "audio/ogg": "ogg", "audio/mp4": "m4a", "audio/mpeg": "mp3" };
+  const item = {
+    id: uuid(), caseId: context.caseId, respondentClientId: context.respondentClientId,
+    revisitClientId: context.revisitClientId || null, media: "audio",
+    sha256, size: bytes.byteLength, contentType, capturedAt: new Date().toISOString(),
+    geo: context.fix || null, awaitingFix: false, durationS: recording.durationS,
+    photographer: context.photographer, place: context.place || "", caption: context.caption || "",
+    fileName: `interview.${ext[contentType] || "bin"}`,
+  };
+  await savePhoto(item, new Blob([bytes], { type: contentType }));
+  return item;
 }

@@ -1,6 +1,7 @@
-// The outbox: every visit and photo is written to IndexedDB first; a sync engine in the
-// page sends them one at a time with their client UUIDs. An item leaves only when the
-// server's JSON receipt says it is stored (for photos: with the SHA-256 taken at capture).
+// The outbox: every visit, photo, case action, revisit and survey respondent is written to
+// IndexedDB first; a sync engine in the page sends them one at a time with their client
+// UUIDs. An item leaves only when the server's JSON receipt says it is stored (for photos
+// and recordings: with the SHA-256 taken at capture).
 import { ApiError, api, probe, upload } from "./api.js";
 import { db } from "./db.js";
 
@@ -10,8 +11,9 @@ const MAX_BACKOFF_MS = 5 * 60 * 1000;
 const CONFLICTS = ["case.version_conflict", "case.transferred_away"];
 const listeners = new Set();
 
+// run: the pass under way, {total, done, failed}, for a progress bar (null when idle).
 export const status = {
-  running: false, needsLogin: false, lastError: null, lastRunAt: null, progress: {},
+  running: false, needsLogin: false, lastError: null, lastRunAt: null, progress: {}, run: null,
 };
 
 // Who is logged in: items carry who captured them and are sent only in that person's
@@ -36,18 +38,73 @@ export function uuid() {
 }
 
 // ---- writing -------------------------------------------------------------------------
-export async function saveVisit(visit, { draft }) {
+// Items are sent oldest first: a creation time strictly after the previous one, even
+// within one millisecond (22 respondents typed in a row keep their order).
+let lastCreated = 0;
+
+function nextCreatedAt() {
+  lastCreated = Math.max(Date.now(), lastCreated + 1);
+  return new Date(lastCreated).toISOString();
+}
+
+// A check or a phone revisit: a draft while it is being filled in, queued once saved.
+async function saveRecord(kind, record, { draft }) {
   const database = await db();
-  const existing = await database.get("outbox", visit.id);
-  // A saved check never goes back to being a draft (a late draft write must not stall it).
+  const existing = await database.get("outbox", record.id);
+  // A saved record never goes back to being a draft (a late draft write must not stall it).
   if (draft && existing && existing.state !== "draft") return;
   await database.put("outbox", {
-    ...(existing || { createdAt: new Date().toISOString(), attempts: 0 }),
-    id: visit.id, kind: "visit", caseId: visit.caseId, state: draft ? "draft" : "queued",
-    payload: visit.payload, lastError: null, nextAttemptAt: 0,
+    ...(existing || { createdAt: nextCreatedAt(), attempts: 0 }),
+    id: record.id, kind, caseId: record.caseId, state: draft ? "draft" : "queued",
+    payload: record.payload, lastError: null, nextAttemptAt: 0,
     userId: existing?.userId || currentUser,
+    ...(record.label ? { label: record.label } : {}),
   });
   emit();
+}
+
+export async function saveVisit(visit, { draft }) {
+  return saveRecord("visit", visit, { draft });
+}
+
+// A revisit (POST /api/cases/<id>/revisits): a phone revisit is a draft during the call;
+// a door-to-door survey is queued when it starts, its respondents follow one by one.
+export async function saveRevisit(revisit, { draft }) {
+  return saveRecord("revisit", revisit, { draft });
+}
+
+// One door-to-door respondent, its own item with its own client UUID: sent after its
+// revisit (POST /api/revisits/<the revisit's server id>/respondents).
+export async function saveRespondent({ id, revisitClientId, caseId, payload }) {
+  const database = await db();
+  const item = {
+    id, kind: "respondent", revisitClientId, caseId, payload, state: "queued", attempts: 0,
+    nextAttemptAt: 0, lastError: null, createdAt: nextCreatedAt(), userId: currentUser,
+  };
+  await database.put("outbox", item);
+  emit();
+  return item;
+}
+
+// Changes to a record still on the phone that has never been offered to the server (a
+// door survey's location once the first fix comes): what may have reached the server
+// never changes, or its client id would be refused for good. Answers whether it changed.
+export async function amendUnsent(id, change) {
+  const database = await db();
+  const tx = database.transaction("outbox", "readwrite");
+  const item = await tx.store.get(id);
+  let changed = false;
+  if (item && !item.offered) {
+    const payload = change(item.payload);
+    if (payload) {
+      item.payload = payload;
+      await tx.store.put(item);
+      changed = true;
+    }
+  }
+  await tx.done;
+  if (changed) emit();
+  return changed;
 }
 
 export async function savePhoto(photo, blob) {
@@ -59,7 +116,7 @@ export async function savePhoto(photo, blob) {
     tx.objectStore("outbox").put({
       userId: currentUser, ...photo, kind: "evidence", state: "queued", attempts: 0,
       nextAttemptAt: 0,
-      createdAt: new Date().toISOString(), step: "declare", lastError: null,
+      createdAt: nextCreatedAt(), step: "declare", lastError: null,
     }),
     tx.done,
   ]);
@@ -174,6 +231,14 @@ export function backoff(attempts) {
   return base / 2 + Math.random() * base / 2;
 }
 
+function summary(item) {
+  const p = item.payload || {};
+  if (item.kind === "revisit") return { method: p.method, questionnaire: p.questionnaire || null };
+  if (item.kind === "respondent") return { kind: p.kind, satisfaction: p.satisfaction || null };
+  if (item.kind === "evidence") return { media: item.media || "photo" };
+  return null;
+}
+
 async function finish(item, serverId, receipt) {
   const database = await db();
   const tx = database.transaction(["outbox", "blobs", "previews", "sent"], "readwrite");
@@ -182,6 +247,10 @@ async function finish(item, serverId, receipt) {
     id: item.id, kind: item.kind, serverId, caseId: item.caseId, sentAt: new Date().toISOString(),
     sha256: receipt.sha256 || null, action: item.action || null,
     version: item.kind === "transition" ? receipt.version : undefined,
+    // What the phone still shows of it: a survey its questionnaire (respondents are
+    // added after it is sent), a respondent its survey, kind and satisfaction.
+    parent: item.revisitClientId || item.visitClientId || item.respondentClientId || null,
+    createdAt: item.createdAt, label: item.label || null, summary: summary(item),
   });
   tx.objectStore("outbox").delete(item.id);
   tx.objectStore("blobs").delete(item.id);
@@ -190,7 +259,14 @@ async function finish(item, serverId, receipt) {
   emit();
 }
 
+// Marked before the first try: from then on the item may be on the server, and its body
+// (sent again under the same client id) must not change.
+async function markOffered(item) {
+  if (!item.offered) await updateItem(item.id, { offered: true });
+}
+
 async function sendVisit(item) {
+  await markOffered(item);
   const receipt = await api("POST", `/api/cases/${item.caseId}/visits`, {
     body: { ...item.payload, client_id: item.id, device_time: new Date().toISOString() },
   });
@@ -198,6 +274,32 @@ async function sendVisit(item) {
     throw new ApiError("portal", 200, null, "unexpected receipt");
   }
   await finish(item, receipt.id, receipt);
+}
+
+async function sendRevisit(item) {
+  await markOffered(item);
+  const current = await (await db()).get("outbox", item.id); // the latest location
+  const receipt = await api("POST", `/api/cases/${item.caseId}/revisits`, {
+    body: { ...current.payload, client_id: item.id, device_time: new Date().toISOString() },
+  });
+  if (receipt.client_id !== item.id || !receipt.id) {
+    throw new ApiError("portal", 200, null, "unexpected receipt");
+  }
+  await finish(item, receipt.id, receipt);
+}
+
+// A respondent waits for its survey's server id (like a photo for its check's).
+async function sendRespondent(item) {
+  const revisit = await (await db()).get("sent", item.revisitClientId);
+  if (!revisit) return "waiting";
+  const receipt = await api("POST", `/api/revisits/${revisit.serverId}/respondents`, {
+    body: { ...item.payload, client_id: item.id, device_time: new Date().toISOString() },
+  });
+  if (receipt.client_id !== item.id || !receipt.id) {
+    throw new ApiError("portal", 200, null, "unexpected receipt");
+  }
+  await finish(item, receipt.id, receipt);
+  return "sent";
 }
 
 async function sendTransition(item) {
@@ -219,26 +321,25 @@ async function sendTransition(item) {
   return "sent";
 }
 
-function declaration(item, visitId) {
+function declaration(item, links) {
   const body = {
     client_id: item.id, case_id: item.caseId, sha256: item.sha256, size: item.size,
     content_type: item.contentType, captured_at: item.capturedAt, geo: item.geo || null,
     photographer: item.photographer || null, place: item.place || null,
     caption: item.caption || null, device_time: new Date().toISOString(),
   };
-  if (visitId) body.visit_id = visitId;
-  return body;
+  return { ...body, ...links };
 }
 
 // The declaration is built once, in one transaction with the latest copy of the item, and
 // then always resent exactly: it may have reached the server even if its answer was lost,
 // and the same client_id with another body is refused for good.
-async function freezeDeclaration(id, visitId) {
+async function freezeDeclaration(id, links) {
   const database = await db();
   const tx = database.transaction("outbox", "readwrite");
   const item = await tx.store.get(id);
   if (!item.declaration) {
-    item.declaration = declaration(item, visitId);
+    item.declaration = declaration(item, links);
     item.declareAttempted = true;
     await tx.store.put(item);
   }
@@ -246,22 +347,34 @@ async function freezeDeclaration(id, visitId) {
   return item.declaration;
 }
 
+// What a photo or recording belongs to, by the client id it was taken under: the field
+// of the declaration and whether it may go without it when that record was refused.
+const PARENTS = [
+  // A refused check must not strand its photos: they go to the case without it.
+  { key: "visitClientId", field: "visit_id", optional: true },
+  { key: "revisitClientId", field: "revisit_id", optional: true },
+  // A recording needs its respondent (whose consent it was made under).
+  { key: "respondentClientId", field: "respondent_id", optional: false },
+];
+
 async function sendPhoto(item) {
   const database = await db();
-  let visitId = null;
-  if (item.visitClientId && !item.declaration) {
-    const sent = await database.get("sent", item.visitClientId);
-    const visit = await database.get("outbox", item.visitClientId);
-    if (sent) visitId = sent.serverId;
-    // A refused check must not strand its photos: they go to the case without it.
-    else if (visit?.state !== "failed") return "waiting";
+  const links = {};
+  if (!item.declaration) {
+    for (const { key, field, optional } of PARENTS) {
+      if (!item[key]) continue;
+      const sent = await database.get("sent", item[key]);
+      const parent = await database.get("outbox", item[key]);
+      if (sent) links[field] = sent.serverId;
+      else if (!optional || parent?.state !== "failed") return "waiting";
+    }
   }
   const progress = (step, fraction) => {
     status.progress[item.id] = { step, fraction };
     emit();
   };
   progress("declare", 0);
-  const body = await freezeDeclaration(item.id, visitId);
+  const body = await freezeDeclaration(item.id, links);
   const declared = await api("POST", "/api/evidence", {
     body: { ...body, device_time: new Date().toISOString() },
   });
@@ -321,16 +434,25 @@ async function runOnce({ force }) {
     && (!item.userId || item.userId === currentUser)
     && !(item.awaitingFix && !item.declaration
          && now - Date.parse(item.capturedAt) < FIX_GRACE_MS));
-  // Checks and case actions before photos, so a photo's visit exists when the photo is
-  // declared; checks and actions in the order they were taken.
-  const rank = (item) => (item.kind === "evidence" ? 1 : 0);
+  // Checks, case actions and revisits first, then respondents, then photos and
+  // recordings: what an item belongs to is sent before it. Otherwise oldest first.
+  const rank = (item) => ({ respondent: 1, evidence: 2 }[item.kind] || 0);
   queue.sort((a, b) => rank(a) - rank(b) || a.createdAt.localeCompare(b.createdAt));
+  const run = { total: queue.length, done: 0, failed: 0 };
+  status.run = run;
+  emit();
   for (const item of queue) {
     try {
-      if (item.kind === "visit") await sendVisit(item);
-      else if (item.kind === "transition") await sendTransition(item);
-      else await sendPhoto(item);
+      let result;
+      if (item.kind === "visit") result = await sendVisit(item);
+      else if (item.kind === "transition") result = await sendTransition(item);
+      else if (item.kind === "revisit") result = await sendRevisit(item);
+      else if (item.kind === "respondent") result = await sendRespondent(item);
+      else result = await sendPhoto(item);
+      if (result === "waiting") run.total -= 1;
+      else run.done += 1;
       status.lastError = null;
+      emit();
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       delete status.progress[item.id];
@@ -342,6 +464,7 @@ async function runOnce({ force }) {
       }
       const attempts = (item.attempts || 0) + 1;
       const message = describe(error);
+      run.failed += 1;
       if (item.kind === "transition" && CONFLICTS.includes(error.code)) {
         // Someone changed the case since the inspector saw it (or handed it to another
         // unit): kept, shown with what changed, until the inspector discards it or
@@ -394,6 +517,7 @@ export async function syncNow({ force = false } = {}) {
     } finally {
       again = null;
       status.running = false;
+      status.run = null;
       status.lastRunAt = new Date().toISOString();
       emit();
     }

@@ -38,6 +38,28 @@ export function isManager() {
   return (state.vocab?.role_sets?.office || []).includes(state.session?.user?.role);
 }
 
+// The revisit lists, from the server (GET /api/vocab): the app keeps no copy.
+export function revisitVocab(v = state.vocab) {
+  return {
+    revisit_methods: v?.revisit_methods || [],
+    respondent_kinds: v?.respondent_kinds || [],
+    satisfaction: v?.satisfaction || [],
+    attempt_outcomes: v?.attempt_outcomes || [],
+    revisit_roles: v?.role_sets?.revisit || [],
+  };
+}
+
+// Who records revisits (calls, door-to-door surveys).
+export function isRevisitor() {
+  return revisitVocab().revisit_roles.includes(state.session?.user?.role);
+}
+
+// Who records checks: the server's field role set (the revisit team records none).
+export function isField() {
+  const field = state.vocab?.role_sets?.field;
+  return !field || field.includes(state.session?.user?.role);
+}
+
 export function isAdmin() {
   return (state.vocab?.role_sets?.admin || []).includes(state.session?.user?.role);
 }
@@ -89,6 +111,27 @@ export async function cachedGet(path) {
     const stored = (await getCache(`get:${path}`))?.value;
     if (stored) return stored;
     throw error;
+  }
+}
+
+// A case as the phone last saw it (the case page's copy, else the lists').
+export async function cachedCase(caseId) {
+  const detail = (await getCache(`case:${caseId}`))?.value?.item;
+  if (detail) return detail;
+  for (const key of ["cases:mine", "cases:office"]) {
+    const found = (await getCache(key))?.value?.find((c) => c.id === caseId);
+    if (found) return found;
+  }
+  return { id: caseId, subject: "", address: "", category: "noise_social" };
+}
+
+// The questionnaires, kept on the phone for surveys where there is no signal.
+export async function loadQuestionnaires() {
+  if (!isRevisitor()) return null;
+  try {
+    return await cachedGet("/api/questionnaires");
+  } catch {
+    return null;
   }
 }
 

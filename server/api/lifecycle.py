@@ -41,7 +41,7 @@ from server.domain import (
     workdays,
 )
 from server.domain.errors import Forbidden
-from server.domain.roles import ADMIN_ROLES, FIELD_ROLES, OFFICE_ROLES
+from server.domain.roles import ADMIN_ROLES, FIELD_ROLES, OFFICE_ROLES, REVISIT_ROLES
 from server.extensions import db
 from server.models import Case, Unit, User
 from server.models.base import utcnow
@@ -190,8 +190,14 @@ def vocabularies():  # type: ignore[no-untyped-def]
             "visit_kinds": list(vocab.VISIT_KINDS), "partners": list(vocab.PARTNERS),
             "zone_classes": list(vocab.ZONE_CLASSES),
             "countings": list(deadlines.COUNTINGS),
+            "revisit_methods": list(vocab.REVISIT_METHODS),
+            "respondent_kinds": list(vocab.RESPONDENT_KINDS),
+            "satisfaction": list(vocab.SATISFACTION),
+            "attempt_outcomes": list(vocab.ATTEMPT_OUTCOMES),
+            "question_kinds": list(vocab.QUESTION_KINDS),
+            "audio_types": list(vocab.AUDIO_TYPES),
             "role_sets": {"office": list(OFFICE_ROLES), "field": list(FIELD_ROLES),
-                          "admin": list(ADMIN_ROLES)},
+                          "admin": list(ADMIN_ROLES), "revisit": list(REVISIT_ROLES)},
             "actions": lifecycle.describe(), "map": maps.tile_sources()}
 
 

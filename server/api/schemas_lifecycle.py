@@ -191,8 +191,17 @@ class VocabSchema(Schema):
     zone_classes = fields.List(Text())
     countings = fields.List(Text(), metadata={
         "description": "How a deadline rule counts: hours, calendar or working days."})
+    revisit_methods = fields.List(Text())
+    respondent_kinds = fields.List(Text())
+    satisfaction = fields.List(Text(), metadata={"description": "Best first."})
+    attempt_outcomes = fields.List(Text(), metadata={
+        "description": "A call attempt's outcome; all but answered are failed attempts."})
+    question_kinds = fields.List(Text())
+    audio_types = fields.List(Text(), metadata={
+        "description": "Interview recordings' content types (no codecs parameter)."})
     role_sets = fields.Dict(keys=Text(), values=fields.List(Text()), metadata={
-        "description": "Which roles are office (create, dispatch, review), field and admin."})
+        "description": "Which roles are office (create, dispatch, review), field, admin "
+                       "and revisit (record revisits)."})
     actions = fields.List(fields.Dict(), metadata={
         "description": "The transition table: action, from, to, roles, relation, params."})
     map = fields.Dict(metadata={"description": "Tile sources: {default, tiles: [{code, name, "

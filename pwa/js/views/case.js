@@ -3,11 +3,12 @@ import { actionForm, eventRow, offeredActions, readParams, sendAction, showError
 import { api } from "../api.js";
 import { PreviewUrls } from "../capture.js";
 import { deadlineLine, keyMark, statusChip } from "../caseui.js";
-import { getCache, setCache } from "../db.js";
+import { db, getCache, setCache } from "../db.js";
 import { t, term } from "../i18n.js";
 import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
-import { actionSpec, isManager, vocab } from "../state.js";
+import { actionSpec, isField, isManager, isRevisitor, loadQuestionnaires, vocab } from "../state.js";
+import { label } from "../questionnaire.js";
 import { errorText, fmtTime, html, toast } from "../ui.js";
 
 function flagChips(flags) {
@@ -66,6 +67,56 @@ function pendingRows(pending) {
     </li>`)}</ul>`;
 }
 
+// A measurement as the server judged it: simple or full record, valid for enforcement or
+// not (with why), the verdict and the rule that decided it.
+export function measurementBlock(m) {
+  const verdict = m.verdict;
+  const rule = verdict?.rule;
+  const exceeded = verdict ? verdict.exceeded : m.exceeded;
+  return html`<div class="measurement" data-record="${m.record || "simple"}"
+      data-valid="${m.valid_for_enforcement == null ? "" : String(m.valid_for_enforcement)}">
+    <p><b>${m.value_dba} dB(A)</b>${m.corrected_dba != null && m.corrected_dba !== m.value_dba
+      ? html` → <b class="corrected">${m.corrected_dba} dB(A)</b> <span class="muted small">(${t("backgroundCorrection")} ${m.background_correction_db})</span>` : ""}
+      <span class="chip-status record-label">${m.record === "full" ? t("fullRecordLabel") : t("simpleReading")}</span>
+      ${m.source === "phone_estimate" ? html`<span class="muted small">${t("indicative")}</span>` : ""}</p>
+    ${m.valid_for_enforcement === true ? html`<p class="valid ok">${t("validForEnforcement")}</p>` : ""}
+    ${m.valid_for_enforcement === false ? html`<div class="invalid"><p class="error">${t("notValidForEnforcement")}</p>
+      <ul class="reasons">${(m.invalid_reasons || []).map((r) => html`<li data-code="${r.code}">${label(r.message)}
+        ${r.clause ? html`<span class="muted small">(${r.clause})</span>` : ""}</li>`)}</ul></div>` : ""}
+    ${exceeded == null ? "" : html`<p class="verdict ${exceeded ? "exceeded" : "within"}" data-exceeded="${String(exceeded)}">
+      ${exceeded ? t("exceeded") : t("withinLimit")}
+      ${verdict?.limit_dba != null ? html` · ${t("limit")} ${verdict.limit_dba} dB(A)` : m.limit_dba != null ? html` · ${t("limit")} ${m.limit_dba} dB(A)` : ""}
+      ${verdict?.excess_dba != null && verdict.excess_dba > 0 ? ` +${verdict.excess_dba}` : ""}</p>`}
+    ${rule ? html`<p class="rule small" data-rule="${rule.code}">${t("decidedBy")}: ${label(rule.text)}
+      <span class="muted">${rule.clause || ""}</span></p>` : ""}
+    ${m.meter_photo ? html`<p class="muted small">${t("meterPhoto")}: ${m.meter_photo.evidence_id ? "✓" : t("meterPhotoPending")}</p>` : ""}
+  </div>`;
+}
+
+function revisitRow(r, mine) {
+  const failedCalls = (r.attempts || []).filter((a) => a.outcome !== "answered").length;
+  return html`<li class="revisit-row" data-revisit-id="${r.id}" data-outcome="${r.outcome}" data-method="${r.method}">
+    <b>${term(`method.${r.method}`)}</b> · ${fmtTime(r.at)}
+    <span class="chip-status">${term(`revisitOutcome.${r.outcome}`)}</span>
+    ${r.satisfaction ? html`<span class="chip-status satisfaction-${r.satisfaction}">${term(r.satisfaction)}</span>` : ""}
+    <span class="muted small">${r.respondents?.length ? `${r.respondents.length} ${t("respondentsTaken")}` : ""}
+      ${failedCalls ? ` · ${failedCalls} ${t("failedCalls")}` : ""}
+      ${r.unreachable_reason ? ` · ${r.unreachable_reason}` : ""} · ${r.created_by?.name || ""}</span>
+    ${mine && r.method === "door" ? html` <a href="#/survey/${r.case_id}/${r.client_id}">${t("continueSurvey")}</a>` : ""}
+  </li>`;
+}
+
+// The phone's own revisits of the case not yet on the server (drafts, waiting, refused).
+function localRevisitRows(caseId, local) {
+  return local.map((r) => html`<li class="revisit-row local" data-outbox-id="${r.id}" data-state="${r.state}">
+    <b>${term(`method.${r.payload?.method}`)}</b> · ${fmtTime(r.createdAt)}
+    ${r.state === "draft" ? html`<a class="button" href="#/revisit/${caseId}/${r.id}">${t("unfinishedRevisit")}</a>`
+      : r.state === "failed" ? html`<span class="error">${t("refused")}: ${r.lastError?.message || ""}</span>`
+        : html`<span class="state">${t("savedOnPhone")}</span>`}
+    ${r.payload?.method === "door" ? html` <a href="#/survey/${caseId}/${r.id}">${t("continueSurvey")}</a>` : ""}
+  </li>`);
+}
+
 function facts(item) {
   const unit = item.unit?.name || "";
   return html`
@@ -82,6 +133,8 @@ function facts(item) {
     </dl>`;
 }
 
+const TRACKED = ["transition", "revisit", "visit", "evidence"];
+
 export async function renderCase(view, caseId) {
   const v = await vocab();
   let detail = null;
@@ -93,11 +146,19 @@ export async function renderCase(view, caseId) {
   const draw = async () => {
     const { item, evidence, visits } = detail;
     const timeline = detail.timeline || [];
+    const revisits = detail.revisits || [];
     const all = await outbox.items();
+    const localRevisits = all.filter((i) => i.kind === "revisit" && i.caseId === caseId);
+    const sentHere = new Set((await (await db()).getAll("sent"))
+      .filter((x) => x.kind === "revisit" && x.caseId === caseId).map((x) => x.id));
     const drafts = all.filter((i) => i.kind === "visit" && i.caseId === caseId && i.state === "draft");
     const pending = all.filter((i) => i.kind === "transition" && i.caseId === caseId);
-    seen = new Set(pending.map((p) => p.id));
-    signature = sign(pending);
+    // What the page watches leave the outbox (then shows the case as the server has it):
+    // its actions, revisits and checks.
+    const tracked = all.filter((i) => TRACKED.includes(i.kind) && i.caseId === caseId
+      && i.state !== "draft");
+    seen = new Set(tracked.map((p) => p.id));
+    signature = sign(tracked);
     const offered = offeredActions(item, pending, v);
     view.innerHTML = html`
       <section class="case-page" data-case-id="${caseId}" data-status="${item.status}" data-version="${item.version ?? ""}">
@@ -121,18 +182,31 @@ export async function renderCase(view, caseId) {
           ${evidence.length ? evidence.map(evidenceCard) : html`<p class="muted">${t("noEvidence")}</p>`}
         </div>
         <h2>${t("visits")}</h2>
-        <ul class="visits">${visits.map((x) => html`<li>${term(x.kind)} · ${fmtTime(x.started_at)}
-          ${x.measurements.map((m) => html` · ${m.value_dba} dB(A)${m.exceeded ? html` <b class="overdue">${t("exceeded")}</b>` : ""}`)}
-          <span class="muted small">${x.findings}</span></li>`)}</ul>
+        <ul class="visits" id="visits">${visits.map((x) => html`<li class="visit" data-visit-id="${x.id}">${term(x.kind)} · ${fmtTime(x.started_at)}
+          <span class="muted small">${x.findings}</span>
+          ${x.measurements.map(measurementBlock)}</li>`)}</ul>
+        ${revisits.length || localRevisits.length || isRevisitor() ? html`<h2>${t("revisits")}</h2>
+          ${isRevisitor() ? html`<div class="action-buttons" id="revisit-buttons">
+            <button type="button" class="primary big" id="start-phone-revisit">${t("phoneRevisit")}</button>
+            <button type="button" class="big" id="start-survey">${t("doorSurvey")}</button></div>` : ""}
+          <ul class="revisits" id="revisits">${localRevisitRows(caseId, localRevisits)}
+            ${revisits.map((r) => revisitRow(r, sentHere.has(r.client_id)))}</ul>` : ""}
         <h2>${t("timeline")}</h2>
         ${timeline.length ? html`<ol class="timeline" id="timeline">${timeline.map(eventRow)}</ol>`
           : html`<p class="muted" id="timeline-empty">${t("noTimeline")}</p>`}
       </section>
-      ${item.status === "closed" ? "" : html`<div class="actions">
+      ${item.status === "closed" || !isField() ? "" : html`<div class="actions">
         <button class="primary big" id="start-check">${t("startCheck")}</button>
       </div>`}`;
     view.querySelector("#start-check")?.addEventListener("click", () => {
       go(`#/check/${caseId}/${outbox.uuid()}`);
+    });
+    view.querySelector("#start-phone-revisit")?.addEventListener("click", () => {
+      const draft = localRevisits.find((r) => r.state === "draft");
+      go(`#/revisit/${caseId}/${draft ? draft.id : outbox.uuid()}`);
+    });
+    view.querySelector("#start-survey")?.addEventListener("click", () => {
+      go(`#/survey/${caseId}/${outbox.uuid()}`);
     });
     view.querySelector("#case-actions").addEventListener("click", (event) => {
       const button = event.target.closest("[data-action]");
@@ -192,7 +266,7 @@ export async function renderCase(view, caseId) {
 
   const refresh = async () => {
     try {
-      const [item, evidence, visits, timeline] = await Promise.all([
+      const [item, evidence, visits, timeline, revisits] = await Promise.all([
         api("GET", `/api/cases/${caseId}`),
         api("GET", `/api/cases/${caseId}/evidence`),
         api("GET", `/api/cases/${caseId}/visits`),
@@ -200,8 +274,13 @@ export async function renderCase(view, caseId) {
           if (error.status === 404 || error.status === 405) return { items: [] };
           throw error;
         }),
+        api("GET", `/api/cases/${caseId}/revisits`).catch((error) => {
+          if (error.status === 404 || error.status === 405) return { items: [] };
+          throw error;
+        }),
       ]);
-      detail = { item, evidence: evidence.items, visits: visits.items, timeline: timeline.items };
+      detail = { item, evidence: evidence.items, visits: visits.items, timeline: timeline.items,
+        revisits: revisits.items };
       await setCache(`case:${caseId}`, detail);
       await draw();
       return true;
@@ -216,7 +295,7 @@ export async function renderCase(view, caseId) {
           ...((await getCache("cases:office"))?.value || [])];
         const item = list.find((c) => c.id === caseId);
         if (item) {
-          detail = { item, evidence: [], visits: [], timeline: [] };
+          detail = { item, evidence: [], visits: [], timeline: [], revisits: [] };
           await draw();
         } else view.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
       }
@@ -224,6 +303,7 @@ export async function renderCase(view, caseId) {
     }
   };
 
+  loadQuestionnaires(); // for surveys where there is no signal
   const stored = await getCache(`case:${caseId}`);
   if (stored?.value) {
     detail = stored.value;
@@ -238,7 +318,8 @@ export async function renderCase(view, caseId) {
     requestAnimationFrame(async () => {
       pending = false;
       if (!detail || !view.isConnected) return;
-      const now = (await outbox.items()).filter((i) => i.kind === "transition" && i.caseId === caseId);
+      const now = (await outbox.items()).filter((i) => TRACKED.includes(i.kind)
+        && i.caseId === caseId && i.state !== "draft");
       const ids = new Set(now.map((p) => p.id));
       const changed = sign(now) !== signature;
       if ([...seen].some((id) => !ids.has(id))) {

@@ -3,7 +3,7 @@ import { colourOf, deadlineLine, keyMark, leaderMark, statusChip } from "../case
 import { getCache, setCache } from "../db.js";
 import { t, term } from "../i18n.js";
 import { bell } from "../notifications.js";
-import { isManager, isOffice, state, vocab } from "../state.js";
+import { cachedGet, isManager, isOffice, isRevisitor, state, vocab } from "../state.js";
 import { distanceM, errorText, fmtDistance, fmtTime, html } from "../ui.js";
 
 // Most urgent first: earliest due, key cases first among equals.
@@ -58,6 +58,24 @@ export async function renderCases(view) {
   const filters = JSON.parse(sessionStorage.getItem("fieldcase.filters") || "{}");
   const cacheKey = office ? "cases:office" : "cases:mine";
   let shown = { page: 1, total: null, exact: true };
+  // A revisit user's calls still to make (sampled cases assigned to them), on top.
+  let tasks = [];
+  const fillTasks = () => {
+    const slot = view.querySelector("#tasks-slot");
+    if (!slot) return;
+    slot.innerHTML = tasks.length ? html`<section class="tasks card" id="revisit-tasks">
+      <h2>${t("revisitTasks")} <span class="badge">${tasks.length}</span></h2>
+      <ul class="case-list">${tasks.map((task) => html`<li><a class="lite" href="#/case/${task.case_id}"
+        data-case-id="${task.case_id}"><strong>${task.subject}</strong>
+        <span class="muted small">${task.address} · ${term(task.status)}</span></a></li>`)}</ul>
+    </section>`.toString() : "";
+  };
+  if (isRevisitor()) {
+    cachedGet("/api/revisit-tasks").then((answer) => {
+      tasks = answer.items || [];
+      fillTasks();
+    }).catch(() => {});
+  }
   const draw = (items, note) => {
     const here = state.tracker.current();
     const sorted = office ? items : [...items].sort(byUrgency);
@@ -66,6 +84,7 @@ export async function renderCases(view) {
         <div class="title-row"><h1>${office ? t("allCases") : t("myCases")}</h1>
           ${isManager() ? html`<a class="button" id="new-case" href="#/case-new">＋ ${t("newCase")}</a>` : ""}
           <span class="bell-slot"></span></div>
+        <div id="tasks-slot"></div>
         ${office ? filtersForm(filters, v) : ""}
         ${note ? html`<p class="muted small" role="status">${note}</p>` : ""}
         ${office && shown.total !== null ? html`<p class="muted small" id="case-total">${t("total")} ${shown.total}${shown.exact ? "" : "+"}</p>` : ""}
@@ -84,6 +103,7 @@ export async function renderCases(view) {
       }
     });
     bell(view.querySelector(".bell-slot"));
+    fillTasks();
     view.querySelector("#filters")?.addEventListener("submit", (event) => {
       event.preventDefault();
       const data = Object.fromEntries(new FormData(event.target));

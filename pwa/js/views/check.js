@@ -5,21 +5,13 @@ import { db, getCache } from "../db.js";
 import { t, term } from "../i18n.js";
 import { go } from "../nav.js";
 import { MicEstimate, isNight, limitFor, phoneModel } from "../noise.js";
+import { FIELD_INPUTS, ROOM_CLASS_POSITIONS, driftText, noiseVocab, readRecord, recordProblems,
+  recordSection } from "../noiserecord.js";
 import * as outbox from "../outbox.js";
-import { state, vocab, warnIfStorageLow } from "../state.js";
+import { cachedCase, state, vocab, warnIfStorageLow } from "../state.js";
 import { fmtTime, html, toast } from "../ui.js";
 
 const previews = new PreviewUrls();
-
-async function findCase(caseId) {
-  const detail = (await getCache(`case:${caseId}`))?.value?.item;
-  if (detail) return detail;
-  for (const key of ["cases:mine", "cases:office"]) {
-    const found = (await getCache(key))?.value?.find((c) => c.id === caseId);
-    if (found) return found;
-  }
-  return { id: caseId, subject: "", address: "", category: "noise_social" };
-}
 
 function readForm(form, draft) {
   const data = new FormData(form);
@@ -27,7 +19,8 @@ function readForm(form, draft) {
   const measurements = [];
   if (reading !== null && reading !== "") {
     measurements.push({ kind: "noise", value_dba: Number(reading), zone_class: data.get("zone_class"),
-      period: data.get("period"), source: "meter" });
+      period: data.get("period"), source: "meter",
+      ...readRecord((name) => data.get(name), draft.meterPhotoId) });
   }
   if (draft.estimate != null) {
     measurements.push({ kind: "noise", value_dba: draft.estimate, zone_class: data.get("zone_class"),
@@ -64,7 +57,7 @@ export async function renderCheck(view, caseId, visitId) {
   const KINDS = v.visit_kinds || [];
   const PARTNERS = v.partners || [];
   const ZONES = v.zone_classes || [];
-  const item = await findCase(caseId);
+  const item = await cachedCase(caseId);
   const existing = (await outbox.items()).find((i) => i.id === visitId);
   const alreadySent = await (await db()).get("sent", visitId);
   if (alreadySent || (existing && existing.state !== "draft")) {
@@ -78,6 +71,11 @@ export async function renderCheck(view, caseId, visitId) {
   const period = meter.period || (isNight() ? "night" : "day");
   const zone = meter.zone_class || "1";
   const calibration = localStorage.getItem("fieldcase.calibration") || "0";
+  const standards = state.standards || (await getCache("standards"))?.value || null;
+  const nvocab = noiseVocab(standards);
+  // The photo of the meter's display: linked by its client id (it may be sent later).
+  draft.meterPhotoId = meter.meter_photo_client_id || (await outbox.items())
+    .find((i) => i.kind === "evidence" && i.visitClientId === visitId && i.meterPhoto)?.id || null;
 
   view.innerHTML = html`
     <section class="check">
@@ -107,6 +105,8 @@ export async function renderCheck(view, caseId, visitId) {
             <option value="night" ${period === "night" ? "selected" : ""}>${t("night")}</option>
           </select>
           <p id="judgement" role="status" aria-live="polite"></p>
+          ${recordSection(nvocab, { ...meter, meter_photo_client_id: draft.meterPhotoId || undefined })}
+          <input id="meter-photo-input" type="file" accept="image/*" capture="environment" hidden>
           <details><summary>${t("micEstimate")}</summary>
             <label for="calibration">${t("calibration")}</label>
             <input id="calibration" name="calibration" type="number" step="0.5" value="${calibration}">
@@ -178,7 +178,8 @@ export async function renderCheck(view, caseId, visitId) {
   view.querySelector("#take-photo").addEventListener("click", () => {
     view.querySelector("#photo-input").click();
   });
-  view.querySelector("#photo-input").addEventListener("change", async (event) => {
+  // meter: the photo of the meter's display, linked to the reading by its client id.
+  const takePhotos = async (event, { meterPhoto = false } = {}) => {
     const chosenAt = performance.now();
     const files = [...event.target.files];
     event.target.value = "";
@@ -188,7 +189,8 @@ export async function renderCheck(view, caseId, visitId) {
         photo = await capturePhoto(file, {
           caseId, visitClientId: visitId, fix: state.tracker.current(),
           photographer: state.session?.user?.display_name || state.session?.user?.username,
-          place: form.place.value, caption: form.caption.value,
+          place: form.place.value, caption: meterPhoto ? t("meterPhotoCaption") : form.caption.value,
+          meterPhoto,
         });
       } catch (error) {
         // A full phone (QuotaExceededError) or a broken store: say so loudly.
@@ -198,11 +200,45 @@ export async function renderCheck(view, caseId, visitId) {
       // What the inspector waits for: choosing the photo -> "saved on this phone".
       performance.measure("fieldcase:chosen-to-saved", { start: chosenAt });
       document.body.dataset.lastSaved = photo.id;
+      if (meterPhoto) {
+        draft.meterPhotoId = photo.id;
+        const box = view.querySelector("#meter-photo-state");
+        box.textContent = t("meterPhotoLinked");
+        box.dataset.linked = "1";
+        box.dataset.photoId = photo.id;
+        persist();
+      }
       if (!(await warnIfStorageLow())) toast(t("savedOnPhone"));
       await redrawPhotos();
       const blob = await (await db()).get("blobs", photo.id);
       if (blob) makePreview(photo.id, blob).then(redrawPhotos);
     }
+  };
+  view.querySelector("#photo-input").addEventListener("change", (event) => takePhotos(event));
+  view.querySelector("#take-meter-photo").addEventListener("click", () => {
+    view.querySelector("#meter-photo-input").click();
+  });
+  view.querySelector("#meter-photo-input").addEventListener("change",
+    (event) => takePhotos(event, { meterPhoto: true }));
+
+  // The record's helpers: the room class for indoor positions, the calibration drift,
+  // quick durations (1 min steady noise, 20 min construction).
+  const recordBox = view.querySelector("#full-record");
+  const showRecordHints = () => {
+    view.querySelector("#indoor-fields").hidden = !ROOM_CLASS_POSITIONS.includes(form.nr_position.value);
+    const { text, over } = driftText(form.nr_cal_before.value, form.nr_cal_after.value);
+    const drift = view.querySelector("#drift");
+    drift.textContent = text;
+    drift.className = `small${over ? " error" : ""}`;
+  };
+  showRecordHints();
+  recordBox.addEventListener("input", showRecordHints);
+  recordBox.addEventListener("change", showRecordHints);
+  recordBox.addEventListener("click", (event) => {
+    const quick = event.target.closest("[data-duration]");
+    if (!quick) return;
+    form.nr_duration.value = quick.dataset.duration;
+    persist();
   });
 
   let mic = null;
@@ -249,6 +285,15 @@ export async function renderCheck(view, caseId, visitId) {
     if (!(offset >= -30 && offset <= 30)) {
       toast(t("calibrationRange"), "error");
       form.calibration.focus();
+      return;
+    }
+    // What the server refuses outright (it would keep the whole check from being stored).
+    const record = readRecord((name) => new FormData(form).get(name), draft.meterPhotoId);
+    const [problem] = reading === "" ? [] : recordProblems(Number(reading), record);
+    if (problem) {
+      toast(problem.message, "error");
+      recordBox.open = true;
+      form[FIELD_INPUTS[problem.field]]?.focus();
       return;
     }
     mic?.stop();

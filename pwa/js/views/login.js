@@ -3,7 +3,7 @@ import { t } from "../i18n.js";
 import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
 import { getMeta, setMeta } from "../db.js";
-import { forgetUserData, loadStandards, loadVocab, saveSession, state } from "../state.js";
+import { forgetUserData, loadQuestionnaires, loadStandards, loadVocab, saveSession, state } from "../state.js";
 import { errorText, html } from "../ui.js";
 
 function isIosBrowser() {
@@ -44,6 +44,7 @@ export function renderLogin(view) {
       await saveSession({ user: answer.user, csrf_token: answer.csrf_token });
       loadStandards();
       await loadVocab();
+      loadQuestionnaires(); // kept on the phone for surveys with no signal
       const returnTo = sessionStorage.getItem("fieldcase.returnTo") || "#/cases";
       sessionStorage.removeItem("fieldcase.returnTo");
       // Carry on with whatever was waiting when the session expired.

@@ -27,7 +27,9 @@ function stateText(item, drafts, userId, failed, pendingIds) {
     return html`<span data-state="sending">${t("sending")} ${Math.round(progress.fraction * 100)}%
       <progress max="1" value="${progress.fraction}"></progress></span>`;
   }
-  if (item.state === "draft") return html`<span data-state="draft">${t("draft")}</span>`;
+  if (item.state === "draft") {
+    return html`<span data-state="draft">${t(item.kind === "revisit" ? "draftRevisit" : "draft")}</span>`;
+  }
   if (item.userId && item.userId !== userId) {
     return html`<span data-state="other-user">${t("otherUser")}</span>`;
   }
@@ -40,6 +42,15 @@ function stateText(item, drafts, userId, failed, pendingIds) {
   }
   if (item.state === "failed") {
     return html`<span data-state="failed" class="error">${t("failed")}: ${item.lastError?.message || ""}</span>`;
+  }
+  if (item.kind === "respondent" && failed.has(item.revisitClientId)) {
+    return html`<span data-state="waiting" class="error">${t("waitsSurveyRefused")}</span>`;
+  }
+  if (item.kind === "respondent" && pendingIds.has(item.revisitClientId)) {
+    return html`<span data-state="saved">${t("savedOnPhone")} · ${t("waitsForSurvey")}</span>`;
+  }
+  if (item.respondentClientId && pendingIds.has(item.respondentClientId) && !item.declaration) {
+    return html`<span data-state="saved">${t("savedOnPhone")} · ${t("waitsForRespondent")}</span>`;
   }
   if (item.visitClientId && failed.has(item.visitClientId) && !item.declaration) {
     return html`<span data-state="saved">${t("savedOnPhone")} · ${t("waitsRefused")}</span>`;
@@ -55,12 +66,26 @@ function stateText(item, drafts, userId, failed, pendingIds) {
   return html`<span data-state="saved">${t("savedOnPhone")}</span>`;
 }
 
+function sentLabel(s) {
+  if (s.kind === "visit") return t("check");
+  if (s.kind === "transition") return `${t("caseAction")} · ${term(s.action)}`;
+  if (s.kind === "revisit") return `${term(`method.${s.summary?.method}`)}${s.label ? ` · ${s.label}` : ""}`;
+  if (s.kind === "respondent") return `${t("respondent")} · ${term(`respondent.${s.summary?.kind}`)}`;
+  return s.summary?.media === "audio" ? t("recording") : t("photo");
+}
+
 async function row(item, drafts, userId, failed, pendingIds) {
   const mine = !item.userId || item.userId === userId;
   // Another user's items show no caption or place: a shared phone keeps cases apart.
+  const media = item.media === "audio" ? t("recording") : t("photo");
   const label = item.kind === "visit" ? term(item.payload?.kind || "site_check")
     : item.kind === "transition" ? `${t("caseAction")} · ${term(item.action)}${mine && item.subject ? ` · ${item.subject}` : ""}`
-    : mine ? `${t("photo")} · ${item.caption || item.place || item.fileName || ""}` : t("photo");
+    : item.kind === "revisit" ? `${term(`method.${item.payload?.method}`)}${mine && item.label ? ` · ${item.label}` : ""}`
+    : item.kind === "respondent" ? `${t("respondent")} · ${term(`respondent.${item.payload?.kind}`)}${
+      mine && item.payload?.satisfaction ? ` · ${term(item.payload.satisfaction)}` : ""}`
+    : mine ? `${media} · ${item.caption || item.place || item.fileName || ""}` : media;
+  const draftLink = item.kind === "revisit" ? `#/revisit/${item.caseId}/${item.id}`
+    : `#/check/${item.caseId}/${item.id}`;
   const action = item.kind === "transition" && ["conflict", "failed"].includes(item.state) && mine
     ? html`${item.state === "conflict" && item.conflict?.current_version != null
       ? html`<button type="button" class="primary" data-retry-current="${item.id}">${t("retryCurrent")}</button>`
@@ -70,7 +95,7 @@ async function row(item, drafts, userId, failed, pendingIds) {
     : item.state === "failed"
     ? html`<button data-retry="${item.id}">${t("retry")}</button>`
     : item.state === "draft" && mine
-      ? html`<a class="button" href="#/check/${item.caseId}/${item.id}">${t("unfinished")}</a>
+      ? html`<a class="button" href="${draftLink}">${item.kind === "revisit" ? t("unfinishedRevisit") : t("unfinished")}</a>
         <button type="button" data-discard="${item.id}">${t("discard")}</button>`
       : "";
   return html`<li class="outbox-item" data-outbox-id="${item.id}" data-kind="${item.kind}" data-item-state="${item.state}">
@@ -85,6 +110,7 @@ export async function renderOutbox(view) {
     <section>
       <h1>${t("outbox")}</h1>
       <button class="primary big" id="sync-now" type="button">${t("syncNow")}</button>
+      <p id="sync-progress" class="sync-progress" role="status" aria-live="polite" hidden></p>
       <div id="waiting"></div>
       <h2>${t("sent")}</h2>
       <ul class="sent" id="sent"></ul>
@@ -104,17 +130,26 @@ export async function renderOutbox(view) {
   const update = async () => {
     const waiting = await outbox.items();
     const drafts = new Set(waiting.filter((i) => i.state === "draft").map((i) => i.id));
-    const failed = new Set(waiting.filter((i) => i.kind === "visit" && i.state === "failed")
-      .map((i) => i.id));
+    const failed = new Set(waiting.filter((i) => ["visit", "revisit"].includes(i.kind)
+      && i.state === "failed").map((i) => i.id));
     const pendingIds = new Set(waiting.map((i) => i.id));
     const sent = (await (await db()).getAll("sent")).slice(-20).reverse();
     button.disabled = outbox.status.running;
     button.textContent = outbox.status.running ? t("syncing") : t("syncNow");
+    // While a pass runs: how far it got (22 respondents take a while on a weak signal).
+    const run = outbox.status.run;
+    const bar = view.querySelector("#sync-progress");
+    bar.hidden = !(outbox.status.running && run && run.total > 0);
+    if (!bar.hidden) {
+      bar.innerHTML = html`${t("syncing")} <span id="sync-done">${run.done}</span>/<span id="sync-total">${run.total}</span>
+        <progress max="${run.total}" value="${run.done}"></progress>
+        ${run.failed ? html`<span class="error">${run.failed} ${t("refused")}</span>` : ""}`.toString();
+    }
     view.querySelector("#waiting").innerHTML = waiting.length
       ? html`<ul class="outbox" id="outbox-list">${await Promise.all(waiting.map((item) => row(item, drafts, state.session?.user?.id, failed, pendingIds)))}</ul>`
       : html`<p class="muted" id="outbox-empty">${t("nothingWaiting")}</p>`;
     view.querySelector("#sent").innerHTML = html`${sent.map((s) => html`<li data-sent-id="${s.id}">
-      ${s.kind === "visit" ? t("check") : s.kind === "transition" ? `${t("caseAction")} · ${term(s.action)}` : t("photo")} ${fmtTime(s.sentAt)}
+      ${sentLabel(s)} ${fmtTime(s.sentAt)}
       <span class="muted small">${s.sha256 ? s.sha256.slice(0, 12) : ""}</span></li>`)}`;
   };
   await update();

@@ -1,0 +1,205 @@
+// The full noise record (GB 22337-2008 / GB 12523-2011): meter, calibrator, calibration
+// before and after, position, room class, windows, weather, duration, Lmax with the kind
+// of noise, background, and the photo of the meter's display. Folded away under the one
+// figure the simple case needs; the lists come from the server's rules data
+// (GET /api/standards/noise), never from a copy in the app.
+import { t } from "./i18n.js";
+import { label } from "./questionnaire.js";
+import { html } from "./ui.js";
+
+// The rules' vocabulary: {positions, room_classes, windows, noise_types, meter_classes},
+// each a list of {value, label: {zh, en}}.
+export function noiseVocab(standards) {
+  const vocab = standards?.rules?.vocab || standards?.vocab || {};
+  const list = (name) => (Array.isArray(vocab[name]) ? vocab[name] : []);
+  return { positions: list("positions"), room_classes: list("room_classes"),
+    windows: list("windows"), noise_types: list("noise_types"),
+    meter_classes: list("meter_classes") };
+}
+
+// The room class belongs to a structure-borne measurement indoors only.
+export const ROOM_CLASS_POSITIONS = ["indoor"];
+
+function num(value) {
+  if (value === null || value === undefined || String(value).trim() === "") return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : NaN;
+}
+
+function text(value) {
+  const s = String(value ?? "").trim();
+  return s || undefined;
+}
+
+// The record's fields from the form's values (`value(name)` gives one field's value):
+// only what was filled in, shaped as the API wants it. Empty -> {} (a simple reading).
+export function readRecord(value, meterPhotoId = null) {
+  const record = {};
+  const meter = { model: text(value("nr_meter_model")), serial: text(value("nr_meter_serial")),
+    class: text(value("nr_meter_class")) };
+  if (Object.values(meter).some((v) => v !== undefined)) {
+    record.meter = Object.fromEntries(Object.entries(meter).filter(([, v]) => v !== undefined));
+  }
+  const calibrator = { model: text(value("nr_calibrator_model")),
+    serial: text(value("nr_calibrator_serial")) };
+  if (Object.values(calibrator).some((v) => v !== undefined)) {
+    record.calibrator = Object.fromEntries(Object.entries(calibrator).filter(([, v]) => v !== undefined));
+  }
+  for (const [field, name] of [["calibration_before_db", "nr_cal_before"],
+    ["calibration_after_db", "nr_cal_after"], ["duration_s", "nr_duration"],
+    ["lmax_dba", "nr_lmax"], ["background_dba", "nr_background"]]) {
+    const n = num(value(name));
+    if (n !== undefined) record[field] = n;
+  }
+  for (const [field, name] of [["position", "nr_position"], ["windows", "nr_windows"],
+    ["noise_type", "nr_noise_type"]]) {
+    const v = text(value(name));
+    if (v !== undefined) record[field] = v;
+  }
+  const room = text(value("nr_room_class"));
+  if (room !== undefined && ROOM_CLASS_POSITIONS.includes(record.position)) {
+    record.room_class = room;
+  }
+  const precipitation = text(value("nr_precipitation"));
+  const wind = num(value("nr_wind"));
+  if (precipitation !== undefined || wind !== undefined) {
+    record.weather = {};
+    if (precipitation !== undefined) record.weather.precipitation = precipitation === "true";
+    if (wind !== undefined) record.weather.wind_ms = wind;
+  }
+  if (meterPhotoId) record.meter_photo_client_id = meterPhotoId;
+  return record;
+}
+
+// What the server would refuse outright (422 naming the field), checked before saving:
+// [{field, message}] (the first is shown).
+export function recordProblems(valueDba, record) {
+  const problems = [];
+  for (const [field, v] of Object.entries(record)) {
+    if (typeof v === "number" && Number.isNaN(v)) problems.push({ field, message: t("notANumber") });
+  }
+  if (record.weather && Number.isNaN(record.weather.wind_ms)) {
+    problems.push({ field: "weather.wind_ms", message: t("notANumber") });
+  }
+  if (record.calibration_after_db !== undefined && record.calibration_before_db === undefined) {
+    problems.push({ field: "calibration_before_db", message: t("calibrationBeforeMissing") });
+  }
+  if (record.background_dba !== undefined && valueDba !== undefined && valueDba !== null
+      && record.background_dba > valueDba) {
+    problems.push({ field: "background_dba", message: t("backgroundAboveReading") });
+  }
+  if (record.weather && (record.weather.precipitation === undefined
+      || record.weather.wind_ms === undefined)) {
+    problems.push({ field: record.weather.wind_ms === undefined ? "weather.wind_ms"
+      : "weather.precipitation", message: t("weatherBoth") });
+  }
+  if (record.lmax_dba !== undefined && valueDba !== undefined && valueDba !== null
+      && record.lmax_dba < valueDba) {
+    problems.push({ field: "lmax_dba", message: t("lmaxBelowReading") });
+  }
+  if (record.duration_s !== undefined && !(record.duration_s > 0)) {
+    problems.push({ field: "duration_s", message: t("durationPositive") });
+  }
+  return problems;
+}
+
+// Which input a field of the record is typed into (to focus it).
+export const FIELD_INPUTS = {
+  calibration_before_db: "nr_cal_before", calibration_after_db: "nr_cal_after",
+  background_dba: "nr_background", duration_s: "nr_duration", lmax_dba: "nr_lmax",
+  "weather.wind_ms": "nr_wind", "weather.precipitation": "nr_precipitation",
+};
+
+function options(list, selected) {
+  return [html`<option value=""></option>`, ...list.map((o) => html`<option value="${o.value}"
+    ${o.value === selected ? "selected" : ""}>${label(o.label)}</option>`)];
+}
+
+function numberField(name, text, value, { step = "0.1", min, max, hint } = {}) {
+  return html`<label for="${name}">${text}</label>
+    <input id="${name}" name="${name}" type="number" inputmode="decimal" step="${step}"
+      ${min != null ? html`min="${min}"` : ""} ${max != null ? html`max="${max}"` : ""}
+      value="${value ?? ""}">${hint ? html`<span class="muted small">${hint}</span>` : ""}`;
+}
+
+function textField(name, text, value) {
+  return html`<label for="${name}">${text}</label>
+    <input id="${name}" name="${name}" autocomplete="off" value="${value ?? ""}">`;
+}
+
+// Does a saved reading carry any of the record (the section opens by itself then)?
+export function hasRecord(m) {
+  return Boolean(m && ["meter", "calibrator", "calibration_before_db", "calibration_after_db",
+    "position", "windows", "weather", "duration_s", "lmax_dba", "noise_type",
+    "background_dba", "meter_photo_client_id"].some((k) => m[k] !== undefined && m[k] !== null));
+}
+
+// The section, folded unless the draft already has some of it. `m`: the draft's reading.
+export function recordSection(vocab, m = {}) {
+  const weather = m.weather || {};
+  const indoor = ROOM_CLASS_POSITIONS.includes(m.position);
+  return html`<details class="full-record" id="full-record" ${hasRecord(m) ? "open" : ""}>
+    <summary id="full-record-toggle">${t("fullRecord")}</summary>
+    <p class="muted small">${t("fullRecordHint")}</p>
+    <fieldset><legend>${t("meter")}</legend>
+      ${textField("nr_meter_model", t("model"), m.meter?.model)}
+      ${textField("nr_meter_serial", t("serial"), m.meter?.serial)}
+      <label for="nr_meter_class">${t("meterClass")}</label>
+      <select id="nr_meter_class" name="nr_meter_class">${options(vocab.meter_classes, m.meter?.class)}</select>
+    </fieldset>
+    <fieldset><legend>${t("calibrator")}</legend>
+      ${textField("nr_calibrator_model", t("model"), m.calibrator?.model)}
+      ${textField("nr_calibrator_serial", t("serial"), m.calibrator?.serial)}
+      <div class="pair">
+        <div>${numberField("nr_cal_before", t("calibrationBefore"), m.calibration_before_db)}</div>
+        <div>${numberField("nr_cal_after", t("calibrationAfter"), m.calibration_after_db)}</div>
+      </div>
+      <p id="drift" class="small" role="status" aria-live="polite"></p>
+    </fieldset>
+    <fieldset><legend>${t("position")}</legend>
+      <select id="nr_position" name="nr_position" aria-label="${t("position")}">${options(vocab.positions, m.position)}</select>
+      <div id="indoor-fields" ${indoor ? "" : "hidden"}>
+        <label for="nr_room_class">${t("roomClass")}</label>
+        <select id="nr_room_class" name="nr_room_class">${options(vocab.room_classes, m.room_class)}</select>
+      </div>
+      <label for="nr_windows">${t("windows")}</label>
+      <select id="nr_windows" name="nr_windows">${options(vocab.windows, m.windows)}</select>
+    </fieldset>
+    <fieldset><legend>${t("weather")}</legend>
+      <label for="nr_precipitation">${t("precipitation")}</label>
+      <select id="nr_precipitation" name="nr_precipitation">
+        <option value=""></option>
+        <option value="false" ${weather.precipitation === false ? "selected" : ""}>${t("noPrecipitation")}</option>
+        <option value="true" ${weather.precipitation === true ? "selected" : ""}>${t("rainOrSnow")}</option>
+      </select>
+      ${numberField("nr_wind", t("windMs"), weather.wind_ms, { min: 0, max: 60 })}
+    </fieldset>
+    <fieldset><legend>${t("levels")}</legend>
+      ${numberField("nr_duration", t("durationS"), m.duration_s, { step: "1", min: 1 })}
+      <div class="chips quick">
+        <button type="button" class="chip" data-duration="60">1 min</button>
+        <button type="button" class="chip" data-duration="600">10 min</button>
+        <button type="button" class="chip" data-duration="1200">20 min</button>
+      </div>
+      <label for="nr_noise_type">${t("noiseType")}</label>
+      <select id="nr_noise_type" name="nr_noise_type">${options(vocab.noise_types, m.noise_type)}</select>
+      ${numberField("nr_lmax", t("lmax"), m.lmax_dba, { min: 0, max: 200 })}
+      ${numberField("nr_background", t("background"), m.background_dba, { min: 0, max: 200 })}
+    </fieldset>
+    <fieldset><legend>${t("meterPhoto")}</legend>
+      <button type="button" class="big camera" id="take-meter-photo">${t("takeMeterPhoto")}</button>
+      <p id="meter-photo-state" class="small" data-linked="${m.meter_photo_client_id ? "1" : ""}">${
+        m.meter_photo_client_id ? t("meterPhotoLinked") : ""}</p>
+    </fieldset>
+  </details>`;
+}
+
+// The drift between the calibration readings, as the inspector types them.
+export function driftText(before, after, maxDrift = 0.5) {
+  const b = num(before);
+  const a = num(after);
+  if (b === undefined || a === undefined || Number.isNaN(a) || Number.isNaN(b)) return { text: "", over: false };
+  const drift = Math.round(Math.abs(a - b) * 100) / 100;
+  return { text: `${t("drift")} ${drift} dB${drift > maxDrift ? ` > ${maxDrift} dB · ${t("driftInvalid")}` : ""}`,
+    over: drift > maxDrift };
+}
