@@ -139,13 +139,17 @@ def add_respondent(data: dict, revisit_id: str):  # type: ignore[no-untyped-def]
 
 
 # ---- samples ---------------------------------------------------------------------------------
+def sample_summary(sample: RevisitSample) -> dict[str, Any]:
+    return {**{k: getattr(sample, k) for k in (
+        "id", "period_from", "period_to", "share", "strata", "seed", "population",
+        "created_at")}, "drawn": sum(a["drawn"] for a in sample.allocation)}
+
+
 def present_sample(sample: RevisitSample) -> dict[str, Any]:
-    user = current_user()
-    rows = sampling.progress(user, sample)
+    rows = sampling.progress(sample)
     return {
-        **{k: getattr(sample, k) for k in (
-            "id", "period_from", "period_to", "share", "strata", "seed", "population",
-            "population_hash", "created_at")},
+        **sample_summary(sample),
+        "population_hash": sample.population_hash,
         "created_by": {"id": sample.created_by,
                        "name": _names({sample.created_by}).get(sample.created_by, "")},
         "strata_figures": sample.allocation,
@@ -161,10 +165,7 @@ class Samples(MethodView):
     @blp.response(200, SampleListSchema)
     def get(self):  # type: ignore[no-untyped-def]
         """The newest samples (50) drawn over units the user sees."""
-        items = sampling.recent(current_user())
-        return {"items": [{**{k: getattr(s, k) for k in (
-            "id", "period_from", "period_to", "share", "strata", "seed", "population",
-            "created_at")}, "drawn": sum(a["drawn"] for a in s.allocation)} for s in items]}
+        return {"items": [sample_summary(s) for s in sampling.recent(current_user())]}
 
     @blp.arguments(SampleCreateSchema)
     @blp.response(201, SampleSchema)

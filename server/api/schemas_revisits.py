@@ -192,25 +192,6 @@ class SampleCaseSchema(Schema):
         "description": "The latest revisit since the draw: {id, outcome, satisfaction, at}."})
 
 
-class SampleSchema(Schema):
-    id = Text()
-    period_from = fields.DateTime(data_key="from")
-    period_to = fields.DateTime(data_key="to")
-    share = fields.Float()
-    strata = fields.List(Text())
-    seed = Text()
-    population = fields.Integer()
-    population_hash = Text()
-    created_at = fields.DateTime()
-    created_by = fields.Nested(PersonRefSchema)
-    strata_figures = fields.List(fields.Dict(), metadata={
-        "description": "[{stratum, population, drawn}]: the allocation."})
-    figures = fields.Nested(FiguresSchema)
-    by_unit = fields.List(fields.Dict())
-    by_channel = fields.List(fields.Dict())
-    cases = fields.List(fields.Nested(SampleCaseSchema))
-
-
 class SampleSummarySchema(Schema):
     id = Text()
     period_from = fields.DateTime(data_key="from")
@@ -221,6 +202,19 @@ class SampleSummarySchema(Schema):
     population = fields.Integer()
     drawn = fields.Integer()
     created_at = fields.DateTime()
+
+
+class SampleSchema(SampleSummarySchema):
+    population_hash = Text(metadata={"description": "SHA-256 of the population's sorted "
+                                                    "case ids: a re-draw checks it saw the "
+                                                    "same cases."})
+    created_by = fields.Nested(PersonRefSchema)
+    strata_figures = fields.List(fields.Dict(), metadata={
+        "description": "[{stratum, population, drawn}]: the allocation."})
+    figures = fields.Nested(FiguresSchema)
+    by_unit = fields.List(fields.Dict())
+    by_channel = fields.List(fields.Dict())
+    cases = fields.List(fields.Nested(SampleCaseSchema))
 
 
 class SampleListSchema(Schema):

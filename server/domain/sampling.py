@@ -201,7 +201,7 @@ def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "dissatisfied_rate": _rate(said.count("dissatisfied"), len(said))}
 
 
-def progress(user: User, sample: RevisitSample) -> list[dict[str, Any]]:
+def progress(sample: RevisitSample) -> list[dict[str, Any]]:
     """Each drawn case with its assignee and its latest revisit since the draw, in one
     query (a window picks the latest revisit per case)."""
     latest = (sa.select(Revisit.case_id, Revisit.id, Revisit.outcome, Revisit.satisfaction,
