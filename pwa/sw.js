@@ -14,6 +14,7 @@ const SHELL = [
   "/js/views/board.js", "/js/views/case.js", "/js/views/caseform.js", "/js/views/cases.js",
   "/js/views/check.js", "/js/views/login.js", "/js/views/map.js", "/js/views/outbox.js",
   "/js/views/revisit.js", "/js/views/settings.js", "/js/views/survey.js", "/js/views/admin.js",
+  "/js/views/samples.js", "/js/views/qeditor.js",
   "/icons/icon-192.png", "/icons/icon-512.png", "/icons/icon-maskable-512.png",
   "/icons/apple-touch-icon.png",
 ];

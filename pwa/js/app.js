@@ -16,6 +16,7 @@ import { renderLogin } from "./views/login.js";
 import { renderMap } from "./views/map.js";
 import { renderOutbox } from "./views/outbox.js";
 import { renderPhoneRevisit } from "./views/revisit.js";
+import { renderSample, renderSamples } from "./views/samples.js";
 import { renderSurvey } from "./views/survey.js";
 import { renderSettings } from "./views/settings.js";
 
@@ -29,7 +30,9 @@ const ROUTES = [
   [/^#\/map$/, renderMap],
   [/^#\/check\/([\w-]+)\/([\w-]+)$/, renderCheck],
   [/^#\/revisit\/([\w-]+)\/([\w-]+)$/, renderPhoneRevisit],
-  [/^#\/survey\/([\w-]+)\/([\w-]+)$/, renderSurvey],
+  [/^#\/survey\/([\w-]+)\/([\w-]+)(?:\/(\w+))?$/, renderSurvey],
+  [/^#\/samples$/, renderSamples],
+  [/^#\/samples\/([\w-]+)$/, renderSample],
   [/^#\/outbox$/, renderOutbox],
   [/^#\/settings$/, renderSettings],
   [/^#\/admin$/, renderAdmin],
@@ -92,7 +95,8 @@ function renderNav() {
     <a href="#/cases">${office ? t("allCases") : t("myCases")}</a>
     <a href="#/board">${t("board")}</a>
     <a href="#/map">${t("map")}</a>
-    ${isManager() ? html`<a href="#/case-new" class="office-link">${t("newCase")}</a>` : ""}
+    ${isManager() ? html`<a href="#/case-new" class="office-link">${t("newCase")}</a>
+      <a href="#/samples" class="office-link">${t("samples")}</a>` : ""}
     <a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}
     <a href="#/settings">${t("settings")}</a>`;

@@ -77,6 +77,48 @@ const STRINGS = {
     waitsSurveyRefused: "调查被拒收：请先处理调查", satisfaction: "满意度", attempts: "拨打次数",
     overall: "总体满意度", review: "退回复核", takeSurveyPhoto: "拍照（门牌、签字问卷）",
     revisitTasks: "我的回访任务",
+    // Other revisit methods on the survey screen (paper questionnaire entered afterwards, online)
+    revisitMethod: "回访方式", surveyAt: "回访时间", surveyAtQuestionnaire: "问卷填写时间",
+    atInFuture: "时间不能晚于现在", notADate: "请填写日期和时间",
+    surveyHintQuestionnaire: "将收回的纸质问卷逐份录入，每份为一位受访者；可拍下签字问卷作为附件。无信号时保存在手机上，联网后自动发送。",
+    surveyHintOnline: "录入网上回访（投诉平台留言、微信等）收到的答复，每位答复人为一位受访者。",
+    takeQuestionnairePhoto: "拍摄签字问卷", addScreenshot: "添加截图或照片",
+    // Revisit samples (回访抽样): the office's spot checks
+    samples: "回访抽样", drawSample: "抽取样本", periodTo: "至（含当日）", sharePct: "抽取比例 %",
+    strata: "分层", stratum: "层", seed: "随机种子", seedHint: "留空则自动生成并记录",
+    drawNow: "抽取", noSamples: "尚未抽取样本", population: "总体", drawn: "抽取",
+    populationHash: "总体哈希（SHA-256）", samplePeriod: "受理期间", share: "比例",
+    redrawHint: "任何人用相同的受理期间、比例、分层和随机种子，对同一批已办理案件（总体哈希相同）重新抽取，都会得到相同的案件。",
+    allocation: "各层分配", proportional: "按比例", figures: "样本指标",
+    revisitRate: "回访率", satisfactionRate: "满意度", dissatisfiedRate: "不满意率",
+    sampled: "样本数", revisited: "已回访", reached: "已联系上", byUnit: "按责任单位",
+    byChannel: "按来源渠道", sampleCases: "样本案件", assignee: "回访人", revisitState: "回访情况",
+    notRevisited: "未回访", unassigned: "未分配", assign: "分配", assignTo: "分配给回访人员",
+    assignHint: "尚未分配的案件按顺序轮流分给所选人员；已分配的不变。", pickSomeone: "请至少选择一人",
+    assignedCount: "件已分配", allAssigned: "全部案件已分配", noRevisitStaff: "没有可分配的回访人员",
+    drawnBy: "抽取人", drawnAt: "抽取时间", notStratified: "不分层", sampleDrawn: "样本已抽取",
+    officeOnly: "仅内勤和管理员可用。", allSamples: "全部样本", rateOf: "占",
+    badPeriod: "结束日期须不早于开始日期", badShare: "比例应大于0且不超过100",
+    emptyPopulation: "该受理期间内没有已办理（待验收或已办结）的案件",
+    fieldsWrong: "请检查标出的项目", strataHint: "按所选项分层，按比例分配，每个非空层至少抽1件，不重复。",
+    // The questionnaire editor (admin)
+    questionnaires: "问卷模板", newQuestionnaire: "新建问卷", view: "查看", questions: "题目",
+    addQuestion: "添加题目", remove: "删除", moveUp: "上移", moveDown: "下移",
+    questionKind: "题型", questionKey: "字段名", keyHint: "小写字母、数字和下划线，以字母开头",
+    codeHint: "小写字母、数字和 -", labelZh: "题目（中文）", labelEn: "题目（英文）",
+    requiredQuestion: "必答", options: "选项", addOption: "添加选项", optionValue: "值",
+    scaleMin: "最小值", scaleMax: "最大值",
+    satisfactionCheck: "满意度问题（满意 / 基本满意 / 不满意）",
+    satisfactionFixed: "满意度问题为单选，选项固定：",
+    questionnaireHint: "每次保存生成一个新版本；已有的回答保留其原版本。",
+    questionnaireSaved: "问卷已保存", questionN: "第{n}题", versions: "版本",
+    noQuestionnaires: "暂无问卷模板",
+    "qerr.key": "字段名须为小写字母、数字和下划线，以字母开头，且每题不同：",
+    "qerr.kind": "请选择题型：", "qerr.label": "须同时填写中文和英文题目：",
+    "qerr.options": "单选、多选题须有2至30个选项，选项值不能为空或重复：",
+    "qerr.max": "量表须有整数最小值和最大值，最小值小于最大值，相差不超过100：",
+    "qerr.min": "量表须有整数最小值和最大值：",
+    "qerr.satisfaction": "满意度问题为单选，选项为满意、基本满意、不满意，每份问卷至多一题：",
     // The noise record
     fullRecord: "完整记录", fullRecordHint: "执法所需：声级计、校准、测点、气象、时长、最大声级、背景噪声。只记一个读数时可不填。",
     meter: "声级计", model: "型号", serial: "编号", meterClass: "准确度等级", calibrator: "声校准器",
@@ -183,6 +225,42 @@ const STRINGS = {
     attempts: "Calls", overall: "Overall satisfaction", review: "Back to review",
     takeSurveyPhoto: "Photo (the door, a signed questionnaire)",
     revisitTasks: "My revisits to make",
+    // Other revisit methods on the survey screen
+    revisitMethod: "Method", surveyAt: "When it was done", surveyAtQuestionnaire: "When the questionnaire was filled in",
+    atInFuture: "Not in the future", notADate: "Give a date and time",
+    surveyHintQuestionnaire: "Enter the paper questionnaires collected, one respondent each; photograph a signed one to attach it. With no signal they stay on the phone and are sent when it is back.",
+    surveyHintOnline: "Enter the answers received online (the complaint platform, WeChat…), one respondent for each person who answered.",
+    takeQuestionnairePhoto: "Photo of the signed questionnaire", addScreenshot: "Add a screenshot or photo",
+    // Revisit samples: the office's spot checks
+    samples: "Revisit samples", drawSample: "Draw a sample", periodTo: "to (inclusive)", sharePct: "Share, %",
+    strata: "Strata", stratum: "Stratum", seed: "Random seed", seedHint: "blank: one is made and recorded",
+    drawNow: "Draw", noSamples: "No samples drawn yet", population: "Population", drawn: "Drawn",
+    populationHash: "Population hash (SHA-256)", samplePeriod: "Received", share: "Share",
+    redrawHint: "Anyone drawing again with the same period, share, strata and seed over the same handled cases (the same population hash) gets the same cases.",
+    allocation: "Allocation by stratum", proportional: "Proportional", figures: "Figures",
+    revisitRate: "Revisit rate", satisfactionRate: "Satisfaction rate", dissatisfiedRate: "Dissatisfied rate",
+    sampled: "Sampled", revisited: "Revisited", reached: "Reached", byUnit: "By unit",
+    byChannel: "By channel", sampleCases: "Cases in the sample", assignee: "Revisit by", revisitState: "Revisit",
+    notRevisited: "Not yet", unassigned: "Unassigned", assign: "Assign", assignTo: "Assign to revisit staff",
+    assignHint: "The cases not yet assigned are shared among those picked, in turn; assigned ones stay.", pickSomeone: "Pick at least one person",
+    assignedCount: "assigned", allAssigned: "Every case is assigned", noRevisitStaff: "No revisit staff to assign",
+    drawnBy: "Drawn by", drawnAt: "Drawn", notStratified: "Not stratified", sampleDrawn: "Sample drawn",
+    officeOnly: "For the office only.", allSamples: "All samples", rateOf: "of",
+    badPeriod: "The end is before the start", badShare: "The share is more than 0 and at most 100",
+    emptyPopulation: "No handled (submitted or closed) cases were received in that period",
+    fieldsWrong: "Check the fields marked", strataHint: "Stratified by what is ticked, allocated proportionally, at least one from every non-empty stratum, no case twice.",
+    // The questionnaire editor (admin)
+    questionnaires: "Questionnaire templates", newQuestionnaire: "New questionnaire", view: "View", questions: "Questions",
+    addQuestion: "Add a question", remove: "Remove", moveUp: "Move up", moveDown: "Move down",
+    questionKind: "Kind", questionKey: "Key", keyHint: "lower-case letters, digits and _, starting with a letter",
+    codeHint: "lower-case letters, digits and -", labelZh: "Question (Chinese)", labelEn: "Question (English)",
+    requiredQuestion: "Required", options: "Options", addOption: "Add an option", optionValue: "Value",
+    scaleMin: "Min", scaleMax: "Max",
+    satisfactionCheck: "The satisfaction question (satisfied / basically satisfied / dissatisfied)",
+    satisfactionFixed: "The satisfaction question is a single choice of exactly:",
+    questionnaireHint: "Each save makes a new version; answers keep the version they were given under.",
+    questionnaireSaved: "Questionnaire saved", questionN: "Question {n}", versions: "Versions",
+    noQuestionnaires: "No questionnaire templates",
     // The noise record
     fullRecord: "Full record", fullRecordHint: "What enforcement needs: meter, calibration, position, weather, duration, Lmax, background. Leave it for a one-figure reading.",
     meter: "Sound level meter", model: "Model", serial: "Serial no.", meterClass: "Class",
@@ -244,6 +322,9 @@ const VOCAB = {
     satisfied: "满意", basically_satisfied: "基本满意", dissatisfied: "不满意",
     "event.revisit_recorded": "回访", "event.revisit_respondent": "入户调查受访者",
     "event.revisit_dissatisfied": "回访不满意，退回复核",
+    "kind.single": "单选", "kind.multi": "多选", "kind.scale": "量表", "kind.yesno": "是/否",
+    "kind.text": "文字", "role.inspector": "核查人员", "role.revisit": "回访人员",
+    "role.reviewer": "内勤/验收", "role.admin": "管理员", unit: "责任单位", channel: "来源渠道",
   },
   en: {
     site_check: "Site check", night_check: "Night check", monitoring: "Monitoring",
@@ -282,7 +363,7 @@ const VOCAB = {
     evidence: "Evidence photo",
     calendar_days: "Calendar days", working_days: "Working days", hours: "Hours",
     "method.phone": "Phone revisit", "method.door": "Door-to-door survey",
-    "method.questionnaire": "Questionnaire", "method.online": "Online revisit",
+    "method.questionnaire": "Paper questionnaire", "method.online": "Online revisit",
     "outcome.answered": "Answered", "outcome.no_answer": "No answer", "outcome.busy": "Busy",
     "outcome.switched_off": "Switched off", "outcome.wrong_number": "Wrong number",
     "outcome.refused": "Refused", "respondent.complainant": "Complainant",
@@ -292,6 +373,10 @@ const VOCAB = {
     basically_satisfied: "Basically satisfied", dissatisfied: "Dissatisfied",
     "event.revisit_recorded": "Revisit", "event.revisit_respondent": "Survey respondent",
     "event.revisit_dissatisfied": "Dissatisfied revisit: back to review",
+    "kind.single": "Single choice", "kind.multi": "Multiple choice", "kind.scale": "Scale",
+    "kind.yesno": "Yes / no", "kind.text": "Text", "role.inspector": "Inspector",
+    "role.revisit": "Revisit team", "role.reviewer": "Office / reviewer", "role.admin": "Admin",
+    unit: "Unit", channel: "Channel",
   },
 };
 
@@ -313,6 +398,12 @@ export function t(key) {
 
 export function term(value) {
   return VOCAB[lang][value] ?? VOCAB.en[value] ?? value;
+}
+
+// A vocabulary value's name in both languages ({zh, en}), for what is stored bilingual
+// (a questionnaire's satisfaction options).
+export function termBoth(value) {
+  return { zh: VOCAB.zh[value] ?? value, en: VOCAB.en[value] ?? value };
 }
 
 setLang(lang);

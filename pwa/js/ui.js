@@ -69,3 +69,11 @@ export function errorText(error) {
   if (error.kind === "auth") return t("needsLogin");
   return error.problem?.detail || error.message || t("error");
 }
+
+// Nested problem messages ({"0": ["…"]} for a list) as plain lines.
+export function flatMessages(value, prefix = "") {
+  if (value == null) return [];
+  if (typeof value === "string") return [prefix ? `${prefix}: ${value}` : value];
+  if (Array.isArray(value)) return value.flatMap((x) => flatMessages(x, prefix));
+  return Object.entries(value).flatMap(([k, x]) => flatMessages(x, prefix ? `${prefix}.${k}` : k));
+}

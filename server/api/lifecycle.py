@@ -195,6 +195,7 @@ def vocabularies():  # type: ignore[no-untyped-def]
             "satisfaction": list(vocab.SATISFACTION),
             "attempt_outcomes": list(vocab.ATTEMPT_OUTCOMES),
             "question_kinds": list(vocab.QUESTION_KINDS),
+            "sample_strata": list(vocab.SAMPLE_STRATA),
             "audio_types": list(vocab.AUDIO_TYPES),
             "role_sets": {"office": list(OFFICE_ROLES), "field": list(FIELD_ROLES),
                           "admin": list(ADMIN_ROLES), "revisit": list(REVISIT_ROLES)},

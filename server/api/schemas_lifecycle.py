@@ -197,6 +197,8 @@ class VocabSchema(Schema):
     attempt_outcomes = fields.List(Text(), metadata={
         "description": "A call attempt's outcome; all but answered are failed attempts."})
     question_kinds = fields.List(Text())
+    sample_strata = fields.List(Text(), metadata={
+        "description": "What a revisit sample may be stratified by."})
     audio_types = fields.List(Text(), metadata={
         "description": "Interview recordings' content types (no codecs parameter)."})
     role_sets = fields.Dict(keys=Text(), values=fields.List(Text()), metadata={

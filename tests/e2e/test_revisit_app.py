@@ -134,6 +134,8 @@ def test_unreachable_after_three_failed_calls(phone, live):  # type: ignore[no-u
     reveal(page)
     page.click("#outcomes [data-outcome=no_answer]")
     page.click("#outcomes [data-outcome=busy]")
+    # A call is listed once it is stored on the phone.
+    page.wait_for_function("document.querySelectorAll('#attempt-list li').length === 2")
     assert page.locator("#unreachable-box").is_hidden()  # two calls are a gap, not a result
     # The calls are kept on the phone: a reload (or a crash) loses none of them.
     page.reload()

@@ -1,10 +1,12 @@
 // The admin's desk: deadline rules (each save is a new version, tried first as a dry
-// run that says what it would do to open cases), the working-day calendar by year, and
-// the webhooks reminders are posted to. Every list and check is the server's.
+// run that says what it would do to open cases), questionnaire templates (qeditor.js), the
+// working-day calendar by year, and the webhooks reminders are posted to. Every list and
+// check is the server's.
 import { api } from "../api.js";
 import { t, term } from "../i18n.js";
 import { isAdmin, vocab } from "../state.js";
 import { errorText, fmtTime, html, toast } from "../ui.js";
+import { drawQuestionnaires } from "./qeditor.js";
 
 const COLOUR_ROWS = 4;
 const MILESTONE_ROWS = 4;
@@ -158,8 +160,8 @@ async function drawCalendar(section) {
   const answer = await api("GET", "/api/calendar");
   section.innerHTML = html`<h2>${t("workCalendar")}</h2>
     ${answer.missing_year ? html`<p class="error" role="alert">${t("calendarMissing").replaceAll("{year}", answer.missing_year)}</p>` : ""}
-    <table class="calendar-years"><thead><tr><th>${t("year")}</th><th>${t("daysLoaded")}</th><th>${t("source")}</th><th>${t("loadedAt")}</th></tr></thead>
-      <tbody>${(answer.items || []).map((y) => html`<tr data-year="${y.year}"><td>${y.year}</td><td>${y.days}</td><td class="small">${y.source}</td><td class="small">${fmtTime(y.loaded_at)}</td></tr>`)}</tbody></table>
+    <div class="table-wrap"><table class="calendar-years"><thead><tr><th>${t("year")}</th><th>${t("daysLoaded")}</th><th>${t("source")}</th><th>${t("loadedAt")}</th></tr></thead>
+      <tbody>${(answer.items || []).map((y) => html`<tr data-year="${y.year}"><td>${y.year}</td><td>${y.days}</td><td class="small">${y.source}</td><td class="small">${fmtTime(y.loaded_at)}</td></tr>`)}</tbody></table></div>
     <form id="calendar-form" class="row">
       <label>${t("year")} <input name="year" type="number" min="2000" max="2099" required value="${new Date().getFullYear() + 1}"></label>
       <label>${t("calendarFile")} <input name="file" type="file" accept="application/json,.json" required></label>
@@ -229,10 +231,24 @@ export async function renderAdmin(view) {
     return;
   }
   view.innerHTML = html`<section class="admin" id="admin"><h1>${t("admin")}</h1>
+    <nav class="admin-toc" aria-label="${t("admin")}">
+      <a href="#/admin" data-jump="admin-rules">${t("deadlineRules")}</a>
+      <a href="#/admin" data-jump="admin-questionnaires">${t("questionnaires")}</a>
+      <a href="#/admin" data-jump="admin-calendar">${t("workCalendar")}</a>
+      <a href="#/admin" data-jump="admin-webhooks">${t("webhooks")}</a></nav>
     <section id="admin-rules"><p class="muted">${t("loading")}</p></section>
+    <section id="admin-questionnaires"></section>
     <section id="admin-calendar"></section>
     <section id="admin-webhooks"></section></section>`;
-  const parts = [[drawRules, "#admin-rules", v], [drawCalendar, "#admin-calendar"], [drawWebhooks, "#admin-webhooks"]];
+  // In-page links: the router owns the hash, so they scroll instead.
+  view.querySelector(".admin-toc").addEventListener("click", (event) => {
+    const link = event.target.closest("[data-jump]");
+    if (!link) return;
+    event.preventDefault();
+    view.querySelector(`#${link.dataset.jump}`)?.scrollIntoView({ block: "start" });
+  });
+  const parts = [[drawRules, "#admin-rules", v], [drawQuestionnaires, "#admin-questionnaires", v],
+    [drawCalendar, "#admin-calendar"], [drawWebhooks, "#admin-webhooks"]];
   await Promise.all(parts.map(async ([draw, selector, ...rest]) => {
     const section = view.querySelector(selector);
     try {

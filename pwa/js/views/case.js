@@ -7,7 +7,7 @@ import { db, getCache, setCache } from "../db.js";
 import { t, term } from "../i18n.js";
 import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
-import { actionSpec, isField, isManager, isRevisitor, loadQuestionnaires, vocab } from "../state.js";
+import { actionSpec, isField, isManager, isRevisitor, loadQuestionnaires, revisitVocab, vocab } from "../state.js";
 import { label } from "../questionnaire.js";
 import { errorText, fmtTime, html, toast } from "../ui.js";
 
@@ -93,6 +93,16 @@ export function measurementBlock(m) {
   </div>`;
 }
 
+// One button per revisit method of the server's vocabulary: the phone call has its own
+// screen, the others (door-to-door, a paper questionnaire, online) the survey screen.
+function revisitButton(method) {
+  if (method === "phone") {
+    return html`<button type="button" class="primary big" id="start-phone-revisit" data-method="phone">${t("phoneRevisit")}</button>`;
+  }
+  return html`<button type="button" class="big" id="${method === "door" ? "start-survey" : `start-survey-${method}`}"
+    data-method="${method}" data-survey-method="${method}">${term(`method.${method}`)}</button>`;
+}
+
 function revisitRow(r, mine) {
   const failedCalls = (r.attempts || []).filter((a) => a.outcome !== "answered").length;
   return html`<li class="revisit-row" data-revisit-id="${r.id}" data-outcome="${r.outcome}" data-method="${r.method}">
@@ -102,7 +112,7 @@ function revisitRow(r, mine) {
     <span class="muted small">${r.respondents?.length ? `${r.respondents.length} ${t("respondentsTaken")}` : ""}
       ${failedCalls ? ` · ${failedCalls} ${t("failedCalls")}` : ""}
       ${r.unreachable_reason ? ` · ${r.unreachable_reason}` : ""} · ${r.created_by?.name || ""}</span>
-    ${mine && r.method === "door" ? html` <a href="#/survey/${r.case_id}/${r.client_id}">${t("continueSurvey")}</a>` : ""}
+    ${mine && r.method !== "phone" ? html` <a href="#/survey/${r.case_id}/${r.client_id}">${t("continueSurvey")}</a>` : ""}
   </li>`;
 }
 
@@ -113,7 +123,7 @@ function localRevisitRows(caseId, local) {
     ${r.state === "draft" ? html`<a class="button" href="#/revisit/${caseId}/${r.id}">${t("unfinishedRevisit")}</a>`
       : r.state === "failed" ? html`<span class="error">${t("refused")}: ${r.lastError?.message || ""}</span>`
         : html`<span class="state">${t("savedOnPhone")}</span>`}
-    ${r.payload?.method === "door" ? html` <a href="#/survey/${caseId}/${r.id}">${t("continueSurvey")}</a>` : ""}
+    ${r.payload?.method && r.payload.method !== "phone" ? html` <a href="#/survey/${caseId}/${r.id}">${t("continueSurvey")}</a>` : ""}
   </li>`);
 }
 
@@ -187,8 +197,7 @@ export async function renderCase(view, caseId) {
           ${x.measurements.map(measurementBlock)}</li>`)}</ul>
         ${revisits.length || localRevisits.length || isRevisitor() ? html`<h2>${t("revisits")}</h2>
           ${isRevisitor() ? html`<div class="action-buttons" id="revisit-buttons">
-            <button type="button" class="primary big" id="start-phone-revisit">${t("phoneRevisit")}</button>
-            <button type="button" class="big" id="start-survey">${t("doorSurvey")}</button></div>` : ""}
+            ${revisitVocab(v).revisit_methods.map(revisitButton)}</div>` : ""}
           <ul class="revisits" id="revisits">${localRevisitRows(caseId, localRevisits)}
             ${revisits.map((r) => revisitRow(r, sentHere.has(r.client_id)))}</ul>` : ""}
         <h2>${t("timeline")}</h2>
@@ -205,9 +214,11 @@ export async function renderCase(view, caseId) {
       const draft = localRevisits.find((r) => r.state === "draft");
       go(`#/revisit/${caseId}/${draft ? draft.id : outbox.uuid()}`);
     });
-    view.querySelector("#start-survey")?.addEventListener("click", () => {
-      go(`#/survey/${caseId}/${outbox.uuid()}`);
-    });
+    for (const button of view.querySelectorAll("#revisit-buttons [data-survey-method]")) {
+      button.addEventListener("click", () => {
+        go(`#/survey/${caseId}/${outbox.uuid()}/${button.dataset.surveyMethod}`);
+      });
+    }
     view.querySelector("#case-actions").addEventListener("click", (event) => {
       const button = event.target.closest("[data-action]");
       if (button) openAction(button.dataset.action);

@@ -214,12 +214,14 @@ export async function renderPhoneRevisit(view, caseId, revisitId) {
   drawSteps();
   await persist(); // the revisit exists on the phone from the moment it is opened
 
-  view.querySelector("#outcomes").addEventListener("click", (event) => {
+  view.querySelector("#outcomes").addEventListener("click", async (event) => {
     const button = event.target.closest("[data-outcome]");
     if (!button) return;
     draft.attempts = [...draft.attempts, { at: new Date().toISOString(), outcome: button.dataset.outcome }];
+    // Shown once it is on the phone: a call listed is a call a crash or reload keeps.
+    await persist();
+    if (!view.isConnected) return;
     drawSteps();
-    persist();
     if (button.dataset.outcome === "answered") {
       qform.scrollIntoView({ block: "start" });
     } else if (unreachableAllowed(draft.attempts)) {

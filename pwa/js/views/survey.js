@@ -1,16 +1,55 @@
-// A door-to-door survey (入户调查): the revisit is started on the case (method door, the
-// residents' questionnaire, where it was taken), then each respondent is added as their
-// own outbox item with their own client UUID, sent after the survey itself. Works with no
-// signal at all: the questionnaire is the phone's copy, everything waits in the outbox.
+// A survey: door-to-door (入户调查), a paper questionnaire entered afterwards (问卷调查) or
+// answers received online (网上回访), the revisit methods of the server's vocabulary other
+// than the phone call (which has its own screen). The revisit is started on the case (its
+// method, questionnaire, and for door-to-door only where it was taken), then each
+// respondent is added as their own outbox item with their own client UUID, sent after the
+// survey itself. Works with no signal at all: the questionnaire is the phone's copy,
+// everything waits in the outbox.
 import { AudioRecorder, capturePhoto, captureAudio, makePreview } from "../capture.js";
 import { db } from "../db.js";
 import { t, term } from "../i18n.js";
 import * as outbox from "../outbox.js";
 import { clearErrorsOnAnswer, label, questionnaires, readQuestions, renderQuestions, satisfactionOf }
   from "../questionnaire.js";
+import { go } from "../nav.js";
 import { cachedCase, revisitVocab, state, vocab, warnIfStorageLow } from "../state.js";
-import { fmtTime, html, toast } from "../ui.js";
-import { DOOR_QUESTIONNAIRE, template } from "./revisit.js";
+import { fmtTime, html, raw, toast } from "../ui.js";
+import { DOOR_QUESTIONNAIRE, PHONE_QUESTIONNAIRE, template } from "./revisit.js";
+
+// The methods with their own screen (the phone call) and the one that records where it
+// was taken (the server refuses a location on any other).
+const PHONE = "phone";
+const DOOR = "door";
+
+// What this screen says and offers for each method.
+function methodText(method) {
+  return {
+    hint: method === DOOR ? t("surveyHint") : method === "questionnaire" ? t("surveyHintQuestionnaire")
+      : t("surveyHintOnline"),
+    photo: method === DOOR ? t("takeSurveyPhoto") : method === "questionnaire"
+      ? t("takeQuestionnairePhoto") : t("addScreenshot"),
+    at: method === "questionnaire" ? t("surveyAtQuestionnaire") : t("surveyAt"),
+  };
+}
+
+// The questionnaire a method starts with (the picker offers the others).
+function defaultQuestionnaire(method, list) {
+  const wanted = method === "online" ? PHONE_QUESTIONNAIRE : DOOR_QUESTIONNAIRE;
+  return list.some((q) => q.code === wanted) ? wanted : list[0]?.code;
+}
+
+// Who is asked first: residents around the site at the door and on paper; online it is
+// mostly the complainant who answers.
+function defaultKind(method, kinds) {
+  const wanted = method === "online" ? "complainant" : "resident";
+  return kinds.includes(wanted) ? wanted : kinds[0];
+}
+
+// <input type="datetime-local"> value for a time, in the phone's own time.
+function localInput(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
 
 function fixText(fix) {
   return fix ? `${fix.lat.toFixed(5)}, ${fix.lon.toFixed(5)} (±${Math.round(fix.accuracy_m)} m)`
@@ -56,39 +95,98 @@ function respondentRow(r, n, revisit) {
     <span class="muted small">${fmtTime(r.createdAt)}</span> ${status}</li>`;
 }
 
-export async function renderSurvey(view, caseId, revisitId) {
+export async function renderSurvey(view, caseId, revisitId, routeMethod) {
   const v = await vocab();
   const KINDS = revisitVocab(v).respondent_kinds;
+  const METHODS = revisitVocab(v).revisit_methods.filter((m) => m !== PHONE);
   const item = await cachedCase(caseId);
   let current = await survey(revisitId);
+  // The method: the survey's own once started; else the one asked for, if the server's
+  // vocabulary has it; else door-to-door.
+  let method = current?.payload?.method
+    || (routeMethod && (!METHODS.length || METHODS.includes(routeMethod)) ? routeMethod : null)
+    || (routeMethod === PHONE ? PHONE : DOOR);
+  if (method === PHONE) return go(`#/revisit/${caseId}/${revisitId}`, { replace: true });
   let list = [];
   try { list = await questionnaires(); } catch { list = []; }
-  state.tracker.start();
-  const cleanups = [() => state.tracker.stop()];
+  const cleanups = [];
+  const track = () => {
+    if (cleanups.tracking) return;
+    cleanups.tracking = true;
+    state.tracker.start();
+    cleanups.push(() => state.tracker.stop());
+  };
 
-  // Not started yet: pick the questionnaire, then start (the revisit is queued at once).
+  // Not started yet: the method, the questionnaire (and when, for one done before it is
+  // entered), then start (the revisit is queued at once).
   if (!current) {
-    const code = list.some((q) => q.code === DOOR_QUESTIONNAIRE) ? DOOR_QUESTIONNAIRE : list[0]?.code;
     view.innerHTML = html`
-      <section class="survey" data-case-id="${caseId}">
+      <section class="survey" data-case-id="${caseId}" data-method="${method}">
         <a class="back" href="#/case/${caseId}">← ${t("back")}</a>
-        <h1>${t("doorSurvey")}</h1>
+        <h1 id="survey-title">${term(`method.${method}`)}</h1>
         <p class="muted">${item.subject}${item.address ? ` · ${item.address}` : ""}</p>
-        <p id="fix" class="muted small" role="status">${fixText(state.tracker.current())}</p>
+        ${METHODS.length > 1 ? html`<fieldset id="survey-methods"><legend>${t("revisitMethod")}</legend>
+          <div class="chips">${METHODS.map((m) => html`<label class="chip"><input type="radio" name="survey_method"
+            value="${m}" ${m === method ? "checked" : ""}> ${term(`method.${m}`)}</label>`)}</div></fieldset>` : ""}
+        <p id="fix" class="muted small" role="status"></p>
+        <div id="survey-at-box">
+          <label for="survey-at" id="survey-at-label"></label>
+          <input id="survey-at" type="datetime-local" required>
+          <p class="error small" id="survey-at-error" role="alert" hidden></p>
+        </div>
         ${list.length ? html`<label for="survey-questionnaire">${t("questionnaire")}</label>
-          <select id="survey-questionnaire">${list.map((q) => html`<option value="${q.code}"
-            ${q.code === code ? "selected" : ""}>${label(q.title)} (v${q.version})</option>`)}</select>`
+          <select id="survey-questionnaire">${list.map((q) => html`<option value="${q.code}">${label(q.title)} (v${q.version})</option>`)}</select>`
           : html`<p class="error" role="alert">${t("noQuestionnaire")}</p>`}
-        <p class="hint small">${t("surveyHint")}</p>
+        <p class="hint small" id="survey-hint"></p>
       </section>
       <div class="actions"><button class="primary big" id="begin-survey" type="button"
         ${list.length ? "" : "disabled"}>${t("beginSurvey")}</button></div>`;
-    const showFix = () => { view.querySelector("#fix").textContent = fixText(state.tracker.current()); };
+    const atInput = view.querySelector("#survey-at");
+    atInput.value = localInput(new Date());
+    atInput.max = localInput(new Date(Date.now() + 60000));
+    const showFix = () => {
+      const box = view.querySelector("#fix");
+      box.hidden = method !== DOOR;
+      box.textContent = method === DOOR ? fixText(state.tracker.current()) : "";
+    };
+    const showMethod = (chosen) => {
+      method = chosen;
+      view.querySelector(".survey").dataset.method = method;
+      view.querySelector("#survey-title").textContent = term(`method.${method}`);
+      view.querySelector("#survey-hint").textContent = methodText(method).hint;
+      view.querySelector("#survey-at-label").textContent = methodText(method).at;
+      // Door-to-door is taken now, where the phone is; the others are entered afterwards.
+      view.querySelector("#survey-at-box").hidden = method === DOOR;
+      const picker = view.querySelector("#survey-questionnaire");
+      if (picker) picker.value = defaultQuestionnaire(method, list);
+      if (method === DOOR) track();
+      showFix();
+    };
+    showMethod(method);
     cleanups.push(state.tracker.onChange(showFix));
+    view.querySelector("#survey-methods")?.addEventListener("change", (event) => {
+      if (event.target.name === "survey_method") showMethod(event.target.value);
+    });
     view.querySelector("#begin-survey").addEventListener("click", async (event) => {
+      let at = new Date();
+      if (method !== DOOR) {
+        const error = view.querySelector("#survey-at-error");
+        const given = atInput.value ? new Date(atInput.value) : null;
+        const problem = !given || Number.isNaN(given.getTime()) ? t("notADate")
+          : given.getTime() > Date.now() + 60000 ? t("atInFuture") : "";
+        error.hidden = !problem;
+        error.textContent = problem;
+        if (problem) {
+          atInput.setAttribute("aria-invalid", "true");
+          atInput.focus();
+          return;
+        }
+        atInput.removeAttribute("aria-invalid");
+        at = given;
+      }
       event.target.disabled = true;
-      // Where the survey is taken: wait a little for a first fix if there is none yet.
-      if (!state.tracker.current()) {
+      // Where a door-to-door survey is taken: wait a little for a first fix if none yet.
+      if (method === DOOR && !state.tracker.current()) {
         await new Promise((resolve) => {
           const stop = state.tracker.onChange(() => { if (state.tracker.current()) done(); });
           const timer = setTimeout(() => done(), 5000);
@@ -97,9 +195,9 @@ export async function renderSurvey(view, caseId, revisitId) {
       }
       const chosen = list.find((q) => q.code === view.querySelector("#survey-questionnaire").value);
       await outbox.saveRevisit({ id: revisitId, caseId, label: item.subject, payload: {
-        method: "door", at: new Date().toISOString(),
+        method, at: at.toISOString(),
         questionnaire: { code: chosen.code, version: chosen.version },
-        location: location(state.tracker.current()), notes: "",
+        ...(method === DOOR ? { location: location(state.tracker.current()) } : {}), notes: "",
       } }, { draft: false });
       cleanups.forEach((f) => f());
       const stop = await renderSurvey(view, caseId, revisitId);
@@ -108,21 +206,25 @@ export async function renderSurvey(view, caseId, revisitId) {
     return () => cleanups.forEach((f) => f());
   }
 
+  const door = method === DOOR;
+  if (door) track();
+  const words = methodText(method);
   const q = current.payload?.questionnaire;
   const form = q ? await template(q.code, q.version) : null;
   view.innerHTML = html`
-    <section class="survey" data-case-id="${caseId}" data-revisit-id="${revisitId}">
+    <section class="survey" data-case-id="${caseId}" data-revisit-id="${revisitId}" data-method="${method}">
       <a class="back" href="#/case/${caseId}">← ${t("back")}</a>
-      <h1>${t("doorSurvey")}</h1>
+      <h1>${term(`method.${method}`)}</h1>
       <p class="muted">${item.subject}${item.address ? ` · ${item.address}` : ""}</p>
-      <p id="fix" class="muted small" role="status"></p>
+      ${door ? html`<p id="fix" class="muted small" role="status"></p>`
+        : html`<p class="muted small" id="survey-when">${words.at}: ${fmtTime(current.payload?.at || current.createdAt)}</p>`}
       <p class="survey-count"><b id="respondent-count">0</b> ${t("respondentsTaken")}
         <span class="muted small" id="survey-progress" aria-live="polite"></span></p>
       <form id="respondent-form" novalidate>
         <h2 id="respondent-title">${t("respondent")}</h2>
         <fieldset><legend>${t("respondentKind")}</legend><div class="chips">
           ${KINDS.map((k) => html`<label class="chip"><input type="radio" name="respondent_kind" value="${k}"
-            ${k === "resident" ? "checked" : ""}> ${term(`respondent.${k}`)}</label>`)}</div></fieldset>
+            ${k === defaultKind(method, KINDS) ? "checked" : ""}> ${term(`respondent.${k}`)}</label>`)}</div></fieldset>
         <details class="personal"><summary>${t("nameAndContact")}</summary>
           <p class="muted small">${t("personalDataHint")}</p>
           <label for="respondent-name">${t("personName")}</label>
@@ -132,7 +234,7 @@ export async function renderSurvey(view, caseId, revisitId) {
         </details>
         <p class="muted small">${form ? `${label(form.title)} · v${form.version}` : t("noQuestionnaire")}</p>
         <div id="questions">${form ? renderQuestions(form) : ""}</div>
-        <fieldset class="consent"><legend>${t("audioRecording")}</legend>
+        <fieldset class="consent" ${door ? "" : "hidden"}><legend>${t("audioRecording")}</legend>
           <label class="chip"><input type="checkbox" id="audio-consent" name="audio_consent">
             ${t("audioConsent")}</label>
           <div id="recorder" hidden>
@@ -142,8 +244,8 @@ export async function renderSurvey(view, caseId, revisitId) {
         </fieldset>
       </form>
       <fieldset class="survey-photos"><legend>${t("evidence")}</legend>
-        <button type="button" class="big camera" id="survey-photo">${t("takeSurveyPhoto")}</button>
-        <input id="survey-photo-input" type="file" accept="image/*" capture="environment" hidden>
+        <button type="button" class="big camera" id="survey-photo">${words.photo}</button>
+        <input id="survey-photo-input" type="file" accept="image/*" ${method === "online" ? "" : raw('capture="environment"')} hidden>
         <p class="muted small" id="survey-photo-count"></p>
       </fieldset>
       <h2>${t("respondents")}</h2>
@@ -155,6 +257,7 @@ export async function renderSurvey(view, caseId, revisitId) {
 
   const rform = view.querySelector("#respondent-form");
   clearErrorsOnAnswer(rform);
+  // Door-to-door only: where the survey was taken.
   const showFix = () => {
     const fix = state.tracker.current();
     view.querySelector("#fix").textContent = fixText(fix);
@@ -164,8 +267,10 @@ export async function renderSurvey(view, caseId, revisitId) {
         : { ...payload, location: location(fix) }));
     }
   };
-  showFix();
-  cleanups.push(state.tracker.onChange(showFix));
+  if (door) {
+    showFix();
+    cleanups.push(state.tracker.onChange(showFix));
+  }
 
   const drawList = async () => {
     current = (await survey(revisitId)) || current;
@@ -248,7 +353,7 @@ export async function renderSurvey(view, caseId, revisitId) {
         const photo = await capturePhoto(file, { caseId, revisitClientId: revisitId,
           fix: state.tracker.current(),
           photographer: state.session?.user?.display_name || state.session?.user?.username,
-          place: item.address || "", caption: `${t("doorSurvey")} · ${item.subject}` });
+          place: item.address || "", caption: `${term(`method.${method}`)} · ${item.subject}` });
         const blob = await (await db()).get("blobs", photo.id);
         if (blob) makePreview(photo.id, blob);
       } catch (error) {
@@ -282,14 +387,14 @@ export async function renderSurvey(view, caseId, revisitId) {
     const satisfaction = satisfactionOf(form, answers);
     const name = (data.get("name") || "").trim();
     const contact = (data.get("contact") || "").trim();
-    const payload = { kind: data.get("respondent_kind") || "resident", answers,
-      audio_consent: consent.checked, ...(satisfaction ? { satisfaction } : {}),
+    const payload = { kind: data.get("respondent_kind") || defaultKind(method, KINDS), answers,
+      audio_consent: door && consent.checked, ...(satisfaction ? { satisfaction } : {}),
       ...(name ? { name } : {}), ...(contact ? { contact } : {}) };
     const id = outbox.uuid();
     event.target.disabled = true;
     try {
       await outbox.saveRespondent({ id, revisitClientId: revisitId, caseId, payload });
-      if (recording && consent.checked) {
+      if (door && recording && consent.checked) {
         await captureAudio(recording, { caseId, respondentClientId: id, fix: state.tracker.current(),
           photographer: state.session?.user?.display_name || state.session?.user?.username,
           place: item.address || "", caption: `${t("interview")} · ${item.subject}` });
