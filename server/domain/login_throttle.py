@@ -48,18 +48,27 @@ def count_attempt(username: str, address: str | None, now: datetime) -> datetime
     table = LoginThrottle.__table__
     row = table.c
     unlocked = sa.or_(row.locked_until.is_(None), row.locked_until <= now)
-    for _ in range(2):  # a second pass if a concurrent first attempt inserted the row
+    # Another attempt may commit the row between any two statements here (READ COMMITTED):
+    # each statement is written so that a row it did not see is counted on the next pass,
+    # never overwritten.
+    for _ in range(5):
         counted = db.session.execute(
             table.update().where(row.username == name, unlocked,
                                  row.first_failed_at >= now - window)
             .values(failures=row.failures + 1, last_address=address)).rowcount
-        if not counted:  # its window is over (or no row yet): start again
+        if not counted:  # its window is over: start again (only then)
             counted = db.session.execute(
-                table.update().where(row.username == name, unlocked)
+                table.update().where(row.username == name, unlocked,
+                                     row.first_failed_at < now - window)
                 .values(failures=1, first_failed_at=now, locked_until=None,
                         last_address=address)).rowcount
-        if counted or db.session.get(LoginThrottle, name) is not None:
-            break  # counted, or locked (nothing to count)
+        if counted:
+            break
+        state = db.session.execute(sa.select(unlocked).where(row.username == name)).first()
+        if state is not None:
+            if not state[0]:
+                break  # locked: nothing to count
+            continue  # made by a concurrent attempt since the updates: count on it
         try:
             with db.session.begin_nested():
                 db.session.execute(table.insert().values(
