@@ -310,6 +310,13 @@ def test_only_the_first_bytes_of_a_recording_are_damaged(name):
     assert refused(sample(name)[:300]).code == "media.undecodable"
 
 
+def test_an_mp3_cut_off_inside_its_id3_tag_is_damaged():
+    jpeg = (PHOTOS / "gps" / "DSCN0010.jpg").read_bytes()[:20_000]
+    data = id3v23(id3_frame(b"APIC", b"\x00image/jpeg\x00\x03\x00" + jpeg)) + mp3_frames(
+        sample("interview.mp3"))
+    assert refused(data[:10_000]).code == "media.undecodable"
+
+
 def test_a_webm_whose_header_promises_more_than_its_clusters_is_damaged():
     # Cut at a Cluster boundary (so no element is cut short) and mark the Segment's size
     # unknown (as Chrome writes it): only the declared duration tells clusters are missing.

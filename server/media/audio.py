@@ -172,6 +172,8 @@ def _sniff_mpeg(fp: BinaryIO, head: bytes, size: int) -> str:
         if tag_size is None:
             raise MediaError(NOT_AUDIO, f"This file is not a recording we can read. {_ACCEPTED}")
         offset = 10 + tag_size + (10 if head[5] & 0x10 else 0)  # the footer flag
+        if offset >= size:
+            raise _damaged()  # cut off inside its tag (a cover picture can be large)
         fp.seek(offset)
         padded = fp.read(4096)  # some writers pad after the tag with zeros
         offset += len(padded) - len(padded.lstrip(b"\x00"))
