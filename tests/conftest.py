@@ -39,6 +39,42 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+# ---- password hashing ----------------------------------------------------------------
+@pytest.fixture(scope="session", autouse=True)
+def production_password_hasher() -> Iterator[Any]:
+    """The suite logs in and makes people hundreds of times; argon2id at the library's
+    defaults (64 MiB, 3 passes) costs 0.1 to 0.4 s a time on a 2-core machine. Tests hash
+    with argon2id at its minimum cost instead: the same code paths (hash, verify, rehash
+    check), not the same work factor. Yields the production hasher, which test_auth.py
+    checks. Subprocesses that tests start (gunicorn) keep the production hasher and verify
+    these hashes all the same (and rehash them, as after a change of parameters)."""
+    from argon2 import PasswordHasher
+
+    from server.domain import auth
+
+    production = auth._hasher
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth, "_hasher", cheap)
+        patch.setattr(auth, "_DUMMY_HASH", cheap.hash("fieldcase-not-a-password"))
+        yield production
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_botocore_data() -> Iterator[None]:
+    """Every app of the scaled stack makes its S3 clients, and each new botocore session
+    reads and parses the S3 service's JSON models again (0.15 to 0.3 s an app). The models
+    are read-only data: the tests' sessions share one loader and its cache."""
+    import functools
+
+    import botocore.session
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore.session, "create_loader",
+                      functools.cache(botocore.session.create_loader))
+        yield
+
+
 # ---- services ------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:

@@ -31,6 +31,20 @@ def test_passwords_are_stored_as_argon2id(app):  # type: ignore[no-untyped-def]
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
 
 
+def test_production_hashes_with_argon2id_at_the_library_defaults(production_password_hasher):  # type: ignore[no-untyped-def]
+    # The tests themselves hash at minimum cost (conftest); this is the hasher deployed.
+    from argon2 import PasswordHasher, Type
+
+    defaults = PasswordHasher()
+    hasher = production_password_hasher
+    assert hasher.type is Type.ID
+    assert (hasher.time_cost, hasher.memory_cost, hasher.parallelism) == (
+        defaults.time_cost, defaults.memory_cost, defaults.parallelism)
+    assert hasher.hash(PASSWORD).startswith(
+        f"$argon2id$v=19$m={defaults.memory_cost},t={defaults.time_cost},"
+        f"p={defaults.parallelism}$")
+
+
 def test_wrong_password_and_unknown_user_answer_alike(app):  # type: ignore[no-untyped-def]
     client = app.test_client()
     wrong = client.post("/api/auth/login", json={"username": "insp_a", "password": "nope-nope"})

@@ -56,20 +56,37 @@ class LiveServer:
             self._server = None
 
 
-@pytest.fixture()
-def live(tmp_path: Path) -> Iterator[LiveServer]:
-    """A fresh embedded stack (SQLite + local disk) with the demo district."""
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite database migrated by Alembic, once a session: each `live` starts from a
+    copy of the file (the same schema and seeded rows, without running every migration
+    again)."""
     from flask_migrate import upgrade
 
+    path = tmp_path_factory.mktemp("e2e-template") / "migrated.db"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "SECRET_KEY": "e2e",
+                      "STORAGE_URL": f"file://{path.parent / 'objects'}",
+                      "INSTANCE_PATH": str(path.parent)})
+    with app.app_context():
+        upgrade(directory=str(Path(app.root_path) / "migrations"))
+        db.session.remove()
+        db.engine.dispose()  # every connection closed: the file is whole
+    return path
+
+
+@pytest.fixture()
+def live(tmp_path: Path, migrated_sqlite: Path) -> Iterator[LiveServer]:
+    """A fresh embedded stack (SQLite + local disk) with the demo district, made now (its
+    cases' times are relative to the moment)."""
     from server.demo import seed_demo
 
+    shutil.copyfile(migrated_sqlite, tmp_path / "e2e.db")
     app = create_app({
         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'e2e.db'}",
         "STORAGE_URL": f"file://{tmp_path / 'objects'}", "SECRET_KEY": "e2e",
         "INSTANCE_PATH": str(tmp_path), "LOGIN_RATE_LIMIT": "1000 per minute",
     })
     with app.app_context():
-        upgrade(directory=str(Path(app.root_path) / "migrations"))
         seed_demo(only_if_empty=True)
         db.session.remove()
     server = LiveServer(app)
@@ -92,16 +109,36 @@ def playwright_driver() -> Iterator[Any]:
         yield driver
 
 
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Any) -> Iterator[Any]:
+    """One Chromium for the session. Each test opens contexts of its own in it (cookies,
+    storage, service workers and cache apart, as in separate browsers): a context opens
+    in a fraction of a second, a browser on a profile of its own in one to three."""
+    chromium = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                 args=FLAGS)
+    yield chromium
+    chromium.close()
+
+
+# A phone: its screen, touch, language, time zone and a location fix.
+PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
+         "is_mobile": True, "has_touch": True, "locale": "zh-CN",
+         "timezone_id": "Asia/Shanghai", "geolocation": HERE, "permissions": ["geolocation"]}
+
+
 @pytest.fixture()
-def phone(playwright_driver: Any, tmp_path: Path, live: LiveServer) -> Iterator[Any]:
-    """A phone-sized persistent browser profile (installability needs one), location on."""
-    context = playwright_driver.chromium.launch_persistent_context(
-        str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS,
-        bypass_csp=True,  # see conftest.CSP_NOTE
-        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
-        has_touch=True, locale="zh-CN", timezone_id="Asia/Shanghai",
-        geolocation=HERE, permissions=["geolocation"], base_url=live.url,
-    )
+def phone(request: pytest.FixtureRequest, playwright_driver: Any, browser: Any,
+          tmp_path: Path, live: LiveServer) -> Iterator[Any]:
+    """A phone-sized browser context, location on. A test marked `persistent_profile` gets
+    a browser on a profile directory of its own instead (Chromium judges installability
+    only there, never in a context without one)."""
+    options = {**PHONE, "base_url": live.url, "bypass_csp": True}  # see CSP_NOTE
+    if request.node.get_closest_marker("persistent_profile"):
+        context = playwright_driver.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS,
+            **options)
+    else:
+        context = browser.new_context(**options)
     context.set_default_timeout(30000)  # a loaded 2-core CI machine is slow
     yield context
     context.close()

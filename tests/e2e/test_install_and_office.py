@@ -3,10 +3,12 @@ width."""
 
 from __future__ import annotations
 
-from tests.e2e.conftest import CHROMIUM, FLAGS
+import pytest
+
 from tests.e2e.helpers import PHOTOS, bar_case_id, login, open_case, record_night_check
 
 
+@pytest.mark.persistent_profile
 def test_chromium_finds_the_app_installable(phone, live):  # type: ignore[no-untyped-def]
     page = phone.new_page()
     page.goto("/")
@@ -31,9 +33,8 @@ def test_app_opens_offline_after_first_visit(phone, live):  # type: ignore[no-un
     assert page.locator("#banner").inner_text() == "离线模式：显示手机上保存的数据"
 
 
-def test_office_gallery_at_desktop_width(playwright_driver, live, tmp_path):  # type: ignore[no-untyped-def]
-    field = playwright_driver.chromium.launch_persistent_context(
-        str(tmp_path / "field"), executable_path=CHROMIUM, headless=True, args=FLAGS,
+def test_office_gallery_at_desktop_width(browser, live):  # type: ignore[no-untyped-def]
+    field = browser.new_context(
         bypass_csp=True,  # see conftest.CSP_NOTE
         viewport={"width": 390, "height": 844}, base_url=live.url,
         geolocation={"latitude": 24.3267, "longitude": 109.4152, "accuracy": 8},
@@ -48,10 +49,9 @@ def test_office_gallery_at_desktop_width(playwright_driver, live, tmp_path):  # 
     page.wait_for_selector("#outbox-empty", timeout=60000)
     field.close()
 
-    office = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                               args=FLAGS)
-    desk = office.new_page(viewport={"width": 1366, "height": 900}, base_url=live.url,
-                           bypass_csp=True)
+    office = browser.new_context(viewport={"width": 1366, "height": 900}, base_url=live.url,
+                                 bypass_csp=True)
+    desk = office.new_page()
     login(desk, "reviewer")
     assert desk.locator("#filters").is_visible()
     desk.fill("#filters input[name=q]", "夜色")

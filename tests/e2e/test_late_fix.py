@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import CHROMIUM, FLAGS, HERE
+from tests.e2e.conftest import HERE
 from tests.e2e.helpers import PHOTOS, bar_case_id, login, open_case, server_rows
 
 
-def test_photo_before_first_fix_gets_the_late_fix(playwright_driver, live, tmp_path):  # type: ignore[no-untyped-def]
-    context = playwright_driver.chromium.launch_persistent_context(
-        str(tmp_path / "nofix"), executable_path=CHROMIUM, headless=True, args=FLAGS,
+def test_photo_before_first_fix_gets_the_late_fix(browser, live):  # type: ignore[no-untyped-def]
+    context = browser.new_context(
         bypass_csp=True,  # see conftest.CSP_NOTE
         viewport={"width": 390, "height": 844}, base_url=live.url)  # no location yet
     page = context.new_page()

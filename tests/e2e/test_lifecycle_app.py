@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from server.extensions import db
 from server.models import Case
 from tests.conftest import login as api_login
-from tests.e2e.conftest import CHROMIUM, FLAGS, LiveServer
+from tests.e2e.conftest import LiveServer
 from tests.e2e.helpers import login
 
 STREET = "东湖街道"
@@ -24,10 +23,9 @@ INSPECTOR = "王建国"
 
 
 @pytest.fixture()
-def desk(playwright_driver: Any, tmp_path: Path, live: LiveServer) -> Iterator[Any]:
-    """An office desktop: a wide window, its own profile."""
-    context = playwright_driver.chromium.launch_persistent_context(
-        str(tmp_path / "desk"), executable_path=CHROMIUM, headless=True, args=FLAGS,
+def desk(browser: Any, live: LiveServer) -> Iterator[Any]:
+    """An office desktop: a wide window, a context of its own."""
+    context = browser.new_context(
         bypass_csp=True,  # see conftest.CSP_NOTE
         viewport={"width": 1280, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai",
         base_url=live.url,
@@ -357,13 +355,12 @@ def test_an_admin_edits_a_rule_loads_a_year_and_adds_a_webhook(desk, live):  # t
     assert [h["active"] for h in hooks] == [False]
 
 
-def test_no_screen_breaks_the_content_security_policy(playwright_driver, live):  # type: ignore[no-untyped-def]
+def test_no_screen_breaks_the_content_security_policy(browser, live):  # type: ignore[no-untyped-def]
     refused: list[str] = []
-    browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                                args=FLAGS)
     # The policy enforced (no bypass_csp): only selectors here, no eval'd predicates.
-    page = browser.new_page(viewport={"width": 1280, "height": 900}, base_url=live.url,
-                            locale="zh-CN")
+    context = browser.new_context(viewport={"width": 1280, "height": 900},
+                                  base_url=live.url, locale="zh-CN")
+    page = context.new_page()
     page.on("console", lambda m: refused.append(m.text)
             if "Content Security Policy" in m.text or "Refused to" in m.text else None)
     login(page, "admin")
@@ -376,5 +373,5 @@ def test_no_screen_breaks_the_content_security_policy(playwright_driver, live): 
         page.goto(f"/{hash_}")
         page.wait_for_selector(ready)
     page.wait_for_timeout(300)
-    browser.close()
+    context.close()
     assert refused == []

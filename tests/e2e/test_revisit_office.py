@@ -131,7 +131,7 @@ def test_office_draws_assigns_and_follows_a_sample(  # type: ignore[no-untyped-d
         desk.wait_for_selector("#nav a[href='#/samples']")
         desk.click("#nav a[href='#/samples']")
         desk.wait_for_selector("#sample-form")
-        assert desk.locator("#no-samples").is_visible()
+        desk.wait_for_selector("#no-samples", state="visible")  # the list loads after
         assert desk.locator("#sample-form input[name=strata]:checked").count() == 2
 
         # Refused on the desk first: the end before the start.
