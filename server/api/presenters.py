@@ -69,8 +69,10 @@ def case_fields(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def present_visit(visit: Visit) -> dict[str, Any]:
-    photos = visit_service.meter_photos(visit)
+def present_visit(visit: Visit, photos: dict[str, str] | None = None) -> dict[str, Any]:
+    """`photos`: the meter photos of a whole list, read once (meter_photos)."""
+    if photos is None:
+        photos = visit_service.meter_photos([visit])
     return {
         **{k: getattr(visit, k) for k in (
             "id", "client_id", "case_id", "kind", "started_at", "ended_at", "participants",

@@ -22,7 +22,9 @@ class CaseVisits(MethodView):
     @blp.response(200, VisitListSchema)
     def get(self, case_id: str):  # type: ignore[no-untyped-def]
         """The case's visits, oldest first."""
-        return {"items": [present_visit(v) for v in visits.list_visits(current_user(), case_id)]}
+        items = visits.list_visits(current_user(), case_id)
+        photos = visits.meter_photos(items)
+        return {"items": [present_visit(v, photos) for v in items]}
 
     @blp.arguments(VisitCreateSchema)
     @blp.response(201, VisitSchema)
