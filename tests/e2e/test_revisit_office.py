@@ -18,6 +18,7 @@ from server.models import Unit, User
 from tests.conftest import login as api_login
 from tests.e2e.conftest import CHROMIUM, FLAGS, HERE
 from tests.e2e.helpers import bar_case_id, login
+from tests.test_lifecycle import walk
 
 SHOTS = Path("/tmp/shots")
 DESK = {"width": 1280, "height": 800}
@@ -45,16 +46,6 @@ def ids(live: Any) -> tuple[dict[str, str], dict[str, str]]:
         users = dict(db.session.execute(sa.select(User.username, User.id)).all())
         db.session.remove()
     return units, users
-
-
-def walk(api: Any, case_id: str, *steps: tuple[str, dict]) -> dict:
-    current = api.get(f"/api/cases/{case_id}").get_json()
-    for action, params in steps:
-        answer = api.post(f"/api/cases/{case_id}/transitions",
-                          json={"action": action, "version": current["version"], **params})
-        assert answer.status_code == 200, answer.get_json()
-        current = answer.get_json()
-    return current
 
 
 def handled_cases(live: Any) -> list[str]:
