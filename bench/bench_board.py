@@ -18,9 +18,7 @@ import os
 import random
 import secrets
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -29,16 +27,11 @@ from zoneinfo import ZoneInfo
 
 import requests
 import sqlalchemy as sa
+from serving import serve  # bench/serving.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def generate(url: str, n: int, tmp: Path, open_share: float) -> None:
@@ -155,20 +148,6 @@ def p95(session: requests.Session, url: str, runs: int) -> float:
     return statistics.quantiles(times, n=20)[18]
 
 
-def serve(url: str, tmp: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp),
-           "STORAGE_URL": f"file://{tmp}/objects", "SECRET_KEY": "bench", "PORT": str(port),
-           "HOST": "127.0.0.1", "WEB_CONCURRENCY": "2",
-           "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379",
-           "LOGIN_RATE_LIMIT": "1000 per minute"}
-    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--config",
-                               str(ROOT / "gunicorn.conf.py"), "server:create_app()"],
-                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
-    return server, f"http://127.0.0.1:{port}"
-
-
 def measure(base: str, runs: int) -> None:
     session = requests.Session()
     for _ in range(120):
@@ -253,7 +232,7 @@ def main() -> int:
             generate(url, args.cases, tmp, args.open_share)
             print(f"board bench: {args.cases} cases ({args.open_share:.0%} open) generated "
                   f"in {time.perf_counter() - start:.1f} s")
-        server, base = serve(url, tmp)
+        server, base = serve(url, f"file://{tmp}/objects", tmp)
         measure(base, args.runs)
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(10)

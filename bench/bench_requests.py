@@ -25,7 +25,6 @@ import itertools
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
+import serving  # bench/serving.py, beside this script
 import sqlalchemy as sa
 from PIL import Image
 
@@ -48,12 +48,6 @@ PASSWORD = "bench-password-1"
 PHONES = 8
 TICK = os.sysconf("SC_CLK_TCK")
 CASE = {"lat": 30.2741, "lon": 120.1551}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -116,21 +110,9 @@ def prepare(url: str, storage_url: str) -> str:
 
 
 def serve(url: str, storage_url: str, tmp: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp),
-           "STORAGE_URL": storage_url, "SECRET_KEY": "bench", "PORT": str(port),
-           "HOST": "127.0.0.1", "WEB_CONCURRENCY": "2",
-           "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379",
-           "LOGIN_RATE_LIMIT": "1000 per minute", "UPLOAD_RATE_LIMIT": "100000 per hour",
-           # A recycled worker would take its CPU count with it.
-           "GUNICORN_MAX_REQUESTS": "0"}
-    # BENCH_GUNICORN_CONF: another config (e.g. one that profiles the worker's threads).
-    conf = os.environ.get("BENCH_GUNICORN_CONF", str(ROOT / "gunicorn.conf.py"))
-    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--config", conf,
-                               "server:create_app()"],
-                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)
-    return server, f"http://127.0.0.1:{port}"
+    # A recycled worker would take its CPU count with it.
+    return serving.serve(url, storage_url, tmp, UPLOAD_RATE_LIMIT="100000 per hour",
+                         GUNICORN_MAX_REQUESTS="0")
 
 
 class Phone:

@@ -1,0 +1,35 @@
+"""The app under gunicorn for a benchmark, as `make run` serves it: one place for the
+benchmarks that measure requests (bench_board, bench_requests)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(url: str, storage_url: str, tmp: Path, **settings: str) -> tuple[subprocess.Popen, str]:
+    """gunicorn (2 workers, Redis-backed rate limits) on a free loopback port; `settings`
+    are more environment variables. BENCH_GUNICORN_CONF picks another config (e.g. one
+    that profiles the worker's threads)."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp),
+           "STORAGE_URL": storage_url, "SECRET_KEY": "bench", "PORT": str(port),
+           "HOST": "127.0.0.1", "WEB_CONCURRENCY": "2",
+           "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379",
+           "LOGIN_RATE_LIMIT": "1000 per minute", **settings}
+    conf = os.environ.get("BENCH_GUNICORN_CONF", str(ROOT / "gunicorn.conf.py"))
+    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--config", conf,
+                               "server:create_app()"],
+                              env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    return server, f"http://127.0.0.1:{port}"
