@@ -7,6 +7,7 @@ from flask import Flask
 from server.api import (
     admin,
     cases,
+    closure,
     evidence,
     health,
     lifecycle,
@@ -37,7 +38,7 @@ def register_api(app: Flask) -> FieldcaseApi:
                        "SameSite=Lax). Every write also needs the X-CSRF-Token header with "
                        "the token the login returned (GET /api/me returns it again)."})
     for module in (health, session, cases, visits, evidence, standards, lifecycle, revisits,
-                   admin):
+                   closure, admin):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))
