@@ -45,10 +45,11 @@ def _result(rule: dict[str, Any], met: bool, why: str, refs: list[dict[str, Any]
 
 def checklist(user: User, case_id: str) -> dict[str, Any]:
     case = scope.get_case(user, case_id)
-    submitted = [e.at for e in timeline.events(case.id, kinds=("submitted",))]
+    events = timeline.events(case.id, kinds=("submitted", "flag_acknowledged"))  # one read
+    submitted = [e.at for e in events if e.kind == "submitted"]
     until = submitted[-1] if submitted else utcnow()
     acks = {(e.data.get("evidence_id"), e.data.get("code"))
-            for e in timeline.events(case.id, kinds=("flag_acknowledged",))}
+            for e in events if e.kind == "flag_acknowledged"}
     evidence = list(db.session.scalars(sa.select(Evidence).filter_by(
         case_id=case.id, state="stored").order_by(Evidence.captured_at)))
     checks = {"handling_result": lambda r: _handling(r, case),
