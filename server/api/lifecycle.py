@@ -32,6 +32,7 @@ from server.domain import (
     deadline_rules,
     deadlines,
     evidence,
+    labels,
     lifecycle,
     maps,
     notifications,
@@ -197,6 +198,7 @@ def vocabularies():  # type: ignore[no-untyped-def]
             "question_kinds": list(vocab.QUESTION_KINDS),
             "sample_strata": list(vocab.SAMPLE_STRATA),
             "audio_types": list(vocab.AUDIO_TYPES),
+            "labels": labels.table(),
             "role_sets": {"office": list(OFFICE_ROLES), "field": list(FIELD_ROLES),
                           "admin": list(ADMIN_ROLES), "revisit": list(REVISIT_ROLES)},
             "actions": lifecycle.describe(), "map": maps.tile_sources()}

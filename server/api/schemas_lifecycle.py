@@ -201,6 +201,10 @@ class VocabSchema(Schema):
         "description": "What a revisit sample may be stratified by."})
     audio_types = fields.List(Text(), metadata={
         "description": "Interview recordings' content types (no codecs parameter)."})
+    labels = fields.Dict(keys=Text(), values=fields.Dict(), metadata={
+        "description": "Names of values by group: {group: {value: {zh, en}}} for "
+                       "categories, channels, statuses, verdicts, satisfaction and "
+                       "revisit_methods."})
     role_sets = fields.Dict(keys=Text(), values=fields.List(Text()), metadata={
         "description": "Which roles are office (create, dispatch, review), field, admin "
                        "and revisit (record revisits)."})

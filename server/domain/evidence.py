@@ -25,7 +25,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import lazyload
 
 from server import media
-from server.domain import audit, idempotency, lifecycle, revisits, runtime, scope, timeline
+from server.domain import (
+    audit,
+    idempotency,
+    lifecycle,
+    revisits,
+    runtime,
+    scope,
+    shortcodes,
+    timeline,
+)
 from server.domain.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, TooMany
 from server.domain.integrity import Thresholds, integrity_flags
 from server.domain.roles import EVIDENCE_ROLES, FIELD_ROLES, require_role
@@ -174,6 +183,7 @@ def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Eviden
         declared_at=received, device_offset_s=_offset(received, data.get("device_time")),
     )
     ev.id = new_id()
+    ev.short_code = shortcodes.new_code()
     ev.staging_key = _staging_key(ev.id)
     return ev
 

@@ -7,6 +7,7 @@ from server.models.deadline import CalendarDay, CalendarYear, DeadlineRule
 from server.models.evidence import Evidence
 from server.models.notification import Notification, Webhook, WebhookDelivery
 from server.models.revisit import Questionnaire, Respondent, Revisit, RevisitSample, SampleCase
+from server.models.seal import ClosureFile, Seal
 from server.models.timeline import CaseEvent
 from server.models.unit import Unit, user_units
 from server.models.user import ROLES, LoginThrottle, User, UserSession
@@ -22,6 +23,7 @@ __all__ = [
     "Case",
     "CaseEvent",
     "CaseUnit",
+    "ClosureFile",
     "DeadlineRule",
     "Evidence",
     "LoginThrottle",
@@ -32,6 +34,7 @@ __all__ = [
     "Revisit",
     "RevisitSample",
     "SampleCase",
+    "Seal",
     "Unit",
     "User",
     "UserSession",

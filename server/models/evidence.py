@@ -28,6 +28,9 @@ class Evidence(Base):
     respondent_id: Mapped[str | None] = mapped_column(
         sa.String(36), sa.ForeignKey("revisit_respondents.id"))
     state: Mapped[str] = mapped_column(sa.String(12), default="pending", index=True)
+    # What a photo's QR code and printed code resolve to (XXXX-XXXX): short enough to type
+    # from paper, random so that one code says nothing about another.
+    short_code: Mapped[str | None] = mapped_column(sa.String(9), unique=True)
 
     # What the phone declared at capture.
     sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
