@@ -95,6 +95,7 @@ bench: $(VENV)/.installed-bench $(VENV)/.installed-test pwa/vendor/idb.js $(LEAF
 	$(BIN)/python bench/bench_board.py
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_requests.py
+	$(BIN)/python bench/bench_closure_file.py
 
 openapi: $(VENV)/.installed
 	$(BIN)/fieldcase openapi --output docs/openapi.json

@@ -20,6 +20,7 @@ from server.domain import (
     audit_checkpoints,
     auth,
     login_throttle,
+    sealing,
     sweep,
     timeline,
     workdays,
@@ -192,6 +193,26 @@ def verify_audit_cmd(public_key: str | None) -> None:
         raise click.ClickException(f"{len(cases_broken)} case timeline(s) altered")
     click.echo("audit chain intact and matching its signed checkpoints; every case "
                "timeline intact")
+
+
+@cli.command("verify-case")
+@click.argument("case_id")
+def verify_case_cmd(case_id: str) -> None:
+    """Recompute a sealed case from its stored bytes and rows: its timeline chain, each
+    seal's manifest, hash and stored copy, the rows listed and every evidence item's bytes.
+    Prints the first thing that differs for each seal; exit status 1 if anything does."""
+    try:
+        findings = sealing.verify(case_id)
+    except DomainError as error:
+        _fail(error)
+    for finding in findings:
+        click.echo(f"{finding.what}: {finding.detail}", err=True)
+    if findings:
+        raise click.ClickException(f"case {case_id}: {len(findings)} difference(s) from "
+                                   "what was sealed")
+    seals = sealing.seals_of(case_id)
+    click.echo(f"case {case_id}: intact; {len(seals)} seal(s), the last "
+               f"{seals[-1].sha256}")
 
 
 @cli.command("checkpoint-audit")

@@ -43,6 +43,14 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return float(raw) if raw else default
 
 
+def _base_url(env: Mapping[str, str], name: str) -> str:
+    """An absolute http(s) address without a trailing slash, or "" when unset."""
+    raw = (env.get(name) or "").strip().rstrip("/")
+    if raw and not raw.startswith(("https://", "http://")):
+        raise ConfigError(f"{name} must start with https:// or http://, got {raw!r}")
+    return raw
+
+
 def _kept_secret(env: Mapping[str, str], name: str, instance: Path, production: bool,
                  make: Callable[[], str]) -> str:
     """A secret from the environment; required in production. Dev and demo keep a random
@@ -119,6 +127,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
         "UPLOAD_RATE_LIMIT": env.get("UPLOAD_RATE_LIMIT") or "600 per hour",
+        # The address printed in verify QR codes (https://host): the photos' public page
+        # must stay reachable there. Unset: the address each request came to.
+        "PUBLIC_BASE_URL": _base_url(env, "PUBLIC_BASE_URL"),
         "CORS_ORIGINS": [o for o in (env.get("CORS_ORIGINS") or "").split(",") if o],
         "FAR_FROM_CASE_M": _int(env, "FAR_FROM_CASE_M", 500),
         "CLOCK_DRIFT_S": _int(env, "CLOCK_DRIFT_S", 300),

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from server.extensions import db
 from server.models import Case, Respondent, Revisit
+from tests.closure_facts import phone_answers, phone_revisit, submit_ready
 from tests.conftest import unit_id
 from tests.test_lifecycle import params_for, walk
 
@@ -23,24 +24,14 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def phone_answers(**changes: Any) -> dict:
-    return {"resolved": True, "contacted": True, "satisfaction": "satisfied",
-            "comments": "晚上安静多了", **changes}
-
-
-def phone_revisit(**changes: Any) -> dict:
-    return {"client_id": new_id(), "method": "phone", "at": AT,
-            "questionnaire": {"code": "phone-revisit", "version": 1},
-            "respondents": [{"client_id": new_id(), "kind": "complainant", "name": "张三",
-                             "contact": "13812341234", "answers": phone_answers()}],
-            **changes}
-
-
-def handled(office, inspector, case_id: str, *, close: bool) -> dict:
+def handled(office, inspector, case_id: str, *, close: bool, revisit=None) -> dict:  # type: ignore[no-untyped-def]
     walk(office, case_id, ("dispatch", params_for("dispatch")))
-    walk(inspector, case_id, ("start", {}), ("submit", params_for("submit")))
-    return walk(office, case_id, ("approve", {})) if close else \
-        office.get(f"/api/cases/{case_id}").get_json()
+    walk(inspector, case_id, ("start", {}))
+    if close:  # closing needs the checklist met, a satisfied revisit among it
+        submit_ready(office, inspector, revisit, case_id)
+        return walk(office, case_id, ("approve", {}))
+    walk(inspector, case_id, ("submit", params_for("submit")))
+    return office.get(f"/api/cases/{case_id}").get_json()
 
 
 # ---- templates -------------------------------------------------------------------------
@@ -215,7 +206,7 @@ def test_a_dissatisfied_revisit_sends_a_closed_case_back_for_review(app, as_user
                                                                    make_case) -> None:
     office, inspector, revisit = as_user("reviewer"), as_user("insp_a"), as_user("revisit")
     case = make_case()
-    closed = handled(office, inspector, case["id"], close=True)
+    closed = handled(office, inspector, case["id"], close=True, revisit=revisit)
     assert closed["status"] == "closed" and closed["deadline"] is None
     answers = phone_answers(resolved=False, satisfaction="dissatisfied",
                             comments="十点后仍然很吵")
@@ -297,7 +288,7 @@ def test_a_survey_turning_dissatisfied_sends_the_case_back_once(app, as_user,
                                                                make_case) -> None:
     office, inspector, revisit = as_user("reviewer"), as_user("insp_a"), as_user("revisit")
     case = make_case()
-    handled(office, inspector, case["id"], close=True)
+    handled(office, inspector, case["id"], close=True, revisit=revisit)
     survey = revisit.post(f"/api/cases/{case['id']}/revisits", json={
         "client_id": new_id(), "method": "door", "at": AT,
         "questionnaire": {"code": "residents-survey", "version": 1},

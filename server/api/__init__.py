@@ -14,6 +14,7 @@ from server.api import (
     revisits,
     session,
     standards,
+    verify,
     visits,
 )
 from server.api.problems import FieldcaseApi, register_error_handlers
@@ -38,13 +39,14 @@ def register_api(app: Flask) -> FieldcaseApi:
                        "SameSite=Lax). Every write also needs the X-CSRF-Token header with "
                        "the token the login returned (GET /api/me returns it again)."})
     for module in (health, session, cases, visits, evidence, standards, lifecycle, revisits,
-                   closure, admin):
+                   closure, verify, admin):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))
     from server.api.blobs import blobs_bp  # local-disk stand-in for presigned URLs
 
     app.register_blueprint(blobs_bp)
+    app.register_blueprint(verify.page_bp)  # the public page /v/<code>, no API operation
     register_error_handlers(app)
     app.extensions["fieldcase.api"] = api
     return api

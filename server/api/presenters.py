@@ -120,8 +120,8 @@ def present_evidence(ev: Evidence, viewer: User,
     return {
         **{k: getattr(ev, k) for k in (
             "id", "client_id", "case_id", "visit_id", "revisit_id", "respondent_id", "state",
-            "sha256", "size", "captured_at", "device_offset_s", "photographer", "place",
-            "caption", "uploaded_by", "width", "height", "duration_s", "exif", "stored_at",
+            "short_code", "sha256", "size", "captured_at", "device_offset_s", "photographer",
+            "place", "caption", "uploaded_by", "width", "height", "duration_s", "exif", "stored_at",
             "rejected_reason", "last_error")},
         "content_type": ev.content_type or ev.declared_type,
         "received_at": ev.declared_at,

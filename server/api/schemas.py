@@ -467,6 +467,9 @@ class EvidenceSchema(Schema):
     revisit_id = Text(allow_none=True)
     respondent_id = Text(allow_none=True)
     state = Text(metadata={"description": "pending, stored, rejected or expired"})
+    short_code = Text(allow_none=True, metadata={
+        "description": "XXXX-XXXX: what the photo's QR code and printed code resolve to "
+                       "(GET /api/verify/<short_code>)."})
     sha256 = Text()
     size = fields.Integer()
     content_type = Text()

@@ -32,3 +32,37 @@ class AcknowledgedSchema(Schema):
     evidence_id = Text()
     code = Text()
     note = Text()
+
+
+class PublicQuerySchema(Schema):
+    public = fields.Boolean(load_default=False, metadata={
+        "description": "1: the published version (办结公示), without personal data or GPS."})
+
+
+class BatchOnlySchema(Schema):
+    case = fields.List(_text(36), required=True, validate=validate.Length(min=1, max=50),
+                       metadata={"description": "A closed case's id; repeat for each."})
+
+
+class BatchQuerySchema(BatchOnlySchema, PublicQuerySchema):
+    pass
+
+
+class SealSummarySchema(Schema):
+    id = Text()
+    number = fields.Integer()
+    sha256 = Text()
+    sealed_at = fields.DateTime()
+
+
+class CurrentSealSchema(SealSummarySchema):
+    published_at = fields.DateTime(allow_none=True)
+    sealed_by = fields.Dict()
+    manifest = fields.Dict(metadata={"description": "Exactly what was hashed (canonical "
+                                                    "JSON: sorted keys, no spaces)."})
+
+
+class SealViewSchema(Schema):
+    current = fields.Nested(CurrentSealSchema, allow_none=True, metadata={
+        "description": "The seal of the case's present closure; null while reopened."})
+    seals = fields.List(fields.Nested(SealSummarySchema))

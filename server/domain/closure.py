@@ -12,8 +12,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import audit, scope, timeline
-from server.domain.errors import Invalid
+from server.domain import audit, lifecycle, scope, timeline
+from server.domain.errors import Conflict, Forbidden, Invalid
 from server.domain.evidence import get_evidence
 from server.domain.geo import distance_m
 from server.domain.integrity import photo_location
@@ -44,7 +44,11 @@ def _result(rule: dict[str, Any], met: bool, why: str, refs: list[dict[str, Any]
 
 
 def checklist(user: User, case_id: str) -> dict[str, Any]:
-    case = scope.get_case(user, case_id)
+    return evaluate(scope.get_case(user, case_id))
+
+
+def evaluate(case: Case) -> dict[str, Any]:
+    """Each rule that applies to the case, met or not, with why and what satisfies it."""
     events = timeline.events(case.id, kinds=("submitted", "flag_acknowledged"))  # one read
     submitted = [e.at for e in events if e.kind == "submitted"]
     until = submitted[-1] if submitted else utcnow()
@@ -137,6 +141,29 @@ def _revisit(rule: dict[str, Any], case: Case) -> dict[str, Any]:
                    "was possible.")
 
 
+def approval_gate(user: User, case: Case) -> None:
+    """What approving needs beyond the transition table (a helper of the approve command):
+    a reviewer who handled the case may not approve it (separation of duties), evidence
+    still on its way must arrive first, and every checklist rule must be met."""
+    handled = db.session.scalar(sa.select(sa.or_(
+        sa.exists().where(Visit.case_id == case.id, Visit.created_by == user.id),
+        sa.exists().where(Evidence.case_id == case.id, Evidence.uploaded_by == user.id))))
+    if handled:
+        raise Forbidden("closure.own_case", "You recorded a visit or filed evidence on this "
+                        "case: another reviewer must approve it.")
+    pending = list(db.session.scalars(sa.select(Evidence.id).where(
+        Evidence.case_id == case.id, Evidence.state == "pending").limit(20)))
+    if pending:
+        raise Conflict("closure.evidence_pending", "Evidence declared for this case has not "
+                       "arrived yet; wait for the phone to finish sending it.",
+                       extra={"evidence_ids": pending})
+    unmet = [{"code": r["code"], "title": r["title"], "why": r["why"]}
+             for r in evaluate(case)["rules"] if not r["met"]]
+    if unmet:
+        raise Invalid("closure.unmet", "Not every closure rule is met: "
+                      + "; ".join(r["code"] for r in unmet) + ".", extra={"unmet": unmet})
+
+
 @command
 def acknowledge_flag(user: User, evidence_id: str, code: str, note: str) -> dict[str, Any]:
     """The reviewer explains an integrity flag (on the case's timeline, so the checklist
@@ -151,6 +178,7 @@ def acknowledge_flag(user: User, evidence_id: str, code: str, note: str) -> dict
         raise Invalid("closure.note_required", "Say why the flag does not matter.",
                       errors={"note": ["Required."]})
     case = db.session.get(Case, ev.case_id)
+    lifecycle.require_open(case, "acknowledgements")  # a sealed case takes nothing more
     data = {"evidence_id": ev.id, "code": code, "note": note.strip()}
     timeline.append(case, "flag_acknowledged", actor_id=user.id, data=data)
     audit.append("evidence.flag_acknowledged", "evidence", ev.id, actor_id=user.id, data=data)

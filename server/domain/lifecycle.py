@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm.exc import StaleDataError
 
-from server.domain import audit, deadline_rules, deadlines, scope, timeline
+from server.domain import audit, deadline_rules, deadlines, scope, sealing, timeline
 from server.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from server.domain.roles import FIELD_ROLES as FIELD
 from server.domain.roles import OFFICE_ROLES as OFFICE
@@ -137,6 +137,10 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
                        extra={"case_status": case.status,
                               "allowed_actions": [a.name for a in allowed(user, case)]})
     clean = _check_params(user, case, action, params)
+    if action.name == "approve":
+        from server.domain import closure  # closure reads evidence, which reads this module
+
+        closure.approval_gate(user, case)
     now = utcnow()
     data = {"action": action.name, **_apply(user, case, action, clean, now)}
     if action.target:
@@ -150,10 +154,12 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
     except StaleDataError as exc:
         raise Conflict("case.version_conflict",
                        "Someone changed this case at the same time; reload and retry.") from exc
-    timeline.append(case, action.event, actor_id=user.id, at=now, client_id=client_id,
-                    data=data)
+    event = timeline.append(case, action.event, actor_id=user.id, at=now,
+                            client_id=client_id, data=data)
     audit.append(f"case.{action.event}", "case", case.id, actor_id=user.id,
                  data={"action": action.name, "status": case.status, **data})
+    if action.name == "approve":
+        sealing.seal(case, user, now=now, approved=event)
     if action.name == "supervise":
         _notify_supervision(case, user, clean["note"], now)
     return case

@@ -81,12 +81,15 @@ def events(case_id: str, *, kinds: tuple[str, ...] | None = None,
     return list(db.session.scalars(query.order_by(CaseEvent.seq)))
 
 
-def verify_chains() -> Iterator[tuple[str, int]]:
-    """(case_id, seq) of the first altered or missing event of each broken chain.
+def verify_chains(case_id: str | None = None) -> Iterator[tuple[str, int]]:
+    """(case_id, seq) of the first altered or missing event of each broken chain (of one
+    case's chain when `case_id` is given).
 
     Streams every event once, in chain order: memory stays flat however many cases."""
     current, prev, expected_seq, broken = None, GENESIS, 1, False
     query = sa.select(CaseEvent).order_by(CaseEvent.case_id, CaseEvent.seq)
+    if case_id is not None:
+        query = query.where(CaseEvent.case_id == case_id)
     for ev in db.session.scalars(query.execution_options(yield_per=1000)):
         if ev.case_id != current:
             current, prev, expected_seq, broken = ev.case_id, GENESIS, 1, False

@@ -69,11 +69,13 @@ def outbox_count(page: Any) -> int:
 
 
 def server_rows(live: Any) -> tuple[list[Visit], list[Evidence]]:
+    """The bar case's visits and evidence (the demo's handled cases have their own)."""
+    case_id = bar_case_id(live)
     with live.app.app_context():
-        visits = list(db.session.scalars(sa.select(Visit)))
+        visits = list(db.session.scalars(sa.select(Visit).filter_by(case_id=case_id)))
         for visit in visits:
             _ = visit.measurements
-        evidence = list(db.session.scalars(sa.select(Evidence)))
+        evidence = list(db.session.scalars(sa.select(Evidence).filter_by(case_id=case_id)))
         db.session.expunge_all()
         db.session.remove()
     return visits, evidence

@@ -212,7 +212,8 @@ def test_door_survey_of_22_offline_survives_a_reload_and_syncs_once(phone, live)
     assert page.locator("#outbox-list .outbox-item[data-kind=revisit]").count() == 1
     assert page.locator("#outbox-list .outbox-item[data-kind=evidence]").count() == 1
     with live.app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(Revisit)) == 0
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Revisit)
+                                 .filter_by(case_id=case_id)) == 0
         db.session.remove()
 
     # Back online, on a slow line (each respondent takes the server a while): the outbox
@@ -239,8 +240,10 @@ def test_door_survey_of_22_offline_survives_a_reload_and_syncs_once(phone, live)
     assert revisit["location"]["lon"] == HERE["longitude"]
     assert revisit["outcome"] == "reached" and revisit["satisfaction"] == "satisfied"
     with live.app.app_context():  # exactly once: no respondent stored twice
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(Respondent)) == 22
-        [photo] = db.session.scalars(sa.select(Evidence)).all()
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Respondent).join(
+            Revisit, Revisit.id == Respondent.revisit_id).filter(
+            Revisit.case_id == case_id)) == 22
+        [photo] = db.session.scalars(sa.select(Evidence).filter_by(case_id=case_id)).all()
         assert photo.revisit_id == revisit["id"] and photo.state == "stored"
         db.session.remove()
     page.goto(survey_url)

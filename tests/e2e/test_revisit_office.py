@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from server.extensions import db
 from server.models import Unit, User
+from tests.closure_facts import submit_ready
 from tests.conftest import login as api_login
 from tests.e2e.conftest import CHROMIUM, FLAGS, HERE
 from tests.e2e.helpers import bar_case_id, login
@@ -54,22 +55,27 @@ def handled_cases(live: Any) -> list[str]:
     units, users = ids(live)
     office = api_login(live.app, "reviewer", PASSWORD)
     field = {name: api_login(live.app, name, PASSWORD) for name in set(FIELD.values())}
+    revisit = api_login(live.app, "revisit", PASSWORD)
     made = []
     for n, (street, channel, close) in enumerate(JUNE, start=1):
         answer = office.post("/api/cases", json={
             "channel": channel, "category": "noise_social", "subject": f"六月噪声投诉 {n}",
             "address": f"{street}某路{n}号", "description": "夜间噪声扰民",
             "complainant": {"name": "张三", "phone": f"1381234{n:04d}"},
+            "location": {"lat": 60.1467, "lon": 24.9068},  # where the photo filed was taken
             "received_at": f"2026-06-{n:02d}T20:00:00+08:00", "unit_id": units[street]})
         assert answer.status_code == 201, answer.get_json()
         case_id = answer.get_json()["id"]
         inspector = FIELD[street]
         walk(office, case_id, ("dispatch", {"unit_id": units[street],
                                             "assignee_ids": [users[inspector]]}))
-        walk(field[inspector], case_id, ("start", {}),
-             ("submit", {"verdict": "true", "result": "已责令整改，复查达标"}))
-        if close:
+        walk(field[inspector], case_id, ("start", {}))
+        if close:  # closing needs the checklist met (its revisit precedes any sample)
+            submit_ready(office, field[inspector], revisit, case_id)
             walk(office, case_id, ("approve", {}))
+        else:
+            walk(field[inspector], case_id,
+                 ("submit", {"verdict": "true", "result": "已责令整改，复查达标"}))
         made.append(case_id)
     return made
 
