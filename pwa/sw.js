@@ -10,11 +10,12 @@ const SHELL = [
   "/vendor/leaflet/images/marker-shadow.png",
   "/js/app.js", "/js/actions.js", "/js/api.js", "/js/capture.js", "/js/caseui.js", "/js/db.js",
   "/js/gcj02.js", "/js/i18n.js", "/js/mapkit.js", "/js/nav.js", "/js/noise.js", "/js/noiserecord.js",
-  "/js/notifications.js", "/js/outbox.js", "/js/questionnaire.js", "/js/state.js", "/js/ui.js",
+  "/js/notifications.js", "/js/outbox.js", "/js/questionnaire.js", "/js/review.js", "/js/state.js",
+  "/js/ui.js",
   "/js/views/board.js", "/js/views/case.js", "/js/views/caseform.js", "/js/views/cases.js",
   "/js/views/check.js", "/js/views/login.js", "/js/views/map.js", "/js/views/outbox.js",
   "/js/views/revisit.js", "/js/views/settings.js", "/js/views/survey.js", "/js/views/admin.js",
-  "/js/views/samples.js", "/js/views/qeditor.js",
+  "/js/views/samples.js", "/js/views/qeditor.js", "/js/views/review.js",
   "/icons/icon-192.png", "/icons/icon-512.png", "/icons/icon-maskable-512.png",
   "/icons/apple-touch-icon.png",
 ];
@@ -35,7 +36,8 @@ self.addEventListener("activate", (event) => {
 self.addEventListener("fetch", (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== "GET" || url.origin !== location.origin
-      || url.pathname.startsWith("/api/")) {
+      || url.pathname.startsWith("/api/")
+      || url.pathname.startsWith("/v/")) {  // the public verify page is not the app
     return; // the network, untouched
   }
   if (event.request.mode === "navigate") {

@@ -3,7 +3,7 @@ import { api, probe } from "./api.js";
 import { db } from "./db.js";
 import { getLang, setLang, t } from "./i18n.js";
 import * as outbox from "./outbox.js";
-import { isAdmin, isManager, isOffice, loadQuestionnaires, loadSession, loadStandards, loadVocab, saveSession, state, warnIfStorageLow } from "./state.js";
+import { cachedVocab, isAdmin, isManager, isOffice, loadQuestionnaires, loadSession, loadStandards, loadVocab, saveSession, state, warnIfStorageLow } from "./state.js";
 import { go, setRouter } from "./nav.js";
 import { html } from "./ui.js";
 import { renderAdmin } from "./views/admin.js";
@@ -16,6 +16,7 @@ import { renderLogin } from "./views/login.js";
 import { renderMap } from "./views/map.js";
 import { renderOutbox } from "./views/outbox.js";
 import { renderPhoneRevisit } from "./views/revisit.js";
+import { renderReview } from "./views/review.js";
 import { renderSample, renderSamples } from "./views/samples.js";
 import { renderSurvey } from "./views/survey.js";
 import { renderSettings } from "./views/settings.js";
@@ -25,6 +26,7 @@ const ROUTES = [
   [/^#\/cases$/, renderCases],
   [/^#\/case\/([\w-]+)$/, renderCase],
   [/^#\/case\/([\w-]+)\/edit$/, renderCaseForm],
+  [/^#\/review\/([\w-]+)$/, renderReview],
   [/^#\/case-new$/, renderCaseForm],
   [/^#\/board$/, renderBoard],
   [/^#\/map$/, renderMap],
@@ -166,6 +168,7 @@ async function refreshSession() {
 async function start() {
   await db();
   await loadSession();
+  if (state.session) await cachedVocab();
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/sw.js").catch(() => {});
   }

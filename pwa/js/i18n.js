@@ -134,6 +134,26 @@ const STRINGS = {
     weatherBoth: "气象条件须同时填写降水和风速", lmaxBelowReading: "最大声级不能低于测量值（等效声级）", durationPositive: "测量时长须大于0",
     simpleReading: "简易读数", fullRecordLabel: "完整记录", validForEnforcement: "可作为执法依据",
     notValidForEnforcement: "不能作为执法依据", decidedBy: "判定依据", backgroundCorrection: "背景修正",
+    // The reviewer's screen (验收): checklist, evidence, decision, seal and closure files
+    reviewCase: "验收", reviewTitle: "验收销号", checklist: "验收清单", ruleMet: "已满足",
+    ruleUnmet: "未满足", checklistReady: "各项均已满足，可以验收", checklistNotReady: "尚有未满足的项目",
+    rulesVersion: "规则版本", seeEvidence: "查看照片", seeReading: "查看读数", seeRevisit: "查看回访",
+    photoN: "照片{n}", flagOf: "提示", acknowledge: "说明并确认", ackNote: "说明（为何不影响证据效力）",
+    ackSave: "确认", ackNeedsNote: "请填写说明", acknowledged: "已说明", ackSaved: "已记录说明",
+    integrity: "完整性提示", noFlags: "无完整性提示", shortCode: "核验码", qrFor: "照片核验二维码",
+    openLarge: "点击查看大图", close: "关闭", distanceToCase: "距案件位置", noPhotoLocation: "照片无位置",
+    photoMap: "照片位置与案件位置", caseOnMap: "案件位置", noCaseLocation: "案件未登记坐标，无法比对照片位置",
+    readingsAndRevisits: "检查读数与回访", noReadings: "无读数", noRevisits: "无回访记录",
+    decision: "验收决定", approveNote: "验收意见", approveCase: "验收通过", returnCase: "退回",
+    returnReasons: "退回理由（每行一条）", reasonsRequired: "请填写退回理由",
+    unmetTitle: "以下项目未满足，不能验收：", ownCase: "你处理过此案件（现场检查、上传照片或回访），不能验收。请由未参与办理的人员验收。",
+    evidencePending: "还有已登记的照片尚未上传完成，暂不能验收：", approved: "已验收并封存",
+    returned: "已退回承办单位", notSubmitted: "案件尚未提交办结，暂不能验收。",
+    seal: "封存", sealNumber: "封存编号", sealSha: "SHA-256", sealedAt: "封存时间", sealedBy: "封存人",
+    notSealed: "此案件尚未封存。", earlierSeals: "以前的封存", downloads: "下载",
+    closureDocx: "办结材料 DOCX", closurePdf: "办结材料 PDF", publicDocx: "公示版 DOCX",
+    publicPdf: "公示版 PDF", archiveZip: "归档包 ZIP", hashNote: "文件与封存记录的哈希可用 sha256sum 或 certutil 核对。",
+    evidenceCount: "张照片", closedAt: "办结时间",
   },
   en: {
     appName: "Fieldcase", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -280,20 +300,44 @@ const STRINGS = {
     fullRecordLabel: "Full record", validForEnforcement: "Valid for enforcement",
     notValidForEnforcement: "Not valid for enforcement", decidedBy: "Decided by",
     backgroundCorrection: "background correction",
+    // The reviewer's screen: checklist, evidence, decision, seal and closure files
+    reviewCase: "Review", reviewTitle: "Review and closure", checklist: "Closure checklist",
+    ruleMet: "Met", ruleUnmet: "Not met", checklistReady: "Every rule is met: the case may be approved",
+    checklistNotReady: "Some rules are not met yet", rulesVersion: "Rules version",
+    seeEvidence: "See the photo", seeReading: "See the reading", seeRevisit: "See the revisit",
+    photoN: "Photo {n}", flagOf: "Flag", acknowledge: "Explain and acknowledge",
+    ackNote: "Note (why it does not weaken the evidence)", ackSave: "Acknowledge",
+    ackNeedsNote: "Write a note", acknowledged: "Explained", ackSaved: "Note recorded",
+    integrity: "Integrity flags", noFlags: "No integrity flag", shortCode: "Check code",
+    qrFor: "QR code to verify the photo", openLarge: "Click to see it large", close: "Close",
+    distanceToCase: "From the case", noPhotoLocation: "No location in the photo",
+    photoMap: "Where the photos were taken, against the case",
+    caseOnMap: "The case", noCaseLocation: "The case has no coordinates to compare the photos with",
+    readingsAndRevisits: "Readings and revisits", noReadings: "No reading", noRevisits: "No revisit",
+    decision: "Decision", approveNote: "Reviewer's note", approveCase: "Approve", returnCase: "Return",
+    returnReasons: "Reasons (one a line)", reasonsRequired: "Give the reasons",
+    unmetTitle: "These rules are not met, so the case cannot be approved:",
+    ownCase: "You handled this case (a visit, a photo or a revisit): you cannot approve it. Someone who did not handle it must review it.",
+    evidencePending: "Declared photos have not all arrived yet, so the case cannot be approved yet:",
+    approved: "Approved and sealed", returned: "Returned to the handling unit",
+    notSubmitted: "The case has not been submitted for closure yet.", seal: "Seal",
+    sealNumber: "Seal no.", sealSha: "SHA-256", sealedAt: "Sealed", sealedBy: "Sealed by",
+    notSealed: "This case has not been sealed.", earlierSeals: "Earlier seals", downloads: "Downloads",
+    closureDocx: "Closure file DOCX", closurePdf: "Closure file PDF", publicDocx: "Public version DOCX",
+    publicPdf: "Public version PDF", archiveZip: "Archive ZIP",
+    hashNote: "Check the files and the seal's hash with sha256sum or certutil.",
+    evidenceCount: "photos", closedAt: "Closed",
   },
 };
 
+// Names of the values the server does not name itself (visit kinds, partners, flags,
+// actions, timeline events…); the rest come from its `labels` (setLabels below).
 const VOCAB = {
   zh: {
     site_check: "现场检查", night_check: "夜查", monitoring: "监测", coordination_meeting: "协调会",
     joint_enforcement: "联合执法", police: "公安", culture_market: "文化市场执法", community: "社区",
     property_manager: "物业", street_office: "街道", environment_bureau: "生态环境局",
-    urban_management: "城管", noise_social: "社会生活噪声", noise_commercial: "商业噪声",
-    noise_construction: "建筑施工噪声", noise_industrial: "工业噪声", noise_traffic: "交通噪声",
-    cooking_fumes: "餐饮油烟", odour: "异味", dust: "扬尘", water: "水污染", waste: "固废", other: "其他",
-    received: "已受理", dispatched: "已交办", in_progress: "办理中", submitted: "待验收", closed: "已办结",
-    hotline_12345: "12345热线", hotline_12369: "12369热线", phone: "电话", letter: "来信", visit: "来访",
-    online: "网络投诉", media_monitoring: "舆情", inspection_batch: "督察交办",
+    urban_management: "城管",
     green: "绿色", blue: "蓝色", yellow: "黄色", red: "红色",
     no_gps: "照片无GPS", no_location: "无位置", no_exif_time: "照片无拍摄时间",
     metadata_unreadable: "元数据不可读", clock_drift: "手机时钟偏差", captured_in_future: "拍摄时间晚于接收",
@@ -303,7 +347,7 @@ const VOCAB = {
     reopen: "重新办理", transfer: "转办", extend: "延期", co_handle: "协办", supervise: "督办",
     unit_id: "单位", assignee_ids: "承办人", note: "备注", verdict: "核查结论", result: "办理结果",
     reasons: "退回理由（每行一条）", reason: "理由", days: "延期天数", part: "协办内容",
-    true: "属实", partly_true: "部分属实", not_true: "不属实", overdue: "已超期",
+    overdue: "已超期",
     "event.received": "受理", "event.dispatched": "交办", "event.started": "开始办理",
     "event.submitted": "提交办结", "event.approved": "验收通过", "event.returned": "退回",
     "event.reopened": "重新办理", "event.transferred": "转办", "event.extended": "延期",
@@ -313,18 +357,17 @@ const VOCAB = {
     dispatch_by: "交办", reminder: "催办", preliminary_review: "初审", close: "办结", due: "到期",
     milestone: "节点提醒", supervision: "督办", evidence: "现场照片",
     calendar_days: "自然日", working_days: "工作日", hours: "小时",
-    "method.phone": "电话回访", "method.door": "入户调查", "method.questionnaire": "问卷调查",
-    "method.online": "网上回访", "outcome.answered": "已接通", "outcome.no_answer": "无人接听",
+    "outcome.answered": "已接通", "outcome.no_answer": "无人接听",
     "outcome.busy": "占线", "outcome.switched_off": "关机", "outcome.wrong_number": "空号/号码错误",
     "outcome.refused": "拒绝回访", "respondent.complainant": "投诉人", "respondent.resident": "居民",
     "respondent.business": "商户/企业", "revisitOutcome.reached": "已回访",
     "revisitOutcome.unreachable": "无法联系", "revisitOutcome.open": "调查中",
-    satisfied: "满意", basically_satisfied: "基本满意", dissatisfied: "不满意",
     "event.revisit_recorded": "回访", "event.revisit_respondent": "入户调查受访者",
     "event.revisit_dissatisfied": "回访不满意，退回复核",
     "kind.single": "单选", "kind.multi": "多选", "kind.scale": "量表", "kind.yesno": "是/否",
     "kind.text": "文字", "role.inspector": "核查人员", "role.revisit": "回访人员",
     "role.reviewer": "内勤/验收", "role.admin": "管理员", unit: "责任单位", channel: "来源渠道",
+    "event.flag_acknowledged": "说明照片提示", "event.sealed": "封存", number: "编号", sha256: "SHA-256",
   },
   en: {
     site_check: "Site check", night_check: "Night check", monitoring: "Monitoring",
@@ -332,14 +375,7 @@ const VOCAB = {
     police: "Police", culture_market: "Culture-market enforcement", community: "Community",
     property_manager: "Property manager", street_office: "Street office",
     environment_bureau: "Environment bureau", urban_management: "Urban management",
-    noise_social: "Social-life noise", noise_commercial: "Commercial noise",
-    noise_construction: "Construction noise", noise_industrial: "Industrial noise",
-    noise_traffic: "Traffic noise", cooking_fumes: "Cooking fumes", odour: "Odour", dust: "Dust",
-    water: "Water", waste: "Waste", other: "Other", received: "Received", dispatched: "Dispatched",
-    in_progress: "In progress", submitted: "Submitted", closed: "Closed",
-    hotline_12345: "12345 hotline", hotline_12369: "12369 hotline", phone: "Phone", letter: "Letter",
-    visit: "Visit", online: "Online", media_monitoring: "Media monitoring",
-    inspection_batch: "Inspection batch", green: "Green", blue: "Blue", yellow: "Yellow", red: "Red",
+    green: "Green", blue: "Blue", yellow: "Yellow", red: "Red",
     no_gps: "No GPS in photo", no_location: "No location", no_exif_time: "No time in photo",
     metadata_unreadable: "Metadata unreadable", clock_drift: "Phone clock off",
     captured_in_future: "Captured after receipt", exif_time_mismatch: "Photo time differs",
@@ -349,8 +385,8 @@ const VOCAB = {
     reopen: "Reopen", transfer: "Transfer", extend: "Extend", co_handle: "Co-handle",
     supervise: "Supervise", unit_id: "Unit", assignee_ids: "Assignees", note: "Note",
     verdict: "Verdict", result: "Result", reasons: "Reasons (one a line)", reason: "Reason",
-    days: "Days", part: "Part to handle", true: "True", partly_true: "Partly true",
-    not_true: "Not true", overdue: "Overdue",
+    days: "Days", part: "Part to handle",
+    overdue: "Overdue",
     "event.received": "Received", "event.dispatched": "Dispatched", "event.started": "Started",
     "event.submitted": "Submitted", "event.approved": "Approved", "event.returned": "Returned",
     "event.reopened": "Reopened", "event.transferred": "Transferred", "event.extended": "Extended",
@@ -362,21 +398,20 @@ const VOCAB = {
     close: "Close", due: "Due", milestone: "Milestone", supervision: "Supervision",
     evidence: "Evidence photo",
     calendar_days: "Calendar days", working_days: "Working days", hours: "Hours",
-    "method.phone": "Phone revisit", "method.door": "Door-to-door survey",
-    "method.questionnaire": "Paper questionnaire", "method.online": "Online revisit",
     "outcome.answered": "Answered", "outcome.no_answer": "No answer", "outcome.busy": "Busy",
     "outcome.switched_off": "Switched off", "outcome.wrong_number": "Wrong number",
     "outcome.refused": "Refused", "respondent.complainant": "Complainant",
     "respondent.resident": "Resident", "respondent.business": "Business",
     "revisitOutcome.reached": "Reached", "revisitOutcome.unreachable": "Unreachable",
-    "revisitOutcome.open": "Survey under way", satisfied: "Satisfied",
-    basically_satisfied: "Basically satisfied", dissatisfied: "Dissatisfied",
+    "revisitOutcome.open": "Survey under way",
     "event.revisit_recorded": "Revisit", "event.revisit_respondent": "Survey respondent",
     "event.revisit_dissatisfied": "Dissatisfied revisit: back to review",
     "kind.single": "Single choice", "kind.multi": "Multiple choice", "kind.scale": "Scale",
     "kind.yesno": "Yes / no", "kind.text": "Text", "role.inspector": "Inspector",
     "role.revisit": "Revisit team", "role.reviewer": "Office / reviewer", "role.admin": "Admin",
     unit: "Unit", channel: "Channel",
+    "event.flag_acknowledged": "Photo flag explained", "event.sealed": "Sealed", number: "Number",
+    sha256: "SHA-256",
   },
 };
 
@@ -396,14 +431,37 @@ export function t(key) {
   return STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
 }
 
+// The names the server serves (GET /api/vocab `labels`: {group: {value: {zh, en}}}) for
+// categories, channels, statuses, verdicts, satisfaction and revisit methods: the app
+// keeps no copy of those. A revisit method is "method.<value>" here, as a channel is
+// also called "phone".
+const PREFIX = { revisit_methods: "method." };
+let served = {};
+
+export function setLabels(labels) {
+  served = {};
+  for (const [group, values] of Object.entries(labels || {})) {
+    for (const [value, names] of Object.entries(values || {})) {
+      served[`${PREFIX[group] || ""}${value}`] = names;
+    }
+  }
+}
+
+function both(value) {
+  const names = served[value];
+  return { zh: names?.zh ?? VOCAB.zh[value], en: names?.en ?? VOCAB.en[value] };
+}
+
 export function term(value) {
-  return VOCAB[lang][value] ?? VOCAB.en[value] ?? value;
+  const names = both(value);
+  return names[lang] ?? names.en ?? value;
 }
 
 // A vocabulary value's name in both languages ({zh, en}), for what is stored bilingual
 // (a questionnaire's satisfaction options).
 export function termBoth(value) {
-  return { zh: VOCAB.zh[value] ?? value, en: VOCAB.en[value] ?? value };
+  const names = both(value);
+  return { zh: names.zh ?? value, en: names.en ?? value };
 }
 
 setLang(lang);

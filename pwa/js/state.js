@@ -2,7 +2,7 @@
 import { api, setCsrf } from "./api.js";
 import { FixTracker } from "./capture.js";
 import { db, getCache, getMeta, setCache, setMeta } from "./db.js";
-import { t } from "./i18n.js";
+import { setLabels, t } from "./i18n.js";
 import { setUser } from "./outbox.js";
 import { toast } from "./ui.js";
 
@@ -68,15 +68,22 @@ export function isAdmin() {
 // selects and action buttons work offline. The app keeps no copy of these lists.
 let vocabLoading = null;
 
+// The vocabulary in use, and the names of its values (term()) with it.
+function useVocab(v) {
+  state.vocab = v;
+  if (v) setLabels(v.labels);
+  return v;
+}
+
 export async function loadVocab({ refresh = true } = {}) {
   if (!refresh && state.vocab) return state.vocab;
   if (!vocabLoading) {
     vocabLoading = (async () => {
       try {
-        state.vocab = await api("GET", "/api/vocab");
+        useVocab(await api("GET", "/api/vocab"));
         await setCache("vocab", state.vocab);
       } catch {
-        state.vocab = state.vocab || (await getCache("vocab"))?.value || null;
+        useVocab(state.vocab || (await getCache("vocab"))?.value || null);
       }
       return state.vocab;
     })().finally(() => { vocabLoading = null; });
@@ -84,10 +91,16 @@ export async function loadVocab({ refresh = true } = {}) {
   return vocabLoading;
 }
 
+// The phone's copy only (no network): what the app starts with, so every screen names
+// the vocabulary's values before the server answers.
+export async function cachedVocab() {
+  return state.vocab || useVocab((await getCache("vocab"))?.value || null);
+}
+
 // For views: the phone's copy at once, the server's when there is none yet.
 export async function vocab() {
   if (state.vocab) return state.vocab;
-  state.vocab = (await getCache("vocab"))?.value || null;
+  useVocab((await getCache("vocab"))?.value || null);
   return state.vocab || (await loadVocab()) || emptyVocab();
 }
 

@@ -3,6 +3,7 @@
 // nested 422 messages flattened by field.
 import "fake-indexeddb/auto";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 globalThis.navigator ??= {};
@@ -11,6 +12,9 @@ const memory = new Map([["fieldcase.lang", "en"]]);
 globalThis.localStorage ??= { getItem: (k) => memory.get(k) ?? null, setItem: (k, v) => memory.set(k, v) };
 globalThis.document ??= { documentElement: {} };
 
+// The vocabulary's names as the app gets them from the server (GET /api/vocab `labels`).
+const { setLabels } = await import("../js/i18n.js");
+setLabels(JSON.parse(readFileSync(new URL("../../server/domain/data/vocab_labels.json", import.meta.url), "utf8")));
 const { pct, sampleBody, stratumText } = await import("../js/views/samples.js");
 const { templateBody } = await import("../js/views/qeditor.js");
 const { flatMessages } = await import("../js/ui.js");

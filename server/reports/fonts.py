@@ -15,10 +15,14 @@ FIELDCASE_CJK_FONT_INDEX at the face within a .ttc collection), e.g. Debian's
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+# fontTools logs every glyph it keeps at INFO when fpdf2 subsets the font: not news.
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 FONT_SOURCE = "Noto Sans SC (Google/Adobe), PyPI pylopdf-fonts-zh-cn, SIL OFL 1.1"
 
