@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from tests.closure_facts import night_visit as visit
 from tests.test_evidence import NOKIA, file_photo
 from tests.test_lifecycle import params_for, walk
 
@@ -20,17 +21,6 @@ def rules(api, case_id: str) -> dict[str, dict]:  # type: ignore[no-untyped-def]
         found[key] = rule
     assert body["ready"] == all(r["met"] for r in body["rules"])
     return found
-
-
-def visit(api, case_id: str, **reading: object) -> str:  # type: ignore[no-untyped-def]
-    body = {"client_id": str(uuid.uuid4()), "kind": "night_check",
-            "started_at": datetime.now(UTC).isoformat()}
-    if reading:
-        body["measurements"] = [{"kind": "noise", "zone_class": "1", "period": "night",
-                                 **reading}]
-    answer = api.post(f"/api/cases/{case_id}/visits", json=body)
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()["id"]
 
 
 def test_each_rule_is_met_by_what_is_recorded(app, as_user, make_case) -> None:
