@@ -127,6 +127,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
         "UPLOAD_RATE_LIMIT": env.get("UPLOAD_RATE_LIMIT") or "600 per hour",
+        # Anonymous calls to the public verify endpoints, per address (a check hashes a
+        # whole upload, so it has its own, tighter limit).
+        "VERIFY_RATE_LIMIT": env.get("VERIFY_RATE_LIMIT") or "60 per minute",
+        "VERIFY_CHECK_RATE_LIMIT": env.get("VERIFY_CHECK_RATE_LIMIT") or "10 per minute",
         # The address printed in verify QR codes (https://host): the photos' public page
         # must stay reachable there. Unset: the address each request came to.
         "PUBLIC_BASE_URL": _base_url(env, "PUBLIC_BASE_URL"),

@@ -82,7 +82,7 @@ def test_a_photo_taken_before_receipt_is_not_a_site_photo(app, as_user, make_cas
     check = visit(inspector, case["id"])
     file_photo(inspector, case["id"], NOKIA.read_bytes(), visit_id=check)
     site = rules(office, case["id"])["site_photo"]
-    assert not site["met"] and "1 visit photo" in site["why"]
+    assert not site["met"] and "1 visit photo" in site["why"]["en"]
 
 
 def test_rules_apply_by_category_and_channel(app, as_user, make_case) -> None:
@@ -94,4 +94,5 @@ def test_rules_apply_by_category_and_channel(app, as_user, make_case) -> None:
     found = rules(office, batch["id"])
     assert found["noise_reading"]["met"]
     assert not found["noise_reading+valid"]["met"]
-    assert "valid for enforcement" in found["noise_reading+valid"]["why"]
+    assert "valid for enforcement" in found["noise_reading+valid"]["why"]["en"]
+    assert "执法依据" in found["noise_reading+valid"]["why"]["zh"]

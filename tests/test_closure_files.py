@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from docx import Document
 from PIL import Image
 
+from server.domain import closure_files
 from server.extensions import db
 from server.models import ClosureFile, Seal
 from tests.closure_facts import submit_ready
@@ -97,7 +98,7 @@ def test_the_public_version_holds_no_personal_data_or_gps(app, as_user, make_cas
     assert db.session.scalar(sa.select(Seal.published_at).where(Seal.case_id == case_id))
 
 
-def test_refusals(app, as_user, make_case) -> None:
+def test_refusals(app, as_user, make_case, monkeypatch) -> None:
     office, inspector = as_user("reviewer_a"), as_user("insp_a")
     open_case = in_hand(office, inspector, make_case)
     answer = office.get(f"/api/cases/{open_case}/closure-file.pdf")
@@ -114,6 +115,9 @@ def test_refusals(app, as_user, make_case) -> None:
         assert "Street B" not in str(body)
     missing = office.get(f"/api/closure-files.pdf?case={closed}&case=no-such-case")
     assert missing.status_code == 404 and missing.get_json()["case_id"] == "no-such-case"
+    monkeypatch.setattr(closure_files, "MAX_PHOTOS", 0)  # the batch's one photo is too many
+    answer = office.get(f"/api/cases/{closed}/closure-file.docx")
+    assert answer.status_code == 422 and answer.get_json()["code"] == "closure.too_many_photos"
 
 
 def test_a_batch_file_and_the_archive_recheck(app, as_user, make_case) -> None:

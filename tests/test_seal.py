@@ -56,7 +56,7 @@ def test_an_unmet_rule_refuses_approval_with_the_rules_and_writes_nothing(
     body = answer.get_json()
     assert body["code"] == "closure.unmet"
     assert [r["code"] for r in body["unmet"]] == ["site_photo", "noise_reading", "revisit"]
-    assert all(r["why"] and r["title"]["zh"] for r in body["unmet"])
+    assert all(r["why"]["zh"] and r["why"]["en"] and r["title"]["zh"] for r in body["unmet"])
     assert events(case_id) == before and seals(case_id) == 0
     assert db.session.get(Case, case_id).status == "submitted"
 

@@ -5,7 +5,7 @@
 import { getLang, t, term } from "./i18n.js";
 import { distanceM, fmtDistance, fmtTime, html } from "./ui.js";
 
-// A rule's or a refusal's title: {zh, en} from the server, or plain text.
+// A rule's title or reason: {zh, en} from the server, or plain text.
 export function titleOf(value) {
   if (!value || typeof value !== "object") return value || "";
   return value[getLang()] || value.zh || value.en || "";
@@ -72,7 +72,7 @@ export function checklistBlock(checklist, numbers) {
         <span class="rule-mark" aria-hidden="true">${rule.met ? "✓" : "✗"}</span>
         <div class="rule-body"><b class="rule-title">${titleOf(rule.title)}</b>
           <span class="rule-state">${rule.met ? t("ruleMet") : t("ruleUnmet")}</span>
-          ${rule.why ? html`<p class="why small" lang="en">${rule.why}</p>` : ""}
+          ${rule.why ? html`<p class="why small">${titleOf(rule.why)}</p>` : ""}
           ${links.length ? html`<p class="refs">${links}</p>` : ""}</div></li>`;
     })}</ol>
     <p class="muted small">${t("rulesVersion")} ${checklist.rules_version || ""}</p>`;
@@ -131,7 +131,7 @@ export function refusal(error) {
   if (p.code === "closure.unmet") {
     return html`<p><b>${t("unmetTitle")}</b></p>
       <ul class="unmet" id="unmet-list">${(p.unmet || []).map((u) => html`<li data-code="${u.code}">
-        <b>${titleOf(u.title) || u.code}</b>${u.why ? html` <span class="small" lang="en">${u.why}</span>` : ""}</li>`)}</ul>`;
+        <b>${titleOf(u.title) || u.code}</b>${u.why ? html` <span class="small">${titleOf(u.why)}</span>` : ""}</li>`)}</ul>`;
   }
   if (p.code === "closure.own_case") {
     return html`<p id="own-case"><b>${t("ownCase")}</b></p>`;

@@ -42,19 +42,20 @@ test("a rule links to the photos, readings and revisits it names", () => {
   assert.match(links[3], /data-goto="rv-r1"/);
   const block = String(checklistBlock({ ready: false, rules_version: "2026-12", rules: [
     { code: "site_photo", met: true, title: { zh: "现场照片", en: "Site photo" }, why: "ok", refs: [] },
-    { code: "flags_explained", met: false, title: { zh: "提示已说明", en: "Flags" }, why: "1 flag", refs: [] }] },
+    { code: "flags_explained", met: false, title: { zh: "提示已说明", en: "Flags" }, why: { zh: "1 项提示尚未说明", en: "1 flag" }, refs: [] }] },
   numbers));
   assert.match(block, /data-ready="false"/);
   assert.match(block, /data-code="flags_explained" data-index="1" data-met="false"/);
   assert.match(text(block), /提示已说明 未满足/);
+  assert.match(text(block), /1 项提示尚未说明/);  // the server's reason, in the screen's language
 });
 
 test("a refused approval says which rules are unmet, or that it is the reviewer's own case", () => {
   setLang("zh");
   const unmet = String(refusal({ problem: { code: "closure.unmet", unmet: [
-    { code: "revisit", title: { zh: "已回访", en: "Revisited" }, why: "No revisit." }] } }));
+    { code: "revisit", title: { zh: "已回访", en: "Revisited" }, why: { zh: "没有回访", en: "No revisit." } }] } }));
   assert.match(unmet, /<li data-code="revisit">/);
-  assert.match(text(unmet), /以下项目未满足，不能验收：.*已回访 No revisit\./);
+  assert.match(text(unmet), /以下项目未满足，不能验收：.*已回访 没有回访/);
   assert.match(text(refusal({ problem: { code: "closure.own_case" } })), /你处理过此案件/);
   assert.match(text(refusal({ problem: { code: "closure.evidence_pending", detail: "1 photo" } })),
     /尚未上传完成.*1 photo/);

@@ -11,7 +11,7 @@ class ClosureRuleSchema(Schema):
     code = Text()
     title = fields.Dict(metadata={"description": "{zh, en}"})
     met = fields.Boolean()
-    why = Text()
+    why = fields.Dict(metadata={"description": "{zh, en}: why the rule is met or not."})
     refs = fields.List(fields.Dict(), metadata={
         "description": "What satisfies the rule, or what keeps it unmet (evidence, "
                        "measurements, revisits by id)."})

@@ -25,8 +25,6 @@ from server.reports.qr import qr_svg
 # Per address, for callers not logged in (logged-in users are not limited here). The
 # check reads and hashes up to MAX_UPLOAD_BYTES, so it has a tighter limit of its own.
 # Overridable by the app config keys of the same names.
-VERIFY_RATE_LIMIT = "60 per minute"
-VERIFY_CHECK_RATE_LIMIT = "10 per minute"
 
 blp = Blueprint("verify", __name__, url_prefix="/api",
                 description="Photos anyone can verify: a printed short code resolved, "
@@ -61,10 +59,10 @@ def _logged_in() -> bool:
 
 
 _anonymous_limit = limiter.shared_limit(
-    lambda: current_app.config.get("VERIFY_RATE_LIMIT", VERIFY_RATE_LIMIT),
+    lambda: current_app.config["VERIFY_RATE_LIMIT"],
     scope="verify", exempt_when=_logged_in)
 _anonymous_check_limit = limiter.limit(
-    lambda: current_app.config.get("VERIFY_CHECK_RATE_LIMIT", VERIFY_CHECK_RATE_LIMIT),
+    lambda: current_app.config["VERIFY_CHECK_RATE_LIMIT"],
     exempt_when=_logged_in)
 
 

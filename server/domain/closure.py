@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import audit, lifecycle, scope, timeline
+from server.domain import audit, labels, lifecycle, scope, timeline
 from server.domain.errors import Conflict, Forbidden, Invalid
 from server.domain.evidence import get_evidence
 from server.domain.geo import distance_m
@@ -37,10 +37,11 @@ def rules_for(case: Case) -> list[dict[str, Any]]:
             and case.channel in r.get("channels", [case.channel])]
 
 
-def _result(rule: dict[str, Any], met: bool, why: str, refs: list[dict[str, Any]] | None = None
-            ) -> dict[str, Any]:
-    return {"code": rule["code"], "title": rule["title"], "met": met, "why": why,
-            "refs": refs or []}
+def _result(rule: dict[str, Any], met: bool, zh: str, en: str,
+            refs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A rule's answer; `why` in both languages, as its title (the office reads Chinese)."""
+    return {"code": rule["code"], "title": rule["title"], "met": met,
+            "why": {"zh": zh, "en": en}, "refs": refs or []}
 
 
 def checklist(user: User, case_id: str) -> dict[str, Any]:
@@ -69,14 +70,18 @@ def evaluate(case: Case) -> dict[str, Any]:
 def _handling(rule: dict[str, Any], case: Case) -> dict[str, Any]:
     missing = [name for name in ("verdict", "result") if not getattr(case, name)]
     if missing:
-        return _result(rule, False, f"Not recorded yet: {', '.join(missing)}.")
-    return _result(rule, True, f"Verdict {case.verdict}; result recorded.")
+        names = {"verdict": "核查结论", "result": "办理结果"}
+        return _result(rule, False, f"尚未填写：{'、'.join(names[m] for m in missing)}。",
+                       f"Not recorded yet: {', '.join(missing)}.")
+    return _result(rule, True, f"核查结论：{labels.label('verdicts', case.verdict)}；"
+                   "办理结果已填写。", f"Verdict {case.verdict}; result recorded.")
 
 
 def _site_photo(rule: dict[str, Any], case: Case, evidence: list[Evidence],
                 until: datetime) -> dict[str, Any]:
     if case.lat is None:
-        return _result(rule, False, "The case has no location to compare photos with.")
+        return _result(rule, False, "案件没有位置，无法比对照片位置。",
+                       "The case has no location to compare photos with.")
     limit = rule.get("max_distance_m", 500)
     good, seen = [], 0
     for ev in evidence:
@@ -93,9 +98,12 @@ def _site_photo(rule: dict[str, Any], case: Case, evidence: list[Evidence],
             good.append({"evidence_id": ev.id, "distance_m": round(distance),
                          "captured_at": ev.captured_at.isoformat()})
     if good:
-        return _result(rule, True, f"{len(good)} photo(s) within {limit} m, taken between "
+        return _result(rule, True, f"{len(good)} 张照片在 {limit} 米内，拍摄于受理与提交之间。",
+                       f"{len(good)} photo(s) within {limit} m, taken between "
                        "receipt and submission.", good)
-    return _result(rule, False, f"None of the {seen} visit photo(s) is both within {limit} m "
+    return _result(rule, False, f"{seen} 张现场检查照片中，没有一张既在 {limit} 米内又拍摄于"
+                   "受理与提交之间。",
+                   f"None of the {seen} visit photo(s) is both within {limit} m "
                    "of the case and taken between receipt and submission.")
 
 
@@ -104,9 +112,10 @@ def _flags(rule: dict[str, Any], evidence: list[Evidence],
     open_flags = [{"evidence_id": ev.id, "code": f["code"]} for ev in evidence
                   for f in ev.flags or [] if (ev.id, f["code"]) not in acks]
     if open_flags:
-        return _result(rule, False, f"{len(open_flags)} flag(s) not yet explained or "
+        return _result(rule, False, f"{len(open_flags)} 项完整性提示尚未说明或确认。",
+                       f"{len(open_flags)} flag(s) not yet explained or "
                        "acknowledged.", open_flags)
-    return _result(rule, True, "No flag left unexplained.")
+    return _result(rule, True, "没有未说明的提示。", "No flag left unexplained.")
 
 
 def _noise(rule: dict[str, Any], case: Case) -> dict[str, Any]:
@@ -119,10 +128,14 @@ def _noise(rule: dict[str, Any], case: Case) -> dict[str, Any]:
     fitting = [r for r in rows if r.valid_for_enforcement or not wanted]
     refs = [{"measurement_id": r.id, "visit_id": r.visit_id} for r in fitting]
     if fitting:
-        return _result(rule, True, f"{len(fitting)} meter reading(s)"
+        return _result(rule, True, f"{len(fitting)} 条声级计读数"
+                       + ("可作为执法依据。" if wanted else "。"),
+                       f"{len(fitting)} meter reading(s)"
                        + (" valid for enforcement." if wanted else "."), refs)
-    return _result(rule, False, "No meter reading valid for enforcement." if wanted and rows
-                   else "No meter reading recorded.")
+    if wanted and rows:
+        return _result(rule, False, "没有可作为执法依据的声级计读数。",
+                       "No meter reading valid for enforcement.")
+    return _result(rule, False, "没有声级计读数。", "No meter reading recorded.")
 
 
 def _revisit(rule: dict[str, Any], case: Case) -> dict[str, Any]:
@@ -131,14 +144,17 @@ def _revisit(rule: dict[str, Any], case: Case) -> dict[str, Any]:
         .where(Revisit.case_id == case.id).order_by(Revisit.received_at.desc())).all()
     answered = [r for r in rows if r.satisfaction]
     if answered:
-        return _result(rule, True, f"Satisfaction: {answered[0].satisfaction}.",
+        said = answered[0].satisfaction
+        return _result(rule, True, f"满意度：{labels.label('satisfaction', said)}。",
+                       f"Satisfaction: {labels.label('satisfaction', said, 'en')}.",
                        [{"revisit_id": answered[0].id}])
     unreachable = [r for r in rows if r.outcome == "unreachable" and r.unreachable_reason]
     if unreachable:
-        return _result(rule, True, f"Not reachable: {unreachable[0].unreachable_reason}",
+        reason = unreachable[0].unreachable_reason
+        return _result(rule, True, f"无法联系：{reason}", f"Not reachable: {reason}",
                        [{"revisit_id": unreachable[0].id}])
-    return _result(rule, False, "No revisit with a satisfaction answer or a reason why none "
-                   "was possible.")
+    return _result(rule, False, "没有记录满意度的回访，也没有写明无法回访的原因。",
+                   "No revisit with a satisfaction answer or a reason why none was possible.")
 
 
 def approval_gate(user: User, case: Case) -> None:

@@ -31,6 +31,9 @@ from server.reports.packet import CaseSection, ClosurePacket, PhotoEntry
 
 KINDS = ("docx", "pdf")
 MAX_BATCH = 50
+# Both renderers hold a file's photos in memory while they make it (about 0.3 MB each):
+# a batch with more photos than this is refused rather than risk the worker.
+MAX_PHOTOS = 200
 CONTENT_TYPES = {
     "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     "pdf": "application/pdf",
@@ -94,6 +97,11 @@ def closure_file(user: User, case_ids: Iterable[str], kind: str, public: bool,
     name = _file_name(chosen, kind, public)
     made = db.session.scalar(sa.select(ClosureFile).filter_by(key=key))
     if made is None:
+        photos = sum(len(_photo_items(s)) for _c, s in chosen)
+        if photos > MAX_PHOTOS:
+            raise Invalid("closure.too_many_photos", f"These cases hold {photos} photos; a "
+                          f"closure file takes at most {MAX_PHOTOS}: split the batch.",
+                          errors={"case": [f"At most {MAX_PHOTOS} photos in all."]})
         made = _make(user, chosen, kind, public, key, request_base)
     return StoredFile(name, CONTENT_TYPES[kind], made.sha256, made.size, made.object_key)
 
@@ -141,6 +149,12 @@ def _file_name(chosen: list[tuple[Case, Seal]], kind: str, public: bool) -> str:
     return f"{what}-{len(chosen)}件.{kind}"
 
 
+def _photo_items(seal: Seal) -> list[dict[str, Any]]:
+    """The photos a seal lists (recordings are not printed)."""
+    return [e for e in json.loads(seal.manifest)["evidence"]
+            if (e["content_type"] or "").startswith("image/")]
+
+
 def _case_label(case: Case) -> str:
     """The platform's number where there is one (not unique across sources), and the id's
     start, which is."""
@@ -151,8 +165,7 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str) -> Cl
     """The packet the renderers draw, from the seals' manifests and the rows they list
     (a handful of queries for the whole batch) and the stored large thumbnails."""
     manifests = {s.id: json.loads(s.manifest) for _c, s in chosen}
-    evidence_ids = [e["id"] for m in manifests.values() for e in m["evidence"]
-                    if (e["content_type"] or "").startswith("image/")]
+    evidence_ids = [e["id"] for _c, s in chosen for e in _photo_items(s)]
     photos = {ev.id: ev for ev in db.session.scalars(
         sa.select(Evidence).where(Evidence.id.in_(evidence_ids)))} if evidence_ids else {}
     revisit_ids = [r["id"] for m in manifests.values() for r in m["revisits"]]

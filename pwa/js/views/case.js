@@ -223,7 +223,9 @@ export async function renderCase(view, caseId) {
     }
     view.querySelector("#case-actions").addEventListener("click", (event) => {
       const button = event.target.closest("[data-action]");
-      if (button) openAction(button.dataset.action);
+      // Approving is decided on the reviewer's desk, checklist in view.
+      if (button?.dataset.action === "approve") go(`#/review/${caseId}`);
+      else if (button) openAction(button.dataset.action);
     });
     if (openForm && offered.includes(openForm)) await openAction(openForm);
     else openForm = null;
