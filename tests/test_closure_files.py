@@ -12,6 +12,7 @@ from typing import Any
 
 import pymupdf as fitz
 import sqlalchemy as sa
+import zxingcpp
 from docx import Document
 from PIL import Image
 
@@ -150,3 +151,21 @@ def test_a_batch_file_and_the_archive_recheck(app, as_user, make_case) -> None:
                                                                for n in names)
         manifests = [n for n in names if n.endswith("seal-1.json")]
         assert len(manifests) == 2
+
+
+def test_the_qr_code_on_the_pdf_page_resolves_to_the_photos_record(app, as_user,
+                                                                    make_case) -> None:
+    office = as_user("reviewer")
+    case_id, photo = sealed_case(as_user, make_case)
+    pdf, _ = download(office, f"/api/cases/{case_id}/closure-file.pdf")
+    with fitz.open(stream=pdf, filetype="pdf") as doc:
+        pix = doc[-1].get_pixmap(dpi=150)  # the photo's page
+        page = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+    urls = [r.text for r in zxingcpp.read_barcodes(page)
+            if r.format == zxingcpp.BarcodeFormat.QRCode]
+    assert len(urls) == 1 and urls[0].endswith(f"/v/{photo['short_code']}")
+    code = urls[0].rsplit("/", 1)[1]
+    record = office.get(f"/api/verify/{code}").get_json()
+    assert (record["evidence_id"], record["sha256"]) == (photo["id"], photo["sha256"])
+    assert record["seal"]["number"] == 1
+
