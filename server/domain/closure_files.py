@@ -184,7 +184,8 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str) -> Cl
         listed = sorted((photos[e["id"]] for e in m["evidence"] if e["id"] in photos),
                         key=lambda ev: (ev.captured_at, ev.id))
         sections.append(CaseSection(
-            case_id=case.id, subject=case.subject, address=case.address,
+            case_id=f"{case.external_ref}（{case.id}）" if case.external_ref else case.id,
+            subject=case.subject, address=case.address,
             category=labels.label("categories", case.category),
             channel=labels.label("channels", case.channel), unit=case.unit.name,
             received_at=case.received_at, closed_at=case.closed_at,
