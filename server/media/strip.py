@@ -12,7 +12,7 @@ from typing import Any
 
 from PIL import ExifTags, Image, JpegImagePlugin
 
-from .thumbnails import _UPRIGHT
+from server.media.thumbnails import UPRIGHT
 
 # Where the source's own quantisation tables cannot be reused (a colour mode that JPEG
 # cannot keep, e.g. CMYK); the stored thumbnails themselves are JPEG quality 82.
@@ -35,8 +35,8 @@ def without_metadata(jpeg: bytes) -> bytes:
             # the tables are near symmetric).
             options = {"qtables": tables, "subsampling": JpegImagePlugin.get_sampling(src)}
         img = src.convert("RGB") if src.mode not in ("RGB", "L") else src.copy()
-        if orientation in _UPRIGHT:
-            img = img.transpose(_UPRIGHT[orientation])
+        if orientation in UPRIGHT:
+            img = img.transpose(UPRIGHT[orientation])
     img.info.clear()
     out = io.BytesIO()
     # exif, icc_profile, xmp and dpi are written only when passed; the comment is the one

@@ -14,7 +14,7 @@ THUMB_SIZES: tuple[tuple[str, int], ...] = (("large", 1600), ("small", 320))
 JPEG_QUALITY = 82
 
 # EXIF orientation -> the transpose that makes the stored pixels upright.
-_UPRIGHT = {
+UPRIGHT = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
     4: Image.Transpose.FLIP_TOP_BOTTOM,
@@ -76,8 +76,8 @@ def make_thumbnails(
             # the long edge is the same either way.
             base = _to_rgb(img)
             current = _resize(base, fit_within(base.size, box))
-            if orientation in _UPRIGHT:
-                current = current.transpose(_UPRIGHT[orientation])
+            if orientation in UPRIGHT:
+                current = current.transpose(UPRIGHT[orientation])
         else:
             # Each smaller size is derived from the previous one, not from the original.
             current = _resize(current, fit_within(current.size, box))

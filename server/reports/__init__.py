@@ -1,10 +1,10 @@
 """Documents made from a case's stored facts: the closure file (DOCX, PDF), its QR codes,
 and the archive ZIP. No Flask, no database: data in, bytes out."""
 
-from .archive import ArchiveEntry, archive_readme, write_archive
-from .closure_file import render_docx, render_pdf
-from .packet import CaseSection, ClosurePacket, PhotoEntry
-from .qr import qr_png, qr_svg
+from server.reports.archive import ArchiveEntry, archive_readme, write_archive
+from server.reports.closure_file import render_docx, render_pdf
+from server.reports.packet import CaseSection, ClosurePacket, PhotoEntry
+from server.reports.qr import qr_png, qr_svg
 
 __all__ = [
     "ArchiveEntry",

@@ -25,7 +25,7 @@ SUMS_NAME = "SHA256SUMS"
 # 1980-01-01, the earliest a ZIP can say: a fixed time keeps equal archives equal bytes.
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 # Already compressed: deflating them again costs CPU and saves nothing.
-_STORED_SUFFIXES = (
+STORED_SUFFIXES = (
     ".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".gif",
     ".docx", ".xlsx", ".pdf", ".zip", ".gz",
     ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".mp4", ".mov", ".amr", ".3gp", ".webm",
@@ -77,7 +77,7 @@ def _write(zf: zipfile.ZipFile, name: str, chunks: Iterable[bytes]) -> str:
     info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
     info.create_system = 3  # Unix, so the mode below is read as permissions
     info.external_attr = 0o644 << 16
-    stored = name.lower().endswith(_STORED_SUFFIXES)
+    stored = name.lower().endswith(STORED_SUFFIXES)
     info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
     digest = hashlib.sha256()
     # No force_zip64: one entry stays far under 2 GiB (MAX_UPLOAD_BYTES); the archive as a

@@ -41,10 +41,11 @@ from fpdf import FPDF
 from fpdf.enums import Align, MethodReturnValue, TextMode, WrapMode, XPos, YPos
 from PIL import Image
 
-from ..media.strip import without_metadata
-from .fonts import cjk_font
-from .packet import CaseSection, ClosurePacket, PhotoEntry
-from .qr import qr_png
+from server.media.strip import without_metadata
+from server.reports.archive import FIXED_TIME, STORED_SUFFIXES
+from server.reports.fonts import cjk_font
+from server.reports.packet import CaseSection, ClosurePacket, PhotoEntry
+from server.reports.qr import qr_png
 
 __all__ = ["SHANGHAI", "cover_rows", "photo_lines", "render_docx", "render_pdf"]
 
@@ -142,8 +143,6 @@ def _fit(photo: _Photo, max_w: float, max_h: float) -> tuple[float, float]:
 
 DOCX_BODY_FONT = "宋体"  # Word on a Chinese Windows has both; others substitute their own
 DOCX_HEADING_FONT = "黑体"
-_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-_STORED_SUFFIXES = (".jpeg", ".jpg", ".png")  # compressed already: deflating wastes time
 # Photo box in a DOCX page: Word flows the text itself, so a fixed height that leaves room
 # for the heading and a four-line caption block is enough.
 _DOCX_PHOTO_MAX_H = 175.0
@@ -321,10 +320,10 @@ def _package_bytes(doc: DocxDocument) -> bytes:
     with zipfile.ZipFile(out, "w") as zf:
 
         def put(name: str, blob: bytes) -> None:
-            info = zipfile.ZipInfo(name, date_time=_FIXED_ZIP_TIME)
+            info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
             info.create_system = 3
             info.external_attr = 0o644 << 16
-            stored = name.lower().endswith(_STORED_SUFFIXES)
+            stored = name.lower().endswith(STORED_SUFFIXES)
             info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
             zf.writestr(info, blob)
 
