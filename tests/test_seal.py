@@ -7,16 +7,22 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import sqlalchemy as sa
 
+from server import create_app
 from server.cli import cli
 from server.domain.evidence import final_key
 from server.extensions import db
 from server.models import Case, CaseEvent, Measurement, Seal
 from tests.closure_facts import night_visit, submit_ready
+from tests.conftest import login
+from tests.tcp_proxy import TcpProxy
 from tests.test_evidence import declaration
 from tests.test_lifecycle import params_for, walk
 
@@ -196,24 +202,49 @@ def test_verify_case_finds_a_changed_byte_and_a_changed_row(app, as_user, make_c
     assert found.exit_code == 1 and "seal 1 case" in found.output and "result" in found.output
 
 
+@contextmanager
+def failing_store(app: Any, case_id: str) -> Iterator[Any]:
+    """The object store failing for this case's seal: on local disk a file where its
+    folder must go; on S3 the whole store behind a cut connection (a second app on the
+    same database, which the caller logs in to)."""
+    if app.config["STACK"] == "embedded":
+        blocker = app.extensions["fieldcase.storage"].root / "seals" / case_id
+        blocker.parent.mkdir(parents=True, exist_ok=True)
+        blocker.write_bytes(b"")
+        try:
+            yield None
+        finally:
+            blocker.unlink()
+        return
+    storage_url = app.config["STORAGE_URL"]
+    query = dict(p.split("=", 1) for p in urlsplit(storage_url).query.split("&"))
+    endpoint = urlsplit(unquote(query["endpoint"]))
+    proxy = TcpProxy(endpoint.hostname, endpoint.port)
+    proxy.cut()
+    overrides = {k: v for k, v in app.config.items() if k.isupper()}
+    overrides["STORAGE_URL"] = storage_url.replace(
+        f"{endpoint.hostname}%3A{endpoint.port}", f"127.0.0.1%3A{proxy.port}")
+    assert overrides["STORAGE_URL"] != storage_url
+    cut_off = create_app(overrides)
+    try:
+        yield cut_off
+    finally:
+        proxy.close()
+        with cut_off.app_context():
+            db.engine.dispose()
+
+
 def test_nothing_is_half_sealed_when_the_store_fails(app, as_user, make_case) -> None:
-    if not app.config["STORAGE_URL"].startswith("file://"):
-        pytest.skip("the local store's failure is made by a file in a folder's place")
     office, inspector = as_user("reviewer"), as_user("insp_a")
     case_id = in_hand(office, inspector, make_case)
     submit_ready(office, inspector, as_user("revisit"), case_id)
-    root = app.extensions["fieldcase.storage"].root
-    blocker = root / "seals" / case_id  # a file where the seal's folder must go
-    blocker.parent.mkdir(parents=True, exist_ok=True)
-    blocker.write_bytes(b"")
-    try:
-        before = events(case_id)
-        answer = approve(office, case_id)
+    before = events(case_id)
+    with failing_store(app, case_id) as other:
+        reviewer = office if other is None else login(other, "reviewer")
+        answer = approve(reviewer, case_id)
         assert answer.status_code == 503, answer.get_json()
-        assert answer.get_json()["code"] == "storage.unavailable"
-        assert events(case_id) == before and seals(case_id) == 0
-        assert db.session.get(Case, case_id).status == "submitted"
-    finally:
-        blocker.unlink()
+        assert answer.get_json()["code"] in ("storage.unavailable", "storage.busy")
+    assert events(case_id) == before and seals(case_id) == 0
+    assert db.session.get(Case, case_id).status == "submitted"
     assert approve(office, case_id).status_code == 200
     assert seals(case_id) == 1
