@@ -11,7 +11,7 @@ const SHELL = [
   "/js/app.js", "/js/actions.js", "/js/api.js", "/js/capture.js", "/js/caseui.js", "/js/db.js",
   "/js/gcj02.js", "/js/i18n.js", "/js/mapkit.js", "/js/nav.js", "/js/noise.js", "/js/noiserecord.js",
   "/js/notifications.js", "/js/outbox.js", "/js/questionnaire.js", "/js/review.js", "/js/state.js",
-  "/js/ui.js",
+  "/js/ui.js", "/js/batch.js",
   "/js/views/board.js", "/js/views/case.js", "/js/views/caseform.js", "/js/views/cases.js",
   "/js/views/check.js", "/js/views/login.js", "/js/views/map.js", "/js/views/outbox.js",
   "/js/views/revisit.js", "/js/views/settings.js", "/js/views/survey.js", "/js/views/admin.js",

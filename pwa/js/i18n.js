@@ -154,6 +154,18 @@ const STRINGS = {
     closureDocx: "办结材料 DOCX", closurePdf: "办结材料 PDF", publicDocx: "公示版 DOCX",
     publicPdf: "公示版 PDF", archiveZip: "归档包 ZIP", hashNote: "文件与封存记录的哈希可用 sha256sum 或 certutil 核对。",
     evidenceCount: "张照片", closedAt: "办结时间",
+    // The office's batch download on the case list (批量下载)
+    batchTitle: "批量下载办结材料", batchSelected: "已选 {n} 件", batchPick: "选择",
+    batchFull: "已选满 50 件，请先取消一些", batchSelectAll: "全选显示的已办结案件（{n} 件）",
+    batchLimit: "一次最多 {n} 件。", batchFirstOnly: "一次最多 {n} 件：全选只选前 {n} 件，其余请分批下载。",
+    batchHint: "勾选已办结的案件，即可一次下载它们的办结材料、公示版和归档包。",
+    batchMaking: "正在生成，请稍候：", batchFailed: "未能下载：",
+    batchTooManyPhotos: "所选案件的照片超过一个文件可容纳的数量（最多 200 张），请少选几件，分批下载。",
+    batchTooManyCases: "一次最多下载 {n} 件，请少选几件。",
+    batchNotClosed: "{case}已不是办结状态（现为：{status}），不能生成办结材料。请刷新列表后重选。",
+    batchNotSealed: "{case}办结时尚未启用封存，没有办结材料：请重新打开该案件并再次验收后再下载。",
+    batchNotFound: "{case}不存在或你无权查看，请刷新列表后重选。",
+    batchForbidden: "只有办公室人员可以下载办结材料。", batchJump: "下载已选的 {n} 件",
   },
   en: {
     appName: "Fieldcase", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -327,6 +339,18 @@ const STRINGS = {
     publicPdf: "Public version PDF", archiveZip: "Archive ZIP",
     hashNote: "Check the files and the seal's hash with sha256sum or certutil.",
     evidenceCount: "photos", closedAt: "Closed",
+    // The office's batch download on the case list
+    batchTitle: "Download closure files together", batchSelected: "{n} selected", batchPick: "Select",
+    batchFull: "50 cases are selected: untick some first", batchSelectAll: "Select every closed case shown ({n})",
+    batchLimit: "At most {n} cases at a time.", batchFirstOnly: "At most {n} cases at a time: select all takes the first {n}; download the rest in another batch.",
+    batchHint: "Tick closed cases to download their closure file, public version and archive in one go.",
+    batchMaking: "Making the file, please wait:", batchFailed: "Not downloaded:",
+    batchTooManyPhotos: "These cases hold more photos than one file takes (200 at most): select fewer cases and download them in batches.",
+    batchTooManyCases: "At most {n} cases at a time: select fewer.",
+    batchNotClosed: "{case} is no longer closed (now: {status}), so it has no closure file. Refresh the list and select again.",
+    batchNotSealed: "{case} was closed before seals were kept, so it has no closure file: reopen it and approve it again first.",
+    batchNotFound: "{case} does not exist or you may not see it. Refresh the list and select again.",
+    batchForbidden: "Only the office downloads closure files.", batchJump: "Download the {n} selected",
   },
 };
 

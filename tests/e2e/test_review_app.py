@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,46 @@ JOLLA = SAMPLES / "phones" / "jolla.jpg"
 def shot(page: Any, name: str, full_page: bool = False) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / name), full_page=full_page)
+
+
+@contextmanager
+def desk(browser: Any, live: LiveServer, user: str = "reviewer", *,
+         viewport: dict[str, int] = DESK, accept_downloads: bool = False,
+         errors: list[str] | None = None) -> Iterator[Any]:
+    """A desk browser (zh-CN, Beijing time) logged in as `user`, on the case list; the
+    page's script errors into `errors`."""
+    context = browser.new_context(bypass_csp=True,  # see conftest.CSP_NOTE
+                                  viewport=viewport, locale="zh-CN", timezone_id="Asia/Shanghai",
+                                  base_url=live.url, accept_downloads=accept_downloads)
+    context.set_default_timeout(30000)
+    try:
+        page = context.new_page()
+        if errors is not None:
+            page.on("pageerror", lambda e: errors.append(str(e)))
+        login(page, user)
+        yield page
+    finally:
+        context.close()
+
+
+@contextmanager
+def night_phone(browser: Any, live: LiveServer, path: str,
+                user: str = "reviewer") -> Iterator[Any]:
+    """A 390x844 phone in night mode (red on black), logged in as `user`, opened at
+    `path`."""
+    context = browser.new_context(bypass_csp=True, viewport=PHONE, device_scale_factor=2,
+                                  is_mobile=True, has_touch=True, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai", base_url=live.url)
+    context.set_default_timeout(30000)
+    try:
+        page = context.new_page()
+        login(page, user)
+        page.evaluate("localStorage.setItem('fieldcase.red', '1')")
+        page.goto(path)
+        page.reload()
+        yield page
+    finally:
+        context.close()
 
 
 def ids(live: LiveServer) -> tuple[dict[str, str], dict[str, str]]:
@@ -131,14 +173,7 @@ def test_a_reviewer_explains_a_flag_approves_and_downloads_the_closure_file(  # 
         "the evidence list serves each photo's short code"
 
     errors: list[str] = []
-    context = browser.new_context(bypass_csp=True,  # see conftest.CSP_NOTE
-                                  viewport=DESK, locale="zh-CN", timezone_id="Asia/Shanghai",
-                                  base_url=live.url, accept_downloads=True)
-    context.set_default_timeout(30000)
-    try:
-        page = context.new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        login(page, "reviewer")
+    with desk(browser, live, accept_downloads=True, errors=errors) as page:
         open_review(page, case_id, "submitted")
 
         # The checklist as computed: the flags rule unmet, with links to the photos.
@@ -229,27 +264,14 @@ def test_a_reviewer_explains_a_flag_approves_and_downloads_the_closure_file(  # 
         assert public[:5] == b"%PDF-" and public != pdf
         assert download(page, "#dl-archive-zip")[:2] == b"PK"
         assert errors == []
-    finally:
-        context.close()
 
     # The same screen on a phone at night: one column, nothing cut off.
-    phone = browser.new_context(bypass_csp=True, viewport=PHONE, device_scale_factor=2,
-                                is_mobile=True, has_touch=True, locale="zh-CN",
-                                timezone_id="Asia/Shanghai", base_url=live.url)
-    phone.set_default_timeout(30000)
-    try:
-        page = phone.new_page()
-        login(page, "reviewer")
-        page.evaluate("localStorage.setItem('fieldcase.red', '1')")
-        page.goto(f"/#/review/{case_id}")
-        page.reload()
+    with night_phone(browser, live, f"/#/review/{case_id}") as page:
         page.wait_for_selector("body.red .review-page[data-status=closed] #seal")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"the page is {width} px wide on a 390 px phone"
         shot(page, "review_390_night.png")
         shot(page, "review_390_night_full.png", full_page=True)
-    finally:
-        phone.close()
 
 
 def test_a_reviewer_who_recorded_a_visit_may_not_approve(  # type: ignore[no-untyped-def]
@@ -270,13 +292,7 @@ def test_a_reviewer_who_recorded_a_visit_may_not_approve(  # type: ignore[no-unt
     assert reviewer.get(f"/api/cases/{case_id}/closure-checklist").get_json()["ready"]
 
     errors: list[str] = []
-    context = browser.new_context(bypass_csp=True, viewport=DESK, locale="zh-CN",
-                                  timezone_id="Asia/Shanghai", base_url=live.url)
-    context.set_default_timeout(30000)
-    try:
-        page = context.new_page()
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        login(page, "reviewer")
+    with desk(browser, live, errors=errors) as page:
         open_review(page, case_id, "submitted")
         page.wait_for_selector("#checklist-state[data-ready=true]")
         page.click("#approve")
@@ -286,19 +302,8 @@ def test_a_reviewer_who_recorded_a_visit_may_not_approve(  # type: ignore[no-unt
         assert "不能验收" in problem.inner_text()
         assert reviewer.get(f"/api/cases/{case_id}").get_json()["status"] == "submitted"
         shot(page, "review_1440_own_case.png")
-    finally:
-        context.close()
     # The submitted case on a phone at night: the decision below the checklist.
-    phone = browser.new_context(bypass_csp=True, viewport=PHONE, device_scale_factor=2,
-                                is_mobile=True, has_touch=True, locale="zh-CN",
-                                timezone_id="Asia/Shanghai", base_url=live.url)
-    phone.set_default_timeout(30000)
-    try:
-        page = phone.new_page()
-        login(page, "reviewer")
-        page.evaluate("localStorage.setItem('fieldcase.red', '1')")
-        page.goto(f"/#/review/{case_id}")
-        page.reload()
+    with night_phone(browser, live, f"/#/review/{case_id}") as page:
         page.wait_for_selector("body.red .review-page[data-status=submitted] #approve")
         page.click("#approve")
         page.wait_for_selector("#decision-problem[data-code='closure.own_case']")
@@ -306,23 +311,44 @@ def test_a_reviewer_who_recorded_a_visit_may_not_approve(  # type: ignore[no-unt
         assert width <= PHONE["width"], f"the page is {width} px wide on a 390 px phone"
         shot(page, "review_390_night_own_case.png")
         shot(page, "review_390_night_submitted_full.png", full_page=True)
-    finally:
-        phone.close()
     # Someone who did not handle it may: the admin approves from the same screen.
-    context = browser.new_context(bypass_csp=True, viewport=DESK, locale="zh-CN",
-                                  timezone_id="Asia/Shanghai", base_url=live.url)
-    context.set_default_timeout(30000)
-    try:
-        admin = context.new_page()
-        admin.on("pageerror", lambda e: errors.append(str(e)))
-        login(admin, "admin")
+    with desk(browser, live, "admin", errors=errors) as admin:
         admin.goto(f"/#/review/{case_id}")
         admin.wait_for_selector(".review-page[data-status=submitted] #approve")
         admin.click("#approve")
         admin.wait_for_selector(".review-page[data-status=closed] #seal")
         assert errors == []
-    finally:
-        context.close()
+
+
+def test_a_reviewer_returns_a_case_with_reasons(browser, live):  # type: ignore[no-untyped-def]
+    """Return on the desk: no reasons is refused on the screen; two reasons, one a line,
+    send the case back to the handling unit (in progress), both on its timeline."""
+    case_id, _photos = submitted_case(live, "验收测试：退回补充材料")
+    office = api_login(live.app, "reviewer", PASSWORD)
+    reasons = ["缺少整改后复测读数", "照片未体现酒吧门口音响已拆除"]
+    errors: list[str] = []
+    with desk(browser, live, errors=errors) as page:
+        open_review(page, case_id, "submitted")
+        page.click("#return-box summary")
+        page.click("#return")
+        page.wait_for_selector("#return-reasons[aria-invalid=true]")
+        assert "请填写退回理由" in page.locator("#decision-problem").inner_text()
+        assert office.get(f"/api/cases/{case_id}").get_json()["status"] == "submitted"
+
+        page.fill("#return-reasons", f"{reasons[0]}\n\n  {reasons[1]}  \n")
+        page.click("#return")
+        page.wait_for_selector(f".review-page[data-case-id='{case_id}'][data-status=in_progress]")
+        page.wait_for_selector("#timeline .event[data-kind=returned]")
+        shown = page.locator("#timeline .event[data-kind=returned]").inner_text()
+        assert all(r in shown for r in reasons), shown
+        assert page.locator("#approve, #return").count() == 0
+        assert errors == []
+
+    assert office.get(f"/api/cases/{case_id}").get_json()["status"] == "in_progress"
+    events = office.get(f"/api/cases/{case_id}/timeline").get_json()["items"]
+    returned = [e for e in events if e["kind"] == "returned"]
+    assert len(returned) == 1, [e["kind"] for e in events]
+    assert returned[0]["data"]["reasons"] == reasons, returned[0]["data"]
 
 
 def test_the_review_screen_keeps_the_content_security_policy(  # type: ignore[no-untyped-def]

@@ -1,4 +1,5 @@
 import { api } from "../api.js";
+import { MAX_BATCH, batchBar, batchRefusal, fetchFile, isClosed, pickBox, saveFile } from "../batch.js";
 import { colourOf, deadlineLine, keyMark, leaderMark, statusChip } from "../caseui.js";
 import { getCache, setCache } from "../db.js";
 import { t, term } from "../i18n.js";
@@ -13,11 +14,15 @@ export function byUrgency(a, b) {
     || (a.received_at || "").localeCompare(b.received_at || "");
 }
 
-function caseRow(item, here) {
+// A case in the list. With `picked` (the office's batch download), a closed case's row
+// leads with its checkbox and every other row keeps the column empty, so the rows align.
+function caseRow(item, here, picked = null) {
   const colour = colourOf(item);
   const distance = item.location ? distanceM(here, item.location) : null;
+  const pick = !picked ? "" : isClosed(item) ? pickBox(item, picked)
+    : html`<span class="pick" aria-hidden="true"></span>`;
   return html`
-    <li>
+    <li class="${picked ? "pickable" : ""}">${pick}
       <a class="case-row" href="#/case/${item.id}" data-case-id="${item.id}">
         <span class="colour colour-${colour}" title="${term(colour)}"
               aria-label="${t("deadline")}: ${term(colour)}"></span>
@@ -57,6 +62,12 @@ export async function renderCases(view) {
   const v = await vocab();
   const filters = JSON.parse(sessionStorage.getItem("fieldcase.filters") || "{}");
   const cacheKey = office ? "cases:office" : "cases:mine";
+  // The office ticks closed cases to download their files together (the server's office
+  // role set: the revisit team makes no closure files).
+  const batching = office && isManager();
+  const selected = new Set();
+  let shownItems = [];
+  const closedOf = (items) => (batching ? items.filter(isClosed) : []);
   let shown = { page: 1, total: null, exact: true };
   // A revisit user's calls still to make (sampled cases assigned to them), on top.
   let tasks = [];
@@ -79,6 +90,12 @@ export async function renderCases(view) {
   const draw = (items, note) => {
     const here = state.tracker.current();
     const sorted = office ? items : [...items].sort(byUrgency);
+    shownItems = sorted;
+    const closed = closedOf(sorted);
+    // Only what is shown stays ticked (a case reopened since is no longer offered).
+    const offered = new Set(closed.map((c) => c.id));
+    for (const id of selected) if (!offered.has(id)) selected.delete(id);
+    const picked = closed.length ? selected : null;
     view.innerHTML = html`
       <section>
         <div class="title-row"><h1>${office ? t("allCases") : t("myCases")}</h1>
@@ -88,7 +105,8 @@ export async function renderCases(view) {
         ${office ? filtersForm(filters, v) : ""}
         ${note ? html`<p class="muted small" role="status">${note}</p>` : ""}
         ${office && shown.total !== null ? html`<p class="muted small" id="case-total">${t("total")} ${shown.total}${shown.exact ? "" : "+"}</p>` : ""}
-        <ul class="case-list" id="case-list">${sorted.map((item) => caseRow(item, here))}</ul>
+        ${closed.length ? batchBar(closed, selected) : ""}
+        <ul class="case-list" id="case-list">${sorted.map((item) => caseRow(item, here, picked))}</ul>
         ${office && shown.total !== null && items.length < shown.total ? html`<button type="button" id="more-cases" class="lite">${t("more")}</button>` : ""}
       </section>`;
     view.querySelector("#more-cases")?.addEventListener("click", async () => {
@@ -104,11 +122,96 @@ export async function renderCases(view) {
     });
     bell(view.querySelector(".bell-slot"));
     fillTasks();
+    if (!closed.length) sight?.disconnect();
+    else {
+      wireBatch();
+      view.querySelector("#case-list").addEventListener("change", (event) => {
+        const box = event.target.closest(".batch-pick");
+        if (!box) return;
+        if (box.checked && selected.size < MAX_BATCH) selected.add(box.value);
+        else selected.delete(box.value);
+        redrawBatch();
+      });
+    }
     view.querySelector("#filters")?.addEventListener("submit", (event) => {
       event.preventDefault();
       const data = Object.fromEntries(new FormData(event.target));
       sessionStorage.setItem("fieldcase.filters", JSON.stringify(data));
       renderCases(view);
+    });
+  };
+
+  // The batch: ticks in the list and in "select all", the bar redrawn to match, and its
+  // files fetched so that a refusal is said on the screen rather than saved as a file.
+  const redrawBatch = () => {
+    const closed = closedOf(shownItems);
+    const old = view.querySelector("#batch");
+    if (!old) return;
+    old.outerHTML = batchBar(closed, selected).toString();
+    for (const box of view.querySelectorAll("#case-list .batch-pick")) {
+      box.checked = selected.has(box.value);
+      box.disabled = !box.checked && selected.size >= MAX_BATCH;
+      box.closest("label").title = box.disabled ? t("batchFull") : t("batchPick");
+    }
+    wireBatch();
+  };
+  // Further down a long list the files are out of sight: a button brings them back.
+  let sight = null;
+  const wireBatch = () => {
+    const bar = view.querySelector("#batch");
+    const all = bar.querySelector("#batch-all");
+    all.indeterminate = all.dataset.indeterminate === "1";
+    sight?.disconnect();
+    const files = bar.querySelector("#batch-downloads");
+    const jump = bar.querySelector("#batch-jump");
+    if (files && jump && "IntersectionObserver" in window) {
+      // The top bar and the bottom bar cover the page's edges.
+      sight = new IntersectionObserver(([entry]) => { jump.hidden = entry.isIntersecting; },
+        { rootMargin: "-64px 0px -80px 0px" });
+      sight.observe(files);
+      jump.addEventListener("click", () => {
+        bar.scrollIntoView({ block: "start" });
+        files.querySelector("a")?.focus({ preventScroll: true });
+      });
+    }
+    all.addEventListener("change", () => {
+      const closed = closedOf(shownItems);
+      if (all.checked) {
+        for (const c of closed) if (selected.size < MAX_BATCH) selected.add(c.id);
+      } else {
+        for (const c of closed) selected.delete(c.id);
+      }
+      redrawBatch();
+    });
+    bar.addEventListener("click", async (event) => {
+      const link = event.target.closest("a[data-batch]");
+      if (!link) return;
+      // An archive holds the originals (hundreds of MB for 50 cases): the browser saves it
+      // as it streams in. The documents are fetched first, so a refusal shows in words.
+      if (link.dataset.batch === "archive-zip" && link.getAttribute("aria-disabled") !== "true") {
+        return;
+      }
+      event.preventDefault();
+      if (link.getAttribute("aria-disabled") === "true" || bar.dataset.busy) return;
+      const busy = bar.querySelector("#batch-busy");
+      const problem = bar.querySelector("#batch-problem");
+      bar.dataset.busy = link.dataset.batch;
+      link.setAttribute("aria-busy", "true");
+      busy.textContent = `${t("batchMaking")} ${link.textContent.trim()}`;
+      busy.hidden = false;
+      problem.hidden = true;
+      try {
+        saveFile(await fetchFile(link.getAttribute("href")));
+      } catch (error) {
+        const subjects = new Map(shownItems.map((c) => [c.id, c.subject]));
+        problem.innerHTML = batchRefusal(error, subjects).toString();
+        problem.dataset.code = error.problem?.code || error.kind || "";
+        problem.hidden = false;
+      } finally {
+        delete bar.dataset.busy;
+        link.removeAttribute("aria-busy");
+        busy.hidden = true;
+      }
     });
   };
 
@@ -133,15 +236,15 @@ export async function renderCases(view) {
   // Distances follow the inspector while this list is open.
   state.tracker.start();
   const unsubscribe = state.tracker.onChange(async () => {
-    const latest = await getCache(cacheKey);
     const list = view.querySelector("#case-list");
-    if (latest && list) {
+    if (list && shownItems.length) {
       const here = state.tracker.current();
-      const items = office ? latest.value : [...latest.value].sort(byUrgency);
-      list.innerHTML = items.map((item) => caseRow(item, here)).join("");
+      const picked = closedOf(shownItems).length ? selected : null;
+      list.innerHTML = shownItems.map((item) => caseRow(item, here, picked)).join("");
     }
   });
   return () => {
+    sight?.disconnect();
     unsubscribe();
     state.tracker.stop();
   };

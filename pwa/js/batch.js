@@ -1,0 +1,145 @@
+// The office's batch download on the case list (批量下载): closed cases ticked, then their
+// closure file (办结材料), its public version (办结公示) and their archive (归档包) in one
+// file each. The files come from the server's batch endpoints (`case=` repeated, at most
+// MAX_BATCH); a refusal is read from the server's problem and said in words.
+import { ApiError, readAnswer } from "./api.js";
+import { getLang, t, term } from "./i18n.js";
+import { errorText, html } from "./ui.js";
+
+// The server's limit on the cases of one file or archive (BatchOnlySchema, MAX_BATCH).
+export const MAX_BATCH = 50;
+
+export const isClosed = (item) => item?.status === "closed";
+
+// The files a batch downloads: [id, path, query beside the cases, label key].
+const FILES = [
+  ["closure-docx", "/api/closure-files.docx", "", "closureDocx"],
+  ["closure-pdf", "/api/closure-files.pdf", "", "closurePdf"],
+  ["public-docx", "/api/closure-files.docx", "public=1", "publicDocx"],
+  ["public-pdf", "/api/closure-files.pdf", "public=1", "publicPdf"],
+  ["archive-zip", "/api/archives.zip", "", "archiveZip"],
+];
+
+export function batchLinks(ids) {
+  const cases = ids.map((id) => `case=${encodeURIComponent(id)}`).join("&");
+  return FILES.map(([id, path, extra, label]) => ({
+    id, label: t(label), href: `${path}?${[cases, extra].filter(Boolean).join("&")}`,
+  }));
+}
+
+// The checkbox in a closed case's row; the unticked ones are disabled once MAX_BATCH are.
+export function pickBox(item, selected) {
+  const on = selected.has(item.id);
+  const full = !on && selected.size >= MAX_BATCH;
+  return html`<label class="pick" title="${full ? t("batchFull") : t("batchPick")}">
+    <input type="checkbox" class="batch-pick" value="${item.id}" ${on ? "checked" : ""}
+      ${full ? "disabled" : ""} aria-label="${t("batchPick")}: ${item.subject || item.id}"></label>`;
+}
+
+// "3 件已选", the limit, and what to do about it.
+export function batchCount(size) {
+  return t("batchSelected").replace("{n}", String(size));
+}
+
+// The bar above the list: select all shown, how many are ticked, the five files; and a
+// button that brings the bar back into view from further down the list (shown by the view
+// while the files are off screen).
+export function batchBar(closedShown, selected) {
+  const ids = closedShown.map((c) => c.id).filter((id) => selected.has(id));
+  const all = closedShown.length > 0 && closedShown.slice(0, MAX_BATCH).every((c) => selected.has(c.id));
+  const some = ids.length > 0 && !all;
+  const over = ids.length > MAX_BATCH;
+  const links = batchLinks(ids);
+  return html`
+    <section class="batch card" id="batch" aria-labelledby="batch-title" data-selected="${String(ids.length)}">
+      <div class="batch-head">
+        <h2 id="batch-title">${t("batchTitle")}</h2>
+        <label class="pick-all"><input type="checkbox" id="batch-all" ${all ? "checked" : ""}
+          ${some ? html`data-indeterminate="1"` : ""}>
+          <span>${t("batchSelectAll").replace("{n}", String(Math.min(closedShown.length, MAX_BATCH)))}</span></label>
+        <span class="batch-count" id="batch-count" role="status" aria-live="polite">${batchCount(ids.length)}</span>
+      </div>
+      <p class="muted small batch-limit ${selected.size >= MAX_BATCH ? "at-limit" : ""}" id="batch-limit">${
+        closedShown.length > MAX_BATCH ? t("batchFirstOnly").replace(/\{n\}/g, String(MAX_BATCH))
+          : t("batchLimit").replace("{n}", String(MAX_BATCH))}
+        ${ids.length ? "" : html`<span id="batch-hint">${t("batchHint")}</span>`}</p>
+      ${ids.length ? html`<ul class="batch-downloads" id="batch-downloads">${links.map((link) => html`
+        <li><a class="button" id="batch-${link.id}" data-batch="${link.id}"
+          ${over ? html`aria-disabled="true"` : html`href="${link.href}" download`}>${link.label}</a></li>`)}</ul>` : ""}
+      <p class="small batch-busy" id="batch-busy" role="status" hidden></p>
+      <div class="refusal" id="batch-problem" role="alert" hidden></div>
+      ${ids.length ? html`<button type="button" class="primary batch-jump" id="batch-jump" hidden>
+        ↑ ${t("batchJump").replace("{n}", String(ids.length))}</button>` : ""}
+    </section>`;
+}
+
+// The name the server gives the file (Content-Disposition, RFC 6266).
+export function fileName(disposition, fallback) {
+  const star = /filename\*\s*=\s*UTF-8''([^;]+)/i.exec(disposition || "");
+  if (star) {
+    try {
+      return decodeURIComponent(star[1].trim());
+    } catch { /* the plain name below */ }
+  }
+  const plain = /filename\s*=\s*"?([^";]+)"?/i.exec(disposition || "");
+  return plain ? plain[1].trim() : fallback;
+}
+
+// The file's bytes, or an ApiError with the server's problem (a refusal is JSON; a hotel
+// Wi-Fi's login page is HTML, which is not the file either).
+export async function fetchFile(href) {
+  let response;
+  try {
+    response = await fetch(href, { credentials: "same-origin", cache: "no-store" });
+  } catch {
+    throw new ApiError("offline", 0, null, "network");
+  }
+  const type = response.headers.get("Content-Type") || "";
+  if (!response.ok || /json|text\/html/.test(type)) {
+    await readAnswer(response); // throws the problem (or "portal")
+    throw new Error(t("error"));
+  }
+  const fallback = href.split("?")[0].split("/").pop();
+  return { blob: await response.blob(), name: fileName(response.headers.get("Content-Disposition"), fallback) };
+}
+
+// Hand the bytes to the browser as a download.
+export function saveFile({ blob, name }) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
+// Why the server made no file, in words (Chinese first; the server's English detail after
+// where it adds the numbers). `subjects` names the cases by id.
+export function batchRefusal(error, subjects = new Map()) {
+  const p = error?.problem || {};
+  const [open, close] = getLang() === "zh" ? ["「", "」"] : ["“", "”"];
+  const named = (id) => (subjects.get(id) ? `${open}${subjects.get(id)}${close}` : id || "");
+  const detail = p.detail ? html` <span class="small" lang="en">${p.detail}</span>` : "";
+  switch (p.code) {
+    case "closure.too_many_photos":
+      return html`<p data-code="${p.code}"><b>${t("batchTooManyPhotos")}</b>${detail}</p>`;
+    case "closure.too_many_cases":
+      return html`<p data-code="${p.code}"><b>${t("batchTooManyCases").replace("{n}", String(MAX_BATCH))}</b></p>`;
+    case "closure.not_closed":
+      return html`<p data-code="${p.code}"><b>${t("batchNotClosed").replace("{case}", named(p.case_id))
+        .replace("{status}", p.case_status ? term(p.case_status) : "")}</b></p>`;
+    case "closure.not_sealed":
+      return html`<p data-code="${p.code}"><b>${t("batchNotSealed").replace("{case}", named(p.case_id))}</b></p>`;
+    case "case.not_found":
+      return html`<p data-code="${p.code}"><b>${t("batchNotFound").replace("{case}", named(p.case_id))}</b></p>`;
+    case "closure.forbidden":
+      return html`<p data-code="${p.code}"><b>${t("batchForbidden")}</b></p>`;
+    case "closure.no_cases":
+      return html`<p data-code="${p.code}"><b>${t("batchHint")}</b></p>`;
+    default:
+      return html`<p data-code="${p.code || error?.kind || ""}"><b>${t("batchFailed")}</b> ${errorText(error)}</p>`;
+  }
+}

@@ -1,0 +1,92 @@
+// The office's batch download: the links name the ticked cases (at most 50), the ticks stop
+// at the limit, the server's file name is read, and every refusal is said in words.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+globalThis.navigator ??= {};
+const memory = new Map([["fieldcase.lang", "zh"]]);
+globalThis.localStorage ??= { getItem: (k) => memory.get(k) ?? null, setItem: (k, v) => memory.set(k, v) };
+globalThis.document ??= { documentElement: {} };
+
+const { setLabels, setLang } = await import("../js/i18n.js");
+const { MAX_BATCH, batchBar, batchLinks, batchRefusal, fileName, isClosed, pickBox } =
+  await import("../js/batch.js");
+
+const text = (markup) => String(markup).replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim();
+const cases = (n, status = "closed") => Array.from({ length: n }, (_, i) => ({ id: `c${i}`, subject: `案件${i}`, status }));
+
+test("each file links to its batch endpoint with the cases repeated", () => {
+  setLang("zh");
+  const links = Object.fromEntries(batchLinks(["a 1", "b"]).map((l) => [l.id, l]));
+  assert.equal(links["closure-docx"].href, "/api/closure-files.docx?case=a%201&case=b");
+  assert.equal(links["closure-pdf"].href, "/api/closure-files.pdf?case=a%201&case=b");
+  assert.equal(links["public-docx"].href, "/api/closure-files.docx?case=a%201&case=b&public=1");
+  assert.equal(links["public-pdf"].href, "/api/closure-files.pdf?case=a%201&case=b&public=1");
+  assert.equal(links["archive-zip"].href, "/api/archives.zip?case=a%201&case=b");
+  assert.equal(links["public-pdf"].label, "公示版 PDF");
+  assert.ok(isClosed({ status: "closed" }) && !isClosed({ status: "submitted" }));
+});
+
+test("the bar: nothing ticked says what to do, ticked cases get the five links", () => {
+  setLang("zh");
+  const shown = cases(3);
+  const none = String(batchBar(shown, new Set()));
+  assert.match(none, /data-selected="0"/);
+  assert.match(none, /id="batch-hint"/);
+  assert.doesNotMatch(none, /data-batch=/);
+  assert.match(text(none), /全选显示的已办结案件（3 件）/);
+  const two = String(batchBar(shown, new Set(["c2", "c0"])));
+  assert.match(two, /data-selected="2"/);
+  assert.match(text(two), /已选 2 件/);
+  assert.match(two, /data-indeterminate="1"/);  // some, not all
+  assert.equal((two.match(/data-batch="/g) || []).length, 5);
+  assert.match(two, /href="\/api\/closure-files\.pdf\?case=c0&amp;case=c2"/);  // the list's order
+  assert.match(text(two), /下载已选的 2 件/);
+  const all = String(batchBar(shown, new Set(["c0", "c1", "c2"])));
+  assert.match(all, /id="batch-all" checked/);
+  assert.doesNotMatch(all, /data-indeterminate/);
+});
+
+test("at most 50: the other boxes are disabled, more than 50 disables the links", () => {
+  setLang("zh");
+  const shown = cases(60);
+  const fifty = new Set(shown.slice(0, MAX_BATCH).map((c) => c.id));
+  assert.match(String(pickBox(shown[0], fifty)), /checked/);
+  assert.doesNotMatch(String(pickBox(shown[0], fifty)), /disabled/);
+  assert.match(String(pickBox(shown[55], fifty)), /disabled/);
+  assert.match(String(pickBox(shown[55], fifty)), /title="已选满 50 件/);
+  const bar = String(batchBar(shown, fifty));
+  assert.match(bar, /id="batch-all" checked/);  // "all" means the first 50
+  assert.match(text(bar), /一次最多 50 件：全选只选前 50 件/);
+  assert.match(bar, /batch-limit at-limit/);
+  assert.doesNotMatch(bar, /aria-disabled/);
+  const over = String(batchBar(shown, new Set(shown.slice(0, 51).map((c) => c.id))));
+  assert.equal((over.match(/aria-disabled="true"/g) || []).length, 5);
+  assert.doesNotMatch(over, /href=/);
+});
+
+test("the file's name comes from Content-Disposition", () => {
+  assert.equal(fileName(`attachment; filename="closure.pdf"; filename*=UTF-8''%E5%8A%9E%E7%BB%93.pdf`, "x"), "办结.pdf");
+  assert.equal(fileName('attachment; filename="closure-files.pdf"', "x"), "closure-files.pdf");
+  assert.equal(fileName(null, "archives.zip"), "archives.zip");
+});
+
+test("a refusal is said in words, Chinese first, naming the case", () => {
+  setLabels({ statuses: { in_progress: { zh: "办理中", en: "In progress" } } });
+  setLang("zh");
+  const subjects = new Map([["c1", "垃圾中转站异味"]]);
+  const refused = (problem) => text(batchRefusal({ kind: "client", problem }, subjects));
+  assert.match(refused({ code: "closure.not_closed", case_id: "c1", case_status: "in_progress" }),
+    /^「垃圾中转站异味」已不是办结状态（现为：办理中）/);
+  assert.match(refused({ code: "closure.too_many_photos", detail: "These cases hold 240 photos; a closure file takes at most 200: split the batch." }),
+    /^所选案件的照片超过.*分批下载。 These cases hold 240 photos/);
+  assert.match(refused({ code: "closure.not_sealed", case_id: "c1" }), /^「垃圾中转站异味」办结时尚未启用封存/);
+  assert.match(refused({ code: "case.not_found", case_id: "zz" }), /^zz不存在或你无权查看/);
+  assert.match(refused({ code: "closure.too_many_cases" }), /一次最多下载 50 件/);
+  assert.match(refused({ code: "closure.forbidden" }), /只有办公室人员/);
+  assert.match(text(batchRefusal({ kind: "offline" })), /未能下载： 无网络/);
+  setLang("en");
+  assert.match(refused({ code: "closure.not_closed", case_id: "c1", case_status: "in_progress" }),
+    /^“垃圾中转站异味” is no longer closed \(now: In progress\)/);
+  setLang("zh");
+});

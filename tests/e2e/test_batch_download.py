@@ -1,0 +1,156 @@
+"""The office's batch download on the case list (批量下载): the reviewer ticks two of the
+demo's closed, sealed cases and downloads their closure file as one PDF (both cases'
+subjects in its text) and their archive as one ZIP (its SHA256SUMS matching its entries);
+"select all shown" takes every closed case; a case reopened meanwhile is refused in words,
+Chinese first. Screenshots go to /tmp/shots/batch_*.png (a 1280x800 desk, and a 390x844
+phone in night mode)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pymupdf
+import sqlalchemy as sa
+
+from server.extensions import db
+from server.models import Case
+from tests.conftest import login as api_login
+from tests.e2e.conftest import LiveServer
+from tests.e2e.test_review_app import PASSWORD, desk, night_phone, shot
+from tests.test_lifecycle import walk
+
+BATCH_DESK = {"width": 1280, "height": 800}
+
+
+def closed_cases(live: LiveServer) -> dict[str, str]:
+    """The demo's closed cases: id -> subject."""
+    with live.app.app_context():
+        found = dict(db.session.execute(sa.select(Case.id, Case.subject).where(
+            Case.status == "closed").order_by(Case.received_at)).all())
+        db.session.remove()
+    return found
+
+
+def fetch(page: Any, selector: str) -> tuple[str, bytes]:
+    with page.expect_download() as info:
+        page.click(selector)
+    path = info.value.path()
+    assert path is not None, info.value.failure()
+    return info.value.suggested_filename, Path(path).read_bytes()
+
+
+def in_view(page: Any, selector: str, viewport: dict[str, int]) -> bool:
+    """Wholly on screen, between the top bar and the bottom bar."""
+    box = page.locator(selector).bounding_box()
+    return box is not None and box["y"] >= 56 and box["y"] + box["height"] <= \
+        viewport["height"] - 56
+
+
+def tick(page: Any, case_id: str) -> None:
+    page.check(f"#case-list .batch-pick[value='{case_id}']")
+
+
+def cases_in(page: Any, selector: str) -> list[str]:
+    href = page.get_attribute(selector, "href")
+    assert href, f"{selector} has no link"
+    return parse_qs(urlsplit(href).query)["case"]
+
+
+def test_the_office_downloads_closed_cases_together(browser, live):  # type: ignore[no-untyped-def]
+    closed = closed_cases(live)
+    assert len(closed) == 3, closed  # the demo's three closed, sealed cases
+    first, second, third = closed
+    office = api_login(live.app, "reviewer", PASSWORD)
+    errors: list[str] = []
+    with desk(browser, live, viewport=BATCH_DESK, accept_downloads=True) as page:
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.wait_for_selector("#batch[data-selected='0'] #batch-hint")
+        # A checkbox on each closed case's row and no other.
+        shown = page.locator("#case-list .batch-pick").evaluate_all(
+            "els => els.map(e => e.value)")
+        assert sorted(shown) == sorted(closed)
+        assert page.locator("#batch-closure-pdf").count() == 0  # nothing ticked, no links
+        shot(page, "batch_1280_none.png")
+
+        tick(page, first)
+        tick(page, second)
+        page.wait_for_selector("#batch[data-selected='2']")
+        assert page.locator("#batch-count").inner_text() == "已选 2 件"
+        assert page.locator("#batch-all").evaluate("e => e.indeterminate")
+        # The files name the ticked cases in the list's order.
+        ticked = [i for i in shown if i in (first, second)]
+        for link in ("closure-docx", "closure-pdf", "public-docx", "public-pdf", "archive-zip"):
+            assert cases_in(page, f"#batch-{link}") == ticked, link
+        assert parse_qs(urlsplit(page.get_attribute("#batch-public-pdf", "href")).query)[
+            "public"] == ["1"]
+        # The rows ticked are far down the list; at a desk the files stay in view above it.
+        assert in_view(page, "#batch-archive-zip", BATCH_DESK)
+        shot(page, "batch_1280.png")
+
+        # The batch PDF: one file, both cases in it.
+        name, pdf = fetch(page, "#batch-closure-pdf")
+        assert pdf[:5] == b"%PDF-" and name.endswith(".pdf"), name
+        with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+            text = "".join(p.get_text() for p in doc)
+        assert closed[first] in text and closed[second] in text
+        assert closed[third] not in text
+
+        # The batch archive: every entry listed in SHA256SUMS, with its hash.
+        name, archive = fetch(page, "#batch-archive-zip")
+        assert name.endswith(".zip"), name
+        with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+            entries = {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()}
+        sums = entries.pop("SHA256SUMS").decode().splitlines()
+        listed = {}
+        for line in sums:
+            digest, path = line.split(None, 1)
+            listed[path.lstrip("*")] = digest
+        assert listed, sums
+        for path, digest in listed.items():
+            assert hashlib.sha256(entries[path]).hexdigest() == digest, path
+        assert set(entries) - set(listed) <= {"README.txt", "README.md"}, \
+            sorted(set(entries) - set(listed))
+        assert page.locator("#batch-problem").is_hidden()
+
+        # Select all shown: the three closed cases; none ticked again: the hint.
+        page.check("#batch-all")
+        page.wait_for_selector("#batch[data-selected='3']")
+        assert cases_in(page, "#batch-closure-docx") == shown
+        page.uncheck("#batch-all")
+        page.wait_for_selector("#batch[data-selected='0'] #batch-hint")
+
+        # A case reopened since the list was drawn: the server refuses (409), in words.
+        tick(page, first)
+        tick(page, second)
+        walk(office, second, ("reopen", {"reason": "复查发现反弹"}))
+        page.click("#batch-closure-pdf")
+        problem = page.locator("#batch-problem[data-code='closure.not_closed']")
+        problem.wait_for()
+        words = problem.inner_text()
+        assert closed[second] in words and "已不是办结状态" in words, words
+        shot(page, "batch_1280_refused.png")
+        assert errors == []
+
+    # The same list on a phone at night: one column, nothing cut off.
+    # Ticked far down the list, a button brings the files back.
+    with night_phone(browser, live, "/#/cases") as page:
+        page.wait_for_selector("body.red #batch")
+        tick(page, first)
+        tick(page, third)
+        page.wait_for_selector("#batch[data-selected='2'] #batch-archive-zip", state="attached")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width} px wide on a 390 px phone"
+        jump = page.locator("#batch-jump")
+        jump.wait_for()
+        assert "下载已选的 2 件" in jump.inner_text()
+        shot(page, "batch_390_night_ticked.png")
+        jump.click()
+        jump.wait_for(state="hidden")
+        assert in_view(page, "#batch-archive-zip", {"width": 390, "height": 844})
+        shot(page, "batch_390_night.png")
+        shot(page, "batch_390_night_full.png", full_page=True)
