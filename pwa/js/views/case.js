@@ -31,6 +31,7 @@ function evidenceCard(ev) {
           <dt>${t("place")}</dt><dd>${ev.place || ""}</dd>
           <dt>${t("caption")}</dt><dd>${ev.caption || ""}</dd>
           <dt>${t("gps")}</dt><dd>${where}${ev.location ? html` <span class="muted small">(${ev.location.source})</span>` : ""}</dd>
+          ${ev.short_code ? html`<dt>${t("shortCode")}</dt><dd class="short-code">${ev.short_code}</dd>` : ""}
         </dl>
         <div class="flags">${flagChips(ev.flags || [])}</div>
       </figcaption>
