@@ -19,12 +19,14 @@ from server import create_app
 from server.cli import cli
 from server.domain.evidence import final_key
 from server.extensions import db
-from server.models import Case, CaseEvent, Measurement, Seal
+from server.models import Case, CaseEvent, Evidence, Measurement, Seal
 from tests.closure_facts import night_visit, submit_ready
-from tests.conftest import login
+from tests.conftest import SAMPLES, login, send_upload
 from tests.tcp_proxy import TcpProxy
 from tests.test_evidence import declaration
 from tests.test_lifecycle import params_for, walk
+
+SAMPLE = SAMPLES / "gps" / "DSCN0010.jpg"  # small: quick to file
 
 
 def in_hand(office: Any, inspector: Any, make_case: Any) -> str:
@@ -248,3 +250,44 @@ def test_nothing_is_half_sealed_when_the_store_fails(app, as_user, make_case) ->
     assert db.session.get(Case, case_id).status == "submitted"
     assert approve(office, case_id).status_code == 200
     assert seals(case_id) == 1
+
+
+def test_a_photo_arriving_after_the_seal_waits_for_a_reopen(app, as_user, make_case) -> None:
+    """A photo declared while the case was being approved (the declaration does not take
+    the case's lock) is not stored into the sealed case: completing it is 409, the row
+    stays pending with its bytes waiting, and it completes once the case is reopened."""
+    office, inspector = as_user("reviewer"), as_user("insp_a")
+    case_id = in_hand(office, inspector, make_case)
+    submit_ready(office, inspector, as_user("revisit"), case_id)
+    data = SAMPLE.read_bytes()
+    declared = inspector.post("/api/evidence", json=declaration(case_id, data)).get_json()
+    assert send_upload(inspector, declared["upload"], data) in (200, 201, 204)
+    # The race, made by hand: the approval committed just after the declaration.
+    db.session.execute(sa.update(Evidence).where(Evidence.id == declared["id"])
+                       .values(state="expired"))
+    db.session.commit()
+    assert approve(office, case_id).status_code == 200
+    db.session.execute(sa.update(Evidence).where(Evidence.id == declared["id"])
+                       .values(state="pending"))
+    db.session.commit()
+    before = events(case_id)
+    late = inspector.post(f"/api/evidence/{declared['id']}/complete")
+    assert late.status_code == 409 and late.get_json()["code"] == "case.closed"
+    assert events(case_id) == before
+    db.session.expire_all()
+    assert db.session.get(Evidence, declared["id"]).state == "pending"
+    assert run_verify(app, case_id).exit_code == 0  # the seal is untouched
+    # A re-declaration of an expired photo is refused the same way.
+    db.session.execute(sa.update(Evidence).where(Evidence.id == declared["id"])
+                       .values(state="expired"))
+    db.session.commit()
+    again = inspector.post("/api/evidence", json={**declaration(case_id, data),
+                                                  "client_id": declared["client_id"]})
+    assert again.status_code == 409 and again.get_json()["code"] == "case.closed"
+    walk(office, case_id, ("reopen", params_for("reopen")))
+    revived = inspector.post("/api/evidence", json={**declaration(case_id, data),
+                                                    "client_id": declared["client_id"]})
+    assert revived.status_code == 200, revived.get_json()
+    assert send_upload(inspector, revived.get_json()["upload"], data) in (200, 201, 204)
+    done = inspector.post(f"/api/evidence/{declared['id']}/complete")
+    assert done.status_code == 200 and done.get_json()["state"] == "stored"

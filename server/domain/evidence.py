@@ -126,6 +126,8 @@ def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
         audit.append("evidence.declared", "evidence", ev.id, actor_id=user.id,
                      data={"case_id": ev.case_id, "sha256": ev.sha256, "size": ev.size})
     elif ev.state == "expired":
+        # A sealed case takes nothing more: the phone keeps the photo until a reopen.
+        lifecycle.require_open(db.session.get(Case, ev.case_id), "photos")
         _revive(ev, actor_id=user.id, staging_key=_staging_key(ev.id),
                 device_time=data.get("device_time"))
     return ev, created
@@ -415,6 +417,15 @@ def _read(ev: Evidence, fp: IO[bytes]) -> media.ImageFacts | media.AudioFacts:
 
 def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
                  thumbnails: dict[str, Any], received: datetime, actor_id: str | None) -> bool:
+    # Under the case's row lock, which an approval holds until it commits: a photo declared
+    # while the case was being approved is not stored into its seal. It stays pending (the
+    # phone keeps it, with the reason) and completes after a reopen.
+    status = db.session.scalar(sa.select(Case.status).where(Case.id == case.id)
+                               .with_for_update())
+    if not scope.status_is_open(status):
+        raise Conflict("case.closed", "This case was closed and sealed before the photo "
+                       "arrived; it can be added once the case is reopened.",
+                       extra={"case_status": status})
     exif = getattr(facts, "exif", None)
     done = db.session.execute(
         sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending")

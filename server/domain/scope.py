@@ -23,7 +23,11 @@ def is_open() -> sa.ColumnElement[bool]:
 
 
 def case_is_open(case: Case) -> bool:
-    return case.status in OPEN_STATUSES
+    return status_is_open(case.status)
+
+
+def status_is_open(status: str) -> bool:
+    return status in OPEN_STATUSES
 
 
 def subtree(unit_ids: Iterable[str]) -> frozenset[str]:
