@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import requests
@@ -304,3 +304,27 @@ def fetch(api: ApiClient, url: str) -> tuple[int, bytes, dict]:
         return response.status_code, body, dict(response.headers)
     with requests.get(url, timeout=30) as response:
         return response.status_code, response.content, dict(response.headers)
+
+
+@contextmanager
+def store_cut_off(app: Flask) -> Iterator[Flask]:
+    """A second app on the same database whose S3 store sits behind a cut connection
+    (the scaled stack's store unreachable for it alone)."""
+    from tests.tcp_proxy import TcpProxy
+
+    storage_url = app.config["STORAGE_URL"]
+    query = dict(p.split("=", 1) for p in urlsplit(storage_url).query.split("&"))
+    endpoint = urlsplit(unquote(query["endpoint"]))
+    proxy = TcpProxy(endpoint.hostname, endpoint.port)
+    proxy.cut()
+    overrides = {k: v for k, v in app.config.items() if k.isupper()}
+    overrides["STORAGE_URL"] = storage_url.replace(
+        f"{endpoint.hostname}%3A{endpoint.port}", f"127.0.0.1%3A{proxy.port}")
+    assert overrides["STORAGE_URL"] != storage_url
+    cut_off = create_app(overrides)
+    try:
+        yield cut_off
+    finally:
+        proxy.close()
+        with cut_off.app_context():
+            db.engine.dispose()

@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 
 from server import create_app
 from server.extensions import db
-from tests.conftest import PASSWORD, login
+from tests.conftest import PASSWORD, login, store_cut_off
 from tests.tcp_proxy import TcpProxy, database_proxy
 from tests.test_evidence import declaration
 
@@ -216,17 +216,7 @@ def test_reconcile_with_the_store_unreachable_reports_every_row(app: Flask, as_u
     if app.config["STACK"] != "scaled":
         pytest.skip("an unreachable object store is S3's failure")
     rows = _uploaded_not_completed(app, as_user, make_case()["id"], 3)
-    storage_url = app.config["STORAGE_URL"]
-    endpoint = urlsplit(dict(p.split("=", 1) for p in urlsplit(storage_url).query.split("&"))[
-        "endpoint"].replace("%3A", ":").replace("%2F", "/"))
-    proxy = TcpProxy(endpoint.hostname, endpoint.port)
-    proxy.cut()
-    overrides = {k: v for k, v in app.config.items() if k.isupper()}
-    overrides["STORAGE_URL"] = storage_url.replace(
-        f"{endpoint.hostname}%3A{endpoint.port}", f"127.0.0.1%3A{proxy.port}")
-    assert overrides["STORAGE_URL"] != storage_url
-    cut_off = create_app(overrides)
-    try:
+    with store_cut_off(app) as cut_off:
         with cut_off.app_context():
             counts = reconcile(older_than=timedelta(0), expire_after=timedelta(days=7))
             _db.session.remove()
@@ -237,10 +227,6 @@ def test_reconcile_with_the_store_unreachable_reports_every_row(app: Flask, as_u
         # Back again: everything is finished, once.
         counts = reconcile(older_than=timedelta(0), expire_after=timedelta(days=7))
         assert (counts["completed"], counts["errors"]) == (3, [])
-    finally:
-        proxy.close()
-        with cut_off.app_context():
-            _db.engine.dispose()
 
 
 def test_two_reconcilers_at_once_count_only_what_each_stored(app: Flask, as_user,

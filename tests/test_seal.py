@@ -10,19 +10,16 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pytest
 import sqlalchemy as sa
 
-from server import create_app
 from server.cli import cli
 from server.domain.evidence import final_key
 from server.extensions import db
 from server.models import Case, CaseEvent, Evidence, Measurement, Seal
 from tests.closure_facts import night_visit, submit_ready
-from tests.conftest import SAMPLES, login, send_upload
-from tests.tcp_proxy import TcpProxy
+from tests.conftest import SAMPLES, login, send_upload, store_cut_off
 from tests.test_evidence import declaration
 from tests.test_lifecycle import params_for, walk
 
@@ -218,22 +215,8 @@ def failing_store(app: Any, case_id: str) -> Iterator[Any]:
         finally:
             blocker.unlink()
         return
-    storage_url = app.config["STORAGE_URL"]
-    query = dict(p.split("=", 1) for p in urlsplit(storage_url).query.split("&"))
-    endpoint = urlsplit(unquote(query["endpoint"]))
-    proxy = TcpProxy(endpoint.hostname, endpoint.port)
-    proxy.cut()
-    overrides = {k: v for k, v in app.config.items() if k.isupper()}
-    overrides["STORAGE_URL"] = storage_url.replace(
-        f"{endpoint.hostname}%3A{endpoint.port}", f"127.0.0.1%3A{proxy.port}")
-    assert overrides["STORAGE_URL"] != storage_url
-    cut_off = create_app(overrides)
-    try:
+    with store_cut_off(app) as cut_off:
         yield cut_off
-    finally:
-        proxy.close()
-        with cut_off.app_context():
-            db.engine.dispose()
 
 
 def test_nothing_is_half_sealed_when_the_store_fails(app, as_user, make_case) -> None:

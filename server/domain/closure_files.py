@@ -91,7 +91,12 @@ def closure_file(user: User, case_ids: Iterable[str], kind: str, public: bool,
                  request_base: str) -> StoredFile:
     if kind not in KINDS:
         raise Invalid("closure.bad_kind", f"One of {', '.join(KINDS)}.")
-    chosen = sealed_cases(user, case_ids)
+    return _stored_file(user, sealed_cases(user, case_ids), kind, public, request_base)
+
+
+def _stored_file(user: User, chosen: list[tuple[Case, Seal]], kind: str, public: bool,
+                 request_base: str) -> StoredFile:
+    """The file of these sealed cases, made now unless it was made before."""
     seal_ids = [s.id for _c, s in chosen]
     key = hashlib.sha256(f"{kind}|{int(public)}|{','.join(seal_ids)}".encode()).hexdigest()
     name = _file_name(chosen, kind, public)
@@ -248,8 +253,7 @@ def write_archive(user: User, case_ids: Iterable[str], request_base: str,
     """A ZIP of the cases' originals, seal manifests and closure files (DOCX and PDF),
     with a README on checking the hashes. Returns its file name."""
     chosen = sealed_cases(user, case_ids)
-    files = [closure_file(user, [c.id for c, _s in chosen], kind, False, request_base)
-             for kind in KINDS]
+    files = [_stored_file(user, chosen, kind, False, request_base) for kind in KINDS]
     store = runtime.storage()
     entries: list[zip_archive.ArchiveEntry] = []
     lines = []

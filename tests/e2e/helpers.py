@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.extensions import db
-from server.models import Case, Evidence, Visit
+from server.models import Case, Evidence, Unit, User, Visit
 from tests.conftest import SAMPLES
 
 PHOTOS = [SAMPLES / "phones" / "HMD_Nokia_8.3_5G.jpg", SAMPLES / "gps" / "DSCN0010.jpg"]
@@ -79,3 +79,12 @@ def server_rows(live: Any) -> tuple[list[Visit], list[Evidence]]:
         db.session.expunge_all()
         db.session.remove()
     return visits, evidence
+
+
+def ids(live: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """The demo's units and users, by name: id."""
+    with live.app.app_context():
+        units = dict(db.session.execute(sa.select(Unit.name, Unit.id)).all())
+        users = dict(db.session.execute(sa.select(User.username, User.id)).all())
+        db.session.remove()
+    return units, users

@@ -15,14 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
-from server.extensions import db
-from server.models import Unit, User
 from tests.conftest import SAMPLES
 from tests.conftest import login as api_login
 from tests.e2e.conftest import LiveServer
-from tests.e2e.helpers import login
+from tests.e2e.helpers import ids, login
 from tests.test_evidence import NOKIA, file_photo
 from tests.test_lifecycle import walk
 
@@ -79,14 +75,6 @@ def night_phone(browser: Any, live: LiveServer, path: str,
         yield page
     finally:
         context.close()
-
-
-def ids(live: LiveServer) -> tuple[dict[str, str], dict[str, str]]:
-    with live.app.app_context():
-        units = dict(db.session.execute(sa.select(Unit.name, Unit.id)).all())
-        users = dict(db.session.execute(sa.select(User.username, User.id)).all())
-        db.session.remove()
-    return units, users
 
 
 def submitted_case(live: LiveServer, subject: str) -> tuple[str, list[dict]]:

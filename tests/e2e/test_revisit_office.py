@@ -11,14 +11,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
-from server.extensions import db
-from server.models import Unit, User
 from tests.closure_facts import submit_ready
 from tests.conftest import login as api_login
 from tests.e2e.conftest import CHROMIUM, FLAGS, HERE
-from tests.e2e.helpers import bar_case_id, login
+from tests.e2e.helpers import bar_case_id, ids, login
 from tests.test_lifecycle import walk
 
 SHOTS = Path("/tmp/shots")
@@ -39,14 +35,6 @@ FIELD = {"东湖街道": "inspector", "西城街道": "inspector2"}
 def shot(page: Any, name: str, full_page: bool = False) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / name), full_page=full_page)
-
-
-def ids(live: Any) -> tuple[dict[str, str], dict[str, str]]:
-    with live.app.app_context():
-        units = dict(db.session.execute(sa.select(Unit.name, Unit.id)).all())
-        users = dict(db.session.execute(sa.select(User.username, User.id)).all())
-        db.session.remove()
-    return units, users
 
 
 def handled_cases(live: Any) -> list[str]:
