@@ -280,7 +280,7 @@ export async function renderCase(view, caseId) {
     });
   };
 
-  const refresh = async () => {
+  const load = async () => {
     try {
       const [item, evidence, visits, timeline, revisits] = await Promise.all([
         api("GET", `/api/cases/${caseId}`),
@@ -319,14 +319,38 @@ export async function renderCase(view, caseId) {
     }
   };
 
-  loadQuestionnaires(); // for surveys where there is no signal
-  const stored = await getCache(`case:${caseId}`);
-  if (stored?.value) {
-    detail = stored.value;
-    await draw();
-  } else view.innerHTML = html`<p class="muted">${t("loading")}</p>`;
-  await refresh();
+  // One load at a time; asked for again meanwhile, or with one of our queued items applied
+  // while its answers were on their way, it loads once more, so what is drawn is never
+  // older than the last change.
+  let loading = null;
+  let again = false;
+  const refresh = async () => {
+    if (loading) {
+      again = true;
+      return loading;
+    }
+    const queued = async () => new Set((await outbox.items())
+      .filter((i) => TRACKED.includes(i.kind) && i.caseId === caseId).map((i) => i.id));
+    loading = (async () => {
+      let ok;
+      do {
+        again = false;
+        const before = await queued();
+        ok = await load();
+        const after = await queued();
+        // An item applied while the answers were on their way may be missing from them.
+        if ([...before].some((id) => !after.has(id))) again = true;
+      } while (again);
+      return ok;
+    })();
+    try {
+      return await loading;
+    } finally {
+      loading = null;
+    }
+  };
 
+  // Listening before the first load: an item the outbox applies while it runs is not missed.
   let pending = false;
   const unsubscribe = outbox.onChange(() => {
     if (pending) return; // progress events come fast: at most one redraw a frame
@@ -353,6 +377,14 @@ export async function renderCase(view, caseId) {
       gallery.insertAdjacentHTML("afterbegin", local.join(""));
     });
   });
+  loadQuestionnaires(); // for surveys where there is no signal
+  const stored = await getCache(`case:${caseId}`);
+  if (stored?.value) {
+    detail = stored.value;
+    await draw();
+  } else view.innerHTML = html`<p class="muted">${t("loading")}</p>`;
+  await refresh();
+
   return () => {
     unsubscribe();
     previews.revoke();
