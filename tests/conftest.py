@@ -161,6 +161,9 @@ def _make_people() -> None:
         ("reviewer", "reviewer", ["District"]),
         ("reviewer_a", "reviewer", ["Street A"]),
         ("admin", "admin", ["District"]),
+        # A street's own admin and revisit staff: bounded by their street (issue 16).
+        ("admin_a", "admin", ["Street A"]),
+        ("revisit_b", "revisit", ["Street B"]),
     ):
         auth.create_user(username, PASSWORD, role, units)
 
