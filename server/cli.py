@@ -130,9 +130,14 @@ def banner_cmd(port: str) -> None:
 @click.option("--older-than-minutes", default=15, show_default=True)
 @click.option("--expire-after-hours", default=24 * 7, show_default=True)
 def reconcile_cmd(older_than_minutes: int, expire_after_hours: int) -> None:
-    """Finish or expire evidence left pending; remove staging leftovers."""
-    counts = evidence_service.reconcile(older_than=timedelta(minutes=older_than_minutes),
+    """Finish or expire evidence left pending; remove staging leftovers and seal manifests
+    that no seal names (an approval that failed after writing its manifest)."""
+    grace = timedelta(minutes=older_than_minutes)
+    counts = evidence_service.reconcile(older_than=grace,
                                         expire_after=timedelta(hours=expire_after_hours))
+    manifests = sealing.reconcile_manifests(older_than=grace)
+    counts["manifests_removed"] = manifests["manifests_removed"]
+    counts["errors"] += manifests["errors"]
     click.echo(json.dumps(counts, ensure_ascii=False))
     if counts["errors"]:
         # Every other row was processed; the timer's next run retries these.

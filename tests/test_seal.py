@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -126,7 +127,12 @@ def test_the_seal_lists_the_evidence_and_its_hash_is_on_the_chain(
     timeline = office.get(f"/api/cases/{case_id}/timeline").get_json()["items"]
     assert [e["kind"] for e in timeline[-2:]] == ["approved", "sealed"]
     assert timeline[-1]["data"]["sha256"] == row.sha256
-    assert manifest["decision"]["event"]["seq"] == timeline[-2]["seq"]
+    # The approval's event is the link just before the `sealed` one (format 2 no longer
+    # repeats its seq and hash: the manifest is written before the event exists).
+    assert manifest["format"] == "fieldcase-seal/2"
+    assert timeline[-1]["seq"] == timeline[-2]["seq"] + 1
+    assert datetime.fromisoformat(manifest["decision"]["at"]) == datetime.fromisoformat(
+        timeline[-2]["at"])
 
 
 def test_a_sealed_case_takes_nothing_until_reopened_then_seals_anew(

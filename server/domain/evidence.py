@@ -290,6 +290,30 @@ def _discard_promoted(store: Storage, evidence_id: str) -> None:
              *(thumb_key(evidence_id, name) for name, _ in media.THUMB_SIZES))
 
 
+def _require_open_case(ev: Evidence) -> None:
+    status = db.session.scalar(sa.select(Case.status).where(Case.id == ev.case_id))
+    if not scope.status_is_open(status):
+        raise _closed_conflict(status)
+
+
+def _closed_conflict(status: str | None) -> Conflict:
+    return Conflict("case.closed", "This case was closed and sealed before the photo "
+                    "arrived; it can be added once the case is reopened.",
+                    extra={"case_status": status})
+
+
+def _demote(store: Storage, ev: Evidence) -> None:
+    """Put promoted bytes back in staging and remove the evidence objects. Should the
+    copy fail, the promoted original stays (bytes are never dropped) and the next
+    completion, or the expiry, deals with it."""
+    try:
+        if not _exists(store, ev.staging_key):
+            store.copy(final_key(ev.id), ev.staging_key)
+    except StorageError:
+        return
+    _discard_promoted(store, ev.id)
+
+
 def _promote(store: Storage, ev: Evidence) -> bool:
     """Move the staged bytes to the evidence key; True when staging may still hold bytes.
 
@@ -337,6 +361,10 @@ def _decode_slot() -> Iterator[None]:
 def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
     """finish_pending, and whether this very call stored it (not a concurrent one)."""
     store = runtime.storage()
+    # A closed (sealed) case takes no photo: say so before the bytes are promoted, so they
+    # wait in staging for a reopen instead of becoming evidence objects of no stored row.
+    # The decisive check stays in _mark_stored, under the case's lock.
+    _require_open_case(ev)
     try:
         with step():  # nothing changes: the step only holds the row lock
             staging_left = _promote(store, ev)
@@ -398,8 +426,14 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
         limits=Thresholds(runtime.setting("FAR_FROM_CASE_M"), runtime.setting("CLOCK_DRIFT_S"),
                           runtime.setting("LOCAL_TIMEZONE")), photo=exif is not None)
     # Conditional on `pending`, so two completions racing store it once.
-    with step():
-        mine = _mark_stored(ev, case, facts, flags, thumbnails, received, actor_id)
+    try:
+        with step():
+            mine = _mark_stored(ev, case, facts, flags, thumbnails, received, actor_id)
+    except Conflict:
+        # Sealed while this photo was being verified: its bytes go back to staging (where
+        # a reopen finds them) and no promoted object outlives the pending row.
+        _demote(store, ev)
+        raise
     db.session.refresh(ev)
     if staging_left and ev.state == "stored":
         _discard(store, ev.staging_key)  # a re-send that is no longer needed
@@ -423,9 +457,7 @@ def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
     status = db.session.scalar(sa.select(Case.status).where(Case.id == case.id)
                                .with_for_update())
     if not scope.status_is_open(status):
-        raise Conflict("case.closed", "This case was closed and sealed before the photo "
-                       "arrived; it can be added once the case is reopened.",
-                       extra={"case_status": status})
+        raise _closed_conflict(status)
     exif = getattr(facts, "exif", None)
     done = db.session.execute(
         sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending")
@@ -509,6 +541,8 @@ def reconcile(*, older_than: timedelta, expire_after: timedelta) -> dict[str, An
                     counts["expired"] += 1
                 else:
                     counts["waiting"] += 1
+            if expired.rowcount == 1:  # no object outlives its row (staging goes below)
+                _discard_promoted(store, ev.id)
         except Invalid:
             counts["failed"] += 1
         except (StorageError, SQLAlchemyError) as exc:

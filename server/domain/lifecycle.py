@@ -142,6 +142,11 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
 
         closure.approval_gate(user, case)
     now = utcnow()
+    # The seal's manifest goes to the store before this command writes anything, so a
+    # hung store holds only this case's row lock, never the audit log's lock that every
+    # audited write waits on.
+    prepared = sealing.prepare(case, user, now=now, note=clean.get("note")) \
+        if action.name == "approve" else None
     data = {"action": action.name, **_apply(user, case, action, clean, now)}
     if action.target:
         case.status = action.target
@@ -154,12 +159,12 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
     except StaleDataError as exc:
         raise Conflict("case.version_conflict",
                        "Someone changed this case at the same time; reload and retry.") from exc
-    event = timeline.append(case, action.event, actor_id=user.id, at=now,
-                            client_id=client_id, data=data)
+    timeline.append(case, action.event, actor_id=user.id, at=now, client_id=client_id,
+                    data=data)
     audit.append(f"case.{action.event}", "case", case.id, actor_id=user.id,
                  data={"action": action.name, "status": case.status, **data})
-    if action.name == "approve":
-        sealing.seal(case, user, now=now, approved=event)
+    if prepared is not None:
+        sealing.record(case, user, prepared, now=now)
     if action.name == "supervise":
         _notify_supervision(case, user, clean["note"], now)
     return case

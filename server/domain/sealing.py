@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,9 +22,13 @@ from server.domain import audit, runtime, timeline
 from server.domain.errors import NotFound
 from server.extensions import db
 from server.models import Case, CaseEvent, Evidence, Revisit, Seal, User, Visit
+from server.models.base import utcnow
 from server.storage import StorageError
 
-FORMAT = "fieldcase-seal/1"
+# 2: the decision no longer repeats its event's seq and hash, which the chain itself links
+# (the approval's event is the one before `sealed`); that lets the manifest be written
+# before the approval's first row. Seals of format 1 verify as before.
+FORMAT = "fieldcase-seal/2"
 # The parts recomputed from rows, in the order `verify` compares them.
 ROW_PARTS = ("case", "evidence", "visits", "revisits")
 
@@ -122,39 +126,91 @@ def object_key(case_id: str, number: int, sha256: str) -> str:
     return f"seals/{case_id}/{number}-{sha256}.json"
 
 
-# ---- sealing (a helper of the approve command: no commit) -------------------------------
-def seal(case: Case, user: User, *, now: datetime, approved: CaseEvent) -> Seal:
-    """Write the manifest to the object store, then the seal row and its timeline event
-    into the caller's transaction. A store failure raises before anything is added, so
-    the approval rolls back whole (nothing half-sealed); a manifest left in the store by a
-    transaction that failed later is unreferenced and harmless (its key is its hash)."""
-    previous = db.session.scalar(sa.select(Seal).where(Seal.case_id == case.id)
-                                 .order_by(Seal.number.desc()).limit(1))
+# ---- sealing (helpers of the approve command: no commit) --------------------------------
+@dataclass(frozen=True)
+class Prepared:
+    """A manifest already in the object store, waiting for its seal row."""
+    number: int
+    body: bytes
+    sha256: str
+    object_key: str
+    evidence: int
+
+
+def prepare(case: Case, user: User, *, now: datetime, note: str | None) -> Prepared:
+    """Build the manifest and write it to the object store, BEFORE the approval writes
+    anything: the store may hang for a minute, and no lock that other writes wait on (the
+    audit log's, SQLite's write lock) may be held meanwhile; only this case's row lock is.
+    Reads only, so nothing autoflushes. A manifest whose approval then fails is left
+    unreferenced (its key names its hash) and `reconcile_manifests` removes it."""
+    previous = latest(case.id)
     number = previous.number + 1 if previous else 1
     manifest = {
         "format": FORMAT,
         "seal": {"number": number, "sealed_at": _iso(now), "sealed_by": user.id,
                  "previous_sha256": previous.sha256 if previous else None},
-        "decision": {"action": "approve", "by": user.id, "at": _iso(approved.at),
-                     "note": approved.data.get("note"),
-                     "event": {"seq": approved.seq, "hash": approved.hash}},
+        # The approval's own event is the one just before the `sealed` event that carries
+        # this manifest's hash on the case's chain.
+        "decision": {"action": "approve", "by": user.id, "at": _iso(now), "note": note},
         **row_parts(case, now),
     }
     body = canonical(manifest)
     sha256 = hashlib.sha256(body).hexdigest()
     key = object_key(case.id, number, sha256)
     runtime.storage().put_bytes(key, body, content_type="application/json")
-    row = Seal(case_id=case.id, number=number, manifest=body.decode(), sha256=sha256,
-               object_key=key, sealed_at=now, sealed_by=user.id, event_seq=0)
+    return Prepared(number, body, sha256, key, len(manifest["evidence"]))
+
+
+def record(case: Case, user: User, prepared: Prepared, *, now: datetime) -> Seal:
+    """The seal row, its timeline event and audit entry, in the caller's transaction."""
+    row = Seal(case_id=case.id, number=prepared.number, manifest=prepared.body.decode(),
+               sha256=prepared.sha256, object_key=prepared.object_key, sealed_at=now,
+               sealed_by=user.id, event_seq=0)
     db.session.add(row)
     db.session.flush()
     event = timeline.append(case, "sealed", actor_id=user.id, at=now,
-                            data={"seal_id": row.id, "number": number, "sha256": sha256,
-                                  "evidence": len(manifest["evidence"])})
+                            data={"seal_id": row.id, "number": prepared.number,
+                                  "sha256": prepared.sha256, "evidence": prepared.evidence})
     row.event_seq = event.seq
     audit.append("case.sealed", "case", case.id, actor_id=user.id,
-                 data={"seal_id": row.id, "number": number, "sha256": sha256})
+                 data={"seal_id": row.id, "number": prepared.number,
+                       "sha256": prepared.sha256})
     return row
+
+
+def reconcile_manifests(*, older_than: timedelta, now: datetime | None = None,
+                        batch: int = 500) -> dict[str, Any]:
+    """Remove manifests in the store that no seal names, once older than `older_than` (an
+    approval still on its way has not committed its row yet). The listing is checked
+    against the database a page at a time: flat however many seals there are."""
+    now = now or utcnow()
+    store = runtime.storage()
+    counts: dict[str, Any] = {"manifests_removed": 0, "errors": []}
+
+    def settle(page: list[str]) -> None:
+        named = set(db.session.scalars(sa.select(Seal.object_key)
+                                       .where(Seal.object_key.in_(page))))
+        db.session.rollback()  # no transaction held across the deletes
+        for key in page:
+            if key in named:
+                continue
+            try:
+                store.delete(key)
+                counts["manifests_removed"] += 1
+            except StorageError as exc:
+                counts["errors"].append({"seal_manifest": key, "error": str(exc)})
+
+    page: list[str] = []
+    for info in store.list("seals/"):
+        if info.last_modified >= now - older_than:
+            continue
+        page.append(info.key)
+        if len(page) >= batch:
+            settle(page)
+            page = []
+    if page:
+        settle(page)
+    return counts
 
 
 def latest(case_id: str) -> Seal | None:
