@@ -85,7 +85,8 @@ def revoke_session(sid: str):  # type: ignore[no-untyped-def]
 @me_blp.route("/users/<user_id>/unlock", methods=["POST"])
 @me_blp.response(204)
 def unlock_user(user_id: str):  # type: ignore[no-untyped-def]
-    """Lift a login lock (too many wrong passwords) before it ends by itself (an admin, for
-    a person of their units: anybody else is 404)."""
+    """Lift a login lock (too many wrong passwords) before it ends by itself (admin).
+
+    Only a person of the admin's units: anybody else is the same 404 as nobody."""
     login_throttle.unlock_user(g.user, user_id)
     return current_app.response_class(status=204)
