@@ -18,6 +18,7 @@ from server.extensions import db
 from server.models import DeadlineRule, Questionnaire, RevisitSample, SampleCase
 from tests.closure_facts import phone_revisit, submit_ready
 from tests.conftest import PASSWORD, unit_id
+from tests.test_evidence import declaration
 from tests.test_lifecycle import user_id, walk
 from tests.test_revisit_sampling import PERIOD, seed_cases
 
@@ -247,6 +248,8 @@ def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
         ("POST", "/api/cases/<case_id>/visits", f"/api/cases/{c}/visits", visit, 201),
         ("POST", "/api/evidence/<evidence_id>/acknowledgements",
          f"/api/evidence/{e}/acknowledgements", {"code": o["flag"], "note": "已核实"}, 201),
+        # The case's id in the body.
+        ("POST", "/api/evidence", "/api/evidence", declaration(c, b"walk"), 201),
     ]
 
 
@@ -298,6 +301,11 @@ def test_a_street_admin_gets_404_on_every_route_with_another_units_ids(
     for method, _, url, body, _ in settings:
         answer = send(street, method, url, body)
         assert district_only(answer), (method, url, answer.get_json())
+    # Another unit's id as a filter finds nothing of it.
+    listed = street.get(f"/api/cases?unit={unit_id(unit)}").get_json()
+    assert objects["case"] not in {c["id"] for c in listed["items"]}
+    assert objects["case"] in {c["id"] for c in district.get(
+        f"/api/cases?unit={unit_id(unit)}").get_json()["items"]}
     # The control: the district's admin is answered on the very same requests.
     for method, _, url, body, expected in walked + settings:
         answer = send(district, method, url, body)
