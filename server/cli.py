@@ -171,7 +171,7 @@ def revoke_sessions_cmd(username: str) -> None:
 @click.argument("username")
 def unlock_user_cmd(username: str) -> None:
     """Lift a login lock (too many wrong passwords) on USERNAME now."""
-    had = login_throttle.unlock(None, username)
+    had = login_throttle.unlock(username)
     click.echo(f"{username} unlocked" if had else f"{username} was not locked")
 
 

@@ -166,6 +166,9 @@ const STRINGS = {
     batchNotSealed: "{case}办结时尚未启用封存，没有办结材料：请重新打开该案件并再次验收后再下载。",
     batchNotFound: "{case}不存在或你无权查看，请刷新列表后重选。",
     batchForbidden: "只有办公室人员可以下载办结材料。", batchJump: "下载已选的 {n} 件",
+    // District-wide settings (server code admin.district_only) and a street admin's desk
+    "admin.district_only": "期限规则、问卷和工作日历是全区统一的设置，只有区级管理员可以修改。",
+    districtOnlyNotice: "您是街道管理员：期限规则、问卷和工作日历是全区统一的设置，只有区级管理员可以修改。您可以查看，也可以试算期限规则对本街道在办案件的影响。",
   },
   en: {
     appName: "Fieldcase", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -351,6 +354,8 @@ const STRINGS = {
     batchNotSealed: "{case} was closed before seals were kept, so it has no closure file: reopen it and approve it again first.",
     batchNotFound: "{case} does not exist or you may not see it. Refresh the list and select again.",
     batchForbidden: "Only the office downloads closure files.", batchJump: "Download the {n} selected",
+    "admin.district_only": "Deadline rules, questionnaires and the working-day calendar are district-wide settings: only the district's admin may change them.",
+    districtOnlyNotice: "You are a street's admin. Deadline rules, questionnaires and the working-day calendar are district-wide settings: only the district's admin may change them. You may read them, and dry-run a rule on your street's open cases.",
   },
 };
 

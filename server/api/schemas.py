@@ -517,6 +517,9 @@ class UserSchema(Schema):
     display_name = Text()
     role = Text()
     units = fields.List(fields.Nested(UnitRefSchema))
+    sees_every_unit = fields.Boolean(metadata={
+        "description": "The user's units cover every unit (the district's): only an admin "
+                       "who does changes district-wide settings."})
 
 
 class LoginResultSchema(Schema):

@@ -10,10 +10,8 @@ from flask.views import MethodView
 from server.api.blueprint import Blueprint
 from server.api.schemas import LoginResultSchema, LoginSchema, MeSchema, SessionListSchema
 from server.api.security import load_user, session_token
-from server.domain import auth, login_throttle
-from server.domain.errors import NotFound
-from server.extensions import db, limiter
-from server.models import User
+from server.domain import auth, login_throttle, scope
+from server.extensions import limiter
 
 blp = Blueprint("session", __name__, url_prefix="/api",
                 description="Log in and out; the session cookie and CSRF token.")
@@ -23,7 +21,8 @@ me_blp.before_request(load_user)
 
 def present_user(user) -> dict:  # type: ignore[no-untyped-def]
     return {"id": user.id, "username": user.username, "display_name": user.display_name,
-            "role": user.role, "units": [{"id": u.id, "name": u.name} for u in user.units]}
+            "role": user.role, "units": [{"id": u.id, "name": u.name} for u in user.units],
+            "sees_every_unit": scope.sees_everything(user)}
 
 
 @blp.route("/auth/login", methods=["POST"])
@@ -86,9 +85,8 @@ def revoke_session(sid: str):  # type: ignore[no-untyped-def]
 @me_blp.route("/users/<user_id>/unlock", methods=["POST"])
 @me_blp.response(204)
 def unlock_user(user_id: str):  # type: ignore[no-untyped-def]
-    """Lift a login lock (too many wrong passwords) before it ends by itself (admin)."""
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound("user.not_found", "No such user.")
-    login_throttle.unlock(g.user, user.username)
+    """Lift a login lock (too many wrong passwords) before it ends by itself (admin).
+
+    Only a person of the admin's units: anybody else is the same 404 as nobody."""
+    login_throttle.unlock_user(g.user, user_id)
     return current_app.response_class(status=204)

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from server.domain import audit, deadlines, runtime, timeline, workdays
-from server.domain.errors import Conflict, Forbidden, Invalid
-from server.domain.roles import ADMIN_ROLES
+from server.domain import audit, deadlines, runtime, scope, timeline, workdays
+from server.domain.errors import Conflict, Invalid
+from server.domain.roles import ADMIN_ROLES, require_district_admin, require_role
 from server.domain.uow import command
 from server.domain.vocab import CHANNELS, OPEN_STATUSES
 from server.domain.workcalendar import CalendarYearMissing
@@ -220,10 +220,11 @@ def validate(body: dict[str, Any]) -> None:
     _check_overlap(body)
 
 
-def impact(body: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """What the new version would do to open cases now under this code (they keep theirs)."""
-    query = (sa.select(Case).where(Case.deadline_rule == body["code"],
-                                   Case.status.in_(OPEN_STATUSES))
+def impact(user: User, body: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """What the new version would do to the open cases now under this code that the user
+    sees (they keep theirs): a street's admin is told about their street's cases only."""
+    query = (scope.cases_query(user).where(Case.deadline_rule == body["code"],
+                                           Case.status.in_(OPEN_STATUSES))
              .order_by(Case.received_at.desc()))
     total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
     moved = earlier = 0
@@ -244,11 +245,16 @@ def impact(body: dict[str, Any], now: datetime) -> dict[str, Any]:
 @command
 def save_rule(user: User, body: dict[str, Any], *, dry_run: bool = False
               ) -> tuple[DeadlineRule | None, dict[str, Any]]:
-    if user.role not in ADMIN_ROLES:
-        raise Forbidden("deadline_rule.forbidden", "Only an admin may change deadline rules.")
+    # Any admin may try a rule on their own cases; saving one changes it district-wide.
+    if dry_run:
+        require_role(user, ADMIN_ROLES, "deadline_rule.forbidden",
+                     "Only an admin may change deadline rules.")
+    else:
+        require_district_admin(user, "deadline_rule.forbidden",
+                               "Only an admin may change deadline rules.")
     validate(body)
     now = utcnow()
-    report = impact(body, now)
+    report = impact(user, body, now)
     if dry_run:
         return None, report
     latest = db.session.scalar(sa.select(sa.func.max(DeadlineRule.version))

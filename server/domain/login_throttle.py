@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from server.domain import audit, runtime
-from server.domain.errors import Forbidden, TooMany
-from server.domain.roles import ADMIN_ROLES
+from server.domain import audit, runtime, scope
+from server.domain.errors import TooMany
+from server.domain.roles import ADMIN_ROLES, require_role
 from server.domain.uow import command
 from server.extensions import db
 from server.models import LoginThrottle, User
@@ -96,13 +96,23 @@ def clear(username: str) -> None:
 
 
 @command
-def unlock(admin: User | None, username: str) -> bool:
-    """Lift a lock now (an admin, or the CLI with `admin` None). True if one was there."""
-    if admin is not None and admin.role not in ADMIN_ROLES:
-        raise Forbidden("auth.forbidden", "Only an admin may unlock an account.")
+def unlock_user(admin: User, user_id: str) -> bool:
+    """An admin lifts a person's lock now: only a person of the admin's units (anybody else
+    is the same 404 as nobody). True if one was there."""
+    require_role(admin, ADMIN_ROLES, "auth.forbidden", "Only an admin may unlock an account.")
+    return _lift(scope.get_person(admin, user_id).username, admin.id)
+
+
+@command
+def unlock(username: str) -> bool:
+    """Lift a lock now from the command line (the operator). True if one was there."""
+    return _lift(username, None)
+
+
+def _lift(username: str, actor_id: str | None) -> bool:
+    """Helper: no commit."""
     gone = db.session.execute(sa.delete(LoginThrottle).where(
         LoginThrottle.username == key(username))).rowcount
-    audit.append("security.unlocked", "user", key(username)[:36],
-                 actor_id=admin.id if admin else None,
+    audit.append("security.unlocked", "user", key(username)[:36], actor_id=actor_id,
                  data={"username": key(username), "had_lock": bool(gone)})
     return bool(gone)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from server.domain import audit
 from server.domain.errors import Invalid, NotFound
-from server.domain.roles import ADMIN_ROLES, require_role
+from server.domain.roles import require_district_admin
 from server.domain.uow import command
 from server.domain.vocab import QUESTION_KINDS, SATISFACTION
 from server.extensions import db
@@ -47,8 +47,9 @@ def get(code: str, version: int | None = None, *, field: str = "questionnaire") 
 def save(user: User, code: str, title: dict[str, str], questions: list[dict[str, Any]]
          ) -> Questionnaire:
     """A new version of `code` (version 1 when new); earlier versions stay as they were."""
-    require_role(user, ADMIN_ROLES, "questionnaire.forbidden",
-                 "Only an admin may define questionnaires.")
+    # Every revisit team receives the newest version: a district-wide setting.
+    require_district_admin(user, "questionnaire.forbidden",
+                           "Only an admin may define questionnaires.")
     errors = check_template(questions)
     if errors:
         raise Invalid("questionnaire.invalid", "The questionnaire's questions are not right.",

@@ -141,6 +141,17 @@ def assign(user: User, sample_id: str, user_ids: list[str]) -> RevisitSample:
     if wrong:
         raise Invalid("sample.bad_assignee", "Not active revisit staff: " + ", ".join(wrong),
                       errors={"user_ids": [f"Not revisit staff: {', '.join(wrong)}"]})
+    # Assigned cases reach the assignee's task list with their subjects and addresses:
+    # only staff who may see every case of the sample take it (nothing written otherwise).
+    case_ids = set(db.session.scalars(sa.select(SampleCase.case_id)
+                                      .filter_by(sample_id=sample.id)))
+    blind = [people[i].username for i in dict.fromkeys(user_ids)
+             if scope.visible_case_ids(people[i], case_ids) != case_ids]
+    if blind:
+        raise Invalid("sample.assignee_out_of_scope",
+                      "May not see every case of this sample: " + ", ".join(blind),
+                      errors={"user_ids": [f"May not see every case of this sample: "
+                                           f"{', '.join(blind)}"]})
     open_rows = db.session.scalars(
         sa.select(SampleCase).filter_by(sample_id=sample.id, assignee_id=None)
         .order_by(SampleCase.stratum, SampleCase.case_id)).all()
@@ -172,7 +183,8 @@ def tasks(user: User) -> list[dict[str, Any]]:
                   Case.status, RevisitSample.created_at)
         .join(RevisitSample, RevisitSample.id == SampleCase.sample_id)
         .join(Case, Case.id == SampleCase.case_id)
-        .where(SampleCase.assignee_id == user.id, ~done)
+        .where(SampleCase.assignee_id == user.id, ~done,
+               scope.visible_clause(user))  # never a case the user may not open
         .order_by(RevisitSample.created_at, SampleCase.case_id).limit(500)).all()
     return [{"case_id": r.case_id, "sample_id": r.sample_id, "subject": r.subject,
              "address": r.address, "status": r.status, "drawn_at": r.created_at}

@@ -2,7 +2,8 @@
 
 A user sees the cases of their units and of the units below them (one recursive query a
 transaction, remembered for its length), plus the cases their units co-handle (协办).
-Every read and write of a case, visit or evidence goes through these helpers.
+Every read and write of a case, visit or evidence goes through these helpers, and so does
+an admin's act on a person (get_person).
 """
 
 from __future__ import annotations
@@ -101,6 +102,17 @@ def get_case(user: User, case_id: str, *, for_update: bool = False) -> Case:
     if for_update:
         db.session.refresh(case)  # the locked row, not an identity-map copy read before
     return case
+
+
+def get_person(viewer: User, user_id: str) -> User:
+    """A person the viewer may act on (unlock): every unit of theirs is the viewer's, as a
+    person who also works for another street is that street's too. Anybody else is the
+    same 404 as a person who does not exist."""
+    person = db.session.get(User, user_id)
+    if person is None or not (sees_everything(viewer) or (
+            person.units and {u.id for u in person.units} <= visible_unit_ids(viewer))):
+        raise NotFound("user.not_found", "No such user.")
+    return person
 
 
 def visible_case_ids(user: User, case_ids: Iterable[str]) -> set[str]:

@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.domain import audit
-from server.domain.errors import Forbidden, Invalid
-from server.domain.roles import ADMIN_ROLES
+from server.domain.errors import Invalid
+from server.domain.roles import require_district_admin
 from server.domain.uow import command
 from server.domain.workcalendar import CalendarDataError, Day, WorkCalendar, check_year
 from server.extensions import db
@@ -79,9 +79,9 @@ def warning(now: datetime, missing: int | None = None) -> str | None:
 
 @command
 def load_year(user: User, year: int, items: list[dict[str, Any]], source: str) -> list[Day]:
-    """Replace one year's holidays and make-up working days (an admin's upload)."""
-    if user.role not in ADMIN_ROLES:
-        raise Forbidden("calendar.forbidden", "Only an admin may load the calendar.")
+    """Replace one year's holidays and make-up working days (the district admin's upload;
+    the CLI writes a year with write_year)."""
+    require_district_admin(user, "calendar.forbidden", "Only an admin may load the calendar.")
     if not 2000 <= year <= 2100:
         raise Invalid("calendar.bad_year", "A year between 2000 and 2100.",
                       errors={"year": ["Out of range."]})

@@ -355,6 +355,28 @@ def test_an_admin_edits_a_rule_loads_a_year_and_adds_a_webhook(desk, live):  # t
     assert [h["active"] for h in hooks] == [False]
 
 
+def test_a_street_admin_sees_the_district_wide_settings_but_is_offered_no_save(  # type: ignore[no-untyped-def]
+        desk, live):
+    from server.demo import DEMO_PASSWORD, STREETS
+    from server.domain import auth
+
+    with live.app.app_context():
+        auth.create_user("admin_east", DEMO_PASSWORD, "admin", [STREETS[0]])
+        db.session.remove()
+    page = desk.new_page()
+    login(page, "admin_east", DEMO_PASSWORD)
+    page.click("#nav a[href='#/admin']")
+    page.wait_for_selector("#district-only")
+    page.locator(".rule[data-code='1+3+5+7'] .edit-rule").click()
+    page.click("#rule-dry-run")  # a dry run is theirs, over their street's cases
+    page.wait_for_selector("#rule-result :text('在办案件')")
+    assert page.locator("#rule-save").count() == 0
+    page.wait_for_selector(".q-item")
+    assert page.locator(".edit-questionnaire, #new-questionnaire").count() == 0
+    page.wait_for_selector(".calendar-years")
+    assert page.locator("#calendar-form").count() == 0
+
+
 def test_no_screen_breaks_the_content_security_policy(browser, live):  # type: ignore[no-untyped-def]
     refused: list[str] = []
     # The policy enforced (no bypass_csp): only selectors here, no eval'd predicates.

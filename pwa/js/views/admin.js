@@ -4,7 +4,7 @@
 // check is the server's.
 import { api } from "../api.js";
 import { t, term } from "../i18n.js";
-import { isAdmin, vocab } from "../state.js";
+import { isAdmin, state, vocab } from "../state.js";
 import { errorText, fmtTime, html, toast } from "../ui.js";
 import { drawQuestionnaires } from "./qeditor.js";
 
@@ -22,6 +22,12 @@ function ruleSummary(rule) {
     <p>${(b.colours || []).map((c) => html`<span class="chip chip-colour" data-colour="${c.colour}">${term(c.colour)} ${c[unit] ?? ""}</span> `)}</p>
     <button type="button" class="lite edit-rule" data-code="${rule.code}">${t("edit")}</button>
   </li>`;
+}
+
+// Deadline rules, questionnaires and calendar years are district-wide: only an admin whose
+// units cover every unit saves them (the server says so in /api/me; it refuses the rest).
+function districtWide() {
+  return state.session?.user?.sees_every_unit !== false;
 }
 
 function ruleForm(rule, v) {
@@ -65,7 +71,7 @@ function ruleForm(rule, v) {
     </fieldset>
     <div class="row">
       <button type="button" id="rule-dry-run" class="lite">${t("dryRun")}</button>
-      <button type="submit" id="rule-save">${t("saveVersion")}</button>
+      ${districtWide() ? html`<button type="submit" id="rule-save">${t("saveVersion")}</button>` : ""}
     </div>
     <div id="rule-result" role="status"></div>
   </form>`;
@@ -115,6 +121,8 @@ function impactText(impact) {
 }
 
 function problemText(error) {
+  const code = error.problem?.code;
+  if (code && t(code) !== code) return html`<p class="error" role="alert" data-code="${code}">${t(code)}</p>`;
   const fields = error.problem?.errors ? Object.entries(error.problem.errors)
     .map(([k, v]) => `${k}: ${[].concat(v).map((x) => (typeof x === "string" ? x : JSON.stringify(x))).join(" ")}`) : [];
   return html`<p class="error" role="alert">${errorText(error)}</p>${fields.length ? html`<ul class="error small">${fields.map((x) => html`<li>${x}</li>`)}</ul>` : ""}`;
@@ -146,7 +154,7 @@ async function drawRules(section, v) {
     form.querySelector("#rule-dry-run").addEventListener("click", () => send(true));
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      send(false);
+      send(!districtWide()); // Enter in a street admin's form only tries the rule
     });
     form.scrollIntoView({ block: "start" });
   };
@@ -162,14 +170,14 @@ async function drawCalendar(section) {
     ${answer.missing_year ? html`<p class="error" role="alert">${t("calendarMissing").replaceAll("{year}", answer.missing_year)}</p>` : ""}
     <div class="table-wrap"><table class="calendar-years"><thead><tr><th>${t("year")}</th><th>${t("daysLoaded")}</th><th>${t("source")}</th><th>${t("loadedAt")}</th></tr></thead>
       <tbody>${(answer.items || []).map((y) => html`<tr data-year="${y.year}"><td>${y.year}</td><td>${y.days}</td><td class="small">${y.source}</td><td class="small">${fmtTime(y.loaded_at)}</td></tr>`)}</tbody></table></div>
-    <form id="calendar-form" class="row">
+    ${districtWide() ? html`<form id="calendar-form" class="row">
       <label>${t("year")} <input name="year" type="number" min="2000" max="2099" required value="${new Date().getFullYear() + 1}"></label>
       <label>${t("calendarFile")} <input name="file" type="file" accept="application/json,.json" required></label>
       <button type="submit">${t("loadYear")}</button>
     </form>
-    <p class="muted small">${t("calendarHint")}</p>
+    <p class="muted small">${t("calendarHint")}</p>` : ""}
     <div id="calendar-result" role="status"></div>`;
-  section.querySelector("#calendar-form").addEventListener("submit", async (event) => {
+  section.querySelector("#calendar-form")?.addEventListener("submit", async (event) => {
     event.preventDefault();
     const form = event.target;
     const out = section.querySelector("#calendar-result");
@@ -231,6 +239,7 @@ export async function renderAdmin(view) {
     return;
   }
   view.innerHTML = html`<section class="admin" id="admin"><h1>${t("admin")}</h1>
+    ${districtWide() ? "" : html`<p class="notice" id="district-only" role="note">${t("districtOnlyNotice")}</p>`}
     <nav class="admin-toc" aria-label="${t("admin")}">
       <a href="#/admin" data-jump="admin-rules">${t("deadlineRules")}</a>
       <a href="#/admin" data-jump="admin-questionnaires">${t("questionnaires")}</a>
@@ -247,7 +256,8 @@ export async function renderAdmin(view) {
     event.preventDefault();
     view.querySelector(`#${link.dataset.jump}`)?.scrollIntoView({ block: "start" });
   });
-  const parts = [[drawRules, "#admin-rules", v], [drawQuestionnaires, "#admin-questionnaires", v],
+  const parts = [[drawRules, "#admin-rules", v],
+    [drawQuestionnaires, "#admin-questionnaires", v, districtWide()],
     [drawCalendar, "#admin-calendar"], [drawWebhooks, "#admin-webhooks"]];
   await Promise.all(parts.map(async ([draw, selector, ...rest]) => {
     const section = view.querySelector(selector);

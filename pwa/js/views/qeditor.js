@@ -216,16 +216,17 @@ function showErrors(form, error) {
   first?.scrollIntoView({ block: "center" });
 }
 
-export async function drawQuestionnaires(section, v) {
+// `canSave` false (a street's admin: questionnaires are district-wide): read only.
+export async function drawQuestionnaires(section, v, canSave = true) {
   const kinds = v.question_kinds || [];
   const items = (await api("GET", "/api/questionnaires")).items || [];
   section.innerHTML = html`<div class="title-row"><h2>${t("questionnaires")}</h2>
-      <button type="button" id="new-questionnaire">＋ ${t("newQuestionnaire")}</button></div>
+      ${canSave ? html`<button type="button" id="new-questionnaire">＋ ${t("newQuestionnaire")}</button>` : ""}</div>
     ${items.length ? html`<ul class="questionnaires">${items.map((q) => html`<li class="card q-item" data-code="${q.code}">
       <div class="title-row"><h3>${label(q.title)}</h3>
         <span class="muted small">${q.code} · v${q.version} · ${(q.questions || []).length} ${t("questions")} · ${fmtTime(q.created_at)}</span></div>
       <div class="row"><button type="button" class="view-questionnaire" data-code="${q.code}">${t("view")}</button>
-        <button type="button" class="edit-questionnaire" data-code="${q.code}">${t("edit")}</button></div>
+        ${canSave ? html`<button type="button" class="edit-questionnaire" data-code="${q.code}">${t("edit")}</button>` : ""}</div>
     </li>`)}</ul>` : html`<p class="muted">${t("noQuestionnaires")}</p>`}
     <div id="q-viewer"></div>
     <div id="q-editor"></div>`;
@@ -319,7 +320,7 @@ export async function drawQuestionnaires(section, v) {
           const saved = await api("POST", "/api/questionnaires", { body: templateBody(model, v) });
           toast(`${t("questionnaireSaved")}: ${saved.code} v${saved.version}`);
           cachedGet("/api/questionnaires").catch(() => {}); // the phone's copy, for surveys
-          await drawQuestionnaires(section, v);
+          await drawQuestionnaires(section, v, canSave);
           await showVersion(section, saved.code, saved.version, saved.version);
         } catch (error) {
           button.disabled = false;
@@ -331,7 +332,7 @@ export async function drawQuestionnaires(section, v) {
     editor.querySelector("#q-form").scrollIntoView({ block: "start" });
   };
 
-  section.querySelector("#new-questionnaire").addEventListener("click", () => open(null));
+  section.querySelector("#new-questionnaire")?.addEventListener("click", () => open(null));
   for (const button of section.querySelectorAll(".view-questionnaire")) {
     button.addEventListener("click", () => show(button.dataset.code));
   }
