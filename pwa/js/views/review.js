@@ -2,12 +2,11 @@
 // photos with their flags, check codes and QR codes, each placed on a map against the
 // case), the computed closure checklist with links to what each rule refers to, flags
 // explained with a note, then approve or return. Once approved: the seal and the files.
-import { eventRow } from "../actions.js";
+import { eventRow, postTransition } from "../actions.js";
 import { api } from "../api.js";
 import { deadlineLine, keyMark, statusChip } from "../caseui.js";
 import { t, term } from "../i18n.js";
 import { BaseMap, basemapSelect, loadLeaflet } from "../mapkit.js";
-import * as outbox from "../outbox.js";
 import { acknowledgements, checklistBlock, evidenceCard, numbering, photoDistance, photoLabel,
   refusal, sealBlock } from "../review.js";
 import { isManager, vocab } from "../state.js";
@@ -269,9 +268,7 @@ export async function renderReview(view, caseId) {
     buttons.forEach((b) => { b.disabled = true; });
     box.hidden = true;
     try {
-      await api("POST", `/api/cases/${caseId}/transitions`, {
-        body: { ...params, action, version: data.item.version, client_id: outbox.uuid() },
-      });
+      await postTransition(caseId, { ...params, action, version: data.item.version });
       toast(action === "approve" ? t("approved") : t("returned"));
       await reload();
       const side = view.querySelector(".review-side");
