@@ -107,7 +107,7 @@ export async function fetchFile(href) {
 export function saveFile({ blob, name }) {
   const url = URL.createObjectURL(blob);
   const a = document.createElement("a");
-  a.href = url;
+  a.href = safeUrl(url);
   a.download = name;
   a.hidden = true;
   document.body.append(a);

@@ -217,6 +217,10 @@ const SINK_CALLS = { insertAdjacentHTML: 1, bindTooltip: 0, bindPopup: 0, setCon
   setTooltipContent: 0, setPopupContent: 0 };
 const FORBIDDEN = new Set(["write", "writeln", "DOMParser", "srcdoc", "createContextualFragment",
   "parseFromString", "setHTMLUnsafe"]);
+const URL_PROPERTIES = new Set(["href", "src", "action", "formaction", "poster"]);
+// A URL value that cannot carry data as a scheme: a string literal, or safeUrl(…).
+const safeUrlValue = (e) => (e.length === 1 && e[0].type === "str")
+  || (e[0]?.value === "safeUrl" && isP(e[1], "(") && closing(e, 1) === e.length);
 const URL_ATTRIBUTE = /(^|\s)(href|src|action|formaction|poster|xlink:href)\s*=\s*["']?$/i;
 
 // Every way markup is written in `tokens` (recursing into templates' ${…}) that breaks a rule.
@@ -229,8 +233,7 @@ function problems(tokens, file, source, defs) {
       tok.exprs.forEach((expr, k) => {
         found.push(...problems(expr, file, source, defs));
         // href="${…}": a URL from data could be javascript:.
-        if (tagged && URL_ATTRIBUTE.test(tok.strings[k])
-            && !(expr[0]?.value === "safeUrl" && isP(expr[1], "(") && closing(expr, 1) === expr.length)) {
+        if (tagged && URL_ATTRIBUTE.test(tok.strings[k]) && !safeUrlValue(expr)) {
           found.push(`${where(tok)}: a URL attribute starts with data: use safeUrl()`);
         }
       });
@@ -239,7 +242,23 @@ function problems(tokens, file, source, defs) {
     if (tok.type !== "id") return;
     const after = tokens[i - 1];
     const member = isP(after, ".") || isP(after, "?.");
-    if ((tok.value === "innerHTML" || tok.value === "outerHTML") && member) {
+    if ((tok.value === "innerHTML" || tok.value === "outerHTML") && isP(tokens[i + 1], ":")) {
+      // Object.assign(node, { innerHTML: … })
+      if (!safeMarkup(expression(tokens, i + 2), defs)) {
+        found.push(`${where(tok)}: ${tok.value} is given something that is not an html\`\` template`);
+      }
+    } else if (URL_PROPERTIES.has(tok.value) && member && isP(tokens[i + 1], "=")
+        && tokens[i - 2]?.value !== "dataset") {
+      // a.href = …: a literal, or data through safeUrl().
+      if (!safeUrlValue(expression(tokens, i + 2))) found.push(`${where(tok)}: .${tok.value} from data: use safeUrl()`);
+    } else if (tok.value === "setAttribute" && member && isP(tokens[i + 1], "(")) {
+      const [name, value] = args(tokens, i + 1);
+      const attribute = name?.length === 1 && name[0].type === "str" ? name[0].value.toLowerCase() : null;
+      if (attribute === null || /^on|^srcdoc$/.test(attribute)
+          || (URL_PROPERTIES.has(attribute) && !safeUrlValue(value || []))) {
+        found.push(`${where(tok)}: setAttribute of ${attribute ?? "a computed name"} with data`);
+      }
+    } else if ((tok.value === "innerHTML" || tok.value === "outerHTML") && member) {
       const op = tokens[i + 1];
       if (isP(op, "=") || isP(op, "+=")) {
         if (op.value === "+=" || !safeMarkup(expression(tokens, i + 2), defs)) {
@@ -296,6 +315,12 @@ test("the lint finds what it is meant to find", () => {
     "document.write(html`<b></b>`);",
     "new DOMParser().parseFromString(text, \"text/html\");",
     "el.innerHTML = notMarkup(x);",
+    "Object.assign(node, { innerHTML: `<b>${name}</b>` });",
+    "a.href = item.url;",
+    "img.src = `/x/${id}`;",
+    "a.setAttribute(\"href\", item.url);",
+    "a.setAttribute(name, item.url);",
+    "a.setAttribute(\"onclick\", \"x()\");",
   ];
   for (const line of bad) assert.equal(lint(line).length >= 1, true, line);
   const good = [
@@ -311,6 +336,9 @@ test("the lint finds what it is meant to find", () => {
     "x = raw('capture=\"environment\"');",
     "const r = /<b>\\//g; el.innerHTML = html`${a}`;",
     "function part(a) { return a ? html`<b>${a}</b>` : \"\"; } el.innerHTML = part(a);",
+    "Object.assign(node, { className: \"error\", textContent: errorText(error) });",
+    "a.href = safeUrl(url); css.href = \"/vendor/leaflet/leaflet.css\";",
+    "node.setAttribute(\"data-case-id\", item.id);",
   ];
   for (const line of good) assert.deepEqual(lint(line), [], line);
 });
