@@ -250,6 +250,17 @@ def test_no_screen_turns_user_text_into_markup(browser, live):  # type: ignore[n
         clean(page, "the inspector's notifications")
         visit(page, f"/#/case/{case_id}", f".case-page[data-case-id='{case_id}'] #timeline")
         visit(page, f"/#/check/{case_id}/{uuid.uuid4()}", "#check-form")
+        # A photo taken on this phone with markup in its caption and place: its row in the
+        # check, then the case page's gallery of photos still on the phone.
+        page.fill("#findings", pwn("draft"))
+        page.fill("#place", pwn("local_place"))
+        page.fill("#caption", pwn("local_caption"))
+        page.set_input_files("#photo-input", str(NOKIA))
+        page.wait_for_selector("#photos .photo")
+        clean(page, "a photo on the phone")
+        page.click("#save-check")
+        page.wait_for_selector(f".case-page[data-case-id='{case_id}']")
+        clean(page, "the case page with the phone's photo")
         visit(page, "/#/outbox", "#outbox-empty, #outbox-list")
 
     with person(browser, live, "revisit", phone=True) as page:
@@ -265,3 +276,4 @@ def test_no_screen_turns_user_text_into_markup(browser, live):  # type: ignore[n
         page.click("#begin-survey")
         page.wait_for_selector("#questions .question")
         clean(page, "survey questions")
+        visit(page, "/#/outbox", "#outbox-empty, #outbox-list")
