@@ -149,6 +149,29 @@ export function showErrors(form, problemOrErrors, detail) {
   box.hidden = !box.textContent;
 }
 
+// One client_id per user action, kept while it is tried again: an action sent without an
+// answer (offline, a timeout, a 5xx) may have committed, and the server answers a repeat of
+// its client_id with the case as it left it instead of applying it twice. The same action
+// from the same version of the case is the same action (a note edited meanwhile included).
+const attempts = new Map(); // "case|action|version" -> client_id
+
+export async function postTransition(caseId, body) {
+  const key = `${caseId}|${body.action}|${body.version}`;
+  const clientId = attempts.get(key) || outbox.uuid();
+  attempts.set(key, clientId);
+  try {
+    const answer = await api("POST", `/api/cases/${caseId}/transitions`, {
+      body: { ...body, client_id: clientId },
+    });
+    attempts.delete(key);
+    return answer;
+  } catch (error) {
+    // A refusal (4xx) applied nothing: the next try is a new action.
+    if (error.kind === "client") attempts.delete(key);
+    throw error;
+  }
+}
+
 // Send an action. Field actions go through the outbox (offline or not); office actions
 // are sent now. Answers: {queued} | {case} | throws ApiError.
 export async function sendAction(item, action, params, v) {
@@ -159,9 +182,7 @@ export async function sendAction(item, action, params, v) {
     outbox.syncNow({ force: true });
     return { queued };
   }
-  const answer = await api("POST", `/api/cases/${item.id}/transitions`, {
-    body: { ...params, action, version: item.version, client_id: outbox.uuid() },
-  });
+  const answer = await postTransition(item.id, { ...params, action, version: item.version });
   return { case: answer };
 }
 

@@ -4,7 +4,7 @@
 // MAX_BATCH); a refusal is read from the server's problem and said in words.
 import { ApiError, readAnswer } from "./api.js";
 import { getLang, t, term } from "./i18n.js";
-import { errorText, html } from "./ui.js";
+import { errorText, html, safeUrl } from "./ui.js";
 
 // The server's limit on the cases of one file or archive (BatchOnlySchema, MAX_BATCH).
 export const MAX_BATCH = 50;
@@ -65,7 +65,7 @@ export function batchBar(closedShown, selected) {
         ${ids.length ? "" : html`<span id="batch-hint">${t("batchHint")}</span>`}</p>
       ${ids.length ? html`<ul class="batch-downloads" id="batch-downloads">${links.map((link) => html`
         <li><a class="button" id="batch-${link.id}" data-batch="${link.id}"
-          ${over ? html`aria-disabled="true"` : html`href="${link.href}" download`}>${link.label}</a></li>`)}</ul>` : ""}
+          ${over ? html`aria-disabled="true"` : html`href="${safeUrl(link.href)}" download`}>${link.label}</a></li>`)}</ul>` : ""}
       <p class="small batch-busy" id="batch-busy" role="status" hidden></p>
       <div class="refusal" id="batch-problem" role="alert" hidden></div>
       ${ids.length ? html`<button type="button" class="primary batch-jump" id="batch-jump" hidden>
@@ -107,7 +107,7 @@ export async function fetchFile(href) {
 export function saveFile({ blob, name }) {
   const url = URL.createObjectURL(blob);
   const a = document.createElement("a");
-  a.href = url;
+  a.href = safeUrl(url);
   a.download = name;
   a.hidden = true;
   document.body.append(a);

@@ -3,7 +3,7 @@
 // server's refusals of an approval in words, the seal and its files. Markup and data
 // only: the requests and the wiring are in views/review.js.
 import { getLang, t, term } from "./i18n.js";
-import { distanceM, fmtDistance, fmtTime, html } from "./ui.js";
+import { distanceM, fmtDistance, fmtTime, html, safeUrl } from "./ui.js";
 
 // A rule's title or reason: {zh, en} from the server, or plain text.
 export function titleOf(value) {
@@ -98,7 +98,7 @@ export function evidenceCard(ev, n, { caseLocation, acks }) {
     <figure class="review-photo" id="ev-${ev.id}" tabindex="-1" data-evidence-id="${ev.id}"
         data-short-code="${code || ""}" data-flags="${String(flags.length)}">
       ${thumb ? html`<button type="button" class="photo-open" data-open="${ev.id}" title="${t("openLarge")}">
-          <img src="${thumb}" alt="${ev.caption || photoLabel(n)}" loading="lazy">
+          <img src="${safeUrl(thumb)}" alt="${ev.caption || photoLabel(n)}" loading="lazy">
           <span class="photo-no">${n}</span></button>`
         : html`<div class="noimg">${ev.content_type || ""}</div>`}
       <figcaption>
@@ -155,7 +155,7 @@ export function closureLinks(caseId) {
     ["archive-zip", `${base}/archive.zip`, t("archiveZip")],
   ];
   return html`<ul class="downloads" id="downloads">${links.map(([id, href, label]) => html`
-    <li><a class="button" id="dl-${id}" href="${href}" download>${label}</a></li>`)}</ul>`;
+    <li><a class="button" id="dl-${id}" href="${safeUrl(href)}" download>${label}</a></li>`)}</ul>`;
 }
 
 export function sealBlock(seal, caseId) {

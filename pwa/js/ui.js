@@ -32,6 +32,18 @@ export function html(strings, ...values) {
   return new Safe(strings.reduce((out, part, i) => out + piece(values[i - 1]) + part));
 }
 
+// A URL from data, for href and src: http(s), blob: and this site's own paths pass; any
+// other scheme (javascript:, data:) becomes an inert "#".
+export function safeUrl(value) {
+  const text = String(value ?? "");
+  try {
+    const { protocol } = new URL(text, globalThis.location?.href || "http://localhost/");
+    return ["http:", "https:", "blob:"].includes(protocol) ? text : "#";
+  } catch {
+    return "#";
+  }
+}
+
 export function fmtTime(iso) {
   if (!iso) return "";
   return new Date(iso).toLocaleString(getLang() === "zh" ? "zh-CN" : "en-GB", {

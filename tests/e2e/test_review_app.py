@@ -7,6 +7,7 @@ recorded a visit on the case is told they may not approve it. Screenshots go to
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -365,3 +366,49 @@ def test_the_review_screen_keeps_the_content_security_policy(  # type: ignore[no
     finally:
         context.close()
     assert refused == []
+
+
+def test_an_approval_answered_503_after_it_committed_is_retried_with_its_client_id(  # type: ignore[no-untyped-def]
+        browser, live):
+    """The approval reaches the server and commits, but the answer is a 503 (the database
+    cut as the reply left): the reviewer approves again, the app sends the same client_id,
+    and the server answers with the case as the first request left it: closed, once, with
+    one seal."""
+    case_id, photos = submitted_case(live, "验收测试：503 之后再验收")
+    office = api_login(live.app, "reviewer", PASSWORD)
+    for photo in photos:
+        for flag in photo["flags"]:
+            answer = office.post(f"/api/evidence/{photo['id']}/acknowledgements",
+                                 json={"code": flag["code"], "note": "已核实"})
+            assert answer.status_code == 201, answer.get_json()
+    sent: list[dict] = []
+
+    def cut_after_commit(route: Any) -> None:
+        sent.append(route.request.post_data_json)
+        if len(sent) > 1:
+            route.continue_()
+            return
+        applied = route.fetch()  # the server applies it; its answer is lost
+        assert applied.status == 200, applied.text()
+        route.fulfill(status=503, content_type="application/problem+json", body=json.dumps(
+            {"code": "database.unavailable", "status": 503, "title": "Database unavailable",
+             "detail": "The database is unavailable; try again."}))
+
+    errors: list[str] = []
+    with desk(browser, live, errors=errors) as page:
+        page.route("**/api/cases/*/transitions", cut_after_commit)
+        open_review(page, case_id, "submitted")
+        page.wait_for_selector("#checklist-state[data-ready=true]")
+        page.click("#approve")
+        page.wait_for_selector("#decision-problem:not([hidden])")
+        assert office.get(f"/api/cases/{case_id}").get_json()["status"] == "closed"
+        page.click("#approve")
+        page.wait_for_selector(".review-page[data-status=closed] #seal")
+        assert errors == []
+    assert [b["action"] for b in sent] == ["approve", "approve"]
+    assert re.fullmatch(r"[0-9a-f-]{36}", sent[0]["client_id"]), sent[0]
+    assert sent[1]["client_id"] == sent[0]["client_id"]
+    events = office.get(f"/api/cases/{case_id}/timeline").get_json()["items"]
+    assert [e["kind"] for e in events].count("approved") == 1, [e["kind"] for e in events]
+    seal = office.get(f"/api/cases/{case_id}/seal").get_json()
+    assert [s["number"] for s in seal["seals"]] == [1], seal

@@ -9,7 +9,7 @@ import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
 import { actionSpec, isField, isManager, isRevisitor, loadQuestionnaires, revisitVocab, vocab } from "../state.js";
 import { label } from "../questionnaire.js";
-import { errorText, fmtTime, html, toast } from "../ui.js";
+import { errorText, fmtTime, html, safeUrl, toast } from "../ui.js";
 
 function flagChips(flags) {
   return flags.map((flag) => html`<span class="flag" title="${flag.message}">${term(flag.code)}${
@@ -22,8 +22,8 @@ function evidenceCard(ev) {
   const thumb = ev.thumbnails?.small?.url || ev.thumbnails?.large?.url;
   return html`
     <figure class="evidence" data-evidence-id="${ev.id}">
-      ${thumb ? html`<a href="${ev.thumbnails.large?.url || thumb}" target="_blank" rel="noopener">
-        <img src="${thumb}" alt="${ev.caption || t("evidence")}" loading="lazy"></a>` : ""}
+      ${thumb ? html`<a href="${safeUrl(ev.thumbnails.large?.url || thumb)}" target="_blank" rel="noopener">
+        <img src="${safeUrl(thumb)}" alt="${ev.caption || t("evidence")}" loading="lazy"></a>` : ""}
       <figcaption>
         <dl>
           <dt>${t("takenAt")}</dt><dd>${fmtTime(taken)}</dd>
@@ -48,7 +48,7 @@ async function localPhotos(caseId) {
     const url = urls.get(item.id);
     cards.push(html`
       <figure class="evidence local" data-outbox-id="${item.id}">
-        ${url ? html`<img src="${url}" alt="${item.caption || t("evidence")}">` : html`<div class="noimg">${item.contentType}</div>`}
+        ${url ? html`<img src="${safeUrl(url)}" alt="${item.caption || t("evidence")}">` : html`<div class="noimg">${item.contentType}</div>`}
         <figcaption><span class="state">${t("savedOnPhone")}</span>
           <span class="muted small">${fmtTime(item.capturedAt)} · ${item.place} · ${item.caption}</span></figcaption>
       </figure>`);
@@ -374,7 +374,7 @@ export async function renderCase(view, caseId) {
       if (!gallery) return;
       const local = await localPhotos(caseId);
       gallery.querySelectorAll(".evidence.local").forEach((node) => node.remove());
-      gallery.insertAdjacentHTML("afterbegin", local.join(""));
+      gallery.insertAdjacentHTML("afterbegin", html`${local}`.toString());
     });
   });
   loadQuestionnaires(); // for surveys where there is no signal

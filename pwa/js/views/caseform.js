@@ -41,7 +41,7 @@ export async function renderCaseForm(view, caseId) {
   const loc = item?.location;
   view.innerHTML = html`
     <section class="case-form">
-      <a class="back" href="${caseId ? `#/case/${caseId}` : "#/cases"}">← ${t("back")}</a>
+      <a class="back" href="#/${caseId ? `case/${caseId}` : "cases"}">← ${t("back")}</a>
       <h1>${caseId ? t("editCase") : t("newCase")}</h1>
       <form id="case-form" novalidate>
         <div class="form-grid">

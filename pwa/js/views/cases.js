@@ -240,7 +240,7 @@ export async function renderCases(view) {
     if (list && shownItems.length) {
       const here = state.tracker.current();
       const picked = closedOf(shownItems).length ? selected : null;
-      list.innerHTML = shownItems.map((item) => caseRow(item, here, picked)).join("");
+      list.innerHTML = html`${shownItems.map((item) => caseRow(item, here, picked))}`.toString();
     }
   });
   return () => {

@@ -9,7 +9,7 @@ import { FIELD_INPUTS, ROOM_CLASS_POSITIONS, driftText, noiseVocab, readRecord, 
   recordSection } from "../noiserecord.js";
 import * as outbox from "../outbox.js";
 import { cachedCase, state, vocab, warnIfStorageLow } from "../state.js";
-import { fmtTime, html, toast } from "../ui.js";
+import { fmtTime, html, safeUrl, toast } from "../ui.js";
 
 const previews = new PreviewUrls();
 
@@ -42,7 +42,7 @@ async function photoList(visitId) {
     const url = urls.get(photo.id);
     rows.push(html`
       <li class="photo" data-photo-id="${photo.id}">
-        ${url ? html`<img src="${url}" alt="">` : html`<span class="noimg">${photo.contentType}</span>`}
+        ${url ? html`<img src="${safeUrl(url)}" alt="">` : html`<span class="noimg">${photo.contentType}</span>`}
         <span><b class="state" data-state="saved">${t("savedOnPhone")}</b>
           <span class="muted small">${fmtTime(photo.capturedAt)} ·
             ${photo.geo ? `±${Math.round(photo.geo.accuracy_m)} m` : t("fixWaiting")}</span>
@@ -156,7 +156,7 @@ export async function renderCheck(view, caseId, visitId) {
   const redrawPhotos = async () => {
     const { rows } = await photoList(visitId);
     const list = view.querySelector("#photos");
-    if (list) list.innerHTML = rows.join("");
+    if (list) list.innerHTML = html`${rows}`.toString();
   };
 
   await persist(); // the check exists on the phone from the moment it is opened

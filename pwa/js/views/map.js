@@ -7,7 +7,7 @@ import { getCache, setCache } from "../db.js";
 import { t, term } from "../i18n.js";
 import { BaseMap, basemapSelect, loadLeaflet } from "../mapkit.js";
 import { vocab } from "../state.js";
-import { errorText, fmtTime, html } from "../ui.js";
+import { errorText, fmtTime, html, safeUrl } from "../ui.js";
 
 // Marker colours: the board's chips (readable on the dark background).
 export const PAINT = { green: "#2e9e5b", blue: "#2f7de1", yellow: "#e9c318", red: "#e5484d",
@@ -20,7 +20,7 @@ function colourKey(p) {
 function popup(p) {
   if (p.kind === "evidence") {
     return html`<div class="popup" data-evidence-id="${p.id}">
-      ${p.thumb_url ? html`<img src="${p.thumb_url}" alt="" width="160">` : ""}
+      ${p.thumb_url ? html`<img src="${safeUrl(p.thumb_url)}" alt="" width="160">` : ""}
       <b>${t("photoOnMap")}</b> ${fmtTime(p.captured_at)}<br>${p.place || ""} ${p.caption || ""}<br>
       <a href="#/case/${p.case_id}">${t("openCase")}</a></div>`.toString();
   }

@@ -84,8 +84,7 @@ async function row(item, drafts, userId, failed, pendingIds) {
     : item.kind === "respondent" ? `${t("respondent")} · ${term(`respondent.${item.payload?.kind}`)}${
       mine && item.payload?.satisfaction ? ` · ${term(item.payload.satisfaction)}` : ""}`
     : mine ? `${media} · ${item.caption || item.place || item.fileName || ""}` : media;
-  const draftLink = item.kind === "revisit" ? `#/revisit/${item.caseId}/${item.id}`
-    : `#/check/${item.caseId}/${item.id}`;
+  const draftScreen = item.kind === "revisit" ? "revisit" : "check";
   const action = item.kind === "transition" && ["conflict", "failed"].includes(item.state) && mine
     ? html`${item.state === "conflict" && item.conflict?.current_version != null
       ? html`<button type="button" class="primary" data-retry-current="${item.id}">${t("retryCurrent")}</button>`
@@ -95,7 +94,7 @@ async function row(item, drafts, userId, failed, pendingIds) {
     : item.state === "failed"
     ? html`<button data-retry="${item.id}">${t("retry")}</button>`
     : item.state === "draft" && mine
-      ? html`<a class="button" href="${draftLink}">${item.kind === "revisit" ? t("unfinishedRevisit") : t("unfinished")}</a>
+      ? html`<a class="button" href="#/${draftScreen}/${item.caseId}/${item.id}">${item.kind === "revisit" ? t("unfinishedRevisit") : t("unfinished")}</a>
         <button type="button" data-discard="${item.id}">${t("discard")}</button>`
       : "";
   return html`<li class="outbox-item" data-outbox-id="${item.id}" data-kind="${item.kind}" data-item-state="${item.state}">

@@ -2,16 +2,15 @@
 // photos with their flags, check codes and QR codes, each placed on a map against the
 // case), the computed closure checklist with links to what each rule refers to, flags
 // explained with a note, then approve or return. Once approved: the seal and the files.
-import { eventRow } from "../actions.js";
+import { eventRow, postTransition } from "../actions.js";
 import { api } from "../api.js";
 import { deadlineLine, keyMark, statusChip } from "../caseui.js";
 import { t, term } from "../i18n.js";
 import { BaseMap, basemapSelect, loadLeaflet } from "../mapkit.js";
-import * as outbox from "../outbox.js";
 import { acknowledgements, checklistBlock, evidenceCard, numbering, photoDistance, photoLabel,
   refusal, sealBlock } from "../review.js";
 import { isManager, vocab } from "../state.js";
-import { errorText, fmtDistance, fmtTime, html, toast } from "../ui.js";
+import { errorText, fmtDistance, fmtTime, html, safeUrl, toast } from "../ui.js";
 import { measurementBlock } from "./case.js";
 
 // Answers a screen can do without (an endpoint this server lacks, a case never sealed).
@@ -197,7 +196,7 @@ export async function renderReview(view, caseId) {
     if (!ev || !dialog) return;
     const n = numbering(data.evidence).get(id);
     dialog.querySelector(".dialog-body").innerHTML = html`
-      <img src="${ev.thumbnails?.large?.url || ev.thumbnails?.small?.url}" alt="${ev.caption || photoLabel(n)}">
+      <img src="${safeUrl(ev.thumbnails?.large?.url || ev.thumbnails?.small?.url)}" alt="${ev.caption || photoLabel(n)}">
       <p><b>${photoLabel(n)}</b> ${ev.short_code ? html`<span class="short-code">${ev.short_code}</span>` : ""}
         ${fmtTime(ev.captured_at)} · ${ev.place || ""} · ${ev.caption || ""}</p>`.toString();
     dialog.showModal();
@@ -269,9 +268,7 @@ export async function renderReview(view, caseId) {
     buttons.forEach((b) => { b.disabled = true; });
     box.hidden = true;
     try {
-      await api("POST", `/api/cases/${caseId}/transitions`, {
-        body: { ...params, action, version: data.item.version, client_id: outbox.uuid() },
-      });
+      await postTransition(caseId, { ...params, action, version: data.item.version });
       toast(action === "approve" ? t("approved") : t("returned"));
       await reload();
       const side = view.querySelector(".review-side");
@@ -279,7 +276,7 @@ export async function renderReview(view, caseId) {
       view.querySelector("#seal-box, #not-submitted")?.scrollIntoView({ block: "nearest" });
     } catch (error) {
       const code = error.problem?.code || error.kind;
-      const words = (refusal(error) || html`<p>${errorText(error)}</p>`).toString();
+      const words = refusal(error) || html`<p>${errorText(error)}</p>`;
       // Unmet rules or a newer version: the checklist and the case as the server sees them
       // now, drawn first, the refusal shown in them.
       if (code === "closure.unmet" || code === "case.version_conflict") await reload();
@@ -287,7 +284,7 @@ export async function renderReview(view, caseId) {
       const shown = view.querySelector("#decision-problem");
       if (shown) {
         shown.dataset.code = code;
-        shown.innerHTML = words;
+        shown.innerHTML = html`${words}`.toString();
         shown.hidden = false;
         reveal(shown);
       } else toast(code === "case.version_conflict" ? t("versionConflict") : errorText(error), "warn");
@@ -346,9 +343,9 @@ export async function renderReview(view, caseId) {
           L.polyline([here, at], { color: near.has(ev.id) ? "#5fd38d" : "#ffc857", weight: 3,
             dashArray: near.has(ev.id) ? null : "6 6", className: "photo-line" }).addTo(layer);
         }
-        const pin = L.marker(at, { icon: L.divIcon({ className: "photo-pin", html: `<span>${i + 1}</span>`,
+        const pin = L.marker(at, { icon: L.divIcon({ className: "photo-pin", html: html`<span>${i + 1}</span>`.toString(),
           iconSize: [26, 26] }), title: photoLabel(i + 1), keyboard: true, zIndexOffset: 1000 });
-        pin.bindTooltip(`${photoLabel(i + 1)}${d == null ? "" : ` · ${fmtDistance(d)}`}`, {
+        pin.bindTooltip(html`${photoLabel(i + 1)}${d == null ? "" : ` · ${fmtDistance(d)}`}`.toString(), {
           permanent: evidence.length <= 8, direction: "right", offset: [14, 0], className: "distance-label" });
         pin.on("click", () => goTo(`ev-${ev.id}`));
         pin.addTo(layer);
@@ -358,7 +355,7 @@ export async function renderReview(view, caseId) {
         // A ring, labelled: a photo taken on the spot shows inside it.
         const mark = L.circleMarker(here, { radius: 18, color: "#4fa3ff", weight: 3,
           fillColor: "#4fa3ff", fillOpacity: 0.25, className: "marker-case" })
-          .bindTooltip(`${t("caseOnMap")} · ${item.address || ""}`, { permanent: true,
+          .bindTooltip(html`${t("caseOnMap")} · ${item.address || ""}`.toString(), { permanent: true,
             direction: "left", offset: [-18, 0], className: "distance-label" }).addTo(layer);
         mark.getElement()?.setAttribute("data-case-id", item.id);
       }

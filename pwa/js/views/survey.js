@@ -276,8 +276,8 @@ export async function renderSurvey(view, caseId, revisitId, routeMethod) {
     current = (await survey(revisitId)) || current;
     const rows = await respondentsOf(revisitId);
     view.querySelector("#respondent-count").textContent = String(rows.length);
-    view.querySelector("#respondents").innerHTML = rows.map((r, i) => respondentRow(r, i + 1,
-      current)).join("");
+    view.querySelector("#respondents").innerHTML = html`${rows.map((r, i) => respondentRow(r, i + 1,
+      current))}`.toString();
     const sent = rows.filter((r) => r.state === "sent").length;
     const run = outbox.status.run;
     view.querySelector("#survey-progress").textContent = `· ${t("sent")} ${sent}/${rows.length}`
