@@ -18,22 +18,23 @@ MAX_PAGE = 100_000
 
 
 class Text(fields.String):
-    """Every string field: text a database can store and a screen shows as it reads
-    (server.domain.text: no NUL, no lone surrogate, no bidi controls)."""
+    """Every string field: text a database can store and a screen or a file shows as it
+    reads (server.domain.text: no NUL, no lone surrogate, no other control characters,
+    no bidi controls)."""
 
-    # A password is never shown: direction controls in it harm nobody.
-    allow_bidi = False
+    # A password is never shown: control characters in it harm nobody.
+    shown = True
 
     def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
         result = super()._deserialize(value, attr, data, **kwargs)
-        wrong = text.problem(result, bidi=self.allow_bidi)
+        wrong = text.problem(result, shown=self.shown)
         if wrong:
             raise ValidationError(wrong)
         return result
 
 
 class Secret(Text):
-    allow_bidi = True
+    shown = False
 
 
 class UUIDStr(fields.UUID):
