@@ -202,7 +202,7 @@ def _ref(s: Seal) -> str | None:
     return json.loads(s.manifest)["case"].get("external_ref")
 
 
-def sealed_views(chosen: list[tuple[Case, Seal]], public: bool) -> dict[str, SealedCase]:
+def _sealed_views(chosen: list[tuple[Case, Seal]], public: bool) -> dict[str, SealedCase]:
     """Each case as its seal lists it (one query for the units' names)."""
     sealed = {s.id: json.loads(s.manifest)["case"] for _c, s in chosen}
     units = dict(db.session.execute(sa.select(Unit.id, Unit.name).where(
@@ -239,7 +239,7 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str) -> Cl
     approvers = dict(db.session.execute(sa.select(User.id, User.display_name).where(
         User.id.in_({s.sealed_by for _c, s in chosen}))).all())
     store = runtime.storage()
-    views = sealed_views(chosen, public)
+    views = _sealed_views(chosen, public)
     sections = []
     for case_row, s in chosen:
         m, case = manifests[s.id], views[case_row.id]
@@ -314,7 +314,7 @@ def write_archive(user: User, case_ids: Iterable[str], request_base: str,
     store = runtime.storage()
     entries: list[zip_archive.ArchiveEntry] = []
     lines = []
-    views = sealed_views(chosen, False)
+    views = _sealed_views(chosen, False)
     short = Counter(_case_label(_ref(s), c.id) for c, s in chosen)
     for case_row, s in chosen:
         case = views[case_row.id]
