@@ -47,11 +47,12 @@ def login(data: dict):  # type: ignore[no-untyped-def]
 @blp.route("/auth/logout", methods=["POST"])
 @blp.response(204)
 def logout():  # type: ignore[no-untyped-def]
-    """Log out: ends the session on the server too. A live session's logout is a write
-    like any other and needs the CSRF token (403 `auth.csrf_failed`), so another site
-    cannot end it; with no live session (none, expired, ended) there is nothing to
-    protect, and the answer is 204 with the cookie cleared, so an app whose session ran
-    out still ends up logged out."""
+    """Log out: ends the session on the server too.
+
+    A live session's logout is a write like any other and needs the CSRF token (403
+    `auth.csrf_failed`), so another site cannot end it; with no live session (none,
+    expired, ended) there is nothing to protect: 204 with the cookie cleared, so an app
+    whose session ran out still ends up logged out."""
     with contextlib.suppress(Unauthenticated):
         load_user()
     auth.logout(session_token(), address=request.remote_addr)
