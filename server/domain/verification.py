@@ -104,8 +104,8 @@ def resolve(user: User | None, code: str) -> Resolved:
         raise _not_found()
     ev, case, latest = _find(normal)
     # Asked for every logged-in caller, with or without a photo found.
-    visible = user is not None and bool(scope.visible_case_ids(user, [ev.case_id if ev
-                                                                      else ""]))
+    case_id = ev.case_id if ev is not None else ""
+    visible = user is not None and bool(scope.visible_case_ids(user, [case_id]))
     if visible and ev is not None and case is not None:
         for seal in _seals(ev.case_id):
             entry = _listed(seal, ev.id)
