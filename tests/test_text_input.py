@@ -35,6 +35,11 @@ def test_the_rule_refuses_every_bidi_control_and_keeps_plain_text() -> None:
         assert text.problem(f"照片{ch}gpj.exe") == text.BIDI, repr(ch)
     assert text.problem("东湖路88号 3楼 — café ü ١٢٣ עברית") is None
     assert text.problem("x\x00") == text.NUL and text.problem("\ud800") == text.SURROGATE
+    # What a DOCX (XML) cannot hold; tab and line breaks are text.
+    assert text.problem("a\x01b") == text.problem("a\x0cb") == text.CONTROL
+    assert text.problem("第一行\r\n\t第二行") is None
+    assert text.problem(f"a\x01{RLO}", shown=False) is None  # a password
+    assert text.printable(f"a\x01b{RLO}c") == "a\ufffdb\ufffdc"
 
 
 def test_cases_refuse_bidi_on_create_and_patch(app, as_user, make_case) -> None:  # type: ignore[no-untyped-def]
