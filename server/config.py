@@ -131,6 +131,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # whole upload, so it has its own, tighter limit).
         "VERIFY_RATE_LIMIT": env.get("VERIFY_RATE_LIMIT") or "60 per minute",
         "VERIFY_CHECK_RATE_LIMIT": env.get("VERIFY_CHECK_RATE_LIMIT") or "10 per minute",
+        # Logged-in users' lookups and checks, per user: a reviewer checks a batch of
+        # photos, nobody walks the code space.
+        "VERIFY_USER_RATE_LIMIT": env.get("VERIFY_USER_RATE_LIMIT") or "300 per minute",
         # The address printed in verify QR codes (https://host): the photos' public page
         # must stay reachable there. Unset: the address each request came to.
         "PUBLIC_BASE_URL": _base_url(env, "PUBLIC_BASE_URL"),

@@ -87,6 +87,22 @@ def test_logout_ends_the_session_on_the_server(app):  # type: ignore[no-untyped-
     assert api.get("/api/me").status_code == 401
 
 
+def test_logout_needs_the_csrf_token_of_a_live_session(app):  # type: ignore[no-untyped-def]
+    api = login(app, "insp_a")
+    for headers in ({}, {"X-CSRF-Token": "not-the-token"}):
+        refused = api.client.post("/api/auth/logout", headers=headers)
+        assert refused.status_code == 403 and refused.get_json()["code"] == "auth.csrf_failed"
+        assert "Set-Cookie" not in refused.headers  # the session and its cookie stay
+    assert api.get("/api/me").status_code == 200
+    # A session that ran out has nothing to protect: 204 and the cookie cleared, token or
+    # not, so the app ends up logged out; no cookie at all is the same.
+    db.session.execute(sa.update(UserSession).values(expires_at=utcnow() - timedelta(minutes=1)))
+    db.session.commit()
+    ended = api.client.post("/api/auth/logout")
+    assert ended.status_code == 204 and "Max-Age=0" in ended.headers["Set-Cookie"]
+    assert app.test_client().post("/api/auth/logout").status_code == 204
+
+
 def test_login_is_rate_limited(app):  # type: ignore[no-untyped-def]
     app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
     client = app.test_client()

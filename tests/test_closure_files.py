@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import re
+import unicodedata
 import zipfile
 from typing import Any
+from urllib.parse import unquote
 
 import pymupdf as fitz
 import sqlalchemy as sa
@@ -16,10 +20,11 @@ import zxingcpp
 from docx import Document
 from PIL import Image
 
-from server.domain import closure_files
+from server.domain import closure_files, sealing
 from server.extensions import db
-from server.models import ClosureFile, Seal
+from server.models import Case, ClosureFile, Seal
 from tests.closure_facts import submit_ready
+from tests.conftest import unit_id
 from tests.test_lifecycle import params_for, walk
 from tests.test_seal import approve, in_hand
 
@@ -169,3 +174,107 @@ def test_the_qr_code_on_the_pdf_page_resolves_to_the_photos_record(app, as_user,
     assert (record["evidence_id"], record["sha256"]) == (photo["id"], photo["sha256"])
     assert record["seal"]["number"] == 1
 
+
+
+def docx_text(docx: bytes) -> str:
+    document = Document(io.BytesIO(docx))
+    return "\n".join([p.text for p in document.paragraphs] + [
+        c.text for t in document.tables for r in t.rows for c in r.cells])
+
+
+def test_a_sealed_case_is_read_only_and_its_files_print_what_was_sealed(
+        app, as_user, make_case) -> None:
+    office = as_user("reviewer")
+    case_id, _photo = sealed_case(as_user, make_case)
+    url = f"/api/cases/{case_id}"
+    before = office.get(url).get_json()
+    for change in ({"subject": "改过的事由"}, {"received_at": "2026-11-21T08:00:00+08:00"},
+                   {"unit_id": unit_id("Street B")}, {"external_ref": "CHANGED-1"},
+                   {"key": True}, {"leader": "某领导"},
+                   {"complainant": {"name": "李四", "phone": None}}):
+        answer = office.patch(url, json={"version": before["version"], **change})
+        assert answer.status_code == 409, (change, answer.get_json())
+        assert answer.get_json()["code"] == "case.closed"
+    assert office.get(url).get_json() == before
+
+    # An edit from before sealed cases were read-only, made on the row itself; the file is
+    # made again (files are kept per set of seals: dropping the record makes it anew).
+    db.session.execute(sa.update(Case).where(Case.id == case_id).values(
+        subject="改过的事由", address="改过的地址", external_ref="CHANGED-1",
+        result="改过的结果", unit_id=unit_id("Street B"), complainant_name="李四"))
+    db.session.execute(sa.delete(ClosureFile))
+    db.session.commit()
+    docx, answer = download(office, f"{url}/closure-file.docx")
+    text = docx_text(docx)
+    for sealed, later in (("夜色酒吧深夜噪声扰民", "改过的事由"), ("东湖路88号", "改过的地址"),
+                          ("12345-2026-0001", "CHANGED-1"), ("已责令整改，复测达标", "改过的结果"),
+                          ("Street A", "Street B")):
+        assert sealed in text and later not in text, (sealed, later)
+    # The seal holds the complainant as a hash only: a changed one is not printed at all.
+    assert "李四" not in text and "张三" not in text
+    assert "12345-2026-0001" in answer.headers["Content-Disposition"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ClosureFile)) == 1
+
+    walk(office, case_id, ("reopen", params_for("reopen")))  # a reopen makes it editable
+    version = office.get(url).get_json()["version"]
+    answer = office.patch(url, json={"version": version, "subject": "重开后更正的事由"})
+    assert answer.status_code == 200 and answer.get_json()["subject"] == "重开后更正的事由"
+
+
+NASTY_REFS = ["../../../etc/x", "a/b\\c", "a/b", "C:evil", "x:y*?|", "12345/2026/001", "NUL",
+              "COM1", "com1.txt", "", "...", "R" * 120, "a\x01b\x1f\x7f", "ab\u202egpj.exe",
+              "\u2066x\u2069", "粤环〔2026〕12号"]
+RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³])(\..*)?", re.IGNORECASE)
+
+
+def assert_plain(name: str) -> None:
+    """A relative path that extracts as itself on Linux, macOS and Windows."""
+    parts = name.split("/")
+    assert not name.startswith("/") and all(p not in ("", ".", "..") for p in parts), name
+    assert not any(ch in '\\:*?"<>|' or unicodedata.category(ch) in ("Cc", "Cf")
+                   for ch in name), repr(name)
+    assert not any(RESERVED.fullmatch(p) or p.endswith((".", " ")) for p in parts), name
+    assert len(parts[0].encode()) <= 255, name
+
+
+def test_archive_entry_names_are_safe_whatever_the_reference(app, as_user, make_case) -> None:
+    """References from other platforms are free text, whatever they hold (these ones as
+    they were stored before the text rule): the archive never fails on one."""
+    office = as_user("reviewer")
+    sealed_id, _photo = sealed_case(as_user, make_case)
+    model = db.session.scalar(sa.select(Seal).filter_by(case_id=sealed_id))
+    ids = []
+    for ref in NASTY_REFS:  # each a closed case sealed with that reference (no photos)
+        case_id = make_case()["id"]
+        manifest = json.loads(model.manifest)
+        manifest["case"] = {**manifest["case"], "id": case_id, "external_ref": ref or None}
+        manifest["evidence"] = []
+        body = sealing.canonical(manifest)
+        db.session.execute(sa.update(Case).where(Case.id == case_id).values(
+            status="closed", closed_at=model.sealed_at, external_ref=ref or None))
+        db.session.add(Seal(case_id=case_id, number=1, manifest=body.decode(),
+                            sha256=hashlib.sha256(body).hexdigest(),
+                            object_key=model.object_key, sealed_at=model.sealed_at,
+                            sealed_by=model.sealed_by, event_seq=model.event_seq))
+        ids.append(case_id)
+    db.session.commit()
+    data, answer = download(office, "/api/archives.zip?" + "&".join(f"case={i}" for i in ids))
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        names = z.namelist()
+    for name in names:
+        assert_plain(name)
+    folders = {n.split("/")[0] for n in names if "/" in n}
+    assert len(folders) == len(ids)  # one each: unique, and no reference nested any
+    for case_id in ids:
+        assert sum(f.endswith(case_id[:8]) or f == case_id for f in folders) == 1, case_id
+    assert any(f.startswith("粤环-2026-12号_") for f in folders)  # kept readable
+    assert any(f.startswith("12345-2026-001_") for f in folders)
+    # A case's own archive: its entries, and the file name it is saved under.
+    single, answer = download(office, f"/api/cases/{ids[0]}/archive.zip")  # ../../../etc/x
+    with zipfile.ZipFile(io.BytesIO(single)) as z:
+        for name in z.namelist():
+            assert_plain(name)
+        assert any(n.startswith(f"etc-x_{ids[0][:8]}/") for n in z.namelist())
+    saved = unquote(answer.headers["Content-Disposition"].rsplit("''", 1)[-1])
+    assert_plain(saved)
+    assert "/" not in saved and saved.endswith(".zip")

@@ -246,18 +246,55 @@ def test_a_check_over_the_limit_is_413_and_keeps_nothing(app, as_user, photo) ->
     assert client.post(url, data=photo["data"]).get_json()["match"] is True
 
 
-def test_anonymous_calls_are_rate_limited_and_logged_in_ones_are_not(  # type: ignore[no-untyped-def]
+def test_anonymous_calls_are_rate_limited_per_address_and_logged_in_ones_per_user(  # type: ignore[no-untyped-def]
         app, as_user, photo) -> None:
     app.config["VERIFY_RATE_LIMIT"] = "3 per minute"
+    app.config["VERIFY_USER_RATE_LIMIT"] = "5 per minute"
     client = anonymous(app)
     for _ in range(3):
         assert client.get("/api/verify/ZZZZ-ZZZZ").status_code == 404
     answer = client.get(f"/api/verify/{photo['code']}/qr.svg")  # one limit for all three
     assert answer.status_code == 429 and answer.get_json()["code"] == "request.rate_limited"
     assert "Retry-After" in answer.headers
-    inspector = as_user("insp_a")
-    for _ in range(5):
+    # Logged in: a limit of its own, per user (not the anonymous one of the same address).
+    inspector, other = as_user("insp_a"), as_user("insp_b")
+    for _ in range(4):
         assert inspector.get(f"/api/verify/{photo['code']}").status_code == 200
+    assert inspector.get("/api/verify/ZZZZ-ZZZZ").status_code == 404
+    for url in (f"/api/verify/{photo['code']}", "/api/verify/ZZZZ-ZZZZ"):
+        answer = inspector.get(url)
+        assert answer.status_code == 429 and answer.get_json()["code"] == "request.rate_limited"
+    answer = inspector.post(f"/api/verify/{photo['code']}/check", data=photo["data"])
+    assert answer.status_code == 429
+    # The QR code looks nothing up: a review page shows one per photo.
+    assert inspector.get(f"/api/verify/{photo['code']}/qr.svg").status_code == 200
+    assert other.get("/api/verify/ZZZZ-ZZZZ").status_code == 404  # another user's count
+
+
+def test_unknown_and_unpublished_codes_take_the_same_steps(app, as_user, photo) -> None:  # type: ignore[no-untyped-def]
+    """No timing tells an existing code from a missing one: both run the same SQL
+    statements (counted, not timed), logged in or not."""
+    seal_case(photo["case_id"], [photo["id"]], published=False)
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    missing = "ZZZZ-ZZZZ" if photo["code"] != "ZZZZ-ZZZZ" else "YYYY-YYYY"
+    for caller in (anonymous(app), as_user("insp_b")):  # insp_b may not see the case
+        caller.get(f"/api/verify/{missing}")  # warm: a session's first use writes
+        shapes = []
+        for code in (photo["code"], missing, photo["code"]):
+            statements.clear()
+            sa.event.listen(db.engine, "before_cursor_execute", count)
+            try:
+                answer = caller.get(f"/api/verify/{code}")
+            finally:
+                sa.event.remove(db.engine, "before_cursor_execute", count)
+            assert answer.status_code == 404 and answer.get_json()["code"] == "verify.not_found"
+            shapes.append(list(statements))
+        assert shapes[0] == shapes[1] == shapes[2], shapes
+        assert shapes[0], "no statement counted"
 
 
 def test_qr_svg_holds_the_verify_url(app) -> None:  # type: ignore[no-untyped-def]

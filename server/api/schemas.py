@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from server.domain import deadlines, noise_record, vocab
+from server.domain import deadlines, noise_record, text, vocab
 
 # The oldest and the newest time accepted anywhere: earlier or later is a typo, and far
 # enough out the conversion to UTC no longer fits a datetime (or a database column).
@@ -18,23 +18,23 @@ MAX_PAGE = 100_000
 
 
 class Text(fields.String):
-    """Every string field: text a database can store. PostgreSQL refuses NUL in text, and
-    no database can encode a lone surrogate (valid JSON escapes it) as UTF-8."""
+    """Every string field: text a database can store and a screen or a file shows as it
+    reads (server.domain.text: no NUL, no lone surrogate, no other control characters,
+    no bidi controls)."""
 
-    default_error_messages: ClassVar[dict[str, str]] = {
-        "nul": "Must not contain NUL characters.",
-        "surrogate": "Must be valid Unicode text.",
-    }
+    # A password is never shown: control characters in it harm nobody.
+    shown = True
 
     def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
         result = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in result:
-            raise self.make_error("nul")
-        try:
-            result.encode("utf-8")
-        except UnicodeEncodeError:
-            raise self.make_error("surrogate") from None
+        wrong = text.problem(result, shown=self.shown)
+        if wrong:
+            raise ValidationError(wrong)
         return result
+
+
+class Secret(Text):
+    shown = False
 
 
 class UUIDStr(fields.UUID):
@@ -508,7 +508,7 @@ class VisitListSchema(Schema):
 # ---- session -------------------------------------------------------------------------
 class LoginSchema(Schema):
     username = _text(80, required=True)
-    password = _text(200, required=True)
+    password = Secret(required=True, validate=validate.Length(max=200))
 
 
 class UserSchema(Schema):

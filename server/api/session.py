@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 
 from flask import current_app, g, jsonify, request
@@ -11,6 +12,7 @@ from server.api.blueprint import Blueprint
 from server.api.schemas import LoginResultSchema, LoginSchema, MeSchema, SessionListSchema
 from server.api.security import load_user, session_token
 from server.domain import auth, login_throttle, scope
+from server.domain.errors import Unauthenticated
 from server.extensions import limiter
 
 blp = Blueprint("session", __name__, url_prefix="/api",
@@ -45,7 +47,14 @@ def login(data: dict):  # type: ignore[no-untyped-def]
 @blp.route("/auth/logout", methods=["POST"])
 @blp.response(204)
 def logout():  # type: ignore[no-untyped-def]
-    """Log out: ends the session on the server too."""
+    """Log out: ends the session on the server too.
+
+    A live session's logout is a write like any other and needs the CSRF token (403
+    `auth.csrf_failed`), so another site cannot end it; with no live session (none,
+    expired, ended) there is nothing to protect: 204 with the cookie cleared, so an app
+    whose session ran out still ends up logged out."""
+    with contextlib.suppress(Unauthenticated):
+        load_user()
     auth.logout(session_token(), address=request.remote_addr)
     response = current_app.response_class(status=204)
     response.delete_cookie(current_app.config["SESSION_COOKIE_NAME"], path="/",

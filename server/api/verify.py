@@ -22,9 +22,10 @@ from server.domain.errors import Unauthenticated
 from server.extensions import limiter
 from server.reports.qr import qr_svg
 
-# Per address, for callers not logged in (logged-in users are not limited here). The
-# check reads and hashes up to MAX_UPLOAD_BYTES, so it has a tighter limit of its own.
-# Overridable by the app config keys of the same names.
+# Per address for callers not logged in (VERIFY_RATE_LIMIT; the check reads and hashes
+# up to MAX_UPLOAD_BYTES, so it has a tighter limit of its own), per user for those logged
+# in (VERIFY_USER_RATE_LIMIT: higher, for the office checking photos; per user, as an
+# office behind one address is many users). App config keys of those names.
 
 blp = Blueprint("verify", __name__, url_prefix="/api",
                 description="Photos anyone can verify: a printed short code resolved, "
@@ -64,10 +65,16 @@ _anonymous_limit = limiter.shared_limit(
 _anonymous_check_limit = limiter.limit(
     lambda: current_app.config["VERIFY_CHECK_RATE_LIMIT"],
     exempt_when=_logged_in)
+# Lookups and checks of logged-in users (the QR code looks nothing up: not counted, a
+# review page shows one per photo).
+_user_limit = limiter.shared_limit(
+    lambda: current_app.config["VERIFY_USER_RATE_LIMIT"], scope="verify-user",
+    key_func=lambda: f"user:{g.user.id}", exempt_when=lambda: not _logged_in())
 
 
 @blp.route("/verify/<code>")
 @_anonymous_limit
+@_user_limit
 @blp.doc(parameters=[CODE_PARAM])
 @blp.response(200, VerifySchema)
 def record(code: str):  # type: ignore[no-untyped-def]
@@ -81,6 +88,7 @@ def record(code: str):  # type: ignore[no-untyped-def]
 @blp.route("/verify/<code>/check", methods=["POST"])
 @_anonymous_limit
 @_anonymous_check_limit
+@_user_limit
 @blp.doc(parameters=[CODE_PARAM],
          requestBody={"required": True, "description": "The photo's bytes, as they are.",
                       "content": {"application/octet-stream": {

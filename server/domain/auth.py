@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import joinedload
 
-from server.domain import audit, login_throttle, runtime
+from server.domain import audit, login_throttle, runtime, text
 from server.domain.errors import Conflict, Invalid, NotFound, Unauthenticated
 from server.domain.uow import command, transaction
 from server.extensions import db
@@ -49,11 +49,21 @@ def hash_password(password: str, username: str = "") -> str:
     return _hasher.hash(password)
 
 
+def _check_text(code: str, values: dict[str, tuple[str, int]]) -> None:
+    """Names typed at the CLI follow the API's text rule: they are shown on every screen."""
+    errors = {field: [wrong] for field, (value, max_len) in values.items()
+              if (wrong := text.checked(value, max_len))}
+    if errors:
+        raise Invalid(code, "; ".join(f"{k}: {v[0]}" for k, v in errors.items()),
+                      errors=errors)
+
+
 @command
 def create_unit(name: str, parent_name: str | None = None) -> Unit:
     name = name.strip()
     if not name:
         raise Invalid("unit.name_required", "A unit needs a name.")
+    _check_text("unit.bad_name", {"name": (name, 200)})
     if db.session.scalar(sa.select(Unit).filter_by(name=name)):
         raise Conflict("unit.exists", f"A unit named {name!r} exists already.")
     parent = None
@@ -73,6 +83,8 @@ def create_user(username: str, password: str, role: str, unit_names: list[str],
                 display_name: str = "") -> User:
     if role not in ROLES:
         raise Invalid("user.bad_role", f"Role must be one of {', '.join(ROLES)}.")
+    _check_text("user.bad_name", {"username": (username, 80),
+                                  "display_name": (display_name, 120)})
     if not unit_names:
         raise Invalid("user.unit_required", "A user belongs to at least one unit.")
     if db.session.scalar(sa.select(User).filter_by(username=username)):

@@ -136,6 +136,9 @@ def filtered(user: User, *, status: str | None = None, category: str | None = No
 def update_case(user: User, case_id: str, changes: dict[str, Any], version: int) -> Case:
     _require_office(user)
     case = scope.get_case(user, case_id, for_update=True)
+    # A closed case is sealed: its fields are what the seal and its closure files say,
+    # until a reopen (under the lock, so an approval cannot slip in between).
+    lifecycle.require_open(case, "changes")
     if case.version != version:
         raise lifecycle.version_conflict(case, version)
     if "unit_id" in changes:

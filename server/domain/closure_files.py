@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Any
 
 import sqlalchemy as sa
@@ -23,7 +25,16 @@ from server.domain.privacy import mask_phone
 from server.domain.roles import OFFICE_ROLES, require_role
 from server.domain.uow import transaction
 from server.extensions import db
-from server.models import Case, ClosureFile, Evidence, Measurement, Revisit, Seal, User
+from server.models import (
+    Case,
+    ClosureFile,
+    Evidence,
+    Measurement,
+    Revisit,
+    Seal,
+    Unit,
+    User,
+)
 from server.models.base import utcnow
 from server.reports import archive as zip_archive
 from server.reports import closure_file as render
@@ -40,6 +51,25 @@ CONTENT_TYPES = {
 }
 PERIODS = {"day": "昼间", "night": "夜间"}
 TITLES = {False: "环境信访案件办结材料", True: "环境信访案件办结公示"}
+
+
+@dataclass(frozen=True)
+class SealedCase:
+    """A case as its seal recorded it: what closure files print. The row may have moved on
+    (a reopen, or an edit made before sealed cases were read-only); the seal has not."""
+
+    id: str
+    subject: str
+    address: str
+    category: str
+    channel: str
+    unit: str
+    received_at: datetime
+    closed_at: datetime
+    verdict: str | None
+    result: str | None
+    external_ref: str | None
+    complainant: str | None  # masked, and only while the row still holds what was sealed
 
 
 @dataclass(frozen=True)
@@ -150,7 +180,7 @@ def _file_name(chosen: list[tuple[Case, Seal]], kind: str, public: bool) -> str:
     what = "办结公示" if public else "办结材料"
     if len(chosen) == 1:
         case, s = chosen[0]
-        return f"{what}-{_case_label(case)}-封存{s.number}.{kind}"
+        return f"{what}-{_case_label(_ref(s), case.id)}-封存{s.number}.{kind}"
     return f"{what}-{len(chosen)}件.{kind}"
 
 
@@ -160,10 +190,36 @@ def _photo_items(seal: Seal) -> list[dict[str, Any]]:
             if (e["content_type"] or "").startswith("image/")]
 
 
-def _case_label(case: Case) -> str:
-    """The platform's number where there is one (not unique across sources), and the id's
-    start, which is."""
-    return f"{case.external_ref}_{case.id[:8]}" if case.external_ref else case.id
+def _case_label(external_ref: str | None, case_id: str, *, full_id: bool = False) -> str:
+    """A file or folder name: the platform's number where there is one, as a safe slug
+    (it is free text: slashes, colons, device names), and the id's start, which makes it
+    unique (`full_id` when two starts meet in one batch)."""
+    slug = zip_archive.safe_name(external_ref or "")
+    return f"{slug}_{case_id if full_id else case_id[:8]}" if slug else case_id
+
+
+def _ref(s: Seal) -> str | None:
+    return json.loads(s.manifest)["case"].get("external_ref")
+
+
+def _sealed_views(chosen: list[tuple[Case, Seal]], public: bool) -> dict[str, SealedCase]:
+    """Each case as its seal lists it (one query for the units' names)."""
+    sealed = {s.id: json.loads(s.manifest)["case"] for _c, s in chosen}
+    units = dict(db.session.execute(sa.select(Unit.id, Unit.name).where(
+        Unit.id.in_({m["unit_id"] for m in sealed.values()}))).all())
+    views = {}
+    for case, s in chosen:
+        m = sealed[s.id]
+        # The manifest holds the complainant only as a hash: print the row's when it is
+        # still what was sealed, else nothing rather than something else.
+        same = m.get("complainant_sha256") == sealing.complainant_digest(case)
+        views[case.id] = SealedCase(
+            id=case.id, subject=m["subject"], address=m["address"], category=m["category"],
+            channel=m["channel"], unit=units.get(m["unit_id"], ""),
+            received_at=datetime.fromisoformat(m["received_at"]), closed_at=s.sealed_at,
+            verdict=m.get("verdict"), result=m.get("result"), external_ref=m.get("external_ref"),
+            complainant=_complainant(case) if same and not public else None)
+    return views
 
 
 def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str) -> ClosurePacket:
@@ -183,18 +239,19 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str) -> Cl
     approvers = dict(db.session.execute(sa.select(User.id, User.display_name).where(
         User.id.in_({s.sealed_by for _c, s in chosen}))).all())
     store = runtime.storage()
+    views = _sealed_views(chosen, public)
     sections = []
-    for case, s in chosen:
-        m = manifests[s.id]
+    for case_row, s in chosen:
+        m, case = manifests[s.id], views[case_row.id]
         listed = sorted((photos[e["id"]] for e in m["evidence"] if e["id"] in photos),
                         key=lambda ev: (ev.captured_at, ev.id))
         sections.append(CaseSection(
             case_id=f"{case.external_ref}（{case.id}）" if case.external_ref else case.id,
             subject=case.subject, address=case.address,
             category=labels.label("categories", case.category),
-            channel=labels.label("channels", case.channel), unit=case.unit.name,
+            channel=labels.label("channels", case.channel), unit=case.unit,
             received_at=case.received_at, closed_at=case.closed_at,
-            complainant=None if public else _complainant(case),
+            complainant=case.complainant,
             verdict=labels.label("verdicts", case.verdict), result=case.result or "",
             revisit=_revisit_line([revisits[r["id"]] for r in m["revisits"]
                                    if r["id"] in revisits]),
@@ -207,12 +264,12 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str) -> Cl
         s.sealed_at for _c, s in chosen), cases=sections)
 
 
-def _photo(ev: Evidence, case: Case, base: str, store: Any) -> PhotoEntry:
+def _photo(ev: Evidence, case: SealedCase, base: str, store: Any) -> PhotoEntry:
     image = b"".join(store.iter_chunks(thumb_key(ev.id, "large")))
     return PhotoEntry(
         evidence_id=ev.id, short_code=ev.short_code or "",
         verify_url=verification.verify_url(ev.short_code or "", base),
-        heading=f"{ev.place or case.unit.name}现场检查照片", taken_at=ev.captured_at,
+        heading=f"{ev.place or case.unit}现场检查照片", taken_at=ev.captured_at,
         photographer=ev.photographer or "", place=ev.place or case.address,
         caption=ev.caption or "", sha256=ev.sha256, image=image)
 
@@ -257,8 +314,13 @@ def write_archive(user: User, case_ids: Iterable[str], request_base: str,
     store = runtime.storage()
     entries: list[zip_archive.ArchiveEntry] = []
     lines = []
-    for case, s in chosen:
-        folder = _case_label(case)
+    views = _sealed_views(chosen, False)
+    short = Counter(_case_label(_ref(s), c.id) for c, s in chosen)
+    for case_row, s in chosen:
+        case = views[case_row.id]
+        folder = _case_label(case.external_ref, case.id)
+        if short[folder] > 1:  # two ids' starts alike in one batch: the whole id
+            folder = _case_label(case.external_ref, case.id, full_id=True)
         manifest = s.manifest.encode()
         entries.append(zip_archive.ArchiveEntry(
             f"{folder}/seal-{s.number}.json", lambda body=manifest: [body], s.sha256))

@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm.exc import StaleDataError
 
-from server.domain import audit, deadline_rules, deadlines, scope, sealing, timeline
+from server.domain import audit, deadline_rules, deadlines, scope, sealing, text, timeline
 from server.domain.errors import Conflict, Forbidden, Invalid, NotFound
 from server.domain.roles import FIELD_ROLES as FIELD
 from server.domain.roles import OFFICE_ROLES as OFFICE
@@ -213,8 +213,9 @@ def _text(params: dict[str, Any], name: str, errors: dict[str, list[str]],
         if required:
             errors.setdefault(name, []).append("Required.")
         return None
-    if not isinstance(value, str) or len(value) > 4000:
-        errors.setdefault(name, []).append("Text of at most 4000 characters.")
+    wrong = text.checked(value, 4000)
+    if wrong:
+        errors.setdefault(name, []).append(wrong)
         return None
     return value.strip()
 
@@ -232,8 +233,10 @@ def _check_params(user: User, case: Case, action: Action,
         elif p.kind == "texts":
             value = params.get(p.name)
             if not isinstance(value, list) or not value or not all(
-                    isinstance(v, str) and v.strip() and len(v) <= 1000 for v in value):
+                    isinstance(v, str) and v.strip() for v in value):
                 errors.setdefault(p.name, []).append("One or more non-empty texts.")
+            elif wrong := next(filter(None, (text.checked(v, 1000) for v in value)), None):
+                errors.setdefault(p.name, []).append(wrong)
             else:
                 clean[p.name] = [v.strip() for v in value]
         elif p.kind == "days":

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import audit
+from server.domain import audit, text
 from server.domain.errors import Invalid, NotFound
 from server.domain.roles import require_district_admin
 from server.domain.uow import command
@@ -168,6 +168,4 @@ def _wrong(q: dict[str, Any], value: Any) -> str | None:
         return None if ok else f"A whole number from {q['min']} to {q['max']}."
     if kind == "yesno":
         return None if isinstance(value, bool) else "true or false."
-    if not isinstance(value, str) or len(value) > MAX_TEXT_ANSWER:
-        return f"Text of at most {MAX_TEXT_ANSWER} characters."
-    return None
+    return text.checked(value, MAX_TEXT_ANSWER)

@@ -65,12 +65,17 @@ def row_parts(case: Case, until: datetime) -> dict[str, Any]:
             "subject": case.subject, "address": case.address, "lat": case.lat,
             "lon": case.lon, "received_at": _iso(case.received_at), "unit_id": case.unit_id,
             "verdict": case.verdict, "result": case.result, "external_ref": case.external_ref,
-            "complainant_sha256": _digest([case.complainant_name, case.complainant_phone]),
+            "complainant_sha256": complainant_digest(case),
         },
         "evidence": [_evidence(ev) for ev in evidence],
         "visits": [_visit(v) for v in visits],
         "revisits": [_revisit(r) for r in revisits],
     }
+
+
+def complainant_digest(case: Case) -> str:
+    """How a manifest lists the complainant: a hash of what was recorded."""
+    return _digest([case.complainant_name, case.complainant_phone])
 
 
 def _evidence(ev: Evidence) -> dict[str, Any]:

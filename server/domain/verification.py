@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased, lazyload
 
 from server.domain import runtime, scope, shortcodes
 from server.domain.errors import NotFound, TooLarge
@@ -76,28 +77,48 @@ def _seals(case_id: str) -> list[Seal]:
                                    .order_by(Seal.number.desc())))
 
 
+def _find(normal: str) -> tuple[Evidence | None, Case | None, Seal | None]:
+    """The photo, its case and the case's latest seal, in one statement whatever the code:
+    a code that exists costs the same round trip as one that does not (nothing loaded
+    after it, not even the case's assignees), so timing tells nothing either."""
+    newer = aliased(Seal)
+    latest_number = (sa.select(sa.func.max(newer.number))
+                     .where(newer.case_id == Evidence.case_id)
+                     .correlate(Evidence).scalar_subquery())
+    row = db.session.execute(
+        sa.select(Evidence, Case, Seal)
+        .join(Case, Case.id == Evidence.case_id)
+        .outerjoin(Seal, sa.and_(Seal.case_id == Evidence.case_id,
+                                 Seal.number == latest_number))
+        .options(lazyload(Case.assignees), lazyload(Case.co_units))
+        .where(Evidence.short_code == normal)).first()
+    return (row[0], row[1], row[2]) if row is not None else (None, None, None)
+
+
 def resolve(user: User | None, code: str) -> Resolved:
     """What `code` resolves to for `user` (None: nobody logged in); 404 `verify.not_found`
-    for anything that may not be shown."""
+    for anything that may not be shown. Unknown and unpublished codes take the same
+    steps (the same statements) to the same 404."""
     normal = shortcodes.normalise(code)
     if normal is None:
         raise _not_found()
-    ev = db.session.scalar(sa.select(Evidence).filter_by(short_code=normal))
-    if ev is None:
-        raise _not_found()
-    case = db.session.get(Case, ev.case_id)
-    seals = _seals(ev.case_id)
-    if user is not None and scope.visible_case_ids(user, [ev.case_id]):
-        for seal in seals:
+    ev, case, latest = _find(normal)
+    # Asked for every logged-in caller, with or without a photo found.
+    case_id = ev.case_id if ev is not None else ""
+    visible = user is not None and bool(scope.visible_case_ids(user, [case_id]))
+    if visible and ev is not None and case is not None:
+        for seal in _seals(ev.case_id):
             entry = _listed(seal, ev.id)
             if entry is not None:
                 return Resolved(ev, case, False, seal, entry.get("sha256") or ev.sha256)
         return Resolved(ev, case, False, None, None)
     # Only the latest seal speaks: after a reopen, an older published seal no longer does.
-    latest = seals[0] if seals else None
-    entry = _listed(latest, ev.id) if latest is not None else None
-    if (entry is None or latest is None or latest.published_at is None
-            or case is None or case.status != "closed" or ev.state != "stored"):
+    # The cheap checks first: the manifest is read only for a published seal.
+    if (ev is None or case is None or latest is None or latest.published_at is None
+            or case.status != "closed" or ev.state != "stored"):
+        raise _not_found()
+    entry = _listed(latest, ev.id)
+    if entry is None:
         raise _not_found()
     return Resolved(ev, case, True, latest, entry.get("sha256") or ev.sha256)
 

@@ -24,11 +24,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from server.domain import text
+
 DATA = Path(__file__).with_name("data") / "cn_calendar.json"
 KINDS = ("holiday", "workday")
 ONE_DAY = dt.timedelta(days=1)
 # date.fromisoformat also takes "20260101" and week dates; an upload must be plain.
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+MAX_NAME = 60  # the column's length: "春节", "国庆节、中秋节", never a paragraph
 
 
 class CalendarYearMissing(Exception):
@@ -130,8 +133,8 @@ def check_year(year: int, days: list[dict[str, Any]]) -> list[Day]:
         kind, name, raw = item.get("kind"), item.get("name", ""), item.get("date")
         if kind not in KINDS:
             problems.append(f"kind must be holiday or workday, not {kind!r}")
-        if not isinstance(name, str):
-            problems.append("name must be text")
+        if wrong := text.checked(name, MAX_NAME):
+            problems.append(f"name: {wrong}")
         try:
             if not isinstance(raw, str) or not _ISO_DATE.fullmatch(raw):
                 raise ValueError

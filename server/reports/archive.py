@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["README_NAME", "SUMS_NAME", "ArchiveEntry", "archive_readme", "write_archive"]
+__all__ = ["README_NAME", "SUMS_NAME", "ArchiveEntry", "archive_readme", "safe_name",
+           "write_archive"]
 
 log = logging.getLogger(__name__)
 
@@ -89,15 +91,38 @@ def _write(zf: zipfile.ZipFile, name: str, chunks: Iterable[bytes]) -> str:
     return digest.hexdigest()
 
 
+# Windows refuses these as a file's name, whatever follows a dot (NUL.txt, COM1.json).
+_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9\u00b9\u00b2\u00b3]|LPT[0-9\u00b9\u00b2\u00b3])"
+                       r"(\..*)?", re.IGNORECASE)
+# Not allowed in a Windows file name, or read as a path or a drive.
+_FORBIDDEN = frozenset('\\:*?"<>|')
+MAX_SLUG = 48
+
+
+def safe_name(text: str, max_len: int = MAX_SLUG) -> str:
+    """A piece of a file name made from free text (a platform's case number): letters and
+    digits of every script kept (中文 too), runs of anything else (separators, dots,
+    control and direction characters, spaces) one "-", at most `max_len` characters. May
+    be empty: the caller adds what makes the name unique (a case id)."""
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFKC", text):
+        # Letters, digits and the combining marks some scripts write words with.
+        keep = unicodedata.category(ch)[0] in "LNM" or ch == "_"
+        out.append(ch if keep else "-")
+    slug = re.sub(r"-{2,}", "-", "".join(out)).strip("-_")
+    return slug[:max_len].rstrip("-_")
+
+
 def _checked_name(name: str) -> str:
-    # What extracts safely everywhere and can stand on a SHA256SUMS line unescaped.
+    # What extracts safely everywhere (Linux, macOS, Windows) and can stand on a
+    # SHA256SUMS line unescaped: callers name entries with safe_name, this is the guard.
     parts = name.split("/")
     if (
         not name
         or name.startswith("/")
-        or any(part in ("", ".", "..") for part in parts)
-        or any(ch in name for ch in "\\\r\n\0")
-        or re.match(r"^[A-Za-z]:", name)
+        or any(part in ("", ".", "..") or _RESERVED.fullmatch(part)
+               or part.endswith((".", " ")) for part in parts)
+        or any(ch in _FORBIDDEN or unicodedata.category(ch) in ("Cc", "Cf") for ch in name)
     ):
         raise ValueError(f"unsafe archive entry name: {name!r}")
     return name

@@ -41,6 +41,7 @@ from fpdf import FPDF
 from fpdf.enums import Align, MethodReturnValue, TextMode, WrapMode, XPos, YPos
 from PIL import Image
 
+from server.domain.text import printable
 from server.media.strip import without_metadata
 from server.reports.archive import FIXED_TIME, STORED_SUFFIXES
 from server.reports.fonts import cjk_font
@@ -230,7 +231,7 @@ def _run(
     font: str | None = None,
     grey: bool = False,
 ) -> None:
-    run = paragraph.add_run(text)
+    run = paragraph.add_run(printable(text))
     run.bold = bold or None
     if size:
         run.font.size = Pt(size)

@@ -195,7 +195,9 @@ export async function renderCaseForm(view, caseId) {
         box.hidden = false;
         box.querySelector("#reload-case").addEventListener("click", () => renderCaseForm(view, caseId));
       } else {
-        showErrors(form, flatten(error.problem?.errors), errorText(error));
+        // A sealed case is read-only (409 case.closed) until a reopen.
+        const closed = error.problem?.code === "case.closed" ? t("caseClosedEdit") : null;
+        showErrors(form, flatten(error.problem?.errors), closed || errorText(error));
       }
     }
   });

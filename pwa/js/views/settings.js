@@ -1,4 +1,4 @@
-import { api } from "../api.js";
+import { api, setCsrf } from "../api.js";
 import { getLang, setLang, t } from "../i18n.js";
 import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
@@ -42,7 +42,13 @@ export async function renderSettings(view) {
   view.querySelector("#logout").addEventListener("click", async () => {
     const waiting = (await outbox.items()).length;
     try {
-      await api("POST", "/api/auth/logout");
+      // The CSRF token goes with it (api() adds it). A token older than this browser's
+      // last login is refused: take the live one and end that session too.
+      await api("POST", "/api/auth/logout").catch(async (error) => {
+        if (error.code !== "auth.csrf_failed") throw error;
+        setCsrf((await api("GET", "/api/me")).csrf_token);
+        await api("POST", "/api/auth/logout");
+      });
     } catch (error) {
       // The session cookie is HttpOnly: only the server can end it. Logging out locally
       // while offline would leave a live session behind on a shared phone.
