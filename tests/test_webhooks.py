@@ -210,6 +210,9 @@ def test_an_allowed_network_is_posted_to_at_the_address_checked(
     # The next delivery asks again, and the rebound answer is refused.
     error = webhooks._send(job(f"http://hooks.example.test:{port}/hook"))
     assert error is not None and "refused" in error and len(local_receiver.got) == 1
+    # A path as an admin may type it is escaped, not a reason to fail.
+    assert webhooks._send(job(f"http://127.0.0.1:{port}/hook/钩 子?q=1 2")) is None
+    assert local_receiver.paths[-1] == "/hook/%E9%92%A9%20%E5%AD%90?q=1%202"
 
 
 def test_no_redirect_is_followed_and_loopback_needs_the_allowance(

@@ -21,6 +21,7 @@ import hmac
 import http.client
 import ipaddress
 import json
+import logging
 import os
 import queue
 import re
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 import certifi
 import sqlalchemy as sa
@@ -62,6 +63,8 @@ METADATA_NAMES = frozenset({"metadata.google.internal", "metadata", "instance-da
 _IPV4_NUMBERS = re.compile(r"[0-9a-fx.]+", re.IGNORECASE)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _SIGNS = "fieldcase.webhook-secret:"
+_URL_SAFE = "/%:@!$&'()*+,;=~-._"  # what a path keeps as it is (others are %-escaped)
+log = logging.getLogger(__name__)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -156,7 +159,10 @@ def refused(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """Not a public address (loopback, private, link-local, multicast, reserved,
     unspecified, shared 100.64/10, ...), and not in a network the operator allowed."""
     ip = _decisive(ip)
-    if any(ip in net for net in _networks(tuple(setting("WEBHOOK_ALLOWED_NETWORKS")))):
+    allowed = setting("WEBHOOK_ALLOWED_NETWORKS")
+    if isinstance(allowed, str):  # set as the environment spells it
+        allowed = [c.strip() for c in allowed.split(",") if c.strip()]
+    if any(ip in net for net in _networks(tuple(allowed))):
         return False
     return (not ip.is_global or ip.is_private or ip.is_loopback or ip.is_link_local
             or ip.is_multicast or ip.is_reserved or ip.is_unspecified)
@@ -387,13 +393,15 @@ def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int
     parts = check_url(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    path = quote(parts.path or "/", safe=_URL_SAFE) + (
+        f"?{quote(parts.query, safe=_URL_SAFE + '?/')}" if parts.query else "")
     last: Exception = OSError("no address")
     for address in resolve(host, port):
         kind = _PinnedTLS if parts.scheme == "https" else _Pinned
         conn = kind(host, port, address, timeout)
         fired = threading.Event()
         cut = threading.Timer(timeout, _cut, (conn, fired))
+        cut.daemon = True  # never keeps a finished `fieldcase sweep` from exiting
         cut.start()
         try:
             conn.request("POST", path, body=body, headers=headers)
@@ -433,7 +441,7 @@ def _send(job: _Job) -> str | None:
             float(setting("WEBHOOK_TIMEOUT_S")))
     except Invalid as exc:
         return exc.detail[:300]
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         return f"{type(exc).__name__}: {exc}"[:300]
     return None if 200 <= status < 300 else f"HTTP {status}"
 
@@ -467,9 +475,14 @@ def _work(app: Flask, jobs: queue.SimpleQueue[_Job], now: datetime, deadline: fl
                     job = jobs.get_nowait()
                 except queue.Empty:
                     return
-                if not _claim(job.delivery_id, now):
-                    continue  # another sweep took it
-                outcome = _record(job.delivery_id, _send(job), now)
+                try:
+                    if not _claim(job.delivery_id, now):
+                        continue  # another sweep took it
+                    outcome = _record(job.delivery_id, _send(job), now)
+                except Exception:  # the database went away: the lease brings it back
+                    log.exception("webhook delivery %s not recorded", job.delivery_id)
+                    db.session.rollback()
+                    continue
                 if outcome:
                     with lock:
                         counts[outcome] += 1
