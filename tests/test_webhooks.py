@@ -343,50 +343,6 @@ def test_a_plain_secret_from_before_0011_is_sealed_by_the_next_sweep_and_still_s
     assert webhooks.unseal(row.id, row.secret_sealed) == "from-before"
 
 
-def test_0011_gives_existing_webhooks_to_the_top_unit_and_keeps_their_deliveries(
-        tmp_path: Path) -> None:
-    from flask_migrate import downgrade, upgrade
-
-    from server import create_app
-
-    migrations = Path(__file__).resolve().parents[1] / "server" / "migrations"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'm.db'}",
-                      "SECRET_KEY": "m", "INSTANCE_PATH": str(tmp_path),
-                      "STORAGE_URL": f"file://{tmp_path}/o"})
-    with app.app_context():
-        upgrade(directory=str(migrations), revision="0010")
-        t = {"t": "2026-11-24 10:00:00"}
-        with db.engine.begin() as conn:
-            for sql in (
-                "INSERT INTO units (id, name, created_at) VALUES ('top', 'District', :t)",
-                "INSERT INTO units (id, name, parent_id, created_at) VALUES ('st', 'Street',"
-                " 'top', :t)",
-                "INSERT INTO cases (id, channel, category, subject, address, description,"
-                " received_at, unit_id, key, status, version, created_at, updated_at,"
-                " colour_until) VALUES ('c', 'phone', 'noise_social', 's', 'a', '', :t, 'st',"
-                " false, 'received', 1, :t, :t, :t)",
-                "INSERT INTO notifications (id, case_id, unit_id, kind, milestone, dedupe_key,"
-                " created_at, data) VALUES ('n', 'c', 'st', 'overdue', 'overdue', 'k', :t,"
-                " '{}')",
-                "INSERT INTO webhooks (id, url, secret, active, created_at) VALUES ('w',"
-                " 'https://hooks.example.org/h', 'plain-old', true, :t)",
-                "INSERT INTO webhook_deliveries (id, webhook_id, notification_id, state,"
-                " attempts, next_attempt_at) VALUES ('d', 'w', 'n', 'pending', 0, :t)",
-            ):
-                conn.execute(sa.text(sql), t)
-        upgrade(directory=str(migrations), revision="0011")
-        with db.engine.connect() as conn:
-            row = conn.execute(sa.text("SELECT unit_id, legacy_secret, secret_sealed"
-                                       " FROM webhooks")).one()
-            assert tuple(row) == ("top", "plain-old", None)
-            assert conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar() == 1
-        downgrade(directory=str(migrations), revision="0010")
-        with db.engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT secret FROM webhooks")).scalar() == "plain-old"
-            assert conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar() == 1
-        db.engine.dispose()
-
-
 # ---- slow receivers ----------------------------------------------------------------
 class Silent:
     """A receiver that accepts connections (the kernel does, from the backlog) and never
