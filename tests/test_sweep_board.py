@@ -4,6 +4,7 @@ the timeline chain, the colour board and the map feed, and the admin's rules and
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -29,7 +30,7 @@ def ago(delta: timedelta) -> str:
 class Receiver:
     """A webhook receiver on loopback that can be told to fail (or to redirect)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.got: list[tuple[dict, bytes]] = []
         self.paths: list[str] = []
         self.fail = False
@@ -54,7 +55,9 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"http{'s' if tls else ''}://127.0.0.1:{self.server.server_port}/hook"
         threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -213,6 +214,54 @@ def test_an_allowed_network_is_posted_to_at_the_address_checked(
     # A path as an admin may type it is escaped, not a reason to fail.
     assert webhooks._send(job(f"http://127.0.0.1:{port}/hook/钩 子?q=1 2")) is None
     assert local_receiver.paths[-1] == "/hook/%E9%92%A9%20%E5%AD%90?q=1%202"
+
+
+def self_signed(tmp_path: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A certificate for `name`: the receiver's context, and a client's that trusts it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - D).not_valid_after(now + D)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    client = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))
+    return server, client
+
+
+def test_https_dials_the_checked_address_and_verifies_the_name(
+        bare: Flask, only_loopback: None, resolver: Resolver, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    bare.config["WEBHOOK_ALLOWED_NETWORKS"] = LOOPBACK
+    server, client = self_signed(tmp_path, "hooks.example.test")
+    monkeypatch.setattr(webhooks, "_tls", lambda: client)
+    tls = Receiver(tls=server)
+    try:
+        port = tls.server.server_port
+        resolver.answers["hooks.example.test"] = [("127.0.0.1",)]
+        resolver.answers["other.example.test"] = [("127.0.0.1",)]
+        assert webhooks._send(job(f"https://hooks.example.test:{port}/hook")) is None
+        assert tls.got[0][0]["Host"] == f"hooks.example.test:{port}"
+        # The same address under another name: its certificate does not match.
+        error = webhooks._send(job(f"https://other.example.test:{port}/hook"))
+        assert error is not None and "CERTIFICATE_VERIFY_FAILED" in error, error
+        assert len(tls.got) == 1
+    finally:
+        tls.server.shutdown()
+        tls.server.server_close()
 
 
 def test_no_redirect_is_followed_and_loopback_needs_the_allowance(
