@@ -6,6 +6,7 @@ the instance folder. Every variable is listed in the README.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -67,6 +68,28 @@ def _kept_secret(env: Mapping[str, str], name: str, instance: Path, production: 
     return path.read_text().strip()
 
 
+def _hex_key(name: str, value: str) -> str:
+    """A 32-byte key as 64 hex digits."""
+    try:
+        if len(bytes.fromhex(value)) == 32:
+            return value
+    except ValueError:
+        pass
+    raise ConfigError(f"{name} must be 64 hex digits (32 bytes)")
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated CIDRs, each checked (a typo must not widen or void the policy)."""
+    out = []
+    for raw in (env.get(name) or "").split(","):
+        if raw.strip():
+            try:
+                out.append(str(ipaddress.ip_network(raw.strip(), strict=False)))
+            except ValueError as exc:
+                raise ConfigError(f"{name}: {raw.strip()!r} is not a network (CIDR)") from exc
+    return tuple(out)
+
+
 def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Flask config keys from the environment."""
     env = os.environ if env is None else env
@@ -83,6 +106,19 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # database (e.g. from a secrets manager in production).
         "AUDIT_SIGNING_KEY": _kept_secret(env, "AUDIT_SIGNING_KEY", instance, production,
                                           lambda: secrets.token_hex(32)),
+        # Encrypts the webhooks' signing secrets (AES-256-GCM, 64 hex digits): kept outside
+        # the database, so the database alone cannot sign a webhook message.
+        "WEBHOOK_SECRET_KEY": _hex_key("WEBHOOK_SECRET_KEY", _kept_secret(
+            env, "WEBHOOK_SECRET_KEY", instance, production, lambda: secrets.token_hex(32))),
+        # Webhooks: plain http only outside production unless allowed; internal addresses
+        # (loopback, private, link-local, ...) are refused unless one of these networks
+        # holds them; each delivery waits at most the timeout, a sweep's deliveries at most
+        # the budget (the rest wait for the next sweep).
+        "WEBHOOK_ALLOW_HTTP": _bool(env, "WEBHOOK_ALLOW_HTTP", not production),
+        "WEBHOOK_ALLOWED_NETWORKS": _networks(env, "WEBHOOK_ALLOWED_NETWORKS"),
+        "WEBHOOK_TIMEOUT_S": _float(env, "WEBHOOK_TIMEOUT_S", 5.0),
+        "WEBHOOK_SWEEP_BUDGET_S": _float(env, "WEBHOOK_SWEEP_BUDGET_S", 10.0),
+        "WEBHOOK_CONCURRENCY": _int(env, "WEBHOOK_CONCURRENCY", 8),
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL")
         or f"sqlite:///{instance / 'fieldcase.db'}",
         "STORAGE_URL": env.get("STORAGE_URL") or f"file://{instance / 'objects'}",

@@ -105,3 +105,43 @@ def test_0002_adds_device_columns_and_keeps_readings(empty_database: str,
         with db.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM measurements")).scalar() == 1
         db.engine.dispose()
+
+
+def test_0011_gives_existing_webhooks_to_the_top_unit_and_keeps_their_deliveries(
+        empty_database: str, tmp_path: Path) -> None:
+    """The plain secret stays readable (legacy_secret) for the app to seal: the migration
+    has no key. The table is rebuilt on SQLite: its deliveries stay."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database, "SECRET_KEY": "m",
+                      "INSTANCE_PATH": str(tmp_path), "STORAGE_URL": f"file://{tmp_path}/o"})
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS), revision="0010")
+        t = {"t": "2026-11-24 10:00:00"}
+        with db.engine.begin() as conn:
+            for sql in (
+                "INSERT INTO units (id, name, created_at) VALUES ('top', 'District', :t)",
+                "INSERT INTO units (id, name, parent_id, created_at) VALUES ('st', 'Street',"
+                " 'top', :t)",
+                "INSERT INTO cases (id, channel, category, subject, address, description,"
+                " received_at, unit_id, key, status, version, created_at, updated_at,"
+                " colour_until) VALUES ('c', 'phone', 'noise_social', 's', 'a', '', :t, 'st',"
+                " false, 'received', 1, :t, :t, :t)",
+                "INSERT INTO notifications (id, case_id, unit_id, kind, milestone, dedupe_key,"
+                " created_at, data) VALUES ('n', 'c', 'st', 'overdue', 'overdue', 'k', :t,"
+                " '{}')",
+                "INSERT INTO webhooks (id, url, secret, active, created_at) VALUES ('w',"
+                " 'https://hooks.example.org/h', 'plain-old', true, :t)",
+                "INSERT INTO webhook_deliveries (id, webhook_id, notification_id, state,"
+                " attempts, next_attempt_at) VALUES ('d', 'w', 'n', 'pending', 0, :t)",
+            ):
+                conn.execute(sa.text(sql), t)
+        upgrade(directory=str(MIGRATIONS), revision="0011")
+        with db.engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT unit_id, legacy_secret, secret_sealed"
+                                       " FROM webhooks")).one()
+            assert tuple(row) == ("top", "plain-old", None)
+            assert conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar() == 1
+        downgrade(directory=str(MIGRATIONS), revision="0010")
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT secret FROM webhooks")).scalar() == "plain-old"
+            assert conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar() == 1
+        db.engine.dispose()

@@ -4,6 +4,7 @@ the timeline chain, the colour board and the map feed, and the admin's rules and
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -27,20 +28,26 @@ def ago(delta: timedelta) -> str:
 
 
 class Receiver:
-    """A webhook receiver on loopback that can be told to fail."""
+    """A webhook receiver on loopback that can be told to fail (or to redirect)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.got: list[tuple[dict, bytes]] = []
+        self.paths: list[str] = []
         self.fail = False
+        self.redirect: str | None = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                if outer.fail:
+                if outer.redirect:
+                    self.send_response(307)
+                    self.send_header("Location", outer.redirect)
+                elif outer.fail:
                     self.send_response(503)
                 else:
                     outer.got.append((dict(self.headers), body))
+                    outer.paths.append(self.path)
                     self.send_response(204)
                 self.end_headers()
 
@@ -48,27 +55,34 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"http{'s' if tls else ''}://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
 
 @pytest.fixture()
-def receiver() -> Iterator[Receiver]:
+def receiver(app: Flask) -> Iterator[Receiver]:
+    """A receiver, and loopback allowed as the operator would allow an internal network
+    (WEBHOOK_ALLOWED_NETWORKS): without it, 127.0.0.1 is refused."""
+    app.config["WEBHOOK_ALLOWED_NETWORKS"] = ("127.0.0.0/8",)
     r = Receiver()
     yield r
     r.server.shutdown()
     r.server.server_close()
 
 
-def add_hook(app: Flask, as_user, url: str, secret: str = "s3cret") -> dict:  # type: ignore[no-untyped-def]
-    answer = as_user("admin").post("/api/webhooks", json={"url": url, "secret": secret})
+def add_hook(app: Flask, as_user, url: str, **body: Any) -> dict:  # type: ignore[no-untyped-def]
+    """Added by the district's admin (or `by`): the answer carries the secret, once."""
+    by = body.pop("by", "admin")
+    answer = as_user(by).post("/api/webhooks", json={"url": url, **body})
     assert answer.status_code == 201, answer.get_json()
     return answer.get_json()
 
 
 def test_sweep_raises_each_milestone_once_and_signs_the_webhook(app, as_user, make_case,
                                                                 receiver) -> None:
-    add_hook(app, as_user, receiver.url)
+    secret = add_hook(app, as_user, receiver.url)["secret"]
     case = make_case(received_at=ago(2 * D + H))  # past the day-3 reminder (at 2 days)
     # Created after its reminder fell due: nothing is owed for the past.
     assert sweep.sweep()["raised"] == 0
@@ -81,9 +95,9 @@ def test_sweep_raises_each_milestone_once_and_signs_the_webhook(app, as_user, ma
     headers, body = receiver.got[0]
     payload = json.loads(body)
     assert payload["milestone"] == "preliminary_review" and payload["case"]["id"] == case["id"]
-    assert webhooks.verify("s3cret", headers["X-Fieldcase-Timestamp"], body,
+    assert webhooks.verify(secret, headers["X-Fieldcase-Timestamp"], body,
                            headers["X-Fieldcase-Signature"])
-    assert not webhooks.verify("s3cret", headers["X-Fieldcase-Timestamp"], body + b" ",
+    assert not webhooks.verify(secret, headers["X-Fieldcase-Timestamp"], body + b" ",
                                headers["X-Fieldcase-Signature"])
     assert not webhooks.verify("wrong", headers["X-Fieldcase-Timestamp"], body,
                                headers["X-Fieldcase-Signature"])

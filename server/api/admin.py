@@ -21,7 +21,7 @@ from server.api.schemas_lifecycle import (
 from server.api.security import current_user, load_user
 from server.domain import deadline_rules, webhooks, workdays
 from server.domain.errors import Forbidden
-from server.domain.roles import ADMIN_ROLES, OFFICE_ROLES
+from server.domain.roles import OFFICE_ROLES
 from server.models.base import utcnow
 
 blp = Blueprint("admin", __name__, url_prefix="/api",
@@ -87,23 +87,25 @@ def load_calendar_year(body: dict, year: int):  # type: ignore[no-untyped-def]
 @blp.route("/webhooks", methods=["GET"])
 @blp.response(200, WebhookListSchema)
 def list_hooks():  # type: ignore[no-untyped-def]
-    if current_user().role not in ADMIN_ROLES:
-        raise Forbidden("webhook.forbidden", "Only an admin may see webhooks.")
-    return {"items": webhooks.list_webhooks()}
+    """The webhooks of the admin's units and the units below them."""
+    return {"items": webhooks.list_webhooks(current_user())}
 
 
 @blp.route("/webhooks", methods=["POST"])
 @blp.arguments(WebhookInSchema)
 @blp.response(201, WebhookSchema)
 def add_hook(body: dict):  # type: ignore[no-untyped-def]
-    """Post reminders and escalations to this URL, signed: `X-Fieldcase-Signature:
-    sha256=HMAC-SHA256(secret, timestamp + "." + body)` with `X-Fieldcase-Timestamp`."""
-    return webhooks.add_webhook(current_user(), body["url"], body.get("secret"))
+    """Post the reminders and escalations of a unit's cases to this URL, signed:
+    `X-Fieldcase-Signature: sha256=HMAC-SHA256(secret, timestamp + "." + body)` with
+    `X-Fieldcase-Timestamp`. The secret is made by the server and shown only here."""
+    hook, secret = webhooks.add_webhook(current_user(), body["url"], body["unit_id"])
+    return {"id": hook.id, "url": hook.url, "unit": hook.unit, "active": hook.active,
+            "created_at": hook.created_at, "secret": secret}
 
 
 @blp.route("/webhooks/<hook_id>", methods=["DELETE"])
 @blp.response(200, WebhookItemSchema)
 def deactivate_hook(hook_id: str):  # type: ignore[no-untyped-def]
-    """Stop posting to this webhook (admin). Its record and delivery history are kept;
-    deliveries still owed are given up."""
+    """Stop posting to this webhook (admin of its unit). Its record and delivery history
+    are kept; deliveries still owed are given up."""
     return webhooks.deactivate_webhook(current_user(), hook_id)

@@ -3,7 +3,9 @@ admin's rules, calendar and webhooks."""
 
 from __future__ import annotations
 
-from marshmallow import INCLUDE, Schema, fields, validate
+from typing import Any
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 from server.api.schemas import Aware, CaseSchema, Text, UnitRefSchema, UUIDStr, _text
 from server.domain import vocab
@@ -290,13 +292,23 @@ class CalendarYearsSchema(Schema):
 
 
 class WebhookInSchema(Schema):
-    url = _text(500, required=True)
-    secret = _text(200, allow_none=True, load_default=None)
+    url = _text(500, required=True, metadata={
+        "description": "https:// (http:// outside production), a public host, no user:pass@"})
+    unit_id = UUIDStr(load_default=None, allow_none=True, metadata={
+        "description": "One of the admin's units (and below); default: the admin's unit."})
+
+    @pre_load
+    def no_secret(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict) and "secret" in data:
+            raise ValidationError("The server makes the secret and shows it once; do not "
+                                  "send one.", "secret")
+        return data
 
 
 class WebhookItemSchema(Schema):
     id = Text()
     url = Text()
+    unit = fields.Nested(UnitRefSchema)
     active = fields.Boolean()
     created_at = fields.DateTime()
 

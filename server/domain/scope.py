@@ -85,6 +85,28 @@ def visible_clause(user: User) -> sa.ColumnElement[bool]:
     return sa.or_(Case.unit_id.in_(units), Case.id.in_(co_handled))
 
 
+def units_seeing(case_ids: Iterable[str]) -> dict[str, frozenset[str]]:
+    """For each case, the units whose people see it: the same rule as `visible_clause`
+    read the other way (the case's unit and the units co-handling it, and every unit above
+    those). One query, for a webhook's unit, which has no user to ask about."""
+    wanted = list(set(case_ids))
+    if not wanted:
+        return {}
+    seeds = sa.union(
+        sa.select(Case.id.label("case_id"), Case.unit_id.label("unit_id"))
+        .where(Case.id.in_(wanted)),
+        sa.select(CaseUnit.case_id, CaseUnit.unit_id).where(CaseUnit.case_id.in_(wanted)),
+    ).subquery("seeds")
+    seen = sa.select(seeds.c.case_id, seeds.c.unit_id).cte("seen", recursive=True)
+    seen = seen.union(sa.select(seen.c.case_id, Unit.parent_id)
+                      .join(Unit, Unit.id == seen.c.unit_id)
+                      .where(Unit.parent_id.is_not(None)))
+    out: dict[str, set[str]] = {}
+    for case_id, unit_id in db.session.execute(sa.select(seen.c.case_id, seen.c.unit_id)):
+        out.setdefault(case_id, set()).add(unit_id)
+    return {case_id: frozenset(units) for case_id, units in out.items()}
+
+
 def cases_query(user: User) -> sa.Select:
     return sa.select(Case).where(visible_clause(user))
 

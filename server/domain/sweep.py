@@ -42,11 +42,12 @@ def _ahead(case: Case, now: datetime) -> datetime | None:
                  if (at := datetime.fromisoformat(m["at"])) > now), None)
 
 
-def _raise_batch(batch: list[Case], now: datetime, hook_ids: list[str]) -> int:
+def _raise_batch(batch: list[Case], now: datetime, hooks: dict[str, str]) -> int:
     """Raise what the batch's cases owe: notifications inserted once (the unique key
     refuses what an earlier or a concurrent sweep raised), then, for those this sweep
-    inserted, the timeline events and webhook deliveries; the cases' next milestones
-    move on. A handful of statements a batch, whatever its size."""
+    inserted, the timeline events and webhook deliveries (to the webhooks whose unit may
+    see the case); the cases' next milestones move on. A handful of statements a batch,
+    whatever its size."""
     owed = [(case, name, at) for case in batch for name, at in _owed(case, now)]
     notes = [{"id": new_id(), "case_id": case.id, "unit_id": case.unit_id,
               "kind": "overdue" if name == "overdue" else "milestone", "milestone": name,
@@ -70,7 +71,8 @@ def _raise_batch(batch: list[Case], now: datetime, hook_ids: list[str]) -> int:
                                   "reminded", head=chains.get(case.id), actor_id=None, at=now,
                                   data={"milestone": name, "due_at": at})
             chains[case.id] = (event.seq, event.hash)
-            webhooks.enqueue(note["id"], now, hook_ids)
+        webhooks.enqueue(((n["id"], n["case_id"]) for n in notes if n["id"] in raised),
+                         now, hooks)
     # Not a change a user made: the cases' versions (which a phone's queued action
     # carries) stay as they are, hence a plain table UPDATE.
     table = Case.__table__
@@ -90,7 +92,7 @@ def sweep(now: datetime | None = None, *, deliver: bool = True) -> dict[str, int
         counts["coloured"] += coloured
         if coloured < COLOUR_BATCH:
             break
-    hook_ids = webhooks.active_ids()
+    hooks = webhooks.active_hooks()
     last_id = ""
     while True:
         with transaction():
@@ -104,15 +106,23 @@ def sweep(now: datetime | None = None, *, deliver: bool = True) -> dict[str, int
             batch = list(db.session.scalars(query))
             if batch:
                 counts["cases"] += len(batch)
-                counts["raised"] += _raise_batch(batch, now, hook_ids)
+                counts["raised"] += _raise_batch(batch, now, hooks)
         if len(batch) < BATCH:
             break
         last_id = batch[-1].id
-    if deliver:
-        counts.update(webhooks.deliver_due(now))
-    try:  # anchor the audit log every run; a store that fails now is tried next run
-        counts["audit_checkpoint"] = bool(audit_checkpoints.checkpoint())
+    try:  # within WEBHOOK_SWEEP_BUDGET_S, so the checkpoint below runs on time
+        if deliver:
+            counts.update(webhooks.deliver_due(now))
+    finally:
+        counts["audit_checkpoint"] = _checkpoint()
+    return counts
+
+
+def _checkpoint() -> bool:
+    """Anchor the audit log, every run (even one whose deliveries failed); a store that
+    fails now is tried next run."""
+    try:
+        return bool(audit_checkpoints.checkpoint())
     except (StorageError, IntegrityError, OperationalError):
         # Another sweep signed this head a moment ago (or SQLite was busy with it).
-        counts["audit_checkpoint"] = False
-    return counts
+        return False

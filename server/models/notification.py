@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.models.base import Base, UTCDateTime, new_id, utcnow
+
+if TYPE_CHECKING:
+    from server.models.unit import Unit
 
 
 class Notification(Base):
@@ -29,13 +33,22 @@ class Notification(Base):
 
 
 class Webhook(Base):
+    """A receiver of one unit's reminders: it is sent only what that unit may see."""
+
     __tablename__ = "webhooks"
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    unit_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("units.id"), index=True)
     url: Mapped[str] = mapped_column(sa.String(500))
-    secret: Mapped[str] = mapped_column(sa.String(200))
+    # The signing secret, encrypted with WEBHOOK_SECRET_KEY (never in the database) and
+    # bound to this row's id (server.domain.webhooks.seal).
+    secret_sealed: Mapped[str | None] = mapped_column(sa.String(300))
+    # A secret stored in plain before 0011: sealed, and emptied, on the next sweep.
+    legacy_secret: Mapped[str | None] = mapped_column(sa.String(200))
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    unit: Mapped[Unit] = relationship(lazy="joined")
 
 
 class WebhookDelivery(Base):

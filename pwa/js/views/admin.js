@@ -203,7 +203,6 @@ async function drawWebhooks(section) {
       ${h.active ? html`<button type="button" class="lite deactivate" data-hook-id="${h.id}">${t("deactivate")}</button>` : ""}</li>`)}</ul>
     <form id="hook-form" class="row">
       <label>URL <input name="url" type="url" required placeholder="https://"></label>
-      <label>${t("secret")} <input name="secret" placeholder="${t("secretBlank")}"></label>
       <button type="submit">${t("addWebhook")}</button>
     </form>
     <p class="muted small">${t("webhookHint")}</p>
@@ -213,11 +212,12 @@ async function drawWebhooks(section) {
     event.preventDefault();
     const f = new FormData(event.target);
     try {
-      const hook = await api("POST", "/api/webhooks", { body: { url: f.get("url"), secret: f.get("secret") || null } });
+      const hook = await api("POST", "/api/webhooks", { body: { url: f.get("url") } });
       await drawWebhooks(section);
       section.querySelector("#hook-result").innerHTML = html`<p>${t("secretOnce")} <code id="hook-secret">${hook.secret}</code></p>`;
     } catch (error) {
-      out.innerHTML = problemText(error);
+      // Why an address is refused, in the user's language, above the server's reason.
+      out.innerHTML = html`${error.code === "webhook.bad_url" ? html`<p class="error">${t("webhook.bad_url")}</p>` : ""}${problemText(error)}`;
     }
   });
   for (const button of section.querySelectorAll(".deactivate")) {
