@@ -160,8 +160,6 @@ EXEMPT = {
     ("GET", "/v/<code>"): "the public verify page (test_verify)",
     ("GET", "/v/assets/<name>"): "static files",
     ("GET", "/<path:path>"): "the PWA's static files",
-    ("DELETE", "/api/webhooks/<hook_id>"): "webhooks are scoped and tested with webhooks "
-                                           "(issue 16's webhook part)",
 }
 
 
@@ -193,10 +191,14 @@ def make_objects(as_user: Callable[[str], Any], make_case: Callable[..., dict],
     db.session.flush()
     db.session.add(SampleCase(sample_id=sample.id, case_id=case["id"], stratum="all"))
     db.session.commit()
+    hook = as_user("admin").post("/api/webhooks", json={
+        "url": "https://hooks.example.com/fieldcase", "unit_id": unit_id(unit)})
+    assert hook.status_code == 201, hook.get_json()
     return {"case": case["id"], "evidence": photo["id"],
             "flag": (photo["flags"] or [{"code": "no_gps"}])[0]["code"],
             "revisit": survey.get_json()["id"], "sample": sample.id,
-            "user": user_id("admin" if unit == "District" else "insp_b")}
+            "user": user_id("admin" if unit == "District" else "insp_b"),
+            "webhook": hook.get_json()["id"]}
 
 
 def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
@@ -248,6 +250,7 @@ def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
         ("POST", "/api/cases/<case_id>/visits", f"/api/cases/{c}/visits", visit, 201),
         ("POST", "/api/evidence/<evidence_id>/acknowledgements",
          f"/api/evidence/{e}/acknowledgements", {"code": o["flag"], "note": "已核实"}, 201),
+        ("DELETE", "/api/webhooks/<hook_id>", f"/api/webhooks/{o['webhook']}", None, 200),
         # The case's id in the body.
         ("POST", "/api/evidence", "/api/evidence", declaration(c, b"walk"), 201),
     ]
