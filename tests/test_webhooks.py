@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from server.config import ConfigError, load_config
-from server.domain import sweep, webhooks
+from server.domain import sweep, webhook_transport, webhooks
 from server.domain.errors import Invalid
 from server.extensions import db
 from server.models import CaseUnit, Webhook, WebhookDelivery
@@ -247,7 +247,7 @@ def test_https_dials_the_checked_address_and_verifies_the_name(
         monkeypatch: pytest.MonkeyPatch) -> None:
     bare.config["WEBHOOK_ALLOWED_NETWORKS"] = LOOPBACK
     server, client = self_signed(tmp_path, "hooks.example.test")
-    monkeypatch.setattr(webhooks, "_tls", lambda: client)
+    monkeypatch.setattr(webhook_transport, "_tls", lambda: client)
     tls = Receiver(tls=server)
     try:
         port = tls.server.server_port
