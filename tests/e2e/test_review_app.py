@@ -306,6 +306,10 @@ def test_a_reviewer_who_recorded_a_visit_may_not_approve(  # type: ignore[no-unt
         admin.wait_for_selector(".review-page[data-status=submitted] #approve")
         admin.click("#approve")
         admin.wait_for_selector(".review-page[data-status=closed] #seal")
+        # A sealed case is read-only: its page offers no edit, only the review.
+        admin.goto(f"/#/case/{case_id}")
+        admin.wait_for_selector(".case-page[data-status=closed] #review-case")
+        assert admin.locator("#edit-case").count() == 0
         assert errors == []
 
 

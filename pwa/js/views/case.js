@@ -180,7 +180,8 @@ export async function renderCase(view, caseId) {
         <p class="muted small">${term(item.category)} · ${term(item.channel)}
           · ${t("receivedAt")} ${fmtTime(item.received_at)}</p>
         <p>${item.description}</p>
-        ${isManager() ? html`<p class="row"><a class="button" id="edit-case" href="#/case/${caseId}/edit">${t("edit")}</a>
+        ${isManager() ? html`<p class="row">${(v.open_statuses || []).includes(item.status)
+          ? html`<a class="button" id="edit-case" href="#/case/${caseId}/edit">${t("edit")}</a>` : ""}
           ${["submitted", "closed"].includes(item.status) ? html`<a class="button primary" id="review-case"
             href="#/review/${caseId}">${t("reviewCase")}</a>` : ""}</p>` : ""}
         ${pendingRows(pending)}
