@@ -171,6 +171,13 @@ const STRINGS = {
     // District-wide settings (server code admin.district_only) and a street admin's desk
     "admin.district_only": "期限规则、问卷和工作日历是全区统一的设置，只有区级管理员可以修改。",
     districtOnlyNotice: "您是街道管理员：期限规则、问卷和工作日历是全区统一的设置，只有区级管理员可以修改。您可以查看，也可以试算期限规则对本街道在办案件的影响。",
+    // Refusals the server names by code (errorText shows these instead of its English)
+    "case.closed": "该案件已办结封存，重新办理（reopen）后才能修改或补充材料。",
+    "auth.csrf_failed": "登录状态已过期或在别处更新，请刷新页面后重试。",
+    "sample.assignee_out_of_scope": "所选回访人员不能查看该样本的全部案件（不属同一单位），请改派本单位或上级单位的回访人员。",
+    "webhook.unit_required": "您管理多个单位，请指明推送地址属于哪个单位。",
+    "webhook.bad_unit": "该单位不在您的管辖范围内。",
+    "user.not_found": "没有该用户，或该用户不属于您管理的单位。",
   },
   en: {
     appName: "Fieldcase", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -360,6 +367,12 @@ const STRINGS = {
     batchForbidden: "Only the office downloads closure files.", batchJump: "Download the {n} selected",
     "admin.district_only": "Deadline rules, questionnaires and the working-day calendar are district-wide settings: only the district's admin may change them.",
     districtOnlyNotice: "You are a street's admin. Deadline rules, questionnaires and the working-day calendar are district-wide settings: only the district's admin may change them. You may read them, and dry-run a rule on your street's open cases.",
+    "case.closed": "This case is closed and sealed: reopen it before changing it or adding to it.",
+    "auth.csrf_failed": "Your session was renewed elsewhere or has expired: reload the page and try again.",
+    "sample.assignee_out_of_scope": "Someone chosen may not see every case of this sample (another unit): assign revisit staff of this unit or the units above it.",
+    "webhook.unit_required": "You manage several units: say which unit this webhook belongs to.",
+    "webhook.bad_unit": "That unit is not one of yours.",
+    "user.not_found": "No such user, or not one of your units' people.",
   },
 };
 
@@ -462,6 +475,11 @@ export function setLang(value) {
 
 export function t(key) {
   return STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+}
+
+// Whether the app has words of its own for this key (a server problem's code, say).
+export function has(key) {
+  return key in STRINGS[lang] || key in STRINGS.en;
 }
 
 // The names the server serves (GET /api/vocab `labels`: {group: {value: {zh, en}}}) for

@@ -1,5 +1,5 @@
 // Tiny DOM helpers: escaped HTML templates, formatting, toasts.
-import { getLang, t } from "./i18n.js";
+import { getLang, has, t } from "./i18n.js";
 
 const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
 
@@ -79,6 +79,9 @@ export function errorText(error) {
   if (error.kind === "portal") return t("portal");
   if (error.kind === "server") return t("serverDown");
   if (error.kind === "auth") return t("needsLogin");
+  // A refusal the app has words for is said in the user's language, not the server's English.
+  const code = error.problem?.code;
+  if (code && has(code)) return t(code);
   return error.problem?.detail || error.message || t("error");
 }
 

@@ -3,7 +3,7 @@
 // working-day calendar by year, and the webhooks reminders are posted to. Every list and
 // check is the server's.
 import { api } from "../api.js";
-import { t, term } from "../i18n.js";
+import { has, t, term } from "../i18n.js";
 import { isAdmin, state, vocab } from "../state.js";
 import { errorText, fmtTime, html, toast } from "../ui.js";
 import { drawQuestionnaires } from "./qeditor.js";
@@ -122,7 +122,7 @@ function impactText(impact) {
 
 function problemText(error) {
   const code = error.problem?.code;
-  if (code && t(code) !== code) return html`<p class="error" role="alert" data-code="${code}">${t(code)}</p>`;
+  if (code && has(code)) return html`<p class="error" role="alert" data-code="${code}">${errorText(error)}</p>`;
   const fields = error.problem?.errors ? Object.entries(error.problem.errors)
     .map(([k, v]) => `${k}: ${[].concat(v).map((x) => (typeof x === "string" ? x : JSON.stringify(x))).join(" ")}`) : [];
   return html`<p class="error" role="alert">${errorText(error)}</p>${fields.length ? html`<ul class="error small">${fields.map((x) => html`<li>${x}</li>`)}</ul>` : ""}`;
