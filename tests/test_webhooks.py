@@ -402,6 +402,23 @@ class Silent:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.arrivals: list[float] = []  # when each connection came (monotonic)
+        self._held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.arrivals.append(time.monotonic())
+            self._held.append(conn)  # kept open, never answered
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self._held:
+            conn.close()
 
 
 @pytest.fixture()
@@ -410,7 +427,7 @@ def silent(app: Flask) -> Iterator[list[Silent]]:
     receivers = [Silent() for _ in range(4)]
     yield receivers
     for r in receivers:
-        r.sock.close()
+        r.close()
 
 
 def delivery_threads() -> list[threading.Thread]:
@@ -425,7 +442,12 @@ def test_receivers_that_never_answer_do_not_hold_up_the_sweep(
     started = time.monotonic()
     counts = sweep.sweep(datetime.now(UTC) + 2 * H)
     took = time.monotonic() - started
-    assert took < 2 * app.config["WEBHOOK_TIMEOUT_S"], took  # one after another: 6 s
+    timeout = app.config["WEBHOOK_TIMEOUT_S"]
+    # All four were being posted to at once: each connection came before the first
+    # could time out (one after another they come a timeout apart, 6 s in all).
+    arrivals = [a for r in silent for a in r.arrivals]
+    assert len(arrivals) == 4 and max(arrivals) - min(arrivals) < timeout, arrivals
+    assert took < 4 * timeout, took
     assert counts["failed"] == 4 and counts["audit_checkpoint"] is True
     rows = db.session.scalars(sa.select(WebhookDelivery)).all()
     assert [(r.state, r.attempts) for r in rows] == [("pending", 1)] * 4
@@ -434,7 +456,8 @@ def test_receivers_that_never_answer_do_not_hold_up_the_sweep(
 
 def test_what_the_budget_leaves_waits_for_a_later_sweep_and_is_never_lost(
         app: Flask, as_user, make_case, silent: list[Silent]) -> None:  # type: ignore[no-untyped-def]
-    app.config.update(WEBHOOK_SWEEP_BUDGET_S=0.5, WEBHOOK_CONCURRENCY=2)
+    # A budget far shorter than a receiver's timeout: the sweep returns on its budget.
+    app.config.update(WEBHOOK_SWEEP_BUDGET_S=0.5, WEBHOOK_CONCURRENCY=2, WEBHOOK_TIMEOUT_S=3)
     for r in silent:
         add_hook(app, as_user, r.url)
     make_case(received_at=ago(6 * D + 23 * H))
