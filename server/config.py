@@ -110,6 +110,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # the database, so the database alone cannot sign a webhook message.
         "WEBHOOK_SECRET_KEY": _hex_key("WEBHOOK_SECRET_KEY", _kept_secret(
             env, "WEBHOOK_SECRET_KEY", instance, production, lambda: secrets.token_hex(32))),
+        # The key of the personal-data hashes in seal manifests (a plain hash of a name and
+        # phone number could be confirmed by guessing): outside the database, kept for good.
+        "PERSONAL_DATA_KEY": _hex_key("PERSONAL_DATA_KEY", _kept_secret(
+            env, "PERSONAL_DATA_KEY", instance, production, lambda: secrets.token_hex(32))),
         # Webhooks: plain http only outside production unless allowed; internal addresses
         # (loopback, private, link-local, ...) are refused unless one of these networks
         # holds them; each delivery waits at most the timeout, a sweep's deliveries at most

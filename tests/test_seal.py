@@ -280,3 +280,42 @@ def test_a_photo_arriving_after_the_seal_waits_for_a_reopen(app, as_user, make_c
     assert send_upload(inspector, revived.get_json()["upload"], data) in (200, 201, 204)
     done = inspector.post(f"/api/evidence/{declared['id']}/complete")
     assert done.status_code == 200 and done.get_json()["state"] == "stored"
+
+
+def test_personal_data_in_a_manifest_cannot_be_confirmed_by_guessing(
+        app, as_user, make_case) -> None:
+    """Whoever may read the case reads its seal (an inspector of the unit, who may not see
+    the complainant): a plain SHA-256 of the name and phone number would confirm a guess.
+    Format 2 keys those hashes (PERSONAL_DATA_KEY, outside the database); verify-case
+    still sees a change, and names the key it needs when the key is another."""
+    from server.domain import sealing
+
+    office, inspector = as_user("reviewer"), as_user("insp_a")
+    case_id = in_hand(office, inspector, make_case)
+    submit_ready(office, inspector, as_user("revisit"), case_id)
+    assert approve(office, case_id).status_code == 200
+    manifest = inspector.get(f"/api/cases/{case_id}/seal").get_json()["current"]["manifest"]
+    guess = hashlib.sha256(sealing.canonical(["张三", "13812341234"])).hexdigest()
+    text = json.dumps(manifest, ensure_ascii=False)
+    assert guess not in text and "13812341234" not in text and "张三" not in text
+    assert "complainant_sha256" not in text and manifest["case"]["complainant_hmac"]
+    assert manifest["personal"] == {"hash": "HMAC-SHA256",
+                                    "key_id": sealing.personal_key_id()}
+    # Format 1 (plain SHA-256, before this change) is still recomputed as it was.
+    case = db.session.get(Case, case_id)
+    old = sealing.row_parts(case, case.closed_at, sealing.Personal(keyed=False))
+    assert old["case"]["complainant_sha256"] == guess
+    assert all("notes_sha256" in r for r in old["revisits"])
+    # A changed complainant is seen; another key is named, not mistaken for a change.
+    db.session.execute(sa.update(Case).where(Case.id == case_id)
+                       .values(complainant_phone="13900000000"))
+    db.session.commit()
+    found = run_verify(app, case_id)
+    assert found.exit_code == 1 and "complainant_hmac" in found.output
+    db.session.execute(sa.update(Case).where(Case.id == case_id)
+                       .values(complainant_phone="13812341234"))
+    db.session.commit()
+    assert run_verify(app, case_id).exit_code == 0
+    app.config["PERSONAL_DATA_KEY"] = "ab" * 32
+    found = run_verify(app, case_id)
+    assert found.exit_code == 1 and "PERSONAL_DATA_KEY" in found.output

@@ -204,7 +204,8 @@ def _ref(s: Seal) -> str | None:
 
 def _sealed_views(chosen: list[tuple[Case, Seal]], public: bool) -> dict[str, SealedCase]:
     """Each case as its seal lists it (one query for the units' names)."""
-    sealed = {s.id: json.loads(s.manifest)["case"] for _c, s in chosen}
+    manifests = {s.id: json.loads(s.manifest) for _c, s in chosen}
+    sealed = {sid: manifest["case"] for sid, manifest in manifests.items()}
     units = dict(db.session.execute(sa.select(Unit.id, Unit.name).where(
         Unit.id.in_({m["unit_id"] for m in sealed.values()}))).all())
     views = {}
@@ -212,7 +213,7 @@ def _sealed_views(chosen: list[tuple[Case, Seal]], public: bool) -> dict[str, Se
         m = sealed[s.id]
         # The manifest holds the complainant only as a hash: print the row's when it is
         # still what was sealed, else nothing rather than something else.
-        same = m.get("complainant_sha256") == sealing.complainant_digest(case)
+        same = sealing.complainant_unchanged(manifests[s.id], case)
         views[case.id] = SealedCase(
             id=case.id, subject=m["subject"], address=m["address"], category=m["category"],
             channel=m["channel"], unit=units.get(m["unit_id"], ""),

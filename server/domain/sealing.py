@@ -4,11 +4,12 @@ byte for byte in the database and the object store, its own hash on the case's t
 chain. `verify` recomputes it all from the stored bytes and rows.
 
 The manifest holds no personal data in clear: the complainant and each respondent enter
-as a hash of what was recorded, enough to see a change, nothing to read."""
+as a keyed hash of what was recorded, enough to see a change, nothing to read or guess."""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,9 +27,11 @@ from server.models.base import utcnow
 from server.storage import StorageError
 
 # 2: the decision no longer repeats its event's seq and hash, which the chain itself links
-# (the approval's event is the one before `sealed`); that lets the manifest be written
-# before the approval's first row. Seals of format 1 verify as before.
+# (the approval's event is the one before `sealed`), so the manifest is written before the
+# approval's first row; personal data is hashed with a key (Personal). Seals of format 1
+# verify as before.
 FORMAT = "fieldcase-seal/2"
+FORMAT_1 = "fieldcase-seal/1"
 # The parts recomputed from rows, in the order `verify` compares them.
 ROW_PARTS = ("case", "evidence", "visits", "revisits")
 
@@ -46,10 +49,44 @@ def _digest(value: Any) -> str:
     return hashlib.sha256(canonical(value)).hexdigest()
 
 
+def _personal_key() -> bytes:
+    return bytes.fromhex(runtime.setting("PERSONAL_DATA_KEY"))
+
+
+def personal_key_id() -> str:
+    """Names the key without revealing it (a manifest says which key its hashes need)."""
+    return hashlib.sha256(b"fieldcase personal-data key id:" + _personal_key()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Personal:
+    """How a manifest holds personal data (names, contacts, notes): never in clear, and
+    since format 2 as HMAC-SHA256 under PERSONAL_DATA_KEY, a key kept outside the
+    database. A plain hash of a name and an 11-digit phone number is confirmed by whoever
+    reads the manifest (an inspector of the unit may) by hashing a guess; a keyed one
+    only by the server. Format 1 seals hold plain SHA-256 and are checked as such."""
+    keyed: bool = True
+
+    @classmethod
+    def of(cls, manifest: dict[str, Any]) -> Personal:
+        return cls(keyed=manifest.get("format") != FORMAT_1)
+
+    def field(self, name: str) -> str:
+        return f"{name}_hmac" if self.keyed else f"{name}_sha256"
+
+    def digest(self, value: Any) -> str:
+        if not self.keyed:
+            return _digest(value)
+        return hmac.new(_personal_key(), canonical(value), hashlib.sha256).hexdigest()
+
+
 # ---- what a seal lists ------------------------------------------------------------------
-def row_parts(case: Case, until: datetime) -> dict[str, Any]:
+def row_parts(case: Case, until: datetime, personal: Personal | None = None
+              ) -> dict[str, Any]:
     """The case and everything recorded on it up to `until` (the sealing moment), as the
-    manifest lists it. Three queries, however many items."""
+    manifest lists it (personal data as `personal` says). Three queries, however many
+    items."""
+    personal = personal or Personal()
     evidence = db.session.scalars(
         sa.select(Evidence).where(Evidence.case_id == case.id, Evidence.state == "stored",
                                   Evidence.stored_at <= until).order_by(Evidence.id))
@@ -65,17 +102,22 @@ def row_parts(case: Case, until: datetime) -> dict[str, Any]:
             "subject": case.subject, "address": case.address, "lat": case.lat,
             "lon": case.lon, "received_at": _iso(case.received_at), "unit_id": case.unit_id,
             "verdict": case.verdict, "result": case.result, "external_ref": case.external_ref,
-            "complainant_sha256": complainant_digest(case),
+            personal.field("complainant"): _complainant(case, personal),
         },
         "evidence": [_evidence(ev) for ev in evidence],
         "visits": [_visit(v) for v in visits],
-        "revisits": [_revisit(r) for r in revisits],
+        "revisits": [_revisit(r, personal) for r in revisits],
     }
 
 
-def complainant_digest(case: Case) -> str:
-    """How a manifest lists the complainant: a hash of what was recorded."""
-    return _digest([case.complainant_name, case.complainant_phone])
+def _complainant(case: Case, personal: Personal) -> str:
+    return personal.digest([case.complainant_name, case.complainant_phone])
+
+
+def complainant_unchanged(manifest: dict[str, Any], case: Case) -> bool:
+    """Whether the case's complainant is still who the manifest sealed."""
+    personal = Personal.of(manifest)
+    return manifest["case"].get(personal.field("complainant")) == _complainant(case, personal)
 
 
 def _evidence(ev: Evidence) -> dict[str, Any]:
@@ -111,18 +153,18 @@ def _visit(v: Visit) -> dict[str, Any]:
     }
 
 
-def _revisit(r: Revisit) -> dict[str, Any]:
+def _revisit(r: Revisit, personal: Personal) -> dict[str, Any]:
     return {
         "id": r.id, "method": r.method, "at": _iso(r.at), "outcome": r.outcome,
         "satisfaction": r.satisfaction, "unreachable_reason": r.unreachable_reason,
-        "attempts": r.attempts, "notes_sha256": _digest(r.notes),
+        "attempts": r.attempts, personal.field("notes"): personal.digest(r.notes),
         "questionnaire": {"code": r.questionnaire.code, "version": r.questionnaire.version}
         if r.questionnaire else None,
         "created_by": r.created_by, "received_at": _iso(r.received_at),
         "respondents": [{
             "id": p.id, "kind": p.kind, "satisfaction": p.satisfaction,
             "audio_consent": p.audio_consent,
-            "record_sha256": _digest([p.name, p.contact, p.answers]),
+            personal.field("record"): personal.digest([p.name, p.contact, p.answers]),
         } for p in sorted(r.respondents, key=lambda p: (p.position, p.id))],
     }
 
@@ -157,6 +199,7 @@ def prepare(case: Case, user: User, *, now: datetime, note: str | None) -> Prepa
         # The approval's own event is the one just before the `sealed` event that carries
         # this manifest's hash on the case's chain.
         "decision": {"action": "approve", "by": user.id, "at": _iso(now), "note": note},
+        "personal": {"hash": "HMAC-SHA256", "key_id": personal_key_id()},
         **row_parts(case, now),
     }
     body = canonical(manifest)
@@ -289,7 +332,12 @@ def _differences(case: Case, s: Seal, event: CaseEvent | None,
         yield Finding(f"{name} stored copy", "differs from the manifest in the database")
         return
     manifest = json.loads(body)
-    now = row_parts(case, datetime.fromisoformat(manifest["seal"]["sealed_at"]))
+    personal = Personal.of(manifest)
+    if personal.keyed and manifest["personal"]["key_id"] != personal_key_id():
+        yield Finding(f"{name} personal data", "hashed under another PERSONAL_DATA_KEY "
+                      f"(key {manifest['personal']['key_id']}); set that key to check it")
+        return
+    now = row_parts(case, datetime.fromisoformat(manifest["seal"]["sealed_at"]), personal)
     # A reopened case's details may change by right; its earlier seals vouch for them
     # through the timeline chain (submitted events), the current one against the row.
     for part in ROW_PARTS if current else ROW_PARTS[1:]:
