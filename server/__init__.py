@@ -79,7 +79,7 @@ def register_storage(app: Flask) -> None:
 
 
 class _NoCookieSession(SessionInterface):
-    """Fieldcase keeps its sessions in the database (server.domain.auth) and never uses
+    """Fieldcase keeps its sessions in the database (server.domain.accounts.auth) and never uses
     Flask's signed-cookie session: skip opening and saving one on every request."""
 
     def open_session(self, app: Flask, request: Request) -> None:  # type: ignore[override]

@@ -15,19 +15,12 @@ from flask.cli import FlaskGroup
 from flask_migrate import upgrade
 
 from server import create_app
-from server.domain import (
-    audit,
-    audit_checkpoints,
-    auth,
-    login_throttle,
-    sealing,
-    sweep,
-    timeline,
-    workdays,
-)
 from server.domain import evidence as evidence_service
-from server.domain.errors import DomainError
-from server.domain.uow import transaction
+from server.domain import sealing, sweep, workdays
+from server.domain.accounts import auth, login_throttle
+from server.domain.audit import audit, audit_checkpoints, timeline
+from server.domain.core.errors import DomainError
+from server.domain.core.uow import transaction
 from server.models import ROLES
 
 cli = FlaskGroup(create_app=lambda: create_app(), help="Fieldcase operator commands.")

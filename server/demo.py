@@ -13,17 +13,9 @@ import sqlalchemy as sa
 from server.api.schemas import EvidenceDeclareSchema, VisitCreateSchema
 from server.api.schemas_revisits import RevisitCreateSchema
 from server.demo_photo import site_photo
-from server.domain import (
-    auth,
-    cases,
-    closure,
-    evidence,
-    lifecycle,
-    questionnaires,
-    revisits,
-    runtime,
-    visits,
-)
+from server.domain import cases, closure, evidence, lifecycle, questionnaires, revisits, visits
+from server.domain.accounts import auth
+from server.domain.core import runtime
 from server.extensions import db
 from server.models import Case, Unit, User
 from server.models.base import utcnow

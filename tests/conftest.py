@@ -50,7 +50,7 @@ def production_password_hasher() -> Iterator[Any]:
     these hashes all the same (and rehash them, as after a change of parameters)."""
     from argon2 import PasswordHasher
 
-    from server.domain import auth
+    from server.domain.accounts import auth
 
     production = auth._hasher
     cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -149,7 +149,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 def _make_people() -> None:
-    from server.domain import auth
+    from server.domain.accounts import auth
 
     auth.create_unit("District")
     auth.create_unit("Street A", "District")

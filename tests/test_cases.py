@@ -114,7 +114,8 @@ def test_unknown_api_paths_are_problem_json(app, as_user):  # type: ignore[no-un
 
 
 def test_a_concurrent_patch_is_a_409_not_a_500(app, as_user, make_case, monkeypatch):  # type: ignore[no-untyped-def]
-    from server.domain import cases, scope
+    from server.domain import cases
+    from server.domain.accounts import scope
 
     case = make_case()
     real_get_case = scope.get_case

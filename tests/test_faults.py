@@ -38,7 +38,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from server import create_app
-from server.domain import audit, timeline
+from server.domain.audit import audit, timeline
 from server.domain.evidence import final_key, reconcile
 from server.extensions import db
 from server.models import AuditEntry, Evidence

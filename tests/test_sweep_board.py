@@ -176,7 +176,7 @@ def test_verify_audit_names_the_first_altered_timeline_event(app, as_user, make_
     office = as_user("reviewer")
     office.post(f"/api/cases/{case['id']}/transitions", json={
         "action": "dispatch", "version": case["version"], "unit_id": unit_id("Street A")})
-    from server.domain import timeline
+    from server.domain.audit import timeline
 
     def verify():  # type: ignore[no-untyped-def]
         return app.test_cli_runner().invoke(cli, ["verify-audit"])

@@ -178,7 +178,7 @@ def test_a_phone_estimate_without_its_device_is_refused(app, as_user, make_case)
 
 def test_the_domain_refuses_an_estimate_without_device_too(app, make_case):  # type: ignore[no-untyped-def]
     from server.domain import visits
-    from server.domain.errors import Invalid
+    from server.domain.core.errors import Invalid
     from server.models import User
 
     case = make_case()

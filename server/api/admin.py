@@ -20,8 +20,8 @@ from server.api.schemas_lifecycle import (
 )
 from server.api.security import current_user, load_user
 from server.domain import deadline_rules, webhooks, workdays
-from server.domain.errors import Forbidden
-from server.domain.roles import OFFICE_ROLES
+from server.domain.accounts.roles import OFFICE_ROLES
+from server.domain.core.errors import Forbidden
 from server.models.base import utcnow
 
 blp = Blueprint("admin", __name__, url_prefix="/api",

@@ -9,7 +9,7 @@ from flask import jsonify
 
 from server.api.blueprint import Blueprint
 from server.api.schemas import HealthSchema, LiveSchema
-from server.domain import runtime
+from server.domain.core import runtime
 from server.extensions import db
 from server.storage import StorageError
 

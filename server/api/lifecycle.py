@@ -32,17 +32,16 @@ from server.domain import (
     deadline_rules,
     deadlines,
     evidence,
-    labels,
     lifecycle,
     maps,
     notifications,
-    scope,
-    timeline,
-    vocab,
     workdays,
 )
-from server.domain.errors import Forbidden
-from server.domain.roles import ADMIN_ROLES, FIELD_ROLES, OFFICE_ROLES, REVISIT_ROLES
+from server.domain.accounts import scope
+from server.domain.accounts.roles import ADMIN_ROLES, FIELD_ROLES, OFFICE_ROLES, REVISIT_ROLES
+from server.domain.audit import timeline
+from server.domain.core import labels, vocab
+from server.domain.core.errors import Forbidden
 from server.extensions import db
 from server.models import Case, Unit, User
 from server.models.base import utcnow

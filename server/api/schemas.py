@@ -8,7 +8,8 @@ from typing import ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from server.domain import deadlines, noise_record, text, vocab
+from server.domain import deadlines, noise_record
+from server.domain.core import text, vocab
 
 # The oldest and the newest time accepted anywhere: earlier or later is a typo, and far
 # enough out the conversion to UTC no longer fits a datetime (or a database column).
@@ -19,7 +20,7 @@ MAX_PAGE = 100_000
 
 class Text(fields.String):
     """Every string field: text a database can store and a screen or a file shows as it
-    reads (server.domain.text: no NUL, no lone surrogate, no other control characters,
+    reads (server.domain.core.text: no NUL, no lone surrogate, no other control characters,
     no bidi controls)."""
 
     # A password is never shown: control characters in it harm nobody.

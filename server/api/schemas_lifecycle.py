@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 from server.api.schemas import Aware, CaseSchema, Text, UnitRefSchema, UUIDStr, _text
-from server.domain import vocab
+from server.domain.core import vocab
 
 
 class TransitionSchema(Schema):

@@ -11,8 +11,8 @@ from flask.views import MethodView
 from server.api.blueprint import Blueprint
 from server.api.schemas import LoginResultSchema, LoginSchema, MeSchema, SessionListSchema
 from server.api.security import load_user, session_token
-from server.domain import auth, login_throttle, scope
-from server.domain.errors import Unauthenticated
+from server.domain.accounts import auth, login_throttle, scope
+from server.domain.core.errors import Unauthenticated
 from server.extensions import limiter
 
 blp = Blueprint("session", __name__, url_prefix="/api",

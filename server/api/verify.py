@@ -18,7 +18,7 @@ from server.api.blueprint import Blueprint
 from server.api.schemas_verify import VerifyCheckSchema, VerifySchema
 from server.api.security import load_user, session_token
 from server.domain import verification
-from server.domain.errors import Unauthenticated
+from server.domain.core.errors import Unauthenticated
 from server.extensions import limiter
 from server.reports.qr import qr_svg
 

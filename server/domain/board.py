@@ -8,7 +8,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import cases, deadline_rules, scope
+from server.domain import cases, deadline_rules
+from server.domain.accounts import scope
 from server.domain.deadlines import COLOURS
 from server.extensions import db
 from server.models import Case, Evidence, Unit, User

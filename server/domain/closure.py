@@ -12,13 +12,16 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import audit, labels, lifecycle, scope, timeline
-from server.domain.errors import Conflict, Forbidden, Invalid
+from server.domain import lifecycle
+from server.domain.accounts import scope
+from server.domain.accounts.roles import OFFICE_ROLES, require_role
+from server.domain.audit import audit, timeline
+from server.domain.core import labels
+from server.domain.core.errors import Conflict, Forbidden, Invalid
+from server.domain.core.geo import distance_m
+from server.domain.core.uow import command
 from server.domain.evidence import get_evidence
-from server.domain.geo import distance_m
 from server.domain.integrity import photo_location
-from server.domain.roles import OFFICE_ROLES, require_role
-from server.domain.uow import command
 from server.extensions import db
 from server.models import Case, Evidence, Measurement, Revisit, User, Visit
 from server.models.base import utcnow

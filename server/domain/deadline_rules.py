@@ -14,11 +14,14 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from server.domain import audit, deadlines, runtime, scope, timeline, workdays
-from server.domain.errors import Conflict, Invalid
-from server.domain.roles import ADMIN_ROLES, require_district_admin, require_role
-from server.domain.uow import command
-from server.domain.vocab import CHANNELS, OPEN_STATUSES
+from server.domain import deadlines, workdays
+from server.domain.accounts import scope
+from server.domain.accounts.roles import ADMIN_ROLES, require_district_admin, require_role
+from server.domain.audit import audit, timeline
+from server.domain.core import runtime
+from server.domain.core.errors import Conflict, Invalid
+from server.domain.core.uow import command
+from server.domain.core.vocab import CHANNELS, OPEN_STATUSES
 from server.domain.workcalendar import CalendarYearMissing
 from server.extensions import db
 from server.models import Case, DeadlineRule, User

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from server.domain.geo import distance_m
+from server.domain.core.geo import distance_m
 
 
 @dataclass(frozen=True)

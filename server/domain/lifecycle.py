@@ -18,12 +18,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm.exc import StaleDataError
 
-from server.domain import audit, deadline_rules, deadlines, scope, sealing, text, timeline
-from server.domain.errors import Conflict, Forbidden, Invalid, NotFound
-from server.domain.roles import FIELD_ROLES as FIELD
-from server.domain.roles import OFFICE_ROLES as OFFICE
-from server.domain.uow import command
-from server.domain.vocab import OPEN_STATUSES, VERDICTS
+from server.domain import deadline_rules, deadlines, sealing
+from server.domain.accounts import scope
+from server.domain.accounts.roles import FIELD_ROLES as FIELD
+from server.domain.accounts.roles import OFFICE_ROLES as OFFICE
+from server.domain.audit import audit, timeline
+from server.domain.core import text
+from server.domain.core.errors import Conflict, Forbidden, Invalid, NotFound
+from server.domain.core.uow import command
+from server.domain.core.vocab import OPEN_STATUSES, VERDICTS
 from server.extensions import db
 from server.models import Case, CaseEvent, CaseUnit, Notification, Unit, User
 from server.models.base import utcnow

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.domain import runtime
+from server.domain.core import runtime
 
 
 def tile_sources() -> dict[str, Any]:

@@ -7,8 +7,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from server.domain import scope
-from server.domain.uow import command
+from server.domain.accounts import scope
+from server.domain.core.uow import command
 from server.extensions import db
 from server.models import Case, Notification, Unit, User
 from server.models.base import UTCDateTime

@@ -8,11 +8,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import audit, text
-from server.domain.errors import Invalid, NotFound
-from server.domain.roles import require_district_admin
-from server.domain.uow import command
-from server.domain.vocab import QUESTION_KINDS, SATISFACTION
+from server.domain.accounts.roles import require_district_admin
+from server.domain.audit import audit
+from server.domain.core import text
+from server.domain.core.errors import Invalid, NotFound
+from server.domain.core.uow import command
+from server.domain.core.vocab import QUESTION_KINDS, SATISFACTION
 from server.extensions import db
 from server.models import Questionnaire, User
 

@@ -19,11 +19,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import audit, scope
-from server.domain.errors import Invalid, NotFound
-from server.domain.roles import OFFICE_ROLES, REVISIT_ROLES, require_role
-from server.domain.uow import command
-from server.domain.vocab import SATISFACTION
+from server.domain.accounts import scope
+from server.domain.accounts.roles import OFFICE_ROLES, REVISIT_ROLES, require_role
+from server.domain.audit import audit
+from server.domain.core.errors import Invalid, NotFound
+from server.domain.core.uow import command
+from server.domain.core.vocab import SATISFACTION
 from server.extensions import db
 from server.models import Case, Revisit, RevisitSample, SampleCase, Unit, User
 

@@ -18,8 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
-from server.domain import audit, runtime, timeline
-from server.domain.errors import NotFound
+from server.domain.audit import audit, timeline
+from server.domain.core import runtime
+from server.domain.core.errors import NotFound
 from server.extensions import db
 from server.models import Case, CaseEvent, Evidence, Revisit, Seal, User, Visit
 from server.models.base import utcnow

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from server.domain import vocab
+from server.domain.core import vocab
 
 DATA = Path(__file__).with_name("data") / "noise_limits.json"
 RULES = Path(__file__).with_name("data") / "noise_rules.json"

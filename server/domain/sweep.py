@@ -17,8 +17,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import load_only, raiseload
 
-from server.domain import audit_checkpoints, deadline_rules, scope, timeline, webhooks
-from server.domain.uow import transaction
+from server.domain import deadline_rules, webhooks
+from server.domain.accounts import scope
+from server.domain.audit import audit_checkpoints, timeline
+from server.domain.core.uow import transaction
 from server.extensions import db
 from server.models import Case, Notification
 from server.models.base import new_id, utcnow

@@ -19,8 +19,9 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, lazyload
 
-from server.domain import runtime, scope, shortcodes
-from server.domain.errors import NotFound, TooLarge
+from server.domain.accounts import scope
+from server.domain.core import runtime, shortcodes
+from server.domain.core.errors import NotFound, TooLarge
 from server.domain.evidence import visible_flags
 from server.extensions import db
 from server.models import Case, Evidence, Seal, User

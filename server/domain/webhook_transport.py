@@ -17,8 +17,8 @@ from urllib.parse import SplitResult, quote, urlsplit
 
 import certifi
 
-from server.domain.errors import Invalid
-from server.domain.runtime import setting
+from server.domain.core.errors import Invalid
+from server.domain.core.runtime import setting
 
 # Cloud metadata services by name: never a receiver, whatever the networks allowed.
 METADATA_NAMES = frozenset({"metadata.google.internal", "metadata", "instance-data",

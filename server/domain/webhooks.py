@@ -5,7 +5,7 @@ replayed or altered message before forwarding it to SMS or WeChat Work. Deliveri
 rows: a failed one is retried with exponential backoff and never blocks the sweep.
 
 A webhook belongs to a unit and is sent only what that unit's people may see (the rule is
-server.domain.scope's). Its secret is made here, shown once, and stored encrypted with a
+server.domain.accounts.scope's). Its secret is made here, shown once, and stored encrypted with a
 key kept outside the database. Its address must be public: the host is resolved when each
 message is sent, every address it resolves to is checked, and the connection dials the
 checked address (a DNS answer that changes in between cannot redirect it), follows no
@@ -36,11 +36,12 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import Flask, current_app
 
-from server.domain import audit, scope
-from server.domain.errors import Forbidden, Invalid, NotFound
-from server.domain.roles import ADMIN_ROLES
-from server.domain.runtime import setting
-from server.domain.uow import command, transaction
+from server.domain.accounts import scope
+from server.domain.accounts.roles import ADMIN_ROLES
+from server.domain.audit import audit
+from server.domain.core.errors import Forbidden, Invalid, NotFound
+from server.domain.core.runtime import setting
+from server.domain.core.uow import command, transaction
 from server.domain.webhook_transport import check_url, post
 from server.extensions import db
 from server.models import Case, Notification, Unit, User, Webhook, WebhookDelivery

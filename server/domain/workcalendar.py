@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from server.domain import text
+from server.domain.core import text
 
 DATA = Path(__file__).with_name("data") / "cn_calendar.json"
 KINDS = ("holiday", "workday")

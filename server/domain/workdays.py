@@ -10,10 +10,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import audit
-from server.domain.errors import Invalid
-from server.domain.roles import require_district_admin
-from server.domain.uow import command
+from server.domain.accounts.roles import require_district_admin
+from server.domain.audit import audit
+from server.domain.core.errors import Invalid
+from server.domain.core.uow import command
 from server.domain.workcalendar import CalendarDataError, Day, WorkCalendar, check_year
 from server.extensions import db
 from server.models import CalendarDay, CalendarYear, User

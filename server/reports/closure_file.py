@@ -41,7 +41,7 @@ from fpdf import FPDF
 from fpdf.enums import Align, MethodReturnValue, TextMode, WrapMode, XPos, YPos
 from PIL import Image
 
-from server.domain.text import printable
+from server.domain.core.text import printable
 from server.media.strip import without_metadata
 from server.reports.archive import FIXED_TIME, STORED_SUFFIXES
 from server.reports.fonts import cjk_font

@@ -358,7 +358,7 @@ def test_an_admin_edits_a_rule_loads_a_year_and_adds_a_webhook(desk, live):  # t
 def test_a_street_admin_sees_the_district_wide_settings_but_is_offered_no_save(  # type: ignore[no-untyped-def]
         desk, live):
     from server.demo import DEMO_PASSWORD, STREETS
-    from server.domain import auth
+    from server.domain.accounts import auth
 
     with live.app.app_context():
         auth.create_user("admin_east", DEMO_PASSWORD, "admin", [STREETS[0]])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from server.domain import scope
-from server.domain.errors import Forbidden
+from server.domain.accounts import scope
+from server.domain.core.errors import Forbidden
 from server.models import User
 
 # Work in the field: record visits, file photos and complete their upload.

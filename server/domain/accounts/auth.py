@@ -12,9 +12,11 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import joinedload
 
-from server.domain import audit, login_throttle, runtime, text
-from server.domain.errors import Conflict, Invalid, NotFound, Unauthenticated
-from server.domain.uow import command, transaction
+from server.domain.accounts import login_throttle
+from server.domain.audit import audit
+from server.domain.core import runtime, text
+from server.domain.core.errors import Conflict, Invalid, NotFound, Unauthenticated
+from server.domain.core.uow import command, transaction
 from server.extensions import db
 from server.models import ROLES, Unit, User, UserSession
 from server.models.base import utcnow

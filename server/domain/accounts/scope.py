@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 
-from server.domain.errors import NotFound
-from server.domain.vocab import OPEN_STATUSES
+from server.domain.core.errors import NotFound
+from server.domain.core.vocab import OPEN_STATUSES
 from server.extensions import db
 from server.models import Case, CaseUnit, Unit, User
 

@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from server.domain import audit, runtime, scope
-from server.domain.errors import TooMany
-from server.domain.roles import ADMIN_ROLES, require_role
-from server.domain.uow import command
+from server.domain.accounts import scope
+from server.domain.accounts.roles import ADMIN_ROLES, require_role
+from server.domain.audit import audit
+from server.domain.core import runtime
+from server.domain.core.errors import TooMany
+from server.domain.core.uow import command
 from server.extensions import db
 from server.models import LoginThrottle, User
 

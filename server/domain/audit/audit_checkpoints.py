@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from server.domain import runtime
-from server.domain.uow import command
+from server.domain.core import runtime
+from server.domain.core.uow import command
 from server.extensions import db
 from server.models import AuditCheckpoint, AuditEntry
 from server.models.base import utcnow

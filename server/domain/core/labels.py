@@ -8,7 +8,7 @@ import json
 from functools import cache
 from pathlib import Path
 
-DATA = Path(__file__).with_name("data") / "vocab_labels.json"
+DATA = Path(__file__).parents[1] / "data" / "vocab_labels.json"
 
 
 @cache

@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from server.domain.errors import Invalid
+from server.domain.core.errors import Invalid
 from server.extensions import db
 
 
