@@ -15,12 +15,13 @@ from flask.cli import FlaskGroup
 from flask_migrate import upgrade
 
 from server import create_app
-from server.domain import evidence as evidence_service
-from server.domain import sealing, sweep, workdays
 from server.domain.accounts import auth, login_throttle
 from server.domain.audit import audit, audit_checkpoints, timeline
+from server.domain.cases import sweep, workdays
+from server.domain.closure import sealing
 from server.domain.core.errors import DomainError
 from server.domain.core.uow import transaction
+from server.domain.fieldwork import evidence as evidence_service
 from server.models import ROLES
 
 cli = FlaskGroup(create_app=lambda: create_app(), help="Fieldcase operator commands.")
@@ -34,7 +35,7 @@ def _fail(error: DomainError) -> None:
 def migrate_cmd() -> None:
     """Bring the database schema up to date (Alembic)."""
     upgrade(directory=str(Path(current_app.root_path) / "migrations"))
-    from server.domain.cases import backfill
+    from server.domain.cases.cases import backfill
 
     filled = backfill()
     click.echo("database is up to date" + (f"; {filled} case timelines started" if filled else ""))
@@ -240,7 +241,7 @@ def sweep_cmd(no_deliver: bool) -> None:
 def load_calendar_cmd(year: int, file: Any, source: str) -> None:
     """Load a year's holidays and make-up working days from a JSON list of
     {date, kind: holiday|workday, name}."""
-    from server.domain.workcalendar import CalendarDataError, check_year
+    from server.domain.cases.workcalendar import CalendarDataError, check_year
 
     try:
         days = check_year(year, json.load(file))

@@ -191,7 +191,7 @@ def app(stack: dict) -> Iterator[Flask]:
 def _restore_seeded_data(conn: sa.Connection) -> None:
     """Drop rule versions, questionnaire versions and calendar years a test added; the
     seeded ones stay."""
-    from server.domain.workcalendar import bundled_years
+    from server.domain.cases.workcalendar import bundled_years
     from server.models import CalendarDay, CalendarYear, DeadlineRule, Questionnaire
 
     conn.execute(sa.delete(DeadlineRule).where(DeadlineRule.created_by.is_not(None)))

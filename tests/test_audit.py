@@ -87,7 +87,7 @@ def test_a_rewritten_and_rechained_log_fails_its_signed_checkpoint(app, make_cas
 
 
 def test_the_sweep_signs_the_head_and_the_key_stays_out_of_the_database(app, make_case):  # type: ignore[no-untyped-def]
-    from server.domain import sweep
+    from server.domain.cases import sweep
 
     make_case()
     assert sweep.sweep(deliver=False)["audit_checkpoint"] is True

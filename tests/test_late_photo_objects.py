@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from server.cli import cli
-from server.domain import evidence as evidence_domain
+from server.domain.fieldwork import evidence as evidence_domain
 from server.extensions import db
 from server.models import Evidence
 from server.models.base import utcnow

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from server.config import ConfigError, load_config
-from server.domain import sweep, webhook_transport, webhooks
+from server.domain.cases import sweep, webhook_transport, webhooks
 from server.domain.core.errors import Invalid
 from server.extensions import db
 from server.models import CaseUnit, Webhook, WebhookDelivery

@@ -19,8 +19,8 @@ from server.api.schemas_lifecycle import (
     WebhookSchema,
 )
 from server.api.security import current_user, load_user
-from server.domain import deadline_rules, webhooks, workdays
 from server.domain.accounts.roles import OFFICE_ROLES
+from server.domain.cases import deadline_rules, webhooks, workdays
 from server.domain.core.errors import Forbidden
 from server.models.base import utcnow
 

@@ -16,8 +16,8 @@ from server.api.schemas import (
     RevealSchema,
 )
 from server.api.security import current_user, load_user
-from server.domain import cases, lifecycle
 from server.domain.accounts import scope
+from server.domain.cases import cases, lifecycle
 from server.models.base import utcnow
 
 blp = Blueprint("cases", __name__, url_prefix="/api/cases",

@@ -20,7 +20,8 @@ from server.api.schemas_closure import (
     SealViewSchema,
 )
 from server.api.security import current_user, load_user
-from server.domain import closure, closure_files
+from server.domain.closure import checklist as closure_checklist
+from server.domain.closure import closure_files
 from server.storage import content_disposition
 
 blp = Blueprint("closure", __name__, url_prefix="/api",
@@ -33,7 +34,7 @@ blp.before_request(load_user)
 def checklist(case_id: str):  # type: ignore[no-untyped-def]
     """Each closure rule that applies to the case (by category and channel), met or not,
     with why and what satisfies it."""
-    return closure.checklist(current_user(), case_id)
+    return closure_checklist.checklist(current_user(), case_id)
 
 
 @blp.route("/evidence/<evidence_id>/acknowledgements", methods=["POST"])
@@ -42,7 +43,8 @@ def checklist(case_id: str):  # type: ignore[no-untyped-def]
 def acknowledge(data: dict, evidence_id: str):  # type: ignore[no-untyped-def]
     """Explain one of the evidence's integrity flags (office): kept on the case's
     timeline, and the checklist counts the flag as explained."""
-    return closure.acknowledge_flag(current_user(), evidence_id, data["code"], data["note"])
+    return closure_checklist.acknowledge_flag(current_user(), evidence_id, data["code"],
+                                              data["note"])
 
 
 # ---- the seal, closure files and archives ---------------------------------------------------

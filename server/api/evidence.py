@@ -10,7 +10,7 @@ from server.api.presenters import absolute, present_evidence
 from server.api.schemas import EvidenceDeclareSchema, EvidenceListSchema, EvidenceSchema
 from server.api.security import current_user, load_user
 from server.api.storage_slots import needs_storage
-from server.domain import evidence
+from server.domain.fieldwork import evidence
 from server.extensions import limiter
 
 blp = Blueprint("evidence", __name__, url_prefix="/api",

@@ -27,21 +27,21 @@ from server.api.schemas_lifecycle import (
     VocabSchema,
 )
 from server.api.security import current_user, load_user
-from server.domain import (
+from server.domain.accounts import scope
+from server.domain.accounts.roles import ADMIN_ROLES, FIELD_ROLES, OFFICE_ROLES, REVISIT_ROLES
+from server.domain.audit import timeline
+from server.domain.cases import (
     board,
     deadline_rules,
     deadlines,
-    evidence,
     lifecycle,
     maps,
     notifications,
     workdays,
 )
-from server.domain.accounts import scope
-from server.domain.accounts.roles import ADMIN_ROLES, FIELD_ROLES, OFFICE_ROLES, REVISIT_ROLES
-from server.domain.audit import timeline
 from server.domain.core import labels, vocab
 from server.domain.core.errors import Forbidden
+from server.domain.fieldwork import evidence
 from server.extensions import db
 from server.models import Case, Unit, User
 from server.models.base import utcnow

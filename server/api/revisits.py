@@ -26,8 +26,8 @@ from server.api.schemas_revisits import (
     SampleSchema,
 )
 from server.api.security import current_user, load_user
-from server.domain import questionnaires, revisits, sampling
 from server.domain.core.privacy import mask_name, mask_phone
+from server.domain.revisits import questionnaires, revisits, sampling
 from server.extensions import db
 from server.models import Questionnaire, Respondent, Revisit, RevisitSample, User
 

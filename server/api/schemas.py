@@ -8,8 +8,9 @@ from typing import ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from server.domain import deadlines, noise_record
+from server.domain.cases import deadlines
 from server.domain.core import text, vocab
+from server.domain.fieldwork import noise_record
 
 # The oldest and the newest time accepted anywhere: earlier or later is a typo, and far
 # enough out the conversion to UTC no longer fits a datetime (or a database column).

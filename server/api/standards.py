@@ -5,7 +5,7 @@ from __future__ import annotations
 from server.api.blueprint import Blueprint
 from server.api.schemas import NoiseStandardsSchema
 from server.api.security import load_user
-from server.domain import standards
+from server.domain.fieldwork import standards
 
 blp = Blueprint("standards", __name__, url_prefix="/api/standards",
                 description="Measurement standards, kept as versioned data.")

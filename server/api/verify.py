@@ -17,7 +17,7 @@ from flask import Response, current_app, g, request, send_from_directory
 from server.api.blueprint import Blueprint
 from server.api.schemas_verify import VerifyCheckSchema, VerifySchema
 from server.api.security import load_user, session_token
-from server.domain import verification
+from server.domain.closure import verification
 from server.domain.core.errors import Unauthenticated
 from server.extensions import limiter
 from server.reports.qr import qr_svg

@@ -9,7 +9,7 @@ from server.api.blueprint import Blueprint
 from server.api.presenters import present_visit
 from server.api.schemas import VisitCreateSchema, VisitListSchema, VisitSchema
 from server.api.security import current_user, load_user
-from server.domain import visits
+from server.domain.fieldwork import visits
 
 blp = Blueprint("visits", __name__, url_prefix="/api/cases",
                 description="Visits with readings judged against the noise standards.")

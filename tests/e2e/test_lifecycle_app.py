@@ -275,7 +275,7 @@ def test_board_and_map_show_the_case_in_its_colour(desk, live):  # type: ignore[
 
 
 def test_the_bell_counts_unread_and_opening_it_marks_them_seen(phone, live):  # type: ignore[no-untyped-def]
-    from server.domain import sweep
+    from server.domain.cases import sweep
 
     office = api_login(live.app, "reviewer", "fieldcase-demo")
     new_case(office, "提醒测试：酒吧夜间噪声", received_at=datetime.now(UTC) - timedelta(days=2))

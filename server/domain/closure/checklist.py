@@ -12,21 +12,21 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import lifecycle
 from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, require_role
 from server.domain.audit import audit, timeline
+from server.domain.cases import lifecycle
 from server.domain.core import labels
 from server.domain.core.errors import Conflict, Forbidden, Invalid
 from server.domain.core.geo import distance_m
 from server.domain.core.uow import command
-from server.domain.evidence import get_evidence
-from server.domain.integrity import photo_location
+from server.domain.fieldwork.evidence import get_evidence
+from server.domain.fieldwork.integrity import photo_location
 from server.extensions import db
 from server.models import Case, Evidence, Measurement, Revisit, User, Visit
 from server.models.base import utcnow
 
-DATA = Path(__file__).with_name("data") / "closure_rules.json"
+DATA = Path(__file__).parents[1] / "data" / "closure_rules.json"
 
 
 @cache

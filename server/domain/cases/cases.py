@@ -8,13 +8,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm.exc import StaleDataError
 
-from server.domain import deadline_rules, lifecycle
 from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, REVEAL_ROLES, require_role
 from server.domain.audit import audit, timeline
+from server.domain.cases import deadline_rules, lifecycle
+from server.domain.cases.deadlines import ClockEvent
 from server.domain.core.errors import Conflict, Invalid
 from server.domain.core.uow import command, transaction
-from server.domain.deadlines import ClockEvent
 from server.extensions import db
 from server.models import Case, CaseEvent, Unit, User, case_assignees
 from server.models.base import utcnow

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from server.domain.core import vocab
 
-DATA = Path(__file__).with_name("data") / "noise_limits.json"
-RULES = Path(__file__).with_name("data") / "noise_rules.json"
+DATA = Path(__file__).parents[1] / "data" / "noise_limits.json"
+RULES = Path(__file__).parents[1] / "data" / "noise_rules.json"
 DEFAULT_STANDARD = "GB 22337-2008"
 # Where a reading is taken when the record does not say: the boundary, as before the
 # record had a position.

@@ -18,11 +18,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm.exc import StaleDataError
 
-from server.domain import deadline_rules, deadlines, sealing
 from server.domain.accounts import scope
 from server.domain.accounts.roles import FIELD_ROLES as FIELD
 from server.domain.accounts.roles import OFFICE_ROLES as OFFICE
 from server.domain.audit import audit, timeline
+from server.domain.cases import deadline_rules, deadlines
+from server.domain.closure import sealing
 from server.domain.core import text
 from server.domain.core.errors import Conflict, Forbidden, Invalid, NotFound
 from server.domain.core.uow import command
@@ -141,9 +142,9 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
                               "allowed_actions": [a.name for a in allowed(user, case)]})
     clean = _check_params(user, case, action, params)
     if action.name == "approve":
-        from server.domain import closure  # closure reads evidence, which reads this module
+        from server.domain.closure import checklist  # closure reads evidence, which reads this
 
-        closure.approval_gate(user, case)
+        checklist.approval_gate(user, case)
     now = utcnow()
     # The seal's manifest goes to the store before this command writes anything, so a
     # hung store holds only this case's row lock, never the audit log's lock that every

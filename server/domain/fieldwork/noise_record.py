@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from server.domain import standards
+from server.domain.fieldwork import standards
 
 # Readings kept beside the limit for the record but never judged: a phone's microphone is
 # not a sound level meter, so its estimate never counts as the measurement.

@@ -18,15 +18,15 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from server.domain import sealing, verification
 from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, require_role
 from server.domain.audit import audit
+from server.domain.closure import sealing, verification
 from server.domain.core import labels, runtime
 from server.domain.core.errors import Conflict, Invalid, NotFound
 from server.domain.core.privacy import mask_phone
 from server.domain.core.uow import transaction
-from server.domain.evidence import thumb_key
+from server.domain.fieldwork.evidence import thumb_key
 from server.extensions import db
 from server.models import (
     Case,

@@ -14,15 +14,15 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from server.domain import deadlines, workdays
 from server.domain.accounts import scope
 from server.domain.accounts.roles import ADMIN_ROLES, require_district_admin, require_role
 from server.domain.audit import audit, timeline
+from server.domain.cases import deadlines, workdays
+from server.domain.cases.workcalendar import CalendarYearMissing
 from server.domain.core import runtime
 from server.domain.core.errors import Conflict, Invalid
 from server.domain.core.uow import command
 from server.domain.core.vocab import CHANNELS, OPEN_STATUSES
-from server.domain.workcalendar import CalendarYearMissing
 from server.extensions import db
 from server.models import Case, DeadlineRule, User
 from server.models.base import utcnow

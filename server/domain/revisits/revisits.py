@@ -10,14 +10,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import lifecycle, questionnaires
 from server.domain.accounts import scope
 from server.domain.accounts.roles import REVISIT_ROLES, require_role
 from server.domain.audit import audit, timeline
+from server.domain.cases import lifecycle
 from server.domain.core import idempotency
 from server.domain.core.errors import Invalid, NotFound
 from server.domain.core.uow import command
 from server.domain.core.vocab import SATISFACTION
+from server.domain.revisits import questionnaires
 from server.extensions import db
 from server.models import Case, Questionnaire, Respondent, Revisit, User
 from server.models.base import utcnow

@@ -39,10 +39,10 @@ from flask import Flask, current_app
 from server.domain.accounts import scope
 from server.domain.accounts.roles import ADMIN_ROLES
 from server.domain.audit import audit
+from server.domain.cases.webhook_transport import check_url, post
 from server.domain.core.errors import Forbidden, Invalid, NotFound
 from server.domain.core.runtime import setting
 from server.domain.core.uow import command, transaction
-from server.domain.webhook_transport import check_url, post
 from server.extensions import db
 from server.models import Case, Notification, Unit, User, Webhook, WebhookDelivery
 from server.models.base import new_id, utcnow

@@ -17,9 +17,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import load_only, raiseload
 
-from server.domain import deadline_rules, webhooks
 from server.domain.accounts import scope
 from server.domain.audit import audit_checkpoints, timeline
+from server.domain.cases import deadline_rules, webhooks
 from server.domain.core.uow import transaction
 from server.extensions import db
 from server.models import Case, Notification

@@ -22,7 +22,7 @@ from sqlalchemy.orm import aliased, lazyload
 from server.domain.accounts import scope
 from server.domain.core import runtime, shortcodes
 from server.domain.core.errors import NotFound, TooLarge
-from server.domain.evidence import visible_flags
+from server.domain.fieldwork.evidence import visible_flags
 from server.extensions import db
 from server.models import Case, Evidence, Seal, User
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import cases, deadline_rules
 from server.domain.accounts import scope
-from server.domain.deadlines import COLOURS
+from server.domain.cases import cases, deadline_rules
+from server.domain.cases.deadlines import COLOURS
 from server.extensions import db
 from server.models import Case, Evidence, Unit, User
 from server.models.base import UTCDateTime

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 from server.domain.accounts.roles import require_district_admin
 from server.domain.audit import audit
+from server.domain.cases.workcalendar import CalendarDataError, Day, WorkCalendar, check_year
 from server.domain.core.errors import Invalid
 from server.domain.core.uow import command
-from server.domain.workcalendar import CalendarDataError, Day, WorkCalendar, check_year
 from server.extensions import db
 from server.models import CalendarDay, CalendarYear, User
 

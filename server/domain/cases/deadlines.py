@@ -29,7 +29,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from server.domain.workcalendar import WorkCalendar
+from server.domain.cases.workcalendar import WorkCalendar
 
 COLOURS = ("green", "blue", "yellow", "red")
 COUNTINGS = ("calendar_days", "working_days", "hours")

@@ -25,15 +25,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import lazyload
 
 from server import media
-from server.domain import lifecycle, revisits
 from server.domain.accounts import scope
 from server.domain.accounts.roles import EVIDENCE_ROLES, FIELD_ROLES, require_role
 from server.domain.audit import audit, timeline
+from server.domain.cases import lifecycle
 from server.domain.core import idempotency, runtime, shortcodes
 from server.domain.core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, TooMany
 from server.domain.core.uow import command, step, transaction
 from server.domain.core.vocab import AUDIO_TYPES, EVIDENCE_TYPES
-from server.domain.integrity import Thresholds, integrity_flags
+from server.domain.fieldwork.integrity import Thresholds, integrity_flags
+from server.domain.revisits import revisits
 from server.extensions import db
 from server.models import Case, Evidence, Revisit, User, Visit
 from server.models.base import new_id, utcnow

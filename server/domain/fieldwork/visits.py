@@ -7,14 +7,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain import lifecycle, noise_record
 from server.domain.accounts import scope
 from server.domain.accounts.roles import FIELD_ROLES, require_role
 from server.domain.audit import audit, timeline
+from server.domain.cases import lifecycle
 from server.domain.core import idempotency
 from server.domain.core.errors import Invalid
 from server.domain.core.uow import command
-from server.domain.noise_record import UNJUDGED_SOURCES
+from server.domain.fieldwork import noise_record
+from server.domain.fieldwork.noise_record import UNJUDGED_SOURCES
 from server.extensions import db
 from server.models import Case, Evidence, Measurement, User, Visit
 from server.models.base import utcnow

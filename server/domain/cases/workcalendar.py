@@ -26,7 +26,7 @@ from typing import Any
 
 from server.domain.core import text
 
-DATA = Path(__file__).with_name("data") / "cn_calendar.json"
+DATA = Path(__file__).parents[1] / "data" / "cn_calendar.json"
 KINDS = ("holiday", "workday")
 ONE_DAY = dt.timedelta(days=1)
 # date.fromisoformat also takes "20260101" and week dates; an upload must be plain.
