@@ -89,6 +89,12 @@ class _NoCookieSession(SessionInterface):
         return None
 
 
+def register_domain(app: Flask) -> None:
+    from server.domain import load_contexts
+
+    load_contexts()  # each context registers its guards and reactions with those below
+
+
 def register_web(app: Flask) -> None:
     from server.api import register_api
     from server.pwa_serving import bp as pwa_bp
@@ -108,6 +114,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_media(app)
     register_storage(app)
+    register_domain(app)
     register_web(app)
     from server.web_headers import register_headers
 

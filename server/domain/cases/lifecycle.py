@@ -22,8 +22,7 @@ from server.domain.accounts import scope
 from server.domain.accounts.roles import FIELD_ROLES as FIELD
 from server.domain.accounts.roles import OFFICE_ROLES as OFFICE
 from server.domain.audit import audit, timeline
-from server.domain.cases import deadline_rules, deadlines
-from server.domain.closure import sealing
+from server.domain.cases import deadline_rules, deadlines, hooks
 from server.domain.core import text
 from server.domain.core.errors import Conflict, Forbidden, Invalid, NotFound
 from server.domain.core.uow import command
@@ -142,14 +141,12 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
                               "allowed_actions": [a.name for a in allowed(user, case)]})
     clean = _check_params(user, case, action, params)
     if action.name == "approve":
-        from server.domain.closure import checklist  # closure reads evidence, which reads this
-
-        checklist.approval_gate(user, case)
+        hooks.approval_gate(user, case)  # closure's, registered with the hook
     now = utcnow()
     # The seal's manifest goes to the store before this command writes anything, so a
     # hung store holds only this case's row lock, never the audit log's lock that every
     # audited write waits on.
-    prepared = sealing.prepare(case, user, now=now, note=clean.get("note")) \
+    record_seal = hooks.approval_seal(case, user, now=now, note=clean.get("note")) \
         if action.name == "approve" else None
     data = {"action": action.name, **_apply(user, case, action, clean, now)}
     if action.target:
@@ -167,8 +164,8 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
                     data=data)
     audit.append(f"case.{action.event}", "case", case.id, actor_id=user.id,
                  data={"action": action.name, "status": case.status, **data})
-    if prepared is not None:
-        sealing.record(case, user, prepared, now=now)
+    if record_seal is not None:
+        record_seal()
     if action.name == "supervise":
         _notify_supervision(case, user, clean["note"], now)
     return case

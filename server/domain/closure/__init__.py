@@ -8,3 +8,7 @@ of a published photo.
 May use: revisits, fieldwork, cases, accounts, audit, core (and server.reports to render
 the files).
 """
+
+# Importing the package registers its approval gate and its seal with the lifecycle
+# (server.domain.cases.hooks).
+from server.domain.closure import checklist, sealing  # noqa: F401

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, require_role
 from server.domain.audit import audit, timeline
-from server.domain.cases import lifecycle
+from server.domain.cases import hooks, lifecycle
 from server.domain.core import labels
 from server.domain.core.errors import Conflict, Forbidden, Invalid
 from server.domain.core.geo import distance_m
@@ -160,6 +160,7 @@ def _revisit(rule: dict[str, Any], case: Case) -> dict[str, Any]:
                    "No revisit with a satisfaction answer or a reason why none was possible.")
 
 
+@hooks.approval_gate.register
 def approval_gate(user: User, case: Case) -> None:
     """What approving needs beyond the transition table (a helper of the approve command):
     a reviewer who handled the case may not approve it (separation of duties), evidence

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import selectinload
 
 from server.domain.audit import audit, timeline
+from server.domain.cases import hooks
 from server.domain.core import runtime
 from server.domain.core.errors import NotFound
 from server.extensions import db
@@ -182,6 +183,16 @@ def record(case: Case, user: User, prepared: Prepared, *, now: datetime) -> Seal
                  data={"seal_id": row.id, "number": prepared.number,
                        "sha256": prepared.sha256})
     return row
+
+
+@hooks.approval_seal.register
+def _seal_on_approval(case: Case, user: User, *, now: datetime,
+                      note: str | None) -> Callable[[], Seal]:
+    """The approve command's reaction (cases.hooks): the manifest to the store now, before
+    the command writes anything; the seal's row and chain entry when it calls back.
+    `record` is looked up when called, as the command called it before."""
+    prepared = prepare(case, user, now=now, note=note)
+    return lambda: record(case, user, prepared, now=now)
 
 
 def reconcile_manifests(*, older_than: timedelta, now: datetime | None = None,

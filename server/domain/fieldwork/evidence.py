@@ -34,9 +34,8 @@ from server.domain.core.errors import Conflict, Forbidden, Invalid, NotFound, To
 from server.domain.core.uow import command, step, transaction
 from server.domain.core.vocab import AUDIO_TYPES, EVIDENCE_TYPES
 from server.domain.fieldwork.integrity import Thresholds, integrity_flags
-from server.domain.revisits import revisits
 from server.extensions import db
-from server.models import Case, Evidence, Revisit, User, Visit
+from server.models import Case, Evidence, Respondent, Revisit, User, Visit
 from server.models.base import new_id, utcnow
 from server.storage import ObjectNotFound, Storage, StorageError, UploadTarget
 
@@ -194,7 +193,7 @@ def _revisit_link(user: User, case: Case, data: dict[str, Any]) -> str | None:
             raise Invalid("evidence.no_consent", "An interview recording names the respondent "
                           "who consented to it.",
                           errors={"respondent_id": ["Required for a recording."]})
-        respondent = revisits.respondent_for_recording(case.id, data["respondent_id"])
+        respondent = respondent_for_recording(case.id, data["respondent_id"])
         if revisit_id and revisit_id != respondent.revisit_id:
             raise Invalid("evidence.bad_revisit", "That respondent is not of that revisit.",
                           errors={"revisit_id": ["Not the respondent's revisit."]})
@@ -208,6 +207,22 @@ def _revisit_link(user: User, case: Case, data: dict[str, Any]) -> str | None:
                         "of its revisits only: name the revisit.")
     return revisit_id
 
+
+def respondent_for_recording(case_id: str, respondent_id: str) -> Respondent:
+    """The respondent an interview recording is filed under: on this case, and consenting.
+    (Here, not in revisits: evidence sits below revisits and reads their rows only.)"""
+    found = db.session.scalar(
+        sa.select(Respondent).join(Revisit, Revisit.id == Respondent.revisit_id)
+        .where(Respondent.id == respondent_id, Revisit.case_id == case_id))
+    if found is None:
+        raise Invalid("evidence.bad_respondent", "That respondent is not on this case.",
+                      errors={"respondent_id": ["Not a respondent of this case."]})
+    if not found.audio_consent:
+        raise Invalid("evidence.no_consent",
+                      "This respondent did not consent to being recorded; the recording "
+                      "cannot be filed.",
+                      errors={"respondent_id": ["No recorded consent to a recording."]})
+    return found
 
 def _offset(received: datetime, device_time: datetime | None) -> float | None:
     return (received - device_time).total_seconds() if device_time else None

@@ -270,18 +270,3 @@ def list_for_case(user: User, case_id: str) -> list[Revisit]:
     return list(db.session.scalars(sa.select(Revisit).filter_by(case_id=case.id)
                                    .order_by(Revisit.at, Revisit.id)))
 
-
-def respondent_for_recording(case_id: str, respondent_id: str) -> Respondent:
-    """The respondent an interview recording is filed under: on this case, and consenting."""
-    found = db.session.scalar(
-        sa.select(Respondent).join(Revisit, Revisit.id == Respondent.revisit_id)
-        .where(Respondent.id == respondent_id, Revisit.case_id == case_id))
-    if found is None:
-        raise Invalid("evidence.bad_respondent", "That respondent is not on this case.",
-                      errors={"respondent_id": ["Not a respondent of this case."]})
-    if not found.audio_consent:
-        raise Invalid("evidence.no_consent",
-                      "This respondent did not consent to being recorded; the recording "
-                      "cannot be filed.",
-                      errors={"respondent_id": ["No recorded consent to a recording."]})
-    return found
