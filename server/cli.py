@@ -21,7 +21,7 @@ from server.domain.cases import sweep, workdays
 from server.domain.closure import sealing
 from server.domain.core.errors import DomainError
 from server.domain.core.uow import transaction
-from server.domain.fieldwork import evidence as evidence_service
+from server.domain.fieldwork import completion
 from server.models import ROLES
 
 cli = FlaskGroup(create_app=lambda: create_app(), help="Fieldcase operator commands.")
@@ -127,7 +127,7 @@ def reconcile_cmd(older_than_minutes: int, expire_after_hours: int) -> None:
     """Finish or expire evidence left pending; remove staging leftovers and seal manifests
     that no seal names (an approval that failed after writing its manifest)."""
     grace = timedelta(minutes=older_than_minutes)
-    counts = evidence_service.reconcile(older_than=grace,
+    counts = completion.reconcile(older_than=grace,
                                         expire_after=timedelta(hours=expire_after_hours))
     manifests = sealing.reconcile_manifests(older_than=grace)
     counts["manifests_removed"] = manifests["manifests_removed"]

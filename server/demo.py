@@ -17,7 +17,7 @@ from server.domain.accounts import auth
 from server.domain.cases import cases, lifecycle
 from server.domain.closure import checklist
 from server.domain.core import runtime
-from server.domain.fieldwork import evidence, visits
+from server.domain.fieldwork import completion, evidence, visits
 from server.domain.revisits import questionnaires, revisits
 from server.extensions import db
 from server.models import Case, Unit, User
@@ -210,7 +210,7 @@ def _visit_with_photo(inspector: User, case: Case, *, seed: int) -> None:
     })
     ev, _ = evidence.declare(inspector, declared)
     runtime.storage().put_bytes(ev.staging_key, photo, content_type="image/jpeg")
-    evidence.complete(inspector, ev.id)
+    completion.complete(inspector, ev.id)
 
 
 def _acknowledge_flags(reviewer: User, case: Case) -> None:

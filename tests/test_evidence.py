@@ -307,7 +307,7 @@ def test_revisit_role_cannot_file_evidence(app, as_user, make_case):  # type: ig
 
 
 def test_reconciler_finishes_uploads_never_completed(app, as_user, make_case):  # type: ignore[no-untyped-def]
-    from server.domain.fieldwork.evidence import reconcile
+    from server.domain.fieldwork.completion import reconcile
 
     api = as_user("insp_a")
     data = NOKIA.read_bytes()
@@ -408,7 +408,7 @@ def test_a_crash_after_promotion_is_finished_from_the_evidence_key(app, as_user,
 def test_two_completions_at_once_store_it_once(app, as_user, make_case, monkeypatch,  # type: ignore[no-untyped-def]
                                                during: str):
     from server import media
-    from server.domain.fieldwork import evidence as service
+    from server.domain.fieldwork import completion as service
 
     api = as_user("insp_a")
     data = NOKIA.read_bytes()
@@ -529,7 +529,7 @@ def test_a_user_moved_out_of_the_unit_gets_no_links_by_declaring_again(  # type:
 
 
 def test_a_revived_declaration_is_a_new_receipt(app, as_user, make_case):  # type: ignore[no-untyped-def]
-    from server.domain.fieldwork.evidence import reconcile
+    from server.domain.fieldwork.completion import reconcile
 
     api = as_user("insp_a")
     data = NOKIA.read_bytes()
@@ -555,7 +555,7 @@ def test_a_revived_declaration_is_a_new_receipt(app, as_user, make_case):  # typ
 
 def test_completing_an_expired_declaration_whose_bytes_arrived_stores_them(  # type: ignore[no-untyped-def]
         app, as_user, make_case):
-    from server.domain.fieldwork.evidence import reconcile
+    from server.domain.fieldwork.completion import reconcile
 
     api = as_user("insp_a")
     data = NOKIA.read_bytes()

@@ -177,7 +177,7 @@ def test_reconcile_goes_on_past_a_row_the_store_fails_and_exits_non_zero(
     from datetime import timedelta
 
     from server.cli import cli
-    from server.domain.fieldwork.evidence import reconcile
+    from server.domain.fieldwork.completion import reconcile
     from server.models import Evidence
 
     if app.config["STACK"] != "embedded":
@@ -210,7 +210,7 @@ def test_reconcile_with_the_store_unreachable_reports_every_row(app: Flask, as_u
                                                                  make_case) -> None:
     from datetime import timedelta
 
-    from server.domain.fieldwork.evidence import reconcile
+    from server.domain.fieldwork.completion import reconcile
     from server.extensions import db as _db
 
     if app.config["STACK"] != "scaled":
@@ -233,7 +233,7 @@ def test_two_reconcilers_at_once_count_only_what_each_stored(app: Flask, as_user
                                                               make_case) -> None:
     from datetime import timedelta
 
-    from server.domain.fieldwork.evidence import reconcile
+    from server.domain.fieldwork.completion import reconcile
     from server.extensions import db as _db
 
     rows = _uploaded_not_completed(app, as_user, make_case()["id"], 4)

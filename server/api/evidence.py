@@ -10,7 +10,7 @@ from server.api.presenters import absolute, present_evidence
 from server.api.schemas import EvidenceDeclareSchema, EvidenceListSchema, EvidenceSchema
 from server.api.security import current_user, load_user
 from server.api.storage_slots import needs_storage
-from server.domain.fieldwork import evidence
+from server.domain.fieldwork import completion, evidence
 from server.extensions import limiter
 
 blp = Blueprint("evidence", __name__, url_prefix="/api",
@@ -42,7 +42,7 @@ def declare(data: dict):  # type: ignore[no-untyped-def]
 def complete(evidence_id: str):  # type: ignore[no-untyped-def]
     """Verify size and SHA-256, read EXIF, make thumbnails, flag, store. Repeatable."""
     user = current_user()
-    return present_evidence(evidence.complete(user, evidence_id), user)
+    return present_evidence(completion.complete(user, evidence_id), user)
 
 
 @blp.route("/evidence/<evidence_id>")
