@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from server.api.schemas import EvidenceDeclareSchema, VisitCreateSchema
-from server.api.schemas_revisits import RevisitCreateSchema
+from server.api.fieldwork.schemas import EvidenceDeclareSchema, VisitCreateSchema
+from server.api.revisits.schemas import RevisitCreateSchema
 from server.demo_photo import site_photo
 from server.domain.accounts import auth
 from server.domain.cases import cases, lifecycle

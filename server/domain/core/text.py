@@ -1,5 +1,5 @@
 """The one rule for text people type that the system stores and shows again: what every
-free-text field accepts, whether it comes through an API schema (server.api.schemas.Text),
+free-text field accepts, whether it comes through an API schema (server.api.fields.Text),
 a transition's parameters, a questionnaire answer, a calendar upload or the CLI."""
 
 from __future__ import annotations

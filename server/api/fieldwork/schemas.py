@@ -1,229 +1,15 @@
-"""Marshmallow schemas: what comes in (validated) and what goes out (documented)."""
+"""Schemas of fieldwork: visits and their readings, evidence, the noise standards."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-from typing import ClassVar
-
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from server.domain.cases import deadlines
-from server.domain.core import text, vocab
+from server.api.fields import Aware, FixSchema, PointSchema, Text, UUIDStr, _text
+from server.domain.core import vocab
 from server.domain.fieldwork import noise_record
 
-# The oldest and the newest time accepted anywhere: earlier or later is a typo, and far
-# enough out the conversion to UTC no longer fits a datetime (or a database column).
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2101, 1, 1, tzinfo=UTC)
-MAX_PAGE = 100_000
 
-
-class Text(fields.String):
-    """Every string field: text a database can store and a screen or a file shows as it
-    reads (server.domain.core.text: no NUL, no lone surrogate, no other control characters,
-    no bidi controls)."""
-
-    # A password is never shown: control characters in it harm nobody.
-    shown = True
-
-    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
-        result = super()._deserialize(value, attr, data, **kwargs)
-        wrong = text.problem(result, shown=self.shown)
-        if wrong:
-            raise ValidationError(wrong)
-        return result
-
-
-class Secret(Text):
-    shown = False
-
-
-class UUIDStr(fields.UUID):
-    """A UUID checked on the way in, kept as its canonical string."""
-
-    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
-        result = super()._deserialize(value, attr, data, **kwargs)
-        return str(result) if isinstance(result, uuid.UUID) else result
-
-
-class Aware(fields.AwareDateTime):
-    """A time with its UTC offset (a naive one is refused), between 1970 and 2100."""
-
-    default_error_messages: ClassVar[dict[str, str]] = {
-        "range": f"Must be between {EARLIEST.year} and {LATEST.year - 1} (UTC).",
-    }
-
-    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
-        result = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            in_utc = result.astimezone(UTC)
-        except OverflowError:  # e.g. 0001-01-01T00:00+05:00 is in year 0 in UTC
-            raise self.make_error("range") from None
-        if not EARLIEST <= in_utc < LATEST:
-            raise self.make_error("range")
-        return result
-
-
-def _not_blank(value: str) -> None:
-    if not value.strip():
-        raise ValidationError("Must not be blank.")
-
-
-def _text(max_len: int, **kw) -> Text:  # type: ignore[no-untyped-def]
-    return Text(validate=validate.Length(max=max_len), **kw)
-
-
-class PointSchema(Schema):
-    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
-    lon = fields.Float(required=True, validate=validate.Range(-180, 180))
-
-
-class FixSchema(PointSchema):
-    accuracy_m = fields.Float(validate=validate.Range(min=0), allow_none=True)
-    fixed_at = Aware(allow_none=True)
-    source = Text(validate=validate.OneOf(vocab.GEO_SOURCES), allow_none=True)
-
-
-class ComplainantSchema(Schema):
-    name = _text(120, allow_none=True)
-    phone = Text(allow_none=True,
-                          validate=validate.Regexp(r"^\+?[0-9 ()\-]{3,20}$",
-                                                   error="Not a phone number."))
-
-
-class MaskedComplainantSchema(Schema):
-    """The complainant as a case answer shows them: masked until a logged reveal."""
-
-    name = Text(allow_none=True, metadata={"description": "Masked, e.g. 张*"})
-    phone = Text(allow_none=True, metadata={"description": "Masked, e.g. 138****1234"})
-
-
-class UnitRefSchema(Schema):
-    id = Text()
-    name = Text()
-
-
-# ---- cases ---------------------------------------------------------------------------
-class CaseCreateSchema(Schema):
-    channel = Text(required=True, validate=validate.OneOf(vocab.CHANNELS))
-    category = Text(required=True, validate=validate.OneOf(vocab.CATEGORIES))
-    subject = Text(required=True, validate=[validate.Length(max=300), _not_blank])
-    address = Text(required=True, validate=[validate.Length(max=500), _not_blank])
-    location = fields.Nested(PointSchema, allow_none=True)
-    description = _text(20000, load_default="")
-    complainant = fields.Nested(ComplainantSchema, allow_none=True)
-    received_at = Aware(required=True)
-    unit_id = Text(required=True)
-    key = fields.Boolean(load_default=False)
-    leader = _text(120, allow_none=True, metadata={"description": "包案领导: the leader in "
-                                                   "personal charge of a key or repeat case."})
-    external_ref = _text(120, allow_none=True)
-
-
-class CaseUpdateSchema(CaseCreateSchema):
-    """Any case field may be left out; the version read is required."""
-
-    version = fields.Integer(required=True)
-
-    def __init__(self, **kwargs: object) -> None:
-        kwargs.setdefault("partial", tuple(CaseCreateSchema._declared_fields))
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-
-
-class CaseQuerySchema(Schema):
-    status = Text(validate=validate.OneOf(vocab.CASE_STATUSES))
-    category = Text(validate=validate.OneOf(vocab.CATEGORIES))
-    channel = Text(validate=validate.OneOf(vocab.CHANNELS))
-    unit = Text()
-    q = _text(100)
-    is_open = fields.Boolean(data_key="open", metadata={
-        "description": "true: cases not closed; false: closed cases."})
-    colour = Text(validate=validate.OneOf((*deadlines.COLOURS, "overdue")), metadata={
-        "description": "Open cases whose deadline shows this colour now; overdue ones "
-                       "stand apart (an overdue case is not red)."})
-    key = fields.Boolean(metadata={"description": "Key cases (加星件) only, or none."})
-    mine = fields.Boolean(load_default=False, metadata={
-        "description": "Only cases dispatched to me."})
-    sort = Text(load_default="received", validate=validate.OneOf(("received", "due")),
-                         metadata={"description": "received: newest first (the default); "
-                                   "due: most urgent first (earliest due_at, key cases first "
-                                   "among equals), closed cases last."})
-    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(1, 100))
-
-
-class MilestoneSchema(Schema):
-    name = Text(metadata={"description": "e.g. dispatch, reminder, "
-                                   "preliminary_review, closure"})
-    at = fields.DateTime()
-
-
-class DeadlineSchema(Schema):
-    rule = Text(metadata={"description": "The deadline rule's code, e.g. 1+3+5+7 "
-                                   "or petition-60 (GET /api/deadline-rules)."})
-    rule_version = fields.Integer(metadata={"description": "The version frozen on the case."})
-    due_at = fields.DateTime()
-    colour = Text(metadata={"description": "green, blue, yellow or red as the rule's "
-                                     "days pass (seed 004: yellow day 5, blue 6, red 7)."})
-    extended_days = fields.Integer()
-    next_milestone = fields.Nested(MilestoneSchema, allow_none=True,
-                                   metadata={"description": "The next one still ahead; null "
-                                             "once all have passed."})
-    overdue = fields.Boolean()
-
-
-class CaseSchema(Schema):
-    id = Text()
-    channel = Text()
-    category = Text()
-    subject = Text()
-    address = Text()
-    location = fields.Nested(PointSchema, allow_none=True)
-    description = Text()
-    complainant = fields.Nested(MaskedComplainantSchema, allow_none=True)
-    received_at = fields.DateTime()
-    unit = fields.Nested(UnitRefSchema)
-    unit_id = Text()
-    key = fields.Boolean()
-    external_ref = Text(allow_none=True)
-    status = Text()
-    version = fields.Integer()
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
-    closed_at = fields.DateTime(allow_none=True)
-    leader = Text(allow_none=True)
-    verdict = Text(allow_none=True)
-    result = Text(allow_none=True)
-    assignees = fields.List(fields.Nested(UnitRefSchema), metadata={
-        "description": "Inspectors the case was dispatched to: {id, name}."})
-    co_units = fields.List(fields.Nested(lambda: CoUnitSchema()))
-    actions = fields.List(Text(), metadata={
-        "description": "What the current user may do now (single case answers only)."})
-    deadline = fields.Nested(DeadlineSchema, allow_none=True,
-                             metadata={"description": "Null once the case is closed."})
-
-
-class CoUnitSchema(Schema):
-    id = Text()
-    name = Text()
-    part = Text()
-
-
-class CasePageSchema(Schema):
-    items = fields.List(fields.Nested(CaseSchema))
-    total = fields.Integer(metadata={"description": "Exact up to 1,000; beyond that "
-                                     "1000 with total_exact false."})
-    total_exact = fields.Boolean()
-    page = fields.Integer()
-    per_page = fields.Integer()
-
-
-class RevealSchema(Schema):
-    reason = _text(500, required=True)
-
-
-# ---- visits --------------------------------------------------------------------------
+# ---- visits ----------------------------------------------------------------------------
 class LocalizedSchema(Schema):
     zh = Text()
     en = Text()
@@ -409,7 +195,7 @@ class VisitSchema(Schema):
     device_offset_s = fields.Float(allow_none=True)
 
 
-# ---- evidence ------------------------------------------------------------------------
+# ---- evidence --------------------------------------------------------------------------
 class EvidenceDeclareSchema(Schema):
     client_id = UUIDStr(required=True)
     case_id = Text(required=True)
@@ -507,46 +293,7 @@ class VisitListSchema(Schema):
     items = fields.List(fields.Nested(VisitSchema))
 
 
-# ---- session -------------------------------------------------------------------------
-class LoginSchema(Schema):
-    username = _text(80, required=True)
-    password = Secret(required=True, validate=validate.Length(max=200))
-
-
-class UserSchema(Schema):
-    id = Text()
-    username = Text()
-    display_name = Text()
-    role = Text()
-    units = fields.List(fields.Nested(UnitRefSchema))
-    sees_every_unit = fields.Boolean(metadata={
-        "description": "The user's units cover every unit (the district's): only an admin "
-                       "who does changes district-wide settings."})
-
-
-class LoginResultSchema(Schema):
-    user = fields.Nested(UserSchema)
-    csrf_token = Text()
-
-
-class SessionSchema(Schema):
-    id = Text(metadata={"description": "A prefix of the token's hash; DELETE it to end it"})
-    created_at = fields.DateTime()
-    last_seen_at = fields.DateTime(allow_none=True)
-    address = Text(allow_none=True)
-    user_agent = Text(allow_none=True)
-    current = fields.Boolean(metadata={"description": "The session making this request"})
-
-
-class SessionListSchema(Schema):
-    items = fields.List(fields.Nested(SessionSchema))
-
-
-class MeSchema(UserSchema):
-    csrf_token = Text()
-
-
-# ---- standards -----------------------------------------------------------------------
+# ---- standards -------------------------------------------------------------------------
 class NightSchema(Schema):
     start = Text(metadata={"description": "HH:MM, local time"})
     end = Text(metadata={"description": "HH:MM, local time"})
@@ -607,13 +354,3 @@ class NoiseStandardsSchema(Schema):
                   "limit a meter reading on a case of that category is judged against."})
     rules = fields.Nested(NoiseRulesSchema, metadata={
         "description": "How a reading is taken and judged, per standard (noise_rules.json)."})
-
-
-class LiveSchema(Schema):
-    status = Text()
-
-
-class HealthSchema(Schema):
-    status = Text()
-    database = Text()
-    storage = Text()

@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from server.api.blueprint import Blueprint
-from server.api.presenters import case_fields, present_case
-from server.api.schemas import (
+from server.api.cases.schemas import (
     CaseCreateSchema,
     CasePageSchema,
     CaseQuerySchema,
@@ -15,6 +14,7 @@ from server.api.schemas import (
     ComplainantSchema,
     RevealSchema,
 )
+from server.api.presenters import case_fields, present_case
 from server.api.security import current_user, load_user
 from server.domain.accounts import scope
 from server.domain.cases import cases, lifecycle

@@ -9,7 +9,7 @@ from flask import jsonify
 from flask.views import MethodView
 
 from server.api.blueprint import Blueprint
-from server.api.schemas_revisits import (
+from server.api.revisits.schemas import (
     QuestionnaireInSchema,
     QuestionnaireListSchema,
     QuestionnaireQuerySchema,

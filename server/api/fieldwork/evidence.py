@@ -6,8 +6,8 @@ from flask import current_app, jsonify, redirect, request
 from flask.views import MethodView
 
 from server.api.blueprint import Blueprint
+from server.api.fieldwork.schemas import EvidenceDeclareSchema, EvidenceListSchema, EvidenceSchema
 from server.api.presenters import absolute, present_evidence
-from server.api.schemas import EvidenceDeclareSchema, EvidenceListSchema, EvidenceSchema
 from server.api.security import current_user, load_user
 from server.api.storage_slots import needs_storage
 from server.domain.fieldwork import completion, evidence

@@ -1,14 +1,155 @@
-"""Schemas of the case's life: transitions, timeline, board, map, notifications, and the
-admin's rules, calendar and webhooks."""
+"""Schemas of a case's life: the case record, transitions, timeline, board, map,
+notifications, people, units and the vocabularies. The admin's rules, calendar and
+webhooks are in admin_schemas."""
 
 from __future__ import annotations
 
-from typing import Any
+from marshmallow import INCLUDE, Schema, fields, validate
 
-from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load, validate
-
-from server.api.schemas import Aware, CaseSchema, Text, UnitRefSchema, UUIDStr, _text
+from server.api.fields import (
+    MAX_PAGE,
+    Aware,
+    PointSchema,
+    Text,
+    UnitRefSchema,
+    UUIDStr,
+    _not_blank,
+    _text,
+)
+from server.domain.cases import deadlines
 from server.domain.core import vocab
+
+
+class ComplainantSchema(Schema):
+    name = _text(120, allow_none=True)
+    phone = Text(allow_none=True,
+                          validate=validate.Regexp(r"^\+?[0-9 ()\-]{3,20}$",
+                                                   error="Not a phone number."))
+
+
+class MaskedComplainantSchema(Schema):
+    """The complainant as a case answer shows them: masked until a logged reveal."""
+
+    name = Text(allow_none=True, metadata={"description": "Masked, e.g. 张*"})
+    phone = Text(allow_none=True, metadata={"description": "Masked, e.g. 138****1234"})
+
+
+class CaseCreateSchema(Schema):
+    channel = Text(required=True, validate=validate.OneOf(vocab.CHANNELS))
+    category = Text(required=True, validate=validate.OneOf(vocab.CATEGORIES))
+    subject = Text(required=True, validate=[validate.Length(max=300), _not_blank])
+    address = Text(required=True, validate=[validate.Length(max=500), _not_blank])
+    location = fields.Nested(PointSchema, allow_none=True)
+    description = _text(20000, load_default="")
+    complainant = fields.Nested(ComplainantSchema, allow_none=True)
+    received_at = Aware(required=True)
+    unit_id = Text(required=True)
+    key = fields.Boolean(load_default=False)
+    leader = _text(120, allow_none=True, metadata={"description": "包案领导: the leader in "
+                                                   "personal charge of a key or repeat case."})
+    external_ref = _text(120, allow_none=True)
+
+
+class CaseUpdateSchema(CaseCreateSchema):
+    """Any case field may be left out; the version read is required."""
+
+    version = fields.Integer(required=True)
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("partial", tuple(CaseCreateSchema._declared_fields))
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+
+
+class CaseQuerySchema(Schema):
+    status = Text(validate=validate.OneOf(vocab.CASE_STATUSES))
+    category = Text(validate=validate.OneOf(vocab.CATEGORIES))
+    channel = Text(validate=validate.OneOf(vocab.CHANNELS))
+    unit = Text()
+    q = _text(100)
+    is_open = fields.Boolean(data_key="open", metadata={
+        "description": "true: cases not closed; false: closed cases."})
+    colour = Text(validate=validate.OneOf((*deadlines.COLOURS, "overdue")), metadata={
+        "description": "Open cases whose deadline shows this colour now; overdue ones "
+                       "stand apart (an overdue case is not red)."})
+    key = fields.Boolean(metadata={"description": "Key cases (加星件) only, or none."})
+    mine = fields.Boolean(load_default=False, metadata={
+        "description": "Only cases dispatched to me."})
+    sort = Text(load_default="received", validate=validate.OneOf(("received", "due")),
+                         metadata={"description": "received: newest first (the default); "
+                                   "due: most urgent first (earliest due_at, key cases first "
+                                   "among equals), closed cases last."})
+    page = fields.Integer(load_default=1, validate=validate.Range(1, MAX_PAGE))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+
+
+class MilestoneSchema(Schema):
+    name = Text(metadata={"description": "e.g. dispatch, reminder, "
+                                   "preliminary_review, closure"})
+    at = fields.DateTime()
+
+
+class DeadlineSchema(Schema):
+    rule = Text(metadata={"description": "The deadline rule's code, e.g. 1+3+5+7 "
+                                   "or petition-60 (GET /api/deadline-rules)."})
+    rule_version = fields.Integer(metadata={"description": "The version frozen on the case."})
+    due_at = fields.DateTime()
+    colour = Text(metadata={"description": "green, blue, yellow or red as the rule's "
+                                     "days pass (seed 004: yellow day 5, blue 6, red 7)."})
+    extended_days = fields.Integer()
+    next_milestone = fields.Nested(MilestoneSchema, allow_none=True,
+                                   metadata={"description": "The next one still ahead; null "
+                                             "once all have passed."})
+    overdue = fields.Boolean()
+
+
+class CaseSchema(Schema):
+    id = Text()
+    channel = Text()
+    category = Text()
+    subject = Text()
+    address = Text()
+    location = fields.Nested(PointSchema, allow_none=True)
+    description = Text()
+    complainant = fields.Nested(MaskedComplainantSchema, allow_none=True)
+    received_at = fields.DateTime()
+    unit = fields.Nested(UnitRefSchema)
+    unit_id = Text()
+    key = fields.Boolean()
+    external_ref = Text(allow_none=True)
+    status = Text()
+    version = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    closed_at = fields.DateTime(allow_none=True)
+    leader = Text(allow_none=True)
+    verdict = Text(allow_none=True)
+    result = Text(allow_none=True)
+    assignees = fields.List(fields.Nested(UnitRefSchema), metadata={
+        "description": "Inspectors the case was dispatched to: {id, name}."})
+    co_units = fields.List(fields.Nested(lambda: CoUnitSchema()))
+    actions = fields.List(Text(), metadata={
+        "description": "What the current user may do now (single case answers only)."})
+    deadline = fields.Nested(DeadlineSchema, allow_none=True,
+                             metadata={"description": "Null once the case is closed."})
+
+
+class CoUnitSchema(Schema):
+    id = Text()
+    name = Text()
+    part = Text()
+
+
+class CasePageSchema(Schema):
+    items = fields.List(fields.Nested(CaseSchema))
+    total = fields.Integer(metadata={"description": "Exact up to 1,000; beyond that "
+                                     "1000 with total_exact false."})
+    total_exact = fields.Boolean()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class RevealSchema(Schema):
+    reason = _text(500, required=True)
 
 
 class TransitionSchema(Schema):
@@ -214,111 +355,6 @@ class VocabSchema(Schema):
         "description": "The transition table: action, from, to, roles, relation, params."})
     map = fields.Dict(metadata={"description": "Tile sources: {default, tiles: [{code, name, "
                                 "url, attribution, crs: wgs84|gcj02, subdomains, max_zoom}]}"})
-
-
-class MilestoneRuleSchema(Schema):
-    name = Text(required=True)
-    day = fields.Integer()
-    hours = fields.Integer()
-    until = Text(validate=validate.OneOf(("dispatched",)))
-
-
-class ColourRuleSchema(Schema):
-    colour = Text(required=True)
-    from_day = fields.Integer()
-    from_hour = fields.Integer()
-
-
-class DeadlineRuleInSchema(Schema):
-    code = _text(40, required=True)
-    title = fields.Dict(keys=Text(), values=Text(), load_default=dict)
-    source = _text(300, load_default="")
-    channels = fields.List(Text(), required=True)
-    key = fields.Boolean(allow_none=True, load_default=None)
-    priority = fields.Integer(load_default=100)
-    counting = Text(required=True)
-    due = fields.Integer(required=True)
-    milestones = fields.List(fields.Nested(MilestoneRuleSchema), load_default=list)
-    colours = fields.List(fields.Nested(ColourRuleSchema), required=True)
-    restart_on_transfer = fields.Boolean(load_default=False)
-    max_extension = fields.Integer(allow_none=True, load_default=None)
-    review_days = fields.Integer(allow_none=True, metadata={
-        "description": "Days (of the rule's counting) a review takes when a dissatisfied "
-                       "revisit sends a handled case back; 2 when not given."})
-
-
-class DeadlineRuleSchema(Schema):
-    code = Text()
-    version = fields.Integer()
-    created_at = fields.DateTime()
-    body = fields.Dict()
-
-
-class DeadlineRuleListSchema(Schema):
-    items = fields.List(fields.Nested(DeadlineRuleSchema))
-
-
-class RuleSavedSchema(Schema):
-    rule = fields.Nested(DeadlineRuleSchema, allow_none=True)
-    impact = fields.Dict(metadata={"description": "What the new version would do to open "
-                                   "cases under this rule (they keep their version)."})
-
-
-class DryRunSchema(Schema):
-    dry_run = fields.Boolean(load_default=False)
-
-
-class CalendarDaySchema(Schema):
-    date = Text(required=True)
-    kind = Text(required=True)
-    name = Text(load_default="")
-
-
-class CalendarInSchema(Schema):
-    days = fields.List(fields.Dict(), required=True)
-    source = _text(300, load_default="")
-
-
-class CalendarSchema(Schema):
-    year = fields.Integer()
-    source = Text()
-    days = fields.List(fields.Nested(CalendarDaySchema))
-
-
-class CalendarYearsSchema(Schema):
-    items = fields.List(fields.Dict())
-    warning = Text(allow_none=True)
-    missing_year = fields.Integer(allow_none=True)
-
-
-class WebhookInSchema(Schema):
-    url = _text(500, required=True, metadata={
-        "description": "https:// (http:// outside production), a public host, no user:pass@"})
-    unit_id = UUIDStr(load_default=None, allow_none=True, metadata={
-        "description": "One of the admin's units (and below); default: the admin's unit."})
-
-    @pre_load
-    def no_secret(self, data: Any, **_: Any) -> Any:
-        if isinstance(data, dict) and "secret" in data:
-            raise ValidationError("The server makes the secret and shows it once; do not "
-                                  "send one.", "secret")
-        return data
-
-
-class WebhookItemSchema(Schema):
-    id = Text()
-    url = Text()
-    unit = fields.Nested(UnitRefSchema)
-    active = fields.Boolean()
-    created_at = fields.DateTime()
-
-
-class WebhookSchema(WebhookItemSchema):
-    secret = Text(metadata={"description": "Shown once, when the webhook is added."})
-
-
-class WebhookListSchema(Schema):
-    items = fields.List(fields.Nested(WebhookItemSchema))
 
 
 __all__ = ["CaseSchema"]

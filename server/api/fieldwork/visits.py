@@ -6,8 +6,8 @@ from flask import jsonify
 from flask.views import MethodView
 
 from server.api.blueprint import Blueprint
+from server.api.fieldwork.schemas import VisitCreateSchema, VisitListSchema, VisitSchema
 from server.api.presenters import present_visit
-from server.api.schemas import VisitCreateSchema, VisitListSchema, VisitSchema
 from server.api.security import current_user, load_user
 from server.domain.fieldwork import visits
 

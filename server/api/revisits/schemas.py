@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from server.api.schemas import Aware, FixSchema, Text, UUIDStr, _not_blank, _text
+from server.api.fields import Aware, FixSchema, Text, UUIDStr, _not_blank, _text
 from server.domain.core import vocab
 
 _SATISFACTION = validate.OneOf(vocab.SATISFACTION)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server.api.blueprint import Blueprint
-from server.api.schemas import NoiseStandardsSchema
+from server.api.fieldwork.schemas import NoiseStandardsSchema
 from server.api.security import load_user
 from server.domain.fieldwork import standards
 

@@ -10,7 +10,7 @@ from flask import Response, request
 from werkzeug.wsgi import wrap_file
 
 from server.api.blueprint import Blueprint
-from server.api.schemas_closure import (
+from server.api.closure.schemas import (
     AcknowledgedSchema,
     AcknowledgeSchema,
     BatchOnlySchema,

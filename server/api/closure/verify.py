@@ -15,7 +15,7 @@ import flask
 from flask import Response, current_app, g, request, send_from_directory
 
 from server.api.blueprint import Blueprint
-from server.api.schemas_verify import VerifyCheckSchema, VerifySchema
+from server.api.closure.schemas import VerifyCheckSchema, VerifySchema
 from server.api.security import load_user, session_token
 from server.domain.closure import verification
 from server.domain.core.errors import Unauthenticated
@@ -32,7 +32,7 @@ blp = Blueprint("verify", __name__, url_prefix="/api",
                             "without login for published photos.")
 # The public page is no API operation: a plain blueprint (server.api.register_api).
 page_bp = flask.Blueprint("verify_page", __name__)
-PAGE_DIR = Path(__file__).resolve().parent.parent / "verify_page"
+PAGE_DIR = Path(__file__).resolve().parents[2] / "verify_page"
 PAGE_ASSETS = frozenset({"verify.js", "verify.css"})
 # The code as documented: printed XXXX-XXXX; lower case, a space or no hyphen are read the
 # same (anything else is the same 404 as an unknown code).

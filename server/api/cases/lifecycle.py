@@ -9,12 +9,11 @@ import sqlalchemy as sa
 from flask import Response, jsonify
 
 from server.api.blueprint import Blueprint
-from server.api.presenters import absolute, present_case
-from server.api.schemas import CaseSchema
-from server.api.schemas_lifecycle import (
+from server.api.cases.schemas import (
     ActionsSchema,
     BoardQuerySchema,
     BoardSchema,
+    CaseSchema,
     MapQuerySchema,
     NotificationListSchema,
     NotificationsSeenSchema,
@@ -26,6 +25,7 @@ from server.api.schemas_lifecycle import (
     UnitListSchema,
     VocabSchema,
 )
+from server.api.presenters import absolute, present_case
 from server.api.security import current_user, load_user
 from server.domain.accounts import scope
 from server.domain.accounts.roles import ADMIN_ROLES, FIELD_ROLES, OFFICE_ROLES, REVISIT_ROLES

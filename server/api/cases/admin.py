@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from server.api.blueprint import Blueprint
-from server.api.schemas_lifecycle import (
+from server.api.cases.admin_schemas import (
     CalendarInSchema,
     CalendarSchema,
     CalendarYearsSchema,

@@ -8,8 +8,8 @@ from datetime import timedelta
 from flask import current_app, g, jsonify, request
 from flask.views import MethodView
 
+from server.api.accounts.schemas import LoginResultSchema, LoginSchema, MeSchema, SessionListSchema
 from server.api.blueprint import Blueprint
-from server.api.schemas import LoginResultSchema, LoginSchema, MeSchema, SessionListSchema
 from server.api.security import load_user, session_token
 from server.domain.accounts import auth, login_throttle, scope
 from server.domain.core.errors import Unauthenticated
