@@ -41,6 +41,7 @@ from server.models import (
 from server.models.base import utcnow
 from server.reports import archive as zip_archive
 from server.reports import closure_file as render
+from server.reports.closure_pdf import render_pdf
 from server.reports.packet import CaseSection, ClosurePacket, PhotoEntry
 
 KINDS = ("docx", "pdf")
@@ -150,7 +151,7 @@ def _make(user: User, chosen: list[tuple[Case, Seal]], kind: str, public: bool, 
     and two reviewers making the same file at once end up with one row (the second
     reads the first's)."""
     packet = build_packet(chosen, public, verification.public_base(request_base))
-    body = render.render_docx(packet) if kind == "docx" else render.render_pdf(packet)
+    body = render.render_docx(packet) if kind == "docx" else render_pdf(packet)
     sha256 = hashlib.sha256(body).hexdigest()
     object_key = f"closure-files/{sha256}.{kind}"
     runtime.storage().put_bytes(object_key, body, content_type=CONTENT_TYPES[kind])
