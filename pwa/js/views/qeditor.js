@@ -167,7 +167,7 @@ function editorForm(model, v) {
 }
 
 // What a field needs, in the app's language, before the server's own words (English):
-// the server's rule for each field of a question (server/domain/questionnaires.py).
+// the server's rule for each field of a question (server/domain/revisits/questionnaires.py).
 function hint(field) {
   if (getLang() === "en") return [];
   const key = `qerr.${field.split(".")[0]}`;
