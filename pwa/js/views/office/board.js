@@ -1,12 +1,12 @@
 // The colour board (四色管理): counts per colour per unit with totals, overdue apart, and
 // the cases of each colour linking to the case page. A table at desk width, cards on phones.
-import { api } from "../api.js";
-import { colourChip, keyMark, leaderMark, statusChip } from "../caseui.js";
-import { getCache, setCache } from "../db.js";
-import { t, term } from "../i18n.js";
-import { bell } from "../notifications.js";
-import { cachedGet, vocab } from "../state.js";
-import { errorText, fmtTime, html } from "../ui.js";
+import { api } from "../../api.js";
+import { colourChip, keyMark, leaderMark, statusChip } from "../../caseui.js";
+import { getCache, setCache } from "../../db.js";
+import { t, term } from "../../i18n.js";
+import { bell } from "../../notifications.js";
+import { cachedGet, vocab } from "../../state.js";
+import { errorText, fmtTime, html } from "../../ui.js";
 
 const KEY = "fieldcase.boardFilters";
 

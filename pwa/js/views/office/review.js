@@ -2,16 +2,16 @@
 // photos with their flags, check codes and QR codes, each placed on a map against the
 // case), the computed closure checklist with links to what each rule refers to, flags
 // explained with a note, then approve or return. Once approved: the seal and the files.
-import { eventRow, postTransition } from "../actions.js";
-import { api } from "../api.js";
-import { deadlineLine, keyMark, statusChip } from "../caseui.js";
-import { t, term } from "../i18n.js";
-import { BaseMap, basemapSelect, loadLeaflet } from "../mapkit.js";
+import { eventRow, postTransition } from "../../actions.js";
+import { api } from "../../api.js";
+import { deadlineLine, keyMark, statusChip } from "../../caseui.js";
+import { t, term } from "../../i18n.js";
+import { BaseMap, basemapSelect, loadLeaflet } from "../../mapkit.js";
 import { acknowledgements, checklistBlock, evidenceCard, numbering, photoDistance, photoLabel,
-  refusal, sealBlock } from "../review.js";
-import { isManager, vocab } from "../state.js";
-import { errorText, fmtDistance, fmtTime, html, safeUrl, toast } from "../ui.js";
-import { measurementBlock } from "./case.js";
+  refusal, sealBlock } from "../../review.js";
+import { isManager, vocab } from "../../state.js";
+import { errorText, fmtDistance, fmtTime, html, safeUrl, toast } from "../../ui.js";
+import { measurementBlock } from "../case.js";
 
 // Answers a screen can do without (an endpoint this server lacks, a case never sealed).
 const optional = (promise, fallback) => promise.catch((error) => {

@@ -5,15 +5,15 @@
 // respondent is added as their own outbox item with their own client UUID, sent after the
 // survey itself. Works with no signal at all: the questionnaire is the phone's copy,
 // everything waits in the outbox.
-import { AudioRecorder, capturePhoto, captureAudio, makePreview } from "../capture.js";
-import { db } from "../db.js";
-import { t, term } from "../i18n.js";
-import * as outbox from "../outbox.js";
+import { AudioRecorder, capturePhoto, captureAudio, makePreview } from "../../capture.js";
+import { db } from "../../db.js";
+import { t, term } from "../../i18n.js";
+import * as outbox from "../../outbox.js";
 import { clearErrorsOnAnswer, label, questionnaires, readQuestions, renderQuestions, satisfactionOf }
-  from "../questionnaire.js";
-import { go } from "../nav.js";
-import { cachedCase, revisitVocab, state, vocab, warnIfStorageLow } from "../state.js";
-import { fmtTime, html, raw, toast } from "../ui.js";
+  from "../../questionnaire.js";
+import { go } from "../../nav.js";
+import { cachedCase, revisitVocab, state, vocab, warnIfStorageLow } from "../../state.js";
+import { fmtTime, html, raw, toast } from "../../ui.js";
 import { DOOR_QUESTIONNAIRE, PHONE_QUESTIONNAIRE, template } from "./revisit.js";
 
 // The methods with their own screen (the phone call) and the one that records where it

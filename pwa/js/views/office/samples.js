@@ -2,11 +2,11 @@
 // share of the handled cases of a period, stratified by unit and channel, from a recorded
 // seed; assigns it to revisit staff; and follows its figures (回访率, 满意度, 不满意率) by
 // unit and channel. A desk screen first (tables), usable on a phone (tables stack).
-import { api } from "../api.js";
-import { t, term } from "../i18n.js";
-import { go } from "../nav.js";
-import { cachedGet, isManager, state, vocab } from "../state.js";
-import { errorText, flatMessages, fmtTime, html, toast } from "../ui.js";
+import { api } from "../../api.js";
+import { t, term } from "../../i18n.js";
+import { go } from "../../nav.js";
+import { cachedGet, isManager, state, vocab } from "../../state.js";
+import { errorText, flatMessages, fmtTime, html, toast } from "../../ui.js";
 
 // The strata a sample may use, from the server (GET /api/vocab).
 function strataChoices(v) {

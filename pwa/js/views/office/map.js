@@ -1,13 +1,13 @@
 // The map wall (挂图作战): open cases as markers coloured by their deadline colour, overdue
 // apart, evidence photos as small dots, popups linking to the case. The basemap comes from
 // the vocabulary; when none is reachable the markers show on a plain background.
-import { api } from "../api.js";
-import { colourChip, keyMark, statusChip } from "../caseui.js";
-import { getCache, setCache } from "../db.js";
-import { t, term } from "../i18n.js";
-import { BaseMap, basemapSelect, loadLeaflet } from "../mapkit.js";
-import { vocab } from "../state.js";
-import { errorText, fmtTime, html, safeUrl } from "../ui.js";
+import { api } from "../../api.js";
+import { colourChip, keyMark, statusChip } from "../../caseui.js";
+import { getCache, setCache } from "../../db.js";
+import { t, term } from "../../i18n.js";
+import { BaseMap, basemapSelect, loadLeaflet } from "../../mapkit.js";
+import { vocab } from "../../state.js";
+import { errorText, fmtTime, html, safeUrl } from "../../ui.js";
 
 // Marker colours: the board's chips (readable on the dark background).
 export const PAINT = { green: "#2e9e5b", blue: "#2f7de1", yellow: "#e9c318", red: "#e5484d",

@@ -4,11 +4,11 @@
 // range, the satisfaction question). The server checks the template; its 422 errors are
 // shown by the question and field they name. Kinds and satisfaction values come from the
 // server's vocabulary.
-import { api } from "../api.js";
-import { getLang, t, term, termBoth } from "../i18n.js";
-import { label } from "../questionnaire.js";
-import { cachedGet } from "../state.js";
-import { errorText, flatMessages, fmtTime, html, toast } from "../ui.js";
+import { api } from "../../api.js";
+import { getLang, t, term, termBoth } from "../../i18n.js";
+import { label } from "../../questionnaire.js";
+import { cachedGet } from "../../state.js";
+import { errorText, flatMessages, fmtTime, html, toast } from "../../ui.js";
 
 const CHOICE = ["single", "multi"];
 

@@ -2,10 +2,10 @@
 // run that says what it would do to open cases), questionnaire templates (qeditor.js), the
 // working-day calendar by year, and the webhooks reminders are posted to. Every list and
 // check is the server's.
-import { api } from "../api.js";
-import { has, t, term } from "../i18n.js";
-import { isAdmin, state, vocab } from "../state.js";
-import { errorText, fmtTime, html, toast } from "../ui.js";
+import { api } from "../../api.js";
+import { has, t, term } from "../../i18n.js";
+import { isAdmin, state, vocab } from "../../state.js";
+import { errorText, fmtTime, html, toast } from "../../ui.js";
 import { drawQuestionnaires } from "./qeditor.js";
 
 const COLOUR_ROWS = 4;

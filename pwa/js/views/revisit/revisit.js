@@ -2,15 +2,15 @@
 // tel: link, log each attempt, then fill in the questionnaire, or after three failed
 // attempts record "unreachable" with a reason. Kept on the phone as a draft while the
 // call goes on; saved to the outbox as one revisit (idempotent on its client UUID).
-import { api } from "../api.js";
-import { db } from "../db.js";
-import { t, term } from "../i18n.js";
-import { go } from "../nav.js";
-import * as outbox from "../outbox.js";
+import { api } from "../../api.js";
+import { db } from "../../db.js";
+import { t, term } from "../../i18n.js";
+import { go } from "../../nav.js";
+import * as outbox from "../../outbox.js";
 import { clearErrorsOnAnswer, label, questionnaires, readQuestions, renderQuestions, satisfactionOf }
-  from "../questionnaire.js";
-import { cachedCase, cachedGet, revisitVocab, vocab } from "../state.js";
-import { errorText, fmtTime, html, toast } from "../ui.js";
+  from "../../questionnaire.js";
+import { cachedCase, cachedGet, revisitVocab, vocab } from "../../state.js";
+import { errorText, fmtTime, html, toast } from "../../ui.js";
 
 // A revealed number stays in this page's memory only (never on the phone's storage): a
 // reload asks again, and the server logs each reveal.

@@ -1,15 +1,15 @@
 // A check: kind, partners, findings, a noise reading against its limit, and photos.
 // Everything is written to the phone as it is typed; "Save check" queues it for sending.
-import { PreviewUrls, capturePhoto, makePreview } from "../capture.js";
-import { db, getCache } from "../db.js";
-import { t, term } from "../i18n.js";
-import { go } from "../nav.js";
-import { MicEstimate, isNight, limitFor, phoneModel } from "../noise.js";
+import { PreviewUrls, capturePhoto, makePreview } from "../../capture.js";
+import { db, getCache } from "../../db.js";
+import { t, term } from "../../i18n.js";
+import { go } from "../../nav.js";
+import { MicEstimate, isNight, limitFor, phoneModel } from "../../noise.js";
 import { FIELD_INPUTS, ROOM_CLASS_POSITIONS, driftText, noiseVocab, readRecord, recordProblems,
-  recordSection } from "../noiserecord.js";
-import * as outbox from "../outbox.js";
-import { cachedCase, state, vocab, warnIfStorageLow } from "../state.js";
-import { fmtTime, html, safeUrl, toast } from "../ui.js";
+  recordSection } from "../../noiserecord.js";
+import * as outbox from "../../outbox.js";
+import { cachedCase, state, vocab, warnIfStorageLow } from "../../state.js";
+import { fmtTime, html, safeUrl, toast } from "../../ui.js";
 
 const previews = new PreviewUrls();
 

@@ -1,13 +1,13 @@
 // Office intake: a new case (POST /api/cases) or an edit (PATCH with the version seen),
 // with the place as a pin on a map (click or drag; or typed lat/lon; or the address alone).
-import { showErrors } from "../actions.js";
-import { api } from "../api.js";
-import { getCache } from "../db.js";
-import { t, term } from "../i18n.js";
-import { BaseMap, basemapSelect, loadLeaflet } from "../mapkit.js";
-import { go } from "../nav.js";
-import { cachedGet, vocab } from "../state.js";
-import { errorText, html, toast } from "../ui.js";
+import { showErrors } from "../../actions.js";
+import { api } from "../../api.js";
+import { getCache } from "../../db.js";
+import { t, term } from "../../i18n.js";
+import { BaseMap, basemapSelect, loadLeaflet } from "../../mapkit.js";
+import { go } from "../../nav.js";
+import { cachedGet, vocab } from "../../state.js";
+import { errorText, html, toast } from "../../ui.js";
 
 function localInput(iso) {
   const d = iso ? new Date(iso) : new Date();
