@@ -83,11 +83,13 @@ run-tls: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET) /usr/bin/caddy
 
 test: $(VENV)/.installed-test pwa/vendor/idb.js $(LEAFLET) /usr/bin/chromium /usr/bin/caddy
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	node --test pwa/tests/
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: $(VENV)/.installed-bench $(VENV)/.installed-test pwa/vendor/idb.js $(LEAFLET) /usr/bin/chromium
 	$(BIN)/python bench/bench_completion.py

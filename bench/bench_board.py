@@ -38,7 +38,8 @@ def generate(url: str, n: int, tmp: Path, open_share: float) -> None:
     from flask_migrate import upgrade
 
     from server import create_app
-    from server.domain import auth, deadline_rules, deadlines
+    from server.domain.accounts import auth
+    from server.domain.cases import deadline_rules, deadlines
     from server.extensions import db
     from server.models import Case, User
     from server.models.base import new_id
@@ -174,7 +175,7 @@ def measure(base: str, runs: int) -> None:
 
 def time_sweep(url: str, tmp: Path, n: int) -> None:
     from server import create_app
-    from server.domain import deadline_rules, sweep
+    from server.domain.cases import deadline_rules, sweep
     from server.extensions import db
     from server.models import Case
     from server.models.case import COLOUR_STALE

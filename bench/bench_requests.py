@@ -80,7 +80,7 @@ def prepare(url: str, storage_url: str) -> str:
     from flask_migrate import upgrade
 
     from server import create_app
-    from server.domain import auth
+    from server.domain.accounts import auth
     from server.extensions import db
     from server.models import Unit
 

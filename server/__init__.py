@@ -79,7 +79,7 @@ def register_storage(app: Flask) -> None:
 
 
 class _NoCookieSession(SessionInterface):
-    """Fieldcase keeps its sessions in the database (server.domain.auth) and never uses
+    """Fieldcase keeps its sessions in the database (server.domain.accounts.auth) and never uses
     Flask's signed-cookie session: skip opening and saving one on every request."""
 
     def open_session(self, app: Flask, request: Request) -> None:  # type: ignore[override]
@@ -87,6 +87,12 @@ class _NoCookieSession(SessionInterface):
 
     def save_session(self, app: Flask, session: object, response: Response) -> None:  # type: ignore[override]
         return None
+
+
+def register_domain(app: Flask) -> None:
+    from server.domain import load_contexts
+
+    load_contexts()  # each context registers its guards and reactions with those below
 
 
 def register_web(app: Flask) -> None:
@@ -108,6 +114,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_media(app)
     register_storage(app)
+    register_domain(app)
     register_web(app)
     from server.web_headers import register_headers
 

@@ -15,19 +15,13 @@ from flask.cli import FlaskGroup
 from flask_migrate import upgrade
 
 from server import create_app
-from server.domain import (
-    audit,
-    audit_checkpoints,
-    auth,
-    login_throttle,
-    sealing,
-    sweep,
-    timeline,
-    workdays,
-)
-from server.domain import evidence as evidence_service
-from server.domain.errors import DomainError
-from server.domain.uow import transaction
+from server.domain.accounts import auth, login_throttle
+from server.domain.audit import audit, audit_checkpoints, timeline
+from server.domain.cases import sweep, workdays
+from server.domain.closure import sealing
+from server.domain.core.errors import DomainError
+from server.domain.core.uow import transaction
+from server.domain.fieldwork import completion
 from server.models import ROLES
 
 cli = FlaskGroup(create_app=lambda: create_app(), help="Fieldcase operator commands.")
@@ -41,7 +35,7 @@ def _fail(error: DomainError) -> None:
 def migrate_cmd() -> None:
     """Bring the database schema up to date (Alembic)."""
     upgrade(directory=str(Path(current_app.root_path) / "migrations"))
-    from server.domain.cases import backfill
+    from server.domain.cases.cases import backfill
 
     filled = backfill()
     click.echo("database is up to date" + (f"; {filled} case timelines started" if filled else ""))
@@ -133,7 +127,7 @@ def reconcile_cmd(older_than_minutes: int, expire_after_hours: int) -> None:
     """Finish or expire evidence left pending; remove staging leftovers and seal manifests
     that no seal names (an approval that failed after writing its manifest)."""
     grace = timedelta(minutes=older_than_minutes)
-    counts = evidence_service.reconcile(older_than=grace,
+    counts = completion.reconcile(older_than=grace,
                                         expire_after=timedelta(hours=expire_after_hours))
     manifests = sealing.reconcile_manifests(older_than=grace)
     counts["manifests_removed"] = manifests["manifests_removed"]
@@ -247,7 +241,7 @@ def sweep_cmd(no_deliver: bool) -> None:
 def load_calendar_cmd(year: int, file: Any, source: str) -> None:
     """Load a year's holidays and make-up working days from a JSON list of
     {date, kind: holiday|workday, name}."""
-    from server.domain.workcalendar import CalendarDataError, check_year
+    from server.domain.cases.workcalendar import CalendarDataError, check_year
 
     try:
         days = check_year(year, json.load(file))

@@ -10,20 +10,15 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from server.api.schemas import EvidenceDeclareSchema, VisitCreateSchema
-from server.api.schemas_revisits import RevisitCreateSchema
+from server.api.fieldwork.schemas import EvidenceDeclareSchema, VisitCreateSchema
+from server.api.revisits.schemas import RevisitCreateSchema
 from server.demo_photo import site_photo
-from server.domain import (
-    auth,
-    cases,
-    closure,
-    evidence,
-    lifecycle,
-    questionnaires,
-    revisits,
-    runtime,
-    visits,
-)
+from server.domain.accounts import auth
+from server.domain.cases import cases, lifecycle
+from server.domain.closure import checklist
+from server.domain.core import runtime
+from server.domain.fieldwork import completion, evidence, visits
+from server.domain.revisits import questionnaires, revisits
 from server.extensions import db
 from server.models import Case, Unit, User
 from server.models.base import utcnow
@@ -215,7 +210,7 @@ def _visit_with_photo(inspector: User, case: Case, *, seed: int) -> None:
     })
     ev, _ = evidence.declare(inspector, declared)
     runtime.storage().put_bytes(ev.staging_key, photo, content_type="image/jpeg")
-    evidence.complete(inspector, ev.id)
+    completion.complete(inspector, ev.id)
 
 
 def _acknowledge_flags(reviewer: User, case: Case) -> None:
@@ -223,8 +218,8 @@ def _acknowledge_flags(reviewer: User, case: Case) -> None:
     give them one, the reviewer acknowledges it, as the checklist asks."""
     for ev in evidence.list_for_case(reviewer, case.id):
         for flag in ev.flags or []:
-            closure.acknowledge_flag(reviewer, ev.id, flag["code"],
-                                     "演示数据：照片为现场检查时拍摄，已核对。")
+            checklist.acknowledge_flag(reviewer, ev.id, flag["code"],
+                                       "演示数据：照片为现场检查时拍摄，已核对。")
 
 
 def _phone_revisit(revisit_user: User, case: Case) -> None:

@@ -50,7 +50,7 @@ def production_password_hasher() -> Iterator[Any]:
     these hashes all the same (and rehash them, as after a change of parameters)."""
     from argon2 import PasswordHasher
 
-    from server.domain import auth
+    from server.domain.accounts import auth
 
     production = auth._hasher
     cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -149,7 +149,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 
 def _make_people() -> None:
-    from server.domain import auth
+    from server.domain.accounts import auth
 
     auth.create_unit("District")
     auth.create_unit("Street A", "District")
@@ -191,7 +191,7 @@ def app(stack: dict) -> Iterator[Flask]:
 def _restore_seeded_data(conn: sa.Connection) -> None:
     """Drop rule versions, questionnaire versions and calendar years a test added; the
     seeded ones stay."""
-    from server.domain.workcalendar import bundled_years
+    from server.domain.cases.workcalendar import bundled_years
     from server.models import CalendarDay, CalendarYear, DeadlineRule, Questionnaire
 
     conn.execute(sa.delete(DeadlineRule).where(DeadlineRule.created_by.is_not(None)))

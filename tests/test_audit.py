@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from server.domain import audit
+from server.domain.audit import audit
 from server.extensions import db
 from server.models import AuditEntry
 
@@ -38,7 +38,7 @@ def _rechain() -> None:
 
 def test_a_rewritten_and_rechained_log_fails_its_signed_checkpoint(app, make_case):  # type: ignore[no-untyped-def]
     from server.cli import cli
-    from server.domain import audit_checkpoints
+    from server.domain.audit import audit_checkpoints
     from server.models import AuditCheckpoint
 
     make_case()
@@ -87,7 +87,7 @@ def test_a_rewritten_and_rechained_log_fails_its_signed_checkpoint(app, make_cas
 
 
 def test_the_sweep_signs_the_head_and_the_key_stays_out_of_the_database(app, make_case):  # type: ignore[no-untyped-def]
-    from server.domain import sweep
+    from server.domain.cases import sweep
 
     make_case()
     assert sweep.sweep(deliver=False)["audit_checkpoint"] is True

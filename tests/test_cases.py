@@ -114,7 +114,8 @@ def test_unknown_api_paths_are_problem_json(app, as_user):  # type: ignore[no-un
 
 
 def test_a_concurrent_patch_is_a_409_not_a_500(app, as_user, make_case, monkeypatch):  # type: ignore[no-untyped-def]
-    from server.domain import cases, scope
+    from server.domain.accounts import scope
+    from server.domain.cases import cases
 
     case = make_case()
     real_get_case = scope.get_case
@@ -154,7 +155,7 @@ def test_other_units_cannot_patch_or_reveal(app, as_user, make_case):  # type: i
 
 
 def test_a_long_list_is_counted_up_to_the_cap(app, as_user, make_case, monkeypatch):  # type: ignore[no-untyped-def]
-    from server.domain import cases
+    from server.domain.cases import cases
 
     for n in range(3):
         make_case(subject=f"case {n}", received_at=f"2026-11-2{n}T22:00:00+08:00")

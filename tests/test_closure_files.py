@@ -20,7 +20,7 @@ import zxingcpp
 from docx import Document
 from PIL import Image
 
-from server.domain import closure_files, sealing
+from server.domain.closure import closure_files, sealing
 from server.extensions import db
 from server.models import Case, ClosureFile, Seal
 from tests.closure_facts import submit_ready

@@ -15,15 +15,15 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.domain import deadlines
-from server.domain.deadlines import ClockEvent, RuleError, check_rule, schedule, tell
-from server.domain.workcalendar import CalendarYearMissing, WorkCalendar, bundled_years
+from server.domain.cases import deadlines
+from server.domain.cases.deadlines import ClockEvent, RuleError, check_rule, schedule, tell
+from server.domain.cases.workcalendar import CalendarYearMissing, WorkCalendar, bundled_years
 from server.extensions import db
 from server.models import Case
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 H, D = timedelta(hours=1), timedelta(days=1)
-RULES = Path(deadlines.__file__).with_name("data") / "deadline_rules.json"
+RULES = Path(deadlines.__file__).parents[1] / "data" / "deadline_rules.json"
 DEFAULTS = {r["code"]: r for r in json.loads(RULES.read_text(encoding="utf-8"))["rules"]}
 DAZHOU = DEFAULTS["1+3+5+7"]
 PETITION = DEFAULTS["petition-60"]

@@ -307,7 +307,7 @@ def test_revisit_role_cannot_file_evidence(app, as_user, make_case):  # type: ig
 
 
 def test_reconciler_finishes_uploads_never_completed(app, as_user, make_case):  # type: ignore[no-untyped-def]
-    from server.domain.evidence import reconcile
+    from server.domain.fieldwork.completion import reconcile
 
     api = as_user("insp_a")
     data = NOKIA.read_bytes()
@@ -346,7 +346,7 @@ def declare_and_upload(api, case_id: str, data: bytes, **changes: object) -> dic
 def test_bytes_replaced_at_staging_during_verification_are_never_stored(  # type: ignore[no-untyped-def]
         app, as_user, make_case, monkeypatch):
     from server import media
-    from server.domain.evidence import final_key
+    from server.domain.fieldwork.evidence import final_key
 
     api = as_user("insp_a")
     data = NOKIA.read_bytes()
@@ -389,7 +389,7 @@ def test_verification_failure_leaves_no_bytes_behind(app, as_user, make_case, mo
 
 
 def test_a_crash_after_promotion_is_finished_from_the_evidence_key(app, as_user, make_case):  # type: ignore[no-untyped-def]
-    from server.domain.evidence import final_key
+    from server.domain.fieldwork.evidence import final_key
 
     api = as_user("insp_a")
     data = NOKIA.read_bytes()
@@ -408,7 +408,7 @@ def test_a_crash_after_promotion_is_finished_from_the_evidence_key(app, as_user,
 def test_two_completions_at_once_store_it_once(app, as_user, make_case, monkeypatch,  # type: ignore[no-untyped-def]
                                                during: str):
     from server import media
-    from server.domain import evidence as service
+    from server.domain.fieldwork import completion as service
 
     api = as_user("insp_a")
     data = NOKIA.read_bytes()
@@ -529,7 +529,7 @@ def test_a_user_moved_out_of_the_unit_gets_no_links_by_declaring_again(  # type:
 
 
 def test_a_revived_declaration_is_a_new_receipt(app, as_user, make_case):  # type: ignore[no-untyped-def]
-    from server.domain.evidence import reconcile
+    from server.domain.fieldwork.completion import reconcile
 
     api = as_user("insp_a")
     data = NOKIA.read_bytes()
@@ -555,7 +555,7 @@ def test_a_revived_declaration_is_a_new_receipt(app, as_user, make_case):  # typ
 
 def test_completing_an_expired_declaration_whose_bytes_arrived_stores_them(  # type: ignore[no-untyped-def]
         app, as_user, make_case):
-    from server.domain.evidence import reconcile
+    from server.domain.fieldwork.completion import reconcile
 
     api = as_user("insp_a")
     data = NOKIA.read_bytes()
@@ -623,7 +623,7 @@ def test_simultaneous_completions_all_answer_the_stored_photo(app, make_case):  
     ("image/webp", "image/webp", False),
 ])
 def test_declared_type_differs_flag(declared: str, content: str, flagged: bool) -> None:
-    from server.domain.integrity import Thresholds, integrity_flags
+    from server.domain.fieldwork.integrity import Thresholds, integrity_flags
 
     flags = integrity_flags(
         exif_gps=None, exif_taken_at=None, exif_errors=[], geo=None, case_location=None,

@@ -38,8 +38,9 @@ import sqlalchemy as sa
 from flask import Flask
 
 from server import create_app
-from server.domain import audit, timeline
-from server.domain.evidence import final_key, reconcile
+from server.domain.audit import audit, timeline
+from server.domain.fieldwork.completion import reconcile
+from server.domain.fieldwork.evidence import final_key
 from server.extensions import db
 from server.models import AuditEntry, Evidence
 from server.models.timeline import CaseEvent

@@ -177,14 +177,14 @@ def test_reconcile_goes_on_past_a_row_the_store_fails_and_exits_non_zero(
     from datetime import timedelta
 
     from server.cli import cli
-    from server.domain.evidence import reconcile
+    from server.domain.fieldwork.completion import reconcile
     from server.models import Evidence
 
     if app.config["STACK"] != "embedded":
         pytest.skip("the store failing for one row is arranged on local disk")
     rows = _uploaded_not_completed(app, as_user, make_case()["id"], 3)
     # The middle row's photo cannot be written where it goes (a directory is in the way).
-    from server.domain.evidence import final_key
+    from server.domain.fieldwork.evidence import final_key
 
     storage = app.extensions["fieldcase.storage"]
     bad = db.session.get(Evidence, rows[1]["id"])
@@ -210,7 +210,7 @@ def test_reconcile_with_the_store_unreachable_reports_every_row(app: Flask, as_u
                                                                  make_case) -> None:
     from datetime import timedelta
 
-    from server.domain.evidence import reconcile
+    from server.domain.fieldwork.completion import reconcile
     from server.extensions import db as _db
 
     if app.config["STACK"] != "scaled":
@@ -233,7 +233,7 @@ def test_two_reconcilers_at_once_count_only_what_each_stored(app: Flask, as_user
                                                               make_case) -> None:
     from datetime import timedelta
 
-    from server.domain.evidence import reconcile
+    from server.domain.fieldwork.completion import reconcile
     from server.extensions import db as _db
 
     rows = _uploaded_not_completed(app, as_user, make_case()["id"], 4)

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from server.domain.lifecycle import ACTIONS, TRANSITIONS
-from server.domain.vocab import CASE_STATUSES
+from server.domain.cases.lifecycle import ACTIONS, TRANSITIONS
+from server.domain.core.vocab import CASE_STATUSES
 from server.extensions import db
 from server.models import AuditEntry, Case, CaseEvent, User
 from tests.closure_facts import submit_ready

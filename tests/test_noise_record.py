@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from server.domain import noise_record, standards
-from server.domain.noise_record import assess, background_correction
+from server.domain.fieldwork import noise_record, standards
+from server.domain.fieldwork.noise_record import assess, background_correction
 from server.extensions import db
 from server.models import Measurement, Visit
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from server.domain import sampling
+from server.domain.revisits import sampling
 from server.extensions import db
 from server.models import Case, User
 from tests.conftest import unit_id

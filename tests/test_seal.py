@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from server.cli import cli
-from server.domain.evidence import final_key
+from server.domain.fieldwork.evidence import final_key
 from server.extensions import db
 from server.models import Case, CaseEvent, Evidence, Measurement, Seal
 from tests.closure_facts import night_visit, submit_ready

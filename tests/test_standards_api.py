@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from server.domain import standards, vocab
+from server.domain.core import vocab
+from server.domain.fieldwork import standards
 
 
 def test_needs_a_session(app):  # type: ignore[no-untyped-def]

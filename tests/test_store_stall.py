@@ -176,7 +176,7 @@ def database_cut_after_the_manifest(app: Flask) -> Iterator[Flask]:
     from sqlalchemy.exc import OperationalError
 
     if app.config["STACK"] == "embedded":
-        from server.domain import sealing
+        from server.domain.closure import sealing
 
         real_record = sealing.record
 

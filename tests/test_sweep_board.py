@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from server.domain import sweep, webhooks
+from server.domain.cases import sweep, webhooks
 from server.extensions import db
 from server.models import CaseEvent, Notification, Webhook, WebhookDelivery
 from tests.conftest import unit_id
@@ -176,7 +176,7 @@ def test_verify_audit_names_the_first_altered_timeline_event(app, as_user, make_
     office = as_user("reviewer")
     office.post(f"/api/cases/{case['id']}/transitions", json={
         "action": "dispatch", "version": case["version"], "unit_id": unit_id("Street A")})
-    from server.domain import timeline
+    from server.domain.audit import timeline
 
     def verify():  # type: ignore[no-untyped-def]
         return app.test_cli_runner().invoke(cli, ["verify-audit"])
@@ -273,7 +273,7 @@ def test_contradictory_rules_are_422(app, as_user, change: dict, code: str) -> N
 
 
 def test_an_admin_loads_next_years_calendar(app, as_user) -> None:
-    from server.domain import workdays
+    from server.domain.cases import workdays
 
     autumn = datetime(2026, 10, 1, tzinfo=UTC)  # 120 days on reach into 2027
     with app.app_context():
@@ -307,7 +307,7 @@ def test_the_cached_colour_agrees_with_the_computed_one_and_lapses_on_time(
         app, as_user, make_case) -> None:
     """The board and the colour filter read the colour the sweep caches; a cache whose
     instant has passed is computed again, so a missed sweep never shows a stale colour."""
-    from server.domain import board, cases, deadline_rules
+    from server.domain.cases import board, cases, deadline_rules
     from server.models import Case, User
 
     for age in (H, 2 * D, 4 * D + H, 5 * D + H, 6 * D + H, 8 * D):

@@ -1,4 +1,4 @@
-"""Free text is checked by one rule wherever it enters (server.domain.text): no NUL, no
+"""Free text is checked by one rule wherever it enters (server.domain.core.text): no NUL, no
 lone surrogate, no bidi controls (a right-to-left override makes "gpj.exe" read
 "exe.jpg"), within a length. One test per kind of entry point."""
 
@@ -9,8 +9,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from server.domain import auth, text
-from server.domain.errors import Invalid
+from server.domain.accounts import auth
+from server.domain.core import text
+from server.domain.core.errors import Invalid
 from server.extensions import db
 from server.models import CalendarDay, Case, Evidence, Revisit, User, Visit
 from tests.closure_facts import phone_revisit

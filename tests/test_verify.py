@@ -328,7 +328,7 @@ def decode_qr(svg: bytes) -> str:
 
 def test_verify_url_and_public_base_setting(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from server.config import ConfigError, load_config
-    from server.domain.verification import verify_url
+    from server.domain.closure.verification import verify_url
 
     assert verify_url("7K3M-Q9TX", "https://a.example/") == "https://a.example/v/7K3M-Q9TX"
     assert load_config(str(tmp_path), {})["PUBLIC_BASE_URL"] == ""

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from server.domain.standards import judge_noise
+from server.domain.fieldwork.standards import judge_noise
 from server.extensions import db
 from server.models import Measurement, Visit
 
@@ -177,8 +177,8 @@ def test_a_phone_estimate_without_its_device_is_refused(app, as_user, make_case)
 
 
 def test_the_domain_refuses_an_estimate_without_device_too(app, make_case):  # type: ignore[no-untyped-def]
-    from server.domain import visits
-    from server.domain.errors import Invalid
+    from server.domain.core.errors import Invalid
+    from server.domain.fieldwork import visits
     from server.models import User
 
     case = make_case()

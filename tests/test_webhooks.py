@@ -21,8 +21,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from server.config import ConfigError, load_config
-from server.domain import sweep, webhook_transport, webhooks
-from server.domain.errors import Invalid
+from server.domain.cases import sweep, webhook_transport, webhooks
+from server.domain.core.errors import Invalid
 from server.extensions import db
 from server.models import CaseUnit, Webhook, WebhookDelivery
 from tests.conftest import unit_id

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.domain.workcalendar import (
+from server.domain.cases.workcalendar import (
     DATA,
     CalendarDataError,
     CalendarYearMissing,

@@ -22,7 +22,7 @@ import chinese_calendar
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from server.domain.workcalendar import DATA, check_year  # noqa: E402 - needs ROOT on the path
+from server.domain.cases.workcalendar import DATA, check_year  # noqa: E402 - needs ROOT on the path
 
 YEARS = range(2018, 2027)
 

@@ -1,4 +1,5 @@
-// The field app: shell, router, session. Views live in views/.
+// The field app: shell, router, session. Views live in views/, grouped by who uses them:
+// field/, revisit/, office/, admin/; the screens everyone uses at the top.
 import { api, probe } from "./api.js";
 import { db } from "./db.js";
 import { getLang, setLang, t } from "./i18n.js";
@@ -6,19 +7,19 @@ import * as outbox from "./outbox.js";
 import { cachedVocab, isAdmin, isManager, isOffice, loadQuestionnaires, loadSession, loadStandards, loadVocab, saveSession, state, warnIfStorageLow } from "./state.js";
 import { go, setRouter } from "./nav.js";
 import { html } from "./ui.js";
-import { renderAdmin } from "./views/admin.js";
-import { renderBoard } from "./views/board.js";
+import { renderAdmin } from "./views/admin/admin.js";
+import { renderBoard } from "./views/office/board.js";
 import { renderCase } from "./views/case.js";
-import { renderCaseForm } from "./views/caseform.js";
+import { renderCaseForm } from "./views/office/caseform.js";
 import { renderCases } from "./views/cases.js";
-import { renderCheck } from "./views/check.js";
+import { renderCheck } from "./views/field/check.js";
 import { renderLogin } from "./views/login.js";
-import { renderMap } from "./views/map.js";
+import { renderMap } from "./views/office/map.js";
 import { renderOutbox } from "./views/outbox.js";
-import { renderPhoneRevisit } from "./views/revisit.js";
-import { renderReview } from "./views/review.js";
-import { renderSample, renderSamples } from "./views/samples.js";
-import { renderSurvey } from "./views/survey.js";
+import { renderPhoneRevisit } from "./views/revisit/revisit.js";
+import { renderReview } from "./views/office/review.js";
+import { renderSample, renderSamples } from "./views/office/samples.js";
+import { renderSurvey } from "./views/revisit/survey.js";
 import { renderSettings } from "./views/settings.js";
 
 const ROUTES = [

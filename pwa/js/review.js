@@ -1,7 +1,7 @@
 // The reviewer's screen in pieces (验收销号): the checklist with links to what each rule
 // refers to, the evidence cards (flags, check code and QR code, distance to the case), the
 // server's refusals of an approval in words, the seal and its files. Markup and data
-// only: the requests and the wiring are in views/review.js.
+// only: the requests and the wiring are in views/office/review.js.
 import { getLang, t, term } from "./i18n.js";
 import { distanceM, fmtDistance, fmtTime, html, safeUrl } from "./ui.js";
 

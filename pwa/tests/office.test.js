@@ -15,8 +15,8 @@ globalThis.document ??= { documentElement: {} };
 // The vocabulary's names as the app gets them from the server (GET /api/vocab `labels`).
 const { setLabels } = await import("../js/i18n.js");
 setLabels(JSON.parse(readFileSync(new URL("../../server/domain/data/vocab_labels.json", import.meta.url), "utf8")));
-const { pct, sampleBody, stratumText } = await import("../js/views/samples.js");
-const { templateBody } = await import("../js/views/qeditor.js");
+const { pct, sampleBody, stratumText } = await import("../js/views/office/samples.js");
+const { templateBody } = await import("../js/views/admin/qeditor.js");
 const { flatMessages } = await import("../js/ui.js");
 
 const VOCAB = { satisfaction: ["satisfied", "basically_satisfied", "dissatisfied"],

@@ -1,23 +1,21 @@
-"""HTTP in: blueprints, schemas, problem+json errors, the OpenAPI document."""
+"""HTTP in: blueprints, schemas, problem+json errors, the OpenAPI document.
+
+One package per domain context (accounts, cases, fieldwork, revisits, closure), each with
+its routes and, beside them, their schemas; shared here: the field types (fields), the
+blueprint class, problem+json errors, security (who is logged in), presenters (model ->
+answer), health, and the local-disk blob routes."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from server.api import (
-    admin,
-    cases,
-    closure,
-    evidence,
-    health,
-    lifecycle,
-    revisits,
-    session,
-    standards,
-    verify,
-    visits,
-)
+from server.api import health
+from server.api.accounts import session
+from server.api.cases import admin, cases, lifecycle
+from server.api.closure import closure, verify
+from server.api.fieldwork import evidence, standards, visits
 from server.api.problems import FieldcaseApi, register_error_handlers
+from server.api.revisits import revisits
 
 API_SPEC = {
     "API_TITLE": "Fieldcase API",

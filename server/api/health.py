@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from flask import jsonify
 
 from server.api.blueprint import Blueprint
-from server.api.schemas import HealthSchema, LiveSchema
-from server.domain import runtime
+from server.api.fields import HealthSchema, LiveSchema
+from server.domain.core import runtime
 from server.extensions import db
 from server.storage import StorageError
 

@@ -7,13 +7,14 @@ from typing import Any
 
 from flask import request, url_for
 
-from server.domain import evidence as evidence_service
-from server.domain import noise_record, runtime
-from server.domain import visits as visit_service
-from server.domain.deadline_rules import deadline_of
-from server.domain.deadlines import Deadline
-from server.domain.integrity import photo_location
-from server.domain.privacy import mask_name, mask_phone
+from server.domain.cases.deadline_rules import deadline_of
+from server.domain.cases.deadlines import Deadline
+from server.domain.core import runtime
+from server.domain.core.privacy import mask_name, mask_phone
+from server.domain.fieldwork import evidence as evidence_service
+from server.domain.fieldwork import noise_record
+from server.domain.fieldwork import visits as visit_service
+from server.domain.fieldwork.integrity import photo_location
 from server.models import Case, Evidence, Measurement, User, Visit
 from server.models.base import utcnow
 from server.storage import UploadTarget

@@ -21,8 +21,8 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from server.domain import audit
-from server.domain.errors import DomainError
+from server.domain.audit import audit
+from server.domain.core.errors import DomainError
 from server.extensions import db
 from server.storage import StorageError
 

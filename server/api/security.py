@@ -6,8 +6,8 @@ import hmac
 
 from flask import current_app, g, request
 
-from server.domain import auth
-from server.domain.errors import Forbidden
+from server.domain.accounts import auth
+from server.domain.core.errors import Forbidden
 from server.models import User
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import current_app
 
-from server.domain.errors import DomainError
+from server.domain.core.errors import DomainError
 
 _slots: dict[int, threading.BoundedSemaphore] = {}  # per app (tests build several)
 _guard = threading.Lock()

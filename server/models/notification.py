@@ -41,7 +41,7 @@ class Webhook(Base):
     unit_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("units.id"), index=True)
     url: Mapped[str] = mapped_column(sa.String(500))
     # The signing secret, encrypted with WEBHOOK_SECRET_KEY (never in the database) and
-    # bound to this row's id (server.domain.webhooks.seal).
+    # bound to this row's id (server.domain.cases.webhooks.seal).
     secret_sealed: Mapped[str | None] = mapped_column(sa.String(300))
     # A secret stored in plain before 0011: sealed, and emptied, on the next sweep.
     legacy_secret: Mapped[str | None] = mapped_column(sa.String(200))

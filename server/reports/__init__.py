@@ -2,7 +2,8 @@
 and the archive ZIP. No Flask, no database: data in, bytes out."""
 
 from server.reports.archive import ArchiveEntry, archive_readme, write_archive
-from server.reports.closure_file import render_docx, render_pdf
+from server.reports.closure_file import render_docx
+from server.reports.closure_pdf import render_pdf
 from server.reports.packet import CaseSection, ClosurePacket, PhotoEntry
 from server.reports.qr import qr_png, qr_svg
 

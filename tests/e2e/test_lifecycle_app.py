@@ -275,7 +275,7 @@ def test_board_and_map_show_the_case_in_its_colour(desk, live):  # type: ignore[
 
 
 def test_the_bell_counts_unread_and_opening_it_marks_them_seen(phone, live):  # type: ignore[no-untyped-def]
-    from server.domain import sweep
+    from server.domain.cases import sweep
 
     office = api_login(live.app, "reviewer", "fieldcase-demo")
     new_case(office, "提醒测试：酒吧夜间噪声", received_at=datetime.now(UTC) - timedelta(days=2))
@@ -358,7 +358,7 @@ def test_an_admin_edits_a_rule_loads_a_year_and_adds_a_webhook(desk, live):  # t
 def test_a_street_admin_sees_the_district_wide_settings_but_is_offered_no_save(  # type: ignore[no-untyped-def]
         desk, live):
     from server.demo import DEMO_PASSWORD, STREETS
-    from server.domain import auth
+    from server.domain.accounts import auth
 
     with live.app.app_context():
         auth.create_user("admin_east", DEMO_PASSWORD, "admin", [STREETS[0]])

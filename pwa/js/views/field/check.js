@@ -1,0 +1,319 @@
+// A check: kind, partners, findings, a noise reading against its limit, and photos.
+// Everything is written to the phone as it is typed; "Save check" queues it for sending.
+import { PreviewUrls, capturePhoto, makePreview } from "../../capture.js";
+import { db, getCache } from "../../db.js";
+import { t, term } from "../../i18n.js";
+import { go } from "../../nav.js";
+import { MicEstimate, isNight, limitFor, phoneModel } from "../../noise.js";
+import { FIELD_INPUTS, ROOM_CLASS_POSITIONS, driftText, noiseVocab, readRecord, recordProblems,
+  recordSection } from "../../noiserecord.js";
+import * as outbox from "../../outbox.js";
+import { cachedCase, state, vocab, warnIfStorageLow } from "../../state.js";
+import { fmtTime, html, safeUrl, toast } from "../../ui.js";
+
+const previews = new PreviewUrls();
+
+function readForm(form, draft) {
+  const data = new FormData(form);
+  const reading = data.get("value_dba");
+  const measurements = [];
+  if (reading !== null && reading !== "") {
+    measurements.push({ kind: "noise", value_dba: Number(reading), zone_class: data.get("zone_class"),
+      period: data.get("period"), source: "meter",
+      ...readRecord((name) => data.get(name), draft.meterPhotoId) });
+  }
+  if (draft.estimate != null) {
+    measurements.push({ kind: "noise", value_dba: draft.estimate, zone_class: data.get("zone_class"),
+      period: data.get("period"), source: "phone_estimate", device: phoneModel(),
+      calibration_offset_db: Number(data.get("calibration") || 0) });
+  }
+  return {
+    kind: data.get("kind"), started_at: draft.started_at, findings: data.get("findings") || "",
+    participants: data.getAll("participants"), measurements,
+    location: state.tracker.current() || draft.location || null,
+  };
+}
+
+async function photoList(visitId) {
+  const photos = (await outbox.items()).filter((i) => i.kind === "evidence" && i.visitClientId === visitId);
+  const urls = await previews.load(photos);
+  const rows = [];
+  for (const photo of photos) {
+    const url = urls.get(photo.id);
+    rows.push(html`
+      <li class="photo" data-photo-id="${photo.id}">
+        ${url ? html`<img src="${safeUrl(url)}" alt="">` : html`<span class="noimg">${photo.contentType}</span>`}
+        <span><b class="state" data-state="saved">${t("savedOnPhone")}</b>
+          <span class="muted small">${fmtTime(photo.capturedAt)} ·
+            ${photo.geo ? `±${Math.round(photo.geo.accuracy_m)} m` : t("fixWaiting")}</span>
+          <span class="small">${photo.place} · ${photo.caption}</span></span>
+      </li>`);
+  }
+  return { rows, count: photos.length };
+}
+
+export async function renderCheck(view, caseId, visitId) {
+  const v = await vocab();
+  const KINDS = v.visit_kinds || [];
+  const PARTNERS = v.partners || [];
+  const ZONES = v.zone_classes || [];
+  const item = await cachedCase(caseId);
+  const existing = (await outbox.items()).find((i) => i.id === visitId);
+  const alreadySent = await (await db()).get("sent", visitId);
+  if (alreadySent || (existing && existing.state !== "draft")) {
+    return go(`#/case/${caseId}`, { replace: true }); // saved: not editable any more
+  }
+  const draft = existing?.payload ? { ...existing.payload } : {
+    kind: isNight() ? "night_check" : "site_check", started_at: new Date().toISOString(),
+    participants: [], findings: "", measurements: [],
+  };
+  const meter = draft.measurements?.find((m) => m.source === "meter") || {};
+  const period = meter.period || (isNight() ? "night" : "day");
+  const zone = meter.zone_class || "1";
+  const calibration = localStorage.getItem("fieldcase.calibration") || "0";
+  const standards = state.standards || (await getCache("standards"))?.value || null;
+  const nvocab = noiseVocab(standards);
+  // The photo of the meter's display: linked by its client id (it may be sent later).
+  draft.meterPhotoId = meter.meter_photo_client_id || (await outbox.items())
+    .find((i) => i.kind === "evidence" && i.visitClientId === visitId && i.meterPhoto)?.id || null;
+
+  view.innerHTML = html`
+    <section class="check">
+      <a class="back" href="#/case/${caseId}">← ${t("back")}</a>
+      <h1>${t("startCheck")}</h1>
+      <p class="muted">${item.subject} · ${item.address}</p>
+      <p id="fix" class="muted small" role="status">${t("fixWaiting")}</p>
+      <form id="check-form">
+        <fieldset><legend>${t("kind")}</legend><div class="chips">
+          ${KINDS.map((k) => html`<label class="chip"><input type="radio" name="kind" value="${k}"
+            ${k === draft.kind ? "checked" : ""}> ${term(k)}</label>`)}</div></fieldset>
+        <fieldset><legend>${t("partners")}</legend><div class="chips">
+          ${PARTNERS.map((p) => html`<label class="chip"><input type="checkbox" name="participants"
+            value="${p}" ${draft.participants?.includes(p) ? "checked" : ""}> ${term(p)}</label>`)}</div></fieldset>
+        <label for="findings">${t("findings")}</label>
+        <textarea id="findings" name="findings" rows="3">${draft.findings || ""}</textarea>
+        <fieldset class="noise"><legend>${t("noise")}</legend>
+          <label for="value_dba">${t("reading")}</label>
+          <input id="value_dba" name="value_dba" type="number" inputmode="decimal" step="0.1"
+                 min="0" max="200" value="${meter.value_dba ?? ""}">
+          <label for="zone_class">${t("zoneClass")}</label>
+          <select id="zone_class" name="zone_class">${ZONES.map((z) => html`<option value="${z}"
+            ${z === zone ? "selected" : ""}>${z}</option>`)}</select>
+          <label for="period">${t("period")}</label>
+          <select id="period" name="period">
+            <option value="day" ${period === "day" ? "selected" : ""}>${t("day")}</option>
+            <option value="night" ${period === "night" ? "selected" : ""}>${t("night")}</option>
+          </select>
+          <p id="judgement" role="status" aria-live="polite"></p>
+          ${recordSection(nvocab, { ...meter, meter_photo_client_id: draft.meterPhotoId || undefined })}
+          <input id="meter-photo-input" type="file" accept="image/*" capture="environment" hidden>
+          <details><summary>${t("micEstimate")}</summary>
+            <label for="calibration">${t("calibration")}</label>
+            <input id="calibration" name="calibration" type="number" step="0.5" value="${calibration}">
+            <button type="button" id="mic">${t("startMic")}</button>
+            <output id="mic-level"></output>
+          </details>
+        </fieldset>
+        <fieldset><legend>${t("evidence")}</legend>
+          <label for="place">${t("place")}</label>
+          <input id="place" name="place" value="${item.address || ""}">
+          <label for="caption">${t("caption")}</label>
+          <input id="caption" name="caption" value="">
+          <button type="button" class="big camera" id="take-photo">${t("takePhoto")}</button>
+          <input id="photo-input" type="file" accept="image/*" capture="environment" hidden>
+          <ul id="photos" class="photos"></ul>
+        </fieldset>
+      </form>
+    </section>
+    <div class="actions">
+      <button class="primary big" id="save-check">${t("saveCheck")}</button>
+    </div>`;
+
+  const form = view.querySelector("#check-form");
+  const judge = () => {
+    const value = form.value_dba.value;
+    const limit = limitFor(state.standards, item.category, form.zone_class.value, form.period.value);
+    const box = view.querySelector("#judgement");
+    if (value === "" || limit == null) {
+      box.textContent = limit != null ? `${t("limit")} ${limit} dB(A)` : "";
+      box.className = "";
+      return;
+    }
+    const over = Number(value) > limit;
+    box.textContent = `${t("limit")} ${limit} dB(A) · ${over ? t("exceeded") : t("withinLimit")}`
+      + (over ? ` +${(Number(value) - limit).toFixed(1)}` : "");
+    box.className = over ? "exceeded" : "within";
+  };
+  // Saves go through one chain: the field left by tapping "Save check" fires its change
+  // event first, and that draft write must not land after the final one.
+  let saving = Promise.resolve();
+  let saved = false;
+  const persist = () => {
+    saving = saving.then(() => (saved ? null : outbox.saveVisit(
+      { id: visitId, caseId, payload: readForm(form, draft) }, { draft: true })));
+    return saving;
+  };
+  const redrawPhotos = async () => {
+    const { rows } = await photoList(visitId);
+    const list = view.querySelector("#photos");
+    if (list) list.innerHTML = html`${rows}`.toString();
+  };
+
+  await persist(); // the check exists on the phone from the moment it is opened
+  judge();
+  redrawPhotos();
+  form.addEventListener("input", () => { judge(); persist(); });
+  form.addEventListener("change", () => { judge(); persist(); });
+
+  // Location: watch while the check is open, keep the most accurate recent fix.
+  state.tracker.start();
+  const showFix = () => {
+    const fix = state.tracker.current();
+    view.querySelector("#fix").textContent = fix
+      ? `${fix.lat.toFixed(5)}, ${fix.lon.toFixed(5)} (±${Math.round(fix.accuracy_m)} m)` : t("fixWaiting");
+  };
+  showFix();
+  const stopFix = state.tracker.onChange(showFix);
+
+  view.querySelector("#take-photo").addEventListener("click", () => {
+    view.querySelector("#photo-input").click();
+  });
+  // meter: the photo of the meter's display, linked to the reading by its client id.
+  const takePhotos = async (event, { meterPhoto = false } = {}) => {
+    const chosenAt = performance.now();
+    const files = [...event.target.files];
+    event.target.value = "";
+    for (const file of files) {
+      let photo;
+      try {
+        photo = await capturePhoto(file, {
+          caseId, visitClientId: visitId, fix: state.tracker.current(),
+          photographer: state.session?.user?.display_name || state.session?.user?.username,
+          place: form.place.value, caption: meterPhoto ? t("meterPhotoCaption") : form.caption.value,
+          meterPhoto,
+        });
+      } catch (error) {
+        // A full phone (QuotaExceededError) or a broken store: say so loudly.
+        toast(`${t("notSaved")} (${error.name || error.message})`, "error");
+        continue;
+      }
+      // What the inspector waits for: choosing the photo -> "saved on this phone".
+      performance.measure("fieldcase:chosen-to-saved", { start: chosenAt });
+      document.body.dataset.lastSaved = photo.id;
+      if (meterPhoto) {
+        draft.meterPhotoId = photo.id;
+        const box = view.querySelector("#meter-photo-state");
+        box.textContent = t("meterPhotoLinked");
+        box.dataset.linked = "1";
+        box.dataset.photoId = photo.id;
+        persist();
+      }
+      if (!(await warnIfStorageLow())) toast(t("savedOnPhone"));
+      await redrawPhotos();
+      const blob = await (await db()).get("blobs", photo.id);
+      if (blob) makePreview(photo.id, blob).then(redrawPhotos);
+    }
+  };
+  view.querySelector("#photo-input").addEventListener("change", (event) => takePhotos(event));
+  view.querySelector("#take-meter-photo").addEventListener("click", () => {
+    view.querySelector("#meter-photo-input").click();
+  });
+  view.querySelector("#meter-photo-input").addEventListener("change",
+    (event) => takePhotos(event, { meterPhoto: true }));
+
+  // The record's helpers: the room class for indoor positions, the calibration drift,
+  // quick durations (1 min steady noise, 20 min construction).
+  const recordBox = view.querySelector("#full-record");
+  const showRecordHints = () => {
+    view.querySelector("#indoor-fields").hidden = !ROOM_CLASS_POSITIONS.includes(form.nr_position.value);
+    const { text, over } = driftText(form.nr_cal_before.value, form.nr_cal_after.value);
+    const drift = view.querySelector("#drift");
+    drift.textContent = text;
+    drift.className = `small${over ? " error" : ""}`;
+  };
+  showRecordHints();
+  recordBox.addEventListener("input", showRecordHints);
+  recordBox.addEventListener("change", showRecordHints);
+  recordBox.addEventListener("click", (event) => {
+    const quick = event.target.closest("[data-duration]");
+    if (!quick) return;
+    form.nr_duration.value = quick.dataset.duration;
+    persist();
+  });
+
+  let mic = null;
+  view.querySelector("#mic").addEventListener("click", async (event) => {
+    if (mic) {
+      mic.stop();
+      mic = null;
+      event.target.textContent = t("startMic");
+      persist();
+      return;
+    }
+    localStorage.setItem("fieldcase.calibration", form.calibration.value || "0");
+    mic = new MicEstimate((level) => {
+      draft.estimate = level;
+      view.querySelector("#mic-level").textContent = `${level} dB(A) · ${t("indicative")} · ${phoneModel()}`;
+    });
+    try {
+      await mic.start(Number(form.calibration.value || 0));
+      event.target.textContent = t("stopMic");
+    } catch (error) {
+      mic = null;
+      toast(error.message, "error");
+    }
+  });
+
+  // Keep the screen on during the check, where the browser allows it.
+  let wakeLock = null;
+  const lock = async () => {
+    try { wakeLock = await navigator.wakeLock?.request("screen"); } catch { wakeLock = null; }
+  };
+  const onVisible = () => { if (document.visibilityState === "visible") lock(); };
+  lock();
+  document.addEventListener("visibilitychange", onVisible);
+
+  view.querySelector("#save-check").addEventListener("click", async () => {
+    // The server's limits, checked here: a refused check cannot be edited afterwards.
+    const reading = form.value_dba.value;
+    const offset = Number(form.calibration.value || 0);
+    if (reading !== "" && !(Number(reading) >= 0 && Number(reading) <= 200)) {
+      toast(t("readingRange"), "error");
+      form.value_dba.focus();
+      return;
+    }
+    if (!(offset >= -30 && offset <= 30)) {
+      toast(t("calibrationRange"), "error");
+      form.calibration.focus();
+      return;
+    }
+    // What the server refuses outright (it would keep the whole check from being stored).
+    const record = readRecord((name) => new FormData(form).get(name), draft.meterPhotoId);
+    const [problem] = reading === "" ? [] : recordProblems(Number(reading), record);
+    if (problem) {
+      toast(problem.message, "error");
+      recordBox.open = true;
+      form[FIELD_INPUTS[problem.field]]?.focus();
+      return;
+    }
+    mic?.stop();
+    saved = true;
+    const payload = { ...readForm(form, draft), ended_at: new Date().toISOString() };
+    saving = saving.then(() => outbox.saveVisit({ id: visitId, caseId, payload }, { draft: false }));
+    await saving;
+    const { count } = await photoList(visitId);
+    toast(`${t("checkSaved")} (${count} ${t("photosSaved")})`);
+    outbox.requestBackgroundSync();
+    outbox.syncNow({ force: true });
+    go(`#/case/${caseId}`, { replace: true }); // Back must not reopen the saved check
+  });
+
+  return () => {
+    stopFix();
+    state.tracker.stop(); // high-accuracy GPS only while a check is open
+    previews.revoke();
+    mic?.stop();
+    wakeLock?.release?.();
+    document.removeEventListener("visibilitychange", onVisible);
+  };
+}

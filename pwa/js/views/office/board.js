@@ -1,0 +1,128 @@
+// The colour board (四色管理): counts per colour per unit with totals, overdue apart, and
+// the cases of each colour linking to the case page. A table at desk width, cards on phones.
+import { api } from "../../api.js";
+import { colourChip, keyMark, leaderMark, statusChip } from "../../caseui.js";
+import { getCache, setCache } from "../../db.js";
+import { t, term } from "../../i18n.js";
+import { bell } from "../../notifications.js";
+import { cachedGet, vocab } from "../../state.js";
+import { errorText, fmtTime, html } from "../../ui.js";
+
+const KEY = "fieldcase.boardFilters";
+
+function filtersForm(f, v, units) {
+  const options = (values, selected) => [html`<option value="">${t("any")}</option>`,
+    ...values.map((x) => html`<option value="${x}" ${x === selected ? "selected" : ""}>${term(x)}</option>`)];
+  return html`
+    <details class="filters-box" ${globalThis.innerWidth >= 700 || Object.values(f).some(Boolean) ? "open" : ""}>
+    <summary>${t("filters")}</summary>
+    <form id="board-filters" class="filters" role="search">
+      <label>${t("unit")} <select name="unit"><option value="">${t("everyUnit")}</option>
+        ${units.map((u) => html`<option value="${u.id}" ${u.id === f.unit ? "selected" : ""}>${u.name}</option>`)}</select></label>
+      <label>${t("channel")} <select name="channel">${options(v.channels || [], f.channel)}</select></label>
+      <label>${t("category")} <select name="category">${options(v.categories || [], f.category)}</select></label>
+      <label>${t("keyOnly")} <select name="key"><option value="">${t("any")}</option>
+        <option value="true" ${f.key === "true" ? "selected" : ""}>${t("yes")}</option></select></label>
+      <label>${t("from")} <input type="date" name="from" value="${f.from || ""}"></label>
+      <label>${t("to")} <input type="date" name="to" value="${f.to || ""}"></label>
+      <button type="submit">${t("filters")}</button>
+    </form></details>`;
+}
+
+function countCell(colour, n) {
+  return html`<td class="n n-${colour}${n ? "" : " zero"}" data-colour="${colour}">${n ?? 0}</td>`;
+}
+
+function table(board, colours) {
+  const heads = [...colours, "overdue"];
+  return html`
+    <div class="board-table-wrap"><table class="board-table" id="board-table">
+      <thead><tr><th scope="col">${t("unit")}</th>
+        ${heads.map((c) => html`<th scope="col">${colourChip(c)}</th>`)}<th scope="col">${t("total")}</th></tr></thead>
+      <tbody>${(board.units || []).map((row) => html`<tr data-unit-id="${row.unit?.id}">
+        <th scope="row">${row.unit?.name || t("unknownUnit")}</th>
+        ${heads.map((c) => countCell(c, row.counts?.[c]))}<td class="n all">${row.counts?.all ?? 0}</td></tr>`)}</tbody>
+      <tfoot><tr id="board-totals"><th scope="row">${t("total")}</th>
+        ${heads.map((c) => countCell(c, board.totals?.[c]))}<td class="n all">${board.totals?.all ?? 0}</td></tr></tfoot>
+    </table></div>
+    <div class="board-cards">${(board.units || []).map((row) => html`
+      <div class="card unit-card"><h3>${row.unit?.name || ""}</h3><div class="chips">
+        ${heads.map((c) => html`<span class="count-chip chip-${c}" data-colour="${c}">${term(c)} <b>${row.counts?.[c] ?? 0}</b></span>`)}
+      </div></div>`)}
+      <div class="card unit-card"><h3>${t("total")} · ${board.totals?.all ?? 0}</h3><div class="chips">
+        ${heads.map((c) => html`<span class="count-chip chip-${c}" data-colour="${c}">${term(c)} <b>${board.totals?.[c] ?? 0}</b></span>`)}
+      </div></div>
+    </div>`;
+}
+
+function caseLite(c, colour) {
+  return html`<li><a class="lite" href="#/case/${c.id}" data-case-id="${c.id}" data-colour="${colour}">
+    <strong>${c.subject}</strong> ${keyMark(c)}
+    <span class="muted small">${c.unit?.name || ""} · ${c.address || ""}</span>
+    <span class="small">${statusChip(c.status)} ${c.due_at ? html`${t("due")} ${fmtTime(c.due_at)}` : ""} ${leaderMark(c)}</span>
+  </a></li>`;
+}
+
+function lists(board, colours) {
+  // Overdue first: it is what needs a leader's attention.
+  return ["overdue", ...[...colours].reverse()].map((colour) => {
+    const cases = board.cases?.[colour] || [];
+    return html`<section class="colour-list list-${colour}" id="list-${colour}" data-colour="${colour}">
+      <h2>${colourChip(colour)} <span class="muted small">${board.totals?.[colour] ?? cases.length}</span></h2>
+      ${cases.length ? html`<ul>${cases.map((c) => caseLite(c, colour))}</ul>` : html`<p class="muted small">${t("noCases")}</p>`}
+      ${(board.totals?.[colour] ?? 0) > cases.length ? html`<button type="button" class="lite see-all" data-colour="${colour}">${t("seeAll")} ${board.totals[colour]}</button>` : ""}
+    </section>`;
+  });
+}
+
+export async function renderBoard(view) {
+  const v = await vocab();
+  const f = JSON.parse(sessionStorage.getItem(KEY) || "{}");
+  let units = [];
+  try { units = (await cachedGet("/api/units")).items || []; } catch { units = []; }
+  const params = new URLSearchParams();
+  for (const [k, value] of Object.entries(f)) {
+    if (!value) continue;
+    // Dates are whole days in the office's time: from the start of "from" to the end of "to".
+    if (k === "from") params.set(k, new Date(`${value}T00:00:00`).toISOString());
+    else if (k === "to") params.set(k, new Date(`${value}T23:59:59.999`).toISOString());
+    else params.set(k, value);
+  }
+  const cacheKey = `board:${params}`;
+  const draw = (board, note) => {
+    const colours = board.colours || v.colours || [];
+    view.innerHTML = html`
+      <section class="board" id="board">
+        <div class="title-row"><h1>${t("board")}</h1><span class="bell-slot"></span></div>
+        ${filtersForm(f, v, units)}
+        <p class="muted small" role="status">${note || `${t("lastUpdated")} ${fmtTime(board.at)}`}</p>
+        ${board.calendar_missing_year ? html`<p class="error" role="alert" id="calendar-warning">${t("calendarMissing").replaceAll("{year}", board.calendar_missing_year)}</p>` : ""}
+        ${table(board, colours)}
+        <div class="colour-lists">${lists(board, colours)}</div>
+      </section>`;
+    bell(view.querySelector(".bell-slot"));
+    // The board shows each colour's most urgent; the case list pages through all of them.
+    for (const button of view.querySelectorAll(".see-all")) {
+      button.addEventListener("click", () => {
+        const keep = Object.fromEntries(["channel", "category", "key"].filter((k) => f[k]).map((k) => [k, f[k]]));
+        sessionStorage.setItem("fieldcase.filters", JSON.stringify({ ...keep, colour: button.dataset.colour }));
+        location.hash = "#/cases";
+      });
+    }
+    view.querySelector("#board-filters").addEventListener("submit", (event) => {
+      event.preventDefault();
+      sessionStorage.setItem(KEY, JSON.stringify(Object.fromEntries(new FormData(event.target))));
+      renderBoard(view);
+    });
+  };
+  const cached = await getCache(cacheKey);
+  if (cached?.value) draw(cached.value, `${t("lastUpdated")} ${fmtTime(cached.at)}`);
+  else view.innerHTML = html`<p class="muted">${t("loading")}</p>`;
+  try {
+    const board = await api("GET", `/api/board${params.size ? `?${params}` : ""}`);
+    await setCache(cacheKey, board);
+    if (view.isConnected) draw(board);
+  } catch (error) {
+    if (!cached?.value) view.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
+  }
+}

@@ -1,0 +1,2 @@
+"""HTTP of closure: the checklist, acknowledgements, seals, closure files, verification.
+Routes and, beside them, their schemas (schemas.py)."""

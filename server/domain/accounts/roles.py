@@ -1,0 +1,41 @@
+"""Who may do what, by role: the one place the role sets live."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from server.domain.accounts import scope
+from server.domain.core.errors import Forbidden
+from server.models import User
+
+# Work in the field: record visits, file photos and complete their upload.
+FIELD_ROLES = ("inspector", "reviewer", "admin")
+# The office: create and edit cases.
+OFFICE_ROLES = ("reviewer", "admin")
+# Who may change the rules: deadline rules, the working-day calendar, webhooks. Those
+# that are district-wide (require_district_admin) only an admin of the top unit changes.
+ADMIN_ROLES = ("admin",)
+# Who may see a complainant's contact (to call them back), with a logged reason.
+REVEAL_ROLES = ("revisit", "reviewer", "admin")
+# Who records revisits (calls, door-to-door surveys) and files their photos and recordings.
+REVISIT_ROLES = ("revisit", "reviewer", "admin")
+# Who files evidence: the field, and revisit teams (for their revisits only).
+EVIDENCE_ROLES = ("inspector", "revisit", "reviewer", "admin")
+
+
+def require_role(user: User, roles: Collection[str], code: str, message: str) -> None:
+    if user.role not in roles:
+        raise Forbidden(code, message)
+
+
+DISTRICT_ONLY = ("Deadline rules, questionnaires and the working-day calendar are "
+                 "district-wide settings: only the district's admin may change them.")
+
+
+def require_district_admin(user: User, code: str, message: str) -> None:
+    """Deadline rules, questionnaires and calendar years apply to every unit, so only an
+    admin whose units cover every unit (the district's) may change them; a street's admin
+    is refused with `admin.district_only`. Other roles get `code`."""
+    require_role(user, ADMIN_ROLES, code, message)
+    if not scope.sees_everything(user):
+        raise Forbidden("admin.district_only", DISTRICT_ONLY)

@@ -1,0 +1,210 @@
+"""Cases: create, list with filters, read, update."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm.exc import StaleDataError
+
+from server.domain.accounts import scope
+from server.domain.accounts.roles import OFFICE_ROLES, REVEAL_ROLES, require_role
+from server.domain.audit import audit, timeline
+from server.domain.cases import deadline_rules, lifecycle
+from server.domain.cases.deadlines import ClockEvent
+from server.domain.core.errors import Conflict, Invalid
+from server.domain.core.uow import command, transaction
+from server.extensions import db
+from server.models import Case, CaseEvent, Unit, User, case_assignees
+from server.models.base import utcnow
+
+EDITABLE = ("channel", "category", "subject", "address", "description", "received_at", "key",
+            "leader", "external_ref", "unit_id", "lat", "lon", "complainant_name",
+            "complainant_phone")
+COUNT_CAP = 1_000
+# Edits that move the clock: the deadline is recomputed (a new channel or key flag takes
+# the rule now current for it).
+CLOCK_FIELDS = ("channel", "key", "received_at")
+
+
+def _require_office(user: User) -> None:
+    require_role(user, OFFICE_ROLES, "case.forbidden",
+                 "Only office staff may create or edit cases.")
+
+
+def _check_unit(user: User, unit_id: str) -> None:
+    if db.session.get(Unit, unit_id) is None or unit_id not in scope.visible_unit_ids(user):
+        raise Invalid("case.bad_unit", "That responsible unit is not one of yours.",
+                      errors={"unit_id": ["Not one of your units."]})
+
+
+@command
+def create_case(user: User, data: dict[str, Any]) -> Case:
+    _require_office(user)
+    _check_unit(user, data["unit_id"])
+    case = Case(created_by=user.id, status="received", **data)
+    deadline_rules.assign_rule(case)
+    now = utcnow()
+    received = {"received_at": case.received_at, "channel": case.channel,
+                "category": case.category, "unit_id": case.unit_id,
+                "rule": case.deadline_rule, "rule_version": case.deadline_rule_version}
+    deadline_rules.refresh(case, now, ClockEvent("received", now, received))
+    db.session.add(case)
+    db.session.flush()
+    timeline.append(case, "received", actor_id=user.id, at=now, data=received)
+    audit.append("case.created", "case", case.id, actor_id=user.id,
+                 data={"channel": case.channel, "category": case.category,
+                       "unit_id": case.unit_id})
+    return case
+
+
+def list_cases(user: User, *, status: str | None = None, category: str | None = None,
+               channel: str | None = None, unit: str | None = None, q: str | None = None,
+               is_open: bool | None = None, colour: str | None = None,
+               key: bool | None = None, mine: bool = False, sort: str = "received",
+               now: datetime | None = None, page: int = 1, per_page: int = 20
+               ) -> tuple[list[Case], int]:
+    """One page of the user's cases and the total matching, all in SQL.
+
+    `colour` (green, blue, yellow, red, or overdue) is the colour at `now` from the
+    deadline stored on each case. `sort="received"` is newest first; `sort="due"` is the
+    most urgent first (earliest due, key cases first among equals), cases with no deadline
+    (closed) last."""
+    now = now or utcnow()
+    query = filtered(user, status=status, category=category, channel=channel, unit=unit,
+                     q=q, is_open=is_open, key=key)
+    if mine:
+        query = query.where(Case.id.in_(sa.select(case_assignees.c.case_id)
+                                        .where(case_assignees.c.user_id == user.id)))
+    if colour is not None:
+        query = query.where(scope.is_open(), deadline_rules.colour_is(colour, now))
+    # Counted exactly up to COUNT_CAP: past that a district's whole history would be
+    # counted on every page; the answer then says the total is "more than". The count
+    # rides on the page's own statement (one round trip).
+    total = sa.select(sa.func.count()).select_from(
+        query.with_only_columns(Case.id).limit(COUNT_CAP + 1).subquery()).scalar_subquery()
+    if sort == "due":
+        # Closed cases have no due date (deadline_rules.refresh clears it), so NULLS LAST
+        # puts them last and the due_at index serves the order.
+        order = (Case.due_at.asc().nulls_last(), Case.key.desc(), Case.received_at.desc(),
+                 Case.id)
+    else:
+        order = (Case.received_at.desc(), Case.id)
+    rows = db.session.execute(query.add_columns(total.label("total")).order_by(*order)
+                              .limit(per_page).offset((page - 1) * per_page)).all()
+    if rows:
+        return [row[0] for row in rows], min(rows[0].total, COUNT_CAP + 1)
+    # A page past the end: still say how many there are.
+    return [], min(db.session.scalar(sa.select(total)) or 0, COUNT_CAP + 1)
+
+
+def _given(value: object) -> bool:
+    return value is not None and not (isinstance(value, str) and value == "")
+
+
+def filtered(user: User, *, status: str | None = None, category: str | None = None,
+             channel: str | None = None, unit: str | None = None, q: str | None = None,
+             is_open: bool | None = None, key: bool | None = None,
+             received_from: datetime | None = None, received_to: datetime | None = None
+             ) -> sa.Select:
+    """The user's cases narrowed by the list's filters (shared by the list, board, map).
+    A value may be a bind parameter, for a statement built once and run many times."""
+    query = scope.cases_query(user)
+    if _given(status):
+        query = query.where(Case.status == status)
+    if is_open is not None:
+        query = query.where(scope.is_open() if is_open else sa.not_(scope.is_open()))
+    if _given(category):
+        query = query.where(Case.category == category)
+    if _given(channel):
+        query = query.where(Case.channel == channel)
+    if _given(unit):
+        query = query.where(Case.unit_id == unit)
+    if key is not None:
+        query = query.where(Case.key == key)
+    if received_from is not None:
+        query = query.where(Case.received_at >= received_from)
+    if received_to is not None:
+        query = query.where(Case.received_at < received_to)
+    if q:
+        like = f"%{q.strip()}%"
+        query = query.where(sa.or_(Case.subject.ilike(like), Case.address.ilike(like),
+                                   Case.description.ilike(like), Case.external_ref.ilike(like)))
+    return query
+
+
+@command
+def update_case(user: User, case_id: str, changes: dict[str, Any], version: int) -> Case:
+    _require_office(user)
+    case = scope.get_case(user, case_id, for_update=True)
+    # A closed case is sealed: its fields are what the seal and its closure files say,
+    # until a reopen (under the lock, so an approval cannot slip in between).
+    lifecycle.require_open(case, "changes")
+    if case.version != version:
+        raise lifecycle.version_conflict(case, version)
+    if "unit_id" in changes:
+        _check_unit(user, changes["unit_id"])
+    changed = {k: v for k, v in changes.items() if k in EDITABLE and getattr(case, k) != v}
+    for key, value in changed.items():
+        setattr(case, key, value)
+    if not changed:
+        return case
+    if {"channel", "key"} & set(changed):
+        deadline_rules.assign_rule(case)
+    now = utcnow()
+    # The received event is the clock's origin: a corrected receipt time is an event of
+    # its own that moves it.
+    corrected = ClockEvent("received", now, {"received_at": case.received_at,
+                                             "corrected": True}) \
+        if "received_at" in changed else None
+    if set(CLOCK_FIELDS) & set(changed):
+        deadline_rules.refresh(case, now, corrected)
+    try:
+        db.session.flush()
+    except StaleDataError as exc:  # a concurrent writer won between read and write
+        raise Conflict("case.version_conflict",
+                       "Someone changed this case at the same time; reload and retry.") from exc
+    fields = sorted(changed)
+    if corrected:
+        timeline.append(case, "received", actor_id=user.id, at=now, data=corrected.data)
+    timeline.append(case, "updated", actor_id=user.id, at=now, data={"fields": fields})
+    audit.append("case.updated", "case", case.id, actor_id=user.id, data={"fields": fields})
+    return case
+
+
+@command
+def reveal_complainant(user: User, case_id: str, reason: str) -> dict[str, str | None]:
+    require_role(user, REVEAL_ROLES, "case.reveal_forbidden",
+                 "Your role may not see complainants' contact.")
+    if len(reason.strip()) < 4:
+        raise Invalid("case.reveal_reason", "Say why you need the contact.",
+                      errors={"reason": ["A reason is required."]})
+    case = scope.get_case(user, case_id)
+    timeline.append(case, "complainant_revealed", actor_id=user.id,
+                     data={"reason": reason.strip()})
+    audit.append("case.complainant_revealed", "case", case.id, actor_id=user.id,
+                 data={"reason": reason.strip()})
+    return {"name": case.complainant_name, "phone": case.complainant_phone}
+
+
+def backfill(batch: int = 500) -> int:
+    """Cases from before timelines existed get their `received` event, rule and deadline
+    (run by `fieldcase migrate`; a no-op once done)."""
+    done = 0
+    while True:
+        with transaction():
+            todo = db.session.scalars(
+                sa.select(Case).where(~sa.exists().where(CaseEvent.case_id == Case.id))
+                .limit(batch)).all()
+            for case in todo:
+                if case.deadline_rule is None:
+                    deadline_rules.assign_rule(case)
+                timeline.append(case, "received", actor_id=case.created_by,
+                                at=case.created_at,
+                                data={"received_at": case.received_at, "channel": case.channel,
+                                      "unit_id": case.unit_id, "backfilled": True})
+                deadline_rules.refresh(case)
+        done += len(todo)
+        if len(todo) < batch:
+            return done

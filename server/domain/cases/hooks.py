@@ -1,0 +1,43 @@
+"""What the case's life asks of the contexts above it, without importing them.
+
+A lower context never imports a higher one (import-linter's layers contract in
+pyproject.toml). Where the lifecycle must let a higher context act, it calls a hook here,
+and the higher context registers itself when its package is imported: closure registers
+the approval gate and the seal. `server.domain.load_contexts()` imports every context;
+create_app calls it, so the app, the CLI, gunicorn's workers and the tests all have them.
+A hook nobody registered refuses loudly: a case is never approved unchecked or unsealed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+class Hook:
+    """One registered callable, called through the hook."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._target: Callable[..., Any] | None = None
+
+    def register(self, target: Callable[..., Any]) -> Callable[..., Any]:
+        self._target = target
+        return target
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._target is None:
+            raise RuntimeError(f"Nothing registered for the {self.name} hook: "
+                               "server.domain.load_contexts() was not called.")
+        return self._target(*args, **kwargs)
+
+
+# (user, case) -> None, or raises: what approving needs beyond the transition table
+# (closure: separation of duties, no evidence still on its way, every checklist rule met).
+approval_gate = Hook("approval_gate")
+
+# (case, user, *, now, note) -> record(): prepares the seal of the case being approved
+# before the approve command writes anything (the manifest goes to the store first, so a
+# hung store never holds the audit log's lock); the command calls record() after its
+# `approved` event, and the seal enters the case's chain.
+approval_seal = Hook("approval_seal")

@@ -1,0 +1,398 @@
+"""The seal of a closed case: a manifest of every evidence item (its SHA-256, size, capture
+fix, receipt time), the visits and readings, the revisits and the closure decision, kept
+byte for byte in the database and the object store, its own hash on the case's timeline
+chain. `verify` recomputes it all from the stored bytes and rows.
+
+The manifest holds no personal data in clear: the complainant and each respondent enter
+as a keyed hash of what was recorded, enough to see a change, nothing to read or guess."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
+
+from server.domain.audit import audit, timeline
+from server.domain.cases import hooks
+from server.domain.core import runtime
+from server.domain.core.errors import NotFound
+from server.extensions import db
+from server.models import Case, CaseEvent, Evidence, Revisit, Seal, User, Visit
+from server.models.base import utcnow
+from server.storage import StorageError
+
+# 2: the decision no longer repeats its event's seq and hash, which the chain itself links
+# (the approval's event is the one before `sealed`), so the manifest is written before the
+# approval's first row; personal data is hashed with a key (Personal). Seals of format 1
+# verify as before.
+FORMAT = "fieldcase-seal/2"
+FORMAT_1 = "fieldcase-seal/1"
+# The parts recomputed from rows, in the order `verify` compares them.
+ROW_PARTS = ("case", "evidence", "visits", "revisits")
+
+
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+                      ).encode()
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.astimezone(UTC).isoformat() if at is not None else None
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(canonical(value)).hexdigest()
+
+
+def _personal_key() -> bytes:
+    return bytes.fromhex(runtime.setting("PERSONAL_DATA_KEY"))
+
+
+def personal_key_id() -> str:
+    """Names the key without revealing it (a manifest says which key its hashes need)."""
+    return hashlib.sha256(b"fieldcase personal-data key id:" + _personal_key()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Personal:
+    """How a manifest holds personal data (names, contacts, notes): never in clear, and
+    since format 2 as HMAC-SHA256 under PERSONAL_DATA_KEY, a key kept outside the
+    database. A plain hash of a name and an 11-digit phone number is confirmed by whoever
+    reads the manifest (an inspector of the unit may) by hashing a guess; a keyed one
+    only by the server. Format 1 seals hold plain SHA-256 and are checked as such."""
+    keyed: bool = True
+
+    @classmethod
+    def of(cls, manifest: dict[str, Any]) -> Personal:
+        return cls(keyed=manifest.get("format") != FORMAT_1)
+
+    def field(self, name: str) -> str:
+        return f"{name}_hmac" if self.keyed else f"{name}_sha256"
+
+    def digest(self, value: Any) -> str:
+        if not self.keyed:
+            return _digest(value)
+        return hmac.new(_personal_key(), canonical(value), hashlib.sha256).hexdigest()
+
+
+# ---- what a seal lists ------------------------------------------------------------------
+def row_parts(case: Case, until: datetime, personal: Personal | None = None
+              ) -> dict[str, Any]:
+    """The case and everything recorded on it up to `until` (the sealing moment), as the
+    manifest lists it (personal data as `personal` says). Three queries, however many
+    items."""
+    personal = personal or Personal()
+    evidence = db.session.scalars(
+        sa.select(Evidence).where(Evidence.case_id == case.id, Evidence.state == "stored",
+                                  Evidence.stored_at <= until).order_by(Evidence.id))
+    visits = db.session.scalars(
+        sa.select(Visit).options(selectinload(Visit.measurements))
+        .where(Visit.case_id == case.id, Visit.received_at <= until).order_by(Visit.id))
+    revisits = db.session.scalars(
+        sa.select(Revisit).options(selectinload(Revisit.respondents))
+        .where(Revisit.case_id == case.id, Revisit.received_at <= until).order_by(Revisit.id))
+    return {
+        "case": {
+            "id": case.id, "channel": case.channel, "category": case.category,
+            "subject": case.subject, "address": case.address, "lat": case.lat,
+            "lon": case.lon, "received_at": _iso(case.received_at), "unit_id": case.unit_id,
+            "verdict": case.verdict, "result": case.result, "external_ref": case.external_ref,
+            personal.field("complainant"): _complainant(case, personal),
+        },
+        "evidence": [_evidence(ev) for ev in evidence],
+        "visits": [_visit(v) for v in visits],
+        "revisits": [_revisit(r, personal) for r in revisits],
+    }
+
+
+def _complainant(case: Case, personal: Personal) -> str:
+    return personal.digest([case.complainant_name, case.complainant_phone])
+
+
+def complainant_unchanged(manifest: dict[str, Any], case: Case) -> bool:
+    """Whether the case's complainant is still who the manifest sealed."""
+    personal = Personal.of(manifest)
+    return manifest["case"].get(personal.field("complainant")) == _complainant(case, personal)
+
+
+def _evidence(ev: Evidence) -> dict[str, Any]:
+    return {
+        "id": ev.id, "short_code": ev.short_code, "sha256": ev.sha256, "size": ev.size,
+        "content_type": ev.content_type, "object_key": ev.object_key,
+        "captured_at": _iso(ev.captured_at),
+        "geo": {"lat": ev.geo_lat, "lon": ev.geo_lon, "accuracy_m": ev.geo_accuracy_m,
+                "fixed_at": _iso(ev.geo_fixed_at), "source": ev.geo_source},
+        "received_at": _iso(ev.declared_at), "stored_at": _iso(ev.stored_at),
+        "visit_id": ev.visit_id, "revisit_id": ev.revisit_id,
+        "respondent_id": ev.respondent_id, "uploaded_by": ev.uploaded_by,
+        "photographer": ev.photographer, "place": ev.place, "caption": ev.caption,
+        "flags": sorted(f["code"] for f in ev.flags or []),
+    }
+
+
+def _visit(v: Visit) -> dict[str, Any]:
+    return {
+        "id": v.id, "kind": v.kind, "started_at": _iso(v.started_at),
+        "ended_at": _iso(v.ended_at), "lat": v.lat, "lon": v.lon, "accuracy_m": v.accuracy_m,
+        "findings": v.findings, "participants": v.participants, "created_by": v.created_by,
+        "received_at": _iso(v.received_at),
+        "measurements": [{
+            "id": m.id, "kind": m.kind, "value_dba": m.value_dba, "period": m.period,
+            "zone_class": m.zone_class, "limit_dba": m.limit_dba, "standard": m.standard,
+            "exceeded": m.exceeded, "source": m.source, "device": m.device,
+            "lmax_dba": m.lmax_dba, "background_dba": m.background_dba,
+            "corrected_dba": m.corrected_dba,
+            "valid_for_enforcement": m.valid_for_enforcement,
+            "record_sha256": _digest(m.record_data) if m.record_data else None,
+        } for m in sorted(v.measurements, key=lambda m: (m.position, m.id))],
+    }
+
+
+def _revisit(r: Revisit, personal: Personal) -> dict[str, Any]:
+    return {
+        "id": r.id, "method": r.method, "at": _iso(r.at), "outcome": r.outcome,
+        "satisfaction": r.satisfaction, "unreachable_reason": r.unreachable_reason,
+        "attempts": r.attempts, personal.field("notes"): personal.digest(r.notes),
+        "questionnaire": {"code": r.questionnaire.code, "version": r.questionnaire.version}
+        if r.questionnaire else None,
+        "created_by": r.created_by, "received_at": _iso(r.received_at),
+        "respondents": [{
+            "id": p.id, "kind": p.kind, "satisfaction": p.satisfaction,
+            "audio_consent": p.audio_consent,
+            personal.field("record"): personal.digest([p.name, p.contact, p.answers]),
+        } for p in sorted(r.respondents, key=lambda p: (p.position, p.id))],
+    }
+
+
+def object_key(case_id: str, number: int, sha256: str) -> str:
+    return f"seals/{case_id}/{number}-{sha256}.json"
+
+
+# ---- sealing (helpers of the approve command: no commit) --------------------------------
+@dataclass(frozen=True)
+class Prepared:
+    """A manifest already in the object store, waiting for its seal row."""
+    number: int
+    body: bytes
+    sha256: str
+    object_key: str
+    evidence: int
+
+
+def prepare(case: Case, user: User, *, now: datetime, note: str | None) -> Prepared:
+    """Build the manifest and write it to the object store, BEFORE the approval writes
+    anything: the store may hang for a minute, and no lock that other writes wait on (the
+    audit log's, SQLite's write lock) may be held meanwhile; only this case's row lock is.
+    Reads only, so nothing autoflushes. A manifest whose approval then fails is left
+    unreferenced (its key names its hash) and `reconcile_manifests` removes it."""
+    previous = latest(case.id)
+    number = previous.number + 1 if previous else 1
+    manifest = {
+        "format": FORMAT,
+        "seal": {"number": number, "sealed_at": _iso(now), "sealed_by": user.id,
+                 "previous_sha256": previous.sha256 if previous else None},
+        # The approval's own event is the one just before the `sealed` event that carries
+        # this manifest's hash on the case's chain.
+        "decision": {"action": "approve", "by": user.id, "at": _iso(now), "note": note},
+        "personal": {"hash": "HMAC-SHA256", "key_id": personal_key_id()},
+        **row_parts(case, now),
+    }
+    body = canonical(manifest)
+    sha256 = hashlib.sha256(body).hexdigest()
+    key = object_key(case.id, number, sha256)
+    runtime.storage().put_bytes(key, body, content_type="application/json")
+    return Prepared(number, body, sha256, key, len(manifest["evidence"]))
+
+
+def record(case: Case, user: User, prepared: Prepared, *, now: datetime) -> Seal:
+    """The seal row, its timeline event and audit entry, in the caller's transaction."""
+    row = Seal(case_id=case.id, number=prepared.number, manifest=prepared.body.decode(),
+               sha256=prepared.sha256, object_key=prepared.object_key, sealed_at=now,
+               sealed_by=user.id, event_seq=0)
+    db.session.add(row)
+    db.session.flush()
+    event = timeline.append(case, "sealed", actor_id=user.id, at=now,
+                            data={"seal_id": row.id, "number": prepared.number,
+                                  "sha256": prepared.sha256, "evidence": prepared.evidence})
+    row.event_seq = event.seq
+    audit.append("case.sealed", "case", case.id, actor_id=user.id,
+                 data={"seal_id": row.id, "number": prepared.number,
+                       "sha256": prepared.sha256})
+    return row
+
+
+@hooks.approval_seal.register
+def _seal_on_approval(case: Case, user: User, *, now: datetime,
+                      note: str | None) -> Callable[[], Seal]:
+    """The approve command's reaction (cases.hooks): the manifest to the store now, before
+    the command writes anything; the seal's row and chain entry when it calls back.
+    `record` is looked up when called, as the command called it before."""
+    prepared = prepare(case, user, now=now, note=note)
+    return lambda: record(case, user, prepared, now=now)
+
+
+def reconcile_manifests(*, older_than: timedelta, now: datetime | None = None,
+                        batch: int = 500) -> dict[str, Any]:
+    """Remove manifests in the store that no seal names, once older than `older_than` (an
+    approval still on its way has not committed its row yet). The listing is checked
+    against the database a page at a time: flat however many seals there are."""
+    now = now or utcnow()
+    store = runtime.storage()
+    counts: dict[str, Any] = {"manifests_removed": 0, "errors": []}
+
+    def settle(page: list[str]) -> None:
+        named = set(db.session.scalars(sa.select(Seal.object_key)
+                                       .where(Seal.object_key.in_(page))))
+        db.session.rollback()  # no transaction held across the deletes
+        for key in page:
+            if key in named:
+                continue
+            try:
+                store.delete(key)
+                counts["manifests_removed"] += 1
+            except StorageError as exc:
+                counts["errors"].append({"seal_manifest": key, "error": str(exc)})
+
+    page: list[str] = []
+    for info in store.list("seals/"):
+        if info.last_modified >= now - older_than:
+            continue
+        page.append(info.key)
+        if len(page) >= batch:
+            settle(page)
+            page = []
+    if page:
+        settle(page)
+    return counts
+
+
+def latest(case_id: str) -> Seal | None:
+    return db.session.scalar(sa.select(Seal).where(Seal.case_id == case_id)
+                             .order_by(Seal.number.desc()).limit(1))
+
+
+def seals_of(case_id: str) -> list[Seal]:
+    return list(db.session.scalars(sa.select(Seal).where(Seal.case_id == case_id)
+                                   .order_by(Seal.number)))
+
+
+def latest_of(case_ids: list[str]) -> dict[str, Seal]:
+    """The latest seal of each of these cases, in one query."""
+    if not case_ids:
+        return {}
+    top = (sa.select(Seal.case_id, sa.func.max(Seal.number).label("number"))
+           .where(Seal.case_id.in_(case_ids)).group_by(Seal.case_id).subquery())
+    rows = db.session.scalars(sa.select(Seal).join(
+        top, sa.and_(Seal.case_id == top.c.case_id, Seal.number == top.c.number)))
+    return {s.case_id: s for s in rows}
+
+
+# ---- verification -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class Finding:
+    what: str     # where it differs: "timeline", "seal 1 manifest", "evidence <id> bytes"...
+    detail: str
+
+
+def verify(case_id: str) -> list[Finding]:
+    """Everything that differs from what was sealed, first thing first for each seal:
+    the case's timeline chain, each seal's manifest against its hash, the timeline and
+    the stored copy, the rows listed against the rows now, and every sealed evidence
+    item's stored bytes against its SHA-256."""
+    case = db.session.get(Case, case_id)
+    if case is None:
+        raise NotFound("case.not_found", "No such case.")
+    found = [Finding("timeline", f"event {seq} of the case's chain was altered or removed")
+             for _case, seq in timeline.verify_chains(case_id=case.id)]
+    seals = seals_of(case.id)
+    if not seals:
+        raise NotFound("closure.not_sealed", "This case has never been sealed.")
+    events = {e.seq: e for e in timeline.events(case.id, kinds=("sealed",))}
+    for s in seals:
+        first = next(_differences(case, s, events.get(s.event_seq), current=s is seals[-1]
+                                  and case.status == "closed"), None)
+        if first is not None:
+            found.append(first)
+    return found
+
+
+def _differences(case: Case, s: Seal, event: CaseEvent | None,
+                 current: bool) -> Iterator[Finding]:
+    name = f"seal {s.number}"
+    body = s.manifest.encode()
+    actual = hashlib.sha256(body).hexdigest()
+    if actual != s.sha256:
+        yield Finding(f"{name} manifest", f"its SHA-256 is {actual}, the seal says {s.sha256}")
+        return
+    if event is None or event.data.get("sha256") != s.sha256 \
+            or event.data.get("seal_id") != s.id:
+        yield Finding(f"{name} timeline", "the case's timeline does not carry this seal's hash")
+        return
+    try:
+        stored = b"".join(runtime.storage().iter_chunks(s.object_key))
+    except StorageError as exc:
+        yield Finding(f"{name} stored copy", f"cannot be read: {exc}")
+        return
+    if stored != body:
+        yield Finding(f"{name} stored copy", "differs from the manifest in the database")
+        return
+    manifest = json.loads(body)
+    personal = Personal.of(manifest)
+    if personal.keyed and manifest["personal"]["key_id"] != personal_key_id():
+        yield Finding(f"{name} personal data", "hashed under another PERSONAL_DATA_KEY "
+                      f"(key {manifest['personal']['key_id']}); set that key to check it")
+        return
+    now = row_parts(case, datetime.fromisoformat(manifest["seal"]["sealed_at"]), personal)
+    # A reopened case's details may change by right; its earlier seals vouch for them
+    # through the timeline chain (submitted events), the current one against the row.
+    for part in ROW_PARTS if current else ROW_PARTS[1:]:
+        diff = _first_difference(manifest[part], now[part], part)
+        if diff:
+            yield Finding(f"{name} {part}", diff)
+            return
+    for item in manifest["evidence"]:
+        problem = _bytes_problem(item)
+        if problem:
+            yield Finding(f"{name} evidence {item['id']}", problem)
+            return
+
+
+def _first_difference(sealed: Any, now: Any, path: str) -> str | None:
+    if isinstance(sealed, dict) and isinstance(now, dict):
+        for key in sorted(set(sealed) | set(now)):
+            diff = _first_difference(sealed.get(key), now.get(key), f"{path}.{key}")
+            if diff:
+                return diff
+        return None
+    if isinstance(sealed, list) and isinstance(now, list):
+        for i, (a, b) in enumerate(zip(sealed, now, strict=False)):
+            diff = _first_difference(a, b, f"{path}[{i}]")
+            if diff:
+                return diff
+        if len(sealed) != len(now):
+            return f"{path}: {len(sealed)} sealed, {len(now)} now"
+        return None
+    if sealed != now:
+        return f"{path}: sealed {sealed!r}, now {now!r}"
+    return None
+
+
+def _bytes_problem(item: dict[str, Any]) -> str | None:
+    digest, size = hashlib.sha256(), 0
+    try:
+        for chunk in runtime.storage().iter_chunks(item["object_key"]):
+            digest.update(chunk)
+            size += len(chunk)
+    except StorageError as exc:
+        return f"stored bytes cannot be read: {exc}"
+    if digest.hexdigest() != item["sha256"] or size != item["size"]:
+        return (f"stored bytes have SHA-256 {digest.hexdigest()} ({size} bytes); sealed "
+                f"{item['sha256']} ({item['size']} bytes)")
+    return None

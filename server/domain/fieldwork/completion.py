@@ -1,0 +1,344 @@
+"""Evidence intake, second half: the bytes have been sent, `complete` (or the reconciler)
+verifies them and stores the row. Every step is repeatable.
+
+Promotion of the staged bytes to the evidence key (which no upload URL can write) and
+staging removed -> verification of the evidence key's bytes, thumbnails -> row `stored`
+with its audit entry in one transaction. What is verified is therefore exactly what is
+kept, whatever an upload URL writes to staging meanwhile. A failed verification removes
+the promoted bytes. The reconciler converges whatever a crash left between steps. The
+first half (declare, and the keys) is in `evidence`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import tempfile
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import IO, Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import lazyload
+
+from server import media
+from server.domain.accounts import scope
+from server.domain.accounts.roles import EVIDENCE_ROLES, FIELD_ROLES, require_role
+from server.domain.audit import audit, timeline
+from server.domain.core import runtime
+from server.domain.core.errors import Conflict, Forbidden, Invalid
+from server.domain.core.uow import step, transaction
+from server.domain.core.vocab import AUDIO_TYPES
+from server.domain.fieldwork.evidence import _revive, final_key, get_evidence, thumb_key
+from server.domain.fieldwork.integrity import Thresholds, integrity_flags
+from server.extensions import db
+from server.models import Case, Evidence, User
+from server.models.base import utcnow
+from server.storage import ObjectNotFound, Storage, StorageError
+
+CHUNK = 1 << 20
+
+
+def complete(user: User, evidence_id: str) -> Evidence:
+    require_role(user, EVIDENCE_ROLES, "evidence.forbidden", "Your role may not file evidence.")
+    ev = get_evidence(user, evidence_id)
+    if user.role not in FIELD_ROLES and ev.uploaded_by != user.id:
+        raise Forbidden("evidence.forbidden", "A revisit team completes its own uploads only.")
+    if ev.state == "expired" and _exists(runtime.storage(), ev.staging_key):
+        # The bytes arrived (the upload URL outlives the declaration): take them.
+        with transaction():
+            _revive(ev, actor_id=user.id, staging_key=ev.staging_key)
+    if ev.state != "pending":
+        return _settled(ev)
+    return finish_pending(ev, actor_id=user.id)
+
+
+def _settled(ev: Evidence) -> Evidence:
+    """The answer for a row that is no longer pending."""
+    if ev.state == "stored":
+        return ev
+    if ev.state == "rejected":
+        raise Invalid(f"evidence.{ev.rejected_reason}",
+                      "This photo was refused earlier: the file is not an accepted image.")
+    if ev.state == "expired":
+        raise Conflict("evidence.expired", "This declaration expired; declare it again.")
+    raise Conflict("evidence.upload_missing",
+                   "The photo's bytes are not at hand (not sent yet, or another completion "
+                   "is verifying them); send them if needed, then complete again.")
+
+
+def _exists(store: Storage, key: str) -> bool:
+    try:
+        store.head(key)
+    except ObjectNotFound:
+        return False
+    return True
+
+
+def _spool(store: Storage, key: str, out: IO[bytes], limit: int) -> tuple[int, str]:
+    """Copy the object to a temp file, hashing as it goes; stop reading past `limit`."""
+    digest, size = hashlib.sha256(), 0
+    for chunk in store.iter_chunks(key, CHUNK):
+        size += len(chunk)
+        if size > limit:
+            break
+        digest.update(chunk)
+        out.write(chunk)
+    out.flush()
+    return size, digest.hexdigest()
+
+
+def _discard(store: Storage, *keys: str) -> None:
+    for key in keys:
+        with contextlib.suppress(StorageError):  # the reconciler removes what stays behind
+            store.delete(key)
+
+
+def _discard_promoted(store: Storage, evidence_id: str) -> None:
+    _discard(store, final_key(evidence_id),
+             *(thumb_key(evidence_id, name) for name, _ in media.THUMB_SIZES))
+
+
+def _require_open_case(ev: Evidence) -> None:
+    status = db.session.scalar(sa.select(Case.status).where(Case.id == ev.case_id))
+    if not scope.status_is_open(status):
+        raise _closed_conflict(status)
+
+
+def _closed_conflict(status: str | None) -> Conflict:
+    return Conflict("case.closed", "This case was closed and sealed before the photo "
+                    "arrived; it can be added once the case is reopened.",
+                    extra={"case_status": status})
+
+
+def _demote(store: Storage, ev: Evidence) -> None:
+    """Put promoted bytes back in staging and remove the evidence objects. Should the
+    copy fail, the promoted original stays (bytes are never dropped) and the next
+    completion, or the expiry, deals with it."""
+    try:
+        if not _exists(store, ev.staging_key):
+            store.copy(final_key(ev.id), ev.staging_key)
+    except StorageError:
+        return
+    _discard_promoted(store, ev.id)
+
+
+def _promote(store: Storage, ev: Evidence) -> bool:
+    """Move the staged bytes to the evidence key; True when staging may still hold bytes.
+
+    Never over an existing evidence object: one there was promoted before (by a crash
+    or a concurrent completion) and is what gets verified, so bytes re-sent to staging
+    can never replace bytes being verified. Promotions of one row are serialised by a
+    no-op UPDATE, which holds its row lock (PostgreSQL) or the write lock (SQLite) until
+    the end of this step's transaction (the caller's).
+    """
+    final = final_key(ev.id)
+    locked = db.session.execute(
+        sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending")
+        .values(state="pending").execution_options(synchronize_session=False)).rowcount
+    if locked == 0 or _exists(store, final):
+        return True
+    # No HEAD first: a missing source raises ObjectNotFound from the copy itself, which
+    # the caller answers from the row (stored by a concurrent completion, or still waiting
+    # for its bytes).
+    store.copy(ev.staging_key, final)
+    return False
+
+
+def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
+    """Completion in steps, each its own transaction, because storage calls lie between
+    them: promote (under the row lock), verify, then store the row, its timeline event and
+    its audit entry together. Every step may be repeated."""
+    return _finish(ev, actor_id)[0]
+
+
+_decode_slots: dict[int, threading.BoundedSemaphore] = {}
+_decode_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def _decode_slot() -> Iterator[None]:
+    """At most DECODE_CONCURRENCY photos decoded at once in this process: eight large
+    photos completing together wait their turn instead of meeting the OOM killer."""
+    size = runtime.setting("DECODE_CONCURRENCY")
+    with _decode_guard:
+        slots = _decode_slots.setdefault(size, threading.BoundedSemaphore(size))
+    with slots:
+        yield
+
+
+def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
+    """finish_pending, and whether this very call stored it (not a concurrent one)."""
+    store = runtime.storage()
+    # A closed (sealed) case takes no photo: say so before the bytes are promoted, so they
+    # wait in staging for a reopen instead of becoming evidence objects of no stored row.
+    # The decisive check stays in _mark_stored, under the case's lock.
+    _require_open_case(ev)
+    try:
+        with step():  # nothing changes: the step only holds the row lock
+            staging_left = _promote(store, ev)
+        db.session.refresh(ev)  # once, before anything reads the row again
+        if not staging_left:
+            _discard(store, ev.staging_key)
+        if ev.state != "pending":  # another completion settled it meanwhile
+            return _settled(ev), False
+        with tempfile.TemporaryFile() as tmp:
+            size, digest = _spool(store, final_key(ev.id), tmp, ev.size)
+            if size != ev.size or digest != ev.sha256:
+                code = "evidence.size_mismatch" if size != ev.size else "evidence.hash_mismatch"
+                _discard_promoted(store, ev.id)
+                with step():
+                    ev.last_error = code
+                raise Invalid(code, "The bytes received differ from the photo declared; they "
+                              "were discarded. Send the photo again.",
+                              extra={"expected_size": ev.size, "expected_sha256": ev.sha256})
+            tmp.seek(0)
+            try:
+                with _decode_slot():
+                    facts = _read(ev, tmp)
+            except media.MediaError as exc:
+                _discard_promoted(store, ev.id)
+                reason = exc.code.split(".", 1)[1]
+                with step():
+                    ev.state, ev.rejected_reason = "rejected", reason
+                    audit.append("evidence.rejected", "evidence", ev.id, actor_id=actor_id,
+                                 data={"reason": reason})
+                raise Invalid(f"evidence.{reason}", exc.message) from exc
+    except ObjectNotFound:
+        # The bytes are not there: never sent, or a concurrent completion took them (and
+        # stored them, or failed to verify them and removed them). The row says which.
+        db.session.rollback()
+        db.session.refresh(ev)
+        return _settled(ev), False
+
+    thumbnails = {}
+    for thumb in getattr(facts, "thumbnails", ()):
+        store.put_bytes(thumb_key(ev.id, thumb.name), thumb.data, content_type=thumb.content_type)
+        thumbnails[thumb.name] = {"width": thumb.width, "height": thumb.height}
+
+    received = utcnow()
+    # Only its place and version are read here: not its assignees and co-handling units.
+    case = db.session.get(Case, ev.case_id, options=[lazyload("*")])
+    duplicates = db.session.scalars(
+        sa.select(Evidence.case_id).distinct()
+        .where(Evidence.sha256 == ev.sha256, Evidence.state == "stored",
+               Evidence.case_id != ev.case_id)).all()
+    exif = getattr(facts, "exif", None)
+    flags = integrity_flags(
+        exif_gps=exif.gps if exif else None, exif_taken_at=exif.taken_at if exif else None,
+        exif_errors=exif.errors if exif else [],
+        geo=(ev.geo_lat, ev.geo_lon) if ev.geo_lat is not None else None,
+        case_location=(case.lat, case.lon) if case.lat is not None else None,
+        captured_at=ev.captured_at, received_at=ev.declared_at,
+        device_offset_s=ev.device_offset_s, duplicate_case_ids=list(duplicates),
+        declared_type=ev.declared_type, content_type=facts.content_type,
+        limits=Thresholds(runtime.setting("FAR_FROM_CASE_M"), runtime.setting("CLOCK_DRIFT_S"),
+                          runtime.setting("LOCAL_TIMEZONE")), photo=exif is not None)
+    # Conditional on `pending`, so two completions racing store it once.
+    try:
+        with step():
+            mine = _mark_stored(ev, case, facts, flags, thumbnails, received, actor_id)
+    except Conflict:
+        # Sealed while this photo was being verified: its bytes go back to staging (where
+        # a reopen finds them) and no promoted object outlives the pending row.
+        _demote(store, ev)
+        raise
+    db.session.refresh(ev)
+    if staging_left and ev.state == "stored":
+        _discard(store, ev.staging_key)  # a re-send that is no longer needed
+    return _settled(ev), mine
+
+
+def _read(ev: Evidence, fp: IO[bytes]) -> media.ImageFacts | media.AudioFacts:
+    """What the bytes are, judged by their content; the declared type only picks which
+    reader is tried (a photo declared as audio is refused as not audio)."""
+    if ev.declared_type in AUDIO_TYPES:
+        return media.read_audio(fp, max_seconds=runtime.setting("MAX_AUDIO_SECONDS"))
+    return media.read_image(fp, max_pixels=runtime.setting("MAX_IMAGE_PIXELS"),
+                            max_jpeg_pixels=runtime.setting("MAX_JPEG_PIXELS"))
+
+
+def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
+                 thumbnails: dict[str, Any], received: datetime, actor_id: str | None) -> bool:
+    # Under the case's row lock, which an approval holds until it commits: a photo declared
+    # while the case was being approved is not stored into its seal. It stays pending (the
+    # phone keeps it, with the reason) and completes after a reopen.
+    status = db.session.scalar(sa.select(Case.status).where(Case.id == case.id)
+                               .with_for_update())
+    if not scope.status_is_open(status):
+        raise _closed_conflict(status)
+    exif = getattr(facts, "exif", None)
+    done = db.session.execute(
+        sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending")
+        .values(state="stored", object_key=final_key(ev.id), content_type=facts.content_type,
+                stored_at=received, width=getattr(facts, "width", None),
+                height=getattr(facts, "height", None),
+                duration_s=getattr(facts, "duration_s", None),
+                exif=exif.to_dict() if exif else None, exif_errors=exif.errors if exif else None,
+                flags=flags,
+                thumbnails=thumbnails, last_error=None)
+        .execution_options(synchronize_session=False))
+    if done.rowcount == 1:
+        timeline.append(case, "evidence_stored", actor_id=actor_id,
+                         data={"evidence_id": ev.id, "sha256": ev.sha256, "size": ev.size,
+                               "place": ev.place, "captured_at": ev.captured_at,
+                               "flags": [f["code"] for f in flags]})
+        audit.append("evidence.stored", "evidence", ev.id, actor_id=actor_id,
+                     data={"sha256": ev.sha256, "size": ev.size,
+                           "flags": [f["code"] for f in flags]})
+    return done.rowcount == 1
+
+
+def reconcile(*, older_than: timedelta, expire_after: timedelta) -> dict[str, Any]:
+    """Finish declarations whose bytes arrived but were never completed, expire those whose
+    bytes never came, and remove staging objects nobody is waiting for. Row by row: a row
+    the store or the database fails on is reported in `errors` and the run goes on.
+    `completed` counts what this run stored; `settled_elsewhere` what another completion
+    (or reconciler) settled meanwhile."""
+    counts: dict[str, Any] = {"completed": 0, "settled_elsewhere": 0, "failed": 0,
+                              "expired": 0, "waiting": 0, "staging_removed": 0}
+    errors: list[dict[str, str]] = []
+    now, store = utcnow(), runtime.storage()
+    pending = db.session.scalars(sa.select(Evidence).where(
+        Evidence.state == "pending", Evidence.declared_at < now - older_than)).all()
+    for ev in pending:
+        try:
+            _, mine = _finish(ev, actor_id=None)
+            counts["completed" if mine else "settled_elsewhere"] += 1
+        except Conflict:  # no bytes
+            with transaction():
+                # Conditional: a revival meanwhile (a new receipt) is not expired.
+                expired = db.session.execute(
+                    sa.update(Evidence).where(Evidence.id == ev.id,
+                                              Evidence.state == "pending",
+                                              Evidence.declared_at < now - expire_after)
+                    .values(state="expired").execution_options(synchronize_session=False))
+                if expired.rowcount == 1:
+                    audit.append("evidence.expired", "evidence", ev.id, actor_id=None)
+                    counts["expired"] += 1
+                else:
+                    counts["waiting"] += 1
+            if expired.rowcount == 1:  # no object outlives its row (staging goes below)
+                _discard_promoted(store, ev.id)
+        except Invalid:
+            counts["failed"] += 1
+        except (StorageError, SQLAlchemyError) as exc:
+            db.session.rollback()
+            errors.append({"evidence_id": ev.id, "error": f"{type(exc).__name__}: {exc}"})
+    try:
+        wanted = set(db.session.scalars(sa.select(Evidence.staging_key)
+                                        .where(Evidence.state == "pending")))
+        for info in store.list("staging/"):
+            if info.key not in wanted and info.last_modified < now - older_than:
+                try:
+                    store.delete(info.key)
+                    counts["staging_removed"] += 1
+                except StorageError as exc:
+                    errors.append({"staging_key": info.key, "error": str(exc)})
+    except (StorageError, SQLAlchemyError) as exc:
+        db.session.rollback()
+        errors.append({"staging": "list", "error": f"{type(exc).__name__}: {exc}"})
+    counts["errors"] = errors
+    return counts

@@ -1,0 +1,265 @@
+"""Evidence intake: declare, receive bytes (storage), complete (`completion`). Every step is
+repeatable.
+
+Write order without two-phase commit: row `pending` (committed) -> bytes to a staging key
+-> promotion to the evidence key (which no upload URL can write) and staging removed ->
+verification of the evidence key's bytes, thumbnails -> row `stored` with its audit entry
+in one transaction. What is verified is therefore exactly what is kept, whatever an upload
+URL writes to staging meanwhile. A failed verification removes the promoted bytes. The
+reconciler converges whatever a crash left between steps.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from server.domain.accounts import scope
+from server.domain.accounts.roles import EVIDENCE_ROLES, FIELD_ROLES, require_role
+from server.domain.audit import audit
+from server.domain.cases import lifecycle
+from server.domain.core import idempotency, runtime, shortcodes
+from server.domain.core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, TooMany
+from server.domain.core.uow import command
+from server.domain.core.vocab import AUDIO_TYPES, EVIDENCE_TYPES
+from server.extensions import db
+from server.models import Case, Evidence, Respondent, Revisit, User, Visit
+from server.models.base import new_id, utcnow
+from server.storage import UploadTarget
+
+# The fields whose equality makes a retried declaration "the same request".
+DECLARED_FIELDS = ("client_id", "case_id", "visit_id", "sha256", "size", "content_type",
+                   "captured_at", "geo", "photographer", "place", "caption")
+# Part of the request only when given, so declarations made before they existed keep
+# their fingerprint (a phone retrying one across an upgrade is not refused).
+LINK_FIELDS = ("revisit_id", "respondent_id")
+
+
+def final_key(evidence_id: str) -> str:
+    return f"evidence/{evidence_id}/original"
+
+
+def thumb_key(evidence_id: str, name: str) -> str:
+    return f"evidence/{evidence_id}/thumb-{name}.jpg"
+
+
+def _staging_key(evidence_id: str) -> str:
+    # Random per declaration: a presigned URL can only ever write here, never to evidence.
+    return f"staging/{evidence_id}/{secrets.token_urlsafe(16)}"
+
+
+def upload_target(user: User, ev: Evidence) -> UploadTarget | None:
+    """Where to send a pending photo's bytes: only for the user who declared it. Anyone
+    else who may read the record (the office, a revisit team) gets no live URL that could
+    overwrite the inspector's staged upload."""
+    if ev.state != "pending" or ev.uploaded_by != user.id:
+        return None
+    return runtime.storage().presign_upload(
+        ev.staging_key, content_type=ev.declared_type, size=ev.size,
+        expires_in=runtime.setting("UPLOAD_URL_TTL"))
+
+
+def get_evidence(user: User, evidence_id: str) -> Evidence:
+    ev = db.session.scalar(
+        sa.select(Evidence).join(Case, Case.id == Evidence.case_id)
+        .where(Evidence.id == evidence_id, scope.visible_clause(user)))
+    if ev is None:
+        raise NotFound("evidence.not_found", "No such evidence.")
+    return ev
+
+
+def list_for_case(user: User, case_id: str, *, include_all: bool = False) -> list[Evidence]:
+    case = scope.get_case(user, case_id)
+    query = sa.select(Evidence).filter_by(case_id=case.id)
+    if not include_all:
+        query = query.where(Evidence.state == "stored")
+    return list(db.session.scalars(query.order_by(Evidence.captured_at, Evidence.id)))
+
+
+def visible_flags(user: User, flags: list[dict] | None) -> list[dict]:
+    """The flags as `user` may see them. `duplicate_bytes` is stored with every case the
+    same bytes are filed on; cases of units the user cannot see are counted, not named."""
+    shown = []
+    for flag in flags or []:
+        if flag.get("code") == "duplicate_bytes":
+            case_ids = flag.get("case_ids") or []
+            visible = scope.visible_case_ids(user, case_ids)
+            flag = {**flag, "case_ids": [c for c in case_ids if c in visible],
+                    "other_units": sum(1 for c in case_ids if c not in visible)}
+        shown.append(flag)
+    return shown
+
+
+@command
+def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
+    """(evidence, created). The same client_id with the same body returns the first
+    declaration (reviving an expired one); with another body it is refused."""
+    require_role(user, EVIDENCE_ROLES, "evidence.forbidden", "Your role may not file evidence.")
+    request_hash = idempotency.fingerprint(
+        {k: data.get(k) for k in DECLARED_FIELDS}
+        | {k: data[k] for k in LINK_FIELDS if data.get(k) is not None})
+    ev, created = idempotency.once(
+        Evidence, data["client_id"], request_hash,
+        create=lambda: _new_evidence(user, data, request_hash),
+        # Always checked, also for the uploader: one moved to another unit gets nothing.
+        visible=lambda earlier: bool(scope.visible_case_ids(user, [earlier.case_id])))
+    if created:
+        audit.append("evidence.declared", "evidence", ev.id, actor_id=user.id,
+                     data={"case_id": ev.case_id, "sha256": ev.sha256, "size": ev.size})
+    elif ev.state == "expired":
+        # A sealed case takes nothing more: the phone keeps the photo until a reopen.
+        lifecycle.require_open(db.session.get(Case, ev.case_id), "photos")
+        _revive(ev, actor_id=user.id, staging_key=_staging_key(ev.id),
+                device_time=data.get("device_time"))
+    return ev, created
+
+
+def _check_quota(user: User, size: int, now: datetime) -> None:
+    """DAILY_UPLOAD_BYTES a user a local day (a retry of a declaration is not new bytes:
+    it never reaches here). Counted from the declarations, in one indexed sum."""
+    quota = runtime.setting("DAILY_UPLOAD_BYTES")
+    tz = ZoneInfo(runtime.setting("LOCAL_TIMEZONE"))
+    local = now.astimezone(tz)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    used = int(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Evidence.size), 0))
+                                 .where(Evidence.uploaded_by == user.id,
+                                        Evidence.declared_at >= midnight)) or 0)
+    if used + size > quota:
+        tomorrow = (midnight + timedelta(days=1)).astimezone(UTC)
+        raise TooMany("evidence.quota_exceeded",
+                      f"Today's photo allowance is used up ({used} of {quota} bytes); it "
+                      "renews at midnight. The photo stays on the phone until then.",
+                      extra={"used": used, "quota": quota, "retry_at": tomorrow.isoformat(),
+                             "retry_after_s": int((tomorrow - now).total_seconds()) + 1})
+
+
+def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Evidence:
+    case = scope.get_case(user, data["case_id"])
+    lifecycle.require_open(case, "photos")
+    if data.get("visit_id") and db.session.scalar(
+            sa.select(Visit.id).filter_by(id=data["visit_id"], case_id=case.id)) is None:
+        raise Invalid("evidence.bad_visit", "That visit does not belong to this case.",
+                      errors={"visit_id": ["Not a visit of this case."]})
+    if data["content_type"] not in (*EVIDENCE_TYPES, *AUDIO_TYPES):
+        raise Invalid("evidence.unsupported_type",
+                      f"Photos must be one of: {', '.join(EVIDENCE_TYPES)}; interview "
+                      f"recordings one of: {', '.join(AUDIO_TYPES)}.",
+                      errors={"content_type": ["Not an accepted photo or audio format."]})
+    revisit_id = _revisit_link(user, case, data)
+    limit = runtime.setting("MAX_UPLOAD_BYTES")
+    if data["size"] > limit:
+        raise TooLarge("evidence.too_large",
+                       f"The photo is {data['size']} bytes; the limit is {limit}.",
+                       extra={"limit": limit})
+    received = utcnow()
+    _check_quota(user, data["size"], received)
+    geo = data.get("geo") or {}
+    ev = Evidence(
+        client_id=data["client_id"], request_hash=request_hash, case_id=case.id,
+        visit_id=data.get("visit_id"), revisit_id=revisit_id,
+        respondent_id=data.get("respondent_id"), state="pending", sha256=data["sha256"].lower(),
+        size=data["size"], declared_type=data["content_type"], captured_at=data["captured_at"],
+        geo_lat=geo.get("lat"), geo_lon=geo.get("lon"), geo_accuracy_m=geo.get("accuracy_m"),
+        geo_fixed_at=geo.get("fixed_at"), geo_source=geo.get("source"),
+        photographer=data.get("photographer") or user.display_name,
+        place=data.get("place"), caption=data.get("caption"), uploaded_by=user.id,
+        declared_at=received, device_offset_s=_offset(received, data.get("device_time")),
+    )
+    ev.id = new_id()
+    ev.short_code = shortcodes.new_code()
+    ev.staging_key = _staging_key(ev.id)
+    return ev
+
+
+def _revisit_link(user: User, case: Case, data: dict[str, Any]) -> str | None:
+    """The revisit a photo or recording belongs to. A recording names the respondent whose
+    consent it was made under; a revisit team files for its revisits only."""
+    revisit_id = data.get("revisit_id")
+    if data["content_type"] in AUDIO_TYPES or data.get("respondent_id"):
+        if not data.get("respondent_id"):
+            raise Invalid("evidence.no_consent", "An interview recording names the respondent "
+                          "who consented to it.",
+                          errors={"respondent_id": ["Required for a recording."]})
+        respondent = respondent_for_recording(case.id, data["respondent_id"])
+        if revisit_id and revisit_id != respondent.revisit_id:
+            raise Invalid("evidence.bad_revisit", "That respondent is not of that revisit.",
+                          errors={"revisit_id": ["Not the respondent's revisit."]})
+        revisit_id = respondent.revisit_id
+    elif revisit_id and db.session.scalar(
+            sa.select(Revisit.id).filter_by(id=revisit_id, case_id=case.id)) is None:
+        raise Invalid("evidence.bad_revisit", "That revisit does not belong to this case.",
+                      errors={"revisit_id": ["Not a revisit of this case."]})
+    if revisit_id is None and user.role not in FIELD_ROLES:
+        raise Forbidden("evidence.forbidden", "A revisit team files the photos and recordings "
+                        "of its revisits only: name the revisit.")
+    return revisit_id
+
+
+def respondent_for_recording(case_id: str, respondent_id: str) -> Respondent:
+    """The respondent an interview recording is filed under: on this case, and consenting.
+    (Here, not in revisits: evidence sits below revisits and reads their rows only.)"""
+    found = db.session.scalar(
+        sa.select(Respondent).join(Revisit, Revisit.id == Respondent.revisit_id)
+        .where(Respondent.id == respondent_id, Revisit.case_id == case_id))
+    if found is None:
+        raise Invalid("evidence.bad_respondent", "That respondent is not on this case.",
+                      errors={"respondent_id": ["Not a respondent of this case."]})
+    if not found.audio_consent:
+        raise Invalid("evidence.no_consent",
+                      "This respondent did not consent to being recorded; the recording "
+                      "cannot be filed.",
+                      errors={"respondent_id": ["No recorded consent to a recording."]})
+    return found
+
+def _offset(received: datetime, device_time: datetime | None) -> float | None:
+    return (received - device_time).total_seconds() if device_time else None
+
+
+def _revive(ev: Evidence, *, actor_id: str, staging_key: str,
+            device_time: datetime | None = None) -> None:
+    """An expired declaration comes back. It is a new receipt: declared_at restarts (or the
+    reconciler, counting from the first one, would expire it again at once)."""
+    received = utcnow()
+    ev.state, ev.staging_key, ev.last_error, ev.declared_at = (
+        "pending", staging_key, None, received)
+    if device_time is not None:
+        ev.device_offset_s = _offset(received, device_time)
+    audit.append("evidence.revived", "evidence", ev.id, actor_id=actor_id)
+
+
+def original_download(user: User, evidence_id: str, address: str | None) -> str:
+    """A fresh link to the original photo, its handing-out recorded (who, from where): the
+    originals carry the complainants' homes and faces, thumbnails are what people browse."""
+    ev = get_evidence(user, evidence_id)
+    if ev.state != "stored":
+        raise Conflict("evidence.not_stored", "This photo is not stored yet.")
+    audit.record("security.original_downloaded", "evidence", ev.id, actor_id=user.id,
+                 data={"address": address, "case_id": ev.case_id})
+    return original_link(ev)
+
+
+def original_link(ev: Evidence) -> str:
+    """A short-lived link to the original, as an attachment only (never shown inline)."""
+    ext = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "audio/mp4": "m4a",
+           "audio/webm": "webm", "audio/ogg": "ogg", "audio/mpeg": "mp3"}.get(
+        ev.content_type or "", "heic")
+    return runtime.storage().presign_download(
+        final_key(ev.id), expires_in=runtime.setting("DOWNLOAD_URL_TTL"),
+        filename=f"evidence-{ev.id}.{ext}", content_type=ev.content_type, attachment=True)
+
+
+def thumbnail_links(ev: Evidence, names: Iterable[str] | None = None) -> dict[str, str]:
+    """Short-lived links to the stored thumbnails (all, or those named) for display.
+    Each link is a signature computed here, so a list signs only what it shows."""
+    if ev.state != "stored":
+        return {}
+    store, ttl = runtime.storage(), runtime.setting("DOWNLOAD_URL_TTL")
+    return {name: store.presign_download(thumb_key(ev.id, name), expires_in=ttl,
+                                         content_type="image/jpeg", attachment=False)
+            for name in (ev.thumbnails or {}) if names is None or name in names}
+
