@@ -13,7 +13,8 @@ server's trivial endpoint (GET /api/live) in the same run.
   - 8 phones uploading real photos at once: throughput >= 0.8 x (2 cores / the CPU of one
     real photo's declare + complete, measured alone first).
 
-Run: .venv/bin/python bench/bench_requests.py   (always exits 0; prints figures and ratios)
+Run: .venv/bin/python bench/bench_requests.py [--quick]   (exits 0 when a target is missed;
+prints figures and ratios; --quick: 15 requests a step, 1 real photo per phone)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import requests
 import serving  # bench/serving.py, beside this script
 import sqlalchemy as sa
 from PIL import Image
+from report import emit, unavailable  # bench/report.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,6 +50,17 @@ PASSWORD = "bench-password-1"
 PHONES = 8
 TICK = os.sysconf("SC_CLK_TCK")
 CASE = {"lat": 30.2741, "lon": 120.1551}
+TARGET = ("server CPU: GET /api/me <= 2 ms, declare + PUT + complete of a 16x16 JPEG <= 10 ms "
+          "(each stack); 8 phones >= 0.8 x (2 cores / one real photo's CPU)")
+
+
+class Results:
+    """The figures and targets met, across both stacks, for the BENCH line."""
+
+    def __init__(self) -> None:
+        self.figures: dict[str, float] = {}
+        self.met: list[bool] = []
+        self.skipped: list[str] = []
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -217,7 +230,7 @@ def throughput(base: str, case_id: str, photos: list[bytes], each: int) -> tuple
 
 
 def measure_costs(base: str, case_id: str, gunicorn: list[int], store: list[int],
-                  runs: int, label: str) -> None:
+                  runs: int, label: str, results: Results, key: str) -> None:
     phone = Phone(base, "phone0", case_id)
     tiny = tiny_jpeg()
     print(f"server CPU per request, {label} (gunicorn, 2 workers; {runs} sequential requests)")
@@ -230,9 +243,15 @@ def measure_costs(base: str, case_id: str, gunicorn: list[int], store: list[int]
     elsewhere = f", the store {stored:.1f} ms CPU" if store else ""
     print(f"  declare + PUT + complete, 16x16  {cost:5.2f} ms CPU  ({wall:.1f} ms wall{elsewhere})"
           f"  ratio {cost / ref:4.2f}  (target <= 10 ms)")
+    results.figures.update({f"{key}_live_ms": ref, f"{key}_me_ms": me,
+                            f"{key}_me_ratio": me / ref, f"{key}_tiny_photo_ms": cost,
+                            f"{key}_tiny_photo_ratio": cost / ref})
+    if store:
+        results.figures[f"{key}_tiny_photo_store_ms"] = stored
+    results.met += [me <= 2, cost <= 10]
 
 
-def embedded(args: argparse.Namespace) -> None:
+def embedded(args: argparse.Namespace, results: Results) -> None:
     """SQLite and the local disk: the PUT comes to the app itself."""
     tmp = Path(tempfile.mkdtemp(prefix="fieldcase-bench-"))
     url, storage_url = f"sqlite:///{tmp}/bench.db", f"file://{tmp}/objects"
@@ -241,13 +260,13 @@ def embedded(args: argparse.Namespace) -> None:
     try:
         Phone(base, "phone0", case_id)  # waits until it answers
         measure_costs(base, case_id, process_tree(server.pid), [], args.runs,
-                      "SQLite + local disk")
+                      "SQLite + local disk", results, "sqlite")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(10)
 
 
-def scaled(args: argparse.Namespace) -> None:
+def scaled(args: argparse.Namespace, results: Results) -> None:
     from tests.storage_server import SeaweedStartError, start_seaweedfs
 
     name = f"fieldcase_bench_{secrets.token_hex(3)}"
@@ -257,7 +276,8 @@ def scaled(args: argparse.Namespace) -> None:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
-        print(f"request bench: PostgreSQL not reachable ({exc}); skipped")
+        results.skipped.append(unavailable(
+            f"request bench: PostgreSQL not reachable ({exc}); PostgreSQL + SeaweedFS"))
         return
     tmp = Path(tempfile.mkdtemp(prefix="fieldcase-bench-"))
     server = stop_weed = None
@@ -265,7 +285,8 @@ def scaled(args: argparse.Namespace) -> None:
         try:
             s3, stop_weed = start_seaweedfs(tmp / "weed")
         except SeaweedStartError as exc:
-            print(f"request bench: SeaweedFS did not start ({exc}); skipped")
+            results.skipped.append(unavailable(
+                f"request bench: SeaweedFS did not start ({exc}); PostgreSQL + SeaweedFS"))
             return
         storage_url = s3.url(f"bench-{secrets.token_hex(3)}")
         case_id = prepare(url, storage_url)
@@ -274,12 +295,13 @@ def scaled(args: argparse.Namespace) -> None:
         gunicorn = process_tree(server.pid)
         weed = [int(p) for p in subprocess.run(["pgrep", "-f", str(tmp / "weed")],
                                                capture_output=True, text=True).stdout.split()]
-        measure_costs(base, case_id, gunicorn, weed, args.runs, "PostgreSQL + SeaweedFS")
+        measure_costs(base, case_id, gunicorn, weed, args.runs, "PostgreSQL + SeaweedFS",
+                      results, "pg_s3")
         photos = [p.read_bytes() for p in PHOTOS]
         in_turn = itertools.cycle(photos)
         single, single_store, single_wall = per_request(
             gunicorn, weed, lambda: phone.file(next(in_turn)),
-            2 * len(photos))
+            (1 if args.quick else 2) * len(photos))
         ideal = 2 / (single / 1000)
         # The store shares this machine's 2 cores (in production it has its own).
         shared = 2 / ((single + single_store) / 1000)
@@ -292,6 +314,10 @@ def scaled(args: argparse.Namespace) -> None:
         print(f"  8 at once: {rate:.1f} photos/s, ratio {rate / ideal:4.2f} of 2 cores "
               f"(target >= 0.8), {rate / shared:4.2f} of what the cores left to the server "
               f"could do; {len(stored)} stored, {retries} retries after 503/429")
+        results.figures.update({"photo_ms": single, "photo_store_ms": single_store,
+                                "phones_photos_per_s": rate, "phones_ratio": rate / ideal,
+                                "phones_ratio_shared": rate / shared, "retries": retries})
+        results.met.append(rate / ideal >= 0.8)
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
@@ -308,11 +334,17 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--each", type=int, default=6, help="real photos per phone")
     parser.add_argument("--stack", choices=("embedded", "scaled", "both"), default="both")
+    parser.add_argument("--quick", action="store_true",
+                        help="15 requests a step, 1 real photo per phone: does it still run?")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.each = 15, 1
+    results = Results()
     if args.stack in ("embedded", "both"):
-        embedded(args)
+        embedded(args, results)
     if args.stack in ("scaled", "both"):
-        scaled(args)
+        scaled(args, results)
+    emit("requests", results.met, TARGET, results.figures, args.quick, results.skipped)
     return 0
 
 
