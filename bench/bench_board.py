@@ -18,6 +18,7 @@ import argparse
 import os
 import random
 import secrets
+import shutil
 import signal
 import statistics
 import sys
@@ -265,6 +266,7 @@ def main() -> int:
         if not args.database:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            shutil.rmtree(tmp, ignore_errors=True)
         admin.dispose()
     emit("board", met, target, figures, args.quick)
     return 0

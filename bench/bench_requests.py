@@ -25,6 +25,7 @@ import io
 import itertools
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -264,6 +265,7 @@ def embedded(args: argparse.Namespace, results: Results) -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def scaled(args: argparse.Namespace, results: Results) -> None:
@@ -324,6 +326,7 @@ def scaled(args: argparse.Namespace, results: Results) -> None:
             server.wait(10)
         if stop_weed is not None:
             stop_weed()
+        shutil.rmtree(tmp, ignore_errors=True)
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
