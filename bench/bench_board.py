@@ -237,17 +237,19 @@ def main() -> int:
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     tmp = Path(f"/tmp/{name}")
+    if not args.database:
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        except sa.exc.OperationalError as exc:
+            admin.dispose()
+            emit("board", [], target, figures, args.quick,
+                 [unavailable(f"board bench: PostgreSQL not reachable ({exc})")])
+            return 0
     tmp.mkdir(exist_ok=True)
     server = None
     try:
         if not args.database:
-            try:
-                with admin.connect() as conn:
-                    conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-            except sa.exc.OperationalError as exc:
-                emit("board", [], target, figures, args.quick,
-                     [unavailable(f"board bench: PostgreSQL not reachable ({exc})")])
-                return 0
             start = time.perf_counter()
             generate(url, args.cases, tmp, args.open_share)
             print(f"board bench: {args.cases} cases ({args.open_share:.0%} open) generated "

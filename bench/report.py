@@ -23,11 +23,13 @@ PREFIX = "BENCH "
 def unavailable(what: str) -> str:
     """A service is missing: a skip on a developer's machine, an error under CI=true.
     Returns the note to pass to `emit(skipped=...)`."""
+    print(what, flush=True)
+    first = what.splitlines()[0]
     if IN_CI:
-        print(f"CI needs this: {what}", file=sys.stderr, flush=True)
+        print(f"CI needs this: {first}", file=sys.stderr, flush=True)
         sys.exit(2)
-    print(f"{what}; skipped", flush=True)
-    return what
+    print(f"skipped: {first}", flush=True)
+    return first
 
 
 def emit(name: str, met: list[bool], target: str, figures: dict[str, Any], quick: bool,

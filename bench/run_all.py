@@ -108,6 +108,8 @@ def run_one(name: str, quick: bool, lock: threading.Lock) -> Outcome:
     out = parse(name, lines, None if timed_out.is_set() else process.returncode, seconds)
     if out.why == "timed out":
         out.why = f"timed out after {timeout} s"
+    if out.status == "ERROR" and (last := next((x for x in reversed(lines) if x.strip()), "")):
+        out.why += f": {last.strip()[:160]}"  # a traceback's last line says what broke
     with lock:
         print(f"[{name}] {out.status} in {seconds:.1f} s {out.why}".rstrip(), flush=True)
     return out
