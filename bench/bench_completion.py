@@ -87,7 +87,8 @@ def main() -> int:
     ratio_median = statistics.median(mine) / statistics.median(theirs)
     print(f"ratio ours/libvips: best {ratio_best:.2f}  median {ratio_median:.2f}")
     print(f"target <= 1.0: {'PASS' if ratio_median <= 1.0 else 'FAIL'} (on the median)")
-    emit("completion", [ratio_median <= 1.0], "CPU ratio ours/libvips <= 1.0 (median)",
+    emit("completion", {"ratio <= 1.0": ratio_median <= 1.0},
+         "CPU ratio ours/libvips <= 1.0 (median)",
          {"ours_ms": statistics.median(mine) * 1e3, "libvips_ms": statistics.median(theirs) * 1e3,
           "ratio": ratio_median, "runs": args.runs}, args.quick)
     return 0

@@ -77,7 +77,7 @@ def main() -> int:
     args = parser.parse_args()
     scale = 8 if args.quick else 1
     figures: dict[str, float] = {}
-    met: list[bool] = []
+    met: dict[str, bool] = {}
     skipped: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for fmt, full_w, full_h in FILES:
@@ -100,7 +100,7 @@ def main() -> int:
                   f"{reference:5.1f} MB; ratio {decode / max(reference, 1):.1f}")
             figures[f"{fmt}_MP"] = w * h / 1e6
             figures[f"{fmt}_peak_mb"], figures[f"{fmt}_read_mb"] = decode, reference
-            met.append(decode <= TARGET_MB)
+            met[f"{fmt} <= {TARGET_MB} MB"] = decode <= TARGET_MB
     emit("memory", met, f"peak growth of one completion <= {TARGET_MB} MB, each format",
          figures, args.quick, skipped)
     return 0

@@ -132,7 +132,8 @@ def main() -> int:
     print(f"target <= {TARGET_MS:.0f} ms: {'PASS' if ours <= TARGET_MS else 'FAIL'} (median)")
     print(f"app shell on first visit: {files} files, {raw / 1024:.1f} KiB "
           f"({compressed / 1024:.1f} KiB gzip-compressed)")
-    emit("pwa", [ours <= TARGET_MS], f"chosen -> saved <= {TARGET_MS:.0f} ms (median)",
+    emit("pwa", {f"median <= {TARGET_MS:.0f} ms": ours <= TARGET_MS},
+         f"chosen -> saved <= {TARGET_MS:.0f} ms (median)",
          {"saved_ms": ours, "floor_ms": base, "ratio_floor": ours / base,
           "shell_files": files, "shell_kib": raw / 1024, "shell_gzip_kib": compressed / 1024,
           "runs": runs}, args.quick)

@@ -1,7 +1,7 @@
 """What every benchmark prints last, for bench/run_all.py: one line
 
     BENCH {"name": ..., "status": "PASS"|"FAIL"|"SKIP", "target": ..., "figures": {...},
-           "quick": bool, "skipped": [...]}
+           "quick": bool, "missed": [targets missed], "skipped": [...]}
 
 PASS: every target met; FAIL: a target missed (reported, not an error); SKIP: a service it
 needs (PostgreSQL, SeaweedFS) is missing, outside CI only: under CI=true a missing service
@@ -32,12 +32,13 @@ def unavailable(what: str) -> str:
     return first
 
 
-def emit(name: str, met: list[bool], target: str, figures: dict[str, Any], quick: bool,
+def emit(name: str, met: dict[str, bool], target: str, figures: dict[str, Any], quick: bool,
          skipped: list[str] | None = None) -> None:
-    """Print the machine-readable last line. `met`: one bool per target checked (empty
-    when everything was skipped)."""
-    status = "SKIP" if not met else ("PASS" if all(met) else "FAIL")
+    """Print the machine-readable last line. `met`: each target checked (e.g. "red p95 <=
+    50 ms") and whether it was met; empty when everything was skipped."""
+    status = "SKIP" if not met else ("PASS" if all(met.values()) else "FAIL")
     record = {"name": name, "status": status, "target": target, "quick": quick,
+              "missed": [what for what, ok in met.items() if not ok],
               "figures": {k: round(v, 3) if isinstance(v, float) else v
                           for k, v in figures.items()},
               "skipped": skipped or []}

@@ -129,6 +129,9 @@ def summary(outcomes: list[Outcome], quick: bool, wall: float) -> str:
         if out.record:
             rows.append(textwrap.fill(figures_text(out.record.get("figures", {})), 100,
                                       initial_indent=" " * 14, subsequent_indent=" " * 14))
+            if out.record.get("missed"):
+                rows.append(textwrap.fill("missed: " + "; ".join(out.record["missed"]), 100,
+                                          initial_indent=" " * 14, subsequent_indent=" " * 16))
             for note in out.record.get("skipped", []):
                 rows.append(f"{'':<13} skipped: {note}")
     counts = {s: sum(o.status == s for o in outcomes) for s in ("PASS", "FAIL", "SKIP", "ERROR")}
