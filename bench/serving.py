@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +40,8 @@ def serve(url: str, storage_url: str, tmp: Path, **settings: str) -> tuple[subpr
            "RATELIMIT_STORAGE_URI": rate_limit_storage(),
            "LOGIN_RATE_LIMIT": "1000 per minute", **settings}
     conf = os.environ.get("BENCH_GUNICORN_CONF", str(ROOT / "gunicorn.conf.py"))
-    server = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--config", conf,
+    gunicorn = Path(sys.executable).parent / "gunicorn"  # this venv's (make's VENV)
+    server = subprocess.Popen([str(gunicorn), "--config", conf,
                                "server:create_app()"],
                               env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
