@@ -13,7 +13,8 @@ server's trivial endpoint (GET /api/live) in the same run.
   - 8 phones uploading real photos at once: throughput >= 0.8 x (2 cores / the CPU of one
     real photo's declare + complete, measured alone first).
 
-Run: .venv/bin/python bench/bench_requests.py   (always exits 0; prints figures and ratios)
+Run: .venv/bin/python bench/bench_requests.py [--quick]   (exits 0 when a target is missed;
+prints figures and ratios; --quick: 15 requests a step, 2 phones filing 1 real photo each)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import io
 import itertools
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +41,7 @@ import requests
 import serving  # bench/serving.py, beside this script
 import sqlalchemy as sa
 from PIL import Image
+from report import emit, unavailable  # bench/report.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,6 +51,17 @@ PASSWORD = "bench-password-1"
 PHONES = 8
 TICK = os.sysconf("SC_CLK_TCK")
 CASE = {"lat": 30.2741, "lon": 120.1551}
+TARGET = ("server CPU: GET /api/me <= 2 ms, declare + PUT + complete of a 16x16 JPEG <= 10 ms "
+          "(each stack); 8 phones >= 0.8 x (2 cores / one real photo's CPU)")
+
+
+class Results:
+    """The figures and targets met, across both stacks, for the BENCH line."""
+
+    def __init__(self) -> None:
+        self.figures: dict[str, float] = {}
+        self.met: dict[str, bool] = {}
+        self.skipped: list[str] = []
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -75,7 +89,7 @@ def process_tree(root: int) -> list[int]:
     return found
 
 
-def prepare(url: str, storage_url: str) -> str:
+def prepare(url: str, storage_url: str, phones: int) -> str:
     """Schema, people and one case; returns the case id."""
     from flask_migrate import upgrade
 
@@ -94,7 +108,7 @@ def prepare(url: str, storage_url: str) -> str:
         auth.create_unit("District")
         auth.create_unit("Street A", "District")
         auth.create_user("office", PASSWORD, "reviewer", ["District"])
-        for n in range(PHONES):
+        for n in range(phones):
             auth.create_user(f"phone{n}", PASSWORD, "inspector", ["Street A"])
         unit = db.session.scalar(sa.select(Unit.id).filter_by(name="Street A"))
         client = app.test_client()
@@ -188,12 +202,13 @@ def tiny_jpeg() -> bytes:
     return out.getvalue()
 
 
-def throughput(base: str, case_id: str, photos: list[bytes], each: int) -> tuple[float, int, set]:
-    """Photos per second with PHONES phones filing `each` photos at once."""
-    phones = [Phone(base, f"phone{n}", case_id) for n in range(PHONES)]
+def throughput(base: str, case_id: str, photos: list[bytes], each: int, count: int
+               ) -> tuple[float, int, set]:
+    """Photos per second with `count` phones filing `each` photos at once."""
+    phones = [Phone(base, f"phone{n}", case_id) for n in range(count)]
     stored: list[str] = []
     errors: list[BaseException] = []
-    start = threading.Barrier(PHONES + 1)
+    start = threading.Barrier(count + 1)
 
     def run(n: int, phone: Phone) -> None:
         start.wait()
@@ -217,7 +232,7 @@ def throughput(base: str, case_id: str, photos: list[bytes], each: int) -> tuple
 
 
 def measure_costs(base: str, case_id: str, gunicorn: list[int], store: list[int],
-                  runs: int, label: str) -> None:
+                  runs: int, label: str, results: Results, key: str) -> None:
     phone = Phone(base, "phone0", case_id)
     tiny = tiny_jpeg()
     print(f"server CPU per request, {label} (gunicorn, 2 workers; {runs} sequential requests)")
@@ -230,24 +245,32 @@ def measure_costs(base: str, case_id: str, gunicorn: list[int], store: list[int]
     elsewhere = f", the store {stored:.1f} ms CPU" if store else ""
     print(f"  declare + PUT + complete, 16x16  {cost:5.2f} ms CPU  ({wall:.1f} ms wall{elsewhere})"
           f"  ratio {cost / ref:4.2f}  (target <= 10 ms)")
+    results.figures.update({f"{key}_live_ms": ref, f"{key}_me_ms": me,
+                            f"{key}_me_ratio": me / ref, f"{key}_tiny_photo_ms": cost,
+                            f"{key}_tiny_photo_ratio": cost / ref})
+    if store:
+        results.figures[f"{key}_tiny_photo_store_ms"] = stored
+    results.met[f"{key} /api/me <= 2 ms"] = me <= 2
+    results.met[f"{key} tiny photo <= 10 ms"] = cost <= 10
 
 
-def embedded(args: argparse.Namespace) -> None:
+def embedded(args: argparse.Namespace, results: Results) -> None:
     """SQLite and the local disk: the PUT comes to the app itself."""
     tmp = Path(tempfile.mkdtemp(prefix="fieldcase-bench-"))
     url, storage_url = f"sqlite:///{tmp}/bench.db", f"file://{tmp}/objects"
-    case_id = prepare(url, storage_url)
+    case_id = prepare(url, storage_url, args.phones)
     server, base = serve(url, storage_url, tmp)
     try:
         Phone(base, "phone0", case_id)  # waits until it answers
         measure_costs(base, case_id, process_tree(server.pid), [], args.runs,
-                      "SQLite + local disk")
+                      "SQLite + local disk", results, "sqlite")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
-def scaled(args: argparse.Namespace) -> None:
+def scaled(args: argparse.Namespace, results: Results) -> None:
     from tests.storage_server import SeaweedStartError, start_seaweedfs
 
     name = f"fieldcase_bench_{secrets.token_hex(3)}"
@@ -257,7 +280,8 @@ def scaled(args: argparse.Namespace) -> None:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
-        print(f"request bench: PostgreSQL not reachable ({exc}); skipped")
+        results.skipped.append(unavailable(
+            f"request bench: PostgreSQL not reachable ({exc}); PostgreSQL + SeaweedFS"))
         return
     tmp = Path(tempfile.mkdtemp(prefix="fieldcase-bench-"))
     server = stop_weed = None
@@ -265,39 +289,46 @@ def scaled(args: argparse.Namespace) -> None:
         try:
             s3, stop_weed = start_seaweedfs(tmp / "weed")
         except SeaweedStartError as exc:
-            print(f"request bench: SeaweedFS did not start ({exc}); skipped")
+            results.skipped.append(unavailable(
+                f"request bench: SeaweedFS did not start ({exc}); PostgreSQL + SeaweedFS"))
             return
         storage_url = s3.url(f"bench-{secrets.token_hex(3)}")
-        case_id = prepare(url, storage_url)
+        case_id = prepare(url, storage_url, args.phones)
         server, base = serve(url, storage_url, tmp)
         phone = Phone(base, "phone0", case_id)
         gunicorn = process_tree(server.pid)
         weed = [int(p) for p in subprocess.run(["pgrep", "-f", str(tmp / "weed")],
                                                capture_output=True, text=True).stdout.split()]
-        measure_costs(base, case_id, gunicorn, weed, args.runs, "PostgreSQL + SeaweedFS")
+        measure_costs(base, case_id, gunicorn, weed, args.runs, "PostgreSQL + SeaweedFS",
+                      results, "pg_s3")
         photos = [p.read_bytes() for p in PHOTOS]
         in_turn = itertools.cycle(photos)
         single, single_store, single_wall = per_request(
             gunicorn, weed, lambda: phone.file(next(in_turn)),
-            2 * len(photos))
+            (1 if args.quick else 2) * len(photos))
         ideal = 2 / (single / 1000)
         # The store shares this machine's 2 cores (in production it has its own).
         shared = 2 / ((single + single_store) / 1000)
-        print(f"8 phones filing real photos ({len(photos)} phone samples, "
+        print(f"{args.phones} phones filing real photos ({len(photos)} phone samples, "
               f"{sum(map(len, photos)) / len(photos) / 1e6:.1f} MB on average)")
         print(f"  one photo alone: {single:.0f} ms server CPU ({single_wall:.0f} ms wall) "
               f"-> 2 cores could complete {ideal:.1f} photos/s; with the store's "
               f"{single_store:.0f} ms on the same cores, {shared:.1f} photos/s")
-        rate, retries, stored = throughput(base, case_id, photos, args.each)
-        print(f"  8 at once: {rate:.1f} photos/s, ratio {rate / ideal:4.2f} of 2 cores "
+        rate, retries, stored = throughput(base, case_id, photos, args.each, args.phones)
+        print(f"  {args.phones} at once: {rate:.1f} photos/s, ratio {rate / ideal:4.2f} of 2 cores "
               f"(target >= 0.8), {rate / shared:4.2f} of what the cores left to the server "
               f"could do; {len(stored)} stored, {retries} retries after 503/429")
+        results.figures.update({"photo_ms": single, "photo_store_ms": single_store,
+                                "phones_photos_per_s": rate, "phones_ratio": rate / ideal,
+                                "phones_ratio_shared": rate / shared, "retries": retries})
+        results.met[f"{args.phones} phones >= 0.8 of 2 cores"] = rate / ideal >= 0.8
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(10)
         if stop_weed is not None:
             stop_weed()
+        shutil.rmtree(tmp, ignore_errors=True)
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
@@ -307,12 +338,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=300)
     parser.add_argument("--each", type=int, default=6, help="real photos per phone")
+    parser.add_argument("--phones", type=int, default=PHONES, help="phones filing at once")
     parser.add_argument("--stack", choices=("embedded", "scaled", "both"), default="both")
+    parser.add_argument("--quick", action="store_true",
+                        help="15 requests a step, 2 phones, 1 real photo each: does it still run?")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.each, args.phones = 15, 1, 2
+    results = Results()
     if args.stack in ("embedded", "both"):
-        embedded(args)
+        embedded(args, results)
     if args.stack in ("scaled", "both"):
-        scaled(args)
+        scaled(args, results)
+    emit("requests", results.met, TARGET, results.figures, args.quick, results.skipped)
     return 0
 
 
