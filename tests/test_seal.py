@@ -288,7 +288,7 @@ def test_personal_data_in_a_manifest_cannot_be_confirmed_by_guessing(
     the complainant): a plain SHA-256 of the name and phone number would confirm a guess.
     Format 2 keys those hashes (PERSONAL_DATA_KEY, outside the database); verify-case
     still sees a change, and names the key it needs when the key is another."""
-    from server.domain import sealing
+    from server.domain.closure import sealing
 
     office, inspector = as_user("reviewer"), as_user("insp_a")
     case_id = in_hand(office, inspector, make_case)

@@ -7,7 +7,7 @@ Create Date: 2026-12-04 23:45:00
 Existing webhooks go to the top unit (one with no parent: they were the district's). The
 encryption key (WEBHOOK_SECRET_KEY) is not the database's to know, so a migration cannot
 encrypt: an existing plain secret moves to `legacy_secret`, and the next sweep seals it
-into `secret_sealed` and empties it (server.domain.webhooks.seal_legacy_secrets). New
+into `secret_sealed` and empties it (server.domain.cases.webhooks.seal_legacy_secrets). New
 webhooks never have a plain secret.
 """
 from alembic import op
