@@ -15,10 +15,7 @@ from server.domain.fieldwork import completion as evidence_completion
 from server.extensions import db
 from server.models import Evidence
 from server.models.base import utcnow
-from tests.closure_facts import submit_ready
-from tests.conftest import send_upload
-from tests.test_evidence import declaration
-from tests.test_seal import SAMPLE, approve, in_hand
+from tests.test_seal import late_photo
 
 
 def _objects_of(app: Any, evidence_id: str) -> list[str]:
@@ -29,20 +26,9 @@ def _objects_of(app: Any, evidence_id: str) -> list[str]:
 
 def _late_photo(app: Any, as_user: Any, make_case: Any) -> tuple[Any, str]:
     """A photo declared and sent while its case was being approved, completed after."""
-    office, inspector = as_user("reviewer"), as_user("insp_a")
-    case_id = in_hand(office, inspector, make_case)
-    submit_ready(office, inspector, as_user("revisit"), case_id)
-    data = SAMPLE.read_bytes()
-    declared = inspector.post("/api/evidence", json=declaration(case_id, data)).get_json()
-    assert send_upload(inspector, declared["upload"], data) in (200, 201, 204)
-    # The race, made by hand as in test_seal: the approval committed after the declaration.
-    db.session.execute(sa.update(Evidence).where(Evidence.id == declared["id"])
-                       .values(state="expired"))
-    db.session.commit()
-    assert approve(office, case_id).status_code == 200
-    db.session.execute(sa.update(Evidence).where(Evidence.id == declared["id"])
-                       .values(state="pending"))
-    db.session.commit()
+    inspector = as_user("insp_a")
+    _case_id, declared = late_photo(as_user("reviewer"), inspector, as_user("revisit"),
+                                    make_case)
     return inspector, declared["id"]
 
 

@@ -241,13 +241,12 @@ def test_nothing_is_half_sealed_when_the_store_fails(app, as_user, make_case) ->
     assert seals(case_id) == 1
 
 
-def test_a_photo_arriving_after_the_seal_waits_for_a_reopen(app, as_user, make_case) -> None:
-    """A photo declared while the case was being approved (the declaration does not take
-    the case's lock) is not stored into the sealed case: completing it is 409, the row
-    stays pending with its bytes waiting, and it completes once the case is reopened."""
-    office, inspector = as_user("reviewer"), as_user("insp_a")
+def late_photo(office: Any, inspector: Any, revisit: Any, make_case: Any
+               ) -> tuple[str, dict]:
+    """A case sealed while its photo was on its way: declared and sent before the approval,
+    completed after. Answers the case's id and the declaration."""
     case_id = in_hand(office, inspector, make_case)
-    submit_ready(office, inspector, as_user("revisit"), case_id)
+    submit_ready(office, inspector, revisit, case_id)
     data = SAMPLE.read_bytes()
     declared = inspector.post("/api/evidence", json=declaration(case_id, data)).get_json()
     assert send_upload(inspector, declared["upload"], data) in (200, 201, 204)
@@ -259,6 +258,16 @@ def test_a_photo_arriving_after_the_seal_waits_for_a_reopen(app, as_user, make_c
     db.session.execute(sa.update(Evidence).where(Evidence.id == declared["id"])
                        .values(state="pending"))
     db.session.commit()
+    return case_id, declared
+
+
+def test_a_photo_arriving_after_the_seal_waits_for_a_reopen(app, as_user, make_case) -> None:
+    """A photo declared while the case was being approved (the declaration does not take
+    the case's lock) is not stored into the sealed case: completing it is 409, the row
+    stays pending with its bytes waiting, and it completes once the case is reopened."""
+    office, inspector = as_user("reviewer"), as_user("insp_a")
+    case_id, declared = late_photo(office, inspector, as_user("revisit"), make_case)
+    data = SAMPLE.read_bytes()
     before = events(case_id)
     late = inspector.post(f"/api/evidence/{declared['id']}/complete")
     assert late.status_code == 409 and late.get_json()["code"] == "case.closed"
