@@ -36,7 +36,7 @@ function countCell(colour, n) {
 function table(board, colours) {
   const heads = [...colours, "overdue"];
   return html`
-    <div class="board-table-wrap"><table class="board-table" id="board-table">
+    <div class="board-table-wrap" tabindex="0"><table class="board-table" id="board-table">
       <thead><tr><th scope="col">${t("unit")}</th>
         ${heads.map((c) => html`<th scope="col">${colourChip(c)}</th>`)}<th scope="col">${t("total")}</th></tr></thead>
       <tbody>${(board.units || []).map((row) => html`<tr data-unit-id="${row.unit?.id}">
@@ -46,10 +46,10 @@ function table(board, colours) {
         ${heads.map((c) => countCell(c, board.totals?.[c]))}<td class="n all">${board.totals?.all ?? 0}</td></tr></tfoot>
     </table></div>
     <div class="board-cards">${(board.units || []).map((row) => html`
-      <div class="card unit-card"><h3>${row.unit?.name || ""}</h3><div class="chips">
+      <div class="card unit-card"><h2>${row.unit?.name || ""}</h2><div class="chips">
         ${heads.map((c) => html`<span class="count-chip chip-${c}" data-colour="${c}">${term(c)} <b>${row.counts?.[c] ?? 0}</b></span>`)}
       </div></div>`)}
-      <div class="card unit-card"><h3>${t("total")} · ${board.totals?.all ?? 0}</h3><div class="chips">
+      <div class="card unit-card"><h2>${t("total")} · ${board.totals?.all ?? 0}</h2><div class="chips">
         ${heads.map((c) => html`<span class="count-chip chip-${c}" data-colour="${c}">${term(c)} <b>${board.totals?.[c] ?? 0}</b></span>`)}
       </div></div>
     </div>`;
