@@ -19,6 +19,7 @@ AUDIO = Path(__file__).resolve().parents[3] / "shared" / "samples" / "audio"
 AT = "2026-12-01T10:00:00+08:00"
 DESK = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+SHOTS = Path("/tmp/shots")  # looked at by eye
 
 
 def _person(kind: str, answers: dict, **more: Any) -> dict:
@@ -75,6 +76,9 @@ def check_answers(page: Any, root: str, made: dict, width: int) -> None:
     assert "audio/" not in page.locator("main, body").first.inner_text()
     assert page.locator(f"[data-evidence-id='{made['recording']['id']}']").count() == 1
     assert page.evaluate("document.documentElement.scrollWidth") <= width
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    block.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / f"revisit-answers-{root.strip('#.')}-{width}.png"))
 
 
 def test_office_reads_every_answer_and_hears_the_recording(  # type: ignore[no-untyped-def]
@@ -113,3 +117,47 @@ def test_office_reads_every_answer_and_hears_the_recording(  # type: ignore[no-u
         finally:
             context.close()
     assert errors == []
+
+
+def test_office_takes_out_the_results_and_the_paper_form(  # type: ignore[no-untyped-def]
+        browser, live, tmp_path):
+    import io
+    import zipfile
+
+    import pymupdf
+
+    office = api_login(live.app, "reviewer", PASSWORD)
+    drawn = office.post("/api/revisit-samples", json={
+        "from": "2000-01-01T00:00:00+08:00", "to": "2100-01-01T00:00:00+08:00",
+        "share": 1.0, "strata": ["unit"], "seed": "e2e-export"})
+    assert drawn.status_code == 201, drawn.get_json()
+    sample = drawn.get_json()
+    context = browser.new_context(viewport=DESK, base_url=live.url, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai", bypass_csp=True,
+                                  accept_downloads=True)
+    context.set_default_timeout(30000)
+    try:
+        page = context.new_page()
+        login(page, "admin")
+        page.goto(f"/#/samples/{sample['id']}")
+        page.wait_for_selector("#export-sample")
+        with page.expect_download() as got:
+            page.click("#export-sample")
+        path = tmp_path / "results.xlsx"
+        got.value.save_as(path)
+        assert got.value.suggested_filename.endswith(".xlsx")
+        with zipfile.ZipFile(io.BytesIO(path.read_bytes())) as z:
+            assert "xl/worksheets/sheet1.xml" in z.namelist()
+
+        page.goto("/#/admin")
+        link = page.locator(".q-item[data-code='residents-survey'] a.print-form")
+        link.wait_for()
+        assert link.inner_text() == "纸质问卷（PDF）"
+        with page.expect_download() as got:
+            link.click()
+        path = tmp_path / "form.pdf"
+        got.value.save_as(path)
+        text = pymupdf.open(path)[0].get_text()
+        assert "周边居民满意度调查问卷" in text and "受访人签字" in text
+    finally:
+        context.close()
