@@ -11,7 +11,10 @@ from datetime import datetime
 import openpyxl
 import pymupdf
 import pytest
+import sqlalchemy as sa
 
+from server.extensions import db
+from server.models import AuditEntry
 from tests.test_revisit_sampling import PERIOD, seed_cases
 
 AT = "2026-11-28T19:30:00+08:00"
@@ -91,6 +94,10 @@ def test_a_samples_revisits_export_as_one_row_per_respondent(app, as_user) -> No
     assert isinstance(scale[next(h for h in headings if h and "改善" in h)], int)
     raw = _sheet_xml(got.data)
     assert "<f>" not in raw  # no formula anywhere in the sheet
+    # Residents' answers taken out of the system: recorded, by whom.
+    taken = db.session.scalars(sa.select(AuditEntry).filter_by(
+        action="sample.exported", entity_id=sample["id"])).all()
+    assert len(taken) == 1 and taken[0].data["rows"] == 4
 
 
 def _sheet_xml(data: bytes) -> str:
@@ -156,3 +163,23 @@ def test_answer_text_in_each_language(kind: str) -> None:
     value = {"yesno": True, "multi": ["a", "b"], "text": "x"}[kind]
     assert answer_text(q, value, "zh") == {"yesno": "是", "multi": "甲、乙", "text": "x"}[kind]
     assert answer_text(q, value, "en") == {"yesno": "Yes", "multi": "A, B", "text": "x"}[kind]
+
+
+def test_a_revisit_carries_the_question_texts_of_the_version_asked(app, as_user,
+                                                                    make_case) -> None:
+    case, revisit, admin = make_case(), as_user("revisit"), as_user("admin")
+    _revisit(revisit, case["id"], {
+        "method": "phone", "questionnaire": {"code": "phone-revisit", "version": 1},
+        "respondents": [_person("complainant", {
+            "resolved": True, "contacted": True, "satisfaction": "satisfied"})]})
+    v1 = admin.get("/api/questionnaires/phone-revisit?version=1").get_json()
+    changed = [{**q, "label": {"zh": q["label"]["zh"] + "（新）", "en": q["label"]["en"]}}
+               for q in v1["questions"]]
+    saved = admin.post("/api/questionnaires", json={
+        "code": "phone-revisit", "title": v1["title"], "questions": changed})
+    assert saved.status_code == 201, saved.get_json()
+    for reader in ("reviewer", "revisit"):
+        got = as_user(reader).get(f"/api/cases/{case['id']}/revisits").get_json()["items"][0]
+        asked = got["questionnaire"]
+        assert asked["version"] == 1
+        assert asked["questions"] == v1["questions"]  # zh and en, as asked then
