@@ -66,7 +66,7 @@ def test_a_samples_revisits_export_as_one_row_per_respondent(app, as_user) -> No
     ws = book.worksheets[0]
     title = ws["A1"].value
     assert "回访结果" in title and "District" in title  # the units it was drawn over
-    assert "2026-01-01" in title and "xlsx-2026" in title
+    assert "2026-01-01 至 2026-12-31" in title and "xlsx-2026" in title
     assert ws.freeze_panes == "A3"
     headings = [c.value for c in ws[2]]
     for text in ("案件编号", "回访时间", "受访人满意度", "您反映的问题现在解决了吗？",

@@ -4,7 +4,7 @@ by server/reports/revisit_xlsx.py from plain rows."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
@@ -88,7 +88,9 @@ def sample_sheet(user: User, sample_id: str) -> tuple[RevisitSample, Sheet]:
                                 if person else ["", "", "", ""]) + answers)
     units = db.session.scalars(sa.select(Unit.name).where(Unit.id.in_(sample.unit_scope))
                                .order_by(Unit.name)).all()
-    period = f"{_local(sample.period_from, tz):%Y-%m-%d} 至 {_local(sample.period_to, tz):%Y-%m-%d}"
+    # Its first day to its last, as the samples view shows it ("to" is the first moment after).
+    last = _local(sample.period_to - timedelta(microseconds=1), tz)
+    period = f"{_local(sample.period_from, tz):%Y-%m-%d} 至 {last:%Y-%m-%d}"
     title = (f"回访结果 · {'、'.join(units) or '全部单位'} · 抽样 {period}"
              f"（比例 {sample.share:.0%}，种子 {sample.seed}）")
     headings = [h for h, _ in FIXED] + _headings(columns)
