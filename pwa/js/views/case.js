@@ -9,6 +9,7 @@ import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
 import { actionSpec, isField, isManager, isRevisitor, loadQuestionnaires, revisitVocab, vocab } from "../state.js";
 import { label } from "../questionnaire.js";
+import { isAudio, respondentsBlock } from "../answers.js";
 import { errorText, fmtTime, html, safeUrl, toast } from "../ui.js";
 
 function flagChips(flags) {
@@ -104,9 +105,9 @@ function revisitButton(method) {
     data-method="${method}" data-survey-method="${method}">${term(`method.${method}`)}</button>`;
 }
 
-function revisitRow(r, mine) {
+function revisitRow(r, mine, recordings) {
   const failedCalls = (r.attempts || []).filter((a) => a.outcome !== "answered").length;
-  return html`<li class="revisit-row" data-revisit-id="${r.id}" data-outcome="${r.outcome}" data-method="${r.method}">
+  return html`<li class="revisit-row${r.satisfaction === "dissatisfied" ? " dissatisfied" : ""}" data-revisit-id="${r.id}" data-outcome="${r.outcome}" data-method="${r.method}">
     <b>${term(`method.${r.method}`)}</b> · ${fmtTime(r.at)}
     <span class="chip-status">${term(`revisitOutcome.${r.outcome}`)}</span>
     ${r.satisfaction ? html`<span class="chip-status satisfaction-${r.satisfaction}">${term(r.satisfaction)}</span>` : ""}
@@ -114,6 +115,7 @@ function revisitRow(r, mine) {
       ${failedCalls ? ` · ${failedCalls} ${t("failedCalls")}` : ""}
       ${r.unreachable_reason ? ` · ${r.unreachable_reason}` : ""} · ${r.created_by?.name || ""}</span>
     ${mine && r.method !== "phone" ? html` <a href="#/survey/${r.case_id}/${r.client_id}">${t("continueSurvey")}</a>` : ""}
+    ${respondentsBlock(r, recordings)}
   </li>`;
 }
 
@@ -155,7 +157,10 @@ export async function renderCase(view, caseId) {
   const sign = (list) => list.map((p) => `${p.id}:${p.state}`).join(",");
 
   const draw = async () => {
-    const { item, evidence, visits } = detail;
+    const { item, visits } = detail;
+    // Recordings play under their revisit; the gallery is photos.
+    const evidence = detail.evidence.filter((ev) => !isAudio(ev));
+    const recordings = detail.evidence.filter(isAudio);
     const timeline = detail.timeline || [];
     const revisits = detail.revisits || [];
     const all = await outbox.items();
@@ -203,7 +208,7 @@ export async function renderCase(view, caseId) {
           ${isRevisitor() ? html`<div class="action-buttons" id="revisit-buttons">
             ${revisitVocab(v).revisit_methods.map(revisitButton)}</div>` : ""}
           <ul class="revisits" id="revisits">${localRevisitRows(caseId, localRevisits)}
-            ${revisits.map((r) => revisitRow(r, sentHere.has(r.client_id)))}</ul>` : ""}
+            ${revisits.map((r) => revisitRow(r, sentHere.has(r.client_id), recordings))}</ul>` : ""}
         <h2>${t("timeline")}</h2>
         ${timeline.length ? html`<ol class="timeline" id="timeline">${timeline.map(eventRow)}</ol>`
           : html`<p class="muted" id="timeline-empty">${t("noTimeline")}</p>`}

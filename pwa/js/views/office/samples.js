@@ -6,7 +6,7 @@ import { api } from "../../api.js";
 import { t, term } from "../../i18n.js";
 import { go } from "../../nav.js";
 import { cachedGet, isManager, state, vocab } from "../../state.js";
-import { errorText, flatMessages, fmtTime, html, toast } from "../../ui.js";
+import { errorText, flatMessages, fmtTime, html, safeUrl, toast } from "../../ui.js";
 
 // The strata a sample may use, from the server (GET /api/vocab).
 function strataChoices(v) {
@@ -324,7 +324,9 @@ export async function renderSample(view, sampleId) {
     view.innerHTML = html`<section class="sample" id="sample" data-sample-id="${s.id}">
       <a class="back" href="#/samples">← ${t("samples")}</a>
       <div class="title-row"><h1>${t("samples")} <span class="muted h1-sub">${periodText(s)}</span></h1>
-        <button type="button" id="refresh-sample">${t("refresh")}</button></div>
+        <span class="row"><a class="button" id="export-sample" download
+          href="${safeUrl(`/api/revisit-samples/${encodeURIComponent(s.id)}/export.xlsx`)}">${t("exportXlsx")}</a>
+        <button type="button" id="refresh-sample">${t("refresh")}</button></span></div>
       <dl class="facts sample-facts">
         <dt>${t("samplePeriod")}</dt><dd>${periodText(s)}</dd>
         <dt>${t("share")}</dt><dd>${sharePct(s.share)}</dd>
