@@ -31,8 +31,8 @@ export function roomClassPositions(standards) {
   return rule?.only_with?.position || [];
 }
 
-function fillMessage(message, params) {
-  return label(message).replace(/\{(\w+)\}/g, (_, k) => String(params[k] ?? ""));
+function fillMessage(message, params, lang = undefined) {
+  return label(message, lang).replace(/\{(\w+)\}/g, (_, k) => String(params[k] ?? ""));
 }
 
 // The message a range refuses with, as the server words it, in the user's language.
@@ -130,6 +130,51 @@ export function inputProblems(standards, reading) {
       : "weather.precipitation", message: t("weatherBoth") });
   }
   return problems;
+}
+
+// The words of a field the server may name, for the inspector (never the raw key).
+const FIELD_LABELS = {
+  value_dba: "reading", background_dba: "background", lmax_dba: "lmax",
+  calibration_before_db: "calibrationBefore", calibration_after_db: "calibrationAfter",
+  duration_s: "durationS", "weather.wind_ms": "windMs", "weather.precipitation": "precipitation",
+  calibration_offset_db: "calibration", room_class: "roomClass", position: "position",
+  windows: "windows", noise_type: "noiseType", zone_class: "zoneClass", period: "period",
+  findings: "findings", kind: "kind", participants: "partners", "meter.class": "meterClass",
+  "meter.model": "model", "meter.serial": "serial", "calibrator.model": "model",
+  "calibrator.serial": "serial",
+};
+
+// A refusal's fields (problem+json `errors`, e.g. {measurements: {0: {background_dba:
+// [...]}}}) as [{field, label, message}] in the user's language: a message the rules data
+// holds is shown in its words; any other in the server's.
+export function refusalNotes(errors, standards, payload = {}) {
+  const { ranges, messages } = inputRules(standards);
+  const notes = [];
+  const known = (field, text) => {
+    const bound = ranges[field];
+    if (bound && text === fillMessage(messages.out_of_range, bound, "en")) {
+      return fillMessage(messages.out_of_range, bound);
+    }
+    const same = Object.values(messages).find((m) => m?.en === text);
+    return same ? label(same) : text;
+  };
+  const walk = (value, path) => {
+    if (Array.isArray(value)) {
+      let field = path.join(".");
+      if (path[0] === "measurements" && path.length > 2) {
+        const m = payload.measurements?.[Number(path[1])];
+        field = path.slice(2).join(".");
+        if (m?.source === "phone_estimate" && field !== "calibration_offset_db") field = `estimate.${field}`;
+      }
+      const words = field.startsWith("estimate.") ? "micEstimate" : FIELD_LABELS[field];
+      notes.push({ field, label: words ? t(words) : t("otherField"),
+        message: value.map((text) => known(field, String(text))).join(" ") });
+    } else if (value && typeof value === "object") {
+      for (const [key, inner] of Object.entries(value)) walk(inner, [...path, key]);
+    }
+  };
+  walk(errors || {}, []);
+  return notes;
 }
 
 // Which input a field of the record is typed into (to focus it).
