@@ -79,7 +79,7 @@ export function noiseLimit(standards, category, zoneClass, period) {
   return [Number(limits[period]), std.code];
 }
 
-function rulesFor(standards, category) {
+export function rulesFor(standards, category) {
   const code = standardFor(standards, category).code;
   return [code, standards.rules.standards[code]];
 }

@@ -67,8 +67,10 @@ class MeasurementInSchema(Schema):
     # makes the record "full", judged on what the standard asks of it.
     meter = fields.Nested(MeterSchema, allow_none=True)
     calibrator = fields.Nested(CalibratorSchema, allow_none=True)
-    calibration_before_db = _level("calibration_before_db", "The calibrator's reading before the measurement.")
-    calibration_after_db = _level("calibration_after_db", "The calibrator's reading after; needs the one before.")
+    calibration_before_db = _level("calibration_before_db",
+                                   "The calibrator's reading before the measurement.")
+    calibration_after_db = _level("calibration_after_db",
+                                  "The calibrator's reading after; needs the one before.")
     position = Text(allow_none=True, validate=validate.OneOf(noise_record.POSITIONS),
                     metadata={"description": "indoor: structure-borne noise from fixed "
                               "equipment; indoor_boundary: indoors because the boundary is "
@@ -81,7 +83,8 @@ class MeasurementInSchema(Schema):
                               metadata={"description": "The measured period, in seconds."})
     lmax_dba = _level("lmax_dba", "The maximum A-weighted level; not below value_dba.")
     noise_type = Text(allow_none=True, validate=validate.OneOf(noise_record.NOISE_TYPES))
-    background_dba = _level("background_dba", "The background with the source off; not above value_dba.")
+    background_dba = _level("background_dba",
+                            "The background with the source off; not above value_dba.")
     meter_photo_client_id = UUIDStr(allow_none=True, metadata={
         "description": "The client_id of the photo of the meter's display."})
 
