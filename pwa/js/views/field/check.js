@@ -117,7 +117,7 @@ export async function renderCheck(view, caseId, visitId) {
             <option value="day" ${period === "day" ? "selected" : ""}>${t("day")}</option>
             <option value="night" ${period === "night" ? "selected" : ""}>${t("night")}</option>
           </select>
-          <div id="judgement" role="status" aria-live="polite"></div>
+          <div id="judgement"></div>
           ${recordSection(nvocab, { ...meter, meter_photo_client_id: draft.meterPhotoId || undefined }, standards)}
           <input id="meter-photo-input" type="file" accept="image/*" capture="environment" hidden>
           <details><summary>${t("micEstimate")}</summary>
