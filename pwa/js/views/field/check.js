@@ -150,7 +150,7 @@ export async function renderCheck(view, caseId, visitId) {
   const judge = () => {
     const box = view.querySelector("#judgement");
     const reading = readForm(form, draft, standards).measurements.find((m) => m.source === "meter");
-    if (!standards?.rules) {
+    if (!standards?.rules?.defaults) { // a copy cached before the rules were served whole
       box.textContent = "";
       return;
     }
@@ -250,7 +250,7 @@ export async function renderCheck(view, caseId, visitId) {
   // The record's helpers: the room class for indoor positions, the calibration drift,
   // quick durations (1 min steady noise, 20 min construction).
   const recordBox = view.querySelector("#full-record");
-  const maxDrift = standards?.rules ? rulesFor(standards, item.category)[1].calibration.max_drift_db : undefined;
+  const maxDrift = standards?.rules?.defaults ? rulesFor(standards, item.category)[1].calibration.max_drift_db : undefined;
   const showRecordHints = () => {
     view.querySelector("#indoor-fields").hidden = !roomClassPositions(standards).includes(form.nr_position.value);
     const { text, over } = driftText(form.nr_cal_before.value, form.nr_cal_after.value, maxDrift);
