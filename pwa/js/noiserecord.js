@@ -59,7 +59,8 @@ function text(value) {
 
 // The record's fields from the form's values (`value(name)` gives one field's value):
 // only what was filled in, shaped as the API wants it. Empty -> {} (a simple reading).
-export function readRecord(value, meterPhotoId = null, roomPositions = ["indoor"]) {
+// `roomPositions`: where a room class belongs (roomClassPositions of the served rules).
+export function readRecord(value, meterPhotoId = null, roomPositions = []) {
   const record = {};
   const meter = { model: text(value("nr_meter_model")), serial: text(value("nr_meter_serial")),
     class: text(value("nr_meter_class")) };
