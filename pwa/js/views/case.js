@@ -75,6 +75,9 @@ export function measurementBlock(m) {
   const verdict = m.verdict;
   const rule = verdict?.rule;
   const exceeded = verdict ? verdict.exceeded : m.exceeded;
+  // A record that cannot support enforcement (a drifted calibration: "the measurement is
+  // invalid") never shows a red 超标 beside why: its verdict is shown as indicative.
+  const indicative = m.valid_for_enforcement === false;
   return html`<div class="measurement" data-record="${m.record || "simple"}"
       data-valid="${m.valid_for_enforcement == null ? "" : String(m.valid_for_enforcement)}">
     <p><b>${m.value_dba} dB(A)</b>${m.corrected_dba != null && m.corrected_dba !== m.value_dba
@@ -85,8 +88,9 @@ export function measurementBlock(m) {
     ${m.valid_for_enforcement === false ? html`<div class="invalid"><p class="error">${t("notValidForEnforcement")}</p>
       <ul class="reasons">${(m.invalid_reasons || []).map((r) => html`<li data-code="${r.code}">${label(r.message)}
         ${r.clause ? html`<span class="muted small">(${r.clause})</span>` : ""}</li>`)}</ul></div>` : ""}
-    ${exceeded == null ? "" : html`<p class="verdict ${exceeded ? "exceeded" : "within"}" data-exceeded="${String(exceeded)}">
-      ${exceeded ? t("exceeded") : t("withinLimit")}
+    ${exceeded == null ? "" : html`<p class="verdict ${indicative ? "indicative" : exceeded ? "exceeded" : "within"}"
+        data-exceeded="${String(exceeded)}" data-indicative="${String(indicative)}">
+      ${exceeded ? t("exceeded") : t("withinLimit")}${indicative ? html` <span class="small">· ${t("verdictIndicative")}</span>` : ""}
       ${verdict?.limit_dba != null ? html` · ${t("limit")} ${verdict.limit_dba} dB(A)` : m.limit_dba != null ? html` · ${t("limit")} ${m.limit_dba} dB(A)` : ""}
       ${verdict?.excess_dba != null && verdict.excess_dba > 0 ? ` +${verdict.excess_dba}` : ""}</p>`}
     ${rule ? html`<p class="rule small" data-rule="${rule.code}">${t("decidedBy")}: ${label(rule.text)}
