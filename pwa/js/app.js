@@ -24,7 +24,7 @@ import { renderSettings } from "./views/settings.js";
 
 const ROUTES = [
   [/^#\/login$/, renderLogin],
-  [/^#\/cases$/, renderCases],
+  [/^#\/cases(?:\?(.*))?$/, renderCases],
   [/^#\/case\/([\w-]+)$/, renderCase],
   [/^#\/case\/([\w-]+)\/edit$/, renderCaseForm],
   [/^#\/review\/([\w-]+)$/, renderReview],
