@@ -66,7 +66,7 @@ def test_an_edited_number_is_found_by_the_new_one(app, as_user, make_case):  # t
     assert found(desk, phone=NUMBER) == []
 
 
-def test_only_those_who_may_reveal_look_a_number_up_and_each_lookup_is_audited(app, as_user, make_case):  # type: ignore[no-untyped-def]
+def test_only_reveal_roles_look_a_number_up_and_each_lookup_is_audited(app, as_user, make_case):  # type: ignore[no-untyped-def]
     make_case(complainant={"name": "张三", "phone": NUMBER})
     refused = as_user("insp_a").get("/api/cases", query_string={"phone": NUMBER})
     assert refused.status_code == 403
