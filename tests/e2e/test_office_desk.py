@@ -85,6 +85,35 @@ def test_a_count_on_the_board_opens_its_cases_most_urgent_first(browser, live): 
         assert page.locator("#filters select[name=colour]").input_value() == colour
 
 
+def test_see_all_keeps_the_boards_unit_and_filters_most_urgent_first(browser, live):  # type: ignore[no-untyped-def]
+    units, _ = ids(live)
+    office = api_login(live.app, "reviewer", PASSWORD)
+    for n in range(22):  # more than the board shows of a colour (20)
+        new_case(live, f"查看全部测试 {n}", OTHER_STREET, hours_ago=1 + n / 10)
+    board = office.get("/api/board", query_string={"unit": units[OTHER_STREET]}).get_json()
+    colour = next(c for c in ("green", "blue", "yellow", "red", "overdue")
+                  if board["totals"][c] > len(board["cases"][c]))
+    with desk(browser, live, viewport=DESK) as page:
+        page.goto("/#/board")
+        page.select_option("#board-filters select[name=unit]", units[OTHER_STREET])
+        page.select_option("#board-filters select[name=channel]", "hotline_12345")
+        page.click("#board-filters button[type=submit]")
+        button = page.locator(f"#list-{colour} .see-all")
+        button.wait_for()
+        button.click()
+        page.wait_for_selector("#filters")
+        page.wait_for_function("document.querySelector('#case-total')")
+        assert page.locator("#filters select[name=unit]").input_value() == units[OTHER_STREET]
+        assert page.locator("#filters select[name=channel]").input_value() == "hotline_12345"
+        assert page.locator("#filters select[name=colour]").input_value() == colour
+        assert page.locator("#filters select[name=sort]").input_value() == "due"
+        want = office.get("/api/cases", query_string={
+            "unit": units[OTHER_STREET], "channel": "hotline_12345", "colour": colour,
+            "open": "true", "sort": "due", "per_page": 50}).get_json()
+        assert want["total"] > 20
+        assert listed(page) == [c["id"] for c in want["items"]]
+
+
 def test_the_list_filters_by_unit_and_period_and_finds_a_callers_number(browser, live):  # type: ignore[no-untyped-def]
     units, _ = ids(live)
     caller = new_case(live, "来电查找：西城", OTHER_STREET, hours_ago=3, phone="13977778888")
