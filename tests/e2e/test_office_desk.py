@@ -61,6 +61,7 @@ def test_a_count_on_the_board_opens_its_cases_most_urgent_first(browser, live): 
         row.wait_for()
         cell = row.locator("td[data-colour=all] a.count-link")
         assert cell.inner_text() == str(street["counts"]["all"])
+        shot(page, "desk_board_1280.png")
         cell.click()
         page.wait_for_selector("#filters")
         page.wait_for_function("document.querySelector('#case-total')")
@@ -70,6 +71,7 @@ def test_a_count_on_the_board_opens_its_cases_most_urgent_first(browser, live): 
         assert page.locator("#filters select[name=sort]").input_value() == "due"
         assert page.locator("#filters select[name=open]").input_value() == "true"
         assert page.url.endswith("#/cases")
+        shot(page, "desk_list_1280.png")
 
         # A colour's count on the totals row: every unit's cases of that colour.
         page.goto("/#/board")
@@ -171,6 +173,7 @@ def test_the_case_page_names_the_assignees_and_reveals_the_complainant_on_record
         page.fill("#reveal-reason", "回电告知处理进展")
         page.click("#reveal")
         page.wait_for_selector("#revealed-phone")
+        shot(page, "desk_case_revealed_1280.png")
         assert page.locator("#revealed-phone").inner_text() == "13812345678"
         assert page.locator("#revealed-name").inner_text() == "赵六"
         page.wait_for_selector("#timeline [data-kind=complainant_revealed]")
@@ -206,6 +209,7 @@ def test_the_case_page_names_the_assignees_and_reveals_the_complainant_on_record
         assert "王建国" in page.locator("#case-assignees").inner_text()
         assert page.locator("#masked-contact").is_visible()
         assert page.locator("#reveal-box").count() == 0
+        shot(page, "desk_case_inspector_390.png", full_page=True)
 
 
 def boxes_apart(page: Any, first: str, second: str) -> tuple[dict, dict]:
