@@ -183,6 +183,8 @@ const STRINGS = {
     "webhook.unit_required": "您管理多个单位，请指明推送地址属于哪个单位。",
     "webhook.bad_unit": "该单位不在您的管辖范围内。",
     "user.not_found": "没有该用户，或该用户不属于您管理的单位。",
+    // Screen titles (the document title names the screen: a tab, a screen reader).
+    titleCase: "案件详情", titleReview: "审核结案", titleCheck: "现场检查", titlePhoneRevisit: "电话回访", titleSurvey: "入户调查", titleSample: "抽样详情",
   },
   en: {
     appName: "Fieldcase", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -384,6 +386,8 @@ const STRINGS = {
     "webhook.unit_required": "You manage several units: say which unit this webhook belongs to.",
     "webhook.bad_unit": "That unit is not one of yours.",
     "user.not_found": "No such user, or not one of your units' people.",
+    // Screen titles (the document title names the screen: a tab, a screen reader).
+    titleCase: "Case", titleReview: "Review", titleCheck: "Site check", titlePhoneRevisit: "Phone revisit", titleSurvey: "Door survey", titleSample: "Sample",
   },
 };
 

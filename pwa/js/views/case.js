@@ -213,7 +213,7 @@ export async function renderCase(view, caseId) {
           ${["submitted", "closed"].includes(item.status) ? html`<a class="button primary" id="review-case"
             href="#/review/${caseId}">${t("reviewCase")}</a>` : ""}</p>` : ""}
         ${pendingRows(pending)}
-        <div class="action-buttons" id="case-actions" aria-label="${t("actionsTitle")}">
+        <div class="action-buttons" id="case-actions" role="group" aria-label="${t("actionsTitle")}">
           ${offered.map((a) => html`<button type="button" class="big" data-action="${a}">${term(a)}</button>`)}
         </div>
         <div id="action-slot"></div>

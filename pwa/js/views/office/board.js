@@ -57,7 +57,7 @@ function table(board, colours, f) {
   const heads = [...colours, "overdue"];
   const total = t("total");
   return html`
-    <div class="board-table-wrap"><table class="board-table" id="board-table">
+    <div class="board-table-wrap" tabindex="0"><table class="board-table" id="board-table">
       <thead><tr><th scope="col">${t("unit")}</th>
         ${heads.map((c) => html`<th scope="col">${colourChip(c)}</th>`)}<th scope="col">${total}</th></tr></thead>
       <tbody>${(board.units || []).map((row) => html`<tr data-unit-id="${row.unit?.id}">
@@ -67,10 +67,10 @@ function table(board, colours, f) {
         ${heads.map((c) => countCell(f, null, c, board.totals?.[c], total))}${countCell(f, null, null, board.totals?.all, total)}</tr></tfoot>
     </table></div>
     <div class="board-cards">${(board.units || []).map((row) => html`
-      <div class="card unit-card"><h3>${row.unit?.name || ""}</h3><div class="chips">
+      <div class="card unit-card"><h2>${row.unit?.name || ""}</h2><div class="chips">
         ${heads.map((c) => countChip(f, row, c, row.counts?.[c]))}
       </div></div>`)}
-      <div class="card unit-card"><h3>${total} · ${board.totals?.all ?? 0}</h3><div class="chips">
+      <div class="card unit-card"><h2>${total} · ${board.totals?.all ?? 0}</h2><div class="chips">
         ${heads.map((c) => countChip(f, null, c, board.totals?.[c]))}
       </div></div>
     </div>`;
