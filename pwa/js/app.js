@@ -25,7 +25,7 @@ import { renderSettings } from "./views/settings.js";
 // Each screen with the key of its title (the document title names the screen).
 const ROUTES = [
   [/^#\/login$/, renderLogin, "login"],
-  [/^#\/cases$/, renderCases, () => (isOffice() ? "allCases" : "myCases")],
+  [/^#\/cases(?:\?(.*))?$/, renderCases, () => (isOffice() ? "allCases" : "myCases")],
   [/^#\/case\/([\w-]+)$/, renderCase, "titleCase"],
   [/^#\/case\/([\w-]+)\/edit$/, renderCaseForm, "editCase"],
   [/^#\/review\/([\w-]+)$/, renderReview, "titleReview"],

@@ -7,7 +7,7 @@ import { db, getCache, setCache } from "../db.js";
 import { t, term } from "../i18n.js";
 import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
-import { actionSpec, isField, isManager, isRevisitor, loadQuestionnaires, revisitVocab, vocab } from "../state.js";
+import { actionSpec, isField, isManager, isOffice, isRevisitor, loadQuestionnaires, revisitVocab, vocab } from "../state.js";
 import { label } from "../questionnaire.js";
 import { isAudio, respondentsBlock } from "../answers.js";
 import { errorText, fmtTime, html, safeUrl, toast } from "../ui.js";
@@ -134,6 +134,33 @@ function localRevisitRows(caseId, local) {
   </li>`);
 }
 
+// A revealed contact stays in this page's memory only (never in the phone's storage, nor
+// in the case's cached copy), and is forgotten when the page is left.
+const revealed = new Map();
+
+// The complainant masked (张* 138****1234); those who may see the contact reveal it with
+// a reason, which the server logs on the case's timeline and the audit log.
+function complainantFact(item) {
+  const masked = item.complainant;
+  if (!masked) return html`<dt>${t("complainant")}</dt><dd id="case-complainant" class="muted">${t("noContact")}</dd>`;
+  const shown = revealed.get(item.id);
+  if (shown) {
+    const dial = (shown.phone || "").replace(/[^\d+]/g, "");
+    return html`<dt>${t("complainant")}</dt><dd id="case-complainant">
+      <span class="revealed" id="revealed-contact" tabindex="-1"><b id="revealed-name">${shown.name || ""}</b>
+        ${shown.phone ? html`<a id="revealed-phone" href="tel:${dial}">${shown.phone}</a>` : ""}</span>
+      <span class="muted small">${t("revealLogged")}</span></dd>`;
+  }
+  return html`<dt>${t("complainant")}</dt><dd id="case-complainant">
+    <span id="masked-contact">${masked.name || ""} ${masked.phone || ""}</span>
+    ${isOffice() ? html`<details class="reveal-box" id="reveal-box"><summary>${t("revealNumber")}</summary>
+      <p class="muted small">${t("revealHidden")}</p>
+      <label for="reveal-reason">${t("revealReason")} <span class="req" aria-hidden="true">*</span></label>
+      <textarea id="reveal-reason" rows="2" placeholder="${t("revealReasonHint")}"></textarea>
+      <p class="error small" id="reveal-error" role="alert" hidden></p>
+      <button type="button" class="primary" id="reveal">${t("revealNumber")}</button></details>` : ""}</dd>`;
+}
+
 function facts(item) {
   const unit = item.unit?.name || "";
   return html`
@@ -142,7 +169,8 @@ function facts(item) {
     <dl class="facts">
       <dt>${t("unit")}</dt><dd id="case-unit">${unit}</dd>
       ${item.leader ? html`<dt>${t("leader")}</dt><dd class="leader" id="case-leader">${item.leader}</dd>` : ""}
-      ${item.assignees?.length ? html`<dt>${t("assignees")}</dt><dd>${item.assignees.map((a) => a.display_name).join("、")}</dd>` : ""}
+      ${item.assignees?.length ? html`<dt>${t("assignees")}</dt><dd id="case-assignees">${item.assignees.map((a) => a.name || a.display_name).join("、")}</dd>` : ""}
+      ${complainantFact(item)}
       ${item.co_units?.length ? html`<dt>${t("coUnits")}</dt><dd>${item.co_units.map((u) => `${u.name}${u.part ? `（${u.part}）` : ""}`).join("、")}</dd>` : ""}
       ${item.verdict ? html`<dt>${t("verdict")}</dt><dd>${term(item.verdict)}</dd>` : ""}
       ${item.result ? html`<dt>${t("result")}</dt><dd>${item.result}</dd>` : ""}
@@ -223,6 +251,7 @@ export async function renderCase(view, caseId) {
     view.querySelector("#start-check")?.addEventListener("click", () => {
       go(`#/check/${caseId}/${outbox.uuid()}`);
     });
+    view.querySelector("#reveal")?.addEventListener("click", reveal);
     view.querySelector("#start-phone-revisit")?.addEventListener("click", () => {
       const draft = localRevisits.find((r) => r.state === "draft");
       go(`#/revisit/${caseId}/${draft ? draft.id : outbox.uuid()}`);
@@ -240,6 +269,29 @@ export async function renderCase(view, caseId) {
     });
     if (openForm && offered.includes(openForm)) await openAction(openForm);
     else openForm = null;
+  };
+
+  const reveal = async (event) => {
+    const reason = view.querySelector("#reveal-reason").value.trim();
+    const box = view.querySelector("#reveal-error");
+    if (reason.length < 4) {
+      box.textContent = t("revealNeedsReason");
+      box.hidden = false;
+      view.querySelector("#reveal-reason").focus();
+      return;
+    }
+    event.target.disabled = true;
+    try {
+      revealed.set(caseId, await api("POST", `/api/cases/${caseId}/complainant/reveal`, { body: { reason } }));
+      // Drawn again with the reveal on the timeline (or as it was, should that fail).
+      if (!(await refresh())) await draw();
+      view.querySelector("#revealed-contact")?.focus();
+    } catch (error) {
+      event.target.disabled = false;
+      box.textContent = error.kind === "offline" ? t("needsNetwork")
+        : error.problem?.errors?.reason?.join(" ") || errorText(error);
+      box.hidden = false;
+    }
   };
 
   const openAction = async (action) => {
@@ -398,5 +450,6 @@ export async function renderCase(view, caseId) {
   return () => {
     unsubscribe();
     previews.revoke();
+    revealed.delete(caseId);
   };
 }

@@ -144,7 +144,7 @@ export async function renderReview(view, caseId) {
           <aside class="review-side" aria-label="${t("checklist")}">
             ${item.status === "closed" ? html`<section class="card" id="seal-box" aria-labelledby="seal-h">
                 <h2 id="seal-h">${t("seal")}</h2>${sealBlock(data.seal, caseId)}</section>` : ""}
-            <section class="card" id="checklist" aria-labelledby="checklist-h">
+            <section class="card" id="checklist" aria-labelledby="checklist-h" tabindex="0">
               <h2 id="checklist-h">${t("checklist")}</h2>
               ${checklistBlock(checklist, numbers)}
             </section>
