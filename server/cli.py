@@ -48,7 +48,7 @@ def migrate_cmd() -> None:
               help="Recompute every case's (after PERSONAL_DATA_KEY changed).")
 def index_phones_cmd(every: bool) -> None:
     """Fill the keyed hash that finds a case by the complainant's number (cases from
-    before migration 0014, which could not know PERSONAL_DATA_KEY)."""
+    before migration 0012, which could not know PERSONAL_DATA_KEY)."""
     from server.domain.cases.cases import index_phones
 
     click.echo(f"{index_phones(every=every)} complainant numbers indexed")

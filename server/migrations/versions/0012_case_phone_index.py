@@ -1,6 +1,6 @@
 """cases: a keyed hash of the complainant's number, indexed, to find a case by a caller's number
 
-Revision ID: 0014
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-05 02:30:00
 
@@ -12,7 +12,7 @@ fields, never wrongly by its number.
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0014"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
