@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
+from fontTools.pens.basePen import BasePen
 from fpdf import FPDF
 from fpdf.enums import Align, MethodReturnValue, TextMode, WrapMode, XPos, YPos
 
@@ -46,8 +47,7 @@ _FONT = "cjk"
 _LINE_MM = 6.2  # 11 pt text with CJK leading
 _GREY = (85, 85, 85)
 _LABEL_FILL = (242, 242, 242)
-_PT = 25.4 / 72  # mm in a point
-_SIGN_H = 30.0  # mm of room to sign and stamp in
+_SIGN_H = 28.0  # mm of room to sign and stamp in
 _FOOTER_H = 6.0  # the page number's band above the bottom margin
 
 
@@ -91,20 +91,67 @@ def _bold(pdf: FPDF, size: float) -> AbstractContextManager[None]:
     )
 
 
-def _spread(pdf: FPDF, label: str, x: float, y: float, width: float, height: float) -> None:
-    """The label's characters spread evenly from x to x + width (分散对齐) by the PDF's
-    character spacing (Tc): the text holds the characters only, so "摄影人" is found by a
-    search and copies as typed, where typed spaces ("摄 影 人") broke both."""
-    gap = (width - pdf.get_string_width(label)) / (len(label) - 1) if len(label) > 1 else 0.0
-    margin = pdf.c_margin
-    pdf.c_margin = 0
-    # fpdf2 writes char_spacing into Tc as given, and Tc is in points; local_context()
-    # does not emit it (fpdf2 2.8), set_char_spacing() does.
-    pdf.set_char_spacing(max(gap, 0.0) / _PT)
-    pdf.set_xy(x, y)
-    pdf.cell(width, height, label, align=Align.L)
-    pdf.set_char_spacing(0)
-    pdf.c_margin = margin
+def _spread(pdf: FPDF, label: str, x: float, y: float, width: float, height: float, *,
+            bold: bool = False) -> None:
+    """The label's characters spread evenly from x to x + width (分散对齐).
+
+    Spread glyphs are drawn as outlines and the label is laid under them once more as
+    invisible text, unspread: a viewer's search and copy find "地点" as typed. Spacing the
+    text itself (Tc, or a glyph at a time) reads back as "地\n点" wherever the gap passes
+    about 0.8 em (MuPDF starts a new line; other viewers a space), as typed spaces
+    ("地    点") broke it before."""
+    natural = pdf.get_string_width(label)
+    gap = (width - natural) / (len(label) - 1) if len(label) > 1 else 0.0
+    size_mm = pdf.font_size
+    baseline = y + height / 2 + 0.3 * size_mm  # where fpdf2's cell() puts it
+    with pdf.local_context(text_mode=TextMode.INVISIBLE):
+        pdf.set_xy(x - pdf.c_margin, y)
+        pdf.cell(natural + 2 * pdf.c_margin, height, label, align=Align.L)
+    tt = pdf.fonts[_FONT].ttfont
+    cmap, glyphs = tt.getBestCmap(), tt.getGlyphSet()
+    scale = pdf.font_size_pt / tt["head"].unitsPerEm  # font units to points
+    ops, pen_x = [], x
+    for char in label:
+        name = cmap.get(ord(char))
+        if name is not None:
+            ops += _outline(glyphs, name, pen_x * pdf.k, (pdf.h - baseline) * pdf.k, scale)
+        pen_x += pdf.get_string_width(char) + max(gap, 0.0)
+    if ops:
+        paint = f"{0.012 * pdf.font_size_pt:.3f} w B" if bold else "f"
+        pdf._out(f"q 0 g 0 G {' '.join(ops)} {paint} Q")  # noqa: SLF001 - raw path
+
+
+class _PathPen(BasePen):  # type: ignore[misc]  # fontTools is untyped
+    """A glyph's outline as PDF path operators (BasePen turns quadratic curves into
+    cubic ones)."""
+
+    def __init__(self, glyphs: object, x: float, y: float, scale: float) -> None:
+        super().__init__(glyphs)
+        self.ops: list[str] = []
+        self._at = (x, y, scale)
+
+    def _xy(self, point: tuple[float, float]) -> str:
+        x, y, scale = self._at
+        return f"{x + point[0] * scale:.2f} {y + point[1] * scale:.2f}"
+
+    def _moveTo(self, p: tuple[float, float]) -> None:
+        self.ops.append(f"{self._xy(p)} m")
+
+    def _lineTo(self, p: tuple[float, float]) -> None:
+        self.ops.append(f"{self._xy(p)} l")
+
+    def _curveToOne(self, p1: tuple[float, float], p2: tuple[float, float],
+                    p3: tuple[float, float]) -> None:
+        self.ops.append(f"{self._xy(p1)} {self._xy(p2)} {self._xy(p3)} c")
+
+    def _closePath(self) -> None:
+        self.ops.append("h")
+
+
+def _outline(glyphs: object, name: str, x: float, y: float, scale: float) -> list[str]:
+    pen = _PathPen(glyphs, x, y, scale)
+    glyphs[name].draw(pen)  # type: ignore[index]
+    return pen.ops
 
 
 def _label_width(pdf: FPDF) -> float:
@@ -129,7 +176,7 @@ def _pdf_cover(pdf: FPDF, packet: ClosurePacket, case: CaseSection, tz: ZoneInfo
     _title(pdf, packet.title, 18, 12)
     pdf.ln(3)
     for label, value in cover_rows(case, packet.public, tz):
-        _pdf_row(pdf, label, value, size=11)
+        _pdf_row(pdf, label, value, size=10.5)
     _sign_off(pdf)
     pdf.ln(4)
     with pdf.local_context(font_size_pt=9, text_color=_GREY):
@@ -142,7 +189,7 @@ def _pdf_cover(pdf: FPDF, packet: ClosurePacket, case: CaseSection, tz: ZoneInfo
 def _sign_off(pdf: FPDF) -> None:
     """The block an office signs and stamps: three boxes side by side, each with its date
     line; on the next page if this one has no room left for it."""
-    pdf.ln(5)
+    pdf.ln(4)
     if pdf.get_y() + _SIGN_H > pdf.page_break_trigger:
         pdf.add_page()
     top, width = pdf.get_y(), CONTENT_W / len(SIGN_OFF)
@@ -157,7 +204,8 @@ def _sign_off(pdf: FPDF) -> None:
     pdf.set_xy(MARGIN_X, top + _SIGN_H)
 
 
-_PAD = (1.6, 2.0)  # top/bottom, left/right inside a cover cell
+_PAD = (1.2, 2.0)  # top/bottom, left/right inside a cover cell
+_ROW_MM = 5.6  # a cover row's line: 18 rows, the sign-off block and the notes on one page
 
 
 def _pdf_row(pdf: FPDF, label: str, value: str, *, size: float) -> None:
@@ -166,18 +214,19 @@ def _pdf_row(pdf: FPDF, label: str, value: str, *, size: float) -> None:
     stop the file being made."""
     value_w = CONTENT_W - LABEL_W
     with pdf.local_context(font_size_pt=size):
-        height = pdf.multi_cell(value_w, _LINE_MM, value, wrapmode=WrapMode.CHAR, padding=_PAD,
+        height = pdf.multi_cell(value_w, _ROW_MM, value, wrapmode=WrapMode.CHAR, padding=_PAD,
                                 dry_run=True, output=MethodReturnValue.HEIGHT)
-    if pdf.get_y() + min(height, 3 * _LINE_MM) > pdf.page_break_trigger:
+    if pdf.get_y() + min(height, 3 * _ROW_MM) > pdf.page_break_trigger:
         pdf.add_page()
     top = pdf.get_y()
     with pdf.local_context(fill_color=_LABEL_FILL):
         pdf.rect(MARGIN_X, top, LABEL_W, min(height, pdf.page_break_trigger - top), style="DF")
     spread = _label_width(pdf)
-    _spread(pdf, label, MARGIN_X + (LABEL_W - spread) / 2, top + _PAD[0], spread, _LINE_MM)
+    _spread(pdf, label, MARGIN_X + (LABEL_W - spread) / 2, top + _PAD[0], spread, _ROW_MM,
+            bold=True)
     pdf.set_xy(MARGIN_X + LABEL_W, top)
     with pdf.local_context(font_size_pt=size):
-        pdf.multi_cell(value_w, _LINE_MM, value, border=1, wrapmode=WrapMode.CHAR, padding=_PAD,
+        pdf.multi_cell(value_w, _ROW_MM, value, border=1, wrapmode=WrapMode.CHAR, padding=_PAD,
                        align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
