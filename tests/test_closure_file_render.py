@@ -134,7 +134,8 @@ def expected_lines(photo: PhotoEntry) -> list[str]:
     ]
 
 
-TYPED_SPACES = re.compile(r"(摄 +影 +人|地 +点|说 +明|地 +址|类 +别|来 +源|照 +片|审 +核 +人|投 +诉 +人)")
+TYPED_SPACES = re.compile(
+    r"(摄 +影 +人|地 +点|说 +明|地 +址|类 +别|来 +源|照 +片|审 +核 +人|投 +诉 +人)")
 
 
 # -- reading the files back ------------------------------------------------------------------

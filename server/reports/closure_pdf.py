@@ -118,7 +118,7 @@ def _spread(pdf: FPDF, label: str, x: float, y: float, width: float, height: flo
         pen_x += pdf.get_string_width(char) + max(gap, 0.0)
     if ops:
         paint = f"{0.012 * pdf.font_size_pt:.3f} w B" if bold else "f"
-        pdf._out(f"q 0 g 0 G {' '.join(ops)} {paint} Q")  # noqa: SLF001 - raw path
+        pdf._out(f"q 0 g 0 G {' '.join(ops)} {paint} Q")  # a raw path: fpdf2 has no glyph outlines
 
 
 class _PathPen(BasePen):  # type: ignore[misc]  # fontTools is untyped
