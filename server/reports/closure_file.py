@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import zipfile
 from datetime import UTC
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from docx import Document
@@ -29,10 +30,11 @@ from docx.image.image import Image as DocxImage
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.opc.packuri import CONTENT_TYPES_URI, PACKAGE_URI, PackURI
 from docx.opc.pkgwriter import _ContentTypesItem  # its [Content_Types].xml (python-docx 1.x)
-from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
+from docx.oxml import OxmlElement, parse_xml
+from docx.oxml.ns import nsdecls, qn
 from docx.oxml.shape import CT_Inline
 from docx.oxml.styles import CT_Style
+from docx.oxml.table import CT_Tbl
 from docx.oxml.text.run import CT_R
 from docx.parts.image import ImagePart
 from docx.shared import Length, Mm, Pt, RGBColor
@@ -225,16 +227,62 @@ def _paragraph(doc: DocxDocument, text: str, *, align: WD_ALIGN_PARAGRAPH | None
 
 
 def _rows_table(doc: DocxDocument, rows: list[tuple[str, str]], *, small: tuple[str, ...] = ()
-                ) -> Table:
+                ) -> None:
     """The label | value table of the cover and the appendix."""
-    table = doc.add_table(rows=len(rows), cols=2)
-    table.style = doc.styles["Table Grid"]
-    table.alignment = WD_TABLE_ALIGNMENT.CENTER
-    _widths(table, (Mm(LABEL_W), Mm(CONTENT_W - LABEL_W)))
-    for row, (label, value) in zip(table.rows, rows, strict=True):
-        label_cell, value_cell = row.cells
-        _label(label_cell, label, _LABEL_INDENT, bold=True)
-        _lines(value_cell, value, size=9 if label.startswith(small) else None)
+    indent = _dxa(_LABEL_INDENT)
+    _insert_table(doc, (LABEL_W, CONTENT_W - LABEL_W), [
+        [[_p_xml(label, jc="distribute", bold=True, indent=indent)],
+         [_p_xml(line, size=9 if label.startswith(small) else None)
+          for line in value.split("\n")]]
+        for label, value in rows], grid=True)
+
+
+# -- tables as XML: python-docx's table API walks the whole grid for each cell it touches
+# (a 50-photo file spent over a second in it); these tables are written out whole instead.
+
+
+def _dxa(mm: float) -> int:
+    return round(mm / 25.4 * 1440)  # twentieths of a point
+
+
+def _p_xml(text: str, *, jc: str | None = None, bold: bool = False, size: float | None = None,
+           indent: int = 0) -> str:
+    ppr = ""
+    if jc or indent:
+        ind = f'<w:ind w:left="{indent}" w:right="{indent}"/>' if indent else ""
+        align = f'<w:jc w:val="{jc}"/>' if jc else ""
+        ppr = f"<w:pPr>{ind}{align}</w:pPr>"
+    rpr = ("<w:b/>" if bold else "") + (
+        f'<w:sz w:val="{round(size * 2)}"/><w:szCs w:val="{round(size * 2)}"/>' if size else "")
+    run = (f'<w:r>{f"<w:rPr>{rpr}</w:rPr>" if rpr else ""}'
+           f'<w:t xml:space="preserve">{escape(printable(text))}</w:t></w:r>') if text else ""
+    return f"<w:p>{ppr}{run}</w:p>"
+
+
+def _insert_table(doc: DocxDocument, widths_mm: tuple[float, ...], rows: list[list[list[str]]],
+                  *, grid: bool, merged: tuple[int, ...] = ()) -> CT_Tbl:
+    """A table of `rows` (each cell: its paragraphs' XML) at the end of the body; the
+    columns in `merged` form one cell down the whole table (w:vMerge)."""
+    widths = [_dxa(w) for w in widths_mm]
+    style = '<w:tblStyle w:val="TableGrid"/>' if grid else ""
+    centre = '<w:jc w:val="center"/>' if grid else ""
+    parts = [f'<w:tbl {nsdecls("w")}><w:tblPr>{style}<w:tblW w:w="{sum(widths)}" w:type="dxa"/>'
+             f'{centre}<w:tblLayout w:type="fixed"/>'
+             '<w:tblLook w:val="04A0" w:firstRow="1" w:lastRow="0" w:firstColumn="1" '
+             'w:lastColumn="0" w:noHBand="0" w:noVBand="1"/></w:tblPr><w:tblGrid>',
+             *(f'<w:gridCol w:w="{w}"/>' for w in widths), "</w:tblGrid>"]
+    for i, row in enumerate(rows):
+        parts.append("<w:tr>")
+        for j, (width, paragraphs) in enumerate(zip(widths, row, strict=True)):
+            merge = ""
+            if j in merged:
+                merge = '<w:vMerge w:val="restart"/>' if i == 0 else "<w:vMerge/>"
+            parts.append(f'<w:tc><w:tcPr><w:tcW w:w="{width}" w:type="dxa"/>{merge}</w:tcPr>'
+                         f'{"".join(paragraphs) or "<w:p/>"}</w:tc>')
+        parts.append("</w:tr>")
+    parts.append("</w:tbl>")
+    table = parse_xml("".join(parts))
+    doc.element.body._insert_tbl(table)
     return table
 
 
@@ -297,19 +345,13 @@ def _docx_photo(doc: DocxDocument, pictures: _Pictures, photo: Photo, tz: ZoneIn
 
     # The lines on the left (label spread | value), the QR code and short code on the right.
     lines = photo_lines(photo.entry, tz)
-    table = doc.add_table(rows=len(lines), cols=3)
     qr_w = QR_MM + 4
-    _widths(table, (Mm(_PHOTO_LABEL_W), Mm(CONTENT_W - _PHOTO_LABEL_W - qr_w), Mm(qr_w)))
-    for row, (label, value) in zip(table.rows, lines, strict=True):
-        _label(row.cells[0], label)
-        _run(row.cells[1].paragraphs[0], f"：{value}")
-    qr_cell = table.cell(0, 2).merge(table.cell(len(lines) - 1, 2))
-    qr = qr_cell.paragraphs[0]
-    qr.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    pictures.add(qr, photo.qr, Mm(QR_MM - 2))
-    code = qr_cell.add_paragraph()
-    code.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    _run(code, photo.entry.short_code, size=9)
+    qr_cell = [_p_xml("", jc="center"), _p_xml(photo.entry.short_code, jc="center", size=9)]
+    table = _insert_table(doc, (_PHOTO_LABEL_W, CONTENT_W - _PHOTO_LABEL_W - qr_w, qr_w), [
+        [[_p_xml(label, jc="distribute")], [_p_xml(f"：{value}")], qr_cell if i == 0 else []]
+        for i, (label, value) in enumerate(lines)], grid=False, merged=(2,))
+    qr = table.tr_lst[0].tc_lst[2].p_lst[0]
+    pictures.add(Paragraph(qr, doc._body), photo.qr, Mm(QR_MM - 2))
 
 
 def _docx_appendix(doc: DocxDocument, case: CaseSection, tz: ZoneInfo) -> None:

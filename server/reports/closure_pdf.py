@@ -108,50 +108,57 @@ def _spread(pdf: FPDF, label: str, x: float, y: float, width: float, height: flo
         pdf.set_xy(x - pdf.c_margin, y)
         pdf.cell(natural + 2 * pdf.c_margin, height, label, align=Align.L)
     tt = pdf.fonts[_FONT].ttfont
+    font_key = f"{pdf.fonts[_FONT].ttffile}|{tt['name'].getDebugName(6)}"  # file, face
     cmap, glyphs = tt.getBestCmap(), tt.getGlyphSet()
     scale = pdf.font_size_pt / tt["head"].unitsPerEm  # font units to points
     ops, pen_x = [], x
     for char in label:
         name = cmap.get(ord(char))
         if name is not None:
-            ops += _outline(glyphs, name, pen_x * pdf.k, (pdf.h - baseline) * pdf.k, scale)
+            ops += _outline(font_key, glyphs, name, pen_x * pdf.k, (pdf.h - baseline) * pdf.k,
+                            scale)
         pen_x += pdf.get_string_width(char) + max(gap, 0.0)
     if ops:
         paint = f"{0.012 * pdf.font_size_pt:.3f} w B" if bold else "f"
         pdf._out(f"q 0 g 0 G {' '.join(ops)} {paint} Q")  # a raw path: fpdf2 has no glyph outlines
 
 
-class _PathPen(BasePen):  # type: ignore[misc]  # fontTools is untyped
-    """A glyph's outline as PDF path operators (BasePen turns quadratic curves into
-    cubic ones)."""
+class _RecordingPen(BasePen):  # type: ignore[misc]  # fontTools is untyped
+    """A glyph's outline as path segments in font units (BasePen turns quadratic curves
+    into cubic ones)."""
 
-    def __init__(self, glyphs: object, x: float, y: float, scale: float) -> None:
+    def __init__(self, glyphs: object) -> None:
         super().__init__(glyphs)
-        self.ops: list[str] = []
-        self._at = (x, y, scale)
-
-    def _xy(self, point: tuple[float, float]) -> str:
-        x, y, scale = self._at
-        return f"{x + point[0] * scale:.2f} {y + point[1] * scale:.2f}"
+        self.segments: list[tuple[str, tuple[tuple[float, float], ...]]] = []
 
     def _moveTo(self, p: tuple[float, float]) -> None:
-        self.ops.append(f"{self._xy(p)} m")
+        self.segments.append(("m", (p,)))
 
     def _lineTo(self, p: tuple[float, float]) -> None:
-        self.ops.append(f"{self._xy(p)} l")
+        self.segments.append(("l", (p,)))
 
     def _curveToOne(self, p1: tuple[float, float], p2: tuple[float, float],
                     p3: tuple[float, float]) -> None:
-        self.ops.append(f"{self._xy(p1)} {self._xy(p2)} {self._xy(p3)} c")
+        self.segments.append(("c", (p1, p2, p3)))
 
     def _closePath(self) -> None:
-        self.ops.append("h")
+        self.segments.append(("h", ()))
 
 
-def _outline(glyphs: object, name: str, x: float, y: float, scale: float) -> list[str]:
-    pen = _PathPen(glyphs, x, y, scale)
-    glyphs[name].draw(pen)  # type: ignore[index]
-    return pen.ops
+# Outlines by (font file, glyph): labels use a few dozen characters, drawn hundreds of
+# times in a file of 50 photos; decoding a CFF charstring each time cost about a second.
+_OUTLINES: dict[tuple[str, str], list[tuple[str, tuple[tuple[float, float], ...]]]] = {}
+
+
+def _outline(font_key: str, glyphs: object, name: str, x: float, y: float,
+             scale: float) -> list[str]:
+    segments = _OUTLINES.get((font_key, name))
+    if segments is None:
+        pen = _RecordingPen(glyphs)
+        glyphs[name].draw(pen)  # type: ignore[index]
+        segments = _OUTLINES[(font_key, name)] = pen.segments
+    return [" ".join([*(f"{x + px * scale:.2f} {y + py * scale:.2f}" for px, py in points), op])
+            for op, points in segments]
 
 
 def _label_width(pdf: FPDF) -> float:
@@ -208,14 +215,24 @@ _PAD = (1.2, 2.0)  # top/bottom, left/right inside a cover cell
 _ROW_MM = 5.6  # a cover row's line: 18 rows, the sign-off block and the notes on one page
 
 
+def _fits(pdf: FPDF, lines: list[str], width: float) -> bool:
+    """Whether every line fits the width unwrapped: then it is drawn a line at a time with
+    cell(); fpdf2's line breaking (multi_cell) measures the line again at each character,
+    most of the time a 50-photo file took."""
+    return all(pdf.get_string_width(line) <= width for line in lines)
+
+
 def _pdf_row(pdf: FPDF, label: str, value: str, *, size: float) -> None:
     """One label | value row of the cover or the appendix. Drawn by hand, not with
     FPDF.table(), whose rows cannot continue on the next page: a long 办理结果 must not
     stop the file being made."""
     value_w = CONTENT_W - LABEL_W
+    lines = value.split("\n")
     with pdf.local_context(font_size_pt=size):
-        height = pdf.multi_cell(value_w, _ROW_MM, value, wrapmode=WrapMode.CHAR, padding=_PAD,
-                                dry_run=True, output=MethodReturnValue.HEIGHT)
+        short = _fits(pdf, lines, value_w - 2 * _PAD[1] - 0.5)
+        height = len(lines) * _ROW_MM + 2 * _PAD[0] if short else pdf.multi_cell(
+            value_w, _ROW_MM, value, wrapmode=WrapMode.CHAR, padding=_PAD, dry_run=True,
+            output=MethodReturnValue.HEIGHT)
     if pdf.get_y() + min(height, 3 * _ROW_MM) > pdf.page_break_trigger:
         pdf.add_page()
     top = pdf.get_y()
@@ -224,8 +241,16 @@ def _pdf_row(pdf: FPDF, label: str, value: str, *, size: float) -> None:
     spread = _label_width(pdf)
     _spread(pdf, label, MARGIN_X + (LABEL_W - spread) / 2, top + _PAD[0], spread, _ROW_MM,
             bold=True)
-    pdf.set_xy(MARGIN_X + LABEL_W, top)
+    x = MARGIN_X + LABEL_W
     with pdf.local_context(font_size_pt=size):
+        if short:
+            pdf.rect(x, top, value_w, height)
+            for i, line in enumerate(lines):
+                pdf.set_xy(x + _PAD[1] - pdf.c_margin, top + _PAD[0] + i * _ROW_MM)
+                pdf.cell(value_w - 2 * _PAD[1], _ROW_MM, line, align=Align.L)
+            pdf.set_xy(MARGIN_X, top + height)
+            return
+        pdf.set_xy(x, top)
         pdf.multi_cell(value_w, _ROW_MM, value, border=1, wrapmode=WrapMode.CHAR, padding=_PAD,
                        align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
@@ -245,7 +270,8 @@ def _pdf_photo(pdf: FPDF, photo: Photo, tz: ZoneInfo, layout: Layout, slot: int)
     value_w = text_w - label_w
     lines = [(label, f"：{value}") for label, value in photo_lines(photo.entry, tz)]
     # Measure the caption block first so that the photo takes what is left of the slot.
-    heights = [pdf.multi_cell(value_w, _LINE_MM, value, wrapmode=WrapMode.CHAR, dry_run=True,
+    heights = [_LINE_MM if _fits(pdf, [value], value_w - 2 * pdf.c_margin - 0.5) else
+               pdf.multi_cell(value_w, _LINE_MM, value, wrapmode=WrapMode.CHAR, dry_run=True,
                               output=MethodReturnValue.HEIGHT) for _label, value in lines]
     block_h = max(sum(heights), QR_MM + 6)
     room = top + slot_h - pdf.get_y() - 4 - block_h
@@ -258,8 +284,11 @@ def _pdf_photo(pdf: FPDF, photo: Photo, tz: ZoneInfo, layout: Layout, slot: int)
     for (label, value), line_h in zip(lines, heights, strict=True):
         _spread(pdf, label, MARGIN_X, y, label_w, _LINE_MM)
         pdf.set_xy(MARGIN_X + label_w, y)
-        pdf.multi_cell(value_w, _LINE_MM, value, wrapmode=WrapMode.CHAR, align=Align.L,
-                       new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        if line_h == _LINE_MM:  # one line (the measure above): no line breaking
+            pdf.cell(value_w, _LINE_MM, value, align=Align.L)
+        else:
+            pdf.multi_cell(value_w, _LINE_MM, value, wrapmode=WrapMode.CHAR, align=Align.L,
+                           new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         y += line_h
     qr_x = MARGIN_X + CONTENT_W - QR_MM
     pdf.image(photo.qr, x=qr_x, y=block_top, w=QR_MM, h=QR_MM)
