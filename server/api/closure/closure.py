@@ -21,7 +21,7 @@ from server.api.closure.schemas import (
 )
 from server.api.security import current_user, load_user
 from server.domain.closure import checklist as closure_checklist
-from server.domain.closure import closure_files
+from server.domain.closure import closure_files, periods
 from server.storage import content_disposition
 
 blp = Blueprint("closure", __name__, url_prefix="/api",
@@ -66,7 +66,7 @@ def _batch(args: dict) -> list[str]:
     """The batch's cases: those named, or those closed in the period (and unit) given."""
     if "case" in args:
         return args["case"]
-    return closure_files.closed_in(current_user(), args["closed_from"], args["closed_to"],
+    return periods.closed_in(current_user(), args["closed_from"], args["closed_to"],
                                    args.get("unit"))
 
 

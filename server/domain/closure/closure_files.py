@@ -12,9 +12,8 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import IO, Any
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -121,34 +120,6 @@ def sealed_cases(user: User, case_ids: Iterable[str]) -> list[tuple[Case, Seal]]
                            "kept; reopen it and approve it again to seal it.",
                            extra={"case_id": case_id})
     return [(visible[i], seals[i]) for i in ids]
-
-
-def closed_in(user: User, first: date, last: date, unit_id: str | None = None) -> list[str]:
-    """The cases closed from `first` to `last` (local days, both included), of a unit and
-    the units below it if one is named, in the order they were closed: a batch chosen by
-    closing period (a month's files) instead of by ticking each case."""
-    require_role(user, OFFICE_ROLES, "closure.forbidden",
-                 "Closure files are made by the office.")
-    if last < first:
-        raise Invalid("closure.bad_period", "The period ends before it starts.",
-                      errors={"closed_to": ["On or after closed_from."]})
-    tz = ZoneInfo(runtime.setting("LOCAL_TIMEZONE"))
-    start = datetime.combine(first, time(), tz).astimezone(UTC)
-    end = datetime.combine(last + timedelta(days=1), time(), tz).astimezone(UTC)
-    query = scope.cases_query(user).where(
-        Case.status == "closed", Case.closed_at >= start, Case.closed_at < end)
-    if unit_id:
-        query = query.where(Case.unit_id.in_(scope.subtree([unit_id])))
-    ids = list(db.session.scalars(query.with_only_columns(Case.id)
-                                  .order_by(Case.closed_at, Case.id).limit(MAX_BATCH + 1)))
-    if not ids:
-        raise Invalid("closure.none_in_period", "No case you can see was closed in this "
-                      "period.", errors={"closed_from": ["No closed case in the period."]})
-    if len(ids) > MAX_BATCH:
-        raise Invalid("closure.too_many_cases", f"More than {MAX_BATCH} cases were closed "
-                      "in this period: choose a shorter period or a unit.",
-                      errors={"case": [f"At most {MAX_BATCH}."]})
-    return ids
 
 
 # ---- the closure file -------------------------------------------------------------------
