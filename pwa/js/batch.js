@@ -59,12 +59,13 @@ function downloadList(id, links, disabled = false) {
 }
 
 // A batch by closing period (a month's files at once) and unit: always offered to the
-// office, whatever the list shows. `units`: [{id, name}] the user sees. The files part is
-// redrawn alone as the form changes (the form keeps its focus).
+// office, whatever the list shows, folded until used (on a phone it would push the list a
+// screen down). `units`: [{id, name}] the user sees. The files part is redrawn alone as
+// the form changes (the form keeps its focus).
 export function periodBar(period, units, { perPage = 1 } = {}) {
   return html`
-    <section class="batch-period card" id="batch-period" aria-labelledby="period-title">
-      <h2 id="period-title">${t("batchByPeriod")}</h2>
+    <details class="batch-period card" id="batch-period" ${period.from || period.to ? "open" : ""}>
+      <summary><h2 id="period-title">${t("batchByPeriod")}</h2></summary>
       <form class="period-form" id="period-form">
         <label>${t("batchClosedFrom")} <input type="date" name="from" id="period-from" value="${period.from || ""}"></label>
         <label>${t("batchClosedTo")} <input type="date" name="to" id="period-to" value="${period.to || ""}"></label>
@@ -74,7 +75,7 @@ export function periodBar(period, units, { perPage = 1 } = {}) {
       <div id="period-files">${periodFiles(period, { perPage })}</div>
       <p class="small batch-busy" id="period-busy" role="status" hidden></p>
       <div class="refusal" id="period-problem" role="alert" hidden></div>
-    </section>`;
+    </details>`;
 }
 
 export function unitOptions(units, selected = "") {

@@ -125,7 +125,9 @@ test("a batch by closing period and unit: links once both days are chosen, in wo
   assert.match(text(empty), /选择办结日期的起止/);
   assert.doesNotMatch(empty, /data-batch=/);
   assert.match(empty, /<option value="">全部单位<\/option>/);
+  assert.match(empty, /<details class="batch-period card" id="batch-period"\s*>/);  // folded
   const chosen = String(periodBar({ from: "2026-11-01", to: "2026-11-30", unit: "u2" }, units));
+  assert.match(chosen, /id="batch-period" open>/);
   assert.match(chosen, /<option value="u2" selected>东街道<\/option>/);
   assert.equal((chosen.match(/data-batch="period-/g) || []).length, 5);
   assert.match(String(periodFiles({ from: "2026-11-01", to: "2026-11-30" })), /一次最多 50 件/);

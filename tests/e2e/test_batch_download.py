@@ -179,6 +179,8 @@ def test_the_office_downloads_by_closing_period_two_photos_a_page(browser, live)
         section = page.wait_for_selector("#batch-period")
         assert "按办结时间批量下载" in section.inner_text()
         assert page.locator("#batch-period a[data-batch]").count() == 0  # no days, no links
+        assert not page.is_visible("#period-from")  # folded until used
+        page.click("#batch-period summary")
         page.fill("#period-from", days[0])
         page.fill("#period-to", days[-1])
         page.wait_for_selector("#batch-period-closure-pdf")
