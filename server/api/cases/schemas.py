@@ -94,8 +94,12 @@ class DeadlineSchema(Schema):
     rule_version = fields.Integer(metadata={"description": "The version frozen on the case."})
     due_at = fields.DateTime()
     colour = Text(metadata={"description": "green, blue, yellow or red as the rule's "
-                                     "days pass (seed 004: yellow day 5, blue 6, red 7)."})
+                                     "days pass, always in that order (least to most "
+                                     "urgent; 1+3+5+7: blue day 5, yellow 6, red 7)."})
     extended_days = fields.Integer()
+    provisional = fields.Boolean(metadata={
+        "description": "Counted with weekends only: a year it reaches has no working-day "
+                       "calendar loaded. Counted again when the year is loaded."})
     next_milestone = fields.Nested(MilestoneSchema, allow_none=True,
                                    metadata={"description": "The next one still ahead; null "
                                              "once all have passed."})

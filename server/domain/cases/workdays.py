@@ -5,7 +5,7 @@ by the migration. Counting itself lives in `workcalendar` (pure)."""
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -89,20 +89,31 @@ def load_year(user: User, year: int, items: list[dict[str, Any]], source: str) -
         days = check_year(year, items)
     except CalendarDataError as exc:
         raise Invalid("calendar.bad_days", str(exc), errors=exc.errors) from exc
-    write_year(year, days, source=source, actor_id=user.id)
-    _cache.pop(str(db.engine.url), None)  # this worker's next warning looks again
+    recomputed = write_year(year, days, source=source, actor_id=user.id)
     audit.append("calendar.loaded", "calendar", str(year), actor_id=user.id,
-                 data={"days": len(days), "source": source})
+                 data={"days": len(days), "source": source, "recomputed": recomputed})
     return days
 
 
-def write_year(year: int, days: list[Day], *, source: str, actor_id: str | None) -> None:
-    """Helper: no commit."""
+def write_year(year: int, days: list[Day], *, source: str, actor_id: str | None) -> int:
+    """Helper: no commit. Counts the provisional deadlines again with this year; says
+    how many."""
     db.session.execute(sa.delete(CalendarDay).where(CalendarDay.year == year))
-    db.session.merge(CalendarYear(year=year, source=source, loaded_by=actor_id))
+    db.session.merge(CalendarYear(year=year, source=source, loaded_by=actor_id,
+                                  loaded_at=datetime.now(UTC)))
     db.session.add_all(CalendarDay(day=d.date, year=year, kind=d.kind, name=d.name)
                        for d in days)
     db.session.flush()
+    _cache.pop(str(db.engine.url), None)  # this worker counts, and warns, with it now
+    return _recompute()
+
+
+def _recompute() -> int:
+    """The provisional deadlines, counted again with the year just written."""
+    # Imported here: deadline_rules counts with this module's calendar (a cycle otherwise).
+    from server.domain.cases import deadline_rules
+
+    return deadline_rules.recompute_provisional()
 
 
 def is_working_day(d: date) -> bool:
