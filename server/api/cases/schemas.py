@@ -166,6 +166,14 @@ class TransitionSchema(Schema):
     version = fields.Integer(required=True, metadata={"description": "The version you read."})
     client_id = UUIDStr(load_default=None, metadata={
         "description": "A phone's UUID for the action: a retry is applied once."})
+    device_time = Aware(load_default=None, metadata={
+        "description": "The phone's clock when the user acted (an action queued offline "
+                       "is sent later). Kept beside the receipt time; the action counts "
+                       "as done then, within bounds: not after receipt, not before the "
+                       "phone's last contact (clamped, and flagged, outside them)."})
+    sent_at = Aware(load_default=None, metadata={
+        "description": "The phone's clock when sending: with device_time, how long the "
+                       "action waited on the phone, whatever its clock says."})
 
 
 class ParamSchema(Schema):

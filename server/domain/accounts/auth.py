@@ -152,6 +152,9 @@ def _open_session(user: User, password: str, ttl: timedelta, address: str | None
 
 # The session's last use is written at most this often (not on every request).
 SEEN_EVERY = timedelta(minutes=1)
+# A session unused this long has paused (offline, or put away): its last use before that
+# is the phone's last contact (UserSession.offline_since).
+OFFLINE_GAP = timedelta(minutes=5)
 
 
 def session_id(found: UserSession) -> str:
@@ -179,8 +182,18 @@ def resolve_session(token: str | None) -> UserSession:
         raise Unauthenticated("auth.session_expired", "Your session has ended; log in again.")
     if now - last > SEEN_EVERY:
         with transaction():
+            if now - last >= OFFLINE_GAP:
+                found.offline_since = last
             found.last_seen_at = now
     return found
+
+
+def last_contact(found: UserSession) -> datetime:
+    """The phone's last contact with the server before its latest pause (or its login):
+    an action it queued offline was done after it, or it would have been sent then.
+    Written at most every SEEN_EVERY, so it may be that much early: on the phone's side.
+    A phone that had to log in again before sending is bounded by that login."""
+    return found.offline_since or found.created_at
 
 
 @command

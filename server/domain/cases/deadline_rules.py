@@ -152,6 +152,9 @@ def recompute_provisional(now: datetime | None = None) -> int:
     return len(cases)
 
 
+workdays.ON_LOAD.append(recompute_provisional)
+
+
 def stored_schedule(case: Case) -> deadlines.Schedule | None:
     """The schedule kept on the case (no events read): for lists and presenters."""
     if case.due_at is None or case.deadline_rule is None:

@@ -5,6 +5,7 @@ by the migration. Counting itself lives in `workcalendar` (pure)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -108,12 +109,13 @@ def write_year(year: int, days: list[Day], *, source: str, actor_id: str | None)
     return _recompute()
 
 
-def _recompute() -> int:
-    """The provisional deadlines, counted again with the year just written."""
-    # Imported here: deadline_rules counts with this module's calendar (a cycle otherwise).
-    from server.domain.cases import deadline_rules
+# What counts again with a year just written: deadline_rules registers its provisional
+# deadlines here (it counts with this module's calendar, so it cannot be imported here).
+ON_LOAD: list[Callable[[], int]] = []
 
-    return deadline_rules.recompute_provisional()
+
+def _recompute() -> int:
+    return sum(again() for again in ON_LOAD)
 
 
 def is_working_day(d: date) -> bool:

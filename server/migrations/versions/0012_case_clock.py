@@ -1,9 +1,12 @@
-"""the case's clock: provisional deadlines, one colour order, missed milestones owed
+"""the case's clock: provisional deadlines, one colour order, missed milestones owed,
+the phone's last contact
 
 Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-05 02:40:00
 
+- `user_sessions.offline_since`: a session's last use before its latest pause, the
+  phone's last contact: an action it queued offline counts as done no earlier.
 - `cases.deadline_provisional`: a deadline counted with weekends only because a year it
   reaches has no calendar loaded; recomputed when the year is loaded.
 - The shipped rules get a version 2 (frozen here): 1+3+5+7's colours in the one order
@@ -86,6 +89,8 @@ def upgrade():
         batch.add_column(sa.Column("deadline_provisional", sa.Boolean(), nullable=False,
                                    server_default=sa.false()))
         batch.create_index(batch.f("ix_cases_deadline_provisional"), ["deadline_provisional"])
+    with op.batch_alter_table("user_sessions") as batch:
+        batch.add_column(sa.Column("offline_since", sa.DateTime(timezone=True)))
     conn = op.get_bind()
     _rules_v2(conn)
     _owed_milestones(conn)
@@ -126,6 +131,8 @@ def _owed_milestones(conn):
 
 
 def downgrade():
+    with op.batch_alter_table("user_sessions") as batch:
+        batch.drop_column("offline_since")
     with op.batch_alter_table("cases") as batch:
         batch.drop_index(batch.f("ix_cases_deadline_provisional"))
         batch.drop_column("deadline_provisional")
