@@ -163,6 +163,12 @@ def test_office_intake_dispatch_then_inspector_starts_offline_and_submits(
     kinds = page.locator("#timeline .event").evaluate_all("els => els.map(e => e.dataset.kind)")
     assert kinds.index("dispatched") < kinds.index("started") < kinds.index("submitted")
     assert INSPECTOR in page.locator("#timeline .event[data-kind=started]").inner_text()
+    # The start done offline: when the phone did it beside when the server got it, on time.
+    started = page.locator("#timeline .event[data-kind=started]")
+    assert started.locator(".phone-time").count() == 1
+    assert "手机办理时间" in started.inner_text() and "服务器接收" in started.inner_text()
+    assert started.locator(".on-time[data-on-time=true]").count() == 1
+    assert "device_time" not in started.inner_text() and "on_time" not in started.inner_text()
     assert errors == []
 
 
