@@ -10,11 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from server.domain.cases import sweep
+from server.domain.cases import sweep, webhooks
 from server.domain.cases.deadlines import ClockEvent, check_rule, schedule
 from server.domain.core.vocab import COLOUR_ORDER
 from server.extensions import db
-from server.models import CaseEvent, Notification
+from server.models import Case, CaseEvent, Notification
 from tests.test_deadlines import CHINA, DAZHOU, PETITION, WORKING
 
 H, D = timedelta(hours=1), timedelta(days=1)
@@ -47,6 +47,9 @@ def test_a_case_entered_late_has_its_missed_milestones_raised_once_marked_late(
         CaseEvent.case_id == case["id"], CaseEvent.kind == "reminded")).all()
     assert sorted((e.data["milestone"], e.data.get("late")) for e in events) == [
         ("dispatch", True), ("reminder", True)]
+    # The webhooks are told so.
+    row = db.session.get(Case, case["id"])
+    assert webhooks.payload(notes[0], row, row.unit)["late"] is True
     # The bell shows them, marked late.
     bell = as_user("insp_a").get("/api/notifications").get_json()["items"]
     assert {n["milestone"]: n["data"].get("late") for n in bell} == {
