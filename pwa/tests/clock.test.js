@@ -49,3 +49,11 @@ test("a reminder raised late is marked late", () => {
   assert.match(row, /迟发/);
   assert.ok(!row.includes("late:"));
 });
+
+test("a rule refused for its colour order is explained in both languages", async () => {
+  const { t } = await import("../js/i18n.js");
+  setLang("zh");
+  assert.match(t("deadline_rule.colour_order"), /绿 < 蓝 < 黄 < 红/);
+  setLang("en");
+  assert.match(t("deadline_rule.colour_order"), /green < blue < yellow < red/);
+});
