@@ -1,5 +1,4 @@
-"""the case's clock: provisional deadlines, one colour order, missed milestones owed,
-the phone's last contact
+"""the case's clock: last contact, provisional deadlines, colour order, owed milestones
 
 Revision ID: 0012
 Revises: 0011
