@@ -156,3 +156,21 @@ def test_a_rule_with_colours_out_of_order_is_refused(app, as_user) -> None:  # t
         problem = answer.get_json()
         assert problem["code"] == "deadline_rule.colour_order"
         assert "green < blue < yellow < red" in problem["errors"]["colours"][0]
+
+
+def test_the_rules_0012_ships_are_the_data_files_rules() -> None:
+    """The rules are defined once (server/domain/data/deadline_rules.json); the migration
+    keeps a frozen copy, as 0003 does, which must be that definition."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "server"
+    spec = importlib.util.spec_from_file_location(
+        "m0012", root / "migrations" / "versions" / "0012_case_clock.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shipped = json.loads((root / "domain" / "data" / "deadline_rules.json").read_text(
+        encoding="utf-8"))["rules"]
+    assert shipped == module.RULES_V2
