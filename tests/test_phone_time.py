@@ -141,3 +141,19 @@ def test_the_judgement_alone() -> None:
     assert phonetime.judge(None, received, contact=contact) is None
     ahead = phonetime.judge(received + timedelta(minutes=1), received, contact=contact)
     assert ahead is not None and ahead.done_at == received and ahead.clamped is None  # drift
+
+
+def test_a_phone_that_logs_in_again_keeps_its_last_contact(
+        app, as_user, make_case) -> None:  # type: ignore[no-untyped-def]
+    """Its session ended while it was offline: the login before sending is not its last
+    contact; the ended session's last use is."""
+    _phone, case = started_case(as_user, make_case, received=7 * D + H)
+    paused("insp_a", last_seen=9 * H)
+    user = db.session.scalar(sa.select(User).filter_by(username="insp_a"))
+    db.session.execute(sa.update(UserSession).where(UserSession.user_id == user.id)
+                       .values(expires_at=ago(H)))
+    db.session.commit()
+    again = as_user("insp_a")  # the same phone (user agent), a new session
+    case = act(again, case, "start", device_time=ago(2 * H).isoformat())
+    data = event(again, case, "started")
+    assert "device_time_clamped" not in data and data["on_time"] is True
