@@ -82,6 +82,10 @@ class Case(Base):
     next_milestone_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     milestones: Mapped[list | None] = mapped_column(sa.JSON)  # [{name, at}], ascending
     extended_days: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # Counted with weekends only: a year it reaches had no calendar loaded (recomputed when
+    # one is). Indexed: loading a year looks for these.
+    deadline_provisional: Mapped[bool] = mapped_column(sa.Boolean, default=False,
+                                                       server_default=sa.false(), index=True)
     colour0: Mapped[str | None] = mapped_column(sa.String(10))
     colour1: Mapped[str | None] = mapped_column(sa.String(10))
     colour1_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
