@@ -198,7 +198,7 @@ def test_every_case_answer_carries_its_deadline(app, as_user, make_case):  # typ
     case = make_case(channel="hotline_12345", received_at=ago(4 * D + 2 * H))
     deadline = case["deadline"]
     assert deadline["rule"] == "1+3+5+7" and deadline["colour"] == "blue"  # day 5
-    assert deadline["overdue"] is False and deadline["rule_version"] == 2  # 0012's order
+    assert deadline["overdue"] is False and deadline["rule_version"] == 2  # 0013's order
     assert deadline["next_milestone"]["name"] == "overdue"
     received = datetime.fromisoformat(case["received_at"])
     assert datetime.fromisoformat(deadline["due_at"]) == received + 7 * D

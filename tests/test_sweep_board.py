@@ -262,7 +262,7 @@ def test_rule_versions_apply_to_new_cases_and_say_what_they_would_do(app, as_use
     assert dry.status_code == 201 and dry.get_json()["rule"] is None
     assert dry.get_json()["impact"]["would_move_due"] == 1
     saved = admin.post("/api/deadline-rules", json=body).get_json()
-    assert saved["rule"]["version"] == 3  # after the shipped 1 and 2 (0012)
+    assert saved["rule"]["version"] == 3  # after the shipped 1 and 2 (0013)
     new = make_case(received_at=ago(H))
     assert (new["deadline"]["rule_version"], old["deadline"]["rule_version"]) == (3, 2)
     assert as_user("reviewer").get(f"/api/cases/{old['id']}").get_json()["deadline"][

@@ -321,7 +321,7 @@ def test_an_admin_edits_a_rule_loads_a_year_and_adds_a_webhook(desk, live):  # t
     page.click("#nav a[href='#/admin']")
     rule = page.locator(".rule[data-code='1+3+5+7']")
     rule.wait_for()
-    assert "v2" in rule.inner_text()  # 0012's, colours in the one order
+    assert "v2" in rule.inner_text()  # 0013's, colours in the one order
     rule.locator(".edit-rule").click()
     form = page.locator("#rule-form")
     # A contradiction (blue before yellow) is refused with the server's reason.
