@@ -66,7 +66,8 @@ def transition(data: dict, case_id: str):  # type: ignore[no-untyped-def]
     user = current_user()
     case = lifecycle.act(user, case_id, data["action"], data["version"], params,
                          client_id=data.get("client_id"))
-    return present_case(case, actions=[a.name for a in lifecycle.allowed(user, case)])
+    return present_case(case, actions=[a.name for a in lifecycle.allowed(user, case)],
+                        withheld=lifecycle.withheld(user, case))
 
 
 @blp.route("/cases/<case_id>/actions")
@@ -78,7 +79,7 @@ def actions(case_id: str):  # type: ignore[no-untyped-def]
     return {"version": case.version, "status": case.status, "actions": [
         {"action": a.name, "params": [{"name": p.name, "kind": p.kind,
                                        "required": p.required} for p in a.params]}
-        for a in lifecycle.allowed(user, case)]}
+        for a in lifecycle.allowed(user, case)], "withheld": lifecycle.withheld(user, case)}
 
 
 @blp.route("/cases/<case_id>/timeline")
