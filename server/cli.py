@@ -112,6 +112,8 @@ def banner_cmd(port: str) -> None:
     else:
         click.echo(f"  Listening on {host}:{port}: from a phone, http://<this computer's "
                    f"address>:{port}/ (HTTPS is needed to install it and for location).")
+    base = os.environ.get("PUBLIC_BASE_URL") or f"http://localhost:{port}"
+    click.echo(f"  QR codes in closure files point to {base}/v/… (PUBLIC_BASE_URL)")
     click.echo(f"  API health: http://localhost:{port}/api/health, "
                f"OpenAPI: http://localhost:{port}/api/openapi.json")
     click.echo(f"  Demo logins (password {DEMO_PASSWORD}):")

@@ -63,14 +63,14 @@ def _download(body: Any, name: str, content_type: str, sha256: str | None,
 
 
 def _file(case_ids: list[str], kind: str, public: bool) -> Response:
-    made = closure_files.closure_file(current_user(), case_ids, kind, public, request.host_url)
+    made = closure_files.closure_file(current_user(), case_ids, kind, public)
     return _download(made.chunks(), made.name, made.content_type, made.sha256, made.size)
 
 
 def _archive(case_ids: list[str]) -> Response:
     spool = tempfile.SpooledTemporaryFile(max_size=32 << 20)  # noqa: SIM115 - handed on
     try:
-        name = closure_files.write_archive(current_user(), case_ids, request.host_url, spool)
+        name = closure_files.write_archive(current_user(), case_ids, spool)
     except BaseException:
         spool.close()
         raise

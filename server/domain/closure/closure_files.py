@@ -121,15 +121,14 @@ def sealed_cases(user: User, case_ids: Iterable[str]) -> list[tuple[Case, Seal]]
 
 
 # ---- the closure file -------------------------------------------------------------------
-def closure_file(user: User, case_ids: Iterable[str], kind: str, public: bool,
-                 request_base: str) -> StoredFile:
+def closure_file(user: User, case_ids: Iterable[str], kind: str, public: bool) -> StoredFile:
     if kind not in KINDS:
         raise Invalid("closure.bad_kind", f"One of {', '.join(KINDS)}.")
-    return _stored_file(user, sealed_cases(user, case_ids), kind, public, request_base)
+    return _stored_file(user, sealed_cases(user, case_ids), kind, public)
 
 
-def _stored_file(user: User, chosen: list[tuple[Case, Seal]], kind: str, public: bool,
-                 request_base: str) -> StoredFile:
+def _stored_file(user: User, chosen: list[tuple[Case, Seal]], kind: str,
+                 public: bool) -> StoredFile:
     """The file of these sealed cases, made now unless it was made before."""
     seal_ids = [s.id for _c, s in chosen]
     key = hashlib.sha256(f"{kind}|{int(public)}|{','.join(seal_ids)}".encode()).hexdigest()
@@ -141,16 +140,16 @@ def _stored_file(user: User, chosen: list[tuple[Case, Seal]], kind: str, public:
             raise Invalid("closure.too_many_photos", f"These cases hold {photos} photos; a "
                           f"closure file takes at most {MAX_PHOTOS}: split the batch.",
                           errors={"case": [f"At most {MAX_PHOTOS} photos in all."]})
-        made = _make(user, chosen, kind, public, key, request_base)
+        made = _make(user, chosen, kind, public, key)
     return StoredFile(name, CONTENT_TYPES[kind], made.sha256, made.size, made.object_key)
 
 
-def _make(user: User, chosen: list[tuple[Case, Seal]], kind: str, public: bool, key: str,
-          request_base: str) -> ClosureFile:
+def _make(user: User, chosen: list[tuple[Case, Seal]], kind: str, public: bool,
+          key: str) -> ClosureFile:
     """Render, store, then record, in that order: a store failure leaves no row behind,
     and two reviewers making the same file at once end up with one row (the second
     reads the first's)."""
-    packet = build_packet(chosen, public, verification.public_base(request_base))
+    packet = build_packet(chosen, public, verification.public_base())  # never the Host
     body = render.render_docx(packet) if kind == "docx" else render_pdf(packet)
     sha256 = hashlib.sha256(body).hexdigest()
     object_key = f"closure-files/{sha256}.{kind}"
@@ -310,12 +309,11 @@ def _reading_line(m: Measurement) -> str:
 
 
 # ---- the archive ------------------------------------------------------------------------
-def write_archive(user: User, case_ids: Iterable[str], request_base: str,
-                  out: IO[bytes]) -> str:
+def write_archive(user: User, case_ids: Iterable[str], out: IO[bytes]) -> str:
     """A ZIP of the cases' originals, seal manifests and closure files (DOCX and PDF),
     with a README on checking the hashes. Returns its file name."""
     chosen = sealed_cases(user, case_ids)
-    files = [_stored_file(user, chosen, kind, False, request_base) for kind in KINDS]
+    files = [_stored_file(user, chosen, kind, False) for kind in KINDS]
     store = runtime.storage()
     entries: list[zip_archive.ArchiveEntry] = []
     lines = []
