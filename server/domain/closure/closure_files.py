@@ -324,9 +324,10 @@ def write_archive(user: User, case_ids: Iterable[str], out: IO[bytes]) -> str:
         folder = _case_label(case.external_ref, case.id)
         if short[folder] > 1:  # two ids' starts alike in one batch: the whole id
             folder = _case_label(case.external_ref, case.id, full_id=True)
-        manifest = s.manifest.encode()
+        manifest = sealing.shareable_manifest(s)  # an old seal's copy keyed too
         entries.append(zip_archive.ArchiveEntry(
-            f"{folder}/seal-{s.number}.json", lambda body=manifest: [body], s.sha256))
+            f"{folder}/seal-{s.number}.json", lambda body=manifest: [body],
+            hashlib.sha256(manifest).hexdigest()))
         for item in json.loads(s.manifest)["evidence"]:
             entries.append(zip_archive.ArchiveEntry(
                 f"{folder}/originals/{item['id']}{_suffix(item['content_type'])}",
@@ -357,7 +358,7 @@ def seal_view(user: User, case_id: str) -> dict[str, Any]:
         "id": last.id, "number": last.number, "sha256": last.sha256,
         "sealed_at": last.sealed_at, "published_at": last.published_at,
         "sealed_by": {"id": last.sealed_by, "name": names.get(last.sealed_by, "")},
-        "manifest": json.loads(last.manifest)}
+        "manifest": json.loads(sealing.shareable_manifest(last))}
     return {"current": current, "seals": [
         {"id": s.id, "number": s.number, "sha256": s.sha256, "sealed_at": s.sealed_at}
         for s in seals]}

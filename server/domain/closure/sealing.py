@@ -171,6 +171,52 @@ def _revisit(r: Revisit, personal: Personal) -> dict[str, Any]:
     }
 
 
+# Format 1's plain hashes of personal data: where they sit in a manifest.
+_PLAIN_PERSONAL = ("complainant_sha256", "notes_sha256", "record_sha256")
+
+
+def shareable_manifest(s: Seal) -> bytes:
+    """The seal's manifest as it may leave the server (an archive, the seal's page). A
+    format 2 manifest as it is: its personal hashes are keyed. A format 1 one held plain
+    SHA-256 of [name, phone], which the masked number printed beside gives back in 10,000
+    tries; its copy carries each such hash keyed in turn (HMAC under PERSONAL_DATA_KEY of
+    the sealed hash, `<field>_hmac`), so a change still shows to whoever holds the key and
+    nothing can be guessed. Its own hash then differs from the seal's: it says so, and
+    `fieldcase verify-case` checks the original kept on the server."""
+    try:
+        manifest = json.loads(s.manifest)
+    except ValueError:
+        return s.manifest.encode()  # not a manifest: verify-case names it
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_1:
+        return s.manifest.encode()
+    key = _personal_key()
+
+    def keyed(node: Any, inside_revisits: bool = False) -> Any:
+        if isinstance(node, list):
+            return [keyed(x, inside_revisits) for x in node]
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for name, value in node.items():
+            # A measurement's record_sha256 is the meter's record, nothing personal; a
+            # respondent's (under revisits) is their name, contact and answers.
+            personal = name in _PLAIN_PERSONAL and (name != "record_sha256" or inside_revisits)
+            if personal and isinstance(value, str):
+                out[f"{name}_hmac"] = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+            else:
+                out[name] = keyed(value, inside_revisits or name == "revisits")
+        return out
+
+    copy = keyed(manifest)
+    copy["archive_copy"] = {
+        "of_seal_sha256": s.sha256,
+        "personal": {"hash": "HMAC-SHA256 of the sealed SHA-256", "key_id": personal_key_id()},
+        "note": "封存格式1的个人信息哈希已用密钥重新计算；原件保存在服务器上，用 fieldcase "
+                "verify-case 核验。 / Format 1's personal-data hashes keyed for this copy; "
+                "the original stays on the server (fieldcase verify-case checks it)."}
+    return canonical(copy)
+
+
 def object_key(case_id: str, number: int, sha256: str) -> str:
     return f"seals/{case_id}/{number}-{sha256}.json"
 
