@@ -21,7 +21,7 @@ from server.api.closure.schemas import (
 )
 from server.api.security import current_user, load_user
 from server.domain.closure import checklist as closure_checklist
-from server.domain.closure import closure_files
+from server.domain.closure import closure_files, seal_check
 from server.storage import content_disposition
 
 blp = Blueprint("closure", __name__, url_prefix="/api",
@@ -92,7 +92,9 @@ ZIP_DOC = {"responses": {"200": {"description": "The archive.", "content": {
 def seal(case_id: str):  # type: ignore[no-untyped-def]
     """The case's current seal (its manifest and hash) while it is closed, and every seal
     it has had (a reopen keeps them; each closure adds one)."""
-    return closure_files.seal_view(current_user(), case_id)
+    view = closure_files.seal_view(current_user(), case_id)
+    view["altered"] = seal_check.altered(case_id)  # the review page warns of each
+    return view
 
 
 @blp.route("/cases/<case_id>/closure-file.<any(docx, pdf):kind>")

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, require_role
-from server.domain.audit import audit
+from server.domain.audit import audit, tampering
 from server.domain.closure import sealing, verification
 from server.domain.core import labels, runtime
 from server.domain.core.errors import Conflict, Invalid, NotFound
@@ -335,8 +335,13 @@ def write_archive(user: User, case_ids: Iterable[str], out: IO[bytes]) -> str:
         lines.append(f"{folder}: {case.subject}；封存 {s.number}，SHA-256 {s.sha256}")
     for f in files:
         entries.append(zip_archive.ArchiveEntry(f.name, f.chunks, f.sha256))
-    zip_archive.write_archive(out, entries, zip_archive.archive_readme(
-        "环境信访案件归档包 / Case archive", lines))
+    try:
+        zip_archive.write_archive(out, entries, zip_archive.archive_readme(
+            "环境信访案件归档包 / Case archive", lines))
+    except zip_archive.AlteredEntry as altered:  # stored bytes changed since recorded
+        raise tampering.refuse(f"archive entry {altered.name}", "case", chosen[0][0].id,
+                               actor_id=user.id, expected=altered.recorded,
+                               actual=altered.actual) from altered
     return _file_name(chosen, "zip", False).replace("办结材料", "归档包")
 
 
