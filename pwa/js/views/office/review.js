@@ -57,8 +57,9 @@ function readings(visits, revisits) {
 // Approve not offered to this user (the server's rule, e.g. they handled the case): say why
 // rather than show no button at all.
 function withheldNote(withheld) {
-  return withheld.map((w) => refusal({ problem: { code: w.code, detail: w.detail } })
-    || html`<p class="refusal">${w.message?.[getLang()] || w.detail || ""}</p>`);
+  return withheld.map((w) => html`<div class="refusal" id="approve-withheld" data-code="${w.code}">${
+    refusal({ problem: { code: w.code, detail: w.detail } })
+    || html`<p>${w.message?.[getLang()] || w.detail || ""}</p>`}</div>`);
 }
 
 // Approve (a note if wanted) first; returning, with its reasons, folded away below it.
