@@ -265,7 +265,8 @@ def original_link(ev: Evidence) -> str:
         ev.content_type or "", "heic")
     return runtime.storage().presign_download(
         final_key(ev.id), expires_in=runtime.setting("DOWNLOAD_URL_TTL"),
-        filename=f"evidence-{ev.id}.{ext}", content_type=ev.content_type, attachment=True)
+        filename=f"evidence-{ev.id}.{ext}", content_type=ev.content_type, attachment=True,
+        sha256=ev.sha256)  # the local store checks the bytes again as they stream
 
 
 def thumbnail_links(ev: Evidence, names: Iterable[str] | None = None) -> dict[str, str]:
