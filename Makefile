@@ -49,6 +49,9 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $@
 
+# The address QR codes in closure files point to: the one the banner prints (never the
+# address a request came to; a phone on the LAN uses run-tls, which sets its own).
+run: export PUBLIC_BASE_URL ?= http://localhost:$(PORT)
 run: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET)
 	$(BIN)/fieldcase migrate
 	$(BIN)/fieldcase demo --if-empty
@@ -66,6 +69,7 @@ CADDY_ROOT := $(HOME)/.local/share/caddy/pki/authorities/local/root.crt
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq caddy
 
+run-tls: export PUBLIC_BASE_URL ?= https://$(LAN_HOST):$(TLS_PORT)
 run-tls: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET) /usr/bin/caddy
 	$(BIN)/fieldcase migrate
 	$(BIN)/fieldcase demo --if-empty

@@ -18,7 +18,7 @@ from server import create_app
 from server.domain.accounts import auth, login_throttle
 from server.domain.audit import audit, audit_checkpoints, timeline
 from server.domain.cases import sweep, workdays
-from server.domain.closure import sealing
+from server.domain.closure import seal_check, sealing
 from server.domain.core.errors import DomainError
 from server.domain.core.uow import transaction
 from server.domain.fieldwork import completion
@@ -125,6 +125,8 @@ def banner_cmd(port: str) -> None:
     else:
         click.echo(f"  Listening on {host}:{port}: from a phone, http://<this computer's "
                    f"address>:{port}/ (HTTPS is needed to install it and for location).")
+    base = os.environ.get("PUBLIC_BASE_URL") or f"http://localhost:{port}"
+    click.echo(f"  QR codes in closure files point to {base}/v/… (PUBLIC_BASE_URL)")
     click.echo(f"  API health: http://localhost:{port}/api/health, "
                f"OpenAPI: http://localhost:{port}/api/openapi.json")
     click.echo(f"  Demo logins (password {DEMO_PASSWORD}):")
@@ -186,23 +188,30 @@ def unlock_user_cmd(username: str) -> None:
 @click.option("--public-key", default=None,
               help="Check checkpoints against this key (hex) rather than this server's.")
 def verify_audit_cmd(public_key: str | None) -> None:
-    """Check the audit log's hash chain and every case timeline's chain."""
-    ok, broken = audit.verify_chain()
-    cases_broken = list(timeline.verify_chains())
+    """Check the audit log's hash chain and every case timeline's chain. Lists every entry
+    and event that does not hold (a malformed row by name), not only the first."""
+    entries = list(audit.chain_problems())
+    cases_broken = list(timeline.chain_problems())
     anchors = audit_checkpoints.verify(public_key)
-    for case_id, seq in cases_broken:
-        click.echo(f"case {case_id}: timeline altered at event {seq}", err=True)
+    for seq, why in entries:
+        click.echo(f"audit entry {seq}: {why}", err=True)
+    for case_id, seq, why in cases_broken:
+        click.echo(f"case {case_id}: timeline altered at event {seq}: {why}", err=True)
     for problem in anchors:
         click.echo(f"checkpoint {problem.checkpoint_id} (audit entry {problem.audit_seq}): "
                    f"{problem.reason}", err=True)
-    if not ok:
-        raise click.ClickException(f"audit chain broken at entry {broken}")
+    if entries:
+        raise click.ClickException(
+            f"audit chain broken at entry {entries[0][0]} ({len(entries)} entry(ies) in all)"
+            + (f"; {len(cases_broken)} case timeline event(s) altered" if cases_broken
+               else ""))
     if anchors:
         raise click.ClickException(f"audit log does not match {len(anchors)} signed "
                                    f"checkpoint problem(s); first at entry "
                                    f"{anchors[0].audit_seq}")
     if cases_broken:
-        raise click.ClickException(f"{len(cases_broken)} case timeline(s) altered")
+        raise click.ClickException(f"{len(cases_broken)} case timeline event(s) altered "
+                                   f"in {len({c for c, _s, _w in cases_broken})} case(s)")
     click.echo("audit chain intact and matching its signed checkpoints; every case "
                "timeline intact")
 
@@ -212,9 +221,10 @@ def verify_audit_cmd(public_key: str | None) -> None:
 def verify_case_cmd(case_id: str) -> None:
     """Recompute a sealed case from its stored bytes and rows: its timeline chain, each
     seal's manifest, hash and stored copy, the rows listed and every evidence item's bytes.
-    Prints the first thing that differs for each seal; exit status 1 if anything does."""
+    Prints every difference, and every row that cannot be read, by name; exit status 1 if
+    anything differs."""
     try:
-        findings = sealing.verify(case_id)
+        findings = seal_check.verify(case_id)
     except DomainError as error:
         _fail(error)
     for finding in findings:

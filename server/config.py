@@ -52,6 +52,16 @@ def _base_url(env: Mapping[str, str], name: str) -> str:
     return raw
 
 
+def _public_base(env: Mapping[str, str], production: bool) -> str:
+    base = _base_url(env, "PUBLIC_BASE_URL")
+    if base:
+        return base
+    if production:
+        raise ConfigError("PUBLIC_BASE_URL is required when FIELDCASE_ENV=production "
+                          "(the address printed in closure files' QR codes)")
+    return f"http://localhost:{env.get('PORT') or '8000'}"
+
+
 def _kept_secret(env: Mapping[str, str], name: str, instance: Path, production: bool,
                  make: Callable[[], str]) -> str:
     """A secret from the environment; required in production. Dev and demo keep a random
@@ -177,8 +187,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # Cases looked up by a complainant's number, per user (each lookup is audited).
         "PHONE_SEARCH_RATE_LIMIT": env.get("PHONE_SEARCH_RATE_LIMIT") or "120 per hour",
         # The address printed in verify QR codes (https://host): the photos' public page
-        # must stay reachable there. Unset: the address each request came to.
-        "PUBLIC_BASE_URL": _base_url(env, "PUBLIC_BASE_URL"),
+        # must stay reachable there. Never taken from a request (a forged Host would be
+        # printed into files kept for good): required in production; development uses
+        # the address `make run` prints.
+        "PUBLIC_BASE_URL": _public_base(env, production),
         "CORS_ORIGINS": [o for o in (env.get("CORS_ORIGINS") or "").split(",") if o],
         "FAR_FROM_CASE_M": _int(env, "FAR_FROM_CASE_M", 500),
         "CLOCK_DRIFT_S": _int(env, "CLOCK_DRIFT_S", 300),

@@ -22,6 +22,7 @@ from server.reports.archive import (
     FIXED_TIME,
     README_NAME,
     SUMS_NAME,
+    AlteredEntry,
     ArchiveEntry,
     archive_readme,
     write_archive,
@@ -182,17 +183,20 @@ def test_a_large_entry_is_streamed_not_held(tmp_path: Path) -> None:
         assert zf.getinfo("recording.m4a").file_size == 48 * len(chunk)
 
 
-def test_a_record_that_differs_from_the_bytes_shows_as_failed(
+def test_a_record_that_differs_from_the_bytes_stops_the_archive(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Issue 19: altered bytes are no longer archived beside their record (to fail
+    `sha256sum -c` later): the archive stops, and its caller records a security event."""
     recorded = hashlib.sha256(b"what was sealed").hexdigest()
     path = tmp_path / "a.zip"
-    with caplog.at_level(logging.WARNING), path.open("wb") as out:
+    with caplog.at_level(logging.WARNING), path.open("wb") as out, \
+            pytest.raises(AlteredEntry) as stopped:
         write_archive(out, [ArchiveEntry("photo.jpg", lambda: [b"what is stored"], recorded)],
                       README)
     assert "photo.jpg" in caplog.text
-    with zipfile.ZipFile(path) as zf:
-        assert f"{recorded}  photo.jpg" in zf.read(SUMS_NAME).decode()
+    assert (stopped.value.name, stopped.value.recorded) == ("photo.jpg", recorded)
+    assert stopped.value.actual == hashlib.sha256(b"what is stored").hexdigest()
 
 
 @pytest.mark.parametrize("name", ["../evil.txt", "/etc/passwd", "a//b", "a\\b.txt", "C:x",

@@ -278,3 +278,42 @@ def test_archive_entry_names_are_safe_whatever_the_reference(app, as_user, make_
     saved = unquote(answer.headers["Content-Disposition"].rsplit("''", 1)[-1])
     assert_plain(saved)
     assert "/" not in saved and saved.endswith(".zip")
+
+
+def _every_qr_and_text(pdf: bytes) -> tuple[list[str], str]:
+    urls, text = [], ""
+    with fitz.open(stream=pdf, filetype="pdf") as doc:
+        for page in doc:
+            text += page.get_text()
+            pix = page.get_pixmap(dpi=150)
+            image = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+            urls += [r.text for r in zxingcpp.read_barcodes(image)]
+    return urls, text
+
+
+def test_a_forged_host_never_reaches_a_closure_file(app, as_user, make_case) -> None:
+    """Issue 19: the first download's Host header went into the kept file, which every
+    later download then served. The address is the configured one, whatever the Host."""
+    office = as_user("reviewer")
+    case_id, photo = sealed_case(as_user, make_case)
+    # The Host a proxy passing anything on would hand over, with the reviewer's session.
+    forged = {"HTTP_HOST": "phish.example.com"}
+    for cookie in list(office.client._cookies.values()):
+        office.client.set_cookie(cookie.key, cookie.value, domain="phish.example.com")
+    answer = office.get(f"/api/cases/{case_id}/closure-file.pdf", environ_overrides=forged)
+    assert answer.status_code == 200, answer.get_json()
+    pdf = answer.get_data()
+    urls, text = _every_qr_and_text(pdf)
+    base = app.config["PUBLIC_BASE_URL"]
+    assert urls == [f"{base}/v/{photo['short_code']}"]
+    assert "phish" not in text and b"phish" not in pdf
+    docx = office.get(f"/api/cases/{case_id}/closure-file.docx",
+                      environ_overrides=forged).get_data()
+    assert b"phish" not in docx and "phish" not in docx_text(docx)
+    answer = office.get(f"/api/cases/{case_id}/archive.zip", environ_overrides=forged)
+    archive = answer.get_data()
+    answer.close()
+    with zipfile.ZipFile(io.BytesIO(archive)) as z:
+        assert not any(b"phish" in z.read(n) for n in z.namelist())
+    # And later downloads are the same configured bytes.
+    assert office.get(f"/api/cases/{case_id}/closure-file.pdf").get_data() == pdf

@@ -81,6 +81,38 @@ def test_a_reviewer_who_handled_the_case_may_not_approve_it(app, as_user, make_c
     assert approve(other, case_id).status_code == 200
 
 
+def test_a_reviewer_who_recorded_the_revisit_may_not_approve_it(
+        app, as_user, make_case) -> None:
+    """Issue 19: the reviewer who heard "satisfied" on the phone is a party to the case."""
+    office, other, inspector = as_user("reviewer_a"), as_user("reviewer"), as_user("insp_a")
+    case_id = in_hand(other, inspector, make_case)
+    submit_ready(other, inspector, office, case_id)  # reviewer_a records the revisit
+    refused = approve(office, case_id)
+    assert refused.status_code == 403, refused.get_json()
+    body = refused.get_json()
+    assert body["code"] == "closure.own_case"
+    assert "回访" in body["message"]["zh"] and "revisit" in body["message"]["en"]
+    assert seals(case_id) == 0 and "approved" not in events(case_id)
+    assert approve(other, case_id).status_code == 200
+
+
+def test_actions_leave_approve_out_for_whom_the_gate_refuses_and_say_why(
+        app, as_user, make_case) -> None:
+    office, other, inspector = as_user("reviewer_a"), as_user("reviewer"), as_user("insp_a")
+    case_id = in_hand(other, inspector, make_case)
+    submit_ready(other, inspector, office, case_id)
+    mine = office.get(f"/api/cases/{case_id}/actions").get_json()
+    assert "approve" not in [a["action"] for a in mine["actions"]]
+    assert "return" in [a["action"] for a in mine["actions"]]
+    [why] = mine["withheld"]
+    assert why["action"] == "approve" and why["code"] == "closure.own_case"
+    assert why["message"]["zh"] and why["message"]["en"]
+    case = office.get(f"/api/cases/{case_id}").get_json()
+    assert "approve" not in case["actions"] and case["withheld"][0]["code"] == "closure.own_case"
+    theirs = other.get(f"/api/cases/{case_id}/actions").get_json()
+    assert "approve" in [a["action"] for a in theirs["actions"]] and theirs["withheld"] == []
+
+
 def test_approval_waits_for_evidence_still_on_its_way(app, as_user, make_case) -> None:
     office, inspector = as_user("reviewer"), as_user("insp_a")
     case_id = in_hand(office, inspector, make_case)

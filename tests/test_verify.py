@@ -306,7 +306,9 @@ def test_qr_svg_holds_the_verify_url(app) -> None:  # type: ignore[no-untyped-de
     assert re.search(r"<svg\b[^>]*>", svg) and "<script" not in svg
     assert client.get("/api/verify/ABC/qr.svg").status_code == 404
     found = decode_qr(answer.get_data())
-    assert found == "http://localhost/v/7K3M-Q9TX"
+    assert found == f"{app.config['PUBLIC_BASE_URL']}/v/7K3M-Q9TX"  # configured, not Host
+    forged = client.get("/api/verify/7K3M-Q9TX/qr.svg", headers={"Host": "phish.example.com"})
+    assert "phish" not in decode_qr(forged.get_data())
     app.config["PUBLIC_BASE_URL"] = "https://verify.example.gov.cn"
     found = decode_qr(client.get("/api/verify/7K3M-Q9TX/qr.svg").get_data())
     assert found == "https://verify.example.gov.cn/v/7K3M-Q9TX"
@@ -331,7 +333,16 @@ def test_verify_url_and_public_base_setting(tmp_path) -> None:  # type: ignore[n
     from server.domain.closure.verification import verify_url
 
     assert verify_url("7K3M-Q9TX", "https://a.example/") == "https://a.example/v/7K3M-Q9TX"
-    assert load_config(str(tmp_path), {})["PUBLIC_BASE_URL"] == ""
+    # Never the request's address: a fixed local one in development, required in
+    # production.
+    assert load_config(str(tmp_path), {})["PUBLIC_BASE_URL"] == "http://localhost:8000"
+    assert load_config(str(tmp_path), {"PORT": "9000"})["PUBLIC_BASE_URL"] == \
+        "http://localhost:9000"
+    with pytest.raises(ConfigError, match="PUBLIC_BASE_URL"):
+        load_config(str(tmp_path), {"FIELDCASE_ENV": "production", "SECRET_KEY": "s",
+                                    "AUDIT_SIGNING_KEY": "ab" * 32,
+                                    "WEBHOOK_SECRET_KEY": "cd" * 32,
+                                    "PERSONAL_DATA_KEY": "ef" * 32})
     assert load_config(str(tmp_path), {"PUBLIC_BASE_URL": "https://a.example/ "})[
         "PUBLIC_BASE_URL"] == "https://a.example"
     with pytest.raises(ConfigError):

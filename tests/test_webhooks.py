@@ -170,7 +170,8 @@ def test_production_requires_https_and_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="PERSONAL_DATA_KEY"):  # the seals' key, too
         load_config(str(tmp_path), {**env, "WEBHOOK_SECRET_KEY": "cd" * 32})
     config = load_config(str(tmp_path), {**env, "WEBHOOK_SECRET_KEY": "cd" * 32,
-                                         "PERSONAL_DATA_KEY": "ef" * 32})
+                                         "PERSONAL_DATA_KEY": "ef" * 32,
+                                         "PUBLIC_BASE_URL": "https://a.example"})
     assert config["WEBHOOK_ALLOW_HTTP"] is False and config["WEBHOOK_ALLOWED_NETWORKS"] == ()
     dev = load_config(str(tmp_path), {"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8, 10.1.2.0/24"})
     assert dev["WEBHOOK_ALLOW_HTTP"] is True

@@ -162,7 +162,12 @@ export function sealBlock(seal, caseId) {
   const current = seal?.current;
   if (!current) return html`<p class="muted" id="not-sealed">${t("notSealed")}</p>`;
   const earlier = (seal.seals || []).filter((s) => s.id !== current.id);
+  const altered = seal.altered || [];
   return html`
+    ${altered.length ? html`<div class="notice warning" id="seal-altered" role="alert">
+      <p><b>${t("sealAltered")}</b></p>
+      <ul>${altered.map((a) => html`<li data-what="${a.what}">${a.what}${a.field ? html` · <code>${a.field}</code>` : ""}</li>`)}</ul>
+      <p class="small">${t("sealAlteredHelp")}</p></div>` : ""}
     <dl class="facts seal-facts" id="seal" data-number="${String(current.number)}" data-sha256="${current.sha256}">
       <dt>${t("sealNumber")}</dt><dd id="seal-number">${current.number}</dd>
       <dt>${t("sealSha")}</dt><dd class="hash" id="seal-sha256">${current.sha256}</dd>

@@ -107,3 +107,19 @@ test("the vocabulary's values are named from the server's labels, revisit method
   assert.equal(term("method.phone"), "method.phone"); // the app keeps no copy of its own
   setLang("zh");
 });
+
+test("the seal warns, in the user's language, where a sealed value no longer matches", () => {
+  setLang("zh");
+  const current = { id: "s1", number: 1, sha256: "ab".repeat(32), sealed_at: "2026-12-01T10:00:00Z" };
+  assert.doesNotMatch(String(sealBlock({ current, seals: [current], altered: [] }, "c1")), /seal-altered/);
+  const warned = String(sealBlock({ current, seals: [current],
+    altered: [{ what: "seal 1 case", field: "case.result" }] }, "c1"));
+  assert.match(warned, /id="seal-altered"/);
+  assert.match(warned, /role="alert"/);
+  assert.match(text(warned), /与封存时不一致/);
+  assert.match(text(warned), /seal 1 case · case\.result/);
+  setLang("en");
+  assert.match(text(String(sealBlock({ current, seals: [current],
+    altered: [{ what: "timeline event 3", field: "" }] }, "c1"))), /no longer match what was sealed/);
+  setLang("zh");
+});

@@ -6,15 +6,18 @@ hence no CSRF exposure. Only active when the app's storage is a LocalStorage.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.wsgi import wrap_file
 
 from server.api.problems import problem
+from server.domain.audit import tampering
 from server.storage import (
     BadToken,
     LocalStorage,
@@ -125,6 +128,37 @@ def put_blob(token: str) -> Response | tuple[Response, int]:
     return jsonify({"key": key, "size": size}), (200 if existed else 201)
 
 
+class AlteredBytes(Exception):
+    """Stored bytes differ from the hash the link was signed with: the download stops."""
+
+
+def _checked(chunks: Any, sha256: str, key: str) -> Iterator[bytes]:
+    """The chunks as they stream, hashed; the last is held back until the hash is known,
+    so altered bytes never arrive whole (the client sees a download cut short of its
+    Content-Length) and a security event is recorded."""
+    digest, held = hashlib.sha256(), None
+    try:
+        for chunk in chunks:
+            digest.update(chunk)
+            if held is not None:
+                yield held
+            held = chunk
+        if digest.hexdigest() != sha256:
+            current_app.logger.error("blob %s: stored bytes hash %s, signed %s", key,
+                                     digest.hexdigest(), sha256)
+            parts = key.split("/")  # evidence/<id>/original
+            tampering.refuse(f"stored bytes on download ({key})", parts[0][:30],
+                             parts[1] if len(parts) > 1 else key[-36:], actor_id=None,
+                             expected=sha256, actual=digest.hexdigest())
+            raise AlteredBytes(key)
+        if held is not None:
+            yield held
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+
+
 @blobs_bp.get("/<token>")
 def get_blob(token: str) -> Response:
     found = _claims("get", token)
@@ -144,8 +178,11 @@ def get_blob(token: str) -> Response:
             "The object could not be read; try again later.",
         )
 
+    body: Any = wrap_file(request.environ, f, _CHUNK)  # closed by the server, even on abort
+    if claims.get("sha"):
+        body = stream_with_context(_checked(body, claims["sha"], claims["key"]))
     resp = Response(
-        wrap_file(request.environ, f, _CHUNK),  # closed by the WSGI server, even on abort
+        body,
         content_type=claims.get("ct") or info.content_type or "application/octet-stream",
         direct_passthrough=True,
     )

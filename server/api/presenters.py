@@ -38,7 +38,8 @@ def present_deadline(deadline: Deadline | None) -> dict[str, Any] | None:
 
 
 def present_case(case: Case, now: datetime | None = None,
-                 actions: list[str] | None = None) -> dict[str, Any]:
+                 actions: list[str] | None = None,
+                 withheld: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """`now` fixes the moment the deadline is told at (one moment for a whole list);
     `actions`, for a single case, what the viewer may do now."""
     has_contact = case.complainant_name or case.complainant_phone
@@ -51,6 +52,7 @@ def present_case(case: Case, now: datetime | None = None,
         "co_units": [{"id": cu.unit_id, "name": cu.unit.name, "part": cu.part}
                      for cu in case.co_units],
         **({"actions": actions} if actions is not None else {}),
+        **({"withheld": withheld} if withheld is not None else {}),
         "location": {"lat": case.lat, "lon": case.lon} if case.lat is not None else None,
         "complainant": {"name": mask_name(case.complainant_name),
                         "phone": mask_phone(case.complainant_phone)} if has_contact else None,

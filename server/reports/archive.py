@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["README_NAME", "SUMS_NAME", "ArchiveEntry", "archive_readme", "safe_name",
-           "write_archive"]
+__all__ = ["README_NAME", "SUMS_NAME", "AlteredEntry", "ArchiveEntry", "archive_readme",
+           "safe_name", "write_archive"]
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +45,22 @@ class ArchiveEntry:
     sha256: str | None = None
 
 
+class AlteredEntry(Exception):
+    """An entry's bytes, hashed as they streamed in, differ from the hash on record: the
+    archive must not be handed out (the caller records the security event)."""
+
+    def __init__(self, name: str, recorded: str, actual: str) -> None:
+        super().__init__(f"archive entry {name}: bytes hash {actual}, record says {recorded}")
+        self.name, self.recorded, self.actual = name, recorded, actual
+
+
 def write_archive(out: BinaryIO, entries: Iterable[ArchiveEntry], readme: str) -> None:
     """Write the ZIP to `out`: README.txt, each entry in order, then SHA256SUMS.
 
     `out` need not be seekable (a ZIP written to a pipe uses data descriptors instead).
-    ValueError for a name that is unsafe to extract, reserved, duplicated or unlistable.
+    ValueError for a name that is unsafe to extract, reserved, duplicated or unlistable;
+    AlteredEntry as soon as an entry's bytes differ from its recorded hash (`out` then
+    holds a partial archive the caller discards).
     """
     sums: list[tuple[str, str]] = []
     seen = {README_NAME, SUMS_NAME}
@@ -70,6 +81,7 @@ def write_archive(out: BinaryIO, entries: Iterable[ArchiveEntry], readme: str) -
             if recorded != actual:
                 log.warning("archive entry %s: bytes hash %s, record says %s", name, actual,
                             recorded)
+                raise AlteredEntry(name, recorded, actual)
             sums.append((recorded, name))
         listing = "".join(f"{digest}  {name}\n" for digest, name in sums)
         _write(zf, SUMS_NAME, [listing.encode("utf-8")])

@@ -294,8 +294,12 @@ class Storage(ABC):
         filename: str | None = None,
         content_type: str | None = None,
         attachment: bool = True,
+        sha256: str | None = None,
     ) -> str:
-        """A URL that GETs `key`, with Content-Disposition and optional Content-Type override."""
+        """A URL that GETs `key`, with Content-Disposition and optional Content-Type override.
+        `sha256`: the bytes' recorded hash; a store that serves the bytes through this app
+        checks it as they stream and cuts the download short on a mismatch (S3 serves them
+        itself: the caller checks before handing out the link)."""
 
     @abstractmethod
     def check(self) -> None:

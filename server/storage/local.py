@@ -316,6 +316,7 @@ class LocalStorage(Storage):
         filename: str | None = None,
         content_type: str | None = None,
         attachment: bool = True,
+        sha256: str | None = None,
     ) -> str:
         validate_key(key)
         if content_type is not None:
@@ -328,6 +329,7 @@ class LocalStorage(Storage):
                 "size": None,
                 "fn": filename,
                 "att": bool(attachment),
+                **({"sha": sha256} if sha256 else {}),
             },
             expires_in,
         )

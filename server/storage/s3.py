@@ -265,6 +265,7 @@ class S3Storage(Storage):
         filename: str | None = None,
         content_type: str | None = None,
         attachment: bool = True,
+        sha256: str | None = None,
     ) -> str:
         validate_key(key)
         validate_expiry(expires_in)

@@ -2,7 +2,7 @@
 integrity flag shows the checklist with that rule unmet, approving it is refused with the
 unmet rules, the flag explained with a note meets the rule, the approval seals the case,
 and the closure files download (DOCX and PDF, the same bytes twice). A reviewer who
-recorded a visit on the case is told they may not approve it. Screenshots go to
+recorded a visit on the case is not offered approve and is told why. Screenshots go to
 /tmp/shots/ (a 1440x900 desk, and a 390x844 phone in night mode)."""
 
 from __future__ import annotations
@@ -284,18 +284,19 @@ def test_a_reviewer_who_recorded_a_visit_may_not_approve(  # type: ignore[no-unt
     with desk(browser, live, errors=errors) as page:
         open_review(page, case_id, "submitted")
         page.wait_for_selector("#checklist-state[data-ready=true]")
-        page.click("#approve")
-        problem = page.locator("#decision-problem[data-code='closure.own_case']")
+        # Approve is not offered to them (issue 19): the decision says why instead.
+        problem = page.locator("#approve-withheld[data-code='closure.own_case']")
         problem.wait_for()
         assert "你处理过此案件" in problem.inner_text()
         assert "不能验收" in problem.inner_text()
+        assert page.locator("#approve").count() == 0
+        assert page.locator("#return-box").count() == 1  # returning stays theirs
         assert reviewer.get(f"/api/cases/{case_id}").get_json()["status"] == "submitted"
         shot(page, "review_1440_own_case.png")
     # The submitted case on a phone at night: the decision below the checklist.
     with night_phone(browser, live, f"/#/review/{case_id}") as page:
-        page.wait_for_selector("body.red .review-page[data-status=submitted] #approve")
-        page.click("#approve")
-        page.wait_for_selector("#decision-problem[data-code='closure.own_case']")
+        page.wait_for_selector("body.red .review-page[data-status=submitted] "
+                               "#approve-withheld[data-code='closure.own_case']")
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"the page is {width} px wide on a 390 px phone"
         shot(page, "review_390_night_own_case.png")

@@ -69,7 +69,8 @@ class CaseItem(MethodView):
         """One case, with the actions the current user may take now."""
         user = current_user()
         case = scope.get_case(user, case_id)
-        return present_case(case, actions=[a.name for a in lifecycle.allowed(user, case)])
+        return present_case(case, actions=[a.name for a in lifecycle.allowed(user, case)],
+                        withheld=lifecycle.withheld(user, case))
 
     @blp.arguments(CaseUpdateSchema)
     @blp.response(200, CaseSchema)

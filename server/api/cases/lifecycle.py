@@ -69,7 +69,8 @@ def transition(data: dict, case_id: str):  # type: ignore[no-untyped-def]
              "contact": last_contact()}
     case = lifecycle.act(user, case_id, data["action"], data["version"], params,
                          client_id=data.get("client_id"), phone=phone)
-    return present_case(case, actions=[a.name for a in lifecycle.allowed(user, case)])
+    return present_case(case, actions=[a.name for a in lifecycle.allowed(user, case)],
+                        withheld=lifecycle.withheld(user, case))
 
 
 @blp.route("/cases/<case_id>/actions")
@@ -81,7 +82,7 @@ def actions(case_id: str):  # type: ignore[no-untyped-def]
     return {"version": case.version, "status": case.status, "actions": [
         {"action": a.name, "params": [{"name": p.name, "kind": p.kind,
                                        "required": p.required} for p in a.params]}
-        for a in lifecycle.allowed(user, case)]}
+        for a in lifecycle.allowed(user, case)], "withheld": lifecycle.withheld(user, case)}
 
 
 @blp.route("/cases/<case_id>/timeline")

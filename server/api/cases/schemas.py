@@ -142,6 +142,8 @@ class CaseSchema(Schema):
     co_units = fields.List(fields.Nested(lambda: CoUnitSchema()))
     actions = fields.List(Text(), metadata={
         "description": "What the current user may do now (single case answers only)."})
+    withheld = fields.List(fields.Nested(lambda: WithheldSchema()), metadata={
+        "description": "Single case answers only: actions not offered, with why."})
     deadline = fields.Nested(DeadlineSchema, allow_none=True,
                              metadata={"description": "Null once the case is closed."})
 
@@ -196,10 +198,23 @@ class ActionSchema(Schema):
     params = fields.List(fields.Nested(ParamSchema))
 
 
+class WithheldSchema(Schema):
+    """An action the table allows now that a rule refuses this user, and why."""
+
+    action = Text()
+    code = Text(metadata={"description": "The problem code the action would answer."})
+    detail = Text()
+    message = fields.Dict(keys=Text(), values=Text(), allow_none=True,
+                          metadata={"description": "Why, {zh, en}."})
+
+
 class ActionsSchema(Schema):
     version = fields.Integer()
     status = Text()
     actions = fields.List(fields.Nested(ActionSchema))
+    withheld = fields.List(fields.Nested(WithheldSchema), metadata={
+        "description": "Actions not offered to this user, with why (approve for someone "
+                       "who handled the case: closure.own_case)."})
 
 
 class ActorSchema(Schema):

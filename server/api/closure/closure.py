@@ -21,7 +21,7 @@ from server.api.closure.schemas import (
 )
 from server.api.security import current_user, load_user
 from server.domain.closure import checklist as closure_checklist
-from server.domain.closure import closure_files, periods
+from server.domain.closure import closure_files, periods, seal_check
 from server.storage import content_disposition
 
 blp = Blueprint("closure", __name__, url_prefix="/api",
@@ -71,15 +71,14 @@ def _batch(args: dict) -> list[str]:
 
 
 def _file(case_ids: list[str], kind: str, public: bool, per_page: int = 1) -> Response:
-    made = closure_files.closure_file(current_user(), case_ids, kind, public, request.host_url,
-                                      per_page)
+    made = closure_files.closure_file(current_user(), case_ids, kind, public, per_page)
     return _download(made.chunks(), made.name, made.content_type, made.sha256, made.size)
 
 
 def _archive(case_ids: list[str]) -> Response:
     spool = tempfile.SpooledTemporaryFile(max_size=32 << 20)  # noqa: SIM115 - handed on
     try:
-        name = closure_files.write_archive(current_user(), case_ids, request.host_url, spool)
+        name = closure_files.write_archive(current_user(), case_ids, spool)
     except BaseException:
         spool.close()
         raise
@@ -101,7 +100,9 @@ ZIP_DOC = {"responses": {"200": {"description": "The archive.", "content": {
 def seal(case_id: str):  # type: ignore[no-untyped-def]
     """The case's current seal (its manifest and hash) while it is closed, and every seal
     it has had (a reopen keeps them; each closure adds one)."""
-    return closure_files.seal_view(current_user(), case_id)
+    view = closure_files.seal_view(current_user(), case_id)
+    view["altered"] = seal_check.altered(case_id)  # the review page warns of each
+    return view
 
 
 @blp.route("/cases/<case_id>/closure-file.<any(docx, pdf):kind>")

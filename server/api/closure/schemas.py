@@ -88,10 +88,18 @@ class CurrentSealSchema(SealSummarySchema):
                                                     "JSON: sorted keys, no spaces)."})
 
 
+class AlteredSchema(Schema):
+    what = Text(metadata={"description": "e.g. `seal 1 case`, `timeline event 3`."})
+    field = Text(metadata={"description": "e.g. `case.result`; empty for a whole part."})
+
+
 class SealViewSchema(Schema):
     current = fields.Nested(CurrentSealSchema, allow_none=True, metadata={
         "description": "The seal of the case's present closure; null while reopened."})
     seals = fields.List(fields.Nested(SealSummarySchema))
+    altered = fields.List(fields.Nested(AlteredSchema), metadata={
+        "description": "Where a sealed value no longer matches what is stored now (empty "
+                       "when intact): the seal or timeline part and the field."})
 
 
 # ---- verification ----------------------------------------------------------------------

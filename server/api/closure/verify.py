@@ -108,7 +108,7 @@ def check(code: str):  # type: ignore[no-untyped-def]
 def qr(code: str) -> Response:
     """The QR code (SVG) of the code's public page `<base>/v/<code>`. It holds only that
     URL, so any well-formed code gets one, whether it exists or not."""
-    url = verification.target_url(code, request.host_url)
+    url = verification.target_url(code)
     response = Response(qr_svg(url), mimetype="image/svg+xml")
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response

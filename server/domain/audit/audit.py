@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from server.domain.audit import rows
 from server.extensions import db
 from server.models import AuditEntry
 from server.models.base import utcnow
@@ -63,14 +65,44 @@ def record(action: str, entity_type: str, entity_id: str, *, actor_id: str | Non
                 raise
 
 
+def chain_problems() -> Iterator[tuple[int, str]]:
+    """Every entry that does not hold, (seq, why), in order: each entry is checked against
+    its own stored link, so one altered entry does not hide another after it, and a row
+    that cannot be read is named rather than stopping the check."""
+    prev = GENESIS
+    query = sa.select(AuditEntry.seq, AuditEntry.at, AuditEntry.actor_id, AuditEntry.action,
+                      AuditEntry.entity_type, AuditEntry.entity_id,
+                      rows.json_text(AuditEntry.data), AuditEntry.prev_hash,
+                      AuditEntry.entry_hash).order_by(AuditEntry.seq)
+    result = db.session.execute(query.execution_options(yield_per=1000))
+    try:  # closed even when the caller stops early (a server-side cursor)
+        for row in result:
+            reasons = []
+            if row.prev_hash != prev:
+                reasons.append("does not link to the entry before it (removed or reordered)")
+            data, bad = rows.parse(row.data)
+            if bad:
+                reasons.append(f"malformed data column: {bad}")
+            else:
+                try:
+                    expected = _entry_hash(row.prev_hash, row.at, row.actor_id, row.action,
+                                           row.entity_type, row.entity_id, data)
+                except (AttributeError, TypeError, ValueError) as exc:
+                    reasons.append(f"unreadable row: {exc}")
+                else:
+                    if row.entry_hash != expected:
+                        reasons.append("its content no longer matches its hash (altered)")
+            if reasons:
+                yield row.seq, "; ".join(reasons)
+            prev = row.entry_hash
+    finally:
+        result.close()
+
+
 def verify_chain() -> tuple[bool, int | None]:
     """(True, None) when every entry hashes to itself and links to the one before;
     otherwise (False, seq of the first broken entry)."""
-    prev = GENESIS
-    for entry in db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.seq)):
-        expected = _entry_hash(prev, entry.at, entry.actor_id, entry.action, entry.entity_type,
-                               entry.entity_id, entry.data)
-        if entry.prev_hash != prev or entry.entry_hash != expected:
-            return False, entry.seq
-        prev = entry.entry_hash
-    return True, None
+    problems = chain_problems()
+    first = next(problems, None)
+    problems.close()  # its cursor with it
+    return (True, None) if first is None else (False, first[0])

@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from server.domain.audit import rows
 from server.extensions import db
 from server.models import Case, CaseEvent
 from server.models.base import utcnow
@@ -81,24 +82,50 @@ def events(case_id: str, *, kinds: tuple[str, ...] | None = None,
     return list(db.session.scalars(query.order_by(CaseEvent.seq)))
 
 
-def verify_chains(case_id: str | None = None) -> Iterator[tuple[str, int]]:
-    """(case_id, seq) of the first altered or missing event of each broken chain (of one
-    case's chain when `case_id` is given).
+def chain_problems(case_id: str | None = None) -> Iterator[tuple[str, int, str]]:
+    """Every event that does not hold, (case_id, seq, why), each case's chain (one case's
+    when `case_id` is given) in order. Each event is checked against its own stored link,
+    so one altered event does not hide another after it; a row that cannot be read (a
+    malformed data column) is named rather than stopping the check.
 
     Streams every event once, in chain order: memory stays flat however many cases."""
-    current, prev, expected_seq, broken = None, GENESIS, 1, False
-    query = sa.select(CaseEvent).order_by(CaseEvent.case_id, CaseEvent.seq)
+    current, prev, expected_seq = None, GENESIS, 1
+    query = sa.select(CaseEvent.case_id, CaseEvent.seq, CaseEvent.at, CaseEvent.kind,
+                      CaseEvent.actor_id, rows.json_text(CaseEvent.data), CaseEvent.version,
+                      CaseEvent.prev_hash, CaseEvent.hash
+                      ).order_by(CaseEvent.case_id, CaseEvent.seq)
     if case_id is not None:
         query = query.where(CaseEvent.case_id == case_id)
-    for ev in db.session.scalars(query.execution_options(yield_per=1000)):
-        if ev.case_id != current:
-            current, prev, expected_seq, broken = ev.case_id, GENESIS, 1, False
-        if broken:
-            continue
-        recomputed = event_hash(prev, ev.case_id, ev.seq, ev.at, ev.kind, ev.actor_id, ev.data,
-                                ev.version)
-        if ev.seq != expected_seq or ev.prev_hash != prev or ev.hash != recomputed:
-            broken = True
-            yield ev.case_id, ev.seq
-            continue
-        prev, expected_seq = ev.hash, expected_seq + 1
+    result = db.session.execute(query.execution_options(yield_per=1000))
+    try:  # closed even when the caller stops early (a server-side cursor)
+        for ev in result:
+            if ev.case_id != current:
+                current, prev, expected_seq = ev.case_id, GENESIS, 1
+            reasons = []
+            if ev.seq != expected_seq:
+                reasons.append(f"event {expected_seq} expected here (removed or renumbered)")
+            if ev.prev_hash != prev:
+                reasons.append("does not link to the event before it")
+            data, bad = rows.parse(ev.data)
+            if bad:
+                reasons.append(f"malformed data column: {bad}")
+            else:
+                try:
+                    recomputed = event_hash(ev.prev_hash, ev.case_id, ev.seq, ev.at, ev.kind,
+                                            ev.actor_id, data, ev.version)
+                except (AttributeError, TypeError, ValueError) as exc:
+                    reasons.append(f"unreadable row: {exc}")
+                else:
+                    if ev.hash != recomputed:
+                        reasons.append("its content no longer matches its hash (altered)")
+            if reasons:
+                yield ev.case_id, ev.seq, "; ".join(reasons)
+            prev, expected_seq = ev.hash, ev.seq + 1
+    finally:
+        result.close()
+
+
+def verify_chains(case_id: str | None = None) -> Iterator[tuple[str, int]]:
+    """(case_id, seq) of every altered, missing or unreadable event."""
+    for broken_case, seq, _why in chain_problems(case_id):
+        yield broken_case, seq

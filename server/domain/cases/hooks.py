@@ -41,3 +41,8 @@ approval_gate = Hook("approval_gate")
 # hung store never holds the audit log's lock); the command calls record() after its
 # `approved` event, and the seal enters the case's chain.
 approval_seal = Hook("approval_seal")
+
+# (user, case) -> DomainError | None, read-only: why this user may never approve this case
+# (closure: separation of duties). The gate refuses with it and `allowed` leaves approve
+# out of the offered actions for the same people: one rule for both.
+approval_refusal = Hook("approval_refusal")

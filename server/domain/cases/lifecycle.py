@@ -103,8 +103,25 @@ def permitted(user: User, case: Case, action: Action) -> bool:
 
 
 def allowed(user: User, case: Case) -> list[Action]:
-    """What this user may do to this case now."""
-    return [a for a in TRANSITIONS if case.status in a.sources and permitted(user, case, a)]
+    """What this user may do to this case now: approve is left out for someone the
+    approval gate would refuse for who they are (see `withheld`)."""
+    found = [a for a in TRANSITIONS if case.status in a.sources and permitted(user, case, a)]
+    if any(a.name == "approve" for a in found) and hooks.approval_refusal(user, case):
+        found = [a for a in found if a.name != "approve"]
+    return found
+
+
+def withheld(user: User, case: Case) -> list[dict[str, Any]]:
+    """The actions the table allows this user now but the approval rule refuses, each with
+    the problem's code and words (zh/en), so the app can say why rather than go quiet."""
+    if case.status not in ACTIONS["approve"].sources or not permitted(
+            user, case, ACTIONS["approve"]):
+        return []
+    refusal = hooks.approval_refusal(user, case)
+    if refusal is None:
+        return []
+    return [{"action": "approve", "code": refusal.code, "detail": refusal.detail,
+             "message": refusal.extra.get("message")}]
 
 
 # ---- the command -----------------------------------------------------------------------

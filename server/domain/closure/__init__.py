@@ -11,4 +11,4 @@ the files).
 
 # Importing the package registers its approval gate and its seal with the lifecycle
 # (server.domain.cases.hooks).
-from server.domain.closure import checklist, sealing  # noqa: F401
+from server.domain.closure import checklist, duties, sealing  # noqa: F401

@@ -17,7 +17,7 @@ from server.domain.accounts.roles import OFFICE_ROLES, require_role
 from server.domain.audit import audit, timeline
 from server.domain.cases import hooks, lifecycle
 from server.domain.core import labels
-from server.domain.core.errors import Conflict, Forbidden, Invalid
+from server.domain.core.errors import Conflict, Invalid
 from server.domain.core.geo import distance_m
 from server.domain.core.uow import command
 from server.domain.fieldwork.evidence import get_evidence
@@ -165,12 +165,9 @@ def approval_gate(user: User, case: Case) -> None:
     """What approving needs beyond the transition table (a helper of the approve command):
     a reviewer who handled the case may not approve it (separation of duties), evidence
     still on its way must arrive first, and every checklist rule must be met."""
-    handled = db.session.scalar(sa.select(sa.or_(
-        sa.exists().where(Visit.case_id == case.id, Visit.created_by == user.id),
-        sa.exists().where(Evidence.case_id == case.id, Evidence.uploaded_by == user.id))))
-    if handled:
-        raise Forbidden("closure.own_case", "You recorded a visit or filed evidence on this "
-                        "case: another reviewer must approve it.")
+    refusal = hooks.approval_refusal(user, case)  # closure.duties: the one rule
+    if refusal is not None:
+        raise refusal
     pending = list(db.session.scalars(sa.select(Evidence.id).where(
         Evidence.case_id == case.id, Evidence.state == "pending").limit(20)))
     if pending:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, require_role
-from server.domain.audit import audit
+from server.domain.audit import audit, tampering
 from server.domain.closure import sealing, verification
 from server.domain.core import labels, runtime
 from server.domain.core.errors import Conflict, Invalid, NotFound
@@ -124,18 +124,17 @@ def sealed_cases(user: User, case_ids: Iterable[str]) -> list[tuple[Case, Seal]]
 
 # ---- the closure file -------------------------------------------------------------------
 def closure_file(user: User, case_ids: Iterable[str], kind: str, public: bool,
-                 request_base: str, per_page: int = 1) -> StoredFile:
+                 per_page: int = 1) -> StoredFile:
     if kind not in KINDS:
         raise Invalid("closure.bad_kind", f"One of {', '.join(KINDS)}.")
     if per_page not in PER_PAGE:
         raise Invalid("closure.bad_per_page", "Photos per page: 1 or 2.",
                       errors={"per_page": ["One of 1, 2."]})
-    return _stored_file(user, sealed_cases(user, case_ids), kind, public, request_base,
-                        per_page)
+    return _stored_file(user, sealed_cases(user, case_ids), kind, public, per_page)
 
 
 def _stored_file(user: User, chosen: list[tuple[Case, Seal]], kind: str, public: bool,
-                 request_base: str, per_page: int = 1) -> StoredFile:
+                 per_page: int = 1) -> StoredFile:
     """The file of these sealed cases, made now unless it was made before."""
     seal_ids = [s.id for _c, s in chosen]
     # LAYOUT_VERSION: a file made with an older layout is made again, not served.
@@ -149,16 +148,16 @@ def _stored_file(user: User, chosen: list[tuple[Case, Seal]], kind: str, public:
             raise Invalid("closure.too_many_photos", f"These cases hold {photos} photos; a "
                           f"closure file takes at most {MAX_PHOTOS}: split the batch.",
                           errors={"case": [f"At most {MAX_PHOTOS} photos in all."]})
-        made = _make(user, chosen, kind, public, key, request_base, per_page)
+        made = _make(user, chosen, kind, public, key, per_page)
     return StoredFile(name, CONTENT_TYPES[kind], made.sha256, made.size, made.object_key)
 
 
 def _make(user: User, chosen: list[tuple[Case, Seal]], kind: str, public: bool, key: str,
-          request_base: str, per_page: int = 1) -> ClosureFile:
+          per_page: int = 1) -> ClosureFile:
     """Render, store, then record, in that order: a store failure leaves no row behind,
     and two reviewers making the same file at once end up with one row (the second
     reads the first's)."""
-    packet = build_packet(chosen, public, verification.public_base(request_base), per_page)
+    packet = build_packet(chosen, public, verification.public_base(), per_page)  # never the Host
     body = render.render_docx(packet) if kind == "docx" else render_pdf(packet)
     sha256 = hashlib.sha256(body).hexdigest()
     object_key = f"closure-files/{sha256}.{kind}"
@@ -343,12 +342,11 @@ def _reading_line(m: Measurement) -> str:
 
 
 # ---- the archive ------------------------------------------------------------------------
-def write_archive(user: User, case_ids: Iterable[str], request_base: str,
-                  out: IO[bytes]) -> str:
+def write_archive(user: User, case_ids: Iterable[str], out: IO[bytes]) -> str:
     """A ZIP of the cases' originals, seal manifests and closure files (DOCX and PDF),
     with a README on checking the hashes. Returns its file name."""
     chosen = sealed_cases(user, case_ids)
-    files = [_stored_file(user, chosen, kind, False, request_base) for kind in KINDS]
+    files = [_stored_file(user, chosen, kind, False) for kind in KINDS]
     store = runtime.storage()
     entries: list[zip_archive.ArchiveEntry] = []
     lines = []
@@ -359,9 +357,10 @@ def write_archive(user: User, case_ids: Iterable[str], request_base: str,
         folder = _case_label(case.external_ref, case.id)
         if short[folder] > 1:  # two ids' starts alike in one batch: the whole id
             folder = _case_label(case.external_ref, case.id, full_id=True)
-        manifest = s.manifest.encode()
+        manifest = sealing.shareable_manifest(s)  # an old seal's copy keyed too
         entries.append(zip_archive.ArchiveEntry(
-            f"{folder}/seal-{s.number}.json", lambda body=manifest: [body], s.sha256))
+            f"{folder}/seal-{s.number}.json", lambda body=manifest: [body],
+            hashlib.sha256(manifest).hexdigest()))
         for item in json.loads(s.manifest)["evidence"]:
             entries.append(zip_archive.ArchiveEntry(
                 f"{folder}/originals/{item['id']}{_suffix(item['content_type'])}",
@@ -369,8 +368,13 @@ def write_archive(user: User, case_ids: Iterable[str], request_base: str,
         lines.append(f"{folder}: {case.subject}；封存 {s.number}，SHA-256 {s.sha256}")
     for f in files:
         entries.append(zip_archive.ArchiveEntry(f.name, f.chunks, f.sha256))
-    zip_archive.write_archive(out, entries, zip_archive.archive_readme(
-        "环境信访案件归档包 / Case archive", lines))
+    try:
+        zip_archive.write_archive(out, entries, zip_archive.archive_readme(
+            "环境信访案件归档包 / Case archive", lines))
+    except zip_archive.AlteredEntry as altered:  # stored bytes changed since recorded
+        raise tampering.refuse(f"archive entry {altered.name}", "case", chosen[0][0].id,
+                               actor_id=user.id, expected=altered.recorded,
+                               actual=altered.actual) from altered
     return _file_name(chosen, "zip", False).replace("办结材料", "归档包")
 
 
@@ -392,7 +396,7 @@ def seal_view(user: User, case_id: str) -> dict[str, Any]:
         "id": last.id, "number": last.number, "sha256": last.sha256,
         "sealed_at": last.sealed_at, "published_at": last.published_at,
         "sealed_by": {"id": last.sealed_by, "name": names.get(last.sealed_by, "")},
-        "manifest": json.loads(last.manifest)}
+        "manifest": json.loads(sealing.shareable_manifest(last))}
     return {"current": current, "seals": [
         {"id": s.id, "number": s.number, "sha256": s.sha256, "sealed_at": s.sealed_at}
         for s in seals]}

@@ -1,7 +1,7 @@
 """The seal of a closed case: a manifest of every evidence item (its SHA-256, size, capture
 fix, receipt time), the visits and readings, the revisits and the closure decision, kept
 byte for byte in the database and the object store, its own hash on the case's timeline
-chain. `verify` recomputes it all from the stored bytes and rows.
+chain. `seal_check.verify` recomputes it all from the stored bytes and rows.
 
 The manifest holds no personal data in clear: the complainant and each respondent enter
 as a keyed hash of what was recorded, enough to see a change, nothing to read or guess."""
@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,9 +22,8 @@ from sqlalchemy.orm import selectinload
 from server.domain.audit import audit, timeline
 from server.domain.cases import hooks
 from server.domain.core import runtime
-from server.domain.core.errors import NotFound
 from server.extensions import db
-from server.models import Case, CaseEvent, Evidence, Revisit, Seal, User, Visit
+from server.models import Case, Evidence, Revisit, Seal, User, Visit
 from server.models.base import utcnow
 from server.storage import StorageError
 
@@ -171,6 +170,52 @@ def _revisit(r: Revisit, personal: Personal) -> dict[str, Any]:
     }
 
 
+# Format 1's plain hashes of personal data: where they sit in a manifest.
+_PLAIN_PERSONAL = ("complainant_sha256", "notes_sha256", "record_sha256")
+
+
+def shareable_manifest(s: Seal) -> bytes:
+    """The seal's manifest as it may leave the server (an archive, the seal's page). A
+    format 2 manifest as it is: its personal hashes are keyed. A format 1 one held plain
+    SHA-256 of [name, phone], which the masked number printed beside gives back in 10,000
+    tries; its copy carries each such hash keyed in turn (HMAC under PERSONAL_DATA_KEY of
+    the sealed hash, `<field>_hmac`), so a change still shows to whoever holds the key and
+    nothing can be guessed. Its own hash then differs from the seal's: it says so, and
+    `fieldcase verify-case` checks the original kept on the server."""
+    try:
+        manifest = json.loads(s.manifest)
+    except ValueError:
+        return s.manifest.encode()  # not a manifest: verify-case names it
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_1:
+        return s.manifest.encode()
+    key = _personal_key()
+
+    def keyed(node: Any, inside_revisits: bool = False) -> Any:
+        if isinstance(node, list):
+            return [keyed(x, inside_revisits) for x in node]
+        if not isinstance(node, dict):
+            return node
+        out = {}
+        for name, value in node.items():
+            # A measurement's record_sha256 is the meter's record, nothing personal; a
+            # respondent's (under revisits) is their name, contact and answers.
+            personal = name in _PLAIN_PERSONAL and (name != "record_sha256" or inside_revisits)
+            if personal and isinstance(value, str):
+                out[f"{name}_hmac"] = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+            else:
+                out[name] = keyed(value, inside_revisits or name == "revisits")
+        return out
+
+    copy = keyed(manifest)
+    copy["archive_copy"] = {
+        "of_seal_sha256": s.sha256,
+        "personal": {"hash": "HMAC-SHA256 of the sealed SHA-256", "key_id": personal_key_id()},
+        "note": "封存格式1的个人信息哈希已用密钥重新计算；原件保存在服务器上，用 fieldcase "
+                "verify-case 核验。 / Format 1's personal-data hashes keyed for this copy; "
+                "the original stays on the server (fieldcase verify-case checks it)."}
+    return canonical(copy)
+
+
 def object_key(case_id: str, number: int, sha256: str) -> str:
     return f"seals/{case_id}/{number}-{sha256}.json"
 
@@ -292,107 +337,3 @@ def latest_of(case_ids: list[str]) -> dict[str, Seal]:
     rows = db.session.scalars(sa.select(Seal).join(
         top, sa.and_(Seal.case_id == top.c.case_id, Seal.number == top.c.number)))
     return {s.case_id: s for s in rows}
-
-
-# ---- verification -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class Finding:
-    what: str     # where it differs: "timeline", "seal 1 manifest", "evidence <id> bytes"...
-    detail: str
-
-
-def verify(case_id: str) -> list[Finding]:
-    """Everything that differs from what was sealed, first thing first for each seal:
-    the case's timeline chain, each seal's manifest against its hash, the timeline and
-    the stored copy, the rows listed against the rows now, and every sealed evidence
-    item's stored bytes against its SHA-256."""
-    case = db.session.get(Case, case_id)
-    if case is None:
-        raise NotFound("case.not_found", "No such case.")
-    found = [Finding("timeline", f"event {seq} of the case's chain was altered or removed")
-             for _case, seq in timeline.verify_chains(case_id=case.id)]
-    seals = seals_of(case.id)
-    if not seals:
-        raise NotFound("closure.not_sealed", "This case has never been sealed.")
-    events = {e.seq: e for e in timeline.events(case.id, kinds=("sealed",))}
-    for s in seals:
-        first = next(_differences(case, s, events.get(s.event_seq), current=s is seals[-1]
-                                  and case.status == "closed"), None)
-        if first is not None:
-            found.append(first)
-    return found
-
-
-def _differences(case: Case, s: Seal, event: CaseEvent | None,
-                 current: bool) -> Iterator[Finding]:
-    name = f"seal {s.number}"
-    body = s.manifest.encode()
-    actual = hashlib.sha256(body).hexdigest()
-    if actual != s.sha256:
-        yield Finding(f"{name} manifest", f"its SHA-256 is {actual}, the seal says {s.sha256}")
-        return
-    if event is None or event.data.get("sha256") != s.sha256 \
-            or event.data.get("seal_id") != s.id:
-        yield Finding(f"{name} timeline", "the case's timeline does not carry this seal's hash")
-        return
-    try:
-        stored = b"".join(runtime.storage().iter_chunks(s.object_key))
-    except StorageError as exc:
-        yield Finding(f"{name} stored copy", f"cannot be read: {exc}")
-        return
-    if stored != body:
-        yield Finding(f"{name} stored copy", "differs from the manifest in the database")
-        return
-    manifest = json.loads(body)
-    personal = Personal.of(manifest)
-    if personal.keyed and manifest["personal"]["key_id"] != personal_key_id():
-        yield Finding(f"{name} personal data", "hashed under another PERSONAL_DATA_KEY "
-                      f"(key {manifest['personal']['key_id']}); set that key to check it")
-        return
-    now = row_parts(case, datetime.fromisoformat(manifest["seal"]["sealed_at"]), personal)
-    # A reopened case's details may change by right; its earlier seals vouch for them
-    # through the timeline chain (submitted events), the current one against the row.
-    for part in ROW_PARTS if current else ROW_PARTS[1:]:
-        diff = _first_difference(manifest[part], now[part], part)
-        if diff:
-            yield Finding(f"{name} {part}", diff)
-            return
-    for item in manifest["evidence"]:
-        problem = _bytes_problem(item)
-        if problem:
-            yield Finding(f"{name} evidence {item['id']}", problem)
-            return
-
-
-def _first_difference(sealed: Any, now: Any, path: str) -> str | None:
-    if isinstance(sealed, dict) and isinstance(now, dict):
-        for key in sorted(set(sealed) | set(now)):
-            diff = _first_difference(sealed.get(key), now.get(key), f"{path}.{key}")
-            if diff:
-                return diff
-        return None
-    if isinstance(sealed, list) and isinstance(now, list):
-        for i, (a, b) in enumerate(zip(sealed, now, strict=False)):
-            diff = _first_difference(a, b, f"{path}[{i}]")
-            if diff:
-                return diff
-        if len(sealed) != len(now):
-            return f"{path}: {len(sealed)} sealed, {len(now)} now"
-        return None
-    if sealed != now:
-        return f"{path}: sealed {sealed!r}, now {now!r}"
-    return None
-
-
-def _bytes_problem(item: dict[str, Any]) -> str | None:
-    digest, size = hashlib.sha256(), 0
-    try:
-        for chunk in runtime.storage().iter_chunks(item["object_key"]):
-            digest.update(chunk)
-            size += len(chunk)
-    except StorageError as exc:
-        return f"stored bytes cannot be read: {exc}"
-    if digest.hexdigest() != item["sha256"] or size != item["size"]:
-        return (f"stored bytes have SHA-256 {digest.hexdigest()} ({size} bytes); sealed "
-                f"{item['sha256']} ({item['size']} bytes)")
-    return None

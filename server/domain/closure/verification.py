@@ -21,7 +21,7 @@ from sqlalchemy.orm import aliased, lazyload
 
 from server.domain.accounts import scope
 from server.domain.core import runtime, shortcodes
-from server.domain.core.errors import NotFound, TooLarge
+from server.domain.core.errors import Conflict, NotFound, TooLarge
 from server.domain.fieldwork.evidence import visible_flags
 from server.extensions import db
 from server.models import Case, Evidence, Seal, User
@@ -34,19 +34,25 @@ def verify_url(code: str, base: str) -> str:
     return f"{base.rstrip('/')}/v/{code}"
 
 
-def public_base(request_base: str) -> str:
-    """The base of verify URLs: PUBLIC_BASE_URL when set (the address printed files must
-    keep), else the address the request came to."""
-    return runtime.setting("PUBLIC_BASE_URL") or request_base.rstrip("/")
+def public_base() -> str:
+    """The base of verify URLs: PUBLIC_BASE_URL, always the configured one. Never the
+    address a request came to: a forged Host header would be printed into a closure file
+    kept and served byte for byte to everyone after (server.config makes it required in
+    production and gives development a fixed local address)."""
+    base = runtime.setting("PUBLIC_BASE_URL")
+    if not base:
+        raise Conflict("closure.no_public_address", "No public address is configured "
+                       "(PUBLIC_BASE_URL): files with verify codes cannot be made.")
+    return base.rstrip("/")
 
 
-def target_url(code: str, request_base: str) -> str:
+def target_url(code: str) -> str:
     """The verify URL of a well-formed code (normalised), existing or not: a QR code of it
     shows nothing more than the code itself; 404 `verify.not_found` for a malformed one."""
     normal = shortcodes.normalise(code)
     if normal is None:
         raise _not_found()
-    return verify_url(normal, public_base(request_base))
+    return verify_url(normal, public_base())
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ reconciler converges whatever a crash left between steps.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 
 from server.domain.accounts import scope
 from server.domain.accounts.roles import EVIDENCE_ROLES, FIELD_ROLES, require_role
-from server.domain.audit import audit
+from server.domain.audit import audit, tampering
 from server.domain.cases import lifecycle
 from server.domain.core import idempotency, runtime, shortcodes
 from server.domain.core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, TooMany
@@ -238,9 +239,23 @@ def original_download(user: User, evidence_id: str, address: str | None) -> str:
     ev = get_evidence(user, evidence_id)
     if ev.state != "stored":
         raise Conflict("evidence.not_stored", "This photo is not stored yet.")
+    _check_stored(user, ev)
     audit.record("security.original_downloaded", "evidence", ev.id, actor_id=user.id,
                  data={"address": address, "case_id": ev.case_id})
     return original_link(ev)
+
+
+def _check_stored(user: User, ev: Evidence) -> None:
+    """Hash the stored original as it streams from the store, before any link to it is
+    handed out (the link's download then leaves without us: S3 serves it). Bytes changed
+    since they were filed are refused and recorded as a security event, never served."""
+    digest, size = hashlib.sha256(), 0
+    for chunk in runtime.storage().iter_chunks(final_key(ev.id)):
+        digest.update(chunk)
+        size += len(chunk)
+    if digest.hexdigest() != ev.sha256 or (ev.size is not None and size != ev.size):
+        raise tampering.refuse("evidence original", "evidence", ev.id, actor_id=user.id,
+                               expected=ev.sha256, actual=digest.hexdigest(), size=size)
 
 
 def original_link(ev: Evidence) -> str:
@@ -250,7 +265,8 @@ def original_link(ev: Evidence) -> str:
         ev.content_type or "", "heic")
     return runtime.storage().presign_download(
         final_key(ev.id), expires_in=runtime.setting("DOWNLOAD_URL_TTL"),
-        filename=f"evidence-{ev.id}.{ext}", content_type=ev.content_type, attachment=True)
+        filename=f"evidence-{ev.id}.{ext}", content_type=ev.content_type, attachment=True,
+        sha256=ev.sha256)  # the local store checks the bytes again as they stream
 
 
 def thumbnail_links(ev: Evidence, names: Iterable[str] | None = None) -> dict[str, str]:

@@ -5,7 +5,7 @@
 import { eventRow, postTransition } from "../../actions.js";
 import { api } from "../../api.js";
 import { deadlineLine, keyMark, statusChip } from "../../caseui.js";
-import { t, term } from "../../i18n.js";
+import { getLang, t, term } from "../../i18n.js";
 import { BaseMap, basemapSelect, loadLeaflet } from "../../mapkit.js";
 import { acknowledgements, checklistBlock, evidenceCard, numbering, photoDistance, photoLabel,
   refusal, sealBlock } from "../../review.js";
@@ -54,6 +54,14 @@ function readings(visits, revisits, recordings) {
     ${rows.length ? html`<ul class="visits">${rows}</ul>` : html`<p class="muted">${t("noReadings")}</p>`}
     <h3>${t("revisits")}</h3>
     ${calls.length ? html`<ul class="revisits">${calls}</ul>` : html`<p class="muted">${t("noRevisits")}</p>`}`;
+}
+
+// Approve not offered to this user (the server's rule, e.g. they handled the case): say why
+// rather than show no button at all.
+function withheldNote(withheld) {
+  return withheld.map((w) => html`<div class="refusal" id="approve-withheld" data-code="${w.code}">${
+    refusal({ problem: { code: w.code, detail: w.detail } })
+    || html`<p>${w.message?.[getLang()] || w.detail || ""}</p>`}</div>`);
 }
 
 // Approve (a note if wanted) first; returning, with its reasons, folded away below it.
@@ -131,6 +139,8 @@ export async function renderReview(view, caseId) {
     const caseLocation = item.location;
     const offered = item.status === "submitted" && isManager()
       ? (item.actions || ["approve", "return"]).filter((a) => a === "approve" || a === "return") : [];
+    const withheld = item.status === "submitted" && isManager()
+      ? (item.withheld || []).filter((w) => w.action === "approve") : [];
     view.innerHTML = html`
       <section class="review-page" id="review" data-case-id="${caseId}" data-status="${item.status}"
           data-version="${item.version ?? ""}">
@@ -148,8 +158,8 @@ export async function renderReview(view, caseId) {
               <h2 id="checklist-h">${t("checklist")}</h2>
               ${checklistBlock(checklist, numbers)}
             </section>
-            ${offered.length ? html`<section class="card" id="decision" aria-labelledby="decision-h">
-                <h2 id="decision-h">${t("decision")}</h2>${decisionForm(offered)}</section>` : ""}
+            ${offered.length || withheld.length ? html`<section class="card" id="decision" aria-labelledby="decision-h">
+                <h2 id="decision-h">${t("decision")}</h2>${withheldNote(withheld)}${decisionForm(offered)}</section>` : ""}
             ${["submitted", "closed"].includes(item.status) ? ""
               : html`<p class="notice" id="not-submitted">${t("notSubmitted")}</p>`}
           </aside>
