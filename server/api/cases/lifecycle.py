@@ -27,7 +27,7 @@ from server.api.cases.schemas import (
 )
 from server.api.presenters import absolute, present_case
 from server.api.security import current_user, load_user
-from server.domain.accounts import scope
+from server.domain.accounts import roles, scope
 from server.domain.accounts.roles import ADMIN_ROLES, FIELD_ROLES, OFFICE_ROLES, REVISIT_ROLES
 from server.domain.audit import timeline
 from server.domain.cases import (
@@ -85,11 +85,14 @@ def actions(case_id: str):  # type: ignore[no-untyped-def]
 @blp.response(200, TimelineSchema)
 def case_timeline(case_id: str):  # type: ignore[no-untyped-def]
     """Every event of the case, oldest first: who, when, what, why, and its chain hash."""
-    case = scope.get_case(current_user(), case_id)
+    user = current_user()
+    case = scope.get_case(user, case_id)
     events = timeline.events(case.id)
     names = dict(db.session.execute(sa.select(User.id, User.display_name).where(
         User.id.in_({e.actor_id for e in events if e.actor_id}))).all())
-    return {"items": [{"seq": e.seq, "at": e.at, "kind": e.kind, "data": e.data,
+    # Residents' answers only for those who may read them (the hash still covers them).
+    return {"items": [{"seq": e.seq, "at": e.at, "kind": e.kind,
+                       "data": roles.hide_answers(user, e.data),
                        "version": e.version, "hash": e.hash,
                        "actor": {"id": e.actor_id, "name": names.get(e.actor_id, "")}
                        if e.actor_id else None} for e in events]}

@@ -41,3 +41,8 @@ approval_gate = Hook("approval_gate")
 # hung store never holds the audit log's lock); the command calls record() after its
 # `approved` event, and the seal enters the case's chain.
 approval_seal = Hook("approval_seal")
+
+# (user, case_id) -> bool: whether the case is the revisit user's to revisit (revisits: a
+# sampled case assigned to them, or a call they scheduled back). Only then may a revisit
+# user reveal the complainant's number (need to know).
+revisit_assignment = Hook("revisit_assignment")
