@@ -18,7 +18,7 @@ from server.models import (
     Webhook,
     WebhookDelivery,
 )
-from tests.closure_facts import night_visit, phone_answers, phone_revisit
+from tests.closure_facts import night_visit, phone_answers, phone_revisit, submit_ready
 from tests.conftest import send_upload, unit_id
 from tests.test_lifecycle import params_for, user_id, walk
 from tests.test_revisit_audio import AUDIO, recording, survey_with
@@ -92,12 +92,12 @@ def test_a_review_decision_meets_the_rule_but_its_author_may_not_approve(
     office, inspector, revisit = as_user("reviewer"), as_user("insp_a"), as_user("revisit")
     case = make_case()
     url = f"/api/cases/{case['id']}/revisit-decision"
-    handled(office, inspector, case["id"], close=False)
+    walk(office, case["id"], ("dispatch", params_for("dispatch")))
+    walk(inspector, case["id"], ("start", {}))
+    submit_ready(office, inspector, revisit, case["id"])  # with a satisfied revisit
     none_yet = office.post(url, json={"reason": "没有不满意的回访"})
     assert none_yet.status_code == 409
     assert none_yet.get_json()["code"] == "closure.no_dissatisfied_revisit"
-    assert revisit.post(f"/api/cases/{case['id']}/revisits",
-                        json=phone_revisit()).status_code == 201
     unhappy = dissatisfied(revisit, case["id"])
     assert inspector.post(url, json={"reason": "复测达标，维持办结"}).status_code == 403
     assert office.post(url, json={"reason": "  "}).status_code == 422
