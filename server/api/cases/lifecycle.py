@@ -41,7 +41,9 @@ from server.domain.cases import (
 )
 from server.domain.core import labels, vocab
 from server.domain.core.errors import Forbidden
+from server.domain.core.runtime import setting
 from server.domain.fieldwork import evidence
+from server.domain.revisits import attempts
 from server.extensions import db
 from server.models import Case, Unit, User
 from server.models.base import utcnow
@@ -197,6 +199,10 @@ def vocabularies():  # type: ignore[no-untyped-def]
             "respondent_kinds": list(vocab.RESPONDENT_KINDS),
             "satisfaction": list(vocab.SATISFACTION),
             "attempt_outcomes": list(vocab.ATTEMPT_OUTCOMES),
+            "attempt_rules": {"min_attempts": attempts.MIN_ATTEMPTS,
+                              "gap_min": setting("REVISIT_ATTEMPT_GAP_MIN"),
+                              "timezone": setting("LOCAL_TIMEZONE"),
+                              "final": list(attempts.FINAL_OUTCOMES)},
             "question_kinds": list(vocab.QUESTION_KINDS),
             "sample_strata": list(vocab.SAMPLE_STRATA),
             "audio_types": list(vocab.AUDIO_TYPES),
