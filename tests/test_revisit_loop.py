@@ -65,9 +65,9 @@ def test_a_dissatisfied_revisit_blocks_approval_until_the_case_is_handled_again(
     assert refused.status_code == 422 and refused.get_json()["code"] == "closure.unmet"
     # The handling unit's bell (seen by its reviewers above it) and its webhooks.
     notes = office.get("/api/notifications").get_json()["items"]
-    assert [n["kind"] for n in notes if n["case_id"] == case["id"]] == ["dissatisfied"]
+    assert [n["kind"] for n in notes if n["case_id"] == case["id"]] == ["revisit_dissatisfied"]
     assert as_user("reviewer_a").get("/api/notifications").get_json()["items"][0][
-        "kind"] == "dissatisfied"
+        "kind"] == "revisit_dissatisfied"
     note = db.session.scalars(sa.select(Notification).filter_by(case_id=case["id"])).one()
     assert note.unit_id == unit_id("Street A")
     assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)

@@ -382,8 +382,8 @@ def _notify_dissatisfied(case: Case, revisit_id: str | None, now: datetime) -> N
     unit sees the case. Only that a revisit was dissatisfied: the answers stay with those
     who may read them."""
     note = Notification(
-        case_id=case.id, unit_id=case.unit_id, kind="dissatisfied", milestone="",
-        dedupe_key=f"{case.id}:dissatisfied:{revisit_id or now.isoformat()}", due_at=now,
+        case_id=case.id, unit_id=case.unit_id, kind="revisit_dissatisfied", milestone="",
+        dedupe_key=f"{case.id}:revisit_dissatisfied:{revisit_id or now.isoformat()}", due_at=now,
         created_at=now, data={"revisit_id": revisit_id})
     db.session.add(note)
     db.session.flush()
