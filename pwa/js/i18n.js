@@ -194,6 +194,7 @@ const STRINGS = {
     refusedRevisit: "拒绝回访",
     callbackTitle: "约定回拨", callbackAt: "回拨时间", scheduleCallback: "约定回拨", callbackNeedsTime: "请选择投诉人约定的回拨时间（晚于现在）。",
     callbackTask: "约定回拨", sampleTask: "抽样回访",
+    voidSample: "作废样本", voidReason: "作废原因", sampleVoided: "样本已作废，回访任务已撤销",
     attemptsTooClose: "已拨 {n} 次：须间隔至少两小时、且分布在不同的半天，三次未接通才能记为无法联系。",
   },
   en: {
@@ -406,6 +407,7 @@ const STRINGS = {
     refusedRevisit: "Refused the revisit",
     callbackTitle: "Call back later", callbackAt: "Call back at", scheduleCallback: "Schedule the call back", callbackNeedsTime: "Pick the time the complainant named (later than now).",
     callbackTask: "Call back", sampleTask: "Sampled case",
+    voidSample: "Void the sample", voidReason: "Why it is voided", sampleVoided: "Sample voided: its revisit tasks are withdrawn",
     attemptsTooClose: "{n} calls logged: three failed calls count as unreachable only when at least two hours apart and in different half-days.",
   },
 };
