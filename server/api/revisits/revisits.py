@@ -70,8 +70,10 @@ def present_revisit(v: Revisit, names: dict[str, str], user: User) -> dict[str, 
         "notes": v.notes if reads else "",
         "answers_hidden": not reads,
         "flags": v.flags or [],
-        "questionnaire": {"code": q.code, "version": q.version, "title": q.title}
-        if q else None,
+        # The questions of the version asked, so a reader sees each answer under its
+        # question's text, in their language, however the template changed since.
+        "questionnaire": {"code": q.code, "version": q.version, "title": q.title,
+                          "questions": q.questions} if q else None,
         "respondents": [present_respondent(r, reads) for r in v.respondents],
         "location": {"lat": v.lat, "lon": v.lon, "accuracy_m": v.accuracy_m}
         if v.lat is not None else None,
