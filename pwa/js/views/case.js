@@ -122,7 +122,7 @@ function revisitRow(r, mine, recordings) {
     ${(r.flags || []).map((f) => html`<span class="chip-status flag" data-flag="${f.code}">${term(f.code)}</span>`)}
     ${r.answers_hidden ? html`<span class="muted small answers-hidden">${t("answersHidden")}</span>` : ""}
     ${mine && r.method !== "phone" ? html` <a href="#/survey/${r.case_id}/${r.client_id}">${t("continueSurvey")}</a>` : ""}
-    ${respondentsBlock(r, recordings)}
+    ${respondentsBlock(r, r.answers_hidden ? [] : recordings)}
   </li>`;
 }
 
