@@ -261,10 +261,13 @@ def load_calendar_cmd(year: int, file: Any, source: str) -> None:
     except (CalendarDataError, ValueError) as exc:
         raise click.ClickException(f"{exc} {getattr(exc, 'errors', '')}") from exc
     with transaction():
-        workdays.write_year(year, days, source=source or file.name, actor_id=None)
+        recomputed = workdays.write_year(year, days, source=source or file.name,
+                                         actor_id=None)
         audit.append("calendar.loaded", "calendar", str(year), actor_id=None,
-                     data={"days": len(days), "source": source or file.name})
-    click.echo(f"{year}: {len(days)} days loaded")
+                     data={"days": len(days), "source": source or file.name,
+                           "recomputed": recomputed})
+    click.echo(f"{year}: {len(days)} days loaded; {recomputed} provisional deadlines "
+               "counted again")
 
 
 @cli.command("openapi")

@@ -188,6 +188,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # A door survey taken farther than this from the case is flagged, as photos are.
         "REVISIT_FAR_FROM_CASE_M": _int(env, "REVISIT_FAR_FROM_CASE_M", 500),
         "LOCAL_TIMEZONE": env.get("LOCAL_TIMEZONE") or "Asia/Shanghai",
+        # The issuing office printed at the head of closure files (e.g. 某市生态环境局);
+        # unset: the top unit above the case's unit.
+        "OFFICE_NAME": env.get("OFFICE_NAME") or "",
         # The map's basemap: osm, tianditu (needs TIANDITU_KEY) or amap (GCJ-02).
         "MAP_TILES": env.get("MAP_TILES") or "osm",
         "TIANDITU_KEY": env.get("TIANDITU_KEY") or "",

@@ -100,7 +100,7 @@ def test_cases_from_before_the_index_are_filled_by_the_backfill(app, as_user, ma
     db.session.execute(sa.update(Case.__table__).values(complainant_phone_hmac=None))
     db.session.commit()
     desk = as_user("reviewer")
-    assert found(desk, phone=NUMBER) == []  # what 0014 leaves: not found, never wrongly
+    assert found(desk, phone=NUMBER) == []  # what 0012 leaves: not found, never wrongly
     assert cases.index_phones() == 1
     assert cases.index_phones() == 0  # done once
     assert found(desk, phone=NUMBER) == [case["id"]]

@@ -164,7 +164,7 @@ def test_the_qr_code_on_the_pdf_page_resolves_to_the_photos_record(app, as_user,
     case_id, photo = sealed_case(as_user, make_case)
     pdf, _ = download(office, f"/api/cases/{case_id}/closure-file.pdf")
     with fitz.open(stream=pdf, filetype="pdf") as doc:
-        pix = doc[-1].get_pixmap(dpi=150)  # the photo's page
+        pix = doc[-2].get_pixmap(dpi=150)  # the photo's page (the appendix follows it)
         page = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
     urls = [r.text for r in zxingcpp.read_barcodes(page)
             if r.format == zxingcpp.BarcodeFormat.QRCode]

@@ -27,6 +27,15 @@ def ago(delta: timedelta) -> str:
     return (datetime.now(UTC) - delta).isoformat()
 
 
+def caught_up() -> int:
+    """Raise now what cases received in the past already owe (late, as the sweep does),
+    and drop the deliveries that queued: a test of what falls due next starts from here."""
+    raised = sweep.sweep(datetime.now(UTC), deliver=False)["raised"]
+    db.session.execute(sa.delete(WebhookDelivery))
+    db.session.commit()
+    return raised
+
+
 class Receiver:
     """A webhook receiver on loopback that can be told to fail (or to redirect)."""
 
@@ -82,10 +91,10 @@ def add_hook(app: Flask, as_user, url: str, **body: Any) -> dict:  # type: ignor
 
 def test_sweep_raises_each_milestone_once_and_signs_the_webhook(app, as_user, make_case,
                                                                 receiver) -> None:
-    secret = add_hook(app, as_user, receiver.url)["secret"]
     case = make_case(received_at=ago(2 * D + H))  # past the day-3 reminder (at 2 days)
-    # Created after its reminder fell due: nothing is owed for the past.
-    assert sweep.sweep()["raised"] == 0
+    # Created after its dispatch and reminder fell due: those are raised late, once.
+    assert caught_up() == 2 and sweep.sweep()["raised"] == 0
+    secret = add_hook(app, as_user, receiver.url)["secret"]
     # Four days on: the preliminary review (day 5) falls due.
     later = datetime.now(UTC) + 2 * D + 2 * H
     first = sweep.sweep(later)
@@ -103,20 +112,21 @@ def test_sweep_raises_each_milestone_once_and_signs_the_webhook(app, as_user, ma
                                headers["X-Fieldcase-Signature"])
     kinds = [e.kind for e in db.session.scalars(sa.select(CaseEvent).where(
         CaseEvent.case_id == case["id"]).order_by(CaseEvent.seq))]
-    assert kinds == ["received", "reminded"]
+    assert kinds == ["received", "reminded", "reminded", "reminded"]
     # Overdue escalates once, too.
     overdue = sweep.sweep(later + 3 * D)
     assert overdue["raised"] == 1
     assert [n["kind"] for n in as_user("insp_a").get("/api/notifications").get_json()[
-        "items"]] == ["overdue", "milestone"]
+        "items"]] == ["overdue", "milestone", "milestone", "milestone"]
     assert as_user("insp_b").get("/api/notifications").get_json()["items"] == []
 
 
 def test_a_failing_webhook_is_retried_with_backoff_and_never_blocks(app, as_user, make_case,
                                                                      receiver) -> None:
+    make_case(received_at=ago(6 * D + 23 * H))
+    caught_up()
     add_hook(app, as_user, receiver.url)
     add_hook(app, as_user, "http://127.0.0.1:9/nobody-listens")
-    make_case(received_at=ago(6 * D + 23 * H))
     receiver.fail = True
     when = datetime.now(UTC) + 2 * H
     counts = sweep.sweep(when)
@@ -131,9 +141,10 @@ def test_a_failing_webhook_is_retried_with_backoff_and_never_blocks(app, as_user
 
 
 def test_two_sweeps_at_once_send_nothing_twice(app, as_user, make_case, receiver) -> None:
-    add_hook(app, as_user, receiver.url)
     for n in range(6):
         make_case(subject=f"case {n}", received_at=ago(4 * D - H))
+    caught_up()
+    add_hook(app, as_user, receiver.url)
     when = datetime.now(UTC) + 2 * H
     results: list[dict] = []
     errors: list[BaseException] = []
@@ -154,7 +165,8 @@ def test_two_sweeps_at_once_send_nothing_twice(app, as_user, make_case, receiver
         t.join(60)
     assert not errors, errors
     assert sum(r["raised"] for r in results) == 6
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)) == 6
+    # The 12 caught up (each case's dispatch and reminder) and these 6.
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Notification)) == 12 + 6
     assert len(receiver.got) == 6
     assert len({json.loads(b)["id"] for _, b in receiver.got}) == 6
 
@@ -195,7 +207,7 @@ def test_verify_audit_names_the_first_altered_timeline_event(app, as_user, make_
 
 def test_board_counts_by_colour_and_unit_with_overdue_apart(app, as_user, make_case) -> None:
     make_case(subject="green", received_at=ago(H))
-    make_case(subject="yellow", received_at=ago(4 * D + H), key=True, leader="王局长")
+    make_case(subject="yellow", received_at=ago(5 * D + H), key=True, leader="王局长")
     make_case(subject="red", received_at=ago(6 * D + H), unit="Street B")
     make_case(subject="overdue", received_at=ago(8 * D), unit="Street B")
     make_case(subject="fumes", category="cooking_fumes", received_at=ago(H))
@@ -227,7 +239,7 @@ def test_board_counts_by_colour_and_unit_with_overdue_apart(app, as_user, make_c
 
 
 def test_map_feed_is_geojson_in_wgs84(app, as_user, make_case) -> None:
-    case = make_case(received_at=ago(4 * D + H))
+    case = make_case(received_at=ago(5 * D + H))
     make_case(location=None)
     answer = as_user("insp_a").get("/api/cases.geojson")
     assert answer.status_code == 200 and answer.mimetype == "application/geo+json"
@@ -250,11 +262,11 @@ def test_rule_versions_apply_to_new_cases_and_say_what_they_would_do(app, as_use
     assert dry.status_code == 201 and dry.get_json()["rule"] is None
     assert dry.get_json()["impact"]["would_move_due"] == 1
     saved = admin.post("/api/deadline-rules", json=body).get_json()
-    assert saved["rule"]["version"] == 2
+    assert saved["rule"]["version"] == 3  # after the shipped 1 and 2 (0013)
     new = make_case(received_at=ago(H))
-    assert (new["deadline"]["rule_version"], old["deadline"]["rule_version"]) == (2, 1)
+    assert (new["deadline"]["rule_version"], old["deadline"]["rule_version"]) == (3, 2)
     assert as_user("reviewer").get(f"/api/cases/{old['id']}").get_json()["deadline"][
-        "rule_version"] == 1
+        "rule_version"] == 2
     assert as_user("reviewer").post("/api/deadline-rules", json=body).status_code == 403
 
 
@@ -359,11 +371,12 @@ def test_the_cached_colour_agrees_with_the_computed_one_and_lapses_on_time(
 def test_the_bell_counts_unread_and_a_mark_only_moves_forward(app, as_user,
                                                                make_case) -> None:
     make_case(received_at=ago(2 * D + H))
+    assert caught_up() == 2  # its dispatch and reminder, late
     later = datetime.now(UTC) + 2 * D + 2 * H
     assert sweep.sweep(later)["raised"] == 1
     inspector = as_user("insp_a")
     bell = inspector.get("/api/notifications").get_json()
-    assert bell["unread"] == 1 and bell["seen_at"] is None and bell["items"][0]["unread"]
+    assert bell["unread"] == 3 and bell["seen_at"] is None and bell["items"][0]["unread"]
     newest = bell["items"][0]["at"]
     # A phone whose clock runs a year ahead cannot mark what is not raised yet.
     seen = inspector.post("/api/notifications/seen",
@@ -372,12 +385,12 @@ def test_the_bell_counts_unread_and_a_mark_only_moves_forward(app, as_user,
     assert datetime.fromisoformat(seen["seen_at"]) == datetime.fromisoformat(newest)
     assert sweep.sweep(later + 3 * D)["raised"] == 1  # overdue, raised after the mark
     bell = inspector.get("/api/notifications").get_json()
-    assert bell["unread"] == 1 and [n["unread"] for n in bell["items"]] == [True, False]
+    assert bell["unread"] == 1 and [n["unread"] for n in bell["items"]] == [True] + [False] * 3
     # An older mark (another device, behind) does not bring the read one back.
     inspector.post("/api/notifications/seen", json={"up_to": ago(30 * D)})
     assert inspector.get("/api/notifications").get_json()["unread"] == 1
     # Each user has their own mark: the office has not seen any.
-    assert as_user("reviewer").get("/api/notifications").get_json()["unread"] == 2
+    assert as_user("reviewer").get("/api/notifications").get_json()["unread"] == 4
     bad = inspector.post("/api/notifications/seen", json={"up_to": "yesterday"})
     assert bad.status_code == 422 and bad.content_type == "application/problem+json"
     naive = inspector.post("/api/notifications/seen", json={"up_to": "2026-12-01T10:00:00"})
@@ -386,9 +399,10 @@ def test_the_bell_counts_unread_and_a_mark_only_moves_forward(app, as_user,
 
 def test_a_deactivated_webhook_is_sent_nothing_more_and_keeps_its_record(
         app, as_user, make_case, receiver) -> None:
-    hook = add_hook(app, as_user, receiver.url)
     make_case(received_at=ago(6 * D + 23 * H))
     make_case(received_at=ago(2 * D + H))  # its preliminary review comes later
+    caught_up()
+    hook = add_hook(app, as_user, receiver.url)
     receiver.fail = True
     when = datetime.now(UTC) + 2 * H
     assert sweep.sweep(when)["failed"] == 1  # one delivery owed, backing off

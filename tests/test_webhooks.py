@@ -26,7 +26,7 @@ from server.domain.core.errors import Invalid
 from server.extensions import db
 from server.models import CaseUnit, Webhook, WebhookDelivery
 from tests.conftest import unit_id
-from tests.test_sweep_board import Receiver, add_hook
+from tests.test_sweep_board import Receiver, add_hook, caught_up
 
 H, D = timedelta(hours=1), timedelta(days=1)
 LOOPBACK = ("127.0.0.0/8",)
@@ -271,8 +271,9 @@ def test_no_redirect_is_followed_and_loopback_needs_the_allowance(
         app: Flask, as_user, make_case, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
     other = Receiver()
     try:
-        add_hook(app, as_user, receiver.url)
         make_case(received_at=ago(6 * D + 23 * H))
+        caught_up()
+        add_hook(app, as_user, receiver.url)
         when = datetime.now(UTC) + 2 * H
         # Without the operator's allowance, loopback is refused when posting.
         app.config["WEBHOOK_ALLOWED_NETWORKS"] = ()
@@ -323,15 +324,16 @@ def test_a_street_admin_adds_lists_and_deactivates_only_their_units_webhooks(
 
 def test_a_webhook_is_sent_only_the_cases_its_unit_may_see(
         app: Flask, as_user, make_case, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
-    hooks = {"d": add_hook(app, as_user, receiver.url + "/d"),
-             "a": add_hook(app, as_user, receiver.url + "/a", by="admin_a"),
-             "b": add_hook(app, as_user, receiver.url + "/b", unit_id=unit_id("Street B"))}
     old = ago(6 * D + 23 * H)
     in_a = make_case("Street A", subject="in A", received_at=old)
     make_case("Street B", subject="in B", received_at=old)
     co = make_case("Street B", subject="B's, co-handled by A", received_at=old)
     db.session.add(CaseUnit(case_id=co["id"], unit_id=unit_id("Street A"), part="noise"))
     db.session.commit()
+    caught_up()
+    hooks = {"d": add_hook(app, as_user, receiver.url + "/d"),
+             "a": add_hook(app, as_user, receiver.url + "/a", by="admin_a"),
+             "b": add_hook(app, as_user, receiver.url + "/b", unit_id=unit_id("Street B"))}
     when = datetime.now(UTC) + 2 * H
     assert sweep.sweep(when, deliver=False)["raised"] == 3
     owed = {(d.webhook_id, d.notification_id) for d in db.session.scalars(
@@ -381,10 +383,11 @@ def test_the_secret_is_made_by_the_server_shown_once_and_stored_sealed(
 
 def test_a_plain_secret_from_before_0011_is_sealed_by_the_next_sweep_and_still_signs(
         app: Flask, make_case, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
+    make_case(received_at=ago(6 * D + 23 * H))
+    caught_up()
     db.session.add(Webhook(unit_id=unit_id("District"), url=receiver.url,
                            legacy_secret="from-before"))
     db.session.commit()
-    make_case(received_at=ago(6 * D + 23 * H))
     assert sweep.sweep(datetime.now(UTC) + 2 * H)["delivered"] == 1
     headers, body = receiver.got[0]
     assert webhooks.verify("from-before", headers["X-Fieldcase-Timestamp"], body,
@@ -439,9 +442,10 @@ def delivery_threads() -> list[threading.Thread]:
 
 def test_receivers_that_never_answer_do_not_hold_up_the_sweep(
         app: Flask, as_user, make_case, silent: list[Silent]) -> None:  # type: ignore[no-untyped-def]
+    make_case(received_at=ago(6 * D + 23 * H))
+    caught_up()
     for r in silent:
         add_hook(app, as_user, r.url)
-    make_case(received_at=ago(6 * D + 23 * H))
     started = time.monotonic()
     counts = sweep.sweep(datetime.now(UTC) + 2 * H)
     took = time.monotonic() - started
@@ -461,9 +465,10 @@ def test_what_the_budget_leaves_waits_for_a_later_sweep_and_is_never_lost(
         app: Flask, as_user, make_case, silent: list[Silent]) -> None:  # type: ignore[no-untyped-def]
     # A budget far shorter than a receiver's timeout: the sweep returns on its budget.
     app.config.update(WEBHOOK_SWEEP_BUDGET_S=0.5, WEBHOOK_CONCURRENCY=2, WEBHOOK_TIMEOUT_S=3)
+    make_case(received_at=ago(6 * D + 23 * H))
+    caught_up()
     for r in silent:
         add_hook(app, as_user, r.url)
-    make_case(received_at=ago(6 * D + 23 * H))
     when = datetime.now(UTC) + 2 * H
     started = time.monotonic()
     counts = sweep.sweep(when)

@@ -1,7 +1,9 @@
-// The office's batch download on the case list (批量下载): closed cases ticked, then their
-// closure file (办结材料), its public version (办结公示) and their archive (归档包) in one
-// file each. The files come from the server's batch endpoints (`case=` repeated, at most
-// MAX_BATCH); a refusal is read from the server's problem and said in words.
+// The office's batch download on the case list (批量下载): closed cases ticked, or every
+// case closed in a period (and unit), then their closure file (办结材料), its public
+// version (办结公示) and their archive (归档包) in one file each. The files come from the
+// server's batch endpoints (`case=` repeated, or `closed_from`/`closed_to`/`unit`; at most
+// MAX_BATCH); the documents may put two photos on a page (`per_page=2`). A refusal is read
+// from the server's problem and said in words.
 import { ApiError, readAnswer } from "./api.js";
 import { getLang, t, term } from "./i18n.js";
 import { errorText, html, safeUrl } from "./ui.js";
@@ -20,11 +22,72 @@ const FILES = [
   ["archive-zip", "/api/archives.zip", "", "archiveZip"],
 ];
 
-export function batchLinks(ids) {
-  const cases = ids.map((id) => `case=${encodeURIComponent(id)}`).join("&");
+// The five links for a batch named by `query` (the cases, or a period); `perPage` 2 asks
+// the documents (not the archive, whose files are the office's own) for two photos a page.
+function fileLinks(query, perPage) {
+  const twoUp = perPage === 2 ? "per_page=2" : "";
   return FILES.map(([id, path, extra, label]) => ({
-    id, label: t(label), href: `${path}?${[cases, extra].filter(Boolean).join("&")}`,
+    id, label: t(label),
+    href: `${path}?${[query, extra, id === "archive-zip" ? "" : twoUp].filter(Boolean).join("&")}`,
   }));
+}
+
+export function batchLinks(ids, { perPage = 1 } = {}) {
+  return fileLinks(ids.map((id) => `case=${encodeURIComponent(id)}`).join("&"), perPage);
+}
+
+// The links for the cases closed from `from` to `to` (YYYY-MM-DD, both days included), of
+// `unit` and the units below it when one is chosen; none until both days are given.
+export function periodLinks({ from = "", to = "", unit = "" } = {}, { perPage = 1 } = {}) {
+  if (!from || !to) return [];
+  const query = new URLSearchParams({ closed_from: from, closed_to: to });
+  if (unit) query.set("unit", unit);
+  return fileLinks(String(query), perPage).map((link) => ({ ...link, id: `period-${link.id}` }));
+}
+
+// "Two photos a page": 50 photos on 25 pages instead of 50.
+function perPageBox(id, perPage) {
+  return html`<label class="per-page small"><input type="checkbox" id="${id}" class="per-page-box"
+    ${perPage === 2 ? "checked" : ""}> <span>${t("batchTwoUp")}</span></label>`;
+}
+
+// The links as buttons; disabled while the batch is over the limit.
+function downloadList(id, links, disabled = false) {
+  return html`<ul class="batch-downloads" id="${id}">${links.map((link) => html`
+    <li><a class="button" id="batch-${link.id}" data-batch="${link.id}"
+      ${disabled ? html`aria-disabled="true"` : html`href="${safeUrl(link.href)}" download`}>${link.label}</a></li>`)}</ul>`;
+}
+
+// A batch by closing period (a month's files at once) and unit: always offered to the
+// office, whatever the list shows, folded until used (on a phone it would push the list a
+// screen down). `units`: [{id, name}] the user sees. The files part is redrawn alone as
+// the form changes (the form keeps its focus).
+export function periodBar(period, units, { perPage = 1 } = {}) {
+  return html`
+    <details class="batch-period card" id="batch-period" ${period.from || period.to ? "open" : ""}>
+      <summary><h2 id="period-title">${t("batchByPeriod")}</h2></summary>
+      <form class="period-form" id="period-form">
+        <label>${t("batchClosedFrom")} <input type="date" name="from" id="period-from" value="${period.from || ""}"></label>
+        <label>${t("batchClosedTo")} <input type="date" name="to" id="period-to" value="${period.to || ""}"></label>
+        <label>${t("unit")} <select name="unit" id="period-unit">${unitOptions(units, period.unit)}</select></label>
+        ${perPageBox("period-per-page", perPage)}
+      </form>
+      <div id="period-files">${periodFiles(period, { perPage })}</div>
+      <p class="small batch-busy" id="period-busy" role="status" hidden></p>
+      <div class="refusal" id="period-problem" role="alert" hidden></div>
+    </details>`;
+}
+
+export function unitOptions(units, selected = "") {
+  return [html`<option value="">${t("batchAllUnits")}</option>`,
+    ...units.map((u) => html`<option value="${u.id}" ${u.id === selected ? "selected" : ""}>${u.name}</option>`)];
+}
+
+export function periodFiles(period, { perPage = 1 } = {}) {
+  const links = periodLinks(period, { perPage });
+  return html`<p class="muted small" id="period-note">${links.length
+    ? t("batchPeriodNote").replace("{n}", String(MAX_BATCH)) : t("batchPeriodHint")}</p>
+    ${links.length ? downloadList("period-downloads", links) : ""}`;
 }
 
 // The checkbox in a closed case's row; the unticked ones are disabled once MAX_BATCH are.
@@ -44,12 +107,12 @@ export function batchCount(size) {
 // The bar above the list: select all shown, how many are ticked, the five files; and a
 // button that brings the bar back into view from further down the list (shown by the view
 // while the files are off screen).
-export function batchBar(closedShown, selected) {
+export function batchBar(closedShown, selected, { perPage = 1 } = {}) {
   const ids = closedShown.map((c) => c.id).filter((id) => selected.has(id));
   const all = closedShown.length > 0 && closedShown.slice(0, MAX_BATCH).every((c) => selected.has(c.id));
   const some = ids.length > 0 && !all;
   const over = ids.length > MAX_BATCH;
-  const links = batchLinks(ids);
+  const links = batchLinks(ids, { perPage });
   return html`
     <section class="batch card" id="batch" aria-labelledby="batch-title" data-selected="${String(ids.length)}">
       <div class="batch-head">
@@ -63,9 +126,8 @@ export function batchBar(closedShown, selected) {
         closedShown.length > MAX_BATCH ? t("batchFirstOnly").replace(/\{n\}/g, String(MAX_BATCH))
           : t("batchLimit").replace("{n}", String(MAX_BATCH))}
         ${ids.length ? "" : html`<span id="batch-hint">${t("batchHint")}</span>`}</p>
-      ${ids.length ? html`<ul class="batch-downloads" id="batch-downloads">${links.map((link) => html`
-        <li><a class="button" id="batch-${link.id}" data-batch="${link.id}"
-          ${over ? html`aria-disabled="true"` : html`href="${safeUrl(link.href)}" download`}>${link.label}</a></li>`)}</ul>` : ""}
+      ${ids.length ? perPageBox("batch-per-page", perPage) : ""}
+      ${ids.length ? downloadList("batch-downloads", links, over) : ""}
       <p class="small batch-busy" id="batch-busy" role="status" hidden></p>
       <div class="refusal" id="batch-problem" role="alert" hidden></div>
       ${ids.length ? html`<button type="button" class="primary batch-jump" id="batch-jump" hidden>
@@ -118,7 +180,7 @@ export function saveFile({ blob, name }) {
 
 // Why the server made no file, in words (Chinese first; the server's English detail after
 // where it adds the numbers). `subjects` names the cases by id.
-export function batchRefusal(error, subjects = new Map()) {
+export function batchRefusal(error, subjects = new Map(), { period = false } = {}) {
   const p = error?.problem || {};
   const [open, close] = getLang() === "zh" ? ["「", "」"] : ["“", "”"];
   const named = (id) => (subjects.get(id) ? `${open}${subjects.get(id)}${close}` : id || "");
@@ -127,7 +189,8 @@ export function batchRefusal(error, subjects = new Map()) {
     case "closure.too_many_photos":
       return html`<p data-code="${p.code}"><b>${t("batchTooManyPhotos")}</b>${detail}</p>`;
     case "closure.too_many_cases":
-      return html`<p data-code="${p.code}"><b>${t("batchTooManyCases").replace("{n}", String(MAX_BATCH))}</b></p>`;
+      return html`<p data-code="${p.code}"><b>${t(period ? "batchPeriodTooMany" : "batchTooManyCases")
+        .replace("{n}", String(MAX_BATCH))}</b></p>`;
     case "closure.not_closed":
       return html`<p data-code="${p.code}"><b>${t("batchNotClosed").replace("{case}", named(p.case_id))
         .replace("{status}", p.case_status ? term(p.case_status) : "")}</b></p>`;
@@ -139,6 +202,10 @@ export function batchRefusal(error, subjects = new Map()) {
       return html`<p data-code="${p.code}"><b>${t("batchForbidden")}</b></p>`;
     case "closure.no_cases":
       return html`<p data-code="${p.code}"><b>${t("batchHint")}</b></p>`;
+    case "closure.none_in_period":
+      return html`<p data-code="${p.code}"><b>${t("batchNoneInPeriod")}</b></p>`;
+    case "closure.bad_period":
+      return html`<p data-code="${p.code}"><b>${t("batchBadPeriod")}</b></p>`;
     default:
       return html`<p data-code="${p.code || error?.kind || ""}"><b>${t("batchFailed")}</b> ${errorText(error)}</p>`;
   }

@@ -36,7 +36,8 @@ export function deadlineLine(item, { milestone = true } = {}) {
   return html`<span class="deadline">${colourChip(colourOf(item))}
     ${due ? html`<span>${t("due")} ${fmtTime(due)}</span>` : ""}
     ${milestone && next ? html`<span class="muted">${t("nextMilestone")}: ${next.name === "overdue" ? t("closureDeadline") : term(next.name)} ${fmtTime(next.at)}</span>` : ""}
-    ${d?.extended_days ? html`<span class="muted">${t("extendedDays")} ${d.extended_days}</span>` : ""}</span>`;
+    ${d?.extended_days ? html`<span class="muted">${t("extendedDays")} ${d.extended_days}</span>` : ""}
+    ${d?.provisional ? html`<span class="provisional" title="${t("provisionalHint")}">${t("provisional")}</span>` : ""}</span>`;
 }
 
 // ---- filters shared by the board and the case list ----------------------------------

@@ -23,6 +23,7 @@ async function load() {
 function row(n) {
   return html`<li data-notification-id="${n.id}" data-kind="${n.kind}" class="${n.unread ? "unread" : ""}">
     <a href="#/case/${n.case_id}"><b>${term(n.kind)}${n.milestone ? ` · ${term(n.milestone)}` : ""}</b>
+      ${n.data?.late ? html`<span class="chip late-raise" title="${t("raisedLateHint")}">${t("raisedLate")}</span>` : ""}
       ${n.subject} <span class="muted small">${n.unit?.name || ""} · ${fmtTime(n.at)}</span></a></li>`;
 }
 

@@ -60,6 +60,9 @@ async function saveRecord(kind, record, { draft }) {
     userId: existing?.userId || currentUser,
     // What the server named when it refused the record, shown while it is mended.
     refusal: draft ? existing?.refusal || null : null,
+    // When the user saved it: the time it was done, sent as device_time (not the draft's
+    // start, nor the time it finally goes out).
+    ...(draft ? {} : { actedAt: existing?.actedAt || new Date().toISOString() }),
     ...(record.label ? { label: record.label } : {}),
   });
   emit();
@@ -139,7 +142,7 @@ export async function saveTransition({ caseId, action, params, version, subject 
     id: uuid(), clientId: uuid(), kind: "transition", caseId, action, params: params || {},
     version, subject: subject || "", after: waiting.length ? waiting[waiting.length - 1].id : null,
     state: "queued", attempts: 0, nextAttemptAt: 0, lastError: null, conflict: null,
-    createdAt, userId: currentUser,
+    createdAt, userId: currentUser, actedAt: new Date().toISOString(),
   };
   await database.put("outbox", item);
   emit();
@@ -156,8 +159,10 @@ export async function pendingTransitions(caseId) {
 export async function retryOnCurrent(id) {
   const item = await (await db()).get("outbox", id);
   if (!item?.conflict) return null;
+  // Acted again now, on the version the server named.
   await updateItem(id, { state: "queued", version: item.conflict.current_version,
-    clientId: uuid(), after: null, conflict: null, lastError: null, nextAttemptAt: 0 });
+    clientId: uuid(), after: null, conflict: null, lastError: null, nextAttemptAt: 0,
+    actedAt: new Date().toISOString() });
   return syncNow({ force: true });
 }
 
@@ -288,10 +293,18 @@ async function markOffered(item) {
   if (!item.offered) await updateItem(item.id, { offered: true });
 }
 
+// The phone's times for an action done offline: when the user acted (device_time) and
+// now (sent_at), so the server judges it by when it was done, whatever this clock says.
+// An item saved before the phone kept actedAt says only now, as it always did.
+export function phoneTimes(actedAt) {
+  const now = new Date().toISOString();
+  return actedAt ? { device_time: actedAt, sent_at: now } : { device_time: now };
+}
+
 async function sendVisit(item) {
   await markOffered(item);
   const receipt = await api("POST", `/api/cases/${item.caseId}/visits`, {
-    body: { ...item.payload, client_id: item.id, device_time: new Date().toISOString() },
+    body: { ...item.payload, client_id: item.id, ...phoneTimes(item.actedAt) },
   });
   if (receipt.client_id !== item.id || !receipt.id) {
     throw new ApiError("portal", 200, null, "unexpected receipt");
@@ -335,7 +348,8 @@ async function sendTransition(item) {
     if (before?.version != null) version = before.version;
   }
   const receipt = await api("POST", `/api/cases/${item.caseId}/transitions`, {
-    body: { ...item.params, action: item.action, version, client_id: item.clientId || item.id },
+    body: { ...item.params, action: item.action, version, client_id: item.clientId || item.id,
+      ...phoneTimes(item.actedAt || item.createdAt) },
   });
   if (!receipt || receipt.id !== item.caseId || receipt.version == null) {
     throw new ApiError("portal", 200, null, "unexpected receipt");

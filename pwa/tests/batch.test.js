@@ -9,8 +9,10 @@ globalThis.localStorage ??= { getItem: (k) => memory.get(k) ?? null, setItem: (k
 globalThis.document ??= { documentElement: {} };
 
 const { setLabels, setLang } = await import("../js/i18n.js");
-const { MAX_BATCH, batchBar, batchLinks, batchRefusal, fileName, isClosed, pickBox } =
-  await import("../js/batch.js");
+const {
+  MAX_BATCH, batchBar, batchLinks, batchRefusal, fileName, isClosed, periodBar, periodFiles, periodLinks,
+  pickBox,
+} = await import("../js/batch.js");
 
 const text = (markup) => String(markup).replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").trim();
 const cases = (n, status = "closed") => Array.from({ length: n }, (_, i) => ({ id: `c${i}`, subject: `案件${i}`, status }));
@@ -88,5 +90,52 @@ test("a refusal is said in words, Chinese first, naming the case", () => {
   setLang("en");
   assert.match(refused({ code: "closure.not_closed", case_id: "c1", case_status: "in_progress" }),
     /^“垃圾中转站异味” is no longer closed \(now: In progress\)/);
+  setLang("zh");
+});
+
+test("two photos a page: the documents ask for per_page=2, the archive does not", () => {
+  setLang("zh");
+  const links = Object.fromEntries(batchLinks(["a", "b"], { perPage: 2 }).map((l) => [l.id, l]));
+  assert.equal(links["closure-pdf"].href, "/api/closure-files.pdf?case=a&case=b&per_page=2");
+  assert.equal(links["public-docx"].href, "/api/closure-files.docx?case=a&case=b&public=1&per_page=2");
+  assert.equal(links["archive-zip"].href, "/api/archives.zip?case=a&case=b");
+  const bar = String(batchBar(cases(3), new Set(["c1"]), { perPage: 2 }));
+  assert.match(bar, /id="batch-per-page" class="per-page-box"\s+checked/);
+  assert.match(text(bar), /每页两张照片/);
+  assert.match(bar, /closure-files\.docx\?case=c1&amp;per_page=2/);
+  assert.doesNotMatch(String(batchBar(cases(3), new Set(["c1"]))), /per_page=2|checked>/);
+});
+
+test("a batch by closing period and unit: links once both days are chosen, in words", () => {
+  setLang("zh");
+  assert.deepEqual(periodLinks({ from: "2026-11-01" }), []);
+  const links = Object.fromEntries(periodLinks({ from: "2026-11-01", to: "2026-11-30", unit: "u 1" },
+    { perPage: 2 }).map((l) => [l.id, l]));
+  assert.equal(links["period-closure-pdf"].href,
+    "/api/closure-files.pdf?closed_from=2026-11-01&closed_to=2026-11-30&unit=u+1&per_page=2");
+  assert.equal(links["period-public-pdf"].href,
+    "/api/closure-files.pdf?closed_from=2026-11-01&closed_to=2026-11-30&unit=u+1&public=1&per_page=2");
+  assert.equal(links["period-archive-zip"].href,
+    "/api/archives.zip?closed_from=2026-11-01&closed_to=2026-11-30&unit=u+1");
+  assert.equal(periodLinks({ from: "2026-11-01", to: "2026-11-30" })[1].href,
+    "/api/closure-files.pdf?closed_from=2026-11-01&closed_to=2026-11-30");
+  const units = [{ id: "u1", name: "城中生态环境局" }, { id: "u2", name: "东街道" }];
+  const empty = String(periodBar({}, units));
+  assert.match(text(empty), /按办结时间批量下载/);
+  assert.match(text(empty), /选择办结日期的起止/);
+  assert.doesNotMatch(empty, /data-batch=/);
+  assert.match(empty, /<option value="">全部单位<\/option>/);
+  assert.match(empty, /<details class="batch-period card" id="batch-period"\s*>/);  // folded
+  const chosen = String(periodBar({ from: "2026-11-01", to: "2026-11-30", unit: "u2" }, units));
+  assert.match(chosen, /id="batch-period" open>/);
+  assert.match(chosen, /<option value="u2" selected>东街道<\/option>/);
+  assert.equal((chosen.match(/data-batch="period-/g) || []).length, 5);
+  assert.match(String(periodFiles({ from: "2026-11-01", to: "2026-11-30" })), /一次最多 50 件/);
+  const refused = (problem) => text(batchRefusal({ kind: "client", problem }, new Map(), { period: true }));
+  assert.match(refused({ code: "closure.none_in_period" }), /该时段内没有你可查看的已办结案件/);
+  assert.match(refused({ code: "closure.bad_period" }), /结束日期早于开始日期/);
+  assert.match(refused({ code: "closure.too_many_cases" }), /该时段办结的案件超过 50 件/);
+  setLang("en");
+  assert.match(refused({ code: "closure.none_in_period" }), /No closed case you can see/);
   setLang("zh");
 });

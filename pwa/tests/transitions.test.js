@@ -62,6 +62,37 @@ function server({ version = 3, status = "dispatched" } = {}) {
   return current;
 }
 
+test("an action is sent with the time the user acted, not the time it goes out", async () => {
+  // Submitted at 23:50 (Beijing) offline; the phone is back on line the next morning.
+  const item = await outbox.saveTransition({ caseId: CASE, action: "start", params: {}, version: 3 });
+  const database = await db();
+  await database.put("outbox", { ...item, actedAt: "2026-12-04T15:50:00.000Z" });
+  server();
+  await outbox.syncNow({ force: true });
+  const body = bodies.at(-1);
+  assert.equal(body.device_time, "2026-12-04T15:50:00.000Z");
+  assert.ok(Date.parse(body.sent_at) > Date.parse(body.device_time));
+});
+
+test("a check is sent with the time it was saved, not its draft's start nor the send", async () => {
+  await outbox.saveVisit({ id: "33333333-3333-4333-8333-333333333333", caseId: CASE,
+    payload: { kind: "site_check" } }, { draft: true });
+  const draft = (await outbox.items())[0];
+  assert.equal(draft.actedAt, undefined);
+  await outbox.saveVisit({ id: draft.id, caseId: CASE, payload: { kind: "site_check" } },
+    { draft: false });
+  const database = await db();
+  const saved = await database.get("outbox", draft.id);
+  assert.ok(saved.actedAt);
+  await database.put("outbox", { ...saved, actedAt: "2026-12-04T15:50:00.000Z" });
+  routes.push([/POST \/api\/cases\/case-7\/visits$/, (init) => json(201, {
+    id: "v-1", client_id: JSON.parse(init.body).client_id })]);
+  await outbox.syncNow({ force: true });
+  const body = bodies.at(-1);
+  assert.equal(body.device_time, "2026-12-04T15:50:00.000Z");
+  assert.ok(Date.parse(body.sent_at) > Date.parse(body.device_time));
+});
+
 test("an action saved offline waits, then is sent with its client id and version", async () => {
   const item = await outbox.saveTransition({ caseId: CASE, action: "start", params: { note: "到场" },
     version: 3 });
@@ -72,8 +103,10 @@ test("an action saved offline waits, then is sent with its client id and version
   const current = server();
   await outbox.syncNow({ force: true });
   assert.deepEqual(await outbox.items(), []);
-  const body = bodies.at(-1);
+  const { device_time: deviceTime, sent_at: sentAt, ...body } = bodies.at(-1);
   assert.deepEqual(body, { note: "到场", action: "start", version: 3, client_id: item.clientId });
+  assert.equal(deviceTime, item.actedAt);
+  assert.ok(sentAt >= deviceTime);
   assert.equal(current.status, "in_progress");
   const sent = await (await db()).get("sent", item.id);
   assert.equal(sent.version, 4);

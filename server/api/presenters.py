@@ -33,6 +33,7 @@ def present_deadline(deadline: Deadline | None) -> dict[str, Any] | None:
     return {"rule": deadline.rule, "rule_version": deadline.rule_version,
             "due_at": deadline.due_at, "colour": deadline.colour,
             "overdue": deadline.overdue, "extended_days": deadline.extended_days,
+            "provisional": deadline.provisional,
             "next_milestone": {"name": milestone.name, "at": milestone.at}
             if milestone else None}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from datetime import datetime
 
 from flask import current_app, g, request
 
@@ -32,3 +33,9 @@ def load_user() -> None:
 
 def current_user() -> User:
     return g.user
+
+
+def last_contact() -> datetime:
+    """The calling phone's last contact before its latest pause (auth.last_contact): the
+    earliest an action it queued offline may count as done."""
+    return auth.last_contact(g.user_session)

@@ -61,7 +61,7 @@ class Case(Base):
     complainant_phone: Mapped[str | None] = mapped_column(sa.String(40))
     # HMAC of the normalised number under PERSONAL_DATA_KEY (privacy.phone_digest): an
     # exact number finds its cases through this index; the number is never searched in
-    # clear. Null for a case from before 0014 until `fieldcase index-phones` fills it.
+    # clear. Null for a case from before 0012 until `fieldcase index-phones` fills it.
     complainant_phone_hmac: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     unit_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("units.id"), index=True)
@@ -82,6 +82,10 @@ class Case(Base):
     next_milestone_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     milestones: Mapped[list | None] = mapped_column(sa.JSON)  # [{name, at}], ascending
     extended_days: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # Counted with weekends only: a year it reaches had no calendar loaded (recomputed when
+    # one is). Indexed: loading a year looks for these.
+    deadline_provisional: Mapped[bool] = mapped_column(sa.Boolean, default=False,
+                                                       server_default=sa.false(), index=True)
     colour0: Mapped[str | None] = mapped_column(sa.String(10))
     colour1: Mapped[str | None] = mapped_column(sa.String(10))
     colour1_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

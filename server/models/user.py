@@ -46,6 +46,9 @@ class UserSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # For the idle timeout and the user's list of their sessions.
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last use before the session's latest pause (auth.OFFLINE_GAP or longer): the
+    # phone's last contact, before which nothing it queued offline can have been done.
+    offline_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     address: Mapped[str | None] = mapped_column(sa.String(64))
     user_agent: Mapped[str | None] = mapped_column(sa.String(300))
 

@@ -44,6 +44,13 @@ class CaseSection:
     sealed_at: datetime
     approver: str
     photos: list[PhotoEntry]
+    # The cover's sign-off (defaults keep older packets drawable): who handled the case
+    # (承办人, its assignees), the approver's opinion (审核意见, the approval's note) and
+    # when it was approved; the ids the appendix lists beside the hashes.
+    handlers: str = ""
+    opinion: str = ""
+    approved_at: datetime | None = None
+    case_uuid: str = ""  # the case's id in the system (the appendix); case_id is printed
 
 
 @dataclass(frozen=True)
@@ -52,3 +59,5 @@ class ClosurePacket:
     public: bool  # True: 办结公示 (photos re-encoded without EXIF/GPS by the renderer)
     generated_at: datetime
     cases: list[CaseSection]
+    office: str = ""  # the issuing office (发文单位), at the head of each cover
+    photos_per_page: int = 1  # 1, or 2 so that 50 photos are 25 pages, not 50

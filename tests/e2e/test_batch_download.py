@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pymupdf
 import sqlalchemy as sa
@@ -154,3 +156,61 @@ def test_the_office_downloads_closed_cases_together(browser, live):  # type: ign
         assert in_view(page, "#batch-archive-zip", {"width": 390, "height": 844})
         shot(page, "batch_390_night.png")
         shot(page, "batch_390_night_full.png", full_page=True)
+
+
+def closing_days(live: LiveServer) -> dict[str, tuple[str, str, str]]:
+    """The demo's closed cases: id -> (local closing day, unit id, subject)."""
+    shanghai = ZoneInfo("Asia/Shanghai")
+    with live.app.app_context():
+        rows = db.session.execute(sa.select(Case.id, Case.closed_at, Case.unit_id, Case.subject)
+                                  .where(Case.status == "closed")).all()
+        db.session.remove()
+    return {i: ((at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(shanghai).date()
+                .isoformat(), unit, subject) for i, at, unit, subject in rows}
+
+
+def test_the_office_downloads_by_closing_period_two_photos_a_page(browser, live):  # type: ignore[no-untyped-def]
+    closed = closing_days(live)
+    assert closed, "the demo has closed cases"
+    days = sorted(day for day, _unit, _subject in closed.values())
+    errors: list[str] = []
+    with desk(browser, live, viewport=BATCH_DESK, accept_downloads=True) as page:
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        section = page.wait_for_selector("#batch-period")
+        assert "按办结时间批量下载" in section.inner_text()
+        assert page.locator("#batch-period a[data-batch]").count() == 0  # no days, no links
+        assert not page.is_visible("#period-from")  # folded until used
+        page.click("#batch-period summary")
+        page.fill("#period-from", days[0])
+        page.fill("#period-to", days[-1])
+        page.wait_for_selector("#batch-period-closure-pdf")
+        page.check("#period-per-page")
+        page.wait_for_selector("#batch-period-closure-pdf[href*='per_page=2']")
+        href = page.get_attribute("#batch-period-closure-pdf", "href") or ""
+        query = parse_qs(urlsplit(href).query)
+        assert query["closed_from"] == [days[0]] and query["closed_to"] == [days[-1]]
+        assert "per_page" not in (page.get_attribute("#batch-period-archive-zip", "href") or "")
+        shot(page, "batch_1280_period.png")
+        name, pdf = fetch(page, "#batch-period-closure-pdf")
+        assert name.endswith(".pdf"), name
+        with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+            text = "".join(p.get_text() for p in doc)
+        for _day, _unit, subject in closed.values():
+            assert subject in text, subject
+        assert "附件" in text and "审核意见" in text and "附录：核验信息" in text
+
+        # A unit narrows the period's links (the server takes it and the units below).
+        unit = next(iter(closed.values()))[1]
+        page.select_option("#period-unit", unit)
+        page.wait_for_selector(f"#batch-period-archive-zip[href*='unit={unit}']")
+        # A period with nothing closed in it: refused, in words.
+        before = (date.fromisoformat(days[0]) - timedelta(days=400)).isoformat()
+        page.select_option("#period-unit", "")
+        page.fill("#period-from", before)
+        page.fill("#period-to", before)
+        page.click("#batch-period-closure-docx")
+        problem = page.locator("#period-problem[data-code='closure.none_in_period']")
+        problem.wait_for()
+        assert "该时段内没有你可查看的已办结案件" in problem.inner_text()
+        shot(page, "batch_1280_period_refused.png")
+        assert errors == []

@@ -163,6 +163,12 @@ def test_office_intake_dispatch_then_inspector_starts_offline_and_submits(
     kinds = page.locator("#timeline .event").evaluate_all("els => els.map(e => e.dataset.kind)")
     assert kinds.index("dispatched") < kinds.index("started") < kinds.index("submitted")
     assert INSPECTOR in page.locator("#timeline .event[data-kind=started]").inner_text()
+    # The start done offline: when the phone did it beside when the server got it, on time.
+    started = page.locator("#timeline .event[data-kind=started]")
+    assert started.locator(".phone-time").count() == 1
+    assert "手机办理时间" in started.inner_text() and "服务器接收" in started.inner_text()
+    assert started.locator(".on-time[data-on-time=true]").count() == 1
+    assert "device_time" not in started.inner_text() and "on_time" not in started.inner_text()
     assert errors == []
 
 
@@ -226,9 +232,9 @@ def test_transfer_away_while_offline_is_shown_not_dropped(phone, live):  # type:
 
 def test_board_and_map_show_the_case_in_its_colour(desk, live):  # type: ignore[no-untyped-def]
     office = api_login(live.app, "reviewer", "fieldcase-demo")
-    # 1+3+5+7: yellow from day 5, blue day 6, red day 7. The server counts the receipt
-    # day as day 1, so 4.5 days after receipt is day 5 (5.5 days is already blue).
-    received = datetime.now(UTC) - timedelta(days=4, hours=12)
+    # 1+3+5+7: blue from day 5, yellow day 6, red day 7 (the one colour order). The server
+    # counts the receipt day as day 1, so 5.5 days after receipt is day 6.
+    received = datetime.now(UTC) - timedelta(days=5, hours=12)
     case = new_case(office, "看板测试：工地夜间施工", received_at=received)
     detail = office.get(f"/api/cases/{case['id']}").get_json()
     colour = detail["deadline"]["colour"]
@@ -315,7 +321,7 @@ def test_an_admin_edits_a_rule_loads_a_year_and_adds_a_webhook(desk, live):  # t
     page.click("#nav a[href='#/admin']")
     rule = page.locator(".rule[data-code='1+3+5+7']")
     rule.wait_for()
-    assert "v1" in rule.inner_text()
+    assert "v2" in rule.inner_text()  # 0013's, colours in the one order
     rule.locator(".edit-rule").click()
     form = page.locator("#rule-form")
     # A contradiction (blue before yellow) is refused with the server's reason.
@@ -327,10 +333,10 @@ def test_an_admin_edits_a_rule_loads_a_year_and_adds_a_webhook(desk, live):  # t
     page.click("#rule-dry-run")
     page.wait_for_selector("#rule-result :text('在办案件')")
     page.click("#rule-save")
-    page.wait_for_selector(".rule[data-code='1+3+5+7'] :text('v2')")
+    page.wait_for_selector(".rule[data-code='1+3+5+7'] :text('v3')")
     office = api_login(live.app, "admin", "fieldcase-demo")
     rules = {r["code"]: r for r in office.get("/api/deadline-rules").get_json()["items"]}
-    assert rules["1+3+5+7"]["version"] == 2 and rules["1+3+5+7"]["body"]["max_extension"] == 10
+    assert rules["1+3+5+7"]["version"] == 3 and rules["1+3+5+7"]["body"]["max_extension"] == 10
     assert [c["from_day"] for c in rules["1+3+5+7"]["body"]["colours"]] == [1, 5, 6, 7]
 
     # Next year's calendar, from a file as the State Council's notice gives it.

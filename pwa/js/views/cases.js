@@ -1,5 +1,8 @@
 import { api } from "../api.js";
-import { MAX_BATCH, batchBar, batchRefusal, fetchFile, isClosed, pickBox, saveFile } from "../batch.js";
+import {
+  MAX_BATCH, batchBar, batchRefusal, fetchFile, isClosed, periodBar, periodFiles, pickBox, saveFile,
+  unitOptions,
+} from "../batch.js";
 import { colourOf, deadlineLine, filterParams, keyMark, leaderMark, statusChip } from "../caseui.js";
 import { getCache, setCache } from "../db.js";
 import { t, term } from "../i18n.js";
@@ -89,6 +92,9 @@ export async function renderCases(view, query = null) {
   // role set: the revisit team makes no closure files).
   const batching = office && isManager();
   const selected = new Set();
+  // Two photos a page, and the batch by closing period: kept for the session.
+  let perPage = sessionStorage.getItem("fieldcase.perPage") === "2" ? 2 : 1;
+  const period = JSON.parse(sessionStorage.getItem("fieldcase.batchPeriod") || "{}");
   let shownItems = [];
   const closedOf = (items) => (batching ? items.filter(isClosed) : []);
   let shown = { page: 1, total: null, exact: true };
@@ -130,7 +136,8 @@ export async function renderCases(view, query = null) {
         ${office ? filtersForm(filters, v, units) : ""}
         ${note ? html`<p class="muted small" role="status">${note}</p>` : ""}
         ${office && shown.total !== null ? html`<p class="muted small" id="case-total">${t("total")} ${shown.total}${shown.exact ? "" : "+"}</p>` : ""}
-        ${closed.length ? batchBar(closed, selected) : ""}
+        ${batching ? periodBar(period, units, { perPage }) : ""}
+        ${closed.length ? batchBar(closed, selected, { perPage }) : ""}
         <ul class="case-list" id="case-list">${sorted.map((item) => caseRow(item, here, picked))}</ul>
         ${office && shown.total !== null && items.length < shown.total ? html`<button type="button" id="more-cases" class="lite">${t("more")}</button>` : ""}
       </section>`;
@@ -147,6 +154,7 @@ export async function renderCases(view, query = null) {
     });
     bell(view.querySelector(".bell-slot"));
     fillTasks();
+    if (batching) wirePeriod();
     if (!closed.length) sight?.disconnect();
     else {
       wireBatch();
@@ -173,7 +181,7 @@ export async function renderCases(view, query = null) {
     const closed = closedOf(shownItems);
     const old = view.querySelector("#batch");
     if (!old) return;
-    old.outerHTML = batchBar(closed, selected).toString();
+    old.outerHTML = batchBar(closed, selected, { perPage }).toString();
     for (const box of view.querySelectorAll("#case-list .batch-pick")) {
       box.checked = selected.has(box.value);
       box.disabled = !box.checked && selected.size >= MAX_BATCH;
@@ -209,19 +217,65 @@ export async function renderCases(view, query = null) {
       }
       redrawBatch();
     });
-    bar.addEventListener("click", async (event) => {
+    bar.querySelector("#batch-per-page")?.addEventListener("change", (event) => setPerPage(event.target.checked));
+    downloads(bar, "#batch-busy", "#batch-problem");
+  };
+
+  const setPerPage = (two) => {
+    perPage = two ? 2 : 1;
+    sessionStorage.setItem("fieldcase.perPage", String(perPage));
+    redrawBatch();
+    const box = view.querySelector("#period-per-page");
+    if (box) box.checked = two;
+    redrawPeriodFiles();
+  };
+  const redrawPeriodFiles = () => {
+    const files = view.querySelector("#period-files");
+    if (files) files.innerHTML = periodFiles(period, { perPage }).toString();
+  };
+  // The batch by closing period: the form's values make the links (no request until one
+  // is clicked); the units come from the server once.
+  const wirePeriod = () => {
+    const section = view.querySelector("#batch-period");
+    const form = section.querySelector("#period-form");
+    form.addEventListener("submit", (event) => event.preventDefault());
+    form.addEventListener("change", (event) => {
+      if (event.target.id === "period-per-page") {
+        setPerPage(event.target.checked);
+        return;
+      }
+      const data = Object.fromEntries(new FormData(form));
+      Object.assign(period, { from: data.from || "", to: data.to || "", unit: data.unit || "" });
+      sessionStorage.setItem("fieldcase.batchPeriod", JSON.stringify(period));
+      section.querySelector("#period-problem").hidden = true;
+      redrawPeriodFiles();
+    });
+    downloads(section, "#period-busy", "#period-problem", { period: true });
+    if (!units.length) {
+      cachedGet("/api/units").then((answer) => {
+        units = answer.items || [];
+        const select = view.querySelector("#period-unit");
+        if (!select || !units.length) return;
+        select.innerHTML = html`${unitOptions(units, period.unit)}`.toString();
+      }).catch(() => {});
+    }
+  };
+
+  // A click on one of a section's files: fetched first, so that a refusal shows in words.
+  const downloads = (section, busySelector, problemSelector, options = {}) => {
+    section.addEventListener("click", async (event) => {
       const link = event.target.closest("a[data-batch]");
       if (!link) return;
       // An archive holds the originals (hundreds of MB for 50 cases): the browser saves it
       // as it streams in. The documents are fetched first, so a refusal shows in words.
-      if (link.dataset.batch === "archive-zip" && link.getAttribute("aria-disabled") !== "true") {
+      if (link.dataset.batch.endsWith("archive-zip") && link.getAttribute("aria-disabled") !== "true") {
         return;
       }
       event.preventDefault();
-      if (link.getAttribute("aria-disabled") === "true" || bar.dataset.busy) return;
-      const busy = bar.querySelector("#batch-busy");
-      const problem = bar.querySelector("#batch-problem");
-      bar.dataset.busy = link.dataset.batch;
+      if (link.getAttribute("aria-disabled") === "true" || section.dataset.busy) return;
+      const busy = section.querySelector(busySelector);
+      const problem = section.querySelector(problemSelector);
+      section.dataset.busy = link.dataset.batch;
       link.setAttribute("aria-busy", "true");
       busy.textContent = `${t("batchMaking")} ${link.textContent.trim()}`;
       busy.hidden = false;
@@ -230,11 +284,11 @@ export async function renderCases(view, query = null) {
         saveFile(await fetchFile(link.getAttribute("href")));
       } catch (error) {
         const subjects = new Map(shownItems.map((c) => [c.id, c.subject]));
-        problem.innerHTML = batchRefusal(error, subjects).toString();
+        problem.innerHTML = batchRefusal(error, subjects, options).toString();
         problem.dataset.code = error.problem?.code || error.kind || "";
         problem.hidden = false;
       } finally {
-        delete bar.dataset.busy;
+        delete section.dataset.busy;
         link.removeAttribute("aria-busy");
         busy.hidden = true;
       }

@@ -34,6 +34,9 @@ class DeadlineRuleInSchema(Schema):
     milestones = fields.List(fields.Nested(MilestoneRuleSchema), load_default=list)
     colours = fields.List(fields.Nested(ColourRuleSchema), required=True)
     restart_on_transfer = fields.Boolean(load_default=False)
+    rest_day_rollover = fields.Boolean(load_default=False, metadata={
+        "description": "Calendar days only: a due date whose last day is a rest day moves "
+                       "to the end of the next working day (Civil Code art. 203)."})
     max_extension = fields.Integer(allow_none=True, load_default=None)
     review_days = fields.Integer(allow_none=True, metadata={
         "description": "Days (of the rule's counting) a review takes when a dissatisfied "

@@ -26,7 +26,7 @@ from server.api.cases.schemas import (
     VocabSchema,
 )
 from server.api.presenters import absolute, present_case
-from server.api.security import current_user, load_user
+from server.api.security import current_user, last_contact, load_user
 from server.domain.accounts import roles, scope
 from server.domain.accounts.roles import ADMIN_ROLES, FIELD_ROLES, OFFICE_ROLES, REVISIT_ROLES
 from server.domain.audit import timeline
@@ -64,10 +64,13 @@ def transition(data: dict, case_id: str):  # type: ignore[no-untyped-def]
     A stale version answers 409 `case.version_conflict` with the events since; an action
     the state does not allow 409 `case.action_not_allowed` naming the allowed ones; a role
     or unit that may not 403 `case.action_forbidden`; bad parameters 422."""
-    params = {k: v for k, v in data.items() if k not in ("action", "version", "client_id")}
+    params = {k: v for k, v in data.items()
+              if k not in ("action", "version", "client_id", "device_time", "sent_at")}
     user = current_user()
+    phone = {"device_time": data.get("device_time"), "sent_at": data.get("sent_at"),
+             "contact": last_contact()}
     case = lifecycle.act(user, case_id, data["action"], data["version"], params,
-                         client_id=data.get("client_id"))
+                         client_id=data.get("client_id"), phone=phone)
     return present_case(case, actions=[a.name for a in lifecycle.allowed(user, case)])
 
 

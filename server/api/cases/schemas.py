@@ -103,8 +103,12 @@ class DeadlineSchema(Schema):
     rule_version = fields.Integer(metadata={"description": "The version frozen on the case."})
     due_at = fields.DateTime()
     colour = Text(metadata={"description": "green, blue, yellow or red as the rule's "
-                                     "days pass (seed 004: yellow day 5, blue 6, red 7)."})
+                                     "days pass, always in that order (least to most "
+                                     "urgent; 1+3+5+7: blue day 5, yellow 6, red 7)."})
     extended_days = fields.Integer()
+    provisional = fields.Boolean(metadata={
+        "description": "Counted with weekends only: a year it reaches has no working-day "
+                       "calendar loaded. Counted again when the year is loaded."})
     next_milestone = fields.Nested(MilestoneSchema, allow_none=True,
                                    metadata={"description": "The next one still ahead; null "
                                              "once all have passed."})
@@ -171,6 +175,14 @@ class TransitionSchema(Schema):
     version = fields.Integer(required=True, metadata={"description": "The version you read."})
     client_id = UUIDStr(load_default=None, metadata={
         "description": "A phone's UUID for the action: a retry is applied once."})
+    device_time = Aware(load_default=None, metadata={
+        "description": "The phone's clock when the user acted (an action queued offline "
+                       "is sent later). Kept beside the receipt time; the action counts "
+                       "as done then, within bounds: not after receipt, not before the "
+                       "phone's last contact (clamped, and flagged, outside them)."})
+    sent_at = Aware(load_default=None, metadata={
+        "description": "The phone's clock when sending: with device_time, how long the "
+                       "action waited on the phone, whatever its clock says."})
 
 
 class ParamSchema(Schema):

@@ -15,13 +15,13 @@ from server.api.closure.schemas import (
     AcknowledgeSchema,
     BatchOnlySchema,
     BatchQuerySchema,
+    CaseFileQuerySchema,
     ChecklistSchema,
-    PublicQuerySchema,
     SealViewSchema,
 )
 from server.api.security import current_user, load_user
 from server.domain.closure import checklist as closure_checklist
-from server.domain.closure import closure_files
+from server.domain.closure import closure_files, periods
 from server.storage import content_disposition
 
 blp = Blueprint("closure", __name__, url_prefix="/api",
@@ -62,8 +62,17 @@ def _download(body: Any, name: str, content_type: str, sha256: str | None,
     return response
 
 
-def _file(case_ids: list[str], kind: str, public: bool) -> Response:
-    made = closure_files.closure_file(current_user(), case_ids, kind, public, request.host_url)
+def _batch(args: dict) -> list[str]:
+    """The batch's cases: those named, or those closed in the period (and unit) given."""
+    if "case" in args:
+        return args["case"]
+    return periods.closed_in(current_user(), args["closed_from"], args["closed_to"],
+                                   args.get("unit"))
+
+
+def _file(case_ids: list[str], kind: str, public: bool, per_page: int = 1) -> Response:
+    made = closure_files.closure_file(current_user(), case_ids, kind, public, request.host_url,
+                                      per_page)
     return _download(made.chunks(), made.name, made.content_type, made.sha256, made.size)
 
 
@@ -96,20 +105,23 @@ def seal(case_id: str):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/cases/<case_id>/closure-file.<any(docx, pdf):kind>")
-@blp.arguments(PublicQuerySchema, location="query")
+@blp.arguments(CaseFileQuerySchema, location="query")
 @blp.doc(**FILE_DOC)
 def case_closure_file(args: dict, case_id: str, kind: str) -> Response:
     """The closure file of a closed case (办结材料), or with `public=1` its published
-    version (办结公示: no complainant, photos without EXIF or GPS)."""
-    return _file([case_id], kind, args["public"])
+    version (办结公示: no complainant, photos without EXIF or GPS); `per_page=2` puts two
+    photos on a page."""
+    return _file([case_id], kind, args["public"], args["per_page"])
 
 
 @blp.route("/closure-files.<any(docx, pdf):kind>")
 @blp.arguments(BatchQuerySchema, location="query")
 @blp.doc(**FILE_DOC)
 def batch_closure_file(args: dict, kind: str) -> Response:
-    """One closure file for several closed cases (`case` repeated, at most 50)."""
-    return _file(args["case"], kind, args["public"])
+    """One closure file for several closed cases: `case` repeated, or those closed from
+    `closed_from` to `closed_to` (and of `unit`); at most 50. `per_page=2`: two photos a
+    page."""
+    return _file(_batch(args), kind, args["public"], args["per_page"])
 
 
 @blp.route("/cases/<case_id>/archive.zip")
@@ -124,5 +136,6 @@ def case_archive(case_id: str) -> Response:
 @blp.arguments(BatchOnlySchema, location="query")
 @blp.doc(**ZIP_DOC)
 def batch_archive(args: dict) -> Response:
-    """The archive of several closed cases (`case` repeated, at most 50)."""
-    return _archive(args["case"])
+    """The archive of several closed cases: `case` repeated, or those closed from
+    `closed_from` to `closed_to` (and of `unit`); at most 50."""
+    return _archive(_batch(args))

@@ -3,7 +3,7 @@ public verification of a photo."""
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from server.api.fields import FixSchema, Text, _not_blank, _text
 
@@ -40,12 +40,37 @@ class PublicQuerySchema(Schema):
         "description": "1: the published version (办结公示), without personal data or GPS."})
 
 
+class PerPageSchema(Schema):
+    per_page = fields.Integer(load_default=1, validate=validate.OneOf((1, 2)), metadata={
+        "description": "Photos per page: 1 (as the annex), or 2 (half the pages)."})
+
+
 class BatchOnlySchema(Schema):
-    case = fields.List(_text(36), required=True, validate=validate.Length(min=1, max=50),
+    """The cases of a batch: named (`case` repeated), or chosen by closing period
+    (`closed_from` and `closed_to`, local days, both included; `unit` narrows it to a unit
+    and the units below it)."""
+
+    case = fields.List(_text(36), validate=validate.Length(min=1, max=50),
                        metadata={"description": "A closed case's id; repeat for each."})
+    closed_from = fields.Date(metadata={"description": "Closed on or after this day."})
+    closed_to = fields.Date(metadata={"description": "Closed on or before this day."})
+    unit = _text(36, metadata={"description": "Only this unit's cases (and its units')."})
+
+    @validates_schema
+    def _one_way(self, data: dict, **_kwargs: object) -> None:
+        period = [k for k in ("closed_from", "closed_to") if k in data]
+        if "case" in data and (period or "unit" in data):
+            raise ValidationError("Name the cases or a period, not both.", "case")
+        if "case" not in data and len(period) < 2:
+            missing = [k for k in ("closed_from", "closed_to") if k not in data]
+            raise ValidationError({k: ["Required (or name the cases)."] for k in missing})
 
 
-class BatchQuerySchema(BatchOnlySchema, PublicQuerySchema):
+class BatchQuerySchema(BatchOnlySchema, PublicQuerySchema, PerPageSchema):
+    pass
+
+
+class CaseFileQuerySchema(PublicQuerySchema, PerPageSchema):
     pass
 
 

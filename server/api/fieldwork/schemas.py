@@ -173,7 +173,10 @@ class VisitCreateSchema(Schema):
     findings = _text(20000)
     measurements = fields.List(fields.Nested(MeasurementInSchema),
                                validate=validate.Length(max=50))
-    device_time = Aware(metadata={"description": "The phone's clock when sending."})
+    device_time = Aware(metadata={
+        "description": "The phone's clock when the check was done (saved to be sent); "
+                       "without sent_at, taken as its clock when sending, as before."})
+    sent_at = Aware(metadata={"description": "The phone's clock when sending."})
 
 
 class VisitSchema(Schema):

@@ -8,7 +8,7 @@ from flask.views import MethodView
 from server.api.blueprint import Blueprint
 from server.api.fieldwork.schemas import VisitCreateSchema, VisitListSchema, VisitSchema
 from server.api.presenters import present_visit
-from server.api.security import current_user, load_user
+from server.api.security import current_user, last_contact, load_user
 from server.domain.fieldwork import visits
 
 blp = Blueprint("visits", __name__, url_prefix="/api/cases",
@@ -31,7 +31,8 @@ class CaseVisits(MethodView):
     @blp.alt_response(200, schema=VisitSchema, description="A retry: the visit recorded first.")
     def post(self, data: dict, case_id: str):  # type: ignore[no-untyped-def]
         """Record a visit; idempotent on client_id."""
-        visit, created = visits.record_visit(current_user(), case_id, data)
+        visit, created = visits.record_visit(current_user(), case_id, data,
+                                             contact=last_contact())
         response = jsonify(_VISIT.dump(present_visit(visit)))
         response.status_code = 201 if created else 200
         return response

@@ -140,9 +140,14 @@ def _open_session(user: User, password: str, ttl: timedelta, address: str | None
         user.password_hash = _hasher.hash(password)
     login_throttle.clear(user.username)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    agent = (user_agent or "")[:300] or None
+    # A phone logging in again (its session ended while it was offline) keeps its last
+    # contact: what it queued before this login still counts as done when it was done.
+    before = db.session.scalar(sa.select(sa.func.max(UserSession.last_seen_at)).where(
+        UserSession.user_id == user.id, UserSession.user_agent == agent)) if agent else None
     db.session.add(UserSession(token_hash=_token_hash(token), user=user, csrf_token=csrf,
                                expires_at=now + ttl, last_seen_at=now, address=address,
-                               user_agent=(user_agent or "")[:300] or None))
+                               user_agent=agent, offline_since=before))
     # Expired sessions are swept here rather than by a separate job.
     db.session.execute(sa.delete(UserSession).where(UserSession.expires_at < now))
     audit.append("security.login", "user", user.id, actor_id=user.id,
@@ -152,6 +157,9 @@ def _open_session(user: User, password: str, ttl: timedelta, address: str | None
 
 # The session's last use is written at most this often (not on every request).
 SEEN_EVERY = timedelta(minutes=1)
+# A session unused this long has paused (offline, or put away): its last use before that
+# is the phone's last contact (UserSession.offline_since).
+OFFLINE_GAP = timedelta(minutes=5)
 
 
 def session_id(found: UserSession) -> str:
@@ -179,8 +187,19 @@ def resolve_session(token: str | None) -> UserSession:
         raise Unauthenticated("auth.session_expired", "Your session has ended; log in again.")
     if now - last > SEEN_EVERY:
         with transaction():
+            if now - last >= OFFLINE_GAP:
+                found.offline_since = last
             found.last_seen_at = now
     return found
+
+
+def last_contact(found: UserSession) -> datetime:
+    """The phone's last contact with the server before its latest pause (or its login):
+    an action it queued offline was done after it, or it would have been sent then.
+    Written at most every SEEN_EVERY, so it may be that much early: on the phone's side.
+    A session opened again on the same device (user agent) starts from the last contact
+    of the one before; otherwise the login is the bound."""
+    return found.offline_since or found.created_at
 
 
 @command

@@ -173,7 +173,7 @@ def _index_phone(case: Case) -> None:
 
 
 def index_phones(*, every: bool = False, batch: int = 500) -> int:
-    """Fill the number's keyed hash where it is missing (cases from before 0014, whose
+    """Fill the number's keyed hash where it is missing (cases from before 0012, whose
     migration could not know the key); `every`: recompute all (after PERSONAL_DATA_KEY
     changed). Batches by id, each its own transaction; returns how many were written."""
     done, last_id = 0, ""

@@ -18,13 +18,12 @@ from server.domain.accounts import scope
 from server.domain.accounts.roles import ADMIN_ROLES, require_district_admin, require_role
 from server.domain.audit import audit, timeline
 from server.domain.cases import deadlines, workdays
-from server.domain.cases.workcalendar import CalendarYearMissing
 from server.domain.core import runtime
-from server.domain.core.errors import Conflict, Invalid
+from server.domain.core.errors import Invalid
 from server.domain.core.uow import command
 from server.domain.core.vocab import CHANNELS, OPEN_STATUSES
 from server.extensions import db
-from server.models import Case, DeadlineRule, User
+from server.models import Case, DeadlineRule, Notification, User
 from server.models.base import utcnow
 from server.models.case import COLOUR_FINAL, COLOUR_STALE
 
@@ -73,15 +72,11 @@ def compute(case: Case, events: list[deadlines.ClockEvent],
     if case.deadline_rule is None:
         return None
     body = rule or rule_body(case.deadline_rule, case.deadline_rule_version)
-    cal = workdays.calendar() if body["counting"] == "working_days" else None
-    try:
-        return deadlines.schedule(body, case.deadline_rule_version, events, calendar=cal,
-                                  tz=_tz())
-    except CalendarYearMissing as exc:
-        raise Conflict("deadline.calendar_missing",
-                       f"The working-day calendar for {exc.year} is not loaded, so this "
-                       "deadline cannot be counted; an admin must load that year first.",
-                       extra={"year": exc.year}) from exc
+    cal = workdays.calendar() if deadlines.needs_calendar(body) else None
+    # A year not loaded gives a provisional schedule (weekends only), never a refusal: it
+    # is recomputed when the year is loaded (workdays.load_year); the board warns meanwhile.
+    return deadlines.schedule(body, case.deadline_rule_version, events, calendar=cal,
+                              tz=_tz())
 
 
 def refresh(case: Case, now: datetime | None = None,
@@ -100,6 +95,7 @@ def _store(case: Case, s: deadlines.Schedule | None, now: datetime | None) -> No
     now = now or utcnow()
     if s is None:
         case.due_at = case.next_milestone_at = case.milestones = None
+        case.deadline_provisional = False
         case.colour0 = case.colour1 = case.colour2 = case.colour3 = None
         case.colour1_at = case.colour2_at = case.colour3_at = None
         case.colour, case.colour_until = None, COLOUR_FINAL
@@ -108,14 +104,55 @@ def _store(case: Case, s: deadlines.Schedule | None, now: datetime | None) -> No
     # decided in one place, colour_sql.
     case.colour, case.colour_until = None, COLOUR_STALE
     case.due_at = s.due_at
+    case.deadline_provisional = s.provisional
     case.extended_days = s.extended_days
     case.milestones = [{"name": m.name, "at": m.at.isoformat()} for m in s.milestones]
-    # The sweep raises what falls due from here on; earlier ones were raised or moot.
-    case.next_milestone_at = next((m.at for m in s.milestones if m.at > now), None)
+    # The sweep raises every milestone not raised yet, those already behind the case too
+    # (a case typed in late, a reminder missed): it marks them late, never skips them.
+    raised = _raised(case)
+    case.next_milestone_at = next((m.at for m in s.milestones
+                                   if sweep_key(case.id, m.name, m.at) not in raised), None)
     case.colour0 = s.colour0
     steps = list(s.steps) + [(None, None)] * (3 - len(s.steps))
     (case.colour1_at, case.colour1), (case.colour2_at, case.colour2), \
         (case.colour3_at, case.colour3) = steps[:3]
+
+
+def sweep_key(case_id: str | None, name: str, at: datetime) -> str:
+    """What makes a raise once (Notification.dedupe_key): the case, milestone and instant."""
+    return f"{case_id}:{name}:{at.isoformat()}"
+
+
+def _raised(case: Case) -> set[str]:
+    if case.id is None:  # a new case: nothing raised yet
+        return set()
+    return set(db.session.scalars(sa.select(Notification.dedupe_key)
+                                  .where(Notification.case_id == case.id)))
+
+
+# What refresh writes: copied by recompute_provisional without touching the row's version.
+_DEADLINE_COLUMNS = ("due_at", "next_milestone_at", "milestones", "extended_days",
+                     "deadline_provisional", "colour0", "colour1", "colour1_at", "colour2",
+                     "colour2_at", "colour3", "colour3_at", "colour", "colour_until")
+
+
+def recompute_provisional(now: datetime | None = None) -> int:
+    """Count again the open cases whose deadline was provisional, now that a year is
+    loaded (a helper of the load: no commit). Not a change a user made: the rows'
+    versions, which a phone's queued action carries, stay (a plain table UPDATE)."""
+    table = Case.__table__
+    cases = db.session.scalars(sa.select(Case).where(Case.deadline_provisional.is_(True),
+                                                     Case.status.in_(OPEN_STATUSES))).all()
+    for case in cases:
+        refresh(case, now)
+        values = {name: getattr(case, name) for name in _DEADLINE_COLUMNS}
+        db.session.expunge(case)  # its changes go through the UPDATE below only
+        db.session.execute(table.update().where(table.c.id == case.id)
+                           .values(**values, updated_at=table.c.updated_at))
+    return len(cases)
+
+
+workdays.ON_LOAD.append(recompute_provisional)
 
 
 def stored_schedule(case: Case) -> deadlines.Schedule | None:
@@ -130,7 +167,8 @@ def stored_schedule(case: Case) -> deadlines.Schedule | None:
     return deadlines.Schedule(rule=case.deadline_rule, rule_version=case.deadline_rule_version,
                               due_at=case.due_at, milestones=milestones,
                               colour0=case.colour0 or "green", steps=steps,
-                              extended_days=case.extended_days or 0)
+                              extended_days=case.extended_days or 0,
+                              provisional=bool(case.deadline_provisional))
 
 
 def deadline_of(case: Case, now: datetime) -> deadlines.Deadline | None:
@@ -215,7 +253,7 @@ def validate(body: dict[str, Any]) -> None:
     try:
         deadlines.check_rule(body)
     except deadlines.RuleError as exc:
-        raise Invalid("deadline_rule.contradictory", str(exc), errors=exc.errors) from exc
+        raise Invalid(exc.code, str(exc), errors=exc.errors) from exc
     unknown = sorted(set(body["channels"]) - set(CHANNELS))
     if unknown:
         raise Invalid("deadline_rule.bad_channel", f"Unknown channels: {', '.join(unknown)}.",
@@ -233,10 +271,7 @@ def impact(user: User, body: dict[str, Any], now: datetime) -> dict[str, Any]:
     moved = earlier = 0
     sample = db.session.scalars(query.limit(IMPACT_SAMPLE)).all()
     for case in sample:
-        try:
-            new = compute(case, clock_events(case), rule=body)
-        except Conflict:
-            continue
+        new = compute(case, clock_events(case), rule=body)
         if new and case.due_at and new.due_at != case.due_at:
             moved += 1
             earlier += new.due_at < case.due_at

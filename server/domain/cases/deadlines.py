@@ -4,6 +4,11 @@ events + a moment. Pure functions: no database, no Flask.
 Counting, by the rule's `counting`:
 - `calendar_days`: day 1 is the first 24 hours from the clock's start; day N begins at
   start + (N-1) x 24 h; a case due in D days is due at start + D x 24 h (the end of day D).
+  With `rest_day_rollover` the due date is read as the Civil Code reads a period: it ends
+  at 24:00 of its last day (the date D days after the start), and a last day that is a
+  rest day moves to the next working day (art. 201, 203); colours and milestones stay.
+  A working-day count, or this rest-day check, reaching a year whose calendar is not
+  loaded counts that year's weekends only and marks the schedule `provisional`.
 - `working_days` (China's official calendar, holidays and make-up days as data): day N is
   the N-th working day after the day the clock started (local time), from its midnight; a
   case due in D working days is due at the midnight that ends the D-th working day.
@@ -24,14 +29,15 @@ day 7; past that the case is overdue, which boards show apart from red.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from server.domain.cases.workcalendar import WorkCalendar
+from server.domain.cases.workcalendar import CalendarYearMissing, WorkCalendar
+from server.domain.core.vocab import COLOUR_ORDER
 
-COLOURS = ("green", "blue", "yellow", "red")
+COLOURS = COLOUR_ORDER  # least to most urgent
 COUNTINGS = ("calendar_days", "working_days", "hours")
 # Events that move the clock; the others leave the deadline alone.
 CLOCK_EVENTS = ("received", "dispatched", "transferred", "extended", "reopened", "approved",
@@ -46,9 +52,11 @@ DAY = timedelta(days=1)
 class RuleError(ValueError):
     """A rule that could give a wrong deadline: `errors` says where."""
 
-    def __init__(self, message: str, errors: dict[str, list[str]]) -> None:
+    def __init__(self, message: str, errors: dict[str, list[str]],
+                 code: str = "deadline_rule.contradictory") -> None:
         super().__init__(message)
         self.errors = errors
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,9 @@ class Schedule:
     colour0: str
     steps: tuple[tuple[datetime, str], ...]  # later colours from their instants, ascending
     extended_days: int
+    # Counted with weekends only for a year whose calendar is not loaded: recomputed when
+    # it is (workdays.load_year), and shown as such until then.
+    provisional: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,12 +97,14 @@ class Deadline:
     next_milestone: Milestone | None
     overdue: bool
     extended_days: int
+    provisional: bool = False
 
 
 # ---- rules -----------------------------------------------------------------------------
 def check_rule(rule: dict[str, Any]) -> None:
     """Refuse a rule whose parts contradict each other, naming each problem."""
     errors: dict[str, list[str]] = {}
+    order_errors: list[str] = []
 
     def bad(key: str, message: str) -> None:
         errors.setdefault(key, []).append(message)
@@ -127,6 +140,8 @@ def check_rule(rule: dict[str, Any]) -> None:
         bad("colours", f"Colours are {', '.join(COLOURS)}.")
     elif len(set(names)) != len(names):
         bad("colours", "Each colour once: a case cannot turn back to an earlier colour.")
+    elif names != sorted(names, key=COLOURS.index):
+        order_errors.append(f"Colours go from least to most urgent: {' < '.join(COLOURS)}.")
     review = rule.get("review_days")
     if review is not None and (not isinstance(review, int) or isinstance(review, bool)
                                or review < 1):
@@ -148,11 +163,27 @@ def check_rule(rule: dict[str, Any]) -> None:
             bad(key, "A whole, non-negative number.")
         elif due is not None and ("day" in m or counting == "hours") and value > due:
             bad(key, "This milestone falls after the case is due.")
+    rollover = rule.get("rest_day_rollover")
+    if rollover is not None and not isinstance(rollover, bool):
+        bad("rest_day_rollover", "true or false.")
+    elif rollover and counting != "calendar_days":
+        bad("rest_day_rollover", "Only a rule counting calendar days can move its due date "
+            "off a rest day (a working-day count never ends on one).")
     ext = rule.get("max_extension")
     if ext is not None and (not isinstance(ext, int) or isinstance(ext, bool) or ext < 0):
         bad("max_extension", "A whole number of days, or null for no limit.")
     if errors:
         raise RuleError("This deadline rule contradicts itself.", errors)
+    if order_errors:  # its own code: the app says which order, in the user's language
+        raise RuleError("The colours are out of order: every rule goes "
+                        f"{' < '.join(COLOURS)}, so a colour means one thing on the board.",
+                        {"colours": order_errors}, code="deadline_rule.colour_order")
+
+
+def needs_calendar(rule: dict[str, Any]) -> bool:
+    """Whether counting this rule asks the working-day calendar."""
+    return rule["counting"] == "working_days" or (rule["counting"] == "calendar_days"
+                                                  and bool(rule.get("rest_day_rollover")))
 
 
 def matches(rule: dict[str, Any], channel: str, key: bool) -> bool:
@@ -193,6 +224,18 @@ class _Clock:
             return self.start + n * HOUR
         return self.start + (n if p.anchor == "end" else n - 1) * DAY
 
+    def civil_end(self, due: datetime) -> datetime:
+        """The Civil Code's reading of a period: its last day is the date D days after the
+        start (art. 201: the start day does not count); it ends at 24:00 of that day, and
+        a last day that is a rest day gives way to the next working day (art. 203). Always
+        the end of a day, so a later `due` never ends earlier."""
+        if self.calendar is None:
+            raise ValueError("moving a due date off a rest day needs the calendar")
+        day = due.astimezone(self.tz).date()
+        while not self.calendar.is_working_day(day):
+            day += DAY
+        return self._local_midnight(day + DAY)
+
 
 def _points(rule: dict[str, Any], done: set[str]) -> list[_Point]:
     hours_rule = rule["counting"] == "hours"
@@ -211,7 +254,19 @@ def _points(rule: dict[str, Any], done: set[str]) -> list[_Point]:
 def schedule(rule: dict[str, Any], rule_version: int, events: Iterable[ClockEvent], *,
              calendar: WorkCalendar | None, tz: ZoneInfo) -> Schedule:
     """The case's schedule after these events (in time order, the first `received`,
-    whose data carries `received_at`)."""
+    whose data carries `received_at`). Intake never waits for a calendar: a year not
+    loaded is counted from its weekends, and the schedule says it is provisional."""
+    events = list(events)
+    try:
+        return _schedule(rule, rule_version, events, calendar=calendar, tz=tz)
+    except CalendarYearMissing:
+        assert calendar is not None
+        return replace(_schedule(rule, rule_version, events, calendar=calendar.guessing(),
+                                 tz=tz), provisional=True)
+
+
+def _schedule(rule: dict[str, Any], rule_version: int, events: list[ClockEvent], *,
+              calendar: WorkCalendar | None, tz: ZoneInfo) -> Schedule:
     events = sorted(events, key=lambda e: e.at)
     start: datetime | None = None
     done: set[str] = set()
@@ -244,6 +299,8 @@ def schedule(rule: dict[str, Any], rule_version: int, events: Iterable[ClockEven
             if clock.at(p) > when:
                 p.shift += days
     due_at = clock.at(points[0])
+    if rule.get("rest_day_rollover") and rule["counting"] == "calendar_days":
+        due_at = clock.civil_end(due_at)
     milestones = sorted(
         [Milestone(p.label.split(":", 1)[1], clock.at(p)) for p in points
          if p.label.startswith("milestone:")] + [Milestone("overdue", due_at)],
@@ -277,7 +334,7 @@ def tell(s: Schedule, now: datetime) -> Deadline:
     upcoming = next((m for m in s.milestones if m.at > now), None)
     return Deadline(rule=s.rule, rule_version=s.rule_version, due_at=s.due_at, colour=colour,
                     next_milestone=upcoming, overdue=now >= s.due_at,
-                    extended_days=s.extended_days)
+                    extended_days=s.extended_days, provisional=s.provisional)
 
 
 def extended_so_far(events: Iterable[ClockEvent]) -> int:

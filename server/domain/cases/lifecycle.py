@@ -23,7 +23,7 @@ from server.domain.accounts.roles import FIELD_ROLES as FIELD
 from server.domain.accounts.roles import OFFICE_ROLES as OFFICE
 from server.domain.audit import audit, timeline
 from server.domain.cases import deadline_rules, deadlines, hooks, webhooks
-from server.domain.core import text
+from server.domain.core import phonetime, text
 from server.domain.core.errors import Conflict, Forbidden, Invalid, NotFound
 from server.domain.core.uow import command
 from server.domain.core.vocab import OPEN_STATUSES, VERDICTS
@@ -110,9 +110,11 @@ def allowed(user: User, case: Case) -> list[Action]:
 # ---- the command -----------------------------------------------------------------------
 @command
 def act(user: User, case_id: str, action_name: str, version: int, params: dict[str, Any],
-        client_id: str | None = None) -> Case:
+        client_id: str | None = None, phone: dict[str, Any] | None = None) -> Case:
     """Apply one action: checks role, version, state and parameters, then the status
-    change, its timeline event, its audit entry and the new deadline land together."""
+    change, its timeline event, its audit entry and the new deadline land together.
+    `phone`: device_time, sent_at and contact for an action the phone queued (phonetime):
+    when it was done, beside when it was received, and whether that was on time."""
     try:
         case = scope.get_case(user, case_id, for_update=True)
     except NotFound:
@@ -148,7 +150,11 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
     # audited write waits on.
     record_seal = hooks.approval_seal(case, user, now=now, note=clean.get("note")) \
         if action.name == "approve" else None
-    data = {"action": action.name, **_apply(user, case, action, clean, now)}
+    # The deadline the action was done under (before it moves); the field's own actions
+    # (start, submit) are the handling that is on time or late.
+    due = case.due_at if action.roles == FIELD else None
+    data = {"action": action.name, **_apply(user, case, action, clean, now),
+            **_done_when(phone or {}, now, due)}
     if action.target:
         case.status = action.target
     case.updated_at = now
@@ -337,6 +343,17 @@ def _apply(user: User, case: Case, action: Action, clean: dict[str, Any],
             data[key] = clean[key]
     if unit is not None:
         db.session.expire(case, ["unit"])  # reload the relationship for the new unit
+    return data
+
+
+def _done_when(phone: dict[str, Any], now: datetime, due: datetime | None) -> dict[str, Any]:
+    """The event's phone time and, under a deadline, whether the action was done on time:
+    judged by when it was done (a submit at 23:50 synced at 08:00 is not late)."""
+    judged = phonetime.judge(phone.get("device_time"), now, contact=phone.get("contact"),
+                             sent_at=phone.get("sent_at"))
+    data = judged.as_data() if judged else {}
+    if due is not None:
+        data["on_time"] = (judged.done_at if judged else now) < due
     return data
 
 

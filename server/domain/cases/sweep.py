@@ -1,4 +1,4 @@
-"""The sweep: raise each due milestone and overdue escalation exactly once.
+"""The sweep: raise each due milestone and overdue escalation exactly once, late ones too.
 
 Run by `fieldcase sweep` from cron or a systemd timer. It reads only the cases whose
 stored `next_milestone_at` has come (an index), in batches, each batch one transaction.
@@ -9,7 +9,7 @@ sweeps also skip each other's locked rows instead of waiting.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -27,14 +27,24 @@ from server.models.base import new_id, utcnow
 from server.storage import StorageError
 
 BATCH = 500
+# A raise this long after its milestone is marked late. Sweeps run every few minutes; a
+# milestone already behind a case when it was entered is hours or days behind.
+LATE_AFTER = timedelta(minutes=30)
 COLOUR_BATCH = 5_000  # a plain UPDATE a row: larger batches, still short locks
 # What the sweep reads of a case: no wide columns, no relationships.
 SWEPT = (Case.id, Case.unit_id, Case.subject, Case.key, Case.leader, Case.milestones,
          Case.next_milestone_at, Case.version)
 
 
+def _late(at: datetime, now: datetime) -> dict[str, bool]:
+    """A raise well after its instant says so (the case was entered with the milestone
+    behind it, or no sweep ran): the office must not read it as fresh."""
+    return {"late": True} if now - at > LATE_AFTER else {}
+
+
 def _owed(case: Case, now: datetime) -> list[tuple[str, datetime]]:
-    """The case's milestones from its stored next one up to now."""
+    """The case's milestones from its stored next one up to now: the stored one is the
+    first not raised yet (deadline_rules._store), however long ago it fell due."""
     return [(m["name"], at) for m in case.milestones or []
             if case.next_milestone_at <= (at := datetime.fromisoformat(m["at"])) <= now]
 
@@ -53,9 +63,9 @@ def _raise_batch(batch: list[Case], now: datetime, hooks: dict[str, str]) -> int
     owed = [(case, name, at) for case in batch for name, at in _owed(case, now)]
     notes = [{"id": new_id(), "case_id": case.id, "unit_id": case.unit_id,
               "kind": "overdue" if name == "overdue" else "milestone", "milestone": name,
-              "dedupe_key": f"{case.id}:{name}:{at.isoformat()}", "due_at": at,
+              "dedupe_key": deadline_rules.sweep_key(case.id, name, at), "due_at": at,
               "created_at": now, "data": {"subject": case.subject, "key": case.key,
-                                          "leader": case.leader}}
+                                          "leader": case.leader, **_late(at, now)}}
              for case, name, at in owed]
     raised: set[str] = set()
     if notes:
@@ -71,7 +81,7 @@ def _raise_batch(batch: list[Case], now: datetime, hooks: dict[str, str]) -> int
                 continue
             event = timeline.link(case, "escalated" if note["kind"] == "overdue" else
                                   "reminded", head=chains.get(case.id), actor_id=None, at=now,
-                                  data={"milestone": name, "due_at": at})
+                                  data={"milestone": name, "due_at": at, **_late(at, now)})
             chains[case.id] = (event.seq, event.hash)
         webhooks.enqueue(((n["id"], n["case_id"]) for n in notes if n["id"] in raised),
                          now, hooks)

@@ -190,6 +190,8 @@ def enqueue(raised: Iterable[tuple[str, str]], at: datetime, hooks: dict[str, st
 def payload(n: Notification, case: Case, unit: Unit) -> dict[str, Any]:
     return {"id": n.id, "kind": n.kind, "milestone": n.milestone, "due_at": n.due_at,
             "raised_at": n.created_at,
+            # Raised well after due_at (a case entered late): not news of the moment.
+            "late": bool((n.data or {}).get("late")),
             "case": {"id": case.id, "subject": case.subject, "address": case.address,
                      "status": case.status, "key": case.key, "leader": case.leader,
                      "due_at": case.due_at, "external_ref": case.external_ref},

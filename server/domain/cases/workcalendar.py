@@ -7,7 +7,9 @@ weekday that is not a holiday, or a listed make-up working day ("workday") on a 
 
 A year is either known as a whole or not at all: asking about a date in an unknown year
 raises CalendarYearMissing rather than guessing from the weekday, because a guessed
-deadline can be days wrong around Spring Festival or National Day.
+deadline can be days wrong around Spring Festival or National Day. Intake still goes on:
+the caller may count with `guessing()` (weekends only) and must then say the deadline is
+provisional.
 
 A notice sometimes covers the end of the previous year (the 2019 one made 2018-12-29 a
 working day); such dates belong to the data of the year they fall in.
@@ -15,6 +17,7 @@ working day); such dates belong to the data of the year they fall in.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -81,6 +84,11 @@ class WorkCalendar:
                 raise ValueError(f"{day.date.isoformat()}: unknown kind {day.kind!r}")
             (holidays if day.kind == "holiday" else workdays).add(day.date)
         return cls(frozenset(holidays), frozenset(workdays), frozenset(years))
+
+    def guessing(self) -> WorkCalendar:
+        """This calendar, answering for a year not loaded from weekends alone: for a
+        deadline marked provisional until the year is loaded, never for a final one."""
+        return dataclasses.replace(self, years=self.years | frozenset(range(1900, 2201)))
 
     def is_working_day(self, d: dt.date) -> bool:
         if d.year not in self.years:

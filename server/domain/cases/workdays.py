@@ -5,7 +5,8 @@ by the migration. Counting itself lives in `workcalendar` (pure)."""
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -89,20 +90,32 @@ def load_year(user: User, year: int, items: list[dict[str, Any]], source: str) -
         days = check_year(year, items)
     except CalendarDataError as exc:
         raise Invalid("calendar.bad_days", str(exc), errors=exc.errors) from exc
-    write_year(year, days, source=source, actor_id=user.id)
-    _cache.pop(str(db.engine.url), None)  # this worker's next warning looks again
+    recomputed = write_year(year, days, source=source, actor_id=user.id)
     audit.append("calendar.loaded", "calendar", str(year), actor_id=user.id,
-                 data={"days": len(days), "source": source})
+                 data={"days": len(days), "source": source, "recomputed": recomputed})
     return days
 
 
-def write_year(year: int, days: list[Day], *, source: str, actor_id: str | None) -> None:
-    """Helper: no commit."""
+def write_year(year: int, days: list[Day], *, source: str, actor_id: str | None) -> int:
+    """Helper: no commit. Counts the provisional deadlines again with this year; says
+    how many."""
     db.session.execute(sa.delete(CalendarDay).where(CalendarDay.year == year))
-    db.session.merge(CalendarYear(year=year, source=source, loaded_by=actor_id))
+    db.session.merge(CalendarYear(year=year, source=source, loaded_by=actor_id,
+                                  loaded_at=datetime.now(UTC)))
     db.session.add_all(CalendarDay(day=d.date, year=year, kind=d.kind, name=d.name)
                        for d in days)
     db.session.flush()
+    _cache.pop(str(db.engine.url), None)  # this worker counts, and warns, with it now
+    return _recompute()
+
+
+# What counts again with a year just written: deadline_rules registers its provisional
+# deadlines here (it counts with this module's calendar, so it cannot be imported here).
+ON_LOAD: list[Callable[[], int]] = []
+
+
+def _recompute() -> int:
+    return sum(again() for again in ON_LOAD)
 
 
 def is_working_day(d: date) -> bool:

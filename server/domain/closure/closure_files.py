@@ -41,6 +41,7 @@ from server.models import (
 from server.models.base import utcnow
 from server.reports import archive as zip_archive
 from server.reports import closure_file as render
+from server.reports.closure_layout import PER_PAGE  # photos per page: 1 (the annex) or 2
 from server.reports.closure_pdf import render_pdf
 from server.reports.packet import CaseSection, ClosurePacket, PhotoEntry
 
@@ -55,6 +56,7 @@ CONTENT_TYPES = {
 }
 PERIODS = {"day": "昼间", "night": "夜间"}
 TITLES = {False: "环境信访案件办结材料", True: "环境信访案件办结公示"}
+LAYOUT_VERSION = 2  # 2: the cover with its sign-off block, the appendix, spread labels
 
 
 @dataclass(frozen=True)
@@ -122,17 +124,23 @@ def sealed_cases(user: User, case_ids: Iterable[str]) -> list[tuple[Case, Seal]]
 
 # ---- the closure file -------------------------------------------------------------------
 def closure_file(user: User, case_ids: Iterable[str], kind: str, public: bool,
-                 request_base: str) -> StoredFile:
+                 request_base: str, per_page: int = 1) -> StoredFile:
     if kind not in KINDS:
         raise Invalid("closure.bad_kind", f"One of {', '.join(KINDS)}.")
-    return _stored_file(user, sealed_cases(user, case_ids), kind, public, request_base)
+    if per_page not in PER_PAGE:
+        raise Invalid("closure.bad_per_page", "Photos per page: 1 or 2.",
+                      errors={"per_page": ["One of 1, 2."]})
+    return _stored_file(user, sealed_cases(user, case_ids), kind, public, request_base,
+                        per_page)
 
 
 def _stored_file(user: User, chosen: list[tuple[Case, Seal]], kind: str, public: bool,
-                 request_base: str) -> StoredFile:
+                 request_base: str, per_page: int = 1) -> StoredFile:
     """The file of these sealed cases, made now unless it was made before."""
     seal_ids = [s.id for _c, s in chosen]
-    key = hashlib.sha256(f"{kind}|{int(public)}|{','.join(seal_ids)}".encode()).hexdigest()
+    # LAYOUT_VERSION: a file made with an older layout is made again, not served.
+    key = hashlib.sha256(f"{kind}|{int(public)}|{','.join(seal_ids)}|{LAYOUT_VERSION}"
+                         f"|{per_page}".encode()).hexdigest()
     name = _file_name(chosen, kind, public)
     made = db.session.scalar(sa.select(ClosureFile).filter_by(key=key))
     if made is None:
@@ -141,16 +149,16 @@ def _stored_file(user: User, chosen: list[tuple[Case, Seal]], kind: str, public:
             raise Invalid("closure.too_many_photos", f"These cases hold {photos} photos; a "
                           f"closure file takes at most {MAX_PHOTOS}: split the batch.",
                           errors={"case": [f"At most {MAX_PHOTOS} photos in all."]})
-        made = _make(user, chosen, kind, public, key, request_base)
+        made = _make(user, chosen, kind, public, key, request_base, per_page)
     return StoredFile(name, CONTENT_TYPES[kind], made.sha256, made.size, made.object_key)
 
 
 def _make(user: User, chosen: list[tuple[Case, Seal]], kind: str, public: bool, key: str,
-          request_base: str) -> ClosureFile:
+          request_base: str, per_page: int = 1) -> ClosureFile:
     """Render, store, then record, in that order: a store failure leaves no row behind,
     and two reviewers making the same file at once end up with one row (the second
     reads the first's)."""
-    packet = build_packet(chosen, public, verification.public_base(request_base))
+    packet = build_packet(chosen, public, verification.public_base(request_base), per_page)
     body = render.render_docx(packet) if kind == "docx" else render_pdf(packet)
     sha256 = hashlib.sha256(body).hexdigest()
     object_key = f"closure-files/{sha256}.{kind}"
@@ -171,7 +179,8 @@ def _make(user: User, chosen: list[tuple[Case, Seal]], kind: str, public: bool, 
             db.session.flush()
             audit.append("closure_file.made", "closure_file", row.id, actor_id=user.id,
                          data={"kind": kind, "public": public, "sha256": sha256,
-                               "case_ids": row.case_ids, "seal_ids": row.seal_ids})
+                               "case_ids": row.case_ids, "seal_ids": row.seal_ids,
+                               "per_page": per_page})
     except IntegrityError:
         made = db.session.scalar(sa.select(ClosureFile).filter_by(key=key))
         if made is None:
@@ -227,7 +236,8 @@ def _sealed_views(chosen: list[tuple[Case, Seal]], public: bool) -> dict[str, Se
     return views
 
 
-def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str) -> ClosurePacket:
+def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str,
+                 per_page: int = 1) -> ClosurePacket:
     """The packet the renderers draw, from the seals' manifests and the rows they list
     (a handful of queries for the whole batch) and the stored large thumbnails."""
     manifests = {s.id: json.loads(s.manifest) for _c, s in chosen}
@@ -243,6 +253,8 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str) -> Cl
         sa.select(Measurement).where(Measurement.id.in_(reading_ids)))} if reading_ids else {}
     approvers = dict(db.session.execute(sa.select(User.id, User.display_name).where(
         User.id.in_({s.sealed_by for _c, s in chosen}))).all())
+    # The approval as the seal recorded it (its note is the approver's opinion).
+    decisions = {s.id: manifests[s.id].get("decision") or {} for _c, s in chosen}
     store = runtime.storage()
     views = _sealed_views(chosen, public)
     sections = []
@@ -250,8 +262,9 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str) -> Cl
         m, case = manifests[s.id], views[case_row.id]
         listed = sorted((photos[e["id"]] for e in m["evidence"] if e["id"] in photos),
                         key=lambda ev: (ev.captured_at, ev.id))
+        decision = decisions[s.id]
         sections.append(CaseSection(
-            case_id=f"{case.external_ref}（{case.id}）" if case.external_ref else case.id,
+            case_id=case.external_ref or case.id, case_uuid=case.id,
             subject=case.subject, address=case.address,
             category=labels.label("categories", case.category),
             channel=labels.label("channels", case.channel), unit=case.unit,
@@ -264,9 +277,29 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str) -> Cl
                       for x in v["measurements"] if x["id"] in readings],
             seal_number=s.number, seal_sha256=s.sha256, sealed_at=s.sealed_at,
             approver=approvers.get(s.sealed_by) or "",
+            handlers="、".join(u.display_name for u in sorted(
+                case_row.assignees, key=lambda u: (u.display_name, u.id))),
+            opinion=decision.get("note") or "",
+            approved_at=datetime.fromisoformat(decision["at"]) if decision.get("at") else None,
             photos=[_photo(ev, case, base, store) for ev in listed]))
     return ClosurePacket(title=TITLES[public], public=public, generated_at=max(
-        s.sealed_at for _c, s in chosen), cases=sections)
+        s.sealed_at for _c, s in chosen), cases=sections, office=_office(chosen),
+        photos_per_page=per_page)
+
+
+def _office(chosen: list[tuple[Case, Seal]]) -> str:
+    """The issuing office at the head of the file: the configured OFFICE_NAME, else the
+    unit at the top of the first case's sealed unit's line (the district bureau over a
+    street office)."""
+    configured = runtime.setting("OFFICE_NAME")
+    if configured:
+        return str(configured)
+    unit = db.session.get(Unit, json.loads(chosen[0][1].manifest)["case"]["unit_id"])
+    seen: set[str] = set()
+    while unit is not None and unit.parent_id and unit.id not in seen:
+        seen.add(unit.id)
+        unit = db.session.get(Unit, unit.parent_id)
+    return unit.name if unit is not None else ""
 
 
 def _photo(ev: Evidence, case: SealedCase, base: str, store: Any) -> PhotoEntry:

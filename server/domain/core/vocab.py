@@ -27,6 +27,12 @@ CATEGORIES = (
     "other",
 )
 
+# A deadline's colours, from least to most urgent: every rule goes through them in this
+# order (skipping some is allowed), so a colour means the same on every board. The order is
+# the national early-warning scale (蓝 < 黄 < 橙 < 红) below red, with green for "in time",
+# as Qufu's four-colour ledger (绿蓝黄红) keeps it.
+COLOUR_ORDER = ("green", "blue", "yellow", "red")
+
 CASE_STATUSES = ("received", "dispatched", "in_progress", "submitted", "closed")
 # The one definition of "open": every status but closed.
 OPEN_STATUSES = CASE_STATUSES[:-1]

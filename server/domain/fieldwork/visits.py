@@ -11,7 +11,7 @@ from server.domain.accounts import scope
 from server.domain.accounts.roles import FIELD_ROLES, require_role
 from server.domain.audit import audit, timeline
 from server.domain.cases import lifecycle
-from server.domain.core import idempotency
+from server.domain.core import idempotency, phonetime
 from server.domain.core.errors import Invalid
 from server.domain.core.uow import command
 from server.domain.fieldwork import noise_record
@@ -22,23 +22,30 @@ from server.models.base import utcnow
 
 
 @command
-def record_visit(user: User, case_id: str, data: dict[str, Any]) -> tuple[Visit, bool]:
+def record_visit(user: User, case_id: str, data: dict[str, Any],
+                 contact: datetime | None = None) -> tuple[Visit, bool]:
     """(visit, created). A retry with the same client_id and body returns the first visit;
-    the same client_id with another body, or on another case, is refused."""
+    the same client_id with another body, or on another case, is refused. `contact`: the
+    phone's last contact, the earliest a check it queued offline counts as done."""
     require_role(user, FIELD_ROLES, "visit.forbidden", "Your role may not record visits.")
     case = scope.get_case(user, case_id)
     device_time = data.pop("device_time", None)
+    sent_at = data.pop("sent_at", None)
     request_hash = idempotency.fingerprint({"case_id": case_id, **data})
     visit, created = idempotency.once(
         Visit, data["client_id"], request_hash,
-        create=lambda: _new_visit(user, case, data, request_hash, device_time),
+        create=lambda: _new_visit(user, case, data, request_hash, sent_at or device_time),
         visible=lambda earlier: earlier.case_id == case.id)
     if created:
         lifecycle.require_open(case, "visits")
+        # Done when the phone says (within bounds), beside when it was received.
+        phone = phonetime.judge(device_time, visit.received_at, contact=contact,
+                                sent_at=sent_at)
         timeline.append(case, "visit_recorded", actor_id=user.id,
-                         data={"visit_id": visit.id, "kind": visit.kind,
-                               "started_at": visit.started_at,
-                               "measurements": len(visit.measurements)})
+                        data={"visit_id": visit.id, "kind": visit.kind,
+                              "started_at": visit.started_at,
+                              "measurements": len(visit.measurements),
+                              **(phone.as_data() if phone else {})})
         audit.append("visit.recorded", "visit", visit.id, actor_id=user.id,
                      data={"case_id": case.id, "kind": visit.kind,
                            "measurements": len(visit.measurements)})
@@ -47,6 +54,7 @@ def record_visit(user: User, case_id: str, data: dict[str, Any]) -> tuple[Visit,
 
 def _new_visit(user: User, case: Case, data: dict[str, Any], request_hash: str,
                device_time: datetime | None) -> Visit:
+    # device_time here: the phone's clock when sending, for its offset from the server's.
     received = utcnow()
     location = data.get("location") or {}
     visit = Visit(

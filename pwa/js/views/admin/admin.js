@@ -56,6 +56,7 @@ function ruleForm(rule, v) {
       <label>${t("dueIn")} <input name="due" type="number" min="1" required value="${b.due ?? ""}"></label>
       <label>${t("maxExtension")} <input name="max_extension" type="number" min="0" value="${b.max_extension ?? ""}"></label>
       <label class="chip"><input type="checkbox" name="restart_on_transfer" ${b.restart_on_transfer ? "checked" : ""}> ${t("restartOnTransfer")}</label>
+      <label class="chip"><input type="checkbox" name="rest_day_rollover" ${b.rest_day_rollover ? "checked" : ""}> ${t("restDayRollover")}</label>
     </div>
     <fieldset><legend>${t("colours")} <span class="muted small">${t("coloursHint")}</span></legend>
       ${colours.map((c, i) => html`<div class="row colour-row">
@@ -110,6 +111,8 @@ function ruleBody(form) {
     colours,
     milestones,
     restart_on_transfer: Boolean(f.get("restart_on_transfer")),
+    // Only a calendar-day count moves off a rest day (the server refuses it elsewhere).
+    rest_day_rollover: f.get("counting") === "calendar_days" && Boolean(f.get("rest_day_rollover")),
     max_extension: num("max_extension") ?? null,
   };
 }

@@ -1,7 +1,7 @@
 """the revisit loop: callbacks and integrity flags on revisits, voided samples
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-05 02:30:00
 
 A revisit can be a call scheduled back (`callback_at`), and a door survey carries integrity
@@ -11,8 +11,8 @@ stay, for the audit.
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
