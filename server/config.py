@@ -194,6 +194,11 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "CORS_ORIGINS": [o for o in (env.get("CORS_ORIGINS") or "").split(",") if o],
         "FAR_FROM_CASE_M": _int(env, "FAR_FROM_CASE_M", 500),
         "CLOCK_DRIFT_S": _int(env, "CLOCK_DRIFT_S", 300),
+        # "Unreachable" means tried: the failed calls that count are at least this many
+        # minutes apart (and not all in one half-day, local time).
+        "REVISIT_ATTEMPT_GAP_MIN": _int(env, "REVISIT_ATTEMPT_GAP_MIN", 120),
+        # A door survey taken farther than this from the case is flagged, as photos are.
+        "REVISIT_FAR_FROM_CASE_M": _int(env, "REVISIT_FAR_FROM_CASE_M", 500),
         "LOCAL_TIMEZONE": env.get("LOCAL_TIMEZONE") or "Asia/Shanghai",
         # The issuing office printed at the head of closure files (e.g. 某市生态环境局);
         # unset: the top unit above the case's unit.

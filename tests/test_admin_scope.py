@@ -254,6 +254,11 @@ def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
         ("POST", "/api/evidence/<evidence_id>/acknowledgements",
          f"/api/evidence/{e}/acknowledgements", {"code": o["flag"], "note": "已核实"}, 201),
         ("DELETE", "/api/webhooks/<hook_id>", f"/api/webhooks/{o['webhook']}", None, 200),
+        # No dissatisfied revisit to decide on: refused, but only once the case is found.
+        ("POST", "/api/cases/<case_id>/revisit-decision", f"/api/cases/{c}/revisit-decision",
+         {"reason": "复测达标，维持办结"}, 409),
+        ("POST", "/api/revisit-samples/<sample_id>/void",
+         f"/api/revisit-samples/{o['sample']}/void", {"reason": "抽错期间"}, 200),
         # The case's id in the body.
         ("POST", "/api/evidence", "/api/evidence", declaration(c, b"walk"), 201),
     ]

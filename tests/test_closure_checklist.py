@@ -69,7 +69,7 @@ def test_each_rule_is_met_by_what_is_recorded(app, as_user, make_case) -> None:
     at = datetime.now(UTC)
     answer = revisit.post(f"/api/cases/{case['id']}/revisits", json={
         "client_id": str(uuid.uuid4()), "method": "phone", "at": at.isoformat(),
-        "attempts": [{"at": (at + timedelta(hours=i)).isoformat(), "outcome": "no_answer"}
+        "attempts": [{"at": (at - timedelta(hours=7 * i)).isoformat(), "outcome": "no_answer"}
                      for i in range(3)], "unreachable_reason": "三次未接"})
     assert answer.status_code == 201
     done = office.get(f"/api/cases/{case['id']}/closure-checklist").get_json()

@@ -91,9 +91,17 @@ def test_a_sample_is_drawn_again_the_same_and_tracked_to_its_figures(app, as_use
     for s in strata:
         assert s["drawn"] >= 1 and abs(s["drawn"] - 0.1 * s["population"]) < 1
         assert sum(c["stratum"] == s["stratum"] for c in sample["cases"]) == s["drawn"]
-    again = office.post("/api/revisit-samples", json=body).get_json()
-    assert [c["case_id"] for c in again["cases"]] == cases
+    # Drawn again with the same seed and parameters: the same sample, not a second one
+    # tasking every case twice.
+    drawn_again = office.post("/api/revisit-samples", json=body)
+    assert drawn_again.status_code == 200
+    again = drawn_again.get_json()
+    assert again["id"] == sample["id"] and [c["case_id"] for c in again["cases"]] == cases
     assert again["population_hash"] == sample["population_hash"]
+    # A different seed is another sample, drawn from the same cases.
+    other = office.post("/api/revisit-samples", json={**body, "seed": "audit-2026-b"})
+    assert other.status_code == 201 and other.get_json()["id"] != sample["id"]
+    again = other.get_json()
     unseeded = office.post("/api/revisit-samples", json={**body, "seed": None}).get_json()
     assert unseeded["seed"] and len(unseeded["seed"]) == 16
     assert revisit.post("/api/revisit-samples", json=body).status_code == 403
@@ -111,6 +119,7 @@ def test_a_sample_is_drawn_again_the_same_and_tracked_to_its_figures(app, as_use
     todo = revisit.get("/api/revisit-tasks").get_json()["items"]
     assert sorted(t["case_id"] for t in todo) == sorted(cases)
     assert as_user("admin").get("/api/revisit-tasks").get_json()["items"] == []
+    assert {t["kind"] for t in todo} == {"sample"}
     at = "2026-11-28T19:30:00+08:00"
     for case_id, satisfaction in zip(cases[:2], ("satisfied", "dissatisfied"), strict=True):
         answer = revisit.post(f"/api/cases/{case_id}/revisits", json={
@@ -118,7 +127,8 @@ def test_a_sample_is_drawn_again_the_same_and_tracked_to_its_figures(app, as_use
             "satisfaction": satisfaction, "respondents": [
                 {"client_id": str(uuid.uuid4()), "kind": "complainant"}]})
         assert answer.status_code == 201, answer.get_json()
-    calls = [{"at": at, "outcome": "no_answer"}] * 3
+    calls = [{"at": f"2026-11-2{d}T{h}:00:00+08:00", "outcome": "no_answer"}
+             for d, h in ((7, 10), (7, 15), (8, "09"))]
     assert revisit.post(f"/api/cases/{cases[2]}/revisits", json={
         "client_id": str(uuid.uuid4()), "method": "phone", "at": at, "attempts": calls,
         "unreachable_reason": "三次未接"}).status_code == 201
@@ -137,9 +147,10 @@ def test_a_sample_is_drawn_again_the_same_and_tracked_to_its_figures(app, as_use
     assert figures["dissatisfied_rate"]["numerator"] == 1
     assert sum(u["sampled"] for u in progress["by_unit"]) == len(cases)
     assert sum(c["revisited"] for c in progress["by_channel"]) == 3
-    # The other sample, drawn before these revisits, counts them too (since its draw).
+    # The other sample, drawn before these revisits, counts those of its cases too.
+    shared = {c["case_id"] for c in again["cases"]} & set(cases[:3])
     assert office.get(f"/api/revisit-samples/{again['id']}").get_json()["figures"][
-        "revisited"] == 3
+        "revisited"] == len(shared)
 
 
 @pytest.mark.parametrize(("change", "field"), [

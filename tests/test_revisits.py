@@ -177,7 +177,7 @@ def test_unreachable_is_a_result_after_three_attempts(app, as_user, make_case) -
     start = datetime.fromisoformat(AT)
 
     def calls(*outcomes: str) -> list[dict]:
-        return [{"at": (start + timedelta(hours=i)).isoformat(), "outcome": o}
+        return [{"at": (start + timedelta(hours=3 * i)).isoformat(), "outcome": o}
                 for i, o in enumerate(outcomes)]
 
     body = {"client_id": new_id(), "method": "phone", "at": AT,

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import request, url_for
 
+from server.domain.accounts import roles
 from server.domain.cases.deadline_rules import deadline_of
 from server.domain.cases.deadlines import Deadline
 from server.domain.core import runtime
@@ -121,6 +122,9 @@ def present_evidence(ev: Evidence, viewer: User,
                              (exif_gps["lat"], exif_gps["lon"]) if exif_gps else None)
     links = evidence_service.thumbnail_links(ev)
     stored = ev.state == "stored"
+    # A revisit's recording or paper is a resident's answer: no link for those who may
+    # not read answers (the download itself is refused to them too).
+    offered = stored and (ev.revisit_id is None or roles.reads_answers(viewer))
     return {
         **{k: getattr(ev, k) for k in (
             "id", "client_id", "case_id", "visit_id", "revisit_id", "respondent_id", "state",
@@ -138,7 +142,7 @@ def present_evidence(ev: Evidence, viewer: User,
                        for name, dims in (ev.thumbnails or {}).items() if name in links},
         # Through the API, which records who downloads an original (and redirects).
         "download_url": absolute(url_for("evidence.original", evidence_id=ev.id))
-        if stored else None,
+        if offered else None,
         "links_expire_in": runtime.setting("DOWNLOAD_URL_TTL") if stored else None,
         "upload": {"method": upload.method, "url": absolute(upload.url),
                    "headers": upload.headers} if upload else None,

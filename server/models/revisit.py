@@ -54,6 +54,11 @@ class Revisit(Base):
     created_by: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("users.id"))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     device_offset_s: Mapped[float | None] = mapped_column(sa.Float)
+    # A call the complainant asked to be made again at a time they named (outcome
+    # "callback"): a task for whoever recorded it until a later revisit follows it.
+    callback_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Integrity flags, as photos have them (a door survey taken far from the case).
+    flags: Mapped[list | None] = mapped_column(sa.JSON, default=list)
 
     questionnaire: Mapped[Questionnaire | None] = relationship(lazy="joined")
     respondents: Mapped[list[Respondent]] = relationship(
@@ -102,6 +107,11 @@ class RevisitSample(Base):
     unit_scope: Mapped[list] = mapped_column(sa.JSON)  # the drawing user's unit ids
     created_by: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Voided (drawn wrongly): kept for the record, its tasks gone, never returned again
+    # for a re-draw with the same seed.
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    voided_by: Mapped[str | None] = mapped_column(sa.String(36), sa.ForeignKey("users.id"))
+    void_reason: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class SampleCase(Base):

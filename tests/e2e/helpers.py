@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.extensions import db
-from server.models import Case, Evidence, Unit, User, Visit
+from server.models import Case, Evidence, RevisitSample, SampleCase, Unit, User, Visit
 from tests.conftest import SAMPLES
 
 PHOTOS = [SAMPLES / "phones" / "HMD_Nokia_8.3_5G.jpg", SAMPLES / "gps" / "DSCN0010.jpg"]
@@ -26,6 +26,40 @@ def login(page: Any, username: str = "inspector", password: str = "fieldcase-dem
     page.fill("#password", password)
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("#case-list .case-row")
+
+
+def revisit_task(live: Any, case_id: str, username: str = "revisit") -> None:
+    """Make the case one of `username`'s revisit tasks (a one-case sample assigned to them):
+    a revisit user reveals a complainant's number only for a case theirs to revisit."""
+    with live.app.app_context():
+        user = db.session.scalar(sa.select(User).filter_by(username=username))
+        case = db.session.get(Case, case_id)
+        sample = RevisitSample(
+            period_from=case.received_at, period_to=case.received_at, share=1.0, strata=[],
+            seed=f"e2e-{case_id}", population=1, population_hash="-",
+            allocation=[{"stratum": "all", "population": 1, "drawn": 1}],
+            unit_scope=sorted(u.id for u in user.units), created_by=user.id)
+        db.session.add(sample)
+        db.session.flush()
+        db.session.add(SampleCase(sample_id=sample.id, case_id=case_id, stratum="all",
+                                  assignee_id=user.id))
+        db.session.commit()
+        db.session.remove()
+
+
+def spread_calls(page: Any, outcomes: tuple[str, ...]) -> None:
+    """Log failed calls as if made 7 hours apart over the last day (the phone's clock set
+    back for each tap): "unreachable" counts only calls spread out like this."""
+    from datetime import UTC, datetime, timedelta
+
+    start = datetime.now(UTC) - timedelta(hours=7 * len(outcomes))
+    for i, outcome in enumerate(outcomes):
+        page.clock.set_fixed_time(start + timedelta(hours=7 * i))
+        before = page.locator("#attempt-list li").count()
+        page.click(f"#outcomes [data-outcome={outcome}]")
+        page.wait_for_function(
+            f"document.querySelectorAll('#attempt-list li').length === {before + 1}")
+    page.clock.set_fixed_time(datetime.now(UTC))
 
 
 def wait_for_service_worker(page: Any) -> None:

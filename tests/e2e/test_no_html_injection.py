@@ -18,7 +18,7 @@ from typing import Any
 
 from tests.conftest import login as api_login
 from tests.e2e.conftest import PHONE, LiveServer
-from tests.e2e.helpers import ids, login
+from tests.e2e.helpers import ids, login, revisit_task
 from tests.e2e.test_review_app import DESK, JOLLA, PASSWORD, SITE, STREET
 from tests.test_evidence import NOKIA, file_photo
 from tests.test_lifecycle import walk
@@ -110,7 +110,7 @@ def marked_case(live: LiveServer) -> dict[str, Any]:
 
     try_post(revisit, f"/api/cases/{case_id}/revisits", {
         "client_id": str(uuid.uuid4()), "method": "phone", "at": now.isoformat(),
-        "attempts": [{"at": (now + timedelta(minutes=10 * i)).isoformat(),
+        "attempts": [{"at": (now - timedelta(hours=7 * i)).isoformat(),
                       "outcome": "no_answer"} for i in range(3)],
         "unreachable_reason": pwn("unreachable"), "notes": pwn("rv_notes")}, refused)
     try_post(revisit, f"/api/cases/{case_id}/revisits", {
@@ -263,6 +263,7 @@ def test_no_screen_turns_user_text_into_markup(browser, live):  # type: ignore[n
         clean(page, "the case page with the phone's photo")
         visit(page, "/#/outbox", "#outbox-empty, #outbox-list")
 
+    revisit_task(live, case_id)  # a number is revealed only for a case theirs to call
     with person(browser, live, "revisit", phone=True) as page:
         visit(page, "/#/cases", "#case-list")
         visit(page, f"/#/case/{case_id}", f".case-page[data-case-id='{case_id}'] #revisits")

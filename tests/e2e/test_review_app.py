@@ -118,7 +118,7 @@ def submitted_case(live: LiveServer, subject: str) -> tuple[str, list[dict]]:
     revisit = api_login(live.app, "revisit", PASSWORD)
     answer = revisit.post(f"/api/cases/{case_id}/revisits", json={
         "client_id": str(uuid.uuid4()), "method": "phone", "at": now.isoformat(),
-        "attempts": [{"at": (now + timedelta(minutes=10 * i)).isoformat(),
+        "attempts": [{"at": (now - timedelta(hours=7 * i)).isoformat(),
                       "outcome": "no_answer"} for i in range(3)],
         "unreachable_reason": "三次未接"})
     assert answer.status_code == 201, answer.get_json()

@@ -6,6 +6,7 @@ a reload and sent once the signal is back, each respondent exactly once."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,14 @@ from server.extensions import db
 from server.models import CaseEvent, Evidence, Respondent, Revisit
 from tests.conftest import login as api_login
 from tests.e2e.conftest import HERE
-from tests.e2e.helpers import PHOTOS, bar_case_id, login, wait_for_service_worker
+from tests.e2e.helpers import (
+    PHOTOS,
+    bar_case_id,
+    login,
+    revisit_task,
+    spread_calls,
+    wait_for_service_worker,
+)
 
 SHOTS = Path("/tmp/shots")
 BAR_PHONE = "13812341234"  # the demo complainant of 夜色酒吧
@@ -60,6 +68,7 @@ def test_phone_revisit_reveals_calls_and_sends_the_questionnaire(phone, live):  
     login(page, "revisit")
     night_mode(page)
     case_id = bar_case_id(live)
+    revisit_task(live, case_id)  # the number is shown only for a case theirs to call
     open_case_page(page, case_id)
     # The revisit team records no checks.
     assert page.locator("#start-check").count() == 0
@@ -128,20 +137,28 @@ def test_unreachable_after_three_failed_calls(phone, live):  # type: ignore[no-u
     page = phone.new_page()
     login(page, "revisit")
     case_id = bar_case_id(live)
+    revisit_task(live, case_id)
     open_case_page(page, case_id)
     page.click("#start-phone-revisit")
     page.wait_for_selector("#reveal-box")
     reveal(page)
-    page.click("#outcomes [data-outcome=no_answer]")
-    page.click("#outcomes [data-outcome=busy]")
+    # Three calls in a row are one try: no "unreachable" yet.
+    for outcome in ("no_answer", "no_answer", "busy"):
+        page.click(f"#outcomes [data-outcome={outcome}]")
+    page.wait_for_function("document.querySelectorAll('#attempt-list li').length === 3")
+    assert page.locator("#unreachable-box").is_hidden()
+    for _ in range(3):
+        page.click("#undo-attempt")
+    page.wait_for_selector("#no-attempts")
     # A call is listed once it is stored on the phone.
-    page.wait_for_function("document.querySelectorAll('#attempt-list li').length === 2")
+    spread_calls(page, ("no_answer", "busy"))
     assert page.locator("#unreachable-box").is_hidden()  # two calls are a gap, not a result
     # The calls are kept on the phone: a reload (or a crash) loses none of them.
     page.reload()
     page.wait_for_selector("#attempt-list")
     assert page.locator("#attempt-list li").count() == 2
     assert page.locator("#call-link").count() == 0  # the number is not kept: reveal again
+    page.clock.set_fixed_time(datetime.now(UTC) - timedelta(minutes=5))
     page.click("#outcomes [data-outcome=switched_off]")
     page.wait_for_selector("#unreachable-box:not([hidden])")
     page.click("#save-unreachable")  # a reason is required
@@ -366,8 +383,6 @@ def test_in_english_the_questionnaire_speaks_english(phone, live):  # type: igno
 def test_a_sampled_case_is_on_the_revisit_users_list_until_revisited(phone, live):  # type: ignore[no-untyped-def]
     """Seed 000's spot check: the office draws a sample and assigns it; the revisit user
     finds the calls to make on top of the case list, each gone once revisited."""
-    from datetime import UTC, datetime, timedelta
-
     office = api_login(live.app, "reviewer", "fieldcase-demo")
     now = datetime.now(UTC)
     drawn = office.post("/api/revisit-samples", json={
@@ -392,8 +407,7 @@ def test_a_sampled_case_is_on_the_revisit_users_list_until_revisited(phone, live
     page.wait_for_selector("#revisit-buttons")
     page.click("#start-phone-revisit")
     page.wait_for_selector("#reveal")
-    for outcome in ("no_answer", "no_answer", "busy"):
-        page.click(f"#outcomes [data-outcome={outcome}]")
+    spread_calls(page, ("no_answer", "no_answer", "busy"))
     page.fill("#unreachable-reason", "三次未接通")
     page.click("#save-unreachable")
     page.wait_for_selector("#revisits .revisit-row[data-outcome=unreachable]", timeout=60000)

@@ -118,8 +118,11 @@ function revisitRow(r, mine, recordings) {
     <span class="muted small">${r.respondents?.length ? `${r.respondents.length} ${t("respondentsTaken")}` : ""}
       ${failedCalls ? ` · ${failedCalls} ${t("failedCalls")}` : ""}
       ${r.unreachable_reason ? ` · ${r.unreachable_reason}` : ""} · ${r.created_by?.name || ""}</span>
+    ${r.callback_at ? html`<span class="chip-status callback-at">${t("callbackAt")} ${fmtTime(r.callback_at)}</span>` : ""}
+    ${(r.flags || []).map((f) => html`<span class="chip-status flag" data-flag="${f.code}">${term(f.code)}</span>`)}
+    ${r.answers_hidden ? html`<span class="muted small answers-hidden">${t("answersHidden")}</span>` : ""}
     ${mine && r.method !== "phone" ? html` <a href="#/survey/${r.case_id}/${r.client_id}">${t("continueSurvey")}</a>` : ""}
-    ${respondentsBlock(r, recordings)}
+    ${respondentsBlock(r, r.answers_hidden ? [] : recordings)}
   </li>`;
 }
 

@@ -98,15 +98,17 @@ export async function renderCases(view, query = null) {
   let shownItems = [];
   const closedOf = (items) => (batching ? items.filter(isClosed) : []);
   let shown = { page: 1, total: null, exact: true };
-  // A revisit user's calls still to make (sampled cases assigned to them), on top.
+  // A revisit user's calls still to make (calls scheduled back, then sampled cases
+  // assigned to them), on top.
   let tasks = [];
   const fillTasks = () => {
     const slot = view.querySelector("#tasks-slot");
     if (!slot) return;
     slot.innerHTML = tasks.length ? html`<section class="tasks card" id="revisit-tasks">
       <h2>${t("revisitTasks")} <span class="badge">${tasks.length}</span></h2>
-      <ul class="case-list">${tasks.map((task) => html`<li><a class="lite" href="#/case/${task.case_id}"
+      <ul class="case-list">${tasks.map((task) => html`<li data-task-kind="${task.kind || "sample"}"><a class="lite" href="#/case/${task.case_id}"
         data-case-id="${task.case_id}"><strong>${task.subject}</strong>
+        <span class="chip-status">${t(task.kind === "callback" ? "callbackTask" : "sampleTask")}${task.callback_at ? ` · ${fmtTime(task.callback_at)}` : ""}</span>
         <span class="muted small">${task.address} · ${term(task.status)}</span></a></li>`)}</ul>
     </section>`.toString() : "";
   };

@@ -27,7 +27,7 @@ from server.api.cases.schemas import (
 )
 from server.api.presenters import absolute, present_case
 from server.api.security import current_user, last_contact, load_user
-from server.domain.accounts import scope
+from server.domain.accounts import roles, scope
 from server.domain.accounts.roles import ADMIN_ROLES, FIELD_ROLES, OFFICE_ROLES, REVISIT_ROLES
 from server.domain.audit import timeline
 from server.domain.cases import (
@@ -41,7 +41,9 @@ from server.domain.cases import (
 )
 from server.domain.core import labels, vocab
 from server.domain.core.errors import Forbidden
+from server.domain.core.runtime import setting
 from server.domain.fieldwork import evidence
+from server.domain.revisits import attempts
 from server.extensions import db
 from server.models import Case, Unit, User
 from server.models.base import utcnow
@@ -89,11 +91,14 @@ def actions(case_id: str):  # type: ignore[no-untyped-def]
 @blp.response(200, TimelineSchema)
 def case_timeline(case_id: str):  # type: ignore[no-untyped-def]
     """Every event of the case, oldest first: who, when, what, why, and its chain hash."""
-    case = scope.get_case(current_user(), case_id)
+    user = current_user()
+    case = scope.get_case(user, case_id)
     events = timeline.events(case.id)
     names = dict(db.session.execute(sa.select(User.id, User.display_name).where(
         User.id.in_({e.actor_id for e in events if e.actor_id}))).all())
-    return {"items": [{"seq": e.seq, "at": e.at, "kind": e.kind, "data": e.data,
+    # Residents' answers only for those who may read them (the hash still covers them).
+    return {"items": [{"seq": e.seq, "at": e.at, "kind": e.kind,
+                       "data": roles.hide_answers(user, e.data),
                        "version": e.version, "hash": e.hash,
                        "actor": {"id": e.actor_id, "name": names.get(e.actor_id, "")}
                        if e.actor_id else None} for e in events]}
@@ -198,6 +203,10 @@ def vocabularies():  # type: ignore[no-untyped-def]
             "respondent_kinds": list(vocab.RESPONDENT_KINDS),
             "satisfaction": list(vocab.SATISFACTION),
             "attempt_outcomes": list(vocab.ATTEMPT_OUTCOMES),
+            "attempt_rules": {"min_attempts": attempts.MIN_ATTEMPTS,
+                              "gap_min": setting("REVISIT_ATTEMPT_GAP_MIN"),
+                              "timezone": setting("LOCAL_TIMEZONE"),
+                              "final": list(attempts.FINAL_OUTCOMES)},
             "question_kinds": list(vocab.QUESTION_KINDS),
             "sample_strata": list(vocab.SAMPLE_STRATA),
             "audio_types": list(vocab.AUDIO_TYPES),

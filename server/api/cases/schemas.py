@@ -375,6 +375,10 @@ class VocabSchema(Schema):
     satisfaction = fields.List(Text(), metadata={"description": "Best first."})
     attempt_outcomes = fields.List(Text(), metadata={
         "description": "A call attempt's outcome; all but answered are failed attempts."})
+    attempt_rules = fields.Dict(metadata={
+        "description": "When failed calls make a revisit unreachable: {min_attempts, gap_min "
+                       "(minutes between counted calls), timezone (of the half-days they "
+                       "must not all fall in), final (outcomes that end it at once)}."})
     question_kinds = fields.List(Text())
     sample_strata = fields.List(Text(), metadata={
         "description": "What a revisit sample may be stratified by."})

@@ -17,15 +17,21 @@ from server.api.revisits.schemas import (
     RespondentAddedSchema,
     RespondentAddSchema,
     RevisitCreateSchema,
+    RevisitDecisionInSchema,
+    RevisitDecisionSchema,
     RevisitListSchema,
     RevisitSchema,
     RevisitTaskListSchema,
     SampleAssignSchema,
     SampleCreateSchema,
     SampleListSchema,
+    SamplePreviewSchema,
     SampleSchema,
+    SampleVoidSchema,
 )
 from server.api.security import current_user, load_user
+from server.domain.accounts import roles
+from server.domain.closure import revisit_review
 from server.domain.core.privacy import mask_name, mask_phone
 from server.domain.revisits import questionnaires, revisits, sampling
 from server.extensions import db
@@ -36,6 +42,7 @@ blp = Blueprint("revisits", __name__, url_prefix="/api",
                             "and the samples drawn for phone spot checks.")
 blp.before_request(load_user)
 _REVISIT, _RESPONDENT = RevisitSchema(), RespondentAddedSchema()  # built once
+_SAMPLE = SampleSchema()
 
 
 def present_questionnaire(q: Questionnaire) -> dict[str, Any]:
@@ -43,25 +50,31 @@ def present_questionnaire(q: Questionnaire) -> dict[str, Any]:
             "created_at": q.created_at}
 
 
-def present_respondent(r: Respondent) -> dict[str, Any]:
-    """Names and contacts masked: the full ones stay in the database for the office."""
+def present_respondent(r: Respondent, reads: bool = True) -> dict[str, Any]:
+    """Names and contacts masked: the full ones stay in the database for the office. The
+    answers only for those who may read them (roles.reads_answers)."""
     return {"id": r.id, "client_id": r.client_id, "revisit_id": r.revisit_id, "kind": r.kind,
-            "name": mask_name(r.name), "contact": mask_phone(r.contact), "answers": r.answers,
+            "name": mask_name(r.name), "contact": mask_phone(r.contact),
+            "answers": r.answers if reads else {},
             "satisfaction": r.satisfaction, "audio_consent": r.audio_consent,
             "received_at": r.received_at}
 
 
-def present_revisit(v: Revisit, names: dict[str, str]) -> dict[str, Any]:
+def present_revisit(v: Revisit, names: dict[str, str], user: User) -> dict[str, Any]:
     q = v.questionnaire
+    reads = roles.reads_answers(user)
     return {
         **{k: getattr(v, k) for k in (
             "id", "client_id", "case_id", "method", "at", "satisfaction", "stated_satisfaction",
-            "outcome", "attempts", "unreachable_reason", "notes", "received_at")},
+            "outcome", "attempts", "unreachable_reason", "received_at", "callback_at")},
+        "notes": v.notes if reads else "",
+        "answers_hidden": not reads,
+        "flags": v.flags or [],
         # The questions of the version asked, so a reader sees each answer under its
         # question's text, in their language, however the template changed since.
         "questionnaire": {"code": q.code, "version": q.version, "title": q.title,
                           "questions": q.questions} if q else None,
-        "respondents": [present_respondent(r) for r in v.respondents],
+        "respondents": [present_respondent(r, reads) for r in v.respondents],
         "location": {"lat": v.lat, "lon": v.lon, "accuracy_m": v.accuracy_m}
         if v.lat is not None else None,
         "created_by": {"id": v.created_by, "name": names.get(v.created_by, "")},
@@ -106,9 +119,10 @@ class CaseRevisits(MethodView):
     @blp.response(200, RevisitListSchema)
     def get(self, case_id: str):  # type: ignore[no-untyped-def]
         """The case's revisits, oldest first."""
-        items = revisits.list_for_case(current_user(), case_id)
+        user = current_user()
+        items = revisits.list_for_case(user, case_id)
         names = _names({v.created_by for v in items})
-        return {"items": [present_revisit(v, names) for v in items]}
+        return {"items": [present_revisit(v, names, user) for v in items]}
 
     @blp.arguments(RevisitCreateSchema)
     @blp.response(201, RevisitSchema)
@@ -118,9 +132,10 @@ class CaseRevisits(MethodView):
         """Record a revisit (idempotent on client_id): a call with its answers, or attempts
         and why nobody was reached; a survey's first respondents. A dissatisfied one sends
         a handled case back for review."""
-        revisit, created = revisits.record(current_user(), case_id, data)
+        user = current_user()
+        revisit, created = revisits.record(user, case_id, data)
         response = jsonify(_REVISIT.dump(present_revisit(
-            revisit, _names({revisit.created_by}))))
+            revisit, _names({revisit.created_by}), user)))
         response.status_code = 201 if created else 200
         return response
 
@@ -132,19 +147,31 @@ class CaseRevisits(MethodView):
                   "recorded first.")
 def add_respondent(data: dict, revisit_id: str):  # type: ignore[no-untyped-def]
     """One more respondent of a door-to-door survey (idempotent on their client_id)."""
-    respondent, created = revisits.add_respondent(current_user(), revisit_id, data)
+    user = current_user()
+    respondent, created = revisits.add_respondent(user, revisit_id, data)
     response = jsonify(_RESPONDENT.dump({
-        **present_respondent(respondent),
+        **present_respondent(respondent, roles.reads_answers(user)),
         "revisit_satisfaction": respondent.revisit.satisfaction}))
     response.status_code = 201 if created else 200
     return response
+
+
+@blp.route("/cases/<case_id>/revisit-decision", methods=["POST"])
+@blp.arguments(RevisitDecisionInSchema)
+@blp.response(201, RevisitDecisionSchema)
+def revisit_decision(data: dict, case_id: str):  # type: ignore[no-untyped-def]
+    """After a dissatisfied revisit, the office records why closing stands (timeline and
+    audit): the closure checklist's revisit rule is then met, and whoever records this
+    may not approve the case (`closure.own_decision`)."""
+    return revisit_review.decide(current_user(), case_id, data["reason"])
 
 
 # ---- samples ---------------------------------------------------------------------------------
 def sample_summary(sample: RevisitSample) -> dict[str, Any]:
     return {**{k: getattr(sample, k) for k in (
         "id", "period_from", "period_to", "share", "strata", "seed", "population",
-        "created_at")}, "drawn": sum(a["drawn"] for a in sample.allocation)}
+        "created_at", "voided_at", "void_reason")},
+        "drawn": sum(a["drawn"] for a in sample.allocation)}
 
 
 def present_sample(sample: RevisitSample) -> dict[str, Any]:
@@ -171,21 +198,49 @@ class Samples(MethodView):
 
     @blp.arguments(SampleCreateSchema)
     @blp.response(201, SampleSchema)
+    @blp.alt_response(200, schema=SampleSchema, description="The live sample drawn before "
+                      "with the same seed and parameters (no case is tasked twice).")
     def post(self, data: dict):  # type: ignore[no-untyped-def]
         """Draw a sample of the handled cases received in [from, to): `share` of them,
         stratified (proportional, at least one per non-empty stratum), from `seed` (made
         and recorded when not given): the same seed over the same cases draws the same
-        sample."""
-        sample = sampling.create(current_user(), period_from=data["from_"],
-                                 period_to=data["to"], share=data["share"],
-                                 strata=data["strata"], seed=data.get("seed"))
-        return present_sample(sample)
+        sample. Drawing again with the same seed and parameters returns the live sample
+        drawn before."""
+        sample, created = sampling.create(current_user(), **_draw_params(data))
+        response = jsonify(_SAMPLE.dump(present_sample(sample)))
+        response.status_code = 201 if created else 200
+        return response
+
+
+def _draw_params(data: dict) -> dict[str, Any]:
+    return {"period_from": data["from_"], "period_to": data["to"], "share": data["share"],
+            "strata": data["strata"], "seed": data.get("seed")}
+
+
+@blp.route("/revisit-samples/preview", methods=["POST"])
+@blp.arguments(SampleCreateSchema)
+@blp.response(200, SamplePreviewSchema)
+def preview_sample(data: dict):  # type: ignore[no-untyped-def]
+    """What a draw with these parameters would take, written nowhere (no sample, no task,
+    no audit entry)."""
+    return sampling.preview(current_user(), **_draw_params(data))
+
+
+@blp.route("/revisit-samples/<sample_id>/void", methods=["POST"])
+@blp.arguments(SampleVoidSchema)
+@blp.response(200, SampleSchema)
+def void_sample(data: dict, sample_id: str):  # type: ignore[no-untyped-def]
+    """Void a sample drawn wrongly, with a reason (audited): its tasks go with it; the
+    sample stays on record, marked voided."""
+    return present_sample(sampling.void(current_user(), sample_id, data["reason"]))
 
 
 @blp.route("/revisit-tasks")
 @blp.response(200, RevisitTaskListSchema)
 def revisit_tasks():  # type: ignore[no-untyped-def]
-    """The sampled cases assigned to me that no revisit has followed since their draw."""
+    """My calls to make: calls I scheduled back (`kind` callback, soonest first), then the
+    sampled cases assigned to me that no revisit has followed since their draw (`kind`
+    sample; voided samples' go with them)."""
     return {"items": sampling.tasks(current_user())}
 
 

@@ -101,6 +101,10 @@ class RevisitCreateSchema(Schema):
     unreachable_reason = _text(2000, allow_none=True)
     notes = _text(20000, allow_none=True)
     location = fields.Nested(FixSchema, allow_none=True)
+    callback_at = Aware(allow_none=True, metadata={
+        "description": "The complainant asked to be called again then (a phone call with "
+                       "no answers): the revisit's outcome is `callback`, and the call is "
+                       "a task for its recorder until a later revisit follows it."})
     device_time = Aware(metadata={"description": "The phone's clock when sending."})
 
 
@@ -139,8 +143,15 @@ class RevisitSchema(Schema):
     respondents = fields.List(fields.Nested(RespondentSchema))
     satisfaction = Text(allow_none=True)
     stated_satisfaction = Text(allow_none=True)
-    outcome = Text(metadata={"description": "reached | unreachable | open (a survey still "
-                                            "taking respondents)."})
+    outcome = Text(metadata={"description": "reached | unreachable | refused (拒绝回访) | "
+                                            "callback (to call again at callback_at) | "
+                                            "open (a survey still taking respondents)."})
+    callback_at = fields.DateTime(allow_none=True)
+    flags = fields.List(fields.Dict(), metadata={
+        "description": "Integrity flags, as photos have them: far_from_case."})
+    answers_hidden = fields.Boolean(metadata={
+        "description": "True when the user may not read residents' answers (the "
+                       "inspectors who handle cases): answers and notes are left out."})
     attempts = fields.List(fields.Dict())
     unreachable_reason = Text(allow_none=True)
     notes = Text()
@@ -153,6 +164,17 @@ class RevisitListSchema(Schema):
     items = fields.List(fields.Nested(RevisitSchema))
 
 
+class RevisitDecisionInSchema(Schema):
+    reason = _text(4000, required=True, metadata={"description": "Why closing stands."})
+
+
+class RevisitDecisionSchema(Schema):
+    revisit_id = Text(metadata={"description": "The dissatisfied revisit decided on."})
+    reason = Text()
+    decided_by = Text()
+    at = fields.DateTime()
+
+
 # ---- samples ---------------------------------------------------------------------------
 class SampleCreateSchema(Schema):
     from_ = Aware(required=True, data_key="from")
@@ -161,6 +183,10 @@ class SampleCreateSchema(Schema):
     strata = fields.List(Text(validate=validate.OneOf(vocab.SAMPLE_STRATA)),
                          load_default=lambda: list(vocab.SAMPLE_STRATA))
     seed = Text(allow_none=True, validate=[validate.Length(min=1, max=40), _not_blank])
+
+
+class SampleVoidSchema(Schema):
+    reason = _text(2000, required=True)
 
 
 class SampleAssignSchema(Schema):
@@ -178,6 +204,7 @@ class FiguresSchema(Schema):
     revisited = fields.Integer()
     reached = fields.Integer()
     unreachable = fields.Integer()
+    refused = fields.Integer()
     revisit_rate = fields.Nested(RateSchema)
     satisfaction_rate = fields.Nested(RateSchema)
     dissatisfied_rate = fields.Nested(RateSchema)
@@ -204,6 +231,8 @@ class SampleSummarySchema(Schema):
     population = fields.Integer()
     drawn = fields.Integer()
     created_at = fields.DateTime()
+    voided_at = fields.DateTime(allow_none=True)
+    void_reason = Text(allow_none=True)
 
 
 class SampleSchema(SampleSummarySchema):
@@ -223,13 +252,30 @@ class SampleListSchema(Schema):
     items = fields.List(fields.Nested(SampleSummarySchema))
 
 
+class SamplePreviewSchema(Schema):
+    period_from = fields.DateTime(data_key="from")
+    period_to = fields.DateTime(data_key="to")
+    share = fields.Float()
+    strata = fields.List(Text())
+    seed = Text()
+    population = fields.Integer()
+    population_hash = Text()
+    allocation = fields.List(fields.Dict(), metadata={
+        "description": "[{stratum, population, drawn}]"})
+    cases = fields.List(fields.Dict(), metadata={"description": "[{case_id, stratum}]"})
+
+
 class RevisitTaskSchema(Schema):
+    kind = Text(metadata={"description": "sample (a sampled case assigned to me) | callback "
+                                         "(a call I scheduled back)."})
     case_id = Text()
-    sample_id = Text()
+    sample_id = Text(allow_none=True)
+    revisit_id = Text(allow_none=True, metadata={"description": "The call scheduling it."})
     subject = Text()
     address = Text()
     status = Text()
-    drawn_at = fields.DateTime()
+    drawn_at = fields.DateTime(allow_none=True)
+    callback_at = fields.DateTime(allow_none=True)
 
 
 class RevisitTaskListSchema(Schema):

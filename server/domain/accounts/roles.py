@@ -19,6 +19,10 @@ ADMIN_ROLES = ("admin",)
 REVEAL_ROLES = ("revisit", "reviewer", "admin")
 # Who records revisits (calls, door-to-door surveys) and files their photos and recordings.
 REVISIT_ROLES = ("revisit", "reviewer", "admin")
+# Who reads residents' answers to revisits (questionnaire answers, revisit notes) and
+# hears their recordings: the office and the revisit team. Not the inspectors who handle
+# the cases: the answers judge their work and name the neighbours (need to know).
+ANSWER_ROLES = ("revisit", "reviewer", "admin")
 # Who files evidence: the field, and revisit teams (for their revisits only).
 EVIDENCE_ROLES = ("inspector", "revisit", "reviewer", "admin")
 
@@ -39,3 +43,28 @@ def require_district_admin(user: User, code: str, message: str) -> None:
     require_role(user, ADMIN_ROLES, code, message)
     if not scope.sees_everything(user):
         raise Forbidden("admin.district_only", DISTRICT_ONLY)
+
+
+def reads_answers(user: User) -> bool:
+    """Whether `user` may read revisit answers and notes, and download revisit recordings:
+    every payload and download of them asks here."""
+    return user.role in ANSWER_ROLES
+
+
+def require_answers(user: User) -> None:
+    if not reads_answers(user):
+        raise Forbidden("revisit.answers_forbidden", "Residents' answers and recordings are "
+                        "for the office and the revisit team.")
+
+
+# What of a timeline event's data is a resident's answer (a dissatisfied revisit's event
+# carries the dissatisfied answers and the revisit's notes).
+_ANSWER_KEYS = ("dissatisfied", "answers", "notes")
+
+
+def hide_answers(user: User, data: dict) -> dict:
+    """`data` as `user` may read it: without residents' answers and notes when they may
+    not read those."""
+    if reads_answers(user) or not any(k in data for k in _ANSWER_KEYS):
+        return data
+    return {**{k: v for k, v in data.items() if k not in _ANSWER_KEYS}, "answers_hidden": True}

@@ -11,10 +11,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, REVEAL_ROLES, require_role
 from server.domain.audit import audit, timeline
-from server.domain.cases import deadline_rules, lifecycle
+from server.domain.cases import deadline_rules, hooks, lifecycle
 from server.domain.cases.deadlines import ClockEvent
 from server.domain.core import privacy
-from server.domain.core.errors import Conflict, Invalid
+from server.domain.core.errors import Conflict, Forbidden, Invalid
 from server.domain.core.uow import command, transaction
 from server.extensions import db
 from server.models import Case, CaseEvent, Unit, User, case_assignees
@@ -249,6 +249,10 @@ def reveal_complainant(user: User, case_id: str, reason: str) -> dict[str, str |
         raise Invalid("case.reveal_reason", "Say why you need the contact.",
                       errors={"reason": ["A reason is required."]})
     case = scope.get_case(user, case_id)
+    # The office sees its cases' complainants; the revisit team only those it has to call.
+    if user.role not in OFFICE_ROLES and not hooks.revisit_assignment(user, case.id):
+        raise Forbidden("case.reveal_not_assigned", "Only a case in your revisit tasks, or "
+                        "assigned to you to revisit, shows its complainant's number.")
     timeline.append(case, "complainant_revealed", actor_id=user.id,
                      data={"reason": reason.strip()})
     audit.append("case.complainant_revealed", "case", case.id, actor_id=user.id,

@@ -46,3 +46,8 @@ approval_seal = Hook("approval_seal")
 # (closure: separation of duties). The gate refuses with it and `allowed` leaves approve
 # out of the offered actions for the same people: one rule for both.
 approval_refusal = Hook("approval_refusal")
+
+# (user, case_id) -> bool: whether the case is the revisit user's to revisit (revisits: a
+# sampled case assigned to them, or a call they scheduled back). Only then may a revisit
+# user reveal the complainant's number (need to know).
+revisit_assignment = Hook("revisit_assignment")

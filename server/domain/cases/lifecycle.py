@@ -22,7 +22,7 @@ from server.domain.accounts import scope
 from server.domain.accounts.roles import FIELD_ROLES as FIELD
 from server.domain.accounts.roles import OFFICE_ROLES as OFFICE
 from server.domain.audit import audit, timeline
-from server.domain.cases import deadline_rules, deadlines, hooks
+from server.domain.cases import deadline_rules, deadlines, hooks, webhooks
 from server.domain.core import phonetime, text
 from server.domain.core.errors import Conflict, Forbidden, Invalid, NotFound
 from server.domain.core.uow import command
@@ -408,6 +408,20 @@ def dissatisfied_revisit(case: Case, *, actor_id: str, now: datetime,
     audit.append("case.revisit_dissatisfied", "case", case.id, actor_id=actor_id,
                  data={"status": case.status, "revisit_id": data.get("revisit_id"),
                        "review": review})
+    _notify_dissatisfied(case, data.get("revisit_id"), now)
+
+
+def _notify_dissatisfied(case: Case, revisit_id: str | None, now: datetime) -> None:
+    """The handling unit's bell (its reviewers above it see it too) and every webhook whose
+    unit sees the case. Only that a revisit was dissatisfied: the answers stay with those
+    who may read them."""
+    note = Notification(
+        case_id=case.id, unit_id=case.unit_id, kind="revisit_dissatisfied", milestone="",
+        dedupe_key=f"{case.id}:revisit_dissatisfied:{revisit_id or now.isoformat()}", due_at=now,
+        created_at=now, data={"revisit_id": revisit_id})
+    db.session.add(note)
+    db.session.flush()
+    webhooks.enqueue([(note.id, case.id)], now, webhooks.active_hooks())
 
 
 # ---- the rule other commands share ------------------------------------------------------

@@ -16,6 +16,7 @@ from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, require_role
 from server.domain.audit import audit, timeline
 from server.domain.cases import hooks, lifecycle
+from server.domain.closure import revisit_review
 from server.domain.core import labels
 from server.domain.core.errors import Conflict, Invalid
 from server.domain.core.geo import distance_m
@@ -23,7 +24,7 @@ from server.domain.core.uow import command
 from server.domain.fieldwork.evidence import get_evidence
 from server.domain.fieldwork.integrity import photo_location
 from server.extensions import db
-from server.models import Case, Evidence, Measurement, Revisit, User, Visit
+from server.models import Case, Evidence, Measurement, User, Visit
 from server.models.base import utcnow
 
 DATA = Path(__file__).parents[1] / "data" / "closure_rules.json"
@@ -142,22 +143,8 @@ def _noise(rule: dict[str, Any], case: Case) -> dict[str, Any]:
 
 
 def _revisit(rule: dict[str, Any], case: Case) -> dict[str, Any]:
-    rows = db.session.execute(
-        sa.select(Revisit.id, Revisit.outcome, Revisit.satisfaction, Revisit.unreachable_reason)
-        .where(Revisit.case_id == case.id).order_by(Revisit.received_at.desc())).all()
-    answered = [r for r in rows if r.satisfaction]
-    if answered:
-        said = answered[0].satisfaction
-        return _result(rule, True, f"满意度：{labels.label('satisfaction', said)}。",
-                       f"Satisfaction: {labels.label('satisfaction', said, 'en')}.",
-                       [{"revisit_id": answered[0].id}])
-    unreachable = [r for r in rows if r.outcome == "unreachable" and r.unreachable_reason]
-    if unreachable:
-        reason = unreachable[0].unreachable_reason
-        return _result(rule, True, f"无法联系：{reason}", f"Not reachable: {reason}",
-                       [{"revisit_id": unreachable[0].id}])
-    return _result(rule, False, "没有记录满意度的回访，也没有写明无法回访的原因。",
-                   "No revisit with a satisfaction answer or a reason why none was possible.")
+    now = revisit_review.state(case)
+    return _result(rule, now["met"], now["zh"], now["en"], now["refs"])
 
 
 @hooks.approval_gate.register

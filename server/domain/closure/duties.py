@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from server.domain.cases import hooks
+from server.domain.closure import revisit_review
 from server.domain.core.errors import Forbidden
 from server.extensions import db
 from server.models import Case, Evidence, Respondent, Revisit, User, Visit
@@ -15,6 +16,9 @@ OWN_CASE_ZH = ("你处理过此案件（现场检查、上传照片或回访）�
                "请由未参与办理的人员验收。")
 OWN_CASE_EN = ("You recorded a visit, a photo or a revisit on this case: another reviewer "
                "must approve it.")
+OWN_DECISION_ZH = "你记录了对不满意回访的复核决定，不能验收此案件，请由他人验收。"
+OWN_DECISION_EN = ("You recorded the review decision on the dissatisfied revisit: someone "
+                   "else must approve the case.")
 
 
 def handled_by(user: User, case: Case) -> bool:
@@ -36,4 +40,7 @@ def approval_refusal(user: User, case: Case) -> Forbidden | None:
     if handled_by(user, case):
         return Forbidden("closure.own_case", OWN_CASE_EN,
                          extra={"message": {"zh": OWN_CASE_ZH, "en": OWN_CASE_EN}})
+    if revisit_review.decided_by(case) == user.id:  # the decision and the approval apart
+        return Forbidden("closure.own_decision", OWN_DECISION_EN,
+                         extra={"message": {"zh": OWN_DECISION_ZH, "en": OWN_DECISION_EN}})
     return None

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from server.domain.accounts import scope
+from server.domain.accounts import roles, scope
 from server.domain.accounts.roles import EVIDENCE_ROLES, FIELD_ROLES, require_role
 from server.domain.audit import audit, tampering
 from server.domain.cases import lifecycle
@@ -237,6 +237,8 @@ def original_download(user: User, evidence_id: str, address: str | None) -> str:
     """A fresh link to the original photo, its handing-out recorded (who, from where): the
     originals carry the complainants' homes and faces, thumbnails are what people browse."""
     ev = get_evidence(user, evidence_id)
+    if ev.revisit_id is not None:
+        roles.require_answers(user)  # a revisit's recording or paper is a resident's answer
     if ev.state != "stored":
         raise Conflict("evidence.not_stored", "This photo is not stored yet.")
     _check_stored(user, ev)

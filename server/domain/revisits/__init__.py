@@ -7,3 +7,7 @@ answer sends a handled case back to review (through the lifecycle, below).
 
 May use: fieldwork, cases, accounts, audit, core.
 """
+
+# Importing the package registers what the lifecycle asks of it (server.domain.cases.hooks:
+# whether a case is a revisit user's to call).
+from server.domain.revisits import sampling  # noqa: F401

@@ -16,17 +16,16 @@ from server.domain.audit import audit, timeline
 from server.domain.cases import lifecycle
 from server.domain.core import idempotency
 from server.domain.core.errors import Invalid, NotFound
+from server.domain.core.geo import distance_m
+from server.domain.core.runtime import setting
 from server.domain.core.uow import command
 from server.domain.core.vocab import SATISFACTION
+from server.domain.revisits import attempts as tries
 from server.domain.revisits import questionnaires
 from server.extensions import db
 from server.models import Case, Questionnaire, Respondent, Revisit, User
 from server.models.base import utcnow
 
-# "Unreachable" is a result once the complainant was tried this often (or the number is
-# wrong): fewer failed calls is a gap, not a result.
-MIN_ATTEMPTS = 3
-FINAL_OUTCOMES = ("wrong_number",)
 MAX_RESPONDENTS = 500
 
 
@@ -49,31 +48,6 @@ def overall(stated: str | None, respondents: list[Respondent]) -> str | None:
         return None
     top = max(counts.values())
     return max((s for s, n in counts.items() if n == top), key=SATISFACTION.index)
-
-
-def outcome_of(respondents: list[Respondent] | list[dict], attempts: list[dict],
-               reason: str | None) -> str:
-    if respondents:
-        return "reached"
-    if attempts or reason:
-        return "unreachable"
-    return "open"  # a survey whose respondents are still to come
-
-
-def _check_unreachable(data: dict[str, Any], errors: dict[str, Any]) -> None:
-    attempts = data.get("attempts") or []
-    failed = [a for a in attempts if a["outcome"] != "answered"]
-    if any(a["outcome"] == "answered" for a in attempts):
-        errors.setdefault("respondents", []).append(
-            "An answered call records who answered and what they said.")
-    elif not (len(failed) >= MIN_ATTEMPTS or any(a["outcome"] in FINAL_OUTCOMES
-                                                 for a in failed)):
-        errors.setdefault("attempts", []).append(
-            f"Unreachable needs {MIN_ATTEMPTS} failed attempts (or a wrong number); "
-            f"{len(failed)} logged.")
-    if not (data.get("unreachable_reason") or "").strip():
-        errors.setdefault("unreachable_reason", []).append(
-            "Say why the complainant could not be reached.")
 
 
 def _questionnaire(ref: dict[str, Any] | None) -> Questionnaire | None:
@@ -126,6 +100,7 @@ def record(user: User, case_id: str, data: dict[str, Any]) -> tuple[Revisit, boo
     _forbid(user)
     case = scope.get_case(user, case_id, for_update=True)
     device_time = data.pop("device_time", None)
+    tries.refuse_future(data)
     request_hash = idempotency.fingerprint({"case_id": case_id, **data})
     revisit, created = idempotency.once(
         Revisit, data["client_id"], request_hash,
@@ -136,7 +111,9 @@ def record(user: User, case_id: str, data: dict[str, Any]) -> tuple[Revisit, boo
         timeline.append(case, "revisit_recorded", actor_id=user.id, at=now, data={
             "revisit_id": revisit.id, "method": revisit.method, "outcome": revisit.outcome,
             "satisfaction": revisit.satisfaction, "respondents": len(revisit.respondents),
-            "attempts": len(revisit.attempts)})
+            "attempts": len(revisit.attempts),
+            "callback_at": revisit.callback_at.isoformat() if revisit.callback_at else None,
+            "flags": [f["code"] for f in revisit.flags or []]})
         audit.append("revisit.recorded", "revisit", revisit.id, actor_id=user.id,
                      data={"case_id": case.id, "method": revisit.method,
                            "outcome": revisit.outcome, "satisfaction": revisit.satisfaction})
@@ -154,6 +131,8 @@ def _new_revisit(user: User, case: Case, data: dict[str, Any], request_hash: str
     location = data.get("location")
     if location and data["method"] != "door":
         errors["location"] = ["Only a door-to-door revisit records where it was taken."]
+    if data.get("callback_at") is not None and (people or data["method"] != "phone"):
+        errors["callback_at"] = ["Only a call that reached nobody's answers is scheduled back."]
     for i, r in enumerate(people):
         wrong = _respondent_errors(template, r)
         if wrong:
@@ -161,11 +140,15 @@ def _new_revisit(user: User, case: Case, data: dict[str, Any], request_hash: str
     if len({r["client_id"] for r in people}) != len(people):
         errors.setdefault("respondents", {}).setdefault("client_id", []).append(
             "Each respondent has its own client_id.")
+    code = None
     if not people and data["method"] == "phone":
-        _check_unreachable(data, errors)
+        code = tries.check(data, errors)
     elif people and data.get("unreachable_reason"):
         errors["unreachable_reason"] = ["Someone was reached: no unreachable reason."]
     if errors:
+        if code and set(errors) == {"attempts"}:
+            raise Invalid(code, "The failed calls are too close together to count as tried.",
+                          errors=errors)
         raise Invalid("revisit.invalid", "The revisit is not right; see the fields named.",
                       errors=errors)
     taken = db.session.scalars(sa.select(Respondent.client_id).where(
@@ -185,11 +168,13 @@ def _new_revisit(user: User, case: Case, data: dict[str, Any], request_hash: str
         unreachable_reason=(data.get("unreachable_reason") or "").strip() or None,
         notes=data.get("notes") or "", lat=location.get("lat"), lon=location.get("lon"),
         accuracy_m=location.get("accuracy_m"), created_by=user.id, received_at=received,
+        callback_at=data.get("callback_at"), flags=_far_flags(case, location),
         device_offset_s=(received - device_time).total_seconds() if device_time else None)
     for i, r in enumerate(people):
         revisit.respondents.append(_new_respondent(
             user, template, r, _respondent_hash(data["client_id"], r), i, received))
-    revisit.outcome = outcome_of(people, revisit.attempts, revisit.unreachable_reason)
+    revisit.outcome = tries.outcome_of(people, revisit.attempts, revisit.unreachable_reason,
+                                       revisit.callback_at)
     revisit.satisfaction = overall(revisit.stated_satisfaction, revisit.respondents)
     return revisit
 
@@ -208,7 +193,7 @@ def add_respondent(user: User, revisit_id: str, data: dict[str, Any]
     request_hash = _respondent_hash(revisit.client_id, data)
 
     def create() -> Respondent:
-        if revisit.outcome == "unreachable":
+        if revisit.outcome in ("unreachable", "refused", "callback"):
             raise Invalid("revisit.unreachable", "This revisit found nobody; record a new one.")
         if len(revisit.respondents) >= MAX_RESPONDENTS:
             raise Invalid("revisit.too_many_respondents",
@@ -238,6 +223,19 @@ def add_respondent(user: User, revisit_id: str, data: dict[str, Any]
             lifecycle.dissatisfied_revisit(case, actor_id=user.id, now=now,
                                            data=_why(revisit))
     return respondent, created
+
+
+def _far_flags(case: Case, location: dict[str, Any]) -> list[dict[str, Any]]:
+    """A door survey taken far from the case is flagged as a photo would be: a fact for the
+    office to weigh (the survey still counts)."""
+    if location.get("lat") is None or case.lat is None:
+        return []
+    limit = setting("REVISIT_FAR_FROM_CASE_M")
+    distance = distance_m((location["lat"], location["lon"]), (case.lat, case.lon))
+    if distance <= limit:
+        return []
+    return [{"code": "far_from_case", "message": "Taken far from the case's address.",
+             "distance_m": round(distance), "limit_m": limit}]
 
 
 def _attach(revisit: Revisit, respondent: Respondent) -> Respondent:

@@ -22,11 +22,13 @@ import sqlalchemy as sa
 from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, REVISIT_ROLES, require_role
 from server.domain.audit import audit
-from server.domain.core.errors import Invalid, NotFound
+from server.domain.cases import hooks
+from server.domain.core.errors import Conflict, Invalid, NotFound
 from server.domain.core.uow import command
 from server.domain.core.vocab import SATISFACTION
 from server.extensions import db
 from server.models import Case, Revisit, RevisitSample, SampleCase, Unit, User
+from server.models.base import utcnow
 
 # Cases a revisit follows: handled (submitted for review) or closed.
 HANDLED = ("submitted", "closed")
@@ -81,9 +83,23 @@ def population(user: User, period_from: datetime, period_to: datetime,
     return [(row.id, stratum_of(strata, row)) for row in db.session.execute(query)]
 
 
-@command
-def create(user: User, *, period_from: datetime, period_to: datetime, share: float,
-           strata: list[str], seed: str | None) -> RevisitSample:
+def _same_draw(user: User, params: dict[str, Any]) -> RevisitSample | None:
+    """A live sample already drawn with these parameters and seed over the same units:
+    drawing it again would task every case twice."""
+    rows = db.session.scalars(sa.select(RevisitSample).where(
+        RevisitSample.seed == params["seed"], RevisitSample.share == params["share"],
+        RevisitSample.period_from == params["period_from"],
+        RevisitSample.period_to == params["period_to"], RevisitSample.voided_at.is_(None))
+        .order_by(RevisitSample.created_at))
+    units = sorted(u.id for u in user.units)
+    return next((s for s in rows if s.strata == params["strata"] and s.unit_scope == units),
+                None)
+
+
+def _plan(user: User, *, period_from: datetime, period_to: datetime, share: float,
+          strata: list[str], seed: str | None) -> dict[str, Any]:
+    """The draw's parameters checked, its population read and its cases drawn; nothing
+    written (a preview is this)."""
     require_role(user, OFFICE_ROLES, "sample.forbidden", "Only the office draws samples.")
     if period_to <= period_from:
         raise Invalid("sample.bad_period", "The period ends before it starts.",
@@ -98,20 +114,63 @@ def create(user: User, *, period_from: datetime, period_to: datetime, share: flo
     sizes: dict[str, int] = defaultdict(int)
     for _, stratum in people:
         sizes[stratum] += 1
-    sample = RevisitSample(
-        period_from=period_from, period_to=period_to, share=share, strata=strata, seed=seed,
-        population=len(people), population_hash=population_hash(c for c, _ in people),
-        allocation=[{"stratum": s, "population": sizes[s], "drawn": len(ids)}
-                    for s, ids in drawn.items()],
-        unit_scope=sorted(u.id for u in user.units), created_by=user.id)
+    return {"period_from": period_from, "period_to": period_to, "share": share,
+            "strata": strata, "seed": seed, "population": len(people),
+            "population_hash": population_hash(c for c, _ in people), "drawn": drawn,
+            "allocation": [{"stratum": s, "population": sizes[s], "drawn": len(ids)}
+                           for s, ids in drawn.items()]}
+
+
+def preview(user: User, **params: Any) -> dict[str, Any]:
+    """What a draw would take, written nowhere: the office looks before it tasks anyone."""
+    plan = _plan(user, **params)
+    return {**{k: v for k, v in plan.items() if k != "drawn"},
+            "cases": [{"case_id": c, "stratum": s}
+                      for s, ids in plan["drawn"].items() for c in ids]}
+
+
+@command
+def create(user: User, *, period_from: datetime, period_to: datetime, share: float,
+           strata: list[str], seed: str | None) -> tuple[RevisitSample, bool]:
+    """(sample, created): the same seed and parameters return the live sample drawn
+    before instead of a second one."""
+    if seed:
+        require_role(user, OFFICE_ROLES, "sample.forbidden", "Only the office draws samples.")
+        earlier = _same_draw(user, {"seed": seed, "share": share, "period_from": period_from,
+                                    "period_to": period_to,
+                                    "strata": list(dict.fromkeys(strata))})
+        if earlier is not None:
+            return earlier, False
+    plan = _plan(user, period_from=period_from, period_to=period_to, share=share,
+                 strata=strata, seed=seed)
+    drawn = plan.pop("drawn")
+    sample = RevisitSample(**plan, unit_scope=sorted(u.id for u in user.units),
+                           created_by=user.id)
     db.session.add(sample)
     db.session.flush()
     db.session.add_all(SampleCase(sample_id=sample.id, case_id=case_id, stratum=stratum)
                        for stratum, ids in drawn.items() for case_id in ids)
     audit.append("sample.drawn", "revisit_sample", sample.id, actor_id=user.id,
-                 data={"seed": seed, "share": share, "strata": strata,
-                       "population": len(people), "drawn": sum(map(len, drawn.values())),
+                 data={"seed": sample.seed, "share": share, "strata": sample.strata,
+                       "population": sample.population,
+                       "drawn": sum(map(len, drawn.values())),
                        "population_hash": sample.population_hash})
+    return sample, True
+
+
+@command
+def void(user: User, sample_id: str, reason: str) -> RevisitSample:
+    """Void a sample drawn wrongly: kept for the record, its tasks gone with it."""
+    require_role(user, OFFICE_ROLES, "sample.forbidden", "Only the office voids samples.")
+    sample = get(user, sample_id)
+    if not reason.strip():
+        raise Invalid("sample.void_reason", "Say why the sample is voided.",
+                      errors={"reason": ["Required."]})
+    if sample.voided_at is not None:
+        raise Conflict("sample.voided", "This sample is already voided.")
+    sample.voided_at, sample.voided_by, sample.void_reason = utcnow(), user.id, reason.strip()
+    audit.append("sample.voided", "revisit_sample", sample.id, actor_id=user.id,
+                 data={"reason": sample.void_reason, "seed": sample.seed})
     return sample
 
 
@@ -136,6 +195,8 @@ def assign(user: User, sample_id: str, user_ids: list[str]) -> RevisitSample:
     """Share the sample's unassigned cases among these revisit users, in turn."""
     require_role(user, OFFICE_ROLES, "sample.forbidden", "Only the office assigns samples.")
     sample = get(user, sample_id)
+    if sample.voided_at is not None:
+        raise Conflict("sample.voided", "This sample is voided; draw a new one.")
     people = {u.id: u for u in db.session.scalars(sa.select(User).where(User.id.in_(user_ids)))}
     wrong = [i for i in user_ids if i not in people or not people[i].active
              or people[i].role not in REVISIT_ROLES]
@@ -174,22 +235,54 @@ def recent(user: User, limit: int = 50) -> list[RevisitSample]:
 
 
 def tasks(user: User) -> list[dict[str, Any]]:
-    """The sampled cases assigned to this user that no revisit has followed since their
-    draw: a revisit user's list of calls to make."""
+    """A revisit user's list of calls to make: the calls they scheduled back (soonest
+    first), then the sampled cases assigned to them (in live samples) that no revisit has
+    followed since their draw."""
     done = (sa.select(Revisit.id).where(Revisit.case_id == SampleCase.case_id,
                                         Revisit.received_at >= RevisitSample.created_at,
-                                        Revisit.outcome != "open").exists())
+                                        Revisit.outcome.not_in(("open", "callback"))).exists())
     rows = db.session.execute(
         sa.select(SampleCase.case_id, SampleCase.sample_id, Case.subject, Case.address,
                   Case.status, RevisitSample.created_at)
         .join(RevisitSample, RevisitSample.id == SampleCase.sample_id)
         .join(Case, Case.id == SampleCase.case_id)
-        .where(SampleCase.assignee_id == user.id, ~done,
+        .where(SampleCase.assignee_id == user.id, RevisitSample.voided_at.is_(None), ~done,
                scope.visible_clause(user))  # never a case the user may not open
         .order_by(RevisitSample.created_at, SampleCase.case_id).limit(500)).all()
-    return [{"case_id": r.case_id, "sample_id": r.sample_id, "subject": r.subject,
-             "address": r.address, "status": r.status, "drawn_at": r.created_at}
-            for r in rows]
+    return [*callbacks(user), *({"kind": "sample", "case_id": r.case_id,
+                                 "sample_id": r.sample_id, "subject": r.subject,
+                                 "address": r.address, "status": r.status,
+                                 "drawn_at": r.created_at} for r in rows)]
+
+
+def callbacks(user: User, case_id: str | None = None) -> list[dict[str, Any]]:
+    """Calls this user scheduled back that no later revisit of the case has followed."""
+    later = sa.orm.aliased(Revisit)
+    followed = (sa.select(later.id).where(later.case_id == Revisit.case_id,
+                                          later.received_at > Revisit.received_at).exists())
+    query = (sa.select(Revisit.id, Revisit.case_id, Revisit.callback_at, Case.subject,
+                       Case.address, Case.status)
+             .join(Case, Case.id == Revisit.case_id)
+             .where(Revisit.created_by == user.id, Revisit.outcome == "callback", ~followed,
+                    scope.visible_clause(user)))
+    if case_id is not None:
+        query = query.where(Revisit.case_id == case_id)
+    return [{"kind": "callback", "case_id": r.case_id, "revisit_id": r.id,
+             "callback_at": r.callback_at, "subject": r.subject, "address": r.address,
+             "status": r.status}
+            for r in db.session.execute(query.order_by(Revisit.callback_at).limit(500))]
+
+
+def assigned_to(user: User, case_id: str) -> bool:
+    """Whether the case is this user's to revisit: sampled to them in a live sample, or a
+    call they scheduled back."""
+    sampled = db.session.scalar(sa.select(sa.exists().where(
+        SampleCase.case_id == case_id, SampleCase.assignee_id == user.id,
+        SampleCase.sample_id == RevisitSample.id, RevisitSample.voided_at.is_(None))))
+    return bool(sampled) or bool(callbacks(user, case_id))
+
+
+hooks.revisit_assignment.register(assigned_to)
 
 
 # ---- progress and figures ----------------------------------------------------------------
@@ -199,16 +292,18 @@ def _rate(numerator: int, denominator: int) -> dict[str, Any]:
 
 
 def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """回访率 (revisited, reached or unreachable after the attempts: both are results),
+    """回访率 (revisited: reached, refused, or unreachable after the attempts: each is a
+    result),
     满意度 (satisfied or basically satisfied, of those who gave one) and the dissatisfied
     rate, each with its numerator and denominator."""
     outcomes = [r["revisit"]["outcome"] if r["revisit"] else None for r in rows]
     said = [r["revisit"]["satisfaction"] for r in rows
             if r["revisit"] and r["revisit"]["satisfaction"] in SATISFACTION]
-    revisited = sum(o in ("reached", "unreachable") for o in outcomes)
+    revisited = sum(o in ("reached", "unreachable", "refused") for o in outcomes)
     happy = sum(s in ("satisfied", "basically_satisfied") for s in said)
     return {"sampled": len(rows), "revisited": revisited,
             "reached": outcomes.count("reached"), "unreachable": outcomes.count("unreachable"),
+            "refused": outcomes.count("refused"),
             "revisit_rate": _rate(revisited, len(rows)),
             "satisfaction_rate": _rate(happy, len(said)),
             "dissatisfied_rate": _rate(said.count("dissatisfied"), len(said))}

@@ -47,6 +47,7 @@ function readings(visits, revisits, recordings) {
     <span class="chip-status">${term(`revisitOutcome.${r.outcome}`)}</span>
     ${r.satisfaction ? html`<span class="chip-status">${term(r.satisfaction)}</span>` : ""}
     ${r.unreachable_reason ? html`<span class="muted small">${r.unreachable_reason}</span>` : ""}
+    ${(r.flags || []).map((f) => html`<span class="chip-status flag" data-flag="${f.code}">${term(f.code)}</span>`)}
     <span class="muted small">${r.created_by?.name || ""}</span>
     ${respondentsBlock(r, recordings)}</li>`);
   return html`
@@ -81,6 +82,26 @@ function decisionForm(offered) {
         <button type="button" class="big" id="return">${t("returnCase")}</button>
       </details>` : ""}
     </form>`;
+}
+
+// After a dissatisfied revisit the revisit rule stays unmet until the case is handled again
+// and revisited, or someone records why closing stands (and then someone else approves).
+function revisitDecisionForm() {
+  return html`
+    <form id="revisit-decision-form" class="decision" novalidate>
+      <p class="muted small">${t("revisitDecisionHint")}</p>
+      <label for="revisit-decision-reason">${t("revisitDecisionReason")} <span class="req" aria-hidden="true">*</span></label>
+      <textarea id="revisit-decision-reason" name="reason" rows="3"></textarea>
+      <p class="error small" id="revisit-decision-error" role="alert" hidden></p>
+      <button type="submit" class="big" id="save-revisit-decision">${t("saveRevisitDecision")}</button>
+    </form>`;
+}
+
+function awaitsDecision(item, checklist, revisits) {
+  const rule = (checklist?.rules || []).find((r) => r.code === "revisit");
+  if (!rule || rule.met || item.status !== "submitted" || !isManager()) return false;
+  const ids = new Set((rule.refs || []).map((ref) => ref.revisit_id));
+  return revisits.some((r) => ids.has(r.id) && r.satisfaction === "dissatisfied");
 }
 
 // Bring an element of the side column into view: the column scrolls on its own at desk
@@ -158,6 +179,8 @@ export async function renderReview(view, caseId) {
               <h2 id="checklist-h">${t("checklist")}</h2>
               ${checklistBlock(checklist, numbers)}
             </section>
+            ${awaitsDecision(item, checklist, data.revisits) ? html`<section class="card" id="revisit-decision" aria-labelledby="revisit-decision-h">
+                <h2 id="revisit-decision-h">${t("revisitDecisionTitle")}</h2>${revisitDecisionForm()}</section>` : ""}
             ${offered.length || withheld.length ? html`<section class="card" id="decision" aria-labelledby="decision-h">
                 <h2 id="decision-h">${t("decision")}</h2>${withheldNote(withheld)}${decisionForm(offered)}</section>` : ""}
             ${["submitted", "closed"].includes(item.status) ? ""
@@ -306,6 +329,31 @@ export async function renderReview(view, caseId) {
     }
   };
 
+  const recordDecision = async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const box = form.querySelector("#revisit-decision-error");
+    const reason = form.reason.value.trim();
+    if (reason.length < 4) {
+      form.reason.setAttribute("aria-invalid", "true");
+      box.textContent = t("closure.decision_reason");
+      box.hidden = false;
+      form.reason.focus();
+      return;
+    }
+    const button = form.querySelector("button");
+    button.disabled = true;
+    try {
+      await api("POST", `/api/cases/${caseId}/revisit-decision`, { body: { reason } });
+      toast(t("revisitDecisionSaved"));
+      await reload();
+    } catch (error) {
+      button.disabled = false;
+      box.textContent = errorText(error);
+      box.hidden = false;
+    }
+  };
+
   const wire = () => {
     view.querySelector("#review").addEventListener("click", (event) => {
       const link = event.target.closest("[data-goto]");
@@ -322,6 +370,7 @@ export async function renderReview(view, caseId) {
     view.querySelector("#photo-dialog").addEventListener("click", (event) => {
       if (event.target.id === "photo-dialog") event.target.close(); // the backdrop
     });
+    view.querySelector("#revisit-decision-form")?.addEventListener("submit", recordDecision);
     view.querySelector("#approve")?.addEventListener("click", () => decide("approve"));
     view.querySelector("#return")?.addEventListener("click", () => decide("return"));
     view.querySelector("#basemap")?.addEventListener("change", (event) => base?.use(event.target.value));

@@ -288,6 +288,17 @@ function assignForm(s, people) {
   </form>`;
 }
 
+// Voiding a sample drawn wrongly (audited; its tasks go with it), folded away.
+function voidForm() {
+  return html`<details class="card" id="void-box"><summary>${t("voidSample")}</summary>
+    <form id="void-form" novalidate>
+      <label for="void-reason">${t("voidReason")} <span class="req" aria-hidden="true">*</span></label>
+      <textarea id="void-reason" name="reason" rows="2"></textarea>
+      <p class="error small" id="void-error" role="alert" hidden></p>
+      <button type="submit" id="void-sample">${t("voidSample")}</button>
+    </form></details>`;
+}
+
 // Revisit staff the office may assign: the server's revisit role set, from GET /api/users.
 async function revisitStaff(v) {
   const roles = v.role_sets?.revisit || [];
@@ -327,6 +338,7 @@ export async function renderSample(view, sampleId) {
         <span class="row"><a class="button" id="export-sample" download
           href="${safeUrl(`/api/revisit-samples/${encodeURIComponent(s.id)}/export.xlsx`)}">${t("exportXlsx")}</a>
         <button type="button" id="refresh-sample">${t("refresh")}</button></span></div>
+      ${s.voided_at ? html`<p class="notice" id="sample-voided" role="status">${t("sampleVoided")} · ${fmtTime(s.voided_at)} · ${s.void_reason || ""}</p>` : ""}
       <dl class="facts sample-facts">
         <dt>${t("samplePeriod")}</dt><dd>${periodText(s)}</dd>
         <dt>${t("share")}</dt><dd>${sharePct(s.share)}</dd>
@@ -349,7 +361,8 @@ export async function renderSample(view, sampleId) {
       </div>
       <h2>${t("sampleCases")}</h2>
       ${casesTable(s, units)}
-      <div id="assign-slot">${isManager() ? assignForm(s, people) : ""}</div>
+      ${s.voided_at ? "" : html`<div id="assign-slot">${isManager() ? assignForm(s, people) : ""}</div>`}
+      ${isManager() && !s.voided_at ? voidForm() : ""}
     </section>`;
     view.querySelector("#refresh-sample").addEventListener("click", async () => {
       try {
@@ -357,6 +370,24 @@ export async function renderSample(view, sampleId) {
         toast(t("reloaded"));
       } catch (error) {
         toast(errorText(error), "error");
+      }
+    });
+    view.querySelector("#void-form")?.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const form = event.target;
+      const box = form.querySelector("#void-error");
+      const reason = form.reason.value.trim();
+      if (!reason) {
+        box.hidden = false;
+        box.textContent = t("sample.void_reason");
+        return;
+      }
+      try {
+        draw(await api("POST", `/api/revisit-samples/${s.id}/void`, { body: { reason } }));
+        toast(t("sampleVoided"));
+      } catch (error) {
+        box.hidden = false;
+        box.textContent = errorText(error);
       }
     });
     view.querySelector("#assign-form")?.addEventListener("submit", async (event) => {

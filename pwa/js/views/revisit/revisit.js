@@ -1,6 +1,7 @@
 // Phone revisits (回访): reveal the complainant's number with a reason, call it through a
-// tel: link, log each attempt, then fill in the questionnaire, or after three failed
-// attempts record "unreachable" with a reason. Kept on the phone as a draft while the
+// tel: link, log each attempt, then fill in the questionnaire (or schedule a call back at
+// the time the complainant names), record a refusal, or after three failed attempts
+// spread out record "unreachable" with a reason. Kept on the phone as a draft while the
 // call goes on; saved to the outbox as one revisit (idempotent on its client UUID).
 import { api } from "../../api.js";
 import { db } from "../../db.js";
@@ -38,11 +39,36 @@ function questionnairePicker(list, chosen) {
       ${q.code === chosen ? "selected" : ""}>${label(q.title)} (v${q.version})</option>`)}</select>`;
 }
 
-// Failed attempts so far; "unreachable" is open after 3 (or one wrong number).
-export function unreachableAllowed(attempts) {
+// The server's rule (GET /api/vocab attempt_rules), with its defaults when not served.
+const RULES = { min_attempts: 3, gap_min: 120, timezone: "Asia/Shanghai", final: ["wrong_number"] };
+
+// The local half-day ("2026-11-27 am") an attempt falls in, in the server's time zone.
+function halfDay(at, timeZone) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric",
+    month: "2-digit", day: "2-digit", hour: "2-digit", hourCycle: "h23" })
+    .formatToParts(new Date(at)).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day} ${Number(parts.hour) < 12 ? "am" : "pm"}`;
+}
+
+// Failed calls that count: each at least gap_min after the last one counted (a burst
+// counts once), and the half-days they fall in.
+export function spreadOf(attempts, rules = RULES) {
+  const counted = [];
+  for (const a of [...attempts].sort((x, y) => new Date(x.at) - new Date(y.at))) {
+    if (!counted.length || new Date(a.at) - new Date(counted.at(-1).at) >= rules.gap_min * 60000) counted.push(a);
+  }
+  return { counted: counted.length, halves: new Set(counted.map((a) => halfDay(a.at, rules.timezone))).size };
+}
+
+// Failed attempts so far; "unreachable" is open after 3 spread out (at least gap_min
+// apart, not all in one half-day), or one wrong number. A refusal is its own outcome.
+export function unreachableAllowed(attempts, rules = RULES) {
   const failed = attempts.filter((a) => a.outcome !== "answered");
   if (failed.length !== attempts.length || !failed.length) return false;
-  return failed.length >= 3 || failed.some((a) => a.outcome === "wrong_number");
+  if (failed.some((a) => a.outcome === "refused")) return false;
+  if (failed.some((a) => (rules.final || []).includes(a.outcome))) return true;
+  const { counted, halves } = spreadOf(failed, rules);
+  return counted >= rules.min_attempts && halves >= 2;
 }
 
 function attemptRows(attempts) {
@@ -55,6 +81,7 @@ function attemptRows(attempts) {
 export async function renderPhoneRevisit(view, caseId, revisitId) {
   const v = await vocab();
   const OUTCOMES = revisitVocab(v).attempt_outcomes;
+  const rules = { ...RULES, ...(v?.attempt_rules || {}) };
   const item = await cachedCase(caseId);
   const database = await db();
   const existing = await database.get("outbox", revisitId);
@@ -97,6 +124,17 @@ export async function renderPhoneRevisit(view, caseId, revisitId) {
         <textarea id="unreachable-reason" rows="2">${draft.unreachable_reason || ""}</textarea>
         <p class="error small" id="unreachable-error" role="alert" hidden></p>
         <button type="button" class="primary big" id="save-unreachable">${t("recordUnreachable")}</button>
+      </section>
+      <section class="card step" id="refused-box" hidden aria-labelledby="refused-title">
+        <h2 id="refused-title">${t("refusedRevisit")}</h2>
+        <button type="button" class="primary big" id="save-refused">${t("refusedRevisit")}</button>
+      </section>
+      <section class="card step" id="callback-box" hidden aria-labelledby="callback-title">
+        <h2 id="callback-title">${t("callbackTitle")}</h2>
+        <label for="callback-at">${t("callbackAt")}</label>
+        <input type="datetime-local" id="callback-at">
+        <p class="error small" id="callback-error" role="alert" hidden></p>
+        <button type="button" class="big" id="save-callback">${t("scheduleCallback")}</button>
       </section>
       <form id="questionnaire-form" class="step" hidden novalidate>
         <h2>${t("questionnaire")}</h2>
@@ -196,7 +234,11 @@ export async function renderPhoneRevisit(view, caseId, revisitId) {
     view.querySelector("#undo-attempt").hidden = !draft.attempts.length;
     const reached = answered();
     view.querySelector("#outcomes").hidden = reached;
-    view.querySelector("#unreachable-box").hidden = reached || !unreachableAllowed(draft.attempts);
+    const refused = draft.attempts.some((a) => a.outcome === "refused");
+    view.querySelector("#outcomes").hidden = reached || refused;
+    view.querySelector("#unreachable-box").hidden = reached || !unreachableAllowed(draft.attempts, rules);
+    view.querySelector("#refused-box").hidden = !refused;
+    view.querySelector("#callback-box").hidden = !reached;
     qform.hidden = !reached;
     view.querySelector("#save-bar").hidden = !reached;
   };
@@ -224,8 +266,12 @@ export async function renderPhoneRevisit(view, caseId, revisitId) {
     drawSteps();
     if (button.dataset.outcome === "answered") {
       qform.scrollIntoView({ block: "start" });
-    } else if (unreachableAllowed(draft.attempts)) {
+    } else if (button.dataset.outcome === "refused") {
+      view.querySelector("#refused-box").scrollIntoView({ block: "center" });
+    } else if (unreachableAllowed(draft.attempts, rules)) {
       view.querySelector("#unreachable-box").scrollIntoView({ block: "center" });
+    } else if (draft.attempts.length >= rules.min_attempts) {
+      toast(t("attemptsTooClose").replace("{n}", draft.attempts.length), "warn");
     } else toast(`${t("attemptLogged")} (${draft.attempts.length})`);
   });
   view.querySelector("#undo-attempt").addEventListener("click", () => {
@@ -262,6 +308,28 @@ export async function renderPhoneRevisit(view, caseId, revisitId) {
     }
     await finish({ method: "phone", at: draft.attempts.at(-1).at, attempts: draft.attempts,
       unreachable_reason: reason, notes: view.querySelector("#revisit-notes").value.trim() });
+  });
+
+  // A refusal (拒绝回访) is the complainant's answer: saved as it is, no more calls owed.
+  view.querySelector("#save-refused").addEventListener("click", async () => {
+    await finish({ method: "phone", at: draft.attempts.at(-1).at, attempts: draft.attempts,
+      notes: view.querySelector("#revisit-notes").value.trim() });
+  });
+
+  // The complainant answered but asked to be called at another time: a task for later.
+  view.querySelector("#save-callback").addEventListener("click", async () => {
+    const value = view.querySelector("#callback-at").value;
+    const when = value ? new Date(value) : null;
+    const box = view.querySelector("#callback-error");
+    if (!when || Number.isNaN(when.getTime()) || when <= new Date()) {
+      box.textContent = t("callbackNeedsTime");
+      box.hidden = false;
+      view.querySelector("#callback-at").focus();
+      return;
+    }
+    const at = draft.attempts.find((a) => a.outcome === "answered")?.at || new Date().toISOString();
+    await finish({ method: "phone", at, attempts: draft.attempts, callback_at: when.toISOString(),
+      notes: view.querySelector("#revisit-notes").value.trim() });
   });
 
   view.querySelector("#save-revisit").addEventListener("click", async () => {
