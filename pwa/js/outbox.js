@@ -2,7 +2,7 @@
 // IndexedDB first; a sync engine in the page sends them one at a time with their client
 // UUIDs. An item leaves only when the server's JSON receipt says it is stored (for photos
 // and recordings: with the SHA-256 taken at capture).
-import { ApiError, api, probe, upload } from "./api.js";
+import { ApiError, api, appLang, probe, upload } from "./api.js";
 import { db } from "./db.js";
 
 const LOCK = "fieldcase-sync";
@@ -402,7 +402,8 @@ async function sendPhoto(item) {
 
 // What was refused and why, field by field, so the inspector (or the office) can act.
 function describe(error) {
-  const base = error.problem?.detail || error.message;
+  // In the user's language (the server sends both); its English detail from an older one.
+  const base = error.problem?.messages?.[appLang()] || error.problem?.detail || error.message;
   const fields = error.problem?.errors;
   if (!fields) return base;
   const flat = [];
