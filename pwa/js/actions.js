@@ -4,7 +4,7 @@ import { api } from "./api.js";
 import { t, term } from "./i18n.js";
 import * as outbox from "./outbox.js";
 import { actionSpec, cachedGet, state } from "./state.js";
-import { fmtTime, html } from "./ui.js";
+import { html } from "./ui.js";
 
 // An action inspectors may take is a field action: it works offline, through the outbox.
 export function isFieldAction(spec) {
@@ -186,34 +186,6 @@ export async function sendAction(item, action, params, v) {
   return { case: answer };
 }
 
-function label(key) {
-  if (term(key) !== key) return term(key);
-  return t(key);
-}
-
-// One timeline event (or a conflict's change) in words: when, who, what, why.
-export function eventSummary(data) {
-  if (!data || typeof data !== "object") return "";
-  const parts = [];
-  for (const [key, value] of Object.entries(data)) {
-    if (value == null || value === "" || /(^|_)ids?$/.test(key) || key === "hash" || key === "action") continue;
-    let shown;
-    if (Array.isArray(value)) {
-      shown = value.map((x) => (x && typeof x === "object" ? x.name || x.display_name || "" : term(String(x))))
-        .filter(Boolean).join("、");
-    } else if (typeof value === "object") shown = value.name || value.display_name || "";
-    else if (/_at$/.test(key)) shown = fmtTime(value);
-    else shown = typeof value === "string" ? term(value) : String(value);
-    if (shown) parts.push(`${label(key)}: ${shown}`);
-  }
-  return parts.join(" · ");
-}
-
-export function eventRow(ev) {
-  return html`<li class="event" data-kind="${ev.kind}" data-seq="${ev.seq ?? ""}">
-    <time datetime="${ev.at}">${fmtTime(ev.at)}</time>
-    <b>${term(`event.${ev.kind}`)}</b>
-    <span class="who">${ev.actor?.name || ""}</span>
-    <span class="why muted">${eventSummary(ev.data)}</span></li>`;
-}
+// The timeline's words live in timeline.js; re-exported for the screens that import here.
+export { eventRow, eventSummary } from "./timeline.js";
 

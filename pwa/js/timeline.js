@@ -1,0 +1,121 @@
+// One timeline event (or a conflict's change) in words: when, who, what, why.
+// Each member of an event's data has an entry below: its label and how its value reads.
+// A member without one is not shown (ids, hashes, internals), so the timeline never
+// shows a raw key; the same key may read differently by event kind (a visit's `kind` is
+// the kind of check, a survey respondent's is who was asked).
+import { t, term } from "./i18n.js";
+import { fmtTime, html } from "./ui.js";
+
+const text = (value) => (typeof value === "string" ? value : "");
+const count = (value) => (Number.isFinite(value) ? String(value) : "");
+const time = (value) => (value ? fmtTime(value) : "");
+const named = (value) => (value && typeof value === "object" ? value.name || value.display_name || "" : text(value));
+const names = (value) => (Array.isArray(value) ? value.map(named).filter(Boolean).join("、") : named(value));
+const texts = (value) => (Array.isArray(value) ? value.filter((x) => typeof x === "string").join("；") : text(value));
+// A vocabulary value by its name (served labels or the app's own); "" when it has none.
+const vocab = (prefix = "") => (value) => {
+  if (typeof value !== "string" || !value) return "";
+  const name = term(`${prefix}${value}`);
+  return name === `${prefix}${value}` ? "" : name;
+};
+const vocabList = (prefix = "") => (value) => (Array.isArray(value) ? value : [value])
+  .map(vocab(prefix)).filter(Boolean).join("、");
+const yesNo = (value) => (typeof value === "boolean" ? t(value ? "yes" : "no") : "");
+const milestone = (value) => (value === "overdue" ? t("closureDeadline") : vocab()(value));
+const size = (value) => (Number.isFinite(value) ? `${Math.max(1, Math.round(value / 1024))} KB` : "");
+const shortHash = (value) => (typeof value === "string" ? `${value.slice(0, 12)}…` : "");
+// The case's fields an edit changed, by their names on the case form.
+const FIELD_NAMES = {
+  channel: "channel", category: "category", subject: "subject", address: "address",
+  description: "description", received_at: "receivedAt", key: "keyFlag", leader: "leader",
+  external_ref: "externalRef", unit_id: "unit", lat: "lat", lon: "lon",
+  complainant_name: "complainantName", complainant_phone: "complainantPhone",
+};
+const fieldNames = (value) => (Array.isArray(value) ? value : [])
+  .map((f) => (FIELD_NAMES[f] ? t(FIELD_NAMES[f]) : "")).filter(Boolean).join("、");
+// The deadline rule a case is under, with its version.
+const rule = (value, data) => (typeof value === "string" && value
+  ? `${value}${Number.isFinite(data.rule_version) ? ` ${t("tl.ruleVersion").replace("{n}", data.rule_version)}` : ""}` : "");
+// Who answered dissatisfied, by kind of respondent.
+const dissatisfied = (value) => (Array.isArray(value)
+  ? value.map((r) => vocab("respondent.")(r?.kind)).filter(Boolean).join("、") : "");
+
+// key -> [label key in i18n.js, how the value reads (value, data) -> text]
+export const FIELDS = {
+  from: ["tl.from", vocab()],
+  unit: ["tl.unit", text],
+  from_unit: ["tl.fromUnit", named],
+  assignees: ["assignees", names],
+  reason: ["tl.reason", text],
+  reasons: ["tl.reasons", texts],
+  note: ["tl.note", text],
+  notes: ["tl.note", text],
+  days: ["tl.days", count],
+  part: ["tl.part", text],
+  verdict: ["verdict", vocab()],
+  result: ["result", text],
+  received_at: ["receivedAt", time],
+  corrected: ["tl.corrected", yesNo],
+  backfilled: ["tl.backfilled", yesNo],
+  channel: ["tl.channel", vocab()],
+  category: ["category", vocab()],
+  rule: ["tl.rule", rule],
+  started_at: ["tl.startedAt", time],
+  measurements: ["tl.measurements", count],
+  place: ["place", text],
+  captured_at: ["takenAt", time],
+  size: ["tl.size", size],
+  flags: ["flags", vocabList()],
+  method: ["tl.method", vocab("method.")],
+  outcome: ["tl.outcome", vocab("revisitOutcome.")],
+  satisfaction: ["satisfaction", vocab()],
+  overall: ["overall", vocab()],
+  respondents: ["respondents", count],
+  attempts: ["attempts", count],
+  milestone: ["tl.milestone", milestone],
+  due_at: ["due", time],
+  fields: ["tl.fields", fieldNames],
+  code: ["flags", vocab()],
+  number: ["tl.sealNumber", count],
+  evidence: ["tl.photos", count],
+  sha256: ["tl.sha256", shortHash],
+  review: ["tl.review", yesNo],
+  dissatisfied: ["tl.dissatisfiedBy", dissatisfied],
+};
+
+// What a key means in one kind of event only.
+export const BY_KIND = {
+  visit_recorded: { kind: ["kind", vocab()] },
+  revisit_respondent: { kind: ["respondentKind", vocab("respondent.")] },
+};
+
+// The event's data as "label: value" parts, in the data's order.
+export function eventParts(data, kind = "") {
+  if (!data || typeof data !== "object") return [];
+  const parts = [];
+  for (const [key, value] of Object.entries(data)) {
+    const entry = BY_KIND[kind]?.[key] || FIELDS[key];
+    if (!entry || value == null || value === "") continue;
+    const shown = entry[1](value, data);
+    if (shown) parts.push(`${t(entry[0])}: ${shown}`);
+  }
+  return parts;
+}
+
+export function eventSummary(data, kind = "") {
+  return eventParts(data, kind).join(" · ");
+}
+
+// The kind's name; a kind this app does not know yet is "an entry", never its key.
+export function kindName(kind) {
+  const name = term(`event.${kind}`);
+  return name === `event.${kind}` ? t("tl.event") : name;
+}
+
+export function eventRow(ev) {
+  return html`<li class="event" data-kind="${ev.kind}" data-seq="${ev.seq ?? ""}">
+    <time datetime="${ev.at}">${fmtTime(ev.at)}</time>
+    <b>${kindName(ev.kind)}</b>
+    <span class="who">${ev.actor?.name || ""}</span>
+    <span class="why muted">${eventSummary(ev.data, ev.kind)}</span></li>`;
+}
