@@ -94,3 +94,25 @@ def test_accept_language_preference() -> None:
     assert problem_text.preferred("en-US,en;q=0.9") == "en"
     assert problem_text.preferred("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
     assert problem_text.preferred("fr, en;q=0.5") == "en"
+
+
+def test_a_calendar_files_errors_and_a_questionnaire_code_come_in_chinese(app, as_user) -> None:
+    admin = as_user("admin")
+    answer = admin.put("/api/calendar/2027", json={"source": "国办发明电", "days": [
+        {"date": "2027-01-01", "kind": "holiday", "name": "元旦"},
+        {"date": "2027-01-01", "kind": "holiday", "name": "元旦"},
+        {"date": "2026-12-31", "kind": "rest", "name": "x"},
+        {"date": "2027-01-04", "kind": "workday", "name": "调休"}]})
+    assert answer.status_code == 422, answer.get_json()
+    body = answer.get_json()
+    assert body["code"] == "calendar.bad_days" and CJK.search(body["message"])
+    said = " ".join(m for messages in body["errors_zh"].values() for m in messages)
+    assert "重复出现" in said and "不是周末" in said and "holiday（放假）" in said, said
+    assert not re.search(r"appears twice|must be|is a Monday", said), said
+
+    v1 = admin.get("/api/questionnaires/phone-revisit").get_json()
+    answer = admin.post("/api/questionnaires", json={
+        "code": "Phone Revisit", "title": v1["title"], "questions": v1["questions"]})
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["errors_zh"]["code"] == [
+        "只能用小写字母、数字和连字符（-），以字母或数字开头。"]
