@@ -472,7 +472,7 @@ async function runOnce({ force }) {
         // retries on the current version.
         const p = error.problem || {};
         await updateItem(item.id, { state: "conflict", attempts,
-          lastError: { kind: error.kind, code: error.code, message },
+          lastError: { kind: error.kind, code: error.code, status: error.status, message },
           // The case's status: `case_status` (problem+json's own `status` is the HTTP code).
           conflict: { current_version: p.current_version, status: p.case_status ?? null,
             unit: p.unit ?? null, changes: Array.isArray(p.changes) ? p.changes : [] } });
@@ -480,11 +480,11 @@ async function runOnce({ force }) {
       }
       if (isPermanent(error)) {
         await updateItem(item.id, { state: "failed", attempts,
-          lastError: { kind: error.kind, code: error.code, message } });
+          lastError: { kind: error.kind, code: error.code, status: error.status, message } });
         continue;
       }
       const changes = { attempts, nextAttemptAt: Date.now() + backoff(attempts),
-        lastError: { kind: error.kind, code: error.code, message } };
+        lastError: { kind: error.kind, code: error.code, status: error.status, message } };
       if (error.code === "evidence.upload_missing") changes.step = "declare";
       await updateItem(item.id, changes);
       status.lastError = error;
