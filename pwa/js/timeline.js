@@ -3,14 +3,16 @@
 // A member without one is not shown (ids, hashes, internals), so the timeline never
 // shows a raw key; the same key may read differently by event kind (a visit's `kind` is
 // the kind of check, a survey respondent's is who was asked).
-import { t, term } from "./i18n.js";
+import { getLang, t, term } from "./i18n.js";
 import { fmtTime, html } from "./ui.js";
 
+// A list read out: 、 in Chinese, a comma in English.
+const joined = (items) => items.join(getLang() === "zh" ? "、" : ", ");
 const text = (value) => (typeof value === "string" ? value : "");
 const count = (value) => (Number.isFinite(value) ? String(value) : "");
 const time = (value) => (value ? fmtTime(value) : "");
 const named = (value) => (value && typeof value === "object" ? value.name || value.display_name || "" : text(value));
-const names = (value) => (Array.isArray(value) ? value.map(named).filter(Boolean).join("、") : named(value));
+const names = (value) => (Array.isArray(value) ? joined(value.map(named).filter(Boolean)) : named(value));
 const texts = (value) => (Array.isArray(value) ? value.filter((x) => typeof x === "string").join("；") : text(value));
 // A vocabulary value by its name (served labels or the app's own); "" when it has none.
 const vocab = (prefix = "") => (value) => {
@@ -18,8 +20,8 @@ const vocab = (prefix = "") => (value) => {
   const name = term(`${prefix}${value}`);
   return name === `${prefix}${value}` ? "" : name;
 };
-const vocabList = (prefix = "") => (value) => (Array.isArray(value) ? value : [value])
-  .map(vocab(prefix)).filter(Boolean).join("、");
+const vocabList = (prefix = "") => (value) => joined((Array.isArray(value) ? value : [value])
+  .map(vocab(prefix)).filter(Boolean));
 const yesNo = (value) => (typeof value === "boolean" ? t(value ? "yes" : "no") : "");
 const milestone = (value) => (value === "overdue" ? t("closureDeadline") : vocab()(value));
 const size = (value) => (Number.isFinite(value) ? `${Math.max(1, Math.round(value / 1024))} KB` : "");
@@ -31,57 +33,59 @@ const FIELD_NAMES = {
   external_ref: "externalRef", unit_id: "unit", lat: "lat", lon: "lon",
   complainant_name: "complainantName", complainant_phone: "complainantPhone",
 };
-const fieldNames = (value) => (Array.isArray(value) ? value : [])
-  .map((f) => (FIELD_NAMES[f] ? t(FIELD_NAMES[f]) : "")).filter(Boolean).join("、");
+const fieldNames = (value) => joined((Array.isArray(value) ? value : [])
+  .map((f) => (FIELD_NAMES[f] ? t(FIELD_NAMES[f]) : "")).filter(Boolean));
 // The deadline rule a case is under, with its version.
 const rule = (value, data) => (typeof value === "string" && value
   ? `${value}${Number.isFinite(data.rule_version) ? ` ${t("tl.ruleVersion").replace("{n}", data.rule_version)}` : ""}` : "");
 // Who answered dissatisfied, by kind of respondent.
 const dissatisfied = (value) => (Array.isArray(value)
-  ? value.map((r) => vocab("respondent.")(r?.kind)).filter(Boolean).join("、") : "");
+  ? joined(value.map((r) => vocab("respondent.")(r?.kind)).filter(Boolean)) : "");
 
-// key -> [label key in i18n.js, how the value reads (value, data) -> text]
+// key -> [label key in i18n.js, how the value reads (value, data) -> text], in the order
+// they are read out.
 export const FIELDS = {
   from: ["tl.from", vocab()],
-  unit: ["tl.unit", text],
   from_unit: ["tl.fromUnit", named],
+  unit: ["tl.unit", text],
   assignees: ["assignees", names],
-  reason: ["tl.reason", text],
-  reasons: ["tl.reasons", texts],
-  note: ["tl.note", text],
-  notes: ["tl.note", text],
-  days: ["tl.days", count],
-  part: ["tl.part", text],
   verdict: ["verdict", vocab()],
   result: ["result", text],
+  reasons: ["tl.reasons", texts],
+  reason: ["tl.reason", text],
+  days: ["tl.days", count],
+  part: ["tl.part", text],
+  note: ["tl.note", text],
   received_at: ["receivedAt", time],
   corrected: ["tl.corrected", yesNo],
   backfilled: ["tl.backfilled", yesNo],
   channel: ["tl.channel", vocab()],
   category: ["category", vocab()],
   rule: ["tl.rule", rule],
+  milestone: ["tl.milestone", milestone],
+  due_at: ["due", time],
   started_at: ["tl.startedAt", time],
   measurements: ["tl.measurements", count],
-  place: ["place", text],
   captured_at: ["takenAt", time],
-  size: ["tl.size", size],
+  place: ["place", text],
+  code: ["flags", vocab()],
   flags: ["flags", vocabList()],
+  size: ["tl.size", size],
   method: ["tl.method", vocab("method.")],
   outcome: ["tl.outcome", vocab("revisitOutcome.")],
   satisfaction: ["satisfaction", vocab()],
   overall: ["overall", vocab()],
   respondents: ["respondents", count],
   attempts: ["attempts", count],
-  milestone: ["tl.milestone", milestone],
-  due_at: ["due", time],
+  dissatisfied: ["tl.dissatisfiedBy", dissatisfied],
+  review: ["tl.review", yesNo],
+  notes: ["tl.note", text],
   fields: ["tl.fields", fieldNames],
-  code: ["flags", vocab()],
   number: ["tl.sealNumber", count],
   evidence: ["tl.photos", count],
   sha256: ["tl.sha256", shortHash],
-  review: ["tl.review", yesNo],
-  dissatisfied: ["tl.dissatisfiedBy", dissatisfied],
 };
+const ORDER = Object.keys(FIELDS);
 
 // What a key means in one kind of event only.
 export const BY_KIND = {
@@ -89,11 +93,14 @@ export const BY_KIND = {
   revisit_respondent: { kind: ["respondentKind", vocab("respondent.")] },
 };
 
-// The event's data as "label: value" parts, in the data's order.
+// The event's data as "label: value" parts, a kind's own keys first, then in FIELDS' order.
 export function eventParts(data, kind = "") {
   if (!data || typeof data !== "object") return [];
   const parts = [];
-  for (const [key, value] of Object.entries(data)) {
+  const rank = (key) => (BY_KIND[kind]?.[key] ? -1 : ORDER.indexOf(key));
+  const keys = Object.keys(data).sort((a, b) => rank(a) - rank(b));
+  for (const key of keys) {
+    const value = data[key];
     const entry = BY_KIND[kind]?.[key] || FIELDS[key];
     if (!entry || value == null || value === "") continue;
     const shown = entry[1](value, data);

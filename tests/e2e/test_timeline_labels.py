@@ -77,7 +77,8 @@ EXPECTED = {
            "escalated": ["节点: 办结期限"], "reminded": ["节点: 催办"],
            "revisit_dissatisfied": ["不满意的受访者: 居民", "退回复核: 是"]},
     "en": {"received": ["Received:", "Channel:", "Deadline rule: 1+3+5+7 version 1"],
-           "submitted": ["Status before:", "Verdict:"],
+           "submitted": ["Status before: In progress", "Verdict: Substantiated"],
+           "evidence_stored": ["Flags: No GPS in photo, Far from the case"],
            "transferred": ["Unit before: 东湖街道"],
            "revisit_recorded": ["Outcome: Reached"],
            "revisit_respondent": ["Who: Complainant"],
@@ -137,6 +138,7 @@ def test_the_timeline_shows_every_kind_in_words(desk, live) -> None:  # type: ig
         page.goto("/#/cases")
         page.reload()
         shown = _events(page, case_id)
+        page.locator("#timeline").screenshot(path=f"/tmp/e2e_timeline_{lang}.png")
         assert set(timeline.KINDS) <= set(shown), set(timeline.KINDS) - set(shown)
         for kind in timeline.KINDS:
             name, why = shown[kind]
