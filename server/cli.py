@@ -35,10 +35,23 @@ def _fail(error: DomainError) -> None:
 def migrate_cmd() -> None:
     """Bring the database schema up to date (Alembic)."""
     upgrade(directory=str(Path(current_app.root_path) / "migrations"))
-    from server.domain.cases.cases import backfill
+    from server.domain.cases.cases import backfill, index_phones
 
     filled = backfill()
-    click.echo("database is up to date" + (f"; {filled} case timelines started" if filled else ""))
+    indexed = index_phones()
+    click.echo("database is up to date" + (f"; {filled} case timelines started" if filled else "")
+               + (f"; {indexed} complainant numbers indexed" if indexed else ""))
+
+
+@cli.command("index-phones")
+@click.option("--all", "every", is_flag=True,
+              help="Recompute every case's (after PERSONAL_DATA_KEY changed).")
+def index_phones_cmd(every: bool) -> None:
+    """Fill the keyed hash that finds a case by the complainant's number (cases from
+    before migration 0012, which could not know PERSONAL_DATA_KEY)."""
+    from server.domain.cases.cases import index_phones
+
+    click.echo(f"{index_phones(every=every)} complainant numbers indexed")
 
 
 @cli.command("init-storage")

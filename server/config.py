@@ -174,6 +174,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # Logged-in users' lookups and checks, per user: a reviewer checks a batch of
         # photos, nobody walks the code space.
         "VERIFY_USER_RATE_LIMIT": env.get("VERIFY_USER_RATE_LIMIT") or "300 per minute",
+        # Cases looked up by a complainant's number, per user (each lookup is audited).
+        "PHONE_SEARCH_RATE_LIMIT": env.get("PHONE_SEARCH_RATE_LIMIT") or "120 per hour",
         # The address printed in verify QR codes (https://host): the photos' public page
         # must stay reachable there. Unset: the address each request came to.
         "PUBLIC_BASE_URL": _base_url(env, "PUBLIC_BASE_URL"),

@@ -78,7 +78,7 @@ def test_field_errors_of_the_schema_come_in_chinese(app, as_user, make_case) -> 
     body = answer.get_json()
     assert body["message"] == body["messages"]["zh"]  # Chinese unless asked otherwise
     flat = str(body["errors_zh"])
-    assert "应在 0 至 200 之间" in flat and "必填" in flat, flat
+    assert "须在 0 至 200 dB(A) 之间" in flat and "必填" in flat, flat
     assert not re.search(r"Must be|Missing data", flat), flat
 
 

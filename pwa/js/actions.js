@@ -91,7 +91,7 @@ export async function actionForm(item, action, v) {
   node.className = "card action-form";
   node.dataset.action = action;
   node.noValidate = true;
-  node.innerHTML = html`<h3>${term(action)}</h3>${fields}
+  node.innerHTML = html`<h2>${term(action)}</h2>${fields}
     <p class="error" id="action-error" role="alert" hidden></p>
     <div class="row"><button class="primary big" type="submit" id="action-send">${term(action)}</button>
     <button type="button" class="big" id="action-cancel">${t("cancel")}</button></div>`.toString();

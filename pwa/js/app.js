@@ -22,23 +22,24 @@ import { renderSample, renderSamples } from "./views/office/samples.js";
 import { renderSurvey } from "./views/revisit/survey.js";
 import { renderSettings } from "./views/settings.js";
 
+// Each screen with the key of its title (the document title names the screen).
 const ROUTES = [
-  [/^#\/login$/, renderLogin],
-  [/^#\/cases$/, renderCases],
-  [/^#\/case\/([\w-]+)$/, renderCase],
-  [/^#\/case\/([\w-]+)\/edit$/, renderCaseForm],
-  [/^#\/review\/([\w-]+)$/, renderReview],
-  [/^#\/case-new$/, renderCaseForm],
-  [/^#\/board$/, renderBoard],
-  [/^#\/map$/, renderMap],
-  [/^#\/check\/([\w-]+)\/([\w-]+)$/, renderCheck],
-  [/^#\/revisit\/([\w-]+)\/([\w-]+)$/, renderPhoneRevisit],
-  [/^#\/survey\/([\w-]+)\/([\w-]+)(?:\/(\w+))?$/, renderSurvey],
-  [/^#\/samples$/, renderSamples],
-  [/^#\/samples\/([\w-]+)$/, renderSample],
-  [/^#\/outbox$/, renderOutbox],
-  [/^#\/settings$/, renderSettings],
-  [/^#\/admin$/, renderAdmin],
+  [/^#\/login$/, renderLogin, "login"],
+  [/^#\/cases(?:\?(.*))?$/, renderCases, () => (isOffice() ? "allCases" : "myCases")],
+  [/^#\/case\/([\w-]+)$/, renderCase, "titleCase"],
+  [/^#\/case\/([\w-]+)\/edit$/, renderCaseForm, "editCase"],
+  [/^#\/review\/([\w-]+)$/, renderReview, "titleReview"],
+  [/^#\/case-new$/, renderCaseForm, "newCase"],
+  [/^#\/board$/, renderBoard, "board"],
+  [/^#\/map$/, renderMap, "map"],
+  [/^#\/check\/([\w-]+)\/([\w-]+)$/, renderCheck, "titleCheck"],
+  [/^#\/revisit\/([\w-]+)\/([\w-]+)$/, renderPhoneRevisit, "titlePhoneRevisit"],
+  [/^#\/survey\/([\w-]+)\/([\w-]+)(?:\/(\w+))?$/, renderSurvey, "titleSurvey"],
+  [/^#\/samples$/, renderSamples, "samples"],
+  [/^#\/samples\/([\w-]+)$/, renderSample, "titleSample"],
+  [/^#\/outbox$/, renderOutbox, "outbox"],
+  [/^#\/settings$/, renderSettings, "settings"],
+  [/^#\/admin$/, renderAdmin, "admin"],
 ];
 
 let cleanup = null;
@@ -55,10 +56,11 @@ async function route() {
   }
   renderNav();
   const view = document.getElementById("view");
-  for (const [pattern, render] of ROUTES) {
+  for (const [pattern, render, title] of ROUTES) {
     const match = hash.match(pattern);
     if (match) {
       markNav(hash);
+      document.title = `${t(typeof title === "function" ? title() : title)} · ${t("appName")}`;
       // Each screen renders into its own element: a slow screen still waiting on the
       // network when the inspector moves on writes into a detached element, not over
       // the screen that is showing now.
@@ -110,7 +112,13 @@ async function renderChrome() {
   document.getElementById("app-title").textContent = t("appName");
   navFor = null;
   renderNav();
-  document.getElementById("lang").textContent = getLang() === "zh" ? "EN" : "中文";
+  // The button shows the other language, in that language; its name starts with what it
+  // shows (a voice user says what they see).
+  const langButton = document.getElementById("lang");
+  const other = getLang() === "zh" ? "EN" : "中文";
+  langButton.textContent = other;
+  langButton.lang = other === "EN" ? "en" : "zh-CN";
+  langButton.setAttribute("aria-label", `${other}: Language / 语言`);
   await renderStatus();
 }
 
@@ -180,6 +188,7 @@ async function start() {
   });
   document.getElementById("sync-chip").addEventListener("click", () => go("#/outbox"));
   if (localStorage.getItem("fieldcase.red") === "1") document.body.classList.add("red");
+  document.addEventListener("focusin", keepFocusInSight);
   setRouter(route);
   window.addEventListener("hashchange", route);
   const setOnline = async (online) => {
@@ -200,6 +209,26 @@ async function start() {
   await route();
   outbox.startTriggers();
   checkStorage();
+}
+
+// A field reached by Tab is scrolled clear of the fixed bars and the floating save button
+// (Chromium's own focus scrolling leaves it under them: it ignores scroll-padding).
+function keepFocusInSight(event) {
+  const el = event.target;
+  const covers = ".topbar, .bottombar, .actions > *";
+  if (!(el instanceof Element) || el.closest(covers) || el.closest(".leaflet-container")) return;
+  const r = el.getBoundingClientRect();
+  if (!r.height) return;
+  let top = 0;
+  let bottom = window.innerHeight;
+  for (const cover of document.querySelectorAll(covers)) {
+    const c = cover.getBoundingClientRect();
+    if (!c.height || c.bottom <= 0 || c.top >= window.innerHeight) continue;
+    if (c.top + c.height / 2 < window.innerHeight / 2) top = Math.max(top, c.bottom);
+    else bottom = Math.min(bottom, c.top);
+  }
+  if (r.bottom > bottom - 8) window.scrollBy(0, Math.min(r.bottom - bottom + 16, r.top - top - 16));
+  else if (r.top < top + 8) window.scrollBy(0, r.top - top - 16);
 }
 
 start();

@@ -38,3 +38,25 @@ export function deadlineLine(item, { milestone = true } = {}) {
     ${milestone && next ? html`<span class="muted">${t("nextMilestone")}: ${next.name === "overdue" ? t("closureDeadline") : term(next.name)} ${fmtTime(next.at)}</span>` : ""}
     ${d?.extended_days ? html`<span class="muted">${t("extendedDays")} ${d.extended_days}</span>` : ""}</span>`;
 }
+
+// ---- filters shared by the board and the case list ----------------------------------
+// The filters the board and the list share; the board's carry on to the list.
+export const SHARED_FILTERS = ["unit", "channel", "category", "key", "from", "to"];
+
+// A form's filters as the API's query: "from" and "to" are whole days in the office's
+// time, from the start of "from" to the end of "to".
+export function filterParams(filters, params = new URLSearchParams()) {
+  for (const [k, value] of Object.entries(filters)) {
+    if (!value) continue;
+    if (k === "from") params.set(k, new Date(`${value}T00:00:00`).toISOString());
+    else if (k === "to") params.set(k, new Date(`${value}T23:59:59.999`).toISOString());
+    else params.set(k, value);
+  }
+  return params;
+}
+
+// The query of a link to the case list with these filters (#/cases?…: the list takes
+// them from its address).
+export function casesQuery(filters) {
+  return String(new URLSearchParams(Object.entries(filters).filter(([, v]) => v)));
+}

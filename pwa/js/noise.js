@@ -1,16 +1,10 @@
-// Noise: the limit beside a typed reading, and an optional microphone estimate that is
+// Noise: the night hours, and an optional microphone estimate that is
 // labelled indicative and never counts as the measurement (built-in microphones read high
 // in exactly the night range).
 
 export function isNight(date = new Date()) {
   const hour = date.getHours();
   return hour >= 22 || hour < 6;
-}
-
-export function limitFor(standards, category, zoneClass, period) {
-  const byZone = standards?.limits?.[category];
-  const limits = byZone?.[zoneClass] || byZone?.["*"];
-  return limits ? limits[period] : null;
 }
 
 export function phoneModel() {

@@ -17,8 +17,34 @@ export function noiseVocab(standards) {
     meter_classes: list("meter_classes") };
 }
 
-// The room class belongs to a structure-borne measurement indoors only.
-export const ROOM_CLASS_POSITIONS = ["indoor"];
+// What a reading's input must meet, from the rules data the server validates with
+// (rules.inputs: ranges, relations between fields, their messages): never a copy here.
+export function inputRules(standards) {
+  const inputs = standards?.rules?.inputs || {};
+  return { ranges: inputs.ranges || {}, relations: inputs.relations || [],
+    messages: inputs.messages || {} };
+}
+
+// The positions the room class belongs to (a structure-borne measurement indoors).
+export function roomClassPositions(standards) {
+  const rule = inputRules(standards).relations.find((r) => r.field === "room_class" && r.only_with);
+  return rule?.only_with?.position || [];
+}
+
+function fillMessage(message, params, lang = undefined) {
+  return label(message, lang).replace(/\{(\w+)\}/g, (_, k) => String(params[k] ?? ""));
+}
+
+// The message a range refuses with, as the server words it, in the user's language.
+export function rangeMessage(standards, field) {
+  const { ranges, messages } = inputRules(standards);
+  const bound = ranges[field];
+  return bound ? fillMessage(messages.out_of_range, bound) : "";
+}
+
+function pick(reading, path) {
+  return path.split(".").reduce((v, key) => (v == null ? undefined : v[key]), reading);
+}
 
 function num(value) {
   if (value === null || value === undefined || String(value).trim() === "") return undefined;
@@ -33,7 +59,8 @@ function text(value) {
 
 // The record's fields from the form's values (`value(name)` gives one field's value):
 // only what was filled in, shaped as the API wants it. Empty -> {} (a simple reading).
-export function readRecord(value, meterPhotoId = null) {
+// `roomPositions`: where a room class belongs (roomClassPositions of the served rules).
+export function readRecord(value, meterPhotoId = null, roomPositions = []) {
   const record = {};
   const meter = { model: text(value("nr_meter_model")), serial: text(value("nr_meter_serial")),
     class: text(value("nr_meter_class")) };
@@ -57,7 +84,7 @@ export function readRecord(value, meterPhotoId = null) {
     if (v !== undefined) record[field] = v;
   }
   const room = text(value("nr_room_class"));
-  if (room !== undefined && ROOM_CLASS_POSITIONS.includes(record.position)) {
+  if (room !== undefined && roomPositions.includes(record.position)) {
     record.room_class = room;
   }
   const precipitation = text(value("nr_precipitation"));
@@ -71,41 +98,91 @@ export function readRecord(value, meterPhotoId = null) {
   return record;
 }
 
-// What the server would refuse outright (422 naming the field), checked before saving:
-// [{field, message}] (the first is shown).
-export function recordProblems(valueDba, record) {
+// What the server would refuse outright (422 naming the field), checked before saving
+// with the server's own rules data: [{field, message}] (the first is shown). `reading`:
+// the measurement as sent (value_dba, calibration_offset_db and the record's fields).
+export function inputProblems(standards, reading) {
+  const { ranges, relations, messages } = inputRules(standards);
   const problems = [];
-  for (const [field, v] of Object.entries(record)) {
-    if (typeof v === "number" && Number.isNaN(v)) problems.push({ field, message: t("notANumber") });
+  for (const [field, bound] of Object.entries(ranges)) {
+    const v = pick(reading, field);
+    if (typeof v !== "number") continue;
+    if (Number.isNaN(v)) problems.push({ field, message: t("notANumber") });
+    else if (v < bound.min || v > bound.max) {
+      problems.push({ field, message: fillMessage(messages.out_of_range, bound) });
+    }
   }
-  if (record.weather && Number.isNaN(record.weather.wind_ms)) {
-    problems.push({ field: "weather.wind_ms", message: t("notANumber") });
+  for (const rule of relations) {
+    const v = reading[rule.field];
+    if (v === undefined || v === null || Number.isNaN(v)) continue;
+    let broken = false;
+    if (rule.requires) broken = reading[rule.requires] === undefined || reading[rule.requires] === null;
+    else if (rule.not_above) broken = typeof reading[rule.not_above] === "number" && v > reading[rule.not_above];
+    else if (rule.not_below) broken = typeof reading[rule.not_below] === "number" && v < reading[rule.not_below];
+    else if (rule.only_with) {
+      broken = Object.entries(rule.only_with).some(([name, allowed]) => !allowed.includes(reading[name]));
+    }
+    if (broken) problems.push({ field: rule.field, message: label(messages[rule.code]) });
   }
-  if (record.calibration_after_db !== undefined && record.calibration_before_db === undefined) {
-    problems.push({ field: "calibration_before_db", message: t("calibrationBeforeMissing") });
-  }
-  if (record.background_dba !== undefined && valueDba !== undefined && valueDba !== null
-      && record.background_dba > valueDba) {
-    problems.push({ field: "background_dba", message: t("backgroundAboveReading") });
-  }
-  if (record.weather && (record.weather.precipitation === undefined
-      || record.weather.wind_ms === undefined)) {
-    problems.push({ field: record.weather.wind_ms === undefined ? "weather.wind_ms"
+  // The weather is one answer of two parts: the API asks for both.
+  if (reading.weather && (reading.weather.precipitation === undefined
+      || reading.weather.wind_ms === undefined)) {
+    problems.push({ field: reading.weather.wind_ms === undefined ? "weather.wind_ms"
       : "weather.precipitation", message: t("weatherBoth") });
-  }
-  if (record.lmax_dba !== undefined && valueDba !== undefined && valueDba !== null
-      && record.lmax_dba < valueDba) {
-    problems.push({ field: "lmax_dba", message: t("lmaxBelowReading") });
-  }
-  if (record.duration_s !== undefined && !(record.duration_s > 0)) {
-    problems.push({ field: "duration_s", message: t("durationPositive") });
   }
   return problems;
 }
 
+// The words of a field the server may name, for the inspector (never the raw key).
+const FIELD_LABELS = {
+  value_dba: "reading", background_dba: "background", lmax_dba: "lmax",
+  calibration_before_db: "calibrationBefore", calibration_after_db: "calibrationAfter",
+  duration_s: "durationS", "weather.wind_ms": "windMs", "weather.precipitation": "precipitation",
+  calibration_offset_db: "calibration", room_class: "roomClass", position: "position",
+  windows: "windows", noise_type: "noiseType", zone_class: "zoneClass", period: "period",
+  findings: "findings", kind: "kind", participants: "partners", "meter.class": "meterClass",
+  "meter.model": "model", "meter.serial": "serial", "calibrator.model": "model",
+  "calibrator.serial": "serial",
+};
+
+// A refusal's fields (problem+json `errors`, e.g. {measurements: {0: {background_dba:
+// [...]}}}) as [{field, label, message}] in the user's language: a message the rules data
+// holds is shown in its words; any other in the server's.
+export function refusalNotes(errors, standards, payload = {}) {
+  const { ranges, messages } = inputRules(standards);
+  const notes = [];
+  const known = (field, text) => {
+    const bound = ranges[field];
+    if (bound && text === fillMessage(messages.out_of_range, bound, "en")) {
+      return fillMessage(messages.out_of_range, bound);
+    }
+    const same = Object.values(messages).find((m) => m?.en === text);
+    return same ? label(same) : text;
+  };
+  const walk = (value, path) => {
+    if (Array.isArray(value)) {
+      let field = path.join(".");
+      if (path[0] === "measurements" && path.length > 2) {
+        const m = payload.measurements?.[Number(path[1])];
+        field = path.slice(2).join(".");
+        if (m?.source === "phone_estimate" && field !== "calibration_offset_db") field = `estimate.${field}`;
+      }
+      const words = field.startsWith("estimate.") ? "micEstimate" : FIELD_LABELS[field];
+      notes.push({ field, label: words ? t(words) : t("otherField"),
+        message: value.map((text) => known(field, String(text))).join(" ") });
+    } else if (value && typeof value === "object") {
+      for (const [key, inner] of Object.entries(value)) walk(inner, [...path, key]);
+    }
+  };
+  walk(errors || {}, []);
+  return notes;
+}
+
 // Which input a field of the record is typed into (to focus it).
 export const FIELD_INPUTS = {
-  calibration_before_db: "nr_cal_before", calibration_after_db: "nr_cal_after",
+  value_dba: "value_dba", calibration_offset_db: "calibration", room_class: "nr_room_class",
+  zone_class: "zone_class", period: "period", position: "nr_position", windows: "nr_windows",
+  noise_type: "nr_noise_type", calibration_before_db: "nr_cal_before", calibration_after_db: "nr_cal_after",
   background_dba: "nr_background", duration_s: "nr_duration", lmax_dba: "nr_lmax",
   "weather.wind_ms": "nr_wind", "weather.precipitation": "nr_precipitation",
 };
@@ -115,7 +192,8 @@ function options(list, selected) {
     ${o.value === selected ? "selected" : ""}>${label(o.label)}</option>`)];
 }
 
-function numberField(name, text, value, { step = "0.1", min, max, hint } = {}) {
+function numberField(name, text, value, { step = "0.1", bound, hint } = {}) {
+  const { min, max } = bound || {};
   return html`<label for="${name}">${text}</label>
     <input id="${name}" name="${name}" type="number" inputmode="decimal" step="${step}"
       ${min != null ? html`min="${min}"` : ""} ${max != null ? html`max="${max}"` : ""}
@@ -135,9 +213,10 @@ export function hasRecord(m) {
 }
 
 // The section, folded unless the draft already has some of it. `m`: the draft's reading.
-export function recordSection(vocab, m = {}) {
+export function recordSection(vocab, m = {}, standards = null) {
   const weather = m.weather || {};
-  const indoor = ROOM_CLASS_POSITIONS.includes(m.position);
+  const indoor = roomClassPositions(standards).includes(m.position);
+  const { ranges } = inputRules(standards);
   return html`<details class="full-record" id="full-record" ${hasRecord(m) ? "open" : ""}>
     <summary id="full-record-toggle">${t("fullRecord")}</summary>
     <p class="muted small">${t("fullRecordHint")}</p>
@@ -151,8 +230,8 @@ export function recordSection(vocab, m = {}) {
       ${textField("nr_calibrator_model", t("model"), m.calibrator?.model)}
       ${textField("nr_calibrator_serial", t("serial"), m.calibrator?.serial)}
       <div class="pair">
-        <div>${numberField("nr_cal_before", t("calibrationBefore"), m.calibration_before_db)}</div>
-        <div>${numberField("nr_cal_after", t("calibrationAfter"), m.calibration_after_db)}</div>
+        <div>${numberField("nr_cal_before", t("calibrationBefore"), m.calibration_before_db, { bound: ranges.calibration_before_db })}</div>
+        <div>${numberField("nr_cal_after", t("calibrationAfter"), m.calibration_after_db, { bound: ranges.calibration_after_db })}</div>
       </div>
       <p id="drift" class="small" role="status" aria-live="polite"></p>
     </fieldset>
@@ -172,10 +251,10 @@ export function recordSection(vocab, m = {}) {
         <option value="false" ${weather.precipitation === false ? "selected" : ""}>${t("noPrecipitation")}</option>
         <option value="true" ${weather.precipitation === true ? "selected" : ""}>${t("rainOrSnow")}</option>
       </select>
-      ${numberField("nr_wind", t("windMs"), weather.wind_ms, { min: 0, max: 60 })}
+      ${numberField("nr_wind", t("windMs"), weather.wind_ms, { bound: ranges["weather.wind_ms"] })}
     </fieldset>
     <fieldset><legend>${t("levels")}</legend>
-      ${numberField("nr_duration", t("durationS"), m.duration_s, { step: "1", min: 1 })}
+      ${numberField("nr_duration", t("durationS"), m.duration_s, { step: "1", bound: ranges.duration_s })}
       <div class="chips quick">
         <button type="button" class="chip" data-duration="60">1 min</button>
         <button type="button" class="chip" data-duration="600">10 min</button>
@@ -183,8 +262,8 @@ export function recordSection(vocab, m = {}) {
       </div>
       <label for="nr_noise_type">${t("noiseType")}</label>
       <select id="nr_noise_type" name="nr_noise_type">${options(vocab.noise_types, m.noise_type)}</select>
-      ${numberField("nr_lmax", t("lmax"), m.lmax_dba, { min: 0, max: 200 })}
-      ${numberField("nr_background", t("background"), m.background_dba, { min: 0, max: 200 })}
+      ${numberField("nr_lmax", t("lmax"), m.lmax_dba, { bound: ranges.lmax_dba })}
+      ${numberField("nr_background", t("background"), m.background_dba, { bound: ranges.background_dba })}
     </fieldset>
     <fieldset><legend>${t("meterPhoto")}</legend>
       <button type="button" class="big camera" id="take-meter-photo">${t("takeMeterPhoto")}</button>
@@ -195,10 +274,11 @@ export function recordSection(vocab, m = {}) {
 }
 
 // The drift between the calibration readings, as the inspector types them.
-export function driftText(before, after, maxDrift = 0.5) {
+export function driftText(before, after, maxDrift) {
   const b = num(before);
   const a = num(after);
-  if (b === undefined || a === undefined || Number.isNaN(a) || Number.isNaN(b)) return { text: "", over: false };
+  if (b === undefined || a === undefined || Number.isNaN(a) || Number.isNaN(b)
+      || typeof maxDrift !== "number") return { text: "", over: false };
   const drift = Math.round(Math.abs(a - b) * 100) / 100;
   return { text: `${t("drift")} ${drift} dB${drift > maxDrift ? ` > ${maxDrift} dB · ${t("driftInvalid")}` : ""}`,
     over: drift > maxDrift };

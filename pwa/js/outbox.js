@@ -58,6 +58,8 @@ async function saveRecord(kind, record, { draft }) {
     id: record.id, kind, caseId: record.caseId, state: draft ? "draft" : "queued",
     payload: record.payload, lastError: null, nextAttemptAt: 0,
     userId: existing?.userId || currentUser,
+    // What the server named when it refused the record, shown while it is mended.
+    refusal: draft ? existing?.refusal || null : null,
     ...(record.label ? { label: record.label } : {}),
   });
   emit();
@@ -172,6 +174,27 @@ export async function discardItem(id) {
   await tx.done;
   emit();
   return true;
+}
+
+// A check the server refused for what was typed (422 naming the fields) is mended, not
+// retried: it goes back to being a draft, with the refusal kept to show which fields.
+// The same client id is sent again: a 422 stored nothing under it. Its photos stay
+// queued behind it and follow it once it is sent.
+export function isMendable(item) {
+  return item?.kind === "visit" && item.state === "failed" && Boolean(item.lastError?.mendable);
+}
+
+export async function mend(id) {
+  const item = await (await db()).get("outbox", id);
+  if (!isMendable(item)) return null;
+  return updateItem(id, { state: "draft", refusal: item.lastError, lastError: null,
+    nextAttemptAt: 0 });
+}
+
+// The inspector's other way on: let the refused check's photos go to the case without it.
+export async function sendPhotosAlone(visitId) {
+  await updateItem(visitId, { photosAlone: true });
+  return syncNow({ force: true });
 }
 
 export async function updateItem(id, changes) {
@@ -367,6 +390,8 @@ async function sendPhoto(item) {
       const parent = await database.get("outbox", item[key]);
       if (sent) links[field] = sent.serverId;
       else if (!optional || parent?.state !== "failed") return "waiting";
+      // Refused for what was typed: it will be mended, so its photos wait for it.
+      else if (isMendable(parent) && !parent.photosAlone) return "waiting";
     }
   }
   const progress = (step, fraction) => {
@@ -479,8 +504,14 @@ async function runOnce({ force }) {
         continue;
       }
       if (isPermanent(error)) {
+        // A check refused for its fields (422) keeps them, to be mended field by field.
+        const mendable = item.kind === "visit" && error.status === 422;
         await updateItem(item.id, { state: "failed", attempts,
-          lastError: { kind: error.kind, code: error.code, status: error.status, message } });
+          lastError: { kind: error.kind, code: error.code, status: error.status, message,
+            // The server's English per-field messages: refusalNotes words them from the
+            // served rules (api.js puts the Chinese ones in `errors` for the other screens).
+            ...(mendable ? { mendable,
+              fields: error.problem?.errors_en || error.problem?.errors || null } : {}) } });
         continue;
       }
       const changes = { attempts, nextAttemptAt: Date.now() + backoff(attempts),

@@ -100,11 +100,12 @@ function questionField(q, answers, prefix) {
     body = html`<div class="chips">${chip("radio", name, "true", t("yes"), value === true)}
       ${chip("radio", name, "false", t("no"), value === false)}</div>`;
   } else {
-    body = html`<textarea id="${prefix}${name}" name="${name}" rows="2">${value ?? ""}</textarea>`;
+    body = html`<textarea id="${prefix}${name}" name="${name}" rows="2"
+      aria-labelledby="${prefix}${name}-legend">${value ?? ""}</textarea>`;
   }
   return html`<fieldset class="question${q.satisfaction ? " satisfaction" : ""}" data-key="${q.key}"
       data-kind="${q.kind}" ${q.required ? "data-required" : ""}>
-    <legend>${label(q.label)}${star}</legend>
+    <legend id="${prefix}${name}-legend">${label(q.label)}${star}</legend>
     ${q.satisfaction ? html`<p class="muted small">${t("satisfactionQuestion")}</p>` : ""}
     ${body}
     <p class="error small q-error" role="alert" hidden></p>

@@ -117,7 +117,7 @@ export function evidenceCard(ev, n, { caseLocation, acks }) {
           ${code ? html`<img class="qr" src="/api/verify/${encodeURIComponent(code)}/qr.svg"
               alt="${t("qrFor")} ${code}" width="104" height="104" loading="lazy">` : ""}
         </div>
-        <h4 class="integrity-title">${t("integrity")}</h4>
+        <h3 class="integrity-title">${t("integrity")}</h3>
         ${flags.length ? html`<ul class="integrity">${flags.map((f) => flagRow(ev, f, acks))}</ul>`
           : html`<p class="muted small no-flags">${t("noFlags")}</p>`}
       </figcaption>

@@ -241,7 +241,7 @@ test("a photo without a fix waits a little for one, then goes without", async ()
   assert.deepEqual(await outbox.items(), []);
 });
 
-test("a refused check does not strand its photos", async () => {
+test("a check refused for its fields holds its photos until mended or sent alone", async () => {
   const visitId = "66666666-6666-4666-8666-666666666666";
   await outbox.saveVisit({ id: visitId, caseId: "case-1", payload: { kind: "night_check" } },
     { draft: false });
@@ -254,8 +254,72 @@ test("a refused check does not strand its photos", async () => {
     return json(200, { id: "ev-1", client_id: PHOTO.id, state: "stored", sha256: PHOTO.sha256 });
   }]);
   await outbox.syncNow({ force: true });
-  const [visit] = await outbox.items();
+  const [visit, photo] = await outbox.items();
   assert.equal(visit.state, "failed");
   assert.match(visit.lastError.message, /measurements\.0\.value_dba: too high/);
+  assert.deepEqual(visit.lastError.fields, { measurements: { 0: { value_dba: ["too high"] } } });
+  assert.ok(outbox.isMendable(visit));
+  assert.equal(photo.state, "queued", "held for the mended check");
+  assert.equal(declared, undefined);
+  // The inspector may still let them go to the case without it.
+  await outbox.sendPhotosAlone(visitId);
   assert.equal(declared.visit_id, undefined, "sent to the case without the refused check");
+});
+
+test("a refused check that cannot be mended does not strand its photos", async () => {
+  const visitId = "66666666-6666-4666-8666-666666666667";
+  await outbox.saveVisit({ id: visitId, caseId: "case-1", payload: { kind: "night_check" } },
+    { draft: false });
+  await outbox.savePhoto({ ...PHOTO, visitClientId: visitId }, new Blob(["abc"]));
+  routes.push([/visits$/, () => json(409, { code: "case.closed", detail: "closed" })]);
+  let declared;
+  routes.push([/POST \/api\/evidence$/, (init) => {
+    declared = JSON.parse(init.body);
+    return json(200, { id: "ev-1", client_id: PHOTO.id, state: "stored", sha256: PHOTO.sha256 });
+  }]);
+  await outbox.syncNow({ force: true });
+  const [visit] = await outbox.items();
+  assert.equal(visit.state, "failed");
+  assert.equal(outbox.isMendable(visit), false);
+  assert.equal(declared.visit_id, undefined);
+});
+
+test("a mended check is sent again under its client id, then its photos with it", async () => {
+  const visitId = "77777777-7777-4777-8777-777777777777";
+  const payload = { kind: "night_check", started_at: "2026-12-04T14:10:00Z",
+    measurements: [{ kind: "noise", value_dba: 58, period: "night", background_dba: -3 }] };
+  await outbox.saveVisit({ id: visitId, caseId: "case-1", payload }, { draft: false });
+  await outbox.savePhoto({ ...PHOTO, visitClientId: visitId }, new Blob(["abc"]));
+  const bodies = [];
+  routes.push([/visits$/, (init) => {
+    const body = JSON.parse(init.body);
+    bodies.push(body);
+    if (body.measurements[0].background_dba < 0) {
+      return json(422, { code: "request.invalid", detail: "bad",
+        errors: { measurements: { 0: { background_dba: ["Must be between 0 and 200 dB(A)."] } } } });
+    }
+    return json(201, { id: "visit-1", client_id: body.client_id });
+  }]);
+  let declared;
+  routes.push([/POST \/api\/evidence$/, (init) => {
+    declared = JSON.parse(init.body);
+    return json(200, { id: "ev-1", client_id: PHOTO.id, state: "stored", sha256: PHOTO.sha256 });
+  }]);
+  await outbox.syncNow({ force: true });
+  await outbox.syncNow({ force: true }); // retrying as it stands sends nothing
+  assert.equal(bodies.length, 1);
+  const mended = await outbox.mend(visitId);
+  assert.equal(mended.state, "draft");
+  assert.deepEqual(mended.refusal.fields.measurements[0], { background_dba: ["Must be between 0 and 200 dB(A)."] });
+  const [, photo] = await outbox.items();
+  assert.equal(photo.state, "queued", "nothing else changed");
+  await outbox.saveVisit({ id: visitId, caseId: "case-1", payload: { ...payload,
+    measurements: [{ ...payload.measurements[0], background_dba: 40 }] } }, { draft: false });
+  assert.equal((await outbox.items())[0].refusal, null);
+  await outbox.syncNow({ force: true });
+  assert.deepEqual(await outbox.items(), []);
+  assert.equal(bodies.length, 2);
+  assert.equal(bodies[1].client_id, visitId, "the same client id");
+  assert.equal(bodies[1].started_at, payload.started_at);
+  assert.equal(declared.visit_id, "visit-1", "the photo follows its mended check");
 });

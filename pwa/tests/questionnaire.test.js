@@ -11,7 +11,12 @@ globalThis.localStorage ??= { getItem: (k) => memory.get(k) ?? null, setItem: (k
 globalThis.document ??= { documentElement: {} };
 
 const { check, collect, label, satisfactionOf } = await import("../js/questionnaire.js");
-const { noiseVocab, readRecord, recordProblems, driftText, hasRecord } = await import("../js/noiserecord.js");
+const { noiseVocab, readRecord, inputProblems, driftText, hasRecord, rangeMessage, refusalNotes,
+  roomClassPositions } = await import("../js/noiserecord.js");
+// What GET /api/standards/noise serves (tests/test_noise_parity.py writes it beside the cases).
+const { readFileSync } = await import("node:fs");
+const SERVED = JSON.parse(readFileSync(new URL("./fixtures/noise_cases.json", import.meta.url))).standards;
+const recordProblems = (value, record) => inputProblems(SERVED, { value_dba: value, ...record });
 
 const TEMPLATE = {
   code: "residents-survey", version: 2, title: { zh: "居民调查", en: "Residents' survey" },
@@ -81,7 +86,8 @@ test("the full record in the API's shape", () => {
     nr_precipitation: "false", nr_wind: "1.5", nr_duration: "60", nr_noise_type: "frequent",
     nr_lmax: "52", nr_background: "30",
   };
-  const record = readRecord((name) => values[name], "eeeeeeee-0000-4000-8000-000000000001");
+  const record = readRecord((name) => values[name], "eeeeeeee-0000-4000-8000-000000000001",
+    roomClassPositions(SERVED));
   assert.deepEqual(record, {
     meter: { model: "AWA5688", serial: "00321", class: "2" },
     calibrator: { model: "AWA6221A", serial: "1102" },
@@ -93,13 +99,14 @@ test("the full record in the API's shape", () => {
   assert.deepEqual(recordProblems(38, record), []);
   assert.equal(hasRecord(record), true);
   // The room class belongs to a structure-borne reading indoors only.
-  assert.equal(readRecord((name) => ({ ...values, nr_position: "boundary_outdoor" })[name]).room_class,
-    undefined);
+  assert.equal(readRecord((name) => ({ ...values, nr_position: "boundary_outdoor" })[name], null,
+    roomClassPositions(SERVED)).room_class, undefined);
 });
 
 test("what the server refuses outright is caught first, naming the field", () => {
+  // Named as the server names it (the relation in the rules data).
   assert.deepEqual(recordProblems(58, { calibration_after_db: 94 }).map((p) => p.field),
-    ["calibration_before_db"]);
+    ["calibration_after_db"]);
   assert.deepEqual(recordProblems(58, { background_dba: 60 }).map((p) => p.field), ["background_dba"]);
   assert.deepEqual(recordProblems(58, readRecord((n) => ({ nr_lmax: "abc" })[n])).map((p) => p.field),
     ["lmax_dba"]);
@@ -109,11 +116,39 @@ test("what the server refuses outright is caught first, naming the field", () =>
   assert.deepEqual(recordProblems(58, { lmax_dba: 50 }).map((p) => p.field), ["lmax_dba"]);
 });
 
-test("the drift shows as it is typed, over 0.5 dB flagged", () => {
-  assert.equal(driftText("", "94").text, "");
-  assert.equal(driftText("93.8", "94.0").over, false);
-  assert.equal(driftText("93.8", "94.4").over, true);
-  assert.match(driftText("93.8", "94.4").text, /0\.6 dB/);
+test("the drift shows as it is typed, over the standard's figure flagged", () => {
+  const max = SERVED.rules.standards["GB 22337-2008"].calibration.max_drift_db;
+  assert.equal(driftText("", "94", max).text, "");
+  assert.equal(driftText("93.8", "94.0", max).over, false);
+  assert.equal(driftText("93.8", "94.4", max).over, true);
+  assert.match(driftText("93.8", "94.4", max).text, /0\.6 dB/);
+});
+
+test("a value the server refuses is refused by the app, with the same bound", () => {
+  const ranges = SERVED.rules.inputs.ranges;
+  assert.ok(Object.keys(ranges).length >= 8);
+  for (const [field, { min, max }] of Object.entries(ranges)) {
+    const reading = (v) => (field.startsWith("weather.")
+      ? { weather: { precipitation: false, wind_ms: v } }
+      : field === "calibration_after_db" ? { calibration_before_db: 94, [field]: v } : { [field]: v });
+    for (const v of [min - 1, min - 0.1, max + 0.1, max + 1]) {
+      assert.deepEqual(inputProblems(SERVED, reading(v)), [{ field, message: rangeMessage(SERVED, field) }],
+        `${field} ${v}`);
+    }
+    for (const v of [min, max]) assert.deepEqual(inputProblems(SERVED, reading(v)), [], `${field} ${v}`);
+  }
+  // In the server's words (the API's 422 says the same, from the same data).
+  assert.equal(rangeMessage(SERVED, "background_dba"), "Must be between 0 and 200 dB(A).");
+  assert.deepEqual(inputProblems(SERVED, { value_dba: 58, background_dba: -3 }),
+    [{ field: "background_dba", message: "Must be between 0 and 200 dB(A)." }]);
+});
+
+test("a refusal's fields are named in words, with the message the data holds", () => {
+  const notes = refusalNotes({ measurements: { 0: { background_dba: ["Must be between 0 and 200 dB(A)."] } },
+    findings: ["Longer than 20000 characters."] }, SERVED, { measurements: [{ source: "meter" }] });
+  assert.deepEqual(notes.map((n) => [n.field, n.label]), [["background_dba", "Background dB(A)"],
+    ["findings", "Findings"]]);
+  assert.equal(notes[0].message, "Must be between 0 and 200 dB(A).");
 });
 
 test("the record's lists come from the server's rules data", () => {

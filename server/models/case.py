@@ -59,6 +59,10 @@ class Case(Base):
     # Personal data: never leaves the API unmasked except through a logged reveal.
     complainant_name: Mapped[str | None] = mapped_column(sa.String(120))
     complainant_phone: Mapped[str | None] = mapped_column(sa.String(40))
+    # HMAC of the normalised number under PERSONAL_DATA_KEY (privacy.phone_digest): an
+    # exact number finds its cases through this index; the number is never searched in
+    # clear. Null for a case from before 0012 until `fieldcase index-phones` fills it.
+    complainant_phone_hmac: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     unit_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("units.id"), index=True)
     key: Mapped[bool] = mapped_column(sa.Boolean, default=False)

@@ -16,7 +16,7 @@
   function say(zh, en) {
     const status = $("status");
     status.replaceChildren(`${zh} `, Object.assign(document.createElement("span"),
-      { className: "en", textContent: en }));
+      { className: "en", lang: "en", textContent: en }));
     status.hidden = false;
   }
 
@@ -71,7 +71,7 @@
     const box = $("verdict");
     box.dataset.state = state;
     box.replaceChildren(`${zh} `, Object.assign(document.createElement("span"),
-      { className: "en", textContent: en }));
+      { className: "en", lang: "en", textContent: en }));
     $("result").hidden = false;
   }
 

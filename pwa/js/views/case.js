@@ -7,8 +7,9 @@ import { db, getCache, setCache } from "../db.js";
 import { t, term } from "../i18n.js";
 import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
-import { actionSpec, isField, isManager, isRevisitor, loadQuestionnaires, revisitVocab, vocab } from "../state.js";
+import { actionSpec, isField, isManager, isOffice, isRevisitor, loadQuestionnaires, revisitVocab, vocab } from "../state.js";
 import { label } from "../questionnaire.js";
+import { isAudio, respondentsBlock } from "../answers.js";
 import { errorText, fmtTime, html, safeUrl, toast } from "../ui.js";
 
 function flagChips(flags) {
@@ -74,6 +75,9 @@ export function measurementBlock(m) {
   const verdict = m.verdict;
   const rule = verdict?.rule;
   const exceeded = verdict ? verdict.exceeded : m.exceeded;
+  // A record that cannot support enforcement (a drifted calibration: "the measurement is
+  // invalid") never shows a red 超标 beside why: its verdict is shown as indicative.
+  const indicative = m.valid_for_enforcement === false;
   return html`<div class="measurement" data-record="${m.record || "simple"}"
       data-valid="${m.valid_for_enforcement == null ? "" : String(m.valid_for_enforcement)}">
     <p><b>${m.value_dba} dB(A)</b>${m.corrected_dba != null && m.corrected_dba !== m.value_dba
@@ -84,8 +88,9 @@ export function measurementBlock(m) {
     ${m.valid_for_enforcement === false ? html`<div class="invalid"><p class="error">${t("notValidForEnforcement")}</p>
       <ul class="reasons">${(m.invalid_reasons || []).map((r) => html`<li data-code="${r.code}">${label(r.message)}
         ${r.clause ? html`<span class="muted small">(${r.clause})</span>` : ""}</li>`)}</ul></div>` : ""}
-    ${exceeded == null ? "" : html`<p class="verdict ${exceeded ? "exceeded" : "within"}" data-exceeded="${String(exceeded)}">
-      ${exceeded ? t("exceeded") : t("withinLimit")}
+    ${exceeded == null ? "" : html`<p class="verdict ${indicative ? "indicative" : exceeded ? "exceeded" : "within"}"
+        data-exceeded="${String(exceeded)}" data-indicative="${String(indicative)}">
+      ${exceeded ? t("exceeded") : t("withinLimit")}${indicative ? html` <span class="small">· ${t("verdictIndicative")}</span>` : ""}
       ${verdict?.limit_dba != null ? html` · ${t("limit")} ${verdict.limit_dba} dB(A)` : m.limit_dba != null ? html` · ${t("limit")} ${m.limit_dba} dB(A)` : ""}
       ${verdict?.excess_dba != null && verdict.excess_dba > 0 ? ` +${verdict.excess_dba}` : ""}</p>`}
     ${rule ? html`<p class="rule small" data-rule="${rule.code}">${t("decidedBy")}: ${label(rule.text)}
@@ -104,9 +109,9 @@ function revisitButton(method) {
     data-method="${method}" data-survey-method="${method}">${term(`method.${method}`)}</button>`;
 }
 
-function revisitRow(r, mine) {
+function revisitRow(r, mine, recordings) {
   const failedCalls = (r.attempts || []).filter((a) => a.outcome !== "answered").length;
-  return html`<li class="revisit-row" data-revisit-id="${r.id}" data-outcome="${r.outcome}" data-method="${r.method}">
+  return html`<li class="revisit-row${r.satisfaction === "dissatisfied" ? " dissatisfied" : ""}" data-revisit-id="${r.id}" data-outcome="${r.outcome}" data-method="${r.method}">
     <b>${term(`method.${r.method}`)}</b> · ${fmtTime(r.at)}
     <span class="chip-status">${term(`revisitOutcome.${r.outcome}`)}</span>
     ${r.satisfaction ? html`<span class="chip-status satisfaction-${r.satisfaction}">${term(r.satisfaction)}</span>` : ""}
@@ -114,6 +119,7 @@ function revisitRow(r, mine) {
       ${failedCalls ? ` · ${failedCalls} ${t("failedCalls")}` : ""}
       ${r.unreachable_reason ? ` · ${r.unreachable_reason}` : ""} · ${r.created_by?.name || ""}</span>
     ${mine && r.method !== "phone" ? html` <a href="#/survey/${r.case_id}/${r.client_id}">${t("continueSurvey")}</a>` : ""}
+    ${respondentsBlock(r, recordings)}
   </li>`;
 }
 
@@ -128,6 +134,33 @@ function localRevisitRows(caseId, local) {
   </li>`);
 }
 
+// A revealed contact stays in this page's memory only (never in the phone's storage, nor
+// in the case's cached copy), and is forgotten when the page is left.
+const revealed = new Map();
+
+// The complainant masked (张* 138****1234); those who may see the contact reveal it with
+// a reason, which the server logs on the case's timeline and the audit log.
+function complainantFact(item) {
+  const masked = item.complainant;
+  if (!masked) return html`<dt>${t("complainant")}</dt><dd id="case-complainant" class="muted">${t("noContact")}</dd>`;
+  const shown = revealed.get(item.id);
+  if (shown) {
+    const dial = (shown.phone || "").replace(/[^\d+]/g, "");
+    return html`<dt>${t("complainant")}</dt><dd id="case-complainant">
+      <span class="revealed" id="revealed-contact" tabindex="-1"><b id="revealed-name">${shown.name || ""}</b>
+        ${shown.phone ? html`<a id="revealed-phone" href="tel:${dial}">${shown.phone}</a>` : ""}</span>
+      <span class="muted small">${t("revealLogged")}</span></dd>`;
+  }
+  return html`<dt>${t("complainant")}</dt><dd id="case-complainant">
+    <span id="masked-contact">${masked.name || ""} ${masked.phone || ""}</span>
+    ${isOffice() ? html`<details class="reveal-box" id="reveal-box"><summary>${t("revealNumber")}</summary>
+      <p class="muted small">${t("revealHidden")}</p>
+      <label for="reveal-reason">${t("revealReason")} <span class="req" aria-hidden="true">*</span></label>
+      <textarea id="reveal-reason" rows="2" placeholder="${t("revealReasonHint")}"></textarea>
+      <p class="error small" id="reveal-error" role="alert" hidden></p>
+      <button type="button" class="primary" id="reveal">${t("revealNumber")}</button></details>` : ""}</dd>`;
+}
+
 function facts(item) {
   const unit = item.unit?.name || "";
   return html`
@@ -136,7 +169,8 @@ function facts(item) {
     <dl class="facts">
       <dt>${t("unit")}</dt><dd id="case-unit">${unit}</dd>
       ${item.leader ? html`<dt>${t("leader")}</dt><dd class="leader" id="case-leader">${item.leader}</dd>` : ""}
-      ${item.assignees?.length ? html`<dt>${t("assignees")}</dt><dd>${item.assignees.map((a) => a.display_name).join("、")}</dd>` : ""}
+      ${item.assignees?.length ? html`<dt>${t("assignees")}</dt><dd id="case-assignees">${item.assignees.map((a) => a.name || a.display_name).join("、")}</dd>` : ""}
+      ${complainantFact(item)}
       ${item.co_units?.length ? html`<dt>${t("coUnits")}</dt><dd>${item.co_units.map((u) => `${u.name}${u.part ? `（${u.part}）` : ""}`).join("、")}</dd>` : ""}
       ${item.verdict ? html`<dt>${t("verdict")}</dt><dd>${term(item.verdict)}</dd>` : ""}
       ${item.result ? html`<dt>${t("result")}</dt><dd>${item.result}</dd>` : ""}
@@ -155,7 +189,10 @@ export async function renderCase(view, caseId) {
   const sign = (list) => list.map((p) => `${p.id}:${p.state}`).join(",");
 
   const draw = async () => {
-    const { item, evidence, visits } = detail;
+    const { item, visits } = detail;
+    // Recordings play under their revisit; the gallery is photos.
+    const evidence = detail.evidence.filter((ev) => !isAudio(ev));
+    const recordings = detail.evidence.filter(isAudio);
     const timeline = detail.timeline || [];
     const revisits = detail.revisits || [];
     const all = await outbox.items();
@@ -185,7 +222,7 @@ export async function renderCase(view, caseId) {
           ${["submitted", "closed"].includes(item.status) ? html`<a class="button primary" id="review-case"
             href="#/review/${caseId}">${t("reviewCase")}</a>` : ""}</p>` : ""}
         ${pendingRows(pending)}
-        <div class="action-buttons" id="case-actions" aria-label="${t("actionsTitle")}">
+        <div class="action-buttons" id="case-actions" role="group" aria-label="${t("actionsTitle")}">
           ${offered.map((a) => html`<button type="button" class="big" data-action="${a}">${term(a)}</button>`)}
         </div>
         <div id="action-slot"></div>
@@ -203,7 +240,7 @@ export async function renderCase(view, caseId) {
           ${isRevisitor() ? html`<div class="action-buttons" id="revisit-buttons">
             ${revisitVocab(v).revisit_methods.map(revisitButton)}</div>` : ""}
           <ul class="revisits" id="revisits">${localRevisitRows(caseId, localRevisits)}
-            ${revisits.map((r) => revisitRow(r, sentHere.has(r.client_id)))}</ul>` : ""}
+            ${revisits.map((r) => revisitRow(r, sentHere.has(r.client_id), recordings))}</ul>` : ""}
         <h2>${t("timeline")}</h2>
         ${timeline.length ? html`<ol class="timeline" id="timeline">${timeline.map(eventRow)}</ol>`
           : html`<p class="muted" id="timeline-empty">${t("noTimeline")}</p>`}
@@ -214,6 +251,7 @@ export async function renderCase(view, caseId) {
     view.querySelector("#start-check")?.addEventListener("click", () => {
       go(`#/check/${caseId}/${outbox.uuid()}`);
     });
+    view.querySelector("#reveal")?.addEventListener("click", reveal);
     view.querySelector("#start-phone-revisit")?.addEventListener("click", () => {
       const draft = localRevisits.find((r) => r.state === "draft");
       go(`#/revisit/${caseId}/${draft ? draft.id : outbox.uuid()}`);
@@ -231,6 +269,29 @@ export async function renderCase(view, caseId) {
     });
     if (openForm && offered.includes(openForm)) await openAction(openForm);
     else openForm = null;
+  };
+
+  const reveal = async (event) => {
+    const reason = view.querySelector("#reveal-reason").value.trim();
+    const box = view.querySelector("#reveal-error");
+    if (reason.length < 4) {
+      box.textContent = t("revealNeedsReason");
+      box.hidden = false;
+      view.querySelector("#reveal-reason").focus();
+      return;
+    }
+    event.target.disabled = true;
+    try {
+      revealed.set(caseId, await api("POST", `/api/cases/${caseId}/complainant/reveal`, { body: { reason } }));
+      // Drawn again with the reveal on the timeline (or as it was, should that fail).
+      if (!(await refresh())) await draw();
+      view.querySelector("#revealed-contact")?.focus();
+    } catch (error) {
+      event.target.disabled = false;
+      box.textContent = error.kind === "offline" ? t("needsNetwork")
+        : error.problem?.errors?.reason?.join(" ") || errorText(error);
+      box.hidden = false;
+    }
   };
 
   const openAction = async (action) => {
@@ -389,5 +450,6 @@ export async function renderCase(view, caseId) {
   return () => {
     unsubscribe();
     previews.revoke();
+    revealed.delete(caseId);
   };
 }

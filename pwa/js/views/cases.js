@@ -1,6 +1,6 @@
 import { api } from "../api.js";
 import { MAX_BATCH, batchBar, batchRefusal, fetchFile, isClosed, pickBox, saveFile } from "../batch.js";
-import { colourOf, deadlineLine, keyMark, leaderMark, statusChip } from "../caseui.js";
+import { colourOf, deadlineLine, filterParams, keyMark, leaderMark, statusChip } from "../caseui.js";
 import { getCache, setCache } from "../db.js";
 import { t, term } from "../i18n.js";
 import { bell } from "../notifications.js";
@@ -38,12 +38,25 @@ function caseRow(item, here, picked = null) {
     </li>`;
 }
 
-function filtersForm(filters, v) {
+const FILTERS_KEY = "fieldcase.filters";
+// A number looked up stays in this page's memory only: never in the browser's storage.
+let phoneQuery = "";
+
+function filtersForm(filters, v, units) {
   const options = (values, selected) => [html`<option value="">${t("any")}</option>`,
     ...values.map((x) => html`<option value="${x}" ${x === selected ? "selected" : ""}>${term(x)}</option>`)];
   return html`
     <form id="filters" class="filters" role="search">
-      <label>${t("search")} <input name="q" value="${filters.q || ""}"></label>
+      <label>${t("search")} <input name="q" value="${filters.q || ""}" placeholder="${t("searchHint")}"></label>
+      <label>${t("phoneSearch")} <input name="phone" id="phone-search" type="tel" inputmode="tel"
+        autocomplete="off" value="${phoneQuery}" placeholder="${t("phoneSearchHint")}"></label>
+      <label>${t("unit")} <select name="unit"><option value="">${t("everyUnit")}</option>
+        ${units.map((u) => html`<option value="${u.id}" ${u.id === filters.unit ? "selected" : ""}>${u.name}</option>`)}</select></label>
+      <label>${t("from")} <input type="date" name="from" value="${filters.from || ""}"></label>
+      <label>${t("to")} <input type="date" name="to" value="${filters.to || ""}"></label>
+      <label>${t("openScope")} <select name="open"><option value="">${t("any")}</option>
+        <option value="true" ${filters.open === "true" ? "selected" : ""}>${t("openTrue")}</option>
+        <option value="false" ${filters.open === "false" ? "selected" : ""}>${t("openFalse")}</option></select></label>
       <label>${t("status")} <select name="status">${options(v.statuses || [], filters.status)}</select></label>
       <label>${t("category")} <select name="category">${options(v.categories || [], filters.category)}</select></label>
       <label>${t("channel")} <select name="channel">${options(v.channels || [], filters.channel)}</select></label>
@@ -57,10 +70,20 @@ function filtersForm(filters, v) {
     </form>`;
 }
 
-export async function renderCases(view) {
+export async function renderCases(view, query = null) {
   const office = isOffice();
   const v = await vocab();
-  const filters = JSON.parse(sessionStorage.getItem("fieldcase.filters") || "{}");
+  if (query != null) {
+    // Opened from a link (the board's counts, "see all"): its filters, kept for this tab
+    // as if typed, and the address back to the plain list.
+    sessionStorage.setItem(FILTERS_KEY, JSON.stringify(Object.fromEntries(new URLSearchParams(query))));
+    history.replaceState(history.state, "", "#/cases");
+  }
+  const filters = JSON.parse(sessionStorage.getItem(FILTERS_KEY) || "{}");
+  let units = [];
+  if (office) {
+    try { units = (await cachedGet("/api/units")).items || []; } catch { units = []; }
+  }
   const cacheKey = office ? "cases:office" : "cases:mine";
   // The office ticks closed cases to download their files together (the server's office
   // role set: the revisit team makes no closure files).
@@ -102,7 +125,7 @@ export async function renderCases(view) {
           ${isManager() ? html`<a class="button" id="new-case" href="#/case-new">＋ ${t("newCase")}</a>` : ""}
           <span class="bell-slot"></span></div>
         <div id="tasks-slot"></div>
-        ${office ? filtersForm(filters, v) : ""}
+        ${office ? filtersForm(filters, v, units) : ""}
         ${note ? html`<p class="muted small" role="status">${note}</p>` : ""}
         ${office && shown.total !== null ? html`<p class="muted small" id="case-total">${t("total")} ${shown.total}${shown.exact ? "" : "+"}</p>` : ""}
         ${closed.length ? batchBar(closed, selected) : ""}
@@ -135,8 +158,9 @@ export async function renderCases(view) {
     }
     view.querySelector("#filters")?.addEventListener("submit", (event) => {
       event.preventDefault();
-      const data = Object.fromEntries(new FormData(event.target));
-      sessionStorage.setItem("fieldcase.filters", JSON.stringify(data));
+      const { phone = "", ...data } = Object.fromEntries(new FormData(event.target));
+      phoneQuery = phone.trim();
+      sessionStorage.setItem(FILTERS_KEY, JSON.stringify(data));
       renderCases(view);
     });
   };
@@ -215,23 +239,30 @@ export async function renderCases(view) {
     });
   };
 
-  const cached = await getCache(cacheKey);
+  // A lookup by number shows only its answer, never the last list saved on this phone.
+  const cached = office && phoneQuery ? null : await getCache(cacheKey);
   if (cached) draw(cached.value, `${t("lastUpdated")} ${fmtTime(cached.at)}`);
   else view.innerHTML = html`<p class="muted">${t("loading")}</p>`;
 
   const params = new URLSearchParams({ per_page: office ? "50" : "100" });
   if (office) {
-    for (const [key, value] of Object.entries(filters)) if (value) params.set(key, value);
+    filterParams(filters, params);
+    if (phoneQuery) params.set("phone", phoneQuery);
   } else {
     params.set("open", "true");
   }
   try {
     const page = await api("GET", `/api/cases?${params}`);
     shown = { page: 1, total: page.total, exact: page.total_exact };
-    await setCache(cacheKey, page.items);
+    if (!phoneQuery || !office) await setCache(cacheKey, page.items);
     draw(page.items);
   } catch (error) {
-    if (!cached) view.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
+    if (!cached) {
+      // The form stays, so a refused lookup (a mistyped number) can be corrected.
+      draw([]);
+      view.querySelector("#case-list").insertAdjacentHTML("beforebegin",
+        html`<p class="error" role="alert" id="cases-error">${errorText(error)}</p>`.toString());
+    }
   }
   // Distances follow the inspector while this list is open.
   state.tracker.start();

@@ -3,6 +3,8 @@ import { t, term } from "../i18n.js";
 import * as outbox from "../outbox.js";
 import { state } from "../state.js";
 import { eventRow } from "../actions.js";
+import { go } from "../nav.js";
+import { refusalNotes } from "../noiserecord.js";
 import { fmtTime, html } from "../ui.js";
 
 // A case action the server would not apply as it stood: what changed since the phone saw
@@ -21,7 +23,7 @@ function conflictBlock(item) {
   </div>`;
 }
 
-function stateText(item, drafts, userId, failed, pendingIds) {
+function stateText(item, drafts, userId, failed, pendingIds, mendable) {
   const progress = outbox.status.progress[item.id];
   if (progress) {
     return html`<span data-state="sending">${t("sending")} ${Math.round(progress.fraction * 100)}%
@@ -40,6 +42,13 @@ function stateText(item, drafts, userId, failed, pendingIds) {
   if (item.kind === "transition" && item.after && pendingIds.has(item.after)) {
     return html`<span data-state="waiting">${t("waitsForEarlier")}</span>`;
   }
+  if (outbox.isMendable(item)) {
+    // Refused for what was typed: the fields the server named, to be corrected.
+    return html`<span data-state="failed" class="error">${t("checkRefused")}</span>
+      <ul class="refused-fields small" aria-label="${t("refusedFields")}">${refusalNotes(
+        item.lastError.fields, state.standards, item.payload).map((n) => html`<li data-field="${n.field}">
+        <b>${n.label}</b>: ${n.message}</li>`)}</ul>`;
+  }
   if (item.state === "failed") {
     return html`<span data-state="failed" class="error">${t("failed")}: ${item.lastError?.message || ""}</span>`;
   }
@@ -51,6 +60,9 @@ function stateText(item, drafts, userId, failed, pendingIds) {
   }
   if (item.respondentClientId && pendingIds.has(item.respondentClientId) && !item.declaration) {
     return html`<span data-state="saved">${t("savedOnPhone")} · ${t("waitsForRespondent")}</span>`;
+  }
+  if (item.visitClientId && mendable.has(item.visitClientId) && !item.declaration) {
+    return html`<span data-state="waiting">${t("savedOnPhone")} · ${t("waitsMend")}</span>`;
   }
   if (item.visitClientId && failed.has(item.visitClientId) && !item.declaration) {
     return html`<span data-state="saved">${t("savedOnPhone")} · ${t("waitsRefused")}</span>`;
@@ -76,7 +88,7 @@ function sentLabel(s) {
   return s.summary?.media === "audio" ? t("recording") : t("photo");
 }
 
-async function row(item, drafts, userId, failed, pendingIds) {
+async function row(item, drafts, userId, failed, pendingIds, mendable) {
   const mine = !item.userId || item.userId === userId;
   // Another user's items show no caption or place: a shared phone keeps cases apart.
   const media = item.media === "audio" ? t("recording") : t("photo");
@@ -93,6 +105,9 @@ async function row(item, drafts, userId, failed, pendingIds) {
       : html`<button type="button" data-retry="${item.id}">${t("retry")}</button>`}
       <button type="button" data-discard-item="${item.id}">${t("discardMine")}</button>
       <a class="button" href="#/case/${item.caseId}">${t("openCase")}</a>`
+    : outbox.isMendable(item) && mine
+    ? html`<button type="button" class="primary" data-mend="${item.id}" data-case="${item.caseId}">${t("mendCheck")}</button>
+      ${item.photosAlone ? "" : html`<button type="button" data-photos-alone="${item.id}">${t("sendPhotosAlone")}</button>`}`
     : item.state === "failed"
     ? html`<button data-retry="${item.id}">${t("retry")}</button>`
     : item.state === "draft" && mine
@@ -101,7 +116,7 @@ async function row(item, drafts, userId, failed, pendingIds) {
       : "";
   return html`<li class="outbox-item" data-outbox-id="${item.id}" data-kind="${item.kind}" data-item-state="${item.state}">
     <span><b>${label}</b> <span class="muted small">${fmtTime(item.createdAt)}</span></span>
-    ${stateText(item, drafts, userId, failed, pendingIds)} <span class="item-buttons">${action}</span></li>`;
+    ${stateText(item, drafts, userId, failed, pendingIds, mendable)} <span class="item-buttons">${action}</span></li>`;
 }
 
 export async function renderOutbox(view) {
@@ -127,6 +142,10 @@ export async function renderOutbox(view) {
     if (current) outbox.retryOnCurrent(current.dataset.retryCurrent);
     const drop = event.target.closest("[data-discard-item]");
     if (drop) outbox.discardItem(drop.dataset.discardItem);
+    const mend = event.target.closest("[data-mend]");
+    if (mend) go(`#/check/${mend.dataset.case}/${mend.dataset.mend}`); // opened to be mended
+    const alone = event.target.closest("[data-photos-alone]");
+    if (alone) outbox.sendPhotosAlone(alone.dataset.photosAlone);
   });
   const update = async () => {
     const waiting = await outbox.items();
@@ -134,6 +153,7 @@ export async function renderOutbox(view) {
     const failed = new Set(waiting.filter((i) => ["visit", "revisit"].includes(i.kind)
       && i.state === "failed").map((i) => i.id));
     const pendingIds = new Set(waiting.map((i) => i.id));
+    const mendable = new Set(waiting.filter((i) => outbox.isMendable(i) && !i.photosAlone).map((i) => i.id));
     const sent = (await (await db()).getAll("sent")).slice(-20).reverse();
     button.disabled = outbox.status.running;
     button.textContent = outbox.status.running ? t("syncing") : t("syncNow");
@@ -147,7 +167,7 @@ export async function renderOutbox(view) {
         ${run.failed ? html`<span class="error">${run.failed} ${t("refused")}</span>` : ""}`.toString();
     }
     view.querySelector("#waiting").innerHTML = waiting.length
-      ? html`<ul class="outbox" id="outbox-list">${await Promise.all(waiting.map((item) => row(item, drafts, state.session?.user?.id, failed, pendingIds)))}</ul>`
+      ? html`<ul class="outbox" id="outbox-list">${await Promise.all(waiting.map((item) => row(item, drafts, state.session?.user?.id, failed, pendingIds, mendable)))}</ul>`
       : html`<p class="muted" id="outbox-empty">${t("nothingWaiting")}</p>`;
     view.querySelector("#sent").innerHTML = html`${sent.map((s) => html`<li data-sent-id="${s.id}">
       ${sentLabel(s)} ${fmtTime(s.sentAt)}

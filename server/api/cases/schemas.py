@@ -65,7 +65,16 @@ class CaseQuerySchema(Schema):
     category = Text(validate=validate.OneOf(vocab.CATEGORIES))
     channel = Text(validate=validate.OneOf(vocab.CHANNELS))
     unit = Text()
-    q = _text(100)
+    q = _text(100, metadata={
+        "description": "Words in the subject, address, description or reference; for "
+                       "those who may reveal a contact, also the complainant's full name."})
+    phone = _text(40, metadata={
+        "description": "The complainant's number, exactly (spaces, +86 and full-width "
+                       "digits are fine; a part of a number finds nothing). Matched on a "
+                       "keyed hash, never in clear; reveal roles only (403 "
+                       "case.search_forbidden), each lookup audited and rate limited."})
+    received_from = Aware(data_key="from", metadata={"description": "Received at or after."})
+    received_to = Aware(data_key="to", metadata={"description": "Received before."})
     is_open = fields.Boolean(data_key="open", metadata={
         "description": "true: cases not closed; false: closed cases."})
     colour = Text(validate=validate.OneOf((*deadlines.COLOURS, "overdue")), metadata={

@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from server.api.fields import Aware, FixSchema, PointSchema, Text, UUIDStr, _text
 from server.domain.core import vocab
-from server.domain.fieldwork import noise_record
+from server.domain.fieldwork import noise_inputs, noise_record
 
 
 # ---- visits ----------------------------------------------------------------------------
@@ -28,23 +28,29 @@ class CalibratorSchema(Schema):
     serial = _text(120, allow_none=True)
 
 
+def _bounded(field: str) -> validate.Range:
+    """The field's bounds from the rules data, the ones the app is served and checks."""
+    low, high = noise_inputs.input_range(field)
+    return validate.Range(low, high, error=noise_inputs.range_message(field))
+
+
 class WeatherSchema(Schema):
     precipitation = fields.Boolean(required=True, metadata={"description": "Rain or snow."})
-    wind_ms = fields.Float(required=True, validate=validate.Range(0, 100))
+    wind_ms = fields.Float(required=True, validate=_bounded("weather.wind_ms"))
 
 
-def _level(description: str) -> fields.Float:
-    return fields.Float(allow_none=True, validate=validate.Range(0, 200),
+def _level(field: str, description: str) -> fields.Float:
+    return fields.Float(allow_none=True, validate=_bounded(field),
                         metadata={"description": description})
 
 
 class MeasurementInSchema(Schema):
     kind = Text(required=True, validate=validate.OneOf(vocab.MEASUREMENT_KINDS))
-    value_dba = fields.Float(required=True, validate=validate.Range(0, 200),
+    value_dba = fields.Float(required=True, validate=_bounded("value_dba"),
                              metadata={"description": "The Leq over the measured period."})
     zone_class = Text(validate=validate.OneOf(vocab.ZONE_CLASSES), allow_none=True)
     period = Text(required=True, validate=validate.OneOf(vocab.PERIODS))
-    limit_dba = fields.Float(validate=validate.Range(0, 200), allow_none=True, metadata={
+    limit_dba = fields.Float(validate=_bounded("limit_dba"), allow_none=True, metadata={
         "description": "A stricter local limit for the Leq, applied as given (no indoor "
                        "reduction); the Lmax margins are added to it."})
     source = Text(load_default="meter",
@@ -54,15 +60,17 @@ class MeasurementInSchema(Schema):
     device = _text(120, allow_none=True, metadata={
         "description": "The instrument or phone model; required for a phone_estimate."})
     calibration_offset_db = fields.Float(
-        allow_none=True, validate=validate.Range(-30, 30),
+        allow_none=True, validate=_bounded("calibration_offset_db"),
         metadata={"description": "The calibration offset the device applied, in dB; "
                   "recorded as sent, value_dba is not corrected again."})
     # The noise record (GB 22337-2008 / GB 12523-2011): every field optional; any of them
     # makes the record "full", judged on what the standard asks of it.
     meter = fields.Nested(MeterSchema, allow_none=True)
     calibrator = fields.Nested(CalibratorSchema, allow_none=True)
-    calibration_before_db = _level("The calibrator's reading before the measurement.")
-    calibration_after_db = _level("The calibrator's reading after; needs the one before.")
+    calibration_before_db = _level("calibration_before_db",
+                                   "The calibrator's reading before the measurement.")
+    calibration_after_db = _level("calibration_after_db",
+                                  "The calibrator's reading after; needs the one before.")
     position = Text(allow_none=True, validate=validate.OneOf(noise_record.POSITIONS),
                     metadata={"description": "indoor: structure-borne noise from fixed "
                               "equipment; indoor_boundary: indoors because the boundary is "
@@ -71,11 +79,12 @@ class MeasurementInSchema(Schema):
                       metadata={"description": "Only with position indoor."})
     windows = Text(allow_none=True, validate=validate.OneOf(noise_record.WINDOWS))
     weather = fields.Nested(WeatherSchema, allow_none=True)
-    duration_s = fields.Float(allow_none=True, validate=validate.Range(1, 86400),
+    duration_s = fields.Float(allow_none=True, validate=_bounded("duration_s"),
                               metadata={"description": "The measured period, in seconds."})
-    lmax_dba = _level("The maximum A-weighted level; not below value_dba.")
+    lmax_dba = _level("lmax_dba", "The maximum A-weighted level; not below value_dba.")
     noise_type = Text(allow_none=True, validate=validate.OneOf(noise_record.NOISE_TYPES))
-    background_dba = _level("The background with the source off; not above value_dba.")
+    background_dba = _level("background_dba",
+                            "The background with the source off; not above value_dba.")
     meter_photo_client_id = UUIDStr(allow_none=True, metadata={
         "description": "The client_id of the photo of the meter's display."})
 
@@ -88,21 +97,9 @@ class MeasurementInSchema(Schema):
     @validates_schema
     def _record_hangs_together(self, data: dict, **_kw: object) -> None:
         """Input that contradicts itself is refused whole (a record that only lacks
-        something is kept and marked not valid for enforcement)."""
-        errors: dict[str, list[str]] = {}
-        value = data.get("value_dba")
-        if data.get("calibration_after_db") is not None \
-                and data.get("calibration_before_db") is None:
-            errors["calibration_after_db"] = [
-                "Given without calibration_before_db: the drift needs both."]
-        if value is not None and (data.get("background_dba") or 0) > value:
-            errors["background_dba"] = ["Above value_dba: the background cannot be louder "
-                                        "than the reading it is under."]
-        if data.get("room_class") is not None and data.get("position") != "indoor":
-            errors["room_class"] = ["Only for position indoor (structure-borne noise)."]
-        if value is not None and data.get("lmax_dba") is not None \
-                and data["lmax_dba"] < value:
-            errors["lmax_dba"] = ["Below value_dba: the maximum level cannot be under the Leq."]
+        something is kept and marked not valid for enforcement); the relations are the
+        rules data's, which the app checks too."""
+        errors = noise_inputs.relation_problems(data)
         if errors:
             raise ValidationError(errors)
 
@@ -339,6 +336,13 @@ class NoiseRulesSchema(Schema):
     standards = fields.Dict(keys=Text(), values=fields.Dict(), metadata={
         "description": "By standard code: each rule with its clause, text and figures."})
     given_limit = fields.Nested(RuleSchema)
+    defaults = fields.Dict(metadata={
+        "description": "standard: of a category no standard names; position: of a record "
+                       "that does not say."})
+    inputs = fields.Dict(metadata={
+        "description": "ranges ({field: {min, max, unit}}), relations between fields and "
+                       "their messages: what the API refuses (422), checked by the app "
+                       "before saving."})
 
 
 class NoiseStandardsSchema(Schema):

@@ -57,8 +57,10 @@ def present_revisit(v: Revisit, names: dict[str, str]) -> dict[str, Any]:
         **{k: getattr(v, k) for k in (
             "id", "client_id", "case_id", "method", "at", "satisfaction", "stated_satisfaction",
             "outcome", "attempts", "unreachable_reason", "notes", "received_at")},
-        "questionnaire": {"code": q.code, "version": q.version, "title": q.title}
-        if q else None,
+        # The questions of the version asked, so a reader sees each answer under its
+        # question's text, in their language, however the template changed since.
+        "questionnaire": {"code": q.code, "version": q.version, "title": q.title,
+                          "questions": q.questions} if q else None,
         "respondents": [present_respondent(r) for r in v.respondents],
         "location": {"lat": v.lat, "lon": v.lon, "accuracy_m": v.accuracy_m}
         if v.lat is not None else None,

@@ -133,7 +133,9 @@ class RevisitSchema(Schema):
     case_id = Text()
     method = Text()
     at = fields.DateTime()
-    questionnaire = fields.Dict(allow_none=True)
+    questionnaire = fields.Dict(allow_none=True, metadata={
+        "description": "{code, version, title, questions}: the version the answers were "
+                       "given under, its question texts in zh and en."})
     respondents = fields.List(fields.Nested(RespondentSchema))
     satisfaction = Text(allow_none=True)
     stated_satisfaction = Text(allow_none=True)

@@ -13,6 +13,9 @@ from typing import Any
 
 DATA = Path(__file__).parents[1] / "data" / "problem_messages.json"
 LANGS = ("zh", "en")
+# Rules data that words its own refusals in both languages ({code: {zh, en}} at this
+# path): a per-field message in one of those English wordings takes its Chinese twin.
+BILINGUAL = ((DATA.parent / "noise_rules.json", ("inputs", "messages")),)
 
 
 @cache
@@ -20,10 +23,34 @@ def table() -> dict[str, Any]:
     return json.loads(DATA.read_text(encoding="utf-8"))
 
 
+def _template_pattern(template: str) -> str:
+    """An English template ("Must be between {min} and {max} {unit}.") as a regex whose
+    groups are its placeholders."""
+    out = "^"
+    for literal, name, _, _ in string.Formatter().parse(template):
+        out += re.escape(literal)
+        if name:
+            out += f"(?P<{name}>.+?)"
+    return out + "$"
+
+
+def _bilingual() -> list[tuple[str, str]]:
+    found = []
+    for path, keys in BILINGUAL:
+        if not path.exists():
+            continue
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        for key in keys:
+            data = data.get(key, {}) if isinstance(data, dict) else {}
+        found += [(_template_pattern(words["en"]), words["zh"]) for words in data.values()
+                  if isinstance(words, dict) and words.get("en") and words.get("zh")]
+    return found
+
+
 @cache
 def _field_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
     return tuple((re.compile(pattern, re.DOTALL), words)
-                 for pattern, words in table()["fields"])
+                 for pattern, words in [*_bilingual(), *table()["fields"]])
 
 
 def _fill(template: str, params: dict[str, Any]) -> str | None:

@@ -17,10 +17,12 @@ from server.domain.core import vocab
 
 DATA = Path(__file__).parents[1] / "data" / "noise_limits.json"
 RULES = Path(__file__).parents[1] / "data" / "noise_rules.json"
-DEFAULT_STANDARD = "GB 22337-2008"
-# Where a reading is taken when the record does not say: the boundary, as before the
-# record had a position.
-DEFAULT_POSITION = "boundary_outdoor"
+# The standard of a category no standard names, and where a reading is taken when the
+# record does not say (the boundary, as before the record had a position): data, which
+# the app reads too.
+_DEFAULTS = json.loads(RULES.read_text(encoding="utf-8"))["defaults"]
+DEFAULT_STANDARD: str = _DEFAULTS["standard"]
+DEFAULT_POSITION: str = _DEFAULTS["position"]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain.accounts.roles import require_district_admin
+from server.domain.accounts.roles import (
+    OFFICE_ROLES,
+    REVISIT_ROLES,
+    require_district_admin,
+    require_role,
+)
 from server.domain.audit import audit
 from server.domain.core import text
 from server.domain.core.errors import Invalid, NotFound
@@ -16,6 +21,7 @@ from server.domain.core.uow import command
 from server.domain.core.vocab import QUESTION_KINDS, SATISFACTION
 from server.extensions import db
 from server.models import Questionnaire, User
+from server.reports.questionnaire_pdf import render_form
 
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_QUESTIONS = 60
@@ -170,3 +176,35 @@ def _wrong(q: dict[str, Any], value: Any) -> str | None:
     if kind == "yesno":
         return None if isinstance(value, bool) else "true or false."
     return text.checked(value, MAX_TEXT_ANSWER)
+
+
+_YES_NO = {"zh": ("是", "否"), "en": ("Yes", "No")}
+
+
+def answer_text(q: dict[str, Any], value: Any, lang: str = "zh") -> str | int | None:
+    """An answer as a reader sees it: options by their label in `lang`, yes/no as words,
+    a scale as its number (a number a spreadsheet can add up), text as given."""
+    if value is None or value == "" or value == []:
+        return None
+    labels = {o["value"]: o["label"].get(lang) or o["value"] for o in q.get("options") or []}
+    kind = q.get("kind")
+    if kind == "single":
+        return labels.get(value, str(value))
+    if kind == "multi" and isinstance(value, list):
+        return ("、" if lang == "zh" else ", ").join(labels.get(v, str(v)) for v in value)
+    if kind == "yesno" and isinstance(value, bool):
+        return _YES_NO[lang][0 if value else 1]
+    if kind == "scale" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return str(value)
+
+
+def paper_form(user: User, code: str, version: int | None = None) -> tuple[bytes, str]:
+    """(PDF bytes, file name) of the template as a paper form; for the roles that revisit
+    or run revisits (the form has no answers, but it is the office's working paper)."""
+    require_role(user, (*OFFICE_ROLES, *REVISIT_ROLES), "questionnaire.forbidden",
+                 "Your role may not print questionnaires.")
+    q = get(code, version)
+    body = render_form(q.title.get("zh") or q.code, q.code, q.version, q.questions,
+                       q.created_at)
+    return body, f"{q.title.get('zh') or q.code}-v{q.version}.pdf"

@@ -168,7 +168,7 @@ async function drawCalendar(section) {
   const answer = await api("GET", "/api/calendar");
   section.innerHTML = html`<h2>${t("workCalendar")}</h2>
     ${answer.missing_year ? html`<p class="error" role="alert">${t("calendarMissing").replaceAll("{year}", answer.missing_year)}</p>` : ""}
-    <div class="table-wrap"><table class="calendar-years"><thead><tr><th>${t("year")}</th><th>${t("daysLoaded")}</th><th>${t("source")}</th><th>${t("loadedAt")}</th></tr></thead>
+    <div class="table-wrap" tabindex="0"><table class="calendar-years"><thead><tr><th>${t("year")}</th><th>${t("daysLoaded")}</th><th>${t("source")}</th><th>${t("loadedAt")}</th></tr></thead>
       <tbody>${(answer.items || []).map((y) => html`<tr data-year="${y.year}"><td>${y.year}</td><td>${y.days}</td><td class="small">${y.source}</td><td class="small">${fmtTime(y.loaded_at)}</td></tr>`)}</tbody></table></div>
     ${districtWide() ? html`<form id="calendar-form" class="row">
       <label>${t("year")} <input name="year" type="number" min="2000" max="2099" required value="${new Date().getFullYear() + 1}"></label>

@@ -8,7 +8,7 @@ import { api } from "../../api.js";
 import { getLang, t, term, termBoth } from "../../i18n.js";
 import { label } from "../../questionnaire.js";
 import { cachedGet } from "../../state.js";
-import { errorText, flatMessages, fmtTime, html, toast } from "../../ui.js";
+import { errorText, flatMessages, fmtTime, html, safeUrl, toast } from "../../ui.js";
 
 const CHOICE = ["single", "multi"];
 
@@ -226,7 +226,9 @@ export async function drawQuestionnaires(section, v, canSave = true) {
       <div class="title-row"><h3>${label(q.title)}</h3>
         <span class="muted small">${q.code} · v${q.version} · ${(q.questions || []).length} ${t("questions")} · ${fmtTime(q.created_at)}</span></div>
       <div class="row"><button type="button" class="view-questionnaire" data-code="${q.code}">${t("view")}</button>
-        ${canSave ? html`<button type="button" class="edit-questionnaire" data-code="${q.code}">${t("edit")}</button>` : ""}</div>
+        ${canSave ? html`<button type="button" class="edit-questionnaire" data-code="${q.code}">${t("edit")}</button>` : ""}
+        <a class="button print-form" data-code="${q.code}" download
+          href="${safeUrl(`/api/questionnaires/${encodeURIComponent(q.code)}/form.pdf?version=${q.version}`)}">${t("printForm")}</a></div>
     </li>`)}</ul>` : html`<p class="muted">${t("noQuestionnaires")}</p>`}
     <div id="q-viewer"></div>
     <div id="q-editor"></div>`;

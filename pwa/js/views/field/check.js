@@ -4,27 +4,29 @@ import { PreviewUrls, capturePhoto, makePreview } from "../../capture.js";
 import { db, getCache } from "../../db.js";
 import { t, term } from "../../i18n.js";
 import { go } from "../../nav.js";
-import { MicEstimate, isNight, limitFor, phoneModel } from "../../noise.js";
-import { FIELD_INPUTS, ROOM_CLASS_POSITIONS, driftText, noiseVocab, readRecord, recordProblems,
-  recordSection } from "../../noiserecord.js";
+import { MicEstimate, isNight, phoneModel } from "../../noise.js";
+import { FIELD_INPUTS, driftText, inputProblems, inputRules, noiseVocab, readRecord,
+  recordSection, refusalNotes, roomClassPositions } from "../../noiserecord.js";
 import * as outbox from "../../outbox.js";
 import { cachedCase, state, vocab, warnIfStorageLow } from "../../state.js";
 import { fmtTime, html, safeUrl, toast } from "../../ui.js";
+import { assess, leqLimit, rulesFor } from "../../verdict.js";
+import { measurementBlock } from "../case.js";
 
 const previews = new PreviewUrls();
 
-function readForm(form, draft) {
+function readForm(form, draft, standards) {
   const data = new FormData(form);
   const reading = data.get("value_dba");
   const measurements = [];
   if (reading !== null && reading !== "") {
     measurements.push({ kind: "noise", value_dba: Number(reading), zone_class: data.get("zone_class"),
       period: data.get("period"), source: "meter",
-      ...readRecord((name) => data.get(name), draft.meterPhotoId) });
+      ...readRecord((name) => data.get(name), draft.meterPhotoId, roomClassPositions(standards)) });
   }
   if (draft.estimate != null) {
     measurements.push({ kind: "noise", value_dba: draft.estimate, zone_class: data.get("zone_class"),
-      period: data.get("period"), source: "phone_estimate", device: phoneModel(),
+      period: data.get("period"), source: "phone_estimate", device: draft.device || phoneModel(),
       calibration_offset_db: Number(data.get("calibration") || 0) });
   }
   return {
@@ -58,7 +60,9 @@ export async function renderCheck(view, caseId, visitId) {
   const PARTNERS = v.partners || [];
   const ZONES = v.zone_classes || [];
   const item = await cachedCase(caseId);
-  const existing = (await outbox.items()).find((i) => i.id === visitId);
+  let existing = (await outbox.items()).find((i) => i.id === visitId);
+  // A check the server refused for what was typed opens again to be mended.
+  if (outbox.isMendable(existing)) existing = await outbox.mend(visitId);
   const alreadySent = await (await db()).get("sent", visitId);
   if (alreadySent || (existing && existing.state !== "draft")) {
     return go(`#/case/${caseId}`, { replace: true }); // saved: not editable any more
@@ -68,11 +72,16 @@ export async function renderCheck(view, caseId, visitId) {
     participants: [], findings: "", measurements: [],
   };
   const meter = draft.measurements?.find((m) => m.source === "meter") || {};
+  // A mended check keeps its microphone estimate as it was taken.
+  const estimate = draft.measurements?.find((m) => m.source === "phone_estimate");
+  if (estimate) Object.assign(draft, { estimate: estimate.value_dba, device: estimate.device });
   const period = meter.period || (isNight() ? "night" : "day");
   const zone = meter.zone_class || "1";
-  const calibration = localStorage.getItem("fieldcase.calibration") || "0";
+  const calibration = estimate?.calibration_offset_db ?? (localStorage.getItem("fieldcase.calibration") || "0");
   const standards = state.standards || (await getCache("standards"))?.value || null;
   const nvocab = noiseVocab(standards);
+  const { ranges } = inputRules(standards);
+  const refusal = existing?.refusal || null;
   // The photo of the meter's display: linked by its client id (it may be sent later).
   draft.meterPhotoId = meter.meter_photo_client_id || (await outbox.items())
     .find((i) => i.kind === "evidence" && i.visitClientId === visitId && i.meterPhoto)?.id || null;
@@ -83,6 +92,10 @@ export async function renderCheck(view, caseId, visitId) {
       <h1>${t("startCheck")}</h1>
       <p class="muted">${item.subject} · ${item.address}</p>
       <p id="fix" class="muted small" role="status">${t("fixWaiting")}</p>
+      ${refusal ? html`<div class="refusal error" id="refusal" role="alert">
+        <p><b>${t("checkRefused")}</b> ${t("mendHint")}</p>
+        <ul>${refusalNotes(refusal.fields, standards, draft).map((n) => html`<li data-field="${n.field}">
+          <b>${n.label}</b>: ${n.message}</li>`)}</ul></div>` : ""}
       <form id="check-form">
         <fieldset><legend>${t("kind")}</legend><div class="chips">
           ${KINDS.map((k) => html`<label class="chip"><input type="radio" name="kind" value="${k}"
@@ -95,7 +108,7 @@ export async function renderCheck(view, caseId, visitId) {
         <fieldset class="noise"><legend>${t("noise")}</legend>
           <label for="value_dba">${t("reading")}</label>
           <input id="value_dba" name="value_dba" type="number" inputmode="decimal" step="0.1"
-                 min="0" max="200" value="${meter.value_dba ?? ""}">
+                 min="${ranges.value_dba?.min ?? ""}" max="${ranges.value_dba?.max ?? ""}" value="${meter.value_dba ?? ""}">
           <label for="zone_class">${t("zoneClass")}</label>
           <select id="zone_class" name="zone_class">${ZONES.map((z) => html`<option value="${z}"
             ${z === zone ? "selected" : ""}>${z}</option>`)}</select>
@@ -104,12 +117,13 @@ export async function renderCheck(view, caseId, visitId) {
             <option value="day" ${period === "day" ? "selected" : ""}>${t("day")}</option>
             <option value="night" ${period === "night" ? "selected" : ""}>${t("night")}</option>
           </select>
-          <p id="judgement" role="status" aria-live="polite"></p>
-          ${recordSection(nvocab, { ...meter, meter_photo_client_id: draft.meterPhotoId || undefined })}
+          <div id="judgement"></div>
+          ${recordSection(nvocab, { ...meter, meter_photo_client_id: draft.meterPhotoId || undefined }, standards)}
           <input id="meter-photo-input" type="file" accept="image/*" capture="environment" hidden>
           <details><summary>${t("micEstimate")}</summary>
             <label for="calibration">${t("calibration")}</label>
-            <input id="calibration" name="calibration" type="number" step="0.5" value="${calibration}">
+            <input id="calibration" name="calibration" type="number" step="0.5" value="${calibration}"
+              min="${ranges.calibration_offset_db?.min ?? ""}" max="${ranges.calibration_offset_db?.max ?? ""}">
             <button type="button" id="mic">${t("startMic")}</button>
             <output id="mic-level"></output>
           </details>
@@ -130,19 +144,23 @@ export async function renderCheck(view, caseId, visitId) {
     </div>`;
 
   const form = view.querySelector("#check-form");
+  // The verdict as the server will make it (verdict.js runs the server's rules data):
+  // the background correction, the Lmax rules, and whether the record can support
+  // enforcement; shown as the case page shows the server's.
   const judge = () => {
-    const value = form.value_dba.value;
-    const limit = limitFor(state.standards, item.category, form.zone_class.value, form.period.value);
     const box = view.querySelector("#judgement");
-    if (value === "" || limit == null) {
-      box.textContent = limit != null ? `${t("limit")} ${limit} dB(A)` : "";
-      box.className = "";
+    const reading = readForm(form, draft, standards).measurements.find((m) => m.source === "meter");
+    if (!standards?.rules?.defaults) { // a copy cached before the rules were served whole
+      box.textContent = "";
       return;
     }
-    const over = Number(value) > limit;
-    box.textContent = `${t("limit")} ${limit} dB(A) · ${over ? t("exceeded") : t("withinLimit")}`
-      + (over ? ` +${(Number(value) - limit).toFixed(1)}` : "");
-    box.className = over ? "exceeded" : "within";
+    if (!reading || inputProblems(standards, reading).length) {
+      const limit = leqLimit(standards, item.category, form.zone_class.value, form.period.value,
+        { position: form.nr_position.value || undefined, roomClass: form.nr_room_class.value || undefined });
+      box.innerHTML = limit ? html`<p>${t("limit")} ${limit.limit_dba} dB(A)</p>`.toString() : "";
+      return;
+    }
+    box.innerHTML = measurementBlock({ ...reading, ...assess(standards, reading, item.category) }).toString();
   };
   // Saves go through one chain: the field left by tapping "Save check" fires its change
   // event first, and that draft write must not land after the final one.
@@ -150,7 +168,7 @@ export async function renderCheck(view, caseId, visitId) {
   let saved = false;
   const persist = () => {
     saving = saving.then(() => (saved ? null : outbox.saveVisit(
-      { id: visitId, caseId, payload: readForm(form, draft) }, { draft: true })));
+      { id: visitId, caseId, payload: readForm(form, draft, standards) }, { draft: true })));
     return saving;
   };
   const redrawPhotos = async () => {
@@ -159,6 +177,14 @@ export async function renderCheck(view, caseId, visitId) {
     if (list) list.innerHTML = html`${rows}`.toString();
   };
 
+  // The fields the server named, marked where they are typed.
+  for (const note of refusal ? refusalNotes(refusal.fields, standards, draft) : []) {
+    const input = form[FIELD_INPUTS[note.field] || note.field];
+    if (!input?.setAttribute) continue;
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", "refusal");
+    if (view.querySelector("#full-record").contains(input)) view.querySelector("#full-record").open = true;
+  }
   await persist(); // the check exists on the phone from the moment it is opened
   judge();
   redrawPhotos();
@@ -224,9 +250,10 @@ export async function renderCheck(view, caseId, visitId) {
   // The record's helpers: the room class for indoor positions, the calibration drift,
   // quick durations (1 min steady noise, 20 min construction).
   const recordBox = view.querySelector("#full-record");
+  const maxDrift = standards?.rules?.defaults ? rulesFor(standards, item.category)[1].calibration.max_drift_db : undefined;
   const showRecordHints = () => {
-    view.querySelector("#indoor-fields").hidden = !ROOM_CLASS_POSITIONS.includes(form.nr_position.value);
-    const { text, over } = driftText(form.nr_cal_before.value, form.nr_cal_after.value);
+    view.querySelector("#indoor-fields").hidden = !roomClassPositions(standards).includes(form.nr_position.value);
+    const { text, over } = driftText(form.nr_cal_before.value, form.nr_cal_after.value, maxDrift);
     const drift = view.querySelector("#drift");
     drift.textContent = text;
     drift.className = `small${over ? " error" : ""}`;
@@ -274,31 +301,23 @@ export async function renderCheck(view, caseId, visitId) {
   document.addEventListener("visibilitychange", onVisible);
 
   view.querySelector("#save-check").addEventListener("click", async () => {
-    // The server's limits, checked here: a refused check cannot be edited afterwards.
-    const reading = form.value_dba.value;
+    // What the server refuses outright (it would keep the whole check from being stored),
+    // checked here with the server's own rules data.
     const offset = Number(form.calibration.value || 0);
-    if (reading !== "" && !(Number(reading) >= 0 && Number(reading) <= 200)) {
-      toast(t("readingRange"), "error");
-      form.value_dba.focus();
-      return;
-    }
-    if (!(offset >= -30 && offset <= 30)) {
-      toast(t("calibrationRange"), "error");
-      form.calibration.focus();
-      return;
-    }
-    // What the server refuses outright (it would keep the whole check from being stored).
-    const record = readRecord((name) => new FormData(form).get(name), draft.meterPhotoId);
-    const [problem] = reading === "" ? [] : recordProblems(Number(reading), record);
+    const { measurements } = readForm(form, draft, standards);
+    const [problem] = [...measurements, { calibration_offset_db: offset }]
+      .flatMap((m) => inputProblems(standards, m));
     if (problem) {
       toast(problem.message, "error");
-      recordBox.open = true;
-      form[FIELD_INPUTS[problem.field]]?.focus();
+      const input = form[FIELD_INPUTS[problem.field]];
+      if (input && recordBox.contains(input)) recordBox.open = true;
+      input?.focus();
       return;
     }
     mic?.stop();
     saved = true;
-    const payload = { ...readForm(form, draft), ended_at: new Date().toISOString() };
+    // A mended check keeps the time it ended.
+    const payload = { ...readForm(form, draft, standards), ended_at: draft.ended_at || new Date().toISOString() };
     saving = saving.then(() => outbox.saveVisit({ id: visitId, caseId, payload }, { draft: false }));
     await saving;
     const { count } = await photoList(visitId);

@@ -1,7 +1,8 @@
 // The colour board (四色管理): counts per colour per unit with totals, overdue apart, and
 // the cases of each colour linking to the case page. A table at desk width, cards on phones.
 import { api } from "../../api.js";
-import { colourChip, keyMark, leaderMark, statusChip } from "../../caseui.js";
+import { SHARED_FILTERS, casesQuery, colourChip, filterParams, keyMark, leaderMark, statusChip }
+  from "../../caseui.js";
 import { getCache, setCache } from "../../db.js";
 import { t, term } from "../../i18n.js";
 import { bell } from "../../notifications.js";
@@ -29,28 +30,48 @@ function filtersForm(f, v, units) {
     </form></details>`;
 }
 
-function countCell(colour, n) {
-  return html`<td class="n n-${colour}${n ? "" : " zero"}" data-colour="${colour}">${n ?? 0}</td>`;
+// The open cases a count stands for, on the list, most urgent first: the board's
+// filters, the row's unit (none on the totals row) and the column's colour (none: all).
+function countQuery(f, unit, colour) {
+  const kept = Object.fromEntries(SHARED_FILTERS.filter((k) => f[k]).map((k) => [k, f[k]]));
+  return casesQuery({ ...kept, ...(unit ? { unit } : {}), ...(colour ? { colour } : {}),
+    open: "true", sort: "due" });
 }
 
-function table(board, colours) {
+// A count that is not zero opens its cases; its name says which ("东湖街道 · 红色: 3").
+function countCell(f, row, colour, n, name) {
+  const cls = colour ? `n n-${colour}` : "n all";
+  if (!n) return html`<td class="${cls} zero" data-colour="${colour || "all"}">${n ?? 0}</td>`;
+  return html`<td class="${cls}" data-colour="${colour || "all"}"><a class="count-link"
+    href="#/cases?${countQuery(f, row?.unit?.id, colour)}" aria-label="${name} · ${colour ? term(colour) : t("total")}: ${n}">${n}</a></td>`;
+}
+
+function countChip(f, row, colour, n) {
+  const label = html`${term(colour)} <b>${n ?? 0}</b>`;
+  if (!n) return html`<span class="count-chip chip-${colour}" data-colour="${colour}">${label}</span>`;
+  return html`<a class="count-chip chip-${colour} count-link" data-colour="${colour}"
+    href="#/cases?${countQuery(f, row?.unit?.id, colour)}">${label}</a>`;
+}
+
+function table(board, colours, f) {
   const heads = [...colours, "overdue"];
+  const total = t("total");
   return html`
-    <div class="board-table-wrap"><table class="board-table" id="board-table">
+    <div class="board-table-wrap" tabindex="0"><table class="board-table" id="board-table">
       <thead><tr><th scope="col">${t("unit")}</th>
-        ${heads.map((c) => html`<th scope="col">${colourChip(c)}</th>`)}<th scope="col">${t("total")}</th></tr></thead>
+        ${heads.map((c) => html`<th scope="col">${colourChip(c)}</th>`)}<th scope="col">${total}</th></tr></thead>
       <tbody>${(board.units || []).map((row) => html`<tr data-unit-id="${row.unit?.id}">
         <th scope="row">${row.unit?.name || t("unknownUnit")}</th>
-        ${heads.map((c) => countCell(c, row.counts?.[c]))}<td class="n all">${row.counts?.all ?? 0}</td></tr>`)}</tbody>
-      <tfoot><tr id="board-totals"><th scope="row">${t("total")}</th>
-        ${heads.map((c) => countCell(c, board.totals?.[c]))}<td class="n all">${board.totals?.all ?? 0}</td></tr></tfoot>
+        ${heads.map((c) => countCell(f, row, c, row.counts?.[c], row.unit?.name))}${countCell(f, row, null, row.counts?.all, row.unit?.name)}</tr>`)}</tbody>
+      <tfoot><tr id="board-totals"><th scope="row">${total}</th>
+        ${heads.map((c) => countCell(f, null, c, board.totals?.[c], total))}${countCell(f, null, null, board.totals?.all, total)}</tr></tfoot>
     </table></div>
     <div class="board-cards">${(board.units || []).map((row) => html`
-      <div class="card unit-card"><h3>${row.unit?.name || ""}</h3><div class="chips">
-        ${heads.map((c) => html`<span class="count-chip chip-${c}" data-colour="${c}">${term(c)} <b>${row.counts?.[c] ?? 0}</b></span>`)}
+      <div class="card unit-card"><h2>${row.unit?.name || ""}</h2><div class="chips">
+        ${heads.map((c) => countChip(f, row, c, row.counts?.[c]))}
       </div></div>`)}
-      <div class="card unit-card"><h3>${t("total")} · ${board.totals?.all ?? 0}</h3><div class="chips">
-        ${heads.map((c) => html`<span class="count-chip chip-${c}" data-colour="${c}">${term(c)} <b>${board.totals?.[c] ?? 0}</b></span>`)}
+      <div class="card unit-card"><h2>${total} · ${board.totals?.all ?? 0}</h2><div class="chips">
+        ${heads.map((c) => countChip(f, null, c, board.totals?.[c]))}
       </div></div>
     </div>`;
 }
@@ -80,14 +101,7 @@ export async function renderBoard(view) {
   const f = JSON.parse(sessionStorage.getItem(KEY) || "{}");
   let units = [];
   try { units = (await cachedGet("/api/units")).items || []; } catch { units = []; }
-  const params = new URLSearchParams();
-  for (const [k, value] of Object.entries(f)) {
-    if (!value) continue;
-    // Dates are whole days in the office's time: from the start of "from" to the end of "to".
-    if (k === "from") params.set(k, new Date(`${value}T00:00:00`).toISOString());
-    else if (k === "to") params.set(k, new Date(`${value}T23:59:59.999`).toISOString());
-    else params.set(k, value);
-  }
+  const params = filterParams(f);
   const cacheKey = `board:${params}`;
   const draw = (board, note) => {
     const colours = board.colours || v.colours || [];
@@ -97,16 +111,15 @@ export async function renderBoard(view) {
         ${filtersForm(f, v, units)}
         <p class="muted small" role="status">${note || `${t("lastUpdated")} ${fmtTime(board.at)}`}</p>
         ${board.calendar_missing_year ? html`<p class="error" role="alert" id="calendar-warning">${t("calendarMissing").replaceAll("{year}", board.calendar_missing_year)}</p>` : ""}
-        ${table(board, colours)}
+        ${table(board, colours, f)}
         <div class="colour-lists">${lists(board, colours)}</div>
       </section>`;
     bell(view.querySelector(".bell-slot"));
-    // The board shows each colour's most urgent; the case list pages through all of them.
+    // The board shows each colour's most urgent; the case list pages through all of them,
+    // with the board's unit and filters, most urgent first.
     for (const button of view.querySelectorAll(".see-all")) {
       button.addEventListener("click", () => {
-        const keep = Object.fromEntries(["channel", "category", "key"].filter((k) => f[k]).map((k) => [k, f[k]]));
-        sessionStorage.setItem("fieldcase.filters", JSON.stringify({ ...keep, colour: button.dataset.colour }));
-        location.hash = "#/cases";
+        location.hash = `#/cases?${countQuery(f, null, button.dataset.colour)}`;
       });
     }
     view.querySelector("#board-filters").addEventListener("submit", (event) => {

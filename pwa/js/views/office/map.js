@@ -54,11 +54,15 @@ export async function renderMap(view) {
   const element = view.querySelector("#map");
   if (!element?.isConnected) return null;
   const base = new BaseMap(L, element, v, view.querySelector("#basemap-note"));
+  // Under each dot, a transparent 44 px target (a thumb hits it; WCAG 2.5.5) that the
+  // keyboard reaches too: focusable, named by the case, Enter opens the same popup.
+  const hits = L.featureGroup().addTo(base.map);
   const markers = L.featureGroup().addTo(base.map);
   let features = [];
 
   const place = () => {
     markers.clearLayers();
+    hits.clearLayers();
     for (const feature of features) {
       const [lon, lat] = feature.geometry?.coordinates || [];
       if (!Number.isFinite(lat) || !Number.isFinite(lon)) continue;
@@ -74,6 +78,22 @@ export async function renderMap(view) {
       marker.feature = feature;
       marker.bindPopup(popup(p));
       marker.addTo(markers);
+      const hit = L.circleMarker(base.toMap(lat, lon), { radius: 22, stroke: false, fillOpacity: 0,
+        fillColor: "#000", className: "marker-hit" });
+      hit.bindPopup(popup(p));
+      hit.addTo(hits);
+      const el = hit.getElement?.();
+      if (el) {
+        el.setAttribute("tabindex", "0");
+        el.setAttribute("role", "button");
+        el.setAttribute("aria-label", photo ? `${t("photoOnMap")} ${fmtTime(p.captured_at)}`
+          : [p.subject, p.overdue ? t("overdue") : p.colour && term(p.colour)].filter(Boolean).join(" · "));
+        el.addEventListener("keydown", (event) => {
+          if (event.key !== "Enter" && event.key !== " ") return;
+          event.preventDefault();
+          hit.openPopup();
+        });
+      }
     }
     // Markers carry data attributes for tests and tools (the path is an SVG element).
     markers.eachLayer((m) => {

@@ -12,6 +12,7 @@ import { acknowledgements, checklistBlock, evidenceCard, numbering, photoDistanc
 import { isManager, vocab } from "../../state.js";
 import { errorText, fmtDistance, fmtTime, html, safeUrl, toast } from "../../ui.js";
 import { measurementBlock } from "../case.js";
+import { isAudio, respondentsBlock } from "../../answers.js";
 
 // Answers a screen can do without (an endpoint this server lacks, a case never sealed).
 const optional = (promise, fallback) => promise.catch((error) => {
@@ -37,16 +38,17 @@ function summary(item) {
     </dl>`;
 }
 
-function readings(visits, revisits) {
+function readings(visits, revisits, recordings) {
   const rows = visits.map((x) => html`<li class="visit" id="visit-${x.id}" data-visit-id="${x.id}">
     <b>${term(x.kind)}</b> · ${fmtTime(x.started_at)} <span class="muted small">${x.findings || ""}</span>
     ${(x.measurements || []).map((m) => html`<div id="m-${m.id}" class="reading" tabindex="-1">${measurementBlock(m)}</div>`)}</li>`);
-  const calls = revisits.map((r) => html`<li class="revisit-row" id="rv-${r.id}" tabindex="-1" data-revisit-id="${r.id}">
+  const calls = revisits.map((r) => html`<li class="revisit-row${r.satisfaction === "dissatisfied" ? " dissatisfied" : ""}" id="rv-${r.id}" tabindex="-1" data-revisit-id="${r.id}">
     <b>${term(`method.${r.method}`)}</b> · ${fmtTime(r.at)}
     <span class="chip-status">${term(`revisitOutcome.${r.outcome}`)}</span>
     ${r.satisfaction ? html`<span class="chip-status">${term(r.satisfaction)}</span>` : ""}
     ${r.unreachable_reason ? html`<span class="muted small">${r.unreachable_reason}</span>` : ""}
-    <span class="muted small">${r.created_by?.name || ""}</span></li>`);
+    <span class="muted small">${r.created_by?.name || ""}</span>
+    ${respondentsBlock(r, recordings)}</li>`);
   return html`
     <h3>${t("visits")}</h3>
     ${rows.length ? html`<ul class="visits">${rows}</ul>` : html`<p class="muted">${t("noReadings")}</p>`}
@@ -102,7 +104,10 @@ export async function renderReview(view, caseId) {
     ]);
     const seal = item.status === "closed" || item.closed_at
       ? await optional(get("/seal"), null) : null;
-    data = { item, evidence: evidence.items.map(steadyLinks), visits: visits.items,
+    // Photos for the gallery, the map and their numbers; recordings play under their
+    // revisit (an audio file is no "照片2").
+    data = { item, evidence: evidence.items.filter((ev) => !isAudio(ev)).map(steadyLinks),
+      recordings: evidence.items.filter(isAudio), visits: visits.items,
       revisits: revisits.items, timeline: timeline.items, checklist, seal };
   };
 
@@ -139,7 +144,7 @@ export async function renderReview(view, caseId) {
           <aside class="review-side" aria-label="${t("checklist")}">
             ${item.status === "closed" ? html`<section class="card" id="seal-box" aria-labelledby="seal-h">
                 <h2 id="seal-h">${t("seal")}</h2>${sealBlock(data.seal, caseId)}</section>` : ""}
-            <section class="card" id="checklist" aria-labelledby="checklist-h">
+            <section class="card" id="checklist" aria-labelledby="checklist-h" tabindex="0">
               <h2 id="checklist-h">${t("checklist")}</h2>
               ${checklistBlock(checklist, numbers)}
             </section>
@@ -164,7 +169,7 @@ export async function renderReview(view, caseId) {
                 ${d == null ? t("noPhotoLocation") : `${t("distanceToCase")} ${fmtDistance(d)}`}</li>`;
             })}</ul>
             <h2>${t("readingsAndRevisits")}</h2>
-            ${readings(data.visits, data.revisits)}
+            ${readings(data.visits, data.revisits, data.recordings)}
             <h2>${t("timeline")}</h2>
             ${data.timeline.length ? html`<ol class="timeline" id="timeline">${data.timeline.map(eventRow)}</ol>`
               : html`<p class="muted">${t("noTimeline")}</p>`}

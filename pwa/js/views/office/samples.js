@@ -6,7 +6,7 @@ import { api } from "../../api.js";
 import { t, term } from "../../i18n.js";
 import { go } from "../../nav.js";
 import { cachedGet, isManager, state, vocab } from "../../state.js";
-import { errorText, flatMessages, fmtTime, html, toast } from "../../ui.js";
+import { errorText, flatMessages, fmtTime, html, safeUrl, toast } from "../../ui.js";
 
 // The strata a sample may use, from the server (GET /api/vocab).
 function strataChoices(v) {
@@ -171,7 +171,7 @@ export async function renderSamples(view) {
   const list = view.querySelector("#sample-list");
   try {
     const items = (await api("GET", "/api/revisit-samples")).items || [];
-    list.innerHTML = items.length ? html`<div class="table-wrap"><table class="data stack" id="sample-table">
+    list.innerHTML = items.length ? html`<div class="table-wrap" tabindex="0"><table class="data stack" id="sample-table">
       <thead><tr><th>${t("drawnAt")}</th><th>${t("samplePeriod")}</th><th class="n">${t("share")}</th>
         <th>${t("strata")}</th><th class="n">${t("drawn")} / ${t("population")}</th><th>${t("seed")}</th></tr></thead>
       <tbody>${items.map(sampleRow)}</tbody></table></div>`.toString()
@@ -225,7 +225,7 @@ function figureTiles(f) {
 
 function groupTable(id, title, rows, key, nameOf) {
   if (!rows?.length) return "";
-  return html`<h2>${title}</h2><div class="table-wrap"><table class="data stack" id="${id}">
+  return html`<h2>${title}</h2><div class="table-wrap" tabindex="0"><table class="data stack" id="${id}">
     <thead><tr><th>${t(key)}</th><th class="n">${t("sampled")}</th><th class="n">${t("revisited")}</th>
       <th class="n">${t("reached")}</th><th class="n">${t("unreachable")}</th><th class="n">${t("revisitRate")}</th>
       <th class="n">${t("satisfactionRate")}</th><th class="n">${t("dissatisfiedRate")}</th></tr></thead>
@@ -242,7 +242,7 @@ function groupTable(id, title, rows, key, nameOf) {
 }
 
 function allocationTable(s, units) {
-  return html`<div class="table-wrap"><table class="data stack allocation" id="allocation">
+  return html`<div class="table-wrap" tabindex="0"><table class="data stack allocation" id="allocation">
     <thead><tr><th>${t("stratum")}</th><th class="n">${t("population")}</th><th class="n">${t("proportional")}</th><th class="n">${t("drawn")}</th></tr></thead>
     <tbody>${(s.strata_figures || []).map((a) => html`<tr data-stratum="${a.stratum}">
       <th scope="row" data-label="${t("stratum")}">${stratumText(a.stratum, units)}</th>
@@ -263,7 +263,7 @@ function revisitCell(r) {
 }
 
 function casesTable(s, units) {
-  return html`<div class="table-wrap"><table class="data stack" id="sample-cases">
+  return html`<div class="table-wrap" tabindex="0"><table class="data stack" id="sample-cases">
     <thead><tr><th>${t("case")}</th><th>${t("unit")}</th><th>${t("channel")}</th><th>${t("assignee")}</th><th>${t("revisitState")}</th></tr></thead>
     <tbody>${(s.cases || []).map((c) => html`<tr data-case-id="${c.case_id}" data-outcome="${c.revisit?.outcome || ""}">
       <td data-label="${t("case")}"><a href="#/case/${c.case_id}">${c.subject}</a></td>
@@ -324,7 +324,9 @@ export async function renderSample(view, sampleId) {
     view.innerHTML = html`<section class="sample" id="sample" data-sample-id="${s.id}">
       <a class="back" href="#/samples">← ${t("samples")}</a>
       <div class="title-row"><h1>${t("samples")} <span class="muted h1-sub">${periodText(s)}</span></h1>
-        <button type="button" id="refresh-sample">${t("refresh")}</button></div>
+        <span class="row"><a class="button" id="export-sample" download
+          href="${safeUrl(`/api/revisit-samples/${encodeURIComponent(s.id)}/export.xlsx`)}">${t("exportXlsx")}</a>
+        <button type="button" id="refresh-sample">${t("refresh")}</button></span></div>
       <dl class="facts sample-facts">
         <dt>${t("samplePeriod")}</dt><dd>${periodText(s)}</dd>
         <dt>${t("share")}</dt><dd>${sharePct(s.share)}</dd>
