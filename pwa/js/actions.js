@@ -4,7 +4,7 @@ import { api } from "./api.js";
 import { t, term } from "./i18n.js";
 import * as outbox from "./outbox.js";
 import { actionSpec, cachedGet, state } from "./state.js";
-import { fmtTime, html } from "./ui.js";
+import { html } from "./ui.js";
 
 // An action inspectors may take is a field action: it works offline, through the outbox.
 export function isFieldAction(spec) {
@@ -186,51 +186,6 @@ export async function sendAction(item, action, params, v) {
   return { case: answer };
 }
 
-function label(key) {
-  if (term(key) !== key) return term(key);
-  return t(key);
-}
-
-// The clock's own fields of an event, shown apart (phoneTime), not as "key: value".
-const CLOCK_KEYS = new Set(["device_time", "done_at", "device_time_clamped", "on_time", "late"]);
-
-// One timeline event (or a conflict's change) in words: when, who, what, why.
-export function eventSummary(data) {
-  if (!data || typeof data !== "object") return "";
-  const parts = [];
-  for (const [key, value] of Object.entries(data)) {
-    if (value == null || value === "" || /(^|_)ids?$/.test(key) || key === "hash" || key === "action") continue;
-    if (CLOCK_KEYS.has(key) || (key === "received_at" && data.device_time)) continue;
-    let shown;
-    if (Array.isArray(value)) {
-      shown = value.map((x) => (x && typeof x === "object" ? x.name || x.display_name || "" : term(String(x))))
-        .filter(Boolean).join("、");
-    } else if (typeof value === "object") shown = value.name || value.display_name || "";
-    else if (/_at$/.test(key)) shown = fmtTime(value);
-    else shown = typeof value === "string" ? term(value) : String(value);
-    if (shown) parts.push(`${label(key)}: ${shown}`);
-  }
-  return parts.join(" · ");
-}
-
-// When an offline action was done by the phone and when the server got it; whether that
-// was on time; a reminder raised late.
-export function phoneTime(data) {
-  if (!data || typeof data !== "object") return "";
-  const done = data.device_time ? html`<span class="phone-time" data-clamped="${data.device_time_clamped || ""}">
-    ${t("doneAtPhone")} ${fmtTime(data.done_at)} · ${t("receivedAtServer")} ${fmtTime(data.received_at)}
-    ${data.device_time_clamped ? html`<span class="muted">(${t(`phoneClamped.${data.device_time_clamped}`)}: ${fmtTime(data.device_time)})</span>` : ""}</span>` : "";
-  const onTime = data.on_time == null ? ""
-    : html`<span class="chip on-time" data-on-time="${String(data.on_time)}">${t(data.on_time ? "doneOnTime" : "doneLate")}</span>`;
-  const late = data.late ? html`<span class="chip late-raise" title="${t("raisedLateHint")}">${t("raisedLate")}</span>` : "";
-  return html`${done}${onTime}${late}`;
-}
-
-export function eventRow(ev) {
-  return html`<li class="event" data-kind="${ev.kind}" data-seq="${ev.seq ?? ""}">
-    <time datetime="${ev.at}">${fmtTime(ev.at)}</time>
-    <b>${term(`event.${ev.kind}`)}</b>
-    <span class="who">${ev.actor?.name || ""}</span>
-    <span class="why muted">${eventSummary(ev.data)}</span>${phoneTime(ev.data)}</li>`;
-}
+// The timeline's words live in timeline.js; re-exported for the screens that import here.
+export { eventRow, eventSummary, phoneTime } from "./timeline.js";
 

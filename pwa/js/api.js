@@ -3,13 +3,44 @@
 
 export class ApiError extends Error {
   // kind: offline | portal | auth | client | server
-  constructor(kind, status, problem, message) {
+  // retryAt: when a limit (429) or an outage (503) says to come back (from Retry-After).
+  constructor(kind, status, problem, message, retryAt = null) {
     super(message || problem?.detail || kind);
     this.kind = kind;
     this.status = status;
     this.problem = problem || null;
     this.code = problem?.code || kind;
+    this.retryAt = retryAt;
   }
+}
+
+// The app's language, as i18n.js keeps it; read here so the API client stays free of the
+// UI's modules (the outbox runs it without a screen).
+export function appLang() {
+  try {
+    return globalThis.localStorage?.getItem("fieldcase.lang") === "en" ? "en" : "zh";
+  } catch {
+    return "zh";
+  }
+}
+
+// Retry-After as a moment: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+export function retryMoment(value, now = Date.now()) {
+  if (value == null || value === "") return null;
+  const text = String(value).trim();
+  if (/^\d+$/.test(text)) return new Date(now + Number(text) * 1000);
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? null : new Date(at);
+}
+
+// The per-field messages in the user's language: the server sends them in English
+// (`errors`) and Chinese (`errors_zh`); every screen reads `errors`.
+export function localized(problem, lang = appLang()) {
+  if (!problem || typeof problem !== "object") return problem;
+  if (lang === "zh" && problem.errors_zh) {
+    return { ...problem, errors: problem.errors_zh, errors_en: problem.errors };
+  }
+  return problem;
 }
 
 let csrfToken = null;
@@ -40,13 +71,15 @@ export async function readAnswer(response) {
   if (response.ok) return body;
   const kind = response.status === 401 || body?.code === "auth.csrf_failed" ? "auth"
     : response.status >= 500 || response.status === 429 ? "server" : "client";
-  throw new ApiError(kind, response.status, body);
+  throw new ApiError(kind, response.status, localized(body), undefined,
+    retryMoment(response.headers.get("Retry-After")));
 }
 
 export async function api(method, path, { body, timeout = 20000 } = {}) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeout);
-  const headers = { Accept: "application/json" };
+  // The server words its problems in the language asked for (`message`).
+  const headers = { Accept: "application/json", "Accept-Language": appLang() };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (csrfToken && method !== "GET") headers["X-CSRF-Token"] = csrfToken;
   let response;

@@ -2,7 +2,7 @@
 // IndexedDB first; a sync engine in the page sends them one at a time with their client
 // UUIDs. An item leaves only when the server's JSON receipt says it is stored (for photos
 // and recordings: with the SHA-256 taken at capture).
-import { ApiError, api, probe, upload } from "./api.js";
+import { ApiError, api, appLang, probe, upload } from "./api.js";
 import { db } from "./db.js";
 
 const LOCK = "fieldcase-sync";
@@ -441,7 +441,8 @@ async function sendPhoto(item) {
 
 // What was refused and why, field by field, so the inspector (or the office) can act.
 function describe(error) {
-  const base = error.problem?.detail || error.message;
+  // In the user's language (the server sends both); its English detail from an older one.
+  const base = error.problem?.messages?.[appLang()] || error.problem?.detail || error.message;
   const fields = error.problem?.errors;
   if (!fields) return base;
   const flat = [];
@@ -510,7 +511,7 @@ async function runOnce({ force }) {
         // retries on the current version.
         const p = error.problem || {};
         await updateItem(item.id, { state: "conflict", attempts,
-          lastError: { kind: error.kind, code: error.code, message },
+          lastError: { kind: error.kind, code: error.code, status: error.status, message },
           // The case's status: `case_status` (problem+json's own `status` is the HTTP code).
           conflict: { current_version: p.current_version, status: p.case_status ?? null,
             unit: p.unit ?? null, changes: Array.isArray(p.changes) ? p.changes : [] } });
@@ -520,12 +521,15 @@ async function runOnce({ force }) {
         // A check refused for its fields (422) keeps them, to be mended field by field.
         const mendable = item.kind === "visit" && error.status === 422;
         await updateItem(item.id, { state: "failed", attempts,
-          lastError: { kind: error.kind, code: error.code, message,
-            ...(mendable ? { mendable, fields: error.problem?.errors || null } : {}) } });
+          lastError: { kind: error.kind, code: error.code, status: error.status, message,
+            // The server's English per-field messages: refusalNotes words them from the
+            // served rules (api.js puts the Chinese ones in `errors` for the other screens).
+            ...(mendable ? { mendable,
+              fields: error.problem?.errors_en || error.problem?.errors || null } : {}) } });
         continue;
       }
       const changes = { attempts, nextAttemptAt: Date.now() + backoff(attempts),
-        lastError: { kind: error.kind, code: error.code, message } };
+        lastError: { kind: error.kind, code: error.code, status: error.status, message } };
       if (error.code === "evidence.upload_missing") changes.step = "declare";
       await updateItem(item.id, changes);
       status.lastError = error;

@@ -137,7 +137,7 @@ export function refusal(error) {
     return html`<p id="own-case"><b>${t("ownCase")}</b></p>`;
   }
   if (p.code === "closure.evidence_pending") {
-    return html`<p id="evidence-pending"><b>${t("evidencePending")}</b> <span lang="en">${p.detail || ""}</span></p>`;
+    return html`<p id="evidence-pending"><b>${t("evidencePending")}</b> ${p.messages?.[getLang()] || p.detail || ""}</p>`;
   }
   if (p.code === "case.version_conflict") {
     return html`<p>${t("versionConflict")}</p>`;

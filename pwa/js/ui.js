@@ -73,15 +73,31 @@ export function toast(message, kind = "info") {
   box.timer = setTimeout(() => { box.hidden = true; }, 4000);
 }
 
+// "HH:MM" of a moment, or the date too when it is not today.
+function clockTime(at) {
+  const when = new Date(at);
+  const locale = getLang() === "zh" ? "zh-CN" : "en-GB";
+  const hhmm = when.toLocaleTimeString(locale, { hour: "2-digit", minute: "2-digit", hour12: false });
+  return when.toDateString() === new Date().toDateString() ? hhmm : fmtTime(when.toISOString());
+}
+
 export function errorText(error) {
   if (!error) return "";
   if (error.kind === "offline") return t("noNetwork");
   if (error.kind === "portal") return t("portal");
-  if (error.kind === "server") return t("serverDown");
+  // A limit is not an outage: say when to come back (Retry-After), never "server down".
+  if (error.status === 429) {
+    return error.retryAt ? t("tooManyUntil").replace("{time}", clockTime(error.retryAt)) : t("tooMany");
+  }
+  if (error.kind === "server" && !error.problem) return t("serverDown");
   if (error.kind === "auth") return t("needsLogin");
-  // A refusal the app has words for is said in the user's language, not the server's English.
+  // A refusal the app has words for is said in its own words; any other in the words the
+  // server sends in both languages; the server's English detail only from an older server.
   const code = error.problem?.code;
   if (code && has(code)) return t(code);
+  const said = error.problem?.messages;
+  if (said?.[getLang()]) return said[getLang()];
+  if (error.kind === "server") return t("serverDown");
   return error.problem?.detail || error.message || t("error");
 }
 

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from flask import Flask, Response, current_app, g, json, request
+from flask import Flask, Response, current_app, g, has_request_context, json, request
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 from marshmallow import INCLUDE, Schema, fields
@@ -22,6 +22,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from server.domain.audit import audit
+from server.domain.core import problem_text
 from server.domain.core.errors import DomainError
 from server.extensions import db
 from server.storage import StorageError
@@ -40,11 +41,19 @@ HTTP_CODES = {
 
 def problem(status: int, code: str, title: str, detail: str | None = None, *,
             errors: dict | None = None, headers: dict[str, str] | None = None,
-            **extra: Any) -> Response:
+            params: dict[str, Any] | None = None, **extra: Any) -> Response:
+    """The problem+json answer. `detail` stays the server's English (older clients read
+    it); `messages` says it in both languages from the one code table, `message` in the
+    language the request prefers, and `errors_zh` the per-field messages in Chinese."""
     body: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": title, "status": status,
                             "code": code, "detail": detail or title}
+    said = problem_text.messages(code, status, {**extra, **(params or {})})
+    body["messages"] = said
+    accept = request.headers.get("Accept-Language") if has_request_context() else None
+    body["message"] = said[problem_text.preferred(accept)]
     if errors:
         body["errors"] = errors
+        body["errors_zh"] = problem_text.errors_zh(errors)
     body.update(extra)
     response = Response(json.dumps(body, ensure_ascii=False), status=status,
                         mimetype="application/problem+json")
@@ -78,6 +87,12 @@ class ProblemSchema(Schema):
     code = fields.String(metadata={"description": "A stable dotted code, e.g. case.not_found"})
     detail = fields.String()
     errors = fields.Dict(metadata={"description": "Per field, what is wrong (422)"})
+    errors_zh = fields.Dict(metadata={"description": "The same per-field messages in Chinese"})
+    messages = fields.Dict(metadata={
+        "description": "The message in Chinese and English: {\"zh\": ..., \"en\": ...}"})
+    message = fields.String(metadata={
+        "description": "The message in the language Accept-Language prefers (zh unless en "
+                       "ranks higher)"})
 
 
 class FieldcaseApi(Api):
@@ -189,7 +204,7 @@ def register_error_handlers(app: Flask) -> None:
         if "retry_after_s" in extra:  # a limit: say when to come back
             headers["Retry-After"] = str(extra.pop("retry_after_s"))
         return problem(error.status_hint, error.code, error.detail, errors=error.errors,
-                       headers=headers, **extra)
+                       headers=headers, params=error.params, **extra)
 
     @app.errorhandler(StorageError)
     def _storage(error: StorageError) -> Response:

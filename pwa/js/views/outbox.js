@@ -71,8 +71,10 @@ function stateText(item, drafts, userId, failed, pendingIds, mendable) {
     return html`<span data-state="saved">${t("savedOnPhone")} · ${t("waitsForCheck")}</span>`;
   }
   if (item.lastError) {
-    const why = { offline: t("noNetwork"), portal: t("portal"), server: t("serverDown"),
-      auth: t("needsLogin") }[item.lastError.kind] || item.lastError.message;
+    // A limit (429) is not an outage: the outbox tries again on its own.
+    const why = item.lastError.status === 429 ? t("tooMany")
+      : { offline: t("noNetwork"), portal: t("portal"), server: t("serverDown"),
+        auth: t("needsLogin") }[item.lastError.kind] || item.lastError.message;
     return html`<span data-state="waiting">${t("waiting")}: ${why}</span>`;
   }
   return html`<span data-state="saved">${t("savedOnPhone")}</span>`;

@@ -18,6 +18,24 @@ from server.models.base import utcnow
 
 GENESIS = "0" * 64
 
+# Every kind of event a timeline holds, for whoever shows them (the app names each kind
+# and each member of its data; a browser test walks this list in both languages, and a
+# test reading the source fails on a kind appended that is not here).
+KINDS: tuple[str, ...] = (
+    # the case's record and the lifecycle's actions (cases.lifecycle.TRANSITIONS' events)
+    "received", "updated", "complainant_revealed",
+    "dispatched", "started", "submitted", "approved", "returned", "reopened", "transferred",
+    "extended", "co_handling", "supervised",
+    # the clock's sweep
+    "reminded", "escalated",
+    # the field's record
+    "visit_recorded", "evidence_stored",
+    # revisits
+    "revisit_recorded", "revisit_respondent", "revisit_dissatisfied",
+    # closure
+    "flag_acknowledged", "sealed",
+)
+
 
 def event_hash(prev: str, case_id: str, seq: int, at: datetime, kind: str,
                actor_id: str | None, data: dict[str, Any], version: int) -> str:

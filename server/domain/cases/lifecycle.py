@@ -217,7 +217,8 @@ def _transferred_away(user: User, case_id: str) -> Exception:
                     "your unit's to act on.",
                     extra={"case_status": "transferred", "unit": {
                         "id": last.data.get("unit_id"), "name": last.data.get("unit")},
-                           "changes": _present_changes([last])})
+                           "changes": _present_changes([last])},
+                    params={"unit": last.data.get("unit")})
 
 
 def version_conflict(case: Case, seen: int) -> Conflict:

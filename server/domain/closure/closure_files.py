@@ -147,7 +147,8 @@ def _stored_file(user: User, chosen: list[tuple[Case, Seal]], kind: str, public:
         if photos > MAX_PHOTOS:
             raise Invalid("closure.too_many_photos", f"These cases hold {photos} photos; a "
                           f"closure file takes at most {MAX_PHOTOS}: split the batch.",
-                          errors={"case": [f"At most {MAX_PHOTOS} photos in all."]})
+                          errors={"case": [f"At most {MAX_PHOTOS} photos in all."]},
+                          params={"photos": photos, "max": MAX_PHOTOS})
         made = _make(user, chosen, kind, public, key, per_page)
     return StoredFile(name, CONTENT_TYPES[kind], made.sha256, made.size, made.object_key)
 

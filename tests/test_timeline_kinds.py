@@ -1,0 +1,53 @@
+"""The timeline's list of event kinds (timeline.KINDS) is whole: every kind the server
+appends is in it, and every kind in it is appended somewhere. The app's labels for each
+kind are checked against it in the browser (tests/e2e/test_timeline_labels.py)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from server.domain.audit.timeline import KINDS
+from server.domain.cases.lifecycle import TRANSITIONS
+
+SERVER = Path(__file__).parents[1] / "server"
+
+
+def _outcomes(node: ast.expr) -> list[str]:
+    """The strings an expression may evaluate to (a constant, either arm of a ternary)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.IfExp):
+        return _outcomes(node.body) + _outcomes(node.orelse)
+    return []
+
+
+def appended_kinds() -> dict[str, str]:
+    """kind -> where, for every timeline.append/link call (a kind given as an expression
+    counts each string it may be: "escalated" if ... else "reminded")."""
+    found: dict[str, str] = {}
+    for path in SERVER.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == "timeline"
+                    and node.func.attr in ("append", "link") and len(node.args) > 1):
+                continue
+            for kind in _outcomes(node.args[1]):
+                found.setdefault(kind, f"{path.relative_to(SERVER.parent)}:{node.lineno}")
+    for action in TRANSITIONS:
+        found.setdefault(action.event, "server/domain/cases/lifecycle.py TRANSITIONS")
+    return found
+
+
+def test_every_appended_kind_is_listed() -> None:
+    found = appended_kinds()
+    assert "escalated" in found and "sealed" in found and "approved" in found
+    missing = {k: w for k, w in found.items() if k not in KINDS}
+    assert not missing, ("Timeline kinds appended but not in timeline.KINDS (add them, and "
+                         f"their labels in pwa/js/i18n.js): {missing}")
+
+
+def test_every_listed_kind_is_appended() -> None:
+    stale = set(KINDS) - set(appended_kinds())
+    assert not stale, f"In timeline.KINDS but never appended: {sorted(stale)}"
