@@ -13,13 +13,24 @@ from server.domain.cases.lifecycle import TRANSITIONS
 SERVER = Path(__file__).parents[1] / "server"
 
 
-def _outcomes(node: ast.expr) -> list[str]:
-    """The strings an expression may evaluate to (a constant, either arm of a ternary)."""
+def _outcomes(node: ast.expr, names: dict[str, str]) -> list[str]:
+    """The strings an expression may evaluate to (a constant, a module's named constant,
+    either arm of a ternary)."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return [node.value]
+    if isinstance(node, ast.Name) and node.id in names:
+        return [names[node.id]]
     if isinstance(node, ast.IfExp):
-        return _outcomes(node.body) + _outcomes(node.orelse)
+        return _outcomes(node.body, names) + _outcomes(node.orelse, names)
     return []
+
+
+def _constants(tree: ast.Module) -> dict[str, str]:
+    """A module's top-level NAME = "text" assignments (DECISION = "revisit_decision")."""
+    return {target.id: node.value.value for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+            for target in node.targets if isinstance(target, ast.Name)}
 
 
 def appended_kinds() -> dict[str, str]:
@@ -27,13 +38,15 @@ def appended_kinds() -> dict[str, str]:
     counts each string it may be: "escalated" if ... else "reminded")."""
     found: dict[str, str] = {}
     for path in SERVER.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = _constants(tree)
+        for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and isinstance(node.func.value, ast.Name)
                     and node.func.value.id == "timeline"
                     and node.func.attr in ("append", "link") and len(node.args) > 1):
                 continue
-            for kind in _outcomes(node.args[1]):
+            for kind in _outcomes(node.args[1], names):
                 found.setdefault(kind, f"{path.relative_to(SERVER.parent)}:{node.lineno}")
     for action in TRANSITIONS:
         found.setdefault(action.event, "server/domain/cases/lifecycle.py TRANSITIONS")

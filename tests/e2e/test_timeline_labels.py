@@ -34,7 +34,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
                    "assignees": [{"id": ID, "name": "王建国"}]},
     "started": {"action": "start", "from": "dispatched", "note": "今晚夜查"},
     "submitted": {"action": "submit", "from": "in_progress", "verdict": "true",
-                  "result": "已责令整改"},
+                  "result": "已责令整改", "device_time": AT, "done_at": AT,
+                  "received_at": AT + timedelta(hours=8), "on_time": True,
+                  "device_time_clamped": "before_contact"},
     "approved": {"action": "approve", "from": "submitted", "note": "材料齐全，同意办结。"},
     "returned": {"action": "return", "from": "submitted", "reasons": ["缺少复测照片", "结论不清"]},
     "reopened": {"action": "reopen", "from": "closed", "reason": "投诉人反映仍有噪声"},
@@ -45,7 +47,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "co_handling": {"action": "co_handle", "from": "in_progress", "unit_id": ID,
                     "unit": "西城街道", "part": "核查油烟"},
     "supervised": {"action": "supervise", "from": "in_progress", "note": "请加快办理"},
-    "reminded": {"milestone": "reminder", "due_at": AT + timedelta(days=1)},
+    "reminded": {"milestone": "reminder", "due_at": AT + timedelta(days=1), "late": True},
     "escalated": {"milestone": "overdue", "due_at": AT + timedelta(days=7)},
     "visit_recorded": {"visit_id": ID, "kind": "night_check", "started_at": AT,
                        "measurements": 1},
@@ -60,6 +62,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                              "dissatisfied": [{"respondent_id": ID, "kind": "resident",
                                                "answers": {"satisfaction": "dissatisfied"}}],
                              "notes": "居民反映夜间仍有噪声", "from": "closed", "review": True},
+    "revisit_decision": {"revisit_id": ID, "reason": "已二次核查，噪声达标，维持办结"},
     "flag_acknowledged": {"evidence_id": ID, "code": "no_gps", "note": "室内拍摄，无GPS"},
     "sealed": {"seal_id": ID, "number": 1, "sha256": SHA, "evidence": 3},
 }
@@ -67,14 +70,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
 # What each kind must say (a label with its value's name), in both languages.
 EXPECTED = {
     "zh": {"received": ["受理时间:", "来源渠道: 12345热线", "期限规则: 1+3+5+7 第1版"],
-           "submitted": ["原状态: 办理中", "核查结论: 属实"],
+           "submitted": ["原状态: 办理中", "核查结论: 属实", "手机办理时间", "按时"],
+           "revisit_decision": ["理由: 已二次核查"],
            "transferred": ["原责任单位: 东湖街道", "责任单位: 西城街道"],
            "revisit_recorded": ["回访方式: 电话回访", "回访结果: 已回访"],
            "revisit_respondent": ["受访者类型: 投诉人", "总体满意度: 不满意"],
            "visit_recorded": ["检查类型: 夜查", "开始时间:"],
            "evidence_stored": ["摄影时间:", "提示: 照片无GPS、距案件地址较远"],
            "updated": ["修改内容: 受理时间、被投诉对象、投诉人电话"],
-           "escalated": ["节点: 办结期限"], "reminded": ["节点: 催办"],
+           "escalated": ["节点: 办结期限"], "reminded": ["节点: 催办", "迟发"],
            "revisit_dissatisfied": ["不满意的受访者: 居民", "退回复核: 是"]},
     "en": {"received": ["Received:", "Channel:", "Deadline rule: 1+3+5+7 version 1"],
            "submitted": ["Status before: In progress", "Verdict: Substantiated"],
@@ -124,8 +128,10 @@ def _events(page: Any, case_id: str) -> dict[str, tuple[str, str]]:
     shown: dict[str, tuple[str, str]] = {}
     for row in page.locator("#timeline li.event").all():
         # The last event of each kind is the sample (the demo's own come first).
-        shown[row.get_attribute("data-kind")] = (row.locator("b").inner_text(),
-                                                 row.locator(".why").inner_text())
+        # What it says: its data, then the phone's time and the clock's marks beside it.
+        why = row.evaluate("(r) => [...r.querySelectorAll('.why, .phone-time, .chip')]"
+                           ".map((e) => e.innerText.trim()).filter(Boolean).join(' · ')")
+        shown[row.get_attribute("data-kind")] = (row.locator("b").inner_text(), why)
     return shown
 
 

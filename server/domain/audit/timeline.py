@@ -31,7 +31,7 @@ KINDS: tuple[str, ...] = (
     # the field's record
     "visit_recorded", "evidence_stored",
     # revisits
-    "revisit_recorded", "revisit_respondent", "revisit_dissatisfied",
+    "revisit_recorded", "revisit_respondent", "revisit_dissatisfied", "revisit_decision",
     # closure
     "flag_acknowledged", "sealed",
 )
