@@ -133,7 +133,7 @@ def seed_demo(*, only_if_empty: bool) -> bool:
         case = made[n - 1]
         inspector = field[case.unit_id]
         case = lifecycle.act(office, case.id, "dispatch", case.version,
-                             {"unit_id": case.unit_id})
+                             {"unit_id": case.unit_id, "assignee_ids": [inspector.id]})
         case = lifecycle.act(inspector, case.id, "start", case.version, {})
         _visit_with_photo(inspector, case, seed=n)
         case = lifecycle.act(inspector, case.id, "submit", case.version, HANDLING)

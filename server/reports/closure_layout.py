@@ -41,7 +41,7 @@ VERIFY_NOTE = (
     "封存编号、哈希值及各项编号见本案附录。"
 )
 APPENDIX_TITLE = "附录：核验信息"
-APPENDIX_NOTE = ("以下编号与哈希值供核验使用：封存哈希为封存清单（JSON）的 SHA-256，"
+APPENDIX_NOTE = ("以上编号与哈希值供核验使用：封存哈希为封存清单（JSON）的 SHA-256，"
                  "照片哈希为原始文件的 SHA-256。")
 # The sign-off block under the cover: (who signs, what they do), and the date line.
 SIGN_OFF = (("承办人", "签字"), ("审核人", "签字"), ("承办单位", "盖章"))
