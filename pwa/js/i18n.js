@@ -231,6 +231,7 @@ const STRINGS = {
     attemptsTooClose: "已拨 {n} 次：须间隔至少两小时、且分布在不同的半天，三次未接通才能记为无法联系。",
     // Screen titles (the document title names the screen: a tab, a screen reader).
     titleCase: "案件详情", titleReview: "审核结案", titleCheck: "现场检查", titlePhoneRevisit: "电话回访", titleSurvey: "入户调查", titleSample: "抽样详情",
+    "locationSource.geolocation": "手机定位", "locationSource.exif": "照片EXIF",
   },
   en: {
     appName: "Fieldcase", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -479,6 +480,7 @@ const STRINGS = {
     attemptsTooClose: "{n} calls logged: three failed calls count as unreachable only when at least two hours apart and in different half-days.",
     // Screen titles (the document title names the screen: a tab, a screen reader).
     titleCase: "Case", titleReview: "Review", titleCheck: "Site check", titlePhoneRevisit: "Phone revisit", titleSurvey: "Door survey", titleSample: "Sample",
+    "locationSource.geolocation": "phone location", "locationSource.exif": "photo EXIF",
   },
 };
 

@@ -251,3 +251,19 @@ def test_the_decision_panel_never_covers_the_checklist(browser, live):  # type: 
                 checklist, decision = boxes_apart(page, "#checklist", "#decision")
                 assert checklist["y"] < decision["y"]
                 assert decision["y"] + decision["height"] <= viewport["height"]
+
+
+def test_on_a_phone_the_list_comes_before_its_folded_filters(browser, live):  # type: ignore[no-untyped-def]
+    """The revisit team at 390 px: the filters fold (as the board's do) so that the tasks
+    and cases show on the first screen; a set filter keeps them open."""
+    with desk(browser, live, "revisit", viewport=PHONE) as page:
+        page.goto("/#/cases")
+        page.wait_for_selector("#case-list .case-row")
+        assert page.locator("#filters-box").get_attribute("open") is None
+        first = page.locator("#case-list .case-row").first.bounding_box()
+        assert first and first["y"] < PHONE["height"], first
+        page.click("#filters-box summary")
+        page.fill("#filters input[name=q]", "夜色")
+        page.click("#filters button[type=submit]")
+        page.wait_for_selector("#filters-box[open]")
+        assert "(1)" in page.locator("#filters-box summary").inner_text()

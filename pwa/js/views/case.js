@@ -4,7 +4,7 @@ import { api } from "../api.js";
 import { PreviewUrls } from "../capture.js";
 import { deadlineLine, keyMark, statusChip } from "../caseui.js";
 import { db, getCache, setCache } from "../db.js";
-import { t, term } from "../i18n.js";
+import { has, t, term } from "../i18n.js";
 import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
 import { actionSpec, isField, isManager, isOffice, isRevisitor, loadQuestionnaires, revisitVocab, vocab } from "../state.js";
@@ -31,7 +31,7 @@ function evidenceCard(ev) {
           <dt>${t("photographer")}</dt><dd>${ev.photographer || ""}</dd>
           <dt>${t("place")}</dt><dd>${ev.place || ""}</dd>
           <dt>${t("caption")}</dt><dd>${ev.caption || ""}</dd>
-          <dt>${t("gps")}</dt><dd>${where}${ev.location ? html` <span class="muted small">(${ev.location.source})</span>` : ""}</dd>
+          <dt>${t("gps")}</dt><dd>${where}${ev.location && has(`locationSource.${ev.location.source}`) ? html` <span class="muted small">(${t(`locationSource.${ev.location.source}`)})</span>` : ""}</dd>
           ${ev.short_code ? html`<dt>${t("shortCode")}</dt><dd class="short-code">${ev.short_code}</dd>` : ""}
         </dl>
         <div class="flags">${flagChips(ev.flags || [])}</div>

@@ -48,7 +48,12 @@ let phoneQuery = "";
 function filtersForm(filters, v, units) {
   const options = (values, selected) => [html`<option value="">${t("any")}</option>`,
     ...values.map((x) => html`<option value="${x}" ${x === selected ? "selected" : ""}>${term(x)}</option>`)];
+  // On a phone the list (and the revisit team's tasks) comes first: the filters fold, as
+  // the board's do, unless one is set.
+  const set = Object.entries(filters).filter(([k, x]) => k !== "sort" && x).length + (phoneQuery ? 1 : 0);
   return html`
+    <details class="filters-box" id="filters-box" ${globalThis.innerWidth >= 700 || set ? "open" : ""}>
+    <summary>${t("filters")}${set ? ` (${set})` : ""}</summary>
     <form id="filters" class="filters" role="search">
       <label>${t("search")} <input name="q" value="${filters.q || ""}" placeholder="${t("searchHint")}"></label>
       <label>${t("phoneSearch")} <input name="phone" id="phone-search" type="tel" inputmode="tel"
@@ -70,7 +75,7 @@ function filtersForm(filters, v, units) {
         <option value="received">${t("sortNewest")}</option>
         <option value="due" ${filters.sort === "due" ? "selected" : ""}>${t("sortUrgent")}</option></select></label>
       <button type="submit">${t("filters")}</button>
-    </form>`;
+    </form></details>`;
 }
 
 export async function renderCases(view, query = null) {
