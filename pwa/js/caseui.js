@@ -2,7 +2,7 @@
 // status, the deadline colour as a chip with its name (never colour alone), due time,
 // next milestone, overdue, key case ★ and the leader in charge (包案领导).
 import { t, term } from "./i18n.js";
-import { fmtTime, html } from "./ui.js";
+import { fmtDue, fmtTime, html } from "./ui.js";
 
 export function colourOf(item) {
   const d = item.deadline || item;
@@ -34,7 +34,7 @@ export function deadlineLine(item, { milestone = true } = {}) {
   if (!d && !due) return "";
   const next = d?.next_milestone;
   return html`<span class="deadline">${colourChip(colourOf(item))}
-    ${due ? html`<span>${t("due")} ${fmtTime(due)}</span>` : ""}
+    ${due ? html`<span>${t("due")} ${fmtDue(due)}</span>` : ""}
     ${milestone && next ? html`<span class="muted">${t("nextMilestone")}: ${next.name === "overdue" ? t("closureDeadline") : term(next.name)} ${fmtTime(next.at)}</span>` : ""}
     ${d?.extended_days ? html`<span class="muted">${t("extendedDays")} ${d.extended_days}</span>` : ""}
     ${d?.provisional ? html`<span class="provisional" title="${t("provisionalHint")}">${t("provisional")}</span>` : ""}</span>`;

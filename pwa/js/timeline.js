@@ -4,7 +4,7 @@
 // shows a raw key; the same key may read differently by event kind (a visit's `kind` is
 // the kind of check, a survey respondent's is who was asked).
 import { getLang, t, term } from "./i18n.js";
-import { fmtTime, html } from "./ui.js";
+import { fmtDue, fmtTime, html } from "./ui.js";
 
 // A list read out: 、 in Chinese, a comma in English.
 const joined = (items) => items.join(getLang() === "zh" ? "、" : ", ");
@@ -63,7 +63,7 @@ export const FIELDS = {
   category: ["category", vocab()],
   rule: ["tl.rule", rule],
   milestone: ["tl.milestone", milestone],
-  due_at: ["due", time],
+  due_at: ["due", (value) => (value ? fmtDue(value) : "")],
   started_at: ["tl.startedAt", time],
   measurements: ["tl.measurements", count],
   captured_at: ["takenAt", time],

@@ -51,6 +51,18 @@ export function fmtTime(iso) {
   });
 }
 
+// A deadline: one that ends at midnight is said as 24:00 of its last day (the Civil Code's
+// reading of a period, art. 203), never as 00:00 of the next, which reads a day late.
+export function fmtDue(iso) {
+  if (!iso) return "";
+  const at = new Date(iso);
+  if (at.getHours() !== 0 || at.getMinutes() !== 0) return fmtTime(iso);
+  const day = new Date(at.getTime() - 60000).toLocaleDateString(getLang() === "zh" ? "zh-CN" : "en-GB", {
+    year: "numeric", month: "2-digit", day: "2-digit",
+  });
+  return `${day} 24:00`;
+}
+
 export function fmtDistance(metres) {
   if (metres == null) return "";
   return metres < 1000 ? `${Math.round(metres)} m` : `${(metres / 1000).toFixed(1)} km`;

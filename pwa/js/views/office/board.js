@@ -7,7 +7,7 @@ import { getCache, setCache } from "../../db.js";
 import { t, term } from "../../i18n.js";
 import { bell } from "../../notifications.js";
 import { cachedGet, vocab } from "../../state.js";
-import { errorText, fmtTime, html } from "../../ui.js";
+import { errorText, fmtDue, fmtTime, html } from "../../ui.js";
 
 const KEY = "fieldcase.boardFilters";
 
@@ -80,7 +80,7 @@ function caseLite(c, colour) {
   return html`<li><a class="lite" href="#/case/${c.id}" data-case-id="${c.id}" data-colour="${colour}">
     <strong>${c.subject}</strong> ${keyMark(c)}
     <span class="muted small">${c.unit?.name || ""} · ${c.address || ""}</span>
-    <span class="small">${statusChip(c.status)} ${c.due_at ? html`${t("due")} ${fmtTime(c.due_at)}` : ""} ${leaderMark(c)}</span>
+    <span class="small">${statusChip(c.status)} ${c.due_at ? html`${t("due")} ${fmtDue(c.due_at)}` : ""} ${leaderMark(c)}</span>
   </a></li>`;
 }
 

@@ -7,7 +7,7 @@ import { getCache, setCache } from "../../db.js";
 import { t, term } from "../../i18n.js";
 import { BaseMap, basemapSelect, loadLeaflet } from "../../mapkit.js";
 import { vocab } from "../../state.js";
-import { errorText, fmtTime, html, safeUrl } from "../../ui.js";
+import { errorText, fmtDue, fmtTime, html, safeUrl } from "../../ui.js";
 
 // Marker colours: the board's chips (readable on the dark background).
 export const PAINT = { green: "#2e9e5b", blue: "#2f7de1", yellow: "#e9c318", red: "#e5484d",
@@ -26,7 +26,7 @@ function popup(p) {
   }
   return html`<div class="popup" data-case-id="${p.id}"><b>${p.subject}</b> ${keyMark(p)}<br>
     ${p.address || ""}<br>${statusChip(p.status)} ${colourChip(colourKey(p))}
-    ${p.due_at ? html`${t("due")} ${fmtTime(p.due_at)}` : ""}<br>
+    ${p.due_at ? html`${t("due")} ${fmtDue(p.due_at)}` : ""}<br>
     <a href="#/case/${p.id}">${t("openCase")}</a></div>`.toString();
 }
 
