@@ -16,7 +16,7 @@ OWN_CASE_ZH = ("你处理过此案件（现场检查、上传照片或回访）�
                "请由未参与办理的人员验收。")
 OWN_CASE_EN = ("You recorded a visit, a photo or a revisit on this case: another reviewer "
                "must approve it.")
-OWN_DECISION_ZH = "你记录了对不满意回访的复核决定，不能验收此案件，请由他人验收。"
+OWN_DECISION_ZH = "您记录了对不满意回访的复核决定，须由其他人员验收通过。"
 OWN_DECISION_EN = ("You recorded the review decision on the dissatisfied revisit: someone "
                    "else must approve the case.")
 
