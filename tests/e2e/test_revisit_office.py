@@ -342,8 +342,10 @@ def test_admin_saves_a_new_questionnaire_version_and_sees_a_bad_ones_errors(  # 
         assert page.locator("#q-edits .q-edit[aria-invalid=true]").count() == 1
         bad = edit_card(page, 4)
         assert bad.get_attribute("aria-invalid") == "true"
-        assert "Lower-case" in bad.locator(".q-field-error[data-field=key]").inner_text()
-        assert "English" in bad.locator(".q-field-error[data-field=label]").inner_text()
+        # The server's refusal, field by field, in the admin's language (Chinese here).
+        assert "只能用小写字母" in bad.locator(".q-field-error[data-field=key]").inner_text()
+        label_error = bad.locator(".q-field-error[data-field=label]").inner_text()
+        assert "英文" in label_error and "English" not in label_error, label_error
         assert "2" in bad.locator(".q-field-error[data-field=options]").inner_text()
         assert page.locator("#q-result .error").is_visible()
         shot(page, "qeditor_1280_error.png")
