@@ -127,6 +127,9 @@ def test_the_list_filters_by_unit_and_period_and_finds_a_callers_number(browser,
         page.wait_for_selector(f"#case-list [data-case-id='{caller}']")
         office = api_login(live.app, "reviewer", PASSWORD)
         street = office.get("/api/cases", query_string={"unit": units[OTHER_STREET]}).get_json()
+        # The list redrawn with the filter (not the unfiltered one still showing).
+        page.wait_for_function("document.querySelectorAll('#case-list .case-row').length"
+                               f" === {len(street['items'])}")
         assert sorted(listed(page)) == sorted(c["id"] for c in street["items"])
         # The number as a caller says it, spaces and country code: that case alone.
         page.select_option("#filters select[name=unit]", "")
@@ -146,8 +149,9 @@ def test_the_list_filters_by_unit_and_period_and_finds_a_callers_number(browser,
         page.fill("#filters input[name=to]", yesterday)
         page.select_option("#filters select[name=unit]", units[OTHER_STREET])
         page.click("#filters button[type=submit]")
+        # Redrawn: the caller's case (received since) gone from the list.
         page.wait_for_function(
-            "document.querySelector('#filters input[name=to]').value !== ''")
+            f"!document.querySelector(\"#case-list [data-case-id='{caller}']\")")
         page.wait_for_selector("#case-total")
         assert caller not in listed(page)
 
