@@ -145,3 +145,34 @@ def test_0011_gives_existing_webhooks_to_the_top_unit_and_keeps_their_deliveries
             assert conn.execute(sa.text("SELECT secret FROM webhooks")).scalar() == "plain-old"
             assert conn.execute(sa.text("SELECT count(*) FROM webhook_deliveries")).scalar() == 1
         db.engine.dispose()
+
+
+def _row_counts() -> dict[str, int]:
+    with db.engine.connect() as conn:
+        return {table: conn.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar()
+                for table in sorted(_tables() - {"alembic_version", "deadline_rules"})}
+
+
+def test_this_sessions_migrations_keep_every_row_of_a_populated_database(
+        empty_database: str, tmp_path: Path) -> None:
+    """The demo district (cases, their timelines, assignees, visits, evidence, revisits,
+    seals, notifications) down to 0011 and up again: 0012-0014 rebuild tables on SQLite,
+    and a rebuild with foreign keys enforced would delete (or refuse to drop) every child
+    row. Every table keeps its rows both ways (deadline_rules aside: 0013 adds versions)."""
+    from server.demo import seed_demo
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database, "SECRET_KEY": "m",
+                      "INSTANCE_PATH": str(tmp_path), "STORAGE_URL": f"file://{tmp_path}/o"})
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS))
+        seed_demo(only_if_empty=True)
+        db.session.commit()
+        db.session.remove()
+        before = _row_counts()
+        assert before["cases"] and before["case_events"] and before["evidence"]
+        assert before["case_assignees"] and before["seals"] and before["revisits"]
+        downgrade(directory=str(MIGRATIONS), revision="0011")
+        assert _row_counts() == before
+        upgrade(directory=str(MIGRATIONS))
+        assert _row_counts() == before
+        db.engine.dispose()

@@ -19,6 +19,8 @@ import json
 import uuid
 from datetime import datetime, timezone
 
+from contextlib import contextmanager
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -80,19 +82,34 @@ RULES_V2 = json.loads(r"""
   }
 ]
 """)
+@contextmanager
+def _foreign_keys_off():
+    """SQLite alters a table by rebuilding it; with foreign keys enforced, dropping the old
+    table would delete (ON DELETE CASCADE) or refuse for every row that refers to it."""
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        op.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        if sqlite:
+            op.execute("PRAGMA foreign_keys=ON")
+
+
 OPEN = ("received", "dispatched", "in_progress", "submitted")
 
 
 def upgrade():
-    with op.batch_alter_table("cases") as batch:
-        batch.add_column(sa.Column("deadline_provisional", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
-        batch.create_index(batch.f("ix_cases_deadline_provisional"), ["deadline_provisional"])
-    with op.batch_alter_table("user_sessions") as batch:
-        batch.add_column(sa.Column("offline_since", sa.DateTime(timezone=True)))
-    conn = op.get_bind()
-    _rules_v2(conn)
-    _owed_milestones(conn)
+    with _foreign_keys_off():
+        with op.batch_alter_table("cases") as batch:
+            batch.add_column(sa.Column("deadline_provisional", sa.Boolean(), nullable=False,
+                                       server_default=sa.false()))
+            batch.create_index(batch.f("ix_cases_deadline_provisional"), ["deadline_provisional"])
+        with op.batch_alter_table("user_sessions") as batch:
+            batch.add_column(sa.Column("offline_since", sa.DateTime(timezone=True)))
+        conn = op.get_bind()
+        _rules_v2(conn)
+        _owed_milestones(conn)
 
 
 def _rules_v2(conn):
@@ -130,12 +147,13 @@ def _owed_milestones(conn):
 
 
 def downgrade():
-    with op.batch_alter_table("user_sessions") as batch:
-        batch.drop_column("offline_since")
-    with op.batch_alter_table("cases") as batch:
-        batch.drop_index(batch.f("ix_cases_deadline_provisional"))
-        batch.drop_column("deadline_provisional")
-    rules = sa.table("deadline_rules", sa.column("code"), sa.column("version"),
-                     sa.column("created_by"))
-    op.execute(rules.delete().where(rules.c.version == 2, rules.c.created_by.is_(None),
-                                    rules.c.code.in_([r["code"] for r in RULES_V2])))
+    with _foreign_keys_off():
+        with op.batch_alter_table("user_sessions") as batch:
+            batch.drop_column("offline_since")
+        with op.batch_alter_table("cases") as batch:
+            batch.drop_index(batch.f("ix_cases_deadline_provisional"))
+            batch.drop_column("deadline_provisional")
+        rules = sa.table("deadline_rules", sa.column("code"), sa.column("version"),
+                         sa.column("created_by"))
+        op.execute(rules.delete().where(rules.c.version == 2, rules.c.created_by.is_(None),
+                                        rules.c.code.in_([r["code"] for r in RULES_V2])))
