@@ -275,7 +275,7 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str,
                                    if r["id"] in revisits]),
             readings=[_reading_line(readings[x["id"]]) for v in m["visits"]
                       for x in v["measurements"] if x["id"] in readings],
-            seal_number=s.number, seal_sha256=s.sha256, sealed_at=s.sealed_at,
+            seal_number=s.number, seal_sha256=sealing.published_hash(s), sealed_at=s.sealed_at,
             approver=approvers.get(s.sealed_by) or "",
             handlers="、".join(u.display_name for u in sorted(
                 case_row.assignees, key=lambda u: (u.display_name, u.id))),
@@ -366,7 +366,8 @@ def write_archive(user: User, case_ids: Iterable[str], out: IO[bytes]) -> str:
             entries.append(zip_archive.ArchiveEntry(
                 f"{folder}/originals/{item['id']}{_suffix(item['content_type'])}",
                 lambda key=item["object_key"]: store.iter_chunks(key), item["sha256"]))
-        lines.append(f"{folder}: {case.subject}；封存 {s.number}，SHA-256 {s.sha256}")
+        lines.append(f"{folder}: {case.subject}；封存 {s.number}，SHA-256 "
+                     f"{sealing.published_hash(s)}")
     for f in files:
         entries.append(zip_archive.ArchiveEntry(f.name, f.chunks, f.sha256))
     try:
@@ -394,11 +395,12 @@ def seal_view(user: User, case_id: str) -> dict[str, Any]:
     names = dict(db.session.execute(sa.select(User.id, User.display_name).where(
         User.id == last.sealed_by)).all())
     current = None if case.status != "closed" else {
-        "id": last.id, "number": last.number, "sha256": last.sha256,
+        "id": last.id, "number": last.number, "sha256": sealing.published_hash(last),
         "sealed_at": last.sealed_at, "published_at": last.published_at,
         "sealed_by": {"id": last.sealed_by, "name": names.get(last.sealed_by, "")},
         "manifest": json.loads(sealing.shareable_manifest(last))}
     return {"current": current, "seals": [
-        {"id": s.id, "number": s.number, "sha256": s.sha256, "sealed_at": s.sealed_at}
+        {"id": s.id, "number": s.number, "sha256": sealing.published_hash(s),
+         "sealed_at": s.sealed_at}
         for s in seals]}
 

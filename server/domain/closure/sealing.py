@@ -174,6 +174,21 @@ def _revisit(r: Revisit, personal: Personal) -> dict[str, Any]:
 _PLAIN_PERSONAL = ("complainant_sha256", "notes_sha256", "record_sha256")
 
 
+def _format_1(s: Seal) -> bool:
+    return f'"format":"{FORMAT_1}"' in s.manifest  # canonical JSON: no spaces
+
+
+def published_hash(s: Seal) -> str:
+    """The seal's hash as it may be shown beyond the server (archives, closure files, the
+    seal's and the verify page). A format 1 seal's plain hash, beside its manifest's copy,
+    would give back what it hashed plainly: put a guessed number back, hash the whole,
+    compare (10,000 tries). So it is shown keyed (HMAC under PERSONAL_DATA_KEY), marked
+    `hmac:`; `fieldcase verify-case` checks the plain one on the server."""
+    if not _format_1(s):
+        return s.sha256
+    return "hmac:" + hmac.new(_personal_key(), s.sha256.encode(), hashlib.sha256).hexdigest()
+
+
 def shareable_manifest(s: Seal) -> bytes:
     """The seal's manifest as it may leave the server (an archive, the seal's page). A
     format 2 manifest as it is: its personal hashes are keyed. A format 1 one held plain
@@ -208,7 +223,7 @@ def shareable_manifest(s: Seal) -> bytes:
 
     copy = keyed(manifest)
     copy["archive_copy"] = {
-        "of_seal_sha256": s.sha256,
+        "of_seal": published_hash(s),
         "personal": {"hash": "HMAC-SHA256 of the sealed SHA-256", "key_id": personal_key_id()},
         "note": "封存格式1的个人信息哈希已用密钥重新计算；原件保存在服务器上，用 fieldcase "
                 "verify-case 核验。 / Format 1's personal-data hashes keyed for this copy; "

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased, lazyload
 
 from server.domain.accounts import scope
+from server.domain.closure import sealing
 from server.domain.core import runtime, shortcodes
 from server.domain.core.errors import Conflict, NotFound, TooLarge
 from server.domain.fieldwork.evidence import visible_flags
@@ -150,7 +151,8 @@ def answer(user: User | None, found: Resolved) -> dict[str, Any]:
         "content_type": ev.content_type or ev.declared_type, "captured_at": ev.captured_at,
         "geo": geo, "received_at": ev.declared_at, "stored_at": ev.stored_at,
         "flags": visible_flags(user, ev.flags), "case_status": found.case.status,
-        "seal": {"number": seal.number, "sha256": seal.sha256, "sealed_at": seal.sealed_at}
+        "seal": {"number": seal.number, "sha256": sealing.published_hash(seal),
+                 "sealed_at": seal.sealed_at}
         if seal is not None else None,
     }
 
