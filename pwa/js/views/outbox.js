@@ -46,7 +46,8 @@ function stateText(item, drafts, userId, failed, pendingIds, mendable) {
     // Refused for what was typed: the fields the server named, to be corrected.
     return html`<span data-state="failed" class="error">${t("checkRefused")}</span>
       <ul class="refused-fields small" aria-label="${t("refusedFields")}">${refusalNotes(
-        item.lastError.fields, state.standards, item.payload).map((n) => html`<li data-field="${n.field}">
+        item.lastError.fields, state.standards, item.payload,
+        item.lastError.localFields).map((n) => html`<li data-field="${n.field}">
         <b>${n.label}</b>: ${n.message}</li>`)}</ul>`;
   }
   if (item.state === "failed") {
