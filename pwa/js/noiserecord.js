@@ -145,20 +145,22 @@ const FIELD_LABELS = {
   "calibrator.serial": "serial",
 };
 
-// A refusal's fields (problem+json `errors`, e.g. {measurements: {0: {background_dba:
-// [...]}}}) as [{field, label, message}] in the user's language: a message the rules data
-// holds is shown in its words; any other in the server's.
-export function refusalNotes(errors, standards, payload = {}) {
+// A refusal's fields (problem+json `errors` in English, e.g. {measurements: {0:
+// {background_dba: [...]}}}) as [{field, label, message}] in the user's language: a
+// message the rules data holds is shown in its words; any other as the server words it
+// in the user's language (`local`: its `errors` as api.js localized them), at the same path.
+export function refusalNotes(errors, standards, payload = {}, local = null) {
   const { ranges, messages } = inputRules(standards);
   const notes = [];
-  const known = (field, text) => {
+  const known = (field, text, localText) => {
     const bound = ranges[field];
     if (bound && text === fillMessage(messages.out_of_range, bound, "en")) {
       return fillMessage(messages.out_of_range, bound);
     }
     const same = Object.values(messages).find((m) => m?.en === text);
-    return same ? label(same) : text;
+    return same ? label(same) : localText ?? text;
   };
+  const localAt = (path) => path.reduce((v, key) => (v == null ? undefined : v[key]), local);
   const walk = (value, path) => {
     if (Array.isArray(value)) {
       let field = path.join(".");
@@ -168,8 +170,11 @@ export function refusalNotes(errors, standards, payload = {}) {
         if (m?.source === "phone_estimate" && field !== "calibration_offset_db") field = `estimate.${field}`;
       }
       const words = field.startsWith("estimate.") ? "micEstimate" : FIELD_LABELS[field];
+      const theirs = localAt(path);
+      const localTexts = Array.isArray(theirs) && theirs.length === value.length ? theirs : null;
       notes.push({ field, label: words ? t(words) : t("otherField"),
-        message: value.map((text) => known(field, String(text))).join(" ") });
+        message: value.map((text, i) => known(field, String(text),
+          localTexts ? String(localTexts[i]) : undefined)).join(" ") });
     } else if (value && typeof value === "object") {
       for (const [key, inner] of Object.entries(value)) walk(inner, [...path, key]);
     }

@@ -159,10 +159,10 @@ export async function pendingTransitions(caseId) {
 export async function retryOnCurrent(id) {
   const item = await (await db()).get("outbox", id);
   if (!item?.conflict) return null;
-  // Acted again now, on the version the server named.
+  // Its actedAt stays: the time the user acted (the server bounds it by the phone's
+  // last contact), not the time the conflict was answered.
   await updateItem(id, { state: "queued", version: item.conflict.current_version,
-    clientId: uuid(), after: null, conflict: null, lastError: null, nextAttemptAt: 0,
-    actedAt: new Date().toISOString() });
+    clientId: uuid(), after: null, conflict: null, lastError: null, nextAttemptAt: 0 });
   return syncNow({ force: true });
 }
 
@@ -185,6 +185,36 @@ export async function discardItem(id) {
 // retried: it goes back to being a draft, with the refusal kept to show which fields.
 // The same client id is sent again: a 422 stored nothing under it. Its photos stay
 // queued behind it and follow it once it is sent.
+// The fields the check's form (views/field/check.js) edits: top level, and of a
+// measurement (a microphone estimate is kept as it was taken: only its calibration,
+// zone and period are typed).
+const MEND_TOP = new Set(["kind", "participants", "findings"]);
+const MEND_METER = new Set(["value_dba", "zone_class", "period", "calibration_offset_db",
+  "meter.model", "meter.serial", "meter.class", "calibrator.model", "calibrator.serial",
+  "calibration_before_db", "calibration_after_db", "duration_s", "lmax_dba",
+  "background_dba", "position", "windows", "noise_type", "room_class", "weather",
+  "weather.wind_ms", "weather.precipitation"]);
+const MEND_ESTIMATE = new Set(["zone_class", "period", "calibration_offset_db"]);
+
+// Does a 422's `errors` name at least one field the form edits?
+export function namesMendField(errors, payload = {}) {
+  const paths = [];
+  const walk = (value, path) => {
+    if (Array.isArray(value)) paths.push(path);
+    else if (value && typeof value === "object") {
+      for (const [key, inner] of Object.entries(value)) walk(inner, [...path, key]);
+    }
+  };
+  walk(errors || {}, []);
+  return paths.some((path) => {
+    if (path[0] !== "measurements") return path.length === 1 && MEND_TOP.has(path[0]);
+    if (path.length < 3) return false;
+    const field = path.slice(2).join(".");
+    const estimate = payload?.measurements?.[Number(path[1])]?.source === "phone_estimate";
+    return (estimate ? MEND_ESTIMATE : MEND_METER).has(field);
+  });
+}
+
 export function isMendable(item) {
   return item?.kind === "visit" && item.state === "failed" && Boolean(item.lastError?.mendable);
 }
@@ -220,9 +250,15 @@ export async function items() {
 export async function discardDraft(visitId) {
   const database = await db();
   const all = await database.getAll("outbox");
+  const visit = all.find((i) => i.id === visitId);
+  // A check offered to the server and refused (being mended): its photos were taken on
+  // site and go to the case alone; only a check never offered takes its photos with it.
+  const keepPhotos = Boolean(visit?.refusal || visit?.offered);
   const tx = database.transaction(["outbox", "blobs", "previews"], "readwrite");
   for (const item of all) {
-    if (item.id === visitId || item.visitClientId === visitId) {
+    if (keepPhotos && item.visitClientId === visitId) {
+      tx.objectStore("outbox").put({ ...item, visitClientId: null });
+    } else if (item.id === visitId || item.visitClientId === visitId) {
       tx.objectStore("outbox").delete(item.id);
       tx.objectStore("blobs").delete(item.id);
       tx.objectStore("previews").delete(item.id);
@@ -518,14 +554,19 @@ async function runOnce({ force }) {
         continue;
       }
       if (isPermanent(error)) {
-        // A check refused for its fields (422) keeps them, to be mended field by field.
-        const mendable = item.kind === "visit" && error.status === 422;
+        // A check refused for its fields (422) keeps them, to be mended field by field:
+        // only when it names one the check's form edits (otherwise mending cannot help
+        // and its photos go alone, as for any refusal).
+        const fields = error.problem?.errors_en || error.problem?.errors || null;
+        const mendable = item.kind === "visit" && error.status === 422
+          && namesMendField(fields, item.payload);
         await updateItem(item.id, { state: "failed", attempts,
           lastError: { kind: error.kind, code: error.code, status: error.status, message,
-            // The server's English per-field messages: refusalNotes words them from the
-            // served rules (api.js puts the Chinese ones in `errors` for the other screens).
-            ...(mendable ? { mendable,
-              fields: error.problem?.errors_en || error.problem?.errors || null } : {}) } });
+            // The server's English per-field messages (refusalNotes words them from the
+            // served rules) and those in the user's language (api.js puts them in
+            // `errors`), shown where the rules data has no words for one.
+            ...(mendable ? { mendable, fields,
+              localFields: error.problem?.errors || null } : {}) } });
         continue;
       }
       const changes = { attempts, nextAttemptAt: Date.now() + backoff(attempts),

@@ -2,7 +2,7 @@
 // refers to, the evidence cards (flags, check code and QR code, distance to the case), the
 // server's refusals of an approval in words, the seal and its files. Markup and data
 // only: the requests and the wiring are in views/office/review.js.
-import { getLang, t, term } from "./i18n.js";
+import { getLang, has, t, term } from "./i18n.js";
 import { distanceM, fmtDistance, fmtTime, html, safeUrl } from "./ui.js";
 
 // A rule's title or reason: {zh, en} from the server, or plain text.
@@ -158,6 +158,33 @@ export function closureLinks(caseId) {
     <li><a class="button" id="dl-${id}" href="${safeUrl(href)}" download>${label}</a></li>`)}</ul>`;
 }
 
+// The seal check's parts (server/domain/closure/seal_check.py: Finding.what, in English)
+// and the phrases its `field` may carry, in the user's words; ids and paths stay as sent.
+const SEAL_TABLES = { cases: "case", case_events: "timelineEvent", evidence: "evidence",
+  visits: "visits", measurements: "measurements", revisits: "revisits",
+  revisit_respondents: "respondents" };
+const SEAL_FIELDS = { "cannot be read": "sealField.unreadable",
+  "cannot be recomputed": "sealField.recompute", "malformed data column": "sealField.malformed" };
+
+export function sealWhere({ what = "", field = "" } = {}) {
+  const seal = (n) => t("sealOf").replace("{n}", n);
+  let m;
+  let where = t("sealPart.other");
+  if ((m = /^seal (\d+) evidence (\S+)$/.exec(what))) where = `${seal(m[1])} · ${t("sealPart.evidence")} ${m[2]}`;
+  else if ((m = /^seal (\d+) (.+)$/.exec(what)) && has(`sealPart.${m[2]}`)) {
+    where = `${seal(m[1])} · ${t(`sealPart.${m[2]}`)}`;
+  } else if ((m = /^timeline event (\d+)$/.exec(what))) where = `${t("sealPart.timelineEvent")} #${m[1]}`;
+  else if ((m = /^(\w+) (?:id|seq) (\S+)$/.exec(what)) && SEAL_TABLES[m[1]]) {
+    where = `${t(`sealPart.${SEAL_TABLES[m[1]]}`)} ${m[2]}`;
+  }
+  // A path (case.result) as it is; a phrase in words; any other English left out.
+  let part = "";
+  if ((m = /^column (\w+)$/.exec(field))) part = `${t("sealField.column")} ${m[1]}`;
+  else if (SEAL_FIELDS[field]) part = t(SEAL_FIELDS[field]);
+  else if (field && !/\s/.test(field)) part = field;
+  return { where, field: part };
+}
+
 export function sealBlock(seal, caseId) {
   const current = seal?.current;
   if (!current) return html`<p class="muted" id="not-sealed">${t("notSealed")}</p>`;
@@ -166,7 +193,8 @@ export function sealBlock(seal, caseId) {
   return html`
     ${altered.length ? html`<div class="notice warning" id="seal-altered" role="alert">
       <p><b>${t("sealAltered")}</b></p>
-      <ul>${altered.map((a) => html`<li data-what="${a.what}">${a.what}${a.field ? html` · <code>${a.field}</code>` : ""}</li>`)}</ul>
+      <ul>${altered.map((a) => sealWhere(a)).map((w, i) => html`<li data-what="${altered[i].what}">${w.where}${
+        w.field ? html` · <code>${w.field}</code>` : ""}</li>`)}</ul>
       <p class="small">${t("sealAlteredHelp")}</p></div>` : ""}
     <dl class="facts seal-facts" id="seal" data-number="${String(current.number)}" data-sha256="${current.sha256}">
       <dt>${t("sealNumber")}</dt><dd id="seal-number">${current.number}</dd>

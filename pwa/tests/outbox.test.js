@@ -323,3 +323,86 @@ test("a mended check is sent again under its client id, then its photos with it"
   assert.equal(bodies[1].started_at, payload.started_at);
   assert.equal(declared.visit_id, "visit-1", "the photo follows its mended check");
 });
+
+test("a 422 naming no field the check's form edits is not mended: its photos go alone", async () => {
+  const visitId = "88888888-8888-4888-8888-888888888888";
+  await outbox.saveVisit({ id: visitId, caseId: "case-1", payload: { kind: "night_check",
+    measurements: [{ kind: "noise", value_dba: 58, source: "phone_estimate", device: "x" }] } },
+  { draft: false });
+  await outbox.savePhoto({ ...PHOTO, visitClientId: visitId }, new Blob(["abc"]));
+  // The place and the estimate's own reading are not typed in the form: mending cannot help.
+  routes.push([/visits$/, () => json(422, { code: "request.invalid", detail: "bad",
+    errors: { location: { lat: ["Not a valid number."] }, measurements: { 0: { value_dba: ["too high"] } } } })]);
+  let declared;
+  routes.push([/POST \/api\/evidence$/, (init) => {
+    declared = JSON.parse(init.body);
+    return json(200, { id: "ev-1", client_id: PHOTO.id, state: "stored", sha256: PHOTO.sha256 });
+  }]);
+  await outbox.syncNow({ force: true });
+  const [visit] = await outbox.items();
+  assert.equal(visit.state, "failed");
+  assert.equal(outbox.isMendable(visit), false);
+  assert.ok(declared, "the photo was sent");
+  assert.equal(declared.visit_id, undefined, "to the case, without the refused check");
+  // A field the form does edit makes it mendable (the estimate's calibration, a finding).
+  assert.equal(outbox.namesMendField({ measurements: { 0: { calibration_offset_db: ["x"] } } },
+    visit.payload), true);
+  assert.equal(outbox.namesMendField({ findings: ["x"] }), true);
+  assert.equal(outbox.namesMendField({ started_at: ["x"] }), false);
+});
+
+test("a refused check keeps the server's messages in the user's language too", async () => {
+  const visitId = "99999999-9999-4999-8999-999999999999";
+  await outbox.saveVisit({ id: visitId, caseId: "case-1", payload: { kind: "night_check" } },
+    { draft: false });
+  const saved = globalThis.localStorage;
+  const memory = new Map([["fieldcase.lang", "zh"]]);
+  globalThis.localStorage = { getItem: (k) => memory.get(k) ?? null, setItem: (k, v) => memory.set(k, v) };
+  routes.push([/visits$/, () => json(422, { code: "request.invalid", detail: "bad",
+    errors: { findings: ["Longer than 20000 characters."] },
+    errors_zh: { findings: ["超过 20000 个字符。"] } })]);
+  try {
+    await outbox.syncNow({ force: true });
+  } finally {
+    globalThis.localStorage = saved;
+  }
+  const [visit] = await outbox.items();
+  assert.ok(outbox.isMendable(visit));
+  assert.deepEqual(visit.lastError.fields, { findings: ["Longer than 20000 characters."] });
+  assert.deepEqual(visit.lastError.localFields, { findings: ["超过 20000 个字符。"] });
+  const mended = await outbox.mend(visitId);
+  assert.deepEqual(mended.refusal.localFields, { findings: ["超过 20000 个字符。"] });
+});
+
+test("discarding a mended check lets its photos go to the case alone", async () => {
+  const visitId = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
+  await outbox.saveVisit({ id: visitId, caseId: "case-1", payload: { kind: "night_check" } },
+    { draft: false });
+  await outbox.savePhoto({ ...PHOTO, visitClientId: visitId }, new Blob(["abc"]));
+  routes.push([/visits$/, () => json(422, { code: "request.invalid", detail: "bad",
+    errors: { findings: ["Longer than 20000 characters."] } })]);
+  await outbox.syncNow({ force: true });
+  await outbox.mend(visitId);
+  await outbox.discardDraft(visitId);
+  const left = await outbox.items();
+  assert.deepEqual(left.map((i) => i.id), [PHOTO.id], "the check goes, its photo stays");
+  assert.equal(left[0].visitClientId, null);
+  assert.ok(await (await db()).get("blobs", PHOTO.id), "with its bytes");
+  let declared;
+  routes.push([/POST \/api\/evidence$/, (init) => {
+    declared = JSON.parse(init.body);
+    return json(200, { id: "ev-1", client_id: PHOTO.id, state: "stored", sha256: PHOTO.sha256 });
+  }]);
+  await outbox.syncNow({ force: true });
+  assert.equal(declared.visit_id, undefined);
+  assert.deepEqual(await outbox.items(), []);
+});
+
+test("discarding a draft never offered takes its photos with it", async () => {
+  const visitId = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
+  await outbox.saveVisit({ id: visitId, caseId: "case-1", payload: { kind: "night_check" } },
+    { draft: true });
+  await outbox.savePhoto({ ...PHOTO, visitClientId: visitId }, new Blob(["abc"]));
+  await outbox.discardDraft(visitId);
+  assert.deepEqual(await outbox.items(), []);
+});

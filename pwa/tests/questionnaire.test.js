@@ -151,6 +151,23 @@ test("a refusal's fields are named in words, with the message the data holds", (
   assert.equal(notes[0].message, "Must be between 0 and 200 dB(A).");
 });
 
+test("a refusal's message the rules data lacks is shown in the user's language, at its path", async () => {
+  const { setLang } = await import("../js/i18n.js");
+  setLang("zh");
+  try {
+    const errors = { measurements: { 0: { background_dba: ["Must be between 0 and 200 dB(A)."] } },
+      findings: ["Longer than 20000 characters."] };
+    const local = { measurements: { 0: { background_dba: ["必须在 0 到 200 dB(A) 之间。"] } },
+      findings: ["超过 20000 个字符。"] };
+    const notes = refusalNotes(errors, SERVED, { measurements: [{ source: "meter" }] }, local);
+    assert.equal(notes[0].message, rangeMessage(SERVED, "background_dba"), "the rules data's words first");
+    assert.equal(notes[1].message, "超过 20000 个字符。");
+    for (const note of notes) assert.doesNotMatch(note.message, /[A-Za-z]{3,}/, "no English in zh");
+  } finally {
+    setLang("en");
+  }
+});
+
 test("the record's lists come from the server's rules data", () => {
   const standards = { rules: { vocab: { positions: [{ value: "indoor", label: { zh: "室内", en: "Indoors" } }] } } };
   assert.deepEqual(noiseVocab(standards).positions.map((p) => p.value), ["indoor"]);

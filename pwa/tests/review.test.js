@@ -117,9 +117,25 @@ test("the seal warns, in the user's language, where a sealed value no longer mat
   assert.match(warned, /id="seal-altered"/);
   assert.match(warned, /role="alert"/);
   assert.match(text(warned), /与封存时不一致/);
-  assert.match(text(warned), /seal 1 case · case\.result/);
+  assert.match(text(warned), /第 1 次封存 · 案件信息 · case\.result/);
+  // Every part the seal check names, in words: no English on the Chinese screen.
+  const all = [{ what: "seal 1 case", field: "case.result" }, { what: "seal 2 manifest", field: "cannot be read" },
+    { what: "seal 1 timeline", field: "" }, { what: "seal 1 personal data", field: "" },
+    { what: "seal 1 stored copy", field: "" }, { what: "seal 1 rows", field: "cannot be recomputed" },
+    { what: "seal 1 visits", field: "visits[0].findings" }, { what: "seal 1 evidence ev-1", field: "" },
+    { what: "timeline event 3", field: "malformed data column" }, { what: "visits id v-1", field: "column data" },
+    { what: "something new", field: "an English sentence" }];
+  const zh = text(String(sealBlock({ current, seals: [current], altered: all }, "c1")));
+  // The list only (ids and paths as sent), up to the help line.
+  const listed = zh.split("请勿")[0].replace(/case\.result|visits\[0\]\.findings|ev-1|v-1|数据列 data/g, "");
+  assert.doesNotMatch(listed, /[A-Za-z]{3,}/, zh);
+  assert.match(zh, /时间线事件 #3 · 数据列格式错误/);
+  assert.match(zh, /检查记录 v-1 · 数据列 data/);
   setLang("en");
-  assert.match(text(String(sealBlock({ current, seals: [current],
-    altered: [{ what: "timeline event 3", field: "" }] }, "c1"))), /no longer match what was sealed/);
+  const en = text(String(sealBlock({ current, seals: [current],
+    altered: [{ what: "timeline event 3", field: "" }, { what: "seal 2 manifest", field: "" }] }, "c1")));
+  assert.match(en, /no longer match what was sealed/);
+  assert.match(en, /Timeline event #3/);
+  assert.match(en, /Seal 2 · manifest/);
   setLang("zh");
 });

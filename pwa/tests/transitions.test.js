@@ -155,6 +155,19 @@ test("retry on the current version sends the action again with that version", as
   assert.notEqual(second.client_id, first.client_id, "a new attempt, a new client id");
 });
 
+test("retry on the current version keeps the time the user acted", async () => {
+  const item = await outbox.saveTransition({ caseId: CASE, action: "start", params: {}, version: 2 });
+  const actedAt = "2026-12-04T08:00:00.000Z"; // done offline, hours before the conflict
+  await outbox.updateItem(item.id, { actedAt });
+  server({ version: 3 });
+  await outbox.syncNow({ force: true });
+  await outbox.retryOnCurrent(item.id);
+  assert.deepEqual(await outbox.items(), []);
+  const [first, second] = bodies;
+  assert.equal(first.device_time, actedAt);
+  assert.equal(second.device_time, actedAt, "the server bounds it by the phone's last contact");
+});
+
 test("discard my action removes only a refused item", async () => {
   const item = await outbox.saveTransition({ caseId: CASE, action: "start", params: {}, version: 3 });
   assert.equal(await outbox.discardItem(item.id), false, "a queued action is not discarded");

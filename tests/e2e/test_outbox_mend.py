@@ -5,6 +5,7 @@ id, stored once, its photos follow it, and the phone showed the verdict the serv
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from tests.conftest import login as api_login
@@ -27,8 +28,11 @@ SPOIL = """async () => {
   const [m] = visit.payload.measurements;
   await outbox.updateItem(visit.id, { payload: { ...visit.payload,
     measurements: [{ ...m, background_dba: -3 }] } });
-  return visit.id;
+  return [visit.id, visit.payload.location, visit.payload.ended_at];
 }"""
+
+# The inspector mends the check later, at the office (a fix a few km away).
+OFFICE = {"latitude": 24.36, "longitude": 109.45, "accuracy": 5}
 
 
 def test_an_edited_refused_check_syncs_once(phone, live):  # type: ignore[no-untyped-def]
@@ -39,7 +43,8 @@ def test_an_edited_refused_check_syncs_once(phone, live):  # type: ignore[no-unt
     open_case(page, case_id)
     phone.set_offline(True)
     record_night_check(page, PHOTOS)
-    visit_id = page.evaluate(SPOIL)
+    visit_id, site, ended_at = page.evaluate(SPOIL)
+    assert site and ended_at, "taken on site, with a fix"
     phone.set_offline(False)
 
     page.goto("/#/outbox")
@@ -54,7 +59,13 @@ def test_an_edited_refused_check_syncs_once(phone, live):  # type: ignore[no-unt
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / "outbox_refused_390.png"), full_page=True)
 
+    phone.set_geolocation(OFFICE)
     page.click(f"[data-outbox-id='{visit_id}'] [data-mend]")
+    page.wait_for_selector("#refusal li[data-field=background_dba]")
+    # Opened a second time (the draft saves on opening): it keeps its end time.
+    page.goto("/#/outbox")
+    page.wait_for_selector(f"[data-outbox-id='{visit_id}'][data-item-state=draft]")
+    page.goto(f"/#/check/{case_id}/{visit_id}")
     page.wait_for_selector("#refusal li[data-field=background_dba]")
     assert page.get_attribute("#nr_background", "aria-invalid") == "true"
     assert page.input_value("#nr_background") == "-3"
@@ -78,6 +89,9 @@ def test_an_edited_refused_check_syncs_once(phone, live):  # type: ignore[no-unt
     assert [v.client_id for v in visits] == [visit_id], "stored once, under its client id"
     assert len(evidence) == 2 and all(e.state == "stored" for e in evidence)
     assert {e.visit_id for e in evidence} == {visits[0].id}, "the photos follow their check"
+    # Where and when it was done on site, not where and when it was mended.
+    assert (visits[0].lat, visits[0].lon) == (site["lat"], site["lon"])
+    assert visits[0].ended_at == datetime.fromisoformat(ended_at.replace("Z", "+00:00"))
     client = api_login(live.app, "inspector", "fieldcase-demo")
     [served] = client.get(f"/api/cases/{case_id}/visits").get_json()["items"]
     [m] = served["measurements"]

@@ -46,7 +46,8 @@ function stateText(item, drafts, userId, failed, pendingIds, mendable) {
     // Refused for what was typed: the fields the server named, to be corrected.
     return html`<span data-state="failed" class="error">${t("checkRefused")}</span>
       <ul class="refused-fields small" aria-label="${t("refusedFields")}">${refusalNotes(
-        item.lastError.fields, state.standards, item.payload).map((n) => html`<li data-field="${n.field}">
+        item.lastError.fields, state.standards, item.payload,
+        item.lastError.localFields).map((n) => html`<li data-field="${n.field}">
         <b>${n.label}</b>: ${n.message}</li>`)}</ul>`;
   }
   if (item.state === "failed") {
@@ -112,7 +113,7 @@ async function row(item, drafts, userId, failed, pendingIds, mendable) {
     ? html`<button data-retry="${item.id}">${t("retry")}</button>`
     : item.state === "draft" && mine
       ? html`<a class="button" href="#/${draftScreen}/${item.caseId}/${item.id}">${item.kind === "revisit" ? t("unfinishedRevisit") : t("unfinished")}</a>
-        <button type="button" data-discard="${item.id}">${t("discard")}</button>`
+        <button type="button" data-discard="${item.id}" data-keeps-photos="${item.refusal || item.offered ? "1" : ""}">${t("discard")}</button>`
       : "";
   return html`<li class="outbox-item" data-outbox-id="${item.id}" data-kind="${item.kind}" data-item-state="${item.state}">
     <span><b>${label}</b> <span class="muted small">${fmtTime(item.createdAt)}</span></span>
@@ -137,7 +138,10 @@ export async function renderOutbox(view) {
     const retry = event.target.closest("[data-retry]");
     if (retry) outbox.retryFailed(retry.dataset.retry);
     const discard = event.target.closest("[data-discard]");
-    if (discard && confirm(t("confirmDiscard"))) outbox.discardDraft(discard.dataset.discard);
+    // A mended check's photos stay and go to the case alone (outbox.discardDraft).
+    if (discard && confirm(t(discard.dataset.keepsPhotos ? "confirmDiscardMended" : "confirmDiscard"))) {
+      outbox.discardDraft(discard.dataset.discard);
+    }
     const current = event.target.closest("[data-retry-current]");
     if (current) outbox.retryOnCurrent(current.dataset.retryCurrent);
     const drop = event.target.closest("[data-discard-item]");

@@ -32,7 +32,17 @@ function readForm(form, draft, standards) {
   return {
     kind: data.get("kind"), started_at: draft.started_at, findings: data.get("findings") || "",
     participants: data.getAll("participants"), measurements,
-    location: state.tracker.current() || draft.location || null,
+    ...kept(draft, state.tracker.current()),
+  };
+}
+
+// What a check keeps across saves whatever is typed: a check once offered to the server
+// (refused, now mended: `mended`) keeps the place it was stored with, not the phone's fix
+// at the office; and a saved check keeps the time it ended, however often it is reopened.
+export function kept(draft, fix) {
+  return {
+    location: (draft.mended ? draft.location : fix || draft.location) || null,
+    ...(draft.ended_at ? { ended_at: draft.ended_at } : {}),
   };
 }
 
@@ -67,7 +77,8 @@ export async function renderCheck(view, caseId, visitId) {
   if (alreadySent || (existing && existing.state !== "draft")) {
     return go(`#/case/${caseId}`, { replace: true }); // saved: not editable any more
   }
-  const draft = existing?.payload ? { ...existing.payload } : {
+  const draft = existing?.payload ? { ...existing.payload,
+    mended: Boolean(existing.refusal || existing.offered) } : {
     kind: isNight() ? "night_check" : "site_check", started_at: new Date().toISOString(),
     participants: [], findings: "", measurements: [],
   };
@@ -94,7 +105,7 @@ export async function renderCheck(view, caseId, visitId) {
       <p id="fix" class="muted small" role="status">${t("fixWaiting")}</p>
       ${refusal ? html`<div class="refusal error" id="refusal" role="alert">
         <p><b>${t("checkRefused")}</b> ${t("mendHint")}</p>
-        <ul>${refusalNotes(refusal.fields, standards, draft).map((n) => html`<li data-field="${n.field}">
+        <ul>${refusalNotes(refusal.fields, standards, draft, refusal.localFields).map((n) => html`<li data-field="${n.field}">
           <b>${n.label}</b>: ${n.message}</li>`)}</ul></div>` : ""}
       <form id="check-form">
         <fieldset><legend>${t("kind")}</legend><div class="chips">
@@ -178,7 +189,7 @@ export async function renderCheck(view, caseId, visitId) {
   };
 
   // The fields the server named, marked where they are typed.
-  for (const note of refusal ? refusalNotes(refusal.fields, standards, draft) : []) {
+  for (const note of refusal ? refusalNotes(refusal.fields, standards, draft, refusal.localFields) : []) {
     const input = form[FIELD_INPUTS[note.field] || note.field];
     if (!input?.setAttribute) continue;
     input.setAttribute("aria-invalid", "true");
