@@ -208,7 +208,7 @@ def update_case(user: User, case_id: str, changes: dict[str, Any], version: int)
     # until a reopen (under the lock, so an approval cannot slip in between).
     lifecycle.require_open(case, "changes")
     if case.version != version:
-        raise lifecycle.version_conflict(case, version)
+        raise lifecycle.version_conflict(user, case, version)
     if "unit_id" in changes:
         _check_unit(user, changes["unit_id"])
     changed = {k: v for k, v in changes.items() if k in EDITABLE and getattr(case, k) != v}
