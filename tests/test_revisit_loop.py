@@ -166,9 +166,11 @@ def test_a_refusal_is_an_outcome_and_a_callback_is_a_task(app, as_user, make_cas
     tasks = revisit.get("/api/revisit-tasks").get_json()["items"]
     assert [(t["kind"], t["case_id"]) for t in tasks] == [("callback", callback_case["id"])]
     assert abs(datetime.fromisoformat(tasks[0]["callback_at"]) - later) < timedelta(seconds=1)
-    # The number is the caller's to see again for the call back.
-    assert revisit.post(f"/api/cases/{callback_case['id']}/complainant/reveal",
-                        json={"reason": "约定时间回拨"}).status_code == 200
+    # A callback alone gives no right to the number: any revisit user may record one on
+    # any case they see, so only a live sample's assignment opens it.
+    reveal = revisit.post(f"/api/cases/{callback_case['id']}/complainant/reveal",
+                          json={"reason": "约定时间回拨"})
+    assert reveal.status_code == 403 and reveal.get_json()["code"] == "case.reveal_not_assigned"
     assert revisit.post(f"/api/cases/{callback_case['id']}/revisits",
                         json=phone_revisit()).status_code == 201
     assert revisit.get("/api/revisit-tasks").get_json()["items"] == []

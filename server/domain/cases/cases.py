@@ -251,8 +251,8 @@ def reveal_complainant(user: User, case_id: str, reason: str) -> dict[str, str |
     case = scope.get_case(user, case_id)
     # The office sees its cases' complainants; the revisit team only those it has to call.
     if user.role not in OFFICE_ROLES and not hooks.revisit_assignment(user, case.id):
-        raise Forbidden("case.reveal_not_assigned", "Only a case in your revisit tasks, or "
-                        "assigned to you to revisit, shows its complainant's number.")
+        raise Forbidden("case.reveal_not_assigned", "Only a case sampled and assigned to you "
+                        "to revisit shows its complainant's number.")
     timeline.append(case, "complainant_revealed", actor_id=user.id,
                      data={"reason": reason.strip()})
     audit.append("case.complainant_revealed", "case", case.id, actor_id=user.id,
