@@ -105,3 +105,31 @@ def test_a_revisit_team_files_photos_of_its_revisits_only(app, as_user, make_cas
                                                           revisit_id=survey["id"]))
     assert door.status_code == 201, door.get_json()
     assert door.get_json()["revisit_id"] == survey["id"]
+
+
+def test_a_revisits_photo_offers_no_thumbnail_to_an_inspector(app, as_user, make_case
+                                                               ) -> None:
+    """A revisit's photo is a resident's answer, as its original is: an inspector gets no
+    signed thumbnail link (the link is all the blob route asks for), on the record, the
+    case's list nor the map; the office does."""
+    case, revisit = make_case(), as_user("revisit")
+    office, inspector = as_user("reviewer"), as_user("insp_a")
+    survey = survey_with(revisit, case["id"], consent=False)
+    data = NOKIA.read_bytes()
+    declared = revisit.post("/api/evidence", json=declaration(
+        case["id"], data, revisit_id=survey["id"])).get_json()
+    assert send_upload(revisit, declared["upload"], data) in (200, 201, 204)
+    assert revisit.post(f"/api/evidence/{declared['id']}/complete").status_code == 200
+    shown = office.get(f"/api/evidence/{declared['id']}").get_json()
+    assert shown["thumbnails"]["small"]["url"] and shown["thumbnails"]["large"]["url"]
+    seen = inspector.get(f"/api/evidence/{declared['id']}").get_json()
+    assert seen["thumbnails"] == {} and seen["download_url"] is None
+    listed = inspector.get(f"/api/cases/{case['id']}/evidence").get_json()["items"]
+    assert [e["thumbnails"] for e in listed if e["id"] == declared["id"]] in ([], [{}])
+    assert "/api/blobs/" not in str(listed)
+    mapped = inspector.get("/api/cases.geojson").get_json()["features"]
+    assert all(f["properties"].get("thumb_url") is None for f in mapped
+               if f["properties"]["id"] == declared["id"])
+    office_map = office.get("/api/cases.geojson").get_json()["features"]
+    assert any(f["properties"].get("thumb_url") for f in office_map
+               if f["properties"]["id"] == declared["id"])

@@ -23,7 +23,7 @@ from tests.conftest import send_upload, unit_id
 from tests.test_lifecycle import params_for, user_id, walk
 from tests.test_revisit_audio import AUDIO, recording, survey_with
 from tests.test_revisit_sampling import PERIOD, seed_cases
-from tests.test_revisits import handled
+from tests.test_revisits import AT, handled, resident
 
 
 def new_id() -> str:
@@ -166,9 +166,11 @@ def test_a_refusal_is_an_outcome_and_a_callback_is_a_task(app, as_user, make_cas
     tasks = revisit.get("/api/revisit-tasks").get_json()["items"]
     assert [(t["kind"], t["case_id"]) for t in tasks] == [("callback", callback_case["id"])]
     assert abs(datetime.fromisoformat(tasks[0]["callback_at"]) - later) < timedelta(seconds=1)
-    # The number is the caller's to see again for the call back.
-    assert revisit.post(f"/api/cases/{callback_case['id']}/complainant/reveal",
-                        json={"reason": "约定时间回拨"}).status_code == 200
+    # A callback alone gives no right to the number: any revisit user may record one on
+    # any case they see, so only a live sample's assignment opens it.
+    reveal = revisit.post(f"/api/cases/{callback_case['id']}/complainant/reveal",
+                          json={"reason": "约定时间回拨"})
+    assert reveal.status_code == 403 and reveal.get_json()["code"] == "case.reveal_not_assigned"
     assert revisit.post(f"/api/cases/{callback_case['id']}/revisits",
                         json=phone_revisit()).status_code == 201
     assert revisit.get("/api/revisit-tasks").get_json()["items"] == []
@@ -276,3 +278,47 @@ def test_a_door_survey_far_from_the_case_is_flagged(app, as_user, make_case
     assert [f["code"] for f in far] == ["far_from_case"] and far[0]["distance_m"] > 2000
     app.config["REVISIT_FAR_FROM_CASE_M"] = 5000
     assert survey(60.1667, 24.9068)["flags"] == []
+
+
+def test_a_survey_turning_dissatisfied_twice_records_every_respondent(
+        app, as_user, make_case) -> None:  # type: ignore[no-untyped-def]
+    """Dissatisfied, satisfied, satisfied, dissatisfied: the overall answer turns
+    dissatisfied twice (a tie counts dissatisfied); the second turn rings again rather
+    than colliding with the first bell."""
+    office, inspector, revisit = as_user("reviewer"), as_user("insp_a"), as_user("revisit")
+    case = make_case()
+    handled(office, inspector, case["id"], close=False)
+    said = ["dissatisfied", "satisfied", "satisfied", "dissatisfied"]
+    survey = revisit.post(f"/api/cases/{case['id']}/revisits", json={
+        "client_id": new_id(), "method": "door", "at": AT,
+        "questionnaire": {"code": "residents-survey", "version": 1},
+        "respondents": [resident({"satisfaction": said[0]})]})
+    assert survey.status_code == 201, survey.get_json()
+    url = f"/api/revisits/{survey.get_json()['id']}/respondents"
+    for answer in said[1:]:
+        sent = revisit.post(url, json=resident({"satisfaction": answer}))
+        assert sent.status_code == 201, sent.get_json()
+    got = office.get(f"/api/cases/{case['id']}/revisits").get_json()["items"][-1]
+    assert len(got["respondents"]) == 4 and got["satisfaction"] == "dissatisfied"
+    notes = db.session.scalars(sa.select(Notification).filter_by(
+        case_id=case["id"], kind="revisit_dissatisfied")).all()
+    assert len(notes) == 2
+
+
+def test_an_inspectors_stale_action_reads_no_answers_in_what_changed(
+        app, as_user, make_case) -> None:  # type: ignore[no-untyped-def]
+    office, inspector, revisit = as_user("reviewer"), as_user("insp_a"), as_user("revisit")
+    case = make_case()
+    seen = handled(office, inspector, case["id"], close=False)["version"]
+    dissatisfied(revisit, case["id"])
+    stale = inspector.post(f"/api/cases/{case['id']}/transitions", json={
+        "action": "submit", "version": seen, **params_for("submit")})
+    assert stale.status_code == 409 and stale.get_json()["code"] == "case.version_conflict"
+    change = next(c for c in stale.get_json()["changes"]
+                  if c["kind"] == "revisit_dissatisfied")
+    assert change["data"]["answers_hidden"] and "dissatisfied" not in change["data"]
+    assert "十点后" not in str(stale.get_json()) and "notes" not in change["data"]
+    # The office still reads them there.
+    shown = office.post(f"/api/cases/{case['id']}/transitions", json={
+        "action": "extend", "version": seen, **params_for("extend")}).get_json()
+    assert "十点后" in str(shown["changes"])

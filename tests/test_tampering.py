@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from server.domain.fieldwork.evidence import final_key
 from server.extensions import db
-from server.models import AuditEntry, Case
+from server.models import AuditEntry, Case, Seal
 from tests.test_closure_files import download, sealed_case
 
 
@@ -78,6 +78,22 @@ def test_the_seal_page_says_where_a_sealed_value_no_longer_matches(
     db.session.commit()
     altered = office.get(f"/api/cases/{case_id}/seal").get_json()["altered"]
     assert {"what": "seal 1 case", "field": "case.result"} in altered
+
+
+def test_a_seal_whose_manifest_no_longer_parses_is_shown_as_altered(
+        app, as_user, make_case) -> None:
+    """Not a 500: the page still answers, with no manifest to show and the seal named
+    among what no longer matches."""
+    office = as_user("reviewer")
+    case_id, _photo = sealed_case(as_user, make_case)
+    db.session.execute(sa.update(Seal).where(Seal.case_id == case_id)
+                       .values(manifest='{"format": 2, "case": '))
+    db.session.commit()
+    answer = office.get(f"/api/cases/{case_id}/seal")
+    assert answer.status_code == 200, answer.get_json()
+    body = answer.get_json()
+    assert body["current"]["manifest"] is None and body["current"]["sha256"]
+    assert any(a["what"].startswith("seal 1") for a in body["altered"]), body["altered"]
 
 
 def test_a_link_handed_out_before_the_bytes_changed_is_cut_short(

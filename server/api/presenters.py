@@ -120,7 +120,7 @@ def present_evidence(ev: Evidence, viewer: User,
     exif_gps = (ev.exif or {}).get("gps")
     located = photo_location((ev.geo_lat, ev.geo_lon) if geo else None,
                              (exif_gps["lat"], exif_gps["lon"]) if exif_gps else None)
-    links = evidence_service.thumbnail_links(ev)
+    links = evidence_service.thumbnail_links(ev, viewer)
     stored = ev.state == "stored"
     # A revisit's recording or paper is a resident's answer: no link for those who may
     # not read answers (the download itself is refused to them too).

@@ -156,6 +156,19 @@ def test_the_list_filters_by_unit_and_period_and_finds_a_callers_number(browser,
         assert caller not in listed(page)
 
 
+def test_the_revisit_team_gets_no_number_lookup_on_the_list(browser, live):  # type: ignore[no-untyped-def]
+    """The number and the full name only for the office proper (the server refuses the
+    revisit team both): their list offers no number field, nor a full-name hint."""
+    with desk(browser, live, user="revisit", viewport=DESK) as page:
+        page.wait_for_selector("#filters input[name=q]")
+        assert page.locator("#phone-search").count() == 0
+        hint = page.locator("#filters input[name=q]").get_attribute("placeholder")
+        assert hint and "全名" not in hint
+    with desk(browser, live, viewport=DESK) as page:
+        page.wait_for_selector("#phone-search")
+        assert "全名" in page.locator("#filters input[name=q]").get_attribute("placeholder")
+
+
 def test_the_case_page_names_the_assignees_and_reveals_the_complainant_on_record(  # type: ignore[no-untyped-def]
         browser, live):
     units, users = ids(live)

@@ -50,14 +50,17 @@ function filtersForm(filters, v, units) {
     ...values.map((x) => html`<option value="${x}" ${x === selected ? "selected" : ""}>${term(x)}</option>`)];
   // On a phone the list (and the revisit team's tasks) comes first: the filters fold, as
   // the board's do, unless one is set.
-  const set = Object.entries(filters).filter(([k, x]) => k !== "sort" && x).length + (phoneQuery ? 1 : 0);
+  // By number and by full name only for the office proper (the server's office role set):
+  // the revisit team may not confirm a contact behind a masked one.
+  const desk = isManager();
+  const set = Object.entries(filters).filter(([k, x]) => k !== "sort" && x).length + (desk && phoneQuery ? 1 : 0);
   return html`
     <details class="filters-box" id="filters-box" ${globalThis.innerWidth >= 700 || set ? "open" : ""}>
     <summary>${t("filters")}${set ? ` (${set})` : ""}</summary>
     <form id="filters" class="filters" role="search">
-      <label>${t("search")} <input name="q" value="${filters.q || ""}" placeholder="${t("searchHint")}"></label>
-      <label>${t("phoneSearch")} <input name="phone" id="phone-search" type="tel" inputmode="tel"
-        autocomplete="off" value="${phoneQuery}" placeholder="${t("phoneSearchHint")}"></label>
+      <label>${t("search")} <input name="q" value="${filters.q || ""}" placeholder="${t(desk ? "searchHint" : "searchHintPlain")}"></label>
+      ${desk ? html`<label>${t("phoneSearch")} <input name="phone" id="phone-search" type="tel" inputmode="tel"
+        autocomplete="off" value="${phoneQuery}" placeholder="${t("phoneSearchHint")}"></label>` : ""}
       <label>${t("unit")} <select name="unit"><option value="">${t("everyUnit")}</option>
         ${units.map((u) => html`<option value="${u.id}" ${u.id === filters.unit ? "selected" : ""}>${u.name}</option>`)}</select></label>
       <label>${t("from")} <input type="date" name="from" value="${filters.from || ""}"></label>
@@ -308,7 +311,7 @@ export async function renderCases(view, query = null) {
   const params = new URLSearchParams({ per_page: office ? "50" : "100" });
   if (office) {
     filterParams(filters, params);
-    if (phoneQuery) params.set("phone", phoneQuery);
+    if (phoneQuery && isManager()) params.set("phone", phoneQuery);
   } else {
     params.set("open", "true");
   }

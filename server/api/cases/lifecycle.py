@@ -147,7 +147,7 @@ def cases_geojson(args: dict) -> Response:
                              "key", "leader")}, "due_at": case.due_at.isoformat()
                              if case.due_at else None}})
     for ev, case_id in photos:
-        links = evidence.thumbnail_links(ev, ("small",))
+        links = evidence.thumbnail_links(ev, user, ("small",))
         colour, overdue = colours[case_id]
         features.append({"type": "Feature",
                          "geometry": {"type": "Point", "coordinates": [ev.geo_lon, ev.geo_lat]},

@@ -84,8 +84,9 @@ class SealSummarySchema(Schema):
 class CurrentSealSchema(SealSummarySchema):
     published_at = fields.DateTime(allow_none=True)
     sealed_by = fields.Dict()
-    manifest = fields.Dict(metadata={"description": "Exactly what was hashed (canonical "
-                                                    "JSON: sorted keys, no spaces)."})
+    manifest = fields.Dict(allow_none=True, metadata={
+        "description": "Exactly what was hashed (canonical JSON: sorted keys, no spaces); "
+                       "null when the stored manifest no longer parses (see `altered`)."})
 
 
 class AlteredSchema(Schema):

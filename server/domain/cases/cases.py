@@ -138,9 +138,11 @@ def filtered(user: User, *, status: str | None = None, category: str | None = No
         like = f"%{q.strip()}%"
         found = [Case.subject.ilike(like), Case.address.ilike(like),
                  Case.description.ilike(like), Case.external_ref.ilike(like)]
-        if user.role in REVEAL_ROLES:
+        if user.role in OFFICE_ROLES:
             # The complainant by full name only: a fragment ("张") would list a street's
-            # residents by family name to whoever types one.
+            # residents by family name to whoever types one. The office proper only: the
+            # revisit team sees every case in scope but may reveal only its tasks, and a
+            # match would confirm the name behind 张* on any other.
             found.append(Case.complainant_name == q.strip())
         query = query.where(sa.or_(*found))
     return query
@@ -149,9 +151,10 @@ def filtered(user: User, *, status: str | None = None, category: str | None = No
 def by_phone(user: User, phone: str) -> sa.ColumnElement[bool]:
     """Cases whose complainant's number is exactly `phone` (however typed: spaces, +86,
     full-width digits), matched on the keyed hash; a part of a number matches nothing.
-    Only for those who may reveal a contact: to anyone else the answer would confirm a
+    Only for the office proper (who may reveal any case's contact): to anyone else, the
+    revisit team included (it may reveal only its tasks), the answer would confirm a
     guessed number behind a masked one."""
-    require_role(user, REVEAL_ROLES, "case.search_forbidden",
+    require_role(user, OFFICE_ROLES, "case.search_forbidden",
                  "Your role may not look cases up by the complainant's number.")
     digest = privacy.phone_digest(phone)
     if digest is None:
@@ -208,7 +211,7 @@ def update_case(user: User, case_id: str, changes: dict[str, Any], version: int)
     # until a reopen (under the lock, so an approval cannot slip in between).
     lifecycle.require_open(case, "changes")
     if case.version != version:
-        raise lifecycle.version_conflict(case, version)
+        raise lifecycle.version_conflict(user, case, version)
     if "unit_id" in changes:
         _check_unit(user, changes["unit_id"])
     changed = {k: v for k, v in changes.items() if k in EDITABLE and getattr(case, k) != v}
@@ -251,8 +254,8 @@ def reveal_complainant(user: User, case_id: str, reason: str) -> dict[str, str |
     case = scope.get_case(user, case_id)
     # The office sees its cases' complainants; the revisit team only those it has to call.
     if user.role not in OFFICE_ROLES and not hooks.revisit_assignment(user, case.id):
-        raise Forbidden("case.reveal_not_assigned", "Only a case in your revisit tasks, or "
-                        "assigned to you to revisit, shows its complainant's number.")
+        raise Forbidden("case.reveal_not_assigned", "Only a case sampled and assigned to you "
+                        "to revisit shows its complainant's number.")
     timeline.append(case, "complainant_revealed", actor_id=user.id,
                      data={"reason": reason.strip()})
     audit.append("case.complainant_revealed", "case", case.id, actor_id=user.id,

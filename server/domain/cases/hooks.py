@@ -48,6 +48,6 @@ approval_seal = Hook("approval_seal")
 approval_refusal = Hook("approval_refusal")
 
 # (user, case_id) -> bool: whether the case is the revisit user's to revisit (revisits: a
-# sampled case assigned to them, or a call they scheduled back). Only then may a revisit
-# user reveal the complainant's number (need to know).
+# case sampled and assigned to them in a live sample; a callback they scheduled alone is
+# not). Only then may a revisit user reveal the complainant's number (need to know).
 revisit_assignment = Hook("revisit_assignment")

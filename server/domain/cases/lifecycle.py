@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm.exc import StaleDataError
 
-from server.domain.accounts import scope
+from server.domain.accounts import roles, scope
 from server.domain.accounts.roles import FIELD_ROLES as FIELD
 from server.domain.accounts.roles import OFFICE_ROLES as OFFICE
 from server.domain.audit import audit, timeline
@@ -152,7 +152,7 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
                         f"Your role or unit may not {action.name} this case.",
                         extra={"allowed_actions": [a.name for a in allowed(user, case)]})
     if case.version != version:
-        raise version_conflict(case, version)
+        raise version_conflict(user, case, version)
     if case.status not in action.sources:
         raise Conflict("case.action_not_allowed",
                        f"A case that is {case.status} cannot be {action.event}.",
@@ -194,12 +194,14 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
     return case
 
 
-def _present_changes(events: list[CaseEvent]) -> list[dict[str, Any]]:
+def _present_changes(user: User, events: list[CaseEvent]) -> list[dict[str, Any]]:
+    """The events as `user` may read them: the same need-to-know rule as the timeline
+    route (a dissatisfied revisit's answers and notes are not for the inspectors)."""
     names = dict(db.session.execute(sa.select(User.id, User.display_name).where(
         User.id.in_({e.actor_id for e in events if e.actor_id}))).all()) if events else {}
     return [{"seq": e.seq, "at": e.at.isoformat(), "kind": e.kind, "actor_id": e.actor_id,
              "actor": {"id": e.actor_id, "name": names.get(e.actor_id, "")}
-             if e.actor_id else None, "data": e.data} for e in events]
+             if e.actor_id else None, "data": roles.hide_answers(user, e.data)} for e in events]
 
 
 def _transferred_away(user: User, case_id: str) -> Exception:
@@ -217,13 +219,13 @@ def _transferred_away(user: User, case_id: str) -> Exception:
                     "your unit's to act on.",
                     extra={"case_status": "transferred", "unit": {
                         "id": last.data.get("unit_id"), "name": last.data.get("unit")},
-                           "changes": _present_changes([last])},
+                           "changes": _present_changes(user, [last])},
                     params={"unit": last.data.get("unit")})
 
 
-def version_conflict(case: Case, seen: int) -> Conflict:
-    """409 with what changed since the version the client saw."""
-    changes = _present_changes(timeline.events(case.id, after_version=seen))
+def version_conflict(user: User, case: Case, seen: int) -> Conflict:
+    """409 with what changed since the version the client saw, as `user` may read it."""
+    changes = _present_changes(user, timeline.events(case.id, after_version=seen))
     return Conflict("case.version_conflict",
                     "Someone changed this case since you opened it; see what changed.",
                     extra={"current_version": case.version, "case_status": case.status,
@@ -405,20 +407,23 @@ def dissatisfied_revisit(case: Case, *, actor_id: str, now: datetime,
         except StaleDataError as exc:
             raise Conflict("case.version_conflict",
                            "Someone changed this case at the same time; retry.") from exc
-    timeline.append(case, "revisit_dissatisfied", actor_id=actor_id, at=now, data=data)
+    event = timeline.append(case, "revisit_dissatisfied", actor_id=actor_id, at=now, data=data)
     audit.append("case.revisit_dissatisfied", "case", case.id, actor_id=actor_id,
                  data={"status": case.status, "revisit_id": data.get("revisit_id"),
                        "review": review})
-    _notify_dissatisfied(case, data.get("revisit_id"), now)
+    _notify_dissatisfied(case, data.get("revisit_id"), event.seq, now)
 
 
-def _notify_dissatisfied(case: Case, revisit_id: str | None, now: datetime) -> None:
+def _notify_dissatisfied(case: Case, revisit_id: str | None, seq: int,
+                         now: datetime) -> None:
     """The handling unit's bell (its reviewers above it see it too) and every webhook whose
     unit sees the case. Only that a revisit was dissatisfied: the answers stay with those
     who may read them."""
     note = Notification(
         case_id=case.id, unit_id=case.unit_id, kind="revisit_dissatisfied", milestone="",
-        dedupe_key=f"{case.id}:revisit_dissatisfied:{revisit_id or now.isoformat()}", due_at=now,
+        # Keyed by the event too: a door survey's overall answer may turn dissatisfied,
+        # back, and dissatisfied again, and each turn rings (the key must not collide).
+        dedupe_key=f"{case.id}:revisit_dissatisfied:{revisit_id or ''}:{seq}", due_at=now,
         created_at=now, data={"revisit_id": revisit_id})
     db.session.add(note)
     db.session.flush()

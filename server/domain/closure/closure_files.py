@@ -386,6 +386,16 @@ def _suffix(content_type: str | None) -> str:
             "audio/ogg": ".ogg", "audio/mpeg": ".mp3"}.get(content_type or "", ".bin")
 
 
+def _readable(manifest: bytes) -> dict[str, Any] | None:
+    """A manifest altered so that it no longer parses (or is no longer an object) has
+    nothing to show: null, and the seal check (`altered`) names the seal, not a 500."""
+    try:
+        parsed = json.loads(manifest)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
 def seal_view(user: User, case_id: str) -> dict[str, Any]:
     case = scope.get_case(user, case_id)
     seals = sealing.seals_of(case.id)
@@ -398,7 +408,7 @@ def seal_view(user: User, case_id: str) -> dict[str, Any]:
         "id": last.id, "number": last.number, "sha256": sealing.published_hash(last),
         "sealed_at": last.sealed_at, "published_at": last.published_at,
         "sealed_by": {"id": last.sealed_by, "name": names.get(last.sealed_by, "")},
-        "manifest": json.loads(sealing.shareable_manifest(last))}
+        "manifest": _readable(sealing.shareable_manifest(last))}
     return {"current": current, "seals": [
         {"id": s.id, "number": s.number, "sha256": sealing.published_hash(s),
          "sealed_at": s.sealed_at}

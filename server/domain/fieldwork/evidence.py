@@ -271,10 +271,13 @@ def original_link(ev: Evidence) -> str:
         sha256=ev.sha256)  # the local store checks the bytes again as they stream
 
 
-def thumbnail_links(ev: Evidence, names: Iterable[str] | None = None) -> dict[str, str]:
-    """Short-lived links to the stored thumbnails (all, or those named) for display.
-    Each link is a signature computed here, so a list signs only what it shows."""
-    if ev.state != "stored":
+def thumbnail_links(ev: Evidence, viewer: User,
+                    names: Iterable[str] | None = None) -> dict[str, str]:
+    """Short-lived links to the stored thumbnails (all, or those named) for `viewer` to
+    display. Each link is a signature computed here, so a list signs only what it shows;
+    and as a signed link is all the blob route asks for, this is where a revisit's photo
+    (a resident's answer, as its original is) is kept from those who may not read answers."""
+    if ev.state != "stored" or (ev.revisit_id is not None and not roles.reads_answers(viewer)):
         return {}
     store, ttl = runtime.storage(), runtime.setting("DOWNLOAD_URL_TTL")
     return {name: store.presign_download(thumb_key(ev.id, name), expires_in=ttl,

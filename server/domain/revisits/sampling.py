@@ -274,12 +274,13 @@ def callbacks(user: User, case_id: str | None = None) -> list[dict[str, Any]]:
 
 
 def assigned_to(user: User, case_id: str) -> bool:
-    """Whether the case is this user's to revisit: sampled to them in a live sample, or a
-    call they scheduled back."""
+    """Whether the case is this user's to revisit: sampled to them in a live sample. A call
+    they scheduled back is not (it stays in their task list): any revisit user may record a
+    callback on any case they see, so it must not open the complainant's number."""
     sampled = db.session.scalar(sa.select(sa.exists().where(
         SampleCase.case_id == case_id, SampleCase.assignee_id == user.id,
         SampleCase.sample_id == RevisitSample.id, RevisitSample.voided_at.is_(None))))
-    return bool(sampled) or bool(callbacks(user, case_id))
+    return bool(sampled)
 
 
 hooks.revisit_assignment.register(assigned_to)
