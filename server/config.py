@@ -9,7 +9,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import tempfile
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -72,9 +74,19 @@ def _kept_secret(env: Mapping[str, str], name: str, instance: Path, production: 
         raise ConfigError(f"{name} is required when FIELDCASE_ENV=production")
     path = instance / name.lower()
     if not path.exists():
+        # Several gunicorn workers start at once on a new instance folder: the key is
+        # written whole to a file of its own, then linked into place, and the first link
+        # wins. A worker never reads a half-written key, nor keeps one the others lost.
         instance.mkdir(parents=True, exist_ok=True)
-        path.write_text(make())
-        path.chmod(0o600)
+        fd, tmp = tempfile.mkstemp(dir=instance, prefix=f".{name.lower()}.")
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(make())
+            os.chmod(tmp, 0o600)
+            with suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
     return path.read_text().strip()
 
 
