@@ -122,3 +122,19 @@ def ids(live: Any) -> tuple[dict[str, str], dict[str, str]]:
         users = dict(db.session.execute(sa.select(User.username, User.id)).all())
         db.session.remove()
     return units, users
+
+
+def nudge_until(page: Any, condition: str, timeout_s: float = 90) -> None:
+    """Wait on the outbox screen for `condition` (a JS expression), tapping 同步 / Sync now
+    every few seconds as the inspector would: on a loaded machine a first send may time
+    out, and the outbox's backoff would otherwise wait longer than the test."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(max(1, int(timeout_s / 5))):
+        try:
+            page.wait_for_function(condition, timeout=5000)
+            return
+        except PlaywrightTimeout:
+            if page.locator("#sync-now").count():
+                page.click("#sync-now")
+    page.wait_for_function(condition, timeout=5000)

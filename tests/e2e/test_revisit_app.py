@@ -20,6 +20,7 @@ from tests.e2e.helpers import (
     PHOTOS,
     bar_case_id,
     login,
+    nudge_until,
     revisit_task,
     spread_calls,
     wait_for_service_worker,
@@ -451,8 +452,7 @@ def test_a_refused_respondent_stays_visible_with_the_servers_reason(phone, live)
     item.wait_for(timeout=60000)
     assert "improvement" in item.inner_text() and "A whole number from 1 to 5." in item.inner_text()
     assert item.locator("[data-retry]").count() == 1
-    page.wait_for_function(
-        "document.querySelectorAll('#outbox-list .outbox-item').length === 1")
+    nudge_until(page, "document.querySelectorAll('#outbox-list .outbox-item').length === 1")
     [revisit] = revisits_of(live, case_id)
     assert len(revisit["respondents"]) == 2
     page.go_back()  # the survey lists it too, refused, with why
