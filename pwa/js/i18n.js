@@ -240,6 +240,10 @@ const STRINGS = {
     // Screen titles (the document title names the screen: a tab, a screen reader).
     titleCase: "案件详情", titleReview: "审核结案", titleCheck: "现场检查", titlePhoneRevisit: "电话回访", titleSurvey: "入户调查", titleSample: "抽样详情",
     "locationSource.geolocation": "手机定位", "locationSource.exif": "照片EXIF",
+    // Intake from the hotline platforms: sheet import, sources, push tokens (keys below this line)
+    // Repeat complaints (keys below this line)
+    // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
+    // Finding cases (keys below this line)
   },
   en: {
     appName: "Fieldcase", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -497,6 +501,10 @@ const STRINGS = {
     // Screen titles (the document title names the screen: a tab, a screen reader).
     titleCase: "Case", titleReview: "Review", titleCheck: "Site check", titlePhoneRevisit: "Phone revisit", titleSurvey: "Door survey", titleSample: "Sample",
     "locationSource.geolocation": "phone location", "locationSource.exif": "photo EXIF",
+    // Intake from the hotline platforms: sheet import, sources, push tokens (keys below this line)
+    // Repeat complaints (keys below this line)
+    // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
+    // Finding cases (keys below this line)
   },
 };
 

@@ -67,6 +67,9 @@ class Case(Base):
     unit_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("units.id"), index=True)
     key: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     external_ref: Mapped[str | None] = mapped_column(sa.String(120), index=True)
+    # The platform it came from (IntakeSource.code), null for a case the office typed: a
+    # platform's reference is unique within the platform (a re-sent row is a duplicate).
+    intake_source: Mapped[str | None] = mapped_column(sa.String(40))
     status: Mapped[str] = mapped_column(sa.String(20), default="received", index=True)
     leader: Mapped[str | None] = mapped_column(sa.String(120))  # 包案领导
     verdict: Mapped[str | None] = mapped_column(sa.String(20))  # 属实 / 部分属实 / 不属实
@@ -117,4 +120,5 @@ class Case(Base):
         sa.Index("ix_cases_colour_due_at", "colour", "due_at"),
         # Everything the board counts, so counting open cases reads only this index.
         sa.Index("ix_cases_board", "status", "unit_id", "colour", "colour_until", "id"),
+        sa.Index("ux_cases_intake_ref", "intake_source", "external_ref", unique=True),
     )

@@ -44,7 +44,16 @@ def _check_unit(user: User, unit_id: str) -> None:
 def create_case(user: User, data: dict[str, Any]) -> Case:
     _require_office(user)
     _check_unit(user, data["unit_id"])
-    case = Case(created_by=user.id, status="received", **data)
+    return add_case(data, created_by=user.id)
+
+
+def add_case(data: dict[str, Any], *, created_by: str | None,
+             audit_data: dict[str, Any] | None = None) -> Case:
+    """A new case with its rule, deadline, `received` event and audit entry; never commits
+    (the caller's command does, once: a sheet's import adds every row in one transaction).
+    The caller has checked who may create it and in which unit. `created_by` is None for a
+    platform's push (the audit entry names the source in `audit_data`)."""
+    case = Case(created_by=created_by, status="received", **data)
     _index_phone(case)
     deadline_rules.assign_rule(case)
     now = utcnow()
@@ -54,10 +63,11 @@ def create_case(user: User, data: dict[str, Any]) -> Case:
     deadline_rules.refresh(case, now, ClockEvent("received", now, received))
     db.session.add(case)
     db.session.flush()
-    timeline.append(case, "received", actor_id=user.id, at=now, data=received)
-    audit.append("case.created", "case", case.id, actor_id=user.id,
+    timeline.append(case, "received", actor_id=created_by, at=now, data=received)
+    audit.append("case.created", "case", case.id, actor_id=created_by,
                  data={"channel": case.channel, "category": case.category,
-                       "unit_id": case.unit_id})
+                       "unit_id": case.unit_id, **(audit_data or {})})
+    hooks.case_added(case)
     return case
 
 

@@ -32,6 +32,23 @@ class Hook:
         return self._target(*args, **kwargs)
 
 
+class Listeners:
+    """Reactions to an event of the case's life; none registered is fine (nothing reacts)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._targets: list[Callable[..., Any]] = []
+
+    def register(self, target: Callable[..., Any]) -> Callable[..., Any]:
+        if target not in self._targets:
+            self._targets.append(target)
+        return target
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        for target in self._targets:
+            target(*args, **kwargs)
+
+
 # (user, case) -> None, or raises: what approving needs beyond the transition table
 # (closure: separation of duties, no evidence still on its way, every checklist rule met).
 approval_gate = Hook("approval_gate")
@@ -51,3 +68,8 @@ approval_refusal = Hook("approval_refusal")
 # case sampled and assigned to them in a live sample; a callback they scheduled alone is
 # not). Only then may a revisit user reveal the complainant's number (need to know).
 revisit_assignment = Hook("revisit_assignment")
+
+# (case) -> None, inside the creating transaction, after the case is flushed: a new case
+# however it came (typed by the office, a sheet's row, a platform's push). Repeats link it
+# to earlier complaints about the same subject here.
+case_added = Listeners("case_added")

@@ -1,0 +1,1 @@
+"""Intake from the hotline platforms: sheet imports, sources and their mappings, push."""

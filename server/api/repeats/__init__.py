@@ -1,0 +1,1 @@
+"""The repeat-complaint list and the links between complaints."""

@@ -1,0 +1,34 @@
+"""Where cases come in from besides the office's own typing: the hotline platforms."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.models.base import Base, UTCDateTime, new_id, utcnow
+
+
+class IntakeSource(Base):
+    """A platform that hands cases over (the 12345 hotline system, the 12369 line, the
+    petition system): as sheets the office uploads, or by calling the push API. Its sheets'
+    column mapping and its value tables (its category and unit names to ours) are kept
+    here, so the next sheet from the same source maps itself."""
+
+    __tablename__ = "intake_sources"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    # In URLs (`POST /api/intake/<code>`) and on each case it brought (Case.intake_source).
+    code: Mapped[str] = mapped_column(sa.String(40), unique=True)
+    name_zh: Mapped[str] = mapped_column(sa.String(120))
+    name_en: Mapped[str] = mapped_column(sa.String(120))
+    channel: Mapped[str] = mapped_column(sa.String(40))  # the channel its cases get
+    # The unit a case goes to when its row names none we know of (the office dispatches it).
+    default_unit_id: Mapped[str | None] = mapped_column(sa.String(36), sa.ForeignKey("units.id"))
+    # {case field: the sheet's header}, e.g. {"external_ref": "工单编号"}.
+    column_map: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # {"category": {"噪音扰民": "noise_social"}, "unit": {"城中街道": "<unit id>"}}.
+    value_maps: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
