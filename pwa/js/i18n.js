@@ -547,7 +547,7 @@ const VOCAB = {
     "event.revisit_dissatisfied": "回访不满意，退回复核",
     "kind.single": "单选", "kind.multi": "多选", "kind.scale": "量表", "kind.yesno": "是/否",
     "kind.text": "文字", "role.inspector": "核查人员", "role.revisit": "回访人员",
-    "role.reviewer": "内勤/验收", "role.admin": "管理员", unit: "责任单位", channel: "来源渠道",
+    "role.reviewer": "内勤/验收", "role.admin": "管理员", "role.leader": "领导", unit: "责任单位", channel: "来源渠道",
     "event.flag_acknowledged": "说明照片提示", "event.sealed": "封存", number: "编号", sha256: "SHA-256",
   },
   en: {
@@ -593,7 +593,7 @@ const VOCAB = {
     "event.revisit_dissatisfied": "Dissatisfied revisit: back to review",
     "kind.single": "Single choice", "kind.multi": "Multiple choice", "kind.scale": "Scale",
     "kind.yesno": "Yes / no", "kind.text": "Text", "role.inspector": "Inspector",
-    "role.revisit": "Revisit team", "role.reviewer": "Office / reviewer", "role.admin": "Admin",
+    "role.revisit": "Revisit team", "role.reviewer": "Office / reviewer", "role.admin": "Admin", "role.leader": "Leader",
     unit: "Unit", channel: "Channel",
     "event.flag_acknowledged": "Photo flag explained", "event.sealed": "Sealed", number: "Number",
     sha256: "SHA-256",

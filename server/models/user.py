@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from server.models.base import Base, UTCDateTime, new_id, utcnow
 from server.models.unit import Unit, user_units
 
-ROLES = ("inspector", "revisit", "reviewer", "admin")
+# A leader (领导) holds key and repeat cases (包案) and writes instructions (批示) on them.
+ROLES = ("inspector", "revisit", "reviewer", "admin", "leader")
 
 
 class User(Base):

@@ -15,6 +15,8 @@ OFFICE_ROLES = ("reviewer", "admin")
 # Who may change the rules: deadline rules, the working-day calendar, webhooks. Those
 # that are district-wide (require_district_admin) only an admin of the top unit changes.
 ADMIN_ROLES = ("admin",)
+# Leaders (领导) who hold key and repeat cases (包案) and write instructions (批示) on them.
+LEADER_ROLES = ("leader",)
 # Who may see a complainant's contact (to call them back), with a logged reason.
 REVEAL_ROLES = ("revisit", "reviewer", "admin")
 # Who records revisits (calls, door-to-door surveys) and files their photos and recordings.

@@ -60,17 +60,18 @@ def upgrade():
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("code", name=op.f("uq_intake_sources_code")),
     )
+    with _foreign_keys_off():
+        with op.batch_alter_table("cases") as batch:
+            batch.add_column(sa.Column("intake_source", sa.String(40)))
+            batch.create_index("ux_cases_intake_ref", ["intake_source", "external_ref"],
+                               unique=True)
+    # After the rebuild: SQLite ignores the pragma once a write began a transaction.
     now = datetime.now(UTC)
     op.bulk_insert(sources, [
         {"id": id_, "code": code, "name_zh": zh, "name_en": en, "channel": channel,
          "default_unit_id": None, "column_map": {}, "value_maps": {},
          "created_at": now, "updated_at": now}
         for id_, code, zh, en, channel in DEFAULT_SOURCES])
-    with _foreign_keys_off():
-        with op.batch_alter_table("cases") as batch:
-            batch.add_column(sa.Column("intake_source", sa.String(40)))
-            batch.create_index("ux_cases_intake_ref", ["intake_source", "external_ref"],
-                               unique=True)
 
 
 def downgrade():
