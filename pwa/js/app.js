@@ -21,6 +21,11 @@ import { renderReview } from "./views/office/review.js";
 import { renderSample, renderSamples } from "./views/office/samples.js";
 import { renderSurvey } from "./views/revisit/survey.js";
 import { renderSettings } from "./views/settings.js";
+// Intake screens' imports (below this line)
+
+// Repeat complaints screens' imports (below this line)
+
+// Leaders screens' imports (below this line)
 
 // Each screen with the key of its title (the document title names the screen).
 const ROUTES = [
@@ -40,6 +45,11 @@ const ROUTES = [
   [/^#\/outbox$/, renderOutbox, "outbox"],
   [/^#\/settings$/, renderSettings, "settings"],
   [/^#\/admin$/, renderAdmin, "admin"],
+  // Intake routes (below this line)
+
+  // Repeat complaints routes (below this line)
+
+  // Leaders routes (below this line)
 ];
 
 let cleanup = null;
