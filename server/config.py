@@ -196,6 +196,11 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # Logged-in users' lookups and checks, per user: a reviewer checks a batch of
         # photos, nobody walks the code space.
         "VERIFY_USER_RATE_LIMIT": env.get("VERIFY_USER_RATE_LIMIT") or "300 per minute",
+        # Refused pushes (wrong, revoked or missing token) per client address: past this,
+        # even a right token from that address waits (429), so tokens cannot be guessed.
+        "INTAKE_REFUSAL_RATE_LIMIT": env.get("INTAKE_REFUSAL_RATE_LIMIT") or "10 per minute",
+        # A pushed case's JSON body at most (a case is a few kilobytes): 413 past it.
+        "INTAKE_MAX_BODY_BYTES": _int(env, "INTAKE_MAX_BODY_BYTES", 256 * 1024),
         # Cases looked up by a complainant's number, per user (each lookup is audited).
         "PHONE_SEARCH_RATE_LIMIT": env.get("PHONE_SEARCH_RATE_LIMIT") or "120 per hour",
         # The address printed in verify QR codes (https://host): the photos' public page

@@ -14,6 +14,8 @@ from server.api.accounts import session
 from server.api.cases import admin, cases, lifecycle
 from server.api.closure import closure, verify
 from server.api.fieldwork import evidence, standards, visits
+from server.api.intake import push as intake_push
+from server.api.intake import tokens as intake_tokens
 from server.api.problems import FieldcaseApi, register_error_handlers
 from server.api.revisits import exports as revisit_exports
 from server.api.revisits import revisits
@@ -37,8 +39,13 @@ def register_api(app: Flask) -> FieldcaseApi:
         "description": f"The `{cookie}` cookie set by POST /api/auth/login (HttpOnly, "
                        "SameSite=Lax). Every write also needs the X-CSRF-Token header with "
                        "the token the login returned (GET /api/me returns it again)."})
+    api.spec.components.security_scheme("intakeToken", {
+        "type": "http", "scheme": "bearer",
+        "description": "A platform's token for POST /api/intake/<source>, made by an admin "
+                       "for that source (POST /api/intake-sources/<code>/tokens) and shown "
+                       "once. No session cookie and no CSRF token here."})
     for module in (health, session, cases, visits, evidence, standards, lifecycle, revisits,
-                   revisit_exports, closure, verify, admin):
+                   revisit_exports, closure, verify, admin, intake_push, intake_tokens):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))

@@ -5,7 +5,7 @@ from server.models.base import Base
 from server.models.case import Case, CaseUnit, case_assignees
 from server.models.deadline import CalendarDay, CalendarYear, DeadlineRule
 from server.models.evidence import Evidence
-from server.models.intake import IntakeSource
+from server.models.intake import IntakeSource, IntakeToken
 from server.models.notification import Notification, Webhook, WebhookDelivery
 from server.models.revisit import Questionnaire, Respondent, Revisit, RevisitSample, SampleCase
 from server.models.seal import ClosureFile, Seal
@@ -28,6 +28,7 @@ __all__ = [
     "DeadlineRule",
     "Evidence",
     "IntakeSource",
+    "IntakeToken",
     "LoginThrottle",
     "Measurement",
     "Notification",

@@ -32,3 +32,28 @@ class IntakeSource(Base):
     value_maps: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class IntakeToken(Base):
+    """A platform's key to the push API (`POST /api/intake/<code>`), made and revoked by an
+    admin. The token itself is shown once, at creation, and never stored: only its hash."""
+
+    __tablename__ = "intake_tokens"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    source_id: Mapped[str] = mapped_column(
+        sa.String(36), sa.ForeignKey("intake_sources.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(sa.String(120))
+    # SHA-256 of the token, hex. A token is 32 random bytes (256 bits): nobody can guess
+    # one from its hash, so a slow password hash (argon2) would only cost every push time
+    # for nothing, and a plain hash lets a push find its token by an indexed lookup.
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # The token's first 8 characters, shown to admins and in the audit log to tell tokens
+    # apart (48 of its 256 bits: what is left is still far beyond guessing).
+    prefix: Mapped[str] = mapped_column(sa.String(8))
+    created_by: Mapped[str | None] = mapped_column(sa.String(36), sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Revoked tokens are kept (who made and revoked them, when, and when last used).
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_by: Mapped[str | None] = mapped_column(sa.String(36), sa.ForeignKey("users.id"))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
