@@ -241,6 +241,7 @@ const STRINGS = {
     titleCase: "案件详情", titleReview: "审核结案", titleCheck: "现场检查", titlePhoneRevisit: "电话回访", titleSurvey: "入户调查", titleSample: "抽样详情",
     "locationSource.geolocation": "手机定位", "locationSource.exif": "照片EXIF",
     // Intake from the hotline platforms: sheet import, sources, push tokens (keys below this line)
+    platforms: "对接平台", platformsHint: "热线平台可调用推送接口（POST /api/intake/<来源>）直接送来案件，凭管理员为该来源生成的令牌（Authorization: Bearer）。同一工单编号重复推送只建一次案件。", platformDefaultUnit: "默认承办单位", platformNoUnit: "（未设置）", platformChannel: "渠道", platformNeedsUnit: "未设置默认承办单位：未写明单位的推送案件将被拒收。", tokenLabel: "令牌名称", tokenLabelHint: "如：市12345平台（正式）", newToken: "生成令牌", tokenOnce: "令牌只显示这一次，关闭后无法再查看，请立即复制并交给平台：", copy: "复制", tokenCopied: "已复制令牌", tokenCreated: "生成于", tokenLastUsed: "最近使用", tokenNeverUsed: "从未使用", tokenRevoked: "已吊销", revokeToken: "吊销", confirmRevokeToken: "吊销令牌“{label}”？使用它的平台将立即无法推送。",
     // Repeat complaints (keys below this line)
     // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
     // Finding cases (keys below this line)
@@ -502,6 +503,7 @@ const STRINGS = {
     titleCase: "Case", titleReview: "Review", titleCheck: "Site check", titlePhoneRevisit: "Phone revisit", titleSurvey: "Door survey", titleSample: "Sample",
     "locationSource.geolocation": "phone location", "locationSource.exif": "photo EXIF",
     // Intake from the hotline platforms: sheet import, sources, push tokens (keys below this line)
+    platforms: "Platforms", platformsHint: "A hotline platform can push cases to POST /api/intake/<source> with a token an admin made for that source (Authorization: Bearer). Pushing the same reference again creates nothing.", platformDefaultUnit: "Default unit", platformNoUnit: "(none)", platformChannel: "Channel", platformNeedsUnit: "No default unit: a pushed case that names no unit will be refused.", tokenLabel: "Token name", tokenLabelHint: "e.g. City 12345 platform (production)", newToken: "Make a token", tokenOnce: "The token is shown this once and cannot be seen again: copy it now and hand it to the platform:", copy: "Copy", tokenCopied: "Token copied", tokenCreated: "Made", tokenLastUsed: "Last used", tokenNeverUsed: "never used", tokenRevoked: "Revoked", revokeToken: "Revoke", confirmRevokeToken: "Revoke the token \u201c{label}\u201d? The platform using it can no longer push.",
     // Repeat complaints (keys below this line)
     // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
     // Finding cases (keys below this line)

@@ -6,6 +6,7 @@ import { api } from "../../api.js";
 import { has, t, term } from "../../i18n.js";
 import { isAdmin, state, vocab } from "../../state.js";
 import { errorText, fmtTime, html, toast } from "../../ui.js";
+import { drawPlatforms } from "./platforms.js";
 import { drawQuestionnaires } from "./qeditor.js";
 
 const COLOUR_ROWS = 4;
@@ -247,11 +248,13 @@ export async function renderAdmin(view) {
       <a href="#/admin" data-jump="admin-rules">${t("deadlineRules")}</a>
       <a href="#/admin" data-jump="admin-questionnaires">${t("questionnaires")}</a>
       <a href="#/admin" data-jump="admin-calendar">${t("workCalendar")}</a>
-      <a href="#/admin" data-jump="admin-webhooks">${t("webhooks")}</a></nav>
+      <a href="#/admin" data-jump="admin-webhooks">${t("webhooks")}</a>
+      ${districtWide() ? html`<a href="#/admin" data-jump="admin-platforms">${t("platforms")}</a>` : ""}</nav>
     <section id="admin-rules"><p class="muted">${t("loading")}</p></section>
     <section id="admin-questionnaires"></section>
     <section id="admin-calendar"></section>
-    <section id="admin-webhooks"></section></section>`;
+    <section id="admin-webhooks"></section>
+    ${districtWide() ? html`<section id="admin-platforms"></section>` : ""}</section>`;
   // In-page links: the router owns the hash, so they scroll instead.
   view.querySelector(".admin-toc").addEventListener("click", (event) => {
     const link = event.target.closest("[data-jump]");
@@ -261,7 +264,9 @@ export async function renderAdmin(view) {
   });
   const parts = [[drawRules, "#admin-rules", v],
     [drawQuestionnaires, "#admin-questionnaires", v, districtWide()],
-    [drawCalendar, "#admin-calendar"], [drawWebhooks, "#admin-webhooks"]];
+    [drawCalendar, "#admin-calendar"], [drawWebhooks, "#admin-webhooks"],
+    // Connecting the platforms is the district admin's (the server refuses a street's).
+    ...(districtWide() ? [[drawPlatforms, "#admin-platforms", v]] : [])];
   await Promise.all(parts.map(async ([draw, selector, ...rest]) => {
     const section = view.querySelector(selector);
     try {
