@@ -366,3 +366,28 @@ def test_concurrent_pushes_of_one_reference_make_one_case(app: Flask, sources,
     assert len({repr(sorted(body.items())) for _, body in answers}) == 1
     assert len(cases_of(BODY["external_ref"])) == 1
     assert sorted(e.data["replay"] for e in entries("intake.pushed")) == [False] + [True] * 5
+
+
+def test_the_loser_of_a_race_answers_as_a_replay(app: Flask, sources, admin: ApiClient,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The moment of a race, made certain on both stacks: the first lookup misses (as when
+    the twin had not yet committed), the insert meets the unique index, the transaction
+    is rolled back and the committed case is answered."""
+    from server.domain.intake import push as pushes
+
+    token = make_token(admin)["token"]
+    first = push(app, token)
+    assert first.status_code == 201
+    real, calls = pushes._existing, []
+
+    def late(source_code: str, ref: str):  # type: ignore[no-untyped-def]
+        calls.append(ref)
+        return None if len(calls) == 1 else real(source_code, ref)
+
+    monkeypatch.setattr(pushes, "_existing", late)
+    again = push(app, token)
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    assert len(calls) >= 2  # it did go through the insert and back
+    assert len(cases_of(BODY["external_ref"])) == 1
+    assert len(entries("case.created")) == 1  # the loser's entry was rolled back
+    assert [e.data["replay"] for e in entries("intake.pushed")] == [False, True]
