@@ -5,6 +5,7 @@ a failure, never a skip.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 from collections.abc import Iterator
@@ -30,7 +31,8 @@ PASSWORD = "correct-horse-battery"
 # Rows that outlive a test: the units and people every test uses.
 KEEP_TABLES = {"units", "users", "user_units", "alembic_version"}
 # Seeded by the migration: kept, less what a test added (see _restore_seeded_data).
-SEEDED_TABLES = {"deadline_rules", "calendar_days", "calendar_years", "questionnaires"}
+SEEDED_TABLES = {"deadline_rules", "calendar_days", "calendar_years", "questionnaires",
+                 "intake_sources"}
 
 
 def unavailable(reason: str) -> None:
@@ -192,13 +194,33 @@ def _restore_seeded_data(conn: sa.Connection) -> None:
     """Drop rule versions, questionnaire versions and calendar years a test added; the
     seeded ones stay."""
     from server.domain.cases.workcalendar import bundled_years
-    from server.models import CalendarDay, CalendarYear, DeadlineRule, Questionnaire
+    from server.models import CalendarDay, CalendarYear, DeadlineRule, IntakeSource, Questionnaire
 
     conn.execute(sa.delete(DeadlineRule).where(DeadlineRule.created_by.is_not(None)))
     conn.execute(sa.delete(Questionnaire).where(Questionnaire.created_by.is_not(None)))
     bundled = list(bundled_years())
     conn.execute(sa.delete(CalendarDay).where(CalendarDay.year.not_in(bundled)))
     conn.execute(sa.delete(CalendarYear).where(CalendarYear.year.not_in(bundled)))
+    # The platforms 0015 seeds, as it seeds them (a test's mapping or default unit undone).
+    conn.execute(sa.delete(IntakeSource).where(IntakeSource.code.not_in(
+        [code for _, code, *_ in SEEDED_SOURCES])))
+    for id_, code, zh, en, channel in SEEDED_SOURCES:
+        conn.execute(sa.update(IntakeSource).where(IntakeSource.code == code).values(
+            id=id_, name_zh=zh, name_en=en, channel=channel, default_unit_id=None,
+            column_map={}, value_maps={}))
+
+
+def _seeded_sources() -> tuple[tuple[str, str, str, str, str], ...]:
+    """The platforms migration 0015 inserts, read from the migration itself."""
+    versions = Path(__file__).resolve().parents[1] / "server" / "migrations" / "versions"
+    path = next(versions.glob("0015_*.py"))
+    spec = importlib.util.spec_from_file_location("migration_0015", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.DEFAULT_SOURCES
+
+
+SEEDED_SOURCES = _seeded_sources()
 
 
 # ---- API clients ---------------------------------------------------------------------
