@@ -11,7 +11,7 @@ from flask import Flask
 
 from server.api import health
 from server.api.accounts import session
-from server.api.cases import admin, cases, lifecycle
+from server.api.cases import admin, cases, leaders, lifecycle
 from server.api.closure import closure, verify
 from server.api.fieldwork import evidence, standards, visits
 from server.api.problems import FieldcaseApi, register_error_handlers
@@ -38,7 +38,7 @@ def register_api(app: Flask) -> FieldcaseApi:
                        "SameSite=Lax). Every write also needs the X-CSRF-Token header with "
                        "the token the login returned (GET /api/me returns it again)."})
     for module in (health, session, cases, visits, evidence, standards, lifecycle, revisits,
-                   revisit_exports, closure, verify, admin):
+                   revisit_exports, closure, verify, admin, leaders):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))

@@ -25,7 +25,7 @@ from server.api.cases.schemas import (
     UnitListSchema,
     VocabSchema,
 )
-from server.api.presenters import absolute, present_case
+from server.api.presenters import absolute, leader_name, present_case
 from server.api.security import current_user, last_contact, load_user
 from server.domain.accounts import roles, scope
 from server.domain.accounts.roles import ADMIN_ROLES, FIELD_ROLES, OFFICE_ROLES, REVISIT_ROLES
@@ -111,8 +111,8 @@ def _lite(case: Case, now: Any) -> dict[str, Any]:
     colour = "overdue" if overdue else (told.colour if told else "none")
     return {"id": case.id, "subject": case.subject, "address": case.address,
             "unit": {"id": case.unit.id, "name": case.unit.name}, "status": case.status,
-            "key": case.key, "leader": case.leader, "due_at": case.due_at,
-            "colour": colour, "overdue": overdue}
+            "key": case.key, "leader": leader_name(case), "leader_id": case.leader_id,
+            "due_at": case.due_at, "colour": colour, "overdue": overdue}
 
 
 @blp.route("/board")
