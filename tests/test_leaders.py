@@ -149,7 +149,8 @@ def test_the_office_records_an_instruction_on_a_leaders_behalf(app, as_user,
     case = make_case(unit="Street A")
     url = f"/api/cases/{case['id']}/instructions"
     missing = office.post(url, json={"text": "电话批示：尽快处理"})
-    assert missing.status_code == 422 and missing.get_json()["code"] == "instruction.leader_required"
+    assert missing.status_code == 422
+    assert missing.get_json()["code"] == "instruction.leader_required"
     wrong = office.post(url, json={"text": "x", "leader_id": ids["b"]})
     assert wrong.status_code == 422 and wrong.get_json()["code"] == "case.not_a_leader"
     early = office.post(url, json={"text": "x", "leader_id": ids["district"],
