@@ -200,6 +200,7 @@ def vocabularies():  # type: ignore[no-untyped-def]
             "zone_classes": list(vocab.ZONE_CLASSES),
             "countings": list(deadlines.COUNTINGS),
             "revisit_methods": list(vocab.REVISIT_METHODS),
+            "feedback_methods": list(vocab.FEEDBACK_METHODS),
             "respondent_kinds": list(vocab.RESPONDENT_KINDS),
             "satisfaction": list(vocab.SATISFACTION),
             "attempt_outcomes": list(vocab.ATTEMPT_OUTCOMES),
@@ -212,7 +213,10 @@ def vocabularies():  # type: ignore[no-untyped-def]
             "audio_types": list(vocab.AUDIO_TYPES),
             "labels": labels.table(),
             "role_sets": {"office": list(OFFICE_ROLES), "field": list(FIELD_ROLES),
-                          "admin": list(ADMIN_ROLES), "revisit": list(REVISIT_ROLES)},
+                          "admin": list(ADMIN_ROLES), "revisit": list(REVISIT_ROLES),
+                          "leader": list(roles.LEADER_ROLES),
+                          "instruction": list(roles.INSTRUCTION_ROLES),
+                          "feedback": list(roles.FEEDBACK_ROLES)},
             "actions": lifecycle.describe(), "map": maps.tile_sources()}
 
 

@@ -384,6 +384,8 @@ class VocabSchema(Schema):
     countings = fields.List(Text(), metadata={
         "description": "How a deadline rule counts: hours, calendar or working days."})
     revisit_methods = fields.List(Text())
+    feedback_methods = fields.List(Text(), metadata={
+        "description": "How the complainant was told the result (答复/反馈)."})
     respondent_kinds = fields.List(Text())
     satisfaction = fields.List(Text(), metadata={"description": "Best first."})
     attempt_outcomes = fields.List(Text(), metadata={
@@ -402,8 +404,10 @@ class VocabSchema(Schema):
                        "categories, channels, statuses, verdicts, satisfaction and "
                        "revisit_methods."})
     role_sets = fields.Dict(keys=Text(), values=fields.List(Text()), metadata={
-        "description": "Which roles are office (create, dispatch, review), field, admin "
-                       "and revisit (record revisits)."})
+        "description": "Which roles are office (create, dispatch, review), field, admin, "
+                       "revisit (record revisits), leader (领导: read and instruct), "
+                       "instruction (record leaders' instructions) and feedback (record "
+                       "telling the complainant)."})
     actions = fields.List(fields.Dict(), metadata={
         "description": "The transition table: action, from, to, roles, relation, params."})
     map = fields.Dict(metadata={"description": "Tile sources: {default, tiles: [{code, name, "
