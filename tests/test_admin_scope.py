@@ -105,7 +105,7 @@ def test_a_street_admin_unlocks_and_lists_only_people_of_their_street(app: Flask
     assert district.post(f"/api/users/{user_id('admin')}/unlock").status_code == 204
 
     listed = {p["username"] for p in street.get("/api/users").get_json()["items"]}
-    assert listed == {"insp_a", "reviewer_a", "admin_a"}
+    assert listed == {"insp_a", "reviewer_a", "admin_a", "lead_a"}
     wider = street.get(f"/api/users?unit={unit_id('District')}").get_json()["items"]
     assert {p["username"] for p in wider} == listed
     assert {"admin", "insp_b"} <= {p["username"] for p in

@@ -5,27 +5,20 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from server.domain.accounts import auth
 from server.extensions import db
 from server.models import AuditEntry, User
 from tests.closure_facts import submit_ready
-from tests.conftest import PASSWORD, unit_id
+from tests.conftest import unit_id
 from tests.test_lifecycle import params_for, walk
 
 
-def leader(username: str, unit: str, name: str) -> str:
-    """A leader of `unit` (people outlive a test: made once a stack)."""
-    found = db.session.scalar(sa.select(User).filter_by(username=username))
-    if found is None:
-        found = auth.create_user(username, PASSWORD, "leader", [unit], display_name=name)
-        db.session.commit()
-    return found.id
+def user_id(username: str) -> str:
+    return db.session.scalar(sa.select(User.id).filter_by(username=username))
 
 
 def leaders() -> dict[str, str]:
-    return {"district": leader("lead_d", "District", "王局长"),
-            "a": leader("lead_a", "Street A", "李主任"),
-            "b": leader("lead_b", "Street B", "赵主任")}
+    """The leaders conftest makes: the district's and each street's."""
+    return {"district": user_id("lead_d"), "a": user_id("lead_a"), "b": user_id("lead_b")}
 
 
 def set_leader(api, case: dict, leader_id: str | None):  # type: ignore[no-untyped-def]
