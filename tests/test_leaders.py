@@ -110,7 +110,6 @@ def test_a_leader_reads_and_instructs_but_does_not_handle(app, as_user, make_cas
             "action": action, "version": read.get_json()["version"], **params})
         assert answer.status_code in (403, 409), answer.get_json()
         assert answer.get_json()["code"] != "closure.unmet"
-    assert lead.get(f"/api/cases/{case['id']}/revisits").get_json() is not None
     assert lead.post(f"/api/cases/{case['id']}/feedback", json={
         "method": "phone", "told_at": case["received_at"]}).status_code == 403
     # Their own instruction, in their name.
@@ -173,6 +172,10 @@ def test_an_instruction_on_a_closed_case_is_refused(app, as_user, make_case) -> 
     walk(office, case["id"], ("dispatch", params_for("dispatch")))
     walk(inspector, case["id"], ("start", {}))
     submit_ready(office, inspector, revisit, case["id"])
+    # A leader reads the revisit, not the residents' answers.
+    revisits = as_user("lead_a").get(f"/api/cases/{case['id']}/revisits").get_json()["items"]
+    assert revisits and all(r["answers_hidden"] for r in revisits)
+    assert "晚上安静多了" not in str(revisits)
     walk(office, case["id"], ("approve", {"note": "验收通过"}))
     answer = as_user("lead_a").post(f"/api/cases/{case['id']}/instructions",
                                     json={"text": "再核实"})

@@ -171,7 +171,7 @@ def notification_list():  # type: ignore[no-untyped-def]
     return {"items": [{"id": n.id, "case_id": c.id, "subject": c.subject, "kind": n.kind,
                        "milestone": n.milestone, "at": n.created_at, "due_at": n.due_at,
                        "unit": {"id": u.id, "name": u.name}, "key": c.key,
-                       "leader": c.leader, "data": n.data,
+                       "leader": leader_name(c), "data": n.data,
                        "unread": notifications.is_unread(user, n)}
                       for n, c, u in notifications.for_user(user)],
             "unread": notifications.unread(user), "seen_at": user.notifications_seen_at}
