@@ -243,13 +243,6 @@ const STRINGS = {
     // Intake from the hotline platforms: sheet import, sources, push tokens (keys below this line)
     // Repeat complaints (keys below this line)
     // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
-    "event.leader_instruction": "Leader's instruction", "event.complainant_informed": "Complainant told",
-    "tl.leaderName": "Leader", "tl.instruction": "Instruction", "tl.givenAt": "Given at", "tl.toldAt": "Told at", "tl.feedbackMethod": "How",
-    instructions: "Leaders' instructions", noInstructions: "No leader's instruction yet", addInstruction: "Record a leader's instruction", instructionLeader: "Leader",
-    instructionGivenAt: "Given at", instructionText: "Instruction", saveInstruction: "Save the instruction", instructionSaved: "Instruction saved",
-    feedbackTitle: "Tell the complainant", tellComplainant: "Tell the complainant", feedbackMethod: "How", feedbackToldAt: "When",
-    feedbackNote: "What was said (note)", saveFeedback: "Save", feedbackSaved: "Feedback recorded", noFeedback: "The complainant has not been told yet",
-    heldCases: "Cases I hold", leaderFilter: "Leader in charge", leaderText: "Leader in charge (typed, older cases)",
     "event.leader_instruction": "领导批示", "event.complainant_informed": "答复投诉人",
     "tl.leaderName": "批示领导", "tl.instruction": "批示内容", "tl.givenAt": "批示时间", "tl.toldAt": "答复时间", "tl.feedbackMethod": "答复方式",
     instructions: "领导批示", noInstructions: "暂无领导批示", addInstruction: "记录领导批示", instructionLeader: "批示领导",
@@ -518,6 +511,13 @@ const STRINGS = {
     // Intake from the hotline platforms: sheet import, sources, push tokens (keys below this line)
     // Repeat complaints (keys below this line)
     // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
+    "event.leader_instruction": "Leader's instruction", "event.complainant_informed": "Complainant told",
+    "tl.leaderName": "Leader", "tl.instruction": "Instruction", "tl.givenAt": "Given at", "tl.toldAt": "Told at", "tl.feedbackMethod": "How",
+    instructions: "Leaders' instructions", noInstructions: "No leader's instruction yet", addInstruction: "Record a leader's instruction", instructionLeader: "Leader",
+    instructionGivenAt: "Given at", instructionText: "Instruction", saveInstruction: "Save the instruction", instructionSaved: "Instruction saved",
+    feedbackTitle: "Tell the complainant", tellComplainant: "Tell the complainant", feedbackMethod: "How", feedbackToldAt: "When",
+    feedbackNote: "What was said (note)", saveFeedback: "Save", feedbackSaved: "Feedback recorded", noFeedback: "The complainant has not been told yet",
+    heldCases: "Cases I hold", leaderFilter: "Leader in charge", leaderText: "Leader in charge (typed, older cases)",
     // Finding cases (keys below this line)
   },
 };

@@ -132,7 +132,8 @@ def filtered(user: User, *, status: str | None = None, category: str | None = No
     `leader`: a leader's user id, or "me" for the cases the user holds (包案)."""
     query = scope.cases_query(user)
     if _given(leader):
-        query = query.where(Case.leader_id == (user.id if leader == "me" else leader))
+        mine = isinstance(leader, str) and leader == "me"  # not a bind parameter
+        query = query.where(Case.leader_id == (user.id if mine else leader))
     if _given(status):
         query = query.where(Case.status == status)
     if is_open is not None:
