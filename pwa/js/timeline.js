@@ -30,7 +30,7 @@ const shortHash = (value) => (typeof value === "string" ? `${value.slice(0, 12)}
 // The case's fields an edit changed, by their names on the case form.
 const FIELD_NAMES = {
   channel: "channel", category: "category", subject: "subject", address: "address",
-  description: "description", received_at: "receivedAt", key: "keyFlag", leader: "leader",
+  description: "description", received_at: "receivedAt", key: "keyFlag", leader: "leader", leader_id: "leader",
   external_ref: "externalRef", unit_id: "unit", lat: "lat", lon: "lon",
   complainant_name: "complainantName", complainant_phone: "complainantPhone",
 };

@@ -15,6 +15,7 @@ from server.extensions import db
 from server.models import Case, User
 from tests.e2e.conftest import LiveServer
 from tests.e2e.helpers import BAR, login
+from tests.e2e.test_review_app import shot
 
 LEADER = "王局长 (leader)"
 
@@ -80,6 +81,7 @@ def test_office_sets_a_leader_records_an_instruction_and_feedback_then_the_leade
     assert "电话答复" in told and "已电话告知将于今晚联合执法" in told
     office.wait_for_selector("#timeline .event[data-kind=leader_instruction]")
     office.wait_for_selector("#timeline .event[data-kind=complainant_informed]")
+    shot(office, "leaders_case_1280.png", full_page=True)
     assert "领导批示" in office.locator("#timeline .event[data-kind=leader_instruction]"
                                      ).inner_text()
     office.close()
@@ -107,6 +109,7 @@ def test_office_sets_a_leader_records_an_instruction_and_feedback_then_the_leade
         "document.querySelectorAll('#instruction-list .instruction').length === 2")
     assert page.locator("#instruction-list .instruction").first.inner_text().startswith(
         "王局长")
+    shot(page, "leaders_leader_case_1280.png")
     # The board filters by leader: "my cases" among the choices.
     page.goto("/#/board")
     page.wait_for_selector("#leader-filter option[value=me]", state="attached")
