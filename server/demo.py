@@ -14,7 +14,7 @@ from server.api.fieldwork.schemas import EvidenceDeclareSchema, VisitCreateSchem
 from server.api.revisits.schemas import RevisitCreateSchema
 from server.demo_photo import site_photo
 from server.domain.accounts import auth
-from server.domain.cases import cases, lifecycle
+from server.domain.cases import cases, leaders, lifecycle
 from server.domain.closure import checklist
 from server.domain.core import runtime
 from server.domain.fieldwork import completion, evidence, visits
@@ -34,7 +34,12 @@ DEMO_USERS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("revisit", "revisit", (DISTRICT,), "赵敏 (revisit team)"),
     ("reviewer", "reviewer", (DISTRICT,), "陈静 (reviewer)"),
     ("admin", "admin", (DISTRICT,), "刘洋 (admin)"),
+    ("leader", "leader", (DISTRICT,), "王局长 (leader)"),
 )
+# Cases the demo leader holds (包案): the key KTV case, with an instruction of theirs, and
+# a street's construction site.
+LEADER_CASES = (2, 9)
+INSTRUCTION = "请东湖街道会同文化执法部门三日内现场核查，依法处理并及时答复投诉人。"
 
 # street index, channel, category, subject, address, (lat, lon), description, hours ago,
 # complainant, key
@@ -126,7 +131,9 @@ def seed_demo(*, only_if_empty: bool) -> bool:
             external_ref=f"DEMO-{now:%Y}-{n:04d}",
             complainant_name=who[0] if who else None,
             complainant_phone=who[1] if who else None,
+            leader_id=users["leader"].id if n in LEADER_CASES else None,
         )))
+    leaders.add_instruction(users["leader"], made[1].id, INSTRUCTION)
     field = {units[STREETS[i]].id: users[name]
              for i, name in enumerate(("inspector", "inspector2"))}
     for n, close in HANDLED:
@@ -140,6 +147,9 @@ def seed_demo(*, only_if_empty: bool) -> bool:
         if close:
             _acknowledge_flags(office, case)
             _phone_revisit(users["revisit"], case)
+            # Told the result (答复), as the checklist asks of hotline, letter and visit cases.
+            leaders.record_feedback(users["revisit"], case.id, "phone", utcnow(),
+                                    "已电话告知投诉人处理结果。")
             case = lifecycle.act(office, case.id, "approve", case.version,
                                  {"note": "材料齐全，同意办结。"})
     return True

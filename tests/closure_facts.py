@@ -34,11 +34,21 @@ def phone_revisit(**changes: Any) -> dict:
             **changes}
 
 
+def tell_complainant(api: Any, case_id: str, method: str = "phone") -> dict:
+    """The complainant told the result (答复), as the closure checklist asks of hotline,
+    letter and visit cases."""
+    answer = api.post(f"/api/cases/{case_id}/feedback", json={
+        "method": method, "told_at": datetime.now(UTC).isoformat(), "note": "已电话告知处理结果"})
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()
+
+
 def submit_ready(office: Any, inspector: Any, revisit: Any, case_id: str,
                  photo: bytes | None = None, **declared: object) -> dict:
     """An in-progress case handled in full: a night check with a meter reading and a photo
     on site, its flags explained by the office, the handling result submitted, then a
-    satisfied phone revisit. Returns the stored photo."""
+    satisfied phone revisit, and the complainant told the result. Returns the stored
+    photo."""
     check = night_visit(inspector, case_id, value_dba=52.0)
     stored = file_photo(inspector, case_id, photo or NOKIA.read_bytes(), visit_id=check,
                         **{"captured_at": datetime.now(UTC).isoformat(), **declared})
@@ -53,6 +63,7 @@ def submit_ready(office: Any, inspector: Any, revisit: Any, case_id: str,
     assert answer.status_code == 200, answer.get_json()
     answer = revisit.post(f"/api/cases/{case_id}/revisits", json=phone_revisit())
     assert answer.status_code == 201, answer.get_json()
+    tell_complainant(revisit, case_id)
     ready = office.get(f"/api/cases/{case_id}/closure-checklist").get_json()
     assert ready["ready"], ready
     return stored

@@ -168,6 +168,11 @@ def _make_people() -> None:
         ("revisit_b", "revisit", ["Street B"]),
     ):
         auth.create_user(username, PASSWORD, role, units)
+    # Leaders (领导) of the district and of each street, who hold cases (包案).
+    for username, units, name in (("lead_d", ["District"], "王局长"),
+                                  ("lead_a", ["Street A"], "李主任"),
+                                  ("lead_b", ["Street B"], "赵主任")):
+        auth.create_user(username, PASSWORD, "leader", units, display_name=name)
 
 
 @pytest.fixture()

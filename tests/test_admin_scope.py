@@ -105,7 +105,7 @@ def test_a_street_admin_unlocks_and_lists_only_people_of_their_street(app: Flask
     assert district.post(f"/api/users/{user_id('admin')}/unlock").status_code == 204
 
     listed = {p["username"] for p in street.get("/api/users").get_json()["items"]}
-    assert listed == {"insp_a", "reviewer_a", "admin_a"}
+    assert listed == {"insp_a", "reviewer_a", "admin_a", "lead_a"}
     wider = street.get(f"/api/users?unit={unit_id('District')}").get_json()["items"]
     assert {p["username"] for p in wider} == listed
     assert {"admin", "insp_b"} <= {p["username"] for p in
@@ -226,6 +226,8 @@ def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
         ("GET", "/api/archives.zip", f"/api/archives.zip?case={c}", None, 200),
         ("GET", "/api/cases/<case_id>/evidence", f"/api/cases/{c}/evidence", None, 200),
         ("GET", "/api/cases/<case_id>/visits", f"/api/cases/{c}/visits", None, 200),
+        ("GET", "/api/cases/<case_id>/instructions", f"/api/cases/{c}/instructions", None, 200),
+        ("GET", "/api/cases/<case_id>/feedback", f"/api/cases/{c}/feedback", None, 200),
         ("GET", "/api/cases/<case_id>/revisits", f"/api/cases/{c}/revisits", None, 200),
         ("GET", "/api/evidence/<evidence_id>", f"/api/evidence/{e}", None, 200),
         ("GET", "/api/evidence/<evidence_id>/original", f"/api/evidence/{e}/original", None,
@@ -251,6 +253,11 @@ def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
         ("PATCH", "/api/cases/<case_id>", f"/api/cases/{c}",
          lambda: {"version": version(), "subject": "改"}, 200),
         ("POST", "/api/cases/<case_id>/visits", f"/api/cases/{c}/visits", visit, 201),
+        ("POST", "/api/cases/<case_id>/feedback", f"/api/cases/{c}/feedback",
+         {"method": "phone", "told_at": datetime.now(UTC).isoformat()}, 201),
+        # No such leader: refused, but only once the case is found.
+        ("POST", "/api/cases/<case_id>/instructions", f"/api/cases/{c}/instructions",
+         {"text": "请督办", "leader_id": "no-such-leader"}, 422),
         ("POST", "/api/evidence/<evidence_id>/acknowledgements",
          f"/api/evidence/{e}/acknowledgements", {"code": o["flag"], "note": "已核实"}, 201),
         ("DELETE", "/api/webhooks/<hook_id>", f"/api/webhooks/{o['webhook']}", None, 200),

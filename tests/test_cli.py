@@ -72,6 +72,14 @@ def test_demo_seeds_a_fresh_database(tmp_path):  # type: ignore[no-untyped-def]
         # The inspector of the first street sees that street's cases only.
         listed = client.get("/api/cases?per_page=100").get_json()
         assert 0 < listed["total"] < len(CASES)
+        # The demo leader holds two cases (包案), one with an instruction of theirs.
+        leader = app.test_client()
+        assert leader.post("/api/auth/login", json={
+            "username": "leader", "password": DEMO_PASSWORD}).status_code == 200
+        held = leader.get("/api/cases?leader=me").get_json()["items"]
+        assert len(held) == 2
+        assert any(leader.get(f"/api/cases/{c['id']}/instructions").get_json()["items"]
+                   for c in held)
         assert "skipped" in run(app, "demo", "--if-empty").output
         db.session.remove()
         db.engine.dispose()

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from tests.closure_facts import night_visit as visit
+from tests.closure_facts import tell_complainant
 from tests.test_evidence import NOKIA, file_photo
 from tests.test_lifecycle import params_for, walk
 
@@ -28,7 +29,7 @@ def test_each_rule_is_met_by_what_is_recorded(app, as_user, make_case) -> None:
     case = make_case()
     before = rules(office, case["id"])
     assert set(before) == {"handling_result", "site_photo", "flags_explained", "noise_reading",
-                           "revisit"}
+                           "revisit", "feedback_given"}
     assert not any(r["met"] for c, r in before.items() if c != "flags_explained")
     assert before["flags_explained"]["met"]  # nothing filed, nothing to explain
 
@@ -72,6 +73,8 @@ def test_each_rule_is_met_by_what_is_recorded(app, as_user, make_case) -> None:
         "attempts": [{"at": (at - timedelta(hours=7 * i)).isoformat(), "outcome": "no_answer"}
                      for i in range(3)], "unreachable_reason": "三次未接"})
     assert answer.status_code == 201
+    assert not rules(office, case["id"])["feedback_given"]["met"]  # a 12345 case
+    tell_complainant(revisit, case["id"], "sms")
     done = office.get(f"/api/cases/{case['id']}/closure-checklist").get_json()
     assert done["ready"] is True, done
 

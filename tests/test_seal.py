@@ -19,7 +19,7 @@ from server.cli import cli
 from server.domain.fieldwork.evidence import final_key
 from server.extensions import db
 from server.models import Case, CaseEvent, Evidence, Measurement, Seal
-from tests.closure_facts import night_visit, submit_ready
+from tests.closure_facts import night_visit, submit_ready, tell_complainant
 from tests.conftest import SAMPLES, login, send_upload, store_cut_off
 from tests.test_evidence import declaration
 from tests.test_lifecycle import params_for, walk
@@ -61,7 +61,8 @@ def test_an_unmet_rule_refuses_approval_with_the_rules_and_writes_nothing(
     assert answer.status_code == 422
     body = answer.get_json()
     assert body["code"] == "closure.unmet"
-    assert [r["code"] for r in body["unmet"]] == ["site_photo", "noise_reading", "revisit"]
+    assert [r["code"] for r in body["unmet"]] == ["site_photo", "noise_reading", "revisit",
+                                                  "feedback_given"]
     assert all(r["why"]["zh"] and r["why"]["en"] and r["title"]["zh"] for r in body["unmet"])
     assert events(case_id) == before and seals(case_id) == 0
     assert db.session.get(Case, case_id).status == "submitted"
@@ -188,6 +189,7 @@ def test_a_sealed_case_takes_nothing_until_reopened_then_seals_anew(
     assert reopened["current"] is None and [s["number"] for s in reopened["seals"]] == [1]
     night_visit(inspector, case_id, value_dba=48.0)
     walk(inspector, case_id, ("submit", params_for("submit")))
+    tell_complainant(revisit, case_id)  # the new result, told since the reopen
     assert approve(office, case_id).status_code == 200
     again = office.get(f"/api/cases/{case_id}/seal").get_json()
     second = again["current"]

@@ -26,6 +26,7 @@ import { renderSettings } from "./views/settings.js";
 // Repeat complaints screens' imports (below this line)
 
 // Leaders screens' imports (below this line)
+import { isLeader } from "./leaders.js";
 
 // Each screen with the key of its title (the document title names the screen).
 const ROUTES = [
@@ -102,17 +103,18 @@ let navFor = null;
 
 function renderNav() {
   const role = state.session?.user?.role || "";
-  const key = `${role}:${getLang()}:${isManager()}`;  // isManager needs the vocabulary
+  const key = `${role}:${getLang()}:${isManager()}:${isLeader()}`;  // these need the vocabulary
   if (navFor === key) return;
   navFor = key;
   const office = isOffice();
   document.getElementById("nav").innerHTML = html`
-    <a href="#/cases">${office ? t("allCases") : t("myCases")}</a>
+    <a href="#/cases">${office || isLeader() ? t("allCases") : t("myCases")}</a>
     <a href="#/board">${t("board")}</a>
     <a href="#/map">${t("map")}</a>
     ${isManager() ? html`<a href="#/case-new" class="office-link">${t("newCase")}</a>
       <a href="#/samples" class="office-link">${t("samples")}</a>` : ""}
-    <a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>
+    ${isLeader() ? html`<a href="#/cases?leader=me" id="nav-held">${t("heldCases")}</a>` : ""}
+    ${isLeader() ? "" : html`<a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>`}
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}
     <a href="#/settings">${t("settings")}</a>`;
   renderStatus();

@@ -3,6 +3,7 @@
 // next milestone, overdue, key case ★ and the leader in charge (包案领导).
 import { t, term } from "./i18n.js";
 import { fmtDue, fmtTime, html } from "./ui.js";
+import { leaderName } from "./leaders.js";
 
 export function colourOf(item) {
   const d = item.deadline || item;
@@ -24,7 +25,8 @@ export function keyMark(item) {
 }
 
 export function leaderMark(item) {
-  return item.leader ? html`<span class="leader">${t("leader")}: ${item.leader}</span>` : "";
+  const name = leaderName(item);
+  return name ? html`<span class="leader">${t("leader")}: ${name}</span>` : "";
 }
 
 // The deadline in one line: chip, due, next milestone (and overdue, apart).
@@ -42,7 +44,7 @@ export function deadlineLine(item, { milestone = true } = {}) {
 
 // ---- filters shared by the board and the case list ----------------------------------
 // The filters the board and the list share; the board's carry on to the list.
-export const SHARED_FILTERS = ["unit", "channel", "category", "key", "from", "to"];
+export const SHARED_FILTERS = ["unit", "channel", "category", "key", "from", "to", "leader"];
 
 // A form's filters as the API's query: "from" and "to" are whole days in the office's
 // time, from the start of "from" to the end of "to".

@@ -244,6 +244,13 @@ const STRINGS = {
     platforms: "对接平台", platformsHint: "热线平台可调用推送接口（POST /api/intake/<来源>）直接送来案件，凭管理员为该来源生成的令牌（Authorization: Bearer）。同一工单编号重复推送只建一次案件。", platformDefaultUnit: "默认承办单位", platformNoUnit: "（未设置）", platformChannel: "渠道", platformNeedsUnit: "未设置默认承办单位：未写明单位的推送案件将被拒收。", tokenLabel: "令牌名称", tokenLabelHint: "如：市12345平台（正式）", newToken: "生成令牌", tokenOnce: "令牌只显示这一次，关闭后无法再查看，请立即复制并交给平台：", copy: "复制", tokenCopied: "已复制令牌", tokenCreated: "生成于", tokenLastUsed: "最近使用", tokenNeverUsed: "从未使用", tokenRevoked: "已吊销", revokeToken: "吊销", confirmRevokeToken: "吊销令牌“{label}”？使用它的平台将立即无法推送。",
     // Repeat complaints (keys below this line)
     // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
+    "event.leader_instruction": "领导批示", "event.complainant_informed": "答复投诉人",
+    "tl.leaderName": "批示领导", "tl.instruction": "批示内容", "tl.givenAt": "批示时间", "tl.toldAt": "答复时间", "tl.feedbackMethod": "答复方式",
+    instructions: "领导批示", noInstructions: "暂无领导批示", addInstruction: "记录领导批示", instructionLeader: "批示领导",
+    instructionGivenAt: "批示时间", instructionText: "批示内容", saveInstruction: "保存批示", instructionSaved: "领导批示已保存",
+    feedbackTitle: "答复投诉人", tellComplainant: "答复投诉人", feedbackMethod: "答复方式", feedbackToldAt: "答复时间",
+    feedbackNote: "答复内容（备注）", saveFeedback: "保存答复", feedbackSaved: "答复已记录", noFeedback: "尚未答复投诉人",
+    heldCases: "我包案的", leaderFilter: "包案领导", leaderText: "包案领导（手填，旧案件）",
     // Finding cases (keys below this line)
   },
   en: {
@@ -506,6 +513,13 @@ const STRINGS = {
     platforms: "Platforms", platformsHint: "A hotline platform can push cases to POST /api/intake/<source> with a token an admin made for that source (Authorization: Bearer). Pushing the same reference again creates nothing.", platformDefaultUnit: "Default unit", platformNoUnit: "(none)", platformChannel: "Channel", platformNeedsUnit: "No default unit: a pushed case that names no unit will be refused.", tokenLabel: "Token name", tokenLabelHint: "e.g. City 12345 platform (production)", newToken: "Make a token", tokenOnce: "The token is shown this once and cannot be seen again: copy it now and hand it to the platform:", copy: "Copy", tokenCopied: "Token copied", tokenCreated: "Made", tokenLastUsed: "Last used", tokenNeverUsed: "never used", tokenRevoked: "Revoked", revokeToken: "Revoke", confirmRevokeToken: "Revoke the token \u201c{label}\u201d? The platform using it can no longer push.",
     // Repeat complaints (keys below this line)
     // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
+    "event.leader_instruction": "Leader's instruction", "event.complainant_informed": "Complainant told",
+    "tl.leaderName": "Leader", "tl.instruction": "Instruction", "tl.givenAt": "Given at", "tl.toldAt": "Told at", "tl.feedbackMethod": "How",
+    instructions: "Leaders' instructions", noInstructions: "No leader's instruction yet", addInstruction: "Record a leader's instruction", instructionLeader: "Leader",
+    instructionGivenAt: "Given at", instructionText: "Instruction", saveInstruction: "Save the instruction", instructionSaved: "Instruction saved",
+    feedbackTitle: "Tell the complainant", tellComplainant: "Tell the complainant", feedbackMethod: "How", feedbackToldAt: "When",
+    feedbackNote: "What was said (note)", saveFeedback: "Save", feedbackSaved: "Feedback recorded", noFeedback: "The complainant has not been told yet",
+    heldCases: "Cases I hold", leaderFilter: "Leader in charge", leaderText: "Leader in charge (typed, older cases)",
     // Finding cases (keys below this line)
   },
 };

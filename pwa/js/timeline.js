@@ -3,8 +3,9 @@
 // A member without one is not shown (ids, hashes, internals), so the timeline never
 // shows a raw key; the same key may read differently by event kind (a visit's `kind` is
 // the kind of check, a survey respondent's is who was asked).
-import { getLang, t, term } from "./i18n.js";
+import { getLang, has, t, term } from "./i18n.js";
 import { fmtDue, fmtTime, html } from "./ui.js";
+import { feedbackName } from "./leaders.js";
 
 // A list read out: 、 in Chinese, a comma in English.
 const joined = (items) => items.join(getLang() === "zh" ? "、" : ", ");
@@ -29,7 +30,7 @@ const shortHash = (value) => (typeof value === "string" ? `${value.slice(0, 12)}
 // The case's fields an edit changed, by their names on the case form.
 const FIELD_NAMES = {
   channel: "channel", category: "category", subject: "subject", address: "address",
-  description: "description", received_at: "receivedAt", key: "keyFlag", leader: "leader",
+  description: "description", received_at: "receivedAt", key: "keyFlag", leader: "leader", leader_id: "leader",
   external_ref: "externalRef", unit_id: "unit", lat: "lat", lon: "lon",
   complainant_name: "complainantName", complainant_phone: "complainantPhone",
 };
@@ -84,6 +85,10 @@ export const FIELDS = {
   number: ["tl.sealNumber", count],
   evidence: ["tl.photos", count],
   sha256: ["tl.sha256", shortHash],
+  leader_name: ["tl.leaderName", text],
+  text: ["tl.instruction", text],
+  given_at: ["tl.givenAt", time],
+  told_at: ["tl.toldAt", time],
 };
 const ORDER = Object.keys(FIELDS);
 
@@ -91,6 +96,7 @@ const ORDER = Object.keys(FIELDS);
 export const BY_KIND = {
   visit_recorded: { kind: ["kind", vocab()] },
   revisit_respondent: { kind: ["respondentKind", vocab("respondent.")] },
+  complainant_informed: { method: ["tl.feedbackMethod", (value) => feedbackName(value)] },
 };
 
 // The event's data as "label: value" parts, a kind's own keys first, then in FIELDS' order.
@@ -117,7 +123,9 @@ export function eventSummary(data, kind = "") {
 // The kind's name; a kind this app does not know yet is "an entry", never its key.
 export function kindName(kind) {
   const name = term(`event.${kind}`);
-  return name === `event.${kind}` ? t("tl.event") : name;
+  if (name !== `event.${kind}`) return name;
+  // Kinds named among the app's strings (a context's own block of i18n.js).
+  return has(`event.${kind}`) ? t(`event.${kind}`) : t("tl.event");
 }
 
 // When an offline action was done by the phone and when the server got it; whether that

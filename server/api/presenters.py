@@ -48,7 +48,8 @@ def present_case(case: Case, now: datetime | None = None,
         **{k: getattr(case, k) for k in (
             "id", "channel", "category", "subject", "address", "description", "received_at",
             "unit_id", "key", "external_ref", "status", "version", "created_at",
-            "updated_at", "closed_at", "leader", "verdict", "result")},
+            "updated_at", "closed_at", "verdict", "result")},
+        "leader": present_leader(case),
         "assignees": [{"id": u.id, "name": u.display_name} for u in case.assignees],
         "co_units": [{"id": cu.unit_id, "name": cu.unit.name, "part": cu.part}
                      for cu in case.co_units],
@@ -60,6 +61,20 @@ def present_case(case: Case, now: datetime | None = None,
         "unit": {"id": case.unit.id, "name": case.unit.name},
         "deadline": present_deadline(deadline_of(case, now or utcnow())),
     }
+
+
+def present_leader(case: Case) -> dict[str, Any] | None:
+    """The leader in charge: the user (id, name), else the free text older cases keep
+    (id null)."""
+    if case.leader_user is not None:
+        return {"id": case.leader_user.id,
+                "name": case.leader_user.display_name or case.leader_user.username}
+    return {"id": None, "name": case.leader} if case.leader else None
+
+
+def leader_name(case: Case) -> str | None:
+    found = present_leader(case)
+    return found["name"] if found else None
 
 
 def case_fields(data: dict[str, Any]) -> dict[str, Any]:

@@ -71,7 +71,11 @@ class Case(Base):
     # platform's reference is unique within the platform (a re-sent row is a duplicate).
     intake_source: Mapped[str | None] = mapped_column(sa.String(40))
     status: Mapped[str] = mapped_column(sa.String(20), default="received", index=True)
-    leader: Mapped[str | None] = mapped_column(sa.String(120))  # 包案领导
+    leader: Mapped[str | None] = mapped_column(sa.String(120))  # 包案领导, free text (older cases)
+    # The leader in charge (包案领导) as a user with the leader role; when null, the free
+    # text above (cases from before leaders were users) is what the case shows.
+    leader_id: Mapped[str | None] = mapped_column(sa.String(36), sa.ForeignKey("users.id"),
+                                                  index=True)
     verdict: Mapped[str | None] = mapped_column(sa.String(20))  # 属实 / 部分属实 / 不属实
     result: Mapped[str | None] = mapped_column(sa.Text)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -108,6 +112,7 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     unit: Mapped[Unit] = relationship(lazy="joined")
+    leader_user: Mapped[User | None] = relationship(foreign_keys=[leader_id], lazy="selectin")
     assignees: Mapped[list[User]] = relationship(secondary=case_assignees, lazy="selectin",
                                                  order_by="User.username")
     co_units: Mapped[list[CaseUnit]] = relationship(lazy="selectin", cascade="all, delete-orphan",

@@ -125,6 +125,9 @@ def cover_rows(case: CaseSection, public: bool, tz: ZoneInfo = SHANGHAI) -> list
         ("调查结论", case.verdict),
         ("办理结果", case.result),
         ("回访情况", case.revisit),
+        *([("领导批示", "\n".join(case.instructions))]
+          if case.instructions and not public else []),
+        ("答复情况", case.feedback or "无"),
         ("监测数据", "\n".join(case.readings) if case.readings else "无"),
         ("照片", f"{len(case.photos)} 张"),
         ("审核人", case.approver),

@@ -51,6 +51,11 @@ class CaseSection:
     opinion: str = ""
     approved_at: datetime | None = None
     case_uuid: str = ""  # the case's id in the system (the appendix); case_id is printed
+    # Leaders' instructions (领导批示), oldest first, one line each: "王局长 2024年5月16日
+    # 09:00：请街道三日内办结" (never in a public file); and how and when the complainant
+    # was told the result (答复), e.g. "电话答复 2024年5月20日10:00 已告知整改情况".
+    instructions: tuple[str, ...] = ()
+    feedback: str = ""
 
 
 @dataclass(frozen=True)

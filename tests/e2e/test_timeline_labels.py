@@ -30,6 +30,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
                  "unit_id": ID, "rule": "1+3+5+7", "rule_version": 1},
     "updated": {"fields": ["received_at", "subject", "complainant_phone", "key"]},
     "complainant_revealed": {"reason": "电话回访，了解处理结果"},
+    "leader_instruction": {"leader_id": ID, "leader_name": "王局长", "text": "请三日内办结",
+                           "given_at": AT, "recorded_by": ID},
+    "complainant_informed": {"method": "sms", "told_at": AT, "note": "已短信告知处理结果",
+                             "recorded_by": ID},
     "dispatched": {"action": "dispatch", "from": "received", "unit_id": ID, "unit": "东湖街道",
                    "assignees": [{"id": ID, "name": "王建国"}]},
     "started": {"action": "start", "from": "dispatched", "note": "今晚夜查"},
@@ -79,7 +83,9 @@ EXPECTED = {
            "evidence_stored": ["摄影时间:", "提示: 照片无GPS、距案件地址较远"],
            "updated": ["修改内容: 受理时间、被投诉对象、投诉人电话"],
            "escalated": ["节点: 办结期限"], "reminded": ["节点: 催办", "迟发"],
-           "revisit_dissatisfied": ["不满意的受访者: 居民", "退回复核: 是"]},
+           "revisit_dissatisfied": ["不满意的受访者: 居民", "退回复核: 是"],
+           "leader_instruction": ["批示领导: 王局长", "批示内容: 请三日内办结", "批示时间:"],
+           "complainant_informed": ["答复方式: 短信答复", "答复时间:"]},
     "en": {"received": ["Received:", "Channel:", "Deadline rule: 1+3+5+7 version 1"],
            "submitted": ["Status before: In progress", "Verdict: Substantiated"],
            "evidence_stored": ["Flags: No GPS in photo, Far from the case"],
@@ -87,7 +93,8 @@ EXPECTED = {
            "revisit_recorded": ["Outcome: Reached"],
            "revisit_respondent": ["Who: Complainant"],
            "visit_recorded": ["Kind: Night check"],
-           "escalated": ["Milestone:"]},
+           "escalated": ["Milestone:"],
+           "complainant_informed": ["How: By SMS", "Told at:"]},
 }
 RAW = re.compile(r"\b[a-z]+_[a-z_]+\b|\bevent\.|\b(true|false|null|undefined|NaN)\b")
 # In Chinese, no English word but names (SHA-256, GPS, KB): a key or a value untranslated.

@@ -11,6 +11,8 @@ import { actionSpec, isField, isManager, isOffice, isRevisitor, loadQuestionnair
 import { label } from "../questionnaire.js";
 import { isAudio, respondentsBlock } from "../answers.js";
 import { errorText, fmtTime, html, safeUrl, toast } from "../ui.js";
+import { leaderName } from "../leaders.js";
+import { leaderBlocks, loadLeaderFacts, wireLeaderBlocks } from "./caseleaders.js";
 
 function flagChips(flags) {
   return flags.map((flag) => html`<span class="flag" title="${flag.message}">${term(flag.code)}${
@@ -171,7 +173,7 @@ function facts(item) {
       ${item.deadline?.overdue ? html`<b class="overdue">${t("overdue")}</b>` : ""}</p>
     <dl class="facts">
       <dt>${t("unit")}</dt><dd id="case-unit">${unit}</dd>
-      ${item.leader ? html`<dt>${t("leader")}</dt><dd class="leader" id="case-leader">${item.leader}</dd>` : ""}
+      ${leaderName(item) ? html`<dt>${t("leader")}</dt><dd class="leader" id="case-leader">${leaderName(item)}</dd>` : ""}
       ${item.assignees?.length ? html`<dt>${t("assignees")}</dt><dd id="case-assignees">${item.assignees.map((a) => a.name || a.display_name).join("、")}</dd>` : ""}
       ${complainantFact(item)}
       ${item.co_units?.length ? html`<dt>${t("coUnits")}</dt><dd>${item.co_units.map((u) => `${u.name}${u.part ? `（${u.part}）` : ""}`).join("、")}</dd>` : ""}
@@ -220,6 +222,7 @@ export async function renderCase(view, caseId) {
         <p class="muted small">${term(item.category)} · ${term(item.channel)}
           · ${t("receivedAt")} ${fmtTime(item.received_at)}</p>
         <p>${item.description}</p>
+        ${leaderBlocks(item, detail.leaders, (v.open_statuses || []).includes(item.status), v)}
         ${isManager() ? html`<p class="row">${(v.open_statuses || []).includes(item.status)
           ? html`<a class="button" id="edit-case" href="#/case/${caseId}/edit">${t("edit")}</a>` : ""}
           ${["submitted", "closed"].includes(item.status) ? html`<a class="button primary" id="review-case"
@@ -251,6 +254,7 @@ export async function renderCase(view, caseId) {
       ${item.status === "closed" || !isField() ? "" : html`<div class="actions">
         <button class="primary big" id="start-check">${t("startCheck")}</button>
       </div>`}`;
+    wireLeaderBlocks(view, item, refresh);
     view.querySelector("#start-check")?.addEventListener("click", () => {
       go(`#/check/${caseId}/${outbox.uuid()}`);
     });
@@ -347,7 +351,7 @@ export async function renderCase(view, caseId) {
 
   const load = async () => {
     try {
-      const [item, evidence, visits, timeline, revisits] = await Promise.all([
+      const [item, evidence, visits, timeline, revisits, leaders] = await Promise.all([
         api("GET", `/api/cases/${caseId}`),
         api("GET", `/api/cases/${caseId}/evidence`),
         api("GET", `/api/cases/${caseId}/visits`),
@@ -359,9 +363,10 @@ export async function renderCase(view, caseId) {
           if (error.status === 404 || error.status === 405) return { items: [] };
           throw error;
         }),
+        loadLeaderFacts(caseId),
       ]);
       detail = { item, evidence: evidence.items, visits: visits.items, timeline: timeline.items,
-        revisits: revisits.items };
+        revisits: revisits.items, leaders };
       await setCache(`case:${caseId}`, detail);
       await draw();
       return true;

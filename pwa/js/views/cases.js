@@ -9,6 +9,8 @@ import { t, term } from "../i18n.js";
 import { bell } from "../notifications.js";
 import { cachedGet, isManager, isOffice, isRevisitor, state, vocab } from "../state.js";
 import { distanceM, errorText, fmtDistance, fmtTime, html } from "../ui.js";
+import { isLeader } from "../leaders.js";
+import { leaderSelect } from "./office/board.js";
 
 // Most urgent first: earliest due, key cases first among equals.
 export function byUrgency(a, b) {
@@ -45,7 +47,7 @@ const FILTERS_KEY = "fieldcase.filters";
 // A number looked up stays in this page's memory only: never in the browser's storage.
 let phoneQuery = "";
 
-function filtersForm(filters, v, units) {
+function filtersForm(filters, v, units, leaders = []) {
   const options = (values, selected) => [html`<option value="">${t("any")}</option>`,
     ...values.map((x) => html`<option value="${x}" ${x === selected ? "selected" : ""}>${term(x)}</option>`)];
   // On a phone the list (and the revisit team's tasks) comes first: the filters fold, as
@@ -74,6 +76,7 @@ function filtersForm(filters, v, units) {
       <label>${t("deadline")} <select name="colour">${options([...(v.colours || []), "overdue"], filters.colour)}</select></label>
       <label>${t("keyOnly")} <select name="key"><option value="">${t("any")}</option>
         <option value="true" ${filters.key === "true" ? "selected" : ""}>${t("yes")}</option></select></label>
+      ${leaderSelect(filters.leader, leaders)}
       <label>${t("sortBy")} <select name="sort">
         <option value="received">${t("sortNewest")}</option>
         <option value="due" ${filters.sort === "due" ? "selected" : ""}>${t("sortUrgent")}</option></select></label>
@@ -82,7 +85,10 @@ function filtersForm(filters, v, units) {
 }
 
 export async function renderCases(view, query = null) {
-  const office = isOffice();
+  // A leader reads the office's list of their units' cases, with its filters (their own,
+  // 我包案的, first).
+  const leader = isLeader();
+  const office = isOffice() || leader;
   const v = await vocab();
   if (query != null) {
     // Opened from a link (the board's counts, "see all"): its filters, kept for this tab
@@ -90,15 +96,20 @@ export async function renderCases(view, query = null) {
     sessionStorage.setItem(FILTERS_KEY, JSON.stringify(Object.fromEntries(new URLSearchParams(query))));
     history.replaceState(history.state, "", "#/cases");
   }
-  const filters = JSON.parse(sessionStorage.getItem(FILTERS_KEY) || "{}");
+  const stored = sessionStorage.getItem(FILTERS_KEY);
+  const filters = JSON.parse(stored || "{}");
+  if (leader && stored === null) filters.leader = "me";
   let units = [];
+  let leaders = [];
   if (office) {
     try { units = (await cachedGet("/api/units")).items || []; } catch { units = []; }
+    try { leaders = (await cachedGet("/api/leaders")).items || []; } catch { leaders = []; }
   }
+  const title = leader && filters.leader === "me" ? t("heldCases") : office ? t("allCases") : t("myCases");
   const cacheKey = office ? "cases:office" : "cases:mine";
   // The office ticks closed cases to download their files together (the server's office
   // role set: the revisit team makes no closure files).
-  const batching = office && isManager();
+  const batching = isManager();
   const selected = new Set();
   // Two photos a page, and the batch by closing period: kept for the session.
   let perPage = sessionStorage.getItem("fieldcase.perPage") === "2" ? 2 : 1;
@@ -137,11 +148,11 @@ export async function renderCases(view, query = null) {
     const picked = closed.length ? selected : null;
     view.innerHTML = html`
       <section>
-        <div class="title-row"><h1>${office ? t("allCases") : t("myCases")}</h1>
+        <div class="title-row"><h1 id="cases-title">${title}</h1>
           ${isManager() ? html`<a class="button" id="new-case" href="#/case-new">＋ ${t("newCase")}</a>` : ""}
           <span class="bell-slot"></span></div>
         <div id="tasks-slot"></div>
-        ${office ? filtersForm(filters, v, units) : ""}
+        ${office ? filtersForm(filters, v, units, leaders) : ""}
         ${note ? html`<p class="muted small" role="status">${note}</p>` : ""}
         ${office && shown.total !== null ? html`<p class="muted small" id="case-total">${t("total")} ${shown.total}${shown.exact ? "" : "+"}</p>` : ""}
         ${batching ? periodBar(period, units, { perPage }) : ""}

@@ -25,7 +25,7 @@ from server.api.cases.schemas import (
     UnitListSchema,
     VocabSchema,
 )
-from server.api.presenters import absolute, present_case
+from server.api.presenters import absolute, leader_name, present_case
 from server.api.security import current_user, last_contact, load_user
 from server.domain.accounts import roles, scope
 from server.domain.accounts.roles import ADMIN_ROLES, FIELD_ROLES, OFFICE_ROLES, REVISIT_ROLES
@@ -111,8 +111,8 @@ def _lite(case: Case, now: Any) -> dict[str, Any]:
     colour = "overdue" if overdue else (told.colour if told else "none")
     return {"id": case.id, "subject": case.subject, "address": case.address,
             "unit": {"id": case.unit.id, "name": case.unit.name}, "status": case.status,
-            "key": case.key, "leader": case.leader, "due_at": case.due_at,
-            "colour": colour, "overdue": overdue}
+            "key": case.key, "leader": leader_name(case), "leader_id": case.leader_id,
+            "due_at": case.due_at, "colour": colour, "overdue": overdue}
 
 
 @blp.route("/board")
@@ -171,7 +171,7 @@ def notification_list():  # type: ignore[no-untyped-def]
     return {"items": [{"id": n.id, "case_id": c.id, "subject": c.subject, "kind": n.kind,
                        "milestone": n.milestone, "at": n.created_at, "due_at": n.due_at,
                        "unit": {"id": u.id, "name": u.name}, "key": c.key,
-                       "leader": c.leader, "data": n.data,
+                       "leader": leader_name(c), "data": n.data,
                        "unread": notifications.is_unread(user, n)}
                       for n, c, u in notifications.for_user(user)],
             "unread": notifications.unread(user), "seen_at": user.notifications_seen_at}
@@ -200,6 +200,7 @@ def vocabularies():  # type: ignore[no-untyped-def]
             "zone_classes": list(vocab.ZONE_CLASSES),
             "countings": list(deadlines.COUNTINGS),
             "revisit_methods": list(vocab.REVISIT_METHODS),
+            "feedback_methods": list(vocab.FEEDBACK_METHODS),
             "respondent_kinds": list(vocab.RESPONDENT_KINDS),
             "satisfaction": list(vocab.SATISFACTION),
             "attempt_outcomes": list(vocab.ATTEMPT_OUTCOMES),
@@ -212,7 +213,10 @@ def vocabularies():  # type: ignore[no-untyped-def]
             "audio_types": list(vocab.AUDIO_TYPES),
             "labels": labels.table(),
             "role_sets": {"office": list(OFFICE_ROLES), "field": list(FIELD_ROLES),
-                          "admin": list(ADMIN_ROLES), "revisit": list(REVISIT_ROLES)},
+                          "admin": list(ADMIN_ROLES), "revisit": list(REVISIT_ROLES),
+                          "leader": list(roles.LEADER_ROLES),
+                          "instruction": list(roles.INSTRUCTION_ROLES),
+                          "feedback": list(roles.FEEDBACK_ROLES)},
             "actions": lifecycle.describe(), "map": maps.tile_sources()}
 
 

@@ -48,6 +48,9 @@ class CaseCreateSchema(Schema):
     leader = _text(120, allow_none=True, metadata={"description": "包案领导: the leader in "
                                                    "personal charge of a key or repeat case."})
     external_ref = _text(120, allow_none=True)
+    leader_id = Text(allow_none=True, metadata={
+        "description": "包案领导 as a user (GET /api/leaders): an active leader of the case's "
+                       "unit or a unit above it (422 case.not_a_leader). Null: none."})
 
 
 class CaseUpdateSchema(CaseCreateSchema):
@@ -81,6 +84,8 @@ class CaseQuerySchema(Schema):
         "description": "Open cases whose deadline shows this colour now; overdue ones "
                        "stand apart (an overdue case is not red)."})
     key = fields.Boolean(metadata={"description": "Key cases (加星件) only, or none."})
+    leader = Text(metadata={"description": "Cases held by this leader (a user id), or `me`: "
+                            "the cases the current user holds (包案)."})
     mine = fields.Boolean(load_default=False, metadata={
         "description": "Only cases dispatched to me."})
     sort = Text(load_default="received", validate=validate.OneOf(("received", "due")),
@@ -134,7 +139,8 @@ class CaseSchema(Schema):
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     closed_at = fields.DateTime(allow_none=True)
-    leader = Text(allow_none=True)
+    leader = fields.Nested(lambda: LeaderRefSchema(), allow_none=True, metadata={
+        "description": "包案领导: {id, name}; id null for the free text of older cases."})
     verdict = Text(allow_none=True)
     result = Text(allow_none=True)
     assignees = fields.List(fields.Nested(UnitRefSchema), metadata={
@@ -146,6 +152,11 @@ class CaseSchema(Schema):
         "description": "Single case answers only: actions not offered, with why."})
     deadline = fields.Nested(DeadlineSchema, allow_none=True,
                              metadata={"description": "Null once the case is closed."})
+
+
+class LeaderRefSchema(Schema):
+    id = Text(allow_none=True)
+    name = Text()
 
 
 class CoUnitSchema(Schema):
@@ -243,6 +254,7 @@ class BoardQuerySchema(Schema):
     key = fields.Boolean()
     received_from = Aware(data_key="from", metadata={"description": "Received at or after."})
     received_to = Aware(data_key="to", metadata={"description": "Received before."})
+    leader = Text(metadata={"description": "Cases held by this leader (a user id), or `me`."})
 
 
 class MapQuerySchema(BoardQuerySchema):
@@ -268,7 +280,8 @@ class BoardCaseSchema(Schema):
     unit = fields.Nested(UnitRefSchema)
     status = Text()
     key = fields.Boolean()
-    leader = Text(allow_none=True)
+    leader = Text(allow_none=True, metadata={"description": "The leader in charge's name."})
+    leader_id = Text(allow_none=True)
     due_at = fields.DateTime(allow_none=True)
     colour = Text()
     overdue = fields.Boolean()
@@ -371,6 +384,8 @@ class VocabSchema(Schema):
     countings = fields.List(Text(), metadata={
         "description": "How a deadline rule counts: hours, calendar or working days."})
     revisit_methods = fields.List(Text())
+    feedback_methods = fields.List(Text(), metadata={
+        "description": "How the complainant was told the result (答复/反馈)."})
     respondent_kinds = fields.List(Text())
     satisfaction = fields.List(Text(), metadata={"description": "Best first."})
     attempt_outcomes = fields.List(Text(), metadata={
@@ -389,8 +404,10 @@ class VocabSchema(Schema):
                        "categories, channels, statuses, verdicts, satisfaction and "
                        "revisit_methods."})
     role_sets = fields.Dict(keys=Text(), values=fields.List(Text()), metadata={
-        "description": "Which roles are office (create, dispatch, review), field, admin "
-                       "and revisit (record revisits)."})
+        "description": "Which roles are office (create, dispatch, review), field, admin, "
+                       "revisit (record revisits), leader (领导: read and instruct), "
+                       "instruction (record leaders' instructions) and feedback (record "
+                       "telling the complainant)."})
     actions = fields.List(fields.Dict(), metadata={
         "description": "The transition table: action, from, to, roles, relation, params."})
     map = fields.Dict(metadata={"description": "Tile sources: {default, tiles: [{code, name, "

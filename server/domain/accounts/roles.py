@@ -16,7 +16,13 @@ OFFICE_ROLES = ("reviewer", "admin")
 # that are district-wide (require_district_admin) only an admin of the top unit changes.
 ADMIN_ROLES = ("admin",)
 # Leaders (领导) who hold key and repeat cases (包案) and write instructions (批示) on them.
+# A leader reads the cases of their units (scope), the board, list and map, and writes
+# instructions on cases in scope; being in no other set, a leader does not edit cases,
+# take lifecycle actions (approve...), reveal complainants, or read revisit answers.
 LEADER_ROLES = ("leader",)
+# Who records a leader's instruction: the leader (their own) and the office (a leader's
+# written or spoken instruction, on their behalf).
+INSTRUCTION_ROLES = ("leader", "reviewer", "admin")
 # Who may see a complainant's contact (to call them back), with a logged reason.
 REVEAL_ROLES = ("revisit", "reviewer", "admin")
 # Who records revisits (calls, door-to-door surveys) and files their photos and recordings.
@@ -25,6 +31,9 @@ REVISIT_ROLES = ("revisit", "reviewer", "admin")
 # hears their recordings: the office and the revisit team. Not the inspectors who handle
 # the cases: the answers judge their work and name the neighbours (need to know).
 ANSWER_ROLES = ("revisit", "reviewer", "admin")
+# Who records telling the complainant the result (答复/反馈): the office and the revisit
+# team, who call complainants back.
+FEEDBACK_ROLES = ("revisit", "reviewer", "admin")
 # Who files evidence: the field, and revisit teams (for their revisits only).
 EVIDENCE_ROLES = ("inspector", "revisit", "reviewer", "admin")
 

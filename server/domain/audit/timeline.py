@@ -24,6 +24,8 @@ GENESIS = "0" * 64
 KINDS: tuple[str, ...] = (
     # the case's record and the lifecycle's actions (cases.lifecycle.TRANSITIONS' events)
     "received", "updated", "complainant_revealed",
+    # leaders' instructions (领导批示) and telling the complainant the result (答复/反馈)
+    "leader_instruction", "complainant_informed",
     "dispatched", "started", "submitted", "approved", "returned", "reopened", "transferred",
     "extended", "co_handling", "supervised",
     # the clock's sweep

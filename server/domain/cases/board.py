@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from server.domain.accounts import scope
 from server.domain.cases import cases, deadline_rules
@@ -24,6 +25,8 @@ def board(user: User, now: datetime, **filters: Any) -> dict[str, Any]:
     colour with what a board card shows. Colours come from the cache the sweep keeps
     (Case.colour), computed only for the cases whose cached colour has lapsed."""
     given = {k: v for k, v in filters.items() if v is not None and v != ""}
+    if given.get("leader") == "me":  # a value, so the shared statement serves it too
+        given["leader"] = user.id
     if scope.sees_everything(user):
         # The same statement for everyone who sees every case: built once per set of
         # filters, run with this request's values.
@@ -70,10 +73,14 @@ def _statement(user: User, now: Any, filters: dict[str, Any]) -> sa.CompoundSele
         sa.func.row_number().over(partition_by=candidates.c.colour,
                                   order_by=(candidates.c.due_at, candidates.c.key.desc(),
                                             candidates.c.id)).label("rank")).subquery()
+    # The leader in charge by name: the user's, else the free text of older cases.
+    holder = aliased(User)
     cards = (sa.select(sa.literal("card"), Case.unit_id, Unit.name, ranked.c.colour,
                        ranked.c.rank, Case.id, Case.subject, Case.address, Case.status,
-                       Case.key, Case.leader, Case.due_at)
+                       Case.key, sa.func.coalesce(holder.display_name, Case.leader),
+                       Case.due_at, Case.leader_id)
              .join(ranked, ranked.c.id == Case.id).join(Unit, Unit.id == Case.unit_id)
+             .outerjoin(holder, holder.id == Case.leader_id)
              .where(ranked.c.rank <= PER_COLOUR, ranked.c.colour.in_(GROUPS)))
     return sa.union_all(counts, cards)
 
@@ -95,7 +102,8 @@ def _assemble(rows: list[sa.Row], now: datetime) -> dict[str, Any]:
             lists[row.colour].append({
                 "id": row.id, "subject": row.subject, "address": row.address,
                 "unit": {"id": row.unit_id, "name": row.unit_name}, "status": row.status,
-                "key": row.key, "leader": row.leader, "due_at": row.due_at,
+                "key": row.key, "leader": row.leader, "leader_id": row.leader_id,
+                "due_at": row.due_at,
                 "colour": row.colour, "overdue": row.colour == "overdue", "rank": row.n})
     for items in lists.values():
         items.sort(key=lambda card: card.pop("rank"))
@@ -109,7 +117,8 @@ _HEAD = (Case.id, Case.due_at, Case.key)
 # The card columns, empty in the count rows of the same statement.
 _NO_CARD = (sa.null().label("id"), sa.null().label("subject"), sa.null().label("address"),
             sa.null().label("status"), sa.cast(sa.null(), sa.Boolean).label("key"),
-            sa.null().label("leader"), sa.cast(sa.null(), Case.due_at.type).label("due_at"))
+            sa.null().label("leader"), sa.cast(sa.null(), Case.due_at.type).label("due_at"),
+            sa.null().label("leader_id"))
 
 
 def map_features(user: User, now: datetime, *, limit: int = 5000, **filters: Any

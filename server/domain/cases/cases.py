@@ -11,7 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, REVEAL_ROLES, require_role
 from server.domain.audit import audit, timeline
-from server.domain.cases import deadline_rules, hooks, lifecycle
+from server.domain.cases import deadline_rules, hooks, leaders, lifecycle
 from server.domain.cases.deadlines import ClockEvent
 from server.domain.core import privacy
 from server.domain.core.errors import Conflict, Forbidden, Invalid
@@ -21,7 +21,7 @@ from server.models import Case, CaseEvent, Unit, User, case_assignees
 from server.models.base import utcnow
 
 EDITABLE = ("channel", "category", "subject", "address", "description", "received_at", "key",
-            "leader", "external_ref", "unit_id", "lat", "lon", "complainant_name",
+            "leader", "leader_id", "external_ref", "unit_id", "lat", "lon", "complainant_name",
             "complainant_phone")
 COUNT_CAP = 1_000
 # Edits that move the clock: the deadline is recomputed (a new channel or key flag takes
@@ -44,6 +44,8 @@ def _check_unit(user: User, unit_id: str) -> None:
 def create_case(user: User, data: dict[str, Any]) -> Case:
     _require_office(user)
     _check_unit(user, data["unit_id"])
+    if data.get("leader_id"):
+        leaders.check_leader(data["unit_id"], data["leader_id"])
     return add_case(data, created_by=user.id)
 
 
@@ -76,7 +78,7 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
                is_open: bool | None = None, colour: str | None = None,
                key: bool | None = None, mine: bool = False, sort: str = "received",
                phone: str | None = None, received_from: datetime | None = None,
-               received_to: datetime | None = None,
+               received_to: datetime | None = None, leader: str | None = None,
                now: datetime | None = None, page: int = 1, per_page: int = 20
                ) -> tuple[list[Case], int]:
     """One page of the user's cases and the total matching, all in SQL.
@@ -88,7 +90,7 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
     now = now or utcnow()
     query = filtered(user, status=status, category=category, channel=channel, unit=unit,
                      q=q, is_open=is_open, key=key, received_from=received_from,
-                     received_to=received_to)
+                     received_to=received_to, leader=leader)
     if phone is not None:
         query = query.where(by_phone(user, phone))
     if mine:
@@ -123,11 +125,15 @@ def _given(value: object) -> bool:
 def filtered(user: User, *, status: str | None = None, category: str | None = None,
              channel: str | None = None, unit: str | None = None, q: str | None = None,
              is_open: bool | None = None, key: bool | None = None,
-             received_from: datetime | None = None, received_to: datetime | None = None
-             ) -> sa.Select:
+             received_from: datetime | None = None, received_to: datetime | None = None,
+             leader: str | None = None) -> sa.Select:
     """The user's cases narrowed by the list's filters (shared by the list, board, map).
-    A value may be a bind parameter, for a statement built once and run many times."""
+    A value may be a bind parameter, for a statement built once and run many times.
+    `leader`: a leader's user id, or "me" for the cases the user holds (包案)."""
     query = scope.cases_query(user)
+    if _given(leader):
+        mine = isinstance(leader, str) and leader == "me"  # not a bind parameter
+        query = query.where(Case.leader_id == (user.id if mine else leader))
     if _given(status):
         query = query.where(Case.status == status)
     if is_open is not None:
@@ -224,6 +230,10 @@ def update_case(user: User, case_id: str, changes: dict[str, Any], version: int)
         raise lifecycle.version_conflict(user, case, version)
     if "unit_id" in changes:
         _check_unit(user, changes["unit_id"])
+    if changes.get("leader_id") is not None and (
+            changes["leader_id"] != case.leader_id or "unit_id" in changes):
+        # The leader must be over the case's unit (its new one, when it moves too).
+        leaders.check_leader(changes.get("unit_id", case.unit_id), changes["leader_id"])
     changed = {k: v for k, v in changes.items() if k in EDITABLE and getattr(case, k) != v}
     for key, value in changed.items():
         setattr(case, key, value)

@@ -193,7 +193,10 @@ def payload(n: Notification, case: Case, unit: Unit) -> dict[str, Any]:
             # Raised well after due_at (a case entered late): not news of the moment.
             "late": bool((n.data or {}).get("late")),
             "case": {"id": case.id, "subject": case.subject, "address": case.address,
-                     "status": case.status, "key": case.key, "leader": case.leader,
+                     "status": case.status, "key": case.key,
+                     # The leader in charge by name: the user's, else older cases' text.
+                     "leader": case.leader_user.display_name if case.leader_user
+                     else case.leader,
                      "due_at": case.due_at, "external_ref": case.external_ref},
             "unit": {"id": unit.id, "name": unit.name}}
 

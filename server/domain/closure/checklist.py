@@ -9,6 +9,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -17,7 +18,7 @@ from server.domain.accounts.roles import OFFICE_ROLES, require_role
 from server.domain.audit import audit, timeline
 from server.domain.cases import hooks, lifecycle
 from server.domain.closure import revisit_review
-from server.domain.core import labels
+from server.domain.core import labels, runtime
 from server.domain.core.errors import Conflict, Invalid
 from server.domain.core.geo import distance_m
 from server.domain.core.uow import command
@@ -54,7 +55,8 @@ def checklist(user: User, case_id: str) -> dict[str, Any]:
 
 def evaluate(case: Case) -> dict[str, Any]:
     """Each rule that applies to the case, met or not, with why and what satisfies it."""
-    events = timeline.events(case.id, kinds=("submitted", "flag_acknowledged"))  # one read
+    events = timeline.events(case.id, kinds=("submitted", "flag_acknowledged", "reopened",
+                                             "complainant_informed"))  # one read
     submitted = [e.at for e in events if e.kind == "submitted"]
     until = submitted[-1] if submitted else utcnow()
     acks = {(e.data.get("evidence_id"), e.data.get("code"))
@@ -65,7 +67,8 @@ def evaluate(case: Case) -> dict[str, Any]:
               "site_photo": lambda r: _site_photo(r, case, evidence, until),
               "flags_explained": lambda r: _flags(r, evidence, acks),
               "noise_reading": lambda r: _noise(r, case),
-              "revisit": lambda r: _revisit(r, case)}
+              "revisit": lambda r: _revisit(r, case),
+              "feedback_given": lambda r: _feedback(r, events)}
     results = [checks[r["code"]](r) for r in rules_for(case)]
     return {"ready": all(r["met"] for r in results), "rules": results,
             "rules_version": closure_rules()["version"]}
@@ -140,6 +143,25 @@ def _noise(rule: dict[str, Any], case: Case) -> dict[str, Any]:
         return _result(rule, False, "没有可作为执法依据的声级计读数。",
                        "No meter reading valid for enforcement.")
     return _result(rule, False, "没有声级计读数。", "No meter reading recorded.")
+
+
+def _feedback(rule: dict[str, Any], events: list[Any]) -> dict[str, Any]:
+    """The complainant told the result (答复/反馈) since the case was last reopened: a
+    reopened case has a new result to tell."""
+    since = max((e.seq for e in events if e.kind == "reopened"), default=0)
+    told = [e for e in events if e.kind == "complainant_informed" and e.seq > since]
+    if not told:
+        return _result(rule, False, "尚未记录答复投诉人（方式和时间）。",
+                       "Telling the complainant the result (how and when) is not "
+                       "recorded yet.")
+    last = told[-1].data
+    tz = ZoneInfo(runtime.setting("LOCAL_TIMEZONE"))
+    at = datetime.fromisoformat(last["told_at"]).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    return _result(rule, True, f"已答复：{labels.label('feedback_methods', last['method'])}，"
+                   f"{at}。", f"Told: {labels.label('feedback_methods', last['method'], 'en')}"
+                   f", {at}.",
+                   [{"seq": e.seq, "method": e.data.get("method"),
+                     "told_at": e.data.get("told_at")} for e in told])
 
 
 def _revisit(rule: dict[str, Any], case: Case) -> dict[str, Any]:

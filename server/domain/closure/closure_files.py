@@ -30,6 +30,7 @@ from server.domain.fieldwork.evidence import thumb_key
 from server.extensions import db
 from server.models import (
     Case,
+    CaseEvent,
     ClosureFile,
     Evidence,
     Measurement,
@@ -56,7 +57,9 @@ CONTENT_TYPES = {
 }
 PERIODS = {"day": "昼间", "night": "夜间"}
 TITLES = {False: "环境信访案件办结材料", True: "环境信访案件办结公示"}
-LAYOUT_VERSION = 2  # 2: the cover with its sign-off block, the appendix, spread labels
+# 2: the cover with its sign-off block, the appendix, spread labels; 3: leaders'
+# instructions and the feedback to the complainant on the cover
+LAYOUT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -257,6 +260,7 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str,
     decisions = {s.id: manifests[s.id].get("decision") or {} for _c, s in chosen}
     store = runtime.storage()
     views = _sealed_views(chosen, public)
+    told = _instructions_and_feedback(chosen, public)
     sections = []
     for case_row, s in chosen:
         m, case = manifests[s.id], views[case_row.id]
@@ -281,10 +285,37 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str,
                 case_row.assignees, key=lambda u: (u.display_name, u.id))),
             opinion=decision.get("note") or "",
             approved_at=datetime.fromisoformat(decision["at"]) if decision.get("at") else None,
+            instructions=told[case_row.id][0], feedback=told[case_row.id][1],
             photos=[_photo(ev, case, base, store) for ev in listed]))
     return ClosurePacket(title=TITLES[public], public=public, generated_at=max(
         s.sealed_at for _c, s in chosen), cases=sections, office=_office(chosen),
         photos_per_page=per_page)
+
+
+def _instructions_and_feedback(chosen: list[tuple[Case, Seal]], public: bool
+                               ) -> dict[str, tuple[tuple[str, ...], str]]:
+    """Each case's leaders' instructions (oldest first) and the latest feedback to the
+    complainant, as recorded on its timeline before its seal (one query)."""
+    upto = {c.id: s.event_seq for c, s in chosen}
+    events = db.session.scalars(sa.select(CaseEvent).where(
+        CaseEvent.case_id.in_(list(upto)),
+        CaseEvent.kind.in_(("leader_instruction", "complainant_informed")))
+        .order_by(CaseEvent.case_id, CaseEvent.seq))
+    out: dict[str, tuple[list[str], str]] = {c.id: ([], "") for c, _s in chosen}
+    for ev in events:
+        if ev.seq >= upto[ev.case_id]:
+            continue
+        lines, feedback = out[ev.case_id]
+        d = ev.data
+        if ev.kind == "leader_instruction":
+            lines.append(f"{d['leader_name']} {render.when(datetime.fromisoformat(d['given_at']))}"
+                         f"：{d['text']}")
+        else:
+            note = "" if public or not d.get("note") else f" {d['note']}"
+            feedback = (f"{labels.label('feedback_methods', d['method'])} "
+                        f"{render.when(datetime.fromisoformat(d['told_at']))}{note}")
+        out[ev.case_id] = (lines, feedback)
+    return {k: (tuple(v[0]), v[1]) for k, v in out.items()}
 
 
 def _office(chosen: list[tuple[Case, Seal]]) -> str:

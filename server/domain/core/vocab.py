@@ -65,6 +65,8 @@ AUDIO_TYPES = ("audio/mp4", "audio/webm", "audio/ogg", "audio/mpeg")
 
 # Revisits (回访): how, whom, and what they said.
 REVISIT_METHODS = ("phone", "door", "questionnaire", "online")
+# How the complainant was told the result (答复/反馈).
+FEEDBACK_METHODS = ("phone", "sms", "letter", "in_person")
 RESPONDENT_KINDS = ("complainant", "resident", "business")
 # 满意 / 基本满意 / 不满意, best first.
 SATISFACTION = ("satisfied", "basically_satisfied", "dissatisfied")

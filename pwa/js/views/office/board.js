@@ -7,11 +7,19 @@ import { getCache, setCache } from "../../db.js";
 import { t, term } from "../../i18n.js";
 import { bell } from "../../notifications.js";
 import { cachedGet, vocab } from "../../state.js";
+import { isLeader } from "../../leaders.js";
 import { errorText, fmtDue, fmtTime, html } from "../../ui.js";
 
 const KEY = "fieldcase.boardFilters";
 
-function filtersForm(f, v, units) {
+// The leaders to filter by (GET /api/leaders); a leader also has "my cases" (leader=me).
+export function leaderSelect(selected, leaders) {
+  return html`<label>${t("leaderFilter")} <select name="leader" id="leader-filter"><option value="">${t("any")}</option>
+    ${isLeader() ? html`<option value="me" ${selected === "me" ? "selected" : ""}>${t("heldCases")}</option>` : ""}
+    ${leaders.map((l) => html`<option value="${l.id}" ${l.id === selected ? "selected" : ""}>${l.display_name}</option>`)}</select></label>`;
+}
+
+function filtersForm(f, v, units, leaders = []) {
   const options = (values, selected) => [html`<option value="">${t("any")}</option>`,
     ...values.map((x) => html`<option value="${x}" ${x === selected ? "selected" : ""}>${term(x)}</option>`)];
   return html`
@@ -24,6 +32,7 @@ function filtersForm(f, v, units) {
       <label>${t("category")} <select name="category">${options(v.categories || [], f.category)}</select></label>
       <label>${t("keyOnly")} <select name="key"><option value="">${t("any")}</option>
         <option value="true" ${f.key === "true" ? "selected" : ""}>${t("yes")}</option></select></label>
+      ${leaderSelect(f.leader, leaders)}
       <label>${t("from")} <input type="date" name="from" value="${f.from || ""}"></label>
       <label>${t("to")} <input type="date" name="to" value="${f.to || ""}"></label>
       <button type="submit">${t("filters")}</button>
@@ -101,6 +110,8 @@ export async function renderBoard(view) {
   const f = JSON.parse(sessionStorage.getItem(KEY) || "{}");
   let units = [];
   try { units = (await cachedGet("/api/units")).items || []; } catch { units = []; }
+  let leaders = [];
+  try { leaders = (await cachedGet("/api/leaders")).items || []; } catch { leaders = []; }
   const params = filterParams(f);
   const cacheKey = `board:${params}`;
   const draw = (board, note) => {
@@ -108,7 +119,7 @@ export async function renderBoard(view) {
     view.innerHTML = html`
       <section class="board" id="board">
         <div class="title-row"><h1>${t("board")}</h1><span class="bell-slot"></span></div>
-        ${filtersForm(f, v, units)}
+        ${filtersForm(f, v, units, leaders)}
         <p class="muted small" role="status">${note || `${t("lastUpdated")} ${fmtTime(board.at)}`}</p>
         ${board.calendar_missing_year ? html`<p class="error" role="alert" id="calendar-warning">${t("calendarMissing").replaceAll("{year}", board.calendar_missing_year)}</p>` : ""}
         ${table(board, colours, f)}

@@ -37,6 +37,9 @@ export async function renderCaseForm(view, caseId) {
   }
   let units = [];
   try { units = (await cachedGet("/api/units")).items || []; } catch { units = []; }
+  // Leaders in scope to hold the case (包案); the server checks they are over its unit.
+  let leaders = [];
+  try { leaders = (await cachedGet("/api/leaders")).items || []; } catch { leaders = []; }
   const options = (values, selected) => values.map((x) => html`<option value="${x}" ${x === selected ? "selected" : ""}>${term(x)}</option>`);
   const loc = item?.location;
   view.innerHTML = html`
@@ -62,8 +65,11 @@ export async function renderCaseForm(view, caseId) {
             <select id="f-unit" name="unit_id" required><option value=""></option>
               ${units.map((u) => html`<option value="${u.id}" ${u.id === (item?.unit_id || item?.unit?.id) ? "selected" : ""}>${u.name}</option>`)}</select>
             <label class="chip"><input type="checkbox" id="f-key" name="key" ${item?.key ? "checked" : ""}> ★ ${t("keyFlag")}</label>
-            <label for="f-leader">${t("leader")}</label>
-            <input id="f-leader" name="leader" value="${item?.leader || ""}">
+            <label for="f-leader-id">${t("leader")}</label>
+            <select id="f-leader-id" name="leader_id"><option value="">—</option>
+              ${leaders.map((l) => html`<option value="${l.id}" ${l.id === item?.leader?.id ? "selected" : ""}>${l.display_name}</option>`)}</select>
+            <label for="f-leader">${t("leaderText")}</label>
+            <input id="f-leader" name="leader" value="${item?.leader && !item.leader.id ? item.leader.name : ""}">
             <label for="f-ref">${t("externalRef")}</label>
             <input id="f-ref" name="external_ref" value="${item?.external_ref || ""}">
             <label for="f-cname">${t("complainantName")}</label>
@@ -155,7 +161,8 @@ export async function renderCaseForm(view, caseId) {
       description: data.get("description").trim(),
       received_at: new Date(data.get("received_at")).toISOString(),
       unit_id: data.get("unit_id"), key: form.querySelector("#f-key").checked,
-      leader: data.get("leader").trim() || null, external_ref: data.get("external_ref").trim() || null,
+      leader: data.get("leader").trim() || null, leader_id: data.get("leader_id") || null,
+      external_ref: data.get("external_ref").trim() || null,
       location: lat !== "" ? { lat: Number(lat), lon: Number(lon) } : null,
     };
     const name = data.get("complainant_name").trim();
@@ -175,7 +182,10 @@ export async function renderCaseForm(view, caseId) {
         const patch = { version: item.version };
         for (const [key, value] of Object.entries(body)) {
           const before = key === "location" ? item.location || null
-            : key === "received_at" ? new Date(item.received_at).toISOString() : item[key] ?? null;
+            : key === "received_at" ? new Date(item.received_at).toISOString()
+              : key === "leader_id" ? item.leader?.id ?? null
+                : key === "leader" ? (item.leader && !item.leader.id ? item.leader.name : null)
+                  : item[key] ?? null;
           if (JSON.stringify(value ?? null) !== JSON.stringify(before)
               && !(key === "received_at" && localInput(item.received_at) === data.get("received_at"))) {
             patch[key] = value;

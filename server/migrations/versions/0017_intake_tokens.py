@@ -1,6 +1,6 @@
 """intake: the platforms' tokens for the push API, stored hashed
 
-Revision ID: 0018
+Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-05 06:00:00
 
@@ -11,7 +11,7 @@ a revoked token stays, with who revoked it and when.
 from alembic import op
 import sqlalchemy as sa
 
-revision = "0018"
+revision = "0017"
 down_revision = "0016"
 branch_labels = None
 depends_on = None
