@@ -486,9 +486,7 @@ def _build(grid: _Grid, *, known_headers: Collection[str], max_rows: int, kind: 
                            f"rows: looked for at least {MIN_HEADER_MATCHES} of {looked_for}.",
                            looked_for=looked_for, rows=HEADER_SCAN_ROWS)
     _score, header0, nrows = best
-    headers = _fill_blanks(_header_names(head, header0, header0 + 1 if nrows == 2 else None,
-                                         spans, known))
-    width = len(headers)
+    names = _header_names(head, header0, header0 + 1 if nrows == 2 else None, spans, known)
     first_data = header0 + nrows
 
     if grid.bound - first_data > max_rows:  # may be over: count, without building rows
@@ -500,6 +498,14 @@ def _build(grid: _Grid, *, known_headers: Collection[str], max_rows: int, kind: 
 
     cells_of = grid.rows()
     _fill_merged_data(cells_of, grid.merges, first_data)
+    # A column with data under a blank header (a merged name's span that the format did
+    # not keep, as CSV and often .xls) is named too, never dropped.
+    used = max((_last_filled(row) for row in cells_of[first_data:]), default=0)
+    while names and not names[-1] and len(names) > used:
+        names.pop()
+    names.extend([""] * (used - len(names)))
+    headers = _fill_blanks(names)
+    width = len(headers)
     rows: list[tuple[int, list[object]]] = []
     for r in range(first_data, len(cells_of)):
         cells = [None if v == "" else v for v in cells_of[r][:width]]
@@ -510,6 +516,13 @@ def _build(grid: _Grid, *, known_headers: Collection[str], max_rows: int, kind: 
         rows.append((r + 1, cells))
     return Sheet(header_row=header0 + 1, headers=headers, rows=rows, format=kind,
                  header_rows=nrows, encoding=encoding)
+
+
+def _last_filled(row: list[object]) -> int:
+    for index in range(len(row) - 1, -1, -1):
+        if not _blank(row[index]):
+            return index + 1
+    return 0
 
 
 def _fill_merged_data(grid: list[list[object]], merges: list[tuple[int, int, int, int]],
@@ -553,7 +566,8 @@ def _header_names(grid: list[list[object]], upper: int, lower: int | None,
     child's name (lower) under a parent merged across columns, under a blank, or under a
     parent that is no field's name when the child is; else the upper name (a cell merged
     down over both rows keeps its name)."""
-    width = max(len(grid[upper]), len(grid[lower]) if lower is not None else 0)
+    width = max(len(grid[upper]), len(grid[lower]) if lower is not None else 0,
+                *(span[1] + span[2] for (r, _c), span in spans.items() if r == upper))
     names: list[str] = []
     for c in range(width):
         up = _cell(grid, upper, c)
@@ -575,9 +589,7 @@ def _header_names(grid: list[list[object]], upper: int, lower: int | None,
 
 def _fill_blanks(names: list[str]) -> list[str]:
     """No header blank, none repeated: a blank right of a name (a merged cell's span, or a
-    title left blank) is named after it (备注, 备注_2); trailing blanks are not columns."""
-    while names and not names[-1]:
-        names.pop()
+    title left blank) is named after it (备注, 备注_2)."""
     seen: dict[str, int] = {}
     out: list[str] = []
     last = ""
