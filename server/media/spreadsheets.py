@@ -19,7 +19,7 @@ import unicodedata
 import zipfile
 import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from xml.etree import ElementTree
 
 import python_calamine
@@ -89,7 +89,6 @@ class Sheet:
     # Rows of the header (1 or 2: a merged parent cell over its children's names).
     header_rows: int = 1
     encoding: str | None = None  # a CSV's text encoding
-    notes: list[str] = field(default_factory=list)  # what was done that a user may want to know
 
 
 def clean_header(value: object) -> str:
@@ -469,17 +468,19 @@ def _build(grid: _Grid, *, known_headers: Collection[str], max_rows: int, kind: 
     known = {clean_header(h) for h in known_headers} - {""}
     head = grid.head
     spans = _spans(grid.merges)
-    best: tuple[int, int, int] | None = None  # (score, row0, rows)
-    for r in range(min(HEADER_SCAN_ROWS, len(head))):
-        single = _header_names(head, r, None, spans, known)
-        score = sum(1 for name in single if name in known)
-        if best is None or score > best[0]:
-            best = (score, r, 1)
-        if r + 1 < len(head):
-            double = _header_names(head, r, r + 1, spans, known)
-            score2 = sum(1 for name in double if name in known)
-            if score2 > max(score, best[0]):
-                best = (score2, r, 2)
+    top = min(HEADER_SCAN_ROWS, len(head))
+    singles = [len(set(_header_names(head, r, None, spans, known)) & known)
+               for r in range(top)]
+    best: tuple[int, int, int] | None = None  # (score, row0, rows): the first best wins
+    for r in range(top):
+        if best is None or singles[r] > best[0]:
+            best = (singles[r], r, 1)
+        if r + 1 < top:
+            # Two rows are one header only when together they name more than either alone
+            # (a parent merged over its children), not a title row over the real header.
+            double = len(set(_header_names(head, r, r + 1, spans, known)) & known)
+            if double > max(singles[r], singles[r + 1], best[0]):
+                best = (double, r, 2)
     if best is None or best[0] < MIN_HEADER_MATCHES:
         looked_for = "、".join(sorted(known))
         raise SheetRefused(NO_HEADER, f"No header row found in the first {HEADER_SCAN_ROWS} "
@@ -572,8 +573,8 @@ def _header_names(grid: list[list[object]], upper: int, lower: int | None,
     for c in range(width):
         up = _cell(grid, upper, c)
         merged = spans.get((upper, c))
-        if merged is not None and _blank(up):
-            up = _cell(grid, merged[0], merged[1])
+        if merged is not None and _blank(up) and merged[0] == upper:
+            up = _cell(grid, merged[0], merged[1])  # across, not down from a row above
         name = clean_header(up)
         if lower is not None:
             child = clean_header(_cell(grid, lower, c))
