@@ -354,7 +354,7 @@ def _write_csv(path: Path, data: list[list[Any] | None], title_rows: int,
 HOSTILE_KINDS = ("renamed_pdf", "zip_bomb", "zip_many_parts", "macros", "xlsm",
                  "external_links", "external_target", "too_many_rows_csv",
                  "too_many_rows_xlsx", "encrypted", "corrupt_xlsx", "html_as_xls",
-                 "zip_not_sheet", "binary", "too_large")
+                 "zip_not_sheet", "binary", "too_large", "stray_cell", "lying_sizes")
 
 
 def minimal_xlsx(rows: list[list[Any]], *, extra: dict[str, bytes] | None = None,
@@ -498,4 +498,46 @@ def make_hostile(kind: str, *, max_rows: int = 50_000) -> tuple[bytes, str, str]
     if kind == "too_large":
         return codecs.BOM_UTF8 + b"a,b\n" + b"1,2\n" * (6 << 20), "工单.csv", \
             "import.too_large"
+    if kind == "stray_cell":
+        # A few hundred bytes whose one far cell would make the sheet 17 billion cells.
+        sheet = ('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.'
+                 'openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1">'
+                 '<c r="A1" t="inlineStr"><is><t>工单编号</t></is></c><c r="B1" '
+                 't="inlineStr"><is><t>来电时间</t></is></c></row><row r="1048576">'
+                 '<c r="XFD1048576"><v>1</v></c></row></sheetData></worksheet>')
+        return _replace_part(minimal_xlsx([["x"]]), "xl/worksheets/sheet1.xml",
+                             sheet.encode()), "工单.xlsx", "import.too_large"
+    if kind == "lying_sizes":
+        # A part whose central directory says 1 kB while it inflates to 16 MB.
+        data = minimal_xlsx(ok_rows, extra={"xl/sharedStrings.xml": b" " * (16 << 20)})
+        return _lie_about_size(data, b"xl/sharedStrings.xml", 1000), "工单.xlsx", \
+            "import.unreadable"
     raise ValueError(kind)
+
+
+def _replace_part(data: bytes, name: str, body: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, body if info.filename == name else src.read(info))
+    return out.getvalue()
+
+
+def _lie_about_size(data: bytes, name: bytes, size: int) -> bytes:
+    """The part's uncompressed size rewritten in its local header and the central
+    directory (the CRC left as it was)."""
+    out = bytearray(data)
+    at = 0
+    while (at := out.find(b"PK\x03\x04", at)) >= 0:
+        n = int.from_bytes(out[at + 26:at + 28], "little")
+        if out[at + 30:at + 30 + n] == name:
+            out[at + 22:at + 26] = size.to_bytes(4, "little")
+        at += 4
+    at = 0
+    while (at := out.find(b"PK\x01\x02", at)) >= 0:
+        n = int.from_bytes(out[at + 28:at + 30], "little")
+        if out[at + 46:at + 46 + n] == name:
+            out[at + 24:at + 28] = size.to_bytes(4, "little")
+        at += 4
+    return bytes(out)

@@ -21,6 +21,7 @@ from tests.intake_sheets import (
     HOSTILE_KINDS,
     KNOWN_HEADERS,
     REAL_FORMULA,
+    _replace_part,
     make_12345_sheet,
     make_hostile,
     minimal_xlsx,
@@ -113,16 +114,23 @@ def test_a_shared_formula_is_text_too() -> None:
                  'A2*2</f><v>2</v></c></row>'
                  '<row r="3"><c r="A3"><v>2</v></c><c r="B3"><f t="shared" si="0"/><v>4</v></c>'
                  "</row></sheetData></worksheet>")
-    data = minimal_xlsx([["x"]])
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
-        for info in src.infolist():
-            body = src.read(info)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                body = sheet_xml.encode()
-            dst.writestr(info.filename, body)
-    sheet = read_sheet(out.getvalue(), "s.xlsx", known_headers=KNOWN)
+    data = _replace_part(minimal_xlsx([["x"]]), "xl/worksheets/sheet1.xml", sheet_xml.encode())
+    sheet = read_sheet(data, "s.xlsx", known_headers=KNOWN)
     assert [row[1] for _n, row in sheet.rows] == ["=A2*2", "=A2*2"]
+
+
+def test_formulas_in_cells_without_a_reference_are_found_by_position() -> None:
+    # r= is optional in OOXML: such cells are placed one after another.
+    sheet_xml = ('<?xml version="1.0" encoding="UTF-8"?><x:worksheet xmlns:x="http://schemas.'
+                 'openxmlformats.org/spreadsheetml/2006/main"><x:sheetData>'
+                 '<x:row><x:c t="inlineStr"><x:is><x:t>工单编号</x:t></x:is></x:c>'
+                 '<x:c t="inlineStr"><x:is><x:t>诉求内容</x:t></x:is></x:c></x:row>'
+                 '<x:row><x:c><x:v>1</x:v></x:c><x:c t="str"><x:f>HYPERLINK("http://x",'
+                 '"点&amp;我")</x:f><x:v>点&amp;我</x:v></x:c></x:row>'
+                 "</x:sheetData></x:worksheet>")
+    data = _replace_part(minimal_xlsx([["x"]]), "xl/worksheets/sheet1.xml", sheet_xml.encode())
+    sheet = read_sheet(data, "s.xlsx", known_headers=KNOWN)
+    assert sheet.rows == [(2, [1.0, '=HYPERLINK("http://x","点&我")'])]
 
 
 def test_the_header_is_found_below_a_title_and_cleaned() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import html
 import io
 import re
 import unicodedata
@@ -37,6 +38,9 @@ ZIP_MAX_MEMBERS = 2_000
 ZIP_MAX_TOTAL = 400 * 1024 * 1024
 ZIP_MAX_RATIO = 200  # per member above ZIP_RATIO_FLOOR bytes inflated
 ZIP_RATIO_FLOOR = 1024 * 1024
+# A sheet's extent from A1 to its last cell (calamine holds it dense): 50,000 rows of 100
+# columns are 5 M; beyond 30 M it is a bomb or a stray cell far away, not an export.
+MAX_CELLS = 30_000_000
 
 NOT_A_SHEET = "import.not_a_sheet"
 TOO_LARGE = "import.too_large"
@@ -170,7 +174,7 @@ def _utf16_bom(data: bytes) -> bool:
 
 # ---- .xlsx -------------------------------------------------------------------------------
 
-def _read_xlsx(data: bytes) -> tuple[list[list[object]], list[tuple[int, int, int, int]], None]:
+def _read_xlsx(data: bytes) -> _Grid:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
@@ -202,8 +206,35 @@ def _read_xlsx(data: bytes) -> tuple[list[list[object]], list[tuple[int, int, in
             raise SheetRefused(EXTERNAL_LINKS, "The workbook links to other files: break "
                                "the links, save and import it again.")
     sheet_path = _first_sheet_path(parts)
-    formulas = _formulas(archive, sheet_path) if sheet_path else {}
+    body = b""
+    for info in infos:
+        if info.filename in parts:
+            continue
+        if info.filename == sheet_path:
+            body = _inflate(archive, info)
+        else:
+            _inflate_check(archive, info)  # what calamine will inflate, within its size
+    formulas = _formulas(body) if body else {}
+    _check_extent(body)
     return _calamine_grid(data, formulas)
+
+
+_ROW_NUMBER = re.compile(rb"<" + rb"(?:[A-Za-z_][\w.-]*:)?" + rb"row\b[^>]*?\br=\"(\d{1,7})\"")
+_CELL_COLUMN = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c\b[^>]*?\br=\"([A-Z]{1,3})\d")
+
+
+def _check_extent(body: bytes) -> None:
+    """calamine holds a sheet as one dense block from A1 to its last cell: one stray value
+    at XFD1048576 in a file of a few kB would make it 17 billion cells. The rows and
+    columns the XML names are counted first (one pass over the bytes)."""
+    last_row = max((int(m.group(1)) for m in _ROW_NUMBER.finditer(body)), default=0)
+    letters = max((m.group(1) for m in _CELL_COLUMN.finditer(body)),
+                  key=lambda x: (len(x), x), default=b"A")
+    columns = _column_index(letters.decode()) + 1
+    if last_row * columns > MAX_CELLS:
+        raise SheetRefused(TOO_LARGE, f"The sheet spans {last_row:,} rows and {columns:,} "
+                           "columns: too large to read (a stray cell far away?).",
+                           rows=last_row, columns=columns)
 
 
 def _check_zip(infos: list[zipfile.ZipInfo]) -> None:
@@ -237,6 +268,18 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         raise SheetRefused(ZIP_BOMB, "The workbook inflates beyond what it declares (a zip "
                            "bomb).", part=info.filename)
     return body
+
+
+def _inflate_check(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    """A part inflated and dropped, chunk by chunk: it must end at its declared size with
+    its CRC right (zipfile stops at the declared size, then checks the CRC), so a central
+    directory lying about sizes is caught before calamine inflates the part."""
+    try:
+        with archive.open(info) as member:
+            while member.read(1 << 20):
+                pass
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+        raise SheetRefused(UNREADABLE, "The file is damaged (not a readable .xlsx).") from exc
 
 
 def _inflate_small_parts(archive: zipfile.ZipFile,
@@ -291,42 +334,88 @@ def _first_visible(book: python_calamine.CalamineWorkbook) -> int:
 _CELL_REF = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
 
 
-def _formulas(archive: zipfile.ZipFile, path: str) -> dict[tuple[int, int], str]:
+# A formula element and the cell it sits in (in OOXML a cell's <f> comes first, right
+# after the cell's start tag): a scan of the bytes, several times faster than parsing every
+# cell of the sheet with ElementTree.
+_PREFIX = rb"(?:[A-Za-z_][\w.-]*:)?"
+_F_TAG = re.compile(rb"<" + _PREFIX + rb"f(?=[\s>/])")
+_F_ELEMENT = re.compile(rb"<" + _PREFIX + rb"f((?:\s[^>]*?)?)(?:/>|>(.*?)</" + _PREFIX + rb"f>)",
+                        re.DOTALL)
+_C_BEFORE = re.compile(rb"<" + _PREFIX + rb"c\s[^<>]*?\br=\"([A-Z]{1,3}[0-9]{1,7})\"[^<>]*>\s*$")
+_ATTR = re.compile(rb"""\b(t|si)=["']([^"']*)["']""")
+_WINDOW = 400  # bytes searched back from a <f> for its cell's start tag
+
+
+def _formulas(body: bytes) -> dict[tuple[int, int], str]:
     """{(row0, col0): "=formula"} of the sheet's formula cells, read from its XML: calamine
     gives a formula's cached result, which would store `点我` for a cell that holds
     =HYPERLINK("http://x","点我"). A shared formula's other cells get the text of the cell
     that defines it (untranslated: it is kept as text, never evaluated)."""
-    try:
-        info = archive.getinfo(path)
-    except KeyError:
-        return {}
-    body = _inflate(archive, info)
-    if b"<f" not in body and b":f" not in body:
-        return {}
+    found: dict[tuple[int, int], str] = {}
+    shared: dict[bytes, str] = {}
+    pending: list[tuple[tuple[int, int], bytes]] = []
+    for tag in _F_TAG.finditer(body):
+        start = tag.start()
+        cell = _C_BEFORE.search(body, max(0, start - _WINDOW), start)
+        element = _F_ELEMENT.match(body, start)
+        if element is None or cell is None:
+            return _formulas_parsed(body)  # unusual XML (a cell without r=): parse it all
+        ref = _CELL_REF.fullmatch(cell.group(1).decode())
+        assert ref is not None
+        where = (int(ref.group(2)) - 1, _column_index(ref.group(1)))
+        attrs = dict(_ATTR.findall(element.group(1) or b""))
+        text = html.unescape(element.group(2).decode("utf-8")) if element.group(2) else ""
+        if attrs.get(b"t") == b"shared" and b"si" in attrs:
+            if text:
+                shared[attrs[b"si"]] = text
+            else:
+                pending.append((where, attrs[b"si"]))
+                continue
+        if text:
+            found[where] = "=" + text
+    for where, index in pending:
+        if index in shared:
+            found[where] = "=" + shared[index]
+    return found
+
+
+def _formulas_parsed(body: bytes) -> dict[tuple[int, int], str]:
+    """The same, by parsing the sheet (cells without an r= attribute are counted along)."""
     found: dict[tuple[int, int], str] = {}
     shared: dict[str, str] = {}
     pending: list[tuple[tuple[int, int], str]] = []
+    row, col = -1, -1
     try:
-        for _event, element in ElementTree.iterparse(io.BytesIO(body), events=("end",)):
-            if element.tag != f"{_NS_MAIN}c":
-                if element.tag == f"{_NS_MAIN}row":
-                    element.clear()
+        for event, element in ElementTree.iterparse(io.BytesIO(body), events=("start", "end")):
+            tag = element.tag.rsplit("}", 1)[-1]
+            if event == "start":
+                if tag == "row":
+                    number = element.get("r")
+                    row = int(number) - 1 if number else row + 1
+                    col = -1
+                elif tag == "c":
+                    ref = _CELL_REF.fullmatch(element.get("r", ""))
+                    if ref:
+                        row, col = int(ref.group(2)) - 1, _column_index(ref.group(1))
+                    else:
+                        col += 1
                 continue
-            formula = element.find(f"{_NS_MAIN}f")
-            ref = _CELL_REF.fullmatch(element.get("r", ""))
-            if formula is None or ref is None:
+            if tag == "row":
+                element.clear()
+            if tag != "c":
                 continue
-            where = (int(ref.group(2)) - 1, _column_index(ref.group(1)))
-            text = formula.text or ""
-            index = formula.get("si")
+            formula = next((e for e in element if e.tag.rsplit("}", 1)[-1] == "f"), None)
+            if formula is None:
+                continue
+            text, index = formula.text or "", formula.get("si")
             if formula.get("t") == "shared" and index is not None:
                 if text:
                     shared[index] = text
                 else:
-                    pending.append((where, index))
+                    pending.append(((row, col), index))
                     continue
             if text:
-                found[where] = "=" + text
+                found[(row, col)] = "=" + text
     except ElementTree.ParseError as exc:
         raise SheetRefused(UNREADABLE, "The workbook's sheet is damaged.") from exc
     for where, index in pending:
@@ -501,20 +590,24 @@ def _build(grid: _Grid, *, known_headers: Collection[str], max_rows: int, kind: 
     _fill_merged_data(cells_of, grid.merges, first_data)
     # A column with data under a blank header (a merged name's span that the format did
     # not keep, as CSV and often .xls) is named too, never dropped.
-    used = max((_last_filled(row) for row in cells_of[first_data:]), default=0)
-    while names and not names[-1] and len(names) > used:
-        names.pop()
-    names.extend([""] * (used - len(names)))
-    headers = _fill_blanks(names)
+    named = len(names)
+    while named and not names[named - 1]:
+        named -= 1
+    body = cells_of[first_data:]
+    widest = max(map(len, body), default=0)
+    used = next((c + 1 for c in range(widest - 1, named - 1, -1)
+                 if any(c < len(row) and not _blank(row[c]) for row in body)), named)
+    headers = _fill_blanks(names[:used] + [""] * (used - len(names)))
     width = len(headers)
     rows: list[tuple[int, list[object]]] = []
-    for r in range(first_data, len(cells_of)):
-        cells = [None if v == "" else v for v in cells_of[r][:width]]
-        if all(_blank(c) for c in cells):
-            continue
+    for number, row in enumerate(body, start=first_data + 1):
+        cells = [None if v == "" else v for v in row[:width]]
+        filled = [c for c in cells if c is not None]
+        if not filled or all(c.__class__ is str and c.isspace() for c in filled):
+            continue  # a blank row: left out, its number skipped
         if len(cells) < width:
             cells.extend([None] * (width - len(cells)))
-        rows.append((r + 1, cells))
+        rows.append((number, cells))
     return Sheet(header_row=header0 + 1, headers=headers, rows=rows, format=kind,
                  header_rows=nrows, encoding=encoding)
 
