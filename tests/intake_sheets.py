@@ -354,7 +354,8 @@ def _write_csv(path: Path, data: list[list[Any] | None], title_rows: int,
 HOSTILE_KINDS = ("renamed_pdf", "zip_bomb", "zip_many_parts", "macros", "xlsm",
                  "external_links", "external_target", "too_many_rows_csv",
                  "too_many_rows_xlsx", "encrypted", "corrupt_xlsx", "html_as_xls",
-                 "zip_not_sheet", "binary", "too_large", "stray_cell", "lying_sizes")
+                 "zip_not_sheet", "binary", "too_large", "stray_cell", "lying_sizes",
+                 "renamed_doc", "xls_macros")
 
 
 def minimal_xlsx(rows: list[list[Any]], *, extra: dict[str, bytes] | None = None,
@@ -498,6 +499,16 @@ def make_hostile(kind: str, *, max_rows: int = 50_000) -> tuple[bytes, str, str]
     if kind == "too_large":
         return codecs.BOM_UTF8 + b"a,b\n" + b"1,2\n" * (6 << 20), "工单.csv", \
             "import.too_large"
+    if kind in ("renamed_doc", "xls_macros"):
+        # OLE2 containers (the directory's stream names are UTF-16): a Word file, and an
+        # .xls carrying a VBA project.
+        streams = ["WordDocument", "1Table"] if kind == "renamed_doc" else \
+            ["Workbook", "_VBA_PROJECT_CUR", "VBA"]
+        body = bytearray(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504)
+        for name in streams:
+            body += name.encode("utf-16-le") + b"\x00" * (128 - 2 * len(name))
+        return bytes(body), "工单.xls", ("import.not_a_sheet" if kind == "renamed_doc"
+                                       else "import.has_macros")
     if kind == "stray_cell":
         # A few hundred bytes whose one far cell would make the sheet 17 billion cells.
         sheet = ('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.'
