@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -29,6 +30,9 @@ MIDNIGHT = datetime(2025, 5, 15, 16, 0, tzinfo=UTC)  # 2025-05-16 00:00 in Shang
     ("2025年5月16日20时", EIGHT_PM),
     ("2025.5.16", MIDNIGHT),
     ("20250516", MIDNIGHT),
+    (20250516, MIDNIGHT),
+    (20250516.0, MIDNIGHT),
+    ("20250516200000", EIGHT_PM),
     ("２０２５/５/１６　２０：００", EIGHT_PM),
     ("  2025-05-16 20:00 ", EIGHT_PM),
     ("2025-05-16T20:00:00+08:00", EIGHT_PM),
@@ -47,14 +51,22 @@ def test_what_is_not_a_date(raw: object) -> None:
     assert caught.value.code == "import.bad_date"
 
 
-@pytest.mark.parametrize("raw", ["1999-12-31", "2999-01-01",
-                                 (datetime.now(UTC).date().replace(day=1).isoformat()[:4]
-                                  + "-12-31 23:59") if datetime.now(UTC).month < 12 else
-                                 "2999-01-01"])
-def test_dates_out_of_range(raw: str) -> None:
+def _local_text(moment: datetime) -> str:
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+
+
+@pytest.mark.parametrize("raw", ["1999-12-31 23:59", "2999-01-01", 36525.0,
+                                 _local_text(datetime.now(UTC) + timedelta(days=1, hours=1))])
+def test_dates_out_of_range(raw: object) -> None:
     with pytest.raises(CellError) as caught:
         cells.when(raw)
     assert caught.value.code == "import.date_out_of_range"
+
+
+def test_a_platform_clock_a_little_ahead_is_fine() -> None:
+    soon = datetime.now(UTC) + timedelta(hours=20)
+    assert cells.when(_local_text(soon)) <= soon
+    assert cells.when("2000-01-01 08:00") == datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def test_another_time_zone() -> None:

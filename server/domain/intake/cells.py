@@ -123,7 +123,10 @@ def _local(value: object) -> datetime:
     if isinstance(value, bool) or value is None:
         raise CellError(BAD_DATE, "Not a date.")
     if isinstance(value, int | float):
-        return _serial(float(value))
+        if float(value).is_integer() and 19_000_101 <= value <= 29_991_231:
+            value = str(int(value))  # 20250516 kept as a number: a compact date, not a serial
+        else:
+            return _serial(float(value))
     raw = unicodedata.normalize("NFKC", str(value)).strip()
     if not raw:
         raise CellError(BAD_DATE, "Not a date (empty).")
