@@ -355,7 +355,7 @@ HOSTILE_KINDS = ("renamed_pdf", "zip_bomb", "zip_many_parts", "macros", "xlsm",
                  "external_links", "external_target", "too_many_rows_csv",
                  "too_many_rows_xlsx", "encrypted", "corrupt_xlsx", "html_as_xls",
                  "zip_not_sheet", "binary", "too_large", "stray_cell", "lying_sizes",
-                 "renamed_doc", "xls_macros")
+                 "renamed_doc", "xls_macros", "xml_entities")
 
 
 def minimal_xlsx(rows: list[list[Any]], *, extra: dict[str, bytes] | None = None,
@@ -509,6 +509,15 @@ def make_hostile(kind: str, *, max_rows: int = 50_000) -> tuple[bytes, str, str]
             body += name.encode("utf-16-le") + b"\x00" * (128 - 2 * len(name))
         return bytes(body), "工单.xls", ("import.not_a_sheet" if kind == "renamed_doc"
                                        else "import.has_macros")
+    if kind == "xml_entities":
+        laughs = ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
+                  + "".join(f'<!ENTITY {chr(98 + i)} "' + f"&{chr(97 + i)};" * 10 + '">'
+                            for i in range(8))
+                  + ']><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/'
+                  'relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats'
+                  '.org/officeDocument/2006/relationships/worksheet" Target="worksheets/'
+                  'sheet1.xml" Note="&i;"/></Relationships>')
+        return minimal_xlsx(ok_rows, workbook_rels=laughs), "工单.xlsx", "import.unreadable"
     if kind == "stray_cell":
         # A few hundred bytes whose one far cell would make the sheet 17 billion cells.
         sheet = ('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.'

@@ -204,6 +204,14 @@ def test_csv_as_utf16_with_a_bom() -> None:
     assert sheet.rows == [(2, ["一", "2"])]
 
 
+def test_the_row_limit_with_old_mac_line_ends() -> None:
+    data = ("工单编号,来电时间\r" + "".join(f"GD{i},2\r" for i in range(11))).encode()
+    with pytest.raises(SheetRefused) as caught:
+        read_sheet(data, "mac.csv", known_headers=KNOWN, max_rows=10)
+    assert caught.value.params == {"limit": 10, "found": 11}
+    assert len(read_sheet(data, "mac.csv", known_headers=KNOWN, max_rows=11).rows) == 11
+
+
 def test_a_quoted_line_break_stays_in_its_cell() -> None:
     data = '工单编号,诉求内容\n1,"第一行\n第二行"\n2,x\n'.encode()
     sheet = read_sheet(data, "a.csv", known_headers=KNOWN)

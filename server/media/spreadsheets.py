@@ -197,6 +197,10 @@ def _read_xlsx(data: bytes) -> _Grid:
         raise SheetRefused(EXTERNAL_LINKS, "The workbook links to other files: break the "
                            "links (Data > Edit Links), save and import it again.")
     parts = _inflate_small_parts(archive, infos)
+    for name, body in parts.items():
+        if _has_dtd(body):
+            raise SheetRefused(UNREADABLE, "The workbook holds an XML document type "
+                               "declaration, which no spreadsheet program writes.", part=name)
     types = parts.get("[Content_Types].xml", b"")
     if b"macroEnabled" in types or b"vbaProject" in types:
         raise SheetRefused(HAS_MACROS, "The workbook is macro-enabled (.xlsm): save it as "
@@ -214,6 +218,9 @@ def _read_xlsx(data: bytes) -> _Grid:
             body = _inflate(archive, info)
         else:
             _inflate_check(archive, info)  # what calamine will inflate, within its size
+    if _has_dtd(body[:4096]):  # entities (a "billion laughs") have no place in a sheet
+        raise SheetRefused(UNREADABLE, "The workbook's sheet holds an XML document type "
+                           "declaration, which no spreadsheet program writes.")
     formulas = _formulas(body) if body else {}
     _check_extent(body)
     return _calamine_grid(data, formulas)
@@ -268,6 +275,10 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
         raise SheetRefused(ZIP_BOMB, "The workbook inflates beyond what it declares (a zip "
                            "bomb).", part=info.filename)
     return body
+
+
+def _has_dtd(body: bytes) -> bool:
+    return b"<!DOCTYPE" in body or b"<!ENTITY" in body
 
 
 def _inflate_check(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
@@ -533,7 +544,7 @@ def _csv_grid(text: str) -> _Grid:
         if len(head) >= HEADER_SCAN_ROWS + 2:
             break
     # A newline count bounds the records (a quoted cell may hold line breaks too).
-    bound = text.count("\n") + 1
+    bound = max(text.count("\n"), text.count("\r")) + 1  # old Macs ended lines with CR
     return _Grid(head=head, merges=[], bound=bound, rows=lambda: list(records()),
                  count_from=count_from, encoding=None)
 
