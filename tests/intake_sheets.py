@@ -355,7 +355,7 @@ HOSTILE_KINDS = ("renamed_pdf", "zip_bomb", "zip_many_parts", "macros", "xlsm",
                  "external_links", "external_target", "too_many_rows_csv",
                  "too_many_rows_xlsx", "encrypted", "corrupt_xlsx", "html_as_xls",
                  "zip_not_sheet", "binary", "too_large", "stray_cell", "lying_sizes",
-                 "renamed_doc", "xls_macros", "xml_entities")
+                 "renamed_doc", "xls_macros", "xml_entities", "xls_alloc_bomb")
 
 
 def minimal_xlsx(rows: list[list[Any]], *, extra: dict[str, bytes] | None = None,
@@ -509,6 +509,17 @@ def make_hostile(kind: str, *, max_rows: int = 50_000) -> tuple[bytes, str, str]
             body += name.encode("utf-16-le") + b"\x00" * (128 - 2 * len(name))
         return bytes(body), "工单.xls", ("import.not_a_sheet" if kind == "renamed_doc"
                                        else "import.has_macros")
+    if kind == "xls_alloc_bomb":
+        # Three bytes of a real .xls changed (found by fuzzing): calamine then asks for 74 GB
+        # at once, and a failed allocation aborts the process that reads it.
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            made = make_12345_sheet(Path(tmp) / "t.xls", "xls", rows=12)
+            data = bytearray(made.path.read_bytes())
+        for at, byte in ((5967, 200), (6829, 9), (6869, 176)):
+            assert data[at] == 0, "the sheet maker's .xls changed: find the bytes again"
+            data[at] = byte
+        return bytes(data), "工单.xls", "import.unreadable"
     if kind == "xml_entities":
         laughs = ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
                   + "".join(f'<!ENTITY {chr(98 + i)} "' + f"&{chr(97 + i)};" * 10 + '">'

@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from server.domain.core.privacy import normalise_phone
 from server.domain.intake import cells
@@ -141,3 +143,40 @@ def test_text_length() -> None:
     with pytest.raises(CellError) as caught:
         cells.text("abc", max_len=2)
     assert caught.value.code == "import.too_long"
+
+
+# ---- whatever a cell holds: a CellError or a value, never another exception -------------
+
+CELL = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
+                 st.text(), st.dates(), st.datetimes(),
+                 st.text(alphabet="0123456789０１２３４５６７８９/-.:年月日时分 　+()转Ee",
+                         max_size=30))
+
+
+@given(CELL)
+@example(10**400)  # no float holds it
+@example(float("inf"))
+@settings(max_examples=400, deadline=None)
+def test_any_cell_is_a_value_or_a_cell_error(value: object) -> None:
+    for parse in (cells.when, cells.phone):
+        try:
+            got = parse(value)
+        except CellError as exc:
+            assert exc.code.startswith("import.")
+            continue
+        if parse is cells.when:
+            assert got.tzinfo is UTC
+        elif got is not None:
+            assert got.replace("转", "").isdigit()
+    out = cells.text(value)
+    assert cells.text(out) == out  # cleaning twice changes nothing
+
+
+@given(st.sampled_from(["=", "+", "-", "@", "\t"]), st.text(), st.sampled_from(
+    ["", " ", "\u3000", "\u200b", "\u00a0 "]))
+@settings(max_examples=300, deadline=None)
+def test_formula_looking_text_is_never_altered_inside(start: str, rest: str, edge: str) -> None:
+    raw = edge + start + rest
+    out = cells.text(raw)
+    if out and cells.looks_like_formula(out):
+        assert out in raw  # only outer characters went

@@ -4,6 +4,7 @@ blank cells resolved, hostile files refused before heavy work (no database)."""
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
 import zipfile
 from pathlib import Path
@@ -11,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import xlsxwriter
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.domain.intake import cells
 from server.domain.intake.cells import CellError
@@ -298,3 +301,32 @@ def test_a_hidden_first_sheet_is_skipped() -> None:
 def test_refusal_codes_are_known() -> None:
     with pytest.raises(ValueError):
         SheetRefused("import.not_a_code", "x")
+
+
+# ---- whatever the bytes: a Sheet or a SheetRefused, never another exception ------------
+
+_VALID = minimal_xlsx([["工单编号", "来电时间"], ["GD1", "2025-05-16"], ["GD2", "=1+1"]])
+
+
+@given(st.lists(st.tuples(st.integers(0, len(_VALID) - 1), st.integers(0, 255)),
+                min_size=1, max_size=8))
+@settings(max_examples=300, deadline=None)
+def test_a_damaged_xlsx_is_read_or_refused(changes: list[tuple[int, int]]) -> None:
+    data = bytearray(_VALID)
+    for at, byte in changes:
+        data[at] = byte
+    with contextlib.suppress(SheetRefused):
+        read_sheet(bytes(data), "x.xlsx", known_headers=KNOWN)
+
+
+@given(st.one_of(st.binary(max_size=2000),
+                 st.text(max_size=500).map(lambda t: ("工单编号,来电时间\n" + t).encode()),
+                 st.text(max_size=500).map(lambda t: t.encode("gb18030", "replace"))))
+@settings(max_examples=300, deadline=None)
+def test_any_bytes_are_read_or_refused(data: bytes) -> None:
+    try:
+        sheet = read_sheet(data, "x.csv", known_headers=KNOWN)
+    except SheetRefused:
+        return
+    assert all(len(cells) == len(sheet.headers) for _n, cells in sheet.rows)
+    assert all(h for h in sheet.headers) and len(set(sheet.headers)) == len(sheet.headers)

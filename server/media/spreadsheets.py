@@ -15,10 +15,12 @@ import codecs
 import csv
 import html
 import io
+import pickle
 import re
+import subprocess
+import sys
 import unicodedata
 import zipfile
-import zlib
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from xml.etree import ElementTree
@@ -178,7 +180,7 @@ def _read_xlsx(data: bytes) -> _Grid:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+    except Exception as exc:  # zipfile raises many kinds on damaged bytes
         raise SheetRefused(UNREADABLE, "The file is damaged (not a readable .xlsx).") from exc
     names = {info.filename for info in infos}
     if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
@@ -269,7 +271,7 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     try:
         with archive.open(info) as member:
             body = member.read(info.file_size + 1)
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+    except Exception as exc:  # zipfile raises many kinds on damaged bytes (ValueError ...)
         raise SheetRefused(UNREADABLE, "The file is damaged (not a readable .xlsx).") from exc
     if len(body) > info.file_size:
         raise SheetRefused(ZIP_BOMB, "The workbook inflates beyond what it declares (a zip "
@@ -289,7 +291,7 @@ def _inflate_check(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
         with archive.open(info) as member:
             while member.read(1 << 20):
                 pass
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
+    except Exception as exc:  # zipfile raises many kinds on damaged bytes (ValueError ...)
         raise SheetRefused(UNREADABLE, "The file is damaged (not a readable .xlsx).") from exc
 
 
@@ -375,7 +377,8 @@ def _formulas(body: bytes) -> dict[tuple[int, int], str]:
         assert ref is not None
         where = (int(ref.group(2)) - 1, _column_index(ref.group(1)))
         attrs = dict(_ATTR.findall(element.group(1) or b""))
-        text = html.unescape(element.group(2).decode("utf-8")) if element.group(2) else ""
+        text = html.unescape(element.group(2).decode("utf-8", "replace")) \
+            if element.group(2) else ""
         if attrs.get(b"t") == b"shared" and b"si" in attrs:
             if text:
                 shared[attrs[b"si"]] = text
@@ -444,8 +447,60 @@ def _column_index(letters: str) -> int:
 
 # ---- .xls --------------------------------------------------------------------------------
 
+# calamine's .xls reader trusts sizes written in the file: a few damaged bytes make it ask
+# for tens of GB at once, and Rust aborts the whole process (a server worker) on a failed
+# allocation. So an .xls is read in a child process with its address space capped; the
+# format is legacy and its sheets at most 65,536 rows, so the child's start (~0.1 s) is
+# affordable.
+XLS_MEMORY_LIMIT = 2 * 1024 * 1024 * 1024
+XLS_TIMEOUT_S = 60
+_XLS_CHILD = """
+import io, pickle, resource, sys
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+import python_calamine as pc
+data = sys.stdin.buffer.read()
+try:
+    book = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    index = next((i for i, m in enumerate(book.sheets_metadata)
+                  if m.visible == pc.SheetVisibleEnum.Visible
+                  and m.typ == pc.SheetTypeEnum.WorkSheet), 0)
+    sheet = book.get_sheet_by_index(index)
+    merges = [(a[0], a[1], b[0], b[1]) for a, b in (sheet.merged_cell_ranges or [])]
+    answer = ("ok", sheet.to_python(skip_empty_area=False), merges)
+except pc.PasswordError:
+    answer = ("password",)
+except Exception as exc:
+    answer = ("error", type(exc).__name__)
+sys.stdout.buffer.write(pickle.dumps(answer))
+"""
+
+
 def _read_xls(data: bytes) -> _Grid:
-    return _calamine_grid(data, {})
+    try:
+        child = subprocess.run(
+            [sys.executable, "-I", "-c", _XLS_CHILD, str(XLS_MEMORY_LIMIT)], input=data,
+            capture_output=True, timeout=XLS_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise SheetRefused(UNREADABLE, "The workbook takes too long to read (damaged?).") \
+            from exc
+    answer = pickle.loads(child.stdout) if child.returncode == 0 and child.stdout else None
+    if answer is None or answer[0] == "error":
+        raise SheetRefused(UNREADABLE, "The workbook cannot be read (damaged, or saved by "
+                           "a program that wrote it wrongly).")
+    if answer[0] == "password":
+        raise SheetRefused(UNREADABLE, "The workbook is password-protected: save it "
+                           "without a password and import it again.")
+    _kind, grid, merges = answer
+    return _list_grid(grid, merges)
+
+
+def _list_grid(grid: list[list[object]], merges: list[tuple[int, int, int, int]]) -> _Grid:
+    def count_from(first: int) -> int:
+        return sum(1 for row in grid[first:] if not all(_blank(c) for c in row))
+
+    return _Grid(head=grid[:HEADER_SCAN_ROWS + 2], merges=merges, bound=len(grid),
+                 rows=lambda: grid, count_from=count_from)
 
 
 def _calamine_grid(data: bytes, formulas: dict[tuple[int, int], str]) -> _Grid:

@@ -81,11 +81,14 @@ def text(value: object, *, max_len: int | None = None) -> str:
         out = value.strftime("%H:%M")
     else:
         out = str(value)
+    spaced = out.strip(" \u3000\u00a0")
     stripped = out.strip(_EDGE)
-    if not looks_like_formula(out.lstrip(" \u3000\u00a0")):
-        out = stripped.translate(_FOLD)
+    if looks_like_formula(spaced):
+        out = spaced  # a leading tab or CR is part of what it is
+    elif looks_like_formula(stripped):
+        out = stripped  # behind a zero-width space: kept exactly too, never folded
     else:
-        out = out.strip(" \u3000\u00a0")
+        out = stripped.translate(_FOLD)
     if max_len is not None and len(out) > max_len:
         raise CellError(TOO_LONG, f"Longer than {max_len} characters ({len(out)}).")
     return out
@@ -123,6 +126,8 @@ def _local(value: object) -> datetime:
     if isinstance(value, bool) or value is None:
         raise CellError(BAD_DATE, "Not a date.")
     if isinstance(value, int | float):
+        if isinstance(value, int) and not 0 < value < 10**9:
+            raise CellError(BAD_DATE, "Not a date.")
         if float(value).is_integer() and 19_000_101 <= value <= 29_991_231:
             value = str(int(value))  # 20250516 kept as a number: a compact date, not a serial
         else:
