@@ -355,7 +355,8 @@ HOSTILE_KINDS = ("renamed_pdf", "zip_bomb", "zip_many_parts", "macros", "xlsm",
                  "external_links", "external_target", "too_many_rows_csv",
                  "too_many_rows_xlsx", "encrypted", "corrupt_xlsx", "html_as_xls",
                  "zip_not_sheet", "binary", "too_large", "stray_cell", "lying_sizes",
-                 "renamed_doc", "xls_macros", "xml_entities", "xls_alloc_bomb")
+                 "renamed_doc", "xls_macros", "xml_entities", "xls_alloc_bomb",
+                 "huge_counts")
 
 
 def minimal_xlsx(rows: list[list[Any]], *, extra: dict[str, bytes] | None = None,
@@ -520,6 +521,20 @@ def make_hostile(kind: str, *, max_rows: int = 50_000) -> tuple[bytes, str, str]
             assert data[at] == 0, "the sheet maker's .xls changed: find the bytes again"
             data[at] = byte
         return bytes(data), "工单.xls", "import.unreadable"
+    if kind == "huge_counts":
+        # A shared strings table that claims 4 billion entries: calamine reserves room for
+        # them all at once (tens of GB), and a failed allocation aborts the process.
+        import re
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            made = make_12345_sheet(Path(tmp) / "t.xlsx", "xlsx", rows=5)
+            data = made.path.read_bytes()
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            table = archive.read("xl/sharedStrings.xml")
+        table = re.sub(rb'count="\d+" uniqueCount="\d+"',
+                       b'count="4000000000" uniqueCount="4000000000"', table)
+        return _replace_part(data, "xl/sharedStrings.xml", table), "工单.xlsx", \
+            "import.unreadable"
     if kind == "xml_entities":
         laughs = ('<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
                   + "".join(f'<!ENTITY {chr(98 + i)} "' + f"&{chr(97 + i)};" * 10 + '">'

@@ -189,6 +189,16 @@ def test_merged_cells_in_xlsx() -> None:
     assert [row[2] for _n, row in sheet.rows] == ["a", "两行合并", "两行合并"]
 
 
+def test_a_merge_to_the_last_column_stays_small() -> None:
+    def build(book, ws) -> None:
+        ws.write_row("A1", ["工单编号", "来电时间"])
+        ws.merge_range(0, 2, 1, 16383, "备注")  # C1:XFD2, over the header and a row
+        ws.write_row("A3", ["GD1", "2025-05-16"])
+    sheet = read_sheet(_xlsx(build), "m.xlsx", known_headers=KNOWN)
+    assert len(sheet.headers) < 100 and sheet.headers[:3] == ["工单编号", "来电时间", "备注"]
+    assert sheet.rows[-1] == (3, ["GD1", "2025-05-16", *[None] * (len(sheet.headers) - 2)])
+
+
 def test_cells_as_the_file_has_them(tmp_path: Path) -> None:
     made = make_12345_sheet(tmp_path / "t.xlsx", "xlsx", rows=12, bad=False)
     kinds = {type(v).__name__ for _n, row in _read(made.path).rows for v in row}

@@ -2,9 +2,11 @@
 
 Pure: bytes in, a `Sheet` out (no models, no domain). The file as a whole is refused with
 `SheetRefused` before any heavy work when it is not a spreadsheet, too large, a zip bomb,
-carries macros or external links, or cannot be read. Reading is python-calamine's; only
-the formulas of an .xlsx are read from the sheet's XML, so a cell holding
-`=HYPERLINK("http://x","点我")` comes back as that TEXT, never as its cached result.
+carries macros or external links, or cannot be read. Reading is python-calamine's, in a
+child process with capped memory (calamine trusts sizes in the file, and Rust aborts the
+process on a failed allocation); only the formulas of an .xlsx are read from the sheet's
+XML, so a cell holding `=HYPERLINK("http://x","点我")` comes back as that TEXT, never as
+its cached result.
 
 Cells come back as the file has them (str, int, float, bool, datetime, date, time or None):
 no stripping here; server.domain.intake.cells cleans them per field."""
@@ -25,8 +27,6 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
-import python_calamine
-
 __all__ = ["DEFAULT_MAX_BYTES", "HEADER_SCAN_ROWS", "Sheet", "SheetRefused", "clean_header",
            "read_sheet"]
 
@@ -43,6 +43,7 @@ ZIP_RATIO_FLOOR = 1024 * 1024
 # A sheet's extent from A1 to its last cell (calamine holds it dense): 50,000 rows of 100
 # columns are 5 M; beyond 30 M it is a bomb or a stray cell far away, not an export.
 MAX_CELLS = 30_000_000
+MAX_HEADER_SPAN = 1_000  # columns a merged header cell is followed across, at most
 
 NOT_A_SHEET = "import.not_a_sheet"
 TOO_LARGE = "import.too_large"
@@ -114,9 +115,9 @@ def read_sheet(data: bytes, filename: str, *, known_headers: Collection[str],
             "imported at once.", size=len(data), limit=max_bytes)
     kind = _sniff(data, filename)
     if kind == "xlsx":
-        grid = _read_xlsx(data)
+        grid = _read_xlsx(data, max_rows)
     elif kind == "xls":
-        grid = _read_xls(data)
+        grid = _calamine_grid(data, {}, max_rows)
     else:
         text, encoding = _decode_csv(data)
         grid = _csv_grid(text)
@@ -176,7 +177,7 @@ def _utf16_bom(data: bytes) -> bool:
 
 # ---- .xlsx -------------------------------------------------------------------------------
 
-def _read_xlsx(data: bytes) -> _Grid:
+def _read_xlsx(data: bytes, max_rows: int) -> _Grid:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
@@ -225,7 +226,7 @@ def _read_xlsx(data: bytes) -> _Grid:
                            "declaration, which no spreadsheet program writes.")
     formulas = _formulas(body) if body else {}
     _check_extent(body)
-    return _calamine_grid(data, formulas)
+    return _calamine_grid(data, formulas, max_rows)
 
 
 _ROW_NUMBER = re.compile(rb"<" + rb"(?:[A-Za-z_][\w.-]*:)?" + rb"row\b[^>]*?\br=\"(\d{1,7})\"")
@@ -336,14 +337,6 @@ def _first_sheet_path(parts: dict[str, bytes]) -> str | None:
     return None
 
 
-def _first_visible(book: python_calamine.CalamineWorkbook) -> int:
-    for index, meta in enumerate(book.sheets_metadata):
-        if meta.visible == python_calamine.SheetVisibleEnum.Visible and \
-                meta.typ == python_calamine.SheetTypeEnum.WorkSheet:
-            return index
-    return 0
-
-
 _CELL_REF = re.compile(r"([A-Z]{1,3})([0-9]{1,7})")
 
 
@@ -447,19 +440,25 @@ def _column_index(letters: str) -> int:
 
 # ---- .xls --------------------------------------------------------------------------------
 
-# calamine's .xls reader trusts sizes written in the file: a few damaged bytes make it ask
-# for tens of GB at once, and Rust aborts the whole process (a server worker) on a failed
-# allocation. So an .xls is read in a child process with its address space capped; the
-# format is legacy and its sheets at most 65,536 rows, so the child's start (~0.1 s) is
-# affordable.
-XLS_MEMORY_LIMIT = 2 * 1024 * 1024 * 1024
-XLS_TIMEOUT_S = 60
-_XLS_CHILD = """
+# calamine trusts sizes written in the file: a few damaged bytes of an .xls, or a shared
+# strings table claiming 4 billion entries in an .xlsx, make it ask for tens of GB at once,
+# and Rust aborts the whole process (a server worker) when an allocation fails. So calamine
+# runs in a child process with its address space capped; it sends back the first rows, the
+# merges, how many non-blank rows lie below each of those first rows, and every row only
+# when the sheet can be within the row limit (so 50,001 rows are counted, not sent).
+# The child costs about 0.1 s to start (bench/bench_intake_read.py prints it).
+CHILD_MEMORY_LIMIT = 2 * 1024 * 1024 * 1024
+CHILD_TIMEOUT_S = 120
+_CHILD = """
 import io, pickle, resource, sys
-limit = int(sys.argv[1])
+limit, max_rows, scan = (int(a) for a in sys.argv[1:4])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 import python_calamine as pc
 data = sys.stdin.buffer.read()
+
+def blank(value):
+    return value is None or (isinstance(value, str) and not value.strip())
+
 try:
     book = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
     index = next((i for i, m in enumerate(book.sheets_metadata)
@@ -467,23 +466,30 @@ try:
                   and m.typ == pc.SheetTypeEnum.WorkSheet), 0)
     sheet = book.get_sheet_by_index(index)
     merges = [(a[0], a[1], b[0], b[1]) for a, b in (sheet.merged_cell_ranges or [])]
-    answer = ("ok", sheet.to_python(skip_empty_area=False), merges)
+    grid = sheet.to_python(skip_empty_area=False)
+    filled = [not all(blank(c) for c in row) for row in grid]
+    below = [sum(filled[r:]) for r in range(scan + 1)]
+    answer = ("ok", grid[:scan], merges, below, len(grid),
+              grid if below[-1] <= max_rows else None)
 except pc.PasswordError:
     answer = ("password",)
 except Exception as exc:
     answer = ("error", type(exc).__name__)
-sys.stdout.buffer.write(pickle.dumps(answer))
+sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
 """
 
 
-def _read_xls(data: bytes) -> _Grid:
+def _calamine_grid(data: bytes, formulas: dict[tuple[int, int], str], max_rows: int) -> _Grid:
+    scan = HEADER_SCAN_ROWS + 2
     try:
         child = subprocess.run(
-            [sys.executable, "-I", "-c", _XLS_CHILD, str(XLS_MEMORY_LIMIT)], input=data,
-            capture_output=True, timeout=XLS_TIMEOUT_S, check=False)
+            [sys.executable, "-I", "-c", _CHILD, str(CHILD_MEMORY_LIMIT), str(max_rows),
+             str(scan)], input=data, capture_output=True, timeout=CHILD_TIMEOUT_S,
+            check=False)
     except subprocess.TimeoutExpired as exc:
         raise SheetRefused(UNREADABLE, "The workbook takes too long to read (damaged?).") \
             from exc
+    # Our own child's answer (pickle from a process we started, never from the upload).
     answer = pickle.loads(child.stdout) if child.returncode == 0 and child.stdout else None
     if answer is None or answer[0] == "error":
         raise SheetRefused(UNREADABLE, "The workbook cannot be read (damaged, or saved by "
@@ -491,62 +497,29 @@ def _read_xls(data: bytes) -> _Grid:
     if answer[0] == "password":
         raise SheetRefused(UNREADABLE, "The workbook is password-protected: save it "
                            "without a password and import it again.")
-    _kind, grid, merges = answer
-    return _list_grid(grid, merges)
+    _ok, head, merges, below, height, grid = answer
 
-
-def _list_grid(grid: list[list[object]], merges: list[tuple[int, int, int, int]]) -> _Grid:
-    def count_from(first: int) -> int:
-        return sum(1 for row in grid[first:] if not all(_blank(c) for c in row))
-
-    return _Grid(head=grid[:HEADER_SCAN_ROWS + 2], merges=merges, bound=len(grid),
-                 rows=lambda: grid, count_from=count_from)
-
-
-def _calamine_grid(data: bytes, formulas: dict[tuple[int, int], str]) -> _Grid:
-    try:
-        book = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
-        sheet = book.get_sheet_by_index(_first_visible(book))
-        head = sheet.to_python(skip_empty_area=False, nrows=HEADER_SCAN_ROWS + 2)
-        merges = [(a[0], a[1], b[0], b[1]) for a, b in (sheet.merged_cell_ranges or [])]
-        start, end = sheet.start, sheet.end
-    except python_calamine.PasswordError as exc:
-        raise SheetRefused(UNREADABLE, "The workbook is password-protected: save it "
-                           "without a password and import it again.") from exc
-    except Exception as exc:  # calamine raises its own error types, and panics as others
-        raise SheetRefused(UNREADABLE, "The workbook cannot be read (damaged, or saved by "
-                           "a program that wrote it wrongly).") from exc
-
-    def with_formulas(grid: list[list[object]]) -> list[list[object]]:
+    def with_formulas(rows: list[list[object]]) -> list[list[object]]:
         for (r, c), formula in formulas.items():
-            if r >= len(grid):
-                grid.extend([] for _ in range(r + 1 - len(grid)))
-            row = grid[r]
+            if r >= len(rows):
+                continue  # a formula beyond the sheet's cells holds nothing calamine saw
+            row = rows[r]
             if len(row) <= c:
                 row.extend([""] * (c + 1 - len(row)))
             row[c] = formula
-        return grid
+        return rows
 
     def rows() -> list[list[object]]:
-        try:
-            return with_formulas(sheet.to_python(skip_empty_area=False))
-        except Exception as exc:
-            raise SheetRefused(UNREADABLE, "The workbook cannot be read.") from exc
+        assert grid is not None  # sent whenever the sheet may be within the limit
+        return with_formulas(grid)
 
     def count_from(first: int) -> int:
-        # Row by row without keeping them: only a file over the limit gets here.
-        top = start[0] if start else 0
-        count = 0
-        for index, row in enumerate(sheet.iter_rows()):
-            if top + index >= first and not all(_blank(c) for c in row):
-                count += 1
-        return count
+        return below[min(first, len(below) - 1)] if first < len(below) else 0
 
-    bound = (end[0] + 1) if end else 0
-    if formulas:
-        bound = max(bound, max(r for r, _c in formulas) + 1)
-    return _Grid(head=with_formulas(head), merges=merges, bound=bound, rows=rows,
-                 count_from=count_from)
+    # Sent rows: the bound is exact; not sent: more than max_rows lie below any header.
+    return _Grid(head=with_formulas(head), merges=merges,
+                 bound=height if grid is not None else max_rows + scan + 1 + height,
+                 rows=rows, count_from=count_from)
 
 
 # ---- .csv --------------------------------------------------------------------------------
@@ -689,10 +662,12 @@ def _fill_merged_data(grid: list[list[object]], merges: list[tuple[int, int, int
                       first_data: int) -> None:
     """A value merged over several data cells (a unit merged down a block of rows) belongs
     to each of them; calamine gives it to the top-left cell only."""
+    width = max(map(len, grid), default=0)
     for r0, c0, r1, c1 in merges:
-        if r0 < first_data or r0 >= len(grid):
+        if r0 < first_data or r0 >= len(grid) or c0 >= width:
             continue
         value = grid[r0][c0] if c0 < len(grid[r0]) else None
+        c1 = min(c1, width - 1)  # a merge to XFD spans no cell calamine gave
         for r in range(r0, min(r1 + 1, len(grid))):
             row = grid[r]
             if len(row) <= c1:
@@ -709,7 +684,7 @@ def _spans(merges: Iterable[tuple[int, int, int, int]]
     spans: dict[tuple[int, int], tuple[int, int, int]] = {}
     for r0, c0, r1, c1 in merges:
         for r in range(r0, min(r1, HEADER_SCAN_ROWS + 1) + 1):
-            for c in range(c0, c1 + 1):
+            for c in range(c0, min(c1, c0 + MAX_HEADER_SPAN) + 1):
                 spans[(r, c)] = (r0, c0, c1 - c0 + 1)
     return spans
 
@@ -726,8 +701,11 @@ def _header_names(grid: list[list[object]], upper: int, lower: int | None,
     child's name (lower) under a parent merged across columns, under a blank, or under a
     parent that is no field's name when the child is; else the upper name (a cell merged
     down over both rows keeps its name)."""
-    width = max(len(grid[upper]), len(grid[lower]) if lower is not None else 0,
-                *(span[1] + span[2] for (r, _c), span in spans.items() if r == upper))
+    width = max(len(grid[upper]), len(grid[lower]) if lower is not None else 0)
+    # A merge reaching past the cells (one name over two columns, the second empty below)
+    # widens the header a little, never to a merge's far end at column XFD.
+    width = max(width, *(min(span[1] + span[2], width + 64)
+                         for (r, _c), span in spans.items() if r == upper), 0)
     names: list[str] = []
     for c in range(width):
         up = _cell(grid, upper, c)
