@@ -7,7 +7,8 @@ clock, in the same run:
   ours:      server.media.spreadsheets.read_sheet (content sniffing, the zip's checks, the
              formulas read from the sheet XML, the header found, blank rows left out).
 Also, for information, the same rows as .csv (UTF-8) and .xls.
-Target: ours <= 2x the reference + 0.1 s (the safety checks cost little beside reading).
+Target: ours <= 2x the reference + 0.25 s (the safety checks cost little beside reading;
+calamine runs in a child process with capped memory, whose start is 0.1-0.2 s here).
 The imports helper adds preview and confirm timings beside these: `read_only_seconds(path)`
 is the reference, importable (`from bench_intake_read import read_only_seconds`).
 Run: .venv/bin/python bench/bench_intake_read.py [-n RUNS] [--rows N] [--quick]
@@ -36,7 +37,7 @@ from tests.intake_sheets import KNOWN_HEADERS, make_12345_sheet  # noqa: E402
 
 ROWS = 10_000
 RATIO = 2.0
-SLACK_S = 0.1
+SLACK_S = 0.25  # the child process's start
 
 
 def read_only_seconds(path: str | Path) -> float:
