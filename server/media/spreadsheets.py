@@ -749,9 +749,3 @@ def _letters(index: int) -> str:
         index, rest = divmod(index - 1, 26)
         letters = chr(65 + rest) + letters
     return "列" + letters
-
-
-def iter_data(sheet: Sheet) -> Iterator[dict[str, object]]:
-    """Each row as {header: cell}, for callers that prefer names to positions."""
-    for _number, cells in sheet.rows:
-        yield dict(zip(sheet.headers, cells, strict=True))
