@@ -4,7 +4,9 @@ two pushes race), every call and every refusal audited, refusals rate limited.""
 
 from __future__ import annotations
 
+import json
 import threading
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -328,14 +330,44 @@ def test_refusals_are_rate_limited_per_address(app: Flask, sources, admin: ApiCl
         assert push(app, "guess-" + "x" * 40).status_code == 401
     limited = push(app, "guess-" + "y" * 40)
     assert limited.status_code == 429
-    assert "Retry-After" in limited.headers
-    # The address is held off, even with a right token.
-    assert push(app, token, {**BODY, "external_ref": "GD-9"}).status_code == 429
-    # Another address is not.
-    other = push(app, token, {**BODY, "external_ref": "GD-10"},
-                 environ_base={"REMOTE_ADDR": "10.1.2.3"})
-    assert other.status_code == 201
-    assert len(refused("unknown_token")) == 3  # the limited ones fill no log
+    assert limited.get_json()["code"] == "request.rate_limited"
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert push(app, None).status_code == 429
+    # A platform with a good token behind the same address (a NAT, a gateway) is never
+    # held off by others' wrong tokens: the token is checked first.
+    assert push(app, token, {**BODY, "external_ref": "GD-9"}).status_code == 201
+    replay = push(app, token, {**BODY, "external_ref": "GD-9"})
+    assert replay.status_code == 200
+    # Its bad bodies (422) are its own, audited, and not counted as guesses.
+    for _ in range(4):
+        assert push(app, token, {**BODY, "external_ref": ""}).status_code == 422
+    assert push(app, "guess-" + "z" * 40).status_code == 429
+    # Another address is not limited.
+    other = push(app, "guess-" + "w" * 40, environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert other.status_code == 401
+    assert len(refused("unknown_token")) == 4  # the limited ones fill no log
+    assert len(refused("missing_token")) == 0
+
+
+def test_refusals_before_the_token_check_are_logged_not_audited(
+        app: Flask, sources, admin: ApiClient, caplog: pytest.LogCaptureFixture) -> None:
+    """The app's own checks answer before the view (a NUL in the path: 400; a JSON body
+    over MAX_JSON_BYTES: 413; a wrong method): never counted by the limit, so they
+    must not reach the audit log either, or anyone could fill it without a token."""
+    app.config["MAX_JSON_BYTES"] = 4000
+    client = app.test_client()
+    for n in range(30):
+        assert client.post(f"/api/intake/x{n}%00", json=BODY).status_code == 400
+        big = client.post("/api/intake/hotline_12345",
+                          json={**BODY, "description": "很" * 2000})
+        assert big.status_code == 413
+        assert client.get("/api/intake/hotline_12345").status_code in (404, 405)
+    assert entries("intake.refused") == []
+    assert "before the token check" in caplog.text
+    # With a token the same body is refused before the token is looked at: logged too.
+    token = make_token(admin)["token"]
+    assert push(app, token, {**BODY, "description": "很" * 2000}).status_code == 413
+    assert entries("intake.refused") == []
 
 
 def test_concurrent_pushes_of_one_reference_make_one_case(app: Flask, sources,
@@ -391,3 +423,127 @@ def test_the_loser_of_a_race_answers_as_a_replay(app: Flask, sources, admin: Api
     assert len(cases_of(BODY["external_ref"])) == 1
     assert len(entries("case.created")) == 1  # the loser's entry was rolled back
     assert [e.data["replay"] for e in entries("intake.pushed")] == [False, True]
+
+
+# ---- the office's edits and a platform's replays ---------------------------------------
+def test_a_pushed_cases_reference_cannot_be_edited_and_a_replay_keeps_its_answer(
+        app: Flask, sources, admin: ApiClient, as_user) -> None:  # type: ignore[no-untyped-def]
+    token = make_token(admin)["token"]
+    first = push(app, token)
+    assert first.status_code == 201
+    case_id = first.get_json()["case_id"]
+    office = as_user("reviewer")
+    case = office.get(f"/api/cases/{case_id}").get_json()
+    moved = office.patch(f"/api/cases/{case_id}", json={"external_ref": "GD-EDITED",
+                                                         "version": case["version"]})
+    assert moved.status_code == 422
+    problem = moved.get_json()
+    assert problem["code"] == "case.external_ref_locked" and "external_ref" in problem["errors"]
+    assert problem["messages"]["zh"] and problem["messages"]["en"]
+    assert problem["errors_zh"]["external_ref"] != ["此项填写有误。"]
+    # Sending the same reference back (a whole form) is no change, so no refusal.
+    same = office.patch(f"/api/cases/{case_id}", json={
+        "external_ref": BODY["external_ref"], "subject": "改过的标题", "version": case["version"]})
+    assert same.status_code == 200, same.get_json()
+    # The office corrects the receipt time: the replay still answers the first answer.
+    fixed = office.patch(f"/api/cases/{case_id}", json={
+        "received_at": "2025-11-17T09:00:00+08:00", "version": same.get_json()["version"]})
+    assert fixed.status_code == 200, fixed.get_json()
+    again = push(app, token)
+    assert again.status_code == 200 and again.get_json() == first.get_json()
+    assert len(cases_of(BODY["external_ref"])) == 1
+    # An office-typed case keeps its editable reference.
+    typed = office.post("/api/cases", json={
+        "channel": "visit", "category": "noise_social", "subject": "来访", "address": "东湖路",
+        "received_at": "2025-11-16T20:05:00+08:00", "unit_id": unit_id("Street A"),
+        "external_ref": "OFFICE-1"}).get_json()
+    edited = office.patch(f"/api/cases/{typed['id']}", json={"external_ref": "OFFICE-2",
+                                                              "version": typed["version"]})
+    assert edited.status_code == 200, edited.get_json()
+
+
+# ---- hostile numbers and times ---------------------------------------------------------
+HUGE_INT = "1" * 5000  # past Python's int-from-text limit (4,300 digits)
+
+
+def test_a_huge_integer_literal_is_400_not_500(app: Flask, sources, admin: ApiClient,
+                                               as_user) -> None:  # type: ignore[no-untyped-def]
+    token = make_token(admin)["token"]
+    body = '{"external_ref": ' + HUGE_INT + ', "received_at": "2025-11-16T20:05:00+08:00"}'
+    answer = app.test_client().post("/api/intake/hotline_12345", data=body,
+                                    content_type="application/json",
+                                    headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 400
+    assert answer.mimetype == "application/problem+json"
+    # Any JSON endpoint: the office's case form.
+    office = as_user("reviewer")
+    created = office.post("/api/cases", data='{"version": ' + HUGE_INT + "}",
+                          content_type="application/json")
+    assert created.status_code == 400 and created.mimetype == "application/problem+json"
+    # An ordinary malformed body is answered as before.
+    broken = office.post("/api/cases", data="{", content_type="application/json")
+    assert broken.status_code == 400
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e400", "2.5",
+                                 "13812341234.0", "1.3812341234e10",
+                                 "1" * 400])  # past a float: OverflowError, once
+@pytest.mark.parametrize("name", ["external_ref", "complainant_phone"])
+def test_numbers_for_text_are_whole_numbers_only(app: Flask, sources, admin: ApiClient,
+                                                 name: str, raw: str) -> None:
+    token = make_token(admin)["token"]
+    body = json.dumps({**BODY, name: "@@"}).replace('"@@"', raw)
+    answer = app.test_client().post("/api/intake/hotline_12345", data=body,
+                                    content_type="application/json",
+                                    headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 422, answer.get_json()
+    assert name in answer.get_json()["errors"]
+    assert cases_of(BODY["external_ref"]) == [] and entries("intake.pushed") == []
+
+
+def test_a_whole_number_is_read_as_its_digits(app: Flask, sources, admin: ApiClient) -> None:
+    token = make_token(admin)["token"]
+    answer = push(app, token, {**BODY, "external_ref": 20251116000123,
+                               "complainant_phone": 13812341234})
+    assert answer.status_code == 201, answer.get_json()
+    assert answer.get_json()["external_ref"] == "20251116000123"
+    [case] = cases_of("20251116000123")
+    assert case.complainant_phone == "13812341234"
+
+
+def _ahead(seconds: int) -> str:
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
+
+
+@pytest.mark.parametrize(("when", "ok"), [
+    (lambda: _ahead(3600), False),        # an hour ahead: a wrong clock or a typo
+    (lambda: "2099-01-01T00:00:00+08:00", False),
+    (lambda: "1999-12-31T23:00:00+00:00", False),  # before 2000: implausible
+    (lambda: _ahead(60), True),           # within CLOCK_DRIFT_S (300 s)
+    (lambda: "2000-01-01T00:00:00+00:00", True),
+])
+def test_received_at_is_plausible_for_a_push_and_the_office_alike(
+        app: Flask, sources, admin: ApiClient, as_user, when, ok: bool) -> None:  # type: ignore[no-untyped-def]
+    assert app.config["CLOCK_DRIFT_S"] == 300
+    token = make_token(admin)["token"]
+    pushed = push(app, token, {**BODY, "received_at": when()})
+    office = as_user("reviewer")
+    typed = office.post("/api/cases", json={
+        "channel": "visit", "category": "noise_social", "subject": "来访", "address": "东湖路",
+        "received_at": when(), "unit_id": unit_id("Street A")})
+    if ok:
+        assert pushed.status_code == 201, pushed.get_json()
+        assert typed.status_code == 201, typed.get_json()
+        return
+    for answer in (pushed, typed):
+        assert answer.status_code == 422, answer.get_json()
+        problem = answer.get_json()
+        assert "received_at" in problem["errors"]
+        assert problem["errors_zh"]["received_at"] != ["此项填写有误。"]
+    # The office's edit follows the same rule.
+    made = office.post("/api/cases", json={
+        "channel": "visit", "category": "noise_social", "subject": "来访", "address": "东湖路",
+        "received_at": "2025-11-16T20:05:00+08:00", "unit_id": unit_id("Street A")}).get_json()
+    edited = office.patch(f"/api/cases/{made['id']}", json={"received_at": when(),
+                                                             "version": made["version"]})
+    assert edited.status_code == 422 and "received_at" in edited.get_json()["errors"]

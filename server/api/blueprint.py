@@ -3,6 +3,7 @@ bodies as the client's fault (400), not the server's (500)."""
 
 from __future__ import annotations
 
+import json
 import typing
 
 import flask
@@ -17,6 +18,12 @@ class JsonParser(FlaskParser):
         except RecursionError:
             # json.loads recurses once a level: a body nested ~1,000 deep exhausts the stack.
             flask.abort(400, description="The JSON body is nested too deeply.")
+        except json.JSONDecodeError:
+            raise  # webargs answers it (400, "Invalid JSON body.")
+        except ValueError:
+            # An integer literal past Python's digit limit (4,300 by default) makes
+            # json.loads raise ValueError, not JSONDecodeError.
+            flask.abort(400, description="The JSON body holds a number too long to read.")
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -5,12 +5,13 @@ its routes (server/api/<context>/schemas.py)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from server.domain.core import text, vocab
+from server.domain.core import runtime, text, vocab
+from server.models.base import utcnow
 
 # The oldest and the newest time accepted anywhere: earlier or later is a typo, and far
 # enough out the conversion to UTC no longer fits a datetime (or a database column).
@@ -62,6 +63,30 @@ class Aware(fields.AwareDateTime):
             raise self.make_error("range") from None
         if not EARLIEST <= in_utc < LATEST:
             raise self.make_error("range")
+        return result
+
+
+# A complaint received before this is a typo (or a wrong column), not an old case.
+EARLIEST_RECEIVED = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class ReceivedAt(Aware):
+    """When a complaint was received: the one rule for the office's case form (create and
+    edit) and a platform's push. Not in the future (beyond CLOCK_DRIFT_S, the clocks'
+    allowed disagreement), not before 2000."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "future": "Must not be later than now (by more than {drift} s).",
+        "too_old": f"Must not be before {EARLIEST_RECEIVED.year}.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        result = super()._deserialize(value, attr, data, **kwargs)
+        drift = int(runtime.setting("CLOCK_DRIFT_S"))
+        if result > utcnow() + timedelta(seconds=drift):
+            raise self.make_error("future", drift=drift)
+        if result < EARLIEST_RECEIVED:
+            raise self.make_error("too_old")
         return result
 
 

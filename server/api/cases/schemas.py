@@ -10,6 +10,7 @@ from server.api.fields import (
     MAX_PAGE,
     Aware,
     PointSchema,
+    ReceivedAt,
     Text,
     UnitRefSchema,
     UUIDStr,
@@ -42,7 +43,7 @@ class CaseCreateSchema(Schema):
     location = fields.Nested(PointSchema, allow_none=True)
     description = _text(20000, load_default="")
     complainant = fields.Nested(ComplainantSchema, allow_none=True)
-    received_at = Aware(required=True)
+    received_at = ReceivedAt(required=True)
     unit_id = Text(required=True)
     key = fields.Boolean(load_default=False)
     leader = _text(120, allow_none=True, metadata={"description": "包案领导: the leader in "

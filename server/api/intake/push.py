@@ -6,7 +6,12 @@ to check either), only the bearer token. Every refusal is audited (`intake.refus
 in its own transaction, with the reason and the client's address; never the token, never
 the body's personal data) and every success too (`intake.pushed`). Refused calls count
 against a limit per client address (INTAKE_REFUSAL_RATE_LIMIT), so tokens cannot be tried
-by the thousand (nor the audit log flooded).
+by the thousand (nor the audit log flooded). The token is checked first and only a refused
+one is counted: a platform with a good token is never held off by others' wrong ones from
+the same address (a NAT, a government gateway). Only calls that reached the token check
+are audited; a request refused before it (a NUL in the path, a JSON body over
+MAX_JSON_BYTES, a wrong method) is written to the app's log instead, so no caller without
+a token can write more than the limit's worth of entries into the audit log.
 
 An unknown source is answered as a wrong token (401, the same body): a caller without a
 good token learns nothing, not even which sources exist; the audit entry tells the admin
@@ -17,16 +22,18 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Response, current_app, g, request
+from limits import parse
 
 from server.api.blueprint import Blueprint
 from server.api.intake.push_schemas import PUSH_EXAMPLE, PushedSchema, PushSchema
 from server.api.problems import ProblemSchema
 from server.domain.audit import audit
-from server.domain.core.errors import TooLarge, Unauthenticated
+from server.domain.core.errors import TooLarge, TooMany, Unauthenticated
 from server.domain.intake import push as pushes
 from server.domain.intake import tokens
 from server.extensions import db, limiter
@@ -47,14 +54,14 @@ SOURCE_PARAM = {"in": "path", "name": "source", "required": True,
 
 @blp.before_request
 def _nobody_yet() -> None:
-    g.intake_caller, g.intake_refusal = None, None
+    # intake_checked: the call reached the token check (only those are audited).
+    g.intake_caller, g.intake_refusal, g.intake_checked = None, None, False
 
 
 def bearer_only(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Inside the rate limit (Flask-Limiter checks a route's limit when its view is
-    called, so a refusal raised earlier would never be counted) and before the body is
-    read: who is pushing, by the bearer token only (the session cookie is not looked at),
-    then the body's size."""
+    """Before the body is read: who is pushing, by the bearer token only (the session
+    cookie is not looked at), a refused token counted against the address's limit; then
+    the body's size."""
 
     @functools.wraps(view)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -67,15 +74,35 @@ def bearer_only(view: Callable[..., Any]) -> Callable[..., Any]:
 def authenticate() -> None:
     code = str((request.view_args or {}).get("source", ""))
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    g.intake_checked = True
     try:
         g.intake_caller = tokens.authenticate(
             code, token.strip() if scheme.lower() == "bearer" else None)
     except tokens.Refused as refused:
+        _count_refusal()
         g.intake_refusal = refused.reason
         raise Unauthenticated("intake.unauthorized",
                               "A valid token for this source is needed: Authorization: "
                               "Bearer <token>.") from None
     _cap_body()
+
+
+REFUSAL_SCOPE = "intake_refused"
+
+
+def _count_refusal() -> None:
+    """A refused token counts against its address (flask-limiter's storage, hit by hand:
+    a route limit would also hold off good tokens); past the limit, 429 (not audited)."""
+    if not limiter.enabled:
+        return
+    item = parse(current_app.config["INTAKE_REFUSAL_RATE_LIMIT"])
+    address = request.remote_addr or "-"
+    if limiter.limiter.hit(item, REFUSAL_SCOPE, address):
+        return
+    reset_at = limiter.limiter.get_window_stats(item, REFUSAL_SCOPE, address).reset_time
+    raise TooMany("request.rate_limited",
+                  "Too many refused pushes from this address; try again later.",
+                  extra={"retry_after_s": max(1, int(reset_at - time.time()) + 1)})
 
 
 def _cap_body() -> None:
@@ -94,15 +121,22 @@ def _cap_body() -> None:
 
 @blp.after_request
 def audit_refusal(response: Response) -> Response:
-    """Every refused push (4xx but the rate limit's 429, which would let a flood fill the
-    log) gets an entry of its own, committed after whatever the request began was rolled
-    back."""
+    """Every refused push that reached the token check (4xx but the rate limit's 429,
+    which would let a flood fill the log) gets an entry of its own, committed after
+    whatever the request began was rolled back. One refused before (by the app's checks,
+    never counted by the limit) is only logged."""
     status = response.status_code
     if status == 401:
         response.headers["WWW-Authenticate"] = CHALLENGE
     if not 400 <= status < 500 or status == 429:
         return response
     problem = response.get_json(silent=True) or {}
+    if not g.get("intake_checked"):
+        current_app.logger.warning(
+            "push refused before the token check: %s %s from %s (%s)", status,
+            problem.get("code"), request.remote_addr, request.path[:120].encode(
+                "unicode_escape").decode("ascii"))
+        return response
     caller = g.get("intake_caller")
     source = str((request.view_args or {}).get("source", ""))[:40]
     data = {"source": source, "status": status, "code": problem.get("code"),
@@ -123,13 +157,7 @@ def audit_refusal(response: Response) -> Response:
     return response
 
 
-def _refused(response: Response) -> bool:
-    return response.status_code == 401
-
-
 @blp.route("/intake/<source>", methods=["POST"])
-@limiter.limit(lambda: current_app.config["INTAKE_REFUSAL_RATE_LIMIT"],
-               deduct_when=_refused)
 @bearer_only
 @blp.doc(security=[{"intakeToken": []}], parameters=[SOURCE_PARAM])
 @blp.arguments(PushSchema, example=PUSH_EXAMPLE)
@@ -144,8 +172,8 @@ def _refused(response: Response) -> bool:
 @blp.alt_response(413, schema=ProblemSchema, content_type=PROBLEM,
                   description="The body is larger than INTAKE_MAX_BODY_BYTES.")
 @blp.alt_response(429, schema=ProblemSchema, content_type=PROBLEM, description=(
-    "Too many refused pushes from this address (INTAKE_REFUSAL_RATE_LIMIT); Retry-After "
-    "says when to come back."))
+    "Too many refused tokens from this address (INTAKE_REFUSAL_RATE_LIMIT); Retry-After "
+    "says when to come back. A push with a good token is never held off."))
 def push(data: dict, source: str):  # type: ignore[no-untyped-def]
     """A case from a platform, created once per reference.
 

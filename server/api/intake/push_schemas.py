@@ -4,11 +4,11 @@ source's default unit and channel)."""
 from __future__ import annotations
 
 import unicodedata
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre_load, validate
 
-from server.api.fields import Aware, Text, UnitRefSchema, _not_blank
+from server.api.fields import ReceivedAt, Text, UnitRefSchema, _not_blank
 from server.domain.core import vocab
 
 # What a platform sends, as a sheet row would carry it (server.domain.intake.push).
@@ -32,6 +32,23 @@ def _length(max_len: int) -> validate.Length:
     return validate.Length(max=max_len)
 
 
+class DigitsText(Text):
+    """Text, or a whole number read as its digits (a platform may send a phone or a
+    reference as a JSON number). A decimal, an exponent or a non-finite number (NaN,
+    Infinity, 1e400) is refused: its text would not be what the platform meant."""
+
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "not_whole": "Give text or a whole number, not a decimal.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        elif isinstance(value, float):
+            raise self.make_error("not_whole")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class PushSchema(Schema):
     """A case from a platform. Text is trimmed; a value that looks like a formula
     (`=HYPERLINK(...)`, `+cmd|...`) is kept as plain text, never evaluated, and every
@@ -40,12 +57,13 @@ class PushSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    external_ref = Text(required=True, validate=[_length(120), _not_blank], metadata={
+    external_ref = DigitsText(required=True, validate=[_length(120), _not_blank], metadata={
         "description": "The platform's reference (工单编号): a second push of the same "
                        "reference returns the first answer and creates nothing."})
-    received_at = Aware(required=True, metadata={
+    received_at = ReceivedAt(required=True, metadata={
         "description": "When the platform received the complaint, ISO 8601 with its UTC "
-                       "offset (2025-11-16T20:05:00+08:00)."})
+                       "offset (2025-11-16T20:05:00+08:00); not in the future (beyond "
+                       "CLOCK_DRIFT_S), not before 2000."})
     subject = Text(load_default="", validate=_length(300), metadata={
         "description": "A short title; when empty, the start of the description."})
     address = Text(load_default="", validate=_length(500))
@@ -59,7 +77,7 @@ class PushSchema(Schema):
                        "this source, or our unit's own name). Left out or unknown: the "
                        "source's default unit (422 intake.no_unit when it has none)."})
     complainant_name = Text(load_default=None, allow_none=True, validate=_length(120))
-    complainant_phone = Text(load_default=None, allow_none=True, validate=validate.Regexp(
+    complainant_phone = DigitsText(load_default=None, allow_none=True, validate=validate.Regexp(
         r"^\+?[0-9 ()\-]{3,20}$", error="Not a phone number."), metadata={
         "description": "Digits, spaces, +, () and -; full-width digits are read as digits."})
     lat = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-90, 90))
@@ -68,17 +86,14 @@ class PushSchema(Schema):
 
     @pre_load
     def _trim(self, data: Any, **_: Any) -> Any:
-        # As a sheet's cells: spaces around a value are no part of it; a number sent where
-        # text was meant (a phone, a reference) is read as its digits.
+        # As a sheet's cells: spaces around a value are no part of it (a whole number
+        # sent for a phone or a reference is read as its digits by DigitsText).
         if not isinstance(data, dict):
             return data
         out = dict(data)
         for name, value in data.items():
             if name in ("lat", "lon", "key"):
                 continue
-            if isinstance(value, int | float) and not isinstance(value, bool) \
-                    and name in ("external_ref", "complainant_phone"):
-                value = str(int(value)) if float(value).is_integer() else str(value)
             if isinstance(value, str):
                 value = value.strip()
                 if name in ("external_ref", "complainant_phone"):

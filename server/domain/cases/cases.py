@@ -235,6 +235,11 @@ def update_case(user: User, case_id: str, changes: dict[str, Any], version: int)
         # The leader must be over the case's unit (its new one, when it moves too).
         leaders.check_leader(changes.get("unit_id", case.unit_id), changes["leader_id"])
     changed = {k: v for k, v in changes.items() if k in EDITABLE and getattr(case, k) != v}
+    if "external_ref" in changed and case.intake_source:
+        # A platform's reference is the platform's: its replays find the case by it.
+        raise Invalid("case.external_ref_locked",
+                      "This case came from a platform: its reference cannot be changed.",
+                      errors={"external_ref": ["Set by the platform; cannot be changed."]})
     for key, value in changed.items():
         setattr(case, key, value)
     if not changed:

@@ -5,7 +5,7 @@ nothing. The case is made by cases.add_case, as the office's and a sheet's are."
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,17 +19,30 @@ from server.domain.intake import tokens
 from server.domain.intake.sources import map_value
 from server.domain.intake.tokens import Caller
 from server.extensions import db
-from server.models import Case, IntakeSource, Unit
+from server.models import Case, CaseEvent, IntakeSource, Unit
 
 SUBJECT_FROM_DESCRIPTION = 60
 
 
 def answer(case: Case) -> dict[str, Any]:
-    """The push's answer, the same for the first push and every replay (built from the
-    case, in UTC, so a replay reads it back identically)."""
+    """The push's answer, the same for the first push and every replay. The reference and
+    source cannot be edited on a pushed case; the receipt time can (the office corrects
+    it), so it is read from the case's first `received` event (what the push created,
+    append-only) rather than the case, in UTC, so a replay reads it back identically."""
     return {"case_id": case.id, "external_ref": case.external_ref,
             "source": case.intake_source, "status": "created",
-            "received_at": case.received_at.astimezone(UTC)}
+            "received_at": _first_received_at(case).astimezone(UTC)}
+
+
+def _first_received_at(case: Case) -> datetime:
+    data = db.session.scalar(
+        sa.select(CaseEvent.data).where(CaseEvent.case_id == case.id,
+                                        CaseEvent.kind == "received")
+        .order_by(CaseEvent.seq).limit(1))
+    try:
+        return datetime.fromisoformat(str((data or {})["received_at"]))
+    except (KeyError, ValueError):  # no such event (never for a case made by add_case)
+        return case.received_at
 
 
 def _existing(source_code: str, external_ref: str) -> Case | None:

@@ -6,6 +6,12 @@ import { getLang, t, term } from "../../i18n.js";
 import { cachedGet } from "../../state.js";
 import { errorText, fmtTime, html, toast } from "../../ui.js";
 
+// The label is the admin's text: a replacer function keeps `$&`, `$1`… in it as written
+// (a replacement string would read them as patterns).
+export function revokeQuestion(label) {
+  return t("confirmRevokeToken").replace("{label}", () => label);
+}
+
 function tokenRow(code, token) {
   return html`<li class="card token" data-token-id="${token.id}">
     <div class="title-row"><strong>${token.label}</strong> <code>${token.prefix}…</code>
@@ -98,7 +104,7 @@ export async function drawPlatforms(section, v) {
   }
   for (const button of section.querySelectorAll(".revoke-token")) {
     button.addEventListener("click", async () => {
-      if (!confirm(t("confirmRevokeToken").replace("{label}", button.dataset.label))) return;
+      if (!confirm(revokeQuestion(button.dataset.label))) return;
       const out = button.closest(".platform").querySelector(".token-result");
       try {
         await api("DELETE", `/api/intake-sources/${encodeURIComponent(button.dataset.code)}/tokens/${button.dataset.tokenId}`);
