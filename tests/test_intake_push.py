@@ -547,3 +547,19 @@ def test_received_at_is_plausible_for_a_push_and_the_office_alike(
     edited = office.patch(f"/api/cases/{made['id']}", json={"received_at": when(),
                                                              "version": made["version"]})
     assert edited.status_code == 422 and "received_at" in edited.get_json()["errors"]
+
+
+def test_a_refusal_is_still_a_401_when_the_rate_limit_store_is_down(
+        app: Flask, sources, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis gone (fault injected into the limiter's storage): the refusal is answered
+    and audited as ever, not a 500; it is only not counted."""
+    from server.extensions import limiter
+
+    def down(*args: Any, **kwargs: Any) -> bool:
+        raise ConnectionError("rate-limit storage unreachable")
+
+    monkeypatch.setattr(limiter.limiter, "hit", down)
+    response = push(app, "guess-" + "x" * 40)
+    assert response.status_code == 401
+    assert response.get_json()["code"] == "intake.unauthorized"
+    assert entries("intake.refused")

@@ -97,9 +97,14 @@ def _count_refusal() -> None:
         return
     item = parse(current_app.config["INTAKE_REFUSAL_RATE_LIMIT"])
     address = request.remote_addr or "-"
-    if limiter.limiter.hit(item, REFUSAL_SCOPE, address):
+    try:
+        if limiter.limiter.hit(item, REFUSAL_SCOPE, address):
+            return
+        reset_at = limiter.limiter.get_window_stats(item, REFUSAL_SCOPE, address).reset_time
+    except Exception:  # the limiter's store (Redis) is down: still a 401, never a 500
+        current_app.logger.warning("intake: refusal not counted, rate-limit storage failed",
+                                   exc_info=True)
         return
-    reset_at = limiter.limiter.get_window_stats(item, REFUSAL_SCOPE, address).reset_time
     raise TooMany("request.rate_limited",
                   "Too many refused pushes from this address; try again later.",
                   extra={"retry_after_s": max(1, int(reset_at - time.time()) + 1)})
