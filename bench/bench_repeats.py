@@ -7,7 +7,8 @@ transaction as the office's create would, and times per new case:
 - `hints` for it as a one-row draft (the import preview's question), and
 - linking it on arrival (its key and cell, the batched match, joining or making its
   subject, its `repeat_linked` event),
-printing p95 of each against GET /api/me p95 (gunicorn, 2 workers) in the same run.
+printing p95 of each against GET /api/me p95 (gunicorn, 2 workers), one request after
+each new case, so both see the same load.
 Target: <= 20 ms per new case (hints and link each). Also prints, not judged, hints for a
 10,000-row sheet in one call (the import preview's share).
 Run: .venv/bin/python bench/bench_repeats.py [--cases N] [--quick]   (exits 0 when a target
@@ -25,6 +26,7 @@ import signal
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -114,9 +116,11 @@ def _insert(rows: list[dict], address_keys, Case) -> None:  # type: ignore[no-un
     db.session.commit()
 
 
-def time_arrivals(url: str, tmp: Path, n: int, arrivals: int, sheet_rows: int
-                  ) -> tuple[list[float], list[float], int, float]:
-    """Per new case: hints for it as a draft, then its link on arrival (ms each)."""
+def time_arrivals(url: str, tmp: Path, n: int, arrivals: int, sheet_rows: int,
+                  me: Callable[[], float]) -> tuple[list[float], list[float], list[float], int,
+                                                      float]:
+    """Per new case: hints for it as a draft, then its link on arrival, then one GET /api/me
+    (ms each): interleaved, so the reference sees the same load (a shared machine)."""
     from server import create_app
     from server.domain.cases.cases import add_case
     from server.domain.core import privacy
@@ -127,7 +131,7 @@ def time_arrivals(url: str, tmp: Path, n: int, arrivals: int, sheet_rows: int
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
                       "INSTANCE_PATH": str(tmp), "STORAGE_URL": f"file://{tmp}/objects"})
-    hint_ms, link_ms = [], []
+    hint_ms, link_ms, me_ms = [], [], []
     rng = random.Random(11)
     with app.app_context(), app.test_request_context():
         user = db.session.scalar(sa.select(User).filter_by(username="office"))
@@ -162,9 +166,11 @@ def time_arrivals(url: str, tmp: Path, n: int, arrivals: int, sheet_rows: int
                 db.session.flush()
                 links.link_cases([case])
                 took_link = (time.perf_counter() - start) * 1000
+            took_me = me()
             if i >= 10:
                 hint_ms.append(took_hint)
                 link_ms.append(took_link)
+                me_ms.append(took_me)
         linked = db.session.scalar(sa.select(sa.func.count()).select_from(RepeatLink)) or 0
         # A whole sheet's preview: hints for 10,000 rows in one call (not judged; the
         # import bench judges the preview as a whole).
@@ -181,10 +187,11 @@ def time_arrivals(url: str, tmp: Path, n: int, arrivals: int, sheet_rows: int
         print(f"hints for a {sheet_rows}-row sheet: {sheet_s:.2f} s, "
               f"{sum(h is not None for h in hinted)} rows repeat earlier complaints")
         db.engine.dispose()
-    return hint_ms, link_ms, linked, sheet_s
+    return hint_ms, link_ms, me_ms, linked, sheet_s
 
 
-def me_p95(base: str, runs: int) -> float:
+def me_timer(base: str) -> Callable[[], float]:
+    """A logged-in session's GET /api/me, timed (ms) at each call."""
     session = requests.Session()
     for _ in range(120):
         try:
@@ -194,14 +201,13 @@ def me_p95(base: str, runs: int) -> float:
         except requests.RequestException:
             pass
         time.sleep(0.5)
-    times = []
-    for i in range(runs + 10):
+
+    def me() -> float:
         start = time.perf_counter()
         answer = session.get(f"{base}/api/me", timeout=30)
         assert answer.status_code == 200, answer.text[:200]
-        if i >= 10:
-            times.append((time.perf_counter() - start) * 1000)
-    return p95(times)
+        return (time.perf_counter() - start) * 1000
+    return me
 
 
 def p95(times: list[float]) -> float:
@@ -240,11 +246,11 @@ def main() -> int:
         generate(url, args.cases, tmp)
         print(f"repeats bench: {args.cases} cases generated in "
               f"{time.perf_counter() - start:.1f} s")
-        hint_ms, link_ms, linked, sheet_s = time_arrivals(url, tmp, args.cases, args.arrivals,
-                                                          args.sheet)
-        figures["sheet_hints_s"] = sheet_s
         server, base = serve(url, f"file://{tmp}/objects", tmp)
-        reference = me_p95(base, max(args.arrivals, 40))
+        hint_ms, link_ms, me_ms, linked, sheet_s = time_arrivals(
+            url, tmp, args.cases, args.arrivals, args.sheet, me_timer(base))
+        figures["sheet_hints_s"] = sheet_s
+        reference = p95(me_ms)
         print(f"reference GET /api/me p95 {reference:.1f} ms")
         figures["me_p95_ms"] = reference
         for label, key, times in (("hints for a new case's draft", "hints", hint_ms),
