@@ -317,3 +317,18 @@ def test_a_sheets_cases_link_together_at_the_end(app) -> None:  # type: ignore[n
     assert subject.title == "中山路12号"
     linked = set(db.session.scalars(sa.select(RepeatLink.case_id)))
     assert linked == {c.id for c in made[:3]}
+
+
+def test_index_addresses_fills_cases_from_before_0019(mk, app) -> None:  # type: ignore[no-untyped-def]
+    from server.cli import cli
+
+    old = mk("中山路十二号附近", loc=BASE)
+    db.session.execute(sa.update(Case).values(address_key=None, geo_cell=None))
+    db.session.commit()
+    result = app.test_cli_runner().invoke(cli, ["index-addresses"], catch_exceptions=False)
+    assert result.exit_code == 0 and "1 case addresses keyed" in result.output
+    db.session.expire_all()
+    case = db.session.get(Case, old["id"])
+    assert case.address_key == "中山路12号" and case.geo_cell == detect.cell_of(*BASE)
+    again = app.test_cli_runner().invoke(cli, ["index-addresses"], catch_exceptions=False)
+    assert "0 case addresses keyed" in again.output

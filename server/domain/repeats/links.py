@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 
 from server.domain.accounts import scope
 from server.domain.accounts.roles import LEADER_ROLES, OFFICE_ROLES, require_role
@@ -28,10 +29,24 @@ _PLACE_FIELDS = {"address", "lat", "lon"}
 _MATCH_FIELDS = {"address", "lat", "lon", "category", "received_at", "complainant_phone"}
 
 
+def _keying() -> sa.Update:
+    """UPDATE cases' key and cell by id (executemany; bind names unlike the columns')."""
+    table = Case.__table__
+    return (sa.update(table).where(table.c.id == sa.bindparam("case_id"))
+            .values(address_key=sa.bindparam("new_key"), geo_cell=sa.bindparam("new_cell")))
+
+
 def _index(cases: Sequence[Case]) -> None:
-    for case, key in zip(cases, address_keys([c.address for c in cases]), strict=True):
-        case.address_key = key
-        case.geo_cell = detect.cell_of(case.lat, case.lon)
+    """Key the (flushed) cases: a plain UPDATE, so the case's version stays the one its
+    last event recorded (nobody edited it; a phone holding that version is not stale)."""
+    values = [{"case_id": case.id, "new_key": key,
+               "new_cell": detect.cell_of(case.lat, case.lon)}
+              for case, key in zip(cases, address_keys([c.address for c in cases]),
+                                   strict=True)]
+    db.session.execute(_keying(), values)
+    for case, row in zip(cases, values, strict=True):
+        set_committed_value(case, "address_key", row["new_key"])
+        set_committed_value(case, "geo_cell", row["new_cell"])
 
 
 @hooks.case_added.register
@@ -43,7 +58,6 @@ def on_case_added(case: Case) -> None:
     if waiting is not None:
         waiting.append(case)
         return
-    db.session.flush()
     link_cases([case])
 
 
@@ -55,7 +69,6 @@ def on_case_updated(case: Case, fields: Sequence[str]) -> None:
         return
     if _PLACE_FIELDS & set(fields):
         _index([case])
-        db.session.flush()
     link_cases([case], new=False)
 
 
@@ -232,7 +245,6 @@ def index_addresses(*, every: bool = False, batch: int = 1000) -> int:
     after the rules changed). Plain UPDATEs in batches by id, each its own transaction; the
     cases are not linked (only arrivals are). Returns how many were written."""
     done, last_id = 0, ""
-    table = Case.__table__
     while True:
         with transaction():
             query = (sa.select(Case.id, Case.address, Case.lat, Case.lon)
@@ -242,11 +254,9 @@ def index_addresses(*, every: bool = False, batch: int = 1000) -> int:
             rows = db.session.execute(query).all()
             keys = address_keys([r.address for r in rows])
             if rows:
-                db.session.execute(
-                    sa.update(table).where(table.c.id == sa.bindparam("case_id"))
-                    .values(address_key=sa.bindparam("key"), geo_cell=sa.bindparam("cell")),
-                    [{"case_id": r.id, "key": key, "cell": detect.cell_of(r.lat, r.lon)}
-                     for r, key in zip(rows, keys, strict=True)])
+                db.session.execute(_keying(), [
+                    {"case_id": r.id, "new_key": key, "new_cell": detect.cell_of(r.lat, r.lon)}
+                    for r, key in zip(rows, keys, strict=True)])
         done += len(rows)
         if len(rows) < batch:
             return done
