@@ -197,9 +197,9 @@ def _decide(user: User, case_id: str, state: str) -> tuple[Case, RepeatLink]:
     db.session.flush()
     _recount(subject)
     db.session.flush()
-    kind = "repeat_link_confirmed" if state == "confirmed" else "repeat_link_undone"
     data = {"subject_id": subject.id, "count": subject.count, "was": was}
-    timeline.append(case, kind, actor_id=user.id, data=data)
+    timeline.append(case, "repeat_link_confirmed" if state == "confirmed"
+                    else "repeat_link_undone", actor_id=user.id, data=data)
     audit.append(f"repeat.link_{state}", "case", case.id, actor_id=user.id, data=data)
     return case, link
 
