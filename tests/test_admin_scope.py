@@ -161,6 +161,13 @@ EXEMPT = {
     ("GET", "/v/<code>"): "the public verify page (test_verify)",
     ("GET", "/v/assets/<name>"): "static files",
     ("GET", "/<path:path>"): "the PWA's static files",
+    ("POST", "/api/intake/<source>"): "a platform's token, not a session (test_intake_push)",
+    ("GET", "/api/intake-sources/<code>/tokens"): "district-wide platforms: the district's "
+                                                  "admin only (test_intake_push)",
+    ("POST", "/api/intake-sources/<code>/tokens"): "district-wide platforms (test_intake_push)",
+    ("DELETE", "/api/intake-sources/<code>/tokens/<token_id>"): "district-wide platforms "
+                                                                "(test_intake_push)",
+    ("PATCH", "/api/intake-sources/<code>"): "district-wide platforms (test_intake_push)",
 }
 
 
@@ -192,6 +199,9 @@ def make_objects(as_user: Callable[[str], Any], make_case: Callable[..., dict],
     db.session.flush()
     db.session.add(SampleCase(sample_id=sample.id, case_id=case["id"], stratum="all"))
     db.session.commit()
+    # A second complaint like the first: a repeat subject of that unit's.
+    make_case(unit=unit)
+    subject = office.get(f"/api/cases/{case['id']}/repeat").get_json()["subject"]["id"]
     hook = as_user("admin").post("/api/webhooks", json={
         "url": "https://hooks.example.com/fieldcase", "unit_id": unit_id(unit)})
     assert hook.status_code == 201, hook.get_json()
@@ -199,7 +209,7 @@ def make_objects(as_user: Callable[[str], Any], make_case: Callable[..., dict],
             "flag": (photo["flags"] or [{"code": "no_gps"}])[0]["code"],
             "revisit": survey.get_json()["id"], "sample": sample.id,
             "user": user_id("admin" if unit == "District" else "insp_b"),
-            "webhook": hook.get_json()["id"]}
+            "webhook": hook.get_json()["id"], "subject": subject}
 
 
 def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
@@ -234,6 +244,8 @@ def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
          302),
         ("GET", "/api/revisit-samples/<sample_id>", f"/api/revisit-samples/{o['sample']}",
          None, 200),
+        ("GET", "/api/cases/<case_id>/repeat", f"/api/cases/{c}/repeat", None, 200),
+        ("GET", "/api/repeats/<subject_id>", f"/api/repeats/{o['subject']}", None, 200),
         ("GET", "/api/revisit-samples/<sample_id>/export.xlsx",
          f"/api/revisit-samples/{o['sample']}/export.xlsx", None, 200),
         ("POST", "/api/cases/<case_id>/complainant/reveal",
@@ -261,6 +273,11 @@ def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
         ("POST", "/api/evidence/<evidence_id>/acknowledgements",
          f"/api/evidence/{e}/acknowledgements", {"code": o["flag"], "note": "已核实"}, 201),
         ("DELETE", "/api/webhooks/<hook_id>", f"/api/webhooks/{o['webhook']}", None, 200),
+        ("PUT", "/api/repeats/<subject_id>/leader", f"/api/repeats/{o['subject']}/leader",
+         {"leader_id": None}, 200),
+        ("POST", "/api/cases/<case_id>/repeat/confirm", f"/api/cases/{c}/repeat/confirm", None,
+         200),
+        ("POST", "/api/cases/<case_id>/repeat/undo", f"/api/cases/{c}/repeat/undo", None, 200),
         # No dissatisfied revisit to decide on: refused, but only once the case is found.
         ("POST", "/api/cases/<case_id>/revisit-decision", f"/api/cases/{c}/revisit-decision",
          {"reason": "复测达标，维持办结"}, 409),

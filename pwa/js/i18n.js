@@ -243,6 +243,10 @@ const STRINGS = {
     // Intake from the hotline platforms: sheet import, sources, push tokens (keys below this line)
     platforms: "对接平台", platformsHint: "热线平台可调用推送接口（POST /api/intake/<来源>）直接送来案件，凭管理员为该来源生成的令牌（Authorization: Bearer）。同一工单编号重复推送只建一次案件。", platformDefaultUnit: "默认承办单位", platformNoUnit: "（未设置）", platformChannel: "渠道", platformNeedsUnit: "未设置默认承办单位：未写明单位的推送案件将被拒收。", tokenLabel: "令牌名称", tokenLabelHint: "如：市12345平台（正式）", newToken: "生成令牌", tokenOnce: "令牌只显示这一次，关闭后无法再查看，请立即复制并交给平台：", copy: "复制", tokenCopied: "已复制令牌", tokenCreated: "生成于", tokenLastUsed: "最近使用", tokenNeverUsed: "从未使用", tokenRevoked: "已吊销", revokeToken: "吊销", confirmRevokeToken: "吊销令牌“{label}”？使用它的平台将立即无法推送。",
     // Repeat complaints (keys below this line)
+    "event.repeat_linked": "关联重复投诉", "event.repeat_link_confirmed": "确认重复投诉关联", "event.repeat_link_undone": "撤销重复投诉关联",
+    "tl.repeatCount": "累计投诉", "tl.repeatListed": "列入重复投诉清单", "tl.matchedBy": "关联依据", "tl.linkWas": "原关联状态",
+    "repeatMatch.address": "地址相同", "repeatMatch.radius": "位置相近", "repeatMatch.phone": "同一来电号码",
+    "repeatLink.auto": "自动关联", "repeatLink.confirmed": "已确认", "repeatLink.undone": "已撤销",
     // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
     "event.leader_instruction": "领导批示", "event.complainant_informed": "答复投诉人",
     "tl.leaderName": "批示领导", "tl.instruction": "批示内容", "tl.givenAt": "批示时间", "tl.toldAt": "答复时间", "tl.feedbackMethod": "答复方式",
@@ -512,6 +516,10 @@ const STRINGS = {
     // Intake from the hotline platforms: sheet import, sources, push tokens (keys below this line)
     platforms: "Platforms", platformsHint: "A hotline platform can push cases to POST /api/intake/<source> with a token an admin made for that source (Authorization: Bearer). Pushing the same reference again creates nothing.", platformDefaultUnit: "Default unit", platformNoUnit: "(none)", platformChannel: "Channel", platformNeedsUnit: "No default unit: a pushed case that names no unit will be refused.", tokenLabel: "Token name", tokenLabelHint: "e.g. City 12345 platform (production)", newToken: "Make a token", tokenOnce: "The token is shown this once and cannot be seen again: copy it now and hand it to the platform:", copy: "Copy", tokenCopied: "Token copied", tokenCreated: "Made", tokenLastUsed: "Last used", tokenNeverUsed: "never used", tokenRevoked: "Revoked", revokeToken: "Revoke", confirmRevokeToken: "Revoke the token \u201c{label}\u201d? The platform using it can no longer push.",
     // Repeat complaints (keys below this line)
+    "event.repeat_linked": "Linked to a repeat complaint", "event.repeat_link_confirmed": "Repeat link confirmed", "event.repeat_link_undone": "Repeat link undone",
+    "tl.repeatCount": "Complaints so far", "tl.repeatListed": "On the repeat-complaint list", "tl.matchedBy": "Linked by", "tl.linkWas": "Link before",
+    "repeatMatch.address": "same address", "repeatMatch.radius": "nearby location", "repeatMatch.phone": "same caller's number",
+    "repeatLink.auto": "linked automatically", "repeatLink.confirmed": "confirmed", "repeatLink.undone": "undone",
     // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
     "event.leader_instruction": "Leader's instruction", "event.complainant_informed": "Complainant told",
     "tl.leaderName": "Leader", "tl.instruction": "Instruction", "tl.givenAt": "Given at", "tl.toldAt": "Told at", "tl.feedbackMethod": "How",

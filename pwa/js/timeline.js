@@ -27,6 +27,9 @@ const yesNo = (value) => (typeof value === "boolean" ? t(value ? "yes" : "no") :
 const milestone = (value) => (value === "overdue" ? t("closureDeadline") : vocab()(value));
 const size = (value) => (Number.isFinite(value) ? `${Math.max(1, Math.round(value / 1024))} KB` : "");
 const shortHash = (value) => (typeof value === "string" ? `${value.slice(0, 12)}…` : "");
+// Values named among the app's own strings (`prefix.value`), read out as a list.
+const ownList = (prefix) => (value) => joined((Array.isArray(value) ? value : [value])
+  .filter((v) => typeof v === "string" && has(`${prefix}${v}`)).map((v) => t(`${prefix}${v}`)));
 // The case's fields an edit changed, by their names on the case form.
 const FIELD_NAMES = {
   channel: "channel", category: "category", subject: "subject", address: "address",
@@ -97,6 +100,12 @@ export const BY_KIND = {
   visit_recorded: { kind: ["kind", vocab()] },
   revisit_respondent: { kind: ["respondentKind", vocab("respondent.")] },
   complainant_informed: { method: ["tl.feedbackMethod", (value) => feedbackName(value)] },
+  repeat_linked: {
+    count: ["tl.repeatCount", count], listed: ["tl.repeatListed", yesNo],
+    matched_by: ["tl.matchedBy", ownList("repeatMatch.")],
+  },
+  repeat_link_confirmed: { count: ["tl.repeatCount", count], was: ["tl.linkWas", ownList("repeatLink.")] },
+  repeat_link_undone: { count: ["tl.repeatCount", count], was: ["tl.linkWas", ownList("repeatLink.")] },
 };
 
 // The event's data as "label: value" parts, a kind's own keys first, then in FIELDS' order.

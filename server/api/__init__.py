@@ -17,6 +17,7 @@ from server.api.fieldwork import evidence, standards, visits
 from server.api.intake import push as intake_push
 from server.api.intake import tokens as intake_tokens
 from server.api.problems import FieldcaseApi, register_error_handlers
+from server.api.repeats import repeats
 from server.api.revisits import exports as revisit_exports
 from server.api.revisits import revisits
 
@@ -45,7 +46,7 @@ def register_api(app: Flask) -> FieldcaseApi:
                        "for that source (POST /api/intake-sources/<code>/tokens) and shown "
                        "once. No session cookie and no CSRF token here."})
     for module in (health, session, cases, visits, evidence, standards, lifecycle, revisits,
-                   revisit_exports, closure, verify, admin, leaders, intake_push,
+                   revisit_exports, closure, verify, admin, leaders, repeats, intake_push,
                    intake_tokens):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):

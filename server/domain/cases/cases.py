@@ -266,6 +266,7 @@ def update_case(user: User, case_id: str, changes: dict[str, Any], version: int)
         timeline.append(case, "received", actor_id=user.id, at=now, data=corrected.data)
     timeline.append(case, "updated", actor_id=user.id, at=now, data={"fields": fields})
     audit.append("case.updated", "case", case.id, actor_id=user.id, data={"fields": fields})
+    hooks.case_updated(case, fields)  # after the edit's own events: what follows from it
     return case
 
 
