@@ -5,7 +5,7 @@ from server.models.base import Base
 from server.models.case import Case, CaseUnit, case_assignees
 from server.models.deadline import CalendarDay, CalendarYear, DeadlineRule
 from server.models.evidence import Evidence
-from server.models.intake import IntakeSource
+from server.models.intake import ImportBatch, IntakeSource
 from server.models.notification import Notification, Webhook, WebhookDelivery
 from server.models.revisit import Questionnaire, Respondent, Revisit, RevisitSample, SampleCase
 from server.models.seal import ClosureFile, Seal
@@ -27,6 +27,7 @@ __all__ = [
     "ClosureFile",
     "DeadlineRule",
     "Evidence",
+    "ImportBatch",
     "IntakeSource",
     "LoginThrottle",
     "Measurement",
