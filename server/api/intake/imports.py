@@ -65,7 +65,7 @@ def upload():  # type: ignore[no-untyped-def]
     already a case) or invalid (with reasons), and each row's likely repeat. Writes no
     case. Refused whole: a file that is not a sheet (415), over IMPORT_MAX_ROWS rows
     (413 import.too_many_rows), without the columns a case needs (422
-    import.wrong_header, with the sheet's `headers` and the `missing` fields)."""
+    import.wrong_header, with the sheet's `columns` and the `missing` fields)."""
     upload = request.files.get("file")
     source = request.form.get("source", "")
     errors = {}
@@ -76,7 +76,11 @@ def upload():  # type: ignore[no-untyped-def]
     if errors:
         raise Invalid("request.invalid", "The upload needs a file and a source.",
                       errors=errors)
-    return imports.preview(current_user(), source, upload.read(), upload.filename or "")
+    try:
+        data = upload.read()
+    finally:  # a large upload is spooled to a temporary file: closed here
+        upload.close()
+    return imports.preview(current_user(), source, data, upload.filename or "")
 
 
 @blp.route("/imports/<batch_id>")

@@ -72,8 +72,8 @@ STATUSES = ("new", "duplicate", "invalid")
 class SheetRefused(DomainError):
     """The reader refused the whole file: its status (415, 413, 422) and code."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(code, detail)
+    def __init__(self, status: int, code: str, detail: str, params: dict) -> None:
+        super().__init__(code, detail, params=params)
         self.status_hint = status
 
 
@@ -279,7 +279,7 @@ def evaluate(user: User, source: IntakeSource, batch: ImportBatch) -> Evaluation
     Reads only: the preview and the confirmation both start here."""
     mapped = applied_map(source, batch.headers)
     tz = runtime.setting("LOCAL_TIMEZONE")
-    units_by_name = dict(db.session.execute(sa.select(Unit.name, Unit.id)).tuples().all())
+    units_by_name = {name: id_ for name, id_ in db.session.execute(sa.select(Unit.name, Unit.id))}
     visible = scope.visible_unit_ids(user)
     categories: dict[str, str | None] = {}
     units: dict[str, str | None] = {}
@@ -345,7 +345,7 @@ def _mark_duplicates(user: User, source: IntakeSource, rows: list[Row]) -> None:
         chunk = refs[start:start + CHUNK]
         found.update(db.session.execute(
             sa.select(Case.external_ref, Case.id)
-            .where(Case.intake_source == source.code, Case.external_ref.in_(chunk))).tuples())
+            .where(Case.intake_source == source.code, Case.external_ref.in_(chunk))).all())
     seen: set[str] = set()
     ids = list(found.values())
     for start in range(0, len(ids), CHUNK):
@@ -413,22 +413,25 @@ def preview(user: User, code: str, data: bytes, filename: str) -> dict[str, Any]
     source = sources.get_source(code)
     limit = int(runtime.setting("IMPORT_MAX_ROWS"))
     try:
+        max_bytes = int(runtime.setting("IMPORT_MAX_BYTES"))
+    except KeyError:
+        max_bytes = spreadsheets.DEFAULT_MAX_BYTES
+    try:
         sheet = spreadsheets.read_sheet(data, filename, known_headers=known_headers(source),
-                                        max_rows=limit)
+                                        max_rows=limit, max_bytes=max_bytes)
     except spreadsheets.SheetRefused as exc:
-        if exc.status == 413 and "row" in exc.code:
-            raise TooLarge("import.too_many_rows", f"A sheet may have at most {limit} rows.",
-                           params={"limit": limit}) from exc
-        raise SheetRefused(exc.status, exc.code, exc.message) from exc
+        # Its own code and words (415 not a sheet, 413 too large or import.too_many_rows,
+        # 422 macros, external links, no header): nothing is stored.
+        raise SheetRefused(exc.status, exc.code, exc.message, exc.params) from exc
     if len(sheet.rows) > limit:
         raise TooLarge("import.too_many_rows", f"A sheet may have at most {limit} rows.",
-                       params={"limit": limit})
+                       params={"limit": limit, "found": len(sheet.rows)})
     mapped = applied_map(source, sheet.headers)
     missing = _missing_columns(mapped)
     if missing:
         raise Invalid("import.wrong_header", "The sheet lacks columns a case needs: map "
                       "them to the sheet's headers, or check it is the platform's export.",
-                      extra={"headers": [str(h) for h in sheet.headers], "missing": missing})
+                      extra={"columns": [str(h) for h in sheet.headers], "missing": missing})
     batch = ImportBatch(source=source.code, filename=(filename or "")[:255],
                         sha256=hashlib.sha256(data).hexdigest(), created_by=user.id,
                         status="previewed", header_row=sheet.header_row,
