@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from server.domain.audit import audit, timeline
 from server.domain.cases import hooks
 from server.extensions import db
 from server.models import AuditEntry, Case, CaseEvent, ImportBatch, IntakeSource
@@ -153,6 +154,8 @@ def test_confirm_creates_every_new_row_once_and_a_second_sheet_is_all_duplicate(
     confirmed = db.session.scalars(sa.select(AuditEntry).where(
         AuditEntry.action == "import.confirmed")).all()
     assert len(confirmed) == 1 and confirmed[0].data["created"] == 2
+    assert audit.verify_chain() == (True, None)  # the batch's entries chained in order
+    assert not list(timeline.chain_problems())
     # Confirming again answers the same and creates nothing.
     assert api.post(f"/api/imports/{preview['id']}/confirm").get_json() == result
     assert count_cases() == 2

@@ -489,12 +489,9 @@ def confirm(user: User, batch_id: str) -> dict[str, Any]:
     source = sources.get_source(batch.source)
     found = evaluate(user, source, batch)
     audit_data = {"import": batch.id, "source": source.code}
-    case_ids = []
-    for row in found.rows:
-        if row.status != "new":
-            continue
-        case = cases.add_case(row.data, created_by=user.id, audit_data=audit_data)
-        case_ids.append(case.id)
+    made = cases.add_cases([row.data for row in found.rows if row.status == "new"],
+                           created_by=user.id, audit_data=audit_data)
+    case_ids = [case.id for case in made]
     counts = found.counts()
     result = {"id": batch.id, "created": len(case_ids),
               "skipped_duplicates": counts["duplicate"], "invalid": counts["invalid"],
