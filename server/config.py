@@ -168,6 +168,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "DECODE_CONCURRENCY": _int(env, "DECODE_CONCURRENCY", 2),
         # JSON bodies (every API write): refused with 413 before they are read past this.
         "MAX_JSON_BYTES": _int(env, "MAX_JSON_BYTES", 1024 * 1024),
+        # A platform's sheet to import (.xlsx/.xls/.csv): 50,000 rows of a 12345 export are
+        # about 8 MB as .xlsx and 15 MB as CSV; larger files are refused before reading.
+        "IMPORT_MAX_BYTES": _int(env, "IMPORT_MAX_BYTES", 20 * 1024 * 1024),
         "UPLOAD_URL_TTL": _int(env, "UPLOAD_URL_TTL", 3600),
         "DOWNLOAD_URL_TTL": _int(env, "DOWNLOAD_URL_TTL", 300),
         "SESSION_TTL_HOURS": _int(env, "SESSION_TTL_HOURS", 24 * 14),
