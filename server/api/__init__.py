@@ -16,6 +16,7 @@ from server.api.closure import closure, verify
 from server.api.fieldwork import evidence, standards, visits
 from server.api.intake import imports
 from server.api.problems import FieldcaseApi, register_error_handlers
+from server.api.repeats import repeats
 from server.api.revisits import exports as revisit_exports
 from server.api.revisits import revisits
 
@@ -39,7 +40,7 @@ def register_api(app: Flask) -> FieldcaseApi:
                        "SameSite=Lax). Every write also needs the X-CSRF-Token header with "
                        "the token the login returned (GET /api/me returns it again)."})
     for module in (health, session, cases, visits, evidence, standards, lifecycle, revisits,
-                   revisit_exports, closure, verify, admin, imports):
+                   revisit_exports, closure, verify, admin, repeats, imports):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))
