@@ -410,3 +410,18 @@ def test_the_preview_flags_likely_repeats_and_other_units_only_as_a_count(source
     linked = db.session.scalars(sa.select(CaseEvent.kind).where(
         CaseEvent.case_id == result["case_ids"][0])).all()
     assert "repeat_linked" in linked
+
+
+def test_an_old_preview_is_not_confirmed_and_others_previews_are_theirs(sources, as_user):  # type: ignore[no-untyped-def]
+    office = as_user("reviewer")
+    map_noise(office)
+    preview = upload(office, sheet([row("M-1")])).get_json()
+    # A street's office does not see the district's batch (its rows may name any unit).
+    assert as_user("reviewer_a").get(f"/api/imports/{preview['id']}").status_code == 404
+    db.session.execute(sa.update(ImportBatch).values(
+        created_at=datetime(2020, 1, 1, tzinfo=UTC)))
+    db.session.commit()
+    old = office.post(f"/api/imports/{preview['id']}/confirm")
+    assert old.status_code == 409 and old.get_json()["code"] == "import.expired"
+    assert office.get(f"/api/imports/{preview['id']}").get_json()["status"] == "expired"
+    assert count_cases() == 0
