@@ -212,6 +212,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # the address `make run` prints.
         "PUBLIC_BASE_URL": _public_base(env, production),
         "CORS_ORIGINS": [o for o in (env.get("CORS_ORIGINS") or "").split(",") if o],
+        # A platform's sheet: the most data rows one import takes (more: 413, nothing kept).
+        "IMPORT_MAX_ROWS": _int(env, "IMPORT_MAX_ROWS", 50_000),
         "FAR_FROM_CASE_M": _int(env, "FAR_FROM_CASE_M", 500),
         "CLOCK_DRIFT_S": _int(env, "CLOCK_DRIFT_S", 300),
         # "Unreachable" means tried: the failed calls that count are at least this many

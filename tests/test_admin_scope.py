@@ -168,6 +168,11 @@ EXEMPT = {
     ("DELETE", "/api/intake-sources/<code>/tokens/<token_id>"): "district-wide platforms "
                                                                 "(test_intake_push)",
     ("PATCH", "/api/intake-sources/<code>"): "district-wide platforms (test_intake_push)",
+    ("PUT", "/api/intake-sources/<code>/mapping"): "a district-wide platform's sheet columns "
+                                                   "(test_imports)",
+    ("GET", "/api/imports/<batch_id>"): "one's own sheet previews only (test_imports)",
+    ("POST", "/api/imports/<batch_id>/remap"): "one's own sheet previews only (test_imports)",
+    ("POST", "/api/imports/<batch_id>/confirm"): "one's own sheet previews only (test_imports)",
 }
 
 

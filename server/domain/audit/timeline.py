@@ -94,6 +94,16 @@ def link(case: Case, kind: str, *, head: tuple[int, str] | None, actor_id: str |
     return event
 
 
+def first_event_row(case: Case, kind: str, *, actor_id: str | None, at: datetime,
+                    data: dict[str, Any]) -> dict[str, Any]:
+    """A new case's first event as a row (its chain starts at genesis: no head to read),
+    for a caller inserting many cases' first events at once (core.bulk)."""
+    data = json.loads(json.dumps(data or {}, default=str))
+    return {"case_id": case.id, "seq": 1, "at": at, "kind": kind, "actor_id": actor_id,
+            "data": data, "version": case.version, "client_id": None, "prev_hash": GENESIS,
+            "hash": event_hash(GENESIS, case.id, 1, at, kind, actor_id, data, case.version)}
+
+
 def events(case_id: str, *, kinds: tuple[str, ...] | None = None,
            after_version: int | None = None) -> list[CaseEvent]:
     query = sa.select(CaseEvent).where(CaseEvent.case_id == case_id)
