@@ -57,7 +57,9 @@ class Case(Base):
     lon: Mapped[float | None] = mapped_column(sa.Float)
     description: Mapped[str] = mapped_column(sa.Text, default="")
     # Personal data: never leaves the API unmasked except through a logged reveal.
-    complainant_name: Mapped[str | None] = mapped_column(sa.String(120))
+    # Indexed: the office finds a case by the complainant's full name (an OR beside the
+    # indexed free text, which an unindexed column would turn into a scan).
+    complainant_name: Mapped[str | None] = mapped_column(sa.String(120), index=True)
     complainant_phone: Mapped[str | None] = mapped_column(sa.String(40))
     # HMAC of the normalised number under PERSONAL_DATA_KEY (privacy.phone_digest): an
     # exact number finds its cases through this index; the number is never searched in
@@ -122,3 +124,11 @@ class Case(Base):
         sa.Index("ix_cases_board", "status", "unit_id", "colour", "colour_until", "id"),
         sa.Index("ux_cases_intake_ref", "intake_source", "external_ref", unique=True),
     )
+
+
+# The free text's index on PostgreSQL (migration 0021 defines the function; SQLite keeps an
+# FTS5 table instead): each field's characters and pairs of characters.
+sa.Index("ix_cases_search",
+         sa.func.fieldcase_case_grams(Case.subject, Case.address, Case.description,
+                                      Case.external_ref),
+         postgresql_using="gin").ddl_if(dialect="postgresql")

@@ -11,7 +11,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, REVEAL_ROLES, require_role
 from server.domain.audit import audit, timeline
-from server.domain.cases import deadline_rules, hooks, lifecycle
+from server.domain.cases import deadline_rules, hooks, lifecycle, search
 from server.domain.cases.deadlines import ClockEvent
 from server.domain.core import privacy
 from server.domain.core.errors import Conflict, Forbidden, Invalid
@@ -145,9 +145,9 @@ def filtered(user: User, *, status: str | None = None, category: str | None = No
     if received_to is not None:
         query = query.where(Case.received_at < received_to)
     if q and q.strip():
-        like = f"%{q.strip()}%"
-        found = [Case.subject.ilike(like), Case.address.ilike(like),
-                 Case.description.ilike(like), Case.external_ref.ilike(like)]
+        # A substring of the four fields, read from the text index (search.py); % _ and \
+        # in the search are themselves, never wildcards.
+        found = [search.matches(q.strip())]
         if user.role in OFFICE_ROLES:
             # The complainant by full name only: a fragment ("张") would list a street's
             # residents by family name to whoever types one. The office proper only: the
