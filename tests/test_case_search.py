@@ -262,3 +262,13 @@ def test_free_text_reads_the_index_on_postgresql(app, as_user, make_case, stack)
             plan = "\n".join(conn.execute(sa.text("EXPLAIN " + sql)).scalars())
         assert "Bitmap Index Scan on ix_cases_search" in plan, (q, plan)
         assert "Seq Scan on cases" not in plan, (q, plan)
+
+
+def test_the_open_colour_index_names_the_open_statuses() -> None:
+    """ix_cases_open_colour_received is partial on the open statuses, spelled out in the
+    model and migration 0021: a status added to the vocabulary must be added there too."""
+    from server.domain.core.vocab import OPEN_STATUSES
+    from server.models.case import OPEN_WHERE
+
+    spelled = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
+    assert OPEN_WHERE.replace("status IN ", "") == f"({spelled})"

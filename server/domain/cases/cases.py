@@ -94,13 +94,6 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
     if mine:
         query = query.where(Case.id.in_(sa.select(case_assignees.c.case_id)
                                         .where(case_assignees.c.user_id == user.id)))
-    if colour is not None:
-        query = query.where(scope.is_open(), deadline_rules.colour_is(colour, now))
-    # Counted exactly up to COUNT_CAP: past that a district's whole history would be
-    # counted on every page; the answer then says the total is "more than". The count
-    # rides on the page's own statement (one round trip).
-    total = sa.select(sa.func.count()).select_from(
-        query.with_only_columns(Case.id).limit(COUNT_CAP + 1).subquery()).scalar_subquery()
     if sort == "due":
         # Closed cases have no due date (deadline_rules.refresh clears it), so NULLS LAST
         # puts them last and the due_at index serves the order.
@@ -108,12 +101,34 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
                  Case.id)
     else:
         order = (Case.received_at.desc(), Case.id)
+    # Counted exactly up to COUNT_CAP: past that a district's whole history would be
+    # counted on every page; the answer then says the total is "more than". The count
+    # rides on the page's own statement (one round trip).
+    if colour is not None:
+        # Each branch of the colour (cached, lapsed) read in the page's order from its own
+        # index, up to this page's end; the page is the head of the two. As one OR, the
+        # planner walked every newer case to find the oldest open ones (red, at 20% open).
+        arms = [query.where(scope.is_open(), arm).with_only_columns(Case.id)
+                for arm in deadline_rules.colour_arms(colour, now)]
+        counted = sa.union_all(*(_ids(arm.limit(COUNT_CAP + 1)) for arm in arms))
+        heads = sa.union_all(*(_ids(arm.order_by(*order).limit(page * per_page))
+                               for arm in arms))
+        query = sa.select(Case).where(Case.id.in_(heads))
+    else:
+        counted = query.with_only_columns(Case.id).limit(COUNT_CAP + 1)
+    total = sa.select(sa.func.count()).select_from(counted.subquery()).scalar_subquery()
     rows = db.session.execute(query.add_columns(total.label("total")).order_by(*order)
                               .limit(per_page).offset((page - 1) * per_page)).all()
     if rows:
         return [row[0] for row in rows], min(rows[0].total, COUNT_CAP + 1)
     # A page past the end: still say how many there are.
     return [], min(db.session.scalar(sa.select(total)) or 0, COUNT_CAP + 1)
+
+
+def _ids(query: sa.Select) -> sa.Select:
+    """The ids a limited (and ordered) select finds, as a member of a UNION."""
+    found = query.subquery()
+    return sa.select(found.c.id)
 
 
 def _given(value: object) -> bool:
@@ -147,14 +162,17 @@ def filtered(user: User, *, status: str | None = None, category: str | None = No
     if q and q.strip():
         # A substring of the four fields, read from the text index (search.py); % _ and \
         # in the search are themselves, never wildcards.
-        found = [search.matches(q.strip())]
-        if user.role in OFFICE_ROLES:
-            # The complainant by full name only: a fragment ("张") would list a street's
-            # residents by family name to whoever types one. The office proper only: the
-            # revisit team sees every case in scope but may reveal only its tasks, and a
-            # match would confirm the name behind 张* on any other.
-            found.append(Case.complainant_name == q.strip())
-        query = query.where(sa.or_(*found))
+        text = search.matches(q.strip())
+        # The complainant by full name only: a fragment ("张") would list a street's
+        # residents by family name to whoever types one. The office proper only: the
+        # revisit team sees every case in scope but may reveal only its tasks, and a match
+        # would confirm the name behind 张* on any other. Asked first (an index lookup):
+        # an OR with the name would make every row the index finds evaluate the text
+        # condition again, so the OR is there only when some case has that name.
+        if user.role in OFFICE_ROLES and db.session.scalar(
+                sa.select(Case.id).where(Case.complainant_name == q.strip()).limit(1)):
+            text = sa.or_(text, Case.complainant_name == q.strip())
+        query = query.where(text)
     return query
 
 
