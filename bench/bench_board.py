@@ -6,7 +6,8 @@ weeks' intake) still open, once per share in `--open-share` (5% and 20% by defau
 its own database). Subjects and descriptions are a hotline's phrases (one in ten
 mentions a KTV, one in eight 油烟), each case with a platform reference. Serves the app with
 gunicorn (2 workers) on loopback and measures p95 latency of the case list (most urgent
-first; newest first), the red filter, free text (Latin, two Chinese characters), a
+first; newest first), the red filter, free text (Latin, two Chinese characters, a
+reference's digits: ten cases), a
 caller's number and the colour board, as the district office that sees every case,
 against GET /api/me (authenticated, no case query) in the same run. Then (once, on the
 last share's database) every case is reopened and `sweep` is timed over 200,000 open
@@ -198,6 +199,7 @@ def measure(base: str, runs: int, figures: dict[str, float], tag: str) -> dict[s
              ("phone", "case list, a caller's number", "/api/cases?phone=%2B86%20139-0000-0007"),
              ("q", "free text q=KTV", "/api/cases?q=KTV"),
              ("q_cjk", "free text q=油烟", "/api/cases?q=%E6%B2%B9%E7%83%9F"),
+             ("q_ref", "free text, a reference's part", "/api/cases?q=2025000123"),
              ("board", "colour board", "/api/board"))
     for *_, path in (("me", "me", "/api/me"), *paths):
         p95(session, base + path, 10)  # warm-up

@@ -272,3 +272,42 @@ def test_the_open_colour_index_names_the_open_statuses() -> None:
 
     spelled = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
     assert OPEN_WHERE.replace("status IN ", "") == f"({spelled})"
+
+
+def test_a_common_word_pages_the_same_from_the_newest_cases_as_from_the_index(  # type: ignore[no-untyped-def]
+        app, as_user, make_case):
+    """A word on many cases fills a page from the newest RECENT cases (read in order); a
+    page that does not fill there comes from the index: the pages and the total are the
+    same either way, in either order."""
+    made = [make_case(subject=f"KTV噪音{i}", description="",
+                      received_at=f"2026-11-{10 + i:02d}T20:00:00+08:00",
+                      **({"key": True} if i == 2 else {})) for i in range(5)]
+    make_case(subject="油烟", description="", received_at="2026-11-30T20:00:00+08:00")
+    desk = as_user("reviewer")
+
+    def page(**params):  # type: ignore[no-untyped-def]
+        answer = desk.get("/api/cases", query_string={"q": "ktv", "per_page": 2, **params})
+        assert answer.status_code == 200, answer.get_json()
+        body = answer.get_json()
+        return [c["id"] for c in body["items"]], body["total"]
+
+    newest = [c["id"] for c in reversed(made)]
+    assert page() == (newest[:2], 5)
+    assert page(page=2) == (newest[2:4], 5)
+    assert page(page=3) == (newest[4:], 5)    # not a full page: from the index
+    assert page(page=4) == ([], 5)
+    urgent = db.session.scalars(
+        sa.select(Case.id).where(Case.id.in_([c["id"] for c in made]))
+        .order_by(Case.due_at.asc().nulls_last(), Case.key.desc(), Case.received_at.desc(),
+                  Case.id)).all()
+    due = [page(sort="due", page=n)[0] for n in (1, 2, 3)]
+    assert [case_id for ids in due for case_id in ids] == urgent
+    # The same pages as the index alone gives (RECENT cases read first, or none).
+    from server.domain.cases import cases as module
+
+    module.RECENT, kept = 0, module.RECENT
+    try:
+        assert page() == (newest[:2], 5)
+        assert [page(sort="due", page=n)[0] for n in (1, 2, 3)] == due
+    finally:
+        module.RECENT = kept

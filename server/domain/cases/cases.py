@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
 
 from server.domain.accounts import scope
@@ -24,6 +25,8 @@ EDITABLE = ("channel", "category", "subject", "address", "description", "receive
             "leader", "external_ref", "unit_id", "lat", "lon", "complainant_name",
             "complainant_phone")
 COUNT_CAP = 1_000
+# How many of the newest cases (in the list's order) a free-text search reads first.
+RECENT = 500
 # Edits that move the clock: the deadline is recomputed (a new channel or key flag takes
 # the rule now current for it).
 CLOCK_FIELDS = ("channel", "key", "received_at")
@@ -87,20 +90,17 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
     (closed) last."""
     now = now or utcnow()
     query = filtered(user, status=status, category=category, channel=channel, unit=unit,
-                     q=q, is_open=is_open, key=key, received_from=received_from,
+                     is_open=is_open, key=key, received_from=received_from,
                      received_to=received_to)
     if phone is not None:
         query = query.where(by_phone(user, phone))
     if mine:
         query = query.where(Case.id.in_(sa.select(case_assignees.c.case_id)
                                         .where(case_assignees.c.user_id == user.id)))
-    if sort == "due":
-        # Closed cases have no due date (deadline_rules.refresh clears it), so NULLS LAST
-        # puts them last and the due_at index serves the order.
-        order = (Case.due_at.asc().nulls_last(), Case.key.desc(), Case.received_at.desc(),
-                 Case.id)
-    else:
-        order = (Case.received_at.desc(), Case.id)
+    base, order = query, _order(Case, sort)
+    text = text_filter(user, q)
+    if text is not None:
+        query = query.where(text)
     # Counted exactly up to COUNT_CAP: past that a district's whole history would be
     # counted on every page; the answer then says the total is "more than". The count
     # rides on the page's own statement (one round trip).
@@ -117,12 +117,34 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
     else:
         counted = query.with_only_columns(Case.id).limit(COUNT_CAP + 1)
     total = sa.select(sa.func.count()).select_from(counted.subquery()).scalar_subquery()
+    if text is not None and colour is None and page * per_page <= RECENT:
+        # A common word (KTV in one case in ten) fills a page from the newest cases: read
+        # those in order, and stop at a full page, which is then exactly the page (every
+        # other match is older than all of them). The index finds a rare word, where the
+        # first RECENT cases hold less than a page, cheaply; a common one it finds in the
+        # thousands, each to be read and sorted.
+        recent = aliased(Case, base.order_by(*order).limit(RECENT).subquery())
+        rows = db.session.execute(
+            sa.select(recent).add_columns(total.label("total"))
+            .where(text_filter(user, q, recent, indexed=False)).order_by(*_order(recent, sort))
+            .limit(per_page).offset((page - 1) * per_page)).all()
+        if len(rows) == per_page:
+            return [row[0] for row in rows], min(rows[0].total, COUNT_CAP + 1)
     rows = db.session.execute(query.add_columns(total.label("total")).order_by(*order)
                               .limit(per_page).offset((page - 1) * per_page)).all()
     if rows:
         return [row[0] for row in rows], min(rows[0].total, COUNT_CAP + 1)
     # A page past the end: still say how many there are.
     return [], min(db.session.scalar(sa.select(total)) or 0, COUNT_CAP + 1)
+
+
+def _order(entity: Any, sort: str) -> tuple[sa.ColumnElement[Any], ...]:
+    if sort == "due":
+        # Closed cases have no due date (deadline_rules.refresh clears it), so NULLS LAST
+        # puts them last and the due_at index serves the order.
+        return (entity.due_at.asc().nulls_last(), entity.key.desc(),
+                entity.received_at.desc(), entity.id)
+    return (entity.received_at.desc(), entity.id)
 
 
 def _ids(query: sa.Select) -> sa.Select:
@@ -159,21 +181,31 @@ def filtered(user: User, *, status: str | None = None, category: str | None = No
         query = query.where(Case.received_at >= received_from)
     if received_to is not None:
         query = query.where(Case.received_at < received_to)
-    if q and q.strip():
-        # A substring of the four fields, read from the text index (search.py); % _ and \
-        # in the search are themselves, never wildcards.
-        text = search.matches(q.strip())
-        # The complainant by full name only: a fragment ("张") would list a street's
-        # residents by family name to whoever types one. The office proper only: the
-        # revisit team sees every case in scope but may reveal only its tasks, and a match
-        # would confirm the name behind 张* on any other. Asked first (an index lookup):
-        # an OR with the name would make every row the index finds evaluate the text
-        # condition again, so the OR is there only when some case has that name.
-        if user.role in OFFICE_ROLES and db.session.scalar(
-                sa.select(Case.id).where(Case.complainant_name == q.strip()).limit(1)):
-            text = sa.or_(text, Case.complainant_name == q.strip())
+    text = text_filter(user, q)
+    if text is not None:
         query = query.where(text)
     return query
+
+
+def text_filter(user: User, q: str | None, entity: Any = Case, *, indexed: bool = True
+                ) -> sa.ColumnElement[bool] | None:
+    """The free text `q` (None when blank): a substring of the four fields, read from the
+    text index unless `indexed` is false (search.py); % _ and \\ in it are themselves,
+    never wildcards. `entity`: Case, or an alias of it."""
+    if not q or not q.strip():
+        return None
+    q = q.strip()
+    text = search.matches(q, entity, indexed=indexed)
+    # The complainant by full name only: a fragment ("张") would list a street's residents
+    # by family name to whoever types one. The office proper only: the revisit team sees
+    # every case in scope but may reveal only its tasks, and a match would confirm the
+    # name behind 张* on any other. Asked first (an index lookup): an OR with the name
+    # makes every row the text index finds evaluate the text condition again, so the OR
+    # is there only when some case has that name.
+    if user.role in OFFICE_ROLES and db.session.scalar(
+            sa.select(Case.id).where(Case.complainant_name == q).limit(1)):
+        text = sa.or_(text, entity.complainant_name == q)
+    return text
 
 
 def by_phone(user: User, phone: str) -> sa.ColumnElement[bool]:

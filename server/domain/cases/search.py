@@ -31,22 +31,24 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def matches(q: str) -> sa.ColumnElement[bool]:
+def matches(q: str, entity: Any = Case, *, indexed: bool = True) -> sa.ColumnElement[bool]:
     """SQL: `q` (stripped, non-empty) is a substring of one of the four fields, ignoring
-    case, with the index narrowing the rows first where there is one."""
+    case, with the index narrowing the rows first where there is one (unless `indexed` is
+    false: for a few rows already at hand). `entity`: Case or an alias of it."""
     like = f"%{escape_like(q)}%"
-    found = sa.or_(*(getattr(Case, name).ilike(like, escape="\\") for name in FIELDS))
+    found = sa.or_(*(getattr(entity, name).ilike(like, escape="\\") for name in FIELDS))
     dialect = db.session.get_bind().dialect.name
+    if not indexed:
+        return found
     if dialect == "postgresql":
-        grams = sa.func.fieldcase_case_grams(Case.subject, Case.address, Case.description,
-                                             Case.external_ref)
+        grams = sa.func.fieldcase_case_grams(*(getattr(entity, name) for name in FIELDS))
         return sa.and_(grams.op("@>", return_type=sa.Boolean)(
             sa.func.fieldcase_query_grams(q)), found)
     if dialect == "sqlite" and len(q) >= FTS_MIN and _has_fts():
         phrase = '"' + q.replace('"', '""') + '"'  # one FTS5 string: nothing is syntax
         hits = sa.select(FTS_TABLE.c.case_id).where(sa.text("cases_fts MATCH :phrase")
                                                     .bindparams(phrase=phrase))
-        return sa.and_(Case.id.in_(hits), found)
+        return sa.and_(entity.id.in_(hits), found)
     return found
 
 
