@@ -128,6 +128,10 @@ class Case(Base):
         # The statuses are vocab.OPEN_STATUSES (tests check).
         sa.Index("ix_cases_open_colour_received", "colour", "received_at",
                  postgresql_where=sa.text(OPEN_WHERE), sqlite_where=sa.text(OPEN_WHERE)),
+        # The board's counts of open cases by unit and colour, from the open cases alone
+        # (a fifth of ix_cases_board's rows at 20% open, narrower, in group order).
+        sa.Index("ix_cases_open_board", "unit_id", "colour", "colour_until",
+                 postgresql_where=sa.text(OPEN_WHERE), sqlite_where=sa.text(OPEN_WHERE)),
         # Everything the board counts, so counting open cases reads only this index.
         sa.Index("ix_cases_board", "status", "unit_id", "colour", "colour_until", "id"),
         sa.Index("ux_cases_intake_ref", "intake_source", "external_ref", unique=True),
