@@ -241,14 +241,21 @@ def test_free_text_reads_the_index_on_postgresql(app, as_user, make_case, stack)
     expressions match), for one, two, three and more characters. On a test's few rows the
     planner would rather scan, so scans of the table and of other indexes in order are
     off: what is left is a bitmap over an index that answers the condition."""
+    from server.models import User
+
     if db.engine.dialect.name != "postgresql":
         # SQLite: the FTS5 trigram table answers a search of three characters or more.
         make_case(subject="朝阳路KTV噪音")
         hits = db.session.execute(sa.text(
             "SELECT count(*) FROM cases_fts WHERE cases_fts MATCH '\"KTV噪\"'")).scalar()
         assert hits == 1
+        user = db.session.scalar(sa.select(User).filter_by(username="reviewer"))
+        query = cases.filtered(user, q="KTV噪")
+        sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+        plan = " ".join(str(row[-1]) for row in db.session.execute(
+            sa.text("EXPLAIN QUERY PLAN " + sql)))
+        assert "VIRTUAL TABLE INDEX" in plan and "cases_fts" in plan, plan
         return
-    from server.models import User
 
     for _ in range(3):
         make_case(subject="朝阳路KTV噪音")
