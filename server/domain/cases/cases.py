@@ -97,8 +97,8 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
     if mine:
         query = query.where(Case.id.in_(sa.select(case_assignees.c.case_id)
                                         .where(case_assignees.c.user_id == user.id)))
-    base, order = query, _order(Case, sort)
-    text = text_filter(user, q)
+    base, order, named = query, _order(Case, sort), _named(user, q)
+    text = text_filter(user, q, named=named)
     if text is not None:
         query = query.where(text)
     # Counted exactly up to COUNT_CAP: past that a district's whole history would be
@@ -126,7 +126,8 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
         recent = aliased(Case, base.order_by(*order).limit(RECENT).subquery())
         rows = db.session.execute(
             sa.select(recent).add_columns(total.label("total"))
-            .where(text_filter(user, q, recent, indexed=False)).order_by(*_order(recent, sort))
+            .where(text_filter(user, q, recent, indexed=False, named=named))
+            .order_by(*_order(recent, sort))
             .limit(per_page).offset((page - 1) * per_page)).all()
         if len(rows) == per_page:
             return [row[0] for row in rows], min(rows[0].total, COUNT_CAP + 1)
@@ -187,11 +188,12 @@ def filtered(user: User, *, status: str | None = None, category: str | None = No
     return query
 
 
-def text_filter(user: User, q: str | None, entity: Any = Case, *, indexed: bool = True
-                ) -> sa.ColumnElement[bool] | None:
+def text_filter(user: User, q: str | None, entity: Any = Case, *, indexed: bool = True,
+                named: bool | None = None) -> sa.ColumnElement[bool] | None:
     """The free text `q` (None when blank): a substring of the four fields, read from the
     text index unless `indexed` is false (search.py); % _ and \\ in it are themselves,
-    never wildcards. `entity`: Case, or an alias of it."""
+    never wildcards. `entity`: Case, or an alias of it; `named`: whether a case has that
+    complainant's name, when already asked."""
     if not q or not q.strip():
         return None
     q = q.strip()
@@ -202,10 +204,17 @@ def text_filter(user: User, q: str | None, entity: Any = Case, *, indexed: bool 
     # name behind 张* on any other. Asked first (an index lookup): an OR with the name
     # makes every row the text index finds evaluate the text condition again, so the OR
     # is there only when some case has that name.
-    if user.role in OFFICE_ROLES and db.session.scalar(
-            sa.select(Case.id).where(Case.complainant_name == q).limit(1)):
+    if named is None:
+        named = _named(user, q)
+    if named:
         text = sa.or_(text, entity.complainant_name == q)
     return text
+
+
+def _named(user: User, q: str | None) -> bool:
+    """Whether the office's free text `q` is some case's complainant's full name."""
+    return bool(user.role in OFFICE_ROLES and q and q.strip() and db.session.scalar(
+        sa.select(Case.id).where(Case.complainant_name == q.strip()).limit(1)))
 
 
 def by_phone(user: User, phone: str) -> sa.ColumnElement[bool]:
