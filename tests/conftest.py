@@ -192,6 +192,8 @@ def app(stack: dict) -> Iterator[Flask]:
                 if table.name not in KEEP_TABLES | SEEDED_TABLES:
                     conn.execute(table.delete())
             _restore_seeded_data(conn)
+            if conn.dialect.name == "sqlite" and sa.inspect(conn).has_table("cases_fts"):
+                conn.execute(sa.text("DELETE FROM cases_fts"))  # the text index (0021)
         db.engine.dispose()
 
 

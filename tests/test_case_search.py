@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -161,3 +162,177 @@ def test_a_filtered_page_costs_the_same_statements_for_3_cases_as_for_12(app, as
             assert len(found(desk, **query)) == (3 if n == 3 else 12)
         counts.append(len(seen))
     assert counts[0] == counts[1]
+
+
+# ---- free text, read from the text index (migration 0021) ------------------------------
+def test_free_text_finds_substrings_of_any_length_in_any_of_the_four_fields(  # type: ignore[no-untyped-def]
+        app, as_user, make_case):
+    ktv = make_case(subject="朝阳路KTV夜间噪音扰民", address="朝阳路12号",
+                    description="包厢音响声音过大", external_ref="GD20250516001")
+    fumes = make_case(subject="烧烤店油烟直排", address="民族大道5号",
+                      description="油烟熏到三楼住户", external_ref="GD20250516002")
+    hidden = make_case(subject="洗车场污水外排", address="园湖路3号",
+                       description="夜里在用高压枪，噪音很大", external_ref="12369-778")
+    make_case(subject="广场舞音响", address="金湖广场", description="", external_ref=None)
+    desk = as_user("reviewer")
+    expect = {
+        "噪": [ktv["id"], hidden["id"]],           # one character
+        "油烟": [fumes["id"]],                      # two
+        "噪音": [ktv["id"], hidden["id"]],          # two, one in the description only
+        "夜间噪音": [ktv["id"]],                     # four
+        "ktv": [ktv["id"]], "KTV": [ktv["id"]], "Ktv": [ktv["id"]],  # Latin, any case
+        "路KTV夜": [ktv["id"]],                     # mixed
+        "ktv夜间": [ktv["id"]],
+        "高压枪": [hidden["id"]],                   # the description only
+        "20250516": [ktv["id"], fumes["id"]],      # a fragment of the reference
+        "0516002": [fumes["id"]],
+        "12369-7": [hidden["id"]],
+        "民族大道5号": [fumes["id"]],
+        "大道5号烧烤": [],                           # across two fields: no substring
+        "噪音很大!": [],
+        "朝阳路KTV夜间噪音扰民。": [],
+    }
+    for q, ids in expect.items():
+        assert found(desk, q=q) == sorted(ids), q
+    # Scope still applies: each street finds its own.
+    street_b = make_case(unit="Street B", subject="饭店油烟扰民", description="")
+    assert found(as_user("reviewer_a"), q="油烟") == [fumes["id"]]
+    assert found(as_user("insp_b"), q="油烟") == [street_b["id"]]
+    assert found(desk, q="油烟") == sorted([fumes["id"], street_b["id"]])
+    # And the other filters combine with it.
+    assert found(desk, q="噪音", channel="hotline_12345") == sorted([ktv["id"], hidden["id"]])
+    assert found(desk, q="噪音", unit=unit_id("Street B")) == []
+
+
+def test_wildcards_and_quotes_in_the_search_are_plain_characters(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    percent = make_case(subject="噪声超标50%以上", description="")
+    under = make_case(subject="a_b 排口", description="")
+    slash = make_case(subject="路口\\东侧", description="")
+    quoted = make_case(subject='居民称"又来了"', description="it's loud")
+    make_case(subject="噪声超标50倍", description="aXb 排口 路口东侧 又来了 its")
+    desk = as_user("reviewer")
+    assert found(desk, q="%") == [percent["id"]]
+    assert found(desk, q="50%") == [percent["id"]]
+    assert found(desk, q="_") == [under["id"]]
+    assert found(desk, q="a_b") == [under["id"]]
+    assert found(desk, q="\\") == [slash["id"]]
+    assert found(desk, q="口\\东") == [slash["id"]]
+    assert found(desk, q='"又来了"') == [quoted["id"]]
+    assert found(desk, q='"') == [quoted["id"]]
+    assert found(desk, q="it's") == [quoted["id"]]
+    assert found(desk, q="'") == [quoted["id"]]
+    assert found(desk, q="%%%") == []
+
+
+def test_an_edited_case_is_found_by_its_new_text_not_its_old(app, as_user, make_case):  # type: ignore[no-untyped-def]
+    case = make_case(subject="工地夜间施工", description="打桩机作业", address="秀灵路9号")
+    desk = as_user("reviewer")
+    assert found(desk, q="打桩机") == [case["id"]]
+    answer = desk.patch(f"/api/cases/{case['id']}", json={
+        "version": case["version"], "description": "搅拌车进出", "subject": "渣土车扬尘"})
+    assert answer.status_code == 200, answer.get_json()
+    for old in ("打桩机", "夜间施工", "工地"):
+        assert found(desk, q=old) == [], old
+    for new in ("搅拌车", "渣土车扬尘", "扬尘", "秀灵路"):  # the untouched address still finds
+        assert found(desk, q=new) == [case["id"]], new
+
+
+def test_free_text_reads_the_index_on_postgresql(app, as_user, make_case, stack):  # type: ignore[no-untyped-def]
+    """The plan, not a timing: the search's condition is one ix_cases_search serves (the
+    expressions match), for one, two, three and more characters. On a test's few rows the
+    planner would rather scan, so scans of the table and of other indexes in order are
+    off: what is left is a bitmap over an index that answers the condition."""
+    from server.models import User
+
+    if db.engine.dialect.name != "postgresql":
+        # SQLite: the FTS5 trigram table answers a search of three characters or more.
+        make_case(subject="朝阳路KTV噪音")
+        hits = db.session.execute(sa.text(
+            "SELECT count(*) FROM cases_fts WHERE cases_fts MATCH '\"KTV噪\"'")).scalar()
+        assert hits == 1
+        user = db.session.scalar(sa.select(User).filter_by(username="reviewer"))
+        query = cases.filtered(user, q="KTV噪")
+        sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+        plan = " ".join(str(row[-1]) for row in db.session.execute(
+            sa.text("EXPLAIN QUERY PLAN " + sql)))
+        assert "VIRTUAL TABLE INDEX" in plan and "cases_fts" in plan, plan
+        return
+
+    for _ in range(3):
+        make_case(subject="朝阳路KTV噪音")
+    user = db.session.scalar(sa.select(User).filter_by(username="reviewer"))
+    for q in ("KTV", "噪音", "噪", "朝阳路KTV"):
+        query = (cases.filtered(user, q=q).order_by(Case.received_at.desc()).limit(20))
+        sql = str(query.compile(db.engine, compile_kwargs={"literal_binds": True}))
+        with db.engine.connect() as conn:
+            conn.execute(sa.text("SET enable_seqscan = off"))
+            conn.execute(sa.text("SET enable_indexscan = off"))
+            plan = "\n".join(conn.execute(sa.text("EXPLAIN " + sql)).scalars())
+        assert "Bitmap Index Scan on ix_cases_search" in plan, (q, plan)
+        assert "Seq Scan on cases" not in plan, (q, plan)
+
+
+def test_the_open_colour_index_names_the_open_statuses() -> None:
+    """ix_cases_open_colour_received is partial on the open statuses, spelled out in the
+    model and migration 0021: a status added to the vocabulary must be added there too."""
+    from server.domain.core.vocab import OPEN_STATUSES
+    from server.models.case import OPEN_WHERE
+
+    spelled = ", ".join(f"'{status}'" for status in OPEN_STATUSES)
+    assert OPEN_WHERE.replace("status IN ", "") == f"({spelled})"
+
+
+def test_a_common_word_pages_the_same_from_the_newest_cases_as_from_the_index(  # type: ignore[no-untyped-def]
+        app, as_user, make_case):
+    """A word on many cases fills a page from the newest RECENT cases (read in order); a
+    page that does not fill there comes from the index: the pages and the total are the
+    same either way, in either order."""
+    made = [make_case(subject=f"KTV噪音{i}", description="",
+                      received_at=f"2026-11-{10 + i:02d}T20:00:00+08:00",
+                      **({"key": True} if i == 2 else {})) for i in range(5)]
+    make_case(subject="油烟", description="", received_at="2026-11-30T20:00:00+08:00")
+    desk = as_user("reviewer")
+
+    def page(**params):  # type: ignore[no-untyped-def]
+        answer = desk.get("/api/cases", query_string={"q": "ktv", "per_page": 2, **params})
+        assert answer.status_code == 200, answer.get_json()
+        body = answer.get_json()
+        return [c["id"] for c in body["items"]], body["total"]
+
+    newest = [c["id"] for c in reversed(made)]
+    assert page() == (newest[:2], 5)
+    assert page(page=2) == (newest[2:4], 5)
+    assert page(page=3) == (newest[4:], 5)    # not a full page: from the index
+    assert page(page=4) == ([], 5)
+    urgent = db.session.scalars(
+        sa.select(Case.id).where(Case.id.in_([c["id"] for c in made]))
+        .order_by(Case.due_at.asc().nulls_last(), Case.key.desc(), Case.received_at.desc(),
+                  Case.id)).all()
+    due = [page(sort="due", page=n)[0] for n in (1, 2, 3)]
+    assert [case_id for ids in due for case_id in ids] == urgent
+    # The same pages as the index alone gives (RECENT cases read first, or none).
+    from server.domain.cases import cases as module
+
+    module.RECENT, kept = 0, module.RECENT
+    try:
+        assert page() == (newest[:2], 5)
+        assert [page(sort="due", page=n)[0] for n in (1, 2, 3)] == due
+    finally:
+        module.RECENT = kept
+
+
+def test_cases_from_a_sheet_are_found_by_their_text(app, as_user):  # type: ignore[no-untyped-def]
+    """A sheet's cases are written in bulk, around the ORM: the text index (SQLite's FTS
+    table, PostgreSQL's expression index) still has them, for 1, 2 and 3+ characters."""
+    from server.domain.core.uow import transaction
+
+    with transaction():
+        cases.add_cases([{
+            "channel": "hotline_12345", "category": "noise_social",
+            "subject": "星光大道钢琴酒吧", "address": "滨江路9号", "description": "",
+            "received_at": datetime(2026, 11, 20, 15, 0, tzinfo=UTC),
+            "unit_id": unit_id("Street A"), "external_ref": "GD-BULK-1"}], created_by=None)
+    office = as_user("reviewer")
+    for q in ("钢琴酒吧", "钢琴", "琴", "GD-BULK"):
+        items = office.get("/api/cases", query_string={"q": q}).get_json()["items"]
+        assert [c["external_ref"] for c in items] == ["GD-BULK-1"], q

@@ -428,3 +428,21 @@ def test_an_old_preview_is_not_confirmed_and_others_previews_are_theirs(sources,
     assert old.status_code == 409 and old.get_json()["code"] == "import.expired"
     assert office.get(f"/api/imports/{preview['id']}").get_json()["status"] == "expired"
     assert count_cases() == 0
+
+
+def test_a_constraint_broken_in_a_bulk_insert_is_an_integrity_error(app):  # type: ignore[no-untyped-def]
+    """PostgreSQL's COPY (a sheet's thousands) raises the driver's own error; callers catch
+    SQLAlchemy's IntegrityError (a push racing its twin answers as a replay), so bulk
+    insert gives that on every path, and nothing of the batch stays."""
+    from server.domain.core import bulk
+    from server.models import Unit
+
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(Unit))
+    rows = [{"id": f"00000000-0000-4000-8000-{n:012d}", "name": f"批量单位{n}",
+             "parent_id": None, "created_at": datetime(2026, 1, 1, tzinfo=UTC)}
+            for n in range(bulk.COPY_FROM + 5)]
+    rows[-1]["name"] = "Street A"  # taken: units' names are unique
+    with pytest.raises(sa.exc.IntegrityError):
+        bulk.insert(Unit.__table__, rows)
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Unit)) == before

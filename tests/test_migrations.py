@@ -151,9 +151,12 @@ LINKED_ON_ARRIVAL = ("repeat_links", "repeat_subjects")
 
 
 def _row_counts() -> dict[str, int]:
+    # An FTS5 table's own storage (cases_fts_data...) is laid out by how its rows came in
+    # (one by one, or in a batch): the FTS table itself has to keep its rows.
     with db.engine.connect() as conn:
         return {table: conn.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar()
-                for table in sorted(_tables() - {"alembic_version", "deadline_rules"})}
+                for table in sorted(_tables() - {"alembic_version", "deadline_rules"})
+                if not table.startswith("cases_fts_")}
 
 
 def test_this_sessions_migrations_keep_every_row_of_a_populated_database(

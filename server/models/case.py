@@ -45,6 +45,9 @@ COLOUR_STALE = datetime(1970, 1, 1, tzinfo=UTC)
 COLOUR_FINAL = datetime(9999, 1, 1, tzinfo=UTC)
 
 
+OPEN_WHERE = "status IN ('received', 'dispatched', 'in_progress', 'submitted')"
+
+
 class Case(Base):
     __tablename__ = "cases"
 
@@ -57,7 +60,9 @@ class Case(Base):
     lon: Mapped[float | None] = mapped_column(sa.Float)
     description: Mapped[str] = mapped_column(sa.Text, default="")
     # Personal data: never leaves the API unmasked except through a logged reveal.
-    complainant_name: Mapped[str | None] = mapped_column(sa.String(120))
+    # Indexed: the office finds a case by the complainant's full name (an OR beside the
+    # indexed free text, which an unindexed column would turn into a scan).
+    complainant_name: Mapped[str | None] = mapped_column(sa.String(120), index=True)
     complainant_phone: Mapped[str | None] = mapped_column(sa.String(40))
     # HMAC of the normalised number under PERSONAL_DATA_KEY (privacy.phone_digest): an
     # exact number finds its cases through this index; the number is never searched in
@@ -128,9 +133,26 @@ class Case(Base):
     __table_args__ = (
         # Each colour's most urgent, in order (the board's cards, the colour filter).
         sa.Index("ix_cases_colour_due_at", "colour", "due_at"),
+        # The open cases of a colour, newest first (the list's colour filter): closed
+        # cases keep their last colour, and at 20% open most red rows are closed ones.
+        # The statuses are vocab.OPEN_STATUSES (tests check).
+        sa.Index("ix_cases_open_colour_received", "colour", "received_at",
+                 postgresql_where=sa.text(OPEN_WHERE), sqlite_where=sa.text(OPEN_WHERE)),
+        # The board's counts of open cases by unit and colour, from the open cases alone
+        # (a fifth of ix_cases_board's rows at 20% open, narrower, in group order).
+        sa.Index("ix_cases_open_board", "unit_id", "colour", "colour_until",
+                 postgresql_where=sa.text(OPEN_WHERE), sqlite_where=sa.text(OPEN_WHERE)),
         # Everything the board counts, so counting open cases reads only this index.
         sa.Index("ix_cases_board", "status", "unit_id", "colour", "colour_until", "id"),
         sa.Index("ux_cases_intake_ref", "intake_source", "external_ref", unique=True),
         sa.Index("ix_cases_address_key", "address_key", "category", "received_at"),
         sa.Index("ix_cases_geo_cell", "geo_cell", "received_at"),
     )
+
+
+# The free text's index on PostgreSQL (migration 0021 defines the function; SQLite keeps an
+# FTS5 table instead): each field's characters and pairs of characters.
+sa.Index("ix_cases_search",
+         sa.func.fieldcase_case_grams(Case.subject, Case.address, Case.description,
+                                      Case.external_ref),
+         postgresql_using="gin").ddl_if(dialect="postgresql")

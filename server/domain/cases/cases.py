@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm.exc import StaleDataError
 
 from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, REVEAL_ROLES, require_role
 from server.domain.audit import audit, timeline
-from server.domain.cases import deadline_rules, hooks, leaders, lifecycle
+from server.domain.cases import deadline_rules, hooks, leaders, lifecycle, search
 from server.domain.cases.deadlines import ClockEvent
 from server.domain.core import bulk, privacy
 from server.domain.core.errors import Conflict, Forbidden, Invalid
@@ -24,6 +25,8 @@ EDITABLE = ("channel", "category", "subject", "address", "description", "receive
             "leader", "leader_id", "external_ref", "unit_id", "lat", "lon", "complainant_name",
             "complainant_phone")
 COUNT_CAP = 1_000
+# How many of the newest cases (in the list's order) a free-text search reads first.
+RECENT = 500
 # Edits that move the clock: the deadline is recomputed (a new channel or key flag takes
 # the rule now current for it).
 CLOCK_FIELDS = ("channel", "key", "received_at")
@@ -52,25 +55,11 @@ def create_case(user: User, data: dict[str, Any]) -> Case:
 def add_case(data: dict[str, Any], *, created_by: str | None,
              audit_data: dict[str, Any] | None = None) -> Case:
     """A new case with its rule, deadline, `received` event and audit entry; never commits
-    (the caller's command does, once: a sheet's import adds every row in one transaction).
-    The caller has checked who may create it and in which unit. `created_by` is None for a
-    platform's push (the audit entry names the source in `audit_data`)."""
-    case = Case(created_by=created_by, status="received", **data)
-    _index_phone(case)
-    deadline_rules.assign_rule(case)
-    now = utcnow()
-    received = {"received_at": case.received_at, "channel": case.channel,
-                "category": case.category, "unit_id": case.unit_id,
-                "rule": case.deadline_rule, "rule_version": case.deadline_rule_version}
-    deadline_rules.refresh(case, now, ClockEvent("received", now, received))
-    db.session.add(case)
-    db.session.flush()
-    timeline.append(case, "received", actor_id=created_by, at=now, data=received)
-    audit.append("case.created", "case", case.id, actor_id=created_by,
-                 data={"channel": case.channel, "category": case.category,
-                       "unit_id": case.unit_id, **(audit_data or {})})
-    hooks.case_added(case)
-    return case
+    (the caller's command does, once). The caller has checked who may create it and in
+    which unit. `created_by` is None for a platform's push (the audit entry names the
+    source in `audit_data`). One case made the way a sheet's thousands are (add_cases):
+    one path, so a rule of a new case is written once."""
+    return add_cases([data], created_by=created_by, audit_data=audit_data)[0]
 
 
 def add_cases(items: list[dict[str, Any]], *, created_by: str | None,
@@ -102,6 +91,7 @@ def add_cases(items: list[dict[str, Any]], *, created_by: str | None,
     db.session.flush()
     bulk.insert(Case.__table__, [bulk.row_of(case) for case, _ in made])
     bulk.attach([case for case, _ in made])
+    search.index_inserted(db.session, [case for case, _ in made])
     bulk.insert(CaseEvent.__table__, [
         timeline.first_event_row(case, "received", actor_id=created_by, at=now, data=received)
         for case, received in made])
@@ -130,33 +120,68 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
     (closed) last."""
     now = now or utcnow()
     query = filtered(user, status=status, category=category, channel=channel, unit=unit,
-                     q=q, is_open=is_open, key=key, received_from=received_from,
+                     is_open=is_open, key=key, received_from=received_from,
                      received_to=received_to, leader=leader)
     if phone is not None:
         query = query.where(by_phone(user, phone))
     if mine:
         query = query.where(Case.id.in_(sa.select(case_assignees.c.case_id)
                                         .where(case_assignees.c.user_id == user.id)))
-    if colour is not None:
-        query = query.where(scope.is_open(), deadline_rules.colour_is(colour, now))
+    base, order, named = query, _order(Case, sort), _named(user, q)
+    text = text_filter(user, q, named=named)
+    if text is not None:
+        query = query.where(text)
     # Counted exactly up to COUNT_CAP: past that a district's whole history would be
     # counted on every page; the answer then says the total is "more than". The count
     # rides on the page's own statement (one round trip).
-    total = sa.select(sa.func.count()).select_from(
-        query.with_only_columns(Case.id).limit(COUNT_CAP + 1).subquery()).scalar_subquery()
-    if sort == "due":
-        # Closed cases have no due date (deadline_rules.refresh clears it), so NULLS LAST
-        # puts them last and the due_at index serves the order.
-        order = (Case.due_at.asc().nulls_last(), Case.key.desc(), Case.received_at.desc(),
-                 Case.id)
+    if colour is not None:
+        # Each branch of the colour (cached, lapsed) read in the page's order from its own
+        # index, up to this page's end; the page is the head of the two. As one OR, the
+        # planner walked every newer case to find the oldest open ones (red, at 20% open).
+        arms = [query.where(scope.is_open(), arm).with_only_columns(Case.id)
+                for arm in deadline_rules.colour_arms(colour, now)]
+        counted = sa.union_all(*(_ids(arm.limit(COUNT_CAP + 1)) for arm in arms))
+        heads = sa.union_all(*(_ids(arm.order_by(*order).limit(page * per_page))
+                               for arm in arms))
+        query = sa.select(Case).where(Case.id.in_(heads))
     else:
-        order = (Case.received_at.desc(), Case.id)
+        counted = query.with_only_columns(Case.id).limit(COUNT_CAP + 1)
+    total = sa.select(sa.func.count()).select_from(counted.subquery()).scalar_subquery()
+    if text is not None and colour is None and page * per_page <= RECENT:
+        # A common word (KTV in one case in ten) fills a page from the newest cases: read
+        # those in order, and stop at a full page, which is then exactly the page (every
+        # other match is older than all of them). The index finds a rare word, where the
+        # first RECENT cases hold less than a page, cheaply; a common one it finds in the
+        # thousands, each to be read and sorted.
+        recent = aliased(Case, base.order_by(*order).limit(RECENT).subquery())
+        rows = db.session.execute(
+            sa.select(recent).add_columns(total.label("total"))
+            .where(text_filter(user, q, recent, indexed=False, named=named))
+            .order_by(*_order(recent, sort))
+            .limit(per_page).offset((page - 1) * per_page)).all()
+        if len(rows) == per_page:
+            return [row[0] for row in rows], min(rows[0].total, COUNT_CAP + 1)
     rows = db.session.execute(query.add_columns(total.label("total")).order_by(*order)
                               .limit(per_page).offset((page - 1) * per_page)).all()
     if rows:
         return [row[0] for row in rows], min(rows[0].total, COUNT_CAP + 1)
     # A page past the end: still say how many there are.
     return [], min(db.session.scalar(sa.select(total)) or 0, COUNT_CAP + 1)
+
+
+def _order(entity: Any, sort: str) -> tuple[sa.ColumnElement[Any], ...]:
+    if sort == "due":
+        # Closed cases have no due date (deadline_rules.refresh clears it), so NULLS LAST
+        # puts them last and the due_at index serves the order.
+        return (entity.due_at.asc().nulls_last(), entity.key.desc(),
+                entity.received_at.desc(), entity.id)
+    return (entity.received_at.desc(), entity.id)
+
+
+def _ids(query: sa.Select) -> sa.Select:
+    """The ids a limited (and ordered) select finds, as a member of a UNION."""
+    found = query.subquery()
+    return sa.select(found.c.id)
 
 
 def _given(value: object) -> bool:
@@ -191,18 +216,39 @@ def filtered(user: User, *, status: str | None = None, category: str | None = No
         query = query.where(Case.received_at >= received_from)
     if received_to is not None:
         query = query.where(Case.received_at < received_to)
-    if q and q.strip():
-        like = f"%{q.strip()}%"
-        found = [Case.subject.ilike(like), Case.address.ilike(like),
-                 Case.description.ilike(like), Case.external_ref.ilike(like)]
-        if user.role in OFFICE_ROLES:
-            # The complainant by full name only: a fragment ("张") would list a street's
-            # residents by family name to whoever types one. The office proper only: the
-            # revisit team sees every case in scope but may reveal only its tasks, and a
-            # match would confirm the name behind 张* on any other.
-            found.append(Case.complainant_name == q.strip())
-        query = query.where(sa.or_(*found))
+    text = text_filter(user, q)
+    if text is not None:
+        query = query.where(text)
     return query
+
+
+def text_filter(user: User, q: str | None, entity: Any = Case, *, indexed: bool = True,
+                named: bool | None = None) -> sa.ColumnElement[bool] | None:
+    """The free text `q` (None when blank): a substring of the four fields, read from the
+    text index unless `indexed` is false (search.py); % _ and \\ in it are themselves,
+    never wildcards. `entity`: Case, or an alias of it; `named`: whether a case has that
+    complainant's name, when already asked."""
+    if not q or not q.strip():
+        return None
+    q = q.strip()
+    text = search.matches(q, entity, indexed=indexed)
+    # The complainant by full name only: a fragment ("张") would list a street's residents
+    # by family name to whoever types one. The office proper only: the revisit team sees
+    # every case in scope but may reveal only its tasks, and a match would confirm the
+    # name behind 张* on any other. Asked first (an index lookup): an OR with the name
+    # makes every row the text index finds evaluate the text condition again, so the OR
+    # is there only when some case has that name.
+    if named is None:
+        named = _named(user, q)
+    if named:
+        text = sa.or_(text, entity.complainant_name == q)
+    return text
+
+
+def _named(user: User, q: str | None) -> bool:
+    """Whether the office's free text `q` is some case's complainant's full name."""
+    return bool(user.role in OFFICE_ROLES and q and q.strip() and db.session.scalar(
+        sa.select(Case.id).where(Case.complainant_name == q.strip()).limit(1)))
 
 
 def by_phone(user: User, phone: str) -> sa.ColumnElement[bool]:

@@ -193,8 +193,15 @@ def colour_now(now: datetime) -> sa.ColumnElement[str]:
 
 def colour_is(colour: str, now: datetime) -> sa.ColumnElement[bool]:
     """SQL: the case has `colour` at `now`, in two branches an index can each serve."""
-    return sa.or_(sa.and_(Case.colour == colour, Case.colour_until > now),
-                  sa.and_(Case.colour_until <= now, colour_sql(now) == colour))
+    return sa.or_(*colour_arms(colour, now))
+
+
+def colour_arms(colour: str, now: datetime) -> tuple[sa.ColumnElement[bool], ...]:
+    """`colour_is` as its two disjoint branches: cached (read in order from the open
+    cases' (colour, received_at) or the (colour, due_at) index), and lapsed (the few
+    whose cache ran out since the last sweep)."""
+    return (sa.and_(Case.colour == colour, Case.colour_until > now),
+            sa.and_(Case.colour_until <= now, colour_sql(now) == colour))
 
 
 def resolve_colours(now: datetime, limit: int = 5_000) -> int:

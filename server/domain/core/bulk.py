@@ -34,24 +34,39 @@ def row_of(obj: Any) -> dict[str, Any]:
     return row
 
 
+# Fewer rows than this go in one plain INSERT (a case typed or pushed): COPY pays off for
+# a sheet's thousands.
+COPY_FROM = 20
+
+
 def insert(table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert `rows` (each with the same keys) into `table` in the session's transaction."""
+    """Insert `rows` (each with the same keys) into `table` in the session's transaction.
+    A constraint the rows break raises SQLAlchemy's IntegrityError either way (a pushed
+    case racing its twin on the unique reference is answered as a replay)."""
     if not rows:
         return
     connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
+    if connection.dialect.name != "postgresql" or len(rows) < COPY_FROM:
         connection.execute(table.insert(), rows)
         return
     names = list(rows[0])
     as_json = {n for n in names if isinstance(table.c[n].type, sa.JSON)}
     columns = ", ".join(f'"{n}"' for n in names)
-    # COPY writes rows in order: an autoincremented key follows the list's order.
-    with connection.connection.driver_connection.cursor() as cursor, \
-            cursor.copy(f'COPY "{table.name}" ({columns}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row([json.dumps(row[n], ensure_ascii=False, default=str)
-                            if n in as_json and row[n] is not None else row[n]
-                            for n in names])
+    statement = f'COPY "{table.name}" ({columns}) FROM STDIN'
+    try:
+        # COPY writes rows in order: an autoincremented key follows the list's order.
+        with connection.connection.driver_connection.cursor() as cursor, \
+                cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row([json.dumps(row[n], ensure_ascii=False, default=str)
+                                if n in as_json and row[n] is not None else row[n]
+                                for n in names])
+    except Exception as exc:
+        # The driver's own error, outside SQLAlchemy's wrapping: a broken constraint
+        # (SQLSTATE class 23) is the caller's to handle as it handles any other.
+        if str(getattr(exc, "sqlstate", "") or "").startswith("23"):
+            raise sa.exc.IntegrityError(statement, None, exc) from exc
+        raise
 
 
 def attach(objects: list[Any]) -> None:
