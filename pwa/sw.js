@@ -16,6 +16,7 @@ const SHELL = [
   "/js/views/settings.js", "/js/views/field/check.js", "/js/views/revisit/revisit.js",
   "/js/views/revisit/survey.js", "/js/views/office/board.js", "/js/views/office/caseform.js",
   "/js/views/office/map.js", "/js/views/office/review.js", "/js/views/office/samples.js",
+  "/js/views/office/repeatbanner.js", "/js/views/office/repeats.js",
   "/js/views/admin/admin.js", "/js/views/admin/qeditor.js",
   "/icons/icon-192.png", "/icons/icon-512.png", "/icons/icon-maskable-512.png",
   "/icons/apple-touch-icon.png",

@@ -24,6 +24,7 @@ import { renderSettings } from "./views/settings.js";
 // Intake screens' imports (below this line)
 
 // Repeat complaints screens' imports (below this line)
+import { renderRepeat, renderRepeats } from "./views/office/repeats.js";
 
 // Leaders screens' imports (below this line)
 
@@ -48,6 +49,8 @@ const ROUTES = [
   // Intake routes (below this line)
 
   // Repeat complaints routes (below this line)
+  [/^#\/repeats$/, renderRepeats, "repeats"],
+  [/^#\/repeats\/([\w-]+)$/, renderRepeat, "titleRepeat"],
 
   // Leaders routes (below this line)
 ];
@@ -111,6 +114,7 @@ function renderNav() {
     <a href="#/board">${t("board")}</a>
     <a href="#/map">${t("map")}</a>
     ${isManager() ? html`<a href="#/case-new" class="office-link">${t("newCase")}</a>
+      <a href="#/repeats" class="office-link">${t("repeats")}</a>
       <a href="#/samples" class="office-link">${t("samples")}</a>` : ""}
     <a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}

@@ -11,6 +11,7 @@ import { actionSpec, isField, isManager, isOffice, isRevisitor, loadQuestionnair
 import { label } from "../questionnaire.js";
 import { isAudio, respondentsBlock } from "../answers.js";
 import { errorText, fmtTime, html, safeUrl, toast } from "../ui.js";
+import { repeatBanner } from "./office/repeatbanner.js";
 
 function flagChips(flags) {
   return flags.map((flag) => html`<span class="flag" title="${flag.message}">${term(flag.code)}${
@@ -251,6 +252,7 @@ export async function renderCase(view, caseId) {
       ${item.status === "closed" || !isField() ? "" : html`<div class="actions">
         <button class="primary big" id="start-check">${t("startCheck")}</button>
       </div>`}`;
+    repeatBanner(view, caseId, () => refresh()); // a repeat complaint's warning, under the title
     view.querySelector("#start-check")?.addEventListener("click", () => {
       go(`#/check/${caseId}/${outbox.uuid()}`);
     });

@@ -1,0 +1,197 @@
+// The repeat-complaint warning on the case page (seed 002: the same subject complained
+// about again): how often, whether it is on the repeat list, the leader in charge, how the
+// complaints were matched, the earlier cases this user may open and, for other units'
+// cases, a count only. The office confirms the link or undoes it ("not the same"), after
+// a confirm step. The case page calls repeatBanner() each time it draws; the answer is
+// kept per case for a few seconds so a redraw does not ask the server again.
+import { api } from "../../api.js";
+import { getLang, t, term } from "../../i18n.js";
+import { isManager } from "../../state.js";
+import { errorText, fmtTime, html, toast } from "../../ui.js";
+
+const MATCHES = ["address", "radius", "phone"];
+
+// "同一地址、附近" / "same address, nearby": the ways two complaints were matched, in a fixed
+// order; a way this app has no words for is left out, never shown as its key.
+export function matchedText(matchedBy) {
+  const list = Array.isArray(matchedBy) ? matchedBy : matchedBy ? [matchedBy] : [];
+  return MATCHES.filter((m) => list.includes(m)).map((m) => t(`repeatMatch.${m}`))
+    .join(getLang() === "zh" ? "、" : ", ");
+}
+
+// "{n}" and "{name}" in a sentence.
+export function fill(text, values) {
+  return Object.entries(values).reduce((out, [k, v]) => out.replaceAll(`{${k}}`, String(v ?? "")), text);
+}
+
+// GET /api/cases/<id>/repeat as the banner reads it: linked or not, the link's state, the
+// subject's count, list and leader, the visible earlier cases, the other units' count.
+export function bannerModel(answer) {
+  if (!answer || typeof answer !== "object") return null;
+  const subject = answer.subject || null;
+  const link = answer.link || {};
+  const state = link.state || answer.state || null;
+  if (!subject && !state) return null;
+  const cases = (answer.cases || subject?.cases || []).filter((c) => c && c.id);
+  return {
+    subjectId: subject?.id || null,
+    title: subject?.title || "",
+    category: subject?.category || null,
+    count: answer.count ?? subject?.count ?? 0,
+    listed: Boolean(answer.listed ?? subject?.listed),
+    leader: answer.leader ?? subject?.leader ?? null,
+    state: state || "auto",
+    matchedBy: link.matched_by ?? answer.matched_by ?? [],
+    decidedBy: link.decided_by ?? answer.decided_by ?? null,
+    decidedAt: link.decided_at ?? answer.decided_at ?? null,
+    earlier: cases,
+    otherUnits: Number(answer.other_units ?? subject?.other_units ?? 0) || 0,
+    canDecide: answer.can_decide ?? answer.may_decide ?? isManager(),
+  };
+}
+
+// The banner's first line: "重复投诉：该对象已被投诉 3 次（已列入反复投诉清单） · 包案领导 张局".
+export function headline(model) {
+  const parts = [fill(t("repeatWarning"), { n: model.count }) + (model.listed ? t("repeatOnList") : "")];
+  if (model.listed || model.leader) {
+    parts.push(model.leader?.name ? `${t("leader")} ${model.leader.name}` : t("repeatNoLeader"));
+  }
+  return parts.join(" · ");
+}
+
+function earlierList(model, caseId) {
+  const others = model.earlier.filter((c) => c.id !== caseId);
+  if (!others.length && !model.otherUnits) return "";
+  return html`<ul class="repeat-cases" id="repeat-cases">${others.map((c) => html`<li>
+      <a href="#/case/${c.id}" data-case-id="${c.id}">${c.subject || t("titleCase")}</a>
+      <span class="muted small">${fmtTime(c.received_at)}${c.status ? ` · ${term(c.status)}` : ""}</span></li>`)}
+    ${model.otherUnits ? html`<li class="repeat-other-units" id="repeat-other-units">${fill(t("repeatOtherUnits"), { n: model.otherUnits })}</li>` : ""}</ul>`;
+}
+
+// What was decided, by whom and when ("已确认关联 · 王科 · 2026-12-05 10:00").
+function decisionLine(model) {
+  if (model.state === "auto") return html`<p class="small muted repeat-state">${t("repeatAuto")}</p>`;
+  return html`<p class="small repeat-state" data-state="${model.state}"><b>${t(`repeatState.${model.state}`)}</b>${
+    model.decidedBy?.name ? ` · ${model.decidedBy.name}` : ""}${model.decidedAt ? ` · ${fmtTime(model.decidedAt)}` : ""}</p>`;
+}
+
+function buttons(model) {
+  if (!model.canDecide) return "";
+  return html`<div class="row repeat-decide" id="repeat-decide">
+      ${model.state !== "confirmed" ? html`<button type="button" class="repeat-confirm" data-decision="confirm">${t("repeatConfirm")}</button>` : ""}
+      ${model.state !== "undone" ? html`<button type="button" class="danger repeat-undo" data-decision="undo">${t("repeatUndo")}</button>` : ""}
+    </div>
+    <div class="repeat-ask notice" id="repeat-ask" role="alertdialog" aria-labelledby="repeat-ask-text" hidden>
+      <p id="repeat-ask-text"></p>
+      <div class="row"><button type="button" class="primary" id="repeat-ask-yes"></button>
+        <button type="button" id="repeat-ask-no">${t("cancel")}</button></div>
+      <p class="error small" id="repeat-error" role="alert" hidden></p>
+    </div>`;
+}
+
+export function bannerHtml(model, caseId) {
+  if (!model) return "";
+  if (model.state === "undone") {
+    // Undone: the case is not the same problem; said quietly, with who decided.
+    return html`<section class="repeat-banner undone" id="repeat-banner" data-state="undone" aria-label="${t("repeatTitle")}">
+      <p class="repeat-head">${t("repeatUndoneNote")}${model.subjectId ? html` <a href="#/repeats/${model.subjectId}">${t("repeatOpenSubject")}</a>` : ""}</p>
+      ${decisionLine(model)}${buttons(model)}</section>`;
+  }
+  const how = matchedText(model.matchedBy);
+  return html`<section class="repeat-banner${model.listed ? " listed" : ""}" id="repeat-banner" role="status"
+      data-state="${model.state}" data-count="${model.count}" data-listed="${String(model.listed)}" aria-label="${t("repeatTitle")}">
+    <p class="repeat-head"><span class="repeat-mark" aria-hidden="true">⚠</span> <b id="repeat-headline">${headline(model)}</b></p>
+    ${how ? html`<p class="small repeat-how">${t("repeatMatchedBy")}: ${how}</p>` : ""}
+    ${earlierList(model, caseId)}
+    ${model.subjectId ? html`<p class="small"><a href="#/repeats/${model.subjectId}" id="repeat-subject-link">${t("repeatOpenSubject")}</a></p>` : ""}
+    ${decisionLine(model)}${buttons(model)}</section>`;
+}
+
+const answers = new Map(); // caseId -> { at, model }
+const asking = new Map(); // caseId -> the request on its way
+const FRESH_MS = 5000;
+
+async function fetchModel(caseId) {
+  if (!asking.has(caseId)) {
+    asking.set(caseId, api("GET", `/api/cases/${caseId}/repeat`)
+      .then((answer) => {
+        const model = bannerModel(answer);
+        answers.set(caseId, { at: Date.now(), model });
+        return model;
+      })
+      .catch((error) => {
+        // No link (404), no rights, no network: no banner, or the one last shown.
+        if (error.status === 404 || error.status === 403) answers.set(caseId, { at: Date.now(), model: null });
+        return answers.get(caseId)?.model ?? null;
+      })
+      .finally(() => asking.delete(caseId)));
+  }
+  return asking.get(caseId);
+}
+
+function slotIn(view) {
+  let slot = view.querySelector("#repeat-slot");
+  if (slot) return slot;
+  const page = view.querySelector(".case-page");
+  const title = page?.querySelector("h1");
+  if (!title) return null;
+  slot = document.createElement("div");
+  slot.id = "repeat-slot";
+  title.after(slot);
+  return slot;
+}
+
+function wire(slot, model, caseId, onChange) {
+  const ask = slot.querySelector("#repeat-ask");
+  if (!ask) return;
+  let decision = null;
+  for (const button of slot.querySelectorAll("#repeat-decide button")) {
+    button.addEventListener("click", () => {
+      decision = button.dataset.decision;
+      ask.querySelector("#repeat-ask-text").textContent = t(decision === "undo" ? "repeatUndoAsk" : "repeatConfirmAsk");
+      ask.querySelector("#repeat-ask-yes").textContent = t(decision === "undo" ? "repeatUndo" : "repeatConfirm");
+      ask.querySelector("#repeat-error").hidden = true;
+      ask.hidden = false;
+      ask.querySelector("#repeat-ask-yes").focus();
+    });
+  }
+  ask.querySelector("#repeat-ask-no").addEventListener("click", () => {
+    ask.hidden = true;
+    slot.querySelector(`#repeat-decide [data-decision="${decision}"]`)?.focus();
+  });
+  ask.querySelector("#repeat-ask-yes").addEventListener("click", async (event) => {
+    event.target.disabled = true;
+    try {
+      await api("POST", `/api/cases/${caseId}/repeat/${decision}`);
+      answers.delete(caseId);
+      toast(t(decision === "undo" ? "repeatUndoneToast" : "repeatConfirmedToast"));
+      const next = await fetchModel(caseId);
+      if (slot.isConnected) draw(slot, next, caseId, onChange);
+      await onChange?.(); // the case page again: the decision is on its timeline
+      document.querySelector("#repeat-banner")?.setAttribute("tabindex", "-1");
+      document.querySelector("#repeat-banner")?.focus({ preventScroll: true });
+    } catch (error) {
+      event.target.disabled = false;
+      const box = ask.querySelector("#repeat-error");
+      box.textContent = error.kind === "offline" ? t("needsNetwork") : errorText(error);
+      box.hidden = false;
+    }
+  });
+}
+
+function draw(slot, model, caseId, onChange) {
+  slot.innerHTML = bannerHtml(model, caseId).toString();
+  if (model) wire(slot, model, caseId, onChange);
+}
+
+// Called by the case page after each draw: shows the last answer at once, then asks again
+// when it is older than a few seconds. `onChange` reloads the case page after a decision.
+export async function repeatBanner(view, caseId, onChange) {
+  const slot = slotIn(view);
+  if (!slot) return;
+  const known = answers.get(caseId);
+  if (known) draw(slot, known.model, caseId, onChange);
+  if (known && Date.now() - known.at < FRESH_MS) return;
+  const model = await fetchModel(caseId);
+  if (slot.isConnected) draw(slot, model, caseId, onChange);
+}
