@@ -114,7 +114,7 @@ function renderNav() {
     <a href="#/board">${t("board")}</a>
     <a href="#/map">${t("map")}</a>
     ${isManager() ? html`<a href="#/case-new" class="office-link">${t("newCase")}</a>
-      <a href="#/repeats" class="office-link">${t("repeats")}</a>
+      <a href="#/repeats" class="office-link">${t("repeatsNav")}</a>
       <a href="#/samples" class="office-link">${t("samples")}</a>` : ""}
     <a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}

@@ -149,10 +149,12 @@ function wire(slot, model, caseId, onChange) {
     button.addEventListener("click", () => {
       decision = button.dataset.decision;
       ask.querySelector("#repeat-ask-text").textContent = t(decision === "undo" ? "repeatUndoAsk" : "repeatConfirmAsk");
-      ask.querySelector("#repeat-ask-yes").textContent = t(decision === "undo" ? "repeatUndo" : "repeatConfirm");
+      const yes = ask.querySelector("#repeat-ask-yes");
+      yes.textContent = t(decision === "undo" ? "repeatUndo" : "repeatConfirm");
+      yes.className = decision === "undo" ? "danger" : "primary";
       ask.querySelector("#repeat-error").hidden = true;
       ask.hidden = false;
-      ask.querySelector("#repeat-ask-yes").focus();
+      yes.focus();
     });
   }
   ask.querySelector("#repeat-ask-no").addEventListener("click", () => {

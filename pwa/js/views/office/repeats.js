@@ -27,7 +27,8 @@ function casesCell(s) {
   const seen = s.visible_count ?? s.visible ?? null;
   const other = s.other_units ?? 0;
   if (seen == null && !other) return "";
-  return html`${seen != null ? `${seen}` : ""}${other ? html` <span class="muted small">${fill(t("repeatOtherUnitsShort"), { n: other })}</span>` : ""}`;
+  // One element: a stacked cell on a phone puts its label and one value side by side.
+  return html`<span>${seen != null ? `${seen}` : ""}${other ? html` <span class="muted small">${fill(t("repeatOtherUnitsShort"), { n: other })}</span>` : ""}</span>`;
 }
 
 function row(s) {
@@ -56,7 +57,7 @@ export async function renderRepeats(view) {
   const items = sortSubjects(answer.items || []);
   view.innerHTML = html`<section class="repeats" id="repeats">
     <h1>${t("repeats")} <span class="muted h1-sub">${items.length}</span></h1>
-    <p class="muted small">${t("repeatsHint")}</p>
+    <p class="muted small">${answer.list_at ? `${fill(t("repeatsListAt"), { n: answer.list_at })} ` : ""}${t("repeatsHint")}</p>
     ${items.length ? html`<div class="table-wrap"><table class="data stack repeat-table" id="repeat-table">
       <thead><tr><th scope="col">${t("repeatPlace")}</th><th scope="col">${t("category")}</th>
         <th scope="col" class="n">${t("repeatCount")}</th><th scope="col" class="n">${t("repeatCases")}</th>
@@ -85,7 +86,7 @@ function leaderForm(subject, leaders) {
     <label for="leader-pick">${t("repeatSetLeader")}</label>
     <select id="leader-pick" name="leader_id">
       <option value="" ${current ? "" : "selected"} disabled>${t("repeatPickLeader")}</option>
-      ${leaders.map((l) => html`<option value="${l.id}" ${l.id === current ? "selected" : ""}>${l.name || l.display_name}${l.unit?.name ? ` · ${l.unit.name}` : ""}</option>`)}
+      ${leaders.map((l) => html`<option value="${l.id}" ${l.id === current ? "selected" : ""}>${l.name || l.display_name || l.username}</option>`)}
     </select>
     <p class="error small" id="leader-error" role="alert" hidden></p>
     <button type="submit" class="primary" id="leader-save">${t("save")}</button>
