@@ -211,6 +211,12 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "REVISIT_ATTEMPT_GAP_MIN": _int(env, "REVISIT_ATTEMPT_GAP_MIN", 120),
         # A door survey taken farther than this from the case is flagged, as photos are.
         "REVISIT_FAR_FROM_CASE_M": _int(env, "REVISIT_FAR_FROM_CASE_M", 500),
+        # Repeat complaints (seed 002): two located complaints of one category this close
+        # are about the same place; complaints are linked within this many days of each
+        # other; a subject with this many complaints goes on the repeat-complaint list.
+        "REPEAT_RADIUS_M": _int(env, "REPEAT_RADIUS_M", 100),
+        "REPEAT_WINDOW_DAYS": _int(env, "REPEAT_WINDOW_DAYS", 90),
+        "REPEAT_LIST_AT": _int(env, "REPEAT_LIST_AT", 3),
         "LOCAL_TIMEZONE": env.get("LOCAL_TIMEZONE") or "Asia/Shanghai",
         # The issuing office printed at the head of closure files (e.g. 某市生态环境局);
         # unset: the top unit above the case's unit.

@@ -242,10 +242,13 @@ const STRINGS = {
     "locationSource.geolocation": "手机定位", "locationSource.exif": "照片EXIF",
     // Intake from the hotline platforms: sheet import, sources, push tokens (keys below this line)
     // Repeat complaints (keys below this line)
+    "event.repeat_linked": "关联重复投诉", "event.repeat_link_confirmed": "确认重复投诉关联", "event.repeat_link_undone": "撤销重复投诉关联",
+    "tl.repeatCount": "累计投诉", "tl.repeatListed": "列入反复投诉清单", "tl.matchedBy": "关联依据", "tl.linkWas": "原关联状态",
+    "repeatMatch.address": "地址相同", "repeatMatch.radius": "位置相近", "repeatMatch.phone": "同一来电号码",
+    "repeatLink.auto": "自动关联", "repeatLink.confirmed": "已确认", "repeatLink.undone": "已撤销",
     repeats: "反复投诉清单", titleRepeat: "反复投诉对象", repeatTitle: "重复投诉提示",
     repeatWarning: "重复投诉：该对象已被投诉 {n} 次", repeatOnList: "（已列入反复投诉清单）",
     repeatNoLeader: "尚未指定包案领导", repeatMatchedBy: "关联依据",
-    "repeatMatch.address": "同一地址", "repeatMatch.radius": "附近地点", "repeatMatch.phone": "同一来电人",
     repeatOtherUnits: "另有 {n} 件在其他单位", repeatOtherUnitsShort: "另有 {n} 件在其他单位",
     repeatOtherUnitsWhy: "（其他单位的案件只显示件数）",
     repeatOpenSubject: "查看该对象的投诉记录", repeatAuto: "系统自动关联，待确认",
@@ -261,9 +264,6 @@ const STRINGS = {
     repeatHistory: "投诉记录", repeatLinkState: "关联状态", repeatFirstComplaint: "首次投诉",
     repeatSetLeader: "包案领导", repeatPickLeader: "请选择包案领导", repeatLeaderSaved: "已设定包案领导",
     repeatNoLeaders: "暂无可选的领导（需先有领导账号）",
-    "event.repeat_linked": "关联反复投诉", "event.repeat_link_confirmed": "确认反复投诉关联",
-    "event.repeat_link_undone": "撤销反复投诉关联",
-    "tl.repeatCount": "投诉次数", "tl.repeatListed": "列入反复投诉清单", "tl.matchedBy": "关联依据",
     // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
     // Finding cases (keys below this line)
   },
@@ -525,10 +525,13 @@ const STRINGS = {
     "locationSource.geolocation": "phone location", "locationSource.exif": "photo EXIF",
     // Intake from the hotline platforms: sheet import, sources, push tokens (keys below this line)
     // Repeat complaints (keys below this line)
+    "event.repeat_linked": "Linked to a repeat complaint", "event.repeat_link_confirmed": "Repeat link confirmed", "event.repeat_link_undone": "Repeat link undone",
+    "tl.repeatCount": "Complaints so far", "tl.repeatListed": "On the repeat-complaint list", "tl.matchedBy": "Linked by", "tl.linkWas": "Link before",
+    "repeatMatch.address": "same address", "repeatMatch.radius": "nearby location", "repeatMatch.phone": "same caller's number",
+    "repeatLink.auto": "linked automatically", "repeatLink.confirmed": "confirmed", "repeatLink.undone": "undone",
     repeats: "Repeat complaints", titleRepeat: "Repeat complaint", repeatTitle: "Repeat complaint warning",
     repeatWarning: "Repeat complaint: complained about {n} times", repeatOnList: " (on the repeat list)",
     repeatNoLeader: "No leader in charge yet", repeatMatchedBy: "Matched by",
-    "repeatMatch.address": "same address", "repeatMatch.radius": "nearby", "repeatMatch.phone": "same caller",
     repeatOtherUnits: "{n} more in other units", repeatOtherUnitsShort: "+{n} in other units",
     repeatOtherUnitsWhy: "(other units' cases show as a count only)",
     repeatOpenSubject: "See this subject's complaints", repeatAuto: "Linked automatically, not yet confirmed",
@@ -544,9 +547,6 @@ const STRINGS = {
     repeatHistory: "Complaints", repeatLinkState: "Link", repeatFirstComplaint: "First complaint",
     repeatSetLeader: "Leader in charge", repeatPickLeader: "Pick the leader in charge", repeatLeaderSaved: "Leader in charge set",
     repeatNoLeaders: "No leader to pick (a leader's account is needed first)",
-    "event.repeat_linked": "Linked to a repeat complaint", "event.repeat_link_confirmed": "Repeat link confirmed",
-    "event.repeat_link_undone": "Repeat link undone",
-    "tl.repeatCount": "Complaints", "tl.repeatListed": "On the repeat list", "tl.matchedBy": "Matched by",
     // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
     // Finding cases (keys below this line)
   },

@@ -26,9 +26,9 @@ const yesNo = (value) => (typeof value === "boolean" ? t(value ? "yes" : "no") :
 const milestone = (value) => (value === "overdue" ? t("closureDeadline") : vocab()(value));
 const size = (value) => (Number.isFinite(value) ? `${Math.max(1, Math.round(value / 1024))} KB` : "");
 const shortHash = (value) => (typeof value === "string" ? `${value.slice(0, 12)}…` : "");
-// How a repeat complaint was matched: same address, nearby, same caller.
-const matchedBy = (value) => joined((Array.isArray(value) ? value : [value])
-  .filter((m) => typeof m === "string" && has(`repeatMatch.${m}`)).map((m) => t(`repeatMatch.${m}`)));
+// Values named among the app's own strings (`prefix.value`), read out as a list.
+const ownList = (prefix) => (value) => joined((Array.isArray(value) ? value : [value])
+  .filter((v) => typeof v === "string" && has(`${prefix}${v}`)).map((v) => t(`${prefix}${v}`)));
 // The case's fields an edit changed, by their names on the case form.
 const FIELD_NAMES = {
   channel: "channel", category: "category", subject: "subject", address: "address",
@@ -91,16 +91,15 @@ export const FIELDS = {
 const ORDER = Object.keys(FIELDS);
 
 // What a key means in one kind of event only.
-// A repeat complaint's link (its subject_id is an id: not shown).
-const REPEAT = {
-  count: ["tl.repeatCount", count], listed: ["tl.repeatListed", yesNo],
-  matched_by: ["tl.matchedBy", matchedBy],
-};
-
 export const BY_KIND = {
   visit_recorded: { kind: ["kind", vocab()] },
-  repeat_linked: REPEAT, repeat_link_confirmed: REPEAT, repeat_link_undone: REPEAT,
   revisit_respondent: { kind: ["respondentKind", vocab("respondent.")] },
+  repeat_linked: {
+    count: ["tl.repeatCount", count], listed: ["tl.repeatListed", yesNo],
+    matched_by: ["tl.matchedBy", ownList("repeatMatch.")],
+  },
+  repeat_link_confirmed: { count: ["tl.repeatCount", count], was: ["tl.linkWas", ownList("repeatLink.")] },
+  repeat_link_undone: { count: ["tl.repeatCount", count], was: ["tl.linkWas", ownList("repeatLink.")] },
 };
 
 // The event's data as "label: value" parts, a kind's own keys first, then in FIELDS' order.
@@ -128,7 +127,7 @@ export function eventSummary(data, kind = "") {
 export function kindName(kind) {
   const name = term(`event.${kind}`);
   if (name !== `event.${kind}`) return name;
-  // Newer kinds are named among their screen's strings (i18n.js STRINGS).
+  // Kinds whose words are among the app's own strings (repeat complaints').
   return has(`event.${kind}`) ? t(`event.${kind}`) : t("tl.event");
 }
 

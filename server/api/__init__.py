@@ -15,6 +15,7 @@ from server.api.cases import admin, cases, lifecycle
 from server.api.closure import closure, verify
 from server.api.fieldwork import evidence, standards, visits
 from server.api.problems import FieldcaseApi, register_error_handlers
+from server.api.repeats import repeats
 from server.api.revisits import exports as revisit_exports
 from server.api.revisits import revisits
 
@@ -38,7 +39,8 @@ def register_api(app: Flask) -> FieldcaseApi:
                        "SameSite=Lax). Every write also needs the X-CSRF-Token header with "
                        "the token the login returned (GET /api/me returns it again)."})
     for module in (health, session, cases, visits, evidence, standards, lifecycle, revisits,
-                   revisit_exports, closure, verify, admin):
+                   revisit_exports, closure, verify, admin,
+                   repeats):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))

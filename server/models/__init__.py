@@ -7,6 +7,7 @@ from server.models.deadline import CalendarDay, CalendarYear, DeadlineRule
 from server.models.evidence import Evidence
 from server.models.intake import IntakeSource
 from server.models.notification import Notification, Webhook, WebhookDelivery
+from server.models.repeat import RepeatLink, RepeatSubject
 from server.models.revisit import Questionnaire, Respondent, Revisit, RevisitSample, SampleCase
 from server.models.seal import ClosureFile, Seal
 from server.models.timeline import CaseEvent
@@ -32,6 +33,8 @@ __all__ = [
     "Measurement",
     "Notification",
     "Questionnaire",
+    "RepeatLink",
+    "RepeatSubject",
     "Respondent",
     "Revisit",
     "RevisitSample",

@@ -87,7 +87,7 @@ def test_three_complaints_list_the_place_and_the_office_decides(browser, live): 
         headline = page.locator("#repeat-headline").inner_text()
         assert "该对象已被投诉 3 次" in headline and "已列入反复投诉清单" in headline, headline
         assert "尚未指定包案领导" in headline
-        assert "同一地址" in banner.inner_text()
+        assert "地址相同" in banner.inner_text()
         # The earlier complaints open from the warning; the case itself is not a link.
         hrefs = banner.locator("#repeat-cases a").evaluate_all(
             "els => els.map(e => e.getAttribute('href'))")

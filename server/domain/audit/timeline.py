@@ -34,6 +34,8 @@ KINDS: tuple[str, ...] = (
     "revisit_recorded", "revisit_respondent", "revisit_dissatisfied", "revisit_decision",
     # closure
     "flag_acknowledged", "sealed",
+    # repeat complaints
+    "repeat_linked", "repeat_link_confirmed", "repeat_link_undone",
 )
 
 

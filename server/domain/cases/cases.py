@@ -247,6 +247,7 @@ def update_case(user: User, case_id: str, changes: dict[str, Any], version: int)
         raise Conflict("case.version_conflict",
                        "Someone changed this case at the same time; reload and retry.") from exc
     fields = sorted(changed)
+    hooks.case_updated(case, fields)
     if corrected:
         timeline.append(case, "received", actor_id=user.id, at=now, data=corrected.data)
     timeline.append(case, "updated", actor_id=user.id, at=now, data={"fields": fields})

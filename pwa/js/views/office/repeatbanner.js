@@ -6,7 +6,6 @@
 // kept per case for a few seconds so a redraw does not ask the server again.
 import { api } from "../../api.js";
 import { getLang, t, term } from "../../i18n.js";
-import { isManager } from "../../state.js";
 import { errorText, fmtTime, html, toast } from "../../ui.js";
 
 const MATCHES = ["address", "radius", "phone"];
@@ -24,29 +23,27 @@ export function fill(text, values) {
   return Object.entries(values).reduce((out, [k, v]) => out.replaceAll(`{${k}}`, String(v ?? "")), text);
 }
 
-// GET /api/cases/<id>/repeat as the banner reads it: linked or not, the link's state, the
-// subject's count, list and leader, the visible earlier cases, the other units' count.
-export function bannerModel(answer) {
-  if (!answer || typeof answer !== "object") return null;
-  const subject = answer.subject || null;
+// GET /api/cases/<id>/repeat (and the subject's history, GET /api/repeats/<id>, for the
+// earlier cases this user may open) as the banner reads it: linked or not, the link's
+// state, the subject's count, list and leader, the other units' count.
+export function bannerModel(answer, history = null) {
+  if (!answer || typeof answer !== "object" || !answer.linked) return null;
+  const subject = answer.subject || {};
   const link = answer.link || {};
-  const state = link.state || answer.state || null;
-  if (!subject && !state) return null;
-  const cases = (answer.cases || subject?.cases || []).filter((c) => c && c.id);
   return {
-    subjectId: subject?.id || null,
-    title: subject?.title || "",
-    category: subject?.category || null,
-    count: answer.count ?? subject?.count ?? 0,
-    listed: Boolean(answer.listed ?? subject?.listed),
-    leader: answer.leader ?? subject?.leader ?? null,
-    state: state || "auto",
-    matchedBy: link.matched_by ?? answer.matched_by ?? [],
-    decidedBy: link.decided_by ?? answer.decided_by ?? null,
-    decidedAt: link.decided_at ?? answer.decided_at ?? null,
-    earlier: cases,
-    otherUnits: Number(answer.other_units ?? subject?.other_units ?? 0) || 0,
-    canDecide: answer.can_decide ?? answer.may_decide ?? isManager(),
+    subjectId: subject.id || null,
+    title: subject.title || "",
+    category: subject.category || null,
+    count: subject.count ?? 0,
+    listed: Boolean(subject.listed),
+    leader: subject.leader || null,
+    state: link.state || "auto",
+    matchedBy: link.matched_by || [],
+    decidedAt: link.decided_at || null,
+    // Undone links are the office's "not the same": not offered as earlier complaints.
+    earlier: (history?.cases || []).filter((c) => c?.id && c.state !== "undone"),
+    otherUnits: Number(subject.other_units ?? 0) || 0,
+    canDecide: Boolean(answer.may_decide),
   };
 }
 
@@ -68,11 +65,11 @@ function earlierList(model, caseId) {
     ${model.otherUnits ? html`<li class="repeat-other-units" id="repeat-other-units">${fill(t("repeatOtherUnits"), { n: model.otherUnits })}</li>` : ""}</ul>`;
 }
 
-// What was decided, by whom and when ("已确认关联 · 王科 · 2026-12-05 10:00").
+// What was decided and when ("已确认关联 · 2026-12-05 10:00"; who: on the timeline).
 function decisionLine(model) {
   if (model.state === "auto") return html`<p class="small muted repeat-state">${t("repeatAuto")}</p>`;
   return html`<p class="small repeat-state" data-state="${model.state}"><b>${t(`repeatState.${model.state}`)}</b>${
-    model.decidedBy?.name ? ` · ${model.decidedBy.name}` : ""}${model.decidedAt ? ` · ${fmtTime(model.decidedAt)}` : ""}</p>`;
+    model.decidedAt ? ` · ${fmtTime(model.decidedAt)}` : ""}</p>`;
 }
 
 function buttons(model) {
@@ -111,16 +108,26 @@ const answers = new Map(); // caseId -> { at, model }
 const asking = new Map(); // caseId -> the request on its way
 const FRESH_MS = 5000;
 
+// The case's link, then (linked and not undone) its subject's history for the earlier
+// cases; a subject this user may no longer read leaves the banner without them.
+async function ask(caseId) {
+  const answer = await api("GET", `/api/cases/${caseId}/repeat`);
+  let history = null;
+  if (answer?.linked && answer.subject?.id && answer.link?.state !== "undone") {
+    history = await api("GET", `/api/repeats/${answer.subject.id}`).catch(() => null);
+  }
+  return bannerModel(answer, history);
+}
+
 async function fetchModel(caseId) {
   if (!asking.has(caseId)) {
-    asking.set(caseId, api("GET", `/api/cases/${caseId}/repeat`)
-      .then((answer) => {
-        const model = bannerModel(answer);
+    asking.set(caseId, ask(caseId)
+      .then((model) => {
         answers.set(caseId, { at: Date.now(), model });
         return model;
       })
       .catch((error) => {
-        // No link (404), no rights, no network: no banner, or the one last shown.
+        // No rights, no network: no banner, or the one last shown.
         if (error.status === 404 || error.status === 403) answers.set(caseId, { at: Date.now(), model: null });
         return answers.get(caseId)?.model ?? null;
       })
@@ -166,6 +173,7 @@ function wire(slot, model, caseId, onChange) {
     try {
       await api("POST", `/api/cases/${caseId}/repeat/${decision}`);
       answers.delete(caseId);
+      asking.delete(caseId); // a read begun before the decision is not its answer
       toast(t(decision === "undo" ? "repeatUndoneToast" : "repeatConfirmedToast"));
       const next = await fetchModel(caseId);
       if (slot.isConnected) draw(slot, next, caseId, onChange);

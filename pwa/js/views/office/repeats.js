@@ -24,7 +24,7 @@ const leaderName = (s) => s.leader?.name || s.leader?.display_name || "";
 
 // How many of a subject's cases this user sees, and how many are other units' (a count).
 function casesCell(s) {
-  const seen = s.visible_count ?? s.visible ?? null;
+  const seen = s.visible_cases ?? null;
   const other = s.other_units ?? 0;
   if (seen == null && !other) return "";
   // One element: a stacked cell on a phone puts its label and one value side by side.
@@ -93,6 +93,19 @@ function leaderForm(subject, leaders) {
   </form>`;
 }
 
+// The active leaders the office may pick (GET /api/leaders); a server without that list
+// yet: the active users of the office's units with the leader role.
+async function leaderChoices() {
+  for (const path of ["/api/leaders", "/api/users?role=leader"]) {
+    try {
+      return (await cachedGet(path)).items || [];
+    } catch (error) {
+      if (error.kind === "offline") return [];
+    }
+  }
+  return [];
+}
+
 export async function renderRepeat(view, subjectId) {
   view.innerHTML = html`<p class="muted">${t("loading")}</p>`;
   let subject;
@@ -102,14 +115,7 @@ export async function renderRepeat(view, subjectId) {
     view.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
     return;
   }
-  let leaders = [];
-  if (isManager()) {
-    try {
-      leaders = (await cachedGet("/api/leaders")).items || [];
-    } catch {
-      leaders = []; // no leaders' list yet: the subject still shows
-    }
-  }
+  const leaders = isManager() ? await leaderChoices() : [];
   const cases = [...(subject.cases || [])].sort((a, b) => Date.parse(a.received_at) - Date.parse(b.received_at));
   const other = subject.other_units ?? 0;
   const status = subjectStatus(subject);
