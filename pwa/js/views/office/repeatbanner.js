@@ -107,6 +107,7 @@ export function bannerHtml(model, caseId) {
 const answers = new Map(); // caseId -> { at, model }
 const asking = new Map(); // caseId -> the request on its way
 const FRESH_MS = 5000;
+const asked = new WeakMap(); // the case page's element -> the case it asked about
 
 // The case's link, then (linked and not undone) its subject's history for the earlier
 // cases; a subject this user may no longer read leaves the banner without them.
@@ -148,38 +149,54 @@ function slotIn(view) {
   return slot;
 }
 
+// The question open on a case ("not the same?"): it stays open when the page redraws.
+const opened = new Map(); // caseId -> "confirm" | "undo"
+
+function openAsk(slot, caseId, decision, focus) {
+  const ask = slot.querySelector("#repeat-ask");
+  const yes = ask.querySelector("#repeat-ask-yes");
+  if (!slot.querySelector(`#repeat-decide [data-decision="${decision}"]`)) {
+    opened.delete(caseId); // decided meanwhile: nothing left to ask
+    return;
+  }
+  opened.set(caseId, decision);
+  ask.querySelector("#repeat-ask-text").textContent = t(decision === "undo" ? "repeatUndoAsk" : "repeatConfirmAsk");
+  yes.textContent = t(decision === "undo" ? "repeatUndo" : "repeatConfirm");
+  yes.className = decision === "undo" ? "danger" : "primary";
+  ask.hidden = false;
+  if (focus) yes.focus();
+}
+
 function wire(slot, model, caseId, onChange) {
   const ask = slot.querySelector("#repeat-ask");
   if (!ask) return;
-  let decision = null;
   for (const button of slot.querySelectorAll("#repeat-decide button")) {
     button.addEventListener("click", () => {
-      decision = button.dataset.decision;
-      ask.querySelector("#repeat-ask-text").textContent = t(decision === "undo" ? "repeatUndoAsk" : "repeatConfirmAsk");
-      const yes = ask.querySelector("#repeat-ask-yes");
-      yes.textContent = t(decision === "undo" ? "repeatUndo" : "repeatConfirm");
-      yes.className = decision === "undo" ? "danger" : "primary";
       ask.querySelector("#repeat-error").hidden = true;
-      ask.hidden = false;
-      yes.focus();
+      openAsk(slot, caseId, button.dataset.decision, true);
     });
   }
   ask.querySelector("#repeat-ask-no").addEventListener("click", () => {
+    const decision = opened.get(caseId);
+    opened.delete(caseId);
     ask.hidden = true;
     slot.querySelector(`#repeat-decide [data-decision="${decision}"]`)?.focus();
   });
   ask.querySelector("#repeat-ask-yes").addEventListener("click", async (event) => {
+    const decision = opened.get(caseId);
     event.target.disabled = true;
     try {
       await api("POST", `/api/cases/${caseId}/repeat/${decision}`);
+      opened.delete(caseId);
       answers.delete(caseId);
       asking.delete(caseId); // a read begun before the decision is not its answer
       toast(t(decision === "undo" ? "repeatUndoneToast" : "repeatConfirmedToast"));
       const next = await fetchModel(caseId);
       if (slot.isConnected) draw(slot, next, caseId, onChange);
       await onChange?.(); // the case page again: the decision is on its timeline
-      document.querySelector("#repeat-banner")?.setAttribute("tabindex", "-1");
-      document.querySelector("#repeat-banner")?.focus({ preventScroll: true });
+      const banner = document.querySelector("#repeat-banner");
+      banner?.setAttribute("tabindex", "-1");
+      banner?.focus({ preventScroll: true });
     } catch (error) {
       event.target.disabled = false;
       const box = ask.querySelector("#repeat-error");
@@ -187,21 +204,31 @@ function wire(slot, model, caseId, onChange) {
       box.hidden = false;
     }
   });
+  if (opened.has(caseId)) openAsk(slot, caseId, opened.get(caseId), document.activeElement === document.body);
 }
 
 function draw(slot, model, caseId, onChange) {
+  const hadFocus = slot.contains(document.activeElement) ? document.activeElement.id : null;
   slot.innerHTML = bannerHtml(model, caseId).toString();
+  slot.dataset.drawn = JSON.stringify(model);
   if (model) wire(slot, model, caseId, onChange);
+  if (hadFocus) slot.querySelector(`#${hadFocus}`)?.focus();
 }
 
 // Called by the case page after each draw: shows the last answer at once, then asks again
-// when it is older than a few seconds. `onChange` reloads the case page after a decision.
+// on a new visit, or when the answer is older than a few seconds. `onChange` reloads the case page after a decision.
 export async function repeatBanner(view, caseId, onChange) {
   const slot = slotIn(view);
   if (!slot) return;
   const known = answers.get(caseId);
   if (known) draw(slot, known.model, caseId, onChange);
-  if (known && Date.now() - known.at < FRESH_MS) return;
+  // Each visit to the page asks once (a leader named meanwhile shows); its redraws reuse it.
+  const visited = asked.get(view) === caseId;
+  asked.set(view, caseId);
+  if (visited && known && Date.now() - known.at < FRESH_MS) return;
   const model = await fetchModel(caseId);
-  if (slot.isConnected) draw(slot, model, caseId, onChange);
+  // Into the banner's place as the page is now (it may have redrawn meanwhile); the same
+  // answer as drawn is left as it is (a question open, the focus where it was).
+  const now = view.isConnected ? view.querySelector("#repeat-slot") : null;
+  if (now && now.dataset.drawn !== JSON.stringify(model)) draw(now, model, caseId, onChange);
 }

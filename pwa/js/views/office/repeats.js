@@ -94,16 +94,18 @@ function leaderForm(subject, leaders) {
 }
 
 // The active leaders the office may pick (GET /api/leaders); a server without that list
-// yet: the active users of the office's units with the leader role.
+// yet: the active people of the office's units who have the leader role.
 async function leaderChoices() {
-  for (const path of ["/api/leaders", "/api/users?role=leader"]) {
-    try {
-      return (await cachedGet(path)).items || [];
-    } catch (error) {
-      if (error.kind === "offline") return [];
-    }
+  try {
+    return (await cachedGet("/api/leaders")).items || [];
+  } catch (error) {
+    if (error.kind === "offline") return [];
   }
-  return [];
+  try {
+    return ((await cachedGet("/api/users")).items || []).filter((u) => u.role === "leader");
+  } catch {
+    return [];
+  }
 }
 
 export async function renderRepeat(view, subjectId) {
