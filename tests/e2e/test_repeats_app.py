@@ -11,12 +11,15 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from server.domain.accounts.auth import hash_password
 from server.extensions import db
 from server.models import Unit, User
 from tests.conftest import login as api_login
 from tests.e2e.conftest import LiveServer
 from tests.e2e.helpers import ids
+from tests.e2e.test_accessibility import LOOKS, audit, looking, screen
 from tests.e2e.test_review_app import PASSWORD, STREET, desk, night_phone, shot
 
 DESK = {"width": 1280, "height": 800}
@@ -169,3 +172,32 @@ def test_three_complaints_list_the_place_and_the_office_decides(browser, live): 
         assert contrast(page, "#repeat-headline") >= 4.5
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
         shot(page, "repeat_case_390_dark.png")
+
+
+@pytest.mark.parametrize("look", LOOKS, ids=[look[0] for look in LOOKS])
+def test_the_repeat_screens_pass_axe(browser, live, look):  # type: ignore[no-untyped-def]
+    """The warning (with its question open), the list and a subject, at 390 px in red night
+    mode in Chinese and at 1280 px in English: no serious axe violation."""
+    name, width, lang, red = look
+    cases = [complaint(live, said, days_ago=days, phone=f"1390000{i:04d}")
+             for i, (said, days) in enumerate(zip(SAID, (20, 9, 1), strict=True))]
+    make_leader(live)
+    subject_id = api_login(live.app, "reviewer", PASSWORD).get(
+        f"/api/cases/{cases[-1]}/repeat").get_json()["subject"]["id"]
+    found: list[str] = []
+    with looking(browser, live, "reviewer", width, lang, red) as page:
+        screen(page, f"/#/case/{cases[-1]}", "#repeat-banner #repeat-cases")
+        headline = page.locator("#repeat-headline").inner_text()
+        assert ("complained about 3 times (on the repeat list)" in headline if lang == "en"
+                else "该对象已被投诉 3 次（已列入反复投诉清单）" in headline), headline
+        found += audit(page, f"{name} case")
+        page.click("#repeat-decide [data-decision=undo]")
+        found += audit(page, f"{name} case, asking")
+        shot(page, f"repeat_ask_{name}.png")
+        screen(page, "/#/repeats", f"#repeat-table tr[data-subject-id='{subject_id}']")
+        found += audit(page, f"{name} list")
+        shot(page, f"repeat_list_{name}.png")
+        screen(page, f"/#/repeats/{subject_id}", "#repeat-history")
+        found += audit(page, f"{name} subject")
+        shot(page, f"repeat_subject_{name}.png", full_page=True)
+    assert found == []
