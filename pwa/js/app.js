@@ -118,6 +118,7 @@ function renderNav() {
       <a href="#/samples" class="office-link">${t("samples")}</a>` : ""}
     <a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}
+    ${(state.vocab?.role_sets?.leader || []).includes(role) ? html`<a href="#/repeats">${t("repeatsNav")}</a>` : ""}
     <a href="#/settings">${t("settings")}</a>`;
   renderStatus();
 }
