@@ -9,9 +9,9 @@ import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
 import { actionSpec, isField, isManager, isOffice, isRevisitor, loadQuestionnaires, revisitVocab, vocab } from "../state.js";
 import { label } from "../questionnaire.js";
+import { repeatBanner } from "./office/repeatbanner.js";
 import { isAudio, respondentsBlock } from "../answers.js";
 import { errorText, fmtTime, html, safeUrl, toast } from "../ui.js";
-import { repeatBanner } from "./office/repeatbanner.js";
 
 function flagChips(flags) {
   return flags.map((flag) => html`<span class="flag" title="${flag.message}">${term(flag.code)}${
@@ -252,11 +252,11 @@ export async function renderCase(view, caseId) {
       ${item.status === "closed" || !isField() ? "" : html`<div class="actions">
         <button class="primary big" id="start-check">${t("startCheck")}</button>
       </div>`}`;
-    repeatBanner(view, caseId, () => refresh()); // a repeat complaint's warning, under the title
     view.querySelector("#start-check")?.addEventListener("click", () => {
       go(`#/check/${caseId}/${outbox.uuid()}`);
     });
     view.querySelector("#reveal")?.addEventListener("click", reveal);
+    repeatBanner(view, caseId, () => refresh()); // a repeat complaint's warning, under the title
     view.querySelector("#start-phone-revisit")?.addEventListener("click", () => {
       const draft = localRevisits.find((r) => r.state === "draft");
       go(`#/revisit/${caseId}/${draft ? draft.id : outbox.uuid()}`);
