@@ -243,7 +243,7 @@ const STRINGS = {
     // Intake from the hotline platforms: sheet import, sources, push tokens (keys below this line)
     // Repeat complaints (keys below this line)
     "event.repeat_linked": "关联重复投诉", "event.repeat_link_confirmed": "确认重复投诉关联", "event.repeat_link_undone": "撤销重复投诉关联",
-    "tl.repeatCount": "累计投诉", "tl.repeatListed": "列入反复投诉清单", "tl.matchedBy": "关联依据", "tl.linkWas": "原关联状态",
+    "tl.repeatCount": "累计投诉", "tl.repeatListed": "列入重复投诉清单", "tl.matchedBy": "关联依据", "tl.linkWas": "原关联状态",
     "repeatMatch.address": "地址相同", "repeatMatch.radius": "位置相近", "repeatMatch.phone": "同一来电号码",
     "repeatLink.auto": "自动关联", "repeatLink.confirmed": "已确认", "repeatLink.undone": "已撤销",
     repeats: "反复投诉清单", titleRepeat: "反复投诉对象", repeatTitle: "重复投诉提示",

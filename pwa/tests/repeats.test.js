@@ -108,7 +108,7 @@ test("the repeat events read in words on the timeline, never a key", () => {
   const data = { subject_id: "6f1c2d3e", count: 3, listed: true, matched_by: ["address", "radius"] };
   setLang("zh");
   assert.equal(kindName("repeat_link_undone"), "撤销重复投诉关联");
-  assert.equal(eventSummary(data, "repeat_linked"), "累计投诉: 3 · 列入反复投诉清单: 是 · 关联依据: 地址相同、位置相近");
+  assert.equal(eventSummary(data, "repeat_linked"), "累计投诉: 3 · 列入重复投诉清单: 是 · 关联依据: 地址相同、位置相近");
   setLang("en");
   assert.equal(kindName("repeat_link_confirmed"), "Repeat link confirmed");
   // Another kind's `count` is not read as complaints.
