@@ -18,7 +18,7 @@ from server.extensions import db
 from server.models import Unit, User
 from tests.conftest import login as api_login
 from tests.e2e.conftest import LiveServer
-from tests.e2e.helpers import ids
+from tests.e2e.helpers import ids, login
 from tests.e2e.test_accessibility import LOOKS, audit, looking, screen
 from tests.e2e.test_review_app import PASSWORD, STREET, desk, night_phone, shot
 
@@ -201,3 +201,32 @@ def test_the_repeat_screens_pass_axe(browser, live, look):  # type: ignore[no-un
         found += audit(page, f"{name} subject")
         shot(page, f"repeat_subject_{name}.png", full_page=True)
     assert found == []
+
+
+def test_the_repeat_screens_keep_the_content_security_policy(browser, live):  # type: ignore[no-untyped-def]
+    """The warning (its question open), the list and a subject under the enforced policy
+    (no bypass_csp: selectors only, nothing eval'd)."""
+    cases = [complaint(live, said, days_ago=days, phone=f"1370000{i:04d}")
+             for i, (said, days) in enumerate(zip(SAID, (20, 9, 1), strict=True))]
+    subject_id = api_login(live.app, "reviewer", PASSWORD).get(
+        f"/api/cases/{cases[-1]}/repeat").get_json()["subject"]["id"]
+    refused: list[str] = []
+    context = browser.new_context(viewport=DESK, base_url=live.url, locale="zh-CN")
+    context.set_default_timeout(30000)
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: refused.append(m.text)
+                if "Content Security Policy" in m.text or "Refused to" in m.text else None)
+        login(page, "reviewer")
+        page.goto(f"/#/case/{cases[-1]}")
+        page.wait_for_selector("#repeat-banner #repeat-cases")
+        page.click("#repeat-decide [data-decision=confirm]")
+        page.wait_for_selector("#repeat-ask:not([hidden])")
+        page.goto("/#/repeats")
+        page.wait_for_selector(f"#repeat-table tr[data-subject-id='{subject_id}']")
+        page.goto(f"/#/repeats/{subject_id}")
+        page.wait_for_selector("#repeat-history")
+        page.wait_for_timeout(300)
+    finally:
+        context.close()
+    assert refused == []
