@@ -56,12 +56,17 @@ class Draft:
 
 @dataclass
 class Candidate:
-    """An earlier complaint a draft repeats, with what matched."""
+    """An earlier complaint a draft repeats, with what matched, and the subject it is
+    linked to already (None: not linked)."""
 
     case_id: str
     received_at: datetime
     unit_id: str
     matched_by: set[str]
+    subject_id: str | None = None
+    address: str = ""
+    category: str = ""
+    address_key: str | None = None
 
 
 def cell_of(lat: float | None, lon: float | None) -> int | None:
@@ -91,7 +96,8 @@ def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
 
 
 _COLUMNS = (Case.id, Case.category, Case.received_at, Case.lat, Case.lon, Case.address_key,
-            Case.complainant_phone_hmac, Case.unit_id)
+            Case.complainant_phone_hmac, Case.unit_id, Case.address,
+            RepeatLink.subject_id, RepeatLink.state)
 
 
 def match(drafts: Sequence[Draft], *, keys: Sequence[str | None] | None = None,
@@ -105,9 +111,9 @@ def match(drafts: Sequence[Draft], *, keys: Sequence[str | None] | None = None,
     span, radius = window(), float(setting("REPEAT_RADIUS_M"))
     lo = min(d.received_at for d in drafts) - span
     hi = max(d.received_at for d in drafts) + span
-    undone = sa.select(RepeatLink.case_id).where(RepeatLink.state == "undone")
-    base = (sa.select(*_COLUMNS).where(Case.received_at >= lo, Case.received_at <= hi,
-                                       Case.id.not_in(undone)))
+    # Each candidate's link comes along (one statement): an undone one is dropped below.
+    base = (sa.select(*_COLUMNS).outerjoin(RepeatLink, RepeatLink.case_id == Case.id)
+            .where(Case.received_at >= lo, Case.received_at <= hi))
     # Every lookup in one statement (UNION ALL of index reads): one round trip for a case.
     selects = [base.where(Case.address_key.in_(chunk))
                for chunk in _chunks({k for k in keys if k})]
@@ -124,7 +130,7 @@ def match(drafts: Sequence[Draft], *, keys: Sequence[str | None] | None = None,
     by_phone: dict[str, list[sa.Row]] = {}
     by_cell: dict[int, list[sa.Row]] = {}
     for row in rows.values():
-        if row.id in excluded:
+        if row.id in excluded or row.state == "undone":
             continue
         if row.address_key:
             by_key.setdefault(row.address_key, []).append(row)
@@ -141,8 +147,9 @@ def match(drafts: Sequence[Draft], *, keys: Sequence[str | None] | None = None,
                 found: dict[str, Candidate] = found) -> None:
             if abs(row.received_at - draft.received_at) > span:
                 return
-            found.setdefault(row.id, Candidate(row.id, row.received_at, row.unit_id, set())
-                             ).matched_by.add(how)
+            found.setdefault(row.id, Candidate(
+                row.id, row.received_at, row.unit_id, set(), row.subject_id, row.address,
+                row.category, row.address_key)).matched_by.add(how)
 
         if key:
             for row in by_key.get(key, ()):
@@ -172,33 +179,31 @@ class Resolution:
 
 
 def resolve(candidates: list[dict[str, Candidate]],
-            links: dict[str, RepeatLink] | None = None) -> list[Resolution | None]:
+            subjects: dict[str, RepeatSubject] | None = None, *,
+            lock: bool = False) -> list[Resolution | None]:
     """The subject each draft's candidates belong to: the largest of their subjects (they
-    are not merged); candidates not linked yet join it. `links`: known links by case id
-    (read here when None)."""
-    if links is None:
-        ids = {cid for found in candidates for cid in found}
-        links = {}
-        for chunk in _chunks(ids):
-            links.update((link.case_id, link) for link in db.session.scalars(
-                sa.select(RepeatLink).where(RepeatLink.case_id.in_(chunk))))
-    subject_ids = {link.subject_id for link in links.values()}
-    subjects = {s.id: s for chunk in _chunks(subject_ids) for s in db.session.scalars(
-        sa.select(RepeatSubject).where(RepeatSubject.id.in_(chunk)))}
+    are not merged); candidates not linked yet join it. `subjects`: those known already
+    (the rest are read here). `lock`: read them locked, fresh (a count about to grow:
+    two arrivals at once must not both write the same new count)."""
+    subjects = subjects if subjects is not None else {}
+    wanted = {c.subject_id for found in candidates for c in found.values()
+              if c.subject_id and c.subject_id not in subjects}
+    for chunk in _chunks(wanted):
+        query = sa.select(RepeatSubject).where(RepeatSubject.id.in_(sorted(chunk)))
+        if lock:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        subjects.update((s.id, s) for s in db.session.scalars(query))
     out: list[Resolution | None] = []
     for found in candidates:
-        live = {cid: c for cid, c in found.items()
-                if cid not in links or links[cid].state != "undone"}
-        if not live:
+        if not found:
             out.append(None)
             continue
-        theirs = {links[cid].subject_id for cid in live if cid in links}
+        theirs = {c.subject_id for c in found.values() if c.subject_id}
         subject = max((subjects[s] for s in theirs), default=None,
                       key=lambda s: (s.count, s.last_at, s.id))
-        joiners = [c for cid, c in live.items() if cid not in links]
-        kept = [c for cid, c in live.items()
-                if cid not in links or (subject is not None
-                                        and links[cid].subject_id == subject.id)]
+        joiners = [c for c in found.values() if c.subject_id is None]
+        kept = [c for c in found.values()
+                if c.subject_id is None or (subject is not None and c.subject_id == subject.id)]
         out.append(Resolution(subject, joiners, set().union(*(c.matched_by for c in kept))))
     return out
 
@@ -208,7 +213,9 @@ def hints(user: User, drafts: Sequence[Draft]) -> list[dict | None]:
     {"subject_id", "listed" (the subject is on the list once this complaint arrives),
     "count" (complaints linked, this one included), "matched_by", "case_ids" (the linked
     cases the user may see), "other_units" (a count of those they may not: never their
-    ids), "leader" {"id", "name"} | None}. Reads only; batched for a whole sheet."""
+    ids), "leader" {"id", "name"} | None}. Reads only; batched for a whole sheet.
+    Only existing cases are looked at: two rows of one sheet about the same place are
+    linked to each other when the sheet is imported (links.deferred), not hinted here."""
     found = match(drafts)
     resolved = resolve(found)
     subject_ids = {r.subject.id for r in resolved if r and r.subject}

@@ -20,7 +20,7 @@ from server.domain.repeats import detect
 from server.domain.repeats.addresses import address_keys
 from server.extensions import db
 from server.models import Case, RepeatLink, RepeatSubject, User
-from server.models.base import utcnow
+from server.models.base import new_id, utcnow
 
 _DEFERRED = "fieldcase.repeats.deferred"
 # Edits that change what a case matches: its key and cell are read again.
@@ -56,7 +56,7 @@ def on_case_updated(case: Case, fields: Sequence[str]) -> None:
     if _PLACE_FIELDS & set(fields):
         _index([case])
         db.session.flush()
-    link_cases([case])
+    link_cases([case], new=False)
 
 
 @contextmanager
@@ -76,59 +76,65 @@ def deferred() -> Iterator[None]:
     link_cases(waiting)
 
 
-def link_cases(cases: Sequence[Case]) -> None:
-    """Link each new case to the complaints it repeats, oldest first: it joins their
-    subject (or a new one made with them), the subject's count grows, and reaching
-    REPEAT_LIST_AT lists it. Cases already linked (or whose link was undone) are left.
-    Never commits."""
+def link_cases(cases: Sequence[Case], *, new: bool = True) -> None:
+    """Link each case to the complaints it repeats, oldest first: it joins their subject
+    (or a new one made with them), the subject's count grows, and reaching REPEAT_LIST_AT
+    lists it. Cases linked already (or whose link was undone) are left; `new`: the cases
+    were just added, so none is. Never commits."""
     if not cases:
         return
     cases = sorted(cases, key=lambda c: (c.received_at, c.id))
-    ids = [c.id for c in cases]
     found = detect.match([detect.Draft.of_case(c) for c in cases],
                          keys=[c.address_key for c in cases])
-    wanted = set(ids) | {cid for f in found for cid in f}
-    links: dict[str, RepeatLink] = {}
-    for chunk in detect._chunks(wanted):
-        links.update((link.case_id, link) for link in db.session.scalars(
-            sa.select(RepeatLink).where(RepeatLink.case_id.in_(chunk))))
+    # Linked here or before: a case of the batch pulled into a subject by an earlier one
+    # is not linked again.
+    assigned: dict[str, str] = {}
+    if not new:
+        assigned = {case_id: subject_id for case_id, subject_id in db.session.execute(
+            sa.select(RepeatLink.case_id, RepeatLink.subject_id)
+            .where(RepeatLink.case_id.in_([c.id for c in cases])))}
     subjects: dict[str, RepeatSubject] = {}
     now, list_at = utcnow(), setting("REPEAT_LIST_AT")
     linked: list[tuple[Case, RepeatLink]] = []
     for case, candidates in zip(cases, found, strict=True):
         candidates.pop(case.id, None)
-        if case.id in links or not candidates:
+        if case.id in assigned or not candidates:
             continue
-        resolution = detect.resolve([candidates], links)[0]
+        for candidate in candidates.values():
+            candidate.subject_id = assigned.get(candidate.case_id, candidate.subject_id)
+        resolution = detect.resolve([candidates], subjects, lock=True)[0]
         if resolution is None:
             continue
         subject = resolution.subject
         if subject is None:
             first = min(resolution.joiners, key=lambda c: (c.received_at, c.case_id))
-            earliest = db.session.get(Case, first.case_id) \
-                if first.received_at < case.received_at else case
-            subject = RepeatSubject(title=earliest.address[:500], category=earliest.category,
-                                    address_key=earliest.address_key,
-                                    first_at=earliest.received_at, last_at=case.received_at,
-                                    count=0, created_at=now)
+            earliest = first if first.received_at < case.received_at else None
+            subject = RepeatSubject(
+                id=new_id(), title=(earliest.address if earliest else case.address)[:500],
+                category=earliest.category if earliest else case.category,
+                address_key=earliest.address_key if earliest else case.address_key,
+                first_at=min(first.received_at, case.received_at),
+                last_at=case.received_at, count=0, created_at=now)
             db.session.add(subject)
-            db.session.flush()
-        subjects[subject.id] = subject
+            db.session.flush()  # before its links (no relationship orders the inserts)
+            subjects[subject.id] = subject
         for joiner in resolution.joiners:
-            links[joiner.case_id] = RepeatLink(
-                case_id=joiner.case_id, subject_id=subject.id, state="auto",
-                matched_by=sorted(joiner.matched_by), created_at=now)
-            db.session.add(links[joiner.case_id])
+            assigned[joiner.case_id] = subject.id
+            db.session.add(RepeatLink(case_id=joiner.case_id, subject_id=subject.id,
+                                      state="auto", matched_by=sorted(joiner.matched_by),
+                                      created_at=now))
             _stretch(subject, joiner.received_at)
         link = RepeatLink(case_id=case.id, subject_id=subject.id, state="auto",
                           matched_by=sorted(resolution.matched_by), created_at=now)
-        links[case.id] = link
+        assigned[case.id] = subject.id
         db.session.add(link)
         _stretch(subject, case.received_at)
         subject.count += len(resolution.joiners) + 1
         if subject.count >= list_at and subject.listed_at is None:
             subject.listed_at = now
         linked.append((case, link))
+    if not linked:
+        return
     db.session.flush()
     for case, link in linked:
         subject = subjects[link.subject_id]
