@@ -24,6 +24,7 @@ import { renderSettings } from "./views/settings.js";
 // Intake screens' imports (below this line)
 
 // Repeat complaints screens' imports (below this line)
+import { renderRepeat, renderRepeats } from "./views/office/repeats.js";
 
 // Leaders screens' imports (below this line)
 import { isLeader } from "./leaders.js";
@@ -49,6 +50,8 @@ const ROUTES = [
   // Intake routes (below this line)
 
   // Repeat complaints routes (below this line)
+  [/^#\/repeats$/, renderRepeats, "repeats"],
+  [/^#\/repeats\/([\w-]+)$/, renderRepeat, "titleRepeat"],
 
   // Leaders routes (below this line)
 ];
@@ -112,10 +115,12 @@ function renderNav() {
     <a href="#/board">${t("board")}</a>
     <a href="#/map">${t("map")}</a>
     ${isManager() ? html`<a href="#/case-new" class="office-link">${t("newCase")}</a>
+      <a href="#/repeats" class="office-link">${t("repeatsNav")}</a>
       <a href="#/samples" class="office-link">${t("samples")}</a>` : ""}
     ${isLeader() ? html`<a href="#/cases?leader=me" id="nav-held">${t("heldCases")}</a>` : ""}
     ${isLeader() ? "" : html`<a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>`}
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}
+    ${(state.vocab?.role_sets?.leader || []).includes(role) ? html`<a href="#/repeats">${t("repeatsNav")}</a>` : ""}
     <a href="#/settings">${t("settings")}</a>`;
   renderStatus();
 }
