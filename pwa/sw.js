@@ -17,6 +17,7 @@ const SHELL = [
   "/js/views/revisit/survey.js", "/js/views/office/board.js", "/js/views/office/caseform.js",
   "/js/views/office/map.js", "/js/views/office/review.js", "/js/views/office/samples.js",
   "/js/views/admin/admin.js", "/js/views/admin/qeditor.js", "/js/views/admin/platforms.js",
+  "/js/importing.js", "/js/views/office/import.js",
   "/icons/icon-192.png", "/icons/icon-512.png", "/icons/icon-maskable-512.png",
   "/icons/apple-touch-icon.png",
 ];

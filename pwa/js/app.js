@@ -22,6 +22,7 @@ import { renderSample, renderSamples } from "./views/office/samples.js";
 import { renderSurvey } from "./views/revisit/survey.js";
 import { renderSettings } from "./views/settings.js";
 // Intake screens' imports (below this line)
+import { renderImport } from "./views/office/import.js";
 
 // Repeat complaints screens' imports (below this line)
 
@@ -46,6 +47,7 @@ const ROUTES = [
   [/^#\/settings$/, renderSettings, "settings"],
   [/^#\/admin$/, renderAdmin, "admin"],
   // Intake routes (below this line)
+  [/^#\/import(?:\/([\w-]+))?$/, renderImport, "importCases"],
 
   // Repeat complaints routes (below this line)
 
@@ -111,7 +113,8 @@ function renderNav() {
     <a href="#/board">${t("board")}</a>
     <a href="#/map">${t("map")}</a>
     ${isManager() ? html`<a href="#/case-new" class="office-link">${t("newCase")}</a>
-      <a href="#/samples" class="office-link">${t("samples")}</a>` : ""}
+      <a href="#/samples" class="office-link">${t("samples")}</a>
+      <a href="#/import" class="office-link">${t("importCases")}</a>` : ""}
     <a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}
     <a href="#/settings">${t("settings")}</a>`;
