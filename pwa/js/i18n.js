@@ -265,6 +265,7 @@ const STRINGS = {
     impNothing: "没有可导入的新案件", impDone: "导入完成", impCreated: "已创建", impSkipped: "跳过的重复",
     impInvalidSkipped: "有误未导入", impNewCases: "新建的案件", impMoreCases: "另有 {n} 件，见案件列表",
     impAnother: "导入另一份文件", impOfficeOnly: "仅办公室人员可以导入工单。", impNoSources: "尚未配置来源平台",
+    impSaveMappingUpload: "保存对应并重新上传", impExpired: "该预览已超过 24 小时，已失效：请重新上传文件。",
     // Repeat complaints (keys below this line)
     // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
     // Finding cases (keys below this line)
@@ -550,6 +551,7 @@ const STRINGS = {
     impNothing: "No new cases to import", impDone: "Import done", impCreated: "Created", impSkipped: "Duplicates skipped",
     impInvalidSkipped: "Invalid, not imported", impNewCases: "The new cases", impMoreCases: "{n} more on the case list",
     impAnother: "Import another file", impOfficeOnly: "Only office staff can import cases.", impNoSources: "No intake source is set up yet",
+    impSaveMappingUpload: "Save the mapping and upload again", impExpired: "This preview is over 24 hours old and has expired: upload the file again.",
     // Repeat complaints (keys below this line)
     // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
     // Finding cases (keys below this line)

@@ -100,6 +100,7 @@ function summary(view) {
 function confirmArea(view) {
   const c = countsOf(view.preview);
   const dirty = !sameMapping(view.mapping, view.appliedMapping);
+  if (view.preview.status === "expired") return html`<p class="notice" id="import-expired">${t("impExpired")}</p>`;
   if (view.asking) {
     return html`<div class="import-ask notice" id="import-ask" role="alertdialog" aria-labelledby="import-ask-text">
       <p id="import-ask-text">${t("impConfirmAsk").replace("{n}", String(c.new))
@@ -122,11 +123,13 @@ function fieldOptions(fields, selected) {
     ...fields.map((f) => html`<option value="${f.name}" ${f.name === selected ? "selected" : ""}>${fieldName(f)}${f.required ? " *" : ""}</option>`)];
 }
 
-function mappingCard(view) {
-  const headers = view.preview.headers || [];
+function mappingCard(view, headers, { missing = [], reupload = false } = {}) {
+  const byName = new Map(view.fields.map((f) => [f.name, f]));
   return html`<section class="card import-mapping" id="import-mapping" aria-labelledby="import-mapping-title">
     <h2 id="import-mapping-title">${t("impMapping")}</h2>
     <p class="muted small">${t("impMappingHint")}</p>
+    ${missing.length ? html`<p class="error" id="import-missing">${t("impMissing").replace("{fields}",
+      missing.map((f) => fieldName(byName.get(f) || { name: f })).join("、"))}</p>` : ""}
     <table class="data import-table mapping-table">
       <thead><tr><th scope="col">${t("impColumn")}</th><th scope="col">${t("impField")}</th></tr></thead>
       <tbody>${headers.map((header, i) => html`<tr>
@@ -136,7 +139,9 @@ function mappingCard(view) {
     </table>
     <p class="muted small">* ${t("required")}</p>
     <div id="mapping-message" role="alert"></div>
-    <div class="row"><button type="button" id="save-mapping">${t("impSaveMapping")}</button></div>
+    <div class="row">${reupload
+      ? html`<button type="button" class="primary" id="save-mapping" data-reupload="1">${t("impSaveMappingUpload")}</button>`
+      : html`<button type="button" id="save-mapping">${t("impSaveMapping")}</button>`}</div>
   </section>`;
 }
 
@@ -179,7 +184,7 @@ function notes(row) {
     ${row.status === "duplicate" ? (row.duplicate_of
       ? html`<a class="dup-link" href="#/case/${row.duplicate_of}">${t("impDuplicateOf")}</a>`
       : html`<span class="muted">${t("impDuplicateHidden")}</span>`) : ""}
-    ${row.repeat ? html`<p class="repeat-hint">${repeatText(row.repeat)}${row.repeat.listed ? html` · ${t("impRepeatListed")}` : ""}</p>` : ""}`;
+    ${row.repeat ? html`<p class="repeat-hint">${repeatText(row.repeat)}${row.repeat.listed ? html` · ${t("impRepeatListed")}` : ""}${row.repeat.leader?.name ? html` · ${t("leader")}：${row.repeat.leader.name}` : ""}</p>` : ""}`;
 }
 
 function rowLine(row, units) {
@@ -190,7 +195,9 @@ function rowLine(row, units) {
     <td class="ref">${c.external_ref ?? ""}</td>
     <td class="when">${c.received_at ? fmtTime(c.received_at) : ""}</td>
     <td class="what"><b>${c.subject ?? ""}</b>${c.address ? html`<span class="muted small">${c.address}</span>` : ""}</td>
-    <td>${valueName("category", c.category)}${c.unit_id || c.unit ? html`<span class="muted small">${valueName("unit", c.unit_id || c.unit, units)}</span>` : ""}</td>
+    <td>${c.category ? valueName("category", c.category) : html`<span class="raw-value">${c.category_raw ?? ""}</span>`}
+      ${c.unit_id ? html`<span class="muted small">${valueName("unit", c.unit_id, units)}</span>`
+        : c.unit_raw ? html`<span class="small raw-value">${c.unit_raw}</span>` : ""}</td>
     <td class="notes">${notes(row)}</td>
   </tr>`;
 }
@@ -266,7 +273,7 @@ export async function renderImport(el, importId) {
 
   // What the screen shows: the preview in hand and the user's choices on it.
   const view = { source: sources[0], preview: null, fields, mapping: {}, appliedMapping: {},
-    filter: "", page: 1, asking: false, busy: false, result: null };
+    filter: "", page: 1, asking: false, busy: false, result: null, refused: null };
 
   el.innerHTML = html`<section class="import-page">
     <h1>${t("importCases")}</h1>
@@ -291,6 +298,8 @@ export async function renderImport(el, importId) {
       saved: view.source.column_map, recognised: view.source.recognised });
     view.mapping = { ...view.appliedMapping };
     view.asking = false;
+    view.refused = null;
+    view.result = preview.status === "confirmed" && preview.result ? preview.result : null;
     draw();
   }
 
@@ -299,9 +308,13 @@ export async function renderImport(el, importId) {
       area.innerHTML = html`${resultCard(view.result)}`;
       return;
     }
+    if (view.refused) {
+      area.innerHTML = html`${mappingCard(view, view.refused.headers, { missing: view.refused.missing, reupload: true })}`;
+      return;
+    }
     if (!view.preview) { area.innerHTML = ""; return; }
     area.innerHTML = html`${summary(view)}
-      <div class="import-grid">${mappingCard(view)}${unknownCard(view, v, units)}</div>
+      <div class="import-grid">${mappingCard(view, view.preview.headers || [])}${unknownCard(view, v, units)}</div>
       ${rowsCard(view, unitNames)}`;
   }
 
@@ -374,6 +387,18 @@ export async function renderImport(el, importId) {
       show(preview);
       if (el.isConnected && preview.id) history.replaceState(null, "", `#/import/${preview.id}`);
     } catch (error) {
+      view.preview = null;
+      view.refused = null;
+      if (error.problem?.code === "import.wrong_header" && error.problem.headers?.length) {
+        // Map the sheet's columns here, then the same file goes up again.
+        const source = sourceOf(code);
+        view.source = source;
+        view.fields = source.fields.length ? source.fields : fields;
+        view.refused = { headers: error.problem.headers, missing: error.problem.missing || [] };
+        view.appliedMapping = initialMapping(view.refused.headers, { saved: source.column_map, recognised: source.recognised });
+        view.mapping = { ...view.appliedMapping };
+      }
+      draw();
       const lines = flatMessages(error.problem?.errors);
       message.innerHTML = html`<p class="error" data-code="${error.problem?.code || ""}">${errorText(error)}</p>
         ${lines.length ? html`<ul class="error small">${lines.map((l) => html`<li>${l}</li>`)}</ul>` : ""}`;
@@ -399,6 +424,10 @@ export async function renderImport(el, importId) {
     box.innerHTML = "";
     try {
       await saveSource(body);
+      if (button.dataset.reupload) {
+        form.requestSubmit();
+        return;
+      }
       await refresh();
       toast(t("impMappingSaved"));
     } catch (error) {
@@ -445,7 +474,7 @@ export async function renderImport(el, importId) {
   }
 
   form.addEventListener("submit", upload);
-  area.addEventListener("change", (event) => {
+  el.addEventListener("change", (event) => {
     const target = event.target;
     if (target.matches(".map-select")) {
       view.mapping[target.dataset.header] = target.value;
@@ -457,9 +486,9 @@ export async function renderImport(el, importId) {
       area.querySelector("#row-filter")?.focus();
     }
   });
-  area.addEventListener("click", (event) => {
+  el.addEventListener("click", (event) => {
     const target = event.target.closest("button");
-    if (!target || target.disabled) return;
+    if (!target || target.disabled || !area.contains(target)) return;
     if (target.matches(".count-filter")) {
       view.filter = target.dataset.filter;
       view.page = 1;
