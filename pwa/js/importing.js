@@ -174,11 +174,14 @@ export function pageOf(rows, { filter = "", page = 1, perPage = PER_PAGE } = {})
     from: kept.length ? start + 1 : 0, to: Math.min(start + perPage, kept.length) };
 }
 
-// A bad row's reasons in the user's language: the server's message, else ours by code.
-export function reasons(row, lang = getLang()) {
+// A bad row's reasons in the user's language: the server's message, else ours by code;
+// with `nameOf`, each after the name of the field it is about ("来电时间：…").
+export function reasons(row, lang = getLang(), nameOf = null) {
   return (row?.errors || []).map((e) => {
-    const said = lang === "zh" ? e.message_zh || e.message_en : e.message_en || e.message_zh;
-    return said || (e.code && t(e.code) !== e.code ? t(e.code) : t("impBadRow"));
+    const said = (lang === "zh" ? e.message_zh || e.message_en : e.message_en || e.message_zh)
+      || (e.code && t(e.code) !== e.code ? t(e.code) : t("impBadRow"));
+    const field = nameOf && e.field ? nameOf(e.field) : "";
+    return field ? `${field}${lang === "zh" ? "：" : ": "}${said}` : said;
   });
 }
 
@@ -193,6 +196,31 @@ export function repeatCount(hint) {
 
 export function repeatText(hint) {
   return t("impRepeat").replace("{n}", String(repeatCount(hint)));
+}
+
+// {reference: repeat hint} of a preview's rows, kept to name the cases they become.
+export function repeatsByRef(preview) {
+  const out = new Map();
+  for (const row of preview?.rows || []) {
+    if (row.repeat && row.case?.external_ref) out.set(row.case.external_ref, row.repeat);
+  }
+  return out;
+}
+
+// {case id: {ref, subject, repeat}} of a confirmed import: looked at again, each created
+// row is a duplicate of the case it became (duplicate_of); repeat hints by reference.
+export function namedCases(result, preview, hints = new Map()) {
+  const ids = new Set(result?.case_ids || []);
+  const out = new Map();
+  for (const row of preview?.rows || []) {
+    // The first row a case came from names it (a reference twice in the file: the second
+    // row was invalid, and now reads as a duplicate of the same case).
+    if (!row.duplicate_of || !ids.has(row.duplicate_of) || out.has(row.duplicate_of)) continue;
+    const ref = row.case?.external_ref || "";
+    out.set(row.duplicate_of, { ref, subject: row.case?.subject || "",
+      repeat: row.repeat || hints.get(ref) || null });
+  }
+  return out;
 }
 
 // "导入 N 件": the number of new rows, said in the button.

@@ -99,6 +99,8 @@ test("a bad row's reasons in the user's language, a repeat in words, never a raw
     { field: "category", code: "import.unknown_category" }] };
   setLang("zh");
   assert.deepEqual(imp.reasons(row), ["受理时间不是日期", "该行有误"]);
+  const names = { received_at: "来电时间", category: "诉求类别" };
+  assert.deepEqual(imp.reasons(row, "zh", (f) => names[f]), ["来电时间：受理时间不是日期", "诉求类别：该行有误"]);
   assert.equal(imp.repeatText({ count: 4, listed: true }), "疑似重复投诉：已投诉 4 次");
   assert.equal(imp.confirmLabel(12), "导入 12 件");
   setLang("en");
@@ -116,4 +118,21 @@ test("only spreadsheets are offered for upload", () => {
   assert.ok(imp.acceptable("a.csv"));
   assert.equal(imp.acceptable("report.pdf"), false);
   assert.equal(imp.acceptable("x.xlsx.exe"), false);
+});
+
+test("the new cases named by the rows they came from, with the preview's repeat hints", () => {
+  const before = { rows: [
+    { row: 3, status: "new", case: { external_ref: "A1", subject: "酒吧" }, repeat: { count: 3, listed: true } },
+    { row: 4, status: "new", case: { external_ref: "A2", subject: "工地" } },
+    { row: 5, status: "invalid", case: { external_ref: "A3" } }] };
+  const after = { rows: [
+    { row: 3, status: "duplicate", duplicate_of: "c1", case: { external_ref: "A1", subject: "酒吧" } },
+    { row: 4, status: "duplicate", duplicate_of: "c2", case: { external_ref: "A2", subject: "工地" } },
+    { row: 5, status: "invalid", case: { external_ref: "A3" } },
+    { row: 6, status: "duplicate", duplicate_of: "older", case: { external_ref: "A0" } },
+    { row: 7, status: "duplicate", duplicate_of: "c1", case: { external_ref: "A1", subject: "编号重复" } }] };
+  const named = imp.namedCases({ case_ids: ["c1", "c2"] }, after, imp.repeatsByRef(before));
+  assert.deepEqual([...named.keys()], ["c1", "c2"]); // an older case is not one of the new
+  assert.deepEqual(named.get("c1"), { ref: "A1", subject: "酒吧", repeat: { count: 3, listed: true } });
+  assert.equal(named.get("c2").repeat, null);
 });

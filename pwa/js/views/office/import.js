@@ -7,7 +7,7 @@ import { ApiError, api, readAnswer } from "../../api.js";
 import { getLang, t, term } from "../../i18n.js";
 import {
   ACCEPT, PER_PAGE, STATUSES, acceptable, columnMapBody, confirmLabel, countsOf, fieldName,
-  initialMapping, pageOf, reasons, repeatCount, repeatText, sameMapping, sourceName,
+  initialMapping, namedCases, pageOf, reasons, repeatsByRef, repeatCount, repeatText, sameMapping, sourceName,
   sourcesOf, unknownValues, valueMapsWith, valueName,
 } from "../../importing.js";
 import { cachedGet, isManager, state, vocab } from "../../state.js";
@@ -178,8 +178,8 @@ function statusChips(row) {
     ${row.repeat ? html`<span class="imp-chip imp-repeat" data-repeat="${repeatCount(row.repeat)}">${t("impRepeatShort")}</span>` : ""}`;
 }
 
-function notes(row) {
-  const said = reasons(row);
+function notes(row, nameOf) {
+  const said = reasons(row, getLang(), nameOf);
   return html`${said.length ? html`<ul class="reasons">${said.map((r) => html`<li>${r}</li>`)}</ul>` : ""}
     ${row.status === "duplicate" ? (row.duplicate_of
       ? html`<a class="dup-link" href="#/case/${row.duplicate_of}">${t("impDuplicateOf")}</a>`
@@ -187,7 +187,7 @@ function notes(row) {
     ${row.repeat ? html`<p class="repeat-hint">${repeatText(row.repeat)}${row.repeat.listed ? html` · ${t("impRepeatListed")}` : ""}${row.repeat.leader?.name ? html` · ${t("leader")}：${row.repeat.leader.name}` : ""}</p>` : ""}`;
 }
 
-function rowLine(row, units) {
+function rowLine(row, units, nameOf) {
   const c = row.case || {};
   return html`<tr class="import-row" data-row="${row.row}" data-status="${row.status}">
     <td class="n">${row.row}</td>
@@ -198,12 +198,14 @@ function rowLine(row, units) {
     <td>${c.category ? valueName("category", c.category) : html`<span class="raw-value">${c.category_raw ?? ""}</span>`}
       ${c.unit_id ? html`<span class="muted small">${valueName("unit", c.unit_id, units)}</span>`
         : c.unit_raw ? html`<span class="small raw-value">${c.unit_raw}</span>` : ""}</td>
-    <td class="notes">${notes(row)}</td>
+    <td class="notes">${notes(row, nameOf)}</td>
   </tr>`;
 }
 
 function rowsCard(view, units) {
   const page = pageOf(view.preview.rows, { filter: view.filter, page: view.page });
+  const byName = new Map(view.fields.map((f) => [f.name, f]));
+  const nameOf = (name) => fieldName(byName.get(name === "unit_id" ? "unit" : name) || { name });
   const filters = ["", ...STATUSES, "repeat"];
   const label = (f) => t(f ? (f === "repeat" ? "impCountRepeat" : `impStatus.${f}`) : "impAll");
   return html`<section class="card import-rows" id="import-rows" aria-labelledby="import-rows-title">
@@ -218,7 +220,7 @@ function rowsCard(view, units) {
         <th scope="col">${t("externalRef")}</th><th scope="col">${t("receivedAt")}</th>
         <th scope="col">${t("subject")} / ${t("address")}</th><th scope="col">${t("category")} / ${t("unit")}</th>
         <th scope="col">${t("impDetails")}</th></tr></thead>
-      <tbody>${page.items.map((row) => rowLine(row, units))}</tbody>
+      <tbody>${page.items.map((row) => rowLine(row, units, nameOf))}</tbody>
     </table></div>${pager(page)}` : html`<p class="muted">${t("impNoRows")}</p>`}
   </section>`;
 }
@@ -231,7 +233,8 @@ function pager(page) {
       <button type="button" class="page-next" data-page="${page.page + 1}" ${page.page >= page.pages ? "disabled" : ""}>${t("impNext")}</button>` : ""}</div>`;
 }
 
-function resultCard(result) {
+// Each new case named as its row was (reference, subject), with its row's repeat hint.
+function resultCard(result, named = new Map()) {
   const ids = result.case_ids || [];
   return html`<section class="card import-result" id="import-result" aria-labelledby="import-result-title">
     <h2 id="import-result-title">${t("impDone")}</h2>
@@ -241,7 +244,12 @@ function resultCard(result) {
       <dt>${t("impInvalidSkipped")}</dt><dd id="result-invalid">${result.invalid ?? 0}</dd>
     </dl>
     ${ids.length ? html`<h3>${t("impNewCases")}</h3>
-      <ul class="import-new-cases" id="import-new-cases">${ids.slice(0, SHOWN_CASES).map((id, i) => html`<li><a href="#/case/${id}" data-case-link="${id}">${t("case")} ${i + 1}</a></li>`)}</ul>
+      <ul class="import-new-cases" id="import-new-cases">${ids.slice(0, SHOWN_CASES).map((id, i) => {
+        const row = named.get(id);
+        return html`<li data-case-id="${id}"><a href="#/case/${id}">${row?.ref || `${t("case")} ${i + 1}`}</a>
+          ${row?.subject ? html`<span class="muted">${row.subject}</span>` : ""}
+          ${row?.repeat ? html`<span class="imp-chip imp-repeat" data-repeat="${repeatCount(row.repeat)}">${repeatText(row.repeat)}</span>` : ""}</li>`;
+      })}</ul>
       ${ids.length > SHOWN_CASES ? html`<p><a href="#/cases">${t("impMoreCases").replace("{n}", String(ids.length - SHOWN_CASES))}</a></p>` : ""}` : ""}
     <div class="row"><a class="button" href="#/import" id="import-another">${t("impAnother")}</a></div>
   </section>`;
@@ -273,7 +281,8 @@ export async function renderImport(el, importId) {
 
   // What the screen shows: the preview in hand and the user's choices on it.
   const view = { source: sources[0], preview: null, fields, mapping: {}, appliedMapping: {},
-    filter: "", page: 1, asking: false, busy: false, result: null, refused: null };
+    filter: "", page: 1, asking: false, busy: false, result: null, refused: null,
+    named: new Map(), hints: new Map() };
 
   el.innerHTML = html`<section class="import-page">
     <h1>${t("importCases")}</h1>
@@ -300,12 +309,13 @@ export async function renderImport(el, importId) {
     view.asking = false;
     view.refused = null;
     view.result = preview.status === "confirmed" && preview.result ? preview.result : null;
+    if (view.result) view.named = namedCases(view.result, preview, view.hints);
     draw();
   }
 
   function draw() {
     if (view.result) {
-      area.innerHTML = html`${resultCard(view.result)}`;
+      area.innerHTML = html`${resultCard(view.result, view.named)}`;
       return;
     }
     if (view.refused) {
@@ -460,8 +470,17 @@ export async function renderImport(el, importId) {
     view.busy = true;
     drawConfirm();
     try {
-      view.result = await api("POST", `/api/imports/${view.preview.id}/confirm`, { timeout: 300000 });
+      const before = view.preview;
+      const result = await api("POST", `/api/imports/${before.id}/confirm`, { timeout: 300000 });
       view.busy = false;
+      view.hints = repeatsByRef(before);
+      // Looked at again, the created rows are duplicates of the new cases: their names.
+      try {
+        show(await api("GET", `/api/imports/${before.id}`, { timeout: 120000 }));
+      } catch {
+        view.result = result;
+        view.named = new Map();
+      }
       draw();
       area.querySelector("#import-result")?.scrollIntoView({ block: "start" });
     } catch (error) {
