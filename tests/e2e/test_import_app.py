@@ -1,161 +1,194 @@
-"""The office imports a 12345 hotline sheet in the app, at a desk (1280 px): uploads the
-platform's export, reads the preview (each bad row with its reason, nothing written yet),
-maps a category the source's table does not know from the preview, confirms after a
-confirm step, sees what was created, and opens a new case that repeats an earlier
-complaint. Cell text is hostile (markup, formulas): none of it becomes an element."""
+"""The office imports a 12345 hotline export in the app, at a desk (1280 px): uploads the
+realistic sheet (tests/intake_sheets.py: a title above a two-row merged header, messy
+cells, one row of each bad kind, formulas), reads the preview (each bad row with its
+reason, nothing written yet), maps a category the source's table does not know from the
+preview, confirms after a confirm step, sees what was created, and opens the new case
+that repeats two earlier complaints: its page warns. Cell text is hostile (markup,
+formulas): none of it becomes an element."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from openpyxl import Workbook
+from openpyxl import load_workbook
 
 from server.extensions import db
 from server.models import Case
+from tests.conftest import login as api_login
 from tests.e2e.conftest import LiveServer
-from tests.e2e.test_review_app import desk, shot
+from tests.e2e.helpers import ids
+from tests.e2e.test_review_app import PASSWORD, STREET, desk, shot
+from tests.intake_sheets import FORMULA_TEXT, make_12345_sheet
 
 DESK_1280 = {"width": 1280, "height": 800}
-HEADERS = ["工单编号", "来电时间", "被投诉对象", "诉求内容", "诉求地址", "来电人", "联系电话",
-           "诉求类别", "承办单位"]
-UNKNOWN = "夜间施工扰民"  # a category name the 12345 source's table does not know yet
-HOSTILE = '<img src=x onerror="window.__pwned=1" data-pwn="subject">'
+HOSTILE = '<img src=x onerror="window.__pwned=1" data-pwn="content">'
+# The source's table as the office left it last time: every category of the sheet but
+# 油烟扰民, every unit. The last category is mapped from the preview.
+KNOWN = {"噪声污染": "noise_social", "大气污染": "dust", "水污染": "water", "固体废物": "waste"}
+UNKNOWN = "油烟扰民"
+UNITS = {"城中区生态环境局": None, "城东街道办事处": STREET, "城西执法大队": STREET}
 
 
-def make_sheet(path: Path) -> dict[str, Any]:
-    """A 12345-style export: a title row above the header, good rows, rows each bad in one
-    way, a reference twice, an unknown category, a row repeating the demo bar's complaint
-    (same address and category, same phone), hostile text. Returns what the preview says."""
-    now = datetime.now()
-    when = (now - timedelta(hours=2)).strftime("%Y/%m/%d %H:%M")
-    book = Workbook()
+def realistic_sheet(path: Path) -> Any:
+    """The realistic export, with one content cell made hostile markup (a platform passes
+    on what callers type)."""
+    made = make_12345_sheet(path, "xlsx", rows=12, bad=True)
+    book = load_workbook(path)
     sheet = book.active
-    sheet.append(["12345政务服务便民热线工单导出"])
-    sheet.append(HEADERS)
-    good = [
-        ["GD2026-0001", when, "锦绣花园空调外机噪声", "夜间空调外机噪声大", "东湖路12号锦绣花园",
-         "赵先生", 13800001111, "社会生活噪声", "东湖街道"],
-        ["GD2026-0002", when, HOSTILE, "=HYPERLINK(\"http://evil\",\"点我\")", "东湖路20号",
-         "钱女士", "13800002222", "餐饮油烟", "东湖街道"],
-        ["GD2026-0003", when, "夜色酒吧又在深夜放音乐", "酒吧深夜音响声音很大",
-         "东湖路88号夜色酒吧", "张先生", "13812341234", "社会生活噪声", "东湖街道"],
-        ["GD2026-0004", when, "某工地深夜打桩", "凌晨打桩", "东湖大道300号工地",
-         "孙先生", "13800004444", UNKNOWN, "东湖街道"],
-        ["GD2026-0005", when, "另一工地夜间施工", "夜间施工", "东湖大道310号工地",
-         "李先生", "13800005555", UNKNOWN, "东湖街道"],
-    ]
-    bad = [
-        ["GD2026-0006", "下周二", "日期不是日期", "x", "东湖路1号", "周先生", "13800006666",
-         "社会生活噪声", "东湖街道"],
-        ["GD2026-0007", when, "电话有字母", "x", "东湖路2号", "吴先生", "1380000ABCD",
-         "社会生活噪声", "东湖街道"],
-        ["GD2026-0001", when, "编号重复", "x", "东湖路3号", "郑先生", "13800007777",
-         "社会生活噪声", "东湖街道"],
-    ]
-    for row in good + bad:
-        sheet.append(row)
+    target = made.ok[1]
+    sheet.cell(row=target.row, column=3, value=HOSTILE)
     book.save(path)
-    return {"rows": len(good) + len(bad), "new_after_mapping": len(good), "invalid_before": 5,
-            "bad": {8: "received_at", 9: "complainant_phone", 10: "external_ref"}}
+    return made
+
+
+def earlier_complaints(live: LiveServer, made: Any) -> Any:
+    """Two complaints already on file from the caller of one of the sheet's rows, days
+    before it: that row is a likely repeat, and its case the third complaint."""
+    units, _ = ids(live)
+    office = api_login(live.app, "reviewer", PASSWORD)
+    row = next(e for e in made.ok if e.fields["phone"].startswith("13")
+               and e.fields["category"] == "噪声污染")
+    for days in (6, 3):
+        answer = office.post("/api/cases", json={
+            "channel": "hotline_12345", "category": KNOWN[row.fields["category"]],
+            "subject": "同一来电人反映夜间噪声", "address": row.fields["address"],
+            "description": "夜间噪声扰民", "unit_id": units[STREET],
+            "complainant": {"name": "张先生", "phone": row.fields["phone"]},
+            "received_at": (row.fields["called_at"] - timedelta(days=days)).isoformat()})
+        assert answer.status_code == 201, answer.get_json()
+    return row
+
+
+def source_tables(live: LiveServer) -> None:
+    units, _ = ids(live)
+    district = next(name for name in units if name != STREET and "街道" not in name)
+    office = api_login(live.app, "reviewer", PASSWORD)
+    answer = office.put("/api/intake-sources/hotline_12345/mapping", json={"value_maps": {
+        "category": KNOWN,
+        "unit": {raw: units[name or district] for raw, name in UNITS.items()}}})
+    assert answer.status_code == 200, answer.get_json()
 
 
 def count_of(page: Any, which: str) -> int:
     return int(page.text_content(f"#import-summary [data-count='{which}']"))
 
 
+def imported_cases(live: LiveServer) -> dict[str, Case]:
+    with live.app.app_context():
+        found = {c.external_ref: c for c in db.session.scalars(
+            sa.select(Case).where(Case.intake_source == "hotline_12345"))}
+        db.session.expunge_all()
+        db.session.remove()
+    return found
+
+
 def test_office_imports_a_12345_sheet(browser: Any, live: LiveServer, tmp_path: Path) -> None:
-    path = tmp_path / "12345导出.xlsx"
-    expected = make_sheet(path)
+    made = realistic_sheet(tmp_path / "城中区12345工单导出.xlsx")
+    repeat_row = earlier_complaints(live, made)
+    source_tables(live)
+    unknown_rows = [e for e in made.ok if e.fields["category"] == UNKNOWN]
+    assert unknown_rows
     errors: list[str] = []
     with desk(browser, live, viewport=DESK_1280, errors=errors) as page:
         page.click("#nav a[href='#/import']")
         page.wait_for_selector("#import-form")
         assert page.title().startswith("导入工单")
         page.select_option("#import-source", "hotline_12345")
-        page.set_input_files("#import-file", str(path))
+        page.set_input_files("#import-file", str(made.path))
         page.click("#import-upload")
         page.wait_for_selector("#import-summary")
 
         # The preview: every row, the bad ones with their reasons; nothing written yet.
-        assert count_of(page, "all") == expected["rows"]
-        assert count_of(page, "invalid") == expected["invalid_before"]
-        with live.app.app_context():
-            assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)
-                                     .where(Case.intake_source == "hotline_12345")) == 0
-            db.session.remove()
-        for row, field in expected["bad"].items():
-            line = page.locator(f"#rows-table tr[data-row='{row}']")
-            assert line.get_attribute("data-status") == "invalid"
-            assert line.locator(".reasons li").count() >= 1, field
-            assert "import." not in line.inner_text()  # words, never a raw code
-        # The header mapping as the source recognised it.
+        assert count_of(page, "all") == len(made.expected)
+        assert count_of(page, "invalid") == len(made.bad) + len(unknown_rows)
+        assert count_of(page, "new") == len(made.ok) - len(unknown_rows)
+        assert imported_cases(live) == {}
+        for bad in made.bad:
+            line = page.locator(f"#rows-table tr[data-row='{bad.row}']")
+            assert line.get_attribute("data-status") == "invalid", bad
+            said = line.locator(".reasons").inner_text()
+            assert said.strip(), bad
+            assert "import." not in said and "cell." not in said  # words, never a code
+        dup = made.bad[-1]
+        assert dup.reason == "import.duplicate_in_file"
+        assert str(dup.first_row) in page.inner_text(f"#rows-table tr[data-row='{dup.row}']")
+        # The two-row header as the source's saved and default headers map it.
         assert page.input_value("#import-mapping select[data-header='工单编号']") == "external_ref"
-        # Hostile cell text is text.
+        assert page.input_value("#import-mapping select[data-header='诉求类别']") == "category"
+        # Hostile cell text is text; a formula is shown as the text it was.
         assert page.locator("[data-pwn]").count() == 0
         assert page.evaluate("window.__pwned") is None
-        assert HOSTILE in page.inner_text("#rows-table")
+        # The likely repeat, flagged before anything is created.
+        line = page.locator(f"#rows-table tr[data-row='{repeat_row.row}']")
+        assert "疑似重复投诉：已投诉 3 次" in line.inner_text()
+        assert count_of(page, "repeat") >= 1
 
-        # Only the invalid rows, by the status filter.
+        # Only the invalid rows, by the count's filter; then all again.
         page.click("#import-summary .count-filter[data-filter='invalid']")
         page.wait_for_function("[...document.querySelectorAll('#rows-table tbody tr')]"
                                ".every((tr) => tr.dataset.status === 'invalid')")
         page.select_option("#row-filter", "")
-
-        shot(page, "import-unknown-1280.png", full_page=True)
-
-        # The unknown category, mapped from the preview: saved to the source, rows valid.
-        unknown = page.locator(f"#import-unknown .unknown-row[data-raw='{UNKNOWN}']")
-        assert unknown.locator("td.n").inner_text() == "2"
-        unknown.locator("select").select_option("noise_construction")
-        unknown.locator("button.map-value").click()
-        page.wait_for_function(
-            f"!document.querySelector(\"#import-unknown .unknown-row[data-raw='{UNKNOWN}']\")")
-        assert count_of(page, "new") == expected["new_after_mapping"]
-        assert count_of(page, "invalid") == expected["invalid_before"] - 2
-        page.locator("#import-summary").scroll_into_view_if_needed()
         shot(page, "import-preview-1280.png")
         shot(page, "import-preview-1280-full.png", full_page=True)
 
-        # In English too, the preview as the server keeps it (its address is kept): no keys.
-        page.click("#lang")
-        page.wait_for_selector("#import-confirm-button:has-text('Import 5 cases')")
-        assert "imp" not in page.inner_text("#import-summary")
-        assert "Required fields" not in page.inner_text("#view")
-        page.click("#lang")
-        page.wait_for_selector("#import-confirm-button:has-text('导入 5 件')")
+        # The unknown category, mapped from the preview: saved to the source, rows valid.
+        unknown = page.locator(f"#import-unknown .unknown-row[data-raw='{UNKNOWN}']")
+        assert int(unknown.locator("td.n").inner_text()) >= len(unknown_rows)
+        unknown.locator("select").select_option("cooking_fumes")
+        unknown.locator("button.map-value").click()
+        page.wait_for_function(
+            f"!document.querySelector(\"#import-unknown .unknown-row[data-raw='{UNKNOWN}']\")")
+        assert count_of(page, "new") == len(made.ok)
+        assert count_of(page, "invalid") == len(made.bad)
+        office = api_login(live.app, "reviewer", PASSWORD)
+        listed = office.get("/api/intake-sources").get_json()["items"]
+        saved = next(s for s in listed if s["code"] == "hotline_12345")["value_maps"]
+        assert saved["category"][UNKNOWN] == "cooking_fumes"
+        assert saved["category"]["噪声污染"] == "noise_social"  # the rest of the table kept
 
-        # Confirm, after the confirm step.
-        button = page.locator("#import-confirm-button")
-        assert button.inner_text().strip() == f"导入 {expected['new_after_mapping']} 件"
-        button.click()
+        # In English too (the preview reopened from its address): no raw keys.
+        page.click("#lang")
+        page.wait_for_selector(f"#import-confirm-button:has-text('Import {len(made.ok)} cases')")
+        assert "imp" not in page.inner_text("#import-summary")
+        page.click("#lang")
+        page.wait_for_selector(f"#import-confirm-button:has-text('导入 {len(made.ok)} 件')")
+
+        # Confirm, after the confirm step (cancelling first sends nothing).
+        page.click("#import-confirm-button")
         page.wait_for_selector("#import-ask")
+        page.click("#import-no")
+        assert page.locator("#import-ask").count() == 0
+        assert imported_cases(live) == {}
+        page.click("#import-confirm-button")
         page.click("#import-yes")
         page.wait_for_selector("#import-result")
-        assert page.inner_text("#result-created").strip() == str(expected["new_after_mapping"])
-        assert page.locator("#import-new-cases a").count() == expected["new_after_mapping"]
+        assert page.inner_text("#result-created").strip() == str(len(made.ok))
+        assert page.inner_text("#result-invalid").strip() == str(len(made.bad))
+        assert page.locator("#import-new-cases li").count() == len(made.ok)
         shot(page, "import-result-1280.png")
 
-        with live.app.app_context():
-            imported = dict(db.session.execute(
-                sa.select(Case.external_ref, Case.id).where(Case.intake_source == "hotline_12345")
-                .where(Case.external_ref.is_not(None))).all())
-            formula = db.session.scalar(sa.select(Case.description)
-                                        .where(Case.external_ref == "GD2026-0002"))
-            db.session.remove()
-        assert set(imported) == {f"GD2026-000{n}" for n in range(1, 6)}
-        assert formula.startswith("=HYPERLINK")  # stored as the text it was
+        cases = imported_cases(live)
+        assert set(cases) == {e.ref for e in made.ok}
+        formula = next(e for e in made.ok if e.fields["content"] == FORMULA_TEXT)
+        assert cases[formula.ref].description == FORMULA_TEXT  # stored as the text it was
 
         # Confirming again is harmless: the same answer, no second set of cases.
         page.reload()
         page.wait_for_selector("#import-result")
-        assert page.inner_text("#result-created").strip() == str(expected["new_after_mapping"])
+        assert page.inner_text("#result-created").strip() == str(len(made.ok))
+        again = office.post(f"/api/imports/{page.url.rsplit('/', 1)[-1]}/confirm").get_json()
+        assert again["created"] == len(made.ok)
+        assert len(imported_cases(live)) == len(made.ok)
 
-        # The new case that repeats the bar's complaint.
-        page.click(f"#import-new-cases a[href='#/case/{imported['GD2026-0003']}']")
-        page.wait_for_selector(".case-page, #timeline", state="attached")
-        assert "夜色酒吧又在深夜放音乐" in page.inner_text("#view")
+        # The new case that repeats the earlier complaints warns on its page.
+        new_case = cases[repeat_row.ref].id
+        item = page.locator(f"#import-new-cases li[data-case-id='{new_case}']")
+        assert "疑似重复投诉" in item.inner_text()
+        item.locator("a").click()
+        page.wait_for_selector("#repeat-banner")
+        assert "该对象已被投诉 3 次" in page.inner_text("#repeat-headline")
         shot(page, "import-repeat-case-1280.png")
     assert errors == []

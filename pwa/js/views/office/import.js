@@ -192,8 +192,8 @@ function rowLine(row, units, nameOf) {
   return html`<tr class="import-row" data-row="${row.row}" data-status="${row.status}">
     <td class="n">${row.row}</td>
     <td>${statusChips(row)}</td>
-    <td class="ref">${c.external_ref ?? ""}</td>
-    <td class="when">${c.received_at ? fmtTime(c.received_at) : ""}</td>
+    <td class="imp-ref">${c.external_ref ?? ""}</td>
+    <td class="imp-when">${c.received_at ? fmtTime(c.received_at) : ""}</td>
     <td class="what"><b>${c.subject ?? ""}</b>${c.address ? html`<span class="muted small">${c.address}</span>` : ""}</td>
     <td>${c.category ? valueName("category", c.category) : html`<span class="raw-value">${c.category_raw ?? ""}</span>`}
       ${c.unit_id ? html`<span class="muted small">${valueName("unit", c.unit_id, units)}</span>`
