@@ -192,3 +192,87 @@ def test_office_imports_a_12345_sheet(browser: Any, live: LiveServer, tmp_path: 
         assert "该对象已被投诉 3 次" in page.inner_text("#repeat-headline")
         shot(page, "import-repeat-case-1280.png")
     assert errors == []
+
+
+def odd_sheet(path: Path, rows: int, start: int = 0) -> Path:
+    """A petition-system export: its reference and date under headers platforms use, its
+    matter, place and category under headers of its own."""
+    import csv
+
+    with path.open("w", encoding="utf-8-sig", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["编号", "登记时间", "信访事项", "事发地点", "事项分类"])
+        for i in range(start, start + rows):
+            writer.writerow([f"XF-{i:06d}", "2026/11/20 09:30", f"反映夜间噪声第{i}件",
+                             f"东湖路{i % 300 + 1}号", "噪声" if i % 10 else "不明类别"])
+    return path
+
+
+def upload(page: Any, source: str, path: Path) -> None:
+    page.select_option("#import-source", source)
+    page.set_input_files("#import-file", str(path))
+    page.click("#import-upload")
+
+
+def test_refusals_a_header_mapped_on_the_spot_and_ten_thousand_rows(
+        browser: Any, live: LiveServer, tmp_path: Path) -> None:
+    from tests.intake_sheets import make_hostile
+
+    office = api_login(live.app, "reviewer", PASSWORD)
+    units, _ = ids(live)
+    answer = office.put("/api/intake-sources/petition/mapping", json={
+        "value_maps": {"category": {"噪声": "noise_social"}, "unit": {}},
+        "default_unit_id": units[STREET]})
+    assert answer.status_code == 200, answer.get_json()
+    errors: list[str] = []
+    with desk(browser, live, viewport=DESK_1280, errors=errors) as page:
+        page.goto("/#/import")
+        page.wait_for_selector("#import-form")
+
+        # A PDF renamed .xlsx: refused whole, said in words (zh), never a code.
+        data, name, code = make_hostile("renamed_pdf")
+        (tmp_path / name).write_bytes(data)
+        upload(page, "petition", tmp_path / name)
+        refusal = page.locator(f"#import-message [data-code='{code}']")
+        refusal.wait_for()
+        assert "import." not in refusal.inner_text() and refusal.inner_text().strip()
+        assert page.locator("#import-summary").count() == 0
+
+        # Columns a case needs under headers nobody recognises: the sheet is refused, its
+        # columns offered for mapping here (the recognised ones filled in), and the same
+        # file goes up again once the mapping is saved.
+        upload(page, "petition", odd_sheet(tmp_path / "信访导出.csv", 20))
+        page.wait_for_selector("#import-missing")
+        assert page.locator("#import-mapping select.map-select").count() == 5
+        shot(page, "import-wrong-header-1280.png")
+        assert page.input_value("#import-mapping select[data-header='编号']") == "external_ref"
+        assert page.input_value("#import-mapping select[data-header='登记时间']") == "received_at"
+        for header, field in (("信访事项", "description"), ("事发地点", "address"),
+                              ("事项分类", "category")):
+            page.select_option(f"#import-mapping select[data-header='{header}']", field)
+        page.click("#save-mapping")
+        page.wait_for_selector("#import-summary")
+        assert count_of(page, "all") == 20
+        assert count_of(page, "invalid") == 2  # 不明类别, listed to map
+        assert page.locator("#import-unknown .unknown-row[data-raw='不明类别']").count() == 1
+        saved = next(s for s in office.get("/api/intake-sources").get_json()["items"]
+                     if s["code"] == "petition")["column_map"]
+        assert saved["category"] == "事项分类"
+
+        # The next sheet from the source maps itself; 10,000 rows are shown a page at a
+        # time, filtered by status, never all at once.
+        upload(page, "petition", odd_sheet(tmp_path / "信访导出2.csv", 10_000, start=100))
+        page.wait_for_function("document.querySelector(\"#import-summary [data-count='all']\")"
+                               "?.textContent === '10000'", timeout=120_000)
+        assert page.locator("#rows-table tbody tr").count() == 100
+        page.locator("#import-rows .page-next").first.click()
+        page.wait_for_selector("#rows-table tr[data-row='102']")
+        assert page.locator("#rows-table tbody tr").count() == 100
+        page.select_option("#row-filter", "invalid")
+        page.wait_for_function("document.querySelectorAll('#rows-table tbody tr').length === 100"
+                               " && [...document.querySelectorAll('#rows-table tbody tr')]"
+                               ".every((tr) => tr.dataset.status === 'invalid')")
+        assert "共 1000 行" in page.inner_text("#import-rows .pager-text")
+        assert page.locator("#import-confirm-button").inner_text().strip() == "导入 9000 件"
+        shot(page, "import-10000-1280.png")
+    assert errors == []

@@ -399,12 +399,13 @@ export async function renderImport(el, importId) {
     } catch (error) {
       view.preview = null;
       view.refused = null;
-      if (error.problem?.code === "import.wrong_header" && error.problem.headers?.length) {
+      const columns = error.problem?.columns || error.problem?.headers;
+      if (error.problem?.code === "import.wrong_header" && Array.isArray(columns) && columns.length) {
         // Map the sheet's columns here, then the same file goes up again.
         const source = sourceOf(code);
         view.source = source;
         view.fields = source.fields.length ? source.fields : fields;
-        view.refused = { headers: error.problem.headers, missing: error.problem.missing || [] };
+        view.refused = { headers: columns, missing: error.problem.missing || [] };
         view.appliedMapping = initialMapping(view.refused.headers, { saved: source.column_map, recognised: source.recognised });
         view.mapping = { ...view.appliedMapping };
       }
