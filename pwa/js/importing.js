@@ -181,7 +181,8 @@ export function reasons(row, lang = getLang(), nameOf = null) {
     const said = (lang === "zh" ? e.message_zh || e.message_en : e.message_en || e.message_zh)
       || (e.code && t(e.code) !== e.code ? t(e.code) : t("impBadRow"));
     const field = nameOf && e.field ? nameOf(e.field) : "";
-    return field ? `${field}${lang === "zh" ? "：" : ": "}${said}` : said;
+    // A message that names its field already is said as it is.
+    return field && !said.includes(field) ? `${field}${lang === "zh" ? "：" : ": "}${said}` : said;
   });
 }
 

@@ -101,6 +101,8 @@ test("a bad row's reasons in the user's language, a repeat in words, never a raw
   assert.deepEqual(imp.reasons(row), ["受理时间不是日期", "该行有误"]);
   const names = { received_at: "来电时间", category: "诉求类别" };
   assert.deepEqual(imp.reasons(row, "zh", (f) => names[f]), ["来电时间：受理时间不是日期", "诉求类别：该行有误"]);
+  const named = { errors: [{ field: "category", message_zh: "诉求类别“噪音”尚未对应" }] };
+  assert.deepEqual(imp.reasons(named, "zh", (f) => names[f]), ["诉求类别“噪音”尚未对应"]);
   assert.equal(imp.repeatText({ count: 4, listed: true }), "疑似重复投诉：已投诉 4 次");
   assert.equal(imp.confirmLabel(12), "导入 12 件");
   setLang("en");
