@@ -72,6 +72,22 @@ def source_tables(live: LiveServer) -> None:
     assert answer.status_code == 200, answer.get_json()
 
 
+def previewed(live: LiveServer, rows: int = 30) -> str:
+    """A preview made through the API as the office (for screens that open one by its
+    address): a 12345 CSV with good and bad rows."""
+    made = make_12345_sheet(Path(live.app.instance_path) / "axe.csv", "csv", rows=rows)
+    boundary = "----fieldcase-e2e"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="source"\r\n\r\n'
+            f"hotline_12345\r\n--{boundary}\r\nContent-Disposition: form-data; "
+            f'name="file"; filename="12345.csv"\r\nContent-Type: text/csv\r\n\r\n'
+            ).encode() + made.path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    office = api_login(live.app, "reviewer", PASSWORD)
+    answer = office.post("/api/imports", data=body,
+                         content_type=f"multipart/form-data; boundary={boundary}")
+    assert answer.status_code == 201, answer.get_json()
+    return answer.get_json()["id"]
+
+
 def count_of(page: Any, which: str) -> int:
     return int(page.text_content(f"#import-summary [data-count='{which}']"))
 

@@ -215,7 +215,7 @@ function rowsCard(view, units) {
         <select id="row-filter">${filters.map((f) => html`<option value="${f}" ${f === view.filter ? "selected" : ""}>${label(f)}</option>`)}</select></label>
       ${pager(page)}
     </div>
-    ${page.total ? html`<div class="import-table-wrap"><table class="data import-table rows-table" id="rows-table">
+    ${page.total ? html`<div class="import-table-wrap" tabindex="0" role="region" aria-labelledby="import-rows-title"><table class="data import-table rows-table" id="rows-table">
       <thead><tr><th scope="col" class="n">${t("impRow")}</th><th scope="col">${t("status")}</th>
         <th scope="col">${t("externalRef")}</th><th scope="col">${t("receivedAt")}</th>
         <th scope="col">${t("subject")} / ${t("address")}</th><th scope="col">${t("category")} / ${t("unit")}</th>
