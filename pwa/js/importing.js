@@ -101,8 +101,10 @@ export function initialMapping(headers, { applied, saved, recognised } = {}) {
 }
 
 // {header: field} as the source's column_map ({field: header}), or {errors} when a field
-// is given twice or a required field is given none.
-export function columnMapBody(mapping, fields = []) {
+// is given twice or a required field is given none. A field the office took off every
+// column (it was `applied`) is saved as "": the server would otherwise fill it again
+// from the headers it recognises by default.
+export function columnMapBody(mapping, fields = [], applied = {}) {
   const columnMap = {};
   const twice = {};
   for (const [header, field] of Object.entries(mapping || {})) {
@@ -110,7 +112,10 @@ export function columnMapBody(mapping, fields = []) {
     if (field in columnMap) twice[field] = [...(twice[field] || [columnMap[field]]), header];
     else columnMap[field] = header;
   }
-  const missing = fields.filter((f) => f.required && !(f.name in columnMap)).map((f) => f.name);
+  for (const field of Object.values(applied || {})) {
+    if (field && !(field in columnMap)) columnMap[field] = "";
+  }
+  const missing = fields.filter((f) => f.required && !columnMap[f.name]).map((f) => f.name);
   if (Object.keys(twice).length || missing.length) return { errors: { twice, missing } };
   return { body: { column_map: columnMap } };
 }

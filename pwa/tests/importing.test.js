@@ -56,6 +56,14 @@ test("the mapping saved as {field: header}; a field twice or a required one miss
   const bad = imp.columnMapBody({ "工单编号": "external_ref", "编号": "external_ref", "来电时间": "received_at" }, FIELDS);
   assert.deepEqual(bad.errors.twice, { external_ref: ["工单编号", "编号"] });
   assert.deepEqual(bad.errors.missing, ["category"]);
+  // A recognised column the office sets to "not imported" stays so (saved as "").
+  const off = imp.columnMapBody({ "工单编号": "external_ref", "来电时间": "received_at", "类别": "category", "来电人": "" },
+    FIELDS, { "工单编号": "external_ref", "来电时间": "received_at", "类别": "category", "来电人": "complainant_name" });
+  assert.deepEqual(off.body.column_map, { external_ref: "工单编号", received_at: "来电时间", category: "类别", complainant_name: "" });
+  // A required field cannot be taken off.
+  const req = imp.columnMapBody({ "工单编号": "external_ref", "来电时间": "received_at", "类别": "" }, FIELDS,
+    { "类别": "category" });
+  assert.deepEqual(req.errors.missing, ["category"]);
   assert.equal(imp.sameMapping({ a: "x", b: "" }, { a: "x" }), true);
   assert.equal(imp.sameMapping({ a: "x" }, { a: "y" }), false);
 });

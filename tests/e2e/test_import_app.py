@@ -165,6 +165,15 @@ def test_office_imports_a_12345_sheet(browser: Any, live: LiveServer, tmp_path: 
         assert saved["category"][UNKNOWN] == "cooking_fumes"
         assert saved["category"]["噪声污染"] == "noise_social"  # the rest of the table kept
 
+        # A column the platform fills but the office does not take: unsaved, the confirm
+        # waits; saved, it stays off (the default headers do not bring it back).
+        page.select_option("#import-mapping select[data-header='来电人']", "")
+        assert page.locator("#import-confirm-button").is_disabled()
+        page.click("#save-mapping")
+        page.wait_for_function("!document.querySelector('#import-confirm-button')?.disabled")
+        assert page.input_value("#import-mapping select[data-header='来电人']") == ""
+        assert count_of(page, "new") == len(made.ok)
+
         # In English too (the preview reopened from its address): no raw keys.
         page.click("#lang")
         page.wait_for_selector(f"#import-confirm-button:has-text('Import {len(made.ok)} cases')")

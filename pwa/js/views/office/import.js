@@ -421,7 +421,7 @@ export async function renderImport(el, importId) {
 
   async function saveMapping(button) {
     const box = area.querySelector("#mapping-message");
-    const { body, errors } = columnMapBody(view.mapping, view.fields);
+    const { body, errors } = columnMapBody(view.mapping, view.fields, view.appliedMapping);
     if (errors) {
       const byName = new Map(view.fields.map((f) => [f.name, f]));
       const name = (f) => fieldName(byName.get(f) || { name: f });
