@@ -36,11 +36,14 @@ def migrate_cmd() -> None:
     """Bring the database schema up to date (Alembic)."""
     upgrade(directory=str(Path(current_app.root_path) / "migrations"))
     from server.domain.cases.cases import backfill, index_phones
+    from server.domain.repeats.links import index_addresses
 
     filled = backfill()
     indexed = index_phones()
+    keyed = index_addresses()
     click.echo("database is up to date" + (f"; {filled} case timelines started" if filled else "")
-               + (f"; {indexed} complainant numbers indexed" if indexed else ""))
+               + (f"; {indexed} complainant numbers indexed" if indexed else "")
+               + (f"; {keyed} case addresses keyed" if keyed else ""))
 
 
 @cli.command("index-phones")
@@ -52,6 +55,17 @@ def index_phones_cmd(every: bool) -> None:
     from server.domain.cases.cases import index_phones
 
     click.echo(f"{index_phones(every=every)} complainant numbers indexed")
+
+
+@cli.command("index-addresses")
+@click.option("--all", "every", is_flag=True,
+              help="Recompute every case's (after the address rules changed).")
+def index_addresses_cmd(every: bool) -> None:
+    """Fill the address key and location cell that find repeat complaints (cases from
+    before migration 0019). Existing cases are keyed, not linked: new ones link to them."""
+    from server.domain.repeats.links import index_addresses
+
+    click.echo(f"{index_addresses(every=every)} case addresses keyed")
 
 
 @cli.command("init-storage")

@@ -168,6 +168,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "DECODE_CONCURRENCY": _int(env, "DECODE_CONCURRENCY", 2),
         # JSON bodies (every API write): refused with 413 before they are read past this.
         "MAX_JSON_BYTES": _int(env, "MAX_JSON_BYTES", 1024 * 1024),
+        # A platform's sheet to import (.xlsx/.xls/.csv): 50,000 rows of a 12345 export are
+        # about 8 MB as .xlsx and 15 MB as CSV; larger files are refused before reading.
+        "IMPORT_MAX_BYTES": _int(env, "IMPORT_MAX_BYTES", 20 * 1024 * 1024),
         "UPLOAD_URL_TTL": _int(env, "UPLOAD_URL_TTL", 3600),
         "DOWNLOAD_URL_TTL": _int(env, "DOWNLOAD_URL_TTL", 300),
         "SESSION_TTL_HOURS": _int(env, "SESSION_TTL_HOURS", 24 * 14),
@@ -209,6 +212,8 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # the address `make run` prints.
         "PUBLIC_BASE_URL": _public_base(env, production),
         "CORS_ORIGINS": [o for o in (env.get("CORS_ORIGINS") or "").split(",") if o],
+        # A platform's sheet: the most data rows one import takes (more: 413, nothing kept).
+        "IMPORT_MAX_ROWS": _int(env, "IMPORT_MAX_ROWS", 50_000),
         "FAR_FROM_CASE_M": _int(env, "FAR_FROM_CASE_M", 500),
         "CLOCK_DRIFT_S": _int(env, "CLOCK_DRIFT_S", 300),
         # "Unreachable" means tried: the failed calls that count are at least this many
@@ -216,6 +221,12 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "REVISIT_ATTEMPT_GAP_MIN": _int(env, "REVISIT_ATTEMPT_GAP_MIN", 120),
         # A door survey taken farther than this from the case is flagged, as photos are.
         "REVISIT_FAR_FROM_CASE_M": _int(env, "REVISIT_FAR_FROM_CASE_M", 500),
+        # Repeat complaints (seed 002): two located complaints of one category this close
+        # are about the same place; complaints are linked within this many days of each
+        # other; a subject with this many complaints goes on the repeat-complaint list.
+        "REPEAT_RADIUS_M": _int(env, "REPEAT_RADIUS_M", 100),
+        "REPEAT_WINDOW_DAYS": _int(env, "REPEAT_WINDOW_DAYS", 90),
+        "REPEAT_LIST_AT": _int(env, "REPEAT_LIST_AT", 3),
         "LOCAL_TIMEZONE": env.get("LOCAL_TIMEZONE") or "Asia/Shanghai",
         # The issuing office printed at the head of closure files (e.g. 某市生态环境局);
         # unset: the top unit above the case's unit.

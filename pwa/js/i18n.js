@@ -267,6 +267,10 @@ const STRINGS = {
     impAnother: "导入另一份文件", impOfficeOnly: "仅办公室人员可以导入工单。", impNoSources: "尚未配置来源平台",
     impSaveMappingUpload: "保存对应并重新上传", impExpired: "该预览已超过 24 小时，已失效：请重新上传文件。",
     // Repeat complaints (keys below this line)
+    "event.repeat_linked": "关联重复投诉", "event.repeat_link_confirmed": "确认重复投诉关联", "event.repeat_link_undone": "撤销重复投诉关联",
+    "tl.repeatCount": "累计投诉", "tl.repeatListed": "列入重复投诉清单", "tl.matchedBy": "关联依据", "tl.linkWas": "原关联状态",
+    "repeatMatch.address": "地址相同", "repeatMatch.radius": "位置相近", "repeatMatch.phone": "同一来电号码",
+    "repeatLink.auto": "自动关联", "repeatLink.confirmed": "已确认", "repeatLink.undone": "已撤销",
     // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
     // Finding cases (keys below this line)
   },
@@ -553,6 +557,10 @@ const STRINGS = {
     impAnother: "Import another file", impOfficeOnly: "Only office staff can import cases.", impNoSources: "No intake source is set up yet",
     impSaveMappingUpload: "Save the mapping and upload again", impExpired: "This preview is over 24 hours old and has expired: upload the file again.",
     // Repeat complaints (keys below this line)
+    "event.repeat_linked": "Linked to a repeat complaint", "event.repeat_link_confirmed": "Repeat link confirmed", "event.repeat_link_undone": "Repeat link undone",
+    "tl.repeatCount": "Complaints so far", "tl.repeatListed": "On the repeat-complaint list", "tl.matchedBy": "Linked by", "tl.linkWas": "Link before",
+    "repeatMatch.address": "same address", "repeatMatch.radius": "nearby location", "repeatMatch.phone": "same caller's number",
+    "repeatLink.auto": "linked automatically", "repeatLink.confirmed": "confirmed", "repeatLink.undone": "undone",
     // Leaders in charge, their instructions, feedback to the complainant (keys below this line)
     // Finding cases (keys below this line)
   },

@@ -3,7 +3,7 @@
 // A member without one is not shown (ids, hashes, internals), so the timeline never
 // shows a raw key; the same key may read differently by event kind (a visit's `kind` is
 // the kind of check, a survey respondent's is who was asked).
-import { getLang, t, term } from "./i18n.js";
+import { getLang, has, t, term } from "./i18n.js";
 import { fmtDue, fmtTime, html } from "./ui.js";
 
 // A list read out: 、 in Chinese, a comma in English.
@@ -26,6 +26,9 @@ const yesNo = (value) => (typeof value === "boolean" ? t(value ? "yes" : "no") :
 const milestone = (value) => (value === "overdue" ? t("closureDeadline") : vocab()(value));
 const size = (value) => (Number.isFinite(value) ? `${Math.max(1, Math.round(value / 1024))} KB` : "");
 const shortHash = (value) => (typeof value === "string" ? `${value.slice(0, 12)}…` : "");
+// Values named among the app's own strings (`prefix.value`), read out as a list.
+const ownList = (prefix) => (value) => joined((Array.isArray(value) ? value : [value])
+  .filter((v) => typeof v === "string" && has(`${prefix}${v}`)).map((v) => t(`${prefix}${v}`)));
 // The case's fields an edit changed, by their names on the case form.
 const FIELD_NAMES = {
   channel: "channel", category: "category", subject: "subject", address: "address",
@@ -91,6 +94,12 @@ const ORDER = Object.keys(FIELDS);
 export const BY_KIND = {
   visit_recorded: { kind: ["kind", vocab()] },
   revisit_respondent: { kind: ["respondentKind", vocab("respondent.")] },
+  repeat_linked: {
+    count: ["tl.repeatCount", count], listed: ["tl.repeatListed", yesNo],
+    matched_by: ["tl.matchedBy", ownList("repeatMatch.")],
+  },
+  repeat_link_confirmed: { count: ["tl.repeatCount", count], was: ["tl.linkWas", ownList("repeatLink.")] },
+  repeat_link_undone: { count: ["tl.repeatCount", count], was: ["tl.linkWas", ownList("repeatLink.")] },
 };
 
 // The event's data as "label: value" parts, a kind's own keys first, then in FIELDS' order.
@@ -117,7 +126,9 @@ export function eventSummary(data, kind = "") {
 // The kind's name; a kind this app does not know yet is "an entry", never its key.
 export function kindName(kind) {
   const name = term(`event.${kind}`);
-  return name === `event.${kind}` ? t("tl.event") : name;
+  if (name !== `event.${kind}`) return name;
+  // Kinds whose words are among the app's own strings (repeat complaints').
+  return has(`event.${kind}`) ? t(`event.${kind}`) : t("tl.event");
 }
 
 // When an offline action was done by the phone and when the server got it; whether that

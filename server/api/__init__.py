@@ -14,9 +14,11 @@ from server.api.accounts import session
 from server.api.cases import admin, cases, lifecycle
 from server.api.closure import closure, verify
 from server.api.fieldwork import evidence, standards, visits
+from server.api.intake import imports
 from server.api.intake import push as intake_push
 from server.api.intake import tokens as intake_tokens
 from server.api.problems import FieldcaseApi, register_error_handlers
+from server.api.repeats import repeats
 from server.api.revisits import exports as revisit_exports
 from server.api.revisits import revisits
 
@@ -45,7 +47,8 @@ def register_api(app: Flask) -> FieldcaseApi:
                        "for that source (POST /api/intake-sources/<code>/tokens) and shown "
                        "once. No session cookie and no CSRF token here."})
     for module in (health, session, cases, visits, evidence, standards, lifecycle, revisits,
-                   revisit_exports, closure, verify, admin, intake_push, intake_tokens):
+                   revisit_exports, closure, verify, admin, intake_push, intake_tokens,
+                   repeats, imports):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))

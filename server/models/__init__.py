@@ -5,8 +5,9 @@ from server.models.base import Base
 from server.models.case import Case, CaseUnit, case_assignees
 from server.models.deadline import CalendarDay, CalendarYear, DeadlineRule
 from server.models.evidence import Evidence
-from server.models.intake import IntakeSource, IntakeToken
+from server.models.intake import ImportBatch, IntakeSource, IntakeToken
 from server.models.notification import Notification, Webhook, WebhookDelivery
+from server.models.repeat import RepeatLink, RepeatSubject
 from server.models.revisit import Questionnaire, Respondent, Revisit, RevisitSample, SampleCase
 from server.models.seal import ClosureFile, Seal
 from server.models.timeline import CaseEvent
@@ -27,12 +28,15 @@ __all__ = [
     "ClosureFile",
     "DeadlineRule",
     "Evidence",
+    "ImportBatch",
     "IntakeSource",
     "IntakeToken",
     "LoginThrottle",
     "Measurement",
     "Notification",
     "Questionnaire",
+    "RepeatLink",
+    "RepeatSubject",
     "Respondent",
     "Revisit",
     "RevisitSample",

@@ -70,6 +70,11 @@ class Case(Base):
     # The platform it came from (IntakeSource.code), null for a case the office typed: a
     # platform's reference is unique within the platform (a re-sent row is a duplicate).
     intake_source: Mapped[str | None] = mapped_column(sa.String(40))
+    # Repeat complaints: the normalised address (repeats.addresses.address_key) and a grid
+    # cell of the location (repeats.detect.cell_of), so finding the earlier complaints
+    # about the same place reads an index however many cases there are.
+    address_key: Mapped[str | None] = mapped_column(sa.String(200))
+    geo_cell: Mapped[int | None] = mapped_column(sa.BigInteger)
     status: Mapped[str] = mapped_column(sa.String(20), default="received", index=True)
     leader: Mapped[str | None] = mapped_column(sa.String(120))  # 包案领导
     verdict: Mapped[str | None] = mapped_column(sa.String(20))  # 属实 / 部分属实 / 不属实
@@ -121,4 +126,6 @@ class Case(Base):
         # Everything the board counts, so counting open cases reads only this index.
         sa.Index("ix_cases_board", "status", "unit_id", "colour", "colour_until", "id"),
         sa.Index("ux_cases_intake_ref", "intake_source", "external_ref", unique=True),
+        sa.Index("ix_cases_address_key", "address_key", "category", "received_at"),
+        sa.Index("ix_cases_geo_cell", "geo_cell", "received_at"),
     )

@@ -57,3 +57,29 @@ class IntakeToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_by: Mapped[str | None] = mapped_column(sa.String(36), sa.ForeignKey("users.id"))
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ImportBatch(Base):
+    """One uploaded sheet between its preview and its confirmation. The file's bytes are
+    not kept: its cells are (headers and rows as read), so a preview is evaluated again
+    against the source's maps as the office edits them, and the confirmation creates what
+    the last preview showed. A confirmed batch keeps its answer: confirming again returns
+    it (never a second set of cases)."""
+
+    __tablename__ = "import_batches"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    source: Mapped[str] = mapped_column(sa.String(40), index=True)  # IntakeSource.code
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    created_by: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # previewed | confirmed | expired
+    status: Mapped[str] = mapped_column(sa.String(20), default="previewed")
+    header_row: Mapped[int] = mapped_column(sa.Integer)
+    headers: Mapped[list] = mapped_column(sa.JSON)
+    # [[file row number, [cell, ...]], ...]: cells as read (a date as {"dt": iso}).
+    rows: Mapped[list] = mapped_column(sa.JSON)
+    counts: Mapped[dict] = mapped_column(sa.JSON, default=dict)  # of the last evaluation
+    result: Mapped[dict | None] = mapped_column(sa.JSON)  # the confirmation's answer
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -65,6 +65,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "revisit_decision": {"revisit_id": ID, "reason": "已二次核查，噪声达标，维持办结"},
     "flag_acknowledged": {"evidence_id": ID, "code": "no_gps", "note": "室内拍摄，无GPS"},
     "sealed": {"seal_id": ID, "number": 1, "sha256": SHA, "evidence": 3},
+    "repeat_linked": {"subject_id": ID, "count": 3, "listed": True,
+                      "matched_by": ["address", "phone"]},
+    "repeat_link_confirmed": {"subject_id": ID, "count": 3, "was": "auto"},
+    "repeat_link_undone": {"subject_id": ID, "count": 2, "was": "confirmed"},
 }
 
 # What each kind must say (a label with its value's name), in both languages.
@@ -79,7 +83,10 @@ EXPECTED = {
            "evidence_stored": ["摄影时间:", "提示: 照片无GPS、距案件地址较远"],
            "updated": ["修改内容: 受理时间、被投诉对象、投诉人电话"],
            "escalated": ["节点: 办结期限"], "reminded": ["节点: 催办", "迟发"],
-           "revisit_dissatisfied": ["不满意的受访者: 居民", "退回复核: 是"]},
+           "revisit_dissatisfied": ["不满意的受访者: 居民", "退回复核: 是"],
+           "repeat_linked": ["累计投诉: 3", "列入重复投诉清单: 是",
+                             "关联依据: 地址相同、同一来电号码"],
+           "repeat_link_undone": ["原关联状态: 已确认"]},
     "en": {"received": ["Received:", "Channel:", "Deadline rule: 1+3+5+7 version 1"],
            "submitted": ["Status before: In progress", "Verdict: Substantiated"],
            "evidence_stored": ["Flags: No GPS in photo, Far from the case"],
@@ -87,7 +94,8 @@ EXPECTED = {
            "revisit_recorded": ["Outcome: Reached"],
            "revisit_respondent": ["Who: Complainant"],
            "visit_recorded": ["Kind: Night check"],
-           "escalated": ["Milestone:"]},
+           "escalated": ["Milestone:"],
+           "repeat_linked": ["Linked by: same address, same caller's number"]},
 }
 RAW = re.compile(r"\b[a-z]+_[a-z_]+\b|\bevent\.|\b(true|false|null|undefined|NaN)\b")
 # In Chinese, no English word but names (SHA-256, GPS, KB): a key or a value untranslated.

@@ -34,6 +34,8 @@ KINDS: tuple[str, ...] = (
     "revisit_recorded", "revisit_respondent", "revisit_dissatisfied", "revisit_decision",
     # closure
     "flag_acknowledged", "sealed",
+    # repeat complaints
+    "repeat_linked", "repeat_link_confirmed", "repeat_link_undone",
 )
 
 
@@ -88,6 +90,16 @@ def link(case: Case, kind: str, *, head: tuple[int, str] | None, actor_id: str |
                                       case.version))
     db.session.add(event)
     return event
+
+
+def first_event_row(case: Case, kind: str, *, actor_id: str | None, at: datetime,
+                    data: dict[str, Any]) -> dict[str, Any]:
+    """A new case's first event as a row (its chain starts at genesis: no head to read),
+    for a caller inserting many cases' first events at once (core.bulk)."""
+    data = json.loads(json.dumps(data or {}, default=str))
+    return {"case_id": case.id, "seq": 1, "at": at, "kind": kind, "actor_id": actor_id,
+            "data": data, "version": case.version, "client_id": None, "prev_hash": GENESIS,
+            "hash": event_hash(GENESIS, case.id, 1, at, kind, actor_id, data, case.version)}
 
 
 def events(case_id: str, *, kinds: tuple[str, ...] | None = None,

@@ -13,7 +13,7 @@ from server.domain.accounts.roles import OFFICE_ROLES, REVEAL_ROLES, require_rol
 from server.domain.audit import audit, timeline
 from server.domain.cases import deadline_rules, hooks, lifecycle
 from server.domain.cases.deadlines import ClockEvent
-from server.domain.core import privacy
+from server.domain.core import bulk, privacy
 from server.domain.core.errors import Conflict, Forbidden, Invalid
 from server.domain.core.uow import command, transaction
 from server.extensions import db
@@ -69,6 +69,47 @@ def add_case(data: dict[str, Any], *, created_by: str | None,
                        "unit_id": case.unit_id, **(audit_data or {})})
     hooks.case_added(case)
     return case
+
+
+def add_cases(items: list[dict[str, Any]], *, created_by: str | None,
+              audit_data: dict[str, Any] | None = None) -> list[Case]:
+    """Many new cases at once (a sheet's rows), each exactly as `add_case` makes it: its
+    rule, deadline, `received` event, `case.created` audit entry and case_added listeners;
+    never commits. Written in a few batched statements instead of eight round trips a
+    case: one rule lookup per channel, the cases in one flush, their first events (a new
+    case's chain starts at genesis: no head to read) and audit entries (one chain read
+    under its lock) in one more each."""
+    rules: dict[tuple[str, bool], Any] = {}
+    now = utcnow()
+    made: list[tuple[Case, dict[str, Any]]] = []
+    for data in items:
+        case = Case(created_by=created_by, status="received", **data)
+        _index_phone(case)
+        rule_key = (case.channel, bool(case.key))
+        if rule_key not in rules:
+            rules[rule_key] = deadline_rules.rule_for(*rule_key)
+        row = rules[rule_key]
+        case.deadline_rule = row.code if row else None
+        case.deadline_rule_version = row.version if row else None
+        received = {"received_at": case.received_at, "channel": case.channel,
+                    "category": case.category, "unit_id": case.unit_id,
+                    "rule": case.deadline_rule, "rule_version": case.deadline_rule_version}
+        deadline_rules.refresh(case, now, ClockEvent("received", now, received))
+        made.append((case, received))
+    # Flushed first: nothing pending may land after the bulk insert (or be lost by it).
+    db.session.flush()
+    bulk.insert(Case.__table__, [bulk.row_of(case) for case, _ in made])
+    bulk.attach([case for case, _ in made])
+    bulk.insert(CaseEvent.__table__, [
+        timeline.first_event_row(case, "received", actor_id=created_by, at=now, data=received)
+        for case, received in made])
+    audit.append_many([
+        ("case.created", "case", case.id,
+         {"channel": case.channel, "category": case.category, "unit_id": case.unit_id,
+          **(audit_data or {})}) for case, _ in made], actor_id=created_by)
+    for case, _ in made:
+        hooks.case_added(case)
+    return [case for case, _ in made]
 
 
 def list_cases(user: User, *, status: str | None = None, category: str | None = None,
@@ -247,6 +288,7 @@ def update_case(user: User, case_id: str, changes: dict[str, Any], version: int)
         raise Conflict("case.version_conflict",
                        "Someone changed this case at the same time; reload and retry.") from exc
     fields = sorted(changed)
+    hooks.case_updated(case, fields)
     if corrected:
         timeline.append(case, "received", actor_id=user.id, at=now, data=corrected.data)
     timeline.append(case, "updated", actor_id=user.id, at=now, data={"fields": fields})

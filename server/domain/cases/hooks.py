@@ -73,3 +73,7 @@ revisit_assignment = Hook("revisit_assignment")
 # however it came (typed by the office, a sheet's row, a platform's push). Repeats link it
 # to earlier complaints about the same subject here.
 case_added = Listeners("case_added")
+
+# (case, fields) -> None, inside the editing transaction, after the case is flushed: the
+# names of the fields an office edit changed. Repeats re-reads the address key here.
+case_updated = Listeners("case_updated")

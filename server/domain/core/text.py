@@ -54,3 +54,22 @@ def checked(value: object, max_len: int) -> str | None:
     if not isinstance(value, str) or len(value) > max_len:
         return f"Text of at most {max_len} characters."
     return problem(value)
+
+
+# ---- text that a spreadsheet program would run ------------------------------------------
+# Excel, WPS and LibreOffice read a cell starting with one of these as a formula when a CSV
+# is opened (and XlsxWriter's write() would too): "=HYPERLINK(...)", "+cmd|' /C calc'!A0",
+# "-2+3", "@SUM(...)"; a leading tab or carriage return hides one from a quick look
+# (OWASP "CSV injection"). Imports keep such text exactly, as data; exports neutralise it.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def looks_like_formula(value: str) -> bool:
+    return value.startswith(FORMULA_STARTS)
+
+
+def csv_cell(value: str) -> str:
+    """Text for a CSV export: a formula-looking cell gets a leading apostrophe, which the
+    spreadsheet shows as text and hides (XLSX exports write every text with write_string
+    instead, which needs no change to the text)."""
+    return "'" + value if looks_like_formula(value) else value
