@@ -13,6 +13,7 @@ const SHELL = [
   "/js/notifications.js", "/js/outbox.js", "/js/questionnaire.js", "/js/review.js", "/js/state.js",
   "/js/ui.js", "/js/batch.js", "/js/answers.js", "/js/timeline.js",
   "/js/views/case.js", "/js/views/cases.js", "/js/views/login.js", "/js/views/outbox.js",
+  "/js/views/office/repeatbanner.js", "/js/views/office/repeats.js",
   "/js/views/settings.js", "/js/views/field/check.js", "/js/views/revisit/revisit.js",
   "/js/views/revisit/survey.js", "/js/views/office/board.js", "/js/views/office/caseform.js",
   "/js/views/office/map.js", "/js/views/office/review.js", "/js/views/office/samples.js",

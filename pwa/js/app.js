@@ -25,6 +25,7 @@ import { renderSettings } from "./views/settings.js";
 import { renderImport } from "./views/office/import.js";
 
 // Repeat complaints screens' imports (below this line)
+import { renderRepeat, renderRepeats } from "./views/office/repeats.js";
 
 // Leaders screens' imports (below this line)
 
@@ -50,6 +51,8 @@ const ROUTES = [
   [/^#\/import(?:\/([\w-]+))?$/, renderImport, "importCases"],
 
   // Repeat complaints routes (below this line)
+  [/^#\/repeats$/, renderRepeats, "repeats"],
+  [/^#\/repeats\/([\w-]+)$/, renderRepeat, "titleRepeat"],
 
   // Leaders routes (below this line)
 ];
@@ -113,10 +116,12 @@ function renderNav() {
     <a href="#/board">${t("board")}</a>
     <a href="#/map">${t("map")}</a>
     ${isManager() ? html`<a href="#/case-new" class="office-link">${t("newCase")}</a>
+      <a href="#/repeats" class="office-link">${t("repeatsNav")}</a>
       <a href="#/samples" class="office-link">${t("samples")}</a>
       <a href="#/import" class="office-link">${t("importCases")}</a>` : ""}
     <a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}
+    ${(state.vocab?.role_sets?.leader || []).includes(role) ? html`<a href="#/repeats">${t("repeatsNav")}</a>` : ""}
     <a href="#/settings">${t("settings")}</a>`;
   renderStatus();
 }

@@ -9,6 +9,7 @@ import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
 import { actionSpec, isField, isManager, isOffice, isRevisitor, loadQuestionnaires, revisitVocab, vocab } from "../state.js";
 import { label } from "../questionnaire.js";
+import { repeatBanner } from "./office/repeatbanner.js";
 import { isAudio, respondentsBlock } from "../answers.js";
 import { errorText, fmtTime, html, safeUrl, toast } from "../ui.js";
 
@@ -255,6 +256,7 @@ export async function renderCase(view, caseId) {
       go(`#/check/${caseId}/${outbox.uuid()}`);
     });
     view.querySelector("#reveal")?.addEventListener("click", reveal);
+    repeatBanner(view, caseId, () => refresh()); // a repeat complaint's warning, under the title
     view.querySelector("#start-phone-revisit")?.addEventListener("click", () => {
       const draft = localRevisits.find((r) => r.state === "draft");
       go(`#/revisit/${caseId}/${draft ? draft.id : outbox.uuid()}`);
