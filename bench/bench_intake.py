@@ -42,18 +42,20 @@ def make_sheet(rows: int) -> bytes:
     when = book.add_format({"num_format": "yyyy/m/d hh:mm"})
     sheet.write_row(0, 0, ["12345热线工单导出"])  # a title row above the header
     sheet.write_row(1, 0, HEADERS)
-    start = datetime(2026, 11, 1, 8, 0)
+    start = datetime.now().replace(microsecond=0) - timedelta(days=40)  # none in the future
     for i in range(rows):
         r = i + 2
         sheet.write_string(r, 0, f"GD2026{i:07d}")
-        sheet.write_datetime(r, 1, start + timedelta(minutes=7 * i), when)
+        sheet.write_datetime(r, 1, start + timedelta(minutes=5 * i), when)
         sheet.write_string(r, 2, f"夜间噪声扰民，第{i}号投诉，影响休息")
-        sheet.write_string(r, 3, f"东湖路{i % 900}号")
+        # One row in ten repeats the complaint five rows up (same place and category).
+        place = i - 5 if i % 10 == 9 else i
+        sheet.write_string(r, 3, f"东湖路{place}号")
         sheet.write_string(r, 4, "张三")
-        sheet.write_number(r, 5, 13800000000 + i)  # a phone stored as a number
-        sheet.write_string(r, 6, CATEGORIES[i % 3])
+        sheet.write_number(r, 5, 13800000000 + i)  # a phone stored as a number, each its own
+        sheet.write_string(r, 6, CATEGORIES[place % 3])
         sheet.write_string(r, 7, f"街道{i % 20:02d}")
-        sheet.write_string(r, 8, f"某KTV{i % 500}")
+        sheet.write_string(r, 8, f"某KTV{place}")
     book.close()
     return out.getvalue()
 

@@ -34,8 +34,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PREFIX = "BENCH "  # as bench/report.py prints it
 # In the order `make bench` runs them; the quick pass starts the longest first.
-BENCHES = ("completion", "pwa", "board", "memory", "requests", "closure_file", "repeats")
-QUICK_ORDER = ("requests", "board", "pwa", "memory", "closure_file", "completion", "repeats")
+BENCHES = ("completion", "pwa", "board", "memory", "requests", "closure_file", "repeats",
+           "intake")
+QUICK_ORDER = ("requests", "board", "pwa", "memory", "closure_file", "completion", "repeats",
+               "intake")
 TIMEOUT_S = {"full": 3600, "quick": 300}  # per bench; then SIGINT (its cleanup), then kill
 
 

@@ -147,7 +147,7 @@ def test_confirm_creates_every_new_row_once_and_a_second_sheet_is_all_duplicate(
     assert made[0].due_at is not None and made[0].subject == "夜色KTV"
     assert sorted(result["case_ids"]) == sorted(c.id for c in made)
     events = db.session.scalars(sa.select(CaseEvent.kind).where(
-        CaseEvent.case_id.in_(result["case_ids"]))).all()
+        CaseEvent.case_id.in_(result["case_ids"]), CaseEvent.kind == "received")).all()
     assert events == ["received", "received"]
     created = db.session.scalars(sa.select(AuditEntry).where(
         AuditEntry.action == "case.created")).all()
@@ -388,3 +388,25 @@ def test_a_realistic_12345_sheet_previews_and_imports_exactly(sources, as_user, 
         1 for e in made.bad if e.status == "duplicate")
     assert api.post(f"/api/imports/{again['id']}/confirm").get_json()["created"] == 0
     assert count_cases() == len(made.ok)
+
+
+def test_the_preview_flags_likely_repeats_and_other_units_only_as_a_count(sources, as_user,  # type: ignore[no-untyped-def]
+                                                                          make_case):
+    for _ in range(3):  # the same bar, three times: a listed repeat subject
+        make_case(unit="Street B")
+    office, street = as_user("reviewer"), as_user("reviewer_a")
+    map_noise(office)
+    preview = upload(office, sheet([row("L-1"), row("L-2", 诉求地址="西湖路1号",
+                                                   联系电话="13900000000")])).get_json()
+    hint = preview["rows"][0]["repeat"]
+    assert preview["counts"]["repeat"] == 1 and "repeat" not in preview["rows"][1]
+    assert hint["listed"] is True and hint["count"] == 4
+    assert len(hint["case_ids"]) == 3 and hint["other_units"] == 0
+    # Street A's office sees that Street B's cases exist, never which.
+    theirs = upload(street, sheet([row("L-1")])).get_json()["rows"][0]["repeat"]
+    assert theirs["count"] == 4 and theirs["case_ids"] == [] and theirs["other_units"] == 3
+    # Confirmed: the new case joins the subject.
+    result = office.post(f"/api/imports/{preview['id']}/confirm").get_json()
+    linked = db.session.scalars(sa.select(CaseEvent.kind).where(
+        CaseEvent.case_id == result["case_ids"][0])).all()
+    assert "repeat_linked" in linked

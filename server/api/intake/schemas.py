@@ -72,6 +72,25 @@ class PreviewCaseSchema(Schema):
     channel = Text(allow_none=True)
 
 
+class RepeatLeaderSchema(Schema):
+    id = Text()
+    name = Text()
+
+
+class RepeatHintSchema(Schema):
+    subject_id = Text(allow_none=True, metadata={
+        "description": "The repeat subject it would join; null: a new one would be made."})
+    listed = fields.Boolean(metadata={
+        "description": "On the repeat-complaint list once this complaint arrives."})
+    count = fields.Integer(metadata={"description": "Linked complaints, this one included."})
+    matched_by = fields.List(Text(), metadata={"description": "address, radius, phone"})
+    case_ids = fields.List(Text(), metadata={"description": "Linked cases you may see."})
+    other_units = fields.Integer(metadata={
+        "description": "Linked cases of units you may not see: a count, never their ids."})
+    leader = fields.Nested(RepeatLeaderSchema, allow_none=True, metadata={
+        "description": "包案领导 in charge of the subject."})
+
+
 class PreviewRowSchema(Schema):
     row = fields.Integer(metadata={"description": "The row's number in the file (1-based)."})
     status = Text(metadata={"description": "new | duplicate | invalid"})
@@ -79,8 +98,8 @@ class PreviewRowSchema(Schema):
     case = fields.Nested(PreviewCaseSchema)
     duplicate_of = Text(allow_none=True, metadata={
         "description": "The existing case's id, only when you may see it."})
-    repeat = fields.Raw(allow_none=True, metadata={
-        "description": "A likely repeat complaint (repeats' hint)."})
+    repeat = fields.Nested(RepeatHintSchema, allow_none=True, metadata={
+        "description": "Present when the row likely repeats earlier complaints."})
 
 
 class ImportCountsSchema(Schema):

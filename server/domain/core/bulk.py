@@ -25,7 +25,9 @@ def row_of(obj: Any) -> dict[str, Any]:
         if value is None and column.default is not None:
             default = column.default
             value = default.arg if default.is_scalar else default.arg(None)
-            setattr(obj, column.key, value)
+        # Set even when None: an attribute never set would be expired once attached, and
+        # read back with one SELECT per object.
+        setattr(obj, column.key, value)
         if value is None and column.autoincrement is True and column.primary_key:
             continue
         row[column.key] = value

@@ -29,6 +29,8 @@ from server.domain.core import privacy, problem_text, runtime, vocab
 from server.domain.core.errors import Conflict, DomainError, Invalid, NotFound, TooLarge
 from server.domain.core.uow import command
 from server.domain.intake import sources
+from server.domain.repeats import detect, links
+from server.domain.repeats.addresses import address_keys
 from server.extensions import db
 from server.models import Case, ImportBatch, IntakeSource, Unit, User
 from server.models.base import utcnow
@@ -357,8 +359,22 @@ def _mark_duplicates(user: User, source: IntakeSource, rows: list[Row]) -> None:
 
 
 def _hint_repeats(user: User, rows: list[Row]) -> None:
-    """Each new row's likely repeat (repeats.detect), when that context offers it."""
-    return
+    """Each new row's likely repeat (repeats.detect, batched for the whole sheet): the
+    subject it would join, whether listed, how many linked complaints; of other units'
+    cases only a count. The rows' address keys are kept for the confirmation."""
+    fresh = [r for r in rows if r.status == "new"]
+    if not fresh:
+        return
+    keys = address_keys([r.data["address"] for r in fresh])
+    for row, key in zip(fresh, keys, strict=True):
+        row.data["address_key"] = key
+    drafts = [detect.Draft(category=r.data["category"], address=r.data["address"],
+                           lat=None, lon=None,
+                           phone_digest=privacy.phone_digest(r.data["complainant_phone"]),
+                           received_at=r.data["received_at"], unit_id=r.data["unit_id"])
+              for r in fresh]
+    for row, hint in zip(fresh, detect.hints(user, drafts), strict=True):
+        row.repeat = hint
 
 
 # ---- preview -------------------------------------------------------------------------------
@@ -489,8 +505,11 @@ def confirm(user: User, batch_id: str) -> dict[str, Any]:
     source = sources.get_source(batch.source)
     found = evaluate(user, source, batch)
     audit_data = {"import": batch.id, "source": source.code}
-    made = cases.add_cases([row.data for row in found.rows if row.status == "new"],
-                           created_by=user.id, audit_data=audit_data)
+    # Linked to the complaints they repeat at the end, in one batch (repeats' listener
+    # keys each case as it is added; the keys come computed from the evaluation).
+    with links.deferred():
+        made = cases.add_cases([row.data for row in found.rows if row.status == "new"],
+                               created_by=user.id, audit_data=audit_data)
     case_ids = [case.id for case in made]
     counts = found.counts()
     result = {"id": batch.id, "created": len(case_ids),

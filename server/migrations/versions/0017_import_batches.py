@@ -1,7 +1,7 @@
 """intake: sheets between their preview and their confirmation
 
 Revision ID: 0017
-Revises: 0016
+Revises: 0019
 Create Date: 2026-12-05 06:00:00
 
 An uploaded sheet's cells are kept (not its bytes) so its preview can be evaluated again
@@ -12,7 +12,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0017"
-down_revision = "0016"
+down_revision = "0019"  # after repeats (merged into this branch); the lead renumbers
 branch_labels = None
 depends_on = None
 
