@@ -194,8 +194,11 @@ def test_office_imports_a_12345_sheet(browser: Any, live: LiveServer, tmp_path: 
         assert page.inner_text("#result-invalid").strip() == str(len(made.bad))
         assert page.locator("#import-new-cases li").count() == len(made.ok)
         shot(page, "import-result-1280.png")
-
         cases = imported_cases(live)
+        new_case = cases[repeat_row.ref].id
+        item = page.locator(f"#import-new-cases li[data-case-id='{new_case}']")
+        assert "疑似重复投诉：已投诉 3 次" in item.inner_text()
+
         assert set(cases) == {e.ref for e in made.ok}
         formula = next(e for e in made.ok if e.fields["content"] == FORMULA_TEXT)
         assert cases[formula.ref].description == FORMULA_TEXT  # stored as the text it was
@@ -209,10 +212,7 @@ def test_office_imports_a_12345_sheet(browser: Any, live: LiveServer, tmp_path: 
         assert len(imported_cases(live)) == len(made.ok)
 
         # The new case that repeats the earlier complaints warns on its page.
-        new_case = cases[repeat_row.ref].id
-        item = page.locator(f"#import-new-cases li[data-case-id='{new_case}']")
-        assert "疑似重复投诉" in item.inner_text()
-        item.locator("a").click()
+        page.locator(f"#import-new-cases li[data-case-id='{new_case}'] a").click()
         page.wait_for_selector("#repeat-banner")
         assert "该对象已被投诉 3 次" in page.inner_text("#repeat-headline")
         shot(page, "import-repeat-case-1280.png")
