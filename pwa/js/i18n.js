@@ -258,7 +258,7 @@ const STRINGS = {
     impCountRepeat: "疑似重复投诉", impRowsTitle: "逐行结果", impRow: "行号", impDetails: "说明",
     "impStatus.new": "新建", "impStatus.duplicate": "重复", "impStatus.invalid": "有误", impBadRow: "该行有误",
     impDuplicateOf: "查看已有案件", impDuplicateHidden: "已有相同编号的案件（不在您的查看范围内）",
-    impRepeat: "疑似重复投诉：已投诉 {n} 次", impRepeatShort: "疑似重复", impRepeatListed: "已列入重复投诉名单",
+    impRepeat: "疑似重复投诉：已投诉 {n} 次", impRepeatShort: "疑似重复", impRepeatListed: "已列入反复投诉清单",
     impShowing: "第 {from}–{to} 行，共 {total} 行", impPage: "第 {page}/{pages} 页", impPrev: "上一页", impNext: "下一页",
     impNoRows: "没有符合条件的行", impConfirm: "导入 {n} 件", impImporting: "正在导入…",
     impConfirmAsk: "确定导入 {n} 件新案件？重复的 {dup} 行和有误的 {bad} 行不会导入。", impConfirmYes: "确定导入",
