@@ -216,6 +216,20 @@ def test_office_imports_a_12345_sheet(browser: Any, live: LiveServer, tmp_path: 
         page.wait_for_selector("#repeat-banner")
         assert "该对象已被投诉 3 次" in page.inner_text("#repeat-headline")
         shot(page, "import-repeat-case-1280.png")
+
+        # The same sheet again: every good row a duplicate, linked to its case; nothing to
+        # import.
+        page.goto("/#/import")
+        page.wait_for_selector("#import-form")
+        page.set_input_files("#import-file", str(made.path))
+        page.click("#import-upload")
+        page.wait_for_selector("#import-summary")
+        assert count_of(page, "new") == 0
+        assert count_of(page, "duplicate") >= len(made.ok)
+        assert page.locator("#import-confirm-button").is_disabled()
+        link = page.locator(f"#rows-table tr[data-row='{repeat_row.row}'] a.dup-link")
+        assert link.get_attribute("href") == f"#/case/{new_case}"
+    assert len(imported_cases(live)) == len(made.ok)
     assert errors == []
 
 
