@@ -276,7 +276,8 @@ def _parse(row: Row, cells_of: dict[str, object], tz: str) -> None:
         row.fail("category", "import.missing_value")
 
 
-def evaluate(user: User, source: IntakeSource, batch: ImportBatch) -> Evaluation:
+def evaluate(user: User, source: IntakeSource, batch: ImportBatch, *,
+             hints: bool = True) -> Evaluation:
     """Each row's status, reasons and case fields under the source's maps as they are now.
     Reads only: the preview and the confirmation both start here."""
     mapped = applied_map(source, batch.headers)
@@ -330,7 +331,7 @@ def evaluate(user: User, source: IntakeSource, batch: ImportBatch) -> Evaluation
     for row in rows:
         if row.status != "duplicate":
             row.status = "invalid" if row.errors else "new"
-    _hint_repeats(user, rows)
+    _hint_repeats(user, rows, hints)
     return Evaluation(mapped, rows, unknown)
 
 
@@ -358,7 +359,7 @@ def _mark_duplicates(user: User, source: IntakeSource, rows: list[Row]) -> None:
             row.duplicate_of = case_id if case_id in seen else None
 
 
-def _hint_repeats(user: User, rows: list[Row]) -> None:
+def _hint_repeats(user: User, rows: list[Row], hints: bool) -> None:
     """Each new row's likely repeat (repeats.detect, batched for the whole sheet): the
     subject it would join, whether listed, how many linked complaints; of other units'
     cases only a count. The rows' address keys are kept for the confirmation."""
@@ -368,6 +369,8 @@ def _hint_repeats(user: User, rows: list[Row]) -> None:
     keys = address_keys([r.data["address"] for r in fresh])
     for row, key in zip(fresh, keys, strict=True):
         row.data["address_key"] = key
+    if not hints:  # the confirmation: the cases are linked as they are added
+        return
     drafts = [detect.Draft(category=r.data["category"], address=r.data["address"],
                            lat=None, lon=None,
                            phone_digest=privacy.phone_digest(r.data["complainant_phone"]),
@@ -503,7 +506,7 @@ def confirm(user: User, batch_id: str) -> dict[str, Any]:
     if batch.status == "expired" or _expired(batch, utcnow()):
         raise Conflict("import.expired", "This preview is too old: upload the sheet again.")
     source = sources.get_source(batch.source)
-    found = evaluate(user, source, batch)
+    found = evaluate(user, source, batch, hints=False)
     audit_data = {"import": batch.id, "source": source.code}
     # Linked to the complaints they repeat at the end, in one batch (repeats' listener
     # keys each case as it is added; the keys come computed from the evaluation).
@@ -511,7 +514,8 @@ def confirm(user: User, batch_id: str) -> dict[str, Any]:
         made = cases.add_cases([row.data for row in found.rows if row.status == "new"],
                                created_by=user.id, audit_data=audit_data)
     case_ids = [case.id for case in made]
-    counts = found.counts()
+    # The repeat count as last previewed (the confirmation links, it does not hint).
+    counts = {**found.counts(), "repeat": (batch.counts or {}).get("repeat", 0)}
     result = {"id": batch.id, "created": len(case_ids),
               "skipped_duplicates": counts["duplicate"], "invalid": counts["invalid"],
               "case_ids": case_ids}
