@@ -293,3 +293,27 @@ def test_hints_for_a_sheets_rows(mk, as_user, app) -> None:  # type: ignore[no-u
     assert by_address["subject_id"] is not None
     assert by_radius["matched_by"] == ["radius"] and by_radius["count"] == 3
     assert other_kind is None and nothing is None
+
+
+def test_a_sheets_cases_link_together_at_the_end(app) -> None:  # type: ignore[no-untyped-def]
+    """An import adds its rows inside `deferred()`: one batched lookup at the end links
+    them with each other and with earlier cases, as one by one would."""
+    from server.domain.cases.cases import add_case
+    from server.domain.core.uow import transaction
+    from server.domain.repeats import links
+    from server.models import RepeatLink, RepeatSubject
+
+    street = unit_id("Street A")
+    rows = [{"channel": "hotline_12345", "category": "noise_social", "subject": f"行{i}",
+             "address": address, "description": "", "unit_id": street,
+             "received_at": datetime.fromisoformat(f"2026-11-0{i + 1}T10:00:00+08:00")}
+            for i, address in enumerate(("中山路12号", "中山路十二号", "中山路12号旁",
+                                         "北湖路1号"))]
+    with app.test_request_context(), transaction(), links.deferred():
+        made = [add_case(row, created_by=None) for row in rows]
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(RepeatLink)) == 0
+    [subject] = db.session.scalars(sa.select(RepeatSubject)).all()
+    assert subject.count == 3 and subject.listed_at is not None
+    assert subject.title == "中山路12号"
+    linked = set(db.session.scalars(sa.select(RepeatLink.case_id)))
+    assert linked == {c.id for c in made[:3]}

@@ -98,9 +98,11 @@ test("the repeat list: most complaints first, then the latest complaint", () => 
   ];
   assert.deepEqual(sortSubjects(items).map((s) => s.id), ["b", "c", "d", "a"]);
   assert.deepEqual(items.map((s) => s.id), ["a", "b", "d", "c"]); // the answer itself kept
-  assert.equal(subjectStatus({ resolved: true }), "resolved");
+  assert.equal(subjectStatus({ resolved: true, listed: true }), "resolved");
   assert.equal(subjectStatus({ resolved_at: "2026-12-01T00:00:00Z" }), "resolved");
-  assert.equal(subjectStatus({ resolved: false }), "listed");
+  assert.equal(subjectStatus({ resolved: false, listed: true }), "listed");
+  // Two complaints: linked, not yet on the list.
+  assert.equal(subjectStatus({ resolved: false, listed: false, listed_at: null }), "notListed");
   assert.equal(fill("另有 {n} 件", { n: 4 }), "另有 4 件");
 });
 

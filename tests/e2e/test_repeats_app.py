@@ -18,7 +18,7 @@ from server.extensions import db
 from server.models import Unit, User
 from tests.conftest import login as api_login
 from tests.e2e.conftest import LiveServer
-from tests.e2e.helpers import ids
+from tests.e2e.helpers import ids, login
 from tests.e2e.test_accessibility import LOOKS, audit, looking, screen
 from tests.e2e.test_review_app import PASSWORD, STREET, desk, night_phone, shot
 
@@ -201,3 +201,75 @@ def test_the_repeat_screens_pass_axe(browser, live, look):  # type: ignore[no-un
         found += audit(page, f"{name} subject")
         shot(page, f"repeat_subject_{name}.png", full_page=True)
     assert found == []
+
+
+def test_the_repeat_screens_keep_the_content_security_policy(browser, live):  # type: ignore[no-untyped-def]
+    """The warning (its question open), the list and a subject under the enforced policy
+    (no bypass_csp: selectors only, nothing eval'd)."""
+    cases = [complaint(live, said, days_ago=days, phone=f"1370000{i:04d}")
+             for i, (said, days) in enumerate(zip(SAID, (20, 9, 1), strict=True))]
+    subject_id = api_login(live.app, "reviewer", PASSWORD).get(
+        f"/api/cases/{cases[-1]}/repeat").get_json()["subject"]["id"]
+    refused: list[str] = []
+    context = browser.new_context(viewport=DESK, base_url=live.url, locale="zh-CN")
+    context.set_default_timeout(30000)
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: refused.append(m.text)
+                if "Content Security Policy" in m.text or "Refused to" in m.text else None)
+        login(page, "reviewer")
+        page.goto(f"/#/case/{cases[-1]}")
+        page.wait_for_selector("#repeat-banner #repeat-cases")
+        page.click("#repeat-decide [data-decision=confirm]")
+        page.wait_for_selector("#repeat-ask:not([hidden])")
+        page.goto("/#/repeats")
+        page.wait_for_selector(f"#repeat-table tr[data-subject-id='{subject_id}']")
+        page.goto(f"/#/repeats/{subject_id}")
+        page.wait_for_selector("#repeat-history")
+        page.wait_for_timeout(300)
+    finally:
+        context.close()
+    assert refused == []
+
+
+def test_another_units_complaint_shows_as_a_count_only(browser, live):  # type: ignore[no-untyped-def]
+    """The same caller about two places in two streets: the street's inspector sees the
+    warning with "1 more in other units", never the other street's case (no link, subject,
+    address), and no decision buttons (the office decides)."""
+    units, _ = ids(live)
+    office = api_login(live.app, "reviewer", PASSWORD)
+    secret = {"subject": "西城秘密对象施工噪声", "address": "西城区秘密路5号"}
+    other = office.post("/api/cases", json={
+        "channel": "hotline_12345", "category": "noise_construction", **secret,
+        "description": "夜间施工", "unit_id": units["西城街道"],
+        "complainant": {"name": "钱七", "phone": "13911112222"},
+        "received_at": (datetime.now(UTC) - timedelta(days=3)).isoformat()})
+    assert other.status_code == 201, other.get_json()
+    other_id = other.get_json()["id"]
+    mine = office.post("/api/cases", json={
+        "channel": "hotline_12345", "category": "noise_social", "subject": "广场舞音响",
+        "address": "东湖路3号东湖广场", "description": "晚上音响太吵", "unit_id": units[STREET],
+        "complainant": {"name": "钱七", "phone": "139 1111 2222"},
+        "received_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat()})
+    assert mine.status_code == 201, mine.get_json()
+    mine_id = mine.get_json()["id"]
+    with desk(browser, live, "inspector", viewport={"width": 390, "height": 844}) as page:
+        page.goto(f"/#/case/{mine_id}")
+        banner = page.locator("#repeat-banner")
+        banner.wait_for()
+        text = banner.inner_text()
+        assert "该对象已被投诉 2 次" in text and "同一来电号码" in text, text
+        assert page.locator("#repeat-other-units").inner_text() == "另有 1 件在其他单位"
+        assert page.locator("#repeat-cases a").count() == 0
+        assert page.locator("#repeat-decide").count() == 0
+        leaks = (*secret.values(), other_id, "13911112222")
+        assert not [said for said in leaks if said in page.content()]
+        page.click("#repeat-subject-link")
+        page.wait_for_selector("#repeat-history")
+        assert page.locator("#repeat-history tbody tr").evaluate_all(
+            "els => els.map(e => e.dataset.caseId)") == [mine_id]
+        assert "另有 1 件在其他单位" in page.locator("#history-other-units").inner_text()
+        assert page.locator(".repeat-status").get_attribute("data-status") == "notListed"
+        assert page.locator("#leader-form").count() == 0
+        shot(page, "repeat_other_unit_390.png", full_page=True)
+        assert not [said for said in leaks if said in page.content()]

@@ -71,17 +71,27 @@ def _without_admin(texts: Sequence[str]) -> list[str]:
     road's suffix, or that is not the text's own ending, is refused and the text kept."""
     if not texts:
         return []
-    import cpca  # pulls pandas: loaded on first use, not at the app's start
-
-    frame = cpca.transform(list(texts))
     out = []
-    for text, rest in zip(texts, frame["地址"].tolist(), strict=True):
+    for text, rest in zip(texts, _cpca_rests(texts), strict=True):
         if (not isinstance(rest, str) or (isinstance(rest, float) and math.isnan(rest))
                 or not rest or not text.endswith(rest) or rest.startswith(_ROAD_SUFFIX)):
             out.append(text)
         else:
             out.append(rest)
     return out
+
+
+def _cpca_rests(texts: Sequence[str]) -> list[object]:
+    """cpca's "地址" (what follows the province/city/district) of each text. Its one-text
+    extractor, without the DataFrame `transform` builds around it: pandas costs about a
+    millisecond a call and seconds to import, for one row (a case as it arrives). Loaded
+    on first use (cpca reads its table of places on import)."""
+    import cpca
+
+    one = getattr(cpca, "_get_one_addr", None)
+    if one is None:  # another cpca: its public, slower way
+        return cpca.transform(list(texts))["地址"].tolist()
+    return [one(text, False, {}).get("地址") for text in texts]
 
 
 def _key_of(rest: str) -> str | None:

@@ -213,7 +213,9 @@ def hints(user: User, drafts: Sequence[Draft]) -> list[dict | None]:
     {"subject_id", "listed" (the subject is on the list once this complaint arrives),
     "count" (complaints linked, this one included), "matched_by", "case_ids" (the linked
     cases the user may see), "other_units" (a count of those they may not: never their
-    ids), "leader" {"id", "name"} | None}. Reads only; batched for a whole sheet."""
+    ids), "leader" {"id", "name"} | None}. Reads only; batched for a whole sheet.
+    Only existing cases are looked at: two rows of one sheet about the same place are
+    linked to each other when the sheet is imported (links.deferred), not hinted here."""
     found = match(drafts)
     resolved = resolve(found)
     subject_ids = {r.subject.id for r in resolved if r and r.subject}

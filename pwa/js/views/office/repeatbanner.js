@@ -6,6 +6,7 @@
 // kept per case for a few seconds so a redraw does not ask the server again.
 import { api } from "../../api.js";
 import { getLang, t, term } from "../../i18n.js";
+import { state } from "../../state.js";
 import { errorText, fmtTime, html, toast } from "../../ui.js";
 
 const MATCHES = ["address", "radius", "phone"];
@@ -89,13 +90,13 @@ function buttons(model) {
 export function bannerHtml(model, caseId) {
   if (!model) return "";
   if (model.state === "undone") {
-    // Undone: the case is not the same problem; said quietly, with who decided.
+    // Undone: the case is not the same problem; said quietly, with when (who: on the timeline).
     return html`<section class="repeat-banner undone" id="repeat-banner" data-state="undone" aria-label="${t("repeatTitle")}">
       <p class="repeat-head">${t("repeatUndoneNote")}${model.subjectId ? html` <a href="#/repeats/${model.subjectId}">${t("repeatOpenSubject")}</a>` : ""}</p>
       ${decisionLine(model)}${buttons(model)}</section>`;
   }
   const how = matchedText(model.matchedBy);
-  return html`<section class="repeat-banner${model.listed ? " listed" : ""}" id="repeat-banner" role="status"
+  return html`<section class="repeat-banner${model.listed ? " listed" : ""}" id="repeat-banner"
       data-state="${model.state}" data-count="${model.count}" data-listed="${String(model.listed)}" aria-label="${t("repeatTitle")}">
     <p class="repeat-head"><span class="repeat-mark" aria-hidden="true">⚠</span> <b id="repeat-headline">${headline(model)}</b></p>
     ${how ? html`<p class="small repeat-how">${t("repeatMatchedBy")}: ${how}</p>` : ""}
@@ -104,8 +105,11 @@ export function bannerHtml(model, caseId) {
     ${decisionLine(model)}${buttons(model)}</section>`;
 }
 
-const answers = new Map(); // caseId -> { at, model }
-const asking = new Map(); // caseId -> the request on its way
+// Kept in this page's memory only, per user and case (another user on this phone never
+// sees the last one's answer, which may name cases they may not open).
+const answers = new Map(); // "user:case" -> { at, model }
+const asking = new Map(); // "user:case" -> the request on its way
+const keyOf = (caseId) => `${state.session?.user?.id || ""}:${caseId}`;
 const FRESH_MS = 5000;
 const asked = new WeakMap(); // the case page's element -> the case it asked about
 
@@ -121,20 +125,23 @@ async function ask(caseId) {
 }
 
 async function fetchModel(caseId) {
-  if (!asking.has(caseId)) {
-    asking.set(caseId, ask(caseId)
-      .then((model) => {
-        answers.set(caseId, { at: Date.now(), model });
-        return model;
-      })
-      .catch((error) => {
-        // No rights, no network: no banner, or the one last shown.
-        if (error.status === 404 || error.status === 403) answers.set(caseId, { at: Date.now(), model: null });
-        return answers.get(caseId)?.model ?? null;
-      })
-      .finally(() => asking.delete(caseId)));
-  }
-  return asking.get(caseId);
+  const key = keyOf(caseId);
+  if (asking.has(key)) return asking.get(key);
+  // A read overtaken by a decision (its entry gone from `asking`) keeps its answer to itself.
+  const current = () => asking.get(key) === request;
+  const request = ask(caseId)
+    .then((model) => {
+      if (current()) answers.set(key, { at: Date.now(), model });
+      return model;
+    })
+    .catch((error) => {
+      // No rights, no network: no banner, or the one last shown.
+      if (current() && (error.status === 404 || error.status === 403)) answers.set(key, { at: Date.now(), model: null });
+      return answers.get(key)?.model ?? null;
+    })
+    .finally(() => { if (current()) asking.delete(key); });
+  asking.set(key, request);
+  return request;
 }
 
 function slotIn(view) {
@@ -188,8 +195,8 @@ function wire(slot, model, caseId, onChange) {
     try {
       await api("POST", `/api/cases/${caseId}/repeat/${decision}`);
       opened.delete(caseId);
-      answers.delete(caseId);
-      asking.delete(caseId); // a read begun before the decision is not its answer
+      answers.delete(keyOf(caseId));
+      asking.delete(keyOf(caseId)); // a read begun before the decision is not its answer
       toast(t(decision === "undo" ? "repeatUndoneToast" : "repeatConfirmedToast"));
       const next = await fetchModel(caseId);
       if (slot.isConnected) draw(slot, next, caseId, onChange);
@@ -220,7 +227,7 @@ function draw(slot, model, caseId, onChange) {
 export async function repeatBanner(view, caseId, onChange) {
   const slot = slotIn(view);
   if (!slot) return;
-  const known = answers.get(caseId);
+  const known = answers.get(keyOf(caseId));
   if (known) draw(slot, known.model, caseId, onChange);
   // Each visit to the page asks once (a leader named meanwhile shows); its redraws reuse it.
   const visited = asked.get(view) === caseId;

@@ -15,9 +15,10 @@ export function sortSubjects(items) {
     || String(a.title || "").localeCompare(String(b.title || "")));
 }
 
-// "已列入清单" / "已化解": a subject is on the list until it is resolved.
+// "已化解", "在清单" or "未列入清单" (fewer complaints than the list takes).
 export function subjectStatus(s) {
-  return s.resolved || s.resolved_at ? "resolved" : "listed";
+  if (s.resolved || s.resolved_at) return "resolved";
+  return s.listed || (s.listed == null && s.listed_at) ? "listed" : "notListed";
 }
 
 const leaderName = (s) => s.leader?.name || s.leader?.display_name || "";
