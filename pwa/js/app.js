@@ -22,6 +22,7 @@ import { renderSample, renderSamples } from "./views/office/samples.js";
 import { renderSurvey } from "./views/revisit/survey.js";
 import { renderSettings } from "./views/settings.js";
 // Intake screens' imports (below this line)
+import { renderImport } from "./views/office/import.js";
 
 // Repeat complaints screens' imports (below this line)
 import { renderRepeat, renderRepeats } from "./views/office/repeats.js";
@@ -48,6 +49,7 @@ const ROUTES = [
   [/^#\/settings$/, renderSettings, "settings"],
   [/^#\/admin$/, renderAdmin, "admin"],
   // Intake routes (below this line)
+  [/^#\/import(?:\/([\w-]+))?$/, renderImport, "importCases"],
 
   // Repeat complaints routes (below this line)
   [/^#\/repeats$/, renderRepeats, "repeats"],
@@ -116,11 +118,12 @@ function renderNav() {
     <a href="#/map">${t("map")}</a>
     ${isManager() ? html`<a href="#/case-new" class="office-link">${t("newCase")}</a>
       <a href="#/repeats" class="office-link">${t("repeatsNav")}</a>
-      <a href="#/samples" class="office-link">${t("samples")}</a>` : ""}
+      <a href="#/samples" class="office-link">${t("samples")}</a>
+      <a href="#/import" class="office-link">${t("importCases")}</a>` : ""}
     ${isLeader() ? html`<a href="#/cases?leader=me" id="nav-held">${t("heldCases")}</a>` : ""}
     ${isLeader() ? "" : html`<a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>`}
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}
-    ${(state.vocab?.role_sets?.leader || []).includes(role) ? html`<a href="#/repeats">${t("repeatsNav")}</a>` : ""}
+    ${isLeader() ? html`<a href="#/repeats">${t("repeatsNav")}</a>` : ""}
     <a href="#/settings">${t("settings")}</a>`;
   renderStatus();
 }

@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import login as api_login
 from tests.e2e.conftest import PHONE, LiveServer
 from tests.e2e.helpers import login
+from tests.e2e.test_import_app import previewed
 from tests.e2e.test_review_app import submitted_case
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
@@ -82,6 +83,7 @@ def test_every_screen_passes_axe(browser, live, look):  # type: ignore[no-untype
     sample = office.post("/api/revisit-samples", json={
         "from": "2020-01-01T00:00:00+08:00", "to": "2100-01-01T00:00:00+08:00",
         "share": 1, "strata": [], "seed": f"axe-{name}"}).get_json()
+    batch_id = previewed(live)
     walks: dict[str | None, list[tuple[str, str]]] = {
         None: [("/#/login", "#login-form")],
         "inspector": [("/#/cases", "#case-list"),
@@ -98,7 +100,8 @@ def test_every_screen_passes_axe(browser, live, look):  # type: ignore[no-untype
                      ("/#/case-new", "#case-form"), ("/#/map", "#map[data-markers]"),
                      (f"/#/review/{case_id}", "#review-map"),
                      ("/#/samples", "#samples, #sample-table"),
-                     (f"/#/samples/{sample['id']}", "#sample")],
+                     (f"/#/samples/{sample['id']}", "#sample"),
+                     (f"/#/import/{batch_id}", "#rows-table")],
         "admin": [("/#/admin", "#admin-rules .rule")],
     }
     problems: list[str] = []

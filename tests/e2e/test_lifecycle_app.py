@@ -397,7 +397,8 @@ def test_no_screen_breaks_the_content_security_policy(browser, live):  # type: i
     for hash_, ready in (("#/cases", "#case-list"), (f"#/case/{case['id']}", ".case-page"),
                          ("#/board", "#board"), ("#/map", "#map[data-markers]"),
                          ("#/case-new", "form"), ("#/admin", "#admin-rules .rule"),
-                         ("#/outbox", "#view"), ("#/settings", "#lang-select")):
+                         ("#/outbox", "#view"), ("#/settings", "#lang-select"),
+                         ("#/import", "#import-form")):
         page.goto(f"/{hash_}")
         page.wait_for_selector(ready)
     page.wait_for_timeout(300)
