@@ -323,6 +323,16 @@ def test_a_sheets_cases_link_together_at_the_end(app) -> None:  # type: ignore[n
     assert subject.title == "中山路12号"
     linked = set(db.session.scalars(sa.select(RepeatLink.case_id)))
     assert linked == {c.id for c in made[:3]}
+    # The later two's repeat_linked events, written together, each follow the case's
+    # received event in an unbroken chain (the first was joined, not linked on arrival).
+    from server.domain.audit import timeline
+    from server.models import CaseEvent
+
+    seen = [list(db.session.scalars(sa.select(CaseEvent.kind).where(
+        CaseEvent.case_id == case.id).order_by(CaseEvent.seq))) for case in made]
+    assert seen == [["received"], ["received", "repeat_linked"],
+                    ["received", "repeat_linked"], ["received"]], seen
+    assert list(timeline.verify_chains()) == []
 
 
 def test_index_addresses_fills_cases_from_before_0019(mk, app) -> None:  # type: ignore[no-untyped-def]

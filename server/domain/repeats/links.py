@@ -109,8 +109,13 @@ def link_cases(cases: Sequence[Case], *, new: bool = True) -> None:
     subjects: dict[str, RepeatSubject] = {}
     now, list_at = utcnow(), setting("REPEAT_LIST_AT")
     linked: list[tuple[Case, RepeatLink]] = []
+    # A batch (a sheet) links as its rows would one by one, in the order received: a row
+    # repeats the complaints before it, and the later rows of the batch join it later.
+    order = {c.id: (c.received_at, c.id) for c in cases}
     for case, candidates in zip(cases, found, strict=True):
         candidates.pop(case.id, None)
+        for later in [cid for cid in candidates if cid in order and order[cid] > order[case.id]]:
+            del candidates[later]
         if case.id in assigned or not candidates:
             continue
         for candidate in candidates.values():
@@ -149,11 +154,12 @@ def link_cases(cases: Sequence[Case], *, new: bool = True) -> None:
     if not linked:
         return
     db.session.flush()
-    for case, link in linked:
-        subject = subjects[link.subject_id]
-        timeline.append(case, "repeat_linked", actor_id=None, at=now, data={
-            "subject_id": subject.id, "count": subject.count,
-            "listed": subject.listed_at is not None, "matched_by": link.matched_by})
+    timeline.append_many([
+        (case, "repeat_linked", {"subject_id": link.subject_id,
+                                 "count": subjects[link.subject_id].count,
+                                 "listed": subjects[link.subject_id].listed_at is not None,
+                                 "matched_by": link.matched_by})
+        for case, link in linked], actor_id=None, at=now)
 
 
 def _stretch(subject: RepeatSubject, at: Any) -> None:
