@@ -180,3 +180,33 @@ def test_an_instruction_on_a_closed_case_is_refused(app, as_user, make_case) -> 
     answer = as_user("lead_a").post(f"/api/cases/{case['id']}/instructions",
                                     json={"text": "再核实"})
     assert answer.status_code == 409 and answer.get_json()["code"] == "case.closed"
+
+
+def test_a_case_sent_to_another_street_leaves_its_streets_leader(app, as_user,  # type: ignore[no-untyped-def]
+                                                                 make_case) -> None:
+    """Street A's leader cannot open Street B's cases: a case transferred (or its unit
+    edited) to Street B is released from them, and the event says so; the district's
+    leader, over both streets, keeps theirs."""
+    ids = leaders()
+    office = as_user("reviewer")
+    held = make_case(unit="Street A")
+    assert set_leader(office, held, ids["a"]).status_code == 200
+    kept = make_case(unit="Street A")
+    assert set_leader(office, kept, ids["district"]).status_code == 200
+    for case in (held, kept):
+        current = office.get(f"/api/cases/{case['id']}").get_json()
+        moved = office.post(f"/api/cases/{case['id']}/transitions", json={
+            "action": "transfer", "version": current["version"], **params_for("transfer")})
+        assert moved.status_code == 200, moved.get_json()
+    assert office.get(f"/api/cases/{held['id']}").get_json()["leader"] is None
+    assert office.get(f"/api/cases/{kept['id']}").get_json()["leader"]["id"] == ids["district"]
+    events = office.get(f"/api/cases/{held['id']}/timeline").get_json()["items"]
+    [transferred] = [e for e in events if e["kind"] == "transferred"]
+    assert transferred["data"]["leader_released"] == {"id": ids["a"], "name": "李主任"}
+    # An edit of the unit alone releases them too.
+    edited = make_case(unit="Street A")
+    assert set_leader(office, edited, ids["a"]).status_code == 200
+    current = office.get(f"/api/cases/{edited['id']}").get_json()
+    answer = office.patch(f"/api/cases/{edited['id']}", json={
+        "version": current["version"], "unit_id": unit_id("Street B")})
+    assert answer.status_code == 200 and answer.get_json()["leader"] is None

@@ -328,10 +328,12 @@ def test_a_sheets_cases_link_together_at_the_end(app) -> None:  # type: ignore[n
     from server.domain.audit import timeline
     from server.models import CaseEvent
 
-    seen = [list(db.session.scalars(sa.select(CaseEvent.kind).where(
-        CaseEvent.case_id == case.id).order_by(CaseEvent.seq))) for case in made]
-    assert seen == [["received"], ["received", "repeat_linked"],
-                    ["received", "repeat_linked"], ["received"]], seen
+    seen = [[(e.kind, e.data.get("count")) for e in db.session.scalars(
+        sa.select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.seq))]
+        for case in made]
+    # Each says the count as it stood when that row arrived.
+    assert seen == [[("received", None)], [("received", None), ("repeat_linked", 2)],
+                    [("received", None), ("repeat_linked", 3)], [("received", None)]], seen
     assert list(timeline.verify_chains()) == []
 
 
@@ -348,3 +350,35 @@ def test_index_addresses_fills_cases_from_before_0019(mk, app) -> None:  # type:
     assert case.address_key == "中山路12号" and case.geo_cell == detect.cell_of(*BASE)
     again = app.test_cli_runner().invoke(cli, ["index-addresses"], catch_exceptions=False)
     assert "0 case addresses keyed" in again.output
+
+
+def test_a_shared_subjects_leader_is_named_by_the_office_over_all_its_units(  # type: ignore[no-untyped-def]
+        mk, as_user) -> None:
+    """Street A's office sees a subject that also holds Street B's complaints: it may not
+    name its leader (403), nor may anyone name a street's leader over the other street's
+    cases; the district's office names the district's leader."""
+    mk("秘密路7号", phone="13812341234", unit="Street B")
+    theirs = mk("秘密路7号", phone="13812341234", unit="Street A")
+    street_a = as_user("reviewer_a")
+    subject_id = repeat(street_a, theirs["id"])["subject"]["id"]
+    lead_a = db.session.scalar(sa.select(User.id).filter_by(username="lead_a"))
+    lead_d = db.session.scalar(sa.select(User.id).filter_by(username="lead_d"))
+    url = f"/api/repeats/{subject_id}/leader"
+    refused = street_a.put(url, json={"leader_id": lead_a})
+    assert refused.status_code == 403 and refused.get_json()["code"] == "repeat.other_units"
+    district = as_user("reviewer")
+    wrong = district.put(url, json={"leader_id": lead_a})
+    assert wrong.status_code == 422 and wrong.get_json()["code"] == "repeat.not_a_leader"
+    assert district.put(url, json={"leader_id": lead_d}).status_code == 200
+
+
+def test_undoing_the_earliest_complaint_moves_the_subjects_start(mk, as_user) -> None:  # type: ignore[no-untyped-def]
+    reviewer = as_user("reviewer")
+    first = mk("中山路12号", received="2026-11-01T10:00:00+08:00")
+    mk("中山路十二号", received="2026-11-05T10:00:00+08:00")
+    third = mk("中山路12号旁", received="2026-11-09T10:00:00+08:00")
+    assert repeat(reviewer, third["id"])["subject"]["first_at"].startswith("2026-11-01")
+    assert reviewer.post(f"/api/cases/{first['id']}/repeat/undo").status_code == 200
+    subject = repeat(reviewer, third["id"])["subject"]
+    assert subject["count"] == 2 and subject["first_at"].startswith("2026-11-05")
+    assert subject["title"] == "中山路十二号"

@@ -38,6 +38,13 @@ FEEDBACK_ROLES = ("revisit", "reviewer", "admin")
 EVIDENCE_ROLES = ("inspector", "revisit", "reviewer", "admin")
 
 
+def may_hold(leader: User | None, unit_id: str) -> bool:
+    """Whether `leader` may be in charge of (hold, 包案) a case of this unit: an active
+    leader of the unit or of a unit above it (a district leader holds a street's case)."""
+    return bool(leader is not None and leader.active and leader.role in LEADER_ROLES
+                and {u.id for u in leader.units} & scope.unit_and_above(unit_id))
+
+
 def require_role(user: User, roles: Collection[str], code: str, message: str) -> None:
     if user.role not in roles:
         raise Forbidden(code, message)

@@ -321,7 +321,12 @@ def update_case(user: User, case_id: str, changes: dict[str, Any], version: int)
             changes["leader_id"] != case.leader_id or "unit_id" in changes):
         # The leader must be over the case's unit (its new one, when it moves too).
         leaders.check_leader(changes.get("unit_id", case.unit_id), changes["leader_id"])
+    released: dict[str, Any] = {}
+    if "unit_id" in changes and "leader_id" not in changes:
+        lifecycle.release_leader(case, changes["unit_id"], released)
     changed = {k: v for k, v in changes.items() if k in EDITABLE and getattr(case, k) != v}
+    if released:
+        changed["leader_id"] = None
     if "external_ref" in changed and case.intake_source:
         # A platform's reference is the platform's: its replays find the case by it.
         raise Invalid("case.external_ref_locked",

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain.accounts import scope
+from server.domain.accounts import roles, scope
 from server.domain.accounts.roles import (
     FEEDBACK_ROLES,
     INSTRUCTION_ROLES,
@@ -51,8 +51,7 @@ def check_leader(case_unit_id: str, leader_id: str) -> User:
     """The active leader who may hold a case of this unit: one of their units is the
     case's unit or a unit above it; 422 case.not_a_leader otherwise."""
     leader = db.session.get(User, leader_id)
-    if (leader is None or not leader.active or leader.role not in LEADER_ROLES
-            or not {u.id for u in leader.units} & scope.unit_and_above(case_unit_id)):
+    if not roles.may_hold(leader, case_unit_id):
         raise Invalid("case.not_a_leader", "That person is not an active leader over this "
                       "case's unit.", errors={"leader_id": ["Not a leader of this unit."]})
     return leader

@@ -332,12 +332,27 @@ def _check_meaning(user: User, case: Case, action: Action, clean: dict[str, Any]
                               f"extension; {so_far} already granted."]
 
 
+def release_leader(case: Case, unit_id: str, data: dict[str, Any]) -> None:
+    """A case moving to a unit its leader is not over (a street's leader, the case sent to
+    another street) leaves their hands: held by someone who cannot open it, and named to
+    the new street, otherwise. The event that moves it says so (`leader_released`)."""
+    if case.leader_id is None:
+        return
+    leader = db.session.get(User, case.leader_id)
+    if roles.may_hold(leader, unit_id):
+        return
+    data["leader_released"] = {"id": case.leader_id,
+                               "name": leader.display_name if leader else ""}
+    case.leader_id = None
+
+
 def _apply(user: User, case: Case, action: Action, clean: dict[str, Any],
            now: datetime) -> dict[str, Any]:
     """Change the case for the action; answer the event's data (who/what/why)."""
     data: dict[str, Any] = {"from": case.status}
     unit: Unit | None = clean.get("unit_id")
     if action.name == "dispatch":
+        release_leader(case, unit.id, data)
         case.unit_id = unit.id
         case.assignees = clean.get("assignees") or []
         data.update(unit_id=unit.id, unit=unit.name,
@@ -345,6 +360,7 @@ def _apply(user: User, case: Case, action: Action, clean: dict[str, Any],
     elif action.name == "transfer":
         data.update(from_unit={"id": case.unit_id, "name": case.unit.name},
                     unit_id=unit.id, unit=unit.name, reason=clean["reason"])
+        release_leader(case, unit.id, data)
         case.unit_id = unit.id
         case.assignees = []
     elif action.name == "submit":

@@ -10,11 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
-from server.domain.accounts import scope
-from server.domain.accounts.roles import LEADER_ROLES, OFFICE_ROLES, require_role
+from server.domain.accounts import roles, scope
+from server.domain.accounts.roles import OFFICE_ROLES, require_role
 from server.domain.audit import audit, timeline
-from server.domain.cases import hooks
-from server.domain.core.errors import Invalid, NotFound
+from server.domain.cases import hooks, lifecycle
+from server.domain.core.errors import Forbidden, Invalid, NotFound
 from server.domain.core.runtime import setting
 from server.domain.core.uow import command, transaction
 from server.domain.repeats import detect
@@ -108,7 +108,8 @@ def link_cases(cases: Sequence[Case], *, new: bool = True) -> None:
             .where(RepeatLink.case_id.in_([c.id for c in cases])))}
     subjects: dict[str, RepeatSubject] = {}
     now, list_at = utcnow(), setting("REPEAT_LIST_AT")
-    linked: list[tuple[Case, RepeatLink]] = []
+    # Each link with the subject as it stood then (a sheet's second row says 2, not 4).
+    linked: list[tuple[Case, RepeatLink, int, bool]] = []
     # A batch (a sheet) links as its rows would one by one, in the order received: a row
     # repeats the complaints before it, and the later rows of the batch join it later.
     order = {c.id: (c.received_at, c.id) for c in cases}
@@ -150,16 +151,14 @@ def link_cases(cases: Sequence[Case], *, new: bool = True) -> None:
         subject.count += len(resolution.joiners) + 1
         if subject.count >= list_at and subject.listed_at is None:
             subject.listed_at = now
-        linked.append((case, link))
+        linked.append((case, link, subject.count, subject.listed_at is not None))
     if not linked:
         return
     db.session.flush()
     timeline.append_many([
-        (case, "repeat_linked", {"subject_id": link.subject_id,
-                                 "count": subjects[link.subject_id].count,
-                                 "listed": subjects[link.subject_id].listed_at is not None,
-                                 "matched_by": link.matched_by})
-        for case, link in linked], actor_id=None, at=now)
+        (case, "repeat_linked", {"subject_id": link.subject_id, "count": count,
+                                 "listed": listed, "matched_by": link.matched_by})
+        for case, link, count, listed in linked], actor_id=None, at=now)
 
 
 def _stretch(subject: RepeatSubject, at: Any) -> None:
@@ -175,6 +174,10 @@ def _require_office(user: User) -> None:
 
 def _case_link(user: User, case_id: str) -> tuple[Case, RepeatLink]:
     case = scope.get_case(user, case_id, for_update=True)
+    if "lead" not in lifecycle.relations(user, case):
+        # A co-handling unit sees the case but the link is the responsible unit's call.
+        raise Forbidden("repeat.not_responsible", "Only the responsible unit's office may decide "
+                        "on this case's link.")
     link = db.session.scalar(sa.select(RepeatLink).where(RepeatLink.case_id == case.id))
     if link is None:
         raise NotFound("repeat.no_link", "This case is not linked to a repeat complaint.")
@@ -182,9 +185,19 @@ def _case_link(user: User, case_id: str) -> tuple[Case, RepeatLink]:
 
 
 def _recount(subject: RepeatSubject) -> None:
-    subject.count = db.session.scalar(
-        sa.select(sa.func.count()).select_from(RepeatLink)
-        .where(RepeatLink.subject_id == subject.id, RepeatLink.state != "undone")) or 0
+    """Count, dates and place from the live links (an undone earliest case no longer
+    names the subject or starts it)."""
+    live = db.session.execute(
+        sa.select(Case.received_at, Case.address, Case.category, Case.address_key)
+        .join(RepeatLink, RepeatLink.case_id == Case.id)
+        .where(RepeatLink.subject_id == subject.id, RepeatLink.state != "undone")
+        .order_by(Case.received_at, Case.id)).all()
+    subject.count = len(live)
+    if live:
+        first = live[0]
+        subject.first_at, subject.last_at = first.received_at, live[-1].received_at
+        subject.title, subject.category = first.address[:500], first.category
+        subject.address_key = first.address_key or subject.address_key
     if subject.count >= setting("REPEAT_LIST_AT"):
         subject.listed_at = subject.listed_at or utcnow()
     else:
@@ -230,11 +243,19 @@ def set_leader(user: User, subject_id: str, leader_id: str | None) -> RepeatSubj
     from server.domain.repeats.views import get_subject
 
     subject = get_subject(user, subject_id, for_update=True)
+    units = set(db.session.scalars(
+        sa.select(Case.unit_id).join(RepeatLink, RepeatLink.case_id == Case.id)
+        .where(RepeatLink.subject_id == subject.id, RepeatLink.state != "undone")))
+    if not units <= set(scope.visible_unit_ids(user)):
+        # Another unit's complaints are in it: the office over all of them decides.
+        raise Forbidden("repeat.other_units", "This repeat complaint has cases of other units: "
+                        "the office over all of them names its leader.")
     if leader_id is not None:
         leader = db.session.get(User, leader_id)
-        if leader is None or not leader.active or leader.role not in LEADER_ROLES:
-            raise Invalid("repeat.not_a_leader", "Only an active leader may be put in "
-                          "charge.", errors={"leader_id": ["Not an active leader."]})
+        if not all(roles.may_hold(leader, unit) for unit in units):
+            raise Invalid("repeat.not_a_leader", "Only an active leader over every unit of "
+                          "its cases may be put in charge.",
+                          errors={"leader_id": ["Not an active leader of these units."]})
     if subject.leader_id == leader_id:
         return subject
     before = subject.leader_id

@@ -89,7 +89,9 @@ def summaries(user: User, subjects: list[RepeatSubject]) -> list[dict[str, Any]]
             "category": mine.get("category", s.category), "count": s.count,
             "first_at": mine.get("first_at", s.first_at),
             "last_at": mine.get("last_at", s.last_at),
-            "listed": s.listed_at is not None, "listed_at": s.listed_at,
+            "listed": s.listed_at is not None,
+            # When another unit's complaint listed it, its time is that complaint's.
+            "listed_at": s.listed_at if everything or not cases - visible else None,
             "leader": {"id": s.leader_id, "name": leaders.get(s.leader_id, "")}
             if s.leader_id else None,
             "resolved": s.resolved_at is not None,
