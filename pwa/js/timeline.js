@@ -51,6 +51,7 @@ const dissatisfied = (value) => (Array.isArray(value)
 export const FIELDS = {
   from: ["tl.from", vocab()],
   from_unit: ["tl.fromUnit", named],
+  leader_released: ["tl.leaderReleased", named],
   unit: ["tl.unit", text],
   assignees: ["assignees", names],
   verdict: ["verdict", vocab()],
