@@ -591,12 +591,17 @@ def test_a_confirmed_batch_keeps_no_rows_and_still_answers(sources, as_user):  #
     assert result["created"] == 1
     db.session.expire_all()
     batch = db.session.get(ImportBatch, preview["id"])
-    assert batch.rows == [] and batch.headers == HEADERS
+    [case] = db.session.scalars(sa.select(Case)).all()
+    assert batch.rows == [{"row": 2, "case_id": case.id}] and batch.headers == HEADERS
     again = api.get(f"/api/imports/{preview['id']}")
     assert again.status_code == 200, again.get_json()
     shown = again.get_json()
     assert shown["status"] == "confirmed" and shown["result"] == result
     assert shown["counts"] == {"new": 1, "duplicate": 0, "invalid": 1, "repeat": 0}
-    assert shown["rows"] == []
-    assert "张三" not in json.dumps(batch.rows, ensure_ascii=False)
+    # Named as the app's result card names them: the case's reference and subject.
+    assert [(r["row"], r["status"], r["duplicate_of"], r["case"]["external_ref"],
+             r["case"]["subject"], r["case"]["complainant_name"]) for r in shown["rows"]] \
+        == [(2, "duplicate", case.id, "P-1", "夜色KTV", None)]
+    assert "张" not in json.dumps(batch.rows, ensure_ascii=False)
+    assert "13812341234" not in json.dumps(batch.rows)
     assert api.post(f"/api/imports/{preview['id']}/confirm").get_json() == result

@@ -427,7 +427,33 @@ def _present_row(row: Row) -> dict[str, Any]:
     return out
 
 
-def present(batch: ImportBatch, found: Evaluation) -> dict[str, Any]:
+def _receipt_rows(user: User, batch: ImportBatch) -> list[dict[str, Any]]:
+    """A confirmed batch's rows: the cases its rows became (row number and case id are all
+    it keeps), each now a duplicate of its case, named by reference and subject as the
+    cases hold them, to those who may see them."""
+    receipts = [r for r in batch.rows or [] if isinstance(r, dict)]
+    ids = [r["case_id"] for r in receipts]
+    named: dict[str, tuple[str | None, str]] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = sorted(scope.visible_case_ids(user, ids[start:start + CHUNK]))
+        named.update((id_, (ref, subject)) for id_, ref, subject in db.session.execute(
+            sa.select(Case.id, Case.external_ref, Case.subject).where(Case.id.in_(chunk))))
+    out = []
+    for receipt in receipts:
+        if receipt["case_id"] not in named:
+            continue
+        ref, subject = named[receipt["case_id"]]
+        case = dict.fromkeys(("external_ref", "received_at", "subject", "address",
+                              "description", "complainant_name", "complainant_phone",
+                              "category", "category_raw", "unit_id", "unit_raw", "channel"))
+        case.update(external_ref=ref, subject=subject)
+        out.append({"row": receipt["row"], "status": "duplicate", "case": case,
+                    "duplicate_of": receipt["case_id"]})
+    return out
+
+
+def present(batch: ImportBatch, found: Evaluation,
+            rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "id": batch.id, "source": batch.source, "filename": batch.filename,
         "status": batch.status, "created_at": batch.created_at,
@@ -439,7 +465,7 @@ def present(batch: ImportBatch, found: Evaluation) -> dict[str, Any]:
         else found.counts(),
         "unknown": {kind: [{"value": v, "count": n} for v, n in counted.most_common()]
                     for kind, counted in found.unknown.items()},
-        "rows": [_present_row(r) for r in found.rows],
+        "rows": rows if rows is not None else [_present_row(r) for r in found.rows],
         "result": batch.result,
     }
 
@@ -522,6 +548,12 @@ def look(user: User, batch_id: str) -> dict[str, Any]:
     if _expired(batch, utcnow()):
         batch.status = "expired"
     source = sources.get_source(batch.source)
+    # A batch confirmed before it dropped its cells still has them: evaluated as before.
+    if batch.status == "confirmed" and not any(isinstance(r, list) for r in batch.rows or []):
+        # Its cells are gone: the cases answer for its rows.
+        found = Evaluation(applied_map(source, batch.headers), [],
+                           {"category": Counter(), "unit": Counter()})
+        return present(batch, found, _receipt_rows(user, batch))
     found = evaluate(user, source, batch)
     if batch.status == "previewed":
         batch.counts = found.counts()
@@ -543,9 +575,10 @@ def confirm(user: User, batch_id: str) -> dict[str, Any]:
     audit_data = {"import": batch.id, "source": source.code}
     # Linked to the complaints they repeat at the end, in one batch (repeats' listener
     # keys each case as it is added; the keys come computed from the evaluation).
+    fresh = [row for row in found.rows if row.status == "new"]
     with links.deferred():
-        made = cases.add_cases([row.data for row in found.rows if row.status == "new"],
-                               created_by=user.id, audit_data=audit_data)
+        made = cases.add_cases([row.data for row in fresh], created_by=user.id,
+                               audit_data=audit_data)
     case_ids = [case.id for case in made]
     # The repeat count as last previewed (the confirmation links, it does not hint).
     counts = {**found.counts(), "repeat": (batch.counts or {}).get("repeat", 0)}
@@ -555,8 +588,10 @@ def confirm(user: User, batch_id: str) -> dict[str, Any]:
     batch.status, batch.result, batch.confirmed_at = "confirmed", result, utcnow()
     batch.counts = counts
     # The cases hold what the rows said now: the batch keeps no copy of complainants'
-    # names and phones (headers, counts and the result stay, so it still answers).
-    batch.rows = []
+    # names and phones, only which row became which case (headers, counts and the result
+    # stay, so it still answers).
+    batch.rows = [{"row": row.row, "case_id": case.id}
+                  for row, case in zip(fresh, made, strict=True)]
     audit.append("import.confirmed", "import_batch", batch.id, actor_id=user.id,
                  data={"source": source.code, "filename": batch.filename,
                        "sha256": batch.sha256, "created": len(case_ids),
