@@ -66,9 +66,36 @@ def test_dates_out_of_range(raw: object) -> None:
 
 
 def test_a_platform_clock_a_little_ahead_is_fine() -> None:
-    soon = datetime.now(UTC) + timedelta(hours=20)
+    soon = datetime.now(UTC) + timedelta(seconds=100)
     assert cells.when(_local_text(soon)) <= soon
     assert cells.when("2000-01-01 08:00") == datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def test_the_office_forms_rule_for_the_future() -> None:
+    # As ReceivedAt has it (CLOCK_DRIFT_S): 20 hours ahead is a typo, not a clock's drift.
+    with pytest.raises(CellError) as caught:
+        cells.when(_local_text(datetime.now(UTC) + timedelta(hours=20)))
+    assert caught.value.code == "import.date_out_of_range"
+
+
+@pytest.mark.parametrize("raw", ["0001-01-01", "0001-01-01 00:00", datetime(1, 1, 1),
+                                 datetime(9999, 12, 31, 23, 59), "9999-12-31"])
+def test_a_date_at_the_ends_of_the_calendar_is_out_of_range(raw: object) -> None:
+    # Converting year 1 (or 9999) to UTC overflows: the row's error, not the sheet's.
+    with pytest.raises(CellError) as caught:
+        cells.when(raw)
+    assert caught.value.code == "import.date_out_of_range"
+
+
+@pytest.mark.parametrize("raw", ["desc\x01\u202eevil", "张\x00三", "a\u2066b", "a\x1bb"])
+def test_text_that_cannot_be_stored_is_a_cell_error(raw: str) -> None:
+    with pytest.raises(CellError) as caught:
+        cells.text(raw)
+    assert caught.value.code == "import.bad_text"
+
+
+def test_tabs_and_line_breaks_inside_text_are_kept() -> None:
+    assert cells.text("第一行\n第二行\t完") == "第一行\n第二行\t完"
 
 
 def test_another_time_zone() -> None:
@@ -168,7 +195,11 @@ def test_any_cell_is_a_value_or_a_cell_error(value: object) -> None:
             assert got.tzinfo is UTC
         elif got is not None:
             assert got.replace("转", "").isdigit()
-    out = cells.text(value)
+    try:
+        out = cells.text(value)
+    except CellError as exc:
+        assert exc.code == "import.bad_text"
+        return
     assert cells.text(out) == out  # cleaning twice changes nothing
 
 
@@ -177,6 +208,10 @@ def test_any_cell_is_a_value_or_a_cell_error(value: object) -> None:
 @settings(max_examples=300, deadline=None)
 def test_formula_looking_text_is_never_altered_inside(start: str, rest: str, edge: str) -> None:
     raw = edge + start + rest
-    out = cells.text(raw)
+    try:
+        out = cells.text(raw)
+    except CellError as exc:
+        assert exc.code == "import.bad_text"  # a control or bidi character in `rest`
+        return
     if out and cells.looks_like_formula(out):
         assert out in raw  # only outer characters went

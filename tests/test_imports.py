@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -446,3 +447,161 @@ def test_a_constraint_broken_in_a_bulk_insert_is_an_integrity_error(app):  # typ
         bulk.insert(Unit.__table__, rows)
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Unit)) == before
+
+
+# ---- review fixes: sizes, characters, dates, numbers, what a batch keeps -------------------
+def xlsx(rows: list[list[Any]], patch: dict[bytes, bytes] | None = None) -> bytes:
+    """The rows as openpyxl writes them; `patch` replaces bytes in the sheet's XML (openpyxl
+    writes no NaN or infinity, a platform's exporter may: calamine reads them as floats)."""
+    import zipfile
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet_ = book.active
+    sheet_.append(HEADERS)
+    for values in rows:
+        sheet_.append(values)
+    out = io.BytesIO()
+    book.save(out)
+    if not patch:
+        return out.getvalue()
+    source, patched = zipfile.ZipFile(out), io.BytesIO()
+    with zipfile.ZipFile(patched, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            content = source.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                for old, new in patch.items():
+                    assert old in content
+                    content = content.replace(old, new)
+            target.writestr(info, content)
+    return patched.getvalue()
+
+
+def xlsx_shared(rows: list[list[Any]]) -> bytes:
+    """The rows as XlsxWriter writes them: each distinct text once (shared strings), and
+    control characters escaped as Excel does (_x0000_), which readers decode back."""
+    import xlsxwriter
+
+    out = io.BytesIO()
+    book = xlsxwriter.Workbook(out)
+    sheet_ = book.add_worksheet()
+    for r, values in enumerate([HEADERS, *rows]):
+        for c, value in enumerate(values):
+            sheet_.write_string(r, c, value)
+    book.close()
+    return out.getvalue()
+
+
+def test_a_small_file_of_huge_repeated_cells_makes_a_small_preview(sources, as_user):  # type: ignore[no-untyped-def]
+    api = as_user("reviewer")
+    huge = "噪" * 32_000
+    data = xlsx_shared([row(f"H-{i}", 诉求类别=huge) for i in range(1000)])
+    assert len(data) < 200_000  # the huge text once: the file is small
+    answer = upload(api, data, name="工单.xlsx")
+    assert answer.status_code == 201, answer.get_json()
+    assert len(answer.get_data()) < 2_000_000
+    preview = answer.get_json()
+    assert preview["counts"]["invalid"] == 1000
+    assert {e["code"] for e in preview["rows"][0]["errors"]} == {"import.too_long"}
+    assert preview["unknown"]["category"] == []
+    batch = db.session.get(ImportBatch, preview["id"])
+    assert len(json.dumps(batch.rows, ensure_ascii=False)) < 2_000_000
+
+
+def test_a_long_category_or_unit_is_too_long_and_messages_echo_a_prefix(sources, as_user):  # type: ignore[no-untyped-def]
+    api = as_user("reviewer")
+    preview = upload(api, sheet([row("L-1", 诉求类别="类" * 121),
+                                 row("L-2", 诉求类别="类" * 100, 承办单位="单" * 121)])
+                     ).get_json()
+    first, second = preview["rows"]
+    assert [e["code"] for e in first["errors"]] == ["import.too_long"]
+    assert {e["field"]: e["code"] for e in second["errors"]} == {
+        "category": "import.unknown_category", "unit": "import.too_long"}
+    said = next(e for e in second["errors"] if e["field"] == "category")
+    assert "类" * 60 + "…" in said["message_en"] and "类" * 61 not in said["message_en"]
+
+
+def test_control_and_bidi_characters_are_refused_in_cells_and_the_file_name(sources, as_user):  # type: ignore[no-untyped-def]
+    api = as_user("reviewer")
+    map_noise(api)
+    # (A CSV holding NUL is no text file: refused whole. An xlsx can hold one, escaped.)
+    rows = [row("C-1", 诉求内容="desc\x01\u202eevil"), row("C-2", 来电人="张\x00三"),
+            row("C-3")]
+    answer = upload(api, xlsx_shared(rows), name="工单\u202exslx.\x07xlsx")
+    assert answer.status_code == 201, answer.get_json()
+    preview = answer.get_json()
+    bad = {r["row"]: [(e["field"], e["code"]) for e in r.get("errors", [])]
+           for r in preview["rows"]}
+    assert bad == {2: [("description", "import.bad_text")],
+                   3: [("complainant_name", "import.bad_text")], 4: []}
+    assert preview["rows"][0]["errors"][0]["message_zh"]
+    assert preview["filename"] == "工单xslx.xlsx"
+    result = api.post(f"/api/imports/{preview['id']}/confirm").get_json()
+    assert result["created"] == 1 and result["invalid"] == 2
+    stored = db.session.scalars(sa.select(Case.description)).all() + \
+        db.session.scalars(sa.select(Case.complainant_name)).all()
+    assert not any(ch in (v or "") for v in stored for ch in "\x00\x01\u202e")
+    entries_ = db.session.scalars(sa.select(AuditEntry).where(
+        AuditEntry.action.in_(("import.previewed", "import.confirmed")))).all()
+    assert {e.data["filename"] for e in entries_} == {"工单xslx.xlsx"}
+    csv_answer = upload(api, sheet([row("C-4", 诉求内容="desc\x01\u202eevil")]),
+                        name="工单.csv").get_json()
+    assert csv_answer["rows"][0]["errors"][0]["code"] == "import.bad_text"
+
+
+def test_received_times_follow_the_office_forms_rule(sources, as_user):  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    api = as_user("reviewer")
+    map_noise(api)
+    ahead = (datetime.now(UTC) + timedelta(hours=20)).astimezone(ZoneInfo("Asia/Shanghai"))
+    preview = upload(api, sheet([row("T-1", 来电时间=f"{ahead:%Y-%m-%d %H:%M}"),
+                                 row("T-2", 来电时间="0001-01-01"),
+                                 row("T-3", 来电时间="0001-01-01 00:00")])).get_json()
+    assert [[(e["field"], e["code"]) for e in r["errors"]] for r in preview["rows"]] == [
+        [("received_at", "import.date_out_of_range")]] * 3
+
+
+def test_nan_and_infinite_numbers_are_a_rows_error_not_the_sheets(sources, as_user):  # type: ignore[no-untyped-def]
+    api = as_user("reviewer")
+    map_noise(api)
+    values = [row("N-1"), row("N-2"), row("N-3")]
+    values[0][HEADERS.index("联系电话")] = 0.125
+    values[1][HEADERS.index("诉求内容")] = 0.375
+    values[2][HEADERS.index("来电时间")] = 0.625
+    data = xlsx(values, {b"<v>0.125</v>": b"<v>NaN</v>", b"<v>0.375</v>": b"<v>inf</v>",
+                         b"<v>0.625</v>": b"<v>-inf</v>"})
+    answer = upload(api, data, name="工单.xlsx")
+    assert answer.status_code == 201, answer.get_json()
+    preview = answer.get_json()
+    assert [[(e["field"], e["code"]) for e in r["errors"]] for r in preview["rows"]] == [
+        [("complainant_phone", "import.bad_number")],
+        [("description", "import.bad_number")],
+        [("received_at", "import.bad_number")]]
+    batch = db.session.get(ImportBatch, preview["id"])
+    assert "NaN" not in json.dumps(batch.rows) and "Infinity" not in json.dumps(batch.rows)
+
+
+def test_a_confirmed_batch_keeps_no_rows_and_still_answers(sources, as_user):  # type: ignore[no-untyped-def]
+    api = as_user("reviewer")
+    map_noise(api)
+    preview = upload(api, sheet([row("P-1"), row("P-2", 来电时间="昨天")])).get_json()
+    result = api.post(f"/api/imports/{preview['id']}/confirm").get_json()
+    assert result["created"] == 1
+    db.session.expire_all()
+    batch = db.session.get(ImportBatch, preview["id"])
+    [case] = db.session.scalars(sa.select(Case)).all()
+    assert batch.rows == [{"row": 2, "case_id": case.id}] and batch.headers == HEADERS
+    again = api.get(f"/api/imports/{preview['id']}")
+    assert again.status_code == 200, again.get_json()
+    shown = again.get_json()
+    assert shown["status"] == "confirmed" and shown["result"] == result
+    assert shown["counts"] == {"new": 1, "duplicate": 0, "invalid": 1, "repeat": 0}
+    # Named as the app's result card names them: the case's reference and subject.
+    assert [(r["row"], r["status"], r["duplicate_of"], r["case"]["external_ref"],
+             r["case"]["subject"], r["case"]["complainant_name"]) for r in shown["rows"]] \
+        == [(2, "duplicate", case.id, "P-1", "夜色KTV", None)]
+    assert "张" not in json.dumps(batch.rows, ensure_ascii=False)
+    assert "13812341234" not in json.dumps(batch.rows)
+    assert api.post(f"/api/imports/{preview['id']}/confirm").get_json() == result

@@ -563,3 +563,19 @@ def test_a_refusal_is_still_a_401_when_the_rate_limit_store_is_down(
     assert response.status_code == 401
     assert response.get_json()["code"] == "intake.unauthorized"
     assert entries("intake.refused")
+
+
+def test_a_reference_pushed_and_the_same_in_a_sheet_are_one_case(app: Flask, sources,
+                                                                  admin: ApiClient,
+                                                                  as_user) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_imports import row, sheet, upload
+
+    token = make_token(admin)["token"]
+    pushed = push(app, token, {**BODY, "external_ref": "\u200bＸ－００７ "})
+    assert pushed.status_code == 201, pushed.get_json()
+    case = db.session.scalar(sa.select(Case))
+    assert case.external_ref == "X-007"  # one rule: sources.clean_reference
+    preview = upload(as_user("reviewer"), sheet([row("Ｘ－００７"), row("X-007\u200b")])
+                     ).get_json()
+    assert [r["status"] for r in preview["rows"]] == ["duplicate", "duplicate"]
+    assert preview["rows"][0]["duplicate_of"] == case.id

@@ -5,12 +5,12 @@ its routes (server/api/<context>/schemas.py)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from server.domain.core import runtime, text, vocab
+from server.domain.core import received, runtime, text, vocab
 from server.models.base import utcnow
 
 # The oldest and the newest time accepted anywhere: earlier or later is a typo, and far
@@ -67,7 +67,7 @@ class Aware(fields.AwareDateTime):
 
 
 # A complaint received before this is a typo (or a wrong column), not an old case.
-EARLIEST_RECEIVED = datetime(2000, 1, 1, tzinfo=UTC)
+EARLIEST_RECEIVED = received.EARLIEST
 
 
 class ReceivedAt(Aware):
@@ -83,10 +83,10 @@ class ReceivedAt(Aware):
     def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
         result = super()._deserialize(value, attr, data, **kwargs)
         drift = int(runtime.setting("CLOCK_DRIFT_S"))
-        if result > utcnow() + timedelta(seconds=drift):
-            raise self.make_error("future", drift=drift)
-        if result < EARLIEST_RECEIVED:
-            raise self.make_error("too_old")
+        # The domain's rule, which a sheet's cells follow too.
+        kind = received.problem_kind(result, utcnow(), drift_s=drift)
+        if kind is not None:
+            raise self.make_error(kind, drift=drift)
         return result
 
 

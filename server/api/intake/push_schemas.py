@@ -10,6 +10,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, pre
 
 from server.api.fields import ReceivedAt, Text, UnitRefSchema, _not_blank
 from server.domain.core import vocab
+from server.domain.intake import sources
 
 # What a platform sends, as a sheet row would carry it (server.domain.intake.push).
 PUSH_EXAMPLE = {
@@ -96,8 +97,11 @@ class PushSchema(Schema):
                 continue
             if isinstance(value, str):
                 value = value.strip()
-                if name in ("external_ref", "complainant_phone"):
-                    # Full-width digits and letters (１３８…, ＧＤ…) read as ASCII.
+                if name == "external_ref":
+                    # As a sheet's reference is kept (one rule: the same case either way).
+                    value = sources.clean_reference(value)
+                elif name == "complainant_phone":
+                    # Full-width digits (１３８…) read as ASCII.
                     value = unicodedata.normalize("NFKC", value).strip()
                 if value == "" and name in ("unit", "complainant_name", "complainant_phone"):
                     value = None

@@ -12,19 +12,34 @@ import unicodedata
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from server.domain.core import received
+from server.domain.core import text as text_rules
 from server.domain.core.privacy import normalise_phone
 from server.domain.core.text import looks_like_formula
 
-__all__ = ["BAD_DATE", "BAD_PHONE", "DATE_OUT_OF_RANGE", "TOO_LONG", "CellError",
-           "looks_like_formula", "phone", "text", "when"]
+__all__ = ["BAD_DATE", "BAD_NUMBER", "BAD_PHONE", "BAD_TEXT", "CELL_LIMIT",
+           "DATE_OUT_OF_RANGE", "TOO_LONG", "CellError", "Unreadable", "looks_like_formula",
+           "phone", "text", "when"]
 
 BAD_DATE = "import.bad_date"
 DATE_OUT_OF_RANGE = "import.date_out_of_range"
 BAD_PHONE = "import.bad_phone"
+BAD_TEXT = "import.bad_text"
+BAD_NUMBER = "import.bad_number"
 TOO_LONG = "import.too_long"
+# No cell is kept longer than the longest field (a case's description): a longer one is
+# stored as `Unreadable(TOO_LONG)`, so a tiny file of huge repeated cells stays tiny.
+CELL_LIMIT = 20_000
 
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # no platform export holds older complaints
-FUTURE_SLACK = timedelta(days=1)  # a platform's clock or time zone may run ahead a little
+
+class Unreadable:
+    """A cell the preview did not keep (too long, NaN or infinite): any use is an error."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def fail(self) -> CellError:
+        return CellError(self.code, "The cell cannot be used.")
 
 
 class CellError(ValueError):
@@ -69,6 +84,8 @@ def text(value: object, *, max_len: int | None = None) -> str:
     looking text keeps every character but the outer spaces."""
     if value is None:
         return ""
+    if isinstance(value, Unreadable):
+        raise value.fail()
     if isinstance(value, bool):
         out = "是" if value else "否"
     elif isinstance(value, int | float):
@@ -91,6 +108,11 @@ def text(value: object, *, max_len: int | None = None) -> str:
         out = stripped.translate(_FOLD)
     if max_len is not None and len(out) > max_len:
         raise CellError(TOO_LONG, f"Longer than {max_len} characters ({len(out)}).")
+    # The one rule for stored text (server.domain.core.text): no NUL, control or bidi
+    # characters, as the push API and the office's forms refuse them.
+    problem = text_rules.problem(out)
+    if problem is not None:
+        raise CellError(BAD_TEXT, problem)
     return out
 
 
@@ -104,17 +126,23 @@ _COMPACT = re.compile(r"(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})"
                       r"(?:[ T]?(?P<H>\d{2})(?P<M>\d{2})(?P<S>\d{2})?)?")
 
 
-def when(value: object, *, tz: str = "Asia/Shanghai") -> datetime:
+def when(value: object, *, tz: str = "Asia/Shanghai", drift_s: int = 300) -> datetime:
     """A moment as an aware UTC datetime, from a cell in local time `tz`: a reader's
     datetime or date, an Excel serial number, or text such as 2025/5/16 20:00, 2025-05-16,
-    2025年5月16日 20时00分, 2025.5.16, 20250516. A date alone is 00:00 local."""
+    2025年5月16日 20时00分, 2025.5.16, 20250516. A date alone is 00:00 local. In range as
+    the office's form has it (server.domain.core.received: `drift_s` ahead at most)."""
+    if isinstance(value, Unreadable):
+        raise value.fail()
     zone = ZoneInfo(tz)
     local = _local(value)
+    # Year 1 or 9999 overflows on the way to UTC: out of range before it is converted.
+    if not received.EARLIEST.year - 1 <= local.year <= 9000:
+        raise CellError(DATE_OUT_OF_RANGE, f"{local:%Y-%m-%d} is out of range.")
     moment = local.replace(tzinfo=zone) if local.tzinfo is None else local
     moment = moment.astimezone(UTC)
-    if moment < EARLIEST or moment > datetime.now(UTC) + FUTURE_SLACK:
-        raise CellError(DATE_OUT_OF_RANGE, f"{local:%Y-%m-%d %H:%M} is before 2000 or in the "
-                        "future.")
+    problem = received.problem(moment, datetime.now(UTC), drift_s=drift_s)
+    if problem is not None:
+        raise CellError(DATE_OUT_OF_RANGE, f"{local:%Y-%m-%d %H:%M}: {problem}")
     return moment
 
 
@@ -173,6 +201,8 @@ def phone(value: object) -> str | None:
     as 转NNN. None for a blank cell. A number stored as a number (13812345678.0) is fine."""
     if value is None:
         return None
+    if isinstance(value, Unreadable):
+        raise value.fail()
     if isinstance(value, bool):
         raise CellError(BAD_PHONE, "Not a phone number.")
     if isinstance(value, int | float):

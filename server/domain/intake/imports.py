@@ -12,6 +12,8 @@ one IN query per chunk of references, the value tables looked up once per distin
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
@@ -27,6 +29,7 @@ from server.domain.audit import audit
 from server.domain.cases import cases
 from server.domain.core import privacy, problem_text, runtime, vocab
 from server.domain.core.errors import Conflict, DomainError, Invalid, NotFound, TooLarge
+from server.domain.core.text import BIDI_CONTROLS
 from server.domain.core.uow import command
 from server.domain.intake import sources
 from server.domain.repeats import detect, links
@@ -63,7 +66,8 @@ DEFAULT_HEADERS: dict[str, tuple[str, ...]] = {
 }
 # The longest text each field may hold (the case's columns).
 MAX_LEN = {"external_ref": 120, "subject": 300, "address": 500, "description": 20000,
-           "complainant_name": 120}
+           "complainant_name": 120, "category": 120, "unit": 120}
+ECHO = 60  # chars of a raw value a row's message repeats
 SUBJECT_FROM_DESCRIPTION = 40  # chars of the description an unmapped subject takes
 PREVIEW_DESCRIPTION = 200  # chars of the description a preview row shows
 CHUNK = 1000  # references per duplicate query
@@ -90,6 +94,13 @@ def _norm(header: object) -> str:
 
 # ---- cells kept as JSON ----------------------------------------------------------------
 def _encode(value: object) -> object:
+    from server.domain.intake import cells
+
+    if isinstance(value, float) and not math.isfinite(value):
+        # Not JSON (PostgreSQL's json refuses it): kept as a cell no field can use.
+        return {"bad": cells.BAD_NUMBER}
+    if isinstance(value, str) and len(value) > cells.CELL_LIMIT:
+        return {"bad": cells.TOO_LONG}
     if value is None or isinstance(value, str | bool | int | float):
         return value
     if isinstance(value, datetime):
@@ -104,7 +115,11 @@ def _encode(value: object) -> object:
 
 
 def _decode(value: object) -> object:
+    from server.domain.intake import cells
+
     if isinstance(value, dict):
+        if "bad" in value:
+            return cells.Unreadable(value["bad"])
         if "dt" in value:
             return datetime.fromisoformat(value["dt"])
         if "d" in value:
@@ -214,6 +229,8 @@ class Row:
     raw: dict[str, str] = field(default_factory=dict)  # category and unit as the sheet says
 
     def fail(self, field_name: str, code: str, **params: Any) -> None:
+        if isinstance(params.get("value"), str) and len(params["value"]) > ECHO:
+            params["value"] = params["value"][:ECHO] + "…"
         said = problem_text.messages(code, 422, params)
         self.errors.append({"field": field_name, "code": code,
                             "message_zh": said["zh"], "message_en": said["en"]})
@@ -241,13 +258,15 @@ def _text(row: Row, field_name: str, value: object) -> str:
         return ""
 
 
-def _parse(row: Row, cells_of: dict[str, object], tz: str) -> None:
+def _parse(row: Row, cells_of: dict[str, object], tz: str, drift_s: int) -> None:
     from server.domain.intake import cells
 
     data = row.data
     for field_name in ("external_ref", "subject", "description", "address",
                        "complainant_name"):
         data[field_name] = _text(row, field_name, cells_of.get(field_name))
+    # As a push folds it: the same reference from either path is the same case.
+    data["external_ref"] = sources.clean_reference(data["external_ref"])
     row.raw["category"] = _text(row, "category", cells_of.get("category"))
     row.raw["unit"] = _text(row, "unit", cells_of.get("unit"))
     raw_when = cells_of.get("received_at")
@@ -255,7 +274,7 @@ def _parse(row: Row, cells_of: dict[str, object], tz: str) -> None:
         row.fail("received_at", "import.missing_value")
     else:
         try:
-            data["received_at"] = cells.when(raw_when, tz=tz)
+            data["received_at"] = cells.when(raw_when, tz=tz, drift_s=drift_s)
         except cells.CellError as exc:
             row.fail("received_at", exc.code)
     try:
@@ -282,6 +301,7 @@ def evaluate(user: User, source: IntakeSource, batch: ImportBatch, *,
     Reads only: the preview and the confirmation both start here."""
     mapped = applied_map(source, batch.headers)
     tz = runtime.setting("LOCAL_TIMEZONE")
+    drift_s = int(runtime.setting("CLOCK_DRIFT_S"))
     units_by_name = {name: id_ for name, id_ in db.session.execute(sa.select(Unit.name, Unit.id))}
     visible = scope.visible_unit_ids(user)
     categories: dict[str, str | None] = {}
@@ -294,7 +314,7 @@ def evaluate(user: User, source: IntakeSource, batch: ImportBatch, *,
         rows.append(row)
         by_field = {f: _decode(raw_cells[i]) if i < len(raw_cells) else None
                     for f, i in mapped.items()}
-        _parse(row, by_field, tz)
+        _parse(row, by_field, tz, drift_s)
         raw_category, raw_unit = row.raw["category"], row.raw["unit"]
         if raw_category:
             if raw_category not in categories:
@@ -314,7 +334,7 @@ def evaluate(user: User, source: IntakeSource, batch: ImportBatch, *,
         if unit_id is None:
             if raw_unit:
                 row.fail("unit", "import.unknown_unit", value=raw_unit)
-            else:
+            elif not any(e["field"] == "unit" for e in row.errors):
                 row.fail("unit", "import.missing_value")
         elif unit_id not in visible:
             row.fail("unit", "import.unit_out_of_scope")
@@ -407,16 +427,45 @@ def _present_row(row: Row) -> dict[str, Any]:
     return out
 
 
-def present(batch: ImportBatch, found: Evaluation) -> dict[str, Any]:
+def _receipt_rows(user: User, batch: ImportBatch) -> list[dict[str, Any]]:
+    """A confirmed batch's rows: the cases its rows became (row number and case id are all
+    it keeps), each now a duplicate of its case, named by reference and subject as the
+    cases hold them, to those who may see them."""
+    receipts = [r for r in batch.rows or [] if isinstance(r, dict)]
+    ids = [r["case_id"] for r in receipts]
+    named: dict[str, tuple[str | None, str]] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = sorted(scope.visible_case_ids(user, ids[start:start + CHUNK]))
+        named.update((id_, (ref, subject)) for id_, ref, subject in db.session.execute(
+            sa.select(Case.id, Case.external_ref, Case.subject).where(Case.id.in_(chunk))))
+    out = []
+    for receipt in receipts:
+        if receipt["case_id"] not in named:
+            continue
+        ref, subject = named[receipt["case_id"]]
+        case = dict.fromkeys(("external_ref", "received_at", "subject", "address",
+                              "description", "complainant_name", "complainant_phone",
+                              "category", "category_raw", "unit_id", "unit_raw", "channel"))
+        case.update(external_ref=ref, subject=subject)
+        out.append({"row": receipt["row"], "status": "duplicate", "case": case,
+                    "duplicate_of": receipt["case_id"]})
+    return out
+
+
+def present(batch: ImportBatch, found: Evaluation,
+            rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "id": batch.id, "source": batch.source, "filename": batch.filename,
         "status": batch.status, "created_at": batch.created_at,
         "header_row": batch.header_row, "headers": batch.headers,
         "column_map": {f: batch.headers[i] for f, i in found.mapped.items()},
-        "counts": found.counts(),
+        # A confirmed batch keeps no rows (complainants' names and phones): its counts
+        # are those it was confirmed with.
+        "counts": batch.counts if batch.status == "confirmed" and batch.counts
+        else found.counts(),
         "unknown": {kind: [{"value": v, "count": n} for v, n in counted.most_common()]
                     for kind, counted in found.unknown.items()},
-        "rows": [_present_row(r) for r in found.rows],
+        "rows": rows if rows is not None else [_present_row(r) for r in found.rows],
         "result": batch.result,
     }
 
@@ -429,6 +478,7 @@ def preview(user: User, code: str, data: bytes, filename: str) -> dict[str, Any]
     from server.media import spreadsheets
 
     _require_office(user)
+    filename = _clean_filename(filename)
     source = sources.get_source(code)
     limit = int(runtime.setting("IMPORT_MAX_ROWS"))
     try:
@@ -451,7 +501,7 @@ def preview(user: User, code: str, data: bytes, filename: str) -> dict[str, Any]
         raise Invalid("import.wrong_header", "The sheet lacks columns a case needs: map "
                       "them to the sheet's headers, or check it is the platform's export.",
                       extra={"columns": [str(h) for h in sheet.headers], "missing": missing})
-    batch = ImportBatch(source=source.code, filename=(filename or "")[:255],
+    batch = ImportBatch(source=source.code, filename=filename,
                         sha256=hashlib.sha256(data).hexdigest(), created_by=user.id,
                         status="previewed", header_row=sheet.header_row,
                         headers=[str(h) for h in sheet.headers],
@@ -464,6 +514,15 @@ def preview(user: User, code: str, data: bytes, filename: str) -> dict[str, Any]
                  data={"source": source.code, "filename": batch.filename,
                        "sha256": batch.sha256, "counts": batch.counts})
     return present(batch, found)
+
+
+# Control and text-direction characters: a file name goes to the audit log and the screen.
+_UNSAFE_NAME = re.compile("[\x00-\x1f\x7f\ufffe\uffff" + "".join(sorted(BIDI_CONTROLS)) + "]")
+
+
+def _clean_filename(filename: str | None) -> str:
+    """The upload's name without control or bidi characters ("gpj.exe" shown "exe.jpg")."""
+    return _UNSAFE_NAME.sub("", filename or "").strip()[:255]
 
 
 def _get_batch(user: User, batch_id: str, *, for_update: bool = False) -> ImportBatch:
@@ -489,6 +548,12 @@ def look(user: User, batch_id: str) -> dict[str, Any]:
     if _expired(batch, utcnow()):
         batch.status = "expired"
     source = sources.get_source(batch.source)
+    # A batch confirmed before it dropped its cells still has them: evaluated as before.
+    if batch.status == "confirmed" and not any(isinstance(r, list) for r in batch.rows or []):
+        # Its cells are gone: the cases answer for its rows.
+        found = Evaluation(applied_map(source, batch.headers), [],
+                           {"category": Counter(), "unit": Counter()})
+        return present(batch, found, _receipt_rows(user, batch))
     found = evaluate(user, source, batch)
     if batch.status == "previewed":
         batch.counts = found.counts()
@@ -510,9 +575,10 @@ def confirm(user: User, batch_id: str) -> dict[str, Any]:
     audit_data = {"import": batch.id, "source": source.code}
     # Linked to the complaints they repeat at the end, in one batch (repeats' listener
     # keys each case as it is added; the keys come computed from the evaluation).
+    fresh = [row for row in found.rows if row.status == "new"]
     with links.deferred():
-        made = cases.add_cases([row.data for row in found.rows if row.status == "new"],
-                               created_by=user.id, audit_data=audit_data)
+        made = cases.add_cases([row.data for row in fresh], created_by=user.id,
+                               audit_data=audit_data)
     case_ids = [case.id for case in made]
     # The repeat count as last previewed (the confirmation links, it does not hint).
     counts = {**found.counts(), "repeat": (batch.counts or {}).get("repeat", 0)}
@@ -521,6 +587,11 @@ def confirm(user: User, batch_id: str) -> dict[str, Any]:
               "case_ids": case_ids}
     batch.status, batch.result, batch.confirmed_at = "confirmed", result, utcnow()
     batch.counts = counts
+    # The cases hold what the rows said now: the batch keeps no copy of complainants'
+    # names and phones, only which row became which case (headers, counts and the result
+    # stay, so it still answers).
+    batch.rows = [{"row": row.row, "case_id": case.id}
+                  for row, case in zip(fresh, made, strict=True)]
     audit.append("import.confirmed", "import_batch", batch.id, actor_id=user.id,
                  data={"source": source.code, "filename": batch.filename,
                        "sha256": batch.sha256, "created": len(case_ids),

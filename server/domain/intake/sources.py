@@ -48,3 +48,17 @@ def map_value(source: IntakeSource, kind: str, raw: str | None,
     if ours:
         return {_key(k): v for k, v in ours.items()}.get(key)
     return None
+
+
+# What str.strip() keeps but a reference's edge should lose: zero-width space and joiners,
+# word joiner, BOM (NFKC already made the other spaces plain ones).
+_REF_EDGE = " \t\r\n\x0b\x0c\u200b\u200c\u200d\u2060\ufeff"
+
+
+def clean_reference(raw: str | None) -> str:
+    """A platform's reference as both paths keep it (the sheet import and the push API):
+    NFKC (full-width letters, digits and signs as ASCII: "Ｘ－００７" is "X-007"), edge
+    spaces and zero-width characters off. The duplicate check compares these."""
+    if not raw:
+        return ""
+    return unicodedata.normalize("NFKC", raw).strip(_REF_EDGE)
