@@ -17,7 +17,7 @@ from flask import current_app
 
 from server.extensions import db, limiter
 from server.models import Case, Evidence, Seal
-from tests.closure_facts import submit_ready
+from tests.closure_facts import submit_ready, tell_complainant
 from tests.conftest import CASE_BODY, PASSWORD, SAMPLES, login
 from tests.test_evidence import file_photo
 from tests.test_lifecycle import params_for, walk
@@ -48,6 +48,8 @@ def seal_case(case_id: str, evidence_ids: list[str], *, published: bool = True,
     office = _api("reviewer", password)
     if office.get(f"/api/cases/{case_id}").get_json()["status"] == "in_progress":
         walk(_api(inspector, password), case_id, ("submit", params_for("submit")))
+        # Told again after a reopen: the checklist counts feedback since the last one.
+        tell_complainant(office, case_id)
     walk(office, case_id, ("approve", {}))
     db.session.expire_all()
     seal = db.session.scalar(sa.select(Seal).filter_by(case_id=case_id)
