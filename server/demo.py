@@ -20,7 +20,7 @@ from server.domain.core import runtime
 from server.domain.fieldwork import completion, evidence, visits
 from server.domain.revisits import questionnaires, revisits
 from server.extensions import db
-from server.models import Case, Unit, User
+from server.models import Case, IntakeSource, Unit, User
 from server.models.base import utcnow
 
 DEMO_PASSWORD = "fieldcase-demo"
@@ -85,6 +85,14 @@ CASES = (
      "美食广场多家商户油烟净化器未正常运行，排口正对住宅。", 12,
      ("黄女士", "18899990000"), False),
 )
+# Earlier complaints about case 1's bar, as other callers put it (hours ago, subject,
+# address, complainant): with it, the bar is complained about three times and goes on the
+# repeat-complaint list (seed 002); the addresses differ in form, not in place.
+EARLIER_ABOUT_BAR = (
+    (150, "酒吧音响太吵，半夜睡不着", "东湖路八十八号", ("赵女士", "13612340001")),
+    (78, "楼下酒吧又在放大音乐", "东湖路88号附近", ("张先生", "13812341234")),
+)
+
 # Cases already handled: case number, closed? Each was visited (with a meter reading for
 # noise) and photographed on site before it was submitted; the closed ones also had their
 # phone revisit and were approved by the reviewer, which sealed them. Case 10 waits for
@@ -121,6 +129,16 @@ def seed_demo(*, only_if_empty: bool) -> bool:
     users = {u.username: u for u in db.session.scalars(sa.select(User))}
     office = users["reviewer"]
     now = utcnow()
+    # The platforms' sheets and pushes go to the district office until it maps their units.
+    for source in db.session.scalars(sa.select(IntakeSource)):
+        source.default_unit_id = units[DISTRICT].id
+    bar = CASES[0]
+    for n, (hours, subject, address, who) in enumerate(EARLIER_ABOUT_BAR, start=1):
+        cases.create_case(office, dict(
+            channel=bar[1], category=bar[2], subject=subject, address=address, lat=None,
+            lon=None, description=subject, received_at=now - timedelta(hours=hours),
+            unit_id=units[STREETS[bar[0]]].id, external_ref=f"DEMO-{now:%Y}-R{n:03d}",
+            complainant_name=who[0], complainant_phone=who[1]))
     made = []
     for n, (street, channel, category, subject, address, (lat, lon), description, hours,
             who, key) in enumerate(CASES, start=1):

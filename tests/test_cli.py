@@ -56,7 +56,7 @@ def test_demo_seeds_a_fresh_database(tmp_path):  # type: ignore[no-untyped-def]
     from flask_migrate import upgrade
 
     from server import create_app
-    from server.demo import CASES, DEMO_PASSWORD, DEMO_USERS
+    from server.demo import CASES, DEMO_PASSWORD, DEMO_USERS, EARLIER_ABOUT_BAR
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'demo.db'}",
                       "SECRET_KEY": "d", "INSTANCE_PATH": str(tmp_path),
@@ -64,7 +64,8 @@ def test_demo_seeds_a_fresh_database(tmp_path):  # type: ignore[no-untyped-def]
     with app.app_context():
         upgrade(directory=str(Path(app.root_path) / "migrations"))
         assert "demo data created" in run(app, "demo", "--if-empty").output
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == len(CASES)
+        made = db.session.scalar(sa.select(sa.func.count()).select_from(Case))
+        assert made == len(CASES) + len(EARLIER_ABOUT_BAR)
         client = app.test_client()
         login = client.post("/api/auth/login",
                             json={"username": DEMO_USERS[0][0], "password": DEMO_PASSWORD})
@@ -77,6 +78,12 @@ def test_demo_seeds_a_fresh_database(tmp_path):  # type: ignore[no-untyped-def]
         assert leader.post("/api/auth/login", json={
             "username": "leader", "password": DEMO_PASSWORD}).status_code == 200
         held = leader.get("/api/cases?leader=me").get_json()["items"]
+        # The bar is on the repeat-complaint list: the two earlier complaints and case 1.
+        office = app.test_client()
+        assert office.post("/api/auth/login", json={
+            "username": "reviewer", "password": DEMO_PASSWORD}).status_code == 200
+        [bar] = office.get("/api/repeats").get_json()["items"]
+        assert bar["count"] >= 3 and bar["listed"]
         assert len(held) == 2
         assert any(leader.get(f"/api/cases/{c['id']}/instructions").get_json()["items"]
                    for c in held)
