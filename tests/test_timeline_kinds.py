@@ -34,7 +34,7 @@ def _constants(tree: ast.Module) -> dict[str, str]:
 
 
 def appended_kinds() -> dict[str, str]:
-    """kind -> where, for every timeline.append/link call (a kind given as an expression
+    """kind -> where, for every timeline.append/link/append_many call (a kind given as an expression
     counts each string it may be: "escalated" if ... else "reminded")."""
     found: dict[str, str] = {}
     for path in SERVER.rglob("*.py"):
@@ -43,10 +43,20 @@ def appended_kinds() -> dict[str, str]:
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and isinstance(node.func.value, ast.Name)
-                    and node.func.value.id == "timeline"
-                    and node.func.attr in ("append", "link") and len(node.args) > 1):
+                    and node.func.value.id == "timeline"):
                 continue
-            for kind in _outcomes(node.args[1], names):
+            if node.func.attr == "append_many" and node.args:
+                # [(case, kind, data), ...] or a comprehension of such tuples
+                items = node.args[0]
+                rows = [items.elt] if isinstance(items, ast.ListComp) else \
+                    list(getattr(items, "elts", []))
+                kinds = [row.elts[1] for row in rows
+                         if isinstance(row, ast.Tuple) and len(row.elts) > 1]
+            elif node.func.attr in ("append", "link") and len(node.args) > 1:
+                kinds = [node.args[1]]
+            else:
+                continue
+            for kind in (k for expr in kinds for k in _outcomes(expr, names)):
                 found.setdefault(kind, f"{path.relative_to(SERVER.parent)}:{node.lineno}")
     for action in TRANSITIONS:
         found.setdefault(action.event, "server/domain/cases/lifecycle.py TRANSITIONS")
