@@ -76,12 +76,7 @@ def add_cases(items: list[dict[str, Any]], *, created_by: str | None,
     for data in items:
         case = Case(created_by=created_by, status="received", **data)
         _index_phone(case)
-        rule_key = (case.channel, bool(case.key))
-        if rule_key not in rules:
-            rules[rule_key] = deadline_rules.rule_for(*rule_key)
-        row = rules[rule_key]
-        case.deadline_rule = row.code if row else None
-        case.deadline_rule_version = row.version if row else None
+        deadline_rules.assign_rule(case, rules)
         received = {"received_at": case.received_at, "channel": case.channel,
                     "category": case.category, "unit_id": case.unit_id,
                     "rule": case.deadline_rule, "rule_version": case.deadline_rule_version}

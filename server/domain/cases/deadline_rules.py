@@ -221,9 +221,14 @@ def resolve_colours(now: datetime, limit: int = 5_000) -> int:
     return result.rowcount or 0
 
 
-def assign_rule(case: Case) -> None:
-    """Freeze the current rule for the case's channel and key flag on it."""
-    row = rule_for(case.channel, bool(case.key))
+def assign_rule(case: Case, rules: dict[tuple[str, bool], Any] | None = None) -> None:
+    """Freeze the current rule for the case's channel and key flag on it. `rules`: a cache
+    of those already looked up (a sheet's thousands of cases share a few channels)."""
+    wanted = (case.channel, bool(case.key))
+    rules = {} if rules is None else rules
+    if wanted not in rules:
+        rules[wanted] = rule_for(*wanted)
+    row = rules[wanted]
     case.deadline_rule = row.code if row else None
     case.deadline_rule_version = row.version if row else None
 

@@ -57,12 +57,14 @@ def matches(q: str, entity: Any = Case, *, indexed: bool = True) -> sa.ColumnEle
     return found
 
 
-def _has_fts() -> bool:
-    """Whether migration 0021 made the FTS table (SQLite 3.34+ has the trigram tokenizer)."""
-    key = str(db.engine.url)
+def _has_fts(bind: Any = None) -> bool:
+    """Whether migration 0021 made the FTS table (SQLite 3.34+ has the trigram tokenizer),
+    asked once per database."""
+    bind = bind if bind is not None else db.engine
+    key = str(bind.url)
     if key not in _fts_ready:
         _fts_ready[key] = sqlite3.sqlite_version_info >= (3, 34) and sa.inspect(
-            db.engine).has_table("cases_fts")
+            bind).has_table("cases_fts")
     return _fts_ready[key]
 
 
@@ -75,13 +77,7 @@ def index_inserted(session: Session, cases: list[Case]) -> None:
     """SQLite: FTS rows for cases written around the ORM (cases.add_cases' bulk insert),
     which the flush below never sees."""
     bind = session.get_bind()
-    if bind.dialect.name != "sqlite" or not cases:
-        return
-    key = str(bind.url)
-    if key not in _fts_ready:
-        _fts_ready[key] = sqlite3.sqlite_version_info >= (3, 34) and sa.inspect(
-            bind).has_table("cases_fts")
-    if _fts_ready[key]:
+    if bind.dialect.name == "sqlite" and cases and _has_fts(bind):
         session.execute(sa.insert(FTS_TABLE), [
             {"case_id": c.id, "body": body({n: getattr(c, n) for n in FIELDS})} for c in cases])
 
@@ -99,11 +95,7 @@ def _sync(session: Session, _context: Any) -> None:
     gone = [c.id for c in session.deleted if isinstance(c, Case)]
     if not (stale or added or gone):
         return
-    key = str(bind.url)
-    if key not in _fts_ready:
-        _fts_ready[key] = sqlite3.sqlite_version_info >= (3, 34) and sa.inspect(
-            bind).has_table("cases_fts")
-    if not _fts_ready[key]:
+    if not _has_fts(bind):
         return
     ids = [c.id for c in stale] + gone
     if ids:
