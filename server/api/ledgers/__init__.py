@@ -1,0 +1,1 @@
+"""Rates and counts, and the ledgers as XLSX/CSV downloads."""

@@ -1,0 +1,1 @@
+"""Look-back campaigns, re-check tasks, rectification and remediation plans."""

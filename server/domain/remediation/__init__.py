@@ -1,0 +1,4 @@
+"""Looking again and putting right: look-back campaigns (回头看, seed 001) and their re-check
+tasks, the rectification plans (整改, annex 1) a rebound reopens a case with, and the hard
+cases' remediation plans and leader groups (seed 000). Above intake: it reads closed cases
+however they came, and registers its closure rule with the checklist below it."""
