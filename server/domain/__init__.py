@@ -3,7 +3,8 @@
 Packages by bounded context, as a case lives, each above the ones it uses (checked by
 import-linter's layers contract, pyproject.toml):
 
-    ledgers > remediation > intake > closure > revisits > fieldwork > repeats > cases > accounts > audit > core
+    ledgers > remediation > intake > closure > revisits > fieldwork > repeats > cases
+        > accounts > audit > core
 
 A lower context never imports a higher one: where a lower one must let a higher one act,
 the higher one registers a guard or a reaction (server.domain.cases.hooks). The versioned
