@@ -30,6 +30,12 @@ import { renderRepeat, renderRepeats } from "./views/office/repeats.js";
 // Leaders screens' imports (below this line)
 import { isLeader } from "./leaders.js";
 
+// Campaigns screens' imports (below this line)
+
+// Hard cases screens' imports (below this line)
+
+// Rates and ledgers screens' imports (below this line)
+
 // Each screen with the key of its title (the document title names the screen).
 const ROUTES = [
   [/^#\/login$/, renderLogin, "login"],
@@ -56,6 +62,12 @@ const ROUTES = [
   [/^#\/repeats\/([\w-]+)$/, renderRepeat, "titleRepeat"],
 
   // Leaders routes (below this line)
+
+  // Campaigns routes (below this line)
+
+  // Hard cases routes (below this line)
+
+  // Rates and ledgers routes (below this line)
 ];
 
 let cleanup = null;
@@ -120,6 +132,8 @@ function renderNav() {
       <a href="#/repeats" class="office-link">${t("repeatsNav")}</a>
       <a href="#/samples" class="office-link">${t("samples")}</a>
       <a href="#/import" class="office-link">${t("importCases")}</a>` : ""}
+    ${/* Campaigns nav (below this line) */ ""}
+    ${/* Rates and ledgers nav (below this line) */ ""}
     ${isLeader() ? html`<a href="#/cases?leader=me" id="nav-held">${t("heldCases")}</a>` : ""}
     ${isLeader() ? "" : html`<a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>`}
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}

@@ -298,6 +298,12 @@ const STRINGS = {
     feedbackNote: "答复内容（备注）", saveFeedback: "保存答复", feedbackSaved: "答复已记录", noFeedback: "尚未答复投诉人",
     heldCases: "我包案的", leaderFilter: "包案领导", leaderText: "包案领导（手填，旧案件）",
     // Finding cases (keys below this line)
+    // Look-back campaigns, re-checks and rectification plans (keys below this line)
+
+    // Hard cases: remediation plans and leader groups (keys below this line)
+
+    // Rates, charts and ledgers (keys below this line)
+
   },
   en: {
     appName: "Fieldcase", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -613,6 +619,12 @@ const STRINGS = {
     feedbackNote: "What was said (note)", saveFeedback: "Save", feedbackSaved: "Feedback recorded", noFeedback: "The complainant has not been told yet",
     heldCases: "Cases I hold", leaderFilter: "Leader in charge", leaderText: "Leader in charge (typed, older cases)",
     // Finding cases (keys below this line)
+    // Look-back campaigns, re-checks and rectification plans (keys below this line)
+
+    // Hard cases: remediation plans and leader groups (keys below this line)
+
+    // Rates, charts and ledgers (keys below this line)
+
   },
 };
 
