@@ -5,6 +5,7 @@ rules, and which cases each applies to, are data (data/closure_rules.json)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -31,6 +32,21 @@ from server.models.base import utcnow
 DATA = Path(__file__).parents[1] / "data" / "closure_rules.json"
 
 
+# Rules whose facts a higher context keeps (a look-back's rectification plans, a hard
+# case's remediation plan): it registers the rule's check here, as the lifecycle's hooks
+# are registered, so closure never imports upward. A check answers `result(...)`, or None
+# when the rule does not apply to this case (a case with no plan).
+Check = Callable[[dict[str, Any], Case], "dict[str, Any] | None"]
+REGISTERED: dict[str, Check] = {}
+
+
+def register_check(code: str) -> Callable[[Check], Check]:
+    def add(check: Check) -> Check:
+        REGISTERED[code] = check
+        return check
+    return add
+
+
 @cache
 def closure_rules() -> dict[str, Any]:
     return json.loads(DATA.read_text(encoding="utf-8"))
@@ -42,7 +58,7 @@ def rules_for(case: Case) -> list[dict[str, Any]]:
             and case.channel in r.get("channels", [case.channel])]
 
 
-def _result(rule: dict[str, Any], met: bool, zh: str, en: str,
+def result(rule: dict[str, Any], met: bool, zh: str, en: str,
             refs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A rule's answer; `why` in both languages, as its title (the office reads Chinese)."""
     return {"code": rule["code"], "title": rule["title"], "met": met,
@@ -69,7 +85,9 @@ def evaluate(case: Case) -> dict[str, Any]:
               "noise_reading": lambda r: _noise(r, case),
               "revisit": lambda r: _revisit(r, case),
               "feedback_given": lambda r: _feedback(r, events)}
-    results = [checks[r["code"]](r) for r in rules_for(case)]
+    checks.update({code: (lambda r, c=c: c(r, case)) for code, c in REGISTERED.items()})
+    answers = (checks[r["code"]](r) for r in rules_for(case))
+    results = [a for a in answers if a is not None]
     return {"ready": all(r["met"] for r in results), "rules": results,
             "rules_version": closure_rules()["version"]}
 
@@ -78,16 +96,16 @@ def _handling(rule: dict[str, Any], case: Case) -> dict[str, Any]:
     missing = [name for name in ("verdict", "result") if not getattr(case, name)]
     if missing:
         names = {"verdict": "核查结论", "result": "办理结果"}
-        return _result(rule, False, f"尚未填写：{'、'.join(names[m] for m in missing)}。",
+        return result(rule, False, f"尚未填写：{'、'.join(names[m] for m in missing)}。",
                        f"Not recorded yet: {', '.join(missing)}.")
-    return _result(rule, True, f"核查结论：{labels.label('verdicts', case.verdict)}；"
+    return result(rule, True, f"核查结论：{labels.label('verdicts', case.verdict)}；"
                    "办理结果已填写。", f"Verdict {case.verdict}; result recorded.")
 
 
 def _site_photo(rule: dict[str, Any], case: Case, evidence: list[Evidence],
                 until: datetime) -> dict[str, Any]:
     if case.lat is None:
-        return _result(rule, False, "案件没有位置，无法比对照片位置。",
+        return result(rule, False, "案件没有位置，无法比对照片位置。",
                        "The case has no location to compare photos with.")
     limit = rule.get("max_distance_m", 500)
     good, seen = [], 0
@@ -105,10 +123,10 @@ def _site_photo(rule: dict[str, Any], case: Case, evidence: list[Evidence],
             good.append({"evidence_id": ev.id, "distance_m": round(distance),
                          "captured_at": ev.captured_at.isoformat()})
     if good:
-        return _result(rule, True, f"{len(good)} 张照片在 {limit} 米内，拍摄于受理与提交之间。",
+        return result(rule, True, f"{len(good)} 张照片在 {limit} 米内，拍摄于受理与提交之间。",
                        f"{len(good)} photo(s) within {limit} m, taken between "
                        "receipt and submission.", good)
-    return _result(rule, False, f"{seen} 张现场检查照片中，没有一张既在 {limit} 米内又拍摄于"
+    return result(rule, False, f"{seen} 张现场检查照片中，没有一张既在 {limit} 米内又拍摄于"
                    "受理与提交之间。",
                    f"None of the {seen} visit photo(s) is both within {limit} m "
                    "of the case and taken between receipt and submission.")
@@ -119,10 +137,10 @@ def _flags(rule: dict[str, Any], evidence: list[Evidence],
     open_flags = [{"evidence_id": ev.id, "code": f["code"]} for ev in evidence
                   for f in ev.flags or [] if (ev.id, f["code"]) not in acks]
     if open_flags:
-        return _result(rule, False, f"{len(open_flags)} 项完整性提示尚未说明或确认。",
+        return result(rule, False, f"{len(open_flags)} 项完整性提示尚未说明或确认。",
                        f"{len(open_flags)} flag(s) not yet explained or "
                        "acknowledged.", open_flags)
-    return _result(rule, True, "没有未说明的提示。", "No flag left unexplained.")
+    return result(rule, True, "没有未说明的提示。", "No flag left unexplained.")
 
 
 def _noise(rule: dict[str, Any], case: Case) -> dict[str, Any]:
@@ -135,14 +153,14 @@ def _noise(rule: dict[str, Any], case: Case) -> dict[str, Any]:
     fitting = [r for r in rows if r.valid_for_enforcement or not wanted]
     refs = [{"measurement_id": r.id, "visit_id": r.visit_id} for r in fitting]
     if fitting:
-        return _result(rule, True, f"{len(fitting)} 条声级计读数"
+        return result(rule, True, f"{len(fitting)} 条声级计读数"
                        + ("可作为执法依据。" if wanted else "。"),
                        f"{len(fitting)} meter reading(s)"
                        + (" valid for enforcement." if wanted else "."), refs)
     if wanted and rows:
-        return _result(rule, False, "没有可作为执法依据的声级计读数。",
+        return result(rule, False, "没有可作为执法依据的声级计读数。",
                        "No meter reading valid for enforcement.")
-    return _result(rule, False, "没有声级计读数。", "No meter reading recorded.")
+    return result(rule, False, "没有声级计读数。", "No meter reading recorded.")
 
 
 def _feedback(rule: dict[str, Any], events: list[Any]) -> dict[str, Any]:
@@ -151,13 +169,13 @@ def _feedback(rule: dict[str, Any], events: list[Any]) -> dict[str, Any]:
     since = max((e.seq for e in events if e.kind == "reopened"), default=0)
     told = [e for e in events if e.kind == "complainant_informed" and e.seq > since]
     if not told:
-        return _result(rule, False, "尚未记录答复投诉人（方式和时间）。",
+        return result(rule, False, "尚未记录答复投诉人（方式和时间）。",
                        "Telling the complainant the result (how and when) is not "
                        "recorded yet.")
     last = told[-1].data
     tz = ZoneInfo(runtime.setting("LOCAL_TIMEZONE"))
     at = datetime.fromisoformat(last["told_at"]).astimezone(tz).strftime("%Y-%m-%d %H:%M")
-    return _result(rule, True, f"已答复：{labels.label('feedback_methods', last['method'])}，"
+    return result(rule, True, f"已答复：{labels.label('feedback_methods', last['method'])}，"
                    f"{at}。", f"Told: {labels.label('feedback_methods', last['method'], 'en')}"
                    f", {at}.",
                    [{"seq": e.seq, "method": e.data.get("method"),
@@ -166,7 +184,7 @@ def _feedback(rule: dict[str, Any], events: list[Any]) -> dict[str, Any]:
 
 def _revisit(rule: dict[str, Any], case: Case) -> dict[str, Any]:
     now = revisit_review.state(case)
-    return _result(rule, now["met"], now["zh"], now["en"], now["refs"])
+    return result(rule, now["met"], now["zh"], now["en"], now["refs"])
 
 
 @hooks.approval_gate.register
