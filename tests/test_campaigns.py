@@ -81,6 +81,7 @@ def test_a_rebound_reopens_the_case_with_its_plan_accepted_before_it_closes_agai
     campaign = made.get_json()
     assert campaign["counts"] == {"total": 2, "done": 0, "rebound": 0, "new_problems": 0}
     assert campaign["check_unit"] is None and campaign["filters"] == {"category": "noise_social"}
+    assert (campaign["from"], campaign["to"]) == (PERIOD["from"], PERIOD["to"])
     assert [c["id"] for c in office.get("/api/campaigns").get_json()["items"]] == [
         campaign["id"]]
 
@@ -200,7 +201,7 @@ def test_a_campaign_over_no_case_or_too_long_a_period_is_refused(app, as_user,
     make_case()  # open, not closed: not chosen
     empty = start(office)
     assert empty.status_code == 422 and empty.get_json()["code"] == "campaign.empty"
-    assert empty.get_json()["message"]["zh"] and empty.get_json()["message"]["en"]
+    assert empty.get_json()["messages"]["zh"] and empty.get_json()["messages"]["en"]
     long = start(office, **{"from": "2020-01-01", "to": "2026-11-30"})
     assert long.status_code == 422 and long.get_json()["code"] == "campaign.period_too_long"
     backwards = start(office, **{"from": "2026-11-30", "to": "2026-11-01"})
@@ -226,7 +227,7 @@ def test_a_case_held_by_another_campaign_is_skipped_and_refused(app, as_user,
     refused = inspector.post(f"/api/campaigns/{second.get_json()['id']}/rechecks", json={
         "case_id": held, "client_id": str(uuid.uuid4()), "rebound": False})
     assert refused.status_code == 409 and refused.get_json()["code"] == "recheck.held_by_other"
-    assert first["title"] in refused.get_json()["message"]["zh"]
+    assert first["title"] in refused.get_json()["messages"]["zh"]
     tasks = db.session.scalars(sa.select(RecheckTask.case_id).where(
         RecheckTask.campaign_id == second.get_json()["id"])).all()
     assert tasks == [free]
