@@ -313,7 +313,7 @@ def test_the_plans_date_is_the_reopened_cases_due_date(app, as_user, make_case) 
     assert due_at == datetime.combine(due_on + timedelta(days=1), datetime.min.time(), SHANGHAI)
 
 
-# ---- progress (annex 2) ---------------------------------------------------------------------------
+# ---- progress (annex 2) ---------------------------------------------------------------
 def local(day: str, hour: int) -> datetime:
     return datetime.fromisoformat(day).replace(hour=hour, tzinfo=SHANGHAI)
 
