@@ -1,6 +1,6 @@
 """campaigns: look-back campaigns (回头看), their re-check tasks and rectification plans
 
-Revision ID: 0022_campaigns
+Revision ID: 0022
 Revises: 0021
 Create Date: 2026-12-05 08:40:00
 
@@ -11,7 +11,7 @@ support partial indexes).
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022_campaigns"
+revision = "0022"
 down_revision = "0021"
 branch_labels = None
 depends_on = None
