@@ -57,7 +57,7 @@ function startForm(v, units) {
       <div><label for="campaign-unit">${t("unit")}</label>
         <select id="campaign-unit" name="unit_id">${unitOptions(t("everyUnit"))}</select>
         <p class="error small field-error" data-for="unit_id" hidden></p></div>
-      <div><label for="campaign-check-unit">${t("campaignCheckUnit")} <span class="muted small">(${t("optional")})</span></label>
+      <div class="wide2"><label for="campaign-check-unit">${t("campaignCheckUnit")} <span class="muted small">(${t("optional")})</span></label>
         <select id="campaign-check-unit" name="check_unit_id">${unitOptions(t("campaignSameUnit"))}</select>
         <p class="muted small">${t("campaignCheckUnitHint")}</p>
         <p class="error small field-error" data-for="check_unit_id" hidden></p></div>
@@ -75,7 +75,7 @@ function campaignRow(c, units) {
     <th scope="row" data-label="${t("campaignTitle")}"><a href="#/campaigns/${c.id}">${c.title}</a></th>
     <td data-label="${t("campaignPeriod")}">${c.from} – ${c.to}</td>
     <td data-label="${t("campaignSelection")}">${filtersText(c, units)}</td>
-    <td data-label="${t("campaignCheckUnit")}">${c.check_unit ? html`${unitName(c.check_unit)} <span class="chip-status">${t("crossCheck")}</span>` : html`<span class="muted">${t("campaignSameUnit")}</span>`}</td>
+    <td data-label="${t("campaignCheckUnit")}"><span>${c.check_unit ? html`${unitName(c.check_unit)} <span class="chip-status">${t("crossCheck")}</span>` : html`<span class="muted">${t("campaignSameUnit")}</span>`}</span></td>
     <td data-label="${t("campaignDone")}" class="n">${countsText(c)}</td>
     <td data-label="${t("campaignRebound")}" class="n">${c.counts?.rebound ?? 0}</td>
     <td data-label="${t("status")}"><span class="chip-status" data-status="${c.status}">${t(`campaignStatus.${c.status}`)}</span></td>
@@ -206,18 +206,19 @@ const COLUMNS = [
 
 function cell(row, key, label) {
   if (key === "rate") {
-    return html`<td data-label="${label}" class="n rate" data-field="rate"><b>${pctText(row.rate)}</b>
-      <span class="muted small">${row.rate?.numerator ?? 0}/${row.rate?.denominator ?? 0}</span></td>`;
+    // One element: a stacked cell on a phone puts its label and one value side by side.
+    return html`<td data-label="${label}" class="n" data-field="rate"><span class="rate"><b>${pctText(row.rate)}</b>
+      <span class="muted small">${row.rate?.numerator ?? 0}/${row.rate?.denominator ?? 0}</span></span></td>`;
   }
   return html`<td data-label="${label}" class="n" data-field="${key}">${row[key] ?? 0}</td>`;
 }
 
-function progressTable(progress) {
+function progressTable(progress, week) {
   const rows = progress.rows || [];
   const totals = tableTotals(rows, progress.totals);
   const head = COLUMNS.map(([, key]) => html`<th scope="col" class="n">${t(key)}</th>`);
   return html`<div class="table-wrap"><table class="data stack annex2" id="progress-table">
-    <caption class="muted small">${t("annex2Caption")}</caption>
+    <caption class="muted small" id="progress-week" data-week="${week}">${t("annex2Caption")} · ${t("week")} ${weekLabel(week)}</caption>
     <thead><tr><th scope="col">${t("annexUnit")}</th>${head}<th scope="col">${t("annexNote")}</th></tr></thead>
     <tbody>${rows.map((r) => html`<tr data-unit-id="${r.unit_id}">
       <th scope="row" data-label="${t("annexUnit")}">${r.unit}</th>
@@ -232,10 +233,10 @@ function taskRow(task) {
   const c = task.case || {};
   const linked = c.id && c.visible !== false;
   return html`<tr data-task-id="${task.id}" data-status="${task.status}">
-    <th scope="row" data-label="${t("subject")}">${linked ? html`<a href="#/case/${c.id}">${c.subject}</a>` : c.subject}
-      <span class="muted small task-address">${c.address || ""}${c.external_ref ? ` · ${c.external_ref}` : ""}</span></th>
+    <th scope="row" data-label="${t("subject")}"><span>${linked ? html`<a href="#/case/${c.id}">${c.subject}</a>` : c.subject}
+      <span class="muted small task-address">${c.address || ""}${c.external_ref ? ` · ${c.external_ref}` : ""}</span></span></th>
     <td data-label="${t("unit")}">${unitName(c.unit)}</td>
-    <td data-label="${t("annexUnit")}">${unitName(task.check_unit)}${task.cross_check ? html` <span class="chip-status">${t("crossCheck")}</span>` : ""}</td>
+    <td data-label="${t("annexUnit")}"><span>${unitName(task.check_unit)}${task.cross_check ? html` <span class="chip-status">${t("crossCheck")}</span>` : ""}</span></td>
     <td data-label="${t("status")}"><span class="chip-status" data-task-status="${task.status}">${t(`taskStatus.${task.status}`)}</span></td>
     <td data-label="${t("recheckRebound")}">${task.rebound == null ? "" : task.rebound ? html`<b class="error">${t("yes")}</b>` : t("no")}</td>
     <td data-label="${t("recheckNewProblem")}">${task.new_problem || ""}</td>
@@ -271,7 +272,7 @@ export async function renderCampaign(view, campaignId) {
       <dt>${t("status")}</dt><dd>${t(`campaignStatus.${campaign.status}`)}</dd>
     </dl>
     <h2>${t("annex2Title")}</h2>
-    <div class="row week-row">
+    <div class="row inline-row week-row">
       <label for="week-pick">${t("week")}</label>
       <select id="week-pick" name="week"></select>
       <a class="button" id="progress-xlsx" download>${t("downloadProgress")}</a>
@@ -279,7 +280,7 @@ export async function renderCampaign(view, campaignId) {
     </div>
     <div id="progress"><p class="muted">${t("loading")}</p></div>
     <h2>${t("campaignTasks")}</h2>
-    <div class="row"><label for="task-status">${t("status")}</label>
+    <div class="row inline-row"><label for="task-status">${t("status")}</label>
       <select id="task-status">
         <option value="">${t("any")}</option>
         <option value="pending">${t("taskStatus.pending")}</option>
@@ -300,8 +301,7 @@ export async function renderCampaign(view, campaignId) {
       pick.innerHTML = html`${weekOptions(progress.weeks, chosen).map((w) => html`<option value="${w.start}"
         ${w.selected ? "selected" : ""}>${w.label}</option>`)}`.toString();
       xlsx.href = safeUrl(`/api/reports/progress.xlsx?campaign=${encodeURIComponent(campaignId)}&week=${encodeURIComponent(chosen)}`);
-      box.innerHTML = html`<p class="muted small" id="progress-week" data-week="${chosen}">${t("week")} ${weekLabel(chosen)}</p>
-        ${progressTable(progress)}`.toString();
+      box.innerHTML = progressTable(progress, chosen).toString();
     } catch (error) {
       box.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`.toString();
     }
