@@ -243,9 +243,12 @@ export async function renderRecheck(view, taskId) {
   }
   await persist(); // the re-check exists on the phone from the moment it is opened
   redrawPhotos();
+  // Once a save was refused here, the list of what is missing follows the typing.
+  let tried = false;
   const changed = (event) => {
     event.target.removeAttribute?.("aria-invalid");
     showPlan();
+    if (tried) markProblems(recheckProblems(readValues()));
     persist();
   };
   form.addEventListener("input", changed);
@@ -290,6 +293,7 @@ export async function renderRecheck(view, taskId) {
 
   view.querySelector("#save-recheck").addEventListener("click", async () => {
     const values = readValues();
+    tried = true;
     if (markProblems(recheckProblems(values))) {
       (form.querySelector("[aria-invalid=true] input, [aria-invalid=true]:not(fieldset)")
         || form.querySelector("[aria-invalid=true] input"))?.focus();
