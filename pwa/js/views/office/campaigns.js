@@ -73,7 +73,7 @@ function startForm(v, units) {
 function campaignRow(c, units) {
   return html`<tr data-campaign-id="${c.id}">
     <th scope="row" data-label="${t("campaignTitle")}"><a href="#/campaigns/${c.id}">${c.title}</a></th>
-    <td data-label="${t("campaignPeriod")}">${c.from} – ${c.to}</td>
+    <td data-label="${t("campaignPeriod")}" class="period">${c.from} – ${c.to}</td>
     <td data-label="${t("campaignSelection")}">${filtersText(c, units)}</td>
     <td data-label="${t("campaignCheckUnit")}"><span>${c.check_unit ? html`${unitName(c.check_unit)} <span class="chip-status">${t("crossCheck")}</span>` : html`<span class="muted">${t("campaignSameUnit")}</span>`}</span></td>
     <td data-label="${t("campaignDone")}" class="n">${countsText(c)}</td>
