@@ -19,6 +19,7 @@ from server.models import Campaign, Case, CaseEvent, RecheckTask, RectificationP
 from tests.closure_facts import submit_ready
 from tests.conftest import unit_id
 from tests.test_closure_file_office import closed_case
+from tests.test_evidence import NOKIA, declaration, file_photo
 from tests.test_seal import approve
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -81,6 +82,7 @@ def test_a_rebound_reopens_the_case_with_its_plan_accepted_before_it_closes_agai
     campaign = made.get_json()
     assert campaign["counts"] == {"total": 2, "done": 0, "rebound": 0, "new_problems": 0}
     assert campaign["check_unit"] is None and campaign["filters"] == {"category": "noise_social"}
+    assert (campaign["from"], campaign["to"]) == (PERIOD["from"], PERIOD["to"])
     assert [c["id"] for c in office.get("/api/campaigns").get_json()["items"]] == [
         campaign["id"]]
 
@@ -200,7 +202,7 @@ def test_a_campaign_over_no_case_or_too_long_a_period_is_refused(app, as_user,
     make_case()  # open, not closed: not chosen
     empty = start(office)
     assert empty.status_code == 422 and empty.get_json()["code"] == "campaign.empty"
-    assert empty.get_json()["message"]["zh"] and empty.get_json()["message"]["en"]
+    assert empty.get_json()["messages"]["zh"] and empty.get_json()["messages"]["en"]
     long = start(office, **{"from": "2020-01-01", "to": "2026-11-30"})
     assert long.status_code == 422 and long.get_json()["code"] == "campaign.period_too_long"
     backwards = start(office, **{"from": "2026-11-30", "to": "2026-11-01"})
@@ -226,7 +228,7 @@ def test_a_case_held_by_another_campaign_is_skipped_and_refused(app, as_user,
     refused = inspector.post(f"/api/campaigns/{second.get_json()['id']}/rechecks", json={
         "case_id": held, "client_id": str(uuid.uuid4()), "rebound": False})
     assert refused.status_code == 409 and refused.get_json()["code"] == "recheck.held_by_other"
-    assert first["title"] in refused.get_json()["message"]["zh"]
+    assert first["title"] in refused.get_json()["messages"]["zh"]
     tasks = db.session.scalars(sa.select(RecheckTask.case_id).where(
         RecheckTask.campaign_id == second.get_json()["id"])).all()
     assert tasks == [free]
@@ -312,7 +314,7 @@ def test_the_plans_date_is_the_reopened_cases_due_date(app, as_user, make_case) 
     assert due_at == datetime.combine(due_on + timedelta(days=1), datetime.min.time(), SHANGHAI)
 
 
-# ---- progress (annex 2) ---------------------------------------------------------------------------
+# ---- progress (annex 2) ---------------------------------------------------------------
 def local(day: str, hour: int) -> datetime:
     return datetime.fromisoformat(day).replace(hour=hour, tzinfo=SHANGHAI)
 
@@ -362,3 +364,27 @@ def test_progress_by_unit_and_week_is_what_a_hand_count_gives(app, as_user, make
     assert [r["unit"] for r in mine.get_json()["rows"]] == ["Street B"]
     user = db.session.scalar(sa.select(User).where(User.username == "reviewer"))
     assert campaign_domain.progress(user, campaign_id, date(2026, 11, 30)) == week2
+
+
+# ---- photos of a re-check ------------------------------------------------------------------
+def test_the_checker_files_photos_on_the_recheck_visit_of_a_case_still_closed(
+        app, as_user, make_case) -> None:
+    case_id = closed(make_case)
+    campaign = start(as_user("reviewer"), check_unit_id=unit_id("Street B")).get_json()
+    checker = as_user("insp_b")
+    task = checker.get("/api/recheck-tasks").get_json()["items"][0]
+    answer = recheck(checker, campaign["id"], task["id"])
+    assert answer.status_code == 201 and answer.get_json()["case"]["status"] == "closed"
+    visit_id = answer.get_json()["visit_id"]
+    stored = file_photo(checker, case_id, NOKIA.read_bytes(), visit_id=visit_id)
+    assert stored["state"] == "stored" and stored["visit_id"] == visit_id
+    assert checker.get(f"/api/evidence/{stored['id']}").status_code == 200
+    assert checker.get(f"/api/cases/{case_id}").status_code == 404  # still not theirs
+    # Without the re-check's visit, a closed case takes no photo, from anyone.
+    refused = as_user("insp_a").post("/api/evidence", json=declaration(case_id, b"other"))
+    assert refused.status_code == 409 and refused.get_json()["code"] == "case.closed"
+    # Another unit's person cannot use that visit.
+    other = as_user("reviewer_a").post("/api/evidence", json=declaration(
+        case_id, b"x", visit_id=visit_id))
+    assert other.status_code == 409
+    assert "evidence_stored" in kinds(case_id)

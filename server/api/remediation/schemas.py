@@ -29,7 +29,7 @@ class CampaignInSchema(Schema):
                                                       "skipped_held}, nothing written."})
 
 
-class CountsSchema(Schema):
+class CampaignCountsSchema(Schema):
     total = fields.Integer()
     done = fields.Integer()
     rebound = fields.Integer()
@@ -39,14 +39,14 @@ class CountsSchema(Schema):
 class CampaignSchema(Schema):
     id = Text()
     title = Text()
-    from_ = Text(data_key="from")
+    from_ = Text(data_key="from", attribute="from")
     to = Text()
     filters = fields.Dict()
     organiser_unit = fields.Nested(UnitRefSchema)
     check_unit = fields.Nested(UnitRefSchema, allow_none=True)
     status = Text()
     created_at = fields.DateTime()
-    counts = fields.Nested(CountsSchema)
+    counts = fields.Nested(CampaignCountsSchema)
     skipped_held = fields.Integer(metadata={"description": "Chosen cases left out: held by "
                                                            "another campaign's pending task."})
     organiser = fields.Boolean(metadata={"description": "You see the whole campaign (its "
@@ -67,7 +67,7 @@ class WeekQuerySchema(Schema):
                                                                   "(Monday start, local)."})
 
 
-class RateSchema(Schema):
+class ProgressRateSchema(Schema):
     numerator = fields.Integer()
     denominator = fields.Integer()
     value = fields.Float(allow_none=True)
@@ -79,7 +79,7 @@ class ProgressRowSchema(Schema):
     total = fields.Integer(metadata={"description": "信访总数: the unit's tasks."})
     week_done = fields.Integer(metadata={"description": "本周核查数"})
     done = fields.Integer(metadata={"description": "累计核查数, to the week's end."})
-    rate = fields.Nested(RateSchema, metadata={"description": "完成率: done / total."})
+    rate = fields.Nested(ProgressRateSchema, metadata={"description": "完成率: done / total."})
     week_new = fields.Integer(metadata={"description": "新发现问题数 (rebound or new "
                                                        "problem), this week."})
     new_total = fields.Integer(metadata={"description": "累计新发现问题数"})
@@ -87,7 +87,7 @@ class ProgressRowSchema(Schema):
 
 
 class WeekSchema(Schema):
-    from_ = Text(data_key="from")
+    from_ = Text(data_key="from", attribute="from")
     to = Text()
 
 

@@ -161,7 +161,7 @@ def accept(user: User, plan_id: str, note: str | None) -> dict[str, Any]:
     if plan.acceptance_unit_id not in scope.visible_unit_ids(user):
         raise NotFound("plan.not_found", "No such rectification plan.")
     case = db.session.scalar(sa.select(Case).where(Case.id == plan.case_id)
-                             .with_for_update())
+                             .with_for_update(of=Case))
     db.session.refresh(plan)
     if plan.status != "open":
         raise Conflict("plan.already_accepted", "This rectification was already accepted.",

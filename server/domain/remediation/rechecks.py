@@ -146,11 +146,17 @@ def record(user: User, campaign_id: str, data: dict[str, Any],
             raise Conflict("recheck.client_id_reused",
                            "This client_id was already used for a different re-check.")
         return _answer(user, earlier), False
-    task = _find_task(user, campaign, data)
+    task = _find_task(user, campaign, data)  # locked: a racing retry waits here
+    if task.status == "done" and task.client_id == data["client_id"]:
+        if task.request_hash != request_hash:
+            raise Conflict("recheck.client_id_reused",
+                           "This client_id was already used for a different re-check.")
+        return _answer(user, task), False
     if task.status == "done":
         raise Conflict("recheck.already_done", "This re-check was already recorded.",
                        extra={"task_id": task.id})
-    case = db.session.scalar(sa.select(Case).where(Case.id == task.case_id).with_for_update())
+    case = db.session.scalar(sa.select(Case).where(Case.id == task.case_id)
+                            .with_for_update(of=Case))
     db.session.refresh(case)
     if case.status != "closed":
         raise Conflict("recheck.case_not_closed",
@@ -171,6 +177,7 @@ def record(user: User, campaign_id: str, data: dict[str, Any],
                   created_by=user.id, received_at=now,
                   device_offset_s=None)
     db.session.add(visit)
+    db.session.flush()  # before the task names it (no relationship orders the two)
     task.status, task.rebound, task.new_problem = "done", bool(data["rebound"]), new_problem
     task.findings = (data.get("findings") or "").strip() or None
     task.lat, task.lon, task.accuracy_m = data.get("lat"), data.get("lon"), data.get("accuracy_m")
