@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from server.extensions import db
 from server.models import Case, Evidence, RecheckTask, RectificationPlan
 from tests.e2e.conftest import LiveServer
-from tests.e2e.helpers import PHOTOS, ids, login, nudge_until, wait_for_service_worker
+from tests.e2e.helpers import PHOTOS, ids, login, nudge_until, sha256, wait_for_service_worker
 from tests.e2e.test_review_app import desk
 
 LOOK = Path("/tmp/look")
@@ -35,13 +35,15 @@ def closed_cases(live: LiveServer, unit_id: str) -> int:
 
 
 def case_state(live: LiveServer, subject: str) -> tuple[str, list[Any], list[Any], Any]:
-    """The case's status, plans, evidence and re-check task, as the server keeps them."""
+    """The case's status, plans, the re-check's photos and its task, as the server keeps
+    them."""
     with live.app.app_context():
         case = db.session.scalar(sa.select(Case).filter_by(subject=subject))
         plans = list(db.session.scalars(sa.select(RectificationPlan).filter_by(case_id=case.id)))
-        evidence = list(db.session.scalars(sa.select(Evidence).filter_by(case_id=case.id)
-                                           .where(Evidence.visit_id.is_not(None))))
         task = db.session.scalar(sa.select(RecheckTask).filter_by(case_id=case.id))
+        # The photos filed under the re-check's visit (the case has its handling's too).
+        evidence = list(db.session.scalars(sa.select(Evidence).filter_by(
+            case_id=case.id, visit_id=task.visit_id))) if task and task.visit_id else []
         answer = (case.status, plans, evidence, task)
         db.session.expunge_all()
         db.session.remove()
@@ -124,7 +126,7 @@ def test_campaign_from_desk_to_an_offline_recheck(browser, phone, live):  # type
         assert [(p.due_on, p.acceptance_unit_id, p.status) for p in plans] == [
             (today + timedelta(days=14), street, "open")]
         assert task.status == "done" and task.rebound is True
-        assert [e.visit_id for e in evidence] == [task.visit_id]
+        assert [(e.sha256, e.state) for e in evidence] == [(sha256(PHOTOS[1]), "stored")]
 
         # The office follows the table, then accepts the plan on the case page.
         office.goto(campaign_url)
