@@ -70,10 +70,18 @@ def test_campaign_from_desk_to_an_offline_recheck(browser, phone, live):  # type
     with desk(browser, live, viewport={"width": 1280, "height": 900}, errors=errors) as office:
         office.goto("/#/campaigns")
         office.fill("#campaign-title", "东湖街道已办结信访件回头看")
+        # Over no case: previewed as none, refused in the server's words.
+        office.fill("#campaign-from", "2001-01-01")
+        office.fill("#campaign-to", "2001-12-31")
+        office.click("#campaign-preview")
+        assert office.wait_for_selector("#campaign-preview-result").get_attribute("data-count") == "0"
+        office.click("#campaign-create")
+        assert office.wait_for_selector("#campaign-problem").inner_text().startswith("没有符合条件的已办结案件")
         office.fill("#campaign-from", (today - timedelta(days=60)).isoformat())
         office.fill("#campaign-to", today.isoformat())
         office.select_option("#campaign-unit", street)
         assert office.is_disabled("#campaign-create"), "no campaign before its preview"
+        assert office.locator("#campaign-problem").count() == 0
         office.click("#campaign-preview")
         preview = office.wait_for_selector("#campaign-preview-result")
         assert preview.get_attribute("data-count") == str(expected)

@@ -140,16 +140,16 @@ export async function renderCampaigns(view) {
   const create = form.querySelector("#campaign-create");
   const result = form.querySelector("#campaign-result");
   // "Create" follows a preview of the same values: any change asks for a new one.
+  // Any change asks for a new preview; what was said about the old values goes.
   let previewed = null;
-  form.addEventListener("input", (event) => {
+  const changed = (event) => {
     event.target.removeAttribute?.("aria-invalid");
     previewed = null;
     create.disabled = true;
-  });
-  form.addEventListener("change", () => {
-    previewed = null;
-    create.disabled = true;
-  });
+    result.innerHTML = "";
+  };
+  form.addEventListener("input", changed);
+  form.addEventListener("change", changed);
   form.querySelector("#campaign-preview").addEventListener("click", async (event) => {
     showProblem(form, null, "");
     const { body, errors } = readForm(form, true);
@@ -162,8 +162,9 @@ export async function renderCampaigns(view) {
     try {
       const answer = await api("POST", "/api/campaigns", { body });
       const count = answer.count ?? 0;
-      previewed = count > 0 ? JSON.stringify({ ...body, preview: undefined }) : null;
-      create.disabled = count === 0;
+      // Start follows any preview: over no case the server refuses it in its own words.
+      previewed = JSON.stringify({ ...body, preview: undefined });
+      create.disabled = false;
       result.innerHTML = html`<p class="${count ? "notice" : "error"}" id="campaign-preview-result"
           data-count="${count}" data-held="${answer.skipped_held ?? 0}">
         ${count ? fill(t("campaignPreviewCount"), { n: count }) : t("campaignPreviewNone")}
