@@ -74,9 +74,11 @@ def test_campaign_from_desk_to_an_offline_recheck(browser, phone, live):  # type
         office.fill("#campaign-from", "2001-01-01")
         office.fill("#campaign-to", "2001-12-31")
         office.click("#campaign-preview")
-        assert office.wait_for_selector("#campaign-preview-result").get_attribute("data-count") == "0"
+        none = office.wait_for_selector("#campaign-preview-result")
+        assert none.get_attribute("data-count") == "0"
         office.click("#campaign-create")
-        assert office.wait_for_selector("#campaign-problem").inner_text().startswith("没有符合条件的已办结案件")
+        refused = office.wait_for_selector("#campaign-problem").inner_text()
+        assert refused.startswith("没有符合条件的已办结案件")  # problem_messages.json's zh
         office.fill("#campaign-from", (today - timedelta(days=60)).isoformat())
         office.fill("#campaign-to", today.isoformat())
         office.select_option("#campaign-unit", street)
@@ -124,10 +126,13 @@ def test_campaign_from_desk_to_an_offline_recheck(browser, phone, live):  # type
         page.click("#save-recheck")
         page.wait_for_selector("#recheck-list [data-local='queued']")
         assert case_state(live, SQUARE)[0] == "closed", "nothing left the phone offline"
+        page.evaluate("location.hash = '#/outbox'")
+        page.wait_for_selector("#outbox-list [data-kind='recheck'][data-item-state='queued']")
+        assert page.locator("#outbox-list .outbox-item").count() == 2  # the re-check, its photo
+        page.screenshot(path=str(LOOK / "recheck_outbox_390_night.png"))
 
         # Back online: the re-check goes first, then its photo under the re-check's visit.
         phone.set_offline(False)
-        page.evaluate("location.hash = '#/outbox'")
         nudge_until(page, "document.querySelector('#outbox-empty') !== null")
         status, plans, evidence, task = case_state(live, SQUARE)
         assert status == "in_progress", "the rebound reopened the case"
