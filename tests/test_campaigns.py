@@ -209,6 +209,11 @@ def test_a_campaign_over_no_case_or_too_long_a_period_is_refused(app, as_user,
     assert backwards.status_code == 422 and backwards.get_json()["code"] == "campaign.bad_period"
     assert as_user("insp_a").post("/api/campaigns", json={
         "title": "x", **PERIOD}).status_code == 403
+    closed(make_case, external_ref="12345-2026-0003")
+    untitled = office.post("/api/campaigns", json=PERIOD)
+    assert untitled.status_code == 422 and untitled.get_json()["code"] == "campaign.title_missing"
+    assert office.post("/api/campaigns", json={**PERIOD, "preview": True}).get_json() == {
+        "count": 1, "skipped_held": 0}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0
 
 
