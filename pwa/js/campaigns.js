@@ -68,13 +68,14 @@ export function tableTotals(rows, served = null) {
 export function campaignBody(values, { preview = false } = {}) {
   const errors = {};
   const title = String(values.title || "").trim();
-  if (!title) errors.title = ["required"];
+  // A preview needs no title (it counts); starting does.
+  if (!title && !preview) errors.title = ["required"];
   if (title.length > 200) errors.title = ["campaignTitleLong"];
   if (!values.from) errors.from = ["required"];
   if (!values.to) errors.to = ["required"];
   if (values.from && values.to && values.to < values.from) errors.to = ["badPeriod"];
   if (Object.keys(errors).length) return { errors };
-  const body = { title, from: values.from, to: values.to };
+  const body = { ...(title ? { title } : {}), from: values.from, to: values.to };
   for (const key of ["channel", "category", "unit_id", "check_unit_id"]) {
     if (values[key]) body[key] = values[key];
   }

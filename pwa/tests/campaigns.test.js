@@ -63,6 +63,9 @@ test("the campaign body: only what was chosen, preview flagged, bad periods refu
     { to: ["badPeriod"] });
   assert.deepEqual(Object.keys(c.campaignBody({ title: "", from: "", to: "" }).errors).sort(),
     ["from", "title", "to"]);
+  // A preview counts without a title.
+  assert.deepEqual(c.campaignBody({ title: " ", from: "2026-01-01", to: "2026-06-30" }, { preview: true }).body,
+    { from: "2026-01-01", to: "2026-06-30", preview: true });
 });
 
 const TASK = { id: "task-1", campaign_id: "camp-1", case: { id: "case-1", subject: "夜色酒吧深夜噪声扰民",

@@ -140,10 +140,13 @@ export async function renderCampaigns(view) {
   const create = form.querySelector("#campaign-create");
   const result = form.querySelector("#campaign-result");
   // "Create" follows a preview of the same values: any change asks for a new one.
-  // Any change asks for a new preview; what was said about the old values goes.
+  // Any change of the selection asks for a new preview (the title is no part of it); what
+  // was said about the old values goes.
   let previewed = null;
+  const selection = (body) => JSON.stringify({ ...body, title: undefined, preview: undefined });
   const changed = (event) => {
     event.target.removeAttribute?.("aria-invalid");
+    if (event.target.name === "title") return;
     previewed = null;
     create.disabled = true;
     result.innerHTML = "";
@@ -163,7 +166,7 @@ export async function renderCampaigns(view) {
       const answer = await api("POST", "/api/campaigns", { body });
       const count = answer.count ?? 0;
       // Start follows any preview: over no case the server refuses it in its own words.
-      previewed = JSON.stringify({ ...body, preview: undefined });
+      previewed = selection(body);
       create.disabled = false;
       result.innerHTML = html`<p class="${count ? "notice" : "error"}" id="campaign-preview-result"
           data-count="${count}" data-held="${answer.skipped_held ?? 0}">
@@ -183,7 +186,7 @@ export async function renderCampaigns(view) {
       showProblem(form, errors, t("fieldsWrong"));
       return;
     }
-    if (previewed !== JSON.stringify({ ...body, preview: undefined })) {
+    if (previewed !== selection(body)) {
       create.disabled = true;
       return;
     }
