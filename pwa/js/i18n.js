@@ -333,7 +333,7 @@ const STRINGS = {
     planDueBad: "日期格式不对", planDuePast: "完成时限不能早于今天",
     plansTitle: "整改方案", "planStatus.open": "待验收", "planStatus.accepted": "已验收",
     planAccept: "验收通过", planAcceptNote: "验收意见", planAcceptedAt: "验收时间", planAccepted: "整改已验收",
-    planAwaitsAcceptance: "待验收单位验收",
+    planAwaitsAcceptance: "待验收单位验收", recheckSent: "这项核查已发送",
 
     // Hard cases: remediation plans and leader groups (keys below this line)
 
@@ -689,7 +689,7 @@ const STRINGS = {
     planDueBad: "Not a date", planDuePast: "The due date cannot be before today",
     plansTitle: "Rectification plans", "planStatus.open": "Awaiting acceptance", "planStatus.accepted": "Accepted",
     planAccept: "Accept", planAcceptNote: "Acceptance note", planAcceptedAt: "Accepted", planAccepted: "Rectification accepted",
-    planAwaitsAcceptance: "Awaiting the accepting unit",
+    planAwaitsAcceptance: "Awaiting the accepting unit", recheckSent: "This re-check was sent already",
 
     // Hard cases: remediation plans and leader groups (keys below this line)
 

@@ -45,10 +45,17 @@ function taskItem(task) {
     </span></a></li>`;
 }
 
+// The tasks whose re-check this phone already sent (a list cached before is stale there).
+async function sentTaskIds() {
+  const sent = await (await db()).getAll("sent");
+  return new Set(sent.filter((x) => x.kind === "recheck" && x.taskId).map((x) => x.taskId));
+}
+
 export async function renderRechecks(view) {
   view.innerHTML = html`<p class="muted">${t("loading")}</p>`;
   const { items, error } = await pendingTasks();
-  const tasks = tasksWithLocal(items, await outbox.items());
+  const done = await sentTaskIds();
+  const tasks = tasksWithLocal(items.filter((x) => !done.has(x.id)), await outbox.items());
   view.innerHTML = html`<section class="rechecks" id="rechecks">
     <h1>${t("rechecks")} <span class="muted h1-sub">${tasks.length}</span></h1>
     <p class="muted small">${t("rechecksHint")}</p>
@@ -121,6 +128,10 @@ export async function renderRecheck(view, taskId) {
   if (waiting) {
     toast(t("recheckLocalQueued"));
     return go("#/outbox", { replace: true }); // saved already: not editable any more
+  }
+  if ((await sentTaskIds()).has(taskId)) {
+    toast(t("recheckSent"));
+    return go("#/rechecks", { replace: true });
   }
   const cached = ((await getCache(`get:${TASKS}`))?.value?.items || []).find((x) => x.id === taskId);
   const task = cached || existing?.task;
