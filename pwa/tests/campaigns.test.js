@@ -114,6 +114,14 @@ test("the task list marks what the phone already holds for a task", () => {
   assert.deepEqual(tasks.map((x) => x.local), ["queued", "draft", null]);
 });
 
+test("the accepting units offered: the organiser's when the task names it, the user's, the case's, once each", async () => {
+  const { acceptanceUnits } = await import("../js/views/field/recheck.js");
+  const task = { organiser_unit: { id: "d", name: "分局" }, case: { unit: { id: "s1", name: "东湖街道" } },
+    check_unit: { id: "s2", name: "西城街道" } };
+  assert.deepEqual(acceptanceUnits(task, [{ id: "s1", name: "东湖街道" }]).map((u) => u.id), ["d", "s1", "s2"]);
+  assert.deepEqual(acceptanceUnits({ case: { unit: "东湖街道" } }, []), [], "a unit without its id is no choice");
+});
+
 test("every campaign string is in Chinese and English, the English free of Chinese", () => {
   const source = readFileSync(new URL("../js/i18n.js", import.meta.url), "utf8");
   const used = new Set();
