@@ -163,7 +163,7 @@ export async function renderRecheck(view, taskId) {
       </dl>
       <p id="fix" class="muted small" role="status">${t("fixWaiting")}</p>
       ${refusal ? html`<div class="refusal error" id="refusal" role="alert">
-        <p><b>${t("recheckRefused")}</b> ${refusal.message || ""}</p></div>` : ""}
+        <p><b>${t("recheckRefused")}:</b> ${refusal.message || ""}</p></div>` : ""}
       <form id="recheck-form" novalidate>
         <fieldset id="rebound-set"><legend>${t("recheckRebound")} <span class="req" aria-hidden="true">*</span></legend>
           <div class="chips">
