@@ -334,6 +334,7 @@ const STRINGS = {
     plansTitle: "整改方案", "planStatus.open": "待验收", "planStatus.accepted": "已验收",
     planAccept: "验收通过", planAcceptNote: "验收意见", planAcceptedAt: "验收时间", planAccepted: "整改已验收",
     planAwaitsAcceptance: "待验收单位验收", recheckSent: "这项核查已发送",
+    waitsMendRecheck: "核查被退回：改正后照片随核查一起发送",
 
     // Hard cases: remediation plans and leader groups (keys below this line)
 
@@ -690,6 +691,7 @@ const STRINGS = {
     plansTitle: "Rectification plans", "planStatus.open": "Awaiting acceptance", "planStatus.accepted": "Accepted",
     planAccept: "Accept", planAcceptNote: "Acceptance note", planAcceptedAt: "Accepted", planAccepted: "Rectification accepted",
     planAwaitsAcceptance: "Awaiting the accepting unit", recheckSent: "This re-check was sent already",
+    waitsMendRecheck: "Re-check refused: the photos go with it once it is corrected",
 
     // Hard cases: remediation plans and leader groups (keys below this line)
 

@@ -67,7 +67,9 @@ function stateText(item, drafts, userId, failed, pendingIds, mendable) {
     return html`<span data-state="saved">${t("savedOnPhone")} · ${t("waitsForRespondent")}</span>`;
   }
   if (item.visitClientId && mendable.has(item.visitClientId) && !item.declaration) {
-    return html`<span data-state="waiting">${t("savedOnPhone")} · ${t("waitsMend")}</span>`;
+    // Mendable ids are kept with their kind: a re-check's photos wait for the re-check.
+    const key = mendable.get(item.visitClientId) === "recheck" ? "waitsMendRecheck" : "waitsMend";
+    return html`<span data-state="waiting">${t("savedOnPhone")} · ${t(key)}</span>`;
   }
   if (item.visitClientId && failed.has(item.visitClientId) && !item.declaration) {
     return html`<span data-state="saved">${t("savedOnPhone")} · ${t("waitsRefused")}</span>`;
@@ -166,8 +168,8 @@ export async function renderOutbox(view) {
     const failed = new Set(waiting.filter((i) => ["visit", "revisit", "recheck"].includes(i.kind)
       && i.state === "failed").map((i) => i.id));
     const pendingIds = new Set(waiting.map((i) => i.id));
-    const mendable = new Set(waiting.filter((i) => (outbox.isMendable(i) || outbox.isRecheckMendable(i))
-      && !i.photosAlone).map((i) => i.id));
+    const mendable = new Map(waiting.filter((i) => (outbox.isMendable(i) || outbox.isRecheckMendable(i))
+      && !i.photosAlone).map((i) => [i.id, i.kind]));
     const sent = (await (await db()).getAll("sent")).slice(-20).reverse();
     button.disabled = outbox.status.running;
     button.textContent = outbox.status.running ? t("syncing") : t("syncNow");
