@@ -123,6 +123,9 @@ def test_a_rebound_reopens_the_case_with_its_plan_accepted_before_it_closes_agai
     accepted = office.post(f"/api/plans/{plans[0]['id']}/accept", json={"note": "整改到位"})
     assert accepted.status_code == 200, accepted.get_json()
     assert accepted.get_json()["status"] == "accepted"
+    assert accepted.get_json()["accepted_by"] == db.session.scalar(
+        sa.select(User.id).where(User.username == "reviewer"))
+    assert accepted.get_json()["acceptance_note"] == "整改到位"
     again = office.post(f"/api/plans/{plans[0]['id']}/accept", json={})
     assert again.status_code == 409 and again.get_json()["code"] == "plan.already_accepted"
 

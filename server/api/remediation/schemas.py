@@ -194,7 +194,8 @@ class PlanSchema(Schema):
     due_on = fields.Date()
     status = Text()
     accepted_at = fields.DateTime(allow_none=True)
-    accepted_by = fields.Nested(UnitRefSchema, allow_none=True)
+    accepted_by = Text(allow_none=True, metadata={"description": "The accepting user's id."})
+    accepted_by_name = Text(allow_none=True)
     acceptance_note = Text(allow_none=True)
     may_accept = fields.Boolean()
 
