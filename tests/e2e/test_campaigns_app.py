@@ -155,5 +155,6 @@ def test_campaign_from_desk_to_an_offline_recheck(browser, phone, live):  # type
         office.fill("#plans textarea[name=note]", "现场复核已整改到位")
         office.click("#plans .plan-accept-button")
         office.wait_for_selector("#plans [data-plan-status='accepted']")
+        assert "陈静" in office.inner_text("#plans [data-field='accepted_at']")  # who accepted
     assert case_state(live, SQUARE)[1][0].status == "accepted"
     assert errors == []

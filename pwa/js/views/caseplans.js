@@ -29,7 +29,7 @@ function planCard(plan) {
     <dl class="facts plan-fields">${PLAN_FIELDS.filter((f) => f.name !== "due_on").map((f) => html`
       <dt>${t(f.key)}</dt><dd data-field="${f.name}">${planValue(plan, f.name) || html`<span class="muted">—</span>`}</dd>`)}
       ${accepted ? html`<dt>${t("planAcceptedAt")}</dt><dd data-field="accepted_at">${fmtTime(plan.accepted_at)}${
-        plan.accepted_by ? ` · ${plan.accepted_by.name || plan.accepted_by.display_name || plan.accepted_by}` : ""}</dd>
+        plan.accepted_by_name ? ` · ${plan.accepted_by_name}` : ""}</dd>
         ${plan.acceptance_note ? html`<dt>${t("planAcceptNote")}</dt><dd data-field="acceptance_note">${plan.acceptance_note}</dd>` : ""}` : ""}
     </dl>
     ${!accepted && plan.may_accept ? html`<form class="plan-accept" data-plan-id="${plan.id}">
