@@ -149,6 +149,10 @@ def test_campaign_from_desk_to_an_offline_recheck(browser, phone, live):  # type
         assert cells(office, row)["done"] == "1"
         assert cells(office, row)["week_done"] == "1"
         assert cells(office, row)["week_new"] == "1"
+        office.select_option("#task-unit", street)
+        office.select_option("#task-status", "done")
+        office.wait_for_function("document.querySelectorAll('#task-table tbody tr').length === 1")
+        assert office.get_attribute("#task-table tbody tr", "data-status") == "done"
         office.screenshot(path=str(LOOK / "campaign_1280.png"), full_page=True)
         office.goto(f"/#/case/{task.case_id}")
         office.wait_for_selector("#plans .plan-accept")

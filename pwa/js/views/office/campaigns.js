@@ -289,11 +289,14 @@ export async function renderCampaign(view, campaignId) {
         <option value="">${t("any")}</option>
         <option value="pending">${t("taskStatus.pending")}</option>
         <option value="done">${t("taskStatus.done")}</option>
-      </select></div>
+      </select>
+      <label for="task-unit">${t("annexUnit")}</label>
+      <select id="task-unit"><option value="">${t("everyUnit")}</option></select></div>
     <div id="tasks"><p class="muted">${t("loading")}</p></div>
   </section>`;
 
   const pick = view.querySelector("#week-pick");
+  const unitPick = view.querySelector("#task-unit");
   const box = view.querySelector("#progress");
   const xlsx = view.querySelector("#progress-xlsx");
   const loadProgress = async (week) => {
@@ -304,6 +307,10 @@ export async function renderCampaign(view, campaignId) {
       const chosen = progress.week?.from || week || "";
       pick.innerHTML = html`${weekOptions(progress.weeks, chosen).map((w) => html`<option value="${w.start}"
         ${w.selected ? "selected" : ""}>${w.label}</option>`)}`.toString();
+      // The tasks' unit filter: the checking units of the table.
+      const current = unitPick.value;
+      unitPick.innerHTML = html`<option value="">${t("everyUnit")}</option>${(progress.rows || [])
+        .filter((r) => r.unit_id).map((r) => html`<option value="${r.unit_id}" ${r.unit_id === current ? "selected" : ""}>${r.unit}</option>`)}`.toString();
       xlsx.href = safeUrl(`/api/reports/progress.xlsx?campaign=${encodeURIComponent(campaignId)}&week=${encodeURIComponent(chosen)}`);
       box.innerHTML = progressTable(progress, chosen).toString();
     } catch (error) {
@@ -315,9 +322,12 @@ export async function renderCampaign(view, campaignId) {
   const tasksBox = view.querySelector("#tasks");
   const statusPick = view.querySelector("#task-status");
   const loadTasks = async () => {
-    const status = statusPick.value;
+    const query = new URLSearchParams();
+    if (statusPick.value) query.set("status", statusPick.value);
+    if (unitPick.value) query.set("unit_id", unitPick.value);
     try {
-      const items = (await api("GET", `/api/campaigns/${campaignId}/tasks${status ? `?status=${status}` : ""}`)).items || [];
+      const qs = query.toString();
+      const items = (await api("GET", `/api/campaigns/${campaignId}/tasks${qs ? `?${qs}` : ""}`)).items || [];
       if (!tasksBox.isConnected) return;
       tasksBox.innerHTML = items.length ? html`<div class="table-wrap"><table class="data stack" id="task-table">
         <thead><tr><th scope="col">${t("subject")}</th><th scope="col">${t("unit")}</th><th scope="col">${t("annexUnit")}</th>
@@ -330,5 +340,6 @@ export async function renderCampaign(view, campaignId) {
     }
   };
   statusPick.addEventListener("change", loadTasks);
+  unitPick.addEventListener("change", loadTasks);
   await Promise.all([loadProgress(null), loadTasks()]);
 }
