@@ -32,7 +32,7 @@ import { isLeader } from "./leaders.js";
 
 // Campaigns screens' imports (below this line)
 import { renderCampaign, renderCampaigns } from "./views/office/campaigns.js";
-import { renderRecheck, renderRechecks } from "./views/field/recheck.js";
+import { preloadRechecks, renderRecheck, renderRechecks } from "./views/field/recheck.js";
 
 // Hard cases screens' imports (below this line)
 
@@ -246,7 +246,7 @@ async function start() {
     loadStandards();
     // The office's links follow the server's role sets; the revisit team's questionnaires
     // are kept on the phone for surveys with no signal.
-    loadVocab().then(() => { renderNav(); loadQuestionnaires(); });
+    loadVocab().then(() => { renderNav(); loadQuestionnaires(); preloadRechecks(); });
   }
   await route();
   outbox.startTriggers();

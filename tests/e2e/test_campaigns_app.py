@@ -24,6 +24,17 @@ from tests.e2e.test_review_app import desk
 LOOK = Path("/tmp/look")
 STREET = "东湖街道"
 SQUARE = "广场舞音响扰民（督察交办第3批）"  # a closed case of the street's in the demo
+# The phone's copy of its pending tasks (IndexedDB, the app's cache store), once there.
+CACHED_TASKS = """() => new Promise((done) => {
+  const open = indexedDB.open("fieldcase");
+  open.onerror = () => done(false);
+  open.onsuccess = () => {
+    const read = open.result.transaction("cache").objectStore("cache")
+      .get("get:/api/recheck-tasks?status=pending");
+    read.onsuccess = () => done(Boolean(read.result));
+    read.onerror = () => done(false);
+  };
+})"""
 
 
 def closed_cases(live: LiveServer, unit_id: str) -> int:
@@ -104,10 +115,12 @@ def test_campaign_from_desk_to_an_offline_recheck(browser, phone, live):  # type
         page.on("pageerror", lambda e: errors.append(str(e)))
         login(page)
         wait_for_service_worker(page)
+        # The tasks came on the phone with the login: the list opens with no signal.
+        page.wait_for_function(CACHED_TASKS)
+        phone.set_offline(True)
         page.click("#nav-rechecks")
         page.wait_for_selector("#recheck-list .recheck-task")
         assert page.locator("#recheck-list .recheck-task").count() == expected
-        phone.set_offline(True)
         page.locator("#recheck-list .recheck-task", has_text=SQUARE).click()
         page.wait_for_selector("#recheck-form")
         page.check("input[name=rebound][value=yes]")

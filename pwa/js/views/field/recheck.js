@@ -10,7 +10,7 @@ import { db, getCache } from "../../db.js";
 import { t, term } from "../../i18n.js";
 import { go } from "../../nav.js";
 import * as outbox from "../../outbox.js";
-import { cachedGet, state, warnIfStorageLow } from "../../state.js";
+import { cachedGet, isField, isOffice, state, warnIfStorageLow } from "../../state.js";
 import { errorText, fmtTime, html, safeUrl, toast } from "../../ui.js";
 
 const TASKS = "/api/recheck-tasks?status=pending";
@@ -43,6 +43,12 @@ function taskItem(task) {
         <span class="muted">${task.campaign_title || ""}${c.category ? ` · ${term(c.category)}` : ""}${
           c.closed_at ? ` · ${t("closedAt")} ${fmtTime(c.closed_at)}` : ""}</span></span>
     </span></a></li>`;
+}
+
+// At the app's start, for those who re-check: the tasks go on the phone before the signal
+// does, whether or not the list was opened.
+export function preloadRechecks() {
+  if (isField() && !isOffice()) cachedGet(TASKS).catch(() => {});
 }
 
 // The tasks whose re-check this phone already sent (a list cached before is stale there).
