@@ -424,3 +424,55 @@ def test_annex_1_the_problem_list(app) -> None:
 ])
 def test_campaign_headings(title: str, heading: str) -> None:
     assert annexes.campaign_heading(title, 2024, "问题清单") == heading
+
+
+# ---- a campaign's annexes over HTTP ---------------------------------------------------------
+def test_a_campaigns_annexes_from_its_own_figures(app, as_user, make_case) -> None:
+    from tests.test_campaigns import closed, plan, recheck, start
+
+    office, inspector = as_user("reviewer_a"), as_user("insp_a")
+    first = closed(make_case, subject="=夜色酒吧深夜噪声扰民")
+    closed(make_case, external_ref="12345-2026-0002")
+    campaign = start(office, title="2026年东湖街道信访事项“回头看”专项行动").get_json()
+    tasks = inspector.get("/api/recheck-tasks?status=pending").get_json()["items"]
+    task = next(t for t in tasks if t["case"]["id"] == first)
+    done = recheck(inspector, campaign["id"], task["id"], rebound=True,
+                   new_problem="+新增露天烧烤", plan=plan(measures="-1 停业整顿"))
+    assert done.status_code == 201, done.get_json()
+
+    answer = _get(office, "/api/reports/progress.xlsx", campaign=campaign["id"])
+    ws = _book(answer).worksheets[0]
+    _no_formula(answer.data)
+    assert ws["A1"].value == "2026年东湖街道信访事项“回头看”专项行动进展一览表"
+    assert ws.freeze_panes == "A4" and ws["C3"].value == "信访总数"
+    rows = [[c.value for c in r] for r in ws.iter_rows(min_row=4, max_row=5)]
+    assert rows == [[1, "Street A", 2, 1, 1, 0.5, 1, 1, None],
+                    [None, "合计", 2, 1, 1, 0.5, 1, 1, None]]
+    assert "回头看进展一览表" in unquote_disposition(answer)
+
+    answer = _get(office, "/api/reports/problems.xlsx", campaign=campaign["id"])
+    ws = _book(answer).worksheets[0]
+    _no_formula(answer.data)
+    assert ws["A1"].value == "2026年东湖街道信访事项“回头看”专项行动问题清单"
+    assert ws["A2"].value.startswith("填报单位：Street A")
+    row = {h.value: c for h, c in zip(ws[3], ws[4], strict=True)}
+    assert row["问题类型"].value == "12345热线"
+    assert row["原交办具体问题"].value.startswith("=夜色酒吧") and \
+        row["原交办具体问题"].data_type == "s"
+    assert row["新发现问题"].value == "+新增露天烧烤" and row["整改措施"].value == "-1 停业整顿"
+    assert row["验收（监管）单位"].value == "District" and row["完成时限"].is_date
+    assert row["完成时限"].value.date() == date.fromisoformat(plan()["due_on"])
+
+    # Someone who may not see the campaign: the same 404 as none; an inspector: 403.
+    for url in ("/api/reports/progress.xlsx", "/api/reports/problems.xlsx"):
+        other = _get(as_user("lead_b"), url, campaign=campaign["id"])
+        assert other.status_code == 404 and other.get_json()["code"] == "campaign.not_found"
+        unknown = _get(office, url, campaign=str(uuid.uuid4()))
+        assert unknown.status_code == 404
+        assert _get(inspector, url, campaign=campaign["id"]).status_code == 403
+
+
+def unquote_disposition(answer: Any) -> str:
+    from urllib.parse import unquote
+
+    return unquote(answer.headers["Content-Disposition"])

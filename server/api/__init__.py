@@ -50,11 +50,7 @@ def register_api(app: Flask) -> FieldcaseApi:
                        "once. No session cookie and no CSRF token here."})
     for module in (health, session, cases, visits, evidence, standards, lifecycle, revisits,
                    revisit_exports, closure, verify, admin, leaders, repeats, imports,
-<<<<<<< HEAD
-                   intake_push, intake_tokens, ledger_reports):
-=======
-                   intake_push, intake_tokens, remediation_campaigns):
->>>>>>> wip-campaigns
+                   intake_push, intake_tokens, remediation_campaigns, ledger_reports):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))

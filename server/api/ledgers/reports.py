@@ -6,7 +6,12 @@ from __future__ import annotations
 from flask import Response, send_file
 
 from server.api.blueprint import Blueprint
-from server.api.ledgers.schemas import LedgerQuerySchema, PeriodQuerySchema
+from server.api.ledgers.schemas import (
+    CampaignQuerySchema,
+    LedgerQuerySchema,
+    PeriodQuerySchema,
+    ProgressQuerySchema,
+)
 from server.api.security import current_user, load_user
 from server.domain.ledgers import exports
 from server.storage import content_disposition
@@ -81,3 +86,24 @@ def repeats_xlsx() -> Response:
     """The repeat-complaint list (反复投诉环境问题清单) as GET /api/repeats gives it: of
     other units' linked cases, a count only."""
     return _send(exports.repeat_list_file(current_user()))
+
+
+@blp.route("/progress.xlsx")
+@blp.arguments(ProgressQuerySchema, location="query")
+@blp.doc(**XLSX_DOC)
+def progress_xlsx(args: dict) -> Response:
+    """A look-back campaign's weekly progress (seed 001 annex 2, 进展一览表): per checking
+    unit 信访总数, 本周核查数, 累计核查数, 完成率, 新发现问题数, 累计新发现问题数, 备注, and the
+    totals, as GET /api/campaigns/<id>/progress gives them. A campaign you may not see: 404."""
+    return _send(exports.progress_file(current_user(), args["campaign"], args.get("week")))
+
+
+@blp.route("/problems.xlsx")
+@blp.arguments(CampaignQuerySchema, location="query")
+@blp.doc(**XLSX_DOC)
+def problems_xlsx(args: dict) -> Response:
+    """A look-back campaign's problem list (seed 001 annex 1, 问题清单): one row per
+    rectification plan (问题类型, 原交办具体问题, 新发现问题, 整改措施, 目标任务（标准）,
+    整改实施主体, 验收（监管）单位, 完成时限), with the 填报单位/填报时间 line. A campaign you
+    may not see: 404."""
+    return _send(exports.problems_file(current_user(), args["campaign"]))

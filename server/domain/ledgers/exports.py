@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import io
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import IO, Any
 
 from server.domain.audit import audit
 from server.domain.core.uow import command
-from server.domain.ledgers import case_ledger, repeat_list, revisit_ledger
+from server.domain.ledgers import annexes, case_ledger, repeat_list, revisit_ledger
 from server.domain.ledgers.ledger_period import (
     local_tz,
     period,
     require_reader,
     unit_filter,
 )
+from server.domain.remediation import campaigns, plans
 from server.models import User
 from server.models.base import utcnow
 from server.reports.csv_table import write_csv
@@ -113,8 +113,27 @@ def repeat_list_file(user: User) -> Export:
                   rows)
 
 
-def _annex(user: User, campaign_id: str, what: str, build: Callable[[], Sheet],
-           name: str, ascii_name: str) -> Export:
-    out, rows = _written(build(), "xlsx")
-    _audited(user, what, campaign_id, "xlsx", rows, {})
-    return Export(out, name, ascii_name, XLSX, rows)
+@command
+def progress_file(user: User, campaign_id: str, week: date | None = None) -> Export:
+    """Annex 2 (进展一览表) of a campaign for a week: the campaign's own figures."""
+    require_reader(user)
+    packet = campaigns.progress(user, campaign_id, week)  # 404 for a campaign not seen
+    out, rows = _written(annexes.progress_sheet(packet, utcnow()), "xlsx")
+    _audited(user, "campaign_progress", campaign_id, "xlsx", rows,
+             {"week": packet["week"]["from"]})
+    monday = str(packet["week"]["from"]).replace("-", "")
+    return Export(out, f"回头看进展一览表-{monday}.xlsx", f"campaign-progress-{monday}.xlsx",
+                  XLSX, rows)
+
+
+@command
+def problems_file(user: User, campaign_id: str) -> Export:
+    """Annex 1 (问题清单) of a campaign: its rectification plans the user sees."""
+    require_reader(user)
+    packet = plans.problem_list(user, campaign_id)
+    now = utcnow()
+    out, rows = _written(annexes.problems_sheet(packet, now), "xlsx")
+    _audited(user, "campaign_problems", campaign_id, "xlsx", rows, {})
+    day = f"{now.astimezone(local_tz()):%Y%m%d}"
+    return Export(out, f"回头看问题清单-{day}.xlsx", f"campaign-problems-{day}.xlsx", XLSX,
+                  rows)
