@@ -58,8 +58,8 @@ def _case(ref: str, received: datetime, unit: str = "Street A", **more: Any) -> 
 
 
 def seed_ledger() -> dict[str, Case]:
-    """Cases of every colour in Street A (four with formula-looking subjects), two closed
-    (in time, late), one without a rule, one in Street B, one before the period."""
+    """Cases of every colour in Street A (four with formula-looking subjects), two closed,
+    one without a rule, one in Street B, one before the period."""
     now = datetime.now(UTC)
     day = timedelta(days=1)
     cases = {
@@ -68,10 +68,12 @@ def seed_ledger() -> dict[str, Case]:
         "yellow": _case("Y-1", now - 5.5 * day, subject=EVIL[2]),
         "red": _case("R-1", now - 6.5 * day, subject=EVIL[3]),
         "overdue": _case("O-1", now - 9 * day),
-        "closed_in_time": _case("C-1", now - 20 * day, status="closed",
+        # Closing clears a case's clock (deadline_rules.refresh): no due date, no colours.
+        "closed_in_time": _case("C-1", now - 20 * day, status="closed", due_at=None,
                                 closed_at=now - 18 * day, verdict="true",
                                 result="已责令酒吧安装隔音设施，复测达标。"),
-        "closed_late": _case("C-2", now - 20 * day, status="closed", closed_at=now - 10 * day,
+        "closed_late": _case("C-2", now - 20 * day, status="closed", due_at=None,
+                             closed_at=now - 10 * day,
                              verdict="partly_true", result="=1+1 已整改"),
         "no_rule": _case("N-1", now - 2 * day, deadline_rule=None, deadline_rule_version=None,
                          due_at=None, colour0=None, colour1=None, colour2=None,
@@ -155,9 +157,9 @@ def test_the_case_ledger_as_xlsx(app, as_user) -> None:
     assert [r["序号"].value for r in rows] == list(range(1, 10))
     received = [r["受理时间"].value for r in rows]
     assert received == sorted(received)
-    # The colour as the fill of the 办理进度 cell; closed cases in the colour they closed in.
+    # The colour as the fill of the 办理进度 cell; closed cases are crossed off (销号).
     colours = {"G-1": "绿", "B-1": "蓝", "Y-1": "黄", "R-1": "红", "O-1": "逾期",
-               "C-1": "绿", "C-2": "逾期", "N-1": None, "SB-1": "绿"}
+               "C-1": None, "C-2": None, "N-1": None, "SB-1": "绿"}
     for ref, word in colours.items():
         cell = by_ref[ref]["办理进度"]
         assert cell.value == word, ref
@@ -168,7 +170,7 @@ def test_the_case_ledger_as_xlsx(app, as_user) -> None:
     assert green["受理时间"].is_date and isinstance(green["受理时间"].value, datetime)
     local = cases["green"].received_at.astimezone(TZ).replace(tzinfo=None)
     assert abs(green["受理时间"].value - local) < timedelta(seconds=1)
-    assert by_ref["C-1"]["办结时间"].is_date and by_ref["C-1"]["办理时限"].is_date
+    assert by_ref["C-1"]["办结时间"].is_date and by_ref["O-1"]["办理时限"].is_date
     assert by_ref["O-1"]["办结时间"].value is None
     # Values, in words.
     assert green["来源渠道"].value == "12345热线" and green["问题类型"].value == "社会生活噪声"
@@ -246,6 +248,7 @@ def test_the_case_ledger_as_csv(app, as_user) -> None:
     assert by_ref["C-2"]["办理结果"] == "'=1+1 已整改"
     assert by_ref["C-1"]["办理结果"] == "已责令酒吧安装隔音设施，复测达标。"
     assert by_ref["C-1"]["序号"].isdigit() and by_ref["O-1"]["办理进度"] == "逾期"
+    assert by_ref["C-1"]["办理进度"] == "" and by_ref["B-1"]["办理进度"] == "蓝"
     assert by_ref["C-1"]["回访满意度"] == "满意" and by_ref["G-1"]["包案领导"] == "李主任"
     assert len(by_ref["C-1"]["受理时间"]) == 16  # 2026-11-20 23:05, local time
     assert b"\xe5\xbc\xa0\xe4\xb8\x89\xe4\xb8\xb0" not in answer.data  # 张三丰

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import IO, Any
+from unicodedata import east_asian_width
 
 import xlsxwriter
 
@@ -93,13 +94,30 @@ def _write(book: Any, sheet: Sheet) -> int:
     ws.set_paper(9)  # A4, as offices print
     ws.fit_to_pages(1, 0)  # every column on the page's width, as many pages as it takes
     r = head_row
+    # Each column's format, looked up once: 200,000 rows are 3 million cells.
+    fmts = [formats.of(col) for col in range(max(len(sheet.headings), len(sheet.widths)))]
+    fmts += [formats.plain] * 64
+    fill_col, fills = sheet.fill_column, sheet.fills
+    write_string = ws.write_string
+    wraps = [(col, sheet.widths[col]) for col in sorted(sheet.wrap_columns)
+             if col < len(sheet.widths)]
     for r, row in enumerate(sheet.rows, start=head_row + 1):
+        if wraps:
+            # Spreadsheet programs do not grow a row for wrapped text on opening (LibreOffice
+            # draws it over the next row): the row gets the height of its longest text.
+            lines = max(_lines(row[col], width) for col, width in wraps)
+            if lines > 1:
+                ws.set_row(r, LINE_POINTS * min(lines, 15))
         for col, value in enumerate(row):
-            if col == sheet.fill_column and value in sheet.fills:
-                # The key's words, on its colour (a ledger's 办理进度).
-                ws.write_string(r, col, sheet.fills[value].label, formats.fill(value))
-            else:
-                _cell(ws, r, col, value, formats.of(col))
+            if value.__class__ is str:  # most cells: text, written as text, never a formula
+                if value:
+                    if col == fill_col and value in fills:
+                        # The key's words, on its colour (a ledger's 办理进度).
+                        write_string(r, col, fills[value].label, formats.fill(value))
+                    else:
+                        write_string(r, col, value, fmts[col])
+            elif value is not None:
+                _cell(ws, r, col, value, fmts[col])
     written = r - head_row
     if sheet.headings:
         ws.autofilter(head_row, 0, head_row + max(written, 1), len(sheet.headings) - 1)
@@ -137,13 +155,15 @@ class _Formats:
         self.head = book.add_format({"bold": True, "bg_color": "#F2F2F2", "border": 1,
                                      "text_wrap": True, "valign": "vcenter",
                                      "align": "center"})
-        self.when = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
-        self.day = book.add_format({"num_format": "yyyy-mm-dd"})
-        self.percent = book.add_format({"num_format": "0.0%"})
+        # Data cells top-aligned: beside a wrapped text, a row's cells start level.
+        self.plain = book.add_format({"valign": "top"})
+        self.when = book.add_format({"num_format": "yyyy-mm-dd hh:mm", "valign": "top"})
+        self.day = book.add_format({"num_format": "yyyy-mm-dd", "valign": "top"})
+        self.percent = book.add_format({"num_format": "0.0%", "valign": "top"})
         self.wrap = book.add_format({"text_wrap": True, "valign": "top"})
         self._fills = {key: book.add_format({
             "bg_color": f.background, "font_color": f.font, "pattern": 1, "bold": True,
-            "align": "center", "border": 1}) for key, f in sheet.fills.items()}
+            "align": "center", "valign": "top", "border": 1}) for key, f in sheet.fills.items()}
 
     def fill(self, key: str) -> Any:
         return self._fills.get(key)
@@ -158,7 +178,22 @@ class _Formats:
             return self.percent
         if col in s.wrap_columns:
             return self.wrap
-        return None
+        return self.plain
+
+
+LINE_POINTS = 15  # a line of 11-point text
+
+
+def _lines(value: Any, width: int) -> int:
+    """How many lines `value` takes wrapped in a column `width` characters wide (a Chinese
+    character is two)."""
+    if value.__class__ is not str or not value:
+        return 1
+    count = 0
+    for part in value.split("\n"):
+        units = sum(2 if east_asian_width(ch) in "WF" else 1 for ch in part)
+        count += max(1, -(-units // max(width - 1, 1)))
+    return count
 
 
 def _cell(ws: Any, r: int, col: int, value: Any, fmt: Any) -> None:

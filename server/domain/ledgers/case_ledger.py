@@ -23,20 +23,18 @@ from server.domain.ledgers.ledger_period import (
     Period,
     generated_line,
     local_tz,
+    stream,
     unit_filter,
     units_named,
 )
-from server.extensions import db
 from server.models import Case, Revisit, Unit, User
 from server.reports.xlsx import Fill, Legend, Sheet
 
-CHUNK = 2000  # rows fetched from the cursor at a time
-
 # (heading, width in characters)
-COLUMNS = (("序号", 6), ("受理编号", 18), ("受理时间", 17), ("来源渠道", 11),
-           ("问题类型", 13), ("投诉事项", 34), ("地址", 28), ("责任单位", 14),
-           ("包案领导", 10), ("办理时限", 17), ("状态", 8), ("办理进度", 9),
-           ("办结时间", 17), ("属实情况", 9), ("办理结果", 40), ("回访满意度", 10))
+COLUMNS = (("序号", 6), ("受理编号", 16), ("受理时间", 16), ("来源渠道", 10),
+           ("问题类型", 12), ("投诉事项", 28), ("地址", 22), ("责任单位", 12),
+           ("包案领导", 12), ("办理时限", 16), ("状态", 8), ("办理进度", 8),
+           ("办结时间", 16), ("属实情况", 8), ("办理结果", 30), ("回访满意度", 8))
 RECEIVED, DUE, COLOUR, CLOSED = 2, 9, 11, 12
 
 # The four colours of the board (vocab.COLOUR_ORDER) and "overdue", which is not a colour
@@ -62,11 +60,10 @@ class Filters:
 
 
 def colour_of(now: datetime) -> sa.ColumnElement[str]:
-    """SQL: an open case's colour now (from the board's cache while it holds); a closed
-    case's colour at the moment it was closed, so a case closed late reads 逾期."""
-    return sa.case((Case.status == "closed",
-                    deadline_rules.colour_sql(Case.closed_at)),  # type: ignore[arg-type]
-                   else_=deadline_rules.colour_now(now))
+    """SQL: an open case's colour now (from the board's cache while it holds). A closed
+    case is crossed off the four-colour ledger (销号): closing clears its clock
+    (deadline_rules.refresh), so it has no colour, and none is made up for it."""
+    return sa.case((scope.is_open(), deadline_rules.colour_now(now)), else_=sa.null())
 
 
 def query(user: User, f: Filters, now: datetime) -> sa.Select:
@@ -109,7 +106,7 @@ def rows(user: User, f: Filters, now: datetime) -> Iterator[list[Any]]:
              for group, values in labels.table().items()}
     channels, categories, statuses = words["channels"], words["categories"], words["statuses"]
     verdicts, satisfaction = words["verdicts"], words["satisfaction"]
-    result = db.session.execute(query(user, f, now).execution_options(yield_per=CHUNK))
+    result = stream(query(user, f, now))
     for seq, r in enumerate(result, start=1):
         (case_id, ref, received, channel, category, subject, address, unit, leader, due,
          status, colour, closed, verdict, outcome, satisfied) = r
@@ -124,7 +121,7 @@ def rows(user: User, f: Filters, now: datetime) -> Iterator[list[Any]]:
 
 def legend() -> Legend:
     """The colours' meaning, and when each begins under every deadline rule in force."""
-    notes = ["已办结案件显示其办结时的颜色；未设期限规则的案件不着色。",
+    notes = ["已办结案件即销号，不再着色；未设期限规则的案件不着色。",
              "各期限规则的颜色节点："]
     for rule in deadline_rules.current_rules():
         body = rule.body

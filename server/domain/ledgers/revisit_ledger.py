@@ -16,14 +16,13 @@ from server.domain.ledgers.ledger_period import (
     Period,
     generated_line,
     local_tz,
+    stream,
     unit_filter,
     units_named,
 )
-from server.extensions import db
 from server.models import Case, Revisit, Unit, User
 from server.reports.xlsx import Sheet
 
-CHUNK = 2000
 COLUMNS = (("序号", 6), ("受理编号", 18), ("投诉事项", 34), ("责任单位", 14),
            ("回访时间", 17), ("回访方式", 11), ("回访人", 10), ("回访结果", 10),
            ("满意度", 10), ("不能回访原因", 30))
@@ -48,8 +47,7 @@ def query(user: User, period: Period, unit_id: str | None) -> sa.Select:
 
 def rows(user: User, period: Period, unit_id: str | None) -> Iterator[list[Any]]:
     tz = local_tz()
-    result = db.session.execute(query(user, period, unit_id)
-                                .execution_options(yield_per=CHUNK))
+    result = stream(query(user, period, unit_id))
     for seq, (case_id, ref, subject, unit, at, method, staff, outcome, satisfied,
               reason) in enumerate(result, start=1):
         yield [seq, ref or case_id[:8], subject, unit, at.astimezone(tz),
