@@ -18,7 +18,7 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from server.domain.ledgers import annexes
+from server.domain.ledgers import annexes, exports
 from server.extensions import db
 from server.models import AuditEntry, Case, RepeatLink, RepeatSubject, Revisit
 from server.reports.xlsx import Fill, Legend, Sheet, write_xlsx
@@ -232,10 +232,25 @@ def test_the_ledger_keeps_to_the_scope_and_the_filters(app, as_user) -> None:
     assert "问题类型：异味" in none.worksheets[0]["A2"].value
 
 
-def test_the_case_ledger_as_csv(app, as_user) -> None:
+def test_the_case_ledger_as_csv(app, as_user, monkeypatch) -> None:
     seed_ledger()
+    # As a large ledger goes: from a file on disk, streamed, its length declared.
+    from werkzeug.wsgi import wrap_file
+
+    from server.api.ledgers import reports
+
+    streamed: list[Any] = []
+
+    def spy(environ: Any, file: Any) -> Any:
+        streamed.append(file)
+        return wrap_file(environ, file)
+
+    monkeypatch.setattr(exports, "SPOOL_BYTES", 100)
+    monkeypatch.setattr(reports, "wrap_file", spy)
     answer = _get(as_user("reviewer"), "/api/reports/ledger.csv", **_span())
-    assert answer.status_code == 200
+    assert answer.status_code == 200 and len(streamed) == 1
+    assert streamed[0].closed  # closed (so deleted) once sent
+    assert int(answer.headers["Content-Length"]) == len(answer.data) > 1000
     assert answer.mimetype == "text/csv"
     assert "filename*=UTF-8''" + quote("信访件台账") in answer.headers["Content-Disposition"]
     assert answer.data.startswith(b"\xef\xbb\xbf")  # the BOM: Excel reads it as UTF-8

@@ -3,7 +3,10 @@ repeat-complaint list, the revisit ledger, and a look-back campaign's two annexe
 
 from __future__ import annotations
 
-from flask import Response, send_file
+from typing import Any
+
+from flask import Response, request
+from werkzeug.wsgi import wrap_file
 
 from server.api.blueprint import Blueprint
 from server.api.ledgers.schemas import (
@@ -33,9 +36,16 @@ XLSX_DOC = _doc(exports.XLSX, "The workbook.")
 
 
 def _send(export: exports.Export) -> Response:
-    """The written file, streamed from disk (closed, and so deleted, after sending)."""
-    response = send_file(export.file, mimetype=export.mimetype, as_attachment=True,
-                         download_name=export.ascii_name, max_age=0, conditional=False)
+    """The written file: a small one (still in memory) as bytes, a large one streamed from
+    disk (the server closes it, and so deletes it, once sent or on an aborted download)."""
+    body: Any
+    if export.size <= exports.SPOOL_BYTES:
+        with export.file:
+            body = export.file.read()
+    else:
+        body = wrap_file(request.environ, export.file)
+    response = Response(body, content_type=export.mimetype, direct_passthrough=True)
+    response.content_length = export.size
     response.headers["Content-Disposition"] = content_disposition(
         export.name, fallback=export.ascii_name)
     response.headers["Cache-Control"] = "private, no-store"

@@ -30,9 +30,15 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
 
 
+# A ledger is written to a temporary file: in memory up to this size (the few kB of a
+# small office's week), on disk past it (a year of a district, 15 MB), so memory stays flat.
+SPOOL_BYTES = 1 << 20
+
+
 @dataclass
 class Export:
     file: IO[bytes]  # at its start; closing it deletes it
+    size: int
     name: str  # the Chinese file name
     ascii_name: str  # its fallback for old clients
     mimetype: str
@@ -40,8 +46,10 @@ class Export:
 
 
 def _written(sheet: Sheet, fmt: str, labels: dict[int, dict[str, str]] | None = None
-             ) -> tuple[IO[bytes], int]:
-    out = tempfile.TemporaryFile()  # noqa: SIM115 (handed to the response, which closes it)
+             ) -> tuple[IO[bytes], int, int]:
+    """The file written (at its start), its size and its rows."""
+    # Handed to the response, which closes (and so deletes) it once sent.
+    out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
     try:
         if fmt == "csv":
             text = io.TextIOWrapper(out, encoding="utf-8", newline="")
@@ -50,11 +58,12 @@ def _written(sheet: Sheet, fmt: str, labels: dict[int, dict[str, str]] | None = 
             text.detach()
         else:
             rows = write_xlsx(sheet, out)
+        size = out.seek(0, io.SEEK_END)
         out.seek(0)
     except BaseException:
         out.close()
         raise
-    return out, rows
+    return out, size, rows
 
 
 def _audited(user: User, what: str, entity_id: str, fmt: str, rows: int,
@@ -78,12 +87,12 @@ def case_ledger_file(user: User, first: date, last: date, fmt: str = "xlsx", *,
     now = utcnow()
     sheet = case_ledger.sheet(user, f, now)
     words = {case_ledger.COLOUR: {k: v.label for k, v in case_ledger.FILLS.items()}}
-    out, rows = _written(sheet, fmt, words)
+    out, size, rows = _written(sheet, fmt, words)
     _audited(user, "case_ledger", "case_ledger", fmt, rows, {
         "from": first.isoformat(), "to": last.isoformat(), "unit_id": unit_id,
         "channel": channel, "category": category})
     span = _span(first, last)
-    return Export(out, f"信访件台账-{span}.{fmt}", f"case-ledger-{span}.{fmt}",
+    return Export(out, size, f"信访件台账-{span}.{fmt}", f"case-ledger-{span}.{fmt}",
                   CSV if fmt == "csv" else XLSX, rows)
 
 
@@ -94,11 +103,11 @@ def revisit_ledger_file(user: User, first: date, last: date, *,
     require_reader(user)
     p = period(first, last)
     unit_filter(user, unit_id)
-    out, rows = _written(revisit_ledger.sheet(user, p, unit_id, utcnow()), "xlsx")
+    out, size, rows = _written(revisit_ledger.sheet(user, p, unit_id, utcnow()), "xlsx")
     _audited(user, "revisit_ledger", "revisit_ledger", "xlsx", rows, {
         "from": first.isoformat(), "to": last.isoformat(), "unit_id": unit_id})
     span = _span(first, last)
-    return Export(out, f"回访台账-{span}.xlsx", f"revisit-ledger-{span}.xlsx", XLSX, rows)
+    return Export(out, size, f"回访台账-{span}.xlsx", f"revisit-ledger-{span}.xlsx", XLSX, rows)
 
 
 @command
@@ -106,10 +115,10 @@ def repeat_list_file(user: User) -> Export:
     """The repeat-complaint list (反复投诉环境问题清单) as it stands."""
     require_reader(user)
     now = utcnow()
-    out, rows = _written(repeat_list.sheet(user, now), "xlsx")
+    out, size, rows = _written(repeat_list.sheet(user, now), "xlsx")
     _audited(user, "repeat_list", "repeat_list", "xlsx", rows, {})
     day = f"{now.astimezone(local_tz()):%Y%m%d}"
-    return Export(out, f"反复投诉环境问题清单-{day}.xlsx", f"repeat-list-{day}.xlsx", XLSX,
+    return Export(out, size, f"反复投诉环境问题清单-{day}.xlsx", f"repeat-list-{day}.xlsx", XLSX,
                   rows)
 
 
@@ -118,11 +127,11 @@ def progress_file(user: User, campaign_id: str, week: date | None = None) -> Exp
     """Annex 2 (进展一览表) of a campaign for a week: the campaign's own figures."""
     require_reader(user)
     packet = campaigns.progress(user, campaign_id, week)  # 404 for a campaign not seen
-    out, rows = _written(annexes.progress_sheet(packet, utcnow()), "xlsx")
+    out, size, rows = _written(annexes.progress_sheet(packet, utcnow()), "xlsx")
     _audited(user, "campaign_progress", campaign_id, "xlsx", rows,
              {"week": packet["week"]["from"]})
     monday = str(packet["week"]["from"]).replace("-", "")
-    return Export(out, f"回头看进展一览表-{monday}.xlsx", f"campaign-progress-{monday}.xlsx",
+    return Export(out, size, f"回头看进展一览表-{monday}.xlsx", f"campaign-progress-{monday}.xlsx",
                   XLSX, rows)
 
 
@@ -132,8 +141,8 @@ def problems_file(user: User, campaign_id: str) -> Export:
     require_reader(user)
     packet = plans.problem_list(user, campaign_id)
     now = utcnow()
-    out, rows = _written(annexes.problems_sheet(packet, now), "xlsx")
+    out, size, rows = _written(annexes.problems_sheet(packet, now), "xlsx")
     _audited(user, "campaign_problems", campaign_id, "xlsx", rows, {})
     day = f"{now.astimezone(local_tz()):%Y%m%d}"
-    return Export(out, f"回头看问题清单-{day}.xlsx", f"campaign-problems-{day}.xlsx", XLSX,
+    return Export(out, size, f"回头看问题清单-{day}.xlsx", f"campaign-problems-{day}.xlsx", XLSX,
                   rows)
