@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from server.domain.ledgers import annexes, exports
 from server.extensions import db
-from server.models import AuditEntry, Case, RepeatLink, RepeatSubject, Revisit
+from server.models import AuditEntry, Case, RepeatLink, RepeatSubject, Respondent, Revisit
 from server.reports.xlsx import Fill, Legend, Sheet, write_xlsx
 from tests.conftest import unit_id
 from tests.test_lifecycle import user_id
@@ -295,6 +295,13 @@ def test_bad_periods_are_refused_in_both_languages(app, as_user, query, code) ->
 
 def test_the_revisit_ledger(app, as_user) -> None:
     seed_ledger()
+    # A respondent's name, number and answers never leave in the ledger.
+    first = db.session.scalars(sa.select(Revisit).order_by(Revisit.at)).first()
+    db.session.add(Respondent(client_id=str(uuid.uuid4()), request_hash="x" * 64,
+                              revisit_id=first.id, kind="complainant", name="王五六",
+                              contact="13900001111", answers={"comments": "还是吵闹不堪"},
+                              satisfaction="dissatisfied", created_by=user_id("revisit")))
+    db.session.commit()
     answer = _get(as_user("reviewer"), "/api/reports/revisits.xlsx", **_span())
     book = _book(answer)
     _no_formula(answer.data)
@@ -309,6 +316,8 @@ def test_the_revisit_ledger(app, as_user) -> None:
     assert rows[2]["回访结果"] == "无法联系" and rows[2]["不能回访原因"] == "电话无人接听（三次）"
     assert rows[0]["回访方式"] == "电话回访" and rows[0]["回访人"] == "revisit"
     assert isinstance(rows[0]["回访时间"], datetime)
+    texts = " ".join(str(c.value) for row in ws.iter_rows() for c in row)
+    assert "王五六" not in texts and "13900001111" not in texts and "吵闹不堪" not in texts
     street = _book(_get(as_user("reviewer_a"), "/api/reports/revisits.xlsx", **_span()))
     assert [r["受理编号"].value for r in _table(street.worksheets[0], 3)] == [
         "C-1", "C-1", "C-2"]
