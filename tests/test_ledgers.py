@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 import sqlalchemy as sa
+import xlsxwriter
 
 from server.domain.ledgers import annexes, exports
 from server.extensions import db
@@ -503,3 +504,30 @@ def unquote_disposition(answer: Any) -> str:
     from urllib.parse import unquote
 
     return unquote(answer.headers["Content-Disposition"])
+
+
+def test_rows_are_as_tall_as_their_wrapped_text_and_the_writer_forgets_them() -> None:
+    """A wrapped text's row gets its height (LibreOffice does not grow rows on opening);
+    written rows' heights are not kept (constant memory over 200,000 rows)."""
+    long_text = "经现场核查，已责令当事人整改，复测达标，并向投诉人反馈处理结果。" * 2
+    kept: list[int] = []  # how many rows' heights the worksheet holds, row after row
+    book_sheet: list[Any] = []
+
+    def rows():  # type: ignore[no-untyped-def]
+        for i in range(50):
+            yield [i, long_text if i % 2 else "短"]
+            kept.append(len(book_sheet[0].row_info))
+
+    real = xlsxwriter.Workbook.add_worksheet
+
+    def spy(self, *a, **kw):  # type: ignore[no-untyped-def]
+        book_sheet.append(real(self, *a, **kw))
+        return book_sheet[-1]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(xlsxwriter.Workbook, "add_worksheet", spy)
+        ws, _ = _read(Sheet(name="t", title="t", headings=["n", "text"], rows=rows(),
+                            widths=[6, 20], wrap_columns={1}))
+    assert max(kept) <= 4  # the header row's and the last two rows' at most
+    assert ws.row_dimensions[4].height == 15 * 7  # 66 wide characters in 19: 7 lines
+    assert ws.row_dimensions[3].height is None  # one line: the default height

@@ -107,6 +107,11 @@ def _write(book: Any, sheet: Sheet) -> int:
             lines = max(_lines(row[col], width) for col, width in wraps)
             if lines > 1:
                 ws.set_row(r, LINE_POINTS * min(lines, 15))
+            # XlsxWriter keeps every set_row's height even in constant_memory mode, where
+            # the row is on disk once the next one starts: 70 MB over 200,000 rows. The
+            # heights of rows already written are dropped (its public dicts by row).
+            ws.row_info.pop(r - 2, None)
+            ws.row_sizes.pop(r - 2, None)
         for col, value in enumerate(row):
             if value.__class__ is str:  # most cells: text, written as text, never a formula
                 if value:
