@@ -19,6 +19,7 @@ from server.models import Campaign, Case, CaseEvent, RecheckTask, RectificationP
 from tests.closure_facts import submit_ready
 from tests.conftest import unit_id
 from tests.test_closure_file_office import closed_case
+from tests.test_evidence import NOKIA, declaration, file_photo
 from tests.test_seal import approve
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -122,6 +123,9 @@ def test_a_rebound_reopens_the_case_with_its_plan_accepted_before_it_closes_agai
     accepted = office.post(f"/api/plans/{plans[0]['id']}/accept", json={"note": "整改到位"})
     assert accepted.status_code == 200, accepted.get_json()
     assert accepted.get_json()["status"] == "accepted"
+    assert accepted.get_json()["accepted_by"] == db.session.scalar(
+        sa.select(User.id).where(User.username == "reviewer"))
+    assert accepted.get_json()["acceptance_note"] == "整改到位"
     again = office.post(f"/api/plans/{plans[0]['id']}/accept", json={})
     assert again.status_code == 409 and again.get_json()["code"] == "plan.already_accepted"
 
@@ -208,6 +212,11 @@ def test_a_campaign_over_no_case_or_too_long_a_period_is_refused(app, as_user,
     assert backwards.status_code == 422 and backwards.get_json()["code"] == "campaign.bad_period"
     assert as_user("insp_a").post("/api/campaigns", json={
         "title": "x", **PERIOD}).status_code == 403
+    closed(make_case, external_ref="12345-2026-0003")
+    untitled = office.post("/api/campaigns", json=PERIOD)
+    assert untitled.status_code == 422 and untitled.get_json()["code"] == "campaign.title_missing"
+    assert office.post("/api/campaigns", json={**PERIOD, "preview": True}).get_json() == {
+        "count": 1, "skipped_held": 0}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0
 
 
@@ -313,7 +322,7 @@ def test_the_plans_date_is_the_reopened_cases_due_date(app, as_user, make_case) 
     assert due_at == datetime.combine(due_on + timedelta(days=1), datetime.min.time(), SHANGHAI)
 
 
-# ---- progress (annex 2) ---------------------------------------------------------------------------
+# ---- progress (annex 2) ---------------------------------------------------------------
 def local(day: str, hour: int) -> datetime:
     return datetime.fromisoformat(day).replace(hour=hour, tzinfo=SHANGHAI)
 
@@ -363,3 +372,27 @@ def test_progress_by_unit_and_week_is_what_a_hand_count_gives(app, as_user, make
     assert [r["unit"] for r in mine.get_json()["rows"]] == ["Street B"]
     user = db.session.scalar(sa.select(User).where(User.username == "reviewer"))
     assert campaign_domain.progress(user, campaign_id, date(2026, 11, 30)) == week2
+
+
+# ---- photos of a re-check ------------------------------------------------------------------
+def test_the_checker_files_photos_on_the_recheck_visit_of_a_case_still_closed(
+        app, as_user, make_case) -> None:
+    case_id = closed(make_case)
+    campaign = start(as_user("reviewer"), check_unit_id=unit_id("Street B")).get_json()
+    checker = as_user("insp_b")
+    task = checker.get("/api/recheck-tasks").get_json()["items"][0]
+    answer = recheck(checker, campaign["id"], task["id"])
+    assert answer.status_code == 201 and answer.get_json()["case"]["status"] == "closed"
+    visit_id = answer.get_json()["visit_id"]
+    stored = file_photo(checker, case_id, NOKIA.read_bytes(), visit_id=visit_id)
+    assert stored["state"] == "stored" and stored["visit_id"] == visit_id
+    assert checker.get(f"/api/evidence/{stored['id']}").status_code == 200
+    assert checker.get(f"/api/cases/{case_id}").status_code == 404  # still not theirs
+    # Without the re-check's visit, a closed case takes no photo, from anyone.
+    refused = as_user("insp_a").post("/api/evidence", json=declaration(case_id, b"other"))
+    assert refused.status_code == 409 and refused.get_json()["code"] == "case.closed"
+    # Another unit's person cannot use that visit.
+    other = as_user("reviewer_a").post("/api/evidence", json=declaration(
+        case_id, b"x", visit_id=visit_id))
+    assert other.status_code == 409
+    assert "evidence_stored" in kinds(case_id)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from server.api.fields import Aware, Text, UnitRefSchema, UUIDStr, _not_blank, _text
+from server.api.fields import Aware, Text, UnitRefSchema, UUIDStr, _text
 from server.domain.core import vocab
 from server.models.campaign import TASK_STATES
 
 
 class CampaignInSchema(Schema):
-    title = Text(required=True, validate=[validate.Length(min=1, max=200), _not_blank])
+    title = Text(validate=validate.Length(max=200), metadata={
+        "description": "Required to start the campaign (422 `campaign.title_missing`); "
+                       "a preview needs none."})
     from_ = fields.Date(required=True, data_key="from",
                         metadata={"description": "Closed cases RECEIVED on or after this "
                                                  "local date."})
@@ -192,7 +194,8 @@ class PlanSchema(Schema):
     due_on = fields.Date()
     status = Text()
     accepted_at = fields.DateTime(allow_none=True)
-    accepted_by = fields.Nested(UnitRefSchema, allow_none=True)
+    accepted_by = Text(allow_none=True, metadata={"description": "The accepting user's id."})
+    accepted_by_name = Text(allow_none=True)
     acceptance_note = Text(allow_none=True)
     may_accept = fields.Boolean()
 

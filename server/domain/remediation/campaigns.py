@@ -19,7 +19,7 @@ from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, require_role
 from server.domain.audit import audit
 from server.domain.core import runtime
-from server.domain.core.errors import Conflict, Invalid, NotFound
+from server.domain.core.errors import Conflict, Forbidden, Invalid, NotFound
 from server.domain.core.uow import command
 from server.extensions import db
 from server.models import Campaign, Case, RecheckTask, Unit, User
@@ -123,6 +123,12 @@ def create(user: User, data: dict[str, Any]) -> dict[str, Any]:
     """A campaign and a task for each chosen case not held by another campaign, in one
     transaction: the tasks inserted in one statement, whatever their number."""
     require_role(user, OFFICE_ROLES, "campaign.forbidden", "Only the office starts campaigns.")
+    title = (data.get("title") or "").strip()
+    if not title:
+        raise Invalid("campaign.title_missing", "Give the campaign a title.",
+                      errors={"title": ["Required."]})
+    if not user.units:
+        raise Forbidden("campaign.forbidden", "Only the office starts campaigns.")
     start, end, filters, check_unit = _clean(user, data)
     free, held = _counts(user, start, end, filters)
     if free == 0:
@@ -132,7 +138,7 @@ def create(user: User, data: dict[str, Any]) -> dict[str, Any]:
                          else "."), extra={"skipped_held": held}, params={"held": held})
     organiser = min(user.units, key=lambda u: (u.parent_id is not None, u.name))
     now = utcnow()
-    campaign = Campaign(id=new_id(), title=data["title"].strip(), unit_id=organiser.id,
+    campaign = Campaign(id=new_id(), title=title, unit_id=organiser.id,
                         period_from=start, period_to=end, filters=filters,
                         check_unit_id=check_unit.id if check_unit else None, status="open",
                         skipped_held=held, created_by=user.id, created_at=now)

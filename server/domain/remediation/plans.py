@@ -115,8 +115,8 @@ def present(user: User, plan: RectificationPlan,
             "acceptance_unit": {"id": plan.acceptance_unit_id,
                                 "name": names.get(plan.acceptance_unit_id)},
             "due_on": plan.due_on, "status": plan.status, "accepted_at": plan.accepted_at,
-            "accepted_by": {"id": plan.accepted_by, "name": names.get(plan.accepted_by)}
-            if plan.accepted_by else None,
+            "accepted_by": plan.accepted_by,
+            "accepted_by_name": names.get(plan.accepted_by) if plan.accepted_by else None,
             "acceptance_note": plan.acceptance_note, "may_accept": _may_accept(user, plan)}
 
 
