@@ -1,6 +1,6 @@
 """Taking a ledger out: checks first (role, period, unit, campaign), then the rows written
-to an anonymous temporary file (XLSX in constant memory, or CSV), and the taking-out
-audited in the same command. Written whole before a byte is sent, so a failure half-way
+to a temporary file (XLSX in constant memory, or CSV; on disk once past 1 MB), and the
+taking-out audited in the same command. Written whole before a byte is sent, so a failure half-way
 is a clean error, never a truncated download."""
 
 from __future__ import annotations
@@ -28,8 +28,6 @@ from server.reports.xlsx import Sheet, write_xlsx
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
-
-
 # A ledger is written to a temporary file: in memory up to this size (the few kB of a
 # small office's week), on disk past it (a year of a district, 15 MB), so memory stays flat.
 SPOOL_BYTES = 1 << 20
