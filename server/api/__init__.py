@@ -18,6 +18,7 @@ from server.api.intake import imports
 from server.api.intake import push as intake_push
 from server.api.intake import tokens as intake_tokens
 from server.api.problems import FieldcaseApi, register_error_handlers
+from server.api.remediation import hardcases
 from server.api.repeats import repeats
 from server.api.revisits import exports as revisit_exports
 from server.api.revisits import revisits
@@ -48,7 +49,7 @@ def register_api(app: Flask) -> FieldcaseApi:
                        "once. No session cookie and no CSRF token here."})
     for module in (health, session, cases, visits, evidence, standards, lifecycle, revisits,
                    revisit_exports, closure, verify, admin, leaders, repeats, imports,
-                   intake_push, intake_tokens):
+                   intake_push, intake_tokens, hardcases):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))

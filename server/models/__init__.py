@@ -5,6 +5,7 @@ from server.models.base import Base
 from server.models.case import Case, CaseUnit, case_assignees
 from server.models.deadline import CalendarDay, CalendarYear, DeadlineRule
 from server.models.evidence import Evidence
+from server.models.hardcase import GroupMember, RemediationPlan
 from server.models.intake import ImportBatch, IntakeSource, IntakeToken
 from server.models.notification import Notification, Webhook, WebhookDelivery
 from server.models.repeat import RepeatLink, RepeatSubject
@@ -28,6 +29,7 @@ __all__ = [
     "ClosureFile",
     "DeadlineRule",
     "Evidence",
+    "GroupMember",
     "ImportBatch",
     "IntakeSource",
     "IntakeToken",
@@ -35,6 +37,7 @@ __all__ = [
     "Measurement",
     "Notification",
     "Questionnaire",
+    "RemediationPlan",
     "RepeatLink",
     "RepeatSubject",
     "Respondent",

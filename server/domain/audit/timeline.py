@@ -38,6 +38,8 @@ KINDS: tuple[str, ...] = (
     "flag_acknowledged", "sealed",
     # repeat complaints
     "repeat_linked", "repeat_link_confirmed", "repeat_link_undone",
+    # hard cases: the difficult flag, the remediation plan (整治方案), the leader group
+    "hard_case_flagged", "hard_case_unflagged", "remediation_plan_set", "leader_group_set",
 )
 
 

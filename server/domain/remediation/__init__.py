@@ -2,3 +2,7 @@
 tasks, the rectification plans (整改, annex 1) a rebound reopens a case with, and the hard
 cases' remediation plans and leader groups (seed 000). Above intake: it reads closed cases
 however they came, and registers its closure rule with the checklist below it."""
+
+# Hard cases: registers the closure rule `remediation_plan` and the leader_group_member hook.
+from server.domain.remediation import groups as groups
+from server.domain.remediation import remediation_plans as remediation_plans

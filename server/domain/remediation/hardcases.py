@@ -1,0 +1,226 @@
+"""Which cases are hard (seed 000: 重复信访事项、信访积案和重点疑难案件), the one rule, in SQL
+so lists stay flat however many cases there are:
+
+- repeat: linked (not undone) to a repeat subject on the list (REPEAT_LIST_AT or more);
+- backlog (信访积案): open and past its due date by more than BACKLOG_OVERDUE_DAYS;
+- difficult (重点疑难): flagged by the office, with why (cleared the same way).
+
+Each kind is an arm of ids read from its own index (repeat links, due_at, the flag), so
+the list is their union, never an OR the planner answers by walking every case.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from server.domain.accounts import scope
+from server.domain.accounts.roles import OFFICE_ROLES, require_role
+from server.domain.audit import audit, timeline
+from server.domain.cases import lifecycle
+from server.domain.core.errors import Conflict, Forbidden, Invalid
+from server.domain.core.runtime import setting
+from server.domain.core.uow import command
+from server.domain.core.vocab import OPEN_STATUSES
+from server.extensions import db
+from server.models import Case, GroupMember, RemediationPlan, RepeatLink, RepeatSubject, User
+from server.models.base import utcnow
+
+KINDS = ("repeat", "backlog", "difficult")
+REASON_MAX = 2000
+
+
+# ---- the rule ---------------------------------------------------------------------------
+def repeat_ids() -> sa.Select:
+    """Ids of cases linked to a listed repeat subject."""
+    return (sa.select(RepeatLink.case_id)
+            .join(RepeatSubject, RepeatSubject.id == RepeatLink.subject_id)
+            .where(RepeatLink.state != "undone", RepeatSubject.listed_at.is_not(None)))
+
+
+def backlog_since(now: datetime) -> datetime:
+    """A case due before this instant and still open is a backlog case."""
+    return now - timedelta(days=setting("BACKLOG_OVERDUE_DAYS"))
+
+
+def backlog_clause(now: datetime, entity: Any = Case) -> sa.ColumnElement[bool]:
+    return sa.and_(entity.status.in_(OPEN_STATUSES),
+                   entity.due_at < backlog_since(now))
+
+
+def difficult_clause(entity: Any = Case) -> sa.ColumnElement[bool]:
+    return entity.hard_flagged_at.is_not(None)
+
+
+def arm(kind: str, now: datetime) -> sa.Select:
+    """The ids of one kind's cases, from that kind's own index."""
+    if kind == "repeat":
+        return repeat_ids()
+    if kind == "backlog":
+        return sa.select(Case.id).where(backlog_clause(now))
+    return sa.select(Case.id).where(difficult_clause())
+
+
+def hard_ids(now: datetime, kinds: tuple[str, ...] = KINDS) -> sa.CompoundSelect | sa.Select:
+    arms = [arm(k, now) for k in kinds]
+    return arms[0] if len(arms) == 1 else sa.union(*arms)
+
+
+def kind_columns(now: datetime) -> list[sa.ColumnElement[bool]]:
+    """Each kind as a column of a row of cases (for a page of them: small)."""
+    return [Case.id.in_(repeat_ids()).label("k_repeat"),
+            sa.case((backlog_clause(now), sa.true()), else_=sa.false()).label("k_backlog"),
+            sa.case((difficult_clause(), sa.true()), else_=sa.false()).label("k_difficult")]
+
+
+def kinds_of(case: Case, now: datetime | None = None) -> list[str]:
+    """Why this case is hard (empty: it is not)."""
+    now = now or utcnow()
+    row = db.session.execute(sa.select(*kind_columns(now)).where(Case.id == case.id)).one()
+    return [k for k, hit in zip(KINDS, row, strict=True) if hit]
+
+
+def is_hard(case: Case, now: datetime | None = None) -> bool:
+    return bool(kinds_of(case, now))
+
+
+def require_hard(case: Case, what: str) -> list[str]:
+    kinds = kinds_of(case)
+    if not kinds:
+        raise Invalid("remediation.not_hard", f"Only a hard case (a repeat, backlog or "
+                      f"difficult case) takes {what}.", extra={"case_id": case.id})
+    return kinds
+
+
+# ---- who decides --------------------------------------------------------------------------
+def office_case(user: User, case_id: str, *, for_update: bool = True) -> Case:
+    """The case, for an office user of its unit or above (404 outside scope, 403 for a
+    role not the office's or a unit that only co-handles it)."""
+    require_role(user, OFFICE_ROLES, "remediation.forbidden",
+                 "Only the office of the case's unit or above decides on hard cases.")
+    case = scope.get_case(user, case_id, for_update=for_update)
+    if "lead" not in lifecycle.relations(user, case):
+        raise Forbidden("remediation.not_responsible", "Only the office of the case's unit "
+                        "or above decides on hard cases; a co-handling unit does not.")
+    return case
+
+
+# ---- the difficult flag --------------------------------------------------------------------
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid("remediation.reason_required", "Say why.",
+                      errors={"reason": ["Required."]})
+    if len(reason) > REASON_MAX:
+        raise Invalid("remediation.reason_required", "Say why, more briefly.",
+                      errors={"reason": [f"At most {REASON_MAX} characters."]})
+    return reason
+
+
+@command
+def flag(user: User, case_id: str, reason: str) -> Case:
+    """The office marks a case difficult (重点疑难) with why. Open cases; a retry with the
+    same reason changes nothing, another reason replaces it (both on the timeline)."""
+    case = office_case(user, case_id)
+    lifecycle.require_open(case, "a difficult flag")
+    reason = _reason(reason)
+    if case.hard_flagged_at is not None and case.hard_reason == reason:
+        return case
+    now = utcnow()
+    was = case.hard_reason
+    case.hard_flagged_at, case.hard_flagged_by, case.hard_reason = now, user.id, reason
+    case.updated_at = now
+    db.session.flush()
+    data = {"reason": reason, **({"previous": was} if was else {})}
+    timeline.append(case, "hard_case_flagged", actor_id=user.id, at=now, data=data)
+    audit.append("case.hard_flagged", "case", case.id, actor_id=user.id, data=data)
+    return case
+
+
+@command
+def unflag(user: User, case_id: str, reason: str) -> Case:
+    """The office clears the difficult flag, saying why (a plan and a group stay: the
+    case may still be hard for another reason, and the history is the record)."""
+    case = office_case(user, case_id)
+    reason = _reason(reason)
+    if case.hard_flagged_at is None:
+        raise Conflict("remediation.not_flagged", "This case is not flagged difficult.")
+    now = utcnow()
+    data = {"reason": reason, "previous": case.hard_reason}
+    case.hard_flagged_at = case.hard_flagged_by = case.hard_reason = None
+    case.updated_at = now
+    db.session.flush()
+    timeline.append(case, "hard_case_unflagged", actor_id=user.id, at=now, data=data)
+    audit.append("case.hard_unflagged", "case", case.id, actor_id=user.id, data=data)
+    return case
+
+
+# ---- what the case page and the list show -------------------------------------------------
+def _names(ids: set[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    return {u.id: u.display_name or u.username for u in db.session.scalars(
+        sa.select(User).where(User.id.in_(ids)))}
+
+
+def case_hardness(user: User, case_id: str) -> dict[str, Any]:
+    """The case's hard-case facts as its page shows them."""
+    case = scope.get_case(user, case_id)
+    kinds = kinds_of(case)
+    flagger = _names({case.hard_flagged_by} if case.hard_flagged_by else set())
+    return {"case_id": case.id, "hard": bool(kinds), "kinds": kinds,
+            "flag": {"reason": case.hard_reason, "at": case.hard_flagged_at,
+                     "by": {"id": case.hard_flagged_by,
+                            "name": flagger.get(case.hard_flagged_by, "")}}
+            if case.hard_flagged_at else None,
+            "due_at": case.due_at,
+            "backlog_days": setting("BACKLOG_OVERDUE_DAYS"),
+            "may_decide": user.role in OFFICE_ROLES
+            and "lead" in lifecycle.relations(user, case)}
+
+
+def list_hard(user: User, *, kind: str | None = None, has_plan: bool | None = None,
+              page: int = 1, per_page: int = 20, now: datetime | None = None
+              ) -> tuple[list[dict[str, Any]], int]:
+    """One page of the hard cases the user sees, most urgent first, with why each is hard,
+    its leader, its plan's status and its group's size; and how many there are."""
+    now = now or utcnow()
+    ids = hard_ids(now, (kind,) if kind else KINDS).subquery("hard")
+    query = scope.cases_query(user).where(Case.id.in_(sa.select(ids.c[0])))
+    has = sa.exists().where(RemediationPlan.case_id == Case.id)
+    if has_plan is not None:
+        query = query.where(has if has_plan else ~has)
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(
+        query.with_only_columns(Case.id).subquery())) or 0
+    plan = (sa.select(RemediationPlan.status).where(RemediationPlan.case_id == Case.id)
+            .scalar_subquery())
+    deadline = (sa.select(RemediationPlan.deadline)
+                .where(RemediationPlan.case_id == Case.id).scalar_subquery())
+    members = (sa.select(sa.func.count()).select_from(GroupMember)
+               .where(GroupMember.case_id == Case.id,
+                      sa.or_(Case.leader_id.is_(None), GroupMember.user_id != Case.leader_id))
+               .scalar_subquery())
+    rows = db.session.execute(
+        query.add_columns(*kind_columns(now), plan.label("plan_status"),
+                          deadline.label("plan_deadline"), members.label("members"))
+        .order_by(Case.due_at.asc().nulls_last(), Case.received_at.desc(), Case.id)
+        .limit(per_page).offset((page - 1) * per_page)).all()
+    leaders = _names({r[0].leader_id for r in rows if r[0].leader_id})
+    items = []
+    for row in rows:
+        case = row[0]
+        kinds = [k for k, hit in zip(KINDS, (row.k_repeat, row.k_backlog, row.k_difficult),
+                                     strict=True) if hit]
+        items.append({
+            "id": case.id, "subject": case.subject, "address": case.address,
+            "status": case.status, "unit": {"id": case.unit_id, "name": case.unit.name},
+            "received_at": case.received_at, "due_at": case.due_at, "kinds": kinds,
+            "hard_reason": case.hard_reason,
+            "leader": {"id": case.leader_id, "name": leaders.get(case.leader_id, "")}
+            if case.leader_id else ({"id": None, "name": case.leader} if case.leader else None),
+            "plan": {"status": row.plan_status, "deadline": row.plan_deadline}
+            if row.plan_status else None,
+            "group_size": (1 if case.leader_id else 0) + (row.members or 0)})
+    return items, total
