@@ -19,6 +19,7 @@ const SHELL = [
   "/js/views/office/map.js", "/js/views/office/review.js", "/js/views/office/samples.js",
   "/js/views/admin/admin.js", "/js/views/admin/qeditor.js", "/js/views/admin/platforms.js",
   "/js/leaders.js", "/js/views/caseleaders.js",
+  "/js/views/hardcase.js",
   "/js/importing.js", "/js/views/office/import.js",
   "/icons/icon-192.png", "/icons/icon-512.png", "/icons/icon-maskable-512.png",
   "/icons/apple-touch-icon.png",

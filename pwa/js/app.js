@@ -33,6 +33,7 @@ import { isLeader } from "./leaders.js";
 // Campaigns screens' imports (below this line)
 
 // Hard cases screens' imports (below this line)
+import { renderHardCases } from "./views/hardcase.js";
 
 // Rates and ledgers screens' imports (below this line)
 
@@ -66,6 +67,7 @@ const ROUTES = [
   // Campaigns routes (below this line)
 
   // Hard cases routes (below this line)
+  [/^#\/hard-cases(?:\?(.*))?$/, renderHardCases, "hard.list"],
 
   // Rates and ledgers routes (below this line)
 ];
@@ -138,6 +140,7 @@ function renderNav() {
     ${isLeader() ? "" : html`<a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>`}
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}
     ${isLeader() ? html`<a href="#/repeats">${t("repeatsNav")}</a>` : ""}
+    ${isManager() || isLeader() ? html`<a href="#/hard-cases" class="${isManager() ? "office-link" : ""}" id="nav-hard">${t("hard.nav")}</a>` : ""}
     <a href="#/settings">${t("settings")}</a>`;
   renderStatus();
 }

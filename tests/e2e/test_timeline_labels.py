@@ -74,6 +74,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
                       "matched_by": ["address", "phone"]},
     "repeat_link_confirmed": {"subject_id": ID, "count": 3, "was": "auto"},
     "repeat_link_undone": {"subject_id": ID, "count": 2, "was": "confirmed"},
+    "hard_case_flagged": {"reason": "涉及多个部门，群众反映强烈", "previous": "久拖未决"},
+    "hard_case_unflagged": {"reason": "已协调解决", "previous": "涉及多个部门，群众反映强烈"},
+    "remediation_plan_set": {"version": 2, "approach": "约谈经营者，限期安装隔音设施",
+                             "responsible": [{"id": ID, "name": "王建国"}],
+                             "responsible_text": "区城管执法局", "deadline": "2027-01-31",
+                             "status": "done", "closing_note": "已整改到位"},
+    "leader_group_set": {"lead": {"id": ID, "name": "王局长"},
+                         "members": [{"id": ID, "name": "李主任"}, {"id": ID, "name": "王建国"}],
+                         "previous_lead": {"id": ID, "name": "赵主任"}},
 }
 
 # What each kind must say (a label with its value's name), in both languages.
@@ -94,7 +103,12 @@ EXPECTED = {
            "complainant_informed": ["答复方式: 短信答复", "答复时间:"],
            "repeat_linked": ["累计投诉: 3", "列入重复投诉清单: 是",
                              "关联依据: 地址相同、同一来电号码"],
-           "repeat_link_undone": ["原关联状态: 已确认"]},
+           "repeat_link_undone": ["原关联状态: 已确认"],
+           "hard_case_flagged": ["理由: 涉及多个部门", "原理由: 久拖未决"],
+           "remediation_plan_set": ["版本: 2", "解决办法: 约谈经营者", "责任人员: 王建国",
+                                    "完成时限: 2027-01-31", "状态: 已完成", "落实情况: 已整改到位"],
+           "leader_group_set": ["组长（包案领导）: 王局长", "成员: 李主任、王建国",
+                                "原组长: 赵主任"]},
     "en": {"received": ["Received:", "Channel:", "Deadline rule: 1+3+5+7 version 1"],
            "submitted": ["Status before: In progress", "Verdict: Substantiated"],
            "evidence_stored": ["Flags: No GPS in photo, Far from the case"],
@@ -105,7 +119,9 @@ EXPECTED = {
            "visit_recorded": ["Kind: Night check"],
            "escalated": ["Milestone:"],
            "complainant_informed": ["How: By SMS", "Told at:"],
-           "repeat_linked": ["Linked by: same address, same caller's number"]},
+           "repeat_linked": ["Linked by: same address, same caller's number"],
+           "remediation_plan_set": ["Approach:", "Status: Done", "Deadline: 2027-01-31"],
+           "leader_group_set": ["Lead (leader in charge): 王局长", "Members: 李主任, 王建国"]},
 }
 RAW = re.compile(r"\b[a-z]+_[a-z_]+\b|\bevent\.|\b(true|false|null|undefined|NaN)\b")
 # In Chinese, no English word but names (SHA-256, GPS, KB): a key or a value untranslated.

@@ -77,9 +77,13 @@ export async function renderCheck(view, caseId, visitId) {
   if (alreadySent || (existing && existing.state !== "draft")) {
     return go(`#/case/${caseId}`, { replace: true }); // saved: not editable any more
   }
+  // A kind chosen where the check was opened (a leader group's 带案下访), once.
+  const chosen = sessionStorage.getItem(`fieldcase.checkKind.${visitId}`);
+  sessionStorage.removeItem(`fieldcase.checkKind.${visitId}`);
   const draft = existing?.payload ? { ...existing.payload,
     mended: Boolean(existing.refusal || existing.offered) } : {
-    kind: isNight() ? "night_check" : "site_check", started_at: new Date().toISOString(),
+    kind: chosen && KINDS.includes(chosen) ? chosen : isNight() ? "night_check" : "site_check",
+    started_at: new Date().toISOString(),
     participants: [], findings: "", measurements: [],
   };
   const meter = draft.measurements?.find((m) => m.source === "meter") || {};
@@ -109,7 +113,7 @@ export async function renderCheck(view, caseId, visitId) {
           <b>${n.label}</b>: ${n.message}</li>`)}</ul></div>` : ""}
       <form id="check-form">
         <fieldset><legend>${t("kind")}</legend><div class="chips">
-          ${KINDS.map((k) => html`<label class="chip"><input type="radio" name="kind" value="${k}"
+          ${KINDS.filter((k) => k !== "leader_visit" || draft.kind === k).map((k) => html`<label class="chip"><input type="radio" name="kind" value="${k}"
             ${k === draft.kind ? "checked" : ""}> ${term(k)}</label>`)}</div></fieldset>
         <fieldset><legend>${t("partners")}</legend><div class="chips">
           ${PARTNERS.map((p) => html`<label class="chip"><input type="checkbox" name="participants"
