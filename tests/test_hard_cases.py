@@ -90,6 +90,13 @@ def test_each_kind_of_hard_case_is_found(app, as_user, make_case) -> None:  # ty
     assert [c["id"] for c in only["items"]] == [backlog["id"]] and only["total"] == 1
     paged = office.get("/api/hard-cases?per_page=2&page=3").get_json()
     assert len(paged["items"]) == 1 and paged["total"] == 5
+    # The case list's filter asks the same rule.
+    hard = {c["id"] for c in office.get("/api/cases?hard=true&per_page=100")
+            .get_json()["items"]}
+    assert hard == {c["id"] for c in listed["items"]}
+    soft = {c["id"] for c in office.get("/api/cases?hard=false&per_page=100")
+            .get_json()["items"]}
+    assert soft == {recent["id"]}
     cleared = flag(office, plain["id"], "已协调解决", on=False)
     assert cleared.status_code == 200 and cleared.get_json()["kinds"] == []
     assert flag(office, plain["id"], "再次清除", on=False).status_code == 409

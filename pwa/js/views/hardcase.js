@@ -30,7 +30,7 @@ export async function loadHardCase(caseId) {
 // "重复信访 · 信访积案（逾期超过30天）· 重点疑难：理由" as chips, in the one order.
 export function kindChips(hard) {
   const kinds = KINDS.filter((k) => (hard?.kinds || []).includes(k));
-  return kinds.map((k) => html`<span class="chip hard-kind" data-kind="${k}">${t(`hard.kind.${k}`)}${
+  return kinds.map((k) => html`<span class="chip-status hard-kind" data-kind="${k}">${t(`hard.kind.${k}`)}${
     k === "backlog" ? `（${t("hard.backlogDays").replace("{n}", hard.backlog_days ?? "")}）` : ""}${
     k === "difficult" && hard.flag?.reason ? `：${hard.flag.reason}` : ""}</span>`);
 }
@@ -79,7 +79,7 @@ function planForm(plan) {
 export function groupView(group) {
   if (!group?.lead && !group?.members?.length) return html`<p class="muted small" id="group-none">${t("hard.noGroup")}</p>`;
   return html`<ul class="group-list" id="group-list">
-    ${group.lead ? html`<li class="group-member" data-role="lead"><b>${group.lead.name}</b> <span class="chip">${t("hard.lead")}</span></li>` : ""}
+    ${group.lead ? html`<li class="group-member" data-role="lead"><b>${group.lead.name}</b> <span class="chip-status">${t("hard.lead")}</span></li>` : ""}
     ${(group.members || []).map((m) => html`<li class="group-member" data-role="member">${m.name} <span class="muted small">${t("hard.member")}</span></li>`)}
   </ul>`;
 }

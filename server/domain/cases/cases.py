@@ -105,8 +105,8 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
                key: bool | None = None, mine: bool = False, sort: str = "received",
                phone: str | None = None, received_from: datetime | None = None,
                received_to: datetime | None = None, leader: str | None = None,
-               now: datetime | None = None, page: int = 1, per_page: int = 20
-               ) -> tuple[list[Case], int]:
+               hard: bool | None = None, now: datetime | None = None, page: int = 1,
+               per_page: int = 20) -> tuple[list[Case], int]:
     """One page of the user's cases and the total matching, all in SQL.
 
     `colour` (green, blue, yellow, red, or overdue) is the colour at `now` from the
@@ -122,6 +122,9 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
     if mine:
         query = query.where(Case.id.in_(sa.select(case_assignees.c.case_id)
                                         .where(case_assignees.c.user_id == user.id)))
+    if hard is not None:
+        hard_ids = Case.id.in_(hooks.hard_case_ids(now))  # remediation's one rule
+        query = query.where(hard_ids if hard else sa.not_(hard_ids))
     base, order, named = query, _order(Case, sort), _named(user, q)
     text = text_filter(user, q, named=named)
     if text is not None:

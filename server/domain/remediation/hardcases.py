@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, require_role
 from server.domain.audit import audit, timeline
-from server.domain.cases import lifecycle
+from server.domain.cases import hooks, lifecycle
 from server.domain.core.errors import Conflict, Forbidden, Invalid
 from server.domain.core.runtime import setting
 from server.domain.core.uow import command
@@ -66,6 +66,11 @@ def arm(kind: str, now: datetime) -> sa.Select:
 def hard_ids(now: datetime, kinds: tuple[str, ...] = KINDS) -> sa.CompoundSelect | sa.Select:
     arms = [arm(k, now) for k in kinds]
     return arms[0] if len(arms) == 1 else sa.union(*arms)
+
+
+@hooks.hard_case_ids.register
+def _hard_case_ids(now: datetime) -> sa.CompoundSelect | sa.Select:
+    return hard_ids(now)
 
 
 def kind_columns(now: datetime) -> list[sa.ColumnElement[bool]]:
