@@ -30,6 +30,7 @@ def test_the_office_plans_and_forms_the_group_and_the_leader_records_a_visit(
     office.goto("/#/hard-cases?kind=repeat")
     office.wait_for_selector(f"#hard-table tr[data-case-id='{case_id}']")
     assert "重复信访" in office.locator(f"#hard-table tr[data-case-id='{case_id}']").inner_text()
+    shot(office, "hard_cases_list_1280.png")
     office.click(f"#hard-table a[href='#/case/{case_id}']")
     office.wait_for_selector("#hardcase[data-hard=true] #plan-none")
     assert "重复信访" in office.locator("#hard-kinds").inner_text()
@@ -70,6 +71,7 @@ def test_the_office_plans_and_forms_the_group_and_the_leader_records_a_visit(
     assert "带案下访" in page.locator("#check-form").inner_text()
     page.fill("#findings", "王局长带案下访，登门听取诉求，解释整改安排。")
     page.click("#save-check")
+    page.wait_for_selector(f".case-page[data-case-id='{case_id}']")  # saved on the phone
     page.goto("/#/outbox")
     nudge_until(page, "!document.querySelector('#outbox-list .outbox-item')")
     with live.app.app_context():

@@ -100,9 +100,10 @@ def put_group(user: User, case_id: str, members: list[dict[str, Any]]) -> bool:
     if case.leader_id != lead.id:
         case.leader_id = lead.id
         case.updated_at = now
-    keep = set(other_ids)
-    db.session.execute(sa.delete(GroupMember).where(
-        GroupMember.case_id == case.id, GroupMember.user_id.not_in(keep or {""})))
+    leaving = [i for i in before if i not in set(other_ids)]
+    if leaving:
+        db.session.execute(sa.delete(GroupMember).where(
+            GroupMember.case_id == case.id, GroupMember.user_id.in_(leaving)))
     for person in people:
         if person.id not in before:
             db.session.add(GroupMember(case_id=case.id, user_id=person.id, added_by=user.id,

@@ -149,6 +149,7 @@ def unflag(user: User, case_id: str, reason: str) -> Case:
     """The office clears the difficult flag, saying why (a plan and a group stay: the
     case may still be hard for another reason, and the history is the record)."""
     case = office_case(user, case_id)
+    lifecycle.require_open(case, "a change of the difficult flag")
     reason = _reason(reason)
     if case.hard_flagged_at is None:
         raise Conflict("remediation.not_flagged", "This case is not flagged difficult.")
