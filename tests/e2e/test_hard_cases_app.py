@@ -69,6 +69,9 @@ def test_the_office_plans_and_forms_the_group_and_the_leader_records_a_visit(
     page.wait_for_selector("#check-form")
     assert page.locator("input[name=kind][value=leader_visit]").is_checked()
     assert "带案下访" in page.locator("#check-form").inner_text()
+    # Words only: the meter and the photos are the field's.
+    assert not page.locator("#take-photo").is_visible()
+    page.screenshot(path="/tmp/shots/leader_visit_check_390_red.png")
     page.fill("#findings", "王局长带案下访，登门听取诉求，解释整改安排。")
     page.click("#save-check")
     page.wait_for_selector(f".case-page[data-case-id='{case_id}']")  # saved on the phone
