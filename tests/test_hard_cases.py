@@ -247,7 +247,7 @@ def test_another_unit_gets_404_on_all_of_it(app, as_user, make_case) -> None:  #
         answer = street_a.request(method, url, **({"json": body} if body else {}))
         assert answer.status_code == 404, (method, url, answer.get_json())
     assert street_a.get("/api/hard-cases").get_json() == {
-        "items": [], "total": 0, "page": 1, "per_page": 20}
+        "items": [], "total": 0, "total_exact": True, "page": 1, "per_page": 20}
     # Nothing changed for the case's own unit.
     assert db.session.get(Case, c).hard_reason == "涉及多个部门，群众反映强烈"
     assert unit_id("Street B") == db.session.get(Case, c).unit_id

@@ -61,7 +61,9 @@ class HardCaseSchema(Schema):
 
 class HardListSchema(Schema):
     items = fields.List(fields.Nested(HardCaseSchema))
-    total = fields.Integer()
+    total = fields.Integer(metadata={"description": "Exact up to 1,000; beyond that 1000 "
+                                                    "with total_exact false."})
+    total_exact = fields.Boolean()
     page = fields.Integer()
     per_page = fields.Integer()
 
@@ -180,7 +182,8 @@ def hard_cases(args: dict):  # type: ignore[no-untyped-def]
     items, total = hardcases.list_hard(current_user(), kind=args.get("kind"),
                                        has_plan=args.get("has_plan"), page=args["page"],
                                        per_page=args["per_page"])
-    return {"items": items, "total": total, "page": args["page"],
+    return {"items": items, "total": min(total, hardcases.COUNT_CAP),
+            "total_exact": total <= hardcases.COUNT_CAP, "page": args["page"],
             "per_page": args["per_page"]}
 
 

@@ -123,8 +123,8 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
         query = query.where(Case.id.in_(sa.select(case_assignees.c.case_id)
                                         .where(case_assignees.c.user_id == user.id)))
     if hard is not None:
-        hard_ids = Case.id.in_(hooks.hard_case_ids(now))  # remediation's one rule
-        query = query.where(hard_ids if hard else sa.not_(hard_ids))
+        rule = hooks.hard_case_clause(now)  # remediation's one rule
+        query = query.where(rule if hard else sa.not_(rule))
     base, order, named = query, _order(Case, sort), _named(user, q)
     text = text_filter(user, q, named=named)
     if text is not None:

@@ -83,6 +83,6 @@ case_updated = Listeners("case_updated")
 # complainant (带案下访), whatever their role: fieldwork asks here, never importing upward.
 leader_group_member = Hook("leader_group_member")
 
-# (now) -> a select of case ids, read-only: the hard cases (remediation: repeat, backlog,
-# difficult), so the case list's `hard` filter asks the one rule.
-hard_case_ids = Hook("hard_case_ids")
+# (now) -> a SQL condition on cases, read-only: the case is hard (remediation: repeat,
+# backlog, difficult), so the case list's `hard` filter asks the one rule.
+hard_case_clause = Hook("hard_case_clause")

@@ -5,8 +5,9 @@ so lists stay flat however many cases there are:
 - backlog (信访积案): open and past its due date by more than BACKLOG_OVERDUE_DAYS;
 - difficult (重点疑难): flagged by the office, with why (cleared the same way).
 
-Each kind is an arm of ids read from its own index (repeat links, due_at, the flag), so
-the list is their union, never an OR the planner answers by walking every case.
+Each kind is a condition on a case's own row (its link by the unique case_id index, its
+due date, its flag), so a page of hard cases is read in the list's order from the due_at
+index and stops when the page is full; a total past COUNT_CAP is not counted.
 """
 
 from __future__ import annotations
@@ -30,14 +31,17 @@ from server.models.base import utcnow
 
 KINDS = ("repeat", "backlog", "difficult")
 REASON_MAX = 2000
+# As the case list: counted exactly up to here, "more than" past it.
+COUNT_CAP = 1000
 
 
 # ---- the rule ---------------------------------------------------------------------------
-def repeat_ids() -> sa.Select:
-    """Ids of cases linked to a listed repeat subject."""
-    return (sa.select(RepeatLink.case_id)
-            .join(RepeatSubject, RepeatSubject.id == RepeatLink.subject_id)
-            .where(RepeatLink.state != "undone", RepeatSubject.listed_at.is_not(None)))
+def repeat_clause(entity: Any = Case) -> sa.ColumnElement[bool]:
+    """Linked (not undone) to a listed repeat subject."""
+    return sa.exists(
+        sa.select(RepeatLink.id).join(RepeatSubject, RepeatSubject.id == RepeatLink.subject_id)
+        .where(RepeatLink.case_id == entity.id, RepeatLink.state != "undone",
+               RepeatSubject.listed_at.is_not(None)))
 
 
 def backlog_since(now: datetime) -> datetime:
@@ -46,7 +50,8 @@ def backlog_since(now: datetime) -> datetime:
 
 
 def backlog_clause(now: datetime, entity: Any = Case) -> sa.ColumnElement[bool]:
-    return sa.and_(entity.status.in_(OPEN_STATUSES),
+    # due_at set: never NULL inside the OR (a NOT of the rule must be true or false).
+    return sa.and_(entity.status.in_(OPEN_STATUSES), entity.due_at.is_not(None),
                    entity.due_at < backlog_since(now))
 
 
@@ -54,30 +59,29 @@ def difficult_clause(entity: Any = Case) -> sa.ColumnElement[bool]:
     return entity.hard_flagged_at.is_not(None)
 
 
-def arm(kind: str, now: datetime) -> sa.Select:
-    """The ids of one kind's cases, from that kind's own index."""
+def kind_clause(kind: str, now: datetime, entity: Any = Case) -> sa.ColumnElement[bool]:
     if kind == "repeat":
-        return repeat_ids()
+        return repeat_clause(entity)
     if kind == "backlog":
-        return sa.select(Case.id).where(backlog_clause(now))
-    return sa.select(Case.id).where(difficult_clause())
+        return backlog_clause(now, entity)
+    return difficult_clause(entity)
 
 
-def hard_ids(now: datetime, kinds: tuple[str, ...] = KINDS) -> sa.CompoundSelect | sa.Select:
-    arms = [arm(k, now) for k in kinds]
-    return arms[0] if len(arms) == 1 else sa.union(*arms)
+def hard_clause(now: datetime, kinds: tuple[str, ...] = KINDS,
+                entity: Any = Case) -> sa.ColumnElement[bool]:
+    """The case is hard (of one of `kinds`)."""
+    return sa.or_(*(kind_clause(k, now, entity) for k in kinds))
 
 
-@hooks.hard_case_ids.register
-def _hard_case_ids(now: datetime) -> sa.CompoundSelect | sa.Select:
-    return hard_ids(now)
+@hooks.hard_case_clause.register
+def _hard_case_clause(now: datetime) -> sa.ColumnElement[bool]:
+    return hard_clause(now)
 
 
 def kind_columns(now: datetime) -> list[sa.ColumnElement[bool]]:
     """Each kind as a column of a row of cases (for a page of them: small)."""
-    return [Case.id.in_(repeat_ids()).label("k_repeat"),
-            sa.case((backlog_clause(now), sa.true()), else_=sa.false()).label("k_backlog"),
-            sa.case((difficult_clause(), sa.true()), else_=sa.false()).label("k_difficult")]
+    return [sa.case((kind_clause(k, now), sa.true()), else_=sa.false()).label(f"k_{k}")
+            for k in KINDS]
 
 
 def kinds_of(case: Case, now: datetime | None = None) -> list[str]:
@@ -190,16 +194,16 @@ def case_hardness(user: User, case_id: str) -> dict[str, Any]:
 def list_hard(user: User, *, kind: str | None = None, has_plan: bool | None = None,
               page: int = 1, per_page: int = 20, now: datetime | None = None
               ) -> tuple[list[dict[str, Any]], int]:
-    """One page of the hard cases the user sees, most urgent first, with why each is hard,
-    its leader, its plan's status and its group's size; and how many there are."""
+    """One page of the hard cases the user sees, most urgent first (the earliest due, then
+    those with no due date, newest first), with why each is hard, its leader, its plan's
+    status and its group's size; and how many there are, up to COUNT_CAP + 1."""
     now = now or utcnow()
-    ids = hard_ids(now, (kind,) if kind else KINDS).subquery("hard")
-    query = scope.cases_query(user).where(Case.id.in_(sa.select(ids.c[0])))
+    query = scope.cases_query(user).where(hard_clause(now, (kind,) if kind else KINDS))
     has = sa.exists().where(RemediationPlan.case_id == Case.id)
     if has_plan is not None:
         query = query.where(has if has_plan else ~has)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(
-        query.with_only_columns(Case.id).subquery())) or 0
+    counted = query.with_only_columns(Case.id).limit(COUNT_CAP + 1).subquery()
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(counted)) or 0
     plan = (sa.select(RemediationPlan.status).where(RemediationPlan.case_id == Case.id)
             .scalar_subquery())
     deadline = (sa.select(RemediationPlan.deadline)
@@ -208,17 +212,24 @@ def list_hard(user: User, *, kind: str | None = None, has_plan: bool | None = No
                .where(GroupMember.case_id == Case.id,
                       sa.or_(Case.leader_id.is_(None), GroupMember.user_id != Case.leader_id))
                .scalar_subquery())
-    rows = db.session.execute(
-        query.add_columns(*kind_columns(now), plan.label("plan_status"),
-                          deadline.label("plan_deadline"), members.label("members"))
+    # The page's ids first, in the list's order (the due_at index, stopping at the page's
+    # end); its columns for those rows only.
+    ids = [row[0] for row in db.session.execute(
+        query.with_only_columns(Case.id)
         .order_by(Case.due_at.asc().nulls_last(), Case.received_at.desc(), Case.id)
-        .limit(per_page).offset((page - 1) * per_page)).all()
+        .limit(per_page).offset((page - 1) * per_page))]
+    if not ids:
+        return [], total
+    found = {row[0].id: row for row in db.session.execute(
+        sa.select(Case).where(Case.id.in_(ids))
+        .add_columns(*kind_columns(now), plan.label("plan_status"),
+                     deadline.label("plan_deadline"), members.label("members")))}
+    rows = [found[i] for i in ids if i in found]
     leaders = _names({r[0].leader_id for r in rows if r[0].leader_id})
     items = []
     for row in rows:
         case = row[0]
-        kinds = [k for k, hit in zip(KINDS, (row.k_repeat, row.k_backlog, row.k_difficult),
-                                     strict=True) if hit]
+        kinds = [k for k in KINDS if getattr(row, f"k_{k}")]
         items.append({
             "id": case.id, "subject": case.subject, "address": case.address,
             "status": case.status, "unit": {"id": case.unit_id, "name": case.unit.name},
