@@ -26,7 +26,15 @@ from server.domain.core.runtime import setting
 from server.domain.core.uow import command
 from server.domain.core.vocab import OPEN_STATUSES
 from server.extensions import db
-from server.models import Case, GroupMember, RemediationPlan, RepeatLink, RepeatSubject, User
+from server.models import (
+    Case,
+    GroupMember,
+    RemediationPlan,
+    RepeatLink,
+    RepeatSubject,
+    Unit,
+    User,
+)
 from server.models.base import utcnow
 
 KINDS = ("repeat", "backlog", "difficult")
@@ -220,24 +228,27 @@ def list_hard(user: User, *, kind: str | None = None, has_plan: bool | None = No
         .limit(per_page).offset((page - 1) * per_page))]
     if not ids:
         return [], total
-    found = {row[0].id: row for row in db.session.execute(
-        sa.select(Case).where(Case.id.in_(ids))
-        .add_columns(*kind_columns(now), plan.label("plan_status"),
-                     deadline.label("plan_deadline"), members.label("members")))}
+    # Columns, not Case objects: no relationships loaded for a list row.
+    found = {row.id: row for row in db.session.execute(
+        sa.select(Case.id, Case.subject, Case.address, Case.status, Case.unit_id,
+                  Unit.name.label("unit_name"), Case.received_at, Case.due_at,
+                  Case.hard_reason, Case.leader_id, Case.leader, *kind_columns(now),
+                  plan.label("plan_status"), deadline.label("plan_deadline"),
+                  members.label("members"))
+        .join(Unit, Unit.id == Case.unit_id).where(Case.id.in_(ids)))}
     rows = [found[i] for i in ids if i in found]
-    leaders = _names({r[0].leader_id for r in rows if r[0].leader_id})
+    leaders = _names({r.leader_id for r in rows if r.leader_id})
     items = []
     for row in rows:
-        case = row[0]
         kinds = [k for k in KINDS if getattr(row, f"k_{k}")]
         items.append({
-            "id": case.id, "subject": case.subject, "address": case.address,
-            "status": case.status, "unit": {"id": case.unit_id, "name": case.unit.name},
-            "received_at": case.received_at, "due_at": case.due_at, "kinds": kinds,
-            "hard_reason": case.hard_reason,
-            "leader": {"id": case.leader_id, "name": leaders.get(case.leader_id, "")}
-            if case.leader_id else ({"id": None, "name": case.leader} if case.leader else None),
+            "id": row.id, "subject": row.subject, "address": row.address,
+            "status": row.status, "unit": {"id": row.unit_id, "name": row.unit_name},
+            "received_at": row.received_at, "due_at": row.due_at, "kinds": kinds,
+            "hard_reason": row.hard_reason,
+            "leader": {"id": row.leader_id, "name": leaders.get(row.leader_id, "")}
+            if row.leader_id else ({"id": None, "name": row.leader} if row.leader else None),
             "plan": {"status": row.plan_status, "deadline": row.plan_deadline}
             if row.plan_status else None,
-            "group_size": (1 if case.leader_id else 0) + (row.members or 0)})
+            "group_size": (1 if row.leader_id else 0) + (row.members or 0)})
     return items, total
