@@ -19,6 +19,7 @@ const SHELL = [
   "/js/views/office/map.js", "/js/views/office/review.js", "/js/views/office/samples.js",
   "/js/views/admin/admin.js", "/js/views/admin/qeditor.js", "/js/views/admin/platforms.js",
   "/js/leaders.js", "/js/views/caseleaders.js",
+  "/js/views/hardcase.js",
   "/js/importing.js", "/js/views/office/import.js",
   "/js/campaigns.js", "/js/views/office/campaigns.js", "/js/views/field/recheck.js",
   "/js/views/caseplans.js",

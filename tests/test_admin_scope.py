@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -319,6 +319,18 @@ def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
         # No dissatisfied revisit to decide on: refused, but only once the case is found.
         ("POST", "/api/cases/<case_id>/revisit-decision", f"/api/cases/{c}/revisit-decision",
          {"reason": "复测达标，维持办结"}, 409),
+        # Hard cases: the reopened case flagged difficult, then its plan and group.
+        ("GET", "/api/cases/<case_id>/hard-case", f"/api/cases/{c}/hard-case", None, 200),
+        ("PUT", "/api/cases/<case_id>/hard-flag", f"/api/cases/{c}/hard-flag",
+         {"flagged": True, "reason": "多部门职责交叉"}, 200),
+        ("GET", "/api/cases/<case_id>/remediation-plan", f"/api/cases/{c}/remediation-plan",
+         None, 200),
+        ("PUT", "/api/cases/<case_id>/remediation-plan", f"/api/cases/{c}/remediation-plan",
+         {"approach": "联合执法", "responsible_text": "区城管执法局",
+          "deadline": (datetime.now(UTC) + timedelta(days=30)).date().isoformat()}, 201),
+        ("GET", "/api/cases/<case_id>/group", f"/api/cases/{c}/group", None, 200),
+        ("PUT", "/api/cases/<case_id>/group", f"/api/cases/{c}/group",
+         {"members": [{"user_id": user_id("lead_d"), "role": "lead"}]}, 200),
         ("POST", "/api/revisit-samples/<sample_id>/void",
          f"/api/revisit-samples/{o['sample']}/void", {"reason": "抽错期间"}, 200),
         # The case's id in the body.

@@ -35,6 +35,7 @@ import { renderCampaign, renderCampaigns } from "./views/office/campaigns.js";
 import { preloadRechecks, renderRecheck, renderRechecks } from "./views/field/recheck.js";
 
 // Hard cases screens' imports (below this line)
+import { renderHardCases } from "./views/hardcase.js";
 
 // Rates and ledgers screens' imports (below this line)
 
@@ -72,6 +73,7 @@ const ROUTES = [
   [/^#\/recheck\/([\w-]+)$/, renderRecheck, "titleRecheck"],
 
   // Hard cases routes (below this line)
+  [/^#\/hard-cases(?:\?(.*))?$/, renderHardCases, "hard.list"],
 
   // Rates and ledgers routes (below this line)
 ];
@@ -146,6 +148,7 @@ function renderNav() {
     ${isLeader() ? "" : html`<a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>`}
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}
     ${isLeader() ? html`<a href="#/repeats">${t("repeatsNav")}</a>` : ""}
+    ${isManager() || isLeader() ? html`<a href="#/hard-cases" class="${isManager() ? "office-link" : ""}" id="nav-hard">${t("hard.nav")}</a>` : ""}
     <a href="#/settings">${t("settings")}</a>`;
   renderStatus();
 }

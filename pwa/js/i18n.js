@@ -337,6 +337,22 @@ const STRINGS = {
     waitsMendRecheck: "核查被退回：改正后照片随核查一起发送",
 
     // Hard cases: remediation plans and leader groups (keys below this line)
+    "hard.nav": "重点案件", "hard.list": "重点案件（重复信访、信访积案、重点疑难）", "hard.title": "重点案件",
+    "hard.kind.repeat": "重复信访", "hard.kind.backlog": "信访积案", "hard.kind.difficult": "重点疑难",
+    "hard.backlogDays": "逾期超过{n}天", "hard.kinds": "类型", "hard.allKinds": "全部",
+    "hard.plan": "整治方案", "hard.noPlan": "尚未制订整治方案（办结前须有）", "hard.noPlanShort": "无方案", "hard.withPlan": "有方案",
+    "hard.makePlan": "制订整治方案", "hard.editPlan": "修改整治方案", "hard.savePlan": "保存方案", "hard.planSaved": "整治方案已保存",
+    "hard.approach": "解决办法", "hard.responsible": "责任人员", "hard.responsibleText": "其他责任人员（手填）",
+    "hard.deadline": "完成时限", "hard.closingNote": "落实情况", "hard.version": "第{n}版",
+    "hard.plan.open": "进行中", "hard.plan.done": "已完成",
+    "hard.group": "包案小组", "hard.noGroup": "尚未成立包案小组", "hard.makeGroup": "成立包案小组", "hard.editGroup": "调整包案小组",
+    "hard.saveGroup": "保存小组", "hard.groupSaved": "包案小组已保存", "hard.lead": "组长（包案领导）", "hard.member": "成员",
+    "hard.members": "成员", "hard.groupSize": "小组人数", "hard.recordVisit": "记录带案下访",
+    "hard.flag": "标记为重点疑难案件", "hard.unflag": "取消重点疑难标记", "hard.flagReason": "原因", "hard.flagSaved": "已保存",
+    "hard.empty": "暂无重点案件",
+    "event.hard_case_flagged": "标记重点疑难", "event.hard_case_unflagged": "取消重点疑难标记",
+    "event.remediation_plan_set": "整治方案", "event.leader_group_set": "包案小组",
+    "hard.tl.previous": "原理由", "hard.tl.version": "版本", "hard.tl.previousLead": "原组长",
 
     // Rates, charts and ledgers (keys below this line)
 
@@ -694,6 +710,22 @@ const STRINGS = {
     waitsMendRecheck: "Re-check refused: the photos go with it once it is corrected",
 
     // Hard cases: remediation plans and leader groups (keys below this line)
+    "hard.nav": "Hard cases", "hard.list": "Hard cases (repeat, backlog, difficult)", "hard.title": "Hard case",
+    "hard.kind.repeat": "Repeat complaint", "hard.kind.backlog": "Backlog", "hard.kind.difficult": "Difficult",
+    "hard.backlogDays": "over {n} days past due", "hard.kinds": "Kind", "hard.allKinds": "All",
+    "hard.plan": "Remediation plan", "hard.noPlan": "No remediation plan yet (needed before closing)", "hard.noPlanShort": "No plan", "hard.withPlan": "With a plan",
+    "hard.makePlan": "Make the remediation plan", "hard.editPlan": "Change the plan", "hard.savePlan": "Save the plan", "hard.planSaved": "Remediation plan saved",
+    "hard.approach": "Approach", "hard.responsible": "People responsible", "hard.responsibleText": "Others responsible (typed)",
+    "hard.deadline": "Deadline", "hard.closingNote": "How it was carried out", "hard.version": "version {n}",
+    "hard.plan.open": "Open", "hard.plan.done": "Done",
+    "hard.group": "Leader group", "hard.noGroup": "No leader group yet", "hard.makeGroup": "Form the leader group", "hard.editGroup": "Change the group",
+    "hard.saveGroup": "Save the group", "hard.groupSaved": "Leader group saved", "hard.lead": "Lead (leader in charge)", "hard.member": "member",
+    "hard.members": "Members", "hard.groupSize": "Group size", "hard.recordVisit": "Record the leader's visit",
+    "hard.flag": "Flag as difficult", "hard.unflag": "Clear the difficult flag", "hard.flagReason": "Why", "hard.flagSaved": "Saved",
+    "hard.empty": "No hard case",
+    "event.hard_case_flagged": "Flagged difficult", "event.hard_case_unflagged": "Difficult flag cleared",
+    "event.remediation_plan_set": "Remediation plan", "event.leader_group_set": "Leader group",
+    "hard.tl.previous": "Reason before", "hard.tl.version": "Version", "hard.tl.previousLead": "Lead before",
 
     // Rates, charts and ledgers (keys below this line)
 

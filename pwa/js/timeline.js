@@ -114,6 +114,19 @@ export const BY_KIND = {
   plan_set: {
     measures: ["tl.measures", text], acceptance_unit: ["tl.acceptanceUnit", text], due_on: ["tl.planDue", text],
   },
+  // Hard cases: the difficult flag, the remediation plan's versions, the leader group.
+  hard_case_flagged: { previous: ["hard.tl.previous", text] },
+  hard_case_unflagged: { previous: ["hard.tl.previous", text] },
+  remediation_plan_set: {
+    version: ["hard.tl.version", count], approach: ["hard.approach", text],
+    responsible: ["hard.responsible", names], responsible_text: ["hard.responsibleText", text],
+    deadline: ["hard.deadline", text], status: ["status", ownList("hard.plan.")],
+    closing_note: ["hard.closingNote", text],
+  },
+  leader_group_set: {
+    lead: ["hard.lead", named], members: ["hard.members", names],
+    previous_lead: ["hard.tl.previousLead", named],
+  },
 };
 
 // The event's data as "label: value" parts, a kind's own keys first, then in FIELDS' order.

@@ -6,6 +6,7 @@ from server.models.campaign import Campaign, RecheckTask, RectificationPlan
 from server.models.case import Case, CaseUnit, case_assignees
 from server.models.deadline import CalendarDay, CalendarYear, DeadlineRule
 from server.models.evidence import Evidence
+from server.models.hardcase import GroupMember, RemediationPlan
 from server.models.intake import ImportBatch, IntakeSource, IntakeToken
 from server.models.notification import Notification, Webhook, WebhookDelivery
 from server.models.repeat import RepeatLink, RepeatSubject
@@ -30,6 +31,7 @@ __all__ = [
     "ClosureFile",
     "DeadlineRule",
     "Evidence",
+    "GroupMember",
     "ImportBatch",
     "IntakeSource",
     "IntakeToken",
@@ -39,6 +41,7 @@ __all__ = [
     "Questionnaire",
     "RecheckTask",
     "RectificationPlan",
+    "RemediationPlan",
     "RepeatLink",
     "RepeatSubject",
     "Respondent",

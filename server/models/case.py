@@ -86,6 +86,12 @@ class Case(Base):
     # text above (cases from before leaders were users) is what the case shows.
     leader_id: Mapped[str | None] = mapped_column(sa.String(36), sa.ForeignKey("users.id"),
                                                   index=True)
+    # Difficult (重点疑难, seed 000): flagged by the office, why, who and when; cleared by
+    # setting all three back to null (the timeline and the audit keep both acts).
+    hard_flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    hard_flagged_by: Mapped[str | None] = mapped_column(sa.String(36),
+                                                        sa.ForeignKey("users.id"))
+    hard_reason: Mapped[str | None] = mapped_column(sa.Text)
     verdict: Mapped[str | None] = mapped_column(sa.String(20))  # 属实 / 部分属实 / 不属实
     result: Mapped[str | None] = mapped_column(sa.Text)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

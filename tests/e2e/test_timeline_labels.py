@@ -81,6 +81,15 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "plan_set": {"plan_id": ID, "task_id": ID, "due_on": "2026-12-20", "acceptance_unit_id": ID,
                  "acceptance_unit": "区生态环境局", "measures": "加装隔音设施"},
     "plan_accepted": {"plan_id": ID, "note": "整改到位，同意验收"},
+    "hard_case_flagged": {"reason": "涉及多个部门，群众反映强烈", "previous": "久拖未决"},
+    "hard_case_unflagged": {"reason": "已协调解决", "previous": "涉及多个部门，群众反映强烈"},
+    "remediation_plan_set": {"version": 2, "approach": "约谈经营者，限期安装隔音设施",
+                             "responsible": [{"id": ID, "name": "王建国"}],
+                             "responsible_text": "区城管执法局", "deadline": "2027-01-31",
+                             "status": "done", "closing_note": "已整改到位"},
+    "leader_group_set": {"lead": {"id": ID, "name": "王局长"},
+                         "members": [{"id": ID, "name": "李主任"}, {"id": ID, "name": "王建国"}],
+                         "previous_lead": {"id": ID, "name": "赵主任"}},
 }
 
 # What each kind must say (a label with its value's name), in both languages.
@@ -104,7 +113,12 @@ EXPECTED = {
            "repeat_link_undone": ["原关联状态: 已确认"],
            "recheck_recorded": ["回头看: 2026年信访件回头看", "问题反弹: 是",
                                 "新发现问题: 新增油烟扰民", "核查单位: 西城街道"],
-           "plan_set": ["完成时限: 2026-12-20", "验收单位: 区生态环境局"]},
+           "plan_set": ["完成时限: 2026-12-20", "验收单位: 区生态环境局"],
+           "hard_case_flagged": ["理由: 涉及多个部门", "原理由: 久拖未决"],
+           "remediation_plan_set": ["版本: 2", "解决办法: 约谈经营者", "责任人员: 王建国",
+                                    "完成时限: 2027-01-31", "状态: 已完成", "落实情况: 已整改到位"],
+           "leader_group_set": ["组长（包案领导）: 王局长", "成员: 李主任、王建国",
+                                "原组长: 赵主任"]},
     "en": {"received": ["Received:", "Channel:", "Deadline rule: 1+3+5+7 version 1"],
            "submitted": ["Status before: In progress", "Verdict: Substantiated"],
            "evidence_stored": ["Flags: No GPS in photo, Far from the case"],
@@ -116,7 +130,9 @@ EXPECTED = {
            "escalated": ["Milestone:"],
            "complainant_informed": ["How: By SMS", "Told at:"],
            "repeat_linked": ["Linked by: same address, same caller's number"],
-           "recheck_recorded": ["Rebound: Yes", "Checking unit: 西城街道"]},
+           "recheck_recorded": ["Rebound: Yes", "Checking unit: 西城街道"],
+           "remediation_plan_set": ["Approach:", "Status: Done", "Deadline: 2027-01-31"],
+           "leader_group_set": ["Lead (leader in charge): 王局长", "Members: 李主任, 王建国"]},
 }
 RAW = re.compile(r"\b[a-z]+_[a-z_]+\b|\bevent\.|\b(true|false|null|undefined|NaN)\b")
 # In Chinese, no English word but names (SHA-256, GPS, KB): a key or a value untranslated.

@@ -13,12 +13,12 @@ from server.api.remediation.schemas import (
     CampaignListSchema,
     CampaignSchema,
     MyTaskQuerySchema,
-    PlanListSchema,
-    PlanSchema,
     PreviewSchema,
     ProgressSchema,
     RecheckInSchema,
     RecheckSchema,
+    RectificationPlanListSchema,
+    RectificationPlanSchema,
     TaskListSchema,
     TaskQuerySchema,
     WeekQuerySchema,
@@ -116,7 +116,7 @@ def record_recheck(data: dict, campaign_id: str):  # type: ignore[no-untyped-def
 
 
 @blp.route("/cases/<case_id>/plans")
-@blp.response(200, PlanListSchema)
+@blp.response(200, RectificationPlanListSchema)
 def case_plans(case_id: str):  # type: ignore[no-untyped-def]
     """The case's rectification plans (整改方案), oldest first, each saying whether you may
     accept it."""
@@ -125,7 +125,7 @@ def case_plans(case_id: str):  # type: ignore[no-untyped-def]
 
 @blp.route("/plans/<plan_id>/accept", methods=["POST"])
 @blp.arguments(AcceptInSchema)
-@blp.response(200, PlanSchema)
+@blp.response(200, RectificationPlanSchema)
 def accept_plan(data: dict, plan_id: str):  # type: ignore[no-untyped-def]
     """验收: the office of the acceptance unit (or above it) accepts the rectification;
     409 `plan.already_accepted`."""

@@ -151,7 +151,7 @@ class TaskListSchema(Schema):
     items = fields.List(fields.Nested(TaskSchema))
 
 
-class PlanInSchema(Schema):
+class RectificationPlanInSchema(Schema):
     problem_type = _text(200, allow_none=True)
     original_problem = _text(4000, allow_none=True)
     new_problem = _text(4000, allow_none=True)
@@ -176,11 +176,11 @@ class RecheckInSchema(Schema):
         "description": "The phone's clock when the re-check was done (judged as a queued "
                        "action's time: never after receipt, never before the last contact)."})
     sent_at = Aware(allow_none=True, metadata={"description": "The phone's clock when sending."})
-    plan = fields.Nested(PlanInSchema, allow_none=True, metadata={
+    plan = fields.Nested(RectificationPlanInSchema, allow_none=True, metadata={
         "description": "Required for a rebound or a new problem (整改方案, annex 1)."})
 
 
-class PlanSchema(Schema):
+class RectificationPlanSchema(Schema):
     id = Text()
     case_id = Text()
     task_id = Text(allow_none=True)
@@ -200,8 +200,8 @@ class PlanSchema(Schema):
     may_accept = fields.Boolean()
 
 
-class PlanListSchema(Schema):
-    items = fields.List(fields.Nested(PlanSchema))
+class RectificationPlanListSchema(Schema):
+    items = fields.List(fields.Nested(RectificationPlanSchema))
 
 
 class CaseStateSchema(Schema):
@@ -213,7 +213,7 @@ class RecheckSchema(Schema):
     task = fields.Nested(TaskSchema)
     visit_id = Text(allow_none=True, metadata={"description": "The re-check's visit: file "
                                                "its photos on it (evidence, visit_id)."})
-    plan = fields.Nested(PlanSchema, allow_none=True)
+    plan = fields.Nested(RectificationPlanSchema, allow_none=True)
     case = fields.Nested(CaseStateSchema)
 
 
