@@ -228,7 +228,8 @@ class Plan(MethodView):
         for a case that is not hard."""
         user = current_user()
         plan, changed = remediation_plans.put_plan(user, case_id, data)
-        response = jsonify(RemediationPlanAnswerSchema().dump(remediation_plans.get_plan(user, case_id)))
+        answer = remediation_plans.get_plan(user, case_id)
+        response = jsonify(RemediationPlanAnswerSchema().dump(answer))
         response.status_code = 201 if changed and plan.version == 1 else 200
         return response
 
