@@ -193,7 +193,9 @@ def time_rates(url: str, tmp: Path, runs: int, me: Callable[[], float]
             last = today if tag.startswith("year") else first + timedelta(days=30)
             p = period.period(first, last, at, now=now)
             where = stats.case_filter(office, p, stats.narrowed(office, None, None, None))
-            for part, fn in (("cases", stats._case_parts), ("answers", stats._answer_parts)):
+            for part, fn in (("closure", stats._closure_parts),
+                             ("revisits", stats._revisit_parts),
+                             ("answers", stats._answer_parts)):
                 key = f"{tag}_{part}"
                 for _ in range(runs):
                     start = time.perf_counter()

@@ -135,6 +135,11 @@ def test_each_rate_as_of_a_date_before_the_reopen(june, as_user) -> None:  # typ
         "satisfaction_rate": (1, 2, "50.0%"),     # A satisfied, E dissatisfied
         "spot_check_dissatisfied_rate": (1, 2, "50.0%"),  # of A and E, E
     }
+    # B counts as closed on 06-30 though it is open today; D, closed today, did not yet.
+    noise = rates(figures(as_user("reviewer"), at="2026-06-30", category="noise_social"))
+    assert noise["closure_rate"] == (2, 4, "50.0%")  # A and B of A, B, C, E
+    fumes = rates(figures(as_user("reviewer"), at="2026-06-30", category="cooking_fumes"))
+    assert fumes["closure_rate"] == (0, 1, "0.0%")
     assert body["as_of"].startswith("2026-06-30T23:59:59")
     assert body["period"] == {"from": "2026-06-01", "to": "2026-06-30"}
     closure = body["rates"][0]
@@ -270,3 +275,24 @@ def test_a_unit_created_after_is_still_a_unit(app) -> None:  # type: ignore[no-u
     assert [(u["label"]["zh"], u["count"]) for u in body["counts"]["by_unit"]] == [
         ("Community A1", 1)]
     assert timedelta(0) < body["as_of"] - local(6, 30) < timedelta(days=2)
+
+
+def test_todays_copy_and_the_event_log_agree_on_every_day(june, as_user) -> None:  # type: ignore[no-untyped-def]
+    """The figures read today's columns for cases unchanged since `at` and the events for
+    the others; the events alone say the same, day after day across the reopen."""
+    from server.domain.ledgers import asof
+
+    api = as_user("reviewer")
+    for day in range(0, 45, 3):
+        at = (local(6, 1, 23) + timedelta(days=day)).replace(minute=59, second=59)
+        period_ids = sa.select(Case.id).where(
+            Case.received_at >= local(6, 1), Case.received_at < local(7, 1),
+            Case.received_at <= at)
+        st = asof.standing(period_ids, at)
+        by_log = db.session.execute(sa.select(
+            sa.func.count(), sa.func.sum(sa.case((asof.verdict(st) == asof.ON_TIME, 1),
+                                                 else_=0)))
+            .select_from(st).where(asof.closed(st))).one()
+        shown = rates(figures(api, at=at.isoformat()))
+        assert (shown["closure_rate"][0], shown["on_time_rate"][0]) == (
+            by_log[0], by_log[1] or 0), at

@@ -175,6 +175,8 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
             **_done_when(phone or {}, now, due)}
     if action.target:
         case.status = action.target
+    if action.name == "approve":  # today's copy of the event's verdict (ledgers.stats)
+        case.closed_on_time = data.get("on_time")
     case.updated_at = now
     if action.event in deadlines.CLOCK_EVENTS:
         deadline_rules.refresh(case, now, deadlines.ClockEvent(
@@ -370,7 +372,7 @@ def _apply(user: User, case: Case, action: Action, clean: dict[str, Any],
     elif action.name == "approve":
         case.closed_at = now
     elif action.name == "reopen":
-        case.closed_at = None
+        case.closed_at = case.closed_on_time = None
     elif action.name == "co_handle":
         case.co_units.append(CaseUnit(unit_id=unit.id, role="co", part=clean["part"],
                                       created_at=now))
@@ -415,7 +417,7 @@ def dissatisfied_revisit(case: Case, *, actor_id: str, now: datetime,
     review = case.status in REVIEWABLE
     data = {**data, "from": case.status, "review": review}
     if review:
-        case.status, case.closed_at = "submitted", None
+        case.status, case.closed_at, case.closed_on_time = "submitted", None, None
         case.updated_at = now
         deadline_rules.refresh(case, now, deadlines.ClockEvent("revisit_dissatisfied", now,
                                                                data))

@@ -1,10 +1,12 @@
-"""A case's standing as of a moment, read from the event log in one set-based pass.
+"""A case's standing as of a moment, from the event log, in set-based SQL.
 
 A case is closed as of `at` when its last status event up to `at` is an approval: a
 reopen, or a dissatisfied revisit that sent it back for review, unclosed it. Whether that
 approval came before the deadline the case had then is recorded on the approval event
-(`on_time`, cases.lifecycle). The log is the source of truth for every moment, `at` now
-included: `cases.status` and `closed_at` are only today's copy of it."""
+(`on_time`, cases.lifecycle). The log is the source of truth for every past moment.
+`cases.status` and `closed_on_time` are today's copy of it, kept by the lifecycle: a case
+with no status event after `at` stands at `at` as it stands today, so only the cases that
+changed since (few, for a recent `at`) are worked out from their events (`current`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from server.models import CaseEvent
+from server.models import Case, CaseEvent
 
 CLOSING = ("approved",)
 # Events that take a closed case out of "closed". A context that unclosed a case with an
@@ -51,3 +53,26 @@ def closed(st: sa.Subquery) -> sa.ColumnElement[bool]:
 
 def verdict(st: sa.Subquery) -> sa.ColumnElement[int]:
     return st.c.close_code % 4
+
+
+def later(case_ids: sa.Select, at: datetime) -> sa.Subquery:
+    """Those of `case_ids` whose status changed after `at` (index ix_case_events_kind_at)."""
+    return (sa.select(CaseEvent.case_id)
+            .where(CaseEvent.kind.in_(STATUS_KINDS), CaseEvent.at > at,
+                   CaseEvent.case_id.in_(case_ids))
+            .group_by(CaseEvent.case_id).subquery("later"))
+
+
+def current(case_ids: sa.Select, at: datetime
+            ) -> tuple[sa.Subquery, sa.Subquery, sa.ColumnElement[bool], sa.ColumnElement[int]]:
+    """The two subqueries to outer-join to `cases` (each on `case_id`) and, over them,
+    SQL for "closed as of `at`" and for the closing approval's verdict: today's columns
+    for a case that has not changed since `at`, its events up to `at` for one that has."""
+    changed = later(case_ids, at)
+    st = standing(sa.select(changed.c.case_id), at)
+    same = changed.c.case_id.is_(None)
+    is_closed = sa.or_(sa.and_(same, Case.status == "closed"),
+                       sa.and_(~same, closed(st)))
+    today = sa.case((Case.closed_on_time.is_(True), ON_TIME),
+                    (Case.closed_on_time.is_(False), LATE), else_=NO_DEADLINE)
+    return changed, st, is_closed, sa.case((same, today), else_=verdict(st))

@@ -68,42 +68,51 @@ def _count(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
     return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
 
 
-def _case_parts(where: list[sa.ColumnElement[bool]], at: datetime) -> dict[str, int]:
-    """Received, closed, closed on time, closed with a deadline, closed and revisited."""
-    ids = sa.select(Case.id).where(*where)
-    st = asof.standing(ids, at)
-    reached = (sa.select(Revisit.case_id).where(
-        Revisit.outcome == "reached", Revisit.received_at <= at, Revisit.case_id.in_(ids))
-        .group_by(Revisit.case_id).subquery("reached"))
-    closed = asof.closed(st)
+def _closure_parts(where: list[sa.ColumnElement[bool]], at: datetime) -> dict[str, int]:
+    """Received, closed, closed on time, closed with a deadline (one pass over the
+    period's cases; the events only of those that changed after `at`)."""
+    changed, st, closed, verdict = asof.current(sa.select(Case.id).where(*where), at)
     row = db.session.execute(
         sa.select(sa.func.count().label("received"),
                   _count(closed).label("closed"),
-                  _count(sa.and_(closed, asof.verdict(st) == asof.ON_TIME)).label("on_time"),
-                  _count(sa.and_(closed, asof.verdict(st) != asof.NO_DEADLINE))
-                  .label("with_deadline"),
-                  _count(sa.and_(closed, reached.c.case_id.is_not(None))).label("revisited"))
-        .select_from(Case).outerjoin(st, st.c.case_id == Case.id)
+                  _count(sa.and_(closed, verdict == asof.ON_TIME)).label("on_time"),
+                  _count(sa.and_(closed, verdict != asof.NO_DEADLINE)).label("with_deadline"))
+        .select_from(Case).outerjoin(changed, changed.c.case_id == Case.id)
+        .outerjoin(st, st.c.case_id == Case.id).where(*where)).one()
+    return {k: int(v) for k, v in row._mapping.items()}
+
+
+def _revisit_parts(where: list[sa.ColumnElement[bool]], at: datetime) -> dict[str, int]:
+    """Closed, and closed with a revisit that reached someone by `at` (each case's first
+    such revisit, from ix_revisits_reached)."""
+    changed, st, closed, _ = asof.current(sa.select(Case.id).where(*where), at)
+    reached = (sa.select(Revisit.case_id, sa.func.min(Revisit.received_at).label("first"))
+               .where(Revisit.outcome == "reached").group_by(Revisit.case_id)
+               .subquery("reached"))
+    row = db.session.execute(
+        sa.select(_count(closed).label("closed"),
+                  _count(sa.and_(closed, reached.c.first <= at)).label("revisited"))
+        .select_from(Case).outerjoin(changed, changed.c.case_id == Case.id)
+        .outerjoin(st, st.c.case_id == Case.id)
         .outerjoin(reached, reached.c.case_id == Case.id).where(*where)).one()
     return {k: int(v) for k, v in row._mapping.items()}
 
 
 def _answer_parts(where: list[sa.ColumnElement[bool]], at: datetime) -> dict[str, int]:
-    """Of the latest answer per case by `at`: answered, satisfied or basically, and among
-    the spot-checked cases answered and dissatisfied."""
-    ids = sa.select(Case.id).where(*where)
+    """Of the latest answer per case by `at` (ix_revisits_answered, newest first):
+    answered, satisfied or basically, and among the spot-checked cases answered and
+    dissatisfied."""
     ranked = (sa.select(
         Revisit.case_id, Revisit.satisfaction,
         sa.func.row_number().over(partition_by=Revisit.case_id,
                                   order_by=(Revisit.received_at.desc(), Revisit.id.desc()))
         .label("n"))
-        .where(Revisit.satisfaction.is_not(None), Revisit.received_at <= at,
-               Revisit.case_id.in_(ids)).subquery("ranked"))
+        .where(Revisit.satisfaction.is_not(None), Revisit.received_at <= at)
+        .subquery("ranked"))
     sampled = (sa.select(SampleCase.case_id)
                .join(RevisitSample, RevisitSample.id == SampleCase.sample_id)
                .where(RevisitSample.created_at <= at,
-                      sa.or_(RevisitSample.voided_at.is_(None), RevisitSample.voided_at > at),
-                      SampleCase.case_id.in_(ids))
+                      sa.or_(RevisitSample.voided_at.is_(None), RevisitSample.voided_at > at))
                .group_by(SampleCase.case_id).subquery("sampled"))
     in_sample = sampled.c.case_id.is_not(None)
     row = db.session.execute(
@@ -112,8 +121,9 @@ def _answer_parts(where: list[sa.ColumnElement[bool]], at: datetime) -> dict[str
                   _count(in_sample).label("sampled_answered"),
                   _count(sa.and_(in_sample, ranked.c.satisfaction == BAD))
                   .label("sampled_dissatisfied"))
-        .select_from(ranked).outerjoin(sampled, sampled.c.case_id == ranked.c.case_id)
-        .where(ranked.c.n == 1)).one()
+        .select_from(ranked).join(Case, Case.id == ranked.c.case_id)
+        .outerjoin(sampled, sampled.c.case_id == ranked.c.case_id)
+        .where(ranked.c.n == 1, *where)).one()
     return {k: int(v) for k, v in row._mapping.items()}
 
 
@@ -127,7 +137,8 @@ def percent(numerator: int, denominator: int) -> str | None:
 
 
 def rates(where: list[sa.ColumnElement[bool]], at: datetime) -> list[dict[str, Any]]:
-    cases = _case_parts(where, at)
+    cases = _closure_parts(where, at)
+    cases.update(_revisit_parts(where, at))
     answers = _answer_parts(where, at)
     parts = {
         "closure_rate": (cases["closed"], cases["received"]),
