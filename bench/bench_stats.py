@@ -6,7 +6,8 @@ its `on_time`, sealed; a few reopened and approved again, the recent intake stil
 its revisits (reached with an answer, some unreachable) and a spot-check sample. Then
 times, in the process and as the district office that sees every case, each of the two
 statements the five rates come from (the cases' standing from the event log: closure,
-on-time and revisit rates; the latest answers: satisfaction and spot-check rates), over
+on-time and revisit rates; the latest answers: satisfaction and spot-check rates), beside
+a bare count of the same cases (the floor any statement over them pays, not judged), over
 the whole year (every case in the period) and a month, as of now and as of a past date;
 and GET /api/stats (rates and counts) over HTTP, against GET /api/me in the same run
 (gunicorn, 2 workers).
@@ -108,11 +109,12 @@ def generate(url: str, n: int, tmp: Path) -> None:
             status = {"approved": "closed", "reopened": "in_progress"}.get(
                 next((e[3] for e in reversed(evs) if e[3] in ("approved", "reopened")), ""),
                 "submitted" if any(e[3] == "submitted" for e in evs) else "in_progress")
-            closed_at = next(e[2] for e in reversed(evs) if e[3] == "approved") \
-                if status == "closed" else None
+            last = next((e for e in reversed(evs) if e[3] == "approved"), None)
+            closed_at = last[2] if status == "closed" and last else None
+            on_time = json.loads(last[5])["on_time"] if closed_at else None
             cases.append((case_id, rng.choice(CHANNELS), rng.choice(CATEGORIES),
                           "夜间噪声扰民", f"东湖路{i % 900 + 1}号", "", received,
-                          rng.choice(streets), i % 50 == 0, status, closed_at, 0,
+                          rng.choice(streets), i % 50 == 0, status, closed_at, on_time, 0,
                           datetime(1970, 1, 1, tzinfo=UTC), len(evs), office, received,
                           now))
             events += evs
@@ -128,7 +130,8 @@ def generate(url: str, n: int, tmp: Path) -> None:
                     sampled.append(case_id)
         _copy(cur, "cases", ("id", "channel", "category", "subject", "address",
                              "description", "received_at", "unit_id", "key", "status",
-                             "closed_at", "extended_days", "colour_until", "version",
+                             "closed_at", "closed_on_time", "extended_days",
+                             "colour_until", "version",
                              "created_by", "created_at", "updated_at"), cases)
         _copy(cur, "case_events", ("case_id", "seq", "at", "kind", "actor_id", "data",
                                    "version", "client_id", "prev_hash", "hash"), events)
@@ -173,7 +176,7 @@ def time_rates(url: str, tmp: Path, runs: int, me: Callable[[], float]
     from server import create_app
     from server.domain.ledgers import period, stats
     from server.extensions import db
-    from server.models import User
+    from server.models import Case, User
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench",
                       "INSTANCE_PATH": str(tmp), "STORAGE_URL": f"file://{tmp}/objects"})
@@ -193,7 +196,12 @@ def time_rates(url: str, tmp: Path, runs: int, me: Callable[[], float]
             last = today if tag.startswith("year") else first + timedelta(days=30)
             p = period.period(first, last, at, now=now)
             where = stats.case_filter(office, p, stats.narrowed(office, None, None, None))
-            for part, fn in (("closure", stats._closure_parts),
+            def floor(where: list, at: datetime) -> dict[str, int]:
+                """The cheapest statement over the same cases: a bare count."""
+                return {"received": db.session.scalar(
+                    sa.select(sa.func.count()).select_from(Case).where(*where))}
+
+            for part, fn in (("floor", floor), ("closure", stats._closure_parts),
                              ("revisits", stats._revisit_parts),
                              ("answers", stats._answer_parts)):
                 key = f"{tag}_{part}"
@@ -238,6 +246,7 @@ def main() -> int:
     parser.add_argument("--cases", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="keep the generated database")
+    parser.add_argument("--database", help="reuse this generated database (kept afterwards)")
     parser.add_argument("--quick", action="store_true",
                         help="2,000 cases, 10 runs: does it still run?")
     args = parser.parse_args()
@@ -245,13 +254,14 @@ def main() -> int:
         args.cases, args.runs = 2_000, 10
     target = "each rate statement p95 <= 100 ms (as of now and of a past date)"
     figures: dict[str, Any] = {"cases": args.cases, "runs": args.runs}
-    name = f"fieldcase_bench_{secrets.token_hex(3)}"
+    name = args.database or f"fieldcase_bench_{secrets.token_hex(3)}"
+    args.keep = args.keep or bool(args.database)
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     tmp = Path(f"/tmp/{name}")
     try:
         with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            conn.execute(sa.text("SELECT 1" if args.database else f'CREATE DATABASE "{name}"'))
     except sa.exc.OperationalError as exc:
         admin.dispose()
         emit("stats", {}, target, figures, args.quick,
@@ -261,10 +271,11 @@ def main() -> int:
     server = None
     met: dict[str, bool] = {}
     try:
-        start = time.perf_counter()
-        generate(url, args.cases, tmp)
-        print(f"stats bench: generated in {time.perf_counter() - start:.1f} s"
-              + (f", kept as {name}" if args.keep else ""))
+        if not args.database:
+            start = time.perf_counter()
+            generate(url, args.cases, tmp)
+            print(f"stats bench: generated in {time.perf_counter() - start:.1f} s"
+                  + (f", kept as {name}" if args.keep else ""))
         server, base = serve(url, f"file://{tmp}/objects", tmp)
         session = logged_in(base)
         me = timer(session, f"{base}/api/me")
@@ -282,7 +293,8 @@ def main() -> int:
             figures[f"{key}_p95_ms"], figures[f"{key}_ratio"] = ms, ms / reference
             print(f"{key:<20} p95 {ms:7.1f} ms  median {statistics.median(values):6.1f} ms  "
                   f"ratio {ms / reference:5.2f} x /api/me  (target <= 100 ms)  {seen[key]}")
-            met[f"{key} p95 <= 100 ms"] = ms <= 100
+            if not key.endswith("_floor"):  # the bare count is the machine's floor
+                met[f"{key} p95 <= 100 ms"] = ms <= 100
         ms = p95(whole)
         figures["endpoint_year_p95_ms"], figures["endpoint_year_ratio"] = ms, ms / reference
         print(f"GET /api/stats, a year (rates and counts) p95 {ms:7.1f} ms  ratio "

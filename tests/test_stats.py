@@ -290,9 +290,9 @@ def test_todays_copy_and_the_event_log_agree_on_every_day(june, as_user) -> None
             Case.received_at <= at)
         st = asof.standing(period_ids, at)
         by_log = db.session.execute(sa.select(
-            sa.func.count(), sa.func.sum(sa.case((asof.verdict(st) == asof.ON_TIME, 1),
+            sa.func.count(), sa.func.sum(sa.case((asof.verdict(st.c.last) == asof.ON_TIME, 1),
                                                  else_=0)))
-            .select_from(st).where(asof.closed(st))).one()
+            .select_from(st).where(asof.closed(st.c.last))).one()
         shown = rates(figures(api, at=at.isoformat()))
         assert (shown["closure_rate"][0], shown["on_time_rate"][0]) == (
             by_log[0], by_log[1] or 0), at

@@ -73,7 +73,7 @@ class Revisit(Base):
         # its answers newest first, read from these indexes alone.
         sa.Index("ix_revisits_reached", "case_id", "received_at",
                  postgresql_where=sa.text(REACHED), sqlite_where=sa.text(REACHED)),
-        sa.Index("ix_revisits_answered", "case_id", "received_at", "id", "satisfaction",
+        sa.Index("ix_revisits_answered", "case_id", "received_at", "satisfaction",
                  postgresql_where=sa.text(ANSWERED), sqlite_where=sa.text(ANSWERED)),
     )
 

@@ -11,8 +11,10 @@ changed since (few, for a recent `at`) are worked out from their events (`curren
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 
 from server.models import Case, CaseEvent
 
@@ -22,57 +24,62 @@ CLOSING = ("approved",)
 UNCLOSING = ("reopened", "revisit_dissatisfied")
 STATUS_KINDS = CLOSING + UNCLOSING
 
-# The approval's verdict on time, packed with its seq so one MAX per case finds the last
-# approval and its verdict together: code = seq * 4 + ON_TIME | LATE | NO_DEADLINE.
-LATE, ON_TIME, NO_DEADLINE = 0, 1, 2
+# A status event packed as seq * 4 + code, so one MAX per case finds the last one and what
+# it was: an approval on time, late or without a deadline, or an unclosing event.
+LATE, ON_TIME, NO_DEADLINE, UNCLOSED = 0, 1, 2, 3
 
 
-def _verdict() -> sa.ColumnElement[int]:
-    on_time = CaseEvent.data["on_time"].as_boolean()
-    return sa.case((on_time.is_(None), NO_DEADLINE), (on_time, ON_TIME), else_=LATE)
+def _status_events(at: datetime) -> list[sa.ColumnElement[bool]]:
+    return [CaseEvent.kind.in_(STATUS_KINDS), CaseEvent.at <= at]
 
 
 def standing(case_ids: sa.Select, at: datetime) -> sa.Subquery:
-    """Per case of `case_ids` with a status event by `at`: `close_code` (the last approval
-    as seq * 4 + verdict, null for none) and `open_seq` (the last unclosing event's seq)."""
-    is_close = CaseEvent.kind.in_(CLOSING)
-    return (sa.select(
-        CaseEvent.case_id,
-        sa.func.max(sa.case((is_close, CaseEvent.seq * 4 + _verdict()))).label("close_code"),
-        sa.func.max(sa.case((~is_close, CaseEvent.seq))).label("open_seq"))
-        .where(CaseEvent.kind.in_(STATUS_KINDS), CaseEvent.at <= at,
-               CaseEvent.case_id.in_(case_ids))
-        .group_by(CaseEvent.case_id).subquery("standing"))
+    """The event log alone: per case of `case_ids` with a status event by `at`, `last`,
+    its last one packed (seq * 4 + code)."""
+    return (sa.select(CaseEvent.case_id,
+                      sa.func.max(CaseEvent.seq * 4 + _code_of(CaseEvent)).label("last"))
+            .where(*_status_events(at), CaseEvent.case_id.in_(case_ids))
+            .group_by(CaseEvent.case_id).subquery("standing"))
 
 
-def closed(st: sa.Subquery) -> sa.ColumnElement[bool]:
-    """SQL: the last status event by `at` is an approval (its seq above any unclosing)."""
-    return sa.and_(st.c.close_code.is_not(None),
-                   sa.or_(st.c.open_seq.is_(None), st.c.close_code > st.c.open_seq * 4 + 3))
+def closed(last: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+    """SQL: the last status event by `at` is an approval."""
+    return sa.and_(last.is_not(None), last % 4 != UNCLOSED)
 
 
-def verdict(st: sa.Subquery) -> sa.ColumnElement[int]:
-    return st.c.close_code % 4
+def verdict(last: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+    return last % 4
 
 
-def later(case_ids: sa.Select, at: datetime) -> sa.Subquery:
-    """Those of `case_ids` whose status changed after `at` (index ix_case_events_kind_at)."""
-    return (sa.select(CaseEvent.case_id)
-            .where(CaseEvent.kind.in_(STATUS_KINDS), CaseEvent.at > at,
-                   CaseEvent.case_id.in_(case_ids))
-            .group_by(CaseEvent.case_id).subquery("later"))
+def changed_since(at: datetime, where: list[sa.ColumnElement[bool]]) -> sa.Subquery:
+    """The cases (of those `where` picks) whose status changed after `at`
+    (ix_case_events_kind_at), each with its last status event by `at` (an index probe per
+    case, ix_case_events_case_id_kind): few for a recent `at`."""
+    later = (sa.select(CaseEvent.case_id).join(Case, Case.id == CaseEvent.case_id)
+             .where(CaseEvent.kind.in_(STATUS_KINDS), CaseEvent.at > at, *where)
+             .group_by(CaseEvent.case_id).subquery("later"))
+    past = aliased(CaseEvent)
+    last = (sa.select(sa.func.max(past.seq * 4 + _code_of(past)))
+            .where(past.case_id == later.c.case_id, past.kind.in_(STATUS_KINDS),
+                   past.at <= at).scalar_subquery())
+    return sa.select(later.c.case_id, last.label("last")).subquery("changed")
 
 
-def current(case_ids: sa.Select, at: datetime
-            ) -> tuple[sa.Subquery, sa.Subquery, sa.ColumnElement[bool], sa.ColumnElement[int]]:
-    """The two subqueries to outer-join to `cases` (each on `case_id`) and, over them,
-    SQL for "closed as of `at`" and for the closing approval's verdict: today's columns
-    for a case that has not changed since `at`, its events up to `at` for one that has."""
-    changed = later(case_ids, at)
-    st = standing(sa.select(changed.c.case_id), at)
+def _code_of(ev: Any) -> sa.ColumnElement[int]:
+    on_time = ev.data["on_time"].as_boolean()
+    return sa.case((ev.kind.in_(UNCLOSING), UNCLOSED), (on_time.is_(None), NO_DEADLINE),
+                   (on_time, ON_TIME), else_=LATE)
+
+
+def current(at: datetime, where: list[sa.ColumnElement[bool]]
+            ) -> tuple[sa.Subquery, sa.ColumnElement[bool], sa.ColumnElement[int]]:
+    """The subquery to outer-join to `cases` on `case_id` and, over it, SQL for "closed
+    as of `at`" and for the closing approval's verdict: today's columns for a case that
+    has not changed since `at`, its last status event by `at` for one that has."""
+    changed = changed_since(at, where)
     same = changed.c.case_id.is_(None)
     is_closed = sa.or_(sa.and_(same, Case.status == "closed"),
-                       sa.and_(~same, closed(st)))
+                       sa.and_(~same, closed(changed.c.last)))
     today = sa.case((Case.closed_on_time.is_(True), ON_TIME),
                     (Case.closed_on_time.is_(False), LATE), else_=NO_DEADLINE)
-    return changed, st, is_closed, sa.case((same, today), else_=verdict(st))
+    return changed, is_closed, sa.case((same, today), else_=verdict(changed.c.last))

@@ -71,21 +71,21 @@ def _count(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
 def _closure_parts(where: list[sa.ColumnElement[bool]], at: datetime) -> dict[str, int]:
     """Received, closed, closed on time, closed with a deadline (one pass over the
     period's cases; the events only of those that changed after `at`)."""
-    changed, st, closed, verdict = asof.current(sa.select(Case.id).where(*where), at)
+    changed, closed, verdict = asof.current(at, where)
     row = db.session.execute(
         sa.select(sa.func.count().label("received"),
                   _count(closed).label("closed"),
                   _count(sa.and_(closed, verdict == asof.ON_TIME)).label("on_time"),
                   _count(sa.and_(closed, verdict != asof.NO_DEADLINE)).label("with_deadline"))
         .select_from(Case).outerjoin(changed, changed.c.case_id == Case.id)
-        .outerjoin(st, st.c.case_id == Case.id).where(*where)).one()
+        .where(*where)).one()
     return {k: int(v) for k, v in row._mapping.items()}
 
 
 def _revisit_parts(where: list[sa.ColumnElement[bool]], at: datetime) -> dict[str, int]:
     """Closed, and closed with a revisit that reached someone by `at` (each case's first
     such revisit, from ix_revisits_reached)."""
-    changed, st, closed, _ = asof.current(sa.select(Case.id).where(*where), at)
+    changed, closed, _ = asof.current(at, where)
     reached = (sa.select(Revisit.case_id, sa.func.min(Revisit.received_at).label("first"))
                .where(Revisit.outcome == "reached").group_by(Revisit.case_id)
                .subquery("reached"))
@@ -93,37 +93,46 @@ def _revisit_parts(where: list[sa.ColumnElement[bool]], at: datetime) -> dict[st
         sa.select(_count(closed).label("closed"),
                   _count(sa.and_(closed, reached.c.first <= at)).label("revisited"))
         .select_from(Case).outerjoin(changed, changed.c.case_id == Case.id)
-        .outerjoin(st, st.c.case_id == Case.id)
         .outerjoin(reached, reached.c.case_id == Case.id).where(*where)).one()
     return {k: int(v) for k, v in row._mapping.items()}
 
 
+# An answer packed with its time (whole seconds * 4 + code) so one MAX per case finds the
+# latest answer and what it was (two answers in one second: the worse one).
+ANSWER_CODES = {"satisfied": 0, "basically_satisfied": 1, "dissatisfied": 2}
+
+
+def _latest_answers(at: datetime) -> sa.Subquery:
+    """Each case's latest revisit answer by `at`, packed (ix_revisits_answered alone)."""
+    code = sa.case(*((Revisit.satisfaction == k, v) for k, v in ANSWER_CODES.items()),
+                   else_=3)
+    packed = sa.cast(sa.extract("epoch", Revisit.received_at), sa.BigInteger) * 4 + code
+    return (sa.select(Revisit.case_id, sa.func.max(packed).label("last"))
+            .where(Revisit.satisfaction.is_not(None), Revisit.received_at <= at)
+            .group_by(Revisit.case_id).subquery("latest"))
+
+
 def _answer_parts(where: list[sa.ColumnElement[bool]], at: datetime) -> dict[str, int]:
-    """Of the latest answer per case by `at` (ix_revisits_answered, newest first):
-    answered, satisfied or basically, and among the spot-checked cases answered and
-    dissatisfied."""
-    ranked = (sa.select(
-        Revisit.case_id, Revisit.satisfaction,
-        sa.func.row_number().over(partition_by=Revisit.case_id,
-                                  order_by=(Revisit.received_at.desc(), Revisit.id.desc()))
-        .label("n"))
-        .where(Revisit.satisfaction.is_not(None), Revisit.received_at <= at)
-        .subquery("ranked"))
+    """Of the latest answer per case by `at`: answered, satisfied or basically, and among
+    the spot-checked cases (a sample not voided by `at`) answered and dissatisfied."""
+    latest = _latest_answers(at)
+    answer = latest.c.last % 4
     sampled = (sa.select(SampleCase.case_id)
                .join(RevisitSample, RevisitSample.id == SampleCase.sample_id)
                .where(RevisitSample.created_at <= at,
                       sa.or_(RevisitSample.voided_at.is_(None), RevisitSample.voided_at > at))
                .group_by(SampleCase.case_id).subquery("sampled"))
     in_sample = sampled.c.case_id.is_not(None)
+    good = [ANSWER_CODES[k] for k in GOOD]
     row = db.session.execute(
         sa.select(sa.func.count().label("answered"),
-                  _count(ranked.c.satisfaction.in_(GOOD)).label("satisfied"),
+                  _count(answer.in_(good)).label("satisfied"),
                   _count(in_sample).label("sampled_answered"),
-                  _count(sa.and_(in_sample, ranked.c.satisfaction == BAD))
+                  _count(sa.and_(in_sample, answer == ANSWER_CODES[BAD]))
                   .label("sampled_dissatisfied"))
-        .select_from(ranked).join(Case, Case.id == ranked.c.case_id)
-        .outerjoin(sampled, sampled.c.case_id == ranked.c.case_id)
-        .where(ranked.c.n == 1, *where)).one()
+        .select_from(latest).join(Case, Case.id == latest.c.case_id)
+        .outerjoin(sampled, sampled.c.case_id == latest.c.case_id)
+        .where(*where)).one()
     return {k: int(v) for k, v in row._mapping.items()}
 
 

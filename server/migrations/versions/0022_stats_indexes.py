@@ -38,7 +38,7 @@ def upgrade():
     op.create_index("ix_revisits_reached", "revisits", ["case_id", "received_at"],
                     postgresql_where=sa.text(REACHED), sqlite_where=sa.text(REACHED))
     op.create_index("ix_revisits_answered", "revisits",
-                    ["case_id", "received_at", "id", "satisfaction"],
+                    ["case_id", "received_at", "satisfaction"],
                     postgresql_where=sa.text(ANSWERED), sqlite_where=sa.text(ANSWERED))
 
 
