@@ -112,25 +112,28 @@ def generate(url: str, n: int, tmp: Path) -> None:
             last = next((e for e in reversed(evs) if e[3] == "approved"), None)
             closed_at = last[2] if status == "closed" and last else None
             on_time = json.loads(last[5])["on_time"] if closed_at else None
-            cases.append((case_id, rng.choice(CHANNELS), rng.choice(CATEGORIES),
-                          "夜间噪声扰民", f"东湖路{i % 900 + 1}号", "", received,
-                          rng.choice(streets), i % 50 == 0, status, closed_at, on_time, 0,
-                          datetime(1970, 1, 1, tzinfo=UTC), len(evs), office, received,
-                          now))
-            events += evs
+            reached_at = None
             if closed_at is not None and rng.random() < 0.9:
                 when = closed_at - DAY
                 reached = rng.random() < 0.9
                 answer = rng.choices(("satisfied", "basically_satisfied", "dissatisfied"),
                                      (80, 15, 5))[0] if reached else None
+                reached_at = when if reached else None
                 revisits.append((new_id(), str(uuid.uuid4()), HASH, case_id, "phone", when,
                                  answer, answer, "reached" if reached else "unreachable",
                                  "[]", "", office, when, "[]"))
                 if rng.random() < 0.05:
                     sampled.append(case_id)
+            cases.append((case_id, rng.choice(CHANNELS), rng.choice(CATEGORIES),
+                          "夜间噪声扰民", f"东湖路{i % 900 + 1}号", "", received,
+                          rng.choice(streets), i % 50 == 0, status, closed_at, on_time,
+                          reached_at, 0, datetime(1970, 1, 1, tzinfo=UTC), len(evs), office,
+                          received, now))
+            events += evs
         _copy(cur, "cases", ("id", "channel", "category", "subject", "address",
                              "description", "received_at", "unit_id", "key", "status",
-                             "closed_at", "closed_on_time", "extended_days",
+                             "closed_at", "closed_on_time", "revisit_reached_at",
+                             "extended_days",
                              "colour_until", "version",
                              "created_by", "created_at", "updated_at"), cases)
         _copy(cur, "case_events", ("case_id", "seq", "at", "kind", "actor_id", "data",

@@ -15,6 +15,7 @@ from server.domain.accounts import auth
 from server.domain.audit import timeline
 from server.domain.cases import cases, hooks, lifecycle
 from server.domain.core.uow import transaction
+from server.domain.revisits import revisits
 from server.extensions import db
 from server.models import Case, Revisit, RevisitSample, SampleCase, User
 from tests.conftest import unit_id
@@ -63,6 +64,8 @@ def revisit(case_id: str, when: datetime, outcome: str, satisfaction: str | None
                   satisfaction=satisfaction, stated_satisfaction=satisfaction,
                   created_by=office, received_at=when.astimezone(UTC), attempts=[])
     db.session.add(row)
+    if outcome == "reached":  # what recording it does to the case (revisits.record)
+        revisits.mark_reached(case_id, when.astimezone(UTC))
     db.session.commit()
     return row.id
 
@@ -296,3 +299,19 @@ def test_todays_copy_and_the_event_log_agree_on_every_day(june, as_user) -> None
         shown = rates(figures(api, at=at.isoformat()))
         assert (shown["closure_rate"][0], shown["on_time_rate"][0]) == (
             by_log[0], by_log[1] or 0), at
+
+
+def test_a_revisit_that_reached_someone_marks_the_case_with_the_first(app, as_user,  # type: ignore[no-untyped-def]
+                                                                     make_case) -> None:
+    from tests.closure_facts import phone_revisit
+
+    case = make_case()
+    api = as_user("revisit")
+    first = api.post(f"/api/cases/{case['id']}/revisits", json=phone_revisit())
+    assert first.status_code == 201, first.get_json()
+    api.post(f"/api/cases/{case['id']}/revisits", json=phone_revisit())
+    db.session.expire_all()
+    row = db.session.get(Case, case["id"])
+    got = db.session.get(Revisit, first.get_json()["id"])
+    assert row.revisit_reached_at == got.received_at
+    assert row.version == case["version"]  # phones' versions are not moved by it

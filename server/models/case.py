@@ -93,6 +93,9 @@ class Case(Base):
     # deadline, or not closed): today's copy of the approval event's `on_time`, kept by
     # the lifecycle, so today's on-time rate reads one index. Past dates read the events.
     closed_on_time: Mapped[bool | None] = mapped_column(sa.Boolean)
+    # When a revisit first reached someone (null: none yet), kept by the revisits: the
+    # revisit rate as of any moment reads it from ix_cases_stats alone.
+    revisit_reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The deadline, derived from the rule version frozen on the case and the case's clock
     # events, stored whenever an event changes it so lists, the board and sorting run in
@@ -154,7 +157,7 @@ class Case(Base):
         # The rates and counts (ledgers.stats): the cases received in a period with all
         # they count by, read from the index alone.
         sa.Index("ix_cases_stats", "received_at", "unit_id", "status", "closed_on_time",
-                 "channel", "category", "id"),
+                 "revisit_reached_at", "channel", "category", "id"),
     )
 
 
