@@ -34,6 +34,11 @@ pwa/vendor/leaflet/%: node_modules/.installed
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
+# The tests render a paper form's PDF page to PNG (poppler's pdftoppm) and look at it.
+/usr/bin/pdftoppm:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq poppler-utils
+
 # Runtime install; re-runs when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -88,7 +93,7 @@ run-tls: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET) /usr/bin/caddy
 # The benchmarks' quick pass (small sizes, two at a time, under a minute) only shows that
 # each still runs to the end: it fails on a crashed bench, never on a missed target.
 test: $(VENV)/.installed-test $(VENV)/.installed-bench pwa/vendor/idb.js $(LEAFLET) \
-		/usr/bin/chromium /usr/bin/caddy
+		/usr/bin/chromium /usr/bin/caddy /usr/bin/pdftoppm
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	node --test pwa/tests/

@@ -35,9 +35,9 @@ ROOT = HERE.parent
 PREFIX = "BENCH "  # as bench/report.py prints it
 # In the order `make bench` runs them; the quick pass starts the longest first.
 BENCHES = ("completion", "pwa", "board", "memory", "requests", "closure_file", "intake_read",
-           "repeats", "intake", "stats")
+           "repeats", "intake", "campaigns", "ledger", "stats")
 QUICK_ORDER = ("requests", "board", "pwa", "memory", "closure_file", "completion",
-               "intake_read", "repeats", "intake", "stats")
+               "intake_read", "repeats", "intake", "campaigns", "ledger", "stats")
 TIMEOUT_S = {"full": 3600, "quick": 300}  # per bench; then SIGINT (its cleanup), then kill
 
 

@@ -20,6 +20,8 @@ const SHELL = [
   "/js/views/admin/admin.js", "/js/views/admin/qeditor.js", "/js/views/admin/platforms.js",
   "/js/leaders.js", "/js/views/caseleaders.js",
   "/js/importing.js", "/js/views/office/import.js",
+  "/js/campaigns.js", "/js/views/office/campaigns.js", "/js/views/field/recheck.js",
+  "/js/views/caseplans.js",
   "/icons/icon-192.png", "/icons/icon-512.png", "/icons/icon-maskable-512.png",
   "/icons/apple-touch-icon.png",
 ];

@@ -4,7 +4,7 @@ import { api, probe } from "./api.js";
 import { db } from "./db.js";
 import { getLang, setLang, t } from "./i18n.js";
 import * as outbox from "./outbox.js";
-import { cachedVocab, isAdmin, isManager, isOffice, loadQuestionnaires, loadSession, loadStandards, loadVocab, saveSession, state, warnIfStorageLow } from "./state.js";
+import { cachedVocab, isAdmin, isField, isManager, isOffice, loadQuestionnaires, loadSession, loadStandards, loadVocab, saveSession, state, warnIfStorageLow } from "./state.js";
 import { go, setRouter } from "./nav.js";
 import { html } from "./ui.js";
 import { renderAdmin } from "./views/admin/admin.js";
@@ -31,6 +31,8 @@ import { renderRepeat, renderRepeats } from "./views/office/repeats.js";
 import { isLeader } from "./leaders.js";
 
 // Campaigns screens' imports (below this line)
+import { renderCampaign, renderCampaigns } from "./views/office/campaigns.js";
+import { preloadRechecks, renderRecheck, renderRechecks } from "./views/field/recheck.js";
 
 // Hard cases screens' imports (below this line)
 
@@ -64,6 +66,10 @@ const ROUTES = [
   // Leaders routes (below this line)
 
   // Campaigns routes (below this line)
+  [/^#\/campaigns$/, renderCampaigns, "campaigns"],
+  [/^#\/campaigns\/([\w-]+)$/, renderCampaign, "titleCampaign"],
+  [/^#\/rechecks$/, renderRechecks, "rechecks"],
+  [/^#\/recheck\/([\w-]+)$/, renderRecheck, "titleRecheck"],
 
   // Hard cases routes (below this line)
 
@@ -133,6 +139,8 @@ function renderNav() {
       <a href="#/samples" class="office-link">${t("samples")}</a>
       <a href="#/import" class="office-link">${t("importCases")}</a>` : ""}
     ${/* Campaigns nav (below this line) */ ""}
+    ${isManager() ? html`<a href="#/campaigns" class="office-link">${t("campaignsNav")}</a>` : ""}
+    ${!office && isField() ? html`<a href="#/rechecks" id="nav-rechecks">${t("rechecksNav")}</a>` : ""}
     ${/* Rates and ledgers nav (below this line) */ ""}
     ${isLeader() ? html`<a href="#/cases?leader=me" id="nav-held">${t("heldCases")}</a>` : ""}
     ${isLeader() ? "" : html`<a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>`}
@@ -238,7 +246,7 @@ async function start() {
     loadStandards();
     // The office's links follow the server's role sets; the revisit team's questionnaires
     // are kept on the phone for surveys with no signal.
-    loadVocab().then(() => { renderNav(); loadQuestionnaires(); });
+    loadVocab().then(() => { renderNav(); loadQuestionnaires(); preloadRechecks(); });
   }
   await route();
   outbox.startTriggers();

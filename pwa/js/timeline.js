@@ -107,6 +107,13 @@ export const BY_KIND = {
   },
   repeat_link_confirmed: { count: ["tl.repeatCount", count], was: ["tl.linkWas", ownList("repeatLink.")] },
   repeat_link_undone: { count: ["tl.repeatCount", count], was: ["tl.linkWas", ownList("repeatLink.")] },
+  recheck_recorded: {
+    campaign: ["tl.campaign", text], check_unit: ["tl.checkUnit", text], rebound: ["tl.rebound", yesNo],
+    new_problem: ["tl.newProblem", text], findings: ["tl.findings", text],
+  },
+  plan_set: {
+    measures: ["tl.measures", text], acceptance_unit: ["tl.acceptanceUnit", text], due_on: ["tl.planDue", text],
+  },
 };
 
 // The event's data as "label: value" parts, a kind's own keys first, then in FIELDS' order.

@@ -2,6 +2,7 @@
 
 from server.models.audit import AuditCheckpoint, AuditEntry
 from server.models.base import Base
+from server.models.campaign import Campaign, RecheckTask, RectificationPlan
 from server.models.case import Case, CaseUnit, case_assignees
 from server.models.deadline import CalendarDay, CalendarYear, DeadlineRule
 from server.models.evidence import Evidence
@@ -22,6 +23,7 @@ __all__ = [
     "Base",
     "CalendarDay",
     "CalendarYear",
+    "Campaign",
     "Case",
     "CaseEvent",
     "CaseUnit",
@@ -35,6 +37,8 @@ __all__ = [
     "Measurement",
     "Notification",
     "Questionnaire",
+    "RecheckTask",
+    "RectificationPlan",
     "RepeatLink",
     "RepeatSubject",
     "Respondent",

@@ -74,6 +74,13 @@ SAMPLES: dict[str, dict[str, Any]] = {
                       "matched_by": ["address", "phone"]},
     "repeat_link_confirmed": {"subject_id": ID, "count": 3, "was": "auto"},
     "repeat_link_undone": {"subject_id": ID, "count": 2, "was": "confirmed"},
+    "recheck_recorded": {"campaign_id": ID, "campaign": "2026年信访件回头看", "task_id": ID,
+                         "visit_id": ID, "rebound": True, "new_problem": "新增油烟扰民",
+                         "findings": "夜间仍有音响声", "check_unit": "西城街道",
+                         "device_time": AT, "done_at": AT, "received_at": AT + timedelta(hours=2)},
+    "plan_set": {"plan_id": ID, "task_id": ID, "due_on": "2026-12-20", "acceptance_unit_id": ID,
+                 "acceptance_unit": "区生态环境局", "measures": "加装隔音设施"},
+    "plan_accepted": {"plan_id": ID, "note": "整改到位，同意验收"},
 }
 
 # What each kind must say (a label with its value's name), in both languages.
@@ -94,7 +101,10 @@ EXPECTED = {
            "complainant_informed": ["答复方式: 短信答复", "答复时间:"],
            "repeat_linked": ["累计投诉: 3", "列入重复投诉清单: 是",
                              "关联依据: 地址相同、同一来电号码"],
-           "repeat_link_undone": ["原关联状态: 已确认"]},
+           "repeat_link_undone": ["原关联状态: 已确认"],
+           "recheck_recorded": ["回头看: 2026年信访件回头看", "问题反弹: 是",
+                                "新发现问题: 新增油烟扰民", "核查单位: 西城街道"],
+           "plan_set": ["完成时限: 2026-12-20", "验收单位: 区生态环境局"]},
     "en": {"received": ["Received:", "Channel:", "Deadline rule: 1+3+5+7 version 1"],
            "submitted": ["Status before: In progress", "Verdict: Substantiated"],
            "evidence_stored": ["Flags: No GPS in photo, Far from the case"],
@@ -105,7 +115,8 @@ EXPECTED = {
            "visit_recorded": ["Kind: Night check"],
            "escalated": ["Milestone:"],
            "complainant_informed": ["How: By SMS", "Told at:"],
-           "repeat_linked": ["Linked by: same address, same caller's number"]},
+           "repeat_linked": ["Linked by: same address, same caller's number"],
+           "recheck_recorded": ["Rebound: Yes", "Checking unit: 西城街道"]},
 }
 RAW = re.compile(r"\b[a-z]+_[a-z_]+\b|\bevent\.|\b(true|false|null|undefined|NaN)\b")
 # In Chinese, no English word but names (SHA-256, GPS, KB): a key or a value untranslated.

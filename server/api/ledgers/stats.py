@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from server.api.blueprint import Blueprint
-from server.api.ledgers.schemas import StatsQuerySchema, StatsSchema
+from server.api.ledgers.stats_schemas import StatsQuerySchema, StatsSchema
 from server.api.security import current_user, load_user
 from server.domain.core import runtime
-from server.domain.ledgers import period, stats
+from server.domain.ledgers import ledger_period, period, stats
 from server.models.base import utcnow
 
 blp = Blueprint("stats", __name__, url_prefix="/api",
@@ -24,7 +24,7 @@ def stats_report(args: dict):  # type: ignore[no-untyped-def]
     `report.forbidden` otherwise); 422 `report.period_too_long`, `report.bad_period`,
     `report.at_before_period`, `report.bad_date`; 404 `unit.not_found`."""
     user = current_user()
-    stats.require_reader(user)
+    ledger_period.require_reader(user)  # the ledgers' rule: office roles and leaders
     asked = period.period(args["first"], args["last"], args["at"], now=utcnow())
     where = stats.narrowed(user, args["unit_id"], args["channel"], args["category"])
     return stats.report(user, asked, where, args["bucket"],

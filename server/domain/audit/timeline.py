@@ -38,6 +38,8 @@ KINDS: tuple[str, ...] = (
     "flag_acknowledged", "sealed",
     # repeat complaints
     "repeat_linked", "repeat_link_confirmed", "repeat_link_undone",
+    # look-back campaigns: a re-check, a rectification plan (a clock event) and its acceptance
+    "recheck_recorded", "plan_set", "plan_accepted",
 )
 
 

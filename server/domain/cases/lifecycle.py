@@ -449,6 +449,31 @@ def _notify_dissatisfied(case: Case, revisit_id: str | None, seq: int,
     webhooks.enqueue([(note.id, case.id)], now, webhooks.active_hooks())
 
 
+# ---- a reopen a higher context's rule decides --------------------------------------------
+def reopen_for(case: Case, *, actor_id: str, now: datetime, data: dict[str, Any]) -> None:
+    """A helper of a higher context's command (no commit): the reopen action's semantics
+    (in progress again, closed_at cleared, the clock restarted, one versioned update, its
+    `reopened` event and audit entry) when a rule, not the user's role, decides it (a
+    look-back's rebound, found by a cross-check unit). `data` says why (reason...).
+    The caller holds the case's row lock and has checked who may ask."""
+    action = ACTIONS["reopen"]
+    if case.status not in action.sources:
+        raise Conflict("case.action_not_allowed",
+                       f"A case that is {case.status} cannot be reopened.",
+                       extra={"case_status": case.status})
+    data = {"action": action.name, "from": case.status, **data}
+    case.status, case.closed_at, case.updated_at = action.target, None, now
+    deadline_rules.refresh(case, now, deadlines.ClockEvent(action.event, now, data))
+    try:
+        db.session.flush()
+    except StaleDataError as exc:
+        raise Conflict("case.version_conflict",
+                       "Someone changed this case at the same time; retry.") from exc
+    timeline.append(case, action.event, actor_id=actor_id, at=now, data=data)
+    audit.append(f"case.{action.event}", "case", case.id, actor_id=actor_id,
+                 data={"status": case.status, **data})
+
+
 # ---- the rule other commands share ------------------------------------------------------
 def require_open(case: Case, what: str) -> None:
     """Visits and evidence go to open cases only; a closed one must be reopened first."""

@@ -41,7 +41,9 @@ OPEN_STATUSES = CASE_STATUSES[:-1]
 VERDICTS = ("true", "partly_true", "not_true")
 
 VISIT_KINDS = ("site_check", "night_check", "monitoring", "coordination_meeting",
-               "joint_enforcement")
+               "joint_enforcement", "recheck")
+# A look-back's re-check (回头看核查) is recorded through its task, never as a plain visit.
+RECORDED_VISIT_KINDS = tuple(k for k in VISIT_KINDS if k != "recheck")
 
 PARTNERS = ("police", "culture_market", "community", "property_manager",
             "street_office", "environment_bureau", "urban_management")

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from server.domain.core import runtime
 from server.domain.core.errors import Invalid
+from server.domain.ledgers import ledger_period
 
 ONE_US = timedelta(microseconds=1)
 
@@ -54,26 +55,19 @@ def parse_at(raw: str | None, tz: ZoneInfo, now: datetime) -> datetime:
 
 def period(first: date | None, last: date | None, at: str | None, *,
            now: datetime) -> Period:
-    """The period checked against REPORT_MAX_DAYS. No dates: this month so far."""
+    """The period, checked as every report's is (ledger_period.period: 422
+    `report.bad_period`, `report.period_too_long`), and the moment. No dates: this month
+    so far."""
     tz = local_tz()
     today = now.astimezone(tz).date()
     last = last or (today if first is None or first <= today else first)
     first = first or last.replace(day=1)
-    if first > last:
-        raise Invalid("report.bad_period", "The period's first day is after its last.",
-                      errors={"from": ["Not after `to`."]})
-    limit = int(runtime.setting("REPORT_MAX_DAYS"))
-    days = (last - first).days + 1
-    if days > limit:
-        raise Invalid("report.period_too_long",
-                      f"A report covers at most {limit} days; this period has {days}.",
-                      errors={"to": [f"At most {limit} days after `from`."]},
-                      params={"max_days": limit, "days": days})
-    start = midnight(first, tz)
+    checked = ledger_period.period(first, last)  # every report's rule: order, REPORT_MAX_DAYS
+    start = checked.start
     moment = parse_at(at, tz, now)
     if moment < start:
         raise Invalid("report.at_before_period",
                       "The figures cannot be as of a moment before the period begins.",
                       errors={"at": ["Not before `from`."]})
     return Period(first=first, last=last, start=start,
-                  end=midnight(last + timedelta(days=1), tz), at=moment, tz=tz)
+                  end=checked.end, at=moment, tz=tz)

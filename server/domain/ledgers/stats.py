@@ -14,10 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain.accounts import roles, scope
+from server.domain.accounts import scope
 from server.domain.core import labels
 from server.domain.core.errors import NotFound
-from server.domain.ledgers import asof
+from server.domain.ledgers import asof, ledger_period
 from server.domain.ledgers.definitions import BUCKETS, RATES
 from server.domain.ledgers.period import Period
 from server.extensions import db
@@ -32,11 +32,6 @@ class Scope:
     unit: Unit | None = None
     channel: str | None = None
     category: str | None = None
-
-
-def require_reader(user: User) -> None:
-    roles.require_role(user, roles.REPORT_ROLES, "report.forbidden",
-                       "Rates and ledgers are for the office and leaders.")
 
 
 def narrowed(user: User, unit_id: str | None, channel: str | None,
@@ -226,7 +221,7 @@ def counts(where: list[sa.ColumnElement[bool]], p: Period, bucket: str) -> dict[
 # ---- the report ------------------------------------------------------------------------
 def report(user: User, p: Period, s: Scope, bucket: str, max_days: int) -> dict[str, Any]:
     """GET /api/stats: the rates with their definitions and the counts, as of `p.at`."""
-    require_reader(user)
+    ledger_period.require_reader(user)
     if bucket not in BUCKETS:
         bucket = "week"
     where = case_filter(user, p, s)

@@ -2,8 +2,8 @@
 approval's on-time verdict and of when a revisit first reached someone, and an index of
 what the rates count by; the status events by kind and time; revisits with an answer
 
-Revision ID: 0022_stats_indexes
-Revises: 0021
+Revision ID: 0023_stats_indexes
+Revises: 0022
 Create Date: 2026-12-05 09:00:00
 
 `closed_on_time` is filled for the cases closed now from their last approval event: an
@@ -14,8 +14,8 @@ revisits that reached someone.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022_stats_indexes"
-down_revision = "0021"
+revision = "0023_stats_indexes"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
