@@ -462,7 +462,8 @@ def reopen_for(case: Case, *, actor_id: str, now: datetime, data: dict[str, Any]
                        f"A case that is {case.status} cannot be reopened.",
                        extra={"case_status": case.status})
     data = {"action": action.name, "from": case.status, **data}
-    case.status, case.closed_at, case.updated_at = action.target, None, now
+    case.status, case.closed_at, case.closed_on_time = action.target, None, None
+    case.updated_at = now
     deadline_rules.refresh(case, now, deadlines.ClockEvent(action.event, now, data))
     try:
         db.session.flush()
