@@ -18,6 +18,7 @@ from server.api.intake import imports
 from server.api.intake import push as intake_push
 from server.api.intake import tokens as intake_tokens
 from server.api.ledgers import reports as ledger_reports
+from server.api.ledgers import stats as ledger_stats
 from server.api.problems import FieldcaseApi, register_error_handlers
 from server.api.remediation import campaigns as remediation_campaigns
 from server.api.remediation import hardcases
@@ -52,7 +53,7 @@ def register_api(app: Flask) -> FieldcaseApi:
     for module in (health, session, cases, visits, evidence, standards, lifecycle, revisits,
                    revisit_exports, closure, verify, admin, leaders, repeats, imports,
                    intake_push, intake_tokens, remediation_campaigns, hardcases,
-                   ledger_reports):
+                   ledger_reports, ledger_stats):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))
