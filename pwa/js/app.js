@@ -35,6 +35,7 @@ import { isLeader } from "./leaders.js";
 // Hard cases screens' imports (below this line)
 
 // Rates and ledgers screens' imports (below this line)
+import { mayReadStats, renderStats } from "./views/office/stats.js";
 
 // Each screen with the key of its title (the document title names the screen).
 const ROUTES = [
@@ -68,6 +69,7 @@ const ROUTES = [
   // Hard cases routes (below this line)
 
   // Rates and ledgers routes (below this line)
+  [/^#\/stats$/, renderStats, "statsTitle"],
 ];
 
 let cleanup = null;
@@ -134,6 +136,7 @@ function renderNav() {
       <a href="#/import" class="office-link">${t("importCases")}</a>` : ""}
     ${/* Campaigns nav (below this line) */ ""}
     ${/* Rates and ledgers nav (below this line) */ ""}
+    ${mayReadStats() ? html`<a href="#/stats" class="office-link" id="nav-stats">${t("statsNav")}</a>` : ""}
     ${isLeader() ? html`<a href="#/cases?leader=me" id="nav-held">${t("heldCases")}</a>` : ""}
     ${isLeader() ? "" : html`<a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>`}
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}
