@@ -228,6 +228,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "REPEAT_WINDOW_DAYS": _int(env, "REPEAT_WINDOW_DAYS", 90),
         "REPEAT_LIST_AT": _int(env, "REPEAT_LIST_AT", 3),
         "LOCAL_TIMEZONE": env.get("LOCAL_TIMEZONE") or "Asia/Shanghai",
+        # The longest period (days, both ends included) a report covers: rates, counts and
+        # ledgers over more are refused (422 `report.period_too_long`).
+        "REPORT_MAX_DAYS": _int(env, "REPORT_MAX_DAYS", 366),
         # The issuing office printed at the head of closure files (e.g. 某市生态环境局);
         # unset: the top unit above the case's unit.
         "OFFICE_NAME": env.get("OFFICE_NAME") or "",

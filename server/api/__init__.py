@@ -17,6 +17,7 @@ from server.api.fieldwork import evidence, standards, visits
 from server.api.intake import imports
 from server.api.intake import push as intake_push
 from server.api.intake import tokens as intake_tokens
+from server.api.ledgers import stats as ledger_stats
 from server.api.problems import FieldcaseApi, register_error_handlers
 from server.api.repeats import repeats
 from server.api.revisits import exports as revisit_exports
@@ -48,7 +49,7 @@ def register_api(app: Flask) -> FieldcaseApi:
                        "once. No session cookie and no CSRF token here."})
     for module in (health, session, cases, visits, evidence, standards, lifecycle, revisits,
                    revisit_exports, closure, verify, admin, leaders, repeats, imports,
-                   intake_push, intake_tokens):
+                   intake_push, intake_tokens, ledger_stats):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))

@@ -25,6 +25,9 @@ LEADER_ROLES = ("leader",)
 INSTRUCTION_ROLES = ("leader", "reviewer", "admin")
 # Who may see a complainant's contact (to call them back), with a logged reason.
 REVEAL_ROLES = ("revisit", "reviewer", "admin")
+# Who reads the rates, counts and ledgers (报表): the office and leaders, each over the
+# cases they see. Inspectors and the revisit team do not: the figures judge units' work.
+REPORT_ROLES = ("reviewer", "admin", "leader")
 # Who records revisits (calls, door-to-door surveys) and files their photos and recordings.
 REVISIT_ROLES = ("revisit", "reviewer", "admin")
 # Who reads residents' answers to revisits (questionnaire answers, revisit notes) and

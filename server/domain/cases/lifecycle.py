@@ -168,8 +168,9 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
     record_seal = hooks.approval_seal(case, user, now=now, note=clean.get("note")) \
         if action.name == "approve" else None
     # The deadline the action was done under (before it moves); the field's own actions
-    # (start, submit) are the handling that is on time or late.
-    due = case.due_at if action.roles == FIELD else None
+    # (start, submit) are the handling that is on time or late, and the approval is the
+    # closure that is (the on-time rate reads it from the event, for any past date).
+    due = case.due_at if action.roles == FIELD or action.name == "approve" else None
     data = {"action": action.name, **_apply(user, case, action, clean, now),
             **_done_when(phone or {}, now, due)}
     if action.target:
