@@ -305,7 +305,7 @@ const STRINGS = {
     // Rates, charts and ledgers (keys below this line)
     statsNav: "统计报表", statsTitle: "办结率与统计", statsForbidden: "只有办公室人员和领导可以查看统计。",
     statsFrom: "受理日期从", statsTo: "至", statsAt: "截至", statsAtHint: "留空为此刻；填日期则按当天24:00的状态重算",
-    statsBucket: "时段", "statsBucket.week": "按周", "statsBucket.month": "按月", statsApply: "统计",
+    statsBucket: "时段", "statsBucket.day": "按日", "statsBucket.week": "按周", "statsBucket.month": "按月", statsApply: "统计",
     statsAsOf: "截至 {at}", statsPeriodLine: "受理时间 {from} 至 {to}", statsRates: "比率", statsCounts: "案件数量",
     statsDefinition: "口径", statsNumerator: "分子", statsDenominator: "分母", statsNoDenominator: "分母为 0，不计算比率",
     countsByCategory: "按类别", countsByChannel: "按来源", countsByUnit: "按责任单位", countsByPeriod: "按受理时段",
@@ -638,7 +638,7 @@ const STRINGS = {
     // Rates, charts and ledgers (keys below this line)
     statsNav: "Rates & ledgers", statsTitle: "Rates and counts", statsForbidden: "Only office staff and leaders can see the rates.",
     statsFrom: "Received from", statsTo: "to", statsAt: "As of", statsAtHint: "Empty: now; a date: as things stood at the end of that day",
-    statsBucket: "Periods", "statsBucket.week": "By week", "statsBucket.month": "By month", statsApply: "Show",
+    statsBucket: "Periods", "statsBucket.day": "By day", "statsBucket.week": "By week", "statsBucket.month": "By month", statsApply: "Show",
     statsAsOf: "As of {at}", statsPeriodLine: "Received {from} to {to}", statsRates: "Rates", statsCounts: "Case counts",
     statsDefinition: "Definition", statsNumerator: "Numerator", statsDenominator: "Denominator", statsNoDenominator: "The denominator is 0: no rate",
     countsByCategory: "By category", countsByChannel: "By channel", countsByUnit: "By unit", countsByPeriod: "By period received",

@@ -4,7 +4,7 @@
 
 const FILTERS = ["from", "to", "at", "unit_id", "channel", "category", "bucket"];
 export const COUNT_GROUPS = ["by_category", "by_channel", "by_unit", "by_period"];
-export const BUCKETS = ["week", "month"];
+export const BUCKETS = ["day", "week", "month"];
 const MS_DAY = 86400000;
 
 // A date (YYYY-MM-DD) as the offices' clock reads it (Asia/Shanghai), whatever the phone's

@@ -18,7 +18,7 @@ const TITLES = { by_category: "countsByCategory", by_channel: "countsByChannel",
 
 // Who reads the rates: the server's role set when it names one, else the office and leaders.
 export function mayReadStats() {
-  const set = state.vocab?.role_sets?.stats;
+  const set = state.vocab?.role_sets?.report;
   if (set) return set.includes(state.session?.user?.role);
   return isManager() || isLeader();
 }
@@ -140,6 +140,7 @@ async function drawAll(root, series, charts) {
     canvas.parentElement.style.height = `${chartHeight(s, horizontal)}px`;
     charts.push(drawChart(Chart, canvas, chartConfig(s, { colours, title: t(TITLES[s.group]), horizontal }), colours.font));
   }
+  root.dataset.drawn = String(charts.length);  // for tests: the charts are on their canvases
 }
 
 export async function renderStats(view) {
