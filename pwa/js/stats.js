@@ -113,7 +113,7 @@ export function chartConfig(series, { colours, title, horizontal = false }) {
   const line = series.group === "by_period";
   const c = { accent: "#4fa3ff", text: "#e8eaed", muted: "#9aa3ad", grid: "#2a3038", ...colours };
   const axis = {
-    ticks: { color: c.muted, precision: 0, autoSkip: true, maxRotation: 0 },
+    ticks: { color: c.muted, precision: 0, autoSkip: true, maxRotation: 0, font: { size: 13 } },
     grid: { color: c.grid },
     border: { color: c.grid },
   };
@@ -124,7 +124,7 @@ export function chartConfig(series, { colours, title, horizontal = false }) {
       datasets: [{
         label: title,
         data: series.values,
-        backgroundColor: line ? c.accent : `${c.accent}`,
+        backgroundColor: c.accent,
         borderColor: c.accent,
         borderWidth: line ? 2 : 0,
         pointRadius: line ? 3 : undefined,
@@ -139,7 +139,6 @@ export function chartConfig(series, { colours, title, horizontal = false }) {
       maintainAspectRatio: false,
       animation: false,
       color: c.text,
-      font: { size: 13 },
       plugins: {
         legend: { display: false },
         title: { display: false },

@@ -155,7 +155,7 @@ export async function renderStats(view) {
   view.innerHTML = html`<section class="stats" id="stats">
     <h1>${t("statsTitle")}</h1>
     <details class="filters-box stats-filters-box" ${globalThis.innerWidth >= 700 ? "open" : ""}>
-      <summary>${t("filters")} <span class="muted small">${fill(t("statsPeriodLine"), { from: f.from, to: f.to })}${f.at ? ` · ${fill(t("statsAsOf"), { at: f.at })}` : ""}</span></summary>
+      <summary>${t("filters")}</summary>
       ${filtersForm(f, v, units)}</details>
     <div id="stats-body" aria-live="polite"><p class="muted">${t("loading")}</p></div>
     ${ledgersSection(f)}
@@ -173,6 +173,7 @@ export async function renderStats(view) {
     answer = await api("GET", `/api/stats?${statsQuery(f)}`);
   } catch (error) {
     out.innerHTML = html`<p class="error" role="alert" id="stats-error">${errorText(error)}</p>`;
+    view.querySelector(".stats-filters-box").open = true;  // the dates to mend, in sight
     return clear;
   }
   if (!view.isConnected) return clear;
