@@ -312,7 +312,7 @@ const STRINGS = {
     statsDataTable: "数据表", statsName: "名称", statsPeriodCol: "时段", statsDates: "日期", statsCount: "件数",
     statsNoData: "该时段没有案件", statsSeeTable: "图表的数字见下方数据表",
     statsChartFailed: "图表未能加载，数字见下方数据表",
-    ledgersTitle: "报表下载", ledgersHint: "按上面选定的受理时段和单位生成（反复投诉清单为当前清单）。",
+    ledgersTitle: "报表下载", ledgersHint: "按上面选定的受理时段、单位（台账还按来源和类别）生成；反复投诉清单为当前清单。",
     ledgerXlsx: "案件台账（XLSX，四色）", ledgerCsv: "案件台账（CSV）", repeatsXlsx: "反复投诉清单（XLSX）",
     revisitsXlsx: "回访台账（XLSX）",
 
@@ -645,7 +645,7 @@ const STRINGS = {
     statsDataTable: "Data table", statsName: "Name", statsPeriodCol: "Period", statsDates: "Dates", statsCount: "Cases",
     statsNoData: "No cases in this period", statsSeeTable: "The chart's numbers are in the data table below",
     statsChartFailed: "The chart could not be loaded: the numbers are in the data table below",
-    ledgersTitle: "Ledgers", ledgersHint: "For the period received and the unit chosen above (the repeat list as it stands now).",
+    ledgersTitle: "Ledgers", ledgersHint: "For the period received and the unit chosen above (the case ledger also by channel and category); the repeat list as it stands now.",
     ledgerXlsx: "Case ledger (XLSX, four colours)", ledgerCsv: "Case ledger (CSV)", repeatsXlsx: "Repeat-complaint list (XLSX)",
     revisitsXlsx: "Revisit ledger (XLSX)",
 
@@ -767,9 +767,9 @@ export function has(key) {
 
 // The names the server serves (GET /api/vocab `labels`: {group: {value: {zh, en}}}) for
 // categories, channels, statuses, verdicts, satisfaction and revisit methods: the app
-// keeps no copy of those. A revisit method is "method.<value>" here, as a channel is
-// also called "phone".
-const PREFIX = { revisit_methods: "method." };
+// keeps no copy of those. A revisit method is "method.<value>" here, and a feedback
+// method "feedback.<value>", as channels are also called "phone", "letter" and "online".
+const PREFIX = { revisit_methods: "method.", feedback_methods: "feedback." };
 let served = {};
 
 export function setLabels(labels) {

@@ -45,16 +45,19 @@ export function statsQuery(filters) {
   return params.toString();
 }
 
-// The ledgers' downloads for the same period and unit (the repeat list has no period: it
-// is the list as it stands).
+// The ledgers' downloads for the same period and unit; the case ledger also narrows by
+// channel and category, the revisit ledger does not; the repeat list has no period (it is
+// the list as it stands).
 export function ledgerLinks(filters) {
-  const period = statsQuery({ from: filters?.from, to: filters?.to, unit_id: filters?.unit_id });
-  const withPeriod = (path) => (period ? `${path}?${period}` : path);
+  const f = filters || {};
+  const withQuery = (path, query) => (query ? `${path}?${query}` : path);
+  const cases = statsQuery({ from: f.from, to: f.to, unit_id: f.unit_id, channel: f.channel, category: f.category });
+  const period = statsQuery({ from: f.from, to: f.to, unit_id: f.unit_id });
   return [
-    { key: "ledgerXlsx", href: withPeriod("/api/reports/ledger.xlsx"), kind: "xlsx" },
-    { key: "ledgerCsv", href: withPeriod("/api/reports/ledger.csv"), kind: "csv" },
+    { key: "ledgerXlsx", href: withQuery("/api/reports/ledger.xlsx", cases), kind: "xlsx" },
+    { key: "ledgerCsv", href: withQuery("/api/reports/ledger.csv", cases), kind: "csv" },
     { key: "repeatsXlsx", href: "/api/reports/repeats.xlsx", kind: "xlsx" },
-    { key: "revisitsXlsx", href: withPeriod("/api/reports/revisits.xlsx"), kind: "xlsx" },
+    { key: "revisitsXlsx", href: withQuery("/api/reports/revisits.xlsx", period), kind: "xlsx" },
   ];
 }
 

@@ -3,6 +3,7 @@
 // the query and ledger links for the chosen period, and Chart.js's configuration in the
 // theme's colours.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
 import { chartConfig, chartHeight, chartSummary, countSeries, defaultFilters, ledgerLinks,
@@ -80,12 +81,12 @@ test("periods stay in time order, named as weeks or months", () => {
   assert.equal(periodLabel({ key: "2026-06" }, "en"), "2026-06");
 });
 
-test("the query keeps only chosen filters; the ledger links carry the period and unit", () => {
+test("the query keeps only chosen filters; the ledger links carry the period, unit (and case filters)", () => {
   const f = { from: "2026-04-01", to: "2026-06-30", at: "", unit_id: "u1", channel: "", category: "odour", bucket: "week" };
   assert.equal(statsQuery(f), "from=2026-04-01&to=2026-06-30&unit_id=u1&category=odour&bucket=week");
   const links = Object.fromEntries(ledgerLinks(f).map((l) => [l.key, l.href]));
-  assert.equal(links.ledgerXlsx, "/api/reports/ledger.xlsx?from=2026-04-01&to=2026-06-30&unit_id=u1");
-  assert.equal(links.ledgerCsv, "/api/reports/ledger.csv?from=2026-04-01&to=2026-06-30&unit_id=u1");
+  assert.equal(links.ledgerXlsx, "/api/reports/ledger.xlsx?from=2026-04-01&to=2026-06-30&unit_id=u1&category=odour");
+  assert.equal(links.ledgerCsv, "/api/reports/ledger.csv?from=2026-04-01&to=2026-06-30&unit_id=u1&category=odour");
   assert.equal(links.revisitsXlsx, "/api/reports/revisits.xlsx?from=2026-04-01&to=2026-06-30&unit_id=u1");
   assert.equal(links.repeatsXlsx, "/api/reports/repeats.xlsx");
   assert.equal(ledgerLinks({}).find((l) => l.key === "ledgerXlsx").href, "/api/reports/ledger.xlsx");
@@ -129,4 +130,17 @@ test("a horizontal chart grows with its rows; the canvas is named by its biggest
   assert.equal(chartSummary(countSeries(ANSWER, "by_period", "en"), "By period", "en"),
     "By period: 2026 wk 23 15, 2026 wk 24 7");
   assert.equal(chartSummary(countSeries({}, "by_unit", "en"), "By unit", "en"), "By unit: —");
+});
+
+test("the channel picker names channels, not the feedback or revisit methods of the same value", async () => {
+  globalThis.localStorage ??= { getItem: () => null, setItem: () => {} };
+  globalThis.document ??= { documentElement: {} };
+  const { setLabels, setLang, term } = await import("../js/i18n.js");
+  const labels = JSON.parse(readFileSync(new URL("../../server/domain/data/vocab_labels.json", import.meta.url), "utf8"));
+  setLabels(labels);
+  setLang("zh");
+  for (const value of ["phone", "letter", "online"]) {
+    assert.equal(term(value), labels.channels[value].zh, value);
+  }
+  assert.equal(term("method.phone"), labels.revisit_methods.phone.zh);
 });
