@@ -7,7 +7,7 @@ const SHELL = [
   "/vendor/leaflet/leaflet.js", "/vendor/leaflet/leaflet.css",
   "/vendor/leaflet/images/layers.png", "/vendor/leaflet/images/layers-2x.png",
   "/vendor/leaflet/images/marker-icon.png", "/vendor/leaflet/images/marker-icon-2x.png",
-  "/vendor/leaflet/images/marker-shadow.png",
+  "/vendor/leaflet/images/marker-shadow.png", "/vendor/chart.umd.js",
   "/js/app.js", "/js/actions.js", "/js/api.js", "/js/capture.js", "/js/caseui.js", "/js/db.js",
   "/js/gcj02.js", "/js/i18n.js", "/js/mapkit.js", "/js/nav.js", "/js/noise.js", "/js/noiserecord.js", "/js/verdict.js",
   "/js/notifications.js", "/js/outbox.js", "/js/questionnaire.js", "/js/review.js", "/js/state.js",
@@ -22,7 +22,7 @@ const SHELL = [
   "/js/views/hardcase.js",
   "/js/importing.js", "/js/views/office/import.js",
   "/js/campaigns.js", "/js/views/office/campaigns.js", "/js/views/field/recheck.js",
-  "/js/views/caseplans.js",
+  "/js/views/caseplans.js", "/js/stats.js", "/js/charts.js", "/js/views/office/stats.js",
   "/icons/icon-192.png", "/icons/icon-512.png", "/icons/icon-maskable-512.png",
   "/icons/apple-touch-icon.png",
 ];

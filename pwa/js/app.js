@@ -38,6 +38,7 @@ import { preloadRechecks, renderRecheck, renderRechecks } from "./views/field/re
 import { renderHardCases } from "./views/hardcase.js";
 
 // Rates and ledgers screens' imports (below this line)
+import { mayReadStats, renderStats } from "./views/office/stats.js";
 
 // Each screen with the key of its title (the document title names the screen).
 const ROUTES = [
@@ -76,6 +77,7 @@ const ROUTES = [
   [/^#\/hard-cases(?:\?(.*))?$/, renderHardCases, "hard.list"],
 
   // Rates and ledgers routes (below this line)
+  [/^#\/stats$/, renderStats, "statsTitle"],
 ];
 
 let cleanup = null;
@@ -144,6 +146,7 @@ function renderNav() {
     ${isManager() ? html`<a href="#/campaigns" class="office-link">${t("campaignsNav")}</a>` : ""}
     ${!office && isField() ? html`<a href="#/rechecks" id="nav-rechecks">${t("rechecksNav")}</a>` : ""}
     ${/* Rates and ledgers nav (below this line) */ ""}
+    ${mayReadStats() ? html`<a href="#/stats" class="office-link" id="nav-stats">${t("statsNav")}</a>` : ""}
     ${isLeader() ? html`<a href="#/cases?leader=me" id="nav-held">${t("heldCases")}</a>` : ""}
     ${isLeader() ? "" : html`<a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>`}
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}

@@ -355,6 +355,18 @@ const STRINGS = {
     "hard.tl.previous": "原理由", "hard.tl.version": "版本", "hard.tl.previousLead": "原组长",
 
     // Rates, charts and ledgers (keys below this line)
+    statsNav: "统计报表", statsTitle: "办结率与统计", statsForbidden: "只有办公室人员和领导可以查看统计。",
+    statsFrom: "受理日期从", statsTo: "至", statsAt: "截至", statsAtHint: "留空为此刻；填日期则按当天24:00的状态重算",
+    statsBucket: "时段", "statsBucket.day": "按日", "statsBucket.week": "按周", "statsBucket.month": "按月", statsApply: "统计",
+    statsAsOf: "截至 {at}", statsPeriodLine: "受理时间 {from} 至 {to}", statsRates: "比率", statsCounts: "案件数量",
+    statsDefinition: "口径", statsNumerator: "分子", statsDenominator: "分母", statsNoDenominator: "分母为 0，不计算比率",
+    countsByCategory: "按类别", countsByChannel: "按来源", countsByUnit: "按责任单位", countsByPeriod: "按受理时段",
+    statsDataTable: "数据表", statsName: "名称", statsPeriodCol: "时段", statsDates: "日期", statsCount: "件数",
+    statsNoData: "该时段没有案件", statsSeeTable: "图表的数字见下方数据表",
+    statsChartFailed: "图表未能加载，数字见下方数据表",
+    ledgersTitle: "报表下载", ledgersHint: "按上面选定的受理时段、单位（台账还按来源和类别）生成；反复投诉清单为当前清单。",
+    ledgerXlsx: "案件台账（XLSX，四色）", ledgerCsv: "案件台账（CSV）", repeatsXlsx: "反复投诉清单（XLSX）",
+    revisitsXlsx: "回访台账（XLSX）",
 
   },
   en: {
@@ -728,6 +740,18 @@ const STRINGS = {
     "hard.tl.previous": "Reason before", "hard.tl.version": "Version", "hard.tl.previousLead": "Lead before",
 
     // Rates, charts and ledgers (keys below this line)
+    statsNav: "Rates & ledgers", statsTitle: "Rates and counts", statsForbidden: "Only office staff and leaders can see the rates.",
+    statsFrom: "Received from", statsTo: "to", statsAt: "As of", statsAtHint: "Empty: now; a date: as things stood at the end of that day",
+    statsBucket: "Periods", "statsBucket.day": "By day", "statsBucket.week": "By week", "statsBucket.month": "By month", statsApply: "Show",
+    statsAsOf: "As of {at}", statsPeriodLine: "Received {from} to {to}", statsRates: "Rates", statsCounts: "Case counts",
+    statsDefinition: "Definition", statsNumerator: "Numerator", statsDenominator: "Denominator", statsNoDenominator: "The denominator is 0: no rate",
+    countsByCategory: "By category", countsByChannel: "By channel", countsByUnit: "By unit", countsByPeriod: "By period received",
+    statsDataTable: "Data table", statsName: "Name", statsPeriodCol: "Period", statsDates: "Dates", statsCount: "Cases",
+    statsNoData: "No cases in this period", statsSeeTable: "The chart's numbers are in the data table below",
+    statsChartFailed: "The chart could not be loaded: the numbers are in the data table below",
+    ledgersTitle: "Ledgers", ledgersHint: "For the period received and the unit chosen above (the case ledger also by channel and category); the repeat list as it stands now.",
+    ledgerXlsx: "Case ledger (XLSX, four colours)", ledgerCsv: "Case ledger (CSV)", repeatsXlsx: "Repeat-complaint list (XLSX)",
+    revisitsXlsx: "Revisit ledger (XLSX)",
 
   },
 };
@@ -847,9 +871,9 @@ export function has(key) {
 
 // The names the server serves (GET /api/vocab `labels`: {group: {value: {zh, en}}}) for
 // categories, channels, statuses, verdicts, satisfaction and revisit methods: the app
-// keeps no copy of those. A revisit method is "method.<value>" here, as a channel is
-// also called "phone".
-const PREFIX = { revisit_methods: "method." };
+// keeps no copy of those. A revisit method is "method.<value>" here, and a feedback
+// method "feedback.<value>", as channels are also called "phone", "letter" and "online".
+const PREFIX = { revisit_methods: "method.", feedback_methods: "feedback." };
 let served = {};
 
 export function setLabels(labels) {
