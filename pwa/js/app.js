@@ -120,7 +120,12 @@ async function route() {
 
 function markNav(hash) {
   for (const link of document.querySelectorAll("#nav a")) {
-    link.setAttribute("aria-current", hash.startsWith(link.getAttribute("href")) ? "page" : "false");
+    const current = hash.startsWith(link.getAttribute("href"));
+    link.setAttribute("aria-current", current ? "page" : "false");
+    // The office's bar scrolls sideways on a phone: keep the screen's own link in sight.
+    if (current && link.parentElement.scrollWidth > link.parentElement.clientWidth) {
+      link.parentElement.scrollLeft = link.offsetLeft - (link.parentElement.clientWidth - link.offsetWidth) / 2;
+    }
   }
 }
 
