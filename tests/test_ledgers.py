@@ -29,7 +29,7 @@ from tests.test_lifecycle import user_id
 TZ = ZoneInfo("Asia/Shanghai")
 EVIL = ['=HYPERLINK("http://evil.example","点我")', "+1", "-2", "@x"]
 FILL = {"绿": "FF00B050", "蓝": "FF0070C0", "黄": "FFFFFF00", "红": "FFFF0000",
-        "逾期": "FF7030A0"}
+        "逾期": "FF7030A0", "按期办结": "00000000", "超期办结": "FF7030A0"}
 
 
 def _today() -> date:
@@ -71,10 +71,10 @@ def seed_ledger() -> dict[str, Case]:
         "overdue": _case("O-1", now - 9 * day),
         # Closing clears a case's clock (deadline_rules.refresh): no due date, no colours.
         "closed_in_time": _case("C-1", now - 20 * day, status="closed", due_at=None,
-                                closed_at=now - 18 * day, verdict="true",
+                                closed_at=now - 18 * day, verdict="true", closed_on_time=True,
                                 result="已责令酒吧安装隔音设施，复测达标。"),
         "closed_late": _case("C-2", now - 20 * day, status="closed", due_at=None,
-                             closed_at=now - 10 * day,
+                             closed_at=now - 10 * day, closed_on_time=False,
                              verdict="partly_true", result="=1+1 已整改"),
         "no_rule": _case("N-1", now - 2 * day, deadline_rule=None, deadline_rule_version=None,
                          due_at=None, colour0=None, colour1=None, colour2=None,
@@ -158,14 +158,17 @@ def test_the_case_ledger_as_xlsx(app, as_user) -> None:
     assert [r["序号"].value for r in rows] == list(range(1, 10))
     received = [r["受理时间"].value for r in rows]
     assert received == sorted(received)
-    # The colour as the fill of the 办理进度 cell; closed cases are crossed off (销号).
+    # The colour as the fill of the 办理进度 cell; a closed case: closed on time (no
+    # fill) or late (overdue's fill), from the approval's verdict.
     colours = {"G-1": "绿", "B-1": "蓝", "Y-1": "黄", "R-1": "红", "O-1": "逾期",
-               "C-1": None, "C-2": None, "N-1": None, "SB-1": "绿"}
+               "C-1": "按期办结", "C-2": "超期办结", "N-1": None, "SB-1": "绿"}
     for ref, word in colours.items():
         cell = by_ref[ref]["办理进度"]
         assert cell.value == word, ref
         if word:
             assert cell.fill.fgColor.rgb == FILL[word], (ref, cell.fill.fgColor.rgb)
+    # The deadline a closed case had is cleared on closing: blank, as the legend says.
+    assert by_ref["C-1"]["办理时限"].value is None
     # Dates are dates, in local time.
     green = by_ref["G-1"]
     assert green["受理时间"].is_date and isinstance(green["受理时间"].value, datetime)
@@ -192,10 +195,15 @@ def test_the_case_ledger_as_xlsx(app, as_user) -> None:
     # and the rule's days.
     texts = [(c.value, c) for row in ws.iter_rows() for c in row if c.value is not None]
     heading = next(c for v, c in texts if v == "图例（办理进度）")
-    legend = [ws.cell(heading.row + i, 1) for i in range(1, 6)]
-    assert [c.value for c in legend] == ["绿", "蓝", "黄", "红", "逾期"]
+    legend = [ws.cell(heading.row + i, 1) for i in range(1, 8)]
+    assert [c.value for c in legend] == ["绿", "蓝", "黄", "红", "逾期", "按期办结", "超期办结"]
     assert [c.fill.fgColor.rgb for c in legend] == list(FILL.values())
     assert "正常办理" in ws.cell(heading.row + 1, 2).value
+    assert "超期办结" in ws.cell(heading.row + 7, 2).value
+    # The notes say what is left blank: no rule, no verdict, a closed case's deadline.
+    notes = " ".join(str(ws.cell(heading.row + i, 1).value) for i in range(8, 12))
+    assert "未设期限规则" in notes and "办理时限在办结时清除" in notes
+    assert "已办结案件即销号" not in notes
     assert any(isinstance(v, str) and "绿 第1天起，蓝 第5天起，黄 第6天起，红 第7天起" in v
                for v, _ in texts)
     # No complainant data anywhere.
@@ -234,7 +242,9 @@ def test_the_ledger_keeps_to_the_scope_and_the_filters(app, as_user) -> None:
 
 
 def test_the_case_ledger_as_csv(app, as_user, monkeypatch) -> None:
-    seed_ledger()
+    cases = seed_ledger()
+    cases["closed_late"].closed_on_time = None
+    db.session.commit()
     # As a large ledger goes: from a file on disk, streamed, its length declared.
     from werkzeug.wsgi import wrap_file
 
@@ -263,8 +273,11 @@ def test_the_case_ledger_as_csv(app, as_user, monkeypatch) -> None:
         assert by_ref[ref]["投诉事项"] == "'" + text
     assert by_ref["C-2"]["办理结果"] == "'=1+1 已整改"
     assert by_ref["C-1"]["办理结果"] == "已责令酒吧安装隔音设施，复测达标。"
-    assert by_ref["C-1"]["序号"].isdigit() and by_ref["O-1"]["办理进度"] == "逾期"
-    assert by_ref["C-1"]["办理进度"] == "" and by_ref["B-1"]["办理进度"] == "蓝"
+    progress = "办理进度"
+    assert by_ref["C-1"]["序号"].isdigit() and by_ref["O-1"][progress] == "逾期"
+    assert by_ref["C-1"][progress] == "按期办结" and by_ref["B-1"][progress] == "蓝"
+    # A closed case whose verdict is unknown (closed before it was recorded): blank.
+    assert by_ref["C-2"][progress] == ""
     assert by_ref["C-1"]["回访满意度"] == "满意" and by_ref["G-1"]["包案领导"] == "李主任"
     assert len(by_ref["C-1"]["受理时间"]) == 16  # 2026-11-20 23:05, local time
     assert b"\xe5\xbc\xa0\xe4\xb8\x89\xe4\xb8\xb0" not in answer.data  # 张三丰

@@ -25,7 +25,7 @@ class Fill:
     """How a key of the fill column shows: its words and its cell colours."""
 
     label: str
-    background: str  # "#RRGGBB"
+    background: str | None  # "#RRGGBB"; None: the words only, on no colour
     font: str = "#000000"
 
 
@@ -166,8 +166,9 @@ class _Formats:
         self.percent = book.add_format({"num_format": "0.0%", "valign": "top"})
         self.wrap = book.add_format({"text_wrap": True, "valign": "top"})
         self._fills = {key: book.add_format({
-            "bg_color": f.background, "font_color": f.font, "pattern": 1, "bold": True,
-            "align": "center", "valign": "top", "border": 1}) for key, f in sheet.fills.items()}
+            **({"bg_color": f.background, "pattern": 1} if f.background else {}),
+            "font_color": f.font, "bold": True, "align": "center", "valign": "top",
+            "border": 1}) for key, f in sheet.fills.items()}
 
     def fill(self, key: str) -> Any:
         return self._fills.get(key)

@@ -1,6 +1,7 @@
 """The case ledger (信访件台账, seed 003's 四色管理台账): one row per case received in the
-period in the user's scope, its deadline colour as the fill of its 办理进度 cell, and a
-legend saying what each colour means under the deadline rules in force.
+period in the user's scope, its deadline colour (or, closed, 按期办结 / 超期办结) as the
+fill of its 办理进度 cell, and a legend saying what each key means under the deadline
+rules in force.
 
 The rows come from one query (units and leaders joined, the latest satisfaction picked by
 a window function), read from a server-side cursor in chunks: never every case in memory.
@@ -38,16 +39,21 @@ COLUMNS = (("序号", 6), ("受理编号", 16), ("受理时间", 16), ("来源�
 RECEIVED, DUE, COLOUR, CLOSED = 2, 9, 11, 12
 
 # The four colours of the board (vocab.COLOUR_ORDER) and "overdue", which is not a colour
-# of any rule but past them all: filled so that they read apart when printed too.
+# of any rule but past them all: filled so that they read apart when printed too. A closed
+# case shows how it was closed: on time (words only) or late (overdue's fill).
 FILLS = {"green": Fill("绿", "#00B050", "#FFFFFF"), "blue": Fill("蓝", "#0070C0", "#FFFFFF"),
          "yellow": Fill("黄", "#FFFF00"), "red": Fill("红", "#FF0000", "#FFFFFF"),
-         "overdue": Fill("逾期", "#7030A0", "#FFFFFF")}
+         "overdue": Fill("逾期", "#7030A0", "#FFFFFF"),
+         "closed_on_time": Fill("按期办结", None),
+         "closed_late": Fill("超期办结", "#7030A0", "#FFFFFF")}
 MEANINGS = {
-    "green": "正常办理：在办理时限内，尚未到预警节点。",
-    "blue": "提示：办理时限临近（第一级预警），抓紧办理。",
-    "yellow": "预警：办理时限将至，须催办。",
-    "red": "紧急：已进入办理时限的最后阶段，须在时限内办结。",
-    "overdue": "逾期：已超过办理时限（含批准的延期）仍未办结；已办结的为超期办结。",
+    "green": "正常办理：未办结，在办理时限内，尚未到预警节点。",
+    "blue": "提示：未办结，办理时限临近（第一级预警），抓紧办理。",
+    "yellow": "预警：未办结，办理时限将至，须催办。",
+    "red": "紧急：未办结，已进入办理时限的最后阶段，须在时限内办结。",
+    "overdue": "逾期：已超过办理时限（含批准的延期）仍未办结。",
+    "closed_on_time": "按期办结：已办结，审核通过（办结）时未超过当时的办理时限。不着色。",
+    "closed_late": "超期办结：已办结，审核通过（办结）时已超过当时的办理时限。与逾期同色。",
 }
 
 
@@ -60,10 +66,13 @@ class Filters:
 
 
 def colour_of(now: datetime) -> sa.ColumnElement[str]:
-    """SQL: an open case's colour now (from the board's cache while it holds). A closed
-    case is crossed off the four-colour ledger (销号): closing clears its clock
-    (deadline_rules.refresh), so it has no colour, and none is made up for it."""
-    return sa.case((scope.is_open(), deadline_rules.colour_now(now)), else_=sa.null())
+    """SQL: an open case's colour now (from the board's cache while it holds); a closed
+    case's 按期办结 / 超期办结 from `closed_on_time` (the closing approval's verdict, kept
+    by the lifecycle). Unknown (no deadline when closed, or closed before the verdict was
+    recorded): no key, and the cell stays blank rather than guess."""
+    return sa.case((scope.is_open(), deadline_rules.colour_now(now)),
+                   (Case.closed_on_time.is_(True), "closed_on_time"),
+                   (Case.closed_on_time.is_(False), "closed_late"), else_=sa.null())
 
 
 def query(user: User, f: Filters, now: datetime) -> sa.Select:
@@ -120,8 +129,13 @@ def rows(user: User, f: Filters, now: datetime) -> Iterator[list[Any]]:
 
 
 def legend() -> Legend:
-    """The colours' meaning, and when each begins under every deadline rule in force."""
-    notes = ["已办结案件即销号，不再着色；未设期限规则的案件不着色。",
+    """What the 办理进度 column shows, and when each colour begins under every deadline
+    rule in force."""
+    notes = ["办理进度反映生成时间的状态：未办结的案件按其办理时限着色；已办结的案件显示按期办结"
+             "或超期办结（以审核通过时所适用的办理时限判定，含批准的延期）。",
+             "留空：未设期限规则的未办结案件；办结时没有办理时限、或在系统记录是否按期之前办结的"
+             "案件。",
+             "已办结案件的办理时限在办结时清除，本台账的“办理时限”列对其留空。",
              "各期限规则的颜色节点："]
     for rule in deadline_rules.current_rules():
         body = rule.body
