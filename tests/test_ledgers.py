@@ -297,6 +297,13 @@ def test_bad_periods_are_refused_in_both_languages(app, as_user, query, code) ->
             problem["messages"]["en"], problem
     if code == "report.period_too_long":
         assert "366" in problem["messages"]["zh"] and "367" in problem["messages"]["en"]
+        # Both ends count: "366 days after from" would allow 367 (a leap year and a day).
+        assert "from and to included" in problem["messages"]["en"]
+        assert "含开始和结束日期" in problem["messages"]["zh"]
+        assert problem["errors"]["to"] == ["At most 366 days, from and to included."]
+        assert problem["errors_zh"]["to"] == ["最多 366 天（含开始和结束日期）。"]
+    else:
+        assert problem["errors_zh"]["to"] == ["不能早于开始日期。"]
     # A year is fine, and nothing was audited for the refusals.
     fine = _get(as_user("reviewer"), "/api/reports/ledger.xlsx",
                 **{"from": "2024-01-01", "to": "2024-12-31"})

@@ -12,8 +12,9 @@ class PeriodQuerySchema(Schema):
     first = fields.Date(required=True, data_key="from", metadata={
         "description": "The first day (local), YYYY-MM-DD."})
     last = fields.Date(required=True, data_key="to", metadata={
-        "description": "The last day (local, included). At most REPORT_MAX_DAYS days "
-                       "(366) after `from`: longer is 422 report.period_too_long."})
+        "description": "The last day (local, included). The period covers at most "
+                       "REPORT_MAX_DAYS days (366), `from` and `to` included: longer is "
+                       "422 report.period_too_long."})
     unit_id = UUIDStr(metadata={"description": "One of your units: its cases and those of "
                                 "the units below it. Another unit's id: 404."})
 

@@ -52,9 +52,11 @@ def period(first: date, last: date) -> Period:
     longest = int(runtime.setting("REPORT_MAX_DAYS"))
     days = (last - first).days + 1
     if days > longest:
+        # "Days after from" would be one too many: both ends count (a year is 1-1 to 12-31).
         raise Invalid("report.period_too_long",
-                      f"A report covers at most {longest} days; this period has {days}.",
-                      errors={"to": [f"At most {longest} days after from."]},
+                      f"A report covers at most {longest} days, from and to included; "
+                      f"this period has {days}.",
+                      errors={"to": [f"At most {longest} days, from and to included."]},
                       params={"max": longest, "days": days})
     tz = local_tz()
     return Period(first, last, datetime.combine(first, time(), tz).astimezone(UTC),
