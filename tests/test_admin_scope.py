@@ -1,7 +1,8 @@
 """An admin is bounded by their units (issue 16): a street's admin (admin_a) changes no
 district-wide setting, dry-runs a rule over their own cases only, unlocks and lists only
 people of their street, and gets the same 404 as for nothing at all on every route that
-takes another unit's id. Revisit samples go only to staff who may see all their cases."""
+takes another unit's id (the ledgers' downloads too, by their query's unit or campaign, for
+a street's reviewer as well). Revisit samples go only to staff who may see all their cases."""
 
 from __future__ import annotations
 
@@ -235,7 +236,7 @@ def make_objects(as_user: Callable[[str], Any], make_case: Callable[..., dict],
             "flag": (photo["flags"] or [{"code": "no_gps"}])[0]["code"],
             "revisit": survey.get_json()["id"], "sample": sample.id,
             "user": user_id("admin" if unit == "District" else "insp_b"),
-            "webhook": hook.get_json()["id"], "subject": subject}
+            "webhook": hook.get_json()["id"], "subject": subject, "unit": unit_id(unit)}
 
 
 def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
@@ -292,6 +293,7 @@ def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
         ("GET", "/api/campaigns/<campaign_id>/tasks", f"/api/campaigns/{o['campaign']}/tasks",
          None, 200),
         ("GET", "/api/cases/<case_id>/plans", f"/api/cases/{c}/plans", None, 200),
+        *report_requests(o),
         # While the case is closed: a re-check of its task.
         ("POST", "/api/campaigns/<campaign_id>/rechecks",
          f"/api/campaigns/{o['campaign']}/rechecks",
@@ -338,6 +340,23 @@ def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
     ]
 
 
+REPORTS = ("/api/reports/ledger.xlsx", "/api/reports/ledger.csv",
+           "/api/reports/revisits.xlsx", "/api/reports/progress.xlsx",
+           "/api/reports/problems.xlsx")
+
+
+def report_requests(o: dict[str, Any]) -> list[tuple]:
+    """The ledgers' downloads, which take their ids (a unit, a campaign) in the query."""
+    today = datetime.now(UTC).date()
+    span = f"from={today - timedelta(days=30)}&to={today}&unit_id={o['unit']}"
+    ledger, csv, revisits, progress, problems = REPORTS
+    return [("GET", ledger, f"{ledger}?{span}", None, 200),
+            ("GET", csv, f"{csv}?{span}", None, 200),
+            ("GET", revisits, f"{revisits}?{span}", None, 200),
+            ("GET", progress, f"{progress}?campaign={o['campaign']}", None, 200),
+            ("GET", problems, f"{problems}?campaign={o['campaign']}", None, 200)]
+
+
 # District-wide settings: 403 admin.district_only for a street's admin, whatever the unit.
 def settings_requests(api: Any) -> list[tuple]:
     v1 = api.get("/api/questionnaires/phone-revisit").get_json()
@@ -354,7 +373,7 @@ def id_routes(app: Flask) -> set[tuple[str, str]]:
     """Every (method, rule) of the app taking a path parameter, or ids in its query."""
     out = set()
     for rule in app.url_map.iter_rules():
-        if rule.arguments or rule.rule in ("/api/archives.zip",):
+        if rule.arguments or rule.rule in ("/api/archives.zip", *REPORTS):
             out |= {(m, rule.rule) for m in rule.methods - {"HEAD", "OPTIONS"}}
     return out
 
@@ -383,6 +402,13 @@ def test_a_street_admin_gets_404_on_every_route_with_another_units_ids(
     for method, _, url, body, _ in walked:
         answer = send(street, method, url, body)
         assert answer.status_code == 404, (method, url, answer.status_code, answer.get_data())
+    # The ledgers are the office's: a street's reviewer is refused the same way.
+    reports, reviewer = report_requests(objects), as_user("reviewer_a")
+    assert {r for _, r, *_ in reports} == set(REPORTS)
+    for method, _, url, body, _ in reports:
+        answer = send(reviewer, method, url, body)
+        assert answer.status_code == 404, (method, url, answer.status_code, answer.get_data())
+        assert answer.get_json()["code"] in ("unit.not_found", "campaign.not_found")
     for method, _, url, body, _ in settings:
         answer = send(street, method, url, body)
         assert district_only(answer), (method, url, answer.get_json())
