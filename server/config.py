@@ -234,6 +234,12 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # The longest period one report (a ledger, a rate) covers, in days: a year's
         # ledger is asked for in one go; several years at once are refused.
         "REPORT_MAX_DAYS": _int(env, "REPORT_MAX_DAYS", 366),
+        # Ledgers (GET /api/reports/*) written at once per worker process: writing one is
+        # CPU work that holds the GIL (a year of a district is a minute), so more at once
+        # would slow every request of the worker. Past it: 503 report.busy, Retry-After.
+        "REPORT_CONCURRENCY": _int(env, "REPORT_CONCURRENCY", 1),
+        # Ledger downloads per user, all of /api/reports/* together (429 past it).
+        "REPORT_RATE_LIMIT": env.get("REPORT_RATE_LIMIT") or "20 per minute",
         # The issuing office printed at the head of closure files (e.g. 某市生态环境局);
         # unset: the top unit above the case's unit.
         "OFFICE_NAME": env.get("OFFICE_NAME") or "",

@@ -128,6 +128,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         "INSTANCE_PATH": str(base),
         "LOGIN_RATE_LIMIT": "1000 per minute",
         "UPLOAD_RATE_LIMIT": "1000 per minute",
+        "REPORT_RATE_LIMIT": "1000 per minute",
     }
     if request.param == "embedded":
         overrides["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{base / 'fieldcase.db'}"

@@ -314,6 +314,52 @@ def test_bad_periods_are_refused_in_both_languages(app, as_user, query, code) ->
     assert missing.status_code == 422
 
 
+def test_one_ledger_at_a_time_per_worker_and_a_per_user_limit(app, as_user) -> None:
+    """Writing a ledger holds the GIL: past REPORT_CONCURRENCY (1) the next is 503
+    report.busy with Retry-After at once, nothing written; and each user has a rate
+    limit over all the downloads together."""
+    from server.api import report_slots
+    from server.extensions import limiter
+
+    seed_ledger()
+    office = as_user("reviewer")
+    slots = report_slots.semaphore()
+    assert slots.acquire(timeout=1)  # a ledger being written
+    try:
+        for url in ("/api/reports/ledger.xlsx", "/api/reports/ledger.csv",
+                    "/api/reports/revisits.xlsx"):
+            busy = _get(office, url, **_span())
+            assert busy.status_code == 503, (url, busy.get_data()[:300])
+            problem = busy.get_json()
+            # At least our 30 s (flask-limiter's headers keep the later of it and its own).
+            assert problem["code"] == "report.busy" and int(busy.headers["Retry-After"]) >= 30
+            assert "台账" in problem["messages"]["zh"] and "ledger" in problem["messages"]["en"]
+        assert _get(office, "/api/reports/repeats.xlsx").status_code == 503
+    finally:
+        slots.release()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).filter_by(
+        action="report.exported")) == 0
+    assert _get(office, "/api/reports/ledger.xlsx", **_span()).status_code == 200
+    # The slot is given back after a refusal too (a bad period).
+    assert _get(office, "/api/reports/ledger.xlsx", **{"from": "2026-06-30",
+                                                        "to": "2026-01-01"}).status_code == 422
+    assert slots.acquire(timeout=0)
+    slots.release()
+
+    limiter.reset()
+    app.config["REPORT_RATE_LIMIT"] = "2 per minute"
+    try:
+        assert _get(office, "/api/reports/ledger.csv", **_span()).status_code == 200
+        assert _get(office, "/api/reports/repeats.xlsx").status_code == 200
+        refused = _get(office, "/api/reports/revisits.xlsx", **_span())
+        assert refused.status_code == 429 and refused.get_json()["code"] == \
+            "request.rate_limited"
+        # Per user: another of the same office is not held off.
+        assert _get(as_user("lead_d"), "/api/reports/ledger.csv", **_span()).status_code == 200
+    finally:
+        limiter.reset()
+
+
 def test_the_revisit_ledger(app, as_user) -> None:
     seed_ledger()
     # A respondent's name, number and answers never leave in the ledger.

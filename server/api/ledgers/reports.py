@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, g, request
 from werkzeug.wsgi import wrap_file
 
 from server.api.blueprint import Blueprint
@@ -15,8 +15,10 @@ from server.api.ledgers.schemas import (
     PeriodQuerySchema,
     ProgressQuerySchema,
 )
+from server.api.report_slots import needs_report_slot
 from server.api.security import current_user, load_user
 from server.domain.ledgers import exports
+from server.extensions import limiter
 from server.storage import content_disposition
 
 blp = Blueprint("ledgers", __name__, url_prefix="/api/reports",
@@ -25,6 +27,10 @@ blp = Blueprint("ledgers", __name__, url_prefix="/api/reports",
                             "as dates, no cell ever a formula. For the office and leaders, "
                             "over their units.")
 blp.before_request(load_user)
+
+# Per user, every download together: an office behind one NAT address is many users.
+_report_limit = limiter.shared_limit(lambda: current_app.config["REPORT_RATE_LIMIT"],
+                                     scope="reports", key_func=lambda: f"user:{g.user.id}")
 
 
 def _doc(content_type: str, what: str) -> dict:
@@ -60,8 +66,10 @@ def _ledger(args: dict, fmt: str) -> Response:
 
 
 @blp.route("/ledger.xlsx")
+@_report_limit
 @blp.arguments(LedgerQuerySchema, location="query")
 @blp.doc(**XLSX_DOC)
+@needs_report_slot
 def ledger_xlsx(args: dict) -> Response:
     """The case ledger (信访件台账, seed 003's four-colour ledger): one row per case received
     in the period in your scope, its deadline colour (绿/蓝/黄/红/逾期) as the fill of its
@@ -70,8 +78,10 @@ def ledger_xlsx(args: dict) -> Response:
 
 
 @blp.route("/ledger.csv")
+@_report_limit
 @blp.arguments(LedgerQuerySchema, location="query")
 @blp.doc(**_doc("text/csv", "The rows as CSV (UTF-8 with BOM)."))
+@needs_report_slot
 def ledger_csv(args: dict) -> Response:
     """The case ledger's rows as CSV: UTF-8 with a byte-order mark, and a text cell that
     starts with = + - @ (or tab, CR) given a leading apostrophe, so a spreadsheet shows it
@@ -80,8 +90,10 @@ def ledger_csv(args: dict) -> Response:
 
 
 @blp.route("/revisits.xlsx")
+@_report_limit
 @blp.arguments(PeriodQuerySchema, location="query")
 @blp.doc(**XLSX_DOC)
+@needs_report_slot
 def revisits_xlsx(args: dict) -> Response:
     """The revisit ledger (回访台账): every revisit made in the period of a case in your
     scope: the case, when, how, who called, the result, the satisfaction, why nobody
@@ -91,7 +103,9 @@ def revisits_xlsx(args: dict) -> Response:
 
 
 @blp.route("/repeats.xlsx")
+@_report_limit
 @blp.doc(**XLSX_DOC)
+@needs_report_slot
 def repeats_xlsx() -> Response:
     """The repeat-complaint list (反复投诉环境问题清单) as GET /api/repeats gives it: of
     other units' linked cases, a count only."""
@@ -99,8 +113,10 @@ def repeats_xlsx() -> Response:
 
 
 @blp.route("/progress.xlsx")
+@_report_limit
 @blp.arguments(ProgressQuerySchema, location="query")
 @blp.doc(**XLSX_DOC)
+@needs_report_slot
 def progress_xlsx(args: dict) -> Response:
     """A look-back campaign's weekly progress (seed 001 annex 2, 进展一览表): per checking
     unit 信访总数, 本周核查数, 累计核查数, 完成率, 新发现问题数, 累计新发现问题数, 备注, and the
@@ -109,8 +125,10 @@ def progress_xlsx(args: dict) -> Response:
 
 
 @blp.route("/problems.xlsx")
+@_report_limit
 @blp.arguments(CampaignQuerySchema, location="query")
 @blp.doc(**XLSX_DOC)
+@needs_report_slot
 def problems_xlsx(args: dict) -> Response:
     """A look-back campaign's problem list (seed 001 annex 1, 问题清单): one row per
     rectification plan (问题类型, 原交办具体问题, 新发现问题, 整改措施, 目标任务（标准）,
