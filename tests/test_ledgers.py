@@ -360,6 +360,41 @@ def test_one_ledger_at_a_time_per_worker_and_a_per_user_limit(app, as_user) -> N
         limiter.reset()
 
 
+@pytest.mark.parametrize("fails", ["audit", "commit"])
+def test_a_failure_after_writing_closes_the_file(app, monkeypatch, fails: str) -> None:
+    """The audit entry or the commit failing once the file is written: the error goes on,
+    the temporary file is closed (so deleted), nothing is audited."""
+    from server.models import User
+
+    seed_ledger()
+    made: list[Any] = []
+    real = exports.tempfile.SpooledTemporaryFile
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(fails)
+
+    monkeypatch.setattr(exports.tempfile, "SpooledTemporaryFile", spy)
+    user = db.session.get(User, user_id("reviewer"))
+    with monkeypatch.context() as patch:
+        if fails == "audit":
+            patch.setattr(exports, "_audited", boom)
+        else:
+            patch.setattr(db.session, "commit", boom)
+        with pytest.raises(RuntimeError, match=fails):
+            exports.case_ledger_file(user, _today() - timedelta(days=30), _today(), "csv")
+    assert len(made) == 1 and made[0].closed
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).filter_by(
+        action="report.exported")) == 0
+    # And when all goes well, the file is handed on open.
+    done = exports.case_ledger_file(user, _today() - timedelta(days=30), _today(), "csv")
+    assert done.file is made[-1] and not done.file.closed and done.rows == 9
+    done.file.close()
+
+
 def test_the_revisit_ledger(app, as_user) -> None:
     seed_ledger()
     # A respondent's name, number and answers never leave in the ledger.

@@ -1,18 +1,21 @@
 """Taking a ledger out: checks first (role, period, unit, campaign), then the rows written
 to a temporary file (XLSX in constant memory, or CSV; on disk once past 1 MB), and the
 taking-out audited in the same command. Written whole before a byte is sent, so a failure half-way
-is a clean error, never a truncated download."""
+is a clean error, never a truncated download; and a failure after the file is written (the
+audit entry, the commit) closes, so deletes, it before the error goes on."""
 
 from __future__ import annotations
 
 import io
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import IO, Any
 
 from server.domain.audit import audit
-from server.domain.core.uow import command
+from server.domain.core.uow import transaction
 from server.domain.ledgers import annexes, case_ledger, repeat_list, revisit_ledger
 from server.domain.ledgers.ledger_period import (
     local_tz,
@@ -43,11 +46,28 @@ class Export:
     rows: int
 
 
-def _written(sheet: Sheet, fmt: str, labels: dict[int, dict[str, str]] | None = None
-             ) -> tuple[IO[bytes], int, int]:
-    """The file written (at its start), its size and its rows."""
+@contextmanager
+def _taken_out() -> Iterator[list[IO[bytes]]]:
+    """One command (as `uow.command`: the checks, the file and its audit entry commit
+    together or not at all) whose files, listed in the list it yields, are closed (so
+    deleted) when anything fails once they are written, the commit included: only an
+    Export that is returned hands its file on."""
+    files: list[IO[bytes]] = []
+    try:
+        with transaction():
+            yield files
+    except BaseException:
+        for file in files:
+            file.close()
+        raise
+
+
+def _written(files: list[IO[bytes]], sheet: Sheet, fmt: str,
+             labels: dict[int, dict[str, str]] | None = None) -> tuple[IO[bytes], int, int]:
+    """The file written (at its start, and listed in `files`), its size and its rows."""
     # Handed to the response, which closes (and so deletes) it once sent.
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+    files.append(out)
     try:
         if fmt == "csv":
             text = io.TextIOWrapper(out, encoding="utf-8", newline="")
@@ -59,7 +79,7 @@ def _written(sheet: Sheet, fmt: str, labels: dict[int, dict[str, str]] | None = 
         size = out.seek(0, io.SEEK_END)
         out.seek(0)
     except BaseException:
-        out.close()
+        out.close()  # closing twice (here, then _taken_out) is harmless
         raise
     return out, size, rows
 
@@ -74,73 +94,75 @@ def _span(first: date, last: date) -> str:
     return f"{first:%Y%m%d}-{last:%Y%m%d}"
 
 
-@command
 def case_ledger_file(user: User, first: date, last: date, fmt: str = "xlsx", *,
                      unit_id: str | None = None, channel: str | None = None,
                      category: str | None = None) -> Export:
     """The case ledger (台账) of the cases received from `first` to `last`."""
-    require_reader(user)
-    f = case_ledger.Filters(period(first, last), unit_id, channel, category)
-    unit_filter(user, unit_id)  # another unit's id: 404 before anything is written
-    now = utcnow()
-    sheet = case_ledger.sheet(user, f, now)
-    words = {case_ledger.COLOUR: {k: v.label for k, v in case_ledger.FILLS.items()}}
-    out, size, rows = _written(sheet, fmt, words)
-    _audited(user, "case_ledger", "case_ledger", fmt, rows, {
-        "from": first.isoformat(), "to": last.isoformat(), "unit_id": unit_id,
-        "channel": channel, "category": category})
-    span = _span(first, last)
-    return Export(out, size, f"信访件台账-{span}.{fmt}", f"case-ledger-{span}.{fmt}",
-                  CSV if fmt == "csv" else XLSX, rows)
+    with _taken_out() as files:
+        require_reader(user)
+        f = case_ledger.Filters(period(first, last), unit_id, channel, category)
+        unit_filter(user, unit_id)  # another unit's id: 404 before anything is written
+        now = utcnow()
+        sheet = case_ledger.sheet(user, f, now)
+        words = {case_ledger.COLOUR: {k: v.label for k, v in case_ledger.FILLS.items()}}
+        out, size, rows = _written(files, sheet, fmt, words)
+        _audited(user, "case_ledger", "case_ledger", fmt, rows, {
+            "from": first.isoformat(), "to": last.isoformat(), "unit_id": unit_id,
+            "channel": channel, "category": category})
+        span = _span(first, last)
+        return Export(out, size, f"信访件台账-{span}.{fmt}", f"case-ledger-{span}.{fmt}",
+                      CSV if fmt == "csv" else XLSX, rows)
 
 
-@command
 def revisit_ledger_file(user: User, first: date, last: date, *,
                         unit_id: str | None = None) -> Export:
     """The revisit ledger (回访台账) of the revisits made from `first` to `last`."""
-    require_reader(user)
-    p = period(first, last)
-    unit_filter(user, unit_id)
-    out, size, rows = _written(revisit_ledger.sheet(user, p, unit_id, utcnow()), "xlsx")
-    _audited(user, "revisit_ledger", "revisit_ledger", "xlsx", rows, {
-        "from": first.isoformat(), "to": last.isoformat(), "unit_id": unit_id})
-    span = _span(first, last)
-    return Export(out, size, f"回访台账-{span}.xlsx", f"revisit-ledger-{span}.xlsx", XLSX, rows)
+    with _taken_out() as files:
+        require_reader(user)
+        p = period(first, last)
+        unit_filter(user, unit_id)
+        out, size, rows = _written(files, revisit_ledger.sheet(user, p, unit_id, utcnow()),
+                                   "xlsx")
+        _audited(user, "revisit_ledger", "revisit_ledger", "xlsx", rows, {
+            "from": first.isoformat(), "to": last.isoformat(), "unit_id": unit_id})
+        span = _span(first, last)
+        return Export(out, size, f"回访台账-{span}.xlsx", f"revisit-ledger-{span}.xlsx", XLSX,
+                      rows)
 
 
-@command
 def repeat_list_file(user: User) -> Export:
     """The repeat-complaint list (反复投诉环境问题清单) as it stands."""
-    require_reader(user)
-    now = utcnow()
-    out, size, rows = _written(repeat_list.sheet(user, now), "xlsx")
-    _audited(user, "repeat_list", "repeat_list", "xlsx", rows, {})
-    day = f"{now.astimezone(local_tz()):%Y%m%d}"
-    return Export(out, size, f"反复投诉环境问题清单-{day}.xlsx", f"repeat-list-{day}.xlsx", XLSX,
-                  rows)
+    with _taken_out() as files:
+        require_reader(user)
+        now = utcnow()
+        out, size, rows = _written(files, repeat_list.sheet(user, now), "xlsx")
+        _audited(user, "repeat_list", "repeat_list", "xlsx", rows, {})
+        day = f"{now.astimezone(local_tz()):%Y%m%d}"
+        return Export(out, size, f"反复投诉环境问题清单-{day}.xlsx", f"repeat-list-{day}.xlsx",
+                      XLSX, rows)
 
 
-@command
 def progress_file(user: User, campaign_id: str, week: date | None = None) -> Export:
     """Annex 2 (进展一览表) of a campaign for a week: the campaign's own figures."""
-    require_reader(user)
-    packet = campaigns.progress(user, campaign_id, week)  # 404 for a campaign not seen
-    out, size, rows = _written(annexes.progress_sheet(packet, utcnow()), "xlsx")
-    _audited(user, "campaign_progress", campaign_id, "xlsx", rows,
-             {"week": packet["week"]["from"]})
-    monday = str(packet["week"]["from"]).replace("-", "")
-    return Export(out, size, f"回头看进展一览表-{monday}.xlsx", f"campaign-progress-{monday}.xlsx",
-                  XLSX, rows)
+    with _taken_out() as files:
+        require_reader(user)
+        packet = campaigns.progress(user, campaign_id, week)  # 404 for a campaign not seen
+        out, size, rows = _written(files, annexes.progress_sheet(packet, utcnow()), "xlsx")
+        _audited(user, "campaign_progress", campaign_id, "xlsx", rows,
+                 {"week": packet["week"]["from"]})
+        monday = str(packet["week"]["from"]).replace("-", "")
+        return Export(out, size, f"回头看进展一览表-{monday}.xlsx",
+                      f"campaign-progress-{monday}.xlsx", XLSX, rows)
 
 
-@command
 def problems_file(user: User, campaign_id: str) -> Export:
     """Annex 1 (问题清单) of a campaign: its rectification plans the user sees."""
-    require_reader(user)
-    packet = plans.problem_list(user, campaign_id)
-    now = utcnow()
-    out, size, rows = _written(annexes.problems_sheet(packet, now), "xlsx")
-    _audited(user, "campaign_problems", campaign_id, "xlsx", rows, {})
-    day = f"{now.astimezone(local_tz()):%Y%m%d}"
-    return Export(out, size, f"回头看问题清单-{day}.xlsx", f"campaign-problems-{day}.xlsx", XLSX,
-                  rows)
+    with _taken_out() as files:
+        require_reader(user)
+        packet = plans.problem_list(user, campaign_id)
+        now = utcnow()
+        out, size, rows = _written(files, annexes.problems_sheet(packet, now), "xlsx")
+        _audited(user, "campaign_problems", campaign_id, "xlsx", rows, {})
+        day = f"{now.astimezone(local_tz()):%Y%m%d}"
+        return Export(out, size, f"回头看问题清单-{day}.xlsx", f"campaign-problems-{day}.xlsx",
+                      XLSX, rows)
