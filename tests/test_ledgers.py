@@ -241,6 +241,47 @@ def test_the_ledger_keeps_to_the_scope_and_the_filters(app, as_user) -> None:
     assert "问题类型：异味" in none.worksheets[0]["A2"].value
 
 
+def test_a_co_handled_case_is_in_its_responsible_units_ledger_only(app, as_user) -> None:
+    """One rule: a unit's ledger holds the cases whose responsible unit is it or below it.
+    Street A co-handles (协办) Street B's case and sees it, yet it is in Street B's ledger
+    alone, so the streets' ledgers add up to the district's; the revisit ledger the same."""
+    from server.models import CaseUnit, Unit, User
+
+    cases = seed_ledger()
+    db.session.add(CaseUnit(case_id=cases["street_b"].id, unit_id=unit_id("Street A")))
+    db.session.commit()
+    span = _span()
+    assert as_user("reviewer_a").get(f"/api/cases/{cases['street_b'].id}").status_code == 200
+
+    def refs(user: str, url: str = "/api/reports/ledger.xlsx", **more: Any) -> list[str]:
+        ws = _book(_get(as_user(user), url, **span, **more)).worksheets[0]
+        assert "统计范围：责任单位为本单位及下级单位的信访件" in ws["A2"].value
+        return [r["受理编号"].value for r in _table(ws, 3)]
+
+    street_a, district = refs("reviewer_a"), refs("reviewer")
+    street_b = refs("reviewer", unit_id=unit_id("Street B"))
+    assert "SB-1" not in street_a and street_b == ["SB-1"]
+    assert sorted(street_a + street_b) == sorted(district)
+    # The same with Street A's id asked for, by the district or by Street A itself.
+    assert refs("reviewer", unit_id=unit_id("Street A")) == street_a
+    assert refs("reviewer_a", unit_id=unit_id("Street A")) == street_a
+    revisits = "/api/reports/revisits.xlsx"
+    assert refs("reviewer_a", revisits) == ["C-1", "C-1", "C-2"]
+    assert sorted(refs("reviewer_a", revisits) + refs(
+        "reviewer", revisits, unit_id=unit_id("Street B"))) == sorted(refs("reviewer", revisits))
+    # A person of both streets, no unit asked for: the union, each case once.
+    person = db.session.get(User, user_id("reviewer_a"))
+    person.units.append(db.session.get(Unit, unit_id("Street B")))
+    db.session.commit()
+    try:
+        both = refs("reviewer_a")
+        assert sorted(both) == sorted(district) and len(both) == len(set(both))
+    finally:
+        person = db.session.get(User, user_id("reviewer_a"))
+        person.units[:] = [u for u in person.units if u.name == "Street A"]
+        db.session.commit()
+
+
 def test_the_case_ledger_as_csv(app, as_user, monkeypatch) -> None:
     cases = seed_ledger()
     cases["closed_late"].closed_on_time = None

@@ -21,11 +21,12 @@ from server.domain.accounts import scope
 from server.domain.cases import deadline_rules
 from server.domain.core import labels
 from server.domain.ledgers.ledger_period import (
+    SCOPE_LINE,
     Period,
+    by_responsible_unit,
     generated_line,
     local_tz,
     stream,
-    unit_filter,
     units_named,
 )
 from server.models import Case, Revisit, Unit, User
@@ -96,11 +97,11 @@ def query(user: User, f: Filters, now: datetime) -> sa.Select:
          .join(Unit, Unit.id == Case.unit_id)
          .outerjoin(leader, leader.id == Case.leader_id)
          .outerjoin(latest, sa.and_(latest.c.case_id == Case.id, latest.c.n == 1))
-         .where(scope.visible_clause(user), *in_period)
+         .where(*in_period)
          .order_by(Case.received_at, Case.id))
-    units = unit_filter(user, f.unit_id)
-    if units is not None:
-        q = q.where(Case.unit_id.in_(units))
+    # By responsible unit, within the user's scope (not scope.visible_clause, which adds
+    # the cases a unit co-handles and so would count them in two streets' ledgers).
+    q = by_responsible_unit(q, user, f.unit_id)
     if f.channel:
         q = q.where(Case.channel == f.channel)
     if f.category:
@@ -159,7 +160,7 @@ def subtitle(f: Filters, now: datetime) -> list[str]:
         parts.append(f"来源渠道：{labels.label('channels', f.channel)}")
     if f.category:
         parts.append(f"问题类型：{labels.label('categories', f.category)}")
-    return ["　".join(parts) + "　" + generated_line(now)]
+    return ["　".join([*parts, generated_line(now), SCOPE_LINE])]
 
 
 def headings() -> Sequence[str]:

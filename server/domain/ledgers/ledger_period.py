@@ -14,7 +14,7 @@ from server.domain.accounts.roles import LEADER_ROLES, OFFICE_ROLES, require_rol
 from server.domain.core import runtime
 from server.domain.core.errors import Invalid, NotFound
 from server.extensions import db
-from server.models import Unit, User
+from server.models import Case, Unit, User
 
 # The office and leaders hand ledgers in (each over their own units, by scope).
 READER_ROLES = (*OFFICE_ROLES, *LEADER_ROLES)
@@ -73,6 +73,30 @@ def unit_filter(user: User, unit_id: str | None) -> frozenset[str] | None:
     if db.session.get(Unit, unit_id) is None:
         raise NotFound("unit.not_found", "No such unit.")
     return scope.subtree([unit_id])
+
+
+def responsible_units(user: User, unit_id: str | None) -> frozenset[str] | None:
+    """The one rule for which cases a unit's ledger holds: those whose responsible unit
+    (cases.unit_id) is the unit asked for or below it; with none asked for, the user's
+    units and those below them (the union, for a person of several units). A case a unit
+    only co-handles (协办) is in its responsible unit's ledger alone, so the streets'
+    ledgers add up to the district's with nothing counted twice. None: every case (the
+    district office, no unit asked for). Always within what the user sees."""
+    units = unit_filter(user, unit_id)
+    if units is not None or scope.sees_everything(user):
+        return units
+    return scope.visible_unit_ids(user)
+
+
+def by_responsible_unit(query: sa.Select, user: User, unit_id: str | None) -> sa.Select:
+    """`query` (over cases) narrowed by `responsible_units`."""
+    units = responsible_units(user, unit_id)
+    return query if units is None else query.where(Case.unit_id.in_(units))
+
+
+# The rule, stated in the subtitle line of every ledger that follows it.
+SCOPE_LINE = ("统计范围：责任单位为本单位及下级单位的信访件；协办件只计入其责任单位，"
+              "各单位台账相加不重复计数。")
 
 
 def units_named(user: User, unit_id: str | None) -> str:

@@ -10,14 +10,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from server.domain.accounts import scope
 from server.domain.core import labels
 from server.domain.ledgers.ledger_period import (
+    SCOPE_LINE,
     Period,
+    by_responsible_unit,
     generated_line,
     local_tz,
     stream,
-    unit_filter,
     units_named,
 )
 from server.models import Case, Revisit, Unit, User
@@ -38,11 +38,10 @@ def query(user: User, period: Period, unit_id: str | None) -> sa.Select:
                    Revisit.outcome, Revisit.satisfaction, Revisit.unreachable_reason)
          .join(Case, Case.id == Revisit.case_id).join(Unit, Unit.id == Case.unit_id)
          .join(User, User.id == Revisit.created_by)
-         .where(scope.visible_clause(user), Revisit.at >= period.start,
-                Revisit.at < period.end)
+         .where(Revisit.at >= period.start, Revisit.at < period.end)
          .order_by(Revisit.at, Revisit.id))
-    units = unit_filter(user, unit_id)
-    return q if units is None else q.where(Case.unit_id.in_(units))
+    # The case ledger's rule: by the case's responsible unit, within the user's scope.
+    return by_responsible_unit(q, user, unit_id)
 
 
 def rows(user: User, period: Period, unit_id: str | None) -> Iterator[list[Any]]:
@@ -60,4 +59,4 @@ def sheet(user: User, period: Period, unit_id: str | None, now: datetime) -> She
     return Sheet(name="回访台账", title=f"{units_named(user, unit_id)} 回访台账 {period.text}",
                  headings=[h for h, _ in COLUMNS], widths=[w for _, w in COLUMNS],
                  rows=rows(user, period, unit_id), date_columns={AT},
-                 subtitle=[f"回访时间：{period.text}　{generated_line(now)}"])
+                 subtitle=[f"回访时间：{period.text}　{generated_line(now)}　{SCOPE_LINE}"])
