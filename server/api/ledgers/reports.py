@@ -72,8 +72,10 @@ def _ledger(args: dict, fmt: str) -> Response:
 @needs_report_slot
 def ledger_xlsx(args: dict) -> Response:
     """The case ledger (信访件台账, seed 003's four-colour ledger): one row per case received
-    in the period in your scope, its deadline colour (绿/蓝/黄/红/逾期) as the fill of its
-    办理进度 cell, a legend under the rows. No complainant name or phone."""
+    in the period whose responsible unit is yours (or `unit_id`'s) or below it, its
+    progress at the time generated (办理进度（截至生成时间）: 绿/蓝/黄/红/逾期 as the fill
+    for an open case, 按期办结 / 超期办结 for a closed one) and a legend under the rows. No
+    complainant name or phone."""
     return _ledger(args, "xlsx")
 
 

@@ -32,10 +32,13 @@ from server.domain.ledgers.ledger_period import (
 from server.models import Case, Revisit, Unit, User
 from server.reports.xlsx import Fill, Legend, Sheet
 
+# The colour column's heading: the colour is the one at the time the ledger is generated,
+# not at closing nor at the end of the period (English: "Progress (at the time generated)").
+PROGRESS = "办理进度（截至生成时间）"
 # (heading, width in characters)
 COLUMNS = (("序号", 6), ("受理编号", 16), ("受理时间", 16), ("来源渠道", 10),
            ("问题类型", 12), ("投诉事项", 28), ("地址", 22), ("责任单位", 12),
-           ("包案领导", 12), ("办理时限", 16), ("状态", 8), ("办理进度", 8),
+           ("包案领导", 12), ("办理时限", 16), ("状态", 8), (PROGRESS, 10),
            ("办结时间", 16), ("属实情况", 8), ("办理结果", 30), ("回访满意度", 8))
 RECEIVED, DUE, COLOUR, CLOSED = 2, 9, 11, 12
 
