@@ -1,7 +1,11 @@
 """A table as CSV that Excel and WPS open right: UTF-8 with a byte-order mark (without it
 Excel reads Chinese as GBK mojibake), CRLF line ends, and every text cell that a
 spreadsheet would run as a formula (=, +, -, @, tab, CR first) prefixed with an apostrophe
-by the project's one rule (core.text.csv_cell: shown as text, the apostrophe hidden).
+by the project's one rule (core.text.csv_cell). The cell then opens as text, not run; the
+apostrophe itself is part of the value read from a CSV, and shows in some readers
+(LibreOffice, WPS, Excel's data import; Excel hides it only when typed into a cell). The
+XLSX needs no mark (every text is written as text). A CSV reader may also read a number-
+like text as a number (a reference 00123 as 123): the XLSX keeps it as it is.
 Pure: rows in, text out, streamed row by row."""
 
 from __future__ import annotations

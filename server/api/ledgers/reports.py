@@ -86,8 +86,9 @@ def ledger_xlsx(args: dict) -> Response:
 @needs_report_slot
 def ledger_csv(args: dict) -> Response:
     """The case ledger's rows as CSV: UTF-8 with a byte-order mark, and a text cell that
-    starts with = + - @ (or tab, CR) given a leading apostrophe, so a spreadsheet shows it
-    as text instead of running it."""
+    starts with = + - @ (or tab, CR) given a leading apostrophe, so a spreadsheet opens it
+    as text instead of running it (the apostrophe shows in some readers). References with
+    leading zeros are safest read from the XLSX: a spreadsheet may read them as numbers."""
     return _ledger(args, "csv")
 
 

@@ -69,7 +69,8 @@ def looks_like_formula(value: str) -> bool:
 
 
 def csv_cell(value: str) -> str:
-    """Text for a CSV export: a formula-looking cell gets a leading apostrophe, which the
-    spreadsheet shows as text and hides (XLSX exports write every text with write_string
-    instead, which needs no change to the text)."""
+    """Text for a CSV export: a formula-looking cell gets a leading apostrophe, so the
+    spreadsheet opens it as text instead of running it. The apostrophe is then part of
+    the cell's value and shows in some readers (LibreOffice, WPS, Excel's data import).
+    XLSX exports write every text with write_string instead, which needs no mark."""
     return "'" + value if looks_like_formula(value) else value
