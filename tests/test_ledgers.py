@@ -436,6 +436,40 @@ def test_a_failure_after_writing_closes_the_file(app, monkeypatch, fails: str) -
     done.file.close()
 
 
+def test_a_ledger_longer_than_a_worksheet_is_refused(app, as_user, monkeypatch) -> None:
+    """Counted first (422 report.too_many_rows, zh and en, nothing written or audited);
+    rows found past the count while writing are refused the same; the CSV has no limit."""
+    from server.domain.ledgers import case_ledger, revisit_ledger
+    from server.reports import xlsx
+
+    seed_ledger()
+    office = as_user("reviewer")
+    # Room for 5 rows under the case ledger's headings and above its legend (9 rows).
+    legend = case_ledger.legend()
+    tail = 1 + 1 + len(legend.items) + len(legend.notes)
+    monkeypatch.setattr(xlsx, "MAX_ROWS", 3 + 5 + tail)
+    answer = _get(office, "/api/reports/ledger.xlsx", **_span())
+    assert answer.status_code == 422, answer.get_data()[:300]
+    problem = answer.get_json()
+    assert problem["code"] == "report.too_many_rows"
+    assert "9" in problem["messages"]["zh"] and "worksheet" in problem["messages"]["en"]
+    assert _get(office, "/api/reports/ledger.csv", **_span()).status_code == 200
+    # Found while writing (cases added after the count): the same refusal, no row dropped.
+    monkeypatch.setattr(case_ledger, "count", lambda *a: 0)
+    late = _get(office, "/api/reports/ledger.xlsx", **_span())
+    assert late.status_code == 422 and late.get_json()["code"] == "report.too_many_rows"
+    # The revisit ledger (4 rows, no legend) likewise.
+    monkeypatch.setattr(xlsx, "MAX_ROWS", 3 + 3 + 1)
+    refused = _get(office, "/api/reports/revisits.xlsx", **_span())
+    assert refused.status_code == 422 and refused.get_json()["code"] == "report.too_many_rows"
+    monkeypatch.setattr(revisit_ledger, "count", lambda *a: 0)
+    assert _get(office, "/api/reports/revisits.xlsx", **_span()).status_code == 422
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).filter_by(
+        action="report.exported")) == 1  # the CSV only
+    monkeypatch.setattr(xlsx, "MAX_ROWS", 3 + 4 + 1)
+    assert _get(office, "/api/reports/revisits.xlsx", **_span()).status_code == 200
+
+
 def test_the_revisit_ledger(app, as_user) -> None:
     seed_ledger()
     # A respondent's name, number and answers never leave in the ledger.
@@ -527,6 +561,35 @@ def test_the_writer_streams_a_generator_and_fills_by_key() -> None:
     assert [r[5].value for r in body] == EVIL[:3] and all(r[5].data_type == "s" for r in body)
     assert ws["A8"].value == "图例" and ws["A9"].value == "甲" and ws["B9"].value == "甲的意思"
     assert ws["A9"].fill.fgColor.rgb == "FF123456" and ws["A11"].value == "说明"
+
+
+def test_the_writer_never_drops_rows_past_excels_limit(monkeypatch) -> None:
+    """XlsxWriter drops rows past 1,048,576 silently: the writer stops and raises instead,
+    leaving room for the notes and legend under the rows."""
+    from server.reports import xlsx
+
+    def sheet(n: int) -> Sheet:
+        return Sheet(name="t", title="t", headings=["n"], rows=([i] for i in range(n)),
+                     subtitle=["s"], notes=["注"],
+                     legend=Legend("图例", [("a", "甲")], notes=["说明"]))
+
+    # Title, subtitle, headings above; a blank row, the note, a gap, the legend under.
+    assert xlsx.room(sheet(0)) == 1_048_576 - 3 - 6
+    monkeypatch.setattr(xlsx, "MAX_ROWS", 20)  # 3 above the rows, 6 under: 11 fit
+    assert xlsx.room(sheet(0)) == 11
+    ws, _ = _read(sheet(11))
+    assert ws.max_row == 20 and ws["A20"].value == "说明"
+    with pytest.raises(xlsx.TooManyRows):
+        write_xlsx(sheet(12), io.BytesIO())
+
+
+def test_stored_text_is_made_printable_in_the_workbook() -> None:
+    """Text stored before the text rule (a control or bidi character): shown as U+FFFD,
+    as the closure files do, not written into XML that Excel refuses."""
+    ws, _ = _read(Sheet(name="t", title="标\x07题", headings=["a\u202eb"],
+                        rows=[["噪声\x07扰民", "gpj\u202eexe", "行1\n行2\t制表"]]))
+    assert ws["A1"].value == "标\ufffd题" and ws["A2"].value == "a\ufffdb"
+    assert [c.value for c in ws[3]] == ["噪声\ufffd扰民", "gpj\ufffdexe", "行1\n行2\t制表"]
 
 
 PROGRESS = {

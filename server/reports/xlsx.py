@@ -6,7 +6,12 @@ Pure: a plain Sheet in, bytes out. Its layout: a title row, optional lines under
 period, generated time), the frozen heading row, the rows, then optional notes and a
 legend. Every text cell is written as text, never as a formula: a subject typed as
 "=HYPERLINK(...)", "+1", "-2" or "@x" opens as those characters in Excel, WPS and
-LibreOffice. Dates are real dates (the local wall time) with a date format."""
+LibreOffice. Dates are real dates (the local wall time) with a date format. Stored text
+goes through core.text.printable, as in the closure files: a control character typed
+before the text rule would otherwise make a workbook Excel refuses to open.
+
+A sheet never loses rows: past Excel's 1,048,576 rows the writer stops and raises
+TooManyRows (callers check the count first, `room`)."""
 
 from __future__ import annotations
 
@@ -17,7 +22,25 @@ from typing import IO, Any
 
 import xlsxwriter
 
-__all__ = ["Fill", "Legend", "Sheet", "write_xlsx"]
+from server.domain.core.text import printable
+
+__all__ = ["MAX_ROWS", "Fill", "Legend", "Sheet", "TooManyRows", "room", "write_xlsx"]
+
+MAX_ROWS = 1_048_576  # Excel's rows in a worksheet (XlsxWriter silently drops the rest)
+
+
+class TooManyRows(Exception):
+    """The sheet's rows do not fit a worksheet: nothing is dropped, the caller refuses."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__(f"At most {room} rows fit the worksheet.")
+        self.room = room
+
+
+def _text(value: str) -> str:
+    """Stored text fit for the file; isprintable() (in C) spares the regexes for nearly
+    every cell, and printable() changes only characters it is False for."""
+    return value if value.isprintable() else printable(value)
 
 
 @dataclass(frozen=True)
@@ -60,6 +83,25 @@ class Sheet:
     landscape: bool = True
 
 
+def _head_row(sheet: Sheet) -> int:
+    return 1 + len(sheet.subtitle)
+
+
+def _tail_rows(sheet: Sheet) -> int:
+    """The rows under the data: a blank one, the notes, then the legend."""
+    legend = sheet.legend
+    rows = 1 + len(sheet.notes)
+    if legend is not None:
+        rows += (1 if sheet.notes else 0) + 1 + len(legend.items) + len(legend.notes)
+    return rows
+
+
+def room(sheet: Sheet) -> int:
+    """How many data rows fit the worksheet with the sheet's title, headings, notes and
+    legend."""
+    return MAX_ROWS - (_head_row(sheet) + 1) - _tail_rows(sheet)
+
+
 def write_xlsx(sheet: Sheet, out: IO[bytes] | str) -> int:
     """Write the sheet to `out` (a file object or a path); returns the rows written."""
     book = xlsxwriter.Workbook(out, {
@@ -78,13 +120,13 @@ def _write(book: Any, sheet: Sheet) -> int:
     formats = _Formats(book, sheet)
     for i, width in enumerate(sheet.widths):
         ws.set_column(i, i, width)
-    ws.write_string(0, 0, sheet.title, formats.title)
+    ws.write_string(0, 0, _text(sheet.title), formats.title)
     for i, line in enumerate(sheet.subtitle, start=1):
-        ws.write_string(i, 0, line, formats.subtitle)
-    head_row = 1 + len(sheet.subtitle)
+        ws.write_string(i, 0, _text(line), formats.subtitle)
+    head_row = _head_row(sheet)
     ws.set_row(head_row, 30)
     for col, text in enumerate(sheet.headings):
-        ws.write_string(head_row, col, text, formats.head)
+        ws.write_string(head_row, col, _text(text), formats.head)
     # The headings stay while the rows scroll, and head every printed page.
     ws.freeze_panes(head_row + 1, 0)
     ws.repeat_rows(head_row)
@@ -100,7 +142,10 @@ def _write(book: Any, sheet: Sheet) -> int:
     write_string = ws.write_string
     wraps = [(col, sheet.widths[col]) for col in sorted(sheet.wrap_columns)
              if col < len(sheet.widths)]
+    last_row = head_row + room(sheet)  # the last data row that leaves room for the tail
     for r, row in enumerate(sheet.rows, start=head_row + 1):
+        if r > last_row:
+            raise TooManyRows(room(sheet))
         if wraps:
             # Spreadsheet programs do not grow a row for wrapped text on opening (LibreOffice
             # draws it over the next row): the row gets the height of its longest text.
@@ -119,7 +164,8 @@ def _write(book: Any, sheet: Sheet) -> int:
                         # The key's words, on its colour (a ledger's 办理进度).
                         write_string(r, col, fills[value].label, formats.fill(value))
                     else:
-                        write_string(r, col, value, fmts[col])
+                        write_string(r, col, value if value.isprintable() else
+                                     printable(value), fmts[col])
             elif value is not None:
                 _cell(ws, r, col, value, fmts[col])
     written = r - head_row
@@ -127,7 +173,7 @@ def _write(book: Any, sheet: Sheet) -> int:
         ws.autofilter(head_row, 0, head_row + max(written, 1), len(sheet.headings) - 1)
     at = r + 2  # after a blank row: the notes, then the legend
     for line in sheet.notes:
-        ws.write_string(at, 0, line, formats.subtitle)
+        ws.write_string(at, 0, _text(line), formats.subtitle)
         at += 1
     if sheet.legend is not None:
         _legend(ws, at + 1 if sheet.notes else at, sheet, formats)
@@ -137,15 +183,15 @@ def _write(book: Any, sheet: Sheet) -> int:
 def _legend(ws: Any, r: int, sheet: Sheet, formats: _Formats) -> None:
     legend = sheet.legend
     assert legend is not None
-    ws.write_string(r, 0, legend.heading, formats.bold)
+    ws.write_string(r, 0, _text(legend.heading), formats.bold)
     for key, meaning in legend.items:
         r += 1
         fill = sheet.fills.get(key)
-        ws.write_string(r, 0, fill.label if fill else key, formats.fill(key))
-        ws.write_string(r, 1, meaning)
+        ws.write_string(r, 0, _text(fill.label if fill else key), formats.fill(key))
+        ws.write_string(r, 1, _text(meaning))
     for line in legend.notes:
         r += 1
-        ws.write_string(r, 0, line)
+        ws.write_string(r, 0, _text(line))
 
 
 class _Formats:
@@ -215,4 +261,4 @@ def _cell(ws: Any, r: int, col: int, value: Any, fmt: Any) -> None:
     elif isinstance(value, int | float):
         ws.write_number(r, col, value, fmt)
     else:
-        ws.write_string(r, col, str(value), fmt)
+        ws.write_string(r, col, _text(str(value)), fmt)

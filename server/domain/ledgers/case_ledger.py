@@ -29,6 +29,7 @@ from server.domain.ledgers.ledger_period import (
     stream,
     units_named,
 )
+from server.extensions import db
 from server.models import Case, Revisit, Unit, User
 from server.reports.xlsx import Fill, Legend, Sheet
 
@@ -100,16 +101,28 @@ def query(user: User, f: Filters, now: datetime) -> sa.Select:
          .join(Unit, Unit.id == Case.unit_id)
          .outerjoin(leader, leader.id == Case.leader_id)
          .outerjoin(latest, sa.and_(latest.c.case_id == Case.id, latest.c.n == 1))
-         .where(*in_period)
          .order_by(Case.received_at, Case.id))
-    # By responsible unit, within the user's scope (not scope.visible_clause, which adds
-    # the cases a unit co-handles and so would count them in two streets' ledgers).
+    return _filtered(q, user, f)
+
+
+def _filtered(q: sa.Select, user: User, f: Filters) -> sa.Select:
+    """The ledger's cases: received in the period, by responsible unit within the user's
+    scope (not scope.visible_clause, which adds the cases a unit co-handles and so would
+    count them in two streets' ledgers), the channel and category asked for."""
+    q = q.where(Case.received_at >= f.period.start, Case.received_at < f.period.end)
     q = by_responsible_unit(q, user, f.unit_id)
     if f.channel:
         q = q.where(Case.channel == f.channel)
     if f.category:
         q = q.where(Case.category == f.category)
     return q
+
+
+def count(user: User, f: Filters) -> int:
+    """The ledger's rows, counted before any is written (the joins of `query` add or drop
+    none: one unit, at most one leader and one latest revisit a case); an index scan of
+    ix_cases_stats, not the rows' query."""
+    return db.session.scalar(_filtered(sa.select(sa.func.count()).select_from(Case), user, f))
 
 
 def rows(user: User, f: Filters, now: datetime) -> Iterator[list[Any]]:

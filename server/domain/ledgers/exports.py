@@ -15,6 +15,7 @@ from datetime import date
 from typing import IO, Any
 
 from server.domain.audit import audit
+from server.domain.core.errors import Invalid
 from server.domain.core.uow import transaction
 from server.domain.ledgers import annexes, case_ledger, repeat_list, revisit_ledger
 from server.domain.ledgers.ledger_period import (
@@ -27,7 +28,7 @@ from server.domain.remediation import campaigns, plans
 from server.models import User
 from server.models.base import utcnow
 from server.reports.csv_table import write_csv
-from server.reports.xlsx import Sheet, write_xlsx
+from server.reports.xlsx import Sheet, TooManyRows, room, write_xlsx
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
@@ -62,9 +63,25 @@ def _taken_out() -> Iterator[list[IO[bytes]]]:
         raise
 
 
+def _too_many(rows: int | None, most: int) -> Invalid:
+    counted = f"{rows} rows" if rows is not None else "more rows"
+    return Invalid("report.too_many_rows",
+                   f"This ledger has {counted} than a worksheet holds ({most}); choose a "
+                   "shorter period or one unit.",
+                   params={"rows": rows if rows is not None else most + 1, "max": most})
+
+
+def _fits(sheet: Sheet, fmt: str, rows: int) -> None:
+    """Refuse (422) before writing a workbook whose rows Excel could not hold: XlsxWriter
+    would drop those past 1,048,576 silently. A CSV has no such limit."""
+    if fmt != "csv" and rows > room(sheet):
+        raise _too_many(rows, room(sheet))
+
+
 def _written(files: list[IO[bytes]], sheet: Sheet, fmt: str,
              labels: dict[int, dict[str, str]] | None = None) -> tuple[IO[bytes], int, int]:
-    """The file written (at its start, and listed in `files`), its size and its rows."""
+    """The file written (at its start, and listed in `files`), its size and its rows. A
+    sheet that proves longer than counted (rows added meanwhile) is refused the same."""
     # Handed to the response, which closes (and so deletes) it once sent.
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
     files.append(out)
@@ -75,7 +92,10 @@ def _written(files: list[IO[bytes]], sheet: Sheet, fmt: str,
             text.flush()
             text.detach()
         else:
-            rows = write_xlsx(sheet, out)
+            try:
+                rows = write_xlsx(sheet, out)
+            except TooManyRows as error:
+                raise _too_many(None, error.room) from None
         size = out.seek(0, io.SEEK_END)
         out.seek(0)
     except BaseException:
@@ -104,6 +124,7 @@ def case_ledger_file(user: User, first: date, last: date, fmt: str = "xlsx", *,
         unit_filter(user, unit_id)  # another unit's id: 404 before anything is written
         now = utcnow()
         sheet = case_ledger.sheet(user, f, now)
+        _fits(sheet, fmt, case_ledger.count(user, f))
         words = {case_ledger.COLOUR: {k: v.label for k, v in case_ledger.FILLS.items()}}
         out, size, rows = _written(files, sheet, fmt, words)
         _audited(user, "case_ledger", "case_ledger", fmt, rows, {
@@ -121,8 +142,9 @@ def revisit_ledger_file(user: User, first: date, last: date, *,
         require_reader(user)
         p = period(first, last)
         unit_filter(user, unit_id)
-        out, size, rows = _written(files, revisit_ledger.sheet(user, p, unit_id, utcnow()),
-                                   "xlsx")
+        sheet = revisit_ledger.sheet(user, p, unit_id, utcnow())
+        _fits(sheet, "xlsx", revisit_ledger.count(user, p, unit_id))
+        out, size, rows = _written(files, sheet, "xlsx")
         _audited(user, "revisit_ledger", "revisit_ledger", "xlsx", rows, {
             "from": first.isoformat(), "to": last.isoformat(), "unit_id": unit_id})
         span = _span(first, last)

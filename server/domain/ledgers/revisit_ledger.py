@@ -20,6 +20,7 @@ from server.domain.ledgers.ledger_period import (
     stream,
     units_named,
 )
+from server.extensions import db
 from server.models import Case, Revisit, Unit, User
 from server.reports.xlsx import Sheet
 
@@ -42,6 +43,12 @@ def query(user: User, period: Period, unit_id: str | None) -> sa.Select:
          .order_by(Revisit.at, Revisit.id))
     # The case ledger's rule: by the case's responsible unit, within the user's scope.
     return by_responsible_unit(q, user, unit_id)
+
+
+def count(user: User, period: Period, unit_id: str | None) -> int:
+    """The ledger's rows, counted before any is written."""
+    rows = query(user, period, unit_id).order_by(None).subquery()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(rows))
 
 
 def rows(user: User, period: Period, unit_id: str | None) -> Iterator[list[Any]]:
