@@ -25,7 +25,9 @@ blp = Blueprint("ledgers", __name__, url_prefix="/api/reports",
                 description="Ledgers as XLSX (and CSV) in the seeds' Chinese headings: a "
                             "title row with the unit and period, a frozen heading row, dates "
                             "as dates, no cell ever a formula. For the office and leaders, "
-                            "over their units.")
+                            "over their units. One ledger is written at a time per worker "
+                            "(REPORT_CONCURRENCY): another is 503 report.busy with "
+                            "Retry-After; REPORT_RATE_LIMIT downloads per user (429).")
 blp.before_request(load_user)
 
 # Per user, every download together: an office behind one NAT address is many users.
