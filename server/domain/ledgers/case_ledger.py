@@ -132,17 +132,19 @@ def rows(user: User, f: Filters, now: datetime) -> Iterator[list[Any]]:
              for group, values in labels.table().items()}
     channels, categories, statuses = words["channels"], words["categories"], words["statuses"]
     verdicts, satisfaction = words["verdicts"], words["satisfaction"]
-    result = stream(query(user, f, now))
-    for seq, r in enumerate(result, start=1):
-        (case_id, ref, received, channel, category, subject, address, unit, leader, due,
-         status, colour, closed, verdict, outcome, satisfied) = r
-        yield [seq, ref or case_id[:8], received.astimezone(tz),
-               channels.get(channel, channel), categories.get(category, category), subject,
-               address, unit, leader, due.astimezone(tz) if due else None,
-               statuses.get(status, status), colour,
-               closed.astimezone(tz) if closed else None,
-               verdicts.get(verdict, verdict) if verdict else None, outcome,
-               satisfaction.get(satisfied, satisfied) if satisfied else None]
+    # Closed with the generator (exports close it when a write fails half-way): a
+    # server-side cursor is not left open.
+    with stream(query(user, f, now)) as result:
+        for seq, r in enumerate(result, start=1):
+            (case_id, ref, received, channel, category, subject, address, unit, leader, due,
+             status, colour, closed, verdict, outcome, satisfied) = r
+            yield [seq, ref or case_id[:8], received.astimezone(tz),
+                   channels.get(channel, channel), categories.get(category, category),
+                   subject, address, unit, leader, due.astimezone(tz) if due else None,
+                   statuses.get(status, status), colour,
+                   closed.astimezone(tz) if closed else None,
+                   verdicts.get(verdict, verdict) if verdict else None, outcome,
+                   satisfaction.get(satisfied, satisfied) if satisfied else None]
 
 
 def legend() -> Legend:

@@ -100,6 +100,10 @@ def _written(files: list[IO[bytes]], sheet: Sheet, fmt: str,
         out.seek(0)
     except BaseException:
         out.close()  # closing twice (here, then _taken_out) is harmless
+        # Rows streamed from a server-side cursor: closed now, not when collected.
+        close = getattr(sheet.rows, "close", None)
+        if callable(close):
+            close()
         raise
     return out, size, rows
 

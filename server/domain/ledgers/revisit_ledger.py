@@ -53,13 +53,13 @@ def count(user: User, period: Period, unit_id: str | None) -> int:
 
 def rows(user: User, period: Period, unit_id: str | None) -> Iterator[list[Any]]:
     tz = local_tz()
-    result = stream(query(user, period, unit_id))
-    for seq, (case_id, ref, subject, unit, at, method, staff, outcome, satisfied,
-              reason) in enumerate(result, start=1):
-        yield [seq, ref or case_id[:8], subject, unit, at.astimezone(tz),
-               labels.label("revisit_methods", method), staff,
-               OUTCOMES.get(outcome, outcome),
-               labels.label("satisfaction", satisfied) if satisfied else None, reason]
+    with stream(query(user, period, unit_id)) as result:  # closed with the generator
+        for seq, (case_id, ref, subject, unit, at, method, staff, outcome, satisfied,
+                  reason) in enumerate(result, start=1):
+            yield [seq, ref or case_id[:8], subject, unit, at.astimezone(tz),
+                   labels.label("revisit_methods", method), staff,
+                   OUTCOMES.get(outcome, outcome),
+                   labels.label("satisfaction", satisfied) if satisfied else None, reason]
 
 
 def sheet(user: User, period: Period, unit_id: str | None, now: datetime) -> Sheet:
