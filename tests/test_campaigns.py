@@ -21,6 +21,7 @@ from tests.conftest import unit_id
 from tests.test_closure_file_office import closed_case
 from tests.test_evidence import NOKIA, declaration, file_photo
 from tests.test_seal import approve
+from tests.test_visits import visit_body
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PERIOD = {"from": "2026-11-01", "to": "2026-11-30"}
@@ -118,8 +119,9 @@ def test_a_rebound_reopens_the_case_with_its_plan_accepted_before_it_closes_agai
 
     plans = office.get(f"/api/cases/{case_id}/plans").get_json()["items"]
     assert len(plans) == 1 and plans[0]["may_accept"] is True
-    assert as_user("reviewer_a").post(f"/api/plans/{plans[0]['id']}/accept",
-                                      json={}).status_code == 404  # Street A is below
+    below = as_user("reviewer_a").post(f"/api/plans/{plans[0]['id']}/accept", json={})
+    assert below.status_code == 403  # sees the plan (its case), but Street A is below
+    assert below.get_json()["code"] == "plan.accept_forbidden"
     accepted = office.post(f"/api/plans/{plans[0]['id']}/accept", json={"note": "整改到位"})
     assert accepted.status_code == 200, accepted.get_json()
     assert accepted.get_json()["status"] == "accepted"
@@ -396,3 +398,48 @@ def test_the_checker_files_photos_on_the_recheck_visit_of_a_case_still_closed(
         case_id, b"x", visit_id=visit_id))
     assert other.status_code == 409
     assert "evidence_stored" in kinds(case_id)
+
+
+# ---- who accepts a rectification -------------------------------------------------------------
+def test_the_acceptance_unit_is_over_the_case_or_the_organiser_and_the_phone_is_told_which(
+        app, as_user, make_case) -> None:
+    case_id = closed(make_case)
+    campaign = start(as_user("reviewer")).get_json()
+    inspector = as_user("insp_a")
+    task = inspector.get("/api/recheck-tasks").get_json()["items"][0]
+    assert [u["name"] for u in task["acceptance_units"]] == ["Street A", "District"]
+    aside = recheck(inspector, campaign["id"], task["id"], rebound=True,
+                    plan=plan(acceptance_unit_id=unit_id("Street B")))
+    assert aside.status_code == 422, aside.get_json()
+    assert aside.get_json()["code"] == "plan.acceptance_unit_out_of_scope"
+    assert kinds(case_id)[-1] != "recheck_recorded"  # nothing written
+    own = recheck(inspector, campaign["id"], task["id"], rebound=True,
+                  plan=plan(acceptance_unit_id=unit_id("Street A")))
+    assert own.status_code == 201, own.get_json()
+    assert own.get_json()["plan"]["acceptance_unit"]["name"] == "Street A"
+    # Street A's office accepts; Street B's sees nothing of it.
+    plan_id = own.get_json()["plan"]["id"]
+    assert as_user("insp_b").post(f"/api/plans/{plan_id}/accept", json={}).status_code == 404
+    accepted = as_user("reviewer_a").post(f"/api/plans/{plan_id}/accept", json={})
+    assert accepted.status_code == 200, accepted.get_json()
+
+
+def test_whoever_rechecked_or_handled_the_case_does_not_accept_its_plan(
+        app, as_user, make_case) -> None:
+    office, admin = as_user("reviewer"), as_user("admin")
+    case_id = make_case()["id"]
+    visited = admin.post(f"/api/cases/{case_id}/visits", json=visit_body())
+    assert visited.status_code == 201, visited.get_json()
+    close(case_id)
+    campaign = start(office).get_json()
+    task = office.get(f"/api/campaigns/{campaign['id']}/tasks").get_json()["items"][0]
+    answer = recheck(office, campaign["id"], task["id"], rebound=True, plan=plan())
+    assert answer.status_code == 201, answer.get_json()
+    plan_id = answer.get_json()["plan"]["id"]
+    assert answer.get_json()["plan"]["may_accept"] is False
+    for who in (office, admin):  # the checker; the one who visited the case
+        refused = who.post(f"/api/plans/{plan_id}/accept", json={})
+        assert refused.status_code == 403 and refused.get_json()["code"] == "plan.accept_own"
+    assert as_user("admin_a").get(f"/api/cases/{case_id}/plans").get_json()["items"][0][
+        "may_accept"] is False  # Street A's admin: the acceptance unit is above it
+    assert db.session.scalar(sa.select(RectificationPlan.status)) == "open"

@@ -145,6 +145,9 @@ class TaskSchema(Schema):
     checked_at = fields.DateTime(allow_none=True)
     visit_id = Text(allow_none=True)
     plan_id = Text(allow_none=True)
+    acceptance_units = fields.List(fields.Nested(UnitRefSchema), metadata={
+        "description": "The units a rectification plan's 验收（监管）单位 may be: the case's "
+                       "unit and those above it, then the organiser's unit and those above."})
 
 
 class TaskListSchema(Schema):
