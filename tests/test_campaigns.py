@@ -15,7 +15,15 @@ from server.domain.cases import deadlines
 from server.domain.remediation import campaigns as campaign_domain
 from server.domain.remediation import plans as plan_domain
 from server.extensions import db
-from server.models import Campaign, Case, CaseEvent, RecheckTask, RectificationPlan, User
+from server.models import (
+    Campaign,
+    Case,
+    CaseEvent,
+    RecheckTask,
+    RectificationPlan,
+    User,
+    UserSession,
+)
 from tests.closure_facts import submit_ready
 from tests.conftest import unit_id
 from tests.test_closure_file_office import closed_case
@@ -443,3 +451,37 @@ def test_whoever_rechecked_or_handled_the_case_does_not_accept_its_plan(
     assert as_user("admin_a").get(f"/api/cases/{case_id}/plans").get_json()["items"][0][
         "may_accept"] is False  # Street A's admin: the acceptance unit is above it
     assert db.session.scalar(sa.select(RectificationPlan.status)) == "open"
+
+
+# ---- the plan's completion date ----------------------------------------------------------------
+def test_the_plans_date_is_judged_from_the_rechecks_own_day_and_at_most_plan_max_days_on(
+        app, as_user, make_case) -> None:
+    closed(make_case)
+    closed(make_case, external_ref="12345-2026-0003")
+    campaign = start(as_user("reviewer")).get_json()
+    inspector = as_user("insp_a")
+    first, second = inspector.get("/api/recheck-tasks").get_json()["items"]
+    # The phone was online two days ago (its session's start bounds what it queued).
+    db.session.execute(sa.update(UserSession).values(
+        created_at=datetime.now(UTC) - timedelta(days=2)))
+    db.session.commit()
+    yesterday = today() - timedelta(days=1)
+    late = datetime.combine(yesterday, datetime.min.time(), SHANGHAI).replace(
+        hour=23, minute=50)
+    longest = app.config["PLAN_MAX_DAYS"]
+    far = recheck(inspector, campaign["id"], first["id"], rebound=True,
+                  checked_at=late.isoformat(),
+                  plan=plan(due_on=(yesterday + timedelta(days=longest + 1)).isoformat()))
+    assert far.status_code == 422 and far.get_json()["code"] == "plan.due_too_far"
+    # Synced this morning, dated the re-check's own day: that day is not past.
+    synced = recheck(inspector, campaign["id"], first["id"], rebound=True,
+                     checked_at=late.isoformat(), plan=plan(due_on=yesterday.isoformat()))
+    assert synced.status_code == 201, synced.get_json()
+    assert synced.get_json()["plan"]["due_on"] == yesterday.isoformat()
+    # Without the phone's time the re-check is today's: yesterday is past, a year on is not.
+    past = recheck(inspector, campaign["id"], second["id"], rebound=True,
+                   plan=plan(due_on=yesterday.isoformat()))
+    assert past.status_code == 422 and past.get_json()["code"] == "plan.due_past"
+    edge = recheck(inspector, campaign["id"], second["id"], rebound=True,
+                   plan=plan(due_on=(today() + timedelta(days=longest)).isoformat()))
+    assert edge.status_code == 201, edge.get_json()

@@ -5,7 +5,7 @@ plans until every one of them is accepted."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +15,7 @@ from server.domain.accounts.roles import OFFICE_ROLES
 from server.domain.audit import audit, timeline
 from server.domain.cases import deadline_rules, deadlines
 from server.domain.closure import checklist, duties
-from server.domain.core import labels, text
+from server.domain.core import labels, runtime, text
 from server.domain.core.errors import Conflict, Forbidden, Invalid, NotFound
 from server.domain.core.uow import command
 from server.domain.remediation import campaigns
@@ -66,14 +66,16 @@ def acceptance_choices(pairs: list[tuple[str, str | None]]) -> dict[tuple[str, s
 
 
 def check_plan(case: Case, given: dict[str, Any] | None, *,
-               new_problem: str | None, organiser_unit_id: str | None = None
-               ) -> dict[str, Any]:
+               new_problem: str | None, organiser_unit_id: str | None = None,
+               day: date | None = None) -> dict[str, Any]:
     """The plan's fields, defaults filled (问题类型 from the case's channel, 按原交办问题来源
     填写; 原交办具体问题 from its subject and description), or 422 naming what is missing:
     `plan.due_missing`, `plan.acceptance_unit_missing`, then the others together. The
     acceptance unit is the case's unit or above it, or the organiser's unit or above it
     (422 `plan.acceptance_unit_out_of_scope`): a unit that cannot see the case cannot
-    accept its work."""
+    accept its work. `day`: the re-check's own local day (a re-check at 23:50 synced next
+    morning keeps its day); the completion date is from that day (`plan.due_past`) to
+    PLAN_MAX_DAYS after it (`plan.due_too_far`)."""
     plan = dict(given or {})
     if not plan.get("due_on"):
         raise Invalid("plan.due_missing", "A rectification plan needs its completion date.",
@@ -89,9 +91,17 @@ def check_plan(case: Case, given: dict[str, Any] | None, *,
             due_on = date.fromisoformat(str(due_on))
         except ValueError:
             errors["due_on"] = ["A date, YYYY-MM-DD."]
-    if isinstance(due_on, date) and due_on < campaigns.local_today():
+    day = day or campaigns.local_today()
+    if isinstance(due_on, date) and due_on < day:
         raise Invalid("plan.due_past", "The plan's completion date is already past.",
-                      errors={"plan": {"due_on": ["Today or later."]}})
+                      errors={"plan": {"due_on": ["The re-check's day or later."]}})
+    longest = runtime.setting("PLAN_MAX_DAYS")
+    if isinstance(due_on, date) and due_on > day + timedelta(days=longest):
+        raise Invalid("plan.due_too_far", f"The plan's completion date is more than "
+                      f"{longest} days after the re-check.",
+                      errors={"plan": {"due_on": [f"At most {longest} days after the "
+                                                  "re-check."]}},
+                      params={"days": longest})
     unit = db.session.get(Unit, plan["acceptance_unit_id"])
     if unit is None:
         errors["acceptance_unit_id"] = ["No such unit."]

@@ -168,12 +168,15 @@ def record(user: User, campaign_id: str, data: dict[str, Any],
                        "re-check cannot be recorded.", extra={"case_status": case.status})
     new_problem = (data.get("new_problem") or "").strip() or None
     found = bool(data["rebound"]) or new_problem is not None
-    fields = plans.check_plan(case, data.get("plan"), new_problem=new_problem,
-                              organiser_unit_id=campaign.unit_id) if found else None
     now = utcnow()
     judged = phonetime.judge(data.get("checked_at"), now, contact=contact,
                              sent_at=data.get("sent_at"))
     checked_at = judged.done_at if judged else now
+    # The plan's dates are judged from the re-check's own local day, not the sync's.
+    fields = plans.check_plan(case, data.get("plan"), new_problem=new_problem,
+                              organiser_unit_id=campaign.unit_id,
+                              day=checked_at.astimezone(campaigns.tz()).date()) \
+        if found else None
     visit = Visit(id=new_id(), client_id=new_id(), request_hash=request_hash,
                   case_id=case.id, kind="recheck", started_at=checked_at,
                   lat=data.get("lat"), lon=data.get("lon"), accuracy_m=data.get("accuracy_m"),
