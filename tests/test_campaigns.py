@@ -485,3 +485,24 @@ def test_the_plans_date_is_judged_from_the_rechecks_own_day_and_at_most_plan_max
     edge = recheck(inspector, campaign["id"], second["id"], rebound=True,
                    plan=plan(due_on=(today() + timedelta(days=longest)).isoformat()))
     assert edge.status_code == 201, edge.get_json()
+
+
+# ---- what the INSERT made is the truth ---------------------------------------------------------
+def test_a_campaign_whose_cases_were_taken_meanwhile_is_not_made_empty(
+        app, as_user, make_case, monkeypatch) -> None:
+    office = as_user("reviewer")
+    closed(make_case)
+    closed(make_case, external_ref="12345-2026-0004")
+    first = start(office, title="第一轮")
+    assert first.status_code == 201 and first.get_json()["counts"]["total"] == 2
+    # The count read before another campaign took both cases, the INSERT after it.
+    monkeypatch.setattr(campaign_domain, "_counts", lambda *_: (2, 0))
+    late = start(office, title="第二轮")
+    assert late.status_code == 422 and late.get_json()["code"] == "campaign.empty"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 1
+    # One of three still free: the two taken are counted as skipped, whatever was read.
+    closed(make_case, external_ref="12345-2026-0005")
+    monkeypatch.setattr(campaign_domain, "_counts", lambda *_: (3, 0))
+    third = start(office, title="第三轮")
+    assert third.status_code == 201, third.get_json()
+    assert third.get_json()["counts"]["total"] == 1 and third.get_json()["skipped_held"] == 2

@@ -152,10 +152,18 @@ def create(user: User, data: dict[str, Any]) -> dict[str, Any]:
     except IntegrityError as exc:  # a case taken by another campaign at the same moment
         raise Conflict("campaign.held_concurrently", "Another campaign took some of these "
                        "cases at the same moment; try again.") from exc
+    # What the INSERT made is the truth: the count above may be stale (another campaign,
+    # a reopening committed between the two). None: no campaign (the transaction undone).
+    total = free + held
+    if made == 0:
+        raise Invalid("campaign.empty", "No closed case matches this selection"
+                      + (f" ({total} are held by another campaign's re-check)." if total
+                         else "."), extra={"skipped_held": total}, params={"held": total})
+    campaign.skipped_held = max(total - made, 0)
     audit.append("campaign.created", "campaign", campaign.id, actor_id=user.id,
                  data={"title": campaign.title, "from": start, "to": end, "filters": filters,
                        "check_unit_id": campaign.check_unit_id, "tasks": made,
-                       "skipped_held": held})
+                       "skipped_held": campaign.skipped_held})
     return present(user, campaign)
 
 
