@@ -26,6 +26,7 @@ from server.models import (
 )
 from tests.closure_facts import submit_ready
 from tests.conftest import unit_id
+from tests.test_case_search import statements
 from tests.test_closure_file_office import closed_case
 from tests.test_evidence import NOKIA, declaration, file_photo
 from tests.test_seal import approve
@@ -506,3 +507,22 @@ def test_a_campaign_whose_cases_were_taken_meanwhile_is_not_made_empty(
     third = start(office, title="第三轮")
     assert third.status_code == 201, third.get_json()
     assert third.get_json()["counts"]["total"] == 1 and third.get_json()["skipped_held"] == 2
+
+
+def test_the_campaign_list_costs_the_same_statements_for_one_campaign_as_for_four(
+        app, as_user, make_case) -> None:
+    office = as_user("reviewer")
+    costs = []
+    for n in (1, 3):
+        for i in range(n):
+            closed(make_case, external_ref=f"12345-2026-1{n}{i}")
+            check = {"check_unit_id": unit_id("Street B")} if i % 2 else {}
+            assert start(office, title=f"第{n}-{i}轮", **check).status_code == 201
+        with statements() as seen:
+            listed = office.get("/api/campaigns")
+        assert listed.status_code == 200
+        costs.append((len(listed.get_json()["items"]), len(seen)))
+    assert [n for n, _ in costs] == [1, 4]
+    assert costs[0][1] == costs[1][1], costs
+    names = {c["title"]: c["check_unit"] for c in listed.get_json()["items"]}
+    assert names["第3-1轮"] == {"id": unit_id("Street B"), "name": "Street B"}
