@@ -526,3 +526,32 @@ def test_the_campaign_list_costs_the_same_statements_for_one_campaign_as_for_fou
     assert costs[0][1] == costs[1][1], costs
     names = {c["title"]: c["check_unit"] for c in listed.get_json()["items"]}
     assert names["第3-1轮"] == {"id": unit_id("Street B"), "name": "Street B"}
+
+
+# ---- dates out of bounds: clear refusals, never an overflow -------------------------------------
+def test_campaign_dates_and_weeks_out_of_bounds_are_refused_clearly(
+        app, as_user, make_case) -> None:
+    office = as_user("reviewer")
+    closed(make_case)
+    tomorrow = (today() + timedelta(days=1)).isoformat()
+    for changes, code, field in (
+            ({"to": tomorrow}, "campaign.to_in_future", "to"),
+            ({"to": "9999-12-31"}, "campaign.to_in_future", "to"),
+            ({"from": "1999-12-31"}, "campaign.date_too_early", "from"),
+            ({"from": "0001-01-01", "to": "0001-01-02"}, "campaign.date_too_early", "from")):
+        for preview in (True, False):
+            answer = start(office, preview=preview, **changes)
+            assert answer.status_code == 422, (changes, answer.get_json())
+            assert answer.get_json()["code"] == code
+            assert field in answer.get_json()["errors"]
+    made = start(office, to=today().isoformat())
+    assert made.status_code == 201, made.get_json()
+    url = f"/api/campaigns/{made.get_json()['id']}/progress"
+    assert office.get(url).status_code == 200
+    this_week = office.get(f"{url}?week={today().isoformat()}").get_json()["week"]["from"]
+    assert office.get(url).get_json()["week"]["from"] == this_week
+    for week in ("0001-01-01", "9999-12-31", "2026-01-05",
+                 (today() + timedelta(days=8)).isoformat()):
+        answer = office.get(f"{url}?week={week}")
+        assert answer.status_code == 422, (week, answer.get_json())
+        assert answer.get_json()["code"] == "campaign.bad_week"

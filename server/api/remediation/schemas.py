@@ -17,8 +17,10 @@ class CampaignInSchema(Schema):
     from_ = fields.Date(required=True, data_key="from",
                         metadata={"description": "Closed cases RECEIVED on or after this "
                                                  "local date."})
-    to = fields.Date(required=True, metadata={"description": "…and on or before this one "
-                                                             "(at most 5 years after `from`)."})
+    to = fields.Date(required=True, metadata={
+        "description": "…and on or before this one: at most 5 years after `from`, today at "
+                       "the latest (422 `campaign.to_in_future`); both from 2000 on (422 "
+                       "`campaign.date_too_early`)."})
     channel = Text(validate=validate.OneOf(vocab.CHANNELS), allow_none=True)
     category = Text(validate=validate.OneOf(vocab.CATEGORIES), allow_none=True)
     unit_id = Text(allow_none=True, validate=validate.Length(max=36),
@@ -65,8 +67,10 @@ class CampaignListSchema(Schema):
 
 
 class WeekQuerySchema(Schema):
-    week = fields.Date(load_default=None, metadata={"description": "Any day of the week "
-                                                                  "(Monday start, local)."})
+    week = fields.Date(load_default=None, metadata={
+        "description": "Any day of the week (Monday start, local), one of the campaign's "
+                       "weeks (from its creation to the current one; else 422 "
+                       "`campaign.bad_week`)."})
 
 
 class ProgressRateSchema(Schema):

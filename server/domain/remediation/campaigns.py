@@ -43,7 +43,21 @@ def local_today() -> date:
 
 
 # ---- selection ---------------------------------------------------------------------------
+# The earliest day a look-back reaches (no case of this system is older).
+EARLIEST = date(2000, 1, 1)
+
+
 def _check_period(start: date, end: date) -> None:
+    """A period of local days from 2000 to today: a look-back re-checks cases already
+    closed, so a period reaching past today is a typo (and date.max once overflowed)."""
+    for field, day in (("from", start), ("to", end)):
+        if day < EARLIEST:
+            raise Invalid("campaign.date_too_early", "A campaign's dates start in 2000 at "
+                          "the earliest.", errors={field: ["2000-01-01 or later."]})
+    if end > local_today():
+        raise Invalid("campaign.to_in_future", "A campaign looks back: its period ends "
+                      "today at the latest.", errors={"to": ["Today or earlier."]},
+                      params={"today": local_today().isoformat()})
     if start > end:
         raise Invalid("campaign.bad_period", "The period's start is after its end.",
                       errors={"from": ["After `to`."]})
@@ -301,7 +315,15 @@ def progress(user: User, campaign_id: str, week: date | None = None) -> dict[str
     end), 完成率, 新发现问题数 (this week), 累计新发现问题数, 备注; and the totals. One grouped
     query; a re-check counts when it was done (the phone's time, judged)."""
     campaign = get_campaign(user, campaign_id)
-    monday = week_start(week or local_today())
+    first = week_start(campaign.created_at.astimezone(tz()).date())
+    current = week_start(local_today())
+    monday = week_start(week) if week is not None else current
+    if not first <= monday <= max(current, first):
+        # Only the campaign's own weeks have figures (and a far date overflowed).
+        raise Invalid("campaign.bad_week", "That week is not one of this campaign's: "
+                      f"from {first.isoformat()} to {current.isoformat()}.",
+                      errors={"week": ["A week of the campaign."]},
+                      params={"first": first.isoformat(), "last": current.isoformat()})
     begin, end = local_midnight(monday), local_midnight(monday + timedelta(days=7))
     done = sa.and_(RecheckTask.status == "done", RecheckTask.checked_at < end)
     this_week = sa.and_(done, RecheckTask.checked_at >= begin)
@@ -316,8 +338,7 @@ def progress(user: User, campaign_id: str, week: date | None = None) -> dict[str
             for unit_id, name, *numbers in db.session.execute(query)]
     totals = _row(None, "合计", *(sum(r[k] for r in rows) for k in
                                   ("total", "week_done", "done", "week_new", "new_total")))
-    first = week_start(campaign.created_at.astimezone(tz()).date())
-    last = max(week_start(local_today()), monday)
+    last = max(current, monday)
     weeks = [(first + timedelta(days=7 * i)).isoformat()
              for i in range((last - first).days // 7 + 1)]
     return {"campaign": {"id": campaign.id, "title": campaign.title},
