@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from server.domain.accounts import auth
 from server.domain.cases import deadlines
 from server.domain.remediation import campaigns as campaign_domain
 from server.domain.remediation import plans as plan_domain
@@ -21,6 +22,7 @@ from server.models import (
     CaseEvent,
     RecheckTask,
     RectificationPlan,
+    Unit,
     User,
     UserSession,
 )
@@ -84,7 +86,8 @@ def test_a_rebound_reopens_the_case_with_its_plan_accepted_before_it_closes_agai
     case_id = closed_case(as_user, make_case)
     other = closed(make_case, external_ref="12345-2026-0002")
     preview = start(office, preview=True)
-    assert preview.status_code == 200 and preview.get_json() == {"count": 2, "skipped_held": 0}
+    assert preview.status_code == 200 and preview.get_json() == {
+        "count": 2, "skipped_held": 0, "skipped_own": 0}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0
 
     made = start(office, category="noise_social")
@@ -227,7 +230,7 @@ def test_a_campaign_over_no_case_or_too_long_a_period_is_refused(app, as_user,
     untitled = office.post("/api/campaigns", json=PERIOD)
     assert untitled.status_code == 422 and untitled.get_json()["code"] == "campaign.title_missing"
     assert office.post("/api/campaigns", json={**PERIOD, "preview": True}).get_json() == {
-        "count": 1, "skipped_held": 0}
+        "count": 1, "skipped_held": 0, "skipped_own": 0}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0
 
 
@@ -497,13 +500,13 @@ def test_a_campaign_whose_cases_were_taken_meanwhile_is_not_made_empty(
     first = start(office, title="第一轮")
     assert first.status_code == 201 and first.get_json()["counts"]["total"] == 2
     # The count read before another campaign took both cases, the INSERT after it.
-    monkeypatch.setattr(campaign_domain, "_counts", lambda *_: (2, 0))
+    monkeypatch.setattr(campaign_domain, "_counts", lambda *_: (2, 0, 0))
     late = start(office, title="第二轮")
     assert late.status_code == 422 and late.get_json()["code"] == "campaign.empty"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 1
     # One of three still free: the two taken are counted as skipped, whatever was read.
     closed(make_case, external_ref="12345-2026-0005")
-    monkeypatch.setattr(campaign_domain, "_counts", lambda *_: (3, 0))
+    monkeypatch.setattr(campaign_domain, "_counts", lambda *_: (3, 0, 0))
     third = start(office, title="第三轮")
     assert third.status_code == 201, third.get_json()
     assert third.get_json()["counts"]["total"] == 1 and third.get_json()["skipped_held"] == 2
@@ -555,3 +558,37 @@ def test_campaign_dates_and_weeks_out_of_bounds_are_refused_clearly(
         answer = office.get(f"{url}?week={week}")
         assert answer.status_code == 422, (week, answer.get_json())
         assert answer.get_json()["code"] == "campaign.bad_week"
+
+
+# ---- cross-checks stay in the district, never on the checker's own cases -----------------------
+def test_a_cross_check_goes_to_a_unit_of_the_district_and_skips_its_own_cases(
+        app, as_user, make_case) -> None:
+    office = as_user("reviewer")
+    theirs = closed(make_case, description="张三（13812341234）反映：每晚音响扰民")
+    own = closed(make_case, unit="Street B", external_ref="12345-2026-0006")
+    outside = auth.create_unit("Other district")
+    db.session.commit()
+    try:
+        refused = start(office, check_unit_id=outside.id)
+        assert refused.status_code == 422, refused.get_json()
+        assert refused.get_json()["code"] == "campaign.check_unit_out_of_scope"
+    finally:
+        db.session.delete(db.session.get(Unit, outside.id))
+        db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0
+    cross = {"check_unit_id": unit_id("Street B")}
+    assert start(office, preview=True, **cross).get_json() == {
+        "count": 1, "skipped_held": 0, "skipped_own": 1}
+    made = start(office, **cross)
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["skipped_own"] == 1 and made.get_json()["counts"]["total"] == 1
+    tasks = office.get(f"/api/campaigns/{made.get_json()['id']}/tasks").get_json()["items"]
+    assert [t["case"]["id"] for t in tasks] == [theirs]  # not Street B's own case
+    assert own not in {t["case"]["id"] for t in tasks}
+    # The checker's plan quotes the subject, never the description's free text.
+    answer = recheck(as_user("insp_b"), made.get_json()["id"], tasks[0]["id"], rebound=True,
+                     plan=plan())
+    assert answer.status_code == 201, answer.get_json()
+    original = answer.get_json()["plan"]["original_problem"]
+    assert original == db.session.get(Case, theirs).subject
+    assert "张三" not in str(answer.get_json()) and "13812341234" not in str(answer.get_json())

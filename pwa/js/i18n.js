@@ -299,6 +299,7 @@ const STRINGS = {
     heldCases: "我包案的", leaderFilter: "包案领导", leaderText: "包案领导（手填，旧案件）",
     // Finding cases (keys below this line)
     // Look-back campaigns, re-checks and rectification plans (keys below this line)
+    campaignOwnSkipped: "另有 {n} 件由交叉检查单位自己办理，不交其核查，已跳过。",
     "event.recheck_recorded": "回头看核查", "event.plan_set": "制定整改方案", "event.plan_accepted": "整改验收", "tl.campaign": "回头看", "tl.rebound": "问题反弹", "tl.newProblem": "新发现问题", "tl.findings": "核查情况", "tl.checkUnit": "核查单位", "tl.planDue": "完成时限", "tl.acceptanceUnit": "验收单位", "tl.measures": "整改措施",
     campaigns: "回头看", campaignsNav: "回头看", titleCampaign: "回头看进度", campaign: "回头看活动",
     campaignList: "回头看活动", noCampaigns: "尚无回头看活动", campaignStart: "发起回头看",
@@ -684,6 +685,7 @@ const STRINGS = {
     heldCases: "Cases I hold", leaderFilter: "Leader in charge", leaderText: "Leader in charge (typed, older cases)",
     // Finding cases (keys below this line)
     // Look-back campaigns, re-checks and rectification plans (keys below this line)
+    campaignOwnSkipped: "{n} more were handled by the cross-checking unit itself and are skipped.",
     "event.recheck_recorded": "Look-back re-check", "event.plan_set": "Rectification plan set", "event.plan_accepted": "Rectification accepted", "tl.campaign": "Campaign", "tl.rebound": "Rebound", "tl.newProblem": "New problem", "tl.findings": "Findings", "tl.checkUnit": "Checking unit", "tl.planDue": "Due by", "tl.acceptanceUnit": "Acceptance unit", "tl.measures": "Measures",
     campaigns: "Look-back campaigns", campaignsNav: "Look-back", titleCampaign: "Campaign progress", campaign: "Campaign",
     campaignList: "Campaigns", noCampaigns: "No look-back campaign yet", campaignStart: "Start a look-back campaign",

@@ -55,11 +55,18 @@ class CampaignSchema(Schema):
                                                            "another campaign's pending task."})
     organiser = fields.Boolean(metadata={"description": "You see the whole campaign (its "
                                                         "organiser's scope)."})
+    skipped_own = fields.Integer(metadata={"description": "In the answer to starting a "
+                                                          "cross-check only: chosen cases the "
+                                                          "checking unit handled itself, left "
+                                                          "out."})
 
 
 class PreviewSchema(Schema):
     count = fields.Integer()
     skipped_held = fields.Integer()
+    skipped_own = fields.Integer(metadata={"description": "A cross-check: chosen cases the "
+                                                          "checking unit handled itself, "
+                                                          "left out."})
 
 
 class CampaignListSchema(Schema):

@@ -98,6 +98,20 @@ def _held() -> sa.ColumnElement[bool]:
     return sa.exists().where(RecheckTask.case_id == Case.id, RecheckTask.status == "pending")
 
 
+def organiser_unit(user: User) -> Unit:
+    """The unit a user's campaigns are organised by: their highest unit."""
+    return min(user.units, key=lambda u: (u.parent_id is not None, u.name))
+
+
+def district_unit_ids(user: User) -> frozenset[str]:
+    """The user's district: every unit under the top unit above the organiser's unit (a
+    cross-check goes to a sibling street, never outside the district)."""
+    chain = scope.unit_and_above(organiser_unit(user).id)
+    top = db.session.scalars(sa.select(Unit.id).where(Unit.id.in_(chain),
+                                                      Unit.parent_id.is_(None))).all()
+    return scope.subtree(top)
+
+
 def _clean(user: User, data: dict[str, Any]) -> tuple[date, date, dict[str, Any], Unit | None]:
     start, end = data["from"], data["to"]
     _check_period(start, end)
@@ -106,30 +120,40 @@ def _clean(user: User, data: dict[str, Any]) -> tuple[date, date, dict[str, Any]
         raise Invalid("campaign.unit_out_of_scope", "That unit is not one of yours.",
                       errors={"unit_id": ["Not one of your units."]})
     check_unit = _unit(data.get("check_unit_id"), "check_unit_id")
+    if check_unit is not None and (not user.units
+                                   or check_unit.id not in district_unit_ids(user)):
+        raise Invalid("campaign.check_unit_out_of_scope", "A cross-check goes to a unit of "
+                      "your district.", errors={"check_unit_id": ["Not a unit of your "
+                                                                  "district."]})
     filters = {k: v for k, v in (("channel", data.get("channel")),
                                  ("category", data.get("category")),
                                  ("unit", unit.id if unit else None)) if v}
     return start, end, filters, check_unit
 
 
-def _counts(user: User, start: date, end: date, filters: dict[str, Any]) -> tuple[int, int]:
-    """(free, held): how many chosen cases get a task, and how many another campaign holds."""
+def _counts(user: User, start: date, end: date, filters: dict[str, Any],
+            check_unit: Unit | None) -> tuple[int, int, int]:
+    """(free, held, own): how many chosen cases get a task, how many another campaign
+    holds, and how many a cross-check skips as the checking unit's own cases."""
     chosen = _selection(user, start, end, filters).subquery()
     held = sa.exists().where(RecheckTask.case_id == chosen.c.id,
                              RecheckTask.status == "pending")
+    own = (chosen.c.unit_id == check_unit.id) if check_unit is not None else sa.false()
     row = db.session.execute(sa.select(
-        sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((held, 1), else_=0)), 0)
+        sa.func.count(), _sum(sa.and_(held, sa.not_(own))), _sum(own)
     ).select_from(chosen)).one()
-    return int(row[0]) - int(row[1]), int(row[1])
+    total, held_n, own_n = (int(n) for n in row)
+    return total - held_n - own_n, held_n, own_n
 
 
 def preview(user: User, data: dict[str, Any]) -> dict[str, Any]:
-    """How many cases the selection would make tasks of, and how many it skips (held by
-    another campaign's pending task). Writes nothing."""
+    """How many cases the selection would make tasks of, and how many it skips: held by
+    another campaign's pending task, or (a cross-check) handled by the checking unit
+    itself. Writes nothing."""
     require_role(user, OFFICE_ROLES, "campaign.forbidden", "Only the office starts campaigns.")
-    start, end, filters, _ = _clean(user, data)
-    free, held = _counts(user, start, end, filters)
-    return {"count": free, "skipped_held": held}
+    start, end, filters, check_unit = _clean(user, data)
+    free, held, own = _counts(user, start, end, filters, check_unit)
+    return {"count": free, "skipped_held": held, "skipped_own": own}
 
 
 @command
@@ -144,13 +168,13 @@ def create(user: User, data: dict[str, Any]) -> dict[str, Any]:
     if not user.units:
         raise Forbidden("campaign.forbidden", "Only the office starts campaigns.")
     start, end, filters, check_unit = _clean(user, data)
-    free, held = _counts(user, start, end, filters)
+    free, held, own = _counts(user, start, end, filters, check_unit)
     if free == 0:
         raise Invalid("campaign.empty",
                       "No closed case matches this selection"
                       + (f" ({held} are held by another campaign's re-check)." if held
                          else "."), extra={"skipped_held": held}, params={"held": held})
-    organiser = min(user.units, key=lambda u: (u.parent_id is not None, u.name))
+    organiser = organiser_unit(user)
     now = utcnow()
     campaign = Campaign(id=new_id(), title=title, unit_id=organiser.id,
                         period_from=start, period_to=end, filters=filters,
@@ -159,6 +183,8 @@ def create(user: User, data: dict[str, Any]) -> dict[str, Any]:
     db.session.add(campaign)
     db.session.flush()
     chosen = _selection(user, start, end, filters).where(sa.not_(_held()))
+    if check_unit is not None:  # a unit does not cross-check its own cases
+        chosen = chosen.where(Case.unit_id != check_unit.id)
     check = sa.literal(check_unit.id, sa.String) if check_unit else Case.unit_id
     rows = chosen.with_only_columns(Case.id.label("case_id"), check.label("check_unit_id"))
     try:
@@ -177,8 +203,8 @@ def create(user: User, data: dict[str, Any]) -> dict[str, Any]:
     audit.append("campaign.created", "campaign", campaign.id, actor_id=user.id,
                  data={"title": campaign.title, "from": start, "to": end, "filters": filters,
                        "check_unit_id": campaign.check_unit_id, "tasks": made,
-                       "skipped_held": campaign.skipped_held})
-    return present(user, campaign)
+                       "skipped_held": campaign.skipped_held, "skipped_own": own})
+    return {**present(user, campaign), "skipped_own": own}
 
 
 def _insert_tasks(campaign_id: str, rows: sa.Select) -> int:

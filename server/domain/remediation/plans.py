@@ -69,7 +69,7 @@ def check_plan(case: Case, given: dict[str, Any] | None, *,
                new_problem: str | None, organiser_unit_id: str | None = None,
                day: date | None = None) -> dict[str, Any]:
     """The plan's fields, defaults filled (问题类型 from the case's channel, 按原交办问题来源
-    填写; 原交办具体问题 from its subject and description), or 422 naming what is missing:
+    填写; 原交办具体问题 from its subject), or 422 naming what is missing:
     `plan.due_missing`, `plan.acceptance_unit_missing`, then the others together. The
     acceptance unit is the case's unit or above it, or the organiser's unit or above it
     (422 `plan.acceptance_unit_out_of_scope`): a unit that cannot see the case cannot
@@ -110,7 +110,9 @@ def check_plan(case: Case, given: dict[str, Any] | None, *,
                       "case's unit or a unit above it, or the campaign organiser's unit or "
                       "a unit above it.",
                       errors={"plan": {"acceptance_unit_id": ["Not a unit over this case."]}})
-    original = "\n".join(p for p in (case.subject, case.description) if p)
+    # The subject only: a cross-check unit reads the plan, never the description's free
+    # text (which may name the complainant).
+    original = case.subject or ""
     clean = {"problem_type": plan.get("problem_type") or labels.label("channels", case.channel),
              "original_problem": plan.get("original_problem") or original,
              "new_problem": plan.get("new_problem") or new_problem or None,

@@ -172,6 +172,7 @@ export async function renderCampaigns(view) {
           data-count="${count}" data-held="${answer.skipped_held ?? 0}">
         ${count ? fill(t("campaignPreviewCount"), { n: count }) : t("campaignPreviewNone")}
         ${answer.skipped_held ? html`<br><span class="small">${fill(t("campaignHeldSkipped"), { n: answer.skipped_held })}</span>` : ""}
+        ${answer.skipped_own ? html`<br><span class="small" id="campaign-own-skipped">${fill(t("campaignOwnSkipped"), { n: answer.skipped_own })}</span>` : ""}
       </p>`.toString();
     } catch (error) {
       showProblem(form, error.problem?.errors, error.kind === "offline" ? t("needsNetwork") : errorText(error));
