@@ -20,11 +20,14 @@ from server.models import (
     Campaign,
     Case,
     CaseEvent,
+    Notification,
     RecheckTask,
     RectificationPlan,
     Unit,
     User,
     UserSession,
+    Webhook,
+    WebhookDelivery,
 )
 from tests.closure_facts import submit_ready
 from tests.conftest import unit_id
@@ -592,3 +595,27 @@ def test_a_cross_check_goes_to_a_unit_of_the_district_and_skips_its_own_cases(
     original = answer.get_json()["plan"]["original_problem"]
     assert original == db.session.get(Case, theirs).subject
     assert "张三" not in str(answer.get_json()) and "13812341234" not in str(answer.get_json())
+
+
+# ---- a rebound rings the handling unit ---------------------------------------------------------
+def test_a_rebound_reopen_rings_the_handling_unit_and_its_webhooks(
+        app, as_user, make_case) -> None:
+    db.session.add(Webhook(unit_id=unit_id("District"), url="https://hooks.example.com/in",
+                           legacy_secret="s"))
+    db.session.commit()
+    case_id = closed(make_case)
+    quiet = closed(make_case, external_ref="12345-2026-0007")
+    campaign = start(as_user("reviewer"), check_unit_id=unit_id("Street B")).get_json()
+    checker = as_user("insp_b")
+    tasks = {t["case"]["id"]: t for t in checker.get("/api/recheck-tasks").get_json()["items"]}
+    assert recheck(checker, campaign["id"], tasks[quiet]["id"]).status_code == 201
+    answer = recheck(checker, campaign["id"], tasks[case_id]["id"], rebound=True, plan=plan())
+    assert answer.status_code == 201, answer.get_json()
+    notes = as_user("reviewer_a").get("/api/notifications").get_json()["items"]
+    assert [(n["kind"], n["case_id"]) for n in notes] == [("recheck_reopened", case_id)]
+    note = db.session.scalars(sa.select(Notification)).one()  # none for the quiet re-check
+    assert note.unit_id == unit_id("Street A")
+    assert note.data == {"campaign_id": campaign["id"], "task_id": tasks[case_id]["id"]}
+    assert checker.get("/api/notifications").get_json()["items"] == []  # not the checker's
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)
+                             .filter_by(notification_id=note.id)) == 1

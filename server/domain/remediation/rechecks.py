@@ -32,6 +32,8 @@ from server.models import Campaign, Case, RecheckTask, RectificationPlan, Unit, 
 from server.models.base import new_id, utcnow
 
 LIST_LIMIT = 2000
+# The handling unit's bell when a re-check reopens its case (a rebound or a new problem).
+REBOUND_NOTICE = "recheck_reopened"
 
 
 # ---- reading -----------------------------------------------------------------------------
@@ -204,7 +206,7 @@ def record(user: User, campaign_id: str, data: dict[str, Any],
         reason = "回头看发现问题反弹" if task.rebound else "回头看发现新问题"
         lifecycle.reopen_for(case, actor_id=user.id, now=now,
                              data={"campaign_id": campaign.id, "task_id": task.id,
-                                   "reason": reason})
+                                   "reason": reason}, notify=REBOUND_NOTICE)
         plans.add_plan(case, task, fields, actor_id=user.id, now=now)
     return _answer(user, task), True
 
