@@ -26,6 +26,7 @@ from server.models import (
     Unit,
     User,
     UserSession,
+    Visit,
     Webhook,
     WebhookDelivery,
 )
@@ -619,3 +620,29 @@ def test_a_rebound_reopen_rings_the_handling_unit_and_its_webhooks(
     assert checker.get("/api/notifications").get_json()["items"] == []  # not the checker's
     assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)
                              .filter_by(notification_id=note.id)) == 1
+
+
+def test_recheck_photos_follow_the_recheck_for_a_day_and_until_the_case_closes_again(
+        app, as_user, make_case) -> None:
+    quiet = closed(make_case)
+    rebound = closed(make_case, external_ref="12345-2026-0008")
+    campaign = start(as_user("reviewer"), check_unit_id=unit_id("Street B")).get_json()
+    checker = as_user("insp_b")
+    tasks = {t["case"]["id"]: t for t in checker.get("/api/recheck-tasks").get_json()["items"]}
+    calm = recheck(checker, campaign["id"], tasks[quiet]["id"]).get_json()["visit_id"]
+    found = recheck(checker, campaign["id"], tasks[rebound]["id"], rebound=True,
+                    plan=plan()).get_json()["visit_id"]
+    assert checker.post("/api/evidence", json=declaration(
+        rebound, b"first", visit_id=found)).status_code == 201  # reopened, not theirs to see
+    # The case reopened by the rebound is closed again: its re-check takes no more photos.
+    close(rebound)
+    late = checker.post("/api/evidence", json=declaration(rebound, b"after", visit_id=found))
+    assert late.status_code == 409 and late.get_json()["code"] == "case.closed"
+    # A re-check that found nothing: a day on, its case (still closed) takes none either.
+    assert checker.post("/api/evidence", json=declaration(
+        quiet, b"soon", visit_id=calm)).status_code == 201
+    db.session.execute(sa.update(Visit).where(Visit.id == calm).values(
+        received_at=datetime.now(UTC) - timedelta(hours=25)))
+    db.session.commit()
+    day_on = checker.post("/api/evidence", json=declaration(quiet, b"later", visit_id=calm))
+    assert day_on.status_code == 409 and day_on.get_json()["code"] == "case.closed"
