@@ -222,9 +222,11 @@ def _insert_tasks(campaign_id: str, rows: sa.Select) -> int:
                                   sa.func.substr(h, 18, 3), sa.func.substr(h, 21, 12))
     source = sa.select(new_uuid, sa.literal(campaign_id, sa.String), chosen.c.case_id,
                        chosen.c.check_unit_id, sa.literal("pending", sa.String))
-    result = db.session.execute(table.insert().from_select(
+    db.session.execute(table.insert().from_select(
         ["id", "campaign_id", "case_id", "check_unit_id", "status"], source))
-    return result.rowcount or 0
+    # Counted, not the cursor's rowcount: a driver may answer -1 for INSERT ... SELECT.
+    return db.session.scalar(sa.select(sa.func.count()).select_from(RecheckTask).where(
+        RecheckTask.campaign_id == campaign_id)) or 0
 
 
 # ---- reading -----------------------------------------------------------------------------
