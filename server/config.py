@@ -230,6 +230,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # Hard cases (seed 000): an open case past its due date by more than this many days
         # is a backlog case (信访积案), which takes a remediation plan and a leader group.
         "BACKLOG_OVERDUE_DAYS": _int(env, "BACKLOG_OVERDUE_DAYS", 30),
+        # Look-back rectification plans (整改方案): the completion date (完成时限) is at most
+        # this many days after the re-check's day (422 plan.due_too_far): a typo'd year
+        # would otherwise take the case off every overdue list for decades.
+        "PLAN_MAX_DAYS": _int(env, "PLAN_MAX_DAYS", 365),
         "LOCAL_TIMEZONE": env.get("LOCAL_TIMEZONE") or "Asia/Shanghai",
         # The longest period one report (a ledger, a rate) covers, in days: a year's
         # ledger is asked for in one go; several years at once are refused.

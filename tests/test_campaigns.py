@@ -11,16 +11,32 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from server.domain.accounts import auth
 from server.domain.cases import deadlines
 from server.domain.remediation import campaigns as campaign_domain
 from server.domain.remediation import plans as plan_domain
 from server.extensions import db
-from server.models import Campaign, Case, CaseEvent, RecheckTask, RectificationPlan, User
+from server.models import (
+    Campaign,
+    Case,
+    CaseEvent,
+    Notification,
+    RecheckTask,
+    RectificationPlan,
+    Unit,
+    User,
+    UserSession,
+    Visit,
+    Webhook,
+    WebhookDelivery,
+)
 from tests.closure_facts import submit_ready
 from tests.conftest import unit_id
+from tests.test_case_search import statements
 from tests.test_closure_file_office import closed_case
 from tests.test_evidence import NOKIA, declaration, file_photo
 from tests.test_seal import approve
+from tests.test_visits import visit_body
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PERIOD = {"from": "2026-11-01", "to": "2026-11-30"}
@@ -74,7 +90,8 @@ def test_a_rebound_reopens_the_case_with_its_plan_accepted_before_it_closes_agai
     case_id = closed_case(as_user, make_case)
     other = closed(make_case, external_ref="12345-2026-0002")
     preview = start(office, preview=True)
-    assert preview.status_code == 200 and preview.get_json() == {"count": 2, "skipped_held": 0}
+    assert preview.status_code == 200 and preview.get_json() == {
+        "count": 2, "skipped_held": 0, "skipped_own": 0}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0
 
     made = start(office, category="noise_social")
@@ -118,8 +135,9 @@ def test_a_rebound_reopens_the_case_with_its_plan_accepted_before_it_closes_agai
 
     plans = office.get(f"/api/cases/{case_id}/plans").get_json()["items"]
     assert len(plans) == 1 and plans[0]["may_accept"] is True
-    assert as_user("reviewer_a").post(f"/api/plans/{plans[0]['id']}/accept",
-                                      json={}).status_code == 404  # Street A is below
+    below = as_user("reviewer_a").post(f"/api/plans/{plans[0]['id']}/accept", json={})
+    assert below.status_code == 403  # sees the plan (its case), but Street A is below
+    assert below.get_json()["code"] == "plan.accept_forbidden"
     accepted = office.post(f"/api/plans/{plans[0]['id']}/accept", json={"note": "整改到位"})
     assert accepted.status_code == 200, accepted.get_json()
     assert accepted.get_json()["status"] == "accepted"
@@ -216,7 +234,7 @@ def test_a_campaign_over_no_case_or_too_long_a_period_is_refused(app, as_user,
     untitled = office.post("/api/campaigns", json=PERIOD)
     assert untitled.status_code == 422 and untitled.get_json()["code"] == "campaign.title_missing"
     assert office.post("/api/campaigns", json={**PERIOD, "preview": True}).get_json() == {
-        "count": 1, "skipped_held": 0}
+        "count": 1, "skipped_held": 0, "skipped_own": 0}
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0
 
 
@@ -396,3 +414,235 @@ def test_the_checker_files_photos_on_the_recheck_visit_of_a_case_still_closed(
         case_id, b"x", visit_id=visit_id))
     assert other.status_code == 409
     assert "evidence_stored" in kinds(case_id)
+
+
+# ---- who accepts a rectification -------------------------------------------------------------
+def test_the_acceptance_unit_is_over_the_case_or_the_organiser_and_the_phone_is_told_which(
+        app, as_user, make_case) -> None:
+    case_id = closed(make_case)
+    campaign = start(as_user("reviewer")).get_json()
+    inspector = as_user("insp_a")
+    task = inspector.get("/api/recheck-tasks").get_json()["items"][0]
+    assert [u["name"] for u in task["acceptance_units"]] == ["Street A", "District"]
+    aside = recheck(inspector, campaign["id"], task["id"], rebound=True,
+                    plan=plan(acceptance_unit_id=unit_id("Street B")))
+    assert aside.status_code == 422, aside.get_json()
+    assert aside.get_json()["code"] == "plan.acceptance_unit_out_of_scope"
+    assert kinds(case_id)[-1] != "recheck_recorded"  # nothing written
+    own = recheck(inspector, campaign["id"], task["id"], rebound=True,
+                  plan=plan(acceptance_unit_id=unit_id("Street A")))
+    assert own.status_code == 201, own.get_json()
+    assert own.get_json()["plan"]["acceptance_unit"]["name"] == "Street A"
+    # Street A's office accepts; Street B's sees nothing of it.
+    plan_id = own.get_json()["plan"]["id"]
+    assert as_user("insp_b").post(f"/api/plans/{plan_id}/accept", json={}).status_code == 404
+    accepted = as_user("reviewer_a").post(f"/api/plans/{plan_id}/accept", json={})
+    assert accepted.status_code == 200, accepted.get_json()
+
+
+def test_whoever_rechecked_or_handled_the_case_does_not_accept_its_plan(
+        app, as_user, make_case) -> None:
+    office, admin = as_user("reviewer"), as_user("admin")
+    case_id = make_case()["id"]
+    visited = admin.post(f"/api/cases/{case_id}/visits", json=visit_body())
+    assert visited.status_code == 201, visited.get_json()
+    close(case_id)
+    campaign = start(office).get_json()
+    task = office.get(f"/api/campaigns/{campaign['id']}/tasks").get_json()["items"][0]
+    answer = recheck(office, campaign["id"], task["id"], rebound=True, plan=plan())
+    assert answer.status_code == 201, answer.get_json()
+    plan_id = answer.get_json()["plan"]["id"]
+    assert answer.get_json()["plan"]["may_accept"] is False
+    for who in (office, admin):  # the checker; the one who visited the case
+        refused = who.post(f"/api/plans/{plan_id}/accept", json={})
+        assert refused.status_code == 403 and refused.get_json()["code"] == "plan.accept_own"
+    assert as_user("admin_a").get(f"/api/cases/{case_id}/plans").get_json()["items"][0][
+        "may_accept"] is False  # Street A's admin: the acceptance unit is above it
+    assert db.session.scalar(sa.select(RectificationPlan.status)) == "open"
+
+
+# ---- the plan's completion date ----------------------------------------------------------------
+def test_the_plans_date_is_judged_from_the_rechecks_own_day_and_at_most_plan_max_days_on(
+        app, as_user, make_case) -> None:
+    closed(make_case)
+    closed(make_case, external_ref="12345-2026-0003")
+    campaign = start(as_user("reviewer")).get_json()
+    inspector = as_user("insp_a")
+    first, second = inspector.get("/api/recheck-tasks").get_json()["items"]
+    # The phone was online two days ago (its session's start bounds what it queued).
+    db.session.execute(sa.update(UserSession).values(
+        created_at=datetime.now(UTC) - timedelta(days=2)))
+    db.session.commit()
+    yesterday = today() - timedelta(days=1)
+    late = datetime.combine(yesterday, datetime.min.time(), SHANGHAI).replace(
+        hour=23, minute=50)
+    longest = app.config["PLAN_MAX_DAYS"]
+    far = recheck(inspector, campaign["id"], first["id"], rebound=True,
+                  checked_at=late.isoformat(),
+                  plan=plan(due_on=(yesterday + timedelta(days=longest + 1)).isoformat()))
+    assert far.status_code == 422 and far.get_json()["code"] == "plan.due_too_far"
+    # Synced this morning, dated the re-check's own day: that day is not past.
+    synced = recheck(inspector, campaign["id"], first["id"], rebound=True,
+                     checked_at=late.isoformat(), plan=plan(due_on=yesterday.isoformat()))
+    assert synced.status_code == 201, synced.get_json()
+    assert synced.get_json()["plan"]["due_on"] == yesterday.isoformat()
+    # Without the phone's time the re-check is today's: yesterday is past, a year on is not.
+    past = recheck(inspector, campaign["id"], second["id"], rebound=True,
+                   plan=plan(due_on=yesterday.isoformat()))
+    assert past.status_code == 422 and past.get_json()["code"] == "plan.due_past"
+    edge = recheck(inspector, campaign["id"], second["id"], rebound=True,
+                   plan=plan(due_on=(today() + timedelta(days=longest)).isoformat()))
+    assert edge.status_code == 201, edge.get_json()
+
+
+# ---- what the INSERT made is the truth ---------------------------------------------------------
+def test_a_campaign_whose_cases_were_taken_meanwhile_is_not_made_empty(
+        app, as_user, make_case, monkeypatch) -> None:
+    office = as_user("reviewer")
+    closed(make_case)
+    closed(make_case, external_ref="12345-2026-0004")
+    first = start(office, title="第一轮")
+    assert first.status_code == 201 and first.get_json()["counts"]["total"] == 2
+    # The count read before another campaign took both cases, the INSERT after it.
+    monkeypatch.setattr(campaign_domain, "_counts", lambda *_: (2, 0, 0))
+    late = start(office, title="第二轮")
+    assert late.status_code == 422 and late.get_json()["code"] == "campaign.empty"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 1
+    # One of three still free: the two taken are counted as skipped, whatever was read.
+    closed(make_case, external_ref="12345-2026-0005")
+    monkeypatch.setattr(campaign_domain, "_counts", lambda *_: (3, 0, 0))
+    third = start(office, title="第三轮")
+    assert third.status_code == 201, third.get_json()
+    assert third.get_json()["counts"]["total"] == 1 and third.get_json()["skipped_held"] == 2
+
+
+def test_the_campaign_list_costs_the_same_statements_for_one_campaign_as_for_four(
+        app, as_user, make_case) -> None:
+    office = as_user("reviewer")
+    costs = []
+    for n in (1, 3):
+        for i in range(n):
+            closed(make_case, external_ref=f"12345-2026-1{n}{i}")
+            check = {"check_unit_id": unit_id("Street B")} if i % 2 else {}
+            assert start(office, title=f"第{n}-{i}轮", **check).status_code == 201
+        with statements() as seen:
+            listed = office.get("/api/campaigns")
+        assert listed.status_code == 200
+        costs.append((len(listed.get_json()["items"]), len(seen)))
+    assert [n for n, _ in costs] == [1, 4]
+    assert costs[0][1] == costs[1][1], costs
+    names = {c["title"]: c["check_unit"] for c in listed.get_json()["items"]}
+    assert names["第3-1轮"] == {"id": unit_id("Street B"), "name": "Street B"}
+
+
+# ---- dates out of bounds: clear refusals, never an overflow -------------------------------------
+def test_campaign_dates_and_weeks_out_of_bounds_are_refused_clearly(
+        app, as_user, make_case) -> None:
+    office = as_user("reviewer")
+    closed(make_case)
+    tomorrow = (today() + timedelta(days=1)).isoformat()
+    for changes, code, field in (
+            ({"to": tomorrow}, "campaign.to_in_future", "to"),
+            ({"to": "9999-12-31"}, "campaign.to_in_future", "to"),
+            ({"from": "1999-12-31"}, "campaign.date_too_early", "from"),
+            ({"from": "0001-01-01", "to": "0001-01-02"}, "campaign.date_too_early", "from")):
+        for preview in (True, False):
+            answer = start(office, preview=preview, **changes)
+            assert answer.status_code == 422, (changes, answer.get_json())
+            assert answer.get_json()["code"] == code
+            assert field in answer.get_json()["errors"]
+    made = start(office, to=today().isoformat())
+    assert made.status_code == 201, made.get_json()
+    url = f"/api/campaigns/{made.get_json()['id']}/progress"
+    assert office.get(url).status_code == 200
+    this_week = office.get(f"{url}?week={today().isoformat()}").get_json()["week"]["from"]
+    assert office.get(url).get_json()["week"]["from"] == this_week
+    for week in ("0001-01-01", "9999-12-31", "2026-01-05",
+                 (today() + timedelta(days=8)).isoformat()):
+        answer = office.get(f"{url}?week={week}")
+        assert answer.status_code == 422, (week, answer.get_json())
+        assert answer.get_json()["code"] == "campaign.bad_week"
+
+
+# ---- cross-checks stay in the district, never on the checker's own cases -----------------------
+def test_a_cross_check_goes_to_a_unit_of_the_district_and_skips_its_own_cases(
+        app, as_user, make_case) -> None:
+    office = as_user("reviewer")
+    theirs = closed(make_case, description="张三（13812341234）反映：每晚音响扰民")
+    own = closed(make_case, unit="Street B", external_ref="12345-2026-0006")
+    outside = auth.create_unit("Other district")
+    db.session.commit()
+    try:
+        refused = start(office, check_unit_id=outside.id)
+        assert refused.status_code == 422, refused.get_json()
+        assert refused.get_json()["code"] == "campaign.check_unit_out_of_scope"
+    finally:
+        db.session.delete(db.session.get(Unit, outside.id))
+        db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0
+    cross = {"check_unit_id": unit_id("Street B")}
+    assert start(office, preview=True, **cross).get_json() == {
+        "count": 1, "skipped_held": 0, "skipped_own": 1}
+    made = start(office, **cross)
+    assert made.status_code == 201, made.get_json()
+    assert made.get_json()["skipped_own"] == 1 and made.get_json()["counts"]["total"] == 1
+    tasks = office.get(f"/api/campaigns/{made.get_json()['id']}/tasks").get_json()["items"]
+    assert [t["case"]["id"] for t in tasks] == [theirs]  # not Street B's own case
+    assert own not in {t["case"]["id"] for t in tasks}
+    # The checker's plan quotes the subject, never the description's free text.
+    answer = recheck(as_user("insp_b"), made.get_json()["id"], tasks[0]["id"], rebound=True,
+                     plan=plan())
+    assert answer.status_code == 201, answer.get_json()
+    original = answer.get_json()["plan"]["original_problem"]
+    assert original == db.session.get(Case, theirs).subject
+    assert "张三" not in str(answer.get_json()) and "13812341234" not in str(answer.get_json())
+
+
+# ---- a rebound rings the handling unit ---------------------------------------------------------
+def test_a_rebound_reopen_rings_the_handling_unit_and_its_webhooks(
+        app, as_user, make_case) -> None:
+    db.session.add(Webhook(unit_id=unit_id("District"), url="https://hooks.example.com/in",
+                           legacy_secret="s"))
+    db.session.commit()
+    case_id = closed(make_case)
+    quiet = closed(make_case, external_ref="12345-2026-0007")
+    campaign = start(as_user("reviewer"), check_unit_id=unit_id("Street B")).get_json()
+    checker = as_user("insp_b")
+    tasks = {t["case"]["id"]: t for t in checker.get("/api/recheck-tasks").get_json()["items"]}
+    assert recheck(checker, campaign["id"], tasks[quiet]["id"]).status_code == 201
+    answer = recheck(checker, campaign["id"], tasks[case_id]["id"], rebound=True, plan=plan())
+    assert answer.status_code == 201, answer.get_json()
+    notes = as_user("reviewer_a").get("/api/notifications").get_json()["items"]
+    assert [(n["kind"], n["case_id"]) for n in notes] == [("recheck_reopened", case_id)]
+    note = db.session.scalars(sa.select(Notification)).one()  # none for the quiet re-check
+    assert note.unit_id == unit_id("Street A")
+    assert note.data == {"campaign_id": campaign["id"], "task_id": tasks[case_id]["id"]}
+    assert checker.get("/api/notifications").get_json()["items"] == []  # not the checker's
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)
+                             .filter_by(notification_id=note.id)) == 1
+
+
+def test_recheck_photos_follow_the_recheck_for_a_day_and_until_the_case_closes_again(
+        app, as_user, make_case) -> None:
+    quiet = closed(make_case)
+    rebound = closed(make_case, external_ref="12345-2026-0008")
+    campaign = start(as_user("reviewer"), check_unit_id=unit_id("Street B")).get_json()
+    checker = as_user("insp_b")
+    tasks = {t["case"]["id"]: t for t in checker.get("/api/recheck-tasks").get_json()["items"]}
+    calm = recheck(checker, campaign["id"], tasks[quiet]["id"]).get_json()["visit_id"]
+    found = recheck(checker, campaign["id"], tasks[rebound]["id"], rebound=True,
+                    plan=plan()).get_json()["visit_id"]
+    assert checker.post("/api/evidence", json=declaration(
+        rebound, b"first", visit_id=found)).status_code == 201  # reopened, not theirs to see
+    # The case reopened by the rebound is closed again: its re-check takes no more photos.
+    close(rebound)
+    late = checker.post("/api/evidence", json=declaration(rebound, b"after", visit_id=found))
+    assert late.status_code == 409 and late.get_json()["code"] == "case.closed"
+    # A re-check that found nothing: a day on, its case (still closed) takes none either.
+    assert checker.post("/api/evidence", json=declaration(
+        quiet, b"soon", visit_id=calm)).status_code == 201
+    db.session.execute(sa.update(Visit).where(Visit.id == calm).values(
+        received_at=datetime.now(UTC) - timedelta(hours=25)))
+    db.session.commit()
+    day_on = checker.post("/api/evidence", json=declaration(quiet, b"later", visit_id=calm))
+    assert day_on.status_code == 409 and day_on.get_json()["code"] == "case.closed"

@@ -11,8 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.extensions import db
-from server.models import AuditEntry, Case, User
+from server.models import AuditEntry, Case, User, Visit
+from tests.closure_facts import night_visit
 from tests.conftest import unit_id
+from tests.test_evidence import NOKIA, file_photo
 
 D = timedelta(days=1)
 
@@ -251,3 +253,34 @@ def test_another_unit_gets_404_on_all_of_it(app, as_user, make_case) -> None:  #
     # Nothing changed for the case's own unit.
     assert db.session.get(Case, c).hard_reason == "涉及多个部门，群众反映强烈"
     assert unit_id("Street B") == db.session.get(Case, c).unit_id
+
+
+def test_a_leader_visit_carries_no_reading_and_only_field_checks_count_for_closure(
+        app, as_user, make_case) -> None:  # type: ignore[no-untyped-def]
+    office, inspector = as_user("reviewer"), as_user("insp_a")
+    case = lone_case(make_case, 7, location={"lat": 60.1467, "lon": 24.9068})
+    assert flag(office, case["id"]).status_code == 200
+    assert office.put(f"/api/cases/{case['id']}/group", json={"members": [
+        {"user_id": user_id("lead_d"), "role": "lead"},
+        {"user_id": user_id("insp_a"), "role": "member"}]}).status_code == 200
+    visits = f"/api/cases/{case['id']}/visits"
+    reading = [{"kind": "noise", "value_dba": 58, "zone_class": "1", "period": "night"}]
+    refused = inspector.post(visits, json=leader_visit(measurements=reading))
+    assert refused.status_code == 422, refused.get_json()
+    assert refused.get_json()["code"] == "visit.leader_visit_measurements"
+
+    def met() -> dict[str, bool]:
+        rules = office.get(f"/api/cases/{case['id']}/closure-checklist").get_json()["rules"]
+        return {r["code"]: r["met"] for r in rules if r["code"] in ("site_photo",
+                                                                    "noise_reading")}
+
+    check = night_visit(inspector, case["id"], value_dba=52.0)
+    file_photo(inspector, case["id"], NOKIA.read_bytes(), visit_id=check,
+               captured_at=datetime.now(UTC).isoformat())
+    assert met() == {"site_photo": True, "noise_reading": True}
+    # The same reading and photo on a leader's call or a re-check (as older records may
+    # hold) are not the check the case is closed on.
+    for kind in ("leader_visit", "recheck"):
+        db.session.execute(sa.update(Visit).where(Visit.id == check).values(kind=kind))
+        db.session.commit()
+        assert met() == {"site_photo": False, "noise_reading": False}, kind

@@ -299,6 +299,7 @@ const STRINGS = {
     heldCases: "我包案的", leaderFilter: "包案领导", leaderText: "包案领导（手填，旧案件）",
     // Finding cases (keys below this line)
     // Look-back campaigns, re-checks and rectification plans (keys below this line)
+    campaignOwnSkipped: "另有 {n} 件由交叉检查单位自己办理，不交其核查，已跳过。",
     "event.recheck_recorded": "回头看核查", "event.plan_set": "制定整改方案", "event.plan_accepted": "整改验收", "tl.campaign": "回头看", "tl.rebound": "问题反弹", "tl.newProblem": "新发现问题", "tl.findings": "核查情况", "tl.checkUnit": "核查单位", "tl.planDue": "完成时限", "tl.acceptanceUnit": "验收单位", "tl.measures": "整改措施",
     campaigns: "回头看", campaignsNav: "回头看", titleCampaign: "回头看进度", campaign: "回头看活动",
     campaignList: "回头看活动", noCampaigns: "尚无回头看活动", campaignStart: "发起回头看",
@@ -684,6 +685,7 @@ const STRINGS = {
     heldCases: "Cases I hold", leaderFilter: "Leader in charge", leaderText: "Leader in charge (typed, older cases)",
     // Finding cases (keys below this line)
     // Look-back campaigns, re-checks and rectification plans (keys below this line)
+    campaignOwnSkipped: "{n} more were handled by the cross-checking unit itself and are skipped.",
     "event.recheck_recorded": "Look-back re-check", "event.plan_set": "Rectification plan set", "event.plan_accepted": "Rectification accepted", "tl.campaign": "Campaign", "tl.rebound": "Rebound", "tl.newProblem": "New problem", "tl.findings": "Findings", "tl.checkUnit": "Checking unit", "tl.planDue": "Due by", "tl.acceptanceUnit": "Acceptance unit", "tl.measures": "Measures",
     campaigns: "Look-back campaigns", campaignsNav: "Look-back", titleCampaign: "Campaign progress", campaign: "Campaign",
     campaignList: "Campaigns", noCampaigns: "No look-back campaign yet", campaignStart: "Start a look-back campaign",
@@ -791,6 +793,7 @@ const VOCAB = {
     "revisitOutcome.unreachable": "无法联系", "revisitOutcome.open": "调查中",
     "revisitOutcome.refused": "拒绝回访", "revisitOutcome.callback": "约定回拨",
     "event.revisit_decision": "不满意回访复核决定", revisit_dissatisfied: "回访不满意",
+    recheck_reopened: "回头看发现问题，案件重新办理",
     "event.revisit_recorded": "回访", "event.revisit_respondent": "入户调查受访者",
     "event.revisit_dissatisfied": "回访不满意，退回复核",
     "kind.single": "单选", "kind.multi": "多选", "kind.scale": "量表", "kind.yesno": "是/否",
@@ -837,6 +840,7 @@ const VOCAB = {
     "revisitOutcome.refused": "Refused", "revisitOutcome.callback": "Call back",
     "event.revisit_decision": "Review decision on a dissatisfied revisit",
     revisit_dissatisfied: "Dissatisfied revisit",
+    recheck_reopened: "Look-back found a problem: case reopened",
     "event.revisit_recorded": "Revisit", "event.revisit_respondent": "Survey respondent",
     "event.revisit_dissatisfied": "Dissatisfied revisit: back to review",
     "kind.single": "Single choice", "kind.multi": "Multiple choice", "kind.scale": "Scale",

@@ -114,12 +114,14 @@ test("the task list marks what the phone already holds for a task", () => {
   assert.deepEqual(tasks.map((x) => x.local), ["queued", "draft", null]);
 });
 
-test("the accepting units offered: the organiser's when the task names it, the user's, the case's, once each", async () => {
+test("the accepting units offered: exactly the task's acceptance_units, once each", async () => {
   const { acceptanceUnits } = await import("../js/views/field/recheck.js");
-  const task = { organiser_unit: { id: "d", name: "分局" }, case: { unit: { id: "s1", name: "东湖街道" } },
-    check_unit: { id: "s2", name: "西城街道" } };
-  assert.deepEqual(acceptanceUnits(task, [{ id: "s1", name: "东湖街道" }]).map((u) => u.id), ["d", "s1", "s2"]);
-  assert.deepEqual(acceptanceUnits({ case: { unit: "东湖街道" } }, []), [], "a unit without its id is no choice");
+  const task = { acceptance_units: [{ id: "s1", name: "东湖街道" }, { id: "d", name: "分局" }, { id: "s1", name: "东湖街道" }],
+    case: { unit: { id: "s1", name: "东湖街道" } }, check_unit: { id: "s2", name: "西城街道" } };
+  assert.deepEqual(acceptanceUnits(task).map((u) => u.id), ["s1", "d"], "not the checking unit, nor the user's own");
+  assert.deepEqual(acceptanceUnits({ case: { unit: { id: "s1", name: "东湖街道" } } }).map((u) => u.id), ["s1"],
+    "a task cached before the list: the case's unit only");
+  assert.deepEqual(acceptanceUnits({ case: { unit: "东湖街道" } }), [], "a unit without its id is no choice");
 });
 
 test("every campaign string is in Chinese and English, the English free of Chinese", () => {

@@ -22,7 +22,7 @@ class Notification(Base):
                                          sa.ForeignKey("cases.id", ondelete="CASCADE"),
                                          index=True)
     unit_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("units.id"), index=True)
-    # milestone | overdue | supervision | revisit_dissatisfied
+    # milestone | overdue | supervision | revisit_dissatisfied | recheck_reopened
     kind: Mapped[str] = mapped_column(sa.String(20))
     milestone: Mapped[str] = mapped_column(sa.String(40), default="")
     # What makes it once: the case, the milestone and the instant it fell due. Two sweeps

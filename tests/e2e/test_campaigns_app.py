@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from server.domain.accounts import scope
 from server.extensions import db
 from server.models import Case, Evidence, RecheckTask, RectificationPlan
 from tests.e2e.conftest import LiveServer
@@ -132,6 +133,13 @@ def test_campaign_from_desk_to_an_offline_recheck(browser, phone, live):  # type
         page.fill("#plan-measures", "约谈广场舞团队负责人，配置限音设备")
         page.fill("#plan-target", "晚间十点后音响停用，边界噪声达标")
         page.fill("#plan-implementer", "东湖街道办事处")
+        # Only the units over the case (and the organiser's): the server's list, no other.
+        offered = page.locator("#plan-acceptance_unit_id option").evaluate_all(
+            "os => os.map((o) => o.value).filter(Boolean)")
+        with live.app.app_context():
+            over = scope.unit_and_above(street)
+            db.session.remove()
+        assert offered[0] == street and set(offered) == over, offered
         page.select_option("#plan-acceptance_unit_id", street)
         page.fill("#plan-due_on", (today + timedelta(days=14)).isoformat())
         page.set_input_files("#photo-input", str(PHOTOS[1]))

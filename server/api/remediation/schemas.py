@@ -17,8 +17,10 @@ class CampaignInSchema(Schema):
     from_ = fields.Date(required=True, data_key="from",
                         metadata={"description": "Closed cases RECEIVED on or after this "
                                                  "local date."})
-    to = fields.Date(required=True, metadata={"description": "…and on or before this one "
-                                                             "(at most 5 years after `from`)."})
+    to = fields.Date(required=True, metadata={
+        "description": "…and on or before this one: at most 5 years after `from`, today at "
+                       "the latest (422 `campaign.to_in_future`); both from 2000 on (422 "
+                       "`campaign.date_too_early`)."})
     channel = Text(validate=validate.OneOf(vocab.CHANNELS), allow_none=True)
     category = Text(validate=validate.OneOf(vocab.CATEGORIES), allow_none=True)
     unit_id = Text(allow_none=True, validate=validate.Length(max=36),
@@ -53,11 +55,18 @@ class CampaignSchema(Schema):
                                                            "another campaign's pending task."})
     organiser = fields.Boolean(metadata={"description": "You see the whole campaign (its "
                                                         "organiser's scope)."})
+    skipped_own = fields.Integer(metadata={"description": "In the answer to starting a "
+                                                          "cross-check only: chosen cases the "
+                                                          "checking unit handled itself, left "
+                                                          "out."})
 
 
 class PreviewSchema(Schema):
     count = fields.Integer()
     skipped_held = fields.Integer()
+    skipped_own = fields.Integer(metadata={"description": "A cross-check: chosen cases the "
+                                                          "checking unit handled itself, "
+                                                          "left out."})
 
 
 class CampaignListSchema(Schema):
@@ -65,8 +74,10 @@ class CampaignListSchema(Schema):
 
 
 class WeekQuerySchema(Schema):
-    week = fields.Date(load_default=None, metadata={"description": "Any day of the week "
-                                                                  "(Monday start, local)."})
+    week = fields.Date(load_default=None, metadata={
+        "description": "Any day of the week (Monday start, local), one of the campaign's "
+                       "weeks (from its creation to the current one; else 422 "
+                       "`campaign.bad_week`)."})
 
 
 class ProgressRateSchema(Schema):
@@ -145,6 +156,9 @@ class TaskSchema(Schema):
     checked_at = fields.DateTime(allow_none=True)
     visit_id = Text(allow_none=True)
     plan_id = Text(allow_none=True)
+    acceptance_units = fields.List(fields.Nested(UnitRefSchema), metadata={
+        "description": "The units a rectification plan's 验收（监管）单位 may be: the case's "
+                       "unit and those above it, then the organiser's unit and those above."})
 
 
 class TaskListSchema(Schema):

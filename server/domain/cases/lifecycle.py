@@ -450,12 +450,15 @@ def _notify_dissatisfied(case: Case, revisit_id: str | None, seq: int,
 
 
 # ---- a reopen a higher context's rule decides --------------------------------------------
-def reopen_for(case: Case, *, actor_id: str, now: datetime, data: dict[str, Any]) -> None:
+def reopen_for(case: Case, *, actor_id: str, now: datetime, data: dict[str, Any],
+               notify: str | None = None) -> None:
     """A helper of a higher context's command (no commit): the reopen action's semantics
     (in progress again, closed_at cleared, the clock restarted, one versioned update, its
     `reopened` event and audit entry) when a rule, not the user's role, decides it (a
-    look-back's rebound, found by a cross-check unit). `data` says why (reason...).
-    The caller holds the case's row lock and has checked who may ask."""
+    look-back's rebound, found by a cross-check unit). `data` says why (reason...);
+    `notify`, a notification kind, rings the handling unit as a dissatisfied revisit does
+    (the unit did not ask for this reopen). The caller holds the case's row lock and has
+    checked who may ask."""
     action = ACTIONS["reopen"]
     if case.status not in action.sources:
         raise Conflict("case.action_not_allowed",
@@ -470,9 +473,25 @@ def reopen_for(case: Case, *, actor_id: str, now: datetime, data: dict[str, Any]
     except StaleDataError as exc:
         raise Conflict("case.version_conflict",
                        "Someone changed this case at the same time; retry.") from exc
-    timeline.append(case, action.event, actor_id=actor_id, at=now, data=data)
+    event = timeline.append(case, action.event, actor_id=actor_id, at=now, data=data)
     audit.append(f"case.{action.event}", "case", case.id, actor_id=actor_id,
                  data={"status": case.status, **data})
+    if notify:
+        _notify_reopened(case, notify, event.seq, now,
+                         {k: data[k] for k in ("campaign_id", "task_id") if k in data})
+
+
+def _notify_reopened(case: Case, kind: str, seq: int, now: datetime,
+                     data: dict[str, Any]) -> None:
+    """As a dissatisfied revisit rings: the handling unit's bell (its reviewers above it
+    see it too) and every webhook whose unit sees the case; only that it was reopened, and
+    by what (no findings, no complainant)."""
+    note = Notification(case_id=case.id, unit_id=case.unit_id, kind=kind, milestone="",
+                        dedupe_key=f"{case.id}:{kind}:{seq}", due_at=now, created_at=now,
+                        data=data)
+    db.session.add(note)
+    db.session.flush()
+    webhooks.enqueue([(note.id, case.id)], now, webhooks.active_hooks())
 
 
 # ---- the rule other commands share ------------------------------------------------------

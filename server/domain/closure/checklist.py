@@ -23,6 +23,7 @@ from server.domain.core import labels, runtime
 from server.domain.core.errors import Conflict, Invalid
 from server.domain.core.geo import distance_m
 from server.domain.core.uow import command
+from server.domain.core.vocab import FIELD_CHECK_KINDS
 from server.domain.fieldwork.evidence import get_evidence
 from server.domain.fieldwork.integrity import photo_location
 from server.extensions import db
@@ -108,9 +109,11 @@ def _site_photo(rule: dict[str, Any], case: Case, evidence: list[Evidence],
         return result(rule, False, "案件没有位置，无法比对照片位置。",
                        "The case has no location to compare photos with.")
     limit = rule.get("max_distance_m", 500)
+    checks = set(db.session.scalars(sa.select(Visit.id).where(
+        Visit.case_id == case.id, Visit.kind.in_(FIELD_CHECK_KINDS))))
     good, seen = [], 0
     for ev in evidence:
-        if ev.visit_id is None or not (ev.content_type or "").startswith("image/"):
+        if ev.visit_id not in checks or not (ev.content_type or "").startswith("image/"):
             continue
         seen += 1
         gps = (ev.exif or {}).get("gps")
@@ -146,8 +149,8 @@ def _flags(rule: dict[str, Any], evidence: list[Evidence],
 def _noise(rule: dict[str, Any], case: Case) -> dict[str, Any]:
     query = (sa.select(Measurement.id, Measurement.visit_id, Measurement.valid_for_enforcement)
              .join(Visit, Visit.id == Measurement.visit_id)
-             .where(Visit.case_id == case.id, Measurement.kind == "noise",
-                    Measurement.source == "meter"))
+             .where(Visit.case_id == case.id, Visit.kind.in_(FIELD_CHECK_KINDS),
+                    Measurement.kind == "noise", Measurement.source == "meter"))
     rows = db.session.execute(query).all()
     wanted = rule.get("valid_for_enforcement", False)
     fitting = [r for r in rows if r.valid_for_enforcement or not wanted]

@@ -43,10 +43,15 @@ VERDICTS = ("true", "partly_true", "not_true")
 VISIT_KINDS = ("site_check", "night_check", "monitoring", "coordination_meeting",
                "joint_enforcement", "recheck", "leader_visit")
 # A look-back's re-check (回头看核查) is recorded through its task, never as a plain visit.
-RECORDED_VISIT_KINDS = tuple(k for k in VISIT_KINDS if k != "recheck")
+RECHECK = "recheck"
+RECORDED_VISIT_KINDS = tuple(k for k in VISIT_KINDS if k != RECHECK)
 # A hard case's leader group calling on the complainant (带案下访, seed 000): recorded like
 # any visit, by the group's members only (fieldwork.visits.require_may_record).
 LEADER_VISIT = "leader_visit"
+# The handling's own checks of the site: the only visits that carry noise readings, and
+# the only ones whose readings and photos the closure checklist counts (a leader's call on
+# the complainant or a look-back's re-check is not the check the case was closed on).
+FIELD_CHECK_KINDS = tuple(k for k in VISIT_KINDS if k not in (RECHECK, LEADER_VISIT))
 
 PARTNERS = ("police", "culture_market", "community", "property_manager",
             "street_office", "environment_bureau", "urban_management")

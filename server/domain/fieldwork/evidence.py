@@ -93,6 +93,19 @@ def recheck_visit(user: User, visit_id: str | None, case_id: str) -> Visit | Non
         Visit.created_by == user.id))
 
 
+# A re-check's photos follow it within this long (the phone sends them after the re-check).
+RECHECK_PHOTO_WINDOW = timedelta(hours=24)
+
+
+def recheck_window_open(visit: Visit, case: Case, now: datetime) -> bool:
+    """A re-check's visit takes photos within RECHECK_PHOTO_WINDOW of being recorded, and
+    only until the case is closed again after it, whichever comes first: the exception to
+    "closed cases take nothing" must not become a side door into a closed, sealed file."""
+    if now - visit.received_at > RECHECK_PHOTO_WINDOW:
+        return False
+    return case.closed_at is None or case.closed_at <= visit.received_at
+
+
 def on_recheck_visit(ev: Evidence) -> bool:
     """The photo belongs to a re-check's visit (declared under `recheck_visit`'s rule)."""
     return ev.visit_id is not None and db.session.scalar(
@@ -144,8 +157,10 @@ def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
                      data={"case_id": ev.case_id, "sha256": ev.sha256, "size": ev.size})
     elif ev.state == "expired":
         # A sealed case takes nothing more: the phone keeps the photo until a reopen.
-        if not on_recheck_visit(ev):
-            lifecycle.require_open(db.session.get(Case, ev.case_id), "photos")
+        case = db.session.get(Case, ev.case_id)
+        visit = db.session.get(Visit, ev.visit_id) if on_recheck_visit(ev) else None
+        if visit is None or not recheck_window_open(visit, case, utcnow()):
+            lifecycle.require_open(case, "photos")
         _revive(ev, actor_id=user.id, staging_key=_staging_key(ev.id),
                 device_time=data.get("device_time"))
     return ev, created
@@ -174,6 +189,11 @@ def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Eviden
     recheck = recheck_visit(user, data.get("visit_id"), data["case_id"])
     if recheck is not None:
         case = db.session.get(Case, recheck.case_id)
+        if not recheck_window_open(recheck, case, utcnow()):
+            # Past the re-check's window: a closed case refuses as any closed case does;
+            # an open one takes photos from those who see it, as any open case does.
+            lifecycle.require_open(case, "photos")
+            case = scope.get_case(user, data["case_id"])
     else:
         case = scope.get_case(user, data["case_id"])
         lifecycle.require_open(case, "photos")

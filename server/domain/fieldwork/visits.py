@@ -14,7 +14,7 @@ from server.domain.cases import hooks, lifecycle
 from server.domain.core import idempotency, phonetime
 from server.domain.core.errors import Forbidden, Invalid
 from server.domain.core.uow import command
-from server.domain.core.vocab import LEADER_VISIT
+from server.domain.core.vocab import FIELD_CHECK_KINDS, LEADER_VISIT
 from server.domain.fieldwork import noise_record
 from server.domain.fieldwork.noise_record import UNJUDGED_SOURCES
 from server.extensions import db
@@ -89,6 +89,10 @@ def _new_visit(user: User, case: Case, data: dict[str, Any], request_hash: str,
     if visit.ended_at and visit.ended_at < visit.started_at:
         raise Invalid("visit.bad_times", "A visit cannot end before it starts.",
                       errors={"ended_at": ["Before started_at."]})
+    if data.get("measurements") and visit.kind not in FIELD_CHECK_KINDS:
+        raise Invalid("visit.leader_visit_measurements", "A leader group's visit to the "
+                      "complainant carries no noise readings: record them on a site check.",
+                      errors={"measurements": ["Only a field check carries readings."]})
     for position, reading in enumerate(data.get("measurements") or []):
         source = reading.get("source", "meter")
         device = (reading.get("device") or "").strip() or None

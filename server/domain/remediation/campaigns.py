@@ -43,7 +43,21 @@ def local_today() -> date:
 
 
 # ---- selection ---------------------------------------------------------------------------
+# The earliest day a look-back reaches (no case of this system is older).
+EARLIEST = date(2000, 1, 1)
+
+
 def _check_period(start: date, end: date) -> None:
+    """A period of local days from 2000 to today: a look-back re-checks cases already
+    closed, so a period reaching past today is a typo (and date.max once overflowed)."""
+    for field, day in (("from", start), ("to", end)):
+        if day < EARLIEST:
+            raise Invalid("campaign.date_too_early", "A campaign's dates start in 2000 at "
+                          "the earliest.", errors={field: ["2000-01-01 or later."]})
+    if end > local_today():
+        raise Invalid("campaign.to_in_future", "A campaign looks back: its period ends "
+                      "today at the latest.", errors={"to": ["Today or earlier."]},
+                      params={"today": local_today().isoformat()})
     if start > end:
         raise Invalid("campaign.bad_period", "The period's start is after its end.",
                       errors={"from": ["After `to`."]})
@@ -84,6 +98,20 @@ def _held() -> sa.ColumnElement[bool]:
     return sa.exists().where(RecheckTask.case_id == Case.id, RecheckTask.status == "pending")
 
 
+def organiser_unit(user: User) -> Unit:
+    """The unit a user's campaigns are organised by: their highest unit."""
+    return min(user.units, key=lambda u: (u.parent_id is not None, u.name))
+
+
+def district_unit_ids(user: User) -> frozenset[str]:
+    """The user's district: every unit under the top unit above the organiser's unit (a
+    cross-check goes to a sibling street, never outside the district)."""
+    chain = scope.unit_and_above(organiser_unit(user).id)
+    top = db.session.scalars(sa.select(Unit.id).where(Unit.id.in_(chain),
+                                                      Unit.parent_id.is_(None))).all()
+    return scope.subtree(top)
+
+
 def _clean(user: User, data: dict[str, Any]) -> tuple[date, date, dict[str, Any], Unit | None]:
     start, end = data["from"], data["to"]
     _check_period(start, end)
@@ -92,30 +120,40 @@ def _clean(user: User, data: dict[str, Any]) -> tuple[date, date, dict[str, Any]
         raise Invalid("campaign.unit_out_of_scope", "That unit is not one of yours.",
                       errors={"unit_id": ["Not one of your units."]})
     check_unit = _unit(data.get("check_unit_id"), "check_unit_id")
+    if check_unit is not None and (not user.units
+                                   or check_unit.id not in district_unit_ids(user)):
+        raise Invalid("campaign.check_unit_out_of_scope", "A cross-check goes to a unit of "
+                      "your district.", errors={"check_unit_id": ["Not a unit of your "
+                                                                  "district."]})
     filters = {k: v for k, v in (("channel", data.get("channel")),
                                  ("category", data.get("category")),
                                  ("unit", unit.id if unit else None)) if v}
     return start, end, filters, check_unit
 
 
-def _counts(user: User, start: date, end: date, filters: dict[str, Any]) -> tuple[int, int]:
-    """(free, held): how many chosen cases get a task, and how many another campaign holds."""
+def _counts(user: User, start: date, end: date, filters: dict[str, Any],
+            check_unit: Unit | None) -> tuple[int, int, int]:
+    """(free, held, own): how many chosen cases get a task, how many another campaign
+    holds, and how many a cross-check skips as the checking unit's own cases."""
     chosen = _selection(user, start, end, filters).subquery()
     held = sa.exists().where(RecheckTask.case_id == chosen.c.id,
                              RecheckTask.status == "pending")
+    own = (chosen.c.unit_id == check_unit.id) if check_unit is not None else sa.false()
     row = db.session.execute(sa.select(
-        sa.func.count(), sa.func.coalesce(sa.func.sum(sa.case((held, 1), else_=0)), 0)
+        sa.func.count(), _sum(sa.and_(held, sa.not_(own))), _sum(own)
     ).select_from(chosen)).one()
-    return int(row[0]) - int(row[1]), int(row[1])
+    total, held_n, own_n = (int(n) for n in row)
+    return total - held_n - own_n, held_n, own_n
 
 
 def preview(user: User, data: dict[str, Any]) -> dict[str, Any]:
-    """How many cases the selection would make tasks of, and how many it skips (held by
-    another campaign's pending task). Writes nothing."""
+    """How many cases the selection would make tasks of, and how many it skips: held by
+    another campaign's pending task, or (a cross-check) handled by the checking unit
+    itself. Writes nothing."""
     require_role(user, OFFICE_ROLES, "campaign.forbidden", "Only the office starts campaigns.")
-    start, end, filters, _ = _clean(user, data)
-    free, held = _counts(user, start, end, filters)
-    return {"count": free, "skipped_held": held}
+    start, end, filters, check_unit = _clean(user, data)
+    free, held, own = _counts(user, start, end, filters, check_unit)
+    return {"count": free, "skipped_held": held, "skipped_own": own}
 
 
 @command
@@ -130,13 +168,13 @@ def create(user: User, data: dict[str, Any]) -> dict[str, Any]:
     if not user.units:
         raise Forbidden("campaign.forbidden", "Only the office starts campaigns.")
     start, end, filters, check_unit = _clean(user, data)
-    free, held = _counts(user, start, end, filters)
+    free, held, own = _counts(user, start, end, filters, check_unit)
     if free == 0:
         raise Invalid("campaign.empty",
                       "No closed case matches this selection"
                       + (f" ({held} are held by another campaign's re-check)." if held
                          else "."), extra={"skipped_held": held}, params={"held": held})
-    organiser = min(user.units, key=lambda u: (u.parent_id is not None, u.name))
+    organiser = organiser_unit(user)
     now = utcnow()
     campaign = Campaign(id=new_id(), title=title, unit_id=organiser.id,
                         period_from=start, period_to=end, filters=filters,
@@ -145,6 +183,8 @@ def create(user: User, data: dict[str, Any]) -> dict[str, Any]:
     db.session.add(campaign)
     db.session.flush()
     chosen = _selection(user, start, end, filters).where(sa.not_(_held()))
+    if check_unit is not None:  # a unit does not cross-check its own cases
+        chosen = chosen.where(Case.unit_id != check_unit.id)
     check = sa.literal(check_unit.id, sa.String) if check_unit else Case.unit_id
     rows = chosen.with_only_columns(Case.id.label("case_id"), check.label("check_unit_id"))
     try:
@@ -152,11 +192,19 @@ def create(user: User, data: dict[str, Any]) -> dict[str, Any]:
     except IntegrityError as exc:  # a case taken by another campaign at the same moment
         raise Conflict("campaign.held_concurrently", "Another campaign took some of these "
                        "cases at the same moment; try again.") from exc
+    # What the INSERT made is the truth: the count above may be stale (another campaign,
+    # a reopening committed between the two). None: no campaign (the transaction undone).
+    total = free + held
+    if made == 0:
+        raise Invalid("campaign.empty", "No closed case matches this selection"
+                      + (f" ({total} are held by another campaign's re-check)." if total
+                         else "."), extra={"skipped_held": total}, params={"held": total})
+    campaign.skipped_held = max(total - made, 0)
     audit.append("campaign.created", "campaign", campaign.id, actor_id=user.id,
                  data={"title": campaign.title, "from": start, "to": end, "filters": filters,
                        "check_unit_id": campaign.check_unit_id, "tasks": made,
-                       "skipped_held": held})
-    return present(user, campaign)
+                       "skipped_held": campaign.skipped_held, "skipped_own": own})
+    return {**present(user, campaign), "skipped_own": own}
 
 
 def _insert_tasks(campaign_id: str, rows: sa.Select) -> int:
@@ -174,9 +222,11 @@ def _insert_tasks(campaign_id: str, rows: sa.Select) -> int:
                                   sa.func.substr(h, 18, 3), sa.func.substr(h, 21, 12))
     source = sa.select(new_uuid, sa.literal(campaign_id, sa.String), chosen.c.case_id,
                        chosen.c.check_unit_id, sa.literal("pending", sa.String))
-    result = db.session.execute(table.insert().from_select(
+    db.session.execute(table.insert().from_select(
         ["id", "campaign_id", "case_id", "check_unit_id", "status"], source))
-    return result.rowcount or 0
+    # Counted, not the cursor's rowcount: a driver may answer -1 for INSERT ... SELECT.
+    return db.session.scalar(sa.select(sa.func.count()).select_from(RecheckTask).where(
+        RecheckTask.campaign_id == campaign_id)) or 0
 
 
 # ---- reading -----------------------------------------------------------------------------
@@ -235,25 +285,38 @@ def _new_problem() -> sa.ColumnElement[bool]:
                           sa.func.coalesce(RecheckTask.new_problem, "") != ""))
 
 
-def present(user: User, campaign: Campaign,
-            tally: dict[str, int] | None = None) -> dict[str, Any]:
-    units = dict(db.session.execute(sa.select(Unit.id, Unit.name).where(
-        Unit.id.in_({campaign.unit_id, campaign.check_unit_id} - {None}))).all())
+def _unit_names(campaigns: list[Campaign]) -> dict[str, str]:
+    """The organiser and cross-check units' names of these campaigns, in one query."""
+    wanted = {u for c in campaigns for u in (c.unit_id, c.check_unit_id) if u}
+    if not wanted:
+        return {}
+    return dict(db.session.execute(sa.select(Unit.id, Unit.name).where(
+        Unit.id.in_(wanted))).all())
+
+
+def present(user: User, campaign: Campaign, tally: dict[str, int] | None = None,
+            names: dict[str, str] | None = None,
+            units: frozenset[str] | None = None) -> dict[str, Any]:
+    """A campaign as the API gives it; a list passes what it read once for all its rows
+    (the counts, the units' names, the user's visible units)."""
+    names = names if names is not None else _unit_names([campaign])
+    units = units if units is not None else scope.visible_unit_ids(user)
     return {"id": campaign.id, "title": campaign.title,
             "from": campaign.period_from.isoformat(), "to": campaign.period_to.isoformat(),
             "filters": campaign.filters or {},
-            "organiser_unit": {"id": campaign.unit_id, "name": units.get(campaign.unit_id)},
+            "organiser_unit": {"id": campaign.unit_id, "name": names.get(campaign.unit_id)},
             "check_unit": {"id": campaign.check_unit_id,
-                           "name": units.get(campaign.check_unit_id)}
+                           "name": names.get(campaign.check_unit_id)}
             if campaign.check_unit_id else None,
             "status": campaign.status, "created_at": campaign.created_at,
             "counts": tally or counts(user, [campaign])[campaign.id],
             "skipped_held": campaign.skipped_held or 0,
-            "organiser": _organises(user, campaign)}
+            "organiser": campaign.unit_id in units}
 
 
 def list_campaigns(user: User) -> list[dict[str, Any]]:
-    """The campaigns the user organises or checks tasks of, newest first."""
+    """The campaigns the user organises or checks tasks of, newest first: a fixed number
+    of queries however many there are (the campaigns, their counts, their units' names)."""
     units = scope.visible_unit_ids(user)
     checked = sa.select(RecheckTask.campaign_id).where(RecheckTask.check_unit_id.in_(units))
     found = list(db.session.scalars(
@@ -261,7 +324,8 @@ def list_campaigns(user: User) -> list[dict[str, Any]]:
                                          Campaign.id.in_(checked)))
         .order_by(Campaign.created_at.desc()).limit(500)))
     tally = counts(user, found)
-    return [present(user, c, tally[c.id]) for c in found]
+    names = _unit_names(found)
+    return [present(user, c, tally[c.id], names, units) for c in found]
 
 
 def detail(user: User, campaign_id: str) -> dict[str, Any]:
@@ -279,7 +343,15 @@ def progress(user: User, campaign_id: str, week: date | None = None) -> dict[str
     end), 完成率, 新发现问题数 (this week), 累计新发现问题数, 备注; and the totals. One grouped
     query; a re-check counts when it was done (the phone's time, judged)."""
     campaign = get_campaign(user, campaign_id)
-    monday = week_start(week or local_today())
+    first = week_start(campaign.created_at.astimezone(tz()).date())
+    current = week_start(local_today())
+    monday = week_start(week) if week is not None else current
+    if not first <= monday <= max(current, first):
+        # Only the campaign's own weeks have figures (and a far date overflowed).
+        raise Invalid("campaign.bad_week", "That week is not one of this campaign's: "
+                      f"from {first.isoformat()} to {current.isoformat()}.",
+                      errors={"week": ["A week of the campaign."]},
+                      params={"first": first.isoformat(), "last": current.isoformat()})
     begin, end = local_midnight(monday), local_midnight(monday + timedelta(days=7))
     done = sa.and_(RecheckTask.status == "done", RecheckTask.checked_at < end)
     this_week = sa.and_(done, RecheckTask.checked_at >= begin)
@@ -294,8 +366,7 @@ def progress(user: User, campaign_id: str, week: date | None = None) -> dict[str
             for unit_id, name, *numbers in db.session.execute(query)]
     totals = _row(None, "合计", *(sum(r[k] for r in rows) for k in
                                   ("total", "week_done", "done", "week_new", "new_total")))
-    first = week_start(campaign.created_at.astimezone(tz()).date())
-    last = max(week_start(local_today()), monday)
+    last = max(current, monday)
     weeks = [(first + timedelta(days=7 * i)).isoformat()
              for i in range((last - first).days // 7 + 1)]
     return {"campaign": {"id": campaign.id, "title": campaign.title},

@@ -5,18 +5,18 @@ plans until every one of them is accepted."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from server.domain.accounts import scope
-from server.domain.accounts.roles import OFFICE_ROLES, require_role
+from server.domain.accounts.roles import OFFICE_ROLES
 from server.domain.audit import audit, timeline
 from server.domain.cases import deadline_rules, deadlines
-from server.domain.closure import checklist
-from server.domain.core import labels, text
-from server.domain.core.errors import Conflict, Invalid, NotFound
+from server.domain.closure import checklist, duties
+from server.domain.core import labels, runtime, text
+from server.domain.core.errors import Conflict, Forbidden, Invalid, NotFound
 from server.domain.core.uow import command
 from server.domain.remediation import campaigns
 from server.extensions import db
@@ -28,11 +28,54 @@ TEXT_LIMITS = {"problem_type": 200, "original_problem": 4000, "new_problem": 400
                "measures": 4000, "target": 4000, "implementer": 300}
 
 
+def acceptance_unit_ids(case_unit_id: str, organiser_unit_id: str | None) -> frozenset[str]:
+    """The units that may accept a case's rectification: the case's unit and the units
+    above it, and the campaign organiser's unit and the units above it."""
+    allowed = scope.unit_and_above(case_unit_id)
+    if organiser_unit_id:
+        allowed |= scope.unit_and_above(organiser_unit_id)
+    return allowed
+
+
+def acceptance_choices(pairs: list[tuple[str, str | None]]) -> dict[tuple[str, str | None],
+                                                                   list[dict[str, str]]]:
+    """For each (case unit, organiser unit): the units that may accept, as {id, name}, the
+    case's unit and its ancestors first, then the organiser's chain. One recursive query
+    for every pair (a task list's hundreds of rows)."""
+    seeds = {u for pair in pairs for u in pair if u}
+    if not seeds:
+        return {}
+    chain = (sa.select(Unit.id.label("start"), Unit.id, Unit.name, Unit.parent_id,
+                       sa.literal(0).label("depth"))
+             .where(Unit.id.in_(seeds)).cte("chain", recursive=True))
+    chain = chain.union_all(
+        sa.select(chain.c.start, Unit.id, Unit.name, Unit.parent_id, chain.c.depth + 1)
+        .join(chain, Unit.id == chain.c.parent_id))
+    above: dict[str, list[dict[str, str]]] = {}
+    for start, unit_id, name in db.session.execute(
+            sa.select(chain.c.start, chain.c.id, chain.c.name)
+            .order_by(chain.c.start, chain.c.depth)):
+        above.setdefault(start, []).append({"id": unit_id, "name": name})
+    out = {}
+    for case_unit, organiser in pairs:
+        seen: dict[str, dict[str, str]] = {}
+        for unit in above.get(case_unit, []) + above.get(organiser or "", []):
+            seen.setdefault(unit["id"], unit)
+        out[(case_unit, organiser)] = list(seen.values())
+    return out
+
+
 def check_plan(case: Case, given: dict[str, Any] | None, *,
-               new_problem: str | None) -> dict[str, Any]:
+               new_problem: str | None, organiser_unit_id: str | None = None,
+               day: date | None = None) -> dict[str, Any]:
     """The plan's fields, defaults filled (问题类型 from the case's channel, 按原交办问题来源
-    填写; 原交办具体问题 from its subject and description), or 422 naming what is missing:
-    `plan.due_missing`, `plan.acceptance_unit_missing`, then the others together."""
+    填写; 原交办具体问题 from its subject), or 422 naming what is missing:
+    `plan.due_missing`, `plan.acceptance_unit_missing`, then the others together. The
+    acceptance unit is the case's unit or above it, or the organiser's unit or above it
+    (422 `plan.acceptance_unit_out_of_scope`): a unit that cannot see the case cannot
+    accept its work. `day`: the re-check's own local day (a re-check at 23:50 synced next
+    morning keeps its day); the completion date is from that day (`plan.due_past`) to
+    PLAN_MAX_DAYS after it (`plan.due_too_far`)."""
     plan = dict(given or {})
     if not plan.get("due_on"):
         raise Invalid("plan.due_missing", "A rectification plan needs its completion date.",
@@ -48,13 +91,28 @@ def check_plan(case: Case, given: dict[str, Any] | None, *,
             due_on = date.fromisoformat(str(due_on))
         except ValueError:
             errors["due_on"] = ["A date, YYYY-MM-DD."]
-    if isinstance(due_on, date) and due_on < campaigns.local_today():
+    day = day or campaigns.local_today()
+    if isinstance(due_on, date) and due_on < day:
         raise Invalid("plan.due_past", "The plan's completion date is already past.",
-                      errors={"plan": {"due_on": ["Today or later."]}})
+                      errors={"plan": {"due_on": ["The re-check's day or later."]}})
+    longest = runtime.setting("PLAN_MAX_DAYS")
+    if isinstance(due_on, date) and due_on > day + timedelta(days=longest):
+        raise Invalid("plan.due_too_far", f"The plan's completion date is more than "
+                      f"{longest} days after the re-check.",
+                      errors={"plan": {"due_on": [f"At most {longest} days after the "
+                                                  "re-check."]}},
+                      params={"days": longest})
     unit = db.session.get(Unit, plan["acceptance_unit_id"])
     if unit is None:
         errors["acceptance_unit_id"] = ["No such unit."]
-    original = "\n".join(p for p in (case.subject, case.description) if p)
+    elif unit.id not in acceptance_unit_ids(case.unit_id, organiser_unit_id):
+        raise Invalid("plan.acceptance_unit_out_of_scope", "The acceptance unit must be the "
+                      "case's unit or a unit above it, or the campaign organiser's unit or "
+                      "a unit above it.",
+                      errors={"plan": {"acceptance_unit_id": ["Not a unit over this case."]}})
+    # The subject only: a cross-check unit reads the plan, never the description's free
+    # text (which may name the complainant).
+    original = case.subject or ""
     clean = {"problem_type": plan.get("problem_type") or labels.label("channels", case.channel),
              "original_problem": plan.get("original_problem") or original,
              "new_problem": plan.get("new_problem") or new_problem or None,
@@ -99,10 +157,26 @@ def add_plan(case: Case, task: RecheckTask | None, fields: dict[str, Any], *,
 
 
 # ---- reading -----------------------------------------------------------------------------
+def _refusal(user: User, plan: RectificationPlan) -> Forbidden | None:
+    """Why this user may not accept this plan (None: they may). The office of the
+    acceptance unit or above it who sees the case, and neither recorded its re-check nor
+    handled the case (separation of duties, as closure.duties for approving)."""
+    if (user.role not in OFFICE_ROLES
+            or plan.acceptance_unit_id not in scope.visible_unit_ids(user)
+            or not scope.visible_case_ids(user, [plan.case_id])):
+        return Forbidden("plan.accept_forbidden", "Only the office of the acceptance unit "
+                         "(or a unit above it) that sees the case accepts a rectification.")
+    checker = db.session.scalar(sa.select(RecheckTask.checked_by)
+                                .where(RecheckTask.id == plan.task_id)) if plan.task_id else None
+    case = db.session.get(Case, plan.case_id)
+    if user.id in {checker, plan.created_by} or duties.handled_by(user, case):
+        return Forbidden("plan.accept_own", "You recorded the re-check or handled this case: "
+                         "someone else accepts its rectification.")
+    return None
+
+
 def _may_accept(user: User, plan: RectificationPlan) -> bool:
-    """The office of the acceptance unit or of a unit above it, while the plan is open."""
-    return (plan.status == "open" and user.role in OFFICE_ROLES
-            and plan.acceptance_unit_id in scope.visible_unit_ids(user))
+    return plan.status == "open" and _refusal(user, plan) is None
 
 
 def present(user: User, plan: RectificationPlan,
@@ -154,12 +228,12 @@ def _visible_plan(user: User, plan_id: str) -> RectificationPlan:
 
 @command
 def accept(user: User, plan_id: str, note: str | None) -> dict[str, Any]:
-    """验收: the office of the acceptance unit (or above it) accepts the rectification."""
+    """验收: the office of the acceptance unit (or above it) accepts the rectification. A
+    user who sees the plan but may not accept it is told so (403), not 404."""
     plan = _visible_plan(user, plan_id)
-    require_role(user, OFFICE_ROLES, "plan.accept_forbidden",
-                 "Only the office of the acceptance unit accepts a rectification.")
-    if plan.acceptance_unit_id not in scope.visible_unit_ids(user):
-        raise NotFound("plan.not_found", "No such rectification plan.")
+    refusal = _refusal(user, plan)
+    if refusal is not None:
+        raise refusal
     case = db.session.scalar(sa.select(Case).where(Case.id == plan.case_id)
                              .with_for_update(of=Case))
     db.session.refresh(plan)

@@ -32,17 +32,20 @@ from server.models import Campaign, Case, RecheckTask, RectificationPlan, Unit, 
 from server.models.base import new_id, utcnow
 
 LIST_LIMIT = 2000
+# The handling unit's bell when a re-check reopens its case (a rebound or a new problem).
+REBOUND_NOTICE = "recheck_reopened"
 
 
 # ---- reading -----------------------------------------------------------------------------
 def _task_rows(where: list[sa.ColumnElement[bool]]) -> list[dict[str, Any]]:
     """Tasks as the re-check needs them, with their case's few fields, their campaign and
-    plan, in one query (no complainant column is read)."""
+    plan, in one query (no complainant column is read), and the units that may accept
+    its plan in one more."""
     case_unit = sa.orm.aliased(Unit)
     check_unit = sa.orm.aliased(Unit)
     plan_id = (sa.select(RectificationPlan.id).where(RectificationPlan.task_id == RecheckTask.id)
                .limit(1).scalar_subquery())
-    query = (sa.select(RecheckTask, Campaign.title, Campaign.check_unit_id,
+    query = (sa.select(RecheckTask, Campaign.title, Campaign.check_unit_id, Campaign.unit_id,
                        Case.subject, Case.address, Case.category, Case.channel, Case.lat,
                        Case.lon, Case.result, Case.closed_at, Case.external_ref,
                        Case.status, case_unit.id, case_unit.name, check_unit.name,
@@ -54,9 +57,11 @@ def _task_rows(where: list[sa.ColumnElement[bool]]) -> list[dict[str, Any]]:
              .where(*where)
              .order_by(RecheckTask.status.desc(), Case.received_at, RecheckTask.id)
              .limit(LIST_LIMIT))
+    rows = db.session.execute(query).all()
+    choices = plans.acceptance_choices(list({(r[14], r[3]) for r in rows}))
     out = []
-    for (task, title, cross, subject, address, category, channel, lat, lon, result,
-         closed_at, ref, status, unit_id, unit, check_name, plan) in db.session.execute(query):
+    for (task, title, cross, organiser, subject, address, category, channel, lat, lon, result,
+         closed_at, ref, status, unit_id, unit, check_name, plan) in rows:
         out.append({
             "id": task.id, "campaign_id": task.campaign_id, "campaign_title": title,
             "case": {"id": task.case_id, "subject": subject, "address": address,
@@ -67,7 +72,8 @@ def _task_rows(where: list[sa.ColumnElement[bool]]) -> list[dict[str, Any]]:
             "cross_check": cross is not None, "status": task.status,
             "rebound": task.rebound, "new_problem": task.new_problem,
             "findings": task.findings, "checked_at": task.checked_at,
-            "visit_id": task.visit_id, "plan_id": plan})
+            "visit_id": task.visit_id, "plan_id": plan,
+            "acceptance_units": choices.get((unit_id, organiser), [])})
     return out
 
 
@@ -164,12 +170,15 @@ def record(user: User, campaign_id: str, data: dict[str, Any],
                        "re-check cannot be recorded.", extra={"case_status": case.status})
     new_problem = (data.get("new_problem") or "").strip() or None
     found = bool(data["rebound"]) or new_problem is not None
-    fields = plans.check_plan(case, data.get("plan"), new_problem=new_problem) \
-        if found else None
     now = utcnow()
     judged = phonetime.judge(data.get("checked_at"), now, contact=contact,
                              sent_at=data.get("sent_at"))
     checked_at = judged.done_at if judged else now
+    # The plan's dates are judged from the re-check's own local day, not the sync's.
+    fields = plans.check_plan(case, data.get("plan"), new_problem=new_problem,
+                              organiser_unit_id=campaign.unit_id,
+                              day=checked_at.astimezone(campaigns.tz()).date()) \
+        if found else None
     visit = Visit(id=new_id(), client_id=new_id(), request_hash=request_hash,
                   case_id=case.id, kind="recheck", started_at=checked_at,
                   lat=data.get("lat"), lon=data.get("lon"), accuracy_m=data.get("accuracy_m"),
@@ -197,7 +206,7 @@ def record(user: User, campaign_id: str, data: dict[str, Any],
         reason = "回头看发现问题反弹" if task.rebound else "回头看发现新问题"
         lifecycle.reopen_for(case, actor_id=user.id, now=now,
                              data={"campaign_id": campaign.id, "task_id": task.id,
-                                   "reason": reason})
+                                   "reason": reason}, notify=REBOUND_NOTICE)
         plans.add_plan(case, task, fields, actor_id=user.id, now=now)
     return _answer(user, task), True
 

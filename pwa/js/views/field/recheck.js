@@ -86,17 +86,14 @@ async function photoRows(clientId) {
   });
 }
 
-// The units a plan's 验收（监管）单位 may be: those the phone knows (the user's own, the
-// case's, the checking unit, the campaign's organiser when the task names it).
-export function acceptanceUnits(task, units) {
+// The units a plan's 验收（监管）单位 may be: exactly those the server lists for the task
+// (the case's unit and above it, the organiser's unit and above it); any other is refused.
+// A task cached before the server listed them offers the case's own unit only.
+export function acceptanceUnits(task) {
   const seen = new Map();
   const add = (u) => { if (u && typeof u === "object" && u.id && !seen.has(u.id)) seen.set(u.id, u); };
-  add(task?.organiser_unit);
-  add(task?.campaign?.organiser_unit);
-  (task?.acceptance_units || []).forEach(add);
-  (units || []).forEach(add);
-  add(task?.case?.unit);
-  add(task?.check_unit);
+  if (Array.isArray(task?.acceptance_units)) task.acceptance_units.forEach(add);
+  else add(task?.case?.unit);
   return [...seen.values()];
 }
 
@@ -121,7 +118,7 @@ function planField(field, value, units) {
 
 // Where a server refusal's code points on the form.
 const REFUSED_FIELD = { "plan.due_missing": "due_on", "plan.acceptance_unit_missing": "acceptance_unit_id",
-  "plan.due_past": "due_on" };
+  "plan.due_past": "due_on", "plan.acceptance_unit_out_of_scope": "acceptance_unit_id", "plan.due_too_far": "due_on" };
 
 export async function renderRecheck(view, taskId) {
   const all = await outbox.items();
@@ -146,9 +143,7 @@ export async function renderRecheck(view, taskId) {
       <p class="error" role="alert" id="recheck-missing">${t("recheckNotOnPhone")}</p>`;
     return null;
   }
-  let units = [];
-  try { units = (await cachedGet("/api/units")).items || []; } catch { units = []; }
-  const choices = acceptanceUnits(task, units);
+  const choices = acceptanceUnits(task);
   const clientId = existing?.id || outbox.uuid();
   const form0 = existing?.form || { rebound: null, new_problem: "", findings: "", plan: planDefaults(task, term) };
   const refusal = existing?.refusal || null;

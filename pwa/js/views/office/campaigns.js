@@ -43,10 +43,10 @@ function startForm(v, units) {
         <input id="campaign-title" name="title" maxlength="200" required autocomplete="off" placeholder="${t("campaignTitleHint")}">
         <p class="error small field-error" data-for="title" hidden></p></div>
       <div><label for="campaign-from">${t("campaignFrom")} <span class="req" aria-hidden="true">*</span></label>
-        <input type="date" id="campaign-from" name="from" required value="${today.getFullYear()}-01-01">
+        <input type="date" id="campaign-from" name="from" required min="2000-01-01" max="${day(today)}" value="${today.getFullYear()}-01-01">
         <p class="error small field-error" data-for="from" hidden></p></div>
       <div><label for="campaign-to">${t("periodTo")} <span class="req" aria-hidden="true">*</span></label>
-        <input type="date" id="campaign-to" name="to" required value="${day(today)}">
+        <input type="date" id="campaign-to" name="to" required min="2000-01-01" max="${day(today)}" value="${day(today)}">
         <p class="error small field-error" data-for="to" hidden></p></div>
       <div><label for="campaign-channel">${t("channel")}</label>
         <select id="campaign-channel" name="channel">${options(v.channels || [], term)}</select>
@@ -172,6 +172,7 @@ export async function renderCampaigns(view) {
           data-count="${count}" data-held="${answer.skipped_held ?? 0}">
         ${count ? fill(t("campaignPreviewCount"), { n: count }) : t("campaignPreviewNone")}
         ${answer.skipped_held ? html`<br><span class="small">${fill(t("campaignHeldSkipped"), { n: answer.skipped_held })}</span>` : ""}
+        ${answer.skipped_own ? html`<br><span class="small" id="campaign-own-skipped">${fill(t("campaignOwnSkipped"), { n: answer.skipped_own })}</span>` : ""}
       </p>`.toString();
     } catch (error) {
       showProblem(form, error.problem?.errors, error.kind === "offline" ? t("needsNetwork") : errorText(error));
