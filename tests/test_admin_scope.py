@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -220,8 +221,10 @@ def make_objects(as_user: Callable[[str], Any], make_case: Callable[..., dict],
     assert hook.status_code == 201, hook.get_json()
     # A look-back campaign over that unit's closed case, and a rectification plan that
     # unit accepts.
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()  # a campaign looks back to today
     campaign = as_user("admin").post("/api/campaigns", json={
-        "title": "回头看", "from": "2026-01-01", "to": "2026-12-31", "unit_id": unit_id(unit)})
+        "title": "回头看", "from": (today - timedelta(days=30)).isoformat(),
+        "to": today.isoformat(), "unit_id": unit_id(unit)})
     assert campaign.status_code == 201, campaign.get_json()
     task = db.session.scalar(sa.select(RecheckTask.id).where(
         RecheckTask.campaign_id == campaign.get_json()["id"]))
@@ -298,8 +301,10 @@ def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
         ("POST", "/api/campaigns/<campaign_id>/rechecks",
          f"/api/campaigns/{o['campaign']}/rechecks",
          {"task_id": o["task"], "client_id": str(uuid.uuid4()), "rebound": False}, 201),
+        # The admin who just re-checked the case is a party to it: refused (plan.accept_own),
+        # but only once the plan is found.
         ("POST", "/api/plans/<plan_id>/accept", f"/api/plans/{o['plan']}/accept",
-         {"note": "整改到位"}, 200),
+         {"note": "整改到位"}, 403),
         ("POST", "/api/cases/<case_id>/transitions", f"/api/cases/{c}/transitions",
          lambda: {"action": "reopen", "version": version(), "reason": "回头看发现反弹"}, 200),
         ("PATCH", "/api/cases/<case_id>", f"/api/cases/{c}",
