@@ -85,6 +85,10 @@ run-tls: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET) /usr/bin/caddy
 	  $(BIN)/gunicorn --config gunicorn.conf.py "server:create_app()" & \
 	  caddy run --config deploy/Caddyfile.local --adapter caddyfile'
 
+# pytest in PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this one). Each worker
+# has its own stacks: SQLite file, PostgreSQL database, SeaweedFS, browser and servers.
+PYTEST_WORKERS ?= 2
+
 # The benchmarks' quick pass (small sizes, two at a time, under a minute) only shows that
 # each still runs to the end: it fails on a crashed bench, never on a missed target.
 test: $(VENV)/.installed-test $(VENV)/.installed-bench pwa/vendor/idb.js $(LEAFLET) \
@@ -93,7 +97,7 @@ test: $(VENV)/.installed-test $(VENV)/.installed-bench pwa/vendor/idb.js $(LEAFL
 	$(BIN)/lint-imports
 	node --test pwa/tests/
 	$(BIN)/python bench/run_all.py --quick
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
