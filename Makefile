@@ -87,7 +87,10 @@ run-tls: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET) /usr/bin/caddy
 
 # pytest in PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this one). Each worker
 # has its own stacks: SQLite file, PostgreSQL database, SeaweedFS, browser and servers.
+# Tests go out in collection order a few at a time, so the slow browser tests (collected
+# first) are shared out between the workers rather than all given to the first.
 PYTEST_WORKERS ?= 2
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --maxschedchunk 4
 
 # The benchmarks' quick pass (small sizes, two at a time, under a minute) only shows that
 # each still runs to the end: it fails on a crashed bench, never on a missed target.
@@ -97,7 +100,7 @@ test: $(VENV)/.installed-test $(VENV)/.installed-bench pwa/vendor/idb.js $(LEAFL
 	$(BIN)/lint-imports
 	node --test pwa/tests/
 	$(BIN)/python bench/run_all.py --quick
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
