@@ -34,6 +34,11 @@ pwa/vendor/leaflet/%: node_modules/.installed
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
+# tests/test_revisit_exports.py renders a questionnaire's PDF page with poppler's pdftoppm.
+/usr/bin/pdftoppm:
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq poppler-utils
+
 # Runtime install; re-runs when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -95,7 +100,7 @@ PYTEST_XDIST := -n $(PYTEST_WORKERS) --maxschedchunk 4
 # The benchmarks' quick pass (small sizes, two at a time, under a minute) only shows that
 # each still runs to the end: it fails on a crashed bench, never on a missed target.
 test: $(VENV)/.installed-test $(VENV)/.installed-bench pwa/vendor/idb.js $(LEAFLET) \
-		/usr/bin/chromium /usr/bin/caddy
+		/usr/bin/chromium /usr/bin/caddy /usr/bin/pdftoppm
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	node --test pwa/tests/
