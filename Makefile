@@ -11,7 +11,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: run run-tls test lint bench openapi clean
 
-# The field app's one npm library (idb), served as a file: no bundler.
+# The field app's npm libraries (idb, Leaflet, Chart.js), served as files: no bundler.
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -29,12 +29,19 @@ pwa/vendor/leaflet/%: node_modules/.installed
 	mkdir -p $(dir $@)
 	cp node_modules/leaflet/dist/$* $@
 
+# Chart.js (the rates page's charts): its UMD build as one file, loaded by that page only.
+CHARTJS := pwa/vendor/chart.umd.js
+
+$(CHARTJS): node_modules/.installed
+	mkdir -p $(dir $@)
+	cp node_modules/chart.js/dist/chart.umd.js $@
+
 # Browser tests drive Debian's Chromium (test tools' own browser downloads fail here).
 /usr/bin/chromium:
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver
 
-# tests/test_revisit_exports.py renders a questionnaire's PDF page with poppler's pdftoppm.
+# The tests render a paper form's PDF page to PNG (poppler's pdftoppm) and look at it.
 /usr/bin/pdftoppm:
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq poppler-utils
@@ -57,7 +64,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 # The address QR codes in closure files point to: the one the banner prints (never the
 # address a request came to; a phone on the LAN uses run-tls, which sets its own).
 run: export PUBLIC_BASE_URL ?= http://localhost:$(PORT)
-run: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET)
+run: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET) $(CHARTJS)
 	$(BIN)/fieldcase migrate
 	$(BIN)/fieldcase demo --if-empty
 	$(BIN)/fieldcase banner --port $(PORT)
@@ -75,7 +82,7 @@ CADDY_ROOT := $(HOME)/.local/share/caddy/pki/authorities/local/root.crt
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq caddy
 
 run-tls: export PUBLIC_BASE_URL ?= https://$(LAN_HOST):$(TLS_PORT)
-run-tls: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET) /usr/bin/caddy
+run-tls: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET) $(CHARTJS) /usr/bin/caddy
 	$(BIN)/fieldcase migrate
 	$(BIN)/fieldcase demo --if-empty
 	$(BIN)/fieldcase banner --port $(PORT)
@@ -99,7 +106,7 @@ PYTEST_XDIST := -n $(PYTEST_WORKERS) --maxschedchunk 4
 
 # The benchmarks' quick pass (small sizes, two at a time, under a minute) only shows that
 # each still runs to the end: it fails on a crashed bench, never on a missed target.
-test: $(VENV)/.installed-test $(VENV)/.installed-bench pwa/vendor/idb.js $(LEAFLET) \
+test: $(VENV)/.installed-test $(VENV)/.installed-bench pwa/vendor/idb.js $(LEAFLET) $(CHARTJS) \
 		/usr/bin/chromium /usr/bin/caddy /usr/bin/pdftoppm
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
@@ -113,7 +120,7 @@ lint: $(VENV)/.installed-test
 
 # Every benchmark, one after another, each in a process of its own; a summary at the end
 # (PASS / FAIL / ERROR against each target). Exits non-zero only if a bench crashed.
-bench: $(VENV)/.installed-bench $(VENV)/.installed-test pwa/vendor/idb.js $(LEAFLET) /usr/bin/chromium
+bench: $(VENV)/.installed-bench $(VENV)/.installed-test pwa/vendor/idb.js $(LEAFLET) $(CHARTJS) /usr/bin/chromium
 	$(BIN)/python bench/run_all.py
 
 openapi: $(VENV)/.installed

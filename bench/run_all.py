@@ -35,9 +35,10 @@ ROOT = HERE.parent
 PREFIX = "BENCH "  # as bench/report.py prints it
 # In the order `make bench` runs them; the quick pass starts the longest first.
 BENCHES = ("completion", "pwa", "board", "memory", "requests", "closure_file", "intake_read",
-           "repeats", "intake")
+           "repeats", "intake", "campaigns", "ledger", "hard_cases", "stats")
 QUICK_ORDER = ("requests", "board", "pwa", "memory", "closure_file", "completion",
-               "intake_read", "repeats", "intake")
+               "intake_read", "repeats", "intake", "campaigns", "ledger", "hard_cases",
+               "stats")
 TIMEOUT_S = {"full": 3600, "quick": 300}  # per bench; then SIGINT (its cleanup), then kill
 
 

@@ -227,7 +227,13 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "REPEAT_RADIUS_M": _int(env, "REPEAT_RADIUS_M", 100),
         "REPEAT_WINDOW_DAYS": _int(env, "REPEAT_WINDOW_DAYS", 90),
         "REPEAT_LIST_AT": _int(env, "REPEAT_LIST_AT", 3),
+        # Hard cases (seed 000): an open case past its due date by more than this many days
+        # is a backlog case (信访积案), which takes a remediation plan and a leader group.
+        "BACKLOG_OVERDUE_DAYS": _int(env, "BACKLOG_OVERDUE_DAYS", 30),
         "LOCAL_TIMEZONE": env.get("LOCAL_TIMEZONE") or "Asia/Shanghai",
+        # The longest period one report (a ledger, a rate) covers, in days: a year's
+        # ledger is asked for in one go; several years at once are refused.
+        "REPORT_MAX_DAYS": _int(env, "REPORT_MAX_DAYS", 366),
         # The issuing office printed at the head of closure files (e.g. 某市生态环境局);
         # unset: the top unit above the case's unit.
         "OFFICE_NAME": env.get("OFFICE_NAME") or "",

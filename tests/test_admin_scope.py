@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,7 +15,14 @@ import sqlalchemy as sa
 from flask import Flask
 
 from server.extensions import db
-from server.models import DeadlineRule, Questionnaire, RevisitSample, SampleCase
+from server.models import (
+    DeadlineRule,
+    Questionnaire,
+    RecheckTask,
+    RectificationPlan,
+    RevisitSample,
+    SampleCase,
+)
 from tests.closure_facts import phone_revisit, submit_ready
 from tests.conftest import PASSWORD, unit_id
 from tests.test_evidence import declaration
@@ -210,7 +217,21 @@ def make_objects(as_user: Callable[[str], Any], make_case: Callable[..., dict],
     hook = as_user("admin").post("/api/webhooks", json={
         "url": "https://hooks.example.com/fieldcase", "unit_id": unit_id(unit)})
     assert hook.status_code == 201, hook.get_json()
-    return {"case": case["id"], "evidence": photo["id"],
+    # A look-back campaign over that unit's closed case, and a rectification plan that
+    # unit accepts.
+    campaign = as_user("admin").post("/api/campaigns", json={
+        "title": "回头看", "from": "2026-01-01", "to": "2026-12-31", "unit_id": unit_id(unit)})
+    assert campaign.status_code == 201, campaign.get_json()
+    task = db.session.scalar(sa.select(RecheckTask.id).where(
+        RecheckTask.campaign_id == campaign.get_json()["id"]))
+    plan = RectificationPlan(case_id=case["id"], problem_type="12345热线", original_problem="噪声",
+                             measures="整改", target="达标", implementer="街道",
+                             acceptance_unit_id=unit_id(unit), due_on=date(2030, 1, 1),
+                             status="open", created_by=user_id("admin"))
+    db.session.add(plan)
+    db.session.commit()
+    return {"case": case["id"], "evidence": photo["id"], "campaign": campaign.get_json()["id"],
+            "task": task, "plan": plan.id,
             "flag": (photo["flags"] or [{"code": "no_gps"}])[0]["code"],
             "revisit": survey.get_json()["id"], "sample": sample.id,
             "user": user_id("admin" if unit == "District" else "insp_b"),
@@ -265,6 +286,18 @@ def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
          f"/api/revisit-samples/{o['sample']}/assign", {"user_ids": [user_id("revisit")]},
          200),
         ("POST", "/api/users/<user_id>/unlock", f"/api/users/{o['user']}/unlock", None, 204),
+        ("GET", "/api/campaigns/<campaign_id>", f"/api/campaigns/{o['campaign']}", None, 200),
+        ("GET", "/api/campaigns/<campaign_id>/progress",
+         f"/api/campaigns/{o['campaign']}/progress", None, 200),
+        ("GET", "/api/campaigns/<campaign_id>/tasks", f"/api/campaigns/{o['campaign']}/tasks",
+         None, 200),
+        ("GET", "/api/cases/<case_id>/plans", f"/api/cases/{c}/plans", None, 200),
+        # While the case is closed: a re-check of its task.
+        ("POST", "/api/campaigns/<campaign_id>/rechecks",
+         f"/api/campaigns/{o['campaign']}/rechecks",
+         {"task_id": o["task"], "client_id": str(uuid.uuid4()), "rebound": False}, 201),
+        ("POST", "/api/plans/<plan_id>/accept", f"/api/plans/{o['plan']}/accept",
+         {"note": "整改到位"}, 200),
         ("POST", "/api/cases/<case_id>/transitions", f"/api/cases/{c}/transitions",
          lambda: {"action": "reopen", "version": version(), "reason": "回头看发现反弹"}, 200),
         ("PATCH", "/api/cases/<case_id>", f"/api/cases/{c}",
@@ -286,6 +319,18 @@ def requests_for(o: dict[str, Any], version: Callable[[], int]) -> list[tuple]:
         # No dissatisfied revisit to decide on: refused, but only once the case is found.
         ("POST", "/api/cases/<case_id>/revisit-decision", f"/api/cases/{c}/revisit-decision",
          {"reason": "复测达标，维持办结"}, 409),
+        # Hard cases: the reopened case flagged difficult, then its plan and group.
+        ("GET", "/api/cases/<case_id>/hard-case", f"/api/cases/{c}/hard-case", None, 200),
+        ("PUT", "/api/cases/<case_id>/hard-flag", f"/api/cases/{c}/hard-flag",
+         {"flagged": True, "reason": "多部门职责交叉"}, 200),
+        ("GET", "/api/cases/<case_id>/remediation-plan", f"/api/cases/{c}/remediation-plan",
+         None, 200),
+        ("PUT", "/api/cases/<case_id>/remediation-plan", f"/api/cases/{c}/remediation-plan",
+         {"approach": "联合执法", "responsible_text": "区城管执法局",
+          "deadline": (datetime.now(UTC) + timedelta(days=30)).date().isoformat()}, 201),
+        ("GET", "/api/cases/<case_id>/group", f"/api/cases/{c}/group", None, 200),
+        ("PUT", "/api/cases/<case_id>/group", f"/api/cases/{c}/group",
+         {"members": [{"user_id": user_id("lead_d"), "role": "lead"}]}, 200),
         ("POST", "/api/revisit-samples/<sample_id>/void",
          f"/api/revisit-samples/{o['sample']}/void", {"reason": "抽错期间"}, 200),
         # The case's id in the body.

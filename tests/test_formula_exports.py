@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from server.domain.core.text import csv_cell, looks_like_formula
 from server.extensions import db
 from server.models import Case
-from server.reports.revisit_xlsx import Sheet, write_xlsx
+from server.reports.xlsx import Sheet, write_xlsx
 from tests.test_revisit_sampling import PERIOD, seed_cases
 
 EVIL = ['=HYPERLINK("http://evil","x")', "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",

@@ -127,7 +127,8 @@ def test_only_the_app_shell_is_served(app: Flask, path: str) -> None:
 def test_the_shell_still_serves_what_it_lists(app: Flask) -> None:
     client = app.test_client()
     for path in ("/", "/sw.js", "/manifest.webmanifest", "/js/app.js", "/css/app.css",
-                 "/icons/icon-192.png", "/vendor/idb.js", "/vendor/leaflet/leaflet.js"):
+                 "/icons/icon-192.png", "/vendor/idb.js", "/vendor/leaflet/leaflet.js",
+                 "/vendor/chart.umd.js"):
         with client.get(path) as answer:
             assert answer.status_code == 200, path
 

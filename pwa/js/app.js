@@ -4,7 +4,7 @@ import { api, probe } from "./api.js";
 import { db } from "./db.js";
 import { getLang, setLang, t } from "./i18n.js";
 import * as outbox from "./outbox.js";
-import { cachedVocab, isAdmin, isManager, isOffice, loadQuestionnaires, loadSession, loadStandards, loadVocab, saveSession, state, warnIfStorageLow } from "./state.js";
+import { cachedVocab, isAdmin, isField, isManager, isOffice, loadQuestionnaires, loadSession, loadStandards, loadVocab, saveSession, state, warnIfStorageLow } from "./state.js";
 import { go, setRouter } from "./nav.js";
 import { html } from "./ui.js";
 import { renderAdmin } from "./views/admin/admin.js";
@@ -31,10 +31,14 @@ import { renderRepeat, renderRepeats } from "./views/office/repeats.js";
 import { isLeader } from "./leaders.js";
 
 // Campaigns screens' imports (below this line)
+import { renderCampaign, renderCampaigns } from "./views/office/campaigns.js";
+import { preloadRechecks, renderRecheck, renderRechecks } from "./views/field/recheck.js";
 
 // Hard cases screens' imports (below this line)
+import { renderHardCases } from "./views/hardcase.js";
 
 // Rates and ledgers screens' imports (below this line)
+import { mayReadStats, renderStats } from "./views/office/stats.js";
 
 // Each screen with the key of its title (the document title names the screen).
 const ROUTES = [
@@ -64,10 +68,16 @@ const ROUTES = [
   // Leaders routes (below this line)
 
   // Campaigns routes (below this line)
+  [/^#\/campaigns$/, renderCampaigns, "campaigns"],
+  [/^#\/campaigns\/([\w-]+)$/, renderCampaign, "titleCampaign"],
+  [/^#\/rechecks$/, renderRechecks, "rechecks"],
+  [/^#\/recheck\/([\w-]+)$/, renderRecheck, "titleRecheck"],
 
   // Hard cases routes (below this line)
+  [/^#\/hard-cases(?:\?(.*))?$/, renderHardCases, "hard.list"],
 
   // Rates and ledgers routes (below this line)
+  [/^#\/stats$/, renderStats, "statsTitle"],
 ];
 
 let cleanup = null;
@@ -110,7 +120,12 @@ async function route() {
 
 function markNav(hash) {
   for (const link of document.querySelectorAll("#nav a")) {
-    link.setAttribute("aria-current", hash.startsWith(link.getAttribute("href")) ? "page" : "false");
+    const current = hash.startsWith(link.getAttribute("href"));
+    link.setAttribute("aria-current", current ? "page" : "false");
+    // The office's bar scrolls sideways on a phone: keep the screen's own link in sight.
+    if (current && link.parentElement.scrollWidth > link.parentElement.clientWidth) {
+      link.parentElement.scrollLeft = link.offsetLeft - (link.parentElement.clientWidth - link.offsetWidth) / 2;
+    }
   }
 }
 
@@ -133,11 +148,15 @@ function renderNav() {
       <a href="#/samples" class="office-link">${t("samples")}</a>
       <a href="#/import" class="office-link">${t("importCases")}</a>` : ""}
     ${/* Campaigns nav (below this line) */ ""}
+    ${isManager() ? html`<a href="#/campaigns" class="office-link">${t("campaignsNav")}</a>` : ""}
+    ${!office && isField() ? html`<a href="#/rechecks" id="nav-rechecks">${t("rechecksNav")}</a>` : ""}
     ${/* Rates and ledgers nav (below this line) */ ""}
+    ${mayReadStats() ? html`<a href="#/stats" class="office-link" id="nav-stats">${t("statsNav")}</a>` : ""}
     ${isLeader() ? html`<a href="#/cases?leader=me" id="nav-held">${t("heldCases")}</a>` : ""}
     ${isLeader() ? "" : html`<a href="#/outbox">${t("outbox")} <span id="badge" class="badge" hidden></span></a>`}
     ${isAdmin() ? html`<a href="#/admin" class="office-link">${t("admin")}</a>` : ""}
     ${isLeader() ? html`<a href="#/repeats">${t("repeatsNav")}</a>` : ""}
+    ${isManager() || isLeader() ? html`<a href="#/hard-cases" class="${isManager() ? "office-link" : ""}" id="nav-hard">${t("hard.nav")}</a>` : ""}
     <a href="#/settings">${t("settings")}</a>`;
   renderStatus();
 }
@@ -238,7 +257,7 @@ async function start() {
     loadStandards();
     // The office's links follow the server's role sets; the revisit team's questionnaires
     // are kept on the phone for surveys with no signal.
-    loadVocab().then(() => { renderNav(); loadQuestionnaires(); });
+    loadVocab().then(() => { renderNav(); loadQuestionnaires(); preloadRechecks(); });
   }
   await route();
   outbox.startTriggers();

@@ -64,6 +64,7 @@ async function saveRecord(kind, record, { draft }) {
     // start, nor the time it finally goes out).
     ...(draft ? {} : { actedAt: existing?.actedAt || new Date().toISOString() }),
     ...(record.label ? { label: record.label } : {}),
+    ...(record.extra || {}),
   });
   emit();
 }
@@ -76,6 +77,31 @@ export async function saveVisit(visit, { draft }) {
 // a door-to-door survey is queued when it starts, its respondents follow one by one.
 export async function saveRevisit(revisit, { draft }) {
   return saveRecord("revisit", revisit, { draft });
+}
+
+// A look-back re-check (回头看核查, POST /api/campaigns/<id>/rechecks): a draft while its
+// form is open, queued once saved; its photos follow it as a check's do (the server
+// answers the re-check's visit id, which the photos are declared under).
+// `form`: what was typed (the form opens with it again); `task`: the task as the phone had
+// it, so a draft still opens when the cached task list is gone.
+export async function saveRecheck({ id, caseId, taskId, campaignId, label, payload, form, task },
+  { draft }) {
+  return saveRecord("recheck", { id, caseId, payload, label,
+    extra: { taskId, campaignId, form: form || null, task: task || null } }, { draft });
+}
+
+// A re-check the server refused for what was typed (422: a plan without its 完成时限…):
+// nothing was stored under its client id, so it opens again to be corrected, and its
+// photos wait for it meanwhile.
+export function isRecheckMendable(item) {
+  return item?.kind === "recheck" && item.state === "failed" && item.lastError?.status === 422;
+}
+
+export async function mendRecheck(id) {
+  const item = await (await db()).get("outbox", id);
+  if (!isRecheckMendable(item)) return null;
+  return updateItem(id, { state: "draft", refusal: item.lastError, lastError: null,
+    nextAttemptAt: 0 });
 }
 
 // One door-to-door respondent, its own item with its own client UUID: sent after its
@@ -300,6 +326,7 @@ function summary(item) {
   if (item.kind === "revisit") return { method: p.method, questionnaire: p.questionnaire || null };
   if (item.kind === "respondent") return { kind: p.kind, satisfaction: p.satisfaction || null };
   if (item.kind === "evidence") return { media: item.media || "photo" };
+  if (item.kind === "recheck") return { rebound: Boolean(p.rebound), plan: Boolean(p.plan) };
   return null;
 }
 
@@ -315,6 +342,7 @@ async function finish(item, serverId, receipt) {
     // added after it is sent), a respondent its survey, kind and satisfaction.
     parent: item.revisitClientId || item.visitClientId || item.respondentClientId || null,
     createdAt: item.createdAt, label: item.label || null, summary: summary(item),
+    ...(item.taskId ? { taskId: item.taskId } : {}),
   });
   tx.objectStore("outbox").delete(item.id);
   tx.objectStore("blobs").delete(item.id);
@@ -346,6 +374,20 @@ async function sendVisit(item) {
     throw new ApiError("portal", 200, null, "unexpected receipt");
   }
   await finish(item, receipt.id, receipt);
+}
+
+async function sendRecheck(item) {
+  await markOffered(item);
+  // The body saved with the re-check, unchanged: a retry under the same client id must
+  // send the same body (the server answers the first receipt again, or 409 for another).
+  const receipt = await api("POST", `/api/campaigns/${item.campaignId}/rechecks`, {
+    body: { ...item.payload, client_id: item.id },
+  });
+  if (!receipt?.task || receipt.task.id !== item.taskId) {
+    throw new ApiError("portal", 200, null, "unexpected receipt");
+  }
+  // Its photos are declared under the re-check's visit.
+  await finish(item, receipt.visit_id ?? null, receipt);
 }
 
 async function sendRevisit(item) {
@@ -438,10 +480,13 @@ async function sendPhoto(item) {
       if (!item[key]) continue;
       const sent = await database.get("sent", item[key]);
       const parent = await database.get("outbox", item[key]);
-      if (sent) links[field] = sent.serverId;
+      // (A re-check the server kept no visit for: its photos go to the case alone.)
+      if (sent) { if (sent.serverId != null) links[field] = sent.serverId; }
       else if (!optional || parent?.state !== "failed") return "waiting";
       // Refused for what was typed: it will be mended, so its photos wait for it.
-      else if (isMendable(parent) && !parent.photosAlone) return "waiting";
+      else if ((isMendable(parent) || isRecheckMendable(parent)) && !parent.photosAlone) {
+        return "waiting";
+      }
     }
   }
   const progress = (step, fraction) => {
@@ -523,6 +568,7 @@ async function runOnce({ force }) {
       if (item.kind === "visit") result = await sendVisit(item);
       else if (item.kind === "transition") result = await sendTransition(item);
       else if (item.kind === "revisit") result = await sendRevisit(item);
+      else if (item.kind === "recheck") result = await sendRecheck(item);
       else if (item.kind === "respondent") result = await sendRespondent(item);
       else result = await sendPhoto(item);
       if (result === "waiting") run.total -= 1;

@@ -107,6 +107,26 @@ export const BY_KIND = {
   },
   repeat_link_confirmed: { count: ["tl.repeatCount", count], was: ["tl.linkWas", ownList("repeatLink.")] },
   repeat_link_undone: { count: ["tl.repeatCount", count], was: ["tl.linkWas", ownList("repeatLink.")] },
+  recheck_recorded: {
+    campaign: ["tl.campaign", text], check_unit: ["tl.checkUnit", text], rebound: ["tl.rebound", yesNo],
+    new_problem: ["tl.newProblem", text], findings: ["tl.findings", text],
+  },
+  plan_set: {
+    measures: ["tl.measures", text], acceptance_unit: ["tl.acceptanceUnit", text], due_on: ["tl.planDue", text],
+  },
+  // Hard cases: the difficult flag, the remediation plan's versions, the leader group.
+  hard_case_flagged: { previous: ["hard.tl.previous", text] },
+  hard_case_unflagged: { previous: ["hard.tl.previous", text] },
+  remediation_plan_set: {
+    version: ["hard.tl.version", count], approach: ["hard.approach", text],
+    responsible: ["hard.responsible", names], responsible_text: ["hard.responsibleText", text],
+    deadline: ["hard.deadline", text], status: ["status", ownList("hard.plan.")],
+    closing_note: ["hard.closingNote", text],
+  },
+  leader_group_set: {
+    lead: ["hard.lead", named], members: ["hard.members", names],
+    previous_lead: ["hard.tl.previousLead", named],
+  },
 };
 
 // The event's data as "label: value" parts, a kind's own keys first, then in FIELDS' order.

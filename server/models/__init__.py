@@ -2,9 +2,11 @@
 
 from server.models.audit import AuditCheckpoint, AuditEntry
 from server.models.base import Base
+from server.models.campaign import Campaign, RecheckTask, RectificationPlan
 from server.models.case import Case, CaseUnit, case_assignees
 from server.models.deadline import CalendarDay, CalendarYear, DeadlineRule
 from server.models.evidence import Evidence
+from server.models.hardcase import GroupMember, RemediationPlan
 from server.models.intake import ImportBatch, IntakeSource, IntakeToken
 from server.models.notification import Notification, Webhook, WebhookDelivery
 from server.models.repeat import RepeatLink, RepeatSubject
@@ -22,12 +24,14 @@ __all__ = [
     "Base",
     "CalendarDay",
     "CalendarYear",
+    "Campaign",
     "Case",
     "CaseEvent",
     "CaseUnit",
     "ClosureFile",
     "DeadlineRule",
     "Evidence",
+    "GroupMember",
     "ImportBatch",
     "IntakeSource",
     "IntakeToken",
@@ -35,6 +39,9 @@ __all__ = [
     "Measurement",
     "Notification",
     "Questionnaire",
+    "RecheckTask",
+    "RectificationPlan",
+    "RemediationPlan",
     "RepeatLink",
     "RepeatSubject",
     "Respondent",

@@ -86,9 +86,22 @@ class Case(Base):
     # text above (cases from before leaders were users) is what the case shows.
     leader_id: Mapped[str | None] = mapped_column(sa.String(36), sa.ForeignKey("users.id"),
                                                   index=True)
+    # Difficult (重点疑难, seed 000): flagged by the office, why, who and when; cleared by
+    # setting all three back to null (the timeline and the audit keep both acts).
+    hard_flagged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    hard_flagged_by: Mapped[str | None] = mapped_column(sa.String(36),
+                                                        sa.ForeignKey("users.id"))
+    hard_reason: Mapped[str | None] = mapped_column(sa.Text)
     verdict: Mapped[str | None] = mapped_column(sa.String(20))  # 属实 / 部分属实 / 不属实
     result: Mapped[str | None] = mapped_column(sa.Text)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Whether the approval that closed it came before the deadline it had then (null: no
+    # deadline, or not closed): today's copy of the approval event's `on_time`, kept by
+    # the lifecycle, so today's on-time rate reads one index. Past dates read the events.
+    closed_on_time: Mapped[bool | None] = mapped_column(sa.Boolean)
+    # When a revisit first reached someone (null: none yet), kept by the revisits: the
+    # revisit rate as of any moment reads it from ix_cases_stats alone.
+    revisit_reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The deadline, derived from the rule version frozen on the case and the case's clock
     # events, stored whenever an event changes it so lists, the board and sorting run in
@@ -147,6 +160,10 @@ class Case(Base):
         sa.Index("ux_cases_intake_ref", "intake_source", "external_ref", unique=True),
         sa.Index("ix_cases_address_key", "address_key", "category", "received_at"),
         sa.Index("ix_cases_geo_cell", "geo_cell", "received_at"),
+        # The rates and counts (ledgers.stats): the cases received in a period with all
+        # they count by, read from the index alone.
+        sa.Index("ix_cases_stats", "received_at", "unit_id", "status", "closed_on_time",
+                 "revisit_reached_at", "channel", "category", "id"),
     )
 
 

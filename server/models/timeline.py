@@ -32,4 +32,6 @@ class CaseEvent(Base):
     __table_args__ = (
         sa.UniqueConstraint("case_id", "seq", name="uq_case_events_case_id_seq"),
         sa.Index("ix_case_events_case_id_kind", "case_id", "kind"),
+        # The rates as of a past moment: which cases changed status after it.
+        sa.Index("ix_case_events_kind_at", "kind", "at", "case_id"),
     )

@@ -158,8 +158,11 @@ def validate_expiry(expires_in: int) -> int:
     return expires_in
 
 
-def content_disposition(filename: str | None, *, attachment: bool = True) -> str:
-    """RFC 6266 header value: ASCII fallback `filename=` plus UTF-8 `filename*=`."""
+def content_disposition(filename: str | None, *, attachment: bool = True,
+                        fallback: str | None = None) -> str:
+    """RFC 6266 header value: ASCII fallback `filename=` plus UTF-8 `filename*=`. The
+    fallback is the name less what is not ASCII, or `fallback` when given (a Chinese
+    name would leave only its digits)."""
     kind = "attachment" if attachment else "inline"
     if not filename:
         return kind
@@ -168,7 +171,9 @@ def content_disposition(filename: str | None, *, attachment: bool = True) -> str
     name = name.lstrip(".")  # no hidden files on the user's disk
     if not name:
         return kind
-    fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    ascii_from = name if fallback is None else \
+        _CONTROL.sub("", fallback).replace("/", "_").replace("\\", "_").strip()
+    fallback = unicodedata.normalize("NFKD", ascii_from).encode("ascii", "ignore").decode()
     fallback = fallback.replace('"', "").replace("%", "").strip()
     if not fallback or fallback.startswith("."):  # e.g. "日本.jpg" -> ".jpg"
         fallback = "download" + fallback

@@ -101,7 +101,8 @@ def test_every_screen_passes_axe(browser, live, look):  # type: ignore[no-untype
                      (f"/#/review/{case_id}", "#review-map"),
                      ("/#/samples", "#samples, #sample-table"),
                      (f"/#/samples/{sample['id']}", "#sample"),
-                     (f"/#/import/{batch_id}", "#rows-table")],
+                     (f"/#/import/{batch_id}", "#rows-table"),
+                     ("/#/stats", "#stats-body[data-drawn]")],
         "admin": [("/#/admin", "#admin-rules .rule")],
     }
     problems: list[str] = []

@@ -398,7 +398,7 @@ def test_no_screen_breaks_the_content_security_policy(browser, live):  # type: i
                          ("#/board", "#board"), ("#/map", "#map[data-markers]"),
                          ("#/case-new", "form"), ("#/admin", "#admin-rules .rule"),
                          ("#/outbox", "#view"), ("#/settings", "#lang-select"),
-                         ("#/import", "#import-form")):
+                         ("#/import", "#import-form"), ("#/stats", "#stats-body[data-drawn]")):
         page.goto(f"/{hash_}")
         page.wait_for_selector(ready)
     page.wait_for_timeout(300)

@@ -14,6 +14,8 @@ import { isAudio, respondentsBlock } from "../answers.js";
 import { errorText, fmtTime, html, safeUrl, toast } from "../ui.js";
 import { leaderName } from "../leaders.js";
 import { leaderBlocks, loadLeaderFacts, wireLeaderBlocks } from "./caseleaders.js";
+import { loadPlans, planBlock, wirePlanBlock } from "./caseplans.js";
+import { hardCaseHtml, loadHardCase, wireHardCase } from "./hardcase.js";
 
 function flagChips(flags) {
   return flags.map((flag) => html`<span class="flag" title="${flag.message}">${term(flag.code)}${
@@ -224,6 +226,8 @@ export async function renderCase(view, caseId) {
           · ${t("receivedAt")} ${fmtTime(item.received_at)}</p>
         <p>${item.description}</p>
         ${leaderBlocks(item, detail.leaders, (v.open_statuses || []).includes(item.status), v)}
+        ${planBlock(detail.plans)}
+        ${hardCaseHtml(detail.hard, (v.open_statuses || []).includes(item.status))}
         ${isManager() ? html`<p class="row">${(v.open_statuses || []).includes(item.status)
           ? html`<a class="button" id="edit-case" href="#/case/${caseId}/edit">${t("edit")}</a>` : ""}
           ${["submitted", "closed"].includes(item.status) ? html`<a class="button primary" id="review-case"
@@ -256,6 +260,8 @@ export async function renderCase(view, caseId) {
         <button class="primary big" id="start-check">${t("startCheck")}</button>
       </div>`}`;
     wireLeaderBlocks(view, item, refresh);
+    wirePlanBlock(view, refresh);
+    wireHardCase(view, item, refresh);
     view.querySelector("#start-check")?.addEventListener("click", () => {
       go(`#/check/${caseId}/${outbox.uuid()}`);
     });
@@ -353,7 +359,7 @@ export async function renderCase(view, caseId) {
 
   const load = async () => {
     try {
-      const [item, evidence, visits, timeline, revisits, leaders] = await Promise.all([
+      const [item, evidence, visits, timeline, revisits, leaders, plans, hard] = await Promise.all([
         api("GET", `/api/cases/${caseId}`),
         api("GET", `/api/cases/${caseId}/evidence`),
         api("GET", `/api/cases/${caseId}/visits`),
@@ -366,9 +372,11 @@ export async function renderCase(view, caseId) {
           throw error;
         }),
         loadLeaderFacts(caseId),
+        loadPlans(caseId),
+        loadHardCase(caseId),
       ]);
       detail = { item, evidence: evidence.items, visits: visits.items, timeline: timeline.items,
-        revisits: revisits.items, leaders };
+        revisits: revisits.items, leaders, plans, hard };
       await setCache(`case:${caseId}`, detail);
       await draw();
       return true;

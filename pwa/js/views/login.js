@@ -4,6 +4,7 @@ import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
 import { getMeta, setMeta } from "../db.js";
 import { forgetUserData, loadQuestionnaires, loadStandards, loadVocab, saveSession, state } from "../state.js";
+import { preloadRechecks } from "./field/recheck.js";
 import { errorText, html } from "../ui.js";
 
 function isIosBrowser() {
@@ -45,6 +46,7 @@ export function renderLogin(view) {
       loadStandards();
       await loadVocab();
       loadQuestionnaires(); // kept on the phone for surveys with no signal
+      preloadRechecks(); // and the look-back re-checks, for places with no signal
       const returnTo = sessionStorage.getItem("fieldcase.returnTo") || "#/cases";
       sessionStorage.removeItem("fieldcase.returnTo");
       // Carry on with whatever was waiting when the session expired.

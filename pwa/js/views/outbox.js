@@ -30,7 +30,7 @@ function stateText(item, drafts, userId, failed, pendingIds, mendable) {
       <progress max="1" value="${progress.fraction}"></progress></span>`;
   }
   if (item.state === "draft") {
-    return html`<span data-state="draft">${t(item.kind === "revisit" ? "draftRevisit" : "draft")}</span>`;
+    return html`<span data-state="draft">${t(item.kind === "revisit" ? "draftRevisit" : item.kind === "recheck" ? "draftRecheck" : "draft")}</span>`;
   }
   if (item.userId && item.userId !== userId) {
     return html`<span data-state="other-user">${t("otherUser")}</span>`;
@@ -50,6 +50,10 @@ function stateText(item, drafts, userId, failed, pendingIds, mendable) {
         item.lastError.localFields).map((n) => html`<li data-field="${n.field}">
         <b>${n.label}</b>: ${n.message}</li>`)}</ul>`;
   }
+  if (outbox.isRecheckMendable(item)) {
+    // A re-check refused for what was typed: the server's words, to be corrected.
+    return html`<span data-state="failed" class="error">${t("recheckRefused")}: ${item.lastError?.message || ""}</span>`;
+  }
   if (item.state === "failed") {
     return html`<span data-state="failed" class="error">${t("failed")}: ${item.lastError?.message || ""}</span>`;
   }
@@ -63,7 +67,9 @@ function stateText(item, drafts, userId, failed, pendingIds, mendable) {
     return html`<span data-state="saved">${t("savedOnPhone")} · ${t("waitsForRespondent")}</span>`;
   }
   if (item.visitClientId && mendable.has(item.visitClientId) && !item.declaration) {
-    return html`<span data-state="waiting">${t("savedOnPhone")} · ${t("waitsMend")}</span>`;
+    // Mendable ids are kept with their kind: a re-check's photos wait for the re-check.
+    const key = mendable.get(item.visitClientId) === "recheck" ? "waitsMendRecheck" : "waitsMend";
+    return html`<span data-state="waiting">${t("savedOnPhone")} · ${t(key)}</span>`;
   }
   if (item.visitClientId && failed.has(item.visitClientId) && !item.declaration) {
     return html`<span data-state="saved">${t("savedOnPhone")} · ${t("waitsRefused")}</span>`;
@@ -85,6 +91,7 @@ function sentLabel(s) {
   if (s.kind === "visit") return t("check");
   if (s.kind === "transition") return `${t("caseAction")} · ${term(s.action)}`;
   if (s.kind === "revisit") return `${term(`method.${s.summary?.method}`)}${s.label ? ` · ${s.label}` : ""}`;
+  if (s.kind === "recheck") return `${t("recheckItem")}${s.label ? ` · ${s.label}` : ""}`;
   if (s.kind === "respondent") return `${t("respondent")} · ${term(`respondent.${s.summary?.kind}`)}`;
   return s.summary?.media === "audio" ? t("recording") : t("photo");
 }
@@ -96,6 +103,7 @@ async function row(item, drafts, userId, failed, pendingIds, mendable) {
   const label = item.kind === "visit" ? term(item.payload?.kind || "site_check")
     : item.kind === "transition" ? `${t("caseAction")} · ${term(item.action)}${mine && item.subject ? ` · ${item.subject}` : ""}`
     : item.kind === "revisit" ? `${term(`method.${item.payload?.method}`)}${mine && item.label ? ` · ${item.label}` : ""}`
+    : item.kind === "recheck" ? `${t("recheckItem")}${mine && item.label ? ` · ${item.label}` : ""}`
     : item.kind === "respondent" ? `${t("respondent")} · ${term(`respondent.${item.payload?.kind}`)}${
       mine && item.payload?.satisfaction ? ` · ${term(item.payload.satisfaction)}` : ""}`
     : mine ? `${media} · ${item.caption || item.place || item.fileName || ""}` : media;
@@ -109,10 +117,13 @@ async function row(item, drafts, userId, failed, pendingIds, mendable) {
     : outbox.isMendable(item) && mine
     ? html`<button type="button" class="primary" data-mend="${item.id}" data-case="${item.caseId}">${t("mendCheck")}</button>
       ${item.photosAlone ? "" : html`<button type="button" data-photos-alone="${item.id}">${t("sendPhotosAlone")}</button>`}`
+    : outbox.isRecheckMendable(item) && mine
+    ? html`<a class="button primary" href="#/recheck/${item.taskId}" data-mend-recheck="${item.id}">${t("mendRecheck")}</a>`
     : item.state === "failed"
     ? html`<button data-retry="${item.id}">${t("retry")}</button>`
     : item.state === "draft" && mine
-      ? html`<a class="button" href="#/${draftScreen}/${item.caseId}/${item.id}">${item.kind === "revisit" ? t("unfinishedRevisit") : t("unfinished")}</a>
+      ? html`${item.kind === "recheck" ? html`<a class="button" href="#/recheck/${item.taskId}">${t("unfinishedRecheck")}</a>`
+        : html`<a class="button" href="#/${draftScreen}/${item.caseId}/${item.id}">${item.kind === "revisit" ? t("unfinishedRevisit") : t("unfinished")}</a>`}
         <button type="button" data-discard="${item.id}" data-keeps-photos="${item.refusal || item.offered ? "1" : ""}">${t("discard")}</button>`
       : "";
   return html`<li class="outbox-item" data-outbox-id="${item.id}" data-kind="${item.kind}" data-item-state="${item.state}">
@@ -154,10 +165,11 @@ export async function renderOutbox(view) {
   const update = async () => {
     const waiting = await outbox.items();
     const drafts = new Set(waiting.filter((i) => i.state === "draft").map((i) => i.id));
-    const failed = new Set(waiting.filter((i) => ["visit", "revisit"].includes(i.kind)
+    const failed = new Set(waiting.filter((i) => ["visit", "revisit", "recheck"].includes(i.kind)
       && i.state === "failed").map((i) => i.id));
     const pendingIds = new Set(waiting.map((i) => i.id));
-    const mendable = new Set(waiting.filter((i) => outbox.isMendable(i) && !i.photosAlone).map((i) => i.id));
+    const mendable = new Map(waiting.filter((i) => (outbox.isMendable(i) || outbox.isRecheckMendable(i))
+      && !i.photosAlone).map((i) => [i.id, i.kind]));
     const sent = (await (await db()).getAll("sent")).slice(-20).reverse();
     button.disabled = outbox.status.running;
     button.textContent = outbox.status.running ? t("syncing") : t("syncNow");

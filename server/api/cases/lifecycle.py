@@ -196,7 +196,7 @@ def vocabularies():  # type: ignore[no-untyped-def]
     return {"channels": list(vocab.CHANNELS), "categories": list(vocab.CATEGORIES),
             "statuses": list(vocab.CASE_STATUSES), "open_statuses": list(vocab.OPEN_STATUSES),
             "colours": list(board.COLOURS), "verdicts": list(vocab.VERDICTS),
-            "visit_kinds": list(vocab.VISIT_KINDS), "partners": list(vocab.PARTNERS),
+            "visit_kinds": list(vocab.RECORDED_VISIT_KINDS), "partners": list(vocab.PARTNERS),
             "zone_classes": list(vocab.ZONE_CLASSES),
             "countings": list(deadlines.COUNTINGS),
             "revisit_methods": list(vocab.REVISIT_METHODS),

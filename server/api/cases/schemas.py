@@ -87,6 +87,8 @@ class CaseQuerySchema(Schema):
     key = fields.Boolean(metadata={"description": "Key cases (加星件) only, or none."})
     leader = Text(metadata={"description": "Cases held by this leader (a user id), or `me`: "
                             "the cases the current user holds (包案)."})
+    hard = fields.Boolean(metadata={"description": "Hard cases only (repeat, backlog, "
+                                                   "difficult: GET /api/hard-cases), or none."})
     mine = fields.Boolean(load_default=False, metadata={
         "description": "Only cases dispatched to me."})
     sort = Text(load_default="received", validate=validate.OneOf(("received", "due")),

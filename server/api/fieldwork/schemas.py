@@ -164,7 +164,7 @@ class MeasurementSchema(MeasurementInSchema):
 
 class VisitCreateSchema(Schema):
     client_id = UUIDStr(required=True)
-    kind = Text(required=True, validate=validate.OneOf(vocab.VISIT_KINDS))
+    kind = Text(required=True, validate=validate.OneOf(vocab.RECORDED_VISIT_KINDS))
     started_at = Aware(required=True)
     ended_at = Aware(allow_none=True)
     location = fields.Nested(FixSchema, allow_none=True)

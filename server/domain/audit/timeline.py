@@ -38,6 +38,10 @@ KINDS: tuple[str, ...] = (
     "flag_acknowledged", "sealed",
     # repeat complaints
     "repeat_linked", "repeat_link_confirmed", "repeat_link_undone",
+    # look-back campaigns: a re-check, a rectification plan (a clock event) and its acceptance
+    "recheck_recorded", "plan_set", "plan_accepted",
+    # hard cases: the difficult flag, the remediation plan (整治方案), the leader group
+    "hard_case_flagged", "hard_case_unflagged", "remediation_plan_set", "leader_group_set",
 )
 
 

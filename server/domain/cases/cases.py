@@ -105,8 +105,8 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
                key: bool | None = None, mine: bool = False, sort: str = "received",
                phone: str | None = None, received_from: datetime | None = None,
                received_to: datetime | None = None, leader: str | None = None,
-               now: datetime | None = None, page: int = 1, per_page: int = 20
-               ) -> tuple[list[Case], int]:
+               hard: bool | None = None, now: datetime | None = None, page: int = 1,
+               per_page: int = 20) -> tuple[list[Case], int]:
     """One page of the user's cases and the total matching, all in SQL.
 
     `colour` (green, blue, yellow, red, or overdue) is the colour at `now` from the
@@ -122,6 +122,9 @@ def list_cases(user: User, *, status: str | None = None, category: str | None = 
     if mine:
         query = query.where(Case.id.in_(sa.select(case_assignees.c.case_id)
                                         .where(case_assignees.c.user_id == user.id)))
+    if hard is not None:
+        rule = hooks.hard_case_clause(now)  # remediation's one rule
+        query = query.where(rule if hard else sa.not_(rule))
     base, order, named = query, _order(Case, sort), _named(user, q)
     text = text_filter(user, q, named=named)
     if text is not None:

@@ -19,7 +19,9 @@ The clock starts when the case is received; a transfer restarts it when the rule
 (`restart_on_transfer`), a reopen always does. A dissatisfied revisit that sends the case
 back for review starts a review clock: due `review_days` later, every milestone passed.
 An extension of X days moves everything still ahead of it (due date, later colours, later
-milestones) X days on (working days under a working-day rule). Deadlines are therefore a
+milestones) X days on (working days under a working-day rule). A rectification plan set
+on a reopened case (a look-back's rebound, `plan_set`) makes the end of its 完成时限 the
+due date, the colours and milestones keeping their distance to it. Deadlines are therefore a
 function of the events: any figure can be recomputed for a past moment.
 
 Seed 004's wall chart: yellow on day 5, blue on day 6, red on day 7, closed by the end of
@@ -41,7 +43,7 @@ COLOURS = COLOUR_ORDER  # least to most urgent
 COUNTINGS = ("calendar_days", "working_days", "hours")
 # Events that move the clock; the others leave the deadline alone.
 CLOCK_EVENTS = ("received", "dispatched", "transferred", "extended", "reopened", "approved",
-                "revisit_dissatisfied")
+                "revisit_dissatisfied", "plan_set")
 # A dissatisfied revisit sends a handled case back for review: the review is due this many
 # days (of the rule's counting) later, unless the rule gives its own `review_days`.
 DEFAULT_REVIEW_DAYS = 2
@@ -272,18 +274,22 @@ def _schedule(rule: dict[str, Any], rule_version: int, events: list[ClockEvent],
     done: set[str] = set()
     extensions: list[tuple[datetime, int]] = []
     review = False
+    plan: tuple[datetime, datetime] | None = None  # (set at, end of its 完成时限)
     for ev in events:
         if ev.kind == "received":
             start = _when(ev.data.get("received_at")) or ev.at
             if not ev.data.get("corrected"):  # a corrected receipt time keeps the rest
-                done, extensions = set(), []
+                done, extensions, plan = set(), [], None
         elif ev.kind == "reopened" or (ev.kind == "transferred"
                                        and rule.get("restart_on_transfer")):
             start, done, extensions, review = ev.at, set(), [], False
+            plan = None if ev.kind == "reopened" else plan
             done |= _done_by(rule, "dispatched")  # a restarted case is already in hand
         elif ev.kind == "revisit_dissatisfied" and ev.data.get("review"):
-            start, extensions, review = ev.at, [], True
+            start, extensions, review, plan = ev.at, [], True, None
             done = {m["name"] for m in rule.get("milestones") or []}
+        elif ev.kind == "plan_set" and ev.data.get("due_on"):
+            plan = (ev.at, plan_end(ev.data["due_on"], tz))
         elif ev.kind in ("dispatched", "transferred"):
             done |= _done_by(rule, "dispatched")
         elif ev.kind == "extended":
@@ -301,15 +307,28 @@ def _schedule(rule: dict[str, Any], rule_version: int, events: list[ClockEvent],
     due_at = clock.at(points[0])
     if rule.get("rest_day_rollover") and rule["counting"] == "calendar_days":
         due_at = clock.civil_end(due_at)
+    # A rectification plan's 完成时限 is the case's due date (the end of that local day,
+    # later extensions added): the colours and milestones keep their distance to it.
+    moved = timedelta(0)
+    if plan is not None:
+        later = sum(days for when, days in extensions if when >= plan[0])
+        moved = plan[1] + later * DAY - due_at
+        due_at = plan[1] + later * DAY
     milestones = sorted(
-        [Milestone(p.label.split(":", 1)[1], clock.at(p)) for p in points
+        [Milestone(p.label.split(":", 1)[1], clock.at(p) + moved) for p in points
          if p.label.startswith("milestone:")] + [Milestone("overdue", due_at)],
         key=lambda m: m.at)
-    steps = tuple(sorted((clock.at(p), p.label.split(":", 1)[1]) for p in points
+    steps = tuple(sorted((clock.at(p) + moved, p.label.split(":", 1)[1]) for p in points
                          if p.label.startswith("colour:")))
     return Schedule(rule=rule["code"], rule_version=rule_version, due_at=due_at,
                     milestones=tuple(milestones), colour0=rule["colours"][0]["colour"],
                     steps=steps, extended_days=sum(d for _, d in extensions))
+
+
+def plan_end(due_on: date | str, tz: ZoneInfo) -> datetime:
+    """The end (24:00, local time) of a plan's 完成时限, the day it is due by."""
+    day = date.fromisoformat(due_on) if isinstance(due_on, str) else due_on
+    return datetime.combine(day + DAY, time(0), tz)
 
 
 def review_days(rule: dict[str, Any]) -> int:

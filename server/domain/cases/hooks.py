@@ -77,3 +77,12 @@ case_added = Listeners("case_added")
 # (case, fields) -> None, inside the editing transaction, after the case is flushed: the
 # names of the fields an office edit changed. Repeats re-reads the address key here.
 case_updated = Listeners("case_updated")
+
+# (user, case) -> bool, read-only: whether the user is in the case's leader group (包案小组,
+# remediation: its lead or a member). Only they record the group's visit to the
+# complainant (带案下访), whatever their role: fieldwork asks here, never importing upward.
+leader_group_member = Hook("leader_group_member")
+
+# (now) -> a SQL condition on cases, read-only: the case is hard (remediation: repeat,
+# backlog, difficult), so the case list's `hard` filter asks the one rule.
+hard_case_clause = Hook("hard_case_clause")

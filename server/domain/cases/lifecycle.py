@@ -168,12 +168,15 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
     record_seal = hooks.approval_seal(case, user, now=now, note=clean.get("note")) \
         if action.name == "approve" else None
     # The deadline the action was done under (before it moves); the field's own actions
-    # (start, submit) are the handling that is on time or late.
-    due = case.due_at if action.roles == FIELD else None
+    # (start, submit) are the handling that is on time or late, and the approval is the
+    # closure that is (the on-time rate reads it from the event, for any past date).
+    due = case.due_at if action.roles == FIELD or action.name == "approve" else None
     data = {"action": action.name, **_apply(user, case, action, clean, now),
             **_done_when(phone or {}, now, due)}
     if action.target:
         case.status = action.target
+    if action.name == "approve":  # today's copy of the event's verdict (ledgers.stats)
+        case.closed_on_time = data.get("on_time")
     case.updated_at = now
     if action.event in deadlines.CLOCK_EVENTS:
         deadline_rules.refresh(case, now, deadlines.ClockEvent(
@@ -369,7 +372,7 @@ def _apply(user: User, case: Case, action: Action, clean: dict[str, Any],
     elif action.name == "approve":
         case.closed_at = now
     elif action.name == "reopen":
-        case.closed_at = None
+        case.closed_at = case.closed_on_time = None
     elif action.name == "co_handle":
         case.co_units.append(CaseUnit(unit_id=unit.id, role="co", part=clean["part"],
                                       created_at=now))
@@ -414,7 +417,7 @@ def dissatisfied_revisit(case: Case, *, actor_id: str, now: datetime,
     review = case.status in REVIEWABLE
     data = {**data, "from": case.status, "review": review}
     if review:
-        case.status, case.closed_at = "submitted", None
+        case.status, case.closed_at, case.closed_on_time = "submitted", None, None
         case.updated_at = now
         deadline_rules.refresh(case, now, deadlines.ClockEvent("revisit_dissatisfied", now,
                                                                data))
@@ -444,6 +447,32 @@ def _notify_dissatisfied(case: Case, revisit_id: str | None, seq: int,
     db.session.add(note)
     db.session.flush()
     webhooks.enqueue([(note.id, case.id)], now, webhooks.active_hooks())
+
+
+# ---- a reopen a higher context's rule decides --------------------------------------------
+def reopen_for(case: Case, *, actor_id: str, now: datetime, data: dict[str, Any]) -> None:
+    """A helper of a higher context's command (no commit): the reopen action's semantics
+    (in progress again, closed_at cleared, the clock restarted, one versioned update, its
+    `reopened` event and audit entry) when a rule, not the user's role, decides it (a
+    look-back's rebound, found by a cross-check unit). `data` says why (reason...).
+    The caller holds the case's row lock and has checked who may ask."""
+    action = ACTIONS["reopen"]
+    if case.status not in action.sources:
+        raise Conflict("case.action_not_allowed",
+                       f"A case that is {case.status} cannot be reopened.",
+                       extra={"case_status": case.status})
+    data = {"action": action.name, "from": case.status, **data}
+    case.status, case.closed_at, case.closed_on_time = action.target, None, None
+    case.updated_at = now
+    deadline_rules.refresh(case, now, deadlines.ClockEvent(action.event, now, data))
+    try:
+        db.session.flush()
+    except StaleDataError as exc:
+        raise Conflict("case.version_conflict",
+                       "Someone changed this case at the same time; retry.") from exc
+    timeline.append(case, action.event, actor_id=actor_id, at=now, data=data)
+    audit.append(f"case.{action.event}", "case", case.id, actor_id=actor_id,
+                 data={"status": case.status, **data})
 
 
 # ---- the rule other commands share ------------------------------------------------------

@@ -41,7 +41,12 @@ OPEN_STATUSES = CASE_STATUSES[:-1]
 VERDICTS = ("true", "partly_true", "not_true")
 
 VISIT_KINDS = ("site_check", "night_check", "monitoring", "coordination_meeting",
-               "joint_enforcement")
+               "joint_enforcement", "recheck", "leader_visit")
+# A look-back's re-check (回头看核查) is recorded through its task, never as a plain visit.
+RECORDED_VISIT_KINDS = tuple(k for k in VISIT_KINDS if k != "recheck")
+# A hard case's leader group calling on the complainant (带案下访, seed 000): recorded like
+# any visit, by the group's members only (fieldwork.visits.require_may_record).
+LEADER_VISIT = "leader_visit"
 
 PARTNERS = ("police", "culture_market", "community", "property_manager",
             "street_office", "environment_bureau", "urban_management")

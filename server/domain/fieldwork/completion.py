@@ -31,7 +31,13 @@ from server.domain.core import runtime
 from server.domain.core.errors import Conflict, Forbidden, Invalid
 from server.domain.core.uow import step, transaction
 from server.domain.core.vocab import AUDIO_TYPES
-from server.domain.fieldwork.evidence import _revive, final_key, get_evidence, thumb_key
+from server.domain.fieldwork.evidence import (
+    _revive,
+    final_key,
+    get_evidence,
+    on_recheck_visit,
+    thumb_key,
+)
 from server.domain.fieldwork.integrity import Thresholds, integrity_flags
 from server.extensions import db
 from server.models import Case, Evidence, User
@@ -103,7 +109,7 @@ def _discard_promoted(store: Storage, evidence_id: str) -> None:
 
 def _require_open_case(ev: Evidence) -> None:
     status = db.session.scalar(sa.select(Case.status).where(Case.id == ev.case_id))
-    if not scope.status_is_open(status):
+    if not scope.status_is_open(status) and not on_recheck_visit(ev):
         raise _closed_conflict(status)
 
 
@@ -267,7 +273,7 @@ def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
     # phone keeps it, with the reason) and completes after a reopen.
     status = db.session.scalar(sa.select(Case.status).where(Case.id == case.id)
                                .with_for_update())
-    if not scope.status_is_open(status):
+    if not scope.status_is_open(status) and not on_recheck_visit(ev):
         raise _closed_conflict(status)
     exif = getattr(facts, "exif", None)
     done = db.session.execute(

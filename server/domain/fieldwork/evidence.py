@@ -70,8 +70,37 @@ def get_evidence(user: User, evidence_id: str) -> Evidence:
         sa.select(Evidence).join(Case, Case.id == Evidence.case_id)
         .where(Evidence.id == evidence_id, scope.visible_clause(user)))
     if ev is None:
-        raise NotFound("evidence.not_found", "No such evidence.")
+        ev = db.session.get(Evidence, evidence_id)
+        if ev is None or not files_on_recheck(user, ev):
+            raise NotFound("evidence.not_found", "No such evidence.")
     return ev
+
+
+# ---- the one exception: a look-back re-check's photos -------------------------------------
+RECHECK = "recheck"
+
+
+def recheck_visit(user: User, visit_id: str | None, case_id: str) -> Visit | None:
+    """Photos go to open cases the user sees, except on a look-back re-check's visit (kind
+    `recheck`, recorded through its task by the remediation context): its author files
+    that visit's photos whatever the case's state (a re-check that found nothing leaves it
+    closed) and unit (a cross-check unit does not see the case). Only on that visit, only
+    by who recorded it; a sealed case's seal lists what was stored before it, so it holds."""
+    if not visit_id:
+        return None
+    return db.session.scalar(sa.select(Visit).where(
+        Visit.id == visit_id, Visit.case_id == case_id, Visit.kind == RECHECK,
+        Visit.created_by == user.id))
+
+
+def on_recheck_visit(ev: Evidence) -> bool:
+    """The photo belongs to a re-check's visit (declared under `recheck_visit`'s rule)."""
+    return ev.visit_id is not None and db.session.scalar(
+        sa.select(Visit.kind).where(Visit.id == ev.visit_id)) == RECHECK
+
+
+def files_on_recheck(user: User, ev: Evidence) -> bool:
+    return ev.uploaded_by == user.id and recheck_visit(user, ev.visit_id, ev.case_id) is not None
 
 
 def list_for_case(user: User, case_id: str, *, include_all: bool = False) -> list[Evidence]:
@@ -108,13 +137,15 @@ def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
         Evidence, data["client_id"], request_hash,
         create=lambda: _new_evidence(user, data, request_hash),
         # Always checked, also for the uploader: one moved to another unit gets nothing.
-        visible=lambda earlier: bool(scope.visible_case_ids(user, [earlier.case_id])))
+        visible=lambda earlier: bool(scope.visible_case_ids(user, [earlier.case_id]))
+        or files_on_recheck(user, earlier))
     if created:
         audit.append("evidence.declared", "evidence", ev.id, actor_id=user.id,
                      data={"case_id": ev.case_id, "sha256": ev.sha256, "size": ev.size})
     elif ev.state == "expired":
         # A sealed case takes nothing more: the phone keeps the photo until a reopen.
-        lifecycle.require_open(db.session.get(Case, ev.case_id), "photos")
+        if not on_recheck_visit(ev):
+            lifecycle.require_open(db.session.get(Case, ev.case_id), "photos")
         _revive(ev, actor_id=user.id, staging_key=_staging_key(ev.id),
                 device_time=data.get("device_time"))
     return ev, created
@@ -140,8 +171,12 @@ def _check_quota(user: User, size: int, now: datetime) -> None:
 
 
 def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Evidence:
-    case = scope.get_case(user, data["case_id"])
-    lifecycle.require_open(case, "photos")
+    recheck = recheck_visit(user, data.get("visit_id"), data["case_id"])
+    if recheck is not None:
+        case = db.session.get(Case, recheck.case_id)
+    else:
+        case = scope.get_case(user, data["case_id"])
+        lifecycle.require_open(case, "photos")
     if data.get("visit_id") and db.session.scalar(
             sa.select(Visit.id).filter_by(id=data["visit_id"], case_id=case.id)) is None:
         raise Invalid("evidence.bad_visit", "That visit does not belong to this case.",

@@ -10,10 +10,11 @@ import sqlalchemy as sa
 from server.domain.accounts import scope
 from server.domain.accounts.roles import FIELD_ROLES, require_role
 from server.domain.audit import audit, timeline
-from server.domain.cases import lifecycle
+from server.domain.cases import hooks, lifecycle
 from server.domain.core import idempotency, phonetime
-from server.domain.core.errors import Invalid
+from server.domain.core.errors import Forbidden, Invalid
 from server.domain.core.uow import command
+from server.domain.core.vocab import LEADER_VISIT
 from server.domain.fieldwork import noise_record
 from server.domain.fieldwork.noise_record import UNJUDGED_SOURCES
 from server.extensions import db
@@ -27,8 +28,10 @@ def record_visit(user: User, case_id: str, data: dict[str, Any],
     """(visit, created). A retry with the same client_id and body returns the first visit;
     the same client_id with another body, or on another case, is refused. `contact`: the
     phone's last contact, the earliest a check it queued offline counts as done."""
-    require_role(user, FIELD_ROLES, "visit.forbidden", "Your role may not record visits.")
+    if data.get("kind") != LEADER_VISIT:
+        require_role(user, FIELD_ROLES, "visit.forbidden", "Your role may not record visits.")
     case = scope.get_case(user, case_id)
+    require_may_record(user, case, data.get("kind"))
     device_time = data.pop("device_time", None)
     sent_at = data.pop("sent_at", None)
     request_hash = idempotency.fingerprint({"case_id": case_id, **data})
@@ -50,6 +53,24 @@ def record_visit(user: User, case_id: str, data: dict[str, Any],
                      data={"case_id": case.id, "kind": visit.kind,
                            "measurements": len(visit.measurements)})
     return visit, created
+
+
+def may_record(user: User, case: Case, kind: str | None) -> bool:
+    """The one rule for who records a visit of this kind on a case they see: the field's
+    roles record checks; the case's leader group (包案小组), and only it, records its visit
+    to the complainant (带案下访), a leader among them too."""
+    if kind == LEADER_VISIT:
+        return bool(hooks.leader_group_member(user, case))
+    return user.role in FIELD_ROLES
+
+
+def require_may_record(user: User, case: Case, kind: str | None) -> None:
+    if may_record(user, case, kind):
+        return
+    if kind == LEADER_VISIT:
+        raise Forbidden("visit.not_in_group", "Only the case's leader group records its "
+                        "visit to the complainant.")
+    raise Forbidden("visit.forbidden", "Your role may not record visits.")
 
 
 def _new_visit(user: User, case: Case, data: dict[str, Any], request_hash: str,

@@ -1,6 +1,6 @@
 """A sample's revisits as a table the office takes out (XLSX): one row per respondent,
 each questionnaire question a column, in Chinese. The query is here; the file is written
-by server/reports/revisit_xlsx.py from plain rows."""
+by server/reports/xlsx.py from plain rows."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from server.domain.core.uow import command
 from server.domain.revisits import questionnaires, sampling
 from server.extensions import db
 from server.models import Case, Revisit, RevisitSample, SampleCase, Unit, User
-from server.reports.revisit_xlsx import Sheet, write_xlsx
+from server.reports.xlsx import Sheet, write_xlsx
 
 _OUTCOME = {"reached": "已回访", "unreachable": "无法联系", "open": "调查中"}
 _KIND = {"complainant": "投诉人", "resident": "居民", "business": "商户/企业"}
@@ -107,7 +107,7 @@ def _local(at: datetime, tz: ZoneInfo) -> datetime:
 def write_sample(user: User, sample_id: str, out: IO[bytes]) -> RevisitSample:
     """Write the sample's XLSX to `out`; the taking-out is recorded (it holds answers)."""
     sample, sheet = sample_sheet(user, sample_id)
-    write_xlsx(sheet, out)
+    rows = write_xlsx(sheet, out)
     audit.append("sample.exported", "revisit_sample", sample.id, actor_id=user.id,
-                 data={"rows": len(sheet.rows), "format": "xlsx"})
+                 data={"rows": rows, "format": "xlsx"})
     return sample

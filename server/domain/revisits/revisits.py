@@ -108,6 +108,8 @@ def record(user: User, case_id: str, data: dict[str, Any]) -> tuple[Revisit, boo
         visible=lambda earlier: earlier.case_id == case.id)
     if created:
         now = revisit.received_at
+        if revisit.outcome == "reached":
+            mark_reached(case.id, now)
         timeline.append(case, "revisit_recorded", actor_id=user.id, at=now, data={
             "revisit_id": revisit.id, "method": revisit.method, "outcome": revisit.outcome,
             "satisfaction": revisit.satisfaction, "respondents": len(revisit.respondents),
@@ -213,6 +215,7 @@ def add_respondent(user: User, revisit_id: str, data: dict[str, Any]
         revisit.outcome = "reached"
         revisit.satisfaction = overall(revisit.stated_satisfaction, revisit.respondents)
         now = respondent.received_at
+        mark_reached(case.id, now)
         timeline.append(case, "revisit_respondent", actor_id=user.id, at=now, data={
             "revisit_id": revisit.id, "respondent_id": respondent.id, "kind": respondent.kind,
             "satisfaction": respondent.satisfaction, "overall": revisit.satisfaction,
@@ -223,6 +226,16 @@ def add_respondent(user: User, revisit_id: str, data: dict[str, Any]
             lifecycle.dissatisfied_revisit(case, actor_id=user.id, now=now,
                                            data=_why(revisit))
     return respondent, created
+
+
+def mark_reached(case_id: str, at: datetime) -> None:
+    """A helper (no commit): the case's first revisit that reached someone, kept on the
+    case for the revisit rate (ledgers.stats). A plain UPDATE: the case's version, which
+    phones hold, is not the revisits' to move."""
+    db.session.execute(
+        sa.update(Case).where(Case.id == case_id, sa.or_(
+            Case.revisit_reached_at.is_(None), Case.revisit_reached_at > at))
+        .values(revisit_reached_at=at).execution_options(synchronize_session=False))
 
 
 def _far_flags(case: Case, location: dict[str, Any]) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ import { MicEstimate, isNight, phoneModel } from "../../noise.js";
 import { FIELD_INPUTS, driftText, inputProblems, inputRules, noiseVocab, readRecord,
   recordSection, refusalNotes, roomClassPositions } from "../../noiserecord.js";
 import * as outbox from "../../outbox.js";
-import { cachedCase, state, vocab, warnIfStorageLow } from "../../state.js";
+import { cachedCase, isField, state, vocab, warnIfStorageLow } from "../../state.js";
 import { fmtTime, html, safeUrl, toast } from "../../ui.js";
 import { assess, leqLimit, rulesFor } from "../../verdict.js";
 import { measurementBlock } from "../case.js";
@@ -77,9 +77,13 @@ export async function renderCheck(view, caseId, visitId) {
   if (alreadySent || (existing && existing.state !== "draft")) {
     return go(`#/case/${caseId}`, { replace: true }); // saved: not editable any more
   }
+  // A kind chosen where the check was opened (a leader group's 带案下访), once.
+  const chosen = sessionStorage.getItem(`fieldcase.checkKind.${visitId}`);
+  sessionStorage.removeItem(`fieldcase.checkKind.${visitId}`);
   const draft = existing?.payload ? { ...existing.payload,
     mended: Boolean(existing.refusal || existing.offered) } : {
-    kind: isNight() ? "night_check" : "site_check", started_at: new Date().toISOString(),
+    kind: chosen && KINDS.includes(chosen) ? chosen : isNight() ? "night_check" : "site_check",
+    started_at: new Date().toISOString(),
     participants: [], findings: "", measurements: [],
   };
   const meter = draft.measurements?.find((m) => m.source === "meter") || {};
@@ -109,14 +113,16 @@ export async function renderCheck(view, caseId, visitId) {
           <b>${n.label}</b>: ${n.message}</li>`)}</ul></div>` : ""}
       <form id="check-form">
         <fieldset><legend>${t("kind")}</legend><div class="chips">
-          ${KINDS.map((k) => html`<label class="chip"><input type="radio" name="kind" value="${k}"
+          ${KINDS.filter((k) => (k === "leader_visit" ? draft.kind === k : isField())).map((k) => html`<label class="chip"><input type="radio" name="kind" value="${k}"
             ${k === draft.kind ? "checked" : ""}> ${term(k)}</label>`)}</div></fieldset>
         <fieldset><legend>${t("partners")}</legend><div class="chips">
           ${PARTNERS.map((p) => html`<label class="chip"><input type="checkbox" name="participants"
             value="${p}" ${draft.participants?.includes(p) ? "checked" : ""}> ${term(p)}</label>`)}</div></fieldset>
         <label for="findings">${t("findings")}</label>
         <textarea id="findings" name="findings" rows="3">${draft.findings || ""}</textarea>
-        <fieldset class="noise"><legend>${t("noise")}</legend>
+        ${/* A leader group's member who is not of the field records the visit in words: no
+            meter, no photos (those are the field's to file). */ ""}
+        <fieldset class="noise" ${isField() ? "" : "hidden"}><legend>${t("noise")}</legend>
           <label for="value_dba">${t("reading")}</label>
           <input id="value_dba" name="value_dba" type="number" inputmode="decimal" step="0.1"
                  min="${ranges.value_dba?.min ?? ""}" max="${ranges.value_dba?.max ?? ""}" value="${meter.value_dba ?? ""}">
@@ -139,7 +145,7 @@ export async function renderCheck(view, caseId, visitId) {
             <output id="mic-level"></output>
           </details>
         </fieldset>
-        <fieldset><legend>${t("evidence")}</legend>
+        <fieldset id="check-evidence" ${isField() ? "" : "hidden"}><legend>${t("evidence")}</legend>
           <label for="place">${t("place")}</label>
           <input id="place" name="place" value="${item.address || ""}">
           <label for="caption">${t("caption")}</label>

@@ -1,0 +1,146 @@
+"""Taking a ledger out: checks first (role, period, unit, campaign), then the rows written
+to a temporary file (XLSX in constant memory, or CSV; on disk once past 1 MB), and the
+taking-out audited in the same command. Written whole before a byte is sent, so a failure half-way
+is a clean error, never a truncated download."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+from typing import IO, Any
+
+from server.domain.audit import audit
+from server.domain.core.uow import command
+from server.domain.ledgers import annexes, case_ledger, repeat_list, revisit_ledger
+from server.domain.ledgers.ledger_period import (
+    local_tz,
+    period,
+    require_reader,
+    unit_filter,
+)
+from server.domain.remediation import campaigns, plans
+from server.models import User
+from server.models.base import utcnow
+from server.reports.csv_table import write_csv
+from server.reports.xlsx import Sheet, write_xlsx
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV = "text/csv; charset=utf-8"
+# A ledger is written to a temporary file: in memory up to this size (the few kB of a
+# small office's week), on disk past it (a year of a district, 15 MB), so memory stays flat.
+SPOOL_BYTES = 1 << 20
+
+
+@dataclass
+class Export:
+    file: IO[bytes]  # at its start; closing it deletes it
+    size: int
+    name: str  # the Chinese file name
+    ascii_name: str  # its fallback for old clients
+    mimetype: str
+    rows: int
+
+
+def _written(sheet: Sheet, fmt: str, labels: dict[int, dict[str, str]] | None = None
+             ) -> tuple[IO[bytes], int, int]:
+    """The file written (at its start), its size and its rows."""
+    # Handed to the response, which closes (and so deletes) it once sent.
+    out = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+    try:
+        if fmt == "csv":
+            text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+            rows = write_csv(sheet.headings, sheet.rows, text, labels=labels)
+            text.flush()
+            text.detach()
+        else:
+            rows = write_xlsx(sheet, out)
+        size = out.seek(0, io.SEEK_END)
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+    return out, size, rows
+
+
+def _audited(user: User, what: str, entity_id: str, fmt: str, rows: int,
+             data: dict[str, Any]) -> None:
+    audit.append("report.exported", "report", entity_id, actor_id=user.id,
+                 data={"report": what, "format": fmt, "rows": rows, **data})
+
+
+def _span(first: date, last: date) -> str:
+    return f"{first:%Y%m%d}-{last:%Y%m%d}"
+
+
+@command
+def case_ledger_file(user: User, first: date, last: date, fmt: str = "xlsx", *,
+                     unit_id: str | None = None, channel: str | None = None,
+                     category: str | None = None) -> Export:
+    """The case ledger (台账) of the cases received from `first` to `last`."""
+    require_reader(user)
+    f = case_ledger.Filters(period(first, last), unit_id, channel, category)
+    unit_filter(user, unit_id)  # another unit's id: 404 before anything is written
+    now = utcnow()
+    sheet = case_ledger.sheet(user, f, now)
+    words = {case_ledger.COLOUR: {k: v.label for k, v in case_ledger.FILLS.items()}}
+    out, size, rows = _written(sheet, fmt, words)
+    _audited(user, "case_ledger", "case_ledger", fmt, rows, {
+        "from": first.isoformat(), "to": last.isoformat(), "unit_id": unit_id,
+        "channel": channel, "category": category})
+    span = _span(first, last)
+    return Export(out, size, f"信访件台账-{span}.{fmt}", f"case-ledger-{span}.{fmt}",
+                  CSV if fmt == "csv" else XLSX, rows)
+
+
+@command
+def revisit_ledger_file(user: User, first: date, last: date, *,
+                        unit_id: str | None = None) -> Export:
+    """The revisit ledger (回访台账) of the revisits made from `first` to `last`."""
+    require_reader(user)
+    p = period(first, last)
+    unit_filter(user, unit_id)
+    out, size, rows = _written(revisit_ledger.sheet(user, p, unit_id, utcnow()), "xlsx")
+    _audited(user, "revisit_ledger", "revisit_ledger", "xlsx", rows, {
+        "from": first.isoformat(), "to": last.isoformat(), "unit_id": unit_id})
+    span = _span(first, last)
+    return Export(out, size, f"回访台账-{span}.xlsx", f"revisit-ledger-{span}.xlsx", XLSX, rows)
+
+
+@command
+def repeat_list_file(user: User) -> Export:
+    """The repeat-complaint list (反复投诉环境问题清单) as it stands."""
+    require_reader(user)
+    now = utcnow()
+    out, size, rows = _written(repeat_list.sheet(user, now), "xlsx")
+    _audited(user, "repeat_list", "repeat_list", "xlsx", rows, {})
+    day = f"{now.astimezone(local_tz()):%Y%m%d}"
+    return Export(out, size, f"反复投诉环境问题清单-{day}.xlsx", f"repeat-list-{day}.xlsx", XLSX,
+                  rows)
+
+
+@command
+def progress_file(user: User, campaign_id: str, week: date | None = None) -> Export:
+    """Annex 2 (进展一览表) of a campaign for a week: the campaign's own figures."""
+    require_reader(user)
+    packet = campaigns.progress(user, campaign_id, week)  # 404 for a campaign not seen
+    out, size, rows = _written(annexes.progress_sheet(packet, utcnow()), "xlsx")
+    _audited(user, "campaign_progress", campaign_id, "xlsx", rows,
+             {"week": packet["week"]["from"]})
+    monday = str(packet["week"]["from"]).replace("-", "")
+    return Export(out, size, f"回头看进展一览表-{monday}.xlsx", f"campaign-progress-{monday}.xlsx",
+                  XLSX, rows)
+
+
+@command
+def problems_file(user: User, campaign_id: str) -> Export:
+    """Annex 1 (问题清单) of a campaign: its rectification plans the user sees."""
+    require_reader(user)
+    packet = plans.problem_list(user, campaign_id)
+    now = utcnow()
+    out, size, rows = _written(annexes.problems_sheet(packet, now), "xlsx")
+    _audited(user, "campaign_problems", campaign_id, "xlsx", rows, {})
+    day = f"{now.astimezone(local_tz()):%Y%m%d}"
+    return Export(out, size, f"回头看问题清单-{day}.xlsx", f"campaign-problems-{day}.xlsx", XLSX,
+                  rows)

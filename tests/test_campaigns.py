@@ -1,0 +1,398 @@
+"""Look-back campaigns (回头看, issue 21): selection, cross-checks, the re-check that reopens a
+case with its rectification plan, the plan's acceptance before the case closes again, its
+deadline on the case's clock, and the weekly progress table (annex 2)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from server.domain.cases import deadlines
+from server.domain.remediation import campaigns as campaign_domain
+from server.domain.remediation import plans as plan_domain
+from server.extensions import db
+from server.models import Campaign, Case, CaseEvent, RecheckTask, RectificationPlan, User
+from tests.closure_facts import submit_ready
+from tests.conftest import unit_id
+from tests.test_closure_file_office import closed_case
+from tests.test_evidence import NOKIA, declaration, file_photo
+from tests.test_seal import approve
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+PERIOD = {"from": "2026-11-01", "to": "2026-11-30"}
+
+
+def today() -> date:
+    return datetime.now(UTC).astimezone(SHANGHAI).date()
+
+
+def close(case_id: str) -> None:
+    """A handled, closed case (as approving leaves it), without walking the checklist."""
+    db.session.execute(sa.update(Case).where(Case.id == case_id).values(
+        status="closed", closed_at=datetime.now(UTC), verdict="true",
+        result="已责令整改，复测达标", due_at=None, next_milestone_at=None))
+    db.session.commit()
+
+
+def closed(make_case: Any, unit: str = "Street A", **changes: Any) -> str:
+    case_id = make_case(unit=unit, **changes)["id"]
+    close(case_id)
+    return case_id
+
+
+def start(api: Any, **changes: Any) -> Any:
+    return api.post("/api/campaigns", json={"title": "2026年11月信访件回头看", **PERIOD,
+                                            **changes})
+
+
+def plan(**changes: Any) -> dict:
+    return {"measures": "责令加装隔音设施，夜间22时后停止营业", "target": "夜间噪声达标",
+            "implementer": "Street A 城管中队", "acceptance_unit_id": unit_id("District"),
+            "due_on": (today() + timedelta(days=10)).isoformat(), **changes}
+
+
+def recheck(api: Any, campaign_id: str, task_id: str, **changes: Any) -> Any:
+    return api.post(f"/api/campaigns/{campaign_id}/rechecks", json={
+        "task_id": task_id, "client_id": str(uuid.uuid4()), "rebound": False,
+        "findings": "现场安静，未见反弹", "lat": 60.1467, "lon": 24.9068, **changes})
+
+
+def kinds(case_id: str) -> list[str]:
+    db.session.expire_all()
+    return list(db.session.scalars(sa.select(CaseEvent.kind).where(
+        CaseEvent.case_id == case_id).order_by(CaseEvent.seq)))
+
+
+# ---- the whole loop ------------------------------------------------------------------------
+def test_a_rebound_reopens_the_case_with_its_plan_accepted_before_it_closes_again(
+        app, as_user, make_case) -> None:
+    office, inspector = as_user("reviewer"), as_user("insp_a")
+    case_id = closed_case(as_user, make_case)
+    other = closed(make_case, external_ref="12345-2026-0002")
+    preview = start(office, preview=True)
+    assert preview.status_code == 200 and preview.get_json() == {"count": 2, "skipped_held": 0}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0
+
+    made = start(office, category="noise_social")
+    assert made.status_code == 201, made.get_json()
+    campaign = made.get_json()
+    assert campaign["counts"] == {"total": 2, "done": 0, "rebound": 0, "new_problems": 0}
+    assert campaign["check_unit"] is None and campaign["filters"] == {"category": "noise_social"}
+    assert (campaign["from"], campaign["to"]) == (PERIOD["from"], PERIOD["to"])
+    assert [c["id"] for c in office.get("/api/campaigns").get_json()["items"]] == [
+        campaign["id"]]
+
+    tasks = inspector.get("/api/recheck-tasks?status=pending").get_json()["items"]
+    assert {t["case"]["id"] for t in tasks} == {case_id, other}
+    task = next(t for t in tasks if t["case"]["id"] == case_id)
+    assert task["check_unit"]["name"] == "Street A" and not task["cross_check"]
+    assert task["case"]["result"] == "已责令整改，复测达标"
+
+    answer = recheck(inspector, campaign["id"], task["id"], rebound=True,
+                     findings="夜间仍有音响声", plan=plan())
+    assert answer.status_code == 201, answer.get_json()
+    body = answer.get_json()
+    assert body["case"] == {"id": case_id, "status": "in_progress"}
+    assert body["task"]["status"] == "done" and body["task"]["plan_id"] == body["plan"]["id"]
+    assert body["plan"]["problem_type"] == "12345热线"  # from the case's channel
+    assert body["plan"]["original_problem"].startswith("夜色酒吧深夜噪声扰民")
+    assert body["plan"]["may_accept"] is False  # an inspector does not accept
+    assert kinds(case_id)[-3:] == ["recheck_recorded", "reopened", "plan_set"]
+    reopened = db.session.scalar(sa.select(CaseEvent).where(
+        CaseEvent.case_id == case_id, CaseEvent.kind == "reopened"))
+    assert reopened.data["campaign_id"] == campaign["id"]
+    assert reopened.data["task_id"] == task["id"] and reopened.data["reason"]
+    assert reopened.actor_id == db.session.scalar(
+        sa.select(User.id).where(User.username == "insp_a"))
+
+    checklist = office.get(f"/api/cases/{case_id}/closure-checklist").get_json()
+    rule = next(r for r in checklist["rules"] if r["code"] == "plan_accepted")
+    assert rule["met"] is False and not checklist["ready"]
+    assert office.get(f"/api/cases/{other}/closure-checklist").status_code == 200
+    assert "plan_accepted" not in {r["code"] for r in office.get(
+        f"/api/cases/{other}/closure-checklist").get_json()["rules"]}  # no plan: n/a
+
+    plans = office.get(f"/api/cases/{case_id}/plans").get_json()["items"]
+    assert len(plans) == 1 and plans[0]["may_accept"] is True
+    assert as_user("reviewer_a").post(f"/api/plans/{plans[0]['id']}/accept",
+                                      json={}).status_code == 404  # Street A is below
+    accepted = office.post(f"/api/plans/{plans[0]['id']}/accept", json={"note": "整改到位"})
+    assert accepted.status_code == 200, accepted.get_json()
+    assert accepted.get_json()["status"] == "accepted"
+    assert accepted.get_json()["accepted_by"] == db.session.scalar(
+        sa.select(User.id).where(User.username == "reviewer"))
+    assert accepted.get_json()["acceptance_note"] == "整改到位"
+    again = office.post(f"/api/plans/{plans[0]['id']}/accept", json={})
+    assert again.status_code == 409 and again.get_json()["code"] == "plan.already_accepted"
+
+    submit_ready(office, inspector, as_user("revisit"), case_id)  # asserts ready
+    assert approve(office, case_id).status_code == 200
+    assert office.get(f"/api/cases/{case_id}").get_json()["status"] == "closed"
+    detail = office.get(f"/api/campaigns/{campaign['id']}").get_json()
+    assert detail["counts"] == {"total": 2, "done": 1, "rebound": 1, "new_problems": 1}
+
+    listed = plan_domain.problem_list(db.session.scalar(
+        sa.select(User).where(User.username == "reviewer")), campaign["id"])
+    assert [r["seq"] for r in listed["rows"]] == [1]
+    assert listed["rows"][0]["acceptance_unit"] == "District"
+    assert listed["rows"][0]["due_on"] == today() + timedelta(days=10)
+    assert listed["rows"][0]["status"] == "accepted"
+
+
+# ---- cross-checks ------------------------------------------------------------------------------
+def test_a_cross_check_unit_sees_and_records_only_its_task(app, as_user, make_case) -> None:
+    office = as_user("reviewer")
+    case_id = closed(make_case)
+    made = start(office, check_unit_id=unit_id("Street B"))
+    assert made.status_code == 201, made.get_json()
+    campaign = made.get_json()
+    assert campaign["check_unit"] == {"id": unit_id("Street B"), "name": "Street B"}
+
+    checker = as_user("insp_b")
+    tasks = checker.get("/api/recheck-tasks").get_json()["items"]
+    assert [t["case"]["id"] for t in tasks] == [case_id] and tasks[0]["cross_check"]
+    shown = str(tasks[0])
+    assert "张三" not in shown and "13812341234" not in shown and "complainant" not in shown
+    assert checker.get(f"/api/cases/{case_id}").status_code == 404
+    assert checker.get(f"/api/campaigns/{campaign['id']}").get_json()["organiser"] is False
+
+    # The handling unit is not the checker here: the task is not theirs.
+    handler = as_user("insp_a")
+    assert handler.get("/api/recheck-tasks").get_json()["items"] == []
+    assert recheck(handler, campaign["id"], tasks[0]["id"]).status_code == 404
+    assert handler.get(f"/api/campaigns/{campaign['id']}/tasks").status_code == 404
+
+    body = {"task_id": tasks[0]["id"], "client_id": str(uuid.uuid4()), "rebound": False,
+            "findings": "未见反弹"}
+    first = checker.post(f"/api/campaigns/{campaign['id']}/rechecks", json=body)
+    assert first.status_code == 201, first.get_json()
+    assert first.get_json()["case"] == {"id": case_id, "status": "closed"}
+    retry = checker.post(f"/api/campaigns/{campaign['id']}/rechecks", json=body)
+    assert retry.status_code == 200 and retry.get_json() == first.get_json()
+    changed = checker.post(f"/api/campaigns/{campaign['id']}/rechecks",
+                           json={**body, "rebound": True, "plan": plan()})
+    assert changed.status_code == 409
+    assert changed.get_json()["code"] == "recheck.client_id_reused"
+    done = recheck(checker, campaign["id"], tasks[0]["id"])
+    assert done.status_code == 409 and done.get_json()["code"] == "recheck.already_done"
+    assert kinds(case_id).count("recheck_recorded") == 1
+    assert kinds(case_id)[-1] == "recheck_recorded"
+    organiser_view = office.get(f"/api/campaigns/{campaign['id']}/tasks").get_json()["items"]
+    assert organiser_view[0]["status"] == "done" and organiser_view[0]["visit_id"]
+
+
+def test_a_cross_check_rebound_reopens_the_case_the_checker_cannot_open(
+        app, as_user, make_case) -> None:
+    case_id = closed(make_case)
+    campaign = start(as_user("reviewer"), check_unit_id=unit_id("Street B")).get_json()
+    checker = as_user("insp_b")
+    task = checker.get("/api/recheck-tasks").get_json()["items"][0]
+    answer = recheck(checker, campaign["id"], task["id"], rebound=True, plan=plan())
+    assert answer.status_code == 201, answer.get_json()
+    assert answer.get_json()["case"]["status"] == "in_progress"
+    assert checker.get(f"/api/cases/{case_id}").status_code == 404
+    assert as_user("insp_a").get(f"/api/cases/{case_id}").get_json()["status"] == "in_progress"
+
+
+# ---- bad input -----------------------------------------------------------------------------------
+def test_a_campaign_over_no_case_or_too_long_a_period_is_refused(app, as_user,
+                                                                  make_case) -> None:
+    office = as_user("reviewer")
+    make_case()  # open, not closed: not chosen
+    empty = start(office)
+    assert empty.status_code == 422 and empty.get_json()["code"] == "campaign.empty"
+    assert empty.get_json()["messages"]["zh"] and empty.get_json()["messages"]["en"]
+    long = start(office, **{"from": "2020-01-01", "to": "2026-11-30"})
+    assert long.status_code == 422 and long.get_json()["code"] == "campaign.period_too_long"
+    backwards = start(office, **{"from": "2026-11-30", "to": "2026-11-01"})
+    assert backwards.status_code == 422 and backwards.get_json()["code"] == "campaign.bad_period"
+    assert as_user("insp_a").post("/api/campaigns", json={
+        "title": "x", **PERIOD}).status_code == 403
+    closed(make_case, external_ref="12345-2026-0003")
+    untitled = office.post("/api/campaigns", json=PERIOD)
+    assert untitled.status_code == 422 and untitled.get_json()["code"] == "campaign.title_missing"
+    assert office.post("/api/campaigns", json={**PERIOD, "preview": True}).get_json() == {
+        "count": 1, "skipped_held": 0}
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Campaign)) == 0
+
+
+def test_a_case_held_by_another_campaign_is_skipped_and_refused(app, as_user,
+                                                                 make_case) -> None:
+    office, inspector = as_user("reviewer"), as_user("insp_a")
+    held = closed(make_case)
+    first = start(office).get_json()
+    again = start(office)
+    assert again.status_code == 422 and again.get_json()["code"] == "campaign.empty"
+    assert again.get_json()["skipped_held"] == 1
+    free = closed(make_case, external_ref="12345-2026-0009",
+                  received_at="2026-10-10T10:00:00+08:00")
+    second = start(office, **{"from": "2026-10-01", "to": "2026-11-30"})
+    assert second.status_code == 201
+    assert second.get_json()["skipped_held"] == 1 and second.get_json()["counts"]["total"] == 1
+    refused = inspector.post(f"/api/campaigns/{second.get_json()['id']}/rechecks", json={
+        "case_id": held, "client_id": str(uuid.uuid4()), "rebound": False})
+    assert refused.status_code == 409 and refused.get_json()["code"] == "recheck.held_by_other"
+    assert first["title"] in refused.get_json()["messages"]["zh"]
+    tasks = db.session.scalars(sa.select(RecheckTask.case_id).where(
+        RecheckTask.campaign_id == second.get_json()["id"])).all()
+    assert tasks == [free]
+
+
+def test_a_rebound_without_a_complete_plan_changes_nothing(app, as_user, make_case) -> None:
+    case_id = closed(make_case)
+    campaign = start(as_user("reviewer")).get_json()
+    inspector = as_user("insp_a")
+    task = inspector.get("/api/recheck-tasks").get_json()["items"][0]
+    for changes, code in ((None, "plan.due_missing"),
+                          (plan(due_on=None), "plan.due_missing"),
+                          (plan(acceptance_unit_id=None), "plan.acceptance_unit_missing"),
+                          (plan(due_on=(today() - timedelta(days=1)).isoformat()),
+                           "plan.due_past"),
+                          (plan(measures=" "), "plan.bad_fields")):
+        answer = recheck(inspector, campaign["id"], task["id"], rebound=True, plan=changes)
+        assert answer.status_code == 422, (changes, answer.get_json())
+        assert answer.get_json()["code"] == code
+    # A new problem without a rebound needs its plan too.
+    answer = recheck(inspector, campaign["id"], task["id"], new_problem="新增油烟扰民")
+    assert answer.status_code == 422 and answer.get_json()["code"] == "plan.due_missing"
+    db.session.expire_all()
+    assert db.session.get(Case, case_id).status == "closed"
+    assert db.session.scalar(sa.select(RecheckTask.status)) == "pending"
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(RectificationPlan)) == 0
+    assert "recheck_recorded" not in kinds(case_id)
+
+
+def test_a_case_reopened_meanwhile_cannot_be_rechecked(app, as_user, make_case) -> None:
+    case_id = closed(make_case)
+    campaign = start(as_user("reviewer")).get_json()
+    inspector = as_user("insp_a")
+    task = inspector.get("/api/recheck-tasks").get_json()["items"][0]
+    db.session.execute(sa.update(Case).where(Case.id == case_id).values(status="in_progress"))
+    db.session.commit()
+    answer = recheck(inspector, campaign["id"], task["id"])
+    assert answer.status_code == 409 and answer.get_json()["code"] == "recheck.case_not_closed"
+
+
+# ---- the plan on the clock ---------------------------------------------------------------------
+RULE = {"code": "t", "channels": ["phone"], "counting": "calendar_days", "due": 7,
+        "colours": [{"colour": "green", "from_day": 1}, {"colour": "red", "from_day": 7}]}
+
+
+def test_a_plan_makes_the_end_of_its_day_the_due_date_colours_keeping_their_distance() -> None:
+    received = datetime(2026, 11, 1, 2, tzinfo=UTC)
+    reopened = datetime(2026, 12, 5, 2, tzinfo=UTC)
+    events = [deadlines.ClockEvent("received", received, {"received_at": received}),
+              deadlines.ClockEvent("reopened", reopened, {})]
+    plain = deadlines.schedule(RULE, 1, events, calendar=None, tz=SHANGHAI)
+    assert plain.due_at == reopened + timedelta(days=7)
+    with_plan = deadlines.schedule(
+        RULE, 1, [*events, deadlines.ClockEvent("plan_set", reopened, {"due_on": "2026-12-20"})],
+        calendar=None, tz=SHANGHAI)
+    end = datetime(2026, 12, 21, tzinfo=SHANGHAI)
+    assert with_plan.due_at == end
+    assert with_plan.steps[0][0] == end - (plain.due_at - plain.steps[0][0])
+    extended = deadlines.schedule(
+        RULE, 1, [*events, deadlines.ClockEvent("plan_set", reopened, {"due_on": "2026-12-20"}),
+                  deadlines.ClockEvent("extended", reopened + timedelta(days=1), {"days": 3})],
+        calendar=None, tz=SHANGHAI)
+    assert extended.due_at == end + timedelta(days=3)
+    # A later reopen restarts the clock without the old plan.
+    later = reopened + timedelta(days=30)
+    restarted = deadlines.schedule(
+        RULE, 1, [*events, deadlines.ClockEvent("plan_set", reopened, {"due_on": "2026-12-20"}),
+                  deadlines.ClockEvent("reopened", later, {})], calendar=None, tz=SHANGHAI)
+    assert restarted.due_at == later + timedelta(days=7)
+
+
+def test_the_plans_date_is_the_reopened_cases_due_date(app, as_user, make_case) -> None:
+    case_id = closed(make_case)
+    campaign = start(as_user("reviewer")).get_json()
+    inspector = as_user("insp_a")
+    task = inspector.get("/api/recheck-tasks").get_json()["items"][0]
+    due_on = today() + timedelta(days=20)
+    answer = recheck(inspector, campaign["id"], task["id"], rebound=True,
+                     plan=plan(due_on=due_on.isoformat()))
+    assert answer.status_code == 201, answer.get_json()
+    case = inspector.get(f"/api/cases/{case_id}").get_json()
+    due_at = datetime.fromisoformat(case["deadline"]["due_at"])
+    assert due_at == datetime.combine(due_on + timedelta(days=1), datetime.min.time(), SHANGHAI)
+
+
+# ---- progress (annex 2) ---------------------------------------------------------------
+def local(day: str, hour: int) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=SHANGHAI)
+
+
+def test_progress_by_unit_and_week_is_what_a_hand_count_gives(app, as_user, make_case) -> None:
+    office = as_user("reviewer")
+    a = [closed(make_case, external_ref=f"A-{i}") for i in range(3)]
+    b = [closed(make_case, unit="Street B", external_ref=f"B-{i}") for i in range(2)]
+    campaign_id = start(office).get_json()["id"]
+    db.session.execute(sa.update(Campaign).values(created_at=local("2026-11-24", 9)))
+    # Week 1 (Mon 23 Nov): A0 checked, fine; B0 checked on Sunday night, a new problem.
+    # Week 2 (Mon 30 Nov): A1 rebound, B1 checked fine; A2 still pending.
+    done = {a[0]: (local("2026-11-25", 10), False, None),
+            b[0]: (local("2026-11-29", 23), False, "新增油烟扰民"),
+            a[1]: (local("2026-11-30", 0), True, None),
+            b[1]: (local("2026-12-02", 15), False, "")}
+    for case_id, (at, rebound, new) in done.items():
+        db.session.execute(sa.update(RecheckTask).where(RecheckTask.case_id == case_id).values(
+            status="done", checked_at=at, rebound=rebound, new_problem=new))
+    db.session.commit()
+
+    week1 = office.get(f"/api/campaigns/{campaign_id}/progress?week=2026-11-26").get_json()
+    assert week1["week"] == {"from": "2026-11-23", "to": "2026-11-29"}
+    assert week1["weeks"][:2] == ["2026-11-23", "2026-11-30"]
+    rows = {r["unit"]: r for r in week1["rows"]}
+    assert [r["unit"] for r in week1["rows"]] == ["Street A", "Street B"]
+    assert (rows["Street A"]["total"], rows["Street A"]["week_done"], rows["Street A"]["done"],
+            rows["Street A"]["week_new"], rows["Street A"]["new_total"]) == (3, 1, 1, 0, 0)
+    assert (rows["Street B"]["total"], rows["Street B"]["week_done"], rows["Street B"]["done"],
+            rows["Street B"]["week_new"], rows["Street B"]["new_total"]) == (2, 1, 1, 1, 1)
+    assert rows["Street A"]["rate"] == {"numerator": 1, "denominator": 3, "value": 0.3333}
+    assert week1["totals"]["total"] == 5 and week1["totals"]["done"] == 2
+
+    week2 = office.get(f"/api/campaigns/{campaign_id}/progress?week=2026-11-30").get_json()
+    rows = {r["unit"]: r for r in week2["rows"]}
+    assert (rows["Street A"]["week_done"], rows["Street A"]["done"],
+            rows["Street A"]["week_new"], rows["Street A"]["new_total"]) == (1, 2, 1, 1)
+    assert (rows["Street B"]["week_done"], rows["Street B"]["done"],
+            rows["Street B"]["week_new"], rows["Street B"]["new_total"]) == (1, 2, 0, 1)
+    assert rows["Street B"]["rate"]["value"] == 1.0
+    assert week2["totals"] | {"rate": None} == {
+        "unit_id": None, "unit": "合计", "total": 5, "week_done": 2, "done": 4, "week_new": 1,
+        "new_total": 2, "note": "", "rate": None}
+    assert week2["totals"]["rate"] == {"numerator": 4, "denominator": 5, "value": 0.8}
+    # A checking unit's own view: its row only.
+    mine = as_user("insp_b").get(f"/api/campaigns/{campaign_id}/progress?week=2026-11-30")
+    assert [r["unit"] for r in mine.get_json()["rows"]] == ["Street B"]
+    user = db.session.scalar(sa.select(User).where(User.username == "reviewer"))
+    assert campaign_domain.progress(user, campaign_id, date(2026, 11, 30)) == week2
+
+
+# ---- photos of a re-check ------------------------------------------------------------------
+def test_the_checker_files_photos_on_the_recheck_visit_of_a_case_still_closed(
+        app, as_user, make_case) -> None:
+    case_id = closed(make_case)
+    campaign = start(as_user("reviewer"), check_unit_id=unit_id("Street B")).get_json()
+    checker = as_user("insp_b")
+    task = checker.get("/api/recheck-tasks").get_json()["items"][0]
+    answer = recheck(checker, campaign["id"], task["id"])
+    assert answer.status_code == 201 and answer.get_json()["case"]["status"] == "closed"
+    visit_id = answer.get_json()["visit_id"]
+    stored = file_photo(checker, case_id, NOKIA.read_bytes(), visit_id=visit_id)
+    assert stored["state"] == "stored" and stored["visit_id"] == visit_id
+    assert checker.get(f"/api/evidence/{stored['id']}").status_code == 200
+    assert checker.get(f"/api/cases/{case_id}").status_code == 404  # still not theirs
+    # Without the re-check's visit, a closed case takes no photo, from anyone.
+    refused = as_user("insp_a").post("/api/evidence", json=declaration(case_id, b"other"))
+    assert refused.status_code == 409 and refused.get_json()["code"] == "case.closed"
+    # Another unit's person cannot use that visit.
+    other = as_user("reviewer_a").post("/api/evidence", json=declaration(
+        case_id, b"x", visit_id=visit_id))
+    assert other.status_code == 409
+    assert "evidence_stored" in kinds(case_id)
