@@ -97,6 +97,13 @@ run-tls: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET) $(CHARTJS) /usr/bin/cad
 	  $(BIN)/gunicorn --config gunicorn.conf.py "server:create_app()" & \
 	  caddy run --config deploy/Caddyfile.local --adapter caddyfile'
 
+# pytest in PYTEST_WORKERS processes (pytest-xdist; 0 runs it in this one). Each worker
+# has its own stacks: SQLite file, PostgreSQL database, SeaweedFS, browser and servers.
+# Tests go out in collection order a few at a time, so the slow browser tests (collected
+# first) are shared out between the workers rather than all given to the first.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --maxschedchunk 4
+
 # The benchmarks' quick pass (small sizes, two at a time, under a minute) only shows that
 # each still runs to the end: it fails on a crashed bench, never on a missed target.
 test: $(VENV)/.installed-test $(VENV)/.installed-bench pwa/vendor/idb.js $(LEAFLET) $(CHARTJS) \
@@ -105,7 +112,7 @@ test: $(VENV)/.installed-test $(VENV)/.installed-bench pwa/vendor/idb.js $(LEAFL
 	$(BIN)/lint-imports
 	node --test pwa/tests/
 	$(BIN)/python bench/run_all.py --quick
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_XDIST)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -38,22 +38,29 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """The WSGI app on a fixed loopback port, which a test may stop and start again."""
+    """The WSGI app on a fixed loopback port, which a test may stop and start again. The
+    port is bound as the server is made (no gap in which another test process, such as a
+    second pytest-xdist worker, could take a port found free); a restart binds it again."""
 
     def __init__(self, app: Flask) -> None:
-        self.app, self.port = app, free_port()
+        self.app = app
+        self._server: BaseWSGIServer | None = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self._server.server_port
         self.url = f"http://localhost:{self.port}"
-        self._server: BaseWSGIServer | None = None
+        self._serving = False
 
     def start(self) -> None:
-        self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
+        if self._server is None:
+            self._server = make_server("127.0.0.1", self.port, self.app, threaded=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serving = True
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
+            if self._serving:  # shutdown() waits for serve_forever, which must be running
+                self._server.shutdown()
             self._server.server_close()
-            self._server = None
+            self._server, self._serving = None, False
 
 
 @pytest.fixture(scope="session")

@@ -99,7 +99,11 @@ def test_see_all_keeps_the_boards_unit_and_filters_most_urgent_first(browser, li
         page.goto("/#/board")
         page.select_option("#board-filters select[name=unit]", units[OTHER_STREET])
         page.select_option("#board-filters select[name=channel]", "hotline_12345")
+        # The board drawn before the filters were applied still has its own "see all"
+        # buttons (without the unit) until the filtered one replaces it: wait for that.
+        page.evaluate("document.querySelector('#board').dataset.stale = 'yes'")
         page.click("#board-filters button[type=submit]")
+        page.wait_for_selector("#board:not([data-stale])")
         button = page.locator(f"#list-{colour} .see-all")
         button.wait_for()
         button.click()
