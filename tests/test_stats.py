@@ -334,12 +334,14 @@ def test_a_revisit_that_reached_someone_marks_the_case_with_the_first(app, as_us
     api = as_user("revisit")
     first = api.post(f"/api/cases/{case['id']}/revisits", json=phone_revisit())
     assert first.status_code == 201, first.get_json()
-    api.post(f"/api/cases/{case['id']}/revisits", json=phone_revisit())
+    second = api.post(f"/api/cases/{case['id']}/revisits",
+                      json={**phone_revisit(), "satisfaction": "basically_satisfied"})
+    assert second.status_code == 201, second.get_json()
     db.session.expire_all()
     row = db.session.get(Case, case["id"])
     got = db.session.get(Revisit, first.get_json()["id"])
     assert row.revisit_reached_at == got.received_at
-    if got.satisfaction is not None:  # and its latest answer, for the satisfaction rates
-        assert row.last_answer_at == got.received_at and row.last_answer % 4 == \
-            {"satisfied": 0, "basically_satisfied": 1, "dissatisfied": 2}[got.satisfaction]
+    # and the latest answer (the second), for the satisfaction rates
+    latest = db.session.get(Revisit, second.get_json()["id"])
+    assert (row.last_answer_at, row.last_answer % 4) == (latest.received_at, 1)
     assert row.version == case["version"]  # phones' versions are not moved by it
