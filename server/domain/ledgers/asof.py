@@ -61,14 +61,17 @@ def _code_of(ev: Any) -> sa.ColumnElement[int]:
 def code_at(at: datetime) -> sa.ColumnElement[int]:
     """SQL over a `cases` row: its standing as of `at` (LATE, ON_TIME or NO_DEADLINE when
     closed then, else UNCLOSED). Today's columns when its closure has not changed since
-    `at`; else its last status event by `at` (ix_case_events_case_id_kind), a subquery
-    that a CASE runs only for those few rows."""
+    `at`; else its last status event by `at`: its seq from ix_case_events_status alone,
+    then that one event by (case_id, seq) for its kind and verdict. A CASE runs those
+    subqueries only for the few rows changed since `at`."""
     today = sa.case((Case.status != "closed", UNCLOSED),
                     (Case.closed_on_time.is_(True), ON_TIME),
                     (Case.closed_on_time.is_(False), LATE), else_=NO_DEADLINE)
-    ev = aliased(CaseEvent)
-    last = (sa.select(sa.func.max(ev.seq * 4 + _code_of(ev)))
-            .where(ev.case_id == Case.id, *_status_events(at, ev))
+    ev, last = aliased(CaseEvent), aliased(CaseEvent)
+    last_seq = (sa.select(sa.func.max(last.seq))
+                .where(last.case_id == Case.id, *_status_events(at, last))
+                .correlate(Case).scalar_subquery())
+    then = (sa.select(_code_of(ev)).where(ev.case_id == Case.id, ev.seq == last_seq)
             .correlate(Case).scalar_subquery())
     unchanged = sa.or_(Case.closure_changed_at.is_(None), Case.closure_changed_at <= at)
-    return sa.case((unchanged, today), else_=sa.func.coalesce(last % 4, UNCLOSED))
+    return sa.case((unchanged, today), else_=sa.func.coalesce(then, UNCLOSED))
