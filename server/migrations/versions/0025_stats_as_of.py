@@ -1,7 +1,7 @@
 """ledgers: the rates as of a past moment without a scan of the event log: when each
-case's closure last changed and its latest revisit answer kept on the case, in one
-covering index with what the rates count by (replaces ix_cases_stats); the status events
-by case and time (replaces ix_case_events_kind_at)
+case's closure last changed and its latest revisit answer kept on the case, in a narrow
+covering index of what the rates read; the status events by case and time (replaces
+ix_case_events_kind_at)
 
 Revision ID: 0025
 Revises: 0024
@@ -23,8 +23,6 @@ STATUS_KINDS = "('approved', 'reopened', 'revisit_dissatisfied')"
 STATUS = f"kind IN {STATUS_KINDS}"
 CODE = ("CASE r.satisfaction WHEN 'satisfied' THEN 0 WHEN 'basically_satisfied' THEN 1 "
         "WHEN 'dissatisfied' THEN 2 ELSE 3 END")
-OLD = ["received_at", "unit_id", "status", "closed_on_time", "revisit_reached_at",
-       "channel", "category", "id"]
 
 
 def upgrade():
@@ -48,15 +46,13 @@ def upgrade():
     op.drop_index("ix_case_events_kind_at", table_name="case_events")
     op.create_index("ix_case_events_status", "case_events", ["case_id", "at", "seq"],
                     postgresql_where=sa.text(STATUS), sqlite_where=sa.text(STATUS))
-    op.drop_index("ix_cases_stats", table_name="cases")
     op.create_index("ix_cases_rates", "cases", [
-        "received_at", "unit_id", "status", "closed_on_time", "revisit_reached_at",
-        "closure_changed_at", "last_answer", "last_answer_at", "channel", "category", "id"])
+        "received_at", "status", "closed_on_time", "closure_changed_at", "revisit_reached_at",
+        "last_answer", "last_answer_at", "id"])
 
 
 def downgrade():
     op.drop_index("ix_cases_rates", table_name="cases")
-    op.create_index("ix_cases_stats", "cases", OLD)
     op.drop_index("ix_case_events_status", table_name="case_events")
     op.create_index("ix_case_events_kind_at", "case_events", ["kind", "at", "case_id"])
     # SQLite drops a column by rebuilding the table: with foreign keys enforced, dropping
