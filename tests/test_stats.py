@@ -304,6 +304,20 @@ def test_todays_copy_and_the_event_log_agree_on_every_day(june, as_user) -> None
             by_log[0], by_log[1] or 0), at
 
 
+def test_a_reopen_a_rule_decides_moves_the_closure_too(june, as_user) -> None:  # type: ignore[no-untyped-def]
+    """A look-back's rebound reopens through lifecycle.reopen_for: the case's
+    `closure_changed_at` moves with it, so a date before the reopen still counts the case
+    closed and a date after does not."""
+    when = local(7, 20).astimezone(UTC)
+    with transaction():
+        lifecycle.reopen_for(db.session.get(Case, june["A"]), actor_id=None, now=when,
+                             data={"reason": "回头看发现反弹"})
+    assert db.session.get(Case, june["A"]).closure_changed_at == when
+    api = as_user("reviewer")
+    assert rates(figures(api, at="2026-07-15"))["closure_rate"][:2] == (2, 5)  # A, D
+    assert rates(figures(api, at="2026-07-25"))["closure_rate"][:2] == (1, 5)  # D
+
+
 def test_the_cases_latest_answer_and_the_revisits_agree_on_every_day(june, as_user) -> None:  # type: ignore[no-untyped-def]
     """The satisfaction rates read the case's latest answer unless it came after `at`;
     the revisits alone say the same, day after day (answers on 06-06, 06-17, 07-06,
