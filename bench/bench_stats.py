@@ -47,6 +47,7 @@ CATEGORIES = ("noise_social", "cooking_fumes", "noise_construction", "odour", "d
 CHANNELS = ("hotline_12345", "hotline_12345", "hotline_12345", "online", "letter")
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 HASH = "0" * 64  # the chains are not what is measured here
+CODES = {"satisfied": 0, "basically_satisfied": 1, "dissatisfied": 2}
 
 
 def _events(case_id: str, received: datetime, rng: random.Random, now: datetime,
@@ -112,13 +113,18 @@ def generate(url: str, n: int, tmp: Path) -> None:
             last = next((e for e in reversed(evs) if e[3] == "approved"), None)
             closed_at = last[2] if status == "closed" and last else None
             on_time = json.loads(last[5])["on_time"] if closed_at else None
-            reached_at = None
+            changed_at = next((e[2] for e in reversed(evs)
+                               if e[3] in ("approved", "reopened")), None)
+            reached_at = last_answer = answered_at = None
             if closed_at is not None and rng.random() < 0.9:
                 when = closed_at - DAY
                 reached = rng.random() < 0.9
                 answer = rng.choices(("satisfied", "basically_satisfied", "dissatisfied"),
                                      (80, 15, 5))[0] if reached else None
                 reached_at = when if reached else None
+                if answer is not None:  # as revisits.answers packs it
+                    last_answer = round(when.timestamp()) * 4 + CODES[answer]
+                    answered_at = when
                 revisits.append((new_id(), str(uuid.uuid4()), HASH, case_id, "phone", when,
                                  answer, answer, "reached" if reached else "unreachable",
                                  "[]", "", office, when, "[]"))
@@ -127,12 +133,14 @@ def generate(url: str, n: int, tmp: Path) -> None:
             cases.append((case_id, rng.choice(CHANNELS), rng.choice(CATEGORIES),
                           "夜间噪声扰民", f"东湖路{i % 900 + 1}号", "", received,
                           rng.choice(streets), i % 50 == 0, status, closed_at, on_time,
-                          reached_at, 0, datetime(1970, 1, 1, tzinfo=UTC), len(evs), office,
+                          reached_at, changed_at, last_answer, answered_at,
+                          0, datetime(1970, 1, 1, tzinfo=UTC), len(evs), office,
                           received, now))
             events += evs
         _copy(cur, "cases", ("id", "channel", "category", "subject", "address",
                              "description", "received_at", "unit_id", "key", "status",
                              "closed_at", "closed_on_time", "revisit_reached_at",
+                             "closure_changed_at", "last_answer", "last_answer_at",
                              "extended_days",
                              "colour_until", "version",
                              "created_by", "created_at", "updated_at"), cases)

@@ -16,6 +16,7 @@ from server.domain.audit import timeline
 from server.domain.cases import cases, hooks, lifecycle
 from server.domain.core.uow import transaction
 from server.domain.revisits import revisits
+from server.domain.revisits.answers import keep_latest
 from server.extensions import db
 from server.models import Case, Revisit, RevisitSample, SampleCase, User
 from tests.conftest import unit_id
@@ -66,6 +67,8 @@ def revisit(case_id: str, when: datetime, outcome: str, satisfaction: str | None
     db.session.add(row)
     if outcome == "reached":  # what recording it does to the case (revisits.record)
         revisits.mark_reached(case_id, when.astimezone(UTC))
+    if satisfaction is not None:
+        keep_latest(case_id)
     db.session.commit()
     return row.id
 
@@ -301,6 +304,42 @@ def test_todays_copy_and_the_event_log_agree_on_every_day(june, as_user) -> None
             by_log[0], by_log[1] or 0), at
 
 
+def test_a_reopen_a_rule_decides_moves_the_closure_too(june, as_user) -> None:  # type: ignore[no-untyped-def]
+    """A look-back's rebound reopens through lifecycle.reopen_for: the case's
+    `closure_changed_at` moves with it, so a date before the reopen still counts the case
+    closed and a date after does not."""
+    when = local(7, 20).astimezone(UTC)
+    with transaction():
+        lifecycle.reopen_for(db.session.get(Case, june["A"]), actor_id=None, now=when,
+                             data={"reason": "回头看发现反弹"})
+    assert db.session.get(Case, june["A"]).closure_changed_at == when
+    api = as_user("reviewer")
+    assert rates(figures(api, at="2026-07-15"))["closure_rate"][:2] == (2, 5)  # A, D
+    assert rates(figures(api, at="2026-07-25"))["closure_rate"][:2] == (1, 5)  # D
+
+
+def test_the_cases_latest_answer_and_the_revisits_agree_on_every_day(june, as_user) -> None:  # type: ignore[no-untyped-def]
+    """The satisfaction rates read the case's latest answer unless it came after `at`;
+    the revisits alone say the same, day after day (answers on 06-06, 06-17, 07-06,
+    07-08), and a later answer does not change an earlier day's figure."""
+    from server.domain.ledgers import stats
+
+    api = as_user("reviewer")
+    seen = []
+    for day in range(0, 45, 3):
+        at = (local(6, 1, 23) + timedelta(days=day)).replace(minute=59, second=59)
+        latest = stats.latest_answers(at)
+        by_revisits = db.session.execute(sa.select(
+            sa.func.count(), sa.func.sum(sa.case((latest.c.last % 4 <= 1, 1), else_=0)))
+            .join(Case, Case.id == latest.c.case_id)
+            .where(Case.received_at >= local(6, 1), Case.received_at < local(7, 1),
+                   Case.received_at <= at)).one()
+        shown = rates(figures(api, at=at.isoformat()))["satisfaction_rate"]
+        assert shown[:2] == (by_revisits[1] or 0, by_revisits[0]), at
+        seen.append(shown[:2])
+    assert (0, 0) in seen and (2, 3) in seen and len(set(seen)) >= 4  # it moved
+
+
 def test_a_revisit_that_reached_someone_marks_the_case_with_the_first(app, as_user,  # type: ignore[no-untyped-def]
                                                                      make_case) -> None:
     from tests.closure_facts import phone_revisit
@@ -309,9 +348,14 @@ def test_a_revisit_that_reached_someone_marks_the_case_with_the_first(app, as_us
     api = as_user("revisit")
     first = api.post(f"/api/cases/{case['id']}/revisits", json=phone_revisit())
     assert first.status_code == 201, first.get_json()
-    api.post(f"/api/cases/{case['id']}/revisits", json=phone_revisit())
+    second = api.post(f"/api/cases/{case['id']}/revisits",
+                      json={**phone_revisit(), "satisfaction": "basically_satisfied"})
+    assert second.status_code == 201, second.get_json()
     db.session.expire_all()
     row = db.session.get(Case, case["id"])
     got = db.session.get(Revisit, first.get_json()["id"])
     assert row.revisit_reached_at == got.received_at
+    # and the latest answer (the second), for the satisfaction rates
+    latest = db.session.get(Revisit, second.get_json()["id"])
+    assert (row.last_answer_at, row.last_answer % 4) == (latest.received_at, 1)
     assert row.version == case["version"]  # phones' versions are not moved by it

@@ -100,8 +100,19 @@ class Case(Base):
     # the lifecycle, so today's on-time rate reads one index. Past dates read the events.
     closed_on_time: Mapped[bool | None] = mapped_column(sa.Boolean)
     # When a revisit first reached someone (null: none yet), kept by the revisits: the
-    # revisit rate as of any moment reads it from ix_cases_stats alone.
+    # revisit rate as of any moment reads it from an index alone.
     revisit_reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the case last became closed or stopped being closed (its last approval,
+    # reopen or dissatisfied-revisit event; null: none), kept by the lifecycle: a case
+    # whose closure has not changed since a moment stood then as it stands now, so the
+    # rates as of a past moment read the event log only for the cases changed since.
+    closure_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The latest revisit answer (received time in whole seconds * 4 + answer code, see
+    # revisits.answers.ANSWER_CODES; null: no answer) and when the latest answered revisit
+    # was received, kept by the revisits: the satisfaction rates as of a moment read the
+    # revisits only for the cases answered since.
+    last_answer: Mapped[int | None] = mapped_column(sa.BigInteger)
+    last_answer_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The deadline, derived from the rule version frozen on the case and the case's clock
     # events, stored whenever an event changes it so lists, the board and sorting run in
@@ -160,10 +171,15 @@ class Case(Base):
         sa.Index("ux_cases_intake_ref", "intake_source", "external_ref", unique=True),
         sa.Index("ix_cases_address_key", "address_key", "category", "received_at"),
         sa.Index("ix_cases_geo_cell", "geo_cell", "received_at"),
-        # The rates and counts (ledgers.stats): the cases received in a period with all
-        # they count by, read from the index alone.
+        # The counts and narrowed figures (ledgers.stats): the cases received in a period
+        # with all they count by, read from the index alone.
         sa.Index("ix_cases_stats", "received_at", "unit_id", "status", "closed_on_time",
                  "revisit_reached_at", "channel", "category", "id"),
+        # The rates over every case of a period (ledgers.stats): only what they read, so
+        # the one pass over a year's cases reads narrow index entries, not wide rows.
+        sa.Index("ix_cases_rates", "received_at", "status", "closed_on_time",
+                 "closure_changed_at", "revisit_reached_at", "last_answer",
+                 "last_answer_at", "id"),
     )
 
 

@@ -75,6 +75,12 @@ TRANSITIONS: tuple[Action, ...] = (
            (Param("note", "text"),), "supervised"),
 )
 ACTIONS = {a.name: a for a in TRANSITIONS}
+# The events that close a case or take it out of "closed" (ledgers.asof reads them for
+# past moments); each that changes whether it is closed sets `closure_changed_at`, so a
+# case without one since a moment stood then as it stands now.
+CLOSING_EVENTS = ("approved",)
+UNCLOSING_EVENTS = ("reopened", "revisit_dissatisfied")
+CLOSURE_EVENTS = CLOSING_EVENTS + UNCLOSING_EVENTS
 
 
 def describe() -> list[dict[str, Any]]:
@@ -177,6 +183,8 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
         case.status = action.target
     if action.name == "approve":  # today's copy of the event's verdict (ledgers.stats)
         case.closed_on_time = data.get("on_time")
+    if action.event in CLOSURE_EVENTS:
+        case.closure_changed_at = now
     case.updated_at = now
     if action.event in deadlines.CLOCK_EVENTS:
         deadline_rules.refresh(case, now, deadlines.ClockEvent(
@@ -418,7 +426,7 @@ def dissatisfied_revisit(case: Case, *, actor_id: str, now: datetime,
     data = {**data, "from": case.status, "review": review}
     if review:
         case.status, case.closed_at, case.closed_on_time = "submitted", None, None
-        case.updated_at = now
+        case.updated_at = case.closure_changed_at = now
         deadline_rules.refresh(case, now, deadlines.ClockEvent("revisit_dissatisfied", now,
                                                                data))
         try:
@@ -466,7 +474,7 @@ def reopen_for(case: Case, *, actor_id: str, now: datetime, data: dict[str, Any]
                        extra={"case_status": case.status})
     data = {"action": action.name, "from": case.status, **data}
     case.status, case.closed_at, case.closed_on_time = action.target, None, None
-    case.updated_at = now
+    case.updated_at = case.closure_changed_at = now
     deadline_rules.refresh(case, now, deadlines.ClockEvent(action.event, now, data))
     try:
         db.session.flush()

@@ -22,6 +22,7 @@ from server.domain.core.uow import command
 from server.domain.core.vocab import SATISFACTION
 from server.domain.revisits import attempts as tries
 from server.domain.revisits import questionnaires
+from server.domain.revisits.answers import keep_latest
 from server.extensions import db
 from server.models import Case, Questionnaire, Respondent, Revisit, User
 from server.models.base import utcnow
@@ -110,6 +111,8 @@ def record(user: User, case_id: str, data: dict[str, Any]) -> tuple[Revisit, boo
         now = revisit.received_at
         if revisit.outcome == "reached":
             mark_reached(case.id, now)
+        if revisit.satisfaction is not None:
+            keep_latest(case.id)
         timeline.append(case, "revisit_recorded", actor_id=user.id, at=now, data={
             "revisit_id": revisit.id, "method": revisit.method, "outcome": revisit.outcome,
             "satisfaction": revisit.satisfaction, "respondents": len(revisit.respondents),
@@ -216,6 +219,8 @@ def add_respondent(user: User, revisit_id: str, data: dict[str, Any]
         revisit.satisfaction = overall(revisit.stated_satisfaction, revisit.respondents)
         now = respondent.received_at
         mark_reached(case.id, now)
+        if revisit.satisfaction != before:
+            keep_latest(case.id)
         timeline.append(case, "revisit_respondent", actor_id=user.id, at=now, data={
             "revisit_id": revisit.id, "respondent_id": respondent.id, "kind": respondent.kind,
             "satisfaction": respondent.satisfaction, "overall": revisit.satisfaction,
