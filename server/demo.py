@@ -18,6 +18,7 @@ from server.domain.cases import cases, leaders, lifecycle
 from server.domain.closure import checklist
 from server.domain.core import runtime
 from server.domain.fieldwork import completion, evidence, visits
+from server.domain.remediation import remediation_plans
 from server.domain.revisits import questionnaires, revisits
 from server.extensions import db
 from server.models import Case, IntakeSource, Unit, User
@@ -39,6 +40,9 @@ DEMO_USERS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
 # Cases the demo leader holds (包案): the key KTV case, with an instruction of theirs, and
 # a street's construction site.
 LEADER_CASES = (2, 9)
+BAR_PLAN = {"approach": "约谈经营者限定营业时段和音量，安装限声器；"
+                        "街道与派出所夜间联合巡查，每周不少于两次。",
+            "responsible_text": "东湖街道城管科、东湖派出所"}
 INSTRUCTION = "请东湖街道会同文化执法部门三日内现场核查，依法处理并及时答复投诉人。"
 
 # street index, channel, category, subject, address, (lat, lon), description, hours ago,
@@ -152,6 +156,11 @@ def seed_demo(*, only_if_empty: bool) -> bool:
             leader_id=users["leader"].id if n in LEADER_CASES else None,
         )))
     leaders.add_instruction(users["leader"], made[1].id, INSTRUCTION)
+    # The bar complained about three times is a hard case (seed 000): its remediation plan
+    # (整治方案), without which the checklist holds its closure.
+    remediation_plans.put_plan(office, made[0].id, BAR_PLAN | {
+        "responsible_ids": [users["inspector"].id],
+        "deadline": remediation_plans.local_today(now) + timedelta(days=20)})
     field = {units[STREETS[i]].id: users[name]
              for i, name in enumerate(("inspector", "inspector2"))}
     for n, close in HANDLED:

@@ -4,7 +4,7 @@ through the API as the people who do it would: shared by every test that closes 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.test_evidence import NOKIA, file_photo
@@ -43,6 +43,18 @@ def tell_complainant(api: Any, case_id: str, method: str = "phone") -> dict:
     return answer.get_json()
 
 
+def plan_if_hard(office: Any, case_id: str) -> None:
+    """A repeat complaint (the same place again, the same caller) is a hard case, whose
+    closure waits for its remediation plan (整治方案): the office sets one, as it would."""
+    hardness = office.get(f"/api/cases/{case_id}/hard-case").get_json()
+    if hardness["hard"]:
+        answer = office.put(f"/api/cases/{case_id}/remediation-plan", json={
+            "approach": "约谈经营者限定营业时段和音量；街道每周夜查。",
+            "responsible_text": "街道城管科",
+            "deadline": (datetime.now(UTC) + timedelta(days=30)).date().isoformat()})
+        assert answer.status_code in (200, 201), answer.get_json()
+
+
 def submit_ready(office: Any, inspector: Any, revisit: Any, case_id: str,
                  photo: bytes | None = None, **declared: object) -> dict:
     """An in-progress case handled in full: a night check with a meter reading and a photo
@@ -64,6 +76,7 @@ def submit_ready(office: Any, inspector: Any, revisit: Any, case_id: str,
     answer = revisit.post(f"/api/cases/{case_id}/revisits", json=phone_revisit())
     assert answer.status_code == 201, answer.get_json()
     tell_complainant(revisit, case_id)
+    plan_if_hard(office, case_id)
     ready = office.get(f"/api/cases/{case_id}/closure-checklist").get_json()
     assert ready["ready"], ready
     return stored

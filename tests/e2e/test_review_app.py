@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from tests.closure_facts import plan_if_hard
 from tests.conftest import SAMPLES
 from tests.conftest import login as api_login
 from tests.e2e.conftest import LiveServer
@@ -126,6 +127,7 @@ def submitted_case(live: LiveServer, subject: str) -> tuple[str, list[dict]]:
     answer = revisit.post(f"/api/cases/{case_id}/feedback", json={
         "method": "letter", "told_at": now.isoformat(), "note": "书面告知处理结果"})
     assert answer.status_code == 201, answer.get_json()
+    plan_if_hard(office, case_id)  # the demo's bar again: a repeat, with its plan
     return case_id, photos
 
 
