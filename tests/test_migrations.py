@@ -148,6 +148,9 @@ def test_0011_gives_existing_webhooks_to_the_top_unit_and_keeps_their_deliveries
 
 
 LINKED_ON_ARRIVAL = ("repeat_links", "repeat_subjects")
+# Rows the demo writes into tables made after 0011 by the office's hand, which no
+# migration can make again once the table is dropped: the bar's remediation plan (0023).
+WRITTEN_AFTER_0011 = ("remediation_plans",)
 
 
 def _row_counts() -> dict[str, int]:
@@ -184,6 +187,9 @@ def test_this_sessions_migrations_keep_every_row_of_a_populated_database(
         assert {"cases", "case_events", "evidence", "seals", "revisits"} <= set(down)
         upgrade(directory=str(MIGRATIONS))
         # Repeat subjects and links are made as cases arrive, not by a migration: after
-        # 0019 is undone and redone they are empty (only new arrivals link again).
-        assert _row_counts() == {**before, **{t: 0 for t in LINKED_ON_ARRIVAL}}
+        # 0019 is undone and redone they are empty (only new arrivals link again); so are
+        # the tables of what the office wrote by hand after 0011.
+        assert before["remediation_plans"]
+        assert _row_counts() == {**before, **{t: 0 for t in
+                                              LINKED_ON_ARRIVAL + WRITTEN_AFTER_0011}}
         db.engine.dispose()

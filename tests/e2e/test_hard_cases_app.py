@@ -1,7 +1,8 @@
 """Hard cases in the app: at 1280 px the office finds the demo's bar case (complained about
-three times: a repeat case) among the hard cases, makes its remediation plan (整治方案) and
-forms its leader group (包案小组); the leader, on a 390 px phone in the red night mode,
-records the group's visit to the complainant (带案下访) with the kind chosen for them."""
+three times: a repeat case) among the hard cases, revises the remediation plan (整治方案)
+the demo gave it and forms its leader group (包案小组); the leader, on a 390 px phone in
+the red night mode, records the group's visit to the complainant (带案下访) with the kind
+chosen for them."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def test_the_office_plans_and_forms_the_group_and_the_leader_records_a_visit(
     assert "重复信访" in office.locator(f"#hard-table tr[data-case-id='{case_id}']").inner_text()
     shot(office, "hard_cases_list_1280.png")
     office.click(f"#hard-table a[href='#/case/{case_id}']")
-    office.wait_for_selector("#hardcase[data-hard=true] #plan-none")
+    # The demo made its first plan (version 1); the office revises it.
+    office.wait_for_selector("#hardcase[data-hard=true] #plan-facts[data-version='1']")
     assert "重复信访" in office.locator("#hard-kinds").inner_text()
 
     office.click("#plan-box summary")
@@ -42,7 +44,7 @@ def test_the_office_plans_and_forms_the_group_and_the_leader_records_a_visit(
     office.fill("#plan-people-text", "区文化市场执法大队")
     office.fill("#plan-deadline", (date.today() + timedelta(days=30)).isoformat())
     office.click("#plan-save")
-    office.wait_for_selector("#plan-facts[data-version='1']")
+    office.wait_for_selector("#plan-facts[data-version='2']")
     facts = office.locator("#plan-facts").inner_text()
     assert "约谈酒吧经营者" in facts and "王建国" in facts and "区文化市场执法大队" in facts
 
