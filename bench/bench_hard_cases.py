@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import secrets
-import shutil
 import signal
 import statistics
 import sys
@@ -29,7 +27,11 @@ from pathlib import Path
 import requests
 import sqlalchemy as sa
 from report import emit, unavailable  # bench/report.py, beside this script
-from serving import serve  # bench/serving.py, beside this script
+from serving import (  # bench/serving.py, beside this script
+    DatabaseUnavailable,
+    scratch_database,
+    serve,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -171,58 +173,48 @@ def main() -> int:
         args.cases, args.requests = 2_000, 20
     target = f"p95 <= {TARGET_MS} ms a page of hard cases (district office, 4 queries)"
     figures: dict[str, float] = {"cases": args.cases}
-    name = f"fieldcase_bench_{secrets.token_hex(3)}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    tmp = Path(f"/tmp/{name}")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        emit("hard_cases", {}, target, figures, args.quick,
-             [unavailable(f"hard cases bench: PostgreSQL not reachable ({exc})")])
-        return 0
-    tmp.mkdir(exist_ok=True)
     server = None
     met: dict[str, bool] = {}
     try:
-        start = time.perf_counter()
-        counts = generate(url, args.cases, tmp)
-        print(f"hard cases bench: {args.cases} cases generated in "
-              f"{time.perf_counter() - start:.1f} s: {counts}")
-        figures.update(counts)
-        server, base = serve(url, f"file://{tmp}/objects", tmp)
-        session = logged_in(base)
-        times: dict[str, list[float]] = {key: [] for key in PAGES}
-        me: list[float] = []
-        for i in range(args.requests + 3):  # the first 3 warm up (plans, the pool)
-            for key, path in PAGES.items():
-                took, body = timed(session, f"{base}{path}")
-                took_me, _ = timed(session, f"{base}/api/me")
-                if i >= 3:
-                    times[key].append(took)
-                    me.append(took_me)
-                if i == 0:
-                    figures[f"{key}_total"] = body.get("total", 0)
-        reference = p95(me)
-        print(f"reference GET /api/me p95 {reference:.1f} ms")
-        figures["me_p95_ms"] = reference
-        for key, path in PAGES.items():
-            ms = p95(times[key])
-            print(f"GET {path:<32} p95 {ms:6.1f} ms  median {statistics.median(times[key]):5.1f}"
-                  f" ms  ratio {ms / reference:4.2f} x /api/me  ({figures[f'{key}_total']} "
-                  f"found; target <= {TARGET_MS} ms)")
-            figures[f"{key}_p95_ms"], figures[f"{key}_ratio"] = ms, ms / reference
-            met[f"{key} p95 <= {TARGET_MS} ms"] = ms <= TARGET_MS
-    finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(10)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        shutil.rmtree(tmp, ignore_errors=True)
-        admin.dispose()
+        with scratch_database(PG_ADMIN) as (url, tmp):
+            try:
+                start = time.perf_counter()
+                counts = generate(url, args.cases, tmp)
+                print(f"hard cases bench: {args.cases} cases generated in "
+                      f"{time.perf_counter() - start:.1f} s: {counts}")
+                figures.update(counts)
+                server, base = serve(url, f"file://{tmp}/objects", tmp)
+                session = logged_in(base)
+                times: dict[str, list[float]] = {key: [] for key in PAGES}
+                me: list[float] = []
+                for i in range(args.requests + 3):  # the first 3 warm up (plans, the pool)
+                    for key, path in PAGES.items():
+                        took, body = timed(session, f"{base}{path}")
+                        took_me, _ = timed(session, f"{base}/api/me")
+                        if i >= 3:
+                            times[key].append(took)
+                            me.append(took_me)
+                        if i == 0:
+                            figures[f"{key}_total"] = body.get("total", 0)
+                reference = p95(me)
+                print(f"reference GET /api/me p95 {reference:.1f} ms")
+                figures["me_p95_ms"] = reference
+                for key, path in PAGES.items():
+                    ms = p95(times[key])
+                    median = statistics.median(times[key])
+                    print(f"GET {path:<32} p95 {ms:6.1f} ms  median {median:5.1f}"
+                          f" ms  ratio {ms / reference:4.2f} x /api/me  ({figures[f'{key}_total']} "
+                          f"found; target <= {TARGET_MS} ms)")
+                    figures[f"{key}_p95_ms"], figures[f"{key}_ratio"] = ms, ms / reference
+                    met[f"{key} p95 <= {TARGET_MS} ms"] = ms <= TARGET_MS
+            finally:
+                if server is not None:
+                    os.killpg(server.pid, signal.SIGTERM)
+                    server.wait(10)
+    except DatabaseUnavailable as exc:
+        emit("hard_cases", {}, target, figures, args.quick,
+             [unavailable(f"hard cases bench: PostgreSQL not reachable ({exc})")])
+        return 0
     emit("hard_cases", met, target, figures, args.quick)
     return 0
 

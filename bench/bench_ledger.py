@@ -28,8 +28,6 @@ import contextlib
 import json
 import os
 import resource
-import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -38,6 +36,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from report import emit, unavailable  # bench/report.py, beside this script
+from serving import DatabaseUnavailable, scratch_database
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -193,54 +192,41 @@ def main() -> int:
     target = ("ledger XLSX of 200,000 cases <= 30 s; peak RSS at 200,000 rows within 25% "
               "and 40 MB of the peak at 20,000")
     figures: dict[str, float] = {"cases": args.cases}
-    name = f"fieldcase_bench_{secrets.token_hex(3)}"
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
-    tmp = Path(f"/tmp/{name}")
+    met: dict[str, bool] = {}
     try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
+        with scratch_database(PG_ADMIN) as (url, tmp):
+            start = time.perf_counter()
+            generate(url, args.cases, tmp)
+            print(f"ledger bench: {args.cases} cases generated in "
+                  f"{time.perf_counter() - start:.1f} s")
+            runs = {}
+            for tag, days in (("small", SMALL_DAYS), ("full", DAYS)):
+                for fmt in ("csv", "xlsx"):
+                    got = run_child(url, tmp, days, fmt)
+                    runs[(tag, fmt)] = got
+                    print(f"{fmt:>4} ledger, last {days:3d} days: {got['rows']:>7,.0f} rows in "
+                          f"{got['seconds']:6.2f} s (CPU {got['cpu_s']:5.2f} s), "
+                          f"{got['bytes'] / 1e6:6.1f} MB, peak RSS "
+                          f"{got['peak_mb']:6.1f} MB (+{got['added_mb']:5.1f} MB over the "
+                          "RSS before)")
+                    for key in ("seconds", "cpu_s", "rows", "peak_mb", "added_mb"):
+                        figures[f"{tag}_{fmt}_{key}"] = got[key]
+            full, small = runs[("full", "xlsx")], runs[("small", "xlsx")]
+            ratio = full["seconds"] / max(runs[("full", "csv")]["seconds"], 1e-6)
+            growth = full["peak_mb"] / max(small["peak_mb"], 1e-6)
+            print(f"XLSX {full['seconds']:.2f} s for {full['rows']:,.0f} rows: ratio "
+                  f"{ratio:.2f} x the same rows as CSV (target <= 30 s at 200,000)")
+            print(f"peak RSS {small['peak_mb']:.1f} MB at {small['rows']:,.0f} rows, "
+                  f"{full['peak_mb']:.1f} MB at {full['rows']:,.0f}: x{growth:.2f} for "
+                  f"x{full['rows'] / max(small['rows'], 1):.1f} the rows")
+            figures["xlsx_vs_csv_ratio"], figures["rss_growth"] = ratio, growth
+            met["200k XLSX <= 30 s"] = full["seconds"] <= 30 * max(1.0, full["rows"] / 200_000)
+            met["memory flat (<= 1.25x, +40 MB)"] = (
+                growth <= 1.25 and full["peak_mb"] - small["peak_mb"] <= 40)
+    except DatabaseUnavailable as exc:
         emit("ledger", {}, target, figures, args.quick,
              [unavailable(f"ledger bench: PostgreSQL not reachable ({exc})")])
         return 0
-    tmp.mkdir(exist_ok=True)
-    met: dict[str, bool] = {}
-    try:
-        start = time.perf_counter()
-        generate(url, args.cases, tmp)
-        print(f"ledger bench: {args.cases} cases generated in "
-              f"{time.perf_counter() - start:.1f} s")
-        runs = {}
-        for tag, days in (("small", SMALL_DAYS), ("full", DAYS)):
-            for fmt in ("csv", "xlsx"):
-                got = run_child(url, tmp, days, fmt)
-                runs[(tag, fmt)] = got
-                print(f"{fmt:>4} ledger, last {days:3d} days: {got['rows']:>7,.0f} rows in "
-                      f"{got['seconds']:6.2f} s (CPU {got['cpu_s']:5.2f} s), "
-                      f"{got['bytes'] / 1e6:6.1f} MB, peak RSS "
-                      f"{got['peak_mb']:6.1f} MB (+{got['added_mb']:5.1f} MB over the "
-                      "RSS before)")
-                for key in ("seconds", "cpu_s", "rows", "peak_mb", "added_mb"):
-                    figures[f"{tag}_{fmt}_{key}"] = got[key]
-        full, small = runs[("full", "xlsx")], runs[("small", "xlsx")]
-        ratio = full["seconds"] / max(runs[("full", "csv")]["seconds"], 1e-6)
-        growth = full["peak_mb"] / max(small["peak_mb"], 1e-6)
-        print(f"XLSX {full['seconds']:.2f} s for {full['rows']:,.0f} rows: ratio "
-              f"{ratio:.2f} x the same rows as CSV (target <= 30 s at 200,000)")
-        print(f"peak RSS {small['peak_mb']:.1f} MB at {small['rows']:,.0f} rows, "
-              f"{full['peak_mb']:.1f} MB at {full['rows']:,.0f}: x{growth:.2f} for "
-              f"x{full['rows'] / max(small['rows'], 1):.1f} the rows")
-        figures["xlsx_vs_csv_ratio"], figures["rss_growth"] = ratio, growth
-        met["200k XLSX <= 30 s"] = full["seconds"] <= 30 * max(1.0, full["rows"] / 200_000)
-        met["memory flat (<= 1.25x, +40 MB)"] = (
-            growth <= 1.25 and full["peak_mb"] - small["peak_mb"] <= 40)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        shutil.rmtree(tmp, ignore_errors=True)
-        admin.dispose()
     emit("ledger", met, target, figures, args.quick)
     return 0
 

@@ -1,15 +1,50 @@
 """The app under gunicorn for a benchmark, as `make run` serves it: one place for the
-benchmarks that measure requests (bench_board, bench_requests)."""
+benchmarks that measure requests (bench_board, bench_requests); and the throwaway
+PostgreSQL database the 200,000-case benchmarks build."""
 
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class DatabaseUnavailable(Exception):
+    """PostgreSQL could not be reached to make the bench's database."""
+
+
+@contextmanager
+def scratch_database(admin_url: str) -> Iterator[tuple[str, Path]]:
+    """(database URL, folder): a new PostgreSQL database and a /tmp folder of the same
+    name, dropped and removed afterwards whatever happens. DatabaseUnavailable when
+    PostgreSQL cannot be reached."""
+    name = f"fieldcase_bench_{secrets.token_hex(3)}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        raise DatabaseUnavailable(str(exc)) from exc
+    tmp = Path(f"/tmp/{name}")
+    tmp.mkdir(exist_ok=True)
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name, tmp
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        shutil.rmtree(tmp, ignore_errors=True)
+        admin.dispose()
 
 
 def free_port() -> int:
