@@ -271,6 +271,28 @@ def sweep_cmd(no_deliver: bool) -> None:
     click.echo(json.dumps(sweep.sweep(deliver=not no_deliver)))
 
 
+@cli.command("worker")
+@click.option("--burst", is_flag=True, help="Stop once the queue is empty.")
+def worker_cmd(burst: bool) -> None:
+    """Run jobs (batch closure files, archives) from the RQ queue on JOBS_REDIS_URL, and
+    reap the jobs of killed workers. Run several: each job is done once."""
+    from server.domain.jobs import worker
+
+    try:
+        worker.run(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@cli.command("reap-jobs")
+def reap_jobs_cmd() -> None:
+    """Once: take again the jobs whose worker stopped, fail those out of attempts, send
+    those that never reached the queue, delete results past JOB_RESULT_DAYS."""
+    from server.domain.jobs import runner
+
+    click.echo(json.dumps(runner.reap()))
+
+
 @cli.command("load-calendar")
 @click.argument("year", type=int)
 @click.argument("file", type=click.File("r", encoding="utf-8"))

@@ -189,6 +189,25 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "COOKIE_SECURE": cookie_secure,
         # __Host- cookies must be Secure; over plain http (make run) use a plain name.
         "SESSION_COOKIE_NAME": "__Host-fieldcase" if cookie_secure else "fieldcase_session",
+        # Jobs (batch closure files, archives): RQ over this Redis when set, run by
+        # `fieldcase worker` processes; unset (make run), a few threads of the web process
+        # run them, so the embedded default never needs Redis. The database holds each
+        # job's truth; a Redis that is down only delays jobs (the reaper sends them later).
+        "JOBS_REDIS_URL": env.get("JOBS_REDIS_URL") or "",
+        # The RQ queue's name: two sites sharing one Redis keep their jobs apart.
+        "JOBS_QUEUE": env.get("JOBS_QUEUE") or "fieldcase-jobs",
+        # Threads running jobs in the web process when JOBS_REDIS_URL is unset.
+        "JOBS_THREADS": _int(env, "JOBS_THREADS", 1),
+        # A running job writes its heartbeat this often; one silent for JOB_STALE_S (its
+        # worker killed, its machine gone) is taken again, up to JOB_MAX_ATTEMPTS times,
+        # then failed with job.worker_lost. The reaper looks every JOB_REAP_S.
+        "JOB_HEARTBEAT_S": _float(env, "JOB_HEARTBEAT_S", 10.0),
+        "JOB_STALE_S": _float(env, "JOB_STALE_S", 60.0),
+        "JOB_MAX_ATTEMPTS": _int(env, "JOB_MAX_ATTEMPTS", 3),
+        "JOB_REAP_S": _float(env, "JOB_REAP_S", 30.0),
+        # A job's result is kept this many days in the object store, then deleted by the
+        # reaper (its row stays, without a download).
+        "JOB_RESULT_DAYS": _int(env, "JOB_RESULT_DAYS", 7),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
         "UPLOAD_RATE_LIMIT": env.get("UPLOAD_RATE_LIMIT") or "600 per hour",

@@ -17,6 +17,7 @@ from server.api.fieldwork import evidence, standards, visits
 from server.api.intake import imports
 from server.api.intake import push as intake_push
 from server.api.intake import tokens as intake_tokens
+from server.api.jobs import jobs as job_routes
 from server.api.ledgers import reports as ledger_reports
 from server.api.ledgers import stats as ledger_stats
 from server.api.problems import FieldcaseApi, register_error_handlers
@@ -53,7 +54,7 @@ def register_api(app: Flask) -> FieldcaseApi:
     for module in (health, session, cases, visits, evidence, standards, lifecycle, revisits,
                    revisit_exports, closure, verify, admin, leaders, repeats, imports,
                    intake_push, intake_tokens, remediation_campaigns, hardcases,
-                   ledger_reports, ledger_stats):
+                   ledger_reports, ledger_stats, job_routes):
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))

@@ -3,7 +3,7 @@
 Packages by bounded context, as a case lives, each above the ones it uses (checked by
 import-linter's layers contract, pyproject.toml):
 
-    ledgers > remediation > intake > closure > revisits > fieldwork > repeats > cases
+    jobs > ledgers > remediation > intake > closure > revisits > fieldwork > repeats > cases
         > accounts > audit > core
 
 A lower context never imports a higher one: where a lower one must let a higher one act,
@@ -25,6 +25,7 @@ def load_contexts() -> None:
         core,
         fieldwork,
         intake,
+        jobs,
         ledgers,
         remediation,
         repeats,

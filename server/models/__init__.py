@@ -8,6 +8,7 @@ from server.models.deadline import CalendarDay, CalendarYear, DeadlineRule
 from server.models.evidence import Evidence
 from server.models.hardcase import GroupMember, RemediationPlan
 from server.models.intake import ImportBatch, IntakeSource, IntakeToken
+from server.models.job import JOB_STATES, Job
 from server.models.notification import Notification, Webhook, WebhookDelivery
 from server.models.repeat import RepeatLink, RepeatSubject
 from server.models.revisit import Questionnaire, Respondent, Revisit, RevisitSample, SampleCase
@@ -18,6 +19,7 @@ from server.models.user import ROLES, LoginThrottle, User, UserSession
 from server.models.visit import Measurement, Visit
 
 __all__ = [
+    "JOB_STATES",
     "ROLES",
     "AuditCheckpoint",
     "AuditEntry",
@@ -35,6 +37,7 @@ __all__ = [
     "ImportBatch",
     "IntakeSource",
     "IntakeToken",
+    "Job",
     "LoginThrottle",
     "Measurement",
     "Notification",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -60,6 +60,8 @@ TITLES = {False: "环境信访案件办结材料", True: "环境信访案件办�
 # 2: the cover with its sign-off block, the appendix, spread labels; 3: leaders'
 # instructions and the feedback to the complainant on the cover
 LAYOUT_VERSION = 3
+# A job's progress: (done, total, stage); stages name what is being done now.
+Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -127,17 +129,18 @@ def sealed_cases(user: User, case_ids: Iterable[str]) -> list[tuple[Case, Seal]]
 
 # ---- the closure file -------------------------------------------------------------------
 def closure_file(user: User, case_ids: Iterable[str], kind: str, public: bool,
-                 per_page: int = 1) -> StoredFile:
+                 per_page: int = 1, progress: Progress | None = None) -> StoredFile:
     if kind not in KINDS:
         raise Invalid("closure.bad_kind", f"One of {', '.join(KINDS)}.")
     if per_page not in PER_PAGE:
         raise Invalid("closure.bad_per_page", "Photos per page: 1 or 2.",
                       errors={"per_page": ["One of 1, 2."]})
-    return _stored_file(user, sealed_cases(user, case_ids), kind, public, per_page)
+    return _stored_file(user, sealed_cases(user, case_ids), kind, public, per_page,
+                        progress)
 
 
 def _stored_file(user: User, chosen: list[tuple[Case, Seal]], kind: str, public: bool,
-                 per_page: int = 1) -> StoredFile:
+                 per_page: int = 1, progress: Progress | None = None) -> StoredFile:
     """The file of these sealed cases, made now unless it was made before."""
     seal_ids = [s.id for _c, s in chosen]
     # LAYOUT_VERSION: a file made with an older layout is made again, not served.
@@ -152,16 +155,19 @@ def _stored_file(user: User, chosen: list[tuple[Case, Seal]], kind: str, public:
                           f"closure file takes at most {MAX_PHOTOS}: split the batch.",
                           errors={"case": [f"At most {MAX_PHOTOS} photos in all."]},
                           params={"photos": photos, "max": MAX_PHOTOS})
-        made = _make(user, chosen, kind, public, key, per_page)
+        made = _make(user, chosen, kind, public, key, per_page, progress)
     return StoredFile(name, CONTENT_TYPES[kind], made.sha256, made.size, made.object_key)
 
 
 def _make(user: User, chosen: list[tuple[Case, Seal]], kind: str, public: bool, key: str,
-          per_page: int = 1) -> ClosureFile:
+          per_page: int = 1, progress: Progress | None = None) -> ClosureFile:
     """Render, store, then record, in that order: a store failure leaves no row behind,
     and two reviewers making the same file at once end up with one row (the second
     reads the first's)."""
-    packet = build_packet(chosen, public, verification.public_base(), per_page)  # never the Host
+    packet = build_packet(chosen, public, verification.public_base(), per_page,  # never the Host
+                          progress)
+    if progress:
+        progress(0, 1, "rendering")
     body = render.render_docx(packet) if kind == "docx" else render_pdf(packet)
     sha256 = hashlib.sha256(body).hexdigest()
     object_key = f"closure-files/{sha256}.{kind}"
@@ -240,7 +246,7 @@ def _sealed_views(chosen: list[tuple[Case, Seal]], public: bool) -> dict[str, Se
 
 
 def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str,
-                 per_page: int = 1) -> ClosurePacket:
+                 per_page: int = 1, progress: Progress | None = None) -> ClosurePacket:
     """The packet the renderers draw, from the seals' manifests and the rows they list
     (a handful of queries for the whole batch) and the stored large thumbnails."""
     manifests = {s.id: json.loads(s.manifest) for _c, s in chosen}
@@ -262,6 +268,15 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str,
     views = _sealed_views(chosen, public)
     told = _instructions_and_feedback(chosen, public)
     sections = []
+    photo_total = sum(len(_photo_items(s)) for _c, s in chosen)
+    loaded = [0]
+
+    def photo(ev: Evidence, case: SealedCase) -> PhotoEntry:
+        if progress:  # one step a photo: loading thumbnails is most of a file's time
+            progress(loaded[0], photo_total, "photos")
+            loaded[0] += 1
+        return _photo(ev, case, base, store)
+
     for case_row, s in chosen:
         m, case = manifests[s.id], views[case_row.id]
         listed = sorted((photos[e["id"]] for e in m["evidence"] if e["id"] in photos),
@@ -286,7 +301,7 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str,
             opinion=decision.get("note") or "",
             approved_at=datetime.fromisoformat(decision["at"]) if decision.get("at") else None,
             instructions=told[case_row.id][0], feedback=told[case_row.id][1],
-            photos=[_photo(ev, case, base, store) for ev in listed]))
+            photos=[photo(ev, case) for ev in listed]))
     return ClosurePacket(title=TITLES[public], public=public, generated_at=max(
         s.sealed_at for _c, s in chosen), cases=sections, office=_office(chosen),
         photos_per_page=per_page)
@@ -374,7 +389,8 @@ def _reading_line(m: Measurement) -> str:
 
 
 # ---- the archive ------------------------------------------------------------------------
-def write_archive(user: User, case_ids: Iterable[str], out: IO[bytes]) -> str:
+def write_archive(user: User, case_ids: Iterable[str], out: IO[bytes],
+                  progress: Progress | None = None) -> str:
     """A ZIP of the cases' originals, seal manifests and closure files (DOCX and PDF),
     with a README on checking the hashes. Returns its file name."""
     chosen = sealed_cases(user, case_ids)
@@ -401,6 +417,8 @@ def write_archive(user: User, case_ids: Iterable[str], out: IO[bytes]) -> str:
                      f"{sealing.published_hash(s)}")
     for f in files:
         entries.append(zip_archive.ArchiveEntry(f.name, f.chunks, f.sha256))
+    if progress:
+        entries = _counted(entries, progress)
     try:
         zip_archive.write_archive(out, entries, zip_archive.archive_readme(
             "环境信访案件归档包 / Case archive", lines))
@@ -409,6 +427,21 @@ def write_archive(user: User, case_ids: Iterable[str], out: IO[bytes]) -> str:
                                actor_id=user.id, expected=altered.recorded,
                                actual=altered.actual) from altered
     return _file_name(chosen, "zip", False).replace("办结材料", "归档包")
+
+
+def _counted(entries: list[zip_archive.ArchiveEntry], progress: Progress
+             ) -> list[zip_archive.ArchiveEntry]:
+    """The entries, each reporting progress as the archive starts to read it."""
+    total = len(entries)
+
+    def reading(i: int, chunks: Callable[[], Iterable[bytes]]) -> Callable[[], Iterable[bytes]]:
+        def read() -> Iterable[bytes]:
+            progress(i, total, "archive")
+            return chunks()
+        return read
+
+    return [zip_archive.ArchiveEntry(e.name, reading(i, e.chunks), e.sha256)
+            for i, e in enumerate(entries)]
 
 
 def _suffix(content_type: str | None) -> str:

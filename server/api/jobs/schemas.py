@@ -1,0 +1,62 @@
+"""Schemas of jobs: what one asks for, and what one reads back."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from server.api.closure.schemas import BatchOnlySchema, BatchQuerySchema
+from server.api.fields import Text
+
+PUBLIC_KINDS = ("closure_file", "archive")
+
+
+class ClosureFileParamsSchema(BatchQuerySchema):
+    """A batch closure file: the cases (or period) as GET /api/closure-files.<format>."""
+
+    format = fields.String(required=True, validate=validate.OneOf(("docx", "pdf")))
+
+
+# Each kind's parameters, checked as the synchronous downloads check their query.
+PARAMS = {"closure_file": ClosureFileParamsSchema(), "archive": BatchOnlySchema()}
+
+
+class JobCreateSchema(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(PUBLIC_KINDS), metadata={
+        "description": "closure_file (params: format docx|pdf, case[] or closed_from/"
+                       "closed_to/unit, public, per_page) or archive (params: case[] or "
+                       "the period)."})
+    params = fields.Dict(required=True)
+
+
+class ProgressSchema(Schema):
+    done = fields.Integer()
+    total = fields.Integer()
+
+
+class ResultSchema(Schema):
+    filename = Text()
+    content_type = Text()
+    size = fields.Integer()
+    sha256 = Text()
+    url = Text(metadata={"description": "GET it: a redirect to a short-lived signed link."})
+
+
+class JobSchema(Schema):
+    id = Text()
+    kind = Text()
+    params = fields.Dict()
+    state = Text(metadata={"description": "queued, running, done or failed."})
+    stage = Text(metadata={"description": "What it does now: waiting, photos, rendering, "
+                                          "archive, storing, done, failed."})
+    progress = fields.Nested(ProgressSchema)
+    attempts = fields.Integer()
+    error = fields.Dict(allow_none=True, metadata={
+        "description": "A failed job's error: {code, messages: {zh, en}, ...}."})
+    result = fields.Nested(ResultSchema, allow_none=True)
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+
+
+class JobListSchema(Schema):
+    items = fields.List(fields.Nested(JobSchema))

@@ -1,0 +1,108 @@
+"""What a job can do. Each kind checks its parameters and the user's access when the job
+is created (the same rules as the synchronous downloads, so a case the user cannot see is
+404 before anything is queued), then makes its file into a spool when it runs."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import IO, Any
+
+from server.domain.closure import closure_files, periods
+from server.domain.core.errors import DomainError, Invalid
+from server.models import User
+
+# (done, total, stage): reported to the job's row (and its heartbeat) as the work goes on.
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Made:
+    filename: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    # (user, params) -> the params to keep (the cases resolved); raises a DomainError.
+    prepare: Callable[[User, dict[str, Any]], dict[str, Any]]
+    # (user, kept params, spool, progress) -> the file's name and type, its bytes in spool.
+    run: Callable[[User, dict[str, Any], IO[bytes], Progress], Made]
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> None:
+    KINDS[kind.name] = kind
+
+
+def get(name: str) -> Kind:
+    kind = KINDS.get(name)
+    if kind is None:
+        raise Invalid("job.bad_kind", f"No such kind of job: {name}.",
+                      errors={"kind": [f"One of {', '.join(sorted(KINDS))}."]})
+    return kind
+
+
+# ---- the batch's cases, as the synchronous downloads choose them -----------------------
+def _batch_ids(user: User, params: dict[str, Any]) -> list[str]:
+    """The cases named, or those closed in the period (and unit); then closure's own
+    check (office role, each case visible, closed and sealed; at most MAX_BATCH)."""
+    if params.get("case"):
+        ids = list(params["case"])
+    else:
+        ids = periods.closed_in(user, _day(params["closed_from"]), _day(params["closed_to"]),
+                                params.get("unit"))
+    chosen = closure_files.sealed_cases(user, ids)
+    return [c.id for c, _s in chosen]
+
+
+def _day(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _copy(stored: closure_files.StoredFile, spool: IO[bytes]) -> None:
+    """The stored file's bytes into the spool, checked against the hash on record."""
+    digest = hashlib.sha256()
+    for chunk in stored.chunks():
+        digest.update(chunk)
+        spool.write(chunk)
+    if digest.hexdigest() != stored.sha256:
+        raise DomainError("job.result_altered", "The stored closure file no longer matches "
+                          "its hash: it was not handed out.")
+
+
+def _prepare_closure_file(user: User, params: dict[str, Any]) -> dict[str, Any]:
+    fmt = params.get("format")
+    if fmt not in closure_files.KINDS:
+        raise Invalid("closure.bad_kind", f"One of {', '.join(closure_files.KINDS)}.",
+                      errors={"format": ["One of docx, pdf."]})
+    return {"format": fmt, "case": _batch_ids(user, params),
+            "public": bool(params.get("public")), "per_page": int(params.get("per_page") or 1)}
+
+
+def _run_closure_file(user: User, params: dict[str, Any], spool: IO[bytes],
+                      progress: Progress) -> Made:
+    stored = closure_files.closure_file(user, params["case"], params["format"],
+                                        params["public"], params["per_page"], progress)
+    progress(0, 1, "storing")
+    _copy(stored, spool)
+    return Made(stored.name, stored.content_type)
+
+
+def _prepare_archive(user: User, params: dict[str, Any]) -> dict[str, Any]:
+    return {"case": _batch_ids(user, params)}
+
+
+def _run_archive(user: User, params: dict[str, Any], spool: IO[bytes],
+                 progress: Progress) -> Made:
+    name = closure_files.write_archive(user, params["case"], spool, progress)
+    return Made(name, "application/zip")
+
+
+register(Kind("closure_file", _prepare_closure_file, _run_closure_file))
+register(Kind("archive", _prepare_archive, _run_archive))

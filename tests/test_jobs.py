@@ -1,0 +1,253 @@
+"""Batch closure files and archives as jobs, on both stacks: created after the same
+checks as the synchronous downloads (a case out of scope is 404, nothing queued), run to
+done with progress, the stored result's SHA-256 matching its bytes; a failure keeps its
+error and offers no download; another user cannot read the job; a stale attempt cannot
+finish and leaves nothing behind; with Redis down the job waits and is sent later."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import secrets
+import zipfile
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import requests
+import sqlalchemy as sa
+from flask import Flask
+
+from server.domain.core import runtime
+from server.domain.jobs import jobs, kinds, queue, runner
+from server.extensions import db
+from server.models import Job, User
+from server.models.base import utcnow
+from tests.test_closure_files import sealed_case
+from tests.test_lifecycle import walk
+
+CLOSED_PORT = "redis://127.0.0.1:9/0"  # discard: nothing listens there
+
+
+def wait_done(app: Flask, api: Any, job_id: str) -> dict:
+    queue.drain(app)
+    answer = api.get(f"/api/jobs/{job_id}")
+    assert answer.status_code == 200, answer.get_json()
+    return answer.get_json()
+
+
+def fetch_result(app: Flask, api: Any, job: dict) -> tuple[bytes, str]:
+    answer = api.get(job["result"]["url"])
+    assert answer.status_code == 302, answer.get_json()
+    location = answer.headers["Location"]
+    if location.startswith("/"):  # the local store's signed route
+        got = api.get(location)
+        assert got.status_code == 200, got.get_data()[:200]
+        body, disposition = got.get_data(), got.headers["Content-Disposition"]
+        got.close()
+        return body, disposition
+    got = requests.get(location, timeout=30)
+    assert got.status_code == 200, got.text[:200]
+    return got.content, got.headers.get("Content-Disposition", "")
+
+
+def objects_of(job_id: str) -> list[str]:
+    return [o.key for o in runtime.storage().list(f"{runner.RESULT_PREFIX}/{job_id}/")]
+
+
+def test_a_batch_closure_file_job_runs_and_its_hash_matches(app, as_user, make_case) -> None:
+    office = as_user("reviewer")
+    first, _ = sealed_case(as_user, make_case)
+    second, _ = sealed_case(as_user, make_case, subject="城南烧烤油烟扰民")
+    answer = office.post("/api/jobs", json={"kind": "closure_file", "params": {
+        "format": "pdf", "case": [first, second], "per_page": 2}})
+    assert answer.status_code == 202, answer.get_json()
+    started = answer.get_json()
+    assert started["state"] in ("queued", "running", "done")
+    assert started["params"]["case"] == [first, second]
+    job = wait_done(app, office, started["id"])
+    assert job["state"] == "done", job
+    assert job["attempts"] == 1 and job["error"] is None
+    assert job["progress"]["done"] == job["progress"]["total"] == 1
+    result = job["result"]
+    assert result["filename"] == "办结材料-2件.pdf" and result["content_type"] == "application/pdf"
+    body, disposition = fetch_result(app, office, job)
+    assert body.startswith(b"%PDF") and len(body) == result["size"]
+    assert hashlib.sha256(body).hexdigest() == result["sha256"]
+    assert "attachment" in disposition and "%E5%8A%9E" in disposition  # 办..., UTF-8
+    assert objects_of(job["id"]) == [f"jobs/{job['id']}/1/result.pdf"]
+    listed = office.get("/api/jobs").get_json()["items"]
+    assert [j["id"] for j in listed] == [job["id"]]
+
+
+def test_an_archive_job_by_period(app, as_user, make_case) -> None:
+    office = as_user("reviewer")
+    case_id, _ = sealed_case(as_user, make_case)
+    today = utcnow().date()
+    answer = office.post("/api/jobs", json={"kind": "archive", "params": {
+        "closed_from": (today - timedelta(days=1)).isoformat(),
+        "closed_to": (today + timedelta(days=1)).isoformat()}})
+    assert answer.status_code == 202, answer.get_json()
+    job = wait_done(app, office, answer.get_json()["id"])
+    assert job["state"] == "done", job
+    assert job["params"]["case"] == [case_id]
+    assert job["stage"] == "done" and job["progress"]["total"] >= 1
+    body, _ = fetch_result(app, office, job)
+    assert hashlib.sha256(body).hexdigest() == job["result"]["sha256"]
+    with zipfile.ZipFile(io.BytesIO(body)) as zf:
+        names = zf.namelist()
+        sums = zf.read("SHA256SUMS").decode()
+    assert any("/originals/" in n for n in names) and sums
+
+
+def test_refusals_queue_nothing_and_jobs_are_their_owners(app, as_user, make_case) -> None:
+    theirs, _ = sealed_case(as_user, make_case)
+    elsewhere = make_case(unit="Street B")["id"]  # reviewer_a sees Street A only
+    street_a = as_user("reviewer_a")
+    answer = street_a.post("/api/jobs", json={"kind": "closure_file", "params": {
+        "format": "docx", "case": [theirs, elsewhere]}})
+    assert answer.status_code == 404, answer.get_json()
+    assert answer.get_json()["code"] == "case.not_found"
+    assert answer.get_json()["case_id"] == elsewhere
+    open_case = make_case()["id"]
+    answer = as_user("reviewer").post("/api/jobs", json={"kind": "archive",
+                                                         "params": {"case": [open_case]}})
+    assert answer.status_code == 409 and answer.get_json()["code"] == "closure.not_closed"
+    answer = as_user("insp_a").post("/api/jobs", json={"kind": "archive",
+                                                       "params": {"case": [theirs]}})
+    assert answer.status_code == 403
+    for bad in ({"kind": "closure_file", "params": {"case": [theirs]}},  # no format
+                {"kind": "archive", "params": {}},
+                {"kind": "test.anything", "params": {"case": [theirs]}}):
+        answer = as_user("reviewer").post("/api/jobs", json=bad)
+        assert answer.status_code == 422, (bad, answer.get_json())
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
+
+    office = as_user("reviewer")
+    job_id = office.post("/api/jobs", json={"kind": "archive",
+                                            "params": {"case": [theirs]}}).get_json()["id"]
+    wait_done(app, office, job_id)
+    for other in ("reviewer_a", "admin", "insp_a"):
+        api = as_user(other)
+        for url in (f"/api/jobs/{job_id}", f"/api/jobs/{job_id}/download"):
+            answer = api.get(url)
+            assert answer.status_code == 404, (other, url)
+            assert answer.get_json()["code"] == "job.not_found"
+        assert api.get("/api/jobs").get_json()["items"] == []
+
+
+def test_a_failed_job_keeps_its_error_and_offers_nothing(app, as_user, make_case) -> None:
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT  # the job waits: reopen the case meanwhile
+    office = as_user("reviewer")
+    case_id, _ = sealed_case(as_user, make_case)
+    answer = office.post("/api/jobs", json={"kind": "closure_file", "params": {
+        "format": "pdf", "case": [case_id]}})
+    assert answer.status_code == 202 and answer.get_json()["state"] == "queued"
+    job_id = answer.get_json()["id"]
+    for url in (f"/api/jobs/{job_id}/download",):
+        refused = office.get(url)
+        assert refused.status_code == 409 and refused.get_json()["code"] == "job.not_done"
+    walk(office, case_id, ("reopen", {"reason": "复查发现反弹"}))
+    assert runner.execute(job_id) == "failed"
+    job = office.get(f"/api/jobs/{job_id}").get_json()
+    assert job["state"] == "failed" and job["result"] is None
+    assert job["error"]["code"] == "closure.not_closed"
+    assert job["error"]["case_id"] == case_id
+    assert job["error"]["messages"]["zh"].startswith("只有已办结的案件")
+    assert job["error"]["messages"]["en"]
+    refused = office.get(f"/api/jobs/{job_id}/download")
+    assert refused.status_code == 409 and refused.get_json()["code"] == "job.failed"
+    assert objects_of(job_id) == []
+    assert runner.execute(job_id) == "skipped"  # a failed job is not run again
+
+
+def _waiting_job(user_name: str = "reviewer") -> str:
+    user = db.session.scalar(sa.select(User).filter_by(username=user_name))
+    return jobs.create(user, "test.inline", {}).id
+
+
+@pytest.fixture()
+def inline_kind() -> Any:
+    """A quick kind of job the tests run by hand (the queue points at a closed port)."""
+    def run(_user: User, _params: dict, spool: Any, progress: kinds.Progress) -> kinds.Made:
+        progress(0, 1, "writing")
+        spool.write(b"made once\n")
+        return kinds.Made("inline.txt", "text/plain")
+
+    kinds.register(kinds.Kind("test.inline", lambda _u, p: dict(p), run))
+    yield
+    kinds.KINDS.pop("test.inline", None)
+
+
+def test_a_stale_attempt_cannot_finish_and_leaves_nothing(app, inline_kind) -> None:
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT
+    job_id = _waiting_job()
+    assert runner.claim(job_id) == 1
+    assert runner.claim(job_id) is None  # a second worker does not take a live job
+    # The first worker stops heartbeating (killed, or stalled): a second takes the job.
+    db.session.execute(sa.update(Job).where(Job.id == job_id).values(
+        heartbeat_at=utcnow() - timedelta(seconds=app.config["JOB_STALE_S"] + 1)))
+    db.session.commit()
+    assert runner.claim(job_id) == 2
+    spool = io.BytesIO(b"attempt one\n")
+    spool.seek(0, 2)
+    assert runner._store(job_id, 1, kinds.Made("x.txt", "text/plain"), spool) == "lost"
+    assert objects_of(job_id) == []  # the stale attempt deleted its own object
+    spool = io.BytesIO(b"attempt two\n")
+    spool.seek(0, 2)
+    assert runner._store(job_id, 2, kinds.Made("x.txt", "text/plain"), spool) == "done"
+    db.session.expire_all()
+    job = db.session.get(Job, job_id)
+    assert job.state == "done" and job.attempts == 2
+    assert objects_of(job_id) == [f"jobs/{job_id}/2/result.txt"]
+    assert job.sha256 == hashlib.sha256(b"attempt two\n").hexdigest()
+
+
+def test_the_reaper_retries_then_gives_up(app, inline_kind) -> None:
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT
+    app.config["JOB_MAX_ATTEMPTS"] = 2
+    job_id = _waiting_job()
+    old = utcnow() - timedelta(seconds=app.config["JOB_STALE_S"] + 1)
+    for attempt, outcome in ((1, "requeued"), (2, "failed")):
+        assert runner.claim(job_id) == attempt
+        db.session.execute(sa.update(Job).where(Job.id == job_id).values(heartbeat_at=old))
+        db.session.commit()
+        counts = runner.reap()
+        assert counts[outcome] == 1, counts
+        assert runner.reap()[outcome] == 0  # idempotent
+    db.session.expire_all()
+    job = db.session.get(Job, job_id)
+    assert job.state == "failed" and job.error_code == "job.worker_lost"
+    assert "2" in job.error_zh and job.finished_at is not None
+
+
+def test_with_redis_down_jobs_wait_then_run(app, inline_kind) -> None:
+    from rq import SimpleWorker
+
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT
+    app.config["JOBS_QUEUE"] = f"fc-test-{secrets.token_hex(6)}"
+    job_id = _waiting_job()
+    job = db.session.get(Job, job_id)
+    assert job.state == "queued" and job.enqueued_at is None
+    assert jobs.queue_depth()["queued"] == 1
+    assert runner.reap()["sent"] == 0  # still down: still waiting
+    app.config["JOBS_REDIS_URL"] = "redis://127.0.0.1:6379/0"  # Redis is back
+    try:
+        q = queue.rq_queue(app)
+        q.connection.ping()
+    except Exception as exc:
+        from tests.conftest import unavailable
+
+        unavailable(f"Redis at 127.0.0.1:6379: {exc}")
+    try:
+        assert runner.reap()["sent"] == 1
+        db.session.expire_all()
+        assert db.session.get(Job, job_id).enqueued_at is not None
+        assert len(q) == 1
+        SimpleWorker([q], connection=q.connection).work(burst=True)
+        db.session.expire_all()
+        job = db.session.get(Job, job_id)
+        assert job.state == "done" and job.attempts == 1
+        assert jobs.queue_depth()["queued"] == 0
+    finally:
+        q.delete(delete_jobs=True)
