@@ -182,6 +182,8 @@ EXEMPT = {
     ("GET", "/api/imports/<batch_id>"): "one's own sheet previews only (test_imports)",
     ("POST", "/api/imports/<batch_id>/remap"): "one's own sheet previews only (test_imports)",
     ("POST", "/api/imports/<batch_id>/confirm"): "one's own sheet previews only (test_imports)",
+    ("GET", "/api/jobs/<job_id>"): "one's own jobs only (test_jobs)",
+    ("GET", "/api/jobs/<job_id>/download"): "one's own jobs only (test_jobs)",
 }
 
 

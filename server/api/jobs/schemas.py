@@ -28,12 +28,12 @@ class JobCreateSchema(Schema):
     params = fields.Dict(required=True)
 
 
-class ProgressSchema(Schema):
+class JobProgressSchema(Schema):
     done = fields.Integer()
     total = fields.Integer()
 
 
-class ResultSchema(Schema):
+class JobResultSchema(Schema):
     filename = Text()
     content_type = Text()
     size = fields.Integer()
@@ -48,11 +48,11 @@ class JobSchema(Schema):
     state = Text(metadata={"description": "queued, running, done or failed."})
     stage = Text(metadata={"description": "What it does now: waiting, photos, rendering, "
                                           "archive, storing, done, failed."})
-    progress = fields.Nested(ProgressSchema)
+    progress = fields.Nested(JobProgressSchema)
     attempts = fields.Integer()
     error = fields.Dict(allow_none=True, metadata={
         "description": "A failed job's error: {code, messages: {zh, en}, ...}."})
-    result = fields.Nested(ResultSchema, allow_none=True)
+    result = fields.Nested(JobResultSchema, allow_none=True)
     created_at = fields.DateTime()
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
