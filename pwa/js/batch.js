@@ -5,7 +5,7 @@
 // MAX_BATCH); the documents may put two photos on a page (`per_page=2`). A refusal is read
 // from the server's problem and said in words.
 import { ApiError, readAnswer } from "./api.js";
-import { getLang, t, term } from "./i18n.js";
+import { getLang, has, t, term } from "./i18n.js";
 import { errorText, html, safeUrl } from "./ui.js";
 
 // The server's limit on the cases of one file or archive (BatchOnlySchema, MAX_BATCH).
@@ -209,4 +209,76 @@ export function batchRefusal(error, subjects = new Map(), { period = false } = {
     default:
       return html`<p data-code="${p.code || error?.kind || ""}"><b>${t("batchFailed")}</b> ${errorText(error)}</p>`;
   }
+}
+
+// ---- batch files as jobs (the server makes them in the background) ---------------------
+// A click on one of the files starts a job (POST /api/jobs) with the link's own batch: its
+// path says the kind and format, its query the cases (or period), audience and layout. The
+// links keep their hrefs (the synchronous downloads) for a browser without scripts.
+export function jobRequest(href) {
+  const url = new URL(href, "http://local");
+  const query = url.searchParams;
+  const params = {};
+  const cases = query.getAll("case");
+  if (cases.length) params.case = cases;
+  for (const key of ["closed_from", "closed_to", "unit"]) if (query.get(key)) params[key] = query.get(key);
+  if (url.pathname.endsWith("/archives.zip")) return { kind: "archive", params };
+  params.format = url.pathname.endsWith(".docx") ? "docx" : "pdf";
+  if (query.get("public") === "1") params.public = true;
+  if (query.get("per_page") === "2") params.per_page = 2;
+  return { kind: "closure_file", params };
+}
+
+export const jobFinished = (job) => job?.state === "done" || job?.state === "failed";
+
+// "1.2 MB": the size of the file made.
+export function fmtSize(bytes) {
+  const n = Number(bytes) || 0;
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+
+// The share done, 0–100 (a finished job is 100; one not started 0).
+export function jobPercent(job) {
+  if (job?.state === "done") return 100;
+  const { done = 0, total = 0 } = job?.progress || {};
+  return total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
+}
+
+// The job's panel: what it makes, its stage and progress bar while it runs, then the
+// download with the file's name, size and SHA-256; a failed job says why, in words.
+export function jobPanel(job, label = "", subjects = new Map()) {
+  const pct = jobPercent(job);
+  const { done = 0, total = 0 } = job.progress || {};
+  const key = `jobStage.${job.stage || job.state}`;
+  const stage = t(has(key) ? key : "jobStage.running");
+  const head = html`<h2 id="job-title">${t("jobTitle")}${label ? html`：<span id="job-label">${label}</span>` : ""}</h2>`;
+  if (job.state === "done" && job.result) {
+    const r = job.result;
+    return html`${head}
+      <p class="job-ready" role="status">${t("jobReady")}</p>
+      <a class="button primary job-download" id="job-download" href="${safeUrl(r.url)}" download="${r.filename}">
+        ⬇ ${t("jobDownload")} <span class="job-file" id="job-file">${r.filename}</span></a>
+      <dl class="job-facts">
+        <dt>${t("jobSize")}</dt><dd id="job-size">${fmtSize(r.size)}</dd>
+        <dt>SHA-256</dt><dd><code class="job-sha" id="job-sha">${r.sha256}</code></dd>
+      </dl>
+      <p class="muted small">${t("hashNote")}</p>
+      <button type="button" class="lite" id="job-close">${t("jobClose")}</button>`;
+  }
+  if (job.state === "failed") {
+    const error = { problem: { ...(job.error || {}), code: job.error?.code } };
+    const words = job.error?.messages?.[getLang()] || "";
+    return html`${head}
+      <div class="refusal" id="job-error" role="alert" data-code="${job.error?.code || ""}">
+        ${batchRefusal(error, subjects)}
+        ${words ? html`<p class="small">${words}</p>` : ""}</div>
+      <button type="button" class="lite" id="job-close">${t("jobClose")}</button>`;
+  }
+  return html`${head}
+    <p class="job-stage" id="job-stage" role="status" aria-live="polite">${stage}${total
+      ? html` · <span id="job-count">${done}/${total}</span>` : ""} · <b id="job-percent">${pct}%</b></p>
+    <progress id="job-progress" max="100" value="${String(pct)}" aria-labelledby="job-title"></progress>
+    <p class="muted small">${t("jobLeave")}</p>`;
 }

@@ -209,6 +209,13 @@ const STRINGS = {
     batchNoneInPeriod: "该时段内没有你可查看的已办结案件，请调整日期或单位。",
     batchBadPeriod: "结束日期早于开始日期，请重新选择。",
     batchPeriodTooMany: "该时段办结的案件超过 {n} 件，请缩短时段或选择单位后分批下载。",
+    // Batch files made as jobs: the progress, then the download
+    jobTitle: "正在生成文件", jobReady: "文件已生成，可以下载。", jobDownload: "下载", jobSize: "大小",
+    jobClose: "关闭", jobLeave: "文件在服务器后台生成：可以离开此页，回来后仍显示进度。",
+    "jobStage.waiting": "排队等候", "jobStage.queued": "排队等候", "jobStage.starting": "开始处理",
+    "jobStage.photos": "读取照片", "jobStage.rendering": "排版生成", "jobStage.archive": "打包归档",
+    "jobStage.storing": "保存文件", "jobStage.running": "处理中", "jobStage.sleeping": "处理中",
+    "jobStage.done": "已完成", "jobStage.failed": "未能完成",
     // District-wide settings (server code admin.district_only) and a street admin's desk
     "admin.district_only": "期限规则、问卷和工作日历是全区统一的设置，只有区级管理员可以修改。",
     districtOnlyNotice: "您是街道管理员：期限规则、问卷和工作日历是全区统一的设置，只有区级管理员可以修改。您可以查看，也可以试算期限规则对本街道在办案件的影响。",
@@ -597,6 +604,13 @@ const STRINGS = {
     batchNoneInPeriod: "No closed case you can see was closed in this period: change the dates or the unit.",
     batchBadPeriod: "The last day is before the first: choose again.",
     batchPeriodTooMany: "More than {n} cases were closed in this period: choose a shorter period or a unit, and download in batches.",
+    // Batch files made as jobs: the progress, then the download
+    jobTitle: "Making the file", jobReady: "The file is ready to download.", jobDownload: "Download", jobSize: "Size",
+    jobClose: "Close", jobLeave: "The server makes the file in the background: you may leave this page; the progress is shown when you come back.",
+    "jobStage.waiting": "Waiting in the queue", "jobStage.queued": "Waiting in the queue", "jobStage.starting": "Starting",
+    "jobStage.photos": "Reading the photos", "jobStage.rendering": "Laying out the file", "jobStage.archive": "Packing the archive",
+    "jobStage.storing": "Storing the file", "jobStage.running": "Working", "jobStage.sleeping": "Working",
+    "jobStage.done": "Done", "jobStage.failed": "Not done",
     "admin.district_only": "Deadline rules, questionnaires and the working-day calendar are district-wide settings: only the district's admin may change them.",
     districtOnlyNotice: "You are a street's admin. Deadline rules, questionnaires and the working-day calendar are district-wide settings: only the district's admin may change them. You may read them, and dry-run a rule on your street's open cases.",
     "case.closed": "This case is closed and sealed: reopen it before changing it or adding to it.",

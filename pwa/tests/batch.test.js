@@ -139,3 +139,39 @@ test("a batch by closing period and unit: links once both days are chosen, in wo
   assert.match(refused({ code: "closure.none_in_period" }), /No closed case you can see/);
   setLang("zh");
 });
+
+test("a file's link becomes the job that makes it", async () => {
+  const { jobRequest } = await import("../js/batch.js");
+  assert.deepEqual(jobRequest("/api/closure-files.pdf?case=a%201&case=b&public=1&per_page=2"),
+    { kind: "closure_file", params: { case: ["a 1", "b"], format: "pdf", public: true, per_page: 2 } });
+  assert.deepEqual(jobRequest("/api/closure-files.docx?closed_from=2026-01-01&closed_to=2026-01-31&unit=u1"),
+    { kind: "closure_file", params: { closed_from: "2026-01-01", closed_to: "2026-01-31", unit: "u1", format: "docx" } });
+  assert.deepEqual(jobRequest("/api/archives.zip?case=c"), { kind: "archive", params: { case: ["c"] } });
+});
+
+test("the job's panel: progress while it runs, the file and its hash when done, words when failed", async () => {
+  const { jobPanel, jobPercent, fmtSize } = await import("../js/batch.js");
+  setLang("zh");
+  const running = { id: "j", state: "running", stage: "photos", progress: { done: 3, total: 12 } };
+  assert.equal(jobPercent(running), 25);
+  const bar = String(jobPanel(running, "办结材料 PDF"));
+  assert.match(bar, /<progress id="job-progress" max="100" value="25"/);
+  assert.match(text(bar), /读取照片 · 3\/12 · 25%/);
+  const done = { id: "j", state: "done", stage: "done", progress: { done: 1, total: 1 },
+    result: { url: "/api/jobs/j/download", filename: "办结材料-2件.pdf", size: 1536, sha256: "ab".repeat(32) } };
+  const ready = String(jobPanel(done));
+  assert.match(ready, /id="job-download" href="\/api\/jobs\/j\/download" download="办结材料-2件.pdf"/);
+  assert.match(text(ready), /1\.5 KB/);
+  assert.match(ready, new RegExp("ab".repeat(32)));
+  assert.equal(fmtSize(3 * 1024 * 1024), "3.0 MB");
+  const failed = { id: "j", state: "failed", stage: "failed", progress: { done: 0, total: 0 },
+    error: { code: "closure.not_closed", case_id: "c1", case_status: "reopened",
+      messages: { zh: "只有已办结的案件才能生成办结文件。", en: "Closure files are made for closed cases only." } } };
+  const said = String(jobPanel(failed, "", new Map([["c1", "夜色酒吧"]])));
+  assert.match(said, /data-code="closure.not_closed"/);
+  assert.match(text(said), /「夜色酒吧」已不是办结状态/);
+  assert.doesNotMatch(said, /job-download/);
+  setLang("en");
+  assert.match(text(String(jobPanel(running))), /Reading the photos/);
+  setLang("zh");
+});

@@ -1,7 +1,7 @@
 import { api } from "../api.js";
 import {
-  MAX_BATCH, batchBar, batchRefusal, fetchFile, isClosed, periodBar, periodFiles, pickBox, saveFile,
-  unitOptions,
+  MAX_BATCH, batchBar, batchRefusal, isClosed, jobFinished, jobPanel, jobRequest, periodBar, periodFiles,
+  pickBox, unitOptions,
 } from "../batch.js";
 import { colourOf, deadlineLine, filterParams, keyMark, leaderMark, statusChip } from "../caseui.js";
 import { getCache, setCache } from "../db.js";
@@ -11,6 +11,8 @@ import { cachedGet, isManager, isOffice, isRevisitor, state, vocab } from "../st
 import { distanceM, errorText, fmtDistance, fmtTime, html } from "../ui.js";
 import { isLeader } from "../leaders.js";
 import { leaderSelect } from "./office/board.js";
+
+const JOB_KEY = "fieldcase.batchJob";
 
 // Most urgent first: earliest due, key cases first among equals.
 export function byUrgency(a, b) {
@@ -157,6 +159,7 @@ export async function renderCases(view, query = null) {
         ${office && shown.total !== null ? html`<p class="muted small" id="case-total">${t("total")} ${shown.total}${shown.exact ? "" : "+"}</p>` : ""}
         ${batching ? periodBar(period, units, { perPage }) : ""}
         ${closed.length ? batchBar(closed, selected, { perPage }) : ""}
+        ${batching ? html`<section class="batch-job card" id="batch-job" aria-labelledby="job-title" hidden></section>` : ""}
         <ul class="case-list" id="case-list">${sorted.map((item) => caseRow(item, here, picked))}</ul>
         ${office && shown.total !== null && items.length < shown.total ? html`<button type="button" id="more-cases" class="lite">${t("more")}</button>` : ""}
       </section>`;
@@ -173,7 +176,10 @@ export async function renderCases(view, query = null) {
     });
     bell(view.querySelector(".bell-slot"));
     fillTasks();
-    if (batching) wirePeriod();
+    if (batching) {
+      wirePeriod();
+      resumeJob();
+    }
     if (!closed.length) sight?.disconnect();
     else {
       wireBatch();
@@ -280,16 +286,13 @@ export async function renderCases(view, query = null) {
     }
   };
 
-  // A click on one of a section's files: fetched first, so that a refusal shows in words.
+  // A click on one of a section's files starts a job on the server; the panel under the
+  // bar follows it (polling) to its download. A refusal when it is asked for (a case
+  // reopened, out of scope) is said where it was asked, in words.
   const downloads = (section, busySelector, problemSelector, options = {}) => {
     section.addEventListener("click", async (event) => {
       const link = event.target.closest("a[data-batch]");
       if (!link) return;
-      // An archive holds the originals (hundreds of MB for 50 cases): the browser saves it
-      // as it streams in. The documents are fetched first, so a refusal shows in words.
-      if (link.dataset.batch.endsWith("archive-zip") && link.getAttribute("aria-disabled") !== "true") {
-        return;
-      }
       event.preventDefault();
       if (link.getAttribute("aria-disabled") === "true" || section.dataset.busy) return;
       const busy = section.querySelector(busySelector);
@@ -300,7 +303,10 @@ export async function renderCases(view, query = null) {
       busy.hidden = false;
       problem.hidden = true;
       try {
-        saveFile(await fetchFile(link.getAttribute("href")));
+        const job = await api("POST", "/api/jobs", { body: jobRequest(link.getAttribute("href")) });
+        const label = link.textContent.trim();
+        sessionStorage.setItem(JOB_KEY, JSON.stringify({ id: job.id, label }));
+        followJob(job, label);
       } catch (error) {
         const subjects = new Map(shownItems.map((c) => [c.id, c.subject]));
         problem.innerHTML = batchRefusal(error, subjects, options).toString();
@@ -312,6 +318,61 @@ export async function renderCases(view, query = null) {
         busy.hidden = true;
       }
     });
+  };
+
+  // The job being followed (kept for the tab's session: leaving the list and coming back
+  // shows it again, still running or finished).
+  let following = null;
+  let shownJob = null;
+  const showJob = (job, label) => {
+    const slot = view.querySelector("#batch-job");
+    if (!slot) return false;
+    shownJob = { job, label };
+    const subjects = new Map(shownItems.map((c) => [c.id, c.subject]));
+    slot.innerHTML = jobPanel(job, label, subjects).toString();
+    slot.dataset.state = job.state;
+    slot.dataset.jobId = job.id;
+    slot.hidden = false;
+    slot.querySelector("#job-close")?.addEventListener("click", () => {
+      sessionStorage.removeItem(JOB_KEY);
+      following = null;
+      slot.hidden = true;
+      slot.innerHTML = "";
+      delete slot.dataset.state;
+    });
+    return true;
+  };
+  const followJob = (job, label) => {
+    following = job.id;
+    const tick = async (current) => {
+      if (following !== current.id || !view.isConnected) return;
+      if (!showJob(current, label)) return;
+      if (jobFinished(current)) return;
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      if (following !== current.id || !view.isConnected) return;
+      let next = current;
+      try {
+        next = await api("GET", `/api/jobs/${encodeURIComponent(current.id)}`);
+      } catch (error) {
+        if (error.status === 404) {
+          sessionStorage.removeItem(JOB_KEY);
+          return;
+        }
+      }
+      tick(next);
+    };
+    tick(job);
+  };
+  const resumeJob = () => {
+    const kept = JSON.parse(sessionStorage.getItem(JOB_KEY) || "null");
+    if (!kept?.id) return;
+    if (following === kept.id) {  // the list was drawn again: the panel with it
+      if (shownJob?.job.id === kept.id) showJob(shownJob.job, shownJob.label);
+      return;
+    }
+    api("GET", `/api/jobs/${encodeURIComponent(kept.id)}`)
+      .then((job) => followJob(job, kept.label))
+      .catch(() => {});
   };
 
   // A lookup by number shows only its answer, never the last list saved on this phone.
