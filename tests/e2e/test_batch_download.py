@@ -1,14 +1,17 @@
 """The office's batch download on the case list (批量下载): the reviewer ticks two of the
 demo's closed, sealed cases and downloads their closure file as one PDF (both cases'
 subjects in its text) and their archive as one ZIP (its SHA256SUMS matching its entries);
-"select all shown" takes every closed case; a case reopened meanwhile is refused in words,
-Chinese first. Screenshots go to /tmp/shots/batch_*.png (a 1280x800 desk, and a 390x844
-phone in night mode)."""
+each file is a job on the server: a progress bar (stage, done/total, %) while it is made,
+shown again after leaving the list and coming back, then a download button with the file's
+name, size and SHA-256 (the bytes downloaded hash to it). "Select all shown" takes every
+closed case; a case reopened meanwhile is refused in words, Chinese first. Screenshots go
+to /tmp/shots/batch_*.png (a 1280x800 desk, and a 390x844 phone in night mode)."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import zipfile
 from datetime import UTC, date, timedelta
 from pathlib import Path
@@ -19,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pymupdf
 import sqlalchemy as sa
 
+from server.domain.jobs import kinds
 from server.extensions import db
 from server.models import Case
 from tests.conftest import login as api_login
@@ -39,11 +43,44 @@ def closed_cases(live: LiveServer) -> dict[str, str]:
 
 
 def fetch(page: Any, selector: str) -> tuple[str, bytes]:
+    """Start the file's job, wait for its download button, and download: the bytes hash
+    to the SHA-256 the panel shows, under the name it shows."""
+    page.click(selector)
+    page.wait_for_selector("#batch-job[data-state='done'] #job-download")
+    shown_name = page.inner_text("#job-file").strip()
+    shown_sha = page.inner_text("#job-sha").strip()
     with page.expect_download() as info:
-        page.click(selector)
+        page.click("#job-download")
     path = info.value.path()
     assert path is not None, info.value.failure()
-    return info.value.suggested_filename, Path(path).read_bytes()
+    body = Path(path).read_bytes()
+    assert hashlib.sha256(body).hexdigest() == shown_sha
+    assert info.value.suggested_filename == shown_name
+    page.click("#job-close")
+    page.wait_for_selector("#batch-job", state="hidden")
+    return info.value.suggested_filename, body
+
+
+class Gate:
+    """Holds the closure-file jobs of the live server (it runs them in its own threads)
+    after their first progress report, so the test sees the bar before the file is done."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.original = kinds.KINDS["closure_file"]
+
+    def __enter__(self) -> Gate:
+        def run(user: Any, params: dict, spool: Any, progress: Any) -> Any:
+            progress(1, 3, "photos")
+            self.open.wait(timeout=60)
+            return self.original.run(user, params, spool, progress)
+
+        kinds.register(kinds.Kind("closure_file", self.original.prepare, run))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.open.set()
+        kinds.register(self.original)
 
 
 def in_view(page: Any, selector: str, viewport: dict[str, int]) -> bool:
@@ -94,7 +131,32 @@ def test_the_office_downloads_closed_cases_together(browser, live):  # type: ign
         assert in_view(page, "#batch-archive-zip", BATCH_DESK)
         shot(page, "batch_1280.png")
 
-        # The batch PDF: one file, both cases in it.
+        # The batch PDF is made as a job: its progress bar while it runs, shown again after
+        # leaving the list and coming back; then the file.
+        with Gate() as gate:
+            page.click("#batch-closure-pdf")
+            bar = page.wait_for_selector("#batch-job[data-state='running'] #job-progress")
+            page.wait_for_selector("#job-count:text('1/3')")
+            assert bar.get_attribute("value") == "33"
+            assert "读取照片" in page.inner_text("#job-stage")
+            assert "33%" in page.inner_text("#job-stage")
+            assert "办结材料 PDF" in page.inner_text("#job-title")
+            shot(page, "batch_1280_job_running.png")
+            page.goto("/#/settings")
+            page.wait_for_selector("#batch-job", state="detached")
+            page.goto("/#/cases")
+            page.wait_for_selector("#batch-job[data-state='running'] #job-progress")
+            gate.open.set()
+            page.wait_for_selector("#batch-job[data-state='done'] #job-download")
+        assert "办结材料-2件.pdf" in page.inner_text("#job-file")
+        assert len(page.inner_text("#job-sha").strip()) == 64
+        assert "KB" in page.inner_text("#job-size") or "MB" in page.inner_text("#job-size")
+        shot(page, "batch_1280_job_done.png")
+        page.click("#job-close")
+        for case_id in (first, second):  # coming back untied the ticks: tick again
+            if not page.is_checked(f"#case-list .batch-pick[value='{case_id}']"):
+                tick(page, case_id)
+        page.wait_for_selector("#batch[data-selected='2']")
         name, pdf = fetch(page, "#batch-closure-pdf")
         assert pdf[:5] == b"%PDF-" and name.endswith(".pdf"), name
         with pymupdf.open(stream=pdf, filetype="pdf") as doc:
@@ -156,6 +218,13 @@ def test_the_office_downloads_closed_cases_together(browser, live):  # type: ign
         assert in_view(page, "#batch-archive-zip", {"width": 390, "height": 844})
         shot(page, "batch_390_night.png")
         shot(page, "batch_390_night_full.png", full_page=True)
+        # The job's panel at night on the phone: the name, size and hash wrap, not overflow.
+        page.click("#batch-archive-zip")
+        page.wait_for_selector("#batch-job[data-state='done'] #job-download")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"the job's panel makes the page {width} px wide"
+        page.locator("#batch-job").scroll_into_view_if_needed()
+        shot(page, "batch_390_night_job.png")
 
 
 def closing_days(live: LiveServer) -> dict[str, tuple[str, str, str]]:

@@ -307,6 +307,7 @@ export async function renderCases(view, query = null) {
         const label = link.textContent.trim();
         sessionStorage.setItem(JOB_KEY, JSON.stringify({ id: job.id, label }));
         followJob(job, label);
+        view.querySelector("#batch-job")?.scrollIntoView({ block: "nearest" });
       } catch (error) {
         const subjects = new Map(shownItems.map((c) => [c.id, c.subject]));
         problem.innerHTML = batchRefusal(error, subjects, options).toString();

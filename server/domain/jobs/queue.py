@@ -64,7 +64,10 @@ def send(job_id: str) -> bool:
             return False
     else:
         ref = "local"
-        _pool(app).submit(_run_local, app, job_id)
+        pool = _pool(app)
+        pool.submit(_run_local, app, job_id)
+        # No worker loop here: each new job also looks for jobs left by a killed process.
+        pool.submit(_reap_local, app)
     db.session.execute(sa.update(Job).where(Job.id == job_id, Job.state == "queued")
                        .values(enqueued_at=utcnow(), queue_ref=ref))
     db.session.commit()
@@ -74,7 +77,9 @@ def send(job_id: str) -> bool:
 def in_queue(ref: str | None) -> bool:
     """Whether RQ still holds this job (waiting or running): Redis may have lost it."""
     if not ref or not uses_redis():
-        return ref == "local"
+        # The web process's threads: a restarted process lost what it held, and a job sent
+        # twice is claimed once, so a job waiting long is sent again.
+        return False
     from rq.job import Job as RqJob
 
     try:
