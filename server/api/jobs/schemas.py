@@ -13,7 +13,7 @@ PUBLIC_KINDS = ("closure_file", "archive")
 class ClosureFileParamsSchema(BatchQuerySchema):
     """A batch closure file: the cases (or period) as GET /api/closure-files.<format>."""
 
-    format = fields.String(required=True, validate=validate.OneOf(("docx", "pdf")))
+    format = Text(required=True, validate=validate.OneOf(("docx", "pdf")))
 
 
 # Each kind's parameters, checked as the synchronous downloads check their query.
@@ -21,7 +21,7 @@ PARAMS = {"closure_file": ClosureFileParamsSchema(), "archive": BatchOnlySchema(
 
 
 class JobCreateSchema(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(PUBLIC_KINDS), metadata={
+    kind = Text(required=True, validate=validate.OneOf(PUBLIC_KINDS), metadata={
         "description": "closure_file (params: format docx|pdf, case[] or closed_from/"
                        "closed_to/unit, public, per_page) or archive (params: case[] or "
                        "the period)."})
