@@ -121,6 +121,14 @@ def test_refusals_queue_nothing_and_jobs_are_their_owners(app, as_user, make_cas
                 {"kind": "test.anything", "params": {"case": [theirs]}}):
         answer = as_user("reviewer").post("/api/jobs", json=bad)
         assert answer.status_code == 422, (bad, answer.get_json())
+    from server.domain.closure import closure_files
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(closure_files, "MAX_PHOTOS", 0)  # its one photo is too many
+        answer = as_user("reviewer").post("/api/jobs", json={"kind": "closure_file", "params": {
+            "format": "pdf", "case": [theirs]}})
+        assert answer.status_code == 422, answer.get_json()
+        assert answer.get_json()["code"] == "closure.too_many_photos"
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
 
     office = as_user("reviewer")

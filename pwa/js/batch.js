@@ -253,7 +253,8 @@ export function jobPanel(job, label = "", subjects = new Map()) {
   const { done = 0, total = 0 } = job.progress || {};
   const key = `jobStage.${job.stage || job.state}`;
   const stage = t(has(key) ? key : "jobStage.running");
-  const head = html`<h2 id="job-title">${t("jobTitle")}${label ? html`：<span id="job-label">${label}</span>` : ""}</h2>`;
+  const title = { done: "jobTitleDone", failed: "jobTitleFailed" }[job.state] || "jobTitle";
+  const head = html`<h2 id="job-title">${t(title)}${label ? html`：<span id="job-label">${label}</span>` : ""}</h2>`;
   if (job.state === "done" && job.result) {
     const r = job.result;
     return html`${head}

@@ -210,7 +210,8 @@ const STRINGS = {
     batchBadPeriod: "结束日期早于开始日期，请重新选择。",
     batchPeriodTooMany: "该时段办结的案件超过 {n} 件，请缩短时段或选择单位后分批下载。",
     // Batch files made as jobs: the progress, then the download
-    jobTitle: "正在生成文件", jobReady: "文件已生成，可以下载。", jobDownload: "下载", jobSize: "大小",
+    jobTitle: "正在生成文件", jobTitleDone: "文件已生成", jobTitleFailed: "未能生成文件",
+    jobReady: "文件已生成，可以下载。", jobDownload: "下载", jobSize: "大小",
     jobClose: "关闭", jobLeave: "文件在服务器后台生成：可以离开此页，回来后仍显示进度。",
     "jobStage.waiting": "排队等候", "jobStage.queued": "排队等候", "jobStage.starting": "开始处理",
     "jobStage.photos": "读取照片", "jobStage.rendering": "排版生成", "jobStage.archive": "打包归档",
@@ -605,7 +606,8 @@ const STRINGS = {
     batchBadPeriod: "The last day is before the first: choose again.",
     batchPeriodTooMany: "More than {n} cases were closed in this period: choose a shorter period or a unit, and download in batches.",
     // Batch files made as jobs: the progress, then the download
-    jobTitle: "Making the file", jobReady: "The file is ready to download.", jobDownload: "Download", jobSize: "Size",
+    jobTitle: "Making the file", jobTitleDone: "File made", jobTitleFailed: "File not made",
+    jobReady: "The file is ready to download.", jobDownload: "Download", jobSize: "Size",
     jobClose: "Close", jobLeave: "The server makes the file in the background: you may leave this page; the progress is shown when you come back.",
     "jobStage.waiting": "Waiting in the queue", "jobStage.queued": "Waiting in the queue", "jobStage.starting": "Starting",
     "jobStage.photos": "Reading the photos", "jobStage.rendering": "Laying out the file", "jobStage.archive": "Packing the archive",

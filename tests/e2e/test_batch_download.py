@@ -188,10 +188,25 @@ def test_the_office_downloads_closed_cases_together(browser, live):  # type: ign
         page.uncheck("#batch-all")
         page.wait_for_selector("#batch[data-selected='0'] #batch-hint")
 
-        # A case reopened since the list was drawn: the server refuses (409), in words.
+        # A case reopened while its file is being made: the job fails and says why, in
+        # words, with no download.
         tick(page, first)
         tick(page, second)
-        walk(office, second, ("reopen", {"reason": "复查发现反弹"}))
+        with Gate() as gate:
+            page.click("#batch-closure-docx")
+            page.wait_for_selector("#batch-job[data-state='running'] #job-progress")
+            walk(office, second, ("reopen", {"reason": "复查发现反弹"}))
+            gate.open.set()
+            failed = page.locator("#batch-job[data-state='failed'] "
+                                  "#job-error[data-code='closure.not_closed']")
+            failed.wait_for()
+        words = failed.inner_text()
+        assert closed[second] in words and "已不是办结状态" in words, words
+        assert page.locator("#job-download").count() == 0
+        shot(page, "batch_1280_job_failed.png")
+        page.click("#job-close")
+
+        # Asked for again, the server refuses at once (409), in words.
         page.click("#batch-closure-pdf")
         problem = page.locator("#batch-problem[data-code='closure.not_closed']")
         problem.wait_for()

@@ -149,14 +149,20 @@ def _stored_file(user: User, chosen: list[tuple[Case, Seal]], kind: str, public:
     name = _file_name(chosen, kind, public)
     made = db.session.scalar(sa.select(ClosureFile).filter_by(key=key))
     if made is None:
-        photos = sum(len(_photo_items(s)) for _c, s in chosen)
-        if photos > MAX_PHOTOS:
-            raise Invalid("closure.too_many_photos", f"These cases hold {photos} photos; a "
-                          f"closure file takes at most {MAX_PHOTOS}: split the batch.",
-                          errors={"case": [f"At most {MAX_PHOTOS} photos in all."]},
-                          params={"photos": photos, "max": MAX_PHOTOS})
+        check_photos(chosen)
         made = _make(user, chosen, kind, public, key, per_page, progress)
     return StoredFile(name, CONTENT_TYPES[kind], made.sha256, made.size, made.object_key)
+
+
+def check_photos(chosen: list[tuple[Case, Seal]]) -> None:
+    """A file holds at most MAX_PHOTOS photos (checked again when a job is asked for, so a
+    batch too large is refused at once rather than failing in the worker)."""
+    photos = sum(len(_photo_items(s)) for _c, s in chosen)
+    if photos > MAX_PHOTOS:
+        raise Invalid("closure.too_many_photos", f"These cases hold {photos} photos; a "
+                      f"closure file takes at most {MAX_PHOTOS}: split the batch.",
+                      errors={"case": [f"At most {MAX_PHOTOS} photos in all."]},
+                      params={"photos": photos, "max": MAX_PHOTOS})
 
 
 def _make(user: User, chosen: list[tuple[Case, Seal]], kind: str, public: bool, key: str,

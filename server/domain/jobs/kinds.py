@@ -49,7 +49,7 @@ def get(name: str) -> Kind:
 
 
 # ---- the batch's cases, as the synchronous downloads choose them -----------------------
-def _batch_ids(user: User, params: dict[str, Any]) -> list[str]:
+def _batch(user: User, params: dict[str, Any]) -> list[tuple[Any, Any]]:
     """The cases named, or those closed in the period (and unit); then closure's own
     check (office role, each case visible, closed and sealed; at most MAX_BATCH)."""
     if params.get("case"):
@@ -57,8 +57,7 @@ def _batch_ids(user: User, params: dict[str, Any]) -> list[str]:
     else:
         ids = periods.closed_in(user, _day(params["closed_from"]), _day(params["closed_to"]),
                                 params.get("unit"))
-    chosen = closure_files.sealed_cases(user, ids)
-    return [c.id for c, _s in chosen]
+    return closure_files.sealed_cases(user, ids)
 
 
 def _day(value: Any) -> date:
@@ -81,7 +80,9 @@ def _prepare_closure_file(user: User, params: dict[str, Any]) -> dict[str, Any]:
     if fmt not in closure_files.KINDS:
         raise Invalid("closure.bad_kind", f"One of {', '.join(closure_files.KINDS)}.",
                       errors={"format": ["One of docx, pdf."]})
-    return {"format": fmt, "case": _batch_ids(user, params),
+    chosen = _batch(user, params)
+    closure_files.check_photos(chosen)  # refused now, not in the worker
+    return {"format": fmt, "case": [c.id for c, _s in chosen],
             "public": bool(params.get("public")), "per_page": int(params.get("per_page") or 1)}
 
 
@@ -95,7 +96,7 @@ def _run_closure_file(user: User, params: dict[str, Any], spool: IO[bytes],
 
 
 def _prepare_archive(user: User, params: dict[str, Any]) -> dict[str, Any]:
-    return {"case": _batch_ids(user, params)}
+    return {"case": [c.id for c, _s in _batch(user, params)]}
 
 
 def _run_archive(user: User, params: dict[str, Any], spool: IO[bytes],
