@@ -259,3 +259,40 @@ def test_with_redis_down_jobs_wait_then_run(app, inline_kind) -> None:
         assert jobs.queue_depth()["queued"] == 0
     finally:
         q.delete(delete_jobs=True)
+
+
+def test_a_case_ledger_job(app, as_user, make_case) -> None:
+    from openpyxl import load_workbook
+
+    make_case(subject="东湖路酒吧夜间噪声")
+    office = as_user("reviewer_a")
+    today = utcnow().date()
+    span = {"from": (today - timedelta(days=2)).isoformat(),
+            "to": (today + timedelta(days=1)).isoformat()}
+    answer = office.post("/api/jobs", json={"kind": "case_ledger",
+                                            "params": {"format": "xlsx", **span}})
+    assert answer.status_code == 202, answer.get_json()
+    job = wait_done(app, office, answer.get_json()["id"])
+    assert job["state"] == "done", job
+    assert job["result"]["filename"].startswith("信访件台账-")
+    body, _ = fetch_result(app, office, job)
+    assert hashlib.sha256(body).hexdigest() == job["result"]["sha256"]
+    sync = office.get(f"/api/reports/ledger.xlsx?from={span['from']}&to={span['to']}")
+    assert sync.status_code == 200
+
+    def rows(data: bytes) -> list[list[Any]]:  # from the headings on (row 2: the time made)
+        ws = load_workbook(io.BytesIO(data)).worksheets[0]
+        return [[c.value for c in row] for row in ws.iter_rows(min_row=3)]
+
+    assert rows(body) == rows(sync.data) and len(rows(body)) >= 2  # headings and the case
+    assert rows(body)[0][:3] == ["序号", "受理编号", "受理时间"]
+    # Another unit's ledger: 404 when asked for, nothing queued.
+    from tests.conftest import unit_id
+
+    answer = office.post("/api/jobs", json={"kind": "case_ledger", "params": {
+        "format": "csv", "unit_id": unit_id("Street B"), **span}})
+    assert answer.status_code == 404, answer.get_json()
+    answer = office.post("/api/jobs", json={"kind": "case_ledger", "params": {
+        "format": "pdf", **span}})
+    assert answer.status_code == 422
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 1

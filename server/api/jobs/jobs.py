@@ -30,6 +30,9 @@ def _params(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
     for day in ("closed_from", "closed_to"):  # kept as JSON on the job
         if day in loaded:
             loaded[day] = loaded[day].isoformat()
+    if kind == "case_ledger":  # the query's names (from, to), as the ledger's GET takes them
+        loaded["from"], loaded["to"] = (loaded.pop("first").isoformat(),
+                                        loaded.pop("last").isoformat())
     return loaded
 
 

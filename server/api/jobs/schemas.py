@@ -6,8 +6,9 @@ from marshmallow import Schema, fields, validate
 
 from server.api.closure.schemas import BatchOnlySchema, BatchQuerySchema
 from server.api.fields import Text
+from server.api.ledgers.schemas import LedgerQuerySchema
 
-PUBLIC_KINDS = ("closure_file", "archive")
+PUBLIC_KINDS = ("closure_file", "archive", "case_ledger")
 
 
 class ClosureFileParamsSchema(BatchQuerySchema):
@@ -16,15 +17,23 @@ class ClosureFileParamsSchema(BatchQuerySchema):
     format = Text(required=True, validate=validate.OneOf(("docx", "pdf")))
 
 
+class CaseLedgerParamsSchema(LedgerQuerySchema):
+    """The case ledger: the period (`from`, `to`) and filters as GET /api/reports/ledger.*."""
+
+    format = Text(required=True, validate=validate.OneOf(("xlsx", "csv")))
+
+
 # Each kind's parameters, checked as the synchronous downloads check their query.
-PARAMS = {"closure_file": ClosureFileParamsSchema(), "archive": BatchOnlySchema()}
+PARAMS = {"closure_file": ClosureFileParamsSchema(), "archive": BatchOnlySchema(),
+          "case_ledger": CaseLedgerParamsSchema()}
 
 
 class JobCreateSchema(Schema):
     kind = Text(required=True, validate=validate.OneOf(PUBLIC_KINDS), metadata={
         "description": "closure_file (params: format docx|pdf, case[] or closed_from/"
                        "closed_to/unit, public, per_page) or archive (params: case[] or "
-                       "the period)."})
+                       "the period) or case_ledger (params: format xlsx|csv, from, to, unit_id, "
+                       "channel, category)."})
     params = fields.Dict(required=True)
 
 

@@ -12,6 +12,7 @@ from typing import IO, Any
 
 from server.domain.closure import closure_files, periods
 from server.domain.core.errors import DomainError, Invalid
+from server.domain.ledgers import exports
 from server.models import User
 
 # (done, total, stage): reported to the job's row (and its heartbeat) as the work goes on.
@@ -105,5 +106,32 @@ def _run_archive(user: User, params: dict[str, Any], spool: IO[bytes],
     return Made(name, "application/zip")
 
 
+def _prepare_case_ledger(user: User, params: dict[str, Any]) -> dict[str, Any]:
+    fmt = params.get("format")
+    if fmt not in ("xlsx", "csv"):
+        raise Invalid("job.bad_params", "The ledger is xlsx or csv.",
+                      errors={"format": ["One of xlsx, csv."]})
+    kept = {"format": fmt, "from": str(params["from"]), "to": str(params["to"]),
+            **{k: params[k] for k in ("unit_id", "channel", "category") if params.get(k)}}
+    exports.case_ledger_filters(user, _day(kept["from"]), _day(kept["to"]),
+                                unit_id=kept.get("unit_id"), channel=kept.get("channel"),
+                                category=kept.get("category"))
+    return kept
+
+
+def _run_case_ledger(user: User, params: dict[str, Any], spool: IO[bytes],
+                     progress: Progress) -> Made:
+    progress(0, 1, "writing")
+    made = exports.case_ledger_file(user, _day(params["from"]), _day(params["to"]),
+                                    params["format"], unit_id=params.get("unit_id"),
+                                    channel=params.get("channel"),
+                                    category=params.get("category"))
+    with made.file:
+        for chunk in iter(lambda: made.file.read(1 << 20), b""):
+            spool.write(chunk)
+    return Made(made.name, made.mimetype)
+
+
 register(Kind("closure_file", _prepare_closure_file, _run_closure_file))
+register(Kind("case_ledger", _prepare_case_ledger, _run_case_ledger))
 register(Kind("archive", _prepare_archive, _run_archive))

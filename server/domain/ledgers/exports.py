@@ -118,14 +118,24 @@ def _span(first: date, last: date) -> str:
     return f"{first:%Y%m%d}-{last:%Y%m%d}"
 
 
+def case_ledger_filters(user: User, first: date, last: date, *, unit_id: str | None = None,
+                        channel: str | None = None, category: str | None = None
+                        ) -> case_ledger.Filters:
+    """Who may have the case ledger, of what period and unit: checked before anything is
+    written (and when a job making it is asked for)."""
+    require_reader(user)
+    f = case_ledger.Filters(period(first, last), unit_id, channel, category)
+    unit_filter(user, unit_id)  # another unit's id: 404 before anything is written
+    return f
+
+
 def case_ledger_file(user: User, first: date, last: date, fmt: str = "xlsx", *,
                      unit_id: str | None = None, channel: str | None = None,
                      category: str | None = None) -> Export:
     """The case ledger (台账) of the cases received from `first` to `last`."""
     with _taken_out() as files:
-        require_reader(user)
-        f = case_ledger.Filters(period(first, last), unit_id, channel, category)
-        unit_filter(user, unit_id)  # another unit's id: 404 before anything is written
+        f = case_ledger_filters(user, first, last, unit_id=unit_id, channel=channel,
+                                category=category)
         now = utcnow()
         sheet = case_ledger.sheet(user, f, now)
         _fits(sheet, fmt, case_ledger.count(user, f))
