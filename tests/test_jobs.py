@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import secrets
+import signal
 import zipfile
 from datetime import timedelta
 from typing import Any
@@ -252,7 +253,12 @@ def test_with_redis_down_jobs_wait_then_run(app, inline_kind) -> None:
         db.session.expire_all()
         assert db.session.get(Job, job_id).enqueued_at is not None
         assert len(q) == 1
-        SimpleWorker([q], connection=q.connection).work(burst=True)
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            SimpleWorker([q], connection=q.connection).work(burst=True)
+        finally:  # the worker takes SIGINT and SIGTERM for itself: give them back
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
         db.session.expire_all()
         job = db.session.get(Job, job_id)
         assert job.state == "done" and job.attempts == 1
