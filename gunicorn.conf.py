@@ -35,8 +35,25 @@ else:
     Path(control_socket).parent.mkdir(parents=True, exist_ok=True)
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
+# Prometheus metrics of all workers together: each worker writes its counters to files in
+# this folder and a scrape of any worker sums them (prometheus-client's multiprocess
+# mode). Set here, in the master before any worker starts and before prometheus-client is
+# imported anywhere, so every worker inherits it; one folder per instance, beside its data.
+METRICS_DIR = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+                   or INSTANCE / "prometheus-multiproc")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+# The files a worker writes: counter_<pid>.db, histogram_<pid>.db, gauge_<mode>_<pid>.db.
+METRICS_FILES = ("counter_*.db", "histogram_*.db", "gauge_*.db", "summary_*.db")
+
 
 def on_starting(server):  # type: ignore[no-untyped-def]
+    # The last run's counts must not be added to this one's (prometheus-client's rule:
+    # wipe the folder before the workers start). Only its own files, in case the folder
+    # was set to one shared with something else.
+    METRICS_DIR.mkdir(parents=True, exist_ok=True)
+    for pattern in METRICS_FILES:
+        for stale in METRICS_DIR.glob(pattern):
+            stale.unlink(missing_ok=True)
     # server.cfg.workers: the number actually used (a -w on the command line wins).
     if server.cfg.workers > 1 and not SHARED_RATE_LIMITS:
         server.log.warning(
@@ -45,3 +62,11 @@ def on_starting(server):  # type: ignore[no-untyped-def]
             "RATELIMIT_STORAGE_URI=redis://... or run one worker (WEB_CONCURRENCY=1) "
             "with more threads (GUNICORN_THREADS).",
             server.cfg.workers, server.cfg.workers)
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    # A worker gone (recycled by max_requests, or killed): its live gauges leave with it.
+    # Its counters stay in their files and keep counting in the sums, as counters must.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, str(METRICS_DIR))

@@ -116,6 +116,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_storage(app)
     register_domain(app)
     register_web(app)
+    from server.observability.web import register_metrics
+
+    register_metrics(app)
     from server.web_headers import register_headers
 
     register_headers(app)

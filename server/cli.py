@@ -23,6 +23,7 @@ from server.domain.core.errors import DomainError
 from server.domain.core.uow import transaction
 from server.domain.fieldwork import completion
 from server.models import ROLES
+from server.observability import periodic
 
 cli = FlaskGroup(create_app=lambda: create_app(), help="Fieldcase operator commands.")
 
@@ -156,11 +157,15 @@ def reconcile_cmd(older_than_minutes: int, expire_after_hours: int) -> None:
     """Finish or expire evidence left pending; remove staging leftovers and seal manifests
     that no seal names (an approval that failed after writing its manifest)."""
     grace = timedelta(minutes=older_than_minutes)
-    counts = completion.reconcile(older_than=grace,
-                                        expire_after=timedelta(hours=expire_after_hours))
-    manifests = sealing.reconcile_manifests(older_than=grace)
-    counts["manifests_removed"] = manifests["manifests_removed"]
-    counts["errors"] += manifests["errors"]
+    with periodic.recorded("reconcile") as run:
+        counts = completion.reconcile(older_than=grace,
+                                      expire_after=timedelta(hours=expire_after_hours))
+        manifests = sealing.reconcile_manifests(older_than=grace)
+        counts["manifests_removed"] = manifests["manifests_removed"]
+        counts["errors"] += manifests["errors"]
+        # Kept for /metrics: the counts, and how many items failed (not their messages).
+        run.result = {**counts, "errors": len(counts["errors"])}
+        run.ok = not counts["errors"]
     click.echo(json.dumps(counts, ensure_ascii=False))
     if counts["errors"]:
         # Every other row was processed; the timer's next run retries these.
@@ -268,7 +273,9 @@ def audit_public_key_cmd() -> None:
 @click.option("--no-deliver", is_flag=True, help="Raise reminders but post no webhooks.")
 def sweep_cmd(no_deliver: bool) -> None:
     """Raise due milestones and overdue escalations once; post them to the webhooks."""
-    click.echo(json.dumps(sweep.sweep(deliver=not no_deliver)))
+    with periodic.recorded("sweep") as run:
+        run.result = sweep.sweep(deliver=not no_deliver)
+    click.echo(json.dumps(run.result))
 
 
 @cli.command("load-calendar")

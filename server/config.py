@@ -112,6 +112,15 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _metrics_token(env: Mapping[str, str]) -> str:
+    """A bearer token for /metrics, or "" (addresses only). A short one could be guessed,
+    and /metrics has no rate limit of its own."""
+    token = (env.get("METRICS_TOKEN") or "").strip()
+    if token and len(token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters")
+    return token
+
+
 def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Flask config keys from the environment."""
     env = os.environ if env is None else env
@@ -255,5 +264,11 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "&x={x}&y={y}&z={z}",
         "OSM_TILES_URL": env.get("OSM_TILES_URL") or
         "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        # Who may scrape /metrics: these networks (after TRUSTED_PROXY_HOPS, so the
+        # client's address behind the proxy), or anyone sending METRICS_TOKEN as a bearer
+        # token. Loopback by default: Prometheus on the same machine needs no setting.
+        "METRICS_ALLOWED_NETWORKS": _networks(env, "METRICS_ALLOWED_NETWORKS")
+        if env.get("METRICS_ALLOWED_NETWORKS") else ("127.0.0.0/8", "::1/128"),
+        "METRICS_TOKEN": _metrics_token(env),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import runpy
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +18,10 @@ def load(monkeypatch, **env: str) -> dict:  # type: ignore[no-untyped-def]
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    # The config sets PROMETHEUS_MULTIPROC_DIR for its workers: undone after the test, so
+    # this process (and later tests) keep prometheus-client's single-process mode.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", env.get(
+        "PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "fc-test-multiproc")))
     return runpy.run_path(str(CONF))
 
 

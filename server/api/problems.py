@@ -25,6 +25,7 @@ from server.domain.audit import audit
 from server.domain.core import problem_text
 from server.domain.core.errors import DomainError
 from server.extensions import db
+from server.observability import metrics
 from server.storage import StorageError
 
 PROBLEM_BASE = "https://fieldcase.dev/problems/"
@@ -190,6 +191,7 @@ def register_error_handlers(app: Flask) -> None:
         except Exception:  # the connection is gone; the pool drops it
             log.debug("rollback on a lost connection", exc_info=True)
         log.warning("database unavailable: %s", error)
+        metrics.count_database_error(error)
         return problem(503, "database.unavailable", "The database is not reachable.",
                        "Nothing was saved; try again in a moment.",
                        headers={"Retry-After": "30"})
@@ -209,6 +211,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(StorageError)
     def _storage(error: StorageError) -> Response:
         log.warning("object store failure: %s", error)
+        metrics.count_storage_error("unavailable")
         return problem(503, "storage.unavailable", "The photo store is not reachable.",
                        "Nothing was lost: keep the item and try again in a minute.",
                        headers={"Retry-After": "60"})

@@ -9,6 +9,7 @@ from server.models.evidence import Evidence
 from server.models.hardcase import GroupMember, RemediationPlan
 from server.models.intake import ImportBatch, IntakeSource, IntakeToken
 from server.models.notification import Notification, Webhook, WebhookDelivery
+from server.models.periodic import PeriodicRun
 from server.models.repeat import RepeatLink, RepeatSubject
 from server.models.revisit import Questionnaire, Respondent, Revisit, RevisitSample, SampleCase
 from server.models.seal import ClosureFile, Seal
@@ -38,6 +39,7 @@ __all__ = [
     "LoginThrottle",
     "Measurement",
     "Notification",
+    "PeriodicRun",
     "Questionnaire",
     "RecheckTask",
     "RectificationPlan",
