@@ -65,8 +65,16 @@ def on_starting(server):  # type: ignore[no-untyped-def]
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]
-    # A worker gone (recycled by max_requests, or killed): its live gauges leave with it.
-    # Its counters stay in their files and keep counting in the sums, as counters must.
+    # A worker gone (recycled by max_requests, or killed): its live gauges leave with it
+    # (prometheus-client's rule), and its counts are folded into one archive file so they
+    # keep counting in the sums without a file per dead worker (server/observability/
+    # multiproc.py).
     from prometheus_client import multiprocess
 
+    from server.observability.multiproc import fold_dead_worker
+
     multiprocess.mark_process_dead(worker.pid, str(METRICS_DIR))
+    try:
+        fold_dead_worker(worker.pid, METRICS_DIR)
+    except Exception:  # its files stay and are still summed: only the folder grows
+        server.log.exception("could not fold the metrics of worker %s", worker.pid)

@@ -402,7 +402,7 @@ def test_gunicorn_workers_are_summed_in_one_scrape(tmp_path: Path) -> None:
     # Two sync workers of one thread each: concurrent requests are spread over both.
     env.update({"INSTANCE_PATH": str(tmp_path / "instance"), "PORT": str(port),
                 "HOST": "127.0.0.1", "WEB_CONCURRENCY": "2", "GUNICORN_THREADS": "1",
-                "GUNICORN_CONTROL_SOCKET": "off",
+                "GUNICORN_CONTROL_SOCKET": "off", "GUNICORN_MAX_REQUESTS": "0",
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"})
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "--config",
@@ -463,3 +463,84 @@ def test_gunicorn_workers_are_summed_in_one_scrape(tmp_path: Path) -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(20)
+
+
+def test_a_dead_workers_counts_are_folded_into_the_archive(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client import multiprocess as mp
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    from server.observability.multiproc import fold_dead_worker
+
+    key = mmap_key("fieldcase_storage_errors_total", "fieldcase_storage_errors_total",
+                   ["kind"], ["busy"], "help")
+
+    def total() -> float:
+        registry = CollectorRegistry()
+        mp.MultiProcessCollector(registry, path=str(tmp_path))
+        return value(samples(generate_latest(registry).decode()),
+                     "fieldcase_storage_errors_total", kind="busy")
+
+    for pid, count in ((101, 2.0), (102, 3.0), (103, 4.0)):
+        worker = MmapedDict(str(tmp_path / f"counter_{pid}.db"))
+        worker.write_value(key, count, 0.0)
+        worker.close()
+    assert total() == 9
+    assert fold_dead_worker(101, tmp_path) == 1
+    assert fold_dead_worker(102, tmp_path) == 1
+    assert fold_dead_worker(102, tmp_path) == 0  # already gone
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["counter_103.db",
+                                                             "counter_archive.db"]
+    assert total() == 9
+
+
+def test_recycled_workers_keep_counting_without_a_file_each(tmp_path: Path) -> None:
+    """gunicorn recycles a worker every GUNICORN_MAX_REQUESTS requests: the dead ones'
+    counts stay in the sums, folded into one archive file per type."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    folder = tmp_path / "metrics"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder),
+           "INSTANCE_PATH": str(tmp_path / "instance"), "PORT": str(port),
+           "HOST": "127.0.0.1", "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "1",
+           "GUNICORN_CONTROL_SOCKET": "off", "GUNICORN_MAX_REQUESTS": "5",
+           "GUNICORN_MAX_REQUESTS_JITTER": "0",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}"}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "--config",
+         str(ROOT / "gunicorn.conf.py"), "server:create_app()"], cwd=ROOT, env=env,
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    sent = 0
+    try:
+        while sent < 12:  # two workers recycled, a third answering
+            try:
+                answer = requests.get(f"{base}/api/live", timeout=60)
+            except requests.RequestException:  # not up yet, or between workers
+                time.sleep(0.2)
+                continue
+            assert answer.status_code == 200
+            sent += 1
+        for _ in range(300):  # the master folds a worker's files once it has exited
+            if (folder / "histogram_archive.db").exists() and len(
+                    list(folder.glob("histogram_*.db"))) <= 2:
+                break
+            time.sleep(0.1)
+        found = samples(requests.get(f"{base}/metrics", timeout=60).text)
+        assert value(found, "fieldcase_http_request_duration_seconds_count",
+                     route="/api/live", method="GET", status="2xx") == sent
+        histograms = sorted(p.name for p in folder.glob("histogram_*.db"))
+        assert "histogram_archive.db" in histograms and len(histograms) <= 2, histograms
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)

@@ -280,10 +280,16 @@ def render() -> bytes:
     if multiprocess():
         from prometheus_client import multiprocess as mp
 
-        counted = CollectorRegistry()
-        mp.MultiProcessCollector(counted, path=os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        from server.observability.multiproc import folder_lock
+
+        folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        counted_registry = CollectorRegistry()
+        mp.MultiProcessCollector(counted_registry, path=folder)
+        # Not while the master folds a dead worker's files into the archive.
+        with folder_lock(folder, exclusive=False):
+            counted = generate_latest(counted_registry)
     else:
-        counted = REGISTRY
+        counted = generate_latest(REGISTRY)
     read = CollectorRegistry(auto_describe=False)
     sources = current_app.extensions[EXTENSION].queue_sources
     # Each collector's own `up` sample is merged into one family when rendered.
@@ -291,7 +297,7 @@ def render() -> bytes:
         _database_collector("pending_evidence", _pending_evidence),
         _database_collector("periodic_runs", _periodic_runs),
         _queue_depth(sources)])))
-    return generate_latest(counted) + generate_latest(read)
+    return counted + generate_latest(read)
 
 
 def _merge_up(collectors: list[Callable[[], Iterator[Any]]]) -> Callable[[], Iterator[Any]]:
