@@ -314,3 +314,12 @@ def test_gunicorn_logs_json_lines_with_the_request_id(
     [line] = [a for a in access if a["request_id"] == "from-caddy-42"]
     assert '"GET /api/nope HTTP/1.1" 404' in line["message"]
     assert "request_id=from-caddy-42" in line["message"]
+
+
+def test_the_settings_and_the_lookup_are_documented() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for key in ("LOG_FORMAT", "LOG_LEVEL"):
+        assert f"| `{key}` |" in readme
+    assert "## Request ids and logs" in readme
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    assert "header_up X-Request-ID {http.request.uuid}" in caddyfile
