@@ -44,7 +44,13 @@ def light_app(tmp_path: Path, **config: Any) -> Flask:
         logging.getLogger("tests.request_id").info("about to fail")
         raise ZeroDivisionError("a bug")
 
+    def kept() -> dict:
+        from flask import g
+
+        return {"request_id": g.request_id}
+
     app.add_url_rule("/api/test-boom", "test_boom", boom)
+    app.add_url_rule("/api/test-kept", "test_kept", kept)
     return app
 
 
@@ -71,6 +77,13 @@ def test_one_id_in_the_header_the_problem_and_the_log(plain: Flask,
                                               "unhandled error on GET /api/test-boom"]
     for record in mine:
         assert (record.request_id, record.method, record.path) == (rid, "GET", "/api/test-boom")
+
+
+def test_views_find_it_in_flask_g(plain: Flask, proxied: Flask) -> None:
+    answer = plain.test_client().get("/api/test-kept")
+    assert answer.get_json() == {"request_id": answer.headers[HEADER]}
+    sent = proxied.test_client().get("/api/test-kept", headers={HEADER: "edge-1"})
+    assert sent.get_json() == {"request_id": "edge-1"} and sent.headers[HEADER] == "edge-1"
 
 
 def test_every_answer_has_an_id_of_its_own(plain: Flask) -> None:
