@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+from server.observability import logs
+
 # Loopback unless HOST says otherwise (HOST=0.0.0.0 for a phone on the LAN, or behind a
 # platform's router: the Procfile sets it).
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
@@ -19,6 +21,14 @@ threads = int(os.environ.get("GUNICORN_THREADS") or 8)
 # slow object store should not get a worker killed mid-write.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 accesslog = "-"
+# The access line names the request id the app answered with (X-Request-ID), the one its
+# own log lines and problem answers carry; the referrer and the query string are left out
+# (a link's signature or a search for a phone number could be in them).
+access_log_format = ('%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" '
+                     'request_id=%({x-request-id}o)s')
+# gunicorn's error and access logs in the app's format (LOG_FORMAT, LOG_LEVEL): one JSON
+# object per line in production, readable lines under `make run`.
+logconfig_dict = logs.gunicorn_logconfig(os.environ)
 # A worker that decoded a large photo keeps its peak memory; recycle workers now and then
 # (jittered, so they do not all restart at once) to give it back.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "1000"))

@@ -15,6 +15,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from server.observability import logs
+
 
 class ConfigError(RuntimeError):
     """A setting is missing or malformed: start-up stops with this message."""
@@ -39,6 +41,12 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in {"0", "false", "no", "off"}:
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {env.get(name)!r}")
+    return value
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -181,6 +189,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 10),
         "LOGIN_FAILURE_WINDOW_MIN": _int(env, "LOGIN_FAILURE_WINDOW_MIN", 15),
         "LOGIN_LOCKOUT_MIN": _int(env, "LOGIN_LOCKOUT_MIN", 15),
+        # Log lines: json (one object per line, for a log shipper) or text (readable);
+        # json by default in production. gunicorn.conf.py reads the same variables.
+        "LOG_FORMAT": _choice(env, "LOG_FORMAT", logs.default_format(env), logs.FORMATS),
+        "LOG_LEVEL": _choice(env, "LOG_LEVEL", logs.default_level(env), logs.LEVELS),
         # Behind a reverse proxy: how many trusted hops set X-Forwarded-For/-Proto (0: none,
         # the headers are ignored and the peer address is the client's).
         "TRUSTED_PROXY_HOPS": _int(env, "TRUSTED_PROXY_HOPS", 0),
