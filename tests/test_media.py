@@ -359,6 +359,16 @@ def test_heic_decoding_cost_is_judged_before_decoding(tmp_path: Path, monkeypatc
     assert error.code == "media.decompression_bomb"
 
 
+def test_a_heic_past_libheifs_memory_budget_is_refused_as_too_large(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The budget is a backstop under the pixel limits (a tile lying about its size): what
+    # libheif refuses with it is a bomb, not a damaged photo, and nothing is half-made.
+    from server.media import intake
+
+    monkeypatch.setattr(intake, "HEIF_DECODER_MEMORY", 100_000)  # < one 512 x 512 tile
+    data = heic_grid.cached_heic(1008, 756).read_bytes()
+    assert media_error(data).code == "media.decompression_bomb"
+
+
 def test_a_heic_with_a_damaged_tile_is_refused(tmp_path: Path) -> None:
     data = bytearray(heic_grid.make_heic(tmp_path / "grid.heic", 1008, 756).read_bytes())
     # Cut the file inside its last tiles' data (pillow-heif writes the boxes first):

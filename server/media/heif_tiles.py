@@ -79,8 +79,16 @@ class _SecurityLimits(ctypes.Structure):  # the prefix of heif_security_limits w
     ]
 
 
+_SECURITY_LIMIT_EXCEEDED = 1000  # heif_suberror_Security_limit_exceeded
+
+
 class HeifTileError(Exception):
-    """libheif refused the file or one of its tiles."""
+    """libheif refused the file or one of its tiles; `over_limit`: for a limit set on the
+    context (its memory budget), not for damaged data."""
+
+    def __init__(self, message: str, over_limit: bool = False):
+        super().__init__(message)
+        self.over_limit = over_limit
 
 
 def _load() -> ctypes.CDLL | None:
@@ -141,7 +149,8 @@ def available() -> bool:
 def _check(error: _Error, what: str) -> None:
     if error.code != 0:
         message = (error.message or b"").decode("utf-8", "replace")
-        raise HeifTileError(f"{what}: {message} ({error.code}/{error.subcode})")
+        raise HeifTileError(f"{what}: {message} ({error.code}/{error.subcode})",
+                            over_limit=error.subcode == _SECURITY_LIMIT_EXCEEDED)
 
 
 @dataclass(frozen=True)

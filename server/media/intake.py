@@ -178,7 +178,7 @@ def _inspect_heif_tiled(
         reader = heif_tiles.GridReader(data, max_pixels=max_pixels,
                                        max_memory=HEIF_DECODER_MEMORY)
     except heif_tiles.HeifTileError as exc:
-        raise _undecodable() from exc
+        raise _heif_refusal(exc, width, height) from exc
     with reader:
         grid = reader.grid
         if grid is None or (grid.width, grid.height) != (width, height):
@@ -194,7 +194,7 @@ def _inspect_heif_tiled(
         try:
             canvas = reader.decode_reduced(factor)  # every tile, so a damaged one is refused
         except heif_tiles.HeifTileError as exc:
-            raise _undecodable() from exc
+            raise _heif_refusal(exc, width, height) from exc
     exif = _exif_of(img)
     try:
         # Upright already (libheif applies the container's rotation and mirror); sized
@@ -205,6 +205,14 @@ def _inspect_heif_tiled(
         raise MediaError(UNDECODABLE, "The image could not be converted into a preview.") from exc
     return ImageFacts(format="HEIF", content_type=_CONTENT_TYPES["HEIF"], width=width,
                       height=height, exif=exif, thumbnails=thumbnails)
+
+
+def _heif_refusal(exc: heif_tiles.HeifTileError, width: int, height: int) -> MediaError:
+    if exc.over_limit:  # libheif's memory budget: too big to decode here, not damaged
+        log.warning("HEIF %dx%d refused by libheif's limits: %s", width, height, exc)
+        return MediaError(
+            DECOMPRESSION_BOMB, "The image dimensions are too large to process safely.")
+    return _undecodable()
 
 
 def _undecodable() -> MediaError:
