@@ -369,6 +369,14 @@ def test_a_heic_past_libheifs_memory_budget_is_refused_as_too_large(monkeypatch)
     assert media_error(data).code == "media.decompression_bomb"
 
 
+def test_a_transparent_heic_is_flattened_onto_white() -> None:
+    img = Image.new("RGBA", (600, 400), (0, 0, 255, 255))
+    img.paste((0, 0, 0, 0), (0, 0, 300, 400))  # the left half fully transparent
+    large = open_thumb(read_bytes(encode(img, "HEIF", quality=90)), "large")
+    assert large.getpixel((50, 50)) == (255, 255, 255)
+    assert large.getpixel((500, 200))[2] > 240
+
+
 def test_a_heic_with_a_damaged_tile_is_refused(tmp_path: Path) -> None:
     data = bytearray(heic_grid.make_heic(tmp_path / "grid.heic", 1008, 756).read_bytes())
     # Cut the file inside its last tiles' data (pillow-heif writes the boxes first):

@@ -1,15 +1,15 @@
 """A HEIF grid decoded one tile at a time into a reduced-scale picture.
 
-Phones store a large HEIC as a grid of small HEVC tiles (iPhones: 512 x 512; HEVC itself
-cannot hold one picture of 48 MP). pillow-heif decodes the whole grid into one RGB buffer
-(about 7.3 bytes per pixel at peak: 350 MB for a 48 MP photo); libheif (>= 1.19) can also
-decode one tile at a time, which pillow-heif does not expose, so this calls it through
-ctypes on the very libheif pillow-heif loaded. Each tile is box-reduced by a power of two
+Phones store a large HEIC as a grid of small HEVC tiles (iPhones: 512 x 512; HEVC's
+highest level allows about 35.6 MP in one picture). pillow-heif decodes the whole grid
+into one RGB buffer (about 7.3 bytes per pixel at peak: 350 MB for a 48 MP photo);
+libheif (>= 1.19) can also decode one tile at a time, which pillow-heif does not expose,
+so this calls it through ctypes on the very libheif pillow-heif loaded. Each tile is box-reduced by a power of two
 that divides the tile size (so no seams) and pasted into a small canvas: the peak is one
 tile plus the canvas, and every tile is still decoded, so a damaged one is still refused.
 
-`open_grid(data)` returns None where this is unavailable (no such libheif), and the caller
-decodes in full as before.
+`available()` is False without such a libheif, and `GridReader(...).grid` is None for a
+tiling this cannot place (a cropped image): the caller then decodes in full as before.
 """
 
 from __future__ import annotations
