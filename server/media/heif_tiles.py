@@ -4,9 +4,10 @@ Phones store a large HEIC as a grid of small HEVC tiles (iPhones: 512 x 512; HEV
 highest level allows about 35.6 MP in one picture). pillow-heif decodes the whole grid
 into one RGB buffer (about 7.3 bytes per pixel at peak: 350 MB for a 48 MP photo);
 libheif (>= 1.19) can also decode one tile at a time, which pillow-heif does not expose,
-so this calls it through ctypes on the very libheif pillow-heif loaded. Each tile is box-reduced by a power of two
-that divides the tile size (so no seams) and pasted into a small canvas: the peak is one
-tile plus the canvas, and every tile is still decoded, so a damaged one is still refused.
+so this calls it through ctypes on the very libheif pillow-heif loaded. Each tile is
+box-reduced by a power of two that divides the tile size (so no seams) and pasted into a
+small canvas: the peak is one tile plus the canvas, and every tile is still decoded, so a
+damaged one is still refused.
 
 `available()` is False without such a libheif, and `GridReader(...).grid` is None for a
 tiling this cannot place (a cropped image): the caller then decodes in full as before.
