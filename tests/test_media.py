@@ -377,11 +377,17 @@ def test_a_transparent_heic_is_flattened_onto_white() -> None:
     assert large.getpixel((500, 200))[2] > 240
 
 
-def test_a_heic_with_a_damaged_tile_is_refused(tmp_path: Path) -> None:
-    data = bytearray(heic_grid.make_heic(tmp_path / "grid.heic", 1008, 756).read_bytes())
+@pytest.mark.parametrize("full_decode_allowed", [True, False])
+def test_a_heic_with_a_damaged_tile_is_refused(monkeypatch, full_decode_allowed: bool) -> None:  # type: ignore[no-untyped-def]
+    from server.media import intake
+
+    data = heic_grid.cached_heic(1008, 756).read_bytes()
     # Cut the file inside its last tiles' data (pillow-heif writes the boxes first):
-    # the header still parses, a tile does not.
-    error = media_error(bytes(data[: len(data) * 3 // 4]))
+    # the header still parses, a tile does not. Refused whatever its size: the full
+    # decode would have accepted it with black where the tiles were.
+    if not full_decode_allowed:
+        monkeypatch.setitem(intake.FULL_DECODE_LIMITS, "HEIF", 700_000)  # < 1008 x 756
+    error = media_error(data[: len(data) * 3 // 4], thumb_sizes=(("small", 320),))
     assert error.code == "media.undecodable"
 
 

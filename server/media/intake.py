@@ -169,8 +169,12 @@ def _inspect(
 def _inspect_heif_tiled(
     img: Image.Image, data: bytes, max_pixels: int, thumb_sizes: Sequence[tuple[str, int]],
 ) -> ImageFacts | None:
-    """A HEIF decoded tile by tile at reduced scale (see heif_tiles), or None when its
-    tiling cannot be used (a cropped image), for the full decode to judge it."""
+    """A HEIF decoded tile by tile at reduced scale (see heif_tiles), or None for the
+    full decode to judge it: when its tiling cannot be used (a cropped image), or when
+    libheif's tile API cannot open a photo small enough for the full decode.
+
+    A tile that fails to decode refuses the photo. (The full decode is lenient there: it
+    fills a missing tile with black and accepts the rest; evidence with a hole is not.)"""
     width, height = img.size  # upright: the container's rotation is applied
     if width * height > max_pixels:
         raise _too_large(width, height, max_pixels)
@@ -178,23 +182,17 @@ def _inspect_heif_tiled(
         reader = heif_tiles.GridReader(data, max_pixels=max_pixels,
                                        max_memory=HEIF_DECODER_MEMORY)
     except heif_tiles.HeifTileError as exc:
-        raise _heif_refusal(exc, width, height) from exc
-    with reader:
-        grid = reader.grid
-        if grid is None or (grid.width, grid.height) != (width, height):
+        if not exc.over_limit and width * height <= FULL_DECODE_LIMITS["HEIF"]:
+            log.warning("libheif's tile API cannot open this HEIF, decoding in full: %s", exc)
             return None
-        factor = grid.reduction(max((box for _, box in thumb_sizes), default=1))
-        reduced = -(-width // factor) * -(-height // factor)
-        # What one decode holds at once: one tile and the canvas; a single-image HEIF is
-        # one tile of the whole photo, judged as before.
-        held = width * height if grid.tiles == 1 else grid.tile_width * grid.tile_height + reduced
-        limit = FULL_DECODE_LIMITS["HEIF"]
-        if held > limit:
-            raise _too_large(width, height, limit)
-        try:
-            canvas = reader.decode_reduced(factor)  # every tile, so a damaged one is refused
-        except heif_tiles.HeifTileError as exc:
-            raise _heif_refusal(exc, width, height) from exc
+        raise _heif_refusal(exc, width, height) from exc
+    try:
+        with reader:
+            canvas = _decode_tiled(reader, width, height, thumb_sizes)
+    except heif_tiles.HeifTileError as exc:
+        raise _heif_refusal(exc, width, height) from exc
+    if canvas is None:
+        return None
     exif = _exif_of(img)
     try:
         # Upright already (libheif applies the container's rotation and mirror); sized
@@ -205,6 +203,22 @@ def _inspect_heif_tiled(
         raise MediaError(UNDECODABLE, "The image could not be converted into a preview.") from exc
     return ImageFacts(format="HEIF", content_type=_CONTENT_TYPES["HEIF"], width=width,
                       height=height, exif=exif, thumbnails=thumbnails)
+
+
+def _decode_tiled(reader: heif_tiles.GridReader, width: int, height: int,
+                  thumb_sizes: Sequence[tuple[str, int]]) -> Image.Image | None:
+    grid = reader.grid
+    if grid is None or (grid.width, grid.height) != (width, height):
+        return None
+    factor = grid.reduction(max((box for _, box in thumb_sizes), default=1))
+    reduced = -(-width // factor) * -(-height // factor)
+    # What one decode holds at once: one tile and the canvas; a single-image HEIF is one
+    # tile of the whole photo, judged as before.
+    held = width * height if grid.tiles == 1 else grid.tile_width * grid.tile_height + reduced
+    limit = FULL_DECODE_LIMITS["HEIF"]
+    if held > limit:
+        raise _too_large(width, height, limit)
+    return reader.decode_reduced(factor)  # every tile, so a damaged one is refused
 
 
 def _heif_refusal(exc: heif_tiles.HeifTileError, width: int, height: int) -> MediaError:
