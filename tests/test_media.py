@@ -369,6 +369,23 @@ def test_a_heic_past_libheifs_memory_budget_is_refused_as_too_large(monkeypatch)
     assert media_error(data).code == "media.decompression_bomb"
 
 
+def test_a_10_bit_grid_heic_is_brought_to_8_bits() -> None:
+    import struct
+
+    import pillow_heif
+
+    # 16-bit RGB in, stored as 10-bit HEVC tiles: red on the left, blue (40000) right.
+    row = struct.pack("<3H", 65535, 0, 0) * 300 + struct.pack("<3H", 0, 0, 40000) * 300
+    heif = pillow_heif.from_bytes("RGB;16", (600, 400), row * 400)
+    out = io.BytesIO()
+    heif.save(out, quality=90, tile_size=256, enc_params={"preset": "ultrafast"})
+    stored = pillow_heif.open_heif(io.BytesIO(out.getvalue()), convert_hdr_to_8bit=False)[0]
+    assert stored.info["bit_depth"] == 10 and stored.info["tiling"]["num_columns"] == 3
+    large = open_thumb(read_bytes(out.getvalue()), "large")
+    assert large.getpixel((100, 100))[0] > 240
+    assert 140 < large.getpixel((500, 200))[2] < 170  # 40000 / 65535 of 255, not clipped
+
+
 def test_a_transparent_heic_is_flattened_onto_white() -> None:
     img = Image.new("RGBA", (600, 400), (0, 0, 255, 255))
     img.paste((0, 0, 0, 0), (0, 0, 300, 400))  # the left half fully transparent
