@@ -165,9 +165,11 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "STORAGE_CONCURRENCY": _int(env, "STORAGE_CONCURRENCY", 4),
         # Photos: phones make 2-12 MB JPEG/HEIC; 40 MiB leaves room for 200 MP modes.
         "MAX_UPLOAD_BYTES": _int(env, "MAX_UPLOAD_BYTES", 40 * 1024 * 1024),
-        # Pixels decoded at most: PNG, WebP and HEIC decode in full (50 MP covers the
-        # 48 MP HEIC of recent phones, about 150 MB to decode); a JPEG decodes at reduced
-        # scale, so up to MAX_JPEG_PIXELS nominal (the 200 MP mode of many phones).
+        # Pixels decoded at most. 50 MP covers the 48 MP HEIC of recent phones, which
+        # they store as a grid of small tiles: it is decoded one tile at a time at reduced
+        # scale (a few tens of MB). PNG, WebP and a single-image HEIC decode in full, so
+        # each also has a lower fixed limit (media.intake.FULL_DECODE_LIMITS); a JPEG
+        # decodes at reduced scale, up to MAX_JPEG_PIXELS nominal (200 MP phone modes).
         "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 50_000_000),
         "MAX_JPEG_PIXELS": _int(env, "MAX_JPEG_PIXELS", 250_000_000),
         # Interview recordings: the longest accepted (a revisit call is minutes long).
