@@ -374,7 +374,10 @@ def backup_verify_cmd(archive: Path) -> None:
 @click.option("--partial", is_flag=True,
               help="Restore although objects are missing from the archive (each is named; "
                    "the exit status is still 1).")
-def restore_cmd(archive: Path, check: bool, partial: bool) -> None:
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the database file is unpacked and checked before it is loaded "
+                   "(default: the system's temporary folder; it needs the database's size).")
+def restore_cmd(archive: Path, check: bool, partial: bool, work_dir: Path | None) -> None:
     """Restore an archive of `fieldcase backup` onto this instance's DATABASE_URL (a new
     SQLite file or an empty PostgreSQL database) and STORAGE_URL (a new bucket or folder).
     Refused, with nothing written, if either holds data. Checks every object's sha256 as
@@ -388,7 +391,7 @@ def restore_cmd(archive: Path, check: bool, partial: bool) -> None:
         note = _migration_note(read_manifest(archive).get("migration_head"))
         report = restore(archive, database_url=current_app.config["SQLALCHEMY_DATABASE_URI"],
                          storage=current_app.extensions["fieldcase.storage"],
-                         partial=partial, progress=_to_stderr)
+                         partial=partial, work_dir=work_dir, progress=_to_stderr)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from exc
     keys = report.manifest.get("keys", {})

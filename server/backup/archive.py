@@ -16,11 +16,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +44,11 @@ FORMAT = "fieldcase-backup/1"
 MANIFEST = "manifest.json"
 OBJECTS = "objects/"
 _CHUNK = 1 << 20
+# Restore: objects up to _SMALL are read whole and written by _WRITERS threads, at most
+# _HELD_BYTES of them waiting; larger ones are streamed one at a time.
+_SMALL = 8 << 20
+_WRITERS = 8
+_HELD_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -293,6 +298,7 @@ def _store_problem(storage: Storage) -> str | None:
 
 
 def restore(path: Path, *, database_url: str, storage: Storage, partial: bool = False,
+            work_dir: Path | None = None,
             progress: Callable[[str], None] = lambda _m: None) -> RestoreReport:
     """Restore the archive onto an empty database and an empty store.
 
@@ -315,8 +321,7 @@ def restore(path: Path, *, database_url: str, storage: Storage, partial: bool = 
                               f"({database['member']}). Nothing was written.")
         if report.findings and not partial:
             return report  # named by the caller; nothing written
-        with tempfile.TemporaryDirectory(prefix="fieldcase-restore-",
-                                         dir=os.environ.get("FIELDCASE_RESTORE_TMP")) as tmp:
+        with tempfile.TemporaryDirectory(prefix="fieldcase-restore-", dir=work_dir) as tmp:
             dump = Path(tmp) / Path(database["member"]).name
             member = members[database["member"]]
             with open(dump, "wb") as sink:
@@ -338,28 +343,68 @@ def restore(path: Path, *, database_url: str, storage: Storage, partial: bool = 
 def _restore_objects(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo],
                      manifest: dict[str, Any], storage: Storage, report: RestoreReport,
                      progress: Callable[[str], None]) -> None:
-    # In the archive's order: one sequential read of the file.
+    """Objects in the archive's order (one sequential read of the file). A small one is
+    read and hashed here, and written by a pool of writers only if its hash holds (each
+    write waits on the disk's fsync or the store's answer, which overlap); a large one is
+    streamed through, hashed as it goes, and removed again if it differs."""
     listed = {OBJECTS + e["key"]: e for e in manifest["objects"]}
-    for member in sorted((m for n, m in members.items() if n in listed),
-                         key=lambda m: m.offset_data):
-        entry = listed[member.name]
-        raw = tar.extractfile(member)
-        assert raw is not None
-        reader = _HashingFile(raw)
+    in_flight: set[Future[None]] = set()
+    held = 0  # bytes read and not yet written
+
+    def written(future: Future[None]) -> None:
+        nonlocal held
+        in_flight.discard(future)
+        held -= future.size  # type: ignore[attr-defined]
+        future.result()  # a failed write stops the restore
+
+    with ThreadPoolExecutor(_WRITERS, thread_name_prefix="restore") as pool:
         try:
-            storage.put(entry["key"], reader,  # type: ignore[arg-type]
-                        content_type=entry.get("content_type") or "application/octet-stream",
-                        size=member.size)
+            for member in sorted((m for n, m in members.items() if n in listed),
+                                 key=lambda m: m.offset_data):
+                entry = listed[member.name]
+                raw = tar.extractfile(member)
+                assert raw is not None
+                content_type = entry.get("content_type") or "application/octet-stream"
+                if member.size > _SMALL:
+                    bad = _stream_one(storage, entry, raw, member.size, content_type)
+                else:
+                    data = raw.read()
+                    bad = _differs(f"object {entry['key']}", entry, len(data),
+                                   hashlib.sha256(data).hexdigest())
+                    if bad is None:
+                        while in_flight and (held + len(data) > _HELD_BYTES
+                                             or len(in_flight) >= 4 * _WRITERS):
+                            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                            for future in done:
+                                written(future)
+                        future = pool.submit(storage.put_bytes, entry["key"], data,
+                                             content_type=content_type)
+                        future.size = len(data)  # type: ignore[attr-defined]
+                        held += len(data)
+                        in_flight.add(future)
+                if bad:
+                    report.findings.append(bad)
+                    continue
+                report.objects += 1
+                report.object_bytes += member.size
+                if report.objects % 1000 == 0:
+                    progress(f"{report.objects} objects restored")
+            for future in list(in_flight):
+                written(future)
         except StorageError as exc:
-            raise BackupError(f"writing object {entry['key']} failed: {exc}; the database "
-                              "was not restored") from exc
-        bad = _differs(f"object {entry['key']}", entry, reader.read_bytes,
-                       reader.sha256.hexdigest())
-        if bad:
-            storage.delete(entry["key"])  # never keep bytes that are not the backed-up ones
-            report.findings.append(bad)
-            continue
-        report.objects += 1
-        report.object_bytes += member.size
-        if report.objects % 1000 == 0:
-            progress(f"{report.objects} objects restored")
+            for future in in_flight:
+                future.cancel()
+            raise BackupError(f"writing an object failed: {exc}; the database was not "
+                              "restored") from exc
+
+
+def _stream_one(storage: Storage, entry: dict[str, Any], raw: BinaryIO, size: int,
+                content_type: str) -> Finding | None:
+    reader = _HashingFile(raw)
+    storage.put(entry["key"], reader, content_type=content_type,  # type: ignore[arg-type]
+                size=size)
+    bad = _differs(f"object {entry['key']}", entry, reader.read_bytes,
+                   reader.sha256.hexdigest())
+    if bad:
+        storage.delete(entry["key"])  # never keep bytes that are not the backed-up ones
+    return bad
