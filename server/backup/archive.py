@@ -316,6 +316,11 @@ def restore(path: Path, *, database_url: str, storage: Storage, partial: bool = 
         members = _members(tar)
         report.findings = _missing(manifest, members)
         database = manifest["database"]
+        if database.get("dialect") != dialect_of(database_url):
+            raise BackupError(f"restore refused: the archive holds a {database.get('dialect')} "
+                              f"database and DATABASE_URL is {dialect_of(database_url)} (a "
+                              "SQLite archive goes onto SQLite, a pg_dump onto PostgreSQL). "
+                              "Nothing was written.")
         if any(f.what == "database" for f in report.findings):
             raise BackupError(f"restore refused: the archive has no database "
                               f"({database['member']}). Nothing was written.")
