@@ -291,3 +291,15 @@ def test_the_sqlite_snapshot_is_one_moment_and_writers_go_on(tmp_path) -> None: 
     assert setup.execute("SELECT count(*) FROM t").fetchone() == (101,)
     writer.close()
     setup.close()
+
+
+def test_without_pg_dump_a_postgresql_backup_says_what_to_do(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from server.backup import BackupError, databases
+
+    monkeypatch.setattr(databases.shutil, "which", lambda _name: None)
+    with pytest.raises(BackupError) as refused, \
+            databases.snapshot("postgresql+psycopg://fieldcase@db.invalid/fieldcase", tmp_path):
+        pass
+    assert "pg_dump is not installed" in str(refused.value)
+    assert "postgresql-client" in str(refused.value)
+    assert 'README, "Backup and restore"' in str(refused.value)
