@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
 from flask import current_app
 from flask.cli import FlaskGroup
 from flask_migrate import upgrade
@@ -25,6 +26,7 @@ from server.domain.core.errors import DomainError
 from server.domain.core.uow import transaction
 from server.domain.fieldwork import completion
 from server.models import ROLES
+from server.storage import StorageError
 
 cli = FlaskGroup(create_app=lambda: create_app(), help="Fieldcase operator commands.")
 
@@ -299,6 +301,16 @@ def _migration_note(head: str | None) -> str | None:
     return None
 
 
+def _backup_failure(exc: Exception) -> str:
+    """A backup's or restore's failure in a line, never a traceback."""
+    if isinstance(exc, StorageError):
+        return (f"the object store failed: {exc} (STORAGE_URL; a new S3 bucket is made "
+                "with `fieldcase init-storage`)")
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        return f"the database failed: {getattr(exc, 'orig', None) or exc} (DATABASE_URL)"
+    return str(exc)
+
+
 def _to_stderr(message: str) -> None:
     click.echo(message, err=True)  # progress and notes: stdout may be the archive itself
 
@@ -333,8 +345,8 @@ def backup_cmd(output: str) -> None:
                 os.replace(partial, output)
             finally:
                 partial.unlink(missing_ok=True)
-    except BackupError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (BackupError, StorageError, sa.exc.SQLAlchemyError) as exc:
+        raise click.ClickException(_backup_failure(exc)) from exc
     _to_stderr(f"backup written: {output}; {manifest['object_count']} objects "
         f"({manifest['object_bytes']} bytes), {sum(manifest['database']['tables'].values())} "
         f"rows, migration {manifest['migration_head']}; keys are not in it")
@@ -392,8 +404,8 @@ def restore_cmd(archive: Path, check: bool, partial: bool, work_dir: Path | None
         report = restore(archive, database_url=current_app.config["SQLALCHEMY_DATABASE_URI"],
                          storage=current_app.extensions["fieldcase.storage"],
                          partial=partial, work_dir=work_dir, progress=_to_stderr)
-    except BackupError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (BackupError, StorageError, sa.exc.SQLAlchemyError) as exc:
+        raise click.ClickException(_backup_failure(exc)) from exc
     keys = report.manifest.get("keys", {})
     if keys.get("audit_public_key") != audit_checkpoints.public_key_hex():
         _to_stderr("note: this instance's AUDIT_SIGNING_KEY is not the one that signed the "
