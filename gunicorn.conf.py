@@ -3,6 +3,22 @@
 import os
 from pathlib import Path
 
+# This instance's data folder (INSTANCE_PATH, as the app uses).
+INSTANCE = Path(os.environ.get("INSTANCE_PATH") or Path(__file__).resolve().parent / "instance")
+
+# Prometheus metrics of all workers together: each worker writes its counters to files in
+# this folder and a scrape of any worker sums them (prometheus-client's multiprocess
+# mode). Set first, in the master before any worker starts and before anything imports
+# prometheus-client (which picks its mode at import), so every worker inherits it; one
+# folder per instance, beside its data.
+METRICS_DIR = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+                   or INSTANCE / "prometheus-multiproc")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+# The files a worker writes: counter_<pid>.db, histogram_<pid>.db, gauge_<mode>_<pid>.db.
+METRICS_FILES = ("counter_*.db", "histogram_*.db", "gauge_*.db", "summary_*.db")
+
+from server.observability import logs  # noqa: E402  (after PROMETHEUS_MULTIPROC_DIR is set)
+
 # Loopback unless HOST says otherwise (HOST=0.0.0.0 for a phone on the LAN, or behind a
 # platform's router: the Procfile sets it).
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
@@ -19,6 +35,14 @@ threads = int(os.environ.get("GUNICORN_THREADS") or 8)
 # slow object store should not get a worker killed mid-write.
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 accesslog = "-"
+# The access line names the request id the app answered with (X-Request-ID), the one its
+# own log lines and problem answers carry; the referrer and the query string are left out
+# (a link's signature or a search for a phone number could be in them).
+access_log_format = ('%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" '
+                     'request_id=%({x-request-id}o)s')
+# gunicorn's error and access logs in the app's format (LOG_FORMAT, LOG_LEVEL): one JSON
+# object per line in production, readable lines under `make run`.
+logconfig_dict = logs.gunicorn_logconfig(os.environ)
 # A worker that decoded a large photo keeps its peak memory; recycle workers now and then
 # (jittered, so they do not all restart at once) to give it back.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "1000"))
@@ -26,7 +50,6 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "100"))
 # gunicorn 27's control socket defaults to one fixed path in the home directory, so two
 # instances on a machine delete each other's. Each instance keeps its own, beside its
 # data (INSTANCE_PATH, as the app uses); GUNICORN_CONTROL_SOCKET=off turns it off.
-INSTANCE = Path(os.environ.get("INSTANCE_PATH") or Path(__file__).resolve().parent / "instance")
 _control = os.environ.get("GUNICORN_CONTROL_SOCKET") or str(INSTANCE / "gunicorn.ctl")
 if _control == "off":
     control_socket_disable = True
@@ -34,16 +57,6 @@ else:
     control_socket = _control
     Path(control_socket).parent.mkdir(parents=True, exist_ok=True)
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-
-# Prometheus metrics of all workers together: each worker writes its counters to files in
-# this folder and a scrape of any worker sums them (prometheus-client's multiprocess
-# mode). Set here, in the master before any worker starts and before prometheus-client is
-# imported anywhere, so every worker inherits it; one folder per instance, beside its data.
-METRICS_DIR = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-                   or INSTANCE / "prometheus-multiproc")
-os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
-# The files a worker writes: counter_<pid>.db, histogram_<pid>.db, gauge_<mode>_<pid>.db.
-METRICS_FILES = ("counter_*.db", "histogram_*.db", "gauge_*.db", "summary_*.db")
 
 
 def on_starting(server):  # type: ignore[no-untyped-def]

@@ -110,7 +110,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(overrides or {})
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] + 1024 * 1024
     app.json.ensure_ascii = False  # Chinese stays readable in responses
-    logging.basicConfig(level=logging.INFO)
+    from server.observability import logs
+
+    logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
     register_extensions(app)
     register_media(app)
     register_storage(app)
@@ -123,6 +125,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     register_headers(app)
     hops = app.config["TRUSTED_PROXY_HOPS"]
+    from server.observability import request_id
+
+    request_id.register(app, trust_incoming=hops > 0)
     if hops:
         # Behind that many proxies the client's address and scheme are theirs to tell;
         # with none, X-Forwarded-* is ignored and cannot be spoofed past the limits.

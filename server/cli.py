@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
 from flask import current_app
 from flask.cli import FlaskGroup
 from flask_migrate import upgrade
@@ -24,6 +27,7 @@ from server.domain.core.uow import transaction
 from server.domain.fieldwork import completion
 from server.models import ROLES
 from server.observability import periodic
+from server.storage import StorageError
 
 cli = FlaskGroup(create_app=lambda: create_app(), help="Fieldcase operator commands.")
 
@@ -254,6 +258,175 @@ def verify_case_cmd(case_id: str) -> None:
     seals = sealing.seals_of(case_id)
     click.echo(f"case {case_id}: intact; {len(seals)} seal(s), the last "
                f"{seals[-1].sha256}")
+
+
+def _key_check(value: str) -> str:
+    """A key's check value: tells whether two instances hold the same key, and nothing
+    about the key itself (an HMAC of a fixed text under it)."""
+    return hmac.new(value.encode(), b"fieldcase key check", hashlib.sha256).hexdigest()[:16]
+
+
+_KEPT_APART = ("AUDIT_SIGNING_KEY", "PERSONAL_DATA_KEY", "WEBHOOK_SECRET_KEY", "SECRET_KEY")
+
+
+def _keys_manifest() -> dict[str, Any]:
+    config = current_app.config
+    return {
+        "audit_public_key": audit_checkpoints.public_key_hex(),
+        "checks": {name: _key_check(config[name]) for name in _KEPT_APART[1:3]},
+        "not_included": list(_KEPT_APART),
+        "note": "Keys are never in the archive: keep AUDIT_SIGNING_KEY, PERSONAL_DATA_KEY and "
+                "WEBHOOK_SECRET_KEY apart (a secrets manager) and give them to the restored "
+                "instance. audit_public_key checks the restored audit checkpoints "
+                "(verify-audit --public-key); checks tell whether a key given is the same.",
+    }
+
+
+def _migration_note(head: str | None) -> str | None:
+    """Refuse an archive from a newer schema; say when `migrate` is needed after."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(current_app.root_path) / "migrations"))
+    scripts = ScriptDirectory.from_config(config)
+    if head is None:
+        return "the archive's database has no migration version: run `fieldcase migrate`"
+    for revision in head.split(","):
+        try:
+            scripts.get_revision(revision)
+        except Exception as exc:  # alembic's own errors for an unknown revision
+            raise click.ClickException(
+                f"the archive's database is at migration {revision}, which this version of "
+                "Fieldcase does not know (a newer one made it): install that version to "
+                "restore. Nothing was written.") from exc
+    if set(head.split(",")) != set(scripts.get_heads()):
+        return (f"the archive's database is at migration {head}; this version's is "
+                f"{','.join(scripts.get_heads())}: run `fieldcase migrate` after the restore")
+    return None
+
+
+def _backup_failure(exc: Exception) -> str:
+    """A backup's or restore's failure in a line, never a traceback."""
+    if isinstance(exc, StorageError):
+        return (f"the object store failed: {exc} (STORAGE_URL; a new S3 bucket is made "
+                "with `fieldcase init-storage`)")
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        return f"the database failed: {getattr(exc, 'orig', None) or exc} (DATABASE_URL)"
+    return str(exc)
+
+
+def _to_stderr(message: str) -> None:
+    click.echo(message, err=True)  # progress and notes: stdout may be the archive itself
+
+
+@cli.command("backup")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="The archive to write (a tar); `-` writes it to stdout.")
+def backup_cmd(output: str) -> None:
+    """One archive of a consistent database snapshot (SQLite's online backup API, or
+    pg_dump on PostgreSQL) and every object of the store, with a manifest of row counts
+    and each object's size and sha256. The app keeps serving meanwhile. Keys are not in
+    it (see README, "Backup and restore")."""
+    from importlib.metadata import version
+
+    from server.backup import BackupError, make_backup
+
+    storage = current_app.extensions["fieldcase.storage"]
+    args = dict(database_url=current_app.config["SQLALCHEMY_DATABASE_URI"],
+                storage=storage, keys=_keys_manifest(), app_version=version("fieldcase"),
+                progress=_to_stderr)
+    try:
+        if output == "-":
+            manifest = make_backup(sys.stdout.buffer, **args)
+        else:
+            # Written aside and renamed when whole: a cut backup never looks like one.
+            partial = Path(f"{output}.partial")
+            try:
+                with open(partial, "wb") as out:
+                    manifest = make_backup(out, **args)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(partial, output)
+            finally:
+                partial.unlink(missing_ok=True)
+    except (BackupError, StorageError, sa.exc.SQLAlchemyError) as exc:
+        raise click.ClickException(_backup_failure(exc)) from exc
+    _to_stderr(f"backup written: {output}; {manifest['object_count']} objects "
+        f"({manifest['object_bytes']} bytes), {sum(manifest['database']['tables'].values())} "
+        f"rows, migration {manifest['migration_head']}; keys are not in it")
+
+
+def _print_findings(findings: list[Any], verb: str) -> None:
+    for finding in findings:
+        click.echo(str(finding), err=True)
+    if findings:
+        missing = sum("missing" in f.detail for f in findings)
+        raise click.ClickException(f"{len(findings)} problem(s) {verb}"
+                                   + (f", {missing} missing from the archive" if missing
+                                      else ""))
+
+
+@cli.command("backup-verify", with_appcontext=False)
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def backup_verify_cmd(archive: Path) -> None:
+    """Check an archive without restoring it: every object and the database file against
+    the manifest's sizes and sha256. Names each one missing or different; exit status 1
+    if any."""
+    from server.backup import BackupError, check_archive
+
+    try:
+        manifest, findings = check_archive(archive)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _print_findings(findings, "in the archive")
+    click.echo(f"{archive}: intact; {manifest['object_count']} objects, database "
+               f"{manifest['database']['dialect']} at migration {manifest['migration_head']}, "
+               f"made {manifest['created_at']}")
+
+
+@cli.command("restore")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--check", is_flag=True, help="Only check the archive (as backup-verify).")
+@click.option("--partial", is_flag=True,
+              help="Restore although objects are missing from the archive (each is named; "
+                   "the exit status is still 1).")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the database file is unpacked and checked before it is loaded "
+                   "(default: the system's temporary folder; it needs the database's size).")
+def restore_cmd(archive: Path, check: bool, partial: bool, work_dir: Path | None) -> None:
+    """Restore an archive of `fieldcase backup` onto this instance's DATABASE_URL (a new
+    SQLite file or an empty PostgreSQL database) and STORAGE_URL (a new bucket or folder).
+    Refused, with nothing written, if either holds data. Checks every object's sha256 as
+    it is written and names each one missing or different (exit status 1)."""
+    from server.backup import BackupError, read_manifest, restore
+
+    if check:
+        backup_verify_cmd.callback(archive)  # type: ignore[misc]
+        return
+    try:
+        note = _migration_note(read_manifest(archive).get("migration_head"))
+        report = restore(archive, database_url=current_app.config["SQLALCHEMY_DATABASE_URI"],
+                         storage=current_app.extensions["fieldcase.storage"],
+                         partial=partial, work_dir=work_dir, progress=_to_stderr)
+    except (BackupError, StorageError, sa.exc.SQLAlchemyError) as exc:
+        raise click.ClickException(_backup_failure(exc)) from exc
+    keys = report.manifest.get("keys", {})
+    if keys.get("audit_public_key") != audit_checkpoints.public_key_hex():
+        _to_stderr("note: this instance's AUDIT_SIGNING_KEY is not the one that signed the "
+                   "backed-up checkpoints: give it the original key, or check with "
+                   f"`fieldcase verify-audit --public-key {keys.get('audit_public_key')}`")
+    for name, value in keys.get("checks", {}).items():
+        if _key_check(current_app.config[name]) != value:
+            _to_stderr(f"note: this instance's {name} is not the backed-up instance's; set "
+                       "the original before serving (see README, \"Backup and restore\")")
+    if not report.database_restored:
+        _print_findings(report.findings, "in the archive; nothing was restored (--partial "
+                                         "restores the rest)")
+    _print_findings(report.findings, "after the restore")
+    click.echo(f"restored {report.objects} objects ({report.object_bytes} bytes) and the "
+               f"database ({sum(report.manifest['database']['tables'].values())} rows) "
+               f"from {archive}" + (f"; {note}" if note else ""))
 
 
 @cli.command("checkpoint-audit")

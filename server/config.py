@@ -15,6 +15,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from server.observability import logs
+
 
 class ConfigError(RuntimeError):
     """A setting is missing or malformed: start-up stops with this message."""
@@ -39,6 +41,12 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in {"0", "false", "no", "off"}:
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {env.get(name)!r}")
+    return value
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -166,9 +174,11 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "STORAGE_CONCURRENCY": _int(env, "STORAGE_CONCURRENCY", 4),
         # Photos: phones make 2-12 MB JPEG/HEIC; 40 MiB leaves room for 200 MP modes.
         "MAX_UPLOAD_BYTES": _int(env, "MAX_UPLOAD_BYTES", 40 * 1024 * 1024),
-        # Pixels decoded at most: PNG, WebP and HEIC decode in full (50 MP covers the
-        # 48 MP HEIC of recent phones, about 150 MB to decode); a JPEG decodes at reduced
-        # scale, so up to MAX_JPEG_PIXELS nominal (the 200 MP mode of many phones).
+        # Pixels decoded at most. 50 MP covers the 48 MP HEIC of recent phones, which
+        # they store as a grid of small tiles: it is decoded one tile at a time at reduced
+        # scale (a few tens of MB). PNG, WebP and a single-image HEIC decode in full, so
+        # each also has a lower fixed limit (media.intake.FULL_DECODE_LIMITS); a JPEG
+        # decodes at reduced scale, up to MAX_JPEG_PIXELS nominal (200 MP phone modes).
         "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 50_000_000),
         "MAX_JPEG_PIXELS": _int(env, "MAX_JPEG_PIXELS", 250_000_000),
         # Interview recordings: the longest accepted (a revisit call is minutes long).
@@ -190,6 +200,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 10),
         "LOGIN_FAILURE_WINDOW_MIN": _int(env, "LOGIN_FAILURE_WINDOW_MIN", 15),
         "LOGIN_LOCKOUT_MIN": _int(env, "LOGIN_LOCKOUT_MIN", 15),
+        # Log lines: json (one object per line, for a log shipper) or text (readable);
+        # json by default in production. gunicorn.conf.py reads the same variables.
+        "LOG_FORMAT": _choice(env, "LOG_FORMAT", logs.default_format(env), logs.FORMATS),
+        "LOG_LEVEL": _choice(env, "LOG_LEVEL", logs.default_level(env), logs.LEVELS),
         # Behind a reverse proxy: how many trusted hops set X-Forwarded-For/-Proto (0: none,
         # the headers are ignored and the peer address is the client's).
         "TRUSTED_PROXY_HOPS": _int(env, "TRUSTED_PROXY_HOPS", 0),

@@ -25,7 +25,7 @@ from server.domain.audit import audit
 from server.domain.core import problem_text
 from server.domain.core.errors import DomainError
 from server.extensions import db
-from server.observability import metrics
+from server.observability import metrics, request_id
 from server.storage import StorageError
 
 PROBLEM_BASE = "https://fieldcase.dev/problems/"
@@ -56,6 +56,9 @@ def problem(status: int, code: str, title: str, detail: str | None = None, *,
         body["errors"] = errors
         body["errors_zh"] = problem_text.errors_zh(errors)
     body.update(extra)
+    # The id of this request, also in the X-Request-ID header and every log line of it:
+    # the app shows it under the message, so a screenshot finds the log lines.
+    body["request_id"] = request_id.current_id()
     response = Response(json.dumps(body, ensure_ascii=False), status=status,
                         mimetype="application/problem+json")
     response.headers["Cache-Control"] = "no-store"
@@ -94,6 +97,9 @@ class ProblemSchema(Schema):
     message = fields.String(metadata={
         "description": "The message in the language Accept-Language prefers (zh unless en "
                        "ranks higher)"})
+    request_id = fields.String(allow_none=True, metadata={
+        "description": "This request's id, as in the X-Request-ID header and the server's "
+                       "log lines (the app shows it as 编号 Ref)"})
 
 
 class FieldcaseApi(Api):

@@ -1,1 +1,1 @@
-"""What the service is doing, for operators: Prometheus metrics, and beside them the logs."""
+"""Seeing what the server does: request ids, logs (and metrics)."""

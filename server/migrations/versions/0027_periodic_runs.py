@@ -1,8 +1,8 @@
 """periodic_runs: each run of the sweep and the reconciler (when, where, ok, its counts),
 for /metrics and the "has not run" alert
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-05 11:40:00
 
 A new table only.
@@ -10,8 +10,8 @@ A new table only.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0026"
-down_revision = "0025"
+revision = "0027"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
