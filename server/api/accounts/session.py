@@ -10,6 +10,7 @@ from flask.views import MethodView
 
 from server.api.accounts.schemas import LoginResultSchema, LoginSchema, MeSchema, SessionListSchema
 from server.api.blueprint import Blueprint
+from server.api.rate_limits import fail_closed
 from server.api.security import load_user, session_token
 from server.domain.accounts import auth, login_throttle, scope
 from server.domain.core.errors import Unauthenticated
@@ -29,6 +30,7 @@ def present_user(user) -> dict:  # type: ignore[no-untyped-def]
 
 @blp.route("/auth/login", methods=["POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"])
+@fail_closed  # Redis down: 503, never an uncounted guess (server/api/rate_limits.py)
 @blp.arguments(LoginSchema)
 @blp.response(200, LoginResultSchema)
 def login(data: dict):  # type: ignore[no-untyped-def]
