@@ -23,13 +23,15 @@ LOGIN_LIMIT = 6
 
 
 @pytest.fixture()
-def redis_server() -> redis.Redis:
+def redis_server() -> Iterator[redis.Redis]:
     client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2)
     try:
         client.ping()
     except redis.RedisError as exc:
+        client.close()
         unavailable(f"Redis at 127.0.0.1:6379 is not reachable: {exc}")
-    return client
+    yield client
+    client.close()
 
 
 @pytest.fixture()
