@@ -5,6 +5,7 @@ limits count again without a restart (server/api/rate_limits.py)."""
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import redis
 from flask import Flask
 
 from server import create_app
+from server.api import rate_limits
 from server.config import ConfigError, load_config
 from server.extensions import db
 from tests.conftest import KEEP_TABLES, PASSWORD, SEEDED_TABLES, _restore_seeded_data, unavailable
@@ -79,8 +81,12 @@ def _log_in(app: Flask, username: str = "insp_a"):  # type: ignore[no-untyped-de
 
 @pytest.mark.parametrize("stack", ["embedded"], indirect=True)
 def test_login_fails_closed_and_the_rest_open_while_redis_is_down(
-        limited_app: Flask, proxy: TcpProxy, redis_server: redis.Redis) -> None:
+        limited_app: Flask, proxy: TcpProxy, redis_server: redis.Redis,
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     app = limited_app
+    # Nothing told yet in this process (another test's outage would silence this one's).
+    monkeypatch.setattr(rate_limits, "_warned_at", 0.0)
+    monkeypatch.setattr(rate_limits._filter, "_last", 0.0)
     client, answer, _ = _log_in(app)
     assert answer.status_code == 200
     assert _login_hits(redis_server, app) == 1  # counted in the shared store
@@ -113,6 +119,14 @@ def test_login_fails_closed_and_the_rest_open_while_redis_is_down(
         if outage == "freeze":
             proxy.thaw()
         proxy.restore()
+
+    # A dozen refused or uncounted requests, yet the outage is told once a minute at most
+    # (per logger, per process), not once per request.
+    for name in ("flask-limiter", "server.api.rate_limits"):
+        told = [r for r in caplog.records if r.name == name and r.levelno >= logging.WARNING]
+        assert len(told) <= 1, [r.getMessage() for r in told]
+    assert any("rate-limit store" in r.getMessage() or "Swallowing" in r.getMessage()
+               for r in caplog.records)
 
     # Back up: no restart, the limits count in Redis again and refuse past the limit.
     deadline = time.monotonic() + 10
