@@ -34,13 +34,15 @@ def _fail(error: DomainError) -> None:
     raise click.ClickException(f"{error.detail} ({error.code})")
 
 
-def _once_across_nodes(task: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Every node's timer runs the periodic commands; the run lock lets one act and the
-    others say so and exit 0 (a skipped tick is not a failure)."""
+def _once_across_nodes(task: str, lock: str | None = None
+                       ) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Every node's timer runs the periodic commands; the run lock (`lock`, the task's own
+    by default) lets one act and the others say so and exit 0 (a skipped tick is not a
+    failure)."""
     def wrap(command: Callable[..., None]) -> Callable[..., None]:
         @functools.wraps(command)
         def run(*args: Any, **kwargs: Any) -> None:
-            with runlock.exclusive(task) as held:
+            with runlock.exclusive(lock or task) as held:
                 if not held:
                     click.echo(f"{task}: skipped: running elsewhere")
                     return
@@ -274,7 +276,9 @@ def verify_case_cmd(case_id: str) -> None:
 
 
 @cli.command("checkpoint-audit")
-@_once_across_nodes("checkpoint-audit")
+# The sweep's lock: a sweep signs the head as it ends, and two signings at once would
+# have one wait on the other's row while it writes the store's copy.
+@_once_across_nodes("checkpoint-audit", lock="sweep")
 def checkpoint_audit_cmd() -> None:
     """Sign the audit log's head now (the sweep does this every run)."""
     row = audit_checkpoints.checkpoint()
