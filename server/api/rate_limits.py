@@ -18,6 +18,10 @@ closed limit adds `fail_closed`, which asks the store directly (one PING) and re
 it does not answer. Short socket timeouts keep a hung Redis from holding a request; as
 nothing is cached, the limits count again as soon as Redis is back, without a restart.
 The warnings are logged once a minute per process, not once per request.
+
+Not flask-limiter's in-memory fallback: it keeps "the store is dead" in the process and
+asks Redis again only after a back-off of up to 32 s, so limits would come back late and
+differently on each worker; nor has it a per-limit way to fail closed.
 """
 
 from __future__ import annotations
