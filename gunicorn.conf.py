@@ -29,6 +29,10 @@ bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or "memory://"
 SHARED_RATE_LIMITS = not RATELIMIT_STORAGE_URI.startswith("memory://")
 
+# Per node: each node of several (NODE_COUNT, README "Several nodes") picks its own, and
+# several nodes need the shared store anyway (the app refuses memory:// there in
+# production), so the rule is the same on one node or N.
+NODE_COUNT = int(os.environ.get("NODE_COUNT") or 1)
 workers = int(os.environ.get("WEB_CONCURRENCY") or (2 if SHARED_RATE_LIMITS else 1))
 threads = int(os.environ.get("GUNICORN_THREADS") or 8)
 # Completing a 12 MP photo (hash, EXIF, thumbnails) takes a fraction of a second, but a
@@ -75,6 +79,11 @@ def on_starting(server):  # type: ignore[no-untyped-def]
             "RATELIMIT_STORAGE_URI=redis://... or run one worker (WEB_CONCURRENCY=1) "
             "with more threads (GUNICORN_THREADS).",
             server.cfg.workers, server.cfg.workers)
+    if NODE_COUNT > 1 and not SHARED_RATE_LIMITS:
+        server.log.warning(
+            "NODE_COUNT=%d with RATELIMIT_STORAGE_URI=memory://: each node counts the "
+            "rate limits on its own, so they are %d times looser at least. Share them "
+            "through Redis (RATELIMIT_STORAGE_URI=redis://...).", NODE_COUNT, NODE_COUNT)
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

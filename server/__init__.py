@@ -57,6 +57,9 @@ def register_extensions(app: Flask) -> None:
     _sqlite_pragmas(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/migrations"),
                      render_as_batch=True)
+    from server.api.rate_limits import configure
+
+    configure(app)  # the limit store's timeouts and key prefix; errors fail open
     limiter.init_app(app)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ from server.domain.accounts import auth, login_throttle
 from server.domain.audit import audit, audit_checkpoints, timeline
 from server.domain.cases import sweep, workdays
 from server.domain.closure import seal_check, sealing
+from server.domain.core import runlock
 from server.domain.core.errors import DomainError
 from server.domain.core.uow import transaction
 from server.domain.fieldwork import completion
@@ -36,16 +39,36 @@ def _fail(error: DomainError) -> None:
     raise click.ClickException(f"{error.detail} ({error.code})")
 
 
+def _once_across_nodes(task: str, lock: str | None = None
+                       ) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Every node's timer runs the periodic commands; the run lock (`lock`, the task's own
+    by default) lets one act and the others say so and exit 0 (a skipped tick is not a
+    failure)."""
+    def wrap(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> None:
+            with runlock.exclusive(lock or task) as held:
+                if not held:
+                    click.echo(f"{task}: skipped: running elsewhere")
+                    return
+                command(*args, **kwargs)
+        return run
+    return wrap
+
+
 @cli.command("migrate")
 def migrate_cmd() -> None:
     """Bring the database schema up to date (Alembic)."""
-    upgrade(directory=str(Path(current_app.root_path) / "migrations"))
     from server.domain.cases.cases import backfill, index_phones
     from server.domain.repeats.links import index_addresses
 
-    filled = backfill()
-    indexed = index_phones()
-    keyed = index_addresses()
+    # Every node's unit migrates before it serves: one at a time, the others then find
+    # nothing to do (two upgrades at once would both try the same DDL).
+    with runlock.exclusive("migrate", wait=True):
+        upgrade(directory=str(Path(current_app.root_path) / "migrations"))
+        filled = backfill()
+        indexed = index_phones()
+        keyed = index_addresses()
     click.echo("database is up to date" + (f"; {filled} case timelines started" if filled else "")
                + (f"; {indexed} complainant numbers indexed" if indexed else "")
                + (f"; {keyed} case addresses keyed" if keyed else ""))
@@ -157,6 +180,7 @@ def banner_cmd(port: str) -> None:
 @cli.command("reconcile")
 @click.option("--older-than-minutes", default=15, show_default=True)
 @click.option("--expire-after-hours", default=24 * 7, show_default=True)
+@_once_across_nodes("reconcile")
 def reconcile_cmd(older_than_minutes: int, expire_after_hours: int) -> None:
     """Finish or expire evidence left pending; remove staging leftovers and seal manifests
     that no seal names (an approval that failed after writing its manifest)."""
@@ -430,6 +454,9 @@ def restore_cmd(archive: Path, check: bool, partial: bool, work_dir: Path | None
 
 
 @cli.command("checkpoint-audit")
+# The sweep's lock: a sweep signs the head as it ends, and two signings at once would
+# have one wait on the other's row while it writes the store's copy.
+@_once_across_nodes("checkpoint-audit", lock="sweep")
 def checkpoint_audit_cmd() -> None:
     """Sign the audit log's head now (the sweep does this every run)."""
     row = audit_checkpoints.checkpoint()
@@ -444,6 +471,7 @@ def audit_public_key_cmd() -> None:
 
 @cli.command("sweep")
 @click.option("--no-deliver", is_flag=True, help="Raise reminders but post no webhooks.")
+@_once_across_nodes("sweep")
 def sweep_cmd(no_deliver: bool) -> None:
     """Raise due milestones and overdue escalations once; post them to the webhooks."""
     with periodic.recorded("sweep") as run:

@@ -127,6 +127,16 @@ def _metrics_token(env: Mapping[str, str]) -> str:
     if token and len(token) < 16:
         raise ConfigError("METRICS_TOKEN must be at least 16 characters")
     return token
+def _limit_storage(env: Mapping[str, str], production: bool) -> str:
+    """RATELIMIT_STORAGE_URI. In production on several nodes (NODE_COUNT) limits kept in
+    each process's memory would let every node allow the full login rate: refused."""
+    uri = env.get("RATELIMIT_STORAGE_URI") or "memory://"
+    nodes = _int(env, "NODE_COUNT", 1)
+    if production and nodes > 1 and uri.startswith("memory://"):
+        raise ConfigError(f"NODE_COUNT={nodes} needs a shared RATELIMIT_STORAGE_URI "
+                          "(redis://...): with memory:// each node counts the login "
+                          "and upload limits on its own")
+    return uri
 
 
 def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -212,7 +222,16 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "COOKIE_SECURE": cookie_secure,
         # __Host- cookies must be Secure; over plain http (make run) use a plain name.
         "SESSION_COOKIE_NAME": "__Host-fieldcase" if cookie_secure else "fieldcase_session",
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
+        "RATELIMIT_STORAGE_URI": _limit_storage(env, production),
+        # A shared limit store (Redis) that is down or hung must not hold requests: each
+        # call to it waits at most this long, then the limit fails open or closed
+        # (server/api/rate_limits.py).
+        "RATELIMIT_STORAGE_TIMEOUT_S": _float(env, "RATELIMIT_STORAGE_TIMEOUT_S", 0.5),
+        # Keys in the shared store start with this (a Redis shared with other services).
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX") or "fieldcase",
+        # App nodes behind the proxy (README, "Several nodes"): with more than one, the
+        # limits must be shared or each node counts its own.
+        "NODE_COUNT": _int(env, "NODE_COUNT", 1),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
         "UPLOAD_RATE_LIMIT": env.get("UPLOAD_RATE_LIMIT") or "600 per hour",
         # Anonymous calls to the public verify endpoints, per address (a check hashes a
