@@ -35,10 +35,10 @@ ROOT = HERE.parent
 PREFIX = "BENCH "  # as bench/report.py prints it
 # In the order `make bench` runs them; the quick pass starts the longest first.
 BENCHES = ("completion", "pwa", "board", "memory", "requests", "closure_file", "intake_read",
-           "repeats", "intake", "campaigns", "ledger", "hard_cases", "stats")
+           "repeats", "intake", "campaigns", "ledger", "hard_cases", "stats", "restore")
 QUICK_ORDER = ("requests", "board", "pwa", "memory", "closure_file", "completion",
                "intake_read", "repeats", "intake", "campaigns", "ledger", "hard_cases",
-               "stats")
+               "stats", "restore")
 TIMEOUT_S = {"full": 3600, "quick": 300}  # per bench; then SIGINT (its cleanup), then kill
 
 

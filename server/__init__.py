@@ -57,6 +57,9 @@ def register_extensions(app: Flask) -> None:
     _sqlite_pragmas(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/migrations"),
                      render_as_batch=True)
+    from server.api.rate_limits import configure
+
+    configure(app)  # the limit store's timeouts and key prefix; errors fail open
     limiter.init_app(app)
 
 
@@ -110,16 +113,24 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(overrides or {})
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] + 1024 * 1024
     app.json.ensure_ascii = False  # Chinese stays readable in responses
-    logging.basicConfig(level=logging.INFO)
+    from server.observability import logs
+
+    logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
     register_extensions(app)
     register_media(app)
     register_storage(app)
     register_domain(app)
     register_web(app)
+    from server.observability.web import register_metrics
+
+    register_metrics(app)
     from server.web_headers import register_headers
 
     register_headers(app)
     hops = app.config["TRUSTED_PROXY_HOPS"]
+    from server.observability import request_id
+
+    request_id.register(app, trust_incoming=hops > 0)
     if hops:
         # Behind that many proxies the client's address and scheme are theirs to tell;
         # with none, X-Forwarded-* is ignored and cannot be spoofed past the limits.

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
+import sqlalchemy as sa
 from flask import current_app
 from flask.cli import FlaskGroup
 from flask_migrate import upgrade
@@ -19,10 +24,13 @@ from server.domain.accounts import auth, login_throttle
 from server.domain.audit import audit, audit_checkpoints, timeline
 from server.domain.cases import sweep, workdays
 from server.domain.closure import seal_check, sealing
+from server.domain.core import runlock
 from server.domain.core.errors import DomainError
 from server.domain.core.uow import transaction
 from server.domain.fieldwork import completion
 from server.models import ROLES
+from server.observability import periodic
+from server.storage import StorageError
 
 cli = FlaskGroup(create_app=lambda: create_app(), help="Fieldcase operator commands.")
 
@@ -31,16 +39,36 @@ def _fail(error: DomainError) -> None:
     raise click.ClickException(f"{error.detail} ({error.code})")
 
 
+def _once_across_nodes(task: str, lock: str | None = None
+                       ) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Every node's timer runs the periodic commands; the run lock (`lock`, the task's own
+    by default) lets one act and the others say so and exit 0 (a skipped tick is not a
+    failure)."""
+    def wrap(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> None:
+            with runlock.exclusive(lock or task) as held:
+                if not held:
+                    click.echo(f"{task}: skipped: running elsewhere")
+                    return
+                command(*args, **kwargs)
+        return run
+    return wrap
+
+
 @cli.command("migrate")
 def migrate_cmd() -> None:
     """Bring the database schema up to date (Alembic)."""
-    upgrade(directory=str(Path(current_app.root_path) / "migrations"))
     from server.domain.cases.cases import backfill, index_phones
     from server.domain.repeats.links import index_addresses
 
-    filled = backfill()
-    indexed = index_phones()
-    keyed = index_addresses()
+    # Every node's unit migrates before it serves: one at a time, the others then find
+    # nothing to do (two upgrades at once would both try the same DDL).
+    with runlock.exclusive("migrate", wait=True):
+        upgrade(directory=str(Path(current_app.root_path) / "migrations"))
+        filled = backfill()
+        indexed = index_phones()
+        keyed = index_addresses()
     click.echo("database is up to date" + (f"; {filled} case timelines started" if filled else "")
                + (f"; {indexed} complainant numbers indexed" if indexed else "")
                + (f"; {keyed} case addresses keyed" if keyed else ""))
@@ -152,15 +180,20 @@ def banner_cmd(port: str) -> None:
 @cli.command("reconcile")
 @click.option("--older-than-minutes", default=15, show_default=True)
 @click.option("--expire-after-hours", default=24 * 7, show_default=True)
+@_once_across_nodes("reconcile")
 def reconcile_cmd(older_than_minutes: int, expire_after_hours: int) -> None:
     """Finish or expire evidence left pending; remove staging leftovers and seal manifests
     that no seal names (an approval that failed after writing its manifest)."""
     grace = timedelta(minutes=older_than_minutes)
-    counts = completion.reconcile(older_than=grace,
-                                        expire_after=timedelta(hours=expire_after_hours))
-    manifests = sealing.reconcile_manifests(older_than=grace)
-    counts["manifests_removed"] = manifests["manifests_removed"]
-    counts["errors"] += manifests["errors"]
+    with periodic.recorded("reconcile") as run:
+        counts = completion.reconcile(older_than=grace,
+                                      expire_after=timedelta(hours=expire_after_hours))
+        manifests = sealing.reconcile_manifests(older_than=grace)
+        counts["manifests_removed"] = manifests["manifests_removed"]
+        counts["errors"] += manifests["errors"]
+        # Kept for /metrics: the counts, and how many items failed (not their messages).
+        run.result = {**counts, "errors": len(counts["errors"])}
+        run.ok = not counts["errors"]
     click.echo(json.dumps(counts, ensure_ascii=False))
     if counts["errors"]:
         # Every other row was processed; the timer's next run retries these.
@@ -251,7 +284,179 @@ def verify_case_cmd(case_id: str) -> None:
                f"{seals[-1].sha256}")
 
 
+def _key_check(value: str) -> str:
+    """A key's check value: tells whether two instances hold the same key, and nothing
+    about the key itself (an HMAC of a fixed text under it)."""
+    return hmac.new(value.encode(), b"fieldcase key check", hashlib.sha256).hexdigest()[:16]
+
+
+_KEPT_APART = ("AUDIT_SIGNING_KEY", "PERSONAL_DATA_KEY", "WEBHOOK_SECRET_KEY", "SECRET_KEY")
+
+
+def _keys_manifest() -> dict[str, Any]:
+    config = current_app.config
+    return {
+        "audit_public_key": audit_checkpoints.public_key_hex(),
+        "checks": {name: _key_check(config[name]) for name in _KEPT_APART[1:3]},
+        "not_included": list(_KEPT_APART),
+        "note": "Keys are never in the archive: keep AUDIT_SIGNING_KEY, PERSONAL_DATA_KEY and "
+                "WEBHOOK_SECRET_KEY apart (a secrets manager) and give them to the restored "
+                "instance. audit_public_key checks the restored audit checkpoints "
+                "(verify-audit --public-key); checks tell whether a key given is the same.",
+    }
+
+
+def _migration_note(head: str | None) -> str | None:
+    """Refuse an archive from a newer schema; say when `migrate` is needed after."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(current_app.root_path) / "migrations"))
+    scripts = ScriptDirectory.from_config(config)
+    if head is None:
+        return "the archive's database has no migration version: run `fieldcase migrate`"
+    for revision in head.split(","):
+        try:
+            scripts.get_revision(revision)
+        except Exception as exc:  # alembic's own errors for an unknown revision
+            raise click.ClickException(
+                f"the archive's database is at migration {revision}, which this version of "
+                "Fieldcase does not know (a newer one made it): install that version to "
+                "restore. Nothing was written.") from exc
+    if set(head.split(",")) != set(scripts.get_heads()):
+        return (f"the archive's database is at migration {head}; this version's is "
+                f"{','.join(scripts.get_heads())}: run `fieldcase migrate` after the restore")
+    return None
+
+
+def _backup_failure(exc: Exception) -> str:
+    """A backup's or restore's failure in a line, never a traceback."""
+    if isinstance(exc, StorageError):
+        return (f"the object store failed: {exc} (STORAGE_URL; a new S3 bucket is made "
+                "with `fieldcase init-storage`)")
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        return f"the database failed: {getattr(exc, 'orig', None) or exc} (DATABASE_URL)"
+    return str(exc)
+
+
+def _to_stderr(message: str) -> None:
+    click.echo(message, err=True)  # progress and notes: stdout may be the archive itself
+
+
+@cli.command("backup")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="The archive to write (a tar); `-` writes it to stdout.")
+def backup_cmd(output: str) -> None:
+    """One archive of a consistent database snapshot (SQLite's online backup API, or
+    pg_dump on PostgreSQL) and every object of the store, with a manifest of row counts
+    and each object's size and sha256. The app keeps serving meanwhile. Keys are not in
+    it (see README, "Backup and restore")."""
+    from importlib.metadata import version
+
+    from server.backup import BackupError, make_backup
+
+    storage = current_app.extensions["fieldcase.storage"]
+    args = dict(database_url=current_app.config["SQLALCHEMY_DATABASE_URI"],
+                storage=storage, keys=_keys_manifest(), app_version=version("fieldcase"),
+                progress=_to_stderr)
+    try:
+        if output == "-":
+            manifest = make_backup(sys.stdout.buffer, **args)
+        else:
+            # Written aside and renamed when whole: a cut backup never looks like one.
+            partial = Path(f"{output}.partial")
+            try:
+                with open(partial, "wb") as out:
+                    manifest = make_backup(out, **args)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(partial, output)
+            finally:
+                partial.unlink(missing_ok=True)
+    except (BackupError, StorageError, sa.exc.SQLAlchemyError) as exc:
+        raise click.ClickException(_backup_failure(exc)) from exc
+    _to_stderr(f"backup written: {output}; {manifest['object_count']} objects "
+        f"({manifest['object_bytes']} bytes), {sum(manifest['database']['tables'].values())} "
+        f"rows, migration {manifest['migration_head']}; keys are not in it")
+
+
+def _print_findings(findings: list[Any], verb: str) -> None:
+    for finding in findings:
+        click.echo(str(finding), err=True)
+    if findings:
+        missing = sum("missing" in f.detail for f in findings)
+        raise click.ClickException(f"{len(findings)} problem(s) {verb}"
+                                   + (f", {missing} missing from the archive" if missing
+                                      else ""))
+
+
+@cli.command("backup-verify", with_appcontext=False)
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def backup_verify_cmd(archive: Path) -> None:
+    """Check an archive without restoring it: every object and the database file against
+    the manifest's sizes and sha256. Names each one missing or different; exit status 1
+    if any."""
+    from server.backup import BackupError, check_archive
+
+    try:
+        manifest, findings = check_archive(archive)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _print_findings(findings, "in the archive")
+    click.echo(f"{archive}: intact; {manifest['object_count']} objects, database "
+               f"{manifest['database']['dialect']} at migration {manifest['migration_head']}, "
+               f"made {manifest['created_at']}")
+
+
+@cli.command("restore")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--check", is_flag=True, help="Only check the archive (as backup-verify).")
+@click.option("--partial", is_flag=True,
+              help="Restore although objects are missing from the archive (each is named; "
+                   "the exit status is still 1).")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where the database file is unpacked and checked before it is loaded "
+                   "(default: the system's temporary folder; it needs the database's size).")
+def restore_cmd(archive: Path, check: bool, partial: bool, work_dir: Path | None) -> None:
+    """Restore an archive of `fieldcase backup` onto this instance's DATABASE_URL (a new
+    SQLite file or an empty PostgreSQL database) and STORAGE_URL (a new bucket or folder).
+    Refused, with nothing written, if either holds data. Checks every object's sha256 as
+    it is written and names each one missing or different (exit status 1)."""
+    from server.backup import BackupError, read_manifest, restore
+
+    if check:
+        backup_verify_cmd.callback(archive)  # type: ignore[misc]
+        return
+    try:
+        note = _migration_note(read_manifest(archive).get("migration_head"))
+        report = restore(archive, database_url=current_app.config["SQLALCHEMY_DATABASE_URI"],
+                         storage=current_app.extensions["fieldcase.storage"],
+                         partial=partial, work_dir=work_dir, progress=_to_stderr)
+    except (BackupError, StorageError, sa.exc.SQLAlchemyError) as exc:
+        raise click.ClickException(_backup_failure(exc)) from exc
+    keys = report.manifest.get("keys", {})
+    if keys.get("audit_public_key") != audit_checkpoints.public_key_hex():
+        _to_stderr("note: this instance's AUDIT_SIGNING_KEY is not the one that signed the "
+                   "backed-up checkpoints: give it the original key, or check with "
+                   f"`fieldcase verify-audit --public-key {keys.get('audit_public_key')}`")
+    for name, value in keys.get("checks", {}).items():
+        if _key_check(current_app.config[name]) != value:
+            _to_stderr(f"note: this instance's {name} is not the backed-up instance's; set "
+                       "the original before serving (see README, \"Backup and restore\")")
+    if not report.database_restored:
+        _print_findings(report.findings, "in the archive; nothing was restored (--partial "
+                                         "restores the rest)")
+    _print_findings(report.findings, "after the restore")
+    click.echo(f"restored {report.objects} objects ({report.object_bytes} bytes) and the "
+               f"database ({sum(report.manifest['database']['tables'].values())} rows) "
+               f"from {archive}" + (f"; {note}" if note else ""))
+
+
 @cli.command("checkpoint-audit")
+# The sweep's lock: a sweep signs the head as it ends, and two signings at once would
+# have one wait on the other's row while it writes the store's copy.
+@_once_across_nodes("checkpoint-audit", lock="sweep")
 def checkpoint_audit_cmd() -> None:
     """Sign the audit log's head now (the sweep does this every run)."""
     row = audit_checkpoints.checkpoint()
@@ -266,9 +471,12 @@ def audit_public_key_cmd() -> None:
 
 @cli.command("sweep")
 @click.option("--no-deliver", is_flag=True, help="Raise reminders but post no webhooks.")
+@_once_across_nodes("sweep")
 def sweep_cmd(no_deliver: bool) -> None:
     """Raise due milestones and overdue escalations once; post them to the webhooks."""
-    click.echo(json.dumps(sweep.sweep(deliver=not no_deliver)))
+    with periodic.recorded("sweep") as run:
+        run.result = sweep.sweep(deliver=not no_deliver)
+    click.echo(json.dumps(run.result))
 
 
 @cli.command("worker")

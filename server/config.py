@@ -15,6 +15,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from server.observability import logs
+
 
 class ConfigError(RuntimeError):
     """A setting is missing or malformed: start-up stops with this message."""
@@ -39,6 +41,12 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in {"0", "false", "no", "off"}:
         return False
     raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {env.get(name)!r}")
+    return value
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -112,6 +120,25 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _metrics_token(env: Mapping[str, str]) -> str:
+    """A bearer token for /metrics, or "" (addresses only). A short one could be guessed,
+    and /metrics has no rate limit of its own."""
+    token = (env.get("METRICS_TOKEN") or "").strip()
+    if token and len(token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters")
+    return token
+def _limit_storage(env: Mapping[str, str], production: bool) -> str:
+    """RATELIMIT_STORAGE_URI. In production on several nodes (NODE_COUNT) limits kept in
+    each process's memory would let every node allow the full login rate: refused."""
+    uri = env.get("RATELIMIT_STORAGE_URI") or "memory://"
+    nodes = _int(env, "NODE_COUNT", 1)
+    if production and nodes > 1 and uri.startswith("memory://"):
+        raise ConfigError(f"NODE_COUNT={nodes} needs a shared RATELIMIT_STORAGE_URI "
+                          "(redis://...): with memory:// each node counts the login "
+                          "and upload limits on its own")
+    return uri
+
+
 def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Flask config keys from the environment."""
     env = os.environ if env is None else env
@@ -157,9 +184,11 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "STORAGE_CONCURRENCY": _int(env, "STORAGE_CONCURRENCY", 4),
         # Photos: phones make 2-12 MB JPEG/HEIC; 40 MiB leaves room for 200 MP modes.
         "MAX_UPLOAD_BYTES": _int(env, "MAX_UPLOAD_BYTES", 40 * 1024 * 1024),
-        # Pixels decoded at most: PNG, WebP and HEIC decode in full (50 MP covers the
-        # 48 MP HEIC of recent phones, about 150 MB to decode); a JPEG decodes at reduced
-        # scale, so up to MAX_JPEG_PIXELS nominal (the 200 MP mode of many phones).
+        # Pixels decoded at most. 50 MP covers the 48 MP HEIC of recent phones, which
+        # they store as a grid of small tiles: it is decoded one tile at a time at reduced
+        # scale (a few tens of MB). PNG, WebP and a single-image HEIC decode in full, so
+        # each also has a lower fixed limit (media.intake.FULL_DECODE_LIMITS); a JPEG
+        # decodes at reduced scale, up to MAX_JPEG_PIXELS nominal (200 MP phone modes).
         "MAX_IMAGE_PIXELS": _int(env, "MAX_IMAGE_PIXELS", 50_000_000),
         "MAX_JPEG_PIXELS": _int(env, "MAX_JPEG_PIXELS", 250_000_000),
         # Interview recordings: the longest accepted (a revisit call is minutes long).
@@ -181,6 +210,10 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "LOGIN_MAX_FAILURES": _int(env, "LOGIN_MAX_FAILURES", 10),
         "LOGIN_FAILURE_WINDOW_MIN": _int(env, "LOGIN_FAILURE_WINDOW_MIN", 15),
         "LOGIN_LOCKOUT_MIN": _int(env, "LOGIN_LOCKOUT_MIN", 15),
+        # Log lines: json (one object per line, for a log shipper) or text (readable);
+        # json by default in production. gunicorn.conf.py reads the same variables.
+        "LOG_FORMAT": _choice(env, "LOG_FORMAT", logs.default_format(env), logs.FORMATS),
+        "LOG_LEVEL": _choice(env, "LOG_LEVEL", logs.default_level(env), logs.LEVELS),
         # Behind a reverse proxy: how many trusted hops set X-Forwarded-For/-Proto (0: none,
         # the headers are ignored and the peer address is the client's).
         "TRUSTED_PROXY_HOPS": _int(env, "TRUSTED_PROXY_HOPS", 0),
@@ -208,7 +241,16 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # A job's result is kept this many days in the object store, then deleted by the
         # reaper (its row stays, without a download).
         "JOB_RESULT_DAYS": _int(env, "JOB_RESULT_DAYS", 7),
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
+        "RATELIMIT_STORAGE_URI": _limit_storage(env, production),
+        # A shared limit store (Redis) that is down or hung must not hold requests: each
+        # call to it waits at most this long, then the limit fails open or closed
+        # (server/api/rate_limits.py).
+        "RATELIMIT_STORAGE_TIMEOUT_S": _float(env, "RATELIMIT_STORAGE_TIMEOUT_S", 0.5),
+        # Keys in the shared store start with this (a Redis shared with other services).
+        "RATELIMIT_KEY_PREFIX": env.get("RATELIMIT_KEY_PREFIX") or "fieldcase",
+        # App nodes behind the proxy (README, "Several nodes"): with more than one, the
+        # limits must be shared or each node counts its own.
+        "NODE_COUNT": _int(env, "NODE_COUNT", 1),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
         "UPLOAD_RATE_LIMIT": env.get("UPLOAD_RATE_LIMIT") or "600 per hour",
         # Anonymous calls to the public verify endpoints, per address (a check hashes a
@@ -274,5 +316,11 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "&x={x}&y={y}&z={z}",
         "OSM_TILES_URL": env.get("OSM_TILES_URL") or
         "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        # Who may scrape /metrics: these networks (after TRUSTED_PROXY_HOPS, so the
+        # client's address behind the proxy), or anyone sending METRICS_TOKEN as a bearer
+        # token. Loopback by default: Prometheus on the same machine needs no setting.
+        "METRICS_ALLOWED_NETWORKS": _networks(env, "METRICS_ALLOWED_NETWORKS")
+        if env.get("METRICS_ALLOWED_NETWORKS") else ("127.0.0.0/8", "::1/128"),
+        "METRICS_TOKEN": _metrics_token(env),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     }

@@ -125,6 +125,28 @@ def test_heic_is_accepted_with_jpeg_thumbnails(app, as_user, make_case):  # type
     assert status == 200 and body[:2] == b"\xff\xd8"
 
 
+@pytest.mark.parametrize("stack", ["embedded"], indirect=True)  # once: 48 MP is slow
+def test_a_48_megapixel_heic_is_stored_whole_with_upright_thumbnails(  # type: ignore[no-untyped-def]
+        app, as_user, make_case):
+    from tests import heic_grid
+
+    data = heic_grid.cached_heic(8064, 6048).read_bytes()  # iPhone "HEIF Max", 512 px tiles
+    api = as_user("insp_a")
+    stored = file_photo(api, make_case()["id"], data, content_type="image/heic")
+    assert stored["sha256"] == hashlib.sha256(data).hexdigest()
+    assert (stored["width"], stored["height"]) == (6048, 8064)
+    assert stored["exif"]["taken_at"] == heic_grid.TAKEN_AT.isoformat()
+    status, body, _ = fetch(api, stored["thumbnails"]["large"]["url"])
+    assert status == 200
+    with Image.open(io.BytesIO(body)) as large:
+        assert large.size == (1200, 1600)
+        top_right, top_left = large.getpixel((1100, 100)), large.getpixel((100, 100))
+    assert top_right[0] > 150 > top_right[1]  # the red block, where a viewer shows it
+    assert not top_left[0] > 150 > top_left[1]
+    status, original, _ = fetch(api, stored["download_url"])
+    assert status == 200 and original == data  # kept byte for byte
+
+
 def test_photo_without_any_metadata_is_flagged(app, as_user, make_case):  # type: ignore[no-untyped-def]
     api = as_user("insp_a")
     data = (SAMPLES / "phones" / "no_exif.jpg").read_bytes()

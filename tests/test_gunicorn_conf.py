@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import runpy
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,10 +14,14 @@ CONF = Path(__file__).resolve().parents[1] / "gunicorn.conf.py"
 
 
 def load(monkeypatch, **env: str) -> dict:  # type: ignore[no-untyped-def]
-    for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "RATELIMIT_STORAGE_URI"):
+    for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "RATELIMIT_STORAGE_URI", "NODE_COUNT"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    # The config sets PROMETHEUS_MULTIPROC_DIR for its workers: undone after the test, so
+    # this process (and later tests) keep prometheus-client's single-process mode.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", env.get(
+        "PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "fc-test-multiproc")))
     return runpy.run_path(str(CONF))
 
 
@@ -53,6 +58,15 @@ def test_more_workers_with_memory_rate_limits_warn(monkeypatch):  # type: ignore
     warned = starting(conf, conf["workers"])
     assert len(warned) == 1 and "RATELIMIT_STORAGE_URI" in warned[0]
     assert "3" in warned[0]
+
+
+def test_several_nodes_with_memory_rate_limits_warn(monkeypatch):  # type: ignore[no-untyped-def]
+    conf = load(monkeypatch, NODE_COUNT="2")
+    assert conf["workers"] == 1
+    warned = starting(conf, conf["workers"])
+    assert len(warned) == 1 and "NODE_COUNT=2" in warned[0] and "Redis" in warned[0]
+    shared = load(monkeypatch, NODE_COUNT="2", RATELIMIT_STORAGE_URI="redis://cache:6379")
+    assert starting(shared, shared["workers"]) == []
 
 
 def test_each_instance_keeps_its_own_control_socket(monkeypatch, tmp_path):  # type: ignore[no-untyped-def]

@@ -22,6 +22,7 @@ from server.media import (
     read_image,
 )
 from server.media.thumbnails import plan_decode
+from tests import heic_grid
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "photos"
 
@@ -273,6 +274,156 @@ def test_heic_exif() -> None:
     assert iphone.taken_at == datetime(2022, 2, 16, 12, 55, 41, tzinfo=timezone(timedelta(hours=1)))
     nokia = read(SAMPLES / "heic" / "HMD_Nokia_8.3_5G.heif").exif
     assert nokia.gps == pytest.approx((40.7887, -4.0051), abs=1e-3)
+
+
+def red_corner(img: Image.Image) -> str:
+    """Which corner of `img` holds the generated HEIC's red block (tests/heic_grid.py)."""
+    w, h = img.size
+    corners = {"top-left": (w // 10, h // 10), "top-right": (w - w // 10, h // 10),
+               "bottom-left": (w // 10, h - h // 10),
+               "bottom-right": (w - w // 10, h - h // 10)}
+    red = [name for name, xy in corners.items()
+           if (lambda p: p[0] > 150 and p[1] < 80 and p[2] < 80)(img.convert("RGB").getpixel(xy))]
+    assert len(red) == 1, red
+    return red[0]
+
+
+def test_a_grid_heic_like_an_iphone_is_read_tile_by_tile(tmp_path: Path) -> None:
+    path = heic_grid.make_heic(tmp_path / "grid.heic", 1008, 756)  # 2 x 2 tiles of 512
+    facts = read(path)
+    assert (facts.format, facts.content_type) == ("HEIF", "image/heic")
+    assert (facts.width, facts.height) == (756, 1008)  # upright: the container's rotation
+    assert_clean_thumbnails(facts)
+    assert [(t.width, t.height) for t in facts.thumbnails] == [(756, 1008), (240, 320)]
+    assert red_corner(open_thumb(facts, "large")) == "top-right"
+    assert red_corner(open_thumb(facts, "small")) == "top-right"
+    assert facts.exif.taken_at == heic_grid.TAKEN_AT
+    assert facts.exif.gps == pytest.approx(heic_grid.GPS, abs=1e-4)
+    assert (facts.exif.make, facts.exif.model) == (heic_grid.MAKE, heic_grid.MODEL)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_tiles_are_placed_as_libheif_places_the_whole_image(orientation: int) -> None:
+    # Each EXIF orientation becomes the container's rotation and mirror (irot, imir);
+    # the tiles overhang the picture (1000 x 600 in tiles of 256), on a side that moves
+    # with the rotation. The tiled decode must equal libheif's own full decode.
+    import pillow_heif
+    from PIL import ImageChops, ImageDraw
+
+    from server.media import heif_tiles
+
+    img = Image.effect_noise((125, 75), 60).convert("RGB").resize((1000, 600))
+    ImageDraw.Draw(img).rectangle((0, 0, 250, 150), fill=(220, 20, 20))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(img, "HEIF", quality=90, tile_size=256, exif=exif.tobytes(),
+                  enc_params={"preset": "ultrafast"})
+    assert pillow_heif.open_heif(io.BytesIO(data))[0].info["tiling"]["num_columns"] > 1
+    with Image.open(io.BytesIO(data)) as full:
+        whole = full.convert("RGB")
+    with heif_tiles.GridReader(data, max_pixels=10**7, max_memory=10**8) as reader:
+        assert reader.grid is not None and reader.grid.tiles > 1
+        for factor in (1, 2, 4):
+            tiled = reader.decode_reduced(factor)
+            want = whole.reduce(factor) if factor > 1 else whole
+            assert tiled.size == want.size
+            assert ImageChops.difference(tiled, want).getbbox() is None, (orientation, factor)
+
+
+def test_a_single_image_heic_still_decodes(tmp_path: Path) -> None:
+    path = heic_grid.make_heic(tmp_path / "one.heic", 1008, 756, tile=0)
+    facts = read(path)
+    assert (facts.width, facts.height) == (756, 1008)
+    assert red_corner(open_thumb(facts, "large")) == "top-right"
+    assert facts.exif.taken_at == heic_grid.TAKEN_AT
+
+
+def test_heic_decoding_cost_is_judged_before_decoding(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from server.media import intake
+
+    grid = heic_grid.make_heic(tmp_path / "grid.heic", 1008, 756)
+    single = heic_grid.make_heic(tmp_path / "one.heic", 1008, 756, tile=0)
+    # Over max_pixels: refused whatever the layout.
+    for path in (grid, single):
+        error = media_error(path.read_bytes(), max_pixels=700_000)
+        assert error.code == "media.decompression_bomb" and "0.7 megapixels" in error.message
+    # A single HEVC image decodes whole: its size counts against the full-decode limit;
+    # a grid only holds one tile (262k pixels) and the canvas at half scale (190k).
+    small = (("small", 320),)
+    monkeypatch.setitem(intake.FULL_DECODE_LIMITS, "HEIF", 600_000)
+    error = media_error(single.read_bytes(), thumb_sizes=small)
+    assert error.code == "media.decompression_bomb" and "0.6 megapixels" in error.message
+    assert read(grid, thumb_sizes=small).thumbnails[0].height == 320
+    monkeypatch.setitem(intake.FULL_DECODE_LIMITS, "HEIF", 400_000)  # < one tile + canvas
+    error = media_error(grid.read_bytes(), thumb_sizes=small)
+    assert error.code == "media.decompression_bomb"
+
+
+def test_a_heic_past_libheifs_memory_budget_is_refused_as_too_large(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The budget is a backstop under the pixel limits (a tile lying about its size): what
+    # libheif refuses with it is a bomb, not a damaged photo, and nothing is half-made.
+    from server.media import intake
+
+    monkeypatch.setattr(intake, "HEIF_DECODER_MEMORY", 100_000)  # < one 512 x 512 tile
+    data = heic_grid.cached_heic(1008, 756).read_bytes()
+    assert media_error(data).code == "media.decompression_bomb"
+
+
+def test_a_10_bit_grid_heic_is_brought_to_8_bits() -> None:
+    import struct
+
+    import pillow_heif
+
+    # 16-bit RGB in, stored as 10-bit HEVC tiles: red on the left, blue (40000) right.
+    row = struct.pack("<3H", 65535, 0, 0) * 300 + struct.pack("<3H", 0, 0, 40000) * 300
+    heif = pillow_heif.from_bytes("RGB;16", (600, 400), row * 400)
+    out = io.BytesIO()
+    heif.save(out, quality=90, tile_size=256, enc_params={"preset": "ultrafast"})
+    stored = pillow_heif.open_heif(io.BytesIO(out.getvalue()), convert_hdr_to_8bit=False)[0]
+    assert stored.info["bit_depth"] == 10 and stored.info["tiling"]["num_columns"] == 3
+    large = open_thumb(read_bytes(out.getvalue()), "large")
+    assert large.getpixel((100, 100))[0] > 240
+    assert 140 < large.getpixel((500, 200))[2] < 170  # 40000 / 65535 of 255, not clipped
+
+
+def test_a_transparent_heic_is_flattened_onto_white() -> None:
+    img = Image.new("RGBA", (600, 400), (0, 0, 255, 255))
+    img.paste((0, 0, 0, 0), (0, 0, 300, 400))  # the left half fully transparent
+    large = open_thumb(read_bytes(encode(img, "HEIF", quality=90)), "large")
+    assert large.getpixel((50, 50)) == (255, 255, 255)
+    assert large.getpixel((500, 200))[2] > 240
+
+
+@pytest.mark.parametrize("full_decode_allowed", [True, False])
+def test_a_heic_with_a_damaged_tile_is_refused(monkeypatch, full_decode_allowed: bool) -> None:  # type: ignore[no-untyped-def]
+    from server.media import intake
+
+    data = heic_grid.cached_heic(1008, 756).read_bytes()
+    # Cut the file inside its last tiles' data (pillow-heif writes the boxes first):
+    # the header still parses, a tile does not. Refused whatever its size: the full
+    # decode would have accepted it with black where the tiles were.
+    if not full_decode_allowed:
+        monkeypatch.setitem(intake.FULL_DECODE_LIMITS, "HEIF", 700_000)  # < 1008 x 756
+    error = media_error(data[: len(data) * 3 // 4], thumb_sizes=(("small", 320),))
+    assert error.code == "media.undecodable"
+
+
+def test_a_cropped_heic_is_left_to_the_full_decode() -> None:
+    # A clean-aperture crop changes the picture's size; libheif's upright offsets do not
+    # account for it, so no tiling is offered and the whole image is decoded instead.
+    from server.media.heif_tiles import _Tiling, _upright_grid
+
+    def tiling(width: int, height: int, left: int = 0) -> _Tiling:
+        return _Tiling(version=1, num_columns=8, num_rows=6, tile_width=512,
+                       tile_height=512, image_width=width, image_height=height,
+                       left_offset=left)
+
+    assert _upright_grid(tiling(4032, 3024), tiling(4000, 3000)) is None
+    upright = _upright_grid(tiling(4032, 3024), tiling(4032, 3024, left=448))
+    assert upright is not None and (upright.left_offset, upright.top_offset) == (64, 0)
+    # Tiles that do not cover the picture, or a spare column of them: no tiling either.
+    assert _upright_grid(tiling(4200, 3024), tiling(4200, 3024)) is None
+    assert _upright_grid(tiling(3500, 3024), tiling(3500, 3024)) is None
 
 
 # --- malformed/ ------------------------------------------------------------------------
@@ -663,6 +814,55 @@ def test_a_200_megapixel_phone_jpeg_is_accepted_and_cheap_to_read(photo_200mp: P
     assert (found["width"], found["height"]) == (16320, 12240)
     assert found["thumbs"] and max(found["thumbs"]) <= 2048
     # Decoded at 1/8 scale: a few MB of pixels, not the 600 MB of a full decode.
+    assert found["growth_mb"] <= 200, found
+
+
+HEIC_48MP_SCRIPT = r"""
+import base64, json, resource, sys
+sys.path.insert(0, sys.argv[2])
+from PIL import Image
+Image.MAX_IMAGE_PIXELS = 50_000_000  # as create_app sets it from MAX_IMAGE_PIXELS
+from server.media import read_image
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with open(sys.argv[1], "rb") as fp:
+    facts = read_image(fp, max_pixels=50_000_000, max_jpeg_pixels=250_000_000)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({
+    "growth_mb": (after - before) / 1024, "format": facts.format,
+    "width": facts.width, "height": facts.height,
+    "thumbs": [(t.width, t.height) for t in facts.thumbnails],
+    "taken_at": facts.exif.taken_at.isoformat(), "gps": facts.exif.gps,
+    "large": base64.b64encode(facts.thumbnails[0].data).decode()}))
+"""
+
+
+@pytest.fixture(scope="session")
+def heic_48mp() -> Path:
+    """8064 x 6048 in 512 x 512 tiles, what an iPhone saves in "HEIF Max" (cached)."""
+    return heic_grid.cached_heic(8064, 6048)
+
+
+def test_a_48_megapixel_iphone_heic_is_accepted_within_the_memory_bound(
+    heic_48mp: Path,
+) -> None:
+    import base64
+    import json
+    import subprocess
+    import sys
+
+    answer = subprocess.run(
+        [sys.executable, "-c", HEIC_48MP_SCRIPT, str(heic_48mp),
+         str(Path(__file__).resolve().parents[1])],
+        check=True, capture_output=True, text=True, timeout=300)
+    found = json.loads(answer.stdout)
+    assert found["format"] == "HEIF"
+    assert (found["width"], found["height"]) == (6048, 8064)  # upright
+    assert found["thumbs"] == [[1200, 1600], [240, 320]]
+    assert found["taken_at"] == heic_grid.TAKEN_AT.isoformat()
+    assert found["gps"] == pytest.approx(heic_grid.GPS, abs=1e-4)
+    large = Image.open(io.BytesIO(base64.b64decode(found["large"])))
+    assert red_corner(large) == "top-right"
+    # Tile by tile at 1/4 scale: a few tens of MB, not the 350 MB of a full decode.
     assert found["growth_mb"] <= 200, found
 
 

@@ -4,7 +4,7 @@ import { api } from "./api.js";
 import { t, term } from "./i18n.js";
 import * as outbox from "./outbox.js";
 import { actionSpec, cachedGet, state } from "./state.js";
-import { html } from "./ui.js";
+import { appendRef, html } from "./ui.js";
 
 // An action inspectors may take is a field action: it works offline, through the outbox.
 export function isFieldAction(spec) {
@@ -136,7 +136,8 @@ export function readParams(form, spec) {
   return { params, errors };
 }
 
-export function showErrors(form, problemOrErrors, detail) {
+// error: the ApiError, whose request id is shown under the text (ui.js appendRef).
+export function showErrors(form, problemOrErrors, detail, error = null) {
   const box = form.querySelector("#action-error, #form-error");
   const errors = problemOrErrors || {};
   form.querySelectorAll("[aria-invalid]").forEach((n) => n.removeAttribute("aria-invalid"));
@@ -147,6 +148,7 @@ export function showErrors(form, problemOrErrors, detail) {
   }
   box.textContent = [detail, ...lines].filter(Boolean).join(" · ");
   box.hidden = !box.textContent;
+  if (!box.hidden) appendRef(box, error);
 }
 
 // One client_id per user action, kept while it is tried again: an action sent without an

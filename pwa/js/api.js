@@ -4,13 +4,16 @@
 export class ApiError extends Error {
   // kind: offline | portal | auth | client | server
   // retryAt: when a limit (429) or an outage (503) says to come back (from Retry-After).
-  constructor(kind, status, problem, message, retryAt = null) {
+  // requestId: the server's id for the request (X-Request-ID, problem `request_id`),
+  // shown under the message so a screenshot finds the server's log lines.
+  constructor(kind, status, problem, message, retryAt = null, requestId = null) {
     super(message || problem?.detail || kind);
     this.kind = kind;
     this.status = status;
     this.problem = problem || null;
     this.code = problem?.code || kind;
     this.retryAt = retryAt;
+    this.requestId = problem?.request_id || requestId || null;
   }
 }
 
@@ -55,12 +58,19 @@ function isJson(response) {
   return /application\/([\w.-]+\+)?json/.test(type);
 }
 
+// The id our server (or the proxy in front of it) gave the request; a portal's page has none.
+function requestIdOf(response) {
+  const id = response.headers.get("X-Request-ID");
+  return id && /^[A-Za-z0-9._:-]{1,64}$/.test(id) ? id : null;
+}
+
 export async function readAnswer(response) {
   // 204 No Content (logout) is an explicit success; portals answer 200/30x with HTML.
   if (response.status === 204) return null;
   if (!isJson(response)) {
     // Captive portals, proxies and error pages: not our server, whatever the status.
-    throw new ApiError("portal", response.status, null, "not a JSON answer");
+    throw new ApiError("portal", response.status, null, "not a JSON answer", null,
+      requestIdOf(response));
   }
   let body;
   try {
@@ -72,7 +82,7 @@ export async function readAnswer(response) {
   const kind = response.status === 401 || body?.code === "auth.csrf_failed" ? "auth"
     : response.status >= 500 || response.status === 429 ? "server" : "client";
   throw new ApiError(kind, response.status, localized(body), undefined,
-    retryMoment(response.headers.get("Retry-After")));
+    retryMoment(response.headers.get("Retry-After")), requestIdOf(response));
 }
 
 export async function api(method, path, { body, timeout = 20000 } = {}) {
@@ -110,10 +120,12 @@ export function upload(target, blob, onProgress, timeout = 120000) {
       if (event.lengthComputable) onProgress?.(event.loaded / event.total);
     };
     xhr.onload = () => {
+      // The local store's id (same origin); an S3 store's header is not readable here.
+      const id = requestIdOf({ headers: { get: (name) => xhr.getResponseHeader?.(name) ?? null } });
       if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.status);
-      else if (xhr.status === 401) reject(new ApiError("auth", 401, null));
-      else if (xhr.status >= 500 || xhr.status === 0) reject(new ApiError("server", xhr.status, null));
-      else reject(new ApiError("client", xhr.status, null, `upload refused (${xhr.status})`));
+      else if (xhr.status === 401) reject(new ApiError("auth", 401, null, undefined, null, id));
+      else if (xhr.status >= 500 || xhr.status === 0) reject(new ApiError("server", xhr.status, null, undefined, null, id));
+      else reject(new ApiError("client", xhr.status, null, `upload refused (${xhr.status})`, null, id));
     };
     xhr.onerror = () => reject(new ApiError("offline", 0, null, "network"));
     xhr.ontimeout = () => reject(new ApiError("offline", 0, null, "timed out"));

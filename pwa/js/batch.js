@@ -6,7 +6,7 @@
 // from the server's problem and said in words.
 import { ApiError, readAnswer } from "./api.js";
 import { getLang, has, t, term } from "./i18n.js";
-import { errorText, html, safeUrl } from "./ui.js";
+import { errorRef, errorText, html, safeUrl } from "./ui.js";
 
 // The server's limit on the cases of one file or archive (BatchOnlySchema, MAX_BATCH).
 export const MAX_BATCH = 50;
@@ -207,7 +207,7 @@ export function batchRefusal(error, subjects = new Map(), { period = false } = {
     case "closure.bad_period":
       return html`<p data-code="${p.code}"><b>${t("batchBadPeriod")}</b></p>`;
     default:
-      return html`<p data-code="${p.code || error?.kind || ""}"><b>${t("batchFailed")}</b> ${errorText(error)}</p>`;
+      return html`<p data-code="${p.code || error?.kind || ""}"><b>${t("batchFailed")}</b> ${errorText(error)}${errorRef(error)}</p>`;
   }
 }
 

@@ -377,6 +377,8 @@ const STRINGS = {
     ledgerXlsx: "案件台账（XLSX，四色）", ledgerCsv: "案件台账（CSV）", repeatsXlsx: "反复投诉清单（XLSX）",
     revisitsXlsx: "回访台账（XLSX）",
 
+    // The request id under a server error (issue 22): the same in the server's log lines.
+    errorRef: "编号 Ref: {id}",
   },
   en: {
     appName: "Fieldcase", login: "Log in", logout: "Log out", username: "Username", password: "Password",
@@ -771,6 +773,8 @@ const STRINGS = {
     ledgerXlsx: "Case ledger (XLSX, four colours)", ledgerCsv: "Case ledger (CSV)", repeatsXlsx: "Repeat-complaint list (XLSX)",
     revisitsXlsx: "Revisit ledger (XLSX)",
 
+    // The request id under a server error (issue 22): the same in the server's log lines.
+    errorRef: "Ref: {id}",
   },
 };
 

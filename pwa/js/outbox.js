@@ -593,7 +593,8 @@ async function runOnce({ force }) {
         // retries on the current version.
         const p = error.problem || {};
         await updateItem(item.id, { state: "conflict", attempts,
-          lastError: { kind: error.kind, code: error.code, status: error.status, message },
+          lastError: { kind: error.kind, code: error.code, status: error.status, message,
+            requestId: error.requestId },
           // The case's status: `case_status` (problem+json's own `status` is the HTTP code).
           conflict: { current_version: p.current_version, status: p.case_status ?? null,
             unit: p.unit ?? null, changes: Array.isArray(p.changes) ? p.changes : [] } });
@@ -608,6 +609,7 @@ async function runOnce({ force }) {
           && namesMendField(fields, item.payload);
         await updateItem(item.id, { state: "failed", attempts,
           lastError: { kind: error.kind, code: error.code, status: error.status, message,
+            requestId: error.requestId,
             // The server's English per-field messages (refusalNotes words them from the
             // served rules) and those in the user's language (api.js puts them in
             // `errors`), shown where the rules data has no words for one.
@@ -616,7 +618,8 @@ async function runOnce({ force }) {
         continue;
       }
       const changes = { attempts, nextAttemptAt: Date.now() + backoff(attempts),
-        lastError: { kind: error.kind, code: error.code, status: error.status, message } };
+        lastError: { kind: error.kind, code: error.code, status: error.status, message,
+          requestId: error.requestId } };
       if (error.code === "evidence.upload_missing") changes.step = "declare";
       await updateItem(item.id, changes);
       status.lastError = error;

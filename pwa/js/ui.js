@@ -76,9 +76,11 @@ export function distanceM(a, b) {
   return 2 * 6371008.8 * Math.asin(Math.min(1, Math.sqrt(h)));
 }
 
-export function toast(message, kind = "info") {
+// error: an ApiError whose request id is shown small under the message (errorRef).
+export function toast(message, kind = "info", error = null) {
   const box = document.getElementById("toast");
   box.textContent = message;
+  appendRef(box, error);
   box.dataset.kind = kind;
   box.hidden = false;
   clearTimeout(box.timer);
@@ -111,6 +113,33 @@ export function errorText(error) {
   if (said?.[getLang()]) return said[getLang()];
   if (error.kind === "server") return t("serverDown");
   return error.problem?.detail || error.message || t("error");
+}
+
+// The server's id of the request that failed (X-Request-ID, problem+json `request_id`,
+// the same in its log lines), so a user's screenshot finds them: "编号 Ref: 3f9c2a1b5e6d7a80".
+// The server's own ids (16 characters) are shown whole; a longer one (a proxy's UUID) by
+// its first 12 characters and "…": grep finds the log lines by that part as well.
+// Takes an ApiError or an outbox item's lastError (both keep `requestId`).
+export function refText(error) {
+  const id = error?.requestId;
+  if (typeof id !== "string" || !/^[A-Za-z0-9._:-]{1,64}$/.test(id)) return "";
+  return t("errorRef").replace("{id}", id.length <= 16 ? id : `${id.slice(0, 12)}…`);
+}
+
+// The reference as markup, to put inside an error's element (after errorText).
+export function errorRef(error) {
+  const text = refText(error);
+  return text ? html`<small class="error-ref">${text}</small>` : "";
+}
+
+// The reference under the text of an element filled with textContent.
+export function appendRef(box, error) {
+  const text = refText(error);
+  if (!box || !text) return;
+  const small = document.createElement("small");
+  small.className = "error-ref";
+  small.textContent = text;
+  box.append(small);
 }
 
 // Nested problem messages ({"0": ["…"]} for a list) as plain lines.

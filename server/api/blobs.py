@@ -18,6 +18,7 @@ from werkzeug.wsgi import wrap_file
 
 from server.api.problems import problem
 from server.domain.audit import tampering
+from server.observability import metrics
 from server.storage import (
     BadToken,
     LocalStorage,
@@ -119,6 +120,7 @@ def put_blob(token: str) -> Response | tuple[Response, int]:
         )
     except StorageError:
         current_app.logger.exception("blob upload failed for %s", key)
+        metrics.count_storage_error("upload")
         return problem(
             503,
             "blob.storage_unavailable",
@@ -171,6 +173,7 @@ def get_blob(token: str) -> Response:
         return problem(404, "blob.not_found", "Not found", "The object does not exist.")
     except StorageError:
         current_app.logger.exception("blob download failed")
+        metrics.count_storage_error("download")
         return problem(
             503,
             "blob.storage_unavailable",

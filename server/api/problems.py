@@ -25,6 +25,7 @@ from server.domain.audit import audit
 from server.domain.core import problem_text
 from server.domain.core.errors import DomainError
 from server.extensions import db
+from server.observability import metrics, request_id
 from server.storage import StorageError
 
 PROBLEM_BASE = "https://fieldcase.dev/problems/"
@@ -55,6 +56,9 @@ def problem(status: int, code: str, title: str, detail: str | None = None, *,
         body["errors"] = errors
         body["errors_zh"] = problem_text.errors_zh(errors)
     body.update(extra)
+    # The id of this request, also in the X-Request-ID header and every log line of it:
+    # the app shows it under the message, so a screenshot finds the log lines.
+    body["request_id"] = request_id.current_id()
     response = Response(json.dumps(body, ensure_ascii=False), status=status,
                         mimetype="application/problem+json")
     response.headers["Cache-Control"] = "no-store"
@@ -93,6 +97,9 @@ class ProblemSchema(Schema):
     message = fields.String(metadata={
         "description": "The message in the language Accept-Language prefers (zh unless en "
                        "ranks higher)"})
+    request_id = fields.String(allow_none=True, metadata={
+        "description": "This request's id, as in the X-Request-ID header and the server's "
+                       "log lines (the app shows it as 编号 Ref)"})
 
 
 class FieldcaseApi(Api):
@@ -190,6 +197,7 @@ def register_error_handlers(app: Flask) -> None:
         except Exception:  # the connection is gone; the pool drops it
             log.debug("rollback on a lost connection", exc_info=True)
         log.warning("database unavailable: %s", error)
+        metrics.count_database_error(error)
         return problem(503, "database.unavailable", "The database is not reachable.",
                        "Nothing was saved; try again in a moment.",
                        headers={"Retry-After": "30"})
@@ -209,6 +217,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(StorageError)
     def _storage(error: StorageError) -> Response:
         log.warning("object store failure: %s", error)
+        metrics.count_storage_error("unavailable")
         return problem(503, "storage.unavailable", "The photo store is not reachable.",
                        "Nothing was lost: keep the item and try again in a minute.",
                        headers={"Retry-After": "60"})

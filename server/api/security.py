@@ -10,6 +10,7 @@ from flask import current_app, g, request
 from server.domain.accounts import auth
 from server.domain.core.errors import Forbidden
 from server.models import User
+from server.observability import request_id
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
@@ -29,6 +30,7 @@ def load_user() -> None:
                             f"Missing or wrong {CSRF_HEADER} header; log in again if needed.")
     g.user = found.user
     g.user_session = found
+    request_id.set_user(found.user.id)  # later log lines of the request name the user
 
 
 def current_user() -> User:

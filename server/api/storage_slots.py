@@ -13,6 +13,7 @@ from typing import Any
 from flask import current_app
 
 from server.domain.core.errors import DomainError
+from server.observability import metrics
 
 _slots: dict[int, threading.BoundedSemaphore] = {}  # per app (tests build several)
 _guard = threading.Lock()
@@ -35,6 +36,7 @@ def needs_storage(view: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         slots = _semaphore()
         if not slots.acquire(timeout=0.5):
+            metrics.count_storage_error("busy")
             raise StorageBusy("storage.busy",
                               "The photo store is slow to answer; nothing was lost. Keep the "
                               "item and try again in a minute.",

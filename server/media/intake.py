@@ -11,6 +11,7 @@ from typing import BinaryIO
 import pillow_heif
 from PIL import Image
 
+from . import heif_tiles
 from .errors import DECOMPRESSION_BOMB, NOT_AN_IMAGE, UNDECODABLE, UNSUPPORTED_FORMAT, MediaError
 from .exif import ExifFacts, read_exif
 from .thumbnails import THUMB_SIZES, Thumbnail, make_thumbnails, plan_decode, upright_size
@@ -26,8 +27,17 @@ warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 # Formats decoded in full (no reduced-scale decode), and the most pixels each may have so
 # that one decode stays within about 200 MB: measured peaks per pixel, with the
 # thumbnails, are about 5.3 bytes for PNG, 15 for WebP (RGBA buffers) and 7.3 for HEIF
-# (bench/bench_memory.py prints them). A JPEG decodes at reduced scale instead.
+# (bench/bench_memory.py prints them). A JPEG decodes at reduced scale instead. A HEIF
+# grid (how phones store large HEIC) decodes one tile at a time at reduced scale
+# (heif_tiles), so only its largest tile plus the reduced canvas count against this
+# limit, and the photo itself may have up to `max_pixels`: a 48 MP "HEIF Max" photo peaks
+# near 25 MB.
 FULL_DECODE_LIMITS = {"PNG": 36_000_000, "WEBP": 12_000_000, "HEIF": 26_000_000}
+
+# What libheif itself may allocate for one photo (its own accounting, a backstop under
+# the pixel limits above: one tile, or a whole single-image HEIF at its limit, 4.5 bytes
+# per pixel for its YCbCr planes and RGB copy). Past it libheif refuses, cleanly.
+HEIF_DECODER_MEMORY = 160 * 2**20
 
 # Formats are chosen by content; Pillow only tries these plugins.
 _FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
@@ -97,6 +107,11 @@ def read_image(
     except Exception as exc:  # unknown format, or a header too damaged to parse
         raise _unreadable(head) from exc
     with img:
+        if img.format == "HEIF" and heif_tiles.available():
+            fp.seek(0)
+            tiled = _inspect_heif_tiled(img, fp.read(), max_pixels, thumb_sizes)
+            if tiled is not None:
+                return tiled
         return _inspect(img, max_pixels, max_jpeg_pixels or max_pixels, thumb_sizes)
 
 
@@ -127,16 +142,10 @@ def _inspect(
     try:
         img.load()  # the one and only decode
     except Exception as exc:
-        raise MediaError(
-            UNDECODABLE, "The image data is damaged or incomplete and could not be decoded."
-        ) from exc
+        raise _undecodable() from exc
 
     # Read after load: PNG may keep its eXIf chunk after the pixel data.
-    try:
-        exif = read_exif(img.info.get("exif"))
-    except Exception:  # read_exif guards every step; this is only a backstop
-        log.exception("EXIF reader failed")
-        exif = ExifFacts(errors=["EXIF metadata could not be read."])
+    exif = _exif_of(img)
     # HEIF applies its rotation in the container (pillow-heif has already done it and
     # reset the EXIF tag); applying EXIF orientation again would double-rotate.
     orientation = None if fmt == "HEIF" else exif.orientation
@@ -155,6 +164,83 @@ def _inspect(
         exif=exif,
         thumbnails=thumbnails,
     )
+
+
+def _inspect_heif_tiled(
+    img: Image.Image, data: bytes, max_pixels: int, thumb_sizes: Sequence[tuple[str, int]],
+) -> ImageFacts | None:
+    """A HEIF decoded tile by tile at reduced scale (see heif_tiles), or None for the
+    full decode to judge it: when its tiling cannot be used (a cropped image), or when
+    libheif's tile API cannot open a photo small enough for the full decode.
+
+    A tile that fails to decode refuses the photo. (The full decode is lenient there: it
+    fills a missing tile with black and accepts the rest; evidence with a hole is not.)"""
+    width, height = img.size  # upright: the container's rotation is applied
+    if width * height > max_pixels:
+        raise _too_large(width, height, max_pixels)
+    try:
+        reader = heif_tiles.GridReader(data, max_pixels=max_pixels,
+                                       max_memory=HEIF_DECODER_MEMORY)
+    except heif_tiles.HeifTileError as exc:
+        if not exc.over_limit and width * height <= FULL_DECODE_LIMITS["HEIF"]:
+            log.warning("libheif's tile API cannot open this HEIF, decoding in full: %s", exc)
+            return None
+        raise _heif_refusal(exc, width, height) from exc
+    try:
+        with reader:
+            canvas = _decode_tiled(reader, width, height, thumb_sizes)
+    except heif_tiles.HeifTileError as exc:
+        raise _heif_refusal(exc, width, height) from exc
+    if canvas is None:
+        return None
+    exif = _exif_of(img)
+    try:
+        # Upright already (libheif applies the container's rotation and mirror); sized
+        # from the photo's own size, not the canvas's rounded one.
+        thumbnails = make_thumbnails(canvas, None, thumb_sizes, source_size=(width, height))
+    except Exception as exc:
+        log.exception("thumbnail rendering failed for a tiled HEIF image")
+        raise MediaError(UNDECODABLE, "The image could not be converted into a preview.") from exc
+    return ImageFacts(format="HEIF", content_type=_CONTENT_TYPES["HEIF"], width=width,
+                      height=height, exif=exif, thumbnails=thumbnails)
+
+
+def _decode_tiled(reader: heif_tiles.GridReader, width: int, height: int,
+                  thumb_sizes: Sequence[tuple[str, int]]) -> Image.Image | None:
+    grid = reader.grid
+    if grid is None or (grid.width, grid.height) != (width, height):
+        return None
+    factor = grid.reduction(max((box for _, box in thumb_sizes), default=1))
+    reduced = -(-width // factor) * -(-height // factor)
+    # What one decode holds at once: one tile and the canvas; a single-image HEIF is one
+    # tile of the whole photo, judged as before.
+    held = width * height if grid.tiles == 1 else grid.tile_width * grid.tile_height + reduced
+    limit = FULL_DECODE_LIMITS["HEIF"]
+    if held > limit:
+        raise _too_large(width, height, limit)
+    return reader.decode_reduced(factor)  # every tile, so a damaged one is refused
+
+
+def _heif_refusal(exc: heif_tiles.HeifTileError, width: int, height: int) -> MediaError:
+    if exc.over_limit:  # libheif's memory budget: too big to decode here, not damaged
+        log.warning("HEIF %dx%d refused by libheif's limits: %s", width, height, exc)
+        return MediaError(
+            DECOMPRESSION_BOMB, "The image dimensions are too large to process safely.")
+    return _undecodable()
+
+
+def _undecodable() -> MediaError:
+    return MediaError(
+        UNDECODABLE, "The image data is damaged or incomplete and could not be decoded."
+    )
+
+
+def _exif_of(img: Image.Image) -> ExifFacts:
+    try:
+        return read_exif(img.info.get("exif"))
+    except Exception:  # read_exif guards every step; this is only a backstop
+        log.exception("EXIF reader failed")
+        return ExifFacts(errors=["EXIF metadata could not be read."])
 
 
 def _unreadable(head: bytes) -> MediaError:

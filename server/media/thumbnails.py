@@ -62,9 +62,13 @@ def plan_decode(img: Image.Image, sizes: Sequence[tuple[str, int]]) -> None:
 
 
 def make_thumbnails(
-    img: Image.Image, orientation: int | None, sizes: Sequence[tuple[str, int]]
+    img: Image.Image, orientation: int | None, sizes: Sequence[tuple[str, int]],
+    source_size: tuple[int, int] | None = None,
 ) -> list[Thumbnail]:
-    """Thumbnails for `sizes` (largest box first), upright, as metadata-free JPEGs."""
+    """Thumbnails for `sizes` (largest box first), upright, as metadata-free JPEGs.
+
+    `source_size`: the photo's own size when `img` is a reduced copy of it (at least as
+    large as the largest box), so the sizes are those a full decode would give."""
     if not sizes:
         return []
     ordered = sorted(sizes, key=lambda item: item[1], reverse=True)
@@ -74,8 +78,8 @@ def make_thumbnails(
         if current is None:
             # Resize in stored orientation, then transpose the (much smaller) result;
             # the long edge is the same either way.
-            base = _to_rgb(img)
-            current = _resize(base, fit_within(base.size, box))
+            base = to_rgb(img)
+            current = _resize(base, fit_within(source_size or base.size, box))
             if orientation in UPRIGHT:
                 current = current.transpose(UPRIGHT[orientation])
         else:
@@ -97,7 +101,7 @@ def _resize(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def to_rgb(img: Image.Image) -> Image.Image:
     """Bring any decoded mode to 8-bit RGB, flattening transparency onto white."""
     mode = img.mode
     if mode == "RGB":

@@ -10,6 +10,7 @@ from server.models.hardcase import GroupMember, RemediationPlan
 from server.models.intake import ImportBatch, IntakeSource, IntakeToken
 from server.models.job import JOB_STATES, Job
 from server.models.notification import Notification, Webhook, WebhookDelivery
+from server.models.periodic import PeriodicRun
 from server.models.repeat import RepeatLink, RepeatSubject
 from server.models.revisit import Questionnaire, Respondent, Revisit, RevisitSample, SampleCase
 from server.models.seal import ClosureFile, Seal
@@ -41,6 +42,7 @@ __all__ = [
     "LoginThrottle",
     "Measurement",
     "Notification",
+    "PeriodicRun",
     "Questionnaire",
     "RecheckTask",
     "RectificationPlan",

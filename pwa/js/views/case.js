@@ -11,7 +11,7 @@ import { actionSpec, isField, isManager, isOffice, isRevisitor, loadQuestionnair
 import { label } from "../questionnaire.js";
 import { repeatBanner } from "./office/repeatbanner.js";
 import { isAudio, respondentsBlock } from "../answers.js";
-import { errorText, fmtTime, html, safeUrl, toast } from "../ui.js";
+import { appendRef, errorRef, errorText, fmtTime, html, safeUrl, toast } from "../ui.js";
 import { leaderName } from "../leaders.js";
 import { leaderBlocks, loadLeaderFacts, wireLeaderBlocks } from "./caseleaders.js";
 import { loadPlans, planBlock, wirePlanBlock } from "./caseplans.js";
@@ -68,7 +68,7 @@ function pendingRows(pending) {
   return html`<ul class="pending" id="pending-actions">${pending.map((p) => html`
     <li data-outbox-id="${p.id}" data-state="${p.state}"><b>${term(p.action)}</b>
       ${p.state === "conflict" ? html`<span class="error">${t("conflict")}</span>`
-        : p.state === "failed" ? html`<span class="error">${t("refused")}: ${p.lastError?.message || ""}</span>`
+        : p.state === "failed" ? html`<span class="error">${t("refused")}: ${p.lastError?.message || ""}${errorRef(p.lastError)}</span>`
           : html`<span class="state">${t("queuedAction")}</span>`}
       ${p.state === "conflict" || p.state === "failed" ? html` <a href="#/outbox">${t("outbox")}</a>` : ""}
     </li>`)}</ul>`;
@@ -136,7 +136,7 @@ function localRevisitRows(caseId, local) {
   return local.map((r) => html`<li class="revisit-row local" data-outbox-id="${r.id}" data-state="${r.state}">
     <b>${term(`method.${r.payload?.method}`)}</b> · ${fmtTime(r.createdAt)}
     ${r.state === "draft" ? html`<a class="button" href="#/revisit/${caseId}/${r.id}">${t("unfinishedRevisit")}</a>`
-      : r.state === "failed" ? html`<span class="error">${t("refused")}: ${r.lastError?.message || ""}</span>`
+      : r.state === "failed" ? html`<span class="error">${t("refused")}: ${r.lastError?.message || ""}${errorRef(r.lastError)}</span>`
         : html`<span class="state">${t("savedOnPhone")}</span>`}
     ${r.payload?.method && r.payload.method !== "phone" ? html` <a href="#/survey/${caseId}/${r.id}">${t("continueSurvey")}</a>` : ""}
   </li>`);
@@ -305,6 +305,7 @@ export async function renderCase(view, caseId) {
       event.target.disabled = false;
       box.textContent = error.kind === "offline" ? t("needsNetwork")
         : error.problem?.errors?.reason?.join(" ") || errorText(error);
+      appendRef(box, error);
       box.hidden = false;
     }
   };
@@ -351,7 +352,7 @@ export async function renderCase(view, caseId) {
             <ol class="timeline">${(p.changes || []).map(eventRow)}</ol>`.toString();
           view.querySelector("#action-slot")?.replaceChildren(note);
         } else {
-          showErrors(form, p.errors, errorText(error));
+          showErrors(form, p.errors, errorText(error), error);
         }
       }
     });
@@ -393,7 +394,7 @@ export async function renderCase(view, caseId) {
         if (item) {
           detail = { item, evidence: [], visits: [], timeline: [], revisits: [] };
           await draw();
-        } else view.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
+        } else view.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`;
       }
       return false;
     }

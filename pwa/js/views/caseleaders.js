@@ -5,7 +5,7 @@ import { api } from "../api.js";
 import { t } from "../i18n.js";
 import { canInstruct, canTellComplainant, feedbackName, isLeader } from "../leaders.js";
 import { cachedGet } from "../state.js";
-import { errorText, fmtTime, html, toast } from "../ui.js";
+import { appendRef, errorText, fmtTime, html, toast } from "../ui.js";
 
 // What the blocks show, read beside the case (a failure shows nothing, not an error).
 export async function loadLeaderFacts(caseId) {
@@ -104,6 +104,7 @@ export function wireLeaderBlocks(view, item, done) {
       button.disabled = false;
       const fields = Object.values(error.problem?.errors || {}).flat().join(" ");
       box.textContent = [errorText(error), fields].filter(Boolean).join(" ");
+      appendRef(box, error);
       box.hidden = false;
     }
   };

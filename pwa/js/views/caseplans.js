@@ -5,7 +5,7 @@
 import { api } from "../api.js";
 import { PLAN_FIELDS } from "../campaigns.js";
 import { t } from "../i18n.js";
-import { errorText, fmtTime, html, toast } from "../ui.js";
+import { appendRef, errorText, fmtTime, html, toast } from "../ui.js";
 
 // The case's plans, read beside the case (a server without plans, or a failure: none).
 export async function loadPlans(caseId) {
@@ -67,6 +67,7 @@ export function wirePlanBlock(view, done) {
       } catch (error) {
         button.disabled = false;
         box.textContent = error.kind === "offline" ? t("needsNetwork") : errorText(error);
+        appendRef(box, error);
         box.hidden = false;
       }
     });

@@ -8,7 +8,7 @@ import { getCache, setCache } from "../db.js";
 import { t, term } from "../i18n.js";
 import { bell } from "../notifications.js";
 import { cachedGet, isManager, isOffice, isRevisitor, state, vocab } from "../state.js";
-import { distanceM, errorText, fmtDistance, fmtTime, html } from "../ui.js";
+import { appendRef, distanceM, errorRef, errorText, fmtDistance, fmtTime, html } from "../ui.js";
 import { isLeader } from "../leaders.js";
 import { leaderSelect } from "./office/board.js";
 
@@ -170,8 +170,10 @@ export async function renderCases(view, query = null) {
         shown = { page: shown.page + 1, total: next.total, exact: next.total_exact };
         draw([...items, ...next.items]);
       } catch (error) {
-        view.querySelector("#more-cases").replaceWith(Object.assign(document.createElement("p"),
-          { className: "error", role: "alert", textContent: errorText(error) }));
+        const box = Object.assign(document.createElement("p"),
+          { className: "error", role: "alert", textContent: errorText(error) });
+        appendRef(box, error);
+        view.querySelector("#more-cases").replaceWith(box);
       }
     });
     bell(view.querySelector(".bell-slot"));
@@ -398,7 +400,7 @@ export async function renderCases(view, query = null) {
       // The form stays, so a refused lookup (a mistyped number) can be corrected.
       draw([]);
       view.querySelector("#case-list").insertAdjacentHTML("beforebegin",
-        html`<p class="error" role="alert" id="cases-error">${errorText(error)}</p>`.toString());
+        html`<p class="error" role="alert" id="cases-error">${errorText(error)}${errorRef(error)}</p>`.toString());
     }
   }
   // Distances follow the inspector while this list is open.

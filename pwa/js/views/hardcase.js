@@ -9,7 +9,7 @@ import { t, term } from "../i18n.js";
 import { go } from "../nav.js";
 import * as outbox from "../outbox.js";
 import { cachedGet } from "../state.js";
-import { errorText, fmtTime, html, toast } from "../ui.js";
+import { appendRef, errorRef, errorText, fmtTime, html, toast } from "../ui.js";
 
 export const KINDS = ["repeat", "backlog", "difficult"];
 export const LEADER_VISIT = "leader_visit";
@@ -175,6 +175,7 @@ export function wireHardCase(view, item, done) {
     } catch (error) {
       button.disabled = false;
       box.textContent = errorText(error);
+      appendRef(box, error);
       box.hidden = false;
     }
   };
@@ -228,7 +229,7 @@ export async function renderHardCases(view, query = "") {
   try {
     answer = await api("GET", `/api/hard-cases?${wanted}`);
   } catch (error) {
-    view.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
+    view.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`;
     return;
   }
   const items = answer.items || [];

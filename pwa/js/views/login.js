@@ -5,7 +5,7 @@ import * as outbox from "../outbox.js";
 import { getMeta, setMeta } from "../db.js";
 import { forgetUserData, loadQuestionnaires, loadStandards, loadVocab, saveSession, state } from "../state.js";
 import { preloadRechecks } from "./field/recheck.js";
-import { errorText, html } from "../ui.js";
+import { appendRef, errorText, html } from "../ui.js";
 
 function isIosBrowser() {
   return /iPhone|iPad|iPod/.test(navigator.userAgent) && !navigator.standalone;
@@ -55,6 +55,7 @@ export function renderLogin(view) {
     } catch (error) {
       errorBox.textContent = error.kind === "auth" || error.status === 401
         ? t("loginFailed") : errorText(error);
+      if (error.status >= 500) appendRef(errorBox, error); // not for a wrong password
       errorBox.hidden = false;
     } finally {
       button.disabled = false;

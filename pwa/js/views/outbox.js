@@ -5,7 +5,7 @@ import { state } from "../state.js";
 import { eventRow } from "../actions.js";
 import { go } from "../nav.js";
 import { refusalNotes } from "../noiserecord.js";
-import { fmtTime, html } from "../ui.js";
+import { errorRef, fmtTime, html } from "../ui.js";
 
 // A case action the server would not apply as it stood: what changed since the phone saw
 // the case, and the two ways on (never dropped silently).
@@ -37,7 +37,7 @@ function stateText(item, drafts, userId, failed, pendingIds, mendable) {
   }
   if (item.state === "conflict") return conflictBlock(item);
   if (item.kind === "transition" && item.state === "failed") {
-    return html`<span data-state="failed" class="error">${t("refused")}: ${item.lastError?.message || ""}</span>`;
+    return html`<span data-state="failed" class="error">${t("refused")}: ${item.lastError?.message || ""}${errorRef(item.lastError)}</span>`;
   }
   if (item.kind === "transition" && item.after && pendingIds.has(item.after)) {
     return html`<span data-state="waiting">${t("waitsForEarlier")}</span>`;
@@ -52,10 +52,10 @@ function stateText(item, drafts, userId, failed, pendingIds, mendable) {
   }
   if (outbox.isRecheckMendable(item)) {
     // A re-check refused for what was typed: the server's words, to be corrected.
-    return html`<span data-state="failed" class="error">${t("recheckRefused")}: ${item.lastError?.message || ""}</span>`;
+    return html`<span data-state="failed" class="error">${t("recheckRefused")}: ${item.lastError?.message || ""}${errorRef(item.lastError)}</span>`;
   }
   if (item.state === "failed") {
-    return html`<span data-state="failed" class="error">${t("failed")}: ${item.lastError?.message || ""}</span>`;
+    return html`<span data-state="failed" class="error">${t("failed")}: ${item.lastError?.message || ""}${errorRef(item.lastError)}</span>`;
   }
   if (item.kind === "respondent" && failed.has(item.revisitClientId)) {
     return html`<span data-state="waiting" class="error">${t("waitsSurveyRefused")}</span>`;

@@ -10,6 +10,8 @@ from flask.views import MethodView
 
 from server.api.accounts.schemas import LoginResultSchema, LoginSchema, MeSchema, SessionListSchema
 from server.api.blueprint import Blueprint
+from server.api.problems import ProblemSchema
+from server.api.rate_limits import fail_closed
 from server.api.security import load_user, session_token
 from server.domain.accounts import auth, login_throttle, scope
 from server.domain.core.errors import Unauthenticated
@@ -29,8 +31,12 @@ def present_user(user) -> dict:  # type: ignore[no-untyped-def]
 
 @blp.route("/auth/login", methods=["POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"])
+@fail_closed  # Redis down: 503, never an uncounted guess (server/api/rate_limits.py)
 @blp.arguments(LoginSchema)
 @blp.response(200, LoginResultSchema)
+@blp.alt_response(503, schema=ProblemSchema, content_type="application/problem+json",
+                  description="The shared rate-limit store (Redis) is unreachable: the "
+                  "login limit fails closed (`request.limits_unavailable`, Retry-After).")
 def login(data: dict):  # type: ignore[no-untyped-def]
     """Log in: sets the session cookie and returns the CSRF token for writes."""
     ttl = timedelta(hours=current_app.config["SESSION_TTL_HOURS"])

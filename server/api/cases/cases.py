@@ -16,6 +16,7 @@ from server.api.cases.schemas import (
     RevealSchema,
 )
 from server.api.presenters import case_fields, present_case
+from server.api.rate_limits import fail_closed
 from server.api.security import current_user, load_user
 from server.domain.accounts import scope
 from server.domain.cases import cases, lifecycle
@@ -32,11 +33,14 @@ blp.before_request(load_user)
 _phone_limit = limiter.limit(lambda: current_app.config["PHONE_SEARCH_RATE_LIMIT"],
                              key_func=lambda: f"phone-search:{g.get('user') and g.user.id}",
                              exempt_when=lambda: not request.args.get("phone"))
+# With the limit store down a lookup by number is refused (503), never uncounted.
+_phone_limit_counted = fail_closed(when=lambda: bool(request.args.get("phone")))
 
 
 @blp.route("")
 class Cases(MethodView):
     @_phone_limit
+    @_phone_limit_counted
     @blp.arguments(CaseQuerySchema, location="query")
     @blp.response(200, CasePageSchema)
     def get(self, args: dict):  # type: ignore[no-untyped-def]

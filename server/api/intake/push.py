@@ -32,6 +32,7 @@ from limits import parse
 from server.api.blueprint import Blueprint
 from server.api.intake.push_schemas import PUSH_EXAMPLE, PushedSchema, PushSchema
 from server.api.problems import ProblemSchema
+from server.api.rate_limits import warn_store_down
 from server.domain.audit import audit
 from server.domain.core.errors import TooLarge, TooMany, Unauthenticated
 from server.domain.intake import push as pushes
@@ -102,8 +103,9 @@ def _count_refusal() -> None:
             return
         reset_at = limiter.limiter.get_window_stats(item, REFUSAL_SCOPE, address).reset_time
     except Exception:  # the limiter's store (Redis) is down: still a 401, never a 500
-        current_app.logger.warning("intake: refusal not counted, rate-limit storage failed",
-                                   exc_info=True)
+        # Fails open: a token is 256 random bits, and a platform's good pushes must not
+        # wait on Redis (server/api/rate_limits.py).
+        warn_store_down("a refused push was not counted")
         return
     raise TooMany("request.rate_limited",
                   "Too many refused pushes from this address; try again later.",

@@ -5,7 +5,7 @@
 import { api } from "../../api.js";
 import { has, t, term } from "../../i18n.js";
 import { isAdmin, state, vocab } from "../../state.js";
-import { errorText, fmtTime, html, toast } from "../../ui.js";
+import { errorRef, errorText, fmtTime, html, toast } from "../../ui.js";
 import { drawPlatforms } from "./platforms.js";
 import { drawQuestionnaires } from "./qeditor.js";
 
@@ -126,10 +126,10 @@ function impactText(impact) {
 
 function problemText(error) {
   const code = error.problem?.code;
-  if (code && has(code)) return html`<p class="error" role="alert" data-code="${code}">${errorText(error)}</p>`;
+  if (code && has(code)) return html`<p class="error" role="alert" data-code="${code}">${errorText(error)}${errorRef(error)}</p>`;
   const fields = error.problem?.errors ? Object.entries(error.problem.errors)
     .map(([k, v]) => `${k}: ${[].concat(v).map((x) => (typeof x === "string" ? x : JSON.stringify(x))).join(" ")}`) : [];
-  return html`<p class="error" role="alert">${errorText(error)}</p>${fields.length ? html`<ul class="error small">${fields.map((x) => html`<li>${x}</li>`)}</ul>` : ""}`;
+  return html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>${fields.length ? html`<ul class="error small">${fields.map((x) => html`<li>${x}</li>`)}</ul>` : ""}`;
 }
 
 async function drawRules(section, v) {

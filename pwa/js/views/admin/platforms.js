@@ -4,7 +4,7 @@
 import { api } from "../../api.js";
 import { getLang, t, term } from "../../i18n.js";
 import { cachedGet } from "../../state.js";
-import { errorText, fmtTime, html, toast } from "../../ui.js";
+import { errorRef, errorText, fmtTime, html, toast } from "../../ui.js";
 
 // The label is the admin's text: a replacer function keeps `$&`, `$1`… in it as written
 // (a replacement string would read them as patterns).
@@ -83,7 +83,7 @@ export async function drawPlatforms(section, v) {
           }
         });
       } catch (error) {
-        out.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
+        out.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`;
       }
     });
   }
@@ -98,7 +98,7 @@ export async function drawPlatforms(section, v) {
         toast(t("saved"));
         await drawPlatforms(section, v);
       } catch (error) {
-        out.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
+        out.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`;
       }
     });
   }
@@ -110,7 +110,7 @@ export async function drawPlatforms(section, v) {
         await api("DELETE", `/api/intake-sources/${encodeURIComponent(button.dataset.code)}/tokens/${button.dataset.tokenId}`);
         await drawPlatforms(section, v);
       } catch (error) {
-        out.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
+        out.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`;
       }
     });
   }

@@ -8,7 +8,7 @@ import { api } from "../../api.js";
 import { getLang, t, term, termBoth } from "../../i18n.js";
 import { label } from "../../questionnaire.js";
 import { cachedGet } from "../../state.js";
-import { errorText, flatMessages, fmtTime, html, safeUrl, toast } from "../../ui.js";
+import { errorRef, errorText, flatMessages, fmtTime, html, safeUrl, toast } from "../../ui.js";
 
 const CHOICE = ["single", "multi"];
 
@@ -210,7 +210,7 @@ function showErrors(form, error) {
     }
   }
   const others = Object.keys(errors).filter((k) => !["code", "title", "questions"].includes(k));
-  form.querySelector("#q-result").innerHTML = html`<p class="error" role="alert">${error.status === 422 ? `${t("fieldsWrong")} · ` : ""}${errorText(error)}</p>
+  form.querySelector("#q-result").innerHTML = html`<p class="error" role="alert">${error.status === 422 ? `${t("fieldsWrong")} · ` : ""}${errorText(error)}${errorRef(error)}</p>
     ${others.length ? html`<ul class="error small">${others.map((k) => html`<li>${k}: ${flatMessages(errors[k]).join(" ")}</li>`)}</ul>` : ""}`.toString();
   const first = form.querySelector(".q-edit[aria-invalid], .q-top-error:not([hidden])");
   first?.scrollIntoView({ block: "center" });
@@ -356,6 +356,6 @@ async function showVersion(section, code, version, newest) {
     });
     viewer.scrollIntoView({ block: "start" });
   } catch (error) {
-    viewer.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`.toString();
+    viewer.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`.toString();
   }
 }

@@ -11,7 +11,7 @@ import { t, term } from "../../i18n.js";
 import { go } from "../../nav.js";
 import * as outbox from "../../outbox.js";
 import { cachedGet, isField, isOffice, state, warnIfStorageLow } from "../../state.js";
-import { errorText, fmtTime, html, safeUrl, toast } from "../../ui.js";
+import { errorRef, errorText, fmtTime, html, safeUrl, toast } from "../../ui.js";
 
 const TASKS = "/api/recheck-tasks?status=pending";
 const previews = new PreviewUrls();
@@ -65,7 +65,7 @@ export async function renderRechecks(view) {
   view.innerHTML = html`<section class="rechecks" id="rechecks">
     <h1>${t("rechecks")} <span class="muted h1-sub">${tasks.length}</span></h1>
     <p class="muted small">${t("rechecksHint")}</p>
-    ${error ? html`<p class="error" role="alert">${errorText(error)}</p>` : ""}
+    ${error ? html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>` : ""}
     ${tasks.length ? html`<ul class="case-list" id="recheck-list">${tasks.map(taskItem)}</ul>`
       : error ? "" : html`<p class="muted" id="no-rechecks">${t("noRechecks")}</p>`}
   </section>`;

@@ -8,7 +8,7 @@ import { t, term } from "../../i18n.js";
 import { bell } from "../../notifications.js";
 import { cachedGet, vocab } from "../../state.js";
 import { isLeader } from "../../leaders.js";
-import { errorText, fmtDue, fmtTime, html } from "../../ui.js";
+import { errorRef, errorText, fmtDue, fmtTime, html } from "../../ui.js";
 
 const KEY = "fieldcase.boardFilters";
 
@@ -147,6 +147,6 @@ export async function renderBoard(view) {
     await setCache(cacheKey, board);
     if (view.isConnected) draw(board);
   } catch (error) {
-    if (!cached?.value) view.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
+    if (!cached?.value) view.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`;
   }
 }

@@ -7,7 +7,7 @@ import { campaignBody, pctText, tableTotals, weekLabel, weekOptions } from "../.
 import { t, term } from "../../i18n.js";
 import { go } from "../../nav.js";
 import { cachedGet, isManager, isOffice, vocab } from "../../state.js";
-import { errorText, flatMessages, fmtTime, html, safeUrl, toast } from "../../ui.js";
+import { errorRef, errorText, flatMessages, fmtTime, html, safeUrl, toast } from "../../ui.js";
 
 const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_, k) => String(values[k] ?? ""));
 const unitName = (u) => (u && typeof u === "object" ? u.name : u) || "";
@@ -83,7 +83,7 @@ function campaignRow(c, units) {
 }
 
 // The form's problems by field (ours or the server's); the rest in the result box.
-function showProblem(form, errors, headline) {
+function showProblem(form, errors, headline, error = null) {
   for (const slot of form.querySelectorAll(".field-error")) {
     const messages = errors?.[slot.dataset.for];
     slot.hidden = !messages;
@@ -91,7 +91,7 @@ function showProblem(form, errors, headline) {
     if (messages) form.querySelector(`[name="${slot.dataset.for}"]`)?.setAttribute("aria-invalid", "true");
   }
   form.querySelector("#campaign-result").innerHTML = headline
-    ? html`<p class="error" role="alert" id="campaign-problem">${headline}</p>`.toString() : "";
+    ? html`<p class="error" role="alert" id="campaign-problem">${headline}${errorRef(error)}</p>`.toString() : "";
 }
 
 function readForm(form, preview) {
@@ -130,7 +130,7 @@ export async function renderCampaigns(view) {
         <tbody>${items.map((c) => campaignRow(c, unitNames))}</tbody></table></div>`.toString()
         : html`<p class="muted" id="no-campaigns">${t("noCampaigns")}</p>`.toString();
     } catch (error) {
-      list.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`.toString();
+      list.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`.toString();
     }
   };
   await loadList();
@@ -175,7 +175,7 @@ export async function renderCampaigns(view) {
         ${answer.skipped_own ? html`<br><span class="small" id="campaign-own-skipped">${fill(t("campaignOwnSkipped"), { n: answer.skipped_own })}</span>` : ""}
       </p>`.toString();
     } catch (error) {
-      showProblem(form, error.problem?.errors, error.kind === "offline" ? t("needsNetwork") : errorText(error));
+      showProblem(form, error.problem?.errors, error.kind === "offline" ? t("needsNetwork") : errorText(error), error);
     } finally {
       event.target.disabled = false;
     }
@@ -198,7 +198,7 @@ export async function renderCampaigns(view) {
       go(`#/campaigns/${campaign.id}`);
     } catch (error) {
       create.disabled = false;
-      showProblem(form, error.problem?.errors, error.kind === "offline" ? t("needsNetwork") : errorText(error));
+      showProblem(form, error.problem?.errors, error.kind === "offline" ? t("needsNetwork") : errorText(error), error);
     }
   });
 }
@@ -259,7 +259,7 @@ export async function renderCampaign(view, campaignId) {
   try {
     campaign = await api("GET", `/api/campaigns/${campaignId}`);
   } catch (error) {
-    view.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
+    view.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`;
     return;
   }
   let units = [];
@@ -315,7 +315,7 @@ export async function renderCampaign(view, campaignId) {
       xlsx.href = safeUrl(`/api/reports/progress.xlsx?campaign=${encodeURIComponent(campaignId)}&week=${encodeURIComponent(chosen)}`);
       box.innerHTML = progressTable(progress, chosen).toString();
     } catch (error) {
-      box.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`.toString();
+      box.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`.toString();
     }
   };
   pick.addEventListener("change", () => loadProgress(pick.value));
@@ -337,7 +337,7 @@ export async function renderCampaign(view, campaignId) {
         <tbody>${items.map(taskRow)}</tbody></table></div>`.toString()
         : html`<p class="muted" id="no-tasks">${t("noTasks")}</p>`.toString();
     } catch (error) {
-      tasksBox.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`.toString();
+      tasksBox.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`.toString();
     }
   };
   statusPick.addEventListener("change", loadTasks);

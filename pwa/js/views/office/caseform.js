@@ -7,7 +7,7 @@ import { t, term } from "../../i18n.js";
 import { BaseMap, basemapSelect, loadLeaflet } from "../../mapkit.js";
 import { go } from "../../nav.js";
 import { cachedGet, vocab } from "../../state.js";
-import { errorText, html, toast } from "../../ui.js";
+import { errorRef, errorText, html, toast } from "../../ui.js";
 
 function localInput(iso) {
   const d = iso ? new Date(iso) : new Date();
@@ -31,7 +31,7 @@ export async function renderCaseForm(view, caseId) {
     try {
       item = await api("GET", `/api/cases/${caseId}`);
     } catch (error) {
-      view.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
+      view.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`;
       return null;
     }
   }
@@ -207,7 +207,7 @@ export async function renderCaseForm(view, caseId) {
       } else {
         // A sealed case is read-only (409 case.closed) until a reopen.
         const closed = error.problem?.code === "case.closed" ? t("caseClosedEdit") : null;
-        showErrors(form, flatten(error.problem?.errors), closed || errorText(error));
+        showErrors(form, flatten(error.problem?.errors), closed || errorText(error), error);
       }
     }
   });

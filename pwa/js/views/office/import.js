@@ -11,7 +11,7 @@ import {
   sourcesOf, unknownValues, valueMapsWith, valueName,
 } from "../../importing.js";
 import { cachedGet, isManager, state, vocab } from "../../state.js";
-import { errorText, flatMessages, fmtTime, html, toast } from "../../ui.js";
+import { errorRef, errorText, flatMessages, fmtTime, html, toast } from "../../ui.js";
 
 // Links to the new cases shown after confirming; the rest are on the case list.
 const SHOWN_CASES = 50;
@@ -269,7 +269,7 @@ export async function renderImport(el, importId) {
     [listing, v] = await Promise.all([api("GET", "/api/intake-sources"), vocab()]);
     try { units = (await cachedGet("/api/units")).items || []; } catch { units = []; }
   } catch (error) {
-    el.innerHTML = html`<section class="import-page"><h1>${t("importCases")}</h1><p class="error">${errorText(error)}</p></section>`;
+    el.innerHTML = html`<section class="import-page"><h1>${t("importCases")}</h1><p class="error">${errorText(error)}${errorRef(error)}</p></section>`;
     return null;
   }
   const { sources, fields } = sourcesOf(listing);
@@ -411,7 +411,7 @@ export async function renderImport(el, importId) {
       }
       draw();
       const lines = flatMessages(error.problem?.errors);
-      message.innerHTML = html`<p class="error" data-code="${error.problem?.code || ""}">${errorText(error)}</p>
+      message.innerHTML = html`<p class="error" data-code="${error.problem?.code || ""}">${errorText(error)}${errorRef(error)}</p>
         ${lines.length ? html`<ul class="error small">${lines.map((l) => html`<li>${l}</li>`)}</ul>` : ""}`;
     } finally {
       button.disabled = false;
@@ -443,7 +443,7 @@ export async function renderImport(el, importId) {
       toast(t("impMappingSaved"));
     } catch (error) {
       const slot = area.querySelector("#mapping-message");
-      if (slot) slot.innerHTML = html`<p class="error">${errorText(error)}</p>`;
+      if (slot) slot.innerHTML = html`<p class="error">${errorText(error)}${errorRef(error)}</p>`;
     } finally {
       button.disabled = false;
     }
@@ -462,7 +462,7 @@ export async function renderImport(el, importId) {
       toast(t("impValueSaved"));
     } catch (error) {
       const slot = area.querySelector("#unknown-message");
-      if (slot) slot.innerHTML = html`<p class="error">${errorText(error)}</p>`;
+      if (slot) slot.innerHTML = html`<p class="error">${errorText(error)}${errorRef(error)}</p>`;
       button.disabled = false;
     }
   }
@@ -489,7 +489,7 @@ export async function renderImport(el, importId) {
       view.asking = false;
       drawConfirm();
       const box = area.querySelector("#import-confirm");
-      box?.insertAdjacentHTML("beforeend", html`<p class="error" role="alert">${errorText(error)}</p>`);
+      box?.insertAdjacentHTML("beforeend", html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`);
     }
   }
 
@@ -539,7 +539,7 @@ export async function renderImport(el, importId) {
       show(await api("GET", `/api/imports/${importId}`));
       form.querySelector("#import-source").value = view.source.code;
     } catch (error) {
-      message.innerHTML = html`<p class="error">${errorText(error)}</p>`;
+      message.innerHTML = html`<p class="error">${errorText(error)}${errorRef(error)}</p>`;
     }
   }
   return null;

@@ -7,7 +7,7 @@ import { getCache, setCache } from "../../db.js";
 import { t, term } from "../../i18n.js";
 import { BaseMap, basemapSelect, loadLeaflet } from "../../mapkit.js";
 import { vocab } from "../../state.js";
-import { errorText, fmtDue, fmtTime, html, safeUrl } from "../../ui.js";
+import { appendRef, errorText, fmtDue, fmtTime, html, safeUrl } from "../../ui.js";
 
 // Marker colours: the board's chips (readable on the dark background).
 export const PAINT = { green: "#2e9e5b", blue: "#2f7de1", yellow: "#e9c318", red: "#e5484d",
@@ -132,6 +132,7 @@ export async function renderMap(view) {
     if (!cached?.value) {
       show({ features: [] });
       status.textContent = errorText(error);
+      appendRef(status, error);
     }
   }
   return () => base.map.remove();

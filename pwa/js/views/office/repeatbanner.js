@@ -7,7 +7,7 @@
 import { api } from "../../api.js";
 import { getLang, t, term } from "../../i18n.js";
 import { state } from "../../state.js";
-import { errorText, fmtTime, html, toast } from "../../ui.js";
+import { appendRef, errorText, fmtTime, html, toast } from "../../ui.js";
 
 const MATCHES = ["address", "radius", "phone"];
 
@@ -208,6 +208,7 @@ function wire(slot, model, caseId, onChange) {
       event.target.disabled = false;
       const box = ask.querySelector("#repeat-error");
       box.textContent = error.kind === "offline" ? t("needsNetwork") : errorText(error);
+      appendRef(box, error);
       box.hidden = false;
     }
   });

@@ -5,7 +5,7 @@
 import { api } from "../../api.js";
 import { t, term } from "../../i18n.js";
 import { cachedGet, isManager } from "../../state.js";
-import { errorText, fmtTime, html, toast } from "../../ui.js";
+import { appendRef, errorRef, errorText, fmtTime, html, toast } from "../../ui.js";
 import { fill, matchedText } from "./repeatbanner.js";
 
 // Most complaints first, then the latest complaint first, then the title (a stable order).
@@ -52,7 +52,7 @@ export async function renderRepeats(view) {
   try {
     answer = await cachedGet("/api/repeats");
   } catch (error) {
-    view.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
+    view.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`;
     return;
   }
   const items = sortSubjects(answer.items || []);
@@ -115,7 +115,7 @@ export async function renderRepeat(view, subjectId) {
   try {
     subject = await api("GET", `/api/repeats/${subjectId}`);
   } catch (error) {
-    view.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`;
+    view.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`;
     return;
   }
   const leaders = isManager() ? await leaderChoices() : [];
@@ -164,6 +164,7 @@ export async function renderRepeat(view, subjectId) {
     } catch (error) {
       button.disabled = false;
       box.textContent = error.kind === "offline" ? t("needsNetwork") : errorText(error);
+      appendRef(box, error);
       box.hidden = false;
     }
   });

@@ -10,7 +10,7 @@ import { BaseMap, basemapSelect, loadLeaflet } from "../../mapkit.js";
 import { acknowledgements, checklistBlock, evidenceCard, numbering, photoDistance, photoLabel,
   refusal, sealBlock } from "../../review.js";
 import { isManager, vocab } from "../../state.js";
-import { errorText, fmtDistance, fmtTime, html, safeUrl, toast } from "../../ui.js";
+import { appendRef, errorRef, errorText, fmtDistance, fmtTime, html, safeUrl, toast } from "../../ui.js";
 import { measurementBlock } from "../case.js";
 import { isAudio, respondentsBlock } from "../../answers.js";
 
@@ -280,6 +280,7 @@ export async function renderReview(view, caseId) {
       } catch (error) {
         button.disabled = false;
         box.textContent = errorText(error);
+        appendRef(box, error);
         box.hidden = false;
       }
     });
@@ -314,7 +315,7 @@ export async function renderReview(view, caseId) {
       view.querySelector("#seal-box, #not-submitted")?.scrollIntoView({ block: "nearest" });
     } catch (error) {
       const code = error.problem?.code || error.kind;
-      const words = refusal(error) || html`<p>${errorText(error)}</p>`;
+      const words = refusal(error) || html`<p>${errorText(error)}${errorRef(error)}</p>`;
       // Unmet rules or a newer version: the checklist and the case as the server sees them
       // now, drawn first, the refusal shown in them.
       if (code === "closure.unmet" || code === "case.version_conflict") await reload();
@@ -325,7 +326,7 @@ export async function renderReview(view, caseId) {
         shown.innerHTML = html`${words}`.toString();
         shown.hidden = false;
         reveal(shown);
-      } else toast(code === "case.version_conflict" ? t("versionConflict") : errorText(error), "warn");
+      } else toast(code === "case.version_conflict" ? t("versionConflict") : errorText(error), "warn", error);
     }
   };
 
@@ -350,6 +351,7 @@ export async function renderReview(view, caseId) {
     } catch (error) {
       button.disabled = false;
       box.textContent = errorText(error);
+      appendRef(box, error);
       box.hidden = false;
     }
   };
@@ -440,7 +442,7 @@ export async function renderReview(view, caseId) {
       if (!data) {
         view.innerHTML = html`<p class="error" role="alert">${error.status === 404 || error.status === 403
           ? t("cachedGone") : errorText(error)}</p>`;
-      } else toast(errorText(error), "error");
+      } else toast(errorText(error), "error", error);
     }
   };
 

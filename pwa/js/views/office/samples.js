@@ -6,7 +6,7 @@ import { api } from "../../api.js";
 import { t, term } from "../../i18n.js";
 import { go } from "../../nav.js";
 import { cachedGet, isManager, state, vocab } from "../../state.js";
-import { errorText, flatMessages, fmtTime, html, safeUrl, toast } from "../../ui.js";
+import { appendRef, errorRef, errorText, flatMessages, fmtTime, html, safeUrl, toast } from "../../ui.js";
 
 // The strata a sample may use, from the server (GET /api/vocab).
 function strataChoices(v) {
@@ -119,7 +119,7 @@ function showProblem(form, error) {
   const others = Object.keys(errors).filter((k) => !known.has(k));
   // Messages shown by their fields: above the button, only that there are some.
   const headline = known.size ? t("fieldsWrong") : special[error.problem?.code] || errorText(error);
-  box.innerHTML = html`<p class="error">${headline}</p>
+  box.innerHTML = html`<p class="error">${headline}${errorRef(error)}</p>
     ${others.length ? html`<ul class="error small">${others.map((k) => html`<li>${k}: ${flatMessages(errors[k]).join(" ")}</li>`)}</ul>` : ""}`;
 }
 
@@ -177,7 +177,7 @@ export async function renderSamples(view) {
       <tbody>${items.map(sampleRow)}</tbody></table></div>`.toString()
       : html`<p class="muted" id="no-samples">${t("noSamples")}</p>`.toString();
   } catch (error) {
-    list.innerHTML = html`<p class="error" role="alert">${errorText(error)}</p>`.toString();
+    list.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`.toString();
   }
   const form = view.querySelector("#sample-form");
   if (!form) return;
@@ -324,7 +324,7 @@ export async function renderSample(view, sampleId) {
   ]);
   if (sample.error) {
     view.innerHTML = html`<a class="back" href="#/samples">← ${t("samples")}</a>
-      <p class="error" role="alert">${errorText(sample.error)}</p>`;
+      <p class="error" role="alert">${errorText(sample.error)}${errorRef(sample.error)}</p>`;
     return;
   }
   units = new Map((unitList.items || []).map((u) => [u.id, u.name]));
@@ -369,7 +369,7 @@ export async function renderSample(view, sampleId) {
         draw(await api("GET", `/api/revisit-samples/${s.id}`));
         toast(t("reloaded"));
       } catch (error) {
-        toast(errorText(error), "error");
+        toast(errorText(error), "error", error);
       }
     });
     view.querySelector("#void-form")?.addEventListener("submit", async (event) => {
@@ -388,6 +388,7 @@ export async function renderSample(view, sampleId) {
       } catch (error) {
         box.hidden = false;
         box.textContent = errorText(error);
+        appendRef(box, error);
       }
     });
     view.querySelector("#assign-form")?.addEventListener("submit", async (event) => {
@@ -410,6 +411,7 @@ export async function renderSample(view, sampleId) {
         form.querySelector("#assign-sample").disabled = false;
         box.hidden = false;
         box.textContent = [errorText(error), ...flatMessages(error.problem?.errors?.user_ids)].join(" ");
+        appendRef(box, error);
       }
     });
   };

@@ -10,7 +10,7 @@ import { go } from "../../nav.js";
 import { cachedGet, isManager, state, vocab } from "../../state.js";
 import { BUCKETS, COUNT_GROUPS, chartConfig, chartHeight, chartSummary, countSeries,
   defaultFilters, ledgerLinks, rateTiles, statsQuery } from "../../stats.js";
-import { errorText, fmtTime, html, safeUrl } from "../../ui.js";
+import { errorRef, errorText, fmtTime, html, safeUrl } from "../../ui.js";
 
 const KEY = "fieldcase.statsFilters";
 const TITLES = { by_category: "countsByCategory", by_channel: "countsByChannel",
@@ -172,7 +172,7 @@ export async function renderStats(view) {
   try {
     answer = await api("GET", `/api/stats?${statsQuery(f)}`);
   } catch (error) {
-    out.innerHTML = html`<p class="error" role="alert" id="stats-error">${errorText(error)}</p>`;
+    out.innerHTML = html`<p class="error" role="alert" id="stats-error">${errorText(error)}${errorRef(error)}</p>`;
     view.querySelector(".stats-filters-box").open = true;  // the dates to mend, in sight
     return clear;
   }

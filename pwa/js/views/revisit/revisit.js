@@ -11,7 +11,7 @@ import * as outbox from "../../outbox.js";
 import { clearErrorsOnAnswer, label, questionnaires, readQuestions, renderQuestions, satisfactionOf }
   from "../../questionnaire.js";
 import { cachedCase, cachedGet, revisitVocab, vocab } from "../../state.js";
-import { errorText, fmtTime, html, toast } from "../../ui.js";
+import { appendRef, errorText, fmtTime, html, toast } from "../../ui.js";
 
 // A revealed number stays in this page's memory only (never on the phone's storage): a
 // reload asks again, and the server logs each reveal.
@@ -224,6 +224,7 @@ export async function renderPhoneRevisit(view, caseId, revisitId) {
         event.target.disabled = false;
         box.textContent = error.kind === "offline" ? t("needsNetwork")
           : error.problem?.errors?.reason?.join(" ") || errorText(error);
+        appendRef(box, error);
         box.hidden = false;
       }
     });

@@ -13,7 +13,7 @@ import { clearErrorsOnAnswer, label, questionnaires, readQuestions, renderQuesti
   from "../../questionnaire.js";
 import { go } from "../../nav.js";
 import { cachedCase, revisitVocab, state, vocab, warnIfStorageLow } from "../../state.js";
-import { fmtTime, html, raw, toast } from "../../ui.js";
+import { errorRef, fmtTime, html, raw, toast } from "../../ui.js";
 import { DOOR_QUESTIONNAIRE, PHONE_QUESTIONNAIRE, template } from "./revisit.js";
 
 // The methods with their own screen (the phone call) and the one that records where it
@@ -84,7 +84,7 @@ function respondentRow(r, n, revisit) {
   let status;
   if (r.state === "sent") status = html`<span class="state" data-state="sent">${t("sent")}</span>`;
   else if (r.state === "failed") {
-    status = html`<span class="error" data-state="failed">${t("refused")}: ${r.lastError?.message || ""}</span>`;
+    status = html`<span class="error" data-state="failed">${t("refused")}: ${r.lastError?.message || ""}${errorRef(r.lastError)}</span>`;
   } else if (revisit?.state === "failed") {
     status = html`<span class="error" data-state="waiting">${t("waitsSurveyRefused")}</span>`;
   } else status = html`<span class="state" data-state="saved">${t("savedOnPhone")}</span>`;

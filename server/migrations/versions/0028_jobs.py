@@ -1,15 +1,15 @@
 """jobs: heavy work (batch closure files, archives) as jobs on a queue, the database
 holding each job's state, progress, error and result
 
-Revision ID: 0026
-Revises: 0025
+Revision ID: 0028
+Revises: 0027
 Create Date: 2026-12-05 11:30:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0026"
-down_revision = "0025"
+revision = "0028"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 

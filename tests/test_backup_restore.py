@@ -1,0 +1,305 @@
+"""The restore drill (issue 22): a populated instance (sealed cases, revisits, a case
+reopened and sealed again, one reopened and left open, a signed audit checkpoint) is
+backed up with `fieldcase backup`, restored with `fieldcase restore` onto a new database
+and a new store, and then every sealed case passes `verify-case`, the audit log passes
+`verify-audit` against its checkpoints with the public key the manifest recorded, and row
+counts and object hashes match. An archive missing an object, or holding a changed one,
+is named by `backup-verify` and by `restore` (exit status 1), and a restore onto a
+database or a store that holds data is refused with nothing written.
+
+On the embedded stack (SQLite + local disk) and the scaled one (PostgreSQL through pg_dump
+and pg_restore + SeaweedFS)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import secrets
+import tarfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from server import create_app
+from server.backup.databases import count_rows
+from server.cli import cli
+from server.domain.fieldwork.evidence import final_key
+from server.extensions import db
+from server.models import Seal
+from tests.closure_facts import night_visit, plan_if_hard, submit_ready, tell_complainant
+from tests.conftest import fresh_pg_database
+from tests.test_lifecycle import params_for, walk
+from tests.test_seal import SAMPLE, approve, in_hand
+
+
+def run(app: Flask, *args: str) -> Any:
+    # In that app's own context: the CLI would otherwise run in the one already pushed
+    # (the source's, by the `app` fixture).
+    with app.app_context():
+        return app.test_cli_runner().invoke(cli, list(args))
+
+
+def store_hashes(app: Flask) -> dict[str, str]:
+    with app.app_context():
+        store = app.extensions["fieldcase.storage"]
+        return {info.key: hashlib.sha256(b"".join(store.iter_chunks(info.key))).hexdigest()
+                for info in store.list("")}
+
+
+def populate(as_user: Any, make_case: Any) -> dict[str, Any]:
+    """Three cases handled in full and sealed; the second reopened, handled again and
+    sealed anew; the third reopened and left open."""
+    office, inspector, revisit = as_user("reviewer"), as_user("insp_a"), as_user("revisit")
+    cases, photos = [], []
+    for _ in range(3):
+        case_id = in_hand(office, inspector, make_case)
+        photos.append(submit_ready(office, inspector, revisit, case_id,
+                                   photo=SAMPLE.read_bytes()))
+        answer = approve(office, case_id)
+        assert answer.status_code == 200, answer.get_json()
+        cases.append(case_id)
+    resealed, left_open = cases[1], cases[2]
+    walk(office, resealed, ("reopen", params_for("reopen")))
+    night_visit(inspector, resealed, value_dba=48.0)
+    walk(inspector, resealed, ("submit", params_for("submit")))
+    tell_complainant(revisit, resealed)
+    plan_if_hard(office, resealed)
+    answer = approve(office, resealed)
+    assert answer.status_code == 200, answer.get_json()
+    walk(office, left_open, ("reopen", params_for("reopen")))
+    return {"sealed": cases[:2], "reopened": left_open, "photos": photos}
+
+
+@contextmanager
+def fresh_target(app: Flask, request: pytest.FixtureRequest, base: Path,
+                 same_audit_key: bool = True) -> Iterator[Flask]:
+    """A new instance to restore onto: an empty database and an empty store of the
+    source's kind, given the source's keys as an operator would from where they are kept
+    apart (the audit signing key only if asked: the public key in the manifest suffices
+    to check the chain)."""
+    base.mkdir()
+    keys = ["SECRET_KEY", "PERSONAL_DATA_KEY", "WEBHOOK_SECRET_KEY"]
+    overrides = {"TESTING": True, "INSTANCE_PATH": str(base),
+                 **{k: app.config[k] for k in keys},
+                 "AUDIT_SIGNING_KEY": app.config["AUDIT_SIGNING_KEY"] if same_audit_key
+                 else secrets.token_hex(32)}
+    with ExitStack() as stack:
+        if app.config["STACK"] == "scaled":
+            overrides["SQLALCHEMY_DATABASE_URI"] = stack.enter_context(fresh_pg_database())
+            overrides["STORAGE_URL"] = request.getfixturevalue("seaweed").url(
+                f"fc-restore-{secrets.token_hex(4)}")
+        else:
+            overrides["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{base / 'restored.db'}"
+            overrides["STORAGE_URL"] = f"file://{base / 'objects'}"
+        target = create_app(overrides)
+        target.config["STACK"] = app.config["STACK"]
+        storage = target.extensions["fieldcase.storage"]
+        if hasattr(storage, "ensure_bucket"):
+            storage.ensure_bucket()
+        try:
+            yield target
+        finally:
+            with target.app_context():
+                db.session.remove()
+                db.engine.dispose()
+            storage.close()
+
+
+def backup(app: Flask, path: Path) -> dict[str, Any]:
+    result = run(app, "backup", "--output", str(path))
+    assert result.exit_code == 0, result.output
+    assert "keys are not in it" in result.output
+    with tarfile.open(path) as tar:
+        return json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+
+
+def rewrite(src: Path, dst: Path, *, drop: str | None = None, flip: str | None = None,
+            **manifest: Any) -> None:
+    """The archive again without the member `drop`, or with one bit of `flip` changed, or
+    with these values in its manifest."""
+    with tarfile.open(src) as old, tarfile.open(dst, "w", format=tarfile.PAX_FORMAT) as new:
+        for member in old.getmembers():
+            if member.name == drop:
+                continue
+            data = old.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == flip:
+                data = bytes([data[0] ^ 0x01]) + data[1:]
+            if member.name == "manifest.json" and manifest:
+                data = json.dumps({**json.loads(data), **manifest}).encode()
+                member.size = len(data)
+            new.addfile(member, io.BytesIO(data))
+
+
+def test_the_restore_drill(app, as_user, make_case, request, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    made = populate(as_user, make_case)
+    assert run(app, "checkpoint-audit").exit_code == 0
+    source_rows = count_rows(app.config["SQLALCHEMY_DATABASE_URI"])
+    source_objects = store_hashes(app)
+    archive = tmp_path / "fieldcase.tar"
+    manifest = backup(app, archive)
+
+    # What the manifest says: versions, counts, every object's hash, the public key, and
+    # no key at all.
+    assert manifest["format"] == "fieldcase-backup/1" and manifest["app_version"]
+    assert manifest["migration_head"] and manifest["created_at"]
+    assert manifest["database"]["tables"] == source_rows
+    assert {o["key"]: o["sha256"] for o in manifest["objects"]} == source_objects
+    assert manifest["database"]["tables"]["seals"] == 4 == db.session.scalar(
+        sa.select(sa.func.count()).select_from(Seal))
+    from server.domain.audit import audit_checkpoints
+
+    assert manifest["keys"]["audit_public_key"] == audit_checkpoints.public_key_hex()
+    assert "AUDIT_SIGNING_KEY" in manifest["keys"]["not_included"]
+    for name in ("AUDIT_SIGNING_KEY", "PERSONAL_DATA_KEY", "WEBHOOK_SECRET_KEY", "SECRET_KEY"):
+        assert app.config[name].encode() not in archive.read_bytes(), name
+    checked = run(app, "backup-verify", str(archive))
+    assert checked.exit_code == 0 and "intact" in checked.output, checked.output
+
+    # The restore, onto an instance whose own audit key is another one.
+    with fresh_target(app, request, tmp_path / "restored", same_audit_key=False) as target:
+        result = run(target, "restore", str(archive))
+        assert result.exit_code == 0, result.output
+        assert f"restored {len(source_objects)} objects" in result.output
+        assert "verify-audit --public-key" in result.output  # it says which key to use
+        assert count_rows(target.config["SQLALCHEMY_DATABASE_URI"]) == source_rows
+        assert store_hashes(target) == source_objects
+        for case_id in made["sealed"]:
+            verified = run(target, "verify-case", case_id)
+            assert verified.exit_code == 0, verified.output
+            assert "intact" in verified.output
+        assert "2 seal(s)" in run(target, "verify-case", made["sealed"][1]).output
+        audit = run(target, "verify-audit", "--public-key",
+                    manifest["keys"]["audit_public_key"])
+        assert audit.exit_code == 0, audit.output
+        assert "matching its signed checkpoints" in audit.output
+        # The checkpoints are not taken on trust: another key does not match them.
+        assert run(target, "verify-audit").exit_code == 1
+        # The reopened case is open again on the restored instance, its seal kept.
+        reviewer = target.test_client()
+        assert reviewer.post("/api/auth/login", json={
+            "username": "reviewer", "password": "correct-horse-battery"}).status_code == 200
+        view = reviewer.get(f"/api/cases/{made['reopened']}/seal").get_json()
+        assert view["current"] is None and [s["number"] for s in view["seals"]] == [1]
+
+        # Restoring again onto what now holds data is refused, nothing written.
+        before = count_rows(target.config["SQLALCHEMY_DATABASE_URI"])
+        again = run(target, "restore", str(archive))
+        assert again.exit_code == 1
+        assert "restore refused: the database is not empty" in again.output
+        assert "cases: " in again.output and "Nothing was written" in again.output
+        assert count_rows(target.config["SQLALCHEMY_DATABASE_URI"]) == before
+        assert store_hashes(target) == source_objects
+
+
+def test_a_backup_missing_or_changing_an_object_is_named(  # type: ignore[no-untyped-def]
+        app, as_user, make_case, request, tmp_path) -> None:
+    office, inspector = as_user("reviewer"), as_user("insp_a")
+    case_id = in_hand(office, inspector, make_case)
+    photo = submit_ready(office, inspector, as_user("revisit"), case_id,
+                         photo=SAMPLE.read_bytes())
+    assert approve(office, case_id).status_code == 200
+    archive = tmp_path / "whole.tar"
+    backup(app, archive)
+    lost, changed = final_key(photo["id"]), f"evidence/{photo['id']}/thumb-small.jpg"
+    assert {lost, changed} <= set(store_hashes(app))
+    short = tmp_path / "short.tar"
+    rewrite(archive, short, drop=f"objects/{lost}", flip=f"objects/{changed}")
+
+    checked = run(app, "backup-verify", str(short))
+    assert checked.exit_code == 1
+    assert f"object {lost}: listed in the manifest but missing from the archive" \
+        in checked.output
+    assert f"object {changed}: sha256 " in checked.output
+    assert "2 problem(s) in the archive, 1 missing from the archive" in checked.output
+    assert run(app, "restore", "--check", str(short)).exit_code == 1
+
+    with fresh_target(app, request, tmp_path / "t1") as target:
+        refused = run(target, "restore", str(short))
+        assert refused.exit_code == 1
+        assert f"object {lost}: listed in the manifest but missing" in refused.output
+        assert "nothing was restored" in refused.output
+        # Nothing written: no row, no object.
+        assert not any(count_rows(target.config["SQLALCHEMY_DATABASE_URI"]).values())
+        assert store_hashes(target) == {}
+        # --partial restores the rest, names both, and the case's check names the photo.
+        partial = run(target, "restore", "--partial", str(short))
+        assert partial.exit_code == 1
+        assert f"object {lost}: listed in the manifest but missing" in partial.output
+        assert f"object {changed}: sha256 " in partial.output
+        restored = store_hashes(target)
+        assert lost not in restored and changed not in restored  # a changed one is removed
+        assert len(restored) == len(store_hashes(app)) - 2
+        found = run(target, "verify-case", case_id)
+        assert found.exit_code == 1 and photo["id"] in found.output
+
+    # A database that holds data refuses the archive, and so does a store that does.
+    before_rows = count_rows(app.config["SQLALCHEMY_DATABASE_URI"])
+    before_objects = store_hashes(app)
+    onto_source = run(app, "restore", str(archive))
+    assert onto_source.exit_code == 1
+    assert "restore refused: the database is not empty" in onto_source.output
+    assert count_rows(app.config["SQLALCHEMY_DATABASE_URI"]) == before_rows
+    assert store_hashes(app) == before_objects
+    with fresh_target(app, request, tmp_path / "t2") as target:
+        target.extensions["fieldcase.storage"].put_bytes("left/over", b"x",
+                                                         content_type="text/plain")
+        refused = run(target, "restore", str(archive))
+        assert refused.exit_code == 1
+        assert "the object store is not empty (it holds left/over" in refused.output
+        assert not any(count_rows(target.config["SQLALCHEMY_DATABASE_URI"]).values())
+        target.extensions["fieldcase.storage"].delete("left/over")
+        # An archive made by a newer schema than this code knows is refused too.
+        newer = tmp_path / "newer.tar"
+        rewrite(archive, newer, migration_head="9999")
+        refused = run(target, "restore", str(newer))
+        assert refused.exit_code == 1
+        assert "at migration 9999, which this version of Fieldcase does not know" \
+            in refused.output
+        assert store_hashes(target) == {}
+
+
+def test_the_sqlite_snapshot_is_one_moment_and_writers_go_on(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The online backup API under WAL: a writer in the middle of a transaction neither
+    blocks the snapshot nor leaks into it, and commits afterwards."""
+    import sqlite3
+
+    from server.backup.databases import snapshot
+
+    path = tmp_path / "live.db"
+    setup = sqlite3.connect(path)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute("CREATE TABLE t (n INTEGER)")
+    setup.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
+    setup.commit()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # the app's write lock, held
+    writer.execute("INSERT INTO t VALUES (-1)")
+    work = tmp_path / "work"
+    work.mkdir()
+    with snapshot(f"sqlite:///{path}", work) as snap:
+        assert snap.tables == {"t": 100} and snap.migration_head is None
+        writer.execute("COMMIT")  # the writer was never in the way, nor waited
+        copy = sqlite3.connect(snap.path)
+        assert copy.execute("SELECT count(*), min(n) FROM t").fetchone() == (100, 0)
+        copy.close()
+    assert setup.execute("SELECT count(*) FROM t").fetchone() == (101,)
+    writer.close()
+    setup.close()
+
+
+def test_without_pg_dump_a_postgresql_backup_says_what_to_do(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from server.backup import BackupError, databases
+
+    monkeypatch.setattr(databases.shutil, "which", lambda _name: None)
+    with pytest.raises(BackupError) as refused, \
+            databases.snapshot("postgresql+psycopg://fieldcase@db.invalid/fieldcase", tmp_path):
+        pass
+    assert "pg_dump is not installed" in str(refused.value)
+    assert "postgresql-client" in str(refused.value)
+    assert 'README, "Backup and restore"' in str(refused.value)

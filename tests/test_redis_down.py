@@ -1,0 +1,156 @@
+"""With the shared rate-limit store (Redis) down, web requests still work: the login and
+the lookup by a complainant's number fail closed (503 with words in both languages and
+Retry-After, quickly, never a hang), everything else fails open; when Redis is back the
+limits count again without a restart (server/api/rate_limits.py)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from flask import Flask
+
+from server import create_app
+from server.api import rate_limits
+from server.config import ConfigError, load_config
+from server.extensions import db
+from tests.conftest import KEEP_TABLES, PASSWORD, SEEDED_TABLES, _restore_seeded_data, unavailable
+from tests.tcp_proxy import TcpProxy
+
+LOGIN_LIMIT = 6
+
+
+@pytest.fixture()
+def redis_server() -> Iterator[redis.Redis]:
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        client.close()
+        unavailable(f"Redis at 127.0.0.1:6379 is not reachable: {exc}")
+    yield client
+    client.close()
+
+
+@pytest.fixture()
+def proxy(redis_server: redis.Redis) -> Iterator[TcpProxy]:
+    proxy = TcpProxy("127.0.0.1", 6379)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture()
+def limited_app(stack: dict, proxy: TcpProxy, redis_server: redis.Redis) -> Iterator[Flask]:
+    """The embedded stack with its limits in Redis through the proxy, under a key prefix
+    of its own (the Redis is shared with other tests and helpers)."""
+    prefix = f"fc-test-{secrets.token_hex(6)}"
+    overrides = {k: v for k, v in stack.items() if k != "name"}
+    overrides.update({"RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{proxy.port}",
+                      "RATELIMIT_KEY_PREFIX": prefix,
+                      "LOGIN_RATE_LIMIT": f"{LOGIN_LIMIT} per minute"})
+    app = create_app(overrides)
+    with app.app_context():
+        yield app
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                if table.name not in KEEP_TABLES | SEEDED_TABLES:
+                    conn.execute(table.delete())
+            _restore_seeded_data(conn)
+        db.engine.dispose()
+    for key in redis_server.scan_iter(f"{prefix}:*"):
+        redis_server.delete(key)
+
+
+def _login_hits(client: redis.Redis, app: Flask) -> int:
+    """The login limit's count in Redis for the test client's address."""
+    prefix = app.config["RATELIMIT_KEY_PREFIX"]
+    return sum(int(client.get(key) or 0) for key in client.scan_iter(f"{prefix}:*login*"))
+
+
+def _log_in(app: Flask, username: str = "insp_a"):  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    started = time.monotonic()
+    answer = client.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+    return client, answer, time.monotonic() - started
+
+
+@pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+def test_login_fails_closed_and_the_rest_open_while_redis_is_down(
+        limited_app: Flask, proxy: TcpProxy, redis_server: redis.Redis,
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = limited_app
+    # Nothing told yet in this process (another test's outage would silence this one's).
+    monkeypatch.setattr(rate_limits, "_warned_at", 0.0)
+    monkeypatch.setattr(rate_limits._filter, "_last", 0.0)
+    client, answer, _ = _log_in(app)
+    assert answer.status_code == 200
+    assert _login_hits(redis_server, app) == 1  # counted in the shared store
+    csrf = answer.get_json()["csrf_token"]
+
+    for outage in ("cut", "freeze"):
+        getattr(proxy, outage)()
+        _, refused, took = _log_in(app, "insp_b")
+        assert refused.status_code == 503, (outage, refused.get_json())
+        # Each call to the store waits RATELIMIT_STORAGE_TIMEOUT_S (0.5 s) at most.
+        assert took < 5, (outage, took)
+        body = refused.get_json()
+        assert refused.mimetype == "application/problem+json"
+        assert body["code"] == "request.limits_unavailable"
+        assert body["messages"]["zh"] and body["messages"]["en"]
+        assert int(refused.headers["Retry-After"]) > 0
+        # The logged-in user carries on: reads and ordinary work are not limited by Redis.
+        assert client.get("/api/me").status_code == 200
+        assert client.get("/api/cases").status_code == 200
+        # A read behind a limit fails open: the verify lookup answers as it would.
+        assert client.get("/api/verify/ABCD-EFGH").status_code == 404
+        # A refused platform push is still a 401, uncounted, never a 500.
+        push = app.test_client().post("/api/intake/hotline_12345", json={},
+                                      headers={"Authorization": "Bearer wrong"})
+        assert push.status_code == 401
+        # The lookup by a complainant's number guards personal data: closed.
+        by_phone = client.get("/api/cases?phone=13800001234")
+        assert by_phone.status_code == 503
+        assert by_phone.get_json()["code"] == "request.limits_unavailable"
+        if outage == "freeze":
+            proxy.thaw()
+        proxy.restore()
+
+    # A dozen refused or uncounted requests, yet the outage is told once a minute at most
+    # (per logger, per process), not once per request.
+    for name in ("flask-limiter", "server.api.rate_limits"):
+        told = [r for r in caplog.records if r.name == name and r.levelno >= logging.WARNING]
+        assert len(told) <= 1, [r.getMessage() for r in told]
+    assert any("rate-limit store" in r.getMessage() or "Swallowing" in r.getMessage()
+               for r in caplog.records)
+
+    # Back up: no restart, the limits count in Redis again and refuse past the limit.
+    deadline = time.monotonic() + 10
+    while (answer := _log_in(app)[1]).status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the proxy's thaw drops the connections the client had open
+    assert answer.status_code == 200
+    before = _login_hits(redis_server, app)
+    assert _log_in(app)[1].status_code in (200, 429)
+    assert _login_hits(redis_server, app) == before + 1
+    statuses = [_log_in(app)[1].status_code for _ in range(LOGIN_LIMIT)]
+    assert statuses[-1] == 429 and 200 not in statuses[statuses.index(429):]
+    assert client.post("/api/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
+
+
+def test_production_on_several_nodes_refuses_limits_kept_in_memory(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {"FIELDCASE_ENV": "production", "SECRET_KEY": "s" * 40,
+           "AUDIT_SIGNING_KEY": "a" * 64, "WEBHOOK_SECRET_KEY": "b" * 64,
+           "PERSONAL_DATA_KEY": "c" * 64, "PUBLIC_BASE_URL": "https://fieldcase.example"}
+    assert load_config(str(tmp_path), env={**env, "NODE_COUNT": "1"})["NODE_COUNT"] == 1
+    with pytest.raises(ConfigError, match="NODE_COUNT=2 needs a shared RATELIMIT_STORAGE_URI"):
+        load_config(str(tmp_path), env={**env, "NODE_COUNT": "2"})
+    shared = load_config(str(tmp_path), env={**env, "NODE_COUNT": "2",
+                                             "RATELIMIT_STORAGE_URI": "redis://cache:6379"})
+    assert shared["RATELIMIT_STORAGE_URI"] == "redis://cache:6379"
+    # Outside production (make run, tests) one process may pretend to be several.
+    assert load_config(str(tmp_path), env={"NODE_COUNT": "2"})["NODE_COUNT"] == 2
+
