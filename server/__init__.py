@@ -107,6 +107,16 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(pwa_bp)
 
 
+def register_job_metrics(app: Flask) -> None:
+    """fieldcase_job_queue_depth: the jobs table is the queue's truth (a job Redis never
+    got, while Redis was down, still waits there), so it is counted there, per queue."""
+    from server.domain.jobs.jobs import queue_depth
+    from server.observability.metrics import register_queue_depth_source
+
+    register_queue_depth_source(
+        app, lambda: {app.config["JOBS_QUEUE"]: queue_depth()["queued"]})
+
+
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config.update(load_config(app.instance_path))
@@ -124,6 +134,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from server.observability.web import register_metrics
 
     register_metrics(app)
+    register_job_metrics(app)
     from server.web_headers import register_headers
 
     register_headers(app)

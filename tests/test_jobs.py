@@ -239,6 +239,10 @@ def test_with_redis_down_jobs_wait_then_run(app, inline_kind) -> None:
     job = db.session.get(Job, job_id)
     assert job.state == "queued" and job.enqueued_at is None
     assert jobs.queue_depth()["queued"] == 1
+    from tests.test_metrics import scrape, value
+
+    waiting = value(scrape(app), "fieldcase_job_queue_depth", queue=app.config["JOBS_QUEUE"])
+    assert waiting == 1  # /metrics counts it from the jobs table, Redis or not
     assert runner.reap()["sent"] == 0  # still down: still waiting
     app.config["JOBS_REDIS_URL"] = "redis://127.0.0.1:6379/0"  # Redis is back
     try:
