@@ -36,16 +36,26 @@ def subtree(unit_ids: Iterable[str]) -> frozenset[str]:
     return _subtree(unit_ids)[0]
 
 
+def _build_subtree() -> sa.Select:
+    tree = (sa.select(Unit.id).where(Unit.id.in_(sa.bindparam("roots", expanding=True)))
+            .cte("tree", recursive=True))
+    tree = tree.union(sa.select(Unit.id).join(tree, Unit.parent_id == tree.c.id))
+    total = sa.select(sa.func.count()).select_from(Unit).scalar_subquery()
+    return sa.select(tree.c.id, total)
+
+
+# Built once (with the roots a parameter): building the recursive statement anew on every
+# request cost more CPU than running it.
+_SUBTREE = _build_subtree()
+
+
 def _subtree(unit_ids: Iterable[str]) -> tuple[frozenset[str], int]:
     """These units and every unit below them, and how many units there are in all (one
     query)."""
     roots = list(unit_ids)
     if not roots:
         return frozenset(), -1
-    tree = sa.select(Unit.id).where(Unit.id.in_(roots)).cte("tree", recursive=True)
-    tree = tree.union(sa.select(Unit.id).join(tree, Unit.parent_id == tree.c.id))
-    total = sa.select(sa.func.count()).select_from(Unit).scalar_subquery()
-    rows = db.session.execute(sa.select(tree.c.id, total)).all()
+    rows = db.session.execute(_SUBTREE, {"roots": roots}).all()
     return frozenset(row[0] for row in rows), (rows[0][1] if rows else -1)
 
 
@@ -85,6 +95,15 @@ def visible_clause(user: User) -> sa.ColumnElement[bool]:
     return sa.or_(Case.unit_id.in_(units), Case.id.in_(co_handled))
 
 
+# One case by id, if the user may see it (get_case's statement), built once with its
+# units a parameter; `case_visible` for those who see every unit.
+_UNITS = sa.bindparam("units", expanding=True)
+_CASE_BY_ID = sa.select(Case).where(Case.id == sa.bindparam("case_id"))
+_CASE_IN_UNITS = _CASE_BY_ID.where(sa.or_(
+    Case.unit_id.in_(_UNITS),
+    Case.id.in_(sa.select(CaseUnit.case_id).where(CaseUnit.unit_id.in_(_UNITS)))))
+
+
 def units_seeing(case_ids: Iterable[str]) -> dict[str, frozenset[str]]:
     """For each case, the units whose people see it: the same rule as `visible_clause`
     read the other way (the case's unit and the units co-handling it, and every unit above
@@ -115,10 +134,14 @@ def get_case(user: User, case_id: str, *, for_update: bool = False) -> Case:
     """The case if the user may see it; otherwise the same 404 as a case that does not
     exist, so ids from other units reveal nothing. `for_update` locks its row
     (PostgreSQL) so a command's read-decide-write is not interleaved with another's."""
-    query = cases_query(user).where(Case.id == case_id)
+    params: dict[str, object] = {"case_id": case_id}
+    if sees_everything(user):
+        query = _CASE_BY_ID
+    else:
+        query, params["units"] = _CASE_IN_UNITS, list(visible_unit_ids(user))
     if for_update:
         query = query.with_for_update(of=Case)
-    case = db.session.scalar(query)
+    case = db.session.scalar(query, params)
     if case is None:
         raise NotFound("case.not_found", "No such case.")
     if for_update:
