@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.orm import lazyload
 
 from server.domain.core.errors import NotFound
 from server.domain.core.vocab import OPEN_STATUSES
@@ -98,10 +99,16 @@ def visible_clause(user: User) -> sa.ColumnElement[bool]:
 # One case by id, if the user may see it (get_case's statement), built once with its
 # units a parameter; `case_visible` for those who see every unit.
 _UNITS = sa.bindparam("units", expanding=True)
+# visible_clause with the units a parameter ("units"): for statements built once.
+IN_UNITS = sa.or_(Case.unit_id.in_(_UNITS),
+                  Case.id.in_(sa.select(CaseUnit.case_id).where(CaseUnit.unit_id.in_(_UNITS))))
 _CASE_BY_ID = sa.select(Case).where(Case.id == sa.bindparam("case_id"))
-_CASE_IN_UNITS = _CASE_BY_ID.where(sa.or_(
-    Case.unit_id.in_(_UNITS),
-    Case.id.in_(sa.select(CaseUnit.case_id).where(CaseUnit.unit_id.in_(_UNITS)))))
+_CASE_IN_UNITS = _CASE_BY_ID.where(IN_UNITS)
+
+
+def scope_params(user: User) -> dict[str, object] | None:
+    """The parameters of IN_UNITS for this user; None when they see every case."""
+    return None if sees_everything(user) else {"units": list(visible_unit_ids(user))}
 
 
 def units_seeing(case_ids: Iterable[str]) -> dict[str, frozenset[str]]:
@@ -130,10 +137,13 @@ def cases_query(user: User) -> sa.Select:
     return sa.select(Case).where(visible_clause(user))
 
 
-def get_case(user: User, case_id: str, *, for_update: bool = False) -> Case:
+def get_case(user: User, case_id: str, *, for_update: bool = False,
+             light: bool = False) -> Case:
     """The case if the user may see it; otherwise the same 404 as a case that does not
     exist, so ids from other units reveal nothing. `for_update` locks its row
-    (PostgreSQL) so a command's read-decide-write is not interleaved with another's."""
+    (PostgreSQL) so a command's read-decide-write is not interleaved with another's.
+    `light`: the case's row alone, its relationships loaded only if read (a photo's
+    declaration reads none of them)."""
     params: dict[str, object] = {"case_id": case_id}
     if sees_everything(user):
         query = _CASE_BY_ID
@@ -141,6 +151,8 @@ def get_case(user: User, case_id: str, *, for_update: bool = False) -> Case:
         query, params["units"] = _CASE_IN_UNITS, list(visible_unit_ids(user))
     if for_update:
         query = query.with_for_update(of=Case)
+    if light:
+        query = query.options(lazyload("*"))
     case = db.session.scalar(query, params)
     if case is None:
         raise NotFound("case.not_found", "No such case.")

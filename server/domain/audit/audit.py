@@ -30,15 +30,17 @@ def _entry_hash(prev: str, at: datetime, actor: str | None, action: str, entity_
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+# The chain's head (every append reads it): built once.
+_HEAD = sa.select(AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
+
+
 def append(action: str, entity_type: str, entity_id: str, *, actor_id: str | None,
            data: dict[str, Any] | None = None) -> AuditEntry:
     """Add an entry to the current transaction; it commits or rolls back with the change."""
     session = db.session
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-    head = session.scalar(sa.select(AuditEntry.entry_hash).order_by(AuditEntry.seq.desc())
-                          .limit(1))
-    prev = head or GENESIS
+    prev = session.scalar(_HEAD) or GENESIS
     at = utcnow()
     data = json.loads(json.dumps(data or {}, default=str))
     entry = AuditEntry(at=at, actor_id=actor_id, action=action, entity_type=entity_type,

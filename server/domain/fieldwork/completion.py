@@ -46,6 +46,18 @@ from server.storage import ObjectNotFound, Storage, StorageError
 
 CHUNK = 1 << 20
 
+# Statements every completion runs, built once (building them cost more CPU than running
+# them): the case's status (plain, and under its row lock), the no-op UPDATE that holds a
+# pending row's lock, and the other cases holding the same bytes.
+_CASE_STATUS = sa.select(Case.status).where(Case.id == sa.bindparam("case_id"))
+_CASE_STATUS_LOCKED = _CASE_STATUS.with_for_update()
+_HOLD_PENDING = (sa.update(Evidence)
+                 .where(Evidence.id == sa.bindparam("evidence_id"), Evidence.state == "pending")
+                 .values(state="pending").execution_options(synchronize_session=False))
+_DUPLICATES = (sa.select(Evidence.case_id).distinct()
+               .where(Evidence.sha256 == sa.bindparam("sha256"), Evidence.state == "stored",
+                      Evidence.case_id != sa.bindparam("case_id")))
+
 
 def complete(user: User, evidence_id: str) -> Evidence:
     require_role(user, EVIDENCE_ROLES, "evidence.forbidden", "Your role may not file evidence.")
@@ -108,7 +120,7 @@ def _discard_promoted(store: Storage, evidence_id: str) -> None:
 
 
 def _require_open_case(ev: Evidence) -> None:
-    status = db.session.scalar(sa.select(Case.status).where(Case.id == ev.case_id))
+    status = db.session.scalar(_CASE_STATUS, {"case_id": ev.case_id})
     if not scope.status_is_open(status) and not on_recheck_visit(ev):
         raise _closed_conflict(status)
 
@@ -141,9 +153,7 @@ def _promote(store: Storage, ev: Evidence) -> bool:
     the end of this step's transaction (the caller's).
     """
     final = final_key(ev.id)
-    locked = db.session.execute(
-        sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending")
-        .values(state="pending").execution_options(synchronize_session=False)).rowcount
+    locked = db.session.execute(_HOLD_PENDING, {"evidence_id": ev.id}).rowcount
     if locked == 0 or _exists(store, final):
         return True
     # No HEAD first: a missing source raises ObjectNotFound from the copy itself, which
@@ -227,10 +237,8 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
     received = utcnow()
     # Only its place and version are read here: not its assignees and co-handling units.
     case = db.session.get(Case, ev.case_id, options=[lazyload("*")])
-    duplicates = db.session.scalars(
-        sa.select(Evidence.case_id).distinct()
-        .where(Evidence.sha256 == ev.sha256, Evidence.state == "stored",
-               Evidence.case_id != ev.case_id)).all()
+    duplicates = db.session.scalars(_DUPLICATES, {"sha256": ev.sha256,
+                                                  "case_id": ev.case_id}).all()
     exif = getattr(facts, "exif", None)
     flags = integrity_flags(
         exif_gps=exif.gps if exif else None, exif_taken_at=exif.taken_at if exif else None,
@@ -271,8 +279,7 @@ def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
     # Under the case's row lock, which an approval holds until it commits: a photo declared
     # while the case was being approved is not stored into its seal. It stays pending (the
     # phone keeps it, with the reason) and completes after a reopen.
-    status = db.session.scalar(sa.select(Case.status).where(Case.id == case.id)
-                               .with_for_update())
+    status = db.session.scalar(_CASE_STATUS_LOCKED, {"case_id": case.id})
     if not scope.status_is_open(status) and not on_recheck_visit(ev):
         raise _closed_conflict(status)
     exif = getattr(facts, "exif", None)

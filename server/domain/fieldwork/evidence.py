@@ -65,10 +65,16 @@ def upload_target(user: User, ev: Evidence) -> UploadTarget | None:
         expires_in=runtime.setting("UPLOAD_URL_TTL"))
 
 
+# Built once (each completion and read runs it): one item by id, and the same in scope.
+_BY_ID = (sa.select(Evidence).join(Case, Case.id == Evidence.case_id)
+          .where(Evidence.id == sa.bindparam("evidence_id")))
+_BY_ID_IN_UNITS = _BY_ID.where(scope.IN_UNITS)
+
+
 def get_evidence(user: User, evidence_id: str) -> Evidence:
-    ev = db.session.scalar(
-        sa.select(Evidence).join(Case, Case.id == Evidence.case_id)
-        .where(Evidence.id == evidence_id, scope.visible_clause(user)))
+    params = scope.scope_params(user)
+    ev = db.session.scalar(_BY_ID if params is None else _BY_ID_IN_UNITS,
+                           {"evidence_id": evidence_id, **(params or {})})
     if ev is None:
         ev = db.session.get(Evidence, evidence_id)
         if ev is None or not files_on_recheck(user, ev):
@@ -195,7 +201,7 @@ def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Eviden
             lifecycle.require_open(case, "photos")
             case = scope.get_case(user, data["case_id"])
     else:
-        case = scope.get_case(user, data["case_id"])
+        case = scope.get_case(user, data["case_id"], light=True)
         lifecycle.require_open(case, "photos")
     if data.get("visit_id") and db.session.scalar(
             sa.select(Visit.id).filter_by(id=data["visit_id"], case_id=case.id)) is None:
