@@ -7,10 +7,17 @@ from pathlib import Path
 # platform's router: the Procfile sets it).
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 
+INSTANCE = Path(os.environ.get("INSTANCE_PATH") or Path(__file__).resolve().parent / "instance")
+
 # flask-limiter's memory:// storage lives in one process: with several workers each keeps
 # its own counts, and the login and upload limits multiply by the number of workers. So
-# one worker (with threads) unless the limits are kept in a shared store such as Redis.
-RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or "memory://"
+# one worker (with threads) unless the limits are kept in a shared store: Redis, or, when
+# none is set, a SQLite file in the instance folder that this machine's workers share
+# exactly (server/ratelimit_store.py). Two workers are two GILs: one worker's threads
+# reach barely one core, as the photos' Python work (EXIF, bookkeeping) holds the GIL.
+RATELIMIT_STORAGE_URI = (os.environ.get("RATELIMIT_STORAGE_URI")
+                         or f"fieldcase-sqlite://{INSTANCE / 'ratelimits.sqlite'}")
+os.environ["RATELIMIT_STORAGE_URI"] = RATELIMIT_STORAGE_URI  # the workers' app reads it
 SHARED_RATE_LIMITS = not RATELIMIT_STORAGE_URI.startswith("memory://")
 
 workers = int(os.environ.get("WEB_CONCURRENCY") or (2 if SHARED_RATE_LIMITS else 1))
@@ -26,7 +33,6 @@ max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "100"))
 # gunicorn 27's control socket defaults to one fixed path in the home directory, so two
 # instances on a machine delete each other's. Each instance keeps its own, beside its
 # data (INSTANCE_PATH, as the app uses); GUNICORN_CONTROL_SOCKET=off turns it off.
-INSTANCE = Path(os.environ.get("INSTANCE_PATH") or Path(__file__).resolve().parent / "instance")
 _control = os.environ.get("GUNICORN_CONTROL_SOCKET") or str(INSTANCE / "gunicorn.ctl")
 if _control == "off":
     control_socket_disable = True

@@ -294,7 +294,7 @@ def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
                 thumbnails=thumbnails, last_error=None)
         .execution_options(synchronize_session=False))
     if done.rowcount == 1:
-        timeline.append(case, "evidence_stored", actor_id=actor_id,
+        timeline.append(case, "evidence_stored", actor_id=actor_id, locked=True,
                          data={"evidence_id": ev.id, "sha256": ev.sha256, "size": ev.size,
                                "place": ev.place, "captured_at": ev.captured_at,
                                "flags": [f["code"] for f in flags]})
