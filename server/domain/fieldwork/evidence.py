@@ -144,7 +144,8 @@ def visible_flags(user: User, flags: list[dict] | None) -> list[dict]:
     return shown
 
 
-@command
+# The answer presents the row as written: kept loaded past the commit, not read again.
+@command(keep_loaded=True)
 def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
     """(evidence, created). The same client_id with the same body returns the first
     declaration (reviving an expired one); with another body it is refused."""
@@ -191,6 +192,10 @@ def _check_quota(user: User, size: int, now: datetime) -> None:
                              "retry_after_s": int((tomorrow - now).total_seconds()) + 1})
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
 def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Evidence:
     recheck = recheck_visit(user, data.get("visit_id"), data["case_id"])
     if recheck is not None:
@@ -225,9 +230,11 @@ def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Eviden
         client_id=data["client_id"], request_hash=request_hash, case_id=case.id,
         visit_id=data.get("visit_id"), revisit_id=revisit_id,
         respondent_id=data.get("respondent_id"), state="pending", sha256=data["sha256"].lower(),
-        size=data["size"], declared_type=data["content_type"], captured_at=data["captured_at"],
+        size=data["size"], declared_type=data["content_type"],
+        # In UTC, as the database gives them back (the answer presents these, not a re-read).
+        captured_at=_utc(data["captured_at"]),
         geo_lat=geo.get("lat"), geo_lon=geo.get("lon"), geo_accuracy_m=geo.get("accuracy_m"),
-        geo_fixed_at=geo.get("fixed_at"), geo_source=geo.get("source"),
+        geo_fixed_at=_utc(geo.get("fixed_at")), geo_source=geo.get("source"),
         photographer=data.get("photographer") or user.display_name,
         place=data.get("place"), caption=data.get("caption"), uploaded_by=user.id,
         declared_at=received, device_offset_s=_offset(received, data.get("device_time")),
