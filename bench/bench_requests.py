@@ -132,11 +132,12 @@ def prepare(url: str, storage_url: str, phones: int) -> str:
         return made.get_json()["id"]
 
 
-def serve(url: str, storage_url: str, tmp: Path, *, as_make_run: bool = False
-          ) -> tuple[subprocess.Popen, str]:
+def serve(url: str, storage_url: str, tmp: Path, *, as_make_run: bool = False,
+          **settings: str) -> tuple[subprocess.Popen, str]:
     # A recycled worker would take its CPU count with it.
     return serving.serve(url, storage_url, tmp, as_make_run=as_make_run,
-                         UPLOAD_RATE_LIMIT="100000 per hour", GUNICORN_MAX_REQUESTS="0")
+                         UPLOAD_RATE_LIMIT="100000 per hour", GUNICORN_MAX_REQUESTS="0",
+                         **settings)
 
 
 class Phone:
@@ -327,7 +328,11 @@ def embedded(args: argparse.Namespace, results: Results) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="fieldcase-bench-"))
     url, storage_url = f"sqlite:///{tmp}/bench.db", f"file://{tmp}/objects"
     case_id = prepare(url, storage_url, args.phones)
-    server, base = serve(url, storage_url, tmp, as_make_run=True)
+    # --one-worker: as make run served it before the shared SQLite limits (one worker,
+    # memory:// limits), to compare in the same conditions.
+    before = {"WEB_CONCURRENCY": "1", "RATELIMIT_STORAGE_URI": "memory://"}
+    server, base = serve(url, storage_url, tmp, as_make_run=True,
+                         **(before if args.one_worker else {}))
     try:
         Phone(base, "phone0", case_id)  # waits until it answers
         gunicorn = process_tree(server.pid)
@@ -392,6 +397,8 @@ def main() -> int:
     parser.add_argument("--each", type=int, default=6, help="real photos per phone")
     parser.add_argument("--phones", type=int, default=PHONES, help="phones filing at once")
     parser.add_argument("--stack", choices=("embedded", "scaled", "both"), default="both")
+    parser.add_argument("--one-worker", action="store_true",
+                        help="the embedded default as it was: one worker, memory:// limits")
     parser.add_argument("--quick", action="store_true",
                         help="15 requests a step, 2 phones, 1 real photo each: does it still run?")
     args = parser.parse_args()

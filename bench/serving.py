@@ -78,7 +78,8 @@ def serve(url: str, storage_url: str, tmp: Path, *, as_make_run: bool = False,
            "LOGIN_RATE_LIMIT": "1000 per minute", **settings}
     if as_make_run:
         for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "RATELIMIT_STORAGE_URI"):
-            env.pop(name, None)
+            if name not in settings:
+                env.pop(name, None)
     conf = os.environ.get("BENCH_GUNICORN_CONF", str(ROOT / "gunicorn.conf.py"))
     gunicorn = Path(sys.executable).parent / "gunicorn"  # this venv's (make's VENV)
     server = subprocess.Popen([str(gunicorn), "--config", conf,
