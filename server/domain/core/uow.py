@@ -45,14 +45,15 @@ def transaction(*, keep_loaded: bool = False) -> Iterator[None]:
 
 
 @contextmanager
-def step() -> Iterator[None]:
+def step(*, keep_loaded: bool = False) -> Iterator[None]:
     """One step of a command that storage calls cut into several transactions (evidence
     completion: promote, verify, store). A step always ends in its own commit or rollback,
-    so what a step decided is durable before the next storage call."""
+    so what a step decided is durable before the next storage call. `keep_loaded` as for
+    `transaction`."""
     session = db.session
     try:
         yield
-        session.commit()
+        _commit(session(), keep_loaded)
     except BaseException:
         session.rollback()
         raise

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from server import media
 from server.domain.accounts import scope
@@ -54,6 +56,13 @@ _CASE_STATUS_LOCKED = _CASE_STATUS.with_for_update()
 _HOLD_PENDING = (sa.update(Evidence)
                  .where(Evidence.id == sa.bindparam("evidence_id"), Evidence.state == "pending")
                  .values(state="pending").execution_options(synchronize_session=False))
+# The pending row stored (conditional on `pending`: of two completions, one stores it).
+_STORED_COLUMNS = ("state", "object_key", "content_type", "stored_at", "width", "height",
+                   "duration_s", "exif", "exif_errors", "flags", "thumbnails", "last_error")
+_STORE = (sa.update(Evidence)
+          .where(Evidence.id == sa.bindparam("evidence_id"), Evidence.state == "pending")
+          .values({name: sa.bindparam(name) for name in _STORED_COLUMNS})
+          .execution_options(synchronize_session=False))
 _DUPLICATES = (sa.select(Evidence.case_id).distinct()
                .where(Evidence.sha256 == sa.bindparam("sha256"), Evidence.state == "stored",
                       Evidence.case_id != sa.bindparam("case_id")))
@@ -252,14 +261,15 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
                           runtime.setting("LOCAL_TIMEZONE")), photo=exif is not None)
     # Conditional on `pending`, so two completions racing store it once.
     try:
-        with step():
+        with step(keep_loaded=True):
             mine = _mark_stored(ev, case, facts, flags, thumbnails, received, actor_id)
     except Conflict:
         # Sealed while this photo was being verified: its bytes go back to staging (where
         # a reopen finds them) and no promoted object outlives the pending row.
         _demote(store, ev)
         raise
-    db.session.refresh(ev)
+    if not mine:  # settled by another completion: what it wrote
+        db.session.refresh(ev)
     if staging_left and ev.state == "stored":
         _discard(store, ev.staging_key)  # a re-send that is no longer needed
     return _settled(ev), mine
@@ -274,6 +284,10 @@ def _read(ev: Evidence, fp: IO[bytes]) -> media.ImageFacts | media.AudioFacts:
                             max_jpeg_pixels=runtime.setting("MAX_JPEG_PIXELS"))
 
 
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
 def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
                  thumbnails: dict[str, Any], received: datetime, actor_id: str | None) -> bool:
     # Under the case's row lock, which an approval holds until it commits: a photo declared
@@ -283,17 +297,20 @@ def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
     if not scope.status_is_open(status) and not on_recheck_visit(ev):
         raise _closed_conflict(status)
     exif = getattr(facts, "exif", None)
-    done = db.session.execute(
-        sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending")
-        .values(state="stored", object_key=final_key(ev.id), content_type=facts.content_type,
-                stored_at=received, width=getattr(facts, "width", None),
-                height=getattr(facts, "height", None),
-                duration_s=getattr(facts, "duration_s", None),
-                exif=exif.to_dict() if exif else None, exif_errors=exif.errors if exif else None,
-                flags=flags,
-                thumbnails=thumbnails, last_error=None)
-        .execution_options(synchronize_session=False))
+    values = {"state": "stored", "object_key": final_key(ev.id),
+              "content_type": facts.content_type, "stored_at": received,
+              "width": getattr(facts, "width", None), "height": getattr(facts, "height", None),
+              "duration_s": getattr(facts, "duration_s", None),
+              # JSON as the database gives it back (the row is not read again, below).
+              "exif": _as_json(exif.to_dict()) if exif else None,
+              "exif_errors": _as_json(exif.errors) if exif else None,
+              "flags": _as_json(flags), "thumbnails": _as_json(thumbnails), "last_error": None}
+    done = db.session.execute(_STORE, {"evidence_id": ev.id, **values})
     if done.rowcount == 1:
+        # This call stored the row: it holds exactly these values now, so the answer needs
+        # no second read of it (the caller's step keeps them past its commit).
+        for name, value in values.items():
+            set_committed_value(ev, name, value)
         timeline.append(case, "evidence_stored", actor_id=actor_id, locked=True,
                          data={"evidence_id": ev.id, "sha256": ev.sha256, "size": ev.size,
                                "place": ev.place, "captured_at": ev.captured_at,
