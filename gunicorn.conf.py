@@ -23,10 +23,17 @@ from server.observability import logs  # noqa: E402  (after PROMETHEUS_MULTIPROC
 # platform's router: the Procfile sets it).
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 
+INSTANCE = Path(os.environ.get("INSTANCE_PATH") or Path(__file__).resolve().parent / "instance")
+
 # flask-limiter's memory:// storage lives in one process: with several workers each keeps
 # its own counts, and the login and upload limits multiply by the number of workers. So
-# one worker (with threads) unless the limits are kept in a shared store such as Redis.
-RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or "memory://"
+# one worker (with threads) unless the limits are kept in a shared store: Redis, or, when
+# none is set, a SQLite file in the instance folder that this machine's workers share
+# exactly (server/ratelimit_store.py). Two workers are two GILs: one worker's threads
+# reach barely one core, as the photos' Python work (EXIF, bookkeeping) holds the GIL.
+RATELIMIT_STORAGE_URI = (os.environ.get("RATELIMIT_STORAGE_URI")
+                         or f"fieldcase-sqlite://{INSTANCE / 'ratelimits.sqlite'}")
+os.environ["RATELIMIT_STORAGE_URI"] = RATELIMIT_STORAGE_URI  # the workers' app reads it
 SHARED_RATE_LIMITS = not RATELIMIT_STORAGE_URI.startswith("memory://")
 
 # Per node: each node of several (NODE_COUNT, README "Several nodes") picks its own, and

@@ -64,16 +64,22 @@ def rate_limit_storage() -> str:
     return "redis://127.0.0.1:6379"
 
 
-def serve(url: str, storage_url: str, tmp: Path, **settings: str) -> tuple[subprocess.Popen, str]:
+def serve(url: str, storage_url: str, tmp: Path, *, as_make_run: bool = False,
+          **settings: str) -> tuple[subprocess.Popen, str]:
     """gunicorn (2 workers, Redis-backed rate limits) on a free loopback port; `settings`
-    are more environment variables. BENCH_GUNICORN_CONF picks another config (e.g. one
-    that profiles the worker's threads)."""
+    are more environment variables. `as_make_run`: the workers and rate-limit store that
+    gunicorn.conf.py picks when neither is set (the embedded default of `make run`).
+    BENCH_GUNICORN_CONF picks another config (e.g. one that profiles the worker's threads)."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp),
            "STORAGE_URL": storage_url, "SECRET_KEY": "bench", "PORT": str(port),
            "HOST": "127.0.0.1", "WEB_CONCURRENCY": "2",
            "RATELIMIT_STORAGE_URI": rate_limit_storage(),
            "LOGIN_RATE_LIMIT": "1000 per minute", **settings}
+    if as_make_run:
+        for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "RATELIMIT_STORAGE_URI"):
+            if name not in settings:
+                env.pop(name, None)
     conf = os.environ.get("BENCH_GUNICORN_CONF", str(ROOT / "gunicorn.conf.py"))
     gunicorn = Path(sys.executable).parent / "gunicorn"  # this venv's (make's VENV)
     server = subprocess.Popen([str(gunicorn), "--config", conf,

@@ -129,13 +129,14 @@ def _metrics_token(env: Mapping[str, str]) -> str:
     return token
 def _limit_storage(env: Mapping[str, str], production: bool) -> str:
     """RATELIMIT_STORAGE_URI. In production on several nodes (NODE_COUNT) limits kept in
-    each process's memory would let every node allow the full login rate: refused."""
+    each process's memory, or in one machine's SQLite file (gunicorn.conf.py's default),
+    would let every node allow the full login rate: refused."""
     uri = env.get("RATELIMIT_STORAGE_URI") or "memory://"
     nodes = _int(env, "NODE_COUNT", 1)
-    if production and nodes > 1 and uri.startswith("memory://"):
+    if production and nodes > 1 and uri.startswith(("memory://", "fieldcase-sqlite://")):
         raise ConfigError(f"NODE_COUNT={nodes} needs a shared RATELIMIT_STORAGE_URI "
-                          "(redis://...): with memory:// each node counts the login "
-                          "and upload limits on its own")
+                          f"(redis://...): with {uri.split('://')[0]}:// each node counts "
+                          "the login and upload limits on its own")
     return uri
 
 

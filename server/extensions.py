@@ -7,6 +7,7 @@ from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
+from server import ratelimit_store  # noqa: F401  (registers fieldcase-sqlite:// with limits)
 from server.models.base import Base
 
 db = SQLAlchemy(model_class=Base)

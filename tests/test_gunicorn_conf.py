@@ -1,4 +1,5 @@
-"""gunicorn.conf.py: rate limits kept in memory are per process, so one process by default."""
+"""gunicorn.conf.py: rate limits kept in memory are per process, so one process with them;
+unset, they are kept in a file the machine's workers share (tests/test_ratelimit_store.py)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def starting(conf: dict, workers: int) -> list[str]:
 
 
 def test_memory_rate_limits_mean_one_worker_with_threads(monkeypatch):  # type: ignore[no-untyped-def]
-    conf = load(monkeypatch)
+    conf = load(monkeypatch, RATELIMIT_STORAGE_URI="memory://")
     assert (conf["workers"], conf["threads"]) == (1, 8)
     assert starting(conf, conf["workers"]) == []
 
@@ -53,7 +54,7 @@ def test_redis_rate_limits_allow_more_workers(monkeypatch, uri: str):  # type: i
 
 
 def test_more_workers_with_memory_rate_limits_warn(monkeypatch):  # type: ignore[no-untyped-def]
-    conf = load(monkeypatch, WEB_CONCURRENCY="3")
+    conf = load(monkeypatch, WEB_CONCURRENCY="3", RATELIMIT_STORAGE_URI="memory://")
     assert conf["workers"] == 3
     warned = starting(conf, conf["workers"])
     assert len(warned) == 1 and "RATELIMIT_STORAGE_URI" in warned[0]

@@ -148,6 +148,11 @@ def test_production_on_several_nodes_refuses_limits_kept_in_memory(tmp_path) -> 
     assert load_config(str(tmp_path), env={**env, "NODE_COUNT": "1"})["NODE_COUNT"] == 1
     with pytest.raises(ConfigError, match="NODE_COUNT=2 needs a shared RATELIMIT_STORAGE_URI"):
         load_config(str(tmp_path), env={**env, "NODE_COUNT": "2"})
+    # gunicorn's default on one machine (a SQLite file its workers share) is no more shared
+    # between nodes than memory is.
+    with pytest.raises(ConfigError, match="with fieldcase-sqlite:// each node counts"):
+        load_config(str(tmp_path), env={**env, "NODE_COUNT": "2",
+                                        "RATELIMIT_STORAGE_URI": "fieldcase-sqlite:///x.db"})
     shared = load_config(str(tmp_path), env={**env, "NODE_COUNT": "2",
                                              "RATELIMIT_STORAGE_URI": "redis://cache:6379"})
     assert shared["RATELIMIT_STORAGE_URI"] == "redis://cache:6379"

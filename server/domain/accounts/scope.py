@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.orm import lazyload
 
 from server.domain.core.errors import NotFound
 from server.domain.core.vocab import OPEN_STATUSES
@@ -36,16 +37,26 @@ def subtree(unit_ids: Iterable[str]) -> frozenset[str]:
     return _subtree(unit_ids)[0]
 
 
+def _build_subtree() -> sa.Select:
+    tree = (sa.select(Unit.id).where(Unit.id.in_(sa.bindparam("roots", expanding=True)))
+            .cte("tree", recursive=True))
+    tree = tree.union(sa.select(Unit.id).join(tree, Unit.parent_id == tree.c.id))
+    total = sa.select(sa.func.count()).select_from(Unit).scalar_subquery()
+    return sa.select(tree.c.id, total)
+
+
+# Built once (with the roots a parameter): building the recursive statement anew on every
+# request cost more CPU than running it.
+_SUBTREE = _build_subtree()
+
+
 def _subtree(unit_ids: Iterable[str]) -> tuple[frozenset[str], int]:
     """These units and every unit below them, and how many units there are in all (one
     query)."""
     roots = list(unit_ids)
     if not roots:
         return frozenset(), -1
-    tree = sa.select(Unit.id).where(Unit.id.in_(roots)).cte("tree", recursive=True)
-    tree = tree.union(sa.select(Unit.id).join(tree, Unit.parent_id == tree.c.id))
-    total = sa.select(sa.func.count()).select_from(Unit).scalar_subquery()
-    rows = db.session.execute(sa.select(tree.c.id, total)).all()
+    rows = db.session.execute(_SUBTREE, {"roots": roots}).all()
     return frozenset(row[0] for row in rows), (rows[0][1] if rows else -1)
 
 
@@ -85,6 +96,21 @@ def visible_clause(user: User) -> sa.ColumnElement[bool]:
     return sa.or_(Case.unit_id.in_(units), Case.id.in_(co_handled))
 
 
+# One case by id, if the user may see it (get_case's statement), built once with its
+# units a parameter; `case_visible` for those who see every unit.
+_UNITS = sa.bindparam("units", expanding=True)
+# visible_clause with the units a parameter ("units"): for statements built once.
+IN_UNITS = sa.or_(Case.unit_id.in_(_UNITS),
+                  Case.id.in_(sa.select(CaseUnit.case_id).where(CaseUnit.unit_id.in_(_UNITS))))
+_CASE_BY_ID = sa.select(Case).where(Case.id == sa.bindparam("case_id"))
+_CASE_IN_UNITS = _CASE_BY_ID.where(IN_UNITS)
+
+
+def scope_params(user: User) -> dict[str, object] | None:
+    """The parameters of IN_UNITS for this user; None when they see every case."""
+    return None if sees_everything(user) else {"units": list(visible_unit_ids(user))}
+
+
 def units_seeing(case_ids: Iterable[str]) -> dict[str, frozenset[str]]:
     """For each case, the units whose people see it: the same rule as `visible_clause`
     read the other way (the case's unit and the units co-handling it, and every unit above
@@ -111,14 +137,23 @@ def cases_query(user: User) -> sa.Select:
     return sa.select(Case).where(visible_clause(user))
 
 
-def get_case(user: User, case_id: str, *, for_update: bool = False) -> Case:
+def get_case(user: User, case_id: str, *, for_update: bool = False,
+             light: bool = False) -> Case:
     """The case if the user may see it; otherwise the same 404 as a case that does not
     exist, so ids from other units reveal nothing. `for_update` locks its row
-    (PostgreSQL) so a command's read-decide-write is not interleaved with another's."""
-    query = cases_query(user).where(Case.id == case_id)
+    (PostgreSQL) so a command's read-decide-write is not interleaved with another's.
+    `light`: the case's row alone, its relationships loaded only if read (a photo's
+    declaration reads none of them)."""
+    params: dict[str, object] = {"case_id": case_id}
+    if sees_everything(user):
+        query = _CASE_BY_ID
+    else:
+        query, params["units"] = _CASE_IN_UNITS, list(visible_unit_ids(user))
     if for_update:
         query = query.with_for_update(of=Case)
-    case = db.session.scalar(query)
+    if light:
+        query = query.options(lazyload("*"))
+    case = db.session.scalar(query, params)
     if case is None:
         raise NotFound("case.not_found", "No such case.")
     if for_update:

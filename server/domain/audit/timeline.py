@@ -53,16 +53,24 @@ def event_hash(prev: str, case_id: str, seq: int, at: datetime, kind: str,
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+# What every append runs, built once: the case's row lock and its timeline's head.
+_LOCK_CASE = sa.select(Case.id).where(Case.id == sa.bindparam("case_id")).with_for_update()
+_HEAD = (sa.select(CaseEvent.seq, CaseEvent.hash)
+         .where(CaseEvent.case_id == sa.bindparam("case_id"))
+         .order_by(CaseEvent.seq.desc()).limit(1))
+
+
 def append(case: Case, kind: str, *, actor_id: str | None, data: dict[str, Any] | None = None,
-           client_id: str | None = None, at: datetime | None = None) -> CaseEvent:
+           client_id: str | None = None, at: datetime | None = None,
+           locked: bool = False) -> CaseEvent:
     """Add an event to the current transaction. The case must be flushed first (its
     version is the one after this event). Appends to one case are serialised by its row
-    lock (PostgreSQL) or the write lock (SQLite); a fork fails on (case_id, seq)."""
+    lock (PostgreSQL) or the write lock (SQLite); a fork fails on (case_id, seq).
+    `locked`: the caller holds the case's row lock already (taken in this transaction)."""
     session = db.session
-    session.execute(sa.select(Case.id).where(Case.id == case.id).with_for_update())
-    head = session.execute(
-        sa.select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == case.id)
-        .order_by(CaseEvent.seq.desc()).limit(1)).first()
+    if not locked:
+        session.execute(_LOCK_CASE, {"case_id": case.id})
+    head = session.execute(_HEAD, {"case_id": case.id}).first()
     event = link(case, kind, head=tuple(head) if head else None, actor_id=actor_id,
                  data=data, client_id=client_id, at=at)
     session.flush()

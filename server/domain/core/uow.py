@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy.orm import Session
 
 from server.extensions import db
 
@@ -20,15 +22,18 @@ _DEPTH = "fieldcase.uow_depth"
 
 
 @contextmanager
-def transaction() -> Iterator[None]:
-    """Commit on success, roll back on any error; nested blocks join the outermost."""
+def transaction(*, keep_loaded: bool = False) -> Iterator[None]:
+    """Commit on success, roll back on any error; nested blocks join the outermost.
+    `keep_loaded`: the objects keep their attributes past the commit instead of being read
+    again on next use (a statement each), for a command whose caller presents exactly what
+    it wrote; only for rows whose every value is set in Python (no server defaults)."""
     session = db.session
     depth = session.info.get(_DEPTH, 0)
     session.info[_DEPTH] = depth + 1
     try:
         yield
         if depth == 0:
-            session.commit()
+            _commit(session(), keep_loaded)
     except BaseException:
         if depth == 0:
             session.rollback()
@@ -40,14 +45,15 @@ def transaction() -> Iterator[None]:
 
 
 @contextmanager
-def step() -> Iterator[None]:
+def step(*, keep_loaded: bool = False) -> Iterator[None]:
     """One step of a command that storage calls cut into several transactions (evidence
     completion: promote, verify, store). A step always ends in its own commit or rollback,
-    so what a step decided is durable before the next storage call."""
+    so what a step decided is durable before the next storage call. `keep_loaded` as for
+    `transaction`."""
     session = db.session
     try:
         yield
-        session.commit()
+        _commit(session(), keep_loaded)
     except BaseException:
         session.rollback()
         raise
@@ -55,13 +61,29 @@ def step() -> Iterator[None]:
         forget_caches()
 
 
-def command(fn: Callable[P, R]) -> Callable[P, R]:
-    @functools.wraps(fn)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        with transaction():
-            return fn(*args, **kwargs)
+def _commit(session: Session, keep_loaded: bool) -> None:
+    if not keep_loaded:
+        session.commit()
+        return
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True
 
-    return run
+
+def command(fn: Callable[P, R] | None = None, *, keep_loaded: bool = False
+            ) -> Any:
+    """`@command`, or `@command(keep_loaded=True)` (see `transaction`)."""
+    def wrap(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            with transaction(keep_loaded=keep_loaded):
+                return fn(*args, **kwargs)
+
+        return run
+
+    return wrap if fn is None else wrap(fn)
 
 
 def forget_caches() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from server import media
 from server.domain.accounts import scope
@@ -45,6 +47,25 @@ from server.models.base import utcnow
 from server.storage import ObjectNotFound, Storage, StorageError
 
 CHUNK = 1 << 20
+
+# Statements every completion runs, built once (building them cost more CPU than running
+# them): the case's status (plain, and under its row lock), the no-op UPDATE that holds a
+# pending row's lock, and the other cases holding the same bytes.
+_CASE_STATUS = sa.select(Case.status).where(Case.id == sa.bindparam("case_id"))
+_CASE_STATUS_LOCKED = _CASE_STATUS.with_for_update()
+_HOLD_PENDING = (sa.update(Evidence)
+                 .where(Evidence.id == sa.bindparam("evidence_id"), Evidence.state == "pending")
+                 .values(state="pending").execution_options(synchronize_session=False))
+# The pending row stored (conditional on `pending`: of two completions, one stores it).
+_STORED_COLUMNS = ("state", "object_key", "content_type", "stored_at", "width", "height",
+                   "duration_s", "exif", "exif_errors", "flags", "thumbnails", "last_error")
+_STORE = (sa.update(Evidence)
+          .where(Evidence.id == sa.bindparam("evidence_id"), Evidence.state == "pending")
+          .values({name: sa.bindparam(name) for name in _STORED_COLUMNS})
+          .execution_options(synchronize_session=False))
+_DUPLICATES = (sa.select(Evidence.case_id).distinct()
+               .where(Evidence.sha256 == sa.bindparam("sha256"), Evidence.state == "stored",
+                      Evidence.case_id != sa.bindparam("case_id")))
 
 
 def complete(user: User, evidence_id: str) -> Evidence:
@@ -108,7 +129,7 @@ def _discard_promoted(store: Storage, evidence_id: str) -> None:
 
 
 def _require_open_case(ev: Evidence) -> None:
-    status = db.session.scalar(sa.select(Case.status).where(Case.id == ev.case_id))
+    status = db.session.scalar(_CASE_STATUS, {"case_id": ev.case_id})
     if not scope.status_is_open(status) and not on_recheck_visit(ev):
         raise _closed_conflict(status)
 
@@ -141,9 +162,7 @@ def _promote(store: Storage, ev: Evidence) -> bool:
     the end of this step's transaction (the caller's).
     """
     final = final_key(ev.id)
-    locked = db.session.execute(
-        sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending")
-        .values(state="pending").execution_options(synchronize_session=False)).rowcount
+    locked = db.session.execute(_HOLD_PENDING, {"evidence_id": ev.id}).rowcount
     if locked == 0 or _exists(store, final):
         return True
     # No HEAD first: a missing source raises ObjectNotFound from the copy itself, which
@@ -227,10 +246,8 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
     received = utcnow()
     # Only its place and version are read here: not its assignees and co-handling units.
     case = db.session.get(Case, ev.case_id, options=[lazyload("*")])
-    duplicates = db.session.scalars(
-        sa.select(Evidence.case_id).distinct()
-        .where(Evidence.sha256 == ev.sha256, Evidence.state == "stored",
-               Evidence.case_id != ev.case_id)).all()
+    duplicates = db.session.scalars(_DUPLICATES, {"sha256": ev.sha256,
+                                                  "case_id": ev.case_id}).all()
     exif = getattr(facts, "exif", None)
     flags = integrity_flags(
         exif_gps=exif.gps if exif else None, exif_taken_at=exif.taken_at if exif else None,
@@ -244,14 +261,15 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
                           runtime.setting("LOCAL_TIMEZONE")), photo=exif is not None)
     # Conditional on `pending`, so two completions racing store it once.
     try:
-        with step():
+        with step(keep_loaded=True):
             mine = _mark_stored(ev, case, facts, flags, thumbnails, received, actor_id)
     except Conflict:
         # Sealed while this photo was being verified: its bytes go back to staging (where
         # a reopen finds them) and no promoted object outlives the pending row.
         _demote(store, ev)
         raise
-    db.session.refresh(ev)
+    if not mine:  # settled by another completion: what it wrote
+        db.session.refresh(ev)
     if staging_left and ev.state == "stored":
         _discard(store, ev.staging_key)  # a re-send that is no longer needed
     return _settled(ev), mine
@@ -266,28 +284,34 @@ def _read(ev: Evidence, fp: IO[bytes]) -> media.ImageFacts | media.AudioFacts:
                             max_jpeg_pixels=runtime.setting("MAX_JPEG_PIXELS"))
 
 
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
 def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
                  thumbnails: dict[str, Any], received: datetime, actor_id: str | None) -> bool:
     # Under the case's row lock, which an approval holds until it commits: a photo declared
     # while the case was being approved is not stored into its seal. It stays pending (the
     # phone keeps it, with the reason) and completes after a reopen.
-    status = db.session.scalar(sa.select(Case.status).where(Case.id == case.id)
-                               .with_for_update())
+    status = db.session.scalar(_CASE_STATUS_LOCKED, {"case_id": case.id})
     if not scope.status_is_open(status) and not on_recheck_visit(ev):
         raise _closed_conflict(status)
     exif = getattr(facts, "exif", None)
-    done = db.session.execute(
-        sa.update(Evidence).where(Evidence.id == ev.id, Evidence.state == "pending")
-        .values(state="stored", object_key=final_key(ev.id), content_type=facts.content_type,
-                stored_at=received, width=getattr(facts, "width", None),
-                height=getattr(facts, "height", None),
-                duration_s=getattr(facts, "duration_s", None),
-                exif=exif.to_dict() if exif else None, exif_errors=exif.errors if exif else None,
-                flags=flags,
-                thumbnails=thumbnails, last_error=None)
-        .execution_options(synchronize_session=False))
+    values = {"state": "stored", "object_key": final_key(ev.id),
+              "content_type": facts.content_type, "stored_at": received,
+              "width": getattr(facts, "width", None), "height": getattr(facts, "height", None),
+              "duration_s": getattr(facts, "duration_s", None),
+              # JSON as the database gives it back (the row is not read again, below).
+              "exif": _as_json(exif.to_dict()) if exif else None,
+              "exif_errors": _as_json(exif.errors) if exif else None,
+              "flags": _as_json(flags), "thumbnails": _as_json(thumbnails), "last_error": None}
+    done = db.session.execute(_STORE, {"evidence_id": ev.id, **values})
     if done.rowcount == 1:
-        timeline.append(case, "evidence_stored", actor_id=actor_id,
+        # This call stored the row: it holds exactly these values now, so the answer needs
+        # no second read of it (the caller's step keeps them past its commit).
+        for name, value in values.items():
+            set_committed_value(ev, name, value)
+        timeline.append(case, "evidence_stored", actor_id=actor_id, locked=True,
                          data={"evidence_id": ev.id, "sha256": ev.sha256, "size": ev.size,
                                "place": ev.place, "captured_at": ev.captured_at,
                                "flags": [f["code"] for f in flags]})

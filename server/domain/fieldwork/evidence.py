@@ -65,10 +65,16 @@ def upload_target(user: User, ev: Evidence) -> UploadTarget | None:
         expires_in=runtime.setting("UPLOAD_URL_TTL"))
 
 
+# Built once (each completion and read runs it): one item by id, and the same in scope.
+_BY_ID = (sa.select(Evidence).join(Case, Case.id == Evidence.case_id)
+          .where(Evidence.id == sa.bindparam("evidence_id")))
+_BY_ID_IN_UNITS = _BY_ID.where(scope.IN_UNITS)
+
+
 def get_evidence(user: User, evidence_id: str) -> Evidence:
-    ev = db.session.scalar(
-        sa.select(Evidence).join(Case, Case.id == Evidence.case_id)
-        .where(Evidence.id == evidence_id, scope.visible_clause(user)))
+    params = scope.scope_params(user)
+    ev = db.session.scalar(_BY_ID if params is None else _BY_ID_IN_UNITS,
+                           {"evidence_id": evidence_id, **(params or {})})
     if ev is None:
         ev = db.session.get(Evidence, evidence_id)
         if ev is None or not files_on_recheck(user, ev):
@@ -138,7 +144,8 @@ def visible_flags(user: User, flags: list[dict] | None) -> list[dict]:
     return shown
 
 
-@command
+# The answer presents the row as written: kept loaded past the commit, not read again.
+@command(keep_loaded=True)
 def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
     """(evidence, created). The same client_id with the same body returns the first
     declaration (reviving an expired one); with another body it is refused."""
@@ -185,6 +192,10 @@ def _check_quota(user: User, size: int, now: datetime) -> None:
                              "retry_after_s": int((tomorrow - now).total_seconds()) + 1})
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
 def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Evidence:
     recheck = recheck_visit(user, data.get("visit_id"), data["case_id"])
     if recheck is not None:
@@ -195,7 +206,7 @@ def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Eviden
             lifecycle.require_open(case, "photos")
             case = scope.get_case(user, data["case_id"])
     else:
-        case = scope.get_case(user, data["case_id"])
+        case = scope.get_case(user, data["case_id"], light=True)
         lifecycle.require_open(case, "photos")
     if data.get("visit_id") and db.session.scalar(
             sa.select(Visit.id).filter_by(id=data["visit_id"], case_id=case.id)) is None:
@@ -219,9 +230,11 @@ def _new_evidence(user: User, data: dict[str, Any], request_hash: str) -> Eviden
         client_id=data["client_id"], request_hash=request_hash, case_id=case.id,
         visit_id=data.get("visit_id"), revisit_id=revisit_id,
         respondent_id=data.get("respondent_id"), state="pending", sha256=data["sha256"].lower(),
-        size=data["size"], declared_type=data["content_type"], captured_at=data["captured_at"],
+        size=data["size"], declared_type=data["content_type"],
+        # In UTC, as the database gives them back (the answer presents these, not a re-read).
+        captured_at=_utc(data["captured_at"]),
         geo_lat=geo.get("lat"), geo_lon=geo.get("lon"), geo_accuracy_m=geo.get("accuracy_m"),
-        geo_fixed_at=geo.get("fixed_at"), geo_source=geo.get("source"),
+        geo_fixed_at=_utc(geo.get("fixed_at")), geo_source=geo.get("source"),
         photographer=data.get("photographer") or user.display_name,
         place=data.get("place"), caption=data.get("caption"), uploaded_by=user.id,
         declared_at=received, device_offset_s=_offset(received, data.get("device_time")),
