@@ -86,11 +86,13 @@ def on_starting(server):  # type: ignore[no-untyped-def]
             "RATELIMIT_STORAGE_URI=redis://... or run one worker (WEB_CONCURRENCY=1) "
             "with more threads (GUNICORN_THREADS).",
             server.cfg.workers, server.cfg.workers)
-    if NODE_COUNT > 1 and not SHARED_RATE_LIMITS:
+    # memory:// and the SQLite file are both one machine's: every node would count alone.
+    if NODE_COUNT > 1 and RATELIMIT_STORAGE_URI.startswith(("memory://", "fieldcase-sqlite://")):
         server.log.warning(
-            "NODE_COUNT=%d with RATELIMIT_STORAGE_URI=memory://: each node counts the "
-            "rate limits on its own, so they are %d times looser at least. Share them "
-            "through Redis (RATELIMIT_STORAGE_URI=redis://...).", NODE_COUNT, NODE_COUNT)
+            "NODE_COUNT=%d with RATELIMIT_STORAGE_URI=%s: each node counts the rate limits "
+            "on its own, so they are %d times looser at least. Share them through Redis "
+            "(RATELIMIT_STORAGE_URI=redis://...).", NODE_COUNT,
+            RATELIMIT_STORAGE_URI.split("://")[0] + "://", NODE_COUNT)
 
 
 def child_exit(server, worker):  # type: ignore[no-untyped-def]

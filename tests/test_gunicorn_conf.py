@@ -16,7 +16,10 @@ CONF = Path(__file__).resolve().parents[1] / "gunicorn.conf.py"
 
 def load(monkeypatch, **env: str) -> dict:  # type: ignore[no-untyped-def]
     for name in ("WEB_CONCURRENCY", "GUNICORN_THREADS", "RATELIMIT_STORAGE_URI", "NODE_COUNT"):
-        monkeypatch.delenv(name, raising=False)
+        # Set then removed, so monkeypatch restores it afterwards even when it was unset:
+        # the config writes RATELIMIT_STORAGE_URI into os.environ for its workers.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     # The config sets PROMETHEUS_MULTIPROC_DIR for its workers: undone after the test, so
@@ -62,10 +65,15 @@ def test_more_workers_with_memory_rate_limits_warn(monkeypatch):  # type: ignore
 
 
 def test_several_nodes_with_memory_rate_limits_warn(monkeypatch):  # type: ignore[no-untyped-def]
-    conf = load(monkeypatch, NODE_COUNT="2")
+    conf = load(monkeypatch, NODE_COUNT="2", RATELIMIT_STORAGE_URI="memory://")
     assert conf["workers"] == 1
     warned = starting(conf, conf["workers"])
     assert len(warned) == 1 and "NODE_COUNT=2" in warned[0] and "Redis" in warned[0]
+    # gunicorn's default, a SQLite file this machine's workers share, is one node's too.
+    local = load(monkeypatch, NODE_COUNT="2")
+    assert local["workers"] == 2
+    warned = starting(local, local["workers"])
+    assert len(warned) == 1 and "fieldcase-sqlite://" in warned[0] and "Redis" in warned[0]
     shared = load(monkeypatch, NODE_COUNT="2", RATELIMIT_STORAGE_URI="redis://cache:6379")
     assert starting(shared, shared["workers"]) == []
 
