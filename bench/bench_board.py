@@ -14,7 +14,7 @@ last share's database) every case is reopened and `sweep` is timed over 200,000 
 cases. Figures are keyed by share: `o5_red_p95_ms`, `o20_red_p95_ms`...
 Targets: p95 <= 50 ms and within 3x of /api/me; sweep <= 10 s.
 Run: .venv/bin/python bench/bench_board.py [--cases N] [--open-share 0.05,0.2] [--quick]
-[--keep] (exits 0 when a target is missed: prints ratios; --quick: 2,000 cases, 20
+[--keep] (exits 0 when a target is missed: prints ratios; --quick: 500 cases, 8
 requests a path; --keep: keep the generated databases, for EXPLAIN)
 """
 
@@ -270,7 +270,7 @@ def main() -> int:
                         help="2,000 cases, 20 requests a path: does it still run?")
     args = parser.parse_args()
     if args.quick:
-        args.cases, args.runs = 2_000, 20
+        args.cases, args.runs = 500, 8
     shares = [float(x) for x in args.open_share.split(",") if x.strip()]
     target = "p95 <= 50 ms and <= 3x GET /api/me, each path and open share; sweep <= 10 s"
     figures: dict[str, float] = {"cases": args.cases, "runs": args.runs}

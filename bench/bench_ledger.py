@@ -18,7 +18,7 @@ and what that peak added over its RSS before it began. Targets: the 200,000-row 
 <= 30 s; peak RSS at 200,000 rows within 25% (and 40 MB) of the peak at 20,000 (10x the
 rows, the same memory).
 Run: .venv/bin/python bench/bench_ledger.py [--cases N] [--quick]   (exits 0 when a target
-is missed: prints ratios; --quick: 4,000 cases)
+is missed: prints ratios; --quick: 1,000 cases)
 """
 
 from __future__ import annotations
@@ -185,10 +185,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=200_000)
     parser.add_argument("--quick", action="store_true",
-                        help="4,000 cases: does it still run?")
+                        help="1,000 cases: does it still run?")
     args = parser.parse_args()
     if args.quick:
-        args.cases = 4_000
+        args.cases = 1_000
     target = ("ledger XLSX of 200,000 cases <= 30 s; peak RSS at 200,000 rows within 25% "
               "and 40 MB of the peak at 20,000")
     figures: dict[str, float] = {"cases": args.cases}
