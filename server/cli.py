@@ -340,6 +340,15 @@ def _backup_failure(exc: Exception) -> str:
     return str(exc)
 
 
+def _database_url() -> str:
+    """The URL the app's engine really uses: Flask-SQLAlchemy resolves a relative SQLite
+    path (`sqlite:///rel.db`) against the instance folder, not the working directory, so
+    DATABASE_URL as written may name another file. With the password, for pg_dump."""
+    from server.extensions import db
+
+    return db.engine.url.render_as_string(hide_password=False)
+
+
 def _to_stderr(message: str) -> None:
     click.echo(message, err=True)  # progress and notes: stdout may be the archive itself
 
@@ -357,7 +366,7 @@ def backup_cmd(output: str) -> None:
     from server.backup import BackupError, make_backup
 
     storage = current_app.extensions["fieldcase.storage"]
-    args = dict(database_url=current_app.config["SQLALCHEMY_DATABASE_URI"],
+    args = dict(database_url=_database_url(),
                 storage=storage, keys=_keys_manifest(), app_version=version("fieldcase"),
                 progress=_to_stderr)
     try:
@@ -430,7 +439,7 @@ def restore_cmd(archive: Path, check: bool, partial: bool, work_dir: Path | None
         return
     try:
         note = _migration_note(read_manifest(archive).get("migration_head"))
-        report = restore(archive, database_url=current_app.config["SQLALCHEMY_DATABASE_URI"],
+        report = restore(archive, database_url=_database_url(),
                          storage=current_app.extensions["fieldcase.storage"],
                          partial=partial, work_dir=work_dir, progress=_to_stderr)
     except (BackupError, StorageError, sa.exc.SQLAlchemyError) as exc:

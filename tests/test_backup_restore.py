@@ -303,3 +303,41 @@ def test_without_pg_dump_a_postgresql_backup_says_what_to_do(tmp_path, monkeypat
     assert "pg_dump is not installed" in str(refused.value)
     assert "postgresql-client" in str(refused.value)
     assert 'README, "Backup and restore"' in str(refused.value)
+
+
+def _relative_app(base: Path, **extra: Any) -> Flask:
+    return create_app({"TESTING": True, "INSTANCE_PATH": str(base),
+                       "SQLALCHEMY_DATABASE_URI": "sqlite:///rel.db",
+                       "STORAGE_URL": f"file://{base / 'objects'}", **extra})
+
+
+def test_a_relative_sqlite_url_backs_up_and_restores_the_file_the_app_uses(  # type: ignore[no-untyped-def]
+        tmp_path, monkeypatch) -> None:
+    """sqlite:///rel.db is the instance folder's rel.db to Flask-SQLAlchemy; backup and
+    restore must read and write that file, not one in the working directory."""
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    source = _relative_app(tmp_path / "src")
+    with source.app_context():
+        db.create_all()
+        db.session.execute(sa.text("CREATE TABLE marker (n INTEGER)"))
+        db.session.execute(sa.text("INSERT INTO marker VALUES (1), (2), (3)"))
+        db.session.commit()
+    assert (tmp_path / "src" / "rel.db").exists()
+    archive = tmp_path / "rel.tar"
+    made = backup(source, archive)
+    assert made["database"]["tables"]["marker"] == 3
+    keys = {k: source.config[k] for k in ("SECRET_KEY", "PERSONAL_DATA_KEY",
+                                          "WEBHOOK_SECRET_KEY", "AUDIT_SIGNING_KEY")}
+    target = _relative_app(tmp_path / "dst", **keys)
+    restored = run(target, "restore", str(archive))
+    assert restored.exit_code == 0, restored.output
+    assert not (elsewhere / "rel.db").exists()
+    with target.app_context():
+        assert db.session.execute(sa.text("SELECT count(*) FROM marker")).scalar_one() == 3
+        db.session.remove()
+        db.engine.dispose()
+    with source.app_context():
+        db.engine.dispose()
+
