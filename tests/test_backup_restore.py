@@ -341,3 +341,48 @@ def test_a_relative_sqlite_url_backs_up_and_restores_the_file_the_app_uses(  # t
     with source.app_context():
         db.engine.dispose()
 
+
+def test_a_bad_key_in_the_manifest_is_refused_before_anything_is_written(  # type: ignore[no-untyped-def]
+        tmp_path) -> None:
+    """A forged manifest listing `../outside.txt` after a good key: backup-verify names it,
+    restore refuses it with the store still empty (so a retry is not refused)."""
+    source = _relative_app(tmp_path / "src")
+    with source.app_context():
+        db.create_all()
+        db.engine.dispose()
+    source.extensions["fieldcase.storage"].put_bytes("a/good.txt", b"good",
+                                                    content_type="text/plain")
+    archive = tmp_path / "good.tar"
+    made = backup(source, archive)
+    evil = b"evil"
+    forged = tmp_path / "forged.tar"
+    with tarfile.open(archive) as old, tarfile.open(forged, "w", format=tarfile.PAX_FORMAT) as new:
+        for member in old.getmembers():
+            data = old.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == "manifest.json":
+                extra = tarfile.TarInfo("objects/../outside.txt")
+                extra.size = len(evil)
+                new.addfile(extra, io.BytesIO(evil))
+                made["objects"].append({"key": "../outside.txt", "size": len(evil),
+                                        "sha256": hashlib.sha256(evil).hexdigest(),
+                                        "content_type": "text/plain"})
+                data = json.dumps(made).encode()
+                member.size = len(data)
+            new.addfile(member, io.BytesIO(data))
+
+    checked = run(source, "backup-verify", str(forged))
+    assert checked.exit_code == 1
+    assert "'../outside.txt'" in checked.output and "not valid" in checked.output
+    keys = {k: source.config[k] for k in ("SECRET_KEY", "PERSONAL_DATA_KEY",
+                                          "WEBHOOK_SECRET_KEY", "AUDIT_SIGNING_KEY")}
+    target = _relative_app(tmp_path / "dst", **keys)
+    refused = run(target, "restore", str(forged))
+    assert refused.exit_code == 1
+    assert "'../outside.txt'" in refused.output and "Nothing was written" in refused.output
+    assert not isinstance(refused.exception, ValueError)
+    assert store_hashes(target) == {}
+    assert not (tmp_path / "dst" / "outside.txt").exists()
+    assert not (tmp_path / "dst" / "rel.db").exists()
+    # The good archive still restores onto that target: nothing was left to refuse it.
+    assert run(target, "restore", str(archive)).exit_code == 0
+    assert set(store_hashes(target)) == {"a/good.txt"}

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from server.storage import ObjectNotFound, Storage, StorageError
+from server.storage import ObjectNotFound, Storage, StorageError, validate_key
 
 from .databases import (
     BackupError,
@@ -223,6 +223,16 @@ def _members(tar: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
 
 
 def _missing(manifest: dict[str, Any], members: dict[str, tarfile.TarInfo]) -> list[Finding]:
+    """What the manifest lists and the archive lacks. Every key is checked first, so a
+    forged or damaged manifest (`../outside.txt`) stops a restore before anything is
+    written rather than half way, with the store no longer empty."""
+    for entry in manifest["objects"]:
+        try:
+            validate_key(entry["key"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BackupError(f"the manifest lists an object key that is not valid: "
+                              f"{entry.get('key')!r} ({exc}); the archive is damaged or "
+                              "forged. Nothing was written.") from exc
     found = []
     database = manifest["database"]
     if database["member"] not in members:
