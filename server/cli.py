@@ -301,8 +301,10 @@ def _keys_manifest() -> dict[str, Any]:
         "not_included": list(_KEPT_APART),
         "note": "Keys are never in the archive: keep AUDIT_SIGNING_KEY, PERSONAL_DATA_KEY and "
                 "WEBHOOK_SECRET_KEY apart (a secrets manager) and give them to the restored "
-                "instance. audit_public_key checks the restored audit checkpoints "
-                "(verify-audit --public-key); checks tell whether a key given is the same.",
+                "instance. audit_public_key tells which key signed the checkpoints; check "
+                "the restored log with the auditors' own copy of the public key "
+                "(verify-audit --public-key), never this one alone: a forged archive "
+                "carries its own. checks tell whether a key given is the same.",
     }
 
 
@@ -376,7 +378,10 @@ def backup_cmd(output: str) -> None:
             # Written aside and renamed when whole: a cut backup never looks like one.
             partial = Path(f"{output}.partial")
             try:
-                with open(partial, "wb") as out:
+                # 0o600, not the umask's 0o644: the archive holds every photo and row.
+                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.fchmod(fd, 0o600)  # a .partial left from before keeps its old mode
+                with os.fdopen(fd, "wb") as out:
                     manifest = make_backup(out, **args)
                     out.flush()
                     os.fsync(out.fileno())
@@ -447,8 +452,11 @@ def restore_cmd(archive: Path, check: bool, partial: bool, work_dir: Path | None
     keys = report.manifest.get("keys", {})
     if keys.get("audit_public_key") != audit_checkpoints.public_key_hex():
         _to_stderr("note: this instance's AUDIT_SIGNING_KEY is not the one that signed the "
-                   "backed-up checkpoints: give it the original key, or check with "
-                   f"`fieldcase verify-audit --public-key {keys.get('audit_public_key')}`")
+                   "backed-up checkpoints: give it the original key, and check the log with "
+                   "`fieldcase verify-audit --public-key <the auditors' copy of the key>` "
+                   "(the archive says it was signed by "
+                   f"{keys.get('audit_public_key')}; a forged archive would carry its own "
+                   "key, so compare it with the auditors' copy, never use it alone)")
     for name, value in keys.get("checks", {}).items():
         if _key_check(current_app.config[name]) != value:
             _to_stderr(f"note: this instance's {name} is not the backed-up instance's; set "

@@ -386,3 +386,29 @@ def test_a_bad_key_in_the_manifest_is_refused_before_anything_is_written(  # typ
     # The good archive still restores onto that target: nothing was left to refuse it.
     assert run(target, "restore", str(archive)).exit_code == 0
     assert set(store_hashes(target)) == {"a/good.txt"}
+
+
+def test_the_archive_is_private_and_the_key_note_points_to_the_auditors_copy(  # type: ignore[no-untyped-def]
+        tmp_path) -> None:
+    import os
+
+    source = _relative_app(tmp_path / "src")
+    with source.app_context():
+        db.create_all()
+        db.engine.dispose()
+    archive = tmp_path / "private.tar"
+    old = os.umask(0o022)
+    try:
+        made = backup(source, archive)
+    finally:
+        os.umask(old)
+    assert archive.stat().st_mode & 0o777 == 0o600
+    assert "auditors' own copy" in made["keys"]["note"]
+    keys = {k: source.config[k] for k in ("SECRET_KEY", "PERSONAL_DATA_KEY",
+                                          "WEBHOOK_SECRET_KEY")}
+    target = _relative_app(tmp_path / "dst", AUDIT_SIGNING_KEY=secrets.token_hex(32), **keys)
+    restored = run(target, "restore", str(archive))
+    assert restored.exit_code == 0, restored.output
+    assert "verify-audit --public-key <the auditors' copy of the key>" in restored.output
+    assert f"verify-audit --public-key {made['keys']['audit_public_key']}" \
+        not in restored.output
