@@ -412,3 +412,39 @@ def test_the_archive_is_private_and_the_key_note_points_to_the_auditors_copy(  #
     assert "verify-audit --public-key <the auditors' copy of the key>" in restored.output
     assert f"verify-audit --public-key {made['keys']['audit_public_key']}" \
         not in restored.output
+
+
+def test_a_restore_failing_half_way_says_how_to_try_again(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Objects written, then the database load fails: the message says to empty the new
+    store before the next attempt, which that attempt would otherwise refuse."""
+    import sqlite3
+
+    from server.backup import archive as archive_module
+
+    source = _relative_app(tmp_path / "src")
+    with source.app_context():
+        db.create_all()
+        db.engine.dispose()
+    source.extensions["fieldcase.storage"].put_bytes("a/one.txt", b"one",
+                                                    content_type="text/plain")
+    archive = tmp_path / "whole.tar"
+    backup(source, archive)
+    keys = {k: source.config[k] for k in ("SECRET_KEY", "PERSONAL_DATA_KEY",
+                                          "WEBHOOK_SECRET_KEY", "AUDIT_SIGNING_KEY")}
+    target = _relative_app(tmp_path / "dst", **keys)
+
+    def full_disk(_url: str, _dump: Path) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(archive_module, "restore_database", full_disk)
+    failed = run(target, "restore", str(archive))
+    assert failed.exit_code == 1 and isinstance(failed.exception, SystemExit)
+    assert "database or disk is full" in failed.output
+    assert "1 object(s) were already written" in failed.output
+    assert "empty the new bucket or folder (STORAGE_URL)" in failed.output
+    assert set(store_hashes(target)) == {"a/one.txt"}
+    monkeypatch.undo()
+    # Doing what it says lets the next attempt through.
+    assert "the object store is not empty" in run(target, "restore", str(archive)).output
+    target.extensions["fieldcase.storage"].delete("a/one.txt")
+    assert run(target, "restore", str(archive)).exit_code == 0
