@@ -121,6 +121,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config.update(load_config(app.instance_path))
     app.config.update(overrides or {})
+    # Flask-SQLAlchemy resolves a relative SQLite path (sqlite:///rel.db) against
+    # app.instance_path: make that INSTANCE_PATH, where the embedded data lives.
+    app.instance_path = str(app.config["INSTANCE_PATH"])
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_UPLOAD_BYTES"] + 1024 * 1024
     app.json.ensure_ascii = False  # Chinese stays readable in responses
     from server.observability import logs

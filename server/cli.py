@@ -301,8 +301,10 @@ def _keys_manifest() -> dict[str, Any]:
         "not_included": list(_KEPT_APART),
         "note": "Keys are never in the archive: keep AUDIT_SIGNING_KEY, PERSONAL_DATA_KEY and "
                 "WEBHOOK_SECRET_KEY apart (a secrets manager) and give them to the restored "
-                "instance. audit_public_key checks the restored audit checkpoints "
-                "(verify-audit --public-key); checks tell whether a key given is the same.",
+                "instance. audit_public_key tells which key signed the checkpoints; check "
+                "the restored log with the auditors' own copy of the public key "
+                "(verify-audit --public-key), never this one alone: a forged archive "
+                "carries its own. checks tell whether a key given is the same.",
     }
 
 
@@ -340,6 +342,15 @@ def _backup_failure(exc: Exception) -> str:
     return str(exc)
 
 
+def _database_url() -> str:
+    """The URL the app's engine really uses: Flask-SQLAlchemy resolves a relative SQLite
+    path (`sqlite:///rel.db`) against the instance folder, not the working directory, so
+    DATABASE_URL as written may name another file. With the password, for pg_dump."""
+    from server.extensions import db
+
+    return db.engine.url.render_as_string(hide_password=False)
+
+
 def _to_stderr(message: str) -> None:
     click.echo(message, err=True)  # progress and notes: stdout may be the archive itself
 
@@ -357,7 +368,7 @@ def backup_cmd(output: str) -> None:
     from server.backup import BackupError, make_backup
 
     storage = current_app.extensions["fieldcase.storage"]
-    args = dict(database_url=current_app.config["SQLALCHEMY_DATABASE_URI"],
+    args = dict(database_url=_database_url(),
                 storage=storage, keys=_keys_manifest(), app_version=version("fieldcase"),
                 progress=_to_stderr)
     try:
@@ -367,7 +378,10 @@ def backup_cmd(output: str) -> None:
             # Written aside and renamed when whole: a cut backup never looks like one.
             partial = Path(f"{output}.partial")
             try:
-                with open(partial, "wb") as out:
+                # 0o600, not the umask's 0o644: the archive holds every photo and row.
+                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.fchmod(fd, 0o600)  # a .partial left from before keeps its old mode
+                with os.fdopen(fd, "wb") as out:
                     manifest = make_backup(out, **args)
                     out.flush()
                     os.fsync(out.fileno())
@@ -430,7 +444,7 @@ def restore_cmd(archive: Path, check: bool, partial: bool, work_dir: Path | None
         return
     try:
         note = _migration_note(read_manifest(archive).get("migration_head"))
-        report = restore(archive, database_url=current_app.config["SQLALCHEMY_DATABASE_URI"],
+        report = restore(archive, database_url=_database_url(),
                          storage=current_app.extensions["fieldcase.storage"],
                          partial=partial, work_dir=work_dir, progress=_to_stderr)
     except (BackupError, StorageError, sa.exc.SQLAlchemyError) as exc:
@@ -438,8 +452,11 @@ def restore_cmd(archive: Path, check: bool, partial: bool, work_dir: Path | None
     keys = report.manifest.get("keys", {})
     if keys.get("audit_public_key") != audit_checkpoints.public_key_hex():
         _to_stderr("note: this instance's AUDIT_SIGNING_KEY is not the one that signed the "
-                   "backed-up checkpoints: give it the original key, or check with "
-                   f"`fieldcase verify-audit --public-key {keys.get('audit_public_key')}`")
+                   "backed-up checkpoints: give it the original key, and check the log with "
+                   "`fieldcase verify-audit --public-key <the auditors' copy of the key>` "
+                   "(the archive says it was signed by "
+                   f"{keys.get('audit_public_key')}; a forged archive would carry its own "
+                   "key, so compare it with the auditors' copy, never use it alone)")
     for name, value in keys.get("checks", {}).items():
         if _key_check(current_app.config[name]) != value:
             _to_stderr(f"note: this instance's {name} is not the backed-up instance's; set "

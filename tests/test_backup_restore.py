@@ -303,3 +303,148 @@ def test_without_pg_dump_a_postgresql_backup_says_what_to_do(tmp_path, monkeypat
     assert "pg_dump is not installed" in str(refused.value)
     assert "postgresql-client" in str(refused.value)
     assert 'README, "Backup and restore"' in str(refused.value)
+
+
+def _relative_app(base: Path, **extra: Any) -> Flask:
+    return create_app({"TESTING": True, "INSTANCE_PATH": str(base),
+                       "SQLALCHEMY_DATABASE_URI": "sqlite:///rel.db",
+                       "STORAGE_URL": f"file://{base / 'objects'}", **extra})
+
+
+def test_a_relative_sqlite_url_backs_up_and_restores_the_file_the_app_uses(  # type: ignore[no-untyped-def]
+        tmp_path, monkeypatch) -> None:
+    """sqlite:///rel.db is the instance folder's rel.db to Flask-SQLAlchemy; backup and
+    restore must read and write that file, not one in the working directory."""
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    source = _relative_app(tmp_path / "src")
+    with source.app_context():
+        db.create_all()
+        db.session.execute(sa.text("CREATE TABLE marker (n INTEGER)"))
+        db.session.execute(sa.text("INSERT INTO marker VALUES (1), (2), (3)"))
+        db.session.commit()
+    assert (tmp_path / "src" / "rel.db").exists()
+    archive = tmp_path / "rel.tar"
+    made = backup(source, archive)
+    assert made["database"]["tables"]["marker"] == 3
+    keys = {k: source.config[k] for k in ("SECRET_KEY", "PERSONAL_DATA_KEY",
+                                          "WEBHOOK_SECRET_KEY", "AUDIT_SIGNING_KEY")}
+    target = _relative_app(tmp_path / "dst", **keys)
+    restored = run(target, "restore", str(archive))
+    assert restored.exit_code == 0, restored.output
+    assert not (elsewhere / "rel.db").exists()
+    with target.app_context():
+        assert db.session.execute(sa.text("SELECT count(*) FROM marker")).scalar_one() == 3
+        db.session.remove()
+        db.engine.dispose()
+    with source.app_context():
+        db.engine.dispose()
+
+
+def test_a_bad_key_in_the_manifest_is_refused_before_anything_is_written(  # type: ignore[no-untyped-def]
+        tmp_path) -> None:
+    """A forged manifest listing `../outside.txt` after a good key: backup-verify names it,
+    restore refuses it with the store still empty (so a retry is not refused)."""
+    source = _relative_app(tmp_path / "src")
+    with source.app_context():
+        db.create_all()
+        db.engine.dispose()
+    source.extensions["fieldcase.storage"].put_bytes("a/good.txt", b"good",
+                                                    content_type="text/plain")
+    archive = tmp_path / "good.tar"
+    made = backup(source, archive)
+    evil = b"evil"
+    forged = tmp_path / "forged.tar"
+    with tarfile.open(archive) as old, tarfile.open(forged, "w", format=tarfile.PAX_FORMAT) as new:
+        for member in old.getmembers():
+            data = old.extractfile(member).read()  # type: ignore[union-attr]
+            if member.name == "manifest.json":
+                extra = tarfile.TarInfo("objects/../outside.txt")
+                extra.size = len(evil)
+                new.addfile(extra, io.BytesIO(evil))
+                made["objects"].append({"key": "../outside.txt", "size": len(evil),
+                                        "sha256": hashlib.sha256(evil).hexdigest(),
+                                        "content_type": "text/plain"})
+                data = json.dumps(made).encode()
+                member.size = len(data)
+            new.addfile(member, io.BytesIO(data))
+
+    checked = run(source, "backup-verify", str(forged))
+    assert checked.exit_code == 1
+    assert "'../outside.txt'" in checked.output and "not valid" in checked.output
+    keys = {k: source.config[k] for k in ("SECRET_KEY", "PERSONAL_DATA_KEY",
+                                          "WEBHOOK_SECRET_KEY", "AUDIT_SIGNING_KEY")}
+    target = _relative_app(tmp_path / "dst", **keys)
+    refused = run(target, "restore", str(forged))
+    assert refused.exit_code == 1
+    assert "'../outside.txt'" in refused.output and "Nothing was written" in refused.output
+    assert not isinstance(refused.exception, ValueError)
+    assert store_hashes(target) == {}
+    assert not (tmp_path / "dst" / "outside.txt").exists()
+    assert not (tmp_path / "dst" / "rel.db").exists()
+    # The good archive still restores onto that target: nothing was left to refuse it.
+    assert run(target, "restore", str(archive)).exit_code == 0
+    assert set(store_hashes(target)) == {"a/good.txt"}
+
+
+def test_the_archive_is_private_and_the_key_note_points_to_the_auditors_copy(  # type: ignore[no-untyped-def]
+        tmp_path) -> None:
+    import os
+
+    source = _relative_app(tmp_path / "src")
+    with source.app_context():
+        db.create_all()
+        db.engine.dispose()
+    archive = tmp_path / "private.tar"
+    old = os.umask(0o022)
+    try:
+        made = backup(source, archive)
+    finally:
+        os.umask(old)
+    assert archive.stat().st_mode & 0o777 == 0o600
+    assert "auditors' own copy" in made["keys"]["note"]
+    keys = {k: source.config[k] for k in ("SECRET_KEY", "PERSONAL_DATA_KEY",
+                                          "WEBHOOK_SECRET_KEY")}
+    target = _relative_app(tmp_path / "dst", AUDIT_SIGNING_KEY=secrets.token_hex(32), **keys)
+    restored = run(target, "restore", str(archive))
+    assert restored.exit_code == 0, restored.output
+    assert "verify-audit --public-key <the auditors' copy of the key>" in restored.output
+    assert f"verify-audit --public-key {made['keys']['audit_public_key']}" \
+        not in restored.output
+
+
+def test_a_restore_failing_half_way_says_how_to_try_again(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Objects written, then the database load fails: the message says to empty the new
+    store before the next attempt, which that attempt would otherwise refuse."""
+    import sqlite3
+
+    from server.backup import archive as archive_module
+
+    source = _relative_app(tmp_path / "src")
+    with source.app_context():
+        db.create_all()
+        db.engine.dispose()
+    source.extensions["fieldcase.storage"].put_bytes("a/one.txt", b"one",
+                                                    content_type="text/plain")
+    archive = tmp_path / "whole.tar"
+    backup(source, archive)
+    keys = {k: source.config[k] for k in ("SECRET_KEY", "PERSONAL_DATA_KEY",
+                                          "WEBHOOK_SECRET_KEY", "AUDIT_SIGNING_KEY")}
+    target = _relative_app(tmp_path / "dst", **keys)
+
+    def full_disk(_url: str, _dump: Path) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(archive_module, "restore_database", full_disk)
+    failed = run(target, "restore", str(archive))
+    assert failed.exit_code == 1 and isinstance(failed.exception, SystemExit)
+    assert "database or disk is full" in failed.output
+    assert "1 object(s) were already written" in failed.output
+    assert "empty the new bucket or folder (STORAGE_URL)" in failed.output
+    assert set(store_hashes(target)) == {"a/one.txt"}
+    monkeypatch.undo()
+    # Doing what it says lets the next attempt through.
+    assert "the object store is not empty" in run(target, "restore", str(archive)).output
+    target.extensions["fieldcase.storage"].delete("a/one.txt")
+    assert run(target, "restore", str(archive)).exit_code == 0

@@ -884,3 +884,28 @@ def test_a_jpeg_claiming_billions_of_pixels_is_still_a_bomb() -> None:
     data[sof + 5:sof + 9] = struct.pack(">HH", 60_000, 60_000)  # height, width
     error = media_error(bytes(data), max_pixels=50_000_000, max_jpeg_pixels=250_000_000)
     assert error.code == "media.decompression_bomb"
+
+
+def test_tiles_use_only_pillow_heifs_own_libheif_and_only_if_new_enough(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Another libheif on the system (pillow-heif never initialised it, maybe 1.19-1.22
+    with other tile offsets) is never looked for; pillow-heif's own one older than 1.23
+    means the whole-image decode, with a warning."""
+    import ctypes.util
+
+    import pillow_heif
+
+    from server.media import heif_tiles
+
+    def no_search(_name: str) -> str:
+        raise AssertionError("looked for a system libheif")
+
+    monkeypatch.setattr(ctypes.util, "find_library", no_search)
+    lib = heif_tiles._load()
+    assert lib is not None
+    assert ".".join(map(str, heif_tiles._version(lib))) == \
+        ".".join(pillow_heif.libheif_version().split(".")[:2])
+    monkeypatch.setattr(heif_tiles, "_MIN_VERSION", (1, 99))
+    with caplog.at_level("WARNING", logger="server.media.heif_tiles"):
+        assert heif_tiles._load() is None
+    assert "older than 1.99: large HEIC photos decode in full" in caplog.text

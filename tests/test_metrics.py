@@ -182,6 +182,32 @@ def test_old_runs_are_pruned_as_runs_end(app: Flask) -> None:
     assert next(at for name, at in left if name == "sweep") > old
 
 
+def test_the_last_success_query_probes_its_index(app: Flask) -> None:
+    """A month of sweeps (mostly ok, some failed) and a few reconciles: the scrape's "last
+    success" query is answered from ix_periodic_runs_name_ok_finished_at on either
+    database, not by reading the task's runs through (name, finished_at)."""
+    start = utcnow() - timedelta(days=30)
+    rows = [{"id": f"{secrets.token_hex(8)}-{i}", "name": "sweep" if i % 10 else "reconcile",
+             "started_at": start + timedelta(minutes=i), "ok": i % 7 != 0,
+             "finished_at": start + timedelta(minutes=i, seconds=5), "node": "n"}
+            for i in range(3000)]
+    db.session.execute(sa.insert(PeriodicRun), rows)
+    db.session.commit()
+    query = metrics.last_success_query("sweep")
+    want = max(r["finished_at"] for r in rows if r["name"] == "sweep" and r["ok"])
+    assert db.session.scalar(query) == want
+    with db.engine.connect() as conn:
+        sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("ANALYZE")
+            plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {sql}"))
+        else:
+            conn.exec_driver_sql("ANALYZE periodic_runs")
+            plan = " ".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+    assert "ix_periodic_runs_name_ok_finished_at" in plan, plan
+
+
 # ---- storage and database errors ----------------------------------------------------------
 def test_storage_and_database_failures_are_counted_by_kind(app: Flask, as_user, make_case,
                                                            monkeypatch) -> None:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from server.storage import ObjectNotFound, Storage, StorageError
+from server.storage import ObjectNotFound, Storage, StorageError, validate_key
 
 from .databases import (
     BackupError,
@@ -223,6 +223,16 @@ def _members(tar: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
 
 
 def _missing(manifest: dict[str, Any], members: dict[str, tarfile.TarInfo]) -> list[Finding]:
+    """What the manifest lists and the archive lacks. Every key is checked first, so a
+    forged or damaged manifest (`../outside.txt`) stops a restore before anything is
+    written rather than half way, with the store no longer empty."""
+    for entry in manifest["objects"]:
+        try:
+            validate_key(entry["key"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BackupError(f"the manifest lists an object key that is not valid: "
+                              f"{entry.get('key')!r} ({exc}); the archive is damaged or "
+                              "forged. Nothing was written.") from exc
     found = []
     database = manifest["database"]
     if database["member"] not in members:
@@ -334,8 +344,11 @@ def restore(path: Path, *, database_url: str, storage: Storage, partial: bool = 
             if bad := _differs("database", database, member.size, sha):
                 raise BackupError(f"restore refused: {bad}. Nothing was written.")
             progress(f"database file checked ({member.size} bytes)")
-            _restore_objects(tar, members, manifest, storage, report, progress)
-            restore_database(database_url, dump)
+            try:
+                _restore_objects(tar, members, manifest, storage, report, progress)
+                restore_database(database_url, dump)
+            except Exception as exc:  # any cause: the operator's next step is the same
+                raise BackupError(_half_done(exc, report)) from exc
         report.database_restored = True
     now = count_rows(database_url)
     for table, rows in sorted(database["tables"].items()):
@@ -343,6 +356,16 @@ def restore(path: Path, *, database_url: str, storage: Storage, partial: bool = 
             report.findings.append(Finding(f"table {table}", f"{now.get(table)} rows after "
                                                              f"the restore, {rows} backed up"))
     return report
+
+
+def _half_done(exc: Exception, report: RestoreReport) -> str:
+    """A restore that failed after it began writing: the store is no longer empty, so the
+    next attempt would be refused until the operator clears it; say so."""
+    return (f"restore failed: {exc}. {report.objects} object(s) were already written to "
+            "the object store, and the database was not restored. Before running "
+            "`fieldcase restore` again (it refuses a store that is not empty): empty the "
+            "new bucket or folder (STORAGE_URL), and if the database now has any table, "
+            "drop and re-create it (PostgreSQL) or delete the file (SQLite)")
 
 
 def _restore_objects(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo],

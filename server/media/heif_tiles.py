@@ -16,7 +16,6 @@ tiling this cannot place (a cropped image): the caller then decodes in full as b
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import glob
 import logging
 import os
@@ -92,21 +91,56 @@ class HeifTileError(Exception):
         self.over_limit = over_limit
 
 
-def _load() -> ctypes.CDLL | None:
-    """The libheif that pillow-heif uses (its wheel bundles one), else the system one."""
+# Tile offsets and the tiling struct as this module reads them are libheif 1.23's; 1.19 to
+# 1.22 have the calls but placed some tiles differently. An older one: decode in full.
+_MIN_VERSION = (1, 23)
+
+
+def _pillow_heifs_libheif() -> list[str]:
+    """The libheif files pillow-heif itself has loaded (its wheel's copy, or the system's
+    if it was built against that): on Linux, the ones mapped into this process; else its
+    wheel's. Never another copy found on the system, which pillow-heif never initialised
+    and whose version nobody checked."""
+    import _pillow_heif  # noqa: F401  (pillow-heif's extension: loads its libheif)
+
+    found: list[str] = []
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                fields = line.split(maxsplit=5)  # address perms offset dev inode path
+                path = fields[5].strip() if len(fields) == 6 else ""
+                if os.path.basename(path).startswith("libheif") and path not in found:
+                    found.append(path)
+    except OSError:  # not Linux
+        pass
+    if found:
+        return found
     here = os.path.dirname(os.path.dirname(pillow_heif.__file__))
-    candidates = sorted(glob.glob(os.path.join(here, "pillow_heif.libs", "libheif*.so*")))
-    candidates += sorted(glob.glob(os.path.join(here, "pillow_heif", ".dylibs", "libheif*")))
-    system = ctypes.util.find_library("heif")
-    if system:
-        candidates.append(system)
-    for path in candidates:
+    found = sorted(glob.glob(os.path.join(here, "pillow_heif.libs", "libheif*.so*")))
+    return found + sorted(glob.glob(os.path.join(here, "pillow_heif", ".dylibs", "libheif*")))
+
+
+def _version(lib: ctypes.CDLL) -> tuple[int, int]:
+    major, minor = lib.heif_get_version_number_major, lib.heif_get_version_number_minor
+    major.restype = minor.restype = ctypes.c_int
+    major.argtypes = minor.argtypes = []
+    return major(), minor()
+
+
+def _load() -> ctypes.CDLL | None:
+    """The libheif that pillow-heif uses, if it is new enough for tile decoding."""
+    for path in _pillow_heifs_libheif():
         try:
             lib = ctypes.CDLL(path)
+            version = _version(lib)
             lib.heif_image_handle_decode_image_tile  # noqa: B018  (libheif >= 1.19)
             lib.heif_image_handle_get_image_tiling  # noqa: B018
         except (OSError, AttributeError):
             continue
+        if version < _MIN_VERSION:
+            log.warning("pillow-heif's libheif is %d.%d, older than %d.%d: large HEIC "
+                        "photos decode in full", *version, *_MIN_VERSION)
+            return None
         _declare(lib)
         return lib
     log.warning("libheif with tile decoding not found; large HEIC photos decode in full")

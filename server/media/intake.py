@@ -30,8 +30,9 @@ warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 # (bench/bench_memory.py prints them). A JPEG decodes at reduced scale instead. A HEIF
 # grid (how phones store large HEIC) decodes one tile at a time at reduced scale
 # (heif_tiles), so only its largest tile plus the reduced canvas count against this
-# limit, and the photo itself may have up to `max_pixels`: a 48 MP "HEIF Max" photo peaks
-# near 25 MB.
+# limit, and the photo itself may have up to `max_pixels`: a 48 MP "HEIF Max" photo grows
+# the process by 50-58 MB at peak, its 8 MB of bytes included (bench/bench_memory.py;
+# README, Benchmarks), against 356 MB decoded whole.
 FULL_DECODE_LIMITS = {"PNG": 36_000_000, "WEBP": 12_000_000, "HEIF": 26_000_000}
 
 # What libheif itself may allocate for one photo (its own accounting, a backstop under

@@ -28,4 +28,6 @@ class PeriodicRun(Base):
         # The scrape's "last run / last success per task", and pruning by age.
         sa.Index("ix_periodic_runs_name_finished_at", "name", "finished_at"),
         sa.Index("ix_periodic_runs_name_started_at", "name", "started_at"),
+        # The scrape's "last success per task" (ok IS TRUE): one index probe per task.
+        sa.Index("ix_periodic_runs_name_ok_finished_at", "name", "ok", "finished_at"),
     )
