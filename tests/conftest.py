@@ -6,6 +6,7 @@ a failure, never a skip.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -39,6 +40,11 @@ def unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI needs this: {reason}")
     pytest.skip(reason)
+
+
+# The browser tests' live servers (werkzeug) log a line per request from their own
+# threads, outside any test's capture: thousands of lines in the CI log, none a failure.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 # ---- password hashing ----------------------------------------------------------------
