@@ -117,6 +117,10 @@ def test_a_proxied_id_is_kept_behind_a_trusted_proxy_only(plain: Flask, proxied:
     # Without a proxy anybody could choose it (and muddle another user's log lines).
     made = plain.test_client().get("/api/nope", headers=sent).headers[HEADER]
     assert made != sent[HEADER] and MADE.fullmatch(made)
+    # Nor from a peer that is not the proxy (it reached gunicorn directly).
+    direct = proxied.test_client().get("/api/nope", headers=sent,
+                                       environ_base={"REMOTE_ADDR": "10.0.0.99"})
+    assert direct.headers[HEADER] != sent[HEADER] and MADE.fullmatch(direct.headers[HEADER])
 
 
 HOSTILE = ["a\r\nX-Injected: 1", "a\nlevel=ERROR", "x" * 65, "x" * 4096, "编号3f9c",

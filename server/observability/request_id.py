@@ -2,7 +2,8 @@
 404s, static files and 413s included), in every log record (logs.py) and in every
 problem+json body, so a user's screenshot of an error finds its log lines.
 
-An incoming `X-Request-ID` is kept only behind a trusted proxy (TRUSTED_PROXY_HOPS > 0:
+An incoming `X-Request-ID` is kept only behind a trusted proxy (TRUSTED_PROXY_HOPS > 0, and
+only from a peer in TRUSTED_PROXY_ADDRESSES: server/proxies.py drops it from any other;
 Caddy sets it) and only when it is plain: 1-64 of [A-Za-z0-9._:-]. Anything else (CR/LF,
 quotes, JSON, 4 KB, non-ASCII) is replaced by a fresh id, so a header can neither forge
 nor break a log line."""
