@@ -338,5 +338,6 @@ def test_the_settings_and_the_lookup_are_documented() -> None:
     for key in ("LOG_FORMAT", "LOG_LEVEL"):
         assert f"| `{key}` |" in readme
     assert "## Request ids and logs" in readme
-    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
-    assert "header_up X-Request-ID {http.request.uuid}" in caddyfile
+    for name in ("Caddyfile", "Caddyfile.local", "Caddyfile.nodes"):
+        caddyfile = (ROOT / "deploy" / name).read_text()
+        assert "header_up X-Request-ID {http.request.uuid}" in caddyfile, name
