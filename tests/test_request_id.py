@@ -26,7 +26,7 @@ from flask import Flask
 from server import create_app
 from server.config import ConfigError, load_config
 from server.observability import logs
-from server.observability.request_id import HEADER, choose, is_safe
+from server.observability.request_id import HEADER, choose, current, is_safe, loggable_path
 from tests.conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -244,6 +244,28 @@ def test_secrets_never_reach_a_line(fmt: str, capsys: pytest.CaptureFixture[str]
     for secret in SECRETS:
         assert secret not in text, text
     assert "username" in text and "/api/blobs/[token]" in text
+
+
+@pytest.mark.parametrize("path", ["/api/blobs/TOK", "//api/blobs/TOK", "/api//blobs/TOK",
+                                  "///api/blobs//TOK/x", "/./api/blobs/TOK", "/API/Blobs/TOK"])
+def test_a_blob_token_never_reaches_the_logged_path(plain: Flask, path: str) -> None:
+    assert "TOK" not in loggable_path(path)
+    seen = []
+
+    def keep() -> None:
+        info = current()
+        seen.append(info.path if info else None)
+
+    plain.before_request(keep)
+    plain.test_client().put(path.replace("TOK", "tok-secret-42"), data=b"x")
+    [logged] = seen
+    assert logged and "tok-secret-42" not in logged and "[token]" in logged
+
+
+def test_a_blob_token_with_doubled_slashes_is_redacted_in_messages() -> None:
+    for line in ('"PUT //api/blobs/tok-secret-42 HTTP/1.1" 403',
+                 '"PUT /api//blobs/tok-secret-42 HTTP/1.1" 308'):
+        assert "tok-secret-42" not in logs.redact(line)
 
 
 def test_a_login_logs_neither_password_nor_cookie(  # type: ignore[no-untyped-def]

@@ -26,7 +26,9 @@ _SAFE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # Characters a log line or a terminal could trip on, escaped in the path kept for logs.
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\"\\]")
 # A local-disk presigned link carries its whole authorisation in the path: never log it.
-_BLOB_TOKEN = re.compile(r"^(/api/blobs/)[^/]+")
+# Anywhere in the path and with any slashes: `//api/blobs/<t>` or `/api//blobs/<t>` reach
+# the app too (routed, or redirected after the log line is written).
+_BLOB_TOKEN = re.compile(r"(?i)(/blobs/+)[^/]+")
 
 
 @dataclass
