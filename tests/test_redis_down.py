@@ -242,3 +242,22 @@ def test_the_one_machine_sqlite_store_counts_and_gets_no_redis_options(
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+@pytest.mark.parametrize("uri, shown", [
+    ("redis://:pw-secret@10.0.0.7:6379/0", "redis://10.0.0.7:6379"),
+    ("redis://user:pw-secret@redis.local:6380/2?password=pw-secret", "redis://redis.local:6380"),
+    ("rediss://redis.local/0?password=pw-secret&ssl_cert_reqs=none", "rediss://redis.local"),
+    ("redis://[::1]:6379?password=pw-secret", "redis://[::1]:6379"),
+    ("fieldcase-sqlite:///var/lib/pw-secret/limits.sqlite", "fieldcase-sqlite://")])
+def test_the_store_down_warning_names_only_scheme_host_and_port(
+        uri: str, shown: str, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert rate_limits.store_location(uri) == shown
+    monkeypatch.setattr(rate_limits, "_warned_at", 0.0)
+    app = Flask(__name__)
+    app.config["RATELIMIT_STORAGE_URI"] = uri
+    with app.app_context(), caplog.at_level(logging.WARNING):
+        rate_limits.warn_store_down("refusing login")
+    [record] = [r for r in caplog.records if r.name == "server.api.rate_limits"]
+    assert shown in record.getMessage() and "pw-secret" not in record.getMessage()

@@ -35,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
@@ -118,7 +119,21 @@ def warn_store_down(what: str) -> None:
             return
         _warned_at = now
     log.warning("rate-limit store %s unreachable: %s (logged once a minute)",
-                current_app.config["RATELIMIT_STORAGE_URI"].split("@")[-1], what)
+                store_location(current_app.config["RATELIMIT_STORAGE_URI"]), what)
+
+
+def store_location(uri: str) -> str:
+    """scheme://host:port of the store, for logs: never a user, a password (in the
+    authority or as `?password=`), a database path or any other query option."""
+    parts = urlsplit(uri)
+    if not parts.hostname:  # a file or a socket path: the scheme says enough
+        return f"{parts.scheme}://"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}"
 
 
 def store_answers() -> bool:
