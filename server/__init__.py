@@ -146,10 +146,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     request_id.register(app, trust_incoming=hops > 0)
     if hops:
-        # Behind that many proxies the client's address and scheme are theirs to tell;
-        # with none, X-Forwarded-* is ignored and cannot be spoofed past the limits.
-        from werkzeug.middleware.proxy_fix import ProxyFix
+        # Behind that many proxies the client's address and scheme are theirs to tell, but
+        # only when the peer is one of them (TRUSTED_PROXY_ADDRESSES); with none,
+        # X-Forwarded-* is ignored and cannot be spoofed past the limits.
+        from server.proxies import TrustedProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
-                                x_host=hops)
+        app.wsgi_app = TrustedProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, hops=hops, networks=app.config["TRUSTED_PROXY_ADDRESSES"])
     return app

@@ -120,6 +120,18 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _proxy_addresses(env: Mapping[str, str]) -> tuple[str, ...]:
+    """TRUSTED_PROXY_ADDRESSES, else gunicorn's FORWARDED_ALLOW_IPS (the README's node
+    setup already names Caddy there; `*` trusts every peer), else loopback."""
+    for name in ("TRUSTED_PROXY_ADDRESSES", "FORWARDED_ALLOW_IPS"):
+        value = (env.get(name) or "").strip()
+        if value == "*":
+            return ("0.0.0.0/0", "::/0")
+        if value:
+            return _networks(env, name)
+    return ("127.0.0.0/8", "::1/128")
+
+
 def _metrics_token(env: Mapping[str, str]) -> str:
     """A bearer token for /metrics, or "" (addresses only). A short one could be guessed,
     and /metrics has no rate limit of its own."""
@@ -218,6 +230,9 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         # Behind a reverse proxy: how many trusted hops set X-Forwarded-For/-Proto (0: none,
         # the headers are ignored and the peer address is the client's).
         "TRUSTED_PROXY_HOPS": _int(env, "TRUSTED_PROXY_HOPS", 0),
+        # Which peers are that proxy: X-Forwarded-* and X-Request-ID are taken only from
+        # these (else anyone reaching gunicorn directly could choose their address).
+        "TRUSTED_PROXY_ADDRESSES": _proxy_addresses(env),
         # Photo bytes a user may declare a day (local time), all cases together.
         "DAILY_UPLOAD_BYTES": _int(env, "DAILY_UPLOAD_BYTES", 2 * 1024 ** 3),
         "COOKIE_SECURE": cookie_secure,

@@ -110,6 +110,13 @@ def test_client_address_from_x_forwarded_for_only_behind_trusted_hops(
     )).all())
     assert seen["insp_a"] == "127.0.0.1"  # not trusted: the header is ignored
     assert seen["insp_b"] == "203.0.113.9"  # one trusted hop: its last entry
+    # The same header from a peer that is not the proxy: its own address, not the header's.
+    behind.post("/api/auth/login", json={"username": "reviewer_a", "password": PASSWORD},
+                headers=spoof, environ_base={"REMOTE_ADDR": "10.0.0.99"})
+    seen = dict(db.session.execute(sa.text(
+        "SELECT u.username, s.address FROM user_sessions s JOIN users u ON u.id = s.user_id"
+    )).all())
+    assert seen["reviewer_a"] == "10.0.0.99"
 
 
 def _variant(app: Flask, **changes: Any) -> Iterator[Flask]:

@@ -306,8 +306,32 @@ def test_behind_a_proxy_the_clients_address_counts_not_the_proxys(app: Flask) ->
     assert outside.status_code == 403
     # Prometheus on the proxy's machine, through the proxy: allowed.
     assert client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 200
+    # A peer that is not the proxy (reaching gunicorn directly) cannot claim loopback.
+    spoofed = client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"},
+                         environ_base={"REMOTE_ADDR": "10.0.0.99"})
+    assert spoofed.status_code == 403
     with proxied.app_context():
         db.engine.dispose()  # its own pool, closed before the test's tables are emptied
+
+
+def test_the_proxys_addresses_are_configured(app: Flask) -> None:
+    overrides = {k: v for k, v in app.config.items() if k.isupper()}
+    proxied = create_app({**overrides, "TRUSTED_PROXY_HOPS": 1,
+                          "TRUSTED_PROXY_ADDRESSES": ("10.0.0.0/24",)})
+    client = proxied.test_client()
+    spoof = {"X-Forwarded-For": "127.0.0.1"}
+    caddy = {"REMOTE_ADDR": "10.0.0.5"}
+    assert client.get("/metrics", headers=spoof, environ_base=caddy).status_code == 200
+    assert client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"},
+                      environ_base=caddy).status_code == 403
+    # Loopback is no longer a proxy once others are listed: its header is dropped, and
+    # loopback itself may scrape.
+    assert client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"}
+                      ).status_code == 200
+    assert client.get("/metrics", headers=spoof,
+                      environ_base={"REMOTE_ADDR": "10.0.1.5"}).status_code == 403
+    with proxied.app_context():
+        db.engine.dispose()
 
 
 def test_settings_are_read_and_checked(tmp_path: Path) -> None:
@@ -324,6 +348,23 @@ def test_settings_are_read_and_checked(tmp_path: Path) -> None:
         load_config(str(tmp_path), env={"METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,not-a-net"})
     with pytest.raises(ConfigError, match="METRICS_TOKEN"):
         load_config(str(tmp_path), env={"METRICS_TOKEN": "short"})
+
+
+def test_the_proxys_addresses_are_read_and_checked(tmp_path: Path) -> None:
+    from server.config import ConfigError, load_config
+
+    def proxies(**env: str) -> tuple[str, ...]:
+        return load_config(str(tmp_path), env=env)["TRUSTED_PROXY_ADDRESSES"]
+
+    assert proxies() == ("127.0.0.0/8", "::1/128")
+    assert proxies(TRUSTED_PROXY_ADDRESSES="10.0.0.5, fd00::/8") == ("10.0.0.5/32", "fd00::/8")
+    # gunicorn's own setting, as the README's node setup already gives it.
+    assert proxies(FORWARDED_ALLOW_IPS="10.0.0.5") == ("10.0.0.5/32",)
+    assert proxies(FORWARDED_ALLOW_IPS="*") == ("0.0.0.0/0", "::/0")
+    assert proxies(TRUSTED_PROXY_ADDRESSES="10.0.0.6", FORWARDED_ALLOW_IPS="10.0.0.5") == (
+        "10.0.0.6/32",)
+    with pytest.raises(ConfigError, match="TRUSTED_PROXY_ADDRESSES"):
+        proxies(TRUSTED_PROXY_ADDRESSES="caddy.local")
 
 
 def test_metrics_is_not_an_api_operation_nor_in_the_app_shell(app: Flask) -> None:

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import shutil
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -64,6 +68,48 @@ def limited_app(stack: dict, proxy: TcpProxy, redis_server: redis.Redis) -> Iter
         db.engine.dispose()
     for key in redis_server.scan_iter(f"{prefix}:*"):
         redis_server.delete(key)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# A Redis of this test's own that answers PING but refuses every write; CONFIG SET is not
+# for the shared one. A replica of a master that does not exist is read-only; maxmemory
+# of 1 byte under noeviction refuses every write with OOM.
+REFUSING = {"read-only replica": ["--replicaof", "127.0.0.1", "PORT_UNUSED"],
+            "out of memory": ["--maxmemory", "1", "--maxmemory-policy", "noeviction"]}
+
+
+@pytest.fixture(params=list(REFUSING))
+def refusing_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[int]:
+    server = shutil.which("redis-server")
+    if server is None:
+        unavailable("redis-server is not installed")
+    port = _free_port()
+    args = [str(_free_port()) if a == "PORT_UNUSED" else a for a in REFUSING[request.param]]
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path), *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+    try:
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        assert client.ping()
+        with pytest.raises(redis.ResponseError):
+            client.incr("probe")  # the premise: it answers, but takes no write
+        yield port
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(10)
 
 
 def _login_hits(client: redis.Redis, app: Flask) -> int:
@@ -159,3 +205,59 @@ def test_production_on_several_nodes_refuses_limits_kept_in_memory(tmp_path) -> 
     # Outside production (make run, tests) one process may pretend to be several.
     assert load_config(str(tmp_path), env={"NODE_COUNT": "2"})["NODE_COUNT"] == 2
 
+
+@pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+def test_login_fails_closed_when_redis_answers_but_refuses_writes(
+        app: Flask, refusing_redis: int) -> None:
+    overrides = {k: v for k, v in app.config.items() if k.isupper()}
+    overrides.update({"RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{refusing_redis}",
+                      "RATELIMIT_KEY_PREFIX": f"fc-test-{secrets.token_hex(6)}"})
+    overrides.pop("RATELIMIT_STORAGE_OPTIONS", None)
+    variant = create_app(overrides)
+    with variant.app_context():
+        try:
+            assert not rate_limits.store_answers()
+            refused = _log_in(variant)[1]
+            assert refused.status_code == 503
+            assert refused.get_json()["code"] == "request.limits_unavailable"
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+def test_the_one_machine_sqlite_store_counts_and_gets_no_redis_options(
+        app: Flask, tmp_path: Path) -> None:
+    # The app fixture's teardown empties the tables this test's login writes to.
+    overrides = {k: v for k, v in app.config.items() if k.isupper()}
+    overrides.pop("RATELIMIT_STORAGE_OPTIONS", None)
+    overrides["RATELIMIT_STORAGE_URI"] = f"fieldcase-sqlite://{tmp_path / 'limits.sqlite'}"
+    variant = create_app(overrides)
+    options = variant.config.get("RATELIMIT_STORAGE_OPTIONS", {})
+    assert not {"socket_timeout", "socket_connect_timeout", "key_prefix"} & set(options)
+    with variant.app_context():
+        try:
+            assert rate_limits.store_answers()
+            assert _log_in(variant)[1].status_code == 200
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.mark.parametrize("uri, shown", [
+    ("redis://:pw-secret@10.0.0.7:6379/0", "redis://10.0.0.7:6379"),
+    ("redis://user:pw-secret@redis.local:6380/2?password=pw-secret", "redis://redis.local:6380"),
+    ("rediss://redis.local/0?password=pw-secret&ssl_cert_reqs=none", "rediss://redis.local"),
+    ("redis://[::1]:6379?password=pw-secret", "redis://[::1]:6379"),
+    ("fieldcase-sqlite:///var/lib/pw-secret/limits.sqlite", "fieldcase-sqlite://")])
+def test_the_store_down_warning_names_only_scheme_host_and_port(
+        uri: str, shown: str, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert rate_limits.store_location(uri) == shown
+    monkeypatch.setattr(rate_limits, "_warned_at", 0.0)
+    app = Flask(__name__)
+    app.config["RATELIMIT_STORAGE_URI"] = uri
+    with app.app_context(), caplog.at_level(logging.WARNING):
+        rate_limits.warn_store_down("refusing login")
+    [record] = [r for r in caplog.records if r.name == "server.api.rate_limits"]
+    assert shown in record.getMessage() and "pw-secret" not in record.getMessage()

@@ -26,7 +26,7 @@ from flask import Flask
 from server import create_app
 from server.config import ConfigError, load_config
 from server.observability import logs
-from server.observability.request_id import HEADER, choose, is_safe
+from server.observability.request_id import HEADER, choose, current, is_safe, loggable_path
 from tests.conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,6 +117,10 @@ def test_a_proxied_id_is_kept_behind_a_trusted_proxy_only(plain: Flask, proxied:
     # Without a proxy anybody could choose it (and muddle another user's log lines).
     made = plain.test_client().get("/api/nope", headers=sent).headers[HEADER]
     assert made != sent[HEADER] and MADE.fullmatch(made)
+    # Nor from a peer that is not the proxy (it reached gunicorn directly).
+    direct = proxied.test_client().get("/api/nope", headers=sent,
+                                       environ_base={"REMOTE_ADDR": "10.0.0.99"})
+    assert direct.headers[HEADER] != sent[HEADER] and MADE.fullmatch(direct.headers[HEADER])
 
 
 HOSTILE = ["a\r\nX-Injected: 1", "a\nlevel=ERROR", "x" * 65, "x" * 4096, "编号3f9c",
@@ -242,6 +246,28 @@ def test_secrets_never_reach_a_line(fmt: str, capsys: pytest.CaptureFixture[str]
     assert "username" in text and "/api/blobs/[token]" in text
 
 
+@pytest.mark.parametrize("path", ["/api/blobs/TOK", "//api/blobs/TOK", "/api//blobs/TOK",
+                                  "///api/blobs//TOK/x", "/./api/blobs/TOK", "/API/Blobs/TOK"])
+def test_a_blob_token_never_reaches_the_logged_path(plain: Flask, path: str) -> None:
+    assert "TOK" not in loggable_path(path)
+    seen = []
+
+    def keep() -> None:
+        info = current()
+        seen.append(info.path if info else None)
+
+    plain.before_request(keep)
+    plain.test_client().put(path.replace("TOK", "tok-secret-42"), data=b"x")
+    [logged] = seen
+    assert logged and "tok-secret-42" not in logged and "[token]" in logged
+
+
+def test_a_blob_token_with_doubled_slashes_is_redacted_in_messages() -> None:
+    for line in ('"PUT //api/blobs/tok-secret-42 HTTP/1.1" 403',
+                 '"PUT /api//blobs/tok-secret-42 HTTP/1.1" 308'):
+        assert "tok-secret-42" not in logs.redact(line)
+
+
 def test_a_login_logs_neither_password_nor_cookie(  # type: ignore[no-untyped-def]
         app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
     from flask import request
@@ -334,5 +360,6 @@ def test_the_settings_and_the_lookup_are_documented() -> None:
     for key in ("LOG_FORMAT", "LOG_LEVEL"):
         assert f"| `{key}` |" in readme
     assert "## Request ids and logs" in readme
-    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
-    assert "header_up X-Request-ID {http.request.uuid}" in caddyfile
+    for name in ("Caddyfile", "Caddyfile.local", "Caddyfile.nodes"):
+        caddyfile = (ROOT / "deploy" / name).read_text()
+        assert "header_up X-Request-ID {http.request.uuid}" in caddyfile, name

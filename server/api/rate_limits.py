@@ -14,8 +14,11 @@ Redis). When it cannot be reached, web requests go on; each limit fails one way:
   not guessable; a platform's good pushes must not wait on Redis).
 
 flask-limiter swallows the store's errors (RATELIMIT_SWALLOW_ERRORS): that is "open". A
-closed limit adds `fail_closed`, which asks the store directly (one PING) and refuses when
-it does not answer. Short socket timeouts keep a hung Redis from holding a request; as
+closed limit adds `fail_closed`, which asks the store directly and refuses when it cannot
+count: not a PING, which a Redis that refuses writes still answers (a read-only replica,
+OOM under noeviction, MISCONF after a failed save) while flask-limiter swallows every failed
+INCR, but one small counted write (INCR + expiry on a probe key under the key prefix).
+Short socket timeouts keep a hung Redis from holding a request; as
 nothing is cached, the limits count again as soon as Redis is back, without a restart.
 The warnings are logged once a minute per process, not once per request.
 
@@ -32,6 +35,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
@@ -41,6 +45,7 @@ from server.extensions import limiter
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 30
 WARN_EVERY_S = 60.0
+PROBE_EXPIRY_S = 60
 
 
 class LimitsUnavailable(DomainError):
@@ -52,11 +57,18 @@ def shared(uri: str) -> bool:
     return not uri.startswith("memory://")
 
 
+def _redis(uri: str) -> bool:
+    """redis://, rediss://, redis+unix://, redis+sentinel://, redis+cluster://, valkey..."""
+    return uri.split("://", 1)[0].startswith(("redis", "valkey"))
+
+
 def configure(app: Flask) -> None:
     """Before limiter.init_app: the store's options from the app's settings."""
     config = app.config
     config["RATELIMIT_SWALLOW_ERRORS"] = True
-    if shared(config["RATELIMIT_STORAGE_URI"]):
+    # Socket timeouts and the key prefix are the Redis driver's options; the one-machine
+    # SQLite store (server/ratelimit_store.py) has neither.
+    if _redis(config["RATELIMIT_STORAGE_URI"]):
         timeout = config["RATELIMIT_STORAGE_TIMEOUT_S"]
         config["RATELIMIT_STORAGE_OPTIONS"] = {
             **config.get("RATELIMIT_STORAGE_OPTIONS", {}),
@@ -107,16 +119,36 @@ def warn_store_down(what: str) -> None:
             return
         _warned_at = now
     log.warning("rate-limit store %s unreachable: %s (logged once a minute)",
-                current_app.config["RATELIMIT_STORAGE_URI"].split("@")[-1], what)
+                store_location(current_app.config["RATELIMIT_STORAGE_URI"]), what)
+
+
+def store_location(uri: str) -> str:
+    """scheme://host:port of the store, for logs: never a user, a password (in the
+    authority or as `?password=`), a database path or any other query option."""
+    parts = urlsplit(uri)
+    if not parts.hostname:  # a file or a socket path: the scheme says enough
+        return f"{parts.scheme}://"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    return f"{parts.scheme}://{host}{port}"
 
 
 def store_answers() -> bool:
     """True when the limits can be counted: an in-process store always, a shared one if
-    it answers a PING within RATELIMIT_STORAGE_TIMEOUT_S."""
-    if not limiter.enabled or not shared(current_app.config["RATELIMIT_STORAGE_URI"]):
+    it takes a small write (a probe counter under the key prefix, expiring in a minute)
+    within RATELIMIT_STORAGE_TIMEOUT_S. Only the fail-closed limits pay for it."""
+    config = current_app.config
+    if not limiter.enabled or not shared(config["RATELIMIT_STORAGE_URI"]):
         return True
+    storage = limiter.storage
+    # Redis' storage puts its key_prefix (RATELIMIT_KEY_PREFIX, configure()) before every key.
+    key = "store-probe" if getattr(storage, "key_prefix", None) \
+        else f"{config['RATELIMIT_KEY_PREFIX']}:store-probe"
     try:
-        return bool(limiter.storage.check())
+        return storage.incr(key, PROBE_EXPIRY_S) >= 1
     except Exception:  # a driver error of any kind means "not counted"
         return False
 

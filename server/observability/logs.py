@@ -29,7 +29,7 @@ CONTEXT = ("request_id", "user_id", "method", "path")
 _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"), r"\1 [redacted]"),
     (re.compile(r"((?:__Host-)?fieldcase(?:_session)?)=[^;\s\"',]+"), r"\1=[redacted]"),
-    (re.compile(r"(/api/blobs/)[^\s/?\"']+"), r"\1[token]"),
+    (re.compile(r"(?i)(/api/+blobs/+)[^\s/?\"']+"), r"\1[token]"),
     (re.compile(r"(?i)([\w-]*(?:password|passwd|secret|token|authorization|cookie)[\w-]*)"
                 r"(\\?[\"']?\s*[:=]\s*\\?[\"']?)(?!\[redacted\])[^\s\"'\\,;&}]+"),
      r"\1\2[redacted]"),

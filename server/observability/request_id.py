@@ -2,7 +2,8 @@
 404s, static files and 413s included), in every log record (logs.py) and in every
 problem+json body, so a user's screenshot of an error finds its log lines.
 
-An incoming `X-Request-ID` is kept only behind a trusted proxy (TRUSTED_PROXY_HOPS > 0:
+An incoming `X-Request-ID` is kept only behind a trusted proxy (TRUSTED_PROXY_HOPS > 0, and
+only from a peer in TRUSTED_PROXY_ADDRESSES: server/proxies.py drops it from any other;
 Caddy sets it) and only when it is plain: 1-64 of [A-Za-z0-9._:-]. Anything else (CR/LF,
 quotes, JSON, 4 KB, non-ASCII) is replaced by a fresh id, so a header can neither forge
 nor break a log line."""
@@ -25,7 +26,9 @@ _SAFE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 # Characters a log line or a terminal could trip on, escaped in the path kept for logs.
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\"\\]")
 # A local-disk presigned link carries its whole authorisation in the path: never log it.
-_BLOB_TOKEN = re.compile(r"^(/api/blobs/)[^/]+")
+# Anywhere in the path and with any slashes: `//api/blobs/<t>` or `/api//blobs/<t>` reach
+# the app too (routed, or redirected after the log line is written).
+_BLOB_TOKEN = re.compile(r"(?i)(/blobs/+)[^/]+")
 
 
 @dataclass
