@@ -306,3 +306,33 @@ def test_a_case_ledger_job(app, as_user, make_case) -> None:
         "format": "pdf", **span}})
     assert answer.status_code == 422
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 1
+
+
+def test_a_job_follows_its_owners_current_scope(app, as_user, make_case) -> None:
+    """A reviewer moved from Street A to Street B no longer reads nor downloads the Street A
+    archive (nor its case ids); moved back, the job is theirs again."""
+    from server.models import Unit
+
+    case_id, _ = sealed_case(as_user, make_case)  # in Street A
+    street_a = as_user("reviewer_a")
+    answer = street_a.post("/api/jobs", json={"kind": "archive", "params": {"case": [case_id]}})
+    assert answer.status_code == 202, answer.get_json()
+    job = wait_done(app, street_a, answer.get_json()["id"])
+    assert job["state"] == "done", job
+
+    def move(unit_name: str) -> None:
+        user = db.session.scalar(sa.select(User).filter_by(username="reviewer_a"))
+        user.units = [db.session.scalar(sa.select(Unit).filter_by(name=unit_name))]
+        db.session.commit()
+        db.session.info.pop("fieldcase.scope", None)  # the test's session outlives requests
+
+    move("Street B")
+    for url in (f"/api/jobs/{job['id']}", f"/api/jobs/{job['id']}/download"):
+        refused = street_a.get(url)
+        assert refused.status_code == 404, (url, refused.get_json())
+        assert refused.get_json()["code"] == "job.not_found"
+        assert case_id not in refused.get_data(as_text=True)
+    assert street_a.get("/api/jobs").get_json()["items"] == []
+    move("Street A")
+    assert street_a.get(f"/api/jobs/{job['id']}").get_json()["params"]["case"] == [case_id]
+    assert street_a.get(f"/api/jobs/{job['id']}/download").status_code == 302

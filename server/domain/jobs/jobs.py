@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.domain.core import runtime
-from server.domain.core.errors import Conflict, NotFound
+from server.domain.core.errors import Conflict, DomainError, Forbidden, NotFound
 from server.domain.core.uow import transaction
 from server.domain.jobs import kinds, queue
 from server.extensions import db
@@ -34,16 +34,30 @@ def create(user: User, kind: str, params: dict[str, Any]) -> Job:
     return job
 
 
+def _still_allowed(user: User, job: Job) -> bool:
+    """The kind's access rule run again now: a user moved to another unit (or whose role
+    changed) no longer sees the cases, the result, nor its link. Only a refusal of access
+    counts (a case since reopened is not one: the job's own error still shows)."""
+    try:
+        kinds.check_access(user, job.kind, job.params or {})
+    except (Forbidden, NotFound):
+        return False
+    except DomainError:  # bad params, too many: not a question of access
+        return True
+    return True
+
+
 def get_mine(user: User, job_id: str) -> Job:
     job = db.session.get(Job, job_id) if len(job_id) <= 36 else None
-    if job is None or job.user_id != user.id:
+    if job is None or job.user_id != user.id or not _still_allowed(user, job):
         raise NotFound("job.not_found", "No such job.")
     return job
 
 
 def recent(user: User) -> list[Job]:
-    return list(db.session.scalars(sa.select(Job).where(Job.user_id == user.id)
-                                   .order_by(Job.created_at.desc(), Job.id).limit(RECENT)))
+    mine = db.session.scalars(sa.select(Job).where(Job.user_id == user.id)
+                              .order_by(Job.created_at.desc(), Job.id).limit(RECENT))
+    return [job for job in mine if _still_allowed(user, job)]
 
 
 def download_link(job: Job) -> str:
