@@ -336,3 +336,32 @@ def test_a_job_follows_its_owners_current_scope(app, as_user, make_case) -> None
     move("Street A")
     assert street_a.get(f"/api/jobs/{job['id']}").get_json()["params"]["case"] == [case_id]
     assert street_a.get(f"/api/jobs/{job['id']}/download").status_code == 302
+
+
+def test_a_store_or_database_error_shows_its_class_not_its_text(app, as_user, caplog) -> None:
+    """The driver's words (SQL, parameters, host) go to the log with the job id; the job
+    keeps only the error's class."""
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT
+    app.config["JOB_MAX_ATTEMPTS"] = 1
+
+    def run(_user: User, _params: dict, _spool: Any, _progress: kinds.Progress) -> kinds.Made:
+        raise sa.exc.OperationalError("SELECT secret_column FROM users WHERE pw = %s",
+                                      {"pw": "hunter2"}, Exception("db.internal-host:5432"))
+
+    kinds.register(kinds.Kind("test.broken", lambda _u, p: dict(p), run))
+    try:
+        office = as_user("reviewer")
+        user = db.session.scalar(sa.select(User).filter_by(username="reviewer"))
+        job_id = jobs.create(user, "test.broken", {}).id
+        assert runner.execute(job_id) == "failed"
+        answer = office.get(f"/api/jobs/{job_id}")
+        assert answer.status_code == 200
+        text = answer.get_data(as_text=True)
+        error = answer.get_json()["error"]
+        assert error["code"] == "job.unavailable" and error["detail"] == "OperationalError"
+        for secret in ("secret_column", "hunter2", "internal-host"):
+            assert secret not in text
+        assert any(job_id in r.getMessage() and "internal-host" in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        kinds.KINDS.pop("test.broken", None)

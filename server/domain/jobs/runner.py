@@ -138,8 +138,9 @@ def execute(job_id: str) -> str:
         return "failed"
     except (StorageError, sa.exc.OperationalError) as error:  # may pass: try again
         db.session.rollback()
+        # The text (SQL, parameters, hosts) goes to the log only; the user sees the class.
         log.warning("job %s attempt %s: %s", job_id, attempt, error)
-        return _retry_or_fail(job_id, attempt, "job.unavailable", str(error)[:300])
+        return _retry_or_fail(job_id, attempt, "job.unavailable", type(error).__name__)
     except Exception as error:
         db.session.rollback()
         log.exception("job %s attempt %s failed", job_id, attempt)
