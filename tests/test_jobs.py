@@ -365,3 +365,50 @@ def test_a_store_or_database_error_shows_its_class_not_its_text(app, as_user, ca
                    for r in caplog.records)
     finally:
         kinds.KINDS.pop("test.broken", None)
+
+
+def test_a_claim_the_database_refuses_leaves_the_job_for_the_reaper(app, inline_kind) -> None:
+    """The database away at claim time: the job stays queued (not an RQ failure), and its
+    RQ entry, failed or finished, does not count as held: the reaper sends it again."""
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT
+    job_id = _waiting_job()
+
+    def refused(_job_id: str) -> int:
+        raise sa.exc.OperationalError("UPDATE jobs ...", {}, Exception("server closed"))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "claim", refused)
+        assert runner.execute(job_id) == "unclaimed"
+    db.session.expire_all()
+    assert db.session.get(Job, job_id).state == "queued"
+
+    app.config["JOBS_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+    app.config["JOBS_QUEUE"] = f"fc-test-{secrets.token_hex(6)}"
+    try:
+        q = queue.rq_queue(app)
+        q.connection.ping()
+    except Exception as exc:
+        from tests.conftest import unavailable
+
+        unavailable(f"Redis at 127.0.0.1:6379: {exc}")
+    from rq.job import Job as RqJob
+
+    ref = f"{job_id}_test_{secrets.token_hex(4)}"
+    try:
+        q.enqueue_call(queue.RUN, args=(job_id,), job_id=ref)
+        assert queue.in_queue(ref)
+        assert not queue.in_queue(f"{ref}-never-sent")
+        for status in ("failed", "finished", "stopped", "canceled"):
+            q.connection.hset(RqJob.key_for(ref), "status", status)
+            assert not queue.in_queue(ref), status
+        q.connection.hset(RqJob.key_for(ref), "status", "started")
+        assert queue.in_queue(ref)
+        q.connection.hset(RqJob.key_for(ref), "status", "failed")
+        old = utcnow() - timedelta(seconds=app.config["JOB_STALE_S"] + 1)
+        db.session.execute(sa.update(Job).where(Job.id == job_id).values(
+            enqueued_at=old, queue_ref=ref))
+        db.session.commit()
+        assert runner.reap()["sent"] == 1  # its RQ entry failed: sent again
+    finally:
+        q.delete(delete_jobs=True)
+        q.connection.delete(RqJob.key_for(ref))

@@ -24,6 +24,8 @@ RUN = "server.domain.jobs.runner.run_queued"  # what an RQ worker calls, by name
 # The longest one job may run under RQ before its worker gives up on it.
 JOB_TIMEOUT_S = 3600
 _POOL = "fieldcase.jobs_pool"
+# RQ statuses in which the queue still holds the job (it will run, or is running).
+_HELD = frozenset({"queued", "started", "deferred", "scheduled"})
 _POOL_LOCK = threading.Lock()
 
 
@@ -82,10 +84,12 @@ def in_queue(ref: str | None) -> bool:
         return False
     from rq.job import Job as RqJob
 
-    try:
-        return bool(RqJob.exists(ref, connection=redis_connection()))
+    try:  # the status field only: nothing of the job's payload is read
+        status = redis_connection().hget(RqJob.key_for(ref), "status")
     except Exception:
         return True  # cannot tell: do not send it twice while Redis is down
+    # Gone, or finished/failed/stopped/canceled (kept for its TTL): the queue holds nothing.
+    return status is not None and status.decode() in _HELD
 
 
 # ---- the in-process fallback ---------------------------------------------------------------

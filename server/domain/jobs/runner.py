@@ -108,8 +108,17 @@ class _Reporter:
 
 def execute(job_id: str) -> str:
     """Run the job if this call wins its claim. Returns what happened (for logs and
-    tests): done, failed, requeued, lost, or skipped (not ours to run)."""
-    attempt = claim(job_id)
+    tests): done, failed, requeued, lost, skipped (not ours to run), or unclaimed (the
+    database away: the row stays queued and the reaper sends it again)."""
+    try:
+        attempt = claim(job_id)
+    except sa.exc.OperationalError as error:
+        # Not raised to the queue: the job's row is the truth, still queued, and the reaper
+        # sends it again once its queue entry is over (see queue.in_queue).
+        db.session.rollback()
+        log.warning("job %s: not claimed, the database is away (sent again later): %s",
+                    job_id, error)
+        return "unclaimed"
     if attempt is None:
         return "skipped"
     job = db.session.get(Job, job_id)
