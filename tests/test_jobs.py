@@ -412,3 +412,37 @@ def test_a_claim_the_database_refuses_leaves_the_job_for_the_reaper(app, inline_
     finally:
         q.delete(delete_jobs=True)
         q.connection.delete(RqJob.key_for(ref))
+
+
+def test_the_web_process_reaps_without_redis_and_its_threads_do_not_hold_exit(
+        app, as_user, inline_kind) -> None:
+    """No Redis: a job left "running" by a dead web process (its heartbeat silent) is run
+    again by the web process's own reaper timer, started by the app's first poll; the
+    threads running jobs are daemons (a recycled gunicorn worker exits without waiting)."""
+    import threading
+    import time
+
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT
+    job_id = _waiting_job()
+    assert runner.claim(job_id) == 1  # taken by a process that then died
+    db.session.execute(sa.update(Job).where(Job.id == job_id).values(
+        heartbeat_at=utcnow() - timedelta(seconds=app.config["JOB_STALE_S"] + 1)))
+    db.session.commit()
+    app.config.update({"JOBS_REDIS_URL": "", "JOB_REAP_S": 0.2})
+    office = as_user("reviewer")
+    assert office.get(f"/api/jobs/{job_id}").status_code == 200  # the poll starts the timer
+    end = time.monotonic() + 90  # a bound on waiting, not a speed assertion
+    while time.monotonic() < end:
+        db.session.expire_all()
+        job = db.session.get(Job, job_id)
+        if job.state == "done":
+            break
+        time.sleep(0.1)
+    assert job.state == "done" and job.attempts == 2, (job.state, job.attempts)
+    ours = [t for t in threading.enumerate() if t.name.startswith(("job_", "jobs-reaper-local"))]
+    assert ours and all(t.daemon for t in ours), [(t.name, t.daemon) for t in ours]
+    reapers = [t for t in threading.enumerate() if t.name == "jobs-reaper-local"]
+    office.get("/api/jobs")
+    assert len([t for t in threading.enumerate() if t.name == "jobs-reaper-local"]) == len(
+        reapers)  # one per process and app, not one per request
+

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import redirect
+from flask import current_app, redirect
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
@@ -12,13 +12,20 @@ from server.api.blueprint import Blueprint
 from server.api.jobs.schemas import PARAMS, JobCreateSchema, JobListSchema, JobSchema
 from server.api.security import current_user, load_user
 from server.domain.core.errors import Invalid
-from server.domain.jobs import jobs
+from server.domain.jobs import jobs, queue
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/jobs",
                 description="Heavy work as jobs (batch closure files, archives): started "
                             "here, done by a worker, followed by polling; the result is "
                             "kept in the object store with its SHA-256.")
 blp.before_request(load_user)
+
+
+@blp.before_request
+def _local_reaper() -> None:
+    # Without Redis the web process reaps its own jobs: a new process (gunicorn recycles
+    # workers) starts its timer on the first jobs request, such as the app's poll.
+    queue.start_local_reaper(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 def _params(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
