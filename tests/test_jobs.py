@@ -446,3 +446,42 @@ def test_the_web_process_reaps_without_redis_and_its_threads_do_not_hold_exit(
     assert len([t for t in threading.enumerate() if t.name == "jobs-reaper-local"]) == len(
         reapers)  # one per process and app, not one per request
 
+
+def test_jobs_per_user_and_the_ledgers_rate_limit(app, as_user, make_case) -> None:
+    """Past JOBS_PER_USER unfinished jobs: 429 job.too_many (zh and en), nothing made; a
+    ledger job counts with the ledger downloads (REPORT_RATE_LIMIT, per user)."""
+    from server.extensions import limiter
+
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT  # the jobs stay queued
+    app.config["JOBS_PER_USER"] = 2
+    case_id, _ = sealed_case(as_user, make_case)
+    office = as_user("reviewer")
+    archive = {"kind": "archive", "params": {"case": [case_id]}}
+    for _ in range(2):
+        assert office.post("/api/jobs", json=archive).status_code == 202
+    refused = office.post("/api/jobs", json=archive)
+    assert refused.status_code == 429, refused.get_json()
+    problem = refused.get_json()
+    assert problem["code"] == "job.too_many"
+    assert "2" in problem["messages"]["zh"] and "2" in problem["messages"]["en"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 2
+    # Another user is not held off by this one's jobs.
+    assert as_user("reviewer_a").post("/api/jobs", json=archive).status_code == 202
+
+    app.config["JOBS_PER_USER"] = 100
+    today = utcnow().date()
+    ledger = {"kind": "case_ledger", "params": {
+        "format": "csv", "from": (today - timedelta(days=2)).isoformat(),
+        "to": today.isoformat()}}
+    limiter.reset()
+    app.config["REPORT_RATE_LIMIT"] = "2 per minute"
+    try:
+        assert office.post("/api/jobs", json=ledger).status_code == 202
+        assert office.get("/api/reports/ledger.csv", query_string={
+            "from": ledger["params"]["from"], "to": ledger["params"]["to"]}).status_code == 200
+        refused = office.post("/api/jobs", json=ledger)
+        assert refused.status_code == 429 and refused.get_json()["code"] == \
+            "request.rate_limited"
+        assert office.post("/api/jobs", json=archive).status_code == 202  # not a ledger
+    finally:
+        limiter.reset()
