@@ -259,7 +259,8 @@ def test_with_redis_down_jobs_wait_then_run(app, inline_kind) -> None:
         assert len(q) == 1
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            SimpleWorker([q], connection=q.connection).work(burst=True)
+            SimpleWorker([q], connection=q.connection,
+                         serializer=queue.serializer()).work(burst=True)
         finally:  # the worker takes SIGINT and SIGTERM for itself: give them back
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
@@ -485,3 +486,48 @@ def test_jobs_per_user_and_the_ledgers_rate_limit(app, as_user, make_case) -> No
         assert office.post("/api/jobs", json=archive).status_code == 202  # not a ledger
     finally:
         limiter.reset()
+
+
+def test_the_queue_and_the_worker_speak_json_not_pickle(app, inline_kind) -> None:
+    """What a job says in Redis is JSON (its id), and the worker reads JSON only: a
+    pickle planted in Redis is never loaded."""
+    import json
+    import zlib
+
+    import rq
+    from rq.job import Job as RqJob
+
+    from server.domain.jobs import worker
+
+    app.config["JOBS_QUEUE"] = f"fc-test-{secrets.token_hex(6)}"
+    app.config["JOBS_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+    try:
+        q = queue.rq_queue(app)
+        q.connection.ping()
+    except Exception as exc:
+        from tests.conftest import unavailable
+
+        unavailable(f"Redis at 127.0.0.1:6379: {exc}")
+    try:
+        job_id = _waiting_job()  # sent to the queue
+        ref = db.session.get(Job, job_id).queue_ref
+        raw = q.connection.hget(RqJob.key_for(ref), "data")
+        said = json.loads(zlib.decompress(raw))
+        assert said[0] == queue.RUN and said[2] == [job_id]
+    finally:
+        q.delete(delete_jobs=True)
+
+    seen: dict = {}
+
+    class Caught(Exception):
+        pass
+
+    def fake_worker(*_args: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        raise Caught
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rq, "SimpleWorker", fake_worker)
+        with pytest.raises(Caught):
+            worker.run(app, burst=True, reaper=False)
+    assert seen["serializer"] is rq.serializers.JSONSerializer

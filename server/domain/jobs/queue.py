@@ -51,7 +51,15 @@ def rq_queue(app: Flask | None = None) -> Any:
 
     app = app or current_app
     return Queue(app.config["JOBS_QUEUE"], connection=redis_connection(app),
-                 default_timeout=JOB_TIMEOUT_S)
+                 default_timeout=JOB_TIMEOUT_S, serializer=serializer())
+
+
+def serializer() -> Any:
+    """JSON, not RQ's default pickle: whoever can write to Redis must not run code on the
+    workers by planting a job. A job's only argument is its id (a string)."""
+    from rq.serializers import JSONSerializer
+
+    return JSONSerializer
 
 
 def send(job_id: str) -> bool:
