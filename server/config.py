@@ -247,9 +247,13 @@ def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dic
         "JOBS_QUEUE": env.get("JOBS_QUEUE") or "fieldcase-jobs",
         # Threads running jobs in the web process when JOBS_REDIS_URL is unset.
         "JOBS_THREADS": _int(env, "JOBS_THREADS", 1),
+        # Jobs one user may have queued or running at once (429 job.too_many past it): one
+        # account cannot fill the queue and hold everyone else's jobs behind its own.
+        "JOBS_PER_USER": _int(env, "JOBS_PER_USER", 5),
         # A running job writes its heartbeat this often; one silent for JOB_STALE_S (its
         # worker killed, its machine gone) is taken again, up to JOB_MAX_ATTEMPTS times,
-        # then failed with job.worker_lost. The reaper looks every JOB_REAP_S.
+        # then failed with job.worker_lost. The reaper looks every JOB_REAP_S (in each
+        # `fieldcase worker`, or without Redis on a timer thread of each web process).
         "JOB_HEARTBEAT_S": _float(env, "JOB_HEARTBEAT_S", 10.0),
         "JOB_STALE_S": _float(env, "JOB_STALE_S", 60.0),
         "JOB_MAX_ATTEMPTS": _int(env, "JOB_MAX_ATTEMPTS", 3),

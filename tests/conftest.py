@@ -228,6 +228,9 @@ def app(stack: dict) -> Iterator[Flask]:
     app.config["STACK"] = stack["name"]
     with app.app_context():
         yield app
+        from server.domain.jobs import queue as jobs_queue
+
+        jobs_queue.stop_local(app)  # its reaper timer must not reap the next test's jobs
         db.session.remove()
         # Each test leaves only the people behind, and an empty object store.
         storage = app.extensions["fieldcase.storage"]

@@ -259,7 +259,8 @@ def test_with_redis_down_jobs_wait_then_run(app, inline_kind) -> None:
         assert len(q) == 1
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            SimpleWorker([q], connection=q.connection).work(burst=True)
+            SimpleWorker([q], connection=q.connection,
+                         serializer=queue.serializer()).work(burst=True)
         finally:  # the worker takes SIGINT and SIGTERM for itself: give them back
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
@@ -306,3 +307,227 @@ def test_a_case_ledger_job(app, as_user, make_case) -> None:
         "format": "pdf", **span}})
     assert answer.status_code == 422
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 1
+
+
+def test_a_job_follows_its_owners_current_scope(app, as_user, make_case) -> None:
+    """A reviewer moved from Street A to Street B no longer reads nor downloads the Street A
+    archive (nor its case ids); moved back, the job is theirs again."""
+    from server.models import Unit
+
+    case_id, _ = sealed_case(as_user, make_case)  # in Street A
+    street_a = as_user("reviewer_a")
+    answer = street_a.post("/api/jobs", json={"kind": "archive", "params": {"case": [case_id]}})
+    assert answer.status_code == 202, answer.get_json()
+    job = wait_done(app, street_a, answer.get_json()["id"])
+    assert job["state"] == "done", job
+
+    def move(unit_name: str) -> None:
+        user = db.session.scalar(sa.select(User).filter_by(username="reviewer_a"))
+        user.units = [db.session.scalar(sa.select(Unit).filter_by(name=unit_name))]
+        db.session.commit()
+        db.session.info.pop("fieldcase.scope", None)  # the test's session outlives requests
+
+    move("Street B")
+    for url in (f"/api/jobs/{job['id']}", f"/api/jobs/{job['id']}/download"):
+        refused = street_a.get(url)
+        assert refused.status_code == 404, (url, refused.get_json())
+        assert refused.get_json()["code"] == "job.not_found"
+        assert case_id not in refused.get_data(as_text=True)
+    assert street_a.get("/api/jobs").get_json()["items"] == []
+    move("Street A")
+    assert street_a.get(f"/api/jobs/{job['id']}").get_json()["params"]["case"] == [case_id]
+    assert street_a.get(f"/api/jobs/{job['id']}/download").status_code == 302
+
+
+def test_a_store_or_database_error_shows_its_class_not_its_text(app, as_user, caplog) -> None:
+    """The driver's words (SQL, parameters, host) go to the log with the job id; the job
+    keeps only the error's class."""
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT
+    app.config["JOB_MAX_ATTEMPTS"] = 1
+
+    def run(_user: User, _params: dict, _spool: Any, _progress: kinds.Progress) -> kinds.Made:
+        raise sa.exc.OperationalError("SELECT secret_column FROM users WHERE pw = %s",
+                                      {"pw": "hunter2"}, Exception("db.internal-host:5432"))
+
+    kinds.register(kinds.Kind("test.broken", lambda _u, p: dict(p), run))
+    try:
+        office = as_user("reviewer")
+        user = db.session.scalar(sa.select(User).filter_by(username="reviewer"))
+        job_id = jobs.create(user, "test.broken", {}).id
+        assert runner.execute(job_id) == "failed"
+        answer = office.get(f"/api/jobs/{job_id}")
+        assert answer.status_code == 200
+        text = answer.get_data(as_text=True)
+        error = answer.get_json()["error"]
+        assert error["code"] == "job.unavailable" and error["detail"] == "OperationalError"
+        for secret in ("secret_column", "hunter2", "internal-host"):
+            assert secret not in text
+        assert any(job_id in r.getMessage() and "internal-host" in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        kinds.KINDS.pop("test.broken", None)
+
+
+def test_a_claim_the_database_refuses_leaves_the_job_for_the_reaper(app, inline_kind) -> None:
+    """The database away at claim time: the job stays queued (not an RQ failure), and its
+    RQ entry, failed or finished, does not count as held: the reaper sends it again."""
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT
+    job_id = _waiting_job()
+
+    def refused(_job_id: str) -> int:
+        raise sa.exc.OperationalError("UPDATE jobs ...", {}, Exception("server closed"))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "claim", refused)
+        assert runner.execute(job_id) == "unclaimed"
+    db.session.expire_all()
+    assert db.session.get(Job, job_id).state == "queued"
+
+    app.config["JOBS_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+    app.config["JOBS_QUEUE"] = f"fc-test-{secrets.token_hex(6)}"
+    try:
+        q = queue.rq_queue(app)
+        q.connection.ping()
+    except Exception as exc:
+        from tests.conftest import unavailable
+
+        unavailable(f"Redis at 127.0.0.1:6379: {exc}")
+    from rq.job import Job as RqJob
+
+    ref = f"{job_id}_test_{secrets.token_hex(4)}"
+    try:
+        q.enqueue_call(queue.RUN, args=(job_id,), job_id=ref)
+        assert queue.in_queue(ref)
+        assert not queue.in_queue(f"{ref}-never-sent")
+        for status in ("failed", "finished", "stopped", "canceled"):
+            q.connection.hset(RqJob.key_for(ref), "status", status)
+            assert not queue.in_queue(ref), status
+        q.connection.hset(RqJob.key_for(ref), "status", "started")
+        assert queue.in_queue(ref)
+        q.connection.hset(RqJob.key_for(ref), "status", "failed")
+        old = utcnow() - timedelta(seconds=app.config["JOB_STALE_S"] + 1)
+        db.session.execute(sa.update(Job).where(Job.id == job_id).values(
+            enqueued_at=old, queue_ref=ref))
+        db.session.commit()
+        assert runner.reap()["sent"] == 1  # its RQ entry failed: sent again
+    finally:
+        q.delete(delete_jobs=True)
+        q.connection.delete(RqJob.key_for(ref))
+
+
+def test_the_web_process_reaps_without_redis_and_its_threads_do_not_hold_exit(
+        app, as_user, inline_kind) -> None:
+    """No Redis: a job left "running" by a dead web process (its heartbeat silent) is run
+    again by the web process's own reaper timer, started by the app's first poll; the
+    threads running jobs are daemons (a recycled gunicorn worker exits without waiting)."""
+    import threading
+    import time
+
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT
+    job_id = _waiting_job()
+    assert runner.claim(job_id) == 1  # taken by a process that then died
+    db.session.execute(sa.update(Job).where(Job.id == job_id).values(
+        heartbeat_at=utcnow() - timedelta(seconds=app.config["JOB_STALE_S"] + 1)))
+    db.session.commit()
+    app.config.update({"JOBS_REDIS_URL": "", "JOB_REAP_S": 0.2})
+    office = as_user("reviewer")
+    assert office.get(f"/api/jobs/{job_id}").status_code == 200  # the poll starts the timer
+    end = time.monotonic() + 90  # a bound on waiting, not a speed assertion
+    while time.monotonic() < end:
+        db.session.expire_all()
+        job = db.session.get(Job, job_id)
+        if job.state == "done":
+            break
+        time.sleep(0.1)
+    assert job.state == "done" and job.attempts == 2, (job.state, job.attempts)
+    ours = [t for t in threading.enumerate() if t.name.startswith(("job_", "jobs-reaper-local"))]
+    assert ours and all(t.daemon for t in ours), [(t.name, t.daemon) for t in ours]
+    reapers = [t for t in threading.enumerate() if t.name == "jobs-reaper-local"]
+    office.get("/api/jobs")
+    assert len([t for t in threading.enumerate() if t.name == "jobs-reaper-local"]) == len(
+        reapers)  # one per process and app, not one per request
+
+
+def test_jobs_per_user_and_the_ledgers_rate_limit(app, as_user, make_case) -> None:
+    """Past JOBS_PER_USER unfinished jobs: 429 job.too_many (zh and en), nothing made; a
+    ledger job counts with the ledger downloads (REPORT_RATE_LIMIT, per user)."""
+    from server.extensions import limiter
+
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT  # the jobs stay queued
+    app.config["JOBS_PER_USER"] = 2
+    case_id, _ = sealed_case(as_user, make_case)
+    office = as_user("reviewer")
+    archive = {"kind": "archive", "params": {"case": [case_id]}}
+    for _ in range(2):
+        assert office.post("/api/jobs", json=archive).status_code == 202
+    refused = office.post("/api/jobs", json=archive)
+    assert refused.status_code == 429, refused.get_json()
+    problem = refused.get_json()
+    assert problem["code"] == "job.too_many"
+    assert "2" in problem["messages"]["zh"] and "2" in problem["messages"]["en"]
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 2
+    # Another user is not held off by this one's jobs.
+    assert as_user("reviewer_a").post("/api/jobs", json=archive).status_code == 202
+
+    app.config["JOBS_PER_USER"] = 100
+    today = utcnow().date()
+    ledger = {"kind": "case_ledger", "params": {
+        "format": "csv", "from": (today - timedelta(days=2)).isoformat(),
+        "to": today.isoformat()}}
+    limiter.reset()
+    app.config["REPORT_RATE_LIMIT"] = "2 per minute"
+    try:
+        assert office.post("/api/jobs", json=ledger).status_code == 202
+        assert office.get("/api/reports/ledger.csv", query_string={
+            "from": ledger["params"]["from"], "to": ledger["params"]["to"]}).status_code == 200
+        refused = office.post("/api/jobs", json=ledger)
+        assert refused.status_code == 429 and refused.get_json()["code"] == \
+            "request.rate_limited"
+        assert office.post("/api/jobs", json=archive).status_code == 202  # not a ledger
+    finally:
+        limiter.reset()
+
+
+def test_the_queue_and_the_worker_speak_json_not_pickle(app, inline_kind) -> None:
+    """What a job says in Redis is JSON (its id), and the worker reads JSON only: a
+    pickle planted in Redis is never loaded."""
+    import json
+    import zlib
+
+    import rq
+    from rq.job import Job as RqJob
+
+    from server.domain.jobs import worker
+
+    app.config["JOBS_QUEUE"] = f"fc-test-{secrets.token_hex(6)}"
+    app.config["JOBS_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+    try:
+        q = queue.rq_queue(app)
+        q.connection.ping()
+    except Exception as exc:
+        from tests.conftest import unavailable
+
+        unavailable(f"Redis at 127.0.0.1:6379: {exc}")
+    try:
+        job_id = _waiting_job()  # sent to the queue
+        ref = db.session.get(Job, job_id).queue_ref
+        raw = q.connection.hget(RqJob.key_for(ref), "data")
+        said = json.loads(zlib.decompress(raw))
+        assert said[0] == queue.RUN and said[2] == [job_id]
+    finally:
+        q.delete(delete_jobs=True)
+
+    seen: dict = {}
+
+    class Caught(Exception):
+        pass
+
+    def fake_worker(*_args: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        raise Caught
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rq, "SimpleWorker", fake_worker)
+        with pytest.raises(Caught):
+            worker.run(app, burst=True, reaper=False)
+    assert seen["serializer"] is rq.serializers.JSONSerializer

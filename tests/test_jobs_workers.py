@@ -30,8 +30,10 @@ from tests.jobs_worker import SLOW
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS = "redis://127.0.0.1:6379/0"
-# Short beats so a killed worker's job is noticed in seconds, not a minute.
-TIMING = {"JOB_HEARTBEAT_S": 0.3, "JOB_STALE_S": 2.0, "JOB_REAP_S": 0.5}
+# Short beats so a killed worker's job is noticed in seconds, not a minute; stale only
+# after 6 s (20 beats): a live worker stalled a few seconds on a loaded 2-core machine
+# must not be reaped (its attempts would be counted twice).
+TIMING = {"JOB_HEARTBEAT_S": 0.3, "JOB_STALE_S": 6.0, "JOB_REAP_S": 0.5}
 
 
 def poll(what: Callable[[], Any], timeout: float = 90.0) -> Any:
@@ -46,7 +48,8 @@ def poll(what: Callable[[], Any], timeout: float = 90.0) -> Any:
 
 
 @pytest.fixture()
-def workers(app: Flask, stack: dict) -> Iterator[Callable[[], subprocess.Popen]]:
+def workers(app: Flask, stack: dict, tmp_path: Path
+            ) -> Iterator[Callable[[], subprocess.Popen]]:
     name = f"fc-test-{secrets.token_hex(6)}"
     app.config.update({"JOBS_REDIS_URL": REDIS, "JOBS_QUEUE": name, **TIMING})
     try:
@@ -56,22 +59,36 @@ def workers(app: Flask, stack: dict) -> Iterator[Callable[[], subprocess.Popen]]
     overrides = {k: v for k, v in stack.items() if k != "name"}
     overrides.update({"JOBS_REDIS_URL": REDIS, "JOBS_QUEUE": name, **TIMING})
     env = {**os.environ, "FIELDCASE_TEST_OVERRIDES": json.dumps(overrides)}
-    started: list[subprocess.Popen] = []
+    started: list[tuple[subprocess.Popen, Path]] = []
 
     def start() -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.jobs_worker"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        started.append(proc)
+        # stderr to a file: a pipe nobody reads fills (64 KB of logs) and blocks the worker.
+        log = tmp_path / f"worker-{len(started)}.log"
+        with log.open("wb") as sink:
+            proc = subprocess.Popen([sys.executable, "-m", "tests.jobs_worker"], cwd=ROOT,
+                                    env=env, stdout=subprocess.DEVNULL, stderr=sink)
+        started.append((proc, log))
         return proc
 
     yield start
-    for proc in started:
+    for proc, log in started:
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=10)
-        if proc.stderr:
-            proc.stderr.close()
+        # Printed at teardown: pytest shows it when the test failed.
+        print(f"--- {log.name} (exit {proc.returncode}) ---\n"
+              f"{log.read_text(errors='replace')[-20000:]}")
+    job_ids = list(db.session.scalars(sa.select(Job.id)))
+    db.session.rollback()
+    connection = queue.redis_connection(app)
     queue.rq_queue(app).delete(delete_jobs=True)
+    # What RQ keeps after the queue: its registries and workers' sets (named after the
+    # queue), and the finished jobs' hashes and results (named after our jobs' ids).
+    patterns = [f"rq:*{name}*", *(f"rq:*{job_id}_*" for job_id in job_ids)]
+    for pattern in patterns:
+        for key in connection.scan_iter(match=pattern, count=500):
+            connection.delete(key)
+    assert not list(connection.scan_iter(match=f"rq:*{name}*", count=500))
 
 
 def row(job_id: str) -> Job:

@@ -248,13 +248,34 @@ export function jobPercent(job) {
 
 // The job's panel: what it makes, its stage and progress bar while it runs, then the
 // download with the file's name, size and SHA-256; a failed job says why, in words.
-export function jobPanel(job, label = "", subjects = new Map()) {
+// Codes batchRefusal says in its own words (the job's words may add the detail); any other
+// (job.failed, job.unavailable, job.worker_lost...) is said once, in the server's words.
+const OWN_WORDS = new Set(["closure.too_many_photos", "closure.too_many_cases", "closure.not_closed",
+  "closure.not_sealed", "case.not_found", "closure.forbidden", "closure.no_cases",
+  "closure.none_in_period", "closure.bad_period"]);
+
+// While following a job: how long to wait before the next look (ms), after `failures`
+// failed looks in a row: 0.7 s, then doubling up to 30 s.
+export function pollDelay(failures = 0) {
+  return Math.min(30000, 700 * 2 ** Math.max(0, Math.min(failures, 10)));
+}
+
+// What a failed look means: "gone" (404: not ours, or no longer), "session" (401: stop,
+// log in again), else "retry" (no network, 5xx, 429: say so and try again later).
+export function pollTrouble(error) {
+  if (error?.status === 404) return "gone";
+  if (error?.status === 401 || error?.kind === "auth") return "session";
+  return "retry";
+}
+
+export function jobPanel(job, label = "", subjects = new Map(), { note = "" } = {}) {
   const pct = jobPercent(job);
   const { done = 0, total = 0 } = job.progress || {};
   const key = `jobStage.${job.stage || job.state}`;
   const stage = t(has(key) ? key : "jobStage.running");
   const title = { done: "jobTitleDone", failed: "jobTitleFailed" }[job.state] || "jobTitle";
-  const head = html`<h2 id="job-title">${t(title)}${label ? html`：<span id="job-label">${label}</span>` : ""}</h2>`;
+  const head = html`<h2 id="job-title">${t(title)}${label ? html`：<span id="job-label">${label}</span>` : ""}</h2>${
+    note ? html`<p class="job-note" id="job-note" role="status">${note}</p>` : ""}`;
   if (job.state === "done" && job.result) {
     const r = job.result;
     return html`${head}
@@ -268,13 +289,20 @@ export function jobPanel(job, label = "", subjects = new Map()) {
       <p class="muted small">${t("hashNote")}</p>
       <button type="button" class="lite" id="job-close">${t("jobClose")}</button>`;
   }
-  if (job.state === "failed") {
-    const error = { problem: { ...(job.error || {}), code: job.error?.code } };
-    const words = job.error?.messages?.[getLang()] || "";
+  if (job.state === "done") {  // done, its file no longer kept (job.expired): no download
     return html`${head}
-      <div class="refusal" id="job-error" role="alert" data-code="${job.error?.code || ""}">
-        ${batchRefusal(error, subjects)}
-        ${words ? html`<p class="small">${words}</p>` : ""}</div>
+      <p class="refusal" id="job-error" role="alert" data-code="job.expired">${t("jobExpired")}</p>
+      <button type="button" class="lite" id="job-close">${t("jobClose")}</button>`;
+  }
+  if (job.state === "failed") {
+    const code = job.error?.code || "";
+    const error = { problem: { ...(job.error || {}), code } };
+    const words = job.error?.messages?.[getLang()] || "";
+    const said = OWN_WORDS.has(code)
+      ? html`${batchRefusal(error, subjects)}${words ? html`<p class="small">${words}</p>` : ""}`
+      : html`<p data-code="${code}"><b>${t("batchFailed")}</b> ${words || t("jobStage.failed")}</p>`;
+    return html`${head}
+      <div class="refusal" id="job-error" role="alert" data-code="${code}">${said}</div>
       <button type="button" class="lite" id="job-close">${t("jobClose")}</button>`;
   }
   return html`${head}

@@ -175,3 +175,35 @@ test("the job's panel: progress while it runs, the file and its hash when done, 
   assert.match(text(String(jobPanel(running))), /Reading the photos/);
   setLang("zh");
 });
+
+test("a failed job says the server's words once; an expired one says so; the poll backs off", async () => {
+  const { jobPanel, pollDelay, pollTrouble } = await import("../js/batch.js");
+  for (const lang of ["zh", "en"]) {
+    setLang(lang);
+    for (const [n, code] of ["job.worker_lost", "job.unavailable", "job.failed"].entries()) {
+      const messages = { zh: `服务器的话${n}。`, en: `Server words ${n}.` };
+      const words = messages[lang];
+      const failed = { id: "j", state: "failed", stage: "failed", progress: { done: 0, total: 0 },
+        error: { code, detail: "OperationalError", messages } };
+      const said = text(String(jobPanel(failed)));
+      assert.equal(said.split(words).length - 1, 1, `${lang} ${code}: ${said}`);
+      assert.doesNotMatch(said, /OperationalError|job\.\w+/);
+    }
+    const expired = { id: "j", state: "done", stage: "done", progress: { done: 1, total: 1 }, result: null };
+    const gone = String(jobPanel(expired));
+    assert.match(gone, /data-code="job.expired"/);
+    assert.doesNotMatch(gone, /job-download|<progress/);
+    assert.match(text(gone), lang === "zh" ? /重新生成/ : /make it again/);
+    const running = { id: "j", state: "running", stage: "photos", progress: { done: 1, total: 4 } };
+    assert.match(text(String(jobPanel(running, "", new Map(), { note: "retrying" }))), /retrying/);
+  }
+  setLang("zh");
+  assert.equal(pollDelay(0), 700);
+  assert.ok(pollDelay(1) > pollDelay(0) && pollDelay(3) > pollDelay(2));
+  assert.equal(pollDelay(50), 30000);
+  assert.equal(pollTrouble({ status: 404 }), "gone");
+  assert.equal(pollTrouble({ status: 401, kind: "auth" }), "session");
+  for (const error of [{ status: 0, kind: "offline" }, { status: 503, kind: "server" }, { status: 502, kind: "portal" }]) {
+    assert.equal(pollTrouble(error), "retry");
+  }
+});

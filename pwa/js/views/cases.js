@@ -1,7 +1,7 @@
 import { api } from "../api.js";
 import {
   MAX_BATCH, batchBar, batchRefusal, isClosed, jobFinished, jobPanel, jobRequest, periodBar, periodFiles,
-  pickBox, unitOptions,
+  pickBox, pollDelay, pollTrouble, unitOptions,
 } from "../batch.js";
 import { colourOf, deadlineLine, filterParams, keyMark, leaderMark, statusChip } from "../caseui.js";
 import { getCache, setCache } from "../db.js";
@@ -327,12 +327,12 @@ export async function renderCases(view, query = null) {
   // shows it again, still running or finished).
   let following = null;
   let shownJob = null;
-  const showJob = (job, label) => {
+  const showJob = (job, label, note = "") => {
     const slot = view.querySelector("#batch-job");
     if (!slot) return false;
     shownJob = { job, label };
     const subjects = new Map(shownItems.map((c) => [c.id, c.subject]));
-    slot.innerHTML = jobPanel(job, label, subjects).toString();
+    slot.innerHTML = jobPanel(job, label, subjects, { note }).toString();
     slot.dataset.state = job.state;
     slot.dataset.jobId = job.id;
     slot.hidden = false;
@@ -347,22 +347,29 @@ export async function renderCases(view, query = null) {
   };
   const followJob = (job, label) => {
     following = job.id;
-    const tick = async (current) => {
+    // A failed look (no network, server trouble) is said and tried again later and later
+    // (pollDelay); a session that ended stops the polling with words, never a raw key.
+    const tick = async (current, failures = 0, note = "") => {
       if (following !== current.id || !view.isConnected) return;
-      if (!showJob(current, label)) return;
+      if (!showJob(current, label, note)) return;
       if (jobFinished(current)) return;
-      await new Promise((resolve) => setTimeout(resolve, 700));
+      await new Promise((resolve) => setTimeout(resolve, pollDelay(failures)));
       if (following !== current.id || !view.isConnected) return;
-      let next = current;
       try {
-        next = await api("GET", `/api/jobs/${encodeURIComponent(current.id)}`);
+        tick(await api("GET", `/api/jobs/${encodeURIComponent(current.id)}`));
       } catch (error) {
-        if (error.status === 404) {
+        const trouble = pollTrouble(error);
+        if (trouble === "gone") {
           sessionStorage.removeItem(JOB_KEY);
           return;
         }
+        if (trouble === "session") {
+          showJob(current, label, t("jobSessionEnded"));
+          following = null;
+          return;
+        }
+        tick(current, failures + 1, t("jobRetrying"));
       }
-      tick(next);
     };
     tick(job);
   };

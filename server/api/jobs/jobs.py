@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import redirect
+from flask import current_app, g, redirect, request
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response
 
@@ -12,13 +12,29 @@ from server.api.blueprint import Blueprint
 from server.api.jobs.schemas import PARAMS, JobCreateSchema, JobListSchema, JobSchema
 from server.api.security import current_user, load_user
 from server.domain.core.errors import Invalid
-from server.domain.jobs import jobs
+from server.domain.jobs import jobs, queue
+from server.extensions import limiter
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/jobs",
                 description="Heavy work as jobs (batch closure files, archives): started "
                             "here, done by a worker, followed by polling; the result is "
                             "kept in the object store with its SHA-256.")
 blp.before_request(load_user)
+
+
+@blp.before_request
+def _local_reaper() -> None:
+    # Without Redis the web process reaps its own jobs: a new process (gunicorn recycles
+    # workers) starts its timer on the first jobs request, such as the app's poll.
+    queue.start_local_reaper(current_app._get_current_object())  # type: ignore[attr-defined]
+
+
+# A ledger job counts with the ledger downloads (same scope, per user: REPORT_RATE_LIMIT);
+# the other kinds are bounded by JOBS_PER_USER.
+_ledger_limit = limiter.shared_limit(
+    lambda: current_app.config["REPORT_RATE_LIMIT"], scope="reports",
+    key_func=lambda: f"user:{g.user.id}",
+    exempt_when=lambda: (request.get_json(silent=True) or {}).get("kind") != "case_ledger")
 
 
 def _params(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
@@ -39,6 +55,7 @@ def _params(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
 @blp.route("", methods=["POST"])
 @blp.arguments(JobCreateSchema)
 @blp.response(202, JobSchema)
+@_ledger_limit
 def create(data: dict) -> dict:
     """Start a job. Its cases are checked now, as the synchronous download checks them
     (a case one cannot see is 404, one not closed 409): nothing is queued on a refusal.

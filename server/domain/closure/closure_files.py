@@ -96,9 +96,9 @@ class StoredFile:
 
 
 # ---- which cases --------------------------------------------------------------------------
-def sealed_cases(user: User, case_ids: Iterable[str]) -> list[tuple[Case, Seal]]:
-    """The cases asked for, in the order given, each with its latest seal. A case the user
-    may not see is the same 404 as one that does not exist, naming only the id given."""
+def visible_cases(user: User, case_ids: Iterable[str]) -> dict[str, Case]:
+    """Who may have these cases in a file: the office, each case in its scope (else 404
+    naming the id). Also re-checked before a job's result is shown or handed out."""
     require_role(user, OFFICE_ROLES, "closure.forbidden",
                  "Closure files are made by the office.")
     ids = list(dict.fromkeys(case_ids))
@@ -114,6 +114,15 @@ def sealed_cases(user: User, case_ids: Iterable[str]) -> list[tuple[Case, Seal]]
         if case_id not in visible:
             raise NotFound("case.not_found", f"No such case: {case_id}.",
                            extra={"case_id": case_id})
+    return visible
+
+
+def sealed_cases(user: User, case_ids: Iterable[str]) -> list[tuple[Case, Seal]]:
+    """The cases asked for, in the order given, each with its latest seal. A case the user
+    may not see is the same 404 as one that does not exist, naming only the id given."""
+    ids = list(dict.fromkeys(case_ids))
+    visible = visible_cases(user, ids)
+    for case_id in ids:
         if visible[case_id].status != "closed":
             raise Conflict("closure.not_closed", "Closure files are made for closed cases "
                            "only.", extra={"case_id": case_id,

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from server.domain.core import runtime
-from server.domain.core.errors import Conflict, NotFound
+from server.domain.core.errors import Conflict, DomainError, Forbidden, NotFound, TooMany
 from server.domain.core.uow import transaction
 from server.domain.jobs import kinds, queue
 from server.extensions import db
@@ -25,6 +25,7 @@ def create(user: User, kind: str, params: dict[str, Any]) -> Job:
     the job waiting (202 all the same)."""
     spec = kinds.get(kind)
     kept = spec.prepare(user, params)
+    _within_cap(user)
     with transaction():
         job = Job(kind=kind, params=kept, user_id=user.id, state="queued", stage="waiting",
                   progress_done=0, progress_total=0, attempts=0, created_at=utcnow())
@@ -34,16 +35,41 @@ def create(user: User, kind: str, params: dict[str, Any]) -> Job:
     return job
 
 
+def _still_allowed(user: User, job: Job) -> bool:
+    """The kind's access rule run again now: a user moved to another unit (or whose role
+    changed) no longer sees the cases, the result, nor its link. Only a refusal of access
+    counts (a case since reopened is not one: the job's own error still shows)."""
+    try:
+        kinds.check_access(user, job.kind, job.params or {})
+    except (Forbidden, NotFound):
+        return False
+    except DomainError:  # bad params, too many: not a question of access
+        return True
+    return True
+
+
+def _within_cap(user: User) -> None:
+    """At most JOBS_PER_USER unfinished jobs per user. Counted before the insert: two
+    requests at once may both pass (one over the cap at worst), not worth a lock."""
+    cap = runtime.setting("JOBS_PER_USER")
+    unfinished = db.session.scalar(sa.select(sa.func.count()).select_from(Job).where(
+        Job.user_id == user.id, Job.state.in_(("queued", "running"))))
+    if unfinished >= cap:
+        raise TooMany("job.too_many", f"You already have {cap} jobs waiting or running.",
+                      extra={"limit": cap, "retry_after_s": 30})
+
+
 def get_mine(user: User, job_id: str) -> Job:
     job = db.session.get(Job, job_id) if len(job_id) <= 36 else None
-    if job is None or job.user_id != user.id:
+    if job is None or job.user_id != user.id or not _still_allowed(user, job):
         raise NotFound("job.not_found", "No such job.")
     return job
 
 
 def recent(user: User) -> list[Job]:
-    return list(db.session.scalars(sa.select(Job).where(Job.user_id == user.id)
-                                   .order_by(Job.created_at.desc(), Job.id).limit(RECENT)))
+    mine = db.session.scalars(sa.select(Job).where(Job.user_id == user.id)
+                              .order_by(Job.created_at.desc(), Job.id).limit(RECENT))
+    return [job for job in mine if _still_allowed(user, job)]
 
 
 def download_link(job: Job) -> str:

@@ -32,6 +32,10 @@ class Kind:
     prepare: Callable[[User, dict[str, Any]], dict[str, Any]]
     # (user, kept params, spool, progress) -> the file's name and type, its bytes in spool.
     run: Callable[[User, dict[str, Any], IO[bytes], Progress], Made]
+    # (user, kept params) -> None: may this user still have this job's result (scope and
+    # role now, not when it was asked for)? Raises Forbidden/NotFound if not. The same
+    # rule prepare applies (one function each); None: prepare itself, on the kept params.
+    access: Callable[[User, dict[str, Any]], Any] | None = None
 
 
 KINDS: dict[str, Kind] = {}
@@ -76,6 +80,12 @@ def _copy(stored: closure_files.StoredFile, spool: IO[bytes]) -> None:
                           "its hash: it was not handed out.")
 
 
+def _cases_access(user: User, params: dict[str, Any]) -> None:
+    """The kept cases still in the user's scope (closed or not: a job failed because a case
+    was reopened still shows its error)."""
+    closure_files.visible_cases(user, params["case"])
+
+
 def _prepare_closure_file(user: User, params: dict[str, Any]) -> dict[str, Any]:
     fmt = params.get("format")
     if fmt not in closure_files.KINDS:
@@ -113,10 +123,14 @@ def _prepare_case_ledger(user: User, params: dict[str, Any]) -> dict[str, Any]:
                       errors={"format": ["One of xlsx, csv."]})
     kept = {"format": fmt, "from": str(params["from"]), "to": str(params["to"]),
             **{k: params[k] for k in ("unit_id", "channel", "category") if params.get(k)}}
+    _ledger_access(user, kept)
+    return kept
+
+
+def _ledger_access(user: User, kept: dict[str, Any]) -> None:
     exports.case_ledger_filters(user, _day(kept["from"]), _day(kept["to"]),
                                 unit_id=kept.get("unit_id"), channel=kept.get("channel"),
                                 category=kept.get("category"))
-    return kept
 
 
 def _run_case_ledger(user: User, params: dict[str, Any], spool: IO[bytes],
@@ -132,6 +146,12 @@ def _run_case_ledger(user: User, params: dict[str, Any], spool: IO[bytes],
     return Made(made.name, made.mimetype)
 
 
-register(Kind("closure_file", _prepare_closure_file, _run_closure_file))
-register(Kind("case_ledger", _prepare_case_ledger, _run_case_ledger))
-register(Kind("archive", _prepare_archive, _run_archive))
+def check_access(user: User, kind_name: str, kept: dict[str, Any]) -> None:
+    """Raise Forbidden/NotFound when the user may no longer have this job's result."""
+    kind = get(kind_name)
+    (kind.access or kind.prepare)(user, dict(kept))
+
+
+register(Kind("closure_file", _prepare_closure_file, _run_closure_file, _cases_access))
+register(Kind("case_ledger", _prepare_case_ledger, _run_case_ledger, _ledger_access))
+register(Kind("archive", _prepare_archive, _run_archive, _cases_access))

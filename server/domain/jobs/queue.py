@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import queue as stdlib_queue
 import secrets
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +27,9 @@ RUN = "server.domain.jobs.runner.run_queued"  # what an RQ worker calls, by name
 # The longest one job may run under RQ before its worker gives up on it.
 JOB_TIMEOUT_S = 3600
 _POOL = "fieldcase.jobs_pool"
+# RQ statuses in which the queue still holds the job (it will run, or is running).
+_HELD = frozenset({"queued", "started", "deferred", "scheduled"})
+_REAPER = "fieldcase.jobs_reaper"
 _POOL_LOCK = threading.Lock()
 
 
@@ -45,7 +51,15 @@ def rq_queue(app: Flask | None = None) -> Any:
 
     app = app or current_app
     return Queue(app.config["JOBS_QUEUE"], connection=redis_connection(app),
-                 default_timeout=JOB_TIMEOUT_S)
+                 default_timeout=JOB_TIMEOUT_S, serializer=serializer())
+
+
+def serializer() -> Any:
+    """JSON, not RQ's default pickle: whoever can write to Redis must not run code on the
+    workers by planting a job. A job's only argument is its id (a string)."""
+    from rq.serializers import JSONSerializer
+
+    return JSONSerializer
 
 
 def send(job_id: str) -> bool:
@@ -82,22 +96,82 @@ def in_queue(ref: str | None) -> bool:
         return False
     from rq.job import Job as RqJob
 
-    try:
-        return bool(RqJob.exists(ref, connection=redis_connection()))
+    try:  # the status field only: nothing of the job's payload is read
+        status = redis_connection().hget(RqJob.key_for(ref), "status")
     except Exception:
         return True  # cannot tell: do not send it twice while Redis is down
+    # Gone, or finished/failed/stopped/canceled (kept for its TTL): the queue holds nothing.
+    return status is not None and status.decode() in _HELD
 
 
 # ---- the in-process fallback ---------------------------------------------------------------
-def _pool(app: Flask) -> ThreadPoolExecutor:
+class _LocalPool:
+    """A few daemon threads taking work from a queue. Not ThreadPoolExecutor: its threads
+    are joined at interpreter exit, so a gunicorn worker recycled (max_requests) waited
+    for a running job until gunicorn killed it, the site frozen meanwhile. A job cut off
+    by the exit is left "running" with a silent heartbeat: the reaper runs it again."""
+
+    def __init__(self, threads: int) -> None:
+        self._work: stdlib_queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple]] = (
+            stdlib_queue.SimpleQueue())
+        for n in range(max(1, threads)):
+            threading.Thread(target=self._loop, name=f"job_{n}", daemon=True).start()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        self._work.put((future, fn, args))
+        return future
+
+    def _loop(self) -> None:
+        while True:
+            future, fn, args = self._work.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # kept on the future, as an executor does
+                future.set_exception(exc)
+
+
+def _pool(app: Flask) -> _LocalPool:
     with _POOL_LOCK:
         pool = app.extensions.get(_POOL)
-        if pool is None:
-            pool = app.extensions[_POOL] = ThreadPoolExecutor(
-                max_workers=max(1, app.config["JOBS_THREADS"]), thread_name_prefix="job")
+        if pool is None or pool[0] != os.getpid():  # threads do not survive a fork
+            pool = app.extensions[_POOL] = (os.getpid(), _LocalPool(app.config["JOBS_THREADS"]))
             # A web process that restarted left its jobs behind: look once at what waits.
-            pool.submit(_reap_local, app)
-    return pool
+            pool[1].submit(_reap_local, app)
+    start_local_reaper(app)
+    return pool[1]
+
+
+def start_local_reaper(app: Flask) -> None:
+    """Without Redis there is no `fieldcase worker` and its reaper: the web process reaps,
+    one timer thread per process (every JOB_REAP_S; cheap: a few indexed SELECTs). Two
+    processes reaping at once act once, every change being conditional. Called on each
+    jobs request and each local sending (a new process starts it on the app's first poll)."""
+    if uses_redis(app):
+        return
+    with _POOL_LOCK:
+        running = app.extensions.get(_REAPER)
+        if running is not None and running[0] == os.getpid():
+            return
+        stop = threading.Event()
+        app.extensions[_REAPER] = (os.getpid(), stop)
+    threading.Thread(target=_reap_every, args=(app, stop), name="jobs-reaper-local",
+                     daemon=True).start()
+
+
+def stop_local(app: Flask) -> None:
+    """Stop this app's reaper timer (tests: an old app's timer must not reap a new one's)."""
+    running = app.extensions.pop(_REAPER, None)
+    if running is not None:
+        running[1].set()
+
+
+def _reap_every(app: Flask, stop: threading.Event) -> None:
+    while not stop.wait(app.config["JOB_REAP_S"]):
+        if not uses_redis(app):  # a worker's reaper does it when Redis is in use
+            _reap_local(app)
 
 
 def _run_local(app: Flask, job_id: str) -> None:
@@ -119,8 +193,8 @@ def _reap_local(app: Flask) -> None:
 
 
 def drain(app: Flask, timeout: float = 120.0) -> None:
-    """Wait until the web process's threads have run what they were given (tests, and a
-    clean shutdown)."""
+    """Wait until the web process's threads have run what they were given (tests). With
+    several threads a marker per thread would be needed: JOBS_THREADS is 1 in tests."""
     pool = app.extensions.get(_POOL)
-    if pool is not None:
-        pool.submit(lambda: None).result(timeout=timeout)
+    if pool is not None and pool[0] == os.getpid():
+        pool[1].submit(lambda: None).result(timeout=timeout)

@@ -108,8 +108,17 @@ class _Reporter:
 
 def execute(job_id: str) -> str:
     """Run the job if this call wins its claim. Returns what happened (for logs and
-    tests): done, failed, requeued, lost, or skipped (not ours to run)."""
-    attempt = claim(job_id)
+    tests): done, failed, requeued, lost, skipped (not ours to run), or unclaimed (the
+    database away: the row stays queued and the reaper sends it again)."""
+    try:
+        attempt = claim(job_id)
+    except sa.exc.OperationalError as error:
+        # Not raised to the queue: the job's row is the truth, still queued, and the reaper
+        # sends it again once its queue entry is over (see queue.in_queue).
+        db.session.rollback()
+        log.warning("job %s: not claimed, the database is away (sent again later): %s",
+                    job_id, error)
+        return "unclaimed"
     if attempt is None:
         return "skipped"
     job = db.session.get(Job, job_id)
@@ -138,8 +147,9 @@ def execute(job_id: str) -> str:
         return "failed"
     except (StorageError, sa.exc.OperationalError) as error:  # may pass: try again
         db.session.rollback()
+        # The text (SQL, parameters, hosts) goes to the log only; the user sees the class.
         log.warning("job %s attempt %s: %s", job_id, attempt, error)
-        return _retry_or_fail(job_id, attempt, "job.unavailable", str(error)[:300])
+        return _retry_or_fail(job_id, attempt, "job.unavailable", type(error).__name__)
     except Exception as error:
         db.session.rollback()
         log.exception("job %s attempt %s failed", job_id, attempt)

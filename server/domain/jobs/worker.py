@@ -42,7 +42,8 @@ def run(app: Flask, *, burst: bool = False, reaper: bool = True) -> None:
         threading.Thread(target=_reaper, args=(app, stop), name="jobs-reaper",
                          daemon=True).start()
     connection = queue.redis_connection(app)
-    worker = SimpleWorker([queue.rq_queue(app)], connection=connection)
+    worker = SimpleWorker([queue.rq_queue(app)], connection=connection,
+                          serializer=queue.serializer())  # never pickle: see queue
     try:
         with app.app_context():
             worker.work(burst=burst, with_scheduler=False, logging_level="INFO")
