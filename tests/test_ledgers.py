@@ -424,7 +424,9 @@ def test_a_failure_after_writing_closes_the_file(app, monkeypatch, fails: str) -
         if fails == "audit":
             patch.setattr(exports, "_audited", boom)
         else:
-            patch.setattr(db.session, "commit", boom)
+            # The session itself, not the scoped proxy: the unit of work commits the
+            # session it holds (server/domain/core/uow.py).
+            patch.setattr(db.session(), "commit", boom)
         with pytest.raises(RuntimeError, match=fails):
             exports.case_ledger_file(user, _today() - timedelta(days=30), _today(), "csv")
     assert len(made) == 1 and made[0].closed
