@@ -63,6 +63,10 @@ def test_office_gallery_at_desktop_width(browser, live):  # type: ignore[no-unty
     text = card.inner_text()
     for expected in ("王建国", "照片1", "24.3267", "109.4152"):
         assert expected in text
+    # The thumbnail loads after the card is drawn: wait for it (it fails if it never does).
+    card.locator("img").evaluate(
+        "img => img.complete && img.naturalWidth > 0 || new Promise((ok, no) => {"
+        " img.addEventListener('load', ok); img.addEventListener('error', no); })")
     assert card.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
     desk.screenshot(path="/tmp/e2e_office.png", full_page=True)
     office.close()
