@@ -260,7 +260,7 @@ def test_with_redis_down_jobs_wait_then_run(app, inline_kind) -> None:
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             SimpleWorker([q], connection=q.connection,
-                         serializer=queue.serializer()).work(burst=True)
+                         serializer=queue.serializer()).work(burst=True, with_scheduler=False)
         finally:  # the worker takes SIGINT and SIGTERM for itself: give them back
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)

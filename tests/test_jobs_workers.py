@@ -50,6 +50,10 @@ def poll(what: Callable[[], Any], timeout: float = 90.0) -> Any:
 @pytest.fixture()
 def workers(app: Flask, stack: dict, tmp_path: Path
             ) -> Iterator[Callable[[], subprocess.Popen]]:
+    if stack["name"] != "scaled":
+        # RQ workers serve the scaled deployment (PostgreSQL, S3, Redis); the embedded
+        # default has no Redis and runs its jobs in the web process (tests/test_jobs.py).
+        pytest.skip("RQ workers are the scaled stack's")
     name = f"fc-test-{secrets.token_hex(6)}"
     app.config.update({"JOBS_REDIS_URL": REDIS, "JOBS_QUEUE": name, **TIMING})
     try:
