@@ -322,14 +322,18 @@ export async function renderCampaign(view, campaignId) {
 
   const tasksBox = view.querySelector("#tasks");
   const statusPick = view.querySelector("#task-status");
+  // Two filters changed in quick succession send two requests: only the latest one's
+  // answer may fill the table (an earlier one arriving last would show the wrong rows).
+  let tasksAsked = 0;
   const loadTasks = async () => {
+    const asked = ++tasksAsked;
     const query = new URLSearchParams();
     if (statusPick.value) query.set("status", statusPick.value);
     if (unitPick.value) query.set("unit_id", unitPick.value);
     try {
       const qs = query.toString();
       const items = (await api("GET", `/api/campaigns/${campaignId}/tasks${qs ? `?${qs}` : ""}`)).items || [];
-      if (!tasksBox.isConnected) return;
+      if (!tasksBox.isConnected || asked !== tasksAsked) return;
       tasksBox.innerHTML = items.length ? html`<div class="table-wrap"><table class="data stack" id="task-table">
         <thead><tr><th scope="col">${t("subject")}</th><th scope="col">${t("unit")}</th><th scope="col">${t("annexUnit")}</th>
           <th scope="col">${t("status")}</th><th scope="col">${t("recheckRebound")}</th>
@@ -337,6 +341,7 @@ export async function renderCampaign(view, campaignId) {
         <tbody>${items.map(taskRow)}</tbody></table></div>`.toString()
         : html`<p class="muted" id="no-tasks">${t("noTasks")}</p>`.toString();
     } catch (error) {
+      if (asked !== tasksAsked) return;
       tasksBox.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`.toString();
     }
   };
