@@ -70,6 +70,8 @@ def test_an_edited_refused_check_syncs_once(phone, live):  # type: ignore[no-unt
     assert page.get_attribute("#nr_background", "aria-invalid") == "true"
     assert page.input_value("#nr_background") == "-3"
     assert page.input_value("#findings") == "酒吧音响外放，住户卧室内可闻"  # nothing else lost
+    # The photos are drawn from the phone's store after the form: wait for both.
+    page.wait_for_function("document.querySelectorAll('#photos .photo').length >= 2")
     assert page.locator("#photos .photo").count() == 2
     page.fill("#nr_background", "50")
     # The phone's verdict: 58 over a background of 50 (8 dB: -1), not valid for
