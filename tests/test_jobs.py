@@ -230,6 +230,18 @@ def test_the_reaper_retries_then_gives_up(app, inline_kind) -> None:
     assert "2" in job.error_zh and job.finished_at is not None
 
 
+def live_queue(app: Flask) -> Any:
+    """The app's RQ queue on the real Redis (unavailable: a failure in CI, else a skip)."""
+    try:
+        q = queue.rq_queue(app)
+        q.connection.ping()
+    except Exception as exc:
+        from tests.conftest import unavailable
+
+        unavailable(f"Redis at 127.0.0.1:6379: {exc}")
+    return q
+
+
 def test_with_redis_down_jobs_wait_then_run(app, inline_kind) -> None:
     from rq import SimpleWorker
 
@@ -245,13 +257,7 @@ def test_with_redis_down_jobs_wait_then_run(app, inline_kind) -> None:
     assert waiting == 1  # /metrics counts it from the jobs table, Redis or not
     assert runner.reap()["sent"] == 0  # still down: still waiting
     app.config["JOBS_REDIS_URL"] = "redis://127.0.0.1:6379/0"  # Redis is back
-    try:
-        q = queue.rq_queue(app)
-        q.connection.ping()
-    except Exception as exc:
-        from tests.conftest import unavailable
-
-        unavailable(f"Redis at 127.0.0.1:6379: {exc}")
+    q = live_queue(app)
     try:
         assert runner.reap()["sent"] == 1
         db.session.expire_all()
@@ -385,13 +391,7 @@ def test_a_claim_the_database_refuses_leaves_the_job_for_the_reaper(app, inline_
 
     app.config["JOBS_REDIS_URL"] = "redis://127.0.0.1:6379/0"
     app.config["JOBS_QUEUE"] = f"fc-test-{secrets.token_hex(6)}"
-    try:
-        q = queue.rq_queue(app)
-        q.connection.ping()
-    except Exception as exc:
-        from tests.conftest import unavailable
-
-        unavailable(f"Redis at 127.0.0.1:6379: {exc}")
+    q = live_queue(app)
     from rq.job import Job as RqJob
 
     ref = f"{job_id}_test_{secrets.token_hex(4)}"
@@ -501,13 +501,7 @@ def test_the_queue_and_the_worker_speak_json_not_pickle(app, inline_kind) -> Non
 
     app.config["JOBS_QUEUE"] = f"fc-test-{secrets.token_hex(6)}"
     app.config["JOBS_REDIS_URL"] = "redis://127.0.0.1:6379/0"
-    try:
-        q = queue.rq_queue(app)
-        q.connection.ping()
-    except Exception as exc:
-        from tests.conftest import unavailable
-
-        unavailable(f"Redis at 127.0.0.1:6379: {exc}")
+    q = live_queue(app)
     try:
         job_id = _waiting_job()  # sent to the queue
         ref = db.session.get(Job, job_id).queue_ref
