@@ -241,6 +241,41 @@ def test_copy_keeps_bytes_and_type(storage: Storage) -> None:
     assert storage.head("staging/u/t").size == len(b"photo-bytes")
 
 
+def test_copy_is_independent_of_its_source(storage: Storage) -> None:
+    # The local store copies by hard link: a later write or delete of the source must
+    # still leave the copy's bytes and type as they were (as on S3).
+    storage.put_bytes("staging/v/t", b"first-bytes", content_type="image/jpeg")
+    storage.copy("staging/v/t", "evidence/v/original")
+    storage.put_bytes("staging/v/t", b"resent, different", content_type="image/png")
+    assert b"".join(storage.iter_chunks("evidence/v/original")) == b"first-bytes"
+    storage.delete("staging/v/t")
+    info = storage.head("evidence/v/original")
+    assert (info.size, info.content_type) == (len(b"first-bytes"), "image/jpeg")
+    assert [i.key for i in storage.list("evidence/v/")] == ["evidence/v/original"]
+
+
+def test_local_copy_links_and_falls_back_without_links(
+    local_storage: LocalStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local_storage.put_bytes("staging/w/t", b"linked", content_type="image/jpeg")
+    local_storage.copy("staging/w/t", "evidence/w/original")
+    linked = local_storage.root / "evidence/w/original"
+    assert linked.stat().st_ino == (local_storage.root / "staging/w/t").stat().st_ino
+
+    def no_links(*_: Any) -> None:
+        raise OSError(18, "Invalid cross-device link")  # EXDEV, as across mounts
+
+    monkeypatch.setattr(os, "link", no_links)
+    local_storage.copy("staging/w/t", "evidence/w/second")
+    second = local_storage.root / "evidence/w/second"
+    assert second.read_bytes() == b"linked"
+    assert second.stat().st_ino != linked.stat().st_ino
+    assert local_storage.head("evidence/w/second").content_type == "image/jpeg"
+    leftovers = [p.name for p in (local_storage.root / "evidence/w").iterdir()
+                 if p.name.endswith(".tmp")]
+    assert leftovers == []
+
+
 def test_overwrite_replaces_object(storage: Storage) -> None:
     storage.put_bytes("o/k", b"first version", content_type="text/plain")
     storage.put_bytes("o/k", b"2nd", content_type="image/jpeg")

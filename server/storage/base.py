@@ -263,6 +263,13 @@ class Storage(ABC):
     def iter_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """Stream an object. Raises ObjectNotFound at call time; close() releases the body."""
 
+    def open_file(self, key: str) -> BinaryIO | None:
+        """The object as a seekable file the caller closes, where the store keeps objects
+        as files that are never changed in place (so the file stays the bytes it was
+        opened on, whatever is written to the key meanwhile); None where it does not (a
+        reader then streams it with iter_chunks). Raises ObjectNotFound."""
+        return None
+
     @abstractmethod
     def head(self, key: str) -> ObjectInfo:
         """Size, content type and mtime of `key`; raises ObjectNotFound."""

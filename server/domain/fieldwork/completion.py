@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import lazyload, load_only
 from sqlalchemy.orm.attributes import set_committed_value
 
 from server import media
@@ -63,6 +63,10 @@ _STORE = (sa.update(Evidence)
           .where(Evidence.id == sa.bindparam("evidence_id"), Evidence.state == "pending")
           .values({name: sa.bindparam(name) for name in _STORED_COLUMNS})
           .execution_options(synchronize_session=False))
+# The case as a completion reads it: its place (the flags) and version (the timeline's
+# event), not its other columns, assignees and co-handling units.
+_CASE_PLACE = (sa.select(Case).where(Case.id == sa.bindparam("case_id"))
+               .options(load_only(Case.lat, Case.lon, Case.version), lazyload("*")))
 _DUPLICATES = (sa.select(Evidence.case_id).distinct()
                .where(Evidence.sha256 == sa.bindparam("sha256"), Evidence.state == "stored",
                       Evidence.case_id != sa.bindparam("case_id")))
@@ -104,17 +108,28 @@ def _exists(store: Storage, key: str) -> bool:
     return True
 
 
-def _spool(store: Storage, key: str, out: IO[bytes], limit: int) -> tuple[int, str]:
-    """Copy the object to a temp file, hashing as it goes; stop reading past `limit`."""
+@contextlib.contextmanager
+def _fetched(store: Storage, key: str, limit: int) -> Iterator[tuple[int, str, IO[bytes]]]:
+    """(size, SHA-256, the bytes as a file at its start) of the object; reading stops past
+    `limit`. A store that keeps objects as unchanging files lends the file itself, so what
+    is hashed is what is read next; any other is copied to a temp file as it is hashed."""
     digest, size = hashlib.sha256(), 0
-    for chunk in store.iter_chunks(key, CHUNK):
-        size += len(chunk)
-        if size > limit:
-            break
-        digest.update(chunk)
-        out.write(chunk)
-    out.flush()
-    return size, digest.hexdigest()
+    local = store.open_file(key)
+    with local if local is not None else tempfile.TemporaryFile() as fp:
+        chunks = (iter(lambda: fp.read(CHUNK), b"") if local is not None
+                  else store.iter_chunks(key, CHUNK))
+        for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                break
+            digest.update(chunk)
+            if local is None:
+                fp.write(chunk)
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+        fp.seek(0)
+        yield size, digest.hexdigest(), fp
 
 
 def _discard(store: Storage, *keys: str) -> None:
@@ -152,8 +167,9 @@ def _demote(store: Storage, ev: Evidence) -> None:
     _discard_promoted(store, ev.id)
 
 
-def _promote(store: Storage, ev: Evidence) -> bool:
-    """Move the staged bytes to the evidence key; True when staging may still hold bytes.
+def _promote(store: Storage, ev: Evidence) -> tuple[bool, bool]:
+    """Move the staged bytes to the evidence key: (whether the row was still pending when
+    its lock was taken, whether staging may still hold bytes).
 
     Never over an existing evidence object: one there was promoted before (by a crash
     or a concurrent completion) and is what gets verified, so bytes re-sent to staging
@@ -162,14 +178,14 @@ def _promote(store: Storage, ev: Evidence) -> bool:
     the end of this step's transaction (the caller's).
     """
     final = final_key(ev.id)
-    locked = db.session.execute(_HOLD_PENDING, {"evidence_id": ev.id}).rowcount
-    if locked == 0 or _exists(store, final):
-        return True
+    locked = db.session.execute(_HOLD_PENDING, {"evidence_id": ev.id}).rowcount == 1
+    if not locked or _exists(store, final):
+        return locked, True
     # No HEAD first: a missing source raises ObjectNotFound from the copy itself, which
     # the caller answers from the row (stored by a concurrent completion, or still waiting
     # for its bytes).
     store.copy(ev.staging_key, final)
-    return False
+    return True, False
 
 
 def finish_pending(ev: Evidence, *, actor_id: str | None) -> Evidence:
@@ -202,15 +218,19 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
     # The decisive check stays in _mark_stored, under the case's lock.
     _require_open_case(ev)
     try:
-        with step():  # nothing changes: the step only holds the row lock
-            staging_left = _promote(store, ev)
-        db.session.refresh(ev)  # once, before anything reads the row again
+        # Nothing changes: the step only holds the row lock. The row stays loaded past
+        # it; read again only when it had left `pending` (a concurrent completion settled
+        # it). One that settles it later loses to this one's conditional store, or wins
+        # it, and the store's rowcount says which.
+        with step(keep_loaded=True):
+            pending, staging_left = _promote(store, ev)
+        if not pending:
+            db.session.refresh(ev)
         if not staging_left:
             _discard(store, ev.staging_key)
         if ev.state != "pending":  # another completion settled it meanwhile
             return _settled(ev), False
-        with tempfile.TemporaryFile() as tmp:
-            size, digest = _spool(store, final_key(ev.id), tmp, ev.size)
+        with _fetched(store, final_key(ev.id), ev.size) as (size, digest, received_fp):
             if size != ev.size or digest != ev.sha256:
                 code = "evidence.size_mismatch" if size != ev.size else "evidence.hash_mismatch"
                 _discard_promoted(store, ev.id)
@@ -219,10 +239,9 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
                 raise Invalid(code, "The bytes received differ from the photo declared; they "
                               "were discarded. Send the photo again.",
                               extra={"expected_size": ev.size, "expected_sha256": ev.sha256})
-            tmp.seek(0)
             try:
                 with _decode_slot():
-                    facts = _read(ev, tmp)
+                    facts = _read(ev, received_fp)
             except media.MediaError as exc:
                 _discard_promoted(store, ev.id)
                 reason = exc.code.split(".", 1)[1]
@@ -244,8 +263,7 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
         thumbnails[thumb.name] = {"width": thumb.width, "height": thumb.height}
 
     received = utcnow()
-    # Only its place and version are read here: not its assignees and co-handling units.
-    case = db.session.get(Case, ev.case_id, options=[lazyload("*")])
+    case = db.session.scalar(_CASE_PLACE, {"case_id": ev.case_id})
     duplicates = db.session.scalars(_DUPLICATES, {"sha256": ev.sha256,
                                                   "case_id": ev.case_id}).all()
     exif = getattr(facts, "exif", None)
