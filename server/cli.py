@@ -493,6 +493,7 @@ def sweep_cmd(no_deliver: bool) -> None:
     """Raise due milestones and overdue escalations once; post them to the webhooks."""
     with periodic.recorded("sweep") as run:
         run.result = sweep.sweep(deliver=not no_deliver)
+        run.ok = not run.result.get("audit_checkpoint_failed")
     click.echo(json.dumps(run.result))
 
 

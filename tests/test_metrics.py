@@ -169,6 +169,40 @@ def test_sweep_and_reconcile_runs_are_recorded_and_exported(app: Flask, monkeypa
                  task="sweep") == pytest.approx(last.finished_at.timestamp())
 
 
+def test_a_sweep_whose_audit_checkpoint_fails_is_not_a_success(app: Flask) -> None:
+    # The store refuses the checkpoint's copy (its folder is a file): the sweep's other
+    # work is done and kept, but the run is not a success, so the "sweep has not
+    # succeeded" alert fires while the audit log goes unanchored.
+    if app.config["STACK"] != "embedded":
+        pytest.skip("the store is made to fail through its folder: the local disk's")
+    from server.domain.audit import audit, audit_checkpoints
+    from server.domain.core.uow import transaction
+
+    with transaction():
+        audit.append("test.entry", "test", "1", actor_id=None)
+    root = app.extensions["fieldcase.storage"].root
+    blocked = root / audit_checkpoints.PREFIX.split("/")[0]
+    root.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("not a folder")
+    runner = app.test_cli_runner()
+    result = runner.invoke(cli, ["sweep", "--no-deliver"])
+    assert result.exit_code == 0, result.output
+    counts = json.loads(result.output.strip().splitlines()[-1])
+    assert counts["audit_checkpoint"] is False and counts["audit_checkpoint_failed"] == 1
+    run = db.session.scalars(sa.select(PeriodicRun).where(PeriodicRun.name == "sweep")).one()
+    assert run.ok is False and run.result["audit_checkpoint_failed"] == 1
+    found = scrape(app)
+    assert value(found, "fieldcase_periodic_last_ok", task="sweep") == 0
+    assert value(found, "fieldcase_periodic_last_result", task="sweep",
+                 key="audit_checkpoint_failed") == 1
+
+    blocked.unlink()  # the store is back: the next sweep signs, and succeeds
+    again = json.loads(runner.invoke(cli, ["sweep", "--no-deliver"]).output.strip()
+                       .splitlines()[-1])
+    assert again["audit_checkpoint"] is True and again["audit_checkpoint_failed"] == 0
+    assert value(scrape(app), "fieldcase_periodic_last_ok", task="sweep") == 1
+
+
 def test_old_runs_are_pruned_as_runs_end(app: Flask) -> None:
     old = utcnow() - timedelta(days=40)
     for name in ("sweep", "reconcile"):

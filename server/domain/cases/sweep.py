@@ -9,6 +9,7 @@ sweeps also skip each other's locked rows instead of waiting.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -25,6 +26,8 @@ from server.extensions import db
 from server.models import Case, Notification
 from server.models.base import new_id, utcnow
 from server.storage import StorageError
+
+log = logging.getLogger(__name__)
 
 BATCH = 500
 # A raise this long after its milestone is marked late. Sweeps run every few minutes; a
@@ -126,15 +129,19 @@ def sweep(now: datetime | None = None, *, deliver: bool = True) -> dict[str, int
         if deliver:
             counts.update(webhooks.deliver_due(now))
     finally:
-        counts["audit_checkpoint"] = _checkpoint()
+        counts["audit_checkpoint"], counts["audit_checkpoint_failed"] = _checkpoint()
     return counts
 
 
-def _checkpoint() -> bool:
-    """Anchor the audit log, every run (even one whose deliveries failed); a store that
-    fails now is tried next run."""
+def _checkpoint() -> tuple[bool, int]:
+    """Anchor the audit log, every run (even one whose deliveries failed): (signed now,
+    1 if it could not be). A store or database that fails now is tried next run, and the
+    run says so (the sweep is then not a success for /metrics: unsigned entries pile up
+    until an operator sees the alert)."""
     try:
-        return bool(audit_checkpoints.checkpoint())
-    except (StorageError, IntegrityError, OperationalError):
-        # Another sweep signed this head a moment ago (or SQLite was busy with it).
-        return False
+        return bool(audit_checkpoints.checkpoint()), 0
+    except IntegrityError:
+        return False, 0  # another run signed this head a moment ago: it is anchored
+    except (StorageError, OperationalError):
+        log.warning("audit checkpoint failed; the next sweep tries again", exc_info=True)
+        return False, 1
