@@ -345,6 +345,38 @@ def test_a_job_follows_its_owners_current_scope(app, as_user, make_case) -> None
     assert street_a.get(f"/api/jobs/{job['id']}/download").status_code == 302
 
 
+def test_a_ledger_of_all_ones_units_is_no_longer_theirs_once_moved(app, as_user,
+                                                                  make_case) -> None:
+    """A ledger asked for without a unit holds every case of the units its owner saw then:
+    moved from Street A to Street B, the reviewer no longer reads nor downloads it (it
+    lists Street A's cases); moved back, it is theirs again."""
+    from server.models import Unit
+
+    make_case(subject="东湖路酒吧夜间噪声")  # in Street A
+    street_a = as_user("reviewer_a")
+    today = utcnow().date()
+    answer = street_a.post("/api/jobs", json={"kind": "case_ledger", "params": {
+        "format": "csv", "from": (today - timedelta(days=2)).isoformat(),
+        "to": (today + timedelta(days=1)).isoformat()}})
+    assert answer.status_code == 202, answer.get_json()
+    job = wait_done(app, street_a, answer.get_json()["id"])
+    assert job["state"] == "done", job
+
+    def move(unit_name: str) -> None:
+        user = db.session.scalar(sa.select(User).filter_by(username="reviewer_a"))
+        user.units = [db.session.scalar(sa.select(Unit).filter_by(name=unit_name))]
+        db.session.commit()
+        db.session.info.pop("fieldcase.scope", None)  # the test's session outlives requests
+
+    move("Street B")
+    for url in (f"/api/jobs/{job['id']}", f"/api/jobs/{job['id']}/download"):
+        refused = street_a.get(url)
+        assert refused.status_code == 404, (url, refused.get_json())
+    assert street_a.get("/api/jobs").get_json()["items"] == []
+    move("Street A")
+    assert street_a.get(f"/api/jobs/{job['id']}/download").status_code == 302
+
+
 def test_a_store_or_database_error_shows_its_class_not_its_text(app, as_user, caplog) -> None:
     """The driver's words (SQL, parameters, host) go to the log with the job id; the job
     keeps only the error's class."""

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import IO, Any
 
+from server.domain.accounts import scope
 from server.domain.closure import closure_files, periods
-from server.domain.core.errors import DomainError, Invalid
+from server.domain.core.errors import DomainError, Forbidden, Invalid
 from server.domain.ledgers import exports
 from server.models import User
 
@@ -123,14 +124,29 @@ def _prepare_case_ledger(user: User, params: dict[str, Any]) -> dict[str, Any]:
                       errors={"format": ["One of xlsx, csv."]})
     kept = {"format": fmt, "from": str(params["from"]), "to": str(params["to"]),
             **{k: params[k] for k in ("unit_id", "channel", "category") if params.get(k)}}
-    _ledger_access(user, kept)
+    exports.case_ledger_filters(user, _day(kept["from"]), _day(kept["to"]),
+                                unit_id=kept.get("unit_id"), channel=kept.get("channel"),
+                                category=kept.get("category"))
+    kept["scope"] = _scope_mark(user)
     return kept
+
+
+def _scope_mark(user: User) -> str:
+    """Which units the user sees, as a short digest: a ledger is made of the cases of
+    the units its owner saw, and is theirs only while they still see exactly those."""
+    units = ",".join(sorted(scope.visible_unit_ids(user)))
+    return hashlib.sha256(units.encode()).hexdigest()[:16]
 
 
 def _ledger_access(user: User, kept: dict[str, Any]) -> None:
     exports.case_ledger_filters(user, _day(kept["from"]), _day(kept["to"]),
                                 unit_id=kept.get("unit_id"), channel=kept.get("channel"),
                                 category=kept.get("category"))
+    # Named unit or not, the ledger holds the cases of every unit below it the owner saw
+    # when it was made: moved to other units since, they no longer have it.
+    if kept.get("scope") != _scope_mark(user):
+        raise Forbidden("job.scope_changed", "Your units changed since this ledger was made; "
+                        "it may list cases you no longer see. Make it again.")
 
 
 def _run_case_ledger(user: User, params: dict[str, Any], spool: IO[bytes],
