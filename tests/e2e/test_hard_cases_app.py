@@ -78,7 +78,8 @@ def test_the_office_plans_and_forms_the_group_and_the_leader_records_a_visit(
     page.click("#save-check")
     page.wait_for_selector(f".case-page[data-case-id='{case_id}']")  # saved on the phone
     page.goto("/#/outbox")
-    nudge_until(page, "!document.querySelector('#outbox-list .outbox-item')")
+    # The empty outbox's own words, not a list not drawn yet (read from the phone's store).
+    nudge_until(page, "document.querySelector('#outbox-empty') !== null")
     with live.app.app_context():
         kinds = list(db.session.scalars(sa.select(Visit.kind).where(Visit.case_id == case_id)))
         db.session.remove()
