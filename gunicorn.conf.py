@@ -73,11 +73,14 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 def on_starting(server):  # type: ignore[no-untyped-def]
     # The last run's counts must not be added to this one's (prometheus-client's rule:
     # wipe the folder before the workers start). Only its own files, in case the folder
-    # was set to one shared with something else.
+    # was set to one shared with something else. Not on a binary upgrade (USR2: this new
+    # master has the old one's pid in master_pid): the old master's workers are still
+    # serving and counting in these files, and the old master folds them as they leave.
     METRICS_DIR.mkdir(parents=True, exist_ok=True)
-    for pattern in METRICS_FILES:
-        for stale in METRICS_DIR.glob(pattern):
-            stale.unlink(missing_ok=True)
+    if not getattr(server, "master_pid", 0):
+        for pattern in METRICS_FILES:
+            for stale in METRICS_DIR.glob(pattern):
+                stale.unlink(missing_ok=True)
     # server.cfg.workers: the number actually used (a -w on the command line wins).
     if server.cfg.workers > 1 and not SHARED_RATE_LIMITS:
         server.log.warning(

@@ -29,14 +29,15 @@ def load(monkeypatch, **env: str) -> dict:  # type: ignore[no-untyped-def]
     return runpy.run_path(str(CONF))
 
 
-def starting(conf: dict, workers: int) -> list[str]:
+def starting(conf: dict, workers: int, master_pid: int = 0) -> list[str]:
     records: list[str] = []
     log = logging.getLogger("test.gunicorn")
     handler = logging.Handler()
     handler.emit = lambda record: records.append(record.getMessage())  # type: ignore[method-assign]
     log.addHandler(handler)
     try:
-        conf["on_starting"](SimpleNamespace(cfg=SimpleNamespace(workers=workers), log=log))
+        conf["on_starting"](SimpleNamespace(cfg=SimpleNamespace(workers=workers), log=log,
+                                            master_pid=master_pid))
     finally:
         log.removeHandler(handler)
     return records
@@ -127,3 +128,19 @@ def test_two_gunicorns_on_one_machine_keep_their_sockets(tmp_path):  # type: ign
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(10)
+
+
+def test_a_start_wipes_the_last_runs_counts_but_a_binary_upgrade_keeps_them(
+        monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "multiproc"
+    conf = load(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(folder))
+    folder.mkdir()
+    counts = folder / "counter_4242.db"
+    other = folder / "not-ours.txt"
+    for path in (counts, other):
+        path.write_bytes(b"x")
+    # USR2: the new master (master_pid: the old one's) starts while the old workers count.
+    starting(conf, conf["workers"], master_pid=4241)
+    assert counts.exists() and other.exists()
+    starting(conf, conf["workers"])  # a fresh start: the last run's counts go
+    assert not counts.exists() and other.exists()
