@@ -276,11 +276,17 @@ class LocalStorage(Storage):
             if not stat.S_ISREG(st.st_mode):
                 raise ObjectNotFound(src)
             content_type = self._read_content_type(src_path, st)
+        # Past the source: a failure to write the copy is the store's, never "not found".
+        with self._os_errors("copy", dst):
             tmp = self._mkstemp(path)
             os.unlink(tmp)  # the name only: the link takes it
             try:
                 try:
                     os.link(src_path, tmp)
+                except FileNotFoundError:
+                    if not src_path.exists():  # removed since it was looked at
+                        raise ObjectNotFound(src) from None
+                    raise
                 except OSError as exc:
                     if exc.errno in _NO_LINK_ERRNOS:
                         raise _NoLinks from exc
