@@ -14,7 +14,7 @@ last share's database) every case is reopened and `sweep` is timed over 200,000 
 cases. Figures are keyed by share: `o5_red_p95_ms`, `o20_red_p95_ms`...
 Targets: p95 <= 50 ms and within 3x of /api/me; sweep <= 10 s.
 Run: .venv/bin/python bench/bench_board.py [--cases N] [--open-share 0.05,0.2] [--quick]
-[--keep] (exits 0 when a target is missed: prints ratios; --quick: 500 cases, 8
+[--keep] (exits 0 when a target is missed: prints ratios; --quick: 500 cases, one share, 8
 requests a path; --keep: keep the generated databases, for EXPLAIN)
 """
 
@@ -259,18 +259,21 @@ def time_sweep(url: str, tmp: Path, n: int, figures: dict[str, float]) -> dict[s
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", type=int, default=200_000)
-    parser.add_argument("--open-share", default="0.05,0.2",
-                        help="comma-separated shares of open cases, one database each")
+    parser.add_argument("--open-share", default=None,
+                        help="comma-separated shares of open cases, one database each "
+                        "(0.05,0.2; --quick: 0.2 alone, the share that also runs the sweep)")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--database", help="reuse this generated database (kept afterwards; "
                         "give one share, the one it was generated with)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the generated databases (and skip the sweep)")
     parser.add_argument("--quick", action="store_true",
-                        help="2,000 cases, 20 requests a path: does it still run?")
+                        help="500 cases, 8 requests a path, one share: does it still run?")
     args = parser.parse_args()
     if args.quick:
         args.cases, args.runs = 500, 8
+    if args.open_share is None:
+        args.open_share = "0.2" if args.quick else "0.05,0.2"
     shares = [float(x) for x in args.open_share.split(",") if x.strip()]
     target = "p95 <= 50 ms and <= 3x GET /api/me, each path and open share; sweep <= 10 s"
     figures: dict[str, float] = {"cases": args.cases, "runs": args.runs}
