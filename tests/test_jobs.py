@@ -212,6 +212,43 @@ def test_a_stale_attempt_cannot_finish_and_leaves_nothing(app, inline_kind) -> N
     assert job.sha256 == hashlib.sha256(b"attempt two\n").hexdigest()
 
 
+def test_a_result_the_database_refuses_to_record_leaves_no_object(app, inline_kind) -> None:
+    # The database refuses the finishing UPDATE (a trigger, as a full disk or a failover
+    # would): no row names the stored object, so it must not stay behind.
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT
+    job_id = _waiting_job()
+    assert runner.claim(job_id) == 1
+    db.session.commit()  # the claim's row lock released: the trigger's DDL takes the table
+    postgres = db.engine.dialect.name == "postgresql"
+    with db.engine.begin() as conn:
+        if postgres:
+            conn.execute(sa.text(
+                "CREATE FUNCTION test_refuse_done() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'could not extend file: No space left'; END $$"))
+            conn.execute(sa.text(
+                "CREATE TRIGGER test_refuse_done BEFORE UPDATE ON jobs FOR EACH ROW "
+                "WHEN (NEW.state = 'done') EXECUTE FUNCTION test_refuse_done()"))
+        else:
+            conn.execute(sa.text(
+                "CREATE TRIGGER test_refuse_done BEFORE UPDATE ON jobs "
+                "WHEN NEW.state = 'done' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"))
+    try:
+        spool = io.BytesIO(b"made, never recorded\n")
+        spool.seek(0, 2)
+        with pytest.raises(sa.exc.SQLAlchemyError):
+            runner._store(job_id, 1, kinds.Made("x.txt", "text/plain"), spool)
+        assert objects_of(job_id) == []
+        db.session.expire_all()
+        assert db.session.get(Job, job_id).state == "running"  # the reaper takes it again
+    finally:
+        db.session.rollback()  # the test's reads end: dropping the trigger takes the table
+        with db.engine.begin() as conn:
+            conn.execute(sa.text("DROP TRIGGER test_refuse_done"
+                                 + (" ON jobs" if postgres else "")))
+            if postgres:
+                conn.execute(sa.text("DROP FUNCTION test_refuse_done()"))
+
+
 def test_the_reaper_retries_then_gives_up(app, inline_kind) -> None:
     app.config["JOBS_REDIS_URL"] = CLOSED_PORT
     app.config["JOB_MAX_ATTEMPTS"] = 2

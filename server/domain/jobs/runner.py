@@ -11,6 +11,7 @@ JOB_MAX_ATTEMPTS, and sends the queued jobs that never reached the queue."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import tempfile
@@ -169,14 +170,22 @@ def _store(job_id: str, attempt: int, made: kinds.Made, spool: IO[bytes]) -> str
     key = f"{RESULT_PREFIX}/{job_id}/{attempt}/result.{suffix}"
     store = runtime.storage()
     store.put(key, spool, content_type=made.content_type, size=size)  # no row locked
-    finished = db.session.execute(
-        sa.update(Job).where(_mine(job_id, attempt))
-        .values(state="done", result_key=key, sha256=digest.hexdigest(), size=size,
-                filename=made.filename[:255], content_type=made.content_type,
-                finished_at=utcnow(), stage="done", progress_done=1, progress_total=1,
-                error_code=None, error_zh=None, error_en=None, error_extra=None)
-        .execution_options(synchronize_session=False)).rowcount
-    db.session.commit()
+    try:
+        finished = db.session.execute(
+            sa.update(Job).where(_mine(job_id, attempt))
+            .values(state="done", result_key=key, sha256=digest.hexdigest(), size=size,
+                    filename=made.filename[:255], content_type=made.content_type,
+                    finished_at=utcnow(), stage="done", progress_done=1, progress_total=1,
+                    error_code=None, error_zh=None, error_en=None, error_extra=None)
+            .execution_options(synchronize_session=False)).rowcount
+        db.session.commit()
+    except sa.exc.SQLAlchemyError:
+        # No row names the object: it goes (the next attempt stores its own), so a
+        # database that failed here leaves no result nobody can reach or delete.
+        db.session.rollback()
+        with contextlib.suppress(StorageError):
+            store.delete(key)
+        raise
     if not finished:  # another attempt holds the job now: this one leaves nothing behind
         store.delete(key)
         log.warning("job %s: attempt %s finished late; its result was deleted", job_id, attempt)
