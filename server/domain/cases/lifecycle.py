@@ -179,30 +179,37 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
     due = case.due_at if action.roles == FIELD or action.name == "approve" else None
     data = {"action": action.name, **_apply(user, case, action, clean, now),
             **_done_when(phone or {}, now, due)}
-    if action.target:
-        case.status = action.target
     if action.name == "approve":  # today's copy of the event's verdict (ledgers.stats)
         case.closed_on_time = data.get("on_time")
-    if action.event in CLOSURE_EVENTS:
-        case.closure_changed_at = now
-    case.updated_at = now
-    if action.event in deadlines.CLOCK_EVENTS:
-        deadline_rules.refresh(case, now, deadlines.ClockEvent(
-            action.event, now, data))
-    try:
-        db.session.flush()  # one versioned UPDATE for the whole action
-    except StaleDataError as exc:
-        raise Conflict("case.version_conflict",
-                       "Someone changed this case at the same time; reload and retry.") from exc
-    timeline.append(case, action.event, actor_id=user.id, at=now, client_id=client_id,
-                    data=data)
-    audit.append(f"case.{action.event}", "case", case.id, actor_id=user.id,
-                 data={"action": action.name, "status": case.status, **data})
+    _land(case, action, data, actor_id=user.id, now=now, client_id=client_id)
     if record_seal is not None:
         record_seal()
     if action.name == "supervise":
         _notify_supervision(case, user, clean["note"], now)
     return case
+
+
+def _land(case: Case, action: Action, data: dict[str, Any], *, actor_id: str | None,
+          now: datetime, client_id: str | None = None) -> CaseEvent:
+    """The action lands on the case (for `act` and `reopen_for` alike): its status, its
+    clock, one versioned UPDATE, then its timeline event and audit entry."""
+    if action.target:
+        case.status = action.target
+    if action.event in CLOSURE_EVENTS:
+        case.closure_changed_at = now
+    case.updated_at = now
+    if action.event in deadlines.CLOCK_EVENTS:
+        deadline_rules.refresh(case, now, deadlines.ClockEvent(action.event, now, data))
+    try:
+        db.session.flush()  # one versioned UPDATE for the whole action
+    except StaleDataError as exc:
+        raise Conflict("case.version_conflict",
+                       "Someone changed this case at the same time; reload and retry.") from exc
+    event = timeline.append(case, action.event, actor_id=actor_id, at=now,
+                            client_id=client_id, data=data)
+    audit.append(f"case.{action.event}", "case", case.id, actor_id=actor_id,
+                 data={"action": action.name, "status": case.status, **data})
+    return event
 
 
 def _present_changes(user: User, events: list[CaseEvent]) -> list[dict[str, Any]]:
@@ -473,17 +480,8 @@ def reopen_for(case: Case, *, actor_id: str, now: datetime, data: dict[str, Any]
                        f"A case that is {case.status} cannot be reopened.",
                        extra={"case_status": case.status})
     data = {"action": action.name, "from": case.status, **data}
-    case.status, case.closed_at, case.closed_on_time = action.target, None, None
-    case.updated_at = case.closure_changed_at = now
-    deadline_rules.refresh(case, now, deadlines.ClockEvent(action.event, now, data))
-    try:
-        db.session.flush()
-    except StaleDataError as exc:
-        raise Conflict("case.version_conflict",
-                       "Someone changed this case at the same time; retry.") from exc
-    event = timeline.append(case, action.event, actor_id=actor_id, at=now, data=data)
-    audit.append(f"case.{action.event}", "case", case.id, actor_id=actor_id,
-                 data={"status": case.status, **data})
+    case.closed_at = case.closed_on_time = None  # as the reopen action (_apply) clears them
+    event = _land(case, action, data, actor_id=actor_id, now=now)
     if notify:
         _notify_reopened(case, notify, event.seq, now,
                          {k: data[k] for k in ("campaign_id", "task_id") if k in data})
