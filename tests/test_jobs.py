@@ -358,65 +358,46 @@ def test_a_case_ledger_job(app, as_user, make_case) -> None:
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 1
 
 
-def test_a_job_follows_its_owners_current_scope(app, as_user, make_case) -> None:
-    """A reviewer moved from Street A to Street B no longer reads nor downloads the Street A
-    archive (nor its case ids); moved back, the job is theirs again."""
+def _move(username: str, unit_name: str) -> None:
+    """The person now works for this unit alone."""
     from server.models import Unit
 
-    case_id, _ = sealed_case(as_user, make_case)  # in Street A
+    user = db.session.scalar(sa.select(User).filter_by(username=username))
+    user.units = [db.session.scalar(sa.select(Unit).filter_by(name=unit_name))]
+    db.session.commit()
+    db.session.info.pop("fieldcase.scope", None)  # the test's session outlives requests
+
+
+@pytest.mark.parametrize("kind", ["archive", "case_ledger"])
+def test_a_job_follows_its_owners_current_scope(app, as_user, make_case, kind: str) -> None:
+    """A reviewer moved from Street A to Street B no longer reads nor downloads what a job
+    made of Street A: an archive of its case, or a ledger asked for without a unit (it
+    holds every case of the units its owner saw then); nor its case ids. Moved back, the
+    job is theirs again."""
+    if kind == "archive":
+        case_id, _ = sealed_case(as_user, make_case)  # in Street A
+        params: dict[str, Any] = {"case": [case_id]}
+    else:
+        case_id = make_case(subject="东湖路酒吧夜间噪声")["id"]  # in Street A
+        today = utcnow().date()
+        params = {"format": "csv", "from": (today - timedelta(days=2)).isoformat(),
+                  "to": (today + timedelta(days=1)).isoformat()}
     street_a = as_user("reviewer_a")
-    answer = street_a.post("/api/jobs", json={"kind": "archive", "params": {"case": [case_id]}})
+    answer = street_a.post("/api/jobs", json={"kind": kind, "params": params})
     assert answer.status_code == 202, answer.get_json()
     job = wait_done(app, street_a, answer.get_json()["id"])
     assert job["state"] == "done", job
 
-    def move(unit_name: str) -> None:
-        user = db.session.scalar(sa.select(User).filter_by(username="reviewer_a"))
-        user.units = [db.session.scalar(sa.select(Unit).filter_by(name=unit_name))]
-        db.session.commit()
-        db.session.info.pop("fieldcase.scope", None)  # the test's session outlives requests
-
-    move("Street B")
+    _move("reviewer_a", "Street B")
     for url in (f"/api/jobs/{job['id']}", f"/api/jobs/{job['id']}/download"):
         refused = street_a.get(url)
         assert refused.status_code == 404, (url, refused.get_json())
         assert refused.get_json()["code"] == "job.not_found"
         assert case_id not in refused.get_data(as_text=True)
     assert street_a.get("/api/jobs").get_json()["items"] == []
-    move("Street A")
-    assert street_a.get(f"/api/jobs/{job['id']}").get_json()["params"]["case"] == [case_id]
-    assert street_a.get(f"/api/jobs/{job['id']}/download").status_code == 302
-
-
-def test_a_ledger_of_all_ones_units_is_no_longer_theirs_once_moved(app, as_user,
-                                                                  make_case) -> None:
-    """A ledger asked for without a unit holds every case of the units its owner saw then:
-    moved from Street A to Street B, the reviewer no longer reads nor downloads it (it
-    lists Street A's cases); moved back, it is theirs again."""
-    from server.models import Unit
-
-    make_case(subject="东湖路酒吧夜间噪声")  # in Street A
-    street_a = as_user("reviewer_a")
-    today = utcnow().date()
-    answer = street_a.post("/api/jobs", json={"kind": "case_ledger", "params": {
-        "format": "csv", "from": (today - timedelta(days=2)).isoformat(),
-        "to": (today + timedelta(days=1)).isoformat()}})
-    assert answer.status_code == 202, answer.get_json()
-    job = wait_done(app, street_a, answer.get_json()["id"])
-    assert job["state"] == "done", job
-
-    def move(unit_name: str) -> None:
-        user = db.session.scalar(sa.select(User).filter_by(username="reviewer_a"))
-        user.units = [db.session.scalar(sa.select(Unit).filter_by(name=unit_name))]
-        db.session.commit()
-        db.session.info.pop("fieldcase.scope", None)  # the test's session outlives requests
-
-    move("Street B")
-    for url in (f"/api/jobs/{job['id']}", f"/api/jobs/{job['id']}/download"):
-        refused = street_a.get(url)
-        assert refused.status_code == 404, (url, refused.get_json())
-    assert street_a.get("/api/jobs").get_json()["items"] == []
-    move("Street A")
+    _move("reviewer_a", "Street A")
+    assert street_a.get(f"/api/jobs/{job['id']}").get_json()["params"] == {
+        **params, **({"scope": job["params"]["scope"]} if kind == "case_ledger" else {})}
     assert street_a.get(f"/api/jobs/{job['id']}/download").status_code == 302
 
 

@@ -125,21 +125,30 @@ class LocalStorage(Storage):
         """
         path = self._path(key)
         validate_content_type(content_type)
+
+        def write(tmp: str) -> int:
+            with open(tmp, "wb") as f:
+                fill(f)
+                f.flush()
+                os.fsync(f.fileno())
+                return os.fstat(f.fileno()).st_size
+
         with self._os_errors("write", key):
-            tmp = self._mkstemp(path)
-            try:
-                with open(tmp, "wb") as f:
-                    fill(f)
-                    f.flush()
-                    os.fsync(f.fileno())
-                    size = os.fstat(f.fileno()).st_size
-                self._write_meta(path, {"content_type": content_type, "size": size})
-                os.replace(tmp, path)
-            except BaseException:
-                with suppress(OSError):
-                    os.unlink(tmp)
-                raise
-            _fsync_dir(path.parent)
+            return self._install(path, content_type, write)
+
+    def _install(self, path: Path, content_type: str, make: Callable[[str], int]) -> int:
+        """`make` puts the object's bytes at a temp name beside `path` and answers their
+        size; then the sidecar, the rename into place and the directory's fsync."""
+        tmp = self._mkstemp(path)
+        try:
+            size = make(tmp)
+            self._write_meta(path, {"content_type": content_type, "size": size})
+            os.replace(tmp, path)
+        except BaseException:
+            with suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(path.parent)
         return size
 
     @staticmethod
@@ -276,29 +285,24 @@ class LocalStorage(Storage):
             if not stat.S_ISREG(st.st_mode):
                 raise ObjectNotFound(src)
             content_type = self._read_content_type(src_path, st)
-        # Past the source: a failure to write the copy is the store's, never "not found".
-        with self._os_errors("copy", dst):
-            tmp = self._mkstemp(path)
+
+        def link(tmp: str) -> int:
             os.unlink(tmp)  # the name only: the link takes it
             try:
-                try:
-                    os.link(src_path, tmp)
-                except FileNotFoundError:
-                    if not src_path.exists():  # removed since it was looked at
-                        raise ObjectNotFound(src) from None
-                    raise
-                except OSError as exc:
-                    if exc.errno in _NO_LINK_ERRNOS:
-                        raise _NoLinks from exc
-                    raise
-                self._write_meta(path, {"content_type": content_type
-                                        or "application/octet-stream", "size": st.st_size})
-                os.replace(tmp, path)
-            except BaseException:
-                with suppress(OSError):
-                    os.unlink(tmp)
+                os.link(src_path, tmp)
+            except FileNotFoundError:
+                if not src_path.exists():  # removed since it was looked at
+                    raise ObjectNotFound(src) from None
                 raise
-            _fsync_dir(path.parent)
+            except OSError as exc:
+                if exc.errno in _NO_LINK_ERRNOS:
+                    raise _NoLinks from exc
+                raise
+            return st.st_size
+
+        # Past the source: a failure to write the copy is the store's, never "not found".
+        with self._os_errors("copy", dst):
+            self._install(path, content_type or "application/octet-stream", link)
 
     def _copy_bytes(self, src: str, dst: str) -> None:
         info, f = self.open_object(src)
