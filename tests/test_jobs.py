@@ -249,6 +249,30 @@ def test_a_result_the_database_refuses_to_record_leaves_no_object(app, inline_ki
                 conn.execute(sa.text("DROP FUNCTION test_refuse_done()"))
 
 
+def test_a_node_whose_clock_runs_ahead_takes_no_live_job(app, inline_kind,
+                                                          monkeypatch) -> None:
+    # Several nodes share PostgreSQL: a heartbeat and the staleness it is judged by come
+    # from the database's clock, so a node ten minutes ahead neither reaps nor claims a
+    # job another node is running. (The embedded SQLite default is one node, one clock.)
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("several nodes share PostgreSQL; SQLite is one node's")
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT
+    job_id = _waiting_job()
+    assert runner.claim(job_id) == 1
+    ahead = utcnow() + timedelta(minutes=10)
+    monkeypatch.setattr(runner, "utcnow", lambda: ahead)
+    assert runner.reap()["requeued"] == 0
+    assert runner.claim(job_id) is None
+    db.session.expire_all()
+    job = db.session.get(Job, job_id)
+    assert (job.state, job.attempts) == ("running", 1)
+    # Silent for longer than JOB_STALE_S by the database's clock, it is taken again.
+    db.session.execute(sa.update(Job).where(Job.id == job_id).values(
+        heartbeat_at=sa.func.now() - timedelta(seconds=app.config["JOB_STALE_S"] + 1)))
+    db.session.commit()
+    assert runner.claim(job_id) == 2
+
+
 def test_the_reaper_retries_then_gives_up(app, inline_kind) -> None:
     app.config["JOBS_REDIS_URL"] = CLOSED_PORT
     app.config["JOB_MAX_ATTEMPTS"] = 2
