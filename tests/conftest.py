@@ -84,6 +84,41 @@ def shared_botocore_data() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def shared_s3_clients() -> Iterator[None]:
+    """Each app of the scaled stack makes three S3 clients (calls, presigning, the health
+    probe): 60 ms an app, a minute of a run. A botocore client is thread-safe and keeps
+    no state of its own between calls, so the tests' apps share one per (endpoint,
+    credentials, settings); the store and bucket each app uses are still its own."""
+    import boto3.session
+
+    made: dict[tuple, Any] = {}
+    original = boto3.session.Session.client
+
+    def client(self, service_name, region_name=None, api_version=None, use_ssl=True,  # type: ignore[no-untyped-def]
+               verify=None, endpoint_url=None, aws_access_key_id=None,
+               aws_secret_access_key=None, aws_session_token=None, config=None, **rest):
+        credentials = self.get_credentials()
+        key = (service_name, region_name or self.region_name, endpoint_url,
+               credentials.access_key if credentials else None,
+               credentials.secret_key if credentials else None, aws_access_key_id,
+               aws_secret_access_key, repr(sorted((config._user_provided_options
+                                                   if config else {}).items())),
+               api_version, use_ssl, verify, aws_session_token, repr(sorted(rest.items())))
+        if key not in made:
+            made[key] = original(self, service_name, region_name=region_name,
+                                 api_version=api_version, use_ssl=use_ssl, verify=verify,
+                                 endpoint_url=endpoint_url,
+                                 aws_access_key_id=aws_access_key_id,
+                                 aws_secret_access_key=aws_secret_access_key,
+                                 aws_session_token=aws_session_token, config=config, **rest)
+        return made[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(boto3.session.Session, "client", client)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def openapi_document_on_demand() -> Iterator[None]:
     """Every test's app (create_app) documents each blueprint's views in its OpenAPI spec
     as it registers them: two thirds of create_app's time (schemas resolved, deep-copied),
