@@ -88,7 +88,9 @@ def shared_s3_clients() -> Iterator[None]:
     """Each app of the scaled stack makes three S3 clients (calls, presigning, the health
     probe): 60 ms an app, a minute of a run. A botocore client is thread-safe and keeps
     no state of its own between calls, so the tests' apps share one per (endpoint,
-    credentials, settings); the store and bucket each app uses are still its own."""
+    credentials, settings); the store and bucket each app uses are still its own. A test
+    that patches a client's method (monkeypatch) patches it for every app it makes, until
+    the test ends; S3Storage.close() only empties a client's connection pool."""
     import boto3.session
 
     made: dict[tuple, Any] = {}

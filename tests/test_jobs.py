@@ -425,6 +425,42 @@ def test_a_job_follows_its_owners_current_scope(app, as_user, make_case, kind: s
     assert street_a.get(f"/api/jobs/{job['id']}/download").status_code == 302
 
 
+def test_a_ledger_runs_as_its_owner_is_now(app, as_user, make_case) -> None:
+    """A ledger job that waited in the queue while its owner was moved to another street
+    fails with the reason when it runs (it would list the new street's cases under the
+    old street's digest); one asked for by the district office survives a unit added."""
+    from server.domain.accounts import auth
+
+    make_case(subject="东湖路酒吧夜间噪声")
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT  # the queue waits: nothing runs yet
+    today = utcnow().date()
+    params = {"format": "csv", "from": (today - timedelta(days=2)).isoformat(),
+              "to": (today + timedelta(days=1)).isoformat()}
+    street_a, office = as_user("reviewer_a"), as_user("reviewer")
+    moved = street_a.post("/api/jobs", json={"kind": "case_ledger", "params": params})
+    kept = office.post("/api/jobs", json={"kind": "case_ledger", "params": params})
+    assert moved.status_code == kept.status_code == 202, (moved.get_json(), kept.get_json())
+    assert kept.get_json()["params"]["scope"] == "*"
+    _move("reviewer_a", "Street B")
+    auth.create_unit("Street C", "District")  # the office now sees one unit more
+    try:
+        db.session.info.pop("fieldcase.scope", None)
+        assert runner.execute(moved.get_json()["id"]) == "failed"
+        assert runner.execute(kept.get_json()["id"]) == "done"
+    finally:  # units outlive a test (tests/conftest.py): this one must not
+        from server.models import Unit
+
+        db.session.rollback()
+        db.session.execute(sa.delete(Unit).where(Unit.name == "Street C"))
+        db.session.commit()
+    _move("reviewer_a", "Street A")
+    failed = street_a.get(f"/api/jobs/{moved.get_json()['id']}").get_json()
+    assert failed["state"] == "failed" and failed["error"]["code"] == "job.scope_changed"
+    assert "单位已有变动" in failed["error"]["messages"]["zh"]
+    assert street_a.get(f"/api/jobs/{moved.get_json()['id']}/download").status_code != 302
+    assert office.get(f"/api/jobs/{kept.get_json()['id']}/download").status_code == 302
+
+
 def test_a_store_or_database_error_shows_its_class_not_its_text(app, as_user, caplog) -> None:
     """The driver's words (SQL, parameters, host) go to the log with the job id; the job
     keeps only the error's class."""

@@ -276,6 +276,31 @@ def test_local_copy_links_and_falls_back_without_links(
     assert leftovers == []
 
 
+def test_local_copy_of_a_source_written_anew_meanwhile_describes_the_bytes_it_holds(
+    local_storage: LocalStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A phone re-sends other bytes to staging just as the copy looks at it: the copy must
+    # hold one version whole, its sidecar (size, type) that version's, never a mix.
+    import server.storage.local as local_module
+
+    local_storage.put_bytes("staging/x/t", b"first, a jpeg", content_type="image/jpeg")
+    real_link, resent = os.link, []
+
+    def link_after_a_resend(src: Any, dst: Any) -> None:
+        if not resent:
+            resent.append(1)
+            local_storage.put_bytes("staging/x/t", b"second: a png, longer",
+                                    content_type="image/png")
+        real_link(src, dst)
+
+    monkeypatch.setattr(local_module.os, "link", link_after_a_resend)
+    local_storage.copy("staging/x/t", "evidence/x/original")
+    data = b"".join(local_storage.iter_chunks("evidence/x/original"))
+    info = local_storage.head("evidence/x/original")
+    assert (data, info.size, info.content_type) == (
+        b"second: a png, longer", len(b"second: a png, longer"), "image/png")
+
+
 def test_overwrite_replaces_object(storage: Storage) -> None:
     storage.put_bytes("o/k", b"first version", content_type="text/plain")
     storage.put_bytes("o/k", b"2nd", content_type="image/jpeg")

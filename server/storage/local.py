@@ -55,6 +55,10 @@ class _NoLinks(Exception):
     """This filesystem refused a hard link: copy the bytes instead."""
 
 
+class _Again(Exception):
+    """The source changed, or the copy's folder went, between a look and the link."""
+
+
 def _fsync_dir(path: Path) -> None:
     # Makes the rename itself durable, not just the file contents.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -279,6 +283,16 @@ class LocalStorage(Storage):
             self._copy_bytes(src, dst)
 
     def _link(self, src: str, dst: str) -> None:
+        for _ in range(3):
+            try:
+                self._link_once(src, dst)
+                return
+            except _Again:
+                continue
+        # Still moving after three tries: copy from one open file, its bytes and its size.
+        raise _NoLinks
+
+    def _link_once(self, src: str, dst: str) -> None:
         src_path, path = self._path(src), self._path(dst)
         with self._os_errors("copy", src, missing_is_not_found=True):
             st = src_path.stat()
@@ -293,11 +307,14 @@ class LocalStorage(Storage):
             except FileNotFoundError:
                 if not src_path.exists():  # removed since it was looked at
                     raise ObjectNotFound(src) from None
-                raise
+                raise _Again from None  # the copy's folder pruned by a delete meanwhile
             except OSError as exc:
                 if exc.errno in _NO_LINK_ERRNOS:
                     raise _NoLinks from exc
                 raise
+            linked = os.stat(tmp)
+            if (linked.st_dev, linked.st_ino) != (st.st_dev, st.st_ino):
+                raise _Again  # the source was written anew: its size and type were the old
             return st.st_size
 
         # Past the source: a failure to write the copy is the store's, never "not found".

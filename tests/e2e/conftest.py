@@ -110,6 +110,8 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Pat
 
     def fresh() -> Path:
         if made["folder"] is None or time.monotonic() - made["at"] > DEMO_TEMPLATE_MAX_AGE_S:
+            if made["folder"] is not None:  # the last one is copied no more
+                shutil.rmtree(made["folder"], ignore_errors=True)
             folder = tmp_path_factory.mktemp("demo-template")
             shutil.copyfile(migrated_sqlite, folder / "e2e.db")
             app = _embedded_app(folder)

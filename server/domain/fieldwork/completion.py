@@ -118,17 +118,21 @@ def _fetched(store: Storage, key: str, limit: int) -> Iterator[tuple[int, str, I
     with local if local is not None else tempfile.TemporaryFile() as fp:
         chunks = (iter(lambda: fp.read(CHUNK), b"") if local is not None
                   else store.iter_chunks(key, CHUNK))
-        for chunk in chunks:
-            size += len(chunk)
-            if size > limit:
-                break
-            digest.update(chunk)
-            if local is None:
-                fp.write(chunk)
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-        fp.seek(0)
+        try:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    break
+                digest.update(chunk)
+                if local is None:
+                    fp.write(chunk)
+            fp.seek(0)
+        except OSError as exc:  # the disk's own failure (EIO, a full temp folder)
+            raise StorageError(f"reading {key} failed: {exc.strerror or exc}") from exc
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
         yield size, digest.hexdigest(), fp
 
 

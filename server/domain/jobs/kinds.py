@@ -133,9 +133,19 @@ def _prepare_case_ledger(user: User, params: dict[str, Any]) -> dict[str, Any]:
 
 def _scope_mark(user: User) -> str:
     """Which units the user sees, as a short digest: a ledger is made of the cases of
-    the units its owner saw, and is theirs only while they still see exactly those."""
+    the units its owner saw, and is theirs only while they still see exactly those. "*"
+    for who sees every unit (the district office), whatever units are added meanwhile."""
+    if scope.sees_everything(user):
+        return "*"
     units = ",".join(sorted(scope.visible_unit_ids(user)))
     return hashlib.sha256(units.encode()).hexdigest()[:16]
+
+
+def _same_scope(user: User, kept: dict[str, Any]) -> None:
+    # A ledger made before its job kept a scope is refused too: it cannot say whose it was.
+    if kept.get("scope") != _scope_mark(user):
+        raise Forbidden("job.scope_changed", "Your units changed since this ledger was asked "
+                        "for; it may list cases you no longer see. Make it again.")
 
 
 def _ledger_access(user: User, kept: dict[str, Any]) -> None:
@@ -143,14 +153,15 @@ def _ledger_access(user: User, kept: dict[str, Any]) -> None:
                                 unit_id=kept.get("unit_id"), channel=kept.get("channel"),
                                 category=kept.get("category"))
     # Named unit or not, the ledger holds the cases of every unit below it the owner saw
-    # when it was made: moved to other units since, they no longer have it.
-    if kept.get("scope") != _scope_mark(user):
-        raise Forbidden("job.scope_changed", "Your units changed since this ledger was made; "
-                        "it may list cases you no longer see. Make it again.")
+    # when it was asked for: moved to other units since, they no longer have it.
+    _same_scope(user, kept)
 
 
 def _run_case_ledger(user: User, params: dict[str, Any], spool: IO[bytes],
                      progress: Progress) -> Made:
+    # Run as the owner is now: moved since it was asked for (a queue that waited), the
+    # file would list other units' cases under the old digest. It fails with the words.
+    _same_scope(user, params)
     progress(0, 1, "writing")
     made = exports.case_ledger_file(user, _day(params["from"]), _day(params["to"]),
                                     params["format"], unit_id=params.get("unit_id"),

@@ -196,10 +196,15 @@ def _store(job_id: str, attempt: int, made: kinds.Made, spool: IO[bytes]) -> str
         db.session.commit()
     except sa.exc.SQLAlchemyError:
         # No row names the object: it goes (the next attempt stores its own), so a
-        # database that failed here leaves no result nobody can reach or delete.
+        # database that failed here leaves no result nobody can reach or delete. Unless
+        # the commit went through before the connection broke: the row names it then, and
+        # it stays; so does it when the row cannot be read to tell.
         db.session.rollback()
-        with contextlib.suppress(StorageError):
-            store.delete(key)
+        with contextlib.suppress(sa.exc.SQLAlchemyError, StorageError):
+            named = db.session.scalar(sa.select(Job.result_key).where(Job.id == job_id))
+            db.session.rollback()
+            if named != key:
+                store.delete(key)
         raise
     if not finished:  # another attempt holds the job now: this one leaves nothing behind
         store.delete(key)
