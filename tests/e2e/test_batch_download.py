@@ -135,9 +135,10 @@ def test_the_office_downloads_closed_cases_together(browser, live):  # type: ign
         # leaving the list and coming back; then the file.
         with Gate() as gate:
             page.click("#batch-closure-pdf")
-            bar = page.wait_for_selector("#batch-job[data-state='running'] #job-progress")
+            page.wait_for_selector("#batch-job[data-state='running'] #job-progress")
             page.wait_for_selector("#job-count:text('1/3')")
-            assert bar.get_attribute("value") == "33"
+            # Read now, not from the bar first found: the panel may have been drawn anew.
+            assert page.get_attribute("#batch-job #job-progress", "value") == "33"
             assert "读取照片" in page.inner_text("#job-stage")
             assert "33%" in page.inner_text("#job-stage")
             assert "办结材料 PDF" in page.inner_text("#job-title")
