@@ -311,6 +311,17 @@ def _relative_app(base: Path, **extra: Any) -> Flask:
                        "STORAGE_URL": f"file://{base / 'objects'}", **extra})
 
 
+def _empty_source(base: Path, *objects: tuple[str, bytes]) -> Flask:
+    """A relative-path instance with its tables made (no rows) and these objects stored."""
+    source = _relative_app(base)
+    with source.app_context():
+        db.create_all()
+        db.engine.dispose()
+    for key, data in objects:
+        source.extensions["fieldcase.storage"].put_bytes(key, data, content_type="text/plain")
+    return source
+
+
 def test_a_relative_sqlite_url_backs_up_and_restores_the_file_the_app_uses(  # type: ignore[no-untyped-def]
         tmp_path, monkeypatch) -> None:
     """sqlite:///rel.db is the instance folder's rel.db to Flask-SQLAlchemy; backup and
@@ -346,12 +357,7 @@ def test_a_bad_key_in_the_manifest_is_refused_before_anything_is_written(  # typ
         tmp_path) -> None:
     """A forged manifest listing `../outside.txt` after a good key: backup-verify names it,
     restore refuses it with the store still empty (so a retry is not refused)."""
-    source = _relative_app(tmp_path / "src")
-    with source.app_context():
-        db.create_all()
-        db.engine.dispose()
-    source.extensions["fieldcase.storage"].put_bytes("a/good.txt", b"good",
-                                                    content_type="text/plain")
+    source = _empty_source(tmp_path / "src", ("a/good.txt", b"good"))
     archive = tmp_path / "good.tar"
     made = backup(source, archive)
     evil = b"evil"
@@ -392,10 +398,7 @@ def test_the_archive_is_private_and_the_key_note_points_to_the_auditors_copy(  #
         tmp_path) -> None:
     import os
 
-    source = _relative_app(tmp_path / "src")
-    with source.app_context():
-        db.create_all()
-        db.engine.dispose()
+    source = _empty_source(tmp_path / "src")
     archive = tmp_path / "private.tar"
     old = os.umask(0o022)
     try:
@@ -421,12 +424,7 @@ def test_a_restore_failing_half_way_says_how_to_try_again(tmp_path, monkeypatch)
 
     from server.backup import archive as archive_module
 
-    source = _relative_app(tmp_path / "src")
-    with source.app_context():
-        db.create_all()
-        db.engine.dispose()
-    source.extensions["fieldcase.storage"].put_bytes("a/one.txt", b"one",
-                                                    content_type="text/plain")
+    source = _empty_source(tmp_path / "src", ("a/one.txt", b"one"))
     archive = tmp_path / "whole.tar"
     backup(source, archive)
     keys = {k: source.config[k] for k in ("SECRET_KEY", "PERSONAL_DATA_KEY",
