@@ -18,6 +18,7 @@ def night_mode(page: Any) -> None:
     page.evaluate("localStorage.setItem('fieldcase.red', '1')")
     page.reload()
     page.wait_for_selector("body.red")
+    page.wait_for_selector("#case-list .case-row")  # the list drawn again, as after login
 
 
 def visits_of(live: Any, case_id: str) -> list[dict]:
