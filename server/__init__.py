@@ -105,6 +105,9 @@ def register_web(app: Flask) -> None:
     app.session_interface = _NoCookieSession()
     register_api(app)
     app.register_blueprint(pwa_bp)
+    from server.api.rate_limits import skip_idle_pass
+
+    skip_idle_pass(app)  # every limit decorates a route: the app-wide pass counts nothing
 
 
 def register_job_metrics(app: Flask) -> None:

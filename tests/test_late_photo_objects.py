@@ -68,7 +68,7 @@ def test_a_photo_sealed_out_while_being_verified_goes_back_to_staging(
     skipped here to make that race): the refused photo's promoted original and
     thumbnails are removed and its bytes wait in staging, whence a reopen takes them."""
     inspector, evidence_id = _late_photo(app, as_user, make_case)
-    monkeypatch.setattr(evidence_completion, "_require_open_case", lambda ev: None)
+    monkeypatch.setattr(evidence_completion, "_require_open_case", lambda ev, status: None)
     late = inspector.post(f"/api/evidence/{evidence_id}/complete")
     assert late.status_code == 409 and late.get_json()["code"] == "case.closed"
     _only_staging(app, evidence_id)

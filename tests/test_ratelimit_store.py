@@ -12,6 +12,7 @@ from limits.strategies import FixedWindowRateLimiter
 
 from server import create_app
 from server import ratelimit_store as store_module
+from server.extensions import limiter
 from server.ratelimit_store import SQLiteLimitStorage
 
 CONF = Path(__file__).resolve().parents[1] / "gunicorn.conf.py"
@@ -95,3 +96,29 @@ def test_gunicorn_without_a_store_shares_a_file_and_runs_two_workers(monkeypatch
 def test_a_uri_without_a_path_is_refused(bad: str):  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError):
         SQLiteLimitStorage(bad)
+
+
+def _bare_settings(tmp_path: Path) -> dict:
+    return {"TESTING": True, "SECRET_KEY": "t", "INSTANCE_PATH": str(tmp_path),
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'db.sqlite'}",
+            "STORAGE_URL": f"file://{tmp_path / 'objects'}", "LOGIN_RATE_LIMIT": "2 per minute"}
+
+
+def test_no_app_wide_pass_runs_before_each_view_yet_route_limits_count(tmp_path
+                                                                        ):  # type: ignore[no-untyped-def]
+    """Every limit decorates its route, so flask-limiter's pass before every view (for
+    default, application and blueprint limits) is dropped; the routes' own still count."""
+    app = create_app(_bare_settings(tmp_path))
+    assert limiter._check_request_limit not in app.before_request_funcs.get(None, [])
+    client = app.test_client()
+    statuses = [client.post("/api/auth/login", json={"username": "x", "password": "y"})
+                .status_code for _ in range(3)]
+    assert 429 not in statuses[:2] and statuses[2] == 429
+
+
+@pytest.mark.parametrize("kind", ["default_limits", "application_limits"])
+def test_an_app_wide_limit_keeps_the_pass(tmp_path, monkeypatch, kind):  # type: ignore[no-untyped-def]
+    # As the manager would say once such a limit is set (its class, for this test only).
+    monkeypatch.setattr(type(limiter.limit_manager), kind, property(lambda _: ["a limit"]))
+    app = create_app(_bare_settings(tmp_path))
+    assert limiter._check_request_limit in app.before_request_funcs.get(None, [])

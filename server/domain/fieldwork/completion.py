@@ -35,8 +35,8 @@ from server.domain.core.uow import step, transaction
 from server.domain.core.vocab import AUDIO_TYPES
 from server.domain.fieldwork.evidence import (
     _revive,
+    evidence_with_case_status,
     final_key,
-    get_evidence,
     on_recheck_visit,
     thumb_key,
 )
@@ -49,10 +49,9 @@ from server.storage import ObjectNotFound, Storage, StorageError
 CHUNK = 1 << 20
 
 # Statements every completion runs, built once (building them cost more CPU than running
-# them): the case's status (plain, and under its row lock), the no-op UPDATE that holds a
-# pending row's lock, and the other cases holding the same bytes.
+# them): the case's status, the no-op UPDATE that holds a pending row's lock, and the
+# other cases holding the same bytes.
 _CASE_STATUS = sa.select(Case.status).where(Case.id == sa.bindparam("case_id"))
-_CASE_STATUS_LOCKED = _CASE_STATUS.with_for_update()
 _HOLD_PENDING = (sa.update(Evidence)
                  .where(Evidence.id == sa.bindparam("evidence_id"), Evidence.state == "pending")
                  .values(state="pending").execution_options(synchronize_session=False))
@@ -63,10 +62,13 @@ _STORE = (sa.update(Evidence)
           .where(Evidence.id == sa.bindparam("evidence_id"), Evidence.state == "pending")
           .values({name: sa.bindparam(name) for name in _STORED_COLUMNS})
           .execution_options(synchronize_session=False))
-# The case as a completion reads it: its place (the flags) and version (the timeline's
-# event), not its other columns, assignees and co-handling units.
-_CASE_PLACE = (sa.select(Case).where(Case.id == sa.bindparam("case_id"))
-               .options(load_only(Case.lat, Case.lon, Case.version), lazyload("*")))
+# The case as a completion stores into it, under its row lock: its status (the decisive
+# check), place (the flags) and version (the timeline's event), not its other columns,
+# assignees and co-handling units; read afresh even if the session holds it already.
+_CASE_LOCKED = (sa.select(Case).where(Case.id == sa.bindparam("case_id"))
+                .options(load_only(Case.status, Case.lat, Case.lon, Case.version),
+                         lazyload("*"))
+                .with_for_update().execution_options(populate_existing=True))
 _DUPLICATES = (sa.select(Evidence.case_id).distinct()
                .where(Evidence.sha256 == sa.bindparam("sha256"), Evidence.state == "stored",
                       Evidence.case_id != sa.bindparam("case_id")))
@@ -74,7 +76,7 @@ _DUPLICATES = (sa.select(Evidence.case_id).distinct()
 
 def complete(user: User, evidence_id: str) -> Evidence:
     require_role(user, EVIDENCE_ROLES, "evidence.forbidden", "Your role may not file evidence.")
-    ev = get_evidence(user, evidence_id)
+    ev, case_status = evidence_with_case_status(user, evidence_id)
     if user.role not in FIELD_ROLES and ev.uploaded_by != user.id:
         raise Forbidden("evidence.forbidden", "A revisit team completes its own uploads only.")
     if ev.state == "expired" and _exists(runtime.storage(), ev.staging_key):
@@ -83,7 +85,7 @@ def complete(user: User, evidence_id: str) -> Evidence:
             _revive(ev, actor_id=user.id, staging_key=ev.staging_key)
     if ev.state != "pending":
         return _settled(ev)
-    return finish_pending(ev, actor_id=user.id)
+    return _finish(ev, user.id, case_status)[0]
 
 
 def _settled(ev: Evidence) -> Evidence:
@@ -147,8 +149,10 @@ def _discard_promoted(store: Storage, evidence_id: str) -> None:
              *(thumb_key(evidence_id, name) for name, _ in media.THUMB_SIZES))
 
 
-def _require_open_case(ev: Evidence) -> None:
-    status = db.session.scalar(_CASE_STATUS, {"case_id": ev.case_id})
+def _require_open_case(ev: Evidence, status: str | None) -> None:
+    """`status`: the case's, if read already (not decisive: see _mark_stored)."""
+    if status is None:
+        status = db.session.scalar(_CASE_STATUS, {"case_id": ev.case_id})
     if not scope.status_is_open(status) and not on_recheck_visit(ev):
         raise _closed_conflict(status)
 
@@ -214,13 +218,15 @@ def _decode_slot() -> Iterator[None]:
         yield
 
 
-def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
-    """finish_pending, and whether this very call stored it (not a concurrent one)."""
+def _finish(ev: Evidence, actor_id: str | None,
+            case_status: str | None = None) -> tuple[Evidence, bool]:
+    """finish_pending, and whether this very call stored it (not a concurrent one);
+    `case_status`, the case's if the caller read it with the row."""
     store = runtime.storage()
     # A closed (sealed) case takes no photo: say so before the bytes are promoted, so they
     # wait in staging for a reopen instead of becoming evidence objects of no stored row.
     # The decisive check stays in _mark_stored, under the case's lock.
-    _require_open_case(ev)
+    _require_open_case(ev, case_status)
     try:
         # Nothing changes: the step only holds the row lock. The row stays loaded past
         # it; read again only when it had left `pending` (a concurrent completion settled
@@ -267,24 +273,10 @@ def _finish(ev: Evidence, actor_id: str | None) -> tuple[Evidence, bool]:
         thumbnails[thumb.name] = {"width": thumb.width, "height": thumb.height}
 
     received = utcnow()
-    case = db.session.scalar(_CASE_PLACE, {"case_id": ev.case_id})
-    duplicates = db.session.scalars(_DUPLICATES, {"sha256": ev.sha256,
-                                                  "case_id": ev.case_id}).all()
-    exif = getattr(facts, "exif", None)
-    flags = integrity_flags(
-        exif_gps=exif.gps if exif else None, exif_taken_at=exif.taken_at if exif else None,
-        exif_errors=exif.errors if exif else [],
-        geo=(ev.geo_lat, ev.geo_lon) if ev.geo_lat is not None else None,
-        case_location=(case.lat, case.lon) if case.lat is not None else None,
-        captured_at=ev.captured_at, received_at=ev.declared_at,
-        device_offset_s=ev.device_offset_s, duplicate_case_ids=list(duplicates),
-        declared_type=ev.declared_type, content_type=facts.content_type,
-        limits=Thresholds(runtime.setting("FAR_FROM_CASE_M"), runtime.setting("CLOCK_DRIFT_S"),
-                          runtime.setting("LOCAL_TIMEZONE")), photo=exif is not None)
     # Conditional on `pending`, so two completions racing store it once.
     try:
         with step(keep_loaded=True):
-            mine = _mark_stored(ev, case, facts, flags, thumbnails, received, actor_id)
+            mine = _mark_stored(ev, facts, thumbnails, received, actor_id)
     except Conflict:
         # Sealed while this photo was being verified: its bytes go back to staging (where
         # a reopen finds them) and no promoted object outlives the pending row.
@@ -310,14 +302,32 @@ def _as_json(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _mark_stored(ev: Evidence, case: Case, facts: Any, flags: list[dict],
-                 thumbnails: dict[str, Any], received: datetime, actor_id: str | None) -> bool:
+def _flags(ev: Evidence, case: Case, facts: Any) -> list[dict]:
+    duplicates = db.session.scalars(_DUPLICATES, {"sha256": ev.sha256,
+                                                  "case_id": ev.case_id}).all()
+    exif = getattr(facts, "exif", None)
+    return integrity_flags(
+        exif_gps=exif.gps if exif else None, exif_taken_at=exif.taken_at if exif else None,
+        exif_errors=exif.errors if exif else [],
+        geo=(ev.geo_lat, ev.geo_lon) if ev.geo_lat is not None else None,
+        case_location=(case.lat, case.lon) if case.lat is not None else None,
+        captured_at=ev.captured_at, received_at=ev.declared_at,
+        device_offset_s=ev.device_offset_s, duplicate_case_ids=list(duplicates),
+        declared_type=ev.declared_type, content_type=facts.content_type,
+        limits=Thresholds(runtime.setting("FAR_FROM_CASE_M"), runtime.setting("CLOCK_DRIFT_S"),
+                          runtime.setting("LOCAL_TIMEZONE")), photo=exif is not None)
+
+
+def _mark_stored(ev: Evidence, facts: Any, thumbnails: dict[str, Any], received: datetime,
+                 actor_id: str | None) -> bool:
     # Under the case's row lock, which an approval holds until it commits: a photo declared
     # while the case was being approved is not stored into its seal. It stays pending (the
     # phone keeps it, with the reason) and completes after a reopen.
-    status = db.session.scalar(_CASE_STATUS_LOCKED, {"case_id": case.id})
+    case = db.session.scalar(_CASE_LOCKED, {"case_id": ev.case_id})
+    status = case.status if case is not None else None
     if not scope.status_is_open(status) and not on_recheck_visit(ev):
         raise _closed_conflict(status)
+    flags = _flags(ev, case, facts)
     exif = getattr(facts, "exif", None)
     values = {"state": "stored", "object_key": final_key(ev.id),
               "content_type": facts.content_type, "stored_at": received,

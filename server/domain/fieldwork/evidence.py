@@ -65,21 +65,29 @@ def upload_target(user: User, ev: Evidence) -> UploadTarget | None:
         expires_in=runtime.setting("UPLOAD_URL_TTL"))
 
 
-# Built once (each completion and read runs it): one item by id, and the same in scope.
-_BY_ID = (sa.select(Evidence).join(Case, Case.id == Evidence.case_id)
+# Built once (each completion and read runs it): one item by id with its case's status
+# (the join that scopes it reads the case anyway), and the same in scope.
+_BY_ID = (sa.select(Evidence, Case.status).join(Case, Case.id == Evidence.case_id)
           .where(Evidence.id == sa.bindparam("evidence_id")))
 _BY_ID_IN_UNITS = _BY_ID.where(scope.IN_UNITS)
 
 
 def get_evidence(user: User, evidence_id: str) -> Evidence:
+    return evidence_with_case_status(user, evidence_id)[0]
+
+
+def evidence_with_case_status(user: User, evidence_id: str) -> tuple[Evidence, str | None]:
+    """The item if the user may see it, and its case's status read in the same statement
+    (None for a re-check's photo found outside the user's units: not read)."""
     params = scope.scope_params(user)
-    ev = db.session.scalar(_BY_ID if params is None else _BY_ID_IN_UNITS,
-                           {"evidence_id": evidence_id, **(params or {})})
-    if ev is None:
-        ev = db.session.get(Evidence, evidence_id)
-        if ev is None or not files_on_recheck(user, ev):
-            raise NotFound("evidence.not_found", "No such evidence.")
-    return ev
+    row = db.session.execute(_BY_ID if params is None else _BY_ID_IN_UNITS,
+                             {"evidence_id": evidence_id, **(params or {})}).first()
+    if row is not None:
+        return row[0], row[1]
+    ev = db.session.get(Evidence, evidence_id)
+    if ev is None or not files_on_recheck(user, ev):
+        raise NotFound("evidence.not_found", "No such evidence.")
+    return ev, None
 
 
 # ---- the one exception: a look-back re-check's photos -------------------------------------
