@@ -382,6 +382,55 @@ def test_a_case_ledger_job(app, as_user, make_case) -> None:
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 1
 
 
+def _sheet_rows(data: bytes) -> list[list[Any]]:
+    """A ledger's rows from its headings on (row 1: its title; row 2: the time made)."""
+    from openpyxl import load_workbook
+
+    ws = load_workbook(io.BytesIO(data)).worksheets[0]
+    return [[c.value for c in row] for row in ws.iter_rows(min_row=3)]
+
+
+@pytest.mark.parametrize(("kind", "sync_path", "name"), [
+    ("revisit_ledger", "/api/reports/revisits.xlsx", "回访台账-"),
+    ("repeat_list", "/api/reports/repeats.xlsx", "反复投诉环境问题清单-")])
+def test_the_revisit_ledger_and_the_repeat_list_as_jobs(app, as_user, make_case, kind: str,
+                                                        sync_path: str, name: str) -> None:
+    """The other two ledgers of the rates page, as jobs: the same file as their download,
+    after the same checks (another unit 404, a role that reads no ledger 403, a bad
+    period 422), nothing queued on a refusal."""
+    from tests.conftest import unit_id
+
+    make_case(subject="东湖路酒吧夜间噪声")
+    office = as_user("reviewer_a")
+    today = utcnow().date()
+    span = ({"from": (today - timedelta(days=2)).isoformat(),
+             "to": (today + timedelta(days=1)).isoformat()} if kind == "revisit_ledger" else {})
+    answer = office.post("/api/jobs", json={"kind": kind, "params": span})
+    assert answer.status_code == 202, answer.get_json()
+    assert answer.get_json()["params"] == {**span, "scope": answer.get_json()["params"]["scope"]}
+    job = wait_done(app, office, answer.get_json()["id"])
+    assert job["state"] == "done", job
+    filename = job["result"]["filename"]
+    assert filename.startswith(name) and filename.endswith(".xlsx")
+    body, _ = fetch_result(app, office, job)
+    assert hashlib.sha256(body).hexdigest() == job["result"]["sha256"]
+    query = "&".join(f"{k}={v}" for k, v in span.items())
+    sync = office.get(f"{sync_path}?{query}")
+    assert sync.status_code == 200
+    assert _sheet_rows(body) == _sheet_rows(sync.data) and _sheet_rows(body)[0][0] == "序号"
+
+    refusals = [(as_user("insp_a"), span, 403)]
+    if kind == "revisit_ledger":
+        refusals += [(office, {**span, "unit_id": unit_id("Street B")}, 404),
+                     (office, {"from": span["to"], "to": span["from"]}, 422)]
+    else:
+        refusals += [(office, {"from": span.get("from", "2026-01-01")}, 422)]  # takes none
+    for who, params, status in refusals:
+        refused = who.post("/api/jobs", json={"kind": kind, "params": params})
+        assert refused.status_code == status, (params, refused.get_json())
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 1
+
+
 def _move(username: str, unit_name: str) -> None:
     """The person now works for this unit alone."""
     from server.models import Unit
@@ -392,7 +441,7 @@ def _move(username: str, unit_name: str) -> None:
     db.session.info.pop("fieldcase.scope", None)  # the test's session outlives requests
 
 
-@pytest.mark.parametrize("kind", ["archive", "case_ledger"])
+@pytest.mark.parametrize("kind", ["archive", "case_ledger", "revisit_ledger", "repeat_list"])
 def test_a_job_follows_its_owners_current_scope(app, as_user, make_case, kind: str) -> None:
     """A reviewer moved from Street A to Street B no longer reads nor downloads what a job
     made of Street A: an archive of its case, or a ledger asked for without a unit (it
@@ -406,6 +455,8 @@ def test_a_job_follows_its_owners_current_scope(app, as_user, make_case, kind: s
         today = utcnow().date()
         params = {"format": "csv", "from": (today - timedelta(days=2)).isoformat(),
                   "to": (today + timedelta(days=1)).isoformat()}
+        if kind != "case_ledger":  # the revisit ledger: the period; the repeat list: nothing
+            params = {k: params[k] for k in ("from", "to")} if kind == "revisit_ledger" else {}
     street_a = as_user("reviewer_a")
     answer = street_a.post("/api/jobs", json={"kind": kind, "params": params})
     assert answer.status_code == 202, answer.get_json()
@@ -421,7 +472,7 @@ def test_a_job_follows_its_owners_current_scope(app, as_user, make_case, kind: s
     assert street_a.get("/api/jobs").get_json()["items"] == []
     _move("reviewer_a", "Street A")
     assert street_a.get(f"/api/jobs/{job['id']}").get_json()["params"] == {
-        **params, **({"scope": job["params"]["scope"]} if kind == "case_ledger" else {})}
+        **params, **({"scope": job["params"]["scope"]} if kind in kinds.LEDGER_KINDS else {})}
     assert street_a.get(f"/api/jobs/{job['id']}/download").status_code == 302
 
 

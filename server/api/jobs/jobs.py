@@ -13,6 +13,7 @@ from server.api.jobs.schemas import PARAMS, JobCreateSchema, JobListSchema, JobS
 from server.api.security import current_user, load_user
 from server.domain.core.errors import Invalid
 from server.domain.jobs import jobs, queue
+from server.domain.jobs.kinds import LEDGER_KINDS
 from server.extensions import limiter
 
 blp = Blueprint("jobs", __name__, url_prefix="/api/jobs",
@@ -34,7 +35,7 @@ def _local_reaper() -> None:
 _ledger_limit = limiter.shared_limit(
     lambda: current_app.config["REPORT_RATE_LIMIT"], scope="reports",
     key_func=lambda: f"user:{g.user.id}",
-    exempt_when=lambda: (request.get_json(silent=True) or {}).get("kind") != "case_ledger")
+    exempt_when=lambda: (request.get_json(silent=True) or {}).get("kind") not in LEDGER_KINDS)
 
 
 def _params(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +47,7 @@ def _params(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
     for day in ("closed_from", "closed_to"):  # kept as JSON on the job
         if day in loaded:
             loaded[day] = loaded[day].isoformat()
-    if kind == "case_ledger":  # the query's names (from, to), as the ledger's GET takes them
+    if "first" in loaded:  # a ledger's period: the query's names, as its GET takes them
         loaded["from"], loaded["to"] = (loaded.pop("first").isoformat(),
                                         loaded.pop("last").isoformat())
     return loaded

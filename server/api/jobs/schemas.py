@@ -6,9 +6,9 @@ from marshmallow import Schema, fields, validate
 
 from server.api.closure.schemas import BatchOnlySchema, BatchQuerySchema
 from server.api.fields import Text
-from server.api.ledgers.schemas import LedgerQuerySchema
+from server.api.ledgers.schemas import LedgerQuerySchema, PeriodQuerySchema
 
-PUBLIC_KINDS = ("closure_file", "archive", "case_ledger")
+PUBLIC_KINDS = ("closure_file", "archive", "case_ledger", "revisit_ledger", "repeat_list")
 
 
 class ClosureFileParamsSchema(BatchQuerySchema):
@@ -23,9 +23,19 @@ class CaseLedgerParamsSchema(LedgerQuerySchema):
     format = Text(required=True, validate=validate.OneOf(("xlsx", "csv")))
 
 
+class RevisitLedgerParamsSchema(PeriodQuerySchema):
+    """The revisit ledger: the period (`from`, `to`) and unit as GET /api/reports/revisits.xlsx."""
+
+
+class RepeatListParamsSchema(Schema):
+    """The repeat-complaint list, as GET /api/reports/repeats.xlsx: no parameters."""
+
+
 # Each kind's parameters, checked as the synchronous downloads check their query.
 PARAMS = {"closure_file": ClosureFileParamsSchema(), "archive": BatchOnlySchema(),
-          "case_ledger": CaseLedgerParamsSchema()}
+          "case_ledger": CaseLedgerParamsSchema(),
+          "revisit_ledger": RevisitLedgerParamsSchema(),
+          "repeat_list": RepeatListParamsSchema()}
 
 
 class JobCreateSchema(Schema):
@@ -33,7 +43,8 @@ class JobCreateSchema(Schema):
         "description": "closure_file (params: format docx|pdf, case[] or closed_from/"
                        "closed_to/unit, public, per_page) or archive (params: case[] or "
                        "the period) or case_ledger (params: format xlsx|csv, from, to, unit_id, "
-                       "channel, category)."})
+                       "channel, category) or revisit_ledger (params: from, to, unit_id) or "
+                       "repeat_list (no params)."})
     params = fields.Dict(required=True)
 
 

@@ -159,18 +159,64 @@ def _ledger_access(user: User, kept: dict[str, Any]) -> None:
 
 def _run_case_ledger(user: User, params: dict[str, Any], spool: IO[bytes],
                      progress: Progress) -> Made:
-    # Run as the owner is now: moved since it was asked for (a queue that waited), the
-    # file would list other units' cases under the old digest. It fails with the words.
+    return _spooled(user, params, progress, lambda: exports.case_ledger_file(
+        user, _day(params["from"]), _day(params["to"]), params["format"],
+        unit_id=params.get("unit_id"), channel=params.get("channel"),
+        category=params.get("category")), spool)
+
+
+def _spooled(user: User, params: dict[str, Any], progress: Progress,
+             write: Callable[[], exports.Export], spool: IO[bytes]) -> Made:
+    """A ledger written as its owner is now, into the spool. Moved since it was asked for
+    (a queue that waited), the file would list other units' cases under the old digest:
+    the job fails with the words."""
     _same_scope(user, params)
     progress(0, 1, "writing")
-    made = exports.case_ledger_file(user, _day(params["from"]), _day(params["to"]),
-                                    params["format"], unit_id=params.get("unit_id"),
-                                    channel=params.get("channel"),
-                                    category=params.get("category"))
+    made = write()
     with made.file:
         for chunk in iter(lambda: made.file.read(1 << 20), b""):
             spool.write(chunk)
     return Made(made.name, made.mimetype)
+
+
+# ---- the revisit ledger and the repeat-complaint list, as their downloads make them ----
+def _prepare_revisit_ledger(user: User, params: dict[str, Any]) -> dict[str, Any]:
+    kept = {"from": str(params["from"]), "to": str(params["to"]),
+            **({"unit_id": params["unit_id"]} if params.get("unit_id") else {})}
+    _revisit_ledger_period(user, kept)
+    kept["scope"] = _scope_mark(user)
+    return kept
+
+
+def _revisit_ledger_period(user: User, kept: dict[str, Any]) -> None:
+    exports.revisit_ledger_period(user, _day(kept["from"]), _day(kept["to"]),
+                                  unit_id=kept.get("unit_id"))
+
+
+def _revisit_ledger_access(user: User, kept: dict[str, Any]) -> None:
+    _revisit_ledger_period(user, kept)
+    _same_scope(user, kept)
+
+
+def _run_revisit_ledger(user: User, params: dict[str, Any], spool: IO[bytes],
+                        progress: Progress) -> Made:
+    return _spooled(user, params, progress, lambda: exports.revisit_ledger_file(
+        user, _day(params["from"]), _day(params["to"]), unit_id=params.get("unit_id")), spool)
+
+
+def _prepare_repeat_list(user: User, params: dict[str, Any]) -> dict[str, Any]:
+    exports.repeat_list_reader(user)
+    return {"scope": _scope_mark(user)}
+
+
+def _repeat_list_access(user: User, kept: dict[str, Any]) -> None:
+    exports.repeat_list_reader(user)
+    _same_scope(user, kept)
+
+
+def _run_repeat_list(user: User, params: dict[str, Any], spool: IO[bytes],
+                     progress: Progress) -> Made:
+    return _spooled(user, params, progress, lambda: exports.repeat_list_file(user), spool)
 
 
 def check_access(user: User, kind_name: str, kept: dict[str, Any]) -> None:
@@ -182,3 +228,8 @@ def check_access(user: User, kind_name: str, kept: dict[str, Any]) -> None:
 register(Kind("closure_file", _prepare_closure_file, _run_closure_file, _cases_access))
 register(Kind("case_ledger", _prepare_case_ledger, _run_case_ledger, _ledger_access))
 register(Kind("archive", _prepare_archive, _run_archive, _cases_access))
+register(Kind("revisit_ledger", _prepare_revisit_ledger, _run_revisit_ledger,
+              _revisit_ledger_access))
+register(Kind("repeat_list", _prepare_repeat_list, _run_repeat_list, _repeat_list_access))
+# The ledgers, counted with their synchronous downloads (REPORT_RATE_LIMIT).
+LEDGER_KINDS = frozenset({"case_ledger", "revisit_ledger", "repeat_list"})

@@ -19,6 +19,7 @@ from server.domain.core.errors import Invalid
 from server.domain.core.uow import transaction
 from server.domain.ledgers import annexes, case_ledger, repeat_list, revisit_ledger
 from server.domain.ledgers.ledger_period import (
+    Period,
     local_tz,
     period,
     require_reader,
@@ -149,13 +150,21 @@ def case_ledger_file(user: User, first: date, last: date, fmt: str = "xlsx", *,
                       CSV if fmt == "csv" else XLSX, rows)
 
 
+def revisit_ledger_period(user: User, first: date, last: date, *,
+                          unit_id: str | None = None) -> Period:
+    """Who may have the revisit ledger, of what period and unit: checked before anything
+    is written (and when a job making it is asked for)."""
+    require_reader(user)
+    p = period(first, last)
+    unit_filter(user, unit_id)
+    return p
+
+
 def revisit_ledger_file(user: User, first: date, last: date, *,
                         unit_id: str | None = None) -> Export:
     """The revisit ledger (回访台账) of the revisits made from `first` to `last`."""
     with _taken_out() as files:
-        require_reader(user)
-        p = period(first, last)
-        unit_filter(user, unit_id)
+        p = revisit_ledger_period(user, first, last, unit_id=unit_id)
         sheet = revisit_ledger.sheet(user, p, unit_id, utcnow())
         _fits(sheet, "xlsx", revisit_ledger.count(user, p, unit_id))
         out, size, rows = _written(files, sheet, "xlsx")
@@ -166,10 +175,15 @@ def revisit_ledger_file(user: User, first: date, last: date, *,
                       rows)
 
 
+def repeat_list_reader(user: User) -> None:
+    """Who may have the repeat-complaint list (checked when a job making it is asked for)."""
+    require_reader(user)
+
+
 def repeat_list_file(user: User) -> Export:
     """The repeat-complaint list (反复投诉环境问题清单) as it stands."""
     with _taken_out() as files:
-        require_reader(user)
+        repeat_list_reader(user)
         now = utcnow()
         out, size, rows = _written(files, repeat_list.sheet(user, now), "xlsx")
         _audited(user, "repeat_list", "repeat_list", "xlsx", rows, {})
