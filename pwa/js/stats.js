@@ -47,17 +47,26 @@ export function statsQuery(filters) {
 
 // The ledgers' downloads for the same period and unit; the case ledger also narrows by
 // channel and category, the revisit ledger does not; the repeat list has no period (it is
-// the list as it stands).
+// the list as it stands). `job`: what POST /api/jobs is asked to make the same file (the
+// page makes each ledger as a job; `href` is the same file made while one waits).
 export function ledgerLinks(filters) {
   const f = filters || {};
   const withQuery = (path, query) => (query ? `${path}?${query}` : path);
-  const cases = statsQuery({ from: f.from, to: f.to, unit_id: f.unit_id, channel: f.channel, category: f.category });
-  const period = statsQuery({ from: f.from, to: f.to, unit_id: f.unit_id });
+  const chosen = (keys) => Object.fromEntries(keys.map((k) => [k, String(f[k] ?? "").trim()])
+    .filter(([, v]) => v));
+  const caseFilters = chosen(["from", "to", "unit_id", "channel", "category"]);
+  const periodFilters = chosen(["from", "to", "unit_id"]);
+  const cases = statsQuery(caseFilters);
+  const period = statsQuery(periodFilters);
   return [
-    { key: "ledgerXlsx", href: withQuery("/api/reports/ledger.xlsx", cases), kind: "xlsx" },
-    { key: "ledgerCsv", href: withQuery("/api/reports/ledger.csv", cases), kind: "csv" },
-    { key: "repeatsXlsx", href: "/api/reports/repeats.xlsx", kind: "xlsx" },
-    { key: "revisitsXlsx", href: withQuery("/api/reports/revisits.xlsx", period), kind: "xlsx" },
+    { key: "ledgerXlsx", href: withQuery("/api/reports/ledger.xlsx", cases), kind: "xlsx",
+      job: { kind: "case_ledger", params: { format: "xlsx", ...caseFilters } } },
+    { key: "ledgerCsv", href: withQuery("/api/reports/ledger.csv", cases), kind: "csv",
+      job: { kind: "case_ledger", params: { format: "csv", ...caseFilters } } },
+    { key: "repeatsXlsx", href: "/api/reports/repeats.xlsx", kind: "xlsx",
+      job: { kind: "repeat_list", params: {} } },
+    { key: "revisitsXlsx", href: withQuery("/api/reports/revisits.xlsx", period), kind: "xlsx",
+      job: { kind: "revisit_ledger", params: periodFilters } },
   ];
 }
 

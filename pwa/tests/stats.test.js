@@ -90,6 +90,14 @@ test("the query keeps only chosen filters; the ledger links carry the period, un
   assert.equal(links.revisitsXlsx, "/api/reports/revisits.xlsx?from=2026-04-01&to=2026-06-30&unit_id=u1");
   assert.equal(links.repeatsXlsx, "/api/reports/repeats.xlsx");
   assert.equal(ledgerLinks({}).find((l) => l.key === "ledgerXlsx").href, "/api/reports/ledger.xlsx");
+  // Each made as a job of the same filters (the chosen ones only).
+  const jobs = Object.fromEntries(ledgerLinks(f).map((l) => [l.key, l.job]));
+  assert.deepEqual(jobs.ledgerXlsx, { kind: "case_ledger", params: {
+    format: "xlsx", from: "2026-04-01", to: "2026-06-30", unit_id: "u1", category: "odour" } });
+  assert.deepEqual(jobs.ledgerCsv.params.format, "csv");
+  assert.deepEqual(jobs.revisitsXlsx, { kind: "revisit_ledger", params: {
+    from: "2026-04-01", to: "2026-06-30", unit_id: "u1" } });
+  assert.deepEqual(jobs.repeatsXlsx, { kind: "repeat_list", params: {} });
   assert.equal(statsQuery({ from: "2026-01-01&x=1" }), "from=2026-01-01%26x%3D1", "values are encoded");
 });
 

@@ -5,11 +5,16 @@ the page is no wider than the phone."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+from pathlib import Path
 from typing import Any
+
+from openpyxl import load_workbook
 
 from tests.conftest import login as api_login
 from tests.e2e.conftest import LiveServer
-from tests.e2e.test_review_app import PASSWORD, desk
+from tests.e2e.test_review_app import PASSWORD, desk, shot
 
 # Pixels a chart drew on its canvas (not transparent): a blank canvas has none.
 INKED = """(sel) => { const c = document.querySelector(sel);
@@ -19,7 +24,7 @@ INKED = """(sel) => { const c = document.querySelector(sel);
 
 def test_office_reads_rates_charts_and_tables(browser: Any, live: LiveServer) -> None:
     errors: list[str] = []
-    with desk(browser, live, "reviewer", errors=errors) as page:
+    with desk(browser, live, "reviewer", errors=errors, accept_downloads=True) as page:
         with page.expect_response(lambda r: "/api/stats?" in r.url) as asked:
             page.goto("/#/stats")
         query = asked.value.url.split("?", 1)[1]
@@ -56,10 +61,44 @@ def test_office_reads_rates_charts_and_tables(browser: Any, live: LiveServer) ->
         # The ledgers for the same period and unit.
         href = page.locator("#ledger-ledgerXlsx").get_attribute("href")
         assert href.startswith("/api/reports/ledger.xlsx?from=")
+        # Each made as a job on the server: its panel, then its file (hashed as shown);
+        # remembered on this device for this user, so it is shown again after leaving.
+        with page.expect_request(lambda r: r.url.endswith("/api/jobs") and r.method == "POST"
+                                 ) as asked_job:
+            page.click("#ledger-revisitsXlsx")
+        assert asked_job.value.post_data_json["kind"] == "revisit_ledger"
+        assert asked_job.value.post_data_json["params"]["from"] == stats["period"]["from"]
+        page.wait_for_selector("#ledger-job[data-state='done'] #job-download")
+        page.locator("#ledgers").scroll_into_view_if_needed()
+        shot(page, "stats_1280_ledger_job_done.png")
+        assert page.inner_text("#job-label") == "回访台账（XLSX）"
+        shown_name = page.inner_text("#job-file").strip()
+        assert shown_name.startswith("回访台账-") and shown_name.endswith(".xlsx")
+        with page.expect_download() as got:
+            page.click("#job-download")
+        body = Path(got.value.path()).read_bytes()
+        assert hashlib.sha256(body).hexdigest() == page.inner_text("#job-sha").strip()
+        sheet = load_workbook(io.BytesIO(body)).worksheets[0]
+        assert [c.value for c in sheet[3]][0] == "序号"
+        assert page.evaluate("Object.keys(localStorage).filter(k => "
+                             "k.startsWith('fieldcase.ledgerJob.')).length") == 1
+        page.goto("/#/settings")
+        page.wait_for_selector("#ledger-job", state="detached")
+        page.goto("/#/stats")
+        page.wait_for_selector("#ledger-job[data-state='done'] #job-download")
+        page.click("#job-close")
+        page.wait_for_selector("#ledger-job", state="hidden")
+        assert page.evaluate("Object.keys(localStorage).filter(k => "
+                             "k.startsWith('fieldcase.ledgerJob.')).length") == 0
 
         # A phone: nothing wider than its screen.
         page.set_viewport_size({"width": 390, "height": 844})
         page.reload()
         page.wait_for_selector("#stats-body[data-drawn]")
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+        page.click("#ledger-repeatsXlsx")  # a ledger's panel fits the phone too
+        page.wait_for_selector("#ledger-job[data-state='done'] #job-download")
+        page.locator("#ledger-job").scroll_into_view_if_needed()
+        shot(page, "stats_390_ledger_job_done.png")
         assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
     assert errors == []

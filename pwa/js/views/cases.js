@@ -1,10 +1,10 @@
 import { api } from "../api.js";
 import {
-  MAX_BATCH, batchBar, batchRefusal, isClosed, jobFinished, jobPanel, jobRequest, periodBar, periodFiles,
-  pickBox, pollDelay, pollTrouble, unitOptions,
+  MAX_BATCH, batchBar, batchRefusal, isClosed, jobRequest, periodBar, periodFiles, pickBox, unitOptions,
 } from "../batch.js";
 import { colourOf, deadlineLine, filterParams, keyMark, leaderMark, statusChip } from "../caseui.js";
 import { getCache, setCache } from "../db.js";
+import { jobFollower } from "../jobfollow.js";
 import { t, term } from "../i18n.js";
 import { bell } from "../notifications.js";
 import { cachedGet, isManager, isOffice, isRevisitor, state, vocab } from "../state.js";
@@ -307,8 +307,7 @@ export async function renderCases(view, query = null) {
       try {
         const job = await api("POST", "/api/jobs", { body: jobRequest(link.getAttribute("href")) });
         const label = link.textContent.trim();
-        sessionStorage.setItem(JOB_KEY, JSON.stringify({ id: job.id, label }));
-        followJob(job, label);
+        jobs.start(job, label);
         view.querySelector("#batch-job")?.scrollIntoView({ block: "nearest" });
       } catch (error) {
         const subjects = new Map(shownItems.map((c) => [c.id, c.subject]));
@@ -323,67 +322,11 @@ export async function renderCases(view, query = null) {
     });
   };
 
-  // The job being followed (kept for the tab's session: leaving the list and coming back
-  // shows it again, still running or finished).
-  let following = null;
-  let shownJob = null;
-  const showJob = (job, label, note = "") => {
-    const slot = view.querySelector("#batch-job");
-    if (!slot) return false;
-    shownJob = { job, label };
-    const subjects = new Map(shownItems.map((c) => [c.id, c.subject]));
-    slot.innerHTML = jobPanel(job, label, subjects, { note }).toString();
-    slot.dataset.state = job.state;
-    slot.dataset.jobId = job.id;
-    slot.hidden = false;
-    slot.querySelector("#job-close")?.addEventListener("click", () => {
-      sessionStorage.removeItem(JOB_KEY);
-      following = null;
-      slot.hidden = true;
-      slot.innerHTML = "";
-      delete slot.dataset.state;
-    });
-    return true;
-  };
-  const followJob = (job, label) => {
-    following = job.id;
-    // A failed look (no network, server trouble) is said and tried again later and later
-    // (pollDelay); a session that ended stops the polling with words, never a raw key.
-    const tick = async (current, failures = 0, note = "") => {
-      if (following !== current.id || !view.isConnected) return;
-      if (!showJob(current, label, note)) return;
-      if (jobFinished(current)) return;
-      await new Promise((resolve) => setTimeout(resolve, pollDelay(failures)));
-      if (following !== current.id || !view.isConnected) return;
-      try {
-        tick(await api("GET", `/api/jobs/${encodeURIComponent(current.id)}`));
-      } catch (error) {
-        const trouble = pollTrouble(error);
-        if (trouble === "gone") {
-          sessionStorage.removeItem(JOB_KEY);
-          return;
-        }
-        if (trouble === "session") {
-          showJob(current, label, t("jobSessionEnded"));
-          following = null;
-          return;
-        }
-        tick(current, failures + 1, t("jobRetrying"));
-      }
-    };
-    tick(job);
-  };
-  const resumeJob = () => {
-    const kept = JSON.parse(sessionStorage.getItem(JOB_KEY) || "null");
-    if (!kept?.id) return;
-    if (following === kept.id) {  // the list was drawn again: the panel with it
-      if (shownJob?.job.id === kept.id) showJob(shownJob.job, shownJob.label);
-      return;
-    }
-    api("GET", `/api/jobs/${encodeURIComponent(kept.id)}`)
-      .then((job) => followJob(job, kept.label))
-      .catch(() => {});
-  };
+  // The job being followed: remembered on this device for this user, so leaving the list
+  // (or the app) and coming back shows it again, still running or finished.
+  const jobs = jobFollower(view, { slot: "#batch-job", memory: JOB_KEY,
+    subjects: () => new Map(shownItems.map((c) => [c.id, c.subject])) });
+  const resumeJob = () => jobs.resume();
 
   // A lookup by number shows only its answer, never the last list saved on this phone.
   const cached = office && phoneQuery ? null : await getCache(cacheKey);

@@ -6,6 +6,7 @@ import { api } from "../../api.js";
 import { drawChart, loadChartJs, themeColours } from "../../charts.js";
 import { getLang, t, term } from "../../i18n.js";
 import { isLeader } from "../../leaders.js";
+import { jobFollower } from "../../jobfollow.js";
 import { go } from "../../nav.js";
 import { cachedGet, isManager, state, vocab } from "../../state.js";
 import { BUCKETS, COUNT_GROUPS, chartConfig, chartHeight, chartSummary, countSeries,
@@ -13,6 +14,7 @@ import { BUCKETS, COUNT_GROUPS, chartConfig, chartHeight, chartSummary, countSer
 import { errorRef, errorText, fmtTime, html, safeUrl } from "../../ui.js";
 
 const KEY = "fieldcase.statsFilters";
+const LEDGER_JOB_KEY = "fieldcase.ledgerJob";
 const TITLES = { by_category: "countsByCategory", by_channel: "countsByChannel",
   by_unit: "countsByUnit", by_period: "countsByPeriod" };
 
@@ -93,13 +95,54 @@ function chartFigure(series) {
   </figure>`;
 }
 
-function ledgersSection(f) {
+// Each ledger is made on the server as a job: a click asks for it, and the panel under the
+// links follows it to its download (the batch closure files' panel, jobfollow.js).
+function ledgersSection(links) {
   return html`<section class="ledgers card" id="ledgers" aria-labelledby="ledgers-title">
     <h2 id="ledgers-title">${t("ledgersTitle")}</h2>
     <p class="muted small">${t("ledgersHint")}</p>
-    <ul class="ledger-links">${ledgerLinks(f).map((l) => html`<li>
-      <a class="button ledger-link" id="ledger-${l.key}" href="${safeUrl(l.href)}" download data-kind="${l.kind}">${t(l.key)}</a></li>`)}</ul>
+    <ul class="ledger-links">${links.map((l) => html`<li>
+      <a class="button ledger-link" id="ledger-${l.key}" href="${safeUrl(l.href)}" download data-kind="${l.kind}"
+        data-ledger="${l.key}">${t(l.key)}</a></li>`)}</ul>
+    <p class="small batch-busy" id="ledger-busy" role="status" hidden></p>
+    <div class="refusal" id="ledger-problem" role="alert" hidden></div>
+    <section class="batch-job card" id="ledger-job" aria-labelledby="job-title" hidden></section>
   </section>`;
+}
+
+// A click on a ledger asks the server for it as a job; a refusal (a period too long, a
+// unit not one's own) is said beside the links, in words.
+function wireLedgers(view, links) {
+  const section = view.querySelector("#ledgers");
+  const jobs = jobFollower(view, { slot: "#ledger-job", memory: LEDGER_JOB_KEY });
+  section.addEventListener("click", async (event) => {
+    const link = event.target.closest("a[data-ledger]");
+    if (!link) return;
+    event.preventDefault();
+    if (section.dataset.busy) return;
+    const wanted = links.find((l) => l.key === link.dataset.ledger);
+    const busy = section.querySelector("#ledger-busy");
+    const problem = section.querySelector("#ledger-problem");
+    const label = link.textContent.trim();
+    section.dataset.busy = wanted.key;
+    link.setAttribute("aria-busy", "true");
+    busy.textContent = `${t("batchMaking")} ${label}`;
+    busy.hidden = false;
+    problem.hidden = true;
+    try {
+      jobs.start(await api("POST", "/api/jobs", { body: wanted.job }), label);
+      section.querySelector("#ledger-job")?.scrollIntoView({ block: "nearest" });
+    } catch (error) {
+      problem.innerHTML = html`<p data-code="${error.problem?.code || error.kind || ""}"><b>${t("batchFailed")}</b>
+        ${errorText(error)}${errorRef(error)}</p>`.toString();
+      problem.hidden = false;
+    } finally {
+      delete section.dataset.busy;
+      link.removeAttribute("aria-busy");
+      busy.hidden = true;
+    }
+  });
+  jobs.resume();
 }
 
 function scopeLine(answer) {
@@ -152,14 +195,16 @@ export async function renderStats(view) {
   const f = { ...defaultFilters(), ...JSON.parse(sessionStorage.getItem(KEY) || "{}") };
   let units = [];
   try { units = (await cachedGet("/api/units")).items || []; } catch { units = []; }
+  const links = ledgerLinks(f);
   view.innerHTML = html`<section class="stats" id="stats">
     <h1>${t("statsTitle")}</h1>
     <details class="filters-box stats-filters-box" ${globalThis.innerWidth >= 700 ? "open" : ""}>
       <summary>${t("filters")}</summary>
       ${filtersForm(f, v, units)}</details>
     <div id="stats-body" aria-live="polite"><p class="muted">${t("loading")}</p></div>
-    ${ledgersSection(f)}
+    ${ledgersSection(links)}
   </section>`;
+  wireLedgers(view, links);
   const charts = [];
   const clear = () => { while (charts.length) charts.pop().destroy(); };
   const out = view.querySelector("#stats-body");
