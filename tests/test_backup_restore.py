@@ -78,11 +78,11 @@ def populate(as_user: Any, make_case: Any) -> dict[str, Any]:
 
 @contextmanager
 def fresh_target(app: Flask, request: pytest.FixtureRequest, base: Path,
-                 same_audit_key: bool = True) -> Iterator[Flask]:
+                 same_audit_key: bool = True, s3: bool = False) -> Iterator[Flask]:
     """A new instance to restore onto: an empty database and an empty store of the
-    source's kind, given the source's keys as an operator would from where they are kept
-    apart (the audit signing key only if asked: the public key in the manifest suffices
-    to check the chain)."""
+    source's kind (or, `s3`, an S3 bucket whatever the source's store), given the
+    source's keys as an operator would from where they are kept apart (the audit signing
+    key only if asked: the public key in the manifest suffices to check the chain)."""
     base.mkdir()
     keys = ["SECRET_KEY", "PERSONAL_DATA_KEY", "WEBHOOK_SECRET_KEY"]
     overrides = {"TESTING": True, "INSTANCE_PATH": str(base),
@@ -97,6 +97,9 @@ def fresh_target(app: Flask, request: pytest.FixtureRequest, base: Path,
         else:
             overrides["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{base / 'restored.db'}"
             overrides["STORAGE_URL"] = f"file://{base / 'objects'}"
+        if s3:
+            overrides["STORAGE_URL"] = request.getfixturevalue("seaweed").url(
+                f"fc-restore-{secrets.token_hex(4)}")
         target = create_app(overrides)
         target.config["STACK"] = app.config["STACK"]
         storage = target.extensions["fieldcase.storage"]
@@ -195,6 +198,47 @@ def test_the_restore_drill(app, as_user, make_case, request, tmp_path) -> None: 
         assert "cases: " in again.output and "Nothing was written" in again.output
         assert count_rows(target.config["SQLALCHEMY_DATABASE_URI"]) == before
         assert store_hashes(target) == source_objects
+
+
+def test_an_embedded_backup_restores_onto_an_s3_store(  # type: ignore[no-untyped-def]
+        app, as_user, make_case, request, tmp_path) -> None:
+    """A district on the embedded default moving its photos to an S3 store: the archive
+    of SQLite and the local disk, restored onto SQLite and a bucket. The local store keeps
+    each object's type beside it, S3 as the object's Content-Type: the restored objects
+    keep their bytes and their types, every sealed case verifies, and the photos of the
+    restored instance are served from the bucket."""
+    if app.config["STACK"] != "embedded":
+        pytest.skip("the embedded stack's archive (SQLite and the local disk)")
+    made = populate(as_user, make_case)
+    source_objects = store_hashes(app)
+    archive = tmp_path / "fieldcase.tar"
+    manifest = backup(app, archive)
+    with fresh_target(app, request, tmp_path / "restored", s3=True) as target:
+        result = run(target, "restore", str(archive))
+        assert result.exit_code == 0, result.output
+        assert store_hashes(target) == source_objects
+        for case_id in made["sealed"]:
+            verified = run(target, "verify-case", case_id)
+            assert verified.exit_code == 0 and "intact" in verified.output, verified.output
+        with app.app_context():
+            local = app.extensions["fieldcase.storage"]
+            types = {key: local.head(key).content_type for key in source_objects}
+        with target.app_context():
+            bucket = target.extensions["fieldcase.storage"]
+            assert {key: bucket.head(key).content_type for key in source_objects} == types
+        assert any(t == "image/jpeg" for t in types.values())
+        # A photo of the restored instance, from the bucket, by its short-lived link.
+        reviewer = target.test_client()
+        assert reviewer.post("/api/auth/login", json={
+            "username": "reviewer", "password": "correct-horse-battery"}).status_code == 200
+        answer = reviewer.get(f"/api/evidence/{made['photos'][0]['id']}")
+        assert answer.status_code == 200, answer.get_json()
+        url = answer.get_json()["thumbnails"]["small"]["url"]
+        import requests
+
+        got = requests.get(url, timeout=30)
+        assert got.status_code == 200 and got.content[:2] == b"\xff\xd8", got.text[:200]
+    assert manifest["objects"]
 
 
 def test_a_backup_missing_or_changing_an_object_is_named(  # type: ignore[no-untyped-def]
