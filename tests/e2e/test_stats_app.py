@@ -79,7 +79,7 @@ def test_office_reads_rates_charts_and_tables(browser: Any, live: LiveServer) ->
         body = Path(got.value.path()).read_bytes()
         assert hashlib.sha256(body).hexdigest() == page.inner_text("#job-sha").strip()
         sheet = load_workbook(io.BytesIO(body)).worksheets[0]
-        assert [c.value for c in sheet[3]][0] == "序号"
+        assert sheet.cell(row=3, column=1).value == "序号"
         assert page.evaluate("Object.keys(localStorage).filter(k => "
                              "k.startsWith('fieldcase.ledgerJob.')).length") == 1
         page.goto("/#/settings")
