@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -393,6 +393,33 @@ def backup_cmd(output: str) -> None:
     _to_stderr(f"backup written: {output}; {manifest['object_count']} objects "
         f"({manifest['object_bytes']} bytes), {sum(manifest['database']['tables'].values())} "
         f"rows, migration {manifest['migration_head']}; keys are not in it")
+    _check_named_objects(manifest)
+
+
+# At most this many lost objects are named one by one (the count says the rest).
+_NAMED_AT_MOST = 20
+
+
+def _check_named_objects(manifest: dict[str, Any]) -> None:
+    """Every object the rows name (those written before the backup began) must have been
+    in the store: one lost there before the backup is missing from the archive too, and
+    nothing else would say so. The archive stays (it is still the best there is); the exit
+    status is 1 and each lost object is named, with the row kind that names it."""
+    from server.domain.core import named_objects
+
+    held = {o["key"] for o in manifest["objects"]}
+    lost = named_objects.missing_from(held, datetime.fromisoformat(manifest["created_at"]))
+    if not lost:
+        return
+    for what, key in lost[:_NAMED_AT_MOST]:
+        click.echo(f"object {key} ({what}): named in the database, missing from the store",
+                   err=True)
+    if len(lost) > _NAMED_AT_MOST:
+        click.echo(f"... and {len(lost) - _NAMED_AT_MOST} more", err=True)
+    raise click.ClickException(
+        f"{len(lost)} object(s) the database names were not in the store, so they are not in "
+        "this archive either; it was written all the same. Restore them from an older "
+        "backup or the store's versions (README, Backup and restore).")
 
 
 def _print_findings(findings: list[Any], verb: str) -> None:

@@ -241,6 +241,33 @@ def test_an_embedded_backup_restores_onto_an_s3_store(  # type: ignore[no-untype
     assert manifest["objects"]
 
 
+def test_an_object_the_store_lost_before_the_backup_is_named(  # type: ignore[no-untyped-def]
+        app, as_user, make_case, tmp_path) -> None:
+    """A photo lost from the live store before the backup: the archive cannot hold it,
+    and its manifest agrees with it, so the restore would not say so. The backup names it
+    (and the row kind naming it), keeps the archive, and exits with status 1."""
+    office, inspector = as_user("reviewer"), as_user("insp_a")
+    case_id = in_hand(office, inspector, make_case)
+    photo = submit_ready(office, inspector, as_user("revisit"), case_id,
+                         photo=SAMPLE.read_bytes())
+    assert approve(office, case_id).status_code == 200
+    backup(app, tmp_path / "whole.tar")  # exit 0: every named object is there
+    lost = [final_key(photo["id"]), f"evidence/{photo['id']}/thumb-small.jpg"]
+    with app.app_context():
+        for key in lost:
+            app.extensions["fieldcase.storage"].delete(key)
+    archive = tmp_path / "short.tar"
+    result = run(app, "backup", "--output", str(archive))
+    assert result.exit_code == 1, result.output
+    for key in lost:
+        assert f"object {key} (evidence): named in the database, missing from the store" \
+            in result.output
+    assert "2 object(s) the database names were not in the store" in result.output
+    with tarfile.open(archive) as tar:  # written all the same
+        names = tar.getnames()
+    assert "manifest.json" in names and f"objects/{lost[0]}" not in names
+
+
 def test_a_backup_missing_or_changing_an_object_is_named(  # type: ignore[no-untyped-def]
         app, as_user, make_case, request, tmp_path) -> None:
     office, inspector = as_user("reviewer"), as_user("insp_a")

@@ -8,7 +8,9 @@ checkpoint row or a removed copy are all named."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
@@ -18,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from server.domain.core import runtime
+from server.domain.core import named_objects, runtime
 from server.domain.core.uow import command
 from server.extensions import db
 from server.models import AuditCheckpoint, AuditEntry
@@ -106,3 +108,12 @@ def verify(public_key: str | None = None) -> list[Problem]:
         elif (copy.get("head_hash"), copy.get("signature")) != (row.head_hash, row.signature):
             bad("the store's copy differs from the database's")
     return problems
+
+
+def _checkpoint_objects(before: datetime) -> Iterable[str]:
+    """Each checkpoint's copy in the store (a backup checks the store holds them)."""
+    return db.session.scalars(sa.select(AuditCheckpoint.object_key)
+                              .where(AuditCheckpoint.at < before))
+
+
+named_objects.register("audit checkpoint", _checkpoint_objects)

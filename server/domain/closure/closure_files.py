@@ -22,7 +22,7 @@ from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES, require_role
 from server.domain.audit import audit, tampering
 from server.domain.closure import sealing, verification
-from server.domain.core import labels, runtime
+from server.domain.core import labels, named_objects, runtime
 from server.domain.core.errors import Conflict, Invalid, NotFound
 from server.domain.core.privacy import mask_phone
 from server.domain.core.uow import transaction
@@ -493,3 +493,13 @@ def seal_view(user: User, case_id: str) -> dict[str, Any]:
          "sealed_at": s.sealed_at}
         for s in seals]}
 
+
+
+def _closure_file_objects(before: datetime) -> Iterable[str]:
+    """Each closure file made (a backup checks the store holds them)."""
+    return db.session.scalars(sa.select(ClosureFile.object_key)
+                              .where(ClosureFile.created_at < before)
+                              .execution_options(yield_per=2000))
+
+
+named_objects.register("closure file", _closure_file_objects)

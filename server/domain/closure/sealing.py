@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 
 from server.domain.audit import audit, timeline
 from server.domain.cases import hooks
-from server.domain.core import runtime
+from server.domain.core import named_objects, runtime
 from server.extensions import db
 from server.models import Case, Evidence, Revisit, Seal, User, Visit
 from server.models.base import utcnow
@@ -352,3 +352,12 @@ def latest_of(case_ids: list[str]) -> dict[str, Seal]:
     rows = db.session.scalars(sa.select(Seal).join(
         top, sa.and_(Seal.case_id == top.c.case_id, Seal.number == top.c.number)))
     return {s.case_id: s for s in rows}
+
+
+def _seal_objects(before: datetime) -> Iterable[str]:
+    """Each seal's manifest in the store (a backup checks the store holds them)."""
+    return db.session.scalars(sa.select(Seal.object_key).where(Seal.sealed_at < before)
+                              .execution_options(yield_per=2000))
+
+
+named_objects.register("seal", _seal_objects)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ from server.domain.accounts import roles, scope
 from server.domain.accounts.roles import EVIDENCE_ROLES, FIELD_ROLES, require_role
 from server.domain.audit import audit, tampering
 from server.domain.cases import lifecycle
-from server.domain.core import idempotency, runtime, shortcodes
+from server.domain.core import idempotency, named_objects, runtime, shortcodes
 from server.domain.core.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, TooMany
 from server.domain.core.uow import command
 from server.domain.core.vocab import AUDIO_TYPES, EVIDENCE_TYPES
@@ -360,3 +360,19 @@ def thumbnail_links(ev: Evidence, viewer: User,
                                          content_type="image/jpeg", attachment=False)
             for name in (ev.thumbnails or {}) if names is None or name in names}
 
+
+
+def _stored_objects(before: datetime) -> Iterator[str]:
+    """Each stored photo's or recording's original and thumbnails (a backup checks the
+    store holds them: core.named_objects)."""
+    rows = db.session.execute(
+        sa.select(Evidence.id, Evidence.thumbnails)
+        .where(Evidence.state == "stored", Evidence.stored_at < before)
+        .execution_options(yield_per=2000))
+    for evidence_id, thumbnails in rows:
+        yield final_key(evidence_id)
+        for name in thumbnails or {}:
+            yield thumb_key(evidence_id, name)
+
+
+named_objects.register("evidence", _stored_objects)

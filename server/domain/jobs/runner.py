@@ -16,13 +16,14 @@ import hashlib
 import logging
 import tempfile
 import threading
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 
-from server.domain.core import problem_text, runtime
+from server.domain.core import named_objects, problem_text, runtime
 from server.domain.core.errors import DomainError
 from server.domain.jobs import kinds, queue
 from server.extensions import db
@@ -308,3 +309,13 @@ def run_queued(job_id: str) -> str:
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     with app.app_context():
         return execute(job_id)
+
+
+def _result_objects(before: datetime) -> Iterable[str]:
+    """Each finished job's file still offered (an expired one's row names none): a backup
+    checks the store holds them."""
+    return db.session.scalars(sa.select(Job.result_key).where(
+        Job.state == "done", Job.result_key.is_not(None), Job.finished_at < before))
+
+
+named_objects.register("job result", _result_objects)
