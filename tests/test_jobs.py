@@ -76,9 +76,19 @@ def test_a_batch_closure_file_job_runs_and_its_hash_matches(app, as_user, make_c
     assert body.startswith(b"%PDF") and len(body) == result["size"]
     assert hashlib.sha256(body).hexdigest() == result["sha256"]
     assert "attachment" in disposition and "%E5%8A%9E" in disposition  # 办..., UTF-8
-    assert objects_of(job["id"]) == [f"jobs/{job['id']}/1/result.pdf"]
+    # The closure file is stored once, by its hash: the job names it, copies nothing; its
+    # result expiring leaves the closure file, which its own row names.
+    assert objects_of(job["id"]) == []
+    key = f"closure-files/{result['sha256']}.pdf"
+    assert db.session.scalar(sa.select(Job.result_key).where(Job.id == job["id"])) == key
     listed = office.get("/api/jobs").get_json()["items"]
     assert [j["id"] for j in listed] == [job["id"]]
+    db.session.execute(sa.update(Job).where(Job.id == job["id"]).values(
+        finished_at=utcnow() - timedelta(days=runtime.setting("JOB_RESULT_DAYS") + 1)))
+    db.session.commit()
+    assert runner._expire_results() == 1
+    assert office.get(job["result"]["url"]).get_json()["code"] == "job.expired"
+    assert runtime.storage().head(key).size == result["size"]
 
 
 def test_an_archive_job_by_period(app, as_user, make_case) -> None:
@@ -210,6 +220,28 @@ def test_a_stale_attempt_cannot_finish_and_leaves_nothing(app, inline_kind) -> N
     assert job.state == "done" and job.attempts == 2
     assert objects_of(job_id) == [f"jobs/{job_id}/2/result.txt"]
     assert job.sha256 == hashlib.sha256(b"attempt two\n").hexdigest()
+
+
+def test_a_stale_attempt_naming_a_stored_file_leaves_that_file(app, inline_kind) -> None:
+    """A result that names a file already stored (a batch closure file) is that file's
+    own row's to keep: a late attempt, losing its claim, does not delete it."""
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT
+    job_id = _waiting_job()
+    assert runner.claim(job_id) == 1
+    db.session.execute(sa.update(Job).where(Job.id == job_id).values(
+        heartbeat_at=utcnow() - timedelta(seconds=app.config["JOB_STALE_S"] + 1)))
+    db.session.commit()
+    assert runner.claim(job_id) == 2
+    body = b"%PDF-1.7 a closure file\n"
+    key = f"closure-files/{hashlib.sha256(body).hexdigest()}.pdf"
+    runtime.storage().put_bytes(key, body, content_type="application/pdf")
+    made = kinds.Made("x.pdf", "application/pdf",
+                      kinds.Stored(key, hashlib.sha256(body).hexdigest(), len(body)))
+    assert runner._store(job_id, 1, made, io.BytesIO()) == "lost"
+    assert runtime.storage().head(key).size == len(body)
+    assert runner._store(job_id, 2, made, io.BytesIO()) == "done"
+    assert db.session.scalar(sa.select(Job.result_key).where(Job.id == job_id)) == key
+    assert objects_of(job_id) == []
 
 
 def test_a_result_the_database_refuses_to_record_leaves_no_object(app, inline_kind) -> None:

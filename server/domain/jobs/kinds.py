@@ -21,9 +21,20 @@ Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
+class Stored:
+    """A file already in the store, checked against its hash: the job's result is that
+    object itself, not a copy (a batch closure file is stored once, by its hash)."""
+
+    key: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
 class Made:
     filename: str
     content_type: str
+    stored: Stored | None = None  # else the spool holds the bytes
 
 
 @dataclass(frozen=True)
@@ -31,7 +42,8 @@ class Kind:
     name: str
     # (user, params) -> the params to keep (the cases resolved); raises a DomainError.
     prepare: Callable[[User, dict[str, Any]], dict[str, Any]]
-    # (user, kept params, spool, progress) -> the file's name and type, its bytes in spool.
+    # (user, kept params, spool, progress) -> the file's name and type; its bytes in the
+    # spool, or (Made.stored) the object already stored that the result names.
     run: Callable[[User, dict[str, Any], IO[bytes], Progress], Made]
     # (user, kept params) -> None: may this user still have this job's result (scope and
     # role now, not when it was asked for)? Raises Forbidden/NotFound if not. The same
@@ -70,15 +82,16 @@ def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def _copy(stored: closure_files.StoredFile, spool: IO[bytes]) -> None:
-    """The stored file's bytes into the spool, checked against the hash on record."""
-    digest = hashlib.sha256()
+def _checked(stored: closure_files.StoredFile) -> Stored:
+    """The stored file, its bytes checked against the hash on record as they stream."""
+    digest, size = hashlib.sha256(), 0
     for chunk in stored.chunks():
         digest.update(chunk)
-        spool.write(chunk)
-    if digest.hexdigest() != stored.sha256:
+        size += len(chunk)
+    if digest.hexdigest() != stored.sha256 or size != stored.size:
         raise DomainError("job.result_altered", "The stored closure file no longer matches "
                           "its hash: it was not handed out.")
+    return Stored(stored.object_key, stored.sha256, size)
 
 
 def _cases_access(user: User, params: dict[str, Any]) -> None:
@@ -103,8 +116,7 @@ def _run_closure_file(user: User, params: dict[str, Any], spool: IO[bytes],
     stored = closure_files.closure_file(user, params["case"], params["format"],
                                         params["public"], params["per_page"], progress)
     progress(0, 1, "storing")
-    _copy(stored, spool)
-    return Made(stored.name, stored.content_type)
+    return Made(stored.name, stored.content_type, _checked(stored))
 
 
 def _prepare_archive(user: User, params: dict[str, Any]) -> dict[str, Any]:

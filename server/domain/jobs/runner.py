@@ -175,21 +175,30 @@ def execute(job_id: str) -> str:
         spool.close()
 
 
+def _own_result(key: str) -> bool:
+    """The job's own object (its spool, stored), not a file it names (a closure file):
+    only an own one is deleted with the job's result."""
+    return key.startswith(f"{RESULT_PREFIX}/")
+
+
 def _store(job_id: str, attempt: int, made: kinds.Made, spool: IO[bytes]) -> str:
-    size = spool.tell()
-    spool.seek(0)
-    digest = hashlib.sha256()
-    for chunk in iter(lambda: spool.read(1 << 20), b""):
-        digest.update(chunk)
-    spool.seek(0)
-    suffix = made.filename.rsplit(".", 1)[-1] if "." in made.filename else "bin"
-    key = f"{RESULT_PREFIX}/{job_id}/{attempt}/result.{suffix}"
     store = runtime.storage()
-    store.put(key, spool, content_type=made.content_type, size=size)  # no row locked
+    if made.stored is not None:  # already in the store, checked: named, not copied
+        key, sha256, size = made.stored.key, made.stored.sha256, made.stored.size
+    else:
+        size = spool.tell()
+        spool.seek(0)
+        digest = hashlib.sha256()
+        for chunk in iter(lambda: spool.read(1 << 20), b""):
+            digest.update(chunk)
+        spool.seek(0)
+        suffix = made.filename.rsplit(".", 1)[-1] if "." in made.filename else "bin"
+        key, sha256 = f"{RESULT_PREFIX}/{job_id}/{attempt}/result.{suffix}", digest.hexdigest()
+        store.put(key, spool, content_type=made.content_type, size=size)  # no row locked
     try:
         finished = db.session.execute(
             sa.update(Job).where(_mine(job_id, attempt))
-            .values(state="done", result_key=key, sha256=digest.hexdigest(), size=size,
+            .values(state="done", result_key=key, sha256=sha256, size=size,
                     filename=made.filename[:255], content_type=made.content_type,
                     finished_at=utcnow(), stage="done", progress_done=1, progress_total=1,
                     error_code=None, error_zh=None, error_en=None, error_extra=None)
@@ -204,11 +213,12 @@ def _store(job_id: str, attempt: int, made: kinds.Made, spool: IO[bytes]) -> str
         with contextlib.suppress(sa.exc.SQLAlchemyError, StorageError):
             named = db.session.scalar(sa.select(Job.result_key).where(Job.id == job_id))
             db.session.rollback()
-            if named != key:
+            if named != key and _own_result(key):
                 store.delete(key)
         raise
     if not finished:  # another attempt holds the job now: this one leaves nothing behind
-        store.delete(key)
+        if _own_result(key):
+            store.delete(key)
         log.warning("job %s: attempt %s finished late; its result was deleted", job_id, attempt)
         return "lost"
     return "done"
@@ -294,6 +304,8 @@ def _expire_results() -> int:
         db.session.execute(sa.update(Job).where(Job.id == job_id, Job.result_key == key)
                            .values(result_key=None))
         db.session.commit()
+        if not _own_result(key):  # a closure file: its own row keeps it
+            continue
         try:
             store.delete(key)
         except StorageError:
