@@ -292,7 +292,8 @@ def test_a_node_whose_clock_runs_ahead_takes_no_live_job(app, inline_kind,
     job_id = _waiting_job()
     assert runner.claim(job_id) == 1
     ahead = utcnow() + timedelta(minutes=10)
-    monkeypatch.setattr(runner, "utcnow", lambda: ahead)
+    for module in (runner, queue):  # this node's clock, wherever it is read
+        monkeypatch.setattr(module, "utcnow", lambda: ahead)
     assert runner.reap()["requeued"] == 0
     assert runner.claim(job_id) is None
     db.session.expire_all()
@@ -303,6 +304,31 @@ def test_a_node_whose_clock_runs_ahead_takes_no_live_job(app, inline_kind,
         heartbeat_at=sa.func.now() - timedelta(seconds=app.config["JOB_STALE_S"] + 1)))
     db.session.commit()
     assert runner.claim(job_id) == 2
+
+
+def test_a_node_whose_clock_runs_ahead_sends_no_fresh_entry_again(app, inline_kind,
+                                                                   monkeypatch) -> None:
+    """A queued job's entry is judged stale by the database's clock too: a node ten
+    minutes ahead does not send a job again that another node has just sent."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("several nodes share PostgreSQL; SQLite is one node's")
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT
+    job_id = _waiting_job()
+    db.session.execute(sa.update(Job).where(Job.id == job_id).values(
+        enqueued_at=sa.func.now(), queue_ref="elsewhere"))  # just sent by another node
+    db.session.commit()
+    sent: list[str] = []
+    monkeypatch.setattr(queue, "in_queue", lambda _ref: False)  # whatever the queue says
+    monkeypatch.setattr(queue, "send", lambda job: sent.append(job) or True)
+    ahead = utcnow() + timedelta(minutes=10)
+    for module in (runner, queue):
+        monkeypatch.setattr(module, "utcnow", lambda: ahead)
+    assert runner.reap()["sent"] == 0 and sent == []
+    # An entry older than JOB_STALE_S by the database's clock that the queue lost: again.
+    db.session.execute(sa.update(Job).where(Job.id == job_id).values(
+        enqueued_at=sa.func.now() - timedelta(seconds=app.config["JOB_STALE_S"] + 1)))
+    db.session.commit()
+    assert runner.reap()["sent"] == 1 and sent == [job_id]
 
 
 def test_the_reaper_retries_then_gives_up(app, inline_kind) -> None:

@@ -62,6 +62,17 @@ def serializer() -> Any:
     return JSONSerializer
 
 
+def shared_now(dialect: str | None = None) -> Any:
+    """Now, for the times other nodes judge (heartbeats, queue entries): the database's
+    clock on PostgreSQL, which every node shares (a node whose clock runs a minute ahead
+    would otherwise take live jobs from the others, or send queued ones again); the
+    embedded SQLite default is one node, and its own clock. `dialect`: of a connection
+    other than the session's."""
+    if (dialect or db.session.get_bind().dialect.name) == "postgresql":
+        return sa.func.statement_timestamp(type_=sa.DateTime(timezone=True))
+    return utcnow()
+
+
 def send(job_id: str) -> bool:
     """Hand the job to the queue; True when it got there (its row then says when)."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -83,7 +94,7 @@ def send(job_id: str) -> bool:
         # No worker loop here: each new job also looks for jobs left by a killed process.
         pool.submit(_reap_local, app)
     db.session.execute(sa.update(Job).where(Job.id == job_id, Job.state == "queued")
-                       .values(enqueued_at=utcnow(), queue_ref=ref))
+                       .values(enqueued_at=shared_now(), queue_ref=ref))
     db.session.commit()
     return True
 

@@ -40,22 +40,9 @@ class AttemptLost(Exception):
     """This attempt no longer holds the job (reaped and taken by another worker)."""
 
 
-def _clock(dialect: str) -> Any:
-    """Now, for heartbeats and the staleness they are judged by: the database's clock on
-    PostgreSQL, which every node shares (a node whose clock runs a minute ahead would
-    otherwise take live jobs from the others, and run them twice); the embedded SQLite
-    default is one node, and its own clock."""
-    if dialect == "postgresql":
-        return sa.func.statement_timestamp(type_=sa.DateTime(timezone=True))
-    return utcnow()
-
-
-def _dialect() -> str:
-    return db.session.get_bind().dialect.name
-
-
 def _stale_before() -> Any:
-    return _clock(_dialect()) - timedelta(seconds=runtime.setting("JOB_STALE_S"))
+    """Heartbeats and queue entries older than this are stale (by queue.shared_now)."""
+    return queue.shared_now() - timedelta(seconds=runtime.setting("JOB_STALE_S"))
 
 
 def claim(job_id: str) -> int | None:
@@ -63,7 +50,7 @@ def claim(job_id: str) -> int | None:
     is finished, or out of attempts)."""
     running_stale = sa.and_(Job.state == "running", Job.heartbeat_at < _stale_before(),
                             Job.attempts < runtime.setting("JOB_MAX_ATTEMPTS"))
-    now = _clock(_dialect())
+    now = queue.shared_now()
     won = db.session.execute(
         sa.update(Job).where(Job.id == job_id, sa.or_(Job.state == "queued", running_stale))
         .values(state="running", attempts=Job.attempts + 1, heartbeat_at=now,
@@ -94,7 +81,7 @@ class _Reporter:
     def _update(self, **values: Any) -> bool:
         with self.engine.begin() as conn:
             found = conn.execute(sa.update(Job).where(_mine(self.job_id, self.attempt))
-                                 .values(heartbeat_at=_clock(conn.dialect.name), **values)
+                                 .values(heartbeat_at=queue.shared_now(conn.dialect.name), **values)
                                  ).rowcount
         if not found:
             self.lost = True
@@ -280,14 +267,14 @@ def reap() -> dict[str, int]:
                 .execution_options(synchronize_session=False)).rowcount
             counts["requeued"] += n
         db.session.commit()
+    # Never sent, or a queue entry older than a heartbeat's grace (by the shared clock)
+    # that the queue no longer holds: sent again (a job sent twice is claimed once).
     waiting = db.session.execute(sa.select(Job.id, Job.enqueued_at, Job.queue_ref).where(
-        Job.state == "queued")).all()
+        Job.state == "queued", sa.or_(Job.enqueued_at.is_(None),
+                                      Job.enqueued_at < _stale_before()))).all()
     db.session.rollback()
-    # A queue entry older than a heartbeat's grace that the queue no longer holds is sent
-    # again (this node's clock: at worst a job is sent twice, and its claim runs it once).
-    sent_before = utcnow() - timedelta(seconds=runtime.setting("JOB_STALE_S"))
     for job_id, enqueued_at, ref in waiting:
-        if enqueued_at is None or (enqueued_at < sent_before and not queue.in_queue(ref)):
+        if enqueued_at is None or not queue.in_queue(ref):
             counts["sent"] += queue.send(job_id)
     counts["expired"] = _expire_results()
     return counts
