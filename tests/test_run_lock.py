@@ -79,3 +79,37 @@ def test_each_task_has_its_own_stable_key() -> None:
     assert len(set(keys.values())) == 4
     assert all(-2**63 <= key < 2**63 for key in keys.values())
     assert runlock.advisory_key("sweep") == keys["sweep"]  # the same on every node
+
+
+def test_a_long_run_keeps_its_lock_past_an_idle_session_timeout(app: Flask) -> None:
+    """The lock's connection sits idle while the task runs: with an idle_session_timeout
+    set for the role (here through the connection's options, as a DBA might in the
+    role's settings), the server would end it, and free the lock for another node."""
+    if app.config["STACK"] != "scaled":
+        pytest.skip("PostgreSQL's advisory lock; SQLite's is a file lock")
+    import sqlalchemy as sa
+
+    from server import create_app
+    from server.extensions import db
+
+    url = sa.make_url(app.config["SQLALCHEMY_DATABASE_URI"]).update_query_dict(
+        {"options": "-c idle_session_timeout=500"})
+    timed = create_app({k: app.config[k] for k in (
+        "TESTING", "SECRET_KEY", "STORAGE_URL", "INSTANCE_PATH")}
+        | {"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)})
+    key = runlock.advisory_key("reconcile")
+    probe = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    try:
+        with timed.app_context():
+            with runlock.exclusive("reconcile") as held:
+                assert held
+                time.sleep(1.5)  # the task at work: three timeouts' worth of idleness
+                taken = probe.scalar(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+                if taken:
+                    probe.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                assert taken is False  # still held by the run
+            db.engine.dispose()
+        assert probe.scalar(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key})
+        probe.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    finally:
+        probe.close()

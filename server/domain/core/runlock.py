@@ -12,7 +12,9 @@ On SQLite (one machine) an exclusive `flock` on a file in the instance folder do
 same for two processes; the kernel frees it when the process dies.
 
 The lock only excludes the same task: nothing else waits on it, so the task may call the
-object store or the network while holding it.
+object store or the network while holding it. It needs a session of its own on the
+server: behind PgBouncer, a session pool (or a direct connection), not a transaction pool,
+which would hand the lock's server session to other clients between statements.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ def _advisory(task: str, wait: bool) -> Iterator[bool]:
     key = advisory_key(task)
     conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     try:
+        # This connection sits idle while the task runs on others: an idle_session_timeout
+        # (PostgreSQL 14+, set for the server or the role) would end it mid-run, and free
+        # the lock for another node to run the task at once. Off for this session alone.
+        if (conn.dialect.server_version_info or (0,)) >= (14,):
+            conn.execute(sa.text("SET idle_session_timeout = 0"))
         if wait:
             conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
             held = True
