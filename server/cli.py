@@ -401,14 +401,19 @@ _NAMED_AT_MOST = 20
 
 
 def _check_named_objects(manifest: dict[str, Any]) -> None:
-    """Every object the rows name (those written before the backup began) must have been
+    """Every object the rows name (those settled when the backup began) must have been
     in the store: one lost there before the backup is missing from the archive too, and
     nothing else would say so. The archive stays (it is still the best there is); the exit
     status is 1 and each lost object is named, with the row kind that names it."""
     from server.domain.core import named_objects
 
     held = {o["key"] for o in manifest["objects"]}
-    lost = named_objects.missing_from(held, datetime.fromisoformat(manifest["created_at"]))
+    try:
+        lost = named_objects.missing_from(held, datetime.fromisoformat(manifest["created_at"]))
+    except sa.exc.SQLAlchemyError as exc:
+        raise click.ClickException(
+            "the archive is written, but the objects the database names could not be "
+            f"checked against it: {type(exc).__name__}; run the backup again") from exc
     if not lost:
         return
     for what, key in lost[:_NAMED_AT_MOST]:

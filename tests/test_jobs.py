@@ -456,9 +456,13 @@ def test_the_revisit_ledger_and_the_repeat_list_as_jobs(app, as_user, make_case,
     """The other two ledgers of the rates page, as jobs: the same file as their download,
     after the same checks (another unit 404, a role that reads no ledger 403, a bad
     period 422), nothing queued on a refusal."""
+    from tests.closure_facts import submit_ready
     from tests.conftest import unit_id
+    from tests.test_seal import in_hand
 
-    make_case(subject="东湖路酒吧夜间噪声")
+    # A case handled in full, its revisit made today: a row of the revisit ledger.
+    case_id = in_hand(as_user("reviewer"), as_user("insp_a"), make_case)
+    submit_ready(as_user("reviewer"), as_user("insp_a"), as_user("revisit"), case_id)
     office = as_user("reviewer_a")
     today = utcnow().date()
     span = ({"from": (today - timedelta(days=2)).isoformat(),
@@ -476,6 +480,8 @@ def test_the_revisit_ledger_and_the_repeat_list_as_jobs(app, as_user, make_case,
     sync = office.get(f"{sync_path}?{query}")
     assert sync.status_code == 200
     assert _sheet_rows(body) == _sheet_rows(sync.data) and _sheet_rows(body)[0][0] == "序号"
+    if kind == "revisit_ledger":  # the revisit's row, not only the headings
+        assert [row[0] for row in _sheet_rows(body)[1:2]] == [1], _sheet_rows(body)[:3]
 
     refusals = [(as_user("insp_a"), span, 403)]
     if kind == "revisit_ledger":

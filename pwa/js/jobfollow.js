@@ -20,9 +20,13 @@ function remembered(key) {
     const kept = JSON.parse(localStorage.getItem(key) || "null");
     return kept?.id ? kept : null;
   } catch {
-    return null;  // an entry this version cannot read: as if none
+    return null;  // an entry this version cannot read (or no storage): as if none
   }
 }
+
+// The follower now drawing each panel (by its memory's name): a page drawn anew (the
+// list's filters applied) makes a new one, and the one before stops polling.
+const followers = new Map();
 
 // `view`: the page (polling stops once it leaves the document); `slot`: the selector of
 // the panel's element; `memory`: the localStorage name; `subjects()`: the cases shown,
@@ -31,7 +35,11 @@ export function jobFollower(view, { slot, memory, subjects = () => new Map() }) 
   const key = () => jobMemoryKey(memory, state.session?.user?.id);
   let following = null;
   let shown = null;
-  const forget = () => localStorage.removeItem(key());
+  // Only the job this page follows: another tab may have asked for a newer one since.
+  const forget = (id) => {
+    if (remembered(key())?.id !== id) return;
+    try { localStorage.removeItem(key()); } catch { /* nothing kept */ }
+  };
 
   const show = (job, label, note = "") => {
     const panel = view.querySelector(slot);
@@ -42,7 +50,7 @@ export function jobFollower(view, { slot, memory, subjects = () => new Map() }) 
     panel.dataset.jobId = job.id;
     panel.hidden = false;
     panel.querySelector("#job-close")?.addEventListener("click", () => {
-      forget();
+      forget(job.id);
       following = null;
       panel.hidden = true;
       panel.innerHTML = "";
@@ -66,7 +74,7 @@ export function jobFollower(view, { slot, memory, subjects = () => new Map() }) 
       } catch (error) {
         const trouble = pollTrouble(error);
         if (trouble === "gone") {
-          forget();
+          forget(current.id);
           return;
         }
         if (trouble === "session") {
@@ -80,10 +88,12 @@ export function jobFollower(view, { slot, memory, subjects = () => new Map() }) 
     tick(job);
   };
 
-  return {
-    // A job just asked for: remembered, then followed.
+  const follower = {
+    // A job just asked for: remembered (where the browser lets it), then followed.
     start(job, label) {
-      localStorage.setItem(key(), JSON.stringify({ id: job.id, label }));
+      try {
+        localStorage.setItem(key(), JSON.stringify({ id: job.id, label }));
+      } catch { /* followed all the same, not remembered */ }
       follow(job, label);
     },
     // The job remembered, shown again (the page drawn anew, or opened again later).
@@ -95,8 +105,17 @@ export function jobFollower(view, { slot, memory, subjects = () => new Map() }) 
         return;
       }
       api("GET", `/api/jobs/${encodeURIComponent(kept.id)}`)
-        .then((job) => follow(job, kept.label))
-        .catch((error) => { if (pollTrouble(error) === "gone") forget(); });
+        .then((job) => {
+          // Not if a job was asked for meanwhile, or this one forgotten (closed elsewhere).
+          if (following === null && remembered(key())?.id === kept.id) follow(job, kept.label);
+        })
+        .catch((error) => { if (pollTrouble(error) === "gone") forget(kept.id); });
+    },
+    stop() {
+      following = null;
     },
   };
+  followers.get(memory)?.stop();
+  followers.set(memory, follower);
+  return follower;
 }

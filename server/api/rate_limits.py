@@ -66,7 +66,10 @@ def skip_idle_pass(app: Flask) -> None:
     (or flask-limiter's manager no longer say)."""
     manager = limiter.limit_manager
     if (manager.default_limits or manager.application_limits
-            or getattr(manager, "_blueprint_limits", True)):
+            or getattr(manager, "_blueprint_limits", True)
+            # Meta limits and the in-memory fallback act in that pass too (none set here).
+            or getattr(limiter, "_meta_limits", True)
+            or getattr(limiter, "_in_memory_fallback_enabled", True)):
         return
     hooks = app.before_request_funcs.get(None, [])
     if limiter._check_request_limit in hooks:  # bound methods compare by instance and function

@@ -5,3 +5,5 @@ per-case chain of events that status, deadlines and seals are derived from or en
 
 May use: core.
 """
+
+from server.domain.audit import audit_checkpoints  # noqa: F401  (its objects: core.named_objects)

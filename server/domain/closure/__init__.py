@@ -11,4 +11,5 @@ the files).
 
 # Importing the package registers its approval gate and its seal with the lifecycle
 # (server.domain.cases.hooks).
-from server.domain.closure import checklist, duties, sealing  # noqa: F401
+# (closure_files and sealing register the objects they store with core.named_objects)
+from server.domain.closure import checklist, closure_files, duties, sealing  # noqa: F401

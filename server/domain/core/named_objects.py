@@ -8,12 +8,16 @@ would not say so."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 # (before) -> the keys named by rows written before that moment (a row written since may
 # name an object the backup listed before it was stored).
 Lister = Callable[[datetime], Iterable[str]]
 _LISTERS: dict[str, Lister] = {}
+# Rows this much older than the backup's start are checked, the last minutes' are not: a
+# row's time comes from the clock of the node that wrote it (nodes' clocks differ a little),
+# and some rows take their time just before their object is written.
+SETTLED = timedelta(minutes=5)
 
 
 def register(what: str, lister: Lister) -> None:
@@ -27,6 +31,7 @@ def named_before(at: datetime) -> Iterator[tuple[str, str]]:
             yield what, key
 
 
-def missing_from(keys: set[str], at: datetime) -> list[tuple[str, str]]:
-    """Those named before `at` that are not among `keys` (what the store held)."""
-    return [(what, key) for what, key in named_before(at) if key not in keys]
+def missing_from(keys: set[str], started: datetime) -> list[tuple[str, str]]:
+    """Those named by rows settled when the backup `started` that are not among `keys`
+    (what the store held)."""
+    return [(what, key) for what, key in named_before(started - SETTLED) if key not in keys]

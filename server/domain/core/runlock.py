@@ -60,11 +60,13 @@ def exclusive(task: str, *, wait: bool = False) -> Iterator[bool]:
 def _advisory(task: str, wait: bool) -> Iterator[bool]:
     key = advisory_key(task)
     conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    # This connection sits idle while the task runs on others: an idle_session_timeout
+    # (PostgreSQL 14+, set for the server or the role) would end it mid-run, and free the
+    # lock for another node to run the task at once. Off for this session while it holds
+    # the lock, and back to the server's before the pool hands the connection out again.
+    timeout_off = (conn.dialect.server_version_info or (0,)) >= (14,)
     try:
-        # This connection sits idle while the task runs on others: an idle_session_timeout
-        # (PostgreSQL 14+, set for the server or the role) would end it mid-run, and free
-        # the lock for another node to run the task at once. Off for this session alone.
-        if (conn.dialect.server_version_info or (0,)) >= (14,):
+        if timeout_off:
             conn.execute(sa.text("SET idle_session_timeout = 0"))
         if wait:
             conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": key})
@@ -85,6 +87,11 @@ def _advisory(task: str, wait: bool) -> Iterator[bool]:
                                 exc_info=True)
                     conn.invalidate()
     finally:
+        if timeout_off and not conn.invalidated:
+            try:
+                conn.execute(sa.text("RESET idle_session_timeout"))
+            except sa.exc.SQLAlchemyError:
+                conn.invalidate()  # not back to the pool with the timeout off
         with suppress(sa.exc.SQLAlchemyError):
             conn.close()
 

@@ -7,3 +7,5 @@ against.
 
 May use: cases, accounts, audit, core.
 """
+
+from server.domain.fieldwork import evidence  # noqa: F401  (its objects: core.named_objects)

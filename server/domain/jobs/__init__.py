@@ -9,3 +9,4 @@ left and sends what never reached the queue. The top context: it uses closure's 
 for which cases a user may have in a file, and nothing below it knows of jobs.
 """
 from server.domain.jobs import kinds as kinds  # each kind registers itself
+from server.domain.jobs import runner as runner  # its results, with core.named_objects

@@ -311,10 +311,12 @@ def run_queued(job_id: str) -> str:
 
 
 def _result_objects(before: datetime) -> Iterable[str]:
-    """Each finished job's file still offered (an expired one's row names none): a backup
-    checks the store holds them."""
+    """Each finished job's own file still offered (an expired one's row names none; a
+    closure file it names is its own row's to list): a backup checks the store holds
+    them."""
     return db.session.scalars(sa.select(Job.result_key).where(
-        Job.state == "done", Job.result_key.is_not(None), Job.finished_at < before))
+        Job.state == "done", Job.result_key.like(f"{RESULT_PREFIX}/%"),
+        Job.finished_at < before))
 
 
 named_objects.register("job result", _result_objects)
