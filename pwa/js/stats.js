@@ -52,12 +52,11 @@ export function statsQuery(filters) {
 export function ledgerLinks(filters) {
   const f = filters || {};
   const withQuery = (path, query) => (query ? `${path}?${query}` : path);
-  const chosen = (keys) => Object.fromEntries(keys.map((k) => [k, String(f[k] ?? "").trim()])
-    .filter(([, v]) => v));
-  const caseFilters = chosen(["from", "to", "unit_id", "channel", "category"]);
-  const periodFilters = chosen(["from", "to", "unit_id"]);
-  const cases = statsQuery(caseFilters);
-  const period = statsQuery(periodFilters);
+  const cases = statsQuery({ from: f.from, to: f.to, unit_id: f.unit_id, channel: f.channel, category: f.category });
+  const period = statsQuery({ from: f.from, to: f.to, unit_id: f.unit_id });
+  // The job's parameters: the same chosen filters as the link's query.
+  const caseFilters = Object.fromEntries(new URLSearchParams(cases));
+  const periodFilters = Object.fromEntries(new URLSearchParams(period));
   return [
     { key: "ledgerXlsx", href: withQuery("/api/reports/ledger.xlsx", cases), kind: "xlsx",
       job: { kind: "case_ledger", params: { format: "xlsx", ...caseFilters } } },

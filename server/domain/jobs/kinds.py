@@ -14,6 +14,7 @@ from server.domain.accounts import scope
 from server.domain.closure import closure_files, periods
 from server.domain.core.errors import DomainError, Forbidden, Invalid
 from server.domain.ledgers import exports
+from server.domain.ledgers.ledger_period import require_reader
 from server.models import User
 
 # (done, total, stage): reported to the job's row (and its heartbeat) as the work goes on.
@@ -217,12 +218,12 @@ def _run_revisit_ledger(user: User, params: dict[str, Any], spool: IO[bytes],
 
 
 def _prepare_repeat_list(user: User, params: dict[str, Any]) -> dict[str, Any]:
-    exports.repeat_list_reader(user)
+    require_reader(user)  # as the list's download checks
     return {"scope": _scope_mark(user)}
 
 
 def _repeat_list_access(user: User, kept: dict[str, Any]) -> None:
-    exports.repeat_list_reader(user)
+    require_reader(user)
     _same_scope(user, kept)
 
 

@@ -175,15 +175,10 @@ def revisit_ledger_file(user: User, first: date, last: date, *,
                       rows)
 
 
-def repeat_list_reader(user: User) -> None:
-    """Who may have the repeat-complaint list (checked when a job making it is asked for)."""
-    require_reader(user)
-
-
 def repeat_list_file(user: User) -> Export:
     """The repeat-complaint list (反复投诉环境问题清单) as it stands."""
     with _taken_out() as files:
-        repeat_list_reader(user)
+        require_reader(user)
         now = utcnow()
         out, size, rows = _written(files, repeat_list.sheet(user, now), "xlsx")
         _audited(user, "repeat_list", "repeat_list", "xlsx", rows, {})
