@@ -159,9 +159,28 @@ export async function loadStandards() {
   return state.standards;
 }
 
-// What one user saw must not show to the next on a shared phone: cached cases and
-// previews go at logout and when someone else logs in (the outbox keeps its items).
+// The jobs a user follows, remembered on the device per user under these names
+// (jobfollow.js adds the user's id): the batch closure files and the ledgers.
+export const JOB_MEMORY = { batch: "fieldcase.batchJob", ledger: "fieldcase.ledgerJob" };
+
+function forgetJobMemories() {
+  try {
+    const bases = Object.values(JOB_MEMORY).map((base) => `${base}.`);
+    const kept = [];
+    for (let i = 0; i < localStorage.length; i += 1) kept.push(localStorage.key(i));
+    for (const key of kept) {
+      if (bases.some((base) => key?.startsWith(base))) localStorage.removeItem(key);
+    }
+  } catch {
+    // No storage here: nothing was remembered.
+  }
+}
+
+// What one user saw must not show to the next on a shared phone: cached cases, previews
+// and the jobs followed go at logout and when someone else logs in (the outbox keeps its
+// items).
 export async function forgetUserData() {
+  forgetJobMemories();
   const database = await db();
   const tx = database.transaction(["cache", "previews"], "readwrite");
   await Promise.all([tx.objectStore("cache").clear(), tx.objectStore("previews").clear(), tx.done]);

@@ -20,6 +20,9 @@ from tests.e2e.test_review_app import PASSWORD, desk, shot
 INKED = """(sel) => { const c = document.querySelector(sel);
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
   let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n; }"""
+# Ledger jobs this device remembers (one entry per user who asked for one).
+REMEMBERED_JOBS = ("Object.keys(localStorage)"
+                   ".filter(k => k.startsWith('fieldcase.ledgerJob.')).length")
 
 
 def test_office_reads_rates_charts_and_tables(browser: Any, live: LiveServer) -> None:
@@ -80,16 +83,14 @@ def test_office_reads_rates_charts_and_tables(browser: Any, live: LiveServer) ->
         assert hashlib.sha256(body).hexdigest() == page.inner_text("#job-sha").strip()
         sheet = load_workbook(io.BytesIO(body)).worksheets[0]
         assert sheet.cell(row=3, column=1).value == "序号"
-        assert page.evaluate("Object.keys(localStorage).filter(k => "
-                             "k.startsWith('fieldcase.ledgerJob.')).length") == 1
+        assert page.evaluate(REMEMBERED_JOBS) == 1
         page.goto("/#/settings")
         page.wait_for_selector("#ledger-job", state="detached")
         page.goto("/#/stats")
         page.wait_for_selector("#ledger-job[data-state='done'] #job-download")
         page.click("#job-close")
         page.wait_for_selector("#ledger-job", state="hidden")
-        assert page.evaluate("Object.keys(localStorage).filter(k => "
-                             "k.startsWith('fieldcase.ledgerJob.')).length") == 0
+        assert page.evaluate(REMEMBERED_JOBS) == 0
 
         # A phone: nothing wider than its screen.
         page.set_viewport_size({"width": 390, "height": 844})
@@ -101,4 +102,10 @@ def test_office_reads_rates_charts_and_tables(browser: Any, live: LiveServer) ->
         page.locator("#ledger-job").scroll_into_view_if_needed()
         shot(page, "stats_390_ledger_job_done.png")
         assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+        # Logging out forgets the jobs followed: the next user of this phone finds none.
+        assert page.evaluate(REMEMBERED_JOBS) == 1
+        page.goto("/#/settings")
+        page.click("#logout")
+        page.wait_for_selector("#login-form")
+        assert page.evaluate(REMEMBERED_JOBS) == 0
     assert errors == []

@@ -7,12 +7,10 @@ import { getCache, setCache } from "../db.js";
 import { jobFollower } from "../jobfollow.js";
 import { t, term } from "../i18n.js";
 import { bell } from "../notifications.js";
-import { cachedGet, isManager, isOffice, isRevisitor, state, vocab } from "../state.js";
+import { JOB_MEMORY, cachedGet, isManager, isOffice, isRevisitor, state, vocab } from "../state.js";
 import { appendRef, distanceM, errorRef, errorText, fmtDistance, fmtTime, html } from "../ui.js";
 import { isLeader } from "../leaders.js";
 import { leaderSelect } from "./office/board.js";
-
-const JOB_KEY = "fieldcase.batchJob";
 
 // Most urgent first: earliest due, key cases first among equals.
 export function byUrgency(a, b) {
@@ -324,7 +322,7 @@ export async function renderCases(view, query = null) {
 
   // The job being followed: remembered on this device for this user, so leaving the list
   // (or the app) and coming back shows it again, still running or finished.
-  const jobs = jobFollower(view, { slot: "#batch-job", memory: JOB_KEY,
+  const jobs = jobFollower(view, { slot: "#batch-job", memory: JOB_MEMORY.batch,
     subjects: () => new Map(shownItems.map((c) => [c.id, c.subject])) });
   const resumeJob = () => jobs.resume();
 

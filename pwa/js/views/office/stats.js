@@ -8,13 +8,12 @@ import { getLang, t, term } from "../../i18n.js";
 import { isLeader } from "../../leaders.js";
 import { jobFollower } from "../../jobfollow.js";
 import { go } from "../../nav.js";
-import { cachedGet, isManager, state, vocab } from "../../state.js";
+import { JOB_MEMORY, cachedGet, isManager, state, vocab } from "../../state.js";
 import { BUCKETS, COUNT_GROUPS, chartConfig, chartHeight, chartSummary, countSeries,
   defaultFilters, ledgerLinks, rateTiles, statsQuery } from "../../stats.js";
 import { errorRef, errorText, fmtTime, html, safeUrl } from "../../ui.js";
 
 const KEY = "fieldcase.statsFilters";
-const LEDGER_JOB_KEY = "fieldcase.ledgerJob";
 const TITLES = { by_category: "countsByCategory", by_channel: "countsByChannel",
   by_unit: "countsByUnit", by_period: "countsByPeriod" };
 
@@ -114,7 +113,7 @@ function ledgersSection(links) {
 // unit not one's own) is said beside the links, in words.
 function wireLedgers(view, links) {
   const section = view.querySelector("#ledgers");
-  const jobs = jobFollower(view, { slot: "#ledger-job", memory: LEDGER_JOB_KEY });
+  const jobs = jobFollower(view, { slot: "#ledger-job", memory: JOB_MEMORY.ledger });
   section.addEventListener("click", async (event) => {
     const link = event.target.closest("a[data-ledger]");
     if (!link) return;
