@@ -47,6 +47,32 @@ def unavailable(reason: str) -> None:
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
+# ---- what an unraisable exception was ----------------------------------------------------
+# An object finalised with an error (an unclosed file or socket: a ResourceWarning, which
+# is an error here) is reported by whichever test the garbage collector ran in, and the CI
+# log keeps only the run's tail: the objects are named again at the very end.
+_UNRAISABLE_LINES = ("Exception ignored", "ResourceWarning", "unclosed",
+                     "deleted while still open", "Implicitly cleaning up")
+_unraisable_reports: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.failed and "unraisable" in report.longreprtext:
+        lines = [line.strip(" |") for line in report.longreprtext.splitlines()
+                 if any(mark in line for mark in _UNRAISABLE_LINES)]
+        _unraisable_reports.append(f"{report.nodeid} ({report.when}): "
+                                   + " / ".join(dict.fromkeys(lines))[:3000])
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any) -> Iterator[None]:
+    yield
+    if _unraisable_reports:
+        terminalreporter.section("objects finalised with an error (unraisable exceptions)")
+        for line in _unraisable_reports:
+            terminalreporter.write_line(line)
+
+
 # ---- password hashing ----------------------------------------------------------------
 @pytest.fixture(scope="session", autouse=True)
 def production_password_hasher() -> Iterator[Any]:

@@ -679,6 +679,24 @@ def test_the_web_process_reaps_without_redis_and_its_threads_do_not_hold_exit(
         reapers)  # one per process and app, not one per request
 
 
+def test_stopping_an_apps_local_jobs_ends_its_threads(app) -> None:
+    """An app's job threads and reaper timer end when it is stopped, once they have run
+    what they were given: tests make an app apiece, and left running they piled up and
+    went on reaping the old apps' folders through the tests after."""
+    import threading
+
+    app.config["JOBS_REDIS_URL"] = ""
+    before = set(threading.enumerate())
+    ran = queue._pool(app).submit(lambda: "ran")
+    assert ran.result(timeout=30) == "ran"
+    ours = [t for t in threading.enumerate() if t not in before]
+    assert {t.name for t in ours} == {"job_0", "jobs-reaper-local"}, ours
+    queue.stop_local(app)
+    for thread in ours:
+        thread.join(timeout=30)
+    assert not [t.name for t in ours if t.is_alive()]
+
+
 def test_jobs_per_user_and_the_ledgers_rate_limit(app, as_user, make_case) -> None:
     """Past JOBS_PER_USER unfinished jobs: 429 job.too_many (zh and en), nothing made; a
     ledger job counts with the ledger downloads (REPORT_RATE_LIMIT, per user)."""

@@ -17,6 +17,7 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from server import create_app
+from server.domain.jobs import queue as jobs_queue
 from server.extensions import db
 from tests.conftest import unavailable
 
@@ -136,6 +137,9 @@ def live(tmp_path: Path, demo_template: Callable[[], Path]) -> Iterator[LiveServ
     server.start()
     yield server
     server.stop()
+    # Its jobs' reaper and threads end with it: left running, they went on reaping this
+    # test's jobs in its folder every JOB_REAP_S through the tests after it.
+    jobs_queue.stop_local(app)
     with app.app_context():
         db.engine.dispose()
 

@@ -123,9 +123,10 @@ class _LocalPool:
     by the exit is left "running" with a silent heartbeat: the reaper runs it again."""
 
     def __init__(self, threads: int) -> None:
-        self._work: stdlib_queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple]] = (
-            stdlib_queue.SimpleQueue())
-        for n in range(max(1, threads)):
+        self._work: stdlib_queue.SimpleQueue[
+            tuple[Future, Callable[..., Any], tuple] | None] = stdlib_queue.SimpleQueue()
+        self._threads = max(1, threads)
+        for n in range(self._threads):
             threading.Thread(target=self._loop, name=f"job_{n}", daemon=True).start()
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
@@ -133,9 +134,17 @@ class _LocalPool:
         self._work.put((future, fn, args))
         return future
 
+    def close(self) -> None:
+        """Each thread ends once it has run what it was given before."""
+        for _ in range(self._threads):
+            self._work.put(None)
+
     def _loop(self) -> None:
         while True:
-            future, fn, args = self._work.get()
+            item = self._work.get()
+            if item is None:
+                return
+            future, fn, args = item
             if not future.set_running_or_notify_cancel():
                 continue
             try:
@@ -173,10 +182,15 @@ def start_local_reaper(app: Flask) -> None:
 
 
 def stop_local(app: Flask) -> None:
-    """Stop this app's reaper timer (tests: an old app's timer must not reap a new one's)."""
+    """Stop this app's reaper timer and, once they have run what they were given, its
+    threads (tests: an old app's timer must not reap a new one's, nor its threads pile up,
+    one set per app made)."""
     running = app.extensions.pop(_REAPER, None)
     if running is not None:
         running[1].set()
+    pool = app.extensions.pop(_POOL, None)
+    if pool is not None and pool[0] == os.getpid():
+        pool[1].close()
 
 
 def _reap_every(app: Flask, stop: threading.Event) -> None:
