@@ -737,6 +737,45 @@ def test_jobs_per_user_and_the_ledgers_rate_limit(app, as_user, make_case) -> No
         limiter.reset()
 
 
+def test_a_job_planted_in_redis_runs_nothing_but_ours(app, tmp_path) -> None:
+    """Whoever can write to Redis names, as text, the function a job calls and its
+    callbacks, and RQ imports what is named: the worker runs only RUN with one job id. A
+    planted `os.mkdir` is refused (the folder is never made), and a callback named on a
+    job of ours is never imported."""
+    import signal
+
+    import rq
+    from rq import Callback, Queue
+
+    from server.domain.jobs import worker
+
+    app.config["JOBS_QUEUE"] = f"fc-test-{secrets.token_hex(6)}"
+    app.config["JOBS_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+    ours = live_queue(app)
+    # What one with Redis access plants: plain RQ, plain JSON, no pickle needed.
+    plain = Queue(app.config["JOBS_QUEUE"], connection=ours.connection,
+                  serializer=queue.serializer())
+    planted = tmp_path / "planted"
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        mkdir = plain.enqueue_call("os.mkdir", args=(str(planted),))
+        called_back = plain.enqueue_call(queue.RUN, args=("no-such-job",),
+                                         on_success=Callback("os.getcwd"))
+        fetched = queue.job_class().fetch(called_back.id, connection=ours.connection,
+                                          serializer=queue.serializer())
+        assert fetched.success_callback is None
+        with pytest.MonkeyPatch.context() as patch:
+            # The worker's command channel (a pubsub thread) is not what is tested here.
+            patch.setattr(rq.SimpleWorker, "subscribe", lambda self: None)
+            worker.run(app, burst=True, reaper=False)
+        assert not planted.exists()
+        assert plain.fetch_job(mkdir.id).get_status() == "failed"
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        ours.delete(delete_jobs=True)
+
+
 def test_the_queue_and_the_worker_speak_json_not_pickle(app, inline_kind) -> None:
     """What a job says in Redis is JSON (its id), and the worker reads JSON only: a
     pickle planted in Redis is never loaded."""

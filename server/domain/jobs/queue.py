@@ -12,6 +12,7 @@ import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -51,12 +52,39 @@ def rq_queue(app: Flask | None = None) -> Any:
 
     app = app or current_app
     return Queue(app.config["JOBS_QUEUE"], connection=redis_connection(app),
-                 default_timeout=JOB_TIMEOUT_S, serializer=serializer())
+                 default_timeout=JOB_TIMEOUT_S, serializer=serializer(),
+                 job_class=job_class())
+
+
+@cache
+def job_class() -> type:
+    """RQ's job, made to run only what Fieldcase sends: RUN with one job id, no callbacks.
+    RQ names the function to call (and callbacks) as text in the job's data and imports
+    whatever it names: JSON alone would still let whoever can write to Redis run any
+    importable function on the workers (which hold the database and store credentials)."""
+    from rq.job import Job as RqJob
+
+    class OnlyRun(RqJob):  # type: ignore[misc]
+        @property
+        def func(self) -> Any:
+            args = self.args
+            if (self.func_name != RUN or self.instance is not None or self.kwargs
+                    or len(args) != 1 or not isinstance(args[0], str)):
+                raise ValueError(f"refused: a queued job may only call {RUN}(job id); "
+                                 f"this one names {self.func_name!r}")
+            return super().func
+
+        # Fieldcase sends none; one named in Redis is never imported.
+        success_callback = property(lambda self: None)
+        failure_callback = property(lambda self: None)
+        stopped_callback = property(lambda self: None)
+
+    return OnlyRun
 
 
 def serializer() -> Any:
-    """JSON, not RQ's default pickle: whoever can write to Redis must not run code on the
-    workers by planting a job. A job's only argument is its id (a string)."""
+    """JSON, not RQ's default pickle: a pickle planted in Redis would run code as it is
+    loaded. A job's only argument is its id (a string); what it may call, job_class."""
     from rq.serializers import JSONSerializer
 
     return JSONSerializer

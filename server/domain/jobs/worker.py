@@ -42,8 +42,9 @@ def run(app: Flask, *, burst: bool = False, reaper: bool = True) -> None:
         threading.Thread(target=_reaper, args=(app, stop), name="jobs-reaper",
                          daemon=True).start()
     connection = queue.redis_connection(app)
+    # Never pickle, and never a function other than the one Fieldcase sends: see queue.
     worker = SimpleWorker([queue.rq_queue(app)], connection=connection,
-                          serializer=queue.serializer())  # never pickle: see queue
+                          serializer=queue.serializer(), job_class=queue.job_class())
     try:
         with app.app_context():
             worker.work(burst=burst, with_scheduler=False, logging_level="INFO")
