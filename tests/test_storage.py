@@ -441,6 +441,8 @@ def test_presigned_download_is_an_attachment(storage: Storage) -> None:
     assert disposition == content_disposition("Beweis Überlauf 1.jpg")
     assert disposition.startswith('attachment; filename="Beweis Uberlauf 1.jpg"')
     assert "filename*=UTF-8''Beweis%20%C3%9Cberlauf%201.jpg" in disposition
+    # A download is cached nowhere (a shared office computer), whichever store serves it.
+    assert reply.headers["cache-control"] == "private, no-store"
 
 
 def test_presigned_download_inline_without_filename(storage: Storage) -> None:
@@ -450,6 +452,7 @@ def test_presigned_download_inline_without_filename(storage: Storage) -> None:
     assert reply.status == 200
     assert reply.headers["content-type"] == "image/png"
     assert "content-disposition" not in reply.headers
+    assert "no-store" not in reply.headers.get("cache-control", "")  # a thumbnail may be
 
 
 def test_presigned_upload_refuses_other_content_type(storage: Storage) -> None:
@@ -820,9 +823,14 @@ def test_local_download_headers(local_storage: LocalStorage) -> None:
         reply.headers["content-disposition"] == 'attachment; filename="ab.html"; '
         "filename*=UTF-8''a%22b.html"
     )
-    cache, max_age = reply.headers["cache-control"].split(", max-age=")
-    assert cache == "private" and 110 <= int(max_age) <= 120
+    assert reply.headers["cache-control"] == "private, no-store"  # a download: kept nowhere
     assert "sandbox" in reply.headers["content-security-policy"]
+    # Shown inline (a thumbnail), it may be kept in the browser while its link lasts.
+    inline = local_storage.presign_download("evidence/h/original", expires_in=120,
+                                            attachment=False)
+    cache, max_age = Http(local_storage).request("GET", inline).headers[
+        "cache-control"].split(", max-age=")
+    assert cache == "private" and 110 <= int(max_age) <= 120
     head = Http(local_storage).request("HEAD", url)
     assert (head.status, head.body) == (200, b"")
     local_storage.delete("evidence/h/original")

@@ -20,6 +20,7 @@ from server.api.problems import problem
 from server.domain.audit import tampering
 from server.observability import metrics
 from server.storage import (
+    ATTACHMENT_CACHE_CONTROL,
     BadToken,
     LocalStorage,
     ObjectNotFound,
@@ -192,7 +193,11 @@ def get_blob(token: str) -> Response:
     resp.content_length = info.size
     resp.last_modified = info.last_modified
     remaining = max(0, math.floor(claims["exp"] - time.time()))
-    resp.headers["Cache-Control"] = f"private, max-age={remaining}"
+    # A download (an original, a closure file naming the complainant, a ledger) is kept
+    # nowhere, not even in the browser of a shared office computer; a thumbnail shown
+    # inline may be, while its link lasts.
+    resp.headers["Cache-Control"] = (ATTACHMENT_CACHE_CONTROL if claims.get("att")
+                                     else f"private, max-age={remaining}")
     resp.headers["X-Content-Type-Options"] = "nosniff"
     # User-supplied bytes on our origin: never let them run as a page.
     resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"

@@ -16,6 +16,7 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 from .base import (
+    ATTACHMENT_CACHE_CONTROL,
     BadToken,
     ChunkStream,
     ObjectInfo,
@@ -33,6 +34,7 @@ from .local import LocalStorage
 from .s3 import S3Storage
 
 __all__ = [
+    "ATTACHMENT_CACHE_CONTROL",
     "BadToken",
     "ChunkStream",
     "LocalStorage",

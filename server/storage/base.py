@@ -158,6 +158,11 @@ def validate_expiry(expires_in: int) -> int:
     return expires_in
 
 
+# A signed link's download (not a thumbnail shown inline): kept in no cache, not even
+# the browser's of a shared office computer, whichever store serves it.
+ATTACHMENT_CACHE_CONTROL = "private, no-store"
+
+
 def content_disposition(filename: str | None, *, attachment: bool = True,
                         fallback: str | None = None) -> str:
     """RFC 6266 header value: ASCII fallback `filename=` plus UTF-8 `filename*=`. The

@@ -14,6 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .base import (
+    ATTACHMENT_CACHE_CONTROL,
     ChunkStream,
     ObjectInfo,
     ObjectNotFound,
@@ -274,6 +275,8 @@ class S3Storage(Storage):
             params["ResponseContentDisposition"] = content_disposition(
                 filename, attachment=attachment
             )
+        if attachment:  # as the local store's own links: a download is cached nowhere
+            params["ResponseCacheControl"] = ATTACHMENT_CACHE_CONTROL
         if content_type is not None:
             params["ResponseContentType"] = validate_content_type(content_type)
         with self._errors("presign", key):
