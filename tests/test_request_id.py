@@ -246,6 +246,29 @@ def test_secrets_never_reach_a_line(fmt: str, capsys: pytest.CaptureFixture[str]
     assert "username" in text and "/api/blobs/[token]" in text
 
 
+def test_a_newline_in_a_request_forges_no_text_log_line() -> None:
+    """A path or header with a newline in it (gunicorn's access line holds the decoded
+    path) stays on its own line in the text log; a traceback keeps its lines."""
+    formatter = logs.TextFormatter()
+    forged = "/x\n2026-12-05 11:20:08,123 INFO    [abc user=admin] server.api: approved"
+    access = logging.getLogger("gunicorn.access")
+    line = formatter.format(access.makeRecord(access.name, logging.INFO, __file__, 1,
+                                              '"GET %s HTTP/1.1" 404', (forged,), None))
+    assert "\n" not in line and "/x\\x0a2026" in line
+    app_log = logging.getLogger("server.api")
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        record = app_log.makeRecord(app_log.name, logging.ERROR, __file__, 1,
+                                    "unhandled error on %s %s", ("GET", forged),
+                                    sys.exc_info())
+    text = formatter.format(record)
+    first, *rest = text.split("\n")
+    assert "/x\\x0a2026" in first and "approved" in first
+    assert rest[0].startswith("Traceback") and "ValueError: a bug" in rest[-1]
+    assert not any("approved" in later for later in rest)
+
+
 @pytest.mark.parametrize("path", ["/api/blobs/TOK", "//api/blobs/TOK", "/api//blobs/TOK",
                                   "///api/blobs//TOK/x", "/./api/blobs/TOK", "/API/Blobs/TOK"])
 def test_a_blob_token_never_reaches_the_logged_path(plain: Flask, path: str) -> None:

@@ -255,6 +255,7 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(error: Exception) -> Response:
         if isinstance(error, HTTPException):  # non-API paths keep Flask's own handling
             return error  # type: ignore[return-value]
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method,
+                      request_id.loggable_path(request.path))
         return problem(500, "server.error", "Something went wrong on the server.",
                        "The error was logged. Nothing partial was saved; try again.")

@@ -36,6 +36,15 @@ _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """Control characters written as \\xNN: a path or a header with a newline in it cannot
+    start a forged line of its own in a text log (JSON lines escape them already)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def redact(text: str) -> str:
     for pattern, replacement in _REDACTIONS:
         text = pattern.sub(replacement, text)
@@ -120,11 +129,16 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         if record.name == "gunicorn.access":  # a whole line already, as gunicorn writes it
-            return redact(record.getMessage())
+            return redact(one_line(record.getMessage()))
         rid = getattr(record, "request_id", None) or "-"
         user = getattr(record, "user_id", None)
         record.context = f"{rid} user={user}" if user else rid
         return redact(super().format(record))
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # The message on its one line; a traceback after it keeps its own lines.
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
