@@ -291,13 +291,14 @@ def _key_check(value: str) -> str:
 
 
 _KEPT_APART = ("AUDIT_SIGNING_KEY", "PERSONAL_DATA_KEY", "WEBHOOK_SECRET_KEY", "SECRET_KEY")
+_CHECKED = _KEPT_APART[1:3]  # the keys whose check values an archive carries
 
 
 def _keys_manifest() -> dict[str, Any]:
     config = current_app.config
     return {
         "audit_public_key": audit_checkpoints.public_key_hex(),
-        "checks": {name: _key_check(config[name]) for name in _KEPT_APART[1:3]},
+        "checks": {name: _key_check(config[name]) for name in _CHECKED},
         "not_included": list(_KEPT_APART),
         "note": "Keys are never in the archive: keep AUDIT_SIGNING_KEY, PERSONAL_DATA_KEY and "
                 "WEBHOOK_SECRET_KEY apart (a secrets manager) and give them to the restored "
@@ -481,7 +482,7 @@ def restore_cmd(archive: Path, check: bool, partial: bool, work_dir: Path | None
                          partial=partial, work_dir=work_dir, progress=_to_stderr)
     except (BackupError, StorageError, sa.exc.SQLAlchemyError) as exc:
         raise click.ClickException(_backup_failure(exc)) from exc
-    keys = report.manifest.get("keys", {})
+    keys = report.manifest.get("keys", {})  # a dict: the manifest's shape was checked
     if keys.get("audit_public_key") != audit_checkpoints.public_key_hex():
         _to_stderr("note: this instance's AUDIT_SIGNING_KEY is not the one that signed the "
                    "backed-up checkpoints: give it the original key, and check the log with "
@@ -489,8 +490,9 @@ def restore_cmd(archive: Path, check: bool, partial: bool, work_dir: Path | None
                    "(the archive says it was signed by "
                    f"{keys.get('audit_public_key')}; a forged archive would carry its own "
                    "key, so compare it with the auditors' copy, never use it alone)")
-    for name, value in keys.get("checks", {}).items():
-        if _key_check(current_app.config[name]) != value:
+    checks = keys.get("checks") if isinstance(keys.get("checks"), dict) else {}
+    for name in _CHECKED:  # only these: a name the archive makes up is no setting here
+        if name in checks and _key_check(current_app.config[name]) != checks[name]:
             _to_stderr(f"note: this instance's {name} is not the backed-up instance's; set "
                        "the original before serving (see README, \"Backup and restore\")")
     if not report.database_restored:

@@ -486,6 +486,48 @@ def test_a_bad_key_in_the_manifest_is_refused_before_anything_is_written(  # typ
     assert set(store_hashes(target)) == {"a/good.txt"}
 
 
+@pytest.mark.parametrize("damage", [
+    {"objects": "all of them"},
+    {"objects": ["a/good.txt"]},
+    {"migration_head": 7},
+    {"database": {"member": "database/..", "size": 1, "sha256": "x", "tables": {}}},
+    {"keys": ["not", "a", "dict"]},
+], ids=["objects-not-a-list", "object-not-an-entry", "migration-not-text",
+        "database-member-a-folder", "keys-not-a-dict"])
+def test_a_damaged_manifest_is_refused_in_words(tmp_path, damage) -> None:  # type: ignore[no-untyped-def]
+    """A manifest not shaped as a backup writes it is refused with its fault named and
+    nothing written: never a traceback, and never a database member unpacked as `..`."""
+    source = _empty_source(tmp_path / "src", ("a/good.txt", b"good"))
+    archive, damaged = tmp_path / "good.tar", tmp_path / "damaged.tar"
+    backup(source, archive)
+    rewrite(archive, damaged, **damage)
+    target = _relative_app(tmp_path / "dst")
+    for command in (["backup-verify", str(damaged)], ["restore", str(damaged)]):
+        refused = run(target, *command)
+        assert refused.exit_code == 1, refused.output
+        assert isinstance(refused.exception, SystemExit), refused.exception
+        assert "damaged or forged" in refused.output
+    assert store_hashes(target) == {}
+    assert not (tmp_path / "dst" / "rel.db").exists()
+
+
+def test_an_unknown_key_check_in_the_manifest_is_ignored_after_a_restore(  # type: ignore[no-untyped-def]
+        tmp_path) -> None:
+    """The archive names the keys whose check values it carries; a name it makes up is
+    no setting here, and must not crash the restore once it has written everything (the
+    operator would never see its findings)."""
+    source = _empty_source(tmp_path / "src", ("a/good.txt", b"good"))
+    archive, odd = tmp_path / "good.tar", tmp_path / "odd.tar"
+    made = backup(source, archive)
+    rewrite(archive, odd, keys={**made["keys"], "checks": {"NOPE": "x",
+                                                           **made["keys"]["checks"]}})
+    target = _relative_app(tmp_path / "dst")
+    restored = run(target, "restore", str(odd))
+    assert restored.exit_code == 0, (restored.output, restored.exception)
+    assert "NOPE" not in restored.output
+    assert set(store_hashes(target)) == {"a/good.txt"}
+
+
 def test_the_archive_is_private_and_the_key_note_points_to_the_auditors_copy(  # type: ignore[no-untyped-def]
         tmp_path) -> None:
     import os

@@ -210,7 +210,42 @@ def _manifest_of(tar: tarfile.TarFile, path: Path) -> dict[str, Any]:
         got = manifest.get("format") if isinstance(manifest, dict) else None
         raise BackupError(f"{path}: unknown backup format {got!r} (this version reads "
                           f"{FORMAT})")
+    if problem := _shape_problem(manifest):
+        raise BackupError(f"{path}: {MANIFEST} is damaged or forged ({problem}). Nothing "
+                          "was written.")
     return manifest
+
+
+# The database members a backup writes (databases.snapshot): nothing else is unpacked.
+_DATABASE_MEMBERS = frozenset({"database/fieldcase.sqlite3", "database/fieldcase.pgdump"})
+
+
+def _shape_problem(manifest: dict[str, Any]) -> str | None:
+    """What in the manifest is not as a backup writes it, checked before anything is
+    read by it: a forged or damaged one is refused in words, never with a traceback."""
+    database = manifest.get("database")
+    if not isinstance(database, dict) or database.get("member") not in _DATABASE_MEMBERS:
+        return "its database entry"
+    if not isinstance(database.get("size"), int) or not isinstance(database.get("sha256"), str):
+        return "the database's size or hash"
+    tables = database.get("tables")
+    if not isinstance(tables, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) for k, v in tables.items()):
+        return "the database's row counts"
+    if not isinstance(manifest.get("migration_head"), str | None):
+        return "its migration"
+    if not isinstance(manifest.get("keys", {}), dict):
+        return "its keys' entry"
+    objects = manifest.get("objects")
+    if not isinstance(objects, list):
+        return "its list of objects"
+    for entry in objects:
+        if not (isinstance(entry, dict) and isinstance(entry.get("key"), str)
+                and isinstance(entry.get("size"), int)
+                and isinstance(entry.get("sha256"), str)
+                and isinstance(entry.get("content_type", ""), str | None)):
+            return f"an object entry: {str(entry)[:80]!r}"
+    return None
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
