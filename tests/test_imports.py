@@ -253,12 +253,13 @@ def test_a_sources_column_map_is_kept_and_the_next_sheet_maps_itself(sources, as
 
 
 def test_bad_mappings_are_refused(sources, as_user):  # type: ignore[no-untyped-def]
-    api = as_user("reviewer_a")
+    api = as_user("reviewer")
     bad = api.put("/api/intake-sources/hotline_12345/mapping", json={
         "column_map": {"colour": "颜色"},
-        "value_maps": {"category": {"噪音": "loud"}, "unit": {"乙街道": unit_id("Street B")}}})
+        "value_maps": {"category": {"噪音": "loud"}, "unit": {"乙街道": "no-such-unit"}}})
     assert bad.status_code == 422 and bad.get_json()["code"] == "intake.bad_mapping"
     assert set(bad.get_json()["errors"]) == {"column_map", "value_maps"}
+    assert "乙街道" in " ".join(bad.get_json()["errors"]["value_maps"])
     assert as_user("insp_a").put("/api/intake-sources/hotline_12345/mapping",
                                  json={"column_map": {}}).status_code == 403
     assert as_user("reviewer").put("/api/intake-sources/nope/mapping",

@@ -579,3 +579,26 @@ def test_a_reference_pushed_and_the_same_in_a_sheet_are_one_case(app: Flask, sou
                      ).get_json()
     assert [r["status"] for r in preview["rows"]] == ["duplicate", "duplicate"]
     assert preview["rows"][0]["duplicate_of"] == case.id
+
+
+def test_a_streets_office_cannot_route_a_platforms_cases_to_itself(
+        app: Flask, sources, admin: ApiClient, as_user) -> None:  # type: ignore[no-untyped-def]
+    """Where a platform's cases go (its unit table, its default unit) is one setting for
+    the whole district: a street's reviewer may not set it (it would take another street's
+    complaints, with their names and phones), but still maps its columns and categories;
+    the district's office sets it."""
+    street = as_user("reviewer_a")
+    for change in ({"value_maps": {"unit": {"城中街道": unit_id("Street A")}}},
+                   {"default_unit_id": unit_id("Street A")}):
+        refused = street.put("/api/intake-sources/hotline_12345/mapping", json=change)
+        assert refused.status_code == 403, refused.get_json()
+        assert refused.get_json()["code"] == "intake.routing_district_only"
+    assert street.put("/api/intake-sources/hotline_12345/mapping", json={
+        "value_maps": {"category": {"噪音扰民": "noise_social"}}}).status_code == 200
+    token = make_token(admin)["token"]
+    assert push(app, token, {**BODY, "unit": "城中街道"}).status_code == 201
+    [case] = cases_of(BODY["external_ref"])
+    assert case.unit_id == unit_id("Street B")  # where the district's table sends it
+    moved = as_user("reviewer").put("/api/intake-sources/hotline_12345/mapping", json={
+        "value_maps": {"unit": {"城中街道": unit_id("Street A")}}})
+    assert moved.status_code == 200, moved.get_json()

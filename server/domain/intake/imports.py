@@ -28,7 +28,14 @@ from server.domain.accounts.roles import OFFICE_ROLES, require_role
 from server.domain.audit import audit
 from server.domain.cases import cases
 from server.domain.core import privacy, problem_text, runtime, vocab
-from server.domain.core.errors import Conflict, DomainError, Invalid, NotFound, TooLarge
+from server.domain.core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooLarge,
+)
 from server.domain.core.text import BIDI_CONTROLS
 from server.domain.core.uow import command
 from server.domain.intake import sources
@@ -178,6 +185,14 @@ def save_mapping(user: User, code: str, changes: dict[str, Any]) -> IntakeSource
     replaces the stored one); the next sheet from it maps itself. Audited."""
     _require_office(user)
     source = sources.get_source(code)
+    # Where a platform's pushed and imported cases land is one table for the whole
+    # district: a street's office setting it would route other units' cases to itself
+    # (and drop the entries it cannot see). Only one who sees every unit sets it.
+    routing = "default_unit_id" in changes or "unit" in (changes.get("value_maps") or {})
+    if routing and not scope.sees_everything(user):
+        raise Forbidden("intake.routing_district_only",
+                        "Where a platform's cases go (its unit table and default unit) is "
+                        "set for the whole district, by office staff of the district.")
     errors: dict[str, list[str]] = {}
     if "column_map" in changes:
         bad = sorted(set(changes["column_map"]) - set(FIELD_NAMES))
@@ -196,7 +211,7 @@ def save_mapping(user: User, code: str, changes: dict[str, Any]) -> IntakeSource
                 f"Not one of ours ({kind}): {', '.join(wrong[:10])}.")
         value_maps[kind] = dict(table)
     default_unit = changes.get("default_unit_id", source.default_unit_id)
-    if default_unit is not None and default_unit not in visible:
+    if "default_unit_id" in changes and default_unit is not None and default_unit not in visible:
         errors["default_unit_id"] = ["Not one of your units."]
     if errors:
         raise Invalid("intake.bad_mapping", "The mapping names fields or values we do "
