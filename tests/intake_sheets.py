@@ -356,7 +356,7 @@ HOSTILE_KINDS = ("renamed_pdf", "zip_bomb", "zip_many_parts", "macros", "xlsm",
                  "too_many_rows_xlsx", "encrypted", "corrupt_xlsx", "html_as_xls",
                  "zip_not_sheet", "binary", "too_large", "stray_cell", "lying_sizes",
                  "renamed_doc", "xls_macros", "xml_entities", "xls_alloc_bomb",
-                 "huge_counts")
+                 "huge_counts", "xml_entities_utf16", "xml_entities_late")
 
 
 def minimal_xlsx(rows: list[list[Any]], *, extra: dict[str, bytes] | None = None,
@@ -544,6 +544,23 @@ def make_hostile(kind: str, *, max_rows: int = 50_000) -> tuple[bytes, str, str]
                   '.org/officeDocument/2006/relationships/worksheet" Target="worksheets/'
                   'sheet1.xml" Note="&i;"/></Relationships>')
         return minimal_xlsx(ok_rows, workbook_rels=laughs), "工单.xlsx", "import.unreadable"
+    if kind == "xml_entities_utf16":
+        # The same entities in UTF-16, whose bytes hide "<!DOCTYPE" from a byte search.
+        laughs = make_hostile("xml_entities")[0]
+        with zipfile.ZipFile(io.BytesIO(laughs)) as archive:
+            rels = archive.read("xl/_rels/workbook.xml.rels").decode()
+        rels = rels.replace('<?xml version="1.0"?>',
+                            '<?xml version="1.0" encoding="UTF-16"?>').encode("utf-16")
+        return _replace_part(laughs, "xl/_rels/workbook.xml.rels", rels), "工单.xlsx", \
+            "import.unreadable"
+    if kind == "xml_entities_late":
+        # A sheet whose declaration comes after 8 kB of comment in its prolog.
+        sheet = ('<?xml version="1.0" encoding="UTF-8"?><!--' + "x" * 8192 + '-->'
+                 '<!DOCTYPE worksheet [<!ENTITY a "aaaaaaaaaa">]><worksheet xmlns="http://'
+                 'schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row>'
+                 '<c t="inlineStr"><is><t>&a;</t></is></c></row></sheetData></worksheet>')
+        return _replace_part(minimal_xlsx([["x"]]), "xl/worksheets/sheet1.xml",
+                             sheet.encode()), "工单.xlsx", "import.unreadable"
     if kind == "stray_cell":
         # A few hundred bytes whose one far cell would make the sheet 17 billion cells.
         sheet = ('<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.'

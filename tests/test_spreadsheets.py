@@ -253,6 +253,36 @@ def test_hostile_files_are_refused(kind: str) -> None:
                                        if ch not in name)
 
 
+@pytest.mark.parametrize("kind", ["xml_entities", "xml_entities_utf16", "xml_entities_late"])
+def test_a_document_type_declaration_is_refused_before_any_parse(kind: str) -> None:
+    """Entities are refused as such before any XML parser sees them: in UTF-16 (where a
+    byte search misses them) and after a long prolog as well."""
+    data, name, _code = make_hostile(kind)
+    with pytest.raises(SheetRefused) as caught:
+        read_sheet(data, name, known_headers=KNOWN)
+    assert "document type declaration" in caught.value.message, caught.value
+
+
+def test_a_sheet_part_too_large_to_read_at_once_is_refused_unread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first sheet's part is read whole by the web process: one that would inflate
+    beyond SHEET_PART_MAX is refused (413) from its declared size, before it is read."""
+    from server.media import spreadsheets
+
+    made = make_12345_sheet(tmp_path / "t.xlsx", "xlsx", rows=50, bad=False)
+    inflated = spreadsheets._inflate
+    read: list[str] = []
+    monkeypatch.setattr(spreadsheets, "_inflate",
+                        lambda archive, info: read.append(info.filename)
+                        or inflated(archive, info))
+    monkeypatch.setattr(spreadsheets, "SHEET_PART_MAX", 2_000)
+    with pytest.raises(SheetRefused) as caught:
+        read_sheet(made.path.read_bytes(), made.path.name, known_headers=KNOWN)
+    assert caught.value.code == "import.too_large" and caught.value.status == 413
+    assert caught.value.params == {"limit": 2_000}
+    assert not [name for name in read if "worksheets/" in name]
+
+
 @pytest.mark.parametrize("kind", ["too_many_rows_csv", "too_many_rows_xlsx"])
 def test_the_row_limit_says_the_limit_and_the_count(kind: str) -> None:
     data, name, _code = make_hostile(kind)

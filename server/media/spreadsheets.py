@@ -40,6 +40,9 @@ ZIP_MAX_MEMBERS = 2_000
 ZIP_MAX_TOTAL = 400 * 1024 * 1024
 ZIP_MAX_RATIO = 200  # per member above ZIP_RATIO_FLOOR bytes inflated
 ZIP_RATIO_FLOOR = 1024 * 1024
+# The first sheet's part is read whole in the web process (its formulas and its extent):
+# 50,000 rows with long texts inline are some 150 MB; more is refused before it is read.
+SHEET_PART_MAX = 160 * 1024 * 1024
 # A sheet's extent from A1 to its last cell (calamine holds it dense): 50,000 rows of 100
 # columns are 5 M; beyond 30 M it is a bomb or a stray cell far away, not an export.
 MAX_CELLS = 30_000_000
@@ -218,10 +221,14 @@ def _read_xlsx(data: bytes, max_rows: int) -> _Grid:
         if info.filename in parts:
             continue
         if info.filename == sheet_path:
+            if info.file_size > SHEET_PART_MAX:
+                raise SheetRefused(TOO_LARGE, f"The sheet inflates to {info.file_size:,} "
+                                   f"bytes, more than the {SHEET_PART_MAX:,} read at once: "
+                                   "split it and import the parts.", limit=SHEET_PART_MAX)
             body = _inflate(archive, info)
         else:
             _inflate_check(archive, info)  # what calamine will inflate, within its size
-    if _has_dtd(body[:4096]):  # entities (a "billion laughs") have no place in a sheet
+    if _has_dtd(body):  # entities (a "billion laughs") have no place in a sheet
         raise SheetRefused(UNREADABLE, "The workbook's sheet holds an XML document type "
                            "declaration, which no spreadsheet program writes.")
     formulas = _formulas(body) if body else {}
@@ -280,7 +287,19 @@ def _inflate(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     return body
 
 
+_DECLARED_ENCODING = re.compile(rb"""<\?xml[^>]*?\bencoding\s*=\s*["']([\w.:-]+)["']""")
+
+
 def _has_dtd(body: bytes) -> bool:
+    """Whether the part holds, or could hide, an XML document type declaration (its
+    entities: a "billion laughs"). A part in any encoding but UTF-8, which every
+    spreadsheet program writes, counts as one: in UTF-16 the bytes searched for are not
+    there, yet the parser reads the declaration."""
+    if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:256]:
+        return True
+    declared = _DECLARED_ENCODING.match(body.removeprefix(b"\xef\xbb\xbf")[:256].lstrip())
+    if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        return True
     return b"<!DOCTYPE" in body or b"<!ENTITY" in body
 
 
