@@ -292,15 +292,23 @@ _DECLARED_ENCODING = re.compile(rb"""<\?xml[^>]*?\bencoding\s*=\s*["']([\w.:-]+)
 
 def _has_dtd(body: bytes) -> bool:
     """Whether the part holds, or could hide, an XML document type declaration (its
-    entities: a "billion laughs"). A part in any encoding but UTF-8, which every
-    spreadsheet program writes, counts as one: in UTF-16 the bytes searched for are not
-    there, yet the parser reads the declaration."""
+    entities: a "billion laughs"). A part in an encoding that does not write ASCII as
+    ASCII counts as one (UTF-16, which no spreadsheet program writes): the bytes searched
+    for are not there, yet the parser reads the declaration."""
     if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:256]:
         return True
     declared = _DECLARED_ENCODING.match(body.removeprefix(b"\xef\xbb\xbf")[:256].lstrip())
-    if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+    if declared and not _writes_ascii_as_ascii(declared.group(1).decode("ascii")):
         return True
     return b"<!DOCTYPE" in body or b"<!ENTITY" in body
+
+
+def _writes_ascii_as_ascii(encoding: str) -> bool:
+    """UTF-8, GBK, Latin-1...: the markup searched for is the same bytes in them."""
+    try:
+        return "<!DOCTYPE <!ENTITY".encode(encoding) == b"<!DOCTYPE <!ENTITY"
+    except (LookupError, UnicodeError):
+        return False  # a name Python does not know: no parser here reads it either
 
 
 def _inflate_check(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
