@@ -20,6 +20,7 @@ from server.models import (
     Campaign,
     Case,
     CaseEvent,
+    Evidence,
     Notification,
     RecheckTask,
     RectificationPlan,
@@ -34,7 +35,7 @@ from tests.closure_facts import submit_ready
 from tests.conftest import unit_id
 from tests.test_case_search import statements
 from tests.test_closure_file_office import closed_case
-from tests.test_evidence import NOKIA, declaration, file_photo
+from tests.test_evidence import NOKIA, declaration, declare_and_upload, file_photo
 from tests.test_seal import approve
 from tests.test_visits import visit_body
 
@@ -634,15 +635,28 @@ def test_recheck_photos_follow_the_recheck_for_a_day_and_until_the_case_closes_a
                     plan=plan()).get_json()["visit_id"]
     assert checker.post("/api/evidence", json=declaration(
         rebound, b"first", visit_id=found)).status_code == 201  # reopened, not theirs to see
+    # Declared in time, its bytes sent, but completed only after the case closed again.
+    photo = NOKIA.read_bytes()
+    waiting = declare_and_upload(checker, rebound, photo, visit_id=found)
     # The case reopened by the rebound is closed again: its re-check takes no more photos.
     close(rebound)
     late = checker.post("/api/evidence", json=declaration(rebound, b"after", visit_id=found))
     assert late.status_code == 409 and late.get_json()["code"] == "case.closed"
+    # ... nor stores one declared before: it waits, as any photo for a closed case does.
+    done = checker.post(f"/api/evidence/{waiting['id']}/complete")
+    assert done.status_code == 409 and done.get_json()["code"] == "case.closed"
+    db.session.expire_all()
+    assert db.session.get(Evidence, waiting["id"]).state == "pending"
     # A re-check that found nothing: a day on, its case (still closed) takes none either.
     assert checker.post("/api/evidence", json=declaration(
         quiet, b"soon", visit_id=calm)).status_code == 201
+    sent = declare_and_upload(checker, quiet, photo + b"\x00", visit_id=calm)
     db.session.execute(sa.update(Visit).where(Visit.id == calm).values(
         received_at=datetime.now(UTC) - timedelta(hours=25)))
     db.session.commit()
     day_on = checker.post("/api/evidence", json=declaration(quiet, b"later", visit_id=calm))
     assert day_on.status_code == 409 and day_on.get_json()["code"] == "case.closed"
+    done = checker.post(f"/api/evidence/{sent['id']}/complete")
+    assert done.status_code == 409 and done.get_json()["code"] == "case.closed"
+    db.session.expire_all()
+    assert db.session.get(Evidence, sent["id"]).state == "pending"

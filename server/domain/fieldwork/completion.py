@@ -37,7 +37,7 @@ from server.domain.fieldwork.evidence import (
     _revive,
     evidence_with_case_status,
     final_key,
-    on_recheck_visit,
+    recheck_exempt,
     thumb_key,
 )
 from server.domain.fieldwork.integrity import Thresholds, integrity_flags
@@ -66,7 +66,8 @@ _STORE = (sa.update(Evidence)
 # check), place (the flags) and version (the timeline's event), not its other columns,
 # assignees and co-handling units; read afresh even if the session holds it already.
 _CASE_LOCKED = (sa.select(Case).where(Case.id == sa.bindparam("case_id"))
-                .options(load_only(Case.status, Case.lat, Case.lon, Case.version),
+                .options(load_only(Case.status, Case.lat, Case.lon, Case.version,
+                                   Case.closed_at),
                          lazyload("*"))
                 .with_for_update().execution_options(populate_existing=True))
 _DUPLICATES = (sa.select(Evidence.case_id).distinct()
@@ -153,7 +154,8 @@ def _require_open_case(ev: Evidence, status: str | None) -> None:
     """`status`: the case's, if read already (not decisive: see _mark_stored)."""
     if status is None:
         status = db.session.scalar(_CASE_STATUS, {"case_id": ev.case_id})
-    if not scope.status_is_open(status) and not on_recheck_visit(ev):
+    if not scope.status_is_open(status) and not recheck_exempt(
+            ev, db.session.get(Case, ev.case_id), utcnow()):
         raise _closed_conflict(status)
 
 
@@ -325,7 +327,8 @@ def _mark_stored(ev: Evidence, facts: Any, thumbnails: dict[str, Any], received:
     # phone keeps it, with the reason) and completes after a reopen.
     case = db.session.scalar(_CASE_LOCKED, {"case_id": ev.case_id})
     status = case.status if case is not None else None
-    if not scope.status_is_open(status) and not on_recheck_visit(ev):
+    if not scope.status_is_open(status) and (case is None or not recheck_exempt(
+            ev, case, received)):
         raise _closed_conflict(status)
     flags = _flags(ev, case, facts)
     exif = getattr(facts, "exif", None)

@@ -126,6 +126,15 @@ def on_recheck_visit(ev: Evidence) -> bool:
         sa.select(Visit.kind).where(Visit.id == ev.visit_id)) == RECHECK
 
 
+def recheck_exempt(ev: Evidence, case: Case, now: datetime) -> bool:
+    """Whether the photo may go into `case` though it is closed: it belongs to a re-check's
+    visit whose window (recheck_window_open) is still open. Asked when it is declared and
+    again when it is stored: one declared in time and completed after the case closed
+    again, or a day on, waits like any photo for a closed case."""
+    visit = db.session.get(Visit, ev.visit_id) if on_recheck_visit(ev) else None
+    return visit is not None and recheck_window_open(visit, case, now)
+
+
 def files_on_recheck(user: User, ev: Evidence) -> bool:
     return ev.uploaded_by == user.id and recheck_visit(user, ev.visit_id, ev.case_id) is not None
 
@@ -173,8 +182,7 @@ def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
     elif ev.state == "expired":
         # A sealed case takes nothing more: the phone keeps the photo until a reopen.
         case = db.session.get(Case, ev.case_id)
-        visit = db.session.get(Visit, ev.visit_id) if on_recheck_visit(ev) else None
-        if visit is None or not recheck_window_open(visit, case, utcnow()):
+        if not recheck_exempt(ev, case, utcnow()):
             lifecycle.require_open(case, "photos")
         _revive(ev, actor_id=user.id, staging_key=_staging_key(ev.id),
                 device_time=data.get("device_time"))
