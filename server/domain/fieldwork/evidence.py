@@ -120,19 +120,13 @@ def recheck_window_open(visit: Visit, case: Case, now: datetime) -> bool:
     return case.closed_at is None or case.closed_at <= visit.received_at
 
 
-def on_recheck_visit(ev: Evidence) -> bool:
-    """The photo belongs to a re-check's visit (declared under `recheck_visit`'s rule)."""
-    return ev.visit_id is not None and db.session.scalar(
-        sa.select(Visit.kind).where(Visit.id == ev.visit_id)) == RECHECK
-
-
 def recheck_exempt(ev: Evidence, case: Case, now: datetime) -> bool:
     """Whether the photo may go into `case` though it is closed: it belongs to a re-check's
     visit whose window (recheck_window_open) is still open. Asked when it is declared and
     again when it is stored: one declared in time and completed after the case closed
     again, or a day on, waits like any photo for a closed case."""
-    visit = db.session.get(Visit, ev.visit_id) if on_recheck_visit(ev) else None
-    return visit is not None and recheck_window_open(visit, case, now)
+    visit = db.session.get(Visit, ev.visit_id) if ev.visit_id is not None else None
+    return visit is not None and visit.kind == RECHECK and recheck_window_open(visit, case, now)
 
 
 def files_on_recheck(user: User, ev: Evidence) -> bool:
