@@ -248,6 +248,58 @@ def test_transfer_and_co_handling_scopes(app, as_user, make_case) -> None:
     assert insp_b.get(f"/api/cases/{moved['id']}").get_json()["status"] == "dispatched"
 
 
+def test_a_co_handler_may_not_edit_move_or_unmask_the_lead_units_case(
+        app, as_user, make_case) -> None:
+    """A co-handling unit (协办) sees the case and records its part; it may not rewrite the
+    case, take it to itself, or see its complainant: that is the lead unit's."""
+    case = make_case(unit="Street B")
+    district, street_a = as_user("reviewer"), as_user("reviewer_a")
+    walk(district, case["id"], ("co_handle", {"unit_id": unit_id("Street A"),
+                                              "part": "负责夜间联合执法"}))
+    seen = street_a.get(f"/api/cases/{case['id']}").get_json()
+    assert seen["leads"] is False  # the app offers no edit
+    assert district.get(f"/api/cases/{case['id']}").get_json()["leads"] is True
+    taken = street_a.patch(f"/api/cases/{case['id']}", json={
+        "version": seen["version"], "unit_id": unit_id("Street A"), "subject": "改了"})
+    assert taken.status_code == 403 and taken.get_json()["code"] == "case.not_lead"
+    assert "协办" in taken.get_json()["messages"]["zh"]
+    edited = street_a.patch(f"/api/cases/{case['id']}", json={
+        "version": seen["version"], "subject": "改了"})
+    assert edited.status_code == 403
+    unmasked = street_a.post(f"/api/cases/{case['id']}/complainant/reveal",
+                             json={"reason": "需要联系投诉人"})
+    assert unmasked.status_code == 403 and unmasked.get_json()["code"] == "case.not_lead"
+    after = district.get(f"/api/cases/{case['id']}").get_json()
+    assert (after["unit"]["name"], after["subject"], after["version"]) == (
+        "Street B", case["subject"], seen["version"])
+    # The lead unit's office (here the district's, above it) still edits and unmasks.
+    assert district.patch(f"/api/cases/{case['id']}", json={
+        "version": seen["version"], "subject": "主办单位修改"}).status_code == 200
+    assert district.post(f"/api/cases/{case['id']}/complainant/reveal",
+                         json={"reason": "需要联系投诉人"}).status_code == 200
+
+
+def test_a_dispatched_case_moves_by_transfer_not_by_an_edit(app, as_user, make_case) -> None:
+    """Intake's unit may be corrected before dispatch; after it, a move is a transfer
+    (its states, reason and event), never a silent edit."""
+    office = as_user("reviewer")
+    fresh = make_case(unit="Street A")
+    corrected = office.patch(f"/api/cases/{fresh['id']}", json={
+        "version": fresh["version"], "unit_id": unit_id("Street B")})
+    assert corrected.status_code == 200 and corrected.get_json()["unit"]["name"] == "Street B"
+    case = make_case(unit="Street A")
+    version = put_in(case["id"], "submitted")
+    moved = office.patch(f"/api/cases/{case['id']}", json={
+        "version": version, "unit_id": unit_id("Street B")})
+    assert moved.status_code == 409 and moved.get_json()["code"] == "case.unit_by_transfer"
+    assert "转办" in moved.get_json()["messages"]["zh"]
+    assert "unit_id" in moved.get_json()["errors"]
+    unchanged = office.patch(f"/api/cases/{case['id']}", json={
+        "version": version, "unit_id": unit_id("Street A"), "subject": "同一单位"})
+    assert unchanged.status_code == 200
+    assert as_user("insp_a").get(f"/api/cases/{case['id']}").status_code == 200
+
+
 def test_supervision_prods_without_taking_over(app, as_user, make_case) -> None:
     case = make_case(unit="Street A")
     street_office, district = as_user("reviewer_a"), as_user("reviewer")

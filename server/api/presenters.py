@@ -40,9 +40,11 @@ def present_deadline(deadline: Deadline | None) -> dict[str, Any] | None:
 
 def present_case(case: Case, now: datetime | None = None,
                  actions: list[str] | None = None,
-                 withheld: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                 withheld: list[dict[str, Any]] | None = None,
+                 leads: bool | None = None) -> dict[str, Any]:
     """`now` fixes the moment the deadline is told at (one moment for a whole list);
-    `actions`, for a single case, what the viewer may do now."""
+    `actions`, for a single case, what the viewer may do now; `leads`, whether the
+    viewer's unit leads it (not only co-handles it)."""
     has_contact = case.complainant_name or case.complainant_phone
     return {
         **{k: getattr(case, k) for k in (
@@ -55,6 +57,7 @@ def present_case(case: Case, now: datetime | None = None,
                      for cu in case.co_units],
         **({"actions": actions} if actions is not None else {}),
         **({"withheld": withheld} if withheld is not None else {}),
+        **({"leads": leads} if leads is not None else {}),
         "location": {"lat": case.lat, "lon": case.lon} if case.lat is not None else None,
         "complainant": {"name": mask_name(case.complainant_name),
                         "phone": mask_phone(case.complainant_phone)} if has_contact else None,

@@ -131,6 +131,16 @@ def test_office_intake_dispatch_then_inspector_starts_offline_and_submits(
     office.wait_for_selector(".case-page[data-status=dispatched]")
     assert case_row(live, case_id).status == "dispatched"
     office.wait_for_selector("#timeline .event[data-kind=dispatched]")
+    # Dispatched, the case moves only by transfer: the edit form keeps its unit, says why,
+    # and still saves the rest.
+    office.click("#edit-case")
+    office.wait_for_selector("#case-form")
+    assert office.locator("#f-unit").is_disabled()
+    assert "转办" in office.locator("#f-unit-hint").inner_text()
+    office.fill("#f-address", "东湖路66号（北门）")
+    office.click("#save-case")
+    office.wait_for_selector(".case-page[data-status=dispatched]")
+    assert case_row(live, case_id).address == "东湖路66号（北门）"
 
     # The inspector, on the phone: sees the case in "My cases", starts it offline.
     page = phone.new_page()

@@ -228,7 +228,7 @@ export async function renderCase(view, caseId) {
         ${leaderBlocks(item, detail.leaders, (v.open_statuses || []).includes(item.status), v)}
         ${planBlock(detail.plans)}
         ${hardCaseHtml(detail.hard, (v.open_statuses || []).includes(item.status))}
-        ${isManager() ? html`<p class="row">${(v.open_statuses || []).includes(item.status)
+        ${isManager() ? html`<p class="row">${(v.open_statuses || []).includes(item.status) && item.leads !== false
           ? html`<a class="button" id="edit-case" href="#/case/${caseId}/edit">${t("edit")}</a>` : ""}
           ${["submitted", "closed"].includes(item.status) ? html`<a class="button primary" id="review-case"
             href="#/review/${caseId}">${t("reviewCase")}</a>` : ""}</p>` : ""}

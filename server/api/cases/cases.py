@@ -74,7 +74,8 @@ class CaseItem(MethodView):
         user = current_user()
         case = scope.get_case(user, case_id)
         return present_case(case, actions=[a.name for a in lifecycle.allowed(user, case)],
-                        withheld=lifecycle.withheld(user, case))
+                            withheld=lifecycle.withheld(user, case),
+                            leads=lifecycle.leads(user, case))
 
     @blp.arguments(CaseUpdateSchema)
     @blp.response(200, CaseSchema)

@@ -72,7 +72,7 @@ def transition(data: dict, case_id: str):  # type: ignore[no-untyped-def]
     case = lifecycle.act(user, case_id, data["action"], data["version"], params,
                          client_id=data.get("client_id"), phone=phone)
     return present_case(case, actions=[a.name for a in lifecycle.allowed(user, case)],
-                        withheld=lifecycle.withheld(user, case))
+                        withheld=lifecycle.withheld(user, case), leads=lifecycle.leads(user, case))
 
 
 @blp.route("/cases/<case_id>/actions")

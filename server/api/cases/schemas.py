@@ -153,6 +153,9 @@ class CaseSchema(Schema):
         "description": "What the current user may do now (single case answers only)."})
     withheld = fields.List(fields.Nested(lambda: WithheldSchema()), metadata={
         "description": "Single case answers only: actions not offered, with why."})
+    leads = fields.Boolean(metadata={
+        "description": "Single case answers only: the viewer's unit leads the case (may "
+                       "edit it, see its complainant); false for a co-handling unit (协办)."})
     deadline = fields.Nested(DeadlineSchema, allow_none=True,
                              metadata={"description": "Null once the case is closed."})
 

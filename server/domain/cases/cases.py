@@ -43,6 +43,12 @@ def _check_unit(user: User, unit_id: str) -> None:
                       errors={"unit_id": ["Not one of your units."]})
 
 
+def _require_lead(user: User, case: Case) -> None:
+    if not lifecycle.leads(user, case):
+        raise Forbidden("case.not_lead", "Only the unit that leads this case may change it "
+                        "or see its complainant; a co-handling unit records its part.")
+
+
 @command
 def create_case(user: User, data: dict[str, Any]) -> Case:
     _require_office(user)
@@ -308,12 +314,20 @@ def index_phones(*, every: bool = False, batch: int = 500) -> int:
 def update_case(user: User, case_id: str, changes: dict[str, Any], version: int) -> Case:
     _require_office(user)
     case = scope.get_case(user, case_id, for_update=True)
+    _require_lead(user, case)
     # A closed case is sealed: its fields are what the seal and its closure files say,
     # until a reopen (under the lock, so an approval cannot slip in between).
     lifecycle.require_open(case, "changes")
     if case.version != version:
         raise lifecycle.version_conflict(user, case, version)
-    if "unit_id" in changes:
+    if "unit_id" in changes and changes["unit_id"] != case.unit_id:
+        # Correcting the unit intake named, before anyone was sent; after that the case
+        # moves by transfer, with its reason, its event and the assignees released.
+        if case.status != "received":
+            raise Conflict("case.unit_by_transfer",
+                           "This case has been dispatched: move it to another unit by "
+                           "transfer, with a reason.",
+                           errors={"unit_id": ["Use transfer to move a dispatched case."]})
         _check_unit(user, changes["unit_id"])
     if changes.get("leader_id") is not None and (
             changes["leader_id"] != case.leader_id or "unit_id" in changes):
@@ -368,8 +382,11 @@ def reveal_complainant(user: User, case_id: str, reason: str) -> dict[str, str |
         raise Invalid("case.reveal_reason", "Say why you need the contact.",
                       errors={"reason": ["A reason is required."]})
     case = scope.get_case(user, case_id)
-    # The office sees its cases' complainants; the revisit team only those it has to call.
-    if user.role not in OFFICE_ROLES and not hooks.revisit_assignment(user, case.id):
+    # The office sees its cases' complainants (the lead unit's, not a co-handler's); the
+    # revisit team only those it has to call.
+    if user.role in OFFICE_ROLES:
+        _require_lead(user, case)
+    elif not hooks.revisit_assignment(user, case.id):
         raise Forbidden("case.reveal_not_assigned", "Only a case sampled and assigned to you "
                         "to revisit shows its complainant's number.")
     timeline.append(case, "complainant_revealed", actor_id=user.id,

@@ -103,6 +103,13 @@ def relations(user: User, case: Case) -> set[str]:
     return found
 
 
+def leads(user: User, case: Case) -> bool:
+    """The case is the user's unit's (or below it), not one it only co-handles (协办): a
+    co-handling unit sees the case and records its part; the lead unit edits it and may
+    see its complainant."""
+    return "lead" in relations(user, case)
+
+
 def permitted(user: User, case: Case, action: Action) -> bool:
     """Role and units allow it, whatever the state."""
     return user.role in action.roles and action.relation in relations(user, case)

@@ -42,6 +42,10 @@ export async function renderCaseForm(view, caseId) {
   try { leaders = (await cachedGet("/api/leaders")).items || []; } catch { leaders = []; }
   const options = (values, selected) => values.map((x) => html`<option value="${x}" ${x === selected ? "selected" : ""}>${term(x)}</option>`);
   const loc = item?.location;
+  const currentUnit = item?.unit_id || item?.unit?.id;
+  // After dispatch the case moves only by transfer (its reason and event): the server
+  // refuses a changed unit in an edit, so the form does not offer one.
+  const unitFixed = Boolean(item) && item.status !== "received";
   view.innerHTML = html`
     <section class="case-form">
       <a class="back" href="#/${caseId ? `case/${caseId}` : "cases"}">← ${t("back")}</a>
@@ -62,8 +66,9 @@ export async function renderCaseForm(view, caseId) {
             <label for="f-received">${t("receivedAt")} *</label>
             <input id="f-received" name="received_at" type="datetime-local" required value="${localInput(item?.received_at)}">
             <label for="f-unit">${t("unit")} *</label>
-            <select id="f-unit" name="unit_id" required><option value=""></option>
-              ${units.map((u) => html`<option value="${u.id}" ${u.id === (item?.unit_id || item?.unit?.id) ? "selected" : ""}>${u.name}</option>`)}</select>
+            <select id="f-unit" name="unit_id" required ${unitFixed ? html`disabled aria-describedby="f-unit-hint"` : ""}><option value=""></option>
+              ${units.map((u) => html`<option value="${u.id}" ${u.id === currentUnit ? "selected" : ""}>${u.name}</option>`)}</select>
+            ${unitFixed ? html`<p class="muted small" id="f-unit-hint">${t("unitByTransferHint")}</p>` : ""}
             <label class="chip"><input type="checkbox" id="f-key" name="key" ${item?.key ? "checked" : ""}> ★ ${t("keyFlag")}</label>
             <label for="f-leader-id">${t("leader")}</label>
             <select id="f-leader-id" name="leader_id"><option value="">—</option>
@@ -148,7 +153,8 @@ export async function renderCaseForm(view, caseId) {
     event.preventDefault();
     const data = new FormData(form);
     const errors = {};
-    for (const name of ["channel", "category", "subject", "address", "received_at", "unit_id"]) {
+    for (const name of ["channel", "category", "subject", "address", "received_at",
+      ...(unitFixed ? [] : ["unit_id"])]) {
       if (!String(data.get(name) || "").trim()) errors[name] = [t("required")];
     }
     const lat = data.get("lat");
@@ -160,7 +166,7 @@ export async function renderCaseForm(view, caseId) {
       subject: data.get("subject").trim(), address: data.get("address").trim(),
       description: data.get("description").trim(),
       received_at: new Date(data.get("received_at")).toISOString(),
-      unit_id: data.get("unit_id"), key: form.querySelector("#f-key").checked,
+      unit_id: unitFixed ? currentUnit : data.get("unit_id"), key: form.querySelector("#f-key").checked,
       leader: data.get("leader").trim() || null, leader_id: data.get("leader_id") || null,
       external_ref: data.get("external_ref").trim() || null,
       location: lat !== "" ? { lat: Number(lat), lon: Number(lon) } : null,
