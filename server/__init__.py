@@ -35,6 +35,18 @@ def _sqlite_pragmas(app: Flask) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
 
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _lock_for_update(_conn, cursor, _statement, _params, context, _many):  # type: ignore[no-untyped-def]
+        # SQLite has no SELECT ... FOR UPDATE (the dialect drops it), and pysqlite begins a
+        # transaction only at the first write: two requests could both read a row as
+        # pending and both act on it. A locking read here begins the transaction with
+        # BEGIN IMMEDIATE, SQLite's one writer lock, so the second waits (busy_timeout)
+        # and then reads what the first committed, as PostgreSQL's row lock makes it do.
+        compiled = getattr(context, "compiled", None)
+        if (getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is not None
+                and not cursor.connection.in_transaction):
+            cursor.execute("BEGIN IMMEDIATE")
+
 
 def register_extensions(app: Flask) -> None:
     from server.extensions import db, limiter, migrate

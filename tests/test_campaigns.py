@@ -4,6 +4,7 @@ deadline on the case's clock, and the weekly progress table (annex 2)."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -660,3 +661,99 @@ def test_recheck_photos_follow_the_recheck_for_a_day_and_until_the_case_closes_a
     assert done.status_code == 409 and done.get_json()["code"] == "case.closed"
     db.session.expire_all()
     assert db.session.get(Evidence, sent["id"]).state == "pending"
+
+
+def test_two_phones_recording_one_task_at_once_record_it_once(
+        app, as_user, make_case, monkeypatch) -> None:
+    """Two phones of the checking unit send the same task's re-check at the same moment
+    (different client_ids): one is recorded, the other is told it was done. On SQLite the
+    task's locking read takes the writer lock (it has no row locks), so the second waits
+    and then reads the task done, as on PostgreSQL."""
+    import threading
+
+    from server.domain.remediation import rechecks
+
+    case_id = closed(make_case)
+    campaign = start(as_user("reviewer")).get_json()
+    phones = as_user("insp_a"), as_user("insp_a")
+    task = phones[0].get("/api/recheck-tasks").get_json()["items"][0]
+    both_read = threading.Barrier(2, timeout=2)
+    original = rechecks._find_task
+
+    def find_then_wait(user: Any, campaign: Any, data: Any) -> Any:
+        found = original(user, campaign, data)
+        assert found.status  # read, as record() reads it next
+        # Without the lock both get here and read the task pending; with it, the other
+        # waits for the lock and this one goes on alone once the barrier gives up.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait()
+        return found
+
+    monkeypatch.setattr(rechecks, "_find_task", find_then_wait)
+    answers: dict[int, Any] = {}
+
+    def send(n: int) -> None:
+        answer = phones[n].post(f"/api/campaigns/{campaign['id']}/rechecks", json={
+            "task_id": task["id"], "client_id": str(uuid.uuid4()), "rebound": False,
+            "findings": f"手机{n}：未见反弹"})
+        answers[n] = (answer.status_code, answer.get_json().get("code"))
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers.values(), key=str) == [(201, None), (409, "recheck.already_done")]
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Visit).where(
+        Visit.case_id == case_id, Visit.kind == "recheck")) == 1
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(CaseEvent).where(
+        CaseEvent.case_id == case_id, CaseEvent.kind == "recheck_recorded")) == 1
+
+
+def test_a_campaign_takes_only_cases_its_organiser_leads(app, as_user, make_case) -> None:
+    """A case Street A only co-handles (协办) is Street B's: Street A's office may not
+    reopen it, so its look-back campaign does not take it either (nor may a cross-check
+    to itself reopen it through a rebound)."""
+    from tests.test_lifecycle import walk
+
+    case_id = make_case(unit="Street B")["id"]
+    walk(as_user("reviewer"), case_id, ("co_handle", {"unit_id": unit_id("Street A"),
+                                                      "part": "联合执法"}))
+    close(case_id)
+    street_a = as_user("reviewer_a")
+    assert start(street_a, preview=True).get_json()["count"] == 0
+    refused = start(street_a, check_unit_id=unit_id("Street A"))
+    assert refused.status_code == 422 and refused.get_json()["code"] == "campaign.empty"
+    mine = closed(make_case, unit="Street A")
+    made = start(street_a)
+    assert made.status_code == 201
+    tasks = as_user("insp_a").get(f"/api/campaigns/{made.get_json()['id']}/tasks").get_json()
+    assert [t["case"]["id"] for t in tasks["items"]] == [mine]
+
+
+def test_someone_in_two_streets_organises_each_streets_campaign_apart(
+        app, as_user, make_case) -> None:
+    """A campaign's organising unit sees all its tasks: one started over Street B by
+    someone in Streets A and B is Street B's, and Street A's people see none of it."""
+    if db.session.scalar(sa.select(User).where(User.username == "rev_ab")) is None:
+        auth.create_user("rev_ab", "correct-horse-battery", "reviewer",
+                         ["Street A", "Street B"])
+        db.session.commit()
+    b_case = closed(make_case, unit="Street B", subject="B街道某酒吧噪声")
+    a_case = closed(make_case, unit="Street A")
+    both = as_user("rev_ab")
+    over_b = start(both, unit_id=unit_id("Street B"))
+    assert over_b.status_code == 201, over_b.get_json()
+    assert over_b.get_json()["organiser_unit"]["name"] == "Street B"
+    for name in ("insp_a", "lead_a", "reviewer_a"):
+        assert as_user(name).get(f"/api/campaigns/{over_b.get_json()['id']}/tasks"
+                                 ).status_code == 404, name
+    seen = as_user("insp_b").get(f"/api/campaigns/{over_b.get_json()['id']}/tasks").get_json()
+    assert [t["case"]["id"] for t in seen["items"]] == [b_case]
+    # Without a unit, the campaign is their highest unit's (Street A): its cases only.
+    plain = start(both, title="第二轮回头看")
+    assert plain.status_code == 201, plain.get_json()
+    assert plain.get_json()["organiser_unit"]["name"] == "Street A"
+    listed = both.get(f"/api/campaigns/{plain.get_json()['id']}/tasks").get_json()["items"]
+    assert [t["case"]["id"] for t in listed] == [a_case]

@@ -93,7 +93,14 @@ def visible_clause(user: User) -> sa.ColumnElement[bool]:
         # board's and lists' statements stay short, with nothing to filter.
         return sa.true()
     co_handled = sa.select(CaseUnit.case_id).where(CaseUnit.unit_id.in_(units))
-    return sa.or_(Case.unit_id.in_(units), Case.id.in_(co_handled))
+    return sa.or_(lead_clause(user), Case.id.in_(co_handled))
+
+
+def lead_clause(user: User) -> sa.ColumnElement[bool]:
+    """SQL: the cases the user's units lead (the case's own unit is theirs or below it):
+    `visible_clause` without the cases they only co-handle (协办), which they see but do
+    not act on for the lead unit."""
+    return sa.true() if sees_everything(user) else Case.unit_id.in_(visible_unit_ids(user))
 
 
 # One case by id, if the user may see it (get_case's statement), built once with its

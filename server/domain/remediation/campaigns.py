@@ -77,10 +77,14 @@ def _unit(unit_id: str | None, field: str) -> Unit | None:
 
 
 def _selection(user: User, start: date, end: date, filters: dict[str, Any]) -> sa.Select:
-    """The closed cases in the user's scope received in [start, end] (local days) that match
-    the filters, as (id, unit_id) rows."""
+    """The closed cases the organiser's unit leads (its own and those below it; not those
+    it only co-handles) received in [start, end] (local days) that match the filters, as
+    (id, unit_id) rows."""
+    organiser = organiser_unit(user, filters.get("unit"))
     query = (sa.select(Case.id, Case.unit_id)
-             .where(scope.visible_clause(user), Case.status == "closed",
+             .where(scope.lead_clause(user),
+                    Case.unit_id.in_(scope.subtree([organiser.id])),
+                    Case.status == "closed",
                     Case.received_at >= local_midnight(start),
                     Case.received_at < local_midnight(end + DAY)))
     if filters.get("channel"):
@@ -98,9 +102,16 @@ def _held() -> sa.ColumnElement[bool]:
     return sa.exists().where(RecheckTask.case_id == Case.id, RecheckTask.status == "pending")
 
 
-def organiser_unit(user: User) -> Unit:
-    """The unit a user's campaigns are organised by: their highest unit."""
-    return min(user.units, key=lambda u: (u.parent_id is not None, u.name))
+def organiser_unit(user: User, unit_id: str | None = None) -> Unit:
+    """The unit a user's campaign is organised by: their highest unit, or, for a campaign
+    over one unit, their highest unit over it. Its people see all of the campaign's tasks,
+    so the campaign covers only its cases: someone in two streets organises each street's
+    campaign apart, and neither street sees the other's cases through it."""
+    units = list(user.units)
+    if unit_id is not None:
+        over = scope.unit_and_above(unit_id)
+        units = [u for u in units if u.id in over] or units
+    return min(units, key=lambda u: (u.parent_id is not None, u.name))
 
 
 def district_unit_ids(user: User) -> frozenset[str]:
@@ -174,7 +185,7 @@ def create(user: User, data: dict[str, Any]) -> dict[str, Any]:
                       "No closed case matches this selection"
                       + (f" ({held} are held by another campaign's re-check)." if held
                          else "."), extra={"skipped_held": held}, params={"held": held})
-    organiser = organiser_unit(user)
+    organiser = organiser_unit(user, filters.get("unit"))
     now = utcnow()
     campaign = Campaign(id=new_id(), title=title, unit_id=organiser.id,
                         period_from=start, period_to=end, filters=filters,

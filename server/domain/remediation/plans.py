@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from server.domain.accounts import scope
 from server.domain.accounts.roles import OFFICE_ROLES
 from server.domain.audit import audit, timeline
-from server.domain.cases import deadline_rules, deadlines
+from server.domain.cases import deadline_rules, deadlines, lifecycle
 from server.domain.closure import checklist, duties
 from server.domain.core import labels, runtime, text
 from server.domain.core.errors import Conflict, Forbidden, Invalid, NotFound
@@ -160,15 +160,16 @@ def add_plan(case: Case, task: RecheckTask | None, fields: dict[str, Any], *,
 def _refusal(user: User, plan: RectificationPlan) -> Forbidden | None:
     """Why this user may not accept this plan (None: they may). The office of the
     acceptance unit or above it who sees the case, and neither recorded its re-check nor
-    handled the case (separation of duties, as closure.duties for approving)."""
+    handled the case (separation of duties, as closure.duties for approving). Leading the
+    case, not only co-handling it (协办): a co-handler sees the case, not its closure."""
+    case = db.session.get(Case, plan.case_id)
     if (user.role not in OFFICE_ROLES
             or plan.acceptance_unit_id not in scope.visible_unit_ids(user)
-            or not scope.visible_case_ids(user, [plan.case_id])):
+            or case is None or not lifecycle.leads(user, case)):
         return Forbidden("plan.accept_forbidden", "Only the office of the acceptance unit "
-                         "(or a unit above it) that sees the case accepts a rectification.")
+                         "(or a unit above it) that leads the case accepts a rectification.")
     checker = db.session.scalar(sa.select(RecheckTask.checked_by)
                                 .where(RecheckTask.id == plan.task_id)) if plan.task_id else None
-    case = db.session.get(Case, plan.case_id)
     if user.id in {checker, plan.created_by} or duties.handled_by(user, case):
         return Forbidden("plan.accept_own", "You recorded the re-check or handled this case: "
                          "someone else accepts its rectification.")
