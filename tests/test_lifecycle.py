@@ -248,6 +248,49 @@ def test_transfer_and_co_handling_scopes(app, as_user, make_case) -> None:
     assert insp_b.get(f"/api/cases/{moved['id']}").get_json()["status"] == "dispatched"
 
 
+def test_a_dispatch_to_thousands_is_refused_in_words(app, as_user, make_case) -> None:
+    """A list of 70,000 assignees is a 422 of a few lines on either database (PostgreSQL
+    took it as one parameter each, over its limit, and answered 503 "database down"); a
+    name given twice is sent once."""
+    case = make_case(unit="Street A")
+    office = as_user("reviewer")
+    flood = office.post(f"/api/cases/{case['id']}/transitions", json={
+        "action": "dispatch", "version": case["version"], "unit_id": unit_id("Street A"),
+        "assignee_ids": [f"u{n}" for n in range(70_000)]})
+    problem = flood.get_json()
+    assert flood.status_code == 422 and "assignee_ids" in problem["errors"]
+    assert len(flood.data) < 4_000
+    assert "最多派给 50 人" in str(problem["errors_zh"]["assignee_ids"])
+    wrong = office.post(f"/api/cases/{case['id']}/transitions", json={
+        "action": "dispatch", "version": case["version"], "unit_id": unit_id("Street A"),
+        "assignee_ids": [f"nobody-{n}" for n in range(40)]})
+    assert wrong.status_code == 422 and "and 35 more" in wrong.get_json()["errors"][
+        "assignee_ids"][0]
+    twice = walk(office, case["id"], ("dispatch", {
+        "unit_id": unit_id("Street A"), "assignee_ids": [user_id("insp_a")] * 2}))
+    assert [a["id"] for a in twice["assignees"]] == [user_id("insp_a")]
+
+
+def test_the_bell_forgets_a_case_transferred_away(app, as_user, make_case) -> None:
+    """A notification is raised for the case's unit then; once the case is transferred,
+    the old unit's bell no longer shows it (nor counts it), with its new subject."""
+    case = make_case(unit="Street A")
+    district, insp_a = as_user("reviewer"), as_user("insp_a")
+    walk(district, case["id"], ("supervise", {"note": "请今日内回复"}))
+    assert [n["case_id"] for n in insp_a.get("/api/notifications").get_json()["items"]] == [
+        case["id"]]
+    moved = walk(district, case["id"], ("transfer", {"unit_id": unit_id("Street B"),
+                                                     "reason": "属地调整"}))
+    assert district.patch(f"/api/cases/{case['id']}", json={
+        "version": moved["version"], "subject": "B街道新主题"}).status_code == 200
+    bell = insp_a.get("/api/notifications").get_json()
+    assert bell["items"] == [] and bell["unread"] == 0
+    assert insp_a.get(f"/api/cases/{case['id']}").status_code == 404
+    # The district above both still sees it, with the new subject.
+    assert [n["subject"] for n in district.get("/api/notifications").get_json()["items"]
+            if n["case_id"] == case["id"]] == ["B街道新主题"]
+
+
 def test_a_co_handler_may_not_edit_move_or_unmask_the_lead_units_case(
         app, as_user, make_case) -> None:
     """A co-handling unit (协办) sees the case and records its part; it may not rewrite the

@@ -75,6 +75,9 @@ TRANSITIONS: tuple[Action, ...] = (
            (Param("note", "text"),), "supervised"),
 )
 ACTIONS = {a.name: a for a in TRANSITIONS}
+# People sent to one case at most (a dispatch names a few; a list of thousands is no
+# request the app makes, and would be one query parameter each).
+MAX_ASSIGNEES = 50
 # The events that close a case or take it out of "closed" (ledgers.asof reads them for
 # past moments); each that changes whether it is closed sets `closure_changed_at`, so a
 # case without one since a moment stood then as it stands now.
@@ -316,8 +319,11 @@ def _check_params(user: User, case: Case, action: Action,
             value = params.get(p.name) or []
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 errors.setdefault(p.name, []).append("A list of user ids.")
+            elif len(set(value)) > MAX_ASSIGNEES:
+                errors.setdefault(p.name, []).append(
+                    f"At most {MAX_ASSIGNEES} people are sent to one case.")
             else:
-                clean[p.name] = value
+                clean[p.name] = list(dict.fromkeys(value))  # each once, in the given order
     if not errors:
         _check_meaning(user, case, action, clean, errors)
     if errors:
@@ -341,7 +347,9 @@ def _check_meaning(user: User, case: Case, action: Action, clean: dict[str, Any]
                     and any(x.id in covering for x in u.units)}
             wrong = [i for i in ids if i not in fits]
             if wrong:
-                errors["assignee_ids"] = [f"Not field staff of {unit.name}: {', '.join(wrong)}"]
+                named = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5
+                                                else "")
+                errors["assignee_ids"] = [f"Not field staff of {unit.name}: {named}"]
             clean["assignees"] = [u for u in people if u.id in fits]
     if action.name == "transfer" and unit is not None and unit.id == case.unit_id:
         errors["unit_id"] = ["The case is already with this unit."]

@@ -16,16 +16,23 @@ from server.models.base import UTCDateTime
 UNREAD_CAP = 99  # the badge says "99+" past this; no count over a whole history
 
 
-def _mine(user: User) -> sa.Select:
+def _raised_for(user: User) -> sa.Select:
+    """Raised for the user's units (or units below them)."""
     return sa.select(Notification).where(
         Notification.unit_id.in_(scope.visible_unit_ids(user)))
+
+
+def _mine(user: User) -> sa.Select:
+    """What the bell shows: raised for the user's units, about a case they still see (one
+    transferred away since names its new subject, and is no longer theirs to read)."""
+    return (_raised_for(user).join(Case, Case.id == Notification.case_id)
+            .where(scope.visible_clause(user)))
 
 
 def for_user(user: User, *, limit: int = 50) -> list[tuple[Notification, Case, Unit]]:
     """Newest first, with the case and unit each names."""
     return [tuple(row) for row in db.session.execute(
         _mine(user).add_columns(Case, Unit)
-        .join(Case, Case.id == Notification.case_id)
         .join(Unit, Unit.id == Notification.unit_id)
         .order_by(Notification.created_at.desc()).limit(limit))]
 
@@ -48,7 +55,7 @@ def mark_seen(user: User, up_to: datetime) -> None:
     """Move the user's mark forward to `up_to` (the newest notification they were shown);
     never back, and never past the newest that exists (a phone's clock running ahead must
     not hide what is raised later)."""
-    newest = db.session.scalar(_mine(user).with_only_columns(
+    newest = db.session.scalar(_raised_for(user).with_only_columns(
         sa.func.max(Notification.created_at)))
     if newest is None:
         return
