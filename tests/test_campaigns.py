@@ -757,3 +757,24 @@ def test_someone_in_two_streets_organises_each_streets_campaign_apart(
     assert plain.get_json()["organiser_unit"]["name"] == "Street A"
     listed = both.get(f"/api/campaigns/{plain.get_json()['id']}/tasks").get_json()["items"]
     assert [t["case"]["id"] for t in listed] == [a_case]
+
+
+def test_a_pending_recheck_follows_its_case_to_a_new_unit(app, as_user, make_case) -> None:
+    """A case reopened and transferred to Street B while its re-check is pending is Street
+    B's to check: Street A's inspector no longer has the task (nor may record it)."""
+    from tests.test_lifecycle import walk
+
+    office = as_user("reviewer")
+    case_id = closed(make_case)  # Street A's
+    campaign = start(office).get_json()
+    walk(office, case_id, ("reopen", {"reason": "复核"}),
+         ("transfer", {"unit_id": unit_id("Street B"), "reason": "属地调整"}))
+    close(case_id)  # handled and closed again, by Street B
+    insp_a, insp_b = as_user("insp_a"), as_user("insp_b")
+    assert [t["case"]["id"] for t in insp_a.get("/api/recheck-tasks").get_json()["items"]] == []
+    task_id = db.session.scalar(sa.select(RecheckTask.id).where(RecheckTask.case_id == case_id))
+    refused = recheck(insp_a, campaign["id"], task_id, rebound=True, plan=plan())
+    assert refused.status_code == 404
+    tasks = insp_b.get("/api/recheck-tasks").get_json()["items"]
+    assert [(t["case"]["id"], t["check_unit"]["name"]) for t in tasks] == [(case_id, "Street B")]
+    assert recheck(insp_b, campaign["id"], tasks[0]["id"]).status_code == 201

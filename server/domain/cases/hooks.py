@@ -78,6 +78,10 @@ case_added = Listeners("case_added")
 # names of the fields an office edit changed. Repeats re-reads the address key here.
 case_updated = Listeners("case_updated")
 
+# (case, from_unit_id) -> None, inside the transition, after the case's unit changed
+# (dispatch, transfer): remediation hands the case's pending re-check to its new unit.
+case_moved = Listeners("case_moved")
+
 # (user, case) -> bool, read-only: whether the user is in the case's leader group (包案小组,
 # remediation: its lead or a member). Only they record the group's visit to the
 # complainant (带案下访), whatever their role: fieldwork asks here, never importing upward.

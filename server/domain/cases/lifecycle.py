@@ -384,6 +384,7 @@ def _apply(user: User, case: Case, action: Action, clean: dict[str, Any],
     """Change the case for the action; answer the event's data (who/what/why)."""
     data: dict[str, Any] = {"from": case.status}
     unit: Unit | None = clean.get("unit_id")
+    moved_from = case.unit_id
     if action.name == "dispatch":
         release_leader(case, unit.id, data)
         case.unit_id = unit.id
@@ -396,6 +397,8 @@ def _apply(user: User, case: Case, action: Action, clean: dict[str, Any],
         release_leader(case, unit.id, data)
         case.unit_id = unit.id
         case.assignees = []
+    if case.unit_id != moved_from:
+        hooks.case_moved(case, moved_from)
     elif action.name == "submit":
         case.verdict, case.result = clean["verdict"], clean["result"]
         data.update(verdict=case.verdict, result=case.result)

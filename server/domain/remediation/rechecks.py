@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from server.domain.accounts import scope
 from server.domain.accounts.roles import FIELD_ROLES, require_role
 from server.domain.audit import audit, timeline
-from server.domain.cases import lifecycle
+from server.domain.cases import hooks, lifecycle
 from server.domain.core import idempotency, phonetime
 from server.domain.core.errors import Conflict, Invalid, NotFound
 from server.domain.core.uow import command
@@ -104,6 +104,20 @@ def task_answer(user: User, task: RecheckTask) -> dict[str, Any]:
 
 
 # ---- recording ---------------------------------------------------------------------------
+@hooks.case_moved.register
+def follow_the_case(case: Case, from_unit_id: str) -> None:
+    """A case moved to another unit takes its pending re-check with it: the unit that
+    handles a case checks it (a cross-check's unit is chosen and stays). Left with the old
+    unit, its people could still record it, and reopen a case no longer theirs."""
+    own_checks = sa.select(Campaign.id).where(Campaign.check_unit_id.is_(None))
+    db.session.execute(
+        sa.update(RecheckTask)
+        .where(RecheckTask.case_id == case.id, RecheckTask.status == "pending",
+               RecheckTask.check_unit_id == from_unit_id,
+               RecheckTask.campaign_id.in_(own_checks))
+        .values(check_unit_id=case.unit_id).execution_options(synchronize_session=False))
+
+
 def _find_task(user: User, campaign: Campaign, data: dict[str, Any]) -> RecheckTask:
     """The task named (by id, or by case in this campaign), if the user's units check it;
     a case only another campaign holds is refused with that campaign's name."""
