@@ -42,8 +42,11 @@ def _sqlite_pragmas(app: Flask) -> None:
         # pending and both act on it. A locking read here begins the transaction with
         # BEGIN IMMEDIATE, SQLite's one writer lock, so the second waits (busy_timeout)
         # and then reads what the first committed, as PostgreSQL's row lock makes it do.
+        # Not for a read marked row_lock_only (scope.get_case): its command calls the
+        # object store under the lock, which must never hold up every other write.
         compiled = getattr(context, "compiled", None)
         if (getattr(getattr(compiled, "statement", None), "_for_update_arg", None) is not None
+                and not context.execution_options.get("row_lock_only")
                 and not cursor.connection.in_transaction):
             cursor.execute("BEGIN IMMEDIATE")
 

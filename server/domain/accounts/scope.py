@@ -145,10 +145,13 @@ def cases_query(user: User) -> sa.Select:
 
 
 def get_case(user: User, case_id: str, *, for_update: bool = False,
-             light: bool = False) -> Case:
+             light: bool = False, row_lock_only: bool = False) -> Case:
     """The case if the user may see it; otherwise the same 404 as a case that does not
-    exist, so ids from other units reveal nothing. `for_update` locks its row
-    (PostgreSQL) so a command's read-decide-write is not interleaved with another's.
+    exist, so ids from other units reveal nothing. `for_update` locks its row so a
+    command's read-decide-write is not interleaved with another's (on SQLite, the
+    database's writer lock). `row_lock_only`: no lock where the row's would be the whole
+    database's (SQLite), for a command that writes to the object store under it (the
+    approval's seal); the case's version still refuses a concurrent change at its write.
     `light`: the case's row alone, its relationships loaded only if read (a photo's
     declaration reads none of them)."""
     params: dict[str, object] = {"case_id": case_id}
@@ -158,6 +161,8 @@ def get_case(user: User, case_id: str, *, for_update: bool = False,
         query, params["units"] = _CASE_IN_UNITS, list(visible_unit_ids(user))
     if for_update:
         query = query.with_for_update(of=Case)
+        if row_lock_only:
+            query = query.execution_options(row_lock_only=True)
     if light:
         query = query.options(lazyload("*"))
     case = db.session.scalar(query, params)

@@ -77,6 +77,15 @@ def append(case: Case, kind: str, *, actor_id: str | None, data: dict[str, Any] 
     return event
 
 
+def head_seq(case_id: str, *, lock: bool = False) -> int | None:
+    """The seq of the case's last event (None: none yet); `lock`: read under the case's row
+    lock, taken here (on SQLite, the writer lock: nothing lands on the case after it)."""
+    if lock:
+        db.session.execute(_LOCK_CASE, {"case_id": case_id})
+    head = db.session.execute(_HEAD, {"case_id": case_id}).first()
+    return head[0] if head else None
+
+
 def append_many(items: list[tuple[Case, str, dict[str, Any]]], *, actor_id: str | None,
                 at: datetime | None = None) -> list[CaseEvent]:
     """`append` for many cases at once (a sheet's repeats linked at its import): their rows

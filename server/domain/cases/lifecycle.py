@@ -149,7 +149,10 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
     `phone`: device_time, sent_at and contact for an action the phone queued (phonetime):
     when it was done, beside when it was received, and whether that was on time."""
     try:
-        case = scope.get_case(user, case_id, for_update=True)
+        # Approving writes the seal's manifest to the store under this lock: a row's on
+        # PostgreSQL, but on SQLite it would be every writer's (see get_case).
+        case = scope.get_case(user, case_id, for_update=True,
+                              row_lock_only=action_name == "approve")
     except NotFound:
         raise _transferred_away(user, case_id) from None
     if client_id:
@@ -175,6 +178,7 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
                        extra={"case_status": case.status,
                               "allowed_actions": [a.name for a in allowed(user, case)]})
     clean = _check_params(user, case, action, params)
+    judged = timeline.head_seq(case.id) if action.name == "approve" else None
     if action.name == "approve":
         hooks.approval_gate(user, case)  # closure's, registered with the hook
     now = utcnow()
@@ -183,6 +187,13 @@ def act(user: User, case_id: str, action_name: str, version: int, params: dict[s
     # audited write waits on.
     record_seal = hooks.approval_seal(case, user, now=now, note=clean.get("note")) \
         if action.name == "approve" else None
+    if action.name == "approve" and timeline.head_seq(case.id, lock=True) != judged:
+        # On SQLite the row lock above was none (see get_case): a photo, visit or revisit
+        # that landed meanwhile was not judged by the gate nor sealed; on PostgreSQL the
+        # row lock kept them out, and this never differs.
+        raise Conflict("case.changed_while_approving",
+                       "Something was added to this case while it was being approved; "
+                       "look at it again and approve.")
     # The deadline the action was done under (before it moves); the field's own actions
     # (start, submit) are the handling that is on time or late, and the approval is the
     # closure that is (the on-time rate reads it from the event, for any past date).

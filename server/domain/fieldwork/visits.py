@@ -30,7 +30,10 @@ def record_visit(user: User, case_id: str, data: dict[str, Any],
     phone's last contact, the earliest a check it queued offline counts as done."""
     if data.get("kind") != LEADER_VISIT:
         require_role(user, FIELD_ROLES, "visit.forbidden", "Your role may not record visits.")
-    case = scope.get_case(user, case_id)
+    # Under the case's row lock, as a revisit: an approval holds it until it commits, so a
+    # visit is judged open or closed as the approval leaves the case, never recorded onto
+    # a case being sealed without it.
+    case = scope.get_case(user, case_id, for_update=True)
     require_may_record(user, case, data.get("kind"))
     device_time = data.pop("device_time", None)
     sent_at = data.pop("sent_at", None)

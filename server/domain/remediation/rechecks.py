@@ -110,12 +110,13 @@ def follow_the_case(case: Case, from_unit_id: str) -> None:
     handles a case checks it (a cross-check's unit is chosen and stays). Left with the old
     unit, its people could still record it, and reopen a case no longer theirs."""
     own_checks = sa.select(Campaign.id).where(Campaign.check_unit_id.is_(None))
-    db.session.execute(
-        sa.update(RecheckTask)
-        .where(RecheckTask.case_id == case.id, RecheckTask.status == "pending",
-               RecheckTask.check_unit_id == from_unit_id,
-               RecheckTask.campaign_id.in_(own_checks))
-        .values(check_unit_id=case.unit_id).execution_options(synchronize_session=False))
+    with db.session.no_autoflush:  # the case's change lands in its one versioned UPDATE
+        db.session.execute(
+            sa.update(RecheckTask)
+            .where(RecheckTask.case_id == case.id, RecheckTask.status == "pending",
+                   RecheckTask.check_unit_id == from_unit_id,
+                   RecheckTask.campaign_id.in_(own_checks))
+            .values(check_unit_id=case.unit_id).execution_options(synchronize_session=False))
 
 
 def _find_task(user: User, campaign: Campaign, data: dict[str, Any]) -> RecheckTask:
