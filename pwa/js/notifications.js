@@ -3,9 +3,11 @@
 import { api } from "./api.js";
 import { getCache, setCache } from "./db.js";
 import { t, term } from "./i18n.js";
+import { onForget } from "./state.js";
 import { fmtTime, html } from "./ui.js";
 
 let last = null; // { at, answer }: one request serves the screens drawn within a minute
+onForget(() => { last = null; }); // the next user's bell is their own
 
 async function load() {
   if (last && Date.now() - last.at < 60000) return last.answer;

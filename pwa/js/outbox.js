@@ -20,6 +20,12 @@ export const status = {
 // session (a shared phone must not file one inspector's photos as another's).
 let currentUser = null;
 
+// Whether an item is the current user's (or from before items named their user): only
+// they send it, open its draft or read its sent label on a shared phone.
+export function isMine(item) {
+  return !item?.userId || item.userId === currentUser;
+}
+
 export function setUser(userId) {
   currentUser = userId || null;
 }
@@ -336,6 +342,7 @@ async function finish(item, serverId, receipt) {
   tx.objectStore("previews").delete(item.id);
   tx.objectStore("sent").put({
     id: item.id, kind: item.kind, serverId, caseId: item.caseId, sentAt: new Date().toISOString(),
+    userId: item.userId || null,
     sha256: receipt.sha256 || null, action: item.action || null,
     version: item.kind === "transition" ? receipt.version : undefined,
     // What the phone still shows of it: a survey its questionnaire (respondents are
@@ -552,7 +559,7 @@ async function runOnce({ force }) {
   const now = Date.now();
   const queue = (await items()).filter((item) => item.state === "queued"
     && (force || (item.nextAttemptAt || 0) <= now)
-    && (!item.userId || item.userId === currentUser)
+    && isMine(item)
     && !(item.awaitingFix && !item.declaration
          && now - Date.parse(item.capturedAt) < FIX_GRACE_MS));
   // Checks, case actions and revisits first, then respondents, then photos and

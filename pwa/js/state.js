@@ -176,11 +176,19 @@ function forgetJobMemories() {
   }
 }
 
-// What one user saw must not show to the next on a shared phone: cached cases, previews
-// and the jobs followed go at logout and when someone else logs in (the outbox keeps its
-// items).
+// What a screen keeps in the page's memory for its user (a revealed number, the bell's
+// last answer): each registers how to forget it, and forgetUserData forgets it all.
+const forgetters = new Set();
+export function onForget(forget) {
+  forgetters.add(forget);
+}
+
+// What one user saw must not show to the next on a shared phone: cached cases, previews,
+// what screens hold in memory and the jobs followed go at logout and when someone else
+// logs in (the outbox keeps its items, each marked with its user).
 export async function forgetUserData() {
   forgetJobMemories();
+  for (const forget of forgetters) forget();
   const database = await db();
   const tx = database.transaction(["cache", "previews"], "readwrite");
   await Promise.all([tx.objectStore("cache").clear(), tx.objectStore("previews").clear(), tx.done]);

@@ -1,8 +1,20 @@
-"""A phone passed between inspectors, and the Back button after a check is sent."""
+"""A phone passed between users (nothing of the last shows to the next: cached cases, a
+revealed number, the bell, drafts, the sent list), and the Back button after a check is
+sent."""
 
 from __future__ import annotations
 
-from tests.e2e.helpers import PHOTOS, bar_case_id, login, open_case, record_night_check, server_rows
+import uuid
+
+from tests.e2e.helpers import (
+    PHOTOS,
+    bar_case_id,
+    login,
+    open_case,
+    record_night_check,
+    revisit_task,
+    server_rows,
+)
 
 
 def test_back_after_a_sent_check_does_not_reopen_it(phone, live):  # type: ignore[no-untyped-def]
@@ -52,3 +64,110 @@ def test_the_next_user_sees_nothing_of_the_last(phone, live):  # type: ignore[no
       return await new Promise((ok) => { get.onsuccess = () => ok(get.result?.value ?? null); });
     }""", f"case:{case_id}")
     assert cached is None  # the phone's copy of the other street's case is gone
+
+
+BAR_PHONE = "13812341234"  # the demo bar case's complainant
+
+
+def _switch_user(page, username: str) -> None:  # type: ignore[no-untyped-def]
+    """Log out and log in as someone else, in the same tab (no reload)."""
+    page.goto("/#/settings")
+    page.click("#logout")
+    page.wait_for_selector("#login-form")
+    page.fill("#username", username)
+    page.fill("#password", "fieldcase-demo")
+    page.click("#login-form button[type=submit]")
+    page.wait_for_function("location.hash !== '#/login'")
+    page.wait_for_selector("#case-list", timeout=30000)
+
+
+def test_a_revealed_number_is_forgotten_at_logout(phone, live):  # type: ignore[no-untyped-def]
+    page = phone.new_page()
+    login(page, "revisit")
+    case_id = bar_case_id(live)
+    revisit_task(live, case_id)
+    page.goto(f"/#/revisit/{case_id}/{uuid.uuid4()}")
+    page.wait_for_selector("#reveal-box")
+    page.click("#quick-reason")
+    page.click("#reveal")
+    page.wait_for_selector("#call-link")
+    assert BAR_PHONE in page.locator("#reveal-box").inner_text()
+    _switch_user(page, "inspector2")  # another street's, who may reveal nothing
+    page.goto(f"/#/revisit/{case_id}/{uuid.uuid4()}")
+    page.wait_for_selector("#view")
+    page.wait_for_timeout(500)
+    assert BAR_PHONE not in page.locator("#view").inner_text()
+
+
+def test_the_bell_is_the_next_users_own(phone, live):  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime, timedelta
+
+    from server.domain.cases import sweep
+    from server.extensions import db
+    from tests.conftest import login as api_login
+    from tests.e2e.test_lifecycle_app import new_case
+
+    office = api_login(live.app, "reviewer", "fieldcase-demo")
+    new_case(office, "东湖街道的提醒案件", received_at=datetime.now(UTC) - timedelta(days=2))
+    with live.app.app_context():
+        sweep.sweep(datetime.now(UTC) + timedelta(days=2, hours=2), deliver=False)
+        db.session.remove()
+
+    def bell() -> str:
+        page.click("#bell")
+        page.wait_for_selector("#notification-list:not([hidden])")
+        page.wait_for_timeout(300)
+        return page.locator("#notification-list").inner_text()
+
+    page = phone.new_page()
+    login(page, "inspector")
+    assert "东湖街道的提醒案件" in bell()
+    _switch_user(page, "inspector2")  # within the minute the bell's answer was kept
+    assert "东湖街道的提醒案件" not in bell()
+
+
+def test_another_users_draft_does_not_open(phone, live):  # type: ignore[no-untyped-def]
+    page = phone.new_page()
+    login(page, "inspector")
+    case_id = bar_case_id(live)
+    open_case(page, case_id)
+    page.click("#start-check")
+    page.wait_for_selector("#check-form")
+    page.fill("#findings", "第一位核查员的现场记录")
+    page.wait_for_timeout(800)  # the draft is kept as typed
+    draft = page.url
+    _switch_user(page, "inspector2")
+    page.goto(draft)  # as the Back button would
+    page.wait_for_function("!location.hash.startsWith('#/check/')")
+    assert page.locator("#check-form").count() == 0
+    assert "第一位核查员" not in page.locator("#view").inner_text()
+    kept = page.evaluate("""async (id) => {
+      const open = indexedDB.open('fieldcase');
+      const database = await new Promise((ok) => { open.onsuccess = () => ok(open.result); });
+      const get = database.transaction('outbox').objectStore('outbox').get(id);
+      return await new Promise((ok) => { get.onsuccess = () => ok(get.result); });
+    }""", draft.rsplit("/", 1)[1])
+    assert kept["payload"]["findings"] == "第一位核查员的现场记录"  # kept for its owner
+
+
+def test_the_sent_list_shows_only_the_users_own(phone, live):  # type: ignore[no-untyped-def]
+    page = phone.new_page()
+    login(page, "revisit")
+    case_id = bar_case_id(live)
+    revisit_task(live, case_id)
+    page.goto(f"/#/case/{case_id}")
+    page.wait_for_selector(f".case-page[data-case-id='{case_id}'] #revisit-buttons")
+    subject = page.locator(".case-page h1").inner_text()
+    page.goto(f"/#/revisit/{case_id}/{uuid.uuid4()}")
+    page.wait_for_selector("#outcomes")
+    page.click("#outcomes [data-outcome=refused]")
+    page.click("#save-refused")
+    page.wait_for_selector(f".case-page[data-case-id='{case_id}']")
+    page.goto("/#/outbox")
+    page.wait_for_selector("#outbox-empty", timeout=60000)
+    page.wait_for_selector("#sent li")
+    assert subject in page.locator("#sent").inner_text()
+    _switch_user(page, "inspector2")
+    page.goto("/#/outbox")
+    page.wait_for_selector("#outbox-empty, #outbox-list")
+    assert subject not in page.locator("#sent").inner_text()

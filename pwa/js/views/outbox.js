@@ -170,7 +170,9 @@ export async function renderOutbox(view) {
     const pendingIds = new Set(waiting.map((i) => i.id));
     const mendable = new Map(waiting.filter((i) => (outbox.isMendable(i) || outbox.isRecheckMendable(i))
       && !i.photosAlone).map((i) => [i.id, i.kind]));
-    const sent = (await (await db()).getAll("sent")).slice(-20).reverse();
+    // Only this user's: a sent item's label names its case (older records named nobody).
+    const sent = (await (await db()).getAll("sent")).filter((s) => s.userId
+      && s.userId === state.session?.user?.id).slice(-20).reverse();
     button.disabled = outbox.status.running;
     button.textContent = outbox.status.running ? t("syncing") : t("syncNow");
     // While a pass runs: how far it got (22 respondents take a while on a weak signal).

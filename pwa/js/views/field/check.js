@@ -71,6 +71,10 @@ export async function renderCheck(view, caseId, visitId) {
   const ZONES = v.zone_classes || [];
   const item = await cachedCase(caseId);
   let existing = (await outbox.items()).find((i) => i.id === visitId);
+  if (existing && !outbox.isMine(existing)) {
+    toast(t("draftOtherUser"), "warn"); // another user's, on this phone: not theirs to read
+    return go(`#/case/${caseId}`, { replace: true });
+  }
   // A check the server refused for what was typed opens again to be mended.
   if (outbox.isMendable(existing)) existing = await outbox.mend(visitId);
   const alreadySent = await (await db()).get("sent", visitId);

@@ -122,7 +122,8 @@ const REFUSED_FIELD = { "plan.due_missing": "due_on", "plan.acceptance_unit_miss
 
 export async function renderRecheck(view, taskId) {
   const all = await outbox.items();
-  let existing = all.find((i) => i.kind === "recheck" && i.taskId === taskId
+  // Another user's draft on this phone is not theirs to read: this user starts their own.
+  let existing = all.find((i) => i.kind === "recheck" && i.taskId === taskId && outbox.isMine(i)
     && (i.state === "draft" || outbox.isRecheckMendable(i)));
   // Refused for what was typed (nothing stored under its client id): opened to be mended.
   if (outbox.isRecheckMendable(existing)) existing = await outbox.mendRecheck(existing.id);

@@ -10,12 +10,14 @@ import { go } from "../../nav.js";
 import * as outbox from "../../outbox.js";
 import { clearErrorsOnAnswer, label, questionnaires, readQuestions, renderQuestions, satisfactionOf }
   from "../../questionnaire.js";
-import { cachedCase, cachedGet, revisitVocab, vocab } from "../../state.js";
+import { cachedCase, cachedGet, onForget, revisitVocab, vocab } from "../../state.js";
 import { appendRef, errorText, fmtTime, html, toast } from "../../ui.js";
 
 // A revealed number stays in this page's memory only (never on the phone's storage): a
 // reload asks again, and the server logs each reveal.
+// Forgotten at logout and when someone else logs in (state.forgetUserData).
 const revealed = new Map();
+onForget(() => revealed.clear());
 
 export const PHONE_QUESTIONNAIRE = "phone-revisit";
 export const DOOR_QUESTIONNAIRE = "residents-survey";
@@ -85,6 +87,10 @@ export async function renderPhoneRevisit(view, caseId, revisitId) {
   const item = await cachedCase(caseId);
   const database = await db();
   const existing = await database.get("outbox", revisitId);
+  if (existing && !outbox.isMine(existing)) {
+    toast(t("draftOtherUser"), "warn"); // another user's, on this phone: not theirs to read
+    return go(`#/case/${caseId}`, { replace: true });
+  }
   if ((await database.get("sent", revisitId)) || (existing && existing.state !== "draft")) {
     return go(`#/case/${caseId}`, { replace: true }); // saved: not editable any more
   }
