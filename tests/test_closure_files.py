@@ -104,6 +104,29 @@ def test_the_public_version_holds_no_personal_data_or_gps(app, as_user, make_cas
     assert db.session.scalar(sa.select(Seal.published_at).where(Seal.case_id == case_id))
 
 
+def test_another_sites_page_cannot_publish_or_download_in_the_users_name(
+        app, as_user, make_case) -> None:
+    """The session cookie goes with a link or redirect from another site (SameSite=Lax):
+    a GET that publishes seals (public=1) or is audited as the user's download is refused
+    when the browser says another site started it; the app's own and a typed address are
+    served."""
+    office = as_user("reviewer")
+    case_id, _photo = sealed_case(as_user, make_case)
+    path = f"/api/cases/{case_id}/closure-file.pdf?public=1"
+    for site in ("cross-site", "same-site"):
+        refused = office.get(path, headers={"Sec-Fetch-Site": site, "Sec-Fetch-Mode": "navigate"})
+        assert refused.status_code == 403 and refused.get_json()["code"] == "request.cross_site"
+        assert "其他网站" in refused.get_json()["messages"]["zh"]
+    assert office.get("/api/cases", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(Seal.published_at).where(Seal.case_id == case_id)) is None
+    for site in ("same-origin", "none"):
+        assert office.get("/api/me", headers={"Sec-Fetch-Site": site}).status_code == 200
+    download(office, path)  # no header: not a browser, or an old one
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(Seal.published_at).where(Seal.case_id == case_id))
+
+
 def test_refusals(app, as_user, make_case, monkeypatch) -> None:
     office, inspector = as_user("reviewer_a"), as_user("insp_a")
     open_case = in_hand(office, inspector, make_case)

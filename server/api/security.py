@@ -14,6 +14,12 @@ from server.observability import request_id
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_HEADER = "X-CSRF-Token"
+# What a browser says of a request another site started (Fetch Metadata). The session
+# cookie is SameSite=Lax, so a link or a redirect on another site still carries it: a GET
+# that writes (a public closure file publishes its seals, a download is audited) must not
+# be made in the user's name by someone else's page. The app's own requests are
+# same-origin, a typed or bookmarked address "none"; clients without browsers send none.
+FOREIGN_SITES = frozenset({"cross-site", "same-site"})
 
 
 def session_token() -> str | None:
@@ -22,6 +28,9 @@ def session_token() -> str | None:
 
 def load_user() -> None:
     """before_request for every authenticated blueprint."""
+    if request.headers.get("Sec-Fetch-Site") in FOREIGN_SITES:
+        raise Forbidden("request.cross_site", "This request came from another site's page; "
+                        "open Fieldcase and do it there.")
     found = auth.resolve_session(session_token())
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
