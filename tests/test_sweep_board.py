@@ -284,6 +284,29 @@ def test_contradictory_rules_are_422(app, as_user, change: dict, code: str) -> N
     assert answer.status_code == 422 and answer.get_json()["code"] == code
 
 
+def test_a_rule_longer_than_a_year_or_with_endless_milestones_is_422(
+        app, as_user, make_case) -> None:
+    """A working-day rule of 100,000 days ran past the calendar's years (500, on saving
+    and then on every case taken in), and 400 milestones cost seconds a case: bounded,
+    with the reason in both languages."""
+    make_case()  # an open case for the dry run to weigh
+    admin = as_user("admin")
+    body = admin.get("/api/deadline-rules").get_json()["items"][0]["body"]
+    far = {**body, "counting": "working_days", "due": 100_000, "rest_day_rollover": False}
+    many = {**body, "milestones": [{"name": f"m{n}", "day": 1} for n in range(400)]}
+    for wrong, field in ((far, "due"), (many, "milestones"),
+                         ({**body, "max_extension": 5_000}, "max_extension")):
+        for path in ("/api/deadline-rules?dry_run=true", "/api/deadline-rules"):
+            answer = admin.post(path, json=wrong)
+            assert answer.status_code == 422, (field, path, answer.get_json())
+            problem = answer.get_json()
+            assert field in problem["errors"], problem
+            assert "最多" in str(problem["errors_zh"][field])
+    year = {**body, "counting": "calendar_days", "due": 366,
+            "colours": [{"from_day": 1, "colour": "green"}]}
+    assert admin.post("/api/deadline-rules?dry_run=true", json=year).status_code == 201
+
+
 def test_an_admin_loads_next_years_calendar(app, as_user) -> None:
     from server.domain.cases import workdays
 
@@ -305,6 +328,8 @@ def test_an_admin_loads_next_years_calendar(app, as_user) -> None:
     tuesday = admin.put("/api/calendar/2027", json={"days": [
         {"date": "2027-01-05", "kind": "workday"}]})
     assert tuesday.status_code == 422
+    flood = admin.put("/api/calendar/2027", json={"days": [{"date": "x", "kind": "y"}] * 30_000})
+    assert flood.status_code == 422 and len(flood.data) < 4_000  # was a 7 MB answer
     loaded = admin.put("/api/calendar/2027", json={"source": "国办发明电〔2026〕",
                                                    "days": [
         {"date": "2027-01-01", "kind": "holiday", "name": "元旦"}]})

@@ -71,7 +71,8 @@ class CalendarDaySchema(Schema):
 
 
 class CalendarInSchema(Schema):
-    days = fields.List(fields.Dict(), required=True)
+    # A year's holidays and adjusted workdays are a few dozen; a year has 366 days.
+    days = fields.List(fields.Dict(), required=True, validate=validate.Length(max=366))
     source = _text(300, load_default="")
 
 

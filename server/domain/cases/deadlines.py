@@ -41,6 +41,11 @@ from server.domain.core.vocab import COLOUR_ORDER
 
 COLOURS = COLOUR_ORDER  # least to most urgent
 COUNTINGS = ("calendar_days", "working_days", "hours")
+# The longest a rule counts (a year; in hours, a year's hours) and the most milestones it
+# names: beyond them a rule is a typing slip, and counting it would run past the calendar's
+# years and cost seconds a case when saving it or taking a case in.
+MAX_DUE = {"calendar_days": 366, "working_days": 366, "hours": 366 * 24}
+MAX_MILESTONES = 20
 # Events that move the clock; the others leave the deadline alone.
 CLOCK_EVENTS = ("received", "dispatched", "transferred", "extended", "reopened", "approved",
                 "revisit_dissatisfied", "plan_set")
@@ -119,8 +124,12 @@ def check_rule(rule: dict[str, Any]) -> None:
     if counting not in COUNTINGS:
         bad("counting", f"One of {', '.join(COUNTINGS)}.")
     due = rule.get("due")
+    longest = MAX_DUE.get(counting, MAX_DUE["calendar_days"])
     if not isinstance(due, int) or isinstance(due, bool) or due < 1:
         bad("due", "A whole number of days (or hours) of at least 1.")
+        due = None
+    elif due > longest:
+        bad("due", f"At most {longest} (a year).")
         due = None
     unit = "from_hour" if counting == "hours" else "from_day"
     colours = rule.get("colours") or []
@@ -148,8 +157,14 @@ def check_rule(rule: dict[str, Any]) -> None:
     if review is not None and (not isinstance(review, int) or isinstance(review, bool)
                                or review < 1):
         bad("review_days", "A whole number of days (or hours) of at least 1.")
+    elif review is not None and review > longest:
+        bad("review_days", f"At most {longest} (a year).")
     seen: set[str] = set()
-    for i, m in enumerate(rule.get("milestones") or []):
+    milestones = rule.get("milestones") or []
+    if len(milestones) > MAX_MILESTONES:
+        bad("milestones", f"At most {MAX_MILESTONES} milestones.")
+        milestones = []
+    for i, m in enumerate(milestones):
         key = f"milestones.{i}"
         if not m.get("name") or m["name"] in seen or m["name"] == "overdue":
             bad(key, "A unique name (not 'overdue') is required.")
@@ -174,6 +189,8 @@ def check_rule(rule: dict[str, Any]) -> None:
     ext = rule.get("max_extension")
     if ext is not None and (not isinstance(ext, int) or isinstance(ext, bool) or ext < 0):
         bad("max_extension", "A whole number of days, or null for no limit.")
+    elif ext is not None and ext > MAX_DUE["calendar_days"]:
+        bad("max_extension", f"At most {MAX_DUE['calendar_days']} (a year).")
     if errors:
         raise RuleError("This deadline rule contradicts itself.", errors)
     if order_errors:  # its own code: the app says which order, in the user's language
