@@ -292,6 +292,41 @@ def test_a_valid_header_with_no_valid_sound_behind_it_is_damaged(filler):
     assert refused(data[:cut] + fill).code == "media.undecodable"
 
 
+@pytest.mark.parametrize("kind", ["webm", "mp4", "ogg"])
+def test_a_container_of_countless_tiny_pieces_is_refused_at_the_walks_bound(kind):
+    """Millions of two-byte EBML Voids behind a real WebM header (or eight-byte MP4 `free`
+    boxes, or empty Ogg pages) held a worker in the structure walk for most of a minute:
+    the walk stops at MAX_STEPS pieces and refuses the file, without reading the rest."""
+    from server.media import audio_containers
+
+    pieces = audio_containers.MAX_STEPS + 10
+    if kind == "webm":
+        web = sample(CHROMIUM)
+        header = web[:web.index(b"\x18\x53\x80\x67")]
+        data = header + b"\x18\x53\x80\x67\x01\xff\xff\xff\xff\xff\xff\xff" + (
+            b"\xec\x80" * pieces)
+    elif kind == "mp4":
+        m4a = sample("interview.m4a")
+        data = m4a[:int.from_bytes(m4a[:4], "big")] + b"\x00\x00\x00\x08free" * pieces
+    else:
+        data = (b"OggS" + bytes(23)) * pieces
+    opened = io.BytesIO(data)
+    reads = 0
+    real_read = opened.read
+
+    def counting_read(n: int = -1) -> bytes:
+        nonlocal reads
+        reads += 1
+        return real_read(n)
+
+    opened.read = counting_read  # type: ignore[method-assign]
+    with pytest.raises(MediaError) as refused_:
+        audio_containers._check_structure(opened, kind, len(data))
+    assert refused_.value.code == "media.undecodable"
+    assert "pieces" in str(refused_.value)
+    assert reads <= 2 * audio_containers.MAX_STEPS + 2  # stopped at the bound
+
+
 # --- truncated --------------------------------------------------------------------------
 
 

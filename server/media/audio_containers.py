@@ -6,6 +6,7 @@ that finds a file cut short. Headers only; no decoding (that is audio.py's, with
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import BinaryIO
 
 from .errors import EMPTY_AUDIO, NOT_AUDIO, UNDECODABLE, UNSUPPORTED_AUDIO, MediaError
@@ -35,6 +36,11 @@ _NOT_AUDIO = (
 _IMAGE_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif",
                  b"avis", b"crx "}
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+# The most pages, elements or boxes a walk reads: a two-hour Opus WebM from Chrome is about
+# 370,000 blocks, an Ogg a few thousand pages, an MP4 a handful of boxes. A file of 40 MB
+# of two-byte elements would take the walk (pure Python, holding the GIL) twenty million
+# steps and most of a minute.
+MAX_STEPS = 500_000
 _SEGMENT, _CLUSTER = 0x18538067, 0x1F43B675
 
 
@@ -195,6 +201,10 @@ class _Truncated(Exception):
     pass
 
 
+class _TooManyPieces(Exception):
+    pass
+
+
 def _check_structure(fp: BinaryIO, container: str, size: int) -> bool:
     """Raise if the file ends inside a page, element or box. Reads headers only.
 
@@ -209,11 +219,21 @@ def _check_structure(fp: BinaryIO, container: str, size: int) -> bool:
         return walk(fp, size)
     except _Truncated as exc:
         raise _damaged() from exc
+    except _TooManyPieces as exc:
+        raise MediaError(UNDECODABLE, "The recording is made of far more pieces than a phone "
+                         "or browser writes; it cannot be read.") from exc
+
+
+def _steps() -> Iterator[int]:
+    """Counts a walk's steps; past MAX_STEPS the file is refused (_TooManyPieces)."""
+    yield from range(MAX_STEPS)
+    raise _TooManyPieces
 
 
 def _walk_ogg(fp: BinaryIO, size: int) -> bool:
-    pos = 0
+    pos, steps = 0, _steps()
     while pos < size:
+        next(steps)
         fp.seek(pos)
         header = fp.read(27)
         if header[:4] != b"OggS":
@@ -232,8 +252,9 @@ def _walk_ogg(fp: BinaryIO, size: int) -> bool:
 
 
 def _walk_boxes(fp: BinaryIO, size: int) -> bool:
-    pos = 0
+    pos, steps = 0, _steps()
     while pos < size:
+        next(steps)
         fp.seek(pos)
         header = fp.read(16)
         if len(header) < 8:
@@ -256,8 +277,9 @@ def _walk_boxes(fp: BinaryIO, size: int) -> bool:
 def _walk_ebml(fp: BinaryIO, size: int) -> bool:
     """Top-level elements, the Segment's children, and the blocks of unknown-sized
     Clusters (Chrome's MediaRecorder writes the Segment and its Clusters without sizes)."""
-    pos, end = 0, size
+    pos, end, steps = 0, size, _steps()
     while pos < end:
+        next(steps)
         fp.seek(pos)
         header = fp.read(12)
         element, at = _element_id(header, 0)
