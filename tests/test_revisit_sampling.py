@@ -171,3 +171,45 @@ def test_a_sample_over_other_units_is_not_found(app, as_user) -> None:
     mine = as_user("reviewer_a").post("/api/revisit-samples",
                                       json={**PERIOD, "share": 0.5}).get_json()
     assert mine["population"] == 5  # Street A's only
+
+
+def test_a_case_transferred_after_the_draw_leaves_the_drawers_export_and_list(
+        app, as_user) -> None:
+    """Street A draws its sample; one case then moves to Street B, whose revisit team
+    revisits it. Street A's office no longer reads it (404), so neither the sample's list
+    nor its export shows that case's answers; it still counts in the sample's figures."""
+    import io
+
+    import openpyxl
+
+    seed_cases(3, 0)
+    office_a = as_user("reviewer_a")
+    drawn = office_a.post("/api/revisit-samples", json={**PERIOD, "share": 1.0,
+                                                         "strata": ["unit"], "seed": "s1"})
+    assert drawn.status_code == 201, drawn.get_json()
+    sample = drawn.get_json()
+    moved = sample["cases"][0]["case_id"]
+    db.session.execute(sa.update(Case).where(Case.id == moved)
+                       .values(unit_id=unit_id("Street B")))  # as a reopen and transfer
+    db.session.commit()
+    assert office_a.get(f"/api/cases/{moved}").status_code == 404
+    answer = as_user("revisit_b").post(f"/api/cases/{moved}/revisits", json={
+        "client_id": str(uuid.uuid4()), "at": "2026-11-28T19:30:00+08:00", "method": "phone",
+        "questionnaire": {"code": "phone-revisit", "version": 1},
+        "respondents": [{"client_id": str(uuid.uuid4()), "kind": "complainant",
+                         "name": "王五", "contact": "13900001111",
+                         "answers": {"resolved": False, "contacted": True,
+                                     "satisfaction": "dissatisfied",
+                                     "comments": "B街道的回访意见"}}]})
+    assert answer.status_code == 201, answer.get_json()
+    sheet = office_a.get(f"/api/revisit-samples/{sample['id']}/export.xlsx")
+    assert sheet.status_code == 200
+    rows = list(openpyxl.load_workbook(io.BytesIO(sheet.data)).worksheets[0].iter_rows(
+        values_only=True))
+    assert not any(moved in row or "B街道的回访意见" in row for row in rows)
+    seen = office_a.get(f"/api/revisit-samples/{sample['id']}").get_json()
+    assert moved not in [c["case_id"] for c in seen["cases"]] and len(seen["cases"]) == 2
+    assert seen["drawn"] == 3
+    # The district's office sees both streets: the case and its revisit are there.
+    district = as_user("reviewer").get(f"/api/revisit-samples/{sample['id']}").get_json()
+    assert moved in [c["case_id"] for c in district["cases"]]

@@ -176,6 +176,7 @@ def sample_summary(sample: RevisitSample) -> dict[str, Any]:
 
 def present_sample(sample: RevisitSample) -> dict[str, Any]:
     rows = sampling.progress(sample)
+    listed = sampling.seen_by(current_user(), rows)
     return {
         **sample_summary(sample),
         "population_hash": sample.population_hash,
@@ -185,7 +186,7 @@ def present_sample(sample: RevisitSample) -> dict[str, Any]:
         "figures": sampling.figures(rows),
         "by_unit": sampling.grouped(rows, "unit"),
         "by_channel": sampling.grouped(rows, "channel"),
-        "cases": rows,
+        "cases": listed,
     }
 
 

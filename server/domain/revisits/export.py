@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from server.domain.accounts import scope
 from server.domain.audit import audit
 from server.domain.core import labels, runtime
 from server.domain.core.privacy import mask_name, mask_phone
@@ -49,14 +50,15 @@ def _headings(columns: list[tuple[tuple[str, str], dict[str, Any]]]) -> list[str
 
 
 def sample_sheet(user: User, sample_id: str) -> tuple[RevisitSample, Sheet]:
-    """The sample's revisits since its draw, as rows; visible to whoever sees the sample."""
+    """The sample's revisits since its draw, as rows, of the cases the user still sees (one
+    transferred away since is another unit's); visible to whoever sees the sample."""
     sample = sampling.get(user, sample_id)  # the sample view's roles and unit scope
     rows = db.session.execute(
         sa.select(Revisit, Case, Unit.name)
         .join(SampleCase, sa.and_(SampleCase.case_id == Revisit.case_id,
                                   SampleCase.sample_id == sample.id))
         .join(Case, Case.id == Revisit.case_id).join(Unit, Unit.id == Case.unit_id)
-        .where(Revisit.received_at >= sample.created_at)
+        .where(Revisit.received_at >= sample.created_at, scope.visible_clause(user))
         .order_by(Unit.name, Case.received_at, Case.id, Revisit.at, Revisit.id)).all()
     revisits = [r for r, _, _ in rows]
     columns = _columns(revisits)

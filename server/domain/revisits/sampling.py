@@ -310,6 +310,14 @@ def figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "dissatisfied_rate": _rate(said.count("dissatisfied"), len(said))}
 
 
+def seen_by(user: User, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The progress rows of the cases the user still sees: a case transferred away since
+    the draw still counts in the sample's figures, but its subject and revisit are another
+    unit's now."""
+    visible = scope.visible_case_ids(user, [r["case_id"] for r in rows])
+    return [r for r in rows if r["case_id"] in visible]
+
+
 def progress(sample: RevisitSample) -> list[dict[str, Any]]:
     """Each drawn case with its assignee and its latest revisit since the draw, in one
     query (a window picks the latest revisit per case)."""
