@@ -172,6 +172,33 @@ def test_nobody_logged_in_gets_404_unless_the_latest_seal_is_published_and_close
     assert refusal(answer) == unknown == refusal(client.get("/api/verify/ZZZZ-ZZZZ"))
 
 
+def test_a_revisits_recording_or_photo_is_not_the_publics_to_look_up(  # type: ignore[no-untyped-def]
+        app, as_user, photo) -> None:
+    """A published seal lists everything stored on the case, a resident's recorded
+    interview too; the public looks up only the site checks' photos (what the public
+    closure file shows). The office still reads the full record."""
+    from server.models import Revisit
+
+    seal_case(photo["case_id"], [photo["id"]])
+    client, url = anonymous(app), f"/api/verify/{photo['code']}"
+    assert client.get(url).status_code == 200
+    ev = db.session.get(Evidence, photo["id"])
+    ev.content_type = "audio/webm"  # as a recording sealed with the case
+    db.session.commit()
+    assert client.get(url).status_code == 404
+    check = client.post(f"{url}/check", data=photo["data"],
+                        headers={"Content-Type": "application/octet-stream"})
+    assert check.status_code == 404
+    ev = db.session.get(Evidence, photo["id"])
+    ev.content_type = "image/jpeg"
+    ev.revisit_id = db.session.scalar(sa.select(Revisit.id).filter_by(case_id=photo["case_id"]))
+    assert ev.revisit_id is not None
+    db.session.commit()
+    assert client.get(url).status_code == 404  # a revisit's photo
+    full = as_user("reviewer").get(url)
+    assert full.status_code == 200 and full.get_json()["public"] is False
+
+
 def test_the_public_answer_holds_only_the_public_fields(app, as_user, photo) -> None:  # type: ignore[no-untyped-def]
     seal_case(photo["case_id"], [photo["id"]])
     answer = anonymous(app).get(f"/api/verify/{photo['code']}")

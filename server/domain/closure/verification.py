@@ -103,6 +103,14 @@ def _find(normal: str) -> tuple[Evidence | None, Case | None, Seal | None]:
     return (row[0], row[1], row[2]) if row is not None else (None, None, None)
 
 
+def _shown_in_public(ev: Evidence) -> bool:
+    """What a published closure file shows: the site checks' photos. A resident's
+    recorded interview or a revisit's photo is sealed with the case but is not the
+    public's to look up, nor to confirm a copy of (/check)."""
+    return (ev.revisit_id is None and ev.respondent_id is None
+            and (ev.content_type or "").startswith("image/"))
+
+
 def resolve(user: User | None, code: str) -> Resolved:
     """What `code` resolves to for `user` (None: nobody logged in); 404 `verify.not_found`
     for anything that may not be shown. Unknown and unpublished codes take the same
@@ -123,7 +131,7 @@ def resolve(user: User | None, code: str) -> Resolved:
     # Only the latest seal speaks: after a reopen, an older published seal no longer does.
     # The cheap checks first: the manifest is read only for a published seal.
     if (ev is None or case is None or latest is None or latest.published_at is None
-            or case.status != "closed" or ev.state != "stored"):
+            or case.status != "closed" or ev.state != "stored" or not _shown_in_public(ev)):
         raise _not_found()
     entry = _listed(latest, ev.id)
     if entry is None:
