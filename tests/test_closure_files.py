@@ -24,7 +24,7 @@ from server.domain.closure import closure_files, sealing
 from server.extensions import db
 from server.models import Case, ClosureFile, Seal
 from tests.closure_facts import submit_ready
-from tests.conftest import unit_id
+from tests.conftest import SAMPLES, unit_id
 from tests.test_lifecycle import params_for, walk
 from tests.test_seal import approve, in_hand
 
@@ -102,6 +102,38 @@ def test_the_public_version_holds_no_personal_data_or_gps(app, as_user, make_cas
         assert b"Exif\x00\x00" not in data
     db.session.expire_all()
     assert db.session.scalar(sa.select(Seal.published_at).where(Seal.case_id == case_id))
+
+
+def test_the_public_file_prints_no_revisit_photo(app, as_user, make_case) -> None:
+    """A revisit's photo (a resident's questionnaire, their door) is sealed and printed in
+    the office's closure file, not in the public one, whose codes the public looks up."""
+    from server.models import Evidence, Revisit
+    from tests.test_evidence import file_photo
+
+    office, inspector = as_user("reviewer"), as_user("insp_a")
+    case = make_case()
+    walk(office, case["id"], ("dispatch", params_for("dispatch")))
+    walk(inspector, case["id"], ("start", {}))
+    site = submit_ready(office, inspector, as_user("revisit"), case["id"])
+    door = file_photo(inspector, case["id"], (SAMPLES / "gps" / "DSCN0010.jpg").read_bytes())
+    db.session.execute(sa.update(Evidence).where(Evidence.id == door["id"]).values(
+        revisit_id=db.session.scalar(sa.select(Revisit.id).filter_by(case_id=case["id"])),
+        flags=[]))  # as a revisit's photo (its place is the resident's, not the site's)
+    db.session.commit()
+    approved = approve(office, case["id"])
+    assert approved.status_code == 200, approved.get_json()
+    codes = dict(db.session.execute(sa.select(Evidence.id, Evidence.short_code).where(
+        Evidence.id.in_([site["id"], door["id"]]))).all())
+
+    def text(url: str) -> str:
+        pdf, _ = download(office, url)
+        with fitz.open(stream=pdf, filetype="pdf") as doc:
+            return "".join(page.get_text() for page in doc)
+
+    private = text(f"/api/cases/{case['id']}/closure-file.pdf")
+    public = text(f"/api/cases/{case['id']}/closure-file.pdf?public=1")
+    assert codes[site["id"]] in private and codes[door["id"]] in private
+    assert codes[site["id"]] in public and codes[door["id"]] not in public
 
 
 def test_another_sites_page_cannot_publish_or_download_in_the_users_name(

@@ -408,8 +408,6 @@ def _apply(user: User, case: Case, action: Action, clean: dict[str, Any],
         release_leader(case, unit.id, data)
         case.unit_id = unit.id
         case.assignees = []
-    if case.unit_id != moved_from:
-        hooks.case_moved(case, moved_from)
     elif action.name == "submit":
         case.verdict, case.result = clean["verdict"], clean["result"]
         data.update(verdict=case.verdict, result=case.result)
@@ -421,6 +419,8 @@ def _apply(user: User, case: Case, action: Action, clean: dict[str, Any],
         case.co_units.append(CaseUnit(unit_id=unit.id, role="co", part=clean["part"],
                                       created_at=now))
         data.update(unit_id=unit.id, unit=unit.name, part=clean["part"])
+    if case.unit_id != moved_from:  # dispatched or transferred to another unit
+        hooks.case_moved(case, moved_from)
     for key in ("note", "reason", "reasons", "days"):
         if clean.get(key) is not None:
             data[key] = clean[key]

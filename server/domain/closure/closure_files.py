@@ -59,7 +59,8 @@ PERIODS = {"day": "昼间", "night": "夜间"}
 TITLES = {False: "环境信访案件办结材料", True: "环境信访案件办结公示"}
 # 2: the cover with its sign-off block, the appendix, spread labels; 3: leaders'
 # instructions and the feedback to the complainant on the cover
-LAYOUT_VERSION = 3
+# 4: a public file prints no revisit photo (verification.shown_in_public)
+LAYOUT_VERSION = 4
 # A job's progress: (done, total, stage); stages name what is being done now.
 Progress = Callable[[int, int, str], None]
 
@@ -221,10 +222,13 @@ def _file_name(chosen: list[tuple[Case, Seal]], kind: str, public: bool) -> str:
     return f"{what}-{len(chosen)}件.{kind}"
 
 
-def _photo_items(seal: Seal) -> list[dict[str, Any]]:
-    """The photos a seal lists (recordings are not printed)."""
+def _photo_items(seal: Seal, public: bool = False) -> list[dict[str, Any]]:
+    """The photos a seal lists (recordings are not printed); for a public file, those the
+    public may see (verification.shown_in_public: no revisit's photos)."""
     return [e for e in json.loads(seal.manifest)["evidence"]
-            if (e["content_type"] or "").startswith("image/")]
+            if (e["content_type"] or "").startswith("image/")
+            and (not public or verification.shown_in_public(
+                e.get("revisit_id"), e.get("respondent_id"), e["content_type"]))]
 
 
 def _case_label(external_ref: str | None, case_id: str, *, full_id: bool = False) -> str:
@@ -265,7 +269,7 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str,
     """The packet the renderers draw, from the seals' manifests and the rows they list
     (a handful of queries for the whole batch) and the stored large thumbnails."""
     manifests = {s.id: json.loads(s.manifest) for _c, s in chosen}
-    evidence_ids = [e["id"] for _c, s in chosen for e in _photo_items(s)]
+    evidence_ids = [e["id"] for _c, s in chosen for e in _photo_items(s, public)]
     photos = {ev.id: ev for ev in db.session.scalars(
         sa.select(Evidence).where(Evidence.id.in_(evidence_ids)))} if evidence_ids else {}
     revisit_ids = [r["id"] for m in manifests.values() for r in m["revisits"]]
@@ -283,7 +287,7 @@ def build_packet(chosen: list[tuple[Case, Seal]], public: bool, base: str,
     views = _sealed_views(chosen, public)
     told = _instructions_and_feedback(chosen, public)
     sections = []
-    photo_total = sum(len(_photo_items(s)) for _c, s in chosen)
+    photo_total = sum(len(_photo_items(s, public)) for _c, s in chosen)
     loaded = [0]
 
     def photo(ev: Evidence, case: SealedCase) -> PhotoEntry:

@@ -103,12 +103,14 @@ def _find(normal: str) -> tuple[Evidence | None, Case | None, Seal | None]:
     return (row[0], row[1], row[2]) if row is not None else (None, None, None)
 
 
-def _shown_in_public(ev: Evidence) -> bool:
-    """What a published closure file shows: the site checks' photos. A resident's
-    recorded interview or a revisit's photo is sealed with the case but is not the
-    public's to look up, nor to confirm a copy of (/check)."""
-    return (ev.revisit_id is None and ev.respondent_id is None
-            and (ev.content_type or "").startswith("image/"))
+def shown_in_public(revisit_id: str | None, respondent_id: str | None,
+                    content_type: str | None) -> bool:
+    """What a public closure file (办结公示) prints and the public verify page looks up:
+    the site checks' photos. A resident's recorded interview or a revisit's photo is
+    sealed with the case but is not the public's to see, look up, nor to confirm a copy
+    of (/check)."""
+    return (revisit_id is None and respondent_id is None
+            and (content_type or "").startswith("image/"))
 
 
 def resolve(user: User | None, code: str) -> Resolved:
@@ -131,7 +133,8 @@ def resolve(user: User | None, code: str) -> Resolved:
     # Only the latest seal speaks: after a reopen, an older published seal no longer does.
     # The cheap checks first: the manifest is read only for a published seal.
     if (ev is None or case is None or latest is None or latest.published_at is None
-            or case.status != "closed" or ev.state != "stored" or not _shown_in_public(ev)):
+            or case.status != "closed" or ev.state != "stored"
+            or not shown_in_public(ev.revisit_id, ev.respondent_id, ev.content_type)):
         raise _not_found()
     entry = _listed(latest, ev.id)
     if entry is None:
