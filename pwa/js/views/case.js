@@ -161,7 +161,7 @@ function complainantFact(item) {
   }
   return html`<dt>${t("complainant")}</dt><dd id="case-complainant">
     <span id="masked-contact">${masked.name || ""} ${masked.phone || ""}</span>
-    ${isOffice() ? html`<details class="reveal-box" id="reveal-box"><summary>${t("revealNumber")}</summary>
+    ${isOffice() && item.leads !== false ? html`<details class="reveal-box" id="reveal-box"><summary>${t("revealNumber")}</summary>
       <p class="muted small">${t("revealHidden")}</p>
       <label for="reveal-reason">${t("revealReason")} <span class="req" aria-hidden="true">*</span></label>
       <textarea id="reveal-reason" rows="2" placeholder="${t("revealReasonHint")}"></textarea>
@@ -204,10 +204,13 @@ export async function renderCase(view, caseId) {
     const timeline = detail.timeline || [];
     const revisits = detail.revisits || [];
     const all = await outbox.items();
-    const localRevisits = all.filter((i) => i.kind === "revisit" && i.caseId === caseId);
+    // Another user's items on this phone are theirs: not listed to continue here.
+    const localRevisits = all.filter((i) => i.kind === "revisit" && i.caseId === caseId
+      && outbox.isMine(i));
     const sentHere = new Set((await (await db()).getAll("sent"))
       .filter((x) => x.kind === "revisit" && x.caseId === caseId).map((x) => x.id));
-    const drafts = all.filter((i) => i.kind === "visit" && i.caseId === caseId && i.state === "draft");
+    const drafts = all.filter((i) => i.kind === "visit" && i.caseId === caseId && i.state === "draft"
+      && outbox.isMine(i));
     const pending = all.filter((i) => i.kind === "transition" && i.caseId === caseId);
     // What the page watches leave the outbox (then shows the case as the server has it):
     // its actions, revisits and checks.

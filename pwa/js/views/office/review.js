@@ -318,7 +318,10 @@ export async function renderReview(view, caseId) {
       const words = refusal(error) || html`<p>${errorText(error)}${errorRef(error)}</p>`;
       // Unmet rules or a newer version: the checklist and the case as the server sees them
       // now, drawn first, the refusal shown in them.
-      if (code === "closure.unmet" || code === "case.version_conflict") await reload();
+      // Something landed while it was being approved: look at it before approving again.
+      if (["closure.unmet", "case.version_conflict", "case.changed_while_approving"].includes(code)) {
+        await reload();
+      }
       else buttons.forEach((b) => { b.disabled = false; });
       const shown = view.querySelector("#decision-problem");
       if (shown) {

@@ -101,6 +101,10 @@ export async function renderSurvey(view, caseId, revisitId, routeMethod) {
   const METHODS = revisitVocab(v).revisit_methods.filter((m) => m !== PHONE);
   const item = await cachedCase(caseId);
   let current = await survey(revisitId);
+  if (current && !outbox.isMine(current)) {
+    toast(t("draftOtherUser"), "warn"); // another user's survey, on this phone
+    return go(`#/case/${caseId}`, { replace: true });
+  }
   // The method: the survey's own once started; else the one asked for, if the server's
   // vocabulary has it; else door-to-door.
   let method = current?.payload?.method
