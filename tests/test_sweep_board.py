@@ -294,14 +294,17 @@ def test_a_rule_longer_than_a_year_or_with_endless_milestones_is_422(
     body = admin.get("/api/deadline-rules").get_json()["items"][0]["body"]
     far = {**body, "counting": "working_days", "due": 100_000, "rest_day_rollover": False}
     many = {**body, "milestones": [{"name": f"m{n}", "day": 1} for n in range(400)]}
-    for wrong, field in ((far, "due"), (many, "milestones"),
+    late_hours = {**body, "counting": "calendar_days",
+                  "milestones": [{"name": "dispatch", "hours": 10**9}]}
+    for wrong, field in ((far, "due"), (many, "milestones"), (late_hours, "milestones.0"),
                          ({**body, "max_extension": 5_000}, "max_extension")):
         for path in ("/api/deadline-rules?dry_run=true", "/api/deadline-rules"):
             answer = admin.post(path, json=wrong)
             assert answer.status_code == 422, (field, path, answer.get_json())
             problem = answer.get_json()
             assert field in problem["errors"], problem
-            assert "最多" in str(problem["errors_zh"][field])
+            assert "最多" in str(problem["errors_zh"][field]) or "晚于" in str(
+                problem["errors_zh"][field])
     year = {**body, "counting": "calendar_days", "due": 366,
             "colours": [{"from_day": 1, "colour": "green"}]}
     assert admin.post("/api/deadline-rules?dry_run=true", json=year).status_code == 201

@@ -180,6 +180,10 @@ def check_rule(rule: dict[str, Any]) -> None:
             bad(key, "A whole, non-negative number.")
         elif due is not None and ("day" in m or counting == "hours") and value > due:
             bad(key, "This milestone falls after the case is due.")
+        elif "hours" in m and counting != "hours" and value > (due or longest) * 24:
+            # An hours milestone in a rule of days: past its days' hours it is after the
+            # due date (and a huge one overflowed the clock).
+            bad(key, "This milestone falls after the case is due.")
     rollover = rule.get("rest_day_rollover")
     if rollover is not None and not isinstance(rollover, bool):
         bad("rest_day_rollover", "true or false.")
