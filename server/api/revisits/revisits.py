@@ -176,7 +176,7 @@ def sample_summary(sample: RevisitSample) -> dict[str, Any]:
 
 def present_sample(sample: RevisitSample) -> dict[str, Any]:
     rows = sampling.progress(sample)
-    listed = sampling.seen_by(current_user(), rows)
+    listed = sampling.seen_by(current_user(), sample, rows)
     return {
         **sample_summary(sample),
         "population_hash": sample.population_hash,
