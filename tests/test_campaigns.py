@@ -778,3 +778,22 @@ def test_a_pending_recheck_follows_its_case_to_a_new_unit(app, as_user, make_cas
     tasks = insp_b.get("/api/recheck-tasks").get_json()["items"]
     assert [(t["case"]["id"], t["check_unit"]["name"]) for t in tasks] == [(case_id, "Street B")]
     assert recheck(insp_b, campaign["id"], tasks[0]["id"]).status_code == 201
+
+
+def test_an_organiser_no_longer_sees_a_task_whose_case_left_its_units(
+        app, as_user, make_case) -> None:
+    """Street A's campaign; the case is reopened and transferred to Street B by the
+    district: Street A's office no longer reads the case, nor its task in the campaign."""
+    from tests.test_lifecycle import walk
+
+    case_id, kept = closed(make_case), closed(make_case)
+    street_a = as_user("reviewer_a")
+    campaign = start(street_a).get_json()
+    walk(as_user("reviewer"), case_id, ("reopen", {"reason": "复核"}),
+         ("transfer", {"unit_id": unit_id("Street B"), "reason": "属地调整"}))
+    close(case_id)
+    assert street_a.get(f"/api/cases/{case_id}").status_code == 404
+    tasks = street_a.get(f"/api/campaigns/{campaign['id']}/tasks").get_json()["items"]
+    assert [t["case"]["id"] for t in tasks] == [kept]
+    assert [t["case"]["id"] for t in as_user("insp_b").get(
+        f"/api/campaigns/{campaign['id']}/tasks").get_json()["items"]] == [case_id]

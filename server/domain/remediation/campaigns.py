@@ -250,10 +250,14 @@ def task_clause(user: User, campaign: Campaign | None = None) -> sa.ColumnElemen
     below them), otherwise those their units (or units below) check."""
     units = scope.visible_unit_ids(user)
     mine = RecheckTask.check_unit_id.in_(units)
+    # An organiser sees the tasks of the cases it still leads: one transferred out of its
+    # units since is another unit's case (its task followed it, rechecks.follow_the_case).
+    led = sa.true() if scope.sees_everything(user) else RecheckTask.case_id.in_(
+        sa.select(Case.id).where(scope.lead_clause(user)))
     if campaign is not None:
-        return sa.true() if campaign.unit_id in units else mine
+        return sa.or_(mine, led) if campaign.unit_id in units else mine
     organised = sa.select(Campaign.id).where(Campaign.unit_id.in_(units))
-    return sa.or_(mine, RecheckTask.campaign_id.in_(organised))
+    return sa.or_(mine, sa.and_(RecheckTask.campaign_id.in_(organised), led))
 
 
 def get_campaign(user: User, campaign_id: str) -> Campaign:
