@@ -403,3 +403,17 @@ def test_the_public_page_is_static_and_csp_safe(app) -> None:  # type: ignore[no
         assert get(asset).status_code == 200, asset
     assert get("/v/assets/index.html").status_code == 404
     assert get("/v/assets/..%2Fverify.js").status_code == 404
+
+
+def test_another_sites_link_gets_the_public_answer_even_when_logged_in(  # type: ignore[no-untyped-def]
+        app, as_user, photo) -> None:
+    """Authenticated requests another site started are refused (request.cross_site); the
+    verify page is public, so a logged-in user following such a link gets the public
+    answer, not a 403."""
+    office = as_user("reviewer")
+    url, foreign = f"/api/verify/{photo['code']}", {"Sec-Fetch-Site": "cross-site"}
+    assert office.get(url, headers=foreign).status_code == 404  # not published yet
+    seal_case(photo["case_id"], [photo["id"]])
+    answer = office.get(url, headers=foreign)
+    assert answer.status_code == 200 and answer.get_json()["public"] is True
+    assert office.get(url).get_json()["public"] is False  # from the app: the full record

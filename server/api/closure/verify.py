@@ -16,7 +16,7 @@ from flask import Response, current_app, g, request, send_from_directory
 
 from server.api.blueprint import Blueprint
 from server.api.closure.schemas import VerifyCheckSchema, VerifySchema
-from server.api.security import load_user, session_token
+from server.api.security import FOREIGN_SITES, load_user, session_token
 from server.domain.closure import verification
 from server.domain.core.errors import Unauthenticated
 from server.extensions import limiter
@@ -47,8 +47,8 @@ def load_user_if_any() -> None:
     """The logged-in user, or None. An ended session is nobody, not a 401: the public
     answer needs no login."""
     g.user = None
-    if not session_token():
-        return
+    if not session_token() or request.headers.get("Sec-Fetch-Site") in FOREIGN_SITES:
+        return  # another site's link (a QR code's page, a chat): the public answer
     try:
         load_user()  # checks the CSRF token of a write: a logged-in POST needs it
     except Unauthenticated:
