@@ -87,6 +87,19 @@ def frozen_seal_store(app: Flask) -> Iterator[tuple[Flask, Callable[[], bool],
             db.engine.dispose()
 
 
+def _approval_stuck(app: Flask, approver_app: Flask, stuck: Callable[[], bool], office: Any,
+                    case_id: str) -> tuple[threading.Thread, dict[str, Any]]:
+    """The case's approval, sent from a thread through `approver_app`, once it waits on
+    the frozen store; the dict gets its answer when it ends."""
+    reviewer = office if approver_app is app else login(approver_app, "reviewer")
+    approval: dict[str, Any] = {}
+    waiting = threading.Thread(
+        target=lambda: approval.update(answer=approve(reviewer, case_id)), daemon=True)
+    waiting.start()
+    _wait_for(stuck, "the approval to reach the frozen store")
+    return waiting, approval
+
+
 def test_a_frozen_store_during_an_approval_holds_up_no_other_write(
         app, as_user, make_case) -> None:
     office, inspector = as_user("reviewer"), as_user("insp_a")
@@ -96,14 +109,9 @@ def test_a_frozen_store_during_an_approval_holds_up_no_other_write(
     extend = params_for("extend")
     photo = declaration(other, (SAMPLES / "gps" / "DSCN0010.jpg").read_bytes())
     before = events(case_id)
-    approval: dict[str, Any] = {}
     others: dict[str, Any] = {}
     with frozen_seal_store(app) as (approver_app, stuck, thaw):
-        reviewer = office if approver_app is app else login(approver_app, "reviewer")
-        waiting = threading.Thread(
-            target=lambda: approval.update(answer=approve(reviewer, case_id)), daemon=True)
-        waiting.start()
-        _wait_for(stuck, "the approval to reach the frozen store")
+        waiting, approval = _approval_stuck(app, approver_app, stuck, office, case_id)
 
         def other_writes() -> None:
             started = time.monotonic()
@@ -223,14 +231,9 @@ def test_what_lands_on_a_case_while_its_seal_is_written_is_not_left_out(
     office, inspector = as_user("reviewer"), as_user("insp_a")
     case_id = in_hand(office, inspector, make_case)
     submit_ready(office, inspector, as_user("revisit"), case_id)
-    approval: dict[str, Any] = {}
     visit: dict[str, Any] = {}
     with frozen_seal_store(app) as (approver_app, stuck, thaw):
-        reviewer = office if approver_app is app else login(approver_app, "reviewer")
-        waiting = threading.Thread(
-            target=lambda: approval.update(answer=approve(reviewer, case_id)), daemon=True)
-        waiting.start()
-        _wait_for(stuck, "the approval to reach the frozen store")
+        waiting, approval = _approval_stuck(app, approver_app, stuck, office, case_id)
         writer = threading.Thread(target=lambda: visit.update(answer=inspector.post(
             f"/api/cases/{case_id}/visits", json={
                 "client_id": str(uuid.uuid4()), "kind": "night_check",

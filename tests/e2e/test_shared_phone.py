@@ -81,11 +81,17 @@ def _switch_user(page, username: str) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_selector("#case-list", timeout=30000)
 
 
-def test_a_revealed_number_is_forgotten_at_logout(phone, live):  # type: ignore[no-untyped-def]
+def _revisiting_the_bar_case(phone, live):  # type: ignore[no-untyped-def]
+    """A page of the revisit team's user, the demo bar case assigned to them to revisit."""
     page = phone.new_page()
     login(page, "revisit")
     case_id = bar_case_id(live)
     revisit_task(live, case_id)
+    return page, case_id
+
+
+def test_a_revealed_number_is_forgotten_at_logout(phone, live):  # type: ignore[no-untyped-def]
+    page, case_id = _revisiting_the_bar_case(phone, live)
     page.goto(f"/#/revisit/{case_id}/{uuid.uuid4()}")
     page.wait_for_selector("#reveal-box")
     page.click("#quick-reason")
@@ -151,10 +157,7 @@ def test_another_users_draft_does_not_open(phone, live):  # type: ignore[no-unty
 
 
 def test_the_sent_list_shows_only_the_users_own(phone, live):  # type: ignore[no-untyped-def]
-    page = phone.new_page()
-    login(page, "revisit")
-    case_id = bar_case_id(live)
-    revisit_task(live, case_id)
+    page, case_id = _revisiting_the_bar_case(phone, live)
     page.goto(f"/#/case/{case_id}")
     page.wait_for_selector(f".case-page[data-case-id='{case_id}'] #revisit-buttons")
     subject = page.locator(".case-page h1").inner_text()
