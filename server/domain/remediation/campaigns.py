@@ -246,16 +246,18 @@ def _organises(user: User, campaign: Campaign) -> bool:
 
 
 def task_clause(user: User, campaign: Campaign | None = None) -> sa.ColumnElement[bool]:
-    """SQL: the tasks `user` sees: all of a campaign they organise (or whose organiser is
-    below them), otherwise those their units (or units below) check."""
+    """SQL: the tasks `user` sees: those their units (or units below) check, and in a
+    campaign they organise (or whose organiser is below them) the tasks of the cases they
+    still lead (one transferred out of their units since is another unit's case; its task
+    followed it, rechecks.follow_the_case)."""
     units = scope.visible_unit_ids(user)
     mine = RecheckTask.check_unit_id.in_(units)
-    # An organiser sees the tasks of the cases it still leads: one transferred out of its
-    # units since is another unit's case (its task followed it, rechecks.follow_the_case).
+    if campaign is not None and campaign.unit_id not in units:
+        return mine
     led = sa.true() if scope.sees_everything(user) else RecheckTask.case_id.in_(
         sa.select(Case.id).where(scope.lead_clause(user)))
     if campaign is not None:
-        return sa.or_(mine, led) if campaign.unit_id in units else mine
+        return sa.or_(mine, led)
     organised = sa.select(Campaign.id).where(Campaign.unit_id.in_(units))
     return sa.or_(mine, sa.and_(RecheckTask.campaign_id.in_(organised), led))
 
