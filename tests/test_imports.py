@@ -414,6 +414,102 @@ def test_the_preview_flags_likely_repeats_and_other_units_only_as_a_count(source
     assert "repeat_linked" in linked
 
 
+def _around_evaluation(monkeypatch, before=None, after=None):  # type: ignore[no-untyped-def]
+    """Calls `before` and `after` around the confirmation's reading of its sheet (the
+    first evaluation only)."""
+    from server.domain.intake import imports
+
+    original, calls = imports.evaluate, []
+
+    def evaluate(*args, **kw):  # type: ignore[no-untyped-def]
+        first = not calls
+        calls.append(1)
+        if first and before:
+            before()
+        found = original(*args, **kw)
+        if first and after:
+            after()
+        return found
+
+    monkeypatch.setattr(imports, "evaluate", evaluate)
+    return calls
+
+
+def test_a_confirmations_reading_of_the_sheet_holds_up_no_other_write(  # type: ignore[no-untyped-def]
+        sources, as_user, monkeypatch):
+    """On SQLite the batch's lock is the one writer lock: taken before the sheet's rows
+    were read (up to 50,000), every phone's write waited on them. Another connection takes
+    the writer lock at once, with no wait allowed, before and after the reading."""
+    import sqlite3
+
+    if sources.config["STACK"] != "embedded":
+        pytest.skip("SQLite's one writer lock: PostgreSQL locks the batch's row only")
+    api = as_user("reviewer")
+    map_noise(api)
+    preview = upload(api, sheet([row(f"W-{i}") for i in range(1, 4)])).get_json()
+    path = sources.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    took: list[str] = []
+
+    def another_writer() -> None:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            took.append("free")
+        except sqlite3.OperationalError as exc:
+            took.append(str(exc))
+        finally:
+            other.close()
+
+    _around_evaluation(monkeypatch, before=another_writer, after=another_writer)
+    done = api.post(f"/api/imports/{preview['id']}/confirm")
+    assert done.status_code == 200, done.get_json()
+    assert took == ["free", "free"]
+    assert done.get_json()["created"] == 3 and count_cases() == 3
+
+
+def test_a_reference_that_lands_while_the_sheet_is_read_is_a_duplicate(  # type: ignore[no-untyped-def]
+        sources, as_user, monkeypatch):
+    """Another office's sheet confirmed while this one's rows are being read (before its
+    lock): the reference it brought is skipped as a duplicate, not made twice."""
+    import threading
+
+    from tests.conftest import login
+
+    office = as_user("reviewer")
+    map_noise(office)
+    mine = upload(office, sheet([row("D-1"), row("D-2")])).get_json()
+    theirs = upload(office, sheet([row("D-1")])).get_json()
+    answers: list[Any] = []
+
+    def theirs_confirmed() -> None:
+        def confirm() -> None:
+            with sources.app_context():
+                try:
+                    answer = login(sources, "reviewer").post(
+                        f"/api/imports/{theirs['id']}/confirm")
+                    answers.append((answer.status_code, answer.get_json()))
+                except Exception as exc:  # kept for the assertion below, not lost
+                    answers.append(("raised", repr(exc)))
+                finally:
+                    db.session.remove()
+
+        worker = threading.Thread(target=confirm)
+        worker.start()
+        worker.join(timeout=60)
+
+    _around_evaluation(monkeypatch, after=theirs_confirmed)
+    done = office.post(f"/api/imports/{mine['id']}/confirm")
+    assert answers and answers[0][0] == 200, answers
+    assert answers[0][1]["created"] == 1
+    assert done.status_code == 200, done.get_json()
+    result = done.get_json()
+    assert (result["created"], result["skipped_duplicates"]) == (1, 1), result
+    refs = db.session.scalars(sa.select(Case.external_ref).order_by(Case.external_ref)).all()
+    assert refs == ["D-1", "D-2"]
+    assert audit.verify_chain() == (True, None)
+
+
 def test_an_old_preview_is_not_confirmed_and_others_previews_are_theirs(sources, as_user):  # type: ignore[no-untyped-def]
     office = as_user("reviewer")
     map_noise(office)

@@ -544,7 +544,8 @@ def _get_batch(user: User, batch_id: str, *, for_update: bool = False) -> Import
     _require_office(user)
     query = sa.select(ImportBatch).where(ImportBatch.id == batch_id)
     if for_update:
-        query = query.with_for_update()
+        # Read afresh: a concurrent confirmation may have settled it since it was loaded.
+        query = query.with_for_update().execution_options(populate_existing=True)
     batch = db.session.scalar(query)
     # Another office's batch is theirs: its rows may name units this user cannot see.
     if batch is None or (batch.created_by != user.id and not scope.sees_everything(user)):
@@ -554,6 +555,11 @@ def _get_batch(user: User, batch_id: str, *, for_update: bool = False) -> Import
 
 def _expired(batch: ImportBatch, now: datetime) -> bool:
     return batch.status == "previewed" and batch.created_at.astimezone(UTC) + PREVIEW_TTL < now
+
+
+def _require_unexpired(batch: ImportBatch) -> None:
+    if batch.status == "expired" or _expired(batch, utcnow()):
+        raise Conflict("import.expired", "This preview is too old: upload the sheet again.")
 
 
 @command
@@ -579,14 +585,23 @@ def look(user: User, batch_id: str) -> dict[str, Any]:
 def confirm(user: User, batch_id: str) -> dict[str, Any]:
     """Every row that is new now becomes a case, all in this one transaction (any
     failure: none). Duplicates (a push may have brought one since the preview) and rows
-    still invalid are skipped and counted. A confirmed batch answers as it did."""
+    still invalid are skipped and counted. A confirmed batch answers as it did.
+
+    The sheet is evaluated before the batch's lock is taken, which on SQLite is the one
+    writer lock (BEGIN IMMEDIATE): every phone's write would otherwise wait on the reading
+    of up to 50,000 rows. Under the lock, what may have changed meanwhile is read again:
+    the batch (a concurrent confirmation) and the references (a push or another sheet)."""
+    batch = _get_batch(user, batch_id)
+    if batch.status == "confirmed" and batch.result is not None:
+        return batch.result
+    _require_unexpired(batch)
+    source = sources.get_source(batch.source)
+    found = evaluate(user, source, batch, hints=False)
     batch = _get_batch(user, batch_id, for_update=True)
     if batch.status == "confirmed" and batch.result is not None:
         return batch.result
-    if batch.status == "expired" or _expired(batch, utcnow()):
-        raise Conflict("import.expired", "This preview is too old: upload the sheet again.")
-    source = sources.get_source(batch.source)
-    found = evaluate(user, source, batch, hints=False)
+    _require_unexpired(batch)
+    _mark_duplicates(user, source, [row for row in found.rows if row.status == "new"])
     audit_data = {"import": batch.id, "source": source.code}
     # Linked to the complaints they repeat at the end, in one batch (repeats' listener
     # keys each case as it is added; the keys come computed from the evaluation).
