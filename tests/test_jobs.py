@@ -540,6 +540,36 @@ def test_a_job_follows_its_owners_current_scope(app, as_user, make_case, kind: s
     assert street_a.get(f"/api/jobs/{job['id']}/download").status_code == 302
 
 
+@pytest.mark.parametrize("kind", ["case_ledger", "revisit_ledger"])
+def test_a_moved_owner_is_refused_even_when_the_period_is_no_longer_allowed(
+        app, as_user, make_case, kind: str) -> None:
+    """The operator shortened REPORT_MAX_DAYS after a 30-day ledger was made: its period
+    is no longer one a ledger may be asked for. Its owner, moved to another street, still
+    gets 404, not the old street's ledger (the access check took the period's refusal for
+    a question of parameters and let the job through)."""
+    make_case(subject="东湖路酒吧夜间噪声")  # in Street A
+    today = utcnow().date()
+    params: dict[str, Any] = {"from": (today - timedelta(days=30)).isoformat(),
+                              "to": today.isoformat()}
+    if kind == "case_ledger":
+        params["format"] = "csv"
+    street_a = as_user("reviewer_a")
+    answer = street_a.post("/api/jobs", json={"kind": kind, "params": params})
+    assert answer.status_code == 202, answer.get_json()
+    job = wait_done(app, street_a, answer.get_json()["id"])
+    assert job["state"] == "done", job
+    app.config["REPORT_MAX_DAYS"] = 7
+    _move("reviewer_a", "Street B")
+    try:
+        for url in (f"/api/jobs/{job['id']}", f"/api/jobs/{job['id']}/download"):
+            refused = street_a.get(url)
+            assert refused.status_code == 404, (url, refused.get_json())
+            assert refused.get_json()["code"] == "job.not_found"
+        assert street_a.get("/api/jobs").get_json()["items"] == []
+    finally:  # people outlive a test (tests/conftest.py)
+        _move("reviewer_a", "Street A")
+
+
 def test_a_ledger_runs_as_its_owner_is_now(app, as_user, make_case) -> None:
     """A ledger job that waited in the queue while its owner was moved to another street
     fails with the reason when it runs (it would list the new street's cases under the

@@ -162,12 +162,13 @@ def _same_scope(user: User, kept: dict[str, Any]) -> None:
 
 
 def _ledger_access(user: User, kept: dict[str, Any]) -> None:
+    # Named unit or not, the ledger holds the cases of every unit below it the owner saw
+    # when it was asked for: moved to other units since, they no longer have it. Checked
+    # first: the filters' own checks (a period since made too long) are no answer to that.
+    _same_scope(user, kept)
     exports.case_ledger_filters(user, _day(kept["from"]), _day(kept["to"]),
                                 unit_id=kept.get("unit_id"), channel=kept.get("channel"),
                                 category=kept.get("category"))
-    # Named unit or not, the ledger holds the cases of every unit below it the owner saw
-    # when it was asked for: moved to other units since, they no longer have it.
-    _same_scope(user, kept)
 
 
 def _run_case_ledger(user: User, params: dict[str, Any], spool: IO[bytes],
@@ -207,8 +208,8 @@ def _revisit_ledger_period(user: User, kept: dict[str, Any]) -> None:
 
 
 def _revisit_ledger_access(user: User, kept: dict[str, Any]) -> None:
+    _same_scope(user, kept)  # first, as for the case ledger
     _revisit_ledger_period(user, kept)
-    _same_scope(user, kept)
 
 
 def _run_revisit_ledger(user: User, params: dict[str, Any], spool: IO[bytes],
