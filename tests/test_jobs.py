@@ -570,6 +570,40 @@ def test_a_moved_owner_is_refused_even_when_the_period_is_no_longer_allowed(
         _move("reviewer_a", "Street A")
 
 
+def test_a_ledger_run_again_after_its_store_failed_records_one_export(
+        app, as_user, tmp_path) -> None:
+    """The first attempt made the repeat list, then could not store it (its store's folder
+    is a file); the second stored it. The audit log records one export, the one whose
+    result the office downloads, not one an attempt."""
+    from server import create_app
+    from server.models import AuditEntry
+
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT  # the queue waits: attempts run here
+    office = as_user("reviewer")
+    answer = office.post("/api/jobs", json={"kind": "repeat_list", "params": {}})
+    assert answer.status_code == 202, answer.get_json()
+    job_id = answer.get_json()["id"]
+    (tmp_path / "not-a-folder").write_bytes(b"")
+    broken = create_app({**{k: v for k, v in app.config.items() if k.isupper()},
+                         "STORAGE_URL": f"file://{tmp_path / 'not-a-folder' / 'objects'}"})
+
+    def exports() -> int:
+        return db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+            AuditEntry.action == "report.exported"))
+
+    with broken.app_context():
+        assert runner.execute(job_id) == "requeued"
+        db.session.remove()
+    assert exports() == 0
+    assert runner.execute(job_id) == "done"
+    assert exports() == 1
+    done = office.get(f"/api/jobs/{job_id}").get_json()
+    assert (done["state"], done["attempts"]) == ("done", 2), done
+    assert office.get(f"/api/jobs/{job_id}/download").status_code == 302
+    with broken.app_context():
+        db.engine.dispose()
+
+
 def test_a_ledger_runs_as_its_owner_is_now(app, as_user, make_case) -> None:
     """A ledger job that waited in the queue while its owner was moved to another street
     fails with the reason when it runs (it would list the new street's cases under the

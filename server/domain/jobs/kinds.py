@@ -36,6 +36,8 @@ class Made:
     filename: str
     content_type: str
     stored: Stored | None = None  # else the spool holds the bytes
+    # Audit entries to append with the stored result (see exports.audit_deferred).
+    audits: tuple[exports.AuditRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,11 +188,12 @@ def _spooled(user: User, params: dict[str, Any], progress: Progress,
     the job fails with the words."""
     _same_scope(user, params)
     progress(0, 1, "writing")
-    made = write()
+    with exports.audit_deferred() as audits:
+        made = write()
     with made.file:
         for chunk in iter(lambda: made.file.read(1 << 20), b""):
             spool.write(chunk)
-    return Made(made.name, made.mimetype)
+    return Made(made.name, made.mimetype, audits=tuple(audits))
 
 
 # ---- the revisit ledger and the repeat-complaint list, as their downloads make them ----

@@ -190,6 +190,9 @@ def _store(job_id: str, attempt: int, made: kinds.Made, spool: IO[bytes]) -> str
                     finished_at=utcnow(), stage="done", progress_done=1, progress_total=1,
                     error_code=None, error_zh=None, error_en=None, error_extra=None)
             .execution_options(synchronize_session=False)).rowcount
+        if finished:  # the winning attempt's export is the one recorded
+            for record in made.audits:
+                record.append()
         db.session.commit()
     except sa.exc.SQLAlchemyError:
         # No row names the object: it goes (the next attempt stores its own), so a

@@ -10,6 +10,7 @@ import io
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from typing import IO, Any
@@ -109,10 +110,48 @@ def _written(files: list[IO[bytes]], sheet: Sheet, fmt: str,
     return out, size, rows
 
 
+# Set by a job making a ledger: the export's audit entry is kept here, not appended.
+_DEFERRED: ContextVar[list[AuditRecord] | None] = ContextVar("fieldcase.export_audit",
+                                                             default=None)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """An export's audit entry, as `audit.append` takes it."""
+    action: str
+    entity_type: str
+    entity_id: str
+    actor_id: str
+    data: dict[str, Any]
+
+    def append(self) -> None:
+        audit.append(self.action, self.entity_type, self.entity_id, actor_id=self.actor_id,
+                     data=self.data)
+
+
+@contextmanager
+def audit_deferred() -> Iterator[list[AuditRecord]]:
+    """The exports made inside keep their audit entry in the yielded list instead of
+    appending it: a job appends it with its stored result, so an attempt that fails after
+    the file was made (the store away, a worker killed) and is run again records one
+    export, not one an attempt."""
+    kept: list[AuditRecord] = []
+    token = _DEFERRED.set(kept)
+    try:
+        yield kept
+    finally:
+        _DEFERRED.reset(token)
+
+
 def _audited(user: User, what: str, entity_id: str, fmt: str, rows: int,
              data: dict[str, Any]) -> None:
-    audit.append("report.exported", "report", entity_id, actor_id=user.id,
-                 data={"report": what, "format": fmt, "rows": rows, **data})
+    record = AuditRecord("report.exported", "report", entity_id, user.id,
+                         {"report": what, "format": fmt, "rows": rows, **data})
+    kept = _DEFERRED.get()
+    if kept is not None:
+        kept.append(record)
+    else:
+        record.append()
 
 
 def _span(first: date, last: date) -> str:
