@@ -222,6 +222,27 @@ def test_a_stale_attempt_cannot_finish_and_leaves_nothing(app, inline_kind) -> N
     assert job.sha256 == hashlib.sha256(b"attempt two\n").hexdigest()
 
 
+def test_what_a_killed_attempt_stored_unnamed_is_removed_by_the_reaper(app, inline_kind) -> None:
+    """An attempt killed between storing its result and naming it in the job's row: no
+    row names the object, and the expiry deletes only what rows name. The reaper, taking
+    the job back from that attempt, removes it; the next attempt's result is the job's."""
+    app.config["JOBS_REDIS_URL"] = CLOSED_PORT
+    job_id = _waiting_job()
+    assert runner.claim(job_id) == 1
+    runtime.storage().put_bytes(f"jobs/{job_id}/1/result.txt", b"attempt one\n",
+                                content_type="text/plain")  # then the worker was killed
+    db.session.execute(sa.update(Job).where(Job.id == job_id).values(
+        heartbeat_at=utcnow() - timedelta(seconds=app.config["JOB_STALE_S"] + 1)))
+    db.session.commit()
+    assert runner.reap()["requeued"] == 1
+    assert objects_of(job_id) == []
+    assert runner.claim(job_id) == 2
+    spool = io.BytesIO(b"attempt two\n")
+    spool.seek(0, 2)
+    assert runner._store(job_id, 2, kinds.Made("x.txt", "text/plain"), spool) == "done"
+    assert objects_of(job_id) == [f"jobs/{job_id}/2/result.txt"]
+
+
 def test_a_stale_attempt_naming_a_stored_file_leaves_that_file(app, inline_kind) -> None:
     """A result that names a file already stored (a batch closure file) is that file's
     own row's to keep: a late attempt, losing its claim, does not delete it."""

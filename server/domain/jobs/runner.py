@@ -270,6 +270,8 @@ def reap() -> dict[str, int]:
                 .execution_options(synchronize_session=False)).rowcount
             counts["requeued"] += n
         db.session.commit()
+        if n:
+            _remove_attempt_results(job_id, attempts)
     # Never sent, or a queue entry older than a heartbeat's grace (by the shared clock)
     # that the queue no longer holds: sent again (a job sent twice is claimed once).
     waiting = db.session.execute(sa.select(Job.id, Job.enqueued_at, Job.queue_ref).where(
@@ -281,6 +283,20 @@ def reap() -> dict[str, int]:
             counts["sent"] += queue.send(job_id)
     counts["expired"] = _expire_results()
     return counts
+
+
+def _remove_attempt_results(job_id: str, attempt: int) -> None:
+    """What a dead attempt stored before it could name it (killed between its put and its
+    finishing UPDATE): no row names it, so nothing else would ever delete it. Should that
+    attempt still be alive, it finds the job no longer its own and deletes its result
+    itself (see _store)."""
+    store = runtime.storage()
+    try:
+        for info in store.list(f"{RESULT_PREFIX}/{job_id}/{attempt}/"):
+            store.delete(info.key)
+    except StorageError:  # the next reap does not come back to it: said in the log
+        log.warning("job %s: what attempt %s stored was not removed", job_id, attempt,
+                    exc_info=True)
 
 
 def _expire_results() -> int:
