@@ -183,3 +183,29 @@ def test_campaign_from_desk_to_an_offline_recheck(browser, phone, live):  # type
         assert "陈静" in office.inner_text("#plans [data-field='accepted_at']")  # who accepted
     assert case_state(live, SQUARE)[1][0].status == "accepted"
     assert errors == []
+
+
+def test_a_preview_clicked_before_the_list_arrives_is_answered(browser, live):  # type: ignore[no-untyped-def]
+    """On a slow network the campaign list is still on its way when the office fills the
+    form and asks for a preview: the preview is answered all the same (its button's
+    handler used to be attached only once the list had arrived, so the click did
+    nothing)."""
+    held: list[Any] = []
+
+    def hold_the_list(route: Any) -> None:
+        if route.request.method == "GET":
+            held.append(route)  # answered below, after the preview
+        else:
+            route.continue_()
+
+    with desk(browser, live, viewport={"width": 1280, "height": 900}) as office:
+        office.route("**/api/campaigns", hold_the_list)
+        office.goto("/#/campaigns")
+        office.fill("#campaign-from", "2001-01-01")
+        office.fill("#campaign-to", "2001-12-31")
+        office.click("#campaign-preview")
+        office.wait_for_selector("#campaign-preview-result", timeout=10000)
+        assert held, "the list was not held back"
+        for route in held:
+            route.continue_()
+        office.wait_for_selector("#campaign-table, #no-campaigns")

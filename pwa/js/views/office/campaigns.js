@@ -133,10 +133,15 @@ export async function renderCampaigns(view) {
       list.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`.toString();
     }
   };
-  await loadList();
+  // The list loads while the form is made ready: a preview clicked before the list
+  // arrived (a slow network) used to find no handler yet and do nothing.
+  const listed = loadList();
 
   const form = view.querySelector("#campaign-form");
-  if (!form) return;
+  if (!form) {
+    await listed;
+    return;
+  }
   const create = form.querySelector("#campaign-create");
   const result = form.querySelector("#campaign-result");
   // "Create" follows a preview of the same values: any change asks for a new one.
@@ -201,6 +206,7 @@ export async function renderCampaigns(view) {
       showProblem(form, error.problem?.errors, error.kind === "offline" ? t("needsNetwork") : errorText(error), error);
     }
   });
+  await listed;
 }
 
 // ---- one campaign: annex 2 by week, and its tasks -------------------------------------
