@@ -107,7 +107,7 @@ run-tls: $(VENV)/.installed pwa/vendor/idb.js $(LEAFLET) $(CHARTJS) /usr/bin/cad
 PYTEST_WORKERS ?= 3
 PYTEST_XDIST := -n $(PYTEST_WORKERS) --maxschedchunk 4
 
-# The benchmarks' quick pass (small sizes, two at a time, under a minute) only shows that
+# The benchmarks' quick pass (small sizes, three at a time, about a minute) only shows that
 # each still runs to the end: it fails on a crashed bench, never on a missed target.
 test: $(VENV)/.installed-test $(VENV)/.installed-bench pwa/vendor/idb.js $(LEAFLET) $(CHARTJS) \
 		/usr/bin/chromium /usr/bin/caddy /usr/bin/pdftoppm

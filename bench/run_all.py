@@ -1,5 +1,5 @@
 """Run every benchmark, each in a process of its own, and summarise: `make bench` (full
-sizes, one after another) and, in `make test`, `--quick` (small sizes, two at a time).
+sizes, one after another) and, in `make test`, `--quick` (small sizes, three at a time).
 
 Each bench prints its figures as it goes (shown here, prefixed with its name) and, last, a
 line `BENCH {json}` (bench/report.py) with its status against its target:
@@ -148,13 +148,13 @@ def main() -> int:
     parser.add_argument("names", nargs="*", metavar="NAME",
                         help=f"only these, of {', '.join(BENCHES)}")
     parser.add_argument("--quick", action="store_true", help="small sizes, a few runs")
-    parser.add_argument("--jobs", type=int, help="benches at once (default: 1; quick: 2)")
+    parser.add_argument("--jobs", type=int, help="benches at once (default: 1; quick: 3)")
     parser.add_argument("--json", type=Path, help="also write the outcomes here")
     args = parser.parse_args()
     names = args.names or list(BENCHES)
     if unknown := set(names) - set(BENCHES):
         parser.error(f"no such bench: {', '.join(sorted(unknown))}")
-    jobs = args.jobs or (2 if args.quick else 1)
+    jobs = args.jobs or (3 if args.quick else 1)
     order = [n for n in QUICK_ORDER if n in names] if jobs > 1 else names
     lock = threading.Lock()
     started = time.perf_counter()
