@@ -557,9 +557,14 @@ def _expired(batch: ImportBatch, now: datetime) -> bool:
     return batch.status == "previewed" and batch.created_at.astimezone(UTC) + PREVIEW_TTL < now
 
 
-def _require_unexpired(batch: ImportBatch) -> None:
+def _answered(batch: ImportBatch) -> dict[str, Any] | None:
+    """A confirmed batch's first answer; None while it may still be confirmed; 409 when
+    it is too old to be."""
+    if batch.status == "confirmed" and batch.result is not None:
+        return batch.result
     if batch.status == "expired" or _expired(batch, utcnow()):
         raise Conflict("import.expired", "This preview is too old: upload the sheet again.")
+    return None
 
 
 @command
@@ -592,15 +597,13 @@ def confirm(user: User, batch_id: str) -> dict[str, Any]:
     of up to 50,000 rows. Under the lock, what may have changed meanwhile is read again:
     the batch (a concurrent confirmation) and the references (a push or another sheet)."""
     batch = _get_batch(user, batch_id)
-    if batch.status == "confirmed" and batch.result is not None:
-        return batch.result
-    _require_unexpired(batch)
+    if (answer := _answered(batch)) is not None:
+        return answer
     source = sources.get_source(batch.source)
     found = evaluate(user, source, batch, hints=False)
     batch = _get_batch(user, batch_id, for_update=True)
-    if batch.status == "confirmed" and batch.result is not None:
-        return batch.result
-    _require_unexpired(batch)
+    if (answer := _answered(batch)) is not None:  # a concurrent confirmation's
+        return answer
     _mark_duplicates(user, source, [row for row in found.rows if row.status == "new"])
     audit_data = {"import": batch.id, "source": source.code}
     # Linked to the complaints they repeat at the end, in one batch (repeats' listener
