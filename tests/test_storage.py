@@ -26,12 +26,14 @@ from storage_server import SeaweedS3
 
 from server.api.blobs import blobs_bp
 from server.storage import (
+    BadToken,
     LocalStorage,
     ObjectNotFound,
     S3Storage,
     SizeMismatch,
     Storage,
     StorageError,
+    TokenExpired,
     UploadTarget,
     content_disposition,
     from_url,
@@ -770,6 +772,54 @@ def test_local_write_capped_short_and_long(local_storage: LocalStorage) -> None:
     local_storage.write_capped("w/k", io.BytesIO(b"a" * 11), size=11, content_type="text/plain")
     assert local_storage.head("w/k").size == 11
     assert sorted(p.name for p in (local_storage.root / "w").iterdir()) == [".k.meta.json", "k"]
+
+
+def test_local_a_key_naming_its_type_keeps_no_sidecar(local_storage: LocalStorage) -> None:
+    """A thumbnail (`thumb-small.jpg`, image/jpeg) is one file: its name says its type, so
+    no sidecar is written (two files and two fsyncs fewer on every photo). Any other type
+    keeps its sidecar, and a later write in the named type removes the one left before."""
+    root = local_storage.root / "evidence/t"
+    local_storage.put_bytes("evidence/t/thumb-small.jpg", b"jpeg", content_type="image/jpeg")
+    assert sorted(p.name for p in root.iterdir()) == ["thumb-small.jpg"]
+    assert local_storage.head("evidence/t/thumb-small.jpg").content_type == "image/jpeg"
+    # The same name in another type: the sidecar says so.
+    local_storage.put_bytes("evidence/t/thumb-small.jpg", b"png!", content_type="image/png")
+    assert local_storage.head("evidence/t/thumb-small.jpg").content_type == "image/png"
+    assert ".thumb-small.jpg.meta.json" in {p.name for p in root.iterdir()}
+    # Written again as what its name says (same size): the old sidecar goes with it.
+    local_storage.put_bytes("evidence/t/thumb-small.jpg", b"jpg!", content_type="image/jpeg")
+    assert sorted(p.name for p in root.iterdir()) == ["thumb-small.jpg"]
+    assert local_storage.head("evidence/t/thumb-small.jpg").content_type == "image/jpeg"
+    # A copy to a name without an extension keeps the type in a sidecar.
+    local_storage.copy("evidence/t/thumb-small.jpg", "evidence/t/original")
+    assert local_storage.head("evidence/t/original").content_type == "image/jpeg"
+    assert (root / ".original.meta.json").is_file()
+
+
+def test_local_token_age_is_checked_against_its_own_ttl(local_storage: LocalStorage,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The token's signature is checked once; its signed time then against its ttl, as
+    itsdangerous' max_age would: signed longer ago than the ttl, or in the future (a
+    clock set back), it is expired, whatever its own exp claim says."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    from server.storage.local import TOKEN_SALT
+
+    real = time.time()
+
+    def signed_at(offset: float) -> str:
+        with monkeypatch.context() as patch:  # itsdangerous stamps time.time()
+            patch.setattr(time, "time", lambda: real + offset)
+            return str(URLSafeTimedSerializer(SECRET, salt=TOKEN_SALT).dumps(
+                {"op": "get", "key": "evidence/a/original", "ct": None, "size": None,
+                 "fn": None, "att": True, "ttl": 60, "exp": int(real) + 3600}))
+
+    assert local_storage.read_token(signed_at(-30))["key"] == "evidence/a/original"
+    for offset in (-61, -3600, 120):
+        with pytest.raises(TokenExpired):
+            local_storage.read_token(signed_at(offset))
+    with pytest.raises(BadToken):
+        local_storage.read_token(signed_at(-30)[:-2] + "xx")
 
 
 def test_local_failing_stream_never_leaves_partial_object(local_storage: LocalStorage) -> None:
