@@ -34,8 +34,8 @@ def _constants(tree: ast.Module) -> dict[str, str]:
 
 
 def appended_kinds() -> dict[str, str]:
-    """kind -> where, for every timeline.append/link/append_many call (a kind given as an expression
-    counts each string it may be: "escalated" if ... else "reminded")."""
+    """kind -> where, for every timeline.append/record/link/append_many call (a kind given
+    as an expression counts each string it may be: "escalated" if ... else "reminded")."""
     found: dict[str, str] = {}
     for path in SERVER.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -52,7 +52,7 @@ def appended_kinds() -> dict[str, str]:
                     list(getattr(items, "elts", []))
                 kinds = [row.elts[1] for row in rows
                          if isinstance(row, ast.Tuple) and len(row.elts) > 1]
-            elif node.func.attr in ("append", "link") and len(node.args) > 1:
+            elif node.func.attr in ("append", "record", "link") and len(node.args) > 1:
                 kinds = [node.args[1]]
             else:
                 continue

@@ -26,12 +26,13 @@ def session_token() -> str | None:
     return request.cookies.get(current_app.config["SESSION_COOKIE_NAME"])
 
 
-def load_user() -> None:
-    """before_request for every authenticated blueprint."""
+def load_user(*, with_units: bool = False) -> None:
+    """before_request for every authenticated blueprint; `with_units` for one that shows
+    the user's units (auth.resolve_session)."""
     if request.headers.get("Sec-Fetch-Site") in FOREIGN_SITES:
         raise Forbidden("request.cross_site", "This request came from another site's page; "
                         "open Fieldcase and do it there.")
-    found = auth.resolve_session(session_token())
+    found = auth.resolve_session(session_token(), with_units=with_units)
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), found.csrf_token.encode()):

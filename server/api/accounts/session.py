@@ -20,7 +20,7 @@ from server.extensions import limiter
 blp = Blueprint("session", __name__, url_prefix="/api",
                 description="Log in and out; the session cookie and CSRF token.")
 me_blp = Blueprint("me", __name__, url_prefix="/api", description="The logged-in user.")
-me_blp.before_request(load_user)
+me_blp.before_request(lambda: load_user(with_units=True))  # present_user shows them
 
 
 def present_user(user) -> dict:  # type: ignore[no-untyped-def]

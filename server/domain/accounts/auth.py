@@ -167,17 +167,25 @@ def session_id(found: UserSession) -> str:
     return found.token_hash[:24]
 
 
-# On every request: the session, its user and the user's units in one statement, built once.
+# On every request: the session and its user in one statement, built once. Not the user's
+# units unless asked for: the scope reads them with the unit tree (scope._scope), and few
+# requests read them otherwise (loaded then, when asked for).
 _SESSION_BY_TOKEN = (
+    sa.select(UserSession).where(UserSession.token_hash == sa.bindparam("token_hash"))
+    .options(joinedload(UserSession.user).lazyload(User.units)))
+_SESSION_WITH_UNITS = (
     sa.select(UserSession).where(UserSession.token_hash == sa.bindparam("token_hash"))
     .options(joinedload(UserSession.user).joinedload(User.units)))
 
 
-def resolve_session(token: str | None) -> UserSession:
+def resolve_session(token: str | None, *, with_units: bool = False) -> UserSession:
+    """The live session of this token. `with_units`: the user's units loaded with it (for
+    a request that shows them: who am I)."""
     if not token:
         raise Unauthenticated("auth.required", "Please log in.")
-    found = db.session.scalars(_SESSION_BY_TOKEN, {"token_hash": _token_hash(token)}
-                               ).unique().one_or_none()
+    params = {"token_hash": _token_hash(token)}
+    found = (db.session.scalars(_SESSION_WITH_UNITS, params).unique().one_or_none()
+             if with_units else db.session.scalar(_SESSION_BY_TOKEN, params))
     if found is None:
         raise Unauthenticated("auth.session_expired", "Your session has ended; log in again.")
     now = utcnow()

@@ -8,7 +8,9 @@ an admin's act on a person (get_person).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import lazyload
@@ -16,7 +18,7 @@ from sqlalchemy.orm import lazyload
 from server.domain.core.errors import NotFound
 from server.domain.core.vocab import OPEN_STATUSES
 from server.extensions import db
-from server.models import Case, CaseUnit, Unit, User
+from server.models import Case, CaseUnit, Unit, User, user_units
 
 
 def is_open() -> sa.ColumnElement[bool]:
@@ -37,17 +39,26 @@ def subtree(unit_ids: Iterable[str]) -> frozenset[str]:
     return _subtree(unit_ids)[0]
 
 
-def _build_subtree() -> sa.Select:
-    tree = (sa.select(Unit.id).where(Unit.id.in_(sa.bindparam("roots", expanding=True)))
-            .cte("tree", recursive=True))
-    tree = tree.union(sa.select(Unit.id).join(tree, Unit.parent_id == tree.c.id))
-    total = sa.select(sa.func.count()).select_from(Unit).scalar_subquery()
-    return sa.select(tree.c.id, total)
+def _unit_tree(roots: sa.ColumnElement[bool], name: str = "tree") -> sa.CTE:
+    """The units `roots` selects and every unit below them (a recursive CTE)."""
+    tree = sa.select(Unit.id).where(roots).cte(name, recursive=True)
+    return tree.union(sa.select(Unit.id).join(tree, Unit.parent_id == tree.c.id))
+
+
+def _with_total(tree: sa.CTE) -> sa.Select:
+    """The tree's units, each with how many units there are in all."""
+    return sa.select(tree.c.id, sa.select(sa.func.count()).select_from(Unit).scalar_subquery())
 
 
 # Built once (with the roots a parameter): building the recursive statement anew on every
-# request cost more CPU than running it.
-_SUBTREE = _build_subtree()
+# request cost more CPU than running it. A user's own units come from the membership
+# table in the same statement: the session's lookup need not load them.
+_USERS_ROOTS = Unit.id.in_(sa.select(user_units.c.unit_id)
+                           .where(user_units.c.user_id == sa.bindparam("scope_user")))
+_SUBTREE = _with_total(_unit_tree(Unit.id.in_(sa.bindparam("roots", expanding=True))))
+_USERS_SUBTREE = _with_total(_unit_tree(_USERS_ROOTS))
+# The user's tree as a part of another statement (IN_USERS_UNITS, below).
+_USERS_TREE = _unit_tree(_USERS_ROOTS, "users_tree")
 
 
 def _subtree(unit_ids: Iterable[str]) -> tuple[frozenset[str], int]:
@@ -56,7 +67,10 @@ def _subtree(unit_ids: Iterable[str]) -> tuple[frozenset[str], int]:
     roots = list(unit_ids)
     if not roots:
         return frozenset(), -1
-    rows = db.session.execute(_SUBTREE, {"roots": roots}).all()
+    return _tree(db.session.execute(_SUBTREE, {"roots": roots}).all())
+
+
+def _tree(rows: list[sa.Row]) -> tuple[frozenset[str], int]:
     return frozenset(row[0] for row in rows), (rows[0][1] if rows else -1)
 
 
@@ -69,10 +83,16 @@ def unit_and_above(unit_id: str) -> frozenset[str]:
     return frozenset(db.session.scalars(sa.select(chain.c.id)))
 
 
+def _memo() -> dict[str, tuple[frozenset[str], int]]:
+    """Each user's units, remembered for the transaction (uow.forget_caches drops them)."""
+    return db.session.info.setdefault("fieldcase.scope", {})
+
+
 def _scope(user: User) -> tuple[frozenset[str], int]:
-    memo = db.session.info.setdefault("fieldcase.scope", {})
+    memo = _memo()
     if user.id not in memo:
-        memo[user.id] = _subtree(u.id for u in user.units)
+        memo[user.id] = _tree(db.session.execute(_USERS_SUBTREE,
+                                                 {"scope_user": user.id}).all())
     return memo[user.id]
 
 
@@ -86,14 +106,19 @@ def sees_everything(user: User) -> bool:
     return len(units) == total
 
 
+def _in_units(units: Any) -> sa.ColumnElement[bool]:
+    """SQL, the rule itself: the case is led by one of `units` or co-handled (协办) by one
+    (`units`: ids, a parameter or a subquery)."""
+    return sa.or_(Case.unit_id.in_(units),
+                  Case.id.in_(sa.select(CaseUnit.case_id).where(CaseUnit.unit_id.in_(units))))
+
+
 def visible_clause(user: User) -> sa.ColumnElement[bool]:
-    units = visible_unit_ids(user)
     if sees_everything(user):
         # Every unit is theirs (the district office): every case is visible, and the
         # board's and lists' statements stay short, with nothing to filter.
         return sa.true()
-    co_handled = sa.select(CaseUnit.case_id).where(CaseUnit.unit_id.in_(units))
-    return sa.or_(lead_clause(user), Case.id.in_(co_handled))
+    return _in_units(visible_unit_ids(user))
 
 
 def lead_clause(user: User) -> sa.ColumnElement[bool]:
@@ -103,19 +128,32 @@ def lead_clause(user: User) -> sa.ColumnElement[bool]:
     return sa.true() if sees_everything(user) else Case.unit_id.in_(visible_unit_ids(user))
 
 
-# One case by id, if the user may see it (get_case's statement), built once with its
-# units a parameter; `case_visible` for those who see every unit.
-_UNITS = sa.bindparam("units", expanding=True)
-# visible_clause with the units a parameter ("units"): for statements built once.
-IN_UNITS = sa.or_(Case.unit_id.in_(_UNITS),
-                  Case.id.in_(sa.select(CaseUnit.case_id).where(CaseUnit.unit_id.in_(_UNITS))))
+# visible_clause for statements built once, in two forms: the units a parameter
+# ("units", the transaction knows them already), or worked out by the statement itself
+# from the user's memberships ("scope_user"), which spares a request that asks once (a
+# photo's declaration, its completion) the unit tree's own query.
+IN_UNITS = _in_units(sa.bindparam("units", expanding=True))
+IN_USERS_UNITS = _in_units(sa.select(_USERS_TREE.c.id))
+
+
+class Scoped:
+    """A statement built once in its three forms: unfiltered (for who sees every case),
+    filtered by IN_UNITS and by IN_USERS_UNITS; `for_user` picks one and its parameters."""
+
+    def __init__(self, query: sa.Select) -> None:
+        self.everything, self.units, self.tree = (
+            query, query.where(IN_UNITS), query.where(IN_USERS_UNITS))
+
+    def for_user(self, user: User) -> tuple[sa.Select, dict[str, object]]:
+        memo = _memo()
+        if user.id not in memo:
+            return self.tree, {"scope_user": user.id}
+        if sees_everything(user):
+            return self.everything, {}
+        return self.units, {"units": list(visible_unit_ids(user))}
+
+
 _CASE_BY_ID = sa.select(Case).where(Case.id == sa.bindparam("case_id"))
-_CASE_IN_UNITS = _CASE_BY_ID.where(IN_UNITS)
-
-
-def scope_params(user: User) -> dict[str, object] | None:
-    """The parameters of IN_UNITS for this user; None when they see every case."""
-    return None if sees_everything(user) else {"units": list(visible_unit_ids(user))}
 
 
 def units_seeing(case_ids: Iterable[str]) -> dict[str, frozenset[str]]:
@@ -154,23 +192,27 @@ def get_case(user: User, case_id: str, *, for_update: bool = False,
     approval's seal); the case's version still refuses a concurrent change at its write.
     `light`: the case's row alone, its relationships loaded only if read (a photo's
     declaration reads none of them)."""
-    params: dict[str, object] = {"case_id": case_id}
-    if sees_everything(user):
-        query = _CASE_BY_ID
-    else:
-        query, params["units"] = _CASE_IN_UNITS, list(visible_unit_ids(user))
+    query, params = _case_query(for_update, row_lock_only, light).for_user(user)
+    case = db.session.scalar(query, {"case_id": case_id, **params})
+    if case is None:
+        raise NotFound("case.not_found", "No such case.")
+    if for_update:
+        db.session.refresh(case)  # the locked row, not an identity-map copy read before
+    return case
+
+
+@functools.cache
+def _case_query(for_update: bool, row_lock_only: bool, light: bool) -> Scoped:
+    """get_case's statement, built once for each kind (one built on every call had its
+    cache key worked out anew each time)."""
+    query = _CASE_BY_ID
     if for_update:
         query = query.with_for_update(of=Case)
         if row_lock_only:
             query = query.execution_options(row_lock_only=True)
     if light:
         query = query.options(lazyload("*"))
-    case = db.session.scalar(query, params)
-    if case is None:
-        raise NotFound("case.not_found", "No such case.")
-    if for_update:
-        db.session.refresh(case)  # the locked row, not an identity-map copy read before
-    return case
+    return Scoped(query)
 
 
 def get_person(viewer: User, user_id: str) -> User:

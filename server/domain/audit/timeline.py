@@ -67,14 +67,30 @@ def append(case: Case, kind: str, *, actor_id: str | None, data: dict[str, Any] 
     version is the one after this event). Appends to one case are serialised by its row
     lock (PostgreSQL) or the write lock (SQLite); a fork fails on (case_id, seq).
     `locked`: the caller holds the case's row lock already (taken in this transaction)."""
-    session = db.session
-    if not locked:
-        session.execute(_LOCK_CASE, {"case_id": case.id})
-    head = session.execute(_HEAD, {"case_id": case.id}).first()
-    event = link(case, kind, head=tuple(head) if head else None, actor_id=actor_id,
+    event = link(case, kind, head=_head(case.id, locked=locked), actor_id=actor_id,
                  data=data, client_id=client_id, at=at)
-    session.flush()
+    db.session.flush()
     return event
+
+
+_INSERT = sa.insert(CaseEvent.__table__)
+
+
+def record(case: Case, kind: str, *, actor_id: str | None, data: dict[str, Any] | None = None,
+           locked: bool = False) -> None:
+    """`append` for a caller that does not read the event back: a plain INSERT (the ORM's
+    unit of work cost more CPU than the statement; a photo's storing runs this)."""
+    db.session.execute(_INSERT, event_row(case, kind, head=_head(case.id, locked=locked),
+                                          actor_id=actor_id, data=data))
+
+
+def _head(case_id: str, *, locked: bool) -> tuple[int, str] | None:
+    """The case's last event (seq, hash), read under its row lock (taken here unless the
+    caller holds it)."""
+    if not locked:
+        db.session.execute(_LOCK_CASE, {"case_id": case_id})
+    head = db.session.execute(_HEAD, {"case_id": case_id}).first()
+    return (head[0], head[1]) if head else None
 
 
 def head_seq(case_id: str, *, lock: bool = False) -> int | None:
@@ -126,25 +142,29 @@ def link(case: Case, kind: str, *, head: tuple[int, str] | None, actor_id: str |
          at: datetime | None = None) -> CaseEvent:
     """The event after `head` (None: the first), added to the session unflushed. For a
     caller that holds the case's row lock and read the head itself (the sweep, by batch)."""
+    event = CaseEvent(**event_row(case, kind, head=head, actor_id=actor_id, data=data,
+                                  client_id=client_id, at=at))
+    db.session.add(event)
+    return event
+
+
+def event_row(case: Case, kind: str, *, head: tuple[int, str] | None, actor_id: str | None,
+              data: dict[str, Any] | None = None, client_id: str | None = None,
+              at: datetime | None = None) -> dict[str, Any]:
+    """The columns of the event after `head` (None: the first), its link made here."""
     seq, prev = (head[0] + 1, head[1]) if head else (1, GENESIS)
     at = at or utcnow()
     data = json.loads(json.dumps(data or {}, default=str))
-    event = CaseEvent(case_id=case.id, seq=seq, at=at, kind=kind, actor_id=actor_id, data=data,
-                      version=case.version, client_id=client_id, prev_hash=prev,
-                      hash=event_hash(prev, case.id, seq, at, kind, actor_id, data,
-                                      case.version))
-    db.session.add(event)
-    return event
+    return {"case_id": case.id, "seq": seq, "at": at, "kind": kind, "actor_id": actor_id,
+            "data": data, "version": case.version, "client_id": client_id, "prev_hash": prev,
+            "hash": event_hash(prev, case.id, seq, at, kind, actor_id, data, case.version)}
 
 
 def first_event_row(case: Case, kind: str, *, actor_id: str | None, at: datetime,
                     data: dict[str, Any]) -> dict[str, Any]:
     """A new case's first event as a row (its chain starts at genesis: no head to read),
     for a caller inserting many cases' first events at once (core.bulk)."""
-    data = json.loads(json.dumps(data or {}, default=str))
-    return {"case_id": case.id, "seq": 1, "at": at, "kind": kind, "actor_id": actor_id,
-            "data": data, "version": case.version, "client_id": None, "prev_hash": GENESIS,
-            "hash": event_hash(GENESIS, case.id, 1, at, kind, actor_id, data, case.version)}
+    return event_row(case, kind, head=None, actor_id=actor_id, data=data, at=at)
 
 
 def events(case_id: str, *, kinds: tuple[str, ...] | None = None,

@@ -40,8 +40,17 @@ def fingerprint(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# Each model's lookup by client_id, built once (a statement built on every call had its
+# cache key worked out anew each time).
+_BY_CLIENT_ID: dict[type, sa.Select] = {}
+
+
 def _earlier(model: type[Row], client_id: str) -> Row | None:
-    return db.session.scalar(sa.select(model).filter_by(client_id=client_id))
+    query = _BY_CLIENT_ID.get(model)
+    if query is None:
+        query = _BY_CLIENT_ID.setdefault(model, sa.select(model).where(
+            model.client_id == sa.bindparam("client_id")))  # type: ignore[attr-defined]
+    return db.session.scalar(query, {"client_id": client_id})
 
 
 def once(model: type[Row], client_id: str, request_hash: str, *,

@@ -50,18 +50,22 @@ CHUNK = 1 << 20
 
 # Statements every completion runs, built once (building them cost more CPU than running
 # them): the case's status, the no-op UPDATE that holds a pending row's lock, and the
-# other cases holding the same bytes.
+# other cases holding the same bytes. The UPDATEs are on the table, not the ORM entity:
+# the row in the session is set by hand after them (an ORM UPDATE worked out its cache
+# key and its session bookkeeping anew on every call).
+_EVIDENCE = Evidence.__table__
 _CASE_STATUS = sa.select(Case.status).where(Case.id == sa.bindparam("case_id"))
-_HOLD_PENDING = (sa.update(Evidence)
-                 .where(Evidence.id == sa.bindparam("evidence_id"), Evidence.state == "pending")
-                 .values(state="pending").execution_options(synchronize_session=False))
+_HOLD_PENDING = (sa.update(_EVIDENCE)
+                 .where(_EVIDENCE.c.id == sa.bindparam("evidence_id"),
+                        _EVIDENCE.c.state == "pending")
+                 .values(state="pending"))
 # The pending row stored (conditional on `pending`: of two completions, one stores it).
 _STORED_COLUMNS = ("state", "object_key", "content_type", "stored_at", "width", "height",
                    "duration_s", "exif", "exif_errors", "flags", "thumbnails", "last_error")
-_STORE = (sa.update(Evidence)
-          .where(Evidence.id == sa.bindparam("evidence_id"), Evidence.state == "pending")
-          .values({name: sa.bindparam(name) for name in _STORED_COLUMNS})
-          .execution_options(synchronize_session=False))
+_STORE = (sa.update(_EVIDENCE)
+          .where(_EVIDENCE.c.id == sa.bindparam("evidence_id"),
+                 _EVIDENCE.c.state == "pending")
+          .values({name: sa.bindparam(f"new_{name}") for name in _STORED_COLUMNS}))
 # The case as a completion stores into it, under its row lock: its status (the decisive
 # check), place (the flags) and version (the timeline's event), not its other columns,
 # assignees and co-handling units; read afresh even if the session holds it already.
@@ -340,13 +344,14 @@ def _mark_stored(ev: Evidence, facts: Any, thumbnails: dict[str, Any], received:
               "exif": _as_json(exif.to_dict()) if exif else None,
               "exif_errors": _as_json(exif.errors) if exif else None,
               "flags": _as_json(flags), "thumbnails": _as_json(thumbnails), "last_error": None}
-    done = db.session.execute(_STORE, {"evidence_id": ev.id, **values})
+    done = db.session.execute(_STORE, {"evidence_id": ev.id,
+                                       **{f"new_{name}": v for name, v in values.items()}})
     if done.rowcount == 1:
         # This call stored the row: it holds exactly these values now, so the answer needs
         # no second read of it (the caller's step keeps them past its commit).
         for name, value in values.items():
             set_committed_value(ev, name, value)
-        timeline.append(case, "evidence_stored", actor_id=actor_id, locked=True,
+        timeline.record(case, "evidence_stored", actor_id=actor_id, locked=True,
                          data={"evidence_id": ev.id, "sha256": ev.sha256, "size": ev.size,
                                "place": ev.place, "captured_at": ev.captured_at,
                                "flags": [f["code"] for f in flags]})

@@ -67,9 +67,8 @@ def upload_target(user: User, ev: Evidence) -> UploadTarget | None:
 
 # Built once (each completion and read runs it): one item by id with its case's status
 # (the join that scopes it reads the case anyway), and the same in scope.
-_BY_ID = (sa.select(Evidence, Case.status).join(Case, Case.id == Evidence.case_id)
-          .where(Evidence.id == sa.bindparam("evidence_id")))
-_BY_ID_IN_UNITS = _BY_ID.where(scope.IN_UNITS)
+_BY_ID = scope.Scoped(sa.select(Evidence, Case.status).join(Case, Case.id == Evidence.case_id)
+                      .where(Evidence.id == sa.bindparam("evidence_id")))
 
 
 def get_evidence(user: User, evidence_id: str) -> Evidence:
@@ -79,9 +78,8 @@ def get_evidence(user: User, evidence_id: str) -> Evidence:
 def evidence_with_case_status(user: User, evidence_id: str) -> tuple[Evidence, str | None]:
     """The item if the user may see it, and its case's status read in the same statement
     (None for a re-check's photo found outside the user's units: not read)."""
-    params = scope.scope_params(user)
-    row = db.session.execute(_BY_ID if params is None else _BY_ID_IN_UNITS,
-                             {"evidence_id": evidence_id, **(params or {})}).first()
+    query, params = _BY_ID.for_user(user)
+    row = db.session.execute(query, {"evidence_id": evidence_id, **params}).first()
     if row is not None:
         return row[0], row[1]
     ev = db.session.get(Evidence, evidence_id)
@@ -183,16 +181,21 @@ def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
     return ev, created
 
 
+# A user's bytes declared since a moment (built once; the index holds every column read).
+BYTES_DECLARED_SINCE = (sa.select(sa.func.coalesce(sa.func.sum(Evidence.size), 0))
+               .where(Evidence.uploaded_by == sa.bindparam("user_id"),
+                      Evidence.declared_at >= sa.bindparam("since")))
+
+
 def _check_quota(user: User, size: int, now: datetime) -> None:
     """DAILY_UPLOAD_BYTES a user a local day (a retry of a declaration is not new bytes:
-    it never reaches here). Counted from the declarations, in one indexed sum."""
+    it never reaches here). Counted from the declarations, in one sum over an index."""
     quota = runtime.setting("DAILY_UPLOAD_BYTES")
     tz = ZoneInfo(runtime.setting("LOCAL_TIMEZONE"))
     local = now.astimezone(tz)
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    used = int(db.session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Evidence.size), 0))
-                                 .where(Evidence.uploaded_by == user.id,
-                                        Evidence.declared_at >= midnight)) or 0)
+    used = int(db.session.scalar(BYTES_DECLARED_SINCE,
+                                 {"user_id": user.id, "since": midnight}) or 0)
     if used + size > quota:
         tomorrow = (midnight + timedelta(days=1)).astimezone(UTC)
         raise TooMany("evidence.quota_exceeded",
