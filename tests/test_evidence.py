@@ -426,6 +426,42 @@ def test_a_crash_after_promotion_is_finished_from_the_evidence_key(app, as_user,
     assert stored_bytes(app, final_key(row.id)) == data
 
 
+def test_the_promotions_lock_writes_nothing(app, as_user, make_case, monkeypatch):  # type: ignore[no-untyped-def]
+    """The promotion holds the pending row's lock with a locking read: its step writes no
+    row, so its commit has nothing to write (on SQLite no WAL frame and no fsync; a no-op
+    UPDATE wrote the row again). The completion writes the row once, when it stores it."""
+    from server.domain.fieldwork import completion as service
+
+    api = as_user("insp_a")
+    declared = declare_and_upload(api, make_case()["id"], NOKIA.read_bytes())
+    seen: list[str] = []
+    promoting: list[bool] = []
+
+    def record(_conn, _cursor, statement, *_rest) -> None:  # type: ignore[no-untyped-def]
+        seen.append(("promote: " if promoting else "") + " ".join(statement.split())[:60])
+
+    real_promote = service._promote
+
+    def promote(*args, **kwargs):  # type: ignore[no-untyped-def]
+        promoting.append(True)
+        try:
+            return real_promote(*args, **kwargs)
+        finally:
+            promoting.clear()
+
+    monkeypatch.setattr(service, "_promote", promote)
+    sa.event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        done = api.post(f"/api/evidence/{declared['id']}/complete")
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", record)
+    assert done.status_code == 200 and done.get_json()["state"] == "stored"
+    during = [s for s in seen if s.startswith("promote: ")]
+    assert during and all(s.startswith("promote: SELECT") for s in during), during
+    updates = [s for s in seen if s.startswith("UPDATE evidence")]
+    assert len(updates) == 1, seen
+
+
 @pytest.mark.parametrize("during", ["copy", "read_image"])
 def test_two_completions_at_once_store_it_once(app, as_user, make_case, monkeypatch,  # type: ignore[no-untyped-def]
                                                during: str):

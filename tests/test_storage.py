@@ -796,6 +796,38 @@ def test_local_a_key_naming_its_type_keeps_no_sidecar(local_storage: LocalStorag
     assert (root / ".original.meta.json").is_file()
 
 
+def test_local_staged_bytes_are_made_durable_when_promoted(
+        local_storage: LocalStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upload link's bytes are written without fsync (a crash may lose them before
+    their completion, which then asks the phone for them again); the copy that promotes
+    them fsyncs the very file it links, its sidecar and its folder, as any durable write."""
+    synced: list[tuple[int, int]] = []  # (device, inode) of each fsync
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        st = os.fstat(fd)
+        synced.append((st.st_dev, st.st_ino))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    local_storage.write_capped("staging/p/tok", io.BytesIO(b"x" * 100), size=100,
+                               content_type="image/jpeg", durable=False)
+    assert synced == []
+    staged = (local_storage.root / "staging/p/tok").stat()
+    local_storage.copy("staging/p/tok", "evidence/p/original")
+    promoted = local_storage.root / "evidence/p"
+    assert (staged.st_dev, staged.st_ino) in synced  # the bytes themselves
+    sidecar = (promoted / ".original.meta.json").stat()
+    assert (sidecar.st_dev, sidecar.st_ino) in synced
+    assert (promoted.stat().st_dev, promoted.stat().st_ino) in synced  # the new names
+    assert local_storage.head("evidence/p/original").content_type == "image/jpeg"
+    # A durable write (the default) fsyncs its bytes before they are named.
+    synced.clear()
+    local_storage.write_capped("w/k", io.BytesIO(b"y" * 10), size=10, content_type="text/plain")
+    written = (local_storage.root / "w/k").stat()
+    assert (written.st_dev, written.st_ino) in synced
+
+
 def test_local_token_age_is_checked_against_its_own_ttl(local_storage: LocalStorage,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The token's signature is checked once; its signed time then against its ttl, as

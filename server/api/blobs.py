@@ -111,7 +111,9 @@ def put_blob(token: str) -> Response | tuple[Response, int]:
 
     try:
         existed = _exists(storage, key)
-        storage.write_capped(key, request.stream, size=size, content_type=content_type)
+        # Staged bytes are made durable when they are promoted (LocalStorage.copy).
+        storage.write_capped(key, request.stream, size=size, content_type=content_type,
+                             durable=False)
     except (SizeMismatch, ClientDisconnected):
         return problem(
             400,

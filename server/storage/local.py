@@ -137,10 +137,12 @@ class LocalStorage(Storage):
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _commit(self, key: str, content_type: str, fill: Callable[[BinaryIO], None]) -> int:
+    def _commit(self, key: str, content_type: str, fill: Callable[[BinaryIO], None], *,
+                durable: bool = True) -> int:
         """Write through a temp file in the target directory, then rename it into place.
 
         A crash or an exception leaves at most a hidden temp file, never a partial object.
+        `durable=False`: nothing is fsynced (see write_capped).
         """
         path = self._path(key)
         validate_content_type(content_type)
@@ -149,13 +151,15 @@ class LocalStorage(Storage):
             with open(tmp, "wb") as f:
                 fill(f)
                 f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    os.fsync(f.fileno())
                 return os.fstat(f.fileno()).st_size
 
         with self._os_errors("write", key):
-            return self._install(path, content_type, write)
+            return self._install(path, content_type, write, durable=durable)
 
-    def _install(self, path: Path, content_type: str, make: Callable[[str], int]) -> int:
+    def _install(self, path: Path, content_type: str, make: Callable[[str], int], *,
+                 durable: bool = True) -> int:
         """`make` puts the object's bytes at a temp name beside `path` and answers their
         size; then the sidecar, the rename into place and the directory's fsync."""
         tmp = self._mkstemp(path)
@@ -163,7 +167,8 @@ class LocalStorage(Storage):
         try:
             size = make(tmp)
             if not named:
-                self._write_meta(path, {"content_type": content_type, "size": size})
+                self._write_meta(path, {"content_type": content_type, "size": size},
+                                 durable=durable)
             os.replace(tmp, path)
         except BaseException:
             with suppress(OSError):
@@ -172,30 +177,33 @@ class LocalStorage(Storage):
         if named:  # a sidecar an earlier write left would say more than the name
             with suppress(FileNotFoundError):
                 self._meta_path(path).unlink()
-        _fsync_dir(path.parent)
+        if durable:
+            _fsync_dir(path.parent)
         return size
 
     @staticmethod
     def _mkstemp(path: Path) -> str:
-        # delete() prunes empty directories; if it races us, recreate and try again.
+        # The folder is made when it is missing (not asked about first: most writes go to
+        # one that is there). delete() prunes empty folders; if it races us, make it again.
         for _ in range(5):
-            path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             except FileNotFoundError:
+                path.parent.mkdir(parents=True, exist_ok=True)
                 continue
             os.close(fd)
             return tmp
         raise StorageError(f"could not create a temp file next to {path.name}")
 
-    def _write_meta(self, path: Path, meta: dict[str, Any]) -> None:
+    def _write_meta(self, path: Path, meta: dict[str, Any], *, durable: bool = True) -> None:
         meta_path = self._meta_path(path)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{meta_path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(meta, f)
                 f.flush()
-                os.fsync(f.fileno())
+                if durable:
+                    os.fsync(f.fileno())
             os.replace(tmp, meta_path)
         except BaseException:
             with suppress(OSError):
@@ -210,10 +218,15 @@ class LocalStorage(Storage):
             return
         self._commit(key, content_type, lambda f: shutil.copyfileobj(stream, f, _COPY_CHUNK))
 
-    def write_capped(self, key: str, stream: BinaryIO, *, size: int, content_type: str) -> None:
+    def write_capped(self, key: str, stream: BinaryIO, *, size: int, content_type: str,
+                     durable: bool = True) -> None:
         """Store exactly `size` bytes from `stream`; SizeMismatch (and no file) otherwise.
 
         Never reads more than size + 1 bytes, so an oversized body cannot fill the disk.
+        `durable=False` (an upload link's staged bytes): no fsync, the object whole or
+        absent after a crash as ever, only perhaps absent. Nothing counts on staged bytes
+        until they are promoted, and `copy` makes its copy durable: a phone whose staged
+        bytes a crash took is told so at its completion and sends them again.
         """
         if not isinstance(size, int) or size < 0:
             raise ValueError("size must be a non-negative int")
@@ -229,7 +242,7 @@ class LocalStorage(Storage):
             if stream.read(1):
                 raise SizeMismatch(size, None)
 
-        self._commit(key, content_type, fill)
+        self._commit(key, content_type, fill, durable=durable)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -332,9 +345,14 @@ class LocalStorage(Storage):
                 if exc.errno in _NO_LINK_ERRNOS:
                     raise _NoLinks from exc
                 raise
-            linked = os.stat(tmp)
-            if (linked.st_dev, linked.st_ino) != (st.st_dev, st.st_ino):
-                raise _Again  # the source was written anew: its size and type were the old
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                linked = os.fstat(fd)
+                if (linked.st_dev, linked.st_ino) != (st.st_dev, st.st_ino):
+                    raise _Again  # the source was written anew: its size and type were old
+                os.fsync(fd)  # the source may have been written without (write_capped)
+            finally:
+                os.close(fd)
             return st.st_size
 
         # Past the source: a failure to write the copy is the store's, never "not found".

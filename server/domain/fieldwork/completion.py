@@ -49,16 +49,18 @@ from server.storage import ObjectNotFound, Storage, StorageError
 CHUNK = 1 << 20
 
 # Statements every completion runs, built once (building them cost more CPU than running
-# them): the case's status, the no-op UPDATE that holds a pending row's lock, and the
-# other cases holding the same bytes. The UPDATEs are on the table, not the ORM entity:
-# the row in the session is set by hand after them (an ORM UPDATE worked out its cache
-# key and its session bookkeeping anew on every call).
+# them): the case's status, the locking read that holds a pending row's lock, and the
+# other cases holding the same bytes. They are on the table, not the ORM entity: the row
+# in the session is set by hand after the UPDATE (an ORM UPDATE worked out its cache key
+# and its session bookkeeping anew on every call).
 _EVIDENCE = Evidence.__table__
 _CASE_STATUS = sa.select(Case.status).where(Case.id == sa.bindparam("case_id"))
-_HOLD_PENDING = (sa.update(_EVIDENCE)
+# A read, not a no-op UPDATE: it takes the same lock (the row's on PostgreSQL, the writer
+# lock on SQLite) and its step's commit has nothing to write (no WAL, no fsync).
+_HOLD_PENDING = (sa.select(_EVIDENCE.c.id)
                  .where(_EVIDENCE.c.id == sa.bindparam("evidence_id"),
                         _EVIDENCE.c.state == "pending")
-                 .values(state="pending"))
+                 .with_for_update())
 # The pending row stored (conditional on `pending`: of two completions, one stores it).
 _STORED_COLUMNS = ("state", "object_key", "content_type", "stored_at", "width", "height",
                    "duration_s", "exif", "exif_errors", "flags", "thumbnails", "last_error")
@@ -188,11 +190,11 @@ def _promote(store: Storage, ev: Evidence) -> tuple[bool, bool]:
     Never over an existing evidence object: one there was promoted before (by a crash
     or a concurrent completion) and is what gets verified, so bytes re-sent to staging
     can never replace bytes being verified. Promotions of one row are serialised by a
-    no-op UPDATE, which holds its row lock (PostgreSQL) or the write lock (SQLite) until
+    locking read, which holds its row lock (PostgreSQL) or the writer lock (SQLite) until
     the end of this step's transaction (the caller's).
     """
     final = final_key(ev.id)
-    locked = db.session.execute(_HOLD_PENDING, {"evidence_id": ev.id}).rowcount == 1
+    locked = db.session.execute(_HOLD_PENDING, {"evidence_id": ev.id}).first() is not None
     if not locked or _exists(store, final):
         return locked, True
     # No HEAD first: a missing source raises ObjectNotFound from the copy itself, which
