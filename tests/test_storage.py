@@ -828,6 +828,41 @@ def test_local_staged_bytes_are_made_durable_when_promoted(
     assert (written.st_dev, written.st_ino) in synced
 
 
+def test_put_many_stores_each_object(storage: Storage) -> None:
+    storage.put_many([("evidence/m/thumb-small.jpg", b"small", "image/jpeg"),
+                      ("evidence/m/thumb-large.jpg", b"large!", "image/jpeg"),
+                      ("other/m/notes", b"{}", "application/json")])
+    for key, data, content_type in (("evidence/m/thumb-small.jpg", b"small", "image/jpeg"),
+                                    ("evidence/m/thumb-large.jpg", b"large!", "image/jpeg"),
+                                    ("other/m/notes", b"{}", "application/json")):
+        assert b"".join(storage.iter_chunks(key)) == data
+        info = storage.head(key)
+        assert (info.size, info.content_type) == (len(data), content_type)
+
+
+def test_local_put_many_fsyncs_each_object_and_each_folder_once(
+        local_storage: LocalStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A photo's thumbnails share a folder: each file is fsynced before it is named, the
+    folder once after both are (one fsync fewer than two puts)."""
+    synced: list[tuple[int, int]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        st = os.fstat(fd)
+        synced.append((st.st_dev, st.st_ino))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    local_storage.put_many([("evidence/f/thumb-small.jpg", b"s", "image/jpeg"),
+                            ("evidence/f/thumb-large.jpg", b"l", "image/jpeg")])
+    folder = local_storage.root / "evidence/f"
+    inodes = [((folder / name).stat().st_dev, (folder / name).stat().st_ino)
+              for name in ("thumb-small.jpg", "thumb-large.jpg")]
+    assert all(inode in synced for inode in inodes)
+    assert synced.count((folder.stat().st_dev, folder.stat().st_ino)) == 1
+    assert len(synced) == 3
+
+
 def test_local_token_age_is_checked_against_its_own_ttl(local_storage: LocalStorage,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The token's signature is checked once; its signed time then against its ttl, as

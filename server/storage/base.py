@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -263,6 +263,12 @@ class Storage(ABC):
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str) -> None:
         self.put(key, BytesIO(data), content_type=content_type, size=len(data))
+
+    def put_many(self, items: Sequence[tuple[str, bytes, str]]) -> None:
+        """Several small objects, (key, bytes, content type) each, all durable when this
+        returns (a photo's thumbnails). One by one here; a backend may do better."""
+        for key, data, content_type in items:
+            self.put_bytes(key, data, content_type=content_type)
 
     @abstractmethod
     def iter_chunks(self, key: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:

@@ -20,7 +20,7 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -138,11 +138,12 @@ class LocalStorage(Storage):
     # -- writing ---------------------------------------------------------------------------
 
     def _commit(self, key: str, content_type: str, fill: Callable[[BinaryIO], None], *,
-                durable: bool = True) -> int:
+                durable: bool = True, sync_folder: bool = True) -> int:
         """Write through a temp file in the target directory, then rename it into place.
 
         A crash or an exception leaves at most a hidden temp file, never a partial object.
-        `durable=False`: nothing is fsynced (see write_capped).
+        `durable=False`: nothing is fsynced (see write_capped); `sync_folder=False`: all
+        but the folder, which the caller fsyncs (put_many).
         """
         path = self._path(key)
         validate_content_type(content_type)
@@ -156,10 +157,11 @@ class LocalStorage(Storage):
                 return os.fstat(f.fileno()).st_size
 
         with self._os_errors("write", key):
-            return self._install(path, content_type, write, durable=durable)
+            return self._install(path, content_type, write, durable=durable,
+                                 sync_folder=sync_folder)
 
     def _install(self, path: Path, content_type: str, make: Callable[[str], int], *,
-                 durable: bool = True) -> int:
+                 durable: bool = True, sync_folder: bool = True) -> int:
         """`make` puts the object's bytes at a temp name beside `path` and answers their
         size; then the sidecar, the rename into place and the directory's fsync."""
         tmp = self._mkstemp(path)
@@ -177,7 +179,7 @@ class LocalStorage(Storage):
         if named:  # a sidecar an earlier write left would say more than the name
             with suppress(FileNotFoundError):
                 self._meta_path(path).unlink()
-        if durable:
+        if durable and sync_folder:
             _fsync_dir(path.parent)
         return size
 
@@ -217,6 +219,18 @@ class LocalStorage(Storage):
             self.write_capped(key, stream, size=size, content_type=content_type)
             return
         self._commit(key, content_type, lambda f: shutil.copyfileobj(stream, f, _COPY_CHUNK))
+
+    def put_many(self, items: Sequence[tuple[str, bytes, str]]) -> None:
+        """Each object's bytes fsynced and renamed into place, then each folder fsynced
+        once (a photo's two thumbnails share theirs: one fsync of it, not two)."""
+        folders: dict[Path, str] = {}
+        for key, data, content_type in items:
+            self._commit(key, content_type, lambda f, data=data: f.write(data),
+                         sync_folder=False)
+            folders.setdefault(self._path(key).parent, key)
+        for folder, key in folders.items():
+            with self._os_errors("write", key):
+                _fsync_dir(folder)
 
     def write_capped(self, key: str, stream: BinaryIO, *, size: int, content_type: str,
                      durable: bool = True) -> None:

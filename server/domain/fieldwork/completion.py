@@ -275,10 +275,9 @@ def _finish(ev: Evidence, actor_id: str | None,
         db.session.refresh(ev)
         return _settled(ev), False
 
-    thumbnails = {}
-    for thumb in getattr(facts, "thumbnails", ()):
-        store.put_bytes(thumb_key(ev.id, thumb.name), thumb.data, content_type=thumb.content_type)
-        thumbnails[thumb.name] = {"width": thumb.width, "height": thumb.height}
+    made = getattr(facts, "thumbnails", ())
+    store.put_many([(thumb_key(ev.id, t.name), t.data, t.content_type) for t in made])
+    thumbnails = {t.name: {"width": t.width, "height": t.height} for t in made}
 
     received = utcnow()
     # Conditional on `pending`, so two completions racing store it once.
