@@ -103,6 +103,44 @@ def night(page: Any) -> None:
     page.wait_for_selector("body.red")
 
 
+def test_draw_now_pressed_before_the_list_arrives_is_answered(  # type: ignore[no-untyped-def]
+        playwright_driver, live, tmp_path):
+    """On a slow network the list of samples is still on its way when the office presses
+    "Draw now": the form answers all the same (its handlers used to be attached only once
+    the list had arrived, so the browser submitted the form itself, reloading the app and
+    losing what was typed)."""
+    held: list[Any] = []
+
+    def hold_the_list(route: Any) -> None:
+        if route.request.method == "GET":
+            held.append(route)  # answered below, after the form has answered
+        else:
+            route.continue_()
+
+    context = new_context(playwright_driver, live, tmp_path, "desk-slow", DESK)
+    try:
+        desk = context.new_page()
+        login(desk, "reviewer")
+        desk.wait_for_selector("#nav a[href='#/samples']")
+        desk.route("**/api/revisit-samples", hold_the_list)
+        desk.click("#nav a[href='#/samples']")
+        desk.wait_for_selector("#sample-form")
+        desk.fill("#sample-from", "2026-06-30")
+        desk.fill("#sample-to", "2026-06-01")
+        desk.click("#draw-sample")
+        slot = desk.locator(".field-error[data-for=to]")
+        slot.wait_for(timeout=10000)
+        assert slot.inner_text() == "结束日期须不早于开始日期"
+        assert held, "the list was not held back"
+        assert "?" not in desk.url  # not submitted by the browser
+        for route in held:
+            route.continue_()
+        desk.wait_for_selector("#sample-table, #no-samples")
+        assert desk.locator("#sample-from").input_value() == "2026-06-30"
+    finally:
+        context.close()
+
+
 def test_office_draws_assigns_and_follows_a_sample(  # type: ignore[no-untyped-def]
         playwright_driver, live, tmp_path):
     june = handled_cases(live)

@@ -169,18 +169,27 @@ export async function renderSamples(view) {
     <div id="sample-list"><p class="muted">${t("loading")}</p></div>
   </section>`;
   const list = view.querySelector("#sample-list");
-  try {
-    const items = (await api("GET", "/api/revisit-samples")).items || [];
-    list.innerHTML = items.length ? html`<div class="table-wrap" tabindex="0"><table class="data stack" id="sample-table">
-      <thead><tr><th>${t("drawnAt")}</th><th>${t("samplePeriod")}</th><th class="n">${t("share")}</th>
-        <th>${t("strata")}</th><th class="n">${t("drawn")} / ${t("population")}</th><th>${t("seed")}</th></tr></thead>
-      <tbody>${items.map(sampleRow)}</tbody></table></div>`.toString()
-      : html`<p class="muted" id="no-samples">${t("noSamples")}</p>`.toString();
-  } catch (error) {
-    list.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`.toString();
-  }
+  const loadList = async () => {
+    try {
+      const items = (await api("GET", "/api/revisit-samples")).items || [];
+      list.innerHTML = items.length ? html`<div class="table-wrap" tabindex="0"><table class="data stack" id="sample-table">
+        <thead><tr><th>${t("drawnAt")}</th><th>${t("samplePeriod")}</th><th class="n">${t("share")}</th>
+          <th>${t("strata")}</th><th class="n">${t("drawn")} / ${t("population")}</th><th>${t("seed")}</th></tr></thead>
+        <tbody>${items.map(sampleRow)}</tbody></table></div>`.toString()
+        : html`<p class="muted" id="no-samples">${t("noSamples")}</p>`.toString();
+    } catch (error) {
+      list.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`.toString();
+    }
+  };
+  // The list loads while the form is made ready: "Draw now" pressed before the list
+  // arrived (a slow network) found no handler yet, and the browser submitted the form
+  // itself, reloading the app and losing what was typed.
+  const listed = loadList();
   const form = view.querySelector("#sample-form");
-  if (!form) return;
+  if (!form) {
+    await listed;
+    return;
+  }
   form.addEventListener("input", (event) => {
     event.target.removeAttribute?.("aria-invalid");
   });
@@ -205,6 +214,7 @@ export async function renderSamples(view) {
       form.querySelector("[aria-invalid]")?.focus();
     }
   });
+  await listed;
 }
 
 // ---- one sample ----------------------------------------------------------------------
