@@ -796,12 +796,9 @@ def test_local_a_key_naming_its_type_keeps_no_sidecar(local_storage: LocalStorag
     assert (root / ".original.meta.json").is_file()
 
 
-def test_local_staged_bytes_are_made_durable_when_promoted(
-        local_storage: LocalStorage, monkeypatch: pytest.MonkeyPatch) -> None:
-    """An upload link's bytes are written without fsync (a crash may lose them before
-    their completion, which then asks the phone for them again); the copy that promotes
-    them fsyncs the very file it links, its sidecar and its folder, as any durable write."""
-    synced: list[tuple[int, int]] = []  # (device, inode) of each fsync
+def _fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(device, inode) of each file or folder fsynced from now on."""
+    synced: list[tuple[int, int]] = []
     real_fsync = os.fsync
 
     def fsync(fd: int) -> None:
@@ -810,6 +807,15 @@ def test_local_staged_bytes_are_made_durable_when_promoted(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+def test_local_staged_bytes_are_made_durable_when_promoted(
+        local_storage: LocalStorage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upload link's bytes are written without fsync (a crash may lose them before
+    their completion, which then asks the phone for them again); the copy that promotes
+    them fsyncs the very file it links, its sidecar and its folder, as any durable write."""
+    synced = _fsyncs(monkeypatch)
     local_storage.write_capped("staging/p/tok", io.BytesIO(b"x" * 100), size=100,
                                content_type="image/jpeg", durable=False)
     assert synced == []
@@ -844,15 +850,7 @@ def test_local_put_many_fsyncs_each_object_and_each_folder_once(
         local_storage: LocalStorage, monkeypatch: pytest.MonkeyPatch) -> None:
     """A photo's thumbnails share a folder: each file is fsynced before it is named, the
     folder once after both are (one fsync fewer than two puts)."""
-    synced: list[tuple[int, int]] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        st = os.fstat(fd)
-        synced.append((st.st_dev, st.st_ino))
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
+    synced = _fsyncs(monkeypatch)
     local_storage.put_many([("evidence/f/thumb-small.jpg", b"s", "image/jpeg"),
                             ("evidence/f/thumb-large.jpg", b"l", "image/jpeg")])
     folder = local_storage.root / "evidence/f"
