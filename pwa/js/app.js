@@ -243,7 +243,13 @@ async function start() {
   if (localStorage.getItem("fieldcase.red") === "1") document.body.classList.add("red");
   document.addEventListener("focusin", keepFocusInSight);
   setRouter(route);
-  window.addEventListener("hashchange", route);
+  // A screen opened while the session is still being checked (a slow network) is drawn
+  // once: start() does not draw it again afterwards, over what was typed into it.
+  let routed = false;
+  window.addEventListener("hashchange", () => {
+    routed = true;
+    route();
+  });
   const setOnline = async (online) => {
     state.online = online;
     renderStatus();
@@ -259,7 +265,7 @@ async function start() {
     // are kept on the phone for surveys with no signal.
     loadVocab().then(() => { renderNav(); loadQuestionnaires(); preloadRechecks(); });
   }
-  await route();
+  if (!routed) await route();
   outbox.startTriggers();
   checkStorage();
 }

@@ -141,6 +141,40 @@ def test_draw_now_pressed_before_the_list_arrives_is_answered(  # type: ignore[n
         context.close()
 
 
+def test_a_screen_opened_while_the_app_starts_is_drawn_once(  # type: ignore[no-untyped-def]
+        playwright_driver, live, tmp_path):
+    """The app opens from what the phone keeps and checks the session with the server
+    (`/api/me`); on a slow network the manager opens a screen and types meanwhile. When
+    the answer comes, the screen is not drawn again over what was typed (start() drew the
+    current screen once more, emptying the form)."""
+    held: list[Any] = []
+
+    def hold_me(route: Any) -> None:
+        held.append(route)
+
+    context = new_context(playwright_driver, live, tmp_path, "desk-start", DESK)
+    try:
+        desk = context.new_page()
+        login(desk, "reviewer")
+        desk.wait_for_selector("#nav a[href='#/samples']")
+        desk.route("**/api/me", hold_me)
+        desk.reload()
+        desk.wait_for_selector("#nav a[href='#/samples']")
+        desk.click("#nav a[href='#/samples']")
+        desk.wait_for_selector("#sample-form")
+        desk.fill("#sample-seed", "typed-while-starting")
+        desk.evaluate("document.querySelector('#sample-form').dataset.first = 'yes'")
+        assert held, "/api/me was not held back"
+        with desk.expect_response("**/api/me"):
+            for route in held:
+                route.continue_()
+        desk.wait_for_load_state("networkidle")
+        assert desk.locator("#sample-form[data-first=yes]").count() == 1
+        assert desk.locator("#sample-seed").input_value() == "typed-while-starting"
+    finally:
+        context.close()
+
+
 def test_office_draws_assigns_and_follows_a_sample(  # type: ignore[no-untyped-def]
         playwright_driver, live, tmp_path):
     june = handled_cases(live)
