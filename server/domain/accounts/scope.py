@@ -1,7 +1,8 @@
 """The one place that decides what a user may see, and what "open" means.
 
 A user sees the cases of their units and of the units below them (one recursive query a
-transaction, remembered for its length), plus the cases their units co-handle (协办).
+transaction, remembered for its length, or worked out inside the one statement that needs
+it: `Scoped`), plus the cases their units co-handle (协办).
 Every read and write of a case, visit or evidence goes through these helpers, and so does
 an admin's act on a person (get_person).
 """

@@ -183,8 +183,8 @@ def declare(user: User, data: dict[str, Any]) -> tuple[Evidence, bool]:
 
 # A user's bytes declared since a moment (built once; the index holds every column read).
 BYTES_DECLARED_SINCE = (sa.select(sa.func.coalesce(sa.func.sum(Evidence.size), 0))
-               .where(Evidence.uploaded_by == sa.bindparam("user_id"),
-                      Evidence.declared_at >= sa.bindparam("since")))
+                        .where(Evidence.uploaded_by == sa.bindparam("user_id"),
+                               Evidence.declared_at >= sa.bindparam("since")))
 
 
 def _check_quota(user: User, size: int, now: datetime) -> None:
