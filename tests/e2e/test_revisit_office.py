@@ -8,6 +8,8 @@ Screenshots go to /tmp/shots/ (desk width, and phones at 390x844 in night mode).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +105,19 @@ def night(page: Any) -> None:
     page.wait_for_selector("body.red")
 
 
+@contextmanager
+def manager_at_desk(driver: Any, live: Any, tmp_path: Path, name: str) -> Iterator[Any]:
+    """A manager's desk browser of its own, logged in, the samples link on screen."""
+    context = new_context(driver, live, tmp_path, name, DESK)
+    try:
+        desk = context.new_page()
+        login(desk, "reviewer")
+        desk.wait_for_selector("#nav a[href='#/samples']")
+        yield desk
+    finally:
+        context.close()
+
+
 def test_draw_now_pressed_before_the_list_arrives_is_answered(  # type: ignore[no-untyped-def]
         playwright_driver, live, tmp_path):
     """On a slow network the list of samples is still on its way when the office presses
@@ -117,11 +132,7 @@ def test_draw_now_pressed_before_the_list_arrives_is_answered(  # type: ignore[n
         else:
             route.continue_()
 
-    context = new_context(playwright_driver, live, tmp_path, "desk-slow", DESK)
-    try:
-        desk = context.new_page()
-        login(desk, "reviewer")
-        desk.wait_for_selector("#nav a[href='#/samples']")
+    with manager_at_desk(playwright_driver, live, tmp_path, "desk-slow") as desk:
         desk.route("**/api/revisit-samples", hold_the_list)
         desk.click("#nav a[href='#/samples']")
         desk.wait_for_selector("#sample-form")
@@ -137,8 +148,6 @@ def test_draw_now_pressed_before_the_list_arrives_is_answered(  # type: ignore[n
             route.continue_()
         desk.wait_for_selector("#sample-table, #no-samples")
         assert desk.locator("#sample-from").input_value() == "2026-06-30"
-    finally:
-        context.close()
 
 
 def test_a_screen_opened_while_the_app_starts_is_drawn_once(  # type: ignore[no-untyped-def]
@@ -152,11 +161,7 @@ def test_a_screen_opened_while_the_app_starts_is_drawn_once(  # type: ignore[no-
     def hold_me(route: Any) -> None:
         held.append(route)
 
-    context = new_context(playwright_driver, live, tmp_path, "desk-start", DESK)
-    try:
-        desk = context.new_page()
-        login(desk, "reviewer")
-        desk.wait_for_selector("#nav a[href='#/samples']")
+    with manager_at_desk(playwright_driver, live, tmp_path, "desk-start") as desk:
         desk.route("**/api/me", hold_me)
         desk.reload()
         desk.wait_for_selector("#nav a[href='#/samples']")
@@ -171,8 +176,6 @@ def test_a_screen_opened_while_the_app_starts_is_drawn_once(  # type: ignore[no-
         desk.wait_for_load_state("networkidle")
         assert desk.locator("#sample-form[data-first=yes]").count() == 1
         assert desk.locator("#sample-seed").input_value() == "typed-while-starting"
-    finally:
-        context.close()
 
 
 def test_office_draws_assigns_and_follows_a_sample(  # type: ignore[no-untyped-def]
