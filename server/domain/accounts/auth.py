@@ -170,12 +170,9 @@ def session_id(found: UserSession) -> str:
 # On every request: the session and its user in one statement, built once. Not the user's
 # units unless asked for: the scope reads them with the unit tree (scope._scope), and few
 # requests read them otherwise (loaded then, when asked for).
-_SESSION_BY_TOKEN = (
-    sa.select(UserSession).where(UserSession.token_hash == sa.bindparam("token_hash"))
-    .options(joinedload(UserSession.user).lazyload(User.units)))
-_SESSION_WITH_UNITS = (
-    sa.select(UserSession).where(UserSession.token_hash == sa.bindparam("token_hash"))
-    .options(joinedload(UserSession.user).joinedload(User.units)))
+_BY_TOKEN = sa.select(UserSession).where(UserSession.token_hash == sa.bindparam("token_hash"))
+_SESSION_BY_TOKEN = _BY_TOKEN.options(joinedload(UserSession.user).lazyload(User.units))
+_SESSION_WITH_UNITS = _BY_TOKEN.options(joinedload(UserSession.user).joinedload(User.units))
 
 
 def resolve_session(token: str | None, *, with_units: bool = False) -> UserSession:
