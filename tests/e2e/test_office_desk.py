@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.conftest import login as api_login
-from tests.e2e.conftest import LiveServer
+from tests.e2e.conftest import HERE, LiveServer
 from tests.e2e.helpers import ids
 from tests.e2e.test_review_app import (
     PASSWORD,
@@ -158,6 +158,71 @@ def test_the_list_filters_by_unit_and_period_and_finds_a_callers_number(browser,
             f"!document.querySelector(\"#case-list [data-case-id='{caller}']\")")
         page.wait_for_selector("#case-total")
         assert caller not in listed(page)
+
+
+def test_a_later_search_is_not_overwritten_by_an_earlier_one(browser, live):  # type: ignore[no-untyped-def]
+    """Each search draws the list again into the same screen. An earlier search must not
+    put its rows back over a later one's answer: neither when its answer comes last (a
+    slow network), nor when the location changes (its rows were redrawn with their
+    distances by a location listener nobody stopped)."""
+    units, _ = ids(live)
+    caller = new_case(live, "来电查找：先后", OTHER_STREET, hours_ago=2, phone="13966665555")
+    moved = {"latitude": HERE["latitude"] + 0.01, "longitude": HERE["longitude"], "accuracy": 8}
+
+    def search(page: Any, number: str) -> None:
+        page.fill("#phone-search", number)
+        page.evaluate("document.querySelector('#case-list').dataset.old = 'yes'")
+        page.click("#filters button[type=submit]")
+
+    def drawn(page: Any) -> None:
+        """The latest search's answer is on the screen, marked to show a redraw."""
+        page.wait_for_selector("#case-list:not([data-old])", state="attached")
+        page.wait_for_selector("#case-total", state="attached")
+        page.evaluate("document.querySelector('#case-list').dataset.latest = 'yes'")
+
+    def still_latest(page: Any) -> None:
+        page.wait_for_timeout(500)  # what a stale draw would do, it does within this
+        assert page.locator("#case-list[data-latest]").count() == 1, "redrawn by a stale draw"
+        assert listed(page) == []
+
+    with desk(browser, live, viewport=DESK, geolocation=HERE,
+              permissions=["geolocation"]) as page:
+        # The location changes after a second search: the first one's rows stay away.
+        search(page, "139 6666 5555")
+        page.wait_for_function("document.querySelectorAll('#case-list .case-row').length === 1")
+        assert listed(page) == [caller]
+        search(page, "6666 5555")
+        drawn(page)
+        assert listed(page) == []
+        page.evaluate("""(north) => { window.moved = new Promise((done) =>
+            navigator.geolocation.watchPosition((p) => { if (p.coords.latitude > north) done(); }));
+        }""", HERE["latitude"] + 0.005)
+        page.context.set_geolocation(moved)
+        page.evaluate("window.moved")
+        still_latest(page)
+        # A street's list asked for and held back (the list kept on the desk shows
+        # meanwhile, its filters usable), then the number looked up: the street's list,
+        # coming last, stays away.
+        held: list[Any] = []
+
+        def hold_the_street(route: Any) -> None:
+            if f"unit={units[OTHER_STREET]}" in route.request.url:
+                held.append(route)
+            else:
+                route.continue_()
+
+        page.route("**/api/cases?*", hold_the_street)
+        page.fill("#phone-search", "")
+        page.select_option("#filters select[name=unit]", units[OTHER_STREET])
+        search(page, "")
+        page.wait_for_selector("#case-list:not([data-old]) .case-row")  # the kept list
+        assert held, "the street's list was not held back"
+        page.select_option("#filters select[name=unit]", "")
+        search(page, "6666 5555")
+        drawn(page)
+        with page.expect_response(lambda r: f"unit={units[OTHER_STREET]}" in r.url):
+            held[0].continue_()
+        still_latest(page)
 
 
 def test_the_revisit_team_gets_no_number_lookup_on_the_list(browser, live):  # type: ignore[no-untyped-def]

@@ -42,12 +42,12 @@ def shot(page: Any, name: str, full_page: bool = False) -> None:
 @contextmanager
 def desk(browser: Any, live: LiveServer, user: str = "reviewer", *,
          viewport: dict[str, int] = DESK, accept_downloads: bool = False,
-         errors: list[str] | None = None) -> Iterator[Any]:
+         errors: list[str] | None = None, **options: Any) -> Iterator[Any]:
     """A desk browser (zh-CN, Beijing time) logged in as `user`, on the case list; the
-    page's script errors into `errors`."""
+    page's script errors into `errors`; `options` go to the browser context (a location)."""
     context = browser.new_context(bypass_csp=True,  # see conftest.CSP_NOTE
                                   viewport=viewport, locale="zh-CN", timezone_id="Asia/Shanghai",
-                                  base_url=live.url, accept_downloads=accept_downloads)
+                                  base_url=live.url, accept_downloads=accept_downloads, **options)
     context.set_default_timeout(30000)
     try:
         page = context.new_page()
