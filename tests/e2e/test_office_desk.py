@@ -120,6 +120,43 @@ def test_see_all_keeps_the_boards_unit_and_filters_most_urgent_first(browser, li
         assert listed(page) == [c["id"] for c in want["items"]]
 
 
+def test_the_board_shows_the_latest_filters_answer(browser, live):  # type: ignore[no-untyped-def]
+    """The board's filters applied twice on a slow network: the first answer, coming last,
+    does not replace the board of the second (with the second's filters in its form)."""
+    units, _ = ids(live)
+    new_case(live, "看板先后：西城", OTHER_STREET, hours_ago=2)
+    held: list[Any] = []
+
+    def hold_the_other_street(route: Any) -> None:
+        if f"unit={units[OTHER_STREET]}" in route.request.url:
+            held.append(route)
+        else:
+            route.continue_()
+
+    def apply(page: Any, unit: str) -> None:
+        page.select_option("#board-filters select[name=unit]", units[unit])
+        page.evaluate("document.querySelector('#board').dataset.old = 'yes'")
+        page.click("#board-filters button[type=submit]")
+        page.wait_for_selector("#board:not([data-old])")
+        page.wait_for_selector(f"#board-table tr[data-unit-id='{units[unit]}']")
+
+    with desk(browser, live, viewport=DESK) as page:
+        page.goto("/#/board")
+        page.wait_for_selector("#board-table")
+        # Both boards seen once: kept on the desk, each shows at once when asked again.
+        apply(page, OTHER_STREET)
+        apply(page, STREET)
+        assert page.locator(f"#board-table tr[data-unit-id='{units[OTHER_STREET]}']").count() == 0
+        page.route("**/api/board?*", hold_the_other_street)
+        apply(page, OTHER_STREET)  # the kept board shows, usable; the fresh one is held
+        assert held, "the first answer was not held back"
+        apply(page, STREET)
+        with page.expect_response(lambda r: f"unit={units[OTHER_STREET]}" in r.url):
+            held[0].continue_()
+        page.wait_for_timeout(500)  # what a stale draw would do, it does within this
+        assert page.locator(f"#board-table tr[data-unit-id='{units[OTHER_STREET]}']").count() == 0
+        assert page.locator("#board-filters select[name=unit]").input_value() == units[STREET]
+
 def test_the_list_filters_by_unit_and_period_and_finds_a_callers_number(browser, live):  # type: ignore[no-untyped-def]
     units, _ = ids(live)
     caller = new_case(live, "来电查找：西城", OTHER_STREET, hours_ago=3, phone="13977778888")

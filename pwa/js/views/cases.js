@@ -5,6 +5,7 @@ import {
 import { colourOf, deadlineLine, filterParams, keyMark, leaderMark, statusChip } from "../caseui.js";
 import { getCache, setCache } from "../db.js";
 import { jobFollower } from "../jobfollow.js";
+import { startDraw } from "../redraw.js";
 import { t, term } from "../i18n.js";
 import { bell } from "../notifications.js";
 import { JOB_MEMORY, cachedGet, isManager, isOffice, isRevisitor, state, vocab } from "../state.js";
@@ -84,25 +85,15 @@ function filtersForm(filters, v, units, leaders = []) {
     </form></details>`;
 }
 
-// Applying the filters draws the list again into the same screen, while the draw before
-// may still wait on the network: only the latest draw writes to the screen and follows
-// the location (a stale one would put its own rows back over the latest answer).
-const latestDraw = new WeakMap();
-
 export async function renderCases(view, query = null) {
-  latestDraw.get(view)?.();
-  const stops = [];
-  const stop = () => { for (const undo of stops.splice(0)) undo(); };
-  latestDraw.set(view, stop);
-  const superseded = () => latestDraw.get(view) !== stop;
-  // What the router calls on leaving: whichever draw is the latest by then.
-  const leave = () => latestDraw.get(view)?.();
+  // Applying the filters draws the list again into this screen: see redraw.js.
+  const drawing = startDraw(view);
   // A leader reads the office's list of their units' cases, with its filters (their own,
   // 我包案的, first).
   const leader = isLeader();
   const office = isOffice() || leader;
   const v = await vocab();
-  if (superseded()) return leave;
+  if (drawing.stale()) return drawing.leave;
   if (query != null) {
     // Opened from a link (the board's counts, "see all"): its filters, kept for this tab
     // as if typed, and the address back to the plain list.
@@ -117,7 +108,7 @@ export async function renderCases(view, query = null) {
   if (office) {
     try { units = (await cachedGet("/api/units")).items || []; } catch { units = []; }
     try { leaders = (await cachedGet("/api/leaders")).items || []; } catch { leaders = []; }
-    if (superseded()) return leave;
+    if (drawing.stale()) return drawing.leave;
   }
   const title = leader && filters.leader === "me" ? t("heldCases") : office ? t("allCases") : t("myCases");
   const cacheKey = office ? "cases:office" : "cases:mine";
@@ -147,6 +138,7 @@ export async function renderCases(view, query = null) {
   };
   if (isRevisitor()) {
     cachedGet("/api/revisit-tasks").then((answer) => {
+      if (drawing.stale()) return;
       tasks = answer.items || [];
       fillTasks();
     }).catch(() => {});
@@ -230,7 +222,7 @@ export async function renderCases(view, query = null) {
   };
   // Further down a long list the files are out of sight: a button brings them back.
   let sight = null;
-  stops.push(() => sight?.disconnect());
+  drawing.onStop(() => sight?.disconnect());
   const wireBatch = () => {
     const bar = view.querySelector("#batch");
     const all = bar.querySelector("#batch-all");
@@ -343,7 +335,7 @@ export async function renderCases(view, query = null) {
 
   // A lookup by number shows only its answer, never the last list saved on this phone.
   const cached = office && phoneQuery ? null : await getCache(cacheKey);
-  if (superseded()) return leave;
+  if (drawing.stale()) return drawing.leave;
   if (cached) draw(cached.value, `${t("lastUpdated")} ${fmtTime(cached.at)}`);
   else view.innerHTML = html`<p class="muted">${t("loading")}</p>`;
 
@@ -356,13 +348,13 @@ export async function renderCases(view, query = null) {
   }
   try {
     const page = await api("GET", `/api/cases?${params}`);
-    if (superseded()) return leave;
+    if (drawing.stale()) return drawing.leave;
     shown = { page: 1, total: page.total, exact: page.total_exact };
     if (!phoneQuery || !office) await setCache(cacheKey, page.items);
-    if (superseded()) return leave;
+    if (drawing.stale()) return drawing.leave;
     draw(page.items);
   } catch (error) {
-    if (superseded()) return leave;
+    if (drawing.stale()) return drawing.leave;
     if (!cached) {
       // The form stays, so a refused lookup (a mistyped number) can be corrected.
       draw([]);
@@ -380,9 +372,9 @@ export async function renderCases(view, query = null) {
       list.innerHTML = html`${shownItems.map((item) => caseRow(item, here, picked))}`.toString();
     }
   });
-  stops.push(() => {
+  drawing.onStop(() => {
     unsubscribe();
     state.tracker.stop();
   });
-  return leave;
+  return drawing.leave;
 }

@@ -8,6 +8,7 @@ import { t, term } from "../../i18n.js";
 import { bell } from "../../notifications.js";
 import { cachedGet, vocab } from "../../state.js";
 import { isLeader } from "../../leaders.js";
+import { startDraw } from "../../redraw.js";
 import { errorRef, errorText, fmtDue, fmtTime, html } from "../../ui.js";
 
 const KEY = "fieldcase.boardFilters";
@@ -106,12 +107,15 @@ function lists(board, colours) {
 }
 
 export async function renderBoard(view) {
+  // Applying the filters draws the board again into this screen: see redraw.js.
+  const drawing = startDraw(view);
   const v = await vocab();
   const f = JSON.parse(sessionStorage.getItem(KEY) || "{}");
   let units = [];
   try { units = (await cachedGet("/api/units")).items || []; } catch { units = []; }
   let leaders = [];
   try { leaders = (await cachedGet("/api/leaders")).items || []; } catch { leaders = []; }
+  if (drawing.stale()) return drawing.leave;
   const params = filterParams(f);
   const cacheKey = `board:${params}`;
   const draw = (board, note) => {
@@ -140,13 +144,17 @@ export async function renderBoard(view) {
     });
   };
   const cached = await getCache(cacheKey);
+  if (drawing.stale()) return drawing.leave;
   if (cached?.value) draw(cached.value, `${t("lastUpdated")} ${fmtTime(cached.at)}`);
   else view.innerHTML = html`<p class="muted">${t("loading")}</p>`;
   try {
     const board = await api("GET", `/api/board${params.size ? `?${params}` : ""}`);
     await setCache(cacheKey, board);
-    if (view.isConnected) draw(board);
+    if (view.isConnected && !drawing.stale()) draw(board);
   } catch (error) {
-    if (!cached?.value) view.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`;
+    if (!cached?.value && !drawing.stale()) {
+      view.innerHTML = html`<p class="error" role="alert">${errorText(error)}${errorRef(error)}</p>`;
+    }
   }
+  return drawing.leave;
 }
