@@ -5,6 +5,7 @@ sent."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from tests.e2e.helpers import (
     PHOTOS,
@@ -174,3 +175,72 @@ def test_the_sent_list_shows_only_the_users_own(phone, live):  # type: ignore[no
     page.goto("/#/outbox")
     page.wait_for_selector("#outbox-empty, #outbox-list")
     assert subject not in page.locator("#sent").inner_text()
+
+
+# Holds the success of reads of the "sent" store (the outbox screen's second read) until
+# window.releaseSent() is called: the idb library listens for each request's success.
+HOLD_SENT_READS = """() => {
+  const getAll = IDBObjectStore.prototype.getAll;
+  window.heldSent = [];
+  window.releaseSent = () => {
+    window.holdSent = false;
+    window.heldSent.splice(0).forEach((f) => f());
+  };
+  window.holdSent = true;
+  IDBObjectStore.prototype.getAll = function (...args) {
+    const request = getAll.apply(this, args);
+    if (this.name === "sent" && window.holdSent) {
+      const add = request.addEventListener.bind(request);
+      request.addEventListener = (type, listener, options) => add(type, type === "success"
+        ? (event) => window.heldSent.push(() => listener(event)) : listener, options);
+    }
+    return request;
+  };
+}"""
+
+OUTBOX_COUNT = """async () => {
+  const open = indexedDB.open('fieldcase');
+  const database = await new Promise((ok) => { open.onsuccess = () => ok(open.result); });
+  const count = database.transaction('outbox').objectStore('outbox').count();
+  return await new Promise((ok) => { count.onsuccess = () => ok(count.result); });
+}"""
+
+
+def test_a_sync_ending_while_the_outbox_screen_reads_is_shown(phone, live):  # type: ignore[no-untyped-def]
+    """The outbox screen opened while a revisit is being sent: the send ends while the
+    screen is still reading what waits. The screen then shows nothing waiting (it used
+    to listen for the outbox's changes only after its first read, missed the end of the
+    send, and went on showing the revisit as waiting)."""
+    page, case_id = _revisiting_the_bar_case(phone, live)
+    held: list[Any] = []
+
+    def hold_the_send(route: Any) -> None:
+        if held or route.request.method != "POST":
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/cases/*/revisits", hold_the_send)
+    page.goto(f"/#/revisit/{case_id}/{uuid.uuid4()}")
+    page.wait_for_selector("#outcomes")
+    page.click("#outcomes [data-outcome=refused]")
+    page.click("#save-refused")
+    page.wait_for_selector(f".case-page[data-case-id='{case_id}']")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the revisit was not being sent"
+    assert page.evaluate(OUTBOX_COUNT) == 1  # waiting in the outbox while it is sent
+    page.evaluate(HOLD_SENT_READS)
+    page.goto("/#/outbox")
+    page.wait_for_function("window.heldSent.length > 0")  # the screen is reading
+    held[0].continue_()
+    for _ in range(100):
+        if page.evaluate(OUTBOX_COUNT) == 0:
+            break
+        page.wait_for_timeout(100)
+    assert page.evaluate(OUTBOX_COUNT) == 0, "the revisit was not sent"
+    page.wait_for_selector("#sync-chip[data-state=idle]")  # the send's end announced
+    page.evaluate("window.releaseSent()")
+    page.wait_for_selector("#outbox-empty", timeout=10000)

@@ -162,7 +162,11 @@ export async function renderOutbox(view) {
     const alone = event.target.closest("[data-photos-alone]");
     if (alone) outbox.sendPhotosAlone(alone.dataset.photosAlone);
   });
+  // Each update reads the outbox afresh; only the latest one started may draw (an
+  // earlier one, slower to read, would draw what was there before).
+  let updates = 0;
   const update = async () => {
+    const mine = ++updates;
     const waiting = await outbox.items();
     const drafts = new Set(waiting.filter((i) => i.state === "draft").map((i) => i.id));
     const failed = new Set(waiting.filter((i) => ["visit", "revisit", "recheck"].includes(i.kind)
@@ -173,6 +177,10 @@ export async function renderOutbox(view) {
     // Only this user's: a sent item's label names its case (older records named nobody).
     const sent = (await (await db()).getAll("sent")).filter((s) => s.userId
       && s.userId === state.session?.user?.id).slice(-20).reverse();
+    const rows = waiting.length
+      ? await Promise.all(waiting.map((item) => row(item, drafts, state.session?.user?.id, failed, pendingIds, mendable)))
+      : null;
+    if (mine !== updates) return;
     button.disabled = outbox.status.running;
     button.textContent = outbox.status.running ? t("syncing") : t("syncNow");
     // While a pass runs: how far it got (22 respondents take a while on a weak signal).
@@ -184,18 +192,20 @@ export async function renderOutbox(view) {
         <progress max="${run.total}" value="${run.done}"></progress>
         ${run.failed ? html`<span class="error">${run.failed} ${t("refused")}</span>` : ""}`.toString();
     }
-    view.querySelector("#waiting").innerHTML = waiting.length
-      ? html`<ul class="outbox" id="outbox-list">${await Promise.all(waiting.map((item) => row(item, drafts, state.session?.user?.id, failed, pendingIds, mendable)))}</ul>`
+    view.querySelector("#waiting").innerHTML = rows
+      ? html`<ul class="outbox" id="outbox-list">${rows}</ul>`
       : html`<p class="muted" id="outbox-empty">${t("nothingWaiting")}</p>`;
     view.querySelector("#sent").innerHTML = html`${sent.map((s) => html`<li data-sent-id="${s.id}">
       ${sentLabel(s)} ${fmtTime(s.sentAt)}
       <span class="muted small">${s.sha256 ? s.sha256.slice(0, 12) : ""}</span></li>`)}`;
   };
-  await update();
+  // Listening before the first read: a sync that ends while it reads is drawn after it.
   let pending = false;
-  return outbox.onChange(() => {
+  const stop = outbox.onChange(() => {
     if (pending) return; // progress events come fast: at most one update a frame
     pending = true;
     requestAnimationFrame(async () => { pending = false; await update(); });
   });
+  await update();
+  return stop;
 }
