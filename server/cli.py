@@ -8,7 +8,7 @@ import hmac
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -366,12 +366,20 @@ def backup_cmd(output: str) -> None:
     it (see README, "Backup and restore")."""
     from importlib.metadata import version
 
-    from server.backup import BackupError, make_backup
+    from server.backup import KeyIndex
 
     storage = current_app.extensions["fieldcase.storage"]
-    args = dict(database_url=_database_url(),
-                storage=storage, keys=_keys_manifest(), app_version=version("fieldcase"),
-                progress=_to_stderr)
+    # The keys written, for the check below: kept on disk, whatever their number.
+    with KeyIndex() as written:
+        manifest = _write_backup(output, dict(
+            database_url=_database_url(), storage=storage, keys=_keys_manifest(),
+            app_version=version("fieldcase"), progress=_to_stderr, on_object=written.add))
+        _check_named_objects(written, datetime.fromisoformat(manifest["created_at"]))
+
+
+def _write_backup(output: str, args: dict[str, Any]) -> dict[str, Any]:
+    from server.backup import BackupError, make_backup
+
     try:
         if output == "-":
             manifest = make_backup(sys.stdout.buffer, **args)
@@ -394,23 +402,22 @@ def backup_cmd(output: str) -> None:
     _to_stderr(f"backup written: {output}; {manifest['object_count']} objects "
         f"({manifest['object_bytes']} bytes), {sum(manifest['database']['tables'].values())} "
         f"rows, migration {manifest['migration_head']}; keys are not in it")
-    _check_named_objects(manifest)
+    return manifest
 
 
 # At most this many lost objects are named one by one (the count says the rest).
 _NAMED_AT_MOST = 20
 
 
-def _check_named_objects(manifest: dict[str, Any]) -> None:
+def _check_named_objects(held: Container[str], started: datetime) -> None:
     """Every object the rows name (those settled when the backup began) must have been
     in the store: one lost there before the backup is missing from the archive too, and
     nothing else would say so. The archive stays (it is still the best there is); the exit
     status is 1 and each lost object is named, with the row kind that names it."""
     from server.domain.core import named_objects
 
-    held = {o["key"] for o in manifest["objects"]}
     try:
-        lost = named_objects.missing_from(held, datetime.fromisoformat(manifest["created_at"]))
+        lost = named_objects.missing_from(held, started)
     except sa.exc.SQLAlchemyError as exc:
         raise click.ClickException(
             "the archive is written, but the objects the database names could not be "

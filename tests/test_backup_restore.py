@@ -123,10 +123,19 @@ def backup(app: Flask, path: Path) -> dict[str, Any]:
         return json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
 
 
+def listed(path: Path) -> list[dict[str, Any]]:
+    """The archive's list of objects (objects.jsonl), entry by entry."""
+    with tarfile.open(path) as tar:
+        return [json.loads(line) for line in tar.extractfile("objects.jsonl")]  # type: ignore[union-attr]
+
+
 def rewrite(src: Path, dst: Path, *, drop: str | None = None, flip: str | None = None,
+            new_list: bytes | None = None, extra: dict[str, bytes] | None = None,
             **manifest: Any) -> None:
     """The archive again without the member `drop`, or with one bit of `flip` changed, or
-    with these values in its manifest."""
+    with these values in its manifest; or with `new_list` as its list of objects and
+    the manifest's count, size and hash of it made to match (as a forger would), and the
+    members `extra` added before it."""
     with tarfile.open(src) as old, tarfile.open(dst, "w", format=tarfile.PAX_FORMAT) as new:
         for member in old.getmembers():
             if member.name == drop:
@@ -134,10 +143,31 @@ def rewrite(src: Path, dst: Path, *, drop: str | None = None, flip: str | None =
             data = old.extractfile(member).read()  # type: ignore[union-attr]
             if member.name == flip:
                 data = bytes([data[0] ^ 0x01]) + data[1:]
+            if member.name == "objects.jsonl" and new_list is not None:
+                for name, content in (extra or {}).items():
+                    info = tarfile.TarInfo(name)
+                    info.size = len(content)
+                    new.addfile(info, io.BytesIO(content))
+                data = new_list
+                manifest.update(
+                    object_count=len(data.splitlines()),
+                    object_list={"member": "objects.jsonl", "size": len(data),
+                                 "sha256": hashlib.sha256(data).hexdigest()})
             if member.name == "manifest.json" and manifest:
                 data = json.dumps({**json.loads(data), **manifest}).encode()
-                member.size = len(data)
+            member.size = len(data)
             new.addfile(member, io.BytesIO(data))
+
+
+def lines(*entries: Any) -> bytes:
+    return b"".join(json.dumps(e).encode() + b"\n" for e in entries)
+
+
+def as_format_1(src: Path, dst: Path, **manifest: Any) -> None:
+    """The archive as the first format wrote it: every object's entry in manifest.json,
+    no list of its own."""
+    rewrite(src, dst, drop="objects.jsonl", **{
+        "format": "fieldcase-backup/1", "objects": listed(src), **manifest})
 
 
 def test_the_restore_drill(app, as_user, make_case, request, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -150,10 +180,11 @@ def test_the_restore_drill(app, as_user, make_case, request, tmp_path) -> None: 
 
     # What the manifest says: versions, counts, every object's hash, the public key, and
     # no key at all.
-    assert manifest["format"] == "fieldcase-backup/1" and manifest["app_version"]
+    assert manifest["format"] == "fieldcase-backup/2" and manifest["app_version"]
     assert manifest["migration_head"] and manifest["created_at"]
     assert manifest["database"]["tables"] == source_rows
-    assert {o["key"]: o["sha256"] for o in manifest["objects"]} == source_objects
+    assert {o["key"]: o["sha256"] for o in listed(archive)} == source_objects
+    assert manifest["object_count"] == len(source_objects)
     assert manifest["database"]["tables"]["seals"] == 4 == db.session.scalar(
         sa.select(sa.func.count()).select_from(Seal))
     from server.domain.audit import audit_checkpoints
@@ -239,7 +270,7 @@ def test_an_embedded_backup_restores_onto_an_s3_store(  # type: ignore[no-untype
 
         got = requests.get(url, timeout=30)
         assert got.status_code == 200 and got.content[:2] == b"\xff\xd8", got.text[:200]
-    assert manifest["objects"]
+    assert manifest["object_count"] == len(source_objects)
 
 
 def test_every_kind_of_stored_object_is_listed_by_a_new_process(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -451,22 +482,13 @@ def test_a_bad_key_in_the_manifest_is_refused_before_anything_is_written(  # typ
     restore refuses it with the store still empty (so a retry is not refused)."""
     source = _empty_source(tmp_path / "src", ("a/good.txt", b"good"))
     archive = tmp_path / "good.tar"
-    made = backup(source, archive)
+    backup(source, archive)
     evil = b"evil"
     forged = tmp_path / "forged.tar"
-    with tarfile.open(archive) as old, tarfile.open(forged, "w", format=tarfile.PAX_FORMAT) as new:
-        for member in old.getmembers():
-            data = old.extractfile(member).read()  # type: ignore[union-attr]
-            if member.name == "manifest.json":
-                extra = tarfile.TarInfo("objects/../outside.txt")
-                extra.size = len(evil)
-                new.addfile(extra, io.BytesIO(evil))
-                made["objects"].append({"key": "../outside.txt", "size": len(evil),
-                                        "sha256": hashlib.sha256(evil).hexdigest(),
-                                        "content_type": "text/plain"})
-                data = json.dumps(made).encode()
-                member.size = len(data)
-            new.addfile(member, io.BytesIO(data))
+    rewrite(archive, forged, extra={"objects/../outside.txt": evil}, new_list=lines(
+        *listed(archive), {"key": "../outside.txt", "size": len(evil),
+                           "sha256": hashlib.sha256(evil).hexdigest(),
+                           "content_type": "text/plain"}))
 
     checked = run(source, "backup-verify", str(forged))
     assert checked.exit_code == 1
@@ -486,21 +508,38 @@ def test_a_bad_key_in_the_manifest_is_refused_before_anything_is_written(  # typ
     assert set(store_hashes(target)) == {"a/good.txt"}
 
 
+GOOD = {"key": "a/good.txt", "size": 4, "sha256": hashlib.sha256(b"good").hexdigest(),
+        "content_type": "text/plain"}
+
+
 @pytest.mark.parametrize("damage", [
-    {"objects": "all of them"},
-    {"objects": ["a/good.txt"]},
+    {"object_count": "many"},
+    {"object_list": {"member": "../objects.jsonl", "size": 1, "sha256": "x"}},
+    {"object_list": {"member": "objects.jsonl", "size": 1, "sha256": "x"}},
+    {"new_list": b"not json\n"},
+    {"new_list": lines(["a/good.txt"])},
+    {"new_list": lines(GOOD, GOOD)},
+    {"format_1": {"objects": "all of them"}},
+    {"format_1": {"objects": ["a/good.txt"]}},
+    {"format_1": {"objects": [GOOD, GOOD]}},
     {"migration_head": 7},
     {"database": {"member": "database/..", "size": 1, "sha256": "x", "tables": {}}},
     {"keys": ["not", "a", "dict"]},
-], ids=["objects-not-a-list", "object-not-an-entry", "migration-not-text",
-        "database-member-a-folder", "keys-not-a-dict"])
+], ids=["count-not-a-number", "list-member-elsewhere", "list-hash-not-its-own",
+        "list-line-not-json", "list-entry-not-an-entry", "list-key-twice",
+        "v1-objects-not-a-list", "v1-object-not-an-entry", "v1-key-twice",
+        "migration-not-text", "database-member-a-folder", "keys-not-a-dict"])
 def test_a_damaged_manifest_is_refused_in_words(tmp_path, damage) -> None:  # type: ignore[no-untyped-def]
-    """A manifest not shaped as a backup writes it is refused with its fault named and
-    nothing written: never a traceback, and never a database member unpacked as `..`."""
+    """A manifest or a list of objects not shaped as a backup writes them is refused with
+    its fault named and nothing written: never a traceback, and never a database member
+    unpacked as `..`. In both formats."""
     source = _empty_source(tmp_path / "src", ("a/good.txt", b"good"))
     archive, damaged = tmp_path / "good.tar", tmp_path / "damaged.tar"
     backup(source, archive)
-    rewrite(archive, damaged, **damage)
+    if "format_1" in damage:
+        as_format_1(archive, damaged, **damage["format_1"])
+    else:
+        rewrite(archive, damaged, **damage)
     target = _relative_app(tmp_path / "dst")
     for command in (["backup-verify", str(damaged)], ["restore", str(damaged)]):
         refused = run(target, *command)
@@ -509,6 +548,49 @@ def test_a_damaged_manifest_is_refused_in_words(tmp_path, damage) -> None:  # ty
         assert "damaged or forged" in refused.output
     assert store_hashes(target) == {}
     assert not (tmp_path / "dst" / "rel.db").exists()
+
+
+def test_an_archive_of_the_first_format_still_verifies_and_restores(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Archives made before the list of objects had its own member (every entry inside
+    manifest.json) are read as they were: checked, an object missing from one named, and
+    restored."""
+    source = _empty_source(tmp_path / "src", ("a/one.txt", b"one"), ("b/two.txt", b"two"))
+    archive, first, short = tmp_path / "now.tar", tmp_path / "first.tar", tmp_path / "short.tar"
+    backup(source, archive)
+    as_format_1(archive, first)
+    with tarfile.open(first) as tar:
+        assert "objects.jsonl" not in tar.getnames()
+    checked = run(source, "backup-verify", str(first))
+    assert checked.exit_code == 0 and "intact; 2 objects" in checked.output, checked.output
+    rewrite(first, short, drop="objects/b/two.txt")
+    checked = run(source, "backup-verify", str(short))
+    assert checked.exit_code == 1
+    assert "object b/two.txt: listed in the manifest but missing" in checked.output
+    keys = {k: source.config[k] for k in ("SECRET_KEY", "PERSONAL_DATA_KEY",
+                                          "WEBHOOK_SECRET_KEY", "AUDIT_SIGNING_KEY")}
+    target = _relative_app(tmp_path / "dst", **keys)
+    restored = run(target, "restore", str(first))
+    assert restored.exit_code == 0, restored.output
+    assert store_hashes(target) == store_hashes(source)
+
+
+def test_a_member_the_list_does_not_name_is_named(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An object member that the list of objects does not name (added to the archive
+    after it was made) is named by backup-verify, and not restored."""
+    source = _empty_source(tmp_path / "src", ("a/one.txt", b"one"))
+    archive, padded = tmp_path / "now.tar", tmp_path / "padded.tar"
+    backup(source, archive)
+    rewrite(archive, padded, extra={"objects/a/planted.txt": b"planted"},
+            new_list=lines(*listed(archive)))
+    checked = run(source, "backup-verify", str(padded))
+    assert checked.exit_code == 1
+    assert "member objects/a/planted.txt: in the archive but not in the manifest" \
+        in checked.output
+    keys = {k: source.config[k] for k in ("SECRET_KEY", "PERSONAL_DATA_KEY",
+                                          "WEBHOOK_SECRET_KEY", "AUDIT_SIGNING_KEY")}
+    target = _relative_app(tmp_path / "dst", **keys)
+    assert run(target, "restore", str(padded)).exit_code == 0
+    assert set(store_hashes(target)) == {"a/one.txt"}
 
 
 def test_an_unknown_key_check_in_the_manifest_is_ignored_after_a_restore(  # type: ignore[no-untyped-def]

@@ -329,6 +329,21 @@ def test_list_with_prefix(storage: Storage) -> None:
     assert info.last_modified.tzinfo is not None
 
 
+def test_local_list_is_in_key_order_across_folders(tmp_path: Path) -> None:
+    """The order AWS S3 documents is the keys' (UTF-8 bytes, so code points): a key sorts
+    before a folder when its next character is below "/" (".", "-"), after it when above
+    ("0"). The local store walks its folders one at a time (holding one folder's names,
+    not every key) and lists in that order all the same. (SeaweedFS lists folder by
+    folder instead: nothing may rely on the order of a listing.)"""
+    storage = LocalStorage(tmp_path / "objects")
+    keys = ["o/a-c", "o/a.txt", "o/a/b", "o/a/b.txt", "o/a/c/d", "o/a0", "o/ä"]
+    for key in reversed(keys):
+        storage.put_bytes(key, b"x", content_type="text/plain")
+    assert [i.key for i in storage.list("o/")] == keys
+    assert [i.key for i in storage.list("o/a")] == keys[:-1]
+    assert [i.key for i in storage.list("o/a/")] == keys[2:5]
+
+
 BAD_KEYS = [
     "",
     "/abs",

@@ -18,6 +18,7 @@ from .archive import (
     restore,
 )
 from .databases import BackupError
+from .keyindex import KeyIndex
 
-__all__ = ["FORMAT", "MANIFEST", "BackupError", "Finding", "RestoreReport", "check_archive",
-           "make_backup", "read_manifest", "restore"]
+__all__ = ["FORMAT", "MANIFEST", "BackupError", "Finding", "KeyIndex", "RestoreReport",
+           "check_archive", "make_backup", "read_manifest", "restore"]

@@ -1,11 +1,18 @@
 """One archive per backup: a streamed tar of the database snapshot, every object of the
-store and, last, manifest.json (written last because the objects' hashes are taken as
-they stream; a reader finds it through the tar's index).
+store, the list of the objects and, last, manifest.json (written last because the objects'
+hashes are taken as they stream).
 
     database/fieldcase.sqlite3 | database/fieldcase.pgdump
     objects/<key>              one member per object, its bytes as stored
-    manifest.json              format, times, versions, row counts, every object's
-                               key, size, sha256 and content type
+    objects.jsonl              one line per object: key, size, sha256 and content type
+    manifest.json              format, times, versions, row counts, the object count and
+                               the list's size and sha256
+
+Nothing grows with the number of objects in memory, writing or reading: the list is
+spooled to a file as the objects stream, and a reader walks the tar's headers one at a
+time (never tarfile's index of every member), and pairs the object members with the
+list's entries through an index on disk (keyindex). Format 1 (the objects' entries inside
+manifest.json) is still read.
 
 Keys are never in the archive: the caller records what it is told to (the audit public
 key, key check values) under "keys" and says there what was left out.
@@ -36,13 +43,16 @@ from .databases import (
     restore_database,
     snapshot,
 )
+from .keyindex import DuplicateKey, KeyIndex
 
 __all__ = ["FORMAT", "MANIFEST", "Finding", "RestoreReport", "check_archive", "make_backup",
            "read_manifest", "restore"]
 
-FORMAT = "fieldcase-backup/1"
+FORMAT = "fieldcase-backup/2"
+FORMAT_1 = "fieldcase-backup/1"  # still read: its manifest lists every object itself
 MANIFEST = "manifest.json"
 OBJECTS = "objects/"
+OBJECT_LIST = "objects.jsonl"
 _CHUNK = 1 << 20
 # Restore: objects up to _SMALL are read whole and written by _WRITERS threads, at most
 # _HELD_BYTES of them waiting; larger ones are streamed one at a time.
@@ -114,13 +124,22 @@ def _member(name: str, size: int, mtime: float) -> tarfile.TarInfo:
     return info
 
 
+def _add(tar: tarfile.TarFile, info: tarfile.TarInfo, data: Any) -> None:
+    """Write a member. tarfile keeps every header it writes in `members`, which nothing
+    reads when streaming: emptied, or a million objects' headers would stay in memory."""
+    tar.addfile(info, data)
+    tar.members.clear()
+
+
 def make_backup(out: BinaryIO, *, database_url: str, storage: Storage,
                 keys: dict[str, Any], app_version: str,
-                progress: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
-    """Write the archive to `out` (streamed: nothing is held whole in memory); returns
-    its manifest. The database snapshot comes first, then the objects as listed after
-    it, so every object the snapshot's rows name is there (objects are written before
-    the rows that name them, and evidence is never deleted)."""
+                progress: Callable[[str], None] = lambda _m: None,
+                on_object: Callable[[str], None] = lambda _key: None) -> dict[str, Any]:
+    """Write the archive to `out` (streamed: nothing is held whole in memory, whatever
+    the number of objects); returns its manifest. The database snapshot comes first, then
+    the objects as listed after it, so every object the snapshot's rows name is there
+    (objects are written before the rows that name them, and evidence is never deleted).
+    `on_object` is told each object's key as it is written."""
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="fieldcase-backup-") as tmp, \
             snapshot(database_url, Path(tmp)) as snap, \
@@ -130,18 +149,29 @@ def make_backup(out: BinaryIO, *, database_url: str, storage: Storage,
         db_size = snap.path.stat().st_size
         with open(snap.path, "rb") as f:
             reader = _Hashing(iter(lambda: f.read(_CHUNK), b""), db_size)
-            tar.addfile(_member(snap.member, db_size, time.time()), reader)
+            _add(tar, _member(snap.member, db_size, time.time()), reader)
         database = {"dialect": dialect_of(database_url), "member": snap.member,
                     "size": db_size, "sha256": reader.sha256.hexdigest(),
                     "migration_head": snap.migration_head, "tables": snap.tables}
-        objects = []
-        for info in storage.list(""):
-            entry = _add_object(tar, storage, info.key, info.size,
-                                info.last_modified.timestamp())
-            if entry is not None:
-                objects.append(entry)
-                if len(objects) % 1000 == 0:
-                    progress(f"{len(objects)} objects")
+        count = total = 0
+        list_path = Path(tmp) / OBJECT_LIST
+        list_hash = hashlib.sha256()
+        with open(list_path, "wb") as lines:
+            for info in storage.list(""):
+                entry = _add_object(tar, storage, info.key, info.size,
+                                    info.last_modified.timestamp())
+                if entry is None:
+                    continue
+                line = (json.dumps(entry, ensure_ascii=False) + "\n").encode()
+                lines.write(line)
+                list_hash.update(line)
+                count, total = count + 1, total + entry["size"]
+                on_object(entry["key"])
+                if count % 1000 == 0:
+                    progress(f"{count} objects")
+        list_size = list_path.stat().st_size
+        with open(list_path, "rb") as f:
+            _add(tar, _member(OBJECT_LIST, list_size, time.time()), f)
         manifest = {
             "format": FORMAT,
             "created_at": started.isoformat(),
@@ -150,13 +180,14 @@ def make_backup(out: BinaryIO, *, database_url: str, storage: Storage,
             "migration_head": snap.migration_head,
             "database": database,
             "store": storage.alias,
-            "object_count": len(objects),
-            "object_bytes": sum(o["size"] for o in objects),
-            "objects": objects,
+            "object_count": count,
+            "object_bytes": total,
+            "object_list": {"member": OBJECT_LIST, "size": list_size,
+                            "sha256": list_hash.hexdigest()},
             "keys": keys,
         }
         data = json.dumps(manifest, ensure_ascii=False, indent=1).encode()
-        tar.addfile(_member(MANIFEST, len(data), time.time()), io.BytesIO(data))
+        _add(tar, _member(MANIFEST, len(data), time.time()), io.BytesIO(data))
     return manifest
 
 
@@ -171,7 +202,7 @@ def _add_object(tar: tarfile.TarFile, storage: Storage, key: str, size: int,
         return None
     try:
         reader = _Hashing(iter(chunks), size)
-        tar.addfile(_member(OBJECTS + key, size, mtime), reader)
+        _add(tar, _member(OBJECTS + key, size, mtime), reader)
         if reader.has_more():
             raise BackupError(f"object {key} grew while it was copied; run the backup again")
     except OSError as exc:  # tarfile: "unexpected end of data" (it shrank)
@@ -196,28 +227,66 @@ def _open(path: Path) -> tarfile.TarFile:
         raise BackupError(f"{path} is not a readable backup archive: {exc}") from exc
 
 
-def _manifest_of(tar: tarfile.TarFile, path: Path) -> dict[str, Any]:
-    try:
-        member = tar.getmember(MANIFEST)
-        raw = tar.extractfile(member)
-        manifest = json.loads(raw.read()) if raw else None
-    except KeyError:
-        raise BackupError(f"{path} has no {MANIFEST}: not a Fieldcase backup, or cut short "
-                          "(the manifest is written last)") from None
-    except (ValueError, tarfile.TarError, OSError) as exc:
-        raise BackupError(f"{path}: {MANIFEST} is unreadable: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        got = manifest.get("format") if isinstance(manifest, dict) else None
-        raise BackupError(f"{path}: unknown backup format {got!r} (this version reads "
-                          f"{FORMAT})")
-    if problem := _shape_problem(manifest):
-        raise BackupError(f"{path}: {MANIFEST} is damaged or forged ({problem}). Nothing "
-                          "was written.")
-    return manifest
+def _walk(tar: tarfile.TarFile, path: Path) -> Iterator[tarfile.TarInfo]:
+    """The archive's members in order, one header at a time. tarfile keeps every header
+    it reads in `members` (a million objects' worth): emptied as it goes."""
+    while True:
+        try:
+            member = tar.next()
+        except (OSError, tarfile.TarError) as exc:
+            raise BackupError(f"{path} is damaged or cut short: {exc}") from exc
+        tar.members.clear()
+        if member is None:
+            return
+        yield member
 
 
 # The database members a backup writes (databases.snapshot): nothing else is unpacked.
 _DATABASE_MEMBERS = frozenset({"database/fieldcase.sqlite3", "database/fieldcase.pgdump"})
+
+
+@dataclass
+class _Layout:
+    """Where an archive's parts are: found by one walk over its headers."""
+
+    path: Path
+    manifest: dict[str, Any]
+    database: tarfile.TarInfo | None
+    object_list: tarfile.TarInfo | None  # format 2's
+
+    @property
+    def format(self) -> str:
+        return self.manifest["format"]
+
+
+def _layout(path: Path) -> _Layout:
+    found: dict[str, tarfile.TarInfo] = {}
+    with _open(path) as tar:
+        for member in _walk(tar, path):
+            if member.isfile() and (member.name in (MANIFEST, OBJECT_LIST)
+                                    or member.name in _DATABASE_MEMBERS):
+                found[member.name] = member
+        if MANIFEST not in found:
+            raise BackupError(f"{path} has no {MANIFEST}: not a Fieldcase backup, or cut "
+                              "short (the manifest is written last)")
+        try:
+            raw = tar.extractfile(found[MANIFEST])
+            manifest = json.loads(raw.read()) if raw else None
+        except (ValueError, tarfile.TarError, OSError) as exc:
+            raise BackupError(f"{path}: {MANIFEST} is unreadable: {exc}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") not in (FORMAT, FORMAT_1):
+        got = manifest.get("format") if isinstance(manifest, dict) else None
+        raise BackupError(f"{path}: unknown backup format {got!r} (this version reads "
+                          f"{FORMAT} and {FORMAT_1})")
+    if problem := _shape_problem(manifest):
+        raise BackupError(f"{path}: {MANIFEST} is damaged or forged ({problem}). Nothing "
+                          "was written.")
+    database = found.get(manifest["database"]["member"])
+    object_list = found.get(OBJECT_LIST) if manifest["format"] == FORMAT else None
+    if manifest["format"] == FORMAT and object_list is None:
+        raise BackupError(f"{path} has no {OBJECT_LIST}: the archive is damaged or forged. "
+                          "Nothing was written.")
+    return _Layout(path, manifest, database, object_list)
 
 
 def _shape_problem(manifest: dict[str, Any]) -> str | None:
@@ -236,47 +305,127 @@ def _shape_problem(manifest: dict[str, Any]) -> str | None:
         return "its migration"
     if not isinstance(manifest.get("keys", {}), dict):
         return "its keys' entry"
-    objects = manifest.get("objects")
-    if not isinstance(objects, list):
-        return "its list of objects"
-    for entry in objects:
-        if not (isinstance(entry, dict) and isinstance(entry.get("key"), str)
-                and isinstance(entry.get("size"), int)
-                and isinstance(entry.get("sha256"), str)
-                and isinstance(entry.get("content_type", ""), str | None)):
-            return f"an object entry: {str(entry)[:80]!r}"
+    if manifest["format"] == FORMAT_1:
+        objects = manifest.get("objects")
+        if not isinstance(objects, list):
+            return "its list of objects"
+        for entry in objects:
+            if problem := _entry_problem(entry):
+                return problem
+        return None
+    listed = manifest.get("object_list")
+    if not (isinstance(listed, dict) and listed.get("member") == OBJECT_LIST
+            and isinstance(listed.get("size"), int) and isinstance(listed.get("sha256"), str)):
+        return "its object list's entry"
+    if not isinstance(manifest.get("object_count"), int):
+        return "its object count"
     return None
 
 
+def _entry_problem(entry: Any) -> str | None:
+    if (isinstance(entry, dict) and isinstance(entry.get("key"), str)
+            and isinstance(entry.get("size"), int) and isinstance(entry.get("sha256"), str)
+            and isinstance(entry.get("content_type", ""), str | None)):
+        return None
+    return f"an object entry: {str(entry)[:80]!r}"
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
-    with _open(path) as tar:
-        return _manifest_of(tar, path)
+    return _layout(path).manifest
 
 
-def _members(tar: tarfile.TarFile) -> dict[str, tarfile.TarInfo]:
-    return {m.name: m for m in tar.getmembers() if m.isfile()}
+def _entries(layout: _Layout) -> Iterator[dict[str, Any]]:
+    """The archive's list of objects, entry by entry, each checked as it is read (its
+    shape, a key the store accepts) and at the end the list's count, size and hash against
+    the manifest's. A fault raises BackupError: read it all before writing anything."""
+    if layout.format == FORMAT_1:
+        for entry in layout.manifest["objects"]:
+            _check_key(layout, entry["key"])
+            yield entry
+        return
+    expected = layout.manifest["object_list"]
+    digest, count, size = hashlib.sha256(), 0, 0
+    assert layout.object_list is not None
+    with _open(layout.path) as tar:
+        raw = tar.extractfile(layout.object_list)
+        assert raw is not None
+        for line in raw:
+            digest.update(line)
+            size += len(line)
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                raise _damaged(layout, f"line {count + 1} of {OBJECT_LIST} is not JSON") \
+                    from None
+            if problem := _entry_problem(entry):
+                raise _damaged(layout, f"{OBJECT_LIST} holds {problem}")
+            _check_key(layout, entry["key"])
+            count += 1
+            yield entry
+    if (count, size, digest.hexdigest()) != (layout.manifest["object_count"],
+                                              expected["size"], expected["sha256"]):
+        raise _damaged(layout, f"{OBJECT_LIST} does not match the manifest ({count} "
+                               f"objects, {layout.manifest['object_count']} in the manifest)")
 
 
-def _missing(manifest: dict[str, Any], members: dict[str, tarfile.TarInfo]) -> list[Finding]:
-    """What the manifest lists and the archive lacks. Every key is checked first, so a
-    forged or damaged manifest (`../outside.txt`) stops a restore before anything is
-    written rather than half way, with the store no longer empty."""
-    for entry in manifest["objects"]:
-        try:
-            validate_key(entry["key"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BackupError(f"the manifest lists an object key that is not valid: "
-                              f"{entry.get('key')!r} ({exc}); the archive is damaged or "
-                              "forged. Nothing was written.") from exc
-    found = []
-    database = manifest["database"]
-    if database["member"] not in members:
-        found.append(Finding("database", f"{database['member']} is missing from the archive"))
-    for entry in manifest["objects"]:
-        if OBJECTS + entry["key"] not in members:
-            found.append(Finding(f"object {entry['key']}",
-                                 "listed in the manifest but missing from the archive"))
-    return found
+def _damaged(layout: _Layout, what: str) -> BackupError:
+    return BackupError(f"{layout.path}: {what}; the archive is damaged or forged. Nothing "
+                       "was written.")
+
+
+def _check_key(layout: _Layout, key: str) -> None:
+    try:
+        validate_key(key)
+    except ValueError as exc:
+        raise _damaged(layout, f"the manifest lists an object key that is not valid: "
+                               f"{key!r} ({exc})") from exc
+
+
+def _index(layout: _Layout, folder: Path | None = None) -> KeyIndex:
+    """Every entry of the list, checked, in an index on disk: built whole before anything
+    is written, so a damaged or forged list writes nothing."""
+    index = KeyIndex(folder)
+    try:
+        for entry in _entries(layout):
+            index.add(entry["key"], entry)
+        index.flush()  # a duplicate in the last batch is found here
+    except DuplicateKey as exc:
+        index.close()
+        raise _damaged(layout, f"the object {exc} is listed twice") from None
+    except BaseException:
+        index.close()
+        raise
+    return index
+
+
+def _objects(tar: tarfile.TarFile, layout: _Layout, index: KeyIndex,
+             strays: list[Finding] | None = None
+             ) -> Iterator[tuple[dict[str, Any], tarfile.TarInfo]]:
+    """(entry, member) for each object member the list names, in archive order; a
+    member the backup does not write, the list does not name, or named twice is added
+    to `strays`. What is left untaken in the index afterwards is missing."""
+    known = {MANIFEST, OBJECT_LIST, layout.manifest["database"]["member"]}
+    for member in _walk(tar, layout.path):
+        if not member.isfile() or member.name in known:
+            continue
+        entry = (index.take(member.name[len(OBJECTS):])
+                 if member.name.startswith(OBJECTS) else None)
+        if entry is not None:
+            yield entry, member
+        elif strays is not None:
+            strays.append(Finding(f"member {member.name}", "in the archive but not in the "
+                                                           "manifest"))
+
+
+def _missing(layout: _Layout, index: KeyIndex) -> list[Finding]:
+    """What the list names and the walk did not find (after _objects), and the database
+    if it is not there."""
+    found = [] if layout.database is not None else [
+        Finding("database", f"{layout.manifest['database']['member']} is missing from "
+                            "the archive")]
+    return found + [Finding(f"object {entry['key']}", "listed in the manifest but missing "
+                                                      "from the archive")
+                    for entry in index.untaken()]
 
 
 def _hash_member(tar: tarfile.TarFile, member: tarfile.TarInfo,
@@ -301,26 +450,20 @@ def _differs(what: str, entry: dict[str, Any], size: int, sha256: str) -> Findin
 
 
 def check_archive(path: Path) -> tuple[dict[str, Any], list[Finding]]:
-    """Every member against the manifest, reading the whole archive, writing nothing:
-    what is missing, what differs, what is there unlisted."""
-    with _open(path) as tar:
-        manifest = _manifest_of(tar, path)
-        members = _members(tar)
-        findings = _missing(manifest, members)
-        database = manifest["database"]
-        if (member := members.get(database["member"])) is not None:
-            bad = _differs("database", database, member.size, _hash_member(tar, member))
-            findings += [bad] if bad else []
-        listed = {OBJECTS + e["key"]: e for e in manifest["objects"]}
-        for name, member in members.items():
-            if name in listed:
-                bad = _differs(f"object {listed[name]['key']}", listed[name], member.size,
-                               _hash_member(tar, member))
-                findings += [bad] if bad else []
-            elif name not in (MANIFEST, database["member"]):
-                findings.append(Finding(f"member {name}", "in the archive but not in the "
-                                                          "manifest"))
-    return manifest, findings
+    """Every member against the manifest and the list, reading the whole archive once,
+    writing nothing: what is missing, what differs, what is there unlisted."""
+    layout = _layout(path)
+    manifest, differ, strays = layout.manifest, [], []
+    with _index(layout) as index, _open(path) as tar:
+        if layout.database is not None:
+            bad = _differs("database", manifest["database"], layout.database.size,
+                           _hash_member(tar, layout.database))
+            differ += [bad] if bad else []
+        for entry, member in _objects(tar, layout, index, strays):
+            if bad := _differs(f"object {entry['key']}", entry, member.size,
+                               _hash_member(tar, member)):
+                differ.append(bad)
+        return manifest, _missing(layout, index) + differ + strays
 
 
 # -- restoring -----------------------------------------------------------------------------
@@ -355,32 +498,38 @@ def restore(path: Path, *, database_url: str, storage: Storage, partial: bool = 
     problem = emptiness_problem(database_url) or _store_problem(storage)
     if problem:
         raise BackupError(f"restore refused: {problem}. Nothing was written.")
-    with _open(path) as tar:
-        manifest = _manifest_of(tar, path)
-        report = RestoreReport(manifest)
-        members = _members(tar)
-        report.findings = _missing(manifest, members)
-        database = manifest["database"]
-        if database.get("dialect") != dialect_of(database_url):
-            raise BackupError(f"restore refused: the archive holds a {database.get('dialect')} "
-                              f"database and DATABASE_URL is {dialect_of(database_url)} (a "
-                              "SQLite archive goes onto SQLite, a pg_dump onto PostgreSQL). "
-                              "Nothing was written.")
-        if any(f.what == "database" for f in report.findings):
-            raise BackupError(f"restore refused: the archive has no database "
-                              f"({database['member']}). Nothing was written.")
+    layout = _layout(path)
+    manifest = layout.manifest
+    report = RestoreReport(manifest)
+    database = manifest["database"]
+    if database.get("dialect") != dialect_of(database_url):
+        raise BackupError(f"restore refused: the archive holds a {database.get('dialect')} "
+                          f"database and DATABASE_URL is {dialect_of(database_url)} (a "
+                          "SQLite archive goes onto SQLite, a pg_dump onto PostgreSQL). "
+                          "Nothing was written.")
+    if layout.database is None:
+        raise BackupError(f"restore refused: the archive has no database "
+                          f"({database['member']}). Nothing was written.")
+    with _index(layout, work_dir) as index:
+        # A first walk, headers only: what is missing is known before anything is written.
+        with _open(path) as tar:
+            for _pair in _objects(tar, layout, index):
+                pass
+        report.findings = _missing(layout, index)
         if report.findings and not partial:
             return report  # named by the caller; nothing written
-        with tempfile.TemporaryDirectory(prefix="fieldcase-restore-", dir=work_dir) as tmp:
+        index.untake_all()
+        with tempfile.TemporaryDirectory(prefix="fieldcase-restore-", dir=work_dir) as tmp, \
+                _open(path) as tar:
             dump = Path(tmp) / Path(database["member"]).name
-            member = members[database["member"]]
             with open(dump, "wb") as sink:
-                sha = _hash_member(tar, member, sink)
-            if bad := _differs("database", database, member.size, sha):
+                sha = _hash_member(tar, layout.database, sink)
+            if bad := _differs("database", database, layout.database.size, sha):
                 raise BackupError(f"restore refused: {bad}. Nothing was written.")
-            progress(f"database file checked ({member.size} bytes)")
+            progress(f"database file checked ({layout.database.size} bytes)")
             try:
-                _restore_objects(tar, members, manifest, storage, report, progress)
+                _restore_objects(tar, _objects(tar, layout, index), storage, report,
+                                 progress)
                 restore_database(database_url, dump)
             except Exception as exc:  # any cause: the operator's next step is the same
                 raise BackupError(_half_done(exc, report)) from exc
@@ -403,14 +552,14 @@ def _half_done(exc: Exception, report: RestoreReport) -> str:
             "drop and re-create it (PostgreSQL) or delete the file (SQLite)")
 
 
-def _restore_objects(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo],
-                     manifest: dict[str, Any], storage: Storage, report: RestoreReport,
+def _restore_objects(tar: tarfile.TarFile,
+                     objects: Iterator[tuple[dict[str, Any], tarfile.TarInfo]],
+                     storage: Storage, report: RestoreReport,
                      progress: Callable[[str], None]) -> None:
     """Objects in the archive's order (one sequential read of the file). A small one is
     read and hashed here, and written by a pool of writers only if its hash holds (each
     write waits on the disk's fsync or the store's answer, which overlap); a large one is
     streamed through, hashed as it goes, and removed again if it differs."""
-    listed = {OBJECTS + e["key"]: e for e in manifest["objects"]}
     in_flight: set[Future[None]] = set()
     held = 0  # bytes read and not yet written
 
@@ -422,9 +571,7 @@ def _restore_objects(tar: tarfile.TarFile, members: dict[str, tarfile.TarInfo],
 
     with ThreadPoolExecutor(_WRITERS, thread_name_prefix="restore") as pool:
         try:
-            for member in sorted((m for n, m in members.items() if n in listed),
-                                 key=lambda m: m.offset_data):
-                entry = listed[member.name]
+            for entry, member in objects:
                 raw = tar.extractfile(member)
                 assert raw is not None
                 content_type = entry.get("content_type") or "application/octet-stream"

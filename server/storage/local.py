@@ -386,20 +386,34 @@ class LocalStorage(Storage):
         validate_prefix(prefix)
         directory, _, _ = prefix.rpartition("/")
         base = self.root.joinpath(*directory.split("/")) if directory else self.root
-        keys: list[str] = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            rel = Path(dirpath).relative_to(self.root).as_posix()
-            for name in filenames:
-                if name.startswith("."):
-                    continue  # temp files and sidecars
-                key = name if rel == "." else f"{rel}/{name}"
-                if key.startswith(prefix):
-                    keys.append(key)
-        # Code-point order equals UTF-8 byte order, which is what S3 uses.
-        for key in sorted(keys):
+        yield from self._listed(str(base), f"{directory}/" if directory else "", prefix)
+
+    def _listed(self, folder: str, at: str, prefix: str) -> Iterator[ObjectInfo]:
+        """The objects under `folder` (whose keys begin with `at`) that begin with
+        `prefix`, in S3's order (code points, as UTF-8 bytes sort alike). A subfolder sorts
+        as its name and a slash, as its keys do, so walking the folders in that order
+        lists every key in order while holding only the names of the folders on the way
+        down (not every key of the store). Paths as strings: pathlib interns each part
+        (every photo's folder name) in the interpreter's table of interned strings."""
+        try:
+            with os.scandir(folder) as entries:
+                names = sorted(
+                    f"{e.name}/" if e.is_dir() else e.name for e in entries
+                    # temp files and sidecars; a linked folder is not walked (as os.walk)
+                    if not e.name.startswith(".") and not (e.is_dir() and e.is_symlink()))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for name in names:
+            key = at + name
+            if name.endswith("/"):
+                if key.startswith(prefix) or prefix.startswith(key):
+                    yield from self._listed(os.path.join(folder, name[:-1]), key, prefix)
+                continue
+            if not key.startswith(prefix):
+                continue
             try:
-                st = self._path(key).stat()
+                validate_key(key)
+                st = os.stat(os.path.join(folder, name))
             except (FileNotFoundError, ValueError):
                 continue  # deleted meanwhile, or a stray file that is no valid key
             yield ObjectInfo(key, st.st_size, None, _mtime(st))

@@ -7,7 +7,7 @@ would not say so."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Container, Iterable, Iterator
 from datetime import datetime, timedelta
 
 # (before) -> the keys named by rows written before that moment (a row written since may
@@ -31,7 +31,7 @@ def named_before(at: datetime) -> Iterator[tuple[str, str]]:
             yield what, key
 
 
-def missing_from(keys: set[str], started: datetime) -> list[tuple[str, str]]:
+def missing_from(keys: Container[str], started: datetime) -> list[tuple[str, str]]:
     """Those named by rows settled when the backup `started` that are not among `keys`
-    (what the store held)."""
+    (what the store held; a backup's index on disk, at scale)."""
     return [(what, key) for what, key in named_before(started - SETTLED) if key not in keys]
