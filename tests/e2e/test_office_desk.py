@@ -6,6 +6,7 @@ never covers the checklist, at 1280x800 nor at 390 px."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,6 +39,17 @@ def new_case(live: LiveServer, subject: str, street: str, *, hours_ago: float,
         "received_at": (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat()})
     assert answer.status_code == 201, answer.get_json()
     return answer.get_json()["id"]
+
+
+def holding(part: str, held: list[Any]) -> Callable[[Any], None]:
+    """A route handler that holds back (into `held`) the requests whose address has
+    `part`, and lets the others through."""
+    def handler(route: Any) -> None:
+        if part in route.request.url:
+            held.append(route)
+        else:
+            route.continue_()
+    return handler
 
 
 def listed(page: Any) -> list[str]:
@@ -127,12 +139,6 @@ def test_the_board_shows_the_latest_filters_answer(browser, live):  # type: igno
     new_case(live, "看板先后：西城", OTHER_STREET, hours_ago=2)
     held: list[Any] = []
 
-    def hold_the_other_street(route: Any) -> None:
-        if f"unit={units[OTHER_STREET]}" in route.request.url:
-            held.append(route)
-        else:
-            route.continue_()
-
     def apply(page: Any, unit: str) -> None:
         page.select_option("#board-filters select[name=unit]", units[unit])
         page.evaluate("document.querySelector('#board').dataset.old = 'yes'")
@@ -147,7 +153,7 @@ def test_the_board_shows_the_latest_filters_answer(browser, live):  # type: igno
         apply(page, OTHER_STREET)
         apply(page, STREET)
         assert page.locator(f"#board-table tr[data-unit-id='{units[OTHER_STREET]}']").count() == 0
-        page.route("**/api/board?*", hold_the_other_street)
+        page.route("**/api/board?*", holding(f"unit={units[OTHER_STREET]}", held))
         apply(page, OTHER_STREET)  # the kept board shows, usable; the fresh one is held
         assert held, "the first answer was not held back"
         apply(page, STREET)
@@ -241,14 +247,7 @@ def test_a_later_search_is_not_overwritten_by_an_earlier_one(browser, live):  # 
         # meanwhile, its filters usable), then the number looked up: the street's list,
         # coming last, stays away.
         held: list[Any] = []
-
-        def hold_the_street(route: Any) -> None:
-            if f"unit={units[OTHER_STREET]}" in route.request.url:
-                held.append(route)
-            else:
-                route.continue_()
-
-        page.route("**/api/cases?*", hold_the_street)
+        page.route("**/api/cases?*", holding(f"unit={units[OTHER_STREET]}", held))
         page.fill("#phone-search", "")
         page.select_option("#filters select[name=unit]", units[OTHER_STREET])
         search(page, "")
