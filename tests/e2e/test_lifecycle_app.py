@@ -414,3 +414,54 @@ def test_no_screen_breaks_the_content_security_policy(browser, live):  # type: i
     page.wait_for_timeout(300)
     context.close()
     assert refused == []
+
+
+def test_an_office_action_on_a_slow_network_says_it_is_loading_and_sending(  # type: ignore[no-untyped-def]
+        desk, live):
+    """On a weak signal the office's action form waits for its units, and its sending for
+    the server's answer (20 s at most): each is said at once (a form that showed nothing
+    for seconds was pressed again), and the answer, when it comes, is shown."""
+    office = desk.new_page()
+    login(office, "reviewer")
+    case = new_case(api_login(live.app, "reviewer", "fieldcase-demo"), "慢网络派遣",
+                    dispatch=False)
+    units, sends = Held(), Held()
+    office.route("**/api/units/all", units.handler)
+    office.route("**/api/units", units.handler)
+    open_case_page(office, case["id"])
+    office.click("#case-actions [data-action=dispatch]")
+    loading = office.locator("#action-slot #action-loading")
+    loading.wait_for()
+    assert loading.inner_text() == "加载中…"
+    assert units.routes, "the units were not asked for"
+    units.release()
+    office.wait_for_selector("#action-form[data-action=dispatch]")
+    assert office.locator("#action-loading").count() == 0
+    office.select_option("#action-form select[name=unit_id]", label=STREET)
+    office.route("**/api/cases/*/transitions", sends.handler)
+    office.click("#action-send")
+    busy = office.locator("#action-send[aria-busy=true]")
+    busy.wait_for()
+    assert busy.inner_text() == "正在发送" and busy.is_disabled()
+    sends.release()
+    office.wait_for_selector(".case-page[data-status=dispatched]")
+
+
+class Held:
+    """A route handler holding back the requests it sees until released; after that it
+    lets them through."""
+
+    def __init__(self) -> None:
+        self.routes: list[Any] = []
+        self.released = False
+
+    def handler(self, route: Any) -> None:
+        if self.released:
+            route.continue_()
+        else:
+            self.routes.append(route)
+
+    def release(self) -> None:
+        self.released = True
+        for route in self.routes:
+            route.continue_()

@@ -316,8 +316,11 @@ export async function renderCase(view, caseId) {
   const openAction = async (action) => {
     openForm = action;
     const slot = view.querySelector("#action-slot");
+    // Its form may wait on the network (the units to pick from): said at once.
+    slot.innerHTML = html`<p class="muted" id="action-loading" role="status">${t("loading")}</p>`.toString();
     const form = await actionForm(detail.item, action, v);
-    if (!slot.isConnected) return;
+    // Gone, or another action's form asked for meanwhile: that one shows.
+    if (!slot.isConnected || openForm !== action) return;
     slot.replaceChildren(form);
     form.querySelector("#action-cancel").addEventListener("click", () => {
       openForm = null;
@@ -329,7 +332,11 @@ export async function renderCase(view, caseId) {
       const { params, errors } = readParams(form, spec);
       if (Object.keys(errors).length) return showErrors(form, errors);
       const button = form.querySelector("#action-send");
+      const label = button.textContent;
+      // An office action waits on the server (20 s at most on a weak signal): said.
       button.disabled = true;
+      button.setAttribute("aria-busy", "true");
+      button.textContent = t("sending");
       try {
         const answer = await sendAction(detail.item, action, params, v);
         openForm = null;
@@ -342,6 +349,8 @@ export async function renderCase(view, caseId) {
         }
       } catch (error) {
         button.disabled = false;
+        button.removeAttribute("aria-busy");
+        button.textContent = label;
         const p = error.problem || {};
         if (p.code === "case.version_conflict") {
           openForm = null;
