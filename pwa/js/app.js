@@ -228,6 +228,12 @@ async function refreshSession() {
 }
 
 async function start() {
+  // The browser never submits a form itself: that reloads the app, and what was typed is
+  // lost. A form tapped before its screen has wired it (the screen still writing to the
+  // phone or waiting on the network) does nothing instead. A dialog's own form closes it.
+  document.addEventListener("submit", (event) => {
+    if (event.target.getAttribute("method") !== "dialog") event.preventDefault();
+  });
   await db();
   await loadSession();
   if (state.session) await cachedVocab();

@@ -244,3 +244,32 @@ def test_a_sync_ending_while_the_outbox_screen_reads_is_shown(phone, live):  # t
     page.wait_for_selector("#sync-chip[data-state=idle]")  # the send's end announced
     page.evaluate("window.releaseSent()")
     page.wait_for_selector("#outbox-empty", timeout=10000)
+
+
+
+def test_the_browser_never_submits_a_form_of_the_app_itself(phone, live):  # type: ignore[no-untyped-def]
+    """A screen wires its form once it has read or written what it needs on the phone or
+    the network; a form submitted before that (Enter in its one field, a tap on its
+    button) was submitted by the browser itself: the app reloaded with the form's fields
+    in the address, and what was typed was lost. The app stops any such submission (one
+    rule, in app.js, for every screen's forms); a dialog's own form still closes it."""
+    page = phone.new_page()
+    login(page, "inspector")
+    page.evaluate("""() => {
+      const view = document.getElementById('view');
+      view.insertAdjacentHTML('beforeend', '<form id="unwired"><input name="q" id="unwired-q">'
+        + '<button id="unwired-go">go</button></form><dialog id="a-dialog">'
+        + '<form method="dialog"><button id="a-close">x</button></form></dialog>');
+      document.getElementById('unwired').dataset.first = 'yes';
+    }""")
+    page.fill("#unwired-q", "夜间噪声")
+    for submit in (lambda: page.press("#unwired-q", "Enter"),
+                   lambda: page.click("#unwired-go")):
+        submit()
+        page.wait_for_timeout(500)  # a reload, had the browser submitted it, is under way
+        assert "q=" not in page.url
+        assert page.locator("#unwired[data-first]").count() == 1, "the app was reloaded"
+        assert page.locator("#unwired-q").input_value() == "夜间噪声"
+    page.evaluate("document.getElementById('a-dialog').showModal()")
+    page.click("#a-close")
+    page.wait_for_function("!document.getElementById('a-dialog').open")
