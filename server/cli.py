@@ -470,8 +470,10 @@ def backup_verify_cmd(archive: Path) -> None:
               help="Restore although objects are missing from the archive (each is named; "
                    "the exit status is still 1).")
 @click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where the database file is unpacked and checked before it is loaded "
-                   "(default: the system's temporary folder; it needs the database's size).")
+              help="Where the database file is unpacked and checked before it is loaded, "
+                   "and the archive's list of objects indexed (default: the system's "
+                   "temporary folder; it needs the database's size and about twice the "
+                   "list's).")
 def restore_cmd(archive: Path, check: bool, partial: bool, work_dir: Path | None) -> None:
     """Restore an archive of `fieldcase backup` onto this instance's DATABASE_URL (a new
     SQLite file or an empty PostgreSQL database) and STORAGE_URL (a new bucket or folder).
