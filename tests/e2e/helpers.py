@@ -138,3 +138,27 @@ def nudge_until(page: Any, condition: str, timeout_s: float = 90) -> None:
             if page.locator("#sync-now").count():
                 page.click("#sync-now")
     page.wait_for_function(condition, timeout=5000)
+
+
+class Held:
+    """A route handler that holds back the requests it sees (those whose address has
+    `part`, of `method` if given) until released, and lets the others through; after the
+    release it lets every one through. `routes`: those held."""
+
+    def __init__(self, part: str = "", method: str | None = None) -> None:
+        self.part, self.method = part, method
+        self.routes: list[Any] = []
+        self.released = False
+
+    def handler(self, route: Any) -> None:
+        request = route.request
+        if self.released or self.part not in request.url or (
+                self.method is not None and request.method != self.method):
+            route.continue_()
+        else:
+            self.routes.append(route)
+
+    def release(self) -> None:
+        self.released = True
+        for route in self.routes:
+            route.continue_()

@@ -15,7 +15,7 @@ from server.extensions import db
 from server.models import Case
 from tests.conftest import login as api_login
 from tests.e2e.conftest import LiveServer
-from tests.e2e.helpers import login
+from tests.e2e.helpers import Held, login
 
 STREET = "东湖街道"
 OTHER_STREET = "西城街道"
@@ -446,22 +446,3 @@ def test_an_office_action_on_a_slow_network_says_it_is_loading_and_sending(  # t
     sends.release()
     office.wait_for_selector(".case-page[data-status=dispatched]")
 
-
-class Held:
-    """A route handler holding back the requests it sees until released; after that it
-    lets them through."""
-
-    def __init__(self) -> None:
-        self.routes: list[Any] = []
-        self.released = False
-
-    def handler(self, route: Any) -> None:
-        if self.released:
-            route.continue_()
-        else:
-            self.routes.append(route)
-
-    def release(self) -> None:
-        self.released = True
-        for route in self.routes:
-            route.continue_()

@@ -6,13 +6,12 @@ never covers the checklist, at 1280x800 nor at 390 px."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.conftest import login as api_login
 from tests.e2e.conftest import HERE, LiveServer
-from tests.e2e.helpers import ids
+from tests.e2e.helpers import Held, ids
 from tests.e2e.test_review_app import (
     PASSWORD,
     STREET,
@@ -39,17 +38,6 @@ def new_case(live: LiveServer, subject: str, street: str, *, hours_ago: float,
         "received_at": (datetime.now(UTC) - timedelta(hours=hours_ago)).isoformat()})
     assert answer.status_code == 201, answer.get_json()
     return answer.get_json()["id"]
-
-
-def holding(part: str, held: list[Any]) -> Callable[[Any], None]:
-    """A route handler that holds back (into `held`) the requests whose address has
-    `part`, and lets the others through."""
-    def handler(route: Any) -> None:
-        if part in route.request.url:
-            held.append(route)
-        else:
-            route.continue_()
-    return handler
 
 
 def listed(page: Any) -> list[str]:
@@ -137,7 +125,7 @@ def test_the_board_shows_the_latest_filters_answer(browser, live):  # type: igno
     does not replace the board of the second (with the second's filters in its form)."""
     units, _ = ids(live)
     new_case(live, "看板先后：西城", OTHER_STREET, hours_ago=2)
-    held: list[Any] = []
+    held = Held(f"unit={units[OTHER_STREET]}")
 
     def apply(page: Any, unit: str) -> None:
         page.select_option("#board-filters select[name=unit]", units[unit])
@@ -153,12 +141,12 @@ def test_the_board_shows_the_latest_filters_answer(browser, live):  # type: igno
         apply(page, OTHER_STREET)
         apply(page, STREET)
         assert page.locator(f"#board-table tr[data-unit-id='{units[OTHER_STREET]}']").count() == 0
-        page.route("**/api/board?*", holding(f"unit={units[OTHER_STREET]}", held))
+        page.route("**/api/board?*", held.handler)
         apply(page, OTHER_STREET)  # the kept board shows, usable; the fresh one is held
-        assert held, "the first answer was not held back"
+        assert held.routes, "the first answer was not held back"
         apply(page, STREET)
         with page.expect_response(lambda r: f"unit={units[OTHER_STREET]}" in r.url):
-            held[0].continue_()
+            held.release()
         page.wait_for_timeout(500)  # what a stale draw would do, it does within this
         assert page.locator(f"#board-table tr[data-unit-id='{units[OTHER_STREET]}']").count() == 0
         assert page.locator("#board-filters select[name=unit]").input_value() == units[STREET]
@@ -248,18 +236,18 @@ def test_a_later_search_is_not_overwritten_by_an_earlier_one(browser, live):  # 
         # A street's list asked for and held back (the list kept on the desk shows
         # meanwhile, its filters usable), then the number looked up: the street's list,
         # coming last, stays away.
-        held: list[Any] = []
-        page.route("**/api/cases?*", holding(f"unit={units[OTHER_STREET]}", held))
+        held = Held(f"unit={units[OTHER_STREET]}")
+        page.route("**/api/cases?*", held.handler)
         page.fill("#phone-search", "")
         page.select_option("#filters select[name=unit]", units[OTHER_STREET])
         search(page, "")
         page.wait_for_selector("#case-list:not([data-old]) .case-row")  # the kept list
-        assert held, "the street's list was not held back"
+        assert held.routes, "the street's list was not held back"
         page.select_option("#filters select[name=unit]", "")
         search(page, "6666 5555")
         drawn(page)
         with page.expect_response(lambda r: f"unit={units[OTHER_STREET]}" in r.url):
-            held[0].continue_()
+            held.release()
         still_latest(page)
 
 

@@ -5,10 +5,10 @@ sent."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from tests.e2e.helpers import (
     PHOTOS,
+    Held,
     bar_case_id,
     login,
     open_case,
@@ -212,30 +212,23 @@ def test_a_sync_ending_while_the_outbox_screen_reads_is_shown(phone, live):  # t
     to listen for the outbox's changes only after its first read, missed the end of the
     send, and went on showing the revisit as waiting)."""
     page, case_id = _revisiting_the_bar_case(phone, live)
-    held: list[Any] = []
-
-    def hold_the_send(route: Any) -> None:
-        if held or route.request.method != "POST":
-            route.continue_()
-        else:
-            held.append(route)
-
-    page.route("**/api/cases/*/revisits", hold_the_send)
+    held = Held(method="POST")
+    page.route("**/api/cases/*/revisits", held.handler)
     page.goto(f"/#/revisit/{case_id}/{uuid.uuid4()}")
     page.wait_for_selector("#outcomes")
     page.click("#outcomes [data-outcome=refused]")
     page.click("#save-refused")
     page.wait_for_selector(f".case-page[data-case-id='{case_id}']")
     for _ in range(100):
-        if held:
+        if held.routes:
             break
         page.wait_for_timeout(100)
-    assert held, "the revisit was not being sent"
+    assert held.routes, "the revisit was not being sent"
     assert page.evaluate(OUTBOX_COUNT) == 1  # waiting in the outbox while it is sent
     page.evaluate(HOLD_SENT_READS)
     page.goto("/#/outbox")
     page.wait_for_function("window.heldSent.length > 0")  # the screen is reading
-    held[0].continue_()
+    held.release()
     for _ in range(100):
         if page.evaluate(OUTBOX_COUNT) == 0:
             break
