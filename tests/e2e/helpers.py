@@ -162,3 +162,27 @@ class Held:
         self.released = True
         for route in self.routes:
             route.continue_()
+
+
+# Holds the success of the phone's writes of drafts to its outbox (a check's or a
+# revisit's save as its screen opens) until window.releaseDrafts() is called;
+# window.heldDrafts.length says how many are held. The idb library listens for each
+# request's success.
+HOLD_DRAFT_SAVES = """() => {
+  const put = IDBObjectStore.prototype.put;
+  window.heldDrafts = [];
+  window.releaseDrafts = () => {
+    window.holdDrafts = false;
+    window.heldDrafts.splice(0).forEach((f) => f());
+  };
+  window.holdDrafts = true;
+  IDBObjectStore.prototype.put = function (value, ...rest) {
+    const request = put.call(this, value, ...rest);
+    if (this.name === "outbox" && value?.state === "draft" && window.holdDrafts) {
+      const add = request.addEventListener.bind(request);
+      request.addEventListener = (type, listener, options) => add(type, type === "success"
+        ? (event) => window.heldDrafts.push(() => listener(event)) : listener, options);
+    }
+    return request;
+  };
+}"""

@@ -1,11 +1,19 @@
-"""A photo taken before the phone has a position gets the next good fix, marked late."""
+"""A photo taken before the phone has a position gets the next good fix, marked late;
+a photo taken the moment the check opens is kept."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.e2e.conftest import HERE
-from tests.e2e.helpers import PHOTOS, bar_case_id, login, open_case, server_rows
+from tests.e2e.helpers import (
+    HOLD_DRAFT_SAVES,
+    PHOTOS,
+    bar_case_id,
+    login,
+    open_case,
+    server_rows,
+)
 
 
 def test_photo_before_first_fix_gets_the_late_fix(browser, live):  # type: ignore[no-untyped-def]
@@ -35,3 +43,26 @@ def test_photo_before_first_fix_gets_the_late_fix(browser, live):  # type: ignor
     assert evidence.geo_source == "late_fix"
     assert evidence.geo_lat == pytest.approx(HERE["latitude"])
     context.close()
+
+
+def test_a_photo_chosen_as_the_check_opens_is_kept(phone, live):  # type: ignore[no-untyped-def]
+    """The check's screen stores its draft as it opens; a photo chosen during that first
+    save is taken (the screen used to wire its photo button only after the save, and
+    the photo was dropped without a word)."""
+    page = phone.new_page()
+    login(page)
+    open_case(page, bar_case_id(live))
+    page.evaluate(HOLD_DRAFT_SAVES)
+    page.click("#start-check")
+    page.set_input_files("#photo-input", str(PHOTOS[1]))
+    page.wait_for_function("document.querySelectorAll('#photos .photo').length === 1",
+                           timeout=15000)
+    assert page.evaluate("window.heldDrafts.length") >= 1  # the first save is still held
+    page.evaluate("window.releaseDrafts()")
+    page.click("#save-check")
+    page.wait_for_selector("#start-check")
+    page.goto("/#/outbox")
+    page.click("#sync-now")
+    page.wait_for_selector("#outbox-empty", timeout=60000)
+    [visit], [evidence] = server_rows(live)
+    assert evidence.visit_id == visit.id

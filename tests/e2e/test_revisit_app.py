@@ -17,6 +17,7 @@ from server.models import CaseEvent, Evidence, Respondent, Revisit
 from tests.conftest import login as api_login
 from tests.e2e.conftest import HERE
 from tests.e2e.helpers import (
+    HOLD_DRAFT_SAVES,
     PHOTOS,
     bar_case_id,
     login,
@@ -173,6 +174,27 @@ def test_unreachable_after_three_failed_calls(phone, live):  # type: ignore[no-u
     assert [a["outcome"] for a in revisit["attempts"]] == ["no_answer", "busy", "switched_off"]
     assert revisit["unreachable_reason"] == "三次拨打均未接通，号码关机"
     assert "无法联系" in page.locator("#revisits").inner_text()
+
+
+
+def test_a_call_logged_as_the_revisit_opens_is_kept(phone, live):  # type: ignore[no-untyped-def]
+    """The revisit's screen stores its draft as it opens; a call's outcome tapped during
+    that first save is logged once the save is done (the screen used to wire its buttons
+    only after the save, and the tap did nothing)."""
+    page = phone.new_page()
+    login(page, "revisit")
+    case_id = bar_case_id(live)
+    revisit_task(live, case_id)
+    open_case_page(page, case_id)
+    page.evaluate(HOLD_DRAFT_SAVES)
+    page.click("#start-phone-revisit")
+    page.click("#outcomes [data-outcome=no_answer]")
+    assert page.evaluate("window.heldDrafts.length") >= 1  # the first save is still held
+    page.evaluate("window.releaseDrafts()")
+    page.wait_for_selector("#attempt-list li[data-outcome=no_answer]", timeout=15000)
+    page.reload()  # the call is on the phone, not only on the screen
+    page.wait_for_selector("#attempt-list li[data-outcome=no_answer]")
+    assert page.locator("#attempt-list li").count() == 1
 
 
 ANSWERS = [  # (distance, affected, improvement, satisfaction) for each resident, in turn

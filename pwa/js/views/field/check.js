@@ -206,7 +206,9 @@ export async function renderCheck(view, caseId, visitId) {
     input.setAttribute("aria-describedby", "refusal");
     if (view.querySelector("#full-record").contains(input)) view.querySelector("#full-record").open = true;
   }
-  await persist(); // the check exists on the phone from the moment it is opened
+  // The check exists on the phone from the moment it is opened. Its first save is awaited
+  // last: the screen answers a tap (a photo, Save) as soon as it is drawn.
+  const opened = persist();
   judge();
   redrawPhotos();
   form.addEventListener("input", () => { judge(); persist(); });
@@ -348,6 +350,7 @@ export async function renderCheck(view, caseId, visitId) {
     go(`#/case/${caseId}`, { replace: true }); // Back must not reopen the saved check
   });
 
+  await opened;
   return () => {
     stopFix();
     state.tracker.stop(); // high-accuracy GPS only while a check is open

@@ -254,7 +254,9 @@ export async function renderRecheck(view, taskId) {
     const field = REFUSED_FIELD[refusal.code];
     if (field) form.querySelector(`[name="plan_${field}"]`)?.setAttribute("aria-invalid", "true");
   }
-  await persist(); // the re-check exists on the phone from the moment it is opened
+  // The re-check exists on the phone from the moment it is opened; its first save is
+  // awaited last, so the screen answers a tap as soon as it is drawn.
+  const opened = persist();
   redrawPhotos();
   // Once a save was refused here, the list of what is missing follows the typing.
   let tried = false;
@@ -324,6 +326,7 @@ export async function renderRecheck(view, taskId) {
     go("#/rechecks", { replace: true }); // Back must not reopen the saved re-check
   });
 
+  await opened;
   return () => {
     stopFix();
     state.tracker.stop();

@@ -261,7 +261,9 @@ export async function renderPhoneRevisit(view, caseId, revisitId) {
 
   drawReveal();
   drawSteps();
-  await persist(); // the revisit exists on the phone from the moment it is opened
+  // The revisit exists on the phone from the moment it is opened; its first save is awaited
+  // last, so the screen answers a tap as soon as it is drawn.
+  const opened = persist();
 
   view.querySelector("#outcomes").addEventListener("click", async (event) => {
     const button = event.target.closest("[data-outcome]");
@@ -360,5 +362,6 @@ export async function renderPhoneRevisit(view, caseId, revisitId) {
     });
   });
 
+  await opened;
   return () => {};
 }

@@ -276,9 +276,14 @@ export async function renderSurvey(view, caseId, revisitId, routeMethod) {
     cleanups.push(state.tracker.onChange(showFix));
   }
 
+  // Only the latest draw writes: the first one runs while the screen is already live.
+  let draws = 0;
   const drawList = async () => {
-    current = (await survey(revisitId)) || current;
+    const n = ++draws;
+    const found = await survey(revisitId);
     const rows = await respondentsOf(revisitId);
+    if (n !== draws) return;
+    current = found || current;
     view.querySelector("#respondent-count").textContent = String(rows.length);
     view.querySelector("#respondents").innerHTML = html`${rows.map((r, i) => respondentRow(r, i + 1,
       current))}`.toString();
@@ -287,7 +292,7 @@ export async function renderSurvey(view, caseId, revisitId, routeMethod) {
     view.querySelector("#survey-progress").textContent = `· ${t("sent")} ${sent}/${rows.length}`
       + (outbox.status.running && run ? ` · ${t("syncing")} ${run.done}/${run.total}` : "");
   };
-  await drawList();
+  const listed = drawList(); // awaited last: the screen answers a tap as soon as it is drawn
   let pending = false;
   cleanups.push(outbox.onChange(() => {
     if (pending) return;
@@ -415,5 +420,6 @@ export async function renderSurvey(view, caseId, revisitId, routeMethod) {
     outbox.syncNow();
   });
 
+  await listed;
   return () => cleanups.forEach((f) => f());
 }
