@@ -462,6 +462,51 @@ def test_the_promotions_lock_writes_nothing(app, as_user, make_case, monkeypatch
     assert len(updates) == 1, seen
 
 
+def test_the_staged_bytes_reach_the_disk_before_the_promotions_lock(  # type: ignore[no-untyped-def]
+        app, as_user, make_case, monkeypatch):
+    """The local store takes an upload without fsync; the completion flushes the staged
+    bytes before it takes the promotion's lock (on SQLite the one writer lock, which every
+    phone's write waits on), so the copy under the lock has nothing left to flush."""
+    import os
+
+    from server.domain.fieldwork import completion as service
+    from server.storage import LocalStorage
+
+    storage = app.extensions["fieldcase.storage"]
+    if not isinstance(storage, LocalStorage):
+        pytest.skip("S3 keeps what it answered for: nothing to flush")
+    api = as_user("insp_a")
+    declared = declare_and_upload(api, make_case()["id"], NOKIA.read_bytes())
+    staged = storage._path(db.session.get(Evidence, declared["id"]).staging_key).stat().st_ino
+    events: list[str] = []
+    real_fsync, real_promote = os.fsync, service._promote
+
+    def fsync(fd: int) -> None:
+        if os.fstat(fd).st_ino == staged:
+            events.append("flush")
+        real_fsync(fd)
+
+    def promote(*args, **kwargs):  # type: ignore[no-untyped-def]
+        events.append("lock")
+        return real_promote(*args, **kwargs)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(service, "_promote", promote)
+    done = api.post(f"/api/evidence/{declared['id']}/complete")
+    assert done.status_code == 200 and done.get_json()["state"] == "stored"
+    assert events[:2] == ["flush", "lock"], events
+
+
+def test_settling_a_missing_object_says_not_found(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from server.storage import LocalStorage, ObjectNotFound
+
+    store = LocalStorage(tmp_path, secret_key="k")
+    store.put_bytes("staging/a/b.jpg", b"bytes", content_type="image/jpeg")
+    store.settle("staging/a/b.jpg")
+    with pytest.raises(ObjectNotFound):
+        store.settle("staging/a/missing.jpg")
+
+
 @pytest.mark.parametrize("during", ["copy", "read_image"])
 def test_two_completions_at_once_store_it_once(app, as_user, make_case, monkeypatch,  # type: ignore[no-untyped-def]
                                                during: str):

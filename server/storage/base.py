@@ -289,6 +289,12 @@ class Storage(ABC):
     def delete(self, key: str) -> None:
         """Remove `key`; a missing key is not an error."""
 
+    def settle(self, key: str) -> None:  # noqa: B027 - most stores need nothing here
+        """Make `key`'s bytes durable ahead of a copy of them, so the copy itself is quick:
+        a store that takes uploads without waiting for its disk (the local one) flushes
+        them here; nothing where a write is durable once answered (S3). May raise
+        ObjectNotFound."""
+
     @abstractmethod
     def copy(self, src: str, dst: str) -> None:
         """Copy inside the store (content type kept); raises ObjectNotFound for `src`."""

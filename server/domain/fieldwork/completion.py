@@ -236,6 +236,11 @@ def _finish(ev: Evidence, actor_id: str | None,
     # The decisive check stays in _mark_stored, under the case's lock.
     _require_open_case(ev, case_status)
     try:
+        # The staged bytes reach the disk before the lock (on SQLite the one writer lock,
+        # which every phone's write waits on): the promotion under it has nothing left to
+        # flush. Missing bytes are the promotion's to judge (they may be promoted already).
+        with contextlib.suppress(ObjectNotFound):
+            store.settle(ev.staging_key)
         # Nothing changes: the step only holds the row lock. The row stays loaded past
         # it; read again only when it had left `pending` (a concurrent completion settled
         # it). One that settles it later loses to this one's conditional store, or wins
