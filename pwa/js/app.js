@@ -165,14 +165,18 @@ async function renderChrome() {
   document.getElementById("app-title").textContent = t("appName");
   navFor = null;
   renderNav();
-  // The button shows the other language, in that language; its name starts with what it
-  // shows (a voice user says what they see).
+  drawLangButton();
+  await renderStatus();
+}
+
+// The button shows the other language, in that language; its name starts with what it
+// shows (a voice user says what they see).
+function drawLangButton() {
   const langButton = document.getElementById("lang");
   const other = getLang() === "zh" ? "EN" : "中文";
   langButton.textContent = other;
   langButton.lang = other === "EN" ? "en" : "zh-CN";
   langButton.setAttribute("aria-label", `${other}: Language / 语言`);
-  await renderStatus();
 }
 
 export async function renderStatus() {
@@ -234,18 +238,23 @@ async function start() {
   document.addEventListener("submit", (event) => {
     if (event.target.getAttribute("method") !== "dialog") event.preventDefault();
   });
+  // The language button answers from the first moment: chosen while the phone's data is
+  // still opening, it is the language the app is then drawn in.
+  let drawn = false;
+  drawLangButton();
+  document.getElementById("lang").addEventListener("click", async () => {
+    setLang(getLang() === "zh" ? "en" : "zh");
+    if (!drawn) return drawLangButton();
+    await renderChrome();
+    route();
+  });
+  document.getElementById("sync-chip").addEventListener("click", () => go("#/outbox"));
   await db();
   await loadSession();
   if (state.session) await cachedVocab();
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/sw.js").catch(() => {});
   }
-  document.getElementById("lang").addEventListener("click", async () => {
-    setLang(getLang() === "zh" ? "en" : "zh");
-    await renderChrome();
-    route();
-  });
-  document.getElementById("sync-chip").addEventListener("click", () => go("#/outbox"));
   if (localStorage.getItem("fieldcase.red") === "1") document.body.classList.add("red");
   document.addEventListener("focusin", keepFocusInSight);
   setRouter(route);
@@ -263,6 +272,7 @@ async function start() {
   window.addEventListener("online", async () => setOnline(await probe()));
   window.addEventListener("offline", () => setOnline(false));
   outbox.onChange(() => renderStatus());
+  drawn = true;
   await renderChrome();
   await refreshSession();
   if (state.session) {
