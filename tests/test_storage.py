@@ -320,28 +320,37 @@ def test_list_with_prefix(storage: Storage) -> None:
     ]
     for key in reversed(keys):
         storage.put_bytes(key, key.encode(), content_type="text/plain")
-    assert [i.key for i in storage.list("evidence/a/")] == keys[:2]
-    assert [i.key for i in storage.list("evidence/a")] == keys[:3]
-    assert [i.key for i in storage.list("")] == keys
+    assert listed(storage, "evidence/a/") == keys[:2]
+    assert listed(storage, "evidence/a") == keys[:3]
+    assert listed(storage, "") == keys
     assert list(storage.list("nothing/")) == []
     info = next(iter(storage.list("staging/")))
     assert (info.key, info.size, info.content_type) == ("staging/x/y", len(b"staging/x/y"), None)
     assert info.last_modified.tzinfo is not None
 
 
-def test_local_list_is_in_key_order_across_folders(tmp_path: Path) -> None:
-    """The order AWS S3 documents is the keys' (UTF-8 bytes, so code points): a key sorts
-    before a folder when its next character is below "/" (".", "-"), after it when above
-    ("0"). The local store walks its folders one at a time (holding one folder's names,
-    not every key) and lists in that order all the same. (SeaweedFS lists folder by
-    folder instead: nothing may rely on the order of a listing.)"""
+def listed(storage: Storage, prefix: str) -> list[str]:
+    """The keys listed, each once (the order is no store's promise: SeaweedFS lists
+    folder by folder, the local disk as its folders hold them)."""
+    keys = [i.key for i in storage.list(prefix)]
+    assert len(keys) == len(set(keys)), keys
+    return sorted(keys)
+
+
+def test_local_list_walks_every_folder_and_matches_prefixes_across_them(tmp_path: Path) -> None:
+    """Keys beside folders of the same stem ("o/a-c", "o/a.txt", "o/a0" beside "o/a/"),
+    a folder two levels down, a linked folder (not walked) and a hidden temp file (not
+    an object)."""
     storage = LocalStorage(tmp_path / "objects")
     keys = ["o/a-c", "o/a.txt", "o/a/b", "o/a/b.txt", "o/a/c/d", "o/a0", "o/ä"]
     for key in reversed(keys):
         storage.put_bytes(key, b"x", content_type="text/plain")
-    assert [i.key for i in storage.list("o/")] == keys
-    assert [i.key for i in storage.list("o/a")] == keys[:-1]
-    assert [i.key for i in storage.list("o/a/")] == keys[2:5]
+    (tmp_path / "objects/o/link").symlink_to(tmp_path / "objects/o/a")
+    (tmp_path / "objects/o/a/.b.tmp").write_bytes(b"half")
+    assert listed(storage, "o/") == sorted(keys)
+    assert listed(storage, "o/a") == sorted(keys[:-1])
+    assert listed(storage, "o/a/") == sorted(keys[2:5])
+    assert listed(storage, "o/a/c") == ["o/a/c/d"]
 
 
 BAD_KEYS = [

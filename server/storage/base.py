@@ -301,7 +301,9 @@ class Storage(ABC):
 
     @abstractmethod
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        """Objects whose key starts with `prefix`, in key order; content_type is None."""
+        """Objects whose key starts with `prefix`, each once, in no order a caller may
+        count on (S3 lists in key order, SeaweedFS folder by folder, the local disk as its
+        folders hold them); content_type is None."""
 
     def browser_origins(self) -> list[str]:
         """Origins the browser sends photos to and reads them from (for the app's CSP);
