@@ -164,25 +164,39 @@ class Held:
             route.continue_()
 
 
-# Holds the success of the phone's writes of drafts to its outbox (a check's or a
-# revisit's save as its screen opens) until window.releaseDrafts() is called;
-# window.heldDrafts.length says how many are held. The idb library listens for each
-# request's success.
-HOLD_DRAFT_SAVES = """() => {
-  const put = IDBObjectStore.prototype.put;
-  window.heldDrafts = [];
-  window.releaseDrafts = () => {
-    window.holdDrafts = false;
-    window.heldDrafts.splice(0).forEach((f) => f());
-  };
-  window.holdDrafts = true;
-  IDBObjectStore.prototype.put = function (value, ...rest) {
-    const request = put.call(this, value, ...rest);
-    if (this.name === "outbox" && value?.state === "draft" && window.holdDrafts) {
+
+def hold_idb(name: str, method: str, when: str = "true") -> str:
+    """A page script (for page.evaluate or add_init_script) that holds back the success
+    of the IndexedDB requests `method` makes ("IDBObjectStore.prototype.put",
+    "IDBFactory.prototype.open"...) where `when` holds, a JS expression of `target` (the
+    store or factory) and `args`, until window.release(name) lets them through and every
+    later one; window.held[name].length says how many are held. The idb library listens
+    for each request's success."""
+    return f"""(() => {{
+  window.held = window.held || {{}};
+  window.holding = window.holding || {{}};
+  window.release = (name) => {{
+    window.holding[name] = false;
+    window.held[name].splice(0).forEach((f) => f());
+  }};
+  window.held[{name!r}] = [];
+  window.holding[{name!r}] = true;
+  const [owner, key] = [{method.rsplit(".", 1)[0]}, {method.rsplit(".", 1)[1]!r}];
+  const real = owner[key];
+  owner[key] = function (...args) {{
+    const target = this;
+    const request = real.apply(this, args);
+    if (window.holding[{name!r}] && ({when})) {{
       const add = request.addEventListener.bind(request);
       request.addEventListener = (type, listener, options) => add(type, type === "success"
-        ? (event) => window.heldDrafts.push(() => listener(event)) : listener, options);
-    }
+        ? (event) => window.held[{name!r}].push(() => listener(event)) : listener, options);
+    }}
     return request;
-  };
-}"""
+  }};
+}})()"""
+
+
+# The phone's writes of drafts to its outbox (a check's or a revisit's save as its screen
+# opens), held as hold_idb holds them: window.release("drafts").
+HOLD_DRAFT_SAVES = hold_idb("drafts", "IDBObjectStore.prototype.put",
+                            'target.name === "outbox" && args[0]?.state === "draft"')

@@ -16,6 +16,16 @@ from tests.e2e.helpers import (
 )
 
 
+def save_and_send(page, context) -> None:  # type: ignore[no-untyped-def]
+    """The check saved, the signal back, and everything on the phone sent."""
+    page.click("#save-check")
+    page.wait_for_selector("#start-check")  # back on the case once the check is saved
+    context.set_offline(False)
+    page.goto("/#/outbox")
+    page.click("#sync-now")
+    page.wait_for_selector("#outbox-empty", timeout=60000)
+
+
 def test_photo_before_first_fix_gets_the_late_fix(browser, live):  # type: ignore[no-untyped-def]
     context = browser.new_context(
         bypass_csp=True,  # see conftest.CSP_NOTE
@@ -33,12 +43,7 @@ def test_photo_before_first_fix_gets_the_late_fix(browser, live):  # type: ignor
     context.set_geolocation(HERE)
     page.wait_for_function("document.querySelector('#fix').textContent.includes('±')",
                            timeout=20000)
-    page.click("#save-check")
-    page.wait_for_selector("#start-check")  # back on the case once the check is saved
-    context.set_offline(False)
-    page.goto("/#/outbox")
-    page.click("#sync-now")
-    page.wait_for_selector("#outbox-empty", timeout=60000)
+    save_and_send(page, context)
     _, [evidence] = server_rows(live)
     assert evidence.geo_source == "late_fix"
     assert evidence.geo_lat == pytest.approx(HERE["latitude"])
@@ -57,12 +62,8 @@ def test_a_photo_chosen_as_the_check_opens_is_kept(phone, live):  # type: ignore
     page.set_input_files("#photo-input", str(PHOTOS[1]))
     page.wait_for_function("document.querySelectorAll('#photos .photo').length === 1",
                            timeout=15000)
-    assert page.evaluate("window.heldDrafts.length") >= 1  # the first save is still held
-    page.evaluate("window.releaseDrafts()")
-    page.click("#save-check")
-    page.wait_for_selector("#start-check")
-    page.goto("/#/outbox")
-    page.click("#sync-now")
-    page.wait_for_selector("#outbox-empty", timeout=60000)
+    assert page.evaluate("window.held.drafts.length") >= 1  # the first save is still held
+    page.evaluate("window.release('drafts')")
+    save_and_send(page, phone)
     [visit], [evidence] = server_rows(live)
     assert evidence.visit_id == visit.id

@@ -10,6 +10,7 @@ from tests.e2e.helpers import (
     PHOTOS,
     Held,
     bar_case_id,
+    hold_idb,
     login,
     open_case,
     record_night_check,
@@ -177,26 +178,9 @@ def test_the_sent_list_shows_only_the_users_own(phone, live):  # type: ignore[no
     assert subject not in page.locator("#sent").inner_text()
 
 
-# Holds the success of reads of the "sent" store (the outbox screen's second read) until
-# window.releaseSent() is called: the idb library listens for each request's success.
-HOLD_SENT_READS = """() => {
-  const getAll = IDBObjectStore.prototype.getAll;
-  window.heldSent = [];
-  window.releaseSent = () => {
-    window.holdSent = false;
-    window.heldSent.splice(0).forEach((f) => f());
-  };
-  window.holdSent = true;
-  IDBObjectStore.prototype.getAll = function (...args) {
-    const request = getAll.apply(this, args);
-    if (this.name === "sent" && window.holdSent) {
-      const add = request.addEventListener.bind(request);
-      request.addEventListener = (type, listener, options) => add(type, type === "success"
-        ? (event) => window.heldSent.push(() => listener(event)) : listener, options);
-    }
-    return request;
-  };
-}"""
+# Reads of the "sent" store (the outbox screen's second read), held until
+# window.release("sent").
+HOLD_SENT_READS = hold_idb("sent", "IDBObjectStore.prototype.getAll", 'target.name === "sent"')
 
 OUTBOX_COUNT = """async () => {
   const open = indexedDB.open('fieldcase');
@@ -227,7 +211,7 @@ def test_a_sync_ending_while_the_outbox_screen_reads_is_shown(phone, live):  # t
     assert page.evaluate(OUTBOX_COUNT) == 1  # waiting in the outbox while it is sent
     page.evaluate(HOLD_SENT_READS)
     page.goto("/#/outbox")
-    page.wait_for_function("window.heldSent.length > 0")  # the screen is reading
+    page.wait_for_function("window.held.sent.length > 0")  # the screen is reading
     held.release()
     for _ in range(100):
         if page.evaluate(OUTBOX_COUNT) == 0:
@@ -235,7 +219,7 @@ def test_a_sync_ending_while_the_outbox_screen_reads_is_shown(phone, live):  # t
         page.wait_for_timeout(100)
     assert page.evaluate(OUTBOX_COUNT) == 0, "the revisit was not sent"
     page.wait_for_selector("#sync-chip[data-state=idle]")  # the send's end announced
-    page.evaluate("window.releaseSent()")
+    page.evaluate("window.release('sent')")
     page.wait_for_selector("#outbox-empty", timeout=10000)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from server.demo import CASES, EARLIER_ABOUT_BAR, HANDLED
+from tests.e2e.helpers import hold_idb
 
 
 def login(page, username: str = "inspector", password: str = "fieldcase-demo") -> None:  # type: ignore[no-untyped-def]
@@ -28,26 +29,9 @@ def test_login_and_my_cases(phone):  # type: ignore[no-untyped-def]
     assert errors == []
 
 
-# Holds the success of the page's openings of IndexedDB (the phone's data still opening
-# as the app starts) until window.releaseOpen(); window.heldOpen.length says how many.
-HOLD_OPENING = """(() => {
-  const open = IDBFactory.prototype.open;
-  window.heldOpen = [];
-  window.holdOpen = true;
-  window.releaseOpen = () => {
-    window.holdOpen = false;
-    window.heldOpen.splice(0).forEach((f) => f());
-  };
-  IDBFactory.prototype.open = function (...args) {
-    const request = open.apply(this, args);
-    if (window.holdOpen) {
-      const add = request.addEventListener.bind(request);
-      request.addEventListener = (type, listener, options) => add(type, type === "success"
-        ? (event) => window.heldOpen.push(() => listener(event)) : listener, options);
-    }
-    return request;
-  };
-})();"""
+# The page's openings of IndexedDB (the phone's data still opening as the app starts),
+# held until window.release("open").
+HOLD_OPENING = hold_idb("open", "IDBFactory.prototype.open")
 
 
 def test_the_language_chosen_as_the_app_opens_is_the_one_it_is_drawn_in(phone):  # type: ignore[no-untyped-def]
@@ -57,10 +41,10 @@ def test_the_language_chosen_as_the_app_opens_is_the_one_it_is_drawn_in(phone): 
     login(page)
     page.add_init_script(HOLD_OPENING)
     page.reload()
-    page.wait_for_function("window.heldOpen.length > 0")
+    page.wait_for_function("window.held.open.length > 0")
     page.click("#lang")
     assert page.locator("#lang").inner_text() == "中文"  # English chosen: it offers Chinese
-    page.evaluate("window.releaseOpen()")
+    page.evaluate("window.release('open')")
     page.wait_for_selector("#case-list .case-row")
     assert page.locator("#app-title").inner_text() == "Fieldcase"
     assert page.evaluate("document.documentElement.lang") == "en"
