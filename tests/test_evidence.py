@@ -497,6 +497,24 @@ def test_the_staged_bytes_reach_the_disk_before_the_promotions_lock(  # type: ig
     assert events[:2] == ["flush", "lock"], events
 
 
+def test_a_flush_that_fails_before_the_lock_is_left_to_the_copy(  # type: ignore[no-untyped-def]
+        app, as_user, make_case, monkeypatch):
+    """The flush before the promotion's lock only saves time: a store that fails it (a
+    disk's EIO, say) still gets the photo stored, the copy flushing what it links."""
+    from server.storage import StorageError
+
+    storage = app.extensions["fieldcase.storage"]
+    api = as_user("insp_a")
+    declared = declare_and_upload(api, make_case()["id"], NOKIA.read_bytes())
+
+    def failing(key: str) -> None:
+        raise StorageError(f"settle failed for {key}")
+
+    monkeypatch.setattr(storage, "settle", failing)
+    done = api.post(f"/api/evidence/{declared['id']}/complete")
+    assert done.status_code == 200 and done.get_json()["state"] == "stored", done.get_json()
+
+
 def test_settling_a_missing_object_says_not_found(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from server.storage import LocalStorage, ObjectNotFound
 

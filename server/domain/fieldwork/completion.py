@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -47,6 +48,7 @@ from server.models.base import utcnow
 from server.storage import ObjectNotFound, Storage, StorageError
 
 CHUNK = 1 << 20
+log = logging.getLogger(__name__)
 
 # Statements every completion runs, built once (building them cost more CPU than running
 # them): the case's status, the locking read that holds a pending row's lock, and the
@@ -238,9 +240,15 @@ def _finish(ev: Evidence, actor_id: str | None,
     try:
         # The staged bytes reach the disk before the lock (on SQLite the one writer lock,
         # which every phone's write waits on): the promotion under it has nothing left to
-        # flush. Missing bytes are the promotion's to judge (they may be promoted already).
-        with contextlib.suppress(ObjectNotFound):
+        # flush. Missing bytes are the promotion's to judge (they may be promoted already);
+        # a flush that fails is the copy's to retry (it flushes what it links).
+        try:
             store.settle(ev.staging_key)
+        except ObjectNotFound:
+            pass
+        except StorageError:
+            log.warning("flushing %s before its promotion failed", ev.staging_key,
+                        exc_info=True)
         # Nothing changes: the step only holds the row lock. The row stays loaded past
         # it; read again only when it had left `pending` (a concurrent completion settled
         # it). One that settles it later loses to this one's conditional store, or wins
