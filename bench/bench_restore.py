@@ -43,9 +43,9 @@ from report import emit  # bench/report.py, beside this script
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 TARGET_S = 60.0
-# What may grow per object: the local store's listing holds the name of each photo's
-# folder (~90 bytes); an entry and a tar header per object (format 1's reader and writer:
-# 1,100 to 2,300 bytes an object) must not be held. The interpreter's table of interned
+# What may grow per object: the photos' folder names that pathlib interns as each object
+# is read or written (~90 bytes); an entry and a tar header per object (format 1's reader
+# and writer: 1,100 to 2,300 bytes an object) must not be held. The interpreter's table of interned
 # strings (which pathlib fills) is reallocated now and then, ~4 MB at once whatever the
 # count: over 28,000 more objects that is ~140 bytes an object of noise.
 MEMORY_PER_OBJECT = 400
@@ -173,8 +173,9 @@ def drill(source: Path, restored: Path, archive: Path) -> tuple[float, float, fl
 def memory_by_objects(tmp: Path, counts: tuple[int, int]) -> dict[int, dict[str, float]]:
     """Peak Python memory (tracemalloc) of backup, verify and restore of an instance whose
     store holds N tiny objects (named as photos are), at two N: nothing is kept per object
-    but the local store's sorted listing (one key string each), so the peak should barely
-    grow with N. The database is an empty schema: its file is streamed either way."""
+    but the folder names pathlib interns (the local store lists its folders as it walks
+    them), so the peak should barely grow with N. The database is an empty schema: its
+    file is streamed either way."""
     # Each in a process of its own: a second run in the same process measures what the
     # first left behind (caches, garbage) besides its own.
     import multiprocessing

@@ -241,11 +241,15 @@ async function start() {
   // The language button answers from the first moment: chosen while the phone's data is
   // still opening, it is the language the app is then drawn in.
   let drawn = false;
+  // A screen opened while the session is still being checked (a slow network) is drawn
+  // once: start() does not draw it again afterwards, over what was typed into it.
+  let routed = false;
   drawLangButton();
   document.getElementById("lang").addEventListener("click", async () => {
     setLang(getLang() === "zh" ? "en" : "zh");
     if (!drawn) return drawLangButton();
     await renderChrome();
+    routed = true;
     route();
   });
   document.getElementById("sync-chip").addEventListener("click", () => go("#/outbox"));
@@ -258,9 +262,6 @@ async function start() {
   if (localStorage.getItem("fieldcase.red") === "1") document.body.classList.add("red");
   document.addEventListener("focusin", keepFocusInSight);
   setRouter(route);
-  // A screen opened while the session is still being checked (a slow network) is drawn
-  // once: start() does not draw it again afterwards, over what was typed into it.
-  let routed = false;
   window.addEventListener("hashchange", () => {
     routed = true;
     route();

@@ -189,7 +189,8 @@ def hold_idb(name: str, method: str, when: str = "true") -> str:
     if (window.holding[{name!r}] && ({when})) {{
       const add = request.addEventListener.bind(request);
       request.addEventListener = (type, listener, options) => add(type, type === "success"
-        ? (event) => window.held[{name!r}].push(() => listener(event)) : listener, options);
+        ? (event) => (window.holding[{name!r}] ? window.held[{name!r}].push(() => listener(event))
+          : listener(event)) : listener, options);
     }}
     return request;
   }};

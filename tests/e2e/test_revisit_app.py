@@ -189,7 +189,7 @@ def test_a_call_logged_as_the_revisit_opens_is_kept(phone, live):  # type: ignor
     page.evaluate(HOLD_DRAFT_SAVES)
     page.click("#start-phone-revisit")
     page.click("#outcomes [data-outcome=no_answer]")
-    assert page.evaluate("window.held.drafts.length") >= 1  # the first save is still held
+    page.wait_for_function("window.held.drafts.length > 0")  # the first save is held
     page.evaluate("window.release('drafts')")
     page.wait_for_selector("#attempt-list li[data-outcome=no_answer]", timeout=15000)
     page.reload()  # the call is on the phone, not only on the screen

@@ -350,8 +350,7 @@ export async function renderCheck(view, caseId, visitId) {
     go(`#/case/${caseId}`, { replace: true }); // Back must not reopen the saved check
   });
 
-  await opened;
-  return () => {
+  const stop = () => {
     stopFix();
     state.tracker.stop(); // high-accuracy GPS only while a check is open
     previews.revoke();
@@ -359,4 +358,11 @@ export async function renderCheck(view, caseId, visitId) {
     wakeLock?.release?.();
     document.removeEventListener("visibilitychange", onVisible);
   };
+  try {
+    await opened;
+  } catch (error) { // not stored: the screen lets go of the GPS and the wake lock
+    stop();
+    throw error;
+  }
+  return stop;
 }

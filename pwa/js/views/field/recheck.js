@@ -326,10 +326,16 @@ export async function renderRecheck(view, taskId) {
     go("#/rechecks", { replace: true }); // Back must not reopen the saved re-check
   });
 
-  await opened;
-  return () => {
+  const stop = () => {
     stopFix();
     state.tracker.stop();
     previews.revoke();
   };
+  try {
+    await opened;
+  } catch (error) { // not stored: the screen lets go of the GPS
+    stop();
+    throw error;
+  }
+  return stop;
 }

@@ -420,6 +420,12 @@ export async function renderSurvey(view, caseId, revisitId, routeMethod) {
     outbox.syncNow();
   });
 
-  await listed;
-  return () => cleanups.forEach((f) => f());
+  const stop = () => cleanups.forEach((f) => f());
+  try {
+    await listed;
+  } catch (error) { // not read: the screen lets go of the GPS and its listener
+    stop();
+    throw error;
+  }
+  return stop;
 }
