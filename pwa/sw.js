@@ -11,7 +11,7 @@ const SHELL = [
   "/js/app.js", "/js/actions.js", "/js/api.js", "/js/capture.js", "/js/caseui.js", "/js/db.js",
   "/js/gcj02.js", "/js/i18n.js", "/js/mapkit.js", "/js/nav.js", "/js/noise.js", "/js/noiserecord.js", "/js/verdict.js",
   "/js/notifications.js", "/js/outbox.js", "/js/questionnaire.js", "/js/review.js", "/js/state.js",
-  "/js/ui.js", "/js/redraw.js", "/js/batch.js", "/js/jobfollow.js", "/js/answers.js", "/js/timeline.js",
+  "/js/ui.js", "/js/redraw.js", "/js/savechain.js", "/js/batch.js", "/js/jobfollow.js", "/js/answers.js", "/js/timeline.js",
   "/js/views/case.js", "/js/views/cases.js", "/js/views/login.js", "/js/views/outbox.js",
   "/js/views/office/repeatbanner.js", "/js/views/office/repeats.js",
   "/js/views/settings.js", "/js/views/field/check.js", "/js/views/revisit/revisit.js",

@@ -8,6 +8,7 @@ import { MicEstimate, isNight, phoneModel } from "../../noise.js";
 import { FIELD_INPUTS, driftText, inputProblems, inputRules, noiseVocab, readRecord,
   recordSection, refusalNotes, roomClassPositions } from "../../noiserecord.js";
 import * as outbox from "../../outbox.js";
+import { saveChain } from "../../savechain.js";
 import { cachedCase, isField, state, vocab, warnIfStorageLow } from "../../state.js";
 import { fmtTime, html, safeUrl, toast } from "../../ui.js";
 import { assess, leqLimit, rulesFor } from "../../verdict.js";
@@ -185,13 +186,10 @@ export async function renderCheck(view, caseId, visitId) {
   };
   // Saves go through one chain: the field left by tapping "Save check" fires its change
   // event first, and that draft write must not land after the final one.
-  let saving = Promise.resolve();
+  const chain = saveChain();
   let saved = false;
-  const persist = () => {
-    saving = saving.then(() => (saved ? null : outbox.saveVisit(
-      { id: visitId, caseId, payload: readForm(form, draft, standards) }, { draft: true })));
-    return saving;
-  };
+  const persist = () => chain(() => (saved ? null : outbox.saveVisit(
+    { id: visitId, caseId, payload: readForm(form, draft, standards) }, { draft: true })));
   const redrawPhotos = async () => {
     const { rows } = await photoList(visitId);
     const list = view.querySelector("#photos");
@@ -341,8 +339,13 @@ export async function renderCheck(view, caseId, visitId) {
     saved = true;
     // A mended check keeps the time it ended.
     const payload = { ...readForm(form, draft, standards), ended_at: draft.ended_at || new Date().toISOString() };
-    saving = saving.then(() => outbox.saveVisit({ id: visitId, caseId, payload }, { draft: false }));
-    await saving;
+    try {
+      await chain(() => outbox.saveVisit({ id: visitId, caseId, payload }, { draft: false }));
+    } catch (error) { // a full phone: still a draft, the next tap tries again
+      saved = false;
+      toast(`${t("recordNotSaved")} (${error.name || error.message})`, "error");
+      return;
+    }
     const { count } = await photoList(visitId);
     toast(`${t("checkSaved")} (${count} ${t("photosSaved")})`);
     outbox.requestBackgroundSync();

@@ -10,6 +10,7 @@ import { db, getCache } from "../../db.js";
 import { t, term } from "../../i18n.js";
 import { go } from "../../nav.js";
 import * as outbox from "../../outbox.js";
+import { saveChain } from "../../savechain.js";
 import { cachedGet, isField, isOffice, state, warnIfStorageLow } from "../../state.js";
 import { errorRef, errorText, fmtTime, html, safeUrl, toast } from "../../ui.js";
 
@@ -211,19 +212,16 @@ export async function renderRecheck(view, taskId) {
   };
   // Every write goes through one chain: the last field's change must not land after the
   // final save.
-  let saving = Promise.resolve();
+  const chain = saveChain();
   let saved = false;
   const record = (values, payload, draft) => outbox.saveRecheck({
     id: clientId, caseId: c.id, taskId, campaignId: task.campaign_id, label: c.subject || "",
     payload, form: values, task }, { draft });
-  const persist = () => {
-    saving = saving.then(() => {
-      if (saved) return null;
-      const values = readValues();
-      return record(values, recheckBody(task, values, state.tracker.current(), null), true);
-    });
-    return saving;
-  };
+  const persist = () => chain(() => {
+    if (saved) return null;
+    const values = readValues();
+    return record(values, recheckBody(task, values, state.tracker.current(), null), true);
+  });
   const redrawPhotos = async () => {
     const list = view.querySelector("#photos");
     const rows = await photoRows(clientId);
@@ -317,8 +315,13 @@ export async function renderRecheck(view, taskId) {
     saved = true;
     const fix = state.tracker.current() || null;
     const payload = recheckBody(task, values, fix, new Date().toISOString());
-    saving = saving.then(() => record(values, payload, false));
-    await saving;
+    try {
+      await chain(() => record(values, payload, false));
+    } catch (error) { // a full phone: still a draft, the next tap tries again
+      saved = false;
+      toast(`${t("recordNotSaved")} (${error.name || error.message})`, "error");
+      return;
+    }
     const count = (await outbox.items()).filter((i) => i.kind === "evidence" && i.visitClientId === clientId).length;
     toast(`${t("recheckSaved")} (${count} ${t("photosSaved")})`);
     outbox.requestBackgroundSync();

@@ -10,6 +10,7 @@ import { go } from "../../nav.js";
 import * as outbox from "../../outbox.js";
 import { clearErrorsOnAnswer, label, questionnaires, readQuestions, renderQuestions, satisfactionOf }
   from "../../questionnaire.js";
+import { saveChain } from "../../savechain.js";
 import { cachedCase, cachedGet, onForget, revisitVocab, vocab } from "../../state.js";
 import { appendRef, errorText, fmtTime, html, toast } from "../../ui.js";
 
@@ -166,16 +167,15 @@ export async function renderPhoneRevisit(view, caseId, revisitId) {
       .map((el) => el.value);
     return Object.fromEntries((form.questions || []).map((q) => [q.key, values(`q-${q.key}`)]));
   };
-  let saving = Promise.resolve();
+  const chain = saveChain();
   let saved = false;
   const persist = () => {
     draft.notes = view.querySelector("#revisit-notes").value;
     draft.unreachable_reason = view.querySelector("#unreachable-reason").value;
     draft.rawAnswers = readDraftAnswers();
     draft.questionnaire = form ? { code: form.code, version: form.version } : null;
-    saving = saving.then(() => (saved ? null : outbox.saveRevisit(
+    return chain(() => (saved ? null : outbox.saveRevisit(
       { id: revisitId, caseId, label: item.subject, payload: { ...draft } }, { draft: true })));
-    return saving;
   };
 
   // Draft answers come back as the form's raw values (re-read through the template).
@@ -297,9 +297,14 @@ export async function renderPhoneRevisit(view, caseId, revisitId) {
 
   const finish = async (payload) => {
     saved = true;
-    saving = saving.then(() => outbox.saveRevisit({ id: revisitId, caseId, label: item.subject,
-      payload }, { draft: false }));
-    await saving;
+    try {
+      await chain(() => outbox.saveRevisit({ id: revisitId, caseId, label: item.subject,
+        payload }, { draft: false }));
+    } catch (error) { // a full phone: still a draft, the next tap tries again
+      saved = false;
+      toast(`${t("recordNotSaved")} (${error.name || error.message})`, "error");
+      return;
+    }
     toast(t("revisitSaved"));
     outbox.requestBackgroundSync();
     outbox.syncNow({ force: true });
