@@ -16,6 +16,14 @@ from tests.e2e.helpers import (
 )
 
 
+def photo_on_a_new_check(page) -> None:  # type: ignore[no-untyped-def]
+    """A check opened on the case shown, and a photo chosen at once."""
+    page.click("#start-check")
+    page.set_input_files("#photo-input", str(PHOTOS[1]))
+    page.wait_for_function("document.querySelectorAll('#photos .photo').length === 1",
+                           timeout=15000)
+
+
 def save_and_send(page, context) -> None:  # type: ignore[no-untyped-def]
     """The check saved, the signal back, and everything on the phone sent."""
     page.click("#save-check")
@@ -34,9 +42,7 @@ def test_photo_before_first_fix_gets_the_late_fix(browser, live):  # type: ignor
     login(page)
     open_case(page, bar_case_id(live))
     context.set_offline(True)
-    page.click("#start-check")
-    page.set_input_files("#photo-input", str(PHOTOS[1]))
-    page.wait_for_function("document.querySelectorAll('#photos .photo').length === 1")
+    photo_on_a_new_check(page)
     assert "±" not in page.locator("#photos .photo").inner_text()  # no fix with it
     # The position arrives later (permission granted, first fix).
     context.grant_permissions(["geolocation"], origin=live.url)
@@ -58,10 +64,7 @@ def test_a_photo_chosen_as_the_check_opens_is_kept(phone, live):  # type: ignore
     login(page)
     open_case(page, bar_case_id(live))
     page.evaluate(HOLD_DRAFT_SAVES)
-    page.click("#start-check")
-    page.set_input_files("#photo-input", str(PHOTOS[1]))
-    page.wait_for_function("document.querySelectorAll('#photos .photo').length === 1",
-                           timeout=15000)
+    photo_on_a_new_check(page)
     assert page.evaluate("window.held.drafts.length") >= 1  # the first save is still held
     page.evaluate("window.release('drafts')")
     save_and_send(page, phone)
