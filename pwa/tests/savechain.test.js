@@ -2,7 +2,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-const { saveChain } = await import("../js/savechain.js");
+globalThis.navigator ??= {};
+const memory = new Map([["fieldcase.lang", "zh"]]);
+globalThis.localStorage ??= { getItem: (k) => memory.get(k) ?? null, setItem: (k, v) => memory.set(k, v) };
+globalThis.document ??= { documentElement: {} };
+
+const { afterFirst, saveChain } = await import("../js/savechain.js");
 
 test("writes run one after the other, in the order asked", async () => {
   const chain = saveChain();
@@ -23,4 +28,14 @@ test("a failed write is its caller's to hear of, and the next write still runs",
   const failed = chain(async () => { throw new Error("QuotaExceededError"); });
   await assert.rejects(failed, /QuotaExceededError/);
   assert.equal(await chain(async () => "stored"), "stored");
+});
+
+test("a screen whose first save fails lets go of what it holds; otherwise it keeps it", async () => {
+  const stopped = [];
+  const stop = () => stopped.push("stopped");
+  assert.equal(await afterFirst(Promise.resolve(), stop), stop);
+  assert.deepEqual(stopped, []);
+  await assert.rejects(afterFirst(Promise.reject(new Error("QuotaExceededError")), stop),
+    /QuotaExceededError/);
+  assert.deepEqual(stopped, ["stopped"]);
 });

@@ -8,7 +8,7 @@ import { MicEstimate, isNight, phoneModel } from "../../noise.js";
 import { FIELD_INPUTS, driftText, inputProblems, inputRules, noiseVocab, readRecord,
   recordSection, refusalNotes, roomClassPositions } from "../../noiserecord.js";
 import * as outbox from "../../outbox.js";
-import { saveChain } from "../../savechain.js";
+import { afterFirst, saveChain, savedOrSaid } from "../../savechain.js";
 import { cachedCase, isField, state, vocab, warnIfStorageLow } from "../../state.js";
 import { fmtTime, html, safeUrl, toast } from "../../ui.js";
 import { assess, leqLimit, rulesFor } from "../../verdict.js";
@@ -339,11 +339,9 @@ export async function renderCheck(view, caseId, visitId) {
     saved = true;
     // A mended check keeps the time it ended.
     const payload = { ...readForm(form, draft, standards), ended_at: draft.ended_at || new Date().toISOString() };
-    try {
-      await chain(() => outbox.saveVisit({ id: visitId, caseId, payload }, { draft: false }));
-    } catch (error) { // a full phone: still a draft, the next tap tries again
-      saved = false;
-      toast(`${t("recordNotSaved")} (${error.name || error.message})`, "error");
+    if (!(await savedOrSaid(chain, () => outbox.saveVisit({ id: visitId, caseId, payload },
+      { draft: false })))) {
+      saved = false; // still a draft: the next tap tries again
       return;
     }
     const { count } = await photoList(visitId);
@@ -361,11 +359,5 @@ export async function renderCheck(view, caseId, visitId) {
     wakeLock?.release?.();
     document.removeEventListener("visibilitychange", onVisible);
   };
-  try {
-    await opened;
-  } catch (error) { // not stored: the screen lets go of the GPS and the wake lock
-    stop();
-    throw error;
-  }
-  return stop;
+  return afterFirst(opened, stop);
 }

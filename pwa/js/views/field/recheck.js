@@ -10,7 +10,7 @@ import { db, getCache } from "../../db.js";
 import { t, term } from "../../i18n.js";
 import { go } from "../../nav.js";
 import * as outbox from "../../outbox.js";
-import { saveChain } from "../../savechain.js";
+import { afterFirst, saveChain, savedOrSaid } from "../../savechain.js";
 import { cachedGet, isField, isOffice, state, warnIfStorageLow } from "../../state.js";
 import { errorRef, errorText, fmtTime, html, safeUrl, toast } from "../../ui.js";
 
@@ -315,11 +315,8 @@ export async function renderRecheck(view, taskId) {
     saved = true;
     const fix = state.tracker.current() || null;
     const payload = recheckBody(task, values, fix, new Date().toISOString());
-    try {
-      await chain(() => record(values, payload, false));
-    } catch (error) { // a full phone: still a draft, the next tap tries again
-      saved = false;
-      toast(`${t("recordNotSaved")} (${error.name || error.message})`, "error");
+    if (!(await savedOrSaid(chain, () => record(values, payload, false)))) {
+      saved = false; // still a draft: the next tap tries again
       return;
     }
     const count = (await outbox.items()).filter((i) => i.kind === "evidence" && i.visitClientId === clientId).length;
@@ -334,11 +331,5 @@ export async function renderRecheck(view, taskId) {
     state.tracker.stop();
     previews.revoke();
   };
-  try {
-    await opened;
-  } catch (error) { // not stored: the screen lets go of the GPS
-    stop();
-    throw error;
-  }
-  return stop;
+  return afterFirst(opened, stop);
 }

@@ -10,7 +10,7 @@ import { go } from "../../nav.js";
 import * as outbox from "../../outbox.js";
 import { clearErrorsOnAnswer, label, questionnaires, readQuestions, renderQuestions, satisfactionOf }
   from "../../questionnaire.js";
-import { saveChain } from "../../savechain.js";
+import { saveChain, savedOrSaid } from "../../savechain.js";
 import { cachedCase, cachedGet, onForget, revisitVocab, vocab } from "../../state.js";
 import { appendRef, errorText, fmtTime, html, toast } from "../../ui.js";
 
@@ -297,12 +297,9 @@ export async function renderPhoneRevisit(view, caseId, revisitId) {
 
   const finish = async (payload) => {
     saved = true;
-    try {
-      await chain(() => outbox.saveRevisit({ id: revisitId, caseId, label: item.subject,
-        payload }, { draft: false }));
-    } catch (error) { // a full phone: still a draft, the next tap tries again
-      saved = false;
-      toast(`${t("recordNotSaved")} (${error.name || error.message})`, "error");
+    if (!(await savedOrSaid(chain, () => outbox.saveRevisit({ id: revisitId, caseId,
+      label: item.subject, payload }, { draft: false })))) {
+      saved = false; // still a draft: the next tap tries again
       return;
     }
     toast(t("revisitSaved"));

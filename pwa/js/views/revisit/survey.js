@@ -12,6 +12,7 @@ import * as outbox from "../../outbox.js";
 import { clearErrorsOnAnswer, label, questionnaires, readQuestions, renderQuestions, satisfactionOf }
   from "../../questionnaire.js";
 import { go } from "../../nav.js";
+import { afterFirst } from "../../savechain.js";
 import { cachedCase, revisitVocab, state, vocab, warnIfStorageLow } from "../../state.js";
 import { errorRef, fmtTime, html, raw, toast } from "../../ui.js";
 import { DOOR_QUESTIONNAIRE, PHONE_QUESTIONNAIRE, template } from "./revisit.js";
@@ -420,12 +421,5 @@ export async function renderSurvey(view, caseId, revisitId, routeMethod) {
     outbox.syncNow();
   });
 
-  const stop = () => cleanups.forEach((f) => f());
-  try {
-    await listed;
-  } catch (error) { // not read: the screen lets go of the GPS and its listener
-    stop();
-    throw error;
-  }
-  return stop;
+  return afterFirst(listed, () => cleanups.forEach((f) => f()));
 }
