@@ -436,6 +436,26 @@ def send_upload(api: ApiClient, upload: dict, data: bytes):  # type: ignore[no-u
     return response.status_code
 
 
+def upload_receipt(api: ApiClient, upload: dict, data: bytes) -> dict | None:
+    """Send bytes as send_upload does; the receipt the local store's upload link answers
+    with once it has completed the photo (COMPLETE_ON_UPLOAD), else None (an S3 store)."""
+    url = upload["url"]
+    if urlsplit(url).hostname != "localhost":
+        assert send_upload(api, upload, data) in (200, 201, 204)
+        return None
+    response = api.client.open(url, method=upload["method"], data=data, headers=upload["headers"])
+    assert response.status_code in (200, 201), response.get_data(as_text=True)
+    return response.get_json().get("evidence")
+
+
+@pytest.fixture()
+def two_step_upload(app: Flask) -> None:
+    """The local store's upload link leaves the photo pending, as an S3 store's PUT does
+    (COMPLETE_ON_UPLOAD off): for tests of completion's own steps, and of what may happen
+    between the bytes' arrival and their completion (which S3 always has)."""
+    app.config["COMPLETE_ON_UPLOAD"] = False
+
+
 def fetch(api: ApiClient, url: str) -> tuple[int, bytes, dict]:
     """GET as a browser would, following a redirect (an original goes through the API,
     which records the download, to the store's link)."""

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 
 from server.domain.accounts import auth
@@ -624,6 +625,7 @@ def test_a_rebound_reopen_rings_the_handling_unit_and_its_webhooks(
                              .filter_by(notification_id=note.id)) == 1
 
 
+@pytest.mark.usefixtures("two_step_upload")
 def test_recheck_photos_follow_the_recheck_for_a_day_and_until_the_case_closes_again(
         app, as_user, make_case) -> None:
     quiet = closed(make_case)

@@ -328,6 +328,7 @@ def test_revisit_role_cannot_file_evidence(app, as_user, make_case):  # type: ig
     assert response.status_code == 403
 
 
+@pytest.mark.usefixtures("two_step_upload")
 def test_reconciler_finishes_uploads_never_completed(app, as_user, make_case):  # type: ignore[no-untyped-def]
     from server.domain.fieldwork.completion import reconcile
 
@@ -395,6 +396,7 @@ def test_bytes_replaced_at_staging_during_verification_are_never_stored(  # type
     assert stored_bytes(app, final_key(declared["id"])) == data
 
 
+@pytest.mark.usefixtures("two_step_upload")
 def test_verification_failure_leaves_no_bytes_behind(app, as_user, make_case, monkeypatch):  # type: ignore[no-untyped-def]
     from server import media
 
@@ -410,6 +412,7 @@ def test_verification_failure_leaves_no_bytes_behind(app, as_user, make_case, mo
     assert objects(app) == []
 
 
+@pytest.mark.usefixtures("two_step_upload")
 def test_a_crash_after_promotion_is_finished_from_the_evidence_key(app, as_user, make_case):  # type: ignore[no-untyped-def]
     from server.domain.fieldwork.evidence import final_key
 
@@ -426,6 +429,7 @@ def test_a_crash_after_promotion_is_finished_from_the_evidence_key(app, as_user,
     assert stored_bytes(app, final_key(row.id)) == data
 
 
+@pytest.mark.usefixtures("two_step_upload")
 def test_the_promotions_lock_writes_nothing(app, as_user, make_case, monkeypatch):  # type: ignore[no-untyped-def]
     """The promotion holds the pending row's lock with a locking read: its step writes no
     row, so its commit has nothing to write (on SQLite no WAL frame and no fsync; a no-op
@@ -462,6 +466,7 @@ def test_the_promotions_lock_writes_nothing(app, as_user, make_case, monkeypatch
     assert len(updates) == 1, seen
 
 
+@pytest.mark.usefixtures("two_step_upload")
 def test_the_staged_bytes_reach_the_disk_before_the_promotions_lock(  # type: ignore[no-untyped-def]
         app, as_user, make_case, monkeypatch):
     """The local store takes an upload without fsync; the completion flushes the staged
@@ -525,6 +530,7 @@ def test_settling_a_missing_object_says_not_found(tmp_path) -> None:  # type: ig
         store.settle("staging/a/missing.jpg")
 
 
+@pytest.mark.usefixtures("two_step_upload")
 @pytest.mark.parametrize("during", ["copy", "read_image"])
 def test_two_completions_at_once_store_it_once(app, as_user, make_case, monkeypatch,  # type: ignore[no-untyped-def]
                                                during: str):
@@ -571,6 +577,7 @@ def test_two_completions_at_once_store_it_once(app, as_user, make_case, monkeypa
     assert stored_bytes(app, f"evidence/{declared['id']}/original") == data
 
 
+@pytest.mark.usefixtures("two_step_upload")
 def test_a_loser_whose_bytes_were_taken_but_not_stored_is_told_to_retry(  # type: ignore[no-untyped-def]
         app, as_user, make_case, monkeypatch):
     api = as_user("insp_a")
@@ -589,6 +596,7 @@ def test_a_loser_whose_bytes_were_taken_but_not_stored_is_told_to_retry(  # type
     assert db.session.get(Evidence, declared["id"]).state == "pending"
 
 
+@pytest.mark.usefixtures("two_step_upload")
 def test_the_revisit_role_cannot_complete_uploads(app, as_user, make_case):  # type: ignore[no-untyped-def]
     declared = declare_and_upload(as_user("insp_a"), make_case()["id"], NOKIA.read_bytes())
     refused = as_user("revisit").post(f"/api/evidence/{declared['id']}/complete")

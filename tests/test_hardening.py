@@ -177,6 +177,7 @@ def _uploaded_not_completed(app: Flask, as_user, case_id: str, n: int) -> list[d
     return rows
 
 
+@pytest.mark.usefixtures("two_step_upload")
 def test_reconcile_goes_on_past_a_row_the_store_fails_and_exits_non_zero(
         app: Flask, as_user, make_case) -> None:
     from datetime import timedelta
@@ -234,6 +235,7 @@ def test_reconcile_with_the_store_unreachable_reports_every_row(app: Flask, as_u
         assert (counts["completed"], counts["errors"]) == (3, [])
 
 
+@pytest.mark.usefixtures("two_step_upload")
 def test_two_reconcilers_at_once_count_only_what_each_stored(app: Flask, as_user,
                                                               make_case) -> None:
     from datetime import timedelta

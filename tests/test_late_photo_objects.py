@@ -48,6 +48,7 @@ def _expire_and_reconcile(app: Any, evidence_id: str) -> None:
     assert db.session.get(Evidence, evidence_id).state == "expired"
 
 
+@pytest.mark.usefixtures("two_step_upload")
 def test_a_late_photo_waits_in_staging_and_leaves_nothing_once_expired(
         app, as_user, make_case) -> None:
     inspector, evidence_id = _late_photo(app, as_user, make_case)

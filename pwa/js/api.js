@@ -106,7 +106,20 @@ export async function api(method, path, { body, timeout = 20000 } = {}) {
   return readAnswer(response);
 }
 
+// The receipt the local store's upload link answers with once it has stored the photo
+// (an S3 store's answer is no JSON of ours, or not readable here): or null.
+function uploadReceipt(xhr) {
+  if (!(xhr.getResponseHeader?.("Content-Type") || "").startsWith("application/json")) return null;
+  try {
+    const receipt = JSON.parse(xhr.responseText)?.evidence;
+    return receipt && typeof receipt === "object" ? receipt : null;
+  } catch {
+    return null;
+  }
+}
+
 // PUT the photo's bytes where the declaration said, reporting progress (fetch cannot).
+// Resolves with the upload's receipt (uploadReceipt) or null.
 export function upload(target, blob, onProgress, timeout = 120000) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
@@ -122,7 +135,7 @@ export function upload(target, blob, onProgress, timeout = 120000) {
     xhr.onload = () => {
       // The local store's id (same origin); an S3 store's header is not readable here.
       const id = requestIdOf({ headers: { get: (name) => xhr.getResponseHeader?.(name) ?? null } });
-      if (xhr.status >= 200 && xhr.status < 300) resolve(xhr.status);
+      if (xhr.status >= 200 && xhr.status < 300) resolve(uploadReceipt(xhr));
       else if (xhr.status === 401) reject(new ApiError("auth", 401, null, undefined, null, id));
       else if (xhr.status >= 500 || xhr.status === 0) reject(new ApiError("server", xhr.status, null, undefined, null, id));
       else reject(new ApiError("client", xhr.status, null, `upload refused (${xhr.status})`, null, id));

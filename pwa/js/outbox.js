@@ -514,10 +514,14 @@ async function sendPhoto(item) {
     await updateItem(item.id, { step: "upload", serverId: declared.id });
     const blob = await database.get("blobs", item.id);
     if (!blob) throw new ApiError("client", 0, { code: "local.bytes_missing" }, "photo bytes missing");
-    await upload(declared.upload, blob, (fraction) => progress("upload", fraction));
-    await updateItem(item.id, { step: "complete" });
-    progress("complete", 1);
-    receipt = await api("POST", `/api/evidence/${declared.id}/complete`, { timeout: 120000 });
+    const stored = await upload(declared.upload, blob, (fraction) => progress("upload", fraction));
+    if (stored?.id === declared.id && stored.state === "stored") {
+      receipt = stored; // the local store completed it as it arrived: no complete call
+    } else {
+      await updateItem(item.id, { step: "complete" });
+      progress("complete", 1);
+      receipt = await api("POST", `/api/evidence/${declared.id}/complete`, { timeout: 120000 });
+    }
   }
   if (receipt.state !== "stored" || receipt.sha256 !== item.sha256) {
     // Only the server's own hash of what it stored proves the photo arrived whole.

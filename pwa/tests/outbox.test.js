@@ -28,11 +28,16 @@ globalThis.fetch = async (path, init = {}) => {
 
 class FakeXHR {
   static status = 201;
+  static answer = null; // the upload's JSON answer, if any (the local store's)
   open(method, url) { this.method = method; this.url = url; }
   setRequestHeader() {}
+  getResponseHeader(name) {
+    return name === "Content-Type" && FakeXHR.answer ? "application/json" : null;
+  }
   send(body) {
     calls.push(`${this.method} ${this.url} (${body.size} bytes)`);
     this.status = FakeXHR.status;
+    this.responseText = FakeXHR.answer ? JSON.stringify(FakeXHR.answer) : "";
     setTimeout(() => this.onload(), 0);
   }
   upload = {};
@@ -51,6 +56,7 @@ async function reset() {
   calls = [];
   routes = [];
   FakeXHR.status = 201;
+  FakeXHR.answer = null;
 }
 
 beforeEach(reset);
@@ -71,6 +77,37 @@ test("a photo leaves the outbox on a receipt carrying its SHA-256", async () => 
   assert.equal(sent.serverId, "ev-1");
   assert.deepEqual(calls, ["POST /api/evidence", "PUT /api/blobs/token (3 bytes)",
     "POST /api/evidence/ev-1/complete"]);
+});
+
+test("a photo the local store completed as it arrived needs no complete call", async () => {
+  await outbox.savePhoto(PHOTO, new Blob(["abc"]));
+  serverStores();
+  FakeXHR.answer = { key: "staging/ev-1/x", size: 3,
+    evidence: { id: "ev-1", state: "stored", sha256: PHOTO.sha256 } };
+  await outbox.syncNow({ force: true });
+  assert.deepEqual(await outbox.items(), []);
+  assert.equal((await (await db()).get("sent", PHOTO.id)).serverId, "ev-1");
+  assert.deepEqual(calls, ["POST /api/evidence", "PUT /api/blobs/token (3 bytes)"]);
+});
+
+test("an upload answer without a stored receipt is followed by the complete call", async () => {
+  await outbox.savePhoto(PHOTO, new Blob(["abc"]));
+  serverStores();
+  FakeXHR.answer = { key: "staging/ev-1/x", size: 3 }; // refused as it arrived, or not ours
+  await outbox.syncNow({ force: true });
+  assert.deepEqual(await outbox.items(), []);
+  assert.deepEqual(calls, ["POST /api/evidence", "PUT /api/blobs/token (3 bytes)",
+    "POST /api/evidence/ev-1/complete"]);
+});
+
+test("a stored receipt from the upload with another hash keeps the photo", async () => {
+  await outbox.savePhoto(PHOTO, new Blob(["abc"]));
+  serverStores();
+  FakeXHR.answer = { evidence: { id: "ev-1", state: "stored", sha256: "cd".repeat(32) } };
+  await outbox.syncNow({ force: true });
+  const [item] = await outbox.items();
+  assert.equal(item.lastError.kind, "portal");
+  assert.ok(await (await db()).get("blobs", PHOTO.id), "the bytes are still on the phone");
 });
 
 test("a receipt with another hash keeps the photo", async () => {

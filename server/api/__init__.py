@@ -58,9 +58,10 @@ def register_api(app: Flask) -> FieldcaseApi:
         for name in ("blp", "me_blp"):
             if hasattr(module, name):
                 api.register_blueprint(getattr(module, name))
-    from server.api.blobs import blobs_bp  # local-disk stand-in for presigned URLs
+    from server.api.blobs import ON_RECEIVED_KEY, blobs_bp  # local stand-in for presigned URLs
 
     app.register_blueprint(blobs_bp)
+    app.extensions[ON_RECEIVED_KEY] = evidence.completed_on_upload
     app.register_blueprint(verify.page_bp)  # the public page /v/<code>, no API operation
     register_error_handlers(app)
     app.extensions["fieldcase.api"] = api

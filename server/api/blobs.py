@@ -35,6 +35,9 @@ __all__ = ["blobs_bp"]
 blobs_bp = Blueprint("blobs", __name__, url_prefix="/api/blobs")
 
 EXTENSION_KEY = "fieldcase.storage"
+# What the app does with bytes an upload link has just received, registered by the API
+# (server.api.fieldwork.evidence.completed_on_upload): a receipt for the answer, or None.
+ON_RECEIVED_KEY = "fieldcase.on_received"
 _CHUNK = 64 * 1024
 
 
@@ -130,7 +133,12 @@ def put_blob(token: str) -> Response | tuple[Response, int]:
             "Storage unavailable",
             "The upload could not be stored; try again later.",
         )
-    return jsonify({"key": key, "size": size}), (200 if existed else 201)
+    answer: dict[str, Any] = {"key": key, "size": size}
+    on_received = current_app.extensions.get(ON_RECEIVED_KEY)
+    receipt = on_received(key) if on_received is not None else None
+    if receipt is not None:
+        answer["evidence"] = receipt
+    return jsonify(answer), (200 if existed else 201)
 
 
 class AlteredBytes(Exception):

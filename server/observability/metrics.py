@@ -73,8 +73,9 @@ REQUEST_SECONDS = Histogram(
 INTAKE = Counter(
     "fieldcase_evidence_intake_total",
     "Evidence intake steps: declare, upload (the bytes PUT to this server's local store; "
-    "with S3 the phone sends them to the store) and complete; outcome ok, refused (4xx, "
-    "with its problem code) or error (5xx, with its code).",
+    "with S3 the phone sends them to the store) and complete (the call, or the local "
+    "store's upload storing the photo as it arrives); outcome ok, refused (4xx, with its "
+    "problem code) or error (5xx, with its code).",
     ["stage", "outcome", "code"])
 STORAGE_ERRORS = Counter(
     "fieldcase_storage_errors_total",

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from flask import current_app, jsonify, redirect, request
 from flask.views import MethodView
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.api.blueprint import Blueprint
 from server.api.fieldwork.schemas import EvidenceDeclareSchema, EvidenceListSchema, EvidenceSchema
 from server.api.presenters import absolute, present_evidence
 from server.api.security import current_user, load_user
 from server.api.storage_slots import needs_storage
+from server.domain.core.errors import DomainError
 from server.domain.fieldwork import completion, evidence
-from server.extensions import limiter
+from server.extensions import db, limiter
+from server.observability import metrics
+from server.storage import StorageError
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint("evidence", __name__, url_prefix="/api",
                 description="Photo evidence: declare, upload, complete.")
@@ -43,6 +52,29 @@ def complete(evidence_id: str):  # type: ignore[no-untyped-def]
     """Verify size and SHA-256, read EXIF, make thumbnails, flag, store. Repeatable."""
     user = current_user()
     return present_evidence(completion.complete(user, evidence_id), user)
+
+
+def completed_on_upload(key: str) -> dict[str, Any] | None:
+    """The local store's upload link has just received `key`'s bytes (server.api.blobs):
+    their declaration completed at once, and the receipt the phone's outbox takes in place
+    of its complete call's: id, state and the server's SHA-256 (nothing more, as the link
+    needs no session). None when it was not stored: the phone then calls complete, which
+    answers why (counted then, not here, so a refusal is counted once)."""
+    if not current_app.config["COMPLETE_ON_UPLOAD"]:
+        return None
+    try:
+        ev = completion.complete_received(key)
+    except DomainError:
+        return None
+    except (StorageError, SQLAlchemyError):
+        db.session.rollback()
+        log.warning("completing %s as it arrived failed; the phone's complete call (or the "
+                    "reconciler) finishes it", key, exc_info=True)
+        return None
+    if ev is None or ev.state != "stored":
+        return None
+    metrics.count_intake("complete", 200, None)
+    return {"id": ev.id, "state": ev.state, "sha256": ev.sha256}
 
 
 @blp.route("/evidence/<evidence_id>")

@@ -39,6 +39,7 @@ from server.domain.fieldwork.evidence import (
     evidence_with_case_status,
     final_key,
     recheck_exempt,
+    staged_evidence_id,
     thumb_key,
 )
 from server.domain.fieldwork.integrity import Thresholds, integrity_flags
@@ -88,13 +89,47 @@ def complete(user: User, evidence_id: str) -> Evidence:
     ev, case_status = evidence_with_case_status(user, evidence_id)
     if user.role not in FIELD_ROLES and ev.uploaded_by != user.id:
         raise Forbidden("evidence.forbidden", "A revisit team completes its own uploads only.")
+    try:
+        return _complete_row(ev, user.id, case_status)
+    except Conflict as exc:
+        # The bytes last received were refused and discarded (by the upload's own
+        # completion, complete_received, whose answer the phone does not read for a
+        # refusal): say so, not merely that no bytes are at hand.
+        if exc.code == "evidence.upload_missing" and ev.last_error in _MISMATCHES:
+            raise _mismatch(ev, ev.last_error) from None
+        raise
+
+
+def complete_received(staging_key: str) -> Evidence | None:
+    """Bytes have just arrived at `staging_key` on this server (the local store's upload
+    link, which has no session): complete their declaration at once, as the reconciler
+    would later, so the phone needs no complete call. The stored row, or None when the key
+    is no declaration's. A refusal raises as `complete` would; the row is left as that
+    leaves it, and the phone's complete call gets the same answer."""
+    evidence_id = staged_evidence_id(staging_key)
+    ev = db.session.get(Evidence, evidence_id) if evidence_id is not None else None
+    if ev is None or ev.staging_key != staging_key:
+        return None
+    return _complete_row(ev, ev.uploaded_by, None)
+
+
+def _complete_row(ev: Evidence, actor_id: str, case_status: str | None) -> Evidence:
     if ev.state == "expired" and _exists(runtime.storage(), ev.staging_key):
         # The bytes arrived (the upload URL outlives the declaration): take them.
         with transaction():
-            _revive(ev, actor_id=user.id, staging_key=ev.staging_key)
+            _revive(ev, actor_id=actor_id, staging_key=ev.staging_key)
     if ev.state != "pending":
         return _settled(ev)
-    return _finish(ev, user.id, case_status)[0]
+    return _finish(ev, actor_id, case_status)[0]
+
+
+_MISMATCHES = frozenset({"evidence.size_mismatch", "evidence.hash_mismatch"})
+
+
+def _mismatch(ev: Evidence, code: str) -> Invalid:
+    return Invalid(code, "The bytes received differ from the photo declared; they were "
+                   "discarded. Send the photo again.",
+                   extra={"expected_size": ev.size, "expected_sha256": ev.sha256})
 
 
 def _settled(ev: Evidence) -> Evidence:
@@ -222,8 +257,10 @@ def _decode_slot() -> Iterator[None]:
     """At most DECODE_CONCURRENCY photos decoded at once in this process: eight large
     photos completing together wait their turn instead of meeting the OOM killer."""
     size = runtime.setting("DECODE_CONCURRENCY")
-    with _decode_guard:
-        slots = _decode_slots.setdefault(size, threading.BoundedSemaphore(size))
+    slots = _decode_slots.get(size)
+    if slots is None:
+        with _decode_guard:
+            slots = _decode_slots.setdefault(size, threading.BoundedSemaphore(size))
     with slots:
         yield
 
@@ -267,9 +304,7 @@ def _finish(ev: Evidence, actor_id: str | None,
                 _discard_promoted(store, ev.id)
                 with step():
                     ev.last_error = code
-                raise Invalid(code, "The bytes received differ from the photo declared; they "
-                              "were discarded. Send the photo again.",
-                              extra={"expected_size": ev.size, "expected_sha256": ev.sha256})
+                raise _mismatch(ev, code)
             try:
                 with _decode_slot():
                     facts = _read(ev, received_fp)

@@ -54,6 +54,12 @@ def _staging_key(evidence_id: str) -> str:
     return f"staging/{evidence_id}/{secrets.token_urlsafe(16)}"
 
 
+def staged_evidence_id(key: str) -> str | None:
+    """The declaration a staging key (_staging_key) was made for; None for any other key."""
+    parts = key.split("/")
+    return parts[1] if len(parts) == 3 and parts[0] == "staging" and parts[1] else None
+
+
 def upload_target(user: User, ev: Evidence) -> UploadTarget | None:
     """Where to send a pending photo's bytes: only for the user who declared it. Anyone
     else who may read the record (the office, a revisit team) gets no live URL that could
