@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import current_app
 
 from server.cli import cli
 from server.domain.fieldwork.evidence import final_key
@@ -282,6 +283,8 @@ def late_photo(office: Any, inspector: Any, revisit: Any, make_case: Any
     case_id = in_hand(office, inspector, make_case)
     submit_ready(office, inspector, revisit, case_id)
     data = SAMPLE.read_bytes()
+    # Sent in two steps, as to S3: the local store's upload would complete it at once.
+    current_app.config["COMPLETE_ON_UPLOAD"] = False
     declared = inspector.post("/api/evidence", json=declaration(case_id, data)).get_json()
     assert send_upload(inspector, declared["upload"], data) in (200, 201, 204)
     # The race, made by hand: the approval committed just after the declaration.

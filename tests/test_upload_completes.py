@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from server.domain.fieldwork.evidence import final_key, thumb_key
 from server.extensions import db
 from server.media import THUMB_SIZES
-from server.models import AuditEntry, Evidence
+from server.models import AuditEntry, Evidence, User
 from server.storage import StorageError
 from tests.conftest import upload_receipt
 from tests.test_evidence import NOKIA, declaration, objects
@@ -51,8 +51,13 @@ def test_the_upload_answers_with_the_stored_photo(local, as_user, make_case) -> 
     again = api.post(f"/api/evidence/{body['id']}/complete")
     assert again.status_code == 200 and again.get_json()["state"] == "stored"
     assert again.get_json()["sha256"] == body["sha256"]
-    # And one that sends the bytes again is told it is stored.
-    assert upload_receipt(api, body["upload"], data) == receipt
+    # The link answers only for what it stored itself: bytes sent again (or any bytes of
+    # that length) learn nothing of the stored photo; the complete call, with its
+    # session, says it is stored.
+    assert upload_receipt(api, body["upload"], b"\0" * len(data)) is None
+    assert upload_receipt(api, body["upload"], data) is None
+    assert len(db.session.scalars(sa.select(AuditEntry).where(
+        AuditEntry.action == "evidence.stored", AuditEntry.entity_id == body["id"])).all()) == 1
 
 
 def test_altered_bytes_are_refused_by_the_complete_call_as_altered(  # type: ignore[no-untyped-def]
@@ -128,3 +133,55 @@ def test_off_the_upload_leaves_the_photo_pending(local, as_user, make_case) -> N
     assert upload_receipt(api, body["upload"], data) is None
     assert db.session.get(Evidence, body["id"]).state == "pending"
     assert api.post(f"/api/evidence/{body['id']}/complete").get_json()["state"] == "stored"
+
+
+def test_a_deactivated_uploaders_link_stores_nothing_in_their_name(  # type: ignore[no-untyped-def]
+        local, as_user, make_case) -> None:
+    api = as_user("insp_a")
+    data = NOKIA.read_bytes()
+    body = declared(api, make_case()["id"], data)
+    db.session.execute(sa.update(User).where(User.username == "insp_a").values(active=False))
+    db.session.commit()
+    try:
+        assert upload_receipt(api, body["upload"], data) is None
+        assert db.session.get(Evidence, body["id"]).state == "pending"  # the reconciler's now
+    finally:  # the people are the session's, not this test's
+        db.session.execute(sa.update(User).where(User.username == "insp_a").values(active=True))
+        db.session.commit()
+
+
+def test_an_expired_declaration_is_not_revived_by_its_link(local, as_user, make_case) -> None:  # type: ignore[no-untyped-def]
+    api = as_user("insp_a")
+    data = NOKIA.read_bytes()
+    body = declared(api, make_case()["id"], data)
+    db.session.execute(sa.update(Evidence).where(Evidence.id == body["id"])
+                       .values(state="expired"))
+    db.session.commit()
+    assert upload_receipt(api, body["upload"], data) is None
+    assert db.session.get(Evidence, body["id"]).state == "expired"
+    # The phone's complete call, under its session, takes the bytes that arrived.
+    done = api.post(f"/api/evidence/{body['id']}/complete")
+    assert done.status_code == 200 and done.get_json()["state"] == "stored"
+
+
+def test_with_every_storage_slot_taken_the_complete_call_waits_its_turn(  # type: ignore[no-untyped-def]
+        local, as_user, make_case) -> None:
+    from server.api import storage_slots
+
+    api = as_user("insp_a")
+    data = NOKIA.read_bytes()
+    body = declared(api, make_case()["id"], data)
+    with local.app_context():
+        slots = storage_slots._semaphore()
+    taken = 0
+    while slots.acquire(blocking=False):  # requests waiting on the store hold them all
+        taken += 1
+    try:
+        assert taken == local.config["STORAGE_CONCURRENCY"]
+        assert upload_receipt(api, body["upload"], data) is None
+        assert db.session.get(Evidence, body["id"]).state == "pending"
+    finally:
+        for _ in range(taken):
+            slots.release()
+    done = api.post(f"/api/evidence/{body['id']}/complete")
+    assert done.status_code == 200 and done.get_json()["state"] == "stored"

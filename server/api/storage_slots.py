@@ -5,9 +5,10 @@ answer is 503 with Retry-After at once, and the phone's outbox tries again later
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import current_app
@@ -29,6 +30,19 @@ def _semaphore() -> threading.BoundedSemaphore:
         if id(app) not in _slots:
             _slots[id(app)] = threading.BoundedSemaphore(app.config["STORAGE_CONCURRENCY"])
         return _slots[id(app)]
+
+
+@contextlib.contextmanager
+def slot_if_free() -> Iterator[bool]:
+    """One of the worker's storage slots if one is free now (True), else False at once:
+    for work that has somewhere else to go (the upload's completion: the complete call)."""
+    slots = _semaphore()
+    taken = slots.acquire(blocking=False)
+    try:
+        yield taken
+    finally:
+        if taken:
+            slots.release()
 
 
 def needs_storage(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from server.extensions import db
@@ -50,27 +51,34 @@ def assert_synced_once(live) -> None:  # type: ignore[no-untyped-def]
     assert len(evidence) == 2 and all(e.state == "stored" for e in evidence)
 
 
-def test_server_gone_mid_sync_then_back(phone, live):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("storing", ["upload", "complete"])
+def test_server_gone_mid_sync_then_back(phone, live, storing: str):  # type: ignore[no-untyped-def]
+    """The server stores the first photo, then goes down before the phone hears back: the
+    local store's upload stores it as it arrives (its answer is the receipt), or, in two
+    steps as with S3 (COMPLETE_ON_UPLOAD off), the complete call does."""
     page = phone.new_page()
     completions: list[int] = []
+    live.app.config["COMPLETE_ON_UPLOAD"] = storing == "upload"
+
+    method = "PUT" if storing == "upload" else "POST"
 
     def lose_the_answer(route) -> None:  # type: ignore[no-untyped-def]
-        # The server stores the first photo, then goes down before the phone hears back:
-        # the local store's upload stores it as it arrives (its answer is the receipt).
-        if not completions and route.request.method == "PUT":
-            answer = route.fetch()
-            assert answer.json()["evidence"]["state"] == "stored"
-            completions.append(answer.status)
-            live.stop()
-            route.abort("connectionreset")
-        else:
+        if completions or route.request.method != method:
             route.continue_()
+            return
+        answer = route.fetch()
+        receipt = answer.json()
+        assert (receipt["evidence"] if storing == "upload" else receipt)["state"] == "stored"
+        completions.append(answer.status)
+        live.stop()
+        route.abort("connectionreset")
 
     queue_a_check(page, phone, live, before_online=lambda: page.route(
-        "**/api/blobs/*", lose_the_answer))
+        "**/api/blobs/*" if storing == "upload" else "**/api/evidence/*/complete",
+        lose_the_answer))
     page.click("#sync-now")
     wait_until(page, lambda: completions)
-    assert completions == [201]
+    assert completions == [201 if storing == "upload" else 200]
     page.wait_for_function(WAITING)
     assert outbox_count(page) == 2  # the visit went through; both photos still on the phone
 

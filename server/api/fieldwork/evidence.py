@@ -7,18 +7,16 @@ from typing import Any
 
 from flask import current_app, jsonify, redirect, request
 from flask.views import MethodView
-from sqlalchemy.exc import SQLAlchemyError
 
 from server.api.blueprint import Blueprint
 from server.api.fieldwork.schemas import EvidenceDeclareSchema, EvidenceListSchema, EvidenceSchema
 from server.api.presenters import absolute, present_evidence
 from server.api.security import current_user, load_user
-from server.api.storage_slots import needs_storage
+from server.api.storage_slots import needs_storage, slot_if_free
 from server.domain.core.errors import DomainError
 from server.domain.fieldwork import completion, evidence
 from server.extensions import db, limiter
 from server.observability import metrics
-from server.storage import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -58,20 +56,26 @@ def completed_on_upload(key: str) -> dict[str, Any] | None:
     """The local store's upload link has just received `key`'s bytes (server.api.blobs):
     their declaration completed at once, and the receipt the phone's outbox takes in place
     of its complete call's: id, state and the server's SHA-256 (nothing more, as the link
-    needs no session). None when it was not stored: the phone then calls complete, which
-    answers why (counted then, not here, so a refusal is counted once)."""
+    needs no session), only when this very upload stored it. Otherwise None, and the phone
+    calls complete, which answers why (counted then, not here: a refusal counts once). The
+    bytes are kept whatever happens here: a failure is the complete call's to meet."""
     if not current_app.config["COMPLETE_ON_UPLOAD"]:
         return None
-    try:
-        ev = completion.complete_received(key)
-    except DomainError:
-        return None
-    except (StorageError, SQLAlchemyError):
-        db.session.rollback()
-        log.warning("completing %s as it arrived failed; the phone's complete call (or the "
-                    "reconciler) finishes it", key, exc_info=True)
-        return None
-    if ev is None or ev.state != "stored":
+    with slot_if_free() as free:
+        if not free:  # the worker's storage slots are taken: the complete call waits its turn
+            return None
+        try:
+            ev = completion.complete_received(key)
+        except DomainError:
+            db.session.rollback()
+            return None
+        except Exception:  # a store or database error, or a bug: the bytes are kept
+            # (counted as errors when the phone's complete call meets them, answered 503)
+            db.session.rollback()
+            log.warning("completing %s as it arrived failed; the phone's complete call (or "
+                        "the reconciler) finishes it", key, exc_info=True)
+            return None
+    if ev is None:
         return None
     metrics.count_intake("complete", 200, None)
     return {"id": ev.id, "state": ev.state, "sha256": ev.sha256}

@@ -90,7 +90,13 @@ def complete(user: User, evidence_id: str) -> Evidence:
     if user.role not in FIELD_ROLES and ev.uploaded_by != user.id:
         raise Forbidden("evidence.forbidden", "A revisit team completes its own uploads only.")
     try:
-        return _complete_row(ev, user.id, case_status)
+        if ev.state == "expired" and _exists(runtime.storage(), ev.staging_key):
+            # The bytes arrived (the upload URL outlives the declaration): take them.
+            with transaction():
+                _revive(ev, actor_id=user.id, staging_key=ev.staging_key)
+        if ev.state != "pending":
+            return _settled(ev)
+        return _finish(ev, user.id, case_status)[0]
     except Conflict as exc:
         # The bytes last received were refused and discarded (by the upload's own
         # completion, complete_received, whose answer the phone does not read for a
@@ -100,27 +106,25 @@ def complete(user: User, evidence_id: str) -> Evidence:
         raise
 
 
+# Whether the uploader may still act (a deactivated one's photo waits for the reconciler).
+_UPLOADER_ACTIVE = sa.select(User.active).where(User.id == sa.bindparam("user_id"))
+
+
 def complete_received(staging_key: str) -> Evidence | None:
     """Bytes have just arrived at `staging_key` on this server (the local store's upload
-    link, which has no session): complete their declaration at once, as the reconciler
-    would later, so the phone needs no complete call. The stored row, or None when the key
-    is no declaration's. A refusal raises as `complete` would; the row is left as that
-    leaves it, and the phone's complete call gets the same answer."""
+    link, which has no session): complete their pending declaration at once, in the
+    uploader's name, as the reconciler would later in the system's, so the phone needs no
+    complete call. The row if this very call stored it, else None: a row not pending
+    (stored already, expired, refused) or not this key's, an uploader no longer active,
+    or another completion that stored it meanwhile are the phone's complete call to answer,
+    under its session. A refusal raises as `complete` would, leaving the row as that does."""
     evidence_id = staged_evidence_id(staging_key)
     ev = db.session.get(Evidence, evidence_id) if evidence_id is not None else None
-    if ev is None or ev.staging_key != staging_key:
+    if (ev is None or ev.state != "pending" or ev.staging_key != staging_key
+            or not db.session.scalar(_UPLOADER_ACTIVE, {"user_id": ev.uploaded_by})):
         return None
-    return _complete_row(ev, ev.uploaded_by, None)
-
-
-def _complete_row(ev: Evidence, actor_id: str, case_status: str | None) -> Evidence:
-    if ev.state == "expired" and _exists(runtime.storage(), ev.staging_key):
-        # The bytes arrived (the upload URL outlives the declaration): take them.
-        with transaction():
-            _revive(ev, actor_id=actor_id, staging_key=ev.staging_key)
-    if ev.state != "pending":
-        return _settled(ev)
-    return _finish(ev, actor_id, case_status)[0]
+    stored, mine = _finish(ev, ev.uploaded_by)
+    return stored if mine else None
 
 
 _MISMATCHES = frozenset({"evidence.size_mismatch", "evidence.hash_mismatch"})
