@@ -106,8 +106,11 @@ def complete(user: User, evidence_id: str) -> Evidence:
         raise
 
 
-# Whether the uploader may still act (a deactivated one's photo waits for the reconciler).
-_UPLOADER_ACTIVE = sa.select(User.active).where(User.id == sa.bindparam("user_id"))
+# The declaration with whether its uploader may still act (a deactivated one's photo
+# waits for the reconciler), in one statement.
+_WITH_UPLOADER_ACTIVE = (sa.select(Evidence, User.active)
+                         .join(User, User.id == Evidence.uploaded_by)
+                         .where(Evidence.id == sa.bindparam("evidence_id")))
 
 
 def complete_received(staging_key: str) -> Evidence | None:
@@ -119,9 +122,12 @@ def complete_received(staging_key: str) -> Evidence | None:
     or another completion that stored it meanwhile are the phone's complete call to answer,
     under its session. A refusal raises as `complete` would, leaving the row as that does."""
     evidence_id = staged_evidence_id(staging_key)
-    ev = db.session.get(Evidence, evidence_id) if evidence_id is not None else None
-    if (ev is None or ev.state != "pending" or ev.staging_key != staging_key
-            or not db.session.scalar(_UPLOADER_ACTIVE, {"user_id": ev.uploaded_by})):
+    found = (db.session.execute(_WITH_UPLOADER_ACTIVE, {"evidence_id": evidence_id}).first()
+             if evidence_id is not None else None)
+    if found is None:
+        return None
+    ev, active = found
+    if ev.state != "pending" or ev.staging_key != staging_key or not active:
         return None
     stored, mine = _finish(ev, ev.uploaded_by)
     return stored if mine else None
