@@ -423,29 +423,32 @@ def make_case(app: Flask, as_user):  # type: ignore[no-untyped-def]
 
 
 # ---- evidence helpers ----------------------------------------------------------------
-def send_upload(api: ApiClient, upload: dict, data: bytes):  # type: ignore[no-untyped-def]
-    """Send bytes as the declaration said: to this app (local disk) or to the S3 store."""
+def _put(api: ApiClient, upload: dict, data: bytes) -> tuple[int, dict | None]:
+    """Send bytes as the declaration said: to this app (local disk) or to the S3 store.
+    (status, the receipt the local store's upload answers once it stored the photo)."""
     url = upload["url"]
     if urlsplit(url).hostname == "localhost":
         response = api.client.open(url, method=upload["method"], data=data,
                                    headers=upload["headers"])
-        return response.status_code
+        answer = response.get_json(silent=True) if response.is_json else None
+        return response.status_code, (answer or {}).get("evidence")
     response = requests.request(upload["method"], url, data=data, headers=upload["headers"],
                                 timeout=30)
     response.close()
-    return response.status_code
+    return response.status_code, None
+
+
+def send_upload(api: ApiClient, upload: dict, data: bytes):  # type: ignore[no-untyped-def]
+    """Send bytes as the declaration said; the answer's status."""
+    return _put(api, upload, data)[0]
 
 
 def upload_receipt(api: ApiClient, upload: dict, data: bytes) -> dict | None:
     """Send bytes as send_upload does; the receipt the local store's upload link answers
     with once it has completed the photo (COMPLETE_ON_UPLOAD), else None (an S3 store)."""
-    url = upload["url"]
-    if urlsplit(url).hostname != "localhost":
-        assert send_upload(api, upload, data) in (200, 201, 204)
-        return None
-    response = api.client.open(url, method=upload["method"], data=data, headers=upload["headers"])
-    assert response.status_code in (200, 201), response.get_data(as_text=True)
-    return response.get_json().get("evidence")
+    status, receipt = _put(api, upload, data)
+    assert status in (200, 201, 204), status
+    return receipt
 
 
 @pytest.fixture()

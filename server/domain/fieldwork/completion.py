@@ -107,10 +107,12 @@ def complete(user: User, evidence_id: str) -> Evidence:
 
 
 # The declaration with whether its uploader may still act (a deactivated one's photo
-# waits for the reconciler), in one statement.
-_WITH_UPLOADER_ACTIVE = (sa.select(Evidence, User.active)
-                         .join(User, User.id == Evidence.uploaded_by)
-                         .where(Evidence.id == sa.bindparam("evidence_id")))
+# waits for the reconciler) and its case's status (the completion's first check), in one
+# statement.
+_RECEIVED = (sa.select(Evidence, User.active, Case.status)
+             .join(User, User.id == Evidence.uploaded_by)
+             .join(Case, Case.id == Evidence.case_id)
+             .where(Evidence.id == sa.bindparam("evidence_id")))
 
 
 def complete_received(staging_key: str) -> Evidence | None:
@@ -122,14 +124,14 @@ def complete_received(staging_key: str) -> Evidence | None:
     or another completion that stored it meanwhile are the phone's complete call to answer,
     under its session. A refusal raises as `complete` would, leaving the row as that does."""
     evidence_id = staged_evidence_id(staging_key)
-    found = (db.session.execute(_WITH_UPLOADER_ACTIVE, {"evidence_id": evidence_id}).first()
+    found = (db.session.execute(_RECEIVED, {"evidence_id": evidence_id}).first()
              if evidence_id is not None else None)
     if found is None:
         return None
-    ev, active = found
+    ev, active, case_status = found
     if ev.state != "pending" or ev.staging_key != staging_key or not active:
         return None
-    stored, mine = _finish(ev, ev.uploaded_by)
+    stored, mine = _finish(ev, ev.uploaded_by, case_status)
     return stored if mine else None
 
 
